@@ -1,0 +1,446 @@
+"""Reverse-mode automatic differentiation, define-by-run.
+
+Every differentiable op is a :class:`Function` whose ``forward`` and ``backward`` work on
+raw arrays (numpy or cupy). ``Function.apply`` unwraps tensors, runs ``forward`` and, when
+a gradient is needed, records a :class:`Node` (the op's context, PyTorch's ``ctx``) as the
+output's ``grad_fn``. ``backward`` walks the nodes in reverse topological order, undoes
+broadcasting in one place (:func:`unbroadcast`) and accumulates into leaves' ``.grad``.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from darklib.backend import get_xp
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+class set_grad_enabled:  # noqa: N801  (PyTorch's spelling)
+    """Context manager and decorator setting gradient recording on or off (per thread)."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.prev = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        _state.enabled = self.prev  # used as a decorator: undo the switch made by __init__
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class _GradModeGuard:
+    _mode = True
+
+    def __enter__(self) -> None:
+        self.prev = is_grad_enabled()
+        _state.enabled = self._mode
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeGuard):  # noqa: N801
+    """Disable gradient recording inside a ``with`` block or a decorated function."""
+
+    _mode = False
+
+
+class enable_grad(_GradModeGuard):  # noqa: N801
+    """Re-enable gradient recording inside a ``no_grad`` region."""
+
+    _mode = True
+
+
+_FREED = (
+    "Trying to backward through the graph a second time (or to read saved values after they "
+    "were freed). Saved intermediate values of the graph are freed when you call .backward() "
+    "or autograd.grad(); pass retain_graph=True to backward through it a second time."
+)
+
+
+class Node:
+    """A recorded op: the ``ctx`` its Function sees, and the ``grad_fn`` of its output."""
+
+    __slots__ = (
+        "__dict__",
+        "_freed",
+        "_inputs",
+        "_out_hooks",
+        "_retained",
+        "_saved",
+        "_versions",
+        "fn",
+        "needs_input_grad",
+        "parents",
+    )
+
+    def __init__(self, fn: type[Function], inputs: tuple):
+        self.fn = fn
+        self._freed = False
+        self._inputs = inputs  # tensors among the args, during forward only
+        self._saved: tuple | None = ()
+        self._versions: list = []
+        self._retained = None
+        self._out_hooks: list | None = None
+        self.parents: tuple = ()
+        self.needs_input_grad: tuple = ()
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays for backward; in-place changes to them before backward are detected."""
+        self._saved = arrays
+        for a in arrays:
+            for t in self._inputs:
+                if t is not None and t.array is a:
+                    self._versions.append((t, t._version))
+                    break
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._saved is None:
+            raise RuntimeError(_FREED)
+        for t, v in self._versions:
+            if t._version != v:
+                raise RuntimeError(
+                    "one of the arrays needed for gradient computation has been modified by an "
+                    f"in-place operation: a tensor of shape {tuple(t.shape)} is at version "
+                    f"{t._version}; expected version {v} (needed by {self.name()}). Clone it "
+                    "before changing it in place, or change it after backward."
+                )
+        return self._saved
+
+    def name(self) -> str:
+        return f"{self.fn.__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes a forward stored on ctx and free() has dropped.
+        if name.startswith("__") or not object.__getattribute__(self, "_freed"):
+            raise AttributeError(name)
+        raise RuntimeError(_FREED)
+
+    def free(self) -> None:
+        self._freed = True
+        self._saved = None
+        self._versions = []
+        self.__dict__.clear()
+
+
+class Function:
+    """Base of every differentiable op.
+
+    Subclasses define ``forward(ctx, *args, **kwargs) -> array`` and
+    ``backward(ctx, grad) -> array | tuple`` (one gradient or None per positional argument of
+    forward) as static methods over raw arrays, and are called through ``apply``.
+    """
+
+    @staticmethod
+    def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Node, grad: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        arrays = []
+        tensors = []
+        needs = []
+        any_needs = False
+        kind = None
+        grad_on = is_grad_enabled()
+        for a in args:
+            if isinstance(a, Tensor):
+                arr = a.array
+                if kind is None:
+                    kind = type(arr)
+                elif type(arr) is not kind:
+                    _raise_device_mismatch(cls, args)
+                arrays.append(arr)
+                tensors.append(a)
+                r = grad_on and a.requires_grad
+                needs.append(r)
+                any_needs = any_needs or r
+            else:
+                arrays.append(a)
+                tensors.append(None)
+                needs.append(False)
+        ctx = Node(cls, tensors)
+        ctx.needs_input_grad = tuple(needs)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        result = Tensor._wrap(out)
+        if any_needs:
+            result.requires_grad = True
+            result.grad_fn = ctx
+            ctx.parents = tuple(t if n else None for t, n in zip(tensors, needs))
+            if ctx._saved and any(s is out for s in ctx._saved):
+                ctx._versions.append((result, 0))
+        ctx._inputs = ()
+        return result
+
+
+def _raise_device_mismatch(fn: type[Function], args: Sequence) -> None:
+    devs = sorted({str(a.device) for a in args if isinstance(a, Tensor)})
+    raise RuntimeError(
+        f"{fn.__name__.lower()}: expected all tensors on the same device, got "
+        + " and ".join(devs)
+        + "; move them with .to(device) first"
+    )
+
+
+def unbroadcast(grad: Any, shape: tuple) -> Any:
+    """Sum ``grad`` down to ``shape``: the one place that undoes NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        return grad.reshape(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _run_backward(
+    roots: Sequence[Tensor],
+    root_grads: Sequence[Any],
+    retain_graph: bool,
+    capture: dict[int, int] | None = None,
+) -> list | None:
+    """Propagate ``root_grads`` from ``roots`` back through the graph.
+
+    Without ``capture`` gradients accumulate into leaves' ``.grad``; with it (a map from
+    ``id(tensor)`` to a slot) they are returned for exactly those tensors instead.
+    """
+    captured: list | None = [None] * len(capture) if capture is not None else None
+    grads: dict[Node, Any] = {}
+    for t, g in zip(roots, root_grads):
+        if t.grad_fn is None:
+            _deliver(t, g, capture, captured)
+        else:
+            prev = grads.get(t.grad_fn)
+            grads[t.grad_fn] = g if prev is None else prev + g
+
+    order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])
+    for node in order:
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if node._out_hooks:
+            for hook in node._out_hooks:
+                g = _call_hook(hook, g)
+        if node._retained is not None:
+            out = node._retained()
+            if out is not None:
+                _deliver(out, g, capture, captured, from_node=True)
+        in_grads = node.fn.backward(node, g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if len(in_grads) < len(node.parents):
+            raise RuntimeError(
+                f"{node.name()} returned {len(in_grads)} gradients for "
+                f"{len(node.parents)} inputs"
+            )
+        for p, ig in zip(node.parents, in_grads):
+            if p is None or ig is None:
+                continue
+            ig = unbroadcast(ig, p.array.shape)
+            if p.grad_fn is None:
+                _deliver(p, ig, capture, captured)
+            else:
+                prev = grads.get(p.grad_fn)
+                grads[p.grad_fn] = ig if prev is None else prev + ig
+        if not retain_graph:
+            node.free()
+    return captured
+
+
+def _topological_order(starts: list[Node]) -> list[Node]:
+    """Nodes from the outputs back to the inputs, each after every node that feeds it."""
+    post: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(n, False) for n in starts]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            post.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node.parents:
+            if p is not None and p.grad_fn is not None and id(p.grad_fn) not in seen:
+                stack.append((p.grad_fn, False))
+    post.reverse()
+    return post
+
+
+def _call_hook(hook: Callable, g: Any) -> Any:
+    res = hook(Tensor._wrap(g))
+    return g if res is None else (res.array if isinstance(res, Tensor) else res)
+
+
+def _deliver(
+    t: Tensor, g: Any, capture: dict | None, captured: list | None, from_node: bool = False
+) -> None:
+    """Hand a finished gradient to tensor ``t``: into ``.grad``, or into ``captured``."""
+    if not from_node and t._hooks:
+        for hook in t._hooks:
+            g = _call_hook(hook, g)
+    if capture is not None:
+        slot = capture.get(id(t))
+        if slot is not None:
+            captured[slot] = g if captured[slot] is None else captured[slot] + g
+        return
+    if t.grad is None:
+        t.grad = Tensor._wrap(g.astype(t.array.dtype, copy=True))
+    else:
+        t.grad.array += g
+
+
+def backward(
+    tensor: Tensor, gradient: Any = None, retain_graph: bool = False, inputs: Any = None
+) -> None:
+    """Implementation of ``Tensor.backward``."""
+    if not tensor.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no grad_fn; set "
+            "requires_grad=True on the leaves you want gradients for (and do not compute "
+            "the loss under no_grad)"
+        )
+    if gradient is None:
+        if tensor.array.size != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs, but this "
+                f"tensor has shape {tuple(tensor.shape)}; pass gradient=... of that shape, "
+                "or reduce it first (e.g. loss.sum() or loss.mean())"
+            )
+        g = get_xp(tensor.array).ones_like(tensor.array)
+    else:
+        g = _as_array_like(gradient, tensor, "backward")
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = grad([tensor], inputs, [Tensor._wrap(g)], retain_graph=retain_graph,
+                     allow_unused=True)
+        for t, gi in zip(inputs, grads):
+            if gi is not None:
+                _deliver(t, gi.array, None, None, from_node=True)
+        return
+    with no_grad():
+        _run_backward([tensor], [g], retain_graph)
+
+
+def _as_array_like(g: Any, like: Tensor, where: str) -> Any:
+    arr = g.array if isinstance(g, Tensor) else get_xp(like.array).asarray(g)
+    if arr.shape != like.array.shape:
+        raise RuntimeError(
+            f"{where}: gradient has shape {tuple(arr.shape)} but the output has shape "
+            f"{tuple(like.array.shape)}"
+        )
+    if type(arr) is not type(like.array):
+        raise RuntimeError(f"{where}: gradient is on {g.device if isinstance(g, Tensor) else 'cpu'}"
+                           f" but the output is on {like.device}")
+    return arr.astype(like.array.dtype, copy=False)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``."""
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for t in ins:
+        if not t.requires_grad:
+            raise RuntimeError(
+                f"autograd.grad: an input of shape {tuple(t.shape)} does not require grad"
+            )
+    roots, root_grads = [], []
+    for o, go in zip(outs, grad_outputs):
+        if not o.requires_grad:
+            raise RuntimeError(
+                f"autograd.grad: an output of shape {tuple(o.shape)} does not require grad"
+            )
+        if go is None:
+            if o.array.size != 1:
+                raise RuntimeError(
+                    f"autograd.grad: grad_outputs must be given for a non-scalar output of "
+                    f"shape {tuple(o.shape)}"
+                )
+            go = get_xp(o.array).ones_like(o.array)
+        else:
+            go = _as_array_like(go, o, "autograd.grad")
+        roots.append(o)
+        root_grads.append(go)
+    capture = {id(t): i for i, t in enumerate(ins)}
+    # Non-leaf inputs are read off their node when it is reached.
+    retained = []
+    for t in ins:
+        if t.grad_fn is not None and t.grad_fn._retained is None:
+            t.grad_fn._retained = _strong(t)
+            retained.append(t.grad_fn)
+    try:
+        with no_grad():
+            captured = _run_backward(roots, root_grads, bool(retain_graph), capture)
+    finally:
+        for node in retained:
+            node._retained = None
+    result = []
+    for t, g in zip(ins, captured):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"autograd.grad: an input of shape {tuple(t.shape)} was not used to compute "
+                "the outputs; pass allow_unused=True if that is expected"
+            )
+        result.append(None if g is None else Tensor._wrap(g))
+    return tuple(result)
+
+
+def _strong(t: Tensor) -> Callable[[], Tensor]:
+    return lambda: t
+
+
+from darklib.tensor import Tensor  # noqa: E402  (the tensor module imports this one)

@@ -1,0 +1,155 @@
+"""The one place that chooses the array library: NumPy always, CuPy when installed with a GPU.
+
+Every other module asks this one for the array module of an array (``xp``) instead of
+importing cupy. Importing darklib probes nothing: CuPy is imported the first time a CUDA
+device is asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+@functools.cache
+def _cupy() -> ModuleType | None:
+    """CuPy if it is installed and sees a device, else None (probed once, lazily)."""
+    try:
+        import cupy  # noqa: PLC0415  (the only cupy import in darklib outside kernels/)
+
+        if cupy.cuda.runtime.getDeviceCount() > 0:
+            return cupy
+    except Exception:
+        pass
+    return None
+
+
+def cuda_available() -> bool:
+    """True where CuPy is installed and finds at least one GPU."""
+    return _cupy() is not None
+
+
+def cuda_device_count() -> int:
+    cp = _cupy()
+    return 0 if cp is None else int(cp.cuda.runtime.getDeviceCount())
+
+
+class device:  # noqa: N801  (PyTorch's spelling: dl.device('cuda:0'))
+    """Where a tensor's data lives: ``device('cpu')``, ``device('cuda')``, ``device('cuda', 1)``."""
+
+    __slots__ = ("index", "type")
+
+    def __init__(self, spec: str | device, index: int | None = None):
+        if isinstance(spec, device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, num = spec.partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"device: unknown device type {kind!r} in {spec!r}; use 'cpu' or 'cuda'")
+        if num:
+            if not num.isdigit():
+                raise ValueError(f"device: bad device index in {spec!r}")
+            index = int(num)
+        if kind == "cpu":
+            index = None
+        elif index is None:
+            index = 0
+        self.type, self.index = kind, index
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            try:
+                other = device(other)
+            except (ValueError, TypeError):
+                return False
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+
+CPU = device("cpu")
+
+
+def as_device(spec: Any) -> device:
+    """Normalise 'cpu', 'cuda', 'cuda:1', an int (a CUDA index) or a device to a device."""
+    if isinstance(spec, device):
+        return spec
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return device("cuda", spec)
+    return device(spec)
+
+
+def get_xp(arr: Any) -> ModuleType:
+    """The array module (numpy or cupy) that owns ``arr``."""
+    if isinstance(arr, np.ndarray | np.generic):
+        return np
+    cp = _cupy()
+    if cp is not None and isinstance(arr, cp.ndarray):
+        return cp
+    return np
+
+
+def is_cuda_array(arr: Any) -> bool:
+    cp = _cupy()
+    return cp is not None and isinstance(arr, cp.ndarray)
+
+
+def device_of(arr: Any) -> device:
+    if is_cuda_array(arr):
+        return device("cuda", int(arr.device.id))
+    return CPU
+
+
+def xp_for(dev: device) -> ModuleType:
+    """The array module for a device; raises a clear error where CUDA is missing."""
+    if dev.type == "cpu":
+        return np
+    cp = _cupy()
+    if cp is None:
+        raise RuntimeError(
+            "CUDA was asked for but is not available: install the 'gpu' extra "
+            "(pip install -e '.[gpu]') on a machine with an NVIDIA GPU, or use device='cpu'"
+        )
+    if dev.index is not None and dev.index >= cp.cuda.runtime.getDeviceCount():
+        raise RuntimeError(
+            f"CUDA device {dev.index} was asked for but only "
+            f"{cp.cuda.runtime.getDeviceCount()} device(s) exist"
+        )
+    return cp
+
+
+def to_device(arr: Any, dev: device) -> Any:
+    """Move an array to ``dev`` (no copy when it is already there)."""
+    if dev.type == "cpu":
+        if is_cuda_array(arr):
+            return arr.get()
+        return arr
+    cp = xp_for(dev)
+    if isinstance(arr, cp.ndarray) and arr.device.id == dev.index:
+        return arr
+    with cp.cuda.Device(dev.index):
+        return cp.asarray(arr)
+
+
+def to_numpy(arr: Any) -> np.ndarray:
+    return arr.get() if is_cuda_array(arr) else np.asarray(arr)
+
+
+def cuda_device_context(dev: device):
+    """Context manager selecting the CUDA device for kernels launched inside it."""
+    cp = xp_for(dev)
+    return cp.cuda.Device(dev.index)

@@ -1,0 +1,247 @@
+"""Tensor creation: tensor, from_numpy, zeros, ones, full, arange, rand, randn, ... ."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from darklib import dtypes as _dt
+from darklib import random as _random
+from darklib.backend import CPU, as_device, device_of, get_xp, to_device, xp_for
+from darklib.tensor import Tensor
+
+
+def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -> Any:
+    """Turn data (nested lists, scalars, arrays, tensors) into an owned array."""
+    if isinstance(data, Tensor):
+        arr = data.array
+    else:
+        arr = data
+    npd = None if dtype is None else _dt.to_numpy_dtype(dtype)
+    dev = None if device is None else as_device(device)
+    if not hasattr(arr, "__array_interface__") and not hasattr(arr, "__cuda_array_interface__"):
+        if isinstance(arr, Sequence) and _contains_tensors(arr):
+            arr = [_to_array(a, dtype, "cpu") for a in arr]
+        arr = np.array(arr)
+        if npd is None:
+            npd = _default_dtype_for(arr, float_default)
+    else:
+        xp = get_xp(arr)
+        arr = xp.array(arr, copy=True)
+        if npd is None and (float_default or arr.dtype not in _dt._BY_NP):
+            npd = _default_dtype_for(arr, float_default)
+    if npd is not None and arr.dtype != npd:
+        arr = arr.astype(npd)
+    _dt.from_numpy_dtype(arr.dtype)  # rejects unsupported dtypes (object, complex, str)
+    if dev is not None and dev != device_of(arr):
+        arr = to_device(arr, dev)
+    return arr
+
+
+def _contains_tensors(seq: Sequence) -> bool:
+    return any(isinstance(a, Tensor) or (isinstance(a, Sequence) and not isinstance(a, str)
+                                         and _contains_tensors(a)) for a in seq)
+
+
+def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
+    kind = arr.dtype.kind
+    if kind == "f" or (float_default and kind in "iub"):
+        return np.dtype(np.float32)
+    if kind in "iu":
+        return np.dtype(np.int64)
+    if kind == "b":
+        return np.dtype(np.bool_)
+    raise TypeError(
+        f"cannot make a tensor from data of NumPy dtype {arr.dtype}: expected numbers or bools"
+    )
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """A new tensor copying ``data``: floats become float32, ints int64, bools bool.
+
+    NumPy arrays keep their dtype (as in PyTorch). Example::
+
+        >>> dl.tensor([[1., 2.], [3., 4.]], requires_grad=True)
+    """
+    t = Tensor._wrap(_to_array(data, dtype, device))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """Like :func:`tensor`, but shares memory with a tensor or ndarray where it can."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    if isinstance(data, np.ndarray) and data.dtype in _dt._BY_NP:
+        t = Tensor._wrap(data)
+        return t.to(device=device, dtype=dtype)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(arr: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (its dtype must be one darklib supports)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+    _dt.from_numpy_dtype(arr.dtype)
+    return Tensor._wrap(arr)
+
+
+def _shape(size: tuple) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], Sequence):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        n = int(s)
+        if n < 0:
+            raise RuntimeError(f"negative dimension {n} in size {tuple(size)}")
+        out.append(n)
+    return tuple(out)
+
+
+def _make(fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool,
+          default: Any = np.float32) -> Tensor:
+    dev = CPU if device is None else as_device(device)
+    xp = xp_for(dev)
+    npd = np.dtype(default) if dtype is None else _dt.to_numpy_dtype(dtype)
+    shape = _shape(size)
+    if dev.type == "cuda":
+        with xp.cuda.Device(dev.index):
+            arr = fill(xp, shape, npd)
+    else:
+        arr = fill(xp, shape, npd)
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+
+
+def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        default = {bool: np.bool_, int: np.int64}.get(type(fill_value), np.float32)
+    else:
+        default = np.float32
+    return _make(lambda xp, s, d: xp.full(s, fill_value, d), (tuple(size),), dtype, device,
+                 requires_grad, default)
+
+
+def _like(fn: Any, t: Tensor, dtype: Any, device: Any, requires_grad: bool, *args: Any) -> Tensor:
+    return fn(*args, t.shape, dtype=t.dtype if dtype is None else dtype,
+              device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    return _like(zeros, t, dtype, device, requires_grad)
+
+
+def ones_like(t: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return _like(ones, t, dtype, device, requires_grad)
+
+
+def empty_like(t: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    return _like(empty, t, dtype, device, requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, *, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return _like(rand, t, dtype, device, requires_grad)
+
+
+def randn_like(t: Tensor, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    return _like(randn, t, dtype, device, requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive); int64 unless any bound is a float."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    is_float = any(isinstance(v, float) for v in (start, end, step))
+    default = np.float32 if is_float else np.int64
+    return _make(lambda xp, s, d: xp.arange(start, end, step, dtype=np.float64).astype(d),
+                 (0,), dtype, device, requires_grad, default)
+
+
+def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d: xp.linspace(start, end, int(steps), dtype=np.float64).astype(d),
+                 (0,), dtype, device, requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    return _make(lambda xp, s, d: xp.eye(n, n if m is None else m, dtype=d), (0,), dtype, device,
+                 requires_grad)
+
+
+def manual_seed(seed: int) -> _random.Generator:
+    """Seed darklib's default random generators (CPU and every CUDA device)."""
+    return _random.manual_seed(seed)
+
+
+def _random_tensor(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool,
+                   generator: Any, **kw: Any) -> Tensor:
+    gen = _random.default_generator if generator is None else generator
+
+    def fill(xp, s, d):
+        return gen.sample(kind, xp, s, d, **kw)
+
+    default = np.int64 if kind in ("randint", "randperm") else np.float32
+    return _make(fill, size, dtype, device, requires_grad, default)
+
+
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    return _random_tensor("rand", size, dtype, device, requires_grad, generator)
+
+
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples."""
+    return _random_tensor("randn", size, dtype, device, requires_grad, generator)
+
+
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), *,
+            generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
+    """Integers in [low, high) (``randint(high, size)`` starts at 0)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
+    return _random_tensor("randint", (tuple(size),), dtype, device, False, generator,
+                          low=low, high=high)
+
+
+def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
+    return _random_tensor("randperm", ((int(n),),), dtype, device, False, generator)

@@ -1,0 +1,96 @@
+"""PyTorch's type promotion for ops that mix dtypes, tensors and Python scalars.
+
+NumPy would turn float32 + int64 into float64 and int / int into float64; PyTorch keeps
+the float operand's dtype and uses float32 for integer true division. Rule (as PyTorch's):
+dimensioned tensors decide, unless a 0-d tensor or Python scalar is of a higher category
+(bool < integer < float), in which case that category's dtype is used (float32 for a
+Python float).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from darklib.backend import get_xp
+from darklib.tensor import Tensor
+
+_F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
+
+
+def _category(dt: np.dtype) -> int:
+    return 2 if dt.kind == "f" else (0 if dt.kind == "b" else 1)
+
+
+def _scalar_category(x: Any) -> int:
+    if isinstance(x, bool | np.bool_):
+        return 0
+    if isinstance(x, int | np.integer):
+        return 1
+    return 2
+
+
+def _combine(dtypes: list[np.dtype]) -> np.dtype | None:
+    if not dtypes:
+        return None
+    top = max(_category(d) for d in dtypes)
+    return np.result_type(*[d for d in dtypes if _category(d) == top])
+
+
+def result_dtype(*operands: Any) -> np.dtype:
+    """The dtype PyTorch gives an elementwise op over these operands."""
+    dims, zeros, scalar_cat = [], [], -1
+    for x in operands:
+        if isinstance(x, Tensor):
+            (dims if x.array.ndim else zeros).append(x.array.dtype)
+        elif x is not None:
+            scalar_cat = max(scalar_cat, _scalar_category(x))
+    res = _combine(dims)
+    z = _combine(zeros)
+    if res is None:
+        res = z
+    elif z is not None and _category(z) > _category(res):
+        res = z
+    if res is None:
+        return _F32 if scalar_cat == 2 else (_I64 if scalar_cat == 1 else np.dtype(np.bool_))
+    if scalar_cat > _category(res):
+        res = _F32 if scalar_cat == 2 else _I64
+    return res
+
+
+def promote(a: Any, b: Any, *, floating: bool = False) -> tuple[Any, Any]:
+    """Cast tensor operands (differentiably) to their common dtype; wrap ndarray operands.
+
+    ``floating`` forces a float result (true division, pow with a float exponent).
+    """
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.array.dtype == b.array.dtype and (not floating or a.array.dtype.kind == "f"):
+            return a, b
+    elif isinstance(a, Tensor) and isinstance(b, float | int) and a.array.dtype.kind == "f":
+        return a, b
+    if not isinstance(a, Tensor):
+        a = _lift(a, b)
+    if not isinstance(b, Tensor):
+        b = _lift(b, a)
+    dt = result_dtype(a, b)
+    if floating and dt.kind != "f":
+        dt = _F32
+    return _cast(a, dt), _cast(b, dt)
+
+
+def _lift(x: Any, other: Any) -> Any:
+    """ndarrays and numpy scalars become tensors on the other operand's device."""
+    if isinstance(x, bool | int | float):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    xp = get_xp(other.array) if isinstance(other, Tensor) else np
+    return Tensor._wrap(xp.asarray(x))
+
+
+def _cast(x: Any, dt: np.dtype) -> Any:
+    if isinstance(x, Tensor):
+        return x if x.array.dtype == dt else x.to(dt)
+    return x

@@ -1,0 +1,97 @@
+"""Random number generators: one seedable stream for the CPU and one per CUDA device.
+
+``dl.manual_seed(s)`` makes every random op reproducible, as in PyTorch (the streams
+themselves differ from PyTorch's: only the semantics match).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+
+class Generator:
+    """A seedable source of random numbers (``dl.Generator().manual_seed(0)``)."""
+
+    def __init__(self, device: Any = "cpu"):
+        self._lock = threading.Lock()
+        self._seed = int(np.random.SeedSequence().entropy % (2**63))
+        self._cpu = np.random.default_rng(self._seed)
+        self._gpu: dict[Any, Any] = {}
+
+    def manual_seed(self, seed: int) -> Generator:
+        seed = int(seed)
+        with self._lock:
+            self._seed = seed
+            self._cpu = np.random.default_rng(seed)
+            self._gpu = {}
+        return self
+
+    def seed(self) -> int:
+        """Re-seed from fresh entropy and return the new seed."""
+        return self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return {"seed": self._seed, "cpu": self._cpu.bit_generator.state}
+
+    def set_state(self, state: dict) -> None:
+        with self._lock:
+            self._seed = int(state["seed"])
+            self._cpu = np.random.default_rng(self._seed)
+            self._cpu.bit_generator.state = state["cpu"]
+            self._gpu = {}
+
+    def numpy_rng(self) -> np.random.Generator:
+        """The CPU stream, for code that samples numpy arrays directly (data pipelines)."""
+        return self._cpu
+
+    def _rng_for(self, xp: Any) -> Any:
+        if xp is np:
+            return self._cpu
+        dev = xp.cuda.Device().id
+        rng = self._gpu.get(dev)
+        if rng is None:
+            rng = self._gpu[dev] = xp.random.default_rng(self._seed + 7919 * (dev + 1))
+        return rng
+
+    def sample(self, kind: str, xp: Any, shape: tuple, dtype: np.dtype, **kw: Any) -> Any:
+        with self._lock:
+            rng = self._rng_for(xp)
+            if kind == "rand":
+                gen_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+                return rng.random(shape, dtype=gen_dtype).astype(dtype, copy=False)
+            if kind == "randn":
+                gen_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
+                return rng.standard_normal(shape, dtype=gen_dtype).astype(dtype, copy=False)
+            if kind == "randint":
+                return rng.integers(kw["low"], kw["high"], size=shape).astype(dtype, copy=False)
+            if kind == "randperm":
+                return rng.permutation(shape[0]).astype(dtype, copy=False)
+            if kind == "uniform":
+                return rng.uniform(kw["low"], kw["high"], size=shape).astype(dtype, copy=False)
+            if kind == "normal":
+                out = rng.standard_normal(shape, dtype=np.float64) * kw["std"] + kw["mean"]
+                return out.astype(dtype, copy=False)
+            if kind == "bernoulli":
+                return (rng.random(shape, dtype=np.float32) < kw["p"]).astype(dtype, copy=False)
+        raise ValueError(f"unknown random kind {kind!r}")
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
