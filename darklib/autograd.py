@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from darklib.backend import get_xp
 
 _state = threading.local()
@@ -23,7 +25,7 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "enabled", True)
 
 
-class set_grad_enabled:  # noqa: N801  (PyTorch's spelling)
+class set_grad_enabled:
     """Context manager and decorator setting gradient recording on or off (per thread)."""
 
     def __init__(self, mode: bool):
@@ -70,13 +72,13 @@ class _GradModeGuard:
         return wrapper
 
 
-class no_grad(_GradModeGuard):  # noqa: N801
+class no_grad(_GradModeGuard):
     """Disable gradient recording inside a ``with`` block or a decorated function."""
 
     _mode = False
 
 
-class enable_grad(_GradModeGuard):  # noqa: N801
+class enable_grad(_GradModeGuard):
     """Re-enable gradient recording inside a ``no_grad`` region."""
 
     _mode = True
@@ -201,6 +203,8 @@ class Function:
         ctx = Node(cls, tensors)
         ctx.needs_input_grad = tuple(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
+        if isinstance(out, np.generic):  # numpy reductions return scalars, not 0-d arrays
+            out = np.asarray(out)
         result = Tensor._wrap(out)
         if any_needs:
             result.requires_grad = True
@@ -273,8 +277,7 @@ def _run_backward(
             in_grads = (in_grads,)
         if len(in_grads) < len(node.parents):
             raise RuntimeError(
-                f"{node.name()} returned {len(in_grads)} gradients for "
-                f"{len(node.parents)} inputs"
+                f"{node.name()} returned {len(in_grads)} gradients for {len(node.parents)} inputs"
             )
         for p, ig in zip(node.parents, in_grads):
             if p is None or ig is None:
@@ -356,8 +359,9 @@ def backward(
         g = _as_array_like(gradient, tensor, "backward")
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        grads = grad([tensor], inputs, [Tensor._wrap(g)], retain_graph=retain_graph,
-                     allow_unused=True)
+        grads = grad(
+            [tensor], inputs, [Tensor._wrap(g)], retain_graph=retain_graph, allow_unused=True
+        )
         for t, gi in zip(inputs, grads):
             if gi is not None:
                 _deliver(t, gi.array, None, None, from_node=True)
@@ -374,8 +378,10 @@ def _as_array_like(g: Any, like: Tensor, where: str) -> Any:
             f"{tuple(like.array.shape)}"
         )
     if type(arr) is not type(like.array):
-        raise RuntimeError(f"{where}: gradient is on {g.device if isinstance(g, Tensor) else 'cpu'}"
-                           f" but the output is on {like.device}")
+        raise RuntimeError(
+            f"{where}: gradient is on {g.device if isinstance(g, Tensor) else 'cpu'}"
+            f" but the output is on {like.device}"
+        )
     return arr.astype(like.array.dtype, copy=False)
 
 

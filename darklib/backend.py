@@ -18,7 +18,7 @@ import numpy as np
 def _cupy() -> ModuleType | None:
     """CuPy if it is installed and sees a device, else None (probed once, lazily)."""
     try:
-        import cupy  # noqa: PLC0415  (the only cupy import in darklib outside kernels/)
+        import cupy
 
         if cupy.cuda.runtime.getDeviceCount() > 0:
             return cupy
@@ -37,7 +37,7 @@ def cuda_device_count() -> int:
     return 0 if cp is None else int(cp.cuda.runtime.getDeviceCount())
 
 
-class device:  # noqa: N801  (PyTorch's spelling: dl.device('cuda:0'))
+class device:
     """Where a tensor's data lives: ``device('cpu')``, ``device('cuda')``, ``device('cuda', 1)``."""
 
     __slots__ = ("index", "type")
@@ -50,7 +50,9 @@ class device:  # noqa: N801  (PyTorch's spelling: dl.device('cuda:0'))
             raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
         kind, _, num = spec.partition(":")
         if kind not in ("cpu", "cuda"):
-            raise ValueError(f"device: unknown device type {kind!r} in {spec!r}; use 'cpu' or 'cuda'")
+            raise ValueError(
+                f"device: unknown device type {kind!r} in {spec!r}; use 'cpu' or 'cuda'"
+            )
         if num:
             if not num.isdigit():
                 raise ValueError(f"device: bad device index in {spec!r}")

@@ -41,8 +41,11 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
 
 
 def _contains_tensors(seq: Sequence) -> bool:
-    return any(isinstance(a, Tensor) or (isinstance(a, Sequence) and not isinstance(a, str)
-                                         and _contains_tensors(a)) for a in seq)
+    return any(
+        isinstance(a, Tensor)
+        or (isinstance(a, Sequence) and not isinstance(a, str) and _contains_tensors(a))
+        for a in seq
+    )
 
 
 def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
@@ -58,8 +61,9 @@ def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
     )
 
 
-def tensor(data: Any, *, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
+def tensor(
+    data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     """A new tensor copying ``data``: floats become float32, ints int64, bools bool.
 
     NumPy arrays keep their dtype (as in PyTorch). Example::
@@ -102,8 +106,9 @@ def _shape(size: tuple) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _make(fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool,
-          default: Any = np.float32) -> Tensor:
+def _make(
+    fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool, default: Any = np.float32
+) -> Tensor:
     dev = CPU if device is None else as_device(device)
     xp = xp_for(dev)
     npd = np.dtype(default) if dtype is None else _dt.to_numpy_dtype(dtype)
@@ -119,8 +124,7 @@ def _make(fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool,
     return t
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad)
 
 
@@ -128,59 +132,98 @@ def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
     return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
 
 
-def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def full(
+    size: Sequence[int],
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     if dtype is None:
         default = {bool: np.bool_, int: np.int64}.get(type(fill_value), np.float32)
     else:
         default = np.float32
-    return _make(lambda xp, s, d: xp.full(s, fill_value, d), (tuple(size),), dtype, device,
-                 requires_grad, default)
+    return _make(
+        lambda xp, s, d: xp.full(s, fill_value, d),
+        (tuple(size),),
+        dtype,
+        device,
+        requires_grad,
+        default,
+    )
 
 
 def _like(fn: Any, t: Tensor, dtype: Any, device: Any, requires_grad: bool, *args: Any) -> Tensor:
-    return fn(*args, t.shape, dtype=t.dtype if dtype is None else dtype,
-              device=t.device if device is None else device, requires_grad=requires_grad)
+    return fn(
+        *args,
+        t.shape,
+        dtype=t.dtype if dtype is None else dtype,
+        device=t.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
-def zeros_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def zeros_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _like(zeros, t, dtype, device, requires_grad)
 
 
-def ones_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def ones_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _like(ones, t, dtype, device, requires_grad)
 
 
-def empty_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def empty_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _like(empty, t, dtype, device, requires_grad)
 
 
-def full_like(t: Tensor, fill_value: Any, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
-    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
-                device=t.device if device is None else device, requires_grad=requires_grad)
+def full_like(
+    t: Tensor,
+    fill_value: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return full(
+        t.shape,
+        fill_value,
+        dtype=t.dtype if dtype is None else dtype,
+        device=t.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
-def rand_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
+def rand_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _like(rand, t, dtype, device, requires_grad)
 
 
-def randn_like(t: Tensor, *, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
+def randn_like(
+    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
     return _like(randn, t, dtype, device, requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None,
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from start (inclusive) to end (exclusive); int64 unless any bound is a float."""
     if end is None:
         start, end = 0, start
@@ -188,20 +231,49 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, dtype: Any = None, dev
         raise RuntimeError("arange: step must be nonzero")
     is_float = any(isinstance(v, float) for v in (start, end, step))
     default = np.float32 if is_float else np.int64
-    return _make(lambda xp, s, d: xp.arange(start, end, step, dtype=np.float64).astype(d),
-                 (0,), dtype, device, requires_grad, default)
+    return _make(
+        lambda xp, s, d: xp.arange(start, end, step, dtype=np.float64).astype(d),
+        (0,),
+        dtype,
+        device,
+        requires_grad,
+        default,
+    )
 
 
-def linspace(start: float, end: float, steps: int, *, dtype: Any = None, device: Any = None,
-             requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d: xp.linspace(start, end, int(steps), dtype=np.float64).astype(d),
-                 (0,), dtype, device, requires_grad)
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return _make(
+        lambda xp, s, d: xp.linspace(start, end, int(steps), dtype=np.float64).astype(d),
+        (0,),
+        dtype,
+        device,
+        requires_grad,
+    )
 
 
-def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
-        requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d: xp.eye(n, n if m is None else m, dtype=d), (0,), dtype, device,
-                 requires_grad)
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return _make(
+        lambda xp, s, d: xp.eye(n, n if m is None else m, dtype=d),
+        (0,),
+        dtype,
+        device,
+        requires_grad,
+    )
 
 
 def manual_seed(seed: int) -> _random.Generator:
@@ -209,8 +281,9 @@ def manual_seed(seed: int) -> _random.Generator:
     return _random.manual_seed(seed)
 
 
-def _random_tensor(kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool,
-                   generator: Any, **kw: Any) -> Tensor:
+def _random_tensor(
+    kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, generator: Any, **kw: Any
+) -> Tensor:
     gen = _random.default_generator if generator is None else generator
 
     def fill(xp, s, d):
@@ -220,27 +293,45 @@ def _random_tensor(kind: str, size: tuple, dtype: Any, device: Any, requires_gra
     return _make(fill, size, dtype, device, requires_grad, default)
 
 
-def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-         requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Uniform samples in [0, 1)."""
     return _random_tensor("rand", size, dtype, device, requires_grad, generator)
 
 
-def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
-          requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Standard normal samples."""
     return _random_tensor("randn", size, dtype, device, requires_grad, generator)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), *,
-            generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
+def randint(
+    low: int,
+    high: int | None = None,
+    size: Sequence[int] = (),
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Tensor:
     """Integers in [low, high) (``randint(high, size)`` starts at 0)."""
     if high is None:
         low, high = 0, low
     if high <= low:
         raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
-    return _random_tensor("randint", (tuple(size),), dtype, device, False, generator,
-                          low=low, high=high)
+    return _random_tensor(
+        "randint", (tuple(size),), dtype, device, False, generator, low=low, high=high
+    )
 
 
 def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:

@@ -10,7 +10,7 @@ import numpy as np
 _py_float, _py_int, _py_bool = _builtins.float, _builtins.int, _builtins.bool
 
 
-class dtype:  # noqa: N801  (PyTorch's spelling)
+class dtype:
     __slots__ = ("is_floating_point", "itemsize", "name", "np")
 
     def __init__(self, name: str, np_dtype: Any):
@@ -32,14 +32,14 @@ class dtype:  # noqa: N801  (PyTorch's spelling)
 
 
 float16 = half = dtype("float16", np.float16)
-float32 = float = dtype("float32", np.float32)  # noqa: A001
+float32 = float = dtype("float32", np.float32)
 float64 = double = dtype("float64", np.float64)
 int8 = dtype("int8", np.int8)
 uint8 = dtype("uint8", np.uint8)
 int16 = short = dtype("int16", np.int16)
-int32 = int = dtype("int32", np.int32)  # noqa: A001
+int32 = int = dtype("int32", np.int32)
 int64 = long = dtype("int64", np.int64)
-bool = dtype("bool", np.bool_)  # noqa: A001
+bool = dtype("bool", np.bool_)
 
 _ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool)
 _BY_NP = {d.np: d for d in _ALL}
@@ -52,8 +52,7 @@ def from_numpy_dtype(np_dtype: Any) -> dtype:
         return _BY_NP[d]
     except KeyError:
         raise TypeError(
-            f"unsupported dtype {d}: darklib supports "
-            + ", ".join(x.name for x in _ALL)
+            f"unsupported dtype {d}: darklib supports " + ", ".join(x.name for x in _ALL)
         ) from None
 
 
@@ -74,4 +73,3 @@ def to_numpy_dtype(d: Any) -> np.dtype:
     except TypeError:
         raise TypeError(f"unsupported dtype {d!r}") from None
     return from_numpy_dtype(npd).np
-

@@ -15,7 +15,6 @@ from darklib import autograd
 from darklib import dtypes as _dt
 from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device, to_numpy
 
-
 device_cls = device
 
 
@@ -29,8 +28,14 @@ class Tensor:
     __slots__ = ("__weakref__", "_hooks", "_version", "array", "grad", "grad_fn", "requires_grad")
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
-    def __init__(self, data: Any = None, *, dtype: Any = None, device: Any = None,
-                 requires_grad: bool = False):
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        dtype: Any = None,
+        device: Any = None,
+        requires_grad: bool = False,
+    ):
         from darklib.creation import _to_array
 
         arr = _to_array([] if data is None else data, dtype, device, float_default=True)
@@ -130,15 +135,23 @@ class Tensor:
         arr = to_numpy(self.array)
         return arr if dtype is None else arr.astype(dtype)
 
-    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False,
-           non_blocking: bool = False) -> Tensor:
+    def to(
+        self,
+        *args: Any,
+        dtype: Any = None,
+        device: Any = None,
+        copy: bool = False,
+        non_blocking: bool = False,
+    ) -> Tensor:
         """``to('cuda')``, ``to(dl.float64)``, ``to('cpu', dl.float32)`` or ``to(other)``."""
         from darklib.backend import as_device
 
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, str | device_cls) or (isinstance(a, int) and not isinstance(a, bool)):
+            elif isinstance(a, str | device_cls) or (
+                isinstance(a, int) and not isinstance(a, bool)
+            ):
                 device = a
             else:
                 dtype = a
@@ -243,8 +256,9 @@ class Tensor:
         hooks.append(hook)
         return lambda: hooks.remove(hook) if hook in hooks else None
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False,
-                 inputs: Any = None) -> None:
+    def backward(
+        self, gradient: Any = None, retain_graph: bool = False, inputs: Any = None
+    ) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
         autograd.backward(self, gradient, retain_graph, inputs)
 

@@ -4,7 +4,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import darklib as dl  # noqa: E402
@@ -13,5 +12,4 @@ import darklib as dl  # noqa: E402
 @pytest.fixture(autouse=True)
 def _seed():
     dl.manual_seed(0)
-    np.random.seed(0)
     yield

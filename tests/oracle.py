@@ -39,8 +39,9 @@ def _flat(out: Any) -> list:
     return [out]
 
 
-def assert_close(actual: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4,
-                 what: str = "value") -> None:
+def assert_close(
+    actual: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4, what: str = "value"
+) -> None:
     a, e = _to_np(actual), _to_np(expected)
     assert np.shape(a) == np.shape(e), f"{what}: shape {np.shape(a)} != torch's {np.shape(e)}"
     np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=what)
@@ -99,9 +100,15 @@ def compare(
         assert_close(d.grad, t.grad, atol, rtol, f"grad of input {i}")
 
 
-def gradcheck(fn: Callable[..., Any], *arrays: np.ndarray, eps: float = 1e-6,
-              atol: float = 1e-6, rtol: float = 1e-4, grad: Sequence[bool] | bool = True,
-              seed: int = 2) -> None:
+def gradcheck(
+    fn: Callable[..., Any],
+    *arrays: np.ndarray,
+    eps: float = 1e-6,
+    atol: float = 1e-6,
+    rtol: float = 1e-4,
+    grad: Sequence[bool] | bool = True,
+    seed: int = 2,
+) -> None:
     """Check analytic gradients of ``fn`` against float64 central differences.
 
     The output is projected onto a fixed random direction, so one backward pass checks
@@ -115,8 +122,11 @@ def gradcheck(fn: Callable[..., Any], *arrays: np.ndarray, eps: float = 1e-6,
 
     def scalar(*arrs: np.ndarray) -> float:
         nonlocal probe
-        outs = [o for o in _flat(fn(*[dl.tensor(a) for a in arrs])) if isinstance(o, dl.Tensor)
-                and o.dtype.is_floating_point]
+        outs = [
+            o
+            for o in _flat(fn(*[dl.tensor(a) for a in arrs]))
+            if isinstance(o, dl.Tensor) and o.dtype.is_floating_point
+        ]
         if probe is None:
             probe = [r.standard_normal(o.shape) for o in outs]
         return float(sum((o.numpy() * p).sum() for o, p in zip(outs, probe)))
@@ -140,5 +150,6 @@ def gradcheck(fn: Callable[..., Any], *arrays: np.ndarray, eps: float = 1e-6,
             flat[j] = old
             nflat[j] = (up - down) / (2 * eps)
         ana = np.zeros_like(a) if x.grad is None else x.grad.numpy()
-        np.testing.assert_allclose(ana, num, atol=atol, rtol=rtol,
-                                   err_msg=f"finite-difference gradient of input {i}")
+        np.testing.assert_allclose(
+            ana, num, atol=atol, rtol=rtol, err_msg=f"finite-difference gradient of input {i}"
+        )

@@ -374,8 +374,11 @@ class Where(Function):
         _, na, nb = ctx.needs_input_grad
         xp = get_xp(g)
         zero = xp.zeros((), g.dtype)
-        return (None, xp.where(cond, g, zero) if na else None,
-                xp.where(cond, zero, g) if nb else None)
+        return (
+            None,
+            xp.where(cond, g, zero) if na else None,
+            xp.where(cond, zero, g) if nb else None,
+        )
 
 
 # ------------------------------------------------------------------ helpers
@@ -393,9 +396,32 @@ def _erf(xp, x):
         return special.erf(x)
     z = abs(x)
     t = 1 / (1 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
+    poly = (
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
     erfc = t * xp.exp(poly)
     return xp.where(x >= 0, 1 - erfc, erfc - 1).astype(x.dtype, copy=False)
 
@@ -456,7 +482,9 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode is None:
         return _binary(Div, input, other, floating=True)
     if rounding_mode not in ("floor", "trunc"):
-        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+        raise ValueError(
+            f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
+        )
     a, b = promote(input, other)
     out = _binary(Div, a, b, floating=True).detach()
     xp = get_xp(out.array)
@@ -465,9 +493,11 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     return Tensor._wrap(res.astype(dt))
 
 
-def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001
-    if isinstance(input, Tensor) and isinstance(exponent, int | float) and not isinstance(
-        exponent, bool
+def pow(input: Any, exponent: Any) -> Tensor:
+    if (
+        isinstance(input, Tensor)
+        and isinstance(exponent, int | float)
+        and not isinstance(exponent, bool)
     ):
         if isinstance(exponent, float) and input.array.dtype.kind != "f":
             input = input.float()
@@ -487,7 +517,7 @@ def neg(input: Tensor) -> Tensor:
     return Neg.apply(_tensor(input, "neg"))
 
 
-def abs(input: Tensor) -> Tensor:  # noqa: A001
+def abs(input: Tensor) -> Tensor:
     return Abs.apply(_tensor(input, "abs"))
 
 
@@ -566,7 +596,7 @@ def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool, name: str) -> Tens
     return input._inplace(name + "_", lambda _t: out)
 
 
-def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     input = _tensor(input, "clamp")
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
@@ -660,7 +690,7 @@ def _nograd_unary(name: str, keep_dtype: bool = True):
 sign = _nograd_unary("sign")
 floor = _nograd_unary("floor")
 ceil = _nograd_unary("ceil")
-round = _nograd_unary("round")  # noqa: A001
+round = _nograd_unary("round")
 trunc = _nograd_unary("trunc")
 isnan = _nograd_unary("isnan", keep_dtype=False)
 isinf = _nograd_unary("isinf", keep_dtype=False)

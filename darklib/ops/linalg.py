@@ -83,15 +83,18 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got {tuple(input.shape)} and "
-                           f"{tuple(mat2.shape)}")
+        raise RuntimeError(
+            f"mm: expected 2-D tensors, got {tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
     return matmul(input, mat2)
 
 
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
-        raise RuntimeError(f"bmm: expected 3-D tensors with equal batch size, got "
-                           f"{tuple(input.shape)} and {tuple(mat2.shape)}")
+        raise RuntimeError(
+            f"bmm: expected 3-D tensors with equal batch size, got "
+            f"{tuple(input.shape)} and {tuple(mat2.shape)}"
+        )
     return matmul(input, mat2)
 
 
@@ -132,8 +135,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"{tuple(weight.shape)} expects {weight.shape[1]}"
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise RuntimeError(f"linear: bias of shape {tuple(bias.shape)} does not match "
-                           f"{weight.shape[0]} output features")
+        raise RuntimeError(
+            f"linear: bias of shape {tuple(bias.shape)} does not match "
+            f"{weight.shape[0]} output features"
+        )
     x, w = promote(input, weight)
     if bias is not None and bias.array.dtype != w.array.dtype:
         bias = bias.to(w.dtype)

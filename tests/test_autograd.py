@@ -1,0 +1,231 @@
+"""The autograd engine: graph semantics, grad modes, hooks, errors learners meet."""
+
+import numpy as np
+import pytest
+import torch
+
+import darklib as dl
+from darklib.autograd import Function
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = dl.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).backward(dl.ones(2))
+    (x * 3).backward(dl.ones(2))
+    assert x.grad.tolist() == [5.0, 7.0]
+
+
+def test_diamond_graph_sums_all_paths_like_torch():
+    def f(lib, x):
+        a = x * 2
+        b = a * a
+        c = a + b
+        return (c * a + b) / (a + 1)
+
+    xs = np.array([0.5, -1.5, 2.0], np.float32)
+    x = dl.tensor(xs, requires_grad=True)
+    tx = torch.tensor(xs, requires_grad=True)
+    f(dl, x).backward(dl.ones(3))
+    f(torch, tx).backward(torch.ones(3))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5)
+
+
+def test_same_tensor_used_twice_in_one_op():
+    x = dl.tensor([3.0], requires_grad=True)
+    (x * x).backward(dl.ones(1))
+    assert x.grad.tolist() == [6.0]
+
+
+def test_broadcast_gradients_are_summed_to_input_shape():
+    a = dl.ones(2, 3, requires_grad=True)
+    b = dl.ones(3, requires_grad=True)
+    c = dl.ones(2, 1, requires_grad=True)
+    s = dl.tensor(2.0, requires_grad=True)
+    (a * b + c * s).backward(dl.ones(2, 3))
+    assert b.grad.shape == (3,) and b.grad.tolist() == [2.0] * 3
+    assert c.grad.shape == (2, 1) and c.grad.tolist() == [[6.0], [6.0]]
+    assert s.grad.shape == () and s.grad.item() == 6.0
+
+
+def test_backward_on_non_scalar_needs_a_gradient():
+    x = dl.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"only for scalar outputs.*shape \(3,\)"):
+        (x * 2).backward()
+    with pytest.raises(
+        RuntimeError, match=r"gradient has shape \(2,\) but the output has shape \(3,\)"
+    ):
+        (x * 2).backward(dl.ones(2))
+
+
+def test_backward_without_grad_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        (dl.ones(1) * 2).backward()
+
+
+def test_second_backward_through_freed_graph_raises_unless_retained():
+    x = dl.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).exp()
+    y.backward(dl.ones(2), retain_graph=True)
+    y.backward(dl.ones(2))
+    np.testing.assert_allclose(x.grad.numpy(), 2 * 2 * xs_exp(x), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward(dl.ones(2))
+
+
+def xs_exp(x):
+    a = x.detach().numpy()
+    return a * np.exp(a * a)
+
+
+def test_graph_without_saved_values_can_be_walked_twice_like_torch():
+    x = dl.tensor([1.0], requires_grad=True)
+    y = x + 1
+    y.backward(dl.ones(1))
+    y.backward(dl.ones(1))
+    assert x.grad.tolist() == [2.0]
+
+
+def test_no_grad_and_enable_grad_as_context_and_decorator():
+    x = dl.tensor([1.0], requires_grad=True)
+    with dl.no_grad():
+        y = x * 2
+        assert not dl.is_grad_enabled()
+        with dl.enable_grad():
+            z = x * 2
+    assert dl.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad
+
+    @dl.no_grad()
+    def f(t):
+        return t * 3
+
+    assert not f(x).requires_grad and dl.is_grad_enabled()
+    with dl.set_grad_enabled(False):
+        assert not (x * 1).requires_grad
+    assert dl.is_grad_enabled()
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = []
+    with dl.no_grad():
+        t = threading.Thread(target=lambda: seen.append(dl.is_grad_enabled()))
+        t.start()
+        t.join()
+    assert seen == [True]
+
+
+def test_autograd_grad_returns_gradients_without_touching_dot_grad():
+    x = dl.tensor([1.0, 2.0], requires_grad=True)
+    w = dl.tensor([3.0, 4.0], requires_grad=True)
+    h = x * w
+    y = h * h
+    gx, gh = dl.autograd.grad(y, [x, h], grad_outputs=dl.ones(2), retain_graph=True)
+    assert gx.tolist() == [2 * 9 * 1.0, 2 * 16 * 2.0]
+    assert gh.tolist() == [6.0, 16.0]
+    assert x.grad is None and w.grad is None
+    unused = dl.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="not used"):
+        dl.autograd.grad(y, [unused], grad_outputs=dl.ones(2), retain_graph=True)
+    (g,) = dl.autograd.grad(y, [unused], grad_outputs=dl.ones(2), allow_unused=True)
+    assert g is None
+
+
+def test_backward_inputs_restricts_accumulation():
+    x = dl.tensor([1.0], requires_grad=True)
+    w = dl.tensor([2.0], requires_grad=True)
+    (x * w).backward(dl.ones(1), inputs=[x])
+    assert x.grad.tolist() == [2.0] and w.grad is None
+
+
+def test_hooks_and_retain_grad():
+    x = dl.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.tolist()))
+    h = x * 3
+    h.retain_grad()
+    remove = h.register_hook(lambda g: g * 10)
+    (h * h).backward(dl.ones(2))
+    assert h.grad.tolist() == [60.0, 120.0]  # retained grad is the one after the hook
+    assert seen == [[180.0, 360.0]]
+    assert x.grad.tolist() == [180.0, 360.0]
+    remove()
+
+
+def test_requires_grad_propagates_and_leaf_rules():
+    a = dl.ones(2)
+    b = dl.ones(2, requires_grad=True)
+    c = a * b
+    assert c.requires_grad and not c.is_leaf and a.is_leaf
+    assert not (a * 2).requires_grad
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        c.requires_grad_(False)
+    a.requires_grad_()
+    assert a.requires_grad
+    d = c.detach()
+    assert d.is_leaf and not d.requires_grad
+
+
+def test_inplace_on_leaf_requiring_grad_is_refused():
+    w = dl.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"leaf tensor that requires grad.*no_grad"):
+        w.add_(1)
+    with pytest.raises(RuntimeError, match="leaf tensor"):
+        w -= 1
+
+
+def test_inplace_change_of_a_saved_tensor_is_detected():
+    x = dl.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    z = y * y  # saves y
+    y.add_(1)
+    with pytest.raises(RuntimeError, match=r"modified by an in-place operation.*MulBackward"):
+        z.backward(dl.ones(2))
+
+
+def test_inplace_on_non_leaf_is_differentiable():
+    xs = np.array([1.0, -2.0, 3.0], np.float32)
+    x, tx = dl.tensor(xs, requires_grad=True), torch.tensor(xs, requires_grad=True)
+    for lib, t in ((dl, x), (torch, tx)):
+        y = t * 2
+        y.mul_(t)
+        y.add_(t, alpha=3)
+        y.clamp_(min=-5.0)
+        y.backward(lib.ones(3))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy())
+
+
+def test_deep_graph_has_no_recursion_limit():
+    x = dl.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(20000):
+        y = y * 1.0
+    y.backward(dl.ones(1))
+    assert x.grad.tolist() == [1.0]
+
+
+def test_custom_function_like_torch():
+    class Cube(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return 3 * a**2 * g
+
+    x = dl.tensor([2.0], requires_grad=True)
+    y = Cube.apply(x)
+    assert y.grad_fn.name() == "CubeBackward"
+    y.backward(dl.ones(1))
+    assert x.grad.tolist() == [12.0]
+
+
+def test_grad_dtype_matches_the_leaf():
+    x = dl.tensor([1.0], dtype=dl.float64, requires_grad=True)
+    (x * 2).backward(dl.ones(1, dtype=dl.float64))
+    assert x.grad.dtype == dl.float64
