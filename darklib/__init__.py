@@ -1,14 +1,17 @@
 """darklib: a from-scratch, PyTorch-like deep-learning engine on NumPy (CPU) and CuPy (GPU).
 
-    >>> import darklib as dl
-    >>> x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    >>> (x * x).sum().backward()
-    >>> x.grad
-    tensor([2., 4., 6.])
+>>> import darklib as dl
+>>> x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4., 6.])
 """
 
-from darklib import _methods  # noqa: F401  (binds op methods onto Tensor)
-from darklib import autograd
+from darklib import (
+    _methods,  # noqa: F401  (binds op methods onto Tensor)
+    autograd,
+    cuda,
+)
 from darklib.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from darklib.backend import device
 from darklib.creation import (
@@ -35,15 +38,15 @@ from darklib.creation import (
     zeros_like,
 )
 from darklib.dtypes import (
-    bool,  # noqa: A004
+    bool,
     double,
     dtype,
-    float,  # noqa: A004
+    float,
     float16,
     float32,
     float64,
     half,
-    int,  # noqa: A004
+    int,
     int8,
     int16,
     int32,
@@ -53,7 +56,7 @@ from darklib.dtypes import (
     uint8,
 )
 from darklib.ops.elementwise import (
-    abs,  # noqa: A004
+    abs,
     add,
     ceil,
     clamp,
@@ -79,9 +82,9 @@ from darklib.ops.elementwise import (
     mul,
     ne,
     neg,
-    pow,  # noqa: A004
+    pow,
     relu,
-    round,  # noqa: A004
+    round,
     rsqrt,
     sigmoid,
     sign,
@@ -95,7 +98,5 @@ from darklib.ops.elementwise import (
 from darklib.ops.linalg import bmm, matmul, mm
 from darklib.random import Generator, initial_seed, seed
 from darklib.tensor import Tensor
-
-from darklib import cuda  # noqa: E402,I001
 
 __version__ = "0.1.0"

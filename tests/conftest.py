@@ -4,9 +4,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-import darklib as dl  # noqa: E402
+import darklib as dl
 
 
 @pytest.fixture(autouse=True)
