@@ -1,0 +1,198 @@
+"""Adam and AdamW: adaptive moment estimation, with L2 or decoupled weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from darklib import autograd
+from darklib.backend import get_xp
+from darklib.optim.optimizer import (
+    Optimizer,
+    _check_grad,
+    _effective_grad,
+    _step_counter,
+    _zeros_state,
+)
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba), with PyTorch's bias correction, AMSGrad and maximize options.
+
+    :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`, :math:`v \leftarrow \beta_2 v + (1-\beta_2)
+    g^2`, :math:`\theta \leftarrow \theta - \frac{\text{lr}}{1-\beta_1^t}
+    \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}`.
+
+    Args:
+        params: tensors or parameter groups to optimize.
+        lr: learning rate. Default: ``1e-3``.
+        betas: coefficients of the running averages of the gradient and its square.
+            Default: ``(0.9, 0.999)``.
+        eps: term added to the denominator for numerical stability. Default: ``1e-8``.
+        weight_decay: L2 penalty added to the gradient (decoupled in :class:`AdamW`).
+            Default: ``0``.
+        amsgrad: use the AMSGrad variant (the running maximum of ``v``). Default: False.
+        maximize: maximize the objective instead of minimizing it. Default: False.
+        decoupled_weight_decay: decay the weights directly, as AdamW. Default: False.
+        foreach, capturable, differentiable, fused: accepted for PyTorch compatibility.
+
+    State per parameter: ``step`` (a 0-d float32 tensor on the CPU, as PyTorch), ``exp_avg``,
+    ``exp_avg_sq`` and, with AMSGrad, ``max_exp_avg_sq``.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if len(betas) != 2:
+            raise ValueError(f"Invalid betas: expected two values, got {betas!r}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if differentiable:
+            raise ValueError(f"{type(self).__name__}: differentiable=True is not supported")
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "fused": fused,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step.
+
+        Args:
+            closure: optional function that re-evaluates the model and returns the loss.
+        """
+        loss = self._eval_closure(closure)
+        name = type(self).__name__
+        with autograd.no_grad():
+            for group in self.param_groups:
+                beta1, beta2 = group["betas"]
+                lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+                amsgrad = group["amsgrad"]
+                decoupled = group["decoupled_weight_decay"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    _check_grad(p, name)
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = _step_counter()
+                        state["exp_avg"] = _zeros_state(p)
+                        state["exp_avg_sq"] = _zeros_state(p)
+                        if amsgrad:
+                            state["max_exp_avg_sq"] = _zeros_state(p)
+                    step_arr = state["step"].array
+                    step_arr += 1
+                    step = float(step_arr)
+
+                    param = p.array
+                    xp = get_xp(param)
+                    if wd != 0 and decoupled:
+                        param *= 1 - lr * wd
+                        g, _ = _effective_grad(p, group["maximize"], 0)
+                    else:
+                        g, _ = _effective_grad(p, group["maximize"], wd)
+                    m = state["exp_avg"].array
+                    v = state["exp_avg_sq"].array
+                    # v = beta2 v + (1 - beta2) g^2 and m = lerp(m, g, 1 - beta1), one scratch
+                    tmp = xp.multiply(g, g)
+                    tmp *= 1 - beta2
+                    v *= beta2
+                    v += tmp
+                    xp.subtract(g, m, out=tmp)
+                    tmp *= 1 - beta1
+                    m += tmp
+
+                    bias_correction1 = 1 - beta1**step
+                    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+                    if amsgrad:
+                        vmax = state["max_exp_avg_sq"].array
+                        xp.maximum(vmax, v, out=vmax)
+                        v = vmax
+                    xp.sqrt(v, out=tmp)
+                    tmp /= bias_correction2_sqrt
+                    tmp += eps
+                    xp.divide(m, tmp, out=tmp)
+                    tmp *= -(lr / bias_correction1)
+                    param += tmp
+                    p._version += 1
+        return loss
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter): the weights shrink by
+    ``lr * weight_decay`` each step instead of an L2 term entering the gradient.
+
+    Args:
+        params: tensors or parameter groups to optimize.
+        lr: learning rate. Default: ``1e-3``.
+        betas: running-average coefficients. Default: ``(0.9, 0.999)``.
+        eps: denominator term. Default: ``1e-8``.
+        weight_decay: decoupled weight decay coefficient. Default: ``1e-2``.
+        amsgrad: use the AMSGrad variant. Default: False.
+        maximize: maximize the objective instead of minimizing it. Default: False.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+        )
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:  # AdamW always decouples, whatever was saved
+            group["decoupled_weight_decay"] = True

@@ -1,0 +1,313 @@
+"""Optimizer: the base of every optimizer (param groups, per-parameter state, state_dict).
+
+Subclasses implement ``step`` on raw arrays, in place and under ``no_grad``, so a parameter's
+array object never changes (views and saved references stay valid).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from darklib import autograd
+from darklib.backend import device_of, get_xp, to_device, to_numpy
+from darklib.tensor import Tensor
+
+
+def _typename(x: Any) -> str:
+    return type(x).__module__ + "." + type(x).__qualname__
+
+
+class Optimizer:
+    """Base class for all optimizers.
+
+    Args:
+        params: an iterable of Tensors, of ``(name, Tensor)`` pairs, or of dicts (parameter
+            groups, each with a ``"params"`` entry and optional per-group hyper-parameters).
+        defaults: the default value of every hyper-parameter, used where a group gives none.
+
+    Attributes:
+        param_groups (list[dict]): each holds ``"params"`` and every hyper-parameter.
+        state (dict): per-parameter state, keyed by the parameter tensor.
+    """
+
+    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {_typename(params)}"
+            )
+        self.defaults = dict(defaults)
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        self._opt_called = False
+        groups = list(params)
+        if len(groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Mark each step call, so a scheduler can warn when it is stepped before its optimizer.
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_marks_called", False):
+
+            @functools.wraps(step)
+            def marked(self: Optimizer, *args: Any, **kw: Any) -> Any:
+                self._opt_called = True
+                return step(self, *args, **kw)
+
+            marked._marks_called = True  # type: ignore[attr-defined]
+            cls.step = marked  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters (a dict with ``"params"``) with its own hyper-parameters.
+
+        Missing hyper-parameters take the optimizer's defaults. A parameter may belong to one
+        group only.
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {_typename(param_group)}")
+        if "params" not in param_group:
+            raise ValueError("param_group must have a 'params' entry (the tensors to optimize)")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        tensors = [p[1] if isinstance(p, tuple) else p for p in params]
+        if names and len(names) != len(tensors):
+            raise ValueError(
+                "all optimizer params should be with/without names. Some param names are missing"
+            )
+        for p in tensors:
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}"
+                )
+            if p.grad_fn is not None:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group = dict(param_group)
+        group["params"] = tensors
+        if names:
+            group["param_names"] = names
+        for name, default in self.defaults.items():
+            group.setdefault(name, default)
+        seen: set[int] = set()
+        for g in self.param_groups:
+            seen.update(id(p) for p in g["params"])
+            if ("param_names" in g) != ("param_names" in group):
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. cannot add param "
+                    f"group {'with' if names else 'without'} names to the optimizer"
+                )
+        if any(id(p) in seen for p in tensors):
+            raise ValueError("some parameters appear in more than one parameter group")
+        if len({id(p) for p in tensors}) != len(tensors):
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; they will be "
+                "updated more than once per step",
+                stacklevel=3,
+            )
+        self.param_groups.append(group)
+
+    # ------------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all optimized tensors.
+
+        Args:
+            set_to_none: set ``.grad`` to None (the default, cheaper) instead of zeroing it.
+        """
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                    continue
+                if g.grad_fn is not None:
+                    g.detach_()
+                else:
+                    g.requires_grad = False
+                if getattr(g.array.flags, "writeable", True):
+                    g.array.fill(0)
+                else:  # a read-only view someone assigned: replace it
+                    g.array = get_xp(g.array).zeros_like(g.array)
+                g._version += 1
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step; returns ``closure()``'s loss when a closure is given."""
+        raise NotImplementedError
+
+    def _eval_closure(self, closure: Callable[[], Any] | None) -> Any:
+        if closure is None:
+            return None
+        with autograd.enable_grad():
+            return closure()
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict[str, Any]:
+        """The optimizer's state in PyTorch's layout.
+
+        ``{"state": {index: {name: Tensor, ...}}, "param_groups": [{..., "params": [index]}]}``
+        where parameters are numbered in the order of the groups. The state tensors are the
+        live ones (not copies), as in PyTorch: save or copy them before stepping again.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for p, s in self.state.items():
+            i = index.get(id(p)) if isinstance(p, Tensor) else p
+            if i is not None:
+                state[i] = dict(s)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state from :meth:`state_dict` (this optimizer's or one built alike).
+
+        State tensors are copied, cast to each parameter's dtype and moved to its device
+        (``"step"`` counters stay float32 on the CPU).
+        """
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
+                "'param_groups' (as returned by state_dict())"
+            )
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has a different number of parameter groups "
+                f"({len(saved_groups)}) than the optimizer ({len(self.param_groups)})"
+            )
+        for i, (g, sg) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(g["params"]) != len(sg["params"]):
+                raise ValueError(
+                    f"loaded state dict contains a parameter group that doesn't match the size "
+                    f"of optimizer's group: group {i} has {len(sg['params'])} parameters in the "
+                    f"state dict and {len(g['params'])} in the optimizer"
+                )
+        id_map: dict[int, Tensor] = {}
+        for g, sg in zip(self.param_groups, saved_groups):
+            for p, k in zip(g["params"], sg["params"]):
+                id_map[int(k)] = p
+        new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for k, s in state_dict["state"].items():
+            key = int(k) if isinstance(k, str) and k.isdigit() else k
+            if key not in id_map:
+                raise ValueError(
+                    f"loaded state dict has state for parameter {k!r}, which is in none of the "
+                    "parameter groups"
+                )
+            p = id_map[key]
+            new_state[p] = {name: _cast_state(p, name, v) for name, v in s.items()}
+        new_groups = []
+        for g, sg in zip(self.param_groups, saved_groups):
+            ng = {k: _copy_value(v) for k, v in sg.items() if k != "params"}
+            ng["params"] = g["params"]
+            if "param_names" in g and "param_names" not in ng:
+                ng["param_names"] = g["param_names"]
+            for name, default in self.defaults.items():
+                ng.setdefault(name, default)
+            new_groups.append(ng)
+        self.state = new_state
+        self.param_groups = new_groups
+
+    def __repr__(self) -> str:
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _copy_value(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_copy_value(x) for x in v]
+    if isinstance(v, tuple):
+        return tuple(_copy_value(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _copy_value(x) for k, x in v.items()}
+    return v
+
+
+def _cast_state(p: Tensor, name: str, v: Any) -> Any:
+    """A copy of a saved state value, on the parameter's device and (floats) in its dtype."""
+    if name == "step":
+        arr = to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
+        return Tensor._wrap(np.array(arr, dtype=np.float32).reshape(()))
+    if isinstance(v, np.ndarray):
+        v = Tensor._wrap(v)
+    if not isinstance(v, Tensor):
+        return _copy_value(v)
+    arr = v.array
+    if arr.dtype.kind == "f" and p.array.dtype.kind == "f":
+        arr = arr.astype(p.array.dtype, copy=False)
+    dev = device_of(p.array)
+    moved = to_device(arr, dev)
+    if moved is v.array:
+        moved = get_xp(moved).array(moved, copy=True)
+    return Tensor._wrap(moved)
+
+
+def _zeros_state(p: Tensor) -> Tensor:
+    """A zero state tensor shaped, typed and placed like the parameter."""
+    return Tensor._wrap(get_xp(p.array).zeros_like(p.array))
+
+
+def _step_counter() -> Tensor:
+    """A 0-d float32 step counter kept on the CPU (reading it never syncs a GPU), as PyTorch."""
+    return Tensor._wrap(np.zeros((), dtype=np.float32))
+
+
+def _effective_grad(p: Tensor, maximize: bool, weight_decay: float) -> tuple[Any, bool]:
+    """The gradient an update uses (negated to maximize, plus L2 weight decay).
+
+    Returns ``(array, owned)``: ``owned`` is True when the array is a fresh one the caller may
+    overwrite; otherwise it is ``p.grad``'s own array, which must not change.
+    """
+    g = p.grad.array
+    if weight_decay != 0:
+        xp = get_xp(g)
+        t = xp.multiply(p.array, weight_decay)
+        if maximize:
+            return xp.subtract(t, g, out=t), True
+        return xp.add(g, t, out=t), True
+    if maximize:
+        return get_xp(g).negative(g), True
+    return g, False
+
+
+def _check_grad(p: Tensor, who: str) -> None:
+    g = p.grad
+    if g.array.shape != p.array.shape:
+        raise RuntimeError(
+            f"{who}.step: a parameter of shape {tuple(p.array.shape)} has a gradient of shape "
+            f"{tuple(g.array.shape)}"
+        )
+    if type(g.array) is not type(p.array):
+        raise RuntimeError(f"{who}.step: a parameter on {p.device} has its gradient on {g.device}")

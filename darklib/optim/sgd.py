@@ -1,0 +1,121 @@
+"""SGD: stochastic gradient descent with optional (Nesterov) momentum and weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from darklib import autograd
+from darklib.backend import get_xp
+from darklib.optim.optimizer import Optimizer, _check_grad, _effective_grad
+from darklib.tensor import Tensor
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, optionally with momentum (PyTorch's formulation).
+
+    With momentum :math:`\mu`, dampening :math:`\tau` and weight decay :math:`\lambda`:
+    :math:`g = \nabla + \lambda\theta`, :math:`b = \mu b + (1-\tau) g` (:math:`b = g` on the
+    first step), :math:`\theta \leftarrow \theta - \text{lr}\,(g + \mu b)` with Nesterov,
+    else :math:`\theta \leftarrow \theta - \text{lr}\, b`.
+
+    Args:
+        params: tensors or parameter groups to optimize.
+        lr: learning rate. Default: ``1e-3``.
+        momentum: momentum factor. Default: ``0``.
+        dampening: dampening for momentum. Default: ``0``.
+        weight_decay: L2 penalty. Default: ``0``.
+        nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0). Default: False.
+        maximize: maximize the objective instead of minimizing it. Default: False.
+        foreach, differentiable, fused: accepted for PyTorch compatibility; darklib always
+            runs one vectorised in-place update per parameter.
+
+    Example::
+
+        >>> opt = dl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> opt.zero_grad(); loss_fn(model(x), y).backward(); opt.step()
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if differentiable:
+            raise ValueError("SGD: differentiable=True is not supported by darklib")
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform one optimization step.
+
+        Args:
+            closure: optional function that re-evaluates the model and returns the loss.
+        """
+        loss = self._eval_closure(closure)
+        with autograd.no_grad():
+            for group in self.param_groups:
+                lr = group["lr"]
+                momentum = group["momentum"]
+                dampening = group["dampening"]
+                nesterov = group["nesterov"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    _check_grad(p, "SGD")
+                    xp = get_xp(p.array)
+                    upd, owned = _effective_grad(p, group["maximize"], group["weight_decay"])
+                    if momentum != 0:
+                        state = self.state[p]
+                        buf = state.get("momentum_buffer")
+                        if buf is None:
+                            b = upd if owned else upd.copy()
+                            owned = False  # upd is now the buffer: keep it intact
+                            state["momentum_buffer"] = Tensor._wrap(b)
+                        else:
+                            b = buf.array
+                            b *= momentum
+                            if dampening != 0:
+                                b += upd * (1 - dampening)
+                            else:
+                                b += upd
+                        if nesterov:
+                            t = xp.multiply(b, momentum)
+                            upd = xp.add(upd, t, out=t)
+                            owned = True
+                        else:
+                            upd, owned = b, False
+                    if owned:
+                        upd *= -lr
+                        p.array += upd
+                    else:
+                        p.array += upd * -lr
+                    p._version += 1
+        return loss
