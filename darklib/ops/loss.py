@@ -1,0 +1,863 @@
+"""Loss functions, each one fused Function with PyTorch's semantics and defaults.
+
+cross_entropy is log-softmax + NLL + label smoothing + class weights + ignore_index in one
+forward pass (max-subtracted, so large logits do not overflow) and one backward pass
+(``softmax - target``, scaled). Where PyTorch only warns about input and target shapes that
+differ and then broadcasts (mse_loss, l1_loss, smooth_l1_loss, huber_loss, bce), we raise:
+that silent broadcast is the classic bug of a regression model trained on (N, 1) outputs
+against (N,) targets.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from darklib.autograd import Function
+from darklib.backend import get_xp
+from darklib.ops._promote import promote
+from darklib.tensor import Tensor
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+# ------------------------------------------------------------------ shared helpers
+
+
+def _tensor(x: Any, op: str, name: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected {name} to be a Tensor, got {type(x).__name__}")
+    return x
+
+
+def _reduction(
+    op: str, size_average: Any, reduce: Any, reduction: str, allowed: tuple = _REDUCTIONS
+) -> str:
+    """The reduction to use, honouring PyTorch's deprecated size_average/reduce flags."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = ("mean" if size_average else "sum") if reduce else "none"
+        warnings.warn(
+            f"{op}: size_average and reduce are deprecated, use reduction='{reduction}' instead",
+            stacklevel=3,
+        )
+    if reduction not in allowed:
+        raise ValueError(
+            f"{op}: reduction must be one of {', '.join(repr(r) for r in allowed)}, "
+            f"got {reduction!r}"
+        )
+    return reduction
+
+
+def _reduce(xp: Any, loss: Any, reduction: str, denom: Any = None) -> Any:
+    """Reduce an elementwise loss; ``denom`` replaces the element count for 'mean'."""
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return xp.asarray(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.asarray(total / (loss.size if denom is None else denom))
+
+
+def _grad_scale(g: Any, reduction: str, size: int, denom: Any = None) -> Any:
+    """Upstream gradient per element of the unreduced loss (broadcastable to it)."""
+    if reduction != "mean":
+        return g
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return g / (size if denom is None else denom)
+
+
+def _same_device(op: str, x: Tensor, other: Tensor | None, name: str) -> None:
+    if other is not None and type(other.array) is not type(x.array):
+        raise RuntimeError(
+            f"{op}: {name} is on {other.device} but input is on {x.device}; move it with .to()"
+        )
+
+
+def _check_same_shape(op: str, x: Tensor, t: Tensor) -> None:
+    if tuple(x.shape) != tuple(t.shape):
+        raise ValueError(
+            f"{op}: input {tuple(x.shape)} and target {tuple(t.shape)} have different shapes; "
+            "make them equal (e.g. target.reshape(input.shape) or input.squeeze(-1)): "
+            "broadcasting them would compute the wrong loss"
+        )
+
+
+def _float_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
+    x = _tensor(input, op)
+    t = _tensor(target, op, "target")
+    _same_device(op, x, t, "target")
+    x, t = promote(x, t)
+    if x.array.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: expected floating-point input and target, got {input.dtype} and "
+            f"{target.dtype}; convert them with .float()"
+        )
+    return x, t
+
+
+def _quiet():
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+# ------------------------------------------------------------------ class-index targets
+
+
+def _class_target(op: str, x: Tensor, target: Tensor, ignore_index: int) -> Any:
+    """Validate integer class targets for input (N, C, *) or (C,); returns them as int64."""
+    if target.array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: expected target of class indices with an integer dtype, got {target.dtype}"
+            f" of shape {tuple(target.shape)}; convert it with .long()"
+        )
+    xs, ts = tuple(x.shape), tuple(target.shape)
+    expected = () if len(xs) == 1 else (xs[0], *xs[2:])
+    if ts != expected:
+        raise ValueError(
+            f"{op}: expected target of shape {expected} for input {xs}, got target {ts}"
+        )
+    t = target.array.astype(np.int64, copy=False)
+    c = xs[0] if len(xs) == 1 else xs[1]
+    if t.size:
+        valid = t != ignore_index
+        bad = valid & ((t < 0) | (t >= c))
+        if bool(bad.any()):
+            first = int(t[bad].reshape(-1)[0])
+            raise IndexError(
+                f"{op}: target has class {first} but input has {c} classes (valid targets are "
+                f"0..{c - 1}, or ignore_index={ignore_index})"
+            )
+    return t
+
+
+def _class_weight(op: str, x: Tensor, weight: Any, c: int) -> Any:
+    if weight is None:
+        return None
+    w = _tensor(weight, op, "weight")
+    if tuple(w.shape) != (c,):
+        raise ValueError(
+            f"{op}: expected weight of shape ({c},) for input {tuple(x.shape)} with {c} "
+            f"classes, got weight of shape {tuple(w.shape)}"
+        )
+    _same_device(op, x, w, "weight")
+    return w.array.astype(x.array.dtype, copy=False)
+
+
+def _gather(xp: Any, a: Any, t: Any) -> Any:
+    """a[n, t[n, ...], ...] for a of shape (N, C, *) and t of shape (N, *)."""
+    return xp.take_along_axis(a, t[:, None], axis=1)[:, 0]
+
+
+def _scatter_sub(xp: Any, grad: Any, t: Any, vals: Any) -> None:
+    """grad[n, t[n, ...], ...] -= vals[n, ...] for a contiguous grad of shape (N, C, *)."""
+    n, c = grad.shape[:2]
+    if n == 0 or c == 0:
+        return
+    l = grad.size // (n * c)
+    flat = (xp.arange(n).reshape(n, 1) * c + t.reshape(n, l)) * l + xp.arange(l)
+    g1 = grad.reshape(-1)
+    g1[flat] -= vals.reshape(n, l)
+
+
+class CrossEntropy(Function):
+    """log_softmax + weighted NLL + label smoothing over axis 1, for class-index targets."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, ignore_index, reduction, smoothing, unbatched):
+        xp = get_xp(x)
+        if unbatched:
+            x, t = x[None], t[None]
+        c = x.shape[1]
+        valid = t != ignore_index
+        ts = xp.where(valid, t, 0)
+        z = x - x.max(axis=1, keepdims=True)
+        zt = _gather(xp, z, ts)
+        zsum = None
+        if smoothing:
+            zsum = xp.einsum("nc...,c->n...", z, weight) if weight is not None else z.sum(axis=1)
+        p = xp.exp(z, out=z)
+        s = p.sum(axis=1)
+        lse = xp.log(s)
+        wt = weight[ts] * valid if weight is not None else valid.astype(x.dtype)
+        loss = (lse - zt) * wt
+        if smoothing:
+            wsum = weight.sum() if weight is not None else float(c)
+            loss *= 1.0 - smoothing
+            # -sum_c w_c log p_c = wsum * lse - sum_c w_c z_c
+            smooth = lse * wsum - zsum
+            smooth *= valid
+            loss += smooth * (smoothing / c)
+            ctx.wsum = wsum
+        denom = wt.sum() if reduction == "mean" else None
+        p /= s[:, None]
+        ctx.save_for_backward(p, ts, valid, wt, weight)
+        ctx.denom, ctx.reduction, ctx.smoothing, ctx.unbatched = (
+            denom,
+            reduction,
+            smoothing,
+            unbatched,
+        )
+        out = _reduce(xp, loss, reduction, denom)
+        return out[0] if unbatched and reduction == "none" else out
+
+    @staticmethod
+    def backward(ctx, g):
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 7
+        p, ts, valid, wt, weight = ctx.saved_tensors
+        xp = get_xp(p)
+        if ctx.unbatched and ctx.reduction == "none":
+            g = g[None]
+        gn = _grad_scale(g, ctx.reduction, 0, ctx.denom)
+        eps = ctx.smoothing
+        c = p.shape[1]
+        coef_t = wt * gn
+        if eps:
+            coef_t *= 1.0 - eps
+            coef_s = valid * gn * (eps / c)
+            a = coef_t + coef_s * ctx.wsum
+        else:
+            a = coef_t
+        grad = p * a[:, None]
+        _scatter_sub(xp, grad, ts, coef_t)
+        if eps:
+            if weight is not None:
+                wshape = (1, c) + (1,) * (p.ndim - 2)
+                grad -= coef_s[:, None] * weight.reshape(wshape)
+            else:
+                grad -= coef_s[:, None]
+        if ctx.unbatched:
+            grad = grad[0]
+        return grad, None, None, None, None, None, None
+
+
+class CrossEntropyProb(Function):
+    """Cross-entropy against class probabilities (target of the input's shape)."""
+
+    @staticmethod
+    def forward(ctx, x, q, weight, reduction, smoothing, unbatched):
+        xp = get_xp(x)
+        cax = 0 if unbatched else 1
+        c = x.shape[cax]
+        logp = x - x.max(axis=cax, keepdims=True)
+        lse = xp.log(xp.exp(logp).sum(axis=cax, keepdims=True))
+        logp -= lse
+        qs = q * (1.0 - smoothing) + smoothing / c if smoothing else q
+        if weight is not None:
+            qs = qs * weight.reshape((c,) + (1,) * (x.ndim - cax - 1))
+        loss = -(logp * qs).sum(axis=cax)
+        ctx.save_for_backward(logp, qs, weight)
+        ctx.reduction, ctx.smoothing, ctx.cax = reduction, smoothing, cax
+        ctx.size = loss.size
+        return _reduce(xp, loss, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        logp, qs, weight = ctx.saved_tensors
+        xp = get_xp(logp)
+        cax = ctx.cax
+        gn = _grad_scale(g, ctx.reduction, ctx.size)
+        if ctx.reduction == "none":
+            gn = xp.expand_dims(gn, cax)
+        nx, nq = ctx.needs_input_grad[:2]
+        gx = gq = None
+        if nx:
+            gx = xp.exp(logp)
+            gx *= qs.sum(axis=cax, keepdims=True)
+            gx -= qs
+            gx *= gn
+        if nq:
+            gq = logp * (-(1.0 - ctx.smoothing) * gn)
+            if weight is not None:
+                gq *= weight.reshape((weight.shape[0],) + (1,) * (logp.ndim - cax - 1))
+        return gx, gq, None, None, None, None
+
+
+def cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy between logits and class indices or class probabilities.
+
+    Fused log-softmax + negative log-likelihood over the class axis (axis 1), stable for
+    large logits. With class indices, ``reduction='mean'`` divides by the summed weights of
+    the non-ignored targets (the count where there are no weights), as PyTorch does, for
+    the label-smoothing term as well.
+
+    Args:
+        input: logits, (N, C), (C,) or (N, C, d1, ...).
+        target: class indices, (N,), () or (N, d1, ...), integer; or class probabilities
+            of the input's shape, floating point.
+        weight: optional (C,) rescaling weight per class.
+        ignore_index: target value that contributes neither loss nor gradient (class
+            indices only).
+        reduction: 'none' | 'mean' | 'sum'.
+        label_smoothing: in [0, 1]; mixes the target with the uniform distribution.
+
+    Shape:
+        output: scalar, or the target's shape (without C) with ``reduction='none'``.
+    """
+    op = "cross_entropy"
+    x = _tensor(input, op)
+    t = _tensor(target, op, "target")
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{op}: expected floating-point logits, got {x.dtype}; use .float()")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _same_device(op, x, t, "target")
+    unbatched = x.ndim == 1
+    c = x.shape[0] if unbatched else x.shape[1]
+    w = _class_weight(op, x, weight, c)
+    if t.array.dtype.kind == "f" and tuple(t.shape) == tuple(x.shape):
+        if ignore_index >= 0:
+            raise ValueError(f"{op}: ignore_index is not supported for probability targets")
+        if t.array.dtype != x.array.dtype:
+            t = t.to(x.dtype)
+        return CrossEntropyProb.apply(x, t, w, reduction, float(label_smoothing), unbatched)
+    if t.array.dtype.kind == "f":
+        raise TypeError(
+            f"{op}: target {tuple(t.shape)} of dtype {t.dtype} is neither class indices "
+            f"(an integer tensor of shape {(x.shape[0], *x.shape[2:])}) nor class "
+            f"probabilities (a float tensor of the input's shape {tuple(x.shape)})"
+        )
+    ti = _class_target(op, x, t, ignore_index)
+    return CrossEntropy.apply(
+        x, ti, w, int(ignore_index), reduction, float(label_smoothing), unbatched
+    )
+
+
+class NLLLoss(Function):
+    """Negative log-likelihood of log-probabilities (N, C, *) at class-index targets."""
+
+    @staticmethod
+    def forward(ctx, x, t, weight, ignore_index, reduction, unbatched):
+        xp = get_xp(x)
+        if unbatched:
+            x, t = x[None], t[None]
+        valid = t != ignore_index
+        ts = xp.where(valid, t, 0)
+        wt = weight[ts] * valid if weight is not None else valid.astype(x.dtype)
+        loss = _gather(xp, x, ts) * -wt
+        denom = wt.sum() if reduction == "mean" else None
+        ctx.save_for_backward(ts, wt)
+        ctx.denom, ctx.reduction, ctx.unbatched, ctx.shape = denom, reduction, unbatched, x.shape
+        ctx.dtype = x.dtype
+        out = _reduce(xp, loss, reduction, denom)
+        return out[0] if unbatched and reduction == "none" else out
+
+    @staticmethod
+    def backward(ctx, g):
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 6
+        ts, wt = ctx.saved_tensors
+        xp = get_xp(wt)
+        if ctx.unbatched and ctx.reduction == "none":
+            g = g[None]
+        gn = _grad_scale(g, ctx.reduction, 0, ctx.denom)
+        grad = xp.zeros(ctx.shape, dtype=ctx.dtype)
+        _scatter_sub(xp, grad, ts, wt * gn)
+        return (grad[0] if ctx.unbatched else grad), None, None, None, None, None
+
+
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood loss of log-probabilities (e.g. ``log_softmax`` outputs).
+
+    Args:
+        input: log-probabilities, (N, C), (C,) or (N, C, d1, ...).
+        target: class indices, (N,), () or (N, d1, ...).
+        weight: optional (C,) rescaling weight per class.
+        ignore_index: target value that contributes neither loss nor gradient.
+        reduction: 'none' | 'mean' (divided by the summed weights of the non-ignored
+            targets) | 'sum'.
+
+    Shape:
+        output: scalar, or the target's shape with ``reduction='none'``.
+    """
+    op = "nll_loss"
+    x = _tensor(input, op)
+    t = _tensor(target, op, "target")
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{op}: expected floating-point log-probabilities, got {x.dtype}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
+    _same_device(op, x, t, "target")
+    unbatched = x.ndim == 1
+    w = _class_weight(op, x, weight, x.shape[0] if unbatched else x.shape[1])
+    ti = _class_target(op, x, t, ignore_index)
+    return NLLLoss.apply(x, ti, w, int(ignore_index), reduction, unbatched)
+
+
+# ------------------------------------------------------------------ regression losses
+
+
+class PointwiseLoss(Function):
+    """mse / l1 / smooth_l1 / huber of ``input - target``, optionally weighted, reduced."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight, kind, reduction, param, weighted_mean):
+        xp = get_xp(x)
+        d = x - y
+        if kind == "mse":
+            loss = d * d
+        elif kind == "l1":
+            loss = xp.abs(d)
+        else:
+            ad = xp.abs(d)
+            if param == 0:
+                loss = ad
+            else:
+                small = ad < param
+                if kind == "smooth_l1":
+                    loss = xp.where(small, (0.5 / param) * d * d, ad - 0.5 * param)
+                else:
+                    loss = xp.where(small, 0.5 * d * d, param * (ad - 0.5 * param))
+        denom = None
+        raw = loss
+        if weight is not None:
+            loss = loss * weight
+            if weighted_mean and reduction == "mean":
+                denom = weight.sum()
+        ctx.save_for_backward(d, weight, raw if ctx.needs_input_grad[2] else None)
+        ctx.kind, ctx.reduction, ctx.param, ctx.denom = kind, reduction, param, denom
+        out = _reduce(xp, loss, reduction, denom)
+        ctx.out = out if denom is not None else None
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        d, weight, raw = ctx.saved_tensors
+        xp = get_xp(d)
+        nx, ny, nw = ctx.needs_input_grad[:3]
+        gn = _grad_scale(g, ctx.reduction, d.size, ctx.denom)
+        gx = gy = gw = None
+        if nx or ny:
+            kind, param = ctx.kind, ctx.param
+            if kind == "mse":
+                dd = d * 2
+            elif kind == "l1" or param == 0:
+                dd = xp.sign(d)
+            elif kind == "smooth_l1":
+                dd = xp.where(xp.abs(d) < param, d * (1.0 / param), xp.sign(d))
+            else:
+                dd = xp.clip(d, -param, param)
+            dd *= gn
+            if weight is not None:
+                dd *= weight
+            gx = dd if nx else None
+            gy = -dd if ny else None
+        if nw:
+            # a weighted mean also depends on the weights through its denominator
+            gw = raw * gn if ctx.out is None else (raw - ctx.out) * gn
+        return gx, gy, gw, None, None, None, None
+
+
+def _pointwise(
+    op: str,
+    kind: str,
+    input: Any,
+    target: Any,
+    reduction: str,
+    param: float,
+    weight: Any,
+    weighted_mean: bool,
+) -> Tensor:
+    x, t = _float_pair(op, input, target)
+    _check_same_shape(op, x, t)
+    if weight is not None:
+        w = _tensor(weight, op, "weight")
+        if tuple(w.shape) != tuple(x.shape):
+            raise ValueError(
+                f"{op}: weight {tuple(w.shape)} and input {tuple(x.shape)} must have the same shape"
+            )
+        _same_device(op, x, w, "weight")
+        if w.array.dtype != x.array.dtype:
+            w = w.to(x.dtype)
+        weight = w
+    return PointwiseLoss.apply(x, t, weight, kind, reduction, float(param), weighted_mean)
+
+
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean squared error ``(input - target) ** 2``.
+
+    Unlike PyTorch (which warns and broadcasts), input and target of different shapes raise.
+
+    Args:
+        input, target: tensors of the same shape.
+        reduction: 'none' | 'mean' | 'sum'.
+        weight: optional per-element weights of the input's shape; 'mean' then divides by
+            their sum.
+    """
+    op = "mse_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    return _pointwise(op, "mse", input, target, reduction, 0.0, weight, True)
+
+
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Mean absolute error ``|input - target|``; shapes must match.
+
+    Args:
+        input, target: tensors of the same shape.
+        reduction: 'none' | 'mean' | 'sum'.
+        weight: optional per-element weights of the input's shape; 'mean' then divides by
+            their sum.
+    """
+    op = "l1_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    return _pointwise(op, "l1", input, target, reduction, 0.0, weight, True)
+
+
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
+    """Smooth L1: ``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``.
+
+    Args:
+        input, target: tensors of the same shape.
+        reduction: 'none' | 'mean' | 'sum'.
+        beta: where the loss turns from quadratic to linear (0 gives the L1 loss).
+    """
+    op = "smooth_l1_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"{op}: beta must be non-negative, got {beta}")
+    return _pointwise(op, "smooth_l1", input, target, reduction, beta, None, False)
+
+
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Tensor | None = None,
+) -> Tensor:
+    """Huber loss: ``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``.
+
+    Args:
+        input, target: tensors of the same shape.
+        reduction: 'none' | 'mean' | 'sum'.
+        delta: where the loss turns from quadratic to linear; must be positive.
+        weight: optional per-element weights of the input's shape ('mean' stays the mean
+            over elements, as in PyTorch).
+    """
+    op = "huber_loss"
+    reduction = _reduction(op, None, None, reduction)
+    if delta <= 0:
+        raise ValueError(f"{op}: delta must be positive, got {delta}")
+    return _pointwise(op, "huber", input, target, reduction, delta, weight, False)
+
+
+# ------------------------------------------------------------------ binary cross-entropy
+
+
+def _bce_weight(op: str, x: Tensor, weight: Any, name: str = "weight") -> Tensor | None:
+    if weight is None:
+        return None
+    w = _tensor(weight, op, name)
+    try:
+        shape = np.broadcast_shapes(tuple(w.shape), tuple(x.shape))
+    except ValueError:
+        shape = None
+    if shape != tuple(x.shape):
+        raise ValueError(
+            f"{op}: {name} {tuple(w.shape)} does not broadcast to input {tuple(x.shape)}"
+        )
+    _same_device(op, x, w, name)
+    return w if w.array.dtype == x.array.dtype else w.to(x.dtype)
+
+
+def _bce_target(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
+    x = _tensor(input, op)
+    t = _tensor(target, op, "target")
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
+    if t.array.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: target must be a floating-point tensor of 0/1 labels (or probabilities), "
+            f"got {t.dtype}; convert it with target.float()"
+        )
+    _check_same_shape(op, x, t)
+    _same_device(op, x, t, "target")
+    if t.array.dtype != x.array.dtype:
+        t = t.to(x.dtype)
+    return x, t
+
+
+class BinaryCrossEntropy(Function):
+    """``-w (y log x + (1 - y) log(1 - x))`` with both logs clamped at -100, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight, reduction):
+        xp = get_xp(x)
+        with _quiet():
+            logx = xp.maximum(xp.log(x), -100.0)
+            log1mx = xp.maximum(xp.log1p(-x), -100.0)
+        raw = -(log1mx + y * (logx - log1mx))
+        loss = raw if weight is None else raw * weight
+        ctx.save_for_backward(x, y, weight, logx, log1mx, raw if ctx.needs_input_grad[2] else None)
+        ctx.reduction = reduction
+        return _reduce(xp, loss, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, weight, logx, log1mx, raw = ctx.saved_tensors
+        xp = get_xp(x)
+        nx, ny, nw = ctx.needs_input_grad[:3]
+        gn = _grad_scale(g, ctx.reduction, x.size)
+        if weight is not None:
+            gn = gn * weight
+        gx = gy = gw = None
+        if nx:
+            gx = (x - y) / xp.maximum(x * (1 - x), 1e-12)
+            gx *= gn
+        if ny:
+            gy = (log1mx - logx) * gn
+        if nw:
+            gw = raw * _grad_scale(g, ctx.reduction, x.size)
+        return gx, gy, gw, None
+
+
+def binary_cross_entropy(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Binary cross-entropy between probabilities ``input`` (in [0, 1]) and ``target``.
+
+    Prefer :func:`binary_cross_entropy_with_logits` on raw scores: it is stable.
+
+    Args:
+        input: probabilities, any shape.
+        target: float labels or probabilities, the input's shape.
+        weight: optional weight broadcastable to the input.
+        reduction: 'none' | 'mean' | 'sum'.
+    """
+    op = "binary_cross_entropy"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x, t = _bce_target(op, input, target)
+    w = _bce_weight(op, x, weight)
+    arr = x.array
+    if arr.size and bool(((arr < 0) | (arr > 1)).any()):
+        raise RuntimeError(
+            f"{op}: all elements of input should be between 0 and 1 (got min "
+            f"{float(arr.min()):.4g}, max {float(arr.max()):.4g}); apply sigmoid first, or use "
+            "binary_cross_entropy_with_logits on the raw scores"
+        )
+    return BinaryCrossEntropy.apply(x, t, w, reduction)
+
+
+class BCEWithLogits(Function):
+    """Sigmoid + binary cross-entropy in the stable softplus form, with pos_weight."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight, pos_weight, reduction):
+        xp = get_xp(x)
+        # softplus(-x) = -log(sigmoid(x)), never overflowing
+        sp = xp.log1p(xp.exp(-xp.abs(x)))
+        sp += xp.maximum(-x, 0)
+        if pos_weight is None:
+            raw = (1 - y) * x
+            raw += sp
+        else:
+            lw = (pos_weight - 1) * y
+            lw += 1
+            raw = (1 - y) * x + lw * sp
+        loss = raw if weight is None else raw * weight
+        ctx.save_for_backward(
+            x, y, weight, pos_weight, sp, raw if ctx.needs_input_grad[2] else None
+        )
+        ctx.reduction = reduction
+        return _reduce(xp, loss, reduction)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, weight, pw, sp, raw = ctx.saved_tensors
+        xp = get_xp(x)
+        nx, ny, nw, npw = ctx.needs_input_grad[:4]
+        g0 = _grad_scale(g, ctx.reduction, x.size)
+        gn = g0 if weight is None else g0 * weight
+        gx = gy = gw = gpw = None
+        if nx:
+            sig = xp.exp(-sp)  # sigmoid(x)
+            if pw is None:
+                gx = sig - y
+            else:
+                gx = sig * ((pw - 1) * y + 1) - pw * y
+            gx *= gn
+        if ny:
+            gy = -x if pw is None else (pw - 1) * sp - x
+            gy = gy * gn
+        if nw:
+            gw = raw * g0
+        if npw:
+            gpw = y * sp * gn
+        return gx, gy, gw, gpw, None
+
+
+def binary_cross_entropy_with_logits(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
+    """Sigmoid + binary cross-entropy in one stable op (log-sum-exp form).
+
+    Args:
+        input: raw scores (logits), any shape.
+        target: float labels or probabilities, the input's shape.
+        weight: optional weight broadcastable to the input.
+        reduction: 'none' | 'mean' | 'sum'.
+        pos_weight: optional weight of the positive term, broadcastable to the input
+            (e.g. (C,) for the last axis): ``loss = -w (pw y log s + (1 - y) log(1 - s))``.
+    """
+    op = "binary_cross_entropy_with_logits"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x, t = _bce_target(op, input, target)
+    w = _bce_weight(op, x, weight)
+    pw = _bce_weight(op, x, pos_weight, "pos_weight")
+    return BCEWithLogits.apply(x, t, w, pw, reduction)
+
+
+# ------------------------------------------------------------------ KL divergence
+
+
+class KLDiv(Function):
+    @staticmethod
+    def forward(ctx, x, t, reduction, log_target):
+        xp = get_xp(x)
+        if log_target:
+            et = xp.exp(t)
+            loss = et * (t - x)
+            ctx.save_for_backward(x, t, et)
+        else:
+            with _quiet():
+                tlogt = t * xp.log(t + (t == 0))  # 0 log 0 = 0; a negative target gives nan
+            loss = tlogt - t * x
+            ctx.save_for_backward(x, t, None)
+        ctx.reduction, ctx.log_target = reduction, log_target
+        ctx.denom = (x.shape[0] if x.ndim else 1) if reduction == "batchmean" else None
+        red = "mean" if reduction == "batchmean" else reduction
+        return _reduce(xp, loss, red, ctx.denom)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t, et = ctx.saved_tensors
+        xp = get_xp(x)
+        red = "mean" if ctx.reduction == "batchmean" else ctx.reduction
+        gn = _grad_scale(g, red, x.size, ctx.denom)
+        nx, nt = ctx.needs_input_grad[:2]
+        gx = gt = None
+        if nx:
+            gx = -(et if ctx.log_target else t) * gn
+        if nt:
+            if ctx.log_target:
+                gt = et * (t - x + 1) * gn
+            else:
+                with _quiet():
+                    gt = (xp.log(t) + 1 - x) * gn
+        return gx, gt, None, None
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Kullback-Leibler divergence ``target * (log(target) - input)``, input being log-probs.
+
+    Args:
+        input: log-probabilities.
+        target: probabilities (or log-probabilities with ``log_target=True``), same shape.
+        reduction: 'none' | 'batchmean' (the KL divergence: sum / N) | 'sum' | 'mean'
+            (over all elements, as PyTorch's default).
+        log_target: target is given in log space.
+    """
+    op = "kl_div"
+    reduction = _reduction(
+        op, size_average, reduce, reduction, ("none", "batchmean", "sum", "mean")
+    )
+    x, t = _float_pair(op, input, target)
+    _check_same_shape(op, x, t)
+    return KLDiv.apply(x, t, reduction, bool(log_target))
+
+
+# ------------------------------------------------------------------ one_hot
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """One-hot encoding of integer class values: shape (*, num_classes), dtype int64.
+
+    Args:
+        tensor: integer class values, any shape.
+        num_classes: number of classes; -1 infers ``max + 1``.
+    """
+    op = "one_hot"
+    t = _tensor(tensor, op, "tensor")
+    if t.array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected an integer tensor of class values, got {t.dtype}")
+    arr = t.array
+    xp = get_xp(arr)
+    if num_classes == -1:
+        if arr.size == 0:
+            raise ValueError(f"{op}: cannot infer num_classes from an empty tensor; pass it")
+        num_classes = int(arr.max()) + 1
+    elif num_classes < 1 and not (num_classes == 0 and arr.size == 0):
+        raise ValueError(f"{op}: num_classes must be positive or -1, got {num_classes}")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0:
+            raise ValueError(f"{op}: class values must be non-negative, got {lo}")
+        if hi >= num_classes:
+            raise ValueError(
+                f"{op}: class values must be smaller than num_classes={num_classes}, got {hi}"
+            )
+    out = (arr[..., None] == xp.arange(num_classes)).astype(np.int64)
+    return Tensor._wrap(out)

@@ -1,0 +1,423 @@
+"""Normalisation ops: batch_norm, layer_norm, group_norm.
+
+Each is one fused Function: the forward computes the statistics and the affine output in a
+few whole-array passes, the backward is the closed-form gradient (no chain of tiny ops).
+Channel sums go through ``einsum`` so that sums of products need no temporary array.
+Statistics are those of PyTorch: the biased variance normalises, the unbiased one feeds
+batch norm's running variance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from darklib.autograd import Function
+from darklib.backend import get_xp
+from darklib.tensor import Tensor
+
+# ------------------------------------------------------------------ helpers
+
+
+def _as3(a: Any) -> Any:
+    """(N, C, *spatial) -> (N, C, L): channels stay on axis 1, space is flattened."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _chan_sum(a3: Any) -> Any:
+    return a3.sum(axis=(0, 2))
+
+
+def _chan_dot(xp: Any, a3: Any, b3: Any) -> Any:
+    """Per-channel sum of a * b without materialising the product."""
+    return xp.einsum("ncl,ncl->c", a3, b3)
+
+
+def _normalize_last(xp: Any, x: Any, eps: float) -> tuple[Any, Any]:
+    """Normalise over the last axis: returns (xhat, invstd) with invstd keeping that axis."""
+    k = x.shape[-1]
+    mean = x.mean(axis=-1, keepdims=True)
+    xhat = x - mean
+    var = xp.einsum("...k,...k->...", xhat, xhat)[..., None] / k
+    invstd = 1.0 / xp.sqrt(var + eps)
+    xhat *= invstd
+    return xhat, invstd
+
+
+def _normalize_last_backward(xp: Any, dxhat: Any, xhat: Any, invstd: Any) -> Any:
+    """d(loss)/dx for xhat = normalize_last(x), given d(loss)/d(xhat) (consumed in place)."""
+    k = xhat.shape[-1]
+    a = dxhat.mean(axis=-1, keepdims=True)
+    b = xp.einsum("...k,...k->...", dxhat, xhat)[..., None] / k
+    dxhat -= a
+    dxhat -= xhat * b
+    dxhat *= invstd
+    return dxhat
+
+
+def _affine(xhat: Any, weight: Any, bias: Any, pshape: tuple) -> Any:
+    """weight * xhat + bias in a new array (xhat is saved for backward, so never aliased)."""
+    out = xhat * weight.reshape(pshape) if weight is not None else xhat.copy()
+    if bias is not None:
+        out += bias.reshape(pshape)
+    return out
+
+
+def _check_tensor(x: Any, op: str, what: str = "input") -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected {what} to be a Tensor, got {type(x).__name__}")
+    return x
+
+
+def _check_float(x: Tensor, op: str) -> None:
+    if x.array.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: expected a floating-point input, got {x.dtype}; convert it with .float()"
+        )
+
+
+def _check_param(p: Any, name: str, op: str, x: Tensor, size: tuple, what: str) -> Tensor | None:
+    """Validate an optional per-channel (or per-feature) tensor against the input."""
+    if p is None:
+        return None
+    p = _check_tensor(p, op, name)
+    if tuple(p.shape) != size:
+        raise RuntimeError(
+            f"{op}: expected {name} of shape {size} for input {tuple(x.shape)} with {what}, "
+            f"got {name} of shape {tuple(p.shape)}"
+        )
+    if p.array.dtype != x.array.dtype:
+        raise TypeError(
+            f"{op}: {name} is {p.dtype} but input is {x.dtype}; all tensors must share one "
+            f"dtype (convert with .to({x.dtype}))"
+        )
+    if type(p.array) is not type(x.array):
+        raise RuntimeError(
+            f"{op}: {name} is on {p.device} but input is on {x.device}; move it with .to()"
+        )
+    return p
+
+
+# ------------------------------------------------------------------ batch norm
+
+
+class BatchNorm(Function):
+    """Batch norm over axis 1 of (N, C, *); updates the running statistics in place.
+
+    Saves only the input and per-channel vectors (as PyTorch does): the backward pass
+    recomputes the centred input into the array that becomes the input's gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        xp = get_xp(x)
+        c = x.shape[1]
+        bshape = (1, c) + (1,) * (x.ndim - 2)
+        x3 = _as3(x)
+        m = x3.shape[0] * x3.shape[2]
+        ctx.bshape, ctx.training, ctx.m = bshape, training, m
+        if training:
+            mean = _chan_sum(x3) / m
+            out = x - mean.reshape(bshape)
+            out3 = _as3(out)
+            # corrected two-pass: the centred data's own mean r repairs the rounding error of
+            # a float32 mean (large offsets), at the cost of one read, folded into the shift
+            r = _chan_sum(out3) / m
+            var = _chan_dot(xp, out3, out3) / m - r * r
+            mean += r
+            invstd = 1.0 / xp.sqrt(var + eps)
+            if running_mean is not None:
+                running_mean *= 1.0 - momentum
+                running_mean += momentum * mean
+            if running_var is not None:
+                running_var *= 1.0 - momentum
+                running_var += (momentum * m / (m - 1)) * var
+            scale = invstd if weight is None else invstd * weight
+            out *= scale.reshape(bshape)  # out holds x - (mean - r)
+            shift = -r * scale
+        else:
+            # eval: a fixed per-channel affine map built from the running statistics
+            mean = running_mean.copy()  # copies: later updates must not change the gradient
+            invstd = 1.0 / xp.sqrt(running_var + eps)
+            scale = invstd if weight is None else invstd * weight
+            out = x * scale.reshape(bshape)
+            shift = -mean * scale
+        if bias is not None:
+            shift += bias
+        out += shift.reshape(bshape)
+        ctx.save_for_backward(x, mean, invstd, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        xp = get_xp(g)
+        bshape, m = ctx.bshape, ctx.m
+        x, mean, invstd, scale = ctx.saved_tensors
+        g3 = _as3(g)
+        sum_g = _chan_sum(g3)
+        gx = gw = gb = None
+        if nb:
+            gb = sum_g
+        if not ctx.training:
+            if nx:
+                gx = g * scale.reshape(bshape)
+            if nw:
+                # sum(g * xhat) with xhat = (x - mean) * invstd, without a centred copy
+                gw = (_chan_dot(xp, g3, _as3(x)) - mean * sum_g) * invstd
+            return gx, gw, gb, None, None, None, None, None
+        if not (nx or nw):
+            return gx, gw, gb, None, None, None, None, None
+        xc = x - mean.reshape(bshape)
+        sum_gxhat = _chan_dot(xp, g3, _as3(xc)) * invstd
+        if nw:
+            gw = sum_gxhat
+        if nx:
+            # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), built in place in xc
+            xc *= (invstd * sum_gxhat / m).reshape(bshape)
+            xc += (sum_g / m).reshape(bshape)
+            xc -= g
+            xc *= (-scale).reshape(bshape)
+            gx = xc
+        return gx, gw, gb, None, None, None, None, None
+
+
+def batch_norm(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+    *,
+    num_batches_tracked: Tensor | None = None,
+) -> Tensor:
+    """Batch normalisation over the channel axis (axis 1), as ``torch.nn.functional.batch_norm``.
+
+    In training mode the batch statistics normalise the input and ``running_mean`` /
+    ``running_var`` (buffers, when given) are updated in place with the biased mean and the
+    unbiased variance: ``running = (1 - momentum) * running + momentum * batch``. In eval mode
+    the running statistics normalise.
+
+    Args:
+        input: (N, C), (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+        running_mean, running_var: (C,) buffers, or None to always use batch statistics.
+        weight, bias: optional (C,) affine parameters.
+        training: use batch statistics and update the running ones.
+        momentum: update factor of the running statistics. ``None`` means a cumulative
+            average, whose factor is ``1 / num_batches_tracked``: pass the (already
+            incremented) ``num_batches_tracked`` tensor then, as ``nn.BatchNorm`` does. This
+            function never changes ``num_batches_tracked``; the module increments it.
+        eps: added to the variance for numerical stability.
+
+    Shape:
+        output: same as input.
+    """
+    op = "batch_norm"
+    x = _check_tensor(input, op)
+    _check_float(x, op)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{op}: expected an input of at least 2 dimensions (N, C, ...), got {tuple(x.shape)}"
+        )
+    c = x.shape[1]
+    what = f"{c} channels"
+    weight = _check_param(weight, "weight", op, x, (c,), what)
+    bias = _check_param(bias, "bias", op, x, (c,), what)
+    rm = _check_param(running_mean, "running_mean", op, x, (c,), what)
+    rv = _check_param(running_var, "running_var", op, x, (c,), what)
+    for name, buf in (("running_mean", rm), ("running_var", rv)):
+        if buf is not None and buf.requires_grad:
+            raise RuntimeError(f"{op}: {name} is a buffer and must not require grad")
+    if not training and (rm is None or rv is None):
+        raise ValueError(
+            f"{op}: running_mean and running_var must be given in evaluation mode "
+            "(training=False); pass training=True to normalise with batch statistics"
+        )
+    factor = 0.0
+    if training:
+        m = x.array.size // c if c else 0
+        if m <= 1:
+            raise ValueError(
+                f"{op}: expected more than 1 value per channel when training, got input "
+                f"{tuple(x.shape)}"
+            )
+        if momentum is None:
+            if rm is not None or rv is not None:
+                if num_batches_tracked is None:
+                    raise ValueError(
+                        f"{op}: momentum=None (cumulative moving average) needs "
+                        "num_batches_tracked=<tensor>, the count of batches seen including "
+                        "this one"
+                    )
+                count = float(num_batches_tracked.item())
+                factor = 1.0 / count if count > 0 else 1.0
+        else:
+            factor = float(momentum)
+    out = BatchNorm.apply(
+        x,
+        weight,
+        bias,
+        None if rm is None else rm.array,
+        None if rv is None else rv.array,
+        bool(training),
+        factor,
+        float(eps),
+    )
+    if training:
+        for buf in (rm, rv):
+            if buf is not None:
+                buf._version += 1
+    return out
+
+
+# ------------------------------------------------------------------ layer norm
+
+
+class LayerNorm(Function):
+    """Normalisation over the trailing ``k`` axes, with an elementwise affine map."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, k, eps):
+        xp = get_xp(x)
+        d = math.prod(x.shape[x.ndim - k :])
+        x2 = x.reshape(-1, d)
+        xhat, invstd = _normalize_last(xp, x2, eps)
+        out = _affine(xhat, weight, bias, (-1,))
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.shape, ctx.k = x.shape, k
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        xp = get_xp(g)
+        xhat, invstd, weight = ctx.saved_tensors
+        g2 = g.reshape(xhat.shape)
+        gx = gw = gb = None
+        if nw:
+            gw = xp.einsum("rd,rd->d", g2, xhat).reshape(ctx.shape[len(ctx.shape) - ctx.k :])
+        if nb:
+            gb = g2.sum(axis=0).reshape(ctx.shape[len(ctx.shape) - ctx.k :])
+        if nx:
+            dxhat = g2 * weight.reshape(-1) if weight is not None else g2.copy()
+            gx = _normalize_last_backward(xp, dxhat, xhat, invstd).reshape(ctx.shape)
+        return gx, gw, gb, None, None
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions.
+
+    Args:
+        input: (*, *normalized_shape).
+        normalized_shape: the trailing shape to normalise over (an int for one axis).
+        weight, bias: optional tensors of shape ``normalized_shape``.
+        eps: added to the variance for numerical stability.
+
+    Shape:
+        output: same as input.
+    """
+    op = "layer_norm"
+    x = _check_tensor(input, op)
+    _check_float(x, op)
+    ns = (
+        (int(normalized_shape),)
+        if isinstance(normalized_shape, int)
+        else tuple(int(n) for n in normalized_shape)
+    )
+    k = len(ns)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k :]) != ns:
+        raise RuntimeError(
+            f"{op}: input {tuple(x.shape)} does not end with normalized_shape {ns}; expected "
+            f"an input of shape (*, {', '.join(map(str, ns))})"
+        )
+    what = f"normalized_shape {ns}"
+    weight = _check_param(weight, "weight", op, x, ns, what)
+    bias = _check_param(bias, "bias", op, x, ns, what)
+    return LayerNorm.apply(x, weight, bias, k, float(eps))
+
+
+# ------------------------------------------------------------------ group norm
+
+
+class GroupNorm(Function):
+    """Normalisation over groups of channels (and all positions) per sample."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, groups, eps):
+        xp = get_xp(x)
+        n, c = x.shape[0], x.shape[1]
+        bshape = (1, c) + (1,) * (x.ndim - 2)
+        xg = x.reshape(n, groups, -1)
+        xhat, invstd = _normalize_last(xp, xg, eps)
+        xhat = xhat.reshape(x.shape)
+        out = _affine(xhat, weight, bias, bshape)
+        ctx.save_for_backward(xhat, invstd, weight)
+        ctx.groups, ctx.bshape = groups, bshape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        xp = get_xp(g)
+        xhat, invstd, weight = ctx.saved_tensors
+        g3 = _as3(g)
+        gx = gw = gb = None
+        if nw:
+            gw = _chan_dot(xp, g3, _as3(xhat))
+        if nb:
+            gb = _chan_sum(g3)
+        if nx:
+            n = xhat.shape[0]
+            dxhat = g * weight.reshape(ctx.bshape) if weight is not None else g.copy()
+            gx = _normalize_last_backward(
+                xp, dxhat.reshape(n, ctx.groups, -1), xhat.reshape(n, ctx.groups, -1), invstd
+            ).reshape(xhat.shape)
+        return gx, gw, gb, None, None
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Group normalisation: channels split into ``num_groups`` groups, each normalised per sample.
+
+    Args:
+        input: (N, C, *) with C divisible by ``num_groups``.
+        num_groups: number of channel groups.
+        weight, bias: optional (C,) per-channel affine parameters.
+        eps: added to the variance for numerical stability.
+
+    Shape:
+        output: same as input.
+    """
+    op = "group_norm"
+    x = _check_tensor(input, op)
+    _check_float(x, op)
+    if x.ndim < 2:
+        raise ValueError(
+            f"{op}: expected an input of at least 2 dimensions (N, C, ...), got {tuple(x.shape)}"
+        )
+    c = x.shape[1]
+    g = int(num_groups)
+    if g <= 0 or c % g:
+        raise ValueError(
+            f"{op}: num_groups={num_groups} must be positive and divide the {c} channels of "
+            f"input {tuple(x.shape)}"
+        )
+    what = f"{c} channels"
+    weight = _check_param(weight, "weight", op, x, (c,), what)
+    bias = _check_param(bias, "bias", op, x, (c,), what)
+    return GroupNorm.apply(x, weight, bias, g, float(eps))
