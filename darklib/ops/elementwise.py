@@ -82,7 +82,8 @@ class Pow(Function):
                 ga = g * b * a ** (b - 1) if b != 0 else g * 0
             else:
                 xp = get_xp(a)
-                ga = g * xp.where(b == 0, 0, b * a ** (b - 1))
+                with _quiet(xp):
+                    ga = g * xp.where(b == 0, 0, b * a ** (b - 1))
         if nb:
             xp = get_xp(out)
             with _quiet(xp):
@@ -386,8 +387,18 @@ class Where(Function):
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
-_ERFC_COEFFS = (0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
-                0.09678418, 0.37409196, 1.00002368, -1.26551223)
+_ERFC_COEFFS = (
+    0.17087277,
+    -0.82215223,
+    1.48851587,
+    -1.13520398,
+    0.27886807,
+    -0.18628806,
+    0.09678418,
+    0.37409196,
+    1.00002368,
+    -1.26551223,
+)
 
 
 def _erf(xp, x):
@@ -538,18 +549,15 @@ def sigmoid(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    out = ReLU.apply(_tensor(input, "relu"))
-    return _maybe_inplace(input, out, inplace, "relu")
+    return _activation(ReLU, input, inplace, "relu")
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = LeakyReLU.apply(_tensor(input, "leaky_relu"), float(negative_slope))
-    return _maybe_inplace(input, out, inplace, "leaky_relu")
+    return _activation(LeakyReLU, input, inplace, "leaky_relu", float(negative_slope))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    out = ELU.apply(_tensor(input, "elu"), float(alpha))
-    return _maybe_inplace(input, out, inplace, "elu")
+    return _activation(ELU, input, inplace, "elu", float(alpha))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -559,18 +567,19 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    out = SiLU.apply(_tensor(input, "silu"))
-    return _maybe_inplace(input, out, inplace, "silu")
+    return _activation(SiLU, input, inplace, "silu")
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(_tensor(input, "softplus"), float(beta), float(threshold))
 
 
-def _maybe_inplace(input: Tensor, out: Tensor, inplace: bool, name: str) -> Tensor:
+def _activation(fn: type[Function], input: Tensor, inplace: bool, name: str, *args: Any) -> Tensor:
+    """Apply ``fn``; with ``inplace`` the result replaces the input (Tensor._inplace)."""
+    _tensor(input, name)
     if not inplace:
-        return out
-    return input._inplace(name + "_", lambda _t: out)
+        return fn.apply(input, *args)
+    return input._inplace(name + "_", lambda t: fn.apply(t, *args))
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
@@ -664,7 +673,16 @@ def _nograd_unary(name: str, keep_dtype: bool = True):
     return op
 
 
-sign = _nograd_unary("sign")
+def sign(input: Tensor) -> Tensor:
+    """-1, 0 or 1 by sign; NaN maps to 0 as in PyTorch (not differentiable)."""
+    arr = _tensor(input, "sign").array
+    xp = get_xp(arr)
+    out = xp.sign(arr)
+    if arr.dtype.kind == "f":
+        out = xp.where(xp.isnan(arr), 0, out).astype(arr.dtype)
+    return Tensor._wrap(out)
+
+
 floor = _nograd_unary("floor")
 ceil = _nograd_unary("ceil")
 round = _nograd_unary("round")
