@@ -8,9 +8,10 @@ tensor([2., 4., 6.])
 """
 
 from darklib import (
-    _methods,  # noqa: F401  (binds op methods onto Tensor)
+    _methods,
     autograd,
     cuda,
+    optim,
 )
 from darklib.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from darklib.backend import device
@@ -95,8 +96,74 @@ from darklib.ops.elementwise import (
     trunc,
     where,
 )
+from darklib.ops.indexing import (
+    argwhere,
+    gather,
+    index_put,
+    index_select,
+    masked_fill,
+    masked_select,
+    nonzero,
+    scatter,
+    scatter_add,
+    take_along_dim,
+    unique,
+)
 from darklib.ops.linalg import bmm, matmul, mm
+from darklib.ops.reduction import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    cumsum,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from darklib.ops.shape import (
+    broadcast_to,
+    cat,
+    chunk,
+    concat,
+    concatenate,
+    flatten,
+    flip,
+    fliplr,
+    flipud,
+    hstack,
+    moveaxis,
+    movedim,
+    narrow,
+    permute,
+    ravel,
+    reshape,
+    roll,
+    select,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    swapdims,
+    t,
+    tile,
+    transpose,
+    unbind,
+    unflatten,
+    unsqueeze,
+    vstack,
+)
 from darklib.random import Generator, initial_seed, seed
+from darklib.serialization import SerializationError, load, save
 from darklib.tensor import Tensor
 
 __version__ = "0.1.0"

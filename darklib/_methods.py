@@ -120,3 +120,96 @@ _bind(
     mm=L.mm,
     bmm=L.bmm,
 )
+
+# ------------------------------------------------------------------ reduction
+from darklib.ops import reduction as R  # noqa: E402
+
+_bind(
+    sum=R.sum,
+    mean=R.mean,
+    var=R.var,
+    std=R.std,
+    max=R.max,
+    min=R.min,
+    amax=R.amax,
+    amin=R.amin,
+    argmax=R.argmax,
+    argmin=R.argmin,
+    logsumexp=R.logsumexp,
+    prod=R.prod,
+    all=R.all,
+    any=R.any,
+    norm=R.norm,
+    cumsum=R.cumsum,
+    softmax=lambda self, dim=None, dtype=None: R.softmax(self, dim, dtype=dtype),
+    log_softmax=lambda self, dim=None, dtype=None: R.log_softmax(self, dim, dtype=dtype),
+)
+
+# ------------------------------------------------------------------ shape
+from darklib.ops import shape as S  # noqa: E402
+
+_bind(
+    reshape=S.reshape,
+    view=S.view,
+    view_as=S.view_as,
+    reshape_as=S.reshape_as,
+    flatten=S.flatten,
+    ravel=S.ravel,
+    unflatten=S.unflatten,
+    squeeze=S.squeeze,
+    unsqueeze=S.unsqueeze,
+    permute=S.permute,
+    transpose=S.transpose,
+    swapaxes=S.swapaxes,
+    swapdims=S.swapdims,
+    t=S.t,
+    T=property(S._T),
+    mT=property(S._mT),
+    movedim=S.movedim,
+    moveaxis=S.moveaxis,
+    expand=S.expand,
+    expand_as=S.expand_as,
+    broadcast_to=S.broadcast_to,
+    repeat=S.repeat,
+    tile=S.tile,
+    split=S.split,
+    chunk=S.chunk,
+    unbind=S.unbind,
+    narrow=S.narrow,
+    select=S.select,
+    flip=S.flip,
+    fliplr=S.fliplr,
+    flipud=S.flipud,
+    roll=S.roll,
+)
+
+# ------------------------------------------------------------------ indexing
+from darklib.ops import indexing as I  # noqa: E402
+
+_bind(
+    __getitem__=I.getitem,
+    __setitem__=I.setitem,
+    index_select=I.index_select,
+    gather=I.gather,
+    take_along_dim=I.take_along_dim,
+    scatter=I.scatter,
+    scatter_add=I.scatter_add,
+    masked_fill=I.masked_fill,
+    masked_select=I.masked_select,
+    nonzero=I.nonzero,
+    argwhere=I.argwhere,
+    unique=I.unique,
+    index_put=I.index_put,
+    scatter_=lambda self, dim, index, src=None, *, value=None, reduce=None: self._inplace(
+        "scatter_", I.scatter, dim, index, src, value=value, reduce=reduce
+    ),
+    scatter_add_=lambda self, dim, index, src: self._inplace(
+        "scatter_add_", I.scatter_add, dim, index, src
+    ),
+    masked_fill_=lambda self, mask, value: self._inplace(
+        "masked_fill_", I.masked_fill, mask, value
+    ),
+    index_put_=lambda self, indices, values, accumulate=False: self._inplace(
+        "index_put_", I.index_put, indices, values, accumulate
+    ),
+)

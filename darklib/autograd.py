@@ -332,7 +332,9 @@ def _deliver(
             captured[slot] = g if captured[slot] is None else captured[slot] + g
         return
     if t.grad is None:
-        t.grad = Tensor._wrap(g.astype(t.array.dtype, copy=True))
+        # a fresh array of the leaf's dtype: never aliases a gradient flowing elsewhere, and
+        # is a 0-d array (not a numpy scalar) for 0-d leaves
+        t.grad = Tensor._wrap(get_xp(t.array).array(g, dtype=t.array.dtype, copy=True))
     else:
         t.grad.array += g
 

@@ -1,0 +1,691 @@
+"""Indexing: ``x[key]`` and ``x[key] = v``, index_select, gather, scatter/scatter_add,
+masked_fill, nonzero, take_along_dim, masked_select, unique.
+
+Keys follow NumPy's rules, which are PyTorch's for ints, slices, None, Ellipsis, integer
+arrays and boolean masks. Basic keys give views and a zeros-plus-assign backward; integer
+keys go backward through a scatter-add that sums repeated indices (sorted segment sums on
+the CPU, ``add.at`` atomics on the GPU).
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from darklib import autograd
+from darklib.autograd import Function
+from darklib.backend import device_of, get_xp, to_device
+from darklib.ops.elementwise import Where
+from darklib.ops.shape import Slice, _check_tensor, expand, norm_dim, reshape
+from darklib.tensor import Tensor
+
+_I64 = np.dtype(np.int64)
+_FULL = slice(None)
+
+
+# ------------------------------------------------------------------ scatter-add kernels
+
+
+def _index_add(shape: tuple, axis: int, idx: Any, src: Any) -> Any:
+    """zeros(shape) with ``src`` summed into positions ``idx`` (1-D, >= 0) along ``axis``.
+
+    ``src`` has ``shape`` except ``idx.size`` along ``axis``. Repeated indices add up.
+    """
+    xp = get_xp(src)
+    n, k = shape[axis], idx.size
+    moved = xp.moveaxis(src, axis, 0)
+    rest_shape = moved.shape[1:]
+    rest = int(np.prod(rest_shape))
+    moved = moved.reshape(k, rest)
+    out = xp.zeros((n, rest), src.dtype)
+    if xp is np and rest >= 8 and k > 1:
+        # segment sums over the sorted indices: several times faster than np.add.at on rows
+        order = np.argsort(idx, kind="stable")
+        s = idx[order]
+        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+        out[s[starts]] = np.add.reduceat(moved[order], starts, axis=0)
+    elif xp is np:
+        np.add.at(out, idx, moved)
+    else:
+        lin = (idx.reshape(-1, 1) * rest + xp.arange(rest)).reshape(-1)
+        xp.add.at(out.reshape(-1), lin, moved.reshape(-1))
+    return xp.moveaxis(out.reshape((n, *rest_shape)), 0, axis)
+
+
+def _flat_index(shape: tuple, axis: int, idx: Any) -> Any:
+    """Flat (C-order) positions in an array of ``shape`` of gather/scatter index ``idx``."""
+    xp = get_xp(idx)
+    nd = len(shape)
+    strides = [1] * nd
+    for d in range(nd - 2, -1, -1):
+        strides[d] = strides[d + 1] * shape[d + 1]
+    lin = idx.astype(_I64) * strides[axis] if nd else idx.astype(_I64)
+    for d in range(nd):
+        if d != axis and idx.shape[d] > 1:
+            pos = xp.arange(idx.shape[d], dtype=_I64) * strides[d]
+            lin = lin + pos.reshape((-1,) + (1,) * (nd - d - 1))
+    return lin
+
+
+def _scatter_add_flat(size: int, lin: Any, vals: Any) -> Any:
+    xp = get_xp(vals)
+    out = xp.zeros(size, vals.dtype)
+    xp.add.at(out, lin.reshape(-1), vals.reshape(-1))
+    return out
+
+
+# ------------------------------------------------------------------ key handling
+
+
+def _to_backend(a: Any, like: Any) -> Any:
+    if type(a) is type(like):
+        return a
+    return to_device(a, device_of(like))
+
+
+def _index_array(k: Any, arr: Any) -> Any:
+    if isinstance(k, Tensor):
+        a = k.array
+    elif isinstance(k, np.ndarray) or hasattr(k, "__cuda_array_interface__"):
+        a = k
+    elif isinstance(k, list | tuple):
+        if any(isinstance(v, Tensor) for v in k):
+            k = [v.item() if isinstance(v, Tensor) else v for v in k]
+        a = np.asarray(k)
+        if a.size == 0:
+            a = a.astype(_I64)
+    else:
+        raise IndexError(
+            f"index: only integers, slices (`:`), ellipsis (`...`), None and integer or "
+            f"boolean tensors/arrays are valid indices, got {type(k).__name__}"
+        )
+    if a.dtype.kind not in "biu":
+        raise IndexError(
+            f"index: tensors used as indices must be long, int or bool tensors, got {a.dtype}"
+        )
+    return _to_backend(a, arr)
+
+
+def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
+    """Normalise ``key`` for the array library and check it against ``arr.shape``.
+
+    Returns (key, kind, take) where kind is 'basic', 'bool' or 'int', and ``take`` is
+    (axis, index array) when the key is one integer array among full slices.
+    """
+    if not isinstance(key, tuple):
+        key = (key,)
+    items: list = []
+    kind = "basic"
+    for k in key:
+        if k is None or k is Ellipsis:
+            items.append(k)
+        elif isinstance(k, slice):
+            items.append(
+                slice(*(None if v is None else _as_int(v) for v in (k.start, k.stop, k.step)))
+            )
+        elif isinstance(k, builtins.bool | np.bool_):
+            items.append(builtins.bool(k))
+            kind = "bool" if kind == "basic" else kind
+        elif isinstance(k, int | np.integer) or (
+            isinstance(k, Tensor) and k.ndim == 0 and k.array.dtype.kind in "iu" and not k.is_cuda
+        ):
+            items.append(_as_int(k))
+        else:
+            a = _index_array(k, arr)
+            items.append(a)
+            if a.dtype.kind == "b":
+                kind = "bool" if kind == "basic" else kind
+            else:
+                kind = "int"
+    shape, ndim = arr.shape, arr.ndim
+    consumed = 0
+    for k in items:
+        if k is None or k is Ellipsis or isinstance(k, builtins.bool):
+            continue
+        consumed += k.ndim if _is_bool_array(k) else 1
+    if consumed > ndim:
+        raise IndexError(
+            f"index: too many indices for tensor of dimension {ndim} (shape {list(shape)})"
+        )
+    if builtins.sum(k is Ellipsis for k in items) > 1:
+        raise IndexError("index: an index can only have a single ellipsis ('...')")
+    dim = 0
+    arrays = []
+    for k in items:
+        if k is Ellipsis:
+            dim += ndim - consumed
+        elif k is None or isinstance(k, builtins.bool):
+            continue
+        elif isinstance(k, int):
+            n = shape[dim]
+            if k < -n or k >= n:
+                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
+            dim += 1
+        elif isinstance(k, slice):
+            if k.step == 0:
+                raise ValueError("index: slice step cannot be zero")
+            dim += 1
+        elif _is_bool_array(k):
+            if tuple(k.shape) != tuple(shape[dim : dim + k.ndim]):
+                raise IndexError(
+                    f"The shape of the mask {list(k.shape)} at index {dim} does not match the "
+                    f"shape of the indexed tensor {list(shape)} at index {dim}"
+                )
+            dim += k.ndim
+        else:
+            _check_bounds(k, shape[dim], dim, "index", allow_negative=True)
+            arrays.append((dim, k))
+            dim += 1
+    take = None
+    if (
+        kind == "int"
+        and len(arrays) == 1
+        and builtins.all(
+            k is Ellipsis or (isinstance(k, slice) and k == _FULL) or k is arrays[0][1]
+            for k in items
+        )
+    ):
+        take = arrays[0]
+    if not builtins.any(k is Ellipsis for k in items):
+        items.append(Ellipsis)  # makes NumPy return 0-d arrays (views), never scalars
+    return tuple(items), kind, take
+
+
+def _is_bool_array(k: Any) -> bool:
+    return hasattr(k, "dtype") and k.dtype.kind == "b"
+
+
+def _as_int(v: Any) -> int:
+    if isinstance(v, Tensor):
+        if v.array.size != 1 or v.array.dtype.kind not in "iu":
+            raise IndexError(
+                "index: only integer tensors of a single element can be converted to an index"
+            )
+        return int(v.item())
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise IndexError(f"index: slice bounds must be integers, got {type(v).__name__}") from None
+
+
+def _check_bounds(idx: Any, n: int, dim: int, op: str, allow_negative: bool) -> None:
+    if idx.size == 0:
+        return
+    lo, hi = int(idx.min()), int(idx.max())
+    low = -n if allow_negative else 0
+    if lo < low or hi >= n:
+        bad = lo if lo < low else hi
+        raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
+
+
+# ------------------------------------------------------------------ Functions
+
+
+class Take(Function):
+    """``x[..., idx, ...]`` along one axis (also index_select)."""
+
+    @staticmethod
+    def forward(ctx, x, idx, axis):
+        ctx.shape, ctx.axis = x.shape, axis
+        ctx.save_for_backward(idx)
+        return get_xp(x).take(x, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        xp = get_xp(g)
+        n, axis = ctx.shape[ctx.axis], ctx.axis
+        flat = idx.reshape(-1).astype(_I64, copy=False)
+        flat = xp.where(flat < 0, flat + n, flat)
+        src = g.reshape((*ctx.shape[:axis], flat.size, *ctx.shape[axis + 1 :]))
+        return _index_add(ctx.shape, axis, flat, src), None, None
+
+
+class AdvancedIndex(Function):
+    """Boolean masks and integer arrays in any combination (NumPy's advanced indexing)."""
+
+    @staticmethod
+    def forward(ctx, x, key, has_int):
+        ctx.shape, ctx.key, ctx.has_int = x.shape, key, has_int
+        return x[key]
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        shape = ctx.shape
+        if not ctx.has_int:  # masks select each position at most once
+            gx = xp.zeros(shape, g.dtype)
+            gx[ctx.key] = g
+            return gx, None, None
+        size = int(np.prod(shape))
+        lin = xp.arange(size, dtype=_I64).reshape(shape)[ctx.key]
+        return _scatter_add_flat(size, lin, g).reshape(shape), None, None
+
+
+class IndexPut(Function):
+    @staticmethod
+    def forward(ctx, x, v, key, accumulate):
+        out = x.copy()
+        if accumulate:
+            xp = get_xp(x)
+            xp.add.at(out, key, xp.broadcast_to(xp.asarray(v, dtype=x.dtype), out[key].shape))
+        else:
+            out[key] = v
+        ctx.key, ctx.accumulate = key, accumulate
+        ctx.v_ndim = getattr(v, "ndim", 0)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        nx, nv = ctx.needs_input_grad[:2]
+        gx = gv = None
+        if nx:
+            if ctx.accumulate:
+                gx = g
+            else:
+                gx = g.copy()
+                gx[ctx.key] = 0
+        if nv:
+            gv = g[ctx.key]
+            if ctx.v_ndim > gv.ndim:  # the value had extra leading 1-dims
+                gv = gv.reshape((1,) * (ctx.v_ndim - gv.ndim) + gv.shape)
+        return gx, gv, None, None
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, x, idx, axis):
+        ctx.shape, ctx.axis = x.shape, axis
+        ctx.save_for_backward(idx)
+        sub = x[tuple(_FULL if d == axis else slice(0, n) for d, n in enumerate(idx.shape))]
+        return get_xp(x).take_along_axis(sub, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        size = int(np.prod(ctx.shape))
+        lin = _flat_index(ctx.shape, ctx.axis, idx)
+        return _scatter_add_flat(size, lin, g).reshape(ctx.shape), None, None
+
+
+class Scatter(Function):
+    """scatter (``add=False``: writes, last one wins) and scatter_add (sums)."""
+
+    @staticmethod
+    def forward(ctx, x, src, idx, axis, add):
+        xp = get_xp(x)
+        out = x.copy()
+        lin = _flat_index(x.shape, axis, idx).reshape(-1)
+        flat = out.reshape(-1)
+        sub = tuple(slice(0, n) for n in idx.shape)
+        is_arr = not isinstance(src, builtins.bool | int | float)
+        vals = src[sub].reshape(-1) if is_arr else src
+        if add:
+            xp.add.at(flat, lin, vals)
+        else:
+            flat[lin] = vals
+        ctx.save_for_backward(idx)
+        ctx.axis, ctx.add, ctx.sub = axis, add, sub
+        ctx.src_shape = src.shape if is_arr else None
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        xp = get_xp(g)
+        nx, ns = ctx.needs_input_grad[:2]
+        lin = _flat_index(g.shape, ctx.axis, idx).reshape(-1)
+        gx = gs = None
+        if nx:
+            if ctx.add:
+                gx = g
+            else:
+                gx = g.copy()
+                gx.reshape(-1)[lin] = 0
+        if ns:
+            picked = g.reshape(-1)[lin].reshape(idx.shape)
+            if ctx.src_shape == idx.shape:
+                gs = picked
+            else:
+                gs = xp.zeros(ctx.src_shape, g.dtype)
+                gs[ctx.sub] = picked
+        return gx, gs, None, None, None
+
+
+# ------------------------------------------------------------------ x[key], x[key] = v
+
+
+def getitem(input: Tensor, key: Any) -> Tensor:
+    """``input[key]`` with NumPy/PyTorch semantics; basic keys return views."""
+    arr = input.array
+    if isinstance(key, int) and not isinstance(key, builtins.bool) and arr.ndim:
+        n = arr.shape[0]
+        if key < -n or key >= n:
+            raise IndexError(f"index {key} is out of bounds for dimension 0 with size {n}")
+        return Slice.apply(input, (key, Ellipsis))
+    k, kind, take = _prepare_key(key, arr)
+    if kind == "basic":
+        return Slice.apply(input, k)
+    if take is not None:
+        return Take.apply(input, take[1], take[0])
+    return AdvancedIndex.apply(input, k, kind == "int")
+
+
+def _value_for(t: Tensor, value: Any) -> Any:
+    """The assigned value as a tensor of t's dtype and device, or a Python scalar."""
+    if isinstance(value, Tensor):
+        if type(value.array) is not type(t.array):
+            if value.ndim != 0:
+                raise RuntimeError(
+                    f"index_put: value is on {value.device} but the tensor is on "
+                    f"{t.device}; move it with .to()"
+                )
+            value = value.to(t.device)
+        return value if value.array.dtype == t.array.dtype else value.to(t.dtype)
+    if isinstance(value, builtins.bool | int | float | np.generic):
+        return value
+    return Tensor._wrap(_to_backend(np.asarray(value), t.array).astype(t.array.dtype, copy=False))
+
+
+def _index_put_key(t: Tensor, key: tuple, value: Any, accumulate: bool = False) -> Tensor:
+    v = _value_for(t, value)
+    out_shape = t.array[key].shape
+    vs = tuple(v.shape) if isinstance(v, Tensor) else ()
+    try:
+        np.broadcast_shapes(
+            tuple(n for n in vs[builtins.max(0, len(vs) - len(out_shape)) :]), out_shape
+        )
+        if builtins.any(n != 1 for n in vs[: builtins.max(0, len(vs) - len(out_shape))]):
+            raise ValueError
+    except ValueError:
+        raise RuntimeError(
+            f"index_put: shape mismatch: value tensor of shape {list(vs)} cannot "
+            f"be broadcast to indexing result of shape {list(out_shape)}"
+        ) from None
+    return IndexPut.apply(t, v, key, accumulate)
+
+
+def setitem(self: Tensor, key: Any, value: Any) -> None:
+    """``self[key] = value``: in place; differentiable for non-leaf tensors and for value."""
+    k = _prepare_key(key, self.array)[0]
+    track = autograd.is_grad_enabled() and (
+        self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+    )
+    if not track:
+        v = _value_for(self, value)
+        try:
+            self.array[k] = v.array if isinstance(v, Tensor) else v
+        except ValueError as e:
+            raise RuntimeError(
+                f"index_put: cannot assign a value of shape "
+                f"{list(np.shape(v))} to tensor[key] ({e})"
+            ) from None
+        self._version += 1
+        return
+    self._inplace("index_put_", _index_put_key, k, value)
+
+
+def index_put(
+    input: Tensor, indices: Sequence[Any], values: Any, accumulate: bool = False
+) -> Tensor:
+    """Out-of-place ``input[indices] = values`` (``accumulate=True`` sums repeats)."""
+    x = _check_tensor(input, "index_put")
+    k = _prepare_key(tuple(indices), x.array)[0]
+    return _index_put_key(x, k, values, bool(accumulate))
+
+
+# ------------------------------------------------------------------ functional API
+
+
+def _index_tensor(index: Any, op: str, like: Any) -> Any:
+    if isinstance(index, Tensor):
+        a = index.array
+    elif isinstance(index, np.ndarray | list | tuple):
+        a = np.asarray(index)
+    else:
+        raise TypeError(f"{op}(): index must be an integer tensor, got {type(index).__name__}")
+    if a.dtype.kind not in "iu" and not (a.size == 0 and a.dtype.kind == "f"):
+        raise RuntimeError(f"{op}(): expected an integer (int64) index tensor, got {a.dtype}")
+    return _to_backend(a.astype(_I64, copy=False), like)
+
+
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Entries of ``input`` at positions ``index`` (1-D) along ``dim``.
+
+    Shape: output is ``input``'s shape with ``len(index)`` along ``dim``.
+    """
+    x = _check_tensor(input, "index_select")
+    idx = _index_tensor(index, "index_select", x.array)
+    if idx.ndim > 1:
+        raise IndexError(
+            f"index_select(): index is supposed to be a vector, got shape {list(idx.shape)}"
+        )
+    if x.ndim == 0:
+        _check_bounds(idx, 1, 0, "index_select()", allow_negative=False)
+        return reshape(Take.apply(reshape(x, 1), idx.reshape(-1), 0), idx.shape)
+    d = norm_dim(dim, x.ndim, "index_select")
+    _check_bounds(idx, x.shape[d], d, "index_select()", allow_negative=False)
+    return Take.apply(x, idx.reshape(-1), d)
+
+
+def _check_gather_shapes(x: Tensor, idx: Any, d: int, op: str, other: Any = None) -> None:
+    if idx.ndim != builtins.max(x.ndim, 1) and not (x.ndim == 0 and idx.ndim == 0):
+        raise RuntimeError(
+            f"{op}(): index tensor must have the same number of dimensions as "
+            f"input tensor, got index {list(idx.shape)} and input {list(x.shape)}"
+        )
+    for i, n in enumerate(idx.shape):
+        if i != d and x.ndim and n > x.shape[i]:
+            raise RuntimeError(
+                f"{op}(): size does not match at dimension {i}: expected index "
+                f"{list(idx.shape)} to be no larger than self {list(x.shape)} apart from "
+                f"dimension {d}"
+            )
+        if other is not None and n > other.shape[i]:
+            raise RuntimeError(
+                f"{op}(): expected index {list(idx.shape)} to be no larger than src "
+                f"{list(other.shape)} in every dimension"
+            )
+
+
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+    """``out[i][j][k] = input[i][index[i][j][k]][k]`` for ``dim == 1`` (and so on).
+
+    Shape: ``index`` has ``input``'s number of dims; the output has ``index``'s shape.
+    """
+    x = _check_tensor(input, "gather")
+    idx = _index_tensor(index, "gather", x.array)
+    if x.ndim == 0:
+        norm_dim(dim, 0, "gather")
+        _check_bounds(idx, 1, 0, "gather()", allow_negative=False)
+        return reshape(gather(reshape(x, 1), 0, Tensor._wrap(idx.reshape(-1))), idx.shape)
+    d = norm_dim(dim, x.ndim, "gather")
+    _check_gather_shapes(x, idx, d, "gather")
+    _check_bounds(idx, x.shape[d], d, "gather()", allow_negative=False)
+    return Gather.apply(x, idx, d)
+
+
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
+    """Like gather, with ``input`` and ``indices`` broadcast against each other off ``dim``;
+    ``dim=None`` works on the flattened tensor."""
+    x = _check_tensor(input, "take_along_dim")
+    if not isinstance(indices, Tensor):
+        indices = Tensor._wrap(_index_tensor(indices, "take_along_dim", x.array))
+    if dim is None:
+        return gather(reshape(x, -1), 0, reshape(indices, -1))
+    d = norm_dim(dim, x.ndim, "take_along_dim")
+    if indices.ndim != x.ndim:
+        raise RuntimeError(
+            f"take_along_dim(): input {list(x.shape)} and indices "
+            f"{list(indices.shape)} should have the same number of dimensions"
+        )
+    xs, is_ = list(x.shape), list(indices.shape)
+    xs[d] = is_[d] = 1
+    try:
+        b = list(np.broadcast_shapes(tuple(xs), tuple(is_)))
+    except ValueError:
+        raise RuntimeError(
+            f"take_along_dim(): input {list(x.shape)} and indices "
+            f"{list(indices.shape)} do not broadcast off dim {d}"
+        ) from None
+    bx, bi = list(b), list(b)
+    bx[d], bi[d] = x.shape[d], indices.shape[d]
+    return gather(expand(x, bx), d, expand(indices, bi))
+
+
+def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add: bool) -> Tensor:
+    x = _check_tensor(input, op)
+    idx = _index_tensor(index, op, x.array)
+    if x.ndim == 0:
+        d = norm_dim(dim, 0, op)
+        s1 = reshape(src, -1) if isinstance(src, Tensor) else src
+        res = _scatter_common(reshape(x, 1), 0, Tensor._wrap(idx.reshape(-1)), s1, op, add)
+        return reshape(res, ())
+    d = norm_dim(dim, x.ndim, op)
+    if isinstance(src, Tensor):
+        if src.array.dtype != x.array.dtype:
+            src = src.to(x.dtype)
+        _check_gather_shapes(x, idx, d, op, src)
+    elif add:
+        raise TypeError(f"{op}(): src must be a tensor")
+    else:
+        _check_gather_shapes(x, idx, d, op)
+        src = src.item() if isinstance(src, np.generic) else src
+        if not isinstance(src, builtins.bool | int | float):
+            raise TypeError(f"{op}(): value must be a number, got {type(src).__name__}")
+    _check_bounds(idx, x.shape[d], d, f"{op}()", allow_negative=False)
+    return Scatter.apply(x, src, idx, d, add)
+
+
+def scatter(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Any = None,
+    *,
+    value: Any = None,
+    reduce: str | None = None,
+) -> Tensor:
+    """Out-of-place ``self[i][index[i][j]] = src[i][j]`` (for ``dim == 1``), or ``= value``.
+
+    ``reduce='add'`` sums instead (as :func:`scatter_add`). With repeated indices, which
+    write wins is unspecified (as in PyTorch).
+    """
+    if src is None:
+        if value is None:
+            raise TypeError("scatter(): pass src (a tensor) or value (a number)")
+        src = value
+    if reduce is not None:
+        if reduce != "add":
+            raise NotImplementedError(
+                f"scatter(): reduce={reduce!r} is not supported; use 'add' or scatter_reduce"
+            )
+        if not isinstance(src, Tensor):
+            x = _check_tensor(input, "scatter")
+            shp = _index_tensor(index, "scatter", x.array).shape
+            src = Tensor._wrap(get_xp(x.array).full(shp, src, dtype=x.array.dtype))
+        return _scatter_common(input, dim, index, src, "scatter", True)
+    return _scatter_common(input, dim, index, src, "scatter", False)
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """Out-of-place ``self[i][index[i][j]] += src[i][j]`` (for ``dim == 1``); repeats add."""
+    return _scatter_common(input, dim, index, src, "scatter_add", True)
+
+
+def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """``value`` where ``mask`` (bool, broadcast to ``input``) is True, else ``input``.
+
+    ``value`` may be a number or a 0-d tensor (which then gets a gradient).
+    """
+    x = _check_tensor(input, "masked_fill")
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"masked_fill(): mask must be a bool tensor, got {type(mask).__name__}")
+    if mask.array.dtype.kind != "b":
+        raise RuntimeError(
+            f"masked_fill(): only supports boolean masks, but got mask with dtype {mask.dtype}"
+        )
+    try:
+        np.broadcast_shapes(tuple(mask.shape), tuple(x.shape))
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill(): mask of shape {list(mask.shape)} does not broadcast "
+            f"to the input's shape {list(x.shape)}"
+        ) from None
+    m = (
+        mask
+        if type(mask.array) is type(x.array)
+        else Tensor._wrap(_to_backend(mask.array, x.array))
+    )
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(
+                f"masked_fill(): only supports a 0-dimensional value tensor, but "
+                f"got tensor with {value.ndim} dimension(s)"
+            )
+        v = _value_for(x, value)
+    else:
+        v = Tensor._wrap(get_xp(x.array).asarray(value, dtype=x.array.dtype))
+    return Where.apply(m, v, x)
+
+
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
+    """The 1-D tensor of ``input``'s entries where ``mask`` (broadcast) is True."""
+    x = _check_tensor(input, "masked_select")
+    if not isinstance(mask, Tensor) or mask.array.dtype.kind != "b":
+        raise RuntimeError("masked_select(): expected a bool mask tensor")
+    shape = np.broadcast_shapes(tuple(mask.shape), tuple(x.shape))
+    xb = x if tuple(x.shape) == shape else expand(x, shape)
+    mb = get_xp(x.array).broadcast_to(_to_backend(mask.array, x.array), shape)
+    return AdvancedIndex.apply(xb, (mb,), False)
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
+    """Indices of the non-zero entries: an (n, ndim) int64 tensor, or a tuple of 1-D ones."""
+    x = _check_tensor(input, "nonzero")
+    arr = x.array
+    xp = get_xp(arr)
+    if arr.ndim == 0:
+        hit = xp.nonzero(arr.reshape(1))[0].astype(_I64)
+        if as_tuple:
+            return (Tensor._wrap(hit),)
+        return Tensor._wrap(xp.zeros((hit.size, 0), _I64))
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(_I64, copy=False)) for i in xp.nonzero(arr))
+    return Tensor._wrap(xp.argwhere(arr).astype(_I64, copy=False))
+
+
+def argwhere(input: Tensor) -> Tensor:
+    return nonzero(input)
+
+
+def unique(
+    input: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Any:
+    """The sorted distinct values (no gradient); optionally inverse indices and counts."""
+    x = _check_tensor(input, "unique")
+    arr = x.array
+    xp = get_xp(arr)
+    kw = {"return_inverse": return_inverse, "return_counts": return_counts}
+    if dim is None:
+        res = xp.unique(arr.reshape(-1), **kw)
+    else:
+        d = norm_dim(dim, x.ndim, "unique")
+        res = xp.unique(arr, axis=d, **kw)
+    if not (return_inverse or return_counts):
+        return Tensor._wrap(res)
+    res = list(res)
+    if return_inverse:
+        inv = res[1].reshape(arr.shape if dim is None else (arr.shape[d],))
+        res[1] = inv.astype(_I64, copy=False)
+    if return_counts:
+        res[-1] = res[-1].astype(_I64, copy=False)
+    return tuple(Tensor._wrap(r) for r in res)

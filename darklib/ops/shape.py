@@ -1,0 +1,824 @@
+"""Shape ops: reshape/view, flatten, squeeze, permute, expand, repeat, cat, stack, split, pad,
+flip, roll, narrow, movedim.
+
+Views are NumPy/CuPy views wherever the array library gives one (reshape of a contiguous
+array, transpose, expand, slicing), as PyTorch's are. Each op is one Function; gradients of
+broadcasting ops (expand) are summed down by the autograd engine's ``unbroadcast``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import operator
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from darklib import dtypes as _dt
+from darklib.autograd import Function
+from darklib.backend import get_xp
+from darklib.ops._promote import result_dtype
+from darklib.tensor import Tensor
+
+# ------------------------------------------------------------------ shared helpers
+
+
+def _check_tensor(x: Any, op: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}(): expected a Tensor as input, got {type(x).__name__}")
+    return x
+
+
+def _int(v: Any, op: str, what: str = "dim") -> int:
+    if isinstance(v, builtins.bool):
+        raise TypeError(f"{op}(): {what} must be an integer, got bool {v}")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"{op}(): {what} must be an integer, got {type(v).__name__}") from None
+
+
+def norm_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
+    """Wrap a possibly negative ``dim`` into ``[0, ndim + extra)`` (0-d tensors take 0/-1).
+
+    ``extra=1`` is for ops that insert a dimension (unsqueeze, stack).
+    """
+    d = _int(dim, op)
+    n = builtins.max(ndim + extra, 1)
+    if d < -n or d >= n:
+        raise IndexError(
+            f"{op}(): Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+            f"but got {d}) for a {ndim}-D tensor"
+        )
+    return d % n
+
+
+def norm_dims(dims: Any, ndim: int, op: str) -> tuple[int, ...]:
+    """A dim or a sequence of dims, wrapped and checked for repeats."""
+    if isinstance(dims, Sequence) and not isinstance(dims, str):
+        out = tuple(norm_dim(d, ndim, op) for d in dims)
+    else:
+        out = (norm_dim(dims, ndim, op),)
+    if len(set(out)) != len(out):
+        dup = next(d for d in out if out.count(d) > 1)
+        raise RuntimeError(f"{op}(): dim {dup} appears multiple times in the list of dims")
+    return out
+
+
+def _sizes(args: tuple, op: str, what: str = "size") -> tuple[int, ...]:
+    """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3)."""
+    if (
+        len(args) == 1
+        and isinstance(args[0], Sequence | np.ndarray | Tensor)
+        and not (isinstance(args[0], Tensor | np.ndarray) and args[0].ndim == 0)
+    ):
+        args = tuple(args[0].tolist()) if isinstance(args[0], Tensor | np.ndarray) else args[0]
+    return tuple(_int(a, op, what) for a in args)
+
+
+def _axis_key(axis: int, s: Any) -> tuple:
+    """An index selecting ``s`` along ``axis`` and everything along the others."""
+    return (slice(None),) * axis + (s,)
+
+
+# ------------------------------------------------------------------ Functions
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.in_shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, perm):
+        ctx.inv = tuple(np.argsort(perm))
+        return x.transpose(perm)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inv), None
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        return get_xp(x).broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None  # the engine sums the broadcast dims back down
+
+
+class Repeat(Function):
+    @staticmethod
+    def forward(ctx, x, reps):
+        ctx.in_shape, ctx.reps = x.shape, reps
+        ctx.padded = (1,) * (len(reps) - x.ndim) + x.shape
+        return get_xp(x).tile(x.reshape(ctx.padded), reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        # (r0*s0, r1*s1, ...) -> (r0, s0, r1, s1, ...), then sum the repeat axes away
+        inter = [v for r, s in zip(ctx.reps, ctx.padded) for v in (r, s)]
+        g = g.reshape(inter).sum(axis=tuple(range(0, len(inter), 2)))
+        return g.reshape(ctx.in_shape), None
+
+
+class Slice(Function):
+    """Basic indexing (ints, slices, None, Ellipsis): a view forward, zeros + assign backward."""
+
+    @staticmethod
+    def forward(ctx, x, key):
+        ctx.key = key
+        ctx.in_shape = x.shape
+        return x[key]
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = get_xp(g).zeros(ctx.in_shape, g.dtype)
+        gx[ctx.key] = g
+        return gx, None
+
+
+class Cat(Function):
+    """Concatenation; inputs flagged in ``skip`` (PyTorch's legacy empty 1-D tensors) are
+    left out and get an empty gradient."""
+
+    @staticmethod
+    def forward(ctx, axis, skip, *xs):
+        ctx.axis, ctx.skip = axis, skip
+        kept = [x for x, s in zip(xs, skip) if not s]
+        ctx.bounds = np.cumsum([0] + [x.shape[axis] for x in kept]).tolist()
+        return get_xp(xs[0]).concatenate(kept, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        b, axis = ctx.bounds, ctx.axis
+        needs = ctx.needs_input_grad[2:]
+        out, j = [None, None], 0
+        for need, s in zip(needs, ctx.skip):
+            if s:
+                out.append(get_xp(g).zeros((0,), g.dtype) if need else None)
+                continue
+            out.append(g[_axis_key(axis, slice(b[j], b[j + 1]))] if need else None)
+            j += 1
+        return tuple(out)
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, axis, *xs):
+        ctx.axis = axis
+        return get_xp(xs[0]).stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        needs = ctx.needs_input_grad
+        return (
+            None,
+            *tuple(
+                g[_axis_key(ctx.axis, i)] if needs[i + 1] else None for i in range(len(needs) - 1)
+            ),
+        )
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return get_xp(x).flip(x, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).flip(g, axis=ctx.axes), None
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, x, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return get_xp(x).roll(x, shifts, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        back = tuple(-s for s in ctx.shifts)
+        return get_xp(g).roll(g, back, axis=ctx.axes), None, None
+
+
+_NP_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class Pad(Function):
+    """Crop (negative pads) then pad (positive pads): PyTorch's order for every mode."""
+
+    @staticmethod
+    def forward(ctx, x, crop, widths, mode, value):
+        xp = get_xp(x)
+        ctx.in_shape, ctx.crop, ctx.widths, ctx.mode = x.shape, crop, widths, mode
+        xc = x[crop] if crop is not None else x
+        ctx.mid_shape = xc.shape
+        if mode == "constant":
+            out = xp.full(
+                tuple(n + lo + hi for n, (lo, hi) in zip(xc.shape, widths)), value, dtype=x.dtype
+            )
+            out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(xc.shape, widths))] = xc
+            return out
+        return xp.pad(xc, widths, mode=_NP_PAD_MODE[mode])
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        widths, mode = ctx.widths, ctx.mode
+        if mode == "constant":
+            g = g[tuple(slice(lo, lo + n) for n, (lo, _) in zip(ctx.mid_shape, widths))]
+        else:
+            for axis, ((lo, hi), n) in enumerate(zip(widths, ctx.mid_shape)):
+                if lo or hi:
+                    g = _pad_adjoint(xp, g, axis, lo, hi, n, mode)
+        if ctx.crop is None:
+            return g, None, None, None, None
+        gx = xp.zeros(ctx.in_shape, g.dtype)
+        gx[ctx.crop] = g
+        return gx, None, None, None, None
+
+
+def _pad_adjoint(xp, g, axis, lo, hi, n, mode):
+    """Sum the padded positions of ``g`` along ``axis`` back onto the ``n`` source positions."""
+
+    def s(a, b):
+        return _axis_key(axis, slice(a, b))
+
+    out = g[s(lo, lo + n)].copy()
+    left, right = g[s(0, lo)], g[s(lo + n, lo + n + hi)]
+    if mode == "replicate":
+        out[s(0, 1)] += left.sum(axis=axis, keepdims=True)
+        out[s(n - 1, n)] += right.sum(axis=axis, keepdims=True)
+    elif mode == "reflect":
+        out[s(1, lo + 1)] += xp.flip(left, axis=axis)
+        out[s(n - 1 - hi, n - 1)] += xp.flip(right, axis=axis)
+    else:  # circular
+        out[s(n - lo, n)] += left
+        out[s(0, hi)] += right
+    return out
+
+
+# ------------------------------------------------------------------ reshaping
+
+
+def _infer_shape(shape: tuple[int, ...], x: Tensor, op: str) -> tuple[int, ...]:
+    numel = int(x.array.size)
+    bad = (
+        f"{op}(): shape {list(shape)} is invalid for input of shape {list(x.shape)} (size {numel})"
+    )
+    if builtins.any(s < -1 for s in shape):
+        raise RuntimeError(f"{op}(): invalid shape dimension in {list(shape)}")
+    free = [i for i, s in enumerate(shape) if s == -1]
+    if len(free) > 1:
+        raise RuntimeError(f"{op}(): only one dimension can be inferred (-1), got {list(shape)}")
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if free:
+        if known == 0:
+            raise RuntimeError(f"{bad}: -1 is ambiguous when the other sizes multiply to 0")
+        if numel % known:
+            raise RuntimeError(bad)
+        shape = (*shape[: free[0]], numel // known, *shape[free[0] + 1 :])
+    elif known != numel:
+        raise RuntimeError(bad)
+    return shape
+
+
+def reshape(input: Tensor, *shape: Any) -> Tensor:
+    """A tensor with the same data and ``shape`` (one size may be -1); a view where possible.
+
+    Example::
+
+        >>> dl.arange(6).reshape(2, -1).shape
+        (2, 3)
+    """
+    x = _check_tensor(input, "reshape")
+    return Reshape.apply(x, _infer_shape(_sizes(shape, "reshape"), x, "reshape"))
+
+
+def view(input: Tensor, *shape: Any) -> Tensor:
+    """Like :func:`reshape`; ``view(dtype)`` reinterprets the bytes (no gradient)."""
+    x = _check_tensor(input, "view")
+    if len(shape) == 1 and isinstance(shape[0], _dt.dtype | np.dtype | type | str):
+        return Tensor._wrap(x.array.view(_dt.to_numpy_dtype(shape[0])))
+    return Reshape.apply(x, _infer_shape(_sizes(shape, "view"), x, "view"))
+
+
+def view_as(input: Tensor, other: Tensor) -> Tensor:
+    return view(input, tuple(other.shape))
+
+
+def reshape_as(input: Tensor, other: Tensor) -> Tensor:
+    return reshape(input, tuple(other.shape))
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims ``start_dim..end_dim`` into one. A 0-d tensor becomes shape (1,)."""
+    x = _check_tensor(input, "flatten")
+    if x.ndim == 0:
+        return Reshape.apply(x, (1,))
+    s, e = norm_dim(start_dim, x.ndim, "flatten"), norm_dim(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise RuntimeError(f"flatten(): start_dim {start_dim} cannot come after end_dim {end_dim}")
+    shp = x.shape
+    mid = 1
+    for n in shp[s : e + 1]:
+        mid *= n
+    return Reshape.apply(x, (*shp[:s], mid, *shp[e + 1 :]))
+
+
+def ravel(input: Tensor) -> Tensor:
+    return flatten(input)
+
+
+def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Split dim ``dim`` into ``sizes`` (one may be -1)."""
+    x = _check_tensor(input, "unflatten")
+    d = norm_dim(dim, x.ndim, "unflatten")
+    sizes = _sizes((sizes,), "unflatten")
+    if not sizes:
+        raise RuntimeError("unflatten(): sizes must be non-empty")
+    n = x.shape[d]
+    known = 1
+    for s in sizes:
+        if s != -1:
+            known *= s
+    nfree = sizes.count(-1)
+    if nfree > 1 or (nfree and (known == 0 or n % known)) or (not nfree and known != n):
+        raise RuntimeError(
+            f"unflatten(): sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+            f"({n}) in the input tensor of shape {list(x.shape)}"
+        )
+    sizes = tuple(n // known if s == -1 else s for s in sizes)
+    return Reshape.apply(x, x.shape[:d] + sizes + x.shape[d + 1 :])
+
+
+def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    """Drop size-1 dims (all, or those in ``dim``; dims of other sizes are kept)."""
+    x = _check_tensor(input, "squeeze")
+    if dim is None:
+        drop = {i for i, n in enumerate(x.shape) if n == 1}
+    elif x.ndim == 0:
+        norm_dims(dim, 0, "squeeze")
+        drop = set()
+    else:
+        drop = {d for d in norm_dims(dim, x.ndim, "squeeze") if x.shape[d] == 1}
+    return Reshape.apply(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
+
+
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """Insert a size-1 dim at ``dim`` (in ``[-ndim-1, ndim]``)."""
+    x = _check_tensor(input, "unsqueeze")
+    d = norm_dim(dim, x.ndim, "unsqueeze", extra=1)
+    return Reshape.apply(x, (*x.shape[:d], 1, *x.shape[d:]))
+
+
+# ------------------------------------------------------------------ dim order
+
+
+def permute(input: Tensor, *dims: Any) -> Tensor:
+    """Reorder the dims: ``x.permute(2, 0, 1)`` (a view)."""
+    x = _check_tensor(input, "permute")
+    dims = _sizes(dims, "permute", "dim")
+    if len(dims) != x.ndim:
+        raise RuntimeError(
+            f"permute(): the tensor has {x.ndim} dims (shape {list(x.shape)}) but the "
+            f"ordering {list(dims)} has {len(dims)}"
+        )
+    perm = tuple(norm_dim(d, x.ndim, "permute") for d in dims)
+    if len(set(perm)) != len(perm):
+        raise RuntimeError(f"permute(): duplicate dims are not allowed, got {list(dims)}")
+    return Permute.apply(x, perm)
+
+
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims (a view)."""
+    x = _check_tensor(input, "transpose")
+    if x.ndim == 0:
+        norm_dim(dim0, 0, "transpose")
+        norm_dim(dim1, 0, "transpose")
+        return Reshape.apply(x, ())
+    a, b = norm_dim(dim0, x.ndim, "transpose"), norm_dim(dim1, x.ndim, "transpose")
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = b, a
+    return Permute.apply(x, tuple(perm))
+
+
+swapaxes = swapdims = transpose
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose a tensor of at most 2 dims (0-d and 1-d tensors come back as they are)."""
+    x = _check_tensor(input, "t")
+    if x.ndim > 2:
+        raise RuntimeError(
+            f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D "
+            f"(shape {list(x.shape)}); use transpose(dim0, dim1) or .mT"
+        )
+    if x.ndim < 2:
+        return Reshape.apply(x, x.shape)
+    return Permute.apply(x, (1, 0))
+
+
+def _T(self: Tensor) -> Tensor:
+    if self.ndim not in (0, 2):
+        warnings.warn(
+            "x.T on a tensor of dimension other than 2 reverses all its dims, as PyTorch's "
+            "deprecated behaviour; use x.mT or x.permute(...)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return Permute.apply(self, tuple(range(self.ndim - 1, -1, -1)))
+
+
+def _mT(self: Tensor) -> Tensor:
+    if self.ndim < 2:
+        raise RuntimeError(
+            f"tensor.mT is only supported on matrices or batches of matrices, "
+            f"got a {self.ndim}-D tensor"
+        )
+    return transpose(self, -2, -1)
+
+
+def movedim(input: Tensor, source: Any, destination: Any) -> Tensor:
+    """Move dims ``source`` to positions ``destination`` (ints or sequences of ints)."""
+    x = _check_tensor(input, "movedim")
+    src = norm_dims(source, x.ndim, "movedim")
+    dst = norm_dims(destination, x.ndim, "movedim")
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim(): source {source} and destination {destination} must "
+            "have the same number of dims"
+        )
+    if x.ndim == 0:
+        return Reshape.apply(x, ())
+    rest = [d for d in range(x.ndim) if d not in src]
+    perm = [-1] * x.ndim
+    for s, d in zip(src, dst):
+        perm[d] = s
+    it = iter(rest)
+    perm = tuple(p if p != -1 else next(it) for p in perm)
+    return Permute.apply(x, perm)
+
+
+moveaxis = movedim
+
+
+# ------------------------------------------------------------------ broadcasting, tiling
+
+
+def expand(input: Tensor, *sizes: Any) -> Tensor:
+    """A broadcast view with ``sizes`` (-1 keeps a dim; new dims are added in front)."""
+    x = _check_tensor(input, "expand")
+    sizes = _sizes(sizes, "expand")
+    if len(sizes) < x.ndim:
+        raise RuntimeError(
+            f"expand(): the number of sizes provided ({len(sizes)}) must be greater or equal "
+            f"to the number of dimensions in the tensor ({x.ndim}); sizes {list(sizes)}, "
+            f"tensor shape {list(x.shape)}"
+        )
+    lead = len(sizes) - x.ndim
+    out = []
+    for i, s in enumerate(sizes):
+        if i < lead:
+            if s < 0:
+                raise RuntimeError(
+                    f"expand(): the expanded size -1 is not allowed in a leading, "
+                    f"non-existing dimension {i}"
+                )
+            out.append(s)
+            continue
+        cur = x.shape[i - lead]
+        if s == -1:
+            s = cur
+        if cur != s and cur != 1:
+            raise RuntimeError(
+                f"expand(): the expanded size of the tensor ({s}) must match the existing size "
+                f"({cur}) at non-singleton dimension {i}. Target sizes: {list(sizes)}. "
+                f"Tensor sizes: {list(x.shape)}"
+            )
+        out.append(s)
+    return Expand.apply(x, tuple(out))
+
+
+def expand_as(input: Tensor, other: Tensor) -> Tensor:
+    return expand(input, tuple(other.shape))
+
+
+def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
+    return expand(input, tuple(shape))
+
+
+def repeat(input: Tensor, *sizes: Any) -> Tensor:
+    """Tile the tensor ``sizes[i]`` times along each dim (copies, unlike expand)."""
+    x = _check_tensor(input, "repeat")
+    reps = _sizes(sizes, "repeat")
+    if len(reps) < x.ndim:
+        raise RuntimeError(
+            f"repeat(): number of dimensions of repeat dims {list(reps)} can not be smaller "
+            f"than number of dimensions of tensor ({x.ndim}, shape {list(x.shape)})"
+        )
+    if builtins.any(r < 0 for r in reps):
+        raise RuntimeError(f"repeat(): repeats can not be negative, got {list(reps)}")
+    return Repeat.apply(x, reps)
+
+
+def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
+    """Like repeat, but ``dims`` shorter than the tensor's rank is padded with ones in front."""
+    x = _check_tensor(input, "tile")
+    reps = _sizes((dims,), "tile")
+    return repeat(x, (1,) * (x.ndim - len(reps)) + reps)
+
+
+# ------------------------------------------------------------------ joining, splitting
+
+
+def _promote_all(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, Sequence):
+        raise TypeError(f"{op}(): expected a sequence of tensors, got {type(tensors).__name__}")
+    if len(tensors) == 0:
+        raise RuntimeError(f"{op}(): expected a non-empty list of tensors")
+    for i, t_ in enumerate(tensors):
+        if not isinstance(t_, Tensor):
+            raise TypeError(f"{op}(): expected Tensors, got {type(t_).__name__} at position {i}")
+    dt = result_dtype(*tensors)
+    return [t_ if t_.array.dtype == dt else t_.to(dt) for t_ in tensors]
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Concatenate tensors along an existing dim; dtypes promote as in PyTorch.
+
+    Shape: all inputs match except along ``dim``. 1-D empty tensors are skipped (as PyTorch).
+    """
+    ts = _promote_all(tensors, "cat")
+    skip = tuple(t_.ndim == 1 and t_.shape[0] == 0 for t_ in ts)
+    if builtins.all(skip):
+        skip = (False,) * len(ts)
+    kept = [t_ for t_, s in zip(ts, skip) if not s]
+    ref = kept[0]
+    for i, t_ in enumerate(ts):
+        if t_.ndim == 0:
+            raise RuntimeError(
+                f"cat(): zero-dimensional tensor (at position {i}) cannot be concatenated"
+            )
+    d = norm_dim(dim, ref.ndim, "cat")
+    for t_ in kept[1:]:
+        if t_.ndim != ref.ndim or builtins.any(
+            a != b for i, (a, b) in enumerate(zip(t_.shape, ref.shape)) if i != d
+        ):
+            raise RuntimeError(
+                f"cat(): sizes of tensors must match except in dimension {d}: got shapes "
+                f"{list(ref.shape)} and {list(t_.shape)}"
+            )
+    return Cat.apply(d, skip, *ts)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join equally shaped tensors along a new dim ``dim``."""
+    ts = _promote_all(tensors, "stack")
+    ref = ts[0]
+    d = norm_dim(dim, ref.ndim, "stack", extra=1)
+    for i, t_ in enumerate(ts):
+        if t_.shape != ref.shape:
+            raise RuntimeError(
+                f"stack(): expects each tensor to be equal size, but got {list(ref.shape)} at "
+                f"entry 0 and {list(t_.shape)} at entry {i}"
+            )
+    return Stack.apply(d, *ts)
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    ts = _promote_all(tensors, "hstack")
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    ts = [t_ if t_.ndim >= 2 else reshape(t_, 1, -1) for t_ in _promote_all(tensors, "vstack")]
+    return cat(ts, 0)
+
+
+def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
+    """The view ``input[..., start:start + length, ...]`` along ``dim``."""
+    x = _check_tensor(input, "narrow")
+    if x.ndim == 0:
+        raise RuntimeError("narrow(): cannot be applied to a 0-dim tensor")
+    d = norm_dim(dim, x.ndim, "narrow")
+    n = x.shape[d]
+    start, length = _int(start, "narrow", "start"), _int(length, "narrow", "length")
+    if start < -n or start > n:
+        raise IndexError(
+            f"narrow(): start out of range (expected to be in range of [{-n}, {n}], "
+            f"but got {start}) for dimension {d} of size {n}"
+        )
+    if start < 0:
+        start += n
+    if length < 0:
+        raise RuntimeError(f"narrow(): length must be non-negative, got {length}")
+    if start + length > n:
+        raise RuntimeError(
+            f"narrow(): start ({start}) + length ({length}) exceeds dimension "
+            f"size ({n}) of dimension {d}"
+        )
+    return Slice.apply(x, _axis_key(d, slice(start, start + length)))
+
+
+def select(input: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, with that dim removed (a view)."""
+    x = _check_tensor(input, "select")
+    if x.ndim == 0:
+        raise IndexError("select(): cannot be applied to a 0-dim tensor")
+    d = norm_dim(dim, x.ndim, "select")
+    n = x.shape[d]
+    i = _int(index, "select", "index")
+    if i < -n or i >= n:
+        raise IndexError(
+            f"select(): index {i} out of range for tensor of size {list(x.shape)} at dimension {d}"
+        )
+    return Slice.apply(x, (*_axis_key(d, i % n), Ellipsis))
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """All slices along ``dim``, that dim removed."""
+    x = _check_tensor(input, "unbind")
+    d = norm_dim(dim, x.ndim, "unbind")
+    return tuple(select(x, d, i) for i in range(x.shape[d]))
+
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into pieces of ``split_size`` (the last may be smaller), or of the listed sizes."""
+    x = _check_tensor(tensor, "split")
+    d = norm_dim(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, Sequence):
+        sizes = _sizes((split_size_or_sections,), "split", "split size")
+        if builtins.sum(sizes) != n or builtins.any(s < 0 for s in sizes):
+            raise RuntimeError(
+                f"split(): split_sizes {list(sizes)} must be non-negative and sum exactly to "
+                f"{n} (input tensor's size at dimension {d}, shape {list(x.shape)})"
+            )
+    else:
+        size = _int(split_size_or_sections, "split", "split_size")
+        if size <= 0 and not (size == 0 and n == 0):
+            raise RuntimeError(f"split(): split_size must be a positive integer, got {size}")
+        sizes = [size] * (n // size) + ([n % size] if n % size else []) if size else [0]
+    out, start = [], 0
+    for s in sizes:
+        out.append(Slice.apply(x, _axis_key(d, slice(start, start + s))))
+        start += s
+    return tuple(out)
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` pieces of ``ceil(size / chunks)`` (fewer if it divides short)."""
+    x = _check_tensor(input, "chunk")
+    chunks = _int(chunks, "chunk", "chunks")
+    if chunks <= 0:
+        raise RuntimeError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
+    d = norm_dim(dim, x.ndim, "chunk")
+    n = x.shape[d]
+    size = -(-n // chunks)
+    if size == 0:
+        return tuple(Slice.apply(x, _axis_key(d, slice(0, 0))) for _ in range(chunks))
+    return split(x, size, d)
+
+
+# ------------------------------------------------------------------ flip, roll, pad
+
+
+def flip(input: Tensor, *dims: Any) -> Tensor:
+    """Reverse the order of elements along ``dims``."""
+    x = _check_tensor(input, "flip")
+    axes = norm_dims(_sizes(dims, "flip", "dim"), x.ndim, "flip")
+    if x.ndim == 0:
+        return Reshape.apply(x, ())
+    return Flip.apply(x, axes)
+
+
+def fliplr(input: Tensor) -> Tensor:
+    return flip(input, 1)
+
+
+def flipud(input: Tensor) -> Tensor:
+    return flip(input, 0)
+
+
+def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift elements circularly along ``dims`` (the flattened tensor when ``dims`` is None)."""
+    x = _check_tensor(input, "roll")
+    shifts_t = (
+        _sizes((shifts,), "roll", "shift")
+        if isinstance(shifts, Sequence)
+        else (_int(shifts, "roll", "shift"),)
+    )
+    if dims is None:
+        if len(shifts_t) != 1:
+            raise RuntimeError(
+                f"roll(): shifts {list(shifts_t)} need dims when more than one is given"
+            )
+        flat = Reshape.apply(x, (-1,))
+        return Reshape.apply(Roll.apply(flat, shifts_t, (0,)), x.shape)
+    axes = (
+        norm_dims(dims, x.ndim, "roll")
+        if not isinstance(dims, Sequence)
+        else tuple(norm_dim(d, x.ndim, "roll") for d in dims)
+    )
+    if len(axes) != len(shifts_t):
+        raise RuntimeError(
+            f"roll(): shifts and dimensions must align. shifts: {len(shifts_t)}, dims: {len(axes)}"
+        )
+    if x.ndim == 0:
+        return Reshape.apply(x, ())
+    return Roll.apply(x, shifts_t, axes)
+
+
+def pad(
+    input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims; ``pad`` lists (left, right) for the last dim
+    first, then the one before it, and so on. Negative pads crop.
+
+    Args:
+        input: tensor to pad.
+        pad: ``(last_left, last_right, prev_left, prev_right, ...)``.
+        mode: ``'constant'``, ``'reflect'``, ``'replicate'`` or ``'circular'``.
+        value: fill value for ``'constant'`` (default 0).
+
+    Example::
+
+        >>> F.pad(dl.ones(1, 1, 2, 2), (1, 1, 0, 0)).shape
+        (1, 1, 2, 4)
+    """
+    x = _check_tensor(input, "pad")
+    pads = _sizes((pad,), "pad", "padding")
+    if len(pads) % 2:
+        raise RuntimeError(f"pad(): padding length must be divisible by 2, got {list(pads)}")
+    k = len(pads) // 2
+    if k > x.ndim:
+        raise RuntimeError(
+            f"pad(): padding length should be less than or equal to two times the input "
+            f"dimension but got padding length {len(pads)} and input of dimension {x.ndim}"
+        )
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(
+            f"pad(): unknown padding mode {mode!r}; use 'constant', "
+            "'reflect', 'replicate' or 'circular'"
+        )
+    if mode != "constant" and value is not None and value != 0:
+        raise RuntimeError(f"pad(): padding mode {mode!r} doesn't take in value argument")
+    per_dim = [(0, 0)] * (x.ndim - k) + [
+        (pads[2 * i], pads[2 * i + 1]) for i in range(k - 1, -1, -1)
+    ]
+    crop, widths, mid = [], [], []
+    for axis, ((lo, hi), n) in enumerate(zip(per_dim, x.shape)):
+        if n + lo + hi < 0:
+            raise RuntimeError(
+                f"pad(): the input size {n}, plus negative padding {lo} and {hi} resulted in a "
+                f"negative output size, which is invalid. Check dimension {axis} of your input "
+                f"(shape {list(x.shape)})"
+            )
+        a, b = builtins.max(-lo, 0), n - builtins.max(-hi, 0)
+        if b < a:
+            raise RuntimeError(
+                f"pad(): negative padding ({lo}, {hi}) crops more than the size "
+                f"{n} of dimension {axis}"
+            )
+        crop.append(slice(a, b))
+        lo, hi = builtins.max(lo, 0), builtins.max(hi, 0)
+        m = b - a
+        mid.append(m)
+        if (lo or hi) and mode == "reflect" and (lo >= m or hi >= m):
+            raise RuntimeError(
+                f"pad(): padding size should be less than the corresponding input dimension, "
+                f"but got: padding ({lo}, {hi}) at dimension {axis} of input {list(x.shape)}"
+            )
+        if (lo or hi) and mode == "circular" and (lo > m or hi > m):
+            raise RuntimeError(
+                f"pad(): padding ({lo}, {hi}) at dimension {axis} of input "
+                f"{list(x.shape)} causes wrapping around more than once"
+            )
+        if (lo or hi) and mode == "replicate" and m == 0:
+            raise RuntimeError(
+                f"pad(): cannot replicate-pad the empty dimension {axis} of input {list(x.shape)}"
+            )
+        widths.append((lo, hi))
+    cropping = builtins.any(s.start != 0 or s.stop != n for s, n in zip(crop, x.shape))
+    fill = 0 if value is None else value
+    return Pad.apply(x, tuple(crop) if cropping else None, tuple(widths), mode, fill)
