@@ -13,7 +13,6 @@ from darklib import (
     cuda,
     optim,
 )
-from darklib.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from darklib.backend import device
 from darklib.creation import (
     arange,
@@ -56,6 +55,7 @@ from darklib.dtypes import (
     short,
     uint8,
 )
+from darklib.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from darklib.ops.elementwise import (
     abs,
     add,

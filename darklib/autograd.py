@@ -9,8 +9,6 @@ broadcasting in one place (:func:`unbroadcast`) and accumulates into leaves' ``.
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,71 +16,11 @@ import numpy as np
 
 from darklib.backend import get_xp
 
-_state = threading.local()
-
-
-def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
-
-
-class set_grad_enabled:
-    """Context manager and decorator setting gradient recording on or off (per thread)."""
-
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self.prev = is_grad_enabled()
-        _state.enabled = self.mode
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        _state.enabled = self.prev
-
-    def __call__(self, fn: Callable) -> Callable:
-        _state.enabled = self.prev  # used as a decorator: undo the switch made by __init__
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class _GradModeGuard:
-    _mode = True
-
-    def __enter__(self) -> None:
-        self.prev = is_grad_enabled()
-        _state.enabled = self._mode
-
-    def __exit__(self, *exc: object) -> None:
-        _state.enabled = self.prev
-
-    def __call__(self, fn: Callable) -> Callable:
-        mode = self._mode
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-
-class no_grad(_GradModeGuard):
-    """Disable gradient recording inside a ``with`` block or a decorated function."""
-
-    _mode = False
-
-
-class enable_grad(_GradModeGuard):
-    """Re-enable gradient recording inside a ``no_grad`` region."""
-
-    _mode = True
-
+# re-exported, so that dl.autograd.no_grad works as torch.autograd.no_grad does
+from darklib.grad_mode import enable_grad as enable_grad
+from darklib.grad_mode import is_grad_enabled as is_grad_enabled
+from darklib.grad_mode import no_grad as no_grad
+from darklib.grad_mode import set_grad_enabled as set_grad_enabled
 
 _FREED = (
     "Trying to backward through the graph a second time (or to read saved values after they "
