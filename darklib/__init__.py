@@ -11,6 +11,7 @@ from darklib import (
     _methods,
     autograd,
     cuda,
+    nn,
     optim,
 )
 from darklib.backend import device

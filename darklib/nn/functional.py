@@ -1,0 +1,301 @@
+"""``darklib.nn.functional`` (``F``): the functional forms of layers, activations and losses.
+
+Most names are the ops themselves, re-exported from ``darklib.ops``; the few defined here
+only compose those ops (hardtanh, mish, prelu, normalize, ...).
+
+Example::
+
+    >>> import darklib.nn.functional as F
+    >>> F.cross_entropy(logits, labels)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from darklib.nn.sparse import embedding
+from darklib.ops.conv import conv2d, conv_transpose2d
+from darklib.ops.dropout import (
+    alpha_dropout,
+    dropout,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    feature_alpha_dropout,
+)
+from darklib.ops.elementwise import (
+    abs as _abs,
+)
+from darklib.ops.elementwise import (
+    clamp,
+    elu,
+    gelu,
+    gt,
+    leaky_relu,
+    logical_and,
+    lt,
+    mul,
+    relu,
+    sigmoid,
+    silu,
+    softplus,
+    tanh,
+    where,
+)
+from darklib.ops.linalg import linear
+from darklib.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    one_hot,
+    smooth_l1_loss,
+)
+from darklib.ops.norm import batch_norm, group_norm, layer_norm
+from darklib.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
+from darklib.ops.sampling import interpolate
+from darklib.ops.shape import chunk, flatten, pad, reshape, unflatten
+from darklib.tensor import Tensor
+
+__all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "alpha_dropout",
+    "avg_pool2d",
+    "batch_norm",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "celu",
+    "clamp",
+    "conv2d",
+    "conv_transpose2d",
+    "cross_entropy",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "elu",
+    "embedding",
+    "feature_alpha_dropout",
+    "flatten",
+    "gelu",
+    "glu",
+    "group_norm",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "huber_loss",
+    "instance_norm",
+    "interpolate",
+    "kl_div",
+    "l1_loss",
+    "layer_norm",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "logsigmoid",
+    "logsumexp",
+    "max_pool2d",
+    "mish",
+    "mse_loss",
+    "nll_loss",
+    "normalize",
+    "one_hot",
+    "pad",
+    "prelu",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "smooth_l1_loss",
+    "softmax",
+    "softmin",
+    "softplus",
+    "softsign",
+    "tanh",
+    "tanhshrink",
+    "threshold",
+    "unflatten",
+    "upsample",
+]
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _tensor(x: Any, op: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor input, got {type(x).__name__}")
+    return x
+
+
+def _inplace_or_not(fn: Any, input: Tensor, inplace: bool, name: str, *args: Any) -> Tensor:
+    """``fn(input, *args)``, or its result written into ``input`` when ``inplace``.
+
+    The in-place form applies ``fn`` to the tensor's pre-update value inside
+    ``Tensor._inplace``, so that under autograd the graph runs through that value (a result
+    computed from ``input`` itself beforehand would make ``input`` its own ancestor).
+    """
+    if not inplace:
+        return fn(input, *args)
+    return input._inplace(name + "_", lambda t: fn(t, *args))
+
+
+def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
+    inside = logical_and(gt(x, min_val), lt(x, max_val))
+    return where(inside, x, clamp(x.detach(), min_val, max_val))
+
+
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
+    """``clamp(x, min_val, max_val)``; the gradient is 1 strictly inside the bounds, else 0."""
+    x = _tensor(input, "hardtanh")
+    if not max_val > min_val:
+        raise ValueError(f"hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
+    return _inplace_or_not(_hardtanh, x, inplace, "hardtanh", min_val, max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(0, x), 6)``."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def _hardsigmoid(x: Tensor) -> Tensor:
+    return _hardtanh(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """``relu6(x + 3) / 6``."""
+    return _inplace_or_not(_hardsigmoid, _tensor(input, "hardsigmoid"), inplace, "hardsigmoid")
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * relu6(x + 3) / 6``."""
+    x = _tensor(input, "hardswish")
+    return _inplace_or_not(lambda t: t * _hardsigmoid(t), x, inplace, "hardswish")
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    x = _tensor(input, "mish")
+    return _inplace_or_not(lambda t: t * tanh(softplus(t)), x, inplace, "mish")
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
+    x = _tensor(input, "logsigmoid")
+    return -softplus(-x)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)``."""
+    x = _tensor(input, "softsign")
+    return x / (_abs(x) + 1.0)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)``."""
+    x = _tensor(input, "tanhshrink")
+    return x - tanh(x)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``scale * elu(x, alpha)`` with the self-normalising constants."""
+    x = _tensor(input, "selu")
+    return _inplace_or_not(lambda t: elu(t, _SELU_ALPHA) * _SELU_SCALE, x, inplace, "selu")
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    x = _tensor(input, "celu")
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return _inplace_or_not(lambda t: elu(t / alpha) * alpha, x, inplace, "celu")
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value``."""
+    x = _tensor(input, "threshold")
+    return _inplace_or_not(lambda t: where(gt(t, threshold), t, value), x, inplace, "threshold")
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has 1 or C (dim 1) entries."""
+    x = _tensor(input, "prelu")
+    n = weight.numel()
+    if n != 1:
+        if x.ndim < 2 or x.shape[1] != n:
+            raise RuntimeError(
+                f"prelu: weight of {n} elements needs an input with {n} channels "
+                f"(dim 1), got {tuple(x.shape)}"
+            )
+        weight = reshape(weight, (n,) + (1,) * (x.ndim - 2))
+    return where(gt(x, 0), x, mul(weight, x))
+
+
+def softmin(
+    input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
+) -> Tensor:
+    """``softmax(-x, dim)``."""
+    return softmax(-_tensor(input, "softmin"), dim, dtype=dtype)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """Gated linear unit: halves ``a, b`` of ``dim`` give ``a * sigmoid(b)``."""
+    x = _tensor(input, "glu")
+    if x.ndim == 0 or x.shape[dim] % 2:
+        raise RuntimeError(
+            f"glu: halving dimension {dim} must have an even size, got {tuple(x.shape)}"
+        )
+    a, b = chunk(x, 2, dim)
+    return a * sigmoid(b)
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None
+) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    x = _tensor(input, "normalize")
+    if out is not None:
+        raise ValueError("normalize: out= is not supported")
+    return x / clamp(norm(x, p, dim, keepdim=True), min=eps)
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each (sample, channel) over its positions (input statistics only)."""
+    x = _tensor(input, "instance_norm")
+    if running_mean is not None or running_var is not None or not use_input_stats:
+        raise ValueError(
+            "instance_norm: running statistics are not supported; call it with "
+            "use_input_stats=True and no running_mean/running_var"
+        )
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected input (N, C, *spatial), got {tuple(x.shape)}")
+    return group_norm(x, x.shape[1], weight, bias, eps)
+
+
+def upsample(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Deprecated alias of :func:`interpolate`."""
+    return interpolate(input, size, scale_factor, mode, align_corners)

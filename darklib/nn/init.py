@@ -1,0 +1,261 @@
+"""Weight initialisation, in place, with PyTorch's names, arguments and distributions.
+
+Every function fills ``tensor``'s array directly (outside autograd, as under ``no_grad``)
+and returns the tensor. Random ones draw from ``darklib.random.default_generator`` unless a
+``generator`` is given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from darklib import random as _random
+from darklib.backend import get_xp
+from darklib.tensor import Tensor
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "dirac_",
+    "eye_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+_LINEAR_LIKE = (
+    "linear",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "sigmoid",
+)
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended gain for a nonlinearity (PyTorch's table).
+
+    Args:
+        nonlinearity: ``'linear'``, ``'conv2d'``, ``'sigmoid'``, ``'tanh'``, ``'relu'``,
+            ``'leaky_relu'`` or ``'selu'`` (and the other conv variants).
+        param: negative slope for ``'leaky_relu'`` (default 0.01).
+    """
+    if nonlinearity in _LINEAR_LIKE:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, bool) or not isinstance(param, int | float):
+            raise ValueError(f"negative_slope {param} not a valid number")
+        else:
+            slope = float(param)
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight laid out as (out, in, *kernel)."""
+    shape = tuple(tensor.shape)
+    if len(shape) < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
+            f"(got shape {shape})"
+        )
+    receptive = math.prod(shape[2:]) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _fill(tensor: Tensor, kind: str, generator: Any, **kw: Any) -> Tensor:
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
+    gen = _random.default_generator if generator is None else generator
+    arr = tensor.array
+    if arr.size:
+        arr[...] = gen.sample(kind, get_xp(arr), arr.shape, arr.dtype, **kw)
+    tensor._version += 1
+    return tensor
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with samples of U(a, b)."""
+    return _fill(tensor, "uniform", generator, low=float(a), high=float(b))
+
+
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with samples of N(mean, std**2)."""
+    return _fill(tensor, "normal", generator, mean=float(mean), std=float(std))
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: Any = None,
+) -> Tensor:
+    """Fill with N(mean, std**2) samples restricted to [a, b] (redrawn until inside)."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"trunc_normal_: expected a Tensor, got {type(tensor).__name__}")
+    if not a < b:
+        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+    gen = _random.default_generator if generator is None else generator
+    arr = tensor.array
+    xp = get_xp(arr)
+    out = gen.sample("normal", xp, (arr.size,), np.dtype(np.float64), mean=mean, std=std)
+    for _ in range(1000):  # each round redraws the (ever fewer) samples outside [a, b]
+        bad = xp.nonzero((out < a) | (out > b))[0]
+        if bad.size == 0:
+            break
+        out[bad] = gen.sample(
+            "normal", xp, (int(bad.size),), np.dtype(np.float64), mean=mean, std=std
+        )
+    else:
+        out = xp.clip(out, a, b)
+    arr[...] = out.reshape(arr.shape).astype(arr.dtype)
+    tensor._version += 1
+    return tensor
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with ``val``."""
+    tensor.array[...] = val
+    tensor._version += 1
+    return tensor
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    return constant_(tensor, 1)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity matrix."""
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got {tensor.ndim}")
+    xp = get_xp(tensor.array)
+    tensor.array[...] = xp.eye(*tensor.shape, dtype=tensor.array.dtype)
+    tensor._version += 1
+    return tensor
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """Fill a 3/4/5-D conv weight with the Dirac delta (identity convolution)."""
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("dirac_: only tensors with 3, 4, or 5 dimensions are supported")
+    out_ch = tensor.shape[0]
+    if out_ch % groups != 0:
+        raise ValueError("dirac_: dim 0 must be divisible by groups")
+    per = out_ch // groups
+    n = min(per, tensor.shape[1])
+    arr = tensor.array
+    arr[...] = 0
+    centre = tuple(s // 2 for s in arr.shape[2:])
+    for g in range(groups):
+        for d in range(n):
+            arr[(g * per + d, d, *centre)] = 1
+    tensor._version += 1
+    return tensor
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot uniform: U(-a, a) with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    a = gain * math.sqrt(6.0 / float(fan_in + fan_out))
+    return uniform_(tensor, -a, a, generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Glorot normal: N(0, std**2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
+) -> Tensor:
+    """He uniform: U(-bound, bound) with ``bound = gain * sqrt(3 / fan)``.
+
+    Args:
+        a: negative slope of the rectifier after this layer (for ``'leaky_relu'``).
+        mode: ``'fan_in'`` (preserves forward variance) or ``'fan_out'`` (backward).
+        nonlinearity: name passed to :func:`calculate_gain`.
+    """
+    if 0 in tuple(tensor.shape):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    bound = math.sqrt(3.0) * gain / math.sqrt(fan)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any = None,
+) -> Tensor:
+    """He normal: N(0, std**2) with ``std = gain / sqrt(fan)``."""
+    if 0 in tuple(tensor.shape):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
+    """Fill with a (semi-)orthogonal matrix (trailing dimensions are flattened)."""
+    if tensor.ndim < 2:
+        raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    gen = _random.default_generator if generator is None else generator
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    xp = get_xp(tensor.array)
+    flat = gen.sample("randn", xp, (rows, cols), np.dtype(np.float64))
+    if rows < cols:
+        flat = flat.T
+    q, r = xp.linalg.qr(flat)
+    q = q * xp.sign(xp.diag(r))  # make the decomposition unique (Haar-distributed)
+    if rows < cols:
+        q = q.T
+    tensor.array[...] = (gain * q).reshape(tensor.shape).astype(tensor.array.dtype)
+    tensor._version += 1
+    return tensor

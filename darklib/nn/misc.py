@@ -1,0 +1,209 @@
+"""Shape and resampling layers: Flatten, Unflatten, Upsample and the padding layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from darklib.nn import functional as F
+from darklib.nn._utils import check_tensor, shape_str
+from darklib.nn.module import Module
+from darklib.tensor import Tensor
+
+__all__ = [
+    "ConstantPad2d",
+    "Flatten",
+    "ReflectionPad2d",
+    "ReplicationPad2d",
+    "Unflatten",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+    "ZeroPad2d",
+]
+
+
+class Flatten(Module):
+    """Flatten dimensions ``start_dim`` to ``end_dim`` into one.
+
+    Args:
+        start_dim: first dimension to flatten. Default: 1 (keeps the batch).
+        end_dim: last dimension to flatten. Default: -1.
+
+    Shape:
+        - Input: (N, *dims); Output: (N, prod(dims)) by default.
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.flatten(check_tensor(self, input), self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size``.
+
+    Args:
+        dim: the dimension to split.
+        unflattened_size: the new shape of that dimension (one entry may be -1).
+
+    Shape:
+        - Input: (*, S, *); Output: (*, *unflattened_size, *) with prod = S.
+    """
+
+    def __init__(self, dim: int | str, unflattened_size: Sequence[int]) -> None:
+        super().__init__()
+        if isinstance(dim, str):
+            raise ValueError("Unflatten: named dimensions are not supported; pass an int dim")
+        if isinstance(unflattened_size, int) or not all(
+            isinstance(s, int) for s in unflattened_size
+        ):
+            raise ValueError(
+                f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}"
+            )
+        self.dim = dim
+        self.unflattened_size = (
+            tuple(unflattened_size) if not isinstance(unflattened_size, list) else unflattened_size
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.unflatten(check_tensor(self, input), self.dim, tuple(self.unflattened_size))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
+
+
+class Upsample(Module):
+    """Resize a (N, C, H, W) input to ``size`` or by ``scale_factor``.
+
+    Args:
+        size: output spatial size (int or pair).
+        scale_factor: multiplier of the spatial size (float or pair).
+        mode: ``'nearest'``, ``'bilinear'``, ``'bicubic'``... Default: ``'nearest'``.
+        align_corners: for the linear modes, align the corner pixels' centres.
+        recompute_scale_factor: compute the scale from the output size.
+
+    Shape:
+        - Input: (N, C, H, W); Output: (N, C, H_out, W_out).
+    """
+
+    def __init__(
+        self,
+        size: Any = None,
+        scale_factor: Any = None,
+        mode: str = "nearest",
+        align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError("Upsample: exactly one of size and scale_factor must be given")
+        self.name = type(self).__name__
+        self.size = size
+        if isinstance(scale_factor, tuple | list):
+            self.scale_factor = tuple(float(f) for f in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        if x.ndim < 3:
+            raise RuntimeError(f"{self!r}: expected input (N, C, *spatial), got {shape_str(x)}")
+        return F.interpolate(
+            x,
+            self.size,
+            self.scale_factor,
+            self.mode,
+            self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )
+
+    def extra_repr(self) -> str:
+        if self.scale_factor is not None:
+            info = f"scale_factor={self.scale_factor!r}"
+        else:
+            info = f"size={self.size!r}"
+        return info + f", mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    """Nearest-neighbour upsampling: ``Upsample(size, scale_factor, mode='nearest')``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear upsampling with ``align_corners=True``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _pad4(padding: Any, owner: str) -> tuple[int, int, int, int]:
+    if isinstance(padding, int):
+        return (padding,) * 4
+    padding = tuple(padding)
+    if len(padding) != 4 or not all(isinstance(p, int) for p in padding):
+        raise ValueError(
+            f"{owner}: padding must be an int or 4 ints (left, right, top, bottom), got {padding!r}"
+        )
+    return padding  # type: ignore[return-value]
+
+
+class _Pad2d(Module):
+    _mode = "constant"
+
+    def __init__(self, padding: Any, value: float = 0.0) -> None:
+        super().__init__()
+        self.padding = _pad4(padding, type(self).__name__)
+        self.value = value
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        if x.ndim not in (3, 4):
+            raise RuntimeError(f"{self!r}: expected 3-D or 4-D input, got {shape_str(x)}")
+        if self._mode == "constant":
+            return F.pad(x, self.padding, mode="constant", value=self.value)
+        return F.pad(x, self.padding, mode=self._mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ZeroPad2d(_Pad2d):
+    """Pad the last two dimensions with zeros: ``padding`` = int or (left, right, top, bottom)."""
+
+    def __init__(self, padding: Any) -> None:
+        super().__init__(padding, 0.0)
+
+
+class ConstantPad2d(_Pad2d):
+    """Pad the last two dimensions with ``value``."""
+
+    def __init__(self, padding: Any, value: float) -> None:
+        super().__init__(padding, value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ReflectionPad2d(_Pad2d):
+    """Pad the last two dimensions by reflecting the input at its border."""
+
+    _mode = "reflect"
+
+
+class ReplicationPad2d(_Pad2d):
+    """Pad the last two dimensions by repeating the border values."""
+
+    _mode = "replicate"

@@ -1,0 +1,382 @@
+"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from darklib.creation import ones, tensor, zeros
+from darklib.nn import init
+from darklib.nn._utils import check_tensor, new_param, positive_int, shape_str
+from darklib.nn.module import Module
+from darklib.ops.norm import batch_norm, group_norm, layer_norm
+from darklib.tensor import Tensor
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm"]
+
+
+class _BatchNorm(Module):
+    """Shared state and forward of the batch-norm layers; subclasses fix the input rank."""
+
+    _ranks: tuple[int, ...] = ()
+    _layout = ""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        positive_int(num_features, "num_features", name)
+        if not eps > 0:
+            raise ValueError(f"{name}: eps must be positive, got {eps}")
+        if momentum is not None and not 0 <= momentum <= 1:
+            raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum}")
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = new_param((num_features,), device, dtype)
+            if bias:
+                self.bias = new_param((num_features,), device, dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
+            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64, device=device))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.array[...] = 0
+            self.running_var.array[...] = 1
+            self.num_batches_tracked.array[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.ndim not in self._ranks:
+            raise ValueError(f"{self!r}: expected {self._layout} input, got {shape_str(x)}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self!r}: expected input with {self.num_features} channels (dim 1), got "
+                f"{shape_str(x)}"
+            )
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        self._check_input_dim(x)
+        nbt = self.num_batches_tracked
+        if self.training and self.track_running_stats and nbt is not None:
+            nbt.array += 1
+            nbt._version += 1
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        update = not self.training or self.track_running_stats
+        return batch_norm(
+            x,
+            self.running_mean if update else None,
+            self.running_var if update else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            self.momentum,
+            self.eps,
+            num_batches_tracked=nbt,
+        )
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+        assign: bool = False,
+    ) -> None:
+        # checkpoints written before num_batches_tracked existed (or stripped of integer
+        # tensors) lack the key: keep the current count instead of failing, as PyTorch does
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict = {**state_dict, key: self.num_batches_tracked}
+        super()._load_from_state_dict(
+            state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over a (N, C) or (N, C, L) input, per channel.
+
+    In training mode it normalises with the batch's statistics and updates the running
+    ones (``running = (1 - momentum) * running + momentum * batch``, the unbiased variance;
+    ``momentum=None`` gives a cumulative average); in eval mode it uses the running ones.
+
+    Args:
+        num_features: C.
+        eps: added to the variance. Default: 1e-5.
+        momentum: running-statistics factor, or ``None``. Default: 0.1.
+        affine: learn a per-channel scale (ones) and shift (zeros). Default: ``True``.
+        track_running_stats: keep running statistics. Default: ``True``.
+
+    Shape:
+        - Input: (N, C) or (N, C, L)
+        - Output: same as input
+    """
+
+    _ranks = (2, 3)
+    _layout = "2-D (N, C) or 3-D (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over an (N, C, H, W) input, per channel.
+
+    Args:
+        num_features: C.
+        eps: added to the variance. Default: 1e-5.
+        momentum: running-statistics factor, or ``None`` (cumulative average). Default: 0.1.
+        affine: learn a per-channel scale (ones) and shift (zeros). Default: ``True``.
+        track_running_stats: keep running statistics. Default: ``True``.
+
+    Shape:
+        - Input: (N, C, H, W)
+        - Output: same as input
+    """
+
+    _ranks = (4,)
+    _layout = "4-D (N, C, H, W)"
+
+
+class InstanceNorm2d(Module):
+    """Instance normalisation: each (sample, channel) plane normalised on its own.
+
+    Args:
+        num_features: C.
+        eps: added to the variance. Default: 1e-5.
+        momentum: unused (no running statistics are supported).
+        affine: learn a per-channel scale and shift. Default: ``False``.
+        track_running_stats: must be ``False``.
+
+    Shape:
+        - Input: (N, C, H, W)
+        - Output: same as input
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        positive_int(num_features, "num_features", "InstanceNorm2d")
+        if track_running_stats:
+            raise ValueError("InstanceNorm2d: track_running_stats=True is not supported")
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = new_param((num_features,), device, dtype)
+            if bias:
+                self.bias = new_param((num_features,), device, dtype)
+            else:
+                self.register_parameter("bias", None)
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self!r}: expected 4-D input (N, {self.num_features}, H, W), got {shape_str(x)}"
+            )
+        return group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the trailing ``normalized_shape`` dimensions of each sample.
+
+    Args:
+        normalized_shape: the trailing shape, e.g. ``C`` or ``(C, H, W)``.
+        eps: added to the variance. Default: 1e-5.
+        elementwise_affine: learn a scale (ones) and shift (zeros) of ``normalized_shape``.
+        bias: learn the shift (with ``elementwise_affine``). Default: ``True``.
+
+    Shape:
+        - Input: (N, *, *normalized_shape)
+        - Output: same as input
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        normalized_shape = tuple(normalized_shape)
+        if not normalized_shape or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in normalized_shape
+        ):
+            raise ValueError(
+                f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape}"
+            )
+        self.normalized_shape = normalized_shape
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = new_param(normalized_shape, device, dtype)
+            if bias:
+                self.bias = new_param(normalized_shape, device, dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        k = len(self.normalized_shape)
+        if x.ndim < k or tuple(x.shape[x.ndim - k :]) != self.normalized_shape:
+            raise RuntimeError(
+                f"{self!r}: expected input with trailing shape {self.normalized_shape}, got "
+                f"{shape_str(x)}"
+            )
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
+
+
+class GroupNorm(Module):
+    """Group normalisation: the channels split into groups, each normalised per sample.
+
+    Args:
+        num_groups: number of groups (must divide ``num_channels``).
+        num_channels: C.
+        eps: added to the variance. Default: 1e-5.
+        affine: learn a per-channel scale (ones) and shift (zeros). Default: ``True``.
+
+    Shape:
+        - Input: (N, C, *)
+        - Output: same as input
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        positive_int(num_groups, "num_groups", "GroupNorm")
+        positive_int(num_channels, "num_channels", "GroupNorm")
+        if num_channels % num_groups:
+            raise ValueError(
+                f"GroupNorm: num_channels={num_channels} must be divisible by "
+                f"num_groups={num_groups}"
+            )
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = new_param((num_channels,), device, dtype)
+            if bias:
+                self.bias = new_param((num_channels,), device, dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise RuntimeError(
+                f"{self!r}: expected input (N, {self.num_channels}, *), got {shape_str(x)}"
+            )
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+            f"affine={self.affine}, bias={self.bias is not None}"
+        )

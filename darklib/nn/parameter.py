@@ -1,0 +1,77 @@
+"""Parameter: a Tensor that a Module registers as one of its learnable weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from darklib.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that is a module parameter: assigning one to a Module attribute registers it.
+
+    Args:
+        data: the initial value. A Tensor's array is shared, not copied (as in PyTorch).
+        requires_grad: whether the parameter requires gradient. Default: ``True``.
+
+    Example::
+
+        >>> w = nn.Parameter(dl.zeros(3))
+        >>> w.requires_grad
+        True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any = None, requires_grad: bool = True):
+        if data is None:
+            arr = np.empty((0,), dtype=np.float32)
+        elif isinstance(data, Tensor):
+            arr = data.array
+        else:
+            from darklib.creation import _to_array
+
+            arr = _to_array(data, None, None, float_default=True)
+        self.array = arr
+        self.requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._version = 0
+        self._hooks = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        if id(self) in memo:
+            return memo[id(self)]
+        out = Parameter(Tensor._wrap(self.array.copy()), self.requires_grad)
+        if self.grad is not None:
+            out.grad = Tensor._wrap(self.grad.array.copy())
+        memo[id(self)] = out
+        return out
+
+
+class Buffer(Tensor):
+    """Marks a tensor assigned to a Module attribute as a buffer (PyTorch's ``nn.Buffer``).
+
+    Args:
+        data: the value (its array is shared).
+        persistent: whether the buffer is part of the module's ``state_dict``.
+    """
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any, *, persistent: bool = True):
+        arr = data.array if isinstance(data, Tensor) else Tensor(data).array
+        self.array = arr
+        self.requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._version = 0
+        self._hooks = None
+        self.persistent = persistent

@@ -1,0 +1,208 @@
+"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from darklib.nn._utils import check_tensor, shape_str
+from darklib.nn.module import Module
+from darklib.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from darklib.tensor import Tensor
+
+__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d"]
+
+
+def _check_4d(layer: Module, x: Any) -> Tensor:
+    x = check_tensor(layer, x)
+    if x.ndim not in (3, 4):
+        raise RuntimeError(
+            f"{layer!r}: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got {shape_str(x)}"
+        )
+    return x
+
+
+def _check_size(value: Any, name: str, owner: str, minimum: int) -> None:
+    vals = (value,) if isinstance(value, int) else tuple(value)
+    if (
+        not vals
+        or len(vals) > 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in vals)
+    ):
+        raise ValueError(
+            f"{owner}: {name} must be an int >= {minimum} or a pair of them, got {value!r}"
+        )
+
+
+class MaxPool2d(Module):
+    """Max over sliding ``kernel_size`` windows of an (N, C, H, W) input.
+
+    Args:
+        kernel_size: window size (int or pair).
+        stride: window step. Default: ``kernel_size``.
+        padding: implicit -inf padding on both sides. Default: 0.
+        dilation: spacing between window elements. Default: 1.
+        return_indices: also return the argmax indices (flat over H*W).
+        ceil_mode: round the output size up instead of down.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W)
+        - Output: (N, C, H_out, W_out), ``H_out = floor((H + 2p - d(k-1) - 1)/s + 1)``
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_size(kernel_size, "kernel_size", "MaxPool2d", 1)
+        if stride is not None:
+            _check_size(stride, "stride", "MaxPool2d", 1)
+        _check_size(padding, "padding", "MaxPool2d", 0)
+        _check_size(dilation, "dilation", "MaxPool2d", 1)
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input: Tensor) -> Any:
+        x = _check_4d(self, input)
+        return max_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool2d(Module):
+    """Average over sliding ``kernel_size`` windows of an (N, C, H, W) input.
+
+    Args:
+        kernel_size: window size (int or pair).
+        stride: window step. Default: ``kernel_size``.
+        padding: implicit zero padding on both sides. Default: 0.
+        ceil_mode: round the output size up instead of down.
+        count_include_pad: count padded zeros in the average. Default: ``True``.
+        divisor_override: divide by this instead of the window size.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W)
+        - Output: (N, C, H_out, W_out), ``H_out = floor((H + 2p - k)/s + 1)``
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+    ) -> None:
+        super().__init__()
+        _check_size(kernel_size, "kernel_size", "AvgPool2d", 1)
+        if stride is not None:
+            _check_size(stride, "stride", "AvgPool2d", 1)
+        _check_size(padding, "padding", "AvgPool2d", 0)
+        if divisor_override is not None and (
+            not isinstance(divisor_override, int) or divisor_override <= 0
+        ):
+            raise ValueError(
+                f"AvgPool2d: divisor_override must be a positive int, got {divisor_override!r}"
+            )
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = _check_4d(self, input)
+        return avg_pool2d(
+            x,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def _check_output_size(value: Any, owner: str) -> None:
+    vals = (value,) if isinstance(value, int) or value is None else tuple(value)
+    if len(vals) not in (1, 2) or any(
+        v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in vals
+    ):
+        raise ValueError(
+            f"{owner}: output_size must be a positive int or a pair of positive ints "
+            f"(or None), got {value!r}"
+        )
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, whatever the input size.
+
+    Args:
+        output_size: ``(H_out, W_out)`` or one int for a square; ``None`` keeps that size.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W)
+        - Output: (N, C, H_out, W_out)
+    """
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        _check_output_size(output_size, "AdaptiveAvgPool2d")
+        self.output_size = output_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        return adaptive_avg_pool2d(_check_4d(self, input), self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size, whatever the input size.
+
+    Args:
+        output_size: ``(H_out, W_out)`` or one int for a square; ``None`` keeps that size.
+        return_indices: also return the argmax indices.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W)
+        - Output: (N, C, H_out, W_out)
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        _check_output_size(output_size, "AdaptiveMaxPool2d")
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Any:
+        return adaptive_max_pool2d(_check_4d(self, input), self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

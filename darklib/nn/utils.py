@@ -1,0 +1,147 @@
+"""``nn.utils``: gradient clipping and flattening parameters to one vector."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from darklib.backend import get_xp, to_device
+from darklib.ops.shape import cat, reshape
+from darklib.tensor import Tensor
+
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "get_total_norm",
+    "parameters_to_vector",
+    "vector_to_parameters",
+]
+
+
+def _as_list(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    return list(parameters)
+
+
+def _norm_of(arr: Any, norm_type: float) -> Any:
+    """The ``norm_type``-norm of a whole array, computed in its own dtype."""
+    xp = get_xp(arr)
+    a = arr.ravel()
+    if norm_type == math.inf:
+        return xp.abs(a).max() if a.size else xp.zeros((), a.dtype)
+    if norm_type == -math.inf:
+        return xp.abs(a).min() if a.size else xp.zeros((), a.dtype)
+    if norm_type == 2.0:
+        return xp.sqrt(xp.dot(a, a))
+    if norm_type == 1.0:
+        return xp.abs(a).sum()
+    if norm_type == 0:
+        return (a != 0).sum().astype(a.dtype)
+    return (xp.abs(a) ** norm_type).sum() ** (1.0 / norm_type)
+
+
+def get_total_norm(
+    tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False
+) -> Tensor:
+    """The norm of the norms of ``tensors``: the norm of all their values concatenated."""
+    tensors = [t for t in _as_list(tensors) if t is not None]
+    norm_type = float(norm_type)
+    if not tensors:
+        return Tensor._wrap(np.zeros((), np.float32))
+    dev = tensors[0].device
+    norms = [to_device(_norm_of(t.array, norm_type), dev) for t in tensors]
+    xp = get_xp(tensors[0].array)
+    dtype = np.result_type(*[n.dtype for n in norms])
+    stacked = xp.stack([n.astype(dtype) for n in norms])
+    total = _norm_of(stacked, norm_type)
+    if error_if_nonfinite and not bool(xp.isfinite(total)):
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` is "
+            "non-finite, so it cannot be clipped. To disable this error and scale the "
+            "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`"
+        )
+    return Tensor._wrap(xp.asarray(total))
+
+
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor:
+    """Scale the gradients of ``parameters`` so that their total norm is at most ``max_norm``.
+
+    The norm is computed over all gradients together, as if concatenated into one vector;
+    gradients are multiplied in place by ``min(1, max_norm / (total_norm + 1e-6))``.
+
+    Args:
+        parameters: tensors (or one tensor) whose ``.grad`` is clipped.
+        max_norm: the largest allowed total norm.
+        norm_type: the p of the p-norm; ``float('inf')`` for the max norm. Default: 2.0.
+        error_if_nonfinite: raise if the total norm is nan or inf.
+
+    Returns:
+        The total norm of the gradients before clipping (a 0-d tensor).
+    """
+    params = _as_list(parameters)
+    grads = [p.grad for p in params if p.grad is not None]
+    total = get_total_norm(grads, norm_type, error_if_nonfinite)
+    if not grads:
+        return total
+    xp = get_xp(total.array)
+    coef = xp.minimum(float(max_norm) / (total.array + 1e-6), 1.0)
+    for g in grads:
+        g.array *= to_device(coef, g.device).astype(g.array.dtype)
+    return total
+
+
+def clip_grad_value_(
+    parameters: Tensor | Iterable[Tensor], clip_value: float, foreach: bool | None = None
+) -> None:
+    """Clamp every gradient of ``parameters`` into ``[-clip_value, clip_value]`` in place."""
+    clip_value = float(clip_value)
+    for p in _as_list(parameters):
+        if p.grad is not None:
+            get_xp(p.grad.array).clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """All ``parameters`` flattened and concatenated into one 1-D tensor (differentiable)."""
+    params = _as_list(parameters)
+    if not params:
+        raise ValueError("parameters_to_vector: no parameters given")
+    dev = params[0].device
+    for p in params:
+        if p.device != dev:
+            raise TypeError(
+                f"parameters_to_vector: parameters are on different devices ({dev} and {p.device})"
+            )
+    return cat([reshape(p, -1) for p in params])
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copy the consecutive slices of the 1-D ``vec`` into ``parameters`` (in place)."""
+    if not isinstance(vec, Tensor):
+        raise TypeError(
+            f"vector_to_parameters: expected vec to be a Tensor, got {type(vec).__name__}"
+        )
+    if vec.ndim != 1:
+        raise ValueError(f"vector_to_parameters: vec must be 1-D, got {tuple(vec.shape)}")
+    params = _as_list(parameters)
+    need = sum(p.numel() for p in params)
+    if vec.numel() != need:
+        raise ValueError(
+            f"vector_to_parameters: vec has {vec.numel()} elements but the parameters hold {need}"
+        )
+    src = vec.array
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.array[...] = to_device(src[offset : offset + n], p.device).reshape(p.array.shape)
+        p._version += 1
+        offset += n

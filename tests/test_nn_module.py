@@ -1,0 +1,518 @@
+"""nn.Module, Parameter, containers and state dicts: PyTorch's API and semantics."""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+
+import darklib as dl
+from darklib import nn
+
+
+@pytest.fixture(autouse=True)
+def _torch_one_thread():
+    """Tiny ops: torch's thread pool only adds contention (restored after each test)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def small_cnn(lib):
+    m = lib.nn
+    return m.Sequential(
+        OrderedDict(
+            conv=m.Conv2d(3, 8, 3, padding=1),
+            bn=m.BatchNorm2d(8),
+            act=m.ReLU(),
+            pool=m.MaxPool2d(2),
+            flat=m.Flatten(),
+            head=m.Sequential(m.Linear(8 * 4 * 4, 16), m.Dropout(0.2), m.Linear(16, 10)),
+        )
+    )
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.block = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8))
+        self.register_buffer("scale", dl.ones(8))
+        self.register_buffer("tmp", dl.zeros(2), persistent=False)
+        self.alpha = nn.Parameter(dl.tensor([0.5]))
+        self.plain = 3
+
+    def forward(self, x):
+        return self.block(self.fc1(x)) * self.scale * self.alpha
+
+
+# ------------------------------------------------------------------ Parameter
+
+
+def test_parameter_basics():
+    t = dl.tensor([1.0, 2.0])
+    p = nn.Parameter(t)
+    assert isinstance(p, dl.Tensor)
+    assert p.requires_grad and p.is_leaf
+    assert p.array is t.array  # shares the tensor's array
+    assert repr(p) == "Parameter containing:\n" + repr(t.detach().requires_grad_())
+    assert repr(p).startswith("Parameter containing:\ntensor([1., 2.], requires_grad=True)")
+    q = nn.Parameter(dl.zeros(3), requires_grad=False)
+    assert not q.requires_grad
+    assert nn.Parameter().shape == (0,)
+    with pytest.raises(RuntimeError, match="floating-point"):
+        nn.Parameter(dl.tensor([1, 2]))
+
+
+# ------------------------------------------------------------------ registration
+
+
+def test_registration_and_named_members():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == [
+        "alpha",
+        "fc1.weight",
+        "fc1.bias",
+        "block.0.weight",
+        "block.0.bias",
+        "block.1.weight",
+        "block.1.bias",
+    ]
+    assert [n for n, _ in net.named_buffers()] == [
+        "scale",
+        "tmp",
+        "block.1.running_mean",
+        "block.1.running_var",
+        "block.1.num_batches_tracked",
+    ]
+    assert [n for n, _ in net.named_children()] == ["fc1", "block"]
+    assert [n for n, _ in net.named_modules()] == ["", "fc1", "block", "block.0", "block.1"]
+    assert len(list(net.parameters(recurse=False))) == 1
+    assert len(list(net.modules())) == 5
+    assert net.plain == 3 and "plain" not in net._parameters
+    assert isinstance(net.fc1, nn.Linear) and net.scale.shape == (8,)
+    # state dict: parameters then persistent buffers per module, children after
+    assert list(net.state_dict()) == [
+        "alpha",
+        "scale",
+        "fc1.weight",
+        "fc1.bias",
+        "block.0.weight",
+        "block.0.bias",
+        "block.1.weight",
+        "block.1.bias",
+        "block.1.running_mean",
+        "block.1.running_var",
+        "block.1.num_batches_tracked",
+    ]
+    with pytest.raises(AttributeError, match="'Net' object has no attribute 'nope'"):
+        net.nope
+    assert net.get_submodule("block.1") is net.block[1]
+    assert net.get_parameter("block.0.bias") is net.block[0].bias
+    assert net.get_buffer("block.1.running_var") is net.block[1].running_var
+    assert "fc1" in dir(net) and "alpha" in dir(net)
+    net.extra = nn.Buffer(dl.ones(2), persistent=False)
+    assert "extra" in dict(net.named_buffers()) and "extra" not in net.state_dict()
+    assert not isinstance(net.extra, nn.Parameter)
+
+
+def test_assignment_rules():
+    net = Net()
+    with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'alpha'"):
+        net.alpha = dl.ones(1)
+    net.alpha = None  # allowed: declared but absent
+    assert "alpha" not in dict(net.named_parameters())
+    with pytest.raises(TypeError, match="as child module 'fc1'"):
+        net.fc1 = 5
+    with pytest.raises(TypeError, match="as buffer 'scale'"):
+        net.scale = 5
+    net.scale = dl.zeros(8)
+    assert float(net.scale.numpy().sum()) == 0
+    # re-assigning a module name to a parameter moves it between registries
+    net.fc1 = nn.Parameter(dl.ones(2))
+    assert "fc1" not in net._modules and "fc1" in net._parameters
+    del net.fc1
+    assert not hasattr(net, "fc1")
+    with pytest.raises(KeyError, match="contain"):
+        net.register_buffer("a.b", dl.ones(1))
+    with pytest.raises(KeyError, match="already exists"):
+        net.register_parameter("plain", None)
+
+    class Bad(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(dl.ones(1))
+
+    with pytest.raises(AttributeError, match=r"before Module.__init__\(\) call"):
+        Bad()
+
+
+def test_shared_parameters_listed_once():
+    lin = nn.Linear(3, 3)
+    seq = nn.Sequential(lin, nn.ReLU(), lin)
+    assert len(list(seq.parameters())) == 2
+    assert len(list(seq.named_modules())) == 3
+    # state_dict keeps both paths, as PyTorch does
+    assert list(seq.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_train_eval_propagate():
+    net = small_cnn(dl)
+    assert all(m.training for m in net.modules())
+    assert net.eval() is net
+    assert not any(m.training for m in net.modules())
+    net.train()
+    assert all(m.training for m in net.modules())
+    net.head.train(False)
+    assert net.training and not net.head[1].training
+    with pytest.raises(ValueError, match="boolean"):
+        net.train("yes")
+
+
+def test_zero_grad_requires_grad_and_apply():
+    net = Net()
+    x = dl.randn(5, 4)
+    net(x).backward(dl.ones(5, 8))
+    assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+    net.requires_grad_(False)
+    assert not any(p.requires_grad for p in net.parameters())
+    seen = []
+    net.apply(lambda m: seen.append(type(m).__name__))
+    assert seen == ["Linear", "Linear", "BatchNorm1d", "Sequential", "Net"]
+
+
+def test_to_dtype_keeps_parameter_objects():
+    net = Net()
+    params = list(net.parameters())
+    net(dl.randn(5, 4)).backward(dl.ones(5, 8))
+    assert net.double() is net
+    assert [id(p) for p in net.parameters()] == [id(p) for p in params]
+    assert all(p.dtype == dl.float64 for p in net.parameters())
+    assert all(p.grad.dtype == dl.float64 for p in net.parameters())
+    assert net.block[1].running_mean.dtype == dl.float64
+    assert net.block[1].num_batches_tracked.dtype == dl.int64  # integer buffers stay
+    net.to(dl.float32)
+    assert all(p.dtype == dl.float32 for p in net.parameters())
+    net.to("cpu", dtype=dl.float64)
+    assert net.fc1.weight.dtype == dl.float64
+    net.to(dl.zeros(1, dtype=dl.float32))
+    assert net.fc1.weight.dtype == dl.float32
+    assert net.cpu() is net and net.float() is net
+    out = net(dl.randn(2, 4))
+    assert out.dtype == dl.float32
+    with pytest.raises(TypeError, match="floating point"):
+        net.to(dl.int64)
+    if not dl.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            net.cuda()
+
+
+@pytest.mark.skipif(not dl.cuda.is_available(), reason="no GPU")
+def test_to_cuda_keeps_parameter_objects():
+    net = small_cnn(dl)
+    params = list(net.parameters())
+    net.cuda()
+    assert [id(p) for p in net.parameters()] == [id(p) for p in params]
+    assert all(p.device.type == "cuda" for p in net.parameters())
+    assert net.bn.running_mean.device.type == "cuda"
+    out = net(dl.randn(2, 3, 8, 8, device="cuda"))
+    assert out.device.type == "cuda"
+    net.cpu()
+    assert net.conv.weight.device.type == "cpu"
+
+
+def test_forward_hooks():
+    lin = nn.Linear(2, 2)
+    calls = []
+
+    def pre(mod, args):
+        calls.append(("pre", mod))
+        return (args[0] * 2,)
+
+    def post(mod, args, out):
+        calls.append(("post", args[0].shape))
+        return out * 0
+
+    h1 = lin.register_forward_pre_hook(pre)
+    h2 = lin.register_forward_hook(post)
+    out = lin(dl.ones(3, 2))
+    assert calls == [("pre", lin), ("post", (3, 2))]
+    assert not out.detach().numpy().any()
+    h1.remove()
+    h2.remove()
+    calls.clear()
+    x = dl.ones(1, 2)
+    a = lin(x).detach().numpy()
+    assert calls == [] and a.any()
+    # with_kwargs and always_call
+    seen = []
+    with lin.register_forward_hook(lambda m, a, k, o: seen.append(k), with_kwargs=True):
+        lin(input=x)
+    assert seen == [{"input": x}]
+    assert not lin._forward_hooks
+
+
+def test_missing_forward_message():
+    class NoForward(nn.Module):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r'NoForward.*missing the required "forward"'):
+        NoForward()(dl.ones(1))
+
+
+# ------------------------------------------------------------------ containers
+
+
+def test_sequential():
+    a, b, c = nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)
+    s = nn.Sequential(a, b, c)
+    assert len(s) == 3 and s[0] is a and s[-1] is c and list(s) == [a, b, c]
+    sub = s[1:]
+    assert isinstance(sub, nn.Sequential) and list(sub) == [b, c]
+    assert list(sub._modules) == ["1", "2"]  # slicing keeps the names, as PyTorch
+    with pytest.raises(IndexError, match="out of range"):
+        s[3]
+    d = nn.Linear(1, 1)
+    s.append(d)
+    assert s[3] is d
+    e = nn.Tanh()
+    s.insert(1, e)
+    assert list(s) == [a, e, b, c, d] and list(s._modules) == ["0", "1", "2", "3", "4"]
+    s.extend([nn.Sigmoid()])
+    assert len(s) == 6
+    del s[1]
+    assert list(s)[:4] == [a, b, c, d] and list(s._modules) == ["0", "1", "2", "3", "4"]
+    s[0] = nn.Linear(2, 3)
+    assert s[0] is not a
+    named = nn.Sequential(OrderedDict(enc=nn.Linear(2, 2), dec=nn.Linear(2, 2)))
+    assert list(named.state_dict()) == ["enc.weight", "enc.bias", "dec.weight", "dec.bias"]
+    assert named.enc is named[0]
+    x = dl.randn(4, 2)
+    out = nn.Sequential(a, b, c)(x)
+    assert out.shape == (4, 1)
+    with pytest.raises(TypeError, match="not a Module"):
+        nn.Sequential(nn.ReLU(), 3)
+
+
+def test_module_list_and_dict():
+    layers = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])
+    assert len(layers) == 3 and len(list(layers.parameters())) == 6
+    layers.append(nn.ReLU())
+    layers.extend([nn.Tanh()])
+    layers.insert(0, nn.Identity())
+    assert isinstance(layers[0], nn.Identity) and isinstance(layers[-1], nn.Tanh)
+    assert list(layers._modules) == [str(i) for i in range(6)]
+    assert isinstance(layers[1:3], nn.ModuleList) and len(layers[1:3]) == 2
+    del layers[0]
+    assert isinstance(layers[0], nn.Linear) and list(layers._modules)[-1] == "4"
+    layers += [nn.ReLU()]
+    assert len(layers) == 6
+    assert layers.pop() is not None and len(layers) == 5
+    d = nn.ModuleDict({"a": nn.Linear(2, 2), "b": nn.ReLU()})
+    d["c"] = nn.Linear(2, 1)
+    assert list(d) == ["a", "b", "c"] and "c" in d and len(d) == 3
+    assert list(d.keys()) == ["a", "b", "c"]
+    assert list(d.state_dict()) == ["a.weight", "a.bias", "c.weight", "c.bias"]
+    d.pop("b")
+    assert list(d) == ["a", "c"]
+    d.update([("z", nn.Identity())])
+    assert list(d)[-1] == "z"
+    pl = nn.ParameterList([nn.Parameter(dl.ones(2)), dl.zeros(3)])
+    assert len(pl) == 2 and isinstance(pl[1], nn.Parameter)
+    assert [n for n, _ in pl.named_parameters()] == ["0", "1"]
+    pd = nn.ParameterDict({"w": dl.ones(2)})
+    assert isinstance(pd["w"], nn.Parameter) and list(pd.state_dict()) == ["w"]
+
+
+def test_module_list_repr_matches_torch():
+    d = nn.ModuleList([nn.Linear(2, 2) for _ in range(3)] + [nn.ReLU()])
+    t = torch.nn.ModuleList([torch.nn.Linear(2, 2) for _ in range(3)] + [torch.nn.ReLU()])
+    assert repr(d) == repr(t)
+
+
+# ------------------------------------------------------------------ state dict
+
+
+def test_state_dict_keys_match_torch():
+    d, t = small_cnn(dl), small_cnn(torch)
+    assert list(d.state_dict()) == list(t.state_dict())
+    for (k, v), tv in zip(d.state_dict().items(), t.state_dict().values()):
+        assert tuple(v.shape) == tuple(tv.shape), k
+        assert v.dtype.name == str(tv.dtype).replace("torch.", ""), k
+    assert [n for n, _ in d.named_parameters()] == [n for n, _ in t.named_parameters()]
+    assert [n for n, _ in d.named_buffers()] == [n for n, _ in t.named_buffers()]
+
+
+def test_state_dict_detached_shares_memory_and_keep_vars():
+    lin = nn.Linear(2, 2)
+    sd = lin.state_dict()
+    assert isinstance(sd, OrderedDict)
+    assert not sd["weight"].requires_grad and not isinstance(sd["weight"], nn.Parameter)
+    assert sd["weight"].array is lin.weight.array
+    assert lin.state_dict(keep_vars=True)["weight"] is lin.weight
+    assert list(lin.state_dict(prefix="fc.")) == ["fc.weight", "fc.bias"]
+
+
+def test_load_state_dict_roundtrip_from_torch():
+    d, t = small_cnn(dl), small_cnn(torch)
+    t.train()
+    t(torch.randn(4, 3, 8, 8))  # move the running stats away from their defaults
+    sd = {k: v.numpy() for k, v in t.state_dict().items()}  # plain ndarrays are accepted
+    params = list(d.parameters())
+    res = d.load_state_dict(sd)
+    assert res.missing_keys == [] and res.unexpected_keys == []
+    assert [id(p) for p in d.parameters()] == [id(p) for p in params]  # copied in place
+    for k, v in d.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), sd[k], err_msg=k)
+    assert int(d.bn.num_batches_tracked.item()) == 1
+    d.eval()
+    t.eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(
+        d(dl.tensor(x)).detach().numpy(), t(torch.tensor(x)).detach().numpy(), atol=1e-5
+    )
+
+
+def test_load_state_dict_errors():
+    net = small_cnn(dl)
+    sd = dict(net.state_dict())
+    with pytest.raises(RuntimeError) as e:
+        net.load_state_dict({**sd, "head.0.weight": dl.zeros(16, 5)})
+    msg = str(e.value)
+    assert "Error(s) in loading state_dict for Sequential" in msg
+    assert "size mismatch for head.0.weight" in msg
+    assert "(16, 5)" in msg and "(16, 128)" in msg
+
+    missing = {k: v for k, v in sd.items() if k != "conv.bias"}
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "conv\.bias"'):
+        net.load_state_dict(missing)
+    res = net.load_state_dict(missing, strict=False)
+    assert res.missing_keys == ["conv.bias"] and res.unexpected_keys == []
+
+    extra = {**sd, "conv.extra": dl.ones(1), "nothing.here": dl.ones(1)}
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "conv\.extra"'):
+        net.load_state_dict(extra)
+    res = net.load_state_dict(extra, strict=False)
+    assert res.unexpected_keys == ["conv.extra", "nothing.here"] and res.missing_keys == []
+    # a shape mismatch is an error even when not strict
+    with pytest.raises(RuntimeError, match=r"size mismatch for conv\.weight"):
+        net.load_state_dict({"conv.weight": dl.zeros(1)}, strict=False)
+    with pytest.raises(TypeError, match="dict-like"):
+        net.load_state_dict([1, 2])
+
+
+def test_load_state_dict_compat_with_torch_errors():
+    """torch raises on the same mismatches (the oracle for what counts as an error)."""
+    t = small_cnn(torch)
+    sd = dict(t.state_dict())
+    sd.pop("conv.bias")
+    with pytest.raises(RuntimeError, match="Missing key"):
+        t.load_state_dict(sd)
+    d = small_cnn(dl)
+    with pytest.raises(RuntimeError, match="Missing key"):
+        d.load_state_dict({k: v.numpy() for k, v in sd.items()})
+
+
+def test_load_state_dict_missing_num_batches_tracked_is_tolerated():
+    bn = nn.BatchNorm2d(3)
+    sd = {k: v for k, v in bn.state_dict().items() if k != "num_batches_tracked"}
+    res = bn.load_state_dict(sd)
+    assert res.missing_keys == []
+
+
+def test_load_state_dict_casts_dtype_and_assign():
+    lin = nn.Linear(2, 2)
+    w = np.arange(4, dtype=np.float64).reshape(2, 2)
+    lin.load_state_dict({"weight": w, "bias": np.zeros(2)})
+    assert lin.weight.dtype == dl.float32
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), w)
+    new = dl.ones(2, 2)
+    lin.load_state_dict({"weight": new, "bias": dl.zeros(2)}, assign=True)
+    assert lin.weight.array is new.array and isinstance(lin.weight, nn.Parameter)
+
+
+def test_non_persistent_buffer_not_saved():
+    net = Net()
+    assert "tmp" not in net.state_dict()
+    with pytest.raises(RuntimeError, match="Unexpected"):
+        net.load_state_dict({**net.state_dict(), "tmp": dl.zeros(2)})
+
+
+def test_deepcopy_is_independent():
+    net = small_cnn(dl)
+    twin = copy.deepcopy(net)
+    assert twin.conv.weight is not net.conv.weight
+    np.testing.assert_array_equal(
+        twin.conv.weight.detach().numpy(), net.conv.weight.detach().numpy()
+    )
+    with dl.no_grad():
+        twin.conv.weight.fill_(0)
+    assert net.conv.weight.detach().numpy().any()
+    assert isinstance(twin.conv.weight, nn.Parameter)
+
+
+# ------------------------------------------------------------------ repr
+
+
+def test_repr_matches_torch():
+    for build in (
+        small_cnn,
+        lambda m: m.nn.Conv2d(3, 4, 3, stride=2, padding=1, bias=False),
+        lambda m: m.nn.Conv2d(3, 6, (3, 5), dilation=2, groups=3, padding_mode="reflect"),
+        lambda m: m.nn.Conv2d(3, 4, 3, padding="same"),
+        lambda m: m.nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1, output_padding=1),
+        lambda m: m.nn.BatchNorm1d(5, momentum=None, affine=False),
+        lambda m: m.nn.LayerNorm((4, 5)),
+        lambda m: m.nn.GroupNorm(2, 4),
+        lambda m: m.nn.InstanceNorm2d(3, affine=True),
+        lambda m: m.nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+        lambda m: m.nn.AvgPool2d(2),
+        lambda m: m.nn.AdaptiveAvgPool2d((2, 3)),
+        lambda m: m.nn.AdaptiveMaxPool2d(1),
+        lambda m: m.nn.Dropout2d(0.3),
+        lambda m: m.nn.Upsample(scale_factor=2, mode="bilinear"),
+        lambda m: m.nn.Upsample(size=(3, 4)),
+        lambda m: m.nn.Unflatten(1, (2, 3)),
+        lambda m: m.nn.Identity(),
+        lambda m: m.nn.Embedding(10, 3, padding_idx=0),
+        lambda m: m.nn.ZeroPad2d(1),
+        lambda m: m.nn.ConstantPad2d((1, 2, 3, 4), 0.5),
+        lambda m: m.nn.ReflectionPad2d(2),
+        lambda m: m.nn.CrossEntropyLoss(label_smoothing=0.1),
+        lambda m: m.nn.Sequential(
+            m.nn.ReLU(inplace=True),
+            m.nn.LeakyReLU(0.2),
+            m.nn.ELU(),
+            m.nn.GELU("tanh"),
+            m.nn.SiLU(),
+            m.nn.Sigmoid(),
+            m.nn.Tanh(),
+            m.nn.Softmax(dim=1),
+            m.nn.LogSoftmax(1),
+            m.nn.Softplus(2.0),
+            m.nn.ReLU6(),
+            m.nn.Hardtanh(-2.0, 2.0),
+            m.nn.Hardswish(),
+            m.nn.Hardsigmoid(),
+            m.nn.Mish(),
+            m.nn.PReLU(3),
+            m.nn.SELU(),
+            m.nn.CELU(0.5),
+            m.nn.Threshold(0.1, 20.0),
+            m.nn.Softmin(1),
+            m.nn.LogSigmoid(),
+            m.nn.Softsign(),
+            m.nn.Tanhshrink(),
+            m.nn.MSELoss(),
+            m.nn.BCEWithLogitsLoss(),
+        ),
+    ):
+        assert repr(build(dl)) == repr(build(torch))
