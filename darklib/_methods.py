@@ -213,3 +213,28 @@ _bind(
         "index_put_", I.index_put, indices, values, accumulate
     ),
 )
+
+# ------------------------------------------------------------------ creation like self
+from darklib import creation as C  # noqa: E402
+
+
+def _new(fn):
+    def method(self, *args, dtype=None, device=None, requires_grad=False, **kw):
+        return fn(
+            *args,
+            dtype=self.dtype if dtype is None else dtype,
+            device=self.device if device is None else device,
+            requires_grad=requires_grad,
+            **kw,
+        )
+
+    return method
+
+
+_bind(
+    new_zeros=_new(C.zeros),
+    new_ones=_new(C.ones),
+    new_empty=_new(C.empty),
+    new_full=_new(C.full),
+    new_tensor=_new(C.tensor),
+)

@@ -186,3 +186,13 @@ def test_inplace_ops_under_no_grad_keep_the_array():
     i = dl.tensor([1, 2])
     with pytest.raises(RuntimeError, match="can't be cast"):
         i.mul_(0.5)
+
+
+def test_new_creation_methods_inherit_dtype_and_device():
+    x = dl.randn(2, dtype=dl.float64)
+    assert x.new_zeros((3,)).tolist() == [0.0] * 3 and x.new_zeros(3).dtype == dl.float64
+    assert x.new_ones(2, 2).shape == (2, 2)
+    assert x.new_full((2,), 3.0).tolist() == [3.0, 3.0]
+    t = x.new_tensor([1, 2])
+    assert t.dtype == dl.float64 and t.tolist() == [1.0, 2.0]
+    assert x.new_zeros(2, dtype=dl.int64).dtype == dl.int64
