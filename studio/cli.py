@@ -1,0 +1,217 @@
+"""Command line: ``python main.py [gui] [PROJECT]``, ``python main.py train PROJECT ...``,
+``python main.py info PROJECT``. The headless commands never import Qt."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import queue
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from studio.project import SUFFIX, ProjectError, load_project, save_project
+
+
+def _fmt_time(s: float) -> str:
+    if not math.isfinite(s):
+        return "--:--"
+    s = int(s)
+    return (
+        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+        if s >= 3600
+        else f"{s // 60:02d}:{s % 60:02d}"
+    )
+
+
+def progress_line(ev: dict, width: int) -> str:
+    """One terminal line for a ``step`` event: a bar, epoch, step, loss, acc, speed, ETA."""
+    done, total = ev.get("done_steps", 0), max(ev.get("total_steps", 1), 1)
+    head = f"epoch {ev['epoch'] + 1} step {ev['step']:>6} "
+    tail = (
+        f" loss {ev['loss']:.4f} acc {ev['acc']:.3f} {ev['images_per_s']:7.0f} img/s "
+        f"ETA {_fmt_time(ev['eta_s'])}"
+    )
+    bar_w = max(10, width - len(head) - len(tail) - 3)
+    fill = int(bar_w * min(done / total, 1.0))
+    return f"{head}[{'#' * fill}{'.' * (bar_w - fill)}]{tail}"
+
+
+def default_out(path: Path) -> Path:
+    """Where ``train`` writes: next to the project, ``<name>.trained.darkproj`` for JSON
+    input, the same file for a ``.darkproj``."""
+    if path.suffix == SUFFIX:
+        return path
+    return path.with_name(path.stem + ".trained" + SUFFIX)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from studio.trainer import Session, Trainer
+
+    path = Path(args.project)
+    try:
+        proj = load_project(path)
+    except ProjectError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    spec = proj.spec
+    if args.epochs is not None:
+        spec.training.epochs = args.epochs
+    if args.batch_size is not None:
+        spec.training.batch_size = args.batch_size
+    if args.device is not None:
+        spec.training.device = args.device
+    if args.size is not None:
+        spec.dataset.size = args.size
+    out = Path(args.out) if args.out else default_out(path)
+    try:
+        session = Session(proj)
+    except Exception as e:
+        print(f"error: {path}: {e}", file=sys.stderr)
+        return 2
+    events: queue.Queue = queue.Queue()
+    ckpt = None if args.no_checkpoint else out.with_name(out.stem + ".checkpoint" + SUFFIX)
+    trainer = Trainer(
+        session,
+        events,
+        epochs=spec.training.epochs,
+        checkpoint=ckpt,
+        max_steps_per_epoch=args.max_steps,
+    )
+    tty = sys.stdout.isatty() and not args.quiet
+    width = shutil.get_terminal_size((100, 20)).columns - 1
+    print(
+        f"training {spec.name!r} ({spec.task}) on {session.device} for "
+        f"{spec.training.epochs} epochs; writing {out}"
+    )
+    t0 = time.perf_counter()
+    trainer.start()
+    last_print = 0.0
+    reason = None
+    status = 0
+    try:
+        while reason is None:
+            try:
+                ev = events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            d = ev.data
+            if ev.kind == "step":
+                now = time.perf_counter()
+                if tty and now - last_print > 0.1:
+                    print("\r" + progress_line(d, width), end="", flush=True)
+                    last_print = now
+            elif ev.kind == "epoch":
+                if tty:
+                    print("\r" + " " * width + "\r", end="")
+                print(
+                    f"epoch {int(d['epoch'])}: train loss {d['train_loss']:.4f} acc "
+                    f"{d['train_acc']:.3f} | val loss {d['val_loss']:.4f} acc "
+                    f"{d['val_acc']:.3f} | {d['seconds']:.1f} s",
+                    flush=True,
+                )
+            elif ev.kind in ("log", "paused"):
+                print(("\n" if tty else "") + d.get("text", d.get("reason", "")), flush=True)
+                if ev.kind == "paused" and d.get("reason") != "user":
+                    trainer.stop()  # no one can resume a headless run
+                    status = 3
+            elif ev.kind == "error":
+                print("\n" + d["traceback"], file=sys.stderr, flush=True)
+                status = 1
+            elif ev.kind == "finished":
+                reason = d["reason"]
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping after this batch", flush=True)
+        trainer.stop()
+        trainer.join()
+        status = 130
+    trainer.join()
+    snap = session.snapshot()
+    save_project(snap, out)
+    secs = time.perf_counter() - t0
+    print(f"{reason or 'stopped'} in {secs:.1f} s; wrote {out}")
+    return status
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from studio.modelspec import format_shape, infer
+
+    try:
+        proj = load_project(args.project)
+    except ProjectError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    s = proj.spec
+    print(f"{s.name} ({s.task}): {s.description}")
+    src = s.dataset.name if s.dataset.source == "procedural" else s.dataset.path
+    print(f"data: {s.dataset.source} {src}, {s.dataset.size} images")
+    rep = infer(s.model)
+    print(f"{'layer':<14}{'type':<18}{'output':<22}{'params':>10}")
+    for li in rep.layers:
+        note = f"  <- {li.error}" if li.error else ""
+        print(f"{li.name:<14}{li.type:<18}{format_shape(li.out_shape):<22}{li.params:>10}{note}")
+    print(f"total parameters: {rep.total_params:,}")
+    h = proj.history.get("epochs", {}) if proj.history else {}
+    if h.get("epoch"):
+        print(
+            f"trained {proj.position['epoch']} epochs, {proj.position['step']} steps; last "
+            f"val acc {h['val_acc'][-1]}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="main.py",
+        description="Dark Studio: a desktop training studio on darklib. Without a command the "
+        "GUI opens (optionally on PROJECT).",
+        epilog="Examples:\n  python main.py\n  python main.py projects/glyphs_mlp.json\n"
+        "  python main.py train projects/objects_cnn.json --epochs 2 --out cnn.darkproj\n"
+        "  python main.py info cnn.darkproj",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    g = sub.add_parser("gui", help="open the studio window (the default)")
+    g.add_argument("project", nargs="?", help="a .darkproj or project .json to open")
+    t = sub.add_parser(
+        "train",
+        help="train a project headless with a terminal progress bar",
+        description="Train PROJECT without a window and write the trained "
+        "project file (weights, optimizer state, history).",
+    )
+    t.add_argument("project", help="a .darkproj or project .json")
+    t.add_argument("--epochs", type=int, help="total epochs (default: the project's)")
+    t.add_argument("--device", choices=["cpu", "cuda"], help="default: the project's")
+    t.add_argument(
+        "--out",
+        help="output .darkproj (default: <project>.trained.darkproj, or the .darkproj itself)",
+    )
+    t.add_argument("--batch-size", type=int, help="override the batch size")
+    t.add_argument("--size", type=int, help="override the dataset size (procedural sources)")
+    t.add_argument("--max-steps", type=int, help="cap batches per epoch (quick checks)")
+    t.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="do not write <out>.checkpoint.darkproj after each epoch",
+    )
+    t.add_argument("--quiet", action="store_true", help="no progress bar, epoch lines only")
+    t.set_defaults(func=cmd_train)
+    i = sub.add_parser("info", help="print a project's model table and training state")
+    i.add_argument("project")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # a bare project path opens the GUI on it
+    if argv and argv[0] not in ("gui", "train", "info") and not argv[0].startswith("-"):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    if args.command in (None, "gui"):
+        from studio.ui.app import run_gui
+
+        return run_gui(getattr(args, "project", None))
+    return args.func(args)

@@ -1,0 +1,746 @@
+"""Model specs: a JSON layer graph, its shape inference and parameter counts, and the
+darklib model built from it.
+
+A spec is a list of layers; each has a ``name``, a ``type`` from the registry below (darklib.nn
+module names plus the merge nodes ``add`` and ``concat``), keyword ``args`` and optional
+``inputs`` (earlier layer names or ``"input"``; by default the previous layer's output).
+The registry knows, for each type, its arguments, its output shape and its parameter and buffer
+shapes, so the model panel can check a spec row by row without building anything. Size
+arguments that follow from the input (``in_features``, ``in_channels``, ``num_features``,
+``num_channels``) may be left out; they are filled in from the inferred shapes.
+
+Nothing here evaluates code: a type is looked up by name in a fixed table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studio.project import LayerSpec, ModelSpec
+
+Shape = tuple[int, ...]  # without the batch dimension
+_REQ = object()  # marks a required argument
+
+
+class SpecError(ValueError):
+    """A layer whose arguments or input shape are wrong; ``layer`` names it."""
+
+    def __init__(self, message: str, layer: str | None = None):
+        super().__init__(message)
+        self.layer = layer
+
+
+def _pair(v: Any, what: str) -> tuple[int, int]:
+    if isinstance(v, bool):
+        raise SpecError(f"{what} must be an int or a pair of ints, not {v!r}")
+    if isinstance(v, int):
+        return v, v
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(n, int) for n in v):
+        return int(v[0]), int(v[1])
+    raise SpecError(f"{what} must be an int or a pair of ints, not {v!r}")
+
+
+def _int(v: Any, what: str, lo: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise SpecError(f"{what} must be an int, not {v!r}")
+    if lo is not None and v < lo:
+        raise SpecError(f"{what} must be >= {lo}, got {v}")
+    return v
+
+
+def _need_dims(shape: Shape, dims: Sequence[int], what: str) -> None:
+    if len(shape) not in dims:
+        want = " or ".join(f"{d + 1}-D" for d in dims)
+        raise SpecError(
+            f"{what} expects a {want} input (batch included), got shape "
+            f"(N, {', '.join(map(str, shape))})"
+        )
+
+
+# --------------------------------------------------------------------------- rules
+
+
+@dataclass
+class LayerRule:
+    """How one layer type behaves: arguments (name -> default or required), shape rule and
+    parameter/buffer shapes (given the filled-in args and the input shapes)."""
+
+    args: dict[str, Any]
+    shape: Callable[[dict, list[Shape]], Shape]
+    state: Callable[[dict, list[Shape]], dict[str, tuple[Shape, bool]]] = (
+        lambda a, s: {}  # name -> (shape, is_parameter)
+    )
+    fill: Callable[[dict, list[Shape]], dict] = lambda a, s: a
+    merge: bool = False
+    doc: str = ""
+
+
+def _fill_key(key: str, dim: int) -> Callable[[dict, list[Shape]], dict]:
+    """Fill argument ``key`` from input dimension ``dim`` when it is left out (None)."""
+
+    def fill(a: dict, s: list[Shape]) -> dict:
+        if a.get(key) is None:
+            if not s[0]:
+                raise SpecError(f"cannot infer {key} from a scalar input")
+            a = dict(a)
+            a[key] = s[0][dim]
+        return a
+
+    return fill
+
+
+def _linear_shape(a: dict, s: list[Shape]) -> Shape:
+    x = s[0]
+    if len(x) < 1:
+        raise SpecError("Linear needs an input with a feature dimension")
+    if x[-1] != a["in_features"]:
+        raise SpecError(
+            f"Linear expects {a['in_features']} input features, got {x[-1]} "
+            f"(input shape (N, {', '.join(map(str, x))})); add a Flatten or fix "
+            "in_features"
+        )
+    _int(a["out_features"], "out_features", 1)
+    return (*x[:-1], a["out_features"])
+
+
+def _linear_state(a: dict, s: list[Shape]) -> dict:
+    st = {"weight": ((a["out_features"], a["in_features"]), True)}
+    if a["bias"]:
+        st["bias"] = ((a["out_features"],), True)
+    return st
+
+
+def _conv_out(n: int, k: int, st: int, p: int, d: int, what: str) -> int:
+    out = (n + 2 * p - d * (k - 1) - 1) // st + 1
+    if out < 1:
+        raise SpecError(
+            f"{what}: input size {n} is too small for kernel {k} (padding {p}, "
+            f"dilation {d}); output would be {out}"
+        )
+    return out
+
+
+def _conv_padding(a: dict, k: tuple[int, int], d: tuple[int, int]) -> tuple[int, int]:
+    p = a["padding"]
+    if p == "valid":
+        return 0, 0
+    if p == "same":
+        if _pair(a["stride"], "stride") != (1, 1):
+            raise SpecError("padding='same' needs stride 1")
+        return d[0] * (k[0] - 1) // 2, d[1] * (k[1] - 1) // 2
+    return _pair(p, "padding")
+
+
+def _conv_shape(a: dict, s: list[Shape]) -> Shape:
+    _need_dims(s[0], (3,), "Conv2d")
+    c, h, w = s[0]
+    if c != a["in_channels"]:
+        raise SpecError(f"Conv2d expects {a['in_channels']} input channels, got {c}")
+    g = _int(a["groups"], "groups", 1)
+    if a["in_channels"] % g or a["out_channels"] % g:
+        raise SpecError(
+            f"in_channels {a['in_channels']} and out_channels "
+            f"{a['out_channels']} must be divisible by groups {g}"
+        )
+    k = _pair(a["kernel_size"], "kernel_size")
+    st = _pair(a["stride"], "stride")
+    d = _pair(a["dilation"], "dilation")
+    p = _conv_padding(a, k, d)
+    if p != (0, 0) and a["padding"] == "same":
+        return (a["out_channels"], h, w)
+    return (
+        a["out_channels"],
+        _conv_out(h, k[0], st[0], p[0], d[0], "Conv2d"),
+        _conv_out(w, k[1], st[1], p[1], d[1], "Conv2d"),
+    )
+
+
+def _conv_state(a: dict, s: list[Shape]) -> dict:
+    k = _pair(a["kernel_size"], "kernel_size")
+    st = {"weight": ((a["out_channels"], a["in_channels"] // a["groups"], *k), True)}
+    if a["bias"]:
+        st["bias"] = ((a["out_channels"],), True)
+    return st
+
+
+def _convt_shape(a: dict, s: list[Shape]) -> Shape:
+    _need_dims(s[0], (3,), "ConvTranspose2d")
+    c, h, w = s[0]
+    if c != a["in_channels"]:
+        raise SpecError(f"ConvTranspose2d expects {a['in_channels']} input channels, got {c}")
+    k = _pair(a["kernel_size"], "kernel_size")
+    st = _pair(a["stride"], "stride")
+    p = _pair(a["padding"], "padding")
+    op = _pair(a["output_padding"], "output_padding")
+    d = _pair(a["dilation"], "dilation")
+    ho = (h - 1) * st[0] - 2 * p[0] + d[0] * (k[0] - 1) + op[0] + 1
+    wo = (w - 1) * st[1] - 2 * p[1] + d[1] * (k[1] - 1) + op[1] + 1
+    if ho < 1 or wo < 1:
+        raise SpecError(f"ConvTranspose2d output would be {ho}x{wo}")
+    return (a["out_channels"], ho, wo)
+
+
+def _convt_state(a: dict, s: list[Shape]) -> dict:
+    k = _pair(a["kernel_size"], "kernel_size")
+    st = {"weight": ((a["in_channels"], a["out_channels"] // a["groups"], *k), True)}
+    if a["bias"]:
+        st["bias"] = ((a["out_channels"],), True)
+    return st
+
+
+def _pool_out(n: int, k: int, st: int, p: int, d: int, ceil: bool, what: str) -> int:
+    if p > k // 2:
+        raise SpecError(f"{what}: padding {p} must be at most half the kernel size {k}")
+    span = n + 2 * p - d * (k - 1) - 1
+    out = (-(-span // st) if ceil else span // st) + 1
+    if ceil and (out - 1) * st >= n + p:
+        out -= 1
+    if out < 1:
+        raise SpecError(f"{what}: input size {n} is too small for kernel {k}")
+    return out
+
+
+def _pool_shape(name: str) -> Callable[[dict, list[Shape]], Shape]:
+    def shape(a: dict, s: list[Shape]) -> Shape:
+        _need_dims(s[0], (3,), name)
+        c, h, w = s[0]
+        k = _pair(a["kernel_size"], "kernel_size")
+        st = _pair(a["stride"] if a["stride"] is not None else a["kernel_size"], "stride")
+        p = _pair(a["padding"], "padding")
+        d = _pair(a.get("dilation", 1), "dilation")
+        ceil = bool(a["ceil_mode"])
+        return (
+            c,
+            _pool_out(h, k[0], st[0], p[0], d[0], ceil, name),
+            _pool_out(w, k[1], st[1], p[1], d[1], ceil, name),
+        )
+
+    return shape
+
+
+def _adaptive_shape(name: str) -> Callable[[dict, list[Shape]], Shape]:
+    def shape(a: dict, s: list[Shape]) -> Shape:
+        _need_dims(s[0], (3,), name)
+        c, h, w = s[0]
+        o = a["output_size"]
+        if isinstance(o, (list, tuple)) and len(o) == 2:
+            oh = h if o[0] is None else _int(o[0], "output_size", 1)
+            ow = w if o[1] is None else _int(o[1], "output_size", 1)
+        else:
+            oh = ow = _int(o, "output_size", 1)
+        return (c, oh, ow)
+
+    return shape
+
+
+def _bn_shape(name: str, dims: tuple[int, ...]) -> Callable[[dict, list[Shape]], Shape]:
+    def shape(a: dict, s: list[Shape]) -> Shape:
+        _need_dims(s[0], dims, name)
+        if s[0][0] != a["num_features"]:
+            raise SpecError(f"{name} expects {a['num_features']} features/channels, got {s[0][0]}")
+        return s[0]
+
+    return shape
+
+
+def _bn_state(a: dict, s: list[Shape]) -> dict:
+    c = (a["num_features"],)
+    st: dict = {}
+    if a["affine"]:
+        st["weight"] = (c, True)
+        st["bias"] = (c, True)
+    if a["track_running_stats"]:
+        st["running_mean"] = (c, False)
+        st["running_var"] = (c, False)
+        st["num_batches_tracked"] = ((), False)
+    return st
+
+
+def _ln_norm_shape(a: dict) -> Shape:
+    ns = a["normalized_shape"]
+    return (ns,) if isinstance(ns, int) else tuple(ns)
+
+
+def _ln_shape(a: dict, s: list[Shape]) -> Shape:
+    ns = _ln_norm_shape(a)
+    if tuple(s[0][-len(ns) :]) != ns:
+        raise SpecError(
+            f"LayerNorm normalized_shape {list(ns)} does not match the input's "
+            f"trailing dimensions {list(s[0])}"
+        )
+    return s[0]
+
+
+def _ln_state(a: dict, s: list[Shape]) -> dict:
+    ns = _ln_norm_shape(a)
+    st: dict = {}
+    if a["elementwise_affine"]:
+        st["weight"] = (ns, True)
+        if a["bias"]:
+            st["bias"] = (ns, True)
+    return st
+
+
+def _gn_shape(a: dict, s: list[Shape]) -> Shape:
+    if s[0][0] != a["num_channels"]:
+        raise SpecError(f"GroupNorm expects {a['num_channels']} channels, got {s[0][0]}")
+    if a["num_channels"] % _int(a["num_groups"], "num_groups", 1):
+        raise SpecError(
+            f"num_channels {a['num_channels']} is not divisible by num_groups {a['num_groups']}"
+        )
+    return s[0]
+
+
+def _gn_state(a: dict, s: list[Shape]) -> dict:
+    if not a["affine"]:
+        return {}
+    return {"weight": ((a["num_channels"],), True), "bias": ((a["num_channels"],), True)}
+
+
+def _flatten_shape(a: dict, s: list[Shape]) -> Shape:
+    full = (1, *s[0])  # batch included, as torch counts dims
+    n = len(full)
+    st = a["start_dim"] % n
+    en = a["end_dim"] % n
+    if st > en:
+        raise SpecError(f"Flatten start_dim {a['start_dim']} is after end_dim {a['end_dim']}")
+    if st == 0:
+        raise SpecError("Flatten over the batch dimension is not supported in a model spec")
+    out = (*full[:st], math.prod(full[st : en + 1]), *full[en + 1 :])
+    return out[1:]
+
+
+def _upsample_shape(a: dict, s: list[Shape]) -> Shape:
+    _need_dims(s[0], (3,), "Upsample")
+    c, h, w = s[0]
+    if a["size"] is not None:
+        oh, ow = _pair(a["size"], "size")
+        return (c, oh, ow)
+    if a["scale_factor"] is None:
+        raise SpecError("Upsample needs size or scale_factor")
+    sf = a["scale_factor"]
+    fh, fw = (sf, sf) if isinstance(sf, (int, float)) else sf
+    return (c, math.floor(h * fh), math.floor(w * fw))
+
+
+def _same(a: dict, s: list[Shape]) -> Shape:
+    return s[0]
+
+
+def _add_shape(a: dict, s: list[Shape]) -> Shape:
+    if len(s) < 2:
+        raise SpecError("add needs at least two inputs")
+    for x in s[1:]:
+        if x != s[0]:
+            raise SpecError(f"add inputs must have equal shapes, got {[list(x) for x in s]}")
+    return s[0]
+
+
+def _concat_shape(a: dict, s: list[Shape]) -> Shape:
+    if len(s) < 2:
+        raise SpecError("concat needs at least two inputs")
+    dim = _int(a["dim"], "dim")
+    nd = len(s[0]) + 1
+    if not -nd <= dim < nd or dim % nd == 0:
+        raise SpecError(f"concat dim {dim} is out of range (or the batch dim) for {nd}-D inputs")
+    d = dim % nd - 1
+    for x in s[1:]:
+        if len(x) != len(s[0]) or any(x[i] != s[0][i] for i in range(len(x)) if i != d):
+            raise SpecError(f"concat inputs differ outside dim {dim}: {[list(x) for x in s]}")
+    out = list(s[0])
+    out[d] = sum(x[d] for x in s)
+    return tuple(out)
+
+
+def _prelu_state(a: dict, s: list[Shape]) -> dict:
+    return {"weight": ((a["num_parameters"],), True)}
+
+
+_ACT = {
+    "ReLU": {"inplace": False},
+    "ReLU6": {"inplace": False},
+    "LeakyReLU": {"negative_slope": 0.01, "inplace": False},
+    "ELU": {"alpha": 1.0, "inplace": False},
+    "GELU": {"approximate": "none"},
+    "SiLU": {"inplace": False},
+    "Mish": {"inplace": False},
+    "Sigmoid": {},
+    "Tanh": {},
+    "Hardswish": {"inplace": False},
+    "Softplus": {"beta": 1.0, "threshold": 20.0},
+    "Softmax": {"dim": None},
+    "LogSoftmax": {"dim": None},
+    "Identity": {},
+    "Dropout": {"p": 0.5, "inplace": False},
+    "Dropout2d": {"p": 0.5, "inplace": False},
+}
+
+_POOL = {"kernel_size": _REQ, "stride": None, "padding": 0, "ceil_mode": False}
+
+REGISTRY: dict[str, LayerRule] = {
+    "Linear": LayerRule(
+        {"in_features": None, "out_features": _REQ, "bias": True},
+        _linear_shape,
+        _linear_state,
+        _fill_key("in_features", -1),
+        doc="y = x W^T + b",
+    ),
+    "Conv2d": LayerRule(
+        {
+            "in_channels": None,
+            "out_channels": _REQ,
+            "kernel_size": _REQ,
+            "stride": 1,
+            "padding": 0,
+            "dilation": 1,
+            "groups": 1,
+            "bias": True,
+            "padding_mode": "zeros",
+        },
+        _conv_shape,
+        _conv_state,
+        _fill_key("in_channels", 0),
+        doc="2-D convolution",
+    ),
+    "ConvTranspose2d": LayerRule(
+        {
+            "in_channels": None,
+            "out_channels": _REQ,
+            "kernel_size": _REQ,
+            "stride": 1,
+            "padding": 0,
+            "output_padding": 0,
+            "groups": 1,
+            "bias": True,
+            "dilation": 1,
+        },
+        _convt_shape,
+        _convt_state,
+        _fill_key("in_channels", 0),
+        doc="transposed 2-D convolution",
+    ),
+    "MaxPool2d": LayerRule({**_POOL, "dilation": 1}, _pool_shape("MaxPool2d")),
+    "AvgPool2d": LayerRule({**_POOL, "count_include_pad": True}, _pool_shape("AvgPool2d")),
+    "AdaptiveAvgPool2d": LayerRule({"output_size": _REQ}, _adaptive_shape("AdaptiveAvgPool2d")),
+    "AdaptiveMaxPool2d": LayerRule({"output_size": _REQ}, _adaptive_shape("AdaptiveMaxPool2d")),
+    "BatchNorm1d": LayerRule(
+        {
+            "num_features": None,
+            "eps": 1e-5,
+            "momentum": 0.1,
+            "affine": True,
+            "track_running_stats": True,
+        },
+        _bn_shape("BatchNorm1d", (1, 2)),
+        _bn_state,
+        _fill_key("num_features", 0),
+    ),
+    "BatchNorm2d": LayerRule(
+        {
+            "num_features": None,
+            "eps": 1e-5,
+            "momentum": 0.1,
+            "affine": True,
+            "track_running_stats": True,
+        },
+        _bn_shape("BatchNorm2d", (3,)),
+        _bn_state,
+        _fill_key("num_features", 0),
+    ),
+    "LayerNorm": LayerRule(
+        {"normalized_shape": _REQ, "eps": 1e-5, "elementwise_affine": True, "bias": True},
+        _ln_shape,
+        _ln_state,
+    ),
+    "GroupNorm": LayerRule(
+        {"num_groups": _REQ, "num_channels": None, "eps": 1e-5, "affine": True},
+        _gn_shape,
+        _gn_state,
+        _fill_key("num_channels", 0),
+    ),
+    "PReLU": LayerRule({"num_parameters": 1, "init": 0.25}, _same, _prelu_state),
+    "Flatten": LayerRule({"start_dim": 1, "end_dim": -1}, _flatten_shape),
+    "Upsample": LayerRule(
+        {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None},
+        _upsample_shape,
+    ),
+    "add": LayerRule({}, _add_shape, merge=True, doc="sum of the inputs"),
+    "concat": LayerRule({"dim": 1}, _concat_shape, merge=True, doc="concatenate the inputs"),
+}
+for _name, _args in _ACT.items():
+    REGISTRY[_name] = LayerRule(dict(_args), _same)
+
+MERGE_TYPES = ("add", "concat")
+
+
+def known_layer_types() -> tuple[str, ...]:
+    """Every type name a spec may use."""
+    return tuple(REGISTRY)
+
+
+def default_args(type_name: str) -> dict[str, Any]:
+    """The arguments a new layer of this type starts with (required ones get a placeholder)."""
+    rule = REGISTRY[type_name]
+    placeholders = {
+        "out_features": 10,
+        "out_channels": 16,
+        "kernel_size": 3,
+        "output_size": 1,
+        "normalized_shape": 8,
+        "num_groups": 1,
+    }
+    return {k: placeholders.get(k, 1) for k, v in rule.args.items() if v is _REQ}
+
+
+# --------------------------------------------------------------------------- inference
+
+
+@dataclass
+class LayerInfo:
+    """One row of the model table."""
+
+    name: str
+    type: str
+    args: dict[str, Any]  # as written in the spec
+    resolved: dict[str, Any] = field(default_factory=dict)  # every argument, filled in
+    inputs: list[str] = field(default_factory=list)  # resolved input names
+    in_shapes: list[Shape] = field(default_factory=list)
+    out_shape: Shape | None = None
+    params: int = 0
+    state: dict[str, tuple[Shape, bool]] = field(default_factory=dict)
+    error: str | None = None  # this layer is wrong
+    blocked: bool = False  # an input of this layer is wrong
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.blocked
+
+
+@dataclass
+class ModelReport:
+    """Shape inference for a whole spec: one :class:`LayerInfo` per layer."""
+
+    input_shape: Shape
+    layers: list[LayerInfo]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.layers) and all(li.ok for li in self.layers)
+
+    @property
+    def total_params(self) -> int:
+        return sum(li.params for li in self.layers)
+
+    @property
+    def output_shape(self) -> Shape | None:
+        return self.layers[-1].out_shape if self.layers else None
+
+    def first_error(self) -> str | None:
+        if not self.layers:
+            return "the model has no layers"
+        for i, li in enumerate(self.layers):
+            if li.error:
+                return f"layer {i} '{li.name}' ({li.type}): {li.error}"
+        return None
+
+
+def _resolve_args(layer: LayerSpec, rule: LayerRule) -> dict[str, Any]:
+    unknown = [k for k in layer.args if k not in rule.args]
+    if unknown:
+        raise SpecError(
+            f"{layer.type} has no argument {unknown[0]!r} (it takes "
+            f"{', '.join(rule.args) or 'no arguments'})"
+        )
+    args = {}
+    for k, default in rule.args.items():
+        if k in layer.args:
+            args[k] = layer.args[k]
+        elif default is _REQ:
+            raise SpecError(f"{layer.type} needs the argument {k!r}")
+        else:
+            args[k] = default
+    return args
+
+
+def infer(spec: ModelSpec) -> ModelReport:
+    """Shape inference and parameter counts, row by row; errors are recorded, not raised."""
+    input_shape = tuple(int(n) for n in spec.input_shape)
+    shapes: dict[str, Shape | None] = {"input": input_shape}
+    rows: list[LayerInfo] = []
+    prev = "input"
+    for layer in spec.layers:
+        info = LayerInfo(layer.name, layer.type, dict(layer.args))
+        rows.append(info)
+        rule = REGISTRY.get(layer.type)
+        inputs = list(layer.inputs) or [prev]
+        info.inputs = inputs
+        prev = layer.name
+        shapes[layer.name] = None
+        if rule is None:
+            info.error = f"unknown layer type {layer.type!r}"
+            continue
+        if not rule.merge and len(inputs) != 1:
+            info.error = f"{layer.type} takes one input, got {len(inputs)}"
+            continue
+        missing = [n for n in inputs if n not in shapes or n == layer.name]
+        if missing:
+            info.error = (
+                f"input {missing[0]!r} is not an earlier layer (inputs must name "
+                "earlier layers or 'input')"
+            )
+            continue
+        in_shapes = [shapes[n] for n in inputs]
+        if any(s is None for s in in_shapes):
+            info.blocked = True
+            continue
+        info.in_shapes = in_shapes  # type: ignore[assignment]
+        try:
+            args = _resolve_args(layer, rule)
+            args = rule.fill(args, in_shapes)  # type: ignore[arg-type]
+            out = tuple(int(n) for n in rule.shape(args, in_shapes))  # type: ignore[arg-type]
+            state = rule.state(args, in_shapes)  # type: ignore[arg-type]
+        except SpecError as e:
+            info.error = str(e)
+            continue
+        except (TypeError, ValueError, KeyError, ZeroDivisionError) as e:
+            info.error = f"bad arguments: {e}"
+            continue
+        info.resolved = args
+        info.out_shape = out
+        info.state = state
+        info.params = sum(math.prod(s) for s, is_param in state.values() if is_param)
+        shapes[layer.name] = out
+    return ModelReport(input_shape, rows)
+
+
+def expected_state_shapes(spec: ModelSpec) -> dict[str, Shape]:
+    """``state_dict`` names and shapes of the model the spec builds (raises on a bad spec)."""
+    rep = infer(spec)
+    err = rep.first_error()
+    if err:
+        raise SpecError(err)
+    out: dict[str, Shape] = {}
+    for li in rep.layers:
+        for k, (shape, _) in li.state.items():
+            out[f"{li.name}.{k}"] = shape
+    return out
+
+
+def format_shape(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    return "(N, " + ", ".join(str(n) for n in shape) + ")"
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _merge_modules() -> tuple[type, type]:
+    import darklib as dl
+    from darklib import nn
+
+    class Add(nn.Module):
+        """Sum of its inputs (a residual connection)."""
+
+        def forward(self, *xs: Any) -> Any:
+            out = xs[0]
+            for x in xs[1:]:
+                out = out + x
+            return out
+
+    class Concat(nn.Module):
+        """Concatenation of its inputs along ``dim``."""
+
+        def __init__(self, dim: int = 1):
+            super().__init__()
+            self.dim = dim
+
+        def forward(self, *xs: Any) -> Any:
+            return dl.cat(list(xs), dim=self.dim)
+
+        def extra_repr(self) -> str:
+            return f"dim={self.dim}"
+
+    return Add, Concat
+
+
+def build_model(spec: ModelSpec) -> Any:
+    """Build the darklib model (a :class:`GraphModel`) described by ``spec``.
+
+    Raises:
+        SpecError: the spec does not check out (the message names the first bad layer), or
+            darklib.nn has no module of a listed type.
+    """
+    from darklib import nn
+
+    rep = infer(spec)
+    err = rep.first_error()
+    if err:
+        raise SpecError(err)
+    add_cls, concat_cls = _merge_modules()
+    modules = []
+    for li in rep.layers:
+        if li.type == "add":
+            mod = add_cls()
+        elif li.type == "concat":
+            mod = concat_cls(**li.resolved)
+        else:
+            cls = getattr(nn, li.type, None)
+            if cls is None or not isinstance(cls, type):
+                raise SpecError(f"darklib.nn has no layer {li.type!r} yet", li.name)
+            try:
+                mod = cls(**li.resolved)
+            except Exception as e:
+                raise SpecError(f"layer '{li.name}' ({li.type}): {e}", li.name) from e
+        modules.append((li.name, mod, li.inputs))
+    return _graph_model_class()(modules, rep)
+
+
+_GRAPH_CLS: type | None = None
+
+
+def _graph_model_class() -> type:
+    global _GRAPH_CLS
+    if _GRAPH_CLS is not None:
+        return _GRAPH_CLS
+    from darklib import nn
+
+    class GraphModel(nn.Module):
+        """A darklib Module that runs a spec's layers in order, routing named inputs."""
+
+        def __init__(self, layers: list[tuple[str, Any, list[str]]], report: ModelReport):
+            super().__init__()
+            self._routes = [(name, inputs) for name, _, inputs in layers]
+            self.report = report
+            for name, mod, _ in layers:
+                self.add_module(name, mod)
+            # outputs still needed later: free the others as soon as possible
+            last_use: dict[str, int] = {}
+            for i, (_, inputs) in enumerate(self._routes):
+                for n in inputs:
+                    last_use[n] = i
+            self._last_use = last_use
+
+        def forward(self, x: Any) -> Any:
+            values = {"input": x}
+            out = x
+            for i, (name, inputs) in enumerate(self._routes):
+                args = [values[n] for n in inputs]
+                out = getattr(self, name)(*args)
+                values[name] = out
+                for n in inputs:
+                    if self._last_use.get(n) == i:
+                        values.pop(n, None)
+            return out
+
+    _GRAPH_CLS = GraphModel
+    return GraphModel
+
+
+def count_parameters(model: Any) -> int:
+    """Number of scalar parameters of a built model."""
+    return sum(int(math.prod(p.shape)) for p in model.parameters())

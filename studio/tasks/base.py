@@ -1,0 +1,57 @@
+"""The interface every task kind implements (classification, segmentation, ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    """A Tensor (CPU or GPU) or an array as a numpy array, detached."""
+    if isinstance(t, np.ndarray):
+        return t
+    from darklib.backend import to_numpy as _to_numpy
+
+    arr = t.detach().array if hasattr(t, "detach") else t
+    return _to_numpy(arr)
+
+
+class Task:
+    """How one kind of task trains and reports.
+
+    A batch is whatever the DataLoader yields for the task's dataset. Statistics are plain
+    floats that add up over batches (``{"loss_sum": ..., "count": ...}``); :meth:`metrics`
+    turns a sum of them into the reported metrics. Previews are numpy arrays, so the CLI and
+    the tests can use them without Qt.
+    """
+
+    kind: str = ""
+    #: metric names as reported per step and per epoch (the first is the loss)
+    metric_names: tuple[str, ...] = ("loss",)
+
+    def make_loss(self, loss_type: str, args: dict) -> Any:
+        """The loss module named in the project (a darklib.nn loss)."""
+        from darklib import nn
+
+        cls = getattr(nn, loss_type, None)
+        if cls is None:
+            raise ValueError(f"darklib.nn has no loss {loss_type!r}")
+        return cls(**args)
+
+    def train_step(self, model: Any, batch: Any, loss_fn: Any, device: Any) -> tuple[Any, dict]:
+        """Forward one batch: the loss Tensor (not yet backpropagated) and batch stats."""
+        raise NotImplementedError
+
+    def eval_step(self, model: Any, batch: Any, loss_fn: Any, device: Any) -> tuple[dict, dict]:
+        """Forward one validation batch without gradients: stats and per-sample outputs
+        (numpy arrays keyed by name, concatenated over batches by the trainer)."""
+        raise NotImplementedError
+
+    def metrics(self, stats: dict) -> dict[str, float]:
+        """Reported metrics from summed stats."""
+        raise NotImplementedError
+
+    def previews(self, outputs: dict[str, np.ndarray], num_classes: int) -> dict[str, Any]:
+        """Preview arrays from concatenated validation outputs."""
+        return {}

@@ -1,0 +1,592 @@
+"""The training loop, free of Qt: a :class:`Session` (model, optimizer, data, history) and a
+:class:`Trainer` that runs it in a background thread and reports through a ``queue.Queue``.
+
+Events are :class:`Event` objects (``kind`` and a ``data`` dict):
+
+==============  =====================================================================
+``started``     epoch, step, total_steps
+``step``        step, epoch, batch, batches, loss, acc, lr, images_per_s, eta_s
+``epoch``       epoch, train_loss, train_acc, val_loss, val_acc, seconds
+``previews``    epoch and the task's preview arrays (numpy)
+``checkpoint``  path of the checkpoint written after an epoch
+``paused``      reason ("user", or the NaN guard's message)
+``resumed``     (nothing)
+``log``         text
+``error``       message, traceback (the run stops; model and history are kept)
+``finished``    reason: "completed", "stopped" or "error"
+==============  =====================================================================
+
+Pause and stop are thread-safe flags checked before every batch. A non-finite loss pauses
+the run before the optimizer step (the weights stay finite). Stopping keeps the position
+(epoch, batch, step) and the optimizer state, so starting again continues from the same step
+with the same batch order.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.project import Project, ProjectSpec, save_project
+from studio.tasks import Task, get_task
+from studio.tasks.base import to_numpy
+
+
+@dataclass
+class Event:
+    kind: str
+    data: dict = field(default_factory=dict)
+
+
+class History:
+    """Every logged metric: per step (``step``, ``epoch`` as a float, ``loss``, ``acc``,
+    ``lr``) and per epoch (``epoch``, ``train_loss``, ``train_acc``, ``val_loss``,
+    ``val_acc``, ``seconds``). Plain lists, so it serialises to JSON as it is."""
+
+    STEP_KEYS = ("step", "epoch", "loss", "acc", "lr")
+    EPOCH_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+
+    def __init__(self, data: dict | None = None):
+        data = data or {}
+        s, e = data.get("steps") or {}, data.get("epochs") or {}
+        self.steps: dict[str, list[float]] = {
+            k: [float(v) for v in s.get(k, [])] for k in self.STEP_KEYS
+        }
+        self.epochs: dict[str, list[float]] = {
+            k: [float(v) for v in e.get(k, [])] for k in self.EPOCH_KEYS
+        }
+        n = min(len(v) for v in self.steps.values())
+        m = min(len(v) for v in self.epochs.values())
+        for v in self.steps.values():
+            del v[n:]
+        for v in self.epochs.values():
+            del v[m:]
+
+    def add_step(self, **kw: float) -> None:
+        for k in self.STEP_KEYS:
+            self.steps[k].append(float(kw.get(k, math.nan)))
+
+    def add_epoch(self, **kw: float) -> None:
+        for k in self.EPOCH_KEYS:
+            self.epochs[k].append(float(kw.get(k, math.nan)))
+
+    def truncate(self, step: int) -> None:
+        """Forget steps after ``step`` (after restoring an older checkpoint)."""
+        keep = sum(1 for s in self.steps["step"] if s <= step)
+        for v in self.steps.values():
+            del v[keep:]
+
+    def __len__(self) -> int:
+        return len(self.steps["step"])
+
+    def to_json(self) -> dict:
+        def clean(v: list[float]) -> list:
+            return [None if not math.isfinite(x) else x for x in v]
+
+        return {
+            "steps": {k: clean(v) for k, v in self.steps.items()},
+            "epochs": {k: clean(v) for k, v in self.epochs.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> History:
+        def unclean(d: dict) -> dict:
+            return {
+                k: [math.nan if x is None else x for x in v]
+                for k, v in d.items()
+                if isinstance(v, list)
+            }
+
+        return cls(
+            {"steps": unclean(data.get("steps") or {}), "epochs": unclean(data.get("epochs") or {})}
+        )
+
+
+# --------------------------------------------------------------------------- optimizer state
+
+
+def _flatten_state(obj: Any, prefix: str, tensors: dict[str, np.ndarray]) -> Any:
+    """Replace every tensor in a nested state dict by ``{"__tensor__": key}`` (JSON-able)."""
+    if hasattr(obj, "array") and hasattr(obj, "detach"):  # a darklib Tensor
+        tensors[prefix] = np.array(to_numpy(obj), copy=True)
+        return {"__tensor__": prefix}
+    if isinstance(obj, np.ndarray):
+        tensors[prefix] = obj.copy()
+        return {"__tensor__": prefix}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {
+            "__items__": [[k, _flatten_state(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]
+        }
+    if isinstance(obj, (list, tuple)):
+        return [_flatten_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"__float__": repr(obj)}
+    return obj
+
+
+def _unflatten_state(obj: Any, tensors: dict[str, np.ndarray], wrap: Callable) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            key = obj["__tensor__"]
+            if key not in tensors:
+                raise ValueError(f"optimizer state names a missing tensor {key!r}")
+            return wrap(tensors[key])
+        if "__float__" in obj:
+            return float(obj["__float__"])
+        if "__items__" in obj:
+            return {k: _unflatten_state(v, tensors, wrap) for k, v in obj["__items__"]}
+        return {k: _unflatten_state(v, tensors, wrap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten_state(v, tensors, wrap) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------- session
+
+
+def make_optimizer(spec: ProjectSpec, params: Any) -> Any:
+    from darklib import optim
+
+    o = spec.optimizer
+    cls = getattr(optim, o.type, None)
+    if cls is None:
+        raise ValueError(f"darklib.optim has no optimizer {o.type!r}")
+    return cls(params, lr=o.lr, **o.args)
+
+
+def make_scheduler(spec: ProjectSpec, optimizer: Any, steps_per_epoch: int) -> Any:
+    s = spec.schedule
+    if s.type == "none":
+        return None
+    from darklib.optim import lr_scheduler
+
+    cls = getattr(lr_scheduler, s.type, None)
+    if cls is None:
+        raise ValueError(f"darklib.optim.lr_scheduler has no scheduler {s.type!r}")
+    args = dict(s.args)
+    if s.type == "CosineAnnealingLR":
+        args.setdefault("T_max", spec.training.epochs)
+    if s.type == "StepLR":
+        args.setdefault("step_size", max(1, spec.training.epochs // 3))
+    if s.type == "ExponentialLR":
+        args.setdefault("gamma", 0.9)
+    if s.type == "OneCycleLR":
+        args.setdefault("max_lr", spec.optimizer.lr)
+        args.setdefault("total_steps", spec.training.epochs * steps_per_epoch)
+    return cls(optimizer, **args)
+
+
+def pick_device(name: str) -> Any:
+    """``"cpu"`` or ``"cuda"`` (falls back to the CPU, with a reason, when no GPU exists)."""
+    import darklib as dl
+
+    if name == "cuda":
+        if not dl.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for but no GPU (CuPy) is available")
+        return dl.device("cuda")
+    return dl.device("cpu")
+
+
+class Session:
+    """One project opened for training or prediction.
+
+    Builds the model from the spec (loading stored weights), the optimizer (loading stored
+    state), the scheduler, the task and the data. ``lock`` guards the weights: the trainer
+    holds it for each optimizer step, :meth:`snapshot` for each copy, so a save made while
+    training is a consistent state between two steps.
+    """
+
+    def __init__(self, project: Project, data: Any = None, device: str | None = None):
+        from studio.modelspec import build_model
+
+        self.project = project
+        self.spec = project.spec
+        self.task: Task = get_task(self.spec.task)
+        self.lock = threading.RLock()
+        self.device = pick_device(device or self.spec.training.device)
+        self.history = History.from_json(project.history or {})
+        self.position = dict(project.position)
+        self._data = data
+        self.model = build_model(self.spec.model)
+        if project.model_state:
+            self._load_model_state(project.model_state)
+        self.model.to(self.device)
+        self.optimizer = make_optimizer(self.spec, self.model.parameters())
+        if project.optim_meta is not None:
+            self._load_optim_state(project.optim_meta, project.optim_tensors)
+        self.scheduler = None
+        self._scheduler_ready = False
+        self.loss_fn = self.task.make_loss(self.spec.loss.type, self.spec.loss.args)
+        self.previews: dict[str, Any] = {}
+
+    # data is built on first use (the GUI shows the model before the images are generated)
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            from studio.data import load_data
+
+            self._data = load_data(self.spec.dataset, self.spec.model.input_shape)
+        return self._data
+
+    def _load_model_state(self, state: dict[str, np.ndarray]) -> None:
+        import darklib as dl
+
+        self.model.load_state_dict(
+            {k: dl.from_numpy(np.array(v)) for k, v in state.items()}, strict=True
+        )
+
+    def _load_optim_state(self, meta: dict, tensors: dict[str, np.ndarray]) -> None:
+        import darklib as dl
+
+        sd = _unflatten_state(meta, tensors, lambda a: dl.from_numpy(np.array(a)))
+        self.optimizer.load_state_dict(sd)
+
+    def ensure_scheduler(self, steps_per_epoch: int) -> None:
+        if self._scheduler_ready:
+            return
+        self._scheduler_ready = True
+        self.scheduler = make_scheduler(self.spec, self.optimizer, steps_per_epoch)
+        sched_state = (self.project.history or {}).get("_scheduler")
+        if self.scheduler is not None and sched_state:
+            self.scheduler.load_state_dict(dict(sched_state))
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def snapshot(self) -> Project:
+        """A consistent copy of everything (weights, optimizer, history, position) as a
+        :class:`Project`, safe to save from any thread."""
+        with self.lock:
+            model_state = {
+                k: np.array(to_numpy(v), copy=True) for k, v in self.model.state_dict().items()
+            }
+            tensors: dict[str, np.ndarray] = {}
+            meta = _flatten_state(self.optimizer.state_dict(), "opt", tensors)
+            history = self.history.to_json()
+            if self.scheduler is not None:
+                history["_scheduler"] = _json_safe(self.scheduler.state_dict())
+            return Project(
+                spec=self.spec.model_copy(deep=True),
+                model_state=model_state,
+                optim_tensors=tensors,
+                optim_meta=meta,
+                position=dict(self.position),
+                history=history,
+                thumbnail=self.project.thumbnail,
+                path=self.project.path,
+            )
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Logits for a float32 ``(N, C, H, W)`` batch (eval mode, no gradients)."""
+        import darklib as dl
+
+        with self.lock, dl.no_grad():
+            was = self.model.training
+            self.model.eval()
+            try:
+                out = self.model(dl.from_numpy(np.ascontiguousarray(images)).to(self.device))
+            finally:
+                self.model.train(was)
+            return to_numpy(out)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (int, float, str, bool)) or obj is None:
+        return obj
+    return None  # callables (LambdaLR) and the like are not saved
+
+
+# --------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Runs a :class:`Session` for ``epochs`` epochs in a background thread.
+
+    Args:
+        session: what to train.
+        events: where events go (``queue.Queue``); a new one when omitted.
+        epochs: total epochs to reach (default: the project's ``training.epochs``).
+        checkpoint: path of the ``.darkproj`` written after every epoch (None: none).
+        max_steps_per_epoch / max_val_batches: cap an epoch (tests, previews).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        events: queue.Queue | None = None,
+        epochs: int | None = None,
+        checkpoint: str | Path | None = None,
+        max_steps_per_epoch: int | None = None,
+        max_val_batches: int | None = None,
+    ):
+        self.session = session
+        self.events: queue.Queue = events if events is not None else queue.Queue()
+        t = session.spec.training
+        self.epochs = int(epochs if epochs is not None else t.epochs)
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.max_steps = max_steps_per_epoch or t.max_steps_per_epoch
+        self.max_val = max_val_batches or t.max_val_batches
+        self._stop = threading.Event()
+        self._running = threading.Event()  # set while not paused
+        self._running.set()
+        self._thread: threading.Thread | None = None
+        self.finished_reason: str | None = None
+
+    # -- control (any thread) --------------------------------------------------------------
+
+    def start(self) -> threading.Thread:
+        """Run :meth:`run` in a daemon thread and return it."""
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("the trainer is already running")
+        self._thread = threading.Thread(target=self.run, name="studio-trainer", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        if not self._running.is_set():
+            self._running.set()
+            self._emit("resumed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it ended."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def is_paused(self) -> bool:
+        return not self._running.is_set()
+
+    # -- the loop (worker thread) ----------------------------------------------------------
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        self.events.put(Event(kind, data))
+
+    def _wait_if_paused(self, reason: str = "user") -> None:
+        if self._running.is_set():
+            return
+        self._emit("paused", reason=reason)
+        while not self._running.wait(0.05):
+            if self._stop.is_set():
+                return
+
+    def _batches(self, n_train: int, epoch: int, start: int, bs: int) -> list[np.ndarray]:
+        seed = self.session.spec.training.seed
+        order = np.random.default_rng([seed, epoch]).permutation(n_train)
+        batches = [order[i : i + bs] for i in range(0, n_train, bs)]
+        if self.max_steps:
+            batches = batches[: self.max_steps]
+        return batches[start:]
+
+    def batches_per_epoch(self) -> int:
+        n = len(self.session.data.train_indices)
+        bs = self.session.spec.training.batch_size
+        b = math.ceil(n / bs)
+        return min(b, self.max_steps) if self.max_steps else b
+
+    def run(self) -> None:
+        """The loop; emits events, never raises (errors become ``error`` events)."""
+        reason = "completed"
+        try:
+            reason = self._run()
+        except BaseException as e:  # keep the model and history, report, stop cleanly
+            reason = "error"
+            self._emit(
+                "error", message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+            )
+        self.finished_reason = reason
+        self._emit("finished", reason=reason)
+
+    def _run(self) -> str:
+        from darklib.utils.data import DataLoader
+
+        s = self.session
+        t = s.spec.training
+        data = s.data
+        train_ds, val_ds = data.train_dataset(), data.val_dataset()
+        per_epoch = self.batches_per_epoch()
+        s.ensure_scheduler(per_epoch)
+        total = per_epoch * self.epochs
+        pos = s.position
+        if pos["batch"] >= per_epoch:  # an epoch that ended without its bookkeeping
+            pos["epoch"], pos["batch"] = pos["epoch"] + 1, 0
+        self._emit("started", epoch=pos["epoch"], step=pos["step"], total_steps=total)
+        if pos["epoch"] >= self.epochs:
+            self._emit("log", text=f"already trained for {pos['epoch']} epochs")
+            return "completed"
+        rate_t0, rate_n = time.perf_counter(), 0
+        ips = 0.0
+        per_step_s = None
+        while pos["epoch"] < self.epochs:
+            epoch = pos["epoch"]
+            t_epoch = time.perf_counter()
+            batches = self._batches(len(train_ds), epoch, pos["batch"], t.batch_size)
+            loader = DataLoader(
+                train_ds,
+                batch_sampler=batches,
+                num_workers=t.num_workers,
+                seed=t.seed * 100_003 + epoch * 7919 + pos["batch"],
+            )
+            stats: dict[str, float] = {}
+            loss_sum = 0.0
+            s.model.train()
+            it = iter(loader)
+            try:
+                while True:
+                    if self._stop.is_set():
+                        return "stopped"
+                    self._wait_if_paused()
+                    if self._stop.is_set():
+                        return "stopped"
+                    try:
+                        batch = next(it)
+                    except StopIteration:
+                        break
+                    bad = None
+                    with s.lock:
+                        loss, bstats = s.task.train_step(s.model, batch, s.loss_fn, s.device)
+                        lv = float(loss.item())
+                        if math.isfinite(lv):
+                            s.optimizer.zero_grad()
+                            loss.backward()
+                            s.optimizer.step()
+                            if s.scheduler is not None and s.spec.schedule.type == "OneCycleLR":
+                                s.scheduler.step()
+                            pos["batch"] += 1
+                            pos["step"] += 1
+                            n = bstats.get("count", 0.0)
+                            for k, v in bstats.items():
+                                stats[k] = stats.get(k, 0.0) + v
+                            loss_sum += lv * n
+                            acc = bstats["correct"] / n if "correct" in bstats and n else math.nan
+                            frac = epoch + pos["batch"] / per_epoch
+                            lr = s.current_lr()
+                            s.history.add_step(
+                                step=pos["step"], epoch=frac, loss=lv, acc=acc, lr=lr
+                            )
+                        else:
+                            pos["batch"] += 1  # resuming skips the bad batch
+                            bad = (
+                                f"loss is {lv} at step {pos['step'] + 1} (epoch {epoch + 1}); "
+                                "paused before the update. Lower the learning rate, or "
+                                "resume to skip this batch."
+                            )
+                        del loss
+                    if bad is not None:
+                        self._running.clear()
+                        self._emit("log", text=bad)
+                        self._wait_if_paused(reason=bad)
+                        continue
+                    rate_n += int(n)
+                    now = time.perf_counter()
+                    if now - rate_t0 >= 0.5:
+                        ips = rate_n / (now - rate_t0)
+                        per_step_s = (now - rate_t0) / max(1, rate_n / max(n, 1))
+                        rate_t0, rate_n = now, 0
+                    done = epoch * per_epoch + pos["batch"]
+                    eta = (total - done) * per_step_s if per_step_s else math.nan
+                    self._emit(
+                        "step",
+                        step=pos["step"],
+                        epoch=epoch,
+                        batch=pos["batch"],
+                        batches=per_epoch,
+                        loss=lv,
+                        acc=acc,
+                        lr=lr,
+                        images_per_s=ips,
+                        eta_s=eta,
+                        total_steps=total,
+                        done_steps=done,
+                        count=int(n),
+                        time=now,
+                    )
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    close()
+            # ---- end of epoch: validation, schedule, checkpoint
+            val = self._validate(val_ds)
+            with s.lock:
+                if s.scheduler is not None and s.spec.schedule.type != "OneCycleLR":
+                    s.scheduler.step()
+                n = max(stats.get("count", 0.0), 1.0)
+                rec = {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / n,
+                    "train_acc": stats.get("correct", math.nan) / n,
+                    "val_loss": val.get("loss", math.nan),
+                    "val_acc": val.get("acc", math.nan),
+                    "seconds": time.perf_counter() - t_epoch,
+                }
+                s.history.add_epoch(**rec)
+                pos["epoch"], pos["batch"] = epoch + 1, 0
+            self._emit("epoch", **rec)
+            if self.checkpoint is not None:
+                save_project(s.snapshot(), self.checkpoint)
+                self._emit("checkpoint", path=str(self.checkpoint))
+        return "completed"
+
+    def _validate(self, val_ds: Any) -> dict[str, float]:
+        import darklib as dl
+        from darklib.utils.data import DataLoader
+
+        s = self.session
+        t = s.spec.training
+        loader = DataLoader(
+            val_ds, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers
+        )
+        stats: dict[str, float] = {}
+        outs: dict[str, list[np.ndarray]] = {}
+        with s.lock, dl.no_grad():
+            s.model.eval()
+            try:
+                for i, batch in enumerate(loader):
+                    if self.max_val and i >= self.max_val:
+                        break
+                    if self._stop.is_set():
+                        break
+                    bstats, bout = s.task.eval_step(s.model, batch, s.loss_fn, s.device)
+                    for k, v in bstats.items():
+                        stats[k] = stats.get(k, 0.0) + v
+                    for k, v in bout.items():
+                        outs.setdefault(k, []).append(v)
+            finally:
+                s.model.train()
+        if not stats:
+            return {}
+        cat = {k: np.concatenate(v) for k, v in outs.items()}
+        cat["index"] = np.asarray(s.data.val_indices[: len(next(iter(cat.values())))])
+        s.previews = s.task.previews(cat, s.data.num_classes)
+        s.previews["index"] = cat["index"]
+        self._emit("previews", epoch=s.position["epoch"] + 1, **s.previews)
+        return s.task.metrics(stats)

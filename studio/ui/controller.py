@@ -1,0 +1,307 @@
+"""The controller between the panels and the Qt-free core.
+
+It owns the open :class:`~studio.project.Project`, the training
+:class:`~studio.trainer.Session` and :class:`~studio.trainer.Trainer`, and the event queue.
+A QTimer on the GUI thread drains the queue at 20 Hz and re-emits the events as Qt signals
+in batches, so widgets are only ever touched on the GUI thread and a flood of step events
+costs one redraw per tick.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
+
+from studio.project import SUFFIX, Project, ProjectSpec, load_project, save_project
+from studio.trainer import Event, History, Session, Trainer
+
+DRAIN_MS = 50  # 20 Hz
+MAX_RECENT = 8
+
+
+class Controller(QObject):
+    """State of the open project and its training run."""
+
+    projectChanged = Signal()  # a project was opened or created
+    specChanged = Signal(str)  # part: "model", "dataset", "training"
+    dataReady = Signal()
+    events = Signal(list)  # a batch of trainer Events, in order
+    stateChanged = Signal(str)  # idle, running, paused, stopping
+    dirtyChanged = Signal(bool)
+    message = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.session: Session | None = None
+        self.trainer: Trainer | None = None
+        self.queue: queue.Queue = queue.Queue()
+        self._data: Any = None
+        self._data_key: str | None = None
+        self.history = History()
+        self.previews: dict[str, Any] = {}
+        self.state = "idle"
+        self.dirty = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(DRAIN_MS)
+        self.timer.timeout.connect(self.drain)
+        self.settings = QSettings("DarkStudio", "DarkStudio")
+
+    # ------------------------------------------------------------------ project
+
+    def open(self, path: str | Path) -> Project:
+        """Open a project file (raises ProjectError; nothing changes then)."""
+        if self.is_training:
+            raise RuntimeError("stop training before opening another project")
+        proj = load_project(path)
+        self._set_project(proj)
+        self.add_recent(str(path))
+        return proj
+
+    def new_from(self, proj: Project) -> None:
+        if self.is_training:
+            raise RuntimeError("stop training before opening another project")
+        self._set_project(proj)
+
+    def _set_project(self, proj: Project) -> None:
+        self.project = proj
+        self.session = None
+        self.trainer = None
+        self._data = None
+        self._data_key = None
+        self.history = History.from_json(proj.history or {})
+        self.previews = {}
+        self._set_dirty(False)
+        self.projectChanged.emit()
+
+    @property
+    def spec(self) -> ProjectSpec:
+        assert self.project is not None
+        return self.project.spec
+
+    def _set_dirty(self, dirty: bool) -> None:
+        if dirty != self.dirty:
+            self.dirty = dirty
+            self.dirtyChanged.emit(dirty)
+
+    def mark_changed(self, part: str) -> None:
+        """A panel changed the spec. Model changes drop the trained weights, dataset changes
+        the loaded data; training settings apply at the next Start."""
+        if part == "model":
+            if self.session is not None or (self.project and self.project.model_state):
+                self.message.emit("model changed: weights will be initialised afresh")
+            self.session = None
+            if self.project is not None:
+                self.project.model_state = {}
+                self.project.optim_tensors = {}
+                self.project.optim_meta = None
+                self.project.position = {"epoch": 0, "batch": 0, "step": 0}
+                self.project.history = {}
+            self.history = History()
+        elif part == "dataset":
+            self._data = None
+            self._data_key = None
+            if self.session is not None:
+                self.session._data = None
+        elif part == "optimizer" and self.session is not None:
+            self.message.emit("optimizer changed: its state starts afresh")
+            self._save_session_to_project(drop_optimizer=True)
+        self._set_dirty(True)
+        self.specChanged.emit(part)
+
+    def _save_session_to_project(self, drop_optimizer: bool = False) -> None:
+        if self.session is None or self.project is None:
+            return
+        snap = self.session.snapshot()
+        snap.spec = self.project.spec
+        if drop_optimizer:
+            snap.optim_meta, snap.optim_tensors = None, {}
+        snap.path = self.project.path
+        self.project = snap
+        self.session = None
+
+    # ------------------------------------------------------------------ data
+
+    def data(self) -> Any:
+        """The project's ImageData (built on first use; raises DataError)."""
+        from studio.data import load_data
+
+        key = self.spec.dataset.model_dump_json() + str(self.spec.model.input_shape)
+        if self._data is None or key != self._data_key:
+            self._data = load_data(self.spec.dataset, self.spec.model.input_shape)
+            self._data_key = key
+            self.dataReady.emit()
+        return self._data
+
+    # ------------------------------------------------------------------ training
+
+    @property
+    def is_training(self) -> bool:
+        return self.trainer is not None and self.trainer.is_alive
+
+    def ensure_session(self) -> Session:
+        if self.session is None:
+            assert self.project is not None
+            self.session = Session(self.project, data=self.data())
+            self.session.history = self.history
+        if self.session._data is None:
+            self.session._data = self.data()
+        return self.session
+
+    def checkpoint_path(self) -> Path:
+        p = self.project.path if self.project else None
+        if p is not None and p.suffix == SUFFIX:
+            return p.with_name(p.stem + ".checkpoint" + SUFFIX)
+        base = Path(QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation))
+        base = base / "DarkStudio"
+        name = "".join(c if c.isalnum() else "_" for c in self.spec.name) or "project"
+        return base / "checkpoints" / (name + ".checkpoint" + SUFFIX)
+
+    def start(
+        self,
+        max_steps_per_epoch: int | None = None,
+        max_val_batches: int | None = None,
+        checkpoint: bool = True,
+    ) -> None:
+        if self.is_training:
+            return
+        session = self.ensure_session()
+        self.queue = queue.Queue()
+        self.trainer = Trainer(
+            session,
+            self.queue,
+            epochs=self.spec.training.epochs,
+            checkpoint=self.checkpoint_path() if checkpoint else None,
+            max_steps_per_epoch=max_steps_per_epoch,
+            max_val_batches=max_val_batches,
+        )
+        self.trainer.start()
+        self._set_state("running")
+        self._set_dirty(True)
+        self.timer.start()
+
+    def pause(self) -> None:
+        if self.is_training and not self.trainer.is_paused:
+            self.trainer.pause()
+
+    def resume(self) -> None:
+        if self.is_training and self.trainer.is_paused:
+            self.trainer.resume()
+            self._set_state("running")
+
+    def stop(self, wait: float = 0.0) -> bool:
+        """Ask the worker to stop after its batch; with ``wait`` block up to that many
+        seconds (draining events) and say whether it ended."""
+        if not self.is_training:
+            return True
+        self.trainer.stop()
+        self._set_state("stopping")
+        if wait:
+            deadline = time.monotonic() + wait
+            while self.trainer.is_alive and time.monotonic() < deadline:
+                self.trainer.join(0.05)
+            self.drain()
+            return not self.trainer.is_alive
+        return False
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.stateChanged.emit(state)
+
+    def drain(self) -> None:
+        """Move queued trainer events to the GUI (runs on the GUI thread, from the timer)."""
+        batch: list[Event] = []
+        try:
+            while len(batch) < 5000:
+                batch.append(self.queue.get_nowait())
+        except queue.Empty:
+            pass
+        if not batch:
+            if self.trainer is not None and not self.trainer.is_alive and self.state != "idle":
+                self._set_state("idle")
+                self.timer.stop()
+            return
+        for ev in batch:
+            if ev.kind == "paused":
+                self._set_state("paused")
+            elif ev.kind == "resumed":
+                self._set_state("running")
+            elif ev.kind == "previews":
+                self.previews = dict(ev.data)
+        self.events.emit(batch)
+        if any(ev.kind == "finished" for ev in batch):
+            self._set_state("idle")
+
+    # ------------------------------------------------------------------ saving
+
+    def snapshot(self) -> Project:
+        """A consistent copy of the project, weights included (safe while training)."""
+        assert self.project is not None
+        if self.session is not None:
+            snap = self.session.snapshot()
+            snap.spec = self.project.spec.model_copy(deep=True)
+        else:
+            p = self.project
+            snap = Project(
+                spec=p.spec.model_copy(deep=True),
+                model_state=p.model_state,
+                optim_tensors=p.optim_tensors,
+                optim_meta=p.optim_meta,
+                position=dict(p.position),
+                history=self.history.to_json(),
+                thumbnail=p.thumbnail,
+                path=p.path,
+            )
+        if snap.thumbnail is None:
+            snap.thumbnail = self.thumbnail()
+        return snap
+
+    def thumbnail(self) -> bytes | None:
+        from studio.imaging import project_thumbnail
+
+        try:
+            d = self.data()
+        except Exception:
+            return None
+        idx = d.val_indices[:16]
+        return project_thumbnail([d.image(int(i)) for i in idx])
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Save (atomically) to ``path`` or the project's own ``.darkproj``."""
+        assert self.project is not None
+        if path is None:
+            path = self.project.path
+            if path is None or Path(path).suffix != SUFFIX:
+                raise ValueError("choose a file name (Save As)")
+        path = Path(path)
+        if path.suffix != SUFFIX:
+            path = path.with_suffix(SUFFIX)
+        snap = self.snapshot()
+        save_project(snap, path)
+        self.project.path = path
+        if self.session is not None:
+            self.session.project.path = path
+        self.add_recent(str(path))
+        self._set_dirty(False)
+        return path
+
+    # ------------------------------------------------------------------ recent files
+
+    def recent(self) -> list[str]:
+        val = self.settings.value("recent", [])
+        if isinstance(val, str):
+            val = [val]
+        return [p for p in (val or []) if isinstance(p, str)]
+
+    def add_recent(self, path: str) -> None:
+        p = str(Path(path).resolve())
+        items = [p] + [r for r in self.recent() if r != p]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+
+    def clear_recent(self) -> None:
+        self.settings.setValue("recent", [])

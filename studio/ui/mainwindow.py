@@ -1,0 +1,356 @@
+"""The main window: a navigation rail, the panels, menus, shortcuts, drag-and-drop, status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
+
+from studio.project import SUFFIX, ProjectError
+from studio.ui.controller import Controller
+from studio.ui.panels.dataset import DatasetPanel
+from studio.ui.panels.model import ModelPanel
+from studio.ui.panels.outputs import OutputsPanel
+from studio.ui.panels.start import StartPanel
+from studio.ui.panels.training import TrainingPanel
+
+PANELS = ["Start", "Dataset", "Model", "Training", "Outputs"]
+ICONS = ["⌂", "▦", "◈", "◔", "◎"]
+FILTER = f"Dark Studio projects (*{SUFFIX} *.json);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """The studio window. ``ask`` answers confirmation dialogs in tests (None: ask a person);
+    ``errors`` collects error-dialog texts (also shown as dialogs unless ``quiet``)."""
+
+    def __init__(self, quiet: bool = False):
+        super().__init__()
+        self.quiet = quiet
+        self.ask: bool | None = None
+        self.errors: list[str] = []
+        self.c = Controller(self)
+        self.setWindowTitle("Dark Studio")
+        self.resize(1360, 860)
+        self.setAcceptDrops(True)
+
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        self.nav.setFixedWidth(176)
+        self.nav.setIconSize(QSize(18, 18))
+        for k, (name, icon) in enumerate(zip(PANELS, ICONS)):
+            it = QListWidgetItem(f"{icon}   {name}")
+            it.setToolTip(f"{name} (Ctrl+{k + 1})")
+            self.nav.addItem(it)
+        lay.addWidget(self.nav)
+        self.stack = QStackedWidget()
+        self.start_panel = StartPanel(self.c)
+        self.dataset_panel = DatasetPanel(self.c)
+        self.model_panel = ModelPanel(self.c)
+        self.training_panel = TrainingPanel(self.c)
+        self.outputs_panel = OutputsPanel(self.c)
+        self.panels = [
+            self.start_panel,
+            self.dataset_panel,
+            self.model_panel,
+            self.training_panel,
+            self.outputs_panel,
+        ]
+        for p in self.panels:
+            self.stack.addWidget(p)
+        lay.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.nav.currentRowChanged.connect(self._nav)
+        self.nav.setCurrentRow(0)
+
+        self.start_panel.openPath.connect(self.open_path)
+        self.start_panel.openDialog.connect(self.open_dialog)
+        self._build_menus()
+        self.status_project = QLabel("no project")
+        self.status_state = QLabel("idle")
+        self.status_device = QLabel("")
+        sb = self.statusBar()
+        sb.addWidget(self.status_project, 1)
+        sb.addPermanentWidget(self.status_state)
+        sb.addPermanentWidget(self.status_device)
+        self.c.projectChanged.connect(self._project_changed)
+        self.c.dirtyChanged.connect(lambda _: self._update_title())
+        self.c.stateChanged.connect(self._state_changed)
+        self.c.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        self.c.events.connect(self._events)
+        self._update_title()
+        self._state_changed("idle")
+
+    # ------------------------------------------------------------------ menus
+
+    def _action(
+        self, menu: Any, text: str, fn: Any, shortcut: Any = None, tip: str = ""
+    ) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+        a.triggered.connect(fn)
+        menu.addAction(a)
+        return a
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self._action(f, "&Open…", self.open_dialog, QKeySequence.Open, "Open a project file")
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        f.addSeparator()
+        self.save_act = self._action(
+            f,
+            "&Save",
+            self.save,
+            QKeySequence.Save,
+            "Save the project (weights, optimizer, history)",
+        )
+        self.save_as_act = self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
+        f.addSeparator()
+        self._action(
+            f,
+            "Use image &folder as dataset…",
+            self.choose_folder,
+            None,
+            "An ImageFolder tree: one sub-folder of images per class",
+        )
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.Quit)
+        t = mb.addMenu("&Train")
+        self.start_act = self._action(t, "&Start", self.training_panel.start, "F5")
+        self.pause_act = self._action(t, "&Pause / Resume", self.training_panel.toggle_pause, "F6")
+        self.stop_act = self._action(t, "S&top", lambda: self.c.stop(), "Shift+F5")
+        v = mb.addMenu("&View")
+        for k, name in enumerate(PANELS):
+            self._action(v, name, lambda _=False, k=k: self.nav.setCurrentRow(k), f"Ctrl+{k + 1}")
+        h = mb.addMenu("&Help")
+        self._action(h, "&About Dark Studio", self._about)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.c.recent()
+        for p in items:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        if not items:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", self.c.clear_recent)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "Dark Studio",
+            "<b>Dark Studio</b><br>A training studio on darklib, a PyTorch-like "
+            "engine written from scratch on NumPy and CuPy.",
+        )
+
+    # ------------------------------------------------------------------ navigation
+
+    def _nav(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+        if row == 0:
+            self.start_panel.refresh_recent()
+
+    def show_panel(self, name: str) -> None:
+        self.nav.setCurrentRow(PANELS.index(name))
+
+    # ------------------------------------------------------------------ dialogs
+
+    def error(self, title: str, text: str) -> None:
+        self.errors.append(text)
+        self.statusBar().showMessage(text.split("\n", 1)[0], 8000)
+        if not self.quiet:
+            QMessageBox.critical(self, title, text)
+
+    def confirm(self, title: str, text: str) -> bool:
+        if self.ask is not None:
+            return self.ask
+        return QMessageBox.question(self, title, text) == QMessageBox.Yes
+
+    # ------------------------------------------------------------------ files
+
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        """Open a project (errors go to a dialog; the open project stays as it was)."""
+        if self.c.is_training:
+            self.error("Training is running", "Stop training before opening another project.")
+            return False
+        if self.c.dirty and not self.confirm(
+            "Unsaved changes", "Discard the changes to the open project?"
+        ):
+            return False
+        try:
+            self.c.open(path)
+        except (ProjectError, OSError) as e:
+            self.error("Cannot open project", str(e))
+            return False
+        except Exception as e:
+            self.error("Cannot open project", f"{path}: {type(e).__name__}: {e}")
+            return False
+        self.show_panel("Dataset" if not self.c.project.trained else "Training")
+        return True
+
+    def save(self) -> bool:
+        if self.c.project is None:
+            return False
+        p = self.c.project.path
+        if p is None or Path(p).suffix != SUFFIX:
+            return self.save_as()
+        return self._save_to(p)
+
+    def save_as(self) -> bool:
+        if self.c.project is None:
+            return False
+        start = str(self.c.project.path.with_suffix(SUFFIX)) if self.c.project.path else ""
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save project", start, f"Dark Studio project (*{SUFFIX})"
+        )
+        if not path:
+            return False
+        return self._save_to(path)
+
+    def _save_to(self, path: str | Path) -> bool:
+        try:
+            out = self.c.save(path)
+        except Exception as e:
+            self.error("Cannot save", f"{path}: {type(e).__name__}: {e}")
+            return False
+        self.statusBar().showMessage(
+            f"saved {out}" + (" (snapshot while training)" if self.c.is_training else ""), 6000
+        )
+        self._update_title()
+        return True
+
+    def choose_folder(self) -> None:
+        if self.c.project is None:
+            self.error("No project", "Open a project first, then choose its data.")
+            return
+        path = QFileDialog.getExistingDirectory(self, "Image folder")
+        if path:
+            self.use_folder(path)
+
+    def use_folder(self, path: str) -> None:
+        from studio.data import DataError, scan_folder
+
+        if self.c.project is None:
+            self.open_path(
+                str(Path(__file__).resolve().parents[2] / "projects" / "objects_cnn.json")
+            )
+        if self.c.project is None or self.c.is_training:
+            return
+        try:
+            _, _, classes = scan_folder(path)
+        except DataError as e:
+            self.error("Not an image folder", str(e))
+            return
+        self.dataset_panel.set_folder(path)
+        self.statusBar().showMessage(f"dataset: {path} ({len(classes)} classes)", 6000)
+        self.show_panel("Dataset")
+
+    # ------------------------------------------------------------------ drag and drop
+
+    def dragEnterEvent(self, e: Any) -> None:
+        if e.mimeData().hasUrls():
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: Any) -> None:
+        urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.handle_drop(urls[0])
+            e.acceptProposedAction()
+
+    def handle_drop(self, path: str) -> None:
+        """A dropped project file opens; a dropped folder becomes the dataset."""
+        p = Path(path)
+        if p.is_dir():
+            self.use_folder(str(p))
+        else:
+            self.open_path(str(p))
+
+    # ------------------------------------------------------------------ state
+
+    def _project_changed(self) -> None:
+        s = self.c.spec
+        self.status_project.setText(
+            f"{s.name} · {s.task}" + (f" · {self.c.project.path}" if self.c.project.path else "")
+        )
+        self.model_panel.refresh()
+        self._update_title()
+
+    def _update_title(self) -> None:
+        if self.c.project is None:
+            self.setWindowTitle("Dark Studio")
+            return
+        p = self.c.project.path
+        name = Path(p).name if p else self.c.spec.name
+        self.setWindowTitle(f"{'● ' if self.c.dirty else ''}{name} — Dark Studio")
+
+    def _state_changed(self, state: str) -> None:
+        self.status_state.setText(
+            {
+                "idle": "idle",
+                "running": "● training",
+                "paused": "❚❚ paused",
+                "stopping": "stopping…",
+            }[state]
+        )
+        self.start_act.setEnabled(state == "idle")
+        self.pause_act.setEnabled(state in ("running", "paused"))
+        self.stop_act.setEnabled(state in ("running", "paused"))
+        if self.c.session is not None:
+            self.status_device.setText(f"device {self.c.session.device}")
+
+    def _events(self, events: list) -> None:
+        for e in events:
+            if e.kind == "error":
+                self.statusBar().showMessage(f"training stopped: {e.data['message']}", 10000)
+
+    def closeEvent(self, e: Any) -> None:
+        if self.c.is_training:
+            if not self.confirm("Training is running", "Stop training and close the window?"):
+                e.ignore()
+                return
+            self.c.stop(wait=30.0)
+        elif self.c.dirty and self.c.project is not None and self.ask is None and not self.quiet:
+            r = QMessageBox.question(
+                self,
+                "Unsaved changes",
+                "Save the project before closing?",
+                QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+            )
+            if r == QMessageBox.Cancel or (r == QMessageBox.Save and not self.save()):
+                e.ignore()
+                return
+        self.c.timer.stop()
+        e.accept()
+
+
+def open_later(window: MainWindow, path: str | None) -> None:
+    if path:
+        QTimer.singleShot(0, lambda: window.open_path(path))

@@ -1,0 +1,1 @@
+"""The studio's panels: start/gallery, dataset, model, training, outputs."""

@@ -1,0 +1,449 @@
+"""Dataset panel: source, paged thumbnail grid with labels, class counts, augmentation preview
+and the editable list of training transforms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.data import PROCEDURAL, DataError, build_transform, transform_names
+from studio.project import TransformSpec
+from studio.ui.theme import color
+from studio.ui.widgets import Card, ImageGrid, Pager, pixmap, section, title
+
+PAGE = 240
+N_AUG = 8
+
+
+def parse_args(text: str) -> dict[str, Any]:
+    """``"size=32, padding=2"`` -> ``{"size": 32, "padding": 2}``; values are JSON (numbers,
+    true/false, lists, quoted strings) or bare words taken as strings. Never evaluated."""
+    out: dict[str, Any] = {}
+    text = text.strip()
+    if not text:
+        return out
+    if text.startswith("{"):
+        val = json.loads(text)
+        if not isinstance(val, dict):
+            raise ValueError("arguments must be an object")
+        return val
+    depth, cur, parts = 0, "", []
+    for ch in text:
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    for part in parts:
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ValueError(f"expected name=value, got {part.strip()!r}")
+        k, v = part.split("=", 1)
+        k, v = k.strip(), v.strip().replace("(", "[").replace(")", "]")
+        if not k.isidentifier():
+            raise ValueError(f"bad argument name {k!r}")
+        low = {"True": "true", "False": "false", "None": "null"}.get(v, v)
+        try:
+            out[k] = json.loads(low)
+        except json.JSONDecodeError:
+            out[k] = v.strip("'\"")
+    return out
+
+
+def format_args(args: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
+
+
+class DatasetPanel(QWidget):
+    def __init__(self, controller):
+        super().__init__()
+        self.c = controller
+        self.indices = np.zeros(0, np.int64)
+        self.aug_index = 0
+        self.aug_seed = 0
+        self._loading = False
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 16)
+        lay.setSpacing(12)
+        self.head = title("Dataset", "")
+        lay.addWidget(self.head)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        bar.addWidget(QLabel("Source"))
+        self.source = QComboBox()
+        for k, desc in PROCEDURAL.items():
+            self.source.addItem(f"Procedural: {k}", ("procedural", k))
+            self.source.setItemData(self.source.count() - 1, desc, Qt.ToolTipRole)
+        self.source.addItem("Folder on disk…", ("folder", None))
+        self.source.setToolTip(
+            "Procedural data needs no download; a folder holds one sub-folder of images per class"
+        )
+        self.source.activated.connect(self._source_chosen)
+        bar.addWidget(self.source)
+        bar.addWidget(QLabel("Images"))
+        self.size = QSpinBox()
+        self.size.setRange(10, 1_000_000)
+        self.size.setSingleStep(1000)
+        self.size.setToolTip("How many procedural images to generate")
+        self.size.editingFinished.connect(self._size_changed)
+        bar.addWidget(self.size)
+        bar.addSpacing(16)
+        bar.addWidget(QLabel("Split"))
+        self.split = QComboBox()
+        self.split.addItems(["all", "train", "validation"])
+        self.split.currentIndexChanged.connect(self._refilter)
+        bar.addWidget(self.split)
+        bar.addWidget(QLabel("Class"))
+        self.klass = QComboBox()
+        self.klass.currentIndexChanged.connect(self._refilter)
+        bar.addWidget(self.klass)
+        bar.addStretch(1)
+        self.pager = Pager(PAGE)
+        self.pager.changed.connect(lambda _: self._show_page())
+        bar.addWidget(self.pager)
+        lay.addLayout(bar)
+        self.error = QLabel()
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        lay.addWidget(self.error)
+
+        split = QSplitter(Qt.Horizontal)
+        lay.addWidget(split, 1)
+        self.grid = ImageGrid(self._item, cell=56)
+        self.grid.setToolTip("Click an image to preview its augmentations")
+        self.grid.clicked.connect(self._pick)
+        split.addWidget(self.grid)
+
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(8, 0, 0, 0)
+        sl.setSpacing(8)
+        sl.addWidget(section("Class counts"))
+        self.counts = pg.PlotWidget()
+        self.counts.setMinimumHeight(150)
+        self.counts.setMenuEnabled(False)
+        self.counts.setMouseEnabled(False, False)
+        self.counts.hideButtons()
+        self.counts.showGrid(x=True, y=False, alpha=0.12)
+        sl.addWidget(self.counts, 2)
+
+        aug_head = QHBoxLayout()
+        aug_head.addWidget(section("Augmentation preview"))
+        aug_head.addStretch(1)
+        self.reroll = QPushButton("Re-roll")
+        self.reroll.setToolTip("Draw the random transforms again (R)")
+        self.reroll.setShortcut("R")
+        self.reroll.clicked.connect(self._reroll)
+        aug_head.addWidget(self.reroll)
+        sl.addLayout(aug_head)
+        self.aug_card = Card(name="panel")
+        al = QHBoxLayout(self.aug_card)
+        al.setContentsMargins(10, 10, 10, 10)
+        al.setSpacing(6)
+        self.aug_labels = []
+        for k in range(N_AUG + 1):
+            lab = QLabel()
+            lab.setFixedSize(60, 60)
+            lab.setAlignment(Qt.AlignCenter)
+            if k == 0:
+                lab.setToolTip("the original image")
+                lab.setStyleSheet(f"border: 1px solid {color('ACCENT_DIM')}; border-radius: 3px;")
+            al.addWidget(lab)
+            self.aug_labels.append(lab)
+        al.addStretch(1)
+        sl.addWidget(self.aug_card)
+
+        th = QHBoxLayout()
+        th.addWidget(section("Training transforms"))
+        th.addStretch(1)
+        self.t_type = QComboBox()
+        self.t_type.addItems(transform_names())
+        th.addWidget(self.t_type)
+        for text, tip, fn in [
+            ("Add", "Append a transform", self._t_add),
+            ("Remove", "Remove the selected transform", self._t_remove),
+            ("↑", "Move up", lambda: self._t_move(-1)),
+            ("↓", "Move down", lambda: self._t_move(1)),
+        ]:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(fn)
+            if len(text) == 1:
+                b.setFixedWidth(34)
+            th.addWidget(b)
+        sl.addLayout(th)
+        self.tfm = QTableWidget(0, 2)
+        self.tfm.setHorizontalHeaderLabels(["transform", "arguments"])
+        self.tfm.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
+        self.tfm.horizontalHeader().setStretchLastSection(True)
+        self.tfm.verticalHeader().hide()
+        self.tfm.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.tfm.setToolTip("Double-click the arguments to edit them, e.g. size=32, padding=2")
+        self.tfm.itemChanged.connect(self._t_edited)
+        sl.addWidget(self.tfm, 1)
+        self.t_error = QLabel()
+        self.t_error.setObjectName("error")
+        self.t_error.setWordWrap(True)
+        sl.addWidget(self.t_error)
+        split.addWidget(side)
+        split.setSizes([640, 520])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+
+        controller.projectChanged.connect(self.reload)
+        controller.specChanged.connect(lambda part: part == "dataset" and self.reload())
+
+    # ------------------------------------------------------------------ loading
+
+    def showEvent(self, e: Any) -> None:
+        super().showEvent(e)
+        if self.c.project is not None and not len(self.indices):
+            self.reload()
+
+    def reload(self) -> None:
+        if self.c.project is None:
+            return
+        ds = self.c.spec.dataset
+        self.grid.set_items([])
+        self._loading = True
+        key = (ds.source, ds.name if ds.source == "procedural" else None)
+        for i in range(self.source.count()):
+            d = self.source.itemData(i)
+            if d == key or (ds.source == "folder" and d[0] == "folder"):
+                self.source.setCurrentIndex(i)
+        self.size.setValue(ds.size)
+        self.size.setEnabled(ds.source == "procedural")
+        self._fill_transforms()
+        self._loading = False
+        if not self.isVisible():
+            self.indices = np.zeros(0, np.int64)
+            return
+        try:
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.setOverrideCursor(Qt.WaitCursor)
+            try:
+                d = self.c.data()
+            finally:
+                QApplication.restoreOverrideCursor()
+        except (DataError, Exception) as e:
+            self.error.setText(f"Cannot load the data: {e}")
+            self.error.show()
+            self.indices = np.zeros(0, np.int64)
+            self.grid.set_items([])
+            return
+        self.error.hide()
+        src = ds.path if ds.source == "folder" else f"procedural '{ds.name}'"
+        self.head.sub_label.setText(
+            f"{len(d):,} images from {src} · {d.num_classes} classes · "
+            f"{len(d.train_indices):,} train / {len(d.val_indices):,} validation · "
+            f"input {'×'.join(map(str, self.c.spec.model.input_shape))}"  # noqa: RUF001
+        )
+        self.klass.blockSignals(True)
+        self.klass.clear()
+        self.klass.addItem("all classes", -1)
+        for k, name in enumerate(d.classes):
+            self.klass.addItem(name, k)
+        self.klass.blockSignals(False)
+        self._draw_counts(d)
+        self._refilter()
+        self.aug_index = int(d.train_indices[0]) if len(d.train_indices) else 0
+        self._draw_aug()
+
+    def _draw_counts(self, d: Any) -> None:
+        self.counts.clear()
+        counts = d.class_counts()
+        y = np.arange(len(counts))
+        bars = pg.BarGraphItem(
+            x0=0,
+            y=y,
+            height=0.7,
+            width=counts,
+            brush=color("ACCENT_DIM"),
+            pen=pg.mkPen(color("ACCENT"), width=1),
+        )
+        self.counts.addItem(bars)
+        ax = self.counts.getAxis("left")
+        ax.setTicks([[(int(i), f"{d.classes[i]} ({counts[i]})") for i in y]])
+        self.counts.setYRange(-0.6, len(counts) - 0.4, padding=0)
+        self.counts.setXRange(0, max(1, counts.max()) * 1.05, padding=0)
+
+    def _refilter(self) -> None:
+        if self._loading or self.c._data is None:
+            return
+        d = self.c._data
+        split = self.split.currentText()
+        idx = {"train": d.train_indices, "validation": d.val_indices}.get(split, np.arange(len(d)))
+        k = self.klass.currentData()
+        if k is not None and k >= 0:
+            idx = idx[d.labels[idx] == k]
+        self.indices = np.asarray(idx)
+        self.pager.set_total(len(self.indices))
+        self._show_page()
+
+    def _show_page(self) -> None:
+        self.grid.set_items(self.indices[self.pager.slice()])
+
+    def _item(self, i: int) -> tuple:
+        d = self.c._data
+        if d is None:
+            return np.zeros((4, 4, 3), np.uint8), "", None, ""
+        label = d.classes[int(d.labels[i])]
+        return d.image(i), label, None, f"image {i} · class {label}"
+
+    # ------------------------------------------------------------------ source
+
+    def _source_chosen(self, i: int) -> None:
+        kind, name = self.source.itemData(i)
+        ds = self.c.spec.dataset
+        if kind == "folder":
+            path = QFileDialog.getExistingDirectory(self, "Image folder (one sub-folder per class)")
+            if not path:
+                self.reload()
+                return
+            self.set_folder(path)
+            return
+        ds.source, ds.name, ds.path = "procedural", name, None
+        self.c.mark_changed("dataset")
+
+    def set_folder(self, path: str) -> None:
+        """Use an ImageFolder tree as the data (also from drag-and-drop)."""
+        ds = self.c.spec.dataset
+        ds.path = str(path)
+        ds.source = "folder"
+        self.c.mark_changed("dataset")
+
+    def _size_changed(self) -> None:
+        ds = self.c.spec.dataset
+        if not self._loading and ds.source == "procedural" and self.size.value() != ds.size:
+            ds.size = self.size.value()
+            self.c.mark_changed("dataset")
+
+    # ------------------------------------------------------------------ augmentation
+
+    def _pick(self, index: Any) -> None:
+        self.aug_index = int(index.data(Qt.UserRole))
+        self._draw_aug()
+
+    def _reroll(self) -> None:
+        self.aug_seed += N_AUG
+        self._draw_aug()
+
+    def _draw_aug(self) -> None:
+        d = self.c._data
+        if d is None or not len(d):
+            return
+        self.aug_labels[0].setPixmap(pixmap(d.image(self.aug_index), 56))
+        for k in range(N_AUG):
+            try:
+                img = d.augment(self.aug_index, self.aug_seed + k)
+            except Exception as e:
+                self.t_error.setText(f"Transform failed: {e}")
+                return
+            self.aug_labels[k + 1].setPixmap(pixmap(img, 56))
+
+    # ------------------------------------------------------------------ transforms editor
+
+    def _fill_transforms(self) -> None:
+        self.tfm.blockSignals(True)
+        self.tfm.setRowCount(0)
+        for t in self.c.spec.dataset.transforms:
+            r = self.tfm.rowCount()
+            self.tfm.insertRow(r)
+            it = QTableWidgetItem(t.type)
+            it.setFlags(it.flags() & ~Qt.ItemIsEditable)
+            self.tfm.setItem(r, 0, it)
+            self.tfm.setItem(r, 1, QTableWidgetItem(format_args(t.args)))
+        self.tfm.blockSignals(False)
+
+    def _apply_transforms(self, new: list[TransformSpec]) -> None:
+        try:
+            build_transform(new)
+        except DataError as e:
+            self.t_error.setText(str(e))
+            self._fill_transforms()
+            return
+        self.t_error.setText("")
+        self.c.spec.dataset.transforms = new
+        if self.c._data is not None:
+            self.c._data.transform = build_transform(new)
+        self.c.mark_changed("transforms")
+        self._fill_transforms()
+        self._draw_aug()
+
+    def _t_add(self) -> None:
+        name = self.t_type.currentText()
+        defaults = {
+            "RandomCrop": {"size": self.c.spec.model.input_shape[-1], "padding": 2},
+            "RandomResizedCrop": {"size": self.c.spec.model.input_shape[-1], "scale": [0.6, 1.0]},
+            "RandomRotation": {"degrees": 15},
+            "RandomAffine": {"degrees": 10, "translate": [0.1, 0.1]},
+            "ColorJitter": {"brightness": 0.3, "contrast": 0.3},
+            "GaussianBlur": {"kernel_size": 3},
+            "Pad": {"padding": 2},
+            "CenterCrop": {"size": self.c.spec.model.input_shape[-1]},
+            "Resize": {"size": self.c.spec.model.input_shape[-1]},
+        }
+        new = [
+            *self.c.spec.dataset.transforms,
+            TransformSpec(type=name, args=defaults.get(name, {})),
+        ]
+        self._apply_transforms(new)
+
+    def _t_remove(self) -> None:
+        r = self.tfm.currentRow()
+        if r < 0:
+            return
+        new = list(self.c.spec.dataset.transforms)
+        del new[r]
+        self._apply_transforms(new)
+
+    def _t_move(self, step: int) -> None:
+        r = self.tfm.currentRow()
+        new = list(self.c.spec.dataset.transforms)
+        if r < 0 or not 0 <= r + step < len(new):
+            return
+        new[r], new[r + step] = new[r + step], new[r]
+        self._apply_transforms(new)
+        self.tfm.selectRow(r + step)
+
+    def _t_edited(self, item: QTableWidgetItem) -> None:
+        if item.column() != 1:
+            return
+        r = item.row()
+        try:
+            args = parse_args(item.text())
+        except (ValueError, json.JSONDecodeError) as e:
+            self.t_error.setText(f"transform {r}: {e}")
+            self._fill_transforms()
+            return
+        new = [t.model_copy() for t in self.c.spec.dataset.transforms]
+        new[r] = TransformSpec(type=new[r].type, args=args)
+        self._apply_transforms(new)

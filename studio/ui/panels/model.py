@@ -1,0 +1,318 @@
+"""Model panel: the layer table (name, type, arguments, inputs, output shape, parameters) with
+totals; add, remove, reorder and edit layers; a bad row shows its shape error in place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.modelspec import MERGE_TYPES, default_args, format_shape, infer, known_layer_types
+from studio.project import LayerSpec, ModelSpec
+from studio.ui.panels.dataset import format_args, parse_args
+from studio.ui.theme import color
+from studio.ui.widgets import MetricTile, section, title
+
+COLS = ["name", "type", "arguments", "inputs", "output shape", "parameters"]
+C_NAME, C_TYPE, C_ARGS, C_INPUTS, C_OUT, C_PARAMS = range(6)
+
+
+class ModelPanel(QWidget):
+    def __init__(self, controller):
+        super().__init__()
+        self.c = controller
+        self._filling = False
+        self.report = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 16)
+        lay.setSpacing(12)
+        lay.addWidget(
+            title(
+                "Model",
+                "The network as a graph of darklib.nn layers. Each layer "
+                "takes the previous output unless it names its inputs. "
+                "Sizes such as in_features are inferred when left out.",
+            )
+        )
+        tiles = QHBoxLayout()
+        tiles.setSpacing(12)
+        self.t_params = MetricTile("parameters")
+        self.t_layers = MetricTile("layers")
+        self.t_in = MetricTile("input")
+        self.t_out = MetricTile("output")
+        self.t_status = MetricTile("status")
+        for t in (self.t_params, self.t_layers, self.t_in, self.t_out, self.t_status):
+            tiles.addWidget(t)
+        lay.addLayout(tiles)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        bar.addWidget(section("Layers"))
+        bar.addStretch(1)
+        bar.addWidget(QLabel("Input shape"))
+        self.input_shape = QLineEdit()
+        self.input_shape.setFixedWidth(110)
+        self.input_shape.setToolTip("C, H, W of one image (batch excluded)")
+        self.input_shape.editingFinished.connect(self._input_edited)
+        bar.addWidget(self.input_shape)
+        bar.addSpacing(12)
+        self.new_type = QComboBox()
+        self.new_type.addItems(sorted(known_layer_types(), key=lambda s: (s in MERGE_TYPES, s)))
+        self.new_type.setCurrentText("Linear")
+        self.new_type.setToolTip("Type of the layer to add")
+        bar.addWidget(self.new_type)
+        self.buttons = []
+        for text, tip, fn in [
+            ("Add", "Insert a layer after the selected one (Ctrl+Shift+A)", self.add_layer),
+            ("Remove", "Remove the selected layer (Del)", self.remove_layer),
+            ("↑", "Move the selected layer up (Ctrl+Up)", lambda: self.move_layer(-1)),
+            ("↓", "Move the selected layer down (Ctrl+Down)", lambda: self.move_layer(1)),
+        ]:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(fn)
+            if len(text) == 1:
+                b.setFixedWidth(34)
+            bar.addWidget(b)
+            self.buttons.append(b)
+        self.buttons[0].setShortcut("Ctrl+Shift+A")
+        self.buttons[2].setShortcut("Ctrl+Up")
+        self.buttons[3].setShortcut("Ctrl+Down")
+        lay.addLayout(bar)
+
+        self.table = QTableWidget(0, len(COLS))
+        self.table.setHorizontalHeaderLabels(COLS)
+        h = self.table.horizontalHeader()
+        for col in (C_NAME, C_TYPE, C_INPUTS, C_PARAMS):
+            h.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        h.setSectionResizeMode(C_ARGS, QHeaderView.Stretch)
+        h.setSectionResizeMode(C_OUT, QHeaderView.Interactive)
+        self.table.setColumnWidth(C_OUT, 260)
+        self.table.verticalHeader().setDefaultSectionSize(30)
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(
+            QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed
+        )
+        self.table.setToolTip("Double-click a name, type, arguments or inputs cell to edit it")
+        self.table.itemChanged.connect(self._edited)
+        lay.addWidget(self.table, 1)
+        self.error = QLabel()
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        lay.addWidget(self.error)
+        controller.projectChanged.connect(self.refresh)
+        controller.stateChanged.connect(self._state)
+
+    # ------------------------------------------------------------------ display
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.c.spec.model
+
+    def refresh(self) -> None:
+        if self.c.project is None:
+            return
+        self.report = rep = infer(self.spec)
+        self._filling = True
+        self.input_shape.setText(", ".join(map(str, self.spec.input_shape)))
+        self.table.setRowCount(len(rep.layers))
+        bad_bg = QBrush(QColor("#3a2325"))
+        for r, (li, ls) in enumerate(zip(rep.layers, self.spec.layers)):
+            cells = [
+                li.name,
+                li.type,
+                format_args(ls.args),
+                ", ".join(ls.inputs),
+                format_shape(li.out_shape)
+                if li.ok
+                else ("✗ " + li.error if li.error else "— (after an invalid layer)"),
+                f"{li.params:,}" if li.ok else "",
+            ]
+            for col, text in enumerate(cells):
+                it = QTableWidgetItem(text)
+                if col in (C_OUT, C_PARAMS):
+                    it.setFlags(it.flags() & ~Qt.ItemIsEditable)
+                if col == C_PARAMS:
+                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if col == C_ARGS and li.ok:
+                    filled = {
+                        k: v for k, v in li.resolved.items() if k not in ls.args and v is not None
+                    }
+                    it.setToolTip(
+                        "all arguments: "
+                        + format_args(li.resolved)
+                        + ("\ninferred: " + format_args(filled) if filled else "")
+                    )
+                if li.error:
+                    it.setBackground(bad_bg)
+                    if col == C_OUT:
+                        it.setForeground(QBrush(QColor(color("WRONG"))))
+                    it.setToolTip(li.error)
+                elif li.blocked:
+                    it.setForeground(QBrush(QColor(color("TEXT_FAINT"))))
+                self.table.setItem(r, col, it)
+        self._filling = False
+        self.t_params.set(f"{rep.total_params:,}")
+        self.t_layers.set(str(len(rep.layers)))
+        self.t_in.set("×".join(map(str, rep.input_shape)))  # noqa: RUF001
+        self.t_out.set("×".join(map(str, rep.output_shape)) if rep.ok and rep.output_shape else "?")  # noqa: RUF001
+        err = rep.first_error()
+        self.t_status.set("✓ valid" if rep.ok else "✗ invalid")
+        self.t_status.value.setStyleSheet(f"color: {color('RIGHT') if rep.ok else color('WRONG')};")
+        self.error.setText(err or "")
+
+    def _state(self, state: str) -> None:
+        editable = state == "idle"
+        self.table.setEditTriggers(
+            QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed
+            if editable
+            else QAbstractItemView.NoEditTriggers
+        )
+        for b in self.buttons:
+            b.setEnabled(editable)
+        self.input_shape.setEnabled(editable)
+
+    # ------------------------------------------------------------------ editing
+
+    def _commit(
+        self, layers: list[LayerSpec] | None = None, input_shape: list[int] | None = None
+    ) -> bool:
+        """Validate and store a new layer list; a schema error (duplicate name, unknown
+        type) is shown and the table reverts. Shape errors are stored and shown per row."""
+        try:
+            new = ModelSpec.model_validate(
+                {
+                    "input_shape": input_shape
+                    if input_shape is not None
+                    else self.spec.input_shape,
+                    "layers": [
+                        ls.model_dump()
+                        for ls in (layers if layers is not None else self.spec.layers)
+                    ],
+                }
+            )
+        except Exception as e:
+            self.error.setText(str(e).split("\n", 1)[-1].strip())
+            self.refresh_keep_error()
+            return False
+        self.c.spec.model = new
+        self.c.mark_changed("model")
+        self.refresh()
+        return True
+
+    def refresh_keep_error(self) -> None:
+        msg = self.error.text()
+        self.refresh()
+        if msg:
+            self.error.setText(msg)
+
+    def _edited(self, item: QTableWidgetItem) -> None:
+        if self._filling:
+            return
+        r, col = item.row(), item.column()
+        layers = [ls.model_copy(deep=True) for ls in self.spec.layers]
+        ls = layers[r]
+        text = item.text().strip()
+        try:
+            if col == C_NAME:
+                old = ls.name
+                layers[r] = LayerSpec(name=text, type=ls.type, args=ls.args, inputs=ls.inputs)
+                for other in layers:  # keep references to the renamed layer
+                    other.inputs = [text if n == old else n for n in other.inputs]
+            elif col == C_TYPE:
+                if text not in known_layer_types():
+                    raise ValueError(f"unknown layer type {text!r}")
+                keep = {k: v for k, v in ls.args.items()}
+                layers[r] = LayerSpec(
+                    name=ls.name,
+                    type=text,
+                    args=keep if text == ls.type else default_args(text),
+                    inputs=ls.inputs,
+                )
+            elif col == C_ARGS:
+                layers[r] = LayerSpec(
+                    name=ls.name, type=ls.type, args=parse_args(text), inputs=ls.inputs
+                )
+            elif col == C_INPUTS:
+                names = [n.strip() for n in text.split(",") if n.strip()]
+                layers[r] = LayerSpec(name=ls.name, type=ls.type, args=ls.args, inputs=names)
+        except (ValueError, json.JSONDecodeError) as e:
+            self.error.setText(f"row {r} ({ls.name}): {e}")
+            self.refresh_keep_error()
+            return
+        self._commit(layers)
+
+    def _input_edited(self) -> None:
+        try:
+            text = self.input_shape.text().replace("\u00d7", ",")
+            shape = [int(s) for s in text.split(",") if s.strip()]
+        except ValueError:
+            self.error.setText("input shape: give sizes like 3, 32, 32")
+            return
+        if shape != list(self.spec.input_shape):
+            self._commit(input_shape=shape)
+            self.c.mark_changed("dataset")
+
+    def _unique(self, base: str) -> str:
+        names = {ls.name for ls in self.spec.layers}
+        base = base.lower()
+        k = 1
+        while f"{base}{k}" in names:
+            k += 1
+        return f"{base}{k}"
+
+    def add_layer(self, type_name: str | None = None) -> None:
+        t = type_name or self.new_type.currentText()
+        r = self.table.currentRow()
+        pos = r + 1 if r >= 0 else len(self.spec.layers)
+        inputs: list[str] = []
+        if t in MERGE_TYPES:
+            prev = [ls.name for ls in self.spec.layers[:pos]][-2:]
+            inputs = prev if len(prev) == 2 else []
+        layers = list(self.spec.layers)
+        layers.insert(
+            pos, LayerSpec(name=self._unique(t), type=t, args=default_args(t), inputs=inputs)
+        )
+        if self._commit(layers):
+            self.table.selectRow(pos)
+
+    def remove_layer(self) -> None:
+        r = self.table.currentRow()
+        if r < 0:
+            return
+        layers = list(self.spec.layers)
+        del layers[r]
+        if self._commit(layers):
+            self.table.selectRow(min(r, len(layers) - 1))
+
+    def move_layer(self, step: int) -> None:
+        r = self.table.currentRow()
+        layers = list(self.spec.layers)
+        if r < 0 or not 0 <= r + step < len(layers):
+            return
+        layers[r], layers[r + step] = layers[r + step], layers[r]
+        if self._commit(layers):
+            self.table.selectRow(r + step)
+
+    def keyPressEvent(self, e: Any) -> None:
+        if e.key() == Qt.Key_Delete and self.table.hasFocus() and self.c.state == "idle":
+            self.remove_layer()
+            return
+        super().keyPressEvent(e)

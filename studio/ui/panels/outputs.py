@@ -1,0 +1,235 @@
+"""Outputs panel: validation predictions (framed green ✓ / red ✗ with predicted and true
+class), sortable by confidence, and a confusion matrix whose cells filter the grid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui.theme import color
+from studio.ui.widgets import ImageGrid, MetricTile, Pager, section, title
+
+SORTS = ["confidence: high first", "confidence: low first", "wrong first", "validation order"]
+
+
+def _mix(a: str, b: str, t: float) -> QColor:
+    ca, cb = QColor(a), QColor(b)
+    return QColor(
+        int(ca.red() + (cb.red() - ca.red()) * t),
+        int(ca.green() + (cb.green() - ca.green()) * t),
+        int(ca.blue() + (cb.blue() - ca.blue()) * t),
+    )
+
+
+class OutputsPanel(QWidget):
+    def __init__(self, controller):
+        super().__init__()
+        self.c = controller
+        self.prev: dict[str, Any] = {}
+        self.order = np.zeros(0, np.int64)  # positions into the preview arrays
+        self.cell_filter: tuple[int, int] | None = None
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 16)
+        lay.setSpacing(12)
+        self.head = title(
+            "Outputs", "Predictions on the validation split, refreshed after every epoch."
+        )
+        lay.addWidget(self.head)
+        tiles = QHBoxLayout()
+        tiles.setSpacing(12)
+        self.t_acc = MetricTile("validation accuracy")
+        self.t_right = MetricTile("✓ right")
+        self.t_wrong = MetricTile("✗ wrong")
+        self.t_epoch = MetricTile("after epoch")
+        for t in (self.t_acc, self.t_right, self.t_wrong, self.t_epoch):
+            tiles.addWidget(t)
+        lay.addLayout(tiles)
+
+        split = QSplitter(Qt.Horizontal)
+        lay.addWidget(split, 1)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(section("Predictions"))
+        bar.addStretch(1)
+        self.filter_label = QLabel("")
+        self.filter_label.setObjectName("subtitle")
+        bar.addWidget(self.filter_label)
+        self.clear_btn = QPushButton("Show all")
+        self.clear_btn.setToolTip("Clear the confusion-matrix filter")
+        self.clear_btn.clicked.connect(self.clear_filter)
+        self.clear_btn.hide()
+        bar.addWidget(self.clear_btn)
+        self.sort = QComboBox()
+        self.sort.addItems(SORTS)
+        self.sort.setToolTip("Order of the prediction grid")
+        self.sort.currentIndexChanged.connect(self._reorder)
+        bar.addWidget(self.sort)
+        self.pager = Pager(240)
+        self.pager.changed.connect(lambda _: self._show_page())
+        bar.addWidget(self.pager)
+        ll.addLayout(bar)
+        self.grid = ImageGrid(self._item, cell=60, caption_lines=2)
+        ll.addWidget(self.grid, 1)
+        split.addWidget(left)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(8, 0, 0, 0)
+        rl.addWidget(section("Confusion matrix · rows: true class · columns: predicted"))
+        self.cm = QTableWidget(0, 0)
+        self.cm.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.cm.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.cm.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.cm.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.cm.setToolTip("Click a cell to show its images")
+        self.cm.cellClicked.connect(self.filter_cell)
+        rl.addWidget(self.cm, 1)
+        self.empty = QLabel("Train the model to see its predictions here.")
+        self.empty.setObjectName("subtitle")
+        rl.addWidget(self.empty)
+        split.addWidget(right)
+        split.setSizes([640, 520])
+
+        controller.events.connect(self._on_events)
+        controller.projectChanged.connect(self._reset)
+
+    def _reset(self) -> None:
+        self.prev = {}
+        self.cell_filter = None
+        self.grid.set_items([])
+        self.cm.setRowCount(0)
+        self.cm.setColumnCount(0)
+        self.empty.show()
+        for t in (self.t_acc, self.t_right, self.t_wrong, self.t_epoch):
+            t.set("--")
+
+    def _on_events(self, events: list) -> None:
+        for e in reversed(events):
+            if e.kind == "previews":
+                self.show_previews(e.data)
+                return
+
+    def show_previews(self, prev: dict[str, Any]) -> None:
+        if "pred" not in prev:
+            return
+        self.prev = prev
+        n = len(prev["pred"])
+        right = int((prev["pred"] == prev["true"]).sum())
+        self.t_acc.set(f"{right / max(n, 1):.3f}")
+        self.t_right.set(f"{right:,}")
+        self.t_wrong.set(f"{n - right:,}")
+        self.t_epoch.set(str(prev.get("epoch", "")))
+        self.empty.hide()
+        self._draw_cm()
+        self._reorder()
+
+    def _draw_cm(self) -> None:
+        cm = self.prev["confusion"]
+        d = self.c._data
+        names = d.classes if d is not None else [str(i) for i in range(len(cm))]
+        k = len(cm)
+        self.cm.setRowCount(k)
+        self.cm.setColumnCount(k)
+        self.cm.setHorizontalHeaderLabels([str(i) for i in range(k)])
+        self.cm.setVerticalHeaderLabels([f"{i}  {n}" for i, n in enumerate(names)])
+        for i, n in enumerate(names):
+            self.cm.horizontalHeaderItem(i).setToolTip(f"predicted {n}")
+        row_sum = np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        frac = cm / row_sum
+        bold = QFont()
+        bold.setBold(True)
+        for i in range(k):
+            for j in range(k):
+                it = QTableWidgetItem(str(int(cm[i, j])) if cm[i, j] else "")
+                it.setTextAlignment(Qt.AlignCenter)
+                t = float(frac[i, j])
+                base = color("ACCENT") if i == j else color("WRONG")
+                it.setBackground(
+                    QBrush(
+                        _mix(color("PANEL"), base, min(1.0, 0.15 + 0.85 * t) if cm[i, j] else 0.0)
+                    )
+                )
+                if i == j:
+                    it.setFont(bold)
+                it.setToolTip(
+                    f"true {names[i]}, predicted {names[j]}: {int(cm[i, j])} "
+                    f"({100 * t:.1f}% of {names[i]})"
+                )
+                self.cm.setItem(i, j, it)
+
+    def filter_cell(self, i: int, j: int) -> None:
+        """Show only validation images of true class i predicted as j."""
+        if not self.prev:
+            return
+        self.cell_filter = (i, j)
+        d = self.c._data
+        names = d.classes if d is not None else None
+        a = names[i] if names else i
+        b = names[j] if names else j
+        self.filter_label.setText(f"true {a} → predicted {b}")
+        self.clear_btn.show()
+        self._reorder()
+
+    def clear_filter(self) -> None:
+        self.cell_filter = None
+        self.filter_label.setText("")
+        self.clear_btn.hide()
+        self._reorder()
+
+    def _reorder(self) -> None:
+        if not self.prev:
+            return
+        p = self.prev
+        pos = np.arange(len(p["pred"]))
+        if self.cell_filter is not None:
+            i, j = self.cell_filter
+            pos = pos[(p["true"] == i) & (p["pred"] == j)]
+        conf = p["confidence"][pos]
+        mode = self.sort.currentIndex()
+        if mode == 0:
+            pos = pos[np.argsort(-conf, kind="stable")]
+        elif mode == 1:
+            pos = pos[np.argsort(conf, kind="stable")]
+        elif mode == 2:
+            right = (p["pred"][pos] == p["true"][pos]).astype(np.int64)
+            pos = pos[np.lexsort((-conf, right))]
+        self.order = pos
+        self.pager.set_total(len(pos))
+        self._show_page()
+
+    def _show_page(self) -> None:
+        self.grid.set_items(self.order[self.pager.slice()])
+
+    def _item(self, k: int) -> tuple:
+        p = self.prev
+        d = self.c._data
+        idx = int(p["index"][k])
+        pr, tr = int(p["pred"][k]), int(p["true"][k])
+        names = d.classes if d is not None else [str(i) for i in range(pr + tr + 1)]
+        ok = pr == tr
+        img = d.image(idx) if d is not None else np.zeros((8, 8, 3), np.uint8)
+        conf = float(p["confidence"][k])
+        caption = f"✓ {names[pr]}\n{conf:.2f}" if ok else f"✗ {names[pr]}\ntrue {names[tr]}"
+        tip = (
+            f"image {idx}: predicted {names[pr]} ({conf:.1%}), true {names[tr]} — "
+            f"{'right' if ok else 'wrong'}"
+        )
+        return img, caption, color("RIGHT") if ok else color("WRONG"), tip

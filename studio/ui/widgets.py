@@ -1,0 +1,276 @@
+"""Small shared widgets: numpy -> pixmap, a lazily painted paged image grid, metric tiles,
+growing plot series."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.imaging import to_rgb
+from studio.ui.theme import color
+
+
+def qimage(rgb: np.ndarray) -> QImage:
+    a = np.ascontiguousarray(to_rgb(rgb))
+    h, w, _ = a.shape
+    return QImage(a.data, w, h, 3 * w, QImage.Format_RGB888).copy()
+
+
+def pixmap(rgb: np.ndarray, size: int | None = None, smooth: bool = False) -> QPixmap:
+    pm = QPixmap.fromImage(qimage(rgb))
+    if size:
+        mode = Qt.SmoothTransformation if smooth else Qt.FastTransformation
+        pm = pm.scaled(size, size, Qt.KeepAspectRatio, mode)
+    return pm
+
+
+def framed(pm: QPixmap, border: str | None, width: int = 3) -> QPixmap:
+    """The pixmap with a coloured frame (right/wrong predictions)."""
+    if not border:
+        return pm
+    out = QPixmap(pm.width() + 2 * width, pm.height() + 2 * width)
+    out.fill(QColor(border))
+    p = QPainter(out)
+    p.drawPixmap(width, width, pm)
+    p.end()
+    return out
+
+
+def section(text: str) -> QLabel:
+    lab = QLabel(text.upper())
+    lab.setObjectName("section")
+    return lab
+
+
+def title(text: str, sub: str = "") -> QWidget:
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(2)
+    t = QLabel(text)
+    t.setObjectName("title")
+    lay.addWidget(t)
+    w.title_label = t  # type: ignore[attr-defined]
+    s = QLabel(sub)
+    s.setObjectName("subtitle")
+    s.setWordWrap(True)
+    lay.addWidget(s)
+    w.sub_label = s  # type: ignore[attr-defined]
+    return w
+
+
+class Card(QFrame):
+    """A rounded panel; emits ``clicked`` when pressed."""
+
+    clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None, name: str = "card"):
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setCursor(Qt.PointingHandCursor if name == "card" else Qt.ArrowCursor)
+
+    def mouseReleaseEvent(self, e: Any) -> None:
+        if e.button() == Qt.LeftButton:
+            self.clicked.emit()
+        super().mouseReleaseEvent(e)
+
+
+class MetricTile(QFrame):
+    def __init__(self, name: str, value: str = "--"):
+        super().__init__()
+        self.setObjectName("panel")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(12, 8, 12, 8)
+        lay.setSpacing(0)
+        self.name = QLabel(name)
+        self.name.setObjectName("metricName")
+        self.value = QLabel(value)
+        self.value.setObjectName("metric")
+        lay.addWidget(self.name)
+        lay.addWidget(self.value)
+
+    def set(self, text: str) -> None:
+        self.value.setText(text)
+
+
+# --------------------------------------------------------------------------- image grid
+
+ItemFn = Callable[[int], tuple[np.ndarray, str, str | None, str]]  # rgb, caption, border, tip
+
+
+class ImageGridModel(QAbstractListModel):
+    """A page of items; pictures are made only when a row is painted, then cached."""
+
+    def __init__(self, item_fn: ItemFn, cell: int = 64):
+        super().__init__()
+        self.item_fn = item_fn
+        self.cell = cell
+        self.items: list[int] = []
+        self._cache: dict[int, tuple[QPixmap, str, str]] = {}
+
+    def set_items(self, items: Sequence[int]) -> None:
+        self.beginResetModel()
+        self.items = [int(i) for i in items]
+        self._cache.clear()
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.items)
+
+    def _entry(self, row: int) -> tuple[QPixmap, str, str]:
+        key = self.items[row]
+        hit = self._cache.get(key)
+        if hit is None:
+            rgb, caption, border, tip = self.item_fn(key)
+            pm = framed(pixmap(rgb, self.cell - (6 if border else 0)), border)
+            hit = (pm, caption, tip)
+            self._cache[key] = hit
+        return hit
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.items):
+            return None
+        if role == Qt.DecorationRole:
+            return self._entry(index.row())[0]
+        if role == Qt.DisplayRole:
+            return self._entry(index.row())[1]
+        if role == Qt.ToolTipRole:
+            return self._entry(index.row())[2]
+        if role == Qt.UserRole:
+            return self.items[index.row()]
+        return None
+
+
+class ImageGrid(QListView):
+    """Icon-mode list of an :class:`ImageGridModel`."""
+
+    def __init__(self, item_fn: ItemFn, cell: int = 64, caption_lines: int = 1):
+        super().__init__()
+        self.grid_model = ImageGridModel(item_fn, cell)
+        self.setModel(self.grid_model)
+        self.setViewMode(QListView.IconMode)
+        self.setResizeMode(QListView.Adjust)
+        self.setMovement(QListView.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.Batched)
+        self.setBatchSize(64)
+        self.setIconSize(QSize(cell, cell))
+        self.setGridSize(QSize(cell + 18, cell + 8 + 16 * caption_lines))
+        self.setSpacing(4)
+        self.setWordWrap(True)
+        self.setSelectionMode(QListView.SingleSelection)
+
+    def set_items(self, items: Sequence[int]) -> None:
+        self.grid_model.set_items(items)
+
+
+class Pager(QWidget):
+    """Previous / next with "page i of n"; emits ``changed(page)``."""
+
+    changed = Signal(int)
+
+    def __init__(self, page_size: int = 200):
+        super().__init__()
+        self.page_size = page_size
+        self.page = 0
+        self.total = 0
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.prev = QPushButton("‹")  # noqa: RUF001
+        self.next = QPushButton("›")  # noqa: RUF001
+        for b in (self.prev, self.next):
+            b.setFixedWidth(34)
+        self.label = QLabel()
+        self.label.setMinimumWidth(150)
+        self.label.setAlignment(Qt.AlignCenter)
+        lay.addWidget(self.prev)
+        lay.addWidget(self.label)
+        lay.addWidget(self.next)
+        self.prev.clicked.connect(lambda: self.go(self.page - 1))
+        self.next.clicked.connect(lambda: self.go(self.page + 1))
+        self.prev.setToolTip("Previous page (PgUp)")
+        self.next.setToolTip("Next page (PgDown)")
+        self._update()
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        self.page = min(self.page, self.pages - 1)
+        self._update()
+
+    def go(self, page: int) -> None:
+        page = max(0, min(page, self.pages - 1))
+        if page != self.page:
+            self.page = page
+            self._update()
+            self.changed.emit(page)
+
+    def slice(self) -> slice:
+        return slice(self.page * self.page_size, (self.page + 1) * self.page_size)
+
+    def _update(self) -> None:
+        a = self.page * self.page_size
+        b = min(self.total, a + self.page_size)
+        self.label.setText(f"{a + 1 if self.total else 0}–{b} of {self.total:,}")  # noqa: RUF001
+        self.prev.setEnabled(self.page > 0)
+        self.next.setEnabled(self.page < self.pages - 1)
+
+
+# --------------------------------------------------------------------------- plot series
+
+
+class Series:
+    """A growing (x, y) series on preallocated arrays, drawn with ``setData`` on views."""
+
+    def __init__(self, curve: Any, capacity: int = 4096):
+        self.curve = curve
+        self.x = np.empty(capacity, np.float64)
+        self.y = np.empty(capacity, np.float64)
+        self.n = 0
+        self.dirty = False
+
+    def clear(self) -> None:
+        self.n = 0
+        self.dirty = True
+
+    def extend(self, xs: Sequence[float], ys: Sequence[float]) -> None:
+        k = len(xs)
+        if not k:
+            return
+        need = self.n + k
+        if need > len(self.x):
+            cap = max(need, 2 * len(self.x))
+            self.x = np.resize(self.x, cap)
+            self.y = np.resize(self.y, cap)
+        self.x[self.n : need] = xs
+        self.y[self.n : need] = ys
+        self.n = need
+        self.dirty = True
+
+    def draw(self) -> None:
+        if self.dirty:
+            self.curve.setData(self.x[: self.n], self.y[: self.n], connect="finite")
+            self.dirty = False
+
+
+def pen(name: str, width: float = 1.6) -> QPen:
+    p = QPen(QColor(color(name)))
+    p.setWidthF(width)
+    p.setCosmetic(True)
+    return p

@@ -1,0 +1,317 @@
+"""The studio window, offscreen with pytest-qt: samples, panels, a short live training run,
+pause/resume/stop, save and reopen, and each fault's handling."""
+
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+
+from studio import data as sdata
+from studio.project import load_project
+
+SAMPLES = ["projects/glyphs_mlp.json", "projects/objects_cnn.json"]
+
+
+def _fake_procedural(name, size, seed):
+    """Stand-in while darklib.vision's procedural generators are missing."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size)
+    hw, c = (28, 1) if name == "glyphs28" else (32, 3)
+    images = rng.integers(0, 60, (size, hw, hw, c)).astype(np.uint8)
+    for i, y in enumerate(labels):
+        images[i, 2 * y : 2 * y + 3, :, :] = 230
+    return images, labels, [f"class{k}" for k in range(10)]
+
+
+@pytest.fixture
+def procedural(monkeypatch):
+    try:
+        sdata.procedural_arrays("glyphs28", 10, 0)
+    except Exception:
+        monkeypatch.setattr(sdata, "procedural_arrays", _fake_procedural)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, procedural):
+    pytest.importorskip("darklib.nn")
+    from studio.ui import theme
+    from studio.ui.mainwindow import MainWindow
+
+    theme.apply(qtbot_app())
+    w = MainWindow(quiet=True)
+    w.c.settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    w.ask = True
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.c.stop(wait=10)
+
+
+def qtbot_app():
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance()
+
+
+def _open_small(w, path, size=240, steps=4, epochs=1):
+    assert w.open_path(path), w.errors
+    s = w.c.spec
+    s.dataset.size = size
+    s.training.epochs = epochs
+    s.training.batch_size = 16
+    s.training.num_workers = 0
+    s.training.max_steps_per_epoch = steps
+    s.training.max_val_batches = 2
+    w.c.mark_changed("dataset")
+    w.training_panel.load_project()
+
+
+def _wait_state(qtbot, w, state, timeout=20000):
+    qtbot.waitUntil(lambda: w.c.state == state, timeout=timeout)
+
+
+@pytest.mark.parametrize("path", SAMPLES)
+def test_open_sample_and_visit_every_panel(win, qtbot, path):
+    _open_small(win, path)
+    spec = win.c.spec
+    for k in range(5):
+        win.nav.setCurrentRow(k)
+        qtbot.wait(10)
+    assert win.model_panel.table.rowCount() == len(spec.model.layers)
+    assert win.model_panel.t_status.value.text().endswith("valid")
+    win.show_panel("Dataset")
+    qtbot.waitUntil(lambda: win.dataset_panel.grid.model().rowCount() > 0, timeout=5000)
+    assert win.dataset_panel.pager.total == 240
+    assert win.errors == []
+
+
+def test_train_pause_resume_stop_save_reopen(win, qtbot, tmp_path):
+    _open_small(win, SAMPLES[0], size=600, steps=12, epochs=2)
+    tp = win.training_panel
+    win.show_panel("Training")
+    # slow each step a little so that pause/stop land mid-run
+    task_step = None
+
+    def slow(*a):
+        time.sleep(0.03)
+        return task_step(*a)
+
+    win.c.ensure_session()
+    task_step = win.c.session.task.train_step
+    win.c.session.task.train_step = slow
+    qtbot.mouseClick(tp.start_btn, Qt.LeftButton)
+    _wait_state(qtbot, win, "running")
+    qtbot.waitUntil(lambda: tp.s_loss.n >= 2, timeout=10000)
+    qtbot.mouseClick(tp.pause_btn, Qt.LeftButton)
+    _wait_state(qtbot, win, "paused")
+    n_paused = win.c.session.position["step"]
+    qtbot.wait(200)
+    assert win.c.session.position["step"] == n_paused
+    qtbot.mouseClick(tp.pause_btn, Qt.LeftButton)  # resume
+    _wait_state(qtbot, win, "running")
+    qtbot.waitUntil(lambda: win.c.session.position["step"] > n_paused, timeout=10000)
+    # saving while training writes a consistent snapshot
+    assert win._save_to(tmp_path / "live.darkproj")
+    live = load_project(tmp_path / "live.darkproj")
+    assert len(live.history["steps"]["step"]) == live.position["step"]
+    qtbot.mouseClick(tp.stop_btn, Qt.LeftButton)
+    _wait_state(qtbot, win, "idle")
+    stopped_at = win.c.session.position["step"]
+    assert stopped_at < 24
+    # Start continues from the same step with the optimizer state
+    qtbot.mouseClick(tp.start_btn, Qt.LeftButton)
+    _wait_state(qtbot, win, "idle", timeout=30000)
+    assert win.c.session.position == {"epoch": 2, "batch": 0, "step": 24}
+    assert tp.s_loss.n == 24 and tp.s_vacc.n == 2
+    assert "finished (completed)" in tp.log.toPlainText()
+    # outputs: confusion matrix and grid, a cell click filters
+    win.show_panel("Outputs")
+    op = win.outputs_panel
+    assert op.cm.rowCount() == 10
+    assert op.grid.model().rowCount() == 32
+    cm = op.prev["confusion"]
+    i, j = np.unravel_index(np.argmax(cm), cm.shape)
+    op.filter_cell(int(i), int(j))
+    assert op.grid.model().rowCount() == cm[i, j]
+    # save, reopen, compare weights and history
+    assert win._save_to(tmp_path / "p.darkproj")
+    snap = win.c.session.snapshot()
+    back = load_project(tmp_path / "p.darkproj")
+    assert back.position["step"] == 24
+    for k, v in snap.model_state.items():
+        np.testing.assert_array_equal(back.model_state[k], v)
+    assert back.history["steps"]["loss"] == snap.history["steps"]["loss"]
+    assert back.thumbnail and back.thumbnail[:4] == b"\x89PNG"
+    win.c.dirty = False
+    assert win.open_path(str(tmp_path / "p.darkproj"))
+    assert win.training_panel.s_loss.n == 24
+    assert str(tmp_path / "p.darkproj") in win.c.recent()
+
+
+def test_bad_project_files_show_an_error_and_keep_the_open_project(win, tmp_path):
+    _open_small(win, SAMPLES[0])
+    before = win.c.project
+    bad_zip = tmp_path / "a.darkproj"
+    bad_zip.write_bytes(b"not a zip")
+    bad_json = tmp_path / "b.json"
+    bad_json.write_text("{oops")
+    bad_layer = tmp_path / "c.darkproj"
+    spec = json.loads(open(SAMPLES[0]).read())
+    spec["model"]["layers"][1]["type"] = "Dense"
+    with zipfile.ZipFile(bad_layer, "w") as z:
+        z.writestr("project.json", json.dumps(spec))
+    win.c.dirty = False
+    for p, needle in [
+        (bad_zip, "not a valid .darkproj"),
+        (bad_json, "bad JSON"),
+        (bad_layer, "unknown layer type 'Dense'"),
+    ]:
+        data = p.read_bytes()
+        assert not win.open_path(str(p))
+        assert needle in win.errors[-1] and str(p) in win.errors[-1]
+        assert p.read_bytes() == data
+        assert win.c.project is before
+
+
+def test_invalid_model_marks_the_row(win, qtbot):
+    _open_small(win, SAMPLES[0])
+    mp = win.model_panel
+    win.show_panel("Model")
+    row = [ls.name for ls in win.c.spec.model.layers].index("fc2")
+    mp.table.item(row, 2).setText("in_features=999, out_features=128")
+    assert "expects 999 input features, got 256" in mp.table.item(row, 4).text()
+    assert mp.t_status.value.text().endswith("invalid")
+    assert "fc2" in mp.error.text()
+    mp.table.item(row, 2).setText("out_features=64")
+    assert mp.table.item(row, 4).text() == "(N, 64)"
+    n = mp.table.rowCount()
+    mp.table.selectRow(0)
+    mp.add_layer("ReLU")
+    assert mp.table.rowCount() == n + 1 and win.c.spec.model.layers[1].type == "ReLU"
+    mp.move_layer(1)
+    assert win.c.spec.model.layers[2].type == "ReLU"
+    mp.remove_layer()
+    assert mp.table.rowCount() == n and mp.t_status.value.text().endswith("valid")
+
+
+def test_augmentation_preview_rerolls(win, qtbot):
+    _open_small(win, SAMPLES[1])
+    win.show_panel("Dataset")
+    dp = win.dataset_panel
+    qtbot.waitUntil(lambda: dp.grid.model().rowCount() > 0, timeout=5000)
+    assert dp.tfm.rowCount() == 2
+    first = [lab.pixmap().toImage() for lab in dp.aug_labels[1:]]
+    dp._reroll()
+    second = [lab.pixmap().toImage() for lab in dp.aug_labels[1:]]
+    assert any(a != b for a, b in zip(first, second))
+    dp.tfm.item(1, 1).setText("size=32, padding=oops")
+    assert dp.t_error.text()  # a bad argument is named, the spec is unchanged
+    assert win.c.spec.dataset.transforms[1].args == {"size": 32, "padding": 2}
+
+
+def test_exception_in_training_is_logged_and_run_stops(win, qtbot):
+    _open_small(win, SAMPLES[0], steps=6)
+    s = win.c.ensure_session()
+    real = s.task.train_step
+    calls = {"n": 0}
+
+    def broken(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise ValueError("synthetic failure")
+        return real(*a)
+
+    s.task.train_step = broken
+    win.training_panel.start()
+    _wait_state(qtbot, win, "idle", timeout=20000)
+    log = win.training_panel.log.toPlainText()
+    assert "ValueError: synthetic failure" in log and "Traceback" in log
+    assert "finished (error)" in log
+    assert s.position["step"] == 2 and len(win.c.history) == 2
+    assert win.training_panel.start_btn.isEnabled()
+
+
+def test_nan_loss_pauses_with_a_message(win, qtbot):
+    _open_small(win, SAMPLES[0], steps=6)
+    s = win.c.ensure_session()
+    real = s.task.train_step
+
+    def nan(*a):
+        loss, st = real(*a)
+        return loss * float("nan"), st
+
+    s.task.train_step = nan
+    win.training_panel.start()
+    _wait_state(qtbot, win, "paused")
+    qtbot.waitUntil(lambda: "loss is nan" in win.training_panel.status.text(), timeout=5000)
+    win.c.stop(wait=10)
+    _wait_state(qtbot, win, "idle")
+
+
+def test_close_during_training_asks_then_stops(win, qtbot):
+    _open_small(win, SAMPLES[0], size=2000, steps=100, epochs=3)
+    s = win.c.ensure_session()
+    real = s.task.train_step
+
+    def slow(*a):
+        time.sleep(0.02)
+        return real(*a)
+
+    s.task.train_step = slow
+    win.training_panel.start()
+    qtbot.waitUntil(lambda: win.c.session.position["step"] > 1, timeout=10000)
+    win.ask = False
+    assert not win.close()
+    assert win.c.is_training
+    win.ask = True
+    assert win.close()
+    assert not win.c.is_training and win.c.trainer.finished_reason == "stopped"
+
+
+def test_drop_folder_becomes_the_dataset(win, qtbot, tmp_path):
+    import cv2
+
+    for k, name in enumerate(["cats", "dogs"]):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(5):
+            img = np.full((20, 24, 3), 40 * k + i, np.uint8)
+            cv2.imwrite(str(tmp_path / "imgs" / name / f"{i}.png"), img)
+    _open_small(win, SAMPLES[1])
+    win.handle_drop(str(tmp_path / "imgs"))
+    assert win.c.spec.dataset.source == "folder"
+    qtbot.waitUntil(lambda: win.dataset_panel.pager.total == 10, timeout=5000)
+    assert win.c.data().classes == ["cats", "dogs"]
+    assert win.c.data().image(0).shape == (32, 32, 3)
+
+
+def test_live_plot_repaints_for_seconds(qtbot):
+    """Guards against PySide6 6.12.0 + pyqtgraph ("none_dealloc" abort in AxisItem)."""
+    import pyqtgraph as pg
+
+    w = pg.PlotWidget()
+    qtbot.addWidget(w)
+    w.show()
+    curve = w.plot(pen="y")
+    x = np.arange(2000, dtype=np.float64)
+    y = np.zeros(2000)
+    state = {"n": 0}
+
+    def tick():
+        n = state["n"] = min(state["n"] + 7, 2000)
+        y[:n] = np.sin(x[:n] / 50.0 + n)
+        curve.setData(x[:n], y[:n])
+        w.repaint()
+
+    t = QTimer()
+    t.timeout.connect(tick)
+    t.start(10)
+    qtbot.wait(3000)
+    t.stop()
+    assert state["n"] > 100
