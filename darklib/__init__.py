@@ -13,6 +13,7 @@ from darklib import (
     cuda,
     nn,
     optim,
+    utils,
 )
 from darklib.backend import device
 from darklib.creation import (

@@ -1,0 +1,5 @@
+"""darklib.utils: data loading (``darklib.utils.data``) and other helpers."""
+
+from darklib.utils import data
+
+__all__ = ["data"]
