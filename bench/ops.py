@@ -1,0 +1,231 @@
+"""Op benchmark: darklib beside PyTorch, from one run, as ratios.
+
+    python bench/ops.py [--repeats 9] [--device cpu|cuda] [--quick]
+
+Rows (targets in brackets, as time ratios darklib / torch):
+(a) per-op overhead: a chain of 1,000 small ops (x * 1.0001 + 0.001, tanh, * 0.999) on a
+    (16, 16) tensor that requires grad; forward, then backward          [<= 2x torch]
+(b) conv2d 3x3, padding 1, batch 32, float32 at ResNet shapes 64->64 @ 32x32 and
+    128->128 @ 16x16; forward (no grad), then forward + backward (input, weight and
+    bias gradients)                                                     [<= 1.5x torch]
+(c) pooling and resampling at (32, 64, 32, 32), forward + backward       [no target]
+
+darklib and torch runs alternate inside each repeat, so both see the same machine load;
+the figures are medians. torch keeps its default thread count. With ``--device cuda``
+darklib runs on the GPU; torch does too where it has CUDA, otherwise its column is empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import darklib as dl
+import darklib.nn.functional as DF
+
+try:
+    import torch
+    import torch.nn.functional as TF
+except ImportError:  # the GPU machines have no torch: darklib's figures alone
+    torch = None
+
+Step = tuple[Callable[[], object], Callable[[object], None]]  # (untimed set-up, timed run)
+
+
+def _sync(device: str) -> Callable[[], None]:
+    if device == "cuda":
+        return dl.cuda.synchronize
+    return lambda: None
+
+
+def _torch_sync(device: str) -> Callable[[], None]:
+    if device == "cuda" and torch is not None:
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def measure(dl_step: Step, torch_step: Step | None, repeats: int, device: str) -> tuple:
+    """Seconds per step, alternating darklib and torch in every repeat:
+    ``((dl median, dl best), (torch median, torch best) or None)``."""
+    runs = [(dl_step, _sync(device))]
+    if torch_step is not None:
+        runs.append((torch_step, _torch_sync(device)))
+    times: list[list[float]] = [[] for _ in runs]
+    for rep in range(repeats + 1):  # the first round warms up (caches, kernels, buffers)
+        for k, ((setup, run), sync) in enumerate(runs):
+            state = setup()
+            sync()
+            t = time.perf_counter()
+            run(state)
+            sync()
+            if rep:
+                times[k].append(time.perf_counter() - t)
+    stats = [(float(np.median(t)), float(np.min(t))) for t in times]
+    return stats[0], (stats[1] if torch_step is not None else None)
+
+
+# ------------------------------------------------------------------ (a) per-op overhead
+
+CHAIN_STEPS = 334  # 3 ops per step: 1,002 ops
+
+
+def _chain(x, tanh):
+    for _ in range(CHAIN_STEPS):
+        x = tanh(x * 1.0001 + 0.001)
+    return x
+
+
+def overhead_rows(device: str, repeats: int, torch_ok: bool) -> list:
+    r = np.random.default_rng(0)
+    a = r.standard_normal((16, 16)).astype(np.float32)
+    rows = []
+    dx = dl.tensor(a, device=device, requires_grad=True)
+    fwd_dl = (lambda: None, lambda _: _chain(dx, dl.tanh))
+    bwd_dl = (lambda: _chain(dx, dl.tanh).sum(), lambda y: y.backward())
+    fwd_t = bwd_t = None
+    if torch_ok:
+        tx = torch.tensor(a, device=device, requires_grad=True)
+        fwd_t = (lambda: None, lambda _: _chain(tx, torch.tanh))
+        bwd_t = (lambda: _chain(tx, torch.tanh).sum(), lambda y: y.backward())
+    rows.append(("1,000 small ops, forward", *measure(fwd_dl, fwd_t, repeats, device), 2.0))
+    rows.append(("1,000 small ops, backward", *measure(bwd_dl, bwd_t, repeats, device), 2.0))
+    return rows
+
+
+# ------------------------------------------------------------------ (b) convolution
+
+
+def conv_rows(device: str, repeats: int, torch_ok: bool, shapes: list) -> list:
+    rows = []
+    for n, c, hw in shapes:
+        rows += _conv_case(device, repeats, torch_ok, n, c, hw)
+    return rows
+
+
+def _conv_case(device: str, repeats: int, torch_ok: bool, n: int, c: int, hw: int) -> list:
+    r = np.random.default_rng(1)
+    x = r.standard_normal((n, c, hw, hw)).astype(np.float32)
+    w = (r.standard_normal((c, c, 3, 3)) * (2 / (9 * c)) ** 0.5).astype(np.float32)
+    b = np.zeros(c, np.float32)
+    g = r.standard_normal((n, c, hw, hw)).astype(np.float32)
+    dx, dw, db = (dl.tensor(v, device=device, requires_grad=True) for v in (x, w, b))
+    dg = dl.tensor(g, device=device)
+
+    def dl_fwd(_):
+        with dl.no_grad():
+            DF.conv2d(dx, dw, db, padding=1)
+
+    def dl_fb(_):
+        dx.grad = dw.grad = db.grad = None
+        DF.conv2d(dx, dw, db, padding=1).backward(dg)
+
+    t_fwd = t_fb = None
+    if torch_ok:
+        tx, tw, tb = (torch.tensor(v, device=device, requires_grad=True) for v in (x, w, b))
+        tg = torch.tensor(g, device=device)
+
+        def t_fwd_run(_):
+            with torch.no_grad():
+                TF.conv2d(tx, tw, tb, padding=1)
+
+        def t_fb_run(_):
+            tx.grad = tw.grad = tb.grad = None
+            TF.conv2d(tx, tw, tb, padding=1).backward(tg)
+
+        t_fwd, t_fb = (lambda: None, t_fwd_run), (lambda: None, t_fb_run)
+    name = f"conv2d {c}->{c} @{hw}x{hw} b{n}"
+    return [
+        (f"{name}, forward", *measure((lambda: None, dl_fwd), t_fwd, repeats, device), 1.5),
+        (f"{name}, fwd+bwd", *measure((lambda: None, dl_fb), t_fb, repeats, device), 1.5),
+    ]
+
+
+# ------------------------------------------------------------------ (c) pooling, resampling
+
+
+def extra_rows(device: str, repeats: int, torch_ok: bool) -> list:
+    r = np.random.default_rng(2)
+    x = r.standard_normal((32, 64, 32, 32)).astype(np.float32)
+    cases = [
+        ("max_pool2d 2x2", lambda F, t: F.max_pool2d(t, 2)),
+        ("max_pool2d 3x3 s2 p1", lambda F, t: F.max_pool2d(t, 3, 2, 1)),
+        ("avg_pool2d 2x2", lambda F, t: F.avg_pool2d(t, 2)),
+        ("interpolate nearest x2", lambda F, t: F.interpolate(t, scale_factor=2)),
+        (
+            "interpolate bilinear x2",
+            lambda F, t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False),
+        ),
+    ]
+    rows = []
+    for name, fn in cases:
+        dx = dl.tensor(x, device=device, requires_grad=True)
+        dl_step = (lambda fn=fn, dx=dx: fn(DF, dx), lambda y: y.backward(dl.ones_like(y)))
+        t_step = None
+        if torch_ok:
+            tx = torch.tensor(x, device=device, requires_grad=True)
+            t_step = (lambda fn=fn, tx=tx: fn(TF, tx), lambda y: y.backward(torch.ones_like(y)))
+        # set-up runs the forward untimed: time forward and backward together instead
+        dl_fb = (lambda: None, lambda _, s=dl_step: s[1](s[0]()))
+        t_fb = None if t_step is None else (lambda: None, lambda _, s=t_step: s[1](s[0]()))
+        rows.append((f"{name}, fwd+bwd", *measure(dl_fb, t_fb, repeats, device), None))
+    return rows
+
+
+# ------------------------------------------------------------------ report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=9, help="timed repeats per row (median)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, skip extras")
+    args = ap.parse_args()
+    device = args.device
+    if device == "cuda" and not dl.cuda.is_available():
+        sys.exit("bench/ops.py: --device cuda needs CuPy and a GPU")
+    torch_ok = torch is not None and (device == "cpu" or torch.cuda.is_available())
+    repeats = 3 if args.quick else args.repeats
+    shapes = [(32, 64, 32), (32, 128, 16)]
+
+    print(
+        f"darklib vs torch on {device}; median of {repeats} alternating repeats"
+        + (f"; torch threads {torch.get_num_threads()}" if torch is not None else "")
+        + (f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "")
+    )
+    rows = overhead_rows(device, repeats, torch_ok)
+    rows += conv_rows(device, repeats, torch_ok, shapes)
+    if not args.quick:
+        rows += extra_rows(device, repeats, torch_ok)
+
+    head = (
+        f"{'benchmark':38} {'darklib ms':>11} {'torch ms':>10} {'ratio':>7} "
+        f"{'(best)':>7} {'target':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name, (med, best), ref, target in rows:
+        line = f"{name:38} {med * 1e3:11.2f} "
+        if ref is None:
+            line += f"{'-':>10} {'-':>7} {'-':>7}"
+        else:
+            ratio = med / ref[0]
+            line += f"{ref[0] * 1e3:10.2f} {ratio:6.2f}x {best / ref[1]:6.2f}x"
+            if target is not None:
+                line += f" {'<=' + format(target, '.1f') + 'x':>8} "
+                line += "ok" if ratio <= target else "MISSED"
+        print(line)
+    print(
+        "ratio: darklib / torch of the medians; (best): of the fastest repeats, which the "
+        "load of other processes disturbs least."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,483 @@
+"""2-D convolution and transposed convolution: im2col + GEMM, col2im for the adjoint.
+
+Three array-level building blocks carry both ops (transposed convolution is the adjoint
+of convolution, so its forward is convolution's input gradient and vice versa):
+
+- :func:`_conv` (forward): im2col on a strided view of the padded input, then one GEMM
+  per group; 1x1 stride-1 convolutions skip im2col.
+- :func:`_conv_input_grad`: for stride 1 a "full" convolution of the output gradient with
+  the flipped, transposed weight (im2col + GEMM again, no scatter); otherwise a GEMM and
+  col2im (a scatter-add per kernel offset).
+- :func:`_conv_weight_grad`: im2col of the input and a GEMM contracting over N*H*W.
+
+Columns are laid out (C*kh*kw, N*oh*ow) (channels-last for narrow images on the CPU), in
+reusable scratch memory on the CPU (:func:`darklib.kernels.im2col.workspace`), for the
+whole batch or for large chunks of it. Only the input and weight are saved for backward,
+as PyTorch does; the columns are recomputed there. bench/ops.py times these choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from darklib.autograd import Function
+from darklib.backend import get_xp
+from darklib.kernels import im2col as cpu
+from darklib.kernels.im2col import Geometry
+from darklib.ops._promote import promote
+from darklib.tensor import Tensor
+
+# Columns are built for chunks of the batch holding about this many bytes (at least one
+# image), and each chunk is multiplied in ONE GEMM per group. Few large BLAS calls matter
+# more than cache reuse: OpenBLAS threads synchronise at every call, and when other
+# threads or processes share the cores (the studio's GUI, data loading) many small calls
+# interleaved with NumPy copies ran up to 10x slower than one big call (measured). The GPU
+# takes the whole batch at once.
+_CHUNK_BYTES = 1 << 26
+# Channels-last columns when output rows are this short (groups == 1, CPU only): copies and
+# scatter-adds then run over rows of C channels instead of rows of ow pixels.
+_NHWC_MAX_WIDTH = 8
+
+
+def _nhwc(xp: Any, g: Geometry, groups: int) -> bool:
+    return xp is np and groups == 1 and g.ow <= _NHWC_MAX_WIDTH
+
+
+def _chunks(xp: Any, n: int, image_bytes: int) -> list[tuple[int, int]]:
+    if xp is not np:
+        return [(0, n)]
+    step = max(1, _CHUNK_BYTES // max(1, image_bytes))
+    return [(s, min(n, s + step)) for s in range(0, n, step)]
+
+
+def _col2im(cols: Any, n: int, c: int, g: Geometry, out: Any) -> Any:
+    if get_xp(cols) is np:
+        return cpu.col2im(cols, n, c, g, out)
+    from darklib.kernels import cuda
+
+    return cuda.col2im(cols, n, c, g, out)
+
+
+def _gmm(a: Any, b: Any, out: Any = None) -> Any:
+    """Grouped GEMM (G, m, k) @ (G, k, n). One group runs as a 2-D product, so that CuPy
+    passes transposed operands to cuBLAS as flags instead of copying them."""
+    xp = get_xp(a)
+    if a.shape[0] == 1:
+        return xp.matmul(a[0], b[0], out=None if out is None else out[0])[None]
+    return xp.matmul(a, b, out=out)
+
+
+def _is_pointwise(g: Geometry) -> bool:
+    return (
+        g.kh == g.kw == 1
+        and g.sh == g.sw == 1
+        and g.pt == g.pl == 0
+        and (g.oh == g.h and g.ow == g.w)
+    )
+
+
+def _columns(x: Any, g: Geometry, groups: int) -> Any:
+    """Columns of x (m, C, H, W) as (groups, C/groups*kh*kw, m*oh*ow): row (c, i, j) holds
+    input channel c shifted by kernel offset (i, j), for every output pixel of every image."""
+    xp = get_xp(x)
+    m, c = x.shape[:2]
+    kg, p = c // groups * g.kh * g.kw, g.oh * g.ow
+    if _is_pointwise(g):  # the input itself, channels first
+        cols = xp.ascontiguousarray(x.reshape(m, c, p).transpose(1, 0, 2))
+    elif xp is np:
+        cols = cpu.im2col(x, g, "knp")
+    else:
+        from darklib.kernels import cuda
+
+        cols = cuda.im2col(x, g, "knp")
+    return cols.reshape(groups, kg, m * p)
+
+
+def _channels_first(gy: Any, groups: int) -> Any:
+    """gy (m, O, oh, ow) as (groups, O/groups, m*oh*ow): the layout of the GEMM output."""
+    m, o = gy.shape[:2]
+    g2 = get_xp(gy).ascontiguousarray(gy.reshape(m, o, -1).transpose(1, 0, 2))
+    return g2.reshape(groups, o // groups, -1)
+
+
+def _conv(x: Any, w: Any, g: Geometry, groups: int, b: Any = None) -> Any:
+    """Cross-correlation of x (N, C, H, W) with w (O, C/groups, kh, kw), plus bias b (O,)
+    if given -> (N, O, oh, ow)."""
+    xp = get_xp(x)
+    n = x.shape[0]
+    o = w.shape[0]
+    og, kg = o // groups, w.shape[1] * g.kh * g.kw
+    p = g.oh * g.ow
+    y = xp.empty((n, o, p), xp.result_type(x, w))
+    nhwc = _nhwc(xp, g, groups)
+    if nhwc:  # weight rows in (kh, kw, C) order, to match the channels-last columns
+        wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg).T
+    else:
+        wk = w.reshape(groups, og, kg)
+    for s, e in _chunks(xp, n, groups * kg * p * x.itemsize):
+        m = e - s
+        if nhwc:  # (m*P, K) @ (K, O)
+            yk = cpu.im2col_nhwc(x[s:e], g) @ wk
+            y[s:e] = yk.reshape(m, p, o).transpose(0, 2, 1)
+        else:  # (O, K) @ (K, m*P)
+            yk = _gmm(wk, _columns(x[s:e], g, groups))
+            y[s:e] = yk.reshape(o, m, p).transpose(1, 0, 2)
+        if b is not None:  # while the chunk is still in cache
+            y[s:e] += b.reshape(o, 1)
+    return y.reshape(n, o, g.oh, g.ow)
+
+
+def _full_geometry(g: Geometry) -> Geometry | None:
+    """Geometry of the stride-1 'full' convolution that computes the input gradient."""
+    if g.sh != 1 or g.sw != 1:
+        return None
+    pt, pl = g.dh * (g.kh - 1) - g.pt, g.dw * (g.kw - 1) - g.pl
+    if pt < 0 or pl < 0:
+        return None
+    return Geometry(g.kh, g.kw, 1, 1, g.dh, g.dw, pt, pl, g.oh, g.ow, g.h, g.w)
+
+
+def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
+    """Gradient of :func:`_conv` with respect to x (N, c, h, w), given gy (N, O, oh, ow)."""
+    xp = get_xp(gy)
+    n, o = gy.shape[:2]
+    og, cg = o // groups, c // groups
+    # The full convolution unfolds gy (O*kh*kw values per pixel); col2im writes and then
+    # scatters C*kh*kw values per pixel, about twice the cost per value: choose the cheaper.
+    full = _full_geometry(g) if o <= 2 * c else None
+    if full is not None:
+        # x-grad = gy correlated with the spatially flipped weight, in/out channels swapped
+        wt = w.reshape(groups, og, cg, g.kh, g.kw).swapaxes(1, 2)[..., ::-1, ::-1]
+        wt = xp.ascontiguousarray(wt).reshape(c, og, g.kh, g.kw)
+        return _conv(gy, wt, full, groups)
+    kg = cg * g.kh * g.kw
+    p = g.oh * g.ow
+    gx = xp.empty((n, c, g.h, g.w), xp.result_type(gy, w))
+    nhwc = _nhwc(xp, g, groups)
+    if nhwc:
+        wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg)
+    else:
+        wk = w.reshape(groups, og, kg).swapaxes(1, 2)
+    for s, e in _chunks(xp, n, groups * kg * p * gy.itemsize):
+        m = e - s
+        if nhwc:  # (m*P, O) @ (O, K): channels-last columns
+            g2 = gy[s:e].reshape(m, o, p).transpose(0, 2, 1).reshape(m * p, o)
+            cols = cpu.workspace("gcols", (m * p, kg), gx.dtype)
+            np.matmul(g2, wk, out=cols)
+            cpu.col2im_nhwc(cols, m, c, g, gx[s:e])
+            continue
+        g2 = _channels_first(gy[s:e], groups)  # (G, og, m*P)
+        if xp is np:  # (K, O) @ (O, m*P) into scratch memory
+            cols = _gmm(wk, g2, out=cpu.workspace("gcols", (groups, kg, m * p), gx.dtype))
+        else:
+            cols = _gmm(wk, g2)
+        _col2im(cols.reshape(groups * kg, m * p), m, c, g, gx[s:e])
+    return gx
+
+
+def _conv_weight_grad(x: Any, gy: Any, g: Geometry, groups: int, w_shape: tuple) -> Any:
+    """Gradient of :func:`_conv` with respect to w: one GEMM per group and chunk,
+    contracting over images and output pixels."""
+    xp = get_xp(x)
+    n = x.shape[0]
+    og, kg = gy.shape[1] // groups, w_shape[1] * g.kh * g.kw
+    p = g.oh * g.ow
+    nhwc = not _is_pointwise(g) and _nhwc(xp, g, groups)
+    gwt = None  # the transposed gradient (groups, kg, og), summed over chunks
+    for s, e in _chunks(xp, n, groups * kg * p * x.itemsize):
+        m = e - s
+        if nhwc:  # (K, m*P) @ (m*P, O) with channels-last K = (kh, kw, C)
+            g2 = gy[s:e].reshape(m, og, p).transpose(0, 2, 1).reshape(m * p, og)
+            part = (cpu.im2col_nhwc(x[s:e], g).T @ g2)[None]
+        else:  # (K, m*P) @ (m*P, O)
+            part = _gmm(
+                _columns(x[s:e], g, groups), _channels_first(gy[s:e], groups).swapaxes(1, 2)
+            )
+        if gwt is None:
+            gwt = part  # a fresh array: safe to accumulate into
+        else:
+            gwt += part
+    if nhwc:  # (kh, kw, C, O) -> (O, C, kh, kw)
+        return np.ascontiguousarray(
+            gwt[0].reshape(g.kh, g.kw, w_shape[1], og).transpose(3, 2, 0, 1)
+        )
+    return xp.ascontiguousarray(gwt.swapaxes(1, 2)).reshape(w_shape)
+
+
+def _bias_grad(gy: Any) -> Any:
+    return gy.sum(axis=(0, 2, 3))
+
+
+def _add_bias(y: Any, b: Any) -> Any:
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1)
+    return y
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, geom, groups):
+        ctx.save_for_backward(x, w)
+        unbatched = x.ndim == 3
+        if unbatched:
+            x = x[None]
+        ctx.geom, ctx.groups, ctx.unbatched = geom, groups, unbatched
+        y = _conv(x, w, geom, groups, b)
+        return y[0] if unbatched else y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        if ctx.unbatched:
+            x, gy = x[None], gy[None]
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        g, groups = ctx.geom, ctx.groups
+        gw = _conv_weight_grad(x, gy, g, groups, w.shape) if nw else None
+        gb = _bias_grad(gy) if nb else None
+        gx = None
+        if nx:
+            gx = _conv_input_grad(gy, w, g, groups, x.shape[1])
+            if ctx.unbatched:
+                gx = gx[0]
+        return gx, gw, gb, None, None
+
+
+class ConvTranspose2d(Function):
+    """Transposed convolution: the adjoint of :class:`Conv2d` (``geom`` describes that conv,
+    whose input is this op's output)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, geom, groups):
+        ctx.save_for_backward(x, w)
+        unbatched = x.ndim == 3
+        if unbatched:
+            x = x[None]
+        ctx.geom, ctx.groups, ctx.unbatched = geom, groups, unbatched
+        y = _add_bias(_conv_input_grad(x, w, geom, groups, w.shape[1] * groups), b)
+        return y[0] if unbatched else y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        if ctx.unbatched:
+            x, gy = x[None], gy[None]
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        g, groups = ctx.geom, ctx.groups
+        gw = _conv_weight_grad(gy, x, g, groups, w.shape) if nw else None
+        gb = _bias_grad(gy) if nb else None
+        gx = None
+        if nx:
+            gx = _conv(gy, w, g, groups)
+            if ctx.unbatched:
+                gx = gx[0]
+        return gx, gw, gb, None, None
+
+
+# ------------------------------------------------------------------ argument checking
+
+
+def _pair(v: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
+    if isinstance(v, int | np.integer) and not isinstance(v, bool):
+        v = (int(v), int(v))
+    elif isinstance(v, tuple | list) and len(v) == 1:
+        v = (v[0], v[0])
+    if (
+        not isinstance(v, tuple | list)
+        or len(v) != 2
+        or not all(isinstance(e, int | np.integer) and not isinstance(e, bool) for e in v)
+    ):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    v = (int(v[0]), int(v[1]))
+    if min(v) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+    return v
+
+
+def _shape(t: Any) -> tuple:
+    return tuple(t.shape)
+
+
+def _check_operands(op: str, input: Any, weight: Any, bias: Any, groups: Any) -> None:
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(
+            f"{op}: input and weight must be tensors, got {type(input).__name__} "
+            f"and {type(weight).__name__}"
+        )
+    if input.ndim not in (3, 4):
+        raise RuntimeError(
+            f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {_shape(input)}"
+        )
+    if weight.ndim != 4:
+        raise RuntimeError(f"{op}: expected a 4-D weight, got shape {_shape(weight)}")
+    for name, t in (("input", input), ("weight", weight)):
+        if t.array.dtype.kind != "f":
+            raise RuntimeError(f"{op}: expected a floating-point {name}, got {t.dtype}")
+    if not isinstance(groups, int | np.integer) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if bias is not None and not isinstance(bias, Tensor):
+        raise TypeError(f"{op}: bias must be a tensor or None, got {type(bias).__name__}")
+
+
+def _cast_operands(input: Tensor, weight: Tensor, bias: Tensor | None) -> tuple:
+    x, w = promote(input, weight)
+    if bias is not None and bias.array.dtype != w.array.dtype:
+        bias = bias.to(w.dtype)
+    return x, w, bias
+
+
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D cross-correlation over an input of several planes, as ``torch.nn.functional.conv2d``.
+
+    Args:
+        input: (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight: (C_out, C_in / groups, kH, kW).
+        bias: optional (C_out,).
+        stride: int or (sH, sW). Default: 1.
+        padding: int, (pH, pW), ``'valid'`` (no padding) or ``'same'`` (output as large as
+            the input; stride 1 only). Default: 0.
+        dilation: spacing between kernel elements, int or pair. Default: 1.
+        groups: split input and output channels into this many blocked groups. Default: 1.
+
+    Shape:
+        Output (N, C_out, H_out, W_out) with
+        ``H_out = (H + 2 * pH - dH * (kH - 1) - 1) // sH + 1`` (W alike).
+    """
+    op = "conv2d"
+    _check_operands(op, input, weight, bias, groups)
+    groups = int(groups)
+    sh, sw = _pair(stride, "stride", op, 1)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    o, cg, kh, kw = _shape(weight)
+    ishape = _shape(input)
+    c, h, w = ishape[-3:]
+    if o % groups:
+        raise RuntimeError(
+            f"{op}: weight {_shape(weight)} has {o} output channels, which is "
+            f"not divisible by groups={groups}"
+        )
+    if c != cg * groups:
+        raise RuntimeError(
+            f"{op}: expected input with {cg * groups} channels (weight "
+            f"{_shape(weight)}, groups={groups}), got {ishape}"
+        )
+    if bias is not None and _shape(bias) != (o,):
+        raise RuntimeError(
+            f"{op}: bias of shape {_shape(bias)} does not match {o} output "
+            f"channels (weight {_shape(weight)})"
+        )
+    if isinstance(padding, str):
+        if padding == "valid":
+            pt = pb = pl = pr = 0
+        elif padding == "same":
+            if (sh, sw) != (1, 1):
+                raise ValueError(
+                    f"{op}: padding='same' is not supported for strided "
+                    f"convolutions (stride={(sh, sw)})"
+                )
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            pt, pl = th // 2, tw // 2
+            pb, pr = th - pt, tw - pl
+        else:
+            raise ValueError(
+                f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+            )
+    else:
+        pt, pl = _pair(padding, "padding", op, 0)
+        pb, pr = pt, pl
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if eh > h + pt + pb or ew > w + pl + pr:
+        raise RuntimeError(
+            f"{op}: kernel ({kh}, {kw}) (dilated size ({eh}, {ew})) is larger than the padded "
+            f"input ({h + pt + pb}, {w + pl + pr}) (input {ishape}, padding "
+            f"({pt}, {pl}))"
+        )
+    oh = (h + pt + pb - eh) // sh + 1
+    ow = (w + pl + pr - ew) // sw + 1
+    geom = Geometry(kh, kw, sh, sw, dh, dw, pt, pl, h, w, oh, ow)
+    x, wt, b = _cast_operands(input, weight, bias)
+    return Conv2d.apply(x, wt, b, geom, groups)
+
+
+def conv_transpose2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """2-D transposed convolution ("deconvolution"), as ``torch.nn.functional.conv_transpose2d``.
+
+    The adjoint of :func:`conv2d` with the same weight: it maps conv2d's output shape back
+    to its input shape.
+
+    Args:
+        input: (N, C_in, H, W) or unbatched (C_in, H, W).
+        weight: (C_in, C_out / groups, kH, kW).
+        bias: optional (C_out,).
+        stride: int or pair. Default: 1.
+        padding: ``dilation * (k - 1) - padding`` zeros pad both sides of the input, int or
+            pair. Default: 0.
+        output_padding: extra rows/columns added at the bottom/right of the output; smaller
+            than stride or dilation. Default: 0.
+        groups: blocked connections from input to output channels. Default: 1.
+        dilation: spacing between kernel elements. Default: 1.
+
+    Shape:
+        Output (N, C_out, H_out, W_out) with
+        ``H_out = (H - 1) * sH - 2 * pH + dH * (kH - 1) + output_padding + 1``.
+    """
+    op = "conv_transpose2d"
+    _check_operands(op, input, weight, bias, groups)
+    groups = int(groups)
+    sh, sw = _pair(stride, "stride", op, 1)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    ph, pw = _pair(padding, "padding", op, 0)
+    oph, opw = _pair(output_padding, "output_padding", op, 0)
+    cin, cog, kh, kw = _shape(weight)
+    ishape = _shape(input)
+    c, h, w = ishape[-3:]
+    if cin % groups:
+        raise RuntimeError(
+            f"{op}: weight {_shape(weight)} has {cin} input channels, which is "
+            f"not divisible by groups={groups}"
+        )
+    if c != cin:
+        raise RuntimeError(
+            f"{op}: expected input with {cin} channels (weight "
+            f"{_shape(weight)}, groups={groups}), got {ishape}"
+        )
+    cout = cog * groups
+    if bias is not None and _shape(bias) != (cout,):
+        raise RuntimeError(
+            f"{op}: bias of shape {_shape(bias)} does not match {cout} output "
+            f"channels (weight {_shape(weight)}, groups={groups})"
+        )
+    if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
+        raise ValueError(
+            f"{op}: output_padding {(oph, opw)} must be smaller than either "
+            f"stride {(sh, sw)} or dilation {(dh, dw)}"
+        )
+    hout = (h - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1
+    wout = (w - 1) * sw - 2 * pw + dw * (kw - 1) + opw + 1
+    if hout < 1 or wout < 1:
+        raise RuntimeError(
+            f"{op}: output size ({hout}, {wout}) is too small (input {ishape}, "
+            f"kernel ({kh}, {kw}), stride {(sh, sw)}, padding {(ph, pw)})"
+        )
+    # the convolution this op is the adjoint of: input (hout, wout) -> output (h, w)
+    geom = Geometry(kh, kw, sh, sw, dh, dw, ph, pw, hout, wout, h, w)
+    x, wt, b = _cast_operands(input, weight, bias)
+    return ConvTranspose2d.apply(x, wt, b, geom, groups)

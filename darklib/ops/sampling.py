@@ -1,0 +1,385 @@
+"""Resampling: ``interpolate`` with PyTorch's nearest, nearest-exact, (bi)linear and area modes.
+
+Resampling is separable, so each axis gets a small lookup table of source indices (and,
+for linear modes, weights), computed once per geometry with PyTorch's exact arithmetic
+(float32 scales for nearest, the input's precision for linear). Forward gathers rows and
+columns with those tables. Backward is the adjoint, written as a gather: per axis, a
+"band" table lists for every input index the (few) outputs that read it, and the gradient
+is a handful of ``take`` + multiply-add passes. Integer nearest upsampling, the common
+case, is a broadcast copy forward and a sum of strided slices back.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from darklib.autograd import Function
+from darklib.backend import get_xp
+from darklib.kernels.tables import cached
+from darklib.tensor import Tensor
+
+# ------------------------------------------------------------------ per-axis tables
+
+
+@functools.lru_cache(maxsize=512)
+def _nearest_table(n_in: int, n_out: int, scale: float | None, exact: bool) -> tuple:
+    """Source index per output index, as PyTorch computes it, plus fast-path facts:
+    ``(idx, up, down)`` where ``up``/``down`` is an integer factor when the table is a
+    plain repeat (``o // up``) or subsample (``o * down``), else 0."""
+    dst = np.arange(n_out, dtype=np.int64)
+    if not exact and n_out == n_in:
+        idx = dst
+    elif not exact and n_out == 2 * n_in:
+        idx = dst >> 1
+    else:
+        s = (
+            np.float32(1.0 / scale)
+            if scale is not None and scale > 0
+            else np.float32(n_in) / np.float32(n_out)
+        )
+        if exact:  # floorf((dst + 0.5) * scale): a double product rounded to float
+            src = ((dst + 0.5) * np.float64(s)).astype(np.float32)
+        else:
+            src = dst.astype(np.float32) * s
+        idx = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    up = n_out // n_in if n_out % n_in == 0 and np.array_equal(idx, dst // (n_out // n_in)) else 0
+    down = 0
+    if n_in % n_out == 0 and np.array_equal(idx, dst * (n_in // n_out)):
+        down = n_in // n_out
+    idx.flags.writeable = False
+    return idx, up, down
+
+
+@functools.lru_cache(maxsize=512)
+def _linear_table(
+    n_in: int, n_out: int, scale: float | None, align_corners: bool, dtype: str
+) -> tuple:
+    """``(i0, i1, lambda0, lambda1)``: output o = lambda0 * x[i0] + lambda1 * x[i1]."""
+    dst = np.arange(n_out, dtype=np.int64)
+    dt = np.dtype(dtype)
+    ct = np.float32 if dt.itemsize < 4 else dt.type  # PyTorch's opmath type
+    if n_out == n_in:
+        out = (dst, dst, np.ones(n_out, dt), np.zeros(n_out, dt))
+    elif align_corners:
+        s = ct(n_in - 1) / ct(n_out - 1) if n_out > 1 else ct(0)
+        out = _linear_weights(s * dst.astype(ct), n_in, ct, dt)
+    else:
+        s = ct(1.0 / scale) if scale is not None and scale > 0 else ct(n_in) / ct(n_out)
+        src = np.maximum(s * (dst.astype(ct) + ct(0.5)) - ct(0.5), ct(0))
+        out = _linear_weights(src, n_in, ct, dt)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+def _linear_weights(src: np.ndarray, n_in: int, ct: type, dt: np.dtype) -> tuple:
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    l1 = np.clip(src - i0.astype(ct), 0, 1).astype(ct)
+    i1 = i0 + (i0 < n_in - 1)
+    return i0, i1, (ct(1) - l1).astype(dt), l1.astype(dt)
+
+
+def _band(targets: np.ndarray, weights: np.ndarray, n_in: int, n_out: int) -> tuple:
+    """The adjoint of a resampling table, as a gather.
+
+    Output ``o`` reads input ``targets[j]`` with ``weights[j]`` for ``j = o, o + n_out, ...``
+    (``targets``/``weights`` hold one or more tables of length n_out, concatenated).
+    Returns ``(src, w, ones)``: for every input index the outputs that read it and their
+    weights, padded with weight 0 to the same count K (src and w are (n_in, K)); ``ones[k]``
+    says that column k only holds weight 1 (no multiply needed).
+    """
+    keep = weights != 0
+    t, w = targets[keep], weights[keep]
+    src = np.nonzero(keep)[0] % n_out
+    order = np.argsort(t, kind="stable")
+    t, src, w = t[order], src[order], w[order]
+    counts = np.bincount(t, minlength=n_in)
+    k = max(1, int(counts.max(initial=0)))
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    pos = np.arange(t.size) - first[t]
+    band_src = np.zeros((n_in, k), np.int64)
+    band_w = np.zeros((n_in, k), weights.dtype)
+    band_src[t, pos] = src
+    band_w[t, pos] = w
+    ones = tuple(bool(np.all(band_w[:, j] == 1)) for j in range(k))
+    return band_src, band_w, ones
+
+
+@functools.lru_cache(maxsize=512)
+def _nearest_band(n_in: int, n_out: int, scale: float | None, exact: bool) -> tuple:
+    idx = _nearest_table(n_in, n_out, scale, exact)[0]
+    return _band(idx, np.ones(n_out, np.float32), n_in, n_out)
+
+
+@functools.lru_cache(maxsize=512)
+def _linear_band(
+    n_in: int, n_out: int, scale: float | None, align_corners: bool, dtype: str
+) -> tuple:
+    i0, i1, l0, l1 = _linear_table(n_in, n_out, scale, align_corners, dtype)
+    return _band(np.concatenate((i0, i1)), np.concatenate((l0, l1)), n_in, n_out)
+
+
+def _gather_adjoint(g: np.ndarray, band: tuple, axis: int) -> np.ndarray:
+    """Adjoint of resampling along ``axis``: K gathers, each scaled and summed."""
+    src, w, ones = band
+    shape = [1] * g.ndim
+    shape[axis] = -1
+    out = None
+    for k in range(src.shape[1]):
+        term = np.take(g, src[:, k], axis=axis)
+        if not ones[k]:
+            np.multiply(term, w[:, k].reshape(shape), out=term)
+        if out is None:
+            out = term
+        else:
+            out += term
+    return out
+
+
+# ------------------------------------------------------------------ CPU kernels
+
+
+def _nearest_cpu(x: np.ndarray, th: tuple, tw: tuple) -> np.ndarray:
+    (hi, uh, dh), (wi, uw, dw) = th, tw
+    n, c, h, w = x.shape
+    oh, ow = hi.size, wi.size
+    if uh and uw:  # repeat each pixel uh x uw times: one broadcast copy
+        src = np.broadcast_to(x[:, :, :, None, :, None], (n, c, h, uh, w, uw))
+        return src.reshape(n, c, oh, ow)
+    if dh and dw:
+        return np.ascontiguousarray(x[:, :, ::dh, ::dw])
+    y = x if uh == 1 else np.take(x, hi, axis=2)
+    return y if uw == 1 else np.take(y, wi, axis=3)
+
+
+def _nearest_backward_cpu(
+    gy: np.ndarray, th: tuple, tw: tuple, keys: tuple, h: int, w: int
+) -> np.ndarray:
+    (_, uh, dh), (_, uw, dw) = th, tw
+    n, c = gy.shape[:2]
+    if uh and uw:  # sum of the uh*uw strided copies, in PyTorch's order
+        gx = np.array(gy[:, :, 0::uh, 0::uw])
+        for a in range(uh):
+            for b in range(uw):
+                if a or b:
+                    gx += gy[:, :, a::uh, b::uw]
+        return gx
+    if dh and dw:
+        gx = np.zeros((n, c, h, w), gy.dtype)
+        gx[:, :, ::dh, ::dw] = gy
+        return gx
+    t = gy if uw == 1 else _gather_adjoint(gy, _nearest_band(*keys[1][1:]), 3)
+    if uh != 1:
+        t = _gather_adjoint(t, _nearest_band(*keys[0][1:]), 2)
+    return np.ascontiguousarray(t)
+
+
+def _bilinear_cpu(x: np.ndarray, th: tuple, tw: tuple) -> np.ndarray:
+    # PyTorch's order: interpolate along W within rows h0 and h1, then between them
+    h0, h1, lh0, lh1 = th
+    w0, w1, lw0, lw1 = tw
+    t = x
+    if w0.size != x.shape[3] or lw1.any():
+        t = np.take(x, w0, axis=3) * lw0 + np.take(x, w1, axis=3) * lw1
+    if h0.size == x.shape[2] and not lh1.any():
+        return np.ascontiguousarray(t)
+    return np.take(t, h0, axis=2) * lh0[:, None] + np.take(t, h1, axis=2) * lh1[:, None]
+
+
+def _bilinear_backward_cpu(gy: np.ndarray, th: tuple, tw: tuple, keys: tuple) -> np.ndarray:
+    # the adjoint of _bilinear_cpu: H first, then W; identity axes are skipped
+    t = gy
+    if keys[0][1] != keys[0][2] or th[3].any():
+        t = _gather_adjoint(t, _linear_band(*keys[0][1:]), 2)
+    if keys[1][1] != keys[1][2] or tw[3].any():
+        t = _gather_adjoint(t, _linear_band(*keys[1][1:]), 3)
+    return np.ascontiguousarray(t)
+
+
+# ------------------------------------------------------------------ Functions
+
+
+def _cuda():
+    from darklib.kernels import cuda
+
+    return cuda
+
+
+class UpsampleNearest(Function):
+    """Nearest resampling of (N, C, H, W) (or (N, C, L), seen as H = 1)."""
+
+    @staticmethod
+    def forward(ctx, x, th, tw, keys):
+        is1d = x.ndim == 3
+        x4 = x[:, :, None, :] if is1d else x
+        ctx.tables, ctx.keys, ctx.size, ctx.is1d = (th, tw), keys, x4.shape[2:], is1d
+        if get_xp(x) is np:
+            y = _nearest_cpu(x4, th, tw)
+        else:
+            xp = get_xp(x)
+            hi = cached(keys[0], xp, lambda: th[0])
+            wi = cached(keys[1], xp, lambda: tw[0])
+            ctx.dev_tables = (hi, wi)
+            y = _cuda().upsample_nearest(x4, hi, wi)
+        return y[:, :, 0, :] if is1d else y
+
+    @staticmethod
+    def backward(ctx, gy):
+        th, tw = ctx.tables
+        h, w = ctx.size
+        g4 = gy[:, :, None, :] if ctx.is1d else gy
+        if get_xp(gy) is np:
+            gx = _nearest_backward_cpu(g4, th, tw, ctx.keys, h, w)
+        else:
+            gx = _cuda().upsample_nearest_backward(g4, *ctx.dev_tables, h, w)
+        return (gx[:, :, 0, :] if ctx.is1d else gx), None, None, None
+
+
+class UpsampleBilinear(Function):
+    """(Bi)linear resampling of (N, C, H, W) (or (N, C, L), seen as H = 1)."""
+
+    @staticmethod
+    def forward(ctx, x, th, tw, keys):
+        is1d = x.ndim == 3
+        x4 = x[:, :, None, :] if is1d else x
+        ctx.tables, ctx.keys, ctx.size, ctx.is1d = (th, tw), keys, x4.shape[2:], is1d
+        if get_xp(x) is np:
+            y = _bilinear_cpu(x4, th, tw)
+        else:
+            xp = get_xp(x)
+            dth = cached(keys[0], xp, lambda: th)
+            dtw = cached(keys[1], xp, lambda: tw)
+            ctx.dev_tables = (dth, dtw)
+            y = _cuda().upsample_bilinear(x4, dth, dtw)
+        return y[:, :, 0, :] if is1d else y
+
+    @staticmethod
+    def backward(ctx, gy):
+        th, tw = ctx.tables
+        h, w = ctx.size
+        g4 = gy[:, :, None, :] if ctx.is1d else gy
+        if get_xp(gy) is np:
+            gx = _bilinear_backward_cpu(g4, th, tw, ctx.keys)
+        else:
+            gx = _cuda().upsample_bilinear_backward(g4, *ctx.dev_tables, h, w)
+        return (gx[:, :, 0, :] if ctx.is1d else gx), None, None, None
+
+
+# ------------------------------------------------------------------ functional API
+
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "area")
+
+
+def _spatial(op: str, value: Any, dims: int, name: str, cast: type) -> tuple:
+    if isinstance(value, tuple | list):
+        if len(value) != dims:
+            raise ValueError(
+                f"{op}: {name} {tuple(value)} must have {dims} element(s), one "
+                f"per spatial dimension of the input"
+            )
+        return tuple(cast(v) for v in value)
+    return (cast(value),) * dims
+
+
+def interpolate(
+    input: Tensor,
+    size: Any = None,
+    scale_factor: Any = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resize a batch of signals or images, as ``torch.nn.functional.interpolate``.
+
+    Args:
+        input: (N, C, L) for 1-D modes or (N, C, H, W) for 2-D modes.
+        size: output spatial size, int or tuple (one of ``size`` / ``scale_factor``).
+        scale_factor: multiplier for the spatial size, float or tuple; the output size is
+            ``floor(in * scale_factor)``.
+        mode: ``'nearest'`` (PyTorch's legacy ``floor(o * in / out)`` indexing),
+            ``'nearest-exact'`` (pixel centres), ``'linear'`` (3-D), ``'bilinear'`` (4-D)
+            or ``'area'`` (adaptive average pooling, 4-D).
+        align_corners: linear modes only: align the corner pixels' centres instead of
+            their edges. Default: ``False``.
+        recompute_scale_factor: compute the sampling scale from the output size instead
+            of using ``scale_factor`` directly.
+        antialias: not supported (must be ``False``).
+
+    Shape:
+        Input (N, C, H, W), output (N, C, H_out, W_out).
+    """
+    op = "interpolate"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a tensor, got {type(input).__name__}")
+    if mode not in _MODES:
+        raise NotImplementedError(
+            f"{op}: mode {mode!r} is not supported; use one of "
+            + ", ".join(repr(m) for m in _MODES)
+        )
+    if input.ndim not in (3, 4):
+        raise NotImplementedError(
+            f"{op}: expected a 3-D (N, C, L) or 4-D (N, C, H, W) input, "
+            f"got shape {tuple(input.shape)}"
+        )
+    if mode == "linear" and input.ndim != 3:
+        raise NotImplementedError(
+            f"{op}: mode 'linear' needs a 3-D input (N, C, L), got "
+            f"shape {tuple(input.shape)}; use 'bilinear' for images"
+        )
+    if mode in ("bilinear", "area") and input.ndim != 4:
+        raise NotImplementedError(
+            f"{op}: mode {mode!r} needs a 4-D input (N, C, H, W), got shape {tuple(input.shape)}"
+        )
+    if input.array.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    if antialias:
+        raise NotImplementedError(f"{op}: antialias=True is not supported")
+    linear = mode in ("linear", "bilinear")
+    if align_corners is not None and not linear:
+        raise ValueError(
+            f"{op}: align_corners option can only be set with the "
+            f"interpolating modes: linear | bilinear (got mode={mode!r})"
+        )
+    if (size is None) == (scale_factor is None):
+        raise ValueError(
+            f"{op}: exactly one of size and scale_factor must be given "
+            f"(got size={size!r}, scale_factor={scale_factor!r})"
+        )
+    dims = input.ndim - 2
+    in_sizes = tuple(input.shape[2:])
+    if size is not None:
+        out_sizes = _spatial(op, size, dims, "size", int)
+        scales: tuple = (None,) * dims
+    else:
+        sf = _spatial(op, scale_factor, dims, "scale_factor", float)
+        if any(not math.isfinite(s) or s <= 0 for s in sf):
+            raise ValueError(
+                f"{op}: scale_factor must be positive and finite, got {scale_factor!r}"
+            )
+        out_sizes = tuple(math.floor(n * s) for n, s in zip(in_sizes, sf))
+        scales = (None,) * dims if recompute_scale_factor else sf
+    if any(o < 1 for o in out_sizes) or any(n < 1 for n in in_sizes):
+        raise ValueError(
+            f"{op}: input {tuple(input.shape)} and output size {out_sizes} must be non-empty"
+        )
+    if dims == 1:  # 1-D signals run as images of height 1
+        in_sizes, out_sizes, scales = (1, *in_sizes), (1, *out_sizes), (None, *scales)
+    if mode == "area":
+        from darklib.ops.pool import adaptive_avg_pool2d
+
+        return adaptive_avg_pool2d(input, out_sizes)
+    if linear:
+        dt = np.dtype(input.array.dtype).str
+        align = bool(align_corners)
+        keys = tuple(("linear", n, o, s, align, dt) for n, o, s in zip(in_sizes, out_sizes, scales))
+        th, tw = (_linear_table(*k[1:]) for k in keys)
+        return UpsampleBilinear.apply(input, th, tw, keys)
+    exact = mode == "nearest-exact"
+    keys = tuple(("nearest", n, o, s, exact) for n, o, s in zip(in_sizes, out_sizes, scales))
+    th, tw = (_nearest_table(*k[1:]) for k in keys)
+    return UpsampleNearest.apply(input, th, tw, keys)
