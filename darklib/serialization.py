@@ -141,9 +141,10 @@ class _Encoder:
     """Turn an object into a JSON-able structure, collecting its arrays by path name.
 
     Nodes: JSON scalars stand for themselves; ``{"t": name}`` a Tensor (plus ``"d"`` for its
-    device when not the CPU and ``"g"`` when it requires grad), ``{"a": name}`` a numpy
-    array, ``{"l": [...]}`` a list, ``{"u": [...]}`` a tuple, ``{"m": [[key, value], ...]}``
-    a dict (keys keep their type and order), ``{"f": "nan"}`` a non-finite float.
+    device when not the CPU, ``"g"`` when it requires grad, ``"p"`` for a Parameter),
+    ``{"a": name}`` a numpy array, ``{"l": [...]}`` a list, ``{"u": [...]}`` a tuple,
+    ``{"m": [[key, value], ...]}`` a dict (keys keep their type and order), ``{"f": "nan"}`` a
+    non-finite float.
     """
 
     def __init__(self) -> None:
@@ -166,6 +167,8 @@ class _Encoder:
                 node["d"] = str(dev)
             if obj.requires_grad:
                 node["g"] = 1
+            if _is_parameter(obj):
+                node["p"] = 1
             return node
         if isinstance(obj, np.ndarray):
             return {"a": self._add(path, obj)}
@@ -206,6 +209,12 @@ class _Encoder:
         return name
 
 
+def _is_parameter(t: Tensor) -> bool:
+    from darklib.nn.parameter import Parameter
+
+    return isinstance(t, Parameter)
+
+
 def _where(path: list[str]) -> str:
     return "the top level" if not path else "key path " + ".".join(path)
 
@@ -239,6 +248,7 @@ def load(
     map_location: Any = None,
     *,
     weights_only: bool = True,
+    mmap: bool | None = None,
 ) -> Any:
     """Load an object saved by :func:`save`, or the tensors of any safetensors file.
 
@@ -251,11 +261,12 @@ def load(
             :class:`darklib.device`, or a dict mapping saved device names to new ones.
             Default: the device each tensor was saved from.
         weights_only: accepted for PyTorch compatibility; loading never runs code.
+        mmap: accepted for PyTorch compatibility (files are read whole).
 
     Raises:
         SerializationError: the file is not a safetensors file, or is truncated or corrupt.
     """
-    del weights_only
+    del weights_only, mmap
     place = _placement(map_location)
     if hasattr(f, "read") and not isinstance(f, str | bytes | os.PathLike):
         name = str(getattr(f, "name", "<file object>"))
@@ -316,9 +327,11 @@ def _parse_header(prefix: bytes, read: Any, size: int, name: str) -> tuple[dict,
         raise _bad_header(name, f"the file has only {size} bytes")
     n = int.from_bytes(prefix, "little")
     if n < 2 or n > _MAX_HEADER or n > size - 8:
+        _refuse_torch_pickle(prefix, name)
         raise _bad_header(name, f"header length {n} does not fit a file of {size} bytes")
     raw = read(n)
     if len(raw) != n or raw[:1] != b"{":
+        _refuse_torch_pickle(prefix, name)
         raise _bad_header(name, "no JSON header")
     try:
         header = json.loads(raw.decode("utf-8"))
@@ -372,6 +385,19 @@ def _parse_header(prefix: bytes, read: Any, size: int, name: str) -> tuple[dict,
     return header, meta
 
 
+def _refuse_torch_pickle(prefix: bytes, name: str) -> None:
+    """Name the likely cause when a file that is not safetensors starts like torch.save's."""
+    zipped = prefix[:4] == b"PK\x03\x04"  # torch.save's default zip archive
+    pickled = prefix[:1] == b"\x80" and prefix[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if zipped or pickled:
+        raise SerializationError(
+            f"darklib.load: {name} looks like a PyTorch torch.save() file (a zip or pickle "
+            "archive), not a darklib/safetensors file; darklib never unpickles, since "
+            "unpickling can run code. Convert it in PyTorch with "
+            "safetensors.torch.save_file(torch.load(path), 'weights.safetensors')"
+        )
+
+
 def _placement(map_location: Any) -> Any:
     """A function from a saved device name ('cpu', 'cuda:0') to the target device."""
     if map_location is None:
@@ -410,9 +436,12 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], place: Any, name: str) -> 
     if isinstance(node, dict) and len(node) >= 1:
         try:
             if "t" in node:
-                return _to_tensor(
-                    arrays[node["t"]], node.get("d"), bool(node.get("g")), place, name
-                )
+                t = _to_tensor(arrays[node["t"]], node.get("d"), bool(node.get("g")), place, name)
+                if node.get("p"):  # saved as an nn.Parameter: load one, as torch.load does
+                    from darklib.nn.parameter import Parameter
+
+                    t = Parameter(t, requires_grad=t.requires_grad)
+                return t
             if "a" in node:
                 arr = arrays[node["a"]]
                 return arr if arr.flags.writeable else arr.copy()

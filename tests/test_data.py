@@ -1,6 +1,8 @@
 """darklib.utils.data: datasets, samplers, collation and the DataLoader (threads included)."""
 
+import contextlib
 import threading
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -341,3 +343,47 @@ def test_loader_accepts_darklib_and_numpy_generators():
     )
     assert order(generator=np.random.default_rng(4)) == order(generator=np.random.default_rng(4))
     assert sorted(order(generator=4)) == list(range(12))
+
+
+def test_collate_keeps_numpy_scalar_dtypes_like_torch():
+    import torch
+    from torch.utils.data import default_collate as torch_collate
+
+    sample = {"i32": np.int32(1), "f32": np.float32(1.5), "f16": np.float16(2), "u8": np.uint8(3)}
+    sample.update({"i": 4, "f": 0.5, "b": True, "nb": np.bool_(False)})
+    ours, theirs = default_collate([sample, sample]), torch_collate([sample, sample])
+    for key, t in theirs.items():
+        assert ours[key].dtype.name == str(t.dtype).replace("torch.", ""), key
+        np.testing.assert_array_equal(ours[key].numpy(), t.numpy())
+    assert isinstance(theirs["i"], torch.Tensor)
+
+
+def test_random_split_lengths_follow_torch_rules():
+    from torch.utils.data import random_split as torch_split
+
+    cases = [(10, [1, 0]), (5, [0.33, 0.33, 0.34]), (3, [0.0, 1.0]), (11, [0.5, 0.5])]
+    for n, lengths in cases:
+        with pytest.warns(UserWarning) if 0 in lengths or 0.0 in lengths else _no_warning():
+            ours = [len(s) for s in random_split(range(n), lengths, generator=0)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = [len(s) for s in torch_split(range(n), lengths)]
+        assert ours == theirs, (n, lengths)
+
+
+def test_concat_dataset_negative_index_out_of_range_is_a_value_error_too():
+    c = ConcatDataset([list(range(3)), list(range(10, 14))])
+    assert [c[-1], c[-4], c[-7]] == [13, 10, 0]
+    with pytest.raises(ValueError, match="should not exceed"):  # torch's type
+        c[-8]
+    with pytest.raises(IndexError):  # and still an IndexError
+        c[-8]
+    with pytest.raises(IndexError):
+        c[7]
+
+
+@contextlib.contextmanager
+def _no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield

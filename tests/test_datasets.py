@@ -72,6 +72,21 @@ def test_image_folder_round_trip(tmp_path):
     assert xb.shape == (3, 6, 5, 3) and yb.tolist() == [0, 0, 1]
 
 
+def test_image_folder_includes_nested_folders_in_torchvision_order(tmp_path):
+    # torchvision walks each class folder recursively (sorted), so nested images count
+    for rel in ["cat/z.png", "cat/sub/a.png", "cat/sub/deeper/b.png", "cat/a.png", "dog/x.png"]:
+        _write_png(tmp_path / rel, _rgb())
+    ds = ImageFolder(tmp_path)
+    got = [(os.path.relpath(p, tmp_path).replace(os.sep, "/"), t) for p, t in ds.samples]
+    expected = []
+    for c, idx in (("cat", 0), ("dog", 1)):  # the walk of torchvision's make_dataset
+        for folder, _, names in sorted(os.walk(tmp_path / c)):
+            for n in sorted(names):
+                expected.append((os.path.relpath(os.path.join(folder, n), tmp_path), idx))
+    assert got == [(p.replace(os.sep, "/"), t) for p, t in expected]
+    assert len(ds) == 5 and ds.targets == [0, 0, 0, 0, 1]
+
+
 def test_image_folder_errors_and_skip(tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(FileNotFoundError, match=str(missing)):

@@ -67,6 +67,33 @@ SCHEDULERS = [
         dict(max_lr=0.2, total_steps=STEPS, base_momentum=[0.8, 0.7], max_momentum=0.99),
         "SGD",
     ),
+    ("MultiplicativeLR", dict(lr_lambda=lambda e: 0.95), "SGD"),
+    ("MultiplicativeLR", dict(lr_lambda=[lambda e: 0.9, lambda e: 1 - 0.01 * e]), "Adam"),
+    ("ConstantLR", dict(factor=0.25, total_iters=7), "SGD"),
+    ("LinearLR", dict(start_factor=0.1, total_iters=10), "SGD"),
+    ("LinearLR", dict(start_factor=1.0, end_factor=0.05, total_iters=30), "Adam"),
+    ("PolynomialLR", dict(total_iters=20, power=2.0), "SGD"),
+    ("CosineAnnealingWarmRestarts", dict(T_0=7, T_mult=2, eta_min=0.001), "SGD"),
+    ("CosineAnnealingWarmRestarts", dict(T_0=5), "Adam"),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=5, step_size_down=3), "SGD"),
+    ("CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4, mode="triangular2"), "Adam"),
+    (
+        "CyclicLR",
+        dict(base_lr=[0.01, 0.02], max_lr=0.1, step_size_up=4, mode="exp_range", gamma=0.95),
+        "SGD",
+    ),
+    (
+        "CyclicLR",
+        dict(
+            base_lr=0.01,
+            max_lr=0.1,
+            step_size_up=4,
+            scale_fn=lambda x: 0.5**x,
+            scale_mode="iterations",
+            cycle_momentum=False,
+        ),
+        "RMSprop",
+    ),
 ]
 
 
@@ -289,3 +316,118 @@ def test_resume_with_last_epoch_matches_torch():
         topt.step()
         ds.step()
         ts.step()
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("ConstantLR", dict(factor=0.25, total_iters=7)),
+        ("LinearLR", dict(start_factor=0.1, total_iters=10)),
+        ("PolynomialLR", dict(total_iters=20, power=2.0)),
+    ],
+)
+def test_new_closed_forms_match_torch(name, kw):
+    dopt, topt = _pair()
+    ds = getattr(dsched, name)(dopt, **kw)
+    ts = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in (3, 9, 1, 30):
+            ds.step(epoch)
+            ts.step(epoch)
+            _assert_same(ds.get_last_lr(), ts.get_last_lr(), f"{name} epoch {epoch}")
+
+
+def test_warm_restarts_with_fractional_epochs_matches_torch():
+    dopt, topt = _pair()
+    ds = dsched.CosineAnnealingWarmRestarts(dopt, T_0=3, T_mult=2)
+    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=3, T_mult=2)
+    for epoch in (0.5, 1.7, 3.2, 10.4, 25.0, 2):
+        ds.step(epoch)
+        ts.step(epoch)
+        _assert_same(ds.get_last_lr(), ts.get_last_lr(), f"epoch {epoch}")
+        assert (ds.T_cur, ds.T_i, ds.last_epoch) == (ts.T_cur, ts.T_i, ts.last_epoch)
+    with pytest.raises(ValueError, match="T_0"):
+        dsched.CosineAnnealingWarmRestarts(dopt, T_0=0)
+
+
+def _composite(lib, opt, kind):
+    S = lib.optim.lr_scheduler
+    if kind == "warmup-cosine":
+        return S.SequentialLR(
+            opt, [S.LinearLR(opt, 0.1, total_iters=5), S.CosineAnnealingLR(opt, 20, 0.001)], [5]
+        )
+    if kind == "three-phases":
+        return S.SequentialLR(
+            opt,
+            [S.ConstantLR(opt, 0.5, 3), S.ExponentialLR(opt, 0.9), S.StepLR(opt, 4, 0.5)],
+            [4, 15],
+        )
+    if kind == "chained":
+        return S.ChainedScheduler([S.LinearLR(opt, 0.2, total_iters=6), S.ExponentialLR(opt, 0.95)])
+    inner = S.SequentialLR(opt, [S.ConstantLR(opt, 0.5, 3), S.ExponentialLR(opt, 0.9)], [6])
+    return S.ChainedScheduler([inner, S.MultiStepLR(opt, [10, 20])])
+
+
+COMPOSITES = ["warmup-cosine", "three-phases", "chained", "chained-sequential"]
+
+
+@pytest.mark.parametrize("kind", COMPOSITES)
+def test_sequential_and_chained_match_torch(kind):
+    dopt, topt = _pair()
+    ds, ts = _composite(dl, dopt, kind), _composite(torch, topt, kind)
+    _assert_same(ds.get_last_lr(), ts.get_last_lr(), f"{kind} initial")
+    for k in range(35):
+        dopt.step()
+        topt.step()
+        ds.step()
+        ts.step()
+        _assert_same(ds.get_last_lr(), ts.get_last_lr(), f"{kind} step {k}")
+        _assert_same(
+            [g["lr"] for g in dopt.param_groups], [g["lr"] for g in topt.param_groups], kind
+        )
+    assert set(ds.state_dict()) == set(ts.state_dict())
+
+
+@pytest.mark.parametrize("kind", COMPOSITES[1:])
+def test_composite_checkpoint_round_trip(kind):
+    ref_opt, _ = _pair()
+    ref = _composite(dl, ref_opt, kind)
+    lrs = []
+    for _ in range(30):
+        ref_opt.step()
+        ref.step()
+        lrs.append(ref.get_last_lr())
+    opt1, _ = _pair()
+    s1 = _composite(dl, opt1, kind)
+    for _ in range(12):
+        opt1.step()
+        s1.step()
+    buf = io.BytesIO()
+    save({"optimizer": opt1.state_dict(), "scheduler": s1.state_dict()}, buf)
+    buf.seek(0)
+    ckpt = load(buf)
+    opt2, _ = _pair()
+    s2 = _composite(dl, opt2, kind)
+    opt2.load_state_dict(ckpt["optimizer"])
+    s2.load_state_dict(ckpt["scheduler"])
+    resumed = []
+    for _ in range(18):
+        opt2.step()
+        s2.step()
+        resumed.append(s2.get_last_lr())
+    assert resumed == lrs[12:]
+
+
+def test_composite_errors_match_torch():
+    dopt, _ = _pair()
+    other, _ = _pair()
+    a = dsched.ExponentialLR(dopt, 0.9)
+    with pytest.raises(ValueError, match="one more than the number of milestone"):
+        dsched.SequentialLR(dopt, [a], [3])
+    with pytest.raises(ValueError, match="same optimizer"):
+        dsched.SequentialLR(dopt, [a, dsched.ExponentialLR(other, 0.9)], [3])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        dsched.ChainedScheduler([a, dsched.ReduceLROnPlateau(dopt)])
+    with pytest.raises(ValueError, match="at least one scheduler"):
+        dsched.ChainedScheduler([])

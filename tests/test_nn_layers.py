@@ -640,3 +640,44 @@ def test_functional_namespace():
         1e-6,
     )
     assert_close(F.glu(dl.tensor(x)), torch.nn.functional.glu(torch.tensor(x)), 1e-6)
+
+
+_R = np.random.default_rng(11)
+COMPOSED_CASES = [
+    (lambda m: m.nn.PixelShuffle(2), [(2, 8, 3, 5)]),
+    (lambda m: m.nn.PixelShuffle(3), [(9, 2, 2)]),
+    (lambda m: m.nn.PixelUnshuffle(2), [(2, 3, 4, 6)]),
+    (lambda m: m.nn.Softmax2d(), [(2, 4, 3, 3)]),
+    (lambda m: m.nn.GLU(), [(3, 6)]),
+    (lambda m: m.nn.GLU(1), [(2, 4, 3)]),
+    (lambda m: m.nn.Hardshrink(0.3), [(4, 5)]),
+    (lambda m: m.nn.Softshrink(0.3), [(4, 5)]),
+    (lambda m: m.nn.CosineSimilarity(), [(4, 5), (4, 5)]),
+    (lambda m: m.nn.CosineSimilarity(dim=-1, eps=1e-3), [(4, 1, 5), (1, 3, 5)]),
+    (lambda m: m.nn.PairwiseDistance(), [(4, 5), (4, 5)]),
+    (lambda m: m.nn.PairwiseDistance(p=1.0, keepdim=True), [(4, 5), (4, 5)]),
+    (lambda m: m.nn.RMSNorm(5), [(2, 3, 5)]),
+    (lambda m: m.nn.RMSNorm((3, 5), eps=1e-3), [(2, 3, 5)]),
+    (lambda m: m.nn.RMSNorm(5, elementwise_affine=False), [(4, 5)]),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", COMPOSED_CASES, ids=[str(i) for i in range(len(COMPOSED_CASES))])
+def test_composed_layers_match_torch(case, device):
+    build, shapes = case
+    arrays = [_R.standard_normal(s).astype(np.float32) for s in shapes]
+    d_mod, t_mod = check_layer(build, *arrays, device=device)
+    assert repr(d_mod) == repr(t_mod)
+    assert list(d_mod.state_dict()) == list(t_mod.state_dict())
+
+
+def test_composed_layers_reject_bad_shapes():
+    with pytest.raises(RuntimeError, match="divisible by 4"):
+        nn.PixelShuffle(2)(dl.zeros(1, 3, 2, 2))
+    with pytest.raises(RuntimeError, match="divisible by 2"):
+        nn.PixelUnshuffle(2)(dl.zeros(1, 3, 3, 2))
+    with pytest.raises(ValueError, match="3 or 4 dimensions"):
+        nn.Softmax2d()(dl.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="trailing shape"):
+        nn.RMSNorm(4)(dl.zeros(2, 3))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -516,3 +517,99 @@ def test_repr_matches_torch():
         ),
     ):
         assert repr(build(dl)) == repr(build(torch))
+
+
+def test_load_state_dict_key_of_an_absent_parameter_is_unexpected_like_torch():
+    results = []
+    for lib in (torch, dl):
+        m = lib.nn.Linear(2, 3)
+        m.bias = None
+        sd = {"weight": lib.zeros(3, 2), "bias": lib.zeros(3)}
+        results.append(m.load_state_dict(sd, strict=False))
+        with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "bias"'):
+            m.load_state_dict(sd)
+    assert tuple(results[1]) == tuple(results[0]) == ([], ["bias"])
+
+
+def test_set_submodule_like_torch():
+    for lib in (torch, dl):
+        m = lib.nn.Sequential(lib.nn.Sequential(lib.nn.Linear(1, 1)))
+        m.set_submodule("0.0", lib.nn.ReLU())
+        assert isinstance(m[0][0], lib.nn.ReLU)
+        assert list(m.state_dict()) == []
+        with pytest.raises(AttributeError):
+            m.set_submodule("0.x", lib.nn.ReLU(), strict=True)
+
+
+def test_forgotten_super_init_is_named():
+    class NoInit(nn.Module):
+        def __init__(self):
+            self.scale = 2  # plain attributes still work, as in torch
+
+        def forward(self, x):
+            return x * self.scale
+
+    with pytest.raises(AttributeError, match=r"did not call super\(\)\.__init__\(\)"):
+        NoInit()(dl.ones(1))
+
+    class NoInitModule(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(1, 1)
+
+    with pytest.raises(AttributeError, match=r"cannot assign module before Module\.__init__"):
+        NoInitModule()
+
+
+def _hooked_net(lib):
+    m = lib.nn
+    return m.Sequential(
+        m.Conv2d(3, 4, 3, padding=1), m.ReLU(), m.Conv2d(4, 5, 3), m.BatchNorm2d(5), m.ReLU(),
+        m.AdaptiveAvgPool2d(1), m.Flatten(), m.Linear(5, 3),
+    )  # fmt: skip
+
+
+def test_full_backward_hooks_match_torch():
+    tm, dm = _hooked_net(torch), _hooked_net(dl)
+    dm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    logs: dict = {}
+
+    def record(tag, scale_inputs=False):
+        def hook(mod, gin, gout):
+            logs.setdefault(tag, []).append(
+                ([None if g is None else g.numpy().copy() for g in gin], [g.numpy() for g in gout])
+            )
+            if scale_inputs:  # a returned grad_input replaces the gradient passed on
+                return tuple(None if g is None else g * 2 for g in gin)
+
+        return hook
+
+    def triple(mod, gout):
+        return tuple(g * 3 for g in gout)
+
+    for lib, m, tag in ((torch, tm, "t"), (dl, dm, "d")):
+        m[0].register_full_backward_hook(record(tag + "first"))  # its input needs no grad
+        m[2].register_full_backward_hook(record(tag + "mid", scale_inputs=True))
+        m[7].register_full_backward_pre_hook(triple)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the input without grad
+            m(lib.tensor(x)).sum().backward()
+    for name in ("first", "mid"):
+        (tin, tout), (din, dout) = logs["t" + name][0], logs["d" + name][0]
+        assert [a is None for a in tin] == [b is None for b in din]
+        for a, b in zip(tin + tout, din + dout):
+            if a is not None:
+                np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    for (name, tp), (_, dp) in zip(tm.named_parameters(), dm.named_parameters()):
+        np.testing.assert_allclose(dp.grad.numpy(), tp.grad.numpy(), 1e-4, 1e-5, err_msg=name)
+
+
+def test_backward_hook_refuses_in_place_modules_and_is_removable():
+    r = nn.ReLU(inplace=True)
+    h = r.register_full_backward_hook(lambda m, gi, go: None)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        r(nn.Linear(2, 2)(dl.ones(1, 2)))
+    h.remove()
+    r(nn.Linear(2, 2)(dl.ones(1, 2))).sum().backward()  # fine without the hook
+    with pytest.warns(FutureWarning, match="deprecated"):
+        nn.Linear(1, 1).register_backward_hook(lambda m, gi, go: None)

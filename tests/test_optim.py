@@ -80,6 +80,16 @@ CASES = [
     ("RMSprop", dict(lr=0.005, alpha=0.9, centered=True)),
     ("RMSprop", dict(lr=0.005, momentum=0.7, weight_decay=0.05)),
     ("RMSprop", dict(lr=0.005, momentum=0.5, centered=True, maximize=True, eps=1e-4)),
+    ("Adagrad", dict(lr=0.05)),
+    ("Adagrad", dict(lr=0.05, lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.3)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=0.01)),
+    ("Adamax", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, momentum_decay=0.01, decoupled_weight_decay=True)),
+    ("RAdam", dict(lr=0.01, betas=(0.9, 0.9))),  # the rectified branch from step 6 on
+    ("RAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
 ]
 
 
@@ -204,6 +214,11 @@ def test_state_dict_round_trip_mid_run(case):
         ("Adam", dict(lr=0.01, amsgrad=True)),
         ("AdamW", dict(lr=0.01)),
         ("RMSprop", dict(momentum=0.5, centered=True)),
+        ("Adagrad", dict(lr_decay=0.1)),
+        ("Adadelta", dict()),
+        ("Adamax", dict()),
+        ("NAdam", dict(decoupled_weight_decay=True)),
+        ("RAdam", dict()),
     ],
 )
 def test_state_dict_layout_matches_torch(name, kw):
@@ -368,3 +383,14 @@ def test_float64_parameters_stay_float64():
     assert p.dtype == dl.float64 and opt.state[p]["exp_avg"].dtype == dl.float64
     assert opt.state[p]["step"].dtype == dl.float32
     np.testing.assert_allclose(_np(p), 0.9, rtol=1e-7)
+
+
+def test_adagrad_state_exists_before_the_first_step_as_in_torch():
+    # torch builds Adagrad's state in the constructor (so a fresh state_dict already has it)
+    dps, tps = _dl_params(_init_arrays()), _torch_params(_init_arrays())
+    dsd = optim.Adagrad(dps, initial_accumulator_value=0.5).state_dict()
+    tsd = torch.optim.Adagrad(tps, initial_accumulator_value=0.5).state_dict()
+    assert sorted(dsd["state"]) == sorted(tsd["state"]) == [0, 1, 2]
+    for i in tsd["state"]:
+        np.testing.assert_array_equal(_np(dsd["state"][i]["sum"]), _np(tsd["state"][i]["sum"]))
+        assert float(dsd["state"][i]["step"]) == 0.0

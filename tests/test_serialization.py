@@ -327,7 +327,8 @@ def _garble_header(data: bytes) -> bytes:
 BAD_FILES = {
     "empty": (lambda d: b"", "not a darklib/safetensors file"),
     "text": (lambda d: b"hello, this is not a tensor file at all\n" * 3, "bad header"),
-    "torch-zip": (lambda d: _torch_zip_bytes(), "bad header"),
+    "torch-zip": (lambda d: _torch_zip_bytes(), "looks like a PyTorch torch.save"),
+    "pickle": (lambda d: b"\x80\x04\x95" + b"\0" * 20, "never unpickles"),
     "cut-in-header": (lambda d: d[:40], "bad header"),
     "truncated-data": (lambda d: d[:-7], "truncated or corrupt"),
     "extra-bytes": (lambda d: d + b"\0" * 8, "truncated or corrupt"),
@@ -394,3 +395,29 @@ def test_device_round_trip(device, tmp_path):
     moved = load(tmp_path / "d", map_location="cpu")
     assert all(t.device == dl.device("cpu") for t in moved.values())
     np.testing.assert_array_equal(_np(moved["w"]), _np(obj["w"]))
+
+
+def test_parameters_load_back_as_parameters_like_torch_load():
+    from darklib.nn import Parameter
+
+    p = Parameter(dl.ones(2))
+    frozen = Parameter(dl.zeros(1), requires_grad=False)
+    buf = io.BytesIO()
+    save({"p": p, "frozen": frozen, "t": dl.ones(1)}, buf)
+    buf.seek(0)
+    out = load(buf)
+    assert type(out["p"]) is Parameter and out["p"].requires_grad
+    assert type(out["frozen"]) is Parameter and not out["frozen"].requires_grad
+    assert type(out["t"]) is dl.Tensor and not out["t"].requires_grad
+
+
+def test_a_safetensors_header_starting_like_a_pickle_still_loads():
+    # the header length's low byte may be 0x80 (a pickle's first byte): not a torch file
+    for n in range(60, 90):
+        buf = io.BytesIO()
+        save({"k" * n: dl.ones(1)}, buf)
+        if buf.getvalue()[0] == 0x80:
+            buf.seek(0)
+            assert list(load(buf)) == ["k" * n]
+            return
+    raise AssertionError("no header length with low byte 0x80 in the range")

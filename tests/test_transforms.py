@@ -317,3 +317,100 @@ def test_to_tuple_for_loops():
     t = T.Compose([T.ToTensor(), T.ToTuple(("image", "mask"))])
     x, m = t({"image": np.zeros((4, 4, 3), np.uint8), "mask": np.zeros((4, 4), np.uint8)})
     assert x.shape == (3, 4, 4) and m.shape == (4, 4)
+
+
+# --------------------------------------------------------------- torchvision's affine geometry
+def _tv_inverse(center_f, angle, translate, scale, shear):
+    """torchvision's inverse affine matrix (F.affine; F.rotate passes -angle), rewritten here
+    from its documented formula RSS = R(angle) S(scale) SHy(shear_y) SHx(shear_x)."""
+    rot, sx, sy = np.radians(angle), np.radians(shear[0]), np.radians(shear[1])
+    a = np.cos(rot - sy) / np.cos(sy)
+    b = -(a * np.tan(sx) + np.sin(rot))
+    c = np.sin(rot - sy) / np.cos(sy)
+    d = np.cos(rot) - c * np.tan(sx)
+    m = np.array([[d, -b], [-c, a]]) / scale
+    (cx, cy), (tx, ty) = center_f, translate
+    t = np.array([cx, cy]) - m @ np.array([cx + tx, cy + ty])
+    return np.hstack([m, t[:, None]])
+
+
+def _tv_warp(img, theta, out_h, out_w):
+    """torchvision's tensor path: a centred output grid, bilinear grid_sample, zero fill."""
+    h, w = img.shape[:2]
+    xs = torch.linspace(-out_w * 0.5 + 0.5, out_w * 0.5 - 0.5, out_w, dtype=torch.float64)
+    ys = torch.linspace(-out_h * 0.5 + 0.5, out_h * 0.5 - 0.5, out_h, dtype=torch.float64)
+    base = torch.stack([xs.expand(out_h, out_w), ys[:, None].expand(out_h, out_w)], -1)
+    base = torch.cat([base, torch.ones(out_h, out_w, 1, dtype=torch.float64)], -1)
+    th = torch.tensor(theta, dtype=torch.float64)
+    grid = base.view(-1, 3) @ th.T / torch.tensor([0.5 * w, 0.5 * h], dtype=torch.float64)
+    src = torch.tensor(img.transpose(2, 0, 1)[None], dtype=torch.float64)
+    out = torch.nn.functional.grid_sample(
+        src, grid.view(1, out_h, out_w, 2), mode="bilinear", align_corners=False
+    )
+    return out[0].numpy().transpose(1, 2, 0)
+
+
+def _smooth_image(H=20, W=28):
+    yy, xx = np.mgrid[0:H, 0:W]
+    return np.stack([np.sin(xx / 4.0) + 2, np.cos(yy / 3.0) + 2, (xx + yy) / 20.0], -1).astype(
+        np.float32
+    )
+
+
+@pytest.mark.parametrize(
+    "angle,translate,scale,shear,center",
+    [
+        (30, (0, 0), 1.0, (0, 0), None),
+        (0, (0, 0), 1.0, (20, 0), None),
+        (0, (0, 0), 1.0, (0, 15), None),
+        (-50, (3, -2), 0.8, (10, -5), None),
+        (25, (0, 0), 1.2, (0, 0), (5.0, 7.0)),
+    ],
+)
+def test_random_affine_matches_torchvision_geometry(angle, translate, scale, shear, center):
+    img = _smooth_image()
+    H, W = img.shape[:2]
+    t = T.RandomAffine(
+        degrees=(angle, angle),
+        scale=(scale, scale),
+        shear=(shear[0], shear[0], shear[1], shear[1]),
+        interpolation="bilinear",
+        center=center,
+    )
+    s = {"image": img.copy()}
+    t._warp(s, angle, translate, scale, shear)
+    cf = (0.0, 0.0) if center is None else (center[0] - W / 2, center[1] - H / 2)
+    ref = _tv_warp(img, _tv_inverse(cf, angle, translate, scale, shear), H, W)
+    np.testing.assert_allclose(s["image"][2:-2, 2:-2], ref[2:-2, 2:-2], atol=1e-4)
+    if translate == (0, 0):  # the public call with a fixed range gives the same image
+        np.testing.assert_allclose(t(img.copy(), generator=0), s["image"], atol=1e-6)
+
+
+@pytest.mark.parametrize("angle", [30, 45, 90, -120, 17])
+@pytest.mark.parametrize("expand", [False, True])
+def test_random_rotation_matches_torchvision(angle, expand):
+    img = _smooth_image()
+    H, W = img.shape[:2]
+    out = T.RandomRotation((angle, angle), expand=expand, interpolation="bilinear")(img)
+    theta = _tv_inverse((0.0, 0.0), -angle, (0, 0), 1.0, (0, 0))
+    oh, ow = H, W
+    if expand:  # torchvision's _compute_affine_output_size
+        half = np.array([W / 2, H / 2])
+        corners = np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]]) * half
+        pts = corners @ theta[:, :2].T + theta[:, 2] + half
+        lo = np.floor(np.trunc(pts.min(0) * 1e4) / 1e4)
+        hi = np.ceil(np.trunc(pts.max(0) * 1e4) / 1e4)
+        ow, oh = (int(v) for v in hi - lo)
+    assert out.shape == (oh, ow, 3)
+    np.testing.assert_allclose(out, _tv_warp(img, theta, oh, ow), atol=1e-4)
+
+
+def test_affine_is_clockwise_and_rotation_counter_clockwise_like_torchvision():
+    img = np.zeros((5, 5), np.uint8)
+    img[0, 2] = 255  # top centre
+    aff = T.RandomAffine(degrees=(90, 90))(img)
+    rot = T.RandomRotation((90, 90))(img)
+    assert aff[2, 4] == 255  # clockwise: top goes right
+    assert rot[2, 0] == 255  # counter-clockwise: top goes left
+    kp = {"image": img, "keypoints": np.array([[2.5, 0.5]], np.float32)}
+    np.testing.assert_allclose(T.RandomAffine(degrees=(90, 90))(kp)["keypoints"], [[4.5, 2.5]])

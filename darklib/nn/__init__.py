@@ -11,7 +11,9 @@ from darklib.nn.activation import (
     CELU,
     ELU,
     GELU,
+    GLU,
     SELU,
+    Hardshrink,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
@@ -25,8 +27,10 @@ from darklib.nn.activation import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Softmin,
     Softplus,
+    Softshrink,
     Softsign,
     Tanh,
     Tanhshrink,
@@ -34,6 +38,7 @@ from darklib.nn.activation import (
 )
 from darklib.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from darklib.nn.conv import Conv2d, ConvTranspose2d
+from darklib.nn.distance import CosineSimilarity, PairwiseDistance
 from darklib.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from darklib.nn.linear import Identity, Linear
 from darklib.nn.loss import (
@@ -50,6 +55,8 @@ from darklib.nn.loss import (
 from darklib.nn.misc import (
     ConstantPad2d,
     Flatten,
+    PixelShuffle,
+    PixelUnshuffle,
     ReflectionPad2d,
     ReplicationPad2d,
     Unflatten,
@@ -59,7 +66,14 @@ from darklib.nn.misc import (
     ZeroPad2d,
 )
 from darklib.nn.module import Module
-from darklib.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from darklib.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm2d,
+    LayerNorm,
+    RMSNorm,
+)
 from darklib.nn.parameter import Buffer, Parameter
 from darklib.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from darklib.nn.sparse import Embedding
@@ -68,6 +82,7 @@ __all__ = [
     "CELU",
     "ELU",
     "GELU",
+    "GLU",
     "SELU",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
@@ -81,6 +96,7 @@ __all__ = [
     "ConstantPad2d",
     "Conv2d",
     "ConvTranspose2d",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "Dropout",
     "Dropout1d",
@@ -88,6 +104,7 @@ __all__ = [
     "Embedding",
     "Flatten",
     "GroupNorm",
+    "Hardshrink",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -109,9 +126,13 @@ __all__ = [
     "ModuleList",
     "NLLLoss",
     "PReLU",
+    "PairwiseDistance",
     "Parameter",
     "ParameterDict",
     "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "RMSNorm",
     "ReLU",
     "ReLU6",
     "ReflectionPad2d",
@@ -121,8 +142,10 @@ __all__ = [
     "Sigmoid",
     "SmoothL1Loss",
     "Softmax",
+    "Softmax2d",
     "Softmin",
     "Softplus",
+    "Softshrink",
     "Softsign",
     "Tanh",
     "Tanhshrink",

@@ -15,6 +15,8 @@ __all__ = [
     "CELU",
     "ELU",
     "GELU",
+    "GLU",
+    "Hardshrink",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -29,8 +31,10 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softmax2d",
     "Softmin",
     "Softplus",
+    "Softshrink",
     "Softsign",
     "Tanh",
     "Tanhshrink",
@@ -430,3 +434,74 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of every position: ``softmax(x, dim=-3)``.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W); Output: same shape.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        if x.ndim not in (3, 4):
+            raise ValueError(
+                f"Softmax2d: expected input of 3 or 4 dimensions (C, H, W) or (N, C, H, W), got "
+                f"{shape_str(x)}"
+            )
+        return F.softmax(x, -3)
+
+
+class GLU(Module):
+    """Gated linear unit: the halves ``a, b`` of ``dim`` give ``a * sigmoid(b)``.
+
+    Args:
+        dim: the dimension to halve. Default: -1.
+    """
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.glu(check_tensor(self, input), self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Hardshrink(Module):
+    """``x`` where ``|x| > lambd``, else 0.
+
+    Args:
+        lambd: the threshold. Default: 0.5.
+    """
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardshrink(check_tensor(self, input), self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Module):
+    """Soft thresholding: ``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0.
+
+    Args:
+        lambd: the threshold (>= 0). Default: 0.5.
+    """
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softshrink(check_tensor(self, input), self.lambd)
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)

@@ -59,7 +59,7 @@ from darklib.ops.norm import batch_norm, group_norm, layer_norm
 from darklib.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
 from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
 from darklib.ops.sampling import interpolate
-from darklib.ops.shape import chunk, flatten, pad, reshape, unflatten
+from darklib.ops.shape import chunk, flatten, pad, permute, reshape, unflatten
 from darklib.tensor import Tensor
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "clamp",
     "conv2d",
     "conv_transpose2d",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "dropout1d",
@@ -86,6 +87,7 @@ __all__ = [
     "gelu",
     "glu",
     "group_norm",
+    "hardshrink",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
@@ -107,9 +109,13 @@ __all__ = [
     "normalize",
     "one_hot",
     "pad",
+    "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "prelu",
     "relu",
     "relu6",
+    "rms_norm",
     "selu",
     "sigmoid",
     "silu",
@@ -117,6 +123,7 @@ __all__ = [
     "softmax",
     "softmin",
     "softplus",
+    "softshrink",
     "softsign",
     "tanh",
     "tanhshrink",
@@ -299,3 +306,89 @@ def upsample(
 ) -> Tensor:
     """Deprecated alias of :func:`interpolate`."""
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > lambd``, else 0."""
+    x = _tensor(input, "hardshrink")
+    return where(gt(_abs(x), lambd), x, x * 0)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
+    x = _tensor(input, "softshrink")
+    if lambd < 0:
+        raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found {lambd}")
+    return relu(x - lambd) - relu(-x - lambd)
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """Rearrange ``(*, C r^2, H, W)`` into ``(*, C, H r, W r)`` (sub-pixel convolution)."""
+    x = _tensor(input, "pixel_shuffle")
+    r = int(upscale_factor)
+    if x.ndim < 3 or r < 1 or x.shape[-3] % (r * r):
+        raise RuntimeError(
+            f"pixel_shuffle: expected input (*, C * {r}^2, H, W) with channels divisible by "
+            f"{r * r}, got {tuple(x.shape)}"
+        )
+    *lead, c, h, w = x.shape
+    n = len(lead)
+    y = reshape(x, (*lead, c // (r * r), r, r, h, w))
+    y = permute(y, (*range(n), n, n + 3, n + 1, n + 4, n + 2))
+    return reshape(y, (*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """Rearrange ``(*, C, H r, W r)`` into ``(*, C r^2, H, W)`` (the inverse of pixel_shuffle)."""
+    x = _tensor(input, "pixel_unshuffle")
+    r = int(downscale_factor)
+    if x.ndim < 3 or r < 1 or x.shape[-2] % r or x.shape[-1] % r:
+        raise RuntimeError(
+            f"pixel_unshuffle: expected input (*, C, H, W) with H and W divisible by {r}, got "
+            f"{tuple(x.shape)}"
+        )
+    *lead, c, h, w = x.shape
+    n = len(lead)
+    y = reshape(x, (*lead, c, h // r, r, w // r, r))
+    y = permute(y, (*range(n), n, n + 2, n + 4, n + 1, n + 3))
+    return reshape(y, (*lead, c * r * r, h // r, w // r))
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``x1 . x2 / (max(||x1||, eps) * max(||x2||, eps))`` along ``dim`` (broadcasting)."""
+    a, b = _tensor(x1, "cosine_similarity"), _tensor(x2, "cosine_similarity")
+    na = clamp(norm(a, 2, dim, keepdim=True), min=eps)
+    nb = clamp(norm(b, 2, dim, keepdim=True), min=eps)
+    return ((a / na) * (b / nb)).sum(dim)
+
+
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last dimension."""
+    a, b = _tensor(x1, "pairwise_distance"), _tensor(x2, "pairwise_distance")
+    return norm(a - b + eps, p, -1, keepdim=keepdim)
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: Any,
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``
+    dimensions (``eps`` defaults to the machine epsilon of the input's dtype)."""
+    import numpy as np
+
+    x = _tensor(input, "rms_norm")
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if x.ndim < k or tuple(x.shape[x.ndim - k :]) != shape:
+        raise RuntimeError(
+            f"rms_norm: expected input with trailing shape {shape}, got {tuple(x.shape)}"
+        )
+    if eps is None:
+        eps = float(np.finfo(x.array.dtype).eps) if x.array.dtype.kind == "f" else 1.1920929e-07
+    dims = tuple(range(x.ndim - k, x.ndim))
+    y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight

@@ -13,6 +13,8 @@ from darklib.tensor import Tensor
 __all__ = [
     "ConstantPad2d",
     "Flatten",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ReflectionPad2d",
     "ReplicationPad2d",
     "Unflatten",
@@ -207,3 +209,45 @@ class ReplicationPad2d(_Pad2d):
     """Pad the last two dimensions by repeating the border values."""
 
     _mode = "replicate"
+
+
+class PixelShuffle(Module):
+    """Rearrange ``(*, C r^2, H, W)`` into ``(*, C, H r, W r)`` (sub-pixel upsampling).
+
+    Args:
+        upscale_factor: the factor ``r``.
+
+    Shape:
+        - Input: (*, C * r^2, H, W); Output: (*, C, H * r, W * r).
+    """
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_shuffle(check_tensor(self, input), self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """Rearrange ``(*, C, H r, W r)`` into ``(*, C r^2, H, W)`` (inverse of PixelShuffle).
+
+    Args:
+        downscale_factor: the factor ``r``.
+
+    Shape:
+        - Input: (*, C, H * r, W * r); Output: (*, C * r^2, H, W).
+    """
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_unshuffle(check_tensor(self, input), self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"

@@ -8,6 +8,7 @@ printing. Semantics follow ``torch.nn.Module``.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -15,7 +16,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from darklib import dtypes as _dt
+from darklib.autograd import Function
 from darklib.backend import as_device, device, is_cuda_array, to_device
+from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
 from darklib.tensor import Tensor
 
@@ -130,6 +133,8 @@ class Module:
         d["_forward_hooks_always_called"] = set()
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = set()
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     # subclasses implement this; declared here so that the error names the module
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -273,6 +278,11 @@ class Module:
             s = d.get(store)
             if s is not None and name in s:
                 return s[name]
+        if "_parameters" not in d and not name.startswith("__"):
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute '{name}': "
+                f"{type(self).__name__}.__init__ did not call super().__init__()"
+            )
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
@@ -300,6 +310,20 @@ class Module:
                 raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
             mod = mod._modules[item]
         return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Replace (or, unless ``strict``, add) the submodule at dotted path ``target``."""
+        if target == "":
+            raise ValueError("set_submodule: cannot set the module itself (target is empty)")
+        if not isinstance(module, Module):
+            raise TypeError(f"set_submodule: {type(module).__name__} is not a Module subclass")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        if name not in parent._modules and hasattr(parent, name):
+            raise AttributeError(f"`{name}` is not an nn.Module of {parent._get_name()}")
+        setattr(parent, name, module)
 
     def get_parameter(self, target: str) -> Parameter:
         """The parameter at dotted path ``target`` (e.g. ``"0.weight"``)."""
@@ -485,7 +509,12 @@ class Module:
 
     # ----------------------------------------------------------------- calling
     def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
-        if not (self._forward_hooks or self._forward_pre_hooks):
+        if not (
+            self._forward_hooks
+            or self._forward_pre_hooks
+            or self._backward_hooks
+            or self._backward_pre_hooks
+        ):
             return self.forward(*args, **kwargs)
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
@@ -501,6 +530,10 @@ class Module:
                 res = hook(self, args)
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
+        state = None
+        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
+            state = _BackwardHookState(self)
+            args = state.wrap_inputs(args)
         try:
             out = self.forward(*args, **kwargs)
         except BaseException:
@@ -521,9 +554,49 @@ class Module:
                 res = hook(self, args, out)
             if res is not None:
                 out = res
+        if state is not None:
+            out = state.wrap_outputs(out)
         return out
 
     __call__ = _call_impl
+
+    def register_full_backward_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` when the gradients of the module's
+        inputs have been computed; it may return a new ``grad_input`` tuple.
+
+        ``grad_input`` and ``grad_output`` are tuples with one Tensor (or None) per tensor
+        input and output. As in PyTorch, the module must not change its inputs or outputs
+        in place while such a hook is registered. With several tensor inputs, a returned
+        ``grad_input`` replaces only the gradient computed last (darklib's one difference).
+        """
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Call ``hook(module, grad_output)`` when the gradients of the module's outputs have
+        been computed; it may return a new ``grad_output`` tuple."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Deprecated in PyTorch; darklib runs ``hook`` as :meth:`register_full_backward_hook`."""
+        warnings.warn(
+            "register_backward_hook is deprecated (as in PyTorch); darklib runs the hook as "
+            "register_full_backward_hook, which gives the gradients of the module's inputs",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.register_full_backward_hook(hook)
 
     def register_forward_pre_hook(
         self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
@@ -669,8 +742,13 @@ class Module:
         claimed = set()
         for prefix, mod in self.named_modules(remove_duplicate=False):
             p = prefix + "." if prefix else ""
-            claimed.update(p + k for k in mod._parameters)
-            claimed.update(p + k for k in mod._buffers if k not in mod._non_persistent_buffers_set)
+            # a key naming an absent parameter or buffer (e.g. bias=None) is unexpected
+            claimed.update(p + k for k, v in mod._parameters.items() if v is not None)
+            claimed.update(
+                p + k
+                for k, v in mod._buffers.items()
+                if v is not None and k not in mod._non_persistent_buffers_set
+            )
         unexpected = [k for k in state_dict if k not in claimed]
         missing = list(dict.fromkeys(missing))
         if strict:
@@ -717,6 +795,139 @@ class Module:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+
+
+class _BackwardHookState:
+    """One forward call's bookkeeping for the module's backward hooks.
+
+    Tensor inputs and outputs that require grad pass through identity Functions: the outputs'
+    backward collects ``grad_output`` (running the pre-hooks), the inputs' backward collects
+    ``grad_input`` and, once the last one has arrived, runs the hooks.
+    """
+
+    def __init__(self, module: Module):
+        self.module = module
+        self.inputs: list[Tensor | None] = []
+        self.versions: list[int] = []
+        self.grad_inputs: list[Any] = []
+        self.grad_outputs: list[Any] = []
+        self.pending_in = 0
+        self.pending_out = 0
+        self.fired = False
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        out = []
+        for a in args:
+            if isinstance(a, Tensor):
+                self.grad_inputs.append(None)
+                if a.requires_grad:
+                    w = _InputHook.apply(a, self, len(self.grad_inputs) - 1)
+                    self.inputs.append(w)
+                    self.versions.append(w._version)
+                    self.pending_in += 1
+                    out.append(w)
+                    continue
+            out.append(a)
+        return tuple(out)
+
+    def wrap_outputs(self, out: Any) -> Any:
+        for w, v in zip(self.inputs, self.versions):
+            if w._version != v:
+                raise RuntimeError(
+                    f"{self.module._get_name()}: an input was modified in place during forward "
+                    "while a backward hook is registered; PyTorch forbids this too (use "
+                    "inplace=False, or remove the hook)"
+                )
+        if isinstance(out, Tensor):
+            return self._wrap_output(out)
+        if isinstance(out, tuple | list):
+            return type(out)(self._wrap_output(o) if isinstance(o, Tensor) else o for o in out)
+        return out
+
+    def _wrap_output(self, t: Tensor) -> Tensor:
+        self.grad_outputs.append(None)
+        if not t.requires_grad:
+            return t
+        self.pending_out += 1
+        return _OutputHook.apply(t, self, len(self.grad_outputs) - 1)
+
+    def output_grad(self, j: int, g: Any) -> Any:
+        self.grad_outputs[j] = g
+        self.pending_out -= 1
+        if self.pending_out > 0:
+            return g
+        if self.module._backward_pre_hooks:
+            grads = tuple(_as_tensor(x) for x in self.grad_outputs)
+            for hook in list(self.module._backward_pre_hooks.values()):
+                res = hook(self.module, grads)
+                if res is not None:
+                    grads = _check_hook_grads(res, len(grads), "backward pre-hook")
+            self.grad_outputs = [_as_array(x) for x in grads]
+            g = self.grad_outputs[j]
+        if self.pending_in == 0:  # no input needs a gradient: torch calls with (None, ...)
+            self._fire()
+        return g
+
+    def input_grad(self, i: int, g: Any) -> Any:
+        self.grad_inputs[i] = g
+        self.pending_in -= 1
+        if self.pending_in == 0:
+            res = self._fire()
+            if res is not None:
+                g = res[i]
+        return g
+
+    def _fire(self) -> list | None:
+        if self.fired or not self.module._backward_hooks:
+            return None
+        self.fired = True
+        grads_in = tuple(_as_tensor(x) for x in self.grad_inputs)
+        grads_out = tuple(_as_tensor(x) for x in self.grad_outputs)
+        changed = None
+        for hook in list(self.module._backward_hooks.values()):
+            res = hook(self.module, grads_in, grads_out)
+            if res is not None:
+                grads_in = _check_hook_grads(res, len(grads_in), "backward hook")
+                changed = [_as_array(x) for x in grads_in]
+        return changed
+
+
+def _as_tensor(a: Any) -> Tensor | None:
+    return None if a is None else Tensor._wrap(a)
+
+
+def _as_array(t: Any) -> Any:
+    return t.array if isinstance(t, Tensor) else t
+
+
+def _check_hook_grads(res: Any, n: int, what: str) -> tuple:
+    if not isinstance(res, tuple | list):
+        res = (res,)
+    if len(res) != n:
+        raise RuntimeError(f"{what} returned {len(res)} gradients, expected {n}")
+    return tuple(res)
+
+
+class _InputHook(Function):
+    @staticmethod
+    def forward(ctx: Any, x: Any, state: _BackwardHookState, i: int) -> Any:
+        ctx.state, ctx.i = state, i
+        return x
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        return ctx.state.input_grad(ctx.i, g), None, None
+
+
+class _OutputHook(Function):
+    @staticmethod
+    def forward(ctx: Any, y: Any, state: _BackwardHookState, j: int) -> Any:
+        ctx.state, ctx.j = state, j
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        return ctx.state.output_grad(ctx.j, g), None, None
 
 
 def _copy_into(target: Tensor, arr: Any) -> None:

@@ -8,13 +8,14 @@ from typing import Any
 import numpy as np
 
 from darklib.creation import ones, tensor, zeros
+from darklib.nn import functional as F
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int, shape_str
 from darklib.nn.module import Module
 from darklib.ops.norm import batch_norm, group_norm, layer_norm
 from darklib.tensor import Tensor
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm", "RMSNorm"]
 
 
 class _BatchNorm(Module):
@@ -379,4 +380,58 @@ class GroupNorm(Module):
         return (
             f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
             f"affine={self.affine}, bias={self.bias is not None}"
+        )
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dimensions:
+    ``x / sqrt(mean(x^2) + eps) * weight`` (no centring, no bias).
+
+    Args:
+        normalized_shape: the trailing shape, e.g. ``C`` or ``(C, H, W)``.
+        eps: added to the mean square (default: the machine epsilon of the input's dtype).
+        elementwise_affine: learn a scale (ones) of ``normalized_shape``. Default: True.
+
+    Shape:
+        - Input: (N, *, *normalized_shape); Output: same as input.
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        normalized_shape = tuple(normalized_shape)
+        if not normalized_shape or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in normalized_shape
+        ):
+            raise ValueError(
+                f"RMSNorm: normalized_shape must be positive ints, got {normalized_shape}"
+            )
+        self.normalized_shape = normalized_shape
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = new_param(normalized_shape, device, dtype)
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )

@@ -1,13 +1,27 @@
-"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedulers.
+"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad...) and lr schedulers.
 
 >>> opt = dl.optim.Adam(model.parameters(), lr=1e-3)
 >>> sched = dl.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
 """
 
 from darklib.optim import lr_scheduler
+from darklib.optim.adagrad import Adadelta, Adagrad
 from darklib.optim.adam import Adam, AdamW
+from darklib.optim.adam_variants import Adamax, NAdam, RAdam
 from darklib.optim.optimizer import Optimizer
 from darklib.optim.rmsprop import RMSprop
 from darklib.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "Optimizer",
+    "RAdam",
+    "RMSprop",
+    "lr_scheduler",
+]

@@ -14,19 +14,28 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from darklib.optim.optimizer import Optimizer
 
 __all__ = [
+    "ChainedScheduler",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
-    "StepLR",
+    "LinearLR",
     "MultiStepLR",
-    "ExponentialLR",
-    "CosineAnnealingLR",
+    "MultiplicativeLR",
     "OneCycleLR",
+    "PolynomialLR",
     "ReduceLROnPlateau",
+    "SequentialLR",
+    "StepLR",
 ]
 
 _EPOCH_DEPRECATED = (
@@ -136,6 +145,10 @@ class LRScheduler:
         self._step_count += 1
         if epoch is not None:
             warnings.warn(_EPOCH_DEPRECATED, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Advance ``last_epoch`` (or jump to ``epoch``) and write the new lrs."""
         self._get_lr_called_within_step = True
         try:
             if epoch is None:
@@ -625,3 +638,546 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
         self._init_is_better(self.mode, self.threshold, self.threshold_mode)
+
+
+def _lambda_state(fns: list) -> list:
+    """Callable objects' ``__dict__`` (plain functions and lambdas are not saved)."""
+    return [None if isinstance(fn, types.FunctionType) else dict(fn.__dict__) for fn in fns]
+
+
+class MultiplicativeLR(LRScheduler):
+    """Multiply each group's lr by ``lr_lambda(epoch)`` at every step.
+
+    Args:
+        optimizer: wrapped optimizer.
+        lr_lambda: a function of the epoch giving the factor, or one per param group.
+        last_epoch: index of the last epoch. Default: ``-1``.
+
+    Example::
+
+        >>> sched = MultiplicativeLR(opt, lr_lambda=lambda epoch: 0.95)
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        n = len(optimizer.param_groups)
+        if isinstance(lr_lambda, list | tuple):
+            if len(lr_lambda) != n:
+                raise ValueError(f"Expected {n} lr_lambdas, but got {len(lr_lambda)}")
+            self.lr_lambdas = list(lr_lambda)
+        else:
+            self.lr_lambdas = [lr_lambda] * n
+        for fn in self.lr_lambdas:
+            if not callable(fn):
+                raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+        super().__init__(optimizer, last_epoch)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state, with each lambda's ``__dict__`` for callable objects (None for functions)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = _lambda_state(self.lr_lambdas)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        saved = state.pop("lr_lambdas", [])
+        self.__dict__.update(state)
+        for fn, attrs in zip(self.lr_lambdas, saved):
+            if attrs is not None:
+                fn.__dict__.update(attrs)
+
+    def get_lr(self) -> list[float]:
+        self._warn_direct_get_lr()
+        if self._is_initial:
+            return self._current_lrs()
+        return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._current_lrs())]
+
+
+class ConstantLR(LRScheduler):
+    """Multiply each group's lr by ``factor`` for the first ``total_iters`` steps.
+
+    Args:
+        optimizer: wrapped optimizer.
+        factor: the factor, in [0, 1]. Default: ``1/3``.
+        total_iters: steps during which the factor applies. Default: ``5``.
+        last_epoch: index of the last epoch. Default: ``-1``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_direct_get_lr()
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._current_lrs()]
+        if self.last_epoch != self.total_iters:
+            return self._current_lrs()
+        return [lr * (1.0 / self.factor) for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        on = self.last_epoch >= self.total_iters
+        return [base * (self.factor + on * (1 - self.factor)) for base in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """Scale each group's lr by a factor going linearly from ``start_factor`` to
+    ``end_factor`` over ``total_iters`` steps (a warm-up, typically).
+
+    Args:
+        optimizer: wrapped optimizer.
+        start_factor: factor at the first step, in (0, 1]. Default: ``1/3``.
+        end_factor: factor from step ``total_iters`` on, in [0, 1]. Default: ``1.0``.
+        total_iters: length of the ramp. Default: ``5``.
+        last_epoch: index of the last epoch. Default: ``-1``.
+
+    Example::
+
+        >>> warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
+        if start_factor > 1.0 or start_factor <= 0:
+            raise ValueError(
+                "Starting multiplicative factor expected to be greater than 0 and less or "
+                "equal to 1."
+            )
+        if end_factor > 1.0 or end_factor < 0:
+            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_direct_get_lr()
+        if self.last_epoch == 0:
+            return [lr * self.start_factor for lr in self._current_lrs()]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        span = self.end_factor - self.start_factor
+        ratio = 1.0 + span / (self.total_iters * self.start_factor + (self.last_epoch - 1) * span)
+        return [lr * ratio for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        t = min(self.total_iters, self.last_epoch)
+        f = self.start_factor + (self.end_factor - self.start_factor) * t / self.total_iters
+        return [base * f for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay each group's lr as ``base_lr * (1 - t / total_iters) ** power`` until
+    ``total_iters``.
+
+    Args:
+        optimizer: wrapped optimizer.
+        total_iters: steps over which the lr decays (to 0). Default: ``5``.
+        power: power of the polynomial. Default: ``1.0``.
+        last_epoch: index of the last epoch. Default: ``-1``.
+    """
+
+    def __init__(
+        self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1
+    ) -> None:
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_direct_get_lr()
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return self._current_lrs()
+        t, n = self.last_epoch, self.total_iters
+        decay = ((1.0 - t / n) / (1.0 - (t - 1) / n)) ** self.power
+        return [lr * decay for lr in self._current_lrs()]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        t = min(self.total_iters, self.last_epoch)
+        return [base * (1.0 - t / self.total_iters) ** self.power for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    r"""Cosine annealing with warm restarts (SGDR): the lr falls from its initial value to
+    ``eta_min`` along a cosine over ``T_i`` steps, then restarts; ``T_i`` starts at ``T_0``
+    and is multiplied by ``T_mult`` after each restart.
+
+    Args:
+        optimizer: wrapped optimizer.
+        T_0: steps until the first restart.
+        T_mult: growth factor of the period after a restart (int >= 1). Default: ``1``.
+        eta_min: minimum learning rate. Default: ``0``.
+        last_epoch: index of the last epoch. Default: ``-1``.
+
+    ``step(epoch)`` may be given a fractional epoch (e.g. ``epoch + i / iters``).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        T_0: int,
+        T_mult: int = 1,
+        eta_min: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, float | int):
+            raise ValueError(
+                f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min)}"
+            )
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_direct_get_lr()
+        lo = self.eta_min
+        cos = 1 + math.cos(math.pi * self.T_cur / self.T_i)
+        return [lo + (base - lo) * cos / 2 for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance by one step, or jump to (a possibly fractional) ``epoch``."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    m = self.T_mult
+                    n = int(math.log(epoch / self.T_0 * (m - 1) + 1, m))
+                    self.T_cur = epoch - self.T_0 * (m**n - 1) / (m - 1)
+                    self.T_i = self.T_0 * m**n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = self._current_lrs()
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith): the lr goes back and forth between ``base_lr`` and
+    ``max_lr`` (momentum inversely); step it after every batch.
+
+    Args:
+        optimizer: wrapped optimizer.
+        base_lr: lower lr boundary, or one per param group.
+        max_lr: upper lr boundary, or one per param group.
+        step_size_up: steps in the increasing half of a cycle. Default: ``2000``.
+        step_size_down: steps in the decreasing half (default: ``step_size_up``).
+        mode: ``"triangular"``, ``"triangular2"`` (amplitude halved each cycle) or
+            ``"exp_range"`` (amplitude times ``gamma ** step``). Default: ``"triangular"``.
+        gamma: the ``exp_range`` constant. Default: ``1.0``.
+        scale_fn: custom amplitude scaling (replaces ``mode``), of the cycle or the step.
+        scale_mode: ``"cycle"`` or ``"iterations"``: what ``scale_fn`` is given.
+        cycle_momentum: cycle momentum (or Adam's beta1) inversely. Default: True.
+        base_momentum: lower momentum boundary. Default: ``0.8``.
+        max_momentum: upper momentum boundary. Default: ``0.9``.
+        last_epoch: index of the last batch. Default: ``-1``.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError(
+                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+                )
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for high, low, group in zip(
+                    self.max_momentums, self.base_momentums, optimizer.param_groups
+                ):
+                    if self.use_beta1:
+                        group["betas"] = (high, *group["betas"][1:])
+                    else:
+                        group["momentum"] = high
+                    group["max_momentum"] = high
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        if self._scale_fn_custom is not None:
+            return
+        if self.mode == "triangular":
+            self._scale_fn_ref = _one
+            self.scale_mode = "cycle"
+        elif self.mode == "triangular2":
+            self._scale_fn_ref = _halving
+            self.scale_mode = "cycle"
+        else:
+            self._scale_fn_ref = partial(_power, self.gamma)
+            self.scale_mode = "iterations"
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude scaling at cycle (or step) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        return self._scale_fn_ref(x)
+
+    def get_lr(self) -> list[float]:
+        self._warn_direct_get_lr()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            frac = x / self.step_ratio
+        else:
+            frac = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [lo + (hi - lo) * frac * scale for lo, hi in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, lo, hi in zip(
+                self.optimizer.param_groups, self.base_momentums, self.max_momentums
+            ):
+                m = hi - (hi - lo) * frac * scale
+                if self.use_beta1:
+                    group["betas"] = (m, *group["betas"][1:])
+                else:
+                    group["momentum"] = m
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state; a custom ``scale_fn`` is saved only as a callable object's ``__dict__``."""
+        state = super().state_dict()
+        state.pop("_scale_fn_ref", None)
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = _lambda_state([fn])[0] if fn is not None else None
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        fn = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if fn is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(fn)
+        self._init_scale_fn()
+
+
+def _one(x: float) -> float:
+    return 1.0
+
+
+def _halving(x: float) -> float:
+    return 1 / (2.0 ** (x - 1))
+
+
+def _power(gamma: float, x: float) -> float:
+    return gamma**x
+
+
+def _check_children(who: str, optimizer: Optimizer, schedulers: Sequence[Any]) -> None:
+    for i, sched in enumerate(schedulers):
+        if not hasattr(sched, "optimizer"):
+            raise TypeError(f"{who} at index {i} should have `optimizer` as its attribute.")
+        if isinstance(sched, ReduceLROnPlateau):
+            raise ValueError(
+                f"{who} does not support `ReduceLROnPlateau` scheduler as it requires "
+                "additional kwargs to be specified when calling `step`, but got one at index "
+                f"{i} in the given schedulers sequence."
+            )
+        if sched.optimizer is not optimizer:
+            raise ValueError(
+                f"{who} expects all schedulers to belong to the same optimizer, but got "
+                f"scheduler {type(sched).__name__} at index {i} with another optimizer."
+            )
+
+
+class SequentialLR(LRScheduler):
+    """Run ``schedulers`` one after the other, switching at the ``milestones`` steps.
+
+    Args:
+        optimizer: wrapped optimizer (the one every scheduler drives).
+        schedulers: the schedulers, in order.
+        milestones: the steps at which the next scheduler takes over (one fewer than
+            schedulers).
+        last_epoch: index of the last epoch. Default: ``-1``.
+
+    Example::
+
+        >>> warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        >>> cosine = CosineAnnealingLR(opt, T_max=95)
+        >>> sched = SequentialLR(opt, [warmup, cosine], milestones=[5])
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedulers: list[LRScheduler],
+        milestones: list[int],
+        last_epoch: int = -1,
+    ) -> None:
+        if len(schedulers) < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects at least one scheduler, but got no scheduler."
+            )
+        _check_children(type(self).__name__, optimizer, schedulers)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more "
+                f"than the number of milestone points, but got number of schedulers "
+                f"{len(schedulers)} and the number of milestones to be equal to {len(milestones)}"
+            )
+        self._schedulers = list(schedulers)
+        self._milestones = list(milestones)
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        # every child stepped once when built: start again from the initial lrs
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self.recursive_undo()
+        idx = bisect_right(self._milestones, 0)
+        self._schedulers[idx]._initial_step()
+        self._last_lr = self._schedulers[idx].get_last_lr()
+
+    def recursive_undo(self, sched: Any = None) -> None:
+        """Undo the initial step the children took when they were built."""
+        target = self if sched is None else sched
+        if hasattr(target, "_schedulers"):
+            for child in target._schedulers:
+                self.recursive_undo(child)
+        elif hasattr(target, "last_epoch"):
+            target.last_epoch -= 1
+
+    def step(self) -> None:  # type: ignore[override]
+        """Step the scheduler in charge now (a new one starts at its epoch 0)."""
+        self.last_epoch += 1
+        idx = bisect_right(self._milestones, self.last_epoch)
+        sched = self._schedulers[idx]
+        if idx > 0 and self._milestones[idx - 1] == self.last_epoch:
+            sched._update_lr(0)
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state, with every child scheduler's state dict."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        children = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for sched, sd in zip(self._schedulers, children):
+            sched.load_state_dict(sd)
+
+
+class ChainedScheduler(LRScheduler):
+    """Step several schedulers at once (their effects compose, e.g. a warm-up times a decay).
+
+    Args:
+        schedulers: the chainable schedulers (all on one optimizer).
+        optimizer: the optimizer (default: the first scheduler's).
+    """
+
+    def __init__(
+        self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None
+    ) -> None:
+        if len(schedulers) < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects at least one scheduler to be chained, but got "
+                "no scheduler."
+            )
+        optimizer = optimizer or schedulers[0].optimizer
+        _check_children(type(self).__name__, optimizer, schedulers)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
+
+    def step(self) -> None:  # type: ignore[override]
+        """Step every scheduler, in order."""
+        for sched in self._schedulers:
+            sched.step()
+        self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state, with every child scheduler's state dict."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        children = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for sched, sd in zip(self._schedulers, children):
+            sched.load_state_dict(sd)

@@ -47,13 +47,15 @@ def _collate(batch: list, path: str) -> Any:
         return _stack([b.array for b in batch], path)
     if isinstance(elem, np.ndarray):
         return _stack(batch, path)
-    if isinstance(elem, bool | np.bool_):
+    if isinstance(elem, np.generic) and elem.dtype.kind in _NUMERIC_KINDS:
+        # numpy scalars keep their dtype (np.int32 -> int32), as torch.as_tensor does
+        return Tensor._wrap(np.asarray(batch, dtype=elem.dtype))
+    if isinstance(elem, bool):
         return Tensor._wrap(np.asarray(batch, dtype=np.bool_))
-    if isinstance(elem, int | np.integer):
+    if isinstance(elem, int):
         return Tensor._wrap(np.asarray(batch, dtype=np.int64))
-    if isinstance(elem, float | np.floating):
-        dtype = elem.dtype if isinstance(elem, np.floating) else np.float64
-        return Tensor._wrap(np.asarray(batch, dtype=dtype))
+    if isinstance(elem, float):
+        return Tensor._wrap(np.asarray(batch, dtype=np.float64))
     if isinstance(elem, str | bytes):
         return list(batch)
     if isinstance(elem, Mapping):

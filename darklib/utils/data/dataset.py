@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -97,6 +98,10 @@ class Subset(Dataset[T_co]):
         return len(self.indices)
 
 
+class _IndexOutOfRange(IndexError, ValueError):
+    """An index out of range: an IndexError that PyTorch code catching ValueError sees too."""
+
+
 class ConcatDataset(Dataset[T_co]):
     """Several map-style datasets read one after the other.
 
@@ -123,7 +128,11 @@ class ConcatDataset(Dataset[T_co]):
         n = len(self)
         if idx < 0:
             if -idx > n:
-                raise IndexError(f"ConcatDataset: index {idx} out of range for length {n}")
+                # PyTorch raises ValueError here; this error is also an IndexError
+                raise _IndexOutOfRange(
+                    f"ConcatDataset: absolute value of index {idx} should not exceed the "
+                    f"dataset length {n}"
+                )
             idx += n
         if idx >= n:
             raise IndexError(f"ConcatDataset: index {idx} out of range for length {n}")
@@ -150,17 +159,21 @@ def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
     lengths = list(lengths)
     if not lengths:
         raise ValueError("random_split: lengths is empty")
-    is_frac = (
-        all(isinstance(x, float) for x in lengths)
-        and math.isclose(sum(lengths), 1.0)
-        and sum(lengths) <= 1.0 + 1e-9
-    )
+    # PyTorch's rule: lengths summing to 1 (within rounding, and not above) are fractions
+    is_frac = math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1.0
     if is_frac:
         if any(not 0.0 <= f <= 1.0 for f in lengths):
             raise ValueError(f"random_split: fractions must be in [0, 1], got {lengths}")
         out = [math.floor(n * f) for f in lengths]
         for i in range(n - sum(out)):  # hand out the remainder round-robin, as PyTorch does
             out[i % len(out)] += 1
+        for i, size in enumerate(out):
+            if size == 0:
+                warnings.warn(
+                    f"random_split: length of split at index {i} is 0; this might result in "
+                    "an empty dataset.",
+                    stacklevel=3,
+                )
         return out
     out = []
     for x in lengths:

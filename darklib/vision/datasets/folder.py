@@ -22,7 +22,7 @@ from darklib.vision.datasets._common import (
 
 class ImageFolder(VisionDataset):
     """Images in class subfolders: ``root/<class>/<name>.png`` (CIFAR-10 or FashionMNIST as
-    downloaded as images).
+    downloaded as images); images in folders nested inside a class folder belong to it.
 
     A sample is ``(image, class_index)``: the image is a uint8 HWC numpy array (RGB, or
     HxWx1 with ``mode="L"``) passed through ``transform``.
@@ -67,16 +67,17 @@ class ImageFolder(VisionDataset):
         exts = tuple(e.lower() for e in extensions)
         samples: list[tuple[str, int]] = []
         for c in self.classes:
-            folder = self.root / c
-            for name in sorted(os.listdir(folder)):
-                path = os.path.join(folder, name)
-                ok = (
-                    is_valid_file(path)
-                    if is_valid_file is not None
-                    else name.lower().endswith(exts)
-                )
-                if ok and os.path.isfile(path):
-                    samples.append((path, self.class_to_idx[c]))
+            # images in nested folders of a class count too, in torchvision's order
+            for folder, _, names in sorted(os.walk(self.root / c, followlinks=True)):
+                for name in sorted(names):
+                    path = os.path.join(folder, name)
+                    ok = (
+                        is_valid_file(path)
+                        if is_valid_file is not None
+                        else name.lower().endswith(exts)
+                    )
+                    if ok and os.path.isfile(path):
+                        samples.append((path, self.class_to_idx[c]))
         if not samples:
             raise FileNotFoundError(
                 f"ImageFolder: found no valid file for the classes {', '.join(self.classes)} "

@@ -330,21 +330,41 @@ class RandomVerticalFlip(_Flip):
 def affine_matrix(
     angle: float, translate: Sequence[float], scale: float, shear: Sequence[float]
 ) -> np.ndarray:
-    """The 2x2 linear part: rotation by ``angle`` degrees (counter-clockwise on screen),
-    shear (degrees along x and y) and scale."""
-    a = math.radians(angle)
-    rot = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]])
-    sh = np.array(
-        [[1.0, math.tan(math.radians(shear[0]))], [math.tan(math.radians(shear[1])), 1.0]]
-    )
-    return scale * rot @ sh
+    """The 2x2 linear part of torchvision's affine map (x right, y down): rotation by
+    ``angle`` degrees clockwise as displayed, then scale, with shear angles (degrees) along x
+    and y: ``scale * R(angle) @ SHy(shear[1]) @ SHx(shear[0])`` as ``torchvision.transforms.
+    functional.affine`` builds it (``rotate`` passes ``-angle``: counter-clockwise)."""
+    rot = math.radians(angle)
+    sx, sy = math.radians(shear[0]), math.radians(shear[1])
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -(a * math.tan(sx) + math.sin(rot))
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = math.cos(rot) - c * math.tan(sx)
+    return scale * np.array([[a, b], [c, d]])
+
+
+def _expanded_size(A: np.ndarray, center: np.ndarray, H: int, W: int) -> tuple[int, int]:
+    """torchvision's output size for ``expand=True``: the box of the inverse-mapped corners,
+    measured from the image centre, truncated to 1e-4 and rounded outwards."""
+    half = np.array([W / 2.0, H / 2.0])
+    cf = center - half
+    corners = np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], np.float64) * half
+    moved = (corners - cf) @ np.linalg.inv(A).T + cf + half
+    lo = np.floor(np.trunc(moved.min(0) * 1e4) / 1e4)
+    hi = np.ceil(np.trunc(moved.max(0) * 1e4) / 1e4)
+    w, h = (int(v) for v in hi - lo)
+    return h, w
 
 
 class RandomAffine(Transform):
     """Random rotation, translation, scale and shear about the image centre.
 
+    Angles follow ``torchvision.transforms.RandomAffine``: a positive rotation turns the
+    image clockwise as displayed, and a positive x-shear moves the rows below the centre to
+    the left (unlike :class:`RandomRotation`, which is counter-clockwise, as torchvision's).
+
     Args:
-        degrees: rotation range (d: (-d, d)), counter-clockwise as displayed.
+        degrees: rotation range (d: (-d, d)), clockwise as displayed.
         translate: (a, b): horizontal shift up to ``a * width``, vertical up to ``b * height``.
         scale: (lo, hi) scale range.
         shear: x-shear range (d or (lo, hi)) or (xlo, xhi, ylo, yhi), in degrees.
@@ -423,11 +443,9 @@ class RandomAffine(Transform):
         c = np.array([W / 2.0, H / 2.0] if self.center is None else self.center, np.float64)
         b = c + np.asarray(translate, np.float64) - A @ c
         out_h, out_w = H, W
-        if expand:
-            corners = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float64) @ A.T + b
-            lo, hi = corners.min(0), corners.max(0)
-            out_w, out_h = (math.ceil(v - 1e-6) for v in hi - lo)
-            b = b - lo
+        if expand:  # as torchvision: the image centre goes to the centre of the larger canvas
+            out_h, out_w = _expanded_size(A, c, H, W)
+            b = b + np.array([(out_w - W) / 2.0, (out_h - H) / 2.0])
         F.warp_affine(s, A, b, out_h, out_w, self.interpolation, self.fill, self.mask_fill, where)
 
     def apply(self, s: dict, rng: np.random.Generator) -> None:
@@ -463,4 +481,5 @@ class RandomRotation(RandomAffine):
 
     def apply(self, s: dict, rng: np.random.Generator) -> None:
         angle = float(rng.uniform(*self.degrees))
-        self._warp(s, angle, (0.0, 0.0), 1.0, (0.0, 0.0), expand=self.expand)
+        # torchvision's rotate is counter-clockwise: its affine with the angle negated
+        self._warp(s, -angle, (0.0, 0.0), 1.0, (0.0, 0.0), expand=self.expand)
