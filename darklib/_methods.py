@@ -36,18 +36,24 @@ _bind(
     __rpow__=_reflect(E.pow),
     __neg__=E.neg,
     __abs__=E.abs,
-    __floordiv__=lambda s, o: E.div(s, o, rounding_mode="floor"),
-    __rfloordiv__=lambda s, o: E.div(o, s, rounding_mode="floor"),
+    __floordiv__=E.floor_divide,
+    __rfloordiv__=_reflect(E.floor_divide),
+    __mod__=E.remainder,
+    __rmod__=_reflect(E.remainder),
+    __pos__=lambda self: self,
     __eq__=E.eq,
     __ne__=E.ne,
     __lt__=E.lt,
     __le__=E.le,
     __gt__=E.gt,
     __ge__=E.ge,
-    __invert__=E.logical_not,
-    __and__=E.logical_and,
-    __or__=E.logical_or,
-    __xor__=E.logical_xor,
+    __invert__=E.bitwise_not,
+    __and__=E.bitwise_and,
+    __rand__=_reflect(E.bitwise_and),
+    __or__=E.bitwise_or,
+    __ror__=_reflect(E.bitwise_or),
+    __xor__=E.bitwise_xor,
+    __rxor__=_reflect(E.bitwise_xor),
     add=E.add,
     sub=E.sub,
     subtract=E.sub,
@@ -59,7 +65,53 @@ _bind(
     neg=E.neg,
     negative=E.neg,
     abs=E.abs,
+    absolute=E.abs,
     exp=E.exp,
+    exp2=E.exp2,
+    expm1=E.expm1,
+    log1p=E.log1p,
+    log2=E.log2,
+    log10=E.log10,
+    tan=E.tan,
+    asin=E.asin,
+    acos=E.acos,
+    atan=E.atan,
+    arcsin=E.asin,
+    arccos=E.acos,
+    arctan=E.atan,
+    atan2=E.atan2,
+    arctan2=E.atan2,
+    sinh=E.sinh,
+    cosh=E.cosh,
+    erf=E.erf,
+    frac=E.frac,
+    sgn=E.sign,
+    fix=E.trunc,
+    floor_divide=E.floor_divide,
+    remainder=E.remainder,
+    fmod=E.fmod,
+    lerp=E.lerp,
+    addcmul=E.addcmul,
+    addcdiv=E.addcdiv,
+    nan_to_num=E.nan_to_num,
+    isclose=E.isclose,
+    allclose=E.allclose,
+    equal=E.equal,
+    clamp_min=E.clamp_min,
+    clamp_max=E.clamp_max,
+    logical_xor=E.logical_xor,
+    bitwise_and=E.bitwise_and,
+    bitwise_or=E.bitwise_or,
+    bitwise_xor=E.bitwise_xor,
+    bitwise_not=E.bitwise_not,
+    logit=E.logit,
+    hypot=E.hypot,
+    xlogy=E.xlogy,
+    greater=E.gt,
+    greater_equal=E.ge,
+    less=E.lt,
+    less_equal=E.le,
+    not_equal=E.ne,
     log=E.log,
     sqrt=E.sqrt,
     rsqrt=E.rsqrt,
@@ -90,8 +142,8 @@ _bind(
     logical_and=E.logical_and,
     logical_or=E.logical_or,
     where=lambda self, condition, other: E.where(condition, self, other),
-    reciprocal=lambda self: E.div(1.0, self),
-    square=lambda self: E.mul(self, self),
+    reciprocal=E.reciprocal,
+    square=E.square,
 )
 
 # in-place forms: the out-of-place op, rebased onto this tensor (see Tensor._inplace)
@@ -102,14 +154,47 @@ _bind(
     div_=lambda self, other: self._inplace("div_", E.div, other),
     pow_=lambda self, e: self._inplace("pow_", E.pow, e),
     clamp_=lambda self, min=None, max=None: self._inplace("clamp_", E.clamp, min, max),
-    relu_=lambda self: self._inplace("relu_", E.relu),
-    neg_=lambda self: self._inplace("neg_", E.neg),
-    sqrt_=lambda self: self._inplace("sqrt_", E.sqrt),
-    exp_=lambda self: self._inplace("exp_", E.exp),
+    clip_=lambda self, min=None, max=None: self._inplace("clip_", E.clamp, min, max),
+    clamp_min_=lambda self, min: self._inplace("clamp_min_", E.clamp, min, None),
+    clamp_max_=lambda self, max: self._inplace("clamp_max_", E.clamp, None, max),
+    floor_divide_=lambda self, other: self._inplace("floor_divide_", E.floor_divide, other),
+    remainder_=lambda self, other: self._inplace("remainder_", E.remainder, other),
+    fmod_=lambda self, other: self._inplace("fmod_", E.fmod, other),
+    lerp_=lambda self, end, weight: self._inplace("lerp_", E.lerp, end, weight),
+    addcmul_=lambda self, t1, t2, *, value=1: self._inplace(
+        "addcmul_", E.addcmul, t1, t2, value=value
+    ),
+    addcdiv_=lambda self, t1, t2, *, value=1: self._inplace(
+        "addcdiv_", E.addcdiv, t1, t2, value=value
+    ),
+    nan_to_num_=lambda self, nan=0.0, posinf=None, neginf=None: self._inplace(
+        "nan_to_num_", E.nan_to_num, nan, posinf, neginf
+    ),
+    __ifloordiv__=lambda self, other: self._inplace("//=", E.floor_divide, other),
+    __imod__=lambda self, other: self._inplace("%=", E.remainder, other),
+    __ipow__=lambda self, other: self._inplace("**=", E.pow, other),
+    __iand__=lambda self, other: self._inplace("&=", E.bitwise_and, other),
+    __ior__=lambda self, other: self._inplace("|=", E.bitwise_or, other),
+    __ixor__=lambda self, other: self._inplace("^=", E.bitwise_xor, other),
     __iadd__=lambda self, other: self._inplace("+=", E.add, other),
     __isub__=lambda self, other: self._inplace("-=", E.sub, other),
     __imul__=lambda self, other: self._inplace("*=", E.mul, other),
     __itruediv__=lambda self, other: self._inplace("/=", E.div, other),
+)
+
+
+def _inplace_unary(name: str, fn: Any) -> Any:
+    return lambda self: self._inplace(name + "_", fn)
+
+
+for _name in (
+    "abs exp log sqrt rsqrt sin cos tan tanh sigmoid neg floor ceil trunc frac sign "
+    "reciprocal square log1p expm1 log2 log10 exp2 erf asin acos atan sinh cosh"
+).split():
+    setattr(Tensor, _name + "_", _inplace_unary(_name, getattr(E, _name)))
+_bind(
+    round_=lambda self, *, decimals=0: self._inplace("round_", E.round, decimals=decimals),
+    relu_=lambda self: self._inplace("relu_", E.relu),
 )
 
 # ------------------------------------------------------------------ linalg
@@ -119,6 +204,14 @@ _bind(
     matmul=L.matmul,
     mm=L.mm,
     bmm=L.bmm,
+    mv=L.mv,
+    dot=L.dot,
+    inner=L.inner,
+    outer=L.outer,
+    ger=L.outer,
+    addmm=L.addmm,
+    baddbmm=L.baddbmm,
+    dist=L.dist,
 )
 
 # ------------------------------------------------------------------ reduction
@@ -141,6 +234,21 @@ _bind(
     any=R.any,
     norm=R.norm,
     cumsum=R.cumsum,
+    cumprod=R.cumprod,
+    sort=R.sort,
+    argsort=R.argsort,
+    topk=R.topk,
+    median=R.median,
+    aminmax=R.aminmax,
+    var_mean=R.var_mean,
+    std_mean=R.std_mean,
+    count_nonzero=R.count_nonzero,
+    nansum=R.nansum,
+    nanmean=R.nanmean,
+    kthvalue=R.kthvalue,
+    cummax=R.cummax,
+    cummin=R.cummin,
+    quantile=R.quantile,
     softmax=lambda self, dim=None, dtype=None: R.softmax(self, dim, dtype=dtype),
     log_softmax=lambda self, dim=None, dtype=None: R.log_softmax(self, dim, dtype=dtype),
 )
@@ -181,6 +289,17 @@ _bind(
     fliplr=S.fliplr,
     flipud=S.flipud,
     roll=S.roll,
+    triu=S.triu,
+    tril=S.tril,
+    triu_=lambda self, diagonal=0: self._inplace("triu_", S.triu, diagonal),
+    tril_=lambda self, diagonal=0: self._inplace("tril_", S.tril, diagonal),
+    diagonal=S.diagonal,
+    diag=S.diag,
+    trace=S.trace,
+    repeat_interleave=S.repeat_interleave,
+    tensor_split=S.tensor_split,
+    rot90=S.rot90,
+    diff=S.diff,
 )
 
 # ------------------------------------------------------------------ indexing
@@ -200,6 +319,18 @@ _bind(
     argwhere=I.argwhere,
     unique=I.unique,
     index_put=I.index_put,
+    index_add=I.index_add,
+    index_fill=I.index_fill,
+    bincount=I.bincount,
+    index_add_=lambda self, dim, index, source, *, alpha=1: self._inplace(
+        "index_add_", I.index_add, dim, index, source, alpha=alpha
+    ),
+    index_fill_=lambda self, dim, index, value: self._inplace(
+        "index_fill_", I.index_fill, dim, index, value
+    ),
+    fill_diagonal_=lambda self, fill_value, wrap=False: self._inplace(
+        "fill_diagonal_", I.fill_diagonal, fill_value, wrap
+    ),
     scatter_=lambda self, dim, index, src=None, *, value=None, reduce=None: self._inplace(
         "scatter_", I.scatter, dim, index, src, value=value, reduce=reduce
     ),
@@ -237,4 +368,44 @@ _bind(
     new_empty=_new(C.empty),
     new_full=_new(C.full),
     new_tensor=_new(C.tensor),
+)
+
+
+# ------------------------------------------------------------------ random fills
+
+
+def _fill_random(name: str, make: Any) -> Any:
+    def method(self, *args: Any, generator: Any = None, **kw: Any) -> Tensor:
+        def sample(t: Tensor) -> Tensor:
+            return make(t, generator, *args, **kw)
+
+        return self._inplace(name, sample)
+
+    method.__name__ = name
+    return method
+
+
+def _uniform(t: Tensor, gen: Any, from_: float = 0.0, to: float = 1.0) -> Tensor:
+    u = C.rand(*t.shape, generator=gen, dtype=t.dtype, device=t.device)
+    return Tensor._wrap((u.array * (to - from_) + from_).astype(t.array.dtype, copy=False))
+
+
+def _normal(t: Tensor, gen: Any, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    return C.normal(mean, std, t.shape, generator=gen, dtype=t.dtype, device=t.device)
+
+
+def _bernoulli(t: Tensor, gen: Any, p: Any = 0.5) -> Tensor:
+    prob = p.array if isinstance(p, Tensor) else p
+    u = C.rand(*t.shape, generator=gen, device=t.device).array
+    return Tensor._wrap((u < prob).astype(t.array.dtype))
+
+
+_bind(
+    uniform_=_fill_random("uniform_", _uniform),
+    normal_=_fill_random("normal_", _normal),
+    bernoulli_=_fill_random("bernoulli_", _bernoulli),
+    bernoulli=lambda self, p=None, *, generator=None: C.bernoulli(self, p, generator=generator),
+    multinomial=lambda self, num_samples, replacement=False, *, generator=None: C.multinomial(
+        self, num_samples, replacement, generator=generator
+    ),
 )

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from darklib.backend import get_xp
+from darklib.grad_mode import _state as _grad_state
 
 # re-exported, so that dl.autograd.no_grad works as torch.autograd.no_grad does
 from darklib.grad_mode import enable_grad as enable_grad
@@ -34,9 +35,9 @@ class Node:
 
     __slots__ = (
         "__dict__",
-        "_freed",
         "_inputs",
         "_out_hooks",
+        "_out_shape",
         "_retained",
         "_saved",
         "_versions",
@@ -45,25 +46,31 @@ class Node:
         "parents",
     )
 
-    def __init__(self, fn: type[Function], inputs: tuple):
+    def __init__(self, fn: type[Function], inputs: tuple, needs: tuple = ()):
         self.fn = fn
-        self._freed = False
-        self._inputs = inputs  # tensors among the args, during forward only
-        self._saved: tuple | None = ()
-        self._versions: list = []
+        self._inputs = inputs  # the op's arguments, while forward runs and only if recorded
+        self.needs_input_grad = needs
+        self._saved: tuple | None = ()  # None once freed
+        self._versions: Sequence = ()  # (tensor, version) of saved inputs and outputs
         self._retained = None
         self._out_hooks: list | None = None
-        self.parents: tuple = ()
-        self.needs_input_grad: tuple = ()
+        self.parents: tuple = ()  # per input: its grad_fn Node, the leaf Tensor, or None
+        self._out_shape: tuple = ()  # of the output, to undo broadcasting into it
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward; in-place changes to them before backward are detected."""
         self._saved = arrays
-        for a in arrays:
+        if self._inputs:  # only while recording a node (plain loops: this is a hot path)
+            found = []
             for t in self._inputs:
-                if t is not None and t.array is a:
-                    self._versions.append((t, t._version))
-                    break
+                if isinstance(t, Tensor):
+                    ta = t.array
+                    for a in arrays:
+                        if a is ta:
+                            v = t._view
+                            found.append((t, t._ver if v is None else v[0]._ver))
+                            break
+            self._versions = found
 
     @property
     def saved_tensors(self) -> tuple:
@@ -87,14 +94,13 @@ class Node:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes a forward stored on ctx and free() has dropped.
-        if name.startswith("__") or not object.__getattribute__(self, "_freed"):
+        if name.startswith("__") or object.__getattribute__(self, "_saved") is not None:
             raise AttributeError(name)
         raise RuntimeError(_FREED)
 
     def free(self) -> None:
-        self._freed = True
         self._saved = None
-        self._versions = []
+        self._versions = ()
         self.__dict__.clear()
 
 
@@ -104,7 +110,14 @@ class Function:
     Subclasses define ``forward(ctx, *args, **kwargs) -> array`` and
     ``backward(ctx, grad) -> array | tuple`` (one gradient or None per positional argument of
     forward) as static methods over raw arrays, and are called through ``apply``.
+
+    Ops whose output is a view of their first input (slicing, reshape, permute) also define
+    ``view(array, *params)``, the view itself, which lets in-place changes of the output reach
+    the input (see ``Tensor._inplace``); ``may_copy`` marks those that sometimes copy.
     """
+
+    view: Callable | None = None
+    may_copy = False
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
@@ -116,42 +129,82 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        grad_on = _grad_state.enabled
         arrays = []
-        tensors = []
         needs = []
+        parents = []  # per argument: its grad_fn, or the leaf itself, where it needs a grad
         any_needs = False
         kind = None
-        grad_on = is_grad_enabled()
-        for a in args:
+        for a in args:  # plain loops and few calls: this runs for every op
             if isinstance(a, Tensor):
+                v = a._view
+                if v is not None and v[2] != v[0]._ver:
+                    a._sync_view()  # its base changed in place since the view was made
                 arr = a.array
                 if kind is None:
                     kind = type(arr)
                 elif type(arr) is not kind:
                     _raise_device_mismatch(cls, args)
                 arrays.append(arr)
-                tensors.append(a)
-                r = grad_on and a.requires_grad
-                needs.append(r)
-                any_needs = any_needs or r
+                if grad_on and a.requires_grad:
+                    needs.append(True)
+                    parents.append(a.grad_fn or a)
+                    any_needs = True
+                    continue
             else:
                 arrays.append(a)
-                tensors.append(None)
-                needs.append(False)
-        ctx = Node(cls, tensors)
-        ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *arrays, **kwargs)
-        if isinstance(out, np.generic):  # numpy reductions return scalars, not 0-d arrays
-            out = np.asarray(out)
+            needs.append(False)
+            parents.append(None)
+        ctx = Node(cls, args if any_needs else (), tuple(needs))
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except ValueError as e:
+            if "broadcast" not in str(e):
+                raise
+            raise RuntimeError(_broadcast_message(cls, arrays)) from None
         result = Tensor._wrap(out)
+        if cls.view is not None and (not cls.may_copy or _shares_memory(out, arrays[0])):
+            result._as_view_of(args[0], (cls, args[1:]))
         if any_needs:
             result.requires_grad = True
             result.grad_fn = ctx
-            ctx.parents = tuple(t if n else None for t, n in zip(tensors, needs))
-            if ctx._saved and any(s is out for s in ctx._saved):
-                ctx._versions.append((result, 0))
-        ctx._inputs = ()
+            ctx._out_shape = result.array.shape
+            # linked to the inputs' nodes as they are now: an in-place op that later gives
+            # an input a new grad_fn must not reroute this op's gradient through it
+            ctx.parents = tuple(parents)
+            ctx._inputs = ()
+            saved = ctx._saved
+            if saved:
+                for a in saved:
+                    if a is out:
+                        ctx._versions = [*ctx._versions, (result, 0)]
+                        break
         return result
+
+
+def _shares_memory(out: Any, x: Any) -> bool:
+    """Whether ``out`` is a view of ``x``'s memory (a reshape that did not copy)."""
+    if type(out) is np.ndarray:  # NumPy points every view at the array owning the memory
+        base = out.base
+        return base is not None and (base is x or base is x.base)
+    return bool(get_xp(out).may_share_memory(out, x))
+
+
+def _broadcast_message(fn: type[Function], arrays: list) -> str:
+    """PyTorch's message for operands whose shapes do not broadcast."""
+    shapes = [a.shape for a in arrays if hasattr(a, "shape") and hasattr(a, "dtype")]
+    msg = (
+        f"{fn.__name__.lower()}: shapes {', '.join(str(tuple(x)) for x in shapes)} do not broadcast"
+    )
+    for i, a in enumerate(shapes):
+        for b in shapes[i + 1 :]:
+            for d in range(1, min(len(a), len(b)) + 1):
+                if a[-d] != b[-d] and 1 not in (a[-d], b[-d]):
+                    return (
+                        f"{msg}: the size of tensor a ({a[-d]}) must match the size of tensor b "
+                        f"({b[-d]}) at non-singleton dimension {max(len(a), len(b)) - d}"
+                    )
+    return msg
 
 
 def _raise_device_mismatch(fn: type[Function], args: Sequence) -> None:
@@ -220,12 +273,12 @@ def _run_backward(
         for p, ig in zip(node.parents, in_grads):
             if p is None or ig is None:
                 continue
-            ig = unbroadcast(ig, p.array.shape)
-            if p.grad_fn is None:
-                _deliver(p, ig, capture, captured)
+            if type(p) is Node:
+                ig = unbroadcast(ig, p._out_shape)
+                prev = grads.get(p)
+                grads[p] = ig if prev is None else prev + ig
             else:
-                prev = grads.get(p.grad_fn)
-                grads[p.grad_fn] = ig if prev is None else prev + ig
+                _deliver(p, unbroadcast(ig, p.array.shape), capture, captured)
         if not retain_graph:
             node.free()
     return captured
@@ -246,8 +299,8 @@ def _topological_order(starts: list[Node]) -> list[Node]:
         seen.add(id(node))
         stack.append((node, True))
         for p in node.parents:
-            if p is not None and p.grad_fn is not None and id(p.grad_fn) not in seen:
-                stack.append((p.grad_fn, False))
+            if type(p) is Node and id(p) not in seen:
+                stack.append((p, False))
     post.reverse()
     return post
 
@@ -278,9 +331,19 @@ def _deliver(
 
 
 def backward(
-    tensor: Tensor, gradient: Any = None, retain_graph: bool = False, inputs: Any = None
+    tensor: Tensor,
+    gradient: Any = None,
+    retain_graph: bool | None = None,
+    inputs: Any = None,
+    create_graph: bool = False,
 ) -> None:
     """Implementation of ``Tensor.backward``."""
+    if create_graph:
+        raise NotImplementedError(
+            "backward: create_graph=True (higher-order gradients) is not supported by darklib"
+        )
+    retain_graph = bool(retain_graph)
+    _sync([tensor])
     if not tensor.requires_grad:
         raise RuntimeError(
             "backward: this tensor does not require grad and has no grad_fn; set "
@@ -330,11 +393,21 @@ def grad(
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
+    create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
-    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``."""
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+
+    Higher-order gradients are not supported: ``create_graph=True`` raises.
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "autograd.grad: create_graph=True (higher-order gradients) is not supported by "
+            "darklib; gradients are computed outside the graph"
+        )
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    _sync(outs + ins)
     if grad_outputs is None:
         grad_outputs = [None] * len(outs)
     elif isinstance(grad_outputs, Tensor):
@@ -383,6 +456,13 @@ def grad(
             )
         result.append(None if g is None else Tensor._wrap(g))
     return tuple(result)
+
+
+def _sync(tensors: Sequence[Tensor]) -> None:
+    for t in tensors:
+        v = t._view
+        if v is not None and v[2] != v[0]._ver:
+            t._sync_view()
 
 
 def _strong(t: Tensor) -> Callable[[], Tensor]:

@@ -325,6 +325,8 @@ def randint(
     device: Any = None,
 ) -> Tensor:
     """Integers in [low, high) (``randint(high, size)`` starts at 0)."""
+    if isinstance(high, tuple | list):  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if high <= low:
@@ -336,3 +338,93 @@ def randint(
 
 def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
     return _random_tensor("randperm", ((int(n),),), dtype, device, False, generator)
+
+
+def normal(
+    mean: Any,
+    std: Any = 1.0,
+    size: Sequence[int] | None = None,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Tensor:
+    """Samples of N(mean, std**2): ``normal(0., 1., size=(2, 3))``, or elementwise with
+    tensor ``mean`` and/or ``std`` (no gradient)."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        m = mean.array if isinstance(mean, Tensor) else mean
+        s = std.array if isinstance(std, Tensor) else std
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        z = randn(*shape, generator=generator, dtype=ref.dtype, device=ref.device).array
+        return Tensor._wrap((z * s + m).astype(ref.array.dtype, copy=False))
+    if size is None:
+        raise TypeError("normal(): pass size=... when mean and std are numbers")
+    z = randn(*tuple(size), generator=generator, dtype=dtype, device=device).array
+    return Tensor._wrap((z * std + mean).astype(z.dtype, copy=False))
+
+
+def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -> Tensor:
+    """0/1 samples, 1 with probability ``input`` (elementwise), or ``p`` where given."""
+    u = rand(*input.shape, generator=generator, dtype=input.dtype, device=input.device).array
+    prob = input.array if p is None else p
+    return Tensor._wrap((u < prob).astype(input.array.dtype))
+
+
+def multinomial(
+    input: Tensor, num_samples: int, replacement: bool = False, *, generator: Any = None
+) -> Tensor:
+    """Indices drawn from the categorical distribution(s) of the rows of ``input``
+    (non-negative weights, 1-D or 2-D), with or without replacement (int64)."""
+    w = np.asarray(to_numpy_array(input), dtype=np.float64)
+    rows = w.reshape(1, -1) if w.ndim == 1 else w
+    if w.ndim not in (1, 2) or (rows < 0).any() or not np.isfinite(rows).all():
+        raise RuntimeError(
+            "multinomial(): expected a 1-D or 2-D tensor of finite, non-negative weights, "
+            f"got shape {list(input.shape)}"
+        )
+    n = rows.shape[1]
+    if not replacement and num_samples > n:
+        raise RuntimeError(
+            f"multinomial(): cannot draw {num_samples} samples without replacement from "
+            f"{n} categories"
+        )
+    if (rows.sum(axis=1) <= 0).any():
+        raise RuntimeError("multinomial(): every row needs a positive total weight")
+    rng = (_random.default_generator if generator is None else generator).numpy_rng()
+    p = rows / rows.sum(axis=1, keepdims=True)
+    if replacement:
+        u = rng.random((p.shape[0], num_samples))
+        out = (u[:, :, None] > np.cumsum(p, axis=1)[:, None, :]).sum(axis=2)
+        out = np.minimum(out, n - 1)
+    else:  # Gumbel top-k: the k largest of log(p) + Gumbel noise, a draw without replacement
+        with np.errstate(divide="ignore"):
+            keys = np.log(p) - np.log(-np.log(rng.random(p.shape)))
+        out = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+    out = out.astype(np.int64).reshape(num_samples) if w.ndim == 1 else out.astype(np.int64)
+    return Tensor._wrap(to_device(out, input.device))
+
+
+def to_numpy_array(t: Tensor) -> np.ndarray:
+    from darklib.backend import to_numpy
+
+    return to_numpy(t.array)
+
+
+def logspace(
+    start: float,
+    end: float,
+    steps: int,
+    base: float = 10.0,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return _make(
+        lambda xp, s, d: xp.logspace(start, end, int(steps), base=base).astype(d),
+        (0,),
+        dtype,
+        device,
+        requires_grad,
+    )

@@ -73,3 +73,27 @@ def to_numpy_dtype(d: Any) -> np.dtype:
     except TypeError:
         raise TypeError(f"unsupported dtype {d!r}") from None
     return from_numpy_dtype(npd).np
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of floating-point tensors made from Python floats: float32."""
+    return float32
+
+
+def finfo(type: Any = None) -> np.finfo:
+    """Machine limits of a floating-point dtype (``eps``, ``max``, ``min``, ``tiny``...)."""
+    return np.finfo(to_numpy_dtype(float32 if type is None else type))
+
+
+def iinfo(type: Any) -> np.iinfo:
+    """Machine limits of an integer dtype (``max``, ``min``, ``bits``)."""
+    return np.iinfo(to_numpy_dtype(type))
+
+
+def promote_types(type1: Any, type2: Any) -> dtype:
+    """The smallest dtype both promote to (PyTorch's rules for two tensors' dtypes)."""
+    a, b = to_numpy_dtype(type1), to_numpy_dtype(type2)
+    cat = {"b": 0, "u": 1, "i": 1, "f": 2}
+    if cat[a.kind] != cat[b.kind]:
+        return from_numpy_dtype(a if cat[a.kind] > cat[b.kind] else b)
+    return from_numpy_dtype(np.promote_types(a, b))

@@ -12,11 +12,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-_state = threading.local()
+
+class _State(threading.local):
+    enabled = True  # the class default each new thread starts from (no exception on lookup)
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set(mode: bool) -> None:
@@ -46,13 +51,25 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):
+class _BareDecorator(_GradMode):
+    """Also usable without parentheses: ``@no_grad`` as well as ``@no_grad()``."""
+
+    def __new__(cls, fn: Callable | None = None):
+        if fn is not None:
+            return object.__new__(cls)(fn)
+        return object.__new__(cls)
+
+    def __init__(self, fn: Callable | None = None):
+        pass
+
+
+class no_grad(_BareDecorator):
     """Disable gradient recording inside a ``with`` block or a decorated function."""
 
     mode = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_BareDecorator):
     """Re-enable gradient recording inside a ``no_grad`` region."""
 
     mode = True
@@ -73,3 +90,21 @@ class set_grad_enabled(_GradMode):
     def __call__(self, fn: Callable) -> Callable:
         _set(self.prev)  # used as a decorator: undo the switch made by __init__
         return super().__call__(fn)
+
+
+class inference_mode(_GradMode):
+    """Like :class:`no_grad` (darklib has no separate inference tensors)."""
+
+    def __new__(cls, mode: Any = True):
+        if callable(mode):  # bare @inference_mode
+            inst = object.__new__(cls)
+            inst.__init__()
+            return inst(mode)
+        return object.__new__(cls)
+
+    def __init__(self, mode: Any = True):
+        self.mode = not mode
+
+
+def is_inference_mode_enabled() -> bool:
+    return not is_grad_enabled()

@@ -18,6 +18,36 @@ from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device,
 device_cls = device
 
 
+class Size(tuple):
+    """A tensor's shape: a tuple of ints (``torch.Size``), with ``numel()``."""
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __getitem__(self, key: Any) -> Any:
+        out = tuple.__getitem__(self, key)
+        return Size(out) if isinstance(key, slice) else out
+
+    def __repr__(self) -> str:
+        return f"darklib.Size({list(self)})"
+
+
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+}
+
+
 class Tensor:
     """A multi-dimensional array that records the ops applied to it for autograd.
 
@@ -25,8 +55,25 @@ class Tensor:
     ``array`` is the underlying numpy or cupy ndarray.
     """
 
-    __slots__ = ("__weakref__", "_hooks", "_version", "array", "grad", "grad_fn", "requires_grad")
+    __slots__ = (
+        "__weakref__",
+        "_hooks",
+        "_ver",
+        "_view",
+        "_viewed",
+        "array",
+        "grad",
+        "grad_fn",
+        "requires_grad",
+    )
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
+        # view bookkeeping defaults, also for subclasses (Parameter) that set the other fields
+        t = object.__new__(cls)
+        t._view = None
+        t._viewed = False
+        return t
 
     def __init__(
         self,
@@ -43,7 +90,7 @@ class Tensor:
         self.requires_grad = False
         self.grad: Tensor | None = None
         self.grad_fn: autograd.Node | None = None
-        self._version = 0
+        self._ver = 0
         self._hooks: list | None = None
         if requires_grad:
             self.requires_grad_(True)
@@ -52,13 +99,57 @@ class Tensor:
     def _wrap(cls, arr: Any, requires_grad: bool = False) -> Tensor:
         """Fast path for the engine: wrap an ndarray without checks or copies."""
         t = object.__new__(cls)
+        if isinstance(arr, np.generic):  # NumPy ufuncs hand back scalars for 0-d inputs
+            arr = np.asarray(arr)
         t.array = arr
         t.requires_grad = requires_grad
         t.grad = None
         t.grad_fn = None
-        t._version = 0
+        t._ver = 0
+        t._view = None
+        t._viewed = False
         t._hooks = None
         return t
+
+    # ------------------------------------------------------------------ views
+    # A view shares its base's memory: ``_view`` is (base, steps, base version when last
+    # synced), ``steps`` the (Function, params) that rebuild it from the base, or None for an
+    # alias outside autograd (detach). Base and views share one version counter, kept on
+    # the base, and in-place changes to either are seen by both, values and gradients.
+    @property
+    def _version(self) -> int:
+        v = self._view
+        return self._ver if v is None else v[0]._ver
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        v = self._view
+        if v is None:
+            self._ver = value
+        else:
+            v[0]._ver = value
+
+    def _as_view_of(self, src: Tensor, step: tuple | None) -> Tensor:
+        """Record that this tensor's array is a view of ``src``'s (made by ``step``)."""
+        v = src._view
+        if v is None:
+            base, steps = src, (None if step is None else (step,))
+        else:
+            base = v[0]
+            steps = None if step is None or v[1] is None else v[1] + (step,)
+        base._viewed = True
+        self._view = (base, steps, base._ver)
+        return self
+
+    def _sync_view(self) -> None:
+        """Rebuild a view's grad_fn after its base changed in place (PyTorch does it lazily)."""
+        base, steps, _ = self._view
+        if steps is not None and base.grad_fn is not None and autograd.is_grad_enabled():
+            t = base
+            for fn, params in steps:
+                t = fn.apply(t, *params)
+            self.grad_fn, self.requires_grad = t.grad_fn, t.requires_grad
+        self._view = (base, steps, base._ver)
 
     # ----------------------------------------------------------------- attributes
     @property
@@ -75,8 +166,23 @@ class Tensor:
     def dim(self) -> int:
         return self.array.ndim
 
+    ndimension = dim
+
     def numel(self) -> int:
         return int(self.array.size)
+
+    nelement = numel
+
+    def stride(self, dim: int | None = None) -> Any:
+        """Steps in elements (not bytes) between neighbours along each dim."""
+        st = tuple(s // self.array.itemsize for s in self.array.strides)
+        return st if dim is None else st[dim]
+
+    def is_signed(self) -> bool:
+        return self.array.dtype.kind in "if"
+
+    def is_complex(self) -> bool:
+        return False
 
     def element_size(self) -> int:
         return self.array.itemsize
@@ -111,7 +217,10 @@ class Tensor:
         self._version += 1
 
     # ----------------------------------------------------------------- conversions
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The NumPy array (shared memory); ``force=True`` detaches and copies off the GPU."""
+        if force:
+            return to_numpy(self.array)
         if self.requires_grad:
             raise RuntimeError(
                 "numpy(): cannot convert a tensor that requires grad; use .detach().numpy()"
@@ -193,15 +302,21 @@ class Tensor:
         return self.to(_dt.bool)
 
     def type(self, dtype: Any = None) -> Any:
+        """``x.type()`` names the type ('darklib.FloatTensor'); ``x.type(dtype)`` casts."""
         if dtype is None:
-            return f"darklib.{self.dtype.name}"
+            prefix = "darklib.cuda." if self.is_cuda else "darklib."
+            return prefix + _TYPE_NAMES[self.dtype.name]
+        if isinstance(dtype, str) and dtype.rsplit(".", 1)[-1] in _TYPE_NAMES.values():
+            name = dtype.rsplit(".", 1)[-1]
+            dtype = _dt._BY_NAME[next(k for k, v in _TYPE_NAMES.items() if v == name)]
         return self.to(dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
     def detach(self) -> Tensor:
-        return Tensor._wrap(self.array)
+        """A tensor sharing this one's memory (and version counter), outside the graph."""
+        return Tensor._wrap(self.array)._as_view_of(self, None)
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -257,64 +372,107 @@ class Tensor:
         return lambda: hooks.remove(hook) if hook in hooks else None
 
     def backward(
-        self, gradient: Any = None, retain_graph: bool = False, inputs: Any = None
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
     ) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        autograd.backward(self, gradient, retain_graph, inputs)
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch's signature)."""
+        autograd.backward(self, gradient, retain_graph, inputs, create_graph)
 
     # ----------------------------------------------------------------- in place
     def _inplace(self, name: str, fn: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
         """Run the out-of-place ``fn(self, *args)`` and make its result this tensor's value.
 
-        Under no_grad (how optimizers update parameters) the result is written into the
-        existing array, so views of it see the change. With autograd on, the tensor is
-        rebased onto the op's graph node, and any earlier node that saved it will refuse to
-        run backward on the changed value.
+        Without autograd (no_grad, as optimizers update parameters) the result is written
+        into the existing array. With autograd, a tensor that shares no memory is simply
+        rebased onto the op's graph node; a view or a viewed tensor gets the result written
+        into the shared memory, and a view's base is rebased onto a node that routes the
+        gradient of the written region to the op (PyTorch's CopySlices). Nodes that saved
+        the old value refuse to run backward on the changed one (version counter).
         """
+        view = self._view
+        if view is not None and view[2] != view[0]._ver:
+            self._sync_view()
         track = autograd.is_grad_enabled() and (
-            self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+            self.requires_grad
+            or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+            or (view is not None and view[1] is not None and view[0].requires_grad)
         )
         if not track:
             with autograd.no_grad():
                 res = fn(Tensor._wrap(self.array), *args, **kwargs)
-            if res.array.shape != self.array.shape:
-                raise RuntimeError(
-                    f"{name}: the result of shape {tuple(res.array.shape)} does not fit the "
-                    f"tensor of shape {tuple(self.array.shape)} being updated in place"
-                )
+            self._check_inplace_result(name, res)
             if self.array.dtype.kind != "f" and res.array.dtype.kind == "f":
                 raise RuntimeError(
                     f"{name}: result type {res.dtype} can't be cast to the tensor's "
                     f"{self.dtype} in place"
                 )
-            self.array[...] = res.array
-            self._version += 1
+            self._write(name, res.array)
             return self
         if self.grad_fn is None and self.requires_grad:
             raise RuntimeError(
                 f"{name}: a leaf tensor that requires grad is being changed in place; wrap "
                 "the update in `with darklib.no_grad():` (as optimizers do) or clone it first"
             )
-        before = Tensor._wrap(self.array, self.requires_grad)
+        if view is not None and view[1] is not None and view[0].grad_fn is None:
+            if view[0].requires_grad:
+                raise RuntimeError(
+                    f"{name}: a view of a leaf tensor that requires grad is being changed in "
+                    "place; clone the leaf first, or update it under `with darklib.no_grad():`"
+                )
+        shared = view is not None or self._viewed
+        # a shared array may be overwritten below: the op must see (and save) a private copy
+        before = Tensor._wrap(self.array.copy() if shared else self.array, self.requires_grad)
         before.grad_fn = self.grad_fn
         res = fn(before, *args, **kwargs)
+        self._check_inplace_result(name, res)
+        if res.array.dtype != self.array.dtype:
+            res = res.to(self.dtype)
+        if not shared:
+            self.array = res.array
+            self.grad_fn, self.requires_grad = res.grad_fn, res.requires_grad
+            self._version += 1
+            if self.grad_fn is not None:  # the op saved its output: it is this tensor now
+                self.grad_fn._versions = [
+                    (self if t is res else t, self._version if t is res else v)
+                    for t, v in self.grad_fn._versions
+                ]
+            return self
+        self._write(name, res.array)
+        if view is None or view[1] is None:
+            self.grad_fn, self.requires_grad = res.grad_fn, res.requires_grad
+            return self
+        base, steps = view[0], view[1]
+        old = Tensor._wrap(base.array, base.requires_grad)
+        old.grad_fn = base.grad_fn
+        new = _CopySlices.apply(old, res, steps)
+        base.grad_fn, base.requires_grad = new.grad_fn, True
+        self._sync_view()
+        return self
+
+    def _check_inplace_result(self, name: str, res: Tensor) -> None:
         if res.array.shape != self.array.shape:
             raise RuntimeError(
                 f"{name}: the result of shape {tuple(res.array.shape)} does not fit the "
                 f"tensor of shape {tuple(self.array.shape)} being updated in place"
             )
-        if res.array.dtype != self.array.dtype:
-            res = res.to(self.dtype)
-        self.array = res.array
-        self.grad_fn = res.grad_fn
-        self.requires_grad = res.requires_grad
+
+    def _write(self, name: str, arr: Any) -> None:
+        """Copy ``arr`` into this tensor's memory (seen by every view of it)."""
+        a = self.array
+        try:
+            if any(st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
+                raise ValueError  # an expanded view (CuPy's are not marked read-only)
+            a[...] = arr
+        except ValueError:
+            raise RuntimeError(
+                f"{name}: unsupported operation: more than one element of the written-to "
+                f"tensor of shape {tuple(self.array.shape)} refers to a single memory "
+                "location (an expanded view); clone it before changing it in place"
+            ) from None
         self._version += 1
-        if self.grad_fn is not None:
-            self.grad_fn._versions = [
-                (self if t is res else t, self._version if t is res else v)
-                for t, v in self.grad_fn._versions
-            ]
-        return self
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
@@ -357,22 +515,51 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """A new leaf with a copy of the data (and of ``.grad``), no longer a view of anything."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "deepcopy: only tensors created explicitly by the user (graph leaves) can be "
+                "deep-copied; .detach() it first"
+            )
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name in ("__weakref__", "_view", "_viewed") or not hasattr(self, name):
+                    continue
+                value = getattr(self, name)
+                if name == "array":
+                    value = value.copy()
+                elif name == "_ver":
+                    value = 0
+                else:
+                    value = copy.deepcopy(value, memo)
+                setattr(new, name, value)
+        return new
+
     def __repr__(self) -> str:
         arr = to_numpy(self.array)
-        extras = []
+        suffixes = []
         if self.device.type != "cpu":
-            extras.append(f"device='{self.device}'")
+            suffixes.append(f"device='{self.device}'")
         default = {"f": np.float32, "i": np.int64, "b": np.bool_}.get(arr.dtype.kind)
-        if default is None or arr.dtype != default or arr.size == 0:
-            extras.append(f"dtype={self.dtype!r}")
+        if arr.size == 0:
+            if arr.ndim != 1:
+                suffixes.append(f"size={tuple(arr.shape)}")
+            if arr.dtype != np.float32:
+                suffixes.append(f"dtype={self.dtype!r}")
+        elif default is None or arr.dtype != default:
+            suffixes.append(f"dtype={self.dtype!r}")
         if self.grad_fn is not None:
-            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+            suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
-            extras.append("requires_grad=True")
-        body = np.array2string(
-            arr, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3, precision=4
-        )
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+            suffixes.append("requires_grad=True")
+        return _repr_like_torch(arr, suffixes)
 
     def __format__(self, spec: str) -> str:
         if self.array.ndim == 0:
@@ -415,6 +602,26 @@ class _Clone(autograd.Function):
         return g
 
 
+class _CopySlices(autograd.Function):
+    """A base after one of its views was changed in place: the gradient of the written
+    region goes to the op's result, the rest to the base's previous value."""
+
+    @staticmethod
+    def forward(ctx, base, src, steps):
+        ctx.steps = steps
+        return base  # already updated in place; this node only redirects gradients
+
+    @staticmethod
+    def backward(ctx, g):
+        g = get_xp(g).array(g, copy=True)  # writable and laid out like the base
+        region = g
+        for fn, params in ctx.steps:
+            region = fn.view(region, *params)
+        g_src = region.copy() if ctx.needs_input_grad[1] else None
+        region[...] = 0
+        return g, g_src, None
+
+
 class _CopyFrom(autograd.Function):
     """``dst.copy_(src)``: the value (and gradient) come from src, broadcast to dst's shape."""
 
@@ -450,3 +657,105 @@ def _copy_from(t: Tensor, src: Any) -> Tensor:
             f"destination's shape {tuple(t.shape)}"
         ) from None
     return _CopyFrom.apply(t, src)
+
+
+# ------------------------------------------------------------------ repr, as PyTorch prints
+_EDGE, _THRESHOLD, _LINEWIDTH, _PRECISION = 3, 1000, 80, 4
+
+
+def _summarized(arr: np.ndarray) -> np.ndarray:
+    """The elements a summarized print shows (first and last edge items per dim)."""
+    if arr.ndim == 0:
+        return arr
+    if arr.shape[0] > 2 * _EDGE:
+        arr = np.concatenate((arr[:_EDGE], arr[-_EDGE:]))
+    if arr.ndim == 1:
+        return arr
+    return np.stack([_summarized(a) for a in arr])
+
+
+class _Formatter:
+    """Chooses one number format (integer-valued, fixed or scientific) and one width for all
+    the elements shown, by PyTorch's rules."""
+
+    def __init__(self, arr: np.ndarray):
+        self.floating = arr.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        flat = arr.reshape(-1)
+        if not self.floating:
+            for v in flat.tolist():
+                self.width = max(self.width, len(str(v)))
+            return
+        vals = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
+        if vals.size == 0:
+            return
+        absv = np.abs(vals)
+        lo, hi = absv.min(), absv.max()
+        self.int_mode = bool((np.ceil(vals) == vals).all())
+        if self.int_mode:
+            self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8
+        else:
+            self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+        for v in vals.tolist():
+            if self.sci_mode:
+                n = len(f"{v:.{_PRECISION}e}")
+            elif self.int_mode:
+                n = len(f"{v:.0f}") + 1
+            else:
+                n = len(f"{v:.{_PRECISION}f}")
+            self.width = max(self.width, n)
+
+    def format(self, v: Any) -> str:
+        if self.floating:
+            if self.sci_mode:
+                out = f"{v:{self.width}.{_PRECISION}e}"
+            elif self.int_mode:
+                out = f"{v:.0f}"
+                if not (np.isinf(v) or np.isnan(v)):
+                    out += "."
+            else:
+                out = f"{v:.{_PRECISION}f}"
+        else:
+            out = str(v)
+        return " " * (self.width - len(out)) + out
+
+
+def _format_nested(arr: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if arr.ndim == 0:
+        return fmt.format(arr.item())
+    if arr.ndim == 1:
+        per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        if summarize and arr.shape[0] > 2 * _EDGE:
+            data = [fmt.format(v) for v in arr[:_EDGE].tolist()] + [" ..."]
+            data += [fmt.format(v) for v in arr[-_EDGE:].tolist()]
+        else:
+            data = [fmt.format(v) for v in arr.tolist()]
+        lines = [", ".join(data[i : i + per_line]) for i in range(0, len(data), per_line)]
+        return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
+    if summarize and arr.shape[0] > 2 * _EDGE:
+        rows = [_format_nested(a, indent + 1, summarize, fmt) for a in arr[:_EDGE]] + ["..."]
+        rows += [_format_nested(a, indent + 1, summarize, fmt) for a in arr[-_EDGE:]]
+    else:
+        rows = [_format_nested(a, indent + 1, summarize, fmt) for a in arr]
+    return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
+
+
+def _repr_like_torch(arr: np.ndarray, suffixes: list[str]) -> str:
+    prefix = "tensor("
+    indent = len(prefix)
+    if arr.size == 0:
+        body = "[]"
+    else:
+        summarize = arr.size > _THRESHOLD
+        fmt = _Formatter(_summarized(arr) if summarize else arr)
+        body = _format_nested(arr, indent, summarize, fmt)
+    out = [prefix + body]
+    last = len(out[0]) - out[0].rfind("\n") + 1
+    for s in suffixes:
+        if last + len(s) + 2 > _LINEWIDTH:
+            out.append(",\n" + " " * indent + s)
+            last = indent + len(s)
+        else:
+            out.append(", " + s)
+            last += len(s) + 2
+    return "".join(out) + ")"

@@ -93,4 +93,7 @@ def _lift(x: Any, other: Any) -> Any:
 def _cast(x: Any, dt: np.dtype) -> Any:
     if isinstance(x, Tensor):
         return x if x.array.dtype == dt else x.to(dt)
+    if type(x) is int and dt.kind in "iu" and dt != _I64:
+        # PyTorch wraps a Python int into a narrower integer dtype (uint8 - 3 == 253 + ...)
+        return np.asarray(x).astype(dt)[()]
     return x

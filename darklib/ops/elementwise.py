@@ -7,7 +7,10 @@ Functional wrappers (lowercase) handle dtype promotion and Python scalars.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
@@ -68,6 +71,12 @@ class Div(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
+        xp = get_xp(a)
+        if a.dtype.kind in "iu" and not isinstance(b, int) and (b < 0).any():
+            # integer powers with negative exponents, as PyTorch: 1 and -1 stay, others are 0
+            bb = xp.abs(b)
+            out = xp.where(b < 0, xp.where(xp.abs(a) == 1, a**bb, 0), a ** xp.where(b < 0, 0, b))
+            return out.astype(a.dtype, copy=False)
         out = a**b
         ctx.save_for_backward(a, b, out)
         return out
@@ -101,7 +110,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        return _minmax_grads(ctx, g, a > b, a == b)
+        return _minmax_grads(ctx, g, a < b, a > b, a == b)
 
 
 class Minimum(Function):
@@ -114,15 +123,19 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        return _minmax_grads(ctx, g, a < b, a == b)
+        return _minmax_grads(ctx, g, a > b, a < b, a == b)
 
 
-def _minmax_grads(ctx, g, a_wins, tie):
-    # Ties split the gradient evenly, as PyTorch does.
-    dt = g.dtype
-    wa = a_wins.astype(dt) + 0.5 * tie.astype(dt)
+def _minmax_grads(ctx, g, a_loses, b_loses, tie):
+    # As PyTorch: ties split the gradient evenly, and where a NaN is involved (no order)
+    # both operands get all of it.
+    xp = get_xp(g)
+    half = g * 0.5
+    zero = xp.zeros((), g.dtype)
     na, nb = ctx.needs_input_grad
-    return (g * wa if na else None), (g * (1 - wa) if nb else None)
+    ga = xp.where(tie, half, xp.where(a_loses, zero, g)) if na else None
+    gb = xp.where(tie, half, xp.where(b_loses, zero, g)) if nb else None
+    return ga, gb
 
 
 # ------------------------------------------------------------------ unary math
@@ -147,7 +160,11 @@ class Abs(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * get_xp(a).sign(a)
+        xp = get_xp(a)
+        sgn = xp.sign(a)
+        if a.dtype.kind == "f":
+            sgn = xp.where(xp.isnan(a), 0, sgn).astype(a.dtype, copy=False)
+        return g * sgn
 
 
 class Exp(Function):
@@ -255,7 +272,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out > 0)
+        return get_xp(g).where(out <= 0, get_xp(g).zeros((), g.dtype), g)
 
 
 class LeakyReLU(Function):
@@ -382,11 +399,101 @@ class Where(Function):
         )
 
 
+class Remainder(Function):
+    """Python's ``%`` (sign of the divisor) when ``floor``, C's ``fmod`` (sign of the dividend)
+    otherwise."""
+
+    @staticmethod
+    def forward(ctx, a, b, floor):
+        xp = get_xp(a)
+        ctx.save_for_backward(a, b)
+        ctx.floor = floor
+        with _quiet(xp):
+            return xp.remainder(a, b) if floor else xp.fmod(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = get_xp(g)
+        gb = None
+        if ctx.needs_input_grad[1]:
+            with _quiet(xp):
+                q = xp.floor_divide(a, b) if ctx.floor else xp.trunc(a / b)
+            gb = -g * q
+        return g, gb, None
+
+
+class Step(Function):
+    """Piecewise-constant ops (floor, round, sign, rounding division): gradient zero, but
+    the output stays in the graph, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, op):
+        return op(a) if b is None else op(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad[:2]
+        zero = get_xp(g).zeros_like(g)
+        return (zero if na else None), (zero if nb else None), None
+
+
+def _unary(name: str, f: Callable, df: Callable, save_out: bool = False) -> type[Function]:
+    """A Function for ``f(xp, a)`` whose derivative is ``df(xp, a, out)``."""
+
+    def forward(ctx, a):
+        xp = get_xp(a)
+        with _quiet(xp):
+            out = f(xp, a)
+        ctx.save_for_backward(a, out)
+        return out
+
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        xp = get_xp(a)
+        with _quiet(xp):
+            return g * df(xp, a, out)
+
+    return type(name, (Function,), {"forward": staticmethod(forward), "backward": backward})
+
+
+_LN2, _LN10 = math.log(2), math.log(10)
+Log1p = _unary("Log1p", lambda xp, a: xp.log1p(a), lambda xp, a, o: 1 / (1 + a))
+Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, o: o + 1)
+Log2 = _unary("Log2", lambda xp, a: xp.log2(a), lambda xp, a, o: 1 / (a * _LN2))
+Log10 = _unary("Log10", lambda xp, a: xp.log10(a), lambda xp, a, o: 1 / (a * _LN10))
+Exp2 = _unary("Exp2", lambda xp, a: xp.exp2(a), lambda xp, a, o: o * _LN2)
+Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, o: 1 + o * o)
+Asin = _unary("Asin", lambda xp, a: xp.arcsin(a), lambda xp, a, o: 1 / xp.sqrt(1 - a * a))
+Acos = _unary("Acos", lambda xp, a: xp.arccos(a), lambda xp, a, o: -1 / xp.sqrt(1 - a * a))
+Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, o: 1 / (1 + a * a))
+Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, o: xp.cosh(a))
+Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, o: xp.sinh(a))
+Erf = _unary("Erf", lambda xp, a: _erf(xp, a), lambda xp, a, o: _TWO_OVER_SQRT_PI * xp.exp(-a * a))
+Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1)
+
+
+class Atan2(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_xp(a).arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = get_xp(g)
+        with _quiet(xp):
+            d = g / (a * a + b * b)
+        return d * b, -d * a
+
+
 # ------------------------------------------------------------------ helpers
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 _ERFC_COEFFS = (
     0.17087277,
     -0.82215223,
@@ -436,7 +543,7 @@ class _quiet:
 def _binary(fn: type[Function], a: Any, b: Any, floating: bool = False) -> Tensor:
     a, b = promote(a, b, floating=floating)
     if not isinstance(a, Tensor):
-        # scalar <op> tensor: swap into Tensor-first form for ops that commute
+        # scalar <op> tensor: the scalar becomes a 0-d array of the tensor's dtype
         return fn.apply(Tensor._wrap(get_xp(b.array).asarray(a, dtype=b.array.dtype)), b)
     return fn.apply(a, b)
 
@@ -447,16 +554,33 @@ def _tensor(x: Any, name: str) -> Tensor:
     return x
 
 
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, bool | np.bool_) or (isinstance(x, Tensor) and x.array.dtype.kind == "b")
+
+
+def _no_bool(name: str, *xs: Any) -> None:
+    for x in xs:
+        if isinstance(x, Tensor) and x.array.dtype.kind == "b":
+            raise RuntimeError(f'{name}: "{name}" is not implemented for bool tensors')
+
+
 # ------------------------------------------------------------------ functional API
 
 
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
+    """``input + alpha * other``, with broadcasting and PyTorch's type promotion."""
     if alpha != 1:
         other = mul(other, alpha)
     return _binary(Add, input, other)
 
 
 def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
+    """``input - alpha * other``; bool tensors are refused, as in PyTorch."""
+    if _is_bool(input) or _is_bool(other):
+        raise RuntimeError(
+            "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
+            "to invert a mask use the `~` or `logical_not()` operator instead"
+        )
     if alpha != 1:
         other = mul(other, alpha)
     return _binary(Sub, input, other)
@@ -467,6 +591,8 @@ def mul(input: Any, other: Any) -> Tensor:
 
 
 def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+    """True division (integers give float32), or ``rounding_mode='floor'`` / ``'trunc'``,
+    which keep the promoted dtype; integer division by zero raises, as in PyTorch."""
     if rounding_mode is None:
         return _binary(Div, input, other, floating=True)
     if rounding_mode not in ("floor", "trunc"):
@@ -474,39 +600,116 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
             f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
         )
     a, b = promote(input, other)
-    out = _binary(Div, a, b, floating=True).detach()
-    xp = get_xp(out.array)
-    res = xp.floor(out.array) if rounding_mode == "floor" else xp.trunc(out.array)
-    dt = (a if isinstance(a, Tensor) else b).array.dtype
-    return Tensor._wrap(res.astype(dt))
+    ref = a if isinstance(a, Tensor) else b
+    if ref.array.dtype.kind == "b":
+        raise RuntimeError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool")
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(get_xp(b.array).asarray(a, dtype=b.array.dtype))
+    bv = b.array if isinstance(b, Tensor) else b
+    if ref.array.dtype.kind in "iu":
+        if (get_xp(a.array).asarray(bv) == 0).any():
+            raise RuntimeError("ZeroDivisionError: integer division by zero (div)")
+    return Step.apply(a, b, _floor_div if rounding_mode == "floor" else _trunc_div)
+
+
+def _floor_div(a: Any, b: Any) -> Any:
+    xp = get_xp(a)
+    with _quiet(xp):
+        return xp.floor_divide(a, b)
+
+
+def _trunc_div(a: Any, b: Any) -> Any:
+    xp = get_xp(a)
+    if a.dtype.kind == "f":
+        with _quiet(xp):
+            return xp.trunc(a / b).astype(a.dtype, copy=False)
+    q = xp.floor_divide(a, b)
+    if a.dtype.kind == "i":  # floor and trunc differ on inexact negative quotients
+        q = q + ((q < 0) & (q * b != a)).astype(q.dtype)
+    return q
+
+
+subtract, multiply, divide, true_divide = sub, mul, div, div
+
+
+def floor_divide(input: Any, other: Any) -> Tensor:
+    """``input // other``, rounding toward minus infinity (PyTorch's floor_divide)."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input: Any, other: Any) -> Tensor:
+    """Python's modulus ``input % other``: the result has the sign of ``other``."""
+    return _remainder(input, other, True, "remainder")
+
+
+def fmod(input: Any, other: Any) -> Tensor:
+    """C's ``fmod``: the result has the sign of ``input``."""
+    return _remainder(input, other, False, "fmod")
+
+
+def _remainder(input: Any, other: Any, floor: bool, name: str) -> Tensor:
+    a, b = promote(input, other)
+    ref = a if isinstance(a, Tensor) else b
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(get_xp(b.array).asarray(a, dtype=b.array.dtype))
+    _no_bool(name, a)
+    if ref.array.dtype.kind in "iu":
+        bv = b.array if isinstance(b, Tensor) else b
+        if (get_xp(a.array).asarray(bv) == 0).any():
+            raise RuntimeError(f"ZeroDivisionError: integer modulo by zero ({name})")
+    return Remainder.apply(a, b, floor)
 
 
 def pow(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent``; integer tensors to negative integer scalar powers are refused."""
+    if isinstance(input, Tensor) and isinstance(exponent, bool) and _is_bool(input):
+        return Tensor._wrap(input.array | (not exponent))  # x ** True = x, x ** False = True
     if (
         isinstance(input, Tensor)
         and isinstance(exponent, int | float)
         and not isinstance(exponent, bool)
     ):
-        if isinstance(exponent, float) and input.array.dtype.kind != "f":
+        kind = input.array.dtype.kind
+        if isinstance(exponent, float) and kind != "f":
             input = input.float()
+        elif kind in "iub":
+            if exponent < 0:
+                raise RuntimeError("pow: integers to negative integer powers are not allowed")
+            if kind == "b":
+                input = input.long()
         return Pow.apply(input, exponent)
+    if _is_bool(input) and _is_bool(exponent):  # bool ** True (a scalar) was handled above
+        raise RuntimeError('pow: "pow" is not implemented for bool')
     return _binary(Pow, input, exponent)
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum; NaN propagates; ties split the gradient evenly."""
     return _binary(Maximum, input, other)
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum; NaN propagates; ties split the gradient evenly."""
     return _binary(Minimum, input, other)
 
 
 def neg(input: Tensor) -> Tensor:
-    return Neg.apply(_tensor(input, "neg"))
+    x = _tensor(input, "neg")
+    if x.array.dtype.kind == "b":
+        raise RuntimeError(
+            "neg: negation, the `-` operator, on a bool tensor is not supported; "
+            "use the `~` or `logical_not()` operator instead"
+        )
+    return Neg.apply(x)
 
 
 def abs(input: Tensor) -> Tensor:
-    return Abs.apply(_tensor(input, "abs"))
+    x = _tensor(input, "abs")
+    _no_bool("abs", x)
+    return Abs.apply(x)
+
+
+negative, absolute = neg, abs
 
 
 def _float_unary(fn: type[Function], x: Tensor, name: str) -> Tensor:
@@ -548,7 +751,53 @@ def sigmoid(input: Tensor) -> Tensor:
     return _float_unary(Sigmoid, input, "sigmoid")
 
 
+def _float_unary_op(fn: type[Function], name: str) -> Callable[[Tensor], Tensor]:
+    def op(input: Tensor) -> Tensor:
+        return _float_unary(fn, input, name)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (integer inputs give float32), differentiable."
+    return op
+
+
+log1p = _float_unary_op(Log1p, "log1p")
+expm1 = _float_unary_op(Expm1, "expm1")
+log2 = _float_unary_op(Log2, "log2")
+log10 = _float_unary_op(Log10, "log10")
+exp2 = _float_unary_op(Exp2, "exp2")
+tan = _float_unary_op(Tan, "tan")
+asin = arcsin = _float_unary_op(Asin, "asin")
+acos = arccos = _float_unary_op(Acos, "acos")
+atan = arctan = _float_unary_op(Atan, "atan")
+sinh = _float_unary_op(Sinh, "sinh")
+cosh = _float_unary_op(Cosh, "cosh")
+erf = _float_unary_op(Erf, "erf")
+
+
+def atan2(input: Tensor, other: Any) -> Tensor:
+    """Elementwise ``atan(input / other)`` with the quadrant of (other, input)."""
+    return _binary(Atan2, input, other, floating=True)
+
+
+arctan2 = atan2
+
+
+def square(input: Tensor) -> Tensor:
+    """``input * input``; bool inputs give int64, as in PyTorch."""
+    x = _tensor(input, "square")
+    if x.array.dtype.kind == "b":
+        x = x.long()
+    return mul(x, x)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    """``1 / input`` (integer inputs give float32)."""
+    return div(1.0, _tensor(input, "reciprocal"))
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    if _tensor(input, "relu").array.dtype.kind == "b":
+        raise RuntimeError("relu: bool inputs are not supported")
     return _activation(ReLU, input, inplace, "relu")
 
 
@@ -583,6 +832,9 @@ def _activation(fn: type[Function], input: Tensor, inplace: bool, name: str, *ar
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """Limit values to ``[min, max]`` (numbers or broadcastable tensors). NaN stays NaN;
+    where ``min > max`` the result is ``max``, as in PyTorch. The gradient passes where
+    ``min <= input <= max``."""
     input = _tensor(input, "clamp")
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
@@ -593,23 +845,78 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
         if max is not None:
             out = minimum(out, max)
         return out
+    if input.array.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+        input = input.float()
     return Clamp.apply(input, min, max)
 
 
 clip = clamp
 
 
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:
+def clamp_min(input: Tensor, min: Any) -> Tensor:
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max: Any) -> Tensor:
+    return clamp(input, max=max)
+
+
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
+    """``input`` where ``condition`` holds, else ``other`` (tensors or numbers, broadcast).
+
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``.
+    """
     cond = _tensor(condition, "where")
+    if input is None and other is None:
+        from darklib.ops.indexing import nonzero
+
+        return nonzero(cond, as_tuple=True)
     if cond.array.dtype.kind != "b":
         cond = Tensor._wrap(cond.array != 0)
     a, b = promote(input, other)
     xp = get_xp(cond.array)
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        from darklib.ops._promote import result_dtype
+
+        dt = result_dtype(a, b)
+        a, b = (Tensor._wrap(xp.asarray(v, dtype=dt)) for v in (a, b))
     if not isinstance(a, Tensor):
-        a = Tensor._wrap(xp.asarray(a, dtype=b.array.dtype if isinstance(b, Tensor) else None))
+        a = Tensor._wrap(xp.asarray(a, dtype=b.array.dtype))
     if not isinstance(b, Tensor):
         b = Tensor._wrap(xp.asarray(b, dtype=a.array.dtype))
     return Where.apply(cond, a, b)
+
+
+def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
+    """``input + weight * (end - input)``."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
+    """``input + value * tensor1 * tensor2``."""
+    return add(input, mul(tensor1, tensor2), alpha=value)
+
+
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
+    """``input + value * tensor1 / tensor2``."""
+    return add(input, div(tensor1, tensor2), alpha=value)
+
+
+def nan_to_num(
+    input: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    """Replace NaN by ``nan`` and infinities by ``posinf``/``neginf`` (default: the dtype's
+    largest and lowest finite values). The gradient passes where the input was finite."""
+    x = _tensor(input, "nan_to_num")
+    if x.array.dtype.kind != "f":
+        return x.clone()
+    info = np.finfo(x.array.dtype)
+    hi = info.max if posinf is None else posinf
+    lo = info.min if neginf is None else neginf
+    xp = get_xp(x.array)
+    mask = Tensor._wrap(xp.isfinite(x.array))
+    fill = xp.where(xp.isnan(x.array), nan, xp.where(x.array > 0, hi, lo))
+    return Where.apply(mask, x, Tensor._wrap(fill.astype(x.array.dtype)))
 
 
 # comparisons and other non-differentiable elementwise ops
@@ -662,34 +969,108 @@ def ge(input: Any, other: Any) -> Tensor:
     return _compare("ge", input, other)
 
 
-def _nograd_unary(name: str, keep_dtype: bool = True):
-    def op(input: Tensor) -> Tensor:
-        arr = _tensor(input, name).array
-        out = getattr(get_xp(arr), name)(arr)
-        return Tensor._wrap(out.astype(arr.dtype) if keep_dtype else out)
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
-    op.__name__ = name
-    op.__doc__ = f"Elementwise {name} (not differentiable: its gradient is zero almost everywhere)."
-    return op
+
+def isclose(
+    input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
+    """``|input - other| <= atol + rtol * |other|`` elementwise (bool)."""
+    a, b = promote(_tensor(input, "isclose"), other)
+    bb = b.array if isinstance(b, Tensor) else b
+    return Tensor._wrap(
+        get_xp(a.array).isclose(a.array, bb, rtol=rtol, atol=atol, equal_nan=equal_nan)
+    )
+
+
+def allclose(
+    input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
+    """True when :func:`isclose` holds everywhere."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).array.all())
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and the same values."""
+    a, b = _tensor(input, "equal"), _tensor(other, "equal")
+    if a.array.shape != b.array.shape:
+        return False
+    return bool((a.array == b.array).all())
+
+
+def _step_unary(name: str, op: Callable) -> Callable[[Tensor], Tensor]:
+    def fn(input: Tensor) -> Tensor:
+        x = _tensor(input, name)
+        kind = x.array.dtype.kind
+        if kind in "iub":
+            if kind == "b":
+                raise RuntimeError(f'{name}: "{name}" is not implemented for bool tensors')
+            return Tensor._wrap(x.array.copy())  # integers are already whole
+        return Step.apply(x, None, op)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Elementwise {name}; its gradient is zero (the output stays in the graph)."
+    return fn
+
+
+floor = _step_unary("floor", lambda a: get_xp(a).floor(a))
+ceil = _step_unary("ceil", lambda a: get_xp(a).ceil(a))
+trunc = fix = _step_unary("trunc", lambda a: get_xp(a).trunc(a))
+_round0 = _step_unary("round", lambda a: get_xp(a).round(a))
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
+    """Round half to even (as PyTorch), optionally to ``decimals`` places; zero gradient."""
+    if decimals == 0:
+        return _round0(input)
+    x = _tensor(input, "round")
+    if x.array.dtype.kind != "f":
+        return Tensor._wrap(get_xp(x.array).round(x.array, decimals))
+    return Step.apply(x, None, lambda a: get_xp(a).round(a, decimals))
+
+
+def _sign(a: Any) -> Any:
+    xp = get_xp(a)
+    out = xp.sign(a)
+    if a.dtype.kind == "f":  # NaN maps to 0, as in PyTorch
+        out = xp.where(xp.isnan(a), 0, out).astype(a.dtype, copy=False)
+    return out
 
 
 def sign(input: Tensor) -> Tensor:
-    """-1, 0 or 1 by sign; NaN maps to 0 as in PyTorch (not differentiable)."""
-    arr = _tensor(input, "sign").array
-    xp = get_xp(arr)
-    out = xp.sign(arr)
-    if arr.dtype.kind == "f":
-        out = xp.where(xp.isnan(arr), 0, out).astype(arr.dtype)
-    return Tensor._wrap(out)
+    """-1, 0 or 1 by sign (NaN gives 0, bool stays bool, as in PyTorch); zero gradient."""
+    x = _tensor(input, "sign")
+    if x.array.dtype.kind == "b":
+        return Tensor._wrap(x.array.copy())
+    if x.array.dtype.kind != "f":
+        return Tensor._wrap(_sign(x.array))
+    return Step.apply(x, None, _sign)
 
 
-floor = _nograd_unary("floor")
-ceil = _nograd_unary("ceil")
-round = _nograd_unary("round")
-trunc = _nograd_unary("trunc")
-isnan = _nograd_unary("isnan", keep_dtype=False)
-isinf = _nograd_unary("isinf", keep_dtype=False)
-isfinite = _nograd_unary("isfinite", keep_dtype=False)
+sgn = sign
+
+
+def frac(input: Tensor) -> Tensor:
+    """``input - trunc(input)``; the gradient is 1."""
+    x = _tensor(input, "frac")
+    if x.array.dtype.kind != "f":
+        raise RuntimeError(f"frac: expected a floating-point tensor, got {x.dtype}")
+    return Frac.apply(x)
+
+
+def _flag_unary(name: str):
+    def op(input: Tensor) -> Tensor:
+        arr = _tensor(input, name).array
+        return Tensor._wrap(getattr(get_xp(arr), name)(arr))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name} (a bool tensor)."
+    return op
+
+
+isnan = _flag_unary("isnan")
+isinf = _flag_unary("isinf")
+isfinite = _flag_unary("isfinite")
 
 
 def logical_not(input: Tensor) -> Tensor:
@@ -697,15 +1078,104 @@ def logical_not(input: Tensor) -> Tensor:
 
 
 def _logical(name: str):
-    def op(input: Tensor, other: Tensor) -> Tensor:
+    def op(input: Tensor, other: Any) -> Tensor:
         a = _tensor(input, name).array
         b = other.array if isinstance(other, Tensor) else other
         return Tensor._wrap(getattr(get_xp(a), name)(a, b))
 
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"Elementwise {name.replace('_', ' ')} of the truth values (a bool tensor)."
     return op
 
 
 logical_and = _logical("logical_and")
 logical_or = _logical("logical_or")
 logical_xor = _logical("logical_xor")
+
+
+def _bitwise(name: str):
+    """Bitwise ops on integer and bool tensors (the ``&``, ``|``, ``^`` operators)."""
+
+    def op(input: Any, other: Any) -> Tensor:
+        a, b = promote(input, other)
+        ref = a if isinstance(a, Tensor) else b
+        if ref.array.dtype.kind not in "iub":
+            raise RuntimeError(f'{name}: "{name}" is not implemented for {ref.dtype}')
+        av = a.array if isinstance(a, Tensor) else a
+        bv = b.array if isinstance(b, Tensor) else b
+        return Tensor._wrap(getattr(get_xp(ref.array), name)(av, bv))
+
+    op.__name__ = op.__qualname__ = name
+    return op
+
+
+bitwise_and = _bitwise("bitwise_and")
+bitwise_or = _bitwise("bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor")
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """``~input``: logical not for bool tensors, two's complement for integers."""
+    arr = _tensor(input, "bitwise_not").array
+    if arr.dtype.kind not in "iub":
+        raise RuntimeError(f'bitwise_not: "bitwise_not" is not implemented for {input.dtype}')
+    return Tensor._wrap(get_xp(arr).invert(arr))
+
+
+class Logit(Function):
+    @staticmethod
+    def forward(ctx, x, eps):
+        xp = get_xp(x)
+        if eps is not None:
+            x = xp.clip(x, eps, 1 - eps)
+        ctx.save_for_backward(x)
+        ctx.eps = eps
+        with _quiet(xp):
+            return xp.log(x / (1 - x))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        xp = get_xp(g)
+        with _quiet(xp):
+            out = g / (x * (1 - x))
+        if ctx.eps is not None:  # clamped inputs get no gradient (x itself is clamped here)
+            out = xp.where((x <= ctx.eps) | (x >= 1 - ctx.eps), xp.zeros((), out.dtype), out)
+        return out, None
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given."""
+    x = _tensor(input, "logit")
+    if x.array.dtype.kind != "f":
+        x = x.float()
+    return Logit.apply(x, None if eps is None else float(eps))
+
+
+def hypot(input: Tensor, other: Any) -> Tensor:
+    """``sqrt(input**2 + other**2)`` elementwise."""
+    return sqrt(add(mul(input, input), mul(other, other)))
+
+
+class XLogY(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = get_xp(a)
+        ctx.save_for_backward(a, b)
+        with _quiet(xp):
+            return xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b)).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = get_xp(g)
+        na, nb = ctx.needs_input_grad
+        with _quiet(xp):
+            ga = g * xp.where((a == 0) & ~xp.isnan(b), 0, xp.log(b)) if na else None
+            gb = g * a / b if nb else None
+        return ga, gb
+
+
+def xlogy(input: Any, other: Any) -> Tensor:
+    """``input * log(other)``, and 0 where ``input`` is 0 (unless ``other`` is NaN)."""
+    return _binary(XLogY, input, other, floating=True)

@@ -362,17 +362,38 @@ class Scatter(Function):
 def getitem(input: Tensor, key: Any) -> Tensor:
     """``input[key]`` with NumPy/PyTorch semantics; basic keys return views."""
     arr = input.array
-    if isinstance(key, int) and not isinstance(key, builtins.bool) and arr.ndim:
+    if type(key) is int and arr.ndim:
         n = arr.shape[0]
         if key < -n or key >= n:
             raise IndexError(f"index {key} is out of bounds for dimension 0 with size {n}")
         return Slice.apply(input, (key, Ellipsis))
+    if type(key) is slice and arr.ndim:
+        if key.step == 0:
+            raise ValueError("index: slice step cannot be zero")
+        if _plain_bounds(key):
+            return Slice.apply(input, (key,))
+    if isinstance(key, Tensor) and type(arr) is np.ndarray and arr.ndim:
+        ka = key.array
+        if type(ka) is np.ndarray and ka.dtype.kind in "iu":
+            try:  # NumPy's take checks the bounds (negative indices count from the end)
+                return Take.apply(input, ka, 0)
+            except IndexError as e:
+                raise IndexError(f"index: {e} (tensor of shape {list(arr.shape)})") from None
     k, kind, take = _prepare_key(key, arr)
     if kind == "basic":
         return Slice.apply(input, k)
     if take is not None:
         return Take.apply(input, take[1], take[0])
     return AdvancedIndex.apply(input, k, kind == "int")
+
+
+def _plain_bounds(s: slice) -> bool:
+    """Whether a slice's bounds are None or Python ints (NumPy takes it as it is)."""
+    return (
+        (s.start is None or type(s.start) is int)
+        and (s.stop is None or type(s.stop) is int)
+        and (s.step is None or type(s.step) is int)
+    )
 
 
 def _value_for(t: Tensor, value: Any) -> Any:
@@ -689,3 +710,92 @@ def unique(
     if return_counts:
         res[-1] = res[-1].astype(_I64, copy=False)
     return tuple(Tensor._wrap(r) for r in res)
+
+
+class IndexAdd(Function):
+    @staticmethod
+    def forward(ctx, x, src, idx, axis, alpha):
+        ctx.save_for_backward(idx)
+        ctx.axis, ctx.alpha = axis, alpha
+        return x + _index_add(x.shape, axis, idx, src * alpha if alpha != 1 else src)
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        gs = None
+        if ctx.needs_input_grad[1]:
+            gs = get_xp(g).take(g, idx, axis=ctx.axis)
+            if ctx.alpha != 1:
+                gs = gs * ctx.alpha
+        return g, gs, None, None, None
+
+
+def index_add(
+    input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1
+) -> Tensor:
+    """Out-of-place ``input[..., index[i], ...] += alpha * source[..., i, ...]`` along ``dim``
+    (repeated indices add up)."""
+    x = _check_tensor(input, "index_add")
+    src = _check_tensor(source, "index_add")
+    idx = _index_tensor(index, "index_add", x.array).reshape(-1)
+    if x.ndim == 0:
+        return reshape(index_add(reshape(x, 1), 0, Tensor._wrap(idx), reshape(src, -1)), ())
+    d = norm_dim(dim, x.ndim, "index_add")
+    _check_bounds(idx, x.shape[d], d, "index_add()", allow_negative=False)
+    want = (*x.shape[:d], idx.size, *x.shape[d + 1 :])
+    if tuple(src.shape) != want and not (src.ndim == 0 and idx.size == 1):
+        raise RuntimeError(
+            f"index_add(): source of shape {list(src.shape)} should have shape {list(want)} "
+            f"(the input's {list(x.shape)} with {idx.size} along dim {d})"
+        )
+    if src.array.dtype != x.array.dtype:
+        src = src.to(x.dtype)
+    return IndexAdd.apply(x, reshape(src, want), idx, d, alpha)
+
+
+def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
+    """Out-of-place: positions ``index`` along ``dim`` set to ``value``."""
+    x = _check_tensor(input, "index_fill")
+    idx = _index_tensor(index, "index_fill", x.array).reshape(-1)
+    d = norm_dim(dim, x.ndim, "index_fill")
+    _check_bounds(idx, x.shape[d] if x.ndim else 1, d, "index_fill()", allow_negative=True)
+    xp = get_xp(x.array)
+    hit = xp.zeros(x.shape[d] if x.ndim else 1, bool)
+    hit[idx] = True
+    mask = hit.reshape((-1,) + (1,) * (x.ndim - d - 1)) if x.ndim else hit.reshape(())
+    return masked_fill(x, Tensor._wrap(mask), value)
+
+
+def fill_diagonal(input: Tensor, fill_value: Any, wrap: bool = False) -> Tensor:
+    """Out-of-place ``fill_diagonal_``: the main diagonal (all dims equal, or a tall
+    matrix, wrapping every ``cols + 1`` rows when ``wrap``) set to ``fill_value``."""
+    x = _check_tensor(input, "fill_diagonal_")
+    if x.ndim < 2 or (x.ndim > 2 and len(set(x.shape)) != 1):
+        raise RuntimeError(
+            f"fill_diagonal_(): dimensions must be >= 2 and all equal beyond 2-D, got "
+            f"{list(x.shape)}"
+        )
+    mask = np.zeros(x.shape, bool)
+    if x.ndim == 2:
+        rows, cols = x.shape
+        r = np.arange(rows)
+        keep = (r % (cols + 1) < cols) if wrap else (r < cols)
+        mask[r[keep], (r % (cols + 1))[keep] if wrap else r[keep]] = True
+    else:
+        i = np.arange(x.shape[0])
+        mask[(i,) * x.ndim] = True
+    return masked_fill(x, Tensor._wrap(_to_backend(mask, x.array)), fill_value)
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
+    """Counts of each value in a 1-D non-negative integer tensor (weighted sums with
+    ``weights``); not differentiable."""
+    x = _check_tensor(input, "bincount")
+    if x.ndim != 1 or x.array.dtype.kind not in "iu" or (x.array.size and int(x.array.min()) < 0):
+        raise RuntimeError("bincount(): expected a 1-D tensor of non-negative integers")
+    xp = get_xp(x.array)
+    w = None if weights is None else weights.array
+    out = xp.bincount(x.array, weights=w, minlength=minlength)
+    if w is None:
+        return Tensor._wrap(out.astype(_I64, copy=False))
+    return Tensor._wrap(out.astype(w.dtype if w.dtype.kind == "f" else np.float64, copy=False))

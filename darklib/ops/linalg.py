@@ -143,3 +143,193 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None and bias.array.dtype != w.array.dtype:
         bias = bias.to(w.dtype)
     return Linear.apply(x, w, bias)
+
+
+def dot(input: Tensor, other: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors."""
+    if input.ndim != 1 or other.ndim != 1 or input.shape != other.shape:
+        raise RuntimeError(
+            f"dot: expected two 1-D tensors of equal size, got {tuple(input.shape)} and "
+            f"{tuple(other.shape)}"
+        )
+    return matmul(input, other)
+
+
+inner = vdot = dot
+
+
+def mv(input: Tensor, vec: Tensor) -> Tensor:
+    """Matrix (n, m) times vector (m,)."""
+    if input.ndim != 2 or vec.ndim != 1:
+        raise RuntimeError(
+            f"mv: expected a 2-D matrix and a 1-D vector, got {tuple(input.shape)} and "
+            f"{tuple(vec.shape)}"
+        )
+    return matmul(input, vec)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    """Outer product of two 1-D tensors: shape (n, m)."""
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise RuntimeError(
+            f"outer: expected two 1-D tensors, got {tuple(input.shape)} and {tuple(vec2.shape)}"
+        )
+    from darklib.ops.elementwise import mul
+
+    return mul(input.reshape(-1, 1), vec2.reshape(1, -1))
+
+
+ger = outer
+
+
+def addmm(
+    input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)``."""
+    from darklib.ops.elementwise import add, mul
+
+    prod = mm(mat1, mat2)
+    if alpha != 1:
+        prod = mul(prod, alpha)
+    return add(prod, input if beta == 1 else mul(input, beta))
+
+
+def baddbmm(
+    input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
+    from darklib.ops.elementwise import add, mul
+
+    prod = bmm(batch1, batch2)
+    if alpha != 1:
+        prod = mul(prod, alpha)
+    return add(prod, input if beta == 1 else mul(input, beta))
+
+
+# ------------------------------------------------------------------ einsum
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
+    """Explicit subscripts (ellipses spelled out, output given) for each operand."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != len(ndims):
+        raise RuntimeError(
+            f"einsum(): the equation {equation!r} has {len(subs)} operands, got {len(ndims)}"
+        )
+    used = set(eq) - set(".,->")
+    free = [c for c in _LETTERS if c not in used]
+    n_ell = 0
+    for s, nd in zip(subs, ndims):
+        if "..." in s:
+            n_ell = max(n_ell, nd - (len(s) - 3))
+    ell = "".join(free[:n_ell])
+    out_subs = []
+    for s, nd in zip(subs, ndims):
+        if "..." in s:
+            k = nd - (len(s) - 3)
+            s = s.replace("...", ell[n_ell - k :] if k else "")
+        if len(s) != nd:
+            raise RuntimeError(
+                f"einsum(): subscripts {s!r} do not match an operand with {nd} dimensions"
+            )
+        out_subs.append(s)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:
+        counts = {c: "".join(out_subs).count(c) for c in set("".join(out_subs))}
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    return out_subs, out
+
+
+class Einsum(Function):
+    @staticmethod
+    def forward(ctx, spec, *ops):
+        subs, out = spec
+        ctx.spec = spec
+        ctx.save_for_backward(*ops)
+        return get_xp(ops[0]).einsum(",".join(subs) + "->" + out, *ops)
+
+    @staticmethod
+    def backward(ctx, g):
+        ops = ctx.saved_tensors
+        subs, out = ctx.spec
+        xp = get_xp(g)
+        grads: list = [None]
+        sizes = {c: n for t, o in zip(subs, ops) for c, n in zip(t, o.shape) if n != 1}
+        for i, (s, x) in enumerate(zip(subs, ops)):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            u = "".join(dict.fromkeys(s))  # letters once each (a repeat is a diagonal)
+            others = [(t, o) for j, (t, o) in enumerate(zip(subs, ops)) if j != i]
+            avail = set(out).union(*[set(t) for t, _ in others])
+            target = "".join(c for c in u if c in avail)
+            eq = ",".join([out] + [t for t, _ in others]) + "->" + target
+            r = xp.einsum(eq, g, *[o for _, o in others])
+            # letters summed away by this operand alone: broadcast the gradient back
+            r = r.reshape([r.shape[target.index(c)] if c in target else 1 for c in u])
+            r = xp.broadcast_to(r, tuple(sizes.get(c, 1) for c in u))
+            if len(u) != len(s):  # write onto the diagonal the repeated letters select
+                grid = [
+                    xp.arange(x.shape[k]).reshape(
+                        [-1 if j == u.index(c) else 1 for j in range(len(u))]
+                    )
+                    for k, c in enumerate(s)
+                ]
+                gx = xp.zeros(x.shape, r.dtype)
+                gx[tuple(grid)] = r
+                r = gx
+            summed = tuple(k for k in range(x.ndim) if x.shape[k] == 1 and r.shape[k] != 1)
+            if summed:
+                r = r.sum(axis=summed, keepdims=True)
+            grads.append(r)
+        return tuple(grads)
+
+
+def einsum(equation: str, *operands: Tensor) -> Tensor:
+    """Einstein summation, as ``torch.einsum('ij,jk->ik', a, b)`` (ellipses allowed).
+
+    Differentiable in every operand (a repeated letter, as in ``'ii->i'``, is a diagonal).
+    """
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    ops = list(operands)
+    for i, o in enumerate(ops):
+        if not isinstance(o, Tensor):
+            raise TypeError(f"einsum(): operand {i} is a {type(o).__name__}, not a Tensor")
+    from darklib.ops._promote import result_dtype
+
+    dt = result_dtype(*ops)
+    ops = [o if o.array.dtype == dt else o.to(dt) for o in ops]
+    spec = _parse_einsum(equation, [o.ndim for o in ops])
+    try:
+        return Einsum.apply(spec, *ops)
+    except ValueError as e:
+        shapes = [tuple(o.shape) for o in ops]
+        raise RuntimeError(f"einsum(): {equation!r} with shapes {shapes}: {e}") from None
+
+
+def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
+    """The ``p``-norm of ``input - other``."""
+    from darklib.ops.elementwise import sub
+
+    return sub(input, other).norm(p)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """Pairwise ``p``-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M).
+
+    Shape: (..., P, R).
+    """
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(
+            f"cdist: expected (..., P, M) and (..., R, M) with equal M, got "
+            f"{tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
+    from darklib.ops.elementwise import sub
+
+    return sub(x1.unsqueeze(-2), x2.unsqueeze(-3)).norm(p, dim=-1)

@@ -66,8 +66,13 @@ def _grad_scale(g: Any, reduction: str, size: int, denom: Any = None) -> Any:
     """Upstream gradient per element of the unreduced loss (broadcastable to it)."""
     if reduction != "mean":
         return g
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return g / (size if denom is None else denom)
+    if denom is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return g / size
+    # every target ignored (total weight 0): the loss is NaN but, as in PyTorch, the
+    # gradient is zero (no device sync: the check stays on the array)
+    empty = denom == 0
+    return g / (denom + empty) * (1 - empty)
 
 
 def _same_device(op: str, x: Tensor, other: Tensor | None, name: str) -> None:

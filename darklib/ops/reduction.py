@@ -36,6 +36,10 @@ min_result = namedtuple("min", ["values", "indices"])
 
 def _axes(x: Tensor, dim: Any, op: str) -> tuple[int, ...] | None:
     """Reduction axes for the array library: None for all dims (dim None or empty)."""
+    if type(dim) is int and x.array.ndim:  # the common case first
+        nd = x.array.ndim
+        if -nd <= dim < nd:
+            return (dim % nd,)
     if dim is None or (isinstance(dim, tuple | list) and len(dim) == 0):
         return None
     dims = norm_dims(dim, x.ndim, op)
@@ -71,6 +75,13 @@ def _spread(g, in_shape, axes):
 def _arr(xp, r):
     # NumPy turns full reductions into scalars; keep 0-d arrays
     return r if isinstance(r, xp.ndarray) else xp.asarray(r)
+
+
+def _max_or_zero(x, axis):
+    """The max along ``axis`` (kept), to subtract before exp; 0 for empty inputs."""
+    if x.size == 0:
+        return 0
+    return x.max(axis=axis, keepdims=True)
 
 
 def _as_float(x: Tensor, op: str) -> Tensor:
@@ -135,11 +146,12 @@ class Var(Function):
             warnings.warn(
                 f"{'std' if take_sqrt else 'var'}(): degrees of freedom is <= 0 (reducing {n} "
                 f"element(s) with correction={correction})",
-                RuntimeWarning,
+                UserWarning,
                 stacklevel=4,
             )
         ctx.save_for_backward(diff, out if take_sqrt else None)
-        ctx.in_shape, ctx.axes, ctx.denom, ctx.sqrt = x.shape, axes, denom, take_sqrt
+        ctx.in_shape, ctx.axes, ctx.sqrt = x.shape, axes, take_sqrt
+        ctx.dof = n - correction  # PyTorch's backward does not clamp it at 0
         return out
 
     @staticmethod
@@ -147,23 +159,28 @@ class Var(Function):
         diff, out = ctx.saved_tensors
         shape = _kept_shape(ctx.in_shape, ctx.axes)
         xp = get_xp(g)
+        g = g.reshape(shape)
         with _quiet(xp):
-            scale = g.reshape(shape) * (2.0 / ctx.denom if ctx.denom else math.inf)
-            if ctx.sqrt:
-                scale = scale / (2 * out.reshape(shape))
-        return diff * scale.astype(diff.dtype, copy=False), None, None, None, None
+            if ctx.sqrt:  # d std = d var / (2 std), and 0 where std is 0 (as PyTorch)
+                o = out.reshape(shape)
+                g = xp.where(o == 0, xp.zeros((), g.dtype), g / (2 * o))
+            scale = g * (2.0 / ctx.dof if ctx.dof else math.inf)
+            return diff * scale.astype(diff.dtype, copy=False), None, None, None, None
 
 
 class Extreme(Function):
-    """amax/amin and whole-tensor max/min: ties share the gradient evenly (as PyTorch)."""
+    """amax/amin and whole-tensor max/min: ties share the gradient evenly (as PyTorch).
+
+    A NaN result gives amax/amin NaN gradients; whole-tensor max/min (``nan_hits``) send
+    the gradient to the NaN entries instead, as PyTorch does."""
 
     @staticmethod
-    def forward(ctx, x, axes, keepdim, is_max):
+    def forward(ctx, x, axes, keepdim, is_max, nan_hits=False):
         xp = get_xp(x)
         red = x.max if is_max else x.min
         out_k = _arr(xp, red(axis=axes, keepdims=True))
         ctx.save_for_backward(x, out_k)
-        ctx.axes = axes
+        ctx.axes, ctx.nan_hits = axes, nan_hits
         return (
             out_k
             if keepdim
@@ -177,11 +194,12 @@ class Extreme(Function):
         x, out_k = ctx.saved_tensors
         xp = get_xp(x)
         hit = x == out_k
-        if x.dtype.kind == "f":
+        if ctx.nan_hits and x.dtype.kind == "f":
             hit |= xp.isnan(x) & xp.isnan(out_k)
         hit = hit.astype(g.dtype)
         count = hit.sum(axis=ctx.axes, keepdims=True)
-        return hit * (g.reshape(out_k.shape) / count), None, None, None
+        with _quiet(xp):
+            return hit * (g.reshape(out_k.shape) / count), None, None, None, None
 
 
 class ExtremeDim(Function):
@@ -209,7 +227,10 @@ class LogSumExp(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = get_xp(x)
-        m = x.max(axis=axes, keepdims=True)
+        if x.size == 0:  # max has no identity: the sum of no exponentials is 0, its log -inf
+            m = xp.zeros(_kept_shape(x.shape, axes), x.dtype)
+        else:
+            m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros((), m.dtype))
         e = x - m
         xp.exp(e, out=e)
@@ -238,9 +259,10 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         xp = get_xp(x)
-        y = x - x.max(axis=axis, keepdims=True)
-        xp.exp(y, out=y)
-        y /= y.sum(axis=axis, keepdims=True)
+        with _quiet(xp):  # rows of -inf give NaN, as in PyTorch, without NumPy's warnings
+            y = x - _max_or_zero(x, axis)
+            xp.exp(y, out=y)
+            y /= y.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -257,9 +279,9 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         xp = get_xp(x)
-        z = x - x.max(axis=axis, keepdims=True)
-        e = xp.exp(z)
         with _quiet(xp):
+            z = x - _max_or_zero(x, axis)
+            e = xp.exp(z)
             z -= xp.log(e.sum(axis=axis, keepdims=True))
         ctx.save_for_backward(z)
         ctx.axis = axis
@@ -277,27 +299,38 @@ class Prod(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdim):
         xp = get_xp(x)
-        ctx.save_for_backward(x)
-        ctx.axis = axis
         acc = _I64 if x.dtype.kind in "biu" else None
-        return _arr(xp, x.prod(axis=axis, keepdims=keepdim, dtype=acc))
+        with _quiet(xp):
+            out_k = _arr(xp, x.prod(axis=axis, keepdims=True, dtype=acc))
+        ctx.save_for_backward(x, out_k)
+        ctx.axis = axis
+        if keepdim and axis is not None:
+            return out_k
+        return out_k.reshape(() if axis is None else out_k.shape[:axis] + out_k.shape[axis + 1 :])
 
     @staticmethod
     def backward(ctx, g):
-        # d(prod)/dx_i = product of all the others, from exclusive prefix and suffix products:
-        # exact where inputs hold zeros, where dividing the product by x_i would fail.
-        (x,) = ctx.saved_tensors
+        x, out_k = ctx.saved_tensors
         xp = get_xp(x)
         axis = ctx.axis
-        xm = x.reshape(-1) if axis is None else xp.moveaxis(x, axis, -1)
+        if not (x == 0).any():  # PyTorch's formula: the product over each element
+            with _quiet(xp):
+                return g.reshape(out_k.shape) * out_k / x, None, None
+        if axis is None:  # as PyTorch: only a lone zero gets a gradient, the others' product
+            zero = x == 0
+            with _quiet(xp):
+                others = xp.where(zero, 1, x).prod() if zero.sum() == 1 else 0
+            return xp.where(zero, g.reshape(()) * others, 0).astype(x.dtype), None, None
+        # along a dim, d(prod)/dx_i = product of all the others, from exclusive prefix and
+        # suffix products (dividing the product by x_i would give 0/0)
+        xm = xp.moveaxis(x, axis, -1)
         n = xm.shape[-1]
         others = xp.ones(xm.shape, x.dtype)
         if n > 1:
-            others[..., 1:] = xp.cumprod(xm[..., :-1], axis=-1)
-            suffix = xp.flip(xp.cumprod(xp.flip(xm[..., 1:], axis=-1), axis=-1), axis=-1)
-            others[..., :-1] *= suffix
-        if axis is None:
-            return (others * g.reshape(())).reshape(x.shape), None, None
+            with _quiet(xp):
+                others[..., 1:] = xp.cumprod(xm[..., :-1], axis=-1)
+                suffix = xp.flip(xp.cumprod(xp.flip(xm[..., 1:], axis=-1), axis=-1), axis=-1)
+                others[..., :-1] *= suffix
         gk = g.reshape(_kept_shape(x.shape, (axis,)))
         return xp.moveaxis(others, -1, axis) * gk, None, None
 
@@ -420,7 +453,7 @@ def _extreme(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
                 f"{op}(): expected reduction dim to be specified for input.numel() == 0 "
                 f"(shape {list(x.shape)}); specify the reduction dim with the 'dim' argument"
             )
-        return Extreme.apply(*_prep(x, None, False, op), is_max)
+        return Extreme.apply(*_prep(x, None, False, op), is_max, True)
     d = norm_dim(dim, x.ndim, op)
     if x.ndim == 0:
         return _extreme(_reshape(x, 1), 0, False, is_max)
@@ -476,6 +509,8 @@ def amin(input: Tensor, dim: Any = (), keepdim: bool = False) -> Tensor:
 def _argext(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     op = "argmax" if is_max else "argmin"
     x = _check_tensor(input, op)
+    if x.array.dtype.kind == "b":
+        raise RuntimeError(f"{op}(): does not support bool input; convert it with .long()")
     xp = get_xp(x.array)
     fn = xp.argmax if is_max else xp.argmin
     if dim is None:
@@ -573,7 +608,11 @@ def prod(
 
 
 def _logical(input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
-    x, axes, keepdim = _prep(_check_tensor(input, op), dim, keepdim, op)
+    x = _check_tensor(input, op)
+    if isinstance(dim, tuple | list) and len(dim) == 0:  # no dims: elementwise truth
+        arr = x.array
+        return Tensor._wrap(arr.astype(np.uint8 if arr.dtype == np.uint8 else np.bool_))
+    x, axes, keepdim = _prep(x, dim, keepdim, op)
     arr = x.array
     out = _arr(get_xp(arr), getattr(arr, op)(axis=axes, keepdims=keepdim))
     return Tensor._wrap(out.astype(np.uint8) if arr.dtype == np.uint8 else out)
@@ -626,3 +665,328 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     if x.ndim == 0:
         return _reshape(Cumsum.apply(_reshape(x, 1), 0), ())
     return Cumsum.apply(x, d)
+
+
+# ------------------------------------------------------------------ sorting and friends
+
+sort_result = namedtuple("sort", ["values", "indices"])
+topk_result = namedtuple("topk", ["values", "indices"])
+median_result = namedtuple("median", ["values", "indices"])
+aminmax_result = namedtuple("aminmax", ["min", "max"])
+
+
+class TakeAlong(Function):
+    """``take_along_axis`` with indices distinct along ``axis`` (sort, topk, median): the
+    gradient is written back to the taken positions."""
+
+    @staticmethod
+    def forward(ctx, x, idx, axis):
+        ctx.in_shape, ctx.axis = x.shape, axis
+        ctx.save_for_backward(idx)
+        return get_xp(x).take_along_axis(x, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        from darklib.ops.indexing import _flat_index
+
+        (idx,) = ctx.saved_tensors
+        gx = get_xp(g).zeros(ctx.in_shape, g.dtype)
+        gx.reshape(-1)[_flat_index(ctx.in_shape, ctx.axis, idx).reshape(-1)] = g.reshape(-1)
+        return gx, None, None
+
+
+class MedianAll(Extreme):
+    """The median of all elements; as PyTorch, its gradient is shared by every element
+    equal to it (Extreme's backward)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, is_max, nan_hits):
+        xp = get_xp(x)
+        if x.dtype.kind == "f" and xp.isnan(x).any():
+            out = xp.full((), np.nan, x.dtype)
+        else:
+            out = xp.sort(x)[(x.size - 1) // 2]
+        ctx.save_for_backward(x, xp.asarray(out).reshape(1))
+        ctx.axes, ctx.nan_hits = None, True
+        return xp.asarray(out).reshape(())
+
+
+def _sort_indices(arr: Any, axis: int, descending: bool, stable: bool) -> Any:
+    """Indices that sort ``arr`` along ``axis``; NaN counts as the largest (as PyTorch)."""
+    xp = get_xp(arr)
+    kind = "stable" if stable else None
+    if not descending:
+        return xp.argsort(arr, axis=axis, kind=kind)
+    # descending and still stable among equals: sort the reversed array ascending, reverse
+    n = arr.shape[axis]
+    rev = xp.argsort(xp.flip(arr, axis=axis), axis=axis, kind="stable")
+    return (n - 1) - xp.flip(rev, axis=axis)
+
+
+def _sort_prep(input: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
+    x = _check_tensor(input, op)
+    d = norm_dim(dim, x.ndim, op)
+    return (_reshape(x, 1), 0) if x.ndim == 0 else (x, d)
+
+
+def sort(
+    input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
+) -> tuple[Tensor, Tensor]:
+    """``(values, indices)`` sorted along ``dim``; NaN sorts as the largest value.
+
+    Equal elements keep their order (the sort is always stable here). Gradients flow to
+    the values' original positions.
+    """
+    x, d = _sort_prep(input, dim, "sort")
+    idx = _sort_indices(x.array, d, bool(descending), True).astype(_I64, copy=False)
+    values = TakeAlong.apply(x, idx, d)
+    if input.ndim == 0:
+        return sort_result(_reshape(values, ()), Tensor._wrap(idx.reshape(())))
+    return sort_result(values, Tensor._wrap(idx))
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices :func:`sort` would return."""
+    return sort(input, dim, descending, stable).indices
+
+
+def topk(
+    input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+) -> tuple[Tensor, Tensor]:
+    """The ``k`` largest (or smallest) elements along ``dim`` as ``(values, indices)``,
+    in sorted order."""
+    x, d = _sort_prep(input, dim, "topk")
+    n = x.shape[d]
+    if not 0 <= k <= n:
+        raise RuntimeError(
+            f"topk(): selected index k={k} out of range for dimension {d} of size {n} "
+            f"(input shape {list(input.shape)})"
+        )
+    idx = _sort_indices(x.array, d, bool(largest), True)
+    idx = idx[(slice(None),) * d + (slice(0, k),)].astype(_I64, copy=False)
+    values = TakeAlong.apply(x, idx, d)
+    if input.ndim == 0:
+        return topk_result(_reshape(values, ()), Tensor._wrap(idx.reshape(())))
+    return topk_result(values, Tensor._wrap(idx))
+
+
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """The lower median (of all elements, or ``(values, indices)`` along ``dim``); NaN
+    propagates, as in PyTorch."""
+    x = _check_tensor(input, "median")
+    if dim is None:
+        if x.array.size == 0:
+            return Tensor._wrap(get_xp(x.array).full((), np.nan, x.array.dtype))
+        return MedianAll.apply(_reshape(x, -1), None, False, True, True)
+    x, d = _sort_prep(x, dim, "median")
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"median(): expected dim {d} of shape {list(x.shape)} to be non-empty")
+    xp = get_xp(x.array)
+    order = _sort_indices(x.array, d, False, True)
+    k = (n - 1) // 2
+    pick = order[(slice(None),) * d + (slice(k, k + 1),)]
+    if x.array.dtype.kind == "f":  # a NaN anywhere along dim is the median
+        isn = xp.isnan(x.array)
+        first_nan = xp.argmax(isn, axis=d, keepdims=True)
+        pick = xp.where(isn.any(axis=d, keepdims=True), first_nan, pick)
+    pick = pick.astype(_I64, copy=False)
+    values = TakeAlong.apply(x, pick, d)
+    if input.ndim == 0 or not keepdim:
+        shape = () if input.ndim == 0 else pick.shape[:d] + pick.shape[d + 1 :]
+        return median_result(_reshape(values, shape), Tensor._wrap(pick.reshape(shape)))
+    return median_result(values, Tensor._wrap(pick))
+
+
+def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> Any:
+    """``(min, max)`` over all elements or along ``dim``."""
+    d = () if dim is None else dim
+    return aminmax_result(amin(input, d, keepdim), amax(input, d, keepdim))
+
+
+def var_mean(
+    input: Tensor,
+    dim: Any = None,
+    unbiased: Any = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(var, mean)`` over ``dim``."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    if isinstance(dim, builtins.bool):
+        dim = None
+    return v, mean(input, dim, keepdim)
+
+
+def std_mean(
+    input: Tensor,
+    dim: Any = None,
+    unbiased: Any = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(std, mean)`` over ``dim``."""
+    s = std(input, dim, unbiased, keepdim, correction=correction)
+    if isinstance(dim, builtins.bool):
+        dim = None
+    return s, mean(input, dim, keepdim)
+
+
+def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
+    """The number of non-zero elements (int64), in all or along ``dim``."""
+    x = _check_tensor(input, "count_nonzero")
+    axes = _axes(x, dim, "count_nonzero")
+    return Tensor._wrap(_arr(get_xp(x.array), (x.array != 0).sum(axis=axes, dtype=_I64)))
+
+
+def nansum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Sum treating NaN as zero (their gradient is zero)."""
+    x = _check_tensor(input, "nansum")
+    if x.array.dtype.kind == "f":
+        x = _E.where(_E.isnan(x), 0.0, x)
+    return sum(x, dim, keepdim, dtype=dtype)
+
+
+def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+    """Mean over the non-NaN elements."""
+    x = _as_float(_check_tensor(input, "nanmean"), "nanmean")
+    n = sum(_E.logical_not(_E.isnan(x)), dim, keepdim)
+    return _E.div(nansum(x, dim, keepdim, dtype=dtype), n)
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = get_xp(x).cumprod(x, axis=axis, dtype=_I64 if x.dtype.kind in "biu" else None)
+        ctx.save_for_backward(x, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        xp, a = get_xp(g), ctx.axis
+
+        def rcumsum(v):
+            return xp.flip(xp.cumsum(xp.flip(v, axis=a), axis=a), axis=a)
+
+        if not (x == 0).any():
+            return rcumsum(g * out) / x, None
+        # with zeros: d out_j / d x_i = prod_{k <= j, k != i} x_k, one masked cumprod per i
+        xm, gm = xp.moveaxis(x, a, -1), xp.moveaxis(g, a, -1)
+        n = xm.shape[-1]
+        eye = xp.eye(n, dtype=bool)
+        rep = xp.where(eye, xp.ones((), x.dtype), xm[..., None, :])  # x with x_i -> 1
+        part = xp.cumprod(rep, axis=-1) * xp.triu(xp.ones((n, n), x.dtype))
+        gx = (part * gm[..., None, :]).sum(axis=-1)
+        return xp.moveaxis(gx, -1, a), None
+
+
+def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running product along ``dim``. Integer and bool inputs give int64."""
+    x = _cast_dtype(_check_tensor(input, "cumprod"), dtype)
+    d = norm_dim(dim, x.ndim, "cumprod")
+    if x.ndim == 0:
+        return _reshape(Cumprod.apply(_reshape(x, 1), 0), ())
+    return Cumprod.apply(x, d)
+
+
+kthvalue_result = namedtuple("kthvalue", ["values", "indices"])
+cummax_result = namedtuple("cummax", ["values", "indices"])
+cummin_result = namedtuple("cummin", ["values", "indices"])
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """The ``k``-th smallest element along ``dim`` as ``(values, indices)``."""
+    x, d = _sort_prep(input, dim, "kthvalue")
+    n = x.shape[d]
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): k={k} is out of range for dimension {d} of size {n}")
+    order = _sort_indices(x.array, d, False, True)
+    pick = order[(slice(None),) * d + (slice(k - 1, k),)].astype(_I64, copy=False)
+    values = TakeAlong.apply(x, pick, d)
+    if input.ndim == 0 or not keepdim:
+        shape = () if input.ndim == 0 else pick.shape[:d] + pick.shape[d + 1 :]
+        return kthvalue_result(_reshape(values, shape), Tensor._wrap(pick.reshape(shape)))
+    return kthvalue_result(values, Tensor._wrap(pick))
+
+
+def _cum_extreme(input: Tensor, dim: int, is_max: bool) -> Any:
+    from darklib.ops.indexing import Gather
+
+    op = "cummax" if is_max else "cummin"
+    x = _check_tensor(input, op)
+    d = norm_dim(dim, x.ndim, op)
+    if x.ndim == 0:
+        res = _cum_extreme(_reshape(x, 1), 0, is_max)
+        return type(res)(_reshape(res[0], ()), _reshape(res[1], ()))
+    xp = get_xp(x.array)
+    acc = (xp.maximum if is_max else xp.minimum).accumulate(x.array, axis=d)
+    # the latest position holding the running extreme (PyTorch's choice among ties)
+    shape = [1] * x.ndim
+    shape[d] = -1
+    pos = xp.arange(x.shape[d]).reshape(shape)
+    idx = xp.maximum.accumulate(xp.where(x.array == acc, pos, 0), axis=d).astype(_I64)
+    values = Gather.apply(x, idx, d)
+    result = cummax_result if is_max else cummin_result
+    return result(values, Tensor._wrap(idx))
+
+
+def cummax(input: Tensor, dim: int) -> Any:
+    """Running maximum along ``dim`` as ``(values, indices)``."""
+    return _cum_extreme(input, dim, True)
+
+
+def cummin(input: Tensor, dim: int) -> Any:
+    """Running minimum along ``dim`` as ``(values, indices)``."""
+    return _cum_extreme(input, dim, False)
+
+
+def quantile(
+    input: Tensor,
+    q: Any,
+    dim: int | None = None,
+    keepdim: bool = False,
+    *,
+    interpolation: str = "linear",
+) -> Tensor:
+    """The ``q``-th quantiles (``q`` a number or a 1-D tensor in [0, 1]) along ``dim`` (of
+    all elements when ``dim`` is None), linearly interpolated between sorted neighbours;
+    a tensor ``q`` adds a leading dim."""
+    if interpolation != "linear":
+        raise NotImplementedError(f"quantile(): interpolation={interpolation!r}; use 'linear'")
+    x = _as_float(_check_tensor(input, "quantile"), "quantile")
+    scalar_q = not isinstance(q, Tensor)
+    qs = np.atleast_1d(np.asarray(q.tolist() if isinstance(q, Tensor) else q, np.float64))
+    if qs.ndim > 1 or (qs < 0).any() or (qs > 1).any():
+        raise RuntimeError("quantile(): q must be a number or a 1-D tensor of values in [0, 1]")
+    if dim is None:
+        src, d = _reshape(x, -1), 0
+    else:
+        src, d = x, norm_dim(dim, x.ndim, "quantile")
+    vals = sort(src, d).values
+    n = vals.shape[d]
+    pos = qs * (n - 1)
+    lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+    from darklib.ops.indexing import index_select
+
+    a = index_select(vals, d, Tensor._wrap(lo))
+    b = index_select(vals, d, Tensor._wrap(hi))
+    shape = [1] * vals.ndim
+    shape[d] = -1
+    frac = Tensor._wrap(get_xp(x.array).asarray((pos - lo).reshape(shape), x.array.dtype))
+    out = _E.add(a, _E.mul(_E.sub(b, a), frac))
+    out = _cast_dtype(out, None)
+    from darklib.ops.shape import movedim
+
+    out = movedim(out, d, 0)  # the q dim leads, as in PyTorch
+    if keepdim:
+        kept = [1] * x.ndim if dim is None else list(x.shape)
+        if dim is not None:
+            kept[d] = 1
+        out = _reshape(out, len(qs), *kept)
+    else:
+        out = _reshape(out, len(qs), *([] if dim is None else list(out.shape[1:])))
+    return out[0] if scalar_q else out

@@ -9,6 +9,7 @@ broadcasting ops (expand) are summed down by the autograd engine's ``unbroadcast
 from __future__ import annotations
 
 import builtins
+import itertools
 import operator
 import warnings
 from collections.abc import Sequence
@@ -69,6 +70,13 @@ def norm_dims(dims: Any, ndim: int, op: str) -> tuple[int, ...]:
 
 def _sizes(args: tuple, op: str, what: str = "size") -> tuple[int, ...]:
     """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3)."""
+    if len(args) == 1 and type(args[0]) is tuple:  # the common case first
+        args = args[0]
+    for a in args:
+        if type(a) is not int:
+            break
+    else:
+        return args
     if (
         len(args) == 1
         and isinstance(args[0], Sequence | np.ndarray | Tensor)
@@ -87,6 +95,12 @@ def _axis_key(axis: int, s: Any) -> tuple:
 
 
 class Reshape(Function):
+    may_copy = True  # a view where the layout allows one, as PyTorch's reshape
+
+    @staticmethod
+    def view(x, shape):
+        return x.reshape(shape)
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
@@ -99,6 +113,10 @@ class Reshape(Function):
 
 class Permute(Function):
     @staticmethod
+    def view(x, perm):
+        return x.transpose(perm)
+
+    @staticmethod
     def forward(ctx, x, perm):
         ctx.inv = tuple(np.argsort(perm))
         return x.transpose(perm)
@@ -109,6 +127,10 @@ class Permute(Function):
 
 
 class Expand(Function):
+    @staticmethod
+    def view(x, shape):
+        return get_xp(x).broadcast_to(x, shape)
+
     @staticmethod
     def forward(ctx, x, shape):
         return get_xp(x).broadcast_to(x, shape)
@@ -135,6 +157,10 @@ class Repeat(Function):
 
 class Slice(Function):
     """Basic indexing (ints, slices, None, Ellipsis): a view forward, zeros + assign backward."""
+
+    @staticmethod
+    def view(x, key):
+        return x[key]
 
     @staticmethod
     def forward(ctx, x, key):
@@ -275,28 +301,29 @@ def _pad_adjoint(xp, g, axis, lo, hi, n, mode):
 
 
 def _infer_shape(shape: tuple[int, ...], x: Tensor, op: str) -> tuple[int, ...]:
-    numel = int(x.array.size)
-    bad = (
-        f"{op}(): shape {list(shape)} is invalid for input of shape {list(x.shape)} (size {numel})"
+    numel = x.array.size
+    known, free = 1, -1
+    for i, n in enumerate(shape):
+        if n == -1:
+            if free >= 0:
+                raise RuntimeError(
+                    f"{op}(): only one dimension can be inferred (-1), got {list(shape)}"
+                )
+            free = i
+        elif n < 0:
+            raise RuntimeError(f"{op}(): invalid shape dimension {n} in {list(shape)}")
+        else:
+            known *= n
+    if free < 0:
+        if known == numel:
+            return shape
+    elif known != 0 and numel % known == 0:
+        return (*shape[:free], numel // known, *shape[free + 1 :])
+    why = ": -1 is ambiguous when the other sizes multiply to 0" if free >= 0 and not known else ""
+    raise RuntimeError(
+        f"{op}(): shape {list(shape)} is invalid for input of shape {list(x.shape)} "
+        f"(size {numel}){why}"
     )
-    if builtins.any(s < -1 for s in shape):
-        raise RuntimeError(f"{op}(): invalid shape dimension in {list(shape)}")
-    free = [i for i, s in enumerate(shape) if s == -1]
-    if len(free) > 1:
-        raise RuntimeError(f"{op}(): only one dimension can be inferred (-1), got {list(shape)}")
-    known = 1
-    for s in shape:
-        if s != -1:
-            known *= s
-    if free:
-        if known == 0:
-            raise RuntimeError(f"{bad}: -1 is ambiguous when the other sizes multiply to 0")
-        if numel % known:
-            raise RuntimeError(bad)
-        shape = (*shape[: free[0]], numel // known, *shape[free[0] + 1 :])
-    elif known != numel:
-        raise RuntimeError(bad)
-    return shape
 
 
 def reshape(input: Tensor, *shape: Any) -> Tensor:
@@ -315,8 +342,15 @@ def view(input: Tensor, *shape: Any) -> Tensor:
     """Like :func:`reshape`; ``view(dtype)`` reinterprets the bytes (no gradient)."""
     x = _check_tensor(input, "view")
     if len(shape) == 1 and isinstance(shape[0], _dt.dtype | np.dtype | type | str):
-        return Tensor._wrap(x.array.view(_dt.to_numpy_dtype(shape[0])))
-    return Reshape.apply(x, _infer_shape(_sizes(shape, "view"), x, "view"))
+        return Tensor._wrap(x.array.view(_dt.to_numpy_dtype(shape[0])))._as_view_of(x, None)
+    out = Reshape.apply(x, _infer_shape(_sizes(shape, "view"), x, "view"))
+    if out._view is None and x.array.size > 1:
+        raise RuntimeError(
+            f"view(): view size {list(out.shape)} is not compatible with the input tensor's "
+            f"size and stride (shape {list(x.shape)}, not contiguous); use .reshape(...) "
+            "instead"
+        )
+    return out
 
 
 def view_as(input: Tensor, other: Tensor) -> Tensor:
@@ -822,3 +856,253 @@ def pad(
     cropping = builtins.any(s.start != 0 or s.stop != n for s, n in zip(crop, x.shape))
     fill = 0 if value is None else value
     return Pad.apply(x, tuple(crop) if cropping else None, tuple(widths), mode, fill)
+
+
+# ------------------------------------------------------------------ diagonals, triangles
+
+
+class Triangle(Function):
+    @staticmethod
+    def forward(ctx, x, k, upper):
+        ctx.k, ctx.upper = k, upper
+        xp = get_xp(x)
+        return xp.triu(x, k) if upper else xp.tril(x, k)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        return (xp.triu(g, ctx.k) if ctx.upper else xp.tril(g, ctx.k)), None, None
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (from ``diagonal`` up); the rest is 0."""
+    x = _check_tensor(input, "triu")
+    if x.ndim < 2:
+        raise RuntimeError(f"triu(): input tensor must have at least 2 dims, got {list(x.shape)}")
+    return Triangle.apply(x, _int(diagonal, "triu", "diagonal"), True)
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (up to ``diagonal``); the rest is 0."""
+    x = _check_tensor(input, "tril")
+    if x.ndim < 2:
+        raise RuntimeError(f"tril(): input tensor must have at least 2 dims, got {list(x.shape)}")
+    return Triangle.apply(x, _int(diagonal, "tril", "diagonal"), False)
+
+
+class Diagonal(Function):
+    """A diagonal across two dims, moved to the end (a view, as PyTorch's)."""
+
+    @staticmethod
+    def view(x, offset, a, b):
+        d = get_xp(x).diagonal(x, offset, a, b)
+        if isinstance(d, np.ndarray) and x.flags.writeable:
+            d.flags.writeable = True  # NumPy hands out diagonals read-only; PyTorch's aren't
+        return d
+
+    @staticmethod
+    def forward(ctx, x, offset, a, b):
+        ctx.shape, ctx.params = x.shape, (offset, a, b)
+        return Diagonal.view(x, offset, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = get_xp(g).zeros(ctx.shape, g.dtype)
+        Diagonal.view(gx, *ctx.params)[...] = g
+        return gx, None, None, None
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of the 2-D slices across ``dim1`` and ``dim2`` (a view)."""
+    x = _check_tensor(input, "diagonal")
+    a, b = norm_dim(dim1, x.ndim, "diagonal"), norm_dim(dim2, x.ndim, "diagonal")
+    if a == b:
+        raise RuntimeError(f"diagonal(): dim1 and dim2 cannot be identical, got {dim1} and {dim2}")
+    return Diagonal.apply(x, _int(offset, "diagonal", "offset"), a, b)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor becomes a square matrix with it on a diagonal; a 2-D tensor gives its
+    diagonal."""
+    x = _check_tensor(input, "diag")
+    k = _int(diagonal, "diag", "diagonal")
+    if x.ndim == 2:
+        return Diagonal.apply(x, k, 0, 1).clone()
+    if x.ndim != 1:
+        raise RuntimeError(f"diag(): expected a 1-D or 2-D tensor, got shape {list(x.shape)}")
+    n = x.shape[0] + builtins.abs(k)
+    rows = np.arange(x.shape[0]) + builtins.max(-k, 0)
+    cols = np.arange(x.shape[0]) + builtins.max(k, 0)
+    base = Tensor._wrap(get_xp(x.array).zeros((n, n), x.array.dtype))
+    from darklib.ops.indexing import index_put
+
+    return index_put(base, (Tensor._wrap(rows), Tensor._wrap(cols)), x)
+
+
+def trace(input: Tensor) -> Tensor:
+    """Sum of the main diagonal of a 2-D tensor."""
+    x = _check_tensor(input, "trace")
+    if x.ndim != 2:
+        raise RuntimeError(f"trace(): expected a 2-D tensor, got shape {list(x.shape)}")
+    return diagonal(x).sum()
+
+
+# ------------------------------------------------------------------ broadcasting helpers
+
+
+def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
+    """The shape that tensors of ``shapes`` broadcast to."""
+    try:
+        return tuple(
+            np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s) for s in shapes])
+        )
+    except ValueError:
+        raise RuntimeError(f"broadcast_shapes(): shapes {list(shapes)} do not broadcast") from None
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """Expand all tensors to their common broadcast shape (views)."""
+    shape = broadcast_shapes(
+        *[tuple(_check_tensor(t_, "broadcast_tensors").shape) for t_ in tensors]
+    )
+    return tuple(expand(t_, shape) for t_ in tensors)
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors (``indexing='ij'`` or ``'xy'``)."""
+    if len(tensors) == 1 and isinstance(tensors[0], list | tuple):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = [reshape(_check_tensor(t_, "meshgrid"), -1) for t_ in tensors]
+    n = len(ts)
+    if indexing == "xy" and n >= 2:
+        ts[0], ts[1] = ts[1], ts[0]
+    shape = tuple(t_.shape[0] for t_ in ts)
+    out = [
+        expand(reshape(t_, *[-1 if j == i else 1 for j in range(n)]), shape)
+        for i, t_ in enumerate(ts)
+    ]
+    if indexing == "xy" and n >= 2:  # 'xy' is 'ij' of the first two swapped, swapped back
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+def atleast_1d(input: Tensor) -> Tensor:
+    x = _check_tensor(input, "atleast_1d")
+    return reshape(x, 1) if x.ndim == 0 else x
+
+
+def atleast_2d(input: Tensor) -> Tensor:
+    x = _check_tensor(input, "atleast_2d")
+    return reshape(x, 1, -1) if x.ndim < 2 else x
+
+
+def atleast_3d(input: Tensor) -> Tensor:
+    x = _check_tensor(input, "atleast_3d")
+    if x.ndim == 0:
+        return reshape(x, 1, 1, 1)
+    if x.ndim == 1:
+        return reshape(x, 1, -1, 1)
+    return unsqueeze(x, -1) if x.ndim == 2 else x
+
+
+def dstack(tensors: Sequence[Tensor]) -> Tensor:
+    return cat([atleast_3d(t_) for t_ in _promote_all(tensors, "dstack")], 2)
+
+
+def column_stack(tensors: Sequence[Tensor]) -> Tensor:
+    ts = _promote_all(tensors, "column_stack")
+    return cat([reshape(t_, -1, 1) if t_.ndim < 2 else t_ for t_ in ts], 1)
+
+
+def repeat_interleave(input: Tensor, repeats: Any, dim: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times (an int or a 1-D tensor of counts) along
+    ``dim`` (the flattened tensor when ``dim`` is None)."""
+    from darklib.ops.indexing import index_select
+
+    x = _check_tensor(input, "repeat_interleave")
+    if dim is None:
+        x, d = reshape(x, -1), 0
+    else:
+        d = norm_dim(dim, x.ndim, "repeat_interleave")
+    n = x.shape[d] if x.ndim else 1
+    reps = repeats.array if isinstance(repeats, Tensor) else np.asarray(repeats)
+    reps = np.asarray(reps.get() if hasattr(reps, "get") else reps)
+    if reps.ndim == 0:
+        reps = np.full(n, int(reps))
+    if reps.shape != (n,) or (reps < 0).any():
+        raise RuntimeError(
+            f"repeat_interleave(): repeats must be a non-negative int or have shape ({n},), "
+            f"got {list(reps.shape)}"
+        )
+    idx = np.repeat(np.arange(n), reps)
+    return index_select(x, d, Tensor._wrap(idx))
+
+
+def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into ``n`` nearly equal pieces (the first ``size % n`` one longer), or at the
+    listed indices."""
+    x = _check_tensor(input, "tensor_split")
+    d = norm_dim(dim, x.ndim, "tensor_split")
+    n = x.shape[d]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k <= 0:
+            raise RuntimeError(f"tensor_split(): number of sections must be positive, got {k}")
+        q, r = divmod(n, k)
+        bounds = [0]
+        for i in range(k):
+            bounds.append(bounds[-1] + q + (1 if i < r else 0))
+    else:
+        idx = [int(i) for i in indices_or_sections]
+        bounds = [0, *[builtins.min(builtins.max(i, 0), n) for i in idx], n]
+    return tuple(
+        Slice.apply(x, _axis_key(d, slice(a, builtins.max(a, b))))
+        for a, b in itertools.pairwise(bounds)
+    )
+
+
+def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims`` (from the first towards the
+    second)."""
+    x = _check_tensor(input, "rot90")
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90(): expected two dims, got {list(dims)}")
+    a, b = norm_dim(dims[0], x.ndim, "rot90"), norm_dim(dims[1], x.ndim, "rot90")
+    if a == b:
+        raise RuntimeError(f"rot90(): dims must differ, got {list(dims)}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(x, b), a, b)
+    if k == 2:
+        return flip(x, a, b)
+    if k == 3:
+        return flip(transpose(x, a, b), b)
+    return Reshape.apply(x, x.shape)
+
+
+def diff(
+    input: Tensor,
+    n: int = 1,
+    dim: int = -1,
+    prepend: Tensor | None = None,
+    append: Tensor | None = None,
+) -> Tensor:
+    """``n``-th forward difference along ``dim`` (after joining ``prepend``/``append``)."""
+    x = _check_tensor(input, "diff")
+    d = norm_dim(dim, x.ndim, "diff")
+    parts = [t_ for t_ in (prepend, x, append) if t_ is not None]
+    if len(parts) > 1:
+        x = cat(parts, d)
+    for _ in range(n):
+        m = x.shape[d]
+        hi = Slice.apply(x, _axis_key(d, slice(1, m)))
+        lo = Slice.apply(x, _axis_key(d, slice(0, builtins.max(m - 1, 0))))
+        if x.array.dtype.kind == "b":
+            x = Tensor._wrap(hi.array != lo.array)
+        else:
+            from darklib.ops.elementwise import sub
+
+            x = sub(hi, lo)
+    return x
