@@ -25,6 +25,12 @@ CONV_CASES = [
     ((3, 6, 7), (5, 3, 3, 3), dict(padding=4)),  # unbatched, padding > d*(k-1)
     ((1, 2, 11, 13), (3, 2, 5, 3), dict(stride=(3, 2), padding=(2, 0), dilation=(1, 2))),
     ((2, 4, 17, 18), (3, 4, 3, 3), dict(padding=1)),  # > 256 pixels: batched GEMM layout
+    # strided with outputs wider than 8: columns from polyphase planes on the CPU
+    ((2, 4, 20, 20), (6, 4, 4, 4), dict(stride=2, padding=1)),  # DCGAN-style downsampling
+    ((2, 4, 21, 19), (6, 2, 3, 3), dict(stride=2, padding=1, groups=2)),  # odd sizes
+    ((2, 3, 23, 30), (5, 3, 3, 5), dict(stride=(2, 3), padding=(1, 2), dilation=(2, 1))),
+    ((2, 3, 24, 25), (5, 3, 1, 1), dict(stride=2)),  # strided pointwise (ResNet shortcut)
+    ((2, 3, 25, 27), (5, 3, 4, 4), dict(stride=2, dilation=2)),  # dilation = stride
 ]
 
 
@@ -53,6 +59,9 @@ TCONV_CASES = [
     ((2, 3, 4, 4), (3, 2, 4, 4), dict(stride=2, padding=1)),  # DCGAN-style upsampling
     ((2, 3, 4, 5), (3, 2, 1, 1), {}),
     ((1, 2, 6, 6), (2, 2, 3, 3), dict(padding=3)),  # padding > d*(k-1): col2im path
+    ((2, 6, 9, 10), (6, 4, 4, 4), dict(stride=2, padding=1)),  # DCGAN, polyphase col2im
+    ((2, 6, 11, 9), (6, 2, 3, 3), dict(stride=2, padding=1, output_padding=1, groups=3)),
+    ((2, 4, 10, 12), (4, 3, 5, 3), dict(stride=(3, 2), padding=(2, 1), dilation=(1, 2))),
 ]
 
 
@@ -156,6 +165,22 @@ def test_im2col_col2im_are_adjoint():
     assert len(offset_slices(g)) == 6
 
 
+def test_strided_conv_input_grad_uses_polyphase_col2im():
+    # the CPU path for the input gradient of strided convolutions: col2im from columns in
+    # the padded output layout (zeros in the scratch positions) into polyphase planes
+    from darklib.kernels.phases import padded
+    from darklib.ops.conv import _phase_col2im, _phased
+
+    g = Geometry(4, 4, 2, 2, 1, 1, 1, 1, 20, 21, 10, 10)
+    p = _phased(np, g, 1)
+    assert p is not None and _phased(np, g._replace(sh=1, sw=1), 1) is None
+    c = rng(8).standard_normal((48, 2 * 100))  # (C*kh*kw, N*oh*ow), C=3, N=2
+    cp = padded(c.reshape(48, 2, 10, 10).swapaxes(0, 1), g, p, np.empty((48, 2 * p.size)))
+    got = np.empty((2, 3, 20, 21))
+    _phase_col2im(cp, g, p, got)
+    np.testing.assert_allclose(got, col2im(c, 2, 3, g), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
@@ -215,7 +240,7 @@ def test_conv_errors(call, match):
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("nhwc_width", [0, 100])
-@pytest.mark.parametrize("case", [0, 1, 2, 4, 11])
+@pytest.mark.parametrize("case", [0, 1, 2, 4, 11, 12])
 def test_conv2d_in_batch_chunks_matches_torch(device, case, nhwc_width, monkeypatch):
     # the CPU path runs the batch in cache-sized chunks: force several uneven chunks, in
     # both column layouts (channels-first, and channels-last for narrow outputs)

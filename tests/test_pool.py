@@ -25,8 +25,10 @@ MAX_CASES = [
     (3, 2, 0, 2, False),
     (2, 3, 1, (2, 1), True),
     (3, 3, 0, 1, True),  # ceil_mode windows that hang over the edge
+    (1, 2, 0, 1, False),  # a kernel smaller than the stride: unread phases
+    ((3, 2), (1, 3), (1, 1), (1, 2), False),
 ]
-SHAPES = [(2, 3, 7, 9), (3, 8, 8)]
+SHAPES = [(2, 3, 7, 9), (3, 8, 8), (2, 2, 20, 18)]
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -116,6 +118,38 @@ def test_adaptive_pools_unbatched(device):
     compare(
         lambda t: adaptive_max_pool2d(t, 2), lambda t: F.adaptive_max_pool2d(t, 2), x, device=device
     )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_max_pool2d_nan_follows_torch(device):
+    # a NaN wins its windows (the last NaN of a window, in PyTorch's scan order)
+    x = rng(4).standard_normal((2, 3, 10, 12)).astype(np.float32)
+    x[0, 0, 2, 3] = x[0, 0, 3, 3] = x[1, 2, 0, 0] = x[1, 1, 9, 11] = np.nan
+    for args in [(2, 2, 0), (3, 2, 1), (3, 1, 1), ((10, 12), 1, 0)]:  # the last: global
+        compare(
+            lambda t, a=args: max_pool2d(t, *a, return_indices=True),
+            lambda t, a=args: F.max_pool2d(t, *a, return_indices=True),
+            x,
+            device=device,
+        )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pools_on_non_contiguous_input(device):
+    x = rng(5).standard_normal((2, 12, 10, 3)).astype(np.float32).transpose(0, 3, 1, 2)
+    for k, s, p in [(2, 2, 0), (3, 2, 1)]:
+        compare(
+            lambda t, a=(k, s, p): max_pool2d(t, *a),
+            lambda t, a=(k, s, p): F.max_pool2d(t, *a),
+            x,
+            device=device,
+        )
+        compare(
+            lambda t, a=(k, s, p): avg_pool2d(t, *a),
+            lambda t, a=(k, s, p): F.avg_pool2d(t, *a),
+            x,
+            device=device,
+        )
 
 
 def test_pool_gradcheck():

@@ -2,6 +2,8 @@
 
 - :mod:`darklib.kernels.im2col`: NumPy helpers (strided window views, im2col/col2im,
   per-offset window slices shared by convolution and pooling, reusable scratch buffers).
+- :mod:`darklib.kernels.phases`: the polyphase layout in which every window term of a
+  pooling (or strided col2im) is one contiguous run, for fast NumPy passes.
 - :mod:`darklib.kernels.cuda`: CuPy ElementwiseKernels with the same index arithmetic
   (im2col, col2im, max/avg pooling, nearest/bilinear resampling). CuPy is imported lazily,
   through :mod:`darklib.backend`, the first time a kernel runs.

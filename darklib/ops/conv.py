@@ -25,6 +25,7 @@ import numpy as np
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.kernels import im2col as cpu
+from darklib.kernels import phases as ph
 from darklib.kernels.im2col import Geometry
 from darklib.ops._promote import promote
 from darklib.tensor import Tensor
@@ -39,6 +40,48 @@ _CHUNK_BYTES = 1 << 26
 # Channels-last columns when output rows are this short (groups == 1, CPU only): copies and
 # scatter-adds then run over rows of C channels instead of rows of ow pixels.
 _NHWC_MAX_WIDTH = 8
+
+
+# The input gradient of a strided convolution on the CPU (and so the forward of a strided
+# transposed convolution) scatters its columns into polyphase planes (see
+# darklib.kernels.phases): one contiguous add per channel and kernel offset, instead of
+# strided adds with rows of ow elements (col2im of a 4x4 stride-2 convolution at 16x16
+# outputs took half as long as its GEMM). The price is GEMM work on the padded output
+# layout, taken while that is at most this much larger. (Columns for the forward and weight
+# gradient gain too little from planes to pay for it: they stay compact.)
+_PHASE_MAX_WASTE = 1.35
+
+
+def _phased(xp: Any, g: Geometry, groups: int) -> ph.Phases | None:
+    """The polyphase layout for a strided convolution on the CPU, or None."""
+    if xp is not np or (g.sh == 1 and g.sw == 1) or _nhwc(xp, g, groups):
+        return None
+    p = ph.phases(g)
+    return p if p.size <= _PHASE_MAX_WASTE * g.oh * g.ow else None
+
+
+def _phase_col2im(cols: np.ndarray, g: Geometry, p: ph.Phases, out: np.ndarray) -> None:
+    """col2im from columns (C*kh*kw, m*size) in the padded output layout (scratch
+    positions must hold zeros) into ``out`` (m, C, H, W): per kernel offset, one
+    contiguous add of its rows into a polyphase plane, then one copy out of the planes."""
+    m, c = out.shape[:2]
+    length = m * p.size
+    c3 = cols.reshape(c, g.kh * g.kw, length)
+    q = cpu.workspace("conv_gq", ph.plane_shape(c, m, g, p), cols.dtype)
+    ph.zero_unread(q, p)
+    for t, first in enumerate(ph.first_writers(p)):
+        if first:
+            np.copyto(ph.write_first(q, p, t, length), c3[:, t])
+        else:
+            dst = ph.term(q, p, t, length)
+            np.add(dst, c3[:, t], out=dst)
+    ph.from_phases(q, g, p, out)
+
+
+def _phase_gy(gy: np.ndarray, g: Geometry, p: ph.Phases) -> np.ndarray:
+    """gy (m, O, oh, ow) as (O, m*size) in the padded output layout, zeros in scratch."""
+    m, o = gy.shape[:2]
+    return ph.padded(gy, g, p, cpu.workspace("conv_gy", (o, m * p.size), gy.dtype))
 
 
 def _nhwc(xp: Any, g: Geometry, groups: int) -> bool:
@@ -156,12 +199,19 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
     p = g.oh * g.ow
     gx = xp.empty((n, c, g.h, g.w), xp.result_type(gy, w))
     nhwc = _nhwc(xp, g, groups)
+    phased = _phased(xp, g, groups)
     if nhwc:
         wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg)
     else:
         wk = w.reshape(groups, og, kg).swapaxes(1, 2)
     for s, e in _chunks(xp, n, groups * kg * p * gy.itemsize):
         m = e - s
+        if phased is not None:  # (K, O) @ (O, m*size), then a polyphase col2im
+            length = m * phased.size
+            g2 = _phase_gy(gy[s:e], g, phased).reshape(groups, og, length)
+            cols = _gmm(wk, g2, out=cpu.workspace("gcols", (groups, kg, length), gx.dtype))
+            _phase_col2im(cols.reshape(-1, length), g, phased, gx[s:e])
+            continue
         if nhwc:  # (m*P, O) @ (O, K): channels-last columns
             g2 = gy[s:e].reshape(m, o, p).transpose(0, 2, 1).reshape(m * p, o)
             cols = cpu.workspace("gcols", (m * p, kg), gx.dtype)

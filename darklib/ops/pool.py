@@ -1,11 +1,12 @@
 """2-D pooling: max, average and their adaptive forms, with PyTorch's sizes and semantics.
 
-On the CPU every pooling op is a loop over the kh*kw kernel offsets, each step one
-vectorised NumPy call on a strided slice of the input (never a loop over pixels). Window
-edges that fall into padding are clipped away (see :func:`offset_slices`), so no padded
-copy of the input is made. Max pooling records, per output, which kernel offset won (a
-small integer array); backward scatters the gradient offset by offset. On the GPU the same
-arithmetic runs in the kernels of :mod:`darklib.kernels.cuda`.
+On the CPU the input is first copied, once, into its polyphase planes (see
+:mod:`darklib.kernels.phases`); every kernel offset of every window is then one contiguous
+run of those planes, so a pooling op is ``kh * kw`` flat NumPy passes (never a loop over
+pixels, nor slow strided passes). Max pooling records, per output, which kernel offset won
+(a small integer array); backward writes the gradient offset by offset into planes and
+copies them out once. On the GPU the same arithmetic runs in the kernels of
+:mod:`darklib.kernels.cuda`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
-from darklib.kernels.im2col import Geometry, offset_slices
+from darklib.kernels import phases as ph
+from darklib.kernels.im2col import Geometry, workspace
 from darklib.kernels.tables import cached
 from darklib.tensor import Tensor
 
@@ -29,11 +31,6 @@ def _cuda():
 
 def _as_batched(x: Any) -> Any:
     return x[None] if x.ndim == 3 else x
-
-
-def _covers(g: Geometry) -> bool:
-    """True when kernel offset (0, 0) reads an in-range pixel for every output window."""
-    return g.pt == 0 and g.pl == 0
 
 
 def _first_valid_offset(g: Geometry) -> np.ndarray:
@@ -51,80 +48,139 @@ def _offset_dtype(g: Geometry) -> np.dtype:
     return np.dtype(np.uint8 if k < 256 else (np.uint16 if k < 65536 else np.int32))
 
 
+def _gy_padded(gy: np.ndarray, g: Geometry, p: ph.Phases, div: Any = None) -> np.ndarray:
+    """``gy`` (divided by ``div`` if given) as (NC * size,) in the padded output layout,
+    zeros in the scratch positions."""
+    if div is not None and not np.isscalar(div):
+        div = div.astype(gy.dtype)
+    if p.hp == g.oh and p.wp == g.ow:  # no scratch positions
+        return (np.ascontiguousarray(gy) if div is None else gy / div).reshape(-1)
+    nc = gy.size // (g.oh * g.ow)
+    out = workspace("pool_gy", (1, nc * p.size), gy.dtype)
+    return ph.padded(gy.reshape(nc, 1, g.oh, g.ow), g, p, out, div)[0]
+
+
+def _is_global(g: Geometry) -> bool:
+    """One window covering each whole plane (global pooling, adaptive pooling to 1x1)."""
+    return (g.kh, g.kw, g.oh, g.ow, g.pt, g.pl) == (g.h, g.w, 1, 1, 0, 0)
+
+
+def _first_valid_table(g: Geometry, p: ph.Phases, kdt: np.dtype) -> np.ndarray:
+    def make() -> np.ndarray:
+        t = np.zeros((p.hp, p.wp), kdt)
+        t[: g.oh, : g.ow] = _first_valid_offset(g)
+        return t.reshape(-1)
+
+    return cached(("max_pool_first", g, kdt.str), np, make)
+
+
+def _planes(x: np.ndarray, g: Geometry, p: ph.Phases, fill: float) -> np.ndarray:
+    nc = x.shape[0] * x.shape[1]
+    shape = ph.plane_shape(1, nc, g, p)
+    return ph.to_phases(x, g, p, fill, workspace("pool_q", shape, x.dtype))
+
+
+def _term(q: np.ndarray, p: ph.Phases, t: int, m: int) -> np.ndarray:
+    return ph.term(q, p, t, m)[0]
+
+
 def _max_pool_cpu(x: np.ndarray, g: Geometry, track: bool) -> tuple:
-    """Max over windows; with ``track``, also the winning kernel offset (first max wins)."""
+    """Max over windows (NaN wins, as in PyTorch); with ``track``, also the winning kernel
+    offset per output (first maximum wins): (NC * size,) in the padded output layout, or
+    (NC,) for global pooling."""
     n, c = x.shape[:2]
-    slices = offset_slices(g)
-    kdt = _offset_dtype(g)
-    if _covers(g):
-        i, j, o_idx, i_idx = slices[0]
-        out = np.array(x[:, :, i_idx[0], i_idx[1]])
-        rest = slices[1:]
-        kidx = np.zeros(out.shape, kdt) if track else None
+    if _is_global(g):  # one window per plane: a row-wise argmax (the first maximum)
+        flat = x.reshape(n * c, g.h * g.w)
+        k = flat.argmax(axis=1)
+        y = np.take_along_axis(flat, k[:, None], axis=1).reshape(n, c, 1, 1)
+        if not np.isnan(y).any():
+            return y, (k.astype(_offset_dtype(g)) if track else None)
+    p = ph.phases(g)
+    q = _planes(x, g, p, -np.inf)
+    m = n * c * p.size
+    best = workspace("pool_best", (m,), x.dtype)
+    np.copyto(best, _term(q, p, 0, m))
+    kidx = None
+    if track:
+        kdt = _offset_dtype(g)
+        kidx = np.empty((n * c, p.size), kdt)
+        kidx[...] = _first_valid_table(g, p, kdt)
+        kidx = kidx.reshape(-1)
+        won = workspace("pool_won", (m,), np.bool_)
+        wk = workspace("pool_wk", (m,), kdt)
+        for t in range(1, len(p.terms)):
+            v = _term(q, p, t, m)
+            np.greater(v, best, out=won)
+            # offsets come in increasing order (and those before a window's first in-range
+            # offset read padding, which never wins): "set to t where won" is a maximum
+            np.multiply(won.view(np.uint8), kdt.type(t), out=wk)
+            np.maximum(kidx, wk, out=kidx)
+            np.maximum(best, v, out=best)
     else:
-        out = np.full((n, c, g.oh, g.ow), -np.inf, x.dtype)
-        rest = slices
-        kidx = (
-            np.broadcast_to(_first_valid_offset(g).astype(kdt), out.shape).copy() if track else None
-        )
-    for i, j, o_idx, i_idx in rest:
-        v = x[:, :, i_idx[0], i_idx[1]]
-        ov = out[:, :, o_idx[0], o_idx[1]]
-        if track:
-            # offsets come in increasing order, so "set to t where v wins" is a maximum
-            t = kdt.type(i * g.kw + j)
-            won = np.greater(v, ov)
-            np.maximum(
-                kidx[:, :, o_idx[0], o_idx[1]],
-                np.multiply(won, t, dtype=kdt),
-                out=kidx[:, :, o_idx[0], o_idx[1]],
-            )
-        np.maximum(ov, v, out=ov)
-    return out, kidx
+        for t in range(1, len(p.terms)):
+            np.maximum(best, _term(q, p, t, m), out=best)
+    y = np.empty((n, c, g.oh, g.ow), x.dtype)
+    np.copyto(y.reshape(-1, 1, g.oh, g.ow), ph.compact(best[None], g, p))
+    if track and np.isnan(y).any():
+        _nan_winners(q, p, m, kidx, g)
+    if track and _is_global(g):  # the global-pooling layout: one offset per plane
+        kidx = np.ascontiguousarray(ph.compact(kidx[None], g, p)).reshape(-1)
+    return y, kidx
 
 
-def _flat_indices(kidx: np.ndarray, g: Geometry) -> np.ndarray:
+def _nan_winners(q: np.ndarray, p: ph.Phases, m: int, kidx: np.ndarray, g: Geometry) -> None:
+    """Redo the argmax with PyTorch's rule ``v > best or isnan(v)``: the last NaN wins."""
+    kidx.reshape(-1, p.size)[...] = _first_valid_table(g, p, kidx.dtype)
+    best = np.array(_term(q, p, 0, m))
+    for t in range(1, len(p.terms)):
+        v = _term(q, p, t, m)
+        won = np.greater(v, best) | np.isnan(v)
+        np.copyto(best, v, where=won)
+        np.copyto(kidx, t, where=won)
+
+
+def _flat_indices(kidx: np.ndarray, g: Geometry, shape: tuple) -> np.ndarray:
     """Winning kernel offsets -> PyTorch's indices (ih * W + iw in the input plane)."""
-    k = kidx.astype(np.int64)
+    if _is_global(g):
+        k = kidx.reshape(-1, 1, 1).astype(np.int64)
+    else:
+        k = ph.compact(kidx[None], g, ph.phases(g))[:, 0].astype(np.int64)
     ki, kj = np.divmod(k, g.kw)
     ih = (np.arange(g.oh, dtype=np.int64) * g.sh - g.pt)[:, None] + ki * g.dh
     iw = (np.arange(g.ow, dtype=np.int64) * g.sw - g.pl) + kj * g.dw
-    return ih * g.w + iw
-
-
-def _non_overlapping(g: Geometry) -> bool:
-    return g.sh >= g.dh * (g.kh - 1) + 1 and g.sw >= g.dw * (g.kw - 1) + 1
-
-
-def _tiles(g: Geometry) -> bool:
-    """Windows that tile the input exactly: every pixel is in exactly one window."""
-    return (
-        (g.kh, g.kw) == (g.sh, g.sw)
-        and g.dh == g.dw == 1
-        and g.pt == g.pl == 0
-        and (g.h == g.oh * g.sh and g.w == g.ow * g.sw)
-    )
-
-
-def _grad_buffer(gy: np.ndarray, g: Geometry) -> np.ndarray:
-    n, c = gy.shape[:2]
-    alloc = np.empty if _tiles(g) else np.zeros  # tiled: every element gets written
-    return alloc((n, c, g.h, g.w), gy.dtype)
+    return (ih * g.w + iw).reshape(shape)
 
 
 def _max_pool_backward_cpu(gy: np.ndarray, kidx: np.ndarray, g: Geometry) -> np.ndarray:
-    gx = _grad_buffer(gy, g)
-    disjoint = _non_overlapping(g)
+    n, c = gy.shape[:2]
+    if _is_global(g):
+        gx = np.zeros((n * c, g.h * g.w), gy.dtype)
+        gx[np.arange(n * c), kidx] = gy.reshape(-1)
+        return gx.reshape(n, c, g.h, g.w)
+    p = ph.phases(g)
+    m = n * c * p.size
+    if ph.tiles(g):  # each pixel in one window: write the gradient straight into place
+        gx = np.empty((n, c, g.h, g.w), gy.dtype)
+        g3 = gy.reshape(-1, g.oh, g.ow)
+        k3 = kidx.reshape(-1, g.oh, g.ow)
+        kdt = kidx.dtype.type
+        for t in range(len(p.terms)):
+            np.multiply(g3, k3 == kdt(t), out=ph.phase_view(gx, g, t))
+        return gx
+    g2 = _gy_padded(gy, g, p)
+    gq = workspace("pool_gq", ph.plane_shape(1, n * c, g, p), gy.dtype)
+    won = workspace("pool_won", (m,), np.bool_)
+    tmp = workspace("pool_tmp", (m,), gy.dtype)
     kdt = kidx.dtype.type
-    for i, j, o_idx, i_idx in offset_slices(g):
-        won = kidx[:, :, o_idx[0], o_idx[1]] == kdt(i * g.kw + j)
-        src = gy[:, :, o_idx[0], o_idx[1]]
-        dst = gx[:, :, i_idx[0], i_idx[1]]
-        if disjoint:  # each input pixel is in at most one window: write, zeros included
-            np.multiply(src, won, out=dst)
+    ph.zero_unread(gq, p)
+    for t, first in enumerate(ph.first_writers(p)):
+        np.equal(kidx, kdt(t), out=won)
+        if first:
+            np.multiply(g2, won, out=ph.write_first(gq, p, t, m)[0])
         else:
-            dst += src * won
-    return gx
+            dst = _term(gq, p, t, m)
+            np.add(dst, np.multiply(g2, won, out=tmp), out=dst)
+    return ph.from_phases(gq, g, p, np.empty((n, c, g.h, g.w), gy.dtype))
 
 
 class MaxPool2d(Function):
@@ -135,8 +191,7 @@ class MaxPool2d(Function):
         if get_xp(x) is np:
             y, kidx = _max_pool_cpu(xb, geom, track)
             if want_indices:
-                idx = _flat_indices(kidx, geom)
-                holder.append(idx[0] if x.ndim == 3 else idx)
+                holder.append(_flat_indices(kidx, geom, (*x.shape[:-2], geom.oh, geom.ow)))
         else:
             y, kidx = _cuda().max_pool2d(xb, geom)
             if want_indices:
@@ -177,30 +232,57 @@ def _avg_divisor(g: Geometry, count_include_pad: bool, divisor_override: Any) ->
 
 def _avg_pool_cpu(x: np.ndarray, g: Geometry, div: Any) -> np.ndarray:
     n, c = x.shape[:2]
-    slices = offset_slices(g)
-    if _covers(g):
-        i_idx = slices[0][3]
-        out = np.array(x[:, :, i_idx[0], i_idx[1]])
-        slices = slices[1:]
-    else:
-        out = np.zeros((n, c, g.oh, g.ow), x.dtype)
-    for _, _, o_idx, i_idx in slices:
-        out[:, :, o_idx[0], o_idx[1]] += x[:, :, i_idx[0], i_idx[1]]
-    out /= div if np.isscalar(div) else div.astype(x.dtype)
-    return out
+    if _is_global(g):
+        y = x.reshape(n, c, g.h * g.w).sum(axis=2, keepdims=True)
+        y /= div
+        return y.reshape(n, c, 1, 1)
+    if ph.tiles(g) and g.kh * g.kw > 1:  # every pixel read once: add strided views
+        x = np.ascontiguousarray(x)
+        y = np.empty((n, c, g.oh, g.ow), x.dtype)
+        y3 = y.reshape(-1, g.oh, g.ow)
+        np.add(ph.phase_view(x, g, 0), ph.phase_view(x, g, 1), out=y3)
+        for t in range(2, g.kh * g.kw):
+            np.add(y3, ph.phase_view(x, g, t), out=y3)
+        y /= div
+        return y
+    p = ph.phases(g)
+    q = _planes(x, g, p, 0.0)
+    m = n * c * p.size
+    acc = workspace("pool_best", (m,), x.dtype)
+    np.copyto(acc, _term(q, p, 0, m))
+    with np.errstate(invalid="ignore", over="ignore"):  # scratch positions may hold inf - inf
+        for t in range(1, len(p.terms)):
+            np.add(acc, _term(q, p, t, m), out=acc)
+    y = np.empty((n, c, g.oh, g.ow), x.dtype)
+    div = div if np.isscalar(div) else div.astype(x.dtype)
+    np.divide(ph.compact(acc[None], g, p), div, out=y.reshape(-1, 1, g.oh, g.ow))
+    return y
 
 
 def _avg_pool_backward_cpu(gy: np.ndarray, g: Geometry, div: Any) -> np.ndarray:
-    gd = gy / (div if np.isscalar(div) else div.astype(gy.dtype))
-    gx = _grad_buffer(gy, g)
-    disjoint = _non_overlapping(g)
-    for _, _, o_idx, i_idx in offset_slices(g):
-        src = gd[:, :, o_idx[0], o_idx[1]]
-        if disjoint:
-            gx[:, :, i_idx[0], i_idx[1]] = src
+    n, c = gy.shape[:2]
+    if _is_global(g):
+        gx = np.empty((n, c, g.h * g.w), gy.dtype)
+        np.divide(gy.reshape(n, c, 1), div, out=gx)
+        return gx.reshape(n, c, g.h, g.w)
+    p = ph.phases(g)
+    m = n * c * p.size
+    if ph.tiles(g):
+        gx = np.empty((n, c, g.h, g.w), gy.dtype)
+        gd = (gy / div).reshape(-1, g.oh, g.ow)
+        for t in range(len(p.terms)):
+            np.copyto(ph.phase_view(gx, g, t), gd)
+        return gx
+    gd = _gy_padded(gy, g, p, div)
+    gq = workspace("pool_gq", ph.plane_shape(1, n * c, g, p), gy.dtype)
+    ph.zero_unread(gq, p)
+    for t, first in enumerate(ph.first_writers(p)):
+        if first:
+            np.copyto(ph.write_first(gq, p, t, m)[0], gd)
         else:
-            gx[:, :, i_idx[0], i_idx[1]] += src
-    return gx
+            dst = _term(gq, p, t, m)
+            np.add(dst, gd, out=dst)
+    return ph.from_phases(gq, g, p, np.empty((n, c, g.h, g.w), gy.dtype))
 
 
 class AvgPool2d(Function):
