@@ -131,15 +131,22 @@ def test_lr_sequence_matches_torch(case):
     assert set(ds.state_dict()) == set(ts.state_dict())
 
 
-@pytest.mark.parametrize("case", SCHEDULERS[:5], ids=[_sid(c) for c in SCHEDULERS[:5]])
+_CLOSED_FORMS = [(*case, (3, 9, 14, 31)) for case in SCHEDULERS[:5]] + [
+    ("ConstantLR", dict(factor=0.25, total_iters=7), "SGD", (3, 9, 1, 30)),
+    ("LinearLR", dict(start_factor=0.1, total_iters=10), "SGD", (3, 9, 1, 30)),
+    ("PolynomialLR", dict(total_iters=20, power=2.0), "SGD", (3, 9, 1, 30)),
+]
+
+
+@pytest.mark.parametrize("case", _CLOSED_FORMS, ids=[_sid(c[:3]) for c in _CLOSED_FORMS])
 def test_closed_form_epoch_argument_matches_torch(case):
-    name, kw, opt_name = case
+    name, kw, opt_name, epochs = case
     dopt, topt = _pair(opt_name)
     ds = getattr(dsched, name)(dopt, **kw)
     ts = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for epoch in (3, 9, 14, 31):
+        for epoch in epochs:
             ds.step(epoch)
             ts.step(epoch)
             _assert_same(ds.get_last_lr(), ts.get_last_lr(), f"{name} epoch {epoch}")
@@ -316,26 +323,6 @@ def test_resume_with_last_epoch_matches_torch():
         topt.step()
         ds.step()
         ts.step()
-
-
-@pytest.mark.parametrize(
-    "name,kw",
-    [
-        ("ConstantLR", dict(factor=0.25, total_iters=7)),
-        ("LinearLR", dict(start_factor=0.1, total_iters=10)),
-        ("PolynomialLR", dict(total_iters=20, power=2.0)),
-    ],
-)
-def test_new_closed_forms_match_torch(name, kw):
-    dopt, topt = _pair()
-    ds = getattr(dsched, name)(dopt, **kw)
-    ts = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for epoch in (3, 9, 1, 30):
-            ds.step(epoch)
-            ts.step(epoch)
-            _assert_same(ds.get_last_lr(), ts.get_last_lr(), f"{name} epoch {epoch}")
 
 
 def test_warm_restarts_with_fractional_epochs_matches_torch():

@@ -18,6 +18,16 @@ from darklib.tensor import Tensor
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm", "RMSNorm"]
 
 
+def _normalized_shape(who: str, normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple of positive ints (an int is one dimension)."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    shape = tuple(normalized_shape)
+    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+        raise ValueError(f"{who}: normalized_shape must be positive ints, got {shape}")
+    return shape
+
+
 class _BatchNorm(Module):
     """Shared state and forward of the batch-norm layers; subclasses fix the input rank."""
 
@@ -268,15 +278,7 @@ class LayerNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        normalized_shape = tuple(normalized_shape)
-        if not normalized_shape or any(
-            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in normalized_shape
-        ):
-            raise ValueError(
-                f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape}"
-            )
+        normalized_shape = _normalized_shape("LayerNorm", normalized_shape)
         self.normalized_shape = normalized_shape
         self.eps = eps
         self.elementwise_affine = elementwise_affine
@@ -405,15 +407,7 @@ class RMSNorm(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
-        if isinstance(normalized_shape, int):
-            normalized_shape = (normalized_shape,)
-        normalized_shape = tuple(normalized_shape)
-        if not normalized_shape or any(
-            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in normalized_shape
-        ):
-            raise ValueError(
-                f"RMSNorm: normalized_shape must be positive ints, got {normalized_shape}"
-            )
+        normalized_shape = _normalized_shape("RMSNorm", normalized_shape)
         self.normalized_shape = normalized_shape
         self.eps = eps
         self.elementwise_affine = elementwise_affine

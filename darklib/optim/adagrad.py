@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from darklib import autograd
 from darklib.backend import get_xp
 from darklib.optim.optimizer import (
     Optimizer,
-    _check_grad,
-    _effective_grad,
+    _advance,
+    _new_state,
     _step_counter,
-    _zeros_state,
 )
 from darklib.tensor import Tensor
 
@@ -87,37 +85,21 @@ class Adagrad(Optimizer):
         state["step"] = _step_counter()
         state["sum"] = Tensor._wrap(get_xp(p.array).full_like(p.array, init))
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "Adagrad")
-                    state = self.state[p]
-                    if len(state) == 0:  # a group added later
-                        self._init_state(p, group["initial_accumulator_value"])
-                    step_arr = state["step"].array
-                    step_arr += 1
-                    clr = group["lr"] / (1 + (float(step_arr) - 1) * group["lr_decay"])
-                    xp = get_xp(p.array)
-                    g, _ = _effective_grad(p, group["maximize"], group["weight_decay"])
-                    acc = state["sum"].array
-                    tmp = xp.multiply(g, g)
-                    acc += tmp
-                    xp.sqrt(acc, out=tmp)
-                    tmp += group["eps"]
-                    xp.divide(g, tmp, out=tmp)
-                    tmp *= -clr
-                    p.array += tmp
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:  # a group added later
+                self._init_state(p, group["initial_accumulator_value"])
+            clr = group["lr"] / (1 + (_advance(state) - 1) * group["lr_decay"])
+            xp = get_xp(g)
+            acc = state["sum"].array
+            tmp = xp.multiply(g, g)
+            acc += tmp
+            xp.sqrt(acc, out=tmp)
+            tmp += group["eps"]
+            xp.divide(g, tmp, out=tmp)
+            tmp *= -clr
+            p.array += tmp
 
 
 class Adadelta(Optimizer):
@@ -170,38 +152,22 @@ class Adadelta(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                rho, eps = group["rho"], group["eps"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "Adadelta")
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = _step_counter()
-                        state["square_avg"] = _zeros_state(p)
-                        state["acc_delta"] = _zeros_state(p)
-                    state["step"].array += 1
-                    xp = get_xp(p.array)
-                    g, _ = _effective_grad(p, group["maximize"], group["weight_decay"])
-                    sq, acc = state["square_avg"].array, state["acc_delta"].array
-                    sq *= rho
-                    sq += (1 - rho) * (g * g)
-                    std = xp.sqrt(sq + eps)
-                    delta = xp.sqrt(acc + eps)
-                    delta /= std
-                    delta *= g
-                    acc *= rho
-                    acc += (1 - rho) * (delta * delta)
-                    delta *= -group["lr"]
-                    p.array += delta
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        rho, eps = group["rho"], group["eps"]
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:
+                _new_state(state, p, "square_avg", "acc_delta")
+            _advance(state)
+            xp = get_xp(g)
+            sq, acc = state["square_avg"].array, state["acc_delta"].array
+            sq *= rho
+            sq += (1 - rho) * (g * g)
+            std = xp.sqrt(sq + eps)
+            delta = xp.sqrt(acc + eps)
+            delta /= std
+            delta *= g
+            acc *= rho
+            acc += (1 - rho) * (delta * delta)
+            delta *= -group["lr"]
+            p.array += delta

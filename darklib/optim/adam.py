@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from darklib import autograd
 from darklib.backend import get_xp
 from darklib.optim.optimizer import (
     Optimizer,
-    _check_grad,
-    _effective_grad,
-    _step_counter,
+    _advance,
+    _moments,
+    _new_state,
     _zeros_state,
 )
+
+
+def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> None:
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if len(betas) != 2:
+        raise ValueError(f"Invalid betas: expected two values, got {betas!r}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
 class Adam(Optimizer):
@@ -56,18 +70,7 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if len(betas) != 2:
-            raise ValueError(f"Invalid betas: expected two values, got {betas!r}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_adam_args(lr, betas, eps, weight_decay)
         if differentiable:
             raise ValueError(f"{type(self).__name__}: differentiable=True is not supported")
         defaults = {
@@ -85,67 +88,31 @@ class Adam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        name = type(self).__name__
-        with autograd.no_grad():
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-                amsgrad = group["amsgrad"]
-                decoupled = group["decoupled_weight_decay"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, name)
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = _step_counter()
-                        state["exp_avg"] = _zeros_state(p)
-                        state["exp_avg_sq"] = _zeros_state(p)
-                        if amsgrad:
-                            state["max_exp_avg_sq"] = _zeros_state(p)
-                    step_arr = state["step"].array
-                    step_arr += 1
-                    step = float(step_arr)
-
-                    param = p.array
-                    xp = get_xp(param)
-                    if wd != 0 and decoupled:
-                        param *= 1 - lr * wd
-                        g, _ = _effective_grad(p, group["maximize"], 0)
-                    else:
-                        g, _ = _effective_grad(p, group["maximize"], wd)
-                    m = state["exp_avg"].array
-                    v = state["exp_avg_sq"].array
-                    # v = beta2 v + (1 - beta2) g^2 and m = lerp(m, g, 1 - beta1), one scratch
-                    tmp = xp.multiply(g, g)
-                    tmp *= 1 - beta2
-                    v *= beta2
-                    v += tmp
-                    xp.subtract(g, m, out=tmp)
-                    tmp *= 1 - beta1
-                    m += tmp
-
-                    bias_correction1 = 1 - beta1**step
-                    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-                    if amsgrad:
-                        vmax = state["max_exp_avg_sq"].array
-                        xp.maximum(vmax, v, out=vmax)
-                        v = vmax
-                    xp.sqrt(v, out=tmp)
-                    tmp /= bias_correction2_sqrt
-                    tmp += eps
-                    xp.divide(m, tmp, out=tmp)
-                    tmp *= -(lr / bias_correction1)
-                    param += tmp
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, eps, amsgrad = group["lr"], group["eps"], group["amsgrad"]
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:
+                _new_state(state, p, "exp_avg", "exp_avg_sq")
+                if amsgrad:
+                    state["max_exp_avg_sq"] = _zeros_state(p)
+            step = _advance(state)
+            xp = get_xp(g)
+            v = state["exp_avg_sq"].array
+            tmp = _moments(g, state["exp_avg"].array, v, beta1, beta2)
+            bias_correction1 = 1 - beta1**step
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            if amsgrad:
+                vmax = state["max_exp_avg_sq"].array
+                xp.maximum(vmax, v, out=vmax)
+                v = vmax
+            xp.sqrt(v, out=tmp)
+            tmp /= bias_correction2_sqrt
+            tmp += eps
+            xp.divide(state["exp_avg"].array, tmp, out=tmp)
+            tmp *= -(lr / bias_correction1)
+            p.array += tmp
 
 
 class AdamW(Adam):

@@ -3,59 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from darklib import autograd
 from darklib.backend import get_xp
+from darklib.optim.adam import _check_adam_args
 from darklib.optim.optimizer import (
     Optimizer,
-    _check_grad,
-    _effective_grad,
+    _advance,
+    _moments,
+    _new_state,
     _step_counter,
     _zeros_state,
 )
 from darklib.tensor import Tensor
-
-
-def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> None:
-    if not 0.0 <= lr:
-        raise ValueError(f"Invalid learning rate: {lr}")
-    if not 0.0 <= eps:
-        raise ValueError(f"Invalid epsilon value: {eps}")
-    if len(betas) != 2:
-        raise ValueError(f"Invalid betas: expected two values, got {betas!r}")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    if not 0.0 <= weight_decay:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-
-
-def _moments(g: Any, m: Any, v: Any, beta1: float, beta2: float) -> Any:
-    """``m = lerp(m, g, 1 - beta1)``, ``v = beta2 v + (1 - beta2) g^2``; returns a scratch."""
-    xp = get_xp(g)
-    tmp = xp.multiply(g, g)
-    tmp *= 1 - beta2
-    v *= beta2
-    v += tmp
-    xp.subtract(g, m, out=tmp)
-    tmp *= 1 - beta1
-    m += tmp
-    return tmp
-
-
-def _decayed_grad(p: Tensor, group: dict) -> Any:
-    """The gradient used by the update; decoupled weight decay shrinks the weights instead."""
-    wd = group["weight_decay"]
-    if wd != 0 and group.get("decoupled_weight_decay", False):
-        p.array *= 1 - group["lr"] * wd
-        wd = 0
-    g, _ = _effective_grad(p, group["maximize"], wd)
-    return g
 
 
 class Adamax(Optimizer):
@@ -103,43 +66,26 @@ class Adamax(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "Adamax")
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = _step_counter()
-                        state["exp_avg"] = _zeros_state(p)
-                        state["exp_inf"] = _zeros_state(p)
-                    step_arr = state["step"].array
-                    step_arr += 1
-                    xp = get_xp(p.array)
-                    g, _ = _effective_grad(p, group["maximize"], group["weight_decay"])
-                    m, u = state["exp_avg"].array, state["exp_inf"].array
-                    tmp = xp.subtract(g, m)
-                    tmp *= 1 - beta1
-                    m += tmp
-                    u *= beta2
-                    xp.abs(g, out=tmp)
-                    tmp += group["eps"]
-                    xp.maximum(u, tmp, out=u)
-                    clr = group["lr"] / (1 - beta1 ** float(step_arr))
-                    xp.divide(m, u, out=tmp)
-                    tmp *= -clr
-                    p.array += tmp
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:
+                _new_state(state, p, "exp_avg", "exp_inf")
+            step = _advance(state)
+            xp = get_xp(g)
+            m, u = state["exp_avg"].array, state["exp_inf"].array
+            tmp = xp.subtract(g, m)
+            tmp *= 1 - beta1
+            m += tmp
+            u *= beta2
+            xp.abs(g, out=tmp)
+            tmp += group["eps"]
+            xp.maximum(u, tmp, out=u)
+            clr = group["lr"] / (1 - beta1**step)
+            xp.divide(m, u, out=tmp)
+            tmp *= -clr
+            p.array += tmp
 
 
 class NAdam(Optimizer):
@@ -195,46 +141,30 @@ class NAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                lr, eps, psi = group["lr"], group["eps"], group["momentum_decay"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "NAdam")
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = _step_counter()
-                        state["mu_product"] = Tensor._wrap(np.ones((), dtype=np.float32))
-                        state["exp_avg"] = _zeros_state(p)
-                        state["exp_avg_sq"] = _zeros_state(p)
-                    step_arr = state["step"].array
-                    step_arr += 1
-                    step = float(step_arr)
-                    xp = get_xp(p.array)
-                    g = _decayed_grad(p, group)
-                    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
-                    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
-                    mu_prod_arr = state["mu_product"].array
-                    mu_prod_arr *= mu  # kept in float32, as PyTorch keeps it
-                    mu_prod = float(mu_prod_arr)
-                    m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-                    denom = _moments(g, m, v, beta1, beta2)
-                    xp.divide(v, 1 - beta2**step, out=denom)
-                    xp.sqrt(denom, out=denom)
-                    denom += eps
-                    p.array += (g / denom) * (-lr * (1.0 - mu) / (1.0 - mu_prod))
-                    p.array += (m / denom) * (-lr * mu_next / (1.0 - mu_prod * mu_next))
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, eps, psi = group["lr"], group["eps"], group["momentum_decay"]
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:
+                state["step"] = _step_counter()
+                state["mu_product"] = Tensor._wrap(np.ones((), dtype=np.float32))
+                state["exp_avg"] = _zeros_state(p)
+                state["exp_avg_sq"] = _zeros_state(p)
+            step = _advance(state)
+            xp = get_xp(g)
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
+            mu_prod_arr = state["mu_product"].array
+            mu_prod_arr *= mu  # kept in float32, as PyTorch keeps it
+            mu_prod = float(mu_prod_arr)
+            m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+            denom = _moments(g, m, v, beta1, beta2)
+            xp.divide(v, 1 - beta2**step, out=denom)
+            xp.sqrt(denom, out=denom)
+            denom += eps
+            p.array += (g / denom) * (-lr * (1.0 - mu) / (1.0 - mu_prod))
+            p.array += (m / denom) * (-lr * mu_next / (1.0 - mu_prod * mu_next))
 
 
 class RAdam(Optimizer):
@@ -284,49 +214,28 @@ class RAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                lr, eps = group["lr"], group["eps"]
-                rho_inf = 2 / (1 - beta2) - 1
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "RAdam")
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = _step_counter()
-                        state["exp_avg"] = _zeros_state(p)
-                        state["exp_avg_sq"] = _zeros_state(p)
-                    step_arr = state["step"].array
-                    step_arr += 1
-                    step = float(step_arr)
-                    xp = get_xp(p.array)
-                    g = _decayed_grad(p, group)
-                    m, v = state["exp_avg"].array, state["exp_avg_sq"].array
-                    tmp = _moments(g, m, v, beta1, beta2)
-                    bc1 = 1 - beta1**step
-                    bc2 = 1 - beta2**step
-                    rho_t = rho_inf - 2 * step * (beta2**step) / bc2
-                    xp.divide(m, bc1, out=tmp)
-                    tmp *= lr
-                    if rho_t > 5.0:
-                        rect = math.sqrt(
-                            (rho_t - 4)
-                            * (rho_t - 2)
-                            * rho_inf
-                            / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-                        )
-                        adaptive = bc2**0.5 / (xp.sqrt(v) + eps)
-                        tmp *= adaptive
-                        tmp *= rect
-                    p.array -= tmp
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, eps = group["lr"], group["eps"]
+        rho_inf = 2 / (1 - beta2) - 1
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:
+                _new_state(state, p, "exp_avg", "exp_avg_sq")
+            step = _advance(state)
+            xp = get_xp(g)
+            m, v = state["exp_avg"].array, state["exp_avg_sq"].array
+            tmp = _moments(g, m, v, beta1, beta2)
+            bc1 = 1 - beta1**step
+            bc2 = 1 - beta2**step
+            rho_t = rho_inf - 2 * step * (beta2**step) / bc2
+            xp.divide(m, bc1, out=tmp)
+            tmp *= lr
+            if rho_t > 5.0:
+                rect = math.sqrt(
+                    (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+                )
+                adaptive = bc2**0.5 / (xp.sqrt(v) + eps)
+                tmp *= adaptive
+                tmp *= rect
+            p.array -= tmp

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -152,8 +152,44 @@ class Optimizer:
                 g._version += 1
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step; returns ``closure()``'s loss when a closure is given."""
-        raise NotImplementedError
+        """Perform one optimization step.
+
+        Args:
+            closure: optional function that re-evaluates the model and returns the loss.
+
+        Returns:
+            ``closure()``'s loss when a closure is given, else None.
+        """
+        self._opt_called = True
+        loss = self._eval_closure(closure)
+        with autograd.no_grad():
+            for group in self.param_groups:
+                self._step_group(group)
+        return loss
+
+    def _step_group(self, group: dict[str, Any]) -> None:
+        """Update one parameter group in place (called by :meth:`step` under ``no_grad``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement step")
+
+    def _grads(self, group: dict[str, Any]) -> Iterator[tuple[Tensor, Any]]:
+        """Yield ``(p, g)`` for each parameter of ``group`` that has a gradient.
+
+        ``g`` is the gradient array the update uses: negated with ``maximize``, plus the L2
+        term of ``weight_decay``; with ``decoupled_weight_decay`` the weights shrink by
+        ``lr * weight_decay`` instead. ``g`` is ``p.grad``'s own array (which must not change)
+        when no term applied. The parameter's version is bumped once the caller has updated it.
+        """
+        who = type(self).__name__
+        wd = group["weight_decay"]
+        decoupled = wd != 0 and group.get("decoupled_weight_decay", False)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            _check_grad(p, who)
+            if decoupled:
+                p.array *= 1 - group["lr"] * wd
+            yield p, _effective_grad(p, group["maximize"], 0 if decoupled else wd)
+            p._version += 1
 
     def _eval_closure(self, closure: Callable[[], Any] | None) -> Any:
         if closure is None:
@@ -274,6 +310,33 @@ def _cast_state(p: Tensor, name: str, v: Any) -> Any:
     return Tensor._wrap(moved)
 
 
+def _new_state(state: dict[str, Any], p: Tensor, *zeros: str) -> None:
+    """Fill an empty ``state``: a ``"step"`` counter, then a zero tensor for each name."""
+    state["step"] = _step_counter()
+    for name in zeros:
+        state[name] = _zeros_state(p)
+
+
+def _advance(state: dict[str, Any]) -> float:
+    """Count one more step in ``state["step"]``; returns the new count."""
+    step = state["step"].array
+    step += 1
+    return float(step)
+
+
+def _moments(g: Any, m: Any, v: Any, beta1: float, beta2: float) -> Any:
+    """``m = lerp(m, g, 1 - beta1)``, ``v = beta2 v + (1 - beta2) g^2``; returns a scratch."""
+    xp = get_xp(g)
+    tmp = xp.multiply(g, g)
+    tmp *= 1 - beta2
+    v *= beta2
+    v += tmp
+    xp.subtract(g, m, out=tmp)
+    tmp *= 1 - beta1
+    m += tmp
+    return tmp
+
+
 def _zeros_state(p: Tensor) -> Tensor:
     """A zero state tensor shaped, typed and placed like the parameter."""
     return Tensor._wrap(get_xp(p.array).zeros_like(p.array))
@@ -284,22 +347,22 @@ def _step_counter() -> Tensor:
     return Tensor._wrap(np.zeros((), dtype=np.float32))
 
 
-def _effective_grad(p: Tensor, maximize: bool, weight_decay: float) -> tuple[Any, bool]:
+def _effective_grad(p: Tensor, maximize: bool, weight_decay: float) -> Any:
     """The gradient an update uses (negated to maximize, plus L2 weight decay).
 
-    Returns ``(array, owned)``: ``owned`` is True when the array is a fresh one the caller may
-    overwrite; otherwise it is ``p.grad``'s own array, which must not change.
+    A fresh array the caller may overwrite, or ``p.grad``'s own array (which must not change)
+    when neither applies.
     """
     g = p.grad.array
     if weight_decay != 0:
         xp = get_xp(g)
         t = xp.multiply(p.array, weight_decay)
         if maximize:
-            return xp.subtract(t, g, out=t), True
-        return xp.add(g, t, out=t), True
+            return xp.subtract(t, g, out=t)
+        return xp.add(g, t, out=t)
     if maximize:
-        return get_xp(g).negative(g), True
-    return g, False
+        return get_xp(g).negative(g)
+    return g
 
 
 def _check_grad(p: Tensor, who: str) -> None:

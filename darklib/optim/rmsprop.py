@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from darklib import autograd
 from darklib.backend import get_xp
 from darklib.optim.optimizer import (
     Optimizer,
-    _check_grad,
-    _effective_grad,
-    _step_counter,
+    _advance,
+    _new_state,
     _zeros_state,
 )
 
@@ -78,58 +76,41 @@ class RMSprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-                momentum, centered = group["momentum"], group["centered"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "RMSprop")
-                    state = self.state[p]
-                    if len(state) == 0:
-                        state["step"] = _step_counter()
-                        state["square_avg"] = _zeros_state(p)
-                        if momentum > 0:
-                            state["momentum_buffer"] = _zeros_state(p)
-                        if centered:
-                            state["grad_avg"] = _zeros_state(p)
-                    state["step"].array += 1
-
-                    param = p.array
-                    xp = get_xp(param)
-                    g, _ = _effective_grad(p, group["maximize"], group["weight_decay"])
-                    sq = state["square_avg"].array
-                    tmp = xp.multiply(g, g)
-                    tmp *= 1 - alpha
-                    sq *= alpha
-                    sq += tmp
-                    if centered:
-                        ga = state["grad_avg"].array
-                        xp.subtract(g, ga, out=tmp)
-                        tmp *= 1 - alpha
-                        ga += tmp
-                        xp.multiply(ga, ga, out=tmp)
-                        xp.subtract(sq, tmp, out=tmp)
-                        xp.sqrt(tmp, out=tmp)
-                    else:
-                        xp.sqrt(sq, out=tmp)
-                    tmp += eps
-                    xp.divide(g, tmp, out=tmp)
-                    if momentum > 0:
-                        buf = state["momentum_buffer"].array
-                        buf *= momentum
-                        buf += tmp
-                        xp.multiply(buf, -lr, out=tmp)
-                    else:
-                        tmp *= -lr
-                    param += tmp
-                    p._version += 1
-        return loss
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        momentum, centered = group["momentum"], group["centered"]
+        for p, g in self._grads(group):
+            state = self.state[p]
+            if not state:
+                _new_state(state, p, "square_avg")
+                if momentum > 0:
+                    state["momentum_buffer"] = _zeros_state(p)
+                if centered:
+                    state["grad_avg"] = _zeros_state(p)
+            _advance(state)
+            xp = get_xp(g)
+            sq = state["square_avg"].array
+            tmp = xp.multiply(g, g)
+            tmp *= 1 - alpha
+            sq *= alpha
+            sq += tmp
+            if centered:
+                ga = state["grad_avg"].array
+                xp.subtract(g, ga, out=tmp)
+                tmp *= 1 - alpha
+                ga += tmp
+                xp.multiply(ga, ga, out=tmp)
+                xp.subtract(sq, tmp, out=tmp)
+                xp.sqrt(tmp, out=tmp)
+            else:
+                xp.sqrt(sq, out=tmp)
+            tmp += eps
+            xp.divide(g, tmp, out=tmp)
+            if momentum > 0:
+                buf = state["momentum_buffer"].array
+                buf *= momentum
+                buf += tmp
+                xp.multiply(buf, -lr, out=tmp)
+            else:
+                tmp *= -lr
+            p.array += tmp

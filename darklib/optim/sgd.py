@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from darklib import autograd
 from darklib.backend import get_xp
-from darklib.optim.optimizer import Optimizer, _check_grad, _effective_grad
+from darklib.optim.optimizer import Optimizer
 from darklib.tensor import Tensor
 
 
@@ -73,49 +72,33 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform one optimization step.
-
-        Args:
-            closure: optional function that re-evaluates the model and returns the loss.
-        """
-        loss = self._eval_closure(closure)
-        with autograd.no_grad():
-            for group in self.param_groups:
-                lr = group["lr"]
-                momentum = group["momentum"]
-                dampening = group["dampening"]
-                nesterov = group["nesterov"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    _check_grad(p, "SGD")
-                    xp = get_xp(p.array)
-                    upd, owned = _effective_grad(p, group["maximize"], group["weight_decay"])
-                    if momentum != 0:
-                        state = self.state[p]
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            b = upd if owned else upd.copy()
-                            owned = False  # upd is now the buffer: keep it intact
-                            state["momentum_buffer"] = Tensor._wrap(b)
-                        else:
-                            b = buf.array
-                            b *= momentum
-                            if dampening != 0:
-                                b += upd * (1 - dampening)
-                            else:
-                                b += upd
-                        if nesterov:
-                            t = xp.multiply(b, momentum)
-                            upd = xp.add(upd, t, out=t)
-                            owned = True
-                        else:
-                            upd, owned = b, False
-                    if owned:
-                        upd *= -lr
-                        p.array += upd
+    def _step_group(self, group: dict[str, Any]) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        dampening, nesterov = group["dampening"], group["nesterov"]
+        for p, upd in self._grads(group):
+            owned = upd is not p.grad.array  # a fresh array this step may overwrite
+            if momentum != 0:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    b = upd if owned else upd.copy()
+                    owned = False  # upd is now the buffer: keep it intact
+                    state["momentum_buffer"] = Tensor._wrap(b)
+                else:
+                    b = buf.array
+                    b *= momentum
+                    if dampening != 0:
+                        b += upd * (1 - dampening)
                     else:
-                        p.array += upd * -lr
-                    p._version += 1
-        return loss
+                        b += upd
+                if nesterov:
+                    t = get_xp(b).multiply(b, momentum)
+                    upd = get_xp(b).add(upd, t, out=t)
+                    owned = True
+                else:
+                    upd, owned = b, False
+            if owned:
+                upd *= -lr
+                p.array += upd
+            else:
+                p.array += upd * -lr
