@@ -30,7 +30,7 @@ VALID = SERIES[1]  # orange
 
 PLOT_BG = "#16191e"
 PLOT_FG = "#9aa1ad"
-PLOT_GRID = 0.12  # grid alpha
+PLOT_GRID = "#252930"  # opaque: translucent grid lines cost ~3 ms per axis repaint
 
 FONT_SIZE = 10  # points
 MONO = "JetBrains Mono, DejaVu Sans Mono, Consolas, monospace"

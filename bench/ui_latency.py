@@ -4,9 +4,12 @@ Trains the CNN sample on the CPU twice for the same number of steps: once headle
 Trainer alone) and once inside the studio window (offscreen), where a 10 ms QTimer records
 how late the GUI event loop runs. Prints p50/p99/max lateness and both throughputs.
 
-    python bench/ui_latency.py [--project projects/objects_cnn.json] [--steps 60]
+    python bench/ui_latency.py [--project projects/objects_cnn.json] [--steps 120] [--repeat 3]
 
-Targets: p99 lateness <= 50 ms, studio throughput >= 90% of headless.
+Targets: p99 lateness <= 50 ms, studio throughput >= 90% of headless. On a shared machine
+the figures swing with other processes (a second process on one of two cores halves numpy's
+speed): ``--repeat`` alternates the two runs and reports the median ratio and the lateness
+of all studio runs pooled; the load average is printed beside them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import os
 import queue
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -62,7 +64,7 @@ def headless(args) -> float:
 
 
 def in_studio(args) -> tuple[float, np.ndarray]:
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
     from studio.ui import theme
@@ -94,13 +96,14 @@ def in_studio(args) -> tuple[float, np.ndarray]:
     hb.setInterval(10)
     hb.timeout.connect(beat)
     hb.start()
+    # a real event loop (a polling loop would cost the GUI thread CPU the studio never spends)
+    loop = QEventLoop()
+    win.c.stateChanged.connect(lambda state: state == "idle" and loop.quit())
+    QTimer.singleShot(600_000, loop.quit)
     win.training_panel.start()
-    t0 = time.monotonic()
-    while win.c.state != "idle" or time.monotonic() - t0 < 0.5:
-        app.processEvents()
-        time.sleep(0.001)
-        if time.monotonic() - t0 > 600:
-            raise TimeoutError("training did not finish")
+    loop.exec()
+    if win.c.is_training:
+        raise TimeoutError("training did not finish in 10 minutes")
     hb.stop()
     win.c.ask = True
     win.ask = True
@@ -112,19 +115,31 @@ def in_studio(args) -> tuple[float, np.ndarray]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--project", default="projects/objects_cnn.json")
-    p.add_argument("--steps", type=int, default=60, help="measured steps")
+    p.add_argument("--steps", type=int, default=120, help="measured steps")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--size", type=int, default=8000)
+    p.add_argument("--repeat", type=int, default=3, help="alternate the two runs N times")
     args = p.parse_args()
-    print(f"project {args.project}: {args.steps} measured steps after {args.warmup} warm-up, CPU")
-    h = headless(args)
-    s, lat = in_studio(args)
+    print(
+        f"project {args.project}: {args.steps} measured steps after {args.warmup} warm-up, CPU; "
+        f"load average before {os.getloadavg()[0]:.2f}"
+    )
+    hs, ss, lats = [], [], []
+    for _ in range(args.repeat):
+        hs.append(headless(args))
+        s, lat = in_studio(args)
+        ss.append(s)
+        lats.append(lat)
+    ratios = [s / h for h, s in zip(hs, ss)]
+    lat = np.concatenate(lats)
     print(f"{'':28}{'headless':>12}{'in studio':>12}")
-    print(f"{'throughput (images/s)':28}{h:12.0f}{s:12.0f}   ratio {s / h:.2f} (target >= 0.90)")
+    for h, s, r in zip(hs, ss, ratios):
+        print(f"{'throughput (images/s)':28}{h:12.0f}{s:12.0f}   ratio {r:.2f}")
+    print(f"median ratio {np.median(ratios):.2f} (target >= 0.90)")
     p50, p99, mx = np.percentile(lat, 50), np.percentile(lat, 99), lat.max()
     print(
         f"GUI lateness (10 ms timer, {len(lat)} beats): p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-        f"max {mx:.1f} ms (target p99 <= 50 ms)"
+        f"max {mx:.1f} ms (target p99 <= 50 ms); load average after {os.getloadavg()[0]:.2f}"
     )
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from studio.modelspec import format_shape, infer
 from studio.project import SUFFIX, ProjectError, load_project, save_project
 
 
@@ -47,7 +48,7 @@ def default_out(path: Path) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from studio.trainer import Session, Trainer
+    from studio.trainer import Session, Trainer  # darklib: not for --help and info
 
     path = Path(args.project)
     try:
@@ -135,8 +136,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from studio.modelspec import format_shape, infer
-
     try:
         proj = load_project(args.project)
     except ProjectError as e:
@@ -211,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
     if args.command in (None, "gui"):
-        from studio.ui.app import run_gui
+        from studio.ui.app import run_gui  # Qt: only for the GUI
 
         return run_gui(getattr(args, "project", None))
     return args.func(args)

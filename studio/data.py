@@ -1,20 +1,25 @@
 """Data for a project: the images, their labels, the train/validation split and transforms.
 
-Two sources:
+The images come from darklib.vision's readers; this module only chooses the reader, brings
+the images to the model's input shape and splits them:
 
-* ``procedural``: darklib.vision's generated datasets (nothing is downloaded); the images are
-  made once, deterministically from the seed, and kept as one uint8 array.
-* ``folder``: an ImageFolder tree (``root/<class>/<image>``), read lazily with OpenCV, so a
-  folder of 50,000 images opens at once and thumbnails are decoded page by page.
+* ``procedural``: the generated datasets (nothing is downloaded; made once from the seed and
+  cached by darklib), kept in memory as one uint8 array.
+* ``folder``: an ImageFolder tree (``root/<class>/<image>``), decoded lazily, so a folder of
+  50,000 images opens at once and thumbnails are decoded page by page.
+* ``mnist`` / ``fashion_mnist``: the IDX files, ``cifar10``: the binary batches; both read
+  whole into memory (the training files; the validation split is cut from them).
 
-Images are ``HWC`` uint8 (``HW`` for grey). They are brought to the model's input shape
-(channels and size), then the training split goes through the project's augmentations
-(darklib.vision.transforms, built by name from the spec), and both splits are scaled to
-[0, 1] and, with ``normalize``, to [-1, 1].
+Images are ``HWC`` uint8. They are brought to the model's input shape (channels and size),
+then the training split goes through the project's augmentations (darklib.vision.transforms,
+built by name from the spec), and both splits are scaled to [0, 1] and, with ``normalize``,
+to [-1, 1]. Reader errors (a missing file, a corrupt image, a malformed IDX header) keep
+darklib's message, which names the file, and become :class:`DataError`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Sequence
@@ -23,14 +28,45 @@ from typing import Any
 
 import numpy as np
 
+from darklib.utils.data import Dataset
+from darklib.vision import datasets as D
+from darklib.vision import transforms as T
+from darklib.vision.datasets import DatasetFormatError
 from studio.project import DatasetSpec, TransformSpec
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
-MAX_FOLDER_IMAGES = 2_000_000
+PROCEDURAL = {
+    "glyphs28": "ten glyph classes, 28x28 grey (like FashionMNIST)",
+    "objects32": "ten object classes, 32x32 colour (like CIFAR-10)",
+}
+_PROCEDURAL_CLASSES = {"glyphs28": D.SyntheticGlyphs, "objects32": D.SyntheticObjects}
+
+#: what each on-disk source reads (the dataset panel's tooltips)
+FILE_SOURCES = {
+    "folder": "an image folder: one sub-folder of images per class",
+    "mnist": "MNIST IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz])",
+    "fashion_mnist": "FashionMNIST IDX files (named as MNIST's)",
+    "cifar10": "CIFAR-10 binary batches (data_batch_1.bin ... data_batch_5.bin)",
+}
+
+#: transform types the dataset panel offers (those that work on uint8 HWC images)
+TRANSFORM_CHOICES = (
+    "RandomHorizontalFlip",
+    "RandomVerticalFlip",
+    "RandomCrop",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomAffine",
+    "ColorJitter",
+    "GaussianBlur",
+    "Grayscale",
+    "Pad",
+    "CenterCrop",
+    "Resize",
+)
 
 
 class DataError(ValueError):
-    """A dataset that cannot be read; the message says where."""
+    """A dataset that cannot be read; the message says where (folder, file, record)."""
 
 
 def build_transform(specs: Sequence[TransformSpec]) -> Any:
@@ -41,8 +77,6 @@ def build_transform(specs: Sequence[TransformSpec]) -> Any:
     """
     if not specs:
         return None
-    from darklib.vision import transforms as T
-
     out = []
     for i, t in enumerate(specs):
         try:
@@ -53,30 +87,48 @@ def build_transform(specs: Sequence[TransformSpec]) -> Any:
 
 
 def transform_names() -> list[str]:
-    """Transform types the dataset panel offers (those that work on uint8 HWC images)."""
-    candidates = [
-        "RandomHorizontalFlip",
-        "RandomVerticalFlip",
-        "RandomCrop",
-        "RandomResizedCrop",
-        "RandomRotation",
-        "RandomAffine",
-        "ColorJitter",
-        "GaussianBlur",
-        "Grayscale",
-        "Pad",
-        "CenterCrop",
-        "Resize",
-    ]
-    try:
-        from darklib.vision import transforms as T
-    except ImportError:
-        return candidates
-    return [n for n in candidates if hasattr(T, n)]
+    """Transform types the dataset panel offers."""
+    return [n for n in TRANSFORM_CHOICES if hasattr(T, n)]
 
 
-class _Split:
-    """A map-style dataset over part of an :class:`ImageData` (darklib Dataset protocol)."""
+# --------------------------------------------------------------------------- fitting
+
+
+@functools.lru_cache(maxsize=16)
+def _resize(h: int, w: int) -> Any:
+    return T.Resize((h, w), interpolation="bilinear", antialias=True)
+
+
+_TO_GREY, _TO_RGB = T.Grayscale(1), T.Grayscale(3)
+
+
+def fit_image(img: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
+    """Convert channels (grey <-> RGB, alpha dropped) and size to ``input_shape`` [C, H, W].
+
+    Raises:
+        DataError: channels that cannot be converted (e.g. RGB to a 2-channel input).
+    """
+    c, h, w = input_shape if len(input_shape) == 3 else (1, *input_shape[-2:])
+    a = img if img.ndim == 3 else img[:, :, None]
+    if a.shape[2] == 4:
+        a = a[:, :, :3]
+    if a.shape[2] != c:
+        if c == 1:
+            a = _TO_GREY(a)
+        elif c == 3 and a.shape[2] == 1:
+            a = _TO_RGB(a)
+        else:
+            raise DataError(f"cannot convert a {a.shape[2]}-channel image to {c} channels")
+    if a.shape[:2] != (h, w):
+        a = _resize(h, w)(a)
+    return a
+
+
+# --------------------------------------------------------------------------- the data
+
+
+class _Split(Dataset):
+    """Part of an :class:`ImageData` as a darklib map-style dataset of ``(CHW float, label)``."""
 
     def __init__(self, data: ImageData, indices: np.ndarray, transform: Any):
         self.data = data
@@ -103,8 +155,11 @@ class ImageData:
         input_shape: the model's ``[C, H, W]``; images are converted to it.
         spec: the dataset spec (split, seed, transforms, normalize).
         images: a ``(N, H, W, C)`` uint8 array (in-memory source), or
-        paths: image files (lazy source).
+        reader: a map-style dataset whose item ``i`` is ``(image HWC uint8, label)``, read
+            lazily (e.g. darklib's ImageFolder); decoded images are cached.
     """
+
+    CACHE_SIZE = 4096
 
     def __init__(
         self,
@@ -113,14 +168,18 @@ class ImageData:
         input_shape: Sequence[int],
         spec: DatasetSpec,
         images: np.ndarray | None = None,
-        paths: Sequence[str] | None = None,
+        reader: Any = None,
     ):
+        if (images is None) == (reader is None):
+            raise ValueError("ImageData: give exactly one of images and reader")
         self.labels = np.asarray(labels, dtype=np.int64)
         self.classes = list(classes)
         self.input_shape = tuple(int(n) for n in input_shape)
         self.spec = spec
+        self.source = reader
+        self.skipped: list[tuple[str, str]] = []  # (file, reason) left out by the reader
         self._images = images
-        self._paths = list(paths) if paths is not None else None
+        self._fits = images is not None and images.shape[1:] == _hwc(self.input_shape)
         self._cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
         n = len(self.labels)
@@ -141,30 +200,34 @@ class ImageData:
         return np.bincount(self.labels, minlength=self.num_classes)
 
     def raw_image(self, i: int) -> np.ndarray:
-        """Image ``i`` as stored (HWC or HW uint8)."""
+        """Image ``i`` as stored (HWC uint8)."""
         if self._images is not None:
             return self._images[i]
-        with self._cache_lock:
-            img = self._cache.get(i)
-        if img is None:
-            img = _read_image(self._paths[i])  # type: ignore[index]
-            with self._cache_lock:
-                if len(self._cache) > 4096:
-                    self._cache.clear()
-                self._cache[i] = img
-        return img
+        try:
+            return self.source[i][0]
+        except (OSError, DatasetFormatError) as e:  # the message names the file
+            raise DataError(str(e)) from e
 
     def image(self, i: int) -> np.ndarray:
         """Image ``i`` at the model's input channels and size (HWC uint8)."""
-        return fit_image(self.raw_image(i), self.input_shape)
+        if self._fits:
+            return self._images[i]  # type: ignore[index]
+        with self._cache_lock:
+            img = self._cache.get(i)
+        if img is None:
+            img = fit_image(self.raw_image(i), self.input_shape)
+            with self._cache_lock:
+                if len(self._cache) >= self.CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[i] = img
+        return img
 
     def augment(self, i: int, seed: int) -> np.ndarray:
         """Image ``i`` after the training transforms, drawn with ``seed`` (HWC uint8)."""
         img = self.image(i)
         if self.transform is None:
             return img
-        out = self.transform(img, generator=int(seed))
-        return np.asarray(out)
+        return np.asarray(self.transform(img, generator=int(seed)))
 
     def to_input(self, img: Any) -> np.ndarray:
         """HWC uint8 (or HW) -> CHW float32 in [0, 1] or [-1, 1]."""
@@ -182,11 +245,11 @@ class ImageData:
         """Model inputs ``(N, C, H, W)`` for dataset indices (no augmentation)."""
         return np.stack([self.to_input(self.image(int(i))) for i in indices])
 
-    def train_dataset(self) -> Any:
-        return _dataset(_Split(self, self.train_indices, self.transform))
+    def train_dataset(self) -> Dataset:
+        return _Split(self, self.train_indices, self.transform)
 
-    def val_dataset(self) -> Any:
-        return _dataset(_Split(self, self.val_indices, None))
+    def val_dataset(self) -> Dataset:
+        return _Split(self, self.val_indices, None)
 
     def subset(self, n_train: int, n_val: int) -> ImageData:
         """The same data with the splits cut short (tests, quick previews)."""
@@ -197,125 +260,106 @@ class ImageData:
         return out
 
 
-def _dataset(split: _Split) -> Any:
-    from darklib.utils.data import Dataset
-
-    class SplitDataset(Dataset):
-        def __len__(self) -> int:
-            return len(split)
-
-        def __getitem__(self, i: int) -> Any:
-            return split[i]
-
-    return SplitDataset()
-
-
-def fit_image(img: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
-    """Convert channels (grey <-> RGB, drop alpha) and resize to ``input_shape`` [C, H, W]."""
+def _hwc(input_shape: Sequence[int]) -> tuple[int, int, int]:
     c, h, w = input_shape if len(input_shape) == 3 else (1, *input_shape[-2:])
-    a = img if img.ndim == 3 else img[:, :, None]
-    if a.shape[2] == 4:
-        a = a[:, :, :3]
-    if a.shape[2] != c:
-        if c == 1:
-            a = a[:, :, :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-            a = np.clip(a + 0.5, 0, 255).astype(np.uint8)[:, :, None]
-        elif a.shape[2] == 1:
-            a = np.repeat(a, c, axis=2)
-        else:
-            raise DataError(f"cannot convert a {a.shape[2]}-channel image to {c} channels")
-    if a.shape[:2] != (h, w):
-        import cv2
-
-        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA)
-        if a.ndim == 2:
-            a = a[:, :, None]
-    return a
+    return int(h), int(w), int(c)
 
 
-def _read_image(path: str) -> np.ndarray:
-    import cv2
-
-    try:
-        buf = np.fromfile(path, dtype=np.uint8)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e})") from None
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DataError(f"{path}: not an image OpenCV can decode")
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return img
-
-
-def scan_folder(root: str | os.PathLike) -> tuple[list[str], np.ndarray, list[str]]:
-    """An ImageFolder tree: (paths, labels, class names sorted by name).
-
-    Raises:
-        DataError: not a folder, no class sub-folders or no images.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DataError(f"{root}: no class sub-folders (expected root/<class>/<images>)")
-    paths: list[str] = []
-    labels: list[int] = []
-    for k, c in enumerate(classes):
-        for dirpath, _, files in os.walk(root / c):
-            for f in sorted(files):
-                if f.lower().endswith(IMAGE_EXTENSIONS):
-                    paths.append(os.path.join(dirpath, f))
-                    labels.append(k)
-                    if len(paths) > MAX_FOLDER_IMAGES:
-                        raise DataError(f"{root}: more than {MAX_FOLDER_IMAGES} images")
-    if not paths:
-        raise DataError(f"{root}: no images with extensions {', '.join(IMAGE_EXTENSIONS)}")
-    return paths, np.asarray(labels, dtype=np.int64), classes
-
-
-def looks_like_image_folder(path: str | os.PathLike) -> bool:
-    """Quick check for drag-and-drop: a folder whose sub-folders hold images."""
-    p = Path(path)
-    if not p.is_dir():
-        return False
-    for d in list(p.iterdir())[:50]:
-        if d.is_dir():
-            for f in list(d.iterdir())[:20]:
-                if f.suffix.lower() in IMAGE_EXTENSIONS:
-                    return True
-    return False
-
-
-# --------------------------------------------------------------------------- procedural
-
-PROCEDURAL = {
-    "glyphs28": "ten glyph classes, 28x28 grey (like FashionMNIST)",
-    "objects32": "ten object classes, 32x32 colour (like CIFAR-10)",
-}
+# --------------------------------------------------------------------------- sources
 
 
 def procedural_arrays(name: str, size: int, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
     """(images NHWC uint8, labels, class names) from darklib.vision's generators."""
-    from darklib.vision import datasets as D
-
-    kinds = {"glyphs28": "SyntheticGlyphs", "objects32": "SyntheticObjects"}
-    if name not in kinds:
+    cls = _PROCEDURAL_CLASSES.get(name)
+    if cls is None:
         raise DataError(f"unknown procedural dataset {name!r}; known: {', '.join(PROCEDURAL)}")
-    ds = getattr(D, kinds[name])(train=True, size=size, seed=seed)
-    images, labels = ds.arrays["images"], ds.arrays["labels"]
-    return np.asarray(images), np.asarray(labels, dtype=np.int64), list(ds.classes)
+    ds = cls(train=True, size=size, seed=seed)
+    return np.asarray(ds.data), np.asarray(ds.targets, dtype=np.int64), list(ds.classes)
+
+
+def detect_source(path: str | os.PathLike) -> str:
+    """Which on-disk source a dropped folder holds: ``"cifar10"`` (binary batches),
+    ``"mnist"`` / ``"fashion_mnist"`` (IDX files; "fashion" in the path picks the latter)
+    or ``"folder"`` (anything else, read as an ImageFolder tree).
+
+    Raises:
+        DataError: ``path`` is not a folder.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder")
+    if any((root / d / "data_batch_1.bin").is_file() for d in (".", "cifar-10-batches-bin")):
+        return "cifar10"
+    for pattern in ("train-images-idx3-ubyte*", "*/train-images-idx3-ubyte*"):
+        for p in root.glob(pattern):
+            return "fashion_mnist" if "fashion" in str(p).lower() else "mnist"
+    for p in root.glob("*/raw/train-images-idx3-ubyte*"):
+        return "fashion_mnist" if "fashion" in str(p).lower() else "mnist"
+    return "folder"
+
+
+def open_reader(spec: DatasetSpec, input_shape: Sequence[int]) -> Any:
+    """darklib's reader for a spec's on-disk source (``folder``, ``mnist``, ...).
+
+    Raises:
+        DataError: the reader's error (missing folder or file, corrupt image, bad header),
+            with its message naming the file.
+    """
+    path = spec.path or ""
+    try:
+        if spec.source == "folder":
+            mode = "L" if _hwc(input_shape)[2] == 1 else "RGB"
+            return D.ImageFolder(path, mode=mode, on_error=spec.on_error)
+        if spec.source == "mnist":
+            return D.MNIST(path, train=True)
+        if spec.source == "fashion_mnist":
+            return D.FashionMNIST(path, train=True)
+        if spec.source == "cifar10":
+            return D.CIFAR10(path, train=True)
+    except (OSError, DatasetFormatError) as e:
+        raise DataError(str(e)) from e
+    raise DataError(f"unknown dataset source {spec.source!r}")
 
 
 def load_data(spec: DatasetSpec, input_shape: Sequence[int]) -> ImageData:
-    """The :class:`ImageData` a dataset spec describes."""
+    """The :class:`ImageData` a dataset spec describes (may take seconds: call it off the
+    GUI thread).
+
+    Raises:
+        DataError: the data cannot be read or generated; the message names the place.
+    """
     if spec.source == "procedural":
         images, labels, classes = procedural_arrays(spec.name, spec.size, spec.seed)
-        if images.ndim == 3:
-            images = images[:, :, :, None]
-        return ImageData(labels, classes, input_shape, spec, images=images)
-    paths, labels, classes = scan_folder(spec.path or "")
-    return ImageData(labels, classes, input_shape, spec, paths=paths)
+        return ImageData(labels, classes, input_shape, spec, images=_nhwc(images, input_shape))
+    ds = open_reader(spec, input_shape)
+    data = getattr(ds, "data", None)
+    if isinstance(data, np.ndarray):  # IDX / CIFAR: read whole
+        out = ImageData(ds.targets, ds.classes, input_shape, spec, images=_nhwc(data, input_shape))
+    else:
+        out = ImageData(np.asarray(ds.targets), ds.classes, input_shape, spec, reader=ds)
+    out.skipped = list(getattr(ds, "skipped", []))  # left out with on_error="skip"
+    return out
+
+
+def _nhwc(images: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
+    """An in-memory array at the input shape: converted once here, not per sample."""
+    if images.ndim == 3:
+        images = images[:, :, :, None]
+    if images.shape[1:] == _hwc(input_shape):
+        return images
+    return np.stack([fit_image(a, input_shape) for a in images])
+
+
+__all__ = [
+    "FILE_SOURCES",
+    "PROCEDURAL",
+    "DataError",
+    "ImageData",
+    "build_transform",
+    "detect_source",
+    "fit_image",
+    "load_data",
+    "open_reader",
+    "procedural_arrays",
+    "transform_names",
+]

@@ -1,14 +1,20 @@
-"""Qt-free picture helpers: image grids and PNG thumbnails as numpy/bytes."""
+"""Qt-free picture helpers: RGB conversion, image grids and PNG bytes (numpy in, numpy or
+bytes out); the tiling is darklib.vision's :func:`make_grid`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
+
+from darklib.vision import make_grid
+
+GRID_GREY = 22  # the grids' gaps: the grey of the dark theme's window
 
 
 def to_rgb(img: np.ndarray) -> np.ndarray:
-    """HW or HWC (1, 3 or 4 channels) uint8 -> HW3 uint8."""
+    """HW or HWC (1, 3 or 4 channels) image -> HW3 uint8 (floats in [0, 1] are scaled)."""
     a = np.asarray(img)
     if a.dtype != np.uint8:
         a = np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
@@ -19,45 +25,18 @@ def to_rgb(img: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, :3])
 
 
-def grid(
-    images: Sequence[np.ndarray],
-    cols: int,
-    cell: int,
-    gap: int = 2,
-    background: tuple[int, int, int] = (21, 23, 28),
-) -> np.ndarray:
-    """Tile images (resized to ``cell`` pixels, nearest) into one RGB picture."""
-    import cv2
-
-    n = len(images)
-    rows = max(1, -(-n // cols))
-    h = rows * cell + (rows + 1) * gap
-    w = cols * cell + (cols + 1) * gap
-    out = np.empty((h, w, 3), np.uint8)
-    out[:] = background
-    for k, img in enumerate(images):
-        r, c = divmod(k, cols)
-        y, x = gap + r * (cell + gap), gap + c * (cell + gap)
-        out[y : y + cell, x : x + cell] = cv2.resize(
-            to_rgb(img), (cell, cell), interpolation=cv2.INTER_NEAREST
-        )
-    return out
+def grid(images: Sequence[np.ndarray], cols: int, cell: int, gap: int = 2) -> np.ndarray:
+    """Images scaled to ``cell`` pixels (nearest, so pixels stay crisp) and tiled ``cols``
+    across into one RGB picture."""
+    cells = [cv2.resize(to_rgb(im), (cell, cell), interpolation=cv2.INTER_NEAREST) for im in images]
+    return make_grid(cells, nrow=cols, padding=gap, pad_value=GRID_GREY)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
-    import cv2
-
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
     if not ok:
         raise ValueError("PNG encoding failed")
     return buf.tobytes()
-
-
-def decode_png(data: bytes) -> np.ndarray | None:
-    import cv2
-
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return None if img is None else img[:, :, ::-1].copy()
 
 
 def project_thumbnail(images: Sequence[np.ndarray], size: int = 192) -> bytes:

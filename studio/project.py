@@ -29,6 +29,10 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from studio.modelspec import expected_state_shapes, known_layer_types  # stdlib only
 
 FORMAT = "dark-studio-project"
 VERSION = 1
@@ -66,11 +70,15 @@ class TransformSpec(_Strict):
 class DatasetSpec(_Strict):
     """Where the images come from and how they are split and augmented.
 
-    ``source`` is ``"procedural"`` (``name`` picks the generator, nothing is downloaded) or
-    ``"folder"`` (``path`` is an ImageFolder-style tree: one sub-folder per class).
+    ``source`` is ``"procedural"`` (``name`` picks the generator, nothing is downloaded), or
+    a folder ``path`` read by darklib.vision: ``"folder"`` (an ImageFolder tree: one
+    sub-folder of images per class), ``"mnist"`` / ``"fashion_mnist"`` (IDX files) or
+    ``"cifar10"`` (the binary batches). The validation split is cut from the training files.
+    ``on_error="skip"`` leaves unreadable images of a folder out (each is decoded once when
+    the folder is opened) instead of stopping at the first one.
     """
 
-    source: Literal["procedural", "folder"] = "procedural"
+    source: Literal["procedural", "folder", "mnist", "fashion_mnist", "cifar10"] = "procedural"
     name: str = "glyphs28"
     path: str | None = None
     size: int = Field(12000, ge=10, le=10_000_000)
@@ -79,11 +87,12 @@ class DatasetSpec(_Strict):
     image_size: list[int] | None = None  # [H, W] to resize folder images to
     transforms: list[TransformSpec] = Field(default_factory=list)
     normalize: bool = True
+    on_error: Literal["raise", "skip"] = "raise"
 
     @model_validator(mode="after")
     def _folder_needs_path(self) -> DatasetSpec:
-        if self.source == "folder" and not self.path:
-            raise ValueError("a 'folder' dataset needs a 'path'")
+        if self.source != "procedural" and not self.path:
+            raise ValueError(f"a '{self.source}' dataset needs a 'path'")
         return self
 
 
@@ -125,8 +134,6 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _layers_ok(self) -> ModelSpec:
-        from studio.modelspec import known_layer_types  # Qt- and darklib-free
-
         seen: set[str] = set()
         known = known_layer_types()
         for i, layer in enumerate(self.layers):
@@ -250,20 +257,16 @@ def pack_weights(
     model_state: dict[str, np.ndarray], optim_tensors: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> bytes:
     """One safetensors blob: ``model.<key>`` and ``optim.<key>`` tensors, JSON metadata."""
-    from safetensors.numpy import save
-
     tensors = {}
     for k, v in model_state.items():
         tensors["model." + k] = np.ascontiguousarray(v)
     for k, v in optim_tensors.items():
         tensors["optim." + k] = np.ascontiguousarray(v)
-    return save(tensors, metadata={"studio": json.dumps(meta)})
+    return st_save(tensors, metadata={"studio": json.dumps(meta)})
 
 
 def unpack_weights(blob: bytes, where: str) -> tuple[dict, dict, dict]:
     """Inverse of :func:`pack_weights`: (model_state, optim_tensors, meta)."""
-    from safetensors.numpy import load
-
     if len(blob) < 8:
         raise ProjectError(f"{where}: weights.safetensors is truncated")
     (hlen,) = struct.unpack("<Q", blob[:8])
@@ -272,7 +275,7 @@ def unpack_weights(blob: bytes, where: str) -> tuple[dict, dict, dict]:
     try:
         header = json.loads(blob[8 : 8 + hlen])
         meta = json.loads((header.get("__metadata__") or {}).get("studio", "{}"))
-        tensors = load(blob)
+        tensors = st_load(blob)
     except Exception as e:
         raise ProjectError(f"{where}: weights.safetensors cannot be read ({e})") from None
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
@@ -383,8 +386,6 @@ def _load_zip(path: Path, where: str) -> Project:
 
 def check_state_matches(spec: ProjectSpec, state: dict[str, np.ndarray], where: str) -> None:
     """Raise :class:`ProjectError` unless ``state`` has exactly the model's names and shapes."""
-    from studio.modelspec import expected_state_shapes
-
     try:
         expected = expected_state_shapes(spec.model)
     except Exception as e:  # the spec itself is broken: say so

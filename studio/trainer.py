@@ -30,12 +30,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import darklib as dl
+from darklib import optim
+from darklib.optim import lr_scheduler
+from darklib.utils.data import DataLoader
+from studio.data import load_data
+from studio.network import build_model
 from studio.project import Project, ProjectSpec, save_project
 from studio.tasks import Task, get_task
 from studio.tasks.base import to_numpy
@@ -156,8 +163,6 @@ def _unflatten_state(obj: Any, tensors: dict[str, np.ndarray], wrap: Callable) -
 
 
 def make_optimizer(spec: ProjectSpec, params: Any) -> Any:
-    from darklib import optim
-
     o = spec.optimizer
     cls = getattr(optim, o.type, None)
     if cls is None:
@@ -169,8 +174,6 @@ def make_scheduler(spec: ProjectSpec, optimizer: Any, steps_per_epoch: int) -> A
     s = spec.schedule
     if s.type == "none":
         return None
-    from darklib.optim import lr_scheduler
-
     cls = getattr(lr_scheduler, s.type, None)
     if cls is None:
         raise ValueError(f"darklib.optim.lr_scheduler has no scheduler {s.type!r}")
@@ -187,10 +190,13 @@ def make_scheduler(spec: ProjectSpec, optimizer: Any, steps_per_epoch: int) -> A
     return cls(optimizer, **args)
 
 
-def pick_device(name: str) -> Any:
-    """``"cpu"`` or ``"cuda"`` (falls back to the CPU, with a reason, when no GPU exists)."""
-    import darklib as dl
+def available_devices() -> list[str]:
+    """``["cpu"]``, plus ``"cuda"`` where CuPy and a GPU are present."""
+    return ["cpu", "cuda"] if dl.cuda.is_available() else ["cpu"]
 
+
+def pick_device(name: str) -> Any:
+    """``"cpu"`` or ``"cuda"`` (raises, with a reason, when no GPU exists)."""
     if name == "cuda":
         if not dl.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for but no GPU (CuPy) is available")
@@ -208,8 +214,6 @@ class Session:
     """
 
     def __init__(self, project: Project, data: Any = None, device: str | None = None):
-        from studio.modelspec import build_model
-
         self.project = project
         self.spec = project.spec
         self.task: Task = get_task(self.spec.task)
@@ -230,25 +234,23 @@ class Session:
         self.loss_fn = self.task.make_loss(self.spec.loss.type, self.spec.loss.args)
         self.previews: dict[str, Any] = {}
 
-    # data is built on first use (the GUI shows the model before the images are generated)
     @property
     def data(self) -> Any:
-        if self._data is None:
-            from studio.data import load_data
-
-            self._data = load_data(self.spec.dataset, self.spec.model.input_shape)
-        return self._data
+        """The ImageData: as given, the result of a Future that loads it elsewhere (the GUI's
+        loader thread), or loaded here on first use (so in the trainer's thread)."""
+        d = self._data
+        if d is None:
+            d = self._data = load_data(self.spec.dataset, self.spec.model.input_shape)
+        elif isinstance(d, Future):
+            d = self._data = d.result()
+        return d
 
     def _load_model_state(self, state: dict[str, np.ndarray]) -> None:
-        import darklib as dl
-
         self.model.load_state_dict(
             {k: dl.from_numpy(np.array(v)) for k, v in state.items()}, strict=True
         )
 
     def _load_optim_state(self, meta: dict, tensors: dict[str, np.ndarray]) -> None:
-        import darklib as dl
-
         sd = _unflatten_state(meta, tensors, lambda a: dl.from_numpy(np.array(a)))
         self.optimizer.load_state_dict(sd)
 
@@ -289,8 +291,6 @@ class Session:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Logits for a float32 ``(N, C, H, W)`` batch (eval mode, no gradients)."""
-        import darklib as dl
-
         with self.lock, dl.no_grad():
             was = self.model.training
             self.model.eval()
@@ -427,8 +427,6 @@ class Trainer:
         self._emit("finished", reason=reason)
 
     def _run(self) -> str:
-        from darklib.utils.data import DataLoader
-
         s = self.session
         t = s.spec.training
         data = s.data
@@ -557,9 +555,6 @@ class Trainer:
         return "completed"
 
     def _validate(self, val_ds: Any) -> dict[str, float]:
-        import darklib as dl
-        from darklib.utils.data import DataLoader
-
         s = self.session
         t = s.spec.training
         loader = DataLoader(

@@ -166,24 +166,29 @@ def test_stop_then_start_continues_from_the_same_step(tmp_path):
 
     s = _session()
     tr = Trainer(s, epochs=2)
-    seen = []
-    tr.pause()  # start paused, then step manually through the flags
+    real = s.task.train_step
+    calls = {"n": 0}
+
+    def stop_after_three(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            tr.stop()  # seen before the next batch: exactly three steps are taken
+        return real(*a)
+
+    s.task.train_step = stop_after_three
+    tr.pause()  # start paused: the flags are checked before the first batch too
     tr.start()
     ev = tr.events.get(timeout=10)
     assert ev.kind == "started"
     assert tr.events.get(timeout=10).kind == "paused"
     tr.resume()
-    while len(seen) < 3:
-        e = tr.events.get(timeout=10)
-        if e.kind == "step":
-            seen.append(e.data["step"])
-            if len(seen) == 3:
-                tr.stop()
     assert tr.join(10)
     evs = _drain(tr.events)
     assert evs[-1].data["reason"] == "stopped"
+    assert [e.data["step"] for e in evs if e.kind == "step"] == [1, 2, 3]
     step = s.position["step"]
-    assert step >= 3 and s.position["epoch"] == 0
+    assert step == 3 and s.position["epoch"] == 0
+    s.task.train_step = real
     # save, reopen, continue: the optimizer state and the step carry over
     snap = s.snapshot()
     save_project(snap, tmp_path / "p.darkproj")
@@ -273,10 +278,10 @@ def test_snapshot_while_training_is_consistent():
 
 def test_cli_train_writes_a_project(tmp_path, capsys, monkeypatch):
     pytest.importorskip("darklib.nn")
-    from studio import cli, data
+    from studio import cli, trainer
 
     spec = spec_from_dict(MLP)
-    monkeypatch.setattr(data, "load_data", lambda ds, shape: _data(spec))
+    monkeypatch.setattr(trainer, "load_data", lambda ds, shape: _data(spec))
     src = save_project(Project(spec=spec), tmp_path / "p.json")
     out = tmp_path / "out.darkproj"
     assert cli.main(["train", str(src), "--epochs", "1", "--out", str(out)]) == 0

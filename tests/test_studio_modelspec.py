@@ -2,7 +2,8 @@
 
 import pytest
 
-from studio.modelspec import build_model, count_parameters, expected_state_shapes, infer
+from studio.modelspec import expected_state_shapes, infer
+from studio.network import build_model, count_parameters
 from studio.project import ModelSpec, ProjectError, load_project, spec_from_dict
 
 torch = pytest.importorskip("torch")

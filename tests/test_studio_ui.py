@@ -315,3 +315,42 @@ def test_live_plot_repaints_for_seconds(qtbot):
     qtbot.wait(3000)
     t.stop()
     assert state["n"] > 100
+
+
+def test_data_loads_off_the_gui_thread(win, qtbot, monkeypatch):
+    """Generating or reading the images never blocks the window: the panel says it is
+    preparing them, training starts at once and its thread waits for the data."""
+    import threading
+
+    from studio.ui import controller as ctl
+
+    real, threads = ctl.load_data, []
+
+    def slow(spec, shape):
+        threads.append(threading.current_thread())
+        time.sleep(0.4)
+        return real(spec, shape)
+
+    monkeypatch.setattr(ctl, "load_data", slow)
+    _open_small(win, SAMPLES[0], steps=2)
+    t0 = time.perf_counter()
+    win.show_panel("Dataset")
+    win.training_panel.start()
+    assert time.perf_counter() - t0 < 0.3
+    assert "Preparing the images" in win.dataset_panel.head.sub_label.text()
+    _wait_state(qtbot, win, "idle")
+    assert "finished (completed)" in win.training_panel.log.toPlainText()
+    qtbot.waitUntil(lambda: win.dataset_panel.pager.total == 240, timeout=5000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_plots_keep_their_ranges_between_redraws(win, qtbot):
+    """Fixed ranges (epochs across, a round loss top) spare the axes a re-layout per frame."""
+    _open_small(win, SAMPLES[0], size=600, steps=12, epochs=2)
+    tp = win.training_panel
+    win.show_panel("Training")
+    tp.start()
+    _wait_state(qtbot, win, "idle", timeout=30000)
+    (x0, x1), (y0, y1) = tp.loss_plot.getViewBox().viewRange()
+    assert x0 < 0 < 2 < x1 < 2.2 and y0 < 0 and y1 >= max(tp.s_loss.y[: tp.s_loss.n])
+    assert tp.s_loss_s.n == tp.s_loss.n == 24

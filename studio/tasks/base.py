@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from darklib import nn
+from darklib.backend import to_numpy as _to_numpy
+
 
 def to_numpy(t: Any) -> np.ndarray:
     """A Tensor (CPU or GPU) or an array as a numpy array, detached."""
     if isinstance(t, np.ndarray):
         return t
-    from darklib.backend import to_numpy as _to_numpy
-
     arr = t.detach().array if hasattr(t, "detach") else t
     return _to_numpy(arr)
 
@@ -32,8 +33,6 @@ class Task:
 
     def make_loss(self, loss_type: str, args: dict) -> Any:
         """The loss module named in the project (a darklib.nn loss)."""
-        from darklib import nn
-
         cls = getattr(nn, loss_type, None)
         if cls is None:
             raise ValueError(f"darklib.nn has no loss {loss_type!r}")

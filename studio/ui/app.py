@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sys
 
+from PySide6.QtWidgets import QApplication
+
+from studio.ui import theme
+from studio.ui.mainwindow import MainWindow, open_later
+
 
 def run_gui(path: str | None = None) -> int:
-    from PySide6.QtWidgets import QApplication
-
-    from studio.ui import theme
-    from studio.ui.mainwindow import MainWindow, open_later
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dark Studio")
     app.setOrganizationName("DarkStudio")

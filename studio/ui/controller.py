@@ -5,17 +5,24 @@ It owns the open :class:`~studio.project.Project`, the training
 A QTimer on the GUI thread drains the queue at 20 Hz and re-emits the events as Qt signals
 in batches, so widgets are only ever touched on the GUI thread and a flood of step events
 costs one redraw per tick.
+
+The data (generating a procedural set, reading MNIST or listing a folder can take seconds)
+is loaded by a background thread: :meth:`Controller.request_data` returns it when ready and
+otherwise starts loading it, and ``dataReady`` / ``dataFailed`` follow on the GUI thread.
 """
 
 from __future__ import annotations
 
 import queue
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, QTimer, Signal
 
+from studio.data import ImageData, build_transform, load_data
+from studio.imaging import project_thumbnail
 from studio.project import SUFFIX, Project, ProjectSpec, load_project, save_project
 from studio.trainer import Event, History, Session, Trainer
 
@@ -28,7 +35,9 @@ class Controller(QObject):
 
     projectChanged = Signal()  # a project was opened or created
     specChanged = Signal(str)  # part: "model", "dataset", "training"
-    dataReady = Signal()
+    dataReady = Signal()  # the current spec's data is loaded (controller.data_now())
+    dataFailed = Signal(str)  # loading it failed: the message names the place
+    _loaded = Signal(object)  # a finished Future, from the loader thread
     events = Signal(list)  # a batch of trainer Events, in order
     stateChanged = Signal(str)  # idle, running, paused, stopping
     dirtyChanged = Signal(bool)
@@ -40,8 +49,12 @@ class Controller(QObject):
         self.session: Session | None = None
         self.trainer: Trainer | None = None
         self.queue: queue.Queue = queue.Queue()
-        self._data: Any = None
+        self._data: ImageData | None = None
         self._data_key: str | None = None
+        self._future: Future | None = None
+        self._future_key: str | None = None
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-data")
+        self._loaded.connect(self._on_loaded, Qt.QueuedConnection)
         self.history = History()
         self.previews: dict[str, Any] = {}
         self.state = "idle"
@@ -71,8 +84,7 @@ class Controller(QObject):
         self.project = proj
         self.session = None
         self.trainer = None
-        self._data = None
-        self._data_key = None
+        self._forget_data()
         self.history = History.from_json(proj.history or {})
         self.previews = {}
         self._set_dirty(False)
@@ -103,8 +115,7 @@ class Controller(QObject):
                 self.project.history = {}
             self.history = History()
         elif part == "dataset":
-            self._data = None
-            self._data_key = None
+            self._forget_data()
             if self.session is not None:
                 self.session._data = None
         elif part == "optimizer" and self.session is not None:
@@ -126,16 +137,67 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ data
 
-    def data(self) -> Any:
-        """The project's ImageData (built on first use; raises DataError)."""
-        from studio.data import load_data
+    def _key(self) -> str:
+        # transforms are not part of the key: they are swapped on the loaded data
+        ds = self.spec.dataset.model_dump_json(exclude={"transforms"})
+        return ds + str(self.spec.model.input_shape)
 
-        key = self.spec.dataset.model_dump_json() + str(self.spec.model.input_shape)
-        if self._data is None or key != self._data_key:
-            self._data = load_data(self.spec.dataset, self.spec.model.input_shape)
-            self._data_key = key
+    def _forget_data(self) -> None:
+        self._data = None
+        self._data_key = None
+        if self._future is not None:
+            self._future.cancel()  # a load not started is dropped, one running ends unseen
+        self._future = None
+        self._future_key = None
+
+    def _data_future(self) -> Future:
+        """The load of the current spec's data, started in the loader thread if needed."""
+        key = self._key()
+        if self._future is None or self._future_key != key:
+            if self._future is not None:
+                self._future.cancel()  # superseded: dropped if it has not started yet
+            spec = self.spec.dataset.model_copy(deep=True)
+            shape = list(self.spec.model.input_shape)
+            self._future, self._future_key = self._loader.submit(load_data, spec, shape), key
+            self._future.add_done_callback(self._loaded.emit)
+        return self._future
+
+    def data_now(self) -> ImageData | None:
+        """The data if it is loaded for the current spec, else None (never waits)."""
+        if self._data is not None and self._data_key == self._key():
+            return self._data
+        return None
+
+    def request_data(self) -> ImageData | None:
+        """The data when it is ready; otherwise start loading it in the background and return
+        None (``dataReady`` or ``dataFailed`` follows). Raises the loader's DataError when
+        it already failed."""
+        d = self.data_now()
+        if d is not None:
+            return d
+        fut = self._data_future()
+        return self._take(fut) if fut.done() else None
+
+    def data(self) -> ImageData:
+        """The project's data, waiting for the loader when needed (raises DataError)."""
+        d = self.data_now()
+        return d if d is not None else self._take(self._data_future())
+
+    def _take(self, fut: Future) -> ImageData:
+        d = fut.result()
+        if fut is self._future and self._data is not d:
+            d.transform = build_transform(self.spec.dataset.transforms)  # edited meanwhile?
+            self._data, self._data_key = d, self._future_key
             self.dataReady.emit()
-        return self._data
+        return d
+
+    def _on_loaded(self, fut: Future) -> None:
+        if fut is not self._future:
+            return  # the spec changed while it loaded
+        try:
+            self._take(fut)
+        except Exception as e:
+            self.dataFailed.emit(str(e))
 
     # ------------------------------------------------------------------ training
 
@@ -144,12 +206,14 @@ class Controller(QObject):
         return self.trainer is not None and self.trainer.is_alive
 
     def ensure_session(self) -> Session:
+        """The training session; its data may still be loading (the trainer thread waits
+        for it, the GUI does not)."""
         if self.session is None:
             assert self.project is not None
-            self.session = Session(self.project, data=self.data())
+            self.session = Session(self.project, data=self.data_now() or self._data_future())
             self.session.history = self.history
         if self.session._data is None:
-            self.session._data = self.data()
+            self.session._data = self.data_now() or self._data_future()
         return self.session
 
     def checkpoint_path(self) -> Path:
@@ -262,11 +326,8 @@ class Controller(QObject):
         return snap
 
     def thumbnail(self) -> bytes | None:
-        from studio.imaging import project_thumbnail
-
-        try:
-            d = self.data()
-        except Exception:
+        d = self.data_now()
+        if d is None:
             return None
         idx = d.val_indices[:16]
         return project_thumbnail([d.image(int(i)) for i in idx])

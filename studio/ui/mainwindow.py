@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.project import SUFFIX, ProjectError
+from studio.data import DataError, detect_source, open_reader
+from studio.project import SUFFIX, DatasetSpec, ProjectError
 from studio.ui.controller import Controller
 from studio.ui.panels.dataset import DatasetPanel
 from studio.ui.panels.model import ModelPanel
@@ -256,8 +257,8 @@ class MainWindow(QMainWindow):
             self.use_folder(path)
 
     def use_folder(self, path: str) -> None:
-        from studio.data import DataError, scan_folder
-
+        """Make a folder the dataset: an image folder (checked here: listing is quick), or
+        MNIST / FashionMNIST / CIFAR-10 files (read in the background by the dataset panel)."""
         if self.c.project is None:
             self.open_path(
                 str(Path(__file__).resolve().parents[2] / "projects" / "objects_cnn.json")
@@ -265,12 +266,16 @@ class MainWindow(QMainWindow):
         if self.c.project is None or self.c.is_training:
             return
         try:
-            _, _, classes = scan_folder(path)
+            kind = detect_source(path)
+            what = kind
+            if kind == "folder":
+                classes = open_reader(DatasetSpec(source=kind, path=path), [3, 1, 1]).classes
+                what = f"{len(classes)} classes"
         except DataError as e:
-            self.error("Not an image folder", str(e))
+            self.error("Not a dataset folder", str(e))
             return
-        self.dataset_panel.set_folder(path)
-        self.statusBar().showMessage(f"dataset: {path} ({len(classes)} classes)", 6000)
+        self.dataset_panel.set_folder(path, kind)
+        self.statusBar().showMessage(f"dataset: {path} ({what})", 6000)
         self.show_panel("Dataset")
 
     # ------------------------------------------------------------------ drag and drop

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QPushButton,
+    QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
 )
@@ -154,10 +155,24 @@ class ImageGridModel(QAbstractListModel):
         return None
 
 
+class _FixedCell(QStyledItemDelegate):
+    """Every item the size of a grid cell: captions get the cell's width (not the first
+    item's), and no item has to be rendered to be measured."""
+
+    def __init__(self, size: QSize, parent: QWidget):
+        super().__init__(parent)
+        self._size = size
+
+    def sizeHint(self, option: Any, index: QModelIndex) -> QSize:
+        return self._size
+
+
 class ImageGrid(QListView):
     """Icon-mode list of an :class:`ImageGridModel`."""
 
-    def __init__(self, item_fn: ItemFn, cell: int = 64, caption_lines: int = 1):
+    def __init__(
+        self, item_fn: ItemFn, cell: int = 64, caption_lines: int = 1, width: int | None = None
+    ):
         super().__init__()
         self.grid_model = ImageGridModel(item_fn, cell)
         self.setModel(self.grid_model)
@@ -168,9 +183,14 @@ class ImageGrid(QListView):
         self.setLayoutMode(QListView.Batched)
         self.setBatchSize(64)
         self.setIconSize(QSize(cell, cell))
-        self.setGridSize(QSize(cell + 18, cell + 8 + 16 * caption_lines))
+        # ``width`` leaves room for captions longer than the picture ("✗ crescent")
+        size = QSize(max(cell + 18, width or 0), cell + 8 + 17 * caption_lines)
+        self.setGridSize(size)
+        self.setItemDelegate(_FixedCell(size - QSize(4, 4), self))
         self.setSpacing(4)
-        self.setWordWrap(True)
+        # no wrapping: Qt would wrap captions at the picture's width; lines are "\n"-split
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.ElideRight)
         self.setSelectionMode(QListView.SingleSelection)
 
     def set_items(self, items: Sequence[int]) -> None:
@@ -236,7 +256,13 @@ class Pager(QWidget):
 
 
 class Series:
-    """A growing (x, y) series on preallocated arrays, drawn with ``setData`` on views."""
+    """A growing (x, y) series on preallocated arrays, drawn with ``setData`` on views.
+
+    Every point is kept; beyond ``MAX_POINTS`` the curve gets a min/max envelope per bucket
+    of points (peaks stay visible), so a long run costs a repaint what a short one does.
+    """
+
+    MAX_POINTS = 1000  # about two per pixel of a plot
 
     def __init__(self, curve: Any, capacity: int = 4096):
         self.curve = curve
@@ -263,9 +289,22 @@ class Series:
         self.n = need
         self.dirty = True
 
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        """What is drawn: the points, or their min/max envelope when there are many."""
+        x, y = self.x[: self.n], self.y[: self.n]
+        if self.n <= self.MAX_POINTS:
+            return x, y
+        k = -(-self.n // (self.MAX_POINTS // 2))  # points per bucket
+        m = self.n // k * k
+        xb, yb = x[:m].reshape(-1, k), y[:m].reshape(-1, k)
+        env_x = np.repeat(xb[:, k // 2], 2)
+        env_y = np.stack([np.fmin.reduce(yb, axis=1), np.fmax.reduce(yb, axis=1)], 1).ravel()
+        return np.concatenate([env_x, x[m:]]), np.concatenate([env_y, y[m:]])
+
     def draw(self) -> None:
         if self.dirty:
-            self.curve.setData(self.x[: self.n], self.y[: self.n], connect="finite")
+            x, y = self.view()
+            self.curve.setData(x, y, connect="finite")
             self.dirty = False
 
 

@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.data import PROCEDURAL, DataError, build_transform, transform_names
+from studio.data import PROCEDURAL, DataError, build_transform, detect_source, transform_names
 from studio.project import TransformSpec
-from studio.ui.theme import color
+from studio.ui.theme import color, style_plot
 from studio.ui.widgets import Card, ImageGrid, Pager, pixmap, section, title
 
 PAGE = 240
@@ -79,6 +79,17 @@ def format_args(args: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in args.items())
 
 
+_FORMATS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR-10"}
+
+
+def _source_text(ds: Any) -> str:
+    if ds.source == "procedural":
+        return f"procedural '{ds.name}'"
+    if ds.source == "folder":
+        return str(ds.path)
+    return f"{_FORMATS.get(ds.source, ds.source)} files in {ds.path}"
+
+
 class DatasetPanel(QWidget):
     def __init__(self, controller):
         super().__init__()
@@ -101,8 +112,15 @@ class DatasetPanel(QWidget):
             self.source.addItem(f"Procedural: {k}", ("procedural", k))
             self.source.setItemData(self.source.count() - 1, desc, Qt.ToolTipRole)
         self.source.addItem("Folder on disk…", ("folder", None))
+        self.source.setItemData(
+            self.source.count() - 1,
+            "An image folder (one sub-folder per class), MNIST or FashionMNIST IDX files, "
+            "or CIFAR-10 binary batches: the format is recognised",
+            Qt.ToolTipRole,
+        )
         self.source.setToolTip(
-            "Procedural data needs no download; a folder holds one sub-folder of images per class"
+            "Procedural data needs no download; a folder on disk may hold class sub-folders "
+            "of images, MNIST/FashionMNIST IDX files or CIFAR-10 binary batches"
         )
         self.source.activated.connect(self._source_chosen)
         bar.addWidget(self.source)
@@ -151,7 +169,7 @@ class DatasetPanel(QWidget):
         self.counts.setMenuEnabled(False)
         self.counts.setMouseEnabled(False, False)
         self.counts.hideButtons()
-        self.counts.showGrid(x=True, y=False, alpha=0.12)
+        style_plot(self.counts, x=False, y=False)  # grid lines would cross the bars
         sl.addWidget(self.counts, 2)
 
         aug_head = QHBoxLayout()
@@ -217,15 +235,27 @@ class DatasetPanel(QWidget):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
 
+        self._shown: Any = None  # the ImageData on screen
         controller.projectChanged.connect(self.reload)
         controller.specChanged.connect(lambda part: part == "dataset" and self.reload())
+        controller.dataReady.connect(self._data_ready)
+        controller.dataFailed.connect(self._data_failed)
 
     # ------------------------------------------------------------------ loading
 
     def showEvent(self, e: Any) -> None:
         super().showEvent(e)
-        if self.c.project is not None and not len(self.indices):
+        if self.c.project is not None and (
+            self._shown is None or self._shown is not self.c.data_now()
+        ):
             self.reload()
+
+    def _data_ready(self) -> None:
+        if self.isVisible() and self._shown is not self.c.data_now():
+            self.reload()
+
+    def _data_failed(self, message: str) -> None:
+        self._show_error(message)
 
     def reload(self) -> None:
         if self.c.project is None:
@@ -236,35 +266,33 @@ class DatasetPanel(QWidget):
         key = (ds.source, ds.name if ds.source == "procedural" else None)
         for i in range(self.source.count()):
             d = self.source.itemData(i)
-            if d == key or (ds.source == "folder" and d[0] == "folder"):
+            if d == key or (ds.source != "procedural" and d[0] == "folder"):
                 self.source.setCurrentIndex(i)
         self.size.setValue(ds.size)
         self.size.setEnabled(ds.source == "procedural")
         self._fill_transforms()
         self._loading = False
+        self._shown = None
+        self.indices = np.zeros(0, np.int64)
+        self.pager.set_total(0)
         if not self.isVisible():
-            self.indices = np.zeros(0, np.int64)
             return
         try:
-            from PySide6.QtWidgets import QApplication
-
-            QApplication.setOverrideCursor(Qt.WaitCursor)
-            try:
-                d = self.c.data()
-            finally:
-                QApplication.restoreOverrideCursor()
-        except (DataError, Exception) as e:
-            self.error.setText(f"Cannot load the data: {e}")
-            self.error.show()
-            self.indices = np.zeros(0, np.int64)
-            self.grid.set_items([])
+            d = self.c.request_data()  # never waits: the loader thread does the work
+        except Exception as e:
+            self._show_error(str(e))
             return
+        if d is None:
+            self.error.hide()
+            self.head.sub_label.setText(f"Preparing the images of {_source_text(ds)}…")
+            return
+        self._shown = d
         self.error.hide()
-        src = ds.path if ds.source == "folder" else f"procedural '{ds.name}'"
+        skipped = f" · {len(d.skipped)} unreadable left out" if d.skipped else ""
         self.head.sub_label.setText(
-            f"{len(d):,} images from {src} · {d.num_classes} classes · "
+            f"{len(d):,} images from {_source_text(ds)} · {d.num_classes} classes · "
             f"{len(d.train_indices):,} train / {len(d.val_indices):,} validation · "
-            f"input {'×'.join(map(str, self.c.spec.model.input_shape))}"  # noqa: RUF001
+            f"input {'×'.join(map(str, self.c.spec.model.input_shape))}" + skipped  # noqa: RUF001
         )
         self.klass.blockSignals(True)
         self.klass.clear()
@@ -276,6 +304,15 @@ class DatasetPanel(QWidget):
         self._refilter()
         self.aug_index = int(d.train_indices[0]) if len(d.train_indices) else 0
         self._draw_aug()
+
+    def _show_error(self, message: str) -> None:
+        self.error.setText(f"Cannot load the data: {message}")
+        self.error.show()
+        self.head.sub_label.setText("")
+        self._shown = None
+        self.indices = np.zeros(0, np.int64)
+        self.pager.set_total(0)
+        self.grid.set_items([])
 
     def _draw_counts(self, d: Any) -> None:
         self.counts.clear()
@@ -296,9 +333,9 @@ class DatasetPanel(QWidget):
         self.counts.setXRange(0, max(1, counts.max()) * 1.05, padding=0)
 
     def _refilter(self) -> None:
-        if self._loading or self.c._data is None:
+        d = self._shown
+        if self._loading or d is None:
             return
-        d = self.c._data
         split = self.split.currentText()
         idx = {"train": d.train_indices, "validation": d.val_indices}.get(split, np.arange(len(d)))
         k = self.klass.currentData()
@@ -312,7 +349,7 @@ class DatasetPanel(QWidget):
         self.grid.set_items(self.indices[self.pager.slice()])
 
     def _item(self, i: int) -> tuple:
-        d = self.c._data
+        d = self._shown
         if d is None:
             return np.zeros((4, 4, 3), np.uint8), "", None, ""
         label = d.classes[int(d.labels[i])]
@@ -333,11 +370,17 @@ class DatasetPanel(QWidget):
         ds.source, ds.name, ds.path = "procedural", name, None
         self.c.mark_changed("dataset")
 
-    def set_folder(self, path: str) -> None:
-        """Use an ImageFolder tree as the data (also from drag-and-drop)."""
+    def set_folder(self, path: str, source: str | None = None) -> None:
+        """Use a folder as the data (also from drag-and-drop): an image folder, MNIST /
+        FashionMNIST IDX files or CIFAR-10 batches, recognised unless ``source`` says."""
+        try:
+            kind = source or detect_source(path)
+        except DataError as e:
+            self._show_error(str(e))
+            return
         ds = self.c.spec.dataset
         ds.path = str(path)
-        ds.source = "folder"
+        ds.source = kind
         self.c.mark_changed("dataset")
 
     def _size_changed(self) -> None:
@@ -357,7 +400,7 @@ class DatasetPanel(QWidget):
         self._draw_aug()
 
     def _draw_aug(self) -> None:
-        d = self.c._data
+        d = self._shown
         if d is None or not len(d):
             return
         self.aug_labels[0].setPixmap(pixmap(d.image(self.aug_index), 56))
@@ -392,8 +435,9 @@ class DatasetPanel(QWidget):
             return
         self.t_error.setText("")
         self.c.spec.dataset.transforms = new
-        if self.c._data is not None:
-            self.c._data.transform = build_transform(new)
+        d = self.c.data_now()
+        if d is not None:
+            d.transform = build_transform(new)
         self.c.mark_changed("transforms")
         self._fill_transforms()
         self._draw_aug()

@@ -42,6 +42,9 @@ class OutputsPanel(QWidget):
         super().__init__()
         self.c = controller
         self.prev: dict[str, Any] = {}
+        self._stale = False  # previews arrived while hidden: drawn when shown
+        self._cm_names: list[str] = []
+        self._d: Any = None  # the data the previews index
         self.order = np.zeros(0, np.int64)  # positions into the preview arrays
         self.cell_filter: tuple[int, int] | None = None
         lay = QVBoxLayout(self)
@@ -69,14 +72,6 @@ class OutputsPanel(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(section("Predictions"))
         bar.addStretch(1)
-        self.filter_label = QLabel("")
-        self.filter_label.setObjectName("subtitle")
-        bar.addWidget(self.filter_label)
-        self.clear_btn = QPushButton("Show all")
-        self.clear_btn.setToolTip("Clear the confusion-matrix filter")
-        self.clear_btn.clicked.connect(self.clear_filter)
-        self.clear_btn.hide()
-        bar.addWidget(self.clear_btn)
         self.sort = QComboBox()
         self.sort.addItems(SORTS)
         self.sort.setToolTip("Order of the prediction grid")
@@ -86,7 +81,21 @@ class OutputsPanel(QWidget):
         self.pager.changed.connect(lambda _: self._show_page())
         bar.addWidget(self.pager)
         ll.addLayout(bar)
-        self.grid = ImageGrid(self._item, cell=60, caption_lines=2)
+        # the confusion-matrix filter, on its own row so that it never widens the window
+        self.filter_row = QWidget()
+        fl = QHBoxLayout(self.filter_row)
+        fl.setContentsMargins(0, 0, 0, 0)
+        self.filter_label = QLabel("")
+        self.filter_label.setObjectName("subtitle")
+        fl.addWidget(self.filter_label, 1)
+        self.clear_btn = QPushButton("Show all")
+        self.clear_btn.setToolTip("Clear the confusion-matrix filter")
+        self.clear_btn.clicked.connect(self.clear_filter)
+        fl.addWidget(self.clear_btn)
+        self.filter_row.hide()
+        ll.addWidget(self.filter_row)
+        self.grid = ImageGrid(self._item, cell=60, caption_lines=2, width=112)
+        self.grid.setObjectName("captions")  # a smaller font: "✗ hexagon / true crescent"
         ll.addWidget(self.grid, 1)
         split.addWidget(left)
 
@@ -95,6 +104,7 @@ class OutputsPanel(QWidget):
         rl.setContentsMargins(8, 0, 0, 0)
         rl.addWidget(section("Confusion matrix · rows: true class · columns: predicted"))
         self.cm = QTableWidget(0, 0)
+        self.cm.setObjectName("confusion")  # tight cells: three-digit counts fit
         self.cm.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.cm.setSelectionMode(QAbstractItemView.SingleSelection)
         self.cm.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
@@ -113,10 +123,12 @@ class OutputsPanel(QWidget):
 
     def _reset(self) -> None:
         self.prev = {}
+        self._stale = False
         self.cell_filter = None
         self.grid.set_items([])
         self.cm.setRowCount(0)
         self.cm.setColumnCount(0)
+        self._cm_names = []
         self.empty.show()
         for t in (self.t_acc, self.t_right, self.t_wrong, self.t_epoch):
             t.set("--")
@@ -128,9 +140,24 @@ class OutputsPanel(QWidget):
                 return
 
     def show_previews(self, prev: dict[str, Any]) -> None:
+        """Keep the newest previews; draw them now if the panel is on screen, else when it
+        is shown (a hidden panel costs the GUI thread nothing per epoch)."""
         if "pred" not in prev:
             return
         self.prev = prev
+        self._stale = True
+        if self.isVisible():
+            self._render()
+
+    def showEvent(self, e: Any) -> None:
+        super().showEvent(e)
+        if self._stale:
+            self._render()
+
+    def _render(self) -> None:
+        self._stale = False
+        prev = self.prev
+        self._d = self.c.data_now()
         n = len(prev["pred"])
         right = int((prev["pred"] == prev["true"]).sum())
         self.t_acc.set(f"{right / max(n, 1):.3f}")
@@ -142,56 +169,58 @@ class OutputsPanel(QWidget):
         self._reorder()
 
     def _draw_cm(self) -> None:
+        """Counts per (true, predicted) cell: the diagonal in the accent and bold, mistakes in
+        red, both shaded by their share of the true class. Items are reused between epochs."""
         cm = self.prev["confusion"]
-        d = self.c._data
+        d = self._d
         names = d.classes if d is not None else [str(i) for i in range(len(cm))]
         k = len(cm)
-        self.cm.setRowCount(k)
-        self.cm.setColumnCount(k)
-        self.cm.setHorizontalHeaderLabels([str(i) for i in range(k)])
-        self.cm.setVerticalHeaderLabels([f"{i}  {n}" for i, n in enumerate(names)])
-        for i, n in enumerate(names):
-            self.cm.horizontalHeaderItem(i).setToolTip(f"predicted {n}")
-        row_sum = np.maximum(cm.sum(axis=1, keepdims=True), 1)
-        frac = cm / row_sum
-        bold = QFont()
-        bold.setBold(True)
+        if self.cm.rowCount() != k or self._cm_names != names:
+            self._cm_names = list(names)
+            self.cm.setRowCount(k)
+            self.cm.setColumnCount(k)
+            self.cm.setHorizontalHeaderLabels([str(i) for i in range(k)])
+            self.cm.setVerticalHeaderLabels([f"{i}  {n}" for i, n in enumerate(names)])
+            bold = QFont()
+            bold.setBold(True)
+            for i, n in enumerate(names):
+                self.cm.horizontalHeaderItem(i).setToolTip(f"predicted {n}")
+                for j in range(k):
+                    it = QTableWidgetItem()
+                    it.setTextAlignment(Qt.AlignCenter)
+                    if i == j:
+                        it.setFont(bold)
+                    self.cm.setItem(i, j, it)
+        frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        panel, right, wrong = color("PANEL"), color("ACCENT"), color("WRONG")
         for i in range(k):
             for j in range(k):
-                it = QTableWidgetItem(str(int(cm[i, j])) if cm[i, j] else "")
-                it.setTextAlignment(Qt.AlignCenter)
-                t = float(frac[i, j])
-                base = color("ACCENT") if i == j else color("WRONG")
-                it.setBackground(
-                    QBrush(
-                        _mix(color("PANEL"), base, min(1.0, 0.15 + 0.85 * t) if cm[i, j] else 0.0)
-                    )
-                )
-                if i == j:
-                    it.setFont(bold)
+                it = self.cm.item(i, j)
+                c, t = int(cm[i, j]), float(frac[i, j])
+                it.setText(str(c) if c else "")
+                shade = min(1.0, 0.15 + 0.85 * t) if c else 0.0
+                it.setBackground(QBrush(_mix(panel, right if i == j else wrong, shade)))
                 it.setToolTip(
-                    f"true {names[i]}, predicted {names[j]}: {int(cm[i, j])} "
-                    f"({100 * t:.1f}% of {names[i]})"
+                    f"true {names[i]}, predicted {names[j]}: {c} ({100 * t:.1f}% of {names[i]})"
                 )
-                self.cm.setItem(i, j, it)
 
     def filter_cell(self, i: int, j: int) -> None:
         """Show only validation images of true class i predicted as j."""
         if not self.prev:
             return
         self.cell_filter = (i, j)
-        d = self.c._data
+        d = self._d
         names = d.classes if d is not None else None
         a = names[i] if names else i
         b = names[j] if names else j
-        self.filter_label.setText(f"true {a} → predicted {b}")
-        self.clear_btn.show()
+        self.filter_label.setText(f"Showing true {a} predicted as {b}")
+        self.filter_row.show()
         self._reorder()
 
     def clear_filter(self) -> None:
         self.cell_filter = None
         self.filter_label.setText("")
-        self.clear_btn.hide()
+        self.filter_row.hide()
         self._reorder()
 
     def _reorder(self) -> None:
@@ -220,7 +249,7 @@ class OutputsPanel(QWidget):
 
     def _item(self, k: int) -> tuple:
         p = self.prev
-        d = self.c._data
+        d = self._d
         idx = int(p["index"][k])
         pr, tr = int(p["pred"][k]), int(p["true"][k])
         names = d.classes if d is not None else [str(i) for i in range(pr + tr + 1)]

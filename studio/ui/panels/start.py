@@ -17,18 +17,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.data import procedural_arrays
+from studio.imaging import grid
 from studio.project import ProjectSpec, sample_projects
 from studio.ui.widgets import Card, pixmap, section, title
 
 SAMPLES_DIR = Path(__file__).resolve().parents[3] / "projects"
 THUMB = 168
+SHORTCUTS = [
+    ("Ctrl+O", "Open a project file (.darkproj or project .json)"),
+    ("F5", "Start training, or continue from the step it stopped at"),
+    ("F6  ·  Shift+F5", "Pause or resume after the batch  ·  stop and keep the model"),
+    ("Ctrl+1 … 5", "Start, Dataset, Model, Training and Outputs"),
+    ("Ctrl+S", "Save weights, optimizer state and history in one .darkproj"),
+    ("Drop a folder", "Image class folders, MNIST / FashionMNIST or CIFAR-10 files"),
+]
+
+
+def _key_card(key: str, text: str) -> QWidget:
+    card = Card(name="panel")
+    lay = QVBoxLayout(card)
+    lay.setContentsMargins(12, 10, 12, 10)
+    head = title(key, text)
+    head.setStyleSheet("background: transparent;")
+    head.title_label.setObjectName("key")  # type: ignore[attr-defined]
+    lay.addWidget(head)
+    return card
 
 
 def sample_thumbnail(spec: ProjectSpec) -> object | None:
     """A grid of the sample's first images (numpy RGB) or None when data is unavailable."""
-    from studio.data import procedural_arrays
-    from studio.imaging import grid
-
     if spec.dataset.source != "procedural":
         return None
     try:
@@ -80,11 +98,17 @@ class StartPanel(QWidget):
         lay.addLayout(self.grid)
         lay.addWidget(section("Recent projects"))
         self.recent = QListWidget()
-        self.recent.setMinimumHeight(120)
-        self.recent.setMaximumHeight(220)
         self.recent.itemActivated.connect(lambda it: self.openPath.emit(it.data(Qt.UserRole)))
         self.recent.setToolTip("Double-click to open")
         lay.addWidget(self.recent)
+        lay.addSpacing(4)
+        lay.addWidget(section("Getting around"))
+        keys = QGridLayout()
+        keys.setHorizontalSpacing(16)
+        keys.setVerticalSpacing(12)
+        for k, (key, text) in enumerate(SHORTCUTS):
+            keys.addWidget(_key_card(key, text), k // 3, k % 3)
+        lay.addLayout(keys)
         lay.addStretch(1)
         self.cards: list[Card] = []
         self.populate()
@@ -146,3 +170,6 @@ class StartPanel(QWidget):
             it = QListWidgetItem("No recent projects yet")
             it.setFlags(Qt.NoItemFlags)
             self.recent.addItem(it)
+        # as tall as its rows (up to six), not a fixed empty box
+        rows = min(self.recent.count(), 6)
+        self.recent.setFixedHeight(rows * max(self.recent.sizeHintForRow(0), 24) + 8)

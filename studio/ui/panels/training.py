@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -19,29 +21,86 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.cli import _fmt_time
-from studio.ui.theme import color
-from studio.ui.widgets import MetricTile, Series, pen, title
+from studio.trainer import available_devices
+from studio.ui.theme import color, style_plot
+from studio.ui.widgets import MetricTile, Series, pen, section, title
 
 OPTIMIZERS = ["Adam", "AdamW", "SGD", "RMSprop"]
+PLOT_MS = 200  # curves and tiles are redrawn at most this often (5 Hz): a repaint is the cost
 SCHEDULES = ["none", "StepLR", "CosineAnnealingLR", "ExponentialLR", "OneCycleLR"]
 
 
-def _plot(ylabel: str) -> pg.PlotWidget:
+def _nice_top(v: float) -> float:
+    """A round upper bound just above ``v`` (1.2 -> 1.25, 2.31 -> 2.5, 0.07 -> 0.08)."""
+    if not math.isfinite(v) or v <= 0:
+        return 1.0
+    e = 10 ** math.floor(math.log10(v))
+    for m in (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if v <= m * e:
+            return m * e
+    return 10 * e
+
+
+class Smoother:
+    """An exponential moving average with bias correction (TensorBoard's smoothing), fed
+    point by point: the readable trend through noisy per-step values."""
+
+    def __init__(self, weight: float = 0.9):
+        self.weight = weight
+        self.reset()
+
+    def reset(self) -> None:
+        self.avg, self.n = 0.0, 0
+
+    def __call__(self, values: Sequence[float]) -> list[float]:
+        out = []
+        for v in values:
+            if math.isfinite(v):
+                self.avg = self.weight * self.avg + (1 - self.weight) * v
+                self.n += 1
+            out.append(self.avg / (1 - self.weight**self.n) if self.n else math.nan)
+        return out
+
+
+def _curves(w: pg.PlotWidget) -> tuple[Series, Series, Series, Series]:
+    """The four series of a metric plot: per step (faint), smoothed, the epoch's training
+    mean (dots) and validation (line and dots, the second colour)."""
+    dots = dict(symbol="o", symbolSize=8, symbolPen=pg.mkPen(color("BG"), width=1.0))
+    faint = pg.mkPen(color("TRAIN") + "30", width=1.0, cosmetic=True)  # the noise, in the back
+    return (
+        Series(w.plot(name="train (step)", pen=faint)),
+        Series(w.plot(name="train (smoothed)", pen=pen("TRAIN", 2.4))),
+        Series(w.plot(name="train (epoch mean)", pen=None, symbolBrush=color("TRAIN"), **dots)),
+        Series(
+            w.plot(
+                name="validation",
+                pen=pen("VALID", 2.0),
+                symbolBrush=color("VALID"),
+                **{**dots, "symbol": "s", "symbolPen": pg.mkPen(color("VALID"))},
+            )
+        ),
+    )
+
+
+def _plot(ylabel: str, legend_bottom: bool = False) -> pg.PlotWidget:
+    """A metric plot; the legend sits in the corner the curves move away from (top right
+    for a falling loss, bottom right for a rising accuracy)."""
     w = pg.PlotWidget()
+    w.setMinimumWidth(240)  # the legend must not widen the window
+    w.enableAutoRange(False)  # ranges are set by the panel: a moving range re-lays the axes
     w.setMenuEnabled(False)
     w.hideButtons()
-    w.showGrid(x=True, y=True, alpha=0.12)
+    style_plot(w)
     w.setLabel("bottom", "epoch")
     w.setLabel("left", ylabel)
     w.getPlotItem().setClipToView(True)
     w.getPlotItem().setDownsampling(auto=True, mode="peak")
-    leg = w.addLegend(offset=(-10, 10), labelTextColor=color("TEXT_DIM"))
+    leg = w.addLegend(offset=(-10, -36 if legend_bottom else 10), labelTextColor=color("TEXT_DIM"))
     leg.setBrush(pg.mkBrush(color("PANEL") + "d0"))
     return w
 
@@ -52,7 +111,12 @@ class TrainingPanel(QWidget):
         self.c = controller
         self._filling = False
         self._last_step: dict = {}
+        self._checkpoint = ""  # the last checkpoint path logged
         self._started_at = 0.0
+        self._plotted_at = 0.0
+        self._plot_timer = QTimer(self)
+        self._plot_timer.setSingleShot(True)
+        self._plot_timer.timeout.connect(self.draw_curves)
         outer = QHBoxLayout(self)
         outer.setContentsMargins(24, 20, 24, 16)
         outer.setSpacing(16)
@@ -60,7 +124,7 @@ class TrainingPanel(QWidget):
         # ---- left: settings and controls
         left = QVBoxLayout()
         left.setSpacing(12)
-        left.addWidget(title("Training", ""))
+        left.addWidget(title("Training", "Loss and accuracy move live; every value is kept."))
         box = QGroupBox("Hyper-parameters")
         form = QFormLayout(box)
         form.setLabelAlignment(Qt.AlignRight)
@@ -87,14 +151,7 @@ class TrainingPanel(QWidget):
         self.sched = QComboBox()
         self.sched.addItems(SCHEDULES)
         self.device = QComboBox()
-        self.device.addItem("cpu")
-        try:
-            import darklib as dl
-
-            if dl.cuda.is_available():
-                self.device.addItem("cuda")
-        except Exception:
-            pass
+        self.device.addItems(available_devices())
         self.workers = QSpinBox()
         self.workers.setRange(0, 16)
         for label, w, tip in [
@@ -143,13 +200,21 @@ class TrainingPanel(QWidget):
         self.status.setObjectName("subtitle")
         self.status.setWordWrap(True)
         left.addWidget(self.status)
-        left.addStretch(1)
+        left.addSpacing(4)
+        left.addWidget(section("Log"))
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setLineWrapMode(QPlainTextEdit.WidgetWidth)
+        self.log.setPlaceholderText("Training messages appear here.")
+        left.addWidget(self.log, 1)
         lw = QWidget()
         lw.setLayout(left)
-        lw.setFixedWidth(330)
+        lw.setFixedWidth(360)
         outer.addWidget(lw)
 
-        # ---- right: tiles, curves, log
+        # ---- right: tiles and curves
         right = QVBoxLayout()
         right.setSpacing(12)
         tiles = QHBoxLayout()
@@ -160,73 +225,32 @@ class TrainingPanel(QWidget):
         for t in self.tiles.values():
             tiles.addWidget(t)
         right.addLayout(tiles)
-        split = QSplitter(Qt.Vertical)
-        plots = QWidget()
-        pl = QHBoxLayout(plots)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.setSpacing(12)
+        plots = QHBoxLayout()
+        plots.setSpacing(12)
         self.loss_plot = _plot("loss")
-        self.acc_plot = _plot("accuracy")
-        self.acc_plot.setYRange(0, 1)
-        pl.addWidget(self.loss_plot)
-        pl.addWidget(self.acc_plot)
-        split.addWidget(plots)
-        sym = dict(symbol="o", symbolSize=7)
-        self.s_loss = Series(self.loss_plot.plot(name="train (step)", pen=pen("TRAIN", 1.2)))
-        self.s_loss_e = Series(
-            self.loss_plot.plot(
-                name="train (epoch)",
-                pen=pg.mkPen(None),
-                symbolBrush=color("TRAIN"),
-                symbolPen=color("BG"),
-                **sym,
-            )
-        )
-        self.s_vloss = Series(
-            self.loss_plot.plot(
-                name="validation",
-                pen=pen("VALID", 2.0),
-                symbolBrush=color("VALID"),
-                symbolPen=color("BG"),
-                **sym,
-            )
-        )
-        self.s_acc = Series(self.acc_plot.plot(name="train (step)", pen=pen("TRAIN", 1.2)))
-        self.s_acc_e = Series(
-            self.acc_plot.plot(
-                name="train (epoch)",
-                pen=pg.mkPen(None),
-                symbolBrush=color("TRAIN"),
-                symbolPen=color("BG"),
-                **sym,
-            )
-        )
-        self.s_vacc = Series(
-            self.acc_plot.plot(
-                name="validation",
-                pen=pen("VALID", 2.0),
-                symbolBrush=color("VALID"),
-                symbolPen=color("BG"),
-                **sym,
-            )
-        )
+        self.acc_plot = _plot("accuracy", legend_bottom=True)
+        self.acc_plot.setYRange(0, 1, padding=0.02)
+        self.loss_plot.setYRange(0, 1, padding=0.02)
+        self._ranges: tuple[float, float] = (0.0, 0.0)  # (x end, loss top) on screen
+        self._user_range = False  # a pan or zoom by hand: leave the ranges alone
+        for w in (self.loss_plot, self.acc_plot):
+            w.getViewBox().sigRangeChangedManually.connect(self._ranged_by_hand)
+            plots.addWidget(w)
+        right.addLayout(plots, 1)
+        outer.addLayout(right, 1)
+        self.s_loss, self.s_loss_s, self.s_loss_e, self.s_vloss = _curves(self.loss_plot)
+        self.s_acc, self.s_acc_s, self.s_acc_e, self.s_vacc = _curves(self.acc_plot)
         self.series = [
             self.s_loss,
+            self.s_loss_s,
             self.s_loss_e,
             self.s_vloss,
             self.s_acc,
+            self.s_acc_s,
             self.s_acc_e,
             self.s_vacc,
         ]
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("log")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(5000)
-        self.log.setPlaceholderText("Training messages appear here.")
-        split.addWidget(self.log)
-        split.setSizes([520, 160])
-        right.addWidget(split, 1)
-        outer.addLayout(right, 1)
+        self._ema = Smoother(), Smoother()  # loss, accuracy
 
         controller.projectChanged.connect(self.load_project)
         controller.events.connect(self.on_events)
@@ -291,6 +315,7 @@ class TrainingPanel(QWidget):
     def start(self) -> None:
         if self.c.state != "idle":
             return
+        self._user_range = False
         try:
             self.c.start()
         except Exception as e:
@@ -335,8 +360,11 @@ class TrainingPanel(QWidget):
         steps = [e.data for e in events if e.kind == "step"]
         if steps:
             ep_frac = [d["epoch"] + d["batch"] / max(d["batches"], 1) for d in steps]
-            self.s_loss.extend(ep_frac, [d["loss"] for d in steps])
-            self.s_acc.extend(ep_frac, [d["acc"] for d in steps])
+            loss, acc = [d["loss"] for d in steps], [d["acc"] for d in steps]
+            self.s_loss.extend(ep_frac, loss)
+            self.s_acc.extend(ep_frac, acc)
+            self.s_loss_s.extend(ep_frac, self._ema[0](loss))
+            self.s_acc_s.extend(ep_frac, self._ema[1](acc))
             self._last_step = steps[-1]
         for e in events:
             d = e.data
@@ -363,38 +391,81 @@ class TrainingPanel(QWidget):
                 self.append_log("resumed")
             elif e.kind == "log":
                 self.append_log(d["text"])
-            elif e.kind == "checkpoint":
-                self.append_log(f"checkpoint written: {d['path']}")
+            elif e.kind == "checkpoint":  # the full path once, then a short line per epoch
+                first = d["path"] != self._checkpoint
+                self._checkpoint = d["path"]
+                self.append_log(f"checkpoint saved to {d['path']}" if first else "checkpoint saved")
             elif e.kind == "error":
                 self.append_log(f"ERROR {d['message']}\n{d['traceback']}")
                 self.status.setText(f"stopped by an error: {d['message']}")
             elif e.kind == "finished":
                 self.append_log(f"finished ({d['reason']})")
-        if self._last_step:
-            d = self._last_step
+        wait_ms = PLOT_MS - 1000 * (time.monotonic() - self._plotted_at)
+        if wait_ms <= 0 or any(e.kind in ("epoch", "finished") for e in events):
+            self.draw_curves()
+        elif not self._plot_timer.isActive():
+            self._plot_timer.start(int(wait_ms) + 1)  # the last points are drawn, if late
+
+    def draw_curves(self) -> None:
+        """Show what arrived since the last frame: the new points go to the plots
+        (``setData``; the full history stays in the series' arrays), the last step to the
+        tiles and the progress bar. At most every ``PLOT_MS``: each frame is a repaint."""
+        self._plot_timer.stop()
+        self._plotted_at = time.monotonic()
+        self._fit_ranges()
+        for s in self.series:
+            s.draw()
+        d = self._last_step
+        if d:
             self.progress.setValue(int(d["done_steps"]))
             self.tiles["epoch"].set(f"{d['epoch'] + 1} / {self.c.spec.training.epochs}")
             self.tiles["step"].set(f"{d['step']:,}")
             self.tiles["loss"].set(f"{d['loss']:.4f}")
             self.tiles["images/s"].set(f"{d['images_per_s']:,.0f}" if d["images_per_s"] else "…")
             self.tiles["ETA"].set(_fmt_time(d["eta_s"]))
-        for s in self.series:
-            s.draw()
+
+    def _ranged_by_hand(self, *_: object) -> None:
+        self._user_range = True
+
+    def _fit_ranges(self) -> None:
+        """Epochs 0..total across, loss 0..a round top: changed only when the data outgrows
+        them, so that most repaints reuse the axes' cached pictures."""
+        if self._user_range:
+            return
+        s = self.s_loss
+        epochs = self.c.spec.training.epochs if self.c.project is not None else 1
+        x_end = float(max(epochs, math.ceil(s.x[s.n - 1]) if s.n else 0, 1))
+        ys = [a.y[: a.n] for a in (self.s_loss, self.s_vloss, self.s_loss_e) if a.n]
+        y = np.concatenate(ys) if ys else np.zeros(0)
+        y = y[np.isfinite(y)]
+        top = _nice_top(float(np.percentile(y, 99.5)) * 1.05) if len(y) else 1.0
+        if (x_end, top) == self._ranges:
+            return
+        self._ranges = (x_end, top)
+        for w in (self.loss_plot, self.acc_plot):
+            w.setXRange(0, x_end, padding=0.02)
+        self.loss_plot.setYRange(0, top, padding=0.02)
 
     def redraw_history(self) -> None:
         """Draw the whole stored history (after opening a project)."""
+        self._user_range = False
+        self._ranges = (0.0, 0.0)
+        self._last_step = {}
         h = self.c.history
         for s in self.series:
             s.clear()
         st, ep = h.steps, h.epochs
         self.s_loss.extend(st["epoch"], st["loss"])
         self.s_acc.extend(st["epoch"], st["acc"])
+        for e in self._ema:
+            e.reset()
+        self.s_loss_s.extend(st["epoch"], self._ema[0](st["loss"]))
+        self.s_acc_s.extend(st["epoch"], self._ema[1](st["acc"]))
         self.s_loss_e.extend(ep["epoch"], ep["train_loss"])
         self.s_acc_e.extend(ep["epoch"], ep["train_acc"])
         self.s_vloss.extend(ep["epoch"], ep["val_loss"])
         self.s_vacc.extend(ep["epoch"], ep["val_acc"])
-        for s in self.series:
-            s.draw()
+        self.draw_curves()
 
     def _update_tiles_from_history(self) -> None:
         h = self.c.history
