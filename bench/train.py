@@ -37,14 +37,21 @@ def _peak_mb() -> float:
 def build(lib, nn, model: str):
     if model == "mlp":
         return nn.Sequential(
-            nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(784, 256),
+            nn.ReLU(),
+            nn.Linear(256, 128),
+            nn.ReLU(),
             nn.Linear(128, 10),
         ), (128, 1, 28, 28)
     layers = []
     chans = [3, 32, 64, 128, 128]
     for i in range(4):
-        layers += [nn.Conv2d(chans[i], chans[i + 1], 3, padding=1), nn.BatchNorm2d(chans[i + 1]),
-                   nn.ReLU()]
+        layers += [
+            nn.Conv2d(chans[i], chans[i + 1], 3, padding=1),
+            nn.BatchNorm2d(chans[i + 1]),
+            nn.ReLU(),
+        ]
         if i >= 1:
             layers.append(nn.MaxPool2d(2))
     layers += [nn.Flatten(), nn.Linear(2048, 10)]
@@ -100,8 +107,20 @@ def worker(framework: str, model: str, steps: int, device: str, growth: int) -> 
 
 def run(framework: str, model: str, args) -> dict:
     growth = args.growth_steps if model == "mlp" else 0
-    cmd = [sys.executable, __file__, "--worker", framework, "--model", model,
-           "--steps", str(args.steps), "--device", args.device, "--growth-steps", str(growth)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        framework,
+        "--model",
+        model,
+        "--steps",
+        str(args.steps),
+        "--device",
+        args.device,
+        "--growth-steps",
+        str(growth),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise SystemExit(f"{framework} {model} failed:\n{res.stderr}")
@@ -117,24 +136,33 @@ def main() -> None:
     p.add_argument("--worker", default=None)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, args.steps, args.device,
-                                args.growth_steps)))
+        print(
+            json.dumps(worker(args.worker, args.model, args.steps, args.device, args.growth_steps))
+        )
         return
     targets = {"mlp": 1.2, "cnn": 1.5}
-    print(f"training step on {args.device}, median of {args.steps} steps "
-          "(ratio = darklib / torch; lower is better)")
-    print(f"{'model':6} {'darklib ms':>11} {'torch ms':>9} {'ratio':>6} {'target':>7}   "
-          f"{'dl MB':>6} {'torch MB':>8} {'ratio':>6}   {'dl growth MB':>12}")
+    print(
+        f"training step on {args.device}, median of {args.steps} steps "
+        "(ratio = darklib / torch; lower is better)"
+    )
+    print(
+        f"{'model':6} {'darklib ms':>11} {'torch ms':>9} {'ratio':>6} {'target':>7}   "
+        f"{'dl MB':>6} {'torch MB':>8} {'ratio':>6}   {'dl growth MB':>12}"
+    )
     for model in ("mlp", "cnn"):
         d = run("darklib", model, args)
         t = run("torch", model, args)
         mem_ratio = d["peak_mb"] / max(t["peak_mb"], 1e-9)
         growth = f"{d['growth_mb']:12.1f}" if "growth_mb" in d else f"{'-':>12}"
-        print(f"{model:6} {d['ms']:11.2f} {t['ms']:9.2f} {d['ms'] / t['ms']:6.2f} "
-              f"{targets[model]:6.1f}x   {d['peak_mb']:6.1f} {t['peak_mb']:8.1f} "
-              f"{mem_ratio:6.2f}   {growth}")
-    print("memory targets: peak <= 1.5x torch; no growth over "
-          f"{args.growth_steps} MLP steps (a few MB of allocator noise aside)")
+        print(
+            f"{model:6} {d['ms']:11.2f} {t['ms']:9.2f} {d['ms'] / t['ms']:6.2f} "
+            f"{targets[model]:6.1f}x   {d['peak_mb']:6.1f} {t['peak_mb']:8.1f} "
+            f"{mem_ratio:6.2f}   {growth}"
+        )
+    print(
+        "memory targets: peak <= 1.5x torch; no growth over "
+        f"{args.growth_steps} MLP steps (a few MB of allocator noise aside)"
+    )
 
 
 if __name__ == "__main__":
