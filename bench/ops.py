@@ -77,6 +77,9 @@ def measure(dl_step: Step, torch_step: Step | None, repeats: int, device: str) -
                 torch.set_num_threads(threads or default_threads)
             state = setup()
             sync()
+            # BLAS and OpenMP worker threads spin for a while after their last job; let the
+            # previous library's go idle so that they do not steal cores from this run
+            time.sleep(0.05)
             t = time.perf_counter()
             run(state)
             sync()

@@ -272,7 +272,22 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return get_xp(g).where(out <= 0, get_xp(g).zeros((), g.dtype), g)
+        return _masked_grad(g, ~(out <= 0))  # NaN outputs pass their gradient, as in torch
+
+
+def _masked_grad(g, keep):
+    """``g`` where ``keep``, else 0 (also where g is NaN, as torch's masks do).
+
+    A multiply by the mask is several times faster than ``where`` on NumPy; only a gradient
+    that already holds NaN needs the slower ``where`` to zero NaN * 0.
+    """
+    xp = get_xp(g)
+    if xp is not np:  # one fused kernel on the GPU, and no host sync for the NaN check
+        return xp.where(keep, g, xp.zeros((), g.dtype))
+    out = g * keep
+    if g.dtype.kind == "f" and xp.isnan(out).any():
+        out = xp.where(keep, g, xp.zeros((), g.dtype))
+    return out
 
 
 class LeakyReLU(Function):
