@@ -46,7 +46,18 @@ def _inplace_str(inplace: bool, lead: str = "") -> str:
     return (lead + "inplace=True") if inplace else ""
 
 
-class ReLU(Module):
+class _InplaceModule(Module):
+    """Base of the activations whose only option is ``inplace``."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return _inplace_str(self.inplace)
+
+
+class ReLU(_InplaceModule):
     """``max(0, x)`` elementwise.
 
     Args:
@@ -56,15 +67,8 @@ class ReLU(Module):
         - Input: (*) any shape; Output: same shape.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return F.relu(input, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace)
 
 
 class LeakyReLU(Module):
@@ -129,18 +133,11 @@ class CELU(Module):
         return f"alpha={self.alpha}" + _inplace_str(self.inplace, ", ")
 
 
-class SELU(Module):
+class SELU(_InplaceModule):
     """Scaled ELU with the self-normalising constants (scale 1.0507, alpha 1.6733)."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.selu(input, self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace)
 
 
 class GELU(Module):
@@ -163,36 +160,22 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_InplaceModule):
     """``x * sigmoid(x)`` (swish).
 
     Args:
         inplace: overwrite the input. Default: ``False``.
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return F.silu(input, inplace=self.inplace)
 
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace)
 
-
-class Mish(Module):
+class Mish(_InplaceModule):
     """``x * tanh(softplus(x))``."""
-
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
         return F.mish(input, inplace=self.inplace)
-
-    def extra_repr(self) -> str:
-        return _inplace_str(self.inplace)
 
 
 class Sigmoid(Module):

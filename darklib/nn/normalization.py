@@ -28,6 +28,29 @@ def _normalized_shape(who: str, normalized_shape: int | Sequence[int]) -> tuple[
     return shape
 
 
+def _affine_params(
+    module: Module, affine: bool, shape: tuple[int, ...], bias: bool, device: Any, dtype: Any
+) -> None:
+    """Register ``weight`` and ``bias`` of ``shape`` (None when not ``affine`` / ``bias``)."""
+    if affine:
+        module.weight = new_param(shape, device, dtype)
+        if bias:
+            module.bias = new_param(shape, device, dtype)
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module, affine: bool) -> None:
+    """Scale to ones, shift to zeros."""
+    if affine:
+        init.ones_(module.weight)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+
+
 class _BatchNorm(Module):
     """Shared state and forward of the batch-norm layers; subclasses fix the input rank."""
 
@@ -58,15 +81,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = new_param((num_features,), device, dtype)
-            if bias:
-                self.bias = new_param((num_features,), device, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, affine, (num_features,), bias, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
@@ -85,10 +100,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.affine)
 
     def _check_input_dim(self, x: Tensor) -> None:
         if x.ndim not in self._ranks:
@@ -225,18 +237,8 @@ class InstanceNorm2d(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = new_param((num_features,), device, dtype)
-            if bias:
-                self.bias = new_param((num_features,), device, dtype)
-            else:
-                self.register_parameter("bias", None)
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, affine, (num_features,), bias, device, dtype)
+        _reset_affine(self, affine)
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
@@ -282,22 +284,11 @@ class LayerNorm(Module):
         self.normalized_shape = normalized_shape
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = new_param(normalized_shape, device, dtype)
-            if bias:
-                self.bias = new_param(normalized_shape, device, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, elementwise_affine, normalized_shape, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.elementwise_affine)
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
@@ -353,22 +344,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = new_param((num_channels,), device, dtype)
-            if bias:
-                self.bias = new_param((num_channels,), device, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_params(self, affine, (num_channels,), bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self, self.affine)
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)

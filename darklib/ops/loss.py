@@ -167,6 +167,24 @@ def _scatter_sub(xp: Any, grad: Any, t: Any, vals: Any) -> None:
     g1[flat] -= vals.reshape(n, l)
 
 
+def _class_inputs(
+    op: str, input: Any, target: Any, weight: Any, what: str, hint: str = ""
+) -> tuple[Tensor, Tensor, Any, bool]:
+    """Checks shared by the class-index losses: a floating-point input (N, C, ...) or (C,)
+    (``what`` and ``hint`` word the dtype error) and a target on its device. Returns input,
+    target, the (C,) weight array or None, and unbatched."""
+    x = _tensor(input, op)
+    t = _tensor(target, op, "target")
+    if x.array.dtype.kind != "f":
+        raise TypeError(f"{op}: expected floating-point {what}, got {x.dtype}{hint}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
+    _same_device(op, x, t, "target")
+    unbatched = x.ndim == 1
+    w = _class_weight(op, x, weight, x.shape[0] if unbatched else x.shape[1])
+    return x, t, w, unbatched
+
+
 class CrossEntropy(Function):
     """log_softmax + weighted NLL + label smoothing over axis 1, for class-index targets."""
 
@@ -312,19 +330,10 @@ def cross_entropy(
         output: scalar, or the target's shape (without C) with ``reduction='none'``.
     """
     op = "cross_entropy"
-    x = _tensor(input, op)
-    t = _tensor(target, op, "target")
     reduction = _reduction(op, size_average, reduce, reduction)
-    if x.array.dtype.kind != "f":
-        raise TypeError(f"{op}: expected floating-point logits, got {x.dtype}; use .float()")
-    if x.ndim == 0:
-        raise ValueError(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    _same_device(op, x, t, "target")
-    unbatched = x.ndim == 1
-    c = x.shape[0] if unbatched else x.shape[1]
-    w = _class_weight(op, x, weight, c)
+    x, t, w, unbatched = _class_inputs(op, input, target, weight, "logits", "; use .float()")
     if t.array.dtype.kind == "f" and tuple(t.shape) == tuple(x.shape):
         if ignore_index >= 0:
             raise ValueError(f"{op}: ignore_index is not supported for probability targets")
@@ -399,16 +408,8 @@ def nll_loss(
         output: scalar, or the target's shape with ``reduction='none'``.
     """
     op = "nll_loss"
-    x = _tensor(input, op)
-    t = _tensor(target, op, "target")
     reduction = _reduction(op, size_average, reduce, reduction)
-    if x.array.dtype.kind != "f":
-        raise TypeError(f"{op}: expected floating-point log-probabilities, got {x.dtype}")
-    if x.ndim == 0:
-        raise ValueError(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
-    _same_device(op, x, t, "target")
-    unbatched = x.ndim == 1
-    w = _class_weight(op, x, weight, x.shape[0] if unbatched else x.shape[1])
+    x, t, w, unbatched = _class_inputs(op, input, target, weight, "log-probabilities")
     ti = _class_target(op, x, t, ignore_index)
     return NLLLoss.apply(x, ti, w, int(ignore_index), reduction, unbatched)
 
@@ -477,6 +478,29 @@ class PointwiseLoss(Function):
         return gx, gy, gw, None, None, None, None
 
 
+def _elementwise_weight(
+    op: str, x: Tensor, weight: Any, name: str = "weight", exact: bool = False
+) -> Tensor | None:
+    """Check a weight of the input's shape (``exact``) or broadcastable to it, on the
+    input's device; cast it to the input's dtype."""
+    if weight is None:
+        return None
+    w = _tensor(weight, op, name)
+    ws, xs = tuple(w.shape), tuple(x.shape)
+    if exact:
+        if ws != xs:
+            raise ValueError(f"{op}: {name} {ws} and input {xs} must have the same shape")
+    else:
+        try:
+            shape = np.broadcast_shapes(ws, xs)
+        except ValueError:
+            shape = None
+        if shape != xs:
+            raise ValueError(f"{op}: {name} {ws} does not broadcast to input {xs}")
+    _same_device(op, x, w, name)
+    return w if w.array.dtype == x.array.dtype else w.to(x.dtype)
+
+
 def _pointwise(
     op: str,
     kind: str,
@@ -489,16 +513,7 @@ def _pointwise(
 ) -> Tensor:
     x, t = _float_pair(op, input, target)
     _check_same_shape(op, x, t)
-    if weight is not None:
-        w = _tensor(weight, op, "weight")
-        if tuple(w.shape) != tuple(x.shape):
-            raise ValueError(
-                f"{op}: weight {tuple(w.shape)} and input {tuple(x.shape)} must have the same shape"
-            )
-        _same_device(op, x, w, "weight")
-        if w.array.dtype != x.array.dtype:
-            w = w.to(x.dtype)
-        weight = w
+    weight = _elementwise_weight(op, x, weight, exact=True)
     return PointwiseLoss.apply(x, t, weight, kind, reduction, float(param), weighted_mean)
 
 
@@ -594,22 +609,6 @@ def huber_loss(
 # ------------------------------------------------------------------ binary cross-entropy
 
 
-def _bce_weight(op: str, x: Tensor, weight: Any, name: str = "weight") -> Tensor | None:
-    if weight is None:
-        return None
-    w = _tensor(weight, op, name)
-    try:
-        shape = np.broadcast_shapes(tuple(w.shape), tuple(x.shape))
-    except ValueError:
-        shape = None
-    if shape != tuple(x.shape):
-        raise ValueError(
-            f"{op}: {name} {tuple(w.shape)} does not broadcast to input {tuple(x.shape)}"
-        )
-    _same_device(op, x, w, name)
-    return w if w.array.dtype == x.array.dtype else w.to(x.dtype)
-
-
 def _bce_target(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
     x = _tensor(input, op)
     t = _tensor(target, op, "target")
@@ -682,7 +681,7 @@ def binary_cross_entropy(
     op = "binary_cross_entropy"
     reduction = _reduction(op, size_average, reduce, reduction)
     x, t = _bce_target(op, input, target)
-    w = _bce_weight(op, x, weight)
+    w = _elementwise_weight(op, x, weight)
     arr = x.array
     if arr.size and bool(((arr < 0) | (arr > 1)).any()):
         raise RuntimeError(
@@ -763,8 +762,8 @@ def binary_cross_entropy_with_logits(
     op = "binary_cross_entropy_with_logits"
     reduction = _reduction(op, size_average, reduce, reduction)
     x, t = _bce_target(op, input, target)
-    w = _bce_weight(op, x, weight)
-    pw = _bce_weight(op, x, pos_weight, "pos_weight")
+    w = _elementwise_weight(op, x, weight)
+    pw = _elementwise_weight(op, x, pos_weight, "pos_weight")
     return BCEWithLogits.apply(x, t, w, pw, reduction)
 
 

@@ -658,13 +658,18 @@ def norm(
     return _E.pow(sum(_E.pow(_E.abs(x), p), axes, keepdim), 1.0 / p)
 
 
+def _cumulative(fn: type[Function], input: Tensor, dim: int, dtype: Any, op: str) -> Tensor:
+    """cumsum / cumprod: dtype cast, dim check, 0-d inputs run as 1-element vectors."""
+    x = _cast_dtype(_check_tensor(input, op), dtype)
+    d = norm_dim(dim, x.ndim, op)
+    if x.ndim == 0:
+        return _reshape(fn.apply(_reshape(x, 1), 0), ())
+    return fn.apply(x, d)
+
+
 def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running sum along ``dim``. Integer and bool inputs give int64."""
-    x = _cast_dtype(_check_tensor(input, "cumsum"), dtype)
-    d = norm_dim(dim, x.ndim, "cumsum")
-    if x.ndim == 0:
-        return _reshape(Cumsum.apply(_reshape(x, 1), 0), ())
-    return Cumsum.apply(x, d)
+    return _cumulative(Cumsum, input, dim, dtype, "cumsum")
 
 
 # ------------------------------------------------------------------ sorting and friends
@@ -886,11 +891,7 @@ class Cumprod(Function):
 
 def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running product along ``dim``. Integer and bool inputs give int64."""
-    x = _cast_dtype(_check_tensor(input, "cumprod"), dtype)
-    d = norm_dim(dim, x.ndim, "cumprod")
-    if x.ndim == 0:
-        return _reshape(Cumprod.apply(_reshape(x, 1), 0), ())
-    return Cumprod.apply(x, d)
+    return _cumulative(Cumprod, input, dim, dtype, "cumprod")
 
 
 kthvalue_result = namedtuple("kthvalue", ["values", "indices"])

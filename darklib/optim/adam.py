@@ -30,6 +30,17 @@ def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> 
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
+def _adam_defaults(
+    who: str, lr: float, betas: Any, eps: float, weight_decay: float, **rest: Any
+) -> dict[str, Any]:
+    """Checked defaults of an Adam-family optimizer: lr, betas, eps, weight_decay, then
+    ``rest`` in the order given (which must hold ``differentiable``)."""
+    _check_adam_args(lr, betas, eps, weight_decay)
+    if rest["differentiable"]:
+        raise ValueError(f"{who}: differentiable=True is not supported by darklib")
+    return {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, **rest}
+
+
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba), with PyTorch's bias correction, AMSGrad and maximize options.
 
@@ -70,22 +81,20 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
-        if differentiable:
-            raise ValueError(f"{type(self).__name__}: differentiable=True is not supported")
-        defaults = {
-            "lr": lr,
-            "betas": tuple(betas),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-            "maximize": maximize,
-            "foreach": foreach,
-            "capturable": capturable,
-            "differentiable": differentiable,
-            "fused": fused,
-            "decoupled_weight_decay": decoupled_weight_decay,
-        }
+        defaults = _adam_defaults(
+            type(self).__name__,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:

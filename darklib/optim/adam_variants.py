@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from darklib.backend import get_xp
-from darklib.optim.adam import _check_adam_args
+from darklib.optim.adam import _adam_defaults
 from darklib.optim.optimizer import (
     Optimizer,
     _advance,
@@ -51,19 +51,17 @@ class Adamax(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
-        if differentiable:
-            raise ValueError("Adamax: differentiable=True is not supported by darklib")
-        defaults = {
-            "lr": lr,
-            "betas": tuple(betas),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-            "capturable": capturable,
-        }
+        defaults = _adam_defaults(
+            "Adamax",
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:
@@ -122,23 +120,21 @@ class NAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
+        defaults = _adam_defaults(
+            "NAdam",
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+        )
         if not 0.0 <= momentum_decay:
             raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
-        if differentiable:
-            raise ValueError("NAdam: differentiable=True is not supported by darklib")
-        defaults = {
-            "lr": lr,
-            "betas": tuple(betas),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "momentum_decay": momentum_decay,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "maximize": maximize,
-            "foreach": foreach,
-            "capturable": capturable,
-            "differentiable": differentiable,
-        }
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:
@@ -198,20 +194,18 @@ class RAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
-        if differentiable:
-            raise ValueError("RAdam: differentiable=True is not supported by darklib")
-        defaults = {
-            "lr": lr,
-            "betas": tuple(betas),
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "foreach": foreach,
-            "capturable": capturable,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "differentiable": differentiable,
-        }
+        defaults = _adam_defaults(
+            "RAdam",
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            decoupled_weight_decay=decoupled_weight_decay,
+            differentiable=differentiable,
+        )
         super().__init__(params, defaults)
 
     def _step_group(self, group: dict[str, Any]) -> None:

@@ -366,6 +366,26 @@ class CosineAnnealingLR(LRScheduler):
         return [lo + (base - lo) * (1 + math.cos(math.pi * t / T)) / 2 for base in self.base_lrs]
 
 
+def _uses_beta1(optimizer: Optimizer) -> bool:
+    """For ``cycle_momentum``: whether the momentum is Adam's beta1 (else ``momentum``)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(
+            "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+        )
+    return "betas" in optimizer.defaults
+
+
+def _start_momentum(optimizer: Optimizer, highs: list, lows: list, use_beta1: bool) -> None:
+    """Set each group's momentum (or beta1) to its high and record both bounds."""
+    for high, low, group in zip(highs, lows, optimizer.param_groups):
+        if use_beta1:
+            group["betas"] = (high, *group["betas"][1:])
+        else:
+            group["momentum"] = high
+        group["max_momentum"] = high
+        group["base_momentum"] = low
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy (Smith): warm the lr up to ``max_lr``, then anneal it far below.
 
@@ -456,21 +476,11 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1(optimizer)
             highs = _per_group("max_momentum", optimizer, max_momentum)
             lows = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:
-                for high, low, group in zip(highs, lows, optimizer.param_groups):
-                    if self.use_beta1:
-                        group["betas"] = (high, *group["betas"][1:])
-                    else:
-                        group["momentum"] = high
-                    group["max_momentum"] = high
-                    group["base_momentum"] = low
+                _start_momentum(optimizer, highs, lows, self.use_beta1)
         super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
@@ -941,23 +951,11 @@ class CyclicLR(LRScheduler):
         self._init_scale_fn()
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError(
-                    "optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-                )
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _uses_beta1(optimizer)
             self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
-                for high, low, group in zip(
-                    self.max_momentums, self.base_momentums, optimizer.param_groups
-                ):
-                    if self.use_beta1:
-                        group["betas"] = (high, *group["betas"][1:])
-                    else:
-                        group["momentum"] = high
-                    group["max_momentum"] = high
-                    group["base_momentum"] = low
+                _start_momentum(optimizer, self.max_momentums, self.base_momentums, self.use_beta1)
         super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -1030,6 +1028,25 @@ def _power(gamma: float, x: float) -> float:
     return gamma**x
 
 
+class _CompositeScheduler(LRScheduler):
+    """Base of the schedulers that drive child schedulers (``self._schedulers``)."""
+
+    _schedulers: Sequence[LRScheduler]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state, with every child scheduler's state dict."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        children = state.pop("_schedulers")
+        self.__dict__.update(state)
+        for sched, sd in zip(self._schedulers, children):
+            sched.load_state_dict(sd)
+
+
 def _check_children(who: str, optimizer: Optimizer, schedulers: Sequence[Any]) -> None:
     for i, sched in enumerate(schedulers):
         if not hasattr(sched, "optimizer"):
@@ -1047,7 +1064,7 @@ def _check_children(who: str, optimizer: Optimizer, schedulers: Sequence[Any]) -
             )
 
 
-class SequentialLR(LRScheduler):
+class SequentialLR(_CompositeScheduler):
     """Run ``schedulers`` one after the other, switching at the ``milestones`` steps.
 
     Args:
@@ -1114,21 +1131,8 @@ class SequentialLR(LRScheduler):
             sched.step()
         self._last_lr = sched.get_last_lr()
 
-    def state_dict(self) -> dict[str, Any]:
-        """The state, with every child scheduler's state dict."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        children = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for sched, sd in zip(self._schedulers, children):
-            sched.load_state_dict(sd)
-
-
-class ChainedScheduler(LRScheduler):
+class ChainedScheduler(_CompositeScheduler):
     """Step several schedulers at once (their effects compose, e.g. a warm-up times a decay).
 
     Args:
@@ -1155,16 +1159,3 @@ class ChainedScheduler(LRScheduler):
         for sched in self._schedulers:
             sched.step()
         self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
-
-    def state_dict(self) -> dict[str, Any]:
-        """The state, with every child scheduler's state dict."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
-        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
-        return state
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = dict(state_dict)
-        children = state.pop("_schedulers")
-        self.__dict__.update(state)
-        for sched, sd in zip(self._schedulers, children):
-            sched.load_state_dict(sd)
