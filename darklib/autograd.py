@@ -344,22 +344,7 @@ def backward(
         )
     retain_graph = bool(retain_graph)
     _sync([tensor])
-    if not tensor.requires_grad:
-        raise RuntimeError(
-            "backward: this tensor does not require grad and has no grad_fn; set "
-            "requires_grad=True on the leaves you want gradients for (and do not compute "
-            "the loss under no_grad)"
-        )
-    if gradient is None:
-        if tensor.array.size != 1:
-            raise RuntimeError(
-                f"backward: grad can be implicitly created only for scalar outputs, but this "
-                f"tensor has shape {tuple(tensor.shape)}; pass gradient=... of that shape, "
-                "or reduce it first (e.g. loss.sum() or loss.mean())"
-            )
-        g = get_xp(tensor.array).ones_like(tensor.array)
-    else:
-        g = _as_array_like(gradient, tensor, "backward")
+    g = _root_grad(tensor, gradient, "backward")
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         grads = grad(
@@ -373,19 +358,35 @@ def backward(
         _run_backward([tensor], [g], retain_graph)
 
 
-def _as_array_like(g: Any, like: Tensor, where: str) -> Any:
-    arr = g.array if isinstance(g, Tensor) else get_xp(like.array).asarray(g)
-    if arr.shape != like.array.shape:
+def _root_grad(out: Tensor, g: Any, where: str) -> Any:
+    """The array that starts backward from ``out``: ``g`` checked against it, or ones for a
+    one-element output."""
+    if not out.requires_grad:
+        raise RuntimeError(
+            f"{where}: an output of shape {tuple(out.shape)} does not require grad and has no "
+            "grad_fn; set requires_grad=True on the leaves you want gradients for (and do not "
+            "compute the loss under no_grad)"
+        )
+    if g is None:
+        if out.array.size != 1:
+            raise RuntimeError(
+                f"{where}: grad can be implicitly created only for scalar outputs, but this "
+                f"tensor has shape {tuple(out.shape)}; pass a gradient of that shape, or "
+                "reduce it first (e.g. loss.sum() or loss.mean())"
+            )
+        return get_xp(out.array).ones_like(out.array)
+    arr = g.array if isinstance(g, Tensor) else get_xp(out.array).asarray(g)
+    if arr.shape != out.array.shape:
         raise RuntimeError(
             f"{where}: gradient has shape {tuple(arr.shape)} but the output has shape "
-            f"{tuple(like.array.shape)}"
+            f"{tuple(out.array.shape)}"
         )
-    if type(arr) is not type(like.array):
+    if type(arr) is not type(out.array):
         raise RuntimeError(
             f"{where}: gradient is on {g.device if isinstance(g, Tensor) else 'cpu'}"
-            f" but the output is on {like.device}"
+            f" but the output is on {out.device}"
         )
-    return arr.astype(like.array.dtype, copy=False)
+    return arr.astype(out.array.dtype, copy=False)
 
 
 def grad(
@@ -417,23 +418,7 @@ def grad(
             raise RuntimeError(
                 f"autograd.grad: an input of shape {tuple(t.shape)} does not require grad"
             )
-    roots, root_grads = [], []
-    for o, go in zip(outs, grad_outputs):
-        if not o.requires_grad:
-            raise RuntimeError(
-                f"autograd.grad: an output of shape {tuple(o.shape)} does not require grad"
-            )
-        if go is None:
-            if o.array.size != 1:
-                raise RuntimeError(
-                    f"autograd.grad: grad_outputs must be given for a non-scalar output of "
-                    f"shape {tuple(o.shape)}"
-                )
-            go = get_xp(o.array).ones_like(o.array)
-        else:
-            go = _as_array_like(go, o, "autograd.grad")
-        roots.append(o)
-        root_grads.append(go)
+    root_grads = [_root_grad(o, go, "autograd.grad") for o, go in zip(outs, grad_outputs)]
     capture = {id(t): i for i, t in enumerate(ins)}
     # Non-leaf inputs are read off their node when it is reached.
     retained = []
@@ -443,7 +428,7 @@ def grad(
             retained.append(t.grad_fn)
     try:
         with no_grad():
-            captured = _run_backward(roots, root_grads, bool(retain_graph), capture)
+            captured = _run_backward(outs, root_grads, bool(retain_graph), capture)
     finally:
         for node in retained:
             node._retained = None
