@@ -165,12 +165,14 @@ def test_im2col_col2im_are_adjoint():
     assert len(offset_slices(g)) == 6
 
 
-def test_strided_conv_input_grad_uses_polyphase_col2im():
+def test_strided_conv_input_grad_uses_polyphase_col2im(monkeypatch):
     # the CPU path for the input gradient of strided convolutions: col2im from columns in
     # the padded output layout (zeros in the scratch positions) into polyphase planes
+    import darklib.ops.conv as conv_mod
     from darklib.kernels.phases import padded
     from darklib.ops.conv import _phase_col2im, _phased
 
+    monkeypatch.setattr(conv_mod, "_NHWC_MAX_WIDTH", 8)
     g = Geometry(4, 4, 2, 2, 1, 1, 1, 1, 20, 21, 10, 10)
     p = _phased(np, g, 1)
     assert p is not None and _phased(np, g._replace(sh=1, sw=1), 1) is None
@@ -239,15 +241,17 @@ def test_conv_errors(call, match):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("nhwc_width", [0, 100])
+@pytest.mark.parametrize(("nhwc_width", "nkp_pixels"), [(0, 1 << 30), (100, 1 << 30), (0, 1)])
 @pytest.mark.parametrize("case", [0, 1, 2, 4, 11, 12])
-def test_conv2d_in_batch_chunks_matches_torch(device, case, nhwc_width, monkeypatch):
+def test_conv2d_in_batch_chunks_matches_torch(device, case, nhwc_width, nkp_pixels, monkeypatch):
     # the CPU path runs the batch in cache-sized chunks: force several uneven chunks, in
-    # both column layouts (channels-first, and channels-last for narrow outputs)
+    # all column layouts (channels-first, channels-last for narrow outputs, per-image for
+    # large ones)
     import darklib.ops.conv as conv_mod
 
     monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(conv_mod, "_NHWC_MAX_WIDTH", nhwc_width)
+    monkeypatch.setattr(conv_mod, "_NKP_MIN_PIXELS", nkp_pixels)
     xs, ws, kw = CONV_CASES[case]
     r = rng(20 + case)
     xs = (3, *xs[-3:])

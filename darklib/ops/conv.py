@@ -10,7 +10,8 @@ of convolution, so its forward is convolution's input gradient and vice versa):
   col2im (a scatter-add per kernel offset).
 - :func:`_conv_weight_grad`: im2col of the input and a GEMM contracting over N*H*W.
 
-Columns are laid out (C*kh*kw, N*oh*ow) (channels-last for narrow images on the CPU), in
+Columns are laid out (C*kh*kw, N*oh*ow) (on the CPU: channels-last for narrow images,
+and per image, (N, C*kh*kw, oh*ow), for large ones in the forward and weight gradient), in
 reusable scratch memory on the CPU (:func:`darklib.kernels.im2col.workspace`), for the
 whole batch or for large chunks of it. Only the input and weight are saved for backward,
 as PyTorch does; the columns are recomputed there. bench/ops.py times these choices.
@@ -39,7 +40,11 @@ from darklib.tensor import Tensor
 _CHUNK_BYTES = 1 << 26
 # Channels-last columns when output rows are this short (groups == 1, CPU only): copies and
 # scatter-adds then run over rows of C channels instead of rows of ow pixels.
-_NHWC_MAX_WIDTH = 8
+_NHWC_MAX_WIDTH = 16
+# Per-image columns (N, C*kh*kw, oh*ow) and a batched GEMM when images have at least this
+# many output pixels (groups == 1, CPU only): the output lands in NCHW without a transposed
+# copy, and this im2col copy is faster than the (C*kh*kw, N*oh*ow) one.
+_NKP_MIN_PIXELS = 100000
 
 
 # The input gradient of a strided convolution on the CPU (and so the forward of a strided
@@ -86,6 +91,10 @@ def _phase_gy(gy: np.ndarray, g: Geometry, p: ph.Phases) -> np.ndarray:
 
 def _nhwc(xp: Any, g: Geometry, groups: int) -> bool:
     return xp is np and groups == 1 and g.ow <= _NHWC_MAX_WIDTH
+
+
+def _nkp(xp: Any, g: Geometry, groups: int) -> bool:
+    return xp is np and groups == 1 and g.oh * g.ow >= _NKP_MIN_PIXELS
 
 
 def _chunks(xp: Any, n: int, image_bytes: int) -> list[tuple[int, int]]:
@@ -155,13 +164,20 @@ def _conv(x: Any, w: Any, g: Geometry, groups: int, b: Any = None) -> Any:
     p = g.oh * g.ow
     y = xp.empty((n, o, p), xp.result_type(x, w))
     nhwc = _nhwc(xp, g, groups)
+    nkp = not nhwc and _nkp(xp, g, groups)
     if nhwc:  # weight rows in (kh, kw, C) order, to match the channels-last columns
         wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg).T
     else:
         wk = w.reshape(groups, og, kg)
     for s, e in _chunks(xp, n, groups * kg * p * x.itemsize):
         m = e - s
-        if nhwc:  # (m*P, K) @ (K, O)
+        if nkp:  # (O, K) @ (m, K, P) straight into NCHW
+            if _is_pointwise(g):
+                cols = x[s:e].reshape(m, kg, p)
+            else:
+                cols = cpu.im2col(x[s:e], g, "nkp")
+            np.matmul(wk[0], cols, out=y[s:e])
+        elif nhwc:  # (m*P, K) @ (K, O)
             yk = cpu.im2col_nhwc(x[s:e], g) @ wk
             y[s:e] = yk.reshape(m, p, o).transpose(0, 2, 1)
         else:  # (O, K) @ (K, m*P)
@@ -188,8 +204,10 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
     n, o = gy.shape[:2]
     og, cg = o // groups, c // groups
     # The full convolution unfolds gy (O*kh*kw values per pixel); col2im writes and then
-    # scatters C*kh*kw values per pixel, about twice the cost per value: choose the cheaper.
-    full = _full_geometry(g) if o <= 2 * c else None
+    # scatters C*kh*kw values per pixel, about twice the cost per value. For O up to 2C
+    # both took the same time (measured), so col2im is taken once O > C: its columns, and
+    # so the scratch memory, are the smaller ones.
+    full = _full_geometry(g) if o <= c else None
     if full is not None:
         # x-grad = gy correlated with the spatially flipped weight, in/out channels swapped
         wt = w.reshape(groups, og, cg, g.kh, g.kw).swapaxes(1, 2)[..., ::-1, ::-1]
@@ -197,6 +215,7 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
         return _conv(gy, wt, full, groups)
     kg = cg * g.kh * g.kw
     p = g.oh * g.ow
+    # The GEMM writes into the scratch "cols" that im2col uses (never both at once here).
     gx = xp.empty((n, c, g.h, g.w), xp.result_type(gy, w))
     nhwc = _nhwc(xp, g, groups)
     phased = _phased(xp, g, groups)
@@ -209,18 +228,18 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
         if phased is not None:  # (K, O) @ (O, m*size), then a polyphase col2im
             length = m * phased.size
             g2 = _phase_gy(gy[s:e], g, phased).reshape(groups, og, length)
-            cols = _gmm(wk, g2, out=cpu.workspace("gcols", (groups, kg, length), gx.dtype))
+            cols = _gmm(wk, g2, out=cpu.workspace("cols", (groups, kg, length), gx.dtype))
             _phase_col2im(cols.reshape(-1, length), g, phased, gx[s:e])
             continue
         if nhwc:  # (m*P, O) @ (O, K): channels-last columns
             g2 = gy[s:e].reshape(m, o, p).transpose(0, 2, 1).reshape(m * p, o)
-            cols = cpu.workspace("gcols", (m * p, kg), gx.dtype)
+            cols = cpu.workspace("cols", (m * p, kg), gx.dtype)
             np.matmul(g2, wk, out=cols)
             cpu.col2im_nhwc(cols, m, c, g, gx[s:e])
             continue
         g2 = _channels_first(gy[s:e], groups)  # (G, og, m*P)
         if xp is np:  # (K, O) @ (O, m*P) into scratch memory
-            cols = _gmm(wk, g2, out=cpu.workspace("gcols", (groups, kg, m * p), gx.dtype))
+            cols = _gmm(wk, g2, out=cpu.workspace("cols", (groups, kg, m * p), gx.dtype))
         else:
             cols = _gmm(wk, g2)
         _col2im(cols.reshape(groups * kg, m * p), m, c, g, gx[s:e])
@@ -235,10 +254,17 @@ def _conv_weight_grad(x: Any, gy: Any, g: Geometry, groups: int, w_shape: tuple)
     og, kg = gy.shape[1] // groups, w_shape[1] * g.kh * g.kw
     p = g.oh * g.ow
     nhwc = not _is_pointwise(g) and _nhwc(xp, g, groups)
+    nkp = not nhwc and _nkp(xp, g, groups)
     gwt = None  # the transposed gradient (groups, kg, og), summed over chunks
     for s, e in _chunks(xp, n, groups * kg * p * x.itemsize):
         m = e - s
-        if nhwc:  # (K, m*P) @ (m*P, O) with channels-last K = (kh, kw, C)
+        if nkp:  # per image (K, P) @ (P, O), summed: no channels-first copy of gy
+            if _is_pointwise(g):
+                cols = x[s:e].reshape(m, kg, p)
+            else:
+                cols = cpu.im2col(x[s:e], g, "nkp")
+            part = np.matmul(cols, gy[s:e].reshape(m, og, p).transpose(0, 2, 1)).sum(0)[None]
+        elif nhwc:  # (K, m*P) @ (m*P, O) with channels-last K = (kh, kw, C)
             g2 = gy[s:e].reshape(m, og, p).transpose(0, 2, 1).reshape(m * p, og)
             part = (cpu.im2col_nhwc(x[s:e], g).T @ g2)[None]
         else:  # (K, m*P) @ (m*P, O)
