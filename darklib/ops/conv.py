@@ -293,30 +293,22 @@ def _add_bias(y: Any, b: Any) -> Any:
 
 
 class Conv2d(Function):
+    """Convolution over a batch (N, C, H, W); unbatched input is handled by the wrapper."""
+
     @staticmethod
     def forward(ctx, x, w, b, geom, groups):
         ctx.save_for_backward(x, w)
-        unbatched = x.ndim == 3
-        if unbatched:
-            x = x[None]
-        ctx.geom, ctx.groups, ctx.unbatched = geom, groups, unbatched
-        y = _conv(x, w, geom, groups, b)
-        return y[0] if unbatched else y
+        ctx.geom, ctx.groups = geom, groups
+        return _conv(x, w, geom, groups, b)
 
     @staticmethod
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
-        if ctx.unbatched:
-            x, gy = x[None], gy[None]
         nx, nw, nb = ctx.needs_input_grad[:3]
         g, groups = ctx.geom, ctx.groups
         gw = _conv_weight_grad(x, gy, g, groups, w.shape) if nw else None
         gb = _bias_grad(gy) if nb else None
-        gx = None
-        if nx:
-            gx = _conv_input_grad(gy, w, g, groups, x.shape[1])
-            if ctx.unbatched:
-                gx = gx[0]
+        gx = _conv_input_grad(gy, w, g, groups, x.shape[1]) if nx else None
         return gx, gw, gb, None, None
 
 
@@ -327,28 +319,25 @@ class ConvTranspose2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, geom, groups):
         ctx.save_for_backward(x, w)
-        unbatched = x.ndim == 3
-        if unbatched:
-            x = x[None]
-        ctx.geom, ctx.groups, ctx.unbatched = geom, groups, unbatched
-        y = _add_bias(_conv_input_grad(x, w, geom, groups, w.shape[1] * groups), b)
-        return y[0] if unbatched else y
+        ctx.geom, ctx.groups = geom, groups
+        return _add_bias(_conv_input_grad(x, w, geom, groups, w.shape[1] * groups), b)
 
     @staticmethod
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
-        if ctx.unbatched:
-            x, gy = x[None], gy[None]
         nx, nw, nb = ctx.needs_input_grad[:3]
         g, groups = ctx.geom, ctx.groups
         gw = _conv_weight_grad(gy, x, g, groups, w.shape) if nw else None
         gb = _bias_grad(gy) if nb else None
-        gx = None
-        if nx:
-            gx = _conv(gy, w, g, groups)
-            if ctx.unbatched:
-                gx = gx[0]
+        gx = _conv(gy, w, g, groups) if nx else None
         return gx, gw, gb, None, None
+
+
+def _apply_batched(fn: type[Function], x: Tensor, *args: Any) -> Tensor:
+    """Run a batch-only conv Function; unbatched (C, H, W) input gets a batch of one."""
+    if x.ndim == 3:
+        return fn.apply(x.unsqueeze(0), *args).squeeze(0)
+    return fn.apply(x, *args)
 
 
 # ------------------------------------------------------------------ argument checking
@@ -481,7 +470,7 @@ def conv2d(
     ow = (w + pl + pr - ew) // sw + 1
     geom = Geometry(kh, kw, sh, sw, dh, dw, pt, pl, h, w, oh, ow)
     x, wt, b = _cast_operands(input, weight, bias)
-    return Conv2d.apply(x, wt, b, geom, groups)
+    return _apply_batched(Conv2d, x, wt, b, geom, groups)
 
 
 def conv_transpose2d(
@@ -556,4 +545,4 @@ def conv_transpose2d(
     # the convolution this op is the adjoint of: input (hout, wout) -> output (h, w)
     geom = Geometry(kh, kw, sh, sw, dh, dw, ph, pw, hout, wout, h, w)
     x, wt, b = _cast_operands(input, weight, bias)
-    return ConvTranspose2d.apply(x, wt, b, geom, groups)
+    return _apply_batched(ConvTranspose2d, x, wt, b, geom, groups)

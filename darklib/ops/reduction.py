@@ -818,10 +818,7 @@ def var_mean(
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(var, mean)`` over ``dim``."""
-    v = var(input, dim, unbiased, keepdim, correction=correction)
-    if isinstance(dim, builtins.bool):
-        dim = None
-    return v, mean(input, dim, keepdim)
+    return _with_mean(var, input, dim, unbiased, keepdim, correction)
 
 
 def std_mean(
@@ -833,10 +830,17 @@ def std_mean(
     correction: float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(std, mean)`` over ``dim``."""
-    s = std(input, dim, unbiased, keepdim, correction=correction)
+    return _with_mean(std, input, dim, unbiased, keepdim, correction)
+
+
+def _with_mean(
+    stat: Any, input: Tensor, dim: Any, unbiased: Any, keepdim: bool, correction: float | None
+) -> tuple[Tensor, Tensor]:
+    """``(stat, mean)``; a bool in ``dim``'s place is the legacy ``unbiased`` (all dims)."""
+    first = stat(input, dim, unbiased, keepdim, correction=correction)
     if isinstance(dim, builtins.bool):
         dim = None
-    return s, mean(input, dim, keepdim)
+    return first, mean(input, dim, keepdim)
 
 
 def count_nonzero(input: Tensor, dim: Any = None) -> Tensor:
