@@ -36,6 +36,7 @@ class Node:
     __slots__ = (
         "__dict__",
         "_inputs",
+        "_out_dtype",
         "_out_hooks",
         "_out_shape",
         "_retained",
@@ -56,6 +57,7 @@ class Node:
         self._out_hooks: list | None = None
         self.parents: tuple = ()  # per input: its grad_fn Node, the leaf Tensor, or None
         self._out_shape: tuple = ()  # of the output, to undo broadcasting into it
+        self._out_dtype: Any = None  # of the output: its gradient is cast to it, as in torch
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward; in-place changes to them before backward are detected."""
@@ -169,6 +171,7 @@ class Function:
             result.requires_grad = True
             result.grad_fn = ctx
             ctx._out_shape = result.array.shape
+            ctx._out_dtype = result.array.dtype
             # linked to the inputs' nodes as they are now: an in-place op that later gives
             # an input a new grad_fn must not reroute this op's gradient through it
             ctx.parents = tuple(parents)
@@ -275,6 +278,8 @@ def _run_backward(
                 continue
             if type(p) is Node:
                 ig = unbroadcast(ig, p._out_shape)
+                if ig.dtype != p._out_dtype:
+                    ig = ig.astype(p._out_dtype)
                 prev = grads.get(p)
                 grads[p] = ig if prev is None else prev + ig
             else:

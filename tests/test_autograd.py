@@ -229,3 +229,34 @@ def test_grad_dtype_matches_the_leaf():
     x = dl.tensor([1.0], dtype=dl.float64, requires_grad=True)
     (x * 2).backward(dl.ones(1, dtype=dl.float64))
     assert x.grad.dtype == dl.float64
+
+
+def test_gradient_reaching_a_node_has_its_output_dtype_like_torch():
+    """A backward that returns a wider gradient (float64 for a float32 input) must not
+    turn the rest of the backward pass into float64: the engine casts it, as torch does."""
+    seen = []
+
+    class Record(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(g.dtype)
+            return g * 2
+
+    class Widen(Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.astype(np.float64)
+
+    x = dl.ones(3, requires_grad=True)
+    Widen.apply(Record.apply(x)).sum().backward()
+    assert seen == [np.float32]
+    assert x.grad.dtype == dl.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 2, 2])

@@ -465,3 +465,17 @@ def test_one_hot(device):
         L.one_hot(dl.tensor([-1, 0]))
     with pytest.raises(TypeError, match="integer"):
         L.one_hot(dl.tensor([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore", [False, True])
+def test_cross_entropy_backward_keeps_float32(reduction, ignore):
+    """The op's own gradient is float32 for float32 logits (a float64 one made the whole
+    backward pass of a network run in float64)."""
+    x = dl.tensor(_logits((4, 5)), requires_grad=True)
+    t = dl.tensor(np.array([0, 1, -100 if ignore else 2, 3]))
+    loss = L.cross_entropy(x, t, reduction=reduction)
+    node = loss.grad_fn
+    g = np.ones(loss.shape, np.float32)
+    gx = node.fn.backward(node, g)[0]
+    assert gx.dtype == np.float32

@@ -72,7 +72,7 @@ def _grad_scale(g: Any, reduction: str, size: int, denom: Any = None) -> Any:
     # every target ignored (total weight 0): the loss is NaN but, as in PyTorch, the
     # gradient is zero (no device sync: the check stays on the array)
     empty = denom == 0
-    return g / (denom + empty) * (1 - empty)
+    return g / (denom + empty) * (denom != 0)  # a bool factor keeps the dtype of g
 
 
 def _same_device(op: str, x: Tensor, other: Tensor | None, name: str) -> None:
