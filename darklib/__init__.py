@@ -73,6 +73,7 @@ from darklib.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from darklib.kernels.parallel import get_num_threads, set_num_threads
 from darklib.ops.elementwise import (
     abs,
     absolute,

@@ -24,7 +24,7 @@ CONV_CASES = [
     ((2, 3, 8, 9), (4, 3, 3, 3), dict(padding="valid")),
     ((3, 6, 7), (5, 3, 3, 3), dict(padding=4)),  # unbatched, padding > d*(k-1)
     ((1, 2, 11, 13), (3, 2, 5, 3), dict(stride=(3, 2), padding=(2, 0), dilation=(1, 2))),
-    ((2, 4, 17, 18), (3, 4, 3, 3), dict(padding=1)),  # > 256 pixels: batched GEMM layout
+    ((2, 4, 20, 21), (3, 4, 3, 3), dict(padding=1)),  # >= 400 pixels: per-image GEMMs
     # strided with outputs wider than 8: columns from polyphase planes on the CPU
     ((2, 4, 20, 20), (6, 4, 4, 4), dict(stride=2, padding=1)),  # DCGAN-style downsampling
     ((2, 4, 21, 19), (6, 2, 3, 3), dict(stride=2, padding=1, groups=2)),  # odd sizes

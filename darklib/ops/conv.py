@@ -19,6 +19,7 @@ as PyTorch does; the columns are recomputed there. bench/ops.py times these choi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.kernels import im2col as cpu
+from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
 from darklib.kernels.im2col import Geometry
 from darklib.ops._promote import promote
@@ -44,7 +46,7 @@ _NHWC_MAX_WIDTH = 16
 # Per-image columns (N, C*kh*kw, oh*ow) and a batched GEMM when images have at least this
 # many output pixels (groups == 1, CPU only): the output lands in NCHW without a transposed
 # copy, and this im2col copy is faster than the (C*kh*kw, N*oh*ow) one.
-_NKP_MIN_PIXELS = 100000
+_NKP_MIN_PIXELS = 400
 
 
 # The input gradient of a strided convolution on the CPU (and so the forward of a strided
@@ -97,11 +99,15 @@ def _nkp(xp: Any, g: Geometry, groups: int) -> bool:
     return xp is np and groups == 1 and g.oh * g.ow >= _NKP_MIN_PIXELS
 
 
-def _chunks(xp: Any, n: int, image_bytes: int) -> list[tuple[int, int]]:
+def _pieces(xp: Any, n: int, image_bytes: int, itemsize: int) -> Callable:
+    """How a conv op walks its batch: ``walk(body)`` calls ``body(s, e)`` on chunks of
+    the batch and returns their results in order. On the CPU the batch is first split over
+    the threads (:mod:`darklib.kernels.parallel`), each thread walking its own chunks with
+    its own scratch buffers; the GPU takes the whole batch at once."""
     if xp is not np:
-        return [(0, n)]
+        return lambda body: [body(0, n)]
     step = max(1, _CHUNK_BYTES // max(1, image_bytes))
-    return [(s, min(n, s + step)) for s in range(0, n, step)]
+    return lambda body: par.map_reduce(body, n, n * image_bytes // itemsize, step)
 
 
 def _col2im(cols: Any, n: int, c: int, g: Geometry, out: Any) -> Any:
@@ -116,9 +122,10 @@ def _gmm(a: Any, b: Any, out: Any = None) -> Any:
     """Grouped GEMM (G, m, k) @ (G, k, n). One group runs as a 2-D product, so that CuPy
     passes transposed operands to cuBLAS as flags instead of copying them."""
     xp = get_xp(a)
+    mm = par.matmul if xp is np else xp.matmul
     if a.shape[0] == 1:
-        return xp.matmul(a[0], b[0], out=None if out is None else out[0])[None]
-    return xp.matmul(a, b, out=out)
+        return mm(a[0], b[0], out=None if out is None else out[0])[None]
+    return mm(a, b, out=out)
 
 
 def _is_pointwise(g: Geometry) -> bool:
@@ -169,22 +176,25 @@ def _conv(x: Any, w: Any, g: Geometry, groups: int, b: Any = None) -> Any:
         wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg).T
     else:
         wk = w.reshape(groups, og, kg)
-    for s, e in _chunks(xp, n, groups * kg * p * x.itemsize):
+
+    def body(s: int, e: int) -> None:
         m = e - s
         if nkp:  # (O, K) @ (m, K, P) straight into NCHW
             if _is_pointwise(g):
                 cols = x[s:e].reshape(m, kg, p)
             else:
                 cols = cpu.im2col(x[s:e], g, "nkp")
-            np.matmul(wk[0], cols, out=y[s:e])
+            par.matmul(wk[0], cols, out=y[s:e])
         elif nhwc:  # (m*P, K) @ (K, O)
-            yk = cpu.im2col_nhwc(x[s:e], g) @ wk
+            yk = par.matmul(cpu.im2col_nhwc(x[s:e], g), wk)
             y[s:e] = yk.reshape(m, p, o).transpose(0, 2, 1)
         else:  # (O, K) @ (K, m*P)
             yk = _gmm(wk, _columns(x[s:e], g, groups))
             y[s:e] = yk.reshape(o, m, p).transpose(1, 0, 2)
         if b is not None:  # while the chunk is still in cache
             y[s:e] += b.reshape(o, 1)
+
+    _pieces(xp, n, groups * kg * p * x.itemsize, x.itemsize)(body)
     return y.reshape(n, o, g.oh, g.ow)
 
 
@@ -223,26 +233,28 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
         wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg)
     else:
         wk = w.reshape(groups, og, kg).swapaxes(1, 2)
-    for s, e in _chunks(xp, n, groups * kg * p * gy.itemsize):
+
+    def body(s: int, e: int) -> None:
         m = e - s
         if phased is not None:  # (K, O) @ (O, m*size), then a polyphase col2im
             length = m * phased.size
             g2 = _phase_gy(gy[s:e], g, phased).reshape(groups, og, length)
             cols = _gmm(wk, g2, out=cpu.workspace("cols", (groups, kg, length), gx.dtype))
             _phase_col2im(cols.reshape(-1, length), g, phased, gx[s:e])
-            continue
-        if nhwc:  # (m*P, O) @ (O, K): channels-last columns
+        elif nhwc:  # (m*P, O) @ (O, K): channels-last columns
             g2 = gy[s:e].reshape(m, o, p).transpose(0, 2, 1).reshape(m * p, o)
             cols = cpu.workspace("cols", (m * p, kg), gx.dtype)
-            np.matmul(g2, wk, out=cols)
+            par.matmul(g2, wk, out=cols)
             cpu.col2im_nhwc(cols, m, c, g, gx[s:e])
-            continue
-        g2 = _channels_first(gy[s:e], groups)  # (G, og, m*P)
-        if xp is np:  # (K, O) @ (O, m*P) into scratch memory
-            cols = _gmm(wk, g2, out=cpu.workspace("cols", (groups, kg, m * p), gx.dtype))
         else:
-            cols = _gmm(wk, g2)
-        _col2im(cols.reshape(groups * kg, m * p), m, c, g, gx[s:e])
+            g2 = _channels_first(gy[s:e], groups)  # (G, og, m*P)
+            if xp is np:  # (K, O) @ (O, m*P) into scratch memory
+                cols = _gmm(wk, g2, out=cpu.workspace("cols", (groups, kg, m * p), gx.dtype))
+            else:
+                cols = _gmm(wk, g2)
+            _col2im(cols.reshape(groups * kg, m * p), m, c, g, gx[s:e])
+
+    _pieces(xp, n, groups * kg * p * gy.itemsize, gy.itemsize)(body)
     return gx
 
 
@@ -255,26 +267,25 @@ def _conv_weight_grad(x: Any, gy: Any, g: Geometry, groups: int, w_shape: tuple)
     p = g.oh * g.ow
     nhwc = not _is_pointwise(g) and _nhwc(xp, g, groups)
     nkp = not nhwc and _nkp(xp, g, groups)
-    gwt = None  # the transposed gradient (groups, kg, og), summed over chunks
-    for s, e in _chunks(xp, n, groups * kg * p * x.itemsize):
+
+    def body(s: int, e: int) -> Any:  # this chunk's part of the transposed gradient
         m = e - s
         if nkp:  # per image (K, P) @ (P, O), summed: no channels-first copy of gy
             if _is_pointwise(g):
                 cols = x[s:e].reshape(m, kg, p)
             else:
                 cols = cpu.im2col(x[s:e], g, "nkp")
-            part = np.matmul(cols, gy[s:e].reshape(m, og, p).transpose(0, 2, 1)).sum(0)[None]
-        elif nhwc:  # (K, m*P) @ (m*P, O) with channels-last K = (kh, kw, C)
+            return par.matmul(cols, gy[s:e].reshape(m, og, p).transpose(0, 2, 1)).sum(0)[None]
+        if nhwc:  # (K, m*P) @ (m*P, O) with channels-last K = (kh, kw, C)
             g2 = gy[s:e].reshape(m, og, p).transpose(0, 2, 1).reshape(m * p, og)
-            part = (cpu.im2col_nhwc(x[s:e], g).T @ g2)[None]
-        else:  # (K, m*P) @ (m*P, O)
-            part = _gmm(
-                _columns(x[s:e], g, groups), _channels_first(gy[s:e], groups).swapaxes(1, 2)
-            )
-        if gwt is None:
-            gwt = part  # a fresh array: safe to accumulate into
-        else:
-            gwt += part
+            return par.matmul(cpu.im2col_nhwc(x[s:e], g).T, g2)[None]
+        # (K, m*P) @ (m*P, O)
+        return _gmm(_columns(x[s:e], g, groups), _channels_first(gy[s:e], groups).swapaxes(1, 2))
+
+    parts = _pieces(xp, n, groups * kg * p * x.itemsize, x.itemsize)(body)
+    gwt = parts[0]  # (groups, kg, og): fresh arrays, safe to accumulate into
+    for part in parts[1:]:
+        gwt += part
     if nhwc:  # (kh, kw, C, O) -> (O, C, kh, kw)
         return np.ascontiguousarray(
             gwt[0].reshape(g.kh, g.kw, w_shape[1], og).transpose(3, 2, 0, 1)

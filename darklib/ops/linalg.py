@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.kernels import parallel as par
 from darklib.ops._promote import promote
 from darklib.tensor import Tensor
 
 
 def _swap(x):
     return x.swapaxes(-1, -2)
+
+
+def _matmul(a, b):
+    """a @ b; on the CPU over darklib's threads (:func:`darklib.kernels.parallel.matmul`)."""
+    xp = get_xp(a)
+    return par.matmul(a, b) if xp is np else xp.matmul(a, b)
 
 
 class MatMul(Function):
@@ -19,7 +28,7 @@ class MatMul(Function):
         b2 = b[:, None] if b.ndim == 1 else b
         ctx.save_for_backward(a2, b2)
         ctx.shapes = (a.shape, b.shape)
-        out = get_xp(a).matmul(a2, b2)
+        out = _matmul(a2, b2)
         if a.ndim == 1:
             out = out[..., 0, :]
         if b.ndim == 1:
@@ -34,19 +43,18 @@ class MatMul(Function):
             g = g[..., None]
         if len(a_shape) == 1:
             g = g[..., None, :]
-        xp = get_xp(g)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = xp.matmul(g, _swap(b2))
+            ga = _matmul(g, _swap(b2))
             if len(a_shape) == 1:
                 ga = ga[..., 0, :]
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:
                 # (batch..., n, k) @ (k, m): one GEMM over the folded batch, not a sum of many
                 k = a2.shape[-1]
-                gb = a2.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
+                gb = _matmul(a2.reshape(-1, k).T, g.reshape(-1, g.shape[-1]))
             else:
-                gb = xp.matmul(_swap(a2), g)
+                gb = _matmul(_swap(a2), g)
             if len(b_shape) == 1:
                 gb = gb[..., 0]
         return ga, gb
@@ -106,7 +114,7 @@ class Linear(Function):
         x2 = x.reshape(-1, x.shape[-1])
         ctx.save_for_backward(x2, w)
         ctx.x_shape = x.shape
-        out = x2 @ w.T
+        out = _matmul(x2, w.T)
         if b is not None:
             out += b
         return out.reshape(*x.shape[:-1], w.shape[0])
@@ -116,8 +124,8 @@ class Linear(Function):
         x2, w = ctx.saved_tensors
         g2 = g.reshape(-1, g.shape[-1])
         nx, nw, nb = ctx.needs_input_grad
-        gx = (g2 @ w).reshape(ctx.x_shape) if nx else None
-        gw = g2.T @ x2 if nw else None
+        gx = _matmul(g2, w).reshape(ctx.x_shape) if nx else None
+        gw = _matmul(g2.T, x2) if nw else None
         gb = g2.sum(axis=0) if nb else None
         return gx, gw, gb
 

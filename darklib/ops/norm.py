@@ -15,6 +15,7 @@ from typing import Any
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.kernels import parallel as par
 from darklib.tensor import Tensor
 
 # ------------------------------------------------------------------ helpers
@@ -118,13 +119,21 @@ class BatchNorm(Function):
         m = x3.shape[0] * x3.shape[2]
         ctx.bshape, ctx.training, ctx.m = bshape, training, m
         if training:
-            mean = _chan_sum(x3) / m
-            out = x - mean.reshape(bshape)
+            n = x3.shape[0]
+            out = xp.empty_like(x)
             out3 = _as3(out)
+            mean = sum(par.over_batch(xp, lambda s, e: _chan_sum(x3[s:e]), n, x.size)) / m
+            mean3 = mean.reshape(1, c, 1)
+
+            def centred(s: int, e: int) -> tuple:
+                o = xp.subtract(x3[s:e], mean3, out=out3[s:e])
+                return _chan_sum(o), _chan_dot(xp, o, o)
+
             # corrected two-pass: the centred data's own mean r repairs the rounding error of
             # a float32 mean (large offsets), at the cost of one read, folded into the shift
-            r = _chan_sum(out3) / m
-            var = _chan_dot(xp, out3, out3) / m - r * r
+            sums, squares = zip(*par.over_batch(xp, centred, n, x.size))
+            r = sum(sums) / m
+            var = sum(squares) / m - r * r
             mean += r
             invstd = 1.0 / xp.sqrt(var + eps)
             if running_mean is not None:
@@ -134,8 +143,18 @@ class BatchNorm(Function):
                 running_var *= 1.0 - momentum
                 running_var += (momentum * m / (m - 1)) * var
             scale = invstd if weight is None else invstd * weight
-            out *= scale.reshape(bshape)  # out holds x - (mean - r)
             shift = -r * scale
+            if bias is not None:
+                shift += bias
+            scale3, shift3 = scale.reshape(1, c, 1), shift.reshape(1, c, 1)
+
+            def affine(s: int, e: int) -> None:  # out holds x - (mean - r)
+                out3[s:e] *= scale3
+                out3[s:e] += shift3
+
+            par.over_batch(xp, affine, n, x.size)
+            ctx.save_for_backward(x, mean, invstd, scale)
+            return out
         else:
             # eval: a fixed per-channel affine map built from the running statistics
             mean = running_mean.copy()  # copies: later updates must not change the gradient
@@ -156,31 +175,47 @@ class BatchNorm(Function):
         bshape, m = ctx.bshape, ctx.m
         x, mean, invstd, scale = ctx.saved_tensors
         g3 = _as3(g)
-        sum_g = _chan_sum(g3)
-        gx = gw = gb = None
-        if nb:
-            gb = sum_g
+        gx = gw = None
         if not ctx.training:
+            sum_g = _chan_sum(g3)
             if nx:
                 gx = g * scale.reshape(bshape)
             if nw:
                 # sum(g * xhat) with xhat = (x - mean) * invstd, without a centred copy
                 gw = (_chan_dot(xp, g3, _as3(x)) - mean * sum_g) * invstd
-            return gx, gw, gb, None, None, None, None, None
+            return gx, gw, sum_g if nb else None, None, None, None, None, None
         if not (nx or nw):
-            return gx, gw, gb, None, None, None, None, None
-        xc = x - mean.reshape(bshape)
-        sum_gxhat = _chan_dot(xp, g3, _as3(xc)) * invstd
+            return gx, gw, _chan_sum(g3) if nb else None, None, None, None, None, None
+        n, c = g3.shape[:2]
+        x3 = _as3(x)
+        xc = xp.empty(g3.shape, g.dtype)
+        mean3 = mean.reshape(1, c, 1)
+
+        def sums(s: int, e: int) -> tuple:
+            d = xp.subtract(x3[s:e], mean3, out=xc[s:e])
+            return _chan_sum(g3[s:e]), _chan_dot(xp, g3[s:e], d)
+
+        parts = par.over_batch(xp, sums, n, g.size)
+        sum_g = sum(p[0] for p in parts)
+        sum_gxhat = sum(p[1] for p in parts) * invstd
         if nw:
             gw = sum_gxhat
         if nx:
             # dx = scale * (g - mean(g) - xhat * mean(g * xhat)), built in place in xc
-            xc *= (invstd * sum_gxhat / m).reshape(bshape)
-            xc += (sum_g / m).reshape(bshape)
-            xc -= g
-            xc *= (-scale).reshape(bshape)
-            gx = xc
-        return gx, gw, gb, None, None, None, None, None
+            k1 = (invstd * sum_gxhat / m).reshape(1, c, 1)
+            k2 = (sum_g / m).reshape(1, c, 1)
+            k3 = (-scale).reshape(1, c, 1)
+
+            def combine(s: int, e: int) -> None:
+                d = xc[s:e]
+                d *= k1
+                d += k2
+                d -= g3[s:e]
+                d *= k3
+
+            par.over_batch(xp, combine, n, g.size)
+            gx = xc.reshape(g.shape)
+        return gx, gw, sum_g if nb else None, None, None, None, None, None
 
 
 def batch_norm(

@@ -17,6 +17,7 @@ import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
 from darklib.kernels.im2col import Geometry, workspace
 from darklib.kernels.tables import cached
@@ -151,16 +152,19 @@ def _flat_indices(kidx: np.ndarray, g: Geometry, shape: tuple) -> np.ndarray:
     return (ih * g.w + iw).reshape(shape)
 
 
-def _max_pool_backward_cpu(gy: np.ndarray, kidx: np.ndarray, g: Geometry) -> np.ndarray:
+def _max_pool_backward_cpu(
+    gy: np.ndarray, kidx: np.ndarray, g: Geometry, gx: np.ndarray
+) -> np.ndarray:
+    """The gradient of :func:`_max_pool_cpu`, written into ``gx`` (N, C, H, W)."""
     n, c = gy.shape[:2]
     if _is_global(g):
-        gx = np.zeros((n * c, g.h * g.w), gy.dtype)
-        gx[np.arange(n * c), kidx] = gy.reshape(-1)
-        return gx.reshape(n, c, g.h, g.w)
+        g2 = gx.reshape(n * c, g.h * g.w)
+        g2[...] = 0
+        g2[np.arange(n * c), kidx] = gy.reshape(-1)
+        return gx
     p = ph.phases(g)
     m = n * c * p.size
     if ph.tiles(g):  # each pixel in one window: write the gradient straight into place
-        gx = np.empty((n, c, g.h, g.w), gy.dtype)
         g3 = gy.reshape(-1, g.oh, g.ow)
         k3 = kidx.reshape(-1, g.oh, g.ow)
         kdt = kidx.dtype.type
@@ -180,7 +184,16 @@ def _max_pool_backward_cpu(gy: np.ndarray, kidx: np.ndarray, g: Geometry) -> np.
         else:
             dst = _term(gq, p, t, m)
             np.add(dst, np.multiply(g2, won, out=tmp), out=dst)
-    return ph.from_phases(gq, g, p, np.empty((n, c, g.h, g.w), gy.dtype))
+    return ph.from_phases(gq, g, p, gx)
+
+
+def _max_pool_threads(x: np.ndarray, g: Geometry, track: bool) -> tuple:
+    """:func:`_max_pool_cpu` with the batch split over darklib's threads."""
+    parts = par.map_reduce(lambda s, e: _max_pool_cpu(x[s:e], g, track), x.shape[0], x.size)
+    if len(parts) == 1:
+        return parts[0]
+    y = np.concatenate([p[0] for p in parts])
+    return y, (np.concatenate([p[1] for p in parts]) if track else None)
 
 
 class MaxPool2d(Function):
@@ -189,7 +202,7 @@ class MaxPool2d(Function):
         xb = _as_batched(x)
         track = want_indices or ctx.needs_input_grad[0]
         if get_xp(x) is np:
-            y, kidx = _max_pool_cpu(xb, geom, track)
+            y, kidx = _max_pool_threads(xb, geom, track)
             if want_indices:
                 holder.append(_flat_indices(kidx, geom, (*x.shape[:-2], geom.oh, geom.ow)))
         else:
@@ -205,7 +218,14 @@ class MaxPool2d(Function):
         (kidx,) = ctx.saved_tensors
         gy = _as_batched(gy)
         if get_xp(gy) is np:
-            gx = _max_pool_backward_cpu(gy, kidx, ctx.geom)
+            gx = np.empty((*gy.shape[:2], ctx.geom.h, ctx.geom.w), gy.dtype)
+            per_image = kidx.size // max(1, gy.shape[0])
+
+            def piece(s: int, e: int) -> None:
+                k = kidx[s * per_image : e * per_image]
+                _max_pool_backward_cpu(gy[s:e], k, ctx.geom, gx[s:e])
+
+            par.parallel_for(piece, gy.shape[0], gx.size)
         else:
             gx = _cuda().max_pool2d_backward(gy, kidx, ctx.geom)
         return (gx[0] if ctx.unbatched else gx), None, None, None

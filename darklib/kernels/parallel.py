@@ -1,0 +1,297 @@
+"""The CPU runtime of darklib's heavy ops: a small persistent pool of threads, and the
+host allocator kept from handing memory back between training steps.
+
+NumPy releases the GIL inside its loops and BLAS calls, so plain Python threads can split
+whole-array work (copies, elementwise passes, GEMMs) over the cores, as PyTorch's OpenMP
+loops do. Each parallel region hands contiguous ranges of one axis (usually the batch)
+to the threads; the calling thread takes the first range itself.
+
+BLAS's own threads must keep out of the way meanwhile: OpenBLAS's workers spin for about
+0.1 s after every multi-threaded call, so a pool thread that runs next to them fights for
+the core (measured here: a ReLU split over 2 threads right after a GEMM ran slower than on
+one). Inside a region every thread therefore asks OpenBLAS for one thread
+(``openblas_set_num_threads_local``: per thread, nothing else in the process changes), and
+GEMMs are split by the region instead. Where that control is missing (another BLAS, an old
+OpenBLAS) the pool stays off and every op runs as one NumPy call.
+
+Every training step allocates and frees the same large arrays again. glibc's malloc hands
+freed memory above its trim threshold back to the kernel, and serves arrays above its
+mmap threshold from fresh mappings, so each step paid page faults on tens of MB of new
+pages (5,000 faults per step of the benchmark CNN, about 10% of its time). At import
+darklib raises both thresholds (``mallopt``) so that freed memory is reused instead:
+resident memory then stays at its high-water mark, as with PyTorch's caching allocators.
+``DARKLIB_HOST_ALLOCATOR=system`` leaves malloc as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import math
+import os
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+# Work below this many values (per op) is not worth a hand-off to a thread (tens of us).
+MIN_ELEMENTS = 1 << 17
+
+_lock = threading.Lock()
+_num_threads: int | None = None  # None: not decided yet
+_workers: list[_Worker] = []
+_local = threading.local()
+
+
+def _blas_thread_setter() -> Callable[[int], int] | None:
+    """OpenBLAS's per-thread thread-count setter, from the library NumPy loaded."""
+    paths = []
+    with contextlib.suppress(OSError):
+        with open("/proc/self/maps") as f:
+            paths = [ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln]
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    for folder in ("numpy.libs", os.path.join("numpy", ".dylibs")):
+        paths += glob.glob(os.path.join(root, folder, "*openblas*"))
+    for path in dict.fromkeys(paths):
+        try:
+            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+        return fn
+    return None
+
+
+_set_blas_threads = _blas_thread_setter()
+
+# glibc's mallopt parameters and the values darklib sets (see the module docstring)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_TRIM_BYTES = 1 << 29  # free memory kept at the top of the heap before any is returned
+_MMAP_BYTES = 1 << 25  # the largest mmap threshold glibc accepts (32 MB on 64-bit)
+
+
+def _keep_freed_memory() -> bool:
+    """Raise glibc's trim and mmap thresholds; False where that is not glibc or opted out."""
+    if os.environ.get("DARKLIB_HOST_ALLOCATOR", "") == "system" or not sys.platform.startswith(
+        "linux"
+    ):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # musl and others have no mallopt
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_BYTES)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_BYTES)
+    )
+
+
+host_allocator_tuned = _keep_freed_memory()
+
+
+def _default_threads() -> int:
+    if _set_blas_threads is None:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def get_num_threads() -> int:
+    """Threads darklib's CPU ops use (as ``torch.get_num_threads``)."""
+    global _num_threads
+    if _num_threads is None:
+        with _lock:
+            if _num_threads is None:
+                _num_threads = _default_threads()
+    return _num_threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for darklib's CPU ops (as ``torch.set_num_threads``); 1 turns the
+    pool off. Without per-thread control of OpenBLAS only 1 is possible."""
+    global _num_threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    if n > 1 and _set_blas_threads is None:
+        raise RuntimeError(
+            "set_num_threads: darklib splits work over threads only on OpenBLAS with "
+            "openblas_set_num_threads_local (0.3.27 or newer); this NumPy's BLAS does not "
+            "offer it, so its own threads are used instead"
+        )
+    with _lock:
+        _num_threads = n
+
+
+class _Worker(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(name="darklib-cpu", daemon=True)
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.start()
+
+    def run(self) -> None:
+        if _set_blas_threads is not None:
+            _set_blas_threads(1)
+        _local.busy = True  # nested regions inside a task run inline
+        while True:
+            fn, s, e, done = self.tasks.get()
+            try:
+                fn(s, e)
+            except BaseException as exc:  # handed to the caller, raised there
+                done.put(exc)
+            else:
+                done.put(None)
+
+
+def _pool(n: int) -> list[_Worker]:
+    with _lock:
+        while len(_workers) < n:
+            _workers.append(_Worker())
+        return _workers[:n]
+
+
+def ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """``range(n)`` cut into at most ``parts`` contiguous, nearly equal, non-empty pieces
+    (one empty piece for ``n = 0``)."""
+    parts = max(1, min(parts, n))
+    q, r = divmod(n, parts)
+    out, s = [], 0
+    for i in range(parts):
+        e = s + q + (i < r)
+        out.append((s, e))
+        s = e
+    return out
+
+
+def threads_for(n: int, elements: int) -> int:
+    """How many threads to split ``n`` items holding ``elements`` values in all over."""
+    if elements < MIN_ELEMENTS or getattr(_local, "busy", False):
+        return 1
+    return max(1, min(get_num_threads(), n))
+
+
+@contextlib.contextmanager
+def _single_blas() -> Iterator[None]:
+    prev = _set_blas_threads(1) if _set_blas_threads is not None else None
+    try:
+        yield
+    finally:
+        if prev is not None:
+            _set_blas_threads(prev)
+
+
+def parallel_for(fn: Callable[[int, int], Any], n: int, elements: int) -> None:
+    """Call ``fn(start, end)`` over contiguous pieces of ``range(n)``, one per thread.
+
+    ``elements`` (the number of values the whole loop touches) decides whether threads pay
+    off. The pieces must write disjoint memory. Each call of ``fn`` sees one BLAS thread.
+    An exception in any piece is raised here once all pieces have finished.
+    """
+    k = threads_for(n, elements)
+    if k <= 1:
+        fn(0, n)  # not marked busy: a GEMM inside may still split itself
+        return
+    pieces = ranges(n, k)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    for w, (s, e) in zip(_pool(k - 1), pieces[1:]):
+        w.tasks.put((fn, s, e, done))
+    error = None
+    _local.busy = True
+    try:
+        with _single_blas():
+            fn(*pieces[0])
+    except BaseException as exc:
+        error = exc
+    finally:
+        _local.busy = False
+        for _ in pieces[1:]:
+            exc = done.get()
+            if error is None and exc is not None:
+                error = exc
+    if error is not None:
+        raise error
+
+
+def map_reduce(
+    fn: Callable[[int, int], Any], n: int, elements: int, block: int | None = None
+) -> list:
+    """Like :func:`parallel_for`, returning the results of ``fn`` in order (to be summed).
+
+    With ``block``, each thread walks its piece in calls of at most ``block`` items.
+    """
+    if n == 0:  # one call, so that empty inputs keep their shapes
+        return [fn(0, 0)]
+    k = threads_for(n, elements)
+    pieces = ranges(n, k)
+    step = block or n
+    results: list = [None] * len(pieces)
+
+    def run(i: int, _: int) -> None:
+        s0, e0 = pieces[i]
+        results[i] = [fn(s, min(e0, s + step)) for s in range(s0, e0, step)]
+
+    parallel_for(run, len(pieces), elements if k > 1 else 0)
+    return [r for part in results for r in part]
+
+
+def over_batch(xp: Any, fn: Callable[[int, int], Any], n: int, elements: int) -> list:
+    """:func:`map_reduce` for an op on either backend: the GPU takes ``fn(0, n)`` whole."""
+    if xp is not np:
+        return [fn(0, n)]
+    return map_reduce(fn, n, elements)
+
+
+def elementwise(fn: Callable[..., Any], out: np.ndarray, *arrays: np.ndarray) -> list:
+    """``fn(*pieces, out=out_piece)`` over aligned flat pieces of ``out`` (C-contiguous) and
+    ``arrays`` (of its shape), one piece per thread; returns the pieces' results."""
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+    dst = out.reshape(-1)
+    return map_reduce(lambda s, e: fn(*(f[s:e] for f in flat), out=dst[s:e]), dst.size, dst.size)
+
+
+# A product of at least this many multiply-adds (M*N*K) is split over the threads; smaller
+# ones run on one BLAS thread (a hand-off costs about as much as a 4M one takes).
+SPLIT_MACS = 1 << 24
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` with darklib's threads instead of BLAS's own.
+
+    Large 2-D products are cut into one piece per thread: along the longest of M and N,
+    or along K (partial products then summed) when K dominates, as in weight gradients,
+    where cutting M or N leaves each thread streaming the whole of the other operand.
+    Batched products are cut along their first batch axis.
+    """
+    if _set_blas_threads is None:
+        return np.matmul(a, b, out=out)
+    threads = 1
+    if a.ndim >= 2 and b.ndim >= 2 and not getattr(_local, "busy", False):
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        m, kk, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        if math.prod(batch) * m * n * kk >= SPLIT_MACS and (not batch or batch[0] > 1):
+            threads = get_num_threads()
+    if threads <= 1:
+        with _single_blas():
+            return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((*batch, m, n), np.result_type(a, b))
+    if batch:
+        a = np.broadcast_to(a, (*batch, m, kk))
+        b = np.broadcast_to(b, (*batch, kk, n))
+        parallel_for(lambda s, e: np.matmul(a[s:e], b[s:e], out=out[s:e]), batch[0], 1 << 62)
+    elif kk >= 2 * max(m, n):
+        parts = map_reduce(lambda s, e: a[:, s:e] @ b[s:e], kk, 1 << 62)
+        np.copyto(out, parts[0])
+        for p in parts[1:]:
+            out += p
+    elif m >= n:
+        parallel_for(lambda s, e: np.matmul(a[s:e], b, out=out[s:e]), m, 1 << 62)
+    else:
+        parallel_for(lambda s, e: np.matmul(a, b[:, s:e], out=out[:, s:e]), n, 1 << 62)
+    return out

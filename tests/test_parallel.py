@@ -1,0 +1,249 @@
+"""darklib's CPU thread pool (darklib.kernels.parallel): the split ops give torch's results,
+pieces cover their range, errors reach the caller, and the thread-count API.
+
+The ``threaded`` fixture drops the size thresholds to zero, so that the small test inputs
+take the same split paths as a real training step does."""
+
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+import darklib as dl
+from darklib.kernels import parallel as par
+from tests.oracle import assert_close, compare, rng
+from tests.test_conv import CONV_CASES
+
+pytestmark = pytest.mark.skipif(
+    par._set_blas_threads is None, reason="this NumPy's BLAS has no per-thread control"
+)
+
+
+@pytest.fixture
+def threaded(monkeypatch):
+    monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(par, "SPLIT_MACS", 0)
+    before = par.get_num_threads()
+    par.set_num_threads(3)  # an odd count: uneven pieces
+    yield
+    par.set_num_threads(before)
+
+
+@given(st.integers(0, 500), st.integers(1, 9))
+def test_ranges_cover_the_range_in_order(n, parts):
+    pieces = par.ranges(n, parts)
+    assert len(pieces) == (min(parts, n) if n else 1)
+    flat = [i for s, e in pieces for i in range(s, e)]
+    assert flat == list(range(n))
+    sizes = [e - s for s, e in pieces]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_parallel_for_runs_every_piece_and_raises_the_first_error(threaded):
+    seen = []
+    par.parallel_for(lambda s, e: seen.append((s, e)), 10, 10)
+    assert sorted(seen) == par.ranges(10, 3)
+
+    def fail(s, e):
+        if s > 0:
+            raise ValueError(f"piece {s}")
+
+    with pytest.raises(ValueError, match="piece"):
+        par.parallel_for(fail, 9, 9)
+    # the pool still works after an error
+    out = par.map_reduce(lambda s, e: sum(range(s, e)), 100, 100)
+    assert sum(out) == sum(range(100)) and len(out) == 3
+
+
+def test_nested_regions_run_inline(threaded):
+    inner = []
+    par.parallel_for(lambda s, e: inner.append(par.threads_for(8, 1 << 30)), 3, 3)
+    assert inner == [1, 1, 1]
+
+
+@pytest.mark.parametrize("case", range(len(CONV_CASES)))
+def test_conv2d_split_over_threads_matches_torch(threaded, case):
+    xs, ws, kw = CONV_CASES[case]
+    r = rng(case)
+    x = r.standard_normal(xs).astype(np.float32)
+    w = r.standard_normal(ws).astype(np.float32)
+    b = r.standard_normal(ws[0]).astype(np.float32)
+    compare(
+        lambda x, w, b: dl.nn.functional.conv2d(x, w, b, **kw),
+        lambda x, w, b: F.conv2d(x, w, b, **kw),
+        x,
+        w,
+        b,
+        atol=1e-4,
+    )
+
+
+def test_conv_transpose2d_split_over_threads_matches_torch(threaded):
+    r = rng(3)
+    x = r.standard_normal((5, 4, 9, 9)).astype(np.float32)
+    w = r.standard_normal((4, 3, 4, 4)).astype(np.float32)
+    kw = dict(stride=2, padding=1)
+    compare(
+        lambda x, w: dl.nn.functional.conv_transpose2d(x, w, **kw),
+        lambda x, w: F.conv_transpose2d(x, w, **kw),
+        x,
+        w,
+        atol=1e-4,
+    )
+
+
+@pytest.mark.parametrize("shape", [(7, 3, 5, 4), (5, 6), (4, 2, 9)])
+def test_batch_norm_split_over_threads_matches_torch(threaded, shape):
+    r = rng(4)
+    x = (r.standard_normal(shape) * 3 + 50).astype(np.float32)  # a large offset
+    c = shape[1]
+    w = r.standard_normal(c).astype(np.float32)
+    b = r.standard_normal(c).astype(np.float32)
+    rm_d, rv_d = dl.zeros(c), dl.ones(c)
+    rm_t, rv_t = torch.zeros(c), torch.ones(c)
+    compare(
+        lambda x, w, b: dl.nn.functional.batch_norm(x, rm_d, rv_d, w, b, training=True),
+        lambda x, w, b: F.batch_norm(x, rm_t, rv_t, w, b, training=True),
+        x,
+        w,
+        b,
+        atol=1e-4,
+    )
+    assert_close(rm_d, rm_t, 1e-5, 1e-5, "running_mean")
+    assert_close(rv_d, rv_t, 1e-4, 1e-5, "running_var")
+
+
+def test_relu_split_over_threads_matches_torch_with_nan_and_inf(threaded):
+    x = rng(5).standard_normal((6, 5, 7)).astype(np.float32)
+    x[0, 0, :3] = [np.nan, 0.0, -0.0]
+    compare(dl.nn.functional.relu, F.relu, x)
+    # an infinite upstream gradient at a clamped input gives 0 there, not inf * 0 = NaN
+    xd, xt = dl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    g = np.ones_like(x)
+    g[1, 1, :] = np.inf
+    g[2, 2, :] = np.nan
+    dl.nn.functional.relu(xd).backward(dl.tensor(g))
+    F.relu(xt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=(5, 4))],
+)
+def test_max_pool_split_over_threads_matches_torch(threaded, kw):
+    x = rng(6).integers(-3, 3, (5, 3, 10, 8)).astype(np.float32)  # ties
+    compare(
+        lambda x: dl.nn.functional.max_pool2d(x, return_indices=True, **kw),
+        lambda x: F.max_pool2d(x, return_indices=True, **kw),
+        x,
+    )
+
+
+@pytest.mark.parametrize(
+    "sa, sb",
+    [((40, 7), (7, 9)), ((6, 8), (8, 50)), ((5, 300), (300, 6)), ((4, 3, 5), (5, 6))],
+    ids=["rows", "columns", "inner", "batched"],
+)
+def test_matmul_split_over_threads_matches_torch(threaded, sa, sb):
+    r = rng(7)
+    a = r.standard_normal(sa).astype(np.float32)
+    b = r.standard_normal(sb).astype(np.float32)
+    compare(lambda a, b: a @ b, lambda a, b: a @ b, a, b, atol=1e-4)
+    w = r.standard_normal((11, sa[-1])).astype(np.float32)
+    compare(dl.nn.functional.linear, F.linear, a, w, atol=1e-4)
+
+
+def test_matmul_into_out_and_transposed_operands(threaded):
+    r = rng(8)
+    a = r.standard_normal((300, 20)).astype(np.float32)
+    b = r.standard_normal((300, 30)).astype(np.float32)
+    out = np.full((20, 30), np.nan, np.float32)
+    res = par.matmul(a.T, b, out=out)
+    assert res is out
+    np.testing.assert_allclose(out, a.T @ b, rtol=1e-5, atol=1e-4)
+
+
+def test_training_step_is_the_same_with_one_or_several_threads():
+    def run(threads):
+        par.set_num_threads(threads)
+        dl.manual_seed(0)
+        net = dl.nn.Sequential(
+            dl.nn.Conv2d(3, 8, 3, padding=1),
+            dl.nn.BatchNorm2d(8),
+            dl.nn.ReLU(),
+            dl.nn.MaxPool2d(2),
+            dl.nn.Flatten(),
+            dl.nn.Linear(8 * 16 * 16, 5),
+        )
+        opt = dl.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        x = dl.tensor(rng(9).standard_normal((64, 3, 32, 32)).astype(np.float32))
+        y = dl.tensor(rng(9).integers(0, 5, 64))
+        for _ in range(3):
+            opt.zero_grad()
+            loss = dl.nn.functional.cross_entropy(net(x), y)
+            loss.backward()
+            opt.step()
+        return loss.item(), [p.detach().numpy().copy() for p in net.parameters()]
+
+    before = par.get_num_threads()
+    try:
+        l1, p1 = run(1)
+        l2, p2 = run(2)
+    finally:
+        par.set_num_threads(before)
+    assert abs(l1 - l2) < 1e-4
+    for a, b in zip(p1, p2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_thread_count_api():
+    before = dl.get_num_threads()
+    assert before >= 1
+    try:
+        dl.set_num_threads(1)
+        assert dl.get_num_threads() == 1
+        assert par.threads_for(100, 1 << 30) == 1
+    finally:
+        dl.set_num_threads(before)
+    for bad in (0, -2, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_num_threads"):
+            dl.set_num_threads(bad)
+
+
+def test_host_allocator_tuning_can_be_turned_off():
+    code = "import darklib.kernels.parallel as p; print(p.host_allocator_tuned)"
+    env = dict(os.environ, DARKLIB_HOST_ALLOCATOR="system")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        env.pop("DARKLIB_HOST_ALLOCATOR")
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("with_threads", [False, True])
+def test_empty_batches_follow_torch(request, with_threads):
+    if with_threads:
+        request.getfixturevalue("threaded")
+    x = np.zeros((0, 3, 8, 8), np.float32)
+    w = rng(10).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    compare(
+        lambda x, w: dl.nn.functional.conv2d(x, w, padding=1),
+        lambda x, w: F.conv2d(x, w, padding=1),
+        x,
+        w,
+    )
+    compare(lambda x: dl.nn.functional.max_pool2d(x, 2), lambda x: F.max_pool2d(x, 2), x)
+    compare(dl.nn.functional.relu, F.relu, x)
