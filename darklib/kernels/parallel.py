@@ -225,9 +225,9 @@ def map_reduce(
 
     With ``block``, each thread walks its piece in calls of at most ``block`` items.
     """
-    if n == 0:  # one call, so that empty inputs keep their shapes
-        return [fn(0, 0)]
     k = threads_for(n, elements)
+    if k <= 1 and (not block or block >= n):  # one call (empty inputs keep their shapes)
+        return [fn(0, n)]
     pieces = ranges(n, k)
     step = block or n
     results: list = [None] * len(pieces)
@@ -250,6 +250,8 @@ def over_batch(xp: Any, fn: Callable[[int, int], Any], n: int, elements: int) ->
 def elementwise(fn: Callable[..., Any], out: np.ndarray, *arrays: np.ndarray) -> list:
     """``fn(*pieces, out=out_piece)`` over aligned flat pieces of ``out`` (C-contiguous) and
     ``arrays`` (of its shape), one piece per thread; returns the pieces' results."""
+    if threads_for(out.size, out.size) <= 1:
+        return [fn(*arrays, out=out)]
     flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
     dst = out.reshape(-1)
     return map_reduce(lambda s, e: fn(*(f[s:e] for f in flat), out=dst[s:e]), dst.size, dst.size)
