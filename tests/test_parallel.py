@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 import darklib as dl
 from darklib.kernels import parallel as par
+from darklib.ops import conv as conv_ops
 from tests.oracle import assert_close, compare, rng
 from tests.test_conv import CONV_CASES
 
 pytestmark = pytest.mark.skipif(
-    par._set_blas_threads is None, reason="this NumPy's BLAS has no per-thread control"
+    not par.owns_blas, reason="this NumPy's BLAS has no per-thread control"
 )
 
 
@@ -68,8 +69,10 @@ def test_nested_regions_run_inline(threaded):
     assert inner == [1, 1, 1]
 
 
+@pytest.mark.parametrize("chunk", [1, 1 << 26], ids=["image-chunks", "one-chunk"])
 @pytest.mark.parametrize("case", range(len(CONV_CASES)))
-def test_conv2d_split_over_threads_matches_torch(threaded, case):
+def test_conv2d_split_over_threads_matches_torch(threaded, monkeypatch, case, chunk):
+    monkeypatch.setattr(conv_ops, "_CHUNK_BYTES", chunk)  # one image per chunk, or all
     xs, ws, kw = CONV_CASES[case]
     r = rng(case)
     x = r.standard_normal(xs).astype(np.float32)

@@ -67,6 +67,7 @@ def _blas_thread_setter() -> Callable[[int], int] | None:
 
 
 _set_blas_threads = _blas_thread_setter()
+owns_blas = _set_blas_threads is not None  # whether darklib decides BLAS's thread count
 
 # glibc's mallopt parameters and the values darklib sets (see the module docstring)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -94,7 +95,7 @@ host_allocator_tuned = _keep_freed_memory()
 
 
 def _default_threads() -> int:
-    if _set_blas_threads is None:
+    if not owns_blas:
         return 1
     try:
         cores = len(os.sched_getaffinity(0))
@@ -119,7 +120,7 @@ def set_num_threads(n: int) -> None:
     global _num_threads
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    if n > 1 and _set_blas_threads is None:
+    if n > 1 and not owns_blas:
         raise RuntimeError(
             "set_num_threads: darklib splits work over threads only on OpenBLAS with "
             "openblas_set_num_threads_local (0.3.27 or newer); this NumPy's BLAS does not "
@@ -270,7 +271,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     where cutting M or N leaves each thread streaming the whole of the other operand.
     Batched products are cut along their first batch axis.
     """
-    if _set_blas_threads is None:
+    if not owns_blas:
         return np.matmul(a, b, out=out)
     threads = 1
     if a.ndim >= 2 and b.ndim >= 2 and not getattr(_local, "busy", False):
