@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -250,3 +251,30 @@ def test_empty_batches_follow_torch(request, with_threads):
     )
     compare(lambda x: dl.nn.functional.max_pool2d(x, 2), lambda x: F.max_pool2d(x, 2), x)
     compare(dl.nn.functional.relu, F.relu, x)
+
+
+def test_blas_thread_count_is_restored_after_darklib_ops(threaded, monkeypatch):
+    """OpenBLAS's thread count is process-wide: darklib sets it to 1 only while it runs."""
+    monkeypatch.setattr(par, "_workers", [])  # fresh pool threads start during the test
+
+    probe = threading.Lock()  # the probe sets and restores the count: one at a time
+
+    def blas_threads():
+        with probe:
+            prev = par._set_blas_threads(5)
+            par._set_blas_threads(prev)
+        return prev
+
+    original = par._set_blas_threads(2)  # a known count to come back to
+    before = blas_threads()
+    x = dl.randn(6, 3, 10, 10, requires_grad=True)
+    w = dl.randn(4, 3, 3, 3, requires_grad=True)
+    dl.nn.functional.conv2d(x, w, padding=1).relu().sum().backward()
+    a = np.ones((40, 30), np.float32)
+    par.matmul(a, a.T)
+    seen = []
+    par.parallel_for(lambda s, e: seen.append(blas_threads()), 3, 3)
+    after = blas_threads()
+    par._set_blas_threads(original)
+    assert seen == [1, 1, 1]  # inside a region, every thread sees one BLAS thread
+    assert before == after == 2

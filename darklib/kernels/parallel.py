@@ -9,10 +9,12 @@ to the threads; the calling thread takes the first range itself.
 BLAS's own threads must keep out of the way meanwhile: OpenBLAS's workers spin for about
 0.1 s after every multi-threaded call, so a pool thread that runs next to them fights for
 the core (measured here: a ReLU split over 2 threads right after a GEMM ran slower than on
-one). Inside a region every thread therefore asks OpenBLAS for one thread
-(``openblas_set_num_threads_local``: per thread, nothing else in the process changes), and
-GEMMs are split by the region instead. Where that control is missing (another BLAS, an old
-OpenBLAS) the pool stays off and every op runs as one NumPy call.
+one). While darklib runs a GEMM or a parallel region it therefore sets OpenBLAS to one
+thread, and large GEMMs are split by the pool instead; the count is restored when the last
+such region ends. OpenBLAS's count is process-wide (``openblas_set_num_threads_local`` of
+the pthreads builds NumPy ships sets the global count), so NumPy products that other
+threads run at that moment use one thread too. Where that control is missing (another
+BLAS) the pool stays off and every op runs as NumPy calls on BLAS's own threads.
 
 Every training step allocates and frees the same large arrays again. glibc's malloc hands
 freed memory above its trim threshold back to the kernel, and serves arrays above its
@@ -48,7 +50,8 @@ _local = threading.local()
 
 
 def _blas_thread_setter() -> Callable[[int], int] | None:
-    """OpenBLAS's per-thread thread-count setter, from the library NumPy loaded."""
+    """OpenBLAS's thread-count setter that returns the previous count, from the library
+    NumPy loaded."""
     paths = []
     with contextlib.suppress(OSError):
         with open("/proc/self/maps") as f:
@@ -137,8 +140,6 @@ class _Worker(threading.Thread):
         self.start()
 
     def run(self) -> None:
-        if _set_blas_threads is not None:
-            _set_blas_threads(1)
         _local.busy = True  # nested regions inside a task run inline
         while True:
             fn, s, e, done = self.tasks.get()
@@ -177,21 +178,35 @@ def threads_for(n: int, elements: int) -> int:
     return max(1, min(get_num_threads(), n))
 
 
+_blas_users = 0  # darklib regions now running with BLAS on one thread
+_blas_saved = 0  # BLAS's thread count before the first of them
+
+
 @contextlib.contextmanager
 def _single_blas() -> Iterator[None]:
-    prev = _set_blas_threads(1) if _set_blas_threads is not None else None
+    """OpenBLAS on one thread until the last concurrent darklib region leaves."""
+    global _blas_users, _blas_saved
+    if not owns_blas:
+        yield
+        return
+    with _lock:
+        if _blas_users == 0:
+            _blas_saved = _set_blas_threads(1)
+        _blas_users += 1
     try:
         yield
     finally:
-        if prev is not None:
-            _set_blas_threads(prev)
+        with _lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _set_blas_threads(_blas_saved)
 
 
 def parallel_for(fn: Callable[[int, int], Any], n: int, elements: int) -> None:
     """Call ``fn(start, end)`` over contiguous pieces of ``range(n)``, one per thread.
 
     ``elements`` (the number of values the whole loop touches) decides whether threads pay
-    off. The pieces must write disjoint memory. Each call of ``fn`` sees one BLAS thread.
+    off. The pieces must write disjoint memory. BLAS runs on one thread meanwhile.
     An exception in any piece is raised here once all pieces have finished.
     """
     k = threads_for(n, elements)
@@ -200,21 +215,21 @@ def parallel_for(fn: Callable[[int, int], Any], n: int, elements: int) -> None:
         return
     pieces = ranges(n, k)
     done: queue.SimpleQueue = queue.SimpleQueue()
-    for w, (s, e) in zip(_pool(k - 1), pieces[1:]):
-        w.tasks.put((fn, s, e, done))
     error = None
-    _local.busy = True
-    try:
-        with _single_blas():
+    with _single_blas():
+        for w, (s, e) in zip(_pool(k - 1), pieces[1:]):
+            w.tasks.put((fn, s, e, done))
+        _local.busy = True
+        try:
             fn(*pieces[0])
-    except BaseException as exc:
-        error = exc
-    finally:
-        _local.busy = False
-        for _ in pieces[1:]:
-            exc = done.get()
-            if error is None and exc is not None:
-                error = exc
+        except BaseException as exc:
+            error = exc
+        finally:
+            _local.busy = False
+            for _ in pieces[1:]:
+                exc = done.get()
+                if error is None and exc is not None:
+                    error = exc
     if error is not None:
         raise error
 
