@@ -278,3 +278,15 @@ def test_blas_thread_count_is_restored_after_darklib_ops(threaded, monkeypatch):
     par._set_blas_threads(original)
     assert seen == [1, 1, 1]  # inside a region, every thread sees one BLAS thread
     assert before == after == 2
+
+
+@pytest.mark.parametrize("with_threads", [False, True])
+def test_batch_norm_of_a_permuted_view_follows_torch(request, with_threads):
+    if with_threads:
+        request.getfixturevalue("threaded")
+    x = rng(11).standard_normal((4, 3, 5, 6)).astype(np.float32)
+    compare(
+        lambda x: dl.nn.functional.batch_norm(x.permute(0, 3, 2, 1), None, None, training=True),
+        lambda x: F.batch_norm(x.permute(0, 3, 2, 1), None, None, training=True),
+        x,
+    )

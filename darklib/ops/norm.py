@@ -120,7 +120,7 @@ class BatchNorm(Function):
         ctx.bshape, ctx.training, ctx.m = bshape, training, m
         if training:
             n = x3.shape[0]
-            out = xp.empty_like(x)
+            out = xp.empty(x.shape, x.dtype)  # C order: out3 below must be a view
             out3 = _as3(out)
             mean = sum(par.over_batch(xp, lambda s, e: _chan_sum(x3[s:e]), n, x.size)) / m
             mean3 = mean.reshape(1, c, 1)
