@@ -4,6 +4,8 @@ pieces cover their range, errors reach the caller, and the thread-count API.
 The ``threaded`` fixture drops the size thresholds to zero, so that the small test inputs
 take the same split paths as a real training step does."""
 
+import contextlib
+import math
 import os
 import platform
 import subprocess
@@ -32,6 +34,8 @@ pytestmark = pytest.mark.skipif(
 def threaded(monkeypatch):
     monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
     monkeypatch.setattr(par, "SPLIT_MACS", 0)
+    monkeypatch.setattr(par, "BLAS_OWN_MACS", 0)
+    monkeypatch.setattr(par, "QUIET_SECONDS", math.inf)  # never hand products to BLAS
     before = par.get_num_threads()
     par.set_num_threads(3)  # an odd count: uneven pieces
     yield
@@ -290,3 +294,29 @@ def test_batch_norm_of_a_permuted_view_follows_torch(request, with_threads):
         lambda x: F.batch_norm(x.permute(0, 3, 2, 1), None, None, training=True),
         x,
     )
+
+
+def test_products_go_to_blas_threads_only_while_no_region_runs(monkeypatch):
+    """An MLP's products run on BLAS's own (spinning, quick to start) threads; once darklib
+    runs parallel regions, products stay on one BLAS thread or are split by the pool."""
+    monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(par, "BLAS_OWN_MACS", 1000)
+    monkeypatch.setattr(par, "_last_region", -math.inf)
+    monkeypatch.setattr(par, "_num_threads", 2)  # as on a 2-core machine, whatever this one has
+    single = []
+
+    @contextlib.contextmanager
+    def recording():
+        single.append(True)
+        yield
+
+    monkeypatch.setattr(par, "_single_blas", recording)
+    big, small = np.ones((20, 20), np.float32), np.ones((5, 5), np.float32)
+    par.matmul(big, big)  # 8,000 MACs, darklib quiet: BLAS's threads
+    assert single == []
+    par.matmul(small, small)  # 125 MACs: one BLAS thread, no wake-up
+    assert single == [True]
+    par.parallel_for(lambda s, e: None, 4, 4)  # a region: no longer quiet
+    single.clear()
+    par.matmul(big, big)
+    assert single == [True]

@@ -35,6 +35,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -213,6 +214,8 @@ def parallel_for(fn: Callable[[int, int], Any], n: int, elements: int) -> None:
     if k <= 1:
         fn(0, n)  # not marked busy: a GEMM inside may still split itself
         return
+    global _last_region
+    _last_region = time.monotonic()
     pieces = ranges(n, k)
     done: queue.SimpleQueue = queue.SimpleQueue()
     error = None
@@ -276,25 +279,44 @@ def elementwise(fn: Callable[..., Any], out: np.ndarray, *arrays: np.ndarray) ->
 # A product of at least this many multiply-adds (M*N*K) is split over the threads; smaller
 # ones run on one BLAS thread (a hand-off costs about as much as a 4M one takes).
 SPLIT_MACS = 1 << 24
+# While no parallel region has run for QUIET_SECONDS (a network of small tensors, like an
+# MLP, never starts one), products of at least BLAS_OWN_MACS run on OpenBLAS's own threads
+# instead: its spinning workers take up small products without a thread wake-up, which
+# made the benchmark MLP's step 25% faster. Next to darklib's regions those spinning
+# workers would take the second core, hence the quiet period (they spin for ~0.1 s).
+BLAS_OWN_MACS = 1 << 20
+QUIET_SECONDS = 1.0
+_last_region = -math.inf  # time.monotonic() of the last region that used several threads
+
+
+def _quiet() -> bool:
+    return time.monotonic() - _last_region > QUIET_SECONDS
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """``np.matmul(a, b, out=out)`` with darklib's threads instead of BLAS's own.
+    """``np.matmul(a, b, out=out)`` on darklib's threads.
 
-    Large 2-D products are cut into one piece per thread: along the longest of M and N,
-    or along K (partial products then summed) when K dominates, as in weight gradients,
-    where cutting M or N leaves each thread streaming the whole of the other operand.
-    Batched products are cut along their first batch axis.
+    Products of at least :data:`SPLIT_MACS` multiply-adds are cut into one piece per
+    thread: along the longest of M and N, or along K (partial products then summed) when K
+    dominates, as in weight gradients, where cutting M or N leaves each thread streaming the
+    whole of the other operand; batched products along their first batch axis. Smaller ones
+    run on one BLAS thread, and while darklib is quiet (:func:`_quiet`) BLAS's own threads
+    take every product of at least :data:`BLAS_OWN_MACS`.
     """
     if not owns_blas:
         return np.matmul(a, b, out=out)
-    threads = 1
-    if a.ndim >= 2 and b.ndim >= 2 and not getattr(_local, "busy", False):
+    macs, batch = 0, ()
+    if a.ndim >= 2 and b.ndim >= 2:
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, kk, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        if math.prod(batch) * m * n * kk >= SPLIT_MACS and (not batch or batch[0] > 1):
-            threads = get_num_threads()
-    if threads <= 1:
+        macs = math.prod(batch) * m * n * kk
+    if macs < BLAS_OWN_MACS or getattr(_local, "busy", False) or get_num_threads() == 1:
+        split = False
+    elif _quiet():
+        return np.matmul(a, b, out=out)  # BLAS's own threads: no region to spin beside
+    else:
+        split = macs >= SPLIT_MACS and (not batch or batch[0] > 1)
+    if not split:
         with _single_blas():
             return np.matmul(a, b, out=out)
     if out is None:
