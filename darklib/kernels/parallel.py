@@ -11,7 +11,10 @@ BLAS's own threads must keep out of the way meanwhile: OpenBLAS's workers spin f
 the core (measured here: a ReLU split over 2 threads right after a GEMM ran slower than on
 one). While darklib runs a GEMM or a parallel region it therefore sets OpenBLAS to one
 thread, and large GEMMs are split by the pool instead; the count is restored when the last
-such region ends. OpenBLAS's count is process-wide (``openblas_set_num_threads_local`` of
+such region ends. Products that come while no region has run for a while (a network of
+small tensors, like an MLP, never starts one) keep BLAS's own threads instead, whose
+spinning workers start a small product faster than the pool's wake-up (see ``matmul``).
+OpenBLAS's count is process-wide (``openblas_set_num_threads_local`` of
 the pthreads builds NumPy ships sets the global count), so NumPy products that other
 threads run at that moment use one thread too. Where that control is missing (another
 BLAS) the pool stays off and every op runs as NumPy calls on BLAS's own threads.
