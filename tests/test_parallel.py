@@ -8,6 +8,8 @@ import contextlib
 import math
 import os
 import platform
+import select
+import signal
 import subprocess
 import sys
 import threading
@@ -320,3 +322,23 @@ def test_products_go_to_blas_threads_only_while_no_region_runs(monkeypatch):
     single.clear()
     par.matmul(big, big)
     assert single == [True]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_a_fresh_pool(threaded):
+    par.parallel_for(lambda s, e: None, 4, 4)  # the parent's pool threads exist now
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its pool must start new threads, not wait on the parent's
+        try:
+            out = par.map_reduce(lambda s, e: e - s, 10, 10)
+            os.write(w, str(sum(out)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    ready, _, _ = select.select([r], [], [], 30)
+    if not ready:  # the child hangs on the parent's vanished threads
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert ready, "the forked child's parallel region never finished"
+    assert os.read(r, 16) == b"10" and status == 0

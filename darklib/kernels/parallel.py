@@ -155,6 +155,18 @@ class _Worker(threading.Thread):
                 done.put(None)
 
 
+def _reset_after_fork() -> None:
+    """A forked child has none of the parent's threads: start from an empty pool."""
+    global _lock, _workers, _blas_users
+    _lock = threading.Lock()
+    _workers = []
+    _blas_users = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def _pool(n: int) -> list[_Worker]:
     with _lock:
         while len(_workers) < n:
