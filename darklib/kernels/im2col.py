@@ -40,6 +40,27 @@ def workspace(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 def release_workspace() -> None:
     """Free this thread's scratch buffers (they are re-created on demand)."""
     _local.pool = {}
+    _local.frames = {}
+
+
+def _frame(shape: tuple[int, ...], dtype: np.dtype, value: float) -> np.ndarray:
+    """A scratch array of ``shape`` for padded copies, one per shape and fill value in this
+    thread, kept between calls: only its interior is ever written, so its border still
+    holds ``value`` (filling the border of each padded image cost as much as copying it)."""
+    frames = getattr(_local, "frames", None)
+    if frames is None:
+        frames = _local.frames = {}
+    key = (shape, np.dtype(dtype).str, value)
+    buf = frames.get(key)
+    if buf is None:
+        nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        if sum(b.nbytes for b in frames.values()) + nbytes > _FRAME_BYTES:
+            frames.clear()  # a network has few distinct padded inputs: rarely taken
+        buf = frames[key] = np.full(shape, value, dtype)
+    return buf
+
+
+_FRAME_BYTES = 1 << 27  # per thread
 
 
 class Geometry(NamedTuple):
@@ -101,12 +122,17 @@ def pad(
     value: float = 0.0,
     scratch: str | None = None,
 ) -> np.ndarray:
-    """``x`` (N, C, H, W) padded by constant ``value``; into a scratch buffer if named."""
+    """``x`` (N, C, H, W) padded by constant ``value``; into a scratch buffer (whose border is
+    written once, see :func:`_frame`) if ``scratch``."""
     if not (pt or pb or pl or pr):
         return x
     n, c, h, w = x.shape
     shape = (n, c, h + pt + pb, w + pl + pr)
-    out = workspace(scratch, shape, x.dtype) if scratch else np.empty(shape, x.dtype)
+    if scratch:
+        out = _frame(shape, x.dtype, value)
+        out[:, :, pt : pt + h, pl : pl + w] = x
+        return out
+    out = np.empty(shape, x.dtype)
     if pt:
         out[:, :, :pt] = value
     if pb:
