@@ -122,8 +122,9 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for darklib's CPU ops (as ``torch.set_num_threads``); 1 turns the
-    pool off. Without per-thread control of OpenBLAS only 1 is possible."""
+    """Use ``n`` threads for darklib's CPU ops (as ``torch.set_num_threads``); 1 runs every
+    op, BLAS included, on the calling thread. Only possible where darklib controls
+    OpenBLAS's thread count (otherwise BLAS keeps its own threads)."""
     global _num_threads
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
