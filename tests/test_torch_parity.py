@@ -1,6 +1,7 @@
 """Edge cases where darklib once disagreed with torch: values, dtypes, gradients, errors,
 in-place and view semantics, and the ops and Tensor methods PyTorch users reach for."""
 
+import math
 import threading
 import warnings
 
@@ -217,7 +218,24 @@ def test_more_unary_math(name, device):
     compare(lambda x: getattr(x, name)(), lambda x: getattr(x, name)(), a, device=device)
 
 
-@pytest.mark.parametrize("name", ["log1p", "tan", "atan", "asin"])
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "dtype, rtol", [(np.float32, 4e-7), (np.float64, 2e-15), (np.float16, 1e-3)]
+)
+def test_erf_is_accurate_relative_to_its_value_at_every_magnitude(device, dtype, rtol):
+    """erf(x) ~ 1.128 x near 0: an absolute-error fit is wrong there in relative terms."""
+    mags = np.concatenate([[0.0, 1e-30, 1e-12, 1e-6, 1e-4], np.linspace(1e-3, 7, 997), [30.0]])
+    x = np.concatenate([mags, -mags]).astype(dtype)
+    x = x[(np.abs(x) >= np.finfo(dtype).tiny) | (x == 0)]  # no subnormal halves
+    got = dl.erf(dl.tensor(x, device=device)).cpu().numpy().astype(np.float64)
+    want = np.array([math.erf(v) for v in x.astype(np.float64)])
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+    special = np.array([np.inf, -np.inf, np.nan, -0.0], dtype)
+    out = dl.erf(dl.tensor(special, device=device)).cpu().numpy()
+    assert out[0] == 1 and out[1] == -1 and np.isnan(out[2]) and np.signbit(out[3])
+
+
+@pytest.mark.parametrize("name", ["log1p", "tan", "atan", "asin", "erf"])
 def test_more_unary_math_gradcheck(name):
     gradcheck(lambda x: getattr(x, name)(), rng(5).uniform(-0.8, 0.8, (2, 3)))
 
