@@ -148,7 +148,7 @@ class Function:
                 elif type(arr) is not kind:
                     _raise_device_mismatch(cls, args)
                 arrays.append(arr)
-                if grad_on and a.requires_grad:
+                if grad_on and a._requires_grad:
                     needs.append(True)
                     parents.append(a.grad_fn or a)
                     any_needs = True
@@ -168,7 +168,7 @@ class Function:
         if cls.view is not None and (not cls.may_copy or _shares_memory(out, arrays[0])):
             result._as_view_of(args[0], (cls, args[1:]))
         if any_needs:
-            result.requires_grad = True
+            result._requires_grad = True
             result.grad_fn = ctx
             ctx._out_shape = result.array.shape
             ctx._out_dtype = result.array.dtype

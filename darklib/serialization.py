@@ -426,7 +426,7 @@ def _to_tensor(arr: np.ndarray, saved: str | None, grad: bool, place: Any, name:
         arr = arr.copy()
     t = Tensor._wrap(arr)
     if grad and arr.dtype.kind == "f":
-        t.requires_grad = True
+        t._requires_grad = True
     return t
 
 

@@ -58,13 +58,13 @@ class Tensor:
     __slots__ = (
         "__weakref__",
         "_hooks",
+        "_requires_grad",
         "_ver",
         "_view",
         "_viewed",
         "array",
         "grad",
         "grad_fn",
-        "requires_grad",
     )
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
@@ -87,7 +87,7 @@ class Tensor:
 
         arr = _to_array([] if data is None else data, dtype, device, float_default=True)
         self.array = arr
-        self.requires_grad = False
+        self._requires_grad = False
         self.grad: Tensor | None = None
         self.grad_fn: autograd.Node | None = None
         self._ver = 0
@@ -102,7 +102,7 @@ class Tensor:
         if isinstance(arr, np.generic):  # NumPy ufuncs hand back scalars for 0-d inputs
             arr = np.asarray(arr)
         t.array = arr
-        t.requires_grad = requires_grad
+        t._requires_grad = requires_grad
         t.grad = None
         t.grad_fn = None
         t._ver = 0
@@ -148,7 +148,7 @@ class Tensor:
             t = base
             for fn, params in steps:
                 t = fn.apply(t, *params)
-            self.grad_fn, self.requires_grad = t.grad_fn, t.requires_grad
+            self.grad_fn, self._requires_grad = t.grad_fn, t._requires_grad
         self._view = (base, steps, base._ver)
 
     # ----------------------------------------------------------------- attributes
@@ -320,7 +320,7 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
-        self.requires_grad = False
+        self._requires_grad = False
         return self
 
     def clone(self) -> Tensor:
@@ -335,17 +335,27 @@ class Tensor:
         return bool(self.array.flags.c_contiguous)
 
     # ----------------------------------------------------------------- autograd
+    @property
+    def requires_grad(self) -> bool:
+        """Whether operations on this tensor are recorded for backward. Setting it checks
+        what :meth:`requires_grad_` checks (a floating-point dtype; leaves only, to clear)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError(
-                "requires_grad_(False): only leaf tensors can stop requiring grad; "
-                "use .detach() to get a tensor outside the graph"
+                "requires_grad = False: only leaf tensors can stop requiring grad, and this "
+                "one is the output of an op; use .detach() to get a tensor outside the graph"
             )
         if requires_grad and self.array.dtype.kind not in "fc":
             raise RuntimeError(
                 f"only floating-point tensors can require gradients, this one is {self.dtype}"
             )
-        self.requires_grad = bool(requires_grad) or self.grad_fn is not None
+        self._requires_grad = bool(requires_grad) or self.grad_fn is not None
         return self
 
     def retain_grad(self) -> None:
@@ -432,7 +442,7 @@ class Tensor:
             res = res.to(self.dtype)
         if not shared:
             self.array = res.array
-            self.grad_fn, self.requires_grad = res.grad_fn, res.requires_grad
+            self.grad_fn, self._requires_grad = res.grad_fn, res._requires_grad
             self._version += 1
             if self.grad_fn is not None:  # the op saved its output: it is this tensor now
                 self.grad_fn._versions = [
@@ -442,13 +452,13 @@ class Tensor:
             return self
         self._write(name, res.array)
         if view is None or view[1] is None:
-            self.grad_fn, self.requires_grad = res.grad_fn, res.requires_grad
+            self.grad_fn, self._requires_grad = res.grad_fn, res._requires_grad
             return self
         base, steps = view[0], view[1]
         old = Tensor._wrap(base.array, base.requires_grad)
         old.grad_fn = base.grad_fn
         new = _CopySlices.apply(old, res, steps)
-        base.grad_fn, base.requires_grad = new.grad_fn, True
+        base.grad_fn, base._requires_grad = new.grad_fn, True
         self._sync_view()
         return self
 

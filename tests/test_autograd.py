@@ -260,3 +260,20 @@ def test_gradient_reaching_a_node_has_its_output_dtype_like_torch():
     assert seen == [np.float32]
     assert x.grad.dtype == dl.float32
     np.testing.assert_array_equal(x.grad.numpy(), [2, 2, 2])
+
+
+def test_setting_requires_grad_checks_like_torch():
+    x = dl.arange(3)
+    with pytest.raises(RuntimeError, match="floating-point"):
+        x.requires_grad = True
+    assert not x.requires_grad
+    y = dl.ones(2, requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        y.requires_grad = False
+    y.requires_grad = True  # already true: allowed, as in torch
+    z = dl.ones(2)
+    z.requires_grad = True
+    (z * z).sum().backward()
+    np.testing.assert_array_equal(z.grad.numpy(), [2, 2])
+    z.requires_grad = False
+    assert not (z * 2).requires_grad

@@ -35,7 +35,7 @@ class Parameter(Tensor):
 
             arr = _to_array(data, None, None, float_default=True)
         self.array = arr
-        self.requires_grad = False
+        self._requires_grad = False
         self.grad = None
         self.grad_fn = None
         self._version = 0
@@ -69,7 +69,7 @@ class Buffer(Tensor):
     def __init__(self, data: Any, *, persistent: bool = True):
         arr = data.array if isinstance(data, Tensor) else Tensor(data).array
         self.array = arr
-        self.requires_grad = False
+        self._requires_grad = False
         self.grad = None
         self.grad_fn = None
         self._version = 0
