@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -342,3 +343,19 @@ def test_a_forked_child_gets_a_fresh_pool(threaded):
     _, status = os.waitpid(pid, 0)
     assert ready, "the forked child's parallel region never finished"
     assert os.read(r, 16) == b"10" and status == 0
+
+
+def test_chunks_are_claimed_by_free_threads_and_returned_in_order(threaded):
+    """A thread that is slow to start takes fewer chunks; results keep the chunk order."""
+    who = {}
+
+    def chunk(s, e):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.002)  # a slow pool thread: the caller takes up its share
+        who[s] = threading.current_thread().name
+        return list(range(s, e))
+
+    out = par.map_reduce(chunk, 23, 23, block=2)
+    assert out == [list(range(s, min(23, s + 2))) for s in range(0, 23, 2)]
+    main_chunks = sum(name == threading.main_thread().name for name in who.values())
+    assert main_chunks > len(out) // 3  # more than a static third of the chunks

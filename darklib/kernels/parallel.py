@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import itertools
 import math
 import os
 import queue
@@ -258,21 +259,35 @@ def map_reduce(
 ) -> list:
     """Like :func:`parallel_for`, returning the results of ``fn`` in order (to be summed).
 
-    With ``block``, each thread walks its piece in calls of at most ``block`` items.
+    With ``block``, ``fn`` gets chunks of at most ``block`` items, which the threads claim
+    one at a time: a thread that starts late (woken slowly, or sharing its core with the
+    GUI) takes fewer chunks instead of holding everyone up. Results keep the chunks' order
+    whichever thread computed them, so sums over them are reproducible.
     """
     k = threads_for(n, elements)
     if k <= 1 and (not block or block >= n):  # one call (empty inputs keep their shapes)
         return [fn(0, n)]
+    if block:
+        starts = range(0, n, block)
+        results: list = [None] * len(starts)
+        claim = itertools.count()  # its __next__ is atomic under the GIL
+
+        def run(_: int, __: int) -> None:
+            for i in iter(claim.__next__, -1):
+                if i >= len(starts):
+                    return
+                results[i] = fn(starts[i], min(n, starts[i] + block))
+
+        parallel_for(run, k, elements if k > 1 else 0)
+        return results
     pieces = ranges(n, k)
-    step = block or n
-    results: list = [None] * len(pieces)
+    parts: list = [None] * k
 
-    def run(i: int, _: int) -> None:
-        s0, e0 = pieces[i]
-        results[i] = [fn(s, min(e0, s + step)) for s in range(s0, e0, step)]
+    def piece(i: int, _: int) -> None:
+        parts[i] = fn(*pieces[i])
 
-    parallel_for(run, len(pieces), elements if k > 1 else 0)
-    return [r for part in results for r in part]
+    parallel_for(piece, k, elements)
+    return parts
 
 
 def over_batch(xp: Any, fn: Callable[[int, int], Any], n: int, elements: int) -> list:
