@@ -359,3 +359,18 @@ def test_chunks_are_claimed_by_free_threads_and_returned_in_order(threaded):
     assert out == [list(range(s, min(23, s + 2))) for s in range(0, 23, 2)]
     main_chunks = sum(name == threading.main_thread().name for name in who.values())
     assert main_chunks > len(out) // 3  # more than a static third of the chunks
+
+
+def test_split_ops_on_permuted_views_follow_torch(threaded):
+    """Non-contiguous inputs (a permuted view) through every split op and its gradient."""
+    x = rng(12).standard_normal((7, 6, 5, 4)).astype(np.float32)  # viewed as (4, 5, 6, 7)
+    w = rng(13).standard_normal((3, 5, 3, 3)).astype(np.float32)
+
+    def net(lib, x, w):
+        f = lib.nn.functional
+        v = x.permute(3, 2, 1, 0)
+        y = f.conv2d(v, w, padding=1)
+        y = f.batch_norm(y, None, None, training=True)
+        return f.max_pool2d(f.relu(y), 2)
+
+    compare(lambda x, w: net(dl, x, w), lambda x, w: net(torch, x, w), x, w, atol=1e-4)
