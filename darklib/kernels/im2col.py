@@ -43,14 +43,15 @@ def release_workspace() -> None:
     _local.frames = {}
 
 
-def _frame(shape: tuple[int, ...], dtype: np.dtype, value: float) -> np.ndarray:
-    """A scratch array of ``shape`` for padded copies, one per shape and fill value in this
-    thread, kept between calls: only its interior is ever written, so its border still
+def _frame(shape: tuple[int, ...], dtype: np.dtype, value: float, inner: tuple) -> np.ndarray:
+    """A scratch array of ``shape`` for padded copies, kept between calls in this thread:
+    one per shape, fill value and placement of the interior (``inner``: its top, left,
+    height and width), so that only the interior is ever written and the border still
     holds ``value`` (filling the border of each padded image cost as much as copying it)."""
     frames = getattr(_local, "frames", None)
     if frames is None:
         frames = _local.frames = {}
-    key = (shape, np.dtype(dtype).str, value)
+    key = (shape, np.dtype(dtype).str, value, inner)
     buf = frames.get(key)
     if buf is None:
         nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
@@ -129,7 +130,7 @@ def pad(
     n, c, h, w = x.shape
     shape = (n, c, h + pt + pb, w + pl + pr)
     if scratch:
-        out = _frame(shape, x.dtype, value)
+        out = _frame(shape, x.dtype, value, (pt, pl, h, w))
         out[:, :, pt : pt + h, pl : pl + w] = x
         return out
     out = np.empty(shape, x.dtype)
