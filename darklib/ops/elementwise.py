@@ -269,9 +269,10 @@ class ReLU(Function):
         xp = get_xp(a)
         if xp is np:
             out = np.empty(a.shape, a.dtype)
-            par.elementwise(lambda p, out: np.maximum(p, 0, out=out), out, a)
+            # 0 first: where the two are equal NumPy keeps the second, so -0.0 stays -0.0
+            par.elementwise(lambda p, out: np.maximum(0, p, out=out), out, a)
         else:
-            out = xp.maximum(a, 0)
+            out = xp.maximum(0, a)
         ctx.save_for_backward(out)
         return out
 
@@ -329,29 +330,39 @@ class ELU(Function):
         return get_xp(a).where(a > 0, g, g * (neg + ctx.alpha)), None
 
 
+def _wide(xp, a):
+    """Half-precision input in float32 (torch computes half activations in float32)."""
+    return a.astype(xp.float32) if a.dtype.itemsize < 4 else a
+
+
 class GELU(Function):
     @staticmethod
     def forward(ctx, a, approximate):
         xp = get_xp(a)
         ctx.save_for_backward(a)
         ctx.approximate = approximate
+        x = _wide(xp, a)
         if approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (a + 0.044715 * a**3)
-            return 0.5 * a * (1 + xp.tanh(inner))
-        return 0.5 * a * (1 + _erf(xp, a * _INV_SQRT2))
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            y = 0.5 * x * (1 + xp.tanh(inner))
+        else:
+            y = 0.5 * x * (1 + _erf(xp, x * _INV_SQRT2))
+        return y.astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         xp = get_xp(a)
+        x = _wide(xp, a)
         if ctx.approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (a + 0.044715 * a**3)
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
             th = xp.tanh(inner)
-            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
-            return g * (0.5 * (1 + th) + 0.5 * a * (1 - th * th) * d_inner), None
-        cdf = 0.5 * (1 + _erf(xp, a * _INV_SQRT2))
-        pdf = xp.exp(-0.5 * a * a) * _INV_SQRT_2PI
-        return g * (cdf + a * pdf), None
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            d = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner
+        else:
+            cdf = 0.5 * (1 + _erf(xp, x * _INV_SQRT2))
+            d = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return (g * d).astype(g.dtype, copy=False), None
 
 
 class SiLU(Function):
@@ -547,6 +558,13 @@ def _erf(xp, x):
     """
     if x.dtype.itemsize < 4:
         return _erf(xp, x.astype(xp.float32)).astype(x.dtype)
+    if xp is np:  # huge |x| square to inf, and exp(-inf) = 0 is the right end
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _erf_terms(xp, x)
+    return _erf_terms(xp, x)
+
+
+def _erf_terms(xp, x):
     z = xp.abs(x)
     if x.dtype.itemsize >= 8:
         near, far = xp.minimum(z, 2.0), xp.maximum(z, 2.0)  # each branch in its own range
