@@ -167,7 +167,7 @@ class Function:
         result = Tensor._wrap(out)
         if cls.view is not None and (not cls.may_copy or _shares_memory(out, arrays[0])):
             result._as_view_of(args[0], (cls, args[1:]))
-        if any_needs:
+        if any_needs and result.array.dtype.kind in "fc":  # integer results: no gradient
             result._requires_grad = True
             result.grad_fn = ctx
             ctx._out_shape = result.array.shape
@@ -283,7 +283,10 @@ def _run_backward(
                 prev = grads.get(p)
                 grads[p] = ig if prev is None else prev + ig
             else:
-                _deliver(p, unbroadcast(ig, p.array.shape), capture, captured)
+                ig = unbroadcast(ig, p.array.shape)
+                if ig.dtype != p.array.dtype:
+                    ig = ig.astype(p.array.dtype)
+                _deliver(p, ig, capture, captured)
         if not retain_graph:
             node.free()
     return captured

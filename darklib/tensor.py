@@ -319,6 +319,11 @@ class Tensor:
         return Tensor._wrap(self.array)._as_view_of(self, None)
 
     def detach_(self) -> Tensor:
+        if self._view is not None and self._view[1] is not None:
+            raise RuntimeError(
+                "detach_(): can't detach a view in place (it is rebuilt from its base when "
+                "that changes); use .detach() instead"
+            )
         self.grad_fn = None
         self._requires_grad = False
         return self
@@ -337,12 +342,17 @@ class Tensor:
     # ----------------------------------------------------------------- autograd
     @property
     def requires_grad(self) -> bool:
-        """Whether operations on this tensor are recorded for backward. Setting it checks
-        what :meth:`requires_grad_` checks (a floating-point dtype; leaves only, to clear)."""
+        """Whether operations on this tensor are recorded for backward. Only a leaf's flag
+        can be set, and only a floating-point tensor's to True (as in torch)."""
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "requires_grad: only leaf tensors can change it, and this one is the output "
+                "of an op; use .detach() to get a tensor outside the graph"
+            )
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -414,11 +424,6 @@ class Tensor:
             with autograd.no_grad():
                 res = fn(Tensor._wrap(self.array), *args, **kwargs)
             self._check_inplace_result(name, res)
-            if self.array.dtype.kind != "f" and res.array.dtype.kind == "f":
-                raise RuntimeError(
-                    f"{name}: result type {res.dtype} can't be cast to the tensor's "
-                    f"{self.dtype} in place"
-                )
             self._write(name, res.array)
             return self
         if self.grad_fn is None and self.requires_grad:
@@ -467,6 +472,11 @@ class Tensor:
             raise RuntimeError(
                 f"{name}: the result of shape {tuple(res.array.shape)} does not fit the "
                 f"tensor of shape {tuple(self.array.shape)} being updated in place"
+            )
+        if self.array.dtype.kind != "f" and res.array.dtype.kind == "f":
+            raise RuntimeError(
+                f"{name}: result type {res.dtype} can't be cast to the tensor's "
+                f"{self.dtype} in place"
             )
 
     def _write(self, name: str, arr: Any) -> None:

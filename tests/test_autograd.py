@@ -270,7 +270,9 @@ def test_setting_requires_grad_checks_like_torch():
     y = dl.ones(2, requires_grad=True) * 2
     with pytest.raises(RuntimeError, match="only leaf tensors"):
         y.requires_grad = False
-    y.requires_grad = True  # already true: allowed, as in torch
+    with pytest.raises(RuntimeError, match="leaf tensors"):
+        y.requires_grad = True  # any value, as in torch (the method requires_grad_() is fine)
+    y.requires_grad_(True)
     z = dl.ones(2)
     z.requires_grad = True
     (z * z).sum().backward()
