@@ -479,3 +479,44 @@ def test_cross_entropy_backward_keeps_float32(reduction, ignore):
     g = np.ones(loss.shape, np.float32)
     gx = node.fn.backward(node, g)[0]
     assert gx.dtype == np.float32
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("shape", [(4, 5), (3, 4, 2, 2), (5,)])
+def test_cross_entropy_probabilities_weight_gradient(reduction, smoothing, shape):
+    """With probability targets torch differentiates the class weights too."""
+    cax = 0 if len(shape) == 1 else 1
+    x = rng(1).standard_normal(shape)
+    q = rng(2).random(shape)
+    q /= q.sum(axis=cax, keepdims=True)
+    w = rng(3).random(shape[cax]) + 0.5
+    kw = dict(reduction=reduction, label_smoothing=smoothing)
+    compare(
+        lambda x, q, w: L.cross_entropy(x, q, weight=w, **kw),
+        lambda x, q, w: F.cross_entropy(x, q, weight=w, **kw),
+        x,
+        q,
+        w,
+        atol=1e-10,
+        rtol=1e-9,
+    )
+
+
+def test_losses_without_a_weight_gradient_refuse_a_weight_that_requires_grad():
+    """Class-index cross-entropy and NLL have no gradient for their class weights: like
+    torch they refuse a weight that requires grad instead of leaving its .grad empty.
+    (The binary cross-entropies do differentiate their weights: see the gradchecks.)"""
+    x = dl.randn(4, 3, requires_grad=True)
+    w = dl.ones(3, requires_grad=True)
+    t = dl.tensor([0, 1, 2, 1])
+    calls = [lambda: L.cross_entropy(x, t, weight=w), lambda: L.nll_loss(x, t, weight=w)]
+    for call in calls:
+        with pytest.raises(RuntimeError, match="not differentiable"):
+            call()
+    with dl.no_grad():
+        for call in calls:
+            assert call().shape == ()
+    detached = L.cross_entropy(x, t, weight=w.detach())
+    detached.backward()
+    assert w.grad is None and x.grad is not None

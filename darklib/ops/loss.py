@@ -17,6 +17,7 @@ import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.grad_mode import is_grad_enabled
 from darklib.ops._promote import promote
 from darklib.tensor import Tensor
 
@@ -151,6 +152,16 @@ def _class_weight(op: str, x: Tensor, weight: Any, c: int) -> Any:
     return w.array.astype(x.array.dtype, copy=False)
 
 
+def _constant(op: str, name: str, w: Any) -> None:
+    """Refuse a weight that requires grad where the op has no gradient for it (torch
+    refuses it too), instead of leaving its gradient silently empty."""
+    if isinstance(w, Tensor) and w.requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            f"{op}: not differentiable with respect to {name}, which requires grad; pass "
+            f"{name}.detach() (torch refuses it too)"
+        )
+
+
 def _gather(xp: Any, a: Any, t: Any) -> Any:
     """a[n, t[n, ...], ...] for a of shape (N, C, *) and t of shape (N, *)."""
     return xp.take_along_axis(a, t[:, None], axis=1)[:, 0]
@@ -268,35 +279,44 @@ class CrossEntropyProb(Function):
         logp = x - x.max(axis=cax, keepdims=True)
         lse = xp.log(xp.exp(logp).sum(axis=cax, keepdims=True))
         logp -= lse
-        qs = q * (1.0 - smoothing) + smoothing / c if smoothing else q
-        if weight is not None:
-            qs = qs * weight.reshape((c,) + (1,) * (x.ndim - cax - 1))
+        qu = q * (1.0 - smoothing) + smoothing / c if smoothing else q  # unweighted
+        qs = qu if weight is None else qu * _class_axis(weight, x.ndim, cax)
         loss = -(logp * qs).sum(axis=cax)
-        ctx.save_for_backward(logp, qs, weight)
+        ctx.save_for_backward(logp, qu, weight)
         ctx.reduction, ctx.smoothing, ctx.cax = reduction, smoothing, cax
         ctx.size = loss.size
         return _reduce(xp, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        logp, qs, weight = ctx.saved_tensors
+        logp, qu, weight = ctx.saved_tensors
         xp = get_xp(logp)
         cax = ctx.cax
         gn = _grad_scale(g, ctx.reduction, ctx.size)
         if ctx.reduction == "none":
             gn = xp.expand_dims(gn, cax)
-        nx, nq = ctx.needs_input_grad[:2]
-        gx = gq = None
+        nx, nq, nw = ctx.needs_input_grad[:3]
+        wb = None if weight is None else _class_axis(weight, logp.ndim, cax)
+        gx = gq = gw = None
         if nx:
+            qs = qu if wb is None else qu * wb
             gx = xp.exp(logp)
             gx *= qs.sum(axis=cax, keepdims=True)
             gx -= qs
             gx *= gn
         if nq:
             gq = logp * (-(1.0 - ctx.smoothing) * gn)
-            if weight is not None:
-                gq *= weight.reshape((weight.shape[0],) + (1,) * (logp.ndim - cax - 1))
-        return gx, gq, None, None, None, None
+            if wb is not None:
+                gq *= wb
+        if nw:  # d loss / d w_c = -sum over samples (and space) of g * qu_c * logp_c
+            axes = tuple(i for i in range(logp.ndim) if i != cax)
+            gw = -(logp * qu * gn).sum(axis=axes)
+        return gx, gq, gw, None, None, None
+
+
+def _class_axis(weight: Any, ndim: int, cax: int) -> Any:
+    """Per-class ``weight`` (C,) shaped to broadcast along the class axis ``cax``."""
+    return weight.reshape((weight.shape[0],) + (1,) * (ndim - cax - 1))
 
 
 def cross_entropy(
@@ -339,7 +359,11 @@ def cross_entropy(
             raise ValueError(f"{op}: ignore_index is not supported for probability targets")
         if t.array.dtype != x.array.dtype:
             t = t.to(x.dtype)
+        if w is not None:  # differentiable here, as in torch: the tensor, cast by an op
+            w = _tensor(weight, op, "weight")
+            w = w if w.array.dtype == x.array.dtype else w.to(x.dtype)
         return CrossEntropyProb.apply(x, t, w, reduction, float(label_smoothing), unbatched)
+    _constant(op, "weight", weight)
     if t.array.dtype.kind == "f":
         raise TypeError(
             f"{op}: target {tuple(t.shape)} of dtype {t.dtype} is neither class indices "
@@ -410,6 +434,7 @@ def nll_loss(
     op = "nll_loss"
     reduction = _reduction(op, size_average, reduce, reduction)
     x, t, w, unbatched = _class_inputs(op, input, target, weight, "log-probabilities")
+    _constant(op, "weight", weight)
     ti = _class_target(op, x, t, ignore_index)
     return NLLLoss.apply(x, ti, w, int(ignore_index), reduction, unbatched)
 
