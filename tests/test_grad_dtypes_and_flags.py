@@ -775,3 +775,12 @@ def test_float32_training_step_stays_float32_end_to_end():
     F.cross_entropy(m(x), dl.tensor([0, 2])).backward()
     assert len(seen) == 4 and set(seen) == {dl.float32}
     assert all(p.grad.dtype == dl.float32 for p in m.parameters())
+
+
+def test_deepcopy_of_a_parameter_leaves_its_gradient_behind_like_torch():
+    p, tp = nn.Parameter(dl.ones(2)), torch.nn.Parameter(torch.ones(2))
+    p.grad, tp.grad = dl.ones(2), torch.ones(2)
+    assert copy.deepcopy(p).grad is None and copy.deepcopy(tp).grad is None
+    t = dl.ones(2, requires_grad=True)
+    t.grad = dl.ones(2)
+    np.testing.assert_array_equal(copy.deepcopy(t).grad.numpy(), [1, 1])  # plain: kept

@@ -49,9 +49,8 @@ class Parameter(Tensor):
     def __deepcopy__(self, memo: dict) -> Parameter:
         if id(self) in memo:
             return memo[id(self)]
+        # the values and the flag only, as torch's Parameter: a copied model starts gradient-free
         out = Parameter(Tensor._wrap(self.array.copy()), self.requires_grad)
-        if self.grad is not None:
-            out.grad = Tensor._wrap(self.grad.array.copy())
         memo[id(self)] = out
         return out
 
