@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -374,3 +375,25 @@ def test_split_ops_on_permuted_views_follow_torch(threaded):
         return f.max_pool2d(f.relu(y), 2)
 
     compare(lambda x, w: net(dl, x, w), lambda x, w: net(torch, x, w), x, w, atol=1e-4)
+
+
+@pytest.mark.parametrize("with_threads", [False, True])
+@pytest.mark.parametrize("slope", [0.2, 0.01, 1.0, 1.5, -0.3, 0.0])
+def test_leaky_relu_follows_torch_on_special_values(request, with_threads, slope):
+    if with_threads:
+        request.getfixturevalue("threaded")
+    special = [-np.inf, -2.0, -0.0, 0.0, 1e-30, -1e-30, 3.0, np.inf, np.nan]
+    x = np.resize(np.array(special, np.float32), (5, 4, 3))
+    x[1:] += rng(14).standard_normal((4, 4, 3)).astype(np.float32)
+    g = np.resize(np.array([1.0, -2.0, np.inf, np.nan, 0.5], np.float32), x.shape)
+    xd, xt = dl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # inf * 0 (slope 0), as in NumPy
+        yd = dl.nn.functional.leaky_relu(xd, slope)
+        yd.backward(dl.tensor(g))
+    yt = F.leaky_relu(xt, slope)
+    yt.backward(torch.tensor(g))
+    for d, t in ((yd, yt), (xd.grad, xt.grad)):
+        d, t = d.detach().numpy(), t.detach().numpy()
+        np.testing.assert_array_equal(d, t)  # NaN == NaN here
+        np.testing.assert_array_equal(np.signbit(d), np.signbit(t))
