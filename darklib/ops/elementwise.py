@@ -127,6 +127,34 @@ class Minimum(Function):
         return _minmax_grads(ctx, g, a > b, a < b, a == b)
 
 
+_INT_OF_SIZE = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _where(xp, cond, a, b):
+    """``xp.where(cond, a, b)``; on NumPy without a branch per element for large operands.
+
+    NumPy's where branches on every element: on activations, whose signs look random to the
+    branch predictor, it ran ~7 ms per 2M floats here, four times the bitwise blend
+    ``(a & m) | (b & ~m)`` on the operands' bits (m all ones where cond), which is exact
+    for every value (NaN payloads and signed zeros included).
+    """
+    if xp is not np:
+        return xp.where(cond, a, b)
+    dtype = np.result_type(a, b)  # before asarray: Python scalars stay weak, as in where
+    shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
+    ity = _INT_OF_SIZE.get(dtype.itemsize)
+    if ity is None or dtype.kind == "c" or math.prod(shape) < 1 << 14:
+        return np.where(cond, a, b)
+    a = np.broadcast_to(np.asarray(a, dtype), shape).view(ity)
+    b = np.broadcast_to(np.asarray(b, dtype), shape).view(ity)
+    mask = np.broadcast_to(cond, shape).astype(ity)  # 0 or 1
+    np.negative(mask, out=mask)  # 0 or all ones
+    out = np.bitwise_and(a, mask)
+    np.invert(mask, out=mask)
+    out |= np.bitwise_and(b, mask, out=mask)
+    return out.view(dtype)
+
+
 def _minmax_grads(ctx, g, a_loses, b_loses, tie):
     # As PyTorch: ties split the gradient evenly, and where a NaN is involved (no order)
     # both operands get all of it.
@@ -134,8 +162,8 @@ def _minmax_grads(ctx, g, a_loses, b_loses, tie):
     half = g * 0.5
     zero = xp.zeros((), g.dtype)
     na, nb = ctx.needs_input_grad
-    ga = xp.where(tie, half, xp.where(a_loses, zero, g)) if na else None
-    gb = xp.where(tie, half, xp.where(b_loses, zero, g)) if nb else None
+    ga = _where(xp, tie, half, _where(xp, a_loses, zero, g)) if na else None
+    gb = _where(xp, tie, half, _where(xp, b_loses, zero, g)) if nb else None
     return ga, gb
 
 
@@ -299,7 +327,7 @@ def _relu_grad(g: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> None:
         np.multiply(g, keep, out=out)
         if g.dtype.kind != "f" or np.isfinite(np.add.reduce(out, axis=None)):
             return
-        np.copyto(out, np.where(keep, g, np.zeros((), g.dtype)))
+        np.copyto(out, _where(np, keep, g, np.zeros((), g.dtype)))
 
 
 class LeakyReLU(Function):
@@ -309,7 +337,7 @@ class LeakyReLU(Function):
         ctx.slope = slope
         xp = get_xp(a)
         if xp is not np or slope == 0 or not math.isfinite(slope):  # inf * 0 needs where
-            return xp.where(a > 0, a, a * slope)
+            return _where(xp, a > 0, a, a * slope)
         out = np.empty(a.shape, np.result_type(a, slope))
         par.elementwise(lambda p, out: _leaky(p, slope, out), out, a)
         return out
@@ -320,7 +348,7 @@ class LeakyReLU(Function):
         s = ctx.slope
         xp = get_xp(a)
         if xp is not np:
-            return xp.where(a > 0, g, g * s), None
+            return _where(xp, a > 0, g, g * s), None
         res = np.empty(g.shape, g.dtype)
 
         def grad(g, a, *, out):  # g * (1 where a > 0, else slope): multiplies, not a where
@@ -349,12 +377,12 @@ class ELU(Function):
         neg = alpha * xp.expm1(xp.minimum(a, 0))
         ctx.save_for_backward(a, neg)
         ctx.alpha = alpha
-        return xp.where(a > 0, a, neg)
+        return _where(xp, a > 0, a, neg)
 
     @staticmethod
     def backward(ctx, g):
         a, neg = ctx.saved_tensors
-        return get_xp(a).where(a > 0, g, g * (neg + ctx.alpha)), None
+        return _where(get_xp(a), a > 0, g, g * (neg + ctx.alpha)), None
 
 
 def _wide(xp, a):
@@ -414,7 +442,7 @@ class Softplus(Function):
         ctx.beta, ctx.threshold = beta, threshold
         ba = a * beta
         soft = (xp.maximum(ba, 0) + xp.log1p(xp.exp(-xp.abs(ba)))) / beta
-        return xp.where(ba > threshold, a, soft)
+        return _where(xp, ba > threshold, a, soft)
 
     @staticmethod
     def backward(ctx, g):
@@ -422,7 +450,7 @@ class Softplus(Function):
         xp = get_xp(a)
         ba = a * ctx.beta
         s = 0.5 * (xp.tanh(ba * 0.5) + 1)
-        return xp.where(ba > ctx.threshold, g, g * s), None, None
+        return _where(xp, ba > ctx.threshold, g, g * s), None, None
 
 
 class Clamp(Function):
@@ -448,7 +476,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
-        return get_xp(cond).where(cond, a, b)
+        return _where(get_xp(cond), cond, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -458,8 +486,8 @@ class Where(Function):
         zero = xp.zeros((), g.dtype)
         return (
             None,
-            xp.where(cond, g, zero) if na else None,
-            xp.where(cond, zero, g) if nb else None,
+            _where(xp, cond, g, zero) if na else None,
+            _where(xp, cond, zero, g) if nb else None,
         )
 
 
