@@ -11,10 +11,12 @@ of convolution, so its forward is convolution's input gradient and vice versa):
 - :func:`_conv_weight_grad`: im2col of the input and a GEMM contracting over N*H*W.
 
 Columns are laid out (C*kh*kw, N*oh*ow) (on the CPU: channels-last for narrow images,
-and per image, (N, C*kh*kw, oh*ow), for large ones in the forward and weight gradient), in
-reusable scratch memory on the CPU (:func:`darklib.kernels.im2col.workspace`), for the
-whole batch or for large chunks of it. Only the input and weight are saved for backward,
-as PyTorch does; the columns are recomputed there. bench/ops.py times these choices.
+and per image, (N, C*kh*kw, oh*ow), from 400 output pixels in the forward and weight
+gradient). On the CPU the batch goes in chunks of about _CHUNK_BYTES of columns, claimed
+one at a time by darklib's threads (:mod:`darklib.kernels.parallel`), each with its own
+reusable scratch memory (:func:`darklib.kernels.im2col.workspace`); the GPU takes the whole
+batch at once. Only the input and weight are saved for backward, as PyTorch does; the
+columns are recomputed there. bench/ops.py times these choices.
 """
 
 from __future__ import annotations
