@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from darklib.backend import get_xp
+from darklib.backend import get_xp, is_cuda_array
 from darklib.grad_mode import _state as _grad_state
 
 # re-exported, so that dl.autograd.no_grad works as torch.autograd.no_grad does
@@ -159,7 +159,11 @@ class Function:
             parents.append(None)
         ctx = Node(cls, args if any_needs else (), tuple(needs))
         try:
-            out = cls.forward(ctx, *arrays, **kwargs)
+            if kind is None or kind is np.ndarray:
+                out = cls.forward(ctx, *arrays, **kwargs)
+            else:  # on the GPU that holds the inputs, whichever one is current
+                with _gpu_of(cls, args, arrays):
+                    out = cls.forward(ctx, *arrays, **kwargs)
         except ValueError as e:
             if "broadcast" not in str(e):
                 raise
@@ -208,6 +212,15 @@ def _broadcast_message(fn: type[Function], arrays: list) -> str:
                         f"({b[-d]}) at non-singleton dimension {max(len(a), len(b)) - d}"
                     )
     return msg
+
+
+def _gpu_of(fn: type[Function], args: Sequence, arrays: list) -> Any:
+    """The CuPy device (a context manager) of an op's GPU inputs, which must all be on one
+    GPU: CuPy runs kernels and allocates on the *current* device."""
+    gpu = [a for a in arrays if is_cuda_array(a)]
+    if len({a.device.id for a in gpu}) > 1:
+        _raise_device_mismatch(fn, args)
+    return gpu[0].device
 
 
 def _raise_device_mismatch(fn: type[Function], args: Sequence) -> None:
@@ -266,7 +279,11 @@ def _run_backward(
             out = node._retained()
             if out is not None:
                 _deliver(out, g, capture, captured, from_node=True)
-        in_grads = node.fn.backward(node, g)
+        if type(g) is np.ndarray or not is_cuda_array(g):
+            in_grads = node.fn.backward(node, g)
+        else:
+            with g.device:  # the GPU of this node's output (see _gpu_of)
+                in_grads = node.fn.backward(node, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         if len(in_grads) < len(node.parents):

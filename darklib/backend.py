@@ -8,6 +8,7 @@ device is asked for.
 from __future__ import annotations
 
 import functools
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -95,18 +96,26 @@ def as_device(spec: Any) -> device:
     return device(spec)
 
 
+def _loaded_cupy() -> ModuleType | None:
+    """CuPy if something imported it already: no array can be a CuPy array before that, so
+    asking about CPU data never imports CuPy (nor initialises the CUDA driver)."""
+    return sys.modules.get("cupy")
+
+
 def get_xp(arr: Any) -> ModuleType:
     """The array module (numpy or cupy) that owns ``arr``."""
     if isinstance(arr, np.ndarray | np.generic):
         return np
-    cp = _cupy()
+    cp = _loaded_cupy()
     if cp is not None and isinstance(arr, cp.ndarray):
         return cp
     return np
 
 
 def is_cuda_array(arr: Any) -> bool:
-    cp = _cupy()
+    if isinstance(arr, np.ndarray | np.generic):
+        return False
+    cp = _loaded_cupy()
     return cp is not None and isinstance(arr, cp.ndarray)
 
 
@@ -144,14 +153,18 @@ def to_device(arr: Any, dev: device) -> Any:
     if isinstance(arr, cp.ndarray) and arr.device.id == dev.index:
         return arr
     with cp.cuda.Device(dev.index):
-        return cp.asarray(arr)
+        # always a copy, as torch's .to(): asarray may alias host memory on systems with
+        # unified memory (CUPY_ENABLE_UMP), so that writes would show on both sides
+        return cp.array(arr, copy=True)
 
 
 def to_numpy(arr: Any) -> np.ndarray:
     return arr.get() if is_cuda_array(arr) else np.asarray(arr)
 
 
-def cuda_device_context(dev: device):
-    """Context manager selecting the CUDA device for kernels launched inside it."""
-    cp = xp_for(dev)
-    return cp.cuda.Device(dev.index)
+def gpu_erf() -> Any:
+    """CuPy's one-kernel erf ufunc (cupyx.scipy.special.erf: float32 and float64 loops;
+    SciPy not needed)."""
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erf

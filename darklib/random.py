@@ -71,7 +71,10 @@ class Generator:
             if kind == "randint":
                 return rng.integers(kw["low"], kw["high"], size=shape).astype(dtype, copy=False)
             if kind == "randperm":
-                return rng.permutation(shape[0]).astype(dtype, copy=False)
+                if xp is np:
+                    return rng.permutation(shape[0]).astype(dtype, copy=False)
+                # CuPy's Generator has no permutation(): the order of uniform keys
+                return xp.argsort(rng.random(shape[0], dtype=np.float64)).astype(dtype, copy=False)
             if kind == "uniform":
                 return rng.uniform(kw["low"], kw["high"], size=shape).astype(dtype, copy=False)
             if kind == "normal":

@@ -6,6 +6,7 @@ what a tensor *is*: its array, dtype, device, conversions, in-place updates and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -241,7 +242,9 @@ class Tensor:
         return to_numpy(self.array).tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = to_numpy(self.array)
+        if is_cuda_array(self.array):  # as torch: no silent copy to the host
+            raise TypeError("can't convert a cuda tensor to a NumPy array; use .cpu() first")
+        arr = self.array
         return arr if dtype is None else arr.astype(dtype)
 
     def to(
@@ -563,14 +566,17 @@ class Tensor:
         return new
 
     def __repr__(self) -> str:
-        arr = to_numpy(self.array)
+        arr = self.array
+        if arr.size > _THRESHOLD:  # the edges only: a CUDA tensor copies just those
+            arr = _summarized(arr)
+        arr = to_numpy(arr)
         suffixes = []
         if self.device.type != "cpu":
             suffixes.append(f"device='{self.device}'")
         default = {"f": np.float32, "i": np.int64, "b": np.bool_}.get(arr.dtype.kind)
         if arr.size == 0:
             if arr.ndim != 1:
-                suffixes.append(f"size={tuple(arr.shape)}")
+                suffixes.append(f"size={tuple(self.shape)}")
             if arr.dtype != np.float32:
                 suffixes.append(f"dtype={self.dtype!r}")
         elif default is None or arr.dtype != default:
@@ -579,7 +585,7 @@ class Tensor:
             suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
         elif self.requires_grad:
             suffixes.append("requires_grad=True")
-        return _repr_like_torch(arr, suffixes)
+        return _repr_like_torch(arr, suffixes, tuple(self.shape))
 
     def __format__(self, spec: str) -> str:
         if self.array.ndim == 0:
@@ -683,15 +689,17 @@ def _copy_from(t: Tensor, src: Any) -> Tensor:
 _EDGE, _THRESHOLD, _LINEWIDTH, _PRECISION = 3, 1000, 80, 4
 
 
-def _summarized(arr: np.ndarray) -> np.ndarray:
-    """The elements a summarized print shows (first and last edge items per dim)."""
+def _summarized(arr: Any) -> Any:
+    """The elements a summarized print shows (first and last edge items per dim), on the
+    array's own device."""
+    xp = get_xp(arr)
     if arr.ndim == 0:
         return arr
     if arr.shape[0] > 2 * _EDGE:
-        arr = np.concatenate((arr[:_EDGE], arr[-_EDGE:]))
+        arr = xp.concatenate((arr[:_EDGE], arr[-_EDGE:]))
     if arr.ndim == 1:
         return arr
-    return np.stack([_summarized(a) for a in arr])
+    return xp.stack([_summarized(a) for a in arr])
 
 
 class _Formatter:
@@ -740,35 +748,41 @@ class _Formatter:
         return " " * (self.width - len(out)) + out
 
 
-def _format_nested(arr: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+def _format_nested(
+    arr: np.ndarray, indent: int, summarize: bool, fmt: _Formatter, shape: tuple
+) -> str:
+    """``arr`` as torch prints it; ``shape`` is the tensor's, of which ``arr`` may hold only
+    the summarized edges."""
+    cut = summarize and shape[0] > 2 * _EDGE
     if arr.ndim == 0:
         return fmt.format(arr.item())
     if arr.ndim == 1:
         per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
-        if summarize and arr.shape[0] > 2 * _EDGE:
+        if cut:
             data = [fmt.format(v) for v in arr[:_EDGE].tolist()] + [" ..."]
             data += [fmt.format(v) for v in arr[-_EDGE:].tolist()]
         else:
             data = [fmt.format(v) for v in arr.tolist()]
         lines = [", ".join(data[i : i + per_line]) for i in range(0, len(data), per_line)]
         return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
-    if summarize and arr.shape[0] > 2 * _EDGE:
-        rows = [_format_nested(a, indent + 1, summarize, fmt) for a in arr[:_EDGE]] + ["..."]
-        rows += [_format_nested(a, indent + 1, summarize, fmt) for a in arr[-_EDGE:]]
+    inner = shape[1:]
+    if cut:
+        rows = [_format_nested(a, indent + 1, True, fmt, inner) for a in arr[:_EDGE]] + ["..."]
+        rows += [_format_nested(a, indent + 1, True, fmt, inner) for a in arr[-_EDGE:]]
     else:
-        rows = [_format_nested(a, indent + 1, summarize, fmt) for a in arr]
+        rows = [_format_nested(a, indent + 1, summarize, fmt, inner) for a in arr]
     return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
 
 
-def _repr_like_torch(arr: np.ndarray, suffixes: list[str]) -> str:
+def _repr_like_torch(arr: np.ndarray, suffixes: list[str], shape: tuple) -> str:
     prefix = "tensor("
     indent = len(prefix)
     if arr.size == 0:
         body = "[]"
     else:
-        summarize = arr.size > _THRESHOLD
+        summarize = math.prod(shape) > _THRESHOLD
         fmt = _Formatter(_summarized(arr) if summarize else arr)
-        body = _format_nested(arr, indent, summarize, fmt)
+        body = _format_nested(arr, indent, summarize, fmt, shape)
     out = [prefix + body]
     last = len(out[0]) - out[0].rfind("\n") + 1
     for s in suffixes:

@@ -90,7 +90,8 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
         const int c = (int)(r % C);
         const int n = (int)(r / C);
         const long long P = (long long)OH * OW;
-        T acc = (T)0;
+        typedef decltype(T() + 0.0f) A;  // float for half and float, double for double
+        A acc = 0;
         for (int kh = 0; kh < KH; ++kh) {
             const int th = ih + PT - kh * DH;
             if (th < 0 || th % SH != 0) continue;
@@ -104,10 +105,10 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
                 const long long row = nkp
                     ? (((long long)n * C + c) * KH + kh) * KW + kw
                     : ((((long long)c * KH + kh) * KW + kw) * N + n);
-                acc += col[row * P + (long long)oh * OW + ow];
+                acc += (A)col[row * P + (long long)oh * OW + ow];
             }
         }
-        x = acc;
+        x = (T)acc;
         """,
     ),
     # max pooling: value and flat index (ih * W + iw) into the input plane, as PyTorch
@@ -141,7 +142,8 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
         + """
         const long long me = (long long)ih * W + iw;
         const long long base = nc * OH * OW;
-        T acc = (T)0;
+        typedef decltype(T() + 0.0f) A;  // float for half and float, double for double
+        A acc = 0;
         for (int kh = 0; kh < KH; ++kh) {
             const int th = ih + PT - kh * DH;
             if (th < 0 || th % SH != 0) continue;
@@ -153,10 +155,10 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
                 const int ow = tw / SW;
                 if (ow >= OW) continue;
                 const long long o = base + (long long)oh * OW + ow;
-                if (idx[o] == me) acc += gy[o];
+                if (idx[o] == me) acc += (A)gy[o];
             }
         }
-        gx = acc;
+        gx = (T)acc;
         """,
     ),
     # average pooling; the divisor follows PyTorch (window clipped to the padded input,
@@ -171,11 +173,12 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
         const int pool = (h1 - h0) * (w1 - w0);
         h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, H); w1 = min(w1, W);
         const T* plane = &x[nc * H * W];
-        T acc = (T)0;
+        typedef decltype(T() + 0.0f) A;  // float for half and float, double for double
+        A acc = 0;
         for (int ih = h0; ih < h1; ++ih)
-            for (int iw = w0; iw < w1; ++iw) acc += plane[(long long)ih * W + iw];
+            for (int iw = w0; iw < w1; ++iw) acc += (A)plane[(long long)ih * W + iw];
         const int div = divisor != 0 ? divisor : (include_pad ? pool : (h1 - h0) * (w1 - w0));
-        y = (h1 > h0 && w1 > w0) ? (T)(acc / (T)div) : (T)0;
+        y = (h1 > h0 && w1 > w0) ? (T)(acc / (A)div) : (T)0;
         """,
     ),
     "avg_pool_backward": (
@@ -184,7 +187,8 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
         _UNRAVEL_IN
         + """
         const long long base = nc * OH * OW;
-        T acc = (T)0;
+        typedef decltype(T() + 0.0f) A;  // float for half and float, double for double
+        A acc = 0;
         for (int kh = 0; kh < KH; ++kh) {
             const int th = ih + PT - kh;
             if (th < 0 || th % SH != 0) continue;
@@ -201,10 +205,10 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
                 h0 = max(h0, 0); w0 = max(w0, 0); h1 = min(h1, H); w1 = min(w1, W);
                 const int div = divisor != 0 ? divisor
                                              : (include_pad ? pool : (h1 - h0) * (w1 - w0));
-                acc += gy[base + (long long)oh * OW + ow] / (T)div;
+                acc += (A)gy[base + (long long)oh * OW + ow] / (A)div;
             }
         }
-        gx = acc;
+        gx = (T)acc;
         """,
     ),
     # out[idx] += g for arbitrary (repeating) flat indices
@@ -243,10 +247,10 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
         T* p1 = &gx[(nc * H + h1[oh]) * W];
         const long long a = w0[ow], b = w1[ow];
         const T g0 = lh0[oh] * gy, g1 = lh1[oh] * gy;
-        atomicAdd(p0 + a, g0 * lw0[ow]);
-        atomicAdd(p0 + b, g0 * lw1[ow]);
-        atomicAdd(p1 + a, g1 * lw0[ow]);
-        atomicAdd(p1 + b, g1 * lw1[ow]);
+        atomicAdd(p0 + a, (T)(g0 * lw0[ow]));
+        atomicAdd(p0 + b, (T)(g0 * lw1[ow]));
+        atomicAdd(p1 + a, (T)(g1 * lw0[ow]));
+        atomicAdd(p1 + b, (T)(g1 * lw1[ow]));
         """,
     ),
 }

@@ -29,6 +29,27 @@ _FULL = slice(None)
 
 # ------------------------------------------------------------------ scatter-add kernels
 
+# the dtypes CuPy's add.at (its scatter_add) accepts
+_GPU_ADD_AT = frozenset(
+    np.dtype(t) for t in ("float16", "float32", "float64", "int32", "uint32", "uint64")
+)
+
+
+def _add_at(out: Any, key: Any, vals: Any) -> None:
+    """``out[key] += vals`` with repeated positions summed, as ``np.add.at``. CuPy's add.at
+    refuses the other dtypes (int64 among them): those sum in int64 with darklib's
+    atomicAdd kernel and wrap back to ``out``'s dtype, as NumPy's integer sums wrap."""
+    xp = get_xp(out)
+    if xp is np or out.dtype in _GPU_ADD_AT:
+        xp.add.at(out, key, vals)
+        return
+    from darklib.kernels import cuda
+
+    lin = xp.arange(out.size, dtype=_I64).reshape(out.shape)[key]
+    v = xp.broadcast_to(xp.asarray(vals, dtype=out.dtype), lin.shape).astype(_I64)
+    sums = cuda.index_add(out.size, lin.reshape(-1), v.reshape(-1)).reshape(out.shape)
+    out[...] = (out.astype(_I64) + sums).astype(out.dtype)
+
 
 def _index_add(shape: tuple, axis: int, idx: Any, src: Any) -> Any:
     """zeros(shape) with ``src`` summed into positions ``idx`` (1-D, >= 0) along ``axis``.
@@ -52,7 +73,7 @@ def _index_add(shape: tuple, axis: int, idx: Any, src: Any) -> Any:
         np.add.at(out, idx, moved)
     else:
         lin = (idx.reshape(-1, 1) * rest + xp.arange(rest)).reshape(-1)
-        xp.add.at(out.reshape(-1), lin, moved.reshape(-1))
+        _add_at(out.reshape(-1), lin, moved.reshape(-1))
     return xp.moveaxis(out.reshape((n, *rest_shape)), 0, axis)
 
 
@@ -272,7 +293,7 @@ class IndexPut(Function):
         out = x.copy()
         if accumulate:
             xp = get_xp(x)
-            xp.add.at(out, key, xp.broadcast_to(xp.asarray(v, dtype=x.dtype), out[key].shape))
+            _add_at(out, key, xp.broadcast_to(xp.asarray(v, dtype=x.dtype), out[key].shape))
         else:
             out[key] = v
         ctx.key, ctx.accumulate = key, accumulate
@@ -317,7 +338,6 @@ class Scatter(Function):
 
     @staticmethod
     def forward(ctx, x, src, idx, axis, add):
-        xp = get_xp(x)
         out = x.copy()
         lin = _flat_index(x.shape, axis, idx).reshape(-1)
         flat = out.reshape(-1)
@@ -325,7 +345,7 @@ class Scatter(Function):
         is_arr = not isinstance(src, builtins.bool | int | float)
         vals = src[sub].reshape(-1) if is_arr else src
         if add:
-            xp.add.at(flat, lin, vals)
+            _add_at(flat, lin, vals)
         else:
             flat[lin] = vals
         ctx.save_for_backward(idx)

@@ -305,6 +305,12 @@ def _avg_pool_backward_cpu(gy: np.ndarray, g: Geometry, div: Any) -> np.ndarray:
     return ph.from_phases(gq, g, p, np.empty((n, c, g.h, g.w), gy.dtype))
 
 
+def _wide(a: np.ndarray) -> np.ndarray:
+    """Half precision sums in float32, as torch's (a 7x7 window summed in float16 is ~1e-3
+    off)."""
+    return a.astype(np.float32) if a.dtype == np.float16 else a
+
+
 class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, geom, count_include_pad, divisor_override):
@@ -313,7 +319,7 @@ class AvgPool2d(Function):
         ctx.opts = (count_include_pad, int(divisor_override or 0))
         if get_xp(x) is np:
             ctx.div = _avg_divisor(geom, count_include_pad, divisor_override)
-            y = _avg_pool_cpu(xb, geom, ctx.div)
+            y = _avg_pool_cpu(_wide(xb), geom, ctx.div).astype(x.dtype, copy=False)
         else:
             y = _cuda().avg_pool2d(xb, geom, *ctx.opts)
         return y[0] if x.ndim == 3 else y
@@ -322,7 +328,7 @@ class AvgPool2d(Function):
     def backward(ctx, gy):
         gy = _as_batched(gy)
         if get_xp(gy) is np:
-            gx = _avg_pool_backward_cpu(gy, ctx.geom, ctx.div)
+            gx = _avg_pool_backward_cpu(_wide(gy), ctx.geom, ctx.div).astype(gy.dtype, copy=False)
         else:
             gx = _cuda().avg_pool2d_backward(gy, ctx.geom, *ctx.opts)
         return (gx[0] if ctx.unbatched else gx), None, None, None

@@ -918,6 +918,26 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
     return kthvalue_result(values, Tensor._wrap(pick))
 
 
+def _accumulate(fn: Any, a: Any, axis: int) -> Any:
+    """``fn.accumulate(a, axis)``; CuPy accumulates only add and multiply, so there
+    :func:`_log_scan`."""
+    if get_xp(a) is np:
+        return fn.accumulate(a, axis=axis)
+    return _log_scan(fn, a, axis)
+
+
+def _log_scan(fn: Any, a: Any, axis: int) -> Any:
+    """An inclusive scan of the binary ufunc ``fn`` in log2(n) whole-array steps: after
+    the step of width s, each element holds fn over the 2s elements ending at it."""
+    xp = get_xp(a)
+    out = xp.moveaxis(a, axis, -1).copy()
+    s = 1
+    while s < out.shape[-1]:
+        out[..., s:] = fn(out[..., s:], out[..., :-s])  # the right side is a new array
+        s *= 2
+    return xp.moveaxis(out, -1, axis)
+
+
 def _cum_extreme(input: Tensor, dim: int, is_max: bool) -> Any:
     from darklib.ops.indexing import Gather
 
@@ -928,12 +948,14 @@ def _cum_extreme(input: Tensor, dim: int, is_max: bool) -> Any:
         res = _cum_extreme(_reshape(x, 1), 0, is_max)
         return type(res)(_reshape(res[0], ()), _reshape(res[1], ()))
     xp = get_xp(x.array)
-    acc = (xp.maximum if is_max else xp.minimum).accumulate(x.array, axis=d)
+    acc = _accumulate(xp.maximum if is_max else xp.minimum, x.array, d)
     # the latest position holding the running extreme (PyTorch's choice among ties)
     shape = [1] * x.ndim
     shape[d] = -1
     pos = xp.arange(x.shape[d]).reshape(shape)
-    idx = xp.maximum.accumulate(xp.where(x.array == acc, pos, 0), axis=d).astype(_I64)
+    # a NaN takes over, as in torch: from there on the index is the latest NaN's
+    hit = (x.array == acc) | xp.isnan(x.array) if x.array.dtype.kind == "f" else x.array == acc
+    idx = _accumulate(xp.maximum, xp.where(hit, pos, 0), d).astype(_I64)
     values = Gather.apply(x, idx, d)
     result = cummax_result if is_max else cummin_result
     return result(values, Tensor._wrap(idx))
