@@ -27,6 +27,8 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
         arr = np.array(arr)
         if npd is None:
             npd = _default_dtype_for(arr, float_default)
+        elif npd.kind in "iu" and arr.dtype.kind in "iuf" and arr.size:
+            _check_fits(arr, npd)
     else:
         xp = get_xp(arr)
         arr = xp.array(arr, copy=True)
@@ -38,6 +40,19 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
     if dev is not None and dev != device_of(arr):
         arr = to_device(arr, dev)
     return arr
+
+
+def _check_fits(arr: np.ndarray, npd: np.dtype) -> None:
+    """Python numbers going into an integer dtype must fit it (torch refuses to wrap)."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise RuntimeError(f"tensor: cannot convert NaN or infinity to integer type {npd.name}")
+    info = np.iinfo(npd)
+    lo, hi = arr.min(), arr.max()
+    if lo < info.min or hi > info.max:
+        bad = lo if lo < info.min else hi
+        raise RuntimeError(
+            f"tensor: value cannot be converted to type {npd.name} without overflow: {bad}"
+        )
 
 
 def _contains_tensors(seq: Sequence) -> bool:
@@ -52,7 +67,11 @@ def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
     kind = arr.dtype.kind
     if kind == "f" or (float_default and kind in "iub"):
         return np.dtype(np.float32)
-    if kind in "iu":
+    if kind in "iu":  # (darklib has no unsigned types above uint8: int64 holds them)
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise TypeError(
+                f"uint64 values up to {arr.max()} do not fit int64 (darklib has no uint64)"
+            )
         return np.dtype(np.int64)
     if kind == "b":
         return np.dtype(np.bool_)
@@ -144,12 +163,19 @@ def full(
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    if dtype is None:
-        default = {bool: np.bool_, int: np.int64}.get(type(fill_value), np.float32)
-    else:
-        default = np.float32
+    """A tensor of ``size`` filled with ``fill_value`` (a number or a one-element tensor);
+    its dtype, unless given, follows the value: bool, int64 or float32."""
+    if isinstance(fill_value, Tensor):
+        if fill_value.numel() != 1:
+            raise RuntimeError(
+                f"full: fill_value must have one element, got shape {fill_value.shape}"
+            )
+        fill_value = fill_value.item()
+    if isinstance(fill_value, np.generic):
+        fill_value = fill_value.item()
+    default = {bool: np.bool_, int: np.int64}.get(type(fill_value), np.float32)
     return _make(
-        lambda xp, s, d: xp.full(s, fill_value, d),
+        lambda xp, s, d: xp.full(s, _dt.fill_value(fill_value, d, "full"), d),
         (tuple(size),),
         dtype,
         device,
@@ -227,12 +253,21 @@ def arange(
     """Values from start (inclusive) to end (exclusive); int64 unless any bound is a float."""
     if end is None:
         start, end = 0, start
+    start, end, step = (
+        v.item() if isinstance(v, Tensor | np.generic) else v for v in (start, end, step)
+    )
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     is_float = any(isinstance(v, float) for v in (start, end, step))
     default = np.float32 if is_float else np.int64
+
+    def fill(xp: Any, s: Any, d: np.dtype) -> Any:
+        if not is_float and d.kind in "iu":  # exact integers beyond 2**53
+            return xp.arange(start, end, step, dtype=np.int64).astype(d)
+        return xp.arange(start, end, step, dtype=np.float64).astype(d)
+
     return _make(
-        lambda xp, s, d: xp.arange(start, end, step, dtype=np.float64).astype(d),
+        fill,
         (0,),
         dtype,
         device,

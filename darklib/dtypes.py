@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins as _builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -62,8 +63,8 @@ def to_numpy_dtype(d: Any) -> np.dtype:
         return d.np
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d].np
-    if d is _py_float:
-        return np.dtype(np.float32)
+    if d is _py_float:  # as torch: Python's float is a double
+        return np.dtype(np.float64)
     if d is _py_int:
         return np.dtype(np.int64)
     if d is _py_bool:
@@ -97,3 +98,27 @@ def promote_types(type1: Any, type2: Any) -> dtype:
     if cat[a.kind] != cat[b.kind]:
         return from_numpy_dtype(a if cat[a.kind] > cat[b.kind] else b)
     return from_numpy_dtype(np.promote_types(a, b))
+
+
+def fill_value(value: Any, np_dtype: Any, op: str) -> Any:
+    """A number (Python or NumPy scalar) as a scalar of ``np_dtype`` for filling, by
+    torch's rules: floats into integers truncate; negative ints into unsigned types wrap;
+    NaN, infinity or out-of-range values into integers, and non-numbers, are refused."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
+    if not isinstance(value, _py_bool | _py_int | _py_float):
+        raise TypeError(f"{op}: expected a real number, got {type(value).__name__} {value!r:.40}")
+    npd = np.dtype(np_dtype)
+    if npd.kind in "iu" and not isinstance(value, _py_bool):
+        if isinstance(value, _py_float):
+            if not math.isfinite(value):
+                raise RuntimeError(f"{op}: cannot convert {value} to integer type {npd.name}")
+            value = _py_int(value)
+        info = np.iinfo(npd)
+        if npd.kind == "u" and -(info.max // 2) - 1 <= value < 0:
+            value += info.max + 1
+        if not info.min <= value <= info.max:
+            raise RuntimeError(
+                f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
+            )
+    return np.asarray(value, dtype=npd)[()]

@@ -667,6 +667,7 @@ def _fill_like(t: Tensor, value: Any) -> Tensor:
             raise RuntimeError(f"fill_: expected a one-element value, got shape {value.shape}")
         return _CopyFrom.apply(t, value.reshape(()))
     xp = get_xp(t.array)
+    value = _dt.fill_value(value, t.array.dtype, "fill_")
     return Tensor._wrap(xp.full(t.array.shape, value, dtype=t.array.dtype))
 
 

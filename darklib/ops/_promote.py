@@ -68,7 +68,7 @@ def promote(a: Any, b: Any, *, floating: bool = False) -> tuple[Any, Any]:
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a.array.dtype == b.array.dtype and (not floating or a.array.dtype.kind == "f"):
             return a, b
-    elif isinstance(a, Tensor) and isinstance(b, float | int) and a.array.dtype.kind == "f":
+    elif isinstance(a, Tensor) and type(b) in (float, int) and a.array.dtype.kind == "f":
         return a, b
     if not isinstance(a, Tensor):
         a = _lift(a, b)
@@ -81,13 +81,26 @@ def promote(a: Any, b: Any, *, floating: bool = False) -> tuple[Any, Any]:
 
 
 def _lift(x: Any, other: Any) -> Any:
-    """ndarrays and numpy scalars become tensors on the other operand's device."""
-    if isinstance(x, bool | int | float):
-        return x
-    if isinstance(x, np.generic):
+    """Numbers stay Python scalars (NumPy scalars too: they promote like Python's, as in
+    torch); arrays and sequences of numbers become tensors on the other operand's device;
+    anything else (None, strings, complex numbers) is refused."""
+    if isinstance(x, np.generic) and x.dtype.kind in "biuf":
         return x.item()
-    xp = get_xp(other.array) if isinstance(other, Tensor) else np
-    return Tensor._wrap(xp.asarray(x))
+    if isinstance(x, bool | int | float) and not isinstance(x, np.generic):
+        return x
+    arr = None
+    if not isinstance(x, str | bytes | complex | np.generic) and x is not None:
+        xp = get_xp(other.array) if isinstance(other, Tensor) else np
+        try:
+            arr = xp.asarray(x)
+        except (TypeError, ValueError):
+            arr = None
+    if arr is None or arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"unsupported operand of type {type(x).__name__} ({x!r:.40}): expected a tensor, "
+            "a real number, or an array of real numbers"
+        )
+    return Tensor._wrap(arr)
 
 
 def _cast(x: Any, dt: np.dtype) -> Any:

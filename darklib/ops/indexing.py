@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from darklib import autograd
+from darklib import dtypes as _dt
 from darklib.autograd import Function
 from darklib.backend import device_of, get_xp, to_device
 from darklib.ops.elementwise import Where
@@ -428,7 +429,7 @@ def _value_for(t: Tensor, value: Any) -> Any:
             value = value.to(t.device)
         return value if value.array.dtype == t.array.dtype else value.to(t.dtype)
     if isinstance(value, builtins.bool | int | float | np.generic):
-        return value
+        return _dt.fill_value(value, t.array.dtype, "index_put")
     return Tensor._wrap(_to_backend(np.asarray(value), t.array).astype(t.array.dtype, copy=False))
 
 
@@ -670,6 +671,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
             )
         v = _value_for(x, value)
     else:
+        value = _dt.fill_value(value, x.array.dtype, "masked_fill")
         v = Tensor._wrap(get_xp(x.array).asarray(value, dtype=x.array.dtype))
     return Where.apply(m, v, x)
 

@@ -168,9 +168,14 @@ def _gather(xp: Any, a: Any, t: Any) -> Any:
 
 
 def _scatter_sub(xp: Any, grad: Any, t: Any, vals: Any) -> None:
-    """grad[n, t[n, ...], ...] -= vals[n, ...] for a contiguous grad of shape (N, C, *)."""
+    """grad[n, t[n, ...], ...] -= vals[n, ...] for grad of shape (N, C, *), in place."""
     n, c = grad.shape[:2]
     if n == 0 or c == 0:
+        return
+    if not grad.flags.c_contiguous:  # (from permuted logits) a flat view would be a copy
+        dense = xp.ascontiguousarray(grad)
+        _scatter_sub(xp, dense, t, vals)
+        grad[...] = dense
         return
     l = grad.size // (n * c)
     flat = (xp.arange(n).reshape(n, 1) * c + t.reshape(n, l)) * l + xp.arange(l)
