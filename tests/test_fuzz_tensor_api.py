@@ -1087,18 +1087,15 @@ def known_bug(finding: str):
     return deco
 
 
-@known_bug("API-01")
 def test_int_index_separated_from_advanced_index_places_dims_like_torch():
     # torch applies integer indices as basic indexing first, so x[0, :, idx] has shape (4, 2)
     same(lambda L: L.arange(60.0).reshape(3, 4, 5)[0, :, L.tensor([0, 1])])
 
 
-@known_bug("API-01")
 def test_int_none_advanced_index_shape_like_torch():
     same(lambda L: L.arange(120.0).reshape(2, 3, 4, 5)[-1, None, None, L.tensor([-1, 2])])
 
 
-@known_bug("API-01")
 def test_setitem_int_separated_from_advanced_index_like_torch():
     def fn(L):
         x = L.zeros(3, 4, 5)

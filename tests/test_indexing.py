@@ -506,3 +506,69 @@ def test_public_names():
     ]:
         assert callable(getattr(dl, name)), name
     assert dl.abs(dl.tensor([-1.0])).tolist() == [1.0]
+
+
+def _mixed_key(lib, spec):
+    parts = {
+        "i": lambda: 1,
+        "-": lambda: slice(None),
+        "a": lambda: lib.tensor([2, 0]),
+        "b": lambda: lib.tensor([[0], [1]]),
+        "m": lambda: lib.tensor([True, False]),
+        "N": lambda: None,
+        "E": lambda: Ellipsis,
+    }
+    return tuple(parts[c]() for c in spec)
+
+
+def test_every_mix_of_ints_slices_arrays_masks_none_and_ellipsis_follows_torch():
+    # torch applies integers as plain selections before the index arrays (NumPy counts
+    # them among the advanced indices), so x[0, :, idx] keeps idx's dims after the ':'
+    import itertools
+
+    a = np.arange(2 * 3 * 4 * 5.0).reshape(2, 3, 4, 5)
+    dx, tx = dl.tensor(a), torch.tensor(a)
+    checked = 0
+    for n in range(1, 5):
+        for spec in itertools.product("i-abmNE", repeat=n):
+            if spec.count("E") > 1 or not set(spec) & set("abm"):
+                continue
+            try:
+                want = tx[_mixed_key(torch, spec)]
+            except (IndexError, RuntimeError):
+                continue
+            got = dx[_mixed_key(dl, spec)]
+            assert got.shape == tuple(want.shape), spec
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=str(spec))
+            v = np.arange(want.numel(), dtype=np.float64).reshape(want.shape) + 1000
+            t2, d2 = tx.clone(), dl.tensor(a)
+            t2[_mixed_key(torch, spec)] = torch.tensor(v)
+            d2[_mixed_key(dl, spec)] = dl.tensor(v)
+            np.testing.assert_array_equal(d2.numpy(), t2.numpy(), err_msg=str(spec))
+            checked += 1
+    assert checked > 1000
+
+
+def test_int_and_array_index_gradients_follow_torch():
+    compare(
+        lambda x: x[0, :, dl.tensor([3, 1, 3])] * dl.arange(3.0),
+        lambda x: x[0, :, torch.tensor([3, 1, 3])] * torch.arange(3.0),
+        _x((2, 3, 4)),
+    )
+
+    def put(lib):
+        def fn(x, v):
+            y = x * 1
+            y[1, :, lib.tensor([0, 2])] = v
+            return y
+
+        return fn
+
+    compare(put(dl), put(torch), _x((2, 3, 4)), _x((3, 2), seed=1))
+    # index_put reads every index as a tensor (advanced) in torch: NumPy's placement
+    compare(
+        lambda x, v: x.index_put((dl.tensor(1), dl.tensor([0, 2])), v),
+        lambda x, v: x.index_put((torch.tensor(1), torch.tensor([0, 2])), v),
+        _x((2, 3, 4)),
+        _x((2, 4), seed=1),
+    )

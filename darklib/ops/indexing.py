@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import builtins
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from darklib import dtypes as _dt
 from darklib.autograd import Function
 from darklib.backend import device_of, get_xp, to_device
 from darklib.ops.elementwise import Where
-from darklib.ops.shape import Slice, _check_tensor, expand, norm_dim, reshape
+from darklib.ops.shape import Slice, _check_tensor, expand, movedim, norm_dim, reshape
 from darklib.tensor import Tensor
 
 _I64 = np.dtype(np.int64)
@@ -405,7 +405,52 @@ def getitem(input: Tensor, key: Any) -> Tensor:
         return Slice.apply(input, k)
     if take is not None:
         return Take.apply(input, take[1], take[0])
-    return AdvancedIndex.apply(input, k, kind == "int")
+    out = AdvancedIndex.apply(input, k, kind == "int")
+    block = _advanced_block(k, arr.ndim, out.ndim)
+    if block is not None:  # NumPy's placement of the indexed dims -> torch's
+        npos, tpos, b = block
+        out = movedim(out, tuple(range(npos, npos + b)), tuple(range(tpos, tpos + b)))
+    return out
+
+
+def _advanced_block(items: tuple, ndim: int, out_ndim: int) -> tuple | None:
+    """Where the dims of a key's index arrays land: ``(numpy_pos, torch_pos, count)``
+    when NumPy and torch disagree, else None.
+
+    NumPy counts integers among the advanced indices, torch applies them first as plain
+    selections; so in ``x[0, :, idx]`` the integer and ``idx`` are apart for NumPy, whose
+    result then starts with idx's dims, while for torch ``idx`` stands alone and its dims
+    stay in place (after the ``:``). Likewise an Ellipsis that stands for no dims parts
+    index arrays for NumPy only."""
+    if builtins.any(isinstance(k, builtins.bool) for k in items):
+        return None  # scalar bools: advanced in both readings, left to NumPy's
+    consumed = builtins.sum(
+        (k.ndim if _is_bool_array(k) else 1) for k in items if not (k is None or k is Ellipsis)
+    )
+
+    def width(k: Any) -> int:  # result dims of a basic item
+        return ndim - consumed if k is Ellipsis else 1
+
+    def place(advanced: Callable[[Any], bool], skipped: Callable[[Any], bool]) -> int:
+        at = [i for i, k in enumerate(items) if advanced(k)]
+        between = [items[i] for i in range(at[0], at[-1] + 1) if not advanced(items[i])]
+        if not builtins.all(skipped(k) for k in between):
+            return 0  # split up: the indexed dims go first
+        return builtins.sum(width(k) for k in items[: at[0]] if not skipped(k) and not advanced(k))
+
+    def is_int(k: Any) -> bool:
+        return isinstance(k, int)
+
+    def is_array(k: Any) -> bool:
+        return hasattr(k, "dtype")
+
+    npos = place(lambda k: is_int(k) or is_array(k), lambda k: False)
+    # (an Ellipsis standing for no dims does not part index arrays for torch either)
+    tpos = place(is_array, lambda k: is_int(k) or (k is Ellipsis and width(k) == 0))
+    if npos == tpos:
+        return None
+    basic = builtins.sum(width(k) for k in items if not (is_int(k) or is_array(k)))
+    return npos, tpos, out_ndim - basic
 
 
 def _plain_bounds(s: slice) -> bool:
@@ -451,9 +496,34 @@ def _index_put_key(t: Tensor, key: tuple, value: Any, accumulate: bool = False) 
     return IndexPut.apply(t, v, key, accumulate)
 
 
+def _in_numpy_order(t: Tensor, k: tuple, kind: str, value: Any) -> Any:
+    """An assigned value laid out for ``t[k]`` as torch reads it, moved to NumPy's layout of
+    ``t.array[k]`` (see :func:`_advanced_block`)."""
+    if kind == "basic" or (not isinstance(value, Tensor) and np.ndim(value) == 0):
+        return value
+    shape = t.array[k].shape
+    block = _advanced_block(k, t.array.ndim, len(shape))
+    if block is None:
+        return value
+    npos, tpos, b = block
+    rest = [*shape[:npos], *shape[npos + b :]]
+    theirs = [*rest[:tpos], *shape[npos : npos + b], *rest[tpos:]]
+    if not isinstance(value, Tensor):
+        value = Tensor._wrap(_to_backend(np.asarray(value), t.array))
+    try:
+        value = expand(value, tuple(np.broadcast_shapes(tuple(value.shape), tuple(theirs))))
+    except ValueError:
+        raise RuntimeError(
+            f"index_put: shape mismatch: value tensor of shape {list(value.shape)} cannot "
+            f"be broadcast to indexing result of shape {theirs}"
+        ) from None
+    return movedim(value, tuple(range(tpos, tpos + b)), tuple(range(npos, npos + b)))
+
+
 def setitem(self: Tensor, key: Any, value: Any) -> None:
     """``self[key] = value``: in place; differentiable for non-leaf tensors and for value."""
-    k = _prepare_key(key, self.array)[0]
+    k, kind, _ = _prepare_key(key, self.array)
+    value = _in_numpy_order(self, k, kind, value)
     track = autograd.is_grad_enabled() and (
         self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
     )
