@@ -96,14 +96,23 @@ class Node:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes a forward stored on ctx and free() has dropped.
-        if name.startswith("__") or object.__getattribute__(self, "_saved") is not None:
+        if name.startswith("__") or "_freed" not in object.__getattribute__(self, "__dict__"):
             raise AttributeError(name)
         raise RuntimeError(_FREED)
 
     def free(self) -> None:
-        self._saved = None
+        """Drop the arrays kept for backward (saved ones and array attributes of ctx), as
+        torch frees saved tensors: a node that kept none (shapes and numbers only) can run
+        backward again, as in torch."""
+        if self._saved:
+            self._saved = None
         self._versions = ()
-        self.__dict__.clear()
+        d = self.__dict__
+        arrays = [k for k, v in d.items() if hasattr(v, "shape") and hasattr(v, "dtype")]
+        for k in arrays:
+            del d[k]
+        if arrays:
+            d["_freed"] = True
 
 
 class Function:

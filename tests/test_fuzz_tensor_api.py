@@ -1148,7 +1148,6 @@ def test_cummax_with_nan_value_and_grad_like_torch():
     grads_same(lambda L, x: x.cummax(0)[0], np.array([1.0, np.nan, 3.0, 0.0]))
 
 
-@known_bug("API-06")
 @pytest.mark.parametrize("op", ["sum", "nansum", "prod", "cumsum"])
 def test_integer_dtype_argument_of_reductions_is_honoured(op):
     ints = np.arange(6).reshape(2, 3)
@@ -1158,7 +1157,6 @@ def test_integer_dtype_argument_of_reductions_is_honoured(op):
         same(lambda L: getattr(L.tensor(ints), op)(dtype=L.int32))
 
 
-@known_bug("API-06")
 def test_sum_of_bools_with_dtype_int32():
     same(lambda L: (L.arange(5) > 1).sum(dtype=L.int32))
 
@@ -1179,25 +1177,21 @@ def test_to_python_float_is_float64():
     same(lambda L: L.zeros(2).to(float))
 
 
-@known_bug("API-09")
 def test_clamp_with_tensor_bound_tie_gradient_goes_to_input():
     grads_same(
         lambda L, a, lo: a.clamp(min=lo), np.array([-0.5, 0.5, 0.0]), np.array([-0.5, 0.6, 0.0])
     )
 
 
-@known_bug("API-10")
 @pytest.mark.parametrize("p", [3, 0.5, 1.5])
 def test_norm_gradient_at_zero_is_zero_not_nan(p):
     grads_same(lambda L, a: a.norm(p=p), np.zeros(3))
 
 
-@known_bug("API-10")
 def test_atan2_gradient_at_origin_is_zero_not_nan():
     grads_same(lambda L, y, x: L.atan2(y, x), np.array([0.0, 1.0]), np.array([0.0, 0.0]))
 
 
-@known_bug("API-11")
 @pytest.mark.parametrize(
     "op",
     [
@@ -1217,7 +1211,6 @@ def test_inplace_after_op_that_saves_nothing_is_allowed(op):
     assert x.grad is not None
 
 
-@known_bug("API-12")
 def test_second_backward_through_graph_without_saved_tensors():
     x = dl.tensor([1.0, 2.0], requires_grad=True)
     a = (x + 3).sum()

@@ -15,7 +15,7 @@ import numpy as np
 from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_erf
 from darklib.kernels import parallel as par
-from darklib.ops._promote import promote
+from darklib.ops._promote import _cast, promote, result_dtype
 from darklib.tensor import Tensor
 
 # ------------------------------------------------------------------ binary arithmetic
@@ -44,7 +44,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # only what the gradients need: an operand changed in place after y * 2 (or after
+        # y * w for a w without grad) is no error, as in torch
+        na, nb = ctx.needs_input_grad
+        ctx.save_for_backward(a if nb else None, b if na else None)
         return a * b
 
     @staticmethod
@@ -57,7 +60,7 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a / b
 
     @staticmethod
@@ -472,6 +475,37 @@ class Clamp(Function):
         return g * keep, None, None
 
 
+class ClampTensor(Function):
+    """clamp with tensor bounds (either may be None): the whole gradient goes to the input
+    where ``lo <= a <= hi``, to ``lo`` where ``a < lo < hi``, to ``hi`` where ``a > hi``
+    or ``hi < lo`` (ties go to the input, unlike maximum/minimum), as torch."""
+
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        xp = get_xp(a)
+        ctx.save_for_backward(a, lo, hi)
+        out = a if lo is None else xp.maximum(a, lo)
+        return out if hi is None else xp.minimum(out, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, lo, hi = ctx.saved_tensors
+        xp = get_xp(g)
+        zero = xp.zeros((), g.dtype)
+        keep = True if lo is None else a >= lo
+        if hi is not None:
+            keep = keep & (a <= hi)
+        ga = xp.where(keep, g, zero)
+        glo = ghi = None
+        if lo is not None and ctx.needs_input_grad[1]:
+            below = a < lo if hi is None else (a < lo) & (lo < hi)
+            glo = xp.where(below, g, zero)
+        if hi is not None and ctx.needs_input_grad[2]:
+            above = a > hi if lo is None else (a > hi) | (hi < lo)
+            ghi = xp.where(above, g, zero)
+        return ga, glo, ghi
+
+
 class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -576,7 +610,8 @@ class Atan2(Function):
         a, b = ctx.saved_tensors
         xp = get_xp(g)
         with _quiet(xp):
-            d = g / (a * a + b * b)
+            r2 = a * a + b * b
+            d = xp.where(r2 == 0, xp.zeros((), g.dtype), g / r2)  # 0 at the origin, as torch
         return d * b, -d * a
 
 
@@ -964,12 +999,15 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = input
-        if min is not None:
-            out = maximum(out, min)
-        if max is not None:
-            out = minimum(out, max)
-        return out
+        dt = result_dtype(input, *(b for b in (min, max) if b is not None))
+        xp = get_xp(input.array)
+
+        def bound(b: Any) -> Tensor | None:
+            if b is None or isinstance(b, Tensor):
+                return b if b is None else _cast(b, dt)
+            return Tensor._wrap(xp.asarray(b, dtype=dt))
+
+        return ClampTensor.apply(_cast(input, dt), bound(min), bound(max))
     if input.array.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         input = input.float()
     return Clamp.apply(input, min, max)

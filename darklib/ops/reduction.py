@@ -93,6 +93,8 @@ def _as_float(x: Tensor, op: str) -> Tensor:
 
 
 def _cast_dtype(x: Tensor, dtype: Any) -> Tensor:
+    """x in ``dtype`` if one is given (integer sums accumulate in int64 and are cast back:
+    the same wrapped result as summing in the narrow type, as torch)."""
     if dtype is None:
         return x
     npd = _dt.to_numpy_dtype(dtype)
@@ -358,6 +360,38 @@ class Norm2(Function):
         return x * scale, None, None
 
 
+class NormP(Function):
+    """(sum |x|^p)^(1/p) for a finite p other than 0, 1, 2; torch's gradient, which is 0
+    (not NaN) where the norm is 0 and, for p < 1, at zero entries."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        xp = get_xp(x)
+        with _quiet(xp):
+            out_k = _arr(xp, (xp.abs(x) ** p).sum(axis=axes, keepdims=True)) ** (1 / p)
+        ctx.save_for_backward(x, out_k)
+        ctx.p = p
+        if keepdim:
+            return out_k
+        return out_k.reshape(
+            tuple(n for i, n in enumerate(x.shape) if not (axes is None or i in axes))
+        )
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out_k = ctx.saved_tensors
+        p = ctx.p
+        xp = get_xp(x)
+        zero = xp.zeros((), g.dtype)
+        g = g.reshape(out_k.shape)
+        with _quiet(xp):
+            scaled = xp.sign(x) * xp.abs(x) ** (p - 1)
+            if p < 1:
+                return xp.where(x == 0, zero, scaled) * g * out_k ** (1 - p), None, None, None
+            scale = xp.where(out_k == 0, zero, g / out_k ** (p - 1))
+        return scaled * scale, None, None, None
+
+
 class Cumsum(Function):
     @staticmethod
     def forward(ctx, x, axis):
@@ -385,7 +419,7 @@ def sum(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = N
         tensor([3., 3.])
     """
     x = _cast_dtype(_check_tensor(input, "sum"), dtype)
-    return Sum.apply(*_prep(x, dim, keepdim, "sum"))
+    return _cast_dtype(Sum.apply(*_prep(x, dim, keepdim, "sum")), dtype)
 
 
 def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
@@ -604,7 +638,7 @@ def prod(
     if dim is not None:
         norm_dim(dim, x.ndim, "prod")
     x, axes, keepdim = _prep(x, dim, keepdim, "prod")
-    return Prod.apply(x, None if axes is None else axes[0], keepdim)
+    return _cast_dtype(Prod.apply(x, None if axes is None else axes[0], keepdim), dtype)
 
 
 def _logical(input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
@@ -655,7 +689,7 @@ def norm(
         return Tensor._wrap(_arr(get_xp(x.array), nz))
     if p == 1:
         return sum(_E.abs(x), axes, keepdim)
-    return _E.pow(sum(_E.pow(_E.abs(x), p), axes, keepdim), 1.0 / p)
+    return NormP.apply(x, p, axes, keepdim)
 
 
 def _cumulative(fn: type[Function], input: Tensor, dim: int, dtype: Any, op: str) -> Tensor:
@@ -663,8 +697,8 @@ def _cumulative(fn: type[Function], input: Tensor, dim: int, dtype: Any, op: str
     x = _cast_dtype(_check_tensor(input, op), dtype)
     d = norm_dim(dim, x.ndim, op)
     if x.ndim == 0:
-        return _reshape(fn.apply(_reshape(x, 1), 0), ())
-    return fn.apply(x, d)
+        return _cast_dtype(_reshape(fn.apply(_reshape(x, 1), 0), ()), dtype)
+    return _cast_dtype(fn.apply(x, d), dtype)
 
 
 def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
@@ -1005,7 +1039,6 @@ def quantile(
     shape[d] = -1
     frac = Tensor._wrap(get_xp(x.array).asarray((pos - lo).reshape(shape), x.array.dtype))
     out = _E.add(a, _E.mul(_E.sub(b, a), frac))
-    out = _cast_dtype(out, None)
     from darklib.ops.shape import movedim
 
     out = movedim(out, d, 0)  # the q dim leads, as in PyTorch
