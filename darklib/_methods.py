@@ -41,8 +41,8 @@ _bind(
     __mod__=E.remainder,
     __rmod__=_reflect(E.remainder),
     __pos__=lambda self: self,
-    __eq__=E.eq,
-    __ne__=E.ne,
+    __eq__=lambda a, b: False if b is None else E.eq(a, b),  # as torch: x == None is False
+    __ne__=lambda a, b: True if b is None else E.ne(a, b),
     __lt__=E.lt,
     __le__=E.le,
     __gt__=E.gt,

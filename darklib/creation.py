@@ -322,6 +322,8 @@ def _random_tensor(
     gen = _random.default_generator if generator is None else generator
 
     def fill(xp, s, d):
+        if kind in ("rand", "randn") and d.kind != "f":  # torch has no such fill either
+            raise RuntimeError(f"{kind}: not implemented for dtype {d.name}; use a float dtype")
         return gen.sample(kind, xp, s, d, **kw)
 
     default = np.int64 if kind in ("randint", "randperm") else np.float32

@@ -19,6 +19,27 @@ from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device,
 device_cls = device
 
 
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again."""
+
+    __slots__ = ("_hook", "_hooks")
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+    __call__ = remove  # (the earlier API returned a function that removed the hook)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
 class Size(tuple):
     """A tensor's shape: a tuple of ints (``torch.Size``), with ``numel()``."""
 
@@ -154,11 +175,11 @@ class Tensor:
 
     # ----------------------------------------------------------------- attributes
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self.array.shape
+    def shape(self) -> Size:
+        return Size(self.array.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        return self.array.shape if dim is None else self.array.shape[dim]
+        return Size(self.array.shape) if dim is None else self.array.shape[dim]
 
     @property
     def ndim(self) -> int:
@@ -379,7 +400,7 @@ class Tensor:
 
         self.grad_fn._retained = weakref.ref(self)
 
-    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new one."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: the tensor does not require grad")
@@ -392,7 +413,7 @@ class Tensor:
                 self._hooks = []
             hooks = self._hooks
         hooks.append(hook)
-        return lambda: hooks.remove(hook) if hook in hooks else None
+        return RemovableHandle(hooks, hook)
 
     def backward(
         self,
@@ -476,7 +497,10 @@ class Tensor:
                 f"{name}: the result of shape {tuple(res.array.shape)} does not fit the "
                 f"tensor of shape {tuple(self.array.shape)} being updated in place"
             )
-        if self.array.dtype.kind != "f" and res.array.dtype.kind == "f":
+        kinds = "bif"  # bool < integer < float: an in-place result may not climb
+        if kinds.index(self.array.dtype.kind.replace("u", "i")) < kinds.index(
+            res.array.dtype.kind.replace("u", "i")
+        ):
             raise RuntimeError(
                 f"{name}: result type {res.dtype} can't be cast to the tensor's "
                 f"{self.dtype} in place"

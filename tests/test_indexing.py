@@ -57,8 +57,10 @@ def test_getitem_mask_and_numpy_keys(device):
     compare(lambda a: a[a > 0], lambda a: a[a > 0], x, device=device)
     compare(lambda a: a[m], lambda a: a[torch.tensor(m)], x, device=device)
     compare(lambda a: a[np.array([2, 0])], lambda a: a[torch.tensor([2, 0])], x, device=device)
+    # a list holding sequences is read as a tuple of indices, as torch does
+    compare(lambda a: a[[[0, 1], [2, 2]]], lambda a: a[[[0, 1], [2, 2]]], x, device=device)
     compare(
-        lambda a: a[[[0, 1], [2, 2]]], lambda a: a[torch.tensor([[0, 1], [2, 2]])], x, device=device
+        lambda a: a[[[0, 1], slice(1, 3)]], lambda a: a[[[0, 1], slice(1, 3)]], x, device=device
     )
     compare(lambda a: a[True], lambda a: a[True], x, device=device)
     compare(lambda a: a[[]], lambda a: a[[]], x, device=device)

@@ -727,9 +727,18 @@ def _no_bool(name: str, *xs: Any) -> None:
 # ------------------------------------------------------------------ functional API
 
 
+def _check_alpha(op: str, alpha: Any, *operands: Any) -> None:
+    if isinstance(alpha, float) and result_dtype(*operands).kind != "f":
+        raise RuntimeError(
+            f"{op}: for integral input tensors, argument alpha must not be a floating point "
+            f"number (got {alpha})"
+        )
+
+
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     """``input + alpha * other``, with broadcasting and PyTorch's type promotion."""
     if alpha != 1:
+        _check_alpha("add", alpha, input, other)
         other = mul(other, alpha)
     return _binary(Add, input, other)
 
@@ -742,6 +751,7 @@ def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
             "to invert a mask use the `~` or `logical_not()` operator instead"
         )
     if alpha != 1:
+        _check_alpha("sub", alpha, input, other)
         other = mul(other, alpha)
     return _binary(Sub, input, other)
 

@@ -112,6 +112,8 @@ def _to_backend(a: Any, like: Any) -> Any:
 def _index_array(k: Any, arr: Any) -> Any:
     if isinstance(k, Tensor):
         a = k.array
+        if a.dtype == np.uint8:  # a uint8 tensor is a mask, as in torch
+            a = a.astype(np.bool_)
     elif isinstance(k, np.ndarray) or hasattr(k, "__cuda_array_interface__"):
         a = k
     elif isinstance(k, list | tuple):
@@ -138,7 +140,9 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
     Returns (key, kind, take) where kind is 'basic', 'bool' or 'int', and ``take`` is
     (axis, index array) when the key is one integer array among full slices.
     """
-    if not isinstance(key, tuple):
+    if isinstance(key, list) and len(key) < 32 and builtins.any(_tuple_like(k) for k in key):
+        key = tuple(key)  # torch reads x[[[0, 1], [1, 2]]] as x[[0, 1], [1, 2]]
+    elif not isinstance(key, tuple):
         key = (key,)
     items: list = []
     kind = "basic"
@@ -215,6 +219,16 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
     if not builtins.any(k is Ellipsis for k in items):
         items.append(Ellipsis)  # makes NumPy return 0-d arrays (views), never scalars
     return tuple(items), kind, take
+
+
+def _tuple_like(k: Any) -> bool:
+    """Whether a list index holding ``k`` is read as a tuple of indices (torch's rule)."""
+    return (
+        k is None
+        or k is Ellipsis
+        or isinstance(k, slice | Tensor | np.ndarray)
+        or (isinstance(k, Sequence) and not isinstance(k, str))
+    )
 
 
 def _is_bool_array(k: Any) -> bool:
@@ -395,7 +409,7 @@ def getitem(input: Tensor, key: Any) -> Tensor:
             return Slice.apply(input, (key,))
     if isinstance(key, Tensor) and type(arr) is np.ndarray and arr.ndim:
         ka = key.array
-        if type(ka) is np.ndarray and ka.dtype.kind in "iu":
+        if type(ka) is np.ndarray and ka.dtype.kind in "iu" and ka.dtype != np.uint8:
             try:  # NumPy's take checks the bounds (negative indices count from the end)
                 return Take.apply(input, ka, 0)
             except IndexError as e:
@@ -694,7 +708,7 @@ def scatter(
     if reduce is not None:
         if reduce != "add":
             raise NotImplementedError(
-                f"scatter(): reduce={reduce!r} is not supported; use 'add' or scatter_reduce"
+                f"scatter(): reduce={reduce!r} is not supported; use reduce='add'"
             )
         if not isinstance(src, Tensor):
             x = _check_tensor(input, "scatter")
@@ -787,7 +801,8 @@ def unique(
     x = _check_tensor(input, "unique")
     arr = x.array
     xp = get_xp(arr)
-    kw = {"return_inverse": return_inverse, "return_counts": return_counts}
+    # every NaN is distinct, as in torch
+    kw = {"return_inverse": return_inverse, "return_counts": return_counts, "equal_nan": False}
     if dim is None:
         res = xp.unique(arr.reshape(-1), **kw)
     else:

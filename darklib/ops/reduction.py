@@ -8,9 +8,11 @@ back over the reduced dims (a broadcast view, no copy where the array library al
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import warnings
 from collections import namedtuple
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -1050,3 +1052,26 @@ def quantile(
     else:
         out = _reshape(out, len(qs), *([] if dim is None else list(out.shape[1:])))
     return out[0] if scalar_q else out
+
+
+def _numpy_names(fn: Callable) -> Callable:
+    """Also take NumPy's ``axis=`` and ``keepdims=`` for ``dim=`` and ``keepdim=``, as
+    torch's reductions do."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
+            if alias in kw:
+                if name in kw:
+                    raise TypeError(f"{fn.__name__}(): got both {name}= and {alias}=")
+                kw[name] = kw.pop(alias)
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+for _name in (
+    "sum mean var std max min amax amin argmax argmin logsumexp prod all any norm median "
+    "aminmax var_mean std_mean count_nonzero nansum nanmean quantile"
+).split():
+    globals()[_name] = _numpy_names(globals()[_name])

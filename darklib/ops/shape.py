@@ -326,20 +326,22 @@ def _infer_shape(shape: tuple[int, ...], x: Tensor, op: str) -> tuple[int, ...]:
     )
 
 
-def reshape(input: Tensor, *shape: Any) -> Tensor:
+def reshape(input: Tensor, *shape: Any, **kw: Any) -> Tensor:
     """A tensor with the same data and ``shape`` (one size may be -1); a view where possible.
 
     Example::
 
         >>> dl.arange(6).reshape(2, -1).shape
-        (2, 3)
+        darklib.Size([2, 3])
     """
+    shape = _dims_keyword(shape, kw, "reshape", "shape")
     x = _check_tensor(input, "reshape")
     return Reshape.apply(x, _infer_shape(_sizes(shape, "reshape"), x, "reshape"))
 
 
-def view(input: Tensor, *shape: Any) -> Tensor:
+def view(input: Tensor, *shape: Any, **kw: Any) -> Tensor:
     """Like :func:`reshape`; ``view(dtype)`` reinterprets the bytes (no gradient)."""
+    shape = _dims_keyword(shape, kw, "view", "size")
     x = _check_tensor(input, "view")
     if len(shape) == 1 and isinstance(shape[0], _dt.dtype | np.dtype | type | str):
         return Tensor._wrap(x.array.view(_dt.to_numpy_dtype(shape[0])))._as_view_of(x, None)
@@ -425,8 +427,19 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
 # ------------------------------------------------------------------ dim order
 
 
-def permute(input: Tensor, *dims: Any) -> Tensor:
-    """Reorder the dims: ``x.permute(2, 0, 1)`` (a view)."""
+def _dims_keyword(dims: tuple, kw: dict, op: str, name: str = "dims") -> tuple:
+    """The dims of ``op(x, *dims)`` or of torch's keyword form ``op(x, dims=...)``
+    (``name`` is the keyword: dims, shape or size)."""
+    if not kw:
+        return dims
+    if set(kw) != {name} or dims:
+        raise TypeError(f"{op}(): takes the {name} positionally or as {name}=, got {sorted(kw)}")
+    return (kw[name],)
+
+
+def permute(input: Tensor, *dims: Any, **kw: Any) -> Tensor:
+    """Reorder the dims: ``x.permute(2, 0, 1)`` or ``x.permute(dims=(2, 0, 1))`` (a view)."""
+    dims = _dims_keyword(dims, kw, "permute")
     x = _check_tensor(input, "permute")
     dims = _sizes(dims, "permute", "dim")
     if len(dims) != x.ndim:
@@ -516,8 +529,9 @@ moveaxis = movedim
 # ------------------------------------------------------------------ broadcasting, tiling
 
 
-def expand(input: Tensor, *sizes: Any) -> Tensor:
+def expand(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
     """A broadcast view with ``sizes`` (-1 keeps a dim; new dims are added in front)."""
+    sizes = _dims_keyword(sizes, kw, "expand", "size")
     x = _check_tensor(input, "expand")
     sizes = _sizes(sizes, "expand")
     if len(sizes) < x.ndim:
@@ -594,11 +608,13 @@ def _promote_all(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
     return [t_ if t_.array.dtype == dt else t_.to(dt) for t_ in tensors]
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Concatenate tensors along an existing dim; dtypes promote as in PyTorch.
 
     Shape: all inputs match except along ``dim``. 1-D empty tensors are skipped (as PyTorch).
+    ``axis`` is NumPy's name for ``dim``.
     """
+    dim = dim if axis is None else axis
     ts = _promote_all(tensors, "cat")
     skip = tuple(t_.ndim == 1 and t_.shape[0] == 0 for t_ in ts)
     if builtins.all(skip):
@@ -625,8 +641,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join equally shaped tensors along a new dim ``dim``."""
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Join equally shaped tensors along a new dim ``dim`` (NumPy's ``axis``)."""
+    dim = dim if axis is None else axis
     ts = _promote_all(tensors, "stack")
     ref = ts[0]
     d = norm_dim(dim, ref.ndim, "stack", extra=1)
@@ -696,8 +713,13 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     return tuple(select(x, d, i) for i in range(x.shape[d]))
 
 
-def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
-    """Split into pieces of ``split_size`` (the last may be smaller), or of the listed sizes."""
+def split(
+    tensor: Tensor, split_size_or_sections: Any = None, dim: int = 0, *, split_size: Any = None
+) -> tuple[Tensor, ...]:
+    """Split into pieces of ``split_size`` (the last may be smaller), or of the listed sizes
+    (``split_size=`` is Tensor.split's keyword in torch)."""
+    if split_size is not None:
+        split_size_or_sections = split_size
     x = _check_tensor(tensor, "split")
     d = norm_dim(dim, x.ndim, "split")
     n = x.shape[d]
@@ -712,7 +734,8 @@ def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Te
         size = _int(split_size_or_sections, "split", "split_size")
         if size <= 0 and not (size == 0 and n == 0):
             raise RuntimeError(f"split(): split_size must be a positive integer, got {size}")
-        sizes = [size] * (n // size) + ([n % size] if n % size else []) if size else [0]
+        # (an empty dim still gives one, empty, piece: torch's)
+        sizes = [size] * (n // size) + ([n % size] if n % size else []) if n else [0]
     out, start = [], 0
     for s in sizes:
         out.append(Slice.apply(x, _axis_key(d, slice(start, start + s))))
@@ -737,8 +760,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 # ------------------------------------------------------------------ flip, roll, pad
 
 
-def flip(input: Tensor, *dims: Any) -> Tensor:
-    """Reverse the order of elements along ``dims``."""
+def flip(input: Tensor, *dims: Any, **kw: Any) -> Tensor:
+    """Reverse the order of elements along ``dims`` (positional, or ``dims=``)."""
+    dims = _dims_keyword(dims, kw, "flip")
     x = _check_tensor(input, "flip")
     axes = norm_dims(_sizes(dims, "flip", "dim"), x.ndim, "flip")
     if x.ndim == 0:
