@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from darklib.nn.sparse import embedding
@@ -294,6 +295,11 @@ def instance_norm(
         )
     if x.ndim < 3:
         raise ValueError(f"instance_norm: expected input (N, C, *spatial), got {tuple(x.shape)}")
+    if math.prod(x.shape[2:]) <= 1:
+        raise ValueError(
+            f"instance_norm: expected more than 1 spatial element when training, got input "
+            f"{tuple(x.shape)}"
+        )
     return group_norm(x, x.shape[1], weight, bias, eps)
 
 

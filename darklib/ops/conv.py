@@ -267,6 +267,8 @@ def _conv_weight_grad(x: Any, gy: Any, g: Geometry, groups: int, w_shape: tuple)
     contracting over images and output pixels."""
     xp = get_xp(x)
     n = x.shape[0]
+    if n == 0:  # an empty batch contributes nothing
+        return xp.zeros(w_shape, xp.result_type(x, gy))
     og, kg = gy.shape[1] // groups, w_shape[1] * g.kh * g.kw
     p = g.oh * g.ow
     nhwc = not _is_pointwise(g) and _nhwc(xp, g, groups)

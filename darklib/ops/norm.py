@@ -264,6 +264,10 @@ def batch_norm(
     bias = _check_param(bias, "bias", op, x, (c,), what)
     rm = _check_param(running_mean, "running_mean", op, x, (c,), what)
     rv = _check_param(running_var, "running_var", op, x, (c,), what)
+    if (rm is None) != (rv is None):
+        raise ValueError(
+            f"{op}: running_mean and running_var must either both be None or neither be None"
+        )
     for name, buf in (("running_mean", rm), ("running_var", rv)):
         if buf is not None and buf.requires_grad:
             raise RuntimeError(f"{op}: {name} is a buffer and must not require grad")

@@ -63,7 +63,7 @@ def _gy_padded(gy: np.ndarray, g: Geometry, p: ph.Phases, div: Any = None) -> np
 
 def _is_global(g: Geometry) -> bool:
     """One window covering each whole plane (global pooling, adaptive pooling to 1x1)."""
-    return (g.kh, g.kw, g.oh, g.ow, g.pt, g.pl) == (g.h, g.w, 1, 1, 0, 0)
+    return (g.kh, g.kw, g.oh, g.ow, g.pt, g.pl, g.dh, g.dw) == (g.h, g.w, 1, 1, 0, 0, 1, 1)
 
 
 def _first_valid_table(g: Geometry, p: ph.Phases, kdt: np.dtype) -> np.ndarray:
@@ -350,13 +350,16 @@ class AdaptiveAvgPool2d(Function):
     def forward(ctx, x, oh, ow):
         xp = get_xp(x)
         xb = _as_batched(x)
-        n, c, h, w = xb.shape
+        h, w = xb.shape[2:]
         dt = np.dtype(x.dtype)
         ph = cached(("adaptive_avg", h, oh, dt.str), xp, lambda: _pool_matrix(h, oh, dt))
         pw = cached(("adaptive_avg", w, ow, dt.str), xp, lambda: _pool_matrix(w, ow, dt))
         ctx.mats, ctx.shape, ctx.unbatched = (ph, pw), xb.shape, x.ndim == 3
-        t = (xb.reshape(-1, w) @ pw.T).reshape(n * c, h, ow)
-        y = xp.matmul(ph, t).reshape(n, c, oh, ow)
+        finite = xp.isfinite(xb)
+        clean = xb if finite.all() else xp.where(finite, xb, 0)
+        y = _windows(clean, ph, pw)
+        if clean is not xb:  # 0 * nan in the products would spread NaN to every window
+            y = _nonfinite_windows(xb, ph, pw, y)
         return y[0] if x.ndim == 3 else y
 
     @staticmethod
@@ -369,6 +372,28 @@ class AdaptiveAvgPool2d(Function):
         t = xp.matmul(ph.T, gy.reshape(n * c, oh, ow))  # (nc, h, ow)
         gx = (t.reshape(-1, ow) @ pw).reshape(n, c, h, w)
         return (gx[0] if ctx.unbatched else gx), None, None
+
+
+def _windows(x: Any, ph: Any, pw: Any) -> Any:
+    """ph @ x @ pw^T for every plane of x (N, C, H, W): sums over the windows that the
+    rows of ph and pw weigh."""
+    n, c, h, w = x.shape
+    t = (x.reshape(-1, w) @ pw.T).reshape(n * c, h, pw.shape[0])
+    return get_xp(x).matmul(ph, t).reshape(n, c, ph.shape[0], pw.shape[0])
+
+
+def _nonfinite_windows(x: Any, ph: Any, pw: Any, y: Any) -> Any:
+    """y with torch's values in the windows holding NaN or infinities: NaN where a window
+    holds a NaN or both infinities, else the infinity it holds."""
+    xp = get_xp(x)
+    inh, inw = (ph > 0).astype(x.dtype), (pw > 0).astype(x.dtype)
+
+    def holds(mask: Any) -> Any:
+        return _windows(mask.astype(x.dtype), inh, inw) > 0
+
+    pos, neg = holds(x == xp.inf), holds(x == -xp.inf)
+    y = xp.where(pos, xp.inf, xp.where(neg, -xp.inf, y))
+    return xp.where(holds(xp.isnan(x)) | (pos & neg), xp.nan, y).astype(x.dtype, copy=False)
 
 
 def _pool_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
@@ -413,7 +438,7 @@ class AdaptiveMaxPool2d(Function):
             if best is None:
                 best, idx = v, xp.broadcast_to(flat, v.shape).copy()
                 continue
-            won = v > best
+            won = (v > best) | xp.isnan(v)  # a NaN wins, as in max_pool2d and torch
             best = xp.where(won, v, best)
             idx = xp.where(won, flat, idx)
         ctx.save_for_backward(idx)
@@ -578,7 +603,9 @@ def avg_pool2d(
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
     geom = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode, (kh // 2, kw // 2))
     if divisor_override is not None and (
-        not isinstance(divisor_override, int | np.integer) or divisor_override == 0
+        not isinstance(divisor_override, int | np.integer)
+        or isinstance(divisor_override, bool)
+        or divisor_override == 0
     ):
         raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
     return AvgPool2d.apply(input, geom, bool(count_include_pad), divisor_override)

@@ -26,14 +26,18 @@ from darklib.tensor import Tensor
 
 
 @functools.lru_cache(maxsize=512)
-def _nearest_table(n_in: int, n_out: int, scale: float | None, exact: bool) -> tuple:
+def _nearest_table(
+    n_in: int, n_out: int, scale: float | None, exact: bool, shortcuts: bool = True
+) -> tuple:
     """Source index per output index, as PyTorch computes it, plus fast-path facts:
     ``(idx, up, down)`` where ``up``/``down`` is an integer factor when the table is a
-    plain repeat (``o // up``) or subsample (``o * down``), else 0."""
+    plain repeat (``o // up``) or subsample (``o * down``), else 0. ``shortcuts``: torch's
+    2-D kernel copies when the size stays and halves indices when it doubles, whatever
+    the scale factor; its 1-D kernel always scales."""
     dst = np.arange(n_out, dtype=np.int64)
-    if not exact and n_out == n_in:
+    if shortcuts and not exact and n_out == n_in:
         idx = dst
-    elif not exact and n_out == 2 * n_in:
+    elif shortcuts and not exact and n_out == 2 * n_in:
         idx = dst >> 1
     else:
         s = (
@@ -110,8 +114,10 @@ def _band(targets: np.ndarray, weights: np.ndarray, n_in: int, n_out: int) -> tu
 
 
 @functools.lru_cache(maxsize=512)
-def _nearest_band(n_in: int, n_out: int, scale: float | None, exact: bool) -> tuple:
-    idx = _nearest_table(n_in, n_out, scale, exact)[0]
+def _nearest_band(
+    n_in: int, n_out: int, scale: float | None, exact: bool, shortcuts: bool
+) -> tuple:
+    idx = _nearest_table(n_in, n_out, scale, exact, shortcuts)[0]
     return _band(idx, np.ones(n_out, np.float32), n_in, n_out)
 
 
@@ -275,14 +281,18 @@ _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "area")
 
 
 def _spatial(op: str, value: Any, dims: int, name: str, cast: type) -> tuple:
-    if isinstance(value, tuple | list):
-        if len(value) != dims:
-            raise ValueError(
-                f"{op}: {name} {tuple(value)} must have {dims} element(s), one "
-                f"per spatial dimension of the input"
-            )
-        return tuple(cast(v) for v in value)
-    return (cast(value),) * dims
+    values = tuple(value) if isinstance(value, tuple | list) else (value,) * dims
+    if len(values) != dims:
+        raise ValueError(
+            f"{op}: {name} {values} must have {dims} element(s), one "
+            f"per spatial dimension of the input"
+        )
+    for v in values:  # a size of 3.7 is refused rather than truncated, as torch
+        if isinstance(v, bool) or not isinstance(
+            v, int | np.integer | (float if cast is float else int)
+        ):
+            raise TypeError(f"{op}: {name} must be {cast.__name__}s, got {value!r}")
+    return tuple(cast(v) for v in values)
 
 
 def interpolate(
@@ -353,6 +363,10 @@ def interpolate(
     dims = input.ndim - 2
     in_sizes = tuple(input.shape[2:])
     if size is not None:
+        if recompute_scale_factor:
+            raise ValueError(
+                f"{op}: recompute_scale_factor is not meaningful with an explicit size"
+            )
         out_sizes = _spatial(op, size, dims, "size", int)
         scales: tuple = (None,) * dims
     else:
@@ -380,6 +394,7 @@ def interpolate(
         th, tw = (_linear_table(*k[1:]) for k in keys)
         return UpsampleBilinear.apply(input, th, tw, keys)
     exact = mode == "nearest-exact"
-    keys = tuple(("nearest", n, o, s, exact) for n, o, s in zip(in_sizes, out_sizes, scales))
+    short = dims != 1
+    keys = tuple(("nearest", n, o, s, exact, short) for n, o, s in zip(in_sizes, out_sizes, scales))
     th, tw = (_nearest_table(*k[1:]) for k in keys)
     return UpsampleNearest.apply(input, th, tw, keys)
