@@ -465,3 +465,28 @@ def logspace(
         device,
         requires_grad,
     )
+
+
+def _tri_indices(row: int, col: int, offset: int, dtype: Any, device: Any, upper: bool) -> Tensor:
+    fn = np.triu_indices if upper else np.tril_indices
+    idx = np.stack(fn(int(row), int(offset), int(col))).astype(np.int64).reshape(2, -1)
+    return tensor(idx, dtype=dtype or _dt.int64, device=device)
+
+
+def tril_indices(
+    row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None
+) -> Tensor:
+    """The (2, k) coordinates of the lower triangle of a ``row`` x ``col`` matrix."""
+    return _tri_indices(row, col, offset, dtype, device, upper=False)
+
+
+def triu_indices(
+    row: int, col: int, offset: int = 0, *, dtype: Any = None, device: Any = None
+) -> Tensor:
+    """The (2, k) coordinates of the upper triangle of a ``row`` x ``col`` matrix."""
+    return _tri_indices(row, col, offset, dtype, device, upper=True)
+
+
+def clone(input: Tensor) -> Tensor:
+    """A copy of ``input`` that stays in the graph (``input.clone()``)."""
+    return input.clone()

@@ -325,6 +325,23 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(_dt.bool)
 
+    def byte(self) -> Tensor:
+        return self.to(_dt.uint8)
+
+    def char(self) -> Tensor:
+        return self.to(_dt.int8)
+
+    def short(self) -> Tensor:
+        return self.to(_dt.int16)
+
+    @property
+    def itemsize(self) -> int:
+        return self.array.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.array.nbytes
+
     def type(self, dtype: Any = None) -> Any:
         """``x.type()`` names the type ('darklib.FloatTensor'); ``x.type(dtype)`` casts."""
         if dtype is None:

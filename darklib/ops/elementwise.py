@@ -117,6 +117,21 @@ class Maximum(Function):
         return _minmax_grads(ctx, g, a < b, a > b, a == b)
 
 
+class LogAddExp(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = get_xp(a).logaddexp(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        xp = get_xp(g)
+        with _quiet(xp):  # softmax weights of the two operands
+            return g * xp.exp(a - out), g * xp.exp(b - out)
+
+
 class Minimum(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -856,6 +871,11 @@ def pow(input: Any, exponent: Any) -> Tensor:
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum; NaN propagates; ties split the gradient evenly."""
     return _binary(Maximum, input, other)
+
+
+def logaddexp(input: Any, other: Any) -> Tensor:
+    """``log(exp(input) + exp(other))`` without overflow."""
+    return _binary(LogAddExp, input, other, floating=True)
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:

@@ -723,6 +723,14 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return _scatter_common(input, dim, index, src, "scatter_add", True)
 
 
+def take(input: Tensor, index: Tensor) -> Tensor:
+    """``input`` read as 1-D at ``index`` (any shape, which the result takes)."""
+    x = _check_tensor(input, "take")
+    idx = _index_tensor(index, "take", x.array)
+    _check_bounds(idx, x.numel(), 0, "take()", allow_negative=True)
+    return reshape(Take.apply(reshape(x, -1), idx.reshape(-1), 0), tuple(idx.shape))
+
+
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     """``value`` where ``mask`` (bool, broadcast to ``input``) is True, else ``input``.
 

@@ -770,6 +770,57 @@ def _sort_prep(input: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
     return (_reshape(x, 1), 0) if x.ndim == 0 else (x, d)
 
 
+def searchsorted(
+    sorted_sequence: Tensor,
+    input: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+) -> Tensor:
+    """Insertion positions of ``input`` in ``sorted_sequence``, sorted along its last dim:
+    1-D sequences take any ``input``; N-D ones search row by row (``input`` with the same
+    leading dims). ``right``/``side='right'``: after equal values."""
+    seq = _check_tensor(sorted_sequence, "searchsorted")
+    if side is not None:
+        if side not in ("left", "right") or (right and side == "left"):
+            raise RuntimeError(f"searchsorted(): side must be 'left' or 'right', got {side!r}")
+        right = side == "right"
+    xp = get_xp(seq.array)
+    vals = input.array if isinstance(input, Tensor) else xp.asarray(input)
+    how = "right" if right else "left"
+    if seq.ndim <= 1:
+        out = xp.searchsorted(seq.array.reshape(-1), vals, side=how)
+    else:
+        if tuple(vals.shape[:-1]) != tuple(seq.shape[:-1]):
+            raise RuntimeError(
+                f"searchsorted(): boundaries {tuple(seq.shape)} and input {tuple(vals.shape)} "
+                "must have the same leading dims"
+            )
+        rows, q = seq.array.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
+        out = xp.stack([xp.searchsorted(r, v, side=how) for r, v in zip(rows, q)])
+        out = out.reshape(vals.shape)
+    return Tensor._wrap(_arr(xp, out).astype(np.int32 if out_int32 else _I64))
+
+
+def bucketize(
+    input: Any, boundaries: Tensor, *, out_int32: bool = False, right: bool = False
+) -> Tensor:
+    """The bucket of each value among 1-D sorted ``boundaries`` (searchsorted's argument
+    order reversed, as torch)."""
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def isin(
+    elements: Any, test_elements: Any, *, assume_unique: bool = False, invert: bool = False
+) -> Tensor:
+    """Whether each of ``elements`` is among ``test_elements`` (tensors or numbers)."""
+    el = elements if isinstance(elements, Tensor) else Tensor._wrap(np.asarray(elements))
+    xp = get_xp(el.array)
+    test = test_elements.array if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    return Tensor._wrap(xp.isin(el.array, test, assume_unique=assume_unique, invert=invert))
+
+
 def sort(
     input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
 ) -> tuple[Tensor, Tensor]:

@@ -657,7 +657,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -
 
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:
-    ts = _promote_all(tensors, "hstack")
+    ts = [t_ if t_.ndim else reshape(t_, 1) for t_ in _promote_all(tensors, "hstack")]
     return cat(ts, 0 if ts[0].ndim == 1 else 1)
 
 
@@ -1040,11 +1040,21 @@ def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     return cat([reshape(t_, -1, 1) if t_.ndim < 2 else t_ for t_ in ts], 1)
 
 
-def repeat_interleave(input: Tensor, repeats: Any, dim: int | None = None) -> Tensor:
+def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times (an int or a 1-D tensor of counts) along
-    ``dim`` (the flattened tensor when ``dim`` is None)."""
+    ``dim`` (the flattened tensor when ``dim`` is None). With a tensor of counts alone,
+    ``repeat_interleave(counts)`` repeats its positions: ``[1, 0, 2] -> [0, 2, 2]``."""
     from darklib.ops.indexing import index_select
 
+    if repeats is None:
+        counts = _check_tensor(input, "repeat_interleave")
+        if counts.ndim != 1 or counts.array.dtype.kind not in "iu":
+            raise RuntimeError(
+                "repeat_interleave(): repeats alone must be a 1-D integer tensor, got "
+                f"{counts.dtype} of shape {tuple(counts.shape)}"
+            )
+        positions = Tensor._wrap(get_xp(counts.array).arange(counts.shape[0], dtype=np.int64))
+        return repeat_interleave(positions, counts)
     x = _check_tensor(input, "repeat_interleave")
     if dim is None:
         x, d = reshape(x, -1), 0
@@ -1130,3 +1140,27 @@ def diff(
 
             x = sub(hi, lo)
     return x
+
+
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last
+    dim: ``arange(6).unfold(0, 2, 2)`` is ``[[0, 1], [2, 3], [4, 5]]`` (torch's Tensor.unfold;
+    a gather here, not a view)."""
+    from darklib.ops.indexing import Take
+
+    x = _check_tensor(input, "unfold")
+    if x.ndim == 0:
+        return unfold(reshape(x, 1), 0, size, step)
+    d = norm_dim(dimension, x.ndim, "unfold")
+    n = x.shape[d]
+    if size < 0 or size > n or step <= 0:
+        raise RuntimeError(
+            f"unfold(): size {size} must be in [0, {n}] (the size of dim {d}) and step "
+            f"{step} positive, for input of shape {tuple(x.shape)}"
+        )
+    count = (n - size) // step + 1
+    xp = get_xp(x.array)
+    idx = (xp.arange(count)[:, None] * step + xp.arange(size)).reshape(-1)
+    taken = Take.apply(x, idx, d)  # (..., count * size, ...)
+    shape = (*x.shape[:d], count, size, *x.shape[d + 1 :])
+    return movedim(reshape(taken, shape), d + 1, -1)
