@@ -1322,6 +1322,9 @@ def test_full_infers_dtype_from_non_python_fill_value(fill):
         lambda L: L.repeat_interleave(L.tensor([1, 0, 2])),
         lambda L: L.hstack([L.tensor(1.0), L.tensor(2.0)]),
         lambda L: L.ones(1, 3, 1).mH,
+        lambda L: L.arange(12.0).reshape(2, 6).quantile(0.3, 1, interpolation="nearest"),
+        lambda L: L.arange(12.0).reshape(2, 6).quantile(0.5, 1, interpolation="midpoint"),
+        lambda L: L.arange(12.0).reshape(2, 6).quantile(0.7, 1, interpolation="higher"),
     ],
 )
 def test_torch_api_once_missing(call):
@@ -1342,7 +1345,6 @@ def test_torch_api_once_missing(call):
         lambda L: L.zeros(2).unsqueeze_(0),
         lambda L: L.zeros(2, 3).t_(),
         lambda L: L.ones(2, 3, 3).norm(p="nuc", dim=(1, 2)),
-        lambda L: L.ones(2, 3).quantile(0.3, interpolation="nearest"),
     ],
 )
 def test_missing_torch_api(call):

@@ -1058,6 +1058,16 @@ def cummin(input: Tensor, dim: int) -> Any:
     return _cum_extreme(input, dim, False)
 
 
+# the weight of the upper neighbour, from the position q * (n - 1) and its floor
+_QUANTILE_WEIGHTS = {
+    "linear": lambda pos, lo: pos - lo,
+    "lower": lambda pos, lo: np.zeros_like(pos),
+    "higher": lambda pos, lo: (pos > lo).astype(np.float64),
+    "midpoint": lambda pos, lo: np.where(pos > lo, 0.5, 0.0),
+    "nearest": lambda pos, lo: np.round(pos) - lo,
+}
+
+
 def quantile(
     input: Tensor,
     q: Any,
@@ -1067,10 +1077,14 @@ def quantile(
     interpolation: str = "linear",
 ) -> Tensor:
     """The ``q``-th quantiles (``q`` a number or a 1-D tensor in [0, 1]) along ``dim`` (of
-    all elements when ``dim`` is None), linearly interpolated between sorted neighbours;
-    a tensor ``q`` adds a leading dim."""
-    if interpolation != "linear":
-        raise NotImplementedError(f"quantile(): interpolation={interpolation!r}; use 'linear'")
+    all elements when ``dim`` is None) between the sorted neighbours at ``q * (n - 1)``:
+    ``interpolation`` 'linear', 'lower', 'higher', 'midpoint' or 'nearest' (ties to
+    even, as torch); a tensor ``q`` adds a leading dim."""
+    if interpolation not in _QUANTILE_WEIGHTS:
+        raise ValueError(
+            f"quantile(): interpolation must be one of {', '.join(map(repr, _QUANTILE_WEIGHTS))}, "
+            f"got {interpolation!r}"
+        )
     x = _as_float(_check_tensor(input, "quantile"), "quantile")
     scalar_q = not isinstance(q, Tensor)
     qs = np.atleast_1d(np.asarray(q.tolist() if isinstance(q, Tensor) else q, np.float64))
@@ -1090,7 +1104,8 @@ def quantile(
     b = index_select(vals, d, Tensor._wrap(hi))
     shape = [1] * vals.ndim
     shape[d] = -1
-    frac = Tensor._wrap(get_xp(x.array).asarray((pos - lo).reshape(shape), x.array.dtype))
+    weight = _QUANTILE_WEIGHTS[interpolation](pos, lo)
+    frac = Tensor._wrap(get_xp(x.array).asarray(weight.reshape(shape), x.array.dtype))
     out = _E.add(a, _E.mul(_E.sub(b, a), frac))
     from darklib.ops.shape import movedim
 
