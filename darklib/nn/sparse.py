@@ -10,6 +10,7 @@ from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int
 from darklib.nn.module import Module
 from darklib.nn.parameter import Parameter
+from darklib.ops.indexing import index_range
 from darklib.tensor import Tensor
 
 __all__ = ["Embedding", "embedding"]
@@ -56,7 +57,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
     n = weight.shape[0]
     idx = input.array
     if idx.size:
-        lo, hi = int(idx.min()), int(idx.max())
+        lo, hi = index_range(idx)
         if lo < 0 or hi >= n:
             raise IndexError(
                 f"embedding: index {lo if lo < 0 else hi} is out of range for {n} embeddings"

@@ -248,10 +248,20 @@ def _as_int(v: Any) -> int:
         raise IndexError(f"index: slice bounds must be integers, got {type(v).__name__}") from None
 
 
+def index_range(idx: Any) -> tuple[int, int]:
+    """The smallest and largest entry of a non-empty index array (one device-to-host
+    transfer on the GPU, not two)."""
+    xp = get_xp(idx)
+    if xp is np:
+        return int(idx.min()), int(idx.max())
+    lo, hi = xp.stack((idx.min(), idx.max())).get().tolist()
+    return int(lo), int(hi)
+
+
 def _check_bounds(idx: Any, n: int, dim: int, op: str, allow_negative: bool) -> None:
     if idx.size == 0:
         return
-    lo, hi = int(idx.min()), int(idx.max())
+    lo, hi = index_range(idx)
     low = -n if allow_negative else 0
     if lo < low or hi >= n:
         bad = lo if lo < low else hi
