@@ -413,12 +413,12 @@ def multinomial(
 ) -> Tensor:
     """Indices drawn from the categorical distribution(s) of the rows of ``input``
     (non-negative weights, 1-D or 2-D), with or without replacement (int64)."""
-    w = np.asarray(to_numpy_array(input), dtype=np.float64)
+    xp = get_xp(input.array)
+    w = input.array.astype(np.float64)
     rows = w.reshape(1, -1) if w.ndim == 1 else w
-    if w.ndim not in (1, 2) or (rows < 0).any() or not np.isfinite(rows).all():
+    if w.ndim not in (1, 2):
         raise RuntimeError(
-            "multinomial(): expected a 1-D or 2-D tensor of finite, non-negative weights, "
-            f"got shape {list(input.shape)}"
+            f"multinomial(): expected a 1-D or 2-D tensor, got shape {list(input.shape)}"
         )
     n = rows.shape[1]
     if not replacement and num_samples > n:
@@ -426,26 +426,35 @@ def multinomial(
             f"multinomial(): cannot draw {num_samples} samples without replacement from "
             f"{n} categories"
         )
-    if (rows.sum(axis=1) <= 0).any():
+    total = rows.sum(axis=1, keepdims=True)
+    few = (rows > 0).sum(axis=1).min() < num_samples if not replacement else xp.asarray(False)
+    bad = ((rows < 0).any() | ~xp.isfinite(rows).all(), (total <= 0).any(), few)
+    flags = xp.stack(bad)
+    invalid, empty, few = (flags.get() if xp is not np else flags).tolist()  # one GPU sync
+    if invalid:
+        raise RuntimeError(
+            f"multinomial(): expected finite, non-negative weights, got shape {list(input.shape)}"
+        )
+    if empty:
         raise RuntimeError("multinomial(): every row needs a positive total weight")
-    rng = (_random.default_generator if generator is None else generator).numpy_rng()
-    p = rows / rows.sum(axis=1, keepdims=True)
-    if replacement:
-        u = rng.random((p.shape[0], num_samples))
-        out = (u[:, :, None] > np.cumsum(p, axis=1)[:, None, :]).sum(axis=2)
-        out = np.minimum(out, n - 1)
+    if few:
+        raise RuntimeError(
+            f"multinomial(): cannot draw {num_samples} samples without replacement from a row "
+            "with fewer categories of positive weight"
+        )
+    gen = _random.default_generator if generator is None else generator
+    p = rows / total
+    if replacement:  # inverse CDF, on the tensor's device
+        u = gen.sample("rand", xp, (p.shape[0], num_samples), np.dtype(np.float64))
+        out = (u[:, :, None] > xp.cumsum(p, axis=1)[:, None, :]).sum(axis=2)
+        out = xp.minimum(out, n - 1)
     else:  # Gumbel top-k: the k largest of log(p) + Gumbel noise, a draw without replacement
+        u = gen.sample("rand", xp, p.shape, np.dtype(np.float64))
         with np.errstate(divide="ignore"):
-            keys = np.log(p) - np.log(-np.log(rng.random(p.shape)))
-        out = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+            keys = xp.log(p) - xp.log(-xp.log(u))
+        out = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
     out = out.astype(np.int64).reshape(num_samples) if w.ndim == 1 else out.astype(np.int64)
-    return Tensor._wrap(to_device(out, input.device))
-
-
-def to_numpy_array(t: Tensor) -> np.ndarray:
-    from darklib.backend import to_numpy
-
-    return to_numpy(t.array)
+    return Tensor._wrap(out)
 
 
 def logspace(
