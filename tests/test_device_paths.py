@@ -156,3 +156,20 @@ def test_ops_run_on_their_tensors_gpu_and_refuse_mixed_gpus():
     assert x.grad.device == dl.device("cuda:1")
     with pytest.raises(RuntimeError, match="same device"):
         x + dl.ones(4, 4, device="cuda:0")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_multinomial_draws_on_the_device_with_torch_refusals(device):
+    dl.manual_seed(0)
+    w = dl.tensor([[0.1, 0.6, 0.3], [0.0, 2.0, 2.0]], device=device)
+    draws = dl.multinomial(w, 4000, replacement=True)
+    assert draws.device == dl.device(device) and draws.dtype == dl.int64
+    freq = np.bincount(draws.cpu().numpy()[0], minlength=3) / 4000
+    np.testing.assert_allclose(freq, [0.1, 0.6, 0.3], atol=0.03)
+    assert set(draws.cpu().numpy()[1].tolist()) == {1, 2}
+    pair = dl.multinomial(w, 2).cpu().numpy()
+    assert sorted(pair[1].tolist()) == [1, 2] and len(set(pair[0].tolist())) == 2
+    with pytest.raises(RuntimeError, match="fewer categories"):
+        dl.multinomial(w, 3)
+    with pytest.raises(RuntimeError, match="non-negative"):
+        dl.multinomial(dl.tensor([1.0, -1.0], device=device), 1)
