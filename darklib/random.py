@@ -37,6 +37,8 @@ class Generator:
         return self._seed
 
     def get_state(self) -> dict:
+        """The seed and the CPU stream's state. The GPU streams are not captured: after
+        :meth:`set_state` each restarts from the seed (CuPy's generators expose no state)."""
         return {"seed": self._seed, "cpu": self._cpu.bit_generator.state}
 
     def set_state(self, state: dict) -> None:
