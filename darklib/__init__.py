@@ -187,6 +187,7 @@ from darklib.ops.indexing import (
     take,
     take_along_dim,
     unique,
+    unique_consecutive,
 )
 from darklib.ops.linalg import (
     addmm,
@@ -221,6 +222,7 @@ from darklib.ops.reduction import (
     isin,
     kthvalue,
     log_softmax,
+    logcumsumexp,
     logsumexp,
     max,
     mean,

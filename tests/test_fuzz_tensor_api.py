@@ -1322,6 +1322,9 @@ def test_full_infers_dtype_from_non_python_fill_value(fill):
         lambda L: L.repeat_interleave(L.tensor([1, 0, 2])),
         lambda L: L.hstack([L.tensor(1.0), L.tensor(2.0)]),
         lambda L: L.ones(1, 3, 1).mH,
+        lambda L: L.tensor([1, 1, 2, 2, 1]).unique_consecutive(return_counts=True),
+        lambda L: L.tensor([[1, 1], [1, 1], [2, 0]]).unique_consecutive(return_inverse=True, dim=0),
+        lambda L: L.tensor([2.0, 3.0, -500.0, 400.0]).logcumsumexp(0),
         lambda L: L.arange(12.0).reshape(2, 6).quantile(0.3, 1, interpolation="nearest"),
         lambda L: L.arange(12.0).reshape(2, 6).quantile(0.5, 1, interpolation="midpoint"),
         lambda L: L.arange(12.0).reshape(2, 6).quantile(0.7, 1, interpolation="higher"),
@@ -1339,8 +1342,6 @@ def test_torch_api_once_missing(call):
             1, L.tensor([[0, 0], [1, 1], [3, 3]]), L.ones(3, 2), "sum"
         ),
         lambda L: L.tensor([[1.0, 3.0, 3.0]]).mode(1),
-        lambda L: L.tensor([1, 1, 2, 2, 1]).unique_consecutive(),
-        lambda L: L.tensor([2.0, 3.0]).logcumsumexp(0),
         lambda L: L.zeros(2, 1).squeeze_(1),
         lambda L: L.zeros(2).unsqueeze_(0),
         lambda L: L.zeros(2, 3).t_(),
@@ -1436,3 +1437,9 @@ def test_added_api_gradients_and_batched_search():
     for right in (False, True):
         same(lambda L, r=right: L.searchsorted(L.tensor(rows), L.tensor(q), right=r))
     same(lambda L: L.bucketize(L.tensor([0.5, 2.0, 9.0]), L.tensor([1.0, 2.0, 5.0])))
+
+
+def test_logcumsumexp_gradient_without_overflow():
+    a = np.array([[1.0, -2.0, 300.0, 0.5, -1000.0], [3.0, 2.0, 1.0, 0.0, -1.0]])
+    for dim in (0, 1):
+        grads_same(lambda L, x, d=dim: L.logcumsumexp(x, d) * L.tensor([[1.0], [-2.0]]), a)

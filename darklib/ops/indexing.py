@@ -837,6 +837,37 @@ def unique(
     return tuple(Tensor._wrap(r) for r in res)
 
 
+def unique_consecutive(
+    input: Tensor,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+) -> Any:
+    """``input`` with runs of equal values (of equal slices along ``dim``) collapsed to
+    one; optionally each element's run number and the runs' lengths (no gradient)."""
+    x = _check_tensor(input, "unique_consecutive")
+    arr = x.array
+    xp = get_xp(arr)
+    if dim is None:
+        rows, d = arr.reshape(-1, 1), None
+    else:
+        d = norm_dim(dim, x.ndim, "unique_consecutive")
+        rows = xp.moveaxis(arr, d, 0).reshape(arr.shape[d], arr.size // max(arr.shape[d], 1))
+    n = rows.shape[0]
+    starts = xp.ones(n, np.bool_)
+    if n > 1:
+        starts[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    first = xp.flatnonzero(starts)
+    values = arr.reshape(-1)[first] if d is None else xp.take(arr, first, axis=d)
+    out = [Tensor._wrap(values)]
+    if return_inverse:
+        inv = xp.cumsum(starts) - 1
+        out.append(Tensor._wrap(inv.reshape(arr.shape) if d is None else inv))
+    if return_counts:
+        out.append(Tensor._wrap(xp.diff(xp.concatenate((first, xp.asarray([n]))))))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 class IndexAdd(Function):
     @staticmethod
     def forward(ctx, x, src, idx, axis, alpha):

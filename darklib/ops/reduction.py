@@ -980,6 +980,43 @@ class Cumprod(Function):
         return xp.moveaxis(gx, -1, a), None
 
 
+def _logcumsumexp(a: Any, axis: int) -> Any:
+    return _accumulate(get_xp(a).logaddexp, a, axis)
+
+
+class LogCumSumExp(Function):
+    """log(cumsum(exp(x))) as a running logaddexp; the gradient as torch computes it, in
+    log space with positive and negative parts apart (no overflow)."""
+
+    @staticmethod
+    def forward(ctx, x, axis):
+        out = _logcumsumexp(x, axis)
+        ctx.save_for_backward(x, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        xp, axis = get_xp(g), ctx.axis
+
+        def reverse(a: Any) -> Any:
+            return xp.flip(_logcumsumexp(xp.flip(a, axis), axis), axis)
+
+        with _quiet(xp):
+            log_g = xp.log(xp.abs(g))
+            floor = xp.asarray(-xp.inf, g.dtype)
+            pos = xp.exp(reverse(xp.where(g > 0, log_g, floor) - out) + x)
+            neg = xp.exp(reverse(xp.where(g < 0, log_g, floor) - out) + x)
+        return pos - neg, None
+
+
+def logcumsumexp(input: Tensor, dim: int) -> Tensor:
+    """``log(cumsum(exp(input)))`` along ``dim``, computed without overflow."""
+    x = _as_float(_check_tensor(input, "logcumsumexp"), "logcumsumexp")
+    return _cumulative(LogCumSumExp, x, dim, None, "logcumsumexp")
+
+
 def cumprod(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
     """Running product along ``dim``. Integer and bool inputs give int64."""
     return _cumulative(Cumprod, input, dim, dtype, "cumprod")
