@@ -662,7 +662,7 @@ class _Cast(autograd.Function):
 class _Clone(autograd.Function):
     @staticmethod
     def forward(ctx, x):
-        return get_xp(x).ascontiguousarray(x).copy()
+        return x.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
 
     @staticmethod
     def backward(ctx, g):

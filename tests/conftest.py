@@ -13,3 +13,16 @@ import darklib as dl
 def _seed():
     dl.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module of tiny-tensor comparisons (its thread pool costs
+    more than it saves there: several times slower on a busy 2-core machine), restored
+    afterwards for the other modules."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

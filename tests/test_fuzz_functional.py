@@ -33,6 +33,7 @@ import darklib.nn as dnn
 import darklib.nn.functional as F
 
 pytestmark = [
+    pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
     pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss"),
     pytest.mark.filterwarnings("ignore:.nn.functional.upsample. is deprecated"),
@@ -49,16 +50,6 @@ TOL = {np.float32: (1e-4, 1e-4), np.float64: (1e-10, 1e-9)}
 
 
 # ------------------------------------------------------------------ helpers
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """torch's thread pool costs more than it saves on these tiny tensors (10 ms per
-    backward on a busy machine); restored for the other test modules."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _where(e):

@@ -92,9 +92,16 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _fill(tensor: Tensor, kind: str, generator: Any, **kw: Any) -> Tensor:
+def _random_target(tensor: Any, op: str) -> None:
+    """Random fills need a floating-point tensor (torch: not implemented for integers)."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
+        raise TypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
+    if tensor.array.dtype.kind != "f":
+        raise NotImplementedError(f"{op}: not implemented for dtype {tensor.dtype}")
+
+
+def _fill(tensor: Tensor, kind: str, generator: Any, **kw: Any) -> Tensor:
+    _random_target(tensor, f"init.{kind}_")
     gen = _random.default_generator if generator is None else generator
     arr = tensor.array
     if arr.size:
@@ -105,11 +112,15 @@ def _fill(tensor: Tensor, kind: str, generator: Any, **kw: Any) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples of U(a, b)."""
+    if a > b:
+        raise RuntimeError(f"uniform_: expects a [from, to) range, but found from={a} > to={b}")
     return _fill(tensor, "uniform", generator, low=float(a), high=float(b))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with samples of N(mean, std**2)."""
+    if not std >= 0:
+        raise RuntimeError(f"normal_: expects std >= 0.0, but found std {std}")
     return _fill(tensor, "normal", generator, mean=float(mean), std=float(std))
 
 
@@ -121,27 +132,77 @@ def trunc_normal_(
     b: float = 2.0,
     generator: Any = None,
 ) -> Tensor:
-    """Fill with N(mean, std**2) samples restricted to [a, b] (redrawn until inside)."""
-    if not isinstance(tensor, Tensor):
-        raise TypeError(f"trunc_normal_: expected a Tensor, got {type(tensor).__name__}")
+    """Fill with N(mean, std**2) samples restricted to [a, b]: uniform draws between the
+    normal CDF at a and at b, mapped back through the inverse CDF (as torch), on the side
+    of the mean where the CDF keeps its precision, so windows far in a tail are sampled
+    without bias."""
+    _random_target(tensor, "trunc_normal_")
     if not a < b:
         raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+    if not std > 0:
+        raise ValueError(f"trunc_normal_: expected std > 0, got {std}")
     gen = _random.default_generator if generator is None else generator
     arr = tensor.array
     xp = get_xp(arr)
-    out = gen.sample("normal", xp, (arr.size,), np.dtype(np.float64), mean=mean, std=std)
-    for _ in range(1000):  # each round redraws the (ever fewer) samples outside [a, b]
-        bad = xp.nonzero((out < a) | (out > b))[0]
-        if bad.size == 0:
-            break
-        out[bad] = gen.sample(
-            "normal", xp, (int(bad.size),), np.dtype(np.float64), mean=mean, std=std
-        )
-    else:
-        out = xp.clip(out, a, b)
+    za, zb = (a - mean) / std, (b - mean) / std
+    flip = za > -zb  # the window lies mostly above the mean: sample its mirror image
+    if flip:
+        za, zb = -zb, -za
+    lo, hi = (0.5 * math.erfc(-z / math.sqrt(2)) for z in (za, zb))
+    u = gen.sample("uniform", xp, (arr.size,), np.dtype(np.float64), low=lo, high=hi)
+    z = _normal_quantile(xp, u)
+    out = xp.clip(mean + std * (-z if flip else z), a, b)
     arr[...] = out.reshape(arr.shape).astype(arr.dtype)
     tensor._version += 1
     return tensor
+
+
+# Acklam's rational approximation of the normal quantile (relative error below 1.2e-9)
+_Q_A = (
+    -39.69683028665376,
+    220.9460984245205,
+    -275.9285104469687,
+    138.357751867269,
+    -30.66479806614716,
+    2.506628277459239,
+)
+_Q_B = (
+    -54.47609879822406,
+    161.5858368580409,
+    -155.6989798598866,
+    66.80131188771972,
+    -13.28068155288572,
+    1.0,
+)
+_Q_C = (
+    -0.007784894002430293,
+    -0.3223964580411365,
+    -2.400758277161838,
+    -2.549732539343734,
+    4.374664141464968,
+    2.938163982698783,
+)
+_Q_D = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416, 1.0)
+_Q_LOW = 0.02425
+
+
+def _normal_quantile(xp: Any, p: Any) -> Any:
+    """The standard normal quantile (inverse CDF) of probabilities ``p`` in (0, 1)."""
+
+    def poly(coeffs: tuple, t: Any) -> Any:
+        out = 0.0
+        for c in coeffs:
+            out = out * t + c
+        return out
+
+    p = xp.clip(p, 1e-300, 1 - 1e-16)
+    q = p - 0.5
+    r = q * q
+    mid = q * poly(_Q_A, r) / poly(_Q_B, r)
+    tail_p = xp.minimum(p, 1 - p)  # each tail from its own side
+    t = xp.sqrt(-2 * xp.log(xp.maximum(tail_p, 1e-300)))
+    tail = poly(_Q_C, t) / poly(_Q_D, t)
+    return xp.where(tail_p < _Q_LOW, xp.where(p < 0.5, tail, -tail), mid)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

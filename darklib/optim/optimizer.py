@@ -186,9 +186,14 @@ class Optimizer:
             if p.grad is None:
                 continue
             _check_grad(p, who)
+            scalar = p.array.ndim == 0
+            if scalar:
+                swapped = _as_vectors(p, self.state[p])
             if decoupled:
                 p.array *= 1 - group["lr"] * wd
             yield p, _effective_grad(p, group["maximize"], 0 if decoupled else wd)
+            if scalar:
+                _as_scalars(swapped, self.state[p])
             p._version += 1
 
     def _eval_closure(self, closure: Callable[[], Any] | None) -> Any:
@@ -363,6 +368,34 @@ def _effective_grad(p: Tensor, maximize: bool, weight_decay: float) -> Any:
     if maximize:
         return get_xp(g).negative(g)
     return g
+
+
+# per-parameter bookkeeping the updates read as numbers (0-d, on the CPU), not arrays
+_COUNTERS = frozenset(("step", "mu_product"))
+
+
+def _as_vectors(p: Tensor, state: dict[str, Any]) -> list:
+    """Give a 0-d parameter, its gradient and its state 1-element views for one update:
+    NumPy turns 0-d results into scalars, which the updates' ``out=`` arguments refuse.
+    Returns what :func:`_as_scalars` puts back."""
+    held = [
+        p,
+        p.grad,
+        *(t for k, t in state.items() if isinstance(t, Tensor) and k not in _COUNTERS),
+    ]
+    swapped = [(t, t.array) for t in held if t.array.ndim == 0]
+    for t, a in swapped:
+        t.array = a.reshape(1)
+    return swapped
+
+
+def _as_scalars(swapped: list, state: dict[str, Any]) -> None:
+    """Undo :func:`_as_vectors`; state made during the update becomes 0-d too."""
+    for t, a in swapped:
+        t.array = a
+    for k, t in state.items():
+        if isinstance(t, Tensor) and k not in _COUNTERS and t.array.shape == (1,):
+            t.array = t.array.reshape(())
 
 
 def _check_grad(p: Tensor, who: str) -> None:

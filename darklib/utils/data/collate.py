@@ -1,14 +1,16 @@
 """Collation: a list of samples becomes one batch of darklib Tensors.
 
-Numbers become 1-D tensors (ints int64, floats float64, bools bool, as in PyTorch), numpy
-arrays and Tensors are stacked along a new first dimension, and tuples, lists and dicts are
+Numbers become 1-D tensors (ints int64, floats float64, bools bool, a mix as torch.tensor
+types it, as in PyTorch), numpy arrays and Tensors are stacked along a new first dimension
+(mixed dtypes promoted as torch.stack promotes them), and tuples, lists and dicts are
 collated field by field, keeping their structure (tuples come back as lists, as in PyTorch).
 Strings are kept as lists.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,29 @@ def _stack(arrays: list, path: str) -> Tensor:
                 f"default_collate: arrays of dtype {a.dtype} cannot become tensors{_where(path)}"
             )
     xp = get_xp(first)
-    return Tensor._wrap(xp.stack(arrays))
+    dtype = _common_dtype([a.dtype for a in arrays])  # torch's promotion, not NumPy's
+    return Tensor._wrap(xp.stack([a.astype(dtype, copy=False) for a in arrays]))
+
+
+def _common_dtype(dtypes: list) -> np.dtype:
+    """The dtype torch.stack gives: the highest kind (bool < integer < float) decides,
+    so int64 with float32 is float32 (NumPy would say float64)."""
+
+    def rank(d: np.dtype) -> int:
+        return "biuf".index(d.kind) if d.kind != "u" else 1
+
+    top = max(rank(d) for d in dtypes)
+    return np.result_type(*[d for d in dtypes if rank(d) == top])
+
+
+def _python_numbers(batch: list) -> np.ndarray:
+    """A batch of Python numbers led by an int or bool, typed as torch.tensor(batch) types
+    it: any float makes it float32, else any int int64, else bool."""
+    if any(isinstance(b, float) for b in batch):
+        return np.asarray(batch, dtype=np.float32)
+    if any(not isinstance(b, bool) for b in batch):
+        return np.asarray(batch, dtype=np.int64)
+    return np.asarray(batch, dtype=np.bool_)
 
 
 def _collate(batch: list, path: str) -> Any:
@@ -48,23 +72,27 @@ def _collate(batch: list, path: str) -> Any:
     if isinstance(elem, np.ndarray):
         return _stack(batch, path)
     if isinstance(elem, np.generic) and elem.dtype.kind in _NUMERIC_KINDS:
-        # numpy scalars keep their dtype (np.int32 -> int32), as torch.as_tensor does
-        return Tensor._wrap(np.asarray(batch, dtype=elem.dtype))
-    if isinstance(elem, bool):
-        return Tensor._wrap(np.asarray(batch, dtype=np.bool_))
-    if isinstance(elem, int):
-        return Tensor._wrap(np.asarray(batch, dtype=np.int64))
+        # numpy scalars keep their dtype (np.int32 -> int32), promoted together as
+        # torch.as_tensor does: np.int32 with np.float64 is float64, and a Python float
+        # among them counts as float32, an int as int64
+        dtypes = [
+            b.dtype if isinstance(b, np.generic) else _python_numbers([b]).dtype for b in batch
+        ]
+        return Tensor._wrap(np.asarray(batch, dtype=_common_dtype(dtypes)))
+    if isinstance(elem, int):  # (bools too)
+        return Tensor._wrap(_python_numbers(batch))
     if isinstance(elem, float):
         return Tensor._wrap(np.asarray(batch, dtype=np.float64))
     if isinstance(elem, str | bytes):
         return list(batch)
     if isinstance(elem, Mapping):
         try:
-            return type(elem)({k: _collate([d[k] for d in batch], f"{path}[{k!r}]") for k in elem})
+            fields = {k: _collate([d[k] for d in batch], f"{path}[{k!r}]") for k in elem}
         except KeyError as e:
             raise KeyError(
                 f"default_collate: key {e} is missing from some samples{_where(path)}"
             ) from None
+        return _same_mapping(elem, fields)
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
         return type(elem)(
             *(_collate(list(s), f"{path}.{f}") for f, s in zip(elem._fields, zip(*batch)))
@@ -84,6 +112,20 @@ def _collate(batch: list, path: str) -> Any:
     )
 
 
+def _same_mapping(like: Mapping, fields: dict) -> Mapping:
+    """``fields`` in a mapping of ``like``'s type (a copy of it, for types such as
+    defaultdict whose constructor takes more than the items), else a dict."""
+    try:
+        return type(like)(fields)
+    except TypeError:
+        if isinstance(like, MutableMapping):
+            out = copy.copy(like)
+            out.clear()
+            out.update(fields)
+            return out
+        return fields
+
+
 def default_collate(batch: Sequence[Any]) -> Any:
     """Merge a list of samples into a batch (see the module docstring for the rules).
 
@@ -100,10 +142,10 @@ def default_collate(batch: Sequence[Any]) -> Any:
 
 def default_convert(data: Any) -> Any:
     """Convert numpy arrays inside a sample to Tensors without batching (batch_size=None)."""
-    if isinstance(data, np.ndarray) and data.dtype.kind in _NUMERIC_KINDS:
-        return Tensor._wrap(data)
+    if isinstance(data, np.ndarray | np.generic) and data.dtype.kind in _NUMERIC_KINDS:
+        return Tensor._wrap(np.asarray(data))
     if isinstance(data, Mapping):
-        return type(data)({k: default_convert(v) for k, v in data.items()})
+        return _same_mapping(data, {k: default_convert(v) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):

@@ -88,6 +88,11 @@ class RandomSampler(Sampler[int]):
             raise ValueError(
                 f"RandomSampler: num_samples should be a positive integer, got {num_samples!r}"
             )
+        if self.num_samples <= 0:  # an empty dataset, as torch refuses it
+            raise ValueError(
+                f"RandomSampler: num_samples should be a positive integer value, but got "
+                f"num_samples={self.num_samples} (is the dataset empty?)"
+            )
 
     @property
     def num_samples(self) -> int:
@@ -137,6 +142,11 @@ class WeightedRandomSampler(Sampler[int]):
             raise ValueError(
                 "WeightedRandomSampler: weights must be a 1D sequence of "
                 "non-negative finite numbers with a positive sum"
+            )
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+            raise ValueError(
+                "WeightedRandomSampler: num_samples should be a positive integer, "
+                f"got {num_samples!r}"
             )
         if not replacement and num_samples > int((w > 0).sum()):
             raise ValueError(
