@@ -269,9 +269,20 @@ def _run_backward(
     """
     captured: list | None = [None] * len(capture) if capture is not None else None
     grads: dict[Node, Any] = {}
+    # leaves with hooks get their gradient once, summed over all their uses, as in torch
+    hooked: dict[int, list] = {}
+
+    def arrive(leaf: Tensor, g: Any) -> None:
+        if not leaf._hooks:
+            _deliver(leaf, g, capture, captured)
+        elif id(leaf) in hooked:
+            hooked[id(leaf)][1] = hooked[id(leaf)][1] + g
+        else:
+            hooked[id(leaf)] = [leaf, g]
+
     for t, g in zip(roots, root_grads):
         if t.grad_fn is None:
-            _deliver(t, g, capture, captured)
+            arrive(t, g)
         else:
             prev = grads.get(t.grad_fn)
             grads[t.grad_fn] = g if prev is None else prev + g
@@ -312,9 +323,11 @@ def _run_backward(
                 ig = unbroadcast(ig, p.array.shape)
                 if ig.dtype != p.array.dtype:
                     ig = ig.astype(p.array.dtype)
-                _deliver(p, ig, capture, captured)
+                arrive(p, ig)
         if not retain_graph:
             node.free()
+    for leaf, g in hooked.values():
+        _deliver(leaf, g, capture, captured)
     return captured
 
 

@@ -888,21 +888,12 @@ def test_backward_error_messages_are_specific():
 
 
 # M1: sigmoid computed as (tanh(x/2) + 1) / 2 loses the whole negative tail
-@pytest.mark.xfail(
-    strict=True, reason="M1: sigmoid(-20) is 0 in float32 (torch 2.06e-9): the tanh form cancels"
-)
-@pinned
 def test_sigmoid_negative_tail_float32():
     got = dl.sigmoid(dl.tensor([-20.0, -30.0])).numpy()
     want = torch.sigmoid(torch.tensor([-20.0, -30.0])).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M1: log(sigmoid(x)) is -inf and its gradient NaN at x=-20 (torch -20 and 1)",
-)
-@pinned
 def test_log_of_sigmoid_stays_finite():
     x = dl.tensor([-20.0], requires_grad=True)
     y = dl.log(dl.sigmoid(x))
@@ -911,11 +902,6 @@ def test_log_of_sigmoid_stays_finite():
     np.testing.assert_allclose(x.grad.numpy(), [1.0], rtol=1e-4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M1: float16 sigmoid/silu tails: sigmoid(-8) 27% low, silu(-10) is -0 (torch -4.5e-4)",
-)
-@pinned
 def test_sigmoid_and_silu_float16_tails():
     a = np.array([-8.0, -10.0], np.float16)
     for fd, ft in ((dl.sigmoid, torch.sigmoid), (DF.silu, TF.silu)):
@@ -926,21 +912,11 @@ def test_sigmoid_and_silu_float16_tails():
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M1: float16 mish gradient at x=-10 has the wrong sign (4.5e-5 vs torch -4.1e-4)",
-)
-@pinned
 def test_mish_float16_gradient_tail():
     both(DF.mish, TF.mish, [-10.0, -8.97], "float16", rtol=2e-2, atol=0.0)
 
 
 # M2
-@pytest.mark.xfail(
-    strict=True,
-    reason="M2: a leaf hook runs once per use of the leaf, on partial gradients (torch: once)",
-)
-@pinned
 def test_leaf_hook_runs_once_on_the_total_gradient():
     calls = []
     x = dl.tensor([1.0, 2.0], requires_grad=True)
@@ -951,21 +927,11 @@ def test_leaf_hook_runs_once_on_the_total_gradient():
 
 
 # M3
-@pytest.mark.xfail(
-    strict=True,
-    reason="M3: float16 cumsum accumulates in float16: cumsum(5000 ones)[-1] is 2048 (torch 5000)",
-)
-@pinned
 def test_cumsum_float16_accumulates_in_float32():
     got = dl.cumsum(dl.ones(5000, dtype=dl.float16), 0).numpy()[-1]
     assert float(got) == 5000.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M3: float32 cumsum of 1e6 x 0.1 ends at 100958 (torch 100000, accumulating in double)",
-)
-@pinned
 def test_cumsum_float32_long_accumulation():
     a = np.full(10**6, 0.1, np.float32)
     got = dl.cumsum(dl.tensor(a), 0).numpy()[-1]
@@ -973,11 +939,6 @@ def test_cumsum_float32_long_accumulation():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M3: float16 cumprod accumulates in float16: 3000 x 1.001 gives 14.9 (torch 18.7)",
-)
-@pinned
 def test_cumprod_float16_accumulation():
     a = np.full(3000, 1.001, np.float16)
     got = dl.cumprod(dl.tensor(a), 0).numpy()[-1].astype(np.float64)
@@ -986,28 +947,16 @@ def test_cumprod_float16_accumulation():
 
 
 # M4
-@pytest.mark.xfail(
-    strict=True,
-    reason="M4: float16 std of arange(1000) is inf (torch 288.8): squares overflow in float16",
-)
-@pinned
 def test_std_float16_does_not_overflow():
     a = np.arange(1000).astype(np.float16)
     got = float(dl.std(dl.tensor(a)).numpy())
     assert math.isfinite(got) and abs(got - 288.8) < 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M4: float16 norm([300, 300]) is inf (torch 424.2), gradient 0 (torch 0.707)",
-)
-@pinned
 def test_norm_float16_does_not_overflow():
     both(lambda x: dl.norm(x), lambda x: torch.norm(x), [300.0, 300.0], "float16")
 
 
-@pytest.mark.xfail(strict=True, reason="M4: float32 std([1e20, -1e20, 0]) is inf (torch 1e20)")
-@pinned
 def test_std_float32_large_values():
     both(lambda x: dl.std(x), lambda x: torch.std(x), [1e20, -1e20, 0.0], "float32")
 

@@ -293,13 +293,20 @@ class Tanh(Function):
         return g * (1 - out * out)
 
 
+def _sigmoid(xp: Any, a: Any) -> Any:
+    """1 / (1 + e^-a) to full relative precision in both tails (e^-|a| never overflows;
+    for a < 0 it is e^a / (1 + e^a)); half precision is computed in float32."""
+    if a.dtype.itemsize < 4:
+        return _sigmoid(xp, a.astype(xp.float32)).astype(a.dtype)
+    e = xp.exp(-xp.abs(a))
+    s = 1 / (1 + e)
+    return _where(xp, a >= 0, s, e * s)
+
+
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        # tanh form: no overflow for large |a|, one transcendental per element
-        out = get_xp(a).tanh(a * 0.5)
-        out += 1
-        out *= 0.5
+        out = _sigmoid(get_xp(a), a)
         ctx.save_for_backward(out)
         return out
 
@@ -441,8 +448,7 @@ class GELU(Function):
 class SiLU(Function):
     @staticmethod
     def forward(ctx, a):
-        xp = get_xp(a)
-        s = 0.5 * (xp.tanh(a * 0.5) + 1)
+        s = _sigmoid(get_xp(a), a)
         ctx.save_for_backward(a, s)
         return a * s
 
@@ -467,8 +473,7 @@ class Softplus(Function):
         (a,) = ctx.saved_tensors
         xp = get_xp(a)
         ba = a * ctx.beta
-        s = 0.5 * (xp.tanh(ba * 0.5) + 1)
-        return _where(xp, ba > ctx.threshold, g, g * s), None, None
+        return _where(xp, ba > ctx.threshold, g, g * _sigmoid(xp, ba)), None, None
 
 
 class Clamp(Function):

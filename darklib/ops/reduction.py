@@ -133,19 +133,33 @@ class Mean(Function):
         return _spread(g / ctx.n if ctx.n else g * math.nan, ctx.in_shape, ctx.axes), None, None
 
 
+def _acc_dtype(xp: Any, dt: np.dtype) -> np.dtype:
+    """The dtype torch accumulates running sums, products and variances in: int64 for
+    integers, float32 for half precision, and float64 for float32 on the CPU (its CPU
+    kernels accumulate in double: a cumsum of a million 0.1s lands on 100,000)."""
+    if dt.kind in "biu":
+        return _I64
+    if dt.itemsize < 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64) if xp is np else dt
+
+
 class Var(Function):
-    """Variance (``take_sqrt=False``) or standard deviation, with Bessel-style correction."""
+    """Variance (``take_sqrt=False``) or standard deviation, with Bessel-style correction,
+    accumulated in :func:`_acc_dtype` (squares of float16 or of 1e20 would overflow)."""
 
     @staticmethod
     def forward(ctx, x, axes, correction, keepdim, take_sqrt):
         xp = get_xp(x)
         n = _count(x.shape, axes)
         denom = builtins.max(0.0, n - correction)
-        diff = x - x.mean(axis=axes, keepdims=True)
+        xa = x.astype(_acc_dtype(xp, x.dtype), copy=False)
+        diff = xa - xa.mean(axis=axes, keepdims=True)
         with _quiet(xp):
-            out = _arr(xp, (diff * diff).sum(axis=axes, keepdims=keepdim) / x.dtype.type(denom))
+            out = _arr(xp, (diff * diff).sum(axis=axes, keepdims=keepdim) / denom)
             if take_sqrt:
                 xp.sqrt(out, out=out)
+            out = out.astype(x.dtype, copy=False)
         if denom == 0:
             warnings.warn(
                 f"{'std' if take_sqrt else 'var'}(): degrees of freedom is <= 0 (reducing {n} "
@@ -343,7 +357,8 @@ class Norm2(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         xp = get_xp(x)
-        out_k = xp.sqrt(_arr(xp, (x * x).sum(axis=axes, keepdims=True)))
+        xa = x.astype(xp.float32) if x.dtype.itemsize < 4 else x  # half: sum in float32
+        out_k = xp.sqrt(_arr(xp, (xa * xa).sum(axis=axes, keepdims=True))).astype(x.dtype)
         ctx.save_for_backward(x, out_k)
         return (
             out_k
@@ -394,18 +409,29 @@ class NormP(Function):
         return scaled * scale, None, None, None
 
 
+def _running(fn: Any, a: Any, axis: int) -> Any:
+    """cumsum/cumprod (``fn``) accumulated in :func:`_acc_dtype`; integers give int64,
+    floats keep their dtype."""
+    xp = get_xp(a)
+    acc = _acc_dtype(xp, a.dtype)
+    out = fn(a, axis=axis, dtype=acc)
+    return out if a.dtype.kind in "biu" else out.astype(a.dtype, copy=False)
+
+
+def _reverse_cumsum(g: Any, axis: int) -> Any:
+    xp = get_xp(g)
+    return xp.flip(_running(xp.cumsum, xp.flip(g, axis=axis), axis), axis=axis)
+
+
 class Cumsum(Function):
     @staticmethod
     def forward(ctx, x, axis):
         ctx.axis = axis
-        acc = _I64 if x.dtype.kind in "biu" else None
-        return get_xp(x).cumsum(x, axis=axis, dtype=acc)
+        return _running(get_xp(x).cumsum, x, axis)
 
     @staticmethod
     def backward(ctx, g):
-        xp = get_xp(g)
-        a = ctx.axis
-        return xp.flip(xp.cumsum(xp.flip(g, axis=a), axis=a), axis=a), None
+        return _reverse_cumsum(g, ctx.axis), None
 
 
 # ------------------------------------------------------------------ functional API
@@ -955,7 +981,7 @@ def nanmean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any
 class Cumprod(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        out = get_xp(x).cumprod(x, axis=axis, dtype=_I64 if x.dtype.kind in "biu" else None)
+        out = _running(get_xp(x).cumprod, x, axis)
         ctx.save_for_backward(x, out)
         ctx.axis = axis
         return out
@@ -965,11 +991,8 @@ class Cumprod(Function):
         x, out = ctx.saved_tensors
         xp, a = get_xp(g), ctx.axis
 
-        def rcumsum(v):
-            return xp.flip(xp.cumsum(xp.flip(v, axis=a), axis=a), axis=a)
-
         if not (x == 0).any():
-            return rcumsum(g * out) / x, None
+            return _reverse_cumsum(g * out, a) / x, None
         # with zeros: d out_j / d x_i = prod_{k <= j, k != i} x_k, one masked cumprod per i
         xm, gm = xp.moveaxis(x, a, -1), xp.moveaxis(g, a, -1)
         n = xm.shape[-1]
