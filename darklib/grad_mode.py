@@ -8,6 +8,7 @@ training thread records its graph.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,8 @@ class _GradMode:
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
+        if inspect.isgeneratorfunction(fn):
+            return _generator_in_mode(fn, mode)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -49,6 +52,31 @@ class _GradMode:
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
+    """A decorated generator function: the mode holds while the generator runs, at every
+    resumption, and not in the caller between them (as torch)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = fn(*args, **kwargs)
+        resume, value = gen.send, None
+        while True:
+            try:
+                with set_grad_enabled(mode):
+                    out = resume(value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                resume, value = gen.send, (yield out)
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as exc:  # thrown in by the caller: into the generator
+                resume, value = gen.throw, exc
+
+    return wrapper
 
 
 class _BareDecorator(_GradMode):

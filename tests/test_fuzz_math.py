@@ -962,11 +962,6 @@ def test_std_float32_large_values():
 
 
 # M5
-@pytest.mark.xfail(
-    strict=True,
-    reason="M5: threshold(NaN) returns `value` (torch: NaN), and its gradient 0 (torch 1)",
-)
-@pinned
 def test_threshold_keeps_nan():
     both(
         lambda x: DF.threshold(x, 1.0, -5.0),
@@ -998,11 +993,6 @@ def test_round_decimals_float16_overflow():
 
 
 # M7
-@pytest.mark.xfail(
-    strict=True,
-    reason="M7: hypot(0, 1e300) is inf in float64 (torch 1e300): computed as sqrt(a*a + b*b)",
-)
-@pinned
 def test_hypot_does_not_overflow():
     both(
         lambda x: dl.hypot(x, dl.tensor([1e300, 4e300], dtype=dl.float64)),
@@ -1012,18 +1002,12 @@ def test_hypot_does_not_overflow():
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="M7: hypot(3e-25, 4e-25) float32 underflows to 0 (torch 5e-25)"
-)
-@pinned
 def test_hypot_does_not_underflow():
     got = dl.hypot(dl.tensor([3e-25, 0.0]), dl.tensor([4e-25, 1e-40])).numpy()
     want = torch.hypot(torch.tensor([3e-25, 0.0]), torch.tensor([4e-25, 1e-40])).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="M7: hypot(inf, nan) is nan (torch and IEEE: inf)")
-@pinned
 def test_hypot_of_inf_and_nan_is_inf():
     got = dl.hypot(dl.tensor([INF, NAN]), dl.tensor([NAN, -INF])).numpy()
     np.testing.assert_array_equal(got, [INF, INF])
@@ -1078,11 +1062,6 @@ def test_relu6_and_hardtanh_keep_integer_dtype():
 
 
 # M9
-@pytest.mark.xfail(
-    strict=True,
-    reason="M9: x.add(1, alpha=2) raises AttributeError ('int' object has no attribute 'array')",
-)
-@pinned
 def test_add_scalar_with_alpha():
     x = dl.tensor([1.0, 2.0])
     assert x.add(1, alpha=2).tolist() == [3.0, 4.0]
@@ -1090,11 +1069,6 @@ def test_add_scalar_with_alpha():
 
 
 # M10
-@pytest.mark.xfail(
-    strict=True,
-    reason="M10: div's divisor gradient divides by b*b: NaN for 0/1e-40 in float32 (torch -0)",
-)
-@pinned
 def test_div_gradient_with_tiny_divisor():
     a = dl.tensor([0.0, 1e-30])
     b = dl.tensor([1e-40, 1e-25], requires_grad=True)
@@ -1105,11 +1079,6 @@ def test_div_gradient_with_tiny_divisor():
     assert_same(b.grad, tb.grad, 1e-5, 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M10: float16 softsign gradient at x=709 is 1.4e-3 (torch 1.9e-6): (1+|x|)^2 overflows",
-)
-@pinned
 def test_softsign_float16_gradient_large_inputs():
     both(DF.softsign, TF.softsign, [709.0, -745.0, 1000.0], "float16", rtol=1e-2, atol=0.0)
 
@@ -1156,11 +1125,6 @@ def test_logit_gradient_outside_the_domain():
 
 
 # M15
-@pytest.mark.xfail(
-    strict=True,
-    reason="M15: @no_grad() on a generator function does not apply inside the generator",
-)
-@pinned
 def test_no_grad_decorator_on_generator():
     x = dl.tensor([1.0], requires_grad=True)
 

@@ -32,6 +32,7 @@ from darklib.ops.elementwise import (
     elu,
     gelu,
     gt,
+    le,
     leaky_relu,
     logical_and,
     lt,
@@ -229,9 +230,9 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """``x`` where ``x > threshold``, else ``value``."""
+    """``value`` where ``x <= threshold``, else ``x`` (so NaN passes through, as torch)."""
     x = _tensor(input, "threshold")
-    return _inplace_or_not(lambda t: where(gt(t, threshold), t, value), x, inplace, "threshold")
+    return _inplace_or_not(lambda t: where(le(t, threshold), value, t), x, inplace, "threshold")
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:

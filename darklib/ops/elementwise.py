@@ -68,7 +68,7 @@ class Div(Function):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         ga = g / b if na else None
-        gb = -g * a / (b * b) if nb else None
+        gb = -g * a / b / b if nb else None  # (b * b would over- or underflow first)
         return ga, gb
 
 
@@ -759,7 +759,7 @@ def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     """``input + alpha * other``, with broadcasting and PyTorch's type promotion."""
     if alpha != 1:
         _check_alpha("add", alpha, input, other)
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     return _binary(Add, input, other)
 
 
@@ -772,7 +772,7 @@ def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
         )
     if alpha != 1:
         _check_alpha("sub", alpha, input, other)
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     return _binary(Sub, input, other)
 
 
@@ -1350,9 +1350,25 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
     return Logit.apply(x, None if eps is None else float(eps))
 
 
+class Hypot(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = get_xp(a).hypot(a, b)  # scaled: no overflow or underflow; hypot(inf, nan) = inf
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        xp = get_xp(g)
+        with _quiet(xp):
+            scale = xp.where(out == 0, xp.zeros((), g.dtype), g / out)
+        return a * scale, b * scale
+
+
 def hypot(input: Tensor, other: Any) -> Tensor:
-    """``sqrt(input**2 + other**2)`` elementwise."""
-    return sqrt(add(mul(input, input), mul(other, other)))
+    """``sqrt(input**2 + other**2)`` elementwise, without overflow or underflow."""
+    return _binary(Hypot, input, other, floating=True)
 
 
 class XLogY(Function):
