@@ -301,7 +301,12 @@ def load(
         structure = json.loads(meta[_KEY_STRUCTURE])
     except ValueError:
         raise _corrupt(name, "its structure metadata is not valid JSON") from None
-    return _decode(structure, arrays, place, name)
+    except RecursionError:  # a crafted file nesting its structure thousands deep
+        raise _corrupt(name, "its structure metadata is nested too deeply") from None
+    try:
+        return _decode(structure, arrays, place, name)
+    except RecursionError:
+        raise _corrupt(name, "its structure metadata is nested too deeply") from None
 
 
 def _wrap_errors(name: str, fn: Any) -> Any:
@@ -335,7 +340,7 @@ def _parse_header(prefix: bytes, read: Any, size: int, name: str) -> tuple[dict,
         raise _bad_header(name, "no JSON header")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise _bad_header(name, "the header is not valid JSON") from None
     if not isinstance(header, dict):
         raise _bad_header(name, "the header is not a JSON object")

@@ -1135,10 +1135,6 @@ def test_truncated_files_and_flipped_header_bytes_raise_serialization_error():
             pass  # a clear error, or a file that still parses: never anything else
 
 
-@_xfail(
-    "T16: a crafted file whose structure metadata nests deeply raises RecursionError, not "
-    "SerializationError"
-)
 def test_deeply_nested_structure_metadata_is_a_serialization_error():
     data = stnp.save(
         {"x": np.zeros(1, np.float32)},
