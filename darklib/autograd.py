@@ -354,7 +354,18 @@ def _topological_order(starts: list[Node]) -> list[Node]:
 
 def _call_hook(hook: Callable, g: Any) -> Any:
     res = hook(Tensor._wrap(g))
-    return g if res is None else (res.array if isinstance(res, Tensor) else res)
+    if res is None:
+        return g
+    out = res.array if isinstance(res, Tensor) else res
+    if getattr(out, "shape", None) != g.shape or getattr(out, "dtype", None) != g.dtype:
+        what = "size" if getattr(out, "shape", None) != g.shape else "type"
+        raise RuntimeError(
+            f"hook {getattr(hook, '__name__', hook)!r} has changed the {what} of value: it "
+            f"got a gradient of shape {list(g.shape)} ({g.dtype}) and returned "
+            f"{type(res).__name__} {list(getattr(out, 'shape', ()))} "
+            f"({getattr(out, 'dtype', '?')}); return a tensor like its argument, or None"
+        )
+    return out
 
 
 def _deliver(
@@ -378,31 +389,42 @@ def _deliver(
 
 
 def backward(
-    tensor: Tensor,
-    gradient: Any = None,
+    tensors: Tensor | Sequence[Tensor],
+    grad_tensors: Any = None,
     retain_graph: bool | None = None,
     inputs: Any = None,
     create_graph: bool = False,
 ) -> None:
-    """Implementation of ``Tensor.backward``."""
+    """Accumulate into the leaves' ``.grad`` the gradients of ``tensors`` (one tensor or
+    several, whose gradients add up), as ``torch.autograd.backward``; ``Tensor.backward``
+    runs it with one tensor."""
     if create_graph:
         raise NotImplementedError(
             "backward: create_graph=True (higher-order gradients) is not supported by darklib"
         )
     retain_graph = bool(retain_graph)
-    _sync([tensor])
-    g = _root_grad(tensor, gradient, "backward")
+    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(outs) if grad_tensors is None else [grad_tensors]
+    if len(grad_tensors) != len(outs):
+        raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(outs)} tensors")
+    _sync(outs)
+    roots = [_root_grad(t, g, "backward") for t, g in zip(outs, grad_tensors)]
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         grads = grad(
-            [tensor], inputs, [Tensor._wrap(g)], retain_graph=retain_graph, allow_unused=True
+            outs,
+            inputs,
+            [Tensor._wrap(g) for g in roots],
+            retain_graph=retain_graph,
+            allow_unused=True,
         )
         for t, gi in zip(inputs, grads):
             if gi is not None:
                 _deliver(t, gi.array, None, None, from_node=True)
         return
     with no_grad():
-        _run_backward([tensor], [g], retain_graph)
+        _run_backward(outs, roots, retain_graph)
 
 
 def _root_grad(out: Tensor, g: Any, where: str) -> Any:
@@ -442,12 +464,19 @@ def grad(
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
-    allow_unused: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+    An input listed twice gets its gradient twice; ``materialize_grads`` gives unused
+    inputs zeros instead of None.
 
     Higher-order gradients are not supported: ``create_graph=True`` raises.
     """
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("autograd.grad: materialize_grads=True needs allow_unused=True or None")
     if create_graph:
         raise NotImplementedError(
             "autograd.grad: create_graph=True (higher-order gradients) is not supported by "
@@ -466,10 +495,11 @@ def grad(
                 f"autograd.grad: an input of shape {tuple(t.shape)} does not require grad"
             )
     root_grads = [_root_grad(o, go, "autograd.grad") for o, go in zip(outs, grad_outputs)]
-    capture = {id(t): i for i, t in enumerate(ins)}
+    unique = list({id(t): t for t in ins}.values())
+    capture = {id(t): i for i, t in enumerate(unique)}
     # Non-leaf inputs are read off their node when it is reached.
     retained = []
-    for t in ins:
+    for t in unique:
         if t.grad_fn is not None and t.grad_fn._retained is None:
             t.grad_fn._retained = _strong(t)
             retained.append(t.grad_fn)
@@ -480,12 +510,15 @@ def grad(
         for node in retained:
             node._retained = None
     result = []
-    for t, g in zip(ins, captured):
+    for t in ins:
+        g = captured[capture[id(t)]]
         if g is None and not allow_unused:
             raise RuntimeError(
                 f"autograd.grad: an input of shape {tuple(t.shape)} was not used to compute "
                 "the outputs; pass allow_unused=True if that is expected"
             )
+        if g is None and materialize_grads:
+            g = get_xp(t.array).zeros_like(t.array)
         result.append(None if g is None else Tensor._wrap(g))
     return tuple(result)
 

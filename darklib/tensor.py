@@ -79,13 +79,13 @@ class Tensor:
 
     __slots__ = (
         "__weakref__",
+        "_grad",
         "_hooks",
         "_requires_grad",
         "_ver",
         "_view",
         "_viewed",
         "array",
-        "grad",
         "grad_fn",
     )
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
@@ -125,7 +125,7 @@ class Tensor:
             arr = np.asarray(arr)
         t.array = arr
         t._requires_grad = requires_grad
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._ver = 0
         t._view = None
@@ -381,6 +381,35 @@ class Tensor:
         return bool(self.array.flags.c_contiguous)
 
     # ----------------------------------------------------------------- autograd
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by backward (None until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:  # as torch: a gradient must fit its tensor
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None, got {type(value).__name__}"
+                )
+            if value.array.shape != self.array.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: gradient of shape "
+                    f"{list(value.shape)} for a tensor of shape {list(self.shape)}"
+                )
+            if value.array.dtype != self.array.dtype:
+                raise RuntimeError(
+                    f"assigned grad has data of a different type: {value.dtype} for a tensor "
+                    f"of {self.dtype}"
+                )
+            if type(value.array) is not type(self.array):
+                raise RuntimeError(
+                    f"assigned grad has data located on a different device: {value.device} "
+                    f"for a tensor on {self.device}"
+                )
+        self._grad = value
+
     @property
     def requires_grad(self) -> bool:
         """Whether operations on this tensor are recorded for backward. Only a leaf's flag

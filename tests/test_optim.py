@@ -370,7 +370,9 @@ def test_invalid_hyper_parameters_match_torch(name, kw, msg):
 
 def test_gradient_shape_mismatch_is_reported():
     p = dl.zeros(2, 3, requires_grad=True)
-    p.grad = dl.zeros(3, 2)
+    with pytest.raises(RuntimeError, match=r"gradient of shape \[3, 2\] for a tensor of shape"):
+        p.grad = dl.zeros(3, 2)  # refused on assignment, as torch
+    p._grad = dl.zeros(3, 2)  # (a grad changed behind the setter's back)
     with pytest.raises(RuntimeError, match=r"Adam.step: a parameter of shape \(2, 3\)"):
         optim.Adam([p]).step()
 
