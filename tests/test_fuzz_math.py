@@ -1014,10 +1014,6 @@ def test_hypot_of_inf_and_nan_is_inf():
 
 
 # M8
-@pytest.mark.xfail(
-    strict=True, reason="M8: logsigmoid(uint8 [1, 2]) returns [-255, -254] (torch raises)"
-)
-@pinned
 def test_logsigmoid_of_uint8_raises():
     with pytest.raises((RuntimeError, NotImplementedError, TypeError)):
         DF.logsigmoid(dl.tensor(np.array([1, 2], np.uint8)))
@@ -1041,20 +1037,11 @@ def test_logsigmoid_of_uint8_raises():
         "logsigmoid",
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="M8: activations of integer tensors compute (float16/float64/int results); torch raises",
-)
-@pinned
 def test_activations_of_integer_tensors_raise(name):
     with pytest.raises((RuntimeError, NotImplementedError, TypeError)):
         getattr(DF, name)(dl.tensor(np.array([-3, 0, 5], np.int8)))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="M8: relu6/hardtanh of int32 return float32 (torch keeps int32)"
-)
-@pinned
 def test_relu6_and_hardtanh_keep_integer_dtype():
     a = np.array([-1, 3, 7], np.int32)
     assert _dt(DF.relu6(dl.tensor(a))) == "int32"
@@ -1380,8 +1367,8 @@ def test_isclose_negative_tolerance_raises():
         "asinh",
         "acosh",
         "atanh",
-        "erfc",
-        "erfinv",
+        pytest.param("erfc", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
+        pytest.param("erfinv", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
         "copysign",
         "fmax",
         "fmin",
@@ -1390,23 +1377,44 @@ def test_isclose_negative_tolerance_raises():
         "logaddexp2",
         "bitwise_left_shift",
         "bitwise_right_shift",
-        "nanmedian",
+        pytest.param("nanmedian", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
     ],
 )
-@pytest.mark.xfail(strict=True, reason="M26: torch op missing from darklib")
-@pinned
 def test_missing_math_ops(name):
     assert hasattr(dl, name)
 
 
-@pytest.mark.xfail(strict=True, reason="M26: tensor << int and >> are not supported (TypeError)")
-@pinned
 def test_shift_operators():
     x = dl.tensor([1, 2, 3])
     assert (x << 1).tolist() == [2, 4, 6] and (x >> 1).tolist() == [0, 1, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="M26: hardtanh(min_val == max_val) raises (torch allows it)")
-@pinned
 def test_hardtanh_with_equal_bounds():
     assert DF.hardtanh(dl.tensor([-1.0, 2.0]), 1.0, 1.0).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["copysign", "fmax", "fmin", "logaddexp2", "hypot", "atan2"])
+def test_added_binary_math_values_and_gradients(name):
+    a = np.array([-2.0, -0.0, 0.0, 0.5, 3.0, NAN])
+    b = np.array([1.0, -1.0, NAN, -0.0, 2.0, 1.0])
+    x, y = dl.tensor(a, requires_grad=True), dl.tensor(b, requires_grad=True)
+    tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    out, tout = getattr(dl, name)(x, y), getattr(torch, name)(tx, ty)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(_np(out), tout.detach().numpy(), equal_nan=True)
+    np.testing.assert_allclose(_np(x.grad), tx.grad.numpy(), equal_nan=True)
+    np.testing.assert_allclose(_np(y.grad), ty.grad.numpy(), equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "vals"), [("asinh", [0.3, -5.0]), ("acosh", [1.5, 9.0]), ("atanh", [0.3, -0.9])]
+)
+def test_added_inverse_hyperbolics(name, vals):
+    x, tx = dl.tensor(vals, requires_grad=True), torch.tensor(vals, requires_grad=True)
+    getattr(dl, name)(x).sum().backward()
+    getattr(torch, name)(tx).sum().backward()
+    np.testing.assert_allclose(
+        _np(getattr(dl, name)(x.detach())), getattr(torch, name)(tx).detach().numpy(), rtol=1e-6
+    )
+    np.testing.assert_allclose(_np(x.grad), tx.grad.numpy(), rtol=1e-5)

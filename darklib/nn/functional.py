@@ -30,6 +30,7 @@ from darklib.ops.elementwise import (
 from darklib.ops.elementwise import (
     clamp,
     elu,
+    float_only,
     gelu,
     gt,
     le,
@@ -166,8 +167,10 @@ def hardtanh(
 ) -> Tensor:
     """``clamp(x, min_val, max_val)``; the gradient is 1 strictly inside the bounds, else 0."""
     x = _tensor(input, "hardtanh")
-    if not max_val > min_val:
-        raise ValueError(f"hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})")
+    if max_val < min_val:
+        raise ValueError(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
+    if x.array.dtype.kind in "iu":  # integers stay integers, as torch: a plain clamp
+        return _inplace_or_not(clamp, x, inplace, "hardtanh", int(min_val), int(max_val))
     return _inplace_or_not(_hardtanh, x, inplace, "hardtanh", min_val, max_val)
 
 
@@ -182,24 +185,25 @@ def _hardsigmoid(x: Tensor) -> Tensor:
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """``relu6(x + 3) / 6``."""
-    return _inplace_or_not(_hardsigmoid, _tensor(input, "hardsigmoid"), inplace, "hardsigmoid")
+    x = float_only(input, "hardsigmoid")
+    return _inplace_or_not(_hardsigmoid, x, inplace, "hardsigmoid")
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6``."""
-    x = _tensor(input, "hardswish")
+    x = float_only(input, "hardswish")
     return _inplace_or_not(lambda t: t * _hardsigmoid(t), x, inplace, "hardswish")
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * tanh(softplus(x))``."""
-    x = _tensor(input, "mish")
+    x = float_only(input, "mish")
     return _inplace_or_not(lambda t: t * tanh(softplus(t)), x, inplace, "mish")
 
 
 def logsigmoid(input: Tensor) -> Tensor:
     """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
-    x = _tensor(input, "logsigmoid")
+    x = float_only(input, "logsigmoid")
     return -softplus(-x)
 
 
@@ -217,13 +221,13 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """``scale * elu(x, alpha)`` with the self-normalising constants."""
-    x = _tensor(input, "selu")
+    x = float_only(input, "selu")
     return _inplace_or_not(lambda t: elu(t, _SELU_ALPHA) * _SELU_SCALE, x, inplace, "selu")
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
-    x = _tensor(input, "celu")
+    x = float_only(input, "celu")
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
     return _inplace_or_not(lambda t: elu(t / alpha) * alpha, x, inplace, "celu")
@@ -232,6 +236,8 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """``value`` where ``x <= threshold``, else ``x`` (so NaN passes through, as torch)."""
     x = _tensor(input, "threshold")
+    if x.array.dtype.kind in "iu":  # the value takes the integer dtype, as torch
+        value = int(value)
     return _inplace_or_not(lambda t: where(le(t, threshold), value, t), x, inplace, "threshold")
 
 
@@ -317,13 +323,13 @@ def upsample(
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
-    x = _tensor(input, "hardshrink")
+    x = float_only(input, "hardshrink")
     return where(gt(_abs(x), lambd), x, x * 0)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
-    x = _tensor(input, "softshrink")
+    x = float_only(input, "softshrink")
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found {lambd}")
     return relu(x - lambd) - relu(-x - lambd)

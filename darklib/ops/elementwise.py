@@ -615,6 +615,9 @@ Acos = _unary("Acos", lambda xp, a: xp.arccos(a), lambda xp, a, o: -1 / xp.sqrt(
 Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, o: 1 / (1 + a * a))
 Sinh = _unary("Sinh", lambda xp, a: xp.sinh(a), lambda xp, a, o: xp.cosh(a))
 Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, o: xp.sinh(a))
+Asinh = _unary("Asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, o: 1 / xp.sqrt(a * a + 1))
+Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, o: 1 / xp.sqrt(a * a - 1))
+Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, o: 1 / (1 - a * a))
 Erf = _unary("Erf", lambda xp, a: _erf(xp, a), lambda xp, a, o: _TWO_OVER_SQRT_PI * xp.exp(-a * a))
 Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1)
 
@@ -642,6 +645,7 @@ _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 _SQRT_PI = math.sqrt(math.pi)
+_LN2 = math.log(2)
 _ERFC_COEFFS = (
     0.17087277,
     -0.82215223,
@@ -967,6 +971,81 @@ atan = arctan = _float_unary_op(Atan, "atan")
 sinh = _float_unary_op(Sinh, "sinh")
 cosh = _float_unary_op(Cosh, "cosh")
 erf = _float_unary_op(Erf, "erf")
+asinh = arcsinh = _float_unary_op(Asinh, "asinh")
+acosh = arccosh = _float_unary_op(Acosh, "acosh")
+atanh = arctanh = _float_unary_op(Atanh, "atanh")
+
+
+class FMax(Function):
+    """fmax/fmin (``pick`` is the NumPy ufunc): NaN loses to a number; the gradient goes
+    whole to the operand taken (to ``a`` at ties, as torch)."""
+
+    @staticmethod
+    def forward(ctx, a, b, pick):
+        ctx.save_for_backward(a, b)
+        ctx.is_max = pick == "fmax"
+        return getattr(get_xp(a), pick)(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = get_xp(g)
+        took_a = ((a >= b) if ctx.is_max else (a <= b)) | xp.isnan(b)
+        zero = xp.zeros((), g.dtype)
+        return xp.where(took_a, g, zero), xp.where(took_a, zero, g), None
+
+
+def fmax(input: Any, other: Any) -> Tensor:
+    """Elementwise maximum that ignores NaN (NaN only where both are NaN)."""
+    a, b = promote(input, other)
+    return FMax.apply(a, b, "fmax")
+
+
+def fmin(input: Any, other: Any) -> Tensor:
+    """Elementwise minimum that ignores NaN (NaN only where both are NaN)."""
+    a, b = promote(input, other)
+    return FMax.apply(a, b, "fmin")
+
+
+class CopySign(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = get_xp(a).copysign(a, b)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        xp = get_xp(g)
+        with _quiet(xp):  # +-1 where the sign flipped or not; 0 at a == 0, as torch
+            ratio = xp.where(a == 0, xp.zeros((), g.dtype), out / a)
+        return g * ratio, xp.zeros_like(g)  # the sign source gets a zero gradient
+
+
+def copysign(input: Any, other: Any) -> Tensor:
+    """``|input|`` with the sign of ``other`` (of its sign bit: -0.0 counts as negative)."""
+    return _binary(CopySign, input, other, floating=True)
+
+
+def signbit(input: Tensor) -> Tensor:
+    """Whether the sign bit is set (True for -0.0 and negative values)."""
+    x = _tensor(input, "signbit")
+    return Tensor._wrap(get_xp(x.array).signbit(x.array))
+
+
+def float_power(input: Any, exponent: Any) -> Tensor:
+    """``input ** exponent`` computed in float64, as torch.float_power."""
+    a = input.double() if isinstance(input, Tensor) else float(input)
+    b = exponent.double() if isinstance(exponent, Tensor) else float(exponent)
+    if not isinstance(a, Tensor):
+        a = Tensor._wrap(get_xp(b.array).asarray(a, dtype=np.float64))
+    return pow(a, b)
+
+
+def logaddexp2(input: Any, other: Any) -> Tensor:
+    """``log2(2**input + 2**other)`` without overflow."""
+    return div(logaddexp(mul(input, _LN2), mul(other, _LN2)), _LN2)
 
 
 def atan2(input: Tensor, other: Any) -> Tensor:
@@ -996,26 +1075,38 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     return _activation(ReLU, input, inplace, "relu")
 
 
+def float_only(input: Any, op: str) -> Tensor:
+    """``input`` as a tensor, refusing integer and bool ones (torch has no such kernels for
+    the smooth activations; computing them would wrap, truncate or change dtypes)."""
+    x = _tensor(input, op)
+    if x.array.dtype.kind != "f":
+        raise NotImplementedError(
+            f"{op}: not implemented for {x.dtype} input; convert it with .float() first"
+        )
+    return x
+
+
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    return _activation(LeakyReLU, input, inplace, "leaky_relu", float(negative_slope))
+    x = float_only(input, "leaky_relu")
+    return _activation(LeakyReLU, x, inplace, "leaky_relu", float(negative_slope))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    return _activation(ELU, input, inplace, "elu", float(alpha))
+    return _activation(ELU, float_only(input, "elu"), inplace, "elu", float(alpha))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(_tensor(input, "gelu"), approximate)
+    return GELU.apply(float_only(input, "gelu"), approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    return _activation(SiLU, input, inplace, "silu")
+    return _activation(SiLU, float_only(input, "silu"), inplace, "silu")
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return Softplus.apply(_tensor(input, "softplus"), float(beta), float(threshold))
+    return Softplus.apply(float_only(input, "softplus"), float(beta), float(threshold))
 
 
 def _activation(fn: type[Function], input: Tensor, inplace: bool, name: str, *args: Any) -> Tensor:
@@ -1291,17 +1382,17 @@ logical_or = _logical("logical_or")
 logical_xor = _logical("logical_xor")
 
 
-def _bitwise(name: str):
-    """Bitwise ops on integer and bool tensors (the ``&``, ``|``, ``^`` operators)."""
+def _bitwise(name: str, ufunc: str | None = None, kinds: str = "iub"):
+    """Bitwise ops on integer (and bool) tensors: ``&``, ``|``, ``^``, ``<<``, ``>>``."""
 
     def op(input: Any, other: Any) -> Tensor:
         a, b = promote(input, other)
         ref = a if isinstance(a, Tensor) else b
-        if ref.array.dtype.kind not in "iub":
+        if ref.array.dtype.kind not in kinds:
             raise RuntimeError(f'{name}: "{name}" is not implemented for {ref.dtype}')
         av = a.array if isinstance(a, Tensor) else a
         bv = b.array if isinstance(b, Tensor) else b
-        return Tensor._wrap(getattr(get_xp(ref.array), name)(av, bv))
+        return Tensor._wrap(getattr(get_xp(ref.array), ufunc or name)(av, bv))
 
     op.__name__ = op.__qualname__ = name
     return op
@@ -1310,6 +1401,8 @@ def _bitwise(name: str):
 bitwise_and = _bitwise("bitwise_and")
 bitwise_or = _bitwise("bitwise_or")
 bitwise_xor = _bitwise("bitwise_xor")
+bitwise_left_shift = _bitwise("bitwise_left_shift", "left_shift", "iu")
+bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift", "iu")
 
 
 def bitwise_not(input: Tensor) -> Tensor:
