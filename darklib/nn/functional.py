@@ -230,7 +230,11 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     x = float_only(input, "celu")
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
-    return _inplace_or_not(lambda t: elu(t / alpha) * alpha, x, inplace, "celu")
+    def celu_of(t: Tensor) -> Tensor:  # half precision in float32: t / alpha may overflow
+        wide = t.float() if t.array.dtype.itemsize < 4 else t
+        return (elu(wide / alpha) * alpha).to(t.dtype)
+
+    return _inplace_or_not(celu_of, x, inplace, "celu")
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:

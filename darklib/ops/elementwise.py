@@ -126,10 +126,10 @@ class LogAddExp(Function):
 
     @staticmethod
     def backward(ctx, g):
-        a, b, out = ctx.saved_tensors
+        a, b, _ = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):  # softmax weights of the two operands
-            return g * xp.exp(a - out), g * xp.exp(b - out)
+        with _quiet(xp):  # softmax weights of the two operands (finite for infinite ones)
+            return g * _sigmoid(xp, a - b), g * _sigmoid(xp, b - a)
 
 
 class Minimum(Function):
@@ -1315,7 +1315,11 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     x = _tensor(input, "round")
     if x.array.dtype.kind != "f":
         return Tensor._wrap(get_xp(x.array).round(x.array, decimals))
-    return Step.apply(x, None, lambda a: get_xp(a).round(a, decimals))
+    def rounded(a: Any) -> Any:  # half precision scales in float32 (10**d * x overflows)
+        wide = a.astype(get_xp(a).float32) if a.dtype.itemsize < 4 else a
+        return get_xp(a).round(wide, decimals).astype(a.dtype, copy=False)
+
+    return Step.apply(x, None, rounded)
 
 
 def _sign(a: Any) -> Any:
@@ -1417,12 +1421,11 @@ class Logit(Function):
     @staticmethod
     def forward(ctx, x, eps):
         xp = get_xp(x)
-        if eps is not None:
-            x = xp.clip(x, eps, 1 - eps)
         ctx.save_for_backward(x)
         ctx.eps = eps
+        z = x if eps is None else xp.clip(x, eps, 1 - eps)
         with _quiet(xp):
-            return xp.log(x / (1 - x))
+            return xp.log(z / (1 - z))
 
     @staticmethod
     def backward(ctx, g):
@@ -1430,9 +1433,11 @@ class Logit(Function):
         xp = get_xp(g)
         with _quiet(xp):
             out = g / (x * (1 - x))
-        if ctx.eps is not None:  # clamped inputs get no gradient (x itself is clamped here)
-            out = xp.where((x <= ctx.eps) | (x >= 1 - ctx.eps), xp.zeros((), out.dtype), out)
-        return out, None
+            if ctx.eps is None:  # outside [0, 1] the log is NaN, and so is its slope
+                return xp.where((x < 0) | (x > 1), xp.nan, out).astype(g.dtype), None
+        # inputs the clamp moved get no gradient (those on its bounds still do, as torch)
+        clamped = (x < ctx.eps) | (x > 1 - ctx.eps)
+        return xp.where(clamped, xp.zeros((), out.dtype), out), None
 
 
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
@@ -1478,7 +1483,8 @@ class XLogY(Function):
         xp = get_xp(g)
         na, nb = ctx.needs_input_grad
         with _quiet(xp):
-            ga = g * xp.where((a == 0) & ~xp.isnan(b), 0, xp.log(b)) if na else None
+            # log(y) even at x == 0 (torch zeroes it only where x == 0 and y <= 0)
+            ga = g * xp.where((a == 0) & (b <= 0), 0, xp.log(b)) if na else None
             gb = g * a / b if nb else None
         return ga, gb
 
