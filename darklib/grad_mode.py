@@ -16,6 +16,7 @@ from typing import Any
 
 class _State(threading.local):
     enabled = True  # the class default each new thread starts from (no exception on lookup)
+    inference = False  # inside inference_mode (which also disables grad)
 
 
 _state = _State()
@@ -43,20 +44,21 @@ class _GradMode:
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
-        if inspect.isgeneratorfunction(fn):
-            return _generator_in_mode(fn, mode)
+        return _in_mode(fn, lambda: set_grad_enabled(mode))
+
+
+def _in_mode(fn: Callable, context: Callable[[], Any]) -> Callable:
+    """``fn`` running inside a fresh ``context()`` at each call (for a generator function:
+    while the generator runs, at every resumption, not in the caller between them, as
+    torch)."""
+    if not inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with context():
                 return fn(*args, **kwargs)
 
-        return wrapper
-
-
-def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
-    """A decorated generator function: the mode holds while the generator runs, at every
-    resumption, and not in the caller between them (as torch)."""
+        return call
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -64,7 +66,7 @@ def _generator_in_mode(fn: Callable, mode: bool) -> Callable:
         resume, value = gen.send, None
         while True:
             try:
-                with set_grad_enabled(mode):
+                with context():
                     out = resume(value)
             except StopIteration as stop:
                 return stop.value
@@ -121,7 +123,8 @@ class set_grad_enabled(_GradMode):
 
 
 class inference_mode(_GradMode):
-    """Like :class:`no_grad` (darklib has no separate inference tensors)."""
+    """Like :class:`no_grad`, and :func:`is_inference_mode_enabled` says so (darklib has no
+    separate inference tensors)."""
 
     def __new__(cls, mode: Any = True):
         if callable(mode):  # bare @inference_mode
@@ -131,8 +134,22 @@ class inference_mode(_GradMode):
         return object.__new__(cls)
 
     def __init__(self, mode: Any = True):
+        self.inference = bool(mode)
         self.mode = not mode
+
+    def __enter__(self) -> None:
+        self.prev_inference = _state.inference
+        super().__enter__()
+        _state.inference = self.inference
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        _state.inference = self.prev_inference
+
+    def __call__(self, fn: Callable) -> Callable:
+        inference = self.inference
+        return _in_mode(fn, lambda: inference_mode(inference))
 
 
 def is_inference_mode_enabled() -> bool:
-    return not is_grad_enabled()
+    return _state.inference

@@ -438,6 +438,11 @@ class Tensor:
         self._requires_grad = bool(requires_grad) or self.grad_fn is not None
         return self
 
+    @property
+    def retains_grad(self) -> bool:
+        """Whether this non-leaf keeps its ``.grad`` after backward (see :meth:`retain_grad`)."""
+        return self.grad_fn is not None and self.grad_fn._retained is not None
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         if self.grad_fn is None:

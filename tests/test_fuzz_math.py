@@ -1240,10 +1240,6 @@ def test_retained_grad_is_not_mutated_by_a_later_backward():
 
 
 # M22
-@pytest.mark.xfail(
-    strict=True, reason="M22: is_inference_mode_enabled() is True under no_grad (torch False)"
-)
-@pinned
 def test_inference_mode_flag_under_no_grad():
     with dl.no_grad():
         assert dl.is_inference_mode_enabled() is False
@@ -1253,7 +1249,6 @@ def test_inference_mode_flag_under_no_grad():
     strict=True,
     reason="M22: a view of a leaf made under no_grad reports requires_grad=False (torch True)",
 )
-@pinned
 def test_no_grad_view_of_leaf_requires_grad():
     x = dl.tensor([1.0, 2.0], requires_grad=True)
     with dl.no_grad():
@@ -1265,7 +1260,6 @@ def test_no_grad_view_of_leaf_requires_grad():
     strict=True,
     reason="M22: norm(p=0) output does not require grad (torch: requires grad, zero gradient)",
 )
-@pinned
 def test_norm_p0_stays_in_graph():
     x = dl.tensor([1.0, 0.0], requires_grad=True)
     y = dl.norm(x, 0)
@@ -1274,8 +1268,6 @@ def test_norm_p0_stays_in_graph():
     assert x.grad.tolist() == [0.0, 0.0]
 
 
-@pytest.mark.xfail(strict=True, reason="M22: Tensor.retains_grad is missing")
-@pinned
 def test_retains_grad_attribute():
     x = dl.tensor([1.0], requires_grad=True)
     y = x * 2

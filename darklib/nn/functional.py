@@ -230,6 +230,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     x = float_only(input, "celu")
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0")
+
     def celu_of(t: Tensor) -> Tensor:  # half precision in float32: t / alpha may overflow
         wide = t.float() if t.array.dtype.itemsize < 4 else t
         return (elu(wide / alpha) * alpha).to(t.dtype)

@@ -1315,6 +1315,7 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     x = _tensor(input, "round")
     if x.array.dtype.kind != "f":
         return Tensor._wrap(get_xp(x.array).round(x.array, decimals))
+
     def rounded(a: Any) -> Any:  # half precision scales in float32 (10**d * x overflows)
         wide = a.astype(get_xp(a).float32) if a.dtype.itemsize < 4 else a
         return get_xp(a).round(wide, decimals).astype(a.dtype, copy=False)
