@@ -1286,32 +1286,18 @@ def test_integer_pow_with_min_int_exponent():
 
 
 # M24
-@pytest.mark.xfail(
-    strict=True, reason="M24: clamp(uint8, min=-1) leaves values unchanged (torch wraps -1 to 255)"
-)
-@pinned
 def test_clamp_uint8_with_negative_bound():
     got = dl.clamp(dl.tensor(np.array([0, 3, 100], np.uint8)), min=-1)
     want = torch.clamp(torch.tensor(np.array([0, 3, 100], np.uint8)), min=-1)
     np.testing.assert_array_equal(got.numpy(), want.numpy())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M24: clamp(int8, min=300) raises NumPy's OverflowError (torch RuntimeError)",
-)
-@pinned
 def test_clamp_int8_out_of_range_bound_error_type():
     with pytest.raises(RuntimeError):
         dl.clamp(dl.tensor([1, 2], dtype=dl.int8), min=300)
 
 
 # M25
-@pytest.mark.xfail(
-    strict=True,
-    reason="M25: isclose(inf, 0, atol=inf) is True (torch False: infinities only match themselves)",
-)
-@pinned
 def test_isclose_infinite_atol():
     assert dl.isclose(dl.tensor([INF, -INF]), dl.tensor([0.0, 1.0]), atol=INF).tolist() == [
         False,
@@ -1319,10 +1305,6 @@ def test_isclose_infinite_atol():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="M25: isclose/allclose accept a negative rtol or atol (torch raises)"
-)
-@pinned
 def test_isclose_negative_tolerance_raises():
     with pytest.raises(RuntimeError):
         dl.isclose(dl.tensor([1.0]), dl.tensor([1.0]), rtol=-1.0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import dtypes as _dt
 from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_erf
 from darklib.kernels import parallel as par
@@ -1136,6 +1137,9 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
         return ClampTensor.apply(_cast(input, dt), bound(min), bound(max))
     if input.array.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         input = input.float()
+    if input.array.dtype.kind in "iu":  # bounds in the tensor's type: -1 wraps into uint8
+        dt = input.array.dtype
+        min, max = (None if v is None else _dt.fill_value(v, dt, "clamp") for v in (min, max))
     return Clamp.apply(input, min, max)
 
 
@@ -1264,12 +1268,20 @@ greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 def isclose(
     input: Tensor, other: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> Tensor:
-    """``|input - other| <= atol + rtol * |other|`` elementwise (bool)."""
+    """``|input - other| <= atol + rtol * |other|`` elementwise (bool); infinities are
+    close only to themselves, whatever the tolerances (as torch)."""
+    if rtol < 0 or atol < 0:
+        raise RuntimeError(f"isclose: rtol ({rtol}) and atol ({atol}) must be non-negative")
     a, b = promote(_tensor(input, "isclose"), other)
     bb = b.array if isinstance(b, Tensor) else b
-    return Tensor._wrap(
-        get_xp(a.array).isclose(a.array, bb, rtol=rtol, atol=atol, equal_nan=equal_nan)
-    )
+    xp = get_xp(a.array)
+    if not (math.isinf(atol) or math.isinf(rtol)):
+        return Tensor._wrap(xp.isclose(a.array, bb, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    # an infinite tolerance: every finite pair is close (NumPy would also match inf to 0)
+    same = a.array == bb
+    if equal_nan:
+        same = same | (xp.isnan(a.array) & xp.isnan(bb))
+    return Tensor._wrap(xp.where(xp.isfinite(a.array) & xp.isfinite(bb), True, same))
 
 
 def allclose(
