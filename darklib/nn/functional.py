@@ -31,15 +31,19 @@ from darklib.ops.elementwise import (
     clamp,
     elu,
     float_only,
+    ge,
     gelu,
     gt,
     le,
     leaky_relu,
     logical_and,
+    logical_not,
+    logical_or,
     lt,
     mul,
     relu,
     sigmoid,
+    sign,
     silu,
     softplus,
     tanh,
@@ -157,9 +161,14 @@ def _inplace_or_not(fn: Any, input: Tensor, inplace: bool, name: str, *args: Any
     return input._inplace(name + "_", lambda t: fn(t, *args))
 
 
-def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
-    inside = logical_and(gt(x, min_val), lt(x, max_val))
-    return where(inside, x, clamp(x.detach(), min_val, max_val))
+def _hardtanh(x: Tensor, min_val: float, max_val: float, nan_slope: bool = True) -> Tensor:
+    """clamp whose gradient passes strictly inside the bounds; at NaN it passes when
+    ``nan_slope`` (torch's hardtanh) and not otherwise (torch's hardsigmoid)."""
+    if nan_slope:
+        outside = logical_or(le(x, min_val), ge(x, max_val))
+    else:
+        outside = logical_not(logical_and(gt(x, min_val), lt(x, max_val)))
+    return where(outside, clamp(x.detach(), min_val, max_val), x)
 
 
 def hardtanh(
@@ -180,7 +189,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def _hardsigmoid(x: Tensor) -> Tensor:
-    return _hardtanh(x + 3.0, 0.0, 6.0) / 6.0
+    return _hardtanh(x + 3.0, 0.0, 6.0, nan_slope=False) / 6.0
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
@@ -329,7 +338,7 @@ def upsample(
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
     x = float_only(input, "hardshrink")
-    return where(gt(_abs(x), lambd), x, x * 0)
+    return where(le(_abs(x), lambd), 0.0, x)  # (NaN is kept, with slope 1, as torch)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -337,7 +346,8 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     x = float_only(input, "softshrink")
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found {lambd}")
-    return relu(x - lambd) - relu(-x - lambd)
+    # x - lambd * sign(x) outside [-lambd, lambd] and for NaN (slope 1), +0 inside
+    return where(le(_abs(x), lambd), 0.0, x - sign(x.detach()) * lambd)
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:

@@ -408,7 +408,8 @@ class ELU(Function):
     @staticmethod
     def backward(ctx, g):
         a, neg = ctx.saved_tensors
-        return _where(get_xp(a), a > 0, g, g * (neg + ctx.alpha)), None
+        # (a NaN input takes the positive branch's slope 1, as torch)
+        return _where(get_xp(a), a <= 0, g * (neg + ctx.alpha), g), None
 
 
 def _wide(xp, a):
