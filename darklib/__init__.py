@@ -117,6 +117,7 @@ from darklib.ops.elementwise import (
     eq,
     equal,
     erf,
+    erfc,
     exp,
     exp2,
     expm1,

@@ -80,6 +80,7 @@ _bind(
     log10=E.log10,
     tan=E.tan,
     asin=E.asin,
+    erfc=E.erfc,
     asinh=E.asinh,
     acosh=E.acosh,
     atanh=E.atanh,

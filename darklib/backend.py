@@ -162,9 +162,9 @@ def to_numpy(arr: Any) -> np.ndarray:
     return arr.get() if is_cuda_array(arr) else np.asarray(arr)
 
 
-def gpu_erf() -> Any:
-    """CuPy's one-kernel erf ufunc (cupyx.scipy.special.erf: float32 and float64 loops;
-    SciPy not needed)."""
+def gpu_special(name: str) -> Any:
+    """A one-kernel special-function ufunc of CuPy's (``cupyx.scipy.special.erf``, ``erfc``:
+    float32 and float64 loops; SciPy not needed)."""
     import cupyx.scipy.special
 
-    return cupyx.scipy.special.erf
+    return getattr(cupyx.scipy.special, name)

@@ -1317,7 +1317,7 @@ def test_isclose_negative_tolerance_raises():
         "asinh",
         "acosh",
         "atanh",
-        pytest.param("erfc", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
+        "erfc",
         pytest.param("erfinv", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
         "copysign",
         "fmax",
@@ -1368,3 +1368,15 @@ def test_added_inverse_hyperbolics(name, vals):
         _np(getattr(dl, name)(x.detach())), getattr(torch, name)(tx).detach().numpy(), rtol=1e-6
     )
     np.testing.assert_allclose(_np(x.grad), tx.grad.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_erfc_keeps_its_precision_in_the_tail(dtype):
+    v = np.array([-30.0, -5.0, -1.0, -0.3, 0.0, 1e-8, 0.3, 0.49, 0.51, 1.9, 2.1, 5.0, 9.0, 26.0])
+    got = _np(dl.erfc(dl.tensor(v.astype(dtype)))).astype(np.float64)
+    want = np.array([math.erfc(x) for x in v.astype(dtype).astype(np.float64)])
+    np.testing.assert_allclose(got, want, rtol=2e-6 if dtype == "float32" else 1e-13)
+    x, t = dl.tensor([0.5, -1.0], requires_grad=True), torch.tensor([0.5, -1.0], requires_grad=True)
+    dl.erfc(x).sum().backward()
+    torch.erfc(t).sum().backward()
+    np.testing.assert_allclose(_np(x.grad), t.grad.numpy(), rtol=1e-6)

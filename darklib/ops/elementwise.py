@@ -14,7 +14,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib.autograd import Function
-from darklib.backend import get_xp, gpu_erf
+from darklib.backend import get_xp, gpu_special
 from darklib.kernels import parallel as par
 from darklib.ops._promote import _cast, promote, result_dtype
 from darklib.tensor import Tensor
@@ -620,6 +620,9 @@ Cosh = _unary("Cosh", lambda xp, a: xp.cosh(a), lambda xp, a, o: xp.sinh(a))
 Asinh = _unary("Asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a, o: 1 / xp.sqrt(a * a + 1))
 Acosh = _unary("Acosh", lambda xp, a: xp.arccosh(a), lambda xp, a, o: 1 / xp.sqrt(a * a - 1))
 Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, o: 1 / (1 - a * a))
+Erfc = _unary(
+    "Erfc", lambda xp, a: _erfc(xp, a), lambda xp, a, o: -_TWO_OVER_SQRT_PI * xp.exp(-a * a)
+)
 Erf = _unary("Erf", lambda xp, a: _erf(xp, a), lambda xp, a, o: _TWO_OVER_SQRT_PI * xp.exp(-a * a))
 Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1)
 
@@ -675,36 +678,53 @@ def _erf(xp, x):
     if x.dtype.itemsize < 4:
         return _erf(xp, x.astype(xp.float32)).astype(x.dtype)
     if xp is not np:  # one kernel instead of one per term
-        return gpu_erf()(x)
+        return gpu_special("erf")(x)
     with np.errstate(over="ignore", invalid="ignore"):  # huge |x|: exp(-inf) = 0 is right
         return _erf_terms(xp, x)
 
 
 def _erf_terms(xp, x):
+    small, tail, near = _erf_parts(xp, x)
+    return xp.copysign(xp.where(near, small, 1 - tail), x).astype(x.dtype, copy=False)
+
+
+def _erf_parts(xp, x):
+    """``(erf(|x|) where |x| is small, erfc(|x|) where it is not, which one applies)``:
+    each branch evaluated in its own range (see :func:`_erf`)."""
     z = xp.abs(x)
     if x.dtype.itemsize >= 8:
-        near, far = xp.minimum(z, 2.0), xp.maximum(z, 2.0)  # each branch in its own range
+        near, far = xp.minimum(z, 2.0), xp.maximum(z, 2.0)
         x2, term, acc = near * near, xp.ones_like(near), xp.ones_like(near)
         for n in range(1, 40):
             term = term * (2 * x2) / (2 * n + 1)
             acc = acc + term
-        series = _TWO_OVER_SQRT_PI * near * xp.exp(-x2) * acc
+        small = _TWO_OVER_SQRT_PI * near * xp.exp(-x2) * acc
         f = far
         for k in range(50, 0, -1):  # erfc(x) = e^(-x^2) / (sqrt(pi) (x + 1/2 / (x + 1 / ...)))
             f = far + (k / 2) / f
-        r = xp.where(z < 2.0, series, 1 - xp.exp(-far * far) / (_SQRT_PI * f))
-    else:
-        near = xp.minimum(z, 0.5)
-        x2, term, acc = near * near, near, near
-        for n in range(1, 8):
-            term = term * -x2 / n
-            acc = acc + term / (2 * n + 1)
-        t = 1 / (1 + 0.5 * z)
-        poly = 0.0
-        for c in _ERFC_COEFFS:  # Horner's rule, highest power first
-            poly = poly * t + c
-        r = xp.where(z < 0.5, _TWO_OVER_SQRT_PI * acc, 1 - t * xp.exp(poly - z * z))
-    return xp.copysign(r, x).astype(x.dtype, copy=False)
+        return small, xp.exp(-far * far) / (_SQRT_PI * f), z < 2.0
+    near = xp.minimum(z, 0.5)
+    x2, term, acc = near * near, near, near
+    for n in range(1, 8):
+        term = term * -x2 / n
+        acc = acc + term / (2 * n + 1)
+    t = 1 / (1 + 0.5 * z)
+    poly = 0.0
+    for c in _ERFC_COEFFS:  # Horner's rule, highest power first
+        poly = poly * t + c
+    return _TWO_OVER_SQRT_PI * acc, t * xp.exp(poly - z * z), z < 0.5
+
+
+def _erfc(xp, x):
+    """1 - erf(x) to the precision of x's dtype, also where it is tiny (x large)."""
+    if x.dtype.itemsize < 4:
+        return _erfc(xp, x.astype(xp.float32)).astype(x.dtype)
+    if xp is not np:
+        return gpu_special("erfc")(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        small, tail, near = _erf_parts(xp, x)
+        r = xp.where(near, 1 - small, tail)
+        return xp.where(x < 0, 2 - r, r).astype(x.dtype, copy=False)
 
 
 class _quiet:
@@ -973,6 +993,7 @@ atan = arctan = _float_unary_op(Atan, "atan")
 sinh = _float_unary_op(Sinh, "sinh")
 cosh = _float_unary_op(Cosh, "cosh")
 erf = _float_unary_op(Erf, "erf")
+erfc = _float_unary_op(Erfc, "erfc")
 asinh = arcsinh = _float_unary_op(Asinh, "asinh")
 acosh = arccosh = _float_unary_op(Acosh, "acosh")
 atanh = arctanh = _float_unary_op(Atanh, "atanh")
