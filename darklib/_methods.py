@@ -297,7 +297,7 @@ _bind(
     T=property(S._T),
     mT=property(S._mT),
     mH=property(S._mT),  # (real tensors: the conjugate transpose is the transpose)
-    H=property(S._T),
+    H=property(S._H),
     movedim=S.movedim,
     moveaxis=S.moveaxis,
     expand=S.expand,

@@ -108,11 +108,21 @@ class Node:
             self._saved = None
         self._versions = ()
         d = self.__dict__
-        arrays = [k for k, v in d.items() if hasattr(v, "shape") and hasattr(v, "dtype")]
-        for k in arrays:
-            del d[k]
-        if arrays:
-            d["_freed"] = True
+        if d:
+            arrays = [k for k, v in d.items() if _holds_array(v)]
+            for k in arrays:
+                del d[k]
+            if arrays:
+                d["_freed"] = True
+
+
+def _holds_array(v: Any) -> bool:
+    """Whether a ctx attribute is, or holds (in a tuple, list or dict), an array or tensor."""
+    if type(v) in (tuple, list):
+        return any(_holds_array(e) for e in v)
+    if type(v) is dict:
+        return any(_holds_array(e) for e in v.values())
+    return isinstance(v, np.ndarray | Tensor) or is_cuda_array(v)
 
 
 class Function:

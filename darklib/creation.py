@@ -48,8 +48,9 @@ def _check_fits(arr: np.ndarray, npd: np.dtype) -> None:
         raise RuntimeError(f"tensor: cannot convert NaN or infinity to integer type {npd.name}")
     info = np.iinfo(npd)
     lo, hi = arr.min(), arr.max()
-    if lo < info.min or hi > info.max:
-        bad = lo if lo < info.min else hi
+    low = -info.max if npd.kind == "u" else info.min  # negative ints wrap into unsigned types
+    if lo < low or hi > info.max:
+        bad = lo if lo < low else hi
         raise RuntimeError(
             f"tensor: value cannot be converted to type {npd.name} without overflow: {bad}"
         )
@@ -427,21 +428,15 @@ def multinomial(
             f"{n} categories"
         )
     total = rows.sum(axis=1, keepdims=True)
-    few = (rows > 0).sum(axis=1).min() < num_samples if not replacement else xp.asarray(False)
-    bad = ((rows < 0).any() | ~xp.isfinite(rows).all(), (total <= 0).any(), few)
+    bad = ((rows < 0).any() | ~xp.isfinite(rows).all(), (total <= 0).any())
     flags = xp.stack(bad)
-    invalid, empty, few = (flags.get() if xp is not np else flags).tolist()  # one GPU sync
+    invalid, empty = (flags.get() if xp is not np else flags).tolist()  # one GPU sync
     if invalid:
         raise RuntimeError(
             f"multinomial(): expected finite, non-negative weights, got shape {list(input.shape)}"
         )
     if empty:
         raise RuntimeError("multinomial(): every row needs a positive total weight")
-    if few:
-        raise RuntimeError(
-            f"multinomial(): cannot draw {num_samples} samples without replacement from a row "
-            "with fewer categories of positive weight"
-        )
     gen = _random.default_generator if generator is None else generator
     p = rows / total
     if replacement:  # inverse CDF, on the tensor's device

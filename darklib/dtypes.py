@@ -115,7 +115,7 @@ def fill_value(value: Any, np_dtype: Any, op: str) -> Any:
                 raise RuntimeError(f"{op}: cannot convert {value} to integer type {npd.name}")
             value = _py_int(value)
         info = np.iinfo(npd)
-        if npd.kind == "u" and -(info.max // 2) - 1 <= value < 0:
+        if npd.kind == "u" and -info.max <= value < 0:  # torch wraps -255..-1 into uint8
             value += info.max + 1
         if not info.min <= value <= info.max:
             raise RuntimeError(

@@ -1443,3 +1443,22 @@ def test_logcumsumexp_gradient_without_overflow():
     a = np.array([[1.0, -2.0, 300.0, 0.5, -1000.0], [3.0, 2.0, 1.0, 0.0, -1.0]])
     for dim in (0, 1):
         grads_same(lambda L, x, d=dim: L.logcumsumexp(x, d) * L.tensor([[1.0], [-2.0]]), a)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L: L.tensor([-1, -200], dtype=L.uint8),
+        lambda L: L.full((2,), -200, dtype=L.uint8),
+        lambda L: L.tensor(5.0).unfold(0, 1, 1),
+        lambda L: L.searchsorted(L.zeros(0, 3), L.zeros(0, 2)),
+        lambda L: L.searchsorted(
+            L.tensor([[1.0, 2.0, 2.0], [0.0, 5.0, 9.0]]), L.tensor([[2.0], [float("nan")]])
+        ),
+        lambda L: L.nn.functional.interpolate(L.ones(1, 1, 2, 2), scale_factor=np.float32(2.0)),
+        lambda L: L.norm(L.full((100,), 100.0, dtype=L.float16), 3),
+        lambda L: L.sigmoid(L.tensor([-100.0, -89.0, -20.0, 20.0])),
+    ],
+)
+def test_review_regressions_follow_torch(call):
+    same(call)

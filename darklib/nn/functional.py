@@ -250,6 +250,8 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """``value`` where ``x <= threshold``, else ``x`` (so NaN passes through, as torch)."""
     x = _tensor(input, "threshold")
+    if x.array.dtype.kind == "b":
+        raise NotImplementedError("threshold: not implemented for bool input")
     if x.array.dtype.kind in "iu":  # the value takes the integer dtype, as torch
         value = int(value)
     return _inplace_or_not(lambda t: where(le(t, threshold), value, t), x, inplace, "threshold")

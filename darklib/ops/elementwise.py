@@ -121,13 +121,12 @@ class Maximum(Function):
 class LogAddExp(Function):
     @staticmethod
     def forward(ctx, a, b):
-        out = get_xp(a).logaddexp(a, b)
-        ctx.save_for_backward(a, b, out)
-        return out
+        ctx.save_for_backward(a, b)
+        return get_xp(a).logaddexp(a, b)
 
     @staticmethod
     def backward(ctx, g):
-        a, b, _ = ctx.saved_tensors
+        a, b = ctx.saved_tensors
         xp = get_xp(g)
         with _quiet(xp):  # softmax weights of the two operands (finite for infinite ones)
             return g * _sigmoid(xp, a - b), g * _sigmoid(xp, b - a)
@@ -295,13 +294,14 @@ class Tanh(Function):
 
 
 def _sigmoid(xp: Any, a: Any) -> Any:
-    """1 / (1 + e^-a) to full relative precision in both tails (e^-|a| never overflows;
-    for a < 0 it is e^a / (1 + e^a)); half precision is computed in float32."""
+    """1 / (1 + e^-a), as torch computes it: accurate in both tails (e^-a overflowing to
+    inf gives the 0 torch gives below -88.7 in float32); half precision in float32."""
     if a.dtype.itemsize < 4:
         return _sigmoid(xp, a.astype(xp.float32)).astype(a.dtype)
-    e = xp.exp(-xp.abs(a))
-    s = 1 / (1 + e)
-    return _where(xp, a >= 0, s, e * s)
+    with _quiet(xp):
+        e = xp.exp(-a)
+        e += 1
+        return xp.reciprocal(e, out=e)
 
 
 class Sigmoid(Function):
@@ -728,7 +728,8 @@ def _erfc(xp, x):
 
 
 class _quiet:
-    """Silence NumPy's divide/invalid warnings where inf/nan results are the right answer."""
+    """Silence NumPy's divide/invalid/overflow warnings where inf/nan results are the right
+    answer."""
 
     def __init__(self, xp):
         self.np = xp.__name__ == "numpy"
@@ -737,7 +738,7 @@ class _quiet:
         if self.np:
             import numpy as np
 
-            self.old = np.seterr(divide="ignore", invalid="ignore")
+            self.old = np.seterr(divide="ignore", invalid="ignore", over="ignore")
 
     def __exit__(self, *exc):
         if self.np:
@@ -905,8 +906,12 @@ def maximum(input: Tensor, other: Tensor) -> Tensor:
 
 
 def logaddexp(input: Any, other: Any) -> Tensor:
-    """``log(exp(input) + exp(other))`` without overflow."""
-    return _binary(LogAddExp, input, other, floating=True)
+    """``log(exp(input) + exp(other))`` without overflow (floating-point inputs)."""
+    a, b = promote(input, other)
+    for t in (a, b):
+        if isinstance(t, Tensor):
+            float_only(t, "logaddexp")
+    return _binary(LogAddExp, a, b)
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
@@ -1066,9 +1071,27 @@ def float_power(input: Any, exponent: Any) -> Tensor:
     return pow(a, b)
 
 
+class LogAddExp2(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return get_xp(a).logaddexp2(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = get_xp(g)
+        with _quiet(xp):
+            return g * _sigmoid(xp, (a - b) * _LN2), g * _sigmoid(xp, (b - a) * _LN2)
+
+
 def logaddexp2(input: Any, other: Any) -> Tensor:
-    """``log2(2**input + 2**other)`` without overflow."""
-    return div(logaddexp(mul(input, _LN2), mul(other, _LN2)), _LN2)
+    """``log2(2**input + 2**other)`` without overflow (floating-point inputs)."""
+    a, b = promote(input, other)
+    for t in (a, b):
+        if isinstance(t, Tensor):
+            float_only(t, "logaddexp2")
+    return _binary(LogAddExp2, a, b)
 
 
 def atan2(input: Tensor, other: Any) -> Tensor:
@@ -1494,9 +1517,9 @@ class Hypot(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):
-            scale = xp.where(out == 0, xp.zeros((), g.dtype), g / out)
-        return a * scale, b * scale
+        with _quiet(xp):  # (NaN at the origin, as torch)
+            scale = g / out
+            return a * scale, b * scale
 
 
 def hypot(input: Tensor, other: Any) -> Tensor:

@@ -430,16 +430,18 @@ def getitem(input: Tensor, key: Any) -> Tensor:
     if take is not None:
         return Take.apply(input, take[1], take[0])
     out = AdvancedIndex.apply(input, k, kind == "int")
-    block = _advanced_block(k, arr.ndim, out.ndim)
+    block = _advanced_block(k, arr.ndim)
     if block is not None:  # NumPy's placement of the indexed dims -> torch's
-        npos, tpos, b = block
+        npos, tpos, basic = block
+        b = out.ndim - basic
         out = movedim(out, tuple(range(npos, npos + b)), tuple(range(tpos, tpos + b)))
     return out
 
 
-def _advanced_block(items: tuple, ndim: int, out_ndim: int) -> tuple | None:
-    """Where the dims of a key's index arrays land: ``(numpy_pos, torch_pos, count)``
-    when NumPy and torch disagree, else None.
+def _advanced_block(items: tuple, ndim: int) -> tuple | None:
+    """Where the dims of a key's index arrays land: ``(numpy_pos, torch_pos, basic)`` when
+    NumPy and torch disagree (``basic``: the result dims the other items make; the index
+    arrays make the rest), else None.
 
     NumPy counts integers among the advanced indices, torch applies them first as plain
     selections; so in ``x[0, :, idx]`` the integer and ``idx`` are apart for NumPy, whose
@@ -474,7 +476,7 @@ def _advanced_block(items: tuple, ndim: int, out_ndim: int) -> tuple | None:
     if npos == tpos:
         return None
     basic = builtins.sum(width(k) for k in items if not (is_int(k) or is_array(k)))
-    return npos, tpos, out_ndim - basic
+    return npos, tpos, basic
 
 
 def _plain_bounds(s: slice) -> bool:
@@ -525,11 +527,12 @@ def _in_numpy_order(t: Tensor, k: tuple, kind: str, value: Any) -> Any:
     ``t.array[k]`` (see :func:`_advanced_block`)."""
     if kind == "basic" or (not isinstance(value, Tensor) and np.ndim(value) == 0):
         return value
-    shape = t.array[k].shape
-    block = _advanced_block(k, t.array.ndim, len(shape))
+    block = _advanced_block(k, t.array.ndim)
     if block is None:
         return value
-    npos, tpos, b = block
+    shape = t.array[k].shape  # (only for such mixed keys: it gathers)
+    npos, tpos, basic = block
+    b = len(shape) - basic
     rest = [*shape[:npos], *shape[npos + b :]]
     theirs = [*rest[:tpos], *shape[npos : npos + b], *rest[tpos:]]
     if not isinstance(value, Tensor):

@@ -384,8 +384,10 @@ class NormP(Function):
     @staticmethod
     def forward(ctx, x, p, axes, keepdim):
         xp = get_xp(x)
+        xa = x.astype(xp.float32) if x.dtype.itemsize < 4 else x  # half: sum in float32
         with _quiet(xp):
-            out_k = _arr(xp, (xp.abs(x) ** p).sum(axis=axes, keepdims=True)) ** (1 / p)
+            out_k = _arr(xp, (xp.abs(xa) ** p).sum(axis=axes, keepdims=True)) ** (1 / p)
+            out_k = out_k.astype(x.dtype, copy=False)
         ctx.save_for_backward(x, out_k)
         ctx.p = p
         if keepdim:
@@ -823,9 +825,12 @@ def searchsorted(
                 f"searchsorted(): boundaries {tuple(seq.shape)} and input {tuple(vals.shape)} "
                 "must have the same leading dims"
             )
-        rows, q = seq.array.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
-        out = xp.stack([xp.searchsorted(r, v, side=how) for r, v in zip(rows, q)])
-        out = out.reshape(vals.shape)
+        # row by row at once: how many boundaries lie below each value (NaN past them all)
+        below = seq.array[..., None, :] <= vals[..., None] if right else None
+        if below is None:
+            below = seq.array[..., None, :] < vals[..., None]
+        out = below.sum(axis=-1)
+        out = xp.where(xp.isnan(vals), seq.shape[-1], out) if vals.dtype.kind == "f" else out
     return Tensor._wrap(_arr(xp, out).astype(np.int32 if out_int32 else _I64))
 
 
@@ -834,6 +839,8 @@ def bucketize(
 ) -> Tensor:
     """The bucket of each value among 1-D sorted ``boundaries`` (searchsorted's argument
     order reversed, as torch)."""
+    if not isinstance(boundaries, Tensor) or boundaries.ndim != 1:
+        raise RuntimeError("bucketize(): boundaries tensor must be 1 dimension")
     return searchsorted(boundaries, input, out_int32=out_int32, right=right)
 
 
@@ -1186,6 +1193,8 @@ def _numpy_names(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
+        if not kw:
+            return fn(*args)
         for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
             if alias in kw:
                 if name in kw:

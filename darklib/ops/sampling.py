@@ -287,12 +287,16 @@ def _spatial(op: str, value: Any, dims: int, name: str, cast: type) -> tuple:
             f"{op}: {name} {values} must have {dims} element(s), one "
             f"per spatial dimension of the input"
         )
+    out = []
     for v in values:  # a size of 3.7 is refused rather than truncated, as torch
+        if isinstance(v, Tensor) and v.numel() == 1:
+            v = v.item()
         if isinstance(v, bool) or not isinstance(
-            v, int | np.integer | (float if cast is float else int)
+            v, int | np.integer | (float | np.floating if cast is float else int)
         ):
             raise TypeError(f"{op}: {name} must be {cast.__name__}s, got {value!r}")
-    return tuple(cast(v) for v in values)
+        out.append(cast(v))
+    return tuple(out)
 
 
 def interpolate(

@@ -493,6 +493,13 @@ def _T(self: Tensor) -> Tensor:
     return Permute.apply(self, tuple(range(self.ndim - 1, -1, -1)))
 
 
+def _H(self: Tensor) -> Tensor:
+    """The conjugate transpose of a matrix (for real tensors, its transpose)."""
+    if self.ndim != 2:
+        raise RuntimeError(f"tensor.H is only supported on matrices (2-D), got {self.ndim}-D")
+    return _T(self)
+
+
 def _mT(self: Tensor) -> Tensor:
     if self.ndim < 2:
         raise RuntimeError(
@@ -1149,8 +1156,8 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     from darklib.ops.indexing import Take
 
     x = _check_tensor(input, "unfold")
-    if x.ndim == 0:
-        return unfold(reshape(x, 1), 0, size, step)
+    if x.ndim == 0:  # torch: the window alone, (size,)
+        return reshape(unfold(reshape(x, 1), 0, size, step), -1)
     d = norm_dim(dimension, x.ndim, "unfold")
     n = x.shape[d]
     if size < 0 or size > n or step <= 0:
