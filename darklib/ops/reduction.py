@@ -64,6 +64,15 @@ def _kept_shape(in_shape: tuple, axes: tuple | None) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(in_shape))
 
 
+def _squeezed(out_k: Any, in_shape: tuple, axes: tuple | None, keepdim: bool) -> Any:
+    """A reduction computed with keepdims=True, as the caller asked for it."""
+    if keepdim:
+        return out_k
+    return out_k.reshape(
+        tuple(n for i, n in enumerate(in_shape) if not (axes is None or i in axes))
+    )
+
+
 def _count(in_shape: tuple, axes: tuple | None) -> int:
     return math.prod(in_shape if axes is None else [in_shape[a] for a in axes])
 
@@ -199,13 +208,7 @@ class Extreme(Function):
         out_k = _arr(xp, red(axis=axes, keepdims=True))
         ctx.save_for_backward(x, out_k)
         ctx.axes, ctx.nan_hits = axes, nan_hits
-        return (
-            out_k
-            if keepdim
-            else out_k.reshape(
-                tuple(n for i, n in enumerate(x.shape) if not (axes is None or i in axes))
-            )
-        )
+        return _squeezed(out_k, x.shape, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -257,13 +260,7 @@ class LogSumExp(Function):
         out_k += m
         ctx.save_for_backward(x, out_k)
         ctx.axes = axes
-        return (
-            out_k
-            if keepdim
-            else out_k.reshape(
-                tuple(n for i, n in enumerate(x.shape) if not (axes is None or i in axes))
-            )
-        )
+        return _squeezed(out_k, x.shape, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -360,13 +357,7 @@ class Norm2(Function):
         xa = x.astype(xp.float32) if x.dtype.itemsize < 4 else x  # half: sum in float32
         out_k = xp.sqrt(_arr(xp, (xa * xa).sum(axis=axes, keepdims=True))).astype(x.dtype)
         ctx.save_for_backward(x, out_k)
-        return (
-            out_k
-            if keepdim
-            else out_k.reshape(
-                tuple(n for i, n in enumerate(x.shape) if not (axes is None or i in axes))
-            )
-        )
+        return _squeezed(out_k, x.shape, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -390,11 +381,7 @@ class NormP(Function):
             out_k = out_k.astype(x.dtype, copy=False)
         ctx.save_for_backward(x, out_k)
         ctx.p = p
-        if keepdim:
-            return out_k
-        return out_k.reshape(
-            tuple(n for i, n in enumerate(x.shape) if not (axes is None or i in axes))
-        )
+        return _squeezed(out_k, x.shape, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
