@@ -362,8 +362,7 @@ def cross_entropy(
     if t.array.dtype.kind == "f" and tuple(t.shape) == tuple(x.shape):
         if ignore_index >= 0:
             raise ValueError(f"{op}: ignore_index is not supported for probability targets")
-        if t.array.dtype != x.array.dtype:
-            t = t.to(x.dtype)
+        x, t = _common_float(x, t)  # (float32 logits with float64 targets: float64)
         if w is not None:  # differentiable here, as in torch: the tensor, cast by an op
             w = _tensor(weight, op, "weight")
             w = w if w.array.dtype == x.array.dtype else w.to(x.dtype)
@@ -639,7 +638,15 @@ def huber_loss(
 # ------------------------------------------------------------------ binary cross-entropy
 
 
-def _bce_target(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
+def _common_float(x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """Input and target in the wider of their float dtypes (torch promotes the two)."""
+    dt = np.result_type(x.array.dtype, t.array.dtype)
+    return (x if x.array.dtype == dt else x.to(dt)), (t if t.array.dtype == dt else t.to(dt))
+
+
+def _bce_target(op: str, input: Any, target: Any, promote: bool = False) -> tuple[Tensor, Tensor]:
+    """Checked input and target: the target cast to the input's dtype, or with ``promote``
+    both in the wider dtype (as torch's binary_cross_entropy_with_logits)."""
     x = _tensor(input, op)
     t = _tensor(target, op, "target")
     if x.array.dtype.kind != "f":
@@ -651,6 +658,8 @@ def _bce_target(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
         )
     _check_same_shape(op, x, t)
     _same_device(op, x, t, "target")
+    if promote:
+        return _common_float(x, t)
     if t.array.dtype != x.array.dtype:
         t = t.to(x.dtype)
     return x, t
@@ -791,7 +800,7 @@ def binary_cross_entropy_with_logits(
     """
     op = "binary_cross_entropy_with_logits"
     reduction = _reduction(op, size_average, reduce, reduction)
-    x, t = _bce_target(op, input, target)
+    x, t = _bce_target(op, input, target, promote=True)
     w = _elementwise_weight(op, x, weight)
     pw = _elementwise_weight(op, x, pos_weight, "pos_weight")
     return BCEWithLogits.apply(x, t, w, pw, reduction)
