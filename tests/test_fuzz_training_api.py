@@ -355,7 +355,6 @@ def test_sequential_slicing_indexing_and_editing_like_torch():
         dl.nn.Sequential().append(3)
 
 
-@_xfail("T13: Sequential has no __mul__/__rmul__/__imul__/__iadd__ (torch repeats/extends)")
 def test_sequential_repetition_and_inplace_add():
     s = dl.nn.Sequential(dl.nn.ReLU(), dl.nn.Tanh())
     assert len(s * 2) == 4 and len(2 * s) == 4
@@ -399,10 +398,6 @@ def test_parameter_list_registers_tensors_as_parameters():
         assert [n for n, _ in lst.named_parameters()] == ["0", "1", "2"]
 
 
-@_xfail(
-    "T12: ParameterDict keeps a plain dict's insertion order; torch sorts its keys, so "
-    "named_parameters/state_dict/optimizer order differ"
-)
 def test_parameter_dict_from_plain_dict_orders_like_torch():
     def run(lib):
         d = lib.nn.ParameterDict({"w": lib.nn.Parameter(lib.ones(2)), "b": lib.zeros(3)})
@@ -411,10 +406,6 @@ def test_parameter_dict_from_plain_dict_orders_like_torch():
     assert run(dl) == run(torch)
 
 
-@_xfail(
-    "T12: ParameterDict lacks torch's dict methods "
-    "(get, pop, clear, setdefault, popitem, copy, fromkeys)"
-)
 def test_parameter_dict_dict_methods():
     d = dl.nn.ParameterDict({"a": dl.ones(2)})
     assert d.get("missing") is None

@@ -89,6 +89,28 @@ class Sequential(Module):
             out.append(m)
         return out
 
+    def __iadd__(self, other: Sequential) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise TypeError(f"add operator supports only Sequential, got {type(other).__name__}")
+        return self.extend(list(other))
+
+    def __mul__(self, times: int) -> Sequential:
+        """The modules ``times`` over (the same module objects, as torch)."""
+        if not isinstance(times, int) or isinstance(times, bool) or times <= 0:
+            raise ValueError(f"Sequential * {times!r}: expected a positive int")
+        out = Sequential()
+        for _ in range(times):
+            out.extend(list(self))
+        return out
+
+    __rmul__ = __mul__
+
+    def __imul__(self, times: int) -> Sequential:
+        if not isinstance(times, int) or isinstance(times, bool) or times <= 0:
+            raise ValueError(f"Sequential *= {times!r}: expected a positive int")
+        self.extend(list(self) * (times - 1))
+        return self
+
     def append(self, module: Module) -> Sequential:
         """Add ``module`` at the end."""
         self.add_module(str(len(self)), module)
@@ -365,8 +387,42 @@ class ParameterDict(Module):
         return [self[k] for k in self._keys]
 
     def update(self, parameters: Mapping[str, Any] | Iterable) -> None:
-        items = (
-            parameters.items() if isinstance(parameters, Mapping | ParameterDict) else (parameters)
-        )
+        """Add or replace entries; a plain dict goes in sorted by key (as torch: only an
+        OrderedDict, a ParameterDict or a sequence of pairs keeps its order)."""
+        if isinstance(parameters, OrderedDict | ParameterDict):
+            items = list(parameters.items())
+        elif isinstance(parameters, Mapping):
+            items = sorted(parameters.items())
+        else:
+            items = list(parameters)
         for k, v in items:
             self[k] = v
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def pop(self, key: str) -> Any:
+        value = self[key]
+        del self[key]
+        return value
+
+    def popitem(self) -> tuple[str, Any]:
+        key = next(reversed(self._keys))
+        return key, self.pop(key)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def clear(self) -> None:
+        for key in list(self._keys):
+            del self[key]
+
+    def copy(self) -> ParameterDict:
+        """A new ParameterDict holding the same parameters."""
+        return ParameterDict(OrderedDict(self.items()))
+
+    @classmethod
+    def fromkeys(cls, keys: Iterable[str], default: Any = None) -> ParameterDict:
+        return cls(OrderedDict((k, default) for k in keys))
