@@ -17,6 +17,7 @@ import json
 import math
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -143,13 +144,15 @@ class _Encoder:
     Nodes: JSON scalars stand for themselves; ``{"t": name}`` a Tensor (plus ``"d"`` for its
     device when not the CPU, ``"g"`` when it requires grad, ``"p"`` for a Parameter),
     ``{"a": name}`` a numpy array, ``{"l": [...]}`` a list, ``{"u": [...]}`` a tuple,
-    ``{"m": [[key, value], ...]}`` a dict (keys keep their type and order), ``{"f": "nan"}`` a
-    non-finite float.
+    ``{"m": [[key, value], ...]}`` a dict (keys keep their type and order; ``"o"`` marks an
+    OrderedDict), ``{"f": "nan"}`` a non-finite float. A tensor met again is written as the
+    same node, so that it loads as one shared tensor, as torch.load gives.
     """
 
     def __init__(self) -> None:
         self.arrays: dict[str, np.ndarray] = {}
         self._active: set[int] = set()
+        self._tensors: dict[int, dict] = {}  # id -> node of the tensors already written
 
     def encode(self, obj: Any, path: list[str]) -> Any:
         if obj is None or isinstance(obj, bool | str):
@@ -161,7 +164,10 @@ class _Encoder:
         if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
             return self.encode(obj.item(), path)
         if isinstance(obj, Tensor):
+            if id(obj) in self._tensors:
+                return self._tensors[id(obj)]
             node: dict[str, Any] = {"t": self._add(path, to_numpy(obj.array))}
+            self._tensors[id(obj)] = node
             dev = device_of(obj.array)
             if dev.type != "cpu":
                 node["d"] = str(dev)
@@ -178,12 +184,15 @@ class _Encoder:
             self._active.add(id(obj))
             try:
                 if isinstance(obj, Mapping):
-                    return {
+                    node = {
                         "m": [
                             [_encode_key(k, path), self.encode(v, [*path, _part(k)])]
                             for k, v in obj.items()
                         ]
                     }
+                    if isinstance(obj, OrderedDict):
+                        node["o"] = 1
+                    return node
                 items = [self.encode(v, [*path, str(i)]) for i, v in enumerate(obj)]
                 return {"u" if isinstance(obj, tuple) else "l": items}
             finally:
@@ -304,7 +313,7 @@ def load(
     except RecursionError:  # a crafted file nesting its structure thousands deep
         raise _corrupt(name, "its structure metadata is nested too deeply") from None
     try:
-        return _decode(structure, arrays, place, name)
+        return _decode(structure, arrays, place, name, {})
     except RecursionError:
         raise _corrupt(name, "its structure metadata is nested too deeply") from None
 
@@ -435,30 +444,39 @@ def _to_tensor(arr: np.ndarray, saved: str | None, grad: bool, place: Any, name:
     return t
 
 
-def _decode(node: Any, arrays: dict[str, np.ndarray], place: Any, name: str) -> Any:
+def _decode(node: Any, arrays: dict[str, np.ndarray], place: Any, name: str, tensors: dict) -> Any:
+    """The object a structure node stands for; ``tensors`` holds the tensors made so far by
+    array name, so that a tensor saved twice loads as one."""
     if node is None or isinstance(node, bool | int | float | str):
         return node
     if isinstance(node, dict) and len(node) >= 1:
         try:
             if "t" in node:
+                if node["t"] in tensors:
+                    return tensors[node["t"]]
                 t = _to_tensor(arrays[node["t"]], node.get("d"), bool(node.get("g")), place, name)
                 if node.get("p"):  # saved as an nn.Parameter: load one, as torch.load does
                     from darklib.nn.parameter import Parameter
 
                     t = Parameter(t, requires_grad=t.requires_grad)
+                tensors[node["t"]] = t
                 return t
             if "a" in node:
                 arr = arrays[node["a"]]
                 return arr if arr.flags.writeable else arr.copy()
             if "l" in node:
-                return [_decode(x, arrays, place, name) for x in node["l"]]
+                return [_decode(x, arrays, place, name, tensors) for x in node["l"]]
             if "u" in node:
-                return tuple(_decode(x, arrays, place, name) for x in node["u"])
+                return tuple(_decode(x, arrays, place, name, tensors) for x in node["u"])
             if "m" in node:
-                return {
-                    _decode(k, arrays, place, name): _decode(v, arrays, place, name)
+                kind = OrderedDict if node.get("o") else dict
+                return kind(
+                    (
+                        _decode(k, arrays, place, name, tensors),
+                        _decode(v, arrays, place, name, tensors),
+                    )
                     for k, v in node["m"]
-                }
+                )
             if "f" in node and node["f"] in ("nan", "inf", "-inf"):
                 return float(node["f"])
         except KeyError as e:

@@ -1144,14 +1144,12 @@ def test_deeply_nested_structure_metadata_is_a_serialization_error():
     pytest.fail("dl.load accepted a malformed structure", pytrace=False)
 
 
-@_xfail("T15: save/load does not keep shared tensors shared (torch.load does)")
 def test_shared_tensors_stay_shared_after_load():
     t = dl.ones(3)
     back = _rt({"a": t, "b": t})
     assert back["a"] is back["b"]
 
 
-@_xfail("T15: save/load turns an OrderedDict (e.g. a state_dict) into a plain dict")
 def test_ordered_dict_type_survives_a_round_trip():
     assert type(_rt(dl.nn.Linear(2, 2).state_dict())) is OrderedDict
 
