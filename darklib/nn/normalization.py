@@ -242,9 +242,12 @@ class InstanceNorm2d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
+        if x.ndim == 3 and x.shape[0] == self.num_features:  # unbatched (C, H, W), as torch
+            return self(x.unsqueeze(0)).squeeze(0)
         if x.ndim != 4 or x.shape[1] != self.num_features:
             raise ValueError(
-                f"{self!r}: expected 4-D input (N, {self.num_features}, H, W), got {shape_str(x)}"
+                f"{self!r}: expected 4-D input (N, {self.num_features}, H, W) or 3-D "
+                f"({self.num_features}, H, W), got {shape_str(x)}"
             )
         return group_norm(x, self.num_features, self.weight, self.bias, self.eps)
 

@@ -412,6 +412,19 @@ def _reverse_cumsum(g: Any, axis: int) -> Any:
     return xp.flip(_running(xp.cumsum, xp.flip(g, axis=axis), axis), axis=axis)
 
 
+class CountNonzero(Function):
+    """The 0-norm: the count of non-zero entries (as x's dtype), whose gradient is 0."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.shape = x.shape
+        return _arr(get_xp(x), (x != 0).sum(axis=axes, keepdims=keepdim, dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).zeros(ctx.shape, g.dtype), None, None
+
+
 class Cumsum(Function):
     @staticmethod
     def forward(ctx, x, axis):
@@ -701,9 +714,8 @@ def norm(
         return amax(_E.abs(x), () if axes is None else axes, keepdim)
     if p == -math.inf:
         return amin(_E.abs(x), () if axes is None else axes, keepdim)
-    if p == 0:
-        nz = (x.array != 0).sum(axis=axes, keepdims=keepdim, dtype=x.array.dtype)
-        return Tensor._wrap(_arr(get_xp(x.array), nz))
+    if p == 0:  # the count of non-zeros: in the graph with a zero gradient, as torch
+        return CountNonzero.apply(x, axes, keepdim)
     if p == 1:
         return sum(_E.abs(x), axes, keepdim)
     return NormP.apply(x, p, axes, keepdim)
