@@ -1006,7 +1006,6 @@ def test_batch_norm_with_only_running_mean_raises():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="F11: InstanceNorm2d on unbatched (C, H, W) input")
 def test_instance_norm2d_unbatched():
     _run_steps("InstanceNorm2d", (3,), dict(affine=True), [((3, 2, 4), True)])
 

@@ -1256,10 +1256,6 @@ def test_no_grad_view_of_leaf_requires_grad():
     assert v.requires_grad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M22: norm(p=0) output does not require grad (torch: requires grad, zero gradient)",
-)
 def test_norm_p0_stays_in_graph():
     x = dl.tensor([1.0, 0.0], requires_grad=True)
     y = dl.norm(x, 0)
