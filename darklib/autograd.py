@@ -433,7 +433,9 @@ def backward(
             if gi is not None:
                 _deliver(t, gi.array, None, None, from_node=True)
         return
-    with no_grad():
+    # gradients through inf/0 stay silent, as in torch (one errstate per backward; one per
+    # forward op would double darklib's per-op overhead, so the forward keeps NumPy's warnings)
+    with no_grad(), np.errstate(all="ignore"):
         _run_backward(outs, roots, retain_graph)
 
 
@@ -514,7 +516,7 @@ def grad(
             t.grad_fn._retained = _strong(t)
             retained.append(t.grad_fn)
     try:
-        with no_grad():
+        with no_grad(), np.errstate(all="ignore"):
             captured = _run_backward(outs, root_grads, bool(retain_graph), capture)
     finally:
         for node in retained:
