@@ -1224,11 +1224,6 @@ def test_relu_float16_negative_zero():
 
 
 # M21
-@pytest.mark.xfail(
-    strict=True,
-    reason="M21: a retained non-leaf .grad is accumulated in place (torch makes a new tensor)",
-)
-@pinned
 def test_retained_grad_is_not_mutated_by_a_later_backward():
     x = dl.tensor([1.0, 2.0], requires_grad=True)
     y = x * 2
