@@ -146,10 +146,6 @@ def test_load_state_dict_non_strict_reports_the_same_keys_as_torch():
     assert sorted(du) == sorted(tu)
 
 
-@_xfail(
-    "T14: load_state_dict(strict=False).unexpected_keys is in state_dict order, "
-    "torch's in module order"
-)
 def test_load_state_dict_unexpected_keys_order_like_torch():
     def run(lib):
         nn = lib.nn

@@ -749,7 +749,15 @@ class Module:
                 for k, v in mod._buffers.items()
                 if v is not None and k not in mod._non_persistent_buffers_set
             )
-        unexpected = [k for k in state_dict if k not in claimed]
+        # torch's order: module by module, each listing the keys under its prefix that name
+        # neither one of its children nor a claimed entry
+        for prefix, mod in self.named_modules(remove_duplicate=False):
+            p = prefix + "." if prefix else ""
+            for k in state_dict:
+                if k.startswith(p) and k not in claimed:
+                    if k[len(p) :].split(".", 1)[0] not in mod._modules:
+                        unexpected.append(k)
+        unexpected = list(dict.fromkeys(unexpected))
         missing = list(dict.fromkeys(missing))
         if strict:
             if unexpected:
