@@ -399,10 +399,13 @@ def test_load_state_dict_errors():
     assert res.missing_keys == ["conv.bias"] and res.unexpected_keys == []
 
     extra = {**sd, "conv.extra": dl.ones(1), "nothing.here": dl.ones(1)}
-    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "conv\.extra"'):
+    # torch's order: the root's own unexpected keys, then each submodule's
+    with pytest.raises(
+        RuntimeError, match=r'Unexpected key\(s\) in state_dict: "nothing\.here", "conv\.extra"'
+    ):
         net.load_state_dict(extra)
     res = net.load_state_dict(extra, strict=False)
-    assert res.unexpected_keys == ["conv.extra", "nothing.here"] and res.missing_keys == []
+    assert res.unexpected_keys == ["nothing.here", "conv.extra"] and res.missing_keys == []
     # a shape mismatch is an error even when not strict
     with pytest.raises(RuntimeError, match=r"size mismatch for conv\.weight"):
         net.load_state_dict({"conv.weight": dl.zeros(1)}, strict=False)
