@@ -199,6 +199,7 @@ from darklib.ops.indexing import (
     nonzero,
     scatter,
     scatter_add,
+    scatter_reduce,
     take,
     take_along_dim,
     unique,

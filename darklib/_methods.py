@@ -338,6 +338,7 @@ _bind(
     gather=I.gather,
     take_along_dim=I.take_along_dim,
     take=I.take,
+    scatter_reduce=I.scatter_reduce,
     scatter=I.scatter,
     scatter_add=I.scatter_add,
     masked_fill=I.masked_fill,

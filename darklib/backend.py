@@ -168,3 +168,11 @@ def gpu_special(name: str) -> Any:
     import cupyx.scipy.special
 
     return getattr(cupyx.scipy.special, name)
+
+
+def gpu_scatter(name: str) -> Any:
+    """CuPy's ``cupyx.scatter_max`` / ``scatter_min`` (``a[idx] = max(a[idx], v)`` with
+    repeated indices), for reductions CuPy's ufuncs have no ``.at`` for."""
+    import cupyx
+
+    return getattr(cupyx, name)

@@ -401,6 +401,109 @@ class Scatter(Function):
         return gx, gs, None, None, None
 
 
+class ScatterReduce(Function):
+    """``scatter_reduce``: each position of ``x`` (flattened) reduced with the ``src``
+    values aimed at it by ``idx`` along ``axis`` ('sum', 'prod', 'mean', 'amax', 'amin'),
+    with or without its own value (``include_self``). Gradients as torch's: ties of amax
+    and amin share evenly; prod handles zeros exactly."""
+
+    @staticmethod
+    def forward(ctx, x, src, idx, axis, reduce, include_self):
+        xp = get_xp(x)
+        lin = _flat_index(x.shape, axis, idx).reshape(-1)
+        sub = tuple(slice(0, n) for n in idx.shape)
+        vals = src[sub].reshape(-1)
+        flat = x.reshape(-1)
+        hit = xp.zeros(flat.size, np.bool_)
+        hit[lin] = True
+        keep = xp.ones((), np.bool_) if include_self else ~hit  # where x itself counts
+        if reduce in ("sum", "mean"):
+            out = xp.where(keep, flat, 0).astype(x.dtype)
+            _add_at(out, lin, vals)
+            if reduce == "mean":
+                count = xp.zeros(flat.size, np.int64)
+                _add_at(count, lin, xp.ones(lin.size, np.int64))
+                count = xp.maximum(count + (1 if include_self else 0), 1)
+                ctx.count = count
+                out = (out // count if x.dtype.kind in "iu" else out / count).astype(x.dtype)
+                out = xp.where(hit, out, flat)
+        elif reduce in ("amax", "amin"):
+            big = xp.finfo(x.dtype).max if x.dtype.kind == "f" else xp.iinfo(x.dtype).max
+            if x.dtype.kind == "f":
+                big = xp.inf
+            start = -big if reduce == "amax" else big
+            out = xp.where(keep | ~hit, flat, xp.asarray(start, x.dtype)).astype(x.dtype)
+            _extreme_at(out, lin, vals, reduce)
+        elif reduce == "prod":
+            out = xp.where(keep, flat, 1).astype(x.dtype)
+            if xp is not np:
+                raise NotImplementedError("scatter_reduce: reduce='prod' runs on the CPU only")
+            np.multiply.at(out, lin, vals)
+        else:
+            raise RuntimeError(
+                f"scatter_reduce(): reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin', "
+                f"got {reduce!r}"
+            )
+        ctx.save_for_backward(x, src, idx, out)
+        ctx.axis, ctx.reduce, ctx.include_self, ctx.sub = axis, reduce, include_self, sub
+        return out.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, src, idx, out = ctx.saved_tensors
+        xp = get_xp(g)
+        lin = _flat_index(x.shape, ctx.axis, idx).reshape(-1)
+        vals = src[ctx.sub].reshape(-1)
+        flat, gf = x.reshape(-1), g.reshape(-1)
+        hit = xp.zeros(flat.size, np.bool_)
+        hit[lin] = True
+        self_in = hit & ctx.include_self  # x's value took part in the reduction
+        reduce = ctx.reduce
+        if reduce == "sum":
+            gx, gv = xp.where(hit & ~self_in, 0, gf), gf[lin]
+        elif reduce == "mean":
+            share = gf / ctx.count
+            gx, gv = xp.where(hit, xp.where(self_in, share, 0), gf), share[lin]
+        elif reduce in ("amax", "amin"):  # the tied winners share the gradient
+            won_v = vals == out[lin]
+            # (torch counts x among the ties where it equals the result, included or not)
+            ties = (flat == out).astype(g.dtype)
+            _add_at(ties, lin, won_v.astype(g.dtype))
+            share = gf / xp.maximum(ties, 1)
+            gx = xp.where(hit, xp.where(self_in & (flat == out), share, 0), gf)
+            gv = xp.where(won_v, share[lin], 0)
+        else:  # prod: the product of the others, exactly also when some are 0
+            zeros = (self_in & (flat == 0)).astype(np.int64)
+            np.add.at(zeros, lin, (vals == 0).astype(np.int64))
+            nonzero = xp.where(self_in & (flat != 0), flat, 1).astype(g.dtype)
+            np.multiply.at(nonzero, lin, xp.where(vals == 0, 1, vals))
+
+            def others(v: Any, at: Any) -> Any:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    alone = xp.where((v == 0) & (zeros[at] == 1), nonzero[at], 0)
+                    return xp.where(zeros[at] == 0, out[at] / xp.where(v == 0, 1, v), alone)
+
+            positions = xp.arange(flat.size)
+            gx = xp.where(self_in, gf * others(flat, positions), xp.where(hit, 0, gf))
+            gv = gf[lin] * others(vals, lin)
+        gs = None
+        if ctx.needs_input_grad[1]:
+            gs = xp.zeros(src.shape, g.dtype)
+            gs[ctx.sub] = gv.reshape(idx.shape)
+        return gx.reshape(x.shape).astype(g.dtype, copy=False), gs, None, None, None, None
+
+
+def _extreme_at(out: Any, lin: Any, vals: Any, reduce: str) -> None:
+    """out[lin] = max/min(out[lin], vals) with repeats, NaN winning (as torch)."""
+    xp = get_xp(out)
+    if xp is np:
+        (np.maximum if reduce == "amax" else np.minimum).at(out, lin, vals)
+    else:
+        from darklib.backend import gpu_scatter
+
+        gpu_scatter("scatter_max" if reduce == "amax" else "scatter_min")(out, lin, vals)
+
+
 # ------------------------------------------------------------------ x[key], x[key] = v
 
 
@@ -729,6 +832,41 @@ def scatter(
             src = Tensor._wrap(get_xp(x.array).full(shp, src, dtype=x.array.dtype))
         return _scatter_common(input, dim, index, src, "scatter", True)
     return _scatter_common(input, dim, index, src, "scatter", False)
+
+
+def scatter_reduce(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Tensor,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Tensor:
+    """Out-of-place ``self[i][index[i][j]] = reduce(self[i][index[i][j]], src[i][j], ...)``
+    (for ``dim == 1``) with ``reduce`` in 'sum', 'prod', 'mean', 'amax', 'amin';
+    ``include_self=False`` leaves the input's own values out where ``index`` points."""
+    op = "scatter_reduce"
+    x = _check_tensor(input, op)
+    if not isinstance(src, Tensor):
+        raise TypeError(f"{op}(): src must be a tensor, got {type(src).__name__}")
+    if x.ndim == 0:
+        res = scatter_reduce(
+            reshape(x, 1),
+            0,
+            reshape(index, -1),
+            reshape(src, -1),
+            reduce,
+            include_self=include_self,
+        )
+        return reshape(res, ())
+    idx = _index_tensor(index, op, x.array)
+    d = norm_dim(dim, x.ndim, op)
+    if src.array.dtype != x.array.dtype:
+        src = src.to(x.dtype)
+    _check_gather_shapes(x, idx, d, op, src)
+    _check_bounds(idx, x.shape[d], d, f"{op}()", allow_negative=False)
+    return ScatterReduce.apply(x, src, idx, d, reduce, bool(include_self))
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
