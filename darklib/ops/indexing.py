@@ -428,11 +428,9 @@ class ScatterReduce(Function):
                 out = (out // count if x.dtype.kind in "iu" else out / count).astype(x.dtype)
                 out = xp.where(hit, out, flat)
         elif reduce in ("amax", "amin"):
-            big = xp.finfo(x.dtype).max if x.dtype.kind == "f" else xp.iinfo(x.dtype).max
-            if x.dtype.kind == "f":
-                big = xp.inf
+            big = np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).max
             start = -big if reduce == "amax" else big
-            out = xp.where(keep | ~hit, flat, xp.asarray(start, x.dtype)).astype(x.dtype)
+            out = xp.where(keep, flat, xp.asarray(start, x.dtype)).astype(x.dtype)
             _extreme_at(out, lin, vals, reduce)
         elif reduce == "prod":
             out = xp.where(keep, flat, 1).astype(x.dtype)
