@@ -118,6 +118,7 @@ from darklib.ops.elementwise import (
     equal,
     erf,
     erfc,
+    erfinv,
     exp,
     exp2,
     expm1,

@@ -81,6 +81,7 @@ _bind(
     tan=E.tan,
     asin=E.asin,
     erfc=E.erfc,
+    erfinv=E.erfinv,
     asinh=E.asinh,
     acosh=E.acosh,
     atanh=E.atanh,

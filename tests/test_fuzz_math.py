@@ -1309,7 +1309,7 @@ def test_isclose_negative_tolerance_raises():
         "acosh",
         "atanh",
         "erfc",
-        pytest.param("erfinv", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
+        "erfinv",
         "copysign",
         "fmax",
         "fmin",
@@ -1372,3 +1372,15 @@ def test_erfc_keeps_its_precision_in_the_tail(dtype):
     dl.erfc(x).sum().backward()
     torch.erfc(t).sum().backward()
     np.testing.assert_allclose(_np(x.grad), t.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_erfinv_inverts_erf_like_torch(dtype):
+    y = np.array([-1.0, -0.999999, -0.9, -0.5, -1e-8, 0.0, 1e-6, 0.3, 0.99, 1.0, 1.5, NAN])
+    got = _np(dl.erfinv(dl.tensor(y.astype(dtype))))
+    want = torch.erfinv(torch.tensor(y.astype(dtype))).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-10)
+    x, t = dl.tensor([0.3, -0.7], requires_grad=True), torch.tensor([0.3, -0.7], requires_grad=True)
+    dl.erfinv(x).sum().backward()
+    torch.erfinv(t).sum().backward()
+    np.testing.assert_allclose(_np(x.grad), t.grad.numpy(), rtol=1e-5)

@@ -14,6 +14,7 @@ import numpy as np
 
 from darklib import random as _random
 from darklib.backend import get_xp
+from darklib.ops.elementwise import normal_quantile
 from darklib.tensor import Tensor
 
 __all__ = [
@@ -150,59 +151,11 @@ def trunc_normal_(
         za, zb = -zb, -za
     lo, hi = (0.5 * math.erfc(-z / math.sqrt(2)) for z in (za, zb))
     u = gen.sample("uniform", xp, (arr.size,), np.dtype(np.float64), low=lo, high=hi)
-    z = _normal_quantile(xp, u)
+    z = normal_quantile(xp, u)
     out = xp.clip(mean + std * (-z if flip else z), a, b)
     arr[...] = out.reshape(arr.shape).astype(arr.dtype)
     tensor._version += 1
     return tensor
-
-
-# Acklam's rational approximation of the normal quantile (relative error below 1.2e-9)
-_Q_A = (
-    -39.69683028665376,
-    220.9460984245205,
-    -275.9285104469687,
-    138.357751867269,
-    -30.66479806614716,
-    2.506628277459239,
-)
-_Q_B = (
-    -54.47609879822406,
-    161.5858368580409,
-    -155.6989798598866,
-    66.80131188771972,
-    -13.28068155288572,
-    1.0,
-)
-_Q_C = (
-    -0.007784894002430293,
-    -0.3223964580411365,
-    -2.400758277161838,
-    -2.549732539343734,
-    4.374664141464968,
-    2.938163982698783,
-)
-_Q_D = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416, 1.0)
-_Q_LOW = 0.02425
-
-
-def _normal_quantile(xp: Any, p: Any) -> Any:
-    """The standard normal quantile (inverse CDF) of probabilities ``p`` in (0, 1)."""
-
-    def poly(coeffs: tuple, t: Any) -> Any:
-        out = 0.0
-        for c in coeffs:
-            out = out * t + c
-        return out
-
-    p = xp.clip(p, 1e-300, 1 - 1e-16)
-    q = p - 0.5
-    r = q * q
-    mid = q * poly(_Q_A, r) / poly(_Q_B, r)
-    tail_p = xp.minimum(p, 1 - p)  # each tail from its own side
-    t = xp.sqrt(-2 * xp.log(xp.maximum(tail_p, 1e-300)))
-    tail = poly(_Q_C, t) / poly(_Q_D, t)
-    return xp.where(tail_p < _Q_LOW, xp.where(p < 0.5, tail, -tail), mid)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

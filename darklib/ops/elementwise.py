@@ -623,6 +623,12 @@ Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, o: 1 / (1 - a
 Erfc = _unary(
     "Erfc", lambda xp, a: _erfc(xp, a), lambda xp, a, o: -_TWO_OVER_SQRT_PI * xp.exp(-a * a)
 )
+Erfinv = _unary(
+    "Erfinv",
+    lambda xp, a: _erfinv(xp, a),
+    lambda xp, a, o: (0.5 * _SQRT_PI) * xp.exp(o * o),
+    save_out=True,
+)
 Erf = _unary("Erf", lambda xp, a: _erf(xp, a), lambda xp, a, o: _TWO_OVER_SQRT_PI * xp.exp(-a * a))
 Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1)
 
@@ -650,7 +656,6 @@ _INV_SQRT2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
 _SQRT_PI = math.sqrt(math.pi)
-_LN2 = math.log(2)
 _ERFC_COEFFS = (
     0.17087277,
     -0.82215223,
@@ -725,6 +730,69 @@ def _erfc(xp, x):
         small, tail, near = _erf_parts(xp, x)
         r = xp.where(near, 1 - small, tail)
         return xp.where(x < 0, 2 - r, r).astype(x.dtype, copy=False)
+
+
+# Acklam's rational approximation of the normal quantile (relative error below 1.2e-9)
+_Q_A = (
+    -39.69683028665376,
+    220.9460984245205,
+    -275.9285104469687,
+    138.357751867269,
+    -30.66479806614716,
+    2.506628277459239,
+)
+_Q_B = (
+    -54.47609879822406,
+    161.5858368580409,
+    -155.6989798598866,
+    66.80131188771972,
+    -13.28068155288572,
+    1.0,
+)
+_Q_C = (
+    -0.007784894002430293,
+    -0.3223964580411365,
+    -2.400758277161838,
+    -2.549732539343734,
+    4.374664141464968,
+    2.938163982698783,
+)
+_Q_D = (0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416, 1.0)
+_Q_LOW = 0.02425
+
+
+def normal_quantile(xp: Any, p: Any) -> Any:
+    """The standard normal quantile (inverse CDF) of probabilities ``p`` in (0, 1)."""
+
+    def poly(coeffs: tuple, t: Any) -> Any:
+        out = 0.0
+        for c in coeffs:
+            out = out * t + c
+        return out
+
+    p = xp.clip(p, 1e-300, 1 - 1e-16)
+    q = p - 0.5
+    r = q * q
+    mid = q * poly(_Q_A, r) / poly(_Q_B, r)
+    tail_p = xp.minimum(p, 1 - p)  # each tail from its own side
+    t = xp.sqrt(-2 * xp.log(xp.maximum(tail_p, 1e-300)))
+    tail = poly(_Q_C, t) / poly(_Q_D, t)
+    return xp.where(tail_p < _Q_LOW, xp.where(p < 0.5, tail, -tail), mid)
+
+
+def _erfinv(xp: Any, y: Any) -> Any:
+    """The inverse of erf on (-1, 1) (+-inf at +-1, NaN outside): the normal quantile of
+    (1 + y) / 2 scaled, then two Newton steps on erf, to the precision of y's dtype."""
+    if y.dtype.itemsize < 4:
+        return _erfinv(xp, y.astype(xp.float32)).astype(y.dtype)
+    with _quiet(xp):
+        yw = y.astype(xp.float64)
+        x = normal_quantile(xp, (1 + yw) / 2) / math.sqrt(2)
+        for _ in range(2):
+            x = x - (_erf(xp, x) - yw) / (_TWO_OVER_SQRT_PI * xp.exp(-x * x))
+        x = xp.where(xp.abs(yw) == 1, xp.copysign(xp.inf, yw), x)
+        x = xp.where(xp.abs(yw) > 1, xp.nan, x)
+    return x.astype(y.dtype)
 
 
 class _quiet:
@@ -999,6 +1067,7 @@ sinh = _float_unary_op(Sinh, "sinh")
 cosh = _float_unary_op(Cosh, "cosh")
 erf = _float_unary_op(Erf, "erf")
 erfc = _float_unary_op(Erfc, "erfc")
+erfinv = _float_unary_op(Erfinv, "erfinv")
 asinh = arcsinh = _float_unary_op(Asinh, "asinh")
 acosh = arccosh = _float_unary_op(Acosh, "acosh")
 atanh = arctanh = _float_unary_op(Atanh, "atanh")
