@@ -1173,6 +1173,29 @@ def _class_arrays(case):
     return x, t, w
 
 
+def _check_cross_entropy(x, target, w, kw, atol, rtol, weight_grad):
+    """cross_entropy against torch, with class weights ``w`` unless None; target and weight
+    are compared as differentiable inputs when ``weight_grad`` (probability targets)."""
+    if w is None:
+        check(
+            lambda x, t: F.cross_entropy(x, t, **kw),
+            lambda x, t: TF.cross_entropy(x, t, **kw),
+            [x, target],
+            grad=[True, weight_grad],
+            atol=atol,
+            rtol=rtol,
+        )
+        return
+    check(
+        lambda x, t, w: F.cross_entropy(x, t, w, **kw),
+        lambda x, t, w: TF.cross_entropy(x, t, w, **kw),
+        [x, target, w],
+        grad=[True, weight_grad, weight_grad],
+        atol=atol,
+        rtol=rtol,
+    )
+
+
 @FUZZ
 @given(class_cases())
 def test_cross_entropy_class_indices_fuzz(case):
@@ -1181,23 +1204,7 @@ def test_cross_entropy_class_indices_fuzz(case):
         reduction=case["reduction"], label_smoothing=case["smoothing"], ignore_index=case["ignore"]
     )
     atol, rtol = (1e-5, 1e-4) if case["dt"] == np.float32 else (1e-10, 1e-9)
-    if case["weighted"]:
-        check(
-            lambda x, t, w: F.cross_entropy(x, t, w, **kw),
-            lambda x, t, w: TF.cross_entropy(x, t, w, **kw),
-            [x, t, w],
-            grad=[True, False, False],
-            atol=atol,
-            rtol=rtol,
-        )
-    else:
-        check(
-            lambda x, t: F.cross_entropy(x, t, **kw),
-            lambda x, t: TF.cross_entropy(x, t, **kw),
-            [x, t],
-            atol=atol,
-            rtol=rtol,
-        )
+    _check_cross_entropy(x, t, w if case["weighted"] else None, kw, atol, rtol, False)
 
 
 @FUZZ
@@ -1227,22 +1234,8 @@ def test_cross_entropy_probabilities_fuzz(case):
     q /= q.sum(axis=0 if case["unbatched"] else 1, keepdims=True)
     kw = dict(reduction=case["reduction"], label_smoothing=case["smoothing"])
     atol, rtol = (1e-5, 1e-4) if case["dt"] == np.float32 else (1e-10, 1e-9)
-    if case["weighted"]:  # differentiable in the weight here, in torch as in darklib
-        check(
-            lambda x, q, w: F.cross_entropy(x, q, w, **kw),
-            lambda x, q, w: TF.cross_entropy(x, q, w, **kw),
-            [x, q, w],
-            atol=atol,
-            rtol=rtol,
-        )
-    else:
-        check(
-            lambda x, q: F.cross_entropy(x, q, **kw),
-            lambda x, q: TF.cross_entropy(x, q, **kw),
-            [x, q],
-            atol=atol,
-            rtol=rtol,
-        )
+    # with probability targets the weight is differentiable, in torch as in darklib
+    _check_cross_entropy(x, q, w if case["weighted"] else None, kw, atol, rtol, True)
 
 
 def test_cross_entropy_on_flipped_and_strided_logits():
