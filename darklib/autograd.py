@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from darklib.backend import get_xp, is_cuda_array
+from darklib.backend import FP_SILENT, fp_errors, get_xp, is_cuda_array
 from darklib.grad_mode import _state as _grad_state
 
 # re-exported, so that dl.autograd.no_grad works as torch.autograd.no_grad does
@@ -177,6 +177,7 @@ class Function:
             needs.append(False)
             parents.append(None)
         ctx = Node(cls, args if any_needs else (), tuple(needs))
+        quiet = fp_errors.set(FP_SILENT)  # inf and NaN are values, not warnings, as in torch
         try:
             if kind is None or kind is np.ndarray:
                 out = cls.forward(ctx, *arrays, **kwargs)
@@ -187,6 +188,8 @@ class Function:
             if "broadcast" not in str(e):
                 raise
             raise RuntimeError(_broadcast_message(cls, arrays)) from None
+        finally:
+            fp_errors.reset(quiet)
         result = Tensor._wrap(out)
         if cls.view is not None and (not cls.may_copy or _shares_memory(out, arrays[0])):
             result._as_view_of(args[0], (cls, args[1:]))
@@ -435,9 +438,7 @@ def backward(
             if gi is not None:
                 _deliver(t, gi.array, None, None, from_node=True)
         return
-    # gradients through inf/0 stay silent, as in torch (one errstate per backward; one per
-    # forward op would double darklib's per-op overhead, so the forward keeps NumPy's warnings)
-    with no_grad(), np.errstate(all="ignore"):
+    with no_grad(), np.errstate(all="ignore"):  # silent, as every op (Function.apply)
         _run_backward(outs, roots, retain_graph)
 
 

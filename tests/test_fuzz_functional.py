@@ -37,7 +37,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
     pytest.mark.filterwarnings("ignore:reduction. 'mean' divides the total loss"),
     pytest.mark.filterwarnings("ignore:.nn.functional.upsample. is deprecated"),
-    pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
 ]
 
 FUZZ = settings(

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from darklib.backend import FP_SILENT, fp_errors
+
 # Work below this many values (per op) is not worth a hand-off to a thread (tens of us).
 MIN_ELEMENTS = 1 << 17
 
@@ -147,6 +149,7 @@ class _Worker(threading.Thread):
 
     def run(self) -> None:
         _local.busy = True  # nested regions inside a task run inline
+        fp_errors.set(FP_SILENT)  # pieces of darklib's ops: silent on inf/NaN as the ops
         while True:
             fn, s, e, done = self.tasks.get()
             try:

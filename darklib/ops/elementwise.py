@@ -96,12 +96,10 @@ class Pow(Function):
                 ga = g * b * a ** (b - 1) if b != 0 else g * 0
             else:
                 xp = get_xp(a)
-                with _quiet(xp):
-                    ga = g * xp.where(b == 0, 0, b * a ** (b - 1))
+                ga = g * xp.where(b == 0, 0, b * a ** (b - 1))
         if nb:
             xp = get_xp(out)
-            with _quiet(xp):
-                gb = g * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
+            gb = g * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
         return ga, gb
 
 
@@ -128,8 +126,8 @@ class LogAddExp(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):  # softmax weights of the two operands (finite for infinite ones)
-            return g * _sigmoid(xp, a - b), g * _sigmoid(xp, b - a)
+        # softmax weights of the two operands (finite for infinite ones)
+        return g * _sigmoid(xp, a - b), g * _sigmoid(xp, b - a)
 
 
 class Minimum(Function):
@@ -232,8 +230,7 @@ class Log(Function):
     def forward(ctx, a):
         ctx.save_for_backward(a)
         xp = get_xp(a)
-        with _quiet(xp):
-            return xp.log(a)
+        return xp.log(a)
 
     @staticmethod
     def backward(ctx, g):
@@ -245,8 +242,7 @@ class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
         xp = get_xp(a)
-        with _quiet(xp):
-            out = xp.sqrt(a)
+        out = xp.sqrt(a)
         ctx.save_for_backward(out)
         return out
 
@@ -556,8 +552,7 @@ class Remainder(Function):
         xp = get_xp(a)
         ctx.save_for_backward(a, b)
         ctx.floor = floor
-        with _quiet(xp):
-            return xp.remainder(a, b) if floor else xp.fmod(a, b)
+        return xp.remainder(a, b) if floor else xp.fmod(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -565,8 +560,7 @@ class Remainder(Function):
         xp = get_xp(g)
         gb = None
         if ctx.needs_input_grad[1]:
-            with _quiet(xp):
-                q = xp.floor_divide(a, b) if ctx.floor else xp.trunc(a / b)
+            q = xp.floor_divide(a, b) if ctx.floor else xp.trunc(a / b)
             gb = -g * q
         return g, gb, None
 
@@ -643,9 +637,8 @@ class Atan2(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):
-            r2 = a * a + b * b
-            d = xp.where(r2 == 0, xp.zeros((), g.dtype), g / r2)  # 0 at the origin, as torch
+        r2 = a * a + b * b
+        d = xp.where(r2 == 0, xp.zeros((), g.dtype), g / r2)  # 0 at the origin, as torch
         return d * b, -d * a
 
 
@@ -1115,8 +1108,8 @@ class CopySign(Function):
     def backward(ctx, g):
         a, out = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):  # +-1 where the sign flipped or not; 0 at a == 0, as torch
-            ratio = xp.where(a == 0, xp.zeros((), g.dtype), out / a)
+        # +-1 where the sign flipped or not; 0 at a == 0, as torch
+        ratio = xp.where(a == 0, xp.zeros((), g.dtype), out / a)
         return g * ratio, xp.zeros_like(g)  # the sign source gets a zero gradient
 
 
@@ -1150,8 +1143,7 @@ class LogAddExp2(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):
-            return g * _sigmoid(xp, (a - b) * _LN2), g * _sigmoid(xp, (b - a) * _LN2)
+        return g * _sigmoid(xp, (a - b) * _LN2), g * _sigmoid(xp, (b - a) * _LN2)
 
 
 def logaddexp2(input: Any, other: Any) -> Tensor:
@@ -1551,17 +1543,15 @@ class Logit(Function):
         ctx.save_for_backward(x)
         ctx.eps = eps
         z = x if eps is None else xp.clip(x, eps, 1 - eps)
-        with _quiet(xp):
-            return xp.log(z / (1 - z))
+        return xp.log(z / (1 - z))
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         xp = get_xp(g)
-        with _quiet(xp):
-            out = g / (x * (1 - x))
-            if ctx.eps is None:  # outside [0, 1] the log is NaN, and so is its slope
-                return xp.where((x < 0) | (x > 1), xp.nan, out).astype(g.dtype), None
+        out = g / (x * (1 - x))
+        if ctx.eps is None:  # outside [0, 1] the log is NaN, and so is its slope
+            return xp.where((x < 0) | (x > 1), xp.nan, out).astype(g.dtype), None
         # inputs the clamp moved get no gradient (those on its bounds still do, as torch)
         clamped = (x < ctx.eps) | (x > 1 - ctx.eps)
         return xp.where(clamped, xp.zeros((), out.dtype), out), None
@@ -1585,10 +1575,9 @@ class Hypot(Function):
     @staticmethod
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
-        xp = get_xp(g)
-        with _quiet(xp):  # (NaN at the origin, as torch)
-            scale = g / out
-            return a * scale, b * scale
+        # (NaN at the origin, as torch)
+        scale = g / out
+        return a * scale, b * scale
 
 
 def hypot(input: Tensor, other: Any) -> Tensor:
@@ -1601,18 +1590,16 @@ class XLogY(Function):
     def forward(ctx, a, b):
         xp = get_xp(a)
         ctx.save_for_backward(a, b)
-        with _quiet(xp):
-            return xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b)).astype(a.dtype, copy=False)
+        return xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b)).astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = get_xp(g)
         na, nb = ctx.needs_input_grad
-        with _quiet(xp):
-            # log(y) even at x == 0 (torch zeroes it only where x == 0 and y <= 0)
-            ga = g * xp.where((a == 0) & (b <= 0), 0, xp.log(b)) if na else None
-            gb = g * a / b if nb else None
+        # log(y) even at x == 0 (torch zeroes it only where x == 0 and y <= 0)
+        ga = g * xp.where((a == 0) & (b <= 0), 0, xp.log(b)) if na else None
+        gb = g * a / b if nb else None
         return ga, gb
 
 

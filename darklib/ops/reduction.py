@@ -21,7 +21,6 @@ from darklib import dtypes as _dt
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.ops import elementwise as _E
-from darklib.ops.elementwise import _quiet
 from darklib.ops.shape import _check_tensor, norm_dim, norm_dims
 from darklib.ops.shape import reshape as _reshape
 from darklib.tensor import Tensor
@@ -134,8 +133,9 @@ class Mean(Function):
         ctx.in_shape, ctx.axes = x.shape, axes
         ctx.n = _count(x.shape, axes)
         xp = get_xp(x)
-        with _quiet(xp):
-            return _arr(xp, x.mean(axis=axes, keepdims=keepdim))
+        if not ctx.n:  # NaN, as torch, without NumPy's "Mean of empty slice" warning
+            return _arr(xp, x.sum(axis=axes, keepdims=keepdim) * xp.nan)
+        return _arr(xp, x.mean(axis=axes, keepdims=keepdim))
 
     @staticmethod
     def backward(ctx, g):
@@ -163,12 +163,11 @@ class Var(Function):
         n = _count(x.shape, axes)
         denom = builtins.max(0.0, n - correction)
         xa = x.astype(_acc_dtype(xp, x.dtype), copy=False)
-        diff = xa - xa.mean(axis=axes, keepdims=True)
-        with _quiet(xp):
-            out = _arr(xp, (diff * diff).sum(axis=axes, keepdims=keepdim) / denom)
-            if take_sqrt:
-                xp.sqrt(out, out=out)
-            out = out.astype(x.dtype, copy=False)
+        diff = xa - xa.sum(axis=axes, keepdims=True) / (n or math.nan)  # mean, NaN if n = 0
+        out = _arr(xp, (diff * diff).sum(axis=axes, keepdims=keepdim) / denom)
+        if take_sqrt:
+            xp.sqrt(out, out=out)
+        out = out.astype(x.dtype, copy=False)
         if denom == 0:
             warnings.warn(
                 f"{'std' if take_sqrt else 'var'}(): degrees of freedom is <= 0 (reducing {n} "
@@ -187,12 +186,11 @@ class Var(Function):
         shape = _kept_shape(ctx.in_shape, ctx.axes)
         xp = get_xp(g)
         g = g.reshape(shape)
-        with _quiet(xp):
-            if ctx.sqrt:  # d std = d var / (2 std), and 0 where std is 0 (as PyTorch)
-                o = out.reshape(shape)
-                g = xp.where(o == 0, xp.zeros((), g.dtype), g / (2 * o))
-            scale = g * (2.0 / ctx.dof if ctx.dof else math.inf)
-            return diff * scale.astype(diff.dtype, copy=False), None, None, None, None
+        if ctx.sqrt:  # d std = d var / (2 std), and 0 where std is 0 (as PyTorch)
+            o = out.reshape(shape)
+            g = xp.where(o == 0, xp.zeros((), g.dtype), g / (2 * o))
+        scale = g * (2.0 / ctx.dof if ctx.dof else math.inf)
+        return diff * scale.astype(diff.dtype, copy=False), None, None, None, None
 
 
 class Extreme(Function):
@@ -219,8 +217,7 @@ class Extreme(Function):
             hit |= xp.isnan(x) & xp.isnan(out_k)
         hit = hit.astype(g.dtype)
         count = hit.sum(axis=ctx.axes, keepdims=True)
-        with _quiet(xp):
-            return hit * (g.reshape(out_k.shape) / count), None, None, None, None
+        return hit * (g.reshape(out_k.shape) / count), None, None, None, None
 
 
 class ExtremeDim(Function):
@@ -255,8 +252,7 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, xp.zeros((), m.dtype))
         e = x - m
         xp.exp(e, out=e)
-        with _quiet(xp):
-            out_k = xp.log(e.sum(axis=axes, keepdims=True))
+        out_k = xp.log(e.sum(axis=axes, keepdims=True))
         out_k += m
         ctx.save_for_backward(x, out_k)
         ctx.axes = axes
@@ -274,10 +270,10 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         xp = get_xp(x)
-        with _quiet(xp):  # rows of -inf give NaN, as in PyTorch, without NumPy's warnings
-            y = x - _max_or_zero(x, axis)
-            xp.exp(y, out=y)
-            y /= y.sum(axis=axis, keepdims=True)
+        # rows of -inf give NaN, as in PyTorch, without NumPy's warnings
+        y = x - _max_or_zero(x, axis)
+        xp.exp(y, out=y)
+        y /= y.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -294,10 +290,9 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         xp = get_xp(x)
-        with _quiet(xp):
-            z = x - _max_or_zero(x, axis)
-            e = xp.exp(z)
-            z -= xp.log(e.sum(axis=axis, keepdims=True))
+        z = x - _max_or_zero(x, axis)
+        e = xp.exp(z)
+        z -= xp.log(e.sum(axis=axis, keepdims=True))
         ctx.save_for_backward(z)
         ctx.axis = axis
         return z
@@ -315,8 +310,7 @@ class Prod(Function):
     def forward(ctx, x, axis, keepdim):
         xp = get_xp(x)
         acc = _I64 if x.dtype.kind in "biu" else None
-        with _quiet(xp):
-            out_k = _arr(xp, x.prod(axis=axis, keepdims=True, dtype=acc))
+        out_k = _arr(xp, x.prod(axis=axis, keepdims=True, dtype=acc))
         ctx.save_for_backward(x, out_k)
         ctx.axis = axis
         if keepdim and axis is not None:
@@ -329,12 +323,10 @@ class Prod(Function):
         xp = get_xp(x)
         axis = ctx.axis
         if not (x == 0).any():  # PyTorch's formula: the product over each element
-            with _quiet(xp):
-                return g.reshape(out_k.shape) * out_k / x, None, None
+            return g.reshape(out_k.shape) * out_k / x, None, None
         if axis is None:  # as PyTorch: only a lone zero gets a gradient, the others' product
             zero = x == 0
-            with _quiet(xp):
-                others = xp.where(zero, 1, x).prod() if zero.sum() == 1 else 0
+            others = xp.where(zero, 1, x).prod() if zero.sum() == 1 else 0
             return xp.where(zero, g.reshape(()) * others, 0).astype(x.dtype), None, None
         # along a dim, d(prod)/dx_i = product of all the others, from exclusive prefix and
         # suffix products (dividing the product by x_i would give 0/0)
@@ -342,10 +334,9 @@ class Prod(Function):
         n = xm.shape[-1]
         others = xp.ones(xm.shape, x.dtype)
         if n > 1:
-            with _quiet(xp):
-                others[..., 1:] = xp.cumprod(xm[..., :-1], axis=-1)
-                suffix = xp.flip(xp.cumprod(xp.flip(xm[..., 1:], axis=-1), axis=-1), axis=-1)
-                others[..., :-1] *= suffix
+            others[..., 1:] = xp.cumprod(xm[..., :-1], axis=-1)
+            suffix = xp.flip(xp.cumprod(xp.flip(xm[..., 1:], axis=-1), axis=-1), axis=-1)
+            others[..., :-1] *= suffix
         gk = g.reshape(_kept_shape(x.shape, (axis,)))
         return xp.moveaxis(others, -1, axis) * gk, None, None
 
@@ -363,8 +354,7 @@ class Norm2(Function):
     def backward(ctx, g):
         x, out_k = ctx.saved_tensors
         xp = get_xp(x)
-        with _quiet(xp):
-            scale = xp.where(out_k == 0, xp.zeros((), g.dtype), g.reshape(out_k.shape) / out_k)
+        scale = xp.where(out_k == 0, xp.zeros((), g.dtype), g.reshape(out_k.shape) / out_k)
         return x * scale, None, None
 
 
@@ -376,9 +366,8 @@ class NormP(Function):
     def forward(ctx, x, p, axes, keepdim):
         xp = get_xp(x)
         xa = x.astype(xp.float32) if x.dtype.itemsize < 4 else x  # half: sum in float32
-        with _quiet(xp):
-            out_k = _arr(xp, (xp.abs(xa) ** p).sum(axis=axes, keepdims=True)) ** (1 / p)
-            out_k = out_k.astype(x.dtype, copy=False)
+        out_k = _arr(xp, (xp.abs(xa) ** p).sum(axis=axes, keepdims=True)) ** (1 / p)
+        out_k = out_k.astype(x.dtype, copy=False)
         ctx.save_for_backward(x, out_k)
         ctx.p = p
         return _squeezed(out_k, x.shape, axes, keepdim)
@@ -390,11 +379,10 @@ class NormP(Function):
         xp = get_xp(x)
         zero = xp.zeros((), g.dtype)
         g = g.reshape(out_k.shape)
-        with _quiet(xp):
-            scaled = xp.sign(x) * xp.abs(x) ** (p - 1)
-            if p < 1:
-                return xp.where(x == 0, zero, scaled) * g * out_k ** (1 - p), None, None, None
-            scale = xp.where(out_k == 0, zero, g / out_k ** (p - 1))
+        scaled = xp.sign(x) * xp.abs(x) ** (p - 1)
+        if p < 1:
+            return xp.where(x == 0, zero, scaled) * g * out_k ** (1 - p), None, None, None
+        scale = xp.where(out_k == 0, zero, g / out_k ** (p - 1))
         return scaled * scale, None, None, None
 
 
@@ -1032,11 +1020,10 @@ class LogCumSumExp(Function):
         def reverse(a: Any) -> Any:
             return xp.flip(_logcumsumexp(xp.flip(a, axis), axis), axis)
 
-        with _quiet(xp):
-            log_g = xp.log(xp.abs(g))
-            floor = xp.asarray(-xp.inf, g.dtype)
-            pos = xp.exp(reverse(xp.where(g > 0, log_g, floor) - out) + x)
-            neg = xp.exp(reverse(xp.where(g < 0, log_g, floor) - out) + x)
+        log_g = xp.log(xp.abs(g))
+        floor = xp.asarray(-xp.inf, g.dtype)
+        pos = xp.exp(reverse(xp.where(g > 0, log_g, floor) - out) + x)
+        neg = xp.exp(reverse(xp.where(g < 0, log_g, floor) - out) + x)
         return pos - neg, None
 
 
