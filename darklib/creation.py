@@ -35,7 +35,7 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
         if npd is None and (float_default or arr.dtype not in _dt._BY_NP):
             npd = _default_dtype_for(arr, float_default)
     if npd is not None and arr.dtype != npd:
-        arr = arr.astype(npd)
+        arr = _dt.silent(arr.astype, npd)
     _dt.from_numpy_dtype(arr.dtype)  # rejects unsupported dtypes (object, complex, str)
     if dev is not None and dev != device_of(arr):
         arr = to_device(arr, dev)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from darklib.backend import FP_SILENT, fp_errors
+
 _py_float, _py_int, _py_bool = _builtins.float, _builtins.int, _builtins.bool
 
 
@@ -100,10 +102,28 @@ def promote_types(type1: Any, type2: Any) -> dtype:
     return from_numpy_dtype(np.promote_types(a, b))
 
 
-def fill_value(value: Any, np_dtype: Any, op: str) -> Any:
+def silent(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with NumPy's floating-point warnings off, for conversions
+    outside an op (ops are silent already, see Function.apply): a number or array beyond
+    the target type's range becomes +-inf, which torch does without a warning."""
+    token = fp_errors.set(FP_SILENT)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        fp_errors.reset(token)
+
+
+def scalar_array(xp: Any, value: Any, np_dtype: Any) -> Any:
+    """A number as a 0-d array of ``np_dtype`` on ``xp``'s device (an op's operand)."""
+    return silent(xp.asarray, value, dtype=np_dtype)
+
+
+def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
     """A number (Python or NumPy scalar) as a scalar of ``np_dtype`` for filling, by
     torch's rules: floats into integers truncate; negative ints into unsigned types wrap;
-    NaN, infinity or out-of-range values into integers, and non-numbers, are refused."""
+    NaN, infinity or out-of-range values into integers, finite values beyond a float type's
+    range (unless ``to_inf``: they become +-inf, as torch's item assignment does), and
+    non-numbers, are refused."""
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         value = value.item()
     if not isinstance(value, _py_bool | _py_int | _py_float):
@@ -121,4 +141,10 @@ def fill_value(value: Any, np_dtype: Any, op: str) -> Any:
             raise RuntimeError(
                 f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
             )
+    elif npd.kind == "f" and math.isfinite(value) and abs(value) > _py_float(np.finfo(npd).max):
+        if not to_inf:
+            raise RuntimeError(
+                f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
+            )
+        value = math.copysign(math.inf, value)
     return np.asarray(value, dtype=npd)[()]

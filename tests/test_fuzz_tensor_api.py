@@ -1423,6 +1423,41 @@ def test_no_numpy_runtime_warnings_leak(call):
         call(dl)
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L, h: 1e6 + h,
+        lambda L, h: 1e6 - h,
+        lambda L, h: L.where(L.tensor([True, False]), h, 1e6),
+        lambda L, h: h.lerp(L.ones(2, dtype=L.float16), 1e6),
+        lambda L, h: h.index_put((L.tensor([0]),), L.tensor(-1e6, dtype=L.float16)),
+    ],
+)
+def test_python_number_beyond_float16_range_becomes_inf_silently(call):
+    def run(L):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            return call(L, L.tensor([0.5, 2.0], dtype=L.float16)).tolist()
+
+    assert run(dl) == run(torch)
+
+
+def test_item_assignment_beyond_float16_range_is_inf_and_fill_refuses_like_torch():
+    for L in (dl, torch):
+        h = L.zeros(3, dtype=L.float16)
+        h[0], h[1] = 1e6, -1e39
+        assert h.tolist() == [math.inf, -math.inf, 0.0]
+        for refused in (
+            lambda L: L.zeros(3, dtype=L.float16).fill_(1e6),
+            lambda L: L.zeros(3).fill_(1e39),
+            lambda L: L.full((3,), -7e4, dtype=L.float16),
+            lambda L: L.zeros(3, dtype=L.float16).masked_fill(L.ones(3, dtype=L.bool), 1e6),
+        ):
+            with pytest.raises(RuntimeError, match="without overflow"):
+                refused(L)
+        assert L.zeros(3, dtype=L.float16).fill_(math.inf).tolist() == [math.inf] * 3
+
+
 def test_added_api_gradients_and_batched_search():
     # logaddexp, unfold and take differentiate as torch's
     a, b = np.array([1.0, -2.0, 3.0, 0.5]), np.array([1.0, 5.0, -1.0, 0.5])

@@ -97,9 +97,10 @@ def clip_grad_norm_(
     if not grads:
         return total
     xp = get_xp(total.array)
-    coef = xp.minimum(float(max_norm) / (total.array + 1e-6), 1.0)
-    for g in grads:
-        g.array *= to_device(coef, g.device).astype(g.array.dtype)
+    with np.errstate(all="ignore"):  # a NaN or inf norm spreads silently, as in torch
+        coef = xp.minimum(float(max_norm) / (total.array + 1e-6), 1.0)
+        for g in grads:
+            g.array *= to_device(coef, g.device).astype(g.array.dtype)
     return total
 
 

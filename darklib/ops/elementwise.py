@@ -812,7 +812,7 @@ def _binary(fn: type[Function], a: Any, b: Any, floating: bool = False) -> Tenso
     a, b = promote(a, b, floating=floating)
     if not isinstance(a, Tensor):
         # scalar <op> tensor: the scalar becomes a 0-d array of the tensor's dtype
-        return fn.apply(Tensor._wrap(get_xp(b.array).asarray(a, dtype=b.array.dtype)), b)
+        return fn.apply(Tensor._wrap(_dt.scalar_array(get_xp(b.array), a, b.array.dtype)), b)
     return fn.apply(a, b)
 
 
@@ -882,7 +882,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if ref.array.dtype.kind == "b":
         raise RuntimeError(f"div: rounding_mode={rounding_mode!r} is not implemented for bool")
     if not isinstance(a, Tensor):
-        a = Tensor._wrap(get_xp(b.array).asarray(a, dtype=b.array.dtype))
+        a = Tensor._wrap(_dt.scalar_array(get_xp(b.array), a, b.array.dtype))
     bv = b.array if isinstance(b, Tensor) else b
     if ref.array.dtype.kind in "iu":
         if (get_xp(a.array).asarray(bv) == 0).any():
@@ -929,7 +929,7 @@ def _remainder(input: Any, other: Any, floor: bool, name: str) -> Tensor:
     a, b = promote(input, other)
     ref = a if isinstance(a, Tensor) else b
     if not isinstance(a, Tensor):
-        a = Tensor._wrap(get_xp(b.array).asarray(a, dtype=b.array.dtype))
+        a = Tensor._wrap(_dt.scalar_array(get_xp(b.array), a, b.array.dtype))
     _no_bool(name, a)
     if ref.array.dtype.kind in "iu":
         bv = b.array if isinstance(b, Tensor) else b
@@ -1238,7 +1238,7 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
         def bound(b: Any) -> Tensor | None:
             if b is None or isinstance(b, Tensor):
                 return b if b is None else _cast(b, dt)
-            return Tensor._wrap(xp.asarray(b, dtype=dt))
+            return Tensor._wrap(_dt.scalar_array(xp, b, dt))
 
         return ClampTensor.apply(_cast(input, dt), bound(min), bound(max))
     if input.array.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
@@ -1278,11 +1278,11 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
         from darklib.ops._promote import result_dtype
 
         dt = result_dtype(a, b)
-        a, b = (Tensor._wrap(xp.asarray(v, dtype=dt)) for v in (a, b))
+        a, b = (Tensor._wrap(_dt.scalar_array(xp, v, dt)) for v in (a, b))
     if not isinstance(a, Tensor):
-        a = Tensor._wrap(xp.asarray(a, dtype=b.array.dtype))
+        a = Tensor._wrap(_dt.scalar_array(xp, a, b.array.dtype))
     if not isinstance(b, Tensor):
-        b = Tensor._wrap(xp.asarray(b, dtype=a.array.dtype))
+        b = Tensor._wrap(_dt.scalar_array(xp, b, a.array.dtype))
     return Where.apply(cond, a, b)
 
 

@@ -601,7 +601,7 @@ def _value_for(t: Tensor, value: Any) -> Any:
             value = value.to(t.device)
         return value if value.array.dtype == t.array.dtype else value.to(t.dtype)
     if isinstance(value, builtins.bool | int | float | np.generic):
-        return _dt.fill_value(value, t.array.dtype, "index_put")
+        return _dt.fill_value(value, t.array.dtype, "index_put", to_inf=True)
     return Tensor._wrap(_to_backend(np.asarray(value), t.array).astype(t.array.dtype, copy=False))
 
 

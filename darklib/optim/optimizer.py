@@ -162,7 +162,7 @@ class Optimizer:
         """
         self._opt_called = True
         loss = self._eval_closure(closure)
-        with autograd.no_grad():
+        with autograd.no_grad(), np.errstate(all="ignore"):  # inf/NaN silent, as torch
             for group in self.param_groups:
                 self._step_group(group)
         return loss
