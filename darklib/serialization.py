@@ -197,10 +197,17 @@ class _Encoder:
                 return {"u" if isinstance(obj, tuple) else "l": items}
             finally:
                 self._active.discard(id(obj))
+        hint = ""
+        if callable(getattr(obj, "state_dict", None)):  # a model, optimizer or scheduler
+            hint = (
+                f" A {type(obj).__name__} is saved as its state: dl.save(obj.state_dict(), "
+                "path), restored with obj.load_state_dict(dl.load(path)) on a new instance "
+                "(darklib never pickles objects: loading them could run any code)."
+            )
         raise TypeError(
             f"darklib.save: cannot save an object of type {type(obj).__name__} at {_where(path)}; "
             "save tensors, numpy arrays, numbers, strings, bools, None, and dicts, lists and "
-            "tuples of them"
+            f"tuples of them.{hint}"
         )
 
     def _add(self, path: list[str], arr: np.ndarray) -> str:

@@ -128,12 +128,17 @@ def test_conv_transpose2d_gradcheck():
     )
 
 
-def test_conv2d_promotes_and_defaults_to_float32():
+def test_conv2d_defaults_to_float32_and_refuses_mixed_dtypes_like_torch():
     x = dl.randn(1, 2, 5, 5)
     w = dl.randn(3, 2, 3, 3)
     y = conv2d(x, w)
     assert y.dtype == dl.float32 and tuple(y.shape) == (1, 3, 3, 3)
-    assert conv2d(x.double(), w).dtype == dl.float64
+    with pytest.raises(RuntimeError, match="conv2d: input is float64 but weight is float32"):
+        conv2d(x.double(), w)
+    with pytest.raises(RuntimeError, match="bias is float64"):
+        conv2d(x, w, dl.zeros(3, dtype=dl.float64))
+    with pytest.raises(RuntimeError, match="conv_transpose2d: input is float64"):
+        dl.nn.functional.conv_transpose2d(y.double(), w)
 
 
 def test_conv2d_repeated_calls_do_not_share_outputs():

@@ -1401,7 +1401,6 @@ def test_dtype_mismatches_torch_rejects(call):
         call(dl)
 
 
-@known_bug("API-29")
 def test_int_operands_for_matmul_and_dot_of_mixed_dtypes_raise():
     with pytest.raises(RuntimeError):
         dl.dot(dl.ones(3), dl.ones(3, dtype=dl.float64))

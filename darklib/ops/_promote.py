@@ -110,3 +110,18 @@ def _cast(x: Any, dt: np.dtype) -> Any:
         # PyTorch wraps a Python int into a narrower integer dtype (uint8 - 3 == 253 + ...)
         return np.asarray(x).astype(dt)[()]
     return x
+
+
+def same_dtype(op: str, **operands: Any) -> None:
+    """Products (matmul, linear, conv, einsum) take operands of one dtype, as in torch: no
+    promotion, so that float64 data fed to a float32 model is an error, not a silent
+    float64 run. None operands (an absent bias) are skipped."""
+    named = [(name, t) for name, t in operands.items() if isinstance(t, Tensor)]
+    for name, t in named[1:]:
+        first, f = named[0]
+        if t.array.dtype != f.array.dtype:
+            raise RuntimeError(
+                f"{op}: {first} is {f.array.dtype.name} but {name} is {t.array.dtype.name}; "
+                "they must have the same dtype (convert one with .to(dtype), .float() or "
+                ".double(), or a model with model.double())"
+            )

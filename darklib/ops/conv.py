@@ -32,7 +32,7 @@ from darklib.kernels import im2col as cpu
 from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
 from darklib.kernels.im2col import Geometry
-from darklib.ops._promote import promote
+from darklib.ops._promote import same_dtype
 from darklib.tensor import Tensor
 
 # Columns are built for chunks of the batch holding about this many bytes (at least one
@@ -400,13 +400,7 @@ def _check_operands(op: str, input: Any, weight: Any, bias: Any, groups: Any) ->
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if bias is not None and not isinstance(bias, Tensor):
         raise TypeError(f"{op}: bias must be a tensor or None, got {type(bias).__name__}")
-
-
-def _cast_operands(input: Tensor, weight: Tensor, bias: Tensor | None) -> tuple:
-    x, w = promote(input, weight)
-    if bias is not None and bias.array.dtype != w.array.dtype:
-        bias = bias.to(w.dtype)
-    return x, w, bias
+    same_dtype(op, input=input, weight=weight, bias=bias)
 
 
 def conv2d(
@@ -486,8 +480,7 @@ def conv2d(
     oh = (h + pt + pb - eh) // sh + 1
     ow = (w + pl + pr - ew) // sw + 1
     geom = Geometry(kh, kw, sh, sw, dh, dw, pt, pl, h, w, oh, ow)
-    x, wt, b = _cast_operands(input, weight, bias)
-    return _apply_batched(Conv2d, x, wt, b, geom, groups)
+    return _apply_batched(Conv2d, input, weight, bias, geom, groups)
 
 
 def conv_transpose2d(
@@ -561,5 +554,4 @@ def conv_transpose2d(
         )
     # the convolution this op is the adjoint of: input (hout, wout) -> output (h, w)
     geom = Geometry(kh, kw, sh, sw, dh, dw, ph, pw, hout, wout, h, w)
-    x, wt, b = _cast_operands(input, weight, bias)
-    return _apply_batched(ConvTranspose2d, x, wt, b, geom, groups)
+    return _apply_batched(ConvTranspose2d, input, weight, bias, geom, groups)

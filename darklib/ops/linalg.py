@@ -7,7 +7,7 @@ import numpy as np
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.kernels import parallel as par
-from darklib.ops._promote import promote
+from darklib.ops._promote import same_dtype
 from darklib.tensor import Tensor
 
 
@@ -67,9 +67,10 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
 
         >>> dl.randn(8, 3, 4) @ dl.randn(4, 5)   # shape (8, 3, 5)
     """
-    a, b = promote(input, other)
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
+    same_dtype("matmul", input=input, other=other)
+    a, b = input, other
     sa, sb = tuple(a.shape), tuple(b.shape)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got {sa} @ {sb}")
@@ -147,10 +148,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: bias of shape {tuple(bias.shape)} does not match "
             f"{weight.shape[0]} output features"
         )
-    x, w = promote(input, weight)
-    if bias is not None and bias.array.dtype != w.array.dtype:
-        bias = bias.to(w.dtype)
-    return Linear.apply(x, w, bias)
+    same_dtype("linear", input=input, weight=weight, bias=bias)
+    return Linear.apply(input, weight, bias)
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
@@ -309,10 +308,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     for i, o in enumerate(ops):
         if not isinstance(o, Tensor):
             raise TypeError(f"einsum(): operand {i} is a {type(o).__name__}, not a Tensor")
-    from darklib.ops._promote import result_dtype
-
-    dt = result_dtype(*ops)
-    ops = [o if o.array.dtype == dt else o.to(dt) for o in ops]
+    same_dtype("einsum", **{f"operand {i}": o for i, o in enumerate(ops)})
     spec = _parse_einsum(equation, [o.ndim for o in ops])
     try:
         return Einsum.apply(spec, *ops)
