@@ -65,6 +65,7 @@ from darklib.dtypes import (
     int64,
     long,
     promote_types,
+    set_default_dtype,
     short,
     uint8,
 )

@@ -67,7 +67,7 @@ def _contains_tensors(seq: Sequence) -> bool:
 def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
     kind = arr.dtype.kind
     if kind == "f" or (float_default and kind in "iub"):
-        return np.dtype(np.float32)
+        return _dt.default_float()
     if kind in "iu":  # (darklib has no unsigned types above uint8: int64 holds them)
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise TypeError(
@@ -127,11 +127,14 @@ def _shape(size: tuple) -> tuple[int, ...]:
 
 
 def _make(
-    fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool, default: Any = np.float32
+    fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool, default: Any = None
 ) -> Tensor:
     dev = CPU if device is None else as_device(device)
     xp = xp_for(dev)
-    npd = np.dtype(default) if dtype is None else _dt.to_numpy_dtype(dtype)
+    if dtype is not None:
+        npd = _dt.to_numpy_dtype(dtype)
+    else:
+        npd = _dt.default_float() if default is None else np.dtype(default)
     shape = _shape(size)
     if dev.type == "cuda":
         with xp.cuda.Device(dev.index):
@@ -174,7 +177,7 @@ def full(
         fill_value = fill_value.item()
     if isinstance(fill_value, np.generic):
         fill_value = fill_value.item()
-    default = {bool: np.bool_, int: np.int64}.get(type(fill_value), np.float32)
+    default = {bool: np.bool_, int: np.int64}.get(type(fill_value))
     return _make(
         lambda xp, s, d: xp.full(s, _dt.fill_value(fill_value, d, "full"), d),
         (tuple(size),),
@@ -260,7 +263,7 @@ def arange(
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     is_float = any(isinstance(v, float) for v in (start, end, step))
-    default = np.float32 if is_float else np.int64
+    default = None if is_float else np.int64
 
     def fill(xp: Any, s: Any, d: np.dtype) -> Any:
         if not is_float and d.kind in "iu":  # exact integers beyond 2**53
@@ -327,7 +330,7 @@ def _random_tensor(
             raise RuntimeError(f"{kind}: not implemented for dtype {d.name}; use a float dtype")
         return gen.sample(kind, xp, s, d, **kw)
 
-    default = np.int64 if kind in ("randint", "randperm") else np.float32
+    default = np.int64 if kind in ("randint", "randperm") else None
     return _make(fill, size, dtype, device, requires_grad, default)
 
 

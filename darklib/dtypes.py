@@ -78,14 +78,37 @@ def to_numpy_dtype(d: Any) -> np.dtype:
     return from_numpy_dtype(npd).np
 
 
+_default_float = float32  # see set_default_dtype
+
+
 def get_default_dtype() -> dtype:
-    """The dtype of floating-point tensors made from Python floats: float32."""
-    return float32
+    """The dtype of new floating-point tensors: float32 unless :func:`set_default_dtype`
+    changed it."""
+    return _default_float
+
+
+def set_default_dtype(d: Any) -> None:
+    """Make ``d`` (float16, float32 or float64) the dtype of new floating-point tensors,
+    as ``torch.set_default_dtype``: tensors from Python floats, the float creation
+    functions (zeros, randn, arange over floats...), and so the parameters of layers built
+    afterwards; also the result of int-by-float ops and integer true division."""
+    global _default_float
+    npd = to_numpy_dtype(d)
+    if npd.kind != "f":
+        raise TypeError(
+            f"set_default_dtype: only floating-point types can be the default, got {d!r}"
+        )
+    _default_float = from_numpy_dtype(npd)
+
+
+def default_float() -> np.dtype:
+    """The NumPy dtype of :func:`get_default_dtype`."""
+    return _default_float.np
 
 
 def finfo(type: Any = None) -> np.finfo:
     """Machine limits of a floating-point dtype (``eps``, ``max``, ``min``, ``tiny``...)."""
-    return np.finfo(to_numpy_dtype(float32 if type is None else type))
+    return np.finfo(to_numpy_dtype(_default_float if type is None else type))
 
 
 def iinfo(type: Any) -> np.iinfo:

@@ -648,11 +648,11 @@ class Tensor:
         suffixes = []
         if self.device.type != "cpu":
             suffixes.append(f"device='{self.device}'")
-        default = {"f": np.float32, "i": np.int64, "b": np.bool_}.get(arr.dtype.kind)
+        default = {"f": _dt.default_float(), "i": np.int64, "b": np.bool_}.get(arr.dtype.kind)
         if arr.size == 0:
             if arr.ndim != 1:
                 suffixes.append(f"size={tuple(self.shape)}")
-            if arr.dtype != np.float32:
+            if arr.dtype != _dt.default_float():
                 suffixes.append(f"dtype={self.dtype!r}")
         elif default is None or arr.dtype != default:
             suffixes.append(f"dtype={self.dtype!r}")

@@ -1338,9 +1338,6 @@ def test_no_grad_decorator_set_to_none_and_requires_grad_flags():
     assert_close(outs["darklib"], outs["torch"], "float32")
 
 
-@_xfail(
-    "P-3: darklib has no set_default_dtype (get_default_dtype exists): a torch program switching to float64 this way fails with AttributeError"  # noqa: E501
-)
 def test_set_default_dtype_float64_program():
     """A user switches the whole program to float64 with set_default_dtype."""
     res = {}

@@ -1520,3 +1520,43 @@ def test_scatter_reduce_values_and_gradients_like_torch(reduce, include_self):
             outs.append([np.asarray(t.tolist()) for t in (out.detach(), a.grad, b.grad)])
         for mine, theirs in zip(*outs):
             np.testing.assert_allclose(mine, theirs, atol=1e-12)
+
+
+def _made_under_default(L):
+    return [
+        L.nn.Linear(3, 2).weight,
+        L.nn.Conv2d(1, 2, 3).bias,
+        L.nn.BatchNorm2d(2).running_mean,
+        L.nn.Parameter(),
+        L.tensor([1.0]),
+        L.tensor(2.0),
+        L.tensor([1], dtype=L.float32),
+        L.zeros(2),
+        L.empty(1),
+        L.eye(2),
+        L.arange(0.0, 3),
+        L.linspace(0, 1, 3),
+        L.randn(2),
+        L.rand(2),
+        L.full((2,), 1.5),
+        L.tensor([1]) / 2,
+        L.tensor([1]) * 2.5,
+    ]
+
+
+@pytest.mark.parametrize("name", ["float64", "float16"])
+def test_set_default_dtype_governs_new_float_tensors_like_torch(name):
+    got = {}
+    for L in LIBS:
+        before = L.get_default_dtype()
+        L.set_default_dtype(getattr(L, name))
+        try:
+            got[L] = [str(t.dtype).split(".")[-1] for t in _made_under_default(L)]
+            got[L].append(float(L.finfo().eps))
+            assert L.get_default_dtype() == getattr(L, name)
+        finally:
+            L.set_default_dtype(before)
+    assert got[dl] == got[torch]
+    assert dl.get_default_dtype() == dl.float32 and dl.zeros(1).dtype == dl.float32
+    with pytest.raises(TypeError, match="only floating-point"):
+        dl.set_default_dtype(dl.int64)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.dtypes import get_default_dtype
 from darklib.tensor import Tensor
 
 
@@ -27,7 +28,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True):
         if data is None:
-            arr = np.empty((0,), dtype=np.float32)
+            arr = np.empty((0,), dtype=get_default_dtype().np)
         elif isinstance(data, Tensor):
             arr = data.array
         else:

@@ -1,10 +1,11 @@
 """PyTorch's type promotion for ops that mix dtypes, tensors and Python scalars.
 
 NumPy would turn float32 + int64 into float64 and int / int into float64; PyTorch keeps
-the float operand's dtype and uses float32 for integer true division. Rule (as PyTorch's):
+the float operand's dtype and uses the default float dtype (float32 unless
+``set_default_dtype`` changed it) for integer true division. Rule (as PyTorch's):
 dimensioned tensors decide, unless a 0-d tensor or Python scalar is of a higher category
-(bool < integer < float), in which case that category's dtype is used (float32 for a
-Python float).
+(bool < integer < float), in which case that category's dtype is used (the default float
+dtype for a Python float).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from darklib import dtypes as _dt
 from darklib.backend import get_xp
 from darklib.tensor import Tensor
 
-_F32 = np.dtype(np.float32)
 _I64 = np.dtype(np.int64)
 
 
@@ -54,9 +55,11 @@ def result_dtype(*operands: Any) -> np.dtype:
     elif z is not None and _category(z) > _category(res):
         res = z
     if res is None:
-        return _F32 if scalar_cat == 2 else (_I64 if scalar_cat == 1 else np.dtype(np.bool_))
+        if scalar_cat == 2:
+            return _dt.default_float()
+        return _I64 if scalar_cat == 1 else np.dtype(np.bool_)
     if scalar_cat > _category(res):
-        res = _F32 if scalar_cat == 2 else _I64
+        res = _dt.default_float() if scalar_cat == 2 else _I64
     return res
 
 
@@ -76,7 +79,7 @@ def promote(a: Any, b: Any, *, floating: bool = False) -> tuple[Any, Any]:
         b = _lift(b, a)
     dt = result_dtype(a, b)
     if floating and dt.kind != "f":
-        dt = _F32
+        dt = _dt.default_float()
     return _cast(a, dt), _cast(b, dt)
 
 
