@@ -37,7 +37,7 @@ from darklib.nn.activation import (
     Threshold,
 )
 from darklib.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
-from darklib.nn.conv import Conv2d, ConvTranspose2d
+from darklib.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from darklib.nn.distance import CosineSimilarity, PairwiseDistance
 from darklib.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
 from darklib.nn.linear import Identity, Linear
@@ -75,7 +75,16 @@ from darklib.nn.normalization import (
     RMSNorm,
 )
 from darklib.nn.parameter import Buffer, Parameter
-from darklib.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from darklib.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from darklib.nn.sparse import Embedding
 
 __all__ = [
@@ -84,9 +93,12 @@ __all__ = [
     "GELU",
     "GLU",
     "SELU",
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AlphaDropout",
+    "AvgPool1d",
     "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
@@ -94,7 +106,9 @@ __all__ = [
     "BatchNorm2d",
     "Buffer",
     "ConstantPad2d",
+    "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
     "CosineSimilarity",
     "CrossEntropyLoss",
@@ -119,6 +133,7 @@ __all__ = [
     "LogSigmoid",
     "LogSoftmax",
     "MSELoss",
+    "MaxPool1d",
     "MaxPool2d",
     "Mish",
     "Module",

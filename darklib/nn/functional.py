@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from darklib.nn.sparse import embedding
-from darklib.ops.conv import conv2d, conv_transpose2d
+from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
     alpha_dropout,
     dropout,
@@ -63,23 +63,37 @@ from darklib.ops.loss import (
     smooth_l1_loss,
 )
 from darklib.ops.norm import batch_norm, group_norm, layer_norm
-from darklib.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from darklib.ops.pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
 from darklib.ops.sampling import interpolate
 from darklib.ops.shape import chunk, flatten, pad, permute, reshape, unflatten
 from darklib.tensor import Tensor
 
 __all__ = [
+    "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
     "adaptive_max_pool2d",
     "alpha_dropout",
+    "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
     "clamp",
+    "conv1d",
     "conv2d",
+    "conv_transpose1d",
     "conv_transpose2d",
     "cosine_similarity",
     "cross_entropy",
@@ -109,6 +123,7 @@ __all__ = [
     "log_softmax",
     "logsigmoid",
     "logsumexp",
+    "max_pool1d",
     "max_pool2d",
     "mish",
     "mse_loss",

@@ -1,4 +1,4 @@
-"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d."""
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d."""
 
 from __future__ import annotations
 
@@ -6,10 +6,28 @@ from typing import Any
 
 from darklib.nn._utils import check_tensor, shape_str
 from darklib.nn.module import Module
-from darklib.ops.pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from darklib.ops.pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    max_pool1d,
+    max_pool2d,
+)
 from darklib.tensor import Tensor
 
-__all__ = ["AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "MaxPool2d"]
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "MaxPool1d",
+    "MaxPool2d",
+]
 
 
 def _check_4d(layer: Module, x: Any) -> Tensor:
@@ -203,6 +221,183 @@ class AdaptiveMaxPool2d(Module):
 
     def forward(self, input: Tensor) -> Any:
         return adaptive_max_pool2d(_check_4d(self, input), self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+# ------------------------------------------------------------------ 1-D
+
+
+def _check_3d(layer: Module, x: Any) -> Tensor:
+    x = check_tensor(layer, x)
+    if x.ndim not in (2, 3):
+        raise RuntimeError(
+            f"{layer!r}: expected 2-D (C, L) or 3-D (N, C, L) input, got {shape_str(x)}"
+        )
+    return x
+
+
+def _single(value: Any, name: str, owner: str, minimum: int) -> Any:
+    """An int, or a 1-tuple of one (kept as given, as torch keeps it)."""
+    vals = (value,) if isinstance(value, int) else tuple(value)
+    if (
+        len(vals) != 1
+        or isinstance(vals[0], bool)
+        or not isinstance(vals[0], int)
+        or vals[0] < minimum
+    ):
+        raise ValueError(
+            f"{owner}: {name} must be an int >= {minimum} or a 1-tuple of one, got {value!r}"
+        )
+    return value
+
+
+class MaxPool1d(Module):
+    """Max over sliding ``kernel_size`` windows of an (N, C, L) input.
+
+    Args:
+        kernel_size: window length.
+        stride: window step. Default: ``kernel_size``.
+        padding: implicit -inf padding at both ends. Default: 0.
+        dilation: spacing between window elements. Default: 1.
+        return_indices: also return the argmax positions along L.
+        ceil_mode: round the output length up instead of down.
+
+    Shape:
+        - Input: (N, C, L) or (C, L)
+        - Output: (N, C, L_out), ``L_out = floor((L + 2p - d(k-1) - 1)/s + 1)``
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _single(kernel_size, "kernel_size", "MaxPool1d", 1)
+        self.stride = kernel_size if stride is None else _single(stride, "stride", "MaxPool1d", 1)
+        self.padding = _single(padding, "padding", "MaxPool1d", 0)
+        self.dilation = _single(dilation, "dilation", "MaxPool1d", 1)
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input: Tensor) -> Any:
+        return max_pool1d(
+            _check_3d(self, input),
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+def _one_tuple(value: Any) -> tuple[int]:
+    return (value,) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
+
+
+class AvgPool1d(Module):
+    """Average over sliding ``kernel_size`` windows of an (N, C, L) input.
+
+    Args:
+        kernel_size: window length.
+        stride: window step. Default: ``kernel_size``.
+        padding: implicit zero padding at both ends. Default: 0.
+        ceil_mode: round the output length up instead of down.
+        count_include_pad: count padded zeros in the average. Default: ``True``.
+
+    Shape:
+        - Input: (N, C, L) or (C, L)
+        - Output: (N, C, L_out), ``L_out = floor((L + 2p - k)/s + 1)``
+    """
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        # stored as 1-tuples, as torch stores them
+        self.kernel_size = _one_tuple(_single(kernel_size, "kernel_size", "AvgPool1d", 1))
+        self.stride = (
+            self.kernel_size
+            if stride is None
+            else _one_tuple(_single(stride, "stride", "AvgPool1d", 1))
+        )
+        self.padding = _one_tuple(_single(padding, "padding", "AvgPool1d", 0))
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input: Tensor) -> Tensor:
+        return avg_pool1d(
+            _check_3d(self, input),
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool1d(Module):
+    """Average pooling to a fixed output length, whatever the input length.
+
+    Args:
+        output_size: the output length L_out.
+
+    Shape:
+        - Input: (N, C, L) or (C, L)
+        - Output: (N, C, L_out)
+    """
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = _single(output_size, "output_size", "AdaptiveAvgPool1d", 1)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return adaptive_avg_pool1d(_check_3d(self, input), self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(Module):
+    """Max pooling to a fixed output length, whatever the input length.
+
+    Args:
+        output_size: the output length L_out.
+        return_indices: also return the argmax positions along L.
+
+    Shape:
+        - Input: (N, C, L) or (C, L)
+        - Output: (N, C, L_out)
+    """
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size = _single(output_size, "output_size", "AdaptiveMaxPool1d", 1)
+        self.return_indices = return_indices
+
+    def forward(self, input: Tensor) -> Any:
+        return adaptive_max_pool1d(_check_3d(self, input), self.output_size, self.return_indices)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

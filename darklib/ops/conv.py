@@ -1,4 +1,5 @@
-"""2-D convolution and transposed convolution: im2col + GEMM, col2im for the adjoint.
+"""2-D convolution and transposed convolution: im2col + GEMM, col2im for the adjoint
+(and their 1-D forms, the 2-D ops on a plane of height 1).
 
 Three array-level building blocks carry both ops (transposed convolution is the adjoint
 of convolution, so its forward is convolution's input gradient and vice versa):
@@ -555,3 +556,168 @@ def conv_transpose2d(
     # the convolution this op is the adjoint of: input (hout, wout) -> output (h, w)
     geom = Geometry(kh, kw, sh, sw, dh, dw, ph, pw, hout, wout, h, w)
     return _apply_batched(ConvTranspose2d, input, weight, bias, geom, groups)
+
+
+# ------------------------------------------------------------------ 1-D forms
+# A 1-D convolution is the 2-D one over a plane of height 1: the input (N, C, L) becomes
+# (N, C, 1, L) and the weight (O, C/g, K) becomes (O, C/g, 1, K) (views, no copies), so the
+# same kernels, threads and GPU paths serve both, and the reshapes carry the gradients back.
+
+
+def _single(v: Any, name: str, op: str, minimum: int) -> int:
+    if isinstance(v, tuple | list) and len(v) == 1:
+        v = v[0]
+    if not isinstance(v, int | np.integer) or isinstance(v, bool):
+        raise RuntimeError(
+            f"{op}: expected {name} to be a single integer value or a list of 1 values to "
+            f"match the convolution dimensions, but got {name}={v!r}"
+        )
+    if v < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {int(v)}")
+    return int(v)
+
+
+def _check_1d(
+    op: str, input: Any, weight: Any, bias: Any, groups: Any, transposed: bool = False
+) -> None:
+    """Checks in 1-D terms (shapes as the caller passed them), before the 2-D op runs."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(
+            f"{op}: input and weight must be tensors, got {type(input).__name__} "
+            f"and {type(weight).__name__}"
+        )
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {_shape(input)}"
+        )
+    if weight.ndim != 3:
+        raise RuntimeError(f"{op}: expected a 3-D weight, got shape {_shape(weight)}")
+    _check_operands(op, input.unsqueeze(-2), weight.unsqueeze(-2), bias, groups)
+    ws, ishape = _shape(weight), _shape(input)
+    if transposed:  # weight (C_in, C_out / groups, K)
+        cin, cout, split = ws[0], ws[1] * groups, ws[0]
+    else:  # weight (C_out, C_in / groups, K)
+        cin, cout, split = ws[1] * groups, ws[0], ws[0]
+    if split % groups:
+        raise RuntimeError(
+            f"{op}: weight {ws} has {split} {'input' if transposed else 'output'} channels, "
+            f"which is not divisible by groups={groups}"
+        )
+    if ishape[-2] != cin:
+        raise RuntimeError(
+            f"{op}: expected input with {cin} channels (weight {ws}, groups={groups}), got {ishape}"
+        )
+    if bias is not None and _shape(bias) != (cout,):
+        raise RuntimeError(
+            f"{op}: bias of shape {_shape(bias)} does not match {cout} output channels "
+            f"(weight {ws}, groups={groups})"
+        )
+
+
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D cross-correlation over an input of several channels, as
+    ``torch.nn.functional.conv1d`` (the 2-D op on a plane of height 1).
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_out, C_in / groups, K).
+        bias: optional (C_out,).
+        stride: int or 1-tuple. Default: 1.
+        padding: int, 1-tuple, ``'valid'`` (no padding) or ``'same'`` (output as long as
+            the input; stride 1 only). Default: 0.
+        dilation: spacing between kernel elements, int or 1-tuple. Default: 1.
+        groups: split input and output channels into this many blocked groups. Default: 1.
+
+    Shape:
+        Output (N, C_out, L_out) with ``L_out = (L + 2 * p - d * (K - 1) - 1) // s + 1``.
+
+    Example::
+
+        >>> F.conv1d(dl.randn(8, 3, 100), dl.randn(16, 3, 5), padding=2).shape
+        (8, 16, 100)
+    """
+    op = "conv1d"
+    _check_1d(op, input, weight, bias, groups)
+    s = _single(stride, "stride", op, 1)
+    d = _single(dilation, "dilation", op, 1)
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise RuntimeError(f"{op}: invalid padding string {padding!r}; use 'same' or 'valid'")
+        if padding == "same" and s != 1:
+            raise RuntimeError(
+                f"{op}: padding='same' is not supported for strided convolutions (stride={s})"
+            )
+        pad2: Any = padding
+    else:
+        pad2 = (0, _single(padding, "padding", op, 0))
+    k, n = _shape(weight)[-1], _shape(input)[-1]
+    total = n + (0 if isinstance(pad2, str) else 2 * pad2[1])
+    if pad2 != "same" and d * (k - 1) + 1 > total:
+        raise RuntimeError(
+            f"{op}: kernel size {k} (dilated size {d * (k - 1) + 1}) is larger than the "
+            f"padded input length {total} (input {_shape(input)})"
+        )
+    y = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, s), pad2, (1, d), groups)
+    return y.squeeze(-2)
+
+
+def conv_transpose1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d`` (the 2-D op
+    on a plane of height 1): the adjoint of :func:`conv1d` with the same weight.
+
+    Args:
+        input: (N, C_in, L) or unbatched (C_in, L).
+        weight: (C_in, C_out / groups, K).
+        bias: optional (C_out,).
+        stride: int or 1-tuple. Default: 1.
+        padding: ``dilation * (K - 1) - padding`` zeros pad both ends of the input.
+            Default: 0.
+        output_padding: extra length added at the end of the output; smaller than stride
+            or dilation. Default: 0.
+        groups: blocked connections from input to output channels. Default: 1.
+        dilation: spacing between kernel elements. Default: 1.
+
+    Shape:
+        Output (N, C_out, L_out) with
+        ``L_out = (L - 1) * s - 2 * p + d * (K - 1) + output_padding + 1``.
+    """
+    op = "conv_transpose1d"
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding must be an int or a 1-tuple, not a string ({padding!r})")
+    _check_1d(op, input, weight, bias, groups, transposed=True)
+    s = _single(stride, "stride", op, 1)
+    d = _single(dilation, "dilation", op, 1)
+    p = _single(padding, "padding", op, 0)
+    op_ = _single(output_padding, "output_padding", op, 0)
+    if op_ >= s and op_ >= d:
+        raise ValueError(
+            f"{op}: output_padding {op_} must be smaller than either stride {s} or dilation {d}"
+        )
+    k, n = _shape(weight)[-1], _shape(input)[-1]
+    out = (n - 1) * s - 2 * p + d * (k - 1) + op_ + 1
+    if out < 1:
+        raise RuntimeError(
+            f"{op}: output length {out} is too small (input {_shape(input)}, kernel {k}, "
+            f"stride {s}, padding {p}, dilation {d})"
+        )
+    y = conv_transpose2d(
+        input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, s), (0, p), (0, op_), groups, (1, d)
+    )
+    return y.squeeze(-2)

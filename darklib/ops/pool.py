@@ -1,4 +1,5 @@
-"""2-D pooling: max, average and their adaptive forms, with PyTorch's sizes and semantics.
+"""2-D pooling: max, average and their adaptive forms, with PyTorch's sizes and semantics
+(and their 1-D forms, the 2-D ops on a plane of height 1).
 
 On the CPU the input is first copied, once, into its polyphase planes (see
 :mod:`darklib.kernels.phases`); every kernel offset of every window is then one contiguous
@@ -674,3 +675,151 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     if return_indices:
         return out, Tensor._wrap(holder[0])
     return out
+
+
+# ------------------------------------------------------------------ 1-D forms
+# 1-D pooling is the 2-D pooling of a plane of height 1: (N, C, L) is viewed as (N, C, 1, L)
+# (the reshapes carry the gradient), windows are (1, k), and flat indices into a 1 x L
+# plane are positions along L.
+
+
+def _single(v: Any, name: str, op: str, minimum: int) -> int:
+    if isinstance(v, tuple | list) and len(v) == 1:
+        v = v[0]
+    if not isinstance(v, int | np.integer) or isinstance(v, bool):
+        raise RuntimeError(
+            f"{op}: {name} must be an int, list of ints or tuple of ints of size 1, got {v!r}"
+        )
+    if v < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {int(v)}")
+    return int(v)
+
+
+def _check_input_1d(op: str, input: Any) -> None:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a tensor, got {type(input).__name__}")
+    if input.ndim not in (2, 3):
+        raise RuntimeError(
+            f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {tuple(input.shape)}"
+        )
+
+
+def _window_1d(op: str, kernel_size: Any, stride: Any, padding: Any, max_pad: Any) -> tuple:
+    """(kernel, stride, padding) as ints; ``max_pad(k)`` is the largest padding allowed."""
+    k = _single(kernel_size, "kernel_size", op, 1)
+    empty = stride is None or (isinstance(stride, tuple | list) and len(stride) == 0)
+    s = k if empty else _single(stride, "stride", op, 1)
+    p = _single(padding, "padding", op, 0)
+    if p > max_pad(k):
+        raise RuntimeError(
+            f"{op}: padding should be at most half of the (effective) kernel size, but got "
+            f"padding={p} and kernel_size={k}"
+        )
+    return k, s, p
+
+
+def _unplane(out: Any) -> Any:
+    """Drop the unit height of a 2-D pooling result (and of its indices)."""
+    if isinstance(out, tuple):
+        return out[0].squeeze(-2), out[1].squeeze(-2)
+    return out.squeeze(-2)
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Any:
+    """1-D max pooling, as ``torch.nn.functional.max_pool1d``.
+
+    Args:
+        input: (N, C, L) or (C, L).
+        kernel_size: window length, int or 1-tuple.
+        stride: window step; defaults to ``kernel_size``.
+        padding: implicit -inf padding at both ends, at most half the (dilated) window.
+        dilation: spacing between window elements.
+        ceil_mode: round the output length up instead of down.
+        return_indices: also return the argmax of each window as a position along L
+            (int64), usable by ``max_unpool1d``.
+
+    Shape:
+        Output (N, C, L_out) with ``L_out = (L + 2 * p - d * (k - 1) - 1) // s + 1``
+        (``ceil`` with ceil_mode).
+    """
+    op = "max_pool1d"
+    _check_input_1d(op, input)
+    d = _single(dilation, "dilation", op, 1)
+    k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: ((k - 1) * d + 1) // 2)
+    out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    return _unplane(out)
+
+
+def avg_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
+    """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
+
+    Args:
+        input: (N, C, L) or (C, L).
+        kernel_size: window length, int or 1-tuple.
+        stride: window step; defaults to ``kernel_size``.
+        padding: implicit zero padding at both ends, at most half the window.
+        ceil_mode: round the output length up instead of down.
+        count_include_pad: count padding zeros in the divisor.
+
+    Shape:
+        Output (N, C, L_out) with ``L_out = (L + 2 * p - k) // s + 1``.
+    """
+    op = "avg_pool1d"
+    _check_input_1d(op, input)
+    k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: k // 2)
+    out = avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
+    return out.squeeze(-2)
+
+
+def _adaptive_length(op: str, output_size: Any) -> int:
+    if isinstance(output_size, tuple | list):
+        if len(output_size) != 1:
+            raise RuntimeError(f"{op}: output_size should contain one int (got {len(output_size)})")
+        output_size = output_size[0]
+    if not isinstance(output_size, int | np.integer) or isinstance(output_size, bool):
+        raise TypeError(f"{op}: output_size must be an int, got {output_size!r}")
+    return int(output_size)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a fixed length, as ``torch.nn.functional.adaptive_avg_pool1d``.
+
+    Output position ``o`` averages inputs ``floor(o*L/L_out)`` to ``ceil((o+1)*L/L_out)``.
+
+    Args:
+        input: (N, C, L) or (C, L).
+        output_size: the output length L_out (an int or a 1-tuple).
+    """
+    op = "adaptive_avg_pool1d"
+    _check_input_1d(op, input)
+    size = _adaptive_length(op, output_size)
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
+    """Max pooling to a fixed length, as ``torch.nn.functional.adaptive_max_pool1d``.
+
+    Args:
+        input: (N, C, L) or (C, L).
+        output_size: the output length L_out (an int or a 1-tuple).
+        return_indices: also return the argmax positions along L (int64).
+    """
+    op = "adaptive_max_pool1d"
+    _check_input_1d(op, input)
+    size = _adaptive_length(op, output_size)
+    return _unplane(adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices))
