@@ -263,6 +263,8 @@ _bind(
     argsort=R.argsort,
     topk=R.topk,
     median=R.median,
+    nanmedian=R.nanmedian,
+    mode=R.mode,
     aminmax=R.aminmax,
     var_mean=R.var_mean,
     std_mean=R.std_mean,

@@ -1321,7 +1321,7 @@ def test_isclose_negative_tolerance_raises():
         "logaddexp2",
         "bitwise_left_shift",
         "bitwise_right_shift",
-        pytest.param("nanmedian", marks=pytest.mark.xfail(strict=True, reason="M26: missing")),
+        "nanmedian",
     ],
 )
 def test_missing_math_ops(name):

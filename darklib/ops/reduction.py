@@ -728,6 +728,8 @@ def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 sort_result = namedtuple("sort", ["values", "indices"])
 topk_result = namedtuple("topk", ["values", "indices"])
 median_result = namedtuple("median", ["values", "indices"])
+nanmedian_result = namedtuple("nanmedian", ["values", "indices"])
+mode_result = namedtuple("mode", ["values", "indices"])
 aminmax_result = namedtuple("aminmax", ["min", "max"])
 
 
@@ -908,6 +910,108 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
         shape = () if input.ndim == 0 else pick.shape[:d] + pick.shape[d + 1 :]
         return median_result(_reshape(values, shape), Tensor._wrap(pick.reshape(shape)))
     return median_result(values, Tensor._wrap(pick))
+
+
+class NanMedianAll(Extreme):
+    """The median of the non-NaN elements (NaN if there are none); as PyTorch, its gradient
+    is shared by every element equal to it (NaN ones when the result is NaN)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, is_max, nan_hits):
+        xp = get_xp(x)
+        ordered = xp.sort(x)  # NaN last
+        if x.dtype.kind == "f":
+            m = x.size - xp.count_nonzero(xp.isnan(x))  # on the device: no host round trip
+            k = xp.maximum(m - 1, 0) // 2
+            out = xp.where(m > 0, xp.take(ordered, k), xp.asarray(np.nan, x.dtype))
+        else:
+            out = ordered[(x.size - 1) // 2]
+        out = xp.asarray(out, x.dtype).reshape(1)
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.nan_hits = None, True
+        return out.reshape(())
+
+
+def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
+    """:func:`median` ignoring NaN: the lower median of the non-NaN elements (of all
+    elements, or ``(values, indices)`` along ``dim``), NaN only where every element is NaN.
+
+    Along ``dim`` the index is that of the picked element, ties resolved as :func:`median`
+    resolves them (PyTorch's choice); for an all-NaN row it is the first NaN (PyTorch's
+    index there depends on its partial sort). The gradient goes to that index; without
+    ``dim`` it is shared by every element equal to the result, as PyTorch shares it.
+
+    Example::
+
+        >>> dl.tensor([1.0, float("nan"), 3.0, 2.0]).nanmedian()
+        tensor(2.)
+    """
+    x = _check_tensor(input, "nanmedian")
+    if dim is None:
+        if x.array.size == 0:
+            return Tensor._wrap(get_xp(x.array).full((), np.nan, x.array.dtype))
+        return NanMedianAll.apply(_reshape(x, -1), None, False, True, True)
+    x, d = _sort_prep(x, dim, "nanmedian")
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"nanmedian(): expected dim {d} of shape {list(x.shape)} to be non-empty")
+    xp = get_xp(x.array)
+    order = _sort_indices(x.array, d, False, True)  # NaN last, in their original order
+    if x.array.dtype.kind == "f":
+        m = n - xp.isnan(x.array).sum(axis=d, keepdims=True)
+        k = xp.maximum(m - 1, 0) // 2
+    else:
+        k = xp.full((*order.shape[:d], 1, *order.shape[d + 1 :]), (n - 1) // 2, _I64)
+    pick = xp.take_along_axis(order, k.astype(_I64, copy=False), axis=d).astype(_I64, copy=False)
+    values = TakeAlong.apply(x, pick, d)
+    if input.ndim == 0 or not keepdim:
+        shape = () if input.ndim == 0 else pick.shape[:d] + pick.shape[d + 1 :]
+        return nanmedian_result(_reshape(values, shape), Tensor._wrap(pick.reshape(shape)))
+    return nanmedian_result(values, Tensor._wrap(pick))
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
+    """The most frequent value along ``dim`` and its index, as ``(values, indices)``.
+
+    Among equally frequent values the smallest wins, and the index is its last occurrence
+    (PyTorch's choice on the CPU for rows of up to 16 elements; for longer rows PyTorch's
+    index is any occurrence, as its sort there is not stable). NaNs count as one value,
+    larger than all others (PyTorch's answer with NaNs depends on its sort). The gradient
+    goes to the returned index.
+
+    Example::
+
+        >>> dl.tensor([3, 1, 3, 1, 2]).mode()
+        mode(values=tensor(1), indices=tensor(3))
+    """
+    x, d = _sort_prep(input, dim, "mode")
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(
+            f"mode(): expected reduction dim {d} of shape {list(x.shape)} to be non-empty"
+        )
+    xp = get_xp(x.array)
+    a = xp.moveaxis(x.array, d, -1)
+    rows = a.reshape(-1, n)
+    order = xp.argsort(rows, axis=-1, kind="stable")  # equal values keep their order
+    srt = xp.take_along_axis(rows, order, axis=-1)
+    new = srt[:, 1:] != srt[:, :-1]  # where a run of equal values starts
+    if srt.dtype.kind == "f":
+        new &= ~(xp.isnan(srt[:, 1:]) & xp.isnan(srt[:, :-1]))
+    starts = xp.concatenate([xp.ones((rows.shape[0], 1), bool), new], axis=1)
+    run = xp.cumsum(starts, axis=1) - 1  # run number of each sorted position
+    flat = run + xp.arange(rows.shape[0]).reshape(-1, 1) * n
+    counts = xp.bincount(flat.reshape(-1), minlength=rows.size).reshape(-1, n)
+    count_at = xp.take_along_axis(counts, run, axis=1)
+    first = xp.argmax(count_at, axis=1)  # first position of the longest (smallest) run
+    last = first + xp.take_along_axis(count_at, first[:, None], axis=1)[:, 0] - 1
+    pick = xp.take_along_axis(order, last[:, None], axis=1).astype(_I64, copy=False)
+    pick = xp.moveaxis(pick.reshape((*a.shape[:-1], 1)), -1, d)
+    values = TakeAlong.apply(x, pick, d)
+    if input.ndim == 0 or not keepdim:
+        shape = () if input.ndim == 0 else pick.shape[:d] + pick.shape[d + 1 :]
+        return mode_result(_reshape(values, shape), Tensor._wrap(pick.reshape(shape)))
+    return mode_result(values, Tensor._wrap(pick))
 
 
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> Any:
@@ -1193,6 +1297,7 @@ def _numpy_names(fn: Callable) -> Callable:
 
 for _name in (
     "sum mean var std max min amax amin argmax argmin logsumexp prod all any norm median "
+    "nanmedian mode "
     "aminmax var_mean std_mean count_nonzero nansum nanmean quantile"
 ).split():
     globals()[_name] = _numpy_names(globals()[_name])
