@@ -331,6 +331,16 @@ _bind(
     diff=S.diff,
 )
 
+# in-place shape changes: the tensor becomes the view (see Tensor._inplace_view)
+_bind(
+    squeeze_=lambda self, dim=None: self._inplace_view("squeeze_", S.squeeze, dim),
+    unsqueeze_=lambda self, dim: self._inplace_view("unsqueeze_", S.unsqueeze, dim),
+    t_=lambda self: self._inplace_view("t_", S.t),
+    transpose_=lambda self, dim0, dim1: self._inplace_view("transpose_", S.transpose, dim0, dim1),
+    swapdims_=lambda self, dim0, dim1: self._inplace_view("swapdims_", S.transpose, dim0, dim1),
+    swapaxes_=lambda self, axis0, axis1: self._inplace_view("swapaxes_", S.transpose, axis0, axis1),
+)
+
 # ------------------------------------------------------------------ indexing
 from darklib.ops import indexing as I  # noqa: E402
 

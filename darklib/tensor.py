@@ -542,6 +542,50 @@ class Tensor:
         self._sync_view()
         return self
 
+    def _inplace_view(self, name: str, fn: Callable[..., Tensor], *args: Any) -> Tensor:
+        """Give this tensor the shape of the view ``fn(self, *args)`` (squeeze_, t_, ...).
+
+        The values and memory stay; the array becomes the view, the tensor takes the view
+        op's graph node (so gradients reach the old shape), a view keeps its base with one
+        more step, and the version counter moves on, as in PyTorch (nodes that saved this
+        tensor refuse to run backward). Refused where the graph could not follow: a leaf
+        that requires grad (with grad mode on), a tensor in a graph under no_grad (its
+        grad_fn expects the old shape), and a tensor in a graph that other tensors view
+        (their gradients are rebuilt from its shape).
+        """
+        view = self._view
+        if view is not None and view[2] != view[0]._ver:
+            self._sync_view()
+        grad_on = autograd.is_grad_enabled()
+        if grad_on and self.grad_fn is None and self.requires_grad:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad is being changed in place; use the "
+                f"out-of-place {name[:-1]}(), or change it under `with darklib.no_grad():`"
+            )
+        if not grad_on and self.grad_fn is not None:
+            raise RuntimeError(
+                f"{name}: this tensor is the output of an op that expects its current shape; "
+                f"under no_grad use the out-of-place {name[:-1]}() or .detach() it first"
+            )
+        if self._viewed and self.grad_fn is not None:
+            raise RuntimeError(
+                f"{name}: other tensors are views of this one, and their gradients are "
+                f"rebuilt from its current shape; use the out-of-place {name[:-1]}() instead"
+            )
+        viewed = self._viewed
+        res = fn(self, *args)
+        self._viewed = viewed  # res viewed this tensor, which now takes res's place
+        self.array = res.array
+        if res.grad_fn is not None:  # else a leaf, which stays one (requires_grad kept)
+            self.grad_fn, self._requires_grad = res.grad_fn, True
+        if view is not None:  # the same base, reached by one more step
+            self._view = res._view
+        self._version += 1
+        if self._view is not None:
+            base, steps, _ = self._view
+            self._view = (base, steps, base._ver)
+        return self
+
     def _check_inplace_result(self, name: str, res: Tensor) -> None:
         if res.array.shape != self.array.shape:
             raise RuntimeError(

@@ -1332,6 +1332,10 @@ def test_full_infers_dtype_from_non_python_fill_value(fill):
         lambda L: L.arange(12.0).reshape(2, 6).quantile(0.3, 1, interpolation="nearest"),
         lambda L: L.arange(12.0).reshape(2, 6).quantile(0.5, 1, interpolation="midpoint"),
         lambda L: L.arange(12.0).reshape(2, 6).quantile(0.7, 1, interpolation="higher"),
+        lambda L: L.tensor([[1.0, 3.0, 3.0]]).mode(1),
+        lambda L: L.zeros(2, 1).squeeze_(1),
+        lambda L: L.zeros(2).unsqueeze_(0),
+        lambda L: L.zeros(2, 3).t_(),
     ],
 )
 def test_torch_api_once_missing(call):
@@ -1342,10 +1346,6 @@ def test_torch_api_once_missing(call):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda L: L.tensor([[1.0, 3.0, 3.0]]).mode(1),
-        lambda L: L.zeros(2, 1).squeeze_(1),
-        lambda L: L.zeros(2).unsqueeze_(0),
-        lambda L: L.zeros(2, 3).t_(),
         lambda L: L.ones(2, 3, 3).norm(p="nuc", dim=(1, 2)),
     ],
 )
