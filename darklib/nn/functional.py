@@ -75,7 +75,15 @@ from darklib.ops.pool import (
 )
 from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
 from darklib.ops.sampling import interpolate
-from darklib.ops.shape import chunk, flatten, pad, permute, reshape, unflatten
+from darklib.ops.shape import (
+    broadcast_tensors,
+    chunk,
+    flatten,
+    pad,
+    permute,
+    reshape,
+    unflatten,
+)
 from darklib.tensor import Tensor
 
 __all__ = [
@@ -402,6 +410,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``x1 . x2 / (max(||x1||, eps) * max(||x2||, eps))`` along ``dim`` (broadcasting)."""
     a, b = _tensor(x1, "cosine_similarity"), _tensor(x2, "cosine_similarity")
+    a, b = broadcast_tensors(a, b)  # before the norms: a size-1 dim is repeated along dim
     na = clamp(norm(a, 2, dim, keepdim=True), min=eps)
     nb = clamp(norm(b, 2, dim, keepdim=True), min=eps)
     return ((a / na) * (b / nb)).sum(dim)

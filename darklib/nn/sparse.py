@@ -30,7 +30,7 @@ class _Embedding(Function):
         (idx,) = ctx.saved_tensors
         xp = get_xp(g)
         flat = idx.reshape(-1)
-        g2 = g.reshape(flat.shape[0], -1)
+        g2 = g.reshape(flat.shape[0], g.shape[-1])
         gw = xp.zeros((ctx.num, g2.shape[1]), dtype=g.dtype)
         xp.add.at(gw, flat, g2)
         if ctx.padding_idx is not None:

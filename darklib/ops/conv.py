@@ -22,6 +22,7 @@ columns are recomputed there. bench/ops.py times these choices.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -162,8 +163,9 @@ def _columns(x: Any, g: Geometry, groups: int) -> Any:
 def _channels_first(gy: Any, groups: int) -> Any:
     """gy (m, O, oh, ow) as (groups, O/groups, m*oh*ow): the layout of the GEMM output."""
     m, o = gy.shape[:2]
-    g2 = get_xp(gy).ascontiguousarray(gy.reshape(m, o, -1).transpose(1, 0, 2))
-    return g2.reshape(groups, o // groups, -1)
+    p = math.prod(gy.shape[2:])
+    g2 = get_xp(gy).ascontiguousarray(gy.reshape(m, o, p).transpose(1, 0, 2))
+    return g2.reshape(groups, o // groups, m * p)
 
 
 def _conv(x: Any, w: Any, g: Geometry, groups: int, b: Any = None) -> Any:

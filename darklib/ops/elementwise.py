@@ -295,7 +295,8 @@ def _sigmoid(xp: Any, a: Any) -> Any:
     if a.dtype.itemsize < 4:
         return _sigmoid(xp, a.astype(xp.float32)).astype(a.dtype)
     with _quiet(xp):
-        e = xp.exp(-a)
+        e = xp.negative(a, out=xp.empty_like(a))  # an array even for 0-d input
+        xp.exp(e, out=e)
         e += 1
         return xp.reciprocal(e, out=e)
 
@@ -343,7 +344,7 @@ def _relu_grad(g: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> None:
     A multiply by the mask is several times faster than ``where`` on NumPy; only a gradient
     that holds NaN or inf (inf * 0 is NaN) needs the slower ``where``.
     """
-    keep = np.less_equal(y, 0)
+    keep = np.less_equal(y, 0, out=np.empty(y.shape, np.bool_))  # an array even for 0-d
     np.logical_not(keep, out=keep)
     with np.errstate(over="ignore", invalid="ignore"):  # inf * 0 is repaired below
         np.multiply(g, keep, out=out)

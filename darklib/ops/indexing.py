@@ -704,9 +704,15 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
         raise IndexError(
             f"index_select(): index is supposed to be a vector, got shape {list(idx.shape)}"
         )
-    if x.ndim == 0:
+    if x.ndim == 0:  # as torch: one index (0), and a 0-d result
+        norm_dim(dim, 1, "index_select")
+        if idx.size != 1:
+            raise RuntimeError(
+                f"index_select(): index into a 0-d tensor must hold exactly one value, got "
+                f"{idx.size}"
+            )
         _check_bounds(idx, 1, 0, "index_select()", allow_negative=False)
-        return reshape(Take.apply(reshape(x, 1), idx.reshape(-1), 0), idx.shape)
+        return reshape(Take.apply(reshape(x, 1), idx.reshape(-1), 0), ())
     d = norm_dim(dim, x.ndim, "index_select")
     _check_bounds(idx, x.shape[d], d, "index_select()", allow_negative=False)
     return Take.apply(x, idx.reshape(-1), d)

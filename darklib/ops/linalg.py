@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
 from darklib.autograd import Function
@@ -51,13 +54,18 @@ class MatMul(Function):
         if ctx.needs_input_grad[1]:
             if b2.ndim == 2 and a2.ndim > 2:
                 # (batch..., n, k) @ (k, m): one GEMM over the folded batch, not a sum of many
-                k = a2.shape[-1]
-                gb = _matmul(a2.reshape(-1, k).T, g.reshape(-1, g.shape[-1]))
+                gb = _matmul(_rows(a2).T, _rows(g))
             else:
                 gb = _matmul(_swap(a2), g)
             if len(b_shape) == 1:
                 gb = gb[..., 0]
         return ga, gb
+
+
+def _rows(a: Any) -> Any:
+    """``a`` as a matrix of its last axis' rows: (prod(leading), last). Explicit sizes, as
+    reshape(-1, 0) of an empty array is ambiguous."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -112,7 +120,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, w, b):
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = _rows(x)
         ctx.save_for_backward(x2, w)
         ctx.x_shape = x.shape
         out = _matmul(x2, w.T)
@@ -123,7 +131,7 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, g):
         x2, w = ctx.saved_tensors
-        g2 = g.reshape(-1, g.shape[-1])
+        g2 = _rows(g)
         nx, nw, nb = ctx.needs_input_grad
         gx = _matmul(g2, w).reshape(ctx.x_shape) if nx else None
         gw = _matmul(g2.T, x2) if nw else None
@@ -162,7 +170,30 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
     return matmul(input, other)
 
 
-inner = vdot = dot
+vdot = dot
+
+
+def inner(input: Tensor, other: Tensor) -> Tensor:
+    """Sum of products over the last dimension of both: shape ``input.shape[:-1] +
+    other.shape[:-1]`` (a product if either is 0-d), as ``torch.inner``."""
+    from darklib.ops.elementwise import mul
+    from darklib.ops.shape import reshape
+
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError("inner: both operands must be tensors")
+    if input.ndim == 0 or other.ndim == 0:
+        return mul(input, other)
+    k = input.shape[-1]
+    if other.shape[-1] != k:
+        raise RuntimeError(
+            f"inner: {tuple(input.shape)} and {tuple(other.shape)}: last dimensions "
+            f"{k} and {other.shape[-1]} differ"
+        )
+    rows = matmul(
+        reshape(input, math.prod(input.shape[:-1]), k),
+        reshape(other, math.prod(other.shape[:-1]), k).mT,
+    )
+    return reshape(rows, (*input.shape[:-1], *other.shape[:-1]))
 
 
 def mv(input: Tensor, vec: Tensor) -> Tensor:

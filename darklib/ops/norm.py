@@ -23,7 +23,7 @@ from darklib.tensor import Tensor
 
 def _as3(a: Any) -> Any:
     """(N, C, *spatial) -> (N, C, L): channels stay on axis 1, space is flattened."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
+    return a.reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
 
 
 def _chan_sum(a3: Any) -> Any:
@@ -277,6 +277,11 @@ def batch_norm(
             "(training=False); pass training=True to normalise with batch statistics"
         )
     factor = 0.0
+    if training and x.array.size == 0:
+        # an empty batch, as torch: an empty result, zero gradients, the statistics unchanged
+        xp = get_xp(x.array)
+        stand_in = (xp.zeros(c, x.array.dtype), xp.ones(c, x.array.dtype))
+        return BatchNorm.apply(x, weight, bias, *stand_in, False, 0.0, float(eps))
     if training:
         m = x.array.size // c if c else 0
         if m <= 1:
@@ -396,7 +401,7 @@ class GroupNorm(Function):
         xp = get_xp(x)
         n, c = x.shape[0], x.shape[1]
         bshape = (1, c) + (1,) * (x.ndim - 2)
-        xg = x.reshape(n, groups, -1)
+        xg = x.reshape(n, groups, math.prod(x.shape[1:]) // groups)
         xhat, invstd = _normalize_last(xp, xg, eps)
         xhat = xhat.reshape(x.shape)
         out = _affine(xhat, weight, bias, bshape)
@@ -417,9 +422,10 @@ class GroupNorm(Function):
             gb = _chan_sum(g3)
         if nx:
             n = xhat.shape[0]
+            gshape = (n, ctx.groups, math.prod(xhat.shape[1:]) // ctx.groups)
             dxhat = g * weight.reshape(ctx.bshape) if weight is not None else g.copy()
             gx = _normalize_last_backward(
-                xp, dxhat.reshape(n, ctx.groups, -1), xhat.reshape(n, ctx.groups, -1), invstd
+                xp, dxhat.reshape(gshape), xhat.reshape(gshape), invstd
             ).reshape(xhat.shape)
         return gx, gw, gb, None, None
 

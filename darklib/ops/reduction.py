@@ -889,8 +889,8 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     propagates, as in PyTorch."""
     x = _check_tensor(input, "median")
     if dim is None:
-        if x.array.size == 0:
-            return Tensor._wrap(get_xp(x.array).full((), np.nan, x.array.dtype))
+        if x.array.size == 0:  # NaN, still in the graph (with zero gradients), as torch
+            return _E.mul(x.sum(), math.nan)
         return MedianAll.apply(_reshape(x, -1), None, False, True, True)
     x, d = _sort_prep(x, dim, "median")
     n = x.shape[d]
@@ -1247,6 +1247,11 @@ def quantile(
     qs = np.atleast_1d(np.asarray(q.tolist() if isinstance(q, Tensor) else q, np.float64))
     if qs.ndim > 1 or (qs < 0).any() or (qs > 1).any():
         raise RuntimeError("quantile(): q must be a number or a 1-D tensor of values in [0, 1]")
+    if x.array.size == 0:
+        raise RuntimeError(f"quantile(): input tensor must be non-empty, got shape {list(x.shape)}")
+    if x.ndim == 0:  # a 0-d tensor is its own quantile, along dim 0 or -1 too
+        norm_dim(0 if dim is None else dim, 1, "quantile")
+        dim = None
     if dim is None:
         src, d = _reshape(x, -1), 0
     else:

@@ -382,10 +382,17 @@ def ravel(input: Tensor) -> Tensor:
     return flatten(input)
 
 
+def _split_dim(x: Tensor, dim: Any, op: str) -> int:
+    """The dim an op cuts or narrows (a 0-d tensor has none to cut, as in torch)."""
+    if x.ndim == 0:
+        raise RuntimeError(f"{op}(): expects at least a 1-dimensional tensor, got a 0-d tensor")
+    return norm_dim(dim, x.ndim, op)
+
+
 def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (one may be -1)."""
     x = _check_tensor(input, "unflatten")
-    d = norm_dim(dim, x.ndim, "unflatten")
+    d = _split_dim(x, dim, "unflatten")
     sizes = _sizes((sizes,), "unflatten")
     if not sizes:
         raise RuntimeError("unflatten(): sizes must be non-empty")
@@ -676,9 +683,7 @@ def vstack(tensors: Sequence[Tensor]) -> Tensor:
 def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
     """The view ``input[..., start:start + length, ...]`` along ``dim``."""
     x = _check_tensor(input, "narrow")
-    if x.ndim == 0:
-        raise RuntimeError("narrow(): cannot be applied to a 0-dim tensor")
-    d = norm_dim(dim, x.ndim, "narrow")
+    d = _split_dim(x, dim, "narrow")
     n = x.shape[d]
     start, length = _int(start, "narrow", "start"), _int(length, "narrow", "length")
     if start < -n or start > n:
@@ -716,7 +721,7 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
 def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """All slices along ``dim``, that dim removed."""
     x = _check_tensor(input, "unbind")
-    d = norm_dim(dim, x.ndim, "unbind")
+    d = _split_dim(x, dim, "unbind")
     return tuple(select(x, d, i) for i in range(x.shape[d]))
 
 
@@ -728,7 +733,7 @@ def split(
     if split_size is not None:
         split_size_or_sections = split_size
     x = _check_tensor(tensor, "split")
-    d = norm_dim(dim, x.ndim, "split")
+    d = _split_dim(x, dim, "split")
     n = x.shape[d]
     if isinstance(split_size_or_sections, Sequence):
         sizes = _sizes((split_size_or_sections,), "split", "split size")
@@ -756,7 +761,7 @@ def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     chunks = _int(chunks, "chunk", "chunks")
     if chunks <= 0:
         raise RuntimeError(f"chunk(): expects `chunks` to be greater than 0, got: {chunks}")
-    d = norm_dim(dim, x.ndim, "chunk")
+    d = _split_dim(x, dim, "chunk")
     n = x.shape[d]
     size = -(-n // chunks)
     if size == 0:
@@ -1085,7 +1090,7 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
     """Split into ``n`` nearly equal pieces (the first ``size % n`` one longer), or at the
     listed indices."""
     x = _check_tensor(input, "tensor_split")
-    d = norm_dim(dim, x.ndim, "tensor_split")
+    d = _split_dim(x, dim, "tensor_split")
     n = x.shape[d]
     if isinstance(indices_or_sections, int):
         k = indices_or_sections
