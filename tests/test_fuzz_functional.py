@@ -1009,7 +1009,6 @@ def test_instance_norm2d_unbatched():
     _run_steps("InstanceNorm2d", (3,), dict(affine=True), [((3, 2, 4), True)])
 
 
-@pytest.mark.xfail(strict=True, reason="F11: InstanceNorm2d(track_running_stats=True)")
 def test_instance_norm2d_running_stats():
     _run_steps(
         "InstanceNorm2d",

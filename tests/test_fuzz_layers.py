@@ -739,7 +739,6 @@ def test_instancenorm2d_unbatched(affine):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="L2: InstanceNorm2d(track_running_stats=True) unsupported")
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_instancenorm2d_running_stats(momentum):
     t = tnn.InstanceNorm2d(3, track_running_stats=True, momentum=momentum)

@@ -1761,9 +1761,6 @@ def _style_net(m):
     )
 
 
-@_xfail(
-    "P-8: nn.InstanceNorm2d(track_running_stats=True) raises ValueError; torch keeps running stats in train and uses them in eval"  # noqa: E501
-)
 def test_instance_norm_with_running_stats_train_then_eval():
     xs = _rng(22).standard_normal((6, 3, 8, 8))
     torch.manual_seed(0)

@@ -332,21 +332,48 @@ def instance_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> Tensor:
-    """Normalise each (sample, channel) over its positions (input statistics only)."""
+    """Normalise each (sample, channel) over its positions, as ``torch.instance_norm``.
+
+    With running statistics (both or neither), a call with ``use_input_stats`` also moves
+    them in place by ``momentum`` toward the batch average of the per-instance means and
+    unbiased variances; ``use_input_stats=False`` normalises with them instead (eval mode
+    of ``InstanceNorm2d(track_running_stats=True)``)."""
     x = _tensor(input, "instance_norm")
-    if running_mean is not None or running_var is not None or not use_input_stats:
+    if (running_mean is None) != (running_var is None):
         raise ValueError(
-            "instance_norm: running statistics are not supported; call it with "
-            "use_input_stats=True and no running_mean/running_var"
+            "instance_norm: running_mean and running_var must both be given or both be None"
         )
     if x.ndim < 3:
         raise ValueError(f"instance_norm: expected input (N, C, *spatial), got {tuple(x.shape)}")
+    if not use_input_stats:
+        if running_mean is None:
+            raise ValueError(
+                "instance_norm: use_input_stats=False normalises with running_mean and "
+                "running_var, which were not given"
+            )
+        return batch_norm(x, running_mean, running_var, weight, bias, False, 0.0, eps)
     if math.prod(x.shape[2:]) <= 1:
         raise ValueError(
             f"instance_norm: expected more than 1 spatial element when training, got input "
             f"{tuple(x.shape)}"
         )
+    if running_mean is not None:
+        _track_instance_stats(x, running_mean, running_var, float(momentum))
     return group_norm(x, x.shape[1], weight, bias, eps)
+
+
+def _track_instance_stats(x: Tensor, mean: Tensor, var: Tensor, momentum: float) -> None:
+    """``mean``, ``var`` (C,) moved in place toward the batch average of each instance's
+    mean and unbiased variance (torch's instance norm: batch norm over N*C channels whose
+    running statistics are averaged back over N)."""
+    n, c = x.shape[0], x.shape[1]
+    if n == 0:
+        return
+    a = x.array.reshape(n, c, math.prod(x.shape[2:]))
+    for buf, stat in ((mean, a.mean(axis=2)), (var, a.var(axis=2, ddof=1))):
+        new = (1 - momentum) * buf.array + momentum * stat.mean(axis=0)
+        buf.array[...] = new.astype(buf.array.dtype, copy=False)
+        buf._version += 1
 
 
 def upsample(

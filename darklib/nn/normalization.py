@@ -207,9 +207,11 @@ class InstanceNorm2d(Module):
     Args:
         num_features: C.
         eps: added to the variance. Default: 1e-5.
-        momentum: unused (no running statistics are supported).
+        momentum: how far each training batch moves the running statistics (None: 0, as
+            torch). Default: 0.1.
         affine: learn a per-channel scale and shift. Default: ``False``.
-        track_running_stats: must be ``False``.
+        track_running_stats: keep running averages of the instances' means and variances
+            in training mode and normalise with them in eval mode. Default: ``False``.
 
     Shape:
         - Input: (N, C, H, W)
@@ -230,8 +232,6 @@ class InstanceNorm2d(Module):
     ) -> None:
         super().__init__()
         positive_int(num_features, "num_features", "InstanceNorm2d")
-        if track_running_stats:
-            raise ValueError("InstanceNorm2d: track_running_stats=True is not supported")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -239,6 +239,13 @@ class InstanceNorm2d(Module):
         self.track_running_stats = track_running_stats
         _affine_params(self, affine, (num_features,), bias, device, dtype)
         _reset_affine(self, affine)
+        on = track_running_stats
+        kw = dict(device=device, dtype=dtype)
+        self.register_buffer("running_mean", zeros(num_features, **kw) if on else None)
+        self.register_buffer("running_var", ones(num_features, **kw) if on else None)
+        # kept for torch's state_dict layout; instance norm never counts batches (nor torch's)
+        count = tensor(0, dtype=np.int64, device=device) if on else None
+        self.register_buffer("num_batches_tracked", count)
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
@@ -249,7 +256,16 @@ class InstanceNorm2d(Module):
                 f"{self!r}: expected 4-D input (N, {self.num_features}, H, W) or 3-D "
                 f"({self.num_features}, H, W), got {shape_str(x)}"
             )
-        return group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+        return F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            0.0 if self.momentum is None else self.momentum,
+            self.eps,
+        )
 
     def extra_repr(self) -> str:
         return (
