@@ -751,7 +751,6 @@ def test_pairwise_distance_p0_keeps_graph():
     compare(dnn.PairwiseDistance(p=0), tnn.PairwiseDistance(p=0), [R(3, 4), R(3, 4, seed=2)])
 
 
-@pytest.mark.xfail(strict=True, reason="L4: Upsample(mode='bicubic') unsupported")
 def test_upsample_bicubic():
     compare(
         dnn.Upsample(scale_factor=1.5, mode="bicubic"),

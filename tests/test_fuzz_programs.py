@@ -1723,9 +1723,6 @@ def test_saving_a_whole_model_says_to_save_its_state_dict(tmp_path):
         )
 
 
-@_xfail(
-    "P-6: F.interpolate lacks mode='bicubic' and antialias=True (NotImplementedError); torch supports both"  # noqa: E501
-)
 @pytest.mark.parametrize(
     "kw",
     [dict(mode="bicubic", align_corners=False), dict(mode="bilinear", antialias=True)],

@@ -1,4 +1,5 @@
-"""Resampling: ``interpolate`` with PyTorch's nearest, nearest-exact, (bi)linear and area modes.
+"""Resampling: ``interpolate`` with PyTorch's nearest, nearest-exact, (bi)linear, bicubic
+and area modes, and antialiased (bi)linear/bicubic downsampling.
 
 Resampling is separable, so each axis gets a small lookup table of source indices (and,
 for linear modes, weights), computed once per geometry with PyTorch's exact arithmetic
@@ -6,7 +7,9 @@ for linear modes, weights), computed once per geometry with PyTorch's exact arit
 columns with those tables. Backward is the adjoint, written as a gather: per axis, a
 "band" table lists for every input index the (few) outputs that read it, and the gradient
 is a handful of ``take`` + multiply-add passes. Integer nearest upsampling, the common
-case, is a broadcast copy forward and a sum of strided slices back.
+case, is a broadcast copy forward and a sum of strided slices back. Bicubic and antialiased
+modes, whose windows are wider, use a dense (out, in) weight matrix per axis instead: two
+GEMMs forward, their transposes back.
 """
 
 from __future__ import annotations
@@ -206,6 +209,78 @@ def _bilinear_backward_cpu(gy: np.ndarray, th: tuple, tw: tuple, keys: tuple) ->
     return np.ascontiguousarray(t)
 
 
+def _cubic_weights(t: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution weights of the 4 taps at offsets -1, 0, 1, 2 from the floor
+    of the source position (``t`` its fraction), shape (len(t), 4)."""
+
+    def near(x: np.ndarray) -> np.ndarray:  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x: np.ndarray) -> np.ndarray:  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1)
+
+
+def _axis_scale(n_in: int, n_out: int, scale: float | None, align_corners: bool, ct: type):
+    """PyTorch's source-per-destination step (area_pixel_compute_scale)."""
+    if align_corners:
+        return ct(n_in - 1) / ct(n_out - 1) if n_out > 1 else ct(0)
+    return ct(1.0 / scale) if scale is not None and scale > 0 else ct(n_in) / ct(n_out)
+
+
+@functools.lru_cache(maxsize=256)
+def _cubic_matrix(
+    n_in: int, n_out: int, scale: float | None, align_corners: bool, dtype: str
+) -> np.ndarray:
+    """(n_out, n_in) weights of torch's bicubic resampling (A = -0.75, 4 taps clamped at
+    the borders, source positions not clamped)."""
+    dt = np.dtype(dtype)
+    ct = np.float32 if dt.itemsize < 8 else np.float64  # PyTorch's opmath type
+    s = _axis_scale(n_in, n_out, scale, align_corners, ct)
+    dst = np.arange(n_out).astype(ct)
+    src = s * dst if align_corners else s * (dst + ct(0.5)) - ct(0.5)
+    i0 = np.floor(src)
+    w = _cubic_weights((src - i0).astype(ct), ct(-0.75))
+    taps = np.clip(i0.astype(np.int64)[:, None] + np.arange(-1, 3), 0, n_in - 1)
+    m = np.zeros((n_out, n_in), ct)
+    np.add.at(m, (np.repeat(np.arange(n_out), 4), taps.reshape(-1)), w.reshape(-1))
+    return m.astype(dt)
+
+
+@functools.lru_cache(maxsize=256)
+def _antialias_matrix(
+    n_in: int, n_out: int, scale: float | None, align_corners: bool, cubic: bool, dtype: str
+) -> np.ndarray:
+    """(n_out, n_in) weights of torch's antialiased resampling: a triangle (bilinear) or
+    cubic (A = -0.5) filter stretched by the downscaling factor, each row normalised."""
+    dt = np.dtype(dtype)
+    if n_out == n_in:  # torch copies an axis that keeps its size, whatever the scale
+        return np.eye(n_in, dtype=dt)
+    ct = np.float32 if dt.itemsize < 8 else np.float64
+    s = float(_axis_scale(n_in, n_out, scale, align_corners, ct))
+    support = (2.0 if cubic else 1.0) * (s if s >= 1 else 1.0)
+    inv = 1.0 / s if s >= 1 else 1.0
+    m = np.zeros((n_out, n_in), np.float64)
+    for i in range(n_out):
+        center = s * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        x = np.abs((np.arange(lo, hi) - center + 0.5) * inv)
+        if cubic:
+            a = -0.5
+            w = np.where(
+                x < 1,
+                ((a + 2) * x - (a + 3)) * x * x + 1,
+                np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0),
+            )
+        else:
+            w = np.maximum(0.0, 1.0 - x)
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m.astype(dt)
+
+
 # ------------------------------------------------------------------ Functions
 
 
@@ -275,9 +350,26 @@ class UpsampleBilinear(Function):
         return (gx[:, :, 0, :] if ctx.is1d else gx), None, None, None
 
 
+class ResampleMatrix(Function):
+    """Separable resampling of (N, C, H, W) by dense per-axis weights: ``mh @ x @ mw^T``."""
+
+    @staticmethod
+    def forward(ctx, x, keys, make_h, make_w):
+        xp = get_xp(x)
+        mh, mw = cached(keys[0], xp, make_h), cached(keys[1], xp, make_w)
+        ctx.mats = (mh, mw)
+        return xp.ascontiguousarray(xp.matmul(mh, xp.matmul(x, mw.T)))
+
+    @staticmethod
+    def backward(ctx, gy):
+        mh, mw = ctx.mats
+        xp = get_xp(gy)
+        return xp.ascontiguousarray(xp.matmul(xp.matmul(mh.T, gy), mw)), None, None, None
+
+
 # ------------------------------------------------------------------ functional API
 
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "area")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "area")
 
 
 def _spatial(op: str, value: Any, dims: int, name: str, cast: type) -> tuple:
@@ -316,13 +408,16 @@ def interpolate(
         scale_factor: multiplier for the spatial size, float or tuple; the output size is
             ``floor(in * scale_factor)``.
         mode: ``'nearest'`` (PyTorch's legacy ``floor(o * in / out)`` indexing),
-            ``'nearest-exact'`` (pixel centres), ``'linear'`` (3-D), ``'bilinear'`` (4-D)
-            or ``'area'`` (adaptive average pooling, 4-D).
-        align_corners: linear modes only: align the corner pixels' centres instead of
-            their edges. Default: ``False``.
+            ``'nearest-exact'`` (pixel centres), ``'linear'`` (3-D), ``'bilinear'`` or
+            ``'bicubic'`` (4-D; bicubic may overshoot the input's range, as torch's) or
+            ``'area'`` (adaptive average pooling, 4-D).
+        align_corners: linear and cubic modes only: align the corner pixels' centres
+            instead of their edges. Default: ``False``.
         recompute_scale_factor: compute the sampling scale from the output size instead
             of using ``scale_factor`` directly.
-        antialias: not supported (must be ``False``).
+        antialias: for 'bilinear' and 'bicubic': when downsampling, average over the whole
+            footprint of each output pixel (a filter stretched by the factor) instead of
+            sampling, which avoids aliasing. Default: ``False``.
 
     Shape:
         Input (N, C, H, W), output (N, C, H_out, W_out).
@@ -345,19 +440,22 @@ def interpolate(
             f"{op}: mode 'linear' needs a 3-D input (N, C, L), got "
             f"shape {tuple(input.shape)}; use 'bilinear' for images"
         )
-    if mode in ("bilinear", "area") and input.ndim != 4:
+    if mode in ("bilinear", "bicubic", "area") and input.ndim != 4:
         raise NotImplementedError(
             f"{op}: mode {mode!r} needs a 4-D input (N, C, H, W), got shape {tuple(input.shape)}"
         )
     if input.array.dtype.kind != "f":
         raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
-    if antialias:
-        raise NotImplementedError(f"{op}: antialias=True is not supported")
+    if antialias and mode not in ("bilinear", "bicubic"):
+        raise ValueError(
+            f"{op}: anti-alias option is restricted to bilinear and bicubic modes and "
+            f"requires a 4-D tensor as input (got mode={mode!r})"
+        )
     linear = mode in ("linear", "bilinear")
-    if align_corners is not None and not linear:
+    if align_corners is not None and not (linear or mode == "bicubic"):
         raise ValueError(
             f"{op}: align_corners option can only be set with the "
-            f"interpolating modes: linear | bilinear (got mode={mode!r})"
+            f"interpolating modes: linear | bilinear | bicubic (got mode={mode!r})"
         )
     if (size is None) == (scale_factor is None):
         raise ValueError(
@@ -391,6 +489,20 @@ def interpolate(
         from darklib.ops.pool import adaptive_avg_pool2d
 
         return adaptive_avg_pool2d(input, out_sizes)
+    if mode == "bicubic" or antialias:
+        dt = np.dtype(input.array.dtype).str
+        align = bool(align_corners)
+        if antialias:
+            keys = tuple(
+                ("aa", n, o, s, align, mode == "bicubic", dt)
+                for n, o, s in zip(in_sizes, out_sizes, scales)
+            )
+            makers = [functools.partial(_antialias_matrix, *k[1:]) for k in keys]
+        else:
+            geom = zip(in_sizes, out_sizes, scales)
+            keys = tuple(("cubic", n, o, s, align, dt) for n, o, s in geom)
+            makers = [functools.partial(_cubic_matrix, *k[1:]) for k in keys]
+        return ResampleMatrix.apply(input, keys, *makers)
     if linear:
         dt = np.dtype(input.array.dtype).str
         align = bool(align_corners)
