@@ -255,18 +255,32 @@ def _raise_device_mismatch(fn: type[Function], args: Sequence) -> None:
 
 
 def unbroadcast(grad: Any, shape: tuple) -> Any:
-    """Sum ``grad`` down to ``shape``: the one place that undoes NumPy broadcasting."""
+    """Sum ``grad`` down to ``shape``: the one place that undoes NumPy broadcasting.
+
+    Raises ValueError when ``shape`` does not broadcast to ``grad``'s shape (apart from
+    size-1 dims, which may be missing or extra): a gradient of any other shape is a bug in
+    a backward, never reshaped into place."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     if extra < 0:
+        if _squeezed(grad.shape) != _squeezed(shape):
+            raise ValueError(
+                f"got {list(grad.shape)} but expected shape compatible with {list(shape)}"
+            )
         return grad.reshape(shape)
     axes = tuple(range(extra)) + tuple(
         i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
     )
     if axes:
         grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape[extra:] != shape:
+        raise ValueError(f"got {list(grad.shape)} but expected shape compatible with {list(shape)}")
     return grad.reshape(shape)
+
+
+def _squeezed(shape: tuple) -> tuple:
+    return tuple(n for n in shape if n != 1)
 
 
 def _run_backward(
@@ -301,9 +315,12 @@ def _run_backward(
             grads[t.grad_fn] = g if prev is None else prev + g
 
     order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])
+    # with capture, only the nodes on a path to a captured tensor run (as in torch: no
+    # other backward, hook or freeing happens)
+    upstream = None if capture is None else _leading_to(order, capture)
     for node in order:
         g = grads.pop(node, None)
-        if g is None:
+        if g is None or (upstream is not None and node not in upstream and not node._retained):
             continue
         if node._out_hooks:
             for hook in node._out_hooks:
@@ -312,6 +329,8 @@ def _run_backward(
             out = node._retained()
             if out is not None:
                 _deliver(out, g, capture, captured, from_node=True)
+            if upstream is not None and node not in upstream:
+                continue
         if type(g) is np.ndarray or not is_cuda_array(g):
             in_grads = node.fn.backward(node, g)
         else:
@@ -319,21 +338,27 @@ def _run_backward(
                 in_grads = node.fn.backward(node, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
-        if len(in_grads) < len(node.parents):
+        n = len(node.parents)
+        if len(in_grads) < n or any(g is not None for g in in_grads[n:]):
             raise RuntimeError(
-                f"{node.name()} returned {len(in_grads)} gradients for {len(node.parents)} inputs"
+                f"function {node.name()} returned an incorrect number of gradients (expected "
+                f"{n}, one per input of forward, got {len(in_grads)})"
             )
-        for p, ig in zip(node.parents, in_grads):
+        for i, (p, ig) in enumerate(zip(node.parents, in_grads)):
             if p is None or ig is None:
                 continue
+            try:
+                ig = unbroadcast(ig, p._out_shape if type(p) is Node else p.array.shape)
+            except ValueError as e:
+                raise RuntimeError(
+                    f"function {node.name()} returned an invalid gradient at index {i} - {e}"
+                ) from None
             if type(p) is Node:
-                ig = unbroadcast(ig, p._out_shape)
                 if ig.dtype != p._out_dtype:
                     ig = ig.astype(p._out_dtype)
                 prev = grads.get(p)
                 grads[p] = ig if prev is None else prev + ig
             else:
-                ig = unbroadcast(ig, p.array.shape)
                 if ig.dtype != p.array.dtype:
                     ig = ig.astype(p.array.dtype)
                 arrive(p, ig)
@@ -342,6 +367,24 @@ def _run_backward(
     for leaf, g in hooked.values():
         _deliver(leaf, g, capture, captured)
     return captured
+
+
+def _leading_to(order: list[Node], capture: dict[int, int]) -> set[Node]:
+    """The nodes of ``order`` (a topological order) whose backward reaches a captured leaf,
+    or a node whose output is captured (marked ``_retained`` by :func:`grad`)."""
+    found: set[Node] = set()
+    for node in reversed(order):  # inputs first: every parent is decided before its child
+        for p in node.parents:
+            if p is None:
+                continue
+            if type(p) is Node:
+                if p in found or p._retained is not None:
+                    found.add(node)
+                    break
+            elif id(p) in capture:
+                found.add(node)
+                break
+    return found
 
 
 def _topological_order(starts: list[Node]) -> list[Node]:
@@ -504,6 +547,11 @@ def grad(
         grad_outputs = [None] * len(outs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outs):
+        raise RuntimeError(
+            f"autograd.grad: grad_outputs must hold one gradient (or None) per output: got "
+            f"{len(outs)} outputs and {len(grad_outputs)} gradients"
+        )
     for t in ins:
         if not t.requires_grad:
             raise RuntimeError(

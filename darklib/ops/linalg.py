@@ -283,13 +283,22 @@ def _parse_einsum(equation: str, ndims: list[int]) -> tuple[list[str], str]:
     return out_subs, out
 
 
+def _einsum(xp: Any, eq: str, *ops: Any) -> Any:
+    """``xp.einsum``, with zeros where an operand is empty: NumPy's einsum sometimes leaves
+    a sum over an index of length 0 uninitialised (NaN or garbage seen in tests)."""
+    out = xp.einsum(eq, *ops)
+    if any(o.size == 0 for o in ops) and out.size:
+        out = xp.zeros_like(out)
+    return out
+
+
 class Einsum(Function):
     @staticmethod
     def forward(ctx, spec, *ops):
         subs, out = spec
         ctx.spec = spec
         ctx.save_for_backward(*ops)
-        return get_xp(ops[0]).einsum(",".join(subs) + "->" + out, *ops)
+        return _einsum(get_xp(ops[0]), ",".join(subs) + "->" + out, *ops)
 
     @staticmethod
     def backward(ctx, g):
@@ -307,7 +316,7 @@ class Einsum(Function):
             avail = set(out).union(*[set(t) for t, _ in others])
             target = "".join(c for c in u if c in avail)
             eq = ",".join([out] + [t for t, _ in others]) + "->" + target
-            r = xp.einsum(eq, g, *[o for _, o in others])
+            r = _einsum(xp, eq, g, *[o for _, o in others])
             # letters summed away by this operand alone: broadcast the gradient back
             r = r.reshape([r.shape[target.index(c)] if c in target else 1 for c in u])
             r = xp.broadcast_to(r, tuple(sizes.get(c, 1) for c in u))
