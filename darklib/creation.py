@@ -398,11 +398,11 @@ def normal(
         s = std.array if isinstance(std, Tensor) else std
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
         z = randn(*shape, generator=generator, dtype=ref.dtype, device=ref.device).array
-        return Tensor._wrap((z * s + m).astype(ref.array.dtype, copy=False))
+        return Tensor._wrap(_dt.silent(lambda: (z * s + m).astype(ref.array.dtype, copy=False)))
     if size is None:
         raise TypeError("normal(): pass size=... when mean and std are numbers")
     z = randn(*tuple(size), generator=generator, dtype=dtype, device=device).array
-    return Tensor._wrap((z * std + mean).astype(z.dtype, copy=False))
+    return Tensor._wrap(_dt.silent(lambda: (z * std + mean).astype(z.dtype, copy=False)))
 
 
 def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -> Tensor:

@@ -145,7 +145,8 @@ def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
     """A number (Python or NumPy scalar) as a scalar of ``np_dtype`` for filling, by
     torch's rules: floats into integers truncate; negative ints into unsigned types wrap;
     NaN, infinity or out-of-range values into integers, finite values beyond a float type's
-    range (unless ``to_inf``: they become +-inf, as torch's item assignment does), and
+    range (unless ``to_inf``: they are rounded, to +-inf beyond it, as torch's item
+    assignment does), and
     non-numbers, are refused."""
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         value = value.item()
@@ -169,5 +170,5 @@ def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
             raise RuntimeError(
                 f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
             )
-        value = math.copysign(math.inf, value)
+        return silent(np.asarray, value, dtype=npd)[()]  # rounded: to max, or beyond to inf
     return np.asarray(value, dtype=npd)[()]

@@ -294,11 +294,10 @@ def _sigmoid(xp: Any, a: Any) -> Any:
     inf gives the 0 torch gives below -88.7 in float32); half precision in float32."""
     if a.dtype.itemsize < 4:
         return _sigmoid(xp, a.astype(xp.float32)).astype(a.dtype)
-    with _quiet(xp):
-        e = xp.negative(a, out=xp.empty_like(a))  # an array even for 0-d input
-        xp.exp(e, out=e)
-        e += 1
-        return xp.reciprocal(e, out=e)
+    e = xp.negative(a, out=xp.empty_like(a))  # an array even for 0-d input
+    xp.exp(e, out=e)
+    e += 1
+    return xp.reciprocal(e, out=e)
 
 
 class Sigmoid(Function):
@@ -346,11 +345,11 @@ def _relu_grad(g: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> None:
     """
     keep = np.less_equal(y, 0, out=np.empty(y.shape, np.bool_))  # an array even for 0-d
     np.logical_not(keep, out=keep)
-    with np.errstate(over="ignore", invalid="ignore"):  # inf * 0 is repaired below
-        np.multiply(g, keep, out=out)
-        if g.dtype.kind != "f" or np.isfinite(np.add.reduce(out, axis=None)):
-            return
-        np.copyto(out, _where(np, keep, g, np.zeros((), g.dtype)))
+    # inf * 0 is repaired below
+    np.multiply(g, keep, out=out)
+    if g.dtype.kind != "f" or np.isfinite(np.add.reduce(out, axis=None)):
+        return
+    np.copyto(out, _where(np, keep, g, np.zeros((), g.dtype)))
 
 
 class LeakyReLU(Function):
@@ -586,16 +585,14 @@ def _unary(name: str, f: Callable, df: Callable, save_out: bool = False) -> type
 
     def forward(ctx, a):
         xp = get_xp(a)
-        with _quiet(xp):
-            out = f(xp, a)
+        out = f(xp, a)
         ctx.save_for_backward(a, out)
         return out
 
     def backward(ctx, g):
         a, out = ctx.saved_tensors
         xp = get_xp(a)
-        with _quiet(xp):
-            return g * df(xp, a, out)
+        return g * df(xp, a, out)
 
     return type(name, (Function,), {"forward": staticmethod(forward), "backward": backward})
 
@@ -678,8 +675,8 @@ def _erf(xp, x):
         return _erf(xp, x.astype(xp.float32)).astype(x.dtype)
     if xp is not np:  # one kernel instead of one per term
         return gpu_special("erf")(x)
-    with np.errstate(over="ignore", invalid="ignore"):  # huge |x|: exp(-inf) = 0 is right
-        return _erf_terms(xp, x)
+    # huge |x|: exp(-inf) = 0 is right
+    return _erf_terms(xp, x)
 
 
 def _erf_terms(xp, x):
@@ -720,10 +717,9 @@ def _erfc(xp, x):
         return _erfc(xp, x.astype(xp.float32)).astype(x.dtype)
     if xp is not np:
         return gpu_special("erfc")(x)
-    with np.errstate(over="ignore", invalid="ignore"):
-        small, tail, near = _erf_parts(xp, x)
-        r = xp.where(near, 1 - small, tail)
-        return xp.where(x < 0, 2 - r, r).astype(x.dtype, copy=False)
+    small, tail, near = _erf_parts(xp, x)
+    r = xp.where(near, 1 - small, tail)
+    return xp.where(x < 0, 2 - r, r).astype(x.dtype, copy=False)
 
 
 # Acklam's rational approximation of the normal quantile (relative error below 1.2e-9)
@@ -779,34 +775,13 @@ def _erfinv(xp: Any, y: Any) -> Any:
     (1 + y) / 2 scaled, then two Newton steps on erf, to the precision of y's dtype."""
     if y.dtype.itemsize < 4:
         return _erfinv(xp, y.astype(xp.float32)).astype(y.dtype)
-    with _quiet(xp):
-        yw = y.astype(xp.float64)
-        x = normal_quantile(xp, (1 + yw) / 2) / math.sqrt(2)
-        for _ in range(2):
-            x = x - (_erf(xp, x) - yw) / (_TWO_OVER_SQRT_PI * xp.exp(-x * x))
-        x = xp.where(xp.abs(yw) == 1, xp.copysign(xp.inf, yw), x)
-        x = xp.where(xp.abs(yw) > 1, xp.nan, x)
+    yw = y.astype(xp.float64)
+    x = normal_quantile(xp, (1 + yw) / 2) / math.sqrt(2)
+    for _ in range(2):
+        x = x - (_erf(xp, x) - yw) / (_TWO_OVER_SQRT_PI * xp.exp(-x * x))
+    x = xp.where(xp.abs(yw) == 1, xp.copysign(xp.inf, yw), x)
+    x = xp.where(xp.abs(yw) > 1, xp.nan, x)
     return x.astype(y.dtype)
-
-
-class _quiet:
-    """Silence NumPy's divide/invalid/overflow warnings where inf/nan results are the right
-    answer."""
-
-    def __init__(self, xp):
-        self.np = xp.__name__ == "numpy"
-
-    def __enter__(self):
-        if self.np:
-            import numpy as np
-
-            self.old = np.seterr(divide="ignore", invalid="ignore", over="ignore")
-
-    def __exit__(self, *exc):
-        if self.np:
-            import numpy as np
-
-            np.seterr(**self.old)
 
 
 def _binary(fn: type[Function], a: Any, b: Any, floating: bool = False) -> Tensor:
@@ -893,15 +868,13 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
 
 def _floor_div(a: Any, b: Any) -> Any:
     xp = get_xp(a)
-    with _quiet(xp):
-        return xp.floor_divide(a, b)
+    return xp.floor_divide(a, b)
 
 
 def _trunc_div(a: Any, b: Any) -> Any:
     xp = get_xp(a)
     if a.dtype.kind == "f":
-        with _quiet(xp):
-            return xp.trunc(a / b).astype(a.dtype, copy=False)
+        return xp.trunc(a / b).astype(a.dtype, copy=False)
     q = xp.floor_divide(a, b)
     if a.dtype.kind == "i":  # floor and trunc differ on inexact negative quotients
         q = q + ((q < 0) & (q * b != a)).astype(q.dtype)
@@ -950,7 +923,7 @@ def pow(input: Any, exponent: Any) -> Tensor:
     ):
         kind = input.array.dtype.kind
         if isinstance(exponent, float) and kind != "f":
-            input = input.float()
+            input = input.to(_dt.get_default_dtype())  # ints: the default float dtype
         elif kind in "iub":
             if exponent < 0:
                 raise RuntimeError("pow: integers to negative integer powers are not allowed")
@@ -1003,7 +976,7 @@ negative, absolute = neg, abs
 def _float_unary(fn: type[Function], x: Tensor, name: str) -> Tensor:
     x = _tensor(x, name)
     if x.array.dtype.kind != "f":
-        x = x.float()
+        x = x.to(_dt.get_default_dtype())  # ints: the default float dtype
     return fn.apply(x)
 
 
@@ -1243,7 +1216,7 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
         return ClampTensor.apply(_cast(input, dt), bound(min), bound(max))
     if input.array.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
-        input = input.float()
+        input = input.to(_dt.get_default_dtype())  # ints: the default float dtype
     if input.array.dtype.kind in "iu":  # bounds in the tensor's type: -1 wraps into uint8
         dt = input.array.dtype
         min, max = (None if v is None else _dt.fill_value(v, dt, "clamp") for v in (min, max))
@@ -1315,8 +1288,12 @@ def nan_to_num(
     lo = info.min if neginf is None else neginf
     xp = get_xp(x.array)
     mask = Tensor._wrap(xp.isfinite(x.array))
-    fill = xp.where(xp.isnan(x.array), nan, xp.where(x.array > 0, hi, lo))
-    return Where.apply(mask, x, Tensor._wrap(fill.astype(x.array.dtype)))
+
+    def fill() -> Any:  # values beyond the dtype's range become +-inf, silently as torch
+        f = xp.where(xp.isnan(x.array), nan, xp.where(x.array > 0, hi, lo))
+        return f.astype(x.array.dtype)
+
+    return Where.apply(mask, x, Tensor._wrap(_dt.silent(fill)))
 
 
 # comparisons and other non-differentiable elementwise ops
@@ -1331,7 +1308,7 @@ def _compare(op: str, a: Any, b: Any) -> Tensor:
         raise RuntimeError(
             f"comparison: expected both tensors on the same device, got {a.device} and {b.device}"
         )
-    return Tensor._wrap(_CMP[op](a.array, bb))
+    return Tensor._wrap(_dt.silent(_CMP[op], a.array, bb))  # x == 1e300: no overflow warning
 
 
 _CMP = {
@@ -1562,7 +1539,7 @@ def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given."""
     x = _tensor(input, "logit")
     if x.array.dtype.kind != "f":
-        x = x.float()
+        x = x.to(_dt.get_default_dtype())  # ints: the default float dtype
     return Logit.apply(x, None if eps is None else float(eps))
 
 

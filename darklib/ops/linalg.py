@@ -226,6 +226,7 @@ def addmm(
     """``beta * input + alpha * (mat1 @ mat2)``."""
     from darklib.ops.elementwise import add, mul
 
+    same_dtype("addmm", input=input, mat1=mat1, mat2=mat2)
     prod = mm(mat1, mat2)
     if alpha != 1:
         prod = mul(prod, alpha)
@@ -238,6 +239,7 @@ def baddbmm(
     """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
     from darklib.ops.elementwise import add, mul
 
+    same_dtype("baddbmm", input=input, batch1=batch1, batch2=batch2)
     prod = bmm(batch1, batch2)
     if alpha != 1:
         prod = mul(prod, alpha)

@@ -105,10 +105,6 @@ def _float_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
     return x, t
 
 
-def _quiet():
-    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
-
-
 # ------------------------------------------------------------------ class-index targets
 
 

@@ -38,6 +38,8 @@ def _chan_dot(xp: Any, a3: Any, b3: Any) -> Any:
 def _normalize_last(xp: Any, x: Any, eps: float) -> tuple[Any, Any]:
     """Normalise over the last axis: returns (xhat, invstd) with invstd keeping that axis."""
     k = x.shape[-1]
+    if k == 0:  # empty groups: nothing to normalise (and no "mean of empty slice")
+        return x.copy(), xp.ones((*x.shape[:-1], 1), x.dtype)
     mean = x.mean(axis=-1, keepdims=True)
     xhat = x - mean
     var = xp.einsum("...k,...k->...", xhat, xhat)[..., None] / k
@@ -49,6 +51,8 @@ def _normalize_last(xp: Any, x: Any, eps: float) -> tuple[Any, Any]:
 def _normalize_last_backward(xp: Any, dxhat: Any, xhat: Any, invstd: Any) -> Any:
     """d(loss)/dx for xhat = normalize_last(x), given d(loss)/d(xhat) (consumed in place)."""
     k = xhat.shape[-1]
+    if k == 0:
+        return dxhat
     a = dxhat.mean(axis=-1, keepdims=True)
     b = xp.einsum("...k,...k->...", dxhat, xhat)[..., None] / k
     dxhat -= a
@@ -328,7 +332,7 @@ class LayerNorm(Function):
     def forward(ctx, x, weight, bias, k, eps):
         xp = get_xp(x)
         d = math.prod(x.shape[x.ndim - k :])
-        x2 = x.reshape(-1, d)
+        x2 = x.reshape(math.prod(x.shape[: x.ndim - k]), d)  # explicit: d may be 0
         xhat, invstd = _normalize_last(xp, x2, eps)
         out = _affine(xhat, weight, bias, (-1,))
         ctx.save_for_backward(xhat, invstd, weight)

@@ -523,7 +523,7 @@ def _pool_geometry(
     dh, dw = _pair(dilation, "dilation", op, 1)
     if ph > max_pad[0] or pw > max_pad[1]:
         raise RuntimeError(
-            f"{op}: pad should be at most half of effective kernel size, but "
+            f"{op}: pad should be at most half of kernel size, but "
             f"got padding={(ph, pw)}, kernel_size={(kh, kw)} and "
             f"dilation={(dh, dw)}"
         )
@@ -554,7 +554,7 @@ def max_pool2d(
         input: (N, C, H, W) or (C, H, W).
         kernel_size: window size, int or (kH, kW).
         stride: window step; defaults to ``kernel_size``.
-        padding: implicit -inf padding on both sides, at most half the (dilated) window.
+        padding: implicit -inf padding on both sides, at most half the window.
         dilation: spacing between window elements.
         ceil_mode: round the output size up instead of down.
         return_indices: also return the argmax of each window as a flat index into its
@@ -567,8 +567,7 @@ def max_pool2d(
     op = "max_pool2d"
     _check_input(op, input)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
-    dh, dw = _pair(dilation, "dilation", op, 1)
-    max_pad = (((kh - 1) * dh + 1) // 2, ((kw - 1) * dw + 1) // 2)
+    max_pad = (kh // 2, kw // 2)  # half the window, dilation or not (torch's rule)
     geom = _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode, max_pad)
     holder: list = []
     out = MaxPool2d.apply(input, geom, bool(return_indices), holder)
@@ -712,7 +711,7 @@ def _window_1d(op: str, kernel_size: Any, stride: Any, padding: Any, max_pad: An
     p = _single(padding, "padding", op, 0)
     if p > max_pad(k):
         raise RuntimeError(
-            f"{op}: padding should be at most half of the (effective) kernel size, but got "
+            f"{op}: padding should be at most half of the kernel size, but got "
             f"padding={p} and kernel_size={k}"
         )
     return k, s, p
@@ -740,7 +739,7 @@ def max_pool1d(
         input: (N, C, L) or (C, L).
         kernel_size: window length, int or 1-tuple.
         stride: window step; defaults to ``kernel_size``.
-        padding: implicit -inf padding at both ends, at most half the (dilated) window.
+        padding: implicit -inf padding at both ends, at most half the window.
         dilation: spacing between window elements.
         ceil_mode: round the output length up instead of down.
         return_indices: also return the argmax of each window as a position along L
@@ -753,7 +752,7 @@ def max_pool1d(
     op = "max_pool1d"
     _check_input_1d(op, input)
     d = _single(dilation, "dilation", op, 1)
-    k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: ((k - 1) * d + 1) // 2)
+    k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: k // 2)
     out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
     return _unplane(out)
 

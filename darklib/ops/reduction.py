@@ -599,7 +599,7 @@ def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))`` computed stably (the max is subtracted first)."""
     x = _check_tensor(input, "logsumexp")
     if x.array.dtype.kind != "f":
-        x = x.float()
+        x = x.to(_dt.get_default_dtype())  # ints: the default float dtype
     return LogSumExp.apply(*_prep(x, dim, keepdim, "logsumexp"))
 
 
@@ -884,13 +884,22 @@ def topk(
     return topk_result(values, Tensor._wrap(idx))
 
 
+def _nan_of(x: Tensor) -> Tensor:
+    """The median of an empty tensor, as torch: NaN, still in the graph (zero gradients);
+    integer and bool tensors keep their dtype (NaN cast to it: int64's lowest, True)."""
+    if x.array.dtype.kind == "f":
+        return _E.mul(x.sum(), math.nan)
+    xp = get_xp(x.array)
+    return Tensor._wrap(_dt.silent(lambda: xp.asarray(math.nan).astype(x.array.dtype)))
+
+
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The lower median (of all elements, or ``(values, indices)`` along ``dim``); NaN
     propagates, as in PyTorch."""
     x = _check_tensor(input, "median")
     if dim is None:
-        if x.array.size == 0:  # NaN, still in the graph (with zero gradients), as torch
-            return _E.mul(x.sum(), math.nan)
+        if x.array.size == 0:
+            return _nan_of(x)
         return MedianAll.apply(_reshape(x, -1), None, False, True, True)
     x, d = _sort_prep(x, dim, "median")
     n = x.shape[d]
@@ -949,7 +958,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
     x = _check_tensor(input, "nanmedian")
     if dim is None:
         if x.array.size == 0:
-            return Tensor._wrap(get_xp(x.array).full((), np.nan, x.array.dtype))
+            return _nan_of(x)
         return NanMedianAll.apply(_reshape(x, -1), None, False, True, True)
     x, d = _sort_prep(x, dim, "nanmedian")
     n = x.shape[d]
