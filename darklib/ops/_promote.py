@@ -115,16 +115,26 @@ def _cast(x: Any, dt: np.dtype) -> Any:
     return x
 
 
-def same_dtype(op: str, **operands: Any) -> None:
+def same_dtype(op: str, names: str, *tensors: Any) -> None:
     """Products (matmul, linear, conv, einsum) take operands of one dtype, as in torch: no
     promotion, so that float64 data fed to a float32 model is an error, not a silent
-    float64 run. None operands (an absent bias) are skipped."""
-    named = [(name, t) for name, t in operands.items() if isinstance(t, Tensor)]
-    for name, t in named[1:]:
-        first, f = named[0]
-        if t.array.dtype != f.array.dtype:
-            raise RuntimeError(
-                f"{op}: {first} is {f.array.dtype.name} but {name} is {t.array.dtype.name}; "
-                "they must have the same dtype (convert one with .to(dtype), .float() or "
-                ".double(), or a model with model.double())"
-            )
+    float64 run. ``names`` names the operands (space-separated) for the message; None
+    operands (an absent bias) are skipped. A few comparisons: this runs on every product."""
+    first = None
+    for t in tensors:
+        if t is not None:
+            if first is None:
+                first = t.array.dtype
+            elif t.array.dtype != first:
+                _mixed_dtypes(op, names.split(), tensors)
+
+
+def _mixed_dtypes(op: str, names: list, tensors: tuple) -> None:
+    named = [(n, t) for n, t in zip(names, tensors) if t is not None]
+    a, ta = named[0]
+    b, tb = next(p for p in named if p[1].array.dtype != ta.array.dtype)
+    raise RuntimeError(
+        f"{op}: {a} is {ta.array.dtype.name} but {b} is {tb.array.dtype.name}; they must "
+        "have the same dtype (convert one with .to(dtype), .float() or .double(), or a "
+        "model with model.double())"
+    )

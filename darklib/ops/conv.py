@@ -403,7 +403,7 @@ def _check_operands(op: str, input: Any, weight: Any, bias: Any, groups: Any) ->
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if bias is not None and not isinstance(bias, Tensor):
         raise TypeError(f"{op}: bias must be a tensor or None, got {type(bias).__name__}")
-    same_dtype(op, input=input, weight=weight, bias=bias)
+    same_dtype(op, "input weight bias", input, weight, bias)
 
 
 def conv2d(

@@ -77,7 +77,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     """
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
-    same_dtype("matmul", input=input, other=other)
+    same_dtype("matmul", "input other", input, other)
     a, b = input, other
     sa, sb = tuple(a.shape), tuple(b.shape)
     if a.ndim == 0 or b.ndim == 0:
@@ -156,7 +156,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: bias of shape {tuple(bias.shape)} does not match "
             f"{weight.shape[0]} output features"
         )
-    same_dtype("linear", input=input, weight=weight, bias=bias)
+    same_dtype("linear", "input weight bias", input, weight, bias)
     return Linear.apply(input, weight, bias)
 
 
@@ -226,7 +226,7 @@ def addmm(
     """``beta * input + alpha * (mat1 @ mat2)``."""
     from darklib.ops.elementwise import add, mul
 
-    same_dtype("addmm", input=input, mat1=mat1, mat2=mat2)
+    same_dtype("addmm", "input mat1 mat2", input, mat1, mat2)
     prod = mm(mat1, mat2)
     if alpha != 1:
         prod = mul(prod, alpha)
@@ -239,7 +239,7 @@ def baddbmm(
     """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
     from darklib.ops.elementwise import add, mul
 
-    same_dtype("baddbmm", input=input, batch1=batch1, batch2=batch2)
+    same_dtype("baddbmm", "input batch1 batch2", input, batch1, batch2)
     prod = bmm(batch1, batch2)
     if alpha != 1:
         prod = mul(prod, alpha)
@@ -350,7 +350,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     for i, o in enumerate(ops):
         if not isinstance(o, Tensor):
             raise TypeError(f"einsum(): operand {i} is a {type(o).__name__}, not a Tensor")
-    same_dtype("einsum", **{f"operand {i}": o for i, o in enumerate(ops)})
+    same_dtype("einsum", " ".join(f"operand{i}" for i in range(len(ops))), *ops)
     spec = _parse_einsum(equation, [o.ndim for o in ops])
     try:
         return Einsum.apply(spec, *ops)
