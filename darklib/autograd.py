@@ -68,11 +68,20 @@ class Node:
                 if isinstance(t, Tensor):
                     ta = t.array
                     for a in arrays:
-                        if a is ta:
+                        if a is ta or a is t:
                             v = t._view
                             found.append((t, t._ver if v is None else v[0]._ver))
                             break
             self._versions = found
+
+    def mark_non_differentiable(self, *outputs: Tensor) -> None:
+        """(User Functions) these outputs get no gradient and do not require grad."""
+        self._non_differentiable = outputs
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """(User Functions) whether backward gets zeros (default) or None for outputs that
+        received no gradient."""
+        self._materialize_grads = bool(value)
 
     @property
     def saved_tensors(self) -> tuple:
@@ -126,11 +135,18 @@ def _holds_array(v: Any) -> bool:
 
 
 class Function:
-    """Base of every differentiable op.
+    """Base of every differentiable op, and of the custom Functions users write.
 
-    Subclasses define ``forward(ctx, *args, **kwargs) -> array`` and
-    ``backward(ctx, grad) -> array | tuple`` (one gradient or None per positional argument of
-    forward) as static methods over raw arrays, and are called through ``apply``.
+    darklib's own ops (classes defined inside the ``darklib`` package) define
+    ``forward(ctx, *args, **kwargs) -> array`` and ``backward(ctx, grad) -> array | tuple``
+    (one gradient or None per positional argument of forward) as static methods over raw
+    arrays, and are called through ``apply``.
+
+    A Function defined anywhere else gets torch's interface (see :func:`_apply_tensors`):
+    forward runs under no_grad on tensors and returns a tensor or a tuple of them,
+    ``ctx.save_for_backward`` takes tensors, backward receives one gradient tensor per
+    output and returns one tensor or None per input; ``ctx.mark_non_differentiable``,
+    ``ctx.set_materialize_grads`` and the ``setup_context`` form work as in torch.
 
     Ops whose output is a view of their first input (slicing, reshape, permute) also define
     ``view(array, *params)``, the view itself, which lets in-place changes of the output reach
@@ -139,6 +155,15 @@ class Function:
 
     view: Callable | None = None
     may_copy = False
+    setup_context: Callable | None = None  # user Functions: torch's optional second form
+    _arrays = True  # forward/backward over raw arrays (darklib's own ops)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_arrays" not in cls.__dict__:
+            cls._arrays = cls.__module__.split(".")[0] == "darklib"
+        if not cls._arrays and "backward" in cls.__dict__:
+            cls.backward = staticmethod(_tensor_backward(cls.__dict__["backward"]))
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
@@ -150,6 +175,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        if not cls._arrays:
+            return _apply_tensors(cls, args, kwargs)
         grad_on = _grad_state.enabled
         arrays = []
         needs = []
@@ -209,6 +236,106 @@ class Function:
                         ctx._versions = [*ctx._versions, (result, 0)]
                         break
         return result
+
+
+# ------------------------------------------------------------------ user Functions
+
+
+def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
+    """``apply`` of a Function written outside darklib, with torch's interface."""
+    _sync([a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)])
+    grad_on = _grad_state.enabled
+    needs = tuple(grad_on and isinstance(a, Tensor) and a._requires_grad for a in args)
+    ctx = Node(cls, args, needs)
+    quiet = fp_errors.set(FP_SILENT)
+    try:
+        with no_grad():
+            if cls.setup_context is not None:  # torch's forward(*args) + setup_context form
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
+    finally:
+        fp_errors.reset(quiet)
+    ctx._inputs = ()
+    ctx._xp = get_xp(next((a.array for a in args if isinstance(a, Tensor)), np.empty(0)))
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    # each output is a new tensor (sharing memory with what forward returned, which may be
+    # an input): the graph attaches to it, never to the input itself
+    results = [Tensor._wrap(o.array) if isinstance(o, Tensor) else o for o in outs]
+    if any(needs):
+        non_diff = getattr(ctx, "_non_differentiable", ())
+        diff = [
+            i
+            for i, (o, r) in enumerate(zip(outs, results))
+            if isinstance(r, Tensor)
+            and r.array.dtype.kind in "fc"
+            and not any(o is t for t in non_diff)
+        ]
+        ctx.parents = tuple(a.grad_fn or a if n else None for a, n in zip(args, needs))
+        ctx._outputs_meta = [
+            (r.array.shape, r.array.dtype) if isinstance(r, Tensor) else None for r in results
+        ]
+        for i in diff:
+            r = results[i]
+            r._requires_grad = True
+            if single:
+                r.grad_fn = ctx
+            else:  # one proxy node per output hands its gradient to the shared node
+                r.grad_fn = Node(_OutputOf, (), (True,))
+                r.grad_fn.parents, r.grad_fn.slot = (ctx,), i
+            r.grad_fn._out_shape, r.grad_fn._out_dtype = r.array.shape, r.array.dtype
+        if ctx._saved:  # outputs saved by forward: the results stand for them
+            ctx._saved = tuple(_result_for(a, outs, results) for a in ctx._saved)
+            ctx._versions = [
+                *ctx._versions,
+                *((r, r._version) for r in results if any(r is a for a in ctx._saved)),
+            ]
+    return results[0] if single else tuple(results)
+
+
+def _result_for(a: Any, outs: tuple, results: list) -> Any:
+    for o, r in zip(outs, results):
+        if a is o:
+            return r
+    return a
+
+
+class _OutputOf(Function):
+    """The node of one output of a multi-output user Function: the engine adds its gradient
+    into that Function's slot for this output (see ``_run_backward``)."""
+
+
+def _tensor_backward(fn: Any) -> Any:
+    """A user Function's backward adapted to the engine: gradients in as tensors (zeros
+    for outputs without one, unless ``ctx.set_materialize_grads(False)``), gradients out
+    as arrays."""
+    fn = fn.__func__ if isinstance(fn, staticmethod) else fn
+
+    def backward(ctx: Node, g: Any) -> Any:
+        meta = ctx._outputs_meta
+        slots = g if type(g) is list else [g]
+        materialize = getattr(ctx, "_materialize_grads", True)
+        grads = []
+        for gi, m in zip(slots, meta):
+            if gi is None and materialize and m is not None:
+                gi = ctx._xp.zeros(m[0], m[1])
+            grads.append(None if gi is None else Tensor._wrap(gi))
+        res = fn(ctx, *grads)
+        res = res if isinstance(res, tuple) else (res,)
+        out = []
+        for i, r in enumerate(res):
+            if r is None or isinstance(r, Tensor):
+                out.append(None if r is None else r.array)
+            else:
+                raise TypeError(
+                    f"function {ctx.name()} returned a {type(r).__name__} as gradient {i}; "
+                    "return a tensor or None for each input of forward"
+                )
+        return tuple(out)
+
+    return backward
 
 
 def _shares_memory(out: Any, x: Any) -> bool:
@@ -331,6 +458,14 @@ def _run_backward(
                 _deliver(out, g, capture, captured, from_node=True)
             if upstream is not None and node not in upstream:
                 continue
+        if node.fn is _OutputOf:  # one output of a multi-output Function: fill its slot
+            (owner,) = node.parents
+            slots = grads.get(owner)
+            if slots is None:
+                slots = grads[owner] = [None] * len(owner._outputs_meta)
+            prev = slots[node.slot]
+            slots[node.slot] = g if prev is None else prev + g
+            continue
         if type(g) is np.ndarray or not is_cuda_array(g):
             in_grads = node.fn.backward(node, g)
         else:
@@ -339,7 +474,7 @@ def _run_backward(
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         n = len(node.parents)
-        if len(in_grads) < n or any(g is not None for g in in_grads[n:]):
+        if len(in_grads) != n and (len(in_grads) < n or any(x is not None for x in in_grads[n:])):
             raise RuntimeError(
                 f"function {node.name()} returned an incorrect number of gradients (expected "
                 f"{n}, one per input of forward, got {len(in_grads)})"
@@ -347,20 +482,22 @@ def _run_backward(
         for i, (p, ig) in enumerate(zip(node.parents, in_grads)):
             if p is None or ig is None:
                 continue
-            try:
-                ig = unbroadcast(ig, p._out_shape if type(p) is Node else p.array.shape)
-            except ValueError as e:
-                raise RuntimeError(
-                    f"function {node.name()} returned an invalid gradient at index {i} - {e}"
-                ) from None
-            if type(p) is Node:
-                if ig.dtype != p._out_dtype:
-                    ig = ig.astype(p._out_dtype)
+            inner = type(p) is Node
+            arr = None if inner else p.array
+            shape, dtype = (p._out_shape, p._out_dtype) if inner else (arr.shape, arr.dtype)
+            if ig.shape != shape:
+                try:
+                    ig = unbroadcast(ig, shape)
+                except ValueError as e:
+                    raise RuntimeError(
+                        f"function {node.name()} returned an invalid gradient at index {i} - {e}"
+                    ) from None
+            if ig.dtype != dtype:
+                ig = ig.astype(dtype)
+            if inner:
                 prev = grads.get(p)
                 grads[p] = ig if prev is None else prev + ig
             else:
-                if ig.dtype != p.array.dtype:
-                    ig = ig.astype(p.array.dtype)
                 arrive(p, ig)
         if not retain_graph:
             node.free()
