@@ -607,6 +607,8 @@ def backward(
     roots = [_root_grad(t, g, "backward") for t, g in zip(outs, grad_tensors)]
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("backward: inputs=[] holds no tensor; pass None for all leaves")
         grads = grad(
             outs,
             inputs,
@@ -615,7 +617,11 @@ def backward(
             allow_unused=True,
         )
         for t, gi in zip(inputs, grads):
-            if gi is not None:
+            if gi is None:
+                continue
+            if t.grad_fn is None and t.grad is not None:  # a leaf: accumulate in place
+                t.grad.array += gi.array
+            else:  # (hooks ran in grad())
                 _deliver(t, gi.array, None, None, from_node=True)
         return
     with no_grad(), np.errstate(all="ignore"):  # silent, as every op (Function.apply)

@@ -917,7 +917,6 @@ def test_backward_inputs_that_does_not_require_grad_raises():
     check(f)
 
 
-@xfail("G-18", "backward(inputs=[leaf]) rebinds leaf.grad to a new tensor, not in place")
 def test_backward_inputs_accumulates_into_the_same_grad_tensor():
     def f(m):
         x = m.tensor([1.0, 2.0], requires_grad=True)
@@ -929,7 +928,6 @@ def test_backward_inputs_accumulates_into_the_same_grad_tensor():
     check(f)
 
 
-@xfail("G-22", "backward(inputs=[]) is a silent no-op (torch: error)")
 def test_backward_with_empty_inputs_raises():
     def f(m):
         x = m.tensor([1.0, 2.0], requires_grad=True)
