@@ -1642,7 +1642,6 @@ def test_conv_transpose2d_module_output_size(output_size):
     both_raise(lambda: d(dl.tensor(x), (10, 9)), lambda: t(torch.tensor(x), (10, 9)), ValueError)
 
 
-@pytest.mark.xfail(strict=True, reason="F11: ConvTranspose2d unbatched output_size of 3 entries")
 def test_conv_transpose2d_module_unbatched_output_size():
     d = dnn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()
     t = tnn.ConvTranspose2d(2, 3, 3, stride=2, padding=1).double()

@@ -81,7 +81,6 @@ def test_r5_no_numpy_warnings_leak():
         assert tuple(F.group_norm(dl.zeros(2, 4, 0), 2).shape) == (2, 4, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="R-6: unbatched ConvTranspose output_size of C_out + L")
 def test_r6_unbatched_conv_transpose_output_size():
     c = dl.nn.ConvTranspose1d(2, 4, 3, stride=2)
     assert tuple(c(dl.randn(2, 5), output_size=[4, 12]).shape) == (4, 12)

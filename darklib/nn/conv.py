@@ -437,6 +437,14 @@ def _transposed_forward(layer: Any, conv_t: Any, input: Tensor, output_size: Any
     output_padding that ``output_size`` asks for; unbatched input gets a batch of one."""
     x = check_tensor(layer, input)
     if layer._unbatched(x):
+        if output_size is not None:  # torch: (C_out, *spatial) or the spatial sizes
+            size, nd = tuple(output_size), layer._nd
+            if len(size) not in (nd, nd + 1):
+                raise ValueError(
+                    f"{layer!r}: for an unbatched {x.ndim}-D input, output_size must have "
+                    f"{nd} or {nd + 1} elements, got {size}"
+                )
+            output_size = size[-nd:]
         out = _transposed_forward(layer, conv_t, unsqueeze(x, 0), output_size)
         return squeeze(out, 0)
     layer._check_input(x)
