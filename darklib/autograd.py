@@ -575,10 +575,12 @@ def _deliver(
         return
     if t.grad is None:
         # a fresh array of the leaf's dtype: never aliases a gradient flowing elsewhere, and
-        # is a 0-d array (not a numpy scalar) for 0-d leaves
-        t.grad = Tensor._wrap(get_xp(t.array).array(g, dtype=t.array.dtype, copy=True))
+        # is a 0-d array (not a numpy scalar) for 0-d leaves; (not the checking setter: a
+        # retained tensor reshaped in place by t_()/squeeze_() gets its old shape's grad,
+        # as in torch)
+        t._grad = Tensor._wrap(get_xp(t.array).array(g, dtype=t.array.dtype, copy=True))
     elif from_node:  # a retained non-leaf's .grad: a new tensor, as torch (not in place)
-        t.grad = Tensor._wrap((t.grad.array + g).astype(t.array.dtype, copy=False))
+        t._grad = Tensor._wrap((t.grad.array + g).astype(t.array.dtype, copy=False))
     else:
         t.grad.array += g
 

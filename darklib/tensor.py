@@ -522,6 +522,7 @@ class Tensor:
             res = res.to(self.dtype)
         if not shared:
             self.array = res.array
+            self._retain_on(res.grad_fn)
             self.grad_fn, self._requires_grad = res.grad_fn, res._requires_grad
             self._version += 1
             if self.grad_fn is not None:  # the op saved its output: it is this tensor now
@@ -532,6 +533,7 @@ class Tensor:
             return self
         self._write(name, res.array)
         if view is None or view[1] is None:
+            self._retain_on(res.grad_fn)
             self.grad_fn, self._requires_grad = res.grad_fn, res._requires_grad
             return self
         base, steps = view[0], view[1]
@@ -577,6 +579,7 @@ class Tensor:
         self._viewed = viewed  # res viewed this tensor, which now takes res's place
         self.array = res.array
         if res.grad_fn is not None:  # else a leaf, which stays one (requires_grad kept)
+            # (a retain_grad() stays on the old node: .grad keeps the old shape, as torch's)
             self.grad_fn, self._requires_grad = res.grad_fn, True
         if view is not None:  # the same base, reached by one more step
             self._view = res._view
@@ -585,6 +588,14 @@ class Tensor:
             base, steps, _ = self._view
             self._view = (base, steps, base._ver)
         return self
+
+    def _retain_on(self, node: Any) -> None:
+        """An in-place op gives this tensor the node ``node``: a retain_grad() made on its
+        old node moves along, so .grad is the gradient of the new value (as in torch)."""
+        old = self.grad_fn
+        if old is not None and node is not None and old._retained is not None:
+            if old._retained() is self:
+                node._retained, old._retained = old._retained, None
 
     def _check_inplace_result(self, name: str, res: Tensor) -> None:
         if res.array.shape != self.array.shape:

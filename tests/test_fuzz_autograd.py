@@ -1101,7 +1101,6 @@ def test_retain_grad_on_a_tensor_without_grad_raises():
     check(f)
 
 
-@xfail("G-9", "retain_grad() then an in-place op: .grad is the gradient of the old value")
 def test_retain_grad_follows_the_tensor_through_an_in_place_op():
     def f(m):
         x = m.tensor([1.0, 2.0], requires_grad=True)

@@ -121,7 +121,6 @@ def test_r11_addmm_refuses_mixed_dtypes():
         dl.baddbmm(dl.ones(1, 2, 2, dtype=dl.float64), dl.ones(1, 2, 3), dl.ones(1, 3, 2))
 
 
-@pytest.mark.xfail(strict=True, reason="R-12: retain_grad then t_ crashes backward")
 def test_r12_retain_grad_then_inplace_view():
     x = dl.ones(2, 3, requires_grad=True)
     y = x * 1
