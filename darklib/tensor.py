@@ -618,7 +618,7 @@ class Tensor:
         try:
             if any(st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
                 raise ValueError  # an expanded view (CuPy's are not marked read-only)
-            a[...] = arr
+            _dt.silent(a.__setitem__, Ellipsis, arr)  # a wider result overflowing: inf
         except ValueError:
             raise RuntimeError(
                 f"{name}: unsupported operation: more than one element of the written-to "
@@ -849,7 +849,7 @@ class _Formatter:
         if vals.size == 0:
             return
         absv = np.abs(vals)
-        lo, hi = absv.min(), absv.max()
+        lo, hi = float(absv.min()), float(absv.max())  # Python floats: 1e308 / 1e-310 is inf
         self.int_mode = bool((np.ceil(vals) == vals).all())
         if self.int_mode:
             self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8

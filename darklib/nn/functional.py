@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from darklib.nn.sparse import embedding
 from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
@@ -370,10 +372,13 @@ def _track_instance_stats(x: Tensor, mean: Tensor, var: Tensor, momentum: float)
     if n == 0:
         return
     a = x.array.reshape(n, c, math.prod(x.shape[2:]))
-    for buf, stat in ((mean, a.mean(axis=2)), (var, a.var(axis=2, ddof=1))):
-        new = (1 - momentum) * buf.array + momentum * stat.mean(axis=0)
-        buf.array[...] = new.astype(buf.array.dtype, copy=False)
-        buf._version += 1
+    with np.errstate(all="ignore"):  # inf/NaN inputs give inf/NaN statistics, silently
+        # in float64, as torch accumulates them (1e38 values in float32 would overflow)
+        stats = (a.mean(axis=2, dtype=np.float64), a.var(axis=2, ddof=1, dtype=np.float64))
+        for buf, stat in zip((mean, var), stats):
+            new = (1 - momentum) * buf.array + momentum * stat.mean(axis=0)
+            buf.array[...] = new.astype(buf.array.dtype, copy=False)
+            buf._version += 1
 
 
 def upsample(

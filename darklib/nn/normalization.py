@@ -142,11 +142,7 @@ class _BatchNorm(Module):
         error_msgs: list[str],
         assign: bool = False,
     ) -> None:
-        # checkpoints written before num_batches_tracked existed (or stripped of integer
-        # tensors) lack the key: keep the current count instead of failing, as PyTorch does
-        key = prefix + "num_batches_tracked"
-        if self.track_running_stats and key not in state_dict:
-            state_dict = {**state_dict, key: self.num_batches_tracked}
+        state_dict = _with_batch_count(self, state_dict, prefix)
         super()._load_from_state_dict(
             state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
         )
@@ -157,6 +153,15 @@ class _BatchNorm(Module):
             f"affine={self.affine}, bias={self.bias is not None}, "
             f"track_running_stats={self.track_running_stats}"
         )
+
+
+def _with_batch_count(layer: Module, state_dict: Any, prefix: str) -> Any:
+    """Checkpoints written before num_batches_tracked existed (or stripped of integer
+    tensors) lack the key: keep the layer's current count instead of failing, as torch."""
+    key = prefix + "num_batches_tracked"
+    if layer.track_running_stats and key not in state_dict:
+        return {**state_dict, key: layer.num_batches_tracked}
+    return state_dict
 
 
 class BatchNorm1d(_BatchNorm):
@@ -265,6 +270,21 @@ class InstanceNorm2d(Module):
             self.training or not self.track_running_stats,
             0.0 if self.momentum is None else self.momentum,
             self.eps,
+        )
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+        assign: bool = False,
+    ) -> None:
+        state_dict = _with_batch_count(self, state_dict, prefix)
+        super()._load_from_state_dict(
+            state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
         )
 
     def extra_repr(self) -> str:

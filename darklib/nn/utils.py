@@ -56,11 +56,12 @@ def get_total_norm(
     if not tensors:
         return Tensor._wrap(np.zeros((), np.float32))
     dev = tensors[0].device
-    norms = [to_device(_norm_of(t.array, norm_type), dev) for t in tensors]
-    xp = get_xp(tensors[0].array)
-    dtype = np.result_type(*[n.dtype for n in norms])
-    stacked = xp.stack([n.astype(dtype) for n in norms])
-    total = _norm_of(stacked, norm_type)
+    with np.errstate(all="ignore"):  # huge or inf gradients give an inf norm silently, as torch
+        norms = [to_device(_norm_of(t.array, norm_type), dev) for t in tensors]
+        xp = get_xp(tensors[0].array)
+        dtype = np.result_type(*[n.dtype for n in norms])
+        stacked = xp.stack([n.astype(dtype) for n in norms])
+        total = _norm_of(stacked, norm_type)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
         raise RuntimeError(
             f"The total norm of order {norm_type} for gradients from `parameters` is "

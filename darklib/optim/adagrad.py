@@ -162,7 +162,7 @@ class Adadelta(Optimizer):
             xp = get_xp(g)
             sq, acc = state["square_avg"].array, state["acc_delta"].array
             sq *= rho
-            sq += (1 - rho) * (g * g)
+            sq += (1 - rho) * g * g  # torch's order: g * g alone may overflow
             std = xp.sqrt(sq + eps)
             delta = xp.sqrt(acc + eps)
             delta /= std

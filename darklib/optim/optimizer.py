@@ -330,10 +330,13 @@ def _advance(state: dict[str, Any]) -> float:
 
 
 def _moments(g: Any, m: Any, v: Any, beta1: float, beta2: float) -> Any:
-    """``m = lerp(m, g, 1 - beta1)``, ``v = beta2 v + (1 - beta2) g^2``; returns a scratch."""
+    """``m = lerp(m, g, 1 - beta1)``, ``v = beta2 v + (1 - beta2) g^2``; returns a scratch.
+
+    ``(1 - beta2) * g * g`` in torch's order: g * g alone overflows float16 from |g| > 256
+    (float32 from 1.8e19) and would freeze the parameter."""
     xp = get_xp(g)
-    tmp = xp.multiply(g, g)
-    tmp *= 1 - beta2
+    tmp = xp.multiply(g, 1 - beta2)
+    tmp *= g
     v *= beta2
     v += tmp
     xp.subtract(g, m, out=tmp)

@@ -90,8 +90,8 @@ class RMSprop(Optimizer):
             _advance(state)
             xp = get_xp(g)
             sq = state["square_avg"].array
-            tmp = xp.multiply(g, g)
-            tmp *= 1 - alpha
+            tmp = xp.multiply(g, 1 - alpha)  # then * g: torch's order (g * g may overflow)
+            tmp *= g
             sq *= alpha
             sq += tmp
             if centered:
