@@ -389,6 +389,7 @@ _bind(
 
 # ------------------------------------------------------------------ creation like self
 from darklib import creation as C  # noqa: E402
+from darklib import dtypes as _dt  # noqa: E402
 
 
 def _new(fn):
@@ -428,6 +429,8 @@ def _fill_random(name: str, make: Any) -> Any:
 
 
 def _uniform(t: Tensor, gen: Any, from_: float = 0.0, to: float = 1.0) -> Tensor:
+    if t.array.dtype.kind == "f":
+        _dt.check_uniform_bounds("uniform_", float(from_), float(to), t.array.dtype)
     u = C.rand(*t.shape, generator=gen, dtype=t.dtype, device=t.device)
     return Tensor._wrap((u.array * (to - from_) + from_).astype(t.array.dtype, copy=False))
 

@@ -139,8 +139,8 @@ def _make(
     if dev.type == "cuda":
         with xp.cuda.Device(dev.index):
             arr = fill(xp, shape, npd)
-    else:
-        arr = fill(xp, shape, npd)
+    else:  # (values beyond the dtype's range become inf without NumPy's warning, as torch)
+        arr = _dt.silent(fill, xp, shape, npd)
     t = Tensor._wrap(arr)
     if requires_grad:
         t.requires_grad_(True)

@@ -136,6 +136,21 @@ def silent(fn: Any, *args: Any, **kwargs: Any) -> Any:
         fp_errors.reset(token)
 
 
+def check_uniform_bounds(op: str, low: float, high: float, np_dtype: Any) -> None:
+    """torch's checks of a uniform fill's range: both ends within the dtype, and their
+    distance too (else every sample would be inf)."""
+    npd = np.dtype(np_dtype)
+    top = _py_float(np.finfo(npd).max)
+    for name, v in (("from", low), ("to", high)):
+        if math.isfinite(v) and abs(v) > top:
+            raise RuntimeError(f"{op}: {name}={v} is out of bounds for {npd.name}")
+    if high - low > top:
+        raise RuntimeError(
+            f"{op}: expects to - from <= the largest {npd.name} ({top:g}), but found "
+            f"to={high} and from={low}"
+        )
+
+
 def scalar_array(xp: Any, value: Any, np_dtype: Any) -> Any:
     """A number as a 0-d array of ``np_dtype`` on ``xp``'s device (an op's operand)."""
     return silent(xp.asarray, value, dtype=np_dtype)

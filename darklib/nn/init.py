@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import dtypes as _dt
 from darklib import random as _random
 from darklib.backend import get_xp
 from darklib.ops.elementwise import normal_quantile
@@ -105,8 +106,8 @@ def _fill(tensor: Tensor, kind: str, generator: Any, **kw: Any) -> Tensor:
     _random_target(tensor, f"init.{kind}_")
     gen = _random.default_generator if generator is None else generator
     arr = tensor.array
-    if arr.size:
-        arr[...] = gen.sample(kind, get_xp(arr), arr.shape, arr.dtype, **kw)
+    if arr.size:  # (a huge std gives inf samples without NumPy's warning, as torch)
+        arr[...] = _dt.silent(gen.sample, kind, get_xp(arr), arr.shape, arr.dtype, **kw)
     tensor._version += 1
     return tensor
 
@@ -115,6 +116,8 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any = No
     """Fill with samples of U(a, b)."""
     if a > b:
         raise RuntimeError(f"uniform_: expects a [from, to) range, but found from={a} > to={b}")
+    if isinstance(tensor, Tensor) and tensor.array.dtype.kind == "f":
+        _dt.check_uniform_bounds("init.uniform_", float(a), float(b), tensor.array.dtype)
     return _fill(tensor, "uniform", generator, low=float(a), high=float(b))
 
 
@@ -153,14 +156,14 @@ def trunc_normal_(
     u = gen.sample("uniform", xp, (arr.size,), np.dtype(np.float64), low=lo, high=hi)
     z = normal_quantile(xp, u)
     out = xp.clip(mean + std * (-z if flip else z), a, b)
-    arr[...] = out.reshape(arr.shape).astype(arr.dtype)
+    arr[...] = _dt.silent(out.reshape(arr.shape).astype, arr.dtype)
     tensor._version += 1
     return tensor
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    """Fill with ``val``."""
-    tensor.array[...] = val
+    """Fill with ``val`` (refused, as torch, where it does not fit the dtype)."""
+    tensor.array[...] = _dt.fill_value(val, tensor.array.dtype, "init.constant_")
     tensor._version += 1
     return tensor
 
@@ -270,6 +273,6 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
     q = q * xp.sign(xp.diag(r))  # make the decomposition unique (Haar-distributed)
     if rows < cols:
         q = q.T
-    tensor.array[...] = (gain * q).reshape(tensor.shape).astype(tensor.array.dtype)
+    tensor.array[...] = _dt.silent((gain * q).reshape(tensor.shape).astype, tensor.array.dtype)
     tensor._version += 1
     return tensor

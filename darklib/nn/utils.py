@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import dtypes as _dt
 from darklib.backend import get_xp, to_device
 from darklib.ops.shape import cat, reshape
 from darklib.tensor import Tensor
@@ -112,7 +113,9 @@ def clip_grad_value_(
     clip_value = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            get_xp(p.grad.array).clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)
+            g = p.grad.array
+            bound = _dt.fill_value(clip_value, g.dtype, "clip_grad_value_")  # torch's range check
+            get_xp(g).clip(g, -bound, bound, out=g)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:

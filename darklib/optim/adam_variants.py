@@ -17,6 +17,7 @@ from darklib.optim.optimizer import (
     _new_state,
     _step_counter,
     _zeros_state,
+    scalar_dtype,
 )
 from darklib.tensor import Tensor
 
@@ -101,8 +102,8 @@ class NAdam(Optimizer):
         maximize: maximize the objective instead of minimizing it. Default: False.
         foreach, capturable, differentiable: accepted for PyTorch compatibility.
 
-    State per parameter: ``step``, ``mu_product`` (0-d float32, as PyTorch), ``exp_avg`` and
-    ``exp_avg_sq``.
+    State per parameter: ``step``, ``mu_product`` (0-d float32, float64 under a float64
+    default, as PyTorch), ``exp_avg`` and ``exp_avg_sq``.
     """
 
     def __init__(
@@ -144,7 +145,7 @@ class NAdam(Optimizer):
             state = self.state[p]
             if not state:
                 state["step"] = _step_counter()
-                state["mu_product"] = Tensor._wrap(np.ones((), dtype=np.float32))
+                state["mu_product"] = Tensor._wrap(np.ones((), dtype=scalar_dtype()))
                 state["exp_avg"] = _zeros_state(p)
                 state["exp_avg_sq"] = _zeros_state(p)
             step = _advance(state)

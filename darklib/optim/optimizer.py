@@ -16,6 +16,7 @@ import numpy as np
 
 from darklib import autograd
 from darklib.backend import device_of, get_xp, to_device, to_numpy
+from darklib.dtypes import float64, get_default_dtype
 from darklib.tensor import Tensor
 
 
@@ -300,7 +301,7 @@ def _cast_state(p: Tensor, name: str, v: Any) -> Any:
     """A copy of a saved state value, on the parameter's device and (floats) in its dtype."""
     if name == "step":
         arr = to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
-        return Tensor._wrap(np.array(arr, dtype=np.float32).reshape(()))
+        return Tensor._wrap(np.array(arr, dtype=scalar_dtype()).reshape(()))
     if isinstance(v, np.ndarray):
         v = Tensor._wrap(v)
     if not isinstance(v, Tensor):
@@ -352,7 +353,13 @@ def _zeros_state(p: Tensor) -> Tensor:
 
 def _step_counter() -> Tensor:
     """A 0-d float32 step counter kept on the CPU (reading it never syncs a GPU), as PyTorch."""
-    return Tensor._wrap(np.zeros((), dtype=np.float32))
+    return Tensor._wrap(np.zeros((), dtype=scalar_dtype()))
+
+
+def scalar_dtype() -> np.dtype:
+    """The dtype of optimizers' scalar state (step, NAdam's mu_product), as torch's:
+    float64 under ``set_default_dtype(float64)``, else float32."""
+    return np.dtype(np.float64 if get_default_dtype() == float64 else np.float32)
 
 
 def _effective_grad(p: Tensor, maximize: bool, weight_decay: float) -> Any:
