@@ -430,7 +430,7 @@ def multinomial(
             f"multinomial(): cannot draw {num_samples} samples without replacement from "
             f"{n} categories"
         )
-    total = rows.sum(axis=1, keepdims=True)
+    total = _dt.silent(rows.sum, axis=1, keepdims=True)  # inf - inf: refused just below
     bad = ((rows < 0).any() | ~xp.isfinite(rows).all(), (total <= 0).any())
     flags = xp.stack(bad)
     invalid, empty = (flags.get() if xp is not np else flags).tolist()  # one GPU sync

@@ -106,9 +106,28 @@ def default_float() -> np.dtype:
     return _default_float.np
 
 
-def finfo(type: Any = None) -> np.finfo:
-    """Machine limits of a floating-point dtype (``eps``, ``max``, ``min``, ``tiny``...)."""
-    return np.finfo(to_numpy_dtype(_default_float if type is None else type))
+class finfo:
+    """Machine limits of a floating-point dtype (the default one when omitted), as
+    ``torch.finfo``: ``bits``, and as Python floats ``eps``, ``max``, ``min``, ``tiny`` (=
+    ``smallest_normal``) and ``resolution`` (10 ** -decimal digits); ``dtype`` is its name."""
+
+    def __init__(self, type: Any = None) -> None:
+        npd = to_numpy_dtype(_default_float if type is None else type)
+        if npd.kind != "f":
+            raise TypeError(f"finfo: expected a floating-point dtype, got {npd.name}")
+        info = np.finfo(npd)
+        self.bits = _py_int(info.bits)
+        self.eps, self.max, self.min = (_py_float(v) for v in (info.eps, info.max, info.min))
+        self.tiny = self.smallest_normal = _py_float(info.tiny)
+        self.resolution = 10.0 ** -_py_int(info.precision)
+        self.dtype = npd.name
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+            f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+            f"tiny={self.tiny:g}, dtype={self.dtype})"
+        )
 
 
 def iinfo(type: Any) -> np.iinfo:

@@ -200,11 +200,6 @@ def test_default_dtype_scalars_finfo_repr_item(default_dtype):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="D-14: finfo().resolution (and every field) is a NumPy scalar of the dtype: "
-    "float(dl.finfo(float16).resolution) is 0.0010004, torch's is the Python float 0.001",
-)
 @DEFAULTS
 def test_default_dtype_finfo_resolution_is_python_float(default_dtype):
     assert float(dl.finfo().resolution) == torch.finfo().resolution
@@ -1140,11 +1135,6 @@ def test_init_half_huge_scale_silent(fn):
     assert bool(dl.isinf(t).all()) == bool(torch.isinf(fn(torch)).all())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="D-11: multinomial with inf/NaN/negative weights emits a RuntimeWarning before "
-    "its RuntimeError (under an 'error' filter the exception type changes)",
-)
 @pytest.mark.parametrize("w", [[np.inf, -np.inf, 1.0], [1.0, -np.inf, np.inf, 2.0]])
 def test_multinomial_bad_weights_silent(w):
     with pytest.raises(RuntimeError):
