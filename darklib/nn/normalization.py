@@ -51,11 +51,10 @@ def _reset_affine(module: Module, affine: bool) -> None:
             init.zeros_(module.bias)
 
 
-class _BatchNorm(Module):
-    """Shared state and forward of the batch-norm layers; subclasses fix the input rank."""
-
-    _ranks: tuple[int, ...] = ()
-    _layout = ""
+class _NormBase(Module):
+    """State shared by batch and instance norm: the affine parameters and, with
+    ``track_running_stats``, the buffers running_mean, running_var and num_batches_tracked
+    (torch's state_dict layout)."""
 
     def __init__(
         self,
@@ -102,6 +101,39 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         _reset_affine(self, self.affine)
 
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+        assign: bool = False,
+    ) -> None:
+        # checkpoints written before num_batches_tracked existed (or stripped of integer
+        # tensors) lack the key: keep the current count instead of failing, as torch
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            state_dict = {**state_dict, key: self.num_batches_tracked}
+        super()._load_from_state_dict(
+            state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class _BatchNorm(_NormBase):
+    """The forward of the batch-norm layers; subclasses fix the input rank."""
+
+    _ranks: tuple[int, ...] = ()
+    _layout = ""
+
     def _check_input_dim(self, x: Tensor) -> None:
         if x.ndim not in self._ranks:
             raise ValueError(f"{self!r}: expected {self._layout} input, got {shape_str(x)}")
@@ -131,37 +163,6 @@ class _BatchNorm(Module):
             self.eps,
             num_batches_tracked=nbt,
         )
-
-    def _load_from_state_dict(
-        self,
-        state_dict: Any,
-        prefix: str,
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-        assign: bool = False,
-    ) -> None:
-        state_dict = _with_batch_count(self, state_dict, prefix)
-        super()._load_from_state_dict(
-            state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={self.bias is not None}, "
-            f"track_running_stats={self.track_running_stats}"
-        )
-
-
-def _with_batch_count(layer: Module, state_dict: Any, prefix: str) -> Any:
-    """Checkpoints written before num_batches_tracked existed (or stripped of integer
-    tensors) lack the key: keep the layer's current count instead of failing, as torch."""
-    key = prefix + "num_batches_tracked"
-    if layer.track_running_stats and key not in state_dict:
-        return {**state_dict, key: layer.num_batches_tracked}
-    return state_dict
 
 
 class BatchNorm1d(_BatchNorm):
@@ -206,7 +207,7 @@ class BatchNorm2d(_BatchNorm):
     _layout = "4-D (N, C, H, W)"
 
 
-class InstanceNorm2d(Module):
+class InstanceNorm2d(_NormBase):
     """Instance normalisation: each (sample, channel) plane normalised on its own.
 
     Args:
@@ -227,7 +228,7 @@ class InstanceNorm2d(Module):
         self,
         num_features: int,
         eps: float = 1e-5,
-        momentum: float = 0.1,
+        momentum: float | None = 0.1,
         affine: bool = False,
         track_running_stats: bool = False,
         device: Any = None,
@@ -235,22 +236,11 @@ class InstanceNorm2d(Module):
         *,
         bias: bool = True,
     ) -> None:
-        super().__init__()
-        positive_int(num_features, "num_features", "InstanceNorm2d")
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
-        _affine_params(self, affine, (num_features,), bias, device, dtype)
-        _reset_affine(self, affine)
-        on = track_running_stats
-        kw = dict(device=device, dtype=dtype)
-        self.register_buffer("running_mean", zeros(num_features, **kw) if on else None)
-        self.register_buffer("running_var", ones(num_features, **kw) if on else None)
-        # kept for torch's state_dict layout; instance norm never counts batches (nor torch's)
-        count = tensor(0, dtype=np.int64, device=device) if on else None
-        self.register_buffer("num_batches_tracked", count)
+        # (num_batches_tracked, when tracking, is kept for torch's state_dict layout:
+        # instance norm never counts batches, nor does torch's)
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
@@ -270,28 +260,6 @@ class InstanceNorm2d(Module):
             self.training or not self.track_running_stats,
             0.0 if self.momentum is None else self.momentum,
             self.eps,
-        )
-
-    def _load_from_state_dict(
-        self,
-        state_dict: Any,
-        prefix: str,
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-        assign: bool = False,
-    ) -> None:
-        state_dict = _with_batch_count(self, state_dict, prefix)
-        super()._load_from_state_dict(
-            state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={self.bias is not None}, "
-            f"track_running_stats={self.track_running_stats}"
         )
 
 
