@@ -30,11 +30,17 @@ __all__ = [
 ]
 
 
-def _check_4d(layer: Module, x: Any) -> Tensor:
+_LAYOUTS = {1: ("(C, L)", "(N, C, L)"), 2: ("(C, H, W)", "(N, C, H, W)")}
+
+
+def _check_input(layer: Module, x: Any, dims: int) -> Tensor:
+    """``x`` as a tensor of ``dims`` spatial dims, unbatched or batched."""
     x = check_tensor(layer, x)
-    if x.ndim not in (3, 4):
+    if x.ndim not in (dims + 1, dims + 2):
+        one, batch = _LAYOUTS[dims]
         raise RuntimeError(
-            f"{layer!r}: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got {shape_str(x)}"
+            f"{layer!r}: expected {dims + 1}-D {one} or {dims + 2}-D {batch} input, "
+            f"got {shape_str(x)}"
         )
     return x
 
@@ -90,7 +96,7 @@ class MaxPool2d(Module):
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Any:
-        x = _check_4d(self, input)
+        x = _check_input(self, input, 2)
         return max_pool2d(
             x,
             self.kernel_size,
@@ -152,7 +158,7 @@ class AvgPool2d(Module):
         self.divisor_override = divisor_override
 
     def forward(self, input: Tensor) -> Tensor:
-        x = _check_4d(self, input)
+        x = _check_input(self, input, 2)
         return avg_pool2d(
             x,
             self.kernel_size,
@@ -195,7 +201,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:
-        return adaptive_avg_pool2d(_check_4d(self, input), self.output_size)
+        return adaptive_avg_pool2d(_check_input(self, input, 2), self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -220,22 +226,15 @@ class AdaptiveMaxPool2d(Module):
         self.return_indices = return_indices
 
     def forward(self, input: Tensor) -> Any:
-        return adaptive_max_pool2d(_check_4d(self, input), self.output_size, self.return_indices)
+        return adaptive_max_pool2d(
+            _check_input(self, input, 2), self.output_size, self.return_indices
+        )
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
 # ------------------------------------------------------------------ 1-D
-
-
-def _check_3d(layer: Module, x: Any) -> Tensor:
-    x = check_tensor(layer, x)
-    if x.ndim not in (2, 3):
-        raise RuntimeError(
-            f"{layer!r}: expected 2-D (C, L) or 3-D (N, C, L) input, got {shape_str(x)}"
-        )
-    return x
 
 
 def _single(value: Any, name: str, owner: str, minimum: int) -> Any:
@@ -288,7 +287,7 @@ class MaxPool1d(Module):
 
     def forward(self, input: Tensor) -> Any:
         return max_pool1d(
-            _check_3d(self, input),
+            _check_input(self, input, 1),
             self.kernel_size,
             self.stride,
             self.padding,
@@ -345,7 +344,7 @@ class AvgPool1d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return avg_pool1d(
-            _check_3d(self, input),
+            _check_input(self, input, 1),
             self.kernel_size,
             self.stride,
             self.padding,
@@ -373,7 +372,7 @@ class AdaptiveAvgPool1d(Module):
         self.output_size = _single(output_size, "output_size", "AdaptiveAvgPool1d", 1)
 
     def forward(self, input: Tensor) -> Tensor:
-        return adaptive_avg_pool1d(_check_3d(self, input), self.output_size)
+        return adaptive_avg_pool1d(_check_input(self, input, 1), self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
@@ -397,7 +396,9 @@ class AdaptiveMaxPool1d(Module):
         self.return_indices = return_indices
 
     def forward(self, input: Tensor) -> Any:
-        return adaptive_max_pool1d(_check_3d(self, input), self.output_size, self.return_indices)
+        return adaptive_max_pool1d(
+            _check_input(self, input, 1), self.output_size, self.return_indices
+        )
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
