@@ -384,18 +384,26 @@ def _shape(t: Any) -> tuple:
     return tuple(t.shape)
 
 
-def _check_operands(op: str, input: Any, weight: Any, bias: Any, groups: Any) -> None:
+_LAYOUTS = {1: ("(C, L)", "(N, C, L)"), 2: ("(C, H, W)", "(N, C, H, W)")}
+
+
+def _check_operands(
+    op: str, input: Any, weight: Any, bias: Any, groups: Any, dims: int = 2
+) -> None:
+    """Types, ranks (``dims`` spatial dims), dtypes and groups of a convolution's operands."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(
             f"{op}: input and weight must be tensors, got {type(input).__name__} "
             f"and {type(weight).__name__}"
         )
-    if input.ndim not in (3, 4):
+    if input.ndim not in (dims + 1, dims + 2):
+        one, batch = _LAYOUTS[dims]
         raise RuntimeError(
-            f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {_shape(input)}"
+            f"{op}: expected a {dims + 1}-D {one} or {dims + 2}-D {batch} input, got shape "
+            f"{_shape(input)}"
         )
-    if weight.ndim != 4:
-        raise RuntimeError(f"{op}: expected a 4-D weight, got shape {_shape(weight)}")
+    if weight.ndim != dims + 2:
+        raise RuntimeError(f"{op}: expected a {dims + 2}-D weight, got shape {_shape(weight)}")
     for name, t in (("input", input), ("weight", weight)):
         if t.array.dtype.kind != "f":
             raise RuntimeError(f"{op}: expected a floating-point {name}, got {t.dtype}")
@@ -583,18 +591,7 @@ def _check_1d(
     op: str, input: Any, weight: Any, bias: Any, groups: Any, transposed: bool = False
 ) -> None:
     """Checks in 1-D terms (shapes as the caller passed them), before the 2-D op runs."""
-    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError(
-            f"{op}: input and weight must be tensors, got {type(input).__name__} "
-            f"and {type(weight).__name__}"
-        )
-    if input.ndim not in (2, 3):
-        raise RuntimeError(
-            f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {_shape(input)}"
-        )
-    if weight.ndim != 3:
-        raise RuntimeError(f"{op}: expected a 3-D weight, got shape {_shape(weight)}")
-    _check_operands(op, input.unsqueeze(-2), weight.unsqueeze(-2), bias, groups)
+    _check_operands(op, input, weight, bias, groups, dims=1)
     ws, ishape = _shape(weight), _shape(input)
     if transposed:  # weight (C_in, C_out / groups, K)
         cin, cout, split = ws[0], ws[1] * groups, ws[0]
