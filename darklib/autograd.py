@@ -9,6 +9,7 @@ broadcasting in one place (:func:`unbroadcast`) and accumulates into leaves' ``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -258,7 +259,9 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     finally:
         fp_errors.reset(quiet)
     ctx._inputs = ()
-    ctx._xp = get_xp(next((a.array for a in args if isinstance(a, Tensor)), np.empty(0)))
+    first = next((a.array for a in args if isinstance(a, Tensor)), np.empty(0))
+    ctx._xp = get_xp(first)
+    ctx._device = first.device if is_cuda_array(first) else None  # backward runs there
     single = not isinstance(out, tuple)
     outs = (out,) if single else out
     # each output is a new tensor (sharing memory with what forward returned, which may be
@@ -317,12 +320,13 @@ def _tensor_backward(fn: Any) -> Any:
         meta = ctx._outputs_meta
         slots = g if type(g) is list else [g]
         materialize = getattr(ctx, "_materialize_grads", True)
-        grads = []
-        for gi, m in zip(slots, meta):
-            if gi is None and materialize and m is not None:
-                gi = ctx._xp.zeros(m[0], m[1])
-            grads.append(None if gi is None else Tensor._wrap(gi))
-        res = fn(ctx, *grads)
+        with contextlib.nullcontext() if ctx._device is None else ctx._device:
+            grads = []
+            for gi, m in zip(slots, meta):
+                if gi is None and materialize and m is not None:
+                    gi = ctx._xp.zeros(m[0], m[1])
+                grads.append(None if gi is None else Tensor._wrap(gi))
+            res = fn(ctx, *grads)
         res = res if isinstance(res, tuple) else (res,)
         out = []
         for i, r in enumerate(res):

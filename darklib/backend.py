@@ -171,8 +171,9 @@ def gpu_special(name: str) -> Any:
 
 
 def gpu_scatter(name: str) -> Any:
-    """CuPy's ``cupyx.scatter_max`` / ``scatter_min`` (``a[idx] = max(a[idx], v)`` with
-    repeated indices), for reductions CuPy's ufuncs have no ``.at`` for."""
+    """CuPy's ``cupyx.scatter_add`` / ``scatter_max`` / ``scatter_min`` (``a[idx] += v``,
+    ``a[idx] = max(a[idx], v)``... with repeated indices), where CuPy's ufuncs have no
+    ``.at`` (or its bincount would sync)."""
     import cupyx
 
     return getattr(cupyx, name)

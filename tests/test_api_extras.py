@@ -226,3 +226,17 @@ def test_inplace_shape_errors():
     with pytest.raises(RuntimeError, match="views of this one"):
         z.t_()
     assert z.shape == (2, 3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_mode_and_median_of_empty_inputs_like_torch(device):
+    # no rows to reduce: empty results (CuPy's bincount would fail here: scatter-add instead)
+    for shape, dim in (((0, 5), 1), ((3, 0, 4), 2)):
+        v, i = dl.mode(dl.zeros(*shape, device=device), dim)
+        tv, ti = torch.mode(torch.zeros(*shape), dim)
+        assert tuple(v.shape) == tuple(tv.shape) and tuple(i.shape) == tuple(ti.shape)
+    # an empty integer tensor's median keeps its dtype, NaN cast on the host as torch's CPU
+    for dt in ("int64", "bool"):
+        got = dl.zeros(0, dtype=getattr(dl, dt), device=device).median()
+        want = torch.zeros(0, dtype=getattr(torch, dt)).median()
+        assert got.cpu().item() == want.item() and str(got.dtype).endswith(dt)

@@ -283,9 +283,9 @@ def batch_norm(
     factor = 0.0
     if training and x.array.size == 0:
         # an empty batch, as torch: an empty result, zero gradients, the statistics unchanged
-        xp = get_xp(x.array)
-        stand_in = (xp.zeros(c, x.array.dtype), xp.ones(c, x.array.dtype))
-        return BatchNorm.apply(x, weight, bias, *stand_in, False, 0.0, float(eps))
+        # zeros of shape (C,) from the (empty) input itself: on its device, in its dtype
+        zero = x.array.sum(axis=tuple(i for i in range(x.ndim) if i != 1))
+        return BatchNorm.apply(x, weight, bias, zero, zero + 1, False, 0.0, float(eps))
     if training:
         m = x.array.size // c if c else 0
         if m <= 1:

@@ -19,7 +19,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib.autograd import Function
-from darklib.backend import get_xp
+from darklib.backend import get_xp, gpu_scatter
 from darklib.ops import elementwise as _E
 from darklib.ops.shape import _check_tensor, norm_dim, norm_dims
 from darklib.ops.shape import reshape as _reshape
@@ -889,8 +889,8 @@ def _nan_of(x: Tensor) -> Tensor:
     integer and bool tensors keep their dtype (NaN cast to it: int64's lowest, True)."""
     if x.array.dtype.kind == "f":
         return _E.mul(x.sum(), math.nan)
-    xp = get_xp(x.array)
-    return Tensor._wrap(_dt.silent(lambda: xp.asarray(math.nan).astype(x.array.dtype)))
+    host = _dt.silent(lambda: np.asarray(math.nan).astype(x.array.dtype))  # the host's cast
+    return Tensor._wrap(get_xp(x.array).asarray(host))
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
@@ -1010,7 +1010,12 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     starts = xp.concatenate([xp.ones((rows.shape[0], 1), bool), new], axis=1)
     run = xp.cumsum(starts, axis=1) - 1  # run number of each sorted position
     flat = run + xp.arange(rows.shape[0]).reshape(-1, 1) * n
-    counts = xp.bincount(flat.reshape(-1), minlength=rows.size).reshape(-1, n)
+    if xp is np:
+        counts = np.bincount(flat.reshape(-1), minlength=rows.size)
+    else:  # (CuPy's bincount syncs twice and fails on empty input: scatter-add instead)
+        counts = xp.zeros(rows.size, _I64)
+        gpu_scatter("scatter_add")(counts, flat.reshape(-1), 1)
+    counts = counts.reshape(-1, n)
     count_at = xp.take_along_axis(counts, run, axis=1)
     first = xp.argmax(count_at, axis=1)  # first position of the longest (smallest) run
     last = first + xp.take_along_axis(count_at, first[:, None], axis=1)[:, 0] - 1
