@@ -10,6 +10,7 @@ broadcasting in one place (:func:`unbroadcast`) and accumulates into leaves' ``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -161,8 +162,11 @@ class Function:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "_arrays" not in cls.__dict__:
-            cls._arrays = cls.__module__.split(".")[0] == "darklib"
+        if "_arrays" not in cls.__dict__:  # darklib's ops, and subclasses of them, use arrays
+            inherited = any(
+                b is not Function and b._arrays for b in cls.__bases__ if issubclass(b, Function)
+            )
+            cls._arrays = cls.__module__.split(".")[0] == "darklib" or inherited
         if not cls._arrays and "backward" in cls.__dict__:
             cls.backward = staticmethod(_tensor_backward(cls.__dict__["backward"]))
 
@@ -242,9 +246,38 @@ class Function:
 # ------------------------------------------------------------------ user Functions
 
 
+def _bind(cls: type[Function], args: tuple, kwargs: dict) -> tuple:
+    """The arguments of ``apply`` as forward's positional inputs, in its signature's order
+    with defaults filled in (as torch binds them): keyword arguments get gradients too."""
+    fwd = cls.forward
+    sig = inspect.signature(fwd)
+    ctx_style = cls.setup_context is None
+    try:
+        bound = sig.bind(*((None,) if ctx_style else ()), *args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{cls.__name__}.apply: {e}") from None
+    bound.apply_defaults()
+    out: list = []
+    for name, param in sig.parameters.items():
+        value = bound.arguments.get(name)
+        if param.kind is param.VAR_POSITIONAL:
+            out.extend(value or ())
+        elif param.kind is param.VAR_KEYWORD:
+            if value:
+                raise TypeError(
+                    f"{cls.__name__}.apply: forward's **{name} cannot take tensors to "
+                    "differentiate; give them names in forward's signature"
+                )
+        else:
+            out.append(value)
+    return tuple(out[1:] if ctx_style else out)
+
+
 def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     """``apply`` of a Function written outside darklib, with torch's interface."""
-    _sync([a for a in (*args, *kwargs.values()) if isinstance(a, Tensor)])
+    if kwargs or cls.setup_context is not None:
+        args = _bind(cls, args, kwargs)
+    _sync([a for a in args if isinstance(a, Tensor)])
     grad_on = _grad_state.enabled
     needs = tuple(grad_on and isinstance(a, Tensor) and a._requires_grad for a in args)
     ctx = Node(cls, args, needs)
@@ -252,10 +285,10 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     try:
         with no_grad():
             if cls.setup_context is not None:  # torch's forward(*args) + setup_context form
-                out = cls.forward(*args, **kwargs)
+                out = cls.forward(*args)
                 cls.setup_context(ctx, args, out)
             else:
-                out = cls.forward(ctx, *args, **kwargs)
+                out = cls.forward(ctx, *args)
     finally:
         fp_errors.reset(quiet)
     ctx._inputs = ()
@@ -264,9 +297,17 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     ctx._device = first.device if is_cuda_array(first) else None  # backward runs there
     single = not isinstance(out, tuple)
     outs = (out,) if single else out
-    # each output is a new tensor (sharing memory with what forward returned, which may be
-    # an input): the graph attaches to it, never to the input itself
-    results = [Tensor._wrap(o.array) if isinstance(o, Tensor) else o for o in outs]
+    # each output is a new tensor, the graph attaches to it and never to an input; when a
+    # graph is recorded, one that shares an input's memory (an input returned as is, a view
+    # of it) is copied, so that in-place changes on either side cannot corrupt what the
+    # other's gradient reads (torch refuses those changes instead)
+    inputs = [a.array for a in args if isinstance(a, Tensor)] if any(needs) else []
+    results = [
+        (Tensor._wrap(o.array.copy() if _aliases(o.array, inputs) else o.array))
+        if isinstance(o, Tensor)
+        else o
+        for o in outs
+    ]
     if any(needs):
         non_diff = getattr(ctx, "_non_differentiable", ())
         diff = [
@@ -296,6 +337,10 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
                 *((r, r._version) for r in results if any(r is a for a in ctx._saved)),
             ]
     return results[0] if single else tuple(results)
+
+
+def _aliases(arr: Any, inputs: list) -> bool:
+    return any(arr is a or get_xp(arr).may_share_memory(arr, a) for a in inputs)
 
 
 def _result_for(a: Any, outs: tuple, results: list) -> Any:
@@ -388,30 +433,20 @@ def _raise_device_mismatch(fn: type[Function], args: Sequence) -> None:
 def unbroadcast(grad: Any, shape: tuple) -> Any:
     """Sum ``grad`` down to ``shape``: the one place that undoes NumPy broadcasting.
 
-    Raises ValueError when ``shape`` does not broadcast to ``grad``'s shape (apart from
-    size-1 dims, which may be missing or extra): a gradient of any other shape is a bug in
-    a backward, never reshaped into place."""
+    Raises ValueError unless ``shape`` broadcasts to ``grad``'s shape (torch's rule for a
+    backward's gradients): any other gradient is a bug in a backward, never reshaped into
+    place."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
-    if extra < 0:
-        if _squeezed(grad.shape) != _squeezed(shape):
-            raise ValueError(
-                f"got {list(grad.shape)} but expected shape compatible with {list(shape)}"
-            )
-        return grad.reshape(shape)
-    axes = tuple(range(extra)) + tuple(
-        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape[extra:] != shape:
-        raise ValueError(f"got {list(grad.shape)} but expected shape compatible with {list(shape)}")
-    return grad.reshape(shape)
-
-
-def _squeezed(shape: tuple) -> tuple:
-    return tuple(n for n in shape if n != 1)
+    if extra >= 0:
+        axes = tuple(range(extra)) + tuple(
+            i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+        )
+        summed = grad.sum(axis=axes, keepdims=True) if axes else grad
+        if summed.shape[extra:] == shape:
+            return summed.reshape(shape)
+    raise ValueError(f"got {list(grad.shape)} but expected shape compatible with {list(shape)}")
 
 
 def _run_backward(
@@ -448,10 +483,10 @@ def _run_backward(
     order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])
     # with capture, only the nodes on a path to a captured tensor run (as in torch: no
     # other backward, hook or freeing happens)
-    upstream = None if capture is None else _leading_to(order, capture)
+    run, targets = (None, None) if capture is None else _leading_to(order, capture)
     for node in order:
         g = grads.pop(node, None)
-        if g is None or (upstream is not None and node not in upstream and not node._retained):
+        if g is None or (run is not None and node not in run and node not in targets):
             continue
         if node._out_hooks:
             for hook in node._out_hooks:
@@ -460,7 +495,7 @@ def _run_backward(
             out = node._retained()
             if out is not None:
                 _deliver(out, g, capture, captured, from_node=True)
-            if upstream is not None and node not in upstream:
+            if run is not None and node not in run:
                 continue
         if node.fn is _OutputOf:  # one output of a multi-output Function: fill its slot
             (owner,) = node.parents
@@ -483,25 +518,22 @@ def _run_backward(
                 f"function {node.name()} returned an incorrect number of gradients (expected "
                 f"{n}, one per input of forward, got {len(in_grads)})"
             )
-        for i, (p, ig) in enumerate(zip(node.parents, in_grads)):
+        for p, ig in zip(node.parents, in_grads):
             if p is None or ig is None:
                 continue
-            inner = type(p) is Node
-            arr = None if inner else p.array
-            shape, dtype = (p._out_shape, p._out_dtype) if inner else (arr.shape, arr.dtype)
-            if ig.shape != shape:
-                try:
-                    ig = unbroadcast(ig, shape)
-                except ValueError as e:
-                    raise RuntimeError(
-                        f"function {node.name()} returned an invalid gradient at index {i} - {e}"
-                    ) from None
-            if ig.dtype != dtype:
-                ig = ig.astype(dtype)
-            if inner:
+            if type(p) is Node:
+                if ig.shape != p._out_shape:
+                    ig = _fit(node, p, ig, p._out_shape)
+                if ig.dtype != p._out_dtype:
+                    ig = ig.astype(p._out_dtype)
                 prev = grads.get(p)
                 grads[p] = ig if prev is None else prev + ig
             else:
+                arr = p.array
+                if ig.shape != arr.shape:
+                    ig = _fit(node, p, ig, arr.shape)
+                if ig.dtype != arr.dtype:
+                    ig = ig.astype(arr.dtype)
                 arrive(p, ig)
         if not retain_graph:
             node.free()
@@ -510,22 +542,35 @@ def _run_backward(
     return captured
 
 
-def _leading_to(order: list[Node], capture: dict[int, int]) -> set[Node]:
-    """The nodes of ``order`` (a topological order) whose backward reaches a captured leaf,
-    or a node whose output is captured (marked ``_retained`` by :func:`grad`)."""
-    found: set[Node] = set()
+def _fit(node: Node, parent: Any, g: Any, shape: tuple) -> Any:
+    """A gradient of another shape than its input's, summed down to it (broadcasting), or
+    an error naming the Function that returned it."""
+    try:
+        return unbroadcast(g, shape)
+    except ValueError as e:
+        i = node.parents.index(parent)
+        raise RuntimeError(
+            f"function {node.name()} returned an invalid gradient at index {i} - {e}"
+        ) from None
+
+
+def _leading_to(order: list[Node], capture: dict[int, int]) -> tuple[set[Node], set[Node]]:
+    """For :func:`grad`: the nodes of ``order`` (a topological order) whose backward must
+    run to reach a captured leaf or a captured non-leaf's node, and those captured nodes."""
+    targets = {n for n in order if n._retained is not None and id(n._retained()) in capture}
+    run: set[Node] = set()
     for node in reversed(order):  # inputs first: every parent is decided before its child
         for p in node.parents:
             if p is None:
                 continue
             if type(p) is Node:
-                if p in found or p._retained is not None:
-                    found.add(node)
+                if p in run or p in targets:
+                    run.add(node)
                     break
             elif id(p) in capture:
-                found.add(node)
+                run.add(node)
                 break
-    return found
+    return run, targets
 
 
 def _topological_order(starts: list[Node]) -> list[Node]:

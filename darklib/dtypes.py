@@ -122,6 +122,12 @@ class finfo:
         self.resolution = 10.0 ** -_py_int(info.precision)
         self.dtype = npd.name
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, finfo) and other.dtype == self.dtype
+
+    def __hash__(self) -> int:
+        return hash(("finfo", self.dtype))
+
     def __repr__(self) -> str:
         return (
             f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
@@ -161,7 +167,7 @@ def check_uniform_bounds(op: str, low: float, high: float, np_dtype: Any) -> Non
     npd = np.dtype(np_dtype)
     top = _py_float(np.finfo(npd).max)
     for name, v in (("from", low), ("to", high)):
-        if math.isfinite(v) and abs(v) > top:
+        if math.isnan(v) or (math.isfinite(v) and abs(v) > top):
             raise RuntimeError(f"{op}: {name}={v} is out of bounds for {npd.name}")
     if high - low > top:
         raise RuntimeError(

@@ -540,6 +540,7 @@ class Tensor:
         old = Tensor._wrap(base.array, base.requires_grad)
         old.grad_fn = base.grad_fn
         new = _CopySlices.apply(old, res, steps)
+        base._retain_on(new.grad_fn)
         base.grad_fn, base._requires_grad = new.grad_fn, True
         self._sync_view()
         return self

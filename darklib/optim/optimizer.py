@@ -301,7 +301,8 @@ def _cast_state(p: Tensor, name: str, v: Any) -> Any:
     """A copy of a saved state value, on the parameter's device and (floats) in its dtype."""
     if name == "step":
         arr = to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
-        return Tensor._wrap(np.array(arr, dtype=scalar_dtype()).reshape(()))
+        dt = arr.dtype if arr.dtype.kind == "f" else scalar_dtype()  # a saved float keeps its own
+        return Tensor._wrap(np.array(arr, dtype=dt).reshape(()))
     if isinstance(v, np.ndarray):
         v = Tensor._wrap(v)
     if not isinstance(v, Tensor):
