@@ -57,7 +57,53 @@ def _check_size(value: Any, name: str, owner: str, minimum: int) -> None:
         )
 
 
-class MaxPool2d(Module):
+class _MaxPoolNd(Module):
+    """The max-pooling layers: torch's constructor and repr, the functional of their rank."""
+
+    _dims = 2
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = self._arg(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else self._arg(stride, "stride", 1)
+        self.padding = self._arg(padding, "padding", 0)
+        self.dilation = self._arg(dilation, "dilation", 1)
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+
+    def _arg(self, value: Any, name: str, minimum: int) -> Any:
+        """A size argument, validated and kept as given (int or tuple), as torch keeps it."""
+        _check_size(value, name, type(self).__name__, minimum)
+        return value
+
+    def forward(self, input: Tensor) -> Any:
+        pool = max_pool2d if self._dims == 2 else max_pool1d
+        return pool(
+            _check_input(self, input, self._dims),
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            return_indices=self.return_indices,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool2d(_MaxPoolNd):
     """Max over sliding ``kernel_size`` windows of an (N, C, H, W) input.
 
     Args:
@@ -72,46 +118,6 @@ class MaxPool2d(Module):
         - Input: (N, C, H, W) or (C, H, W)
         - Output: (N, C, H_out, W_out), ``H_out = floor((H + 2p - d(k-1) - 1)/s + 1)``
     """
-
-    def __init__(
-        self,
-        kernel_size: Any,
-        stride: Any = None,
-        padding: Any = 0,
-        dilation: Any = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__()
-        _check_size(kernel_size, "kernel_size", "MaxPool2d", 1)
-        if stride is not None:
-            _check_size(stride, "stride", "MaxPool2d", 1)
-        _check_size(padding, "padding", "MaxPool2d", 0)
-        _check_size(dilation, "dilation", "MaxPool2d", 1)
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-
-    def forward(self, input: Tensor) -> Any:
-        x = _check_input(self, input, 2)
-        return max_pool2d(
-            x,
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
 
 
 class AvgPool2d(Module):
@@ -252,7 +258,7 @@ def _single(value: Any, name: str, owner: str, minimum: int) -> Any:
     return value
 
 
-class MaxPool1d(Module):
+class MaxPool1d(_MaxPoolNd):
     """Max over sliding ``kernel_size`` windows of an (N, C, L) input.
 
     Args:
@@ -268,39 +274,10 @@ class MaxPool1d(Module):
         - Output: (N, C, L_out), ``L_out = floor((L + 2p - d(k-1) - 1)/s + 1)``
     """
 
-    def __init__(
-        self,
-        kernel_size: Any,
-        stride: Any = None,
-        padding: Any = 0,
-        dilation: Any = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__()
-        self.kernel_size = _single(kernel_size, "kernel_size", "MaxPool1d", 1)
-        self.stride = kernel_size if stride is None else _single(stride, "stride", "MaxPool1d", 1)
-        self.padding = _single(padding, "padding", "MaxPool1d", 0)
-        self.dilation = _single(dilation, "dilation", "MaxPool1d", 1)
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
+    _dims = 1
 
-    def forward(self, input: Tensor) -> Any:
-        return max_pool1d(
-            _check_input(self, input, 1),
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+    def _arg(self, value: Any, name: str, minimum: int) -> Any:
+        return _single(value, name, "MaxPool1d", minimum)
 
 
 def _one_tuple(value: Any) -> tuple[int]:
