@@ -63,6 +63,13 @@ class Node:
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward; in-place changes to them before backward are detected."""
+        if not self.fn._arrays:  # a user Function: tensors (or None), as torch
+            for a in arrays:
+                if a is not None and not isinstance(a, Tensor):
+                    raise TypeError(
+                        f"save_for_backward can only save tensors (or None), got "
+                        f"{type(a).__name__}; keep other values as attributes of ctx"
+                    )
         self._saved = arrays
         if self._inputs:  # only while recording a node (plain loops: this is a hot path)
             found = []
@@ -622,16 +629,16 @@ def _deliver(
         if slot is not None:
             captured[slot] = g if captured[slot] is None else captured[slot] + g
         return
-    if t.grad is None:
+    if t._grad is None:
         # a fresh array of the leaf's dtype: never aliases a gradient flowing elsewhere, and
         # is a 0-d array (not a numpy scalar) for 0-d leaves; (not the checking setter: a
         # retained tensor reshaped in place by t_()/squeeze_() gets its old shape's grad,
         # as in torch)
         t._grad = Tensor._wrap(get_xp(t.array).array(g, dtype=t.array.dtype, copy=True))
     elif from_node:  # a retained non-leaf's .grad: a new tensor, as torch (not in place)
-        t._grad = Tensor._wrap((t.grad.array + g).astype(t.array.dtype, copy=False))
+        t._grad = Tensor._wrap((t._grad.array + g).astype(t.array.dtype, copy=False))
     else:
-        t.grad.array += g
+        t._grad.array += g
 
 
 def backward(
@@ -670,8 +677,8 @@ def backward(
         for t, gi in zip(inputs, grads):
             if gi is None:
                 continue
-            if t.grad_fn is None and t.grad is not None:  # a leaf: accumulate in place
-                t.grad.array += gi.array
+            if t.grad_fn is None and t._grad is not None:  # a leaf: accumulate in place
+                t._grad.array += gi.array
             else:  # (hooks ran in grad())
                 _deliver(t, gi.array, None, None, from_node=True)
         return

@@ -7,6 +7,7 @@ what a tensor *is*: its array, dtype, device, conversions, in-place updates and 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -384,7 +385,16 @@ class Tensor:
     @property
     def grad(self) -> Tensor | None:
         """The gradient accumulated by backward (None until then)."""
-        return self._grad
+        g = self._grad
+        if g is None and self.grad_fn is not None and self.grad_fn._retained is None:
+            warnings.warn(
+                "The .grad attribute of a tensor that is not a leaf is being read: it is not "
+                "filled by backward (it stays None). Call .retain_grad() on it before "
+                "backward if you want its gradient, or read the leaf's .grad instead.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return g
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
@@ -445,6 +455,11 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "retain_grad: this tensor does not require grad (it has requires_grad=False), "
+                "so backward gives it no gradient to retain"
+            )
         if self.grad_fn is None:
             return
         import weakref

@@ -525,7 +525,6 @@ def test_function_save_for_backward_with_none():
     check(f)
 
 
-@xfail("G-28", "save_for_backward accepts non-tensor values (torch: TypeError)")
 def test_function_save_for_backward_of_an_int_raises():
     def f(m):
         def fwd(ctx, x):
@@ -1083,7 +1082,6 @@ def test_non_leaf_grad_is_none_and_retain_grad_keeps_it():
     check(f)
 
 
-@xfail("G-24", "reading .grad of a non-leaf gives None without torch's UserWarning")
 def test_non_leaf_grad_access_warns():
     for m in MODS:
         x = m.tensor([1.0, 2.0], requires_grad=True)
@@ -1093,7 +1091,6 @@ def test_non_leaf_grad_access_warns():
             assert h.grad is None
 
 
-@xfail("G-23", "retain_grad() on a tensor that does not require grad is silent (torch: error)")
 def test_retain_grad_on_a_tensor_without_grad_raises():
     def f(m):
         m.tensor([1.0, 2.0]).retain_grad()
