@@ -27,7 +27,9 @@ def is_grad_enabled() -> bool:
 
 
 def _set(mode: bool) -> None:
-    _state.enabled = mode
+    # inside inference_mode nothing records, whatever enable_grad asks (as torch's
+    # inference tensors never require grad)
+    _state.enabled = bool(mode) and not _state.inference
 
 
 class _GradMode:
@@ -139,12 +141,12 @@ class inference_mode(_GradMode):
 
     def __enter__(self) -> None:
         self.prev_inference = _state.inference
-        super().__enter__()
         _state.inference = self.inference
+        super().__enter__()
 
     def __exit__(self, *exc: object) -> None:
-        super().__exit__(*exc)
         _state.inference = self.prev_inference
+        super().__exit__(*exc)
 
     def __call__(self, fn: Callable) -> Callable:
         inference = self.inference

@@ -1381,7 +1381,6 @@ def test_inference_mode_basics():
     check(f)
 
 
-@xfail("G-10", "enable_grad / set_grad_enabled(True) inside inference_mode re-enable recording")
 def test_enable_grad_inside_inference_mode_records_nothing():
     def f(m):
         x = m.tensor([1.0], requires_grad=True)
