@@ -790,7 +790,6 @@ def test_interpolate_size_with_recompute_scale_factor_raises():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="F11: interpolate mode='area' on 3-D input")
 def test_interpolate_area_1d():
     x = _r(13).standard_normal((2, 3, 7))
     check(

@@ -410,7 +410,7 @@ def interpolate(
         mode: ``'nearest'`` (PyTorch's legacy ``floor(o * in / out)`` indexing),
             ``'nearest-exact'`` (pixel centres), ``'linear'`` (3-D), ``'bilinear'`` or
             ``'bicubic'`` (4-D; bicubic may overshoot the input's range, as torch's) or
-            ``'area'`` (adaptive average pooling, 4-D).
+            ``'area'`` (adaptive average pooling, 3-D or 4-D).
         align_corners: linear and cubic modes only: align the corner pixels' centres
             instead of their edges. Default: ``False``.
         recompute_scale_factor: compute the sampling scale from the output size instead
@@ -440,7 +440,7 @@ def interpolate(
             f"{op}: mode 'linear' needs a 3-D input (N, C, L), got "
             f"shape {tuple(input.shape)}; use 'bilinear' for images"
         )
-    if mode in ("bilinear", "bicubic", "area") and input.ndim != 4:
+    if mode in ("bilinear", "bicubic") and input.ndim != 4:
         raise NotImplementedError(
             f"{op}: mode {mode!r} needs a 4-D input (N, C, H, W), got shape {tuple(input.shape)}"
         )
@@ -485,9 +485,11 @@ def interpolate(
         )
     if dims == 1:  # 1-D signals run as images of height 1
         in_sizes, out_sizes, scales = (1, *in_sizes), (1, *out_sizes), (None, *scales)
-    if mode == "area":
+    if mode == "area":  # adaptive average pooling, 1-d signals as planes of height 1
         from darklib.ops.pool import adaptive_avg_pool2d
 
+        if dims == 1:
+            return adaptive_avg_pool2d(input.unsqueeze(-2), out_sizes).squeeze(-2)
         return adaptive_avg_pool2d(input, out_sizes)
     if mode == "bicubic" or antialias:
         dt = np.dtype(input.array.dtype).str
