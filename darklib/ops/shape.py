@@ -853,6 +853,17 @@ def pad(
         )
     if mode != "constant" and value is not None and value != 0:
         raise RuntimeError(f"pad(): padding mode {mode!r} doesn't take in value argument")
+    return _padded(x, pads, mode, value)
+
+
+def _padded(x: Tensor, pads: Sequence[int], mode: str, value: float | None) -> Tensor:
+    """:func:`pad` of checked arguments."""
+    if mode in ("reflect", "replicate") and builtins.min(pads) < 0 < builtins.max(pads):
+        # as torch: reflect or replicate about the whole input first, then crop (circular
+        # wraps the cropped input, below)
+        grown = _padded(x, [builtins.max(p, 0) for p in pads], mode, value)
+        return _padded(grown, [builtins.min(p, 0) for p in pads], "constant", None)
+    k = len(pads) // 2
     per_dim = [(0, 0)] * (x.ndim - k) + [
         (pads[2 * i], pads[2 * i + 1]) for i in range(k - 1, -1, -1)
     ]
