@@ -19,7 +19,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib.autograd import Function
-from darklib.backend import get_xp, gpu_scatter
+from darklib.backend import get_xp, gpu_scatter, is_cuda_array
 from darklib.ops import elementwise as _E
 from darklib.ops.shape import _check_tensor, norm_dim, norm_dims
 from darklib.ops.shape import reshape as _reshape
@@ -769,6 +769,21 @@ class MedianAll(Extreme):
         return xp.asarray(out).reshape(())
 
 
+def _on_input_device(fn: Any) -> Any:
+    """Run ``fn(input, ...)`` on the GPU holding ``input`` (CuPy allocates on the current
+    device): for ops that compute indices outside Function.apply (sort, topk, median...)."""
+
+    @functools.wraps(fn)
+    def run(input: Any, *args: Any, **kwargs: Any) -> Any:
+        arr = getattr(input, "array", None)
+        if arr is None or not is_cuda_array(arr):
+            return fn(input, *args, **kwargs)
+        with arr.device:
+            return fn(input, *args, **kwargs)
+
+    return run
+
+
 def _sort_indices(arr: Any, axis: int, descending: bool, stable: bool) -> Any:
     """Indices that sort ``arr`` along ``axis``; NaN counts as the largest (as PyTorch)."""
     xp = get_xp(arr)
@@ -843,6 +858,7 @@ def isin(
     return Tensor._wrap(xp.isin(el.array, test, assume_unique=assume_unique, invert=invert))
 
 
+@_on_input_device
 def sort(
     input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -864,6 +880,7 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
     return sort(input, dim, descending, stable).indices
 
 
+@_on_input_device
 def topk(
     input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
 ) -> tuple[Tensor, Tensor]:
@@ -893,6 +910,7 @@ def _nan_of(x: Tensor) -> Tensor:
     return Tensor._wrap(get_xp(x.array).asarray(host))
 
 
+@_on_input_device
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The lower median (of all elements, or ``(values, indices)`` along ``dim``); NaN
     propagates, as in PyTorch."""
@@ -941,6 +959,7 @@ class NanMedianAll(Extreme):
         return out.reshape(())
 
 
+@_on_input_device
 def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """:func:`median` ignoring NaN: the lower median of the non-NaN elements (of all
     elements, or ``(values, indices)`` along ``dim``), NaN only where every element is NaN.
@@ -979,6 +998,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
     return nanmedian_result(values, Tensor._wrap(pick))
 
 
+@_on_input_device
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The most frequent value along ``dim`` and its index, as ``(values, indices)``.
 
@@ -1161,6 +1181,7 @@ cummax_result = namedtuple("cummax", ["values", "indices"])
 cummin_result = namedtuple("cummin", ["values", "indices"])
 
 
+@_on_input_device
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     """The ``k``-th smallest element along ``dim`` as ``(values, indices)``."""
     x, d = _sort_prep(input, dim, "kthvalue")
