@@ -1,4 +1,4 @@
-"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad...) and lr schedulers.
+"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Rprop, ASGD...) and lr schedulers.
 
 >>> opt = dl.optim.Adam(model.parameters(), lr=1e-3)
 >>> sched = dl.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
@@ -8,11 +8,14 @@ from darklib.optim import lr_scheduler
 from darklib.optim.adagrad import Adadelta, Adagrad
 from darklib.optim.adam import Adam, AdamW
 from darklib.optim.adam_variants import Adamax, NAdam, RAdam
+from darklib.optim.asgd import ASGD
 from darklib.optim.optimizer import Optimizer
 from darklib.optim.rmsprop import RMSprop
+from darklib.optim.rprop import Rprop
 from darklib.optim.sgd import SGD
 
 __all__ = [
+    "ASGD",
     "SGD",
     "Adadelta",
     "Adagrad",
@@ -23,5 +26,6 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "lr_scheduler",
 ]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,31 @@ import numpy as np
 from darklib import autograd
 from darklib.backend import device_of, get_xp, to_device, to_numpy
 from darklib.dtypes import float64, get_default_dtype
+from darklib.nn.module import RemovableHandle
 from darklib.tensor import Tensor
+
+# hooks run around every optimizer's step (torch.optim.optimizer's global registries)
+_global_optimizer_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's step.
+
+    It may return ``(new_args, new_kwargs)`` to replace the step's arguments (``args``
+    starts with the optimizer itself, as in torch). Returns a handle whose ``remove()``
+    unregisters it.
+    """
+    handle = RemovableHandle(_global_optimizer_pre_hooks)
+    _global_optimizer_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's step."""
+    handle = RemovableHandle(_global_optimizer_post_hooks)
+    _global_optimizer_post_hooks[handle.id] = hook
+    return handle
 
 
 def _typename(x: Any) -> str:
@@ -56,18 +81,70 @@ class Optimizer:
             self.add_param_group(group)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Mark each step call, so a scheduler can warn when it is stepped before its optimizer.
+        # Run the step hooks around each step (and mark the call, so a scheduler can warn
+        # when it is stepped before its optimizer).
         super().__init_subclass__(**kwargs)
         step = cls.__dict__.get("step")
         if step is not None and not getattr(step, "_marks_called", False):
+            cls.step = _hooked_step(step)  # type: ignore[method-assign]
 
-            @functools.wraps(step)
-            def marked(self: Optimizer, *args: Any, **kw: Any) -> Any:
-                self._opt_called = True
-                return step(self, *args, **kw)
+    def _hooks(self, name: str) -> OrderedDict[int, Callable[..., Any]]:
+        # created on first use: a subclass that skips __init__ still has hooks
+        hooks = self.__dict__.get(name)
+        if hooks is None:
+            hooks = self.__dict__[name] = OrderedDict()
+        return hooks
 
-            marked._marks_called = True  # type: ignore[attr-defined]
-            cls.step = marked  # type: ignore[method-assign]
+    def _register(self, name: str, hook: Callable[..., Any], prepend: bool) -> RemovableHandle:
+        hooks = self._hooks(name)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_step_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Register ``hook(optimizer, args, kwargs)``, called before each :meth:`step`.
+
+        ``args`` starts with the optimizer itself (as torch's). The hook may return
+        ``(new_args, new_kwargs)`` to replace the step's arguments. Returns a handle whose
+        ``remove()`` unregisters it.
+        """
+        return self._register("_optimizer_step_pre_hooks", hook, False)
+
+    def register_step_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Register ``hook(optimizer, args, kwargs)``, called after each :meth:`step`."""
+        return self._register("_optimizer_step_post_hooks", hook, False)
+
+    def register_state_dict_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Register ``hook(optimizer)``, called before :meth:`state_dict` packs the state.
+
+        Args:
+            prepend: run it before the hooks already registered (default: after).
+        """
+        return self._register("_optimizer_state_dict_pre_hooks", hook, prepend)
+
+    def register_state_dict_post_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Register ``hook(optimizer, state_dict)``, called on :meth:`state_dict`'s result;
+        a non-None return value replaces the state dict."""
+        return self._register("_optimizer_state_dict_post_hooks", hook, prepend)
+
+    def register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Register ``hook(optimizer, state_dict)``, called before :meth:`load_state_dict`
+        reads a (shallow) copy of the state dict; a non-None return value replaces it."""
+        return self._register("_optimizer_load_state_dict_pre_hooks", hook, prepend)
+
+    def register_load_state_dict_post_hook(
+        self, hook: Callable[..., Any], prepend: bool = False
+    ) -> RemovableHandle:
+        """Register ``hook(optimizer)``, called once :meth:`load_state_dict` has loaded."""
+        return self._register("_optimizer_load_state_dict_post_hooks", hook, prepend)
 
     # ------------------------------------------------------------------ groups
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -161,7 +238,6 @@ class Optimizer:
         Returns:
             ``closure()``'s loss when a closure is given, else None.
         """
-        self._opt_called = True
         loss = self._eval_closure(closure)
         with autograd.no_grad(), np.errstate(all="ignore"):  # inf/NaN silent, as torch
             for group in self.param_groups:
@@ -181,7 +257,7 @@ class Optimizer:
         when no term applied. The parameter's version is bumped once the caller has updated it.
         """
         who = type(self).__name__
-        wd = group["weight_decay"]
+        wd = group.get("weight_decay", 0)
         decoupled = wd != 0 and group.get("decoupled_weight_decay", False)
         for p in group["params"]:
             if p.grad is None:
@@ -211,6 +287,8 @@ class Optimizer:
         where parameters are numbered in the order of the groups. The state tensors are the
         live ones (not copies), as in PyTorch: save or copy them before stepping again.
         """
+        for pre_hook in list(self._hooks("_optimizer_state_dict_pre_hooks").values()):
+            pre_hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -224,7 +302,12 @@ class Optimizer:
             i = index.get(id(p)) if isinstance(p, Tensor) else p
             if i is not None:
                 state[i] = dict(s)
-        return {"state": state, "param_groups": groups}
+        state_dict = {"state": state, "param_groups": groups}
+        for post_hook in list(self._hooks("_optimizer_state_dict_post_hooks").values()):
+            result = post_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state from :meth:`state_dict` (this optimizer's or one built alike).
@@ -232,6 +315,12 @@ class Optimizer:
         State tensors are copied, cast to each parameter's dtype and moved to its device
         (``"step"`` counters stay float32 on the CPU).
         """
+        if isinstance(state_dict, dict):
+            state_dict = dict(state_dict)  # the hooks may edit this shallow copy
+        for pre_hook in list(self._hooks("_optimizer_load_state_dict_pre_hooks").values()):
+            result = pre_hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
@@ -275,6 +364,8 @@ class Optimizer:
             new_groups.append(ng)
         self.state = new_state
         self.param_groups = new_groups
+        for post_hook in list(self._hooks("_optimizer_load_state_dict_post_hooks").values()):
+            post_hook(self)
 
     def __repr__(self) -> str:
         lines = [type(self).__name__ + " ("]
@@ -285,6 +376,53 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _hooked_step(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``step`` wrapped to run the global and the optimizer's step hooks around it.
+
+    A step that calls its parent's (``super().step()``) runs the hooks once, in the outer call.
+    """
+
+    @functools.wraps(step)
+    def hooked(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        self._opt_called = True
+        if self.__dict__.get("_in_step", False):
+            return step(self, *args, **kwargs)
+        args = (self, *args)
+        for pre_hook in list(
+            chain(
+                _global_optimizer_pre_hooks.values(),
+                self._hooks("_optimizer_step_pre_hooks").values(),
+            )
+        ):
+            result = pre_hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(
+                        f"{step} must return None or a tuple of (new_args, new_kwargs), but "
+                        f"got {result}."
+                    )
+                args, kwargs = result
+        self._in_step = True
+        try:
+            out = step(*args, **kwargs)
+        finally:
+            self._in_step = False
+        for post_hook in list(
+            chain(
+                self._hooks("_optimizer_step_post_hooks").values(),
+                _global_optimizer_post_hooks.values(),
+            )
+        ):
+            post_hook(self, args, kwargs)
+        return out
+
+    hooked._marks_called = True  # type: ignore[attr-defined]
+    return hooked
+
+
+Optimizer.step = _hooked_step(Optimizer.step)  # type: ignore[method-assign]
 
 
 def _copy_value(v: Any) -> Any:
@@ -382,7 +520,7 @@ def _effective_grad(p: Tensor, maximize: bool, weight_decay: float) -> Any:
 
 
 # per-parameter bookkeeping the updates read as numbers (0-d, on the CPU), not arrays
-_COUNTERS = frozenset(("step", "mu_product"))
+_COUNTERS = frozenset(("step", "mu_product", "eta", "mu"))
 
 
 def _as_vectors(p: Tensor, state: dict[str, Any]) -> list:

@@ -1,0 +1,345 @@
+"""Rprop, ASGD, optimizer hooks, init.sparse_, StackDataset, Bilinear and Embedding's
+max_norm against torch: trajectories, state dicts, values, gradients and errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import darklib as dl
+from darklib.optim import optimizer as dl_optimizer
+from tests.oracle import DEVICES, assert_close, compare, gradcheck, rng
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SHAPES = [(3, 4), (5,), (), (2, 3)]
+DT = {np.float32: (dl.float32, torch.float32), np.float64: (dl.float64, torch.float64)}
+
+
+def _np(t):
+    if isinstance(t, torch.Tensor):
+        return t.detach().numpy()
+    return np.asarray(t.detach().cpu().numpy())
+
+
+def _grads(steps, dtype, seed=1):
+    """Per step one gradient per parameter: random signs (Rprop flips), some exact zeros,
+    and parameter 1 without a gradient on steps 3 and 7."""
+    r = rng(seed)
+    out = []
+    for k in range(steps):
+        gs = []
+        for s in SHAPES:
+            g = r.standard_normal(s).astype(dtype)
+            g = np.where(r.random(s) < 0.15, 0, g).astype(dtype)
+            gs.append(g)
+        if k in (3, 7):
+            gs[1] = None
+        out.append(gs)
+    return out
+
+
+def _pair(name, kw, dtype, device="cpu", groups=True):
+    """The same parameters (two groups, the second with its own lr) in both libraries."""
+    r = rng(0)
+    arrays = [r.standard_normal(s).astype(dtype) for s in SHAPES]
+    dps = [dl.tensor(a.copy(), device=device, requires_grad=True) for a in arrays]
+    tps = [torch.nn.Parameter(torch.tensor(a.copy())) for a in arrays]
+
+    def split(ps):
+        if not groups:
+            return ps
+        return [{"params": ps[:2]}, {"params": ps[2:], "lr": 0.003}]
+
+    return (
+        dps,
+        tps,
+        getattr(dl.optim, name)(split(dps), **kw),
+        getattr(torch.optim, name)(split(tps), **kw),
+    )
+
+
+def _step(opt, ps, gs, lib, device="cpu"):
+    for p, g in zip(ps, gs):
+        if g is None:
+            p.grad = None
+        else:
+            p.grad = dl.tensor(g, device=device) if lib is dl else torch.tensor(g)
+    opt.step()
+
+
+def _same_state(dopt, topt, dps, tps, tol):
+    for dp, tp in zip(dps, tps):
+        ds, ts = dopt.state[dp], topt.state[tp]
+        assert list(ds) == list(ts), "state keys and their order"
+        for key, tv in ts.items():
+            dv = ds[key]
+            assert dv.dtype.name == str(tv.dtype).replace("torch.", ""), key
+            assert tuple(dv.shape) == tuple(tv.shape), key
+            np.testing.assert_allclose(_np(dv), _np(tv), rtol=tol, atol=tol, err_msg=key)
+
+
+OPT_CASES = [
+    ("Rprop", {}),
+    ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ("Rprop", dict(lr=0.02, maximize=True)),
+    ("ASGD", {}),
+    ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=5, weight_decay=0.1)),
+    ("ASGD", dict(lr=0.02, lambd=0.1, t0=0, maximize=True, weight_decay=0.05)),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", OPT_CASES)
+def test_trajectory_and_state_match_torch(name, kw, dtype, device):
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    dps, tps, dopt, topt = _pair(name, kw, dtype, device)
+    moved = False
+    for k, gs in enumerate(_grads(30, dtype)):
+        _step(dopt, dps, gs, dl, device)
+        _step(topt, tps, gs, torch)
+        for i, (dp, tp) in enumerate(zip(dps, tps)):
+            np.testing.assert_allclose(
+                _np(dp), _np(tp), rtol=tol, atol=tol, err_msg=f"{name} step {k} param {i}"
+            )
+            moved |= not np.allclose(_np(dp), rng(0).standard_normal(1)[0])
+    assert moved
+    _same_state(dopt, topt, dps, tps, tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kw", OPT_CASES[1::2] + OPT_CASES[4:5])
+def test_state_dict_save_and_load_mid_run_like_torch(name, kw, dtype):
+    """Run 10 steps, carry both state dicts into fresh optimizers built with default
+    hyper-parameters, run 15 more: darklib follows torch (ASGD's eta and mu become the
+    parameter's dtype on load in both)."""
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    grads = _grads(25, dtype, seed=5)
+    dps, tps, dopt, topt = _pair(name, kw, dtype)
+    for gs in grads[:10]:
+        _step(dopt, dps, gs, dl)
+        _step(topt, tps, gs, torch)
+    dsd, tsd = dopt.state_dict(), topt.state_dict()
+    assert [list(g) for g in dsd["param_groups"]] == [list(g) for g in tsd["param_groups"]]
+    assert dsd["param_groups"] == tsd["param_groups"]
+    assert {i: list(s) for i, s in dsd["state"].items()} == {
+        i: list(s) for i, s in tsd["state"].items()
+    }
+    dps2 = [dl.tensor(_np(p), requires_grad=True) for p in dps]
+    tps2 = [torch.nn.Parameter(p.detach().clone()) for p in tps]
+    dopt2 = getattr(dl.optim, name)([{"params": dps2[:2]}, {"params": dps2[2:]}])
+    topt2 = getattr(torch.optim, name)([{"params": tps2[:2]}, {"params": tps2[2:]}])
+    dopt2.load_state_dict(dsd)
+    topt2.load_state_dict(tsd)
+    assert dopt2.param_groups[1]["lr"] == 0.003
+    _same_state(dopt2, topt2, dps2, tps2, tol)
+    for gs in grads[10:]:
+        _step(dopt2, dps2, gs, dl)
+        _step(topt2, tps2, gs, torch)
+    for dp, tp in zip(dps2, tps2):
+        np.testing.assert_allclose(_np(dp), _np(tp), rtol=tol, atol=tol)
+    _same_state(dopt2, topt2, dps2, tps2, tol)
+    # loading copied the state: the first optimizer's buffers did not move on
+    for dp, dp2 in zip(dps, dps2):
+        for key, v in dopt.state[dp].items():
+            assert v.array is not dopt2.state[dp2][key].array
+
+
+def test_load_a_torch_state_dict_and_continue():
+    grads = _grads(20, np.float32, seed=2)
+    dps, tps, dopt, topt = _pair("Rprop", dict(lr=0.03), np.float32)
+    for gs in grads[:8]:
+        _step(topt, tps, gs, torch)
+    tsd = topt.state_dict()
+    for dp, tp in zip(dps, tps):
+        dp.array[...] = _np(tp)
+    dopt.load_state_dict(
+        {
+            "state": {
+                i: {k: dl.tensor(v.numpy()) for k, v in s.items()} for i, s in tsd["state"].items()
+            },
+            "param_groups": tsd["param_groups"],
+        }
+    )
+    for gs in grads[8:]:
+        _step(dopt, dps, gs, dl)
+        _step(topt, tps, gs, torch)
+    for dp, tp in zip(dps, tps):
+        np.testing.assert_allclose(_np(dp), _np(tp), rtol=2e-5, atol=2e-5)
+    assert dopt.state[dps[0]]["step"].item() == 20
+
+
+@pytest.mark.parametrize("name", ["Rprop", "ASGD"])
+def test_defaults_match_torch(name):
+    d = getattr(dl.optim, name)([dl.zeros(2, requires_grad=True)])
+    t = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    assert d.defaults == t.defaults
+    assert list(d.defaults) == list(t.defaults)
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("Rprop", dict(lr=-0.1)),
+        ("Rprop", dict(etas=(1.5, 2.0))),
+        ("Rprop", dict(etas=(0.5, 0.9))),
+        ("Rprop", dict(etas=(0.0, 1.2))),
+        ("ASGD", dict(lr=-1)),
+        ("ASGD", dict(weight_decay=-0.5)),
+    ],
+)
+def test_invalid_hyper_parameters_match_torch(name, kw):
+    with pytest.raises(ValueError) as ours:
+        getattr(dl.optim, name)([dl.zeros(2, requires_grad=True)], **kw)
+    with pytest.raises(ValueError) as theirs:
+        getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], **kw)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_asgd_average_starts_after_t0():
+    p = dl.tensor(np.zeros(2, np.float64), requires_grad=True)
+    opt = dl.optim.ASGD([p], lr=0.1, lambd=0.0, t0=2)
+    iterates, averages = [], []
+    for g in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        p.grad = dl.tensor(np.full(2, g))
+        opt.step()
+        iterates.append(float(p.detach().numpy()[0]))
+        averages.append(float(opt.state[p]["ax"].numpy()[0]))
+    # mu = 1 / max(1, step - t0) weighs the next step: the average is the iterate itself
+    # up to step t0 + 2, then the running mean of the iterates from step t0 + 2 on
+    assert averages[:4] == iterates[:4]
+    assert averages[4] == pytest.approx(np.mean(iterates[3:5]), abs=1e-7)
+    assert averages[5] == pytest.approx(np.mean(iterates[3:6]), abs=1e-7)  # mu in float32
+    assert iterates[-1] == pytest.approx(-2.1, abs=1e-6)  # plain SGD steps (lambd=0)
+
+
+# ------------------------------------------------------------------ optimizer hooks
+
+
+def _hook_run(lib):
+    p = lib.nn.Parameter(lib.ones(2))
+    opt = lib.optim.SGD([p], lr=0.1)
+    log = []
+
+    def pre(o, args, kwargs):
+        assert o is opt and args[0] is opt
+        log.append(("pre", len(args), sorted(kwargs)))
+
+    def post(o, args, kwargs):
+        log.append(("post", len(args), sorted(kwargs)))
+
+    h1 = opt.register_step_pre_hook(pre)
+    h2 = opt.register_step_post_hook(post)
+    p.grad = lib.ones(2)
+    opt.step()
+    loss = opt.step(closure=lambda: 3.0)
+    h1.remove()
+    opt.step()
+    h2.remove()
+    opt.step()
+    return log, loss, _np(p).tolist()
+
+
+def test_step_hooks_match_torch():
+    ours, theirs = _hook_run(dl), _hook_run(torch)
+    assert ours == theirs
+    assert ours[0] == [
+        ("pre", 1, []),
+        ("post", 1, []),
+        ("pre", 1, ["closure"]),
+        ("post", 1, ["closure"]),
+        ("post", 1, []),
+    ]
+    assert ours[1] == 3.0
+
+
+@pytest.mark.parametrize("lib", [dl, torch], ids=["darklib", "torch"])
+def test_step_pre_hook_may_replace_the_arguments(lib):
+    p = lib.nn.Parameter(lib.ones(2))
+    opt = lib.optim.SGD([p], lr=0.1)
+    p.grad = lib.ones(2)
+    opt.register_step_pre_hook(lambda o, a, k: (a, {"closure": lambda: 7.0}))
+    seen = []
+    opt.register_step_post_hook(lambda o, a, k: seen.append(k["closure"]()))
+    assert opt.step() == 7.0
+    assert seen == [7.0]
+
+
+@pytest.mark.parametrize("lib", [dl, torch], ids=["darklib", "torch"])
+def test_step_pre_hook_with_a_bad_result_raises(lib):
+    p = lib.nn.Parameter(lib.ones(2))
+    opt = lib.optim.SGD([p], lr=0.1)
+    p.grad = lib.ones(2)
+    opt.register_step_pre_hook(lambda o, a, k: 5)
+    with pytest.raises(RuntimeError, match="must return None or a tuple of"):
+        opt.step()
+    assert _np(p).tolist() == [1.0, 1.0]
+
+
+def test_global_step_hooks_and_subclass_steps_run_once():
+    log = []
+    hpre = dl_optimizer.register_optimizer_step_pre_hook(lambda o, a, k: log.append("gpre"))
+    hpost = dl_optimizer.register_optimizer_step_post_hook(lambda o, a, k: log.append("gpost"))
+
+    class Wrapped(dl.optim.SGD):
+        def step(self, closure=None):
+            log.append("step")
+            return super().step(closure)
+
+    try:
+        p = dl.nn.Parameter(dl.ones(2))
+        opt = Wrapped([p], lr=0.5)
+        opt.register_step_pre_hook(lambda o, a, k: log.append("pre"))
+        opt.register_step_post_hook(lambda o, a, k: log.append("post"))
+        p.grad = dl.ones(2)
+        opt.step()
+    finally:
+        hpre.remove()
+        hpost.remove()
+    assert log == ["gpre", "pre", "step", "post", "gpost"]
+    assert _np(p).tolist() == [0.5, 0.5]
+    opt.step()
+    assert log[-3:] == ["pre", "step", "post"]
+
+
+def _state_dict_hooks(lib):
+    p = lib.nn.Parameter(lib.ones(2))
+    opt = lib.optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = lib.ones(2)
+    opt.step()
+    log = []
+    opt.register_state_dict_pre_hook(lambda o: log.append("pre"))
+    opt.register_state_dict_pre_hook(lambda o: log.append("pre-first"), prepend=True)
+
+    def post(o, sd):
+        log.append("post")
+        sd["extra"] = 1
+        return sd
+
+    opt.register_state_dict_post_hook(post)
+    sd = opt.state_dict()
+    got_extra = sd.get("extra")
+
+    def load_pre(o, sd):
+        log.append("load-pre")
+        sd.pop("extra")
+        sd["param_groups"] = [dict(g, lr=0.25) for g in sd["param_groups"]]
+        return sd
+
+    h = opt.register_load_state_dict_pre_hook(load_pre)
+    opt.register_load_state_dict_post_hook(lambda o: log.append("load-post"))
+    opt.load_state_dict(sd)
+    kept = "extra" in sd  # the hook edited a shallow copy
+    lr = opt.param_groups[0]["lr"]
+    h.remove()
+    sd2 = opt.state_dict()
+    sd2.pop("extra")
+    opt.load_state_dict(sd2)
+    return log, got_extra, kept, lr
+
+
+def test_state_dict_hooks_match_torch():
+    ours, theirs = _state_dict_hooks(dl), _state_dict_hooks(torch)
+    assert ours == theirs
+    assert ours[0][:5] == ["pre-first", "pre", "post", "load-pre", "load-post"]
+    assert ours[1:] == (1, True, 0.25)
