@@ -343,3 +343,101 @@ def test_state_dict_hooks_match_torch():
     assert ours == theirs
     assert ours[0][:5] == ["pre-first", "pre", "post", "load-pre", "load-post"]
     assert ours[1:] == (1, True, 0.25)
+
+
+# ------------------------------------------------------------------ init.sparse_
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape,sparsity", [((10, 4), 0.5), ((7, 3), 0.1), ((6, 5), 1.0)])
+def test_sparse_init_zeroes_a_fraction_of_each_column(shape, sparsity, device):
+    w = dl.empty(*shape, device=device)
+    out = dl.nn.init.sparse_(w, sparsity, std=0.5, generator=dl.Generator().manual_seed(3))
+    assert out is w
+    t = torch.nn.init.sparse_(torch.empty(*shape), sparsity, std=0.5)
+    ours, theirs = (_np(w) == 0).sum(axis=0), (_np(t) == 0).sum(axis=0)
+    assert ours.tolist() == theirs.tolist()
+    nz = _np(w)[_np(w) != 0]
+    if nz.size > 10:
+        assert 0.2 < nz.std() < 1.0
+    again = dl.nn.init.sparse_(
+        dl.empty(*shape, device=device), sparsity, std=0.5, generator=dl.Generator().manual_seed(3)
+    )
+    np.testing.assert_array_equal(_np(again), _np(w))
+
+
+def test_sparse_init_rows_differ_per_column_and_default_std():
+    w = dl.nn.init.sparse_(dl.empty(40, 30), 0.5)
+    zero = _np(w) == 0
+    assert (zero.sum(axis=0) == 20).all()
+    assert len({tuple(c) for c in zero.T}) > 1  # not the same rows in every column
+    assert 0.005 < _np(w)[~zero].std() < 0.02
+
+
+@pytest.mark.parametrize("shape", [(5,), (2, 3, 4)])
+def test_sparse_init_refuses_non_2d_like_torch(shape):
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions are supported"):
+        dl.nn.init.sparse_(dl.empty(*shape), 0.5)
+    with pytest.raises(ValueError, match="Only tensors with 2 dimensions are supported"):
+        torch.nn.init.sparse_(torch.empty(*shape), 0.5)
+
+
+# ------------------------------------------------------------------ StackDataset
+
+
+def test_stack_dataset_tuple_and_dict_like_torch():
+    a, b = [1, 2, 3], ["x", "y", "z"]
+    for kind in ("args", "kwargs"):
+        if kind == "args":
+            ours, theirs = dl.utils.data.StackDataset(a, b), torch.utils.data.StackDataset(a, b)
+        else:
+            ours = dl.utils.data.StackDataset(n=a, s=b)
+            theirs = torch.utils.data.StackDataset(n=a, s=b)
+        assert len(ours) == len(theirs) == 3
+        assert [ours[i] for i in range(3)] == [theirs[i] for i in range(3)]
+        assert ours.__getitems__([2, 0]) == theirs.__getitems__([2, 0])
+    assert dl.utils.data.StackDataset(n=a, s=b)[1] == {"n": 2, "s": "y"}
+    assert dl.utils.data.StackDataset(a, b)[-1] == (3, "z")
+
+
+def test_stack_dataset_uses_nested_getitems():
+    class Batched(dl.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            raise AssertionError("read one by one")
+
+        def __getitems__(self, idx):
+            return [10 * i for i in idx]
+
+    ds = dl.utils.data.StackDataset(Batched(), [0, 1, 2, 3])
+    assert ds.__getitems__([3, 1]) == [(30, 3), (10, 1)]
+
+    class Short(Batched):
+        def __getitems__(self, idx):
+            return [0]
+
+    with pytest.raises(ValueError, match="Nested dataset's output size mismatch"):
+        dl.utils.data.StackDataset(a=Short()).__getitems__([0, 1])
+
+
+def test_stack_dataset_in_a_dataloader():
+    x = dl.tensor(np.arange(12, dtype=np.float32).reshape(6, 2))
+    ds = dl.utils.data.StackDataset(x=dl.utils.data.TensorDataset(x), y=list(range(6)))
+    batches = list(dl.utils.data.DataLoader(ds, batch_size=4))
+    assert [b["y"].numpy().tolist() for b in batches] == [[0, 1, 2, 3], [4, 5]]
+    assert batches[1]["x"][0].numpy().tolist() == [[8.0, 9.0], [10.0, 11.0]]
+
+
+@pytest.mark.parametrize(
+    "args,kwargs",
+    [(([1, 2], [3]), {}), ((), {"a": [1], "b": [1, 2]}), (([1],), {"b": [1]}), ((), {})],
+    ids=["tuple-sizes", "dict-sizes", "both", "none"],
+)
+def test_stack_dataset_errors_like_torch(args, kwargs):
+    with pytest.raises(ValueError) as ours:
+        dl.utils.data.StackDataset(*args, **kwargs)
+    with pytest.raises(ValueError) as theirs:
+        torch.utils.data.StackDataset(*args, **kwargs)
+    assert str(ours.value) == str(theirs.value)

@@ -996,7 +996,6 @@ def test_random_init_of_integer_tensor_is_refused(fill):
         fill(dl.zeros(5, 5, dtype=dl.int64))
 
 
-@_xfail("T18: nn.init.sparse_ is missing")
 def test_init_sparse_exists():
     w = dl.nn.init.sparse_(dl.empty(10, 4), 0.5)
     assert (_np(w) == 0).sum(axis=0).tolist() == [5, 5, 5, 5]
@@ -1366,7 +1365,6 @@ def test_random_split_is_reproducible_with_a_generator():
     assert a == b
 
 
-@_xfail("T18: torch.utils.data.StackDataset is missing")
 def test_stack_dataset_exists():
     ds = dl.utils.data.StackDataset(a=[1, 2], b=[3, 4])
     assert ds[1] == {"a": 2, "b": 4}

@@ -28,6 +28,7 @@ __all__ = [
     "normal_",
     "ones_",
     "orthogonal_",
+    "sparse_",
     "trunc_normal_",
     "uniform_",
     "xavier_normal_",
@@ -274,5 +275,32 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
     if rows < cols:
         q = q.T
     tensor.array[...] = _dt.silent((gain * q).reshape(tensor.shape).astype, tensor.array.dtype)
+    tensor._version += 1
+    return tensor
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any = None) -> Tensor:
+    """Fill a 2-D tensor as a sparse matrix (Martens, 2010): N(0, std**2) samples with
+    ``ceil(sparsity * rows)`` entries of each column set to zero, rows drawn at random.
+
+    Args:
+        sparsity: the fraction of each column's entries set to zero.
+        std: standard deviation of the non-zero entries.
+        generator: draws both the values and the zeroed rows (torch draws the rows from its
+            global generator).
+    """
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    _random_target(tensor, "sparse_")
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sparsity * rows)
+    normal_(tensor, 0.0, std, generator)
+    if rows and cols:
+        gen = _random.default_generator if generator is None else generator
+        xp = get_xp(tensor.array)
+        # one random permutation of the rows per column: the order of uniform keys
+        keys = gen.sample("rand", xp, (rows, cols), np.dtype(np.float64))
+        zeroed = xp.argsort(keys, axis=0)[:num_zeros]
+        tensor.array[zeroed, xp.arange(cols)] = 0
     tensor._version += 1
     return tensor

@@ -98,6 +98,64 @@ class Subset(Dataset[T_co]):
         return len(self.indices)
 
 
+class StackDataset(Dataset):
+    """Several datasets of the same length read side by side: sample ``i`` is a tuple
+    ``(d[i] for d in args)`` or a dict ``{name: d[i] for name, d in kwargs}``.
+
+    Args:
+        *args: datasets whose samples are returned as a tuple.
+        **kwargs: datasets whose samples are returned as a dict (not with ``args``).
+
+    Example::
+
+        >>> ds = StackDataset(image=images, label=labels)
+        >>> ds[0] == {"image": images[0], "label": labels[0]}
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        if args and kwargs:
+            raise ValueError(
+                "Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like "
+                "input/output, but both types are given."
+            )
+        if not args and not kwargs:
+            raise ValueError("At least one dataset should be passed")
+        parts = list(args) if args else list(kwargs.values())
+        self._length = len(parts[0])
+        if any(len(d) != self._length for d in parts):
+            raise ValueError("Size mismatch between datasets")
+        self.datasets: tuple | dict = args if args else kwargs
+
+    def __getitem__(self, index: int) -> tuple | dict:
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __getitems__(self, indices: list) -> list:
+        """A batch of samples; a dataset with its own ``__getitems__`` reads them at once."""
+        named = self.datasets.items() if isinstance(self.datasets, dict) else None
+        parts = [d for _, d in named] if named is not None else list(self.datasets)
+        columns = []
+        for d in parts:
+            if callable(getattr(d, "__getitems__", None)):
+                items = d.__getitems__(indices)
+                if len(items) != len(indices):
+                    raise ValueError(
+                        f"Nested dataset's output size mismatch. Expected {len(indices)}, "
+                        f"got {len(items)}"
+                    )
+            else:
+                items = [d[i] for i in indices]
+            columns.append(items)
+        if named is not None:
+            keys = list(self.datasets)
+            return [dict(zip(keys, row)) for row in zip(*columns)]
+        return [tuple(row) for row in zip(*columns)]
+
+    def __len__(self) -> int:
+        return self._length
+
+
 class _IndexOutOfRange(IndexError, ValueError):
     """An index out of range: an IndexError that PyTorch code catching ValueError sees too."""
 
