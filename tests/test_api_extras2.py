@@ -441,3 +441,140 @@ def test_stack_dataset_errors_like_torch(args, kwargs):
     with pytest.raises(ValueError) as theirs:
         torch.utils.data.StackDataset(*args, **kwargs)
     assert str(ours.value) == str(theirs.value)
+
+
+# ------------------------------------------------------------------ Bilinear
+
+
+def _copy(dmod, tmod):
+    dmod.load_state_dict({k: dl.tensor(v.detach().numpy()) for k, v in tmod.state_dict().items()})
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lead", [(5,), (2, 3), ()])
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_module_matches_torch(lead, bias, dtype, device):
+    ddt, tdt = DT[dtype]
+    t = torch.nn.Bilinear(3, 4, 2, bias=bias).to(tdt)
+    d = dl.nn.Bilinear(3, 4, 2, bias=bias).to(ddt)
+    _copy(d, t)
+    d = d.to(device)
+    x1, x2 = rng(1).standard_normal((*lead, 3)), rng(2).standard_normal((*lead, 4))
+    tol = dict(atol=1e-5, rtol=1e-4) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-10)
+    compare(d, t, x1.astype(dtype), x2.astype(dtype), device=device, **tol)
+    # parameter gradients, with one more forward
+    g = rng(3).standard_normal((*lead, 2)).astype(dtype)
+    a1, a2 = x1.astype(dtype), x2.astype(dtype)
+    dy = d(dl.tensor(a1, device=device), dl.tensor(a2, device=device))
+    (dy * dl.tensor(g, device=device)).sum().backward()
+    (t(torch.tensor(a1), torch.tensor(a2)) * torch.tensor(g)).sum().backward()
+    assert_close(d.weight.grad, t.weight.grad, what="weight grad", **tol)
+    if bias:
+        assert_close(d.bias.grad, t.bias.grad, what="bias grad", **tol)
+
+
+def test_bilinear_functional_gradcheck_and_layout():
+    x1, x2 = rng(4).standard_normal((4, 3)), rng(5).standard_normal((4, 2))
+    w, b = rng(6).standard_normal((5, 3, 2)), rng(7).standard_normal(5)
+    gradcheck(dl.nn.functional.bilinear, x1, x2, w, b)
+    compare(dl.nn.functional.bilinear, torch.nn.functional.bilinear, x1, x2, w, b)
+    m = dl.nn.Bilinear(3, 2, 5)
+    assert [(k, tuple(v.shape)) for k, v in m.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in torch.nn.Bilinear(3, 2, 5).state_dict().items()
+    ]
+    assert repr(m) == repr(torch.nn.Bilinear(3, 2, 5))
+    assert repr(dl.nn.Bilinear(3, 2, 5, bias=False)) == repr(torch.nn.Bilinear(3, 2, 5, bias=False))
+
+
+def test_bilinear_init_bounds_like_torch():
+    m = dl.nn.Bilinear(16, 3, 50)
+    bound = 1 / 4
+    w, b = m.weight.detach().numpy(), m.bias.detach().numpy()
+    assert np.abs(w).max() <= bound and np.abs(b).max() <= bound
+    assert np.abs(w).max() > 0.9 * bound  # 2400 draws fill the range
+    assert w.std() == pytest.approx(bound / np.sqrt(3), rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "s1,s2,sw,sb",
+    [
+        ((5, 3), (4, 4), (2, 3, 4), None),
+        ((5, 2), (5, 4), (2, 3, 4), None),
+        ((5, 3), (5, 5), (2, 3, 4), None),
+        ((5, 3), (5, 4), (2, 3, 4), (3,)),
+        ((3,), (2, 4), (2, 3, 4), None),
+    ],
+    ids=["batch", "in1", "in2", "bias", "ndim"],
+)
+def test_bilinear_errors_like_torch(s1, s2, sw, sb):
+    def args(lib):
+        out = [lib.ones(*s1), lib.ones(*s2), lib.ones(*sw)]
+        return out + ([lib.ones(*sb)] if sb else [])
+
+    with pytest.raises(RuntimeError) as ours:
+        dl.nn.functional.bilinear(*args(dl))
+    with pytest.raises(RuntimeError) as theirs:
+        torch.nn.functional.bilinear(*args(torch))
+    assert str(ours.value) == str(theirs.value)
+
+
+# ------------------------------------------------------------------ Embedding max_norm
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(max_norm=1.0),
+        dict(max_norm=0.5, norm_type=1.0),
+        dict(max_norm=0.8, norm_type=float("inf"), padding_idx=2),
+        dict(max_norm=1.5, norm_type=3.0, scale_grad_by_freq=True),
+        dict(scale_grad_by_freq=True, padding_idx=0),
+    ],
+    ids=["l2", "l1", "inf-pad", "p3-freq", "freq-pad"],
+)
+def test_embedding_max_norm_renormalises_in_place_like_torch(kw, dtype, device):
+    ddt, tdt = DT[dtype]
+    t = torch.nn.Embedding(7, 4, **kw).to(tdt)
+    d = dl.nn.Embedding(7, 4, **kw).to(ddt)
+    scales = np.array([0.1, 2.0, 3.0, 0.2, 2.5, 3.0, 0.3])  # rows above and below max_norm
+    with torch.no_grad():
+        t.weight.copy_(torch.tensor(rng(9).standard_normal((7, 4)) * scales[:, None]))
+    _copy(d, t)
+    d = d.to(device)
+    before = t.weight.detach().clone().numpy()
+    idx = np.array([[0, 2, 4, 4], [6, 1, 0, 4]])
+    g = rng(8).standard_normal((2, 4, 4)).astype(dtype)
+    dout = d(dl.tensor(idx, device=device))
+    tout = t(torch.tensor(idx))
+    tol = dict(atol=1e-6, rtol=1e-5) if dtype == np.float32 else dict(atol=1e-12, rtol=1e-12)
+    assert_close(dout, tout, what="output", **tol)
+    assert_close(d.weight, t.weight, what="weight renormalised in place", **tol)
+    (dout * dl.tensor(g, device=device)).sum().backward()
+    (tout * torch.tensor(g)).sum().backward()
+    assert_close(d.weight.grad, t.weight.grad, what="weight grad", **tol)
+    if "max_norm" in kw:
+        changed = ~np.isclose(_np(t.weight), before).all(axis=1)
+        assert changed[[1, 2, 4]].all() and not changed[[0, 3, 5]].any()  # big looked-up rows
+    assert repr(d) == repr(t)
+
+
+def test_embedding_functional_max_norm_and_norms():
+    w = dl.tensor(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]), requires_grad=True)
+    tw = torch.tensor(w.detach().numpy().copy(), requires_grad=True)
+    out = dl.nn.functional.embedding(dl.tensor(np.array([0, 1])), w, max_norm=1.0)
+    tout = torch.nn.functional.embedding(torch.tensor([0, 1]), tw, max_norm=1.0)
+    assert_close(out, tout, atol=1e-12, rtol=1e-12)
+    norms = np.linalg.norm(w.detach().numpy(), axis=1)
+    assert norms[0] == pytest.approx(1.0, abs=1e-6)  # renormalised
+    assert norms[1] == pytest.approx(0.5) and norms[2] == pytest.approx(10.0)  # untouched
+    assert out.grad_fn is not None  # the lookup itself stays differentiable
+
+
+def test_embedding_sparse_is_refused():
+    with pytest.raises(ValueError, match="sparse"):
+        dl.nn.Embedding(3, 2, sparse=True)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        dl.nn.functional.embedding(dl.tensor(np.array([0])), dl.ones(3, 2), sparse=True)

@@ -759,7 +759,6 @@ def test_upsample_bicubic():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="L5: Embedding(max_norm=...) unsupported")
 def test_embedding_max_norm():
     t = tnn.Embedding(5, 3, max_norm=1.0)
     d = dnn.Embedding(5, 3, max_norm=1.0)
@@ -788,7 +787,6 @@ def test_bce_target_grad_at_saturated_input():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="L8: nn.Bilinear is missing")
 def test_bilinear_exists():
     t = tnn.Bilinear(3, 4, 2)
     compare(dnn.Bilinear(3, 4, 2), t, [R(5, 3), R(5, 4)])

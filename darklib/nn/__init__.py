@@ -40,7 +40,7 @@ from darklib.nn.containers import ModuleDict, ModuleList, ParameterDict, Paramet
 from darklib.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from darklib.nn.distance import CosineSimilarity, PairwiseDistance
 from darklib.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
-from darklib.nn.linear import Identity, Linear
+from darklib.nn.linear import Bilinear, Identity, Linear
 from darklib.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -103,6 +103,7 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
+    "Bilinear",
     "BatchNorm2d",
     "Buffer",
     "ConstantPad2d",

@@ -51,7 +51,7 @@ from darklib.ops.elementwise import (
     tanh,
     where,
 )
-from darklib.ops.linalg import linear
+from darklib.ops.linalg import bilinear, linear
 from darklib.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -97,6 +97,7 @@ __all__ = [
     "avg_pool1d",
     "avg_pool2d",
     "batch_norm",
+    "bilinear",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",

@@ -1,4 +1,4 @@
-"""Matrix products: matmul (with NumPy/PyTorch batching and 1-D rules) and linear."""
+"""Matrix products: matmul (with NumPy/PyTorch batching and 1-D rules), linear, bilinear."""
 
 from __future__ import annotations
 
@@ -158,6 +158,49 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     same_dtype("linear", "input weight bias", input, weight, bias)
     return Linear.apply(input, weight, bias)
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y[..., o] = input1 @ weight[o] @ input2 + bias[o]``.
+
+    Shape: input1 (*, in1), input2 (*, in2) with the same leading dimensions, weight
+    (out, in1, in2), bias (out,); output (*, out). Computed as one GEMM of ``input1``
+    with the weight laid out (out * in2, in1), then a product with ``input2`` summed over
+    in2, so gradients come from those ops.
+    """
+    if input1.ndim != input2.ndim:
+        raise RuntimeError(
+            f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}"
+        )
+    for d in range(input1.ndim - 1):
+        if input1.shape[d] != input2.shape[d]:
+            raise RuntimeError(
+                f"bilinear(): input batch dimensions do not match at dim {d}: got "
+                f"{input1.shape[d]} and {input2.shape[d]}"
+            )
+    if weight.ndim != 3:
+        raise RuntimeError(f"bilinear(): weight must be (out, in1, in2), got {tuple(weight.shape)}")
+    out, in1, in2 = weight.shape
+    if input1.ndim == 0 or input1.shape[-1] != in1:
+        got = input1.shape[-1] if input1.ndim else 0
+        raise RuntimeError(
+            f"bilinear(): input1 size does not match weight size: got {got} but expected {in1}"
+        )
+    if input2.shape[-1] != in2:
+        raise RuntimeError(
+            f"bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but "
+            f"expected {in2}"
+        )
+    if bias is not None and (bias.ndim != 1 or bias.shape[0] != out):
+        got = bias.shape[-1] if bias.ndim else 0
+        raise RuntimeError(
+            f"bilinear(): bias size does not match weight size: got {got} but expected {out}"
+        )
+    same_dtype("bilinear", "input1 input2 weight bias", input1, input2, weight, bias)
+    w = weight.permute(0, 2, 1).reshape(out * in2, in1)
+    t = linear(input1, w).reshape(*input1.shape[:-1], out, in2)
+    y = (t * input2.unsqueeze(-2)).sum(-1)
+    return y if bias is None else y + bias
 
 
 def dot(input: Tensor, other: Tensor) -> Tensor:
