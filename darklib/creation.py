@@ -289,13 +289,25 @@ def linspace(
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    return _make(
-        lambda xp, s, d: xp.linspace(start, end, int(steps), dtype=np.float64).astype(d),
-        (0,),
-        dtype,
-        device,
-        requires_grad,
-    )
+    """``steps`` evenly spaced values from ``start`` to ``end``, as torch computes them:
+    the first half counted up from ``start``, the second half down from ``end`` (so both
+    ends are exact, and an infinite end gives NaN, as torch's)."""
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+
+    def fill(xp: Any, s: Any, d: np.dtype) -> Any:
+        if d.kind == "f":  # ends beyond the dtype are refused, as torch
+            _dt.fill_value(float(start), d, "linspace")
+            _dt.fill_value(float(end), d, "linspace")
+        i = xp.arange(steps, dtype=np.float64)
+        step = (end - start) / (steps - 1) if steps > 1 else 0.0
+        up, down = start + step * i, end - step * (steps - 1 - i)
+        if steps == 1:  # torch's single value is start
+            return up.astype(d)
+        return xp.where(i < steps // 2, up, down).astype(d)
+
+    return _make(fill, (0,), dtype, device, requires_grad)
 
 
 def eye(

@@ -1059,11 +1059,6 @@ def test_repr_float64_wide_range_silent(vals):
     assert d.replace("darklib.", "torch.") == repr(torch.tensor(vals, dtype=torch.float64))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="D-7: linspace with an infinite endpoint gives [nan, inf, inf] (torch all NaN) and "
-    "warns; float16 linspace beyond range gives inf with a warning (torch raises)",
-)
 def test_linspace_special_endpoints():
     for args in [(0, float("inf"), 3), (-float("inf"), float("inf"), 3)]:
         a = no_runtime_warning(dl.linspace, *args)
