@@ -9,6 +9,7 @@ from darklib.optim.adagrad import Adadelta, Adagrad
 from darklib.optim.adam import Adam, AdamW
 from darklib.optim.adam_variants import Adamax, NAdam, RAdam
 from darklib.optim.asgd import ASGD
+from darklib.optim.lbfgs import LBFGS
 from darklib.optim.optimizer import Optimizer
 from darklib.optim.rmsprop import RMSprop
 from darklib.optim.rprop import Rprop
@@ -16,6 +17,7 @@ from darklib.optim.sgd import SGD
 
 __all__ = [
     "ASGD",
+    "LBFGS",
     "SGD",
     "Adadelta",
     "Adagrad",

@@ -441,6 +441,8 @@ def _cast_state(p: Tensor, name: str, v: Any) -> Any:
         arr = to_numpy(v.array) if isinstance(v, Tensor) else np.asarray(v)
         dt = arr.dtype if arr.dtype.kind == "f" else scalar_dtype()  # a saved float keeps its own
         return Tensor._wrap(np.array(arr, dtype=dt).reshape(()))
+    if isinstance(v, list | tuple):  # LBFGS's history: lists of tensors
+        return type(v)(_cast_state(p, name, x) for x in v)
     if isinstance(v, np.ndarray):
         v = Tensor._wrap(v)
     if not isinstance(v, Tensor):
