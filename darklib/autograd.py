@@ -10,7 +10,10 @@ broadcasting in one place (:func:`unbroadcast`) and accumulates into leaves' ``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
+import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -796,6 +799,27 @@ def _sync(tensors: Sequence[Tensor]) -> None:
 
 def _strong(t: Tensor) -> Callable[[], Tensor]:
     return lambda: t
+
+
+def once_differentiable(fn: Callable) -> Callable:
+    """torch's decorator for a custom Function's backward that cannot be differentiated
+    again: the backward runs under no_grad. (darklib has no higher-order gradients, so
+    this keeps torch code running unchanged.)"""
+
+    @functools.wraps(fn)
+    def backward(ctx: Any, *grads: Any) -> Any:
+        with no_grad():
+            return fn(ctx, *grads)
+
+    return backward
+
+
+# ``darklib.autograd.function``, as ``torch.autograd.function``: where torch code imports
+# Function and once_differentiable from
+function = types.ModuleType(__name__ + ".function", "torch.autograd.function's names.")
+function.Function = Function  # type: ignore[attr-defined]
+function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
+sys.modules[function.__name__] = function
 
 
 from darklib.tensor import Tensor  # noqa: E402  (the tensor module imports this one)
