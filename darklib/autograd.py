@@ -90,6 +90,11 @@ class Node:
         """(User Functions) these outputs get no gradient and do not require grad."""
         self._non_differentiable = outputs
 
+    def mark_dirty(self, *tensors: Tensor) -> None:
+        """(User Functions) these inputs were changed in place by forward and are returned:
+        they stay the same tensor objects and take this Function as their grad_fn."""
+        self._dirty = tensors
+
     def set_materialize_grads(self, value: bool) -> None:
         """(User Functions) whether backward gets zeros (default) or None for outputs that
         received no gradient."""
@@ -311,11 +316,18 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     # graph is recorded, one that shares an input's memory (an input returned as is, a view
     # of it) is copied, so that in-place changes on either side cannot corrupt what the
     # other's gradient reads (torch refuses those changes instead)
+    dirty = getattr(ctx, "_dirty", ())
+    for t in dirty:  # an in-place Function on a leaf that requires grad: as torch, refused
+        if any(needs) and t.grad_fn is None and t._requires_grad:
+            raise RuntimeError(
+                f"{cls.__name__}: a leaf tensor that requires grad was changed in place "
+                "(ctx.mark_dirty); clone it first"
+            )
     inputs = [a.array for a in args if isinstance(a, Tensor)] if any(needs) else []
     results = [
-        (Tensor._wrap(o.array.copy() if _aliases(o.array, inputs) else o.array))
-        if isinstance(o, Tensor)
-        else o
+        o  # marked dirty: the input itself, which takes this node
+        if any(o is t for t in dirty) or not isinstance(o, Tensor)
+        else Tensor._wrap(o.array.copy() if _aliases(o.array, inputs) else o.array)
         for o in outs
     ]
     if any(needs):

@@ -691,7 +691,6 @@ def test_function_mark_non_differentiable():
     assert check(f) == (False, True, [2.0, -2.0])
 
 
-@xfail("G-12", "ctx.mark_dirty is missing (AttributeError): no in-place custom Functions")
 def test_function_mark_dirty_in_place():
     def f(m):
         def fwd(ctx, x):
@@ -707,6 +706,19 @@ def test_function_mark_dirty_in_place():
         return R(h), R(y), R(x.grad)
 
     assert check(f) == ([2.0, 4.0], [2.0, 4.0], [2.0, 2.0])
+
+
+def test_function_mark_dirty_on_a_leaf_that_requires_grad_raises():
+    def f(m):
+        def fwd(ctx, x):
+            x.mul_(2)
+            ctx.mark_dirty(x)
+            return x
+
+        F = fn_cls(m, fwd, lambda ctx, g: g * 2)
+        F.apply(m.tensor([1.0, 2.0], requires_grad=True))
+
+    check(f)  # both raise
 
 
 def test_once_differentiable_backward_from_torchs_import_path():
