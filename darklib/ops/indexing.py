@@ -674,6 +674,8 @@ def index_put(
 ) -> Tensor:
     """Out-of-place ``input[indices] = values`` (``accumulate=True`` sums repeats)."""
     x = _check_tensor(input, "index_put")
+    if isinstance(values, Tensor):  # (item assignment, x[key] = v, casts instead, as torch)
+        _same_dtype_as("index_put", x, values, "values")
     k = _prepare_key(tuple(indices), x.array)[0]
     return _index_put_key(x, k, values, bool(accumulate))
 
@@ -783,6 +785,16 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     return gather(expand(x, bx), d, expand(indices, bi))
 
 
+def _same_dtype_as(op: str, x: Tensor, other: Tensor, name: str) -> None:
+    """torch's rule for scatter/index_add/index_put: the written values have the tensor's
+    dtype (no silent cast of float64 values into a float32 tensor)."""
+    if other.array.dtype != x.array.dtype:
+        raise RuntimeError(
+            f"{op}(): {name} is {other.array.dtype.name} but the tensor is "
+            f"{x.array.dtype.name}; they must have the same dtype (convert with .to())"
+        )
+
+
 def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add: bool) -> Tensor:
     x = _check_tensor(input, op)
     idx = _index_tensor(index, op, x.array)
@@ -793,8 +805,7 @@ def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add:
         return reshape(res, ())
     d = norm_dim(dim, x.ndim, op)
     if isinstance(src, Tensor):
-        if src.array.dtype != x.array.dtype:
-            src = src.to(x.dtype)
+        _same_dtype_as(op, x, src, "src")
         _check_gather_shapes(x, idx, d, op, src)
     elif add:
         raise TypeError(f"{op}(): src must be a tensor")
@@ -1049,8 +1060,7 @@ def index_add(
             f"index_add(): source of shape {list(src.shape)} should have shape {list(want)} "
             f"(the input's {list(x.shape)} with {idx.size} along dim {d})"
         )
-    if src.array.dtype != x.array.dtype:
-        src = src.to(x.dtype)
+    _same_dtype_as("index_add", x, src, "source")
     return IndexAdd.apply(x, reshape(src, want), idx, d, alpha)
 
 
