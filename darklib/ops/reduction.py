@@ -910,6 +910,16 @@ def _nan_of(x: Tensor) -> Tensor:
     return Tensor._wrap(get_xp(x.array).asarray(host))
 
 
+def _nonempty_dim(x: Any, dim: Any, op: str) -> tuple:
+    """``(x, d, n)`` for a selection along ``dim`` (median, nanmedian, mode): its length
+    ``n`` must not be 0."""
+    x, d = _sort_prep(x, dim, op)
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"{op}(): expected dim {d} of shape {list(x.shape)} to be non-empty")
+    return x, d, n
+
+
 @_on_input_device
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     """The lower median (of all elements, or ``(values, indices)`` along ``dim``); NaN
@@ -919,10 +929,7 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
         if x.array.size == 0:
             return _nan_of(x)
         return MedianAll.apply(_reshape(x, -1), None, False, True, True)
-    x, d = _sort_prep(x, dim, "median")
-    n = x.shape[d]
-    if n == 0:
-        raise IndexError(f"median(): expected dim {d} of shape {list(x.shape)} to be non-empty")
+    x, d, n = _nonempty_dim(x, dim, "median")
     xp = get_xp(x.array)
     order = _sort_indices(x.array, d, False, True)
     k = (n - 1) // 2
@@ -979,10 +986,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
         if x.array.size == 0:
             return _nan_of(x)
         return NanMedianAll.apply(_reshape(x, -1), None, False, True, True)
-    x, d = _sort_prep(x, dim, "nanmedian")
-    n = x.shape[d]
-    if n == 0:
-        raise IndexError(f"nanmedian(): expected dim {d} of shape {list(x.shape)} to be non-empty")
+    x, d, n = _nonempty_dim(x, dim, "nanmedian")
     xp = get_xp(x.array)
     order = _sort_indices(x.array, d, False, True)  # NaN last, in their original order
     if x.array.dtype.kind == "f":
@@ -1013,12 +1017,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
         >>> dl.tensor([3, 1, 3, 1, 2]).mode()
         mode(values=tensor(1), indices=tensor(3))
     """
-    x, d = _sort_prep(input, dim, "mode")
-    n = x.shape[d]
-    if n == 0:
-        raise IndexError(
-            f"mode(): expected reduction dim {d} of shape {list(x.shape)} to be non-empty"
-        )
+    x, d, n = _nonempty_dim(input, dim, "mode")
     xp = get_xp(x.array)
     a = xp.moveaxis(x.array, d, -1)
     rows = a.reshape(-1, n)
