@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import darklib as dl
 import darklib.nn.functional as DF
+from darklib.kernels.parallel import blas_kernels
 
 try:
     import torch
@@ -270,6 +271,7 @@ def main() -> None:
     print(
         f"darklib vs torch on {device}; median of {repeats} alternating repeats"
         + (f"; torch threads {torch.get_num_threads()}" if torch is not None else "")
+        + f"; darklib's OpenBLAS kernels {blas_kernels()}"
         + (f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "")
     )
     groups = {

@@ -81,33 +81,62 @@ def assert_close(d, t, dtype: str, scale: float = 1.0, what: str = "") -> None:
     )
 
 
+def assert_as_accurate_as_torch(d, t, ref, dtype: str, scale: float = 1.0, what: str = "") -> None:
+    """darklib's ``d`` against torch's ``t`` where the program amplifies float32 rounding:
+    close to ``t``, or no farther from ``ref`` (torch's float64 run of the same program)
+    than twice torch's own distance from it. Two float32 runs that round differently
+    (BLAS kernels with another summation order) may then differ by more than either's
+    error: the UNet's logits after six RMSprop steps differed from torch's by 4e-3 with
+    darklib at 2e-4 from the float64 result and torch at 4e-3."""
+    d, t, ref = _np(d), _np(t), _np(ref)
+    tol = TOL[dtype]
+    bound = tol["atol"] * scale + tol["rtol"] * scale * np.abs(t)
+    if np.all(np.abs(d - t) <= bound):
+        return
+    d_err, t_err = np.abs(d - ref).max(), np.abs(t - ref).max()
+    assert d_err <= 2 * t_err + tol["atol"] * scale, (
+        f"{what}: darklib is {d_err:.3g} from the float64 result, torch {t_err:.3g}"
+    )
+
+
 def assert_same_model(
-    d_model, t_model, dtype: str, scale: float = 1.0, grads: bool = True, noise=()
+    d_model, t_model, dtype: str, scale: float = 1.0, grads: bool = True, noise=(), ref=None
 ):
     """Parameters, gradients and buffers agree. ``noise``: parameters whose gradient is
     mathematically zero (the bias of a layer followed by BatchNorm) so that in float32 it is
     rounding noise (1e-9) which Adam divides by its own running size: their values are
-    arbitrary in any implementation, so in float32 only the size of the gradient is checked."""
+    arbitrary in any implementation, so in float32 only the size of the gradient is checked.
+    ``ref``: torch's float64 model after the same program, for programs that amplify
+    rounding (see :func:`assert_as_accurate_as_torch`)."""
     t_params = dict(t_model.named_parameters())
     d_params = dict(d_model.named_parameters())
+    r_params = dict(ref.named_parameters()) if ref is not None else {}
+    r_buf = dict(ref.named_buffers()) if ref is not None else {}
+
+    def check(d, t, r, scale, what):
+        if r is None:
+            assert_close(d, t, dtype, scale, what=what)
+        else:
+            assert_as_accurate_as_torch(d, t, r, dtype, scale, what=what)
+
     assert list(d_params) == list(t_params)
     for name, tp in t_params.items():
-        dp = d_params[name]
+        dp, rp = d_params[name], r_params.get(name)
         if dtype == "float32" and name in noise:
             assert np.abs(_np(tp.grad)).max() < 1e-6 and np.abs(_np(dp.grad)).max() < 1e-6, name
             continue
-        assert_close(dp, tp, dtype, scale, what=name)
+        check(dp, tp, rp, scale, name)
         if grads:
             assert (dp.grad is None) == (tp.grad is None), name
             if tp.grad is not None:
-                assert_close(dp.grad, tp.grad, dtype, scale * 10, what=name + ".grad")
+                check(dp.grad, tp.grad, None if rp is None else rp.grad, scale * 10, name + ".grad")
     t_buf = dict(t_model.named_buffers())
     d_buf = dict(d_model.named_buffers())
     assert list(d_buf) == list(t_buf)
     for name, tb in t_buf.items():
         if dtype == "float32" and name in noise:
             continue  # the running mean of such a BatchNorm follows the noisy bias
-        assert_close(d_buf[name], tb, dtype, scale, what=name)
+        check(d_buf[name], tb, r_buf.get(name), scale, name)
 
 
 def run_both(program, dtype: str, *args, **kwargs):
@@ -926,9 +955,16 @@ def test_unet_segmentation_ce_dice(dtype, bilinear):
     dls, dlog, diou = prog_unet(dl, dtype, d_model, xs, masks)
     tls, tlog, tiou = prog_unet(torch, dtype, t_model, xs, masks)
     assert_close(dls, tls, dtype, scale=30)
-    assert_close(dlog, tlog, dtype, scale=100)
+    if dtype == "float32":  # RMSprop on tiny gradients amplifies rounding: see the helper
+        xs64, masks64 = _seg_data(dtype="float64")
+        t64 = build_pair(_unet, "float64", bilinear=bilinear)[1]
+        ref = prog_unet(torch, "float64", t64, xs64, masks64)[1]
+        assert_as_accurate_as_torch(dlog, tlog, ref, dtype, scale=100)
+    else:
+        t64 = None
+        assert_close(dlog, tlog, dtype, scale=100)
     assert diou == tiou
-    assert_same_model(d_model, t_model, dtype, scale=100)
+    assert_same_model(d_model, t_model, dtype, scale=100, ref=t64)
 
 
 def prog_binary_seg(m, dtype, model, xs, masks, steps=5):

@@ -397,3 +397,39 @@ def test_leaky_relu_follows_torch_on_special_values(request, with_threads, slope
         d, t = d.detach().numpy(), t.detach().numpy()
         np.testing.assert_array_equal(d, t)  # NaN == NaN here
         np.testing.assert_array_equal(np.signbit(d), np.signbit(t))
+
+
+_KERNELS_PROBE = (
+    "import os, numpy as np\n"  # NumPy (and so OpenBLAS) first, as most scripts do
+    "import darklib\n"
+    "from darklib.kernels import parallel as par\n"
+    "a = np.random.default_rng(0).standard_normal((300, 200)).astype(np.float32)\n"
+    "b = np.random.default_rng(1).standard_normal((200, 100)).astype(np.float32)\n"
+    "err = np.abs(a @ b - a.astype(np.float64) @ b.astype(np.float64)).max()\n"
+    "print(par.blas_kernels(), os.environ.get('OPENBLAS_CORETYPE'), err < 1e-3)\n"
+)
+
+
+def _kernels_in_child(coretype):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    out = subprocess.run(
+        [sys.executable, "-c", _KERNELS_PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+@pytest.mark.skipif(par.blas_kernels() == "unknown", reason="OpenBLAS does not name its kernels")
+def test_blas_kernels_are_switched_only_on_zen4_and_never_against_the_users_choice():
+    """On Zen 4 darklib moves OpenBLAS from its SkylakeX to its Haswell kernels (faster
+    convolutions there), even when NumPy loaded OpenBLAS first; products stay right, and
+    an OPENBLAS_CORETYPE the user set is kept."""
+    kernels, variable, right = _kernels_in_child(None)
+    assert right == "True"
+    if par._is_zen4():
+        assert (kernels, variable) == ("Haswell", "Haswell")
+    else:  # left as OpenBLAS chose
+        assert variable == "None"
+    if platform.machine() in ("x86_64", "AMD64"):  # AVX kernels run on any x86-64 CI host
+        assert _kernels_in_child("Sandybridge") == ["Sandybridge", "Sandybridge", "True"]

@@ -56,9 +56,8 @@ _workers: list[_Worker] = []
 _local = threading.local()
 
 
-def _blas_thread_setter() -> Callable[[int], int] | None:
-    """OpenBLAS's thread-count setter that returns the previous count, from the library
-    NumPy loaded."""
+def _openblas() -> ctypes.CDLL | None:
+    """The OpenBLAS library NumPy loaded (with its thread-count setter), or None."""
     paths = []
     with contextlib.suppress(OSError):
         with open("/proc/self/maps") as f:
@@ -68,15 +67,86 @@ def _blas_thread_setter() -> Callable[[int], int] | None:
         paths += glob.glob(os.path.join(root, folder, "*openblas*"))
     for path in dict.fromkeys(paths):
         try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
+            lib = ctypes.CDLL(path)
+            lib.openblas_set_num_threads_local  # noqa: B018 (present from OpenBLAS 0.3.27)
         except (OSError, AttributeError):
             continue
-        fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-        return fn
+        return lib
     return None
 
 
-_set_blas_threads = _blas_thread_setter()
+def _blas_function(lib: ctypes.CDLL | None, names: tuple[str, ...], restype: Any) -> Any:
+    """The first of ``names`` that ``lib`` exports (builds prefix and suffix the public
+    names: scipy-openblas has ``scipy_openblas_get_corename64_``), or None."""
+    for name in names:
+        fn = getattr(lib, name, None) if lib is not None else None
+        if fn is not None:
+            fn.restype = restype
+            return fn
+    return None
+
+
+_lib = _openblas()
+_set_blas_threads = _blas_function(_lib, ("openblas_set_num_threads_local",), ctypes.c_int)
+if _set_blas_threads is not None:
+    _set_blas_threads.argtypes = [ctypes.c_int]
+_corename = _blas_function(
+    _lib,
+    ("openblas_get_corename", "scipy_openblas_get_corename64_", "scipy_openblas_get_corename"),
+    ctypes.c_char_p,
+)
+
+
+def blas_kernels() -> str:
+    """The kernel family OpenBLAS runs (``'Haswell'``, ``'SkylakeX'``, ...), or
+    ``'unknown'`` where NumPy's BLAS is not an OpenBLAS darklib can ask."""
+    return _corename().decode() if _corename is not None else "unknown"
+
+
+def _is_zen4() -> bool:
+    """Whether this is an AMD family-25 (Zen 3/4) CPU with AVX-512, i.e. a Zen 4."""
+    info: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():  # end of the first processor's block
+                    break
+                key, _, value = line.partition(":")
+                info[key.strip()] = value.strip()
+    return (
+        info.get("vendor_id") == "AuthenticAMD"
+        and info.get("cpu family") == "25"
+        and "avx512f" in info.get("flags", "").split()
+    )
+
+
+def _prefer_avx2_kernels() -> bool:
+    """On Zen 4, switch OpenBLAS from its AVX-512 (SkylakeX) kernels to its AVX2 (Haswell)
+    ones; True if switched.
+
+    OpenBLAS 0.3.31 picks SkylakeX kernels for Zen 4, whose AVX-512 units are 256 bits
+    wide inside. Its Haswell kernels ran the single-precision GEMMs of convolution 5-20%
+    faster there (bench/ops.py conv rows, bench/train.py CNN step: measured side by side,
+    alternating OPENBLAS_CORETYPE), at the price of some narrow float64 products.
+    The switch uses OpenBLAS's own mechanism: its OPENBLAS_CORETYPE variable, read when it
+    selects its kernel table, selected again here (dynamic builds export that
+    selection). It runs once, at import, before darklib runs any product; a user's own
+    OPENBLAS_CORETYPE is left alone (``OPENBLAS_CORETYPE=SkylakeX`` keeps the default).
+    """
+    if os.environ.get("OPENBLAS_CORETYPE") or blas_kernels() != "SkylakeX" or not _is_zen4():
+        return False
+    quit_, init = (
+        getattr(_lib, n, None) for n in ("gotoblas_dynamic_quit", "gotoblas_dynamic_init")
+    )
+    if quit_ is None or init is None:  # not a DYNAMIC_ARCH build
+        return False
+    os.environ["OPENBLAS_CORETYPE"] = "Haswell"  # also what child processes will pick
+    quit_()
+    init()
+    return blas_kernels() == "Haswell"
+
+
+_prefer_avx2_kernels()
 owns_blas = _set_blas_threads is not None  # whether darklib decides BLAS's thread count
 
 # glibc's mallopt parameters and the values darklib sets (see the module docstring)
