@@ -100,6 +100,27 @@ class Node:
         received no gradient."""
         self._materialize_grads = bool(value)
 
+    def lift(self, arr: Any, i: int) -> Tensor:
+        """(create_graph, see :mod:`darklib.higher_order`) ``arr``, which holds the value of
+        this op's input ``i``, as a tensor on that input's graph: gradients that flow into
+        it reach the input. ``arr`` must have the input's shape."""
+        p = self.parents[i]
+        if isinstance(p, Tensor):  # a leaf: the tensor itself
+            return p
+        if not hasattr(arr, "shape"):  # a Python number operand
+            return arr
+        t = Tensor._wrap(arr)
+        if p is not None:
+            t._requires_grad, t.grad_fn = True, p
+        return t
+
+    def lift_output(self, arr: Any) -> Tensor:
+        """(create_graph) ``arr``, this op's output saved by forward, as a tensor whose
+        gradient flows back through this op."""
+        t = Tensor._wrap(arr)
+        t._requires_grad, t.grad_fn = True, self
+        return t
+
     @property
     def saved_tensors(self) -> tuple:
         if self._saved is None:
@@ -183,7 +204,11 @@ class Function:
             )
             cls._arrays = cls.__module__.split(".")[0] == "darklib" or inherited
         if not cls._arrays and "backward" in cls.__dict__:
-            cls.backward = staticmethod(_tensor_backward(cls.__dict__["backward"]))
+            own = cls.__dict__["backward"]
+            cls._user_backward = staticmethod(
+                own.__func__ if isinstance(own, staticmethod) else own
+            )
+            cls.backward = staticmethod(_tensor_backward(own))
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **kwargs: Any) -> Any:
@@ -471,17 +496,34 @@ def unbroadcast(grad: Any, shape: tuple) -> Any:
     raise ValueError(f"got {list(grad.shape)} but expected shape compatible with {list(shape)}")
 
 
+def _array_fit(node: Node, parent: Any, g: Any, shape: tuple, dtype: Any) -> Any:
+    """Gradient array ``g`` for ``parent`` of ``node``, summed to its shape and cast."""
+    if g.shape != shape:
+        g = _fit(node, parent, g, shape)
+    return g if g.dtype == dtype else g.astype(dtype)
+
+
 def _run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[Any],
     retain_graph: bool,
     capture: dict[int, int] | None = None,
+    create_graph: bool = False,
 ) -> list | None:
     """Propagate ``root_grads`` from ``roots`` back through the graph.
 
     Without ``capture`` gradients accumulate into leaves' ``.grad``; with it (a map from
-    ``id(tensor)`` to a slot) they are returned for exactly those tensors instead.
+    ``id(tensor)`` to a slot) they are returned for exactly those tensors instead. With
+    ``create_graph`` the gradients are tensors computed by recorded, differentiable ops
+    (:mod:`darklib.higher_order`; the caller enables grad mode), else raw arrays.
     """
+    if create_graph:
+        from darklib import higher_order as mode
+
+        node_grads, fit = mode.node_grads, mode.fit
+        deliver, call_hook = mode.deliver, mode.call_hook
+    else:  # raw arrays: each node's backward is called inline below (the hot path)
+        node_grads, fit, deliver, call_hook = None, _array_fit, _deliver, _call_hook
     captured: list | None = [None] * len(capture) if capture is not None else None
     grads: dict[Node, Any] = {}
     # leaves with hooks get their gradient once, summed over all their uses, as in torch
@@ -489,7 +531,7 @@ def _run_backward(
 
     def arrive(leaf: Tensor, g: Any) -> None:
         if not leaf._hooks:
-            _deliver(leaf, g, capture, captured)
+            deliver(leaf, g, capture, captured)
         elif id(leaf) in hooked:
             hooked[id(leaf)][1] = hooked[id(leaf)][1] + g
         else:
@@ -512,11 +554,11 @@ def _run_backward(
             continue
         if node._out_hooks:
             for hook in node._out_hooks:
-                g = _call_hook(hook, g)
+                g = call_hook(hook, g)
         if node._retained is not None:
             out = node._retained()
             if out is not None:
-                _deliver(out, g, capture, captured, from_node=True)
+                deliver(out, g, capture, captured, from_node=True)
             if run is not None and node not in run:
                 continue
         if node.fn is _OutputOf:  # one output of a multi-output Function: fill its slot
@@ -527,7 +569,9 @@ def _run_backward(
             prev = slots[node.slot]
             slots[node.slot] = g if prev is None else prev + g
             continue
-        if type(g) is np.ndarray or not is_cuda_array(g):
+        if node_grads is not None:
+            in_grads = node_grads(node, g)
+        elif type(g) is np.ndarray or not is_cuda_array(g):
             in_grads = node.fn.backward(node, g)
         else:
             with g.device:  # the GPU of this node's output (see _gpu_of)
@@ -544,23 +588,19 @@ def _run_backward(
             if p is None or ig is None:
                 continue
             if type(p) is Node:
-                if ig.shape != p._out_shape:
-                    ig = _fit(node, p, ig, p._out_shape)
-                if ig.dtype != p._out_dtype:
-                    ig = ig.astype(p._out_dtype)
+                if ig.shape != p._out_shape or ig.dtype != p._out_dtype:
+                    ig = fit(node, p, ig, p._out_shape, p._out_dtype)
                 prev = grads.get(p)
                 grads[p] = ig if prev is None else prev + ig
             else:
                 arr = p.array
-                if ig.shape != arr.shape:
-                    ig = _fit(node, p, ig, arr.shape)
-                if ig.dtype != arr.dtype:
-                    ig = ig.astype(arr.dtype)
+                if ig.shape != arr.shape or ig.dtype != arr.dtype:
+                    ig = fit(node, p, ig, arr.shape, arr.dtype)
                 arrive(p, ig)
         if not retain_graph:
             node.free()
     for leaf, g in hooked.values():
-        _deliver(leaf, g, capture, captured)
+        deliver(leaf, g, capture, captured)
     return captured
 
 
@@ -666,11 +706,7 @@ def backward(
     """Accumulate into the leaves' ``.grad`` the gradients of ``tensors`` (one tensor or
     several, whose gradients add up), as ``torch.autograd.backward``; ``Tensor.backward``
     runs it with one tensor."""
-    if create_graph:
-        raise NotImplementedError(
-            "backward: create_graph=True (higher-order gradients) is not supported by darklib"
-        )
-    retain_graph = bool(retain_graph)
+    retain_graph = create_graph if retain_graph is None else bool(retain_graph)
     outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(outs) if grad_tensors is None else [grad_tensors]
@@ -685,20 +721,43 @@ def backward(
         grads = grad(
             outs,
             inputs,
-            [Tensor._wrap(g) for g in roots],
+            grad_tensors,
             retain_graph=retain_graph,
+            create_graph=create_graph,
             allow_unused=True,
         )
         for t, gi in zip(inputs, grads):
             if gi is None:
                 continue
-            if t.grad_fn is None and t._grad is not None:  # a leaf: accumulate in place
+            if create_graph:  # out of place, keeping the gradient's graph
+                t._grad = gi if t._grad is None else t._grad + gi
+            elif t.grad_fn is None and t._grad is not None:  # a leaf: accumulate in place
                 t._grad.array += gi.array
             else:  # (hooks ran in grad())
                 _deliver(t, gi.array, None, None, from_node=True)
         return
-    with no_grad(), np.errstate(all="ignore"):  # silent, as every op (Function.apply)
-        _run_backward(outs, roots, retain_graph)
+    if create_graph:
+        roots = [_as_root_tensor(g, r) for g, r in zip(grad_tensors, roots)]
+    with _grad_mode(create_graph):
+        _run_backward(outs, roots, retain_graph, create_graph=create_graph)
+
+
+def _as_root_tensor(given: Any, arr: Any) -> Tensor:
+    """(create_graph) a root gradient as a tensor: the one given, keeping its graph, when
+    it already is one of the right dtype; else the checked array ``arr``."""
+    if isinstance(given, Tensor) and given.array.dtype == arr.dtype:
+        return given
+    return Tensor._wrap(arr)
+
+
+def _grad_mode(create_graph: bool) -> Any:
+    """The mode a backward pass runs in: silent on inf/NaN as every op (Function.apply), and
+    recording the ops that compute gradients only for create_graph."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(enable_grad() if create_graph else no_grad())
+    if not create_graph:  # (recorded ops silence themselves)
+        stack.enter_context(np.errstate(all="ignore"))
+    return stack
 
 
 def _root_grad(out: Tensor, g: Any, where: str) -> Any:
@@ -745,17 +804,14 @@ def grad(
     An input listed twice gets its gradient twice; ``materialize_grads`` gives unused
     inputs zeros instead of None.
 
-    Higher-order gradients are not supported: ``create_graph=True`` raises.
+    With ``create_graph=True`` the gradients are computed by recorded ops and can be
+    differentiated again (:mod:`darklib.higher_order`); ``retain_graph`` then defaults to
+    True, as in torch.
     """
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
         raise ValueError("autograd.grad: materialize_grads=True needs allow_unused=True or None")
-    if create_graph:
-        raise NotImplementedError(
-            "autograd.grad: create_graph=True (higher-order gradients) is not supported by "
-            "darklib; gradients are computed outside the graph"
-        )
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     _sync(outs + ins)
@@ -774,6 +830,9 @@ def grad(
                 f"autograd.grad: an input of shape {tuple(t.shape)} does not require grad"
             )
     root_grads = [_root_grad(o, go, "autograd.grad") for o, go in zip(outs, grad_outputs)]
+    if create_graph:
+        root_grads = [_as_root_tensor(go, r) for go, r in zip(grad_outputs, root_grads)]
+    retain_graph = create_graph if retain_graph is None else bool(retain_graph)
     unique = list({id(t): t for t in ins}.values())
     capture = {id(t): i for i, t in enumerate(unique)}
     # Non-leaf inputs are read off their node when it is reached.
@@ -783,8 +842,8 @@ def grad(
             t.grad_fn._retained = _strong(t)
             retained.append(t.grad_fn)
     try:
-        with no_grad(), np.errstate(all="ignore"):
-            captured = _run_backward(outs, root_grads, bool(retain_graph), capture)
+        with _grad_mode(create_graph):
+            captured = _run_backward(outs, root_grads, retain_graph, capture, create_graph)
     finally:
         for node in retained:
             node._retained = None
@@ -798,7 +857,7 @@ def grad(
             )
         if g is None and materialize_grads:
             g = get_xp(t.array).zeros_like(t.array)
-        result.append(None if g is None else Tensor._wrap(g))
+        result.append(g if g is None or isinstance(g, Tensor) else Tensor._wrap(g))
     return tuple(result)
 
 
@@ -815,14 +874,15 @@ def _strong(t: Tensor) -> Callable[[], Tensor]:
 
 def once_differentiable(fn: Callable) -> Callable:
     """torch's decorator for a custom Function's backward that cannot be differentiated
-    again: the backward runs under no_grad. (darklib has no higher-order gradients, so
-    this keeps torch code running unchanged.)"""
+    again: the backward runs under no_grad, and differentiating its gradients (after
+    create_graph=True) raises."""
 
     @functools.wraps(fn)
     def backward(ctx: Any, *grads: Any) -> Any:
         with no_grad():
             return fn(ctx, *grads)
 
+    backward.once_differentiable = True  # type: ignore[attr-defined]
     return backward
 
 

@@ -15,7 +15,7 @@ arrays (documented; G-7 pins what that breaks).
 Tests marked ``@pytest.mark.xfail(strict=True, reason="G-<n>: ...")`` pin a darklib
 discrepancy; the id refers to /tmp/review/autograd_findings.md. When the fix lands the
 test passes, strict xfail turns that into a failure, and the marker must go.
-Non-goal: create_graph / higher-order gradients (known missing).
+Higher-order gradients (create_graph) are tested in test_higher_order.py.
 """
 
 from __future__ import annotations

@@ -1656,9 +1656,6 @@ def _critic(m):
     )
 
 
-@_xfail(
-    "P-1: autograd.grad(create_graph=True) raises NotImplementedError: no higher-order gradients, so a WGAN-GP gradient penalty cannot be trained"  # noqa: E501
-)
 def test_wgan_gp_gradient_penalty_program():
     """WGAN-GP critic step: the gradient penalty needs the gradient of a gradient."""
     r = _rng(18)

@@ -312,6 +312,27 @@ def _add_bias(y: Any, b: Any) -> Any:
     return y
 
 
+class ConvWeightGrad(Function):
+    """The weight gradient of a convolution as an op of its own, for create_graph: it is
+    bilinear in (input, output gradient), so its own gradients are a transposed and a plain
+    convolution with the incoming weight-shaped gradient."""
+
+    @staticmethod
+    def forward(ctx, x, gy, geom, groups, w_shape):
+        ctx.save_for_backward(x, gy)
+        ctx.geom, ctx.groups = geom, groups
+        return _conv_weight_grad(x, gy, geom, groups, w_shape)
+
+    @staticmethod
+    def backward(ctx, ggw):
+        x, gy = ctx.saved_tensors
+        nx, ngy = ctx.needs_input_grad[:2]
+        g, groups = ctx.geom, ctx.groups
+        gx = _conv_input_grad(gy, ggw, g, groups, x.shape[1]) if nx else None
+        ggy = _conv(x, ggw, g, groups) if ngy else None
+        return gx, ggy, None, None, None
+
+
 class Conv2d(Function):
     """Convolution over a batch (N, C, H, W); unbatched input is handled by the wrapper."""
 
@@ -329,6 +350,17 @@ class Conv2d(Function):
         gw = _conv_weight_grad(x, gy, g, groups, w.shape) if nw else None
         gb = _bias_grad(gy) if nb else None
         gx = _conv_input_grad(gy, w, g, groups, x.shape[1]) if nx else None
+        return gx, gw, gb, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        x, w = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        g, groups = ctx.geom, ctx.groups
+        xt, wt = ctx.lift(x, 0), ctx.lift(w, 1)
+        gx = ConvTranspose2d.apply(gy, wt, None, g, groups) if nx else None
+        gw = ConvWeightGrad.apply(xt, gy, g, groups, w.shape) if nw else None
+        gb = gy.sum((0, 2, 3)) if nb else None
         return gx, gw, gb, None, None
 
 
@@ -350,6 +382,17 @@ class ConvTranspose2d(Function):
         gw = _conv_weight_grad(gy, x, g, groups, w.shape) if nw else None
         gb = _bias_grad(gy) if nb else None
         gx = _conv(gy, w, g, groups) if nx else None
+        return gx, gw, gb, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        x, w = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad[:3]
+        g, groups = ctx.geom, ctx.groups
+        xt, wt = ctx.lift(x, 0), ctx.lift(w, 1)
+        gx = Conv2d.apply(gy, wt, None, g, groups) if nx else None
+        gw = ConvWeightGrad.apply(gy, xt, g, groups, w.shape) if nw else None
+        gb = gy.sum((0, 2, 3)) if nb else None
         return gx, gw, gb, None, None
 
 

@@ -31,6 +31,10 @@ class Add(Function):
     def backward(ctx, g):
         return g, g
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g, g
+
 
 class Sub(Function):
     @staticmethod
@@ -39,6 +43,10 @@ class Sub(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return g, (-g if ctx.needs_input_grad[1] else None)
 
 
@@ -57,6 +65,12 @@ class Mul(Function):
         na, nb = ctx.needs_input_grad
         return (g * b if na else None), (g * a if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (g * ctx.lift(b, 1) if na else None), (g * ctx.lift(a, 0) if nb else None)
+
 
 class Div(Function):
     @staticmethod
@@ -71,6 +85,13 @@ class Div(Function):
         ga = g / b if na else None
         gb = -g * a / b / b if nb else None  # (b * b would over- or underflow first)
         return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        b = ctx.lift(b, 1)
+        return (g / b if na else None), (-g * ctx.lift(a, 0) / b / b if nb else None)
 
 
 class Pow(Function):
@@ -100,6 +121,22 @@ class Pow(Function):
         if nb:
             xp = get_xp(out)
             gb = g * xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b, out = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        at, ga, gb = ctx.lift(a, 0), None, None
+        if na:
+            if isinstance(b, int | float):
+                ga = g * b * at ** (b - 1) if b != 0 else g * 0
+            else:
+                bt = ctx.lift(b, 1)
+                ga = g * where(bt == 0, 0.0, bt * at ** (bt - 1))
+        if nb:
+            zero = Tensor._wrap((a == 0) & (b >= 0))
+            gb = g * where(zero, 0.0, ctx.lift_output(out) * log(at))
         return ga, gb
 
 
@@ -195,6 +232,10 @@ class Neg(Function):
     def backward(ctx, g):
         return -g
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return -g
+
 
 class Abs(Function):
     @staticmethod
@@ -211,6 +252,11 @@ class Abs(Function):
             sgn = xp.where(xp.isnan(a), 0, sgn).astype(a.dtype, copy=False)
         return g * sgn
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * Tensor._wrap(Abs.backward(ctx, get_xp(a).ones_like(a)))
+
 
 class Exp(Function):
     @staticmethod
@@ -224,6 +270,11 @@ class Exp(Function):
         (out,) = ctx.saved_tensors
         return g * out
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * ctx.lift_output(out)
+
 
 class Log(Function):
     @staticmethod
@@ -236,6 +287,11 @@ class Log(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return g / a
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / ctx.lift(a, 0)
 
 
 class Sqrt(Function):
@@ -251,6 +307,11 @@ class Sqrt(Function):
         (out,) = ctx.saved_tensors
         return g / (2 * out)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g / (2 * ctx.lift_output(out))
+
 
 class Sin(Function):
     @staticmethod
@@ -262,6 +323,11 @@ class Sin(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return g * get_xp(a).cos(a)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * cos(ctx.lift(a, 0))
 
 
 class Cos(Function):
@@ -275,6 +341,11 @@ class Cos(Function):
         (a,) = ctx.saved_tensors
         return -g * get_xp(a).sin(a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        return -g * sin(ctx.lift(a, 0))
+
 
 class Tanh(Function):
     @staticmethod
@@ -287,6 +358,12 @@ class Tanh(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
         return g * (1 - out * out)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = ctx.saved_tensors
+        y = ctx.lift_output(out)
+        return g * (1 - y * y)
 
 
 def _sigmoid(xp: Any, a: Any) -> Any:
@@ -312,6 +389,12 @@ class Sigmoid(Function):
         (out,) = ctx.saved_tensors
         return g * out * (1 - out)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (out,) = ctx.saved_tensors
+        y = ctx.lift_output(out)
+        return g * y * (1 - y)
+
 
 class ReLU(Function):
     @staticmethod
@@ -335,6 +418,11 @@ class ReLU(Function):
         res = np.empty(g.shape, g.dtype)
         par.elementwise(_relu_grad, res, g, out)
         return res
+
+    @staticmethod
+    def backward_graph(ctx, g):  # the mask is piecewise constant: no gradient of its own
+        (out,) = ctx.saved_tensors
+        return where(Tensor._wrap(out <= 0), 0.0, g)
 
 
 def _relu_grad(g: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> None:
@@ -382,6 +470,11 @@ class LeakyReLU(Function):
 
         par.elementwise(grad, res, g, a)
         return res, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        return where(Tensor._wrap(a > 0), g, g * ctx.slope), None
 
 
 def _leaky(a: np.ndarray, slope: float, out: np.ndarray) -> None:

@@ -61,6 +61,28 @@ class MatMul(Function):
                 gb = gb[..., 0]
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a2, b2 = ctx.saved_tensors
+        a_shape, b_shape = ctx.shapes
+        # the saved operands as tensors of the inputs' own shapes, then as matrices
+        a = ctx.lift(a2.reshape(a_shape), 0)
+        b = ctx.lift(b2.reshape(b_shape), 1)
+        a = a.unsqueeze(0) if len(a_shape) == 1 else a
+        b = b.unsqueeze(1) if len(b_shape) == 1 else b
+        if len(b_shape) == 1:
+            g = g.unsqueeze(-1)
+        if len(a_shape) == 1:
+            g = g.unsqueeze(-2)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = g @ b.transpose(-1, -2)
+            ga = ga.squeeze(-2) if len(a_shape) == 1 else ga
+        if ctx.needs_input_grad[1]:
+            gb = a.transpose(-1, -2) @ g
+            gb = gb.squeeze(-1) if len(b_shape) == 1 else gb
+        return ga, gb
+
 
 def _rows(a: Any) -> Any:
     """``a`` as a matrix of its last axis' rows: (prod(leading), last). Explicit sizes, as
@@ -136,6 +158,17 @@ class Linear(Function):
         gx = _matmul(g2, w).reshape(ctx.x_shape) if nx else None
         gw = _matmul(g2.T, x2) if nw else None
         gb = g2.sum(axis=0) if nb else None
+        return gx, gw, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x2, w = ctx.saved_tensors
+        nx, nw, nb = ctx.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])
+        x = ctx.lift(x2.reshape(ctx.x_shape), 0)
+        gx = (g2 @ ctx.lift(w, 1)).reshape(ctx.x_shape) if nx else None
+        gw = g2.t() @ x.reshape(-1, x.shape[-1]) if nw else None
+        gb = g2.sum(0) if nb else None
         return gx, gw, gb
 
 

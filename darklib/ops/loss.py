@@ -502,6 +502,32 @@ class PointwiseLoss(Function):
             gw = raw * gn if ctx.out is None else (raw - ctx.out) * gn
         return gx, gy, gw, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """(create_graph) mse without weights: the gradient 2 (x - y) g, linear in x - y."""
+        d, weight, _ = ctx.saved_tensors
+        if ctx.kind != "mse" or weight is not None:
+            raise NotImplementedError(
+                f"create_graph=True: darklib cannot differentiate the backward of {ctx.kind} "
+                "loss with these arguments yet (only mse_loss without weights)"
+            )
+        # x - y (kept by forward) as a tensor on both inputs' graphs (x and y have d's shape)
+        dt = _Difference.apply(ctx.lift(d, 0), ctx.lift(d, 1), d)
+        dd = dt * 2 * _grad_scale(g, ctx.reduction, d.size)
+        return dd, -dd, None, None, None, None, None
+
+
+class _Difference(Function):
+    """``a - b`` whose value was computed already (``d``): the inputs only link the graph."""
+
+    @staticmethod
+    def forward(ctx, a, b, d):
+        return d
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, -g, None
+
 
 def _elementwise_weight(
     op: str, x: Tensor, weight: Any, name: str = "weight", exact: bool = False

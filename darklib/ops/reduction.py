@@ -77,8 +77,11 @@ def _count(in_shape: tuple, axes: tuple | None) -> int:
 
 
 def _spread(g, in_shape, axes):
-    """Broadcast an output gradient (either keepdim form) back over the input's shape."""
+    """Broadcast an output gradient (either keepdim form) back over the input's shape; an
+    array, or a tensor (create_graph) through differentiable ops."""
     g = g.reshape(_kept_shape(in_shape, axes))
+    if isinstance(g, Tensor):
+        return g.expand(in_shape)
     return get_xp(g).broadcast_to(g, in_shape)
 
 
@@ -126,6 +129,10 @@ class Sum(Function):
     def backward(ctx, g):
         return _spread(g, ctx.in_shape, ctx.axes), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _spread(g, ctx.in_shape, ctx.axes), None, None
+
 
 class Mean(Function):
     @staticmethod
@@ -139,6 +146,10 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return _spread(g / ctx.n if ctx.n else g * math.nan, ctx.in_shape, ctx.axes), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return _spread(g / ctx.n if ctx.n else g * math.nan, ctx.in_shape, ctx.axes), None, None
 
 

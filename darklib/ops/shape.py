@@ -110,6 +110,10 @@ class Reshape(Function):
     def backward(ctx, g):
         return g.reshape(ctx.in_shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.reshape(ctx.in_shape), None
+
 
 class Permute(Function):
     @staticmethod
@@ -125,6 +129,10 @@ class Permute(Function):
     def backward(ctx, g):
         return g.transpose(ctx.inv), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.permute(ctx.inv), None
+
 
 class Expand(Function):
     @staticmethod
@@ -137,6 +145,10 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return g, None  # the engine sums the broadcast dims back down
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return g, None  # the engine sums the broadcast dims back down
 
 
@@ -170,9 +182,32 @@ class Slice(Function):
 
     @staticmethod
     def backward(ctx, g):
-        gx = get_xp(g).zeros(ctx.in_shape, g.dtype)
-        gx[ctx.key] = g
-        return gx, None
+        return _placed(g, ctx.key, ctx.in_shape), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return SliceAdjoint.apply(g, ctx.key, ctx.in_shape), None
+
+
+class SliceAdjoint(Function):
+    """Slice's backward as an op (for create_graph): ``g`` placed at ``key`` in zeros of
+    ``in_shape``; linear, so its own gradient is the slice again."""
+
+    @staticmethod
+    def forward(ctx, g, key, in_shape):
+        ctx.key = key
+        return _placed(g, key, in_shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return gg[ctx.key], None, None
+
+
+def _placed(g, key, shape):
+    """Zeros of ``shape`` holding ``g`` at ``key``."""
+    out = get_xp(g).zeros(shape, g.dtype)
+    out[key] = g
+    return out
 
 
 class Cat(Function):

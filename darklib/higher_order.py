@@ -1,0 +1,137 @@
+"""Higher-order gradients: the backward pass of ``create_graph=True``.
+
+A normal backward (:func:`darklib.autograd._run_backward`) runs each Function's
+``backward`` on raw arrays, outside any graph. With ``create_graph=True`` the gradients
+must themselves be differentiable, as in torch (a WGAN-GP gradient penalty, a
+Hessian-vector product): this pass carries them as tensors and computes each node's input
+gradients with darklib's own differentiable ops, recorded as usual.
+
+Each Function that supports it defines ``backward_graph(ctx, grad) -> tensor | tuple``,
+the same formula as its ``backward`` written with tensor ops. It reaches the op's inputs
+and output as tensors connected to the graph through ``ctx.lift(array, i)`` and
+``ctx.lift_output(array)`` (see :class:`darklib.autograd.Node`), so that, say, the
+gradient ``g * b`` of ``a * b`` depends on ``b`` as a tensor and can be differentiated
+again. A Function without ``backward_graph`` stops this pass with an error naming it:
+never a silently constant gradient. Custom Functions written with torch's interface
+already compute their backward with tensor ops, which this pass records.
+
+Nothing is freed here: as in torch, ``retain_graph`` defaults to ``create_graph``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from darklib.autograd import Function
+
+_HOW = (
+    "create_graph=True: darklib cannot differentiate the backward of {name} yet; higher-order "
+    "gradients cover arithmetic, pow, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, "
+    "leaky_relu, abs, sum, mean, reshape/view/flatten, permute/transpose, expand, basic "
+    "indexing, matmul, linear, conv2d / conv_transpose2d and mse_loss"
+)
+
+
+def fit(node: Any, parent: Any, g: Any, shape: tuple, dtype: Any) -> Any:
+    """Gradient tensor ``g`` for ``parent`` of ``node``, summed down to ``shape`` (undoing
+    broadcasting) with differentiable ops and cast to ``dtype``."""
+    if tuple(g.shape) != tuple(shape):
+        extra = g.ndim - len(shape)
+        if extra < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[extra:])):
+            index = node.parents.index(parent)
+            raise RuntimeError(
+                f"function {node.name()} returned an invalid gradient at index {index} - got "
+                f"{list(g.shape)} but expected shape compatible with {list(shape)}"
+            )
+        dims = tuple(range(extra)) + tuple(
+            i + extra for i, n in enumerate(shape) if n == 1 and g.shape[i + extra] != 1
+        )
+        g = g.sum(dim=dims, keepdim=True).reshape(shape) if dims else g.reshape(shape)
+    return g if g.array.dtype == dtype else g.to(dtype)
+
+
+def node_grads(node: Any, g: Any) -> tuple:
+    """A node's input gradients as tensors with a graph of their own."""
+    fn = node.fn
+    if not fn._arrays:  # a user Function: its backward already takes and gives tensors
+        return _user_grads(node, g)
+    bg = getattr(fn, "backward_graph", None)
+    if bg is None:
+        raise NotImplementedError(_HOW.format(name=fn.__name__))
+    res = bg(node, g)
+    return res if isinstance(res, tuple) else (res,)
+
+
+def _user_grads(node: Any, g: Any) -> tuple:
+    from darklib.tensor import Tensor
+
+    slots = g if type(g) is list else [g]
+    if getattr(node, "_materialize_grads", True):
+        slots = [
+            Tensor._wrap(node._xp.zeros(*m)) if gi is None and m is not None else gi
+            for gi, m in zip(slots, node._outputs_meta)
+        ]
+    backward = node.fn._user_backward
+    with contextlib.nullcontext() if node._device is None else node._device:
+        res = backward(node, *slots)
+    res = res if isinstance(res, tuple) else (res,)
+    for i, r in enumerate(res):
+        if r is not None and not isinstance(r, Tensor):
+            raise TypeError(
+                f"function {node.name()} returned a {type(r).__name__} as gradient {i}; "
+                "return a tensor or None for each input of forward"
+            )
+    if getattr(backward, "once_differentiable", False):  # computed under no_grad
+        # linked to the Function's inputs, so that differentiating them reaches the error
+        i = next(i for i, p in enumerate(node.parents) if p is not None)
+        anchor = node.lift(node._xp.empty(()), i)  # (its value is never read)
+        res = tuple(
+            None if r is None else _OnceDifferentiable.apply(r, anchor, node.name()) for r in res
+        )
+    return res
+
+
+class _OnceDifferentiable(Function):
+    """Stands for a gradient computed by a ``once_differentiable`` backward: differentiating
+    it again is an error, as in torch (it would otherwise be a silent zero)."""
+
+    @staticmethod
+    def forward(ctx, g, anchor, name):
+        ctx.who = name
+        return g.copy()
+
+    @staticmethod
+    def backward(ctx, gg):
+        raise RuntimeError(
+            f"trying to differentiate twice a function that was marked with "
+            f"@once_differentiable ({ctx.who})"
+        )
+
+
+def call_hook(hook: Callable, g: Any) -> Any:
+    res = hook(g)
+    if res is None:
+        return g
+    if tuple(getattr(res, "shape", ())) != tuple(g.shape) or getattr(res, "dtype", None) != g.dtype:
+        raise RuntimeError(
+            f"hook {getattr(hook, '__name__', hook)!r} has changed the size or type of value: "
+            f"it got a gradient of shape {list(g.shape)} ({g.dtype}); return a tensor like "
+            "its argument, or None"
+        )
+    return res
+
+
+def deliver(t: Any, g: Any, capture: dict | None, captured: list | None, from_node=False) -> None:
+    """A finished gradient for tensor ``t``: into ``captured``, or ``.grad`` (out of place,
+    keeping the graph, as torch does under create_graph)."""
+    if not from_node and t._hooks:
+        for hook in t._hooks:
+            g = call_hook(hook, g)
+    if capture is not None:
+        slot = capture.get(id(t))
+        if slot is not None:
+            captured[slot] = g if captured[slot] is None else captured[slot] + g
+        return
+    t._grad = g if t._grad is None else t._grad + g

@@ -1,0 +1,254 @@
+"""Higher-order gradients (``create_graph=True``): the gradient of a gradient against torch
+and against central differences, for every op with a ``backward_graph``, and the engine's
+behaviour around it (``.grad`` with a graph, retain_graph's default, hooks, custom
+Functions, once_differentiable, a clear error for ops not covered)."""
+
+import numpy as np
+import pytest
+import torch
+
+import darklib as dl
+from tests.oracle import DEVICES, assert_close, gradcheck, rng
+
+F = {"torch": torch.nn.functional, "darklib": dl.nn.functional}
+
+
+def _grads(m, fn, arrays, v_seed=5, device="cpu"):
+    """(inputs, first gradients with a graph) of ``fn`` projected on a random direction."""
+    kw = {"device": device} if m is dl else {}
+    xs = [m.tensor(a, requires_grad=True, **kw) for a in arrays]
+    y = fn(m, *xs)
+    v = m.tensor(rng(v_seed).standard_normal(tuple(y.shape)), dtype=y.dtype, **kw)
+    gs = m.autograd.grad(y, xs, v, create_graph=True)
+    return xs, gs
+
+
+def check_gradgrad(fn, *arrays, device="cpu", atol=1e-9, rtol=1e-7, fd=True):
+    """First and second gradients of ``fn`` (float64) equal torch's; the second ones also
+    equal central differences of the first."""
+    res = {}
+    for m in (torch, dl):
+        xs, gs = _grads(m, fn, arrays, device=device if m is dl else "cpu")
+        assert all(g.requires_grad for g in gs), f"{m.__name__}: a first gradient has no graph"
+        u = [rng(7 + i).standard_normal(tuple(g.shape)) for i, g in enumerate(gs)]
+        kw = {"device": device} if m is dl else {}
+        s = sum((g * m.tensor(ui, dtype=g.dtype, **kw)).sum() for g, ui in zip(gs, u))
+        ggs = m.autograd.grad(s, xs, allow_unused=True, materialize_grads=True)
+        res[m.__name__] = (gs, ggs)
+    for i, (d, t) in enumerate(zip(res["darklib"][0], res["torch"][0])):
+        assert_close(d, t, atol, rtol, f"first gradient {i}")
+    for i, (d, t) in enumerate(zip(res["darklib"][1], res["torch"][1])):
+        assert_close(d, t, atol, rtol, f"second gradient {i}")
+    if fd and device == "cpu":
+
+        def first(*xs):  # the first gradients as a function of the inputs
+            constant = not any(x.requires_grad for x in xs)  # (central differences)
+            xs = [x if x.requires_grad else x.requires_grad_() for x in xs]
+            y = fn(dl, *xs)
+            v = dl.tensor(rng(5).standard_normal(tuple(y.shape)), dtype=y.dtype)
+            gs = dl.autograd.grad(y, xs, v, create_graph=True)
+            return tuple(g.detach() for g in gs) if constant else gs
+
+        gradcheck(first, *arrays, atol=1e-5, rtol=1e-4)
+
+
+r = rng(0)
+A34, B34, B4, P34 = (
+    r.standard_normal((3, 4)),
+    r.standard_normal((3, 4)),
+    r.standard_normal(4),
+    r.uniform(0.5, 2.0, (3, 4)),
+)
+# away from the kinks of abs, relu and leaky_relu (central differences straddle them)
+K34 = np.where(np.abs(A34) < 0.2, 0.5, A34)
+
+CASES = {
+    "add_broadcast": (lambda m, a, b: (a + b) * (a - b), A34, B4),
+    "mul_div": (lambda m, a, b: a * b / (b * b + 1) - 2.5 * a + 1 / (1 + a * a), A34, B34),
+    "scalar_div_sub": (lambda m, a: 3.0 / (a * a + 1) - (2 - a) * a, A34),
+    "pow_scalar": (lambda m, a: a**3 + (a * a + 1) ** -0.5 + (a * a) ** 1.25, A34),
+    "pow_tensor": (lambda m, a, b: a**b + 2.0**b, P34, B34),
+    "exp_log_sqrt": (lambda m, a: m.exp(a) * m.log(a) + m.sqrt(a) * a, P34),
+    "sin_cos": (lambda m, a: m.sin(a) * m.cos(2 * a), A34),
+    "tanh_sigmoid": (lambda m, a, b: m.tanh(a * b) + m.sigmoid(a) * b, A34, B34),
+    "abs_relu_leaky": (
+        lambda m, a: (
+            m.abs(a) * a + F[m.__name__].relu(a) ** 2 + F[m.__name__].leaky_relu(a, 0.2) ** 3
+        ),
+        K34,
+    ),
+    "sum_mean_dims": (
+        lambda m, a: (a * a).sum(1, keepdim=True) * a.mean(0) + (a**3).sum() + a.mean(),
+        A34,
+    ),
+    "reshape_permute_expand": (
+        lambda m, a: (
+            (a.reshape(2, 6).t() ** 2).permute(1, 0).reshape(3, 4)
+            * a.unsqueeze(0).expand(2, 3, 4).sum(0)
+            + a.flatten().view(4, 3).transpose(0, 1).reshape(3, 4) ** 2
+        ),
+        A34,
+    ),
+    "matmul_2d": (lambda m, a, b: m.tanh(a @ b.t()), A34, B34),
+    "matmul_vectors": (
+        lambda m, a, b: (b @ a.t()) * (a @ b).sum() + (b @ b) * (a[0] @ a.t()),
+        A34,
+        B4,
+    ),
+    "matmul_batched": (
+        lambda m, a, b: m.sigmoid(a.reshape(3, 2, 2) @ b.reshape(2, 6)),
+        A34,
+        B34,
+    ),
+    "linear_3d": (
+        lambda m, x, w, b: m.tanh(F[m.__name__].linear(x.reshape(2, 3, 2), w.reshape(6, 2), b[0])),
+        A34,
+        B34,
+        r.standard_normal((6, 6)),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_gradient_of_gradient_follows_torch_and_central_differences(case):
+    fn, *arrays = CASES[case]
+    check_gradgrad(fn, *arrays)
+
+
+CONV_CASES = {
+    "stride2_pad1": dict(stride=2, padding=1),
+    "dilation2": dict(dilation=2, padding=2),
+    "groups2_bias": dict(groups=2, padding=1, bias=True),
+    "rect_stride": dict(stride=(2, 1), padding=(0, 1)),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(CONV_CASES))
+def test_conv2d_gradient_of_gradient(case, device):
+    kw = dict(CONV_CASES[case])
+    bias = kw.pop("bias", False)
+    g = kw.get("groups", 1)
+    x = rng(1).standard_normal((2, 4, 7, 6))
+    w = rng(2).standard_normal((6, 4 // g, 3, 3)) * 0.3
+    b = rng(3).standard_normal(6)
+
+    def fn(m, x, w, *b):
+        y = F[m.__name__].conv2d(x, w, *b, **kw)
+        return F[m.__name__].leaky_relu(y, 0.2) ** 2
+
+    check_gradgrad(fn, x, w, *([b] if bias else []), device=device, fd=case == "stride2_pad1")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "kw", [dict(stride=2, padding=1, output_padding=1), dict(groups=2, dilation=2)]
+)
+def test_conv_transpose2d_gradient_of_gradient(kw, device):
+    g = kw.get("groups", 1)
+    x = rng(1).standard_normal((2, 4, 4, 5))
+    w = rng(2).standard_normal((4, 6 // g, 3, 3)) * 0.3
+    b = rng(3).standard_normal(6)
+
+    def fn(m, x, w, b):
+        return m.tanh(F[m.__name__].conv_transpose2d(x, w, b, **kw))
+
+    check_gradgrad(fn, x, w, b, device=device, fd=g == 1)
+
+
+def test_third_derivative_and_backward_create_graph_leave_a_graph_on_grad():
+    x = dl.tensor([0.3, -1.2, 2.0], dtype=dl.float64, requires_grad=True)
+    (g1,) = dl.autograd.grad((x**4).sum(), x, create_graph=True)
+    (g2,) = dl.autograd.grad(g1.sum(), x, create_graph=True)
+    (g3,) = dl.autograd.grad(g2.sum(), x)
+    xs = x.detach().numpy()
+    np.testing.assert_allclose(g1.detach().numpy(), 4 * xs**3)
+    np.testing.assert_allclose(g2.detach().numpy(), 12 * xs**2)
+    np.testing.assert_allclose(g3.numpy(), 24 * xs)
+    # backward(create_graph=True): .grad carries a graph, accumulates out of place
+    y = (x**3).sum()
+    y.backward(create_graph=True)
+    assert x.grad.requires_grad and x.grad.grad_fn is not None
+    first = x.grad
+    y.backward(create_graph=True)  # retain_graph defaults to create_graph, as in torch
+    assert x.grad is not first
+    np.testing.assert_allclose(x.grad.detach().numpy(), 6 * xs**2)
+    x.grad.sum().backward(inputs=[x])  # d/dx sum(6x^2) = 12x, added out of place
+    np.testing.assert_allclose(x.grad.detach().numpy(), 6 * xs**2 + 12 * xs)
+
+
+def test_hessian_vector_product_of_an_mlp_follows_torch():
+    r = rng(4)
+    x = r.standard_normal((5, 3))
+    t = r.standard_normal((5, 2))
+    w1, b1, w2 = r.standard_normal((8, 3)), r.standard_normal(8), r.standard_normal((2, 8))
+    vs = [r.standard_normal(a.shape) for a in (w1, b1, w2)]
+    out = {}
+    for m in (torch, dl):
+        ps = [m.tensor(a, requires_grad=True) for a in (w1, b1, w2)]
+        h = m.tanh(F[m.__name__].linear(m.tensor(x), ps[0], ps[1]))
+        loss = F[m.__name__].mse_loss(F[m.__name__].linear(h, ps[2]), m.tensor(t))
+        gs = m.autograd.grad(loss, ps, create_graph=True)
+        dot = sum((g * m.tensor(v)).sum() for g, v in zip(gs, vs))
+        out[m.__name__] = m.autograd.grad(dot, ps)
+    for d, t_ in zip(out["darklib"], out["torch"]):
+        assert_close(d, t_, 1e-9, 1e-7, "Hessian-vector product")
+
+
+def test_an_op_without_a_differentiable_backward_is_named():
+    x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match="LogSoftmax"):
+        dl.autograd.grad(x.log_softmax(0).sum(), x, create_graph=True)
+    # without create_graph nothing changes
+    (g,) = dl.autograd.grad(x.log_softmax(0)[0], x)
+    assert g.grad_fn is None and not g.requires_grad
+
+
+def test_hooks_see_and_may_replace_gradients_with_a_graph():
+    res = {}
+    for m in (torch, dl):
+        x = m.tensor([1.0, -2.0], dtype=m.float64, requires_grad=True)
+        seen = []
+        x.register_hook(lambda g, seen=seen: seen.append(g.requires_grad) or g * 3)
+        (g,) = m.autograd.grad((x**3).sum(), x, create_graph=True)
+        (gg,) = m.autograd.grad(g.sum(), x)  # the hook runs again, on this gradient
+        res[m.__name__] = (seen, g.detach().numpy(), gg.numpy())
+    assert res["darklib"][0] == res["torch"][0] == [True, False]
+    for d, t in zip(res["darklib"][1:], res["torch"][1:]):
+        np.testing.assert_allclose(d, t)
+
+
+class Cube(dl.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x**2
+
+
+class OnceCube(dl.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    @dl.autograd.function.once_differentiable
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x**2
+
+
+def test_custom_functions_are_differentiated_twice_unless_once_differentiable():
+    x = dl.tensor([0.5, 2.0], dtype=dl.float64, requires_grad=True)
+    (g,) = dl.autograd.grad(Cube.apply(x).sum(), x, create_graph=True)
+    (gg,) = dl.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(gg.numpy(), [3.0, 12.0])
+    (g,) = dl.autograd.grad(OnceCube.apply(x).sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), [0.75, 12.0])
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        dl.autograd.grad(g.sum(), x)
