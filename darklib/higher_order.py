@@ -29,8 +29,9 @@ from darklib.autograd import Function
 _HOW = (
     "create_graph=True: darklib cannot differentiate the backward of {name} yet; higher-order "
     "gradients cover arithmetic, pow, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, "
-    "leaky_relu, abs, sum, mean, reshape/view/flatten, permute/transpose, expand, basic "
-    "indexing, matmul, linear, conv2d / conv_transpose2d and mse_loss"
+    "leaky_relu, abs, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
+    "permute/transpose, expand, cat, basic indexing, matmul, linear, conv2d / "
+    "conv_transpose2d and mse_loss"
 )
 
 

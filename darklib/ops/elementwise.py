@@ -635,6 +635,13 @@ class Where(Function):
             _where(xp, cond, zero, g) if nb else None,
         )
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (cond,) = ctx.saved_tensors
+        _, na, nb = ctx.needs_input_grad
+        c = Tensor._wrap(cond)
+        return None, (where(c, g, 0.0) if na else None), (where(c, 0.0, g) if nb else None)
+
 
 class Remainder(Function):
     """Python's ``%`` (sign of the divisor) when ``floor``, C's ``fmod`` (sign of the dividend)

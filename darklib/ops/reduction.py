@@ -296,6 +296,13 @@ class Softmax(Function):
         gy -= y * gy.sum(axis=ctx.axis, keepdims=True)
         return gy, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (y,) = ctx.saved_tensors
+        yt = ctx.lift_output(y)
+        gy = g * yt
+        return gy - yt * gy.sum(ctx.axis, keepdim=True), None
+
 
 class LogSoftmax(Function):
     @staticmethod
@@ -314,6 +321,11 @@ class LogSoftmax(Function):
         p = get_xp(y).exp(y)
         p *= g.sum(axis=ctx.axis, keepdims=True)
         return g - p, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g - ctx.lift_output(y).exp() * g.sum(ctx.axis, keepdim=True), None
 
 
 class Prod(Function):

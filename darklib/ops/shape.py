@@ -234,6 +234,18 @@ class Cat(Function):
             j += 1
         return tuple(out)
 
+    @staticmethod
+    def backward_graph(ctx, g):  # slices of g: differentiable tensor indexing
+        b, axis = ctx.bounds, ctx.axis
+        out, j = [None, None], 0
+        for need, s in zip(ctx.needs_input_grad[2:], ctx.skip):
+            if s:  # (an empty gradient for a skipped legacy empty input)
+                out.append(g.new_zeros((0,)) if need else None)
+                continue
+            out.append(g[_axis_key(axis, slice(b[j], b[j + 1]))] if need else None)
+            j += 1
+        return tuple(out)
+
 
 class Stack(Function):
     @staticmethod
