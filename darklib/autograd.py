@@ -520,8 +520,8 @@ def _run_backward(
     if create_graph:
         from darklib import higher_order as mode
 
-        node_grads, fit = mode.node_grads, mode.fit
-        deliver, call_hook = mode.deliver, mode.call_hook
+        node_grads, fit, call_hook = mode.node_grads, mode.fit, mode.call_hook
+        deliver = functools.partial(_deliver, graph=True)
     else:  # raw arrays: each node's backward is called inline below (the hot path)
         node_grads, fit, deliver, call_hook = None, _array_fit, _deliver, _call_hook
     captured: list | None = [None] * len(capture) if capture is not None else None
@@ -673,16 +673,29 @@ def _call_hook(hook: Callable, g: Any) -> Any:
 
 
 def _deliver(
-    t: Tensor, g: Any, capture: dict | None, captured: list | None, from_node: bool = False
+    t: Tensor,
+    g: Any,
+    capture: dict | None,
+    captured: list | None,
+    from_node: bool = False,
+    graph: bool = False,
 ) -> None:
-    """Hand a finished gradient to tensor ``t``: into ``.grad``, or into ``captured``."""
+    """Hand a finished gradient to tensor ``t``: into ``.grad``, or into ``captured``.
+    ``graph``: ``g`` is a tensor with a graph (create_graph), kept in ``.grad``, which then
+    accumulates out of place as in torch."""
     if not from_node and t._hooks:
+        call = _call_hook
+        if graph:
+            from darklib.higher_order import call_hook as call
         for hook in t._hooks:
-            g = _call_hook(hook, g)
+            g = call(hook, g)
     if capture is not None:
         slot = capture.get(id(t))
         if slot is not None:
             captured[slot] = g if captured[slot] is None else captured[slot] + g
+        return
+    if graph:
+        t._grad = g if t._grad is None else t._grad + g
         return
     if t._grad is None:
         # a fresh array of the leaf's dtype: never aliases a gradient flowing elsewhere, and
@@ -730,7 +743,7 @@ def backward(
             if gi is None:
                 continue
             if create_graph:  # out of place, keeping the gradient's graph
-                t._grad = gi if t._grad is None else t._grad + gi
+                _deliver(t, gi, None, None, from_node=True, graph=True)
             elif t.grad_fn is None and t._grad is not None:  # a leaf: accumulate in place
                 t._grad.array += gi.array
             else:  # (hooks ran in grad())

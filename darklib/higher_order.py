@@ -122,17 +122,3 @@ def call_hook(hook: Callable, g: Any) -> Any:
             "its argument, or None"
         )
     return res
-
-
-def deliver(t: Any, g: Any, capture: dict | None, captured: list | None, from_node=False) -> None:
-    """A finished gradient for tensor ``t``: into ``captured``, or ``.grad`` (out of place,
-    keeping the graph, as torch does under create_graph)."""
-    if not from_node and t._hooks:
-        for hook in t._hooks:
-            g = call_hook(hook, g)
-    if capture is not None:
-        slot = capture.get(id(t))
-        if slot is not None:
-            captured[slot] = g if captured[slot] is None else captured[slot] + g
-        return
-    t._grad = g if t._grad is None else t._grad + g

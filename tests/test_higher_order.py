@@ -228,29 +228,22 @@ def test_hooks_see_and_may_replace_gradients_with_a_graph():
         np.testing.assert_allclose(d, t)
 
 
+def _cube_backward(ctx, g):
+    (x,) = ctx.saved_tensors
+    return g * 3 * x**2
+
+
 class Cube(dl.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return x**3
 
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * 3 * x**2
+    backward = staticmethod(_cube_backward)
 
 
-class OnceCube(dl.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    @dl.autograd.function.once_differentiable
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * 3 * x**2
+class OnceCube(Cube):
+    backward = staticmethod(dl.autograd.function.once_differentiable(_cube_backward))
 
 
 def test_custom_functions_are_differentiated_twice_unless_once_differentiable():

@@ -354,14 +354,7 @@ class Conv2d(Function):
 
     @staticmethod
     def backward_graph(ctx, gy):
-        x, w = ctx.saved_tensors
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        g, groups = ctx.geom, ctx.groups
-        xt, wt = ctx.lift(x, 0), ctx.lift(w, 1)
-        gx = ConvTranspose2d.apply(gy, wt, None, g, groups) if nx else None
-        gw = ConvWeightGrad.apply(xt, gy, g, groups, w.shape) if nw else None
-        gb = gy.sum((0, 2, 3)) if nb else None
-        return gx, gw, gb, None, None
+        return _graph_grads(ctx, gy, transposed=False)
 
 
 class ConvTranspose2d(Function):
@@ -386,14 +379,22 @@ class ConvTranspose2d(Function):
 
     @staticmethod
     def backward_graph(ctx, gy):
-        x, w = ctx.saved_tensors
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        g, groups = ctx.geom, ctx.groups
-        xt, wt = ctx.lift(x, 0), ctx.lift(w, 1)
-        gx = Conv2d.apply(gy, wt, None, g, groups) if nx else None
-        gw = ConvWeightGrad.apply(gy, xt, g, groups, w.shape) if nw else None
-        gb = gy.sum((0, 2, 3)) if nb else None
-        return gx, gw, gb, None, None
+        return _graph_grads(ctx, gy, transposed=True)
+
+
+def _graph_grads(ctx: Any, gy: Tensor, transposed: bool) -> tuple:
+    """(create_graph) the gradients of Conv2d or ConvTranspose2d as recorded ops: each
+    op's input gradient is the other op, and the weight gradient a ConvWeightGrad."""
+    x, w = ctx.saved_tensors
+    nx, nw, nb = ctx.needs_input_grad[:3]
+    g, groups = ctx.geom, ctx.groups
+    xt, wt = ctx.lift(x, 0), ctx.lift(w, 1)
+    other = Conv2d if transposed else ConvTranspose2d
+    gx = other.apply(gy, wt, None, g, groups) if nx else None
+    pair = (gy, xt) if transposed else (xt, gy)  # (the convolution's input, its output)
+    gw = ConvWeightGrad.apply(*pair, g, groups, w.shape) if nw else None
+    gb = gy.sum((0, 2, 3)) if nb else None
+    return gx, gw, gb, None, None
 
 
 def _apply_batched(fn: type[Function], x: Tensor, *args: Any) -> Tensor:
