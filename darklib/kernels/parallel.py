@@ -26,6 +26,9 @@ pages (5,000 faults per step of the benchmark CNN, about 10% of its time). At im
 darklib raises both thresholds (``mallopt``) so that freed memory is reused instead:
 resident memory then stays at its high-water mark, as with PyTorch's caching allocators.
 ``DARKLIB_HOST_ALLOCATOR=system`` leaves malloc as it is.
+
+On Zen 4 CPUs darklib also moves OpenBLAS from the AVX-512 kernels it picks there to its
+AVX2 ones, which run convolution GEMMs faster on those cores (``_prefer_avx2_kernels``).
 """
 
 from __future__ import annotations
