@@ -28,8 +28,9 @@ from darklib.autograd import Function
 
 _HOW = (
     "create_graph=True: darklib cannot differentiate the backward of {name} yet; higher-order "
-    "gradients cover arithmetic, pow, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, "
-    "leaky_relu, abs, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
+    "gradients cover arithmetic, pow, exp, log, sqrt, the trigonometric, hyperbolic and "
+    "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, where, "
+    "sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, basic indexing, matmul, linear, conv2d / "
     "conv_transpose2d and mse_loss"
 )

@@ -77,6 +77,20 @@ CASES = {
         ),
         K34,
     ),
+    "unary_family": (
+        lambda m, a: m.log1p(a * a) + m.sinh(a) * m.atan(a) + m.erf(a) * m.expm1(a) + m.tan(a),
+        A34 * 0.5,
+    ),
+    "elu_gelu_silu_softplus": (
+        lambda m, a: (
+            F[m.__name__].elu(a, 0.7) ** 2
+            + F[m.__name__].gelu(a) * a
+            + F[m.__name__].gelu(a, approximate="tanh") ** 2
+            + F[m.__name__].silu(a) * a
+            + F[m.__name__].softplus(a, beta=2.0, threshold=1.5) ** 2
+        ),
+        K34,
+    ),
     "sum_mean_dims": (
         lambda m, a: (a * a).sum(1, keepdim=True) * a.mean(0) + (a**3).sum() + a.mean(),
         A34,

@@ -500,6 +500,12 @@ class ELU(Function):
         # (a NaN input takes the positive branch's slope 1, as torch)
         return _where(get_xp(a), a <= 0, g * (neg + ctx.alpha), g), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, _ = ctx.saved_tensors
+        grad = g * (exp(ctx.lift(a, 0)) * ctx.alpha)  # neg + alpha, as a function of a
+        return where(Tensor._wrap(a <= 0), grad, g), None
+
 
 def _wide(xp, a):
     """Half-precision input in float32 (torch computes half activations in float32)."""
@@ -535,6 +541,18 @@ class GELU(Function):
             d = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
         return (g * d).astype(g.dtype, copy=False), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        x = ctx.lift(a, 0)
+        if ctx.approximate == "tanh":
+            th = tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            d = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner
+        else:
+            d = 0.5 * (1 + erf(x * _INV_SQRT2)) + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
+        return g * d, None
+
 
 class SiLU(Function):
     @staticmethod
@@ -547,6 +565,13 @@ class SiLU(Function):
     def backward(ctx, g):
         a, s = ctx.saved_tensors
         return g * s * (1 + a * (1 - s))
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, _ = ctx.saved_tensors
+        x = ctx.lift(a, 0)
+        s = sigmoid(x)
+        return g * s * (1 + x * (1 - s))
 
 
 class Softplus(Function):
@@ -565,6 +590,12 @@ class Softplus(Function):
         xp = get_xp(a)
         ba = a * ctx.beta
         return _where(xp, ba > ctx.threshold, g, g * _sigmoid(xp, ba)), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        ba = ctx.lift(a, 0) * ctx.beta
+        return where(Tensor._wrap(a * ctx.beta > ctx.threshold), g, g * sigmoid(ba)), None, None
 
 
 class Clamp(Function):
@@ -694,7 +725,21 @@ def _unary(name: str, f: Callable, df: Callable, save_out: bool = False) -> type
         xp = get_xp(a)
         return g * df(xp, a, out)
 
-    return type(name, (Function,), {"forward": staticmethod(forward), "backward": backward})
+    def backward_graph(ctx, g):  # df with darklib as its array module: recorded ops
+        import darklib
+
+        a, out = ctx.saved_tensors
+        return g * df(darklib, ctx.lift(a, 0), ctx.lift_output(out))
+
+    return type(
+        name,
+        (Function,),
+        {
+            "forward": staticmethod(forward),
+            "backward": backward,
+            "backward_graph": backward_graph,
+        },
+    )
 
 
 _LN2, _LN10 = math.log(2), math.log(10)
