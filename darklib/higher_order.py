@@ -32,7 +32,7 @@ _HOW = (
     "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, where, "
     "sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, basic indexing, matmul, linear, conv2d / "
-    "conv_transpose2d and mse_loss"
+    "conv_transpose2d, cross_entropy with class indices and mse_loss"
 )
 
 

@@ -219,6 +219,32 @@ def test_hessian_vector_product_of_an_mlp_follows_torch():
         assert_close(d, t_, 1e-9, 1e-7, "Hessian-vector product")
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        dict(reduction="sum", ignore_index=1),
+        dict(weight=True, label_smoothing=0.2),
+        dict(reduction="none", spatial=True),
+    ],
+)
+def test_cross_entropy_gradient_of_gradient(kw):
+    kw = dict(kw)
+    spatial = kw.pop("spatial", False)
+    shape = (4, 3, 2, 2) if spatial else (5, 3)
+    x = rng(1).standard_normal(shape)
+    t = rng(2).integers(0, 3, (shape[0], *shape[2:]))
+    w = rng(3).uniform(0.5, 2.0, 3)
+
+    def fn(m, x):
+        extra = dict(kw)
+        if extra.pop("weight", False):
+            extra["weight"] = m.tensor(w)
+        return F[m.__name__].cross_entropy(x * x, m.tensor(t), **extra)
+
+    check_gradgrad(fn, x)
+
+
 def test_an_op_without_a_differentiable_backward_is_named():
     x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with pytest.raises(NotImplementedError, match="Cumsum"):

@@ -268,6 +268,50 @@ class CrossEntropy(Function):
             grad = grad[0]
         return grad, None, None, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """(create_graph) the formula of ``backward`` on tensors: the probabilities as a
+        function of the input (``_SavedSoftmax``), the rest constants times ``g``."""
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 7
+        p, ts, valid, wt, weight = ctx.saved_tensors
+        xp = get_xp(p)
+        if ctx.unbatched and ctx.reduction == "none":
+            g = g.unsqueeze(0)
+        gn = _grad_scale(g, ctx.reduction, 0, ctx.denom)
+        eps, c = ctx.smoothing, p.shape[1]
+        kept = (1, c) + (1,) * (p.ndim - 2)
+        coef_t = gn * Tensor._wrap(wt * (1.0 - eps))
+        a = coef_t
+        if eps:
+            coef_s = gn * Tensor._wrap(valid * (eps / c)).to(g.dtype)
+            a = a + coef_s * ctx.wsum
+        pt = _SavedSoftmax.apply(ctx.lift(p[0] if ctx.unbatched else p, 0), p, ctx.unbatched)
+        onehot = xp.arange(c).reshape(kept) == ts[:, None]
+        grad = pt * a.unsqueeze(1) - Tensor._wrap(onehot.astype(p.dtype)) * coef_t.unsqueeze(1)
+        if eps:
+            w = weight.reshape(kept) if weight is not None else xp.ones(kept, p.dtype)
+            grad = grad - coef_s.unsqueeze(1) * Tensor._wrap(w)
+        return (grad[0] if ctx.unbatched else grad), None, None, None, None, None, None
+
+
+class _SavedSoftmax(Function):
+    """softmax(x) over axis 1 where it was computed already (``p``): ``x`` links the graph,
+    and the gradient is softmax's."""
+
+    @staticmethod
+    def forward(ctx, x, p, unbatched):
+        ctx.save_for_backward(p)
+        ctx.unbatched = unbatched
+        return p
+
+    @staticmethod
+    def backward(ctx, g):
+        (p,) = ctx.saved_tensors
+        gp = g * p
+        gp -= p * gp.sum(axis=1, keepdims=True)
+        return (gp[0] if ctx.unbatched else gp), None, None
+
 
 class CrossEntropyProb(Function):
     """Cross-entropy against class probabilities (target of the input's shape)."""
