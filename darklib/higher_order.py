@@ -32,7 +32,8 @@ _HOW = (
     "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, where, "
     "sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, basic indexing, matmul, linear, conv2d / "
-    "conv_transpose2d, cross_entropy with class indices and mse_loss"
+    "conv_transpose2d, batch/layer/group/instance norm, cross_entropy with class indices "
+    "and mse_loss"
 )
 
 
@@ -110,6 +111,47 @@ class _OnceDifferentiable(Function):
             f"trying to differentiate twice a function that was marked with "
             f"@once_differentiable ({ctx.who})"
         )
+
+
+def recompute(ctx: Any, g: Any, fn: Callable, values: tuple) -> tuple:
+    """Input gradients of a fused op as recorded ops (one per argument of its forward),
+    from its forward rebuilt out of differentiable ops: ``fn(*inputs)`` on ``values[i]``
+    (arrays holding the value of input ``i`` as forward saw it, or None) lifted onto input
+    ``i``'s graph, then differentiated with ``g`` and create_graph. For ops whose fused
+    backward would be long to write again (the normalisations); costs one more forward,
+    only under create_graph."""
+    from darklib.autograd import grad
+
+    needs = ctx.needs_input_grad
+    inputs, targets = [], []
+    for i, v in enumerate(values):
+        t = None if v is None else ctx.lift(v, i)
+        if t is not None and needs[i]:
+            t = _Alias.apply(t)  # a node of its own: where the inner grad() collects
+            targets.append((i, t))
+        inputs.append(t)
+    out: list = [None] * len(needs)
+    if targets:
+        found = grad(fn(*inputs), [t for _, t in targets], g, create_graph=True, allow_unused=True)
+        for (i, _), gi in zip(targets, found):
+            out[i] = gi
+    return tuple(out)
+
+
+class _Alias(Function):
+    """The same value under a new node (see :func:`recompute`)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g
 
 
 def call_hook(hook: Callable, g: Any) -> Any:

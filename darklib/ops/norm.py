@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.kernels import parallel as par
@@ -69,6 +70,27 @@ def _affine(xhat: Any, weight: Any, bias: Any, pshape: tuple) -> Any:
     return out
 
 
+def _normalized_t(x: Tensor, dims: tuple, eps: float) -> Tensor:
+    """(create_graph) ``x`` normalised over ``dims`` with differentiable ops."""
+    xc = x - x.mean(dims, keepdim=True)
+    return xc / ((xc * xc).mean(dims, keepdim=True) + eps).sqrt()
+
+
+def _affine_t(y: Tensor, w: Tensor | None, b: Tensor | None, pshape: tuple) -> Tensor:
+    """(create_graph) ``y * w + b`` with the parameters reshaped to ``pshape``."""
+    if w is not None:
+        y = y * w.reshape(pshape)
+    return y if b is None else y + b.reshape(pshape)
+
+
+def _params_like(ctx: Any, weight: Any, shape: tuple, like: Any) -> tuple:
+    """(create_graph) values for a norm's weight and bias inputs: the saved weight, and
+    zeros of ``shape`` standing for a bias that needs a gradient (a bias's value never
+    enters a gradient; one that needs none is left out)."""
+    bias = get_xp(like).zeros(shape, like.dtype) if ctx.needs_input_grad[2] else None
+    return weight, bias
+
+
 def _check_tensor(x: Any, op: str, what: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected {what} to be a Tensor, got {type(x).__name__}")
@@ -121,7 +143,8 @@ class BatchNorm(Function):
         bshape = (1, c) + (1,) * (x.ndim - 2)
         x3 = _as3(x)
         m = x3.shape[0] * x3.shape[2]
-        ctx.bshape, ctx.training, ctx.m = bshape, training, m
+        ctx.bshape, ctx.training, ctx.m, ctx.eps = bshape, training, m, eps
+        ctx.has_weight = weight is not None
         if training:
             n = x3.shape[0]
             out = xp.empty(x.shape, x.dtype)  # C order: out3 below must be a view
@@ -220,6 +243,23 @@ class BatchNorm(Function):
             par.over_batch(xp, combine, n, g.size)
             gx = xc.reshape(g.shape)
         return gx, gw, sum_g if nb else None, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, mean, invstd, scale = ctx.saved_tensors
+        bshape, training, eps = ctx.bshape, ctx.training, ctx.eps
+        dims = (0, *range(2, x.ndim))
+        w = scale / invstd if ctx.has_weight else None  # (forward keeps only the product)
+
+        def forward(x, w, b):  # batch statistics in training, the saved ones in eval
+            if training:
+                y = _normalized_t(x, dims, eps)
+            else:
+                y = (x - Tensor._wrap(mean.reshape(bshape))) * Tensor._wrap(invstd.reshape(bshape))
+            return _affine_t(y, w, b, bshape)
+
+        params = _params_like(ctx, w, bshape[1:2], x)
+        return higher_order.recompute(ctx, g, forward, (x, *params))
 
 
 def batch_norm(
@@ -336,7 +376,7 @@ class LayerNorm(Function):
         xhat, invstd = _normalize_last(xp, x2, eps)
         out = _affine(xhat, weight, bias, (-1,))
         ctx.save_for_backward(xhat, invstd, weight)
-        ctx.shape, ctx.k = x.shape, k
+        ctx.shape, ctx.k, ctx.eps = x.shape, k, eps
         return out.reshape(x.shape)
 
     @staticmethod
@@ -354,6 +394,20 @@ class LayerNorm(Function):
             dxhat = g2 * weight.reshape(-1) if weight is not None else g2.copy()
             gx = _normalize_last_backward(xp, dxhat, xhat, invstd).reshape(ctx.shape)
         return gx, gw, gb, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        xhat, invstd, weight = ctx.saved_tensors
+        dims = tuple(range(len(ctx.shape) - ctx.k, len(ctx.shape)))
+        pshape = ctx.shape[len(ctx.shape) - ctx.k :]
+
+        def forward(x, w, b):
+            return _affine_t(_normalized_t(x, dims, ctx.eps), w, b, pshape)
+
+        # x - mean stands for x: the op, and so each of its derivatives, ignores the mean
+        xc = (xhat / invstd).reshape(ctx.shape)
+        params = _params_like(ctx, weight, pshape, xhat)
+        return higher_order.recompute(ctx, g, forward, (xc, *params))
 
 
 def layer_norm(
@@ -410,7 +464,7 @@ class GroupNorm(Function):
         xhat = xhat.reshape(x.shape)
         out = _affine(xhat, weight, bias, bshape)
         ctx.save_for_backward(xhat, invstd, weight)
-        ctx.groups, ctx.bshape = groups, bshape
+        ctx.groups, ctx.bshape, ctx.eps = groups, bshape, eps
         return out
 
     @staticmethod
@@ -432,6 +486,21 @@ class GroupNorm(Function):
                 xp, dxhat.reshape(gshape), xhat.reshape(gshape), invstd
             ).reshape(xhat.shape)
         return gx, gw, gb, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        xhat, invstd, weight = ctx.saved_tensors
+        n, groups = xhat.shape[0], ctx.groups
+        gshape = (n, groups, math.prod(xhat.shape[1:]) // groups)
+
+        def forward(x, w, b):
+            y = _normalized_t(x.reshape(gshape), (2,), ctx.eps).reshape(xhat.shape)
+            return _affine_t(y, w, b, ctx.bshape)
+
+        # x - (its group's mean) stands for x: the op ignores each group's mean
+        xc = (xhat.reshape(gshape) / invstd).reshape(xhat.shape)
+        params = _params_like(ctx, weight, ctx.bshape[1:2], xhat)
+        return higher_order.recompute(ctx, g, forward, (xc, *params))
 
 
 def group_norm(
