@@ -32,8 +32,8 @@ _HOW = (
     "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, where, "
     "sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, basic indexing, matmul, linear, conv2d / "
-    "conv_transpose2d, batch/layer/group/instance norm, cross_entropy with class indices "
-    "and mse_loss"
+    "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
+    "cross_entropy with class indices and mse_loss"
 )
 
 
@@ -136,6 +136,25 @@ def recompute(ctx: Any, g: Any, fn: Callable, values: tuple) -> tuple:
         for (i, _), gi in zip(targets, found):
             out[i] = gi
     return tuple(out)
+
+
+def linear_adjoint(ctx: Any, g: Any, op: Callable[[Any], Any]) -> Any:
+    """(create_graph) the input gradient of an op that is linear in its input (average
+    pooling), or whose gradient's routing forward fixed (max pooling's winners): its own
+    backward applied to ``g``, recorded as an op whose gradient is ``op``, the op's linear
+    map on arrays."""
+    return _LinearAdjoint.apply(g, ctx, op)
+
+
+class _LinearAdjoint(Function):
+    @staticmethod
+    def forward(ctx, g, node, op):
+        ctx.op = op
+        return node.fn.backward(node, g)[0]
+
+    @staticmethod
+    def backward(ctx, gg):
+        return ctx.op(gg), None, None
 
 
 class _Alias(Function):

@@ -283,6 +283,41 @@ def test_normalisation_gradient_of_gradient(case, device):
     )
 
 
+POOL_CASES = {
+    "max_2": lambda F, x: F.max_pool2d(x, 2),
+    "max_3s2p1": lambda F, x: F.max_pool2d(x, 3, 2, 1),
+    "max_unbatched": lambda F, x: F.max_pool2d(x[0], 2),
+    "avg_3s2p1_no_pad": lambda F, x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+    "avg_2": lambda F, x: F.avg_pool2d(x, 2),
+    "adaptive_avg": lambda F, x: F.adaptive_avg_pool2d(x, (3, 2)),
+    "adaptive_max": lambda F, x: F.adaptive_max_pool2d(x, 2),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(POOL_CASES))
+def test_pooling_gradient_of_gradient(case, device):
+    x = rng(1).standard_normal((2, 3, 6, 5))  # distinct values: no ties for max
+
+    def fn(m, x):
+        return POOL_CASES[case](F[m.__name__], x * x) ** 2
+
+    check_gradgrad(fn, x, device=device)
+
+
+def test_dropout_gradient_of_gradient_uses_the_same_mask():
+    dl.manual_seed(0)
+    x = dl.tensor(rng(1).standard_normal(200), requires_grad=True)
+    y = dl.nn.functional.dropout(x, 0.5)
+    (g,) = dl.autograd.grad((y**3).sum(), x, create_graph=True)
+    (gg,) = dl.autograd.grad(g.sum(), x)
+    kept = (y.detach().numpy() != 0) * 2.0  # the mask times 1 / (1 - p)
+    xs = x.detach().numpy()
+    np.testing.assert_allclose(g.detach().numpy(), 3 * (kept * xs) ** 2 * kept)
+    np.testing.assert_allclose(gg.numpy(), 6 * kept**3 * xs)
+    assert 50 < (kept > 0).sum() < 150
+
+
 def test_an_op_without_a_differentiable_backward_is_named():
     x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with pytest.raises(NotImplementedError, match="Cumsum"):

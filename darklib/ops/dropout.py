@@ -35,6 +35,11 @@ class MaskMul(Function):
         (mask,) = ctx.saved_tensors
         return (g * mask if ctx.needs_input_grad[0] else None), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return (g * Tensor._wrap(mask) if ctx.needs_input_grad[0] else None), None, None
+
 
 def _check(input: Any, p: float, op: str) -> Tensor:
     if not isinstance(input, Tensor):

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from darklib.autograd import Function
+from darklib import higher_order
+from darklib.autograd import Function, Node
 from darklib.backend import get_xp
 from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
@@ -231,6 +232,20 @@ class MaxPool2d(Function):
             gx = _cuda().max_pool2d_backward(gy, kidx, ctx.geom)
         return (gx[0] if ctx.unbatched else gx), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, gy):
+        (kidx,) = ctx.saved_tensors
+        g = ctx.geom
+
+        def winners(v):  # each window's winner, now of v
+            vb = _as_batched(v)
+            n, c = vb.shape[:2]
+            cpu = get_xp(v) is np
+            flat = _flat_indices(kidx, g, (n, c, g.oh, g.ow)) if cpu else kidx
+            return _taken(vb, flat, ctx.unbatched)
+
+        return higher_order.linear_adjoint(ctx, gy, winners), None, None, None
+
 
 def _avg_divisor(g: Geometry, count_include_pad: bool, divisor_override: Any) -> Any:
     """PyTorch's divisor per output: scalar when uniform, else an (oh, ow) array."""
@@ -334,6 +349,13 @@ class AvgPool2d(Function):
             gx = _cuda().avg_pool2d_backward(gy, ctx.geom, *ctx.opts)
         return (gx[0] if ctx.unbatched else gx), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, gy):
+        def pool(v):  # the pool itself: it is linear
+            return AvgPool2d.forward(Node(AvgPool2d, ()), v, ctx.geom, *ctx.opts)
+
+        return higher_order.linear_adjoint(ctx, gy, pool), None, None, None
+
 
 # ------------------------------------------------------------------ adaptive pooling
 
@@ -374,6 +396,14 @@ class AdaptiveAvgPool2d(Function):
         t = xp.matmul(ph.T, gy.reshape(n * c, oh, ow))  # (nc, h, ow)
         gx = (t.reshape(-1, ow) @ pw).reshape(n, c, h, w)
         return (gx[0] if ctx.unbatched else gx), None, None
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        def pool(v):  # the pool itself: it is linear
+            y = _windows(_as_batched(v), *ctx.mats)
+            return y[0] if ctx.unbatched else y
+
+        return higher_order.linear_adjoint(ctx, gy, pool), None, None
 
 
 def _windows(x: Any, ph: Any, pw: Any) -> Any:
@@ -463,6 +493,24 @@ class AdaptiveMaxPool2d(Function):
             gx = _cuda().index_add(size, flat, gy.ravel())
         gx = gx.reshape(n, c, h, w)
         return (gx[0] if ctx.unbatched else gx), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        (idx,) = ctx.saved_tensors
+
+        def winners(v):  # each window's winner, now of v
+            return _taken(_as_batched(v), idx, ctx.unbatched)
+
+        return higher_order.linear_adjoint(ctx, gy, winners), None, None, None
+
+
+def _taken(vb: Any, flat: Any, unbatched: bool) -> Any:
+    """vb (N, C, H, W) at the in-plane indices ``flat`` (N, C, oh, ow)."""
+    n, c = vb.shape[:2]
+    xp = get_xp(vb)
+    y = xp.take_along_axis(vb.reshape(n, c, -1), flat.reshape(n, c, -1), axis=2)
+    y = y.reshape(n, c, *flat.shape[-2:])
+    return y[0] if unbatched else y
 
 
 # ------------------------------------------------------------------ argument checking
