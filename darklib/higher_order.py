@@ -29,9 +29,10 @@ from darklib.autograd import Function
 _HOW = (
     "create_graph=True: darklib cannot differentiate the backward of {name} yet; higher-order "
     "gradients cover arithmetic, pow, exp, log, sqrt, the trigonometric, hyperbolic and "
-    "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, where, "
-    "sum, mean, softmax, log_softmax, reshape/view/flatten, "
-    "permute/transpose, expand, cat, basic indexing, matmul, linear, conv2d / "
+    "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, clamp, "
+    "maximum, minimum, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
+    "permute/transpose, expand, cat, stack, flip, roll, pad, basic indexing, matmul, "
+    "linear, conv2d / "
     "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
     "cross_entropy with class indices and mse_loss"
 )
@@ -140,21 +141,57 @@ def recompute(ctx: Any, g: Any, fn: Callable, values: tuple) -> tuple:
 
 def linear_adjoint(ctx: Any, g: Any, op: Callable[[Any], Any]) -> Any:
     """(create_graph) the input gradient of an op that is linear in its input (average
-    pooling), or whose gradient's routing forward fixed (max pooling's winners): its own
-    backward applied to ``g``, recorded as an op whose gradient is ``op``, the op's linear
-    map on arrays."""
-    return _LinearAdjoint.apply(g, ctx, op)
+    pooling, padding), or whose gradient's routing forward fixed (max pooling's winners):
+    its own backward applied to ``g``, recorded as an op whose gradient is ``op``, the op's
+    linear map on arrays, which must hold what it needs itself (``ctx`` may be freed by
+    the time it runs)."""
+    return _LinearAdjoint.apply(g, ctx, 0, op)
+
+
+def piecewise_linear(ctx: Any, g: Any) -> tuple:
+    """``backward_graph`` of an elementwise op whose derivatives are piecewise constant
+    (clamp, maximum, minimum): each input gradient is ``g`` times a pattern that forward
+    fixed, a diagonal map and so its own adjoint. Only for such ops: any curvature would
+    be lost."""
+
+    kept = _kept(ctx)
+
+    def diagonal(i: int) -> Callable[[Any], Any]:
+        return lambda v: _pick(kept.fn.backward(kept, v), i)
+
+    return tuple(
+        _LinearAdjoint.apply(g, ctx, i, diagonal(i)) if need else None
+        for i, need in enumerate(ctx.needs_input_grad)
+    )
+
+
+def _kept(node: Any) -> Any:
+    """A copy of ``node``'s context (saved arrays and attributes) for a backward that runs
+    later: a later backward pass frees ``node`` itself, maybe before that."""
+    from darklib.autograd import Node
+
+    kept = Node(node.fn, (), node.needs_input_grad)
+    kept._saved = node.saved_tensors  # (checks that they are unchanged since forward)
+    kept.__dict__.update(node.__dict__)
+    return kept
+
+
+def _pick(grads: Any, i: int) -> Any:
+    return grads[i] if isinstance(grads, tuple) else grads
 
 
 class _LinearAdjoint(Function):
+    """Input ``i``'s gradient from ``node``'s backward, as an op linear in ``g`` whose own
+    gradient is ``op`` (see :func:`linear_adjoint`)."""
+
     @staticmethod
-    def forward(ctx, g, node, op):
+    def forward(ctx, g, node, i, op):
         ctx.op = op
-        return node.fn.backward(node, g)[0]
+        return _pick(node.fn.backward(node, g), i)
 
     @staticmethod
     def backward(ctx, gg):
-        return ctx.op(gg), None, None
+        return ctx.op(gg), None, None, None
 
 
 class _Alias(Function):

@@ -114,6 +114,34 @@ CASES = {
         A34,
         B4,
     ),
+    "clamp_max_min": (
+        lambda m, a, b: (
+            m.clamp(a * b, -0.5, 0.7) ** 2
+            + m.maximum(a, b[0]) ** 3
+            + m.minimum(a * a, b) * a
+            + m.clamp(a, min=b[1] - 0.3, max=b[1] + 0.4) ** 2
+            + m.fmax(a, b) ** 2
+        ),
+        A34,
+        B34,
+    ),
+    "stack_flip_roll": (
+        lambda m, a, b: (
+            m.stack([a * b, a**2, b**3], 1).flip(0, 2) * m.roll(a, (1, -2), (0, 1)).unsqueeze(1)
+        ),
+        A34,
+        B34,
+    ),
+    "pad_modes": (
+        lambda m, a: (
+            F[m.__name__].pad(a.reshape(1, 1, 3, 4) ** 2, (1, 2, 0, 1), value=0.5).sum()
+            + (F[m.__name__].pad(a.reshape(1, 3, 4) ** 3, (2, 1), mode="reflect") ** 2).sum()
+            + (F[m.__name__].pad(a.reshape(1, 3, 4), (1, 1, 1, 1), mode="replicate") ** 3).sum()
+            + (F[m.__name__].pad(a.reshape(1, 3, 4), (1, 2), mode="circular") ** 3).sum()
+            + (F[m.__name__].pad(a**2, (-1, 1)) * 2).sum()
+        ),
+        A34,
+    ),
     "matmul_2d": (lambda m, a, b: m.tanh(a @ b.t()), A34, B34),
     "matmul_vectors": (
         lambda m, a, b: (b @ a.t()) * (a @ b).sum() + (b @ b) * (a[0] @ a.t()),

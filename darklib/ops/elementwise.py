@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
+from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_special
 from darklib.kernels import parallel as par
@@ -152,6 +153,8 @@ class Maximum(Function):
         a, b = ctx.saved_tensors
         return _minmax_grads(ctx, g, a < b, a > b, a == b)
 
+    backward_graph = staticmethod(higher_order.piecewise_linear)
+
 
 class LogAddExp(Function):
     @staticmethod
@@ -178,6 +181,8 @@ class Minimum(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         return _minmax_grads(ctx, g, a > b, a < b, a == b)
+
+    backward_graph = staticmethod(higher_order.piecewise_linear)
 
 
 _INT_OF_SIZE = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
@@ -616,6 +621,8 @@ class Clamp(Function):
             keep = keep & (a <= ctx.hi)
         return g * keep, None, None
 
+    backward_graph = staticmethod(higher_order.piecewise_linear)
+
 
 class ClampTensor(Function):
     """clamp with tensor bounds (either may be None): the whole gradient goes to the input
@@ -646,6 +653,8 @@ class ClampTensor(Function):
             above = a > hi if lo is None else (a > hi) | (hi < lo)
             ghi = xp.where(above, g, zero)
         return ga, glo, ghi
+
+    backward_graph = staticmethod(higher_order.piecewise_linear)
 
 
 class Where(Function):
@@ -1202,6 +1211,8 @@ class FMax(Function):
         took_a = ((a >= b) if ctx.is_max else (a <= b)) | xp.isnan(b)
         zero = xp.zeros((), g.dtype)
         return xp.where(took_a, g, zero), xp.where(took_a, zero, g), None
+
+    backward_graph = staticmethod(higher_order.piecewise_linear)
 
 
 def fmax(input: Any, other: Any) -> Tensor:

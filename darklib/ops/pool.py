@@ -399,9 +399,11 @@ class AdaptiveAvgPool2d(Function):
 
     @staticmethod
     def backward_graph(ctx, gy):
+        mats, unbatched = ctx.mats, ctx.unbatched
+
         def pool(v):  # the pool itself: it is linear
-            y = _windows(_as_batched(v), *ctx.mats)
-            return y[0] if ctx.unbatched else y
+            y = _windows(_as_batched(v), *mats)
+            return y[0] if unbatched else y
 
         return higher_order.linear_adjoint(ctx, gy, pool), None, None
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib.autograd import Function
+from darklib import higher_order
+from darklib.autograd import Function, Node
 from darklib.backend import get_xp
 from darklib.ops._promote import result_dtype
 from darklib.tensor import Tensor
@@ -263,6 +264,10 @@ class Stack(Function):
             ),
         )
 
+    @staticmethod
+    def backward_graph(ctx, g):  # slices of g: differentiable tensor indexing
+        return Stack.backward(ctx, g)
+
 
 class Flip(Function):
     @staticmethod
@@ -273,6 +278,10 @@ class Flip(Function):
     @staticmethod
     def backward(ctx, g):
         return get_xp(g).flip(g, axis=ctx.axes), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.flip(ctx.axes), None
 
 
 class Roll(Function):
@@ -285,6 +294,10 @@ class Roll(Function):
     def backward(ctx, g):
         back = tuple(-s for s in ctx.shifts)
         return get_xp(g).roll(g, back, axis=ctx.axes), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.roll(tuple(-s for s in ctx.shifts), ctx.axes), None, None
 
 
 _NP_PAD_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -322,6 +335,13 @@ class Pad(Function):
         gx = xp.zeros(ctx.in_shape, g.dtype)
         gx[ctx.crop] = g
         return gx, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        def pad(v):  # the pad itself, without its constant: the op's linear part
+            return Pad.forward(Node(Pad, ()), v, ctx.crop, ctx.widths, ctx.mode, 0)
+
+        return higher_order.linear_adjoint(ctx, g, pad), None, None, None, None
 
 
 def _pad_adjoint(xp, g, axis, lo, hi, n, mode):
