@@ -31,7 +31,8 @@ _HOW = (
     "gradients cover arithmetic, pow, exp, log, sqrt, the trigonometric, hyperbolic and "
     "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, clamp, "
     "maximum, minimum, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
-    "permute/transpose, expand, cat, stack, flip, roll, pad, basic indexing, matmul, "
+    "permute/transpose, expand, cat, stack, flip, roll, pad, indexing, gather, scatter, "
+    "index_add, index_put, casts and copies, matmul, "
     "linear, conv2d / "
     "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
     "cross_entropy with class indices and mse_loss"
@@ -139,13 +140,23 @@ def recompute(ctx: Any, g: Any, fn: Callable, values: tuple) -> tuple:
     return tuple(out)
 
 
-def linear_adjoint(ctx: Any, g: Any, op: Callable[[Any], Any]) -> Any:
-    """(create_graph) the input gradient of an op that is linear in its input (average
-    pooling, padding), or whose gradient's routing forward fixed (max pooling's winners):
-    its own backward applied to ``g``, recorded as an op whose gradient is ``op``, the op's
-    linear map on arrays, which must hold what it needs itself (``ctx`` may be freed by
-    the time it runs)."""
-    return _LinearAdjoint.apply(g, ctx, 0, op)
+def linear_adjoint(ctx: Any, g: Any, op: Callable[[Any], Any], i: int = 0) -> Any:
+    """(create_graph) input ``i``'s gradient for an op that is linear in that input
+    (average pooling, padding, indexing), or whose gradient's routing forward fixed (max
+    pooling's winners): its own backward applied to ``g``, recorded as an op whose gradient
+    is ``op``, the op's linear map from that input on arrays (the forward with the other
+    inputs zero), which must hold what it needs itself (``ctx`` may be freed by the time
+    it runs)."""
+    return _LinearAdjoint.apply(g, ctx, i, op)
+
+
+def linear_adjoints(ctx: Any, g: Any, ops: dict[int, Callable[[Any], Any]]) -> tuple:
+    """:func:`linear_adjoint` for each input in ``ops`` that needs a gradient; a tuple
+    with one entry per argument of forward."""
+    return tuple(
+        linear_adjoint(ctx, g, ops[i], i) if need and i in ops else None
+        for i, need in enumerate(ctx.needs_input_grad)
+    )
 
 
 def piecewise_linear(ctx: Any, g: Any) -> tuple:

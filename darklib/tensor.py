@@ -750,6 +750,10 @@ class _ToDevice(autograd.Function):
     def backward(ctx, g):
         return to_device(g, ctx.src), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.to(ctx.src), None
+
 
 class _Cast(autograd.Function):
     @staticmethod
@@ -763,6 +767,10 @@ class _Cast(autograd.Function):
             return None, None
         return g.astype(ctx.src), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return (g.to(ctx.src) if ctx.src.kind == "f" else None), None
+
 
 class _Clone(autograd.Function):
     @staticmethod
@@ -771,6 +779,10 @@ class _Clone(autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        return g
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return g
 
 
@@ -793,6 +805,21 @@ class _CopySlices(autograd.Function):
         region[...] = 0
         return g, g_src, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # the written region of g (the same view ops, recorded) to src, the rest to the base
+        keep = get_xp(g.array).ones(g.shape, g.array.dtype)
+        kept = keep
+        for fn, params in ctx.steps:
+            kept = fn.view(kept, *params)
+        kept[...] = 0
+        g_src = None
+        if ctx.needs_input_grad[1]:
+            g_src = g
+            for fn, params in ctx.steps:
+                g_src = fn.apply(g_src, *params)
+        return g * Tensor._wrap(keep), g_src, None
+
 
 class _CopyFrom(autograd.Function):
     """``dst.copy_(src)``: the value (and gradient) come from src, broadcast to dst's shape."""
@@ -804,6 +831,10 @@ class _CopyFrom(autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        return None, g
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return None, g
 
 

@@ -142,6 +142,38 @@ CASES = {
         ),
         A34,
     ),
+    "cast_clone_setitem": (
+        lambda m, a, b: _setitem(m, a.clone() * b, b[0] ** 2) ** 2,
+        A34,
+        B34,
+    ),
+    "advanced_indexing": (
+        lambda m, a, b: (
+            a[m.tensor([2, 0, 2]), 1:] ** 2 * b[m.tensor([0, 1, 1])][:, :3]
+            + (a[a > 0.3] ** 3).sum()
+            + a.index_select(1, m.tensor([3, 3, 0])).sum(1, keepdim=True) * b[:, :3]
+        ),
+        A34,
+        B34,
+    ),
+    "gather_scatter": (
+        lambda m, a, b: (
+            a.gather(1, m.tensor([[0, 2], [1, 1], [3, 0]])) ** 2
+            * b.scatter_add(1, m.tensor([[0, 2], [1, 1], [3, 0]]), a[:, :2] ** 2)[:, :2]
+            + b.scatter(0, m.tensor([[2, 0, 1, 0]]), a[:1] ** 3)[:, 1:3]
+            + a.index_add(0, m.tensor([2, 2]), b[:2] ** 2)[:, :2]
+        ),
+        A34,
+        B34,
+    ),
+    "index_put": (
+        lambda m, a, b: (
+            a.index_put((m.tensor([0, 2, 0]),), b[1] ** 2, accumulate=True) ** 2
+            + a.index_put((m.tensor([1]), m.tensor([2])), b[0, 0] ** 3)
+        ),
+        A34,
+        B34,
+    ),
     "matmul_2d": (lambda m, a, b: m.tanh(a @ b.t()), A34, B34),
     "matmul_vectors": (
         lambda m, a, b: (b @ a.t()) * (a @ b).sum() + (b @ b) * (a[0] @ a.t()),
@@ -162,6 +194,13 @@ CASES = {
 }
 
 
+def _setitem(m, x, row):
+    x = x * 1
+    x[1, 1:3] = row[:2]  # an in-place write into a view of a non-leaf
+    x[0].mul_(row[3])
+    return x
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_gradient_of_gradient_follows_torch_and_central_differences(case):
     fn, *arrays = CASES[case]
@@ -174,6 +213,17 @@ CONV_CASES = {
     "groups2_bias": dict(groups=2, padding=1, bias=True),
     "rect_stride": dict(stride=(2, 1), padding=(0, 1)),
 }
+
+
+def test_casts_gradient_of_gradient():
+    # (float32 rounding inside: against torch only, at float32's tolerance)
+    check_gradgrad(
+        lambda m, a: m.tanh(a.float() * 2).double() * a.to(m.float32).double(),
+        A34,
+        atol=1e-6,
+        rtol=1e-5,
+        fd=False,
+    )
 
 
 @pytest.mark.parametrize("device", DEVICES)

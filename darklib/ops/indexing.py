@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from darklib import autograd
+from darklib import autograd, higher_order
 from darklib import dtypes as _dt
-from darklib.autograd import Function
+from darklib.autograd import Function, Node
 from darklib.backend import device_of, get_xp, to_device
 from darklib.ops.elementwise import Where
 from darklib.ops.shape import Slice, _check_tensor, expand, movedim, norm_dim, reshape
@@ -290,6 +290,14 @@ class Take(Function):
         src = g.reshape((*ctx.shape[:axis], flat.size, *ctx.shape[axis + 1 :]))
         return _index_add(ctx.shape, axis, flat, src), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        axis = ctx.axis
+        return higher_order.linear_adjoints(
+            ctx, g, {0: lambda v: get_xp(v).take(v, idx, axis=axis)}
+        )
+
 
 class AdvancedIndex(Function):
     """Boolean masks and integer arrays in any combination (NumPy's advanced indexing)."""
@@ -310,6 +318,11 @@ class AdvancedIndex(Function):
         size = int(np.prod(shape))
         lin = xp.arange(size, dtype=_I64).reshape(shape)[ctx.key]
         return _scatter_add_flat(size, lin, g).reshape(shape), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        key = ctx.key
+        return higher_order.linear_adjoints(ctx, g, {0: lambda v: v[key]})
 
 
 class IndexPut(Function):
@@ -341,6 +354,19 @@ class IndexPut(Function):
                 gv = gv.reshape((1,) * (ctx.v_ndim - gv.ndim) + gv.shape)
         return gx, gv, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        key, acc, shape = ctx.key, ctx.accumulate, tuple(g.shape)
+
+        def put(x, v):
+            return IndexPut.forward(Node(IndexPut, ()), x, v, key, acc)
+
+        return higher_order.linear_adjoints(
+            ctx,
+            g,
+            {0: lambda u: put(u, 0), 1: lambda w: put(get_xp(w).zeros(shape, w.dtype), w)},
+        )
+
 
 class Gather(Function):
     @staticmethod
@@ -356,6 +382,14 @@ class Gather(Function):
         size = int(np.prod(ctx.shape))
         lin = _flat_index(ctx.shape, ctx.axis, idx)
         return _scatter_add_flat(size, lin, g).reshape(ctx.shape), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        axis = ctx.axis
+        return higher_order.linear_adjoints(
+            ctx, g, {0: lambda v: Gather.forward(Node(Gather, ()), v, idx, axis)}
+        )
 
 
 class Scatter(Function):
@@ -399,6 +433,23 @@ class Scatter(Function):
                 gs = xp.zeros(ctx.src_shape, g.dtype)
                 gs[ctx.sub] = picked
         return gx, gs, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        axis, add, shape = ctx.axis, ctx.add, tuple(g.shape)
+
+        def scatter(x, src):
+            return Scatter.forward(Node(Scatter, ()), x, src, idx, axis, add)
+
+        return higher_order.linear_adjoints(
+            ctx,
+            g,
+            {
+                0: lambda u: scatter(u, 0),
+                1: lambda w: scatter(get_xp(w).zeros(shape, w.dtype), w),
+            },
+        )
 
 
 class ScatterReduce(Function):
@@ -1040,6 +1091,18 @@ class IndexAdd(Function):
             if ctx.alpha != 1:
                 gs = gs * ctx.alpha
         return g, gs, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        axis, alpha, shape = ctx.axis, ctx.alpha, tuple(g.shape)
+
+        def added(w):
+            return IndexAdd.forward(
+                Node(IndexAdd, ()), get_xp(w).zeros(shape, w.dtype), w, idx, axis, alpha
+            )
+
+        return higher_order.linear_adjoints(ctx, g, {0: lambda u: u, 1: added})
 
 
 def index_add(
