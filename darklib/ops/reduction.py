@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
+from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_scatter, is_cuda_array
 from darklib.ops import elementwise as _E
@@ -203,6 +204,21 @@ class Var(Function):
         scale = g * (2.0 / ctx.dof if ctx.dof else math.inf)
         return diff * scale.astype(diff.dtype, copy=False), None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        diff, _ = ctx.saved_tensors
+        dims = tuple(range(len(ctx.in_shape))) if ctx.axes is None else ctx.axes
+        keep = len(g.shape) == len(ctx.in_shape)
+        dof, take_sqrt = ctx.dof, ctx.sqrt
+
+        def forward(x):
+            d = x - x.mean(dims, keepdim=True)
+            v = (d * d).sum(dims, keepdim=keep) / dof
+            return v.sqrt() if take_sqrt else v
+
+        # x - mean stands for x: the variance ignores the mean
+        return higher_order.recompute(ctx, g, forward, (diff,))
+
 
 class Extreme(Function):
     """amax/amin and whole-tensor max/min: ties share the gradient evenly (as PyTorch).
@@ -230,6 +246,20 @@ class Extreme(Function):
         count = hit.sum(axis=ctx.axes, keepdims=True)
         return hit * (g.reshape(out_k.shape) / count), None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out_k = ctx.saved_tensors
+        hit = x == out_k
+        if ctx.nan_hits and x.dtype.kind == "f":
+            hit |= get_xp(x).isnan(x) & get_xp(x).isnan(out_k)
+        axes, out_shape = ctx.axes, ctx._out_shape
+        share = (hit / hit.sum(axis=axes, keepdims=True)).astype(x.dtype)
+
+        def pick(v):  # the winners' mean, as in the gradient's tie rule
+            return (share * v).sum(axis=axes, keepdims=True).reshape(out_shape)
+
+        return higher_order.linear_adjoints(ctx, g, {0: pick})
+
 
 class ExtremeDim(Function):
     """max/min along one dim: the gradient goes to the returned index."""
@@ -250,6 +280,16 @@ class ExtremeDim(Function):
         pos = xp.arange(shape[axis]).reshape((-1,) + (1,) * (len(shape) - axis - 1))
         g = g.reshape(idx_k.shape)
         return xp.where(pos == idx_k, g, xp.zeros((), g.dtype)), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx_k,) = ctx.saved_tensors
+        axis, out_shape = ctx.axis, ctx._out_shape
+
+        def pick(v):
+            return get_xp(v).take_along_axis(v, idx_k, axis=axis).reshape(out_shape)
+
+        return higher_order.linear_adjoints(ctx, g, {0: pick})
 
 
 class LogSumExp(Function):
@@ -275,6 +315,12 @@ class LogSumExp(Function):
         p = x - out_k
         get_xp(x).exp(p, out=p)
         return p * g.reshape(out_k.shape), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out_k = ctx.saved_tensors
+        lse = ctx.lift_output(out_k.reshape(ctx._out_shape)).reshape(out_k.shape)
+        return (ctx.lift(x, 0) - lse).exp() * g.reshape(out_k.shape), None, None
 
 
 class Softmax(Function):
@@ -380,6 +426,14 @@ class Norm2(Function):
         scale = xp.where(out_k == 0, xp.zeros((), g.dtype), g.reshape(out_k.shape) / out_k)
         return x * scale, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out_k = ctx.saved_tensors
+        norm = ctx.lift_output(out_k.reshape(ctx._out_shape)).reshape(out_k.shape)
+        zero = Tensor._wrap(out_k == 0)
+        scale = _E.where(zero, 0.0, g.reshape(out_k.shape) / _E.where(zero, 1.0, norm))
+        return ctx.lift(x, 0) * scale, None, None
+
 
 class NormP(Function):
     """(sum |x|^p)^(1/p) for a finite p other than 0, 1, 2; torch's gradient, which is 0
@@ -407,6 +461,25 @@ class NormP(Function):
             return xp.where(x == 0, zero, scaled) * g * out_k ** (1 - p), None, None, None
         scale = xp.where(out_k == 0, zero, g / out_k ** (p - 1))
         return scaled * scale, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out_k = ctx.saved_tensors
+        p, xt = ctx.p, ctx.lift(x, 0)
+        norm = ctx.lift_output(out_k.reshape(ctx._out_shape)).reshape(out_k.shape)
+        g = g.reshape(out_k.shape)
+        scaled = xt.sign() * xt.abs() ** (p - 1)
+        if p < 1:
+            at_zero = Tensor._wrap(x == 0)
+            scaled = _E.where(at_zero, 0.0, xt.sign() * _E.where(at_zero, 1.0, xt.abs()) ** (p - 1))
+            return scaled * g * norm ** (1 - p), None, None, None
+        zero = Tensor._wrap(out_k == 0)
+        return (
+            scaled * _E.where(zero, 0.0, g / _E.where(zero, 1.0, norm) ** (p - 1)),
+            None,
+            None,
+            None,
+        )
 
 
 def _running(fn: Any, a: Any, axis: int) -> Any:
@@ -445,6 +518,13 @@ class Cumsum(Function):
     @staticmethod
     def backward(ctx, g):
         return _reverse_cumsum(g, ctx.axis), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        axis = ctx.axis
+        return higher_order.linear_adjoints(
+            ctx, g, {0: lambda v: _running(get_xp(v).cumsum, v, axis)}
+        )
 
 
 # ------------------------------------------------------------------ functional API
@@ -774,6 +854,14 @@ class TakeAlong(Function):
         gx = get_xp(g).zeros(ctx.in_shape, g.dtype)
         gx.reshape(-1)[_flat_index(ctx.in_shape, ctx.axis, idx).reshape(-1)] = g.reshape(-1)
         return gx, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        axis = ctx.axis
+        return higher_order.linear_adjoints(
+            ctx, g, {0: lambda v: get_xp(v).take_along_axis(v, idx, axis=axis)}
+        )
 
 
 class MedianAll(Extreme):
