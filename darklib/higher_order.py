@@ -32,7 +32,8 @@ _HOW = (
     "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, clamp, "
     "maximum, minimum, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, stack, flip, roll, pad, indexing, gather, scatter, "
-    "index_add, index_put, casts and copies, matmul, "
+    "index_add, index_put, casts and copies, repeat, tril/triu, diagonal, interpolate, "
+    "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, matmul, "
     "linear, conv2d / "
     "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
     "cross_entropy with class indices and mse_loss"
@@ -157,6 +158,17 @@ def linear_adjoints(ctx: Any, g: Any, ops: dict[int, Callable[[Any], Any]]) -> t
         linear_adjoint(ctx, g, ops[i], i) if need and i in ops else None
         for i, need in enumerate(ctx.needs_input_grad)
     )
+
+
+def linear_op(ctx: Any, g: Any, *params: Any) -> tuple:
+    """``backward_graph`` of an op linear in its first input and constant in the others
+    (resampling, repeat, triangles, diagonals), whose forward on arrays is
+    ``forward(ctx, x, *params)``: the op itself is the adjoint of its gradient. ``params``
+    are forward's other arguments, taken from ``ctx`` by the caller now."""
+    from darklib.autograd import Node
+
+    fn = ctx.fn
+    return linear_adjoints(ctx, g, {0: lambda v: fn.forward(Node(fn, ()), v, *params)})
 
 
 def piecewise_linear(ctx: Any, g: Any) -> tuple:

@@ -207,6 +207,16 @@ CASES = {
         A34,
         B34,
     ),
+    "repeat_tri_diag": (
+        lambda m, a, b: (
+            (a.repeat(2, 1) ** 2).reshape(2, 3, 4).sum(0) * b
+            + m.triu(a * b, 1) ** 2
+            + m.tril(a**3, -1)
+            + m.diagonal(a.reshape(3, 4) ** 2, 1).sum() * b
+        ),
+        A34,
+        B34,
+    ),
     "matmul_2d": (lambda m, a, b: m.tanh(a @ b.t()), A34, B34),
     "matmul_vectors": (
         lambda m, a, b: (b @ a.t()) * (a @ b).sum() + (b @ b) * (a[0] @ a.t()),
@@ -246,6 +256,30 @@ CONV_CASES = {
     "groups2_bias": dict(groups=2, padding=1, bias=True),
     "rect_stride": dict(stride=(2, 1), padding=(0, 1)),
 }
+
+
+INTERP_CASES = {
+    "nearest": dict(scale_factor=2),
+    "nearest_size": dict(size=(5, 7)),
+    "bilinear": dict(scale_factor=2, mode="bilinear", align_corners=False),
+    "bilinear_corners": dict(size=(5, 3), mode="bilinear", align_corners=True),
+    "bicubic": dict(size=(6, 5), mode="bicubic", align_corners=False),
+    "area": dict(size=(2, 3), mode="area"),
+    "linear_1d": dict(scale_factor=1.5, mode="linear", one_d=True),
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", list(INTERP_CASES))
+def test_interpolate_gradient_of_gradient(case, device):
+    kw = dict(INTERP_CASES[case])
+    one_d = kw.pop("one_d", False)
+    x = rng(1).standard_normal((2, 2, 4) if one_d else (2, 2, 3, 4))
+
+    def fn(m, x):
+        return F[m.__name__].interpolate(x * x, **kw) ** 2
+
+    check_gradgrad(fn, x, device=device)
 
 
 def test_casts_gradient_of_gradient():

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.kernels.tables import cached
@@ -319,6 +320,10 @@ class UpsampleNearest(Function):
             gx = _cuda().upsample_nearest_backward(g4, *ctx.dev_tables, h, w)
         return (gx[:, :, 0, :] if ctx.is1d else gx), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, gy):
+        return higher_order.linear_op(ctx, gy, *ctx.tables, ctx.keys)
+
 
 class UpsampleBilinear(Function):
     """(Bi)linear resampling of (N, C, H, W) (or (N, C, L), seen as H = 1)."""
@@ -349,6 +354,10 @@ class UpsampleBilinear(Function):
             gx = _cuda().upsample_bilinear_backward(g4, *ctx.dev_tables, h, w)
         return (gx[:, :, 0, :] if ctx.is1d else gx), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, gy):
+        return higher_order.linear_op(ctx, gy, *ctx.tables, ctx.keys)
+
 
 class ResampleMatrix(Function):
     """Separable resampling of (N, C, H, W) by dense per-axis weights: ``mh @ x @ mw^T``."""
@@ -365,6 +374,16 @@ class ResampleMatrix(Function):
         mh, mw = ctx.mats
         xp = get_xp(gy)
         return xp.ascontiguousarray(xp.matmul(xp.matmul(mh.T, gy), mw)), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gy):
+        mh, mw = ctx.mats
+
+        def resample(v):  # the op itself: it is linear
+            xp = get_xp(v)
+            return xp.ascontiguousarray(xp.matmul(mh, xp.matmul(v, mw.T)))
+
+        return higher_order.linear_adjoints(ctx, gy, {0: resample})
 
 
 # ------------------------------------------------------------------ functional API

@@ -167,6 +167,10 @@ class Repeat(Function):
         g = g.reshape(inter).sum(axis=tuple(range(0, len(inter), 2)))
         return g.reshape(ctx.in_shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return higher_order.linear_op(ctx, g, ctx.reps)
+
 
 class Slice(Function):
     """Basic indexing (ints, slices, None, Ellipsis): a view forward, zeros + assign backward."""
@@ -201,6 +205,10 @@ class SliceAdjoint(Function):
 
     @staticmethod
     def backward(ctx, gg):
+        return gg[ctx.key], None, None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
         return gg[ctx.key], None, None
 
 
@@ -987,6 +995,10 @@ class Triangle(Function):
         xp = get_xp(g)
         return (xp.triu(g, ctx.k) if ctx.upper else xp.tril(g, ctx.k)), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return higher_order.linear_op(ctx, g, ctx.k, ctx.upper)
+
 
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims (from ``diagonal`` up); the rest is 0."""
@@ -1024,6 +1036,10 @@ class Diagonal(Function):
         gx = get_xp(g).zeros(ctx.shape, g.dtype)
         Diagonal.view(gx, *ctx.params)[...] = g
         return gx, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return higher_order.linear_op(ctx, g, *ctx.params)
 
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
