@@ -36,7 +36,8 @@ _HOW = (
     "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, matmul, "
     "linear, conv2d / "
     "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
-    "cross_entropy with class indices and mse_loss"
+    "cross_entropy with class indices, nll, mse, l1, smooth_l1, huber, bce, "
+    "bce_with_logits and kl_div losses"
 )
 
 
@@ -120,9 +121,10 @@ def recompute(ctx: Any, g: Any, fn: Callable, values: tuple) -> tuple:
     """Input gradients of a fused op as recorded ops (one per argument of its forward),
     from its forward rebuilt out of differentiable ops: ``fn(*inputs)`` on ``values[i]``
     (arrays holding the value of input ``i`` as forward saw it, or None) lifted onto input
-    ``i``'s graph, then differentiated with ``g`` and create_graph. For ops whose fused
-    backward would be long to write again (the normalisations); costs one more forward,
-    only under create_graph."""
+    ``i``'s graph, then differentiated with ``g`` and create_graph. A value may also be a
+    stand-in of the input's shape where ``fn`` only uses that tensor as a link (the
+    pointwise losses keep x - y, not x and y). For ops whose fused backward would be long
+    to write again (the normalisations); costs one more forward, only under create_graph."""
     from darklib.autograd import grad
 
     needs = ctx.needs_input_grad

@@ -463,6 +463,43 @@ def test_dropout_gradient_of_gradient_uses_the_same_mask():
     assert 50 < (kept > 0).sum() < 150
 
 
+W = rng(3).uniform(0.05, 0.95, (5, 4))  # probabilities, weights and class draws
+T = (W * 3).astype(np.int64)[:, 0]
+# (loss of input x and target y; m.tensor(W) and T are constants, as torch requires of
+# class weights and indices)
+LOSS_CASES = {
+    "mse_sum": lambda F, m, x, y: F.mse_loss(x, y, reduction="sum"),
+    "l1": lambda F, m, x, y: F.l1_loss(x * x, y),
+    "smooth_l1": lambda F, m, x, y: F.smooth_l1_loss(x, y, beta=0.8),
+    "huber_none": lambda F, m, x, y: F.huber_loss(x, y, delta=0.7, reduction="none") ** 2,
+    "nll": lambda F, m, x, y: F.nll_loss(F.log_softmax(x * y, 1), m.tensor(T)),
+    "nll_weighted_none": lambda F, m, x, y: (
+        F.nll_loss(x * y, m.tensor(T), weight=m.tensor(W[0] + 1), reduction="none") ** 2
+    ),
+    "bce": lambda F, m, x, y: F.binary_cross_entropy(x.sigmoid(), y.sigmoid(), weight=m.tensor(W)),
+    "bce_with_logits": lambda F, m, x, y: F.binary_cross_entropy_with_logits(
+        x, y.sigmoid(), weight=m.tensor(W), pos_weight=m.tensor(W[0] + 0.5)
+    ),
+    "kl_div": lambda F, m, x, y: F.kl_div(
+        F.log_softmax(x, 1), F.softmax(y, 1), reduction="batchmean"
+    ),
+    "kl_div_log_target": lambda F, m, x, y: F.kl_div(
+        F.log_softmax(x, 1), F.log_softmax(y, 1), reduction="sum", log_target=True
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LOSS_CASES))
+def test_loss_gradient_of_gradient(case):
+    x = rng(1).standard_normal((5, 4))
+    y = rng(2).standard_normal((5, 4))
+
+    def fn(m, x, y):
+        return LOSS_CASES[case](F[m.__name__], m, x, y) * (1 + (x * y).sum())
+
+    check_gradgrad(fn, x, y)
+
+
 def test_an_op_without_a_differentiable_backward_is_named():
     x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
     with pytest.raises(NotImplementedError, match="Cumprod"):

@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.grad_mode import is_grad_enabled
+from darklib.ops import elementwise as _E
 from darklib.ops._promote import promote
 from darklib.tensor import Tensor
 
@@ -452,6 +454,19 @@ class NLLLoss(Function):
         _scatter_sub(xp, grad, ts, wt * gn)
         return (grad[0] if ctx.unbatched else grad), None, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        ts, wt = ctx.saved_tensors
+        reduction, denom, unbatched = ctx.reduction, ctx.denom, ctx.unbatched
+
+        def nll(v):  # the loss is linear in the log-probabilities
+            xp = get_xp(v)
+            vb = v[None] if unbatched else v
+            out = _reduce(xp, _gather(xp, vb, ts) * -wt, reduction, denom)
+            return out[0] if unbatched and reduction == "none" else out
+
+        return higher_order.linear_adjoints(ctx, g, {0: nll})
+
 
 def nll_loss(
     input: Tensor,
@@ -548,17 +563,31 @@ class PointwiseLoss(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        """(create_graph) mse without weights: the gradient 2 (x - y) g, linear in x - y."""
+        """(create_graph) the loss rebuilt from differentiable ops on x - y (kept by
+        forward, linked to both inputs by ``_Difference``) and the weight."""
         d, weight, _ = ctx.saved_tensors
-        if ctx.kind != "mse" or weight is not None:
-            raise NotImplementedError(
-                f"create_graph=True: darklib cannot differentiate the backward of {ctx.kind} "
-                "loss with these arguments yet (only mse_loss without weights)"
-            )
-        # x - y (kept by forward) as a tensor on both inputs' graphs (x and y have d's shape)
-        dt = _Difference.apply(ctx.lift(d, 0), ctx.lift(d, 1), d)
-        dd = dt * 2 * _grad_scale(g, ctx.reduction, d.size)
-        return dd, -dd, None, None, None, None, None
+        kind, param, reduction, denom = ctx.kind, ctx.param, ctx.reduction, ctx.denom
+
+        def forward(x, y, w):  # (x and y only link the graph: d holds their difference)
+            dt = _Difference.apply(x, y, d)
+            if kind == "mse":
+                raw = dt * dt
+            elif kind == "l1" or param == 0:
+                raw = dt.abs()
+            else:
+                small = Tensor._wrap(get_xp(d).abs(d) < param)
+                if kind == "smooth_l1":
+                    raw = _E.where(small, dt * dt * (0.5 / param), dt.abs() - 0.5 * param)
+                else:
+                    raw = _E.where(small, dt * dt * 0.5, (dt.abs() - 0.5 * param) * param)
+            loss = raw if w is None else raw * w
+            if reduction == "none":
+                return loss
+            if reduction == "sum":
+                return loss.sum()
+            return loss.sum() / (w.sum() if denom is not None else d.size)
+
+        return higher_order.recompute(ctx, g, forward, (d, d, weight))
 
 
 class _Difference(Function):
@@ -570,6 +599,10 @@ class _Difference(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return g, -g, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
         return g, -g, None
 
 
@@ -763,6 +796,21 @@ class BinaryCrossEntropy(Function):
             gw = raw * _grad_scale(g, ctx.reduction, x.size)
         return gx, gy, gw, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, y, weight, _, _, _ = ctx.saved_tensors
+        nx, ny, nw = ctx.needs_input_grad[:3]
+        xt, yt = ctx.lift(x, 0), ctx.lift(y, 1)
+        wt = ctx.lift(weight, 2) if weight is not None else None
+        g0 = _grad_scale(g, ctx.reduction, x.size)
+        gn = g0 if wt is None else g0 * wt
+        logx = xt.log().clamp(min=-100.0)
+        log1mx = (1 - xt).log().clamp(min=-100.0)
+        gx = (xt - yt) / (xt * (1 - xt)).clamp(min=1e-12) * gn if nx else None
+        gy = (log1mx - logx) * gn if ny else None
+        gw = -(log1mx + yt * (logx - log1mx)) * g0 if nw else None
+        return gx, gy, gw, None
+
 
 def binary_cross_entropy(
     input: Tensor,
@@ -843,6 +891,29 @@ class BCEWithLogits(Function):
             gpw = y * sp * gn
         return gx, gy, gw, gpw, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, y, weight, pw, _, _ = ctx.saved_tensors
+        nx, ny, nw, npw = ctx.needs_input_grad[:4]
+        xt, yt = ctx.lift(x, 0), ctx.lift(y, 1)
+        wt = ctx.lift(weight, 2) if weight is not None else None
+        pwt = ctx.lift(pw, 3) if pw is not None else None
+        g0 = _grad_scale(g, ctx.reduction, x.size)
+        gn = g0 if wt is None else g0 * wt
+        sp = (-xt.abs()).exp().log1p() + (-xt).relu()  # softplus(-x), as forward
+        gx = gy = gw = gpw = None
+        if nx:
+            sig = xt.sigmoid()
+            gx = (sig - yt if pwt is None else sig * ((pwt - 1) * yt + 1) - pwt * yt) * gn
+        if ny:
+            gy = (-xt if pwt is None else (pwt - 1) * sp - xt) * gn
+        if nw:
+            lw = 1 if pwt is None else (pwt - 1) * yt + 1
+            gw = ((1 - yt) * xt + lw * sp) * g0
+        if npw:
+            gpw = yt * sp * gn
+        return gx, gy, gw, gpw, None
+
 
 def binary_cross_entropy_with_logits(
     input: Tensor,
@@ -906,6 +977,20 @@ class KLDiv(Function):
                 gt = et * (t - x + 1) * gn
             else:
                 gt = (xp.log(t) + 1 - x) * gn
+        return gx, gt, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, t, _ = ctx.saved_tensors
+        red = "mean" if ctx.reduction == "batchmean" else ctx.reduction
+        gn = _grad_scale(g, red, x.size, ctx.denom)
+        nx, nt = ctx.needs_input_grad[:2]
+        xt, tt = ctx.lift(x, 0), ctx.lift(t, 1)
+        et = tt.exp() if ctx.log_target else None
+        gx = -(et if ctx.log_target else tt) * gn if nx else None
+        gt = None
+        if nt:
+            gt = (et * (tt - xt + 1) if ctx.log_target else (tt.log() + 1 - xt)) * gn
         return gx, gt, None, None
 
 
