@@ -33,7 +33,9 @@ _HOW = (
     "maximum, minimum, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, stack, flip, roll, pad, indexing, gather, scatter, "
     "index_add, index_put, casts and copies, repeat, tril/triu, diagonal, interpolate, "
-    "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, matmul, "
+    "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, prod without zeros, "
+    "embedding, atan2, hypot, logaddexp, logit, xlogy, remainder, copysign, rounding, "
+    "matmul, "
     "linear, conv2d / "
     "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
     "cross_entropy with class indices, nll, mse, l1, smooth_l1, huber, bce, "
@@ -66,7 +68,8 @@ def node_grads(node: Any, g: Any) -> tuple:
         return _user_grads(node, g)
     bg = getattr(fn, "backward_graph", None)
     if bg is None:
-        raise NotImplementedError(_HOW.format(name=fn.__name__))
+        name = getattr(fn, "about", None) or fn.__name__
+        raise NotImplementedError(_HOW.format(name=name))
     res = bg(node, g)
     return res if isinstance(res, tuple) else (res,)
 
@@ -146,11 +149,17 @@ def recompute(ctx: Any, g: Any, fn: Callable, values: tuple) -> tuple:
 def linear_adjoint(ctx: Any, g: Any, op: Callable[[Any], Any], i: int = 0) -> Any:
     """(create_graph) input ``i``'s gradient for an op that is linear in that input
     (average pooling, padding, indexing), or whose gradient's routing forward fixed (max
-    pooling's winners): its own backward applied to ``g``, recorded as an op whose gradient
-    is ``op``, the op's linear map from that input on arrays (the forward with the other
-    inputs zero), which must hold what it needs itself (``ctx`` may be freed by the time
-    it runs)."""
-    return _LinearAdjoint.apply(g, ctx, i, op)
+    pooling's winners): its own backward applied to ``g``, recorded as a linear map whose
+    adjoint is ``op``, the op's linear map from that input on arrays (the forward with the
+    other inputs zero). ``op`` must hold what it needs itself: ``ctx`` may be freed by the
+    time it runs."""
+    kept = _kept(ctx)
+    return _LinearMap.apply(
+        g,
+        lambda v: _pick(kept.fn.backward(kept, v), i),
+        op,
+        f"{ctx.fn.__name__}'s gradient",
+    )
 
 
 def linear_adjoints(ctx: Any, g: Any, ops: dict[int, Callable[[Any], Any]]) -> tuple:
@@ -178,14 +187,15 @@ def piecewise_linear(ctx: Any, g: Any) -> tuple:
     (clamp, maximum, minimum): each input gradient is ``g`` times a pattern that forward
     fixed, a diagonal map and so its own adjoint. Only for such ops: any curvature would
     be lost."""
-
     kept = _kept(ctx)
 
     def diagonal(i: int) -> Callable[[Any], Any]:
         return lambda v: _pick(kept.fn.backward(kept, v), i)
 
     return tuple(
-        _LinearAdjoint.apply(g, ctx, i, diagonal(i)) if need else None
+        _LinearMap.apply(g, diagonal(i), diagonal(i), f"{ctx.fn.__name__}'s gradient")
+        if need
+        else None
         for i, need in enumerate(ctx.needs_input_grad)
     )
 
@@ -205,18 +215,28 @@ def _pick(grads: Any, i: int) -> Any:
     return grads[i] if isinstance(grads, tuple) else grads
 
 
-class _LinearAdjoint(Function):
-    """Input ``i``'s gradient from ``node``'s backward, as an op linear in ``g`` whose own
-    gradient is ``op`` (see :func:`linear_adjoint`)."""
+class _LinearMap(Function):
+    """``forward(g)`` for a linear map on arrays whose adjoint is ``adjoint``: its
+    gradient is the adjoint, and the gradient's graph the map again, to any order."""
 
     @staticmethod
-    def forward(ctx, g, node, i, op):
-        ctx.op = op
-        return _pick(node.fn.backward(node, g), i)
+    def forward(ctx, g, forward, adjoint, about):
+        ctx.maps, ctx.about = (forward, adjoint), about
+        return forward(g)
 
     @staticmethod
     def backward(ctx, gg):
-        return ctx.op(gg), None, None, None
+        return ctx.maps[1](gg), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        forward, adjoint = ctx.maps
+        return (
+            _LinearMap.apply(gg, adjoint, forward, f"the adjoint of {ctx.about}"),
+            None,
+            None,
+            None,
+        )
 
 
 class _Alias(Function):

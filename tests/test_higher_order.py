@@ -217,6 +217,33 @@ CASES = {
         A34,
         B34,
     ),
+    "binary_specials": (
+        lambda m, a, b: (
+            m.atan2(a, b) ** 2
+            + m.hypot(a, b) * a
+            + m.logaddexp(a, b) ** 2
+            + m.logaddexp2(a * b, b) * a
+            + m.logit(m.sigmoid(a * b)) ** 3
+            + m.xlogy(a, b * b + 0.5) * b
+            + m.remainder(a * 3, b + 3) ** 2
+            + m.fmod(a * 3, b + 3) * a
+            + m.copysign(a * a, b) * b
+            + m.floor(a * 3) * b
+            + (a * b).prod(1, keepdim=True) ** 2
+        ),
+        A34,
+        B34,
+    ),
+    "einsum": (
+        lambda m, a, b: (
+            m.einsum("ij,kj->ik", a, b) ** 2
+            + m.einsum("ij,ij->i", a * a, b).unsqueeze(1) * a[:, :3]
+            + m.einsum("ij->", a**3) * b[:, :3]
+            + m.einsum("ij,j->i", a, b[0]).unsqueeze(1) ** 2
+        ),
+        A34,
+        B34,
+    ),
     "matmul_2d": (lambda m, a, b: m.tanh(a @ b.t()), A34, B34),
     "matmul_vectors": (
         lambda m, a, b: (b @ a.t()) * (a @ b).sum() + (b @ b) * (a[0] @ a.t()),
@@ -280,6 +307,33 @@ def test_interpolate_gradient_of_gradient(case, device):
         return F[m.__name__].interpolate(x * x, **kw) ** 2
 
     check_gradgrad(fn, x, device=device)
+
+
+def test_embedding_gradient_of_gradient():
+    idx = np.array([[0, 3, 3], [1, 0, 2]])
+    for kw in ({}, dict(padding_idx=3), dict(padding_idx=1, scale_grad_by_freq=True)):
+
+        def fn(m, w, kw=kw):
+            return F[m.__name__].embedding(m.tensor(idx), w * w, **kw) ** 2
+
+        check_gradgrad(fn, rng(1).standard_normal((4, 3)))
+
+
+def test_third_order_through_conv_cross_entropy_and_pooling():
+    x = rng(1).standard_normal((2, 2, 5, 5))
+    w = rng(2).standard_normal((3, 2, 3, 3)) * 0.5
+    t = np.array([1, 0])
+    res = {}
+    for m in (torch, dl):
+        xt, wt = m.tensor(x, requires_grad=True), m.tensor(w, requires_grad=True)
+        y = F[m.__name__].conv2d(xt, wt, padding=1)
+        logits = F[m.__name__].avg_pool2d(y, 5).flatten(1) ** 2
+        loss = F[m.__name__].cross_entropy(logits, m.tensor(t))
+        (g1,) = m.autograd.grad(loss, wt, create_graph=True)
+        (g2,) = m.autograd.grad((g1 * g1).sum(), wt, create_graph=True)
+        res[m.__name__] = m.autograd.grad((g2 * g2).sum(), [xt, wt])
+    for d, t_ in zip(res["darklib"], res["torch"]):
+        assert_close(d, t_, 1e-8, 1e-6, "third-order gradient")
 
 
 def test_casts_gradient_of_gradient():

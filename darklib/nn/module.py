@@ -917,6 +917,8 @@ def _check_hook_grads(res: Any, n: int, what: str) -> tuple:
 
 
 class _InputHook(Function):
+    about = "a module's full backward hook"
+
     @staticmethod
     def forward(ctx: Any, x: Any, state: _BackwardHookState, i: int) -> Any:
         ctx.state, ctx.i = state, i
@@ -928,6 +930,8 @@ class _InputHook(Function):
 
 
 class _OutputHook(Function):
+    about = "a module's full backward hook"
+
     @staticmethod
     def forward(ctx: Any, y: Any, state: _BackwardHookState, j: int) -> Any:
         ctx.state, ctx.j = state, j

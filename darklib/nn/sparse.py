@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.nn import init
@@ -43,6 +44,22 @@ class _Embedding(Function):
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw.reshape((ctx.num, *g.shape[idx.ndim :])), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        rows = get_xp(idx).ones(ctx.num, g.array.dtype)
+        if ctx.padding_idx is not None:
+            rows[ctx.padding_idx] = 0
+
+        # The lookup again (the padding row gives nothing). Not divided by the counts of
+        # scale_grad_by_freq, as torch: the gradient of the gradient then comes back
+        # through backward, which divides once (its scaled gradient is no adjoint of the
+        # lookup; dividing here too gave twice the scaling against central differences).
+        def lookup(v):
+            return (v * rows.reshape((-1,) + (1,) * (v.ndim - 1)))[idx]
+
+        return higher_order.linear_adjoints(ctx, g, {0: lookup})
 
 
 def _renorm_rows(weight: Tensor, idx: Any, max_norm: float, norm_type: float) -> None:

@@ -332,6 +332,15 @@ class ConvWeightGrad(Function):
         ggy = _conv(x, ggw, g, groups) if ngy else None
         return gx, ggy, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, ggw):  # (third-order gradients of convolutions)
+        x, gy = ctx.saved_tensors
+        nx, ngy = ctx.needs_input_grad[:2]
+        g, groups = ctx.geom, ctx.groups
+        gx = ConvTranspose2d.apply(ctx.lift(gy, 1), ggw, None, g, groups) if nx else None
+        ggy = Conv2d.apply(ctx.lift(x, 0), ggw, None, g, groups) if ngy else None
+        return gx, ggy, None, None, None
+
 
 class Conv2d(Function):
     """Convolution over a batch (N, C, H, W); unbatched input is handled by the wrapper."""

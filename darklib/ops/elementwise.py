@@ -169,6 +169,12 @@ class LogAddExp(Function):
         # softmax weights of the two operands (finite for infinite ones)
         return g * _sigmoid(xp, a - b), g * _sigmoid(xp, b - a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        d = ctx.lift(a, 0) - ctx.lift(b, 1)
+        return g * sigmoid(d), g * sigmoid(-d)
+
 
 class Minimum(Function):
     @staticmethod
@@ -704,6 +710,8 @@ class Remainder(Function):
             gb = -g * q
         return g, gb, None
 
+    backward_graph = staticmethod(higher_order.piecewise_linear)
+
 
 class Step(Function):
     """Piecewise-constant ops (floor, round, sign, rounding division): gradient zero, but
@@ -718,6 +726,8 @@ class Step(Function):
         na, nb = ctx.needs_input_grad[:2]
         zero = get_xp(g).zeros_like(g)
         return (zero if na else None), (zero if nb else None), None
+
+    backward_graph = staticmethod(higher_order.piecewise_linear)
 
 
 def _unary(name: str, f: Callable, df: Callable, save_out: bool = False) -> type[Function]:
@@ -792,6 +802,14 @@ class Atan2(Function):
         r2 = a * a + b * b
         d = xp.where(r2 == 0, xp.zeros((), g.dtype), g / r2)  # 0 at the origin, as torch
         return d * b, -d * a
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        at, bt = ctx.lift(a, 0), ctx.lift(b, 1)
+        origin = Tensor._wrap(a * a + b * b == 0)
+        d = where(origin, 0.0, g / where(origin, 1.0, at * at + bt * bt))  # 0 at the origin
+        return d * bt, -d * at
 
 
 # ------------------------------------------------------------------ helpers
@@ -1242,6 +1260,8 @@ class CopySign(Function):
         ratio = xp.where(a == 0, xp.zeros((), g.dtype), out / a)
         return g * ratio, xp.zeros_like(g)  # the sign source gets a zero gradient
 
+    backward_graph = staticmethod(higher_order.piecewise_linear)
+
 
 def copysign(input: Any, other: Any) -> Tensor:
     """``|input|`` with the sign of ``other`` (of its sign bit: -0.0 counts as negative)."""
@@ -1274,6 +1294,12 @@ class LogAddExp2(Function):
         a, b = ctx.saved_tensors
         xp = get_xp(g)
         return g * _sigmoid(xp, (a - b) * _LN2), g * _sigmoid(xp, (b - a) * _LN2)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        d = (ctx.lift(a, 0) - ctx.lift(b, 1)) * _LN2
+        return g * sigmoid(d), g * sigmoid(-d)
 
 
 def logaddexp2(input: Any, other: Any) -> Tensor:
@@ -1690,6 +1716,15 @@ class Logit(Function):
         clamped = (x < ctx.eps) | (x > 1 - ctx.eps)
         return xp.where(clamped, xp.zeros((), out.dtype), out), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        xt = ctx.lift(x, 0)
+        out = g / (xt * (1 - xt))
+        if ctx.eps is None:
+            return where(Tensor._wrap((x < 0) | (x > 1)), math.nan, out), None
+        return where(Tensor._wrap((x < ctx.eps) | (x > 1 - ctx.eps)), 0.0, out), None
+
 
 def logit(input: Tensor, eps: float | None = None) -> Tensor:
     """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when ``eps`` is given."""
@@ -1713,6 +1748,12 @@ class Hypot(Function):
         scale = g / out
         return a * scale, b * scale
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b, out = ctx.saved_tensors
+        scale = g / ctx.lift_output(out)
+        return ctx.lift(a, 0) * scale, ctx.lift(b, 1) * scale
+
 
 def hypot(input: Tensor, other: Any) -> Tensor:
     """``sqrt(input**2 + other**2)`` elementwise, without overflow or underflow."""
@@ -1734,6 +1775,15 @@ class XLogY(Function):
         # log(y) even at x == 0 (torch zeroes it only where x == 0 and y <= 0)
         ga = g * xp.where((a == 0) & (b <= 0), 0, xp.log(b)) if na else None
         gb = g * a / b if nb else None
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        at, bt = ctx.lift(a, 0), ctx.lift(b, 1)
+        ga = g * where(Tensor._wrap((a == 0) & (b <= 0)), 0.0, log(bt)) if na else None
+        gb = g * at / bt if nb else None
         return ga, gb
 
 

@@ -414,6 +414,36 @@ class Einsum(Function):
             grads.append(r)
         return tuple(grads)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        """(create_graph) ``backward``'s einsums, on tensors: each operand's gradient is
+        the einsum of g with the other operands (lifted onto their graphs)."""
+        ops = ctx.saved_tensors
+        subs, out = ctx.spec
+        lifted = [ctx.lift(o, i + 1) for i, o in enumerate(ops)]
+        sizes = {c: n for t, o in zip(subs, ops) for c, n in zip(t, o.shape) if n != 1}
+        grads: list = [None]
+        for i, (s, x) in enumerate(zip(subs, ops)):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            if len(set(s)) != len(s):
+                raise NotImplementedError(
+                    "create_graph=True: darklib cannot differentiate the backward of einsum "
+                    f"with a repeated index in one operand ({s!r}) yet"
+                )
+            others = [(t, o) for j, (t, o) in enumerate(zip(subs, lifted)) if j != i]
+            avail = set(out).union(*[set(t) for t, _ in others])
+            target = "".join(c for c in s if c in avail)
+            r = einsum(
+                ",".join([out] + [t for t, _ in others]) + "->" + target, g, *[o for _, o in others]
+            )
+            r = r.reshape([r.shape[target.index(c)] if c in target else 1 for c in s])
+            r = r.expand(tuple(sizes.get(c, 1) for c in s))
+            summed = tuple(k for k in range(x.ndim) if x.shape[k] == 1 and r.shape[k] != 1)
+            grads.append(r.sum(summed, keepdim=True) if summed else r)
+        return tuple(grads)
+
 
 def einsum(equation: str, *operands: Tensor) -> Tensor:
     """Einstein summation, as ``torch.einsum('ij,jk->ik', a, b)`` (ellipses allowed).

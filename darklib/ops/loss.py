@@ -314,6 +314,14 @@ class _SavedSoftmax(Function):
         gp -= p * gp.sum(axis=1, keepdims=True)
         return (gp[0] if ctx.unbatched else gp), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):  # (third-order gradients of cross_entropy)
+        (p,) = ctx.saved_tensors
+        pt = ctx.lift_output(p)
+        gp = g * pt
+        gp = gp - pt * gp.sum(1, keepdim=True)
+        return (gp[0] if ctx.unbatched else gp), None, None
+
 
 class CrossEntropyProb(Function):
     """Cross-entropy against class probabilities (target of the input's shape)."""

@@ -409,6 +409,17 @@ class Prod(Function):
         gk = g.reshape(_kept_shape(x.shape, (axis,)))
         return xp.moveaxis(others, -1, axis) * gk, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out_k = ctx.saved_tensors
+        if (x == 0).any():
+            raise NotImplementedError(
+                "create_graph=True: darklib cannot differentiate the backward of prod over "
+                "entries that are zero yet"
+            )
+        out = ctx.lift_output(out_k.reshape(ctx._out_shape)).reshape(out_k.shape)
+        return g.reshape(out_k.shape) * out / ctx.lift(x, 0), None, None
+
 
 class Norm2(Function):
     @staticmethod
@@ -507,6 +518,8 @@ class CountNonzero(Function):
     @staticmethod
     def backward(ctx, g):
         return get_xp(g).zeros(ctx.shape, g.dtype), None, None
+
+    backward_graph = staticmethod(higher_order.piecewise_linear)
 
 
 class Cumsum(Function):
