@@ -33,12 +33,13 @@ _HOW = (
     "maximum, minimum, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
     "permute/transpose, expand, cat, stack, flip, roll, pad, indexing, gather, scatter, "
     "index_add, index_put, casts and copies, repeat, tril/triu, diagonal, interpolate, "
-    "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, prod without zeros, "
+    "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, logcumsumexp, prod and "
+    "cumprod without zeros, "
     "embedding, atan2, hypot, logaddexp, logit, xlogy, remainder, copysign, rounding, "
     "matmul, "
     "linear, conv2d / "
     "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
-    "cross_entropy with class indices, nll, mse, l1, smooth_l1, huber, bce, "
+    "cross_entropy, nll, mse, l1, smooth_l1, huber, bce, "
     "bce_with_logits and kl_div losses"
 )
 

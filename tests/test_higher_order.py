@@ -201,6 +201,8 @@ CASES = {
     "cumsum_sort_topk": (
         lambda m, a, b: (
             a.cumsum(1) ** 2 * b
+            + (a * b).cumprod(0) ** 2
+            + m.logcumsumexp(a * b, 1) * a
             + a.sort(1).values ** 3 * b
             + (a.topk(2, 0).values ** 2).sum(0) * b[0, :4]
         ),
@@ -534,6 +536,12 @@ LOSS_CASES = {
     "bce_with_logits": lambda F, m, x, y: F.binary_cross_entropy_with_logits(
         x, y.sigmoid(), weight=m.tensor(W), pos_weight=m.tensor(W[0] + 0.5)
     ),
+    "cross_entropy_probs": lambda F, m, x, y: F.cross_entropy(
+        x * 2, F.softmax(y, 1), weight=m.tensor(W[0] + 0.5), label_smoothing=0.1
+    ),
+    "cross_entropy_probs_none": lambda F, m, x, y: (
+        F.cross_entropy(x, F.softmax(y, 1), reduction="none") ** 2
+    ),
     "kl_div": lambda F, m, x, y: F.kl_div(
         F.log_softmax(x, 1), F.softmax(y, 1), reduction="batchmean"
     ),
@@ -554,13 +562,19 @@ def test_loss_gradient_of_gradient(case):
     check_gradgrad(fn, x, y)
 
 
+def _scatter_max(x):
+    return dl.zeros(2, dtype=x.dtype).scatter_reduce(0, dl.tensor([0, 1, 0]), x, "amax")
+
+
 def test_an_op_without_a_differentiable_backward_is_named():
     x = dl.tensor([1.0, 2.0, 3.0], requires_grad=True)
-    with pytest.raises(NotImplementedError, match="Cumprod"):
-        dl.autograd.grad((x.cumprod(0) ** 2).sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="ScatterReduce"):
+        dl.autograd.grad((_scatter_max(x) ** 2).sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="cumprod over entries that are zero"):
+        dl.autograd.grad((x * dl.tensor([1.0, 0.0, 1.0])).cumprod(0).sum(), x, create_graph=True)
     # without create_graph nothing changes
-    (g,) = dl.autograd.grad((x.cumprod(0) ** 2).sum(), x)
-    assert g.grad_fn is None and not g.requires_grad
+    (g,) = dl.autograd.grad((_scatter_max(x) ** 2).sum(), x)
+    assert g.grad_fn is None and not g.requires_grad and g.tolist() == [0.0, 4.0, 6.0]
 
 
 def test_hooks_see_and_may_replace_gradients_with_a_graph():

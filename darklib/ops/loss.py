@@ -368,6 +368,27 @@ class CrossEntropyProb(Function):
             gw = -(logp * qu * gn).sum(axis=axes)
         return gx, gq, gw, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        logp, qu, weight = ctx.saved_tensors
+        cax, eps, reduction = ctx.cax, ctx.smoothing, ctx.reduction
+        c = logp.shape[cax]
+
+        def forward(x, q, w):
+            lp = x.log_softmax(cax)
+            qs = q * (1.0 - eps) + eps / c if eps else q
+            if w is not None:
+                qs = qs * w.reshape((c,) + (1,) * (x.ndim - cax - 1))
+            loss = -(lp * qs).sum(cax)
+            return (
+                loss if reduction == "none" else loss.sum() if reduction == "sum" else loss.mean()
+            )
+
+        # logp stands for x (log_softmax ignores a shift), and the target is recovered
+        # from its smoothed form
+        q = (qu - eps / c) / (1.0 - eps) if 0 < eps < 1 else qu
+        return higher_order.recompute(ctx, g, forward, (logp, q, weight))
+
 
 def _class_axis(weight: Any, ndim: int, cax: int) -> Any:
     """Per-class ``weight`` (C,) shaped to broadcast along the class axis ``cax``."""

@@ -1257,6 +1257,18 @@ class Cumprod(Function):
         gx = (part * gm[..., None, :]).sum(axis=-1)
         return xp.moveaxis(gx, -1, a), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_tensors
+        if (x == 0).any():
+            raise NotImplementedError(
+                "create_graph=True: darklib cannot differentiate the backward of cumprod "
+                "over entries that are zero yet"
+            )
+        a = ctx.axis
+        later = (g * ctx.lift_output(out)).flip(a).cumsum(a).flip(a)  # sum over j >= i
+        return later / ctx.lift(x, 0), None
+
 
 def _logcumsumexp(a: Any, axis: int) -> Any:
     return _accumulate(get_xp(a).logaddexp, a, axis)
@@ -1286,6 +1298,13 @@ class LogCumSumExp(Function):
         pos = xp.exp(reverse(xp.where(g > 0, log_g, floor) - out) + x)
         neg = xp.exp(reverse(xp.where(g < 0, log_g, floor) - out) + x)
         return pos - neg, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_tensors
+        a = ctx.axis
+        later = (g * (-ctx.lift_output(out)).exp()).flip(a).cumsum(a).flip(a)
+        return ctx.lift(x, 0).exp() * later, None
 
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
