@@ -6,7 +6,11 @@ Models (issue targets in brackets):
 - MLP 784-256-128-10, batch 128                         [time <= 1.2x torch]
 - CNN 4 x (conv3x3-BN-ReLU) 3->32->64->128->128, max-pool after blocks 2-4,
   Linear(2048, 10), 32x32 inputs, batch 32              [time <= 1.5x torch]
-A step is forward, cross-entropy, backward and SGD(momentum=0.9). Each framework runs in
+- WGAN-GP critic 1->32->64 (conv4x4 s2, LayerNorm, LeakyReLU), Linear(3136, 1),
+  28x28 inputs, batch 64: a critic step with the gradient penalty, whose gradient of a
+  gradient runs through create_graph                    [no target; for information]
+A step is forward, cross-entropy, backward and SGD(momentum=0.9) (the critic: its WGAN
+loss plus 10 x the penalty, and Adam). Each framework runs in
 its own subprocess, so peak memory (resident-set high-water mark above the level after
 set-up) is measured per framework [<= 1.5x torch]. The MLP also runs --growth-steps steps
 to show that memory does not grow.
@@ -44,6 +48,16 @@ def build(lib, nn, model: str):
             nn.ReLU(),
             nn.Linear(128, 10),
         ), (128, 1, 28, 28)
+    if model == "gp":
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.LayerNorm([64, 7, 7]),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(64 * 49, 1),
+        ), (64, 1, 28, 28)
     layers = []
     chans = [3, 32, 64, 128, 128]
     for i in range(4):
@@ -83,6 +97,22 @@ def worker(framework: str, model: str, steps: int, device: str, growth: int) -> 
         loss.backward()
         opt.step()
         return loss
+
+    if model == "gp":
+        opt = lib.optim.Adam(net.parameters(), lr=1e-4, betas=(0.0, 0.9))
+        fake = lib.tensor(rng.standard_normal(shape).astype(np.float32), device=device)
+        alpha = lib.tensor(rng.random((shape[0], 1, 1, 1)).astype(np.float32), device=device)
+
+        def step():  # (the critic's step replaces the classifier's)
+            mix = (alpha * x + (1 - alpha) * fake).requires_grad_(True)
+            d = net(mix)
+            (g,) = lib.autograd.grad(d, mix, lib.ones_like(d), create_graph=True)
+            penalty = ((g.reshape(shape[0], -1).norm(2, dim=1) - 1) ** 2).mean()
+            loss = net(fake).mean() - net(x).mean() + 10 * penalty
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
 
     sync = (lambda: lib.cuda.synchronize()) if device == "cuda" else (lambda: None)
     base = _rss_mb()  # model and data are built; what the steps add is the training memory
@@ -140,7 +170,7 @@ def main() -> None:
             json.dumps(worker(args.worker, args.model, args.steps, args.device, args.growth_steps))
         )
         return
-    targets = {"mlp": 1.2, "cnn": 1.5}
+    targets = {"mlp": 1.2, "cnn": 1.5, "gp": None}
     print(
         f"training step on {args.device}, median of {args.steps} steps "
         "(ratio = darklib / torch; lower is better)"
@@ -149,14 +179,15 @@ def main() -> None:
         f"{'model':6} {'darklib ms':>11} {'torch ms':>9} {'ratio':>6} {'target':>7}   "
         f"{'dl MB':>6} {'torch MB':>8} {'ratio':>6}   {'dl growth MB':>12}"
     )
-    for model in ("mlp", "cnn"):
+    for model in ("mlp", "cnn", "gp"):
         d = run("darklib", model, args)
         t = run("torch", model, args)
         mem_ratio = d["peak_mb"] / max(t["peak_mb"], 1e-9)
         growth = f"{d['growth_mb']:12.1f}" if "growth_mb" in d else f"{'-':>12}"
+        target = "-" if targets[model] is None else f"{targets[model]:.1f}x"
         print(
             f"{model:6} {d['ms']:11.2f} {t['ms']:9.2f} {d['ms'] / t['ms']:6.2f} "
-            f"{targets[model]:6.1f}x   {d['peak_mb']:6.1f} {t['peak_mb']:8.1f} "
+            f"{target:>7}   {d['peak_mb']:6.1f} {t['peak_mb']:8.1f} "
             f"{mem_ratio:6.2f}   {growth}"
         )
     print(
