@@ -751,8 +751,7 @@ def backward(
         return
     if create_graph:
         roots = [_as_root_tensor(g, r) for g, r in zip(grad_tensors, roots)]
-    with _grad_mode(create_graph):
-        _run_backward(outs, roots, retain_graph, create_graph=create_graph)
+    _walk(outs, roots, retain_graph, None, create_graph)
 
 
 def _as_root_tensor(given: Any, arr: Any) -> Tensor:
@@ -763,14 +762,17 @@ def _as_root_tensor(given: Any, arr: Any) -> Tensor:
     return Tensor._wrap(arr)
 
 
-def _grad_mode(create_graph: bool) -> Any:
-    """The mode a backward pass runs in: silent on inf/NaN as every op (Function.apply), and
-    recording the ops that compute gradients only for create_graph."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(enable_grad() if create_graph else no_grad())
-    if not create_graph:  # (recorded ops silence themselves)
-        stack.enter_context(np.errstate(all="ignore"))
-    return stack
+def _walk(
+    outs: list, roots: list, retain_graph: bool, capture: dict | None, create_graph: bool
+) -> list | None:
+    """:func:`_run_backward` in its mode: silent on inf/NaN as every op (Function.apply),
+    and recording the ops that compute gradients only for create_graph (whose recorded ops
+    silence themselves)."""
+    if create_graph:
+        with enable_grad():
+            return _run_backward(outs, roots, retain_graph, capture, True)
+    with no_grad(), np.errstate(all="ignore"):
+        return _run_backward(outs, roots, retain_graph, capture)
 
 
 def _root_grad(out: Tensor, g: Any, where: str) -> Any:
@@ -855,8 +857,7 @@ def grad(
             t.grad_fn._retained = _strong(t)
             retained.append(t.grad_fn)
     try:
-        with _grad_mode(create_graph):
-            captured = _run_backward(outs, root_grads, retain_graph, capture, create_graph)
+        captured = _walk(outs, root_grads, retain_graph, capture, create_graph)
     finally:
         for node in retained:
             node._retained = None
