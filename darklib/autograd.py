@@ -136,7 +136,26 @@ class Node:
         return self._saved
 
     def name(self) -> str:
-        return f"{self.fn.__name__}Backward"
+        """torch's name for the node: ``MulBackward0`` for darklib's ops (each Function has
+        its own node type, so ``type(grad_fn).__name__`` says it too), ``<Cls>Backward``
+        for user Functions."""
+        return type(self).__name__
+
+    @property
+    def next_functions(self) -> tuple:
+        """``(node, output index)`` per input, as torch: the input's ``grad_fn``, an
+        :class:`AccumulateGrad` for a leaf that requires grad, or None."""
+        if self.fn is _OutputOf:  # one output of a multi-output Function: its owner's
+            return self.parents[0].next_functions
+        out = []
+        for p in self.parents:
+            if p is None or not isinstance(p, Node):
+                out.append((None if p is None else AccumulateGrad(p), 0))
+            elif p.fn is _OutputOf:
+                out.append((p.parents[0], p.slot))
+            else:
+                out.append((p, 0))
+        return tuple(out)
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -161,6 +180,23 @@ class Node:
                 del d[k]
             if arrays:
                 d["_freed"] = True
+
+
+class AccumulateGrad:
+    """What ``next_functions`` shows for a leaf: the step that accumulates its ``.grad``
+    (``variable`` is the leaf), as torch's AccumulateGrad."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
 
 
 def _holds_array(v: Any) -> bool:
@@ -203,6 +239,10 @@ class Function:
                 b is not Function and b._arrays for b in cls.__bases__ if issubclass(b, Function)
             )
             cls._arrays = cls.__module__.split(".")[0] == "darklib" or inherited
+        # the type of this Function's nodes, named as torch names them
+        cls._node = type(
+            f"{cls.__name__}Backward{'0' if cls._arrays else ''}", (Node,), {"__slots__": ()}
+        )
         if not cls._arrays and "backward" in cls.__dict__:
             own = cls.__dict__["backward"]
             cls._user_backward = staticmethod(
@@ -248,7 +288,7 @@ class Function:
                 arrays.append(a)
             needs.append(False)
             parents.append(None)
-        ctx = Node(cls, args if any_needs else (), tuple(needs))
+        ctx = cls._node(cls, args if any_needs else (), tuple(needs))
         quiet = fp_errors.set(FP_SILENT)  # inf and NaN are values, not warnings, as in torch
         try:
             if kind is None or kind is np.ndarray:
@@ -320,7 +360,7 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     _sync([a for a in args if isinstance(a, Tensor)])
     grad_on = _grad_state.enabled
     needs = tuple(grad_on and isinstance(a, Tensor) and a._requires_grad for a in args)
-    ctx = Node(cls, args, needs)
+    ctx = cls._node(cls, args, needs)
     quiet = fp_errors.set(FP_SILENT)
     try:
         with no_grad():
@@ -374,7 +414,7 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
             if single:
                 r.grad_fn = ctx
             else:  # one proxy node per output hands its gradient to the shared node
-                r.grad_fn = Node(_OutputOf, (), (True,))
+                r.grad_fn = cls._node(_OutputOf, (), (True,))
                 r.grad_fn.parents, r.grad_fn.slot = (ctx,), i
             r.grad_fn._out_shape, r.grad_fn._out_dtype = r.array.shape, r.array.dtype
         if ctx._saved:  # outputs saved by forward: the results stand for them
@@ -526,11 +566,12 @@ def _run_backward(
         node_grads, fit, deliver, call_hook = None, _array_fit, _deliver, _call_hook
     captured: list | None = [None] * len(capture) if capture is not None else None
     grads: dict[Node, Any] = {}
-    # leaves with hooks get their gradient once, summed over all their uses, as in torch
+    # leaves with hooks (gradient or post-accumulate) get their gradient once, summed over
+    # all their uses, as in torch
     hooked: dict[int, list] = {}
 
     def arrive(leaf: Tensor, g: Any) -> None:
-        if not leaf._hooks:
+        if leaf._hooks is None:
             deliver(leaf, g, capture, captured)
         elif id(leaf) in hooked:
             hooked[id(leaf)][1] = hooked[id(leaf)][1] + g
@@ -587,7 +628,7 @@ def _run_backward(
         for p, ig in zip(node.parents, in_grads):
             if p is None or ig is None:
                 continue
-            if type(p) is Node:
+            if isinstance(p, Node):
                 if ig.shape != p._out_shape or ig.dtype != p._out_dtype:
                     ig = fit(node, p, ig, p._out_shape, p._out_dtype)
                 prev = grads.get(p)
@@ -625,7 +666,7 @@ def _leading_to(order: list[Node], capture: dict[int, int]) -> tuple[set[Node], 
         for p in node.parents:
             if p is None:
                 continue
-            if type(p) is Node:
+            if isinstance(p, Node):
                 if p in run or p in targets:
                     run.add(node)
                     break
@@ -650,7 +691,7 @@ def _topological_order(starts: list[Node]) -> list[Node]:
         seen.add(id(node))
         stack.append((node, True))
         for p in node.parents:
-            if type(p) is Node and id(p) not in seen:
+            if isinstance(p, Node) and id(p) not in seen:
                 stack.append((p, False))
     post.reverse()
     return post
@@ -696,8 +737,7 @@ def _deliver(
         return
     if graph:
         t._grad = g if t._grad is None else t._grad + g
-        return
-    if t._grad is None:
+    elif t._grad is None:
         # a fresh array of the leaf's dtype: never aliases a gradient flowing elsewhere, and
         # is a 0-d array (not a numpy scalar) for 0-d leaves; (not the checking setter: a
         # retained tensor reshaped in place by t_()/squeeze_() gets its old shape's grad,
@@ -707,6 +747,15 @@ def _deliver(
         t._grad = Tensor._wrap((t._grad.array + g).astype(t.array.dtype, copy=False))
     else:
         t._grad.array += g
+    _post_accumulate(t)
+
+
+def _post_accumulate(t: Tensor) -> None:
+    """Run a leaf's post-accumulate-grad hooks, now that its ``.grad`` is updated."""
+    post = getattr(t._hooks, "post", None)
+    if post:
+        for hook in list(post):
+            hook(t)
 
 
 def backward(
@@ -746,6 +795,7 @@ def backward(
                 _deliver(t, gi, None, None, from_node=True, graph=True)
             elif t.grad_fn is None and t._grad is not None:  # a leaf: accumulate in place
                 t._grad.array += gi.array
+                _post_accumulate(t)
             else:  # (hooks ran in grad())
                 _deliver(t, gi.array, None, None, from_node=True)
         return

@@ -20,6 +20,18 @@ from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device,
 device_cls = device
 
 
+class _LeafHooks(list):
+    """A leaf's gradient hooks (the list: called with the gradient, before it is added to
+    ``.grad``) and its post-accumulate-grad hooks (``post``: called with the tensor
+    after)."""
+
+    __slots__ = ("post",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.post: list = []
+
+
 class RemovableHandle:
     """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again."""
 
@@ -476,10 +488,26 @@ class Tensor:
                 hooks = self.grad_fn._out_hooks = []
         else:
             if self._hooks is None:
-                self._hooks = []
+                self._hooks = _LeafHooks()
             hooks = self._hooks
         hooks.append(hook)
         return RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> RemovableHandle:
+        """Call ``hook(tensor)`` after backward has added to this leaf's ``.grad`` (as
+        torch: for optimizers that step inside backward). Leaves only."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: the tensor does not require grad"
+            )
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if self._hooks is None:
+            self._hooks = _LeafHooks()
+        self._hooks.post.append(hook)
+        return RemovableHandle(self._hooks.post, hook)
 
     def backward(
         self,

@@ -163,7 +163,7 @@ def test_repr_like_torch():
     assert repr(dl.tensor([1.0], requires_grad=True)) == "tensor([1.], requires_grad=True)"
     assert repr(dl.tensor([1.0], dtype=dl.float64)) == "tensor([1.], dtype=darklib.float64)"
     y = dl.tensor([1.0], requires_grad=True) * 2
-    assert repr(y) == "tensor([2.], grad_fn=<MulBackward>)"
+    assert repr(y) == "tensor([2.], grad_fn=<MulBackward0>)"
     assert repr(dl.float32) == "darklib.float32"
     assert f"{dl.tensor(0.5):.2f}" == "0.50"
 
