@@ -618,3 +618,90 @@ def test_custom_functions_are_differentiated_twice_unless_once_differentiable():
     np.testing.assert_allclose(g.detach().numpy(), [0.75, 12.0])
     with pytest.raises(RuntimeError, match="once_differentiable"):
         dl.autograd.grad(g.sum(), x)
+
+
+# ======================================================= whole programs, against torch
+
+
+def _pinn_program(m):
+    """A physics-informed MLP: the residual of u'' + u = 0 at collocation points needs
+    d2u/dx2 (two create_graph gradients), then trains the weights through it."""
+    gen = np.random.default_rng(5)
+    ws = [gen.standard_normal(s) * 0.5 for s in ((16, 1), (16,), (16, 16), (16,), (1, 16))]
+    params = [m.tensor(w, requires_grad=True) for w in ws]
+    xs = m.tensor(np.linspace(-1, 1, 12).reshape(12, 1), requires_grad=True)
+    opt = m.optim.Adam(params, lr=1e-2)
+    losses = []
+    for _ in range(3):
+        w1, b1, w2, b2, w3 = params
+        u = F[m.__name__].linear(m.tanh(F[m.__name__].linear(m.tanh(xs @ w1.t() + b1), w2, b2)), w3)
+        (du,) = m.autograd.grad(u.sum(), xs, create_graph=True)
+        (d2u,) = m.autograd.grad(du.sum(), xs, create_graph=True)
+        loss = ((d2u + u) ** 2).mean() + (u[0] - 1).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses, [p.detach().numpy() for p in params]
+
+
+def _maml_program(m):
+    """One MAML meta-step: an inner SGD step taken with create_graph, the outer loss
+    differentiated through it into the initial weights."""
+    gen = np.random.default_rng(6)
+    w = m.tensor(gen.standard_normal((4, 3)) * 0.5, requires_grad=True)
+    b = m.tensor(np.zeros(4), requires_grad=True)
+    xs, ys = m.tensor(gen.standard_normal((8, 3))), m.tensor(gen.integers(0, 4, 8))
+    xq, yq = m.tensor(gen.standard_normal((8, 3))), m.tensor(gen.integers(0, 4, 8))
+    inner = F[m.__name__].cross_entropy(F[m.__name__].linear(xs, w, b), ys)
+    gw, gb = m.autograd.grad(inner, (w, b), create_graph=True)
+    w2, b2 = w - 0.4 * gw, b - 0.4 * gb
+    outer = F[m.__name__].cross_entropy(F[m.__name__].linear(xq, w2, b2), yq)
+    outer.backward()
+    return [outer.item()], [w.grad.numpy(), b.grad.numpy()]
+
+
+def _unet_critic_program(m):
+    """A gradient penalty on a small U-shaped critic: downsampling conv, max-pool,
+    bilinear upsampling, concatenation, instance norm, conv_transpose and a linear head."""
+    gen = np.random.default_rng(7)
+    nn = m.nn
+    m.manual_seed(0)
+    down = nn.Conv2d(2, 4, 3, padding=1)
+    up = nn.ConvTranspose2d(8, 3, 2, stride=2)
+    norm = nn.InstanceNorm2d(3, affine=True)
+    head = nn.Linear(3 * 8 * 8, 1)
+    mods = [down, up, norm, head]
+    for mod in mods:  # the same weights in both libraries
+        for p in mod.parameters():
+            with m.no_grad():
+                p.copy_(m.tensor(gen.standard_normal(tuple(p.shape)) * 0.3, dtype=p.dtype))
+    x = m.tensor(gen.standard_normal((2, 2, 8, 8)), requires_grad=True)
+    params = [p for mod in mods for p in mod.parameters()]
+    for p in params:
+        p.grad = None
+    h = F[m.__name__].leaky_relu(down(x), 0.2)
+    low = F[m.__name__].max_pool2d(h, 2)
+    back = F[m.__name__].interpolate(low, scale_factor=2, mode="bilinear", align_corners=False)
+    mid = m.cat([h, back], 1)
+    y = norm(up(F[m.__name__].avg_pool2d(mid, 2)))
+    score = head(y.flatten(1)).sum()
+    (g,) = m.autograd.grad(score, x, create_graph=True)
+    penalty = ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    (penalty + score).backward()
+    return [penalty.item()], [p.grad.numpy() for p in params]
+
+
+@pytest.mark.parametrize("program", [_pinn_program, _maml_program, _unet_critic_program])
+def test_higher_order_programs_follow_torch(program):
+    torch.set_default_dtype(torch.float64)
+    dl.set_default_dtype(dl.float64)
+    try:
+        t_losses, t_arrays = program(torch)
+        d_losses, d_arrays = program(dl)
+    finally:
+        torch.set_default_dtype(torch.float32)
+        dl.set_default_dtype(dl.float32)
+    np.testing.assert_allclose(d_losses, t_losses, rtol=1e-4, atol=1e-6)
+    for d, t in zip(d_arrays, t_arrays):
+        np.testing.assert_allclose(d, t, rtol=1e-3, atol=1e-6)
