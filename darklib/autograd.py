@@ -734,7 +734,10 @@ def _deliver(
         slot = capture.get(id(t))
         if slot is not None:
             captured[slot] = g if captured[slot] is None else captured[slot] + g
-        return
+            return
+        if not from_node:  # a leaf that was not asked for: untouched
+            return
+        # a retain_grad() tensor on the path autograd.grad ran: torch fills its .grad too
     if graph:
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:

@@ -85,11 +85,6 @@ def test_retain_grad_follows_in_place_through_a_view():
     assert run(dl) == run(torch)  # torch: [6, 12, 8]; darklib [18, 36, 8]
 
 
-@xfail(
-    "V-4",
-    "autograd.grad / backward(inputs=) leave .grad of retain_grad() tensors on the "
-    "executed path unset (torch 2.13 fills it)",
-)
 @pytest.mark.parametrize("how", ["grad", "inputs"])
 def test_retained_grad_is_filled_by_grad_and_backward_inputs(how):
     def run(m):
