@@ -1400,10 +1400,12 @@ def test_dtype_mismatches_torch_rejects(call):
             call(L)
 
 
-@known_bug("API-28")
 def test_int8_index_tensor_is_refused_like_torch():
-    with pytest.raises(IndexError):
-        dl.arange(6.0)[dl.tensor([0, 1], dtype=dl.int8)]
+    for dt in (dl.int8, dl.int16):
+        with pytest.raises(IndexError, match="long, int, byte or bool"):
+            dl.arange(6.0)[dl.tensor([0, 1], dtype=dt)]
+    assert dl.arange(6.0)[dl.tensor([0, 1], dtype=dl.int32)].tolist() == [0.0, 1.0]
+    assert dl.arange(6.0)[dl.tensor(1, dtype=dl.int8)].item() == 1.0  # 0-d: an int, as torch
 
 
 def test_int_operands_for_matmul_and_dot_of_mixed_dtypes_raise():

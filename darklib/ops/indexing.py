@@ -114,6 +114,11 @@ def _index_array(k: Any, arr: Any) -> Any:
         a = k.array
         if a.dtype == np.uint8:  # a uint8 tensor is a mask, as in torch
             a = a.astype(np.bool_)
+        elif a.dtype.kind in "iu" and a.dtype.itemsize < 4:  # int8/int16: torch refuses
+            raise IndexError(
+                f"index: tensors used as indices must be long, int, byte or bool tensors, "
+                f"got {k.dtype}; convert it with .long()"
+            )
     elif isinstance(k, np.ndarray) or hasattr(k, "__cuda_array_interface__"):
         a = k
     elif isinstance(k, list | tuple):
@@ -158,7 +163,7 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
             kind = "bool" if kind == "basic" else kind
         elif isinstance(k, int | np.integer) or (
             isinstance(k, Tensor) and k.ndim == 0 and k.array.dtype.kind in "iu" and not k.is_cuda
-        ):
+        ):  # (a 0-d tensor of any integer dtype is an int, as in torch)
             items.append(_as_int(k))
         else:
             a = _index_array(k, arr)
@@ -571,7 +576,7 @@ def getitem(input: Tensor, key: Any) -> Tensor:
             return Slice.apply(input, (key,))
     if isinstance(key, Tensor) and type(arr) is np.ndarray and arr.ndim:
         ka = key.array
-        if type(ka) is np.ndarray and ka.dtype.kind in "iu" and ka.dtype != np.uint8:
+        if type(ka) is np.ndarray and ka.dtype.kind in "iu" and ka.dtype.itemsize >= 4:
             try:  # NumPy's take checks the bounds (negative indices count from the end)
                 return Take.apply(input, ka, 0)
             except IndexError as e:
