@@ -179,8 +179,8 @@ def test_strided_conv_input_grad_uses_polyphase_col2im(monkeypatch):
 
     monkeypatch.setattr(conv_mod, "_NHWC_MAX_WIDTH", 8)
     g = Geometry(4, 4, 2, 2, 1, 1, 1, 1, 20, 21, 10, 10)
-    p = _phased(np, g, 1)
-    assert p is not None and _phased(np, g._replace(sh=1, sw=1), 1) is None
+    p = _phased(np, g, 1, 3)
+    assert p is not None and _phased(np, g._replace(sh=1, sw=1), 1, 3) is None
     c = rng(8).standard_normal((48, 2 * 100))  # (C*kh*kw, N*oh*ow), C=3, N=2
     cp = padded(c.reshape(48, 2, 10, 10).swapaxes(0, 1), g, p, np.empty((48, 2 * p.size)))
     got = np.empty((2, 3, 20, 21))
@@ -256,6 +256,7 @@ def test_conv2d_in_batch_chunks_matches_torch(device, case, nhwc_width, nkp_pixe
 
     monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(conv_mod, "_NHWC_MAX_WIDTH", nhwc_width)
+    monkeypatch.setattr(conv_mod, "_NHWC_MIN_CHANNELS", 0)  # (the test inputs are narrow)
     monkeypatch.setattr(conv_mod, "_NKP_MIN_PIXELS", nkp_pixels)
     xs, ws, kw = CONV_CASES[case]
     r = rng(20 + case)

@@ -124,7 +124,9 @@ def test_geometric_transforms_keep_labels_aligned(data, s, seed):
             assert (seen[:2] >= box[:2] - tol).all() and (seen[2:] <= box[2:] + tol).all()
         else:
             np.testing.assert_allclose(seen, box, atol=tol)
-    else:  # the rectangle left the image: its box is empty after clipping
+    elif not isinstance(t, T.RandomAffine | T.RandomRotation):
+        # the rectangle left the image: its box is empty after clipping (a rotated or
+        # sheared rectangle's box has empty corners, which may still overlap the image)
         b = out["boxes"][0]
         assert min(b[2] - b[0], b[3] - b[1]) <= 1.5 * scale
 

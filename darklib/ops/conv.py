@@ -46,9 +46,14 @@ from darklib.tensor import Tensor
 # many small calls ran up to 10x slower than one big call (measured). The GPU takes the
 # whole batch at once.
 _CHUNK_BYTES = 1 << 21 if par.owns_blas else 1 << 26
-# Channels-last columns when output rows are this short (groups == 1, CPU only): copies and
-# scatter-adds then run over rows of C channels instead of rows of ow pixels.
+# Channels-last columns when output rows are this short (groups == 1, CPU only) and the
+# input has at least _NHWC_MIN_CHANNELS channels: copies and scatter-adds then run over rows
+# of C channels instead of rows of ow pixels. (With fewer channels those rows are shorter
+# still: a 1->32 4x4 stride-2 conv at 28x28 b64 took 0.96 ms forward and 2.6 ms with its
+# backward channels-last, 0.51 and 2.3 channels-first; at 4 channels 4.2 against 2.4 ms;
+# even at 16.)
 _NHWC_MAX_WIDTH = 16
+_NHWC_MIN_CHANNELS = 16
 # Per-image columns (N, C*kh*kw, oh*ow) and a batched GEMM when images have at least this
 # many output pixels (groups == 1, CPU only): the output lands in NCHW without a transposed
 # copy, and this im2col copy is faster than the (C*kh*kw, N*oh*ow) one.
@@ -65,9 +70,9 @@ _NKP_MIN_PIXELS = 400
 _PHASE_MAX_WASTE = 1.35
 
 
-def _phased(xp: Any, g: Geometry, groups: int) -> ph.Phases | None:
+def _phased(xp: Any, g: Geometry, groups: int, c: int) -> ph.Phases | None:
     """The polyphase layout for a strided convolution on the CPU, or None."""
-    if xp is not np or (g.sh == 1 and g.sw == 1) or _nhwc(xp, g, groups):
+    if xp is not np or (g.sh == 1 and g.sw == 1) or _nhwc(xp, g, groups, c):
         return None
     p = ph.phases(g)
     return p if p.size <= _PHASE_MAX_WASTE * g.oh * g.ow else None
@@ -97,8 +102,9 @@ def _phase_gy(gy: np.ndarray, g: Geometry, p: ph.Phases) -> np.ndarray:
     return ph.padded(gy, g, p, cpu.workspace("conv_gy", (o, m * p.size), gy.dtype))
 
 
-def _nhwc(xp: Any, g: Geometry, groups: int) -> bool:
-    return xp is np and groups == 1 and g.ow <= _NHWC_MAX_WIDTH
+def _nhwc(xp: Any, g: Geometry, groups: int, c: int) -> bool:
+    """Whether a conv over ``c`` input channels takes channels-last columns."""
+    return xp is np and groups == 1 and g.ow <= _NHWC_MAX_WIDTH and c >= _NHWC_MIN_CHANNELS
 
 
 def _nkp(xp: Any, g: Geometry, groups: int) -> bool:
@@ -177,7 +183,7 @@ def _conv(x: Any, w: Any, g: Geometry, groups: int, b: Any = None) -> Any:
     og, kg = o // groups, w.shape[1] * g.kh * g.kw
     p = g.oh * g.ow
     y = xp.empty((n, o, p), xp.result_type(x, w))
-    nhwc = _nhwc(xp, g, groups)
+    nhwc = _nhwc(xp, g, groups, x.shape[1])
     nkp = not nhwc and _nkp(xp, g, groups)
     if nhwc:  # weight rows in (kh, kw, C) order, to match the channels-last columns
         wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg).T
@@ -234,8 +240,8 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
     p = g.oh * g.ow
     # The GEMM writes into the scratch "cols" that im2col uses (never both at once here).
     gx = xp.empty((n, c, g.h, g.w), xp.result_type(gy, w))
-    nhwc = _nhwc(xp, g, groups)
-    phased = _phased(xp, g, groups)
+    nhwc = _nhwc(xp, g, groups, c)
+    phased = _phased(xp, g, groups, c)
     if nhwc:
         wk = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kg)
     else:
@@ -274,7 +280,7 @@ def _conv_weight_grad(x: Any, gy: Any, g: Geometry, groups: int, w_shape: tuple)
         return xp.zeros(w_shape, xp.result_type(x, gy))
     og, kg = gy.shape[1] // groups, w_shape[1] * g.kh * g.kw
     p = g.oh * g.ow
-    nhwc = not _is_pointwise(g) and _nhwc(xp, g, groups)
+    nhwc = not _is_pointwise(g) and _nhwc(xp, g, groups, x.shape[1])
     nkp = not nhwc and _nkp(xp, g, groups)
 
     def body(s: int, e: int) -> Any:  # this chunk's part of the transposed gradient
