@@ -21,6 +21,7 @@ from darklib.backend import get_xp
 from darklib.grad_mode import is_grad_enabled
 from darklib.ops import elementwise as _E
 from darklib.ops._promote import promote
+from darklib.ops.reduction import softmax_grad
 from darklib.tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -310,8 +311,7 @@ class _SavedSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (p,) = ctx.saved_tensors
-        gp = g * p
-        gp -= p * gp.sum(axis=1, keepdims=True)
+        gp = softmax_grad(g, p, 1)
         return (gp[0] if ctx.unbatched else gp), None, None
 
     @staticmethod

@@ -86,6 +86,15 @@ def _spread(g, in_shape, axes):
     return get_xp(g).broadcast_to(g, in_shape)
 
 
+def _no_zeros(x: Any, op: str) -> None:
+    """(create_graph) products are differentiated twice through out / x: not at zeros."""
+    if (x == 0).any():
+        raise NotImplementedError(
+            f"create_graph=True: darklib cannot differentiate the backward of {op} over "
+            "entries that are zero yet"
+        )
+
+
 def _arr(xp, r):
     # NumPy turns full reductions into scalars; keep 0-d arrays
     return r if isinstance(r, xp.ndarray) else xp.asarray(r)
@@ -323,6 +332,13 @@ class LogSumExp(Function):
         return (ctx.lift(x, 0) - lse).exp() * g.reshape(out_k.shape), None, None
 
 
+def softmax_grad(g: Any, y: Any, axis: int) -> Any:
+    """The input gradient of a softmax along ``axis`` whose output is ``y``."""
+    gy = g * y
+    gy -= y * gy.sum(axis=axis, keepdims=True)
+    return gy
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
@@ -338,9 +354,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        gy = g * y
-        gy -= y * gy.sum(axis=ctx.axis, keepdims=True)
-        return gy, None
+        return softmax_grad(g, y, ctx.axis), None
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -412,11 +426,7 @@ class Prod(Function):
     @staticmethod
     def backward_graph(ctx, g):
         x, out_k = ctx.saved_tensors
-        if (x == 0).any():
-            raise NotImplementedError(
-                "create_graph=True: darklib cannot differentiate the backward of prod over "
-                "entries that are zero yet"
-            )
+        _no_zeros(x, "prod")
         out = ctx.lift_output(out_k.reshape(ctx._out_shape)).reshape(out_k.shape)
         return g.reshape(out_k.shape) * out / ctx.lift(x, 0), None, None
 
@@ -1260,11 +1270,7 @@ class Cumprod(Function):
     @staticmethod
     def backward_graph(ctx, g):
         x, out = ctx.saved_tensors
-        if (x == 0).any():
-            raise NotImplementedError(
-                "create_graph=True: darklib cannot differentiate the backward of cumprod "
-                "over entries that are zero yet"
-            )
+        _no_zeros(x, "cumprod")
         a = ctx.axis
         later = (g * ctx.lift_output(out)).flip(a).cumsum(a).flip(a)  # sum over j >= i
         return later / ctx.lift(x, 0), None
