@@ -605,7 +605,9 @@ def test_optimizer_zero_grad_and_duplicate_warning_like_torch():
         assert p.grad is None
 
 
-@_xfail("T18: torch.optim optimizers missing from darklib.optim (SparseAdam, Adafactor)")
+@_xfail(
+    "T18: torch.optim.SparseAdam is missing from darklib.optim (darklib has no sparse gradients)"
+)
 def test_every_torch_optimizer_exists():
     missing = [
         n for n in ("Rprop", "ASGD", "LBFGS", "SparseAdam", "Adafactor") if not hasattr(dl.optim, n)

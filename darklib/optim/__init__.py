@@ -1,10 +1,11 @@
-"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adagrad, Rprop, ASGD...) and lr schedulers.
+"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adafactor, Rprop...) and lr schedulers.
 
 >>> opt = dl.optim.Adam(model.parameters(), lr=1e-3)
 >>> sched = dl.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
 """
 
 from darklib.optim import lr_scheduler
+from darklib.optim.adafactor import Adafactor
 from darklib.optim.adagrad import Adadelta, Adagrad
 from darklib.optim.adam import Adam, AdamW
 from darklib.optim.adam_variants import Adamax, NAdam, RAdam
@@ -20,6 +21,7 @@ __all__ = [
     "LBFGS",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
