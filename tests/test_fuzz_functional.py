@@ -614,7 +614,6 @@ def test_adaptive_max_pool2d_propagates_nan(size):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="F11: adaptive pools to an empty output size")
 def test_adaptive_avg_pool2d_to_zero_size():
     x = _r(9).standard_normal((1, 2, 4, 4))
     check(

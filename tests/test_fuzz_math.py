@@ -1271,9 +1271,6 @@ def test_retains_grad_attribute():
 
 
 # M23
-@pytest.mark.xfail(
-    strict=True, reason="M23: int8 pow with exponent -128 leaks NumPy's ValueError (torch: 0 / 1)"
-)
 @pinned
 def test_integer_pow_with_min_int_exponent():
     got = dl.pow(dl.tensor([2, 1], dtype=dl.int8), dl.tensor([-128, -128], dtype=dl.int8))

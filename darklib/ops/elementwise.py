@@ -101,7 +101,7 @@ class Pow(Function):
         xp = get_xp(a)
         if a.dtype.kind in "iu" and not isinstance(b, int) and (b < 0).any():
             # integer powers with negative exponents, as PyTorch: 1 and -1 stay, others are 0
-            bb = xp.abs(b)
+            bb = xp.abs(b.astype(xp.int64))  # (abs of int8 -128 is -128 again)
             out = xp.where(b < 0, xp.where(xp.abs(a) == 1, a**bb, 0), a ** xp.where(b < 0, 0, b))
             return out.astype(a.dtype, copy=False)
         out = a**b

@@ -675,11 +675,16 @@ def _adaptive_size(op: str, input: Tensor, output_size: Any) -> tuple[int, int]:
         h if output_size[0] is None else int(output_size[0]),
         w if output_size[1] is None else int(output_size[1]),
     )
-    if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: output_size must be positive, got {tuple(output_size)}")
+    if oh < 0 or ow < 0:
+        raise ValueError(f"{op}: output_size must be >= 0, got {tuple(output_size)}")
     if h < 1 or w < 1:
         raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} has an empty plane")
     return oh, ow
+
+
+def _empty_pool(input: Tensor, oh: int, ow: int) -> Tensor:
+    """An adaptive pool to an empty size, as torch: an empty result, still on the graph."""
+    return input.sum((-2, -1), keepdim=True).expand(*input.shape[:-2], oh, ow)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
@@ -695,6 +700,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
     _check_input(op, input)
     oh, ow = _adaptive_size(op, input, output_size)
     h, w = input.shape[-2:]
+    if oh == 0 or ow == 0:
+        return _empty_pool(input, oh, ow)
     if h % oh == 0 and w % ow == 0:  # regular windows: plain average pooling
         kh, kw = h // oh, w // ow
         geom = Geometry(kh, kw, kh, kw, 1, 1, 0, 0, h, w, oh, ow)
@@ -715,7 +722,10 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
     oh, ow = _adaptive_size(op, input, output_size)
     h, w = input.shape[-2:]
     holder: list = []
-    if h % oh == 0 and w % ow == 0:
+    if oh == 0 or ow == 0:
+        out = _empty_pool(input, oh, ow)
+        holder.append(get_xp(input.array).zeros(tuple(out.shape), np.int64))
+    elif h % oh == 0 and w % ow == 0:
         kh, kw = h // oh, w // ow
         geom = Geometry(kh, kw, kh, kw, 1, 1, 0, 0, h, w, oh, ow)
         out = MaxPool2d.apply(input, geom, bool(return_indices), holder)
