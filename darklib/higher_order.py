@@ -6,14 +6,20 @@ must themselves be differentiable, as in torch (a WGAN-GP gradient penalty, a
 Hessian-vector product): this pass carries them as tensors and computes each node's input
 gradients with darklib's own differentiable ops, recorded as usual.
 
-Each Function that supports it defines ``backward_graph(ctx, grad) -> tensor | tuple``,
-the same formula as its ``backward`` written with tensor ops. It reaches the op's inputs
-and output as tensors connected to the graph through ``ctx.lift(array, i)`` and
-``ctx.lift_output(array)`` (see :class:`darklib.autograd.Node`), so that, say, the
-gradient ``g * b`` of ``a * b`` depends on ``b`` as a tensor and can be differentiated
-again. A Function without ``backward_graph`` stops this pass with an error naming it:
-never a silently constant gradient. Custom Functions written with torch's interface
-already compute their backward with tensor ops, which this pass records.
+Each Function defines ``backward_graph(ctx, grad) -> tensor | tuple``, the formula of its
+``backward`` written with tensor ops. It reaches the op's inputs and output as tensors
+connected to the graph through ``ctx.lift(array, i)`` and ``ctx.lift_output(array)``
+(see :class:`darklib.autograd.Node`), so that, say, the gradient ``g * b`` of ``a * b``
+depends on ``b`` as a tensor and can be differentiated again. Three helpers here cover
+families of ops: :func:`recompute` (a fused op rebuilt from differentiable ops and
+differentiated: the normalisations, losses), :func:`linear_adjoint` / :func:`linear_op`
+(ops linear in an input: pooling, padding, indexing, resampling; their gradient is a
+:class:`_LinearMap` whose own gradient is the op again, to any order) and
+:func:`piecewise_linear` (clamp, maximum, rounding). A Function without
+``backward_graph`` (scatter_reduce, modules' full backward hooks) stops this pass with an
+error naming it: never a silently constant gradient. Custom Functions written with
+torch's interface already compute their backward with tensor ops, which this pass
+records.
 
 Nothing is freed here: as in torch, ``retain_graph`` defaults to ``create_graph``.
 """
@@ -27,20 +33,9 @@ from typing import Any
 from darklib.autograd import Function
 
 _HOW = (
-    "create_graph=True: darklib cannot differentiate the backward of {name} yet; higher-order "
-    "gradients cover arithmetic, pow, exp, log, sqrt, the trigonometric, hyperbolic and "
-    "erf families, tanh, sigmoid, relu, leaky_relu, elu, gelu, silu, softplus, abs, clamp, "
-    "maximum, minimum, where, sum, mean, softmax, log_softmax, reshape/view/flatten, "
-    "permute/transpose, expand, cat, stack, flip, roll, pad, indexing, gather, scatter, "
-    "index_add, index_put, casts and copies, repeat, tril/triu, diagonal, interpolate, "
-    "var/std, norms, logsumexp, max/min/median, sort/topk, cumsum, logcumsumexp, prod and "
-    "cumprod without zeros, "
-    "embedding, atan2, hypot, logaddexp, logit, xlogy, remainder, copysign, rounding, "
-    "matmul, "
-    "linear, conv2d / "
-    "conv_transpose2d, max/avg/adaptive pooling, dropout, batch/layer/group/instance norm, "
-    "cross_entropy, nll, mse, l1, smooth_l1, huber, bce, "
-    "bce_with_logits and kl_div losses"
+    "create_graph=True: darklib cannot differentiate the backward of {name} yet (every "
+    "other op's gradient can be differentiated again); compute this part without "
+    "create_graph, or write it as a custom autograd.Function whose backward uses tensor ops"
 )
 
 
@@ -155,12 +150,7 @@ def linear_adjoint(ctx: Any, g: Any, op: Callable[[Any], Any], i: int = 0) -> An
     other inputs zero). ``op`` must hold what it needs itself: ``ctx`` may be freed by the
     time it runs."""
     kept = _kept(ctx)
-    return _LinearMap.apply(
-        g,
-        lambda v: _pick(kept.fn.backward(kept, v), i),
-        op,
-        f"{ctx.fn.__name__}'s gradient",
-    )
+    return _LinearMap.apply(g, lambda v: _pick(kept.fn.backward(kept, v), i), op)
 
 
 def linear_adjoints(ctx: Any, g: Any, ops: dict[int, Callable[[Any], Any]]) -> tuple:
@@ -194,9 +184,7 @@ def piecewise_linear(ctx: Any, g: Any) -> tuple:
         return lambda v: _pick(kept.fn.backward(kept, v), i)
 
     return tuple(
-        _LinearMap.apply(g, diagonal(i), diagonal(i), f"{ctx.fn.__name__}'s gradient")
-        if need
-        else None
+        _LinearMap.apply(g, diagonal(i), diagonal(i)) if need else None
         for i, need in enumerate(ctx.needs_input_grad)
     )
 
@@ -221,23 +209,18 @@ class _LinearMap(Function):
     gradient is the adjoint, and the gradient's graph the map again, to any order."""
 
     @staticmethod
-    def forward(ctx, g, forward, adjoint, about):
-        ctx.maps, ctx.about = (forward, adjoint), about
+    def forward(ctx, g, forward, adjoint):
+        ctx.maps = (forward, adjoint)
         return forward(g)
 
     @staticmethod
     def backward(ctx, gg):
-        return ctx.maps[1](gg), None, None, None
+        return ctx.maps[1](gg), None, None
 
     @staticmethod
     def backward_graph(ctx, gg):
         forward, adjoint = ctx.maps
-        return (
-            _LinearMap.apply(gg, adjoint, forward, f"the adjoint of {ctx.about}"),
-            None,
-            None,
-            None,
-        )
+        return _LinearMap.apply(gg, adjoint, forward), None, None
 
 
 class _Alias(Function):
