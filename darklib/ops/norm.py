@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
@@ -150,6 +152,11 @@ class BatchNorm(Function):
             out = xp.empty(x.shape, x.dtype)  # C order: out3 below must be a view
             out3 = _as3(out)
             mean = sum(par.over_batch(xp, lambda s, e: _chan_sum(x3[s:e]), n, x.size)) / m
+            if xp is np and x.dtype.itemsize < 8 and not np.isfinite(mean).all():
+                # the sum overflowed (or the batch holds inf/NaN): a wider one, as torch's
+                # accumulation (1e38 activations keep a finite mean, and inf/NaN stay;
+                # the GPU skips the check, which would wait for the device)
+                mean = (_chan_sum(x3.astype(xp.float64)) / m).astype(x.dtype)
             mean3 = mean.reshape(1, c, 1)
 
             def centred(s: int, e: int) -> tuple:
