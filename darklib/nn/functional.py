@@ -202,6 +202,8 @@ def hardtanh(
 ) -> Tensor:
     """``clamp(x, min_val, max_val)``; the gradient is 1 strictly inside the bounds, else 0."""
     x = _tensor(input, "hardtanh")
+    if x.array.dtype == bool:
+        raise RuntimeError("hardtanh: bool inputs are not supported (torch neither)")
     if max_val < min_val:
         raise ValueError(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
     if x.array.dtype.kind in "iu":  # integers stay integers, as torch: a plain clamp

@@ -100,6 +100,8 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError("matmul: both operands must be tensors")
     same_dtype("matmul", "input other", input, other)
+    if input.array.dtype == bool and input.array.size and other.array.size:
+        raise RuntimeError("matmul: not implemented for bool tensors; convert them with .int()")
     a, b = input, other
     sa, sb = tuple(a.shape), tuple(b.shape)
     if a.ndim == 0 or b.ndim == 0:

@@ -1021,6 +1021,7 @@ def topk(
     """The ``k`` largest (or smallest) elements along ``dim`` as ``(values, indices)``,
     in sorted order."""
     x, d = _sort_prep(input, dim, "topk")
+    _no_bool(x, "topk")
     n = x.shape[d]
     if not 0 <= k <= n:
         raise RuntimeError(
@@ -1033,6 +1034,11 @@ def topk(
     if input.ndim == 0:
         return topk_result(_reshape(values, ()), Tensor._wrap(idx.reshape(())))
     return topk_result(values, Tensor._wrap(idx))
+
+
+def _no_bool(x: Tensor, op: str) -> None:
+    if x.array.dtype == bool:
+        raise RuntimeError(f"{op}: bool tensors are not supported (torch neither); use .int()")
 
 
 def _nan_of(x: Tensor) -> Tensor:
@@ -1062,7 +1068,9 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     if dim is None:
         if x.array.size == 0:
             return _nan_of(x)
+        _no_bool(x, "median")
         return MedianAll.apply(_reshape(x, -1), None, False, True, True)
+    _no_bool(x, "median")
     x, d, n = _nonempty_dim(x, dim, "median")
     xp = get_xp(x.array)
     order = _sort_indices(x.array, d, False, True)
