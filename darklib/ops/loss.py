@@ -1065,11 +1065,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise TypeError(f"{op}: expected an integer tensor of class values, got {t.dtype}")
     arr = t.array
     xp = get_xp(arr)
+    if num_classes in (-1, 0) and arr.size == 0:  # (torch reads 0 as "infer" there too)
+        raise ValueError(f"{op}: cannot infer num_classes from an empty tensor; pass it")
     if num_classes == -1:
-        if arr.size == 0:
-            raise ValueError(f"{op}: cannot infer num_classes from an empty tensor; pass it")
         num_classes = int(arr.max()) + 1
-    elif num_classes < 1 and not (num_classes == 0 and arr.size == 0):
+    elif num_classes < 1:
         raise ValueError(f"{op}: num_classes must be positive or -1, got {num_classes}")
     if arr.size:
         lo, hi = int(arr.min()), int(arr.max())

@@ -880,6 +880,8 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
             )
         flat = Reshape.apply(x, (-1,))
         return Reshape.apply(Roll.apply(flat, shifts_t, (0,)), x.shape)
+    if x.ndim == 0:  # (other ops read dim 0 of a 0-d tensor as the tensor; roll does not)
+        raise IndexError("roll(): dimension specified as 0 but tensor has no dimensions")
     axes = (
         norm_dims(dims, x.ndim, "roll")
         if not isinstance(dims, Sequence)
@@ -889,8 +891,6 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
         raise RuntimeError(
             f"roll(): shifts and dimensions must align. shifts: {len(shifts_t)}, dims: {len(axes)}"
         )
-    if x.ndim == 0:
-        return Reshape.apply(x, ())
     return Roll.apply(x, shifts_t, axes)
 
 
