@@ -760,6 +760,13 @@ def huber_loss(
     reduction = _reduction(op, None, None, reduction)
     if delta <= 0:
         raise ValueError(f"{op}: delta must be positive, got {delta}")
+    if (
+        isinstance(input, Tensor)
+        and isinstance(target, Tensor)
+        and input.array.dtype.kind == target.array.dtype.kind == "f"
+        and target.array.dtype != input.array.dtype
+    ):
+        target = target.to(input.array.dtype)  # torch's huber_loss keeps the input's dtype
     return _pointwise(op, "huber", input, target, reduction, delta, weight, False)
 
 
