@@ -358,9 +358,11 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     if kwargs or cls.setup_context is not None:
         args = _bind(cls, args, kwargs)
     _sync([a for a in args if isinstance(a, Tensor)])
-    grad_on = _grad_state.enabled
-    needs = tuple(grad_on and isinstance(a, Tensor) and a._requires_grad for a in args)
+    # ctx.needs_input_grad says which inputs require grad, even under no_grad (as torch);
+    # a graph is recorded only where grad mode is on
+    needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
     ctx = cls._node(cls, args, needs)
+    record = _grad_state.enabled and any(needs)
     quiet = fp_errors.set(FP_SILENT)
     try:
         with no_grad():
@@ -383,19 +385,19 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     # other's gradient reads (torch refuses those changes instead)
     dirty = getattr(ctx, "_dirty", ())
     for t in dirty:  # an in-place Function on a leaf that requires grad: as torch, refused
-        if any(needs) and t.grad_fn is None and t._requires_grad:
+        if record and t.grad_fn is None and t._requires_grad:
             raise RuntimeError(
                 f"{cls.__name__}: a leaf tensor that requires grad was changed in place "
                 "(ctx.mark_dirty); clone it first"
             )
-    inputs = [a.array for a in args if isinstance(a, Tensor)] if any(needs) else []
+    inputs = [a.array for a in args if isinstance(a, Tensor)] if record else []
     results = [
         o  # marked dirty: the input itself, which takes this node
         if any(o is t for t in dirty) or not isinstance(o, Tensor)
         else Tensor._wrap(o.array.copy() if _aliases(o.array, inputs) else o.array)
         for o in outs
     ]
-    if any(needs):
+    if record:
         non_diff = getattr(ctx, "_non_differentiable", ())
         diff = [
             i

@@ -125,7 +125,6 @@ def test_function_needs_input_grad_in_forward_and_backward():
     check(f)
 
 
-@xfail("G-29", "needs_input_grad is all False under no_grad (torch: the inputs' requires_grad)")
 def test_function_needs_input_grad_under_no_grad():
     def f(m):
         seen = []
