@@ -305,6 +305,10 @@ class Function:
         result = Tensor._wrap(out)
         if cls.view is not None and (not cls.may_copy or _shares_memory(out, arrays[0])):
             result._as_view_of(args[0], (cls, args[1:]))
+            if not grad_on and args[0]._requires_grad:
+                # a view of a tensor that requires grad, taken under no_grad: as torch, a
+                # leaf that requires grad (its gradients do not reach the base)
+                result._requires_grad = True
         if any_needs and result.array.dtype.kind in "fc":  # integer results: no gradient
             result._requires_grad = True
             result.grad_fn = ctx

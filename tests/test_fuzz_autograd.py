@@ -1231,7 +1231,6 @@ def test_in_place_on_a_plain_leaf_with_a_grad_operand():
     check(f)
 
 
-@xfail("G-25", "a view of a requires-grad leaf taken under no_grad does not require grad")
 def test_view_of_a_leaf_taken_under_no_grad_requires_grad():
     def f(m):
         w = m.tensor([1.0, 2.0], requires_grad=True)

@@ -1244,10 +1244,6 @@ def test_inference_mode_flag_under_no_grad():
         assert dl.is_inference_mode_enabled() is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="M22: a view of a leaf made under no_grad reports requires_grad=False (torch True)",
-)
 def test_no_grad_view_of_leaf_requires_grad():
     x = dl.tensor([1.0, 2.0], requires_grad=True)
     with dl.no_grad():
