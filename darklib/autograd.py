@@ -167,14 +167,15 @@ class Node:
         raise RuntimeError(_FREED)
 
     def free(self) -> None:
-        """Drop the arrays kept for backward (saved ones and array attributes of ctx), as
-        torch frees saved tensors: a node that kept none (shapes and numbers only) can run
-        backward again, as in torch."""
+        """Drop the arrays kept for backward (saved ones, and array attributes of darklib's
+        ops' ctx), as torch frees saved tensors: a node that kept none (shapes and numbers
+        only) can run backward again, as in torch. User Functions keep their ctx
+        attributes, as torch's do."""
         if self._saved:
             self._saved = None
         self._versions = ()
         d = self.__dict__
-        if d:
+        if d and self.fn._arrays:  # (a user Function's ctx attributes stay, as torch's)
             arrays = [k for k, v in d.items() if _holds_array(v)]
             for k in arrays:
                 del d[k]
@@ -366,6 +367,7 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
     # a graph is recorded only where grad mode is on
     needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
     ctx = cls._node(cls, args, needs)
+    ctx._tensor_inputs = tuple(isinstance(a, Tensor) for a in args)
     record = _grad_state.enabled and any(needs)
     quiet = fp_errors.set(FP_SILENT)
     try:
@@ -465,19 +467,31 @@ def _tensor_backward(fn: Any) -> Any:
                     gi = ctx._xp.zeros(m[0], m[1])
                 grads.append(None if gi is None else Tensor._wrap(gi))
             res = fn(ctx, *grads)
-        res = res if isinstance(res, tuple) else (res,)
-        out = []
-        for i, r in enumerate(res):
-            if r is None or isinstance(r, Tensor):
-                out.append(None if r is None else r.array)
-            else:
-                raise TypeError(
-                    f"function {ctx.name()} returned a {type(r).__name__} as gradient {i}; "
-                    "return a tensor or None for each input of forward"
-                )
-        return tuple(out)
+        res = check_user_grads(ctx, res)
+        return tuple(None if r is None else r.array for r in res)
 
     return backward
+
+
+def check_user_grads(ctx: Node, res: Any) -> tuple:
+    """A user Function's backward result as a tuple, checked as torch checks it: a tensor
+    or None per input of forward, None for inputs that were not tensors."""
+    res = res if isinstance(res, tuple) else (res,)
+    tensors = ctx._tensor_inputs
+    for i, r in enumerate(res):
+        if r is None:
+            continue
+        if not isinstance(r, Tensor):
+            raise TypeError(
+                f"function {ctx.name()} returned a {type(r).__name__} as gradient {i}; "
+                "return a tensor or None for each input of forward"
+            )
+        if i < len(tensors) and not tensors[i]:
+            raise RuntimeError(
+                f"function {ctx.name()} returned a gradient different from None at position "
+                f"{i + 1}, but the corresponding input of forward is not a tensor"
+            )
+    return res
 
 
 def _shares_memory(out: Any, x: Any) -> bool:

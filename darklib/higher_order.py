@@ -30,7 +30,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from darklib.autograd import Function
+from darklib.autograd import Function, check_user_grads
 
 _HOW = (
     "create_graph=True: darklib cannot differentiate the backward of {name} yet (every "
@@ -82,13 +82,7 @@ def _user_grads(node: Any, g: Any) -> tuple:
     backward = node.fn._user_backward
     with contextlib.nullcontext() if node._device is None else node._device:
         res = backward(node, *slots)
-    res = res if isinstance(res, tuple) else (res,)
-    for i, r in enumerate(res):
-        if r is not None and not isinstance(r, Tensor):
-            raise TypeError(
-                f"function {node.name()} returned a {type(r).__name__} as gradient {i}; "
-                "return a tensor or None for each input of forward"
-            )
+    res = check_user_grads(node, res)
     if getattr(backward, "once_differentiable", False):  # computed under no_grad
         # linked to the Function's inputs, so that differentiating them reaches the error
         i = next(i for i, p in enumerate(node.parents) if p is not None)
