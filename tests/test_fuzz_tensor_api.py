@@ -1342,7 +1342,6 @@ def test_torch_api_once_missing(call):
     same(call)
 
 
-@known_bug("API-24")
 @pytest.mark.parametrize(
     "call",
     [

@@ -411,3 +411,21 @@ def test_reduction_errors():
         dl.zeros(2, 0).amax(1)
     with pytest.raises(TypeError, match=r"sum\(\).*Tensor"):
         dl.sum([1, 2])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "shape,kw",
+    [((3, 4), {}), ((2, 4, 3), dict(dim=(1, 2))), ((3, 2, 4), dict(dim=(2, 0), keepdim=True))],
+)
+def test_nuclear_norm_matches_torch_and_finite_differences(shape, kw, device):
+    a = rng(31).standard_normal(shape)  # distinct singular values: a smooth norm
+    compare(lambda x: x.norm(p="nuc", **kw), lambda x: x.norm(p="nuc", **kw), a, device=device)
+    gradcheck(lambda x: dl.norm(x, p="nuc", **kw), a)
+
+
+def test_nuclear_norm_needs_two_dims():
+    with pytest.raises(RuntimeError, match="two"):
+        dl.ones(2, 3, 4).norm(p="nuc")
+    with pytest.raises(RuntimeError, match="appears multiple times"):
+        dl.ones(3, 4).norm(p="nuc", dim=(1, 1))

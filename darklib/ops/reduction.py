@@ -818,8 +818,10 @@ def norm(
         raise RuntimeError(f"norm(): expected a floating-point input, got {x.dtype}")
     if p is None or p == "fro":
         p = 2
+    if p == "nuc":
+        return _nuclear_norm(x, dim, keepdim)
     if isinstance(p, str):
-        raise RuntimeError(f"norm(): p={p!r} is not supported; use a number, inf or 'fro'")
+        raise RuntimeError(f"norm(): p={p!r} is not supported; use a number, inf, 'fro' or 'nuc'")
     x, axes, keepdim = _prep(x, dim, keepdim, "norm")
     p = float(p)
     if p == 2:
@@ -833,6 +835,41 @@ def norm(
     if p == 1:
         return sum(_E.abs(x), axes, keepdim)
     return NormP.apply(x, p, axes, keepdim)
+
+
+class NuclearNorm(Function):
+    """The sum of the singular values of each matrix (the last two dims); its gradient
+    is ``U V^T`` of the reduced SVD, as torch's."""
+
+    @staticmethod
+    def forward(ctx, x):
+        u, sv, vh = get_xp(x).linalg.svd(x, full_matrices=False)
+        ctx.save_for_backward(u, vh)
+        return sv.sum(axis=-1)
+
+    @staticmethod
+    def backward(ctx, g):
+        u, vh = ctx.saved_tensors
+        return g[..., None, None] * (u @ vh)
+
+
+def _nuclear_norm(x: Tensor, dim: Any, keepdim: bool) -> Tensor:
+    """norm(p='nuc'): over the two dims ``dim`` (a 2-D input's by default)."""
+    if dim is None:
+        if x.ndim != 2:
+            raise RuntimeError(
+                f"norm(): p='nuc' needs a 2-D input or two dims, got shape {tuple(x.shape)}"
+            )
+        dim = (0, 1)
+    dims = norm_dims(dim, x.ndim, "norm")
+    if len(dims) != 2:
+        raise RuntimeError(f"norm(): p='nuc' needs two dims, got {dim}")
+    rest = [d for d in range(x.ndim) if d not in dims]
+    out = NuclearNorm.apply(x.permute(*rest, *dims))
+    if keepdim:
+        for d in sorted(dims):
+            out = out.unsqueeze(d)
+    return out
 
 
 def _cumulative(fn: type[Function], input: Tensor, dim: int, dtype: Any, op: str) -> Tensor:
