@@ -608,6 +608,11 @@ class Tensor:
                 f"{name}: a leaf tensor that requires grad is being changed in place; use the "
                 f"out-of-place {name[:-1]}(), or change it under `with darklib.no_grad():`"
             )
+        if grad_on and view is not None and view[0].grad_fn is None and view[0].requires_grad:
+            raise RuntimeError(  # (as torch; a value changed in place in such a view too)
+                f"{name}: a view of a leaf tensor that requires grad is being reshaped in "
+                f"place; use the out-of-place {name[:-1]}(), or clone the leaf first"
+            )
         if not grad_on and self.grad_fn is not None:
             raise RuntimeError(
                 f"{name}: this tensor is the output of an op that expects its current shape; "

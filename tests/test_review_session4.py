@@ -131,7 +131,6 @@ def test_r12_retain_grad_then_inplace_view():
     assert y.grad is not None
 
 
-@pytest.mark.xfail(strict=True, reason="R-13: in-place view op on a view of a grad leaf allowed")
 def test_r13_inplace_view_on_view_of_leaf_refused():
     x = dl.ones(2, 3, requires_grad=True)
     v = x[0]
