@@ -29,12 +29,14 @@ def check_gradgrad(fn, *arrays, device="cpu", atol=1e-9, rtol=1e-7, fd=True, wit
     res = {}
     for m in (torch, dl) if with_torch else (dl,):
         xs, gs = _grads(m, fn, arrays, device=device if m is dl else "cpu")
-        assert all(g.requires_grad for g in gs), f"{m.__name__}: a first gradient has no graph"
         u = [rng(7 + i).standard_normal(tuple(g.shape)) for i, g in enumerate(gs)]
         kw = {"device": device} if m is dl else {}
         s = sum((g * m.tensor(ui, dtype=g.dtype, **kw)).sum() for g, ui in zip(gs, u))
         ggs = m.autograd.grad(s, xs, allow_unused=True, materialize_grads=True)
         res[m.__name__] = (gs, ggs)
+    for i, d in enumerate(res["darklib"][0]):  # a graph wherever torch's gradient has one
+        if not with_torch or res["torch"][0][i].requires_grad:
+            assert d.requires_grad, f"first gradient {i} has no graph"
     if with_torch:
         for i, (d, t) in enumerate(zip(res["darklib"][0], res["torch"][0])):
             assert_close(d, t, atol, rtol, f"first gradient {i}")
@@ -705,3 +707,58 @@ def test_higher_order_programs_follow_torch(program):
     np.testing.assert_allclose(d_losses, t_losses, rtol=1e-4, atol=1e-6)
     for d, t in zip(d_arrays, t_arrays):
         np.testing.assert_allclose(d, t, rtol=1e-3, atol=1e-6)
+
+
+# ===================================================== random compositions, against torch
+
+_UNARY = [
+    lambda m, a: m.tanh(a),
+    lambda m, a: m.sigmoid(a) * 2,
+    lambda m, a: a * a,
+    lambda m, a: m.exp(a * 0.3),
+    lambda m, a: m.sin(a),
+    lambda m, a: F[m.__name__].softplus(a),
+    lambda m, a: F[m.__name__].gelu(a),
+    lambda m, a: a.softmax(-1),
+    lambda m, a: a.log_softmax(0),
+    lambda m, a: a.transpose(0, 1).reshape(a.shape),
+    lambda m, a: a.flip(0),
+    lambda m, a: a.cumsum(0),  # (along 1, after softmax(-1), a column is constant: std 0)
+    lambda m, a: (a - a.mean(0, keepdim=True)) / (a.std(0, keepdim=True) + 1),
+    lambda m, a: F[m.__name__].layer_norm(a, (a.shape[-1],)),
+    lambda m, a: m.sqrt(a * a + 1),
+    lambda m, a: a.sum(1, keepdim=True) * a,
+]
+_BINARY = [
+    lambda m, a, b: a + b,
+    lambda m, a, b: a * b,
+    lambda m, a, b: a / (b * b + 1),
+    lambda m, a, b: a @ b.t() @ a * 0.1,
+    lambda m, a, b: m.maximum(a, b * 0.9),
+    lambda m, a, b: m.where(b > 0, a, a * b),
+    lambda m, a, b: m.cat([a[:, :2], b[:, 2:]], 1),
+    lambda m, a, b: a * b.mean(0),
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_compositions_gradient_of_gradient_follows_torch(seed):
+    pick = np.random.default_rng(seed)
+    steps = [
+        (int(pick.integers(len(_BINARY))), True)
+        if pick.random() < 0.4
+        else (int(pick.integers(len(_UNARY))), False)
+        for _ in range(5)
+    ]
+    if not any(binary for _, binary in steps):  # b must take part (torch refuses otherwise)
+        steps[-1] = (int(pick.integers(len(_BINARY))), True)
+
+    def fn(m, a, b):
+        h = a
+        for i, binary in steps:
+            h = _BINARY[i](m, h, b) if binary else _UNARY[i](m, h)
+        return h
+
+    a = rng(100 + seed).standard_normal((3, 4))
+    b = rng(200 + seed).standard_normal((3, 4))
+    check_gradgrad(fn, a, b, atol=1e-8, rtol=1e-6, fd=False)
