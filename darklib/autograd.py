@@ -105,11 +105,18 @@ class Node:
         this op's input ``i``, as a tensor on that input's graph: gradients that flow into
         it reach the input. ``arr`` must have the input's shape."""
         p = self.parents[i]
-        if isinstance(p, Tensor):  # a leaf: the tensor itself
+        if isinstance(p, Tensor) and arr is p.array:  # a leaf, as saved: the tensor itself
             return p
         if not hasattr(arr, "shape"):  # a Python number operand
             return arr
         t = Tensor._wrap(arr)
+        if isinstance(p, Tensor):
+            # a value derived from a leaf, or a leaf changed in place since: the saved value,
+            # passing its gradient on to the leaf
+            from darklib.higher_order import _Alias
+
+            p = _Alias._node(_Alias, (), (True,))
+            p.parents, p._out_shape, p._out_dtype = (self.parents[i],), arr.shape, arr.dtype
         if p is not None:
             t._requires_grad, t.grad_fn = True, p
         return t
@@ -828,10 +835,10 @@ def backward(
 
 
 def _as_root_tensor(given: Any, arr: Any) -> Tensor:
-    """(create_graph) a root gradient as a tensor: the one given, keeping its graph, when
-    it already is one of the right dtype; else the checked array ``arr``."""
-    if isinstance(given, Tensor) and given.array.dtype == arr.dtype:
-        return given
+    """(create_graph) a root gradient as a tensor: the one given, keeping its graph (cast
+    to the output's dtype where needed); else the checked array ``arr``."""
+    if isinstance(given, Tensor):  # (a cast keeps its graph)
+        return given if given.array.dtype == arr.dtype else given.to(arr.dtype)
     return Tensor._wrap(arr)
 
 

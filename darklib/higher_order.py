@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from darklib.autograd import Function, check_user_grads
+from darklib.backend import is_cuda_array
 
 _HOW = (
     "create_graph=True: darklib cannot differentiate the backward of {name} yet (every "
@@ -58,15 +59,19 @@ def fit(node: Any, parent: Any, g: Any, shape: tuple, dtype: Any) -> Any:
 
 
 def node_grads(node: Any, g: Any) -> tuple:
-    """A node's input gradients as tensors with a graph of their own."""
+    """A node's input gradients as tensors with a graph of their own (computed on the GPU
+    of the node's output, as the array path does)."""
     fn = node.fn
-    if not fn._arrays:  # a user Function: its backward already takes and gives tensors
-        return _user_grads(node, g)
-    bg = getattr(fn, "backward_graph", None)
-    if bg is None:
-        name = getattr(fn, "about", None) or fn.__name__
-        raise NotImplementedError(_HOW.format(name=name))
-    res = bg(node, g)
+    first = next((t for t in g if t is not None), None) if type(g) is list else g
+    gpu = first is not None and is_cuda_array(first.array)
+    with first.array.device if gpu else contextlib.nullcontext():
+        if not fn._arrays:  # a user Function: its backward already takes and gives tensors
+            return _user_grads(node, g)
+        bg = getattr(fn, "backward_graph", None)
+        if bg is None:
+            name = getattr(fn, "about", None) or fn.__name__
+            raise NotImplementedError(_HOW.format(name=name))
+        res = bg(node, g)
     return res if isinstance(res, tuple) else (res,)
 
 

@@ -762,3 +762,63 @@ def test_random_compositions_gradient_of_gradient_follows_torch(seed):
     a = rng(100 + seed).standard_normal((3, 4))
     b = rng(200 + seed).standard_normal((3, 4))
     check_gradgrad(fn, a, b, atol=1e-8, rtol=1e-6, fd=False)
+
+
+# ================================================== found in review (session 5), pinned
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "var_float32_nonleaf",
+        "std_float32",
+        "logcumsumexp_large",
+        "elu_large_positive",
+        "selu_large_positive",
+    ],
+)
+def test_float32_and_large_value_cases_follow_torch(case):
+    fns = {
+        "var_float32_nonleaf": (lambda m, x: ((x * 1).var()) ** 2, [1.0, 2.0, 4.0]),
+        "std_float32": (lambda m, x: ((x * 1).std(0)) ** 3, [1.0, 2.0, 4.0, -1.0]),
+        "logcumsumexp_large": (
+            lambda m, x: (m.logcumsumexp(x.reshape(1, 3), 1) * m.tensor([[1.0, 2, 3]])).sum(),
+            [100.0, 101.0, 99.0],
+        ),
+        "elu_large_positive": (lambda m, x: F[m.__name__].elu(x).sum(), [100.0, -1.0, 0.5]),
+        "selu_large_positive": (
+            lambda m, x: (F[m.__name__].selu(x) ** 2).sum(),
+            [100.0, -1.0, 0.5],
+        ),
+    }
+    fn, values = fns[case]
+    out = []
+    for m in (torch, dl):
+        x = m.tensor(np.array(values, np.float32), requires_grad=True)
+        (g,) = m.autograd.grad(fn(m, x), x, create_graph=True)
+        (gg,) = m.autograd.grad((g * g).sum(), x)
+        out.append((g.detach().numpy(), gg.numpy()))
+    for d, t in zip(out[1], out[0]):
+        assert np.isfinite(d).all()
+        np.testing.assert_allclose(d, t, rtol=1e-4, atol=1e-4)
+
+
+def test_grad_outputs_of_another_dtype_keep_their_graph():
+    x = dl.tensor([1.0, 2.0, 4.0], requires_grad=True)
+    v = dl.tensor([1.0, 2.0, 3.0], dtype=dl.float64, requires_grad=True)
+    (g,) = dl.autograd.grad(x * x, x, v, create_graph=True)
+    (gv,) = dl.autograd.grad(g.sum(), v)
+    assert gv.tolist() == [2.0, 4.0, 8.0] and gv.dtype == dl.float64
+
+
+def test_a_leaf_changed_in_place_after_forward_is_differentiated_as_forward_saw_it():
+    """var keeps the centred input, not the leaf: create_graph must use that saved value,
+    as the plain backward does, not the leaf's new one."""
+    x = dl.tensor([1.0, 2.0, 4.0, 3.0], dtype=dl.float64, requires_grad=True)
+    y = x.reshape(1, 4).var(1).sum()
+    with dl.no_grad():
+        x.mul_(3)
+    (g,) = dl.autograd.grad(y, x, create_graph=True, retain_graph=True)
+    (plain,) = dl.autograd.grad(y, x)
+    np.testing.assert_allclose(g.detach().numpy(), plain.numpy())
+    np.testing.assert_allclose(plain.numpy(), 2 * (np.array([1, 2, 4, 3]) - 2.5) / 3)

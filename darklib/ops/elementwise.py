@@ -514,7 +514,9 @@ class ELU(Function):
     @staticmethod
     def backward_graph(ctx, g):
         a, _ = ctx.saved_tensors
-        grad = g * (exp(ctx.lift(a, 0)) * ctx.alpha)  # neg + alpha, as a function of a
+        # neg + alpha as a function of a; exp of the negative part only (exp(100) = inf in
+        # the branch not taken would make its gradient 0 * inf)
+        grad = g * (exp(ctx.lift(a, 0).clamp(max=0)) * ctx.alpha)
         return where(Tensor._wrap(a <= 0), grad, g), None
 
 

@@ -1352,10 +1352,15 @@ class LogCumSumExp(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        x, out = ctx.saved_tensors
-        a = ctx.axis
-        later = (g * (-ctx.lift_output(out)).exp()).flip(a).cumsum(a).flip(a)
-        return ctx.lift(x, 0).exp() * later, None
+        x, _ = ctx.saved_tensors
+        a, xp = ctx.axis, get_xp(x)
+        top = _max_or_zero(x, a)  # shifted by the largest entry: no overflow in exp
+        top = Tensor._wrap(xp.where(xp.isfinite(top), top, 0).astype(x.dtype, copy=False))
+
+        def forward(x, _):  # log(cumsum(exp(x - top))) + top, from differentiable ops
+            return (x - top).exp().cumsum(a).log() + top
+
+        return higher_order.recompute(ctx, g, forward, (x, None))
 
 
 def logcumsumexp(input: Tensor, dim: int) -> Tensor:
