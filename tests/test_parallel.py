@@ -433,3 +433,80 @@ def test_blas_kernels_are_switched_only_on_zen4_and_never_against_the_users_choi
         assert variable == "None"
     if platform.machine() in ("x86_64", "AMD64"):  # AVX kernels run on any x86-64 CI host
         assert _kernels_in_child("Sandybridge") == ["Sandybridge", "Sandybridge", "True"]
+
+
+def _affinity_in_pieces(n_pieces: int) -> dict:
+    """Each piece's CPU set, keyed by the piece's start."""
+    seen = {}
+    par.parallel_for(lambda s, e: seen.update({s: os.sched_getaffinity(0)}), n_pieces, 1 << 30)
+    return seen
+
+
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs per-thread CPU affinity and two CPUs",
+)
+
+
+@needs_two_cpus
+def test_a_region_holds_its_threads_on_distinct_cpus_and_then_frees_the_caller(monkeypatch):
+    before, mask = par.get_num_threads(), os.sched_getaffinity(0)
+    monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
+    par.set_num_threads(2)
+    try:
+        cpus = par._cpus
+        assert cpus == sorted(mask)
+        assert _affinity_in_pieces(2) == {0: {cpus[0]}, 1: {cpus[1]}}
+        assert os.sched_getaffinity(0) == mask  # the caller is free again
+        # a caller restricted by the user gets its own mask back, not the process's
+        os.sched_setaffinity(0, {cpus[1]})
+        try:
+            _affinity_in_pieces(2)
+            assert os.sched_getaffinity(0) == {cpus[1]}
+        finally:
+            os.sched_setaffinity(0, mask)
+        # more threads than CPUs: nobody is held (workers keep their CPU from their start)
+        monkeypatch.setattr(par, "_cpus", cpus[:1])
+        assert _affinity_in_pieces(2)[0] == mask
+    finally:
+        par.set_num_threads(before)
+
+
+@needs_two_cpus
+def test_a_second_concurrent_region_leaves_its_caller_where_it_is(monkeypatch):
+    before, mask = par.get_num_threads(), os.sched_getaffinity(0)
+    monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
+    par.set_num_threads(2)
+    first_running, second_done = threading.Event(), threading.Event()
+    seen = {}
+
+    def first(s, e):
+        if s == 0:
+            seen["first"] = os.sched_getaffinity(0)
+            first_running.set()
+            second_done.wait(30)
+
+    def second_caller():
+        first_running.wait(30)
+        seen["second"] = _affinity_in_pieces(2)[0]
+        second_done.set()
+
+    try:
+        # (a thread inherits the mask of the thread that starts it: start it outside)
+        t = threading.Thread(target=second_caller)
+        t.start()
+        par.parallel_for(first, 2, 1 << 30)
+        t.join(30)
+        assert seen == {"first": {par._cpus[0]}, "second": mask}
+        assert os.sched_getaffinity(0) == mask
+    finally:
+        par.set_num_threads(before)
+
+
+def test_pinning_can_be_turned_off():
+    code = "import darklib.kernels.parallel as p; print(p._cpus)"
+    env = dict(os.environ, DARKLIB_PIN_THREADS="0")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

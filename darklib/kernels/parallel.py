@@ -19,6 +19,9 @@ the pthreads builds NumPy ships sets the global count), so NumPy products that o
 threads run at that moment use one thread too. Where that control is missing (another
 BLAS) the pool stays off and every op runs as NumPy calls on BLAS's own threads.
 
+While a region runs, its threads keep to distinct CPUs (``_caller_pinned``): left alone,
+the scheduler woke a worker on its caller's CPU after an idle spell, and the two shared it.
+
 Every training step allocates and frees the same large arrays again. glibc's malloc hands
 freed memory above its trim threshold back to the kernel, and serves arrays above its
 mmap threshold from fresh mappings, so each step paid page faults on tens of MB of new
@@ -214,13 +217,70 @@ def set_num_threads(n: int) -> None:
         _num_threads = n
 
 
+def _allowed_cpus() -> list[int]:
+    """The CPUs this process may run on, in order ([] where that cannot be asked)."""
+    if os.environ.get("DARKLIB_PIN_THREADS", "1") == "0" or not hasattr(os, "sched_setaffinity"):
+        return []
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except OSError:
+        return []
+
+
+_cpus = _allowed_cpus()
+_pinned_callers = 0  # regions now holding their caller on the first CPU (0 or 1)
+
+
+def _pin(cpu: int) -> None:
+    """Keep the calling thread on ``cpu`` (best effort: a cpuset changed meanwhile may
+    refuse it, and the thread then runs where the scheduler puts it)."""
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, (cpu,))
+
+
+@contextlib.contextmanager
+def _caller_pinned(k: int) -> Iterator[None]:
+    """The calling thread on the first allowed CPU while a region runs on ``k`` threads,
+    the pool's workers being on the next ``k - 1`` (see :class:`_Worker`).
+
+    Left to the scheduler, a thread that wakes after an idle spell is put on the CPU of
+    the thread that woke it; on a 2-vCPU VM the caller and a worker then shared one CPU for
+    several 4 ms ticks before one was moved, and a conv that took 16 ms back to back took
+    25-30 ms after a 50 ms pause (measured with bench/ops.py's 64->64 and 128->128 rows;
+    PyTorch's OpenMP workers spin between regions and do not meet this).
+    A region that starts while another one runs (two threads calling darklib) stays
+    where it is, so that the two callers do not share the first CPU.
+    ``DARKLIB_PIN_THREADS=0`` leaves all threads to the scheduler.
+    """
+    global _pinned_callers
+    with _lock:
+        pin = k <= len(_cpus) and _pinned_callers == 0
+        _pinned_callers += pin
+    saved = None
+    if pin:
+        with contextlib.suppress(OSError):
+            saved = os.sched_getaffinity(0)
+            _pin(_cpus[0])
+    try:
+        yield
+    finally:
+        if saved is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, saved)
+        with _lock:
+            _pinned_callers -= pin
+
+
 class _Worker(threading.Thread):
-    def __init__(self) -> None:
+    def __init__(self, index: int) -> None:
         super().__init__(name="darklib-cpu", daemon=True)
+        self.index = index  # 1 for the first worker: the caller is thread 0 of a region
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
         self.start()
 
     def run(self) -> None:
+        if self.index < len(_cpus):
+            _pin(_cpus[self.index])
         _local.busy = True  # nested regions inside a task run inline
         fp_errors.set(FP_SILENT)  # pieces of darklib's ops: silent on inf/NaN as the ops
         while True:
@@ -235,10 +295,10 @@ class _Worker(threading.Thread):
 
 def _reset_after_fork() -> None:
     """A forked child has none of the parent's threads: start from an empty pool."""
-    global _lock, _workers, _blas_users
+    global _lock, _workers, _blas_users, _pinned_callers
     _lock = threading.Lock()
     _workers = []
-    _blas_users = 0
+    _blas_users = _pinned_callers = 0
 
 
 if hasattr(os, "register_at_fork"):
@@ -248,7 +308,7 @@ if hasattr(os, "register_at_fork"):
 def _pool(n: int) -> list[_Worker]:
     with _lock:
         while len(_workers) < n:
-            _workers.append(_Worker())
+            _workers.append(_Worker(len(_workers) + 1))
         return _workers[:n]
 
 
@@ -312,7 +372,7 @@ def parallel_for(fn: Callable[[int, int], Any], n: int, elements: int) -> None:
     pieces = ranges(n, k)
     done: queue.SimpleQueue = queue.SimpleQueue()
     error = None
-    with _single_blas():
+    with _single_blas(), _caller_pinned(k):
         for w, (s, e) in zip(_pool(k - 1), pieces[1:]):
             w.tasks.put((fn, s, e, done))
         _local.busy = True
