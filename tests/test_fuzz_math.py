@@ -1160,9 +1160,7 @@ NAN_GRAD = {
 _M19 = pytest.mark.xfail(strict=True, reason="M19: gradient at a NaN input differs from torch's")
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=_M19) if n == "hardswish" else n for n in NAN_GRAD]
-)
+@pytest.mark.parametrize("name", list(NAN_GRAD))
 def test_activation_gradient_at_nan(name):
     fd, ft = NAN_GRAD[name]
     both(fd, ft, [NAN], "float32")
@@ -1381,3 +1379,52 @@ def test_erfinv_inverts_erf_like_torch(dtype):
     dl.erfinv(x).sum().backward()
     torch.erfinv(t).sum().backward()
     np.testing.assert_allclose(_np(x.grad), t.grad.numpy(), rtol=1e-5)
+
+
+# An inf or NaN gradient arriving at an op reaches exactly the inputs torch sends it to:
+# ops that route or mask a gradient (clamp, pooling winners, whole-tensor max) select it,
+# where a multiply by a 0/1 mask would leave NaN (0 * inf, 0 * NaN) at the others.
+def _f(m):
+    return DF if m is dl else TF
+
+
+ROUTED_GRAD = {
+    "clamp": lambda m, x: x.clamp(-0.5, 0.5),
+    "clamp_min": lambda m, x: x.clamp(min=0.1),
+    "clamp_max": lambda m, x: x.clamp(max=0.1),
+    "max_all": lambda m, x: x.max()[None],
+    "min_all": lambda m, x: x.min()[None],
+    "amax": lambda m, x: x.amax((2, 3)),
+    "max_dim": lambda m, x: x.max(1)[0],
+    "relu": lambda m, x: m.relu(x),
+    "hardtanh": lambda m, x: _f(m).hardtanh(x, -0.5, 0.5),
+    "hardswish": lambda m, x: _f(m).hardswish(x),
+    "hardsigmoid": lambda m, x: _f(m).hardsigmoid(x),
+    "mish": lambda m, x: _f(m).mish(x),
+    "where": lambda m, x: m.where(x > 0, x, x * 2),
+    "max_pool2d": lambda m, x: _f(m).max_pool2d(x, 2),
+    "max_pool2d_overlapping": lambda m, x: _f(m).max_pool2d(x, 3, 1, 1),
+    "max_pool1d": lambda m, x: _f(m).max_pool1d(x.flatten(2), 3, 2),
+    "adaptive_max_pool2d": lambda m, x: _f(m).adaptive_max_pool2d(x, (3, 3)),
+    "gather": lambda m, x: x.gather(1, m.tensor([[[[0]]]]).expand(2, 1, 4, 4)),
+    "getitem": lambda m, x: x[:, [0, 0, 2]],
+    "sort": lambda m, x: x.sort(1)[0],
+    "pad_reflect": lambda m, x: _f(m).pad(x, (1, 1, 1, 1), mode="reflect"),
+}
+
+
+@pytest.mark.parametrize("special", [NAN, INF], ids=["nan", "inf"])
+@pytest.mark.parametrize("name", list(ROUTED_GRAD))
+def test_nonfinite_incoming_gradient_reaches_the_inputs_torch_sends_it_to(name, special):
+    x = (np.random.default_rng(0).standard_normal((2, 3, 4, 4)) * 3).astype(np.float32)
+    x[0, 0, 0, 0] = 0.0
+    x[1, 2, 1, 1] = NAN if name.startswith("max_pool") else x[1, 2, 1, 1]
+    f = ROUTED_GRAD[name]
+    t = torch.tensor(x, requires_grad=True)
+    yt = f(torch, t)
+    g = np.full(yt.shape, special, np.float32)
+    g.reshape(-1)[::2] = 1.0  # half of it finite
+    yt.backward(torch.tensor(g))
+    d = dl.tensor(x, requires_grad=True)
+    f(dl, d).backward(dl.tensor(g))
+    assert_same(d.grad, t.grad, rtol=1e-6, atol=1e-6, what="grad")

@@ -94,6 +94,10 @@ CASES = {
         ),
         K34,
     ),
+    "mish_hardswish": (
+        lambda m, a: F[m.__name__].mish(a) ** 2 + F[m.__name__].hardswish(a * 3) * a,
+        K34,
+    ),
     "sum_mean_dims": (
         lambda m, a: (a * a).sum(1, keepdim=True) * a.mean(0) + (a**3).sum() + a.mean(),
         A34,

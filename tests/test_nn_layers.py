@@ -680,3 +680,34 @@ def test_composed_layers_reject_bad_shapes():
         nn.Softmax2d()(dl.zeros(2, 3))
     with pytest.raises(RuntimeError, match="trailing shape"):
         nn.RMSNorm(4)(dl.zeros(2, 3))
+
+
+def test_rrelu_follows_torch_in_eval_and_draws_slopes_in_training():
+    x = np.random.default_rng(1).standard_normal((4000,)).astype(np.float32)
+    x[:3] = [0.0, -0.0, float("nan")]
+    lo, hi = 0.1, 0.3
+    want = torch.nn.functional.rrelu(torch.tensor(x), lo, hi, training=False)
+    got = dl.nn.RReLU(lo, hi).eval()(dl.tensor(x))
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert repr(dl.nn.RReLU(lo, hi, True)) == repr(torch.nn.RReLU(lo, hi, True))
+    assert repr(dl.nn.RReLU()) == repr(torch.nn.RReLU())
+    # training: each x <= 0 takes its own slope in [lo, hi], which is also its gradient
+    xt = dl.tensor(x[3:], requires_grad=True)
+    y = dl.nn.functional.rrelu(xt, lo, hi, training=True)
+    y.sum().backward()
+    xs, ys, gs = x[3:], y.detach().numpy(), xt.grad.numpy()
+    neg = xs <= 0
+    np.testing.assert_array_equal(ys[~neg], xs[~neg])
+    np.testing.assert_array_equal(gs[~neg], 1.0)
+    slopes = ys[neg] / xs[neg]
+    assert slopes.min() >= lo - 1e-6 and slopes.max() <= hi + 1e-6
+    assert slopes.std() > 0.03 and abs(slopes.mean() - (lo + hi) / 2) < 0.01
+    np.testing.assert_allclose(gs[neg], slopes, rtol=1e-5)
+    # in place, and the errors
+    z = dl.tensor([-2.0, 2.0])
+    assert dl.nn.functional.rrelu(z, training=True, inplace=True) is z and z[1].item() == 2.0
+    assert 1 / 8 <= z[0].item() / -2.0 <= 1 / 3
+    with pytest.raises(RuntimeError, match="lower bound"):
+        dl.nn.functional.rrelu(dl.randn(3), 0.5, 0.1, training=True)
+    with pytest.raises(NotImplementedError, match="rrelu"):
+        dl.nn.functional.rrelu(dl.tensor([1, 2]), training=True)

@@ -21,6 +21,7 @@ __all__ = [
     "Hardswish",
     "Hardtanh",
     "LeakyReLU",
+    "RReLU",
     "LogSigmoid",
     "LogSoftmax",
     "Mish",
@@ -315,6 +316,27 @@ class Threshold(Module):
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}" + _inplace_str(self.inplace, ", ")
+
+
+class RReLU(Module):
+    """Randomised leaky ReLU: in training, each ``x <= 0`` takes a slope drawn uniformly
+    from ``[lower, upper]``; in eval the slope ``(lower + upper) / 2``.
+
+    Args:
+        lower: smallest slope. Default: 1/8.
+        upper: largest slope. Default: 1/3.
+        inplace: overwrite the input. Default: ``False``.
+    """
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + _inplace_str(self.inplace, ", ")
 
 
 class PReLU(Module):

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.creation import rand_like
 from darklib.nn.sparse import embedding
 from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
@@ -36,12 +37,14 @@ from darklib.ops.elementwise import (
     ge,
     gelu,
     gt,
+    hardswish,
     le,
     leaky_relu,
     logical_and,
     logical_not,
     logical_or,
     lt,
+    mish,
     mul,
     relu,
     sigmoid,
@@ -146,6 +149,7 @@ __all__ = [
     "pixel_shuffle",
     "pixel_unshuffle",
     "prelu",
+    "rrelu",
     "relu",
     "relu6",
     "rms_norm",
@@ -226,18 +230,6 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     return _inplace_or_not(_hardsigmoid, x, inplace, "hardsigmoid")
 
 
-def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """``x * relu6(x + 3) / 6``."""
-    x = float_only(input, "hardswish")
-    return _inplace_or_not(lambda t: t * _hardsigmoid(t), x, inplace, "hardswish")
-
-
-def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """``x * tanh(softplus(x))``."""
-    x = float_only(input, "mish")
-    return _inplace_or_not(lambda t: t * tanh(softplus(t)), x, inplace, "mish")
-
-
 def logsigmoid(input: Tensor) -> Tensor:
     """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
     x = float_only(input, "logsigmoid")
@@ -283,6 +275,31 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     if x.array.dtype.kind in "iu":  # the value takes the integer dtype, as torch
         value = int(value)
     return _inplace_or_not(lambda t: where(le(t, threshold), value, t), x, inplace, "threshold")
+
+
+def rrelu(
+    input: Tensor,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+) -> Tensor:
+    """Randomised leaky ReLU: in training, each entry ``x <= 0`` is multiplied by a slope
+    drawn uniformly from ``[lower, upper]`` (its gradient too); in eval, by the fixed
+    slope ``(lower + upper) / 2``."""
+    x = float_only(input, "rrelu")
+    if lower > upper:
+        raise RuntimeError(
+            f"rrelu: the lower bound ({lower}) must be less than or equal to the upper ({upper})"
+        )
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2, inplace)
+
+    def rrelu_of(t: Tensor) -> Tensor:
+        slope = rand_like(t.detach()) * (upper - lower) + lower
+        return where(le(t, 0), mul(slope, t), t)
+
+    return _inplace_or_not(rrelu_of, x, inplace, "rrelu")
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:

@@ -587,6 +587,57 @@ class SiLU(Function):
         return g * s * (1 + x * (1 - s))
 
 
+class Mish(Function):
+    """``x * tanh(softplus(x))`` as one op (torch's formula: ``tanh(log1p(exp(x)))``)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = get_xp(a)
+        x = _wide(xp, a)
+        t = xp.tanh(xp.log1p(xp.exp(x)))
+        ctx.save_for_backward(a, t)
+        return (x * t).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, t = ctx.saved_tensors
+        xp = get_xp(a)
+        x = _wide(xp, a)
+        return (g * (t + x * _sigmoid(xp, x) * (1 - t * t))).astype(g.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a, _) = ctx.saved_tensors
+        return higher_order.recompute(ctx, g, lambda x: x * tanh(softplus(x)), (a,))
+
+
+class Hardswish(Function):
+    """``x * clamp(x + 3, 0, 6) / 6`` as one op. The gradient is selected as torch's: 0 up
+    to -3, ``x / 3 + 1/2`` below 3, else (NaN included) the incoming gradient itself."""
+
+    @staticmethod
+    def forward(ctx, a):
+        xp = get_xp(a)
+        ctx.save_for_backward(a)
+        x = _wide(xp, a)
+        return (x * xp.clip(x + 3, 0, 6) / 6).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        xp = get_xp(a)
+        x = _wide(xp, a)
+        mid = xp.where(x < 3, g * (x / 3 + 0.5), g).astype(g.dtype, copy=False)
+        return xp.where(a <= -3, 0, mid).astype(g.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        x = ctx.lift(a, 0)
+        mid = where(Tensor._wrap(a < 3), g * (x / 3 + 0.5), g)
+        return where(Tensor._wrap(a <= -3), 0.0, mid)
+
+
 class Softplus(Function):
     @staticmethod
     def forward(ctx, a, beta, threshold):
@@ -627,7 +678,7 @@ class Clamp(Function):
             keep = a >= ctx.lo
         if ctx.hi is not None:
             keep = keep & (a <= ctx.hi)
-        return g * keep, None, None
+        return _where(get_xp(g), keep, g, 0), None, None  # (an inf or NaN g: exact zeros)
 
     backward_graph = staticmethod(higher_order.piecewise_linear)
 
@@ -1372,6 +1423,16 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return Softplus.apply(float_only(input, "softplus"), float(beta), float(threshold))
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    return _activation(Mish, float_only(input, "mish"), inplace, "mish")
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * relu6(x + 3) / 6``."""
+    return _activation(Hardswish, float_only(input, "hardswish"), inplace, "hardswish")
 
 
 def _activation(fn: type[Function], input: Tensor, inplace: bool, name: str, *args: Any) -> Tensor:

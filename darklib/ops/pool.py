@@ -166,12 +166,23 @@ def _max_pool_backward_cpu(
         return gx
     p = ph.phases(g)
     m = n * c * p.size
+    # gradient * (offset won): one pass, but an inf or NaN gradient would leave NaN (0 * inf)
+    # where its offset lost; then a select, so that losers get exact zeros as in PyTorch
+    finite = bool(np.isfinite(gy).all())
+
+    def pick(src: np.ndarray, won: np.ndarray, out: np.ndarray) -> np.ndarray:
+        if finite:
+            return np.multiply(src, won, out=out)
+        out[...] = 0
+        np.copyto(out, src, where=won)
+        return out
+
     if ph.tiles(g):  # each pixel in one window: write the gradient straight into place
         g3 = gy.reshape(-1, g.oh, g.ow)
         k3 = kidx.reshape(-1, g.oh, g.ow)
         kdt = kidx.dtype.type
         for t in range(len(p.terms)):
-            np.multiply(g3, k3 == kdt(t), out=ph.phase_view(gx, g, t))
+            pick(g3, k3 == kdt(t), ph.phase_view(gx, g, t))
         return gx
     g2 = _gy_padded(gy, g, p)
     gq = workspace("pool_gq", ph.plane_shape(1, n * c, g, p), gy.dtype)
@@ -182,10 +193,10 @@ def _max_pool_backward_cpu(
     for t, first in enumerate(ph.first_writers(p)):
         np.equal(kidx, kdt(t), out=won)
         if first:
-            np.multiply(g2, won, out=ph.write_first(gq, p, t, m)[0])
+            pick(g2, won, ph.write_first(gq, p, t, m)[0])
         else:
             dst = _term(gq, p, t, m)
-            np.add(dst, np.multiply(g2, won, out=tmp), out=dst)
+            np.add(dst, pick(g2, won, tmp), out=dst)
     return ph.from_phases(gq, g, p, gx)
 
 

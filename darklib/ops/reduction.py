@@ -251,9 +251,12 @@ class Extreme(Function):
         hit = x == out_k
         if ctx.nan_hits and x.dtype.kind == "f":
             hit |= xp.isnan(x) & xp.isnan(out_k)
-        hit = hit.astype(g.dtype)
-        count = hit.sum(axis=ctx.axes, keepdims=True)
-        return hit * (g.reshape(out_k.shape) / count), None, None, None, None
+        count = hit.sum(axis=ctx.axes, keepdims=True).astype(g.dtype)
+        share = g.reshape(out_k.shape) / count
+        if ctx.nan_hits:  # whole-tensor max/min: the share goes to the hits only (an inf
+            # or NaN share leaves the others at 0), as torch on the CPU; amax/amin multiply
+            return xp.where(hit, share, 0).astype(g.dtype, copy=False), None, None, None, None
+        return hit * share, None, None, None, None
 
     @staticmethod
     def backward_graph(ctx, g):
