@@ -173,7 +173,16 @@ _bind(
     add_=lambda self, other, *, alpha=1: self._inplace("add_", E.add, other, alpha=alpha),
     sub_=lambda self, other, *, alpha=1: self._inplace("sub_", E.sub, other, alpha=alpha),
     mul_=lambda self, other: self._inplace("mul_", E.mul, other),
-    div_=lambda self, other: self._inplace("div_", E.div, other),
+    div_=lambda self, other, *, rounding_mode=None: self._inplace(
+        "div_", E.div, other, rounding_mode=rounding_mode
+    ),
+    divide_=lambda self, other, *, rounding_mode=None: self._inplace(
+        "divide_", E.div, other, rounding_mode=rounding_mode
+    ),
+    true_divide_=lambda self, other: self._inplace("true_divide_", E.div, other),
+    subtract_=lambda self, other, *, alpha=1: self._inplace("subtract_", E.sub, other, alpha=alpha),
+    multiply_=lambda self, other: self._inplace("multiply_", E.mul, other),
+    float_power_=lambda self, e: _float_power_(self, e),
     pow_=lambda self, e: self._inplace("pow_", E.pow, e),
     clamp_=lambda self, min=None, max=None: self._inplace("clamp_", E.clamp, min, max),
     clip_=lambda self, min=None, max=None: self._inplace("clip_", E.clamp, min, max),
@@ -192,6 +201,8 @@ _bind(
     nan_to_num_=lambda self, nan=0.0, posinf=None, neginf=None: self._inplace(
         "nan_to_num_", E.nan_to_num, nan, posinf, neginf
     ),
+    __ilshift__=lambda self, other: self._inplace("<<=", E.bitwise_left_shift, other),
+    __irshift__=lambda self, other: self._inplace(">>=", E.bitwise_right_shift, other),
     __ifloordiv__=lambda self, other: self._inplace("//=", E.floor_divide, other),
     __imod__=lambda self, other: self._inplace("%=", E.remainder, other),
     __ipow__=lambda self, other: self._inplace("**=", E.pow, other),
@@ -202,6 +213,40 @@ _bind(
     __isub__=lambda self, other: self._inplace("-=", E.sub, other),
     __imul__=lambda self, other: self._inplace("*=", E.mul, other),
     __itruediv__=lambda self, other: self._inplace("/=", E.div, other),
+)
+
+
+def _float_power_(self: Tensor, exponent: Any) -> Tensor:
+    if self.array.dtype != "float64":
+        raise RuntimeError(
+            f"float_power_: the base has dtype {self.dtype} but the result is float64; "
+            "call .double() first"
+        )
+    return self._inplace("float_power_", E.float_power, exponent)
+
+
+def _inplace_binary(name: str, fn: Any) -> Any:
+    return lambda self, other: self._inplace(name + "_", fn, other)
+
+
+# binary ops whose result is cast back into the tensor (comparisons and logical ops write
+# 0/1 in its dtype, as torch)
+for _name in (
+    "bitwise_and bitwise_or bitwise_xor bitwise_left_shift bitwise_right_shift logical_and "
+    "logical_or logical_xor eq ne lt le gt ge atan2 hypot xlogy copysign heaviside ldexp"
+).split():
+    setattr(Tensor, _name + "_", _inplace_binary(_name, getattr(E, _name)))
+_bind(
+    heaviside=E.heaviside,
+    ldexp=E.ldexp,
+    bitwise_not_=lambda self: self._inplace("bitwise_not_", E.bitwise_not),
+    logical_not_=lambda self: self._inplace("logical_not_", E.logical_not),
+    sgn_=lambda self: self._inplace("sgn_", E.sgn),
+    erfinv_=lambda self: self._inplace("erfinv_", E.erfinv),
+    logit_=lambda self, eps=None: self._inplace("logit_", E.logit, eps),
+    # `x in t` and reversed(t), as torch: any element equal; t flipped along dim 0
+    __contains__=lambda self, element: bool(E.eq(self, element).array.any()),
+    __reversed__=lambda self: self if self.ndim == 0 else self.flip(0),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -245,6 +246,14 @@ def randn_like(
     return _like(randn, t, dtype, device, requires_grad)
 
 
+def _check_direction(start: Any, end: Any, step: Any) -> None:
+    if (step > 0 and end < start) or (step < 0 and end > start):
+        raise RuntimeError(
+            f"arange: upper bound and lower bound inconsistent with step sign (start={start}, "
+            f"end={end}, step={step})"
+        )
+
+
 def arange(
     start: Any,
     end: Any = None,
@@ -265,10 +274,25 @@ def arange(
     is_float = any(isinstance(v, float) for v in (start, end, step))
     default = None if is_float else np.int64
 
+    _check_direction(start, end, step)
+
     def fill(xp: Any, s: Any, d: np.dtype) -> Any:
-        if not is_float and d.kind in "iu":  # exact integers beyond 2**53
-            return xp.arange(start, end, step, dtype=np.int64).astype(d)
-        return xp.arange(start, end, step, dtype=np.float64).astype(d)
+        if d.kind in "iu":
+            # as torch: bounds and step truncated to integers first; int64 counts on them,
+            # narrower integer dtypes count on the bounds as given (ceil((end - start) / step))
+            lo, hi, st = (int(v) for v in (start, end, step))
+            if d == np.int64:
+                if st == 0:
+                    raise ValueError(f"arange: step {step!r} is zero once cast to int64")
+                n = (hi - lo + st - (1 if st > 0 else -1)) // st
+            else:
+                n = math.ceil((end - start) / step)
+            return (lo + st * xp.arange(max(n, 0), dtype=np.int64)).astype(d)
+        n = max(0, math.ceil((end - start) / step))
+        # start + i * step rounded once, as torch's fused multiply-add (in x86's 80-bit long
+        # double where NumPy has it, else float64)
+        wide = np.longdouble if xp is np else np.float64
+        return (wide(start) + wide(step) * xp.arange(n, dtype=wide)).astype(d)
 
     return _make(
         fill,

@@ -665,7 +665,7 @@ class Tensor:
         """Copy ``arr`` into this tensor's memory (seen by every view of it)."""
         a = self.array
         try:
-            if any(st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
+            if a.size and any(st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
                 raise ValueError  # an expanded view (CuPy's are not marked read-only)
             _dt.silent(a.__setitem__, Ellipsis, arr)  # a wider result overflowing: inf
         except ValueError:

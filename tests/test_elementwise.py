@@ -323,3 +323,70 @@ def test_branch_free_where_is_bit_exact(dtype, shapes):
         got, want = _where(np, c, x, y), np.where(c, x, y)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def test_alpha_and_value_apply_in_the_result_dtype():
+    # other * alpha is not taken in other's narrower dtype: int8 values do not wrap, and
+    # alpha does not promote the result
+    cases = [
+        lambda L: L.add(L.tensor([True]), L.tensor([True]), alpha=2),
+        lambda L: L.add(L.tensor([1.0], dtype=L.float16), L.tensor([2], dtype=L.uint8), alpha=0.5),
+        lambda L: L.add(L.tensor([True]), False, alpha=2),
+        lambda L: L.sub(L.tensor([1.0]), L.tensor([100], dtype=L.int8), alpha=3),
+        lambda L: L.addcmul(
+            L.zeros(2), L.tensor([100, 20], dtype=L.int8), L.tensor([100, 20], dtype=L.int8)
+        ),
+        lambda L: L.addcmul(L.tensor([1, 2]), L.tensor([1, 2]), L.tensor([1, 2]), value=0.5),
+        lambda L: L.addcmul(L.tensor([1, 2]), L.tensor([1, 2]), L.tensor([1, 2]), value=True),
+        lambda L: L.addcdiv(L.tensor([1.0, 2.0]), L.tensor([3.0, 4.0]), L.tensor([2, 8]), value=3),
+    ]
+    for case in cases:
+        want, got = case(torch), case(dl)
+        assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    errors = [
+        (lambda L: L.add(L.tensor([1, 2]), L.tensor([1, 2]), alpha=True), "Boolean alpha"),
+        (lambda L: L.add(L.tensor([1, 2]), 1, alpha=0.5), "alpha must not be a floating"),
+        (lambda L: L.addcdiv(L.tensor([1.0]), L.tensor([1]), L.tensor([2])), "nteger division"),
+    ]
+    for case, msg in errors:
+        with pytest.raises(RuntimeError):
+            case(torch)
+        with pytest.raises(RuntimeError, match=msg):
+            case(dl)
+    x = dl.tensor([1.0, 2.0], requires_grad=True)
+    dl.addcmul(dl.zeros(2), x, dl.tensor([3, 4], dtype=dl.int8), value=2).sum().backward()
+    assert x.grad.tolist() == [6.0, 8.0]
+
+
+def test_in_place_forms_follow_torch():
+    def run(L):
+        out = []
+        b = L.tensor([1, 2, 3])
+        v, w = b[1:], b[:1]
+        v <<= 1
+        w >>= 1
+        out.append(b)
+        out.append(L.tensor([7, -7]).div_(2, rounding_mode="floor"))
+        out.append(L.tensor([7.0, -7.0]).divide_(2, rounding_mode="trunc"))
+        out.append(L.tensor([1.0, 2.0, 3.0]).lt_(2.5))
+        out.append(L.tensor([1.0, 0.0, 3.0]).logical_and_(L.tensor([1.0, 1.0, 0.0])))
+        out.append(L.tensor([5, 6]).bitwise_xor_(L.tensor([3, 3])))
+        out.append(L.tensor([1.0, 2.0]).atan2_(L.tensor([1.0, -1.0])))
+        out.append(L.tensor([3.0, 4.0]).hypot_(L.tensor([4.0, 3.0])))
+        out.append(L.tensor([0.3, 0.5]).logit_())
+        out.append(L.tensor([1.0, 2.0], dtype=L.float64).float_power_(2))
+        out.append(L.tensor([1.5, 0.0, -1.0, float("nan")]).heaviside(L.tensor([0.5])))
+        out.append(L.ldexp(L.tensor([1, 2]), L.tensor([2, 3])))
+        out.append(L.tensor([-2.0, 3.0]).subtract_(L.tensor([1.0, 1.0]), alpha=2))
+        out.append(reversed(L.tensor([1, 2, 3])))
+        return out
+
+    for got, want in zip(run(dl), run(torch)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+        assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
+    assert 3 in dl.tensor([[1, 2], [3, 4]]) and 5 not in dl.tensor([[1, 2], [3, 4]])
+    with pytest.raises(RuntimeError, match="float64"):
+        dl.tensor([1.0]).float_power_(2)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        dl.heaviside(dl.tensor([1.0]), dl.tensor([1]))

@@ -66,13 +66,13 @@ def test_getitem_mask_and_numpy_keys(device):
     compare(lambda a: a[[]], lambda a: a[[]], x, device=device)
 
 
-def test_getitem_negative_step_and_views():
+def test_getitem_step_and_views():
     x = dl.tensor(_x((4, 3)), requires_grad=True)
-    y = x[::-2, 1]
-    assert y.tolist() == x.detach().numpy()[::-2, 1].tolist()
+    y = x[1::2, 1]
+    assert y.tolist() == x.detach().numpy()[1::2, 1].tolist()
     y.sum().backward()
     expected = np.zeros((4, 3))
-    expected[::-2, 1] = 1
+    expected[1::2, 1] = 1
     np.testing.assert_array_equal(x.grad.numpy(), expected)
     base = dl.arange(6.0).reshape(2, 3)
     row = base[1]
@@ -373,7 +373,7 @@ def test_nonzero_argwhere_unique(device):
 @pytest.mark.parametrize(
     "fn",
     [
-        lambda a: a[1, ::-1],
+        lambda a: a[1, ::2],
         lambda a: a[:, dl.tensor([2, 0, 2])],
         lambda a: a[dl.tensor([1, 1, 0]), :, dl.tensor([0, 1, 1])],
         lambda a: a[a > 0],
@@ -574,3 +574,35 @@ def test_int_and_array_index_gradients_follow_torch():
         _x((2, 3, 4)),
         _x((2, 4), seed=1),
     )
+
+
+def test_scalar_bools_stay_in_place_beside_integers_as_torch():
+    # torch applies integers as selections first, and a scalar bool is an index on a new
+    # dim: x[:, True, :, 1] keeps the new dim where it stands (NumPy moves it to the front)
+    x = np.arange(24.0).reshape(2, 3, 4)
+    keys = [
+        (slice(None), True, slice(None), 1),
+        (0, slice(None), True),
+        (1, None, False),
+        (True, slice(None), 0, [0, 1]),
+        (-1, Ellipsis, True, slice(1, None)),
+    ]
+    for k in keys:
+        want = torch.tensor(x)[k]
+        got = dl.tensor(x)[k]
+        assert tuple(got.shape) == tuple(want.shape), k
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        t, d = torch.tensor(x), dl.tensor(x)
+        t[k] = -1.0
+        d[k] = -1.0
+        np.testing.assert_array_equal(d.numpy(), t.numpy())
+
+
+def test_slice_steps_must_be_positive_as_in_torch():
+    x = dl.arange(6.0)
+    for key in (slice(None, None, -1), (slice(None), slice(None, None, -2)), slice(0, 4, 0)):
+        with pytest.raises(ValueError, match="step must be greater than zero"):
+            x.reshape(2, 3)[key] if isinstance(key, tuple) else x[key]
+    with pytest.raises(ValueError, match="use flip"):
+        x[::-1] = 0.0
+    assert x[1::2].tolist() == [1.0, 3.0, 5.0]

@@ -394,3 +394,40 @@ def test_pad_errors():
         pad(x, (1, 1), mode="mirror")
     with pytest.raises(RuntimeError, match="doesn't take in value"):
         pad(x, (1, 1), mode="reflect", value=3.0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_flip_ravel_and_einsum_results_do_not_write_through_to_their_input(device):
+    # flip is a copy in torch; ravel copies a non-contiguous input; a one-operand einsum
+    # that NumPy answers with a view is copied too (an unregistered view bypassed autograd)
+    for L, dev in ((torch, "cpu"), (dl, device)):
+        b = L.arange(6.0, device=dev).reshape(2, 3)
+        f = b.flip(0)
+        f.add_(10)
+        r = b[:, 1].ravel()
+        r.add_(100)
+        assert b.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+        assert f.is_contiguous() and r.is_contiguous() and r.stride() == (1,)
+    x = dl.zeros(2, 2, device=device)
+    dl.einsum("ii->i", x).add_(1)
+    assert x.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    c = dl.arange(4.0, device=device)
+    c.ravel().add_(1)  # contiguous: ravel is a view, as torch's
+    assert c.tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_writes_through_expand_that_repeats_nothing_and_into_empty_tensors(device):
+    for L, dev in ((torch, "cpu"), (dl, device)):
+        a = L.zeros(2, 3, device=dev)
+        a.expand(2, 3).add_(1)
+        a.expand(1, 2, 3)[...] = a.expand(1, 2, 3) + 1
+        assert a.tolist() == [[2.0] * 3] * 2
+        e = L.zeros(2, 0, device=dev)
+        e.mul_(2)
+        L.zeros(1, 0, 2, device=dev).mT.add_(1)
+        y = L.zeros(2, 2, device=dev)
+        y[False] += 1
+        assert y.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    with pytest.raises(RuntimeError, match="single memory location"):
+        dl.zeros(3, 1, device=device).expand(3, 4).add_(1)  # a real broadcast: refused

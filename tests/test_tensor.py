@@ -196,3 +196,34 @@ def test_new_creation_methods_inherit_dtype_and_device():
     t = x.new_tensor([1, 2])
     assert t.dtype == dl.float64 and t.tolist() == [1.0, 2.0]
     assert x.new_zeros(2, dtype=dl.int64).dtype == dl.int64
+
+
+def test_arange_follows_torch_for_integer_dtypes_float_bounds_and_directions():
+    rnd = np.random.default_rng(0)
+    cases = [(0.5,), (1, 10, 2.5), (0, 10, 3), (10, 0, -3), (1, 2, 0.3), (0, 1, 0.1), (10,)]
+    cases += [tuple(np.round(rnd.uniform(-20, 20, 3), 1).tolist()) for _ in range(60)]
+    for c in cases:
+        for name in (None, "int64", "int32", "int8", "uint8", "float64"):
+            kw_t = {} if name is None else {"dtype": getattr(torch, name)}
+            kw_d = {} if name is None else {"dtype": getattr(dl, name)}
+            try:
+                want = torch.arange(*c, **kw_t)
+            except (RuntimeError, ValueError) as e:
+                with pytest.raises(type(e)):
+                    dl.arange(*c, **kw_d)
+                continue
+            got = dl.arange(*c, **kw_d)
+            assert got.dtype == getattr(dl, str(want.dtype).split(".")[1]), (c, name)
+            if name == "float64":  # torch's vector lanes round some entries past the 8th
+                np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-14, atol=1e-13)
+            else:
+                np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=str((c, name)))
+    for bad in ((5, 1), (0, 1, -1)):
+        with pytest.raises(RuntimeError, match="inconsistent with step sign"):
+            dl.arange(*bad)
+
+
+def test_all_any_over_no_dims_give_truth_values():
+    x = dl.tensor([2, 0, 4], dtype=dl.uint8)
+    assert dl.all(x, dim=()).tolist() == [1, 0, 1] == dl.any(x, dim=()).tolist()
+    assert dl.all(dl.tensor([0.5, 0.0]), dim=()).tolist() == [True, False]

@@ -1036,19 +1036,29 @@ def _no_bool(name: str, *xs: Any) -> None:
 # ------------------------------------------------------------------ functional API
 
 
-def _check_alpha(op: str, alpha: Any, *operands: Any) -> None:
-    if isinstance(alpha, float) and result_dtype(*operands).kind != "f":
+def _scaled(op: str, alpha: Any, input: Any, other: Any) -> Any:
+    """``alpha * other`` for add/sub, computed in the dtype of the result (as torch: an
+    int8 ``other`` is not multiplied in int8, and alpha does not promote)."""
+    rdt = result_dtype(input, other)
+    if isinstance(alpha, bool) and rdt.kind != "b":
+        raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results")
+    if isinstance(alpha, float) and rdt.kind != "f":
         raise RuntimeError(
             f"{op}: for integral input tensors, argument alpha must not be a floating point "
             f"number (got {alpha})"
         )
+    if not isinstance(other, Tensor):
+        return bool(other and alpha) if rdt.kind == "b" else other * alpha
+    other = _cast(other, rdt)
+    if rdt.kind == "b":  # bool arithmetic: alpha acts as bool(alpha)
+        return other if alpha else logical_and(other, False)
+    return mul(other, alpha)
 
 
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     """``input + alpha * other``, with broadcasting and PyTorch's type promotion."""
-    if alpha != 1:
-        _check_alpha("add", alpha, input, other)
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    if (alpha is not True and alpha != 1) or isinstance(alpha, bool):
+        other = _scaled("add", alpha, input, other)
     return _binary(Add, input, other)
 
 
@@ -1059,9 +1069,8 @@ def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
             "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
             "to invert a mask use the `~` or `logical_not()` operator instead"
         )
-    if alpha != 1:
-        _check_alpha("sub", alpha, input, other)
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    if alpha != 1 or isinstance(alpha, bool):
+        other = _scaled("sub", alpha, input, other)
     return _binary(Sub, input, other)
 
 
@@ -1327,6 +1336,28 @@ def signbit(input: Tensor) -> Tensor:
     return Tensor._wrap(get_xp(x.array).signbit(x.array))
 
 
+def heaviside(input: Tensor, values: Tensor) -> Tensor:
+    """0 where ``input < 0`` (or NaN), ``values`` where it is 0, 1 where it is positive. Not
+    differentiable (torch neither); ``input`` and ``values`` share one dtype."""
+    x = _tensor(input, "heaviside")
+    v = _tensor(values, "heaviside")
+    if x.array.dtype != v.array.dtype:
+        raise RuntimeError(
+            f"heaviside: input ({x.dtype}) and values ({v.dtype}) must have the same dtype"
+        )
+    a, b = x.array, v.array
+    xp = get_xp(a)
+    return Tensor._wrap(xp.where(a == 0, b, (a > 0).astype(a.dtype)).astype(a.dtype))
+
+
+def ldexp(input: Tensor, other: Tensor) -> Tensor:
+    """``input * 2 ** other`` (a float result; differentiable in ``input``)."""
+    x = _tensor(input, "ldexp")
+    if x.array.dtype.kind != "f":
+        x = x.to(result_dtype(x, 1.0))
+    return mul(x, pow(2.0, other))
+
+
 def float_power(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent`` computed in float64, as torch.float_power."""
     a = input.double() if isinstance(input, Tensor) else float(input)
@@ -1510,14 +1541,32 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
     return add(input, mul(weight, sub(end, input)))
 
 
+def _value_for(rdt: np.dtype, value: Any) -> Any:
+    """addcmul/addcdiv's ``value`` in the result's kind (torch casts it: an integer result
+    takes ``int(value)``)."""
+    return int(value) if rdt.kind in "iu" else value
+
+
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
-    """``input + value * tensor1 * tensor2``."""
-    return add(input, mul(tensor1, tensor2), alpha=value)
+    """``input + value * tensor1 * tensor2``, computed in the result's dtype."""
+    rdt = result_dtype(input, tensor1, tensor2)
+    if rdt.kind == "b":
+        raise NotImplementedError("addcmul: not implemented for bool tensors")
+    t1, t2 = _cast(tensor1, rdt), _cast(tensor2, rdt)
+    return add(input, mul(mul(t1, _value_for(rdt, value)), t2))
 
 
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
-    """``input + value * tensor1 / tensor2``."""
-    return add(input, div(tensor1, tensor2), alpha=value)
+    """``input + value * tensor1 / tensor2``; two integer tensors are refused, as torch."""
+    kinds = [t.array.dtype.kind if isinstance(t, Tensor) else "f" for t in (tensor1, tensor2)]
+    if all(k in "biu" for k in kinds):
+        raise RuntimeError(
+            "addcdiv: integer division is not supported: tensor1 and tensor2 are both "
+            "integer tensors (write input + value * (tensor1 / tensor2) for a true division)"
+        )
+    rdt = result_dtype(input, tensor1, tensor2)
+    t1, t2 = _cast(tensor1, rdt), _cast(tensor2, rdt)
+    return add(input, div(mul(t1, _value_for(rdt, value)), t2))
 
 
 def nan_to_num(

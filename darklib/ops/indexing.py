@@ -197,8 +197,7 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
                 raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
             dim += 1
         elif isinstance(k, slice):
-            if k.step == 0:
-                raise ValueError("index: slice step cannot be zero")
+            _check_step(k)
             dim += 1
         elif _is_bool_array(k):
             if tuple(k.shape) != tuple(shape[dim : dim + k.ndim]):
@@ -570,8 +569,7 @@ def getitem(input: Tensor, key: Any) -> Tensor:
             raise IndexError(f"index {key} is out of bounds for dimension 0 with size {n}")
         return Slice.apply(input, (key, Ellipsis))
     if type(key) is slice and arr.ndim:
-        if key.step == 0:
-            raise ValueError("index: slice step cannot be zero")
+        _check_step(key)
         if _plain_bounds(key):
             return Slice.apply(input, (key,))
     if isinstance(key, Tensor) and type(arr) is np.ndarray and arr.ndim:
@@ -605,10 +603,10 @@ def _advanced_block(items: tuple, ndim: int) -> tuple | None:
     result then starts with idx's dims, while for torch ``idx`` stands alone and its dims
     stay in place (after the ``:``). Likewise an Ellipsis that stands for no dims parts
     index arrays for NumPy only."""
-    if builtins.any(isinstance(k, builtins.bool) for k in items):
-        return None  # scalar bools: advanced in both readings, left to NumPy's
     consumed = builtins.sum(
-        (k.ndim if _is_bool_array(k) else 1) for k in items if not (k is None or k is Ellipsis)
+        (k.ndim if _is_bool_array(k) else 1)
+        for k in items
+        if not (k is None or k is Ellipsis or isinstance(k, builtins.bool))
     )
 
     def width(k: Any) -> int:  # result dims of a basic item
@@ -624,8 +622,8 @@ def _advanced_block(items: tuple, ndim: int) -> tuple | None:
     def is_int(k: Any) -> bool:
         return isinstance(k, int)
 
-    def is_array(k: Any) -> bool:
-        return hasattr(k, "dtype")
+    def is_array(k: Any) -> bool:  # (a scalar bool is an index array on a new dim in both)
+        return hasattr(k, "dtype") or isinstance(k, builtins.bool)
 
     npos = place(lambda k: is_int(k) or is_array(k), lambda k: False)
     # (an Ellipsis standing for no dims does not part index arrays for torch either)
@@ -634,6 +632,14 @@ def _advanced_block(items: tuple, ndim: int) -> tuple | None:
         return None
     basic = builtins.sum(width(k) for k in items if not (is_int(k) or is_array(k)))
     return npos, tpos, basic
+
+
+def _check_step(k: slice) -> None:
+    """Slice steps are positive, as in torch (NumPy's reversing steps are refused)."""
+    step = 1 if k.step is None else _as_int(k.step)
+    if step <= 0:
+        hint = " (to reverse, use flip())" if step < 0 else ""
+        raise ValueError(f"index: slice step must be greater than zero, got {step}{hint}")
 
 
 def _plain_bounds(s: slice) -> bool:

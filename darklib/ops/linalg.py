@@ -378,7 +378,11 @@ class Einsum(Function):
         subs, out = spec
         ctx.spec = spec
         ctx.save_for_backward(*ops)
-        return _einsum(get_xp(ops[0]), ",".join(subs) + "->" + out, *ops)
+        xp = get_xp(ops[0])
+        res = _einsum(xp, ",".join(subs) + "->" + out, *ops)
+        # one operand permuted or on a diagonal comes back as a view of it: a copy here
+        # (torch's is a view; an unregistered one would let writes bypass autograd)
+        return res.copy() if xp.may_share_memory(res, ops[0]) else res
 
     @staticmethod
     def backward(ctx, g):

@@ -792,7 +792,7 @@ def _logical(input: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
     x = _check_tensor(input, op)
     if isinstance(dim, tuple | list) and len(dim) == 0:  # no dims: elementwise truth
         arr = x.array
-        return Tensor._wrap(arr.astype(np.uint8 if arr.dtype == np.uint8 else np.bool_))
+        return Tensor._wrap((arr != 0).astype(np.uint8 if arr.dtype == np.uint8 else np.bool_))
     x, axes, keepdim = _prep(x, dim, keepdim, op)
     arr = x.array
     out = _arr(get_xp(arr), getattr(arr, op)(axis=axes, keepdims=keepdim))

@@ -135,14 +135,24 @@ class Permute(Function):
         return g.permute(ctx.inv), None
 
 
+def _expanded(x: Any, shape: tuple) -> Any:
+    """``x`` broadcast to ``shape``. Where nothing repeats (only leading size-1 dims are
+    added) a plain, writable view, so that in-place writes go through, as torch's;
+    NumPy's broadcast views are read-only."""
+    lead = len(shape) - x.ndim
+    if lead >= 0 and tuple(shape[lead:]) == x.shape and all(n == 1 for n in shape[:lead]):
+        return x[(None,) * lead]
+    return get_xp(x).broadcast_to(x, shape)
+
+
 class Expand(Function):
     @staticmethod
     def view(x, shape):
-        return get_xp(x).broadcast_to(x, shape)
+        return _expanded(x, shape)
 
     @staticmethod
     def forward(ctx, x, shape):
-        return get_xp(x).broadcast_to(x, shape)
+        return _expanded(x, shape)
 
     @staticmethod
     def backward(ctx, g):
@@ -281,7 +291,8 @@ class Flip(Function):
     @staticmethod
     def forward(ctx, x, axes):
         ctx.axes = axes
-        return get_xp(x).flip(x, axis=axes)
+        xp = get_xp(x)
+        return xp.ascontiguousarray(xp.flip(x, axis=axes))  # a copy, as torch's flip
 
     @staticmethod
     def backward(ctx, g):
@@ -454,7 +465,9 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def ravel(input: Tensor) -> Tensor:
-    return flatten(input)
+    """The elements in a 1-D contiguous tensor: a view of a contiguous input, else a copy."""
+    x = _check_tensor(input, "ravel")
+    return flatten(x if x.is_contiguous() else x.contiguous())
 
 
 def _split_dim(x: Tensor, dim: Any, op: str) -> int:
