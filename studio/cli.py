@@ -41,14 +41,38 @@ def progress_line(ev: dict, width: int) -> str:
 
 def default_out(path: Path) -> Path:
     """Where ``train`` writes: next to the project, ``<name>.trained.darkproj`` for JSON
-    input, the same file for a ``.darkproj``."""
+    input, the same file for a ``.darkproj`` (written only when the run did not fail; the
+    per-epoch checkpoint beside it is removed once the output is written)."""
     if path.suffix == SUFFIX:
         return path
     return path.with_name(path.stem + ".trained" + SUFFIX)
 
 
+def _override(spec, args: argparse.Namespace) -> str | None:
+    """Apply the command line's overrides to the spec; the first bad one as one line."""
+    from pydantic import ValidationError
+
+    for option, obj, name, value in (
+        ("--epochs", spec.training, "epochs", args.epochs),
+        ("--batch-size", spec.training, "batch_size", args.batch_size),
+        ("--device", spec.training, "device", args.device),
+        ("--size", spec.dataset, "size", args.size),
+    ):
+        if value is None:
+            continue
+        try:
+            setattr(obj, name, value)
+        except ValidationError as e:
+            msg = e.errors()[0].get("msg", "invalid value") if e.errors() else "invalid value"
+            return f"{option} {value}: {msg[:1].lower()}{msg[1:]}"
+    if args.max_steps is not None and args.max_steps < 1:
+        return f"--max-steps {args.max_steps}: must be at least 1"
+    return None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from studio.trainer import Session, Trainer  # darklib: not for --help and info
+    from studio.data import DataError
+    from studio.trainer import Session, Trainer, fit_problem  # darklib: not for --help, info
 
     path = Path(args.project)
     try:
@@ -57,18 +81,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     spec = proj.spec
-    if args.epochs is not None:
-        spec.training.epochs = args.epochs
-    if args.batch_size is not None:
-        spec.training.batch_size = args.batch_size
-    if args.device is not None:
-        spec.training.device = args.device
-    if args.size is not None:
-        spec.dataset.size = args.size
+    bad = _override(spec, args)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     out = Path(args.out) if args.out else default_out(path)
     try:
         session = Session(proj)
-    except Exception as e:
+        data = session.data  # read it now: a missing folder is an error before any training
+        problem = fit_problem(spec, data.num_classes)
+        if problem:
+            raise DataError(problem)
+    except (DataError, ProjectError, ValueError, RuntimeError) as e:
         print(f"error: {path}: {e}", file=sys.stderr)
         return 2
     events: queue.Queue = queue.Queue()
@@ -91,6 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     last_print = 0.0
     reason = None
     status = 0
+    wrote_ckpt = False
     try:
         while reason is None:
             try:
@@ -112,13 +137,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"{d['val_acc']:.3f} | {d['seconds']:.1f} s",
                     flush=True,
                 )
+            elif ev.kind == "checkpoint":
+                wrote_ckpt = True
             elif ev.kind in ("log", "paused"):
                 print(("\n" if tty else "") + d.get("text", d.get("reason", "")), flush=True)
                 if ev.kind == "paused" and d.get("reason") != "user":
                     trainer.stop()  # no one can resume a headless run
                     status = 3
             elif ev.kind == "error":
-                print("\n" + d["traceback"], file=sys.stderr, flush=True)
+                if d.get("traceback"):  # a bug: the details help to report it
+                    print("\n" + d["traceback"].rstrip(), file=sys.stderr, flush=True)
+                print(f"\nerror: {d['message']}", file=sys.stderr, flush=True)
                 status = 1
             elif ev.kind == "finished":
                 reason = d["reason"]
@@ -128,9 +157,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.join()
         status = 130
     trainer.join()
-    snap = session.snapshot()
-    save_project(snap, out)
     secs = time.perf_counter() - t0
+    if reason == "error" or status == 1:
+        # the state after a failed step may be half updated: the project file keeps what it
+        # had, and the last epoch's checkpoint (if any) is the newest good state
+        kept = f"; the last epoch's checkpoint is {ckpt}" if wrote_ckpt else ""
+        print(f"error in {secs:.1f} s; {out} was not written{kept}", file=sys.stderr)
+        return status or 1
+    save_project(session.snapshot(), out)
+    if wrote_ckpt and ckpt is not None:
+        ckpt.unlink(missing_ok=True)  # the output holds this state or a newer one
     print(f"{reason or 'stopped'} in {secs:.1f} s; wrote {out}")
     return status
 

@@ -298,6 +298,19 @@ def detect_source(path: str | os.PathLike) -> str:
     return "folder"
 
 
+def class_count(path: str | os.PathLike, source: str) -> int | None:
+    """How many classes an on-disk source holds, cheaply (the folder listing; 10 for the
+    MNIST, FashionMNIST and CIFAR-10 files), or None when it cannot be told."""
+    if source in ("mnist", "fashion_mnist", "cifar10"):
+        return 10
+    if source != "folder":
+        return None
+    try:
+        return len(open_reader(DatasetSpec(source="folder", path=str(path)), [3, 1, 1]).classes)
+    except DataError:
+        return None
+
+
 def open_reader(spec: DatasetSpec, input_shape: Sequence[int]) -> Any:
     """darklib's reader for a spec's on-disk source (``folder``, ``mnist``, ...).
 
@@ -356,6 +369,7 @@ __all__ = [
     "DataError",
     "ImageData",
     "build_transform",
+    "class_count",
     "detect_source",
     "fit_image",
     "load_data",

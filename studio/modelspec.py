@@ -635,3 +635,32 @@ def format_shape(shape: Shape | None) -> str:
     if shape is None:
         return "?"
     return "(N, " + ", ".join(str(n) for n in shape) + ")"
+
+
+def output_layer(spec: ModelSpec) -> LayerSpec | None:
+    """The layer that sets the model's output size: the last layer, or the ``Linear`` before
+    trailing shape-keeping layers (activations, dropout, softmax); None when it is not a
+    ``Linear`` (a convolution head, a merge node): such heads are the user's to resize."""
+    for layer in reversed(spec.layers):
+        rule = REGISTRY.get(layer.type)
+        if layer.type == "Linear":
+            return layer
+        if rule is None or rule.shape is not _same or layer.inputs:
+            return None
+    return None
+
+
+def with_outputs(spec: ModelSpec, n: int) -> tuple[ModelSpec, str, int] | None:
+    """A copy of ``spec`` whose output ``Linear`` gives ``n`` values: (new spec, layer name,
+    old size), or None when there is no such layer or it already gives ``n``."""
+    layer = output_layer(spec)
+    if layer is None:
+        return None
+    old = layer.args.get("out_features")
+    if old == n:
+        return None
+    new = spec.model_copy(deep=True)
+    for ls in new.layers:
+        if ls.name == layer.name:
+            ls.args = {**ls.args, "out_features": int(n)}
+    return new, layer.name, int(old) if isinstance(old, int) else -1

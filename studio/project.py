@@ -232,7 +232,8 @@ class Project:
 
     ``model_state`` and ``optim_tensors`` map names to numpy arrays; ``optim_meta`` is the
     optimizer's state_dict with each tensor replaced by ``{"__tensor__": key}``; ``position``
-    says where training stands (``epoch``, ``batch``, ``step``); ``history`` holds metric
+    says where training stands (``epoch``, ``batch``, ``step`` and, when known, ``samples``
+    of the current epoch behind); ``history`` holds metric
     series (see :class:`studio.trainer.History`).
     """
 
@@ -378,6 +379,8 @@ def _load_zip(path: Path, where: str) -> Project:
                 proj.optim_meta = meta.get("optimizer")
                 pos = meta.get("position") or {}
                 proj.position = {k: int(pos.get(k, 0)) for k in ("epoch", "batch", "step")}
+                if "samples" in pos:  # samples of the current epoch behind (newer files)
+                    proj.position["samples"] = int(pos["samples"])
             proj.thumbnail = _read_member(zf, "thumbnail.png", MAX_THUMBNAIL_BYTES, where)
         except (zipfile.BadZipFile, OSError, EOFError) as e:
             raise ProjectError(f"{where}: damaged archive ({e})") from None
@@ -458,9 +461,13 @@ def save_project(proj: Project, path: str | os.PathLike) -> Path:
 
 
 def sample_projects(folder: str | os.PathLike) -> list[tuple[Path, ProjectSpec | None, str]]:
-    """The sample project files in ``folder``: (path, spec or None, error message)."""
+    """The sample project files in ``folder``: (path, spec or None, error message).
+
+    Samples are readable ``project.json`` files, one per sample; the ``.darkproj`` files
+    that training writes beside them (``<name>.trained.darkproj``, checkpoints) are the
+    user's outputs, not samples, and are left out."""
     out = []
-    for p in sorted(Path(folder).glob("*.json")) + sorted(Path(folder).glob("*" + SUFFIX)):
+    for p in sorted(Path(folder).glob("*.json")):
         try:
             out.append((p, load_project(p, check_weights=False).spec, ""))
         except ProjectError as e:

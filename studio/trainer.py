@@ -12,7 +12,9 @@ Events are :class:`Event` objects (``kind`` and a ``data`` dict):
 ``paused``      reason ("user", or the NaN guard's message)
 ``resumed``     (nothing)
 ``log``         text
-``error``       message, traceback (the run stops; model and history are kept)
+``error``       message, traceback ("" for bad input), user (True for bad input: data
+                that cannot be read or does not fit the model); the run stops, model and
+                history are kept
 ``finished``    reason: "completed", "stopped" or "error"
 ==============  =====================================================================
 
@@ -29,6 +31,7 @@ import queue
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -41,9 +44,10 @@ import darklib as dl
 from darklib import optim
 from darklib.optim import lr_scheduler
 from darklib.utils.data import DataLoader
-from studio.data import load_data
+from studio.data import DataError, load_data
+from studio.modelspec import infer, output_layer
 from studio.network import build_model
-from studio.project import Project, ProjectSpec, save_project
+from studio.project import Project, ProjectError, ProjectSpec, save_project
 from studio.tasks import Task, get_task
 from studio.tasks.base import to_numpy
 
@@ -170,24 +174,64 @@ def make_optimizer(spec: ProjectSpec, params: Any) -> Any:
     return cls(params, lr=o.lr, **o.args)
 
 
-def make_scheduler(spec: ProjectSpec, optimizer: Any, steps_per_epoch: int) -> Any:
+def make_scheduler(
+    spec: ProjectSpec,
+    optimizer: Any,
+    steps_per_epoch: int,
+    epochs: int | None = None,
+    total_steps: int | None = None,
+) -> Any:
+    """The project's scheduler, fresh, for ``epochs`` (default: the project's) epochs of
+    ``steps_per_epoch`` steps; ``total_steps`` overrides OneCycleLR's cycle length."""
     s = spec.schedule
     if s.type == "none":
         return None
     cls = getattr(lr_scheduler, s.type, None)
     if cls is None:
         raise ValueError(f"darklib.optim.lr_scheduler has no scheduler {s.type!r}")
+    epochs = int(epochs or spec.training.epochs)
     args = dict(s.args)
     if s.type == "CosineAnnealingLR":
-        args.setdefault("T_max", spec.training.epochs)
+        args.setdefault("T_max", epochs)
     if s.type == "StepLR":
-        args.setdefault("step_size", max(1, spec.training.epochs // 3))
+        args.setdefault("step_size", max(1, epochs // 3))
     if s.type == "ExponentialLR":
         args.setdefault("gamma", 0.9)
     if s.type == "OneCycleLR":
         args.setdefault("max_lr", spec.optimizer.lr)
-        args.setdefault("total_steps", spec.training.epochs * steps_per_epoch)
+        # the cycle is always the run's plan: the trainer steps it once per batch, and a
+        # cycle shorter than that raises once stepped past its end
+        args.pop("epochs", None)
+        args.pop("steps_per_epoch", None)
+        args["total_steps"] = max(1, int(total_steps or epochs * steps_per_epoch))
     return cls(optimizer, **args)
+
+
+# the arguments of per-epoch schedules that, when they differ, make a stored state stale
+_SCHEDULE_ARGS = ("T_max", "eta_min", "step_size", "gamma")
+
+
+def _jump(scheduler: Any, to: int, closed_form: bool = False) -> None:
+    """Move a fresh scheduler to step (or epoch) ``to`` and set the lrs for it."""
+    with warnings.catch_warnings():  # the deprecated epoch argument; step before optimizer
+        warnings.simplefilter("ignore")
+        if closed_form:
+            scheduler.step(to)
+        else:  # OneCycleLR: get_lr is a function of last_epoch alone
+            scheduler.last_epoch = to - 1
+            scheduler.step()
+
+
+def fit_problem(spec: ProjectSpec, num_classes: int) -> str | None:
+    """Why the spec's model cannot train on data with ``num_classes`` classes (its output
+    size does not match, for classification), or None. Checked before a run starts, so that
+    a mismatch is a message instead of an IndexError in the middle of the first epoch."""
+    rep = infer(spec.model)
+    if not rep.ok:
+        return None  # shape errors are reported as such
+    head = output_layer(spec.model)
+    name = head.name if head is not None else rep.layers[-1].name
+    return get_task(spec.task).check_fit(rep.output_shape, num_classes, name)
 
 
 def available_devices() -> list[str]:
@@ -230,7 +274,7 @@ class Session:
         if project.optim_meta is not None:
             self._load_optim_state(project.optim_meta, project.optim_tensors)
         self.scheduler = None
-        self._scheduler_ready = False
+        self._scheduler_plan: tuple | None = None  # what the live scheduler was built for
         self.loss_fn = self.task.make_loss(self.spec.loss.type, self.spec.loss.args)
         self.previews: dict[str, Any] = {}
 
@@ -254,14 +298,72 @@ class Session:
         sd = _unflatten_state(meta, tensors, lambda a: dl.from_numpy(np.array(a)))
         self.optimizer.load_state_dict(sd)
 
-    def ensure_scheduler(self, steps_per_epoch: int) -> None:
-        if self._scheduler_ready:
+    def ensure_scheduler(self, steps_per_epoch: int, epochs: int, done: int, epoch: int) -> None:
+        """Build (or keep) the scheduler for a run of ``epochs`` epochs of ``steps_per_epoch``
+        steps, ``done`` steps (``epoch`` epochs) of which are behind us.
+
+        The stored (or live) schedule is restored exactly when it still fits the plan. It no
+        longer fits after "train more epochs" or a new batch size, and OneCycleLR would then
+        raise once stepped past its old ``total_steps``. What is rebuilt instead:
+
+        - OneCycleLR whose cycle had ended (or a run that had none): a fresh cycle over the
+          remaining steps, as fastai's ``fit_one_cycle`` for more epochs: warm up again from
+          ``max_lr / div_factor``, peak, anneal to the end of the new run. Stretching the old
+          cycle instead would jump from the annealed minimum back to a high rate at once.
+        - OneCycleLR stopped mid-cycle (a new batch size or epoch count in mid-run): a cycle
+          over the whole new plan, placed at the current step, so that the run goes on as if
+          it had been planned this way.
+        - per-epoch schedules whose arguments changed (``T_max``, ``step_size`` follow the
+          epochs): rebuilt and moved to the current epoch through the closed form.
+        """
+        plan = (self.spec.schedule.model_dump_json(), steps_per_epoch, epochs)
+        if self._scheduler_plan == plan:
+            return  # the live scheduler is this plan's: keep it as it is
+        if self.scheduler is not None:
+            saved = _json_safe(self.scheduler.state_dict())
+        elif self._scheduler_plan is None:
+            saved = (self.project.history or {}).get("_scheduler")
+        else:
+            saved = None
+        self._scheduler_plan = plan
+        groups = [
+            {k: g[k] for k in ("betas", "momentum") if k in g} for g in self.optimizer.param_groups
+        ]
+        total = steps_per_epoch * epochs
+        one_cycle = self.spec.schedule.type == "OneCycleLR"
+        self.scheduler = make_scheduler(self.spec, self.optimizer, steps_per_epoch, epochs)
+        if self.scheduler is None:
             return
-        self._scheduler_ready = True
-        self.scheduler = make_scheduler(self.spec, self.optimizer, steps_per_epoch)
-        sched_state = (self.project.history or {}).get("_scheduler")
-        if self.scheduler is not None and sched_state:
-            self.scheduler.load_state_dict(dict(sched_state))
+        fresh = _json_safe(self.scheduler.state_dict())
+        if isinstance(saved, dict) and set(saved) == set(fresh):
+            if one_cycle:
+                left = int(saved.get("total_steps", 0)) - int(saved.get("last_epoch", 0))
+                fits = left == total - done
+            else:
+                fits = all(saved.get(k) == fresh[k] for k in _SCHEDULE_ARGS if k in fresh)
+            if fits:
+                self.scheduler.load_state_dict(dict(saved))
+                # building the scheduler reset the groups' lr (and OneCycle's momentum)
+                for g, kept, lr in zip(
+                    self.optimizer.param_groups, groups, self.scheduler.get_last_lr()
+                ):
+                    g.update(kept)
+                    g["lr"] = lr
+                return
+        else:
+            saved = None
+        if one_cycle:
+            ended = saved is None or int(saved.get("last_epoch", 0)) >= int(
+                saved.get("total_steps", 0)
+            )
+            if ended and done > 0:
+                self.scheduler = make_scheduler(
+                    self.spec, self.optimizer, steps_per_epoch, epochs, total_steps=total - done
+                )
+            elif done > 0:
+                _jump(self.scheduler, done)
+        elif epoch > 0:
+            _jump(self.scheduler, epoch, closed_form=True)
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -399,13 +501,13 @@ class Trainer:
             if self._stop.is_set():
                 return
 
-    def _batches(self, n_train: int, epoch: int, start: int, bs: int) -> list[np.ndarray]:
+    def _batches(self, n_train: int, epoch: int, seen: int, bs: int, limit: int) -> list:
+        """The rest of an epoch's batches: its fixed permutation after the ``seen`` samples
+        already trained on, cut into batches of ``bs``, at most ``limit`` of them. Counting
+        samples rather than batches lets a new batch size continue the same epoch."""
         seed = self.session.spec.training.seed
-        order = np.random.default_rng([seed, epoch]).permutation(n_train)
-        batches = [order[i : i + bs] for i in range(0, n_train, bs)]
-        if self.max_steps:
-            batches = batches[: self.max_steps]
-        return batches[start:]
+        order = np.random.default_rng([seed, epoch]).permutation(n_train)[seen:]
+        return [order[i : i + bs] for i in range(0, len(order), bs)][: max(0, limit)]
 
     def batches_per_epoch(self) -> int:
         n = len(self.session.data.train_indices)
@@ -420,8 +522,12 @@ class Trainer:
             reason = self._run()
         except BaseException as e:  # keep the model and history, report, stop cleanly
             reason = "error"
+            user = isinstance(e, (DataError, ProjectError))  # bad input, not a bug
             self._emit(
-                "error", message=f"{type(e).__name__}: {e}", traceback=traceback.format_exc()
+                "error",
+                message=str(e) if user else f"{type(e).__name__}: {e}",
+                traceback="" if user else traceback.format_exc(),
+                user=user,
             )
         self.finished_reason = reason
         self._emit("finished", reason=reason)
@@ -430,14 +536,29 @@ class Trainer:
         s = self.session
         t = s.spec.training
         data = s.data
+        problem = fit_problem(s.spec, data.num_classes)
+        if problem:
+            raise DataError(problem)
         train_ds, val_ds = data.train_dataset(), data.val_dataset()
         per_epoch = self.batches_per_epoch()
-        s.ensure_scheduler(per_epoch)
         total = per_epoch * self.epochs
         pos = s.position
-        if pos["batch"] >= per_epoch:  # an epoch that ended without its bookkeeping
-            pos["epoch"], pos["batch"] = pos["epoch"] + 1, 0
-        self._emit("started", epoch=pos["epoch"], step=pos["step"], total_steps=total)
+        n_train = len(train_ds)
+        # samples of the current epoch already trained on (files from before this field
+        # existed: batches times the batch size)
+        seen = int(pos.get("samples", pos["batch"] * t.batch_size))
+        if pos["batch"] and seen != pos["batch"] * t.batch_size:
+            # the batch size changed since the stop: the same samples are behind us, in
+            # fewer or more batches of the new size
+            pos["batch"] = min(seen // t.batch_size, per_epoch)
+        pos["samples"] = seen
+        if pos["batch"] >= per_epoch or seen >= n_train:  # an epoch ended, not its bookkeeping
+            pos["epoch"], pos["batch"], pos["samples"] = pos["epoch"] + 1, 0, 0
+        done = min(pos["epoch"] * per_epoch + pos["batch"], total)
+        s.ensure_scheduler(per_epoch, self.epochs, done, pos["epoch"])
+        self._emit(
+            "started", epoch=pos["epoch"], step=pos["step"], total_steps=total, done_steps=done
+        )
         if pos["epoch"] >= self.epochs:
             self._emit("log", text=f"already trained for {pos['epoch']} epochs")
             return "completed"
@@ -447,7 +568,10 @@ class Trainer:
         while pos["epoch"] < self.epochs:
             epoch = pos["epoch"]
             t_epoch = time.perf_counter()
-            batches = self._batches(len(train_ds), epoch, pos["batch"], t.batch_size)
+            batches = self._batches(
+                n_train, epoch, pos["samples"], t.batch_size, per_epoch - pos["batch"]
+            )
+            sizes = iter([len(b) for b in batches])
             loader = DataLoader(
                 train_ds,
                 batch_sampler=batches,
@@ -481,6 +605,7 @@ class Trainer:
                                 s.scheduler.step()
                             pos["batch"] += 1
                             pos["step"] += 1
+                            pos["samples"] += next(sizes)
                             n = bstats.get("count", 0.0)
                             for k, v in bstats.items():
                                 stats[k] = stats.get(k, 0.0) + v
@@ -493,6 +618,7 @@ class Trainer:
                             )
                         else:
                             pos["batch"] += 1  # resuming skips the bad batch
+                            pos["samples"] += next(sizes)
                             bad = (
                                 f"loss is {lv} at step {pos['step'] + 1} (epoch {epoch + 1}); "
                                 "paused before the update. Lower the learning rate, or "
@@ -547,7 +673,7 @@ class Trainer:
                     "seconds": time.perf_counter() - t_epoch,
                 }
                 s.history.add_epoch(**rec)
-                pos["epoch"], pos["batch"] = epoch + 1, 0
+                pos["epoch"], pos["batch"], pos["samples"] = epoch + 1, 0, 0
             self._emit("epoch", **rec)
             if self.checkpoint is not None:
                 save_project(s.snapshot(), self.checkpoint)

@@ -158,7 +158,7 @@ def test_trains_emits_events_and_learns(tmp_path):
     prev = [e.data for e in evs if e.kind == "previews"][-1]
     assert prev["confusion"].sum() == 30 and len(prev["pred"]) == 30
     back = load_project(ck)
-    assert back.position == {"epoch": 2, "batch": 0, "step": len(steps)}
+    assert back.position == {"epoch": 2, "batch": 0, "step": len(steps), "samples": 0}
 
 
 def test_stop_then_start_continues_from_the_same_step(tmp_path):
@@ -289,4 +289,232 @@ def test_cli_train_writes_a_project(tmp_path, capsys, monkeypatch):
     assert "epoch 1: train loss" in text and f"wrote {out}" in text
     proj = load_project(out)
     assert proj.position["epoch"] == 1 and proj.trained
-    assert (tmp_path / "out.checkpoint.darkproj").exists()
+    # the output holds the final state: its per-epoch checkpoint is not left behind
+    assert not (tmp_path / "out.checkpoint.darkproj").exists()
+
+
+# --------------------------------------------------------------------------- continuing runs
+
+ONE_CYCLE = {**MLP, "schedule": {"type": "OneCycleLR", "args": {}}}
+
+
+def _cli_env(monkeypatch, spec_dict=ONE_CYCLE):
+    pytest.importorskip("darklib.nn")
+    from studio import trainer
+
+    spec = spec_from_dict(json.loads(json.dumps(spec_dict)))
+    monkeypatch.setattr(trainer, "load_data", lambda ds, shape: _data(spec))
+    return spec
+
+
+def test_more_epochs_with_one_cycle_starts_a_fresh_cycle():
+    from studio.trainer import Trainer
+
+    s = _session(ONE_CYCLE)
+    s.spec.training.epochs = 1
+    evs = _run(Trainer(s))
+    assert [e.data["reason"] for e in evs if e.kind == "finished"] == ["completed"]
+    per_epoch = s.position["step"]
+    s.spec.training.epochs = 2  # "train more epochs" on the same session (the GUI's case)
+    evs = _run(Trainer(s))
+    assert not [e for e in evs if e.kind == "error"], [e.data for e in evs if e.kind == "error"]
+    assert s.position == {"epoch": 2, "batch": 0, "step": 2 * per_epoch, "samples": 0}
+    first, lrs = s.history.steps["lr"][:per_epoch], s.history.steps["lr"][per_epoch:]
+    assert min(first) < 1e-6  # the first cycle had annealed
+    # a new cycle over the new steps: back up to the peak (max_lr = the project's lr 0.01),
+    # then annealed again
+    assert max(lrs) > 0.5 * 0.01 and min(lrs) < 1e-6
+    assert lrs.index(max(lrs)) < lrs.index(min(lrs))
+    # and from a saved file with yet more epochs (the CLI's case)
+    s2 = _session(ONE_CYCLE, project=s.snapshot())
+    s2.spec.training.epochs = 3
+    evs = _run(Trainer(s2))
+    assert [e.data["reason"] for e in evs if e.kind == "finished"] == ["completed"]
+    assert s2.position["epoch"] == 3
+
+
+def test_resuming_the_same_plan_restores_the_schedule_exactly(tmp_path):
+    from studio.trainer import Trainer
+
+    full = _session(ONE_CYCLE)
+    _run(Trainer(full))
+    s = _session(ONE_CYCLE)
+    tr = Trainer(s)
+    real = s.task.train_step
+
+    def stop_at_4(*a):
+        if s.position["step"] == 3:
+            tr.stop()  # checked before the next batch: step 4 is the last one
+        return real(*a)
+
+    s.task.train_step = stop_at_4
+    _run(tr)
+    assert s.position["step"] == 4
+    path = save_project(s.snapshot(), tmp_path / "mid.darkproj")
+    s2 = _session(ONE_CYCLE, project=load_project(path))
+    _run(Trainer(s2))
+    assert s2.history.steps["lr"] == pytest.approx(full.history.steps["lr"], rel=1e-6)
+
+
+def test_new_batch_size_after_a_stop_finishes_the_epoch():
+    from studio.trainer import Trainer
+
+    s = _session(ONE_CYCLE)  # 90 training images: 6 batches of 16 per epoch
+    tr = Trainer(s)
+    real = s.task.train_step
+
+    def stop_at_2(*a):
+        if s.position["step"] == 1:
+            tr.stop()
+        return real(*a)
+
+    s.task.train_step = stop_at_2
+    _run(tr)
+    assert s.position == {"epoch": 0, "batch": 2, "step": 2, "samples": 32}
+    s.task.train_step = real
+    s.spec.training.batch_size = 32  # 3 batches per epoch now
+    evs = _run(Trainer(s))
+    assert not [e for e in evs if e.kind == "error"]
+    started = next(e.data for e in evs if e.kind == "started")
+    assert started["epoch"] == 0 and started["done_steps"] == 1  # still in epoch 1
+    epochs = [e.data["epoch"] for e in evs if e.kind == "epoch"]
+    assert epochs == [1, 2]  # epoch 1 ends (and is validated) before epoch 2
+    # the 58 images left of epoch 1 in 2 batches of 32, then 3 batches for epoch 2
+    assert [e.data["count"] for e in evs if e.kind == "step"] == [32, 26, 32, 32, 26]
+    # the schedule was rebuilt for the new plan and ends where a cycle ends
+    assert s.scheduler.last_epoch == s.scheduler.total_steps == 6
+
+
+def test_class_count_mismatch_is_an_error_before_training():
+    from studio.trainer import Trainer
+
+    five = json.loads(json.dumps(MLP))
+    five["model"]["layers"][-1]["args"]["out_features"] = 5  # the data has 3 classes
+    s = _session(five)
+    evs = _run(Trainer(s))
+    err = [e.data for e in evs if e.kind == "error"]
+    assert len(err) == 1 and err[0]["user"] and not err[0]["traceback"]
+    assert "'head' gives 5 class scores" in err[0]["message"]
+    assert "has 3 classes" in err[0]["message"]
+    assert not [e for e in evs if e.kind == "step"] and s.position["step"] == 0
+
+
+def test_cli_trains_more_epochs_of_its_own_output(tmp_path, capsys, monkeypatch):
+    from studio import cli
+
+    spec = _cli_env(monkeypatch)
+    src = save_project(Project(spec=spec), tmp_path / "p.json")
+    out = tmp_path / "p.darkproj"
+    assert cli.main(["train", str(src), "--epochs", "1", "--out", str(out)]) == 0
+    assert cli.main(["train", str(out), "--epochs", "2"]) == 0
+    assert cli.main(["train", str(out), "--epochs", "3", "--batch-size", "32"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "error" not in captured.err
+    proj = load_project(out)
+    assert proj.position["epoch"] == 3
+    assert not (tmp_path / "p.checkpoint.darkproj").exists()
+
+
+def test_cli_failed_run_leaves_the_project_file_alone(tmp_path, capsys, monkeypatch):
+    from studio import cli
+    from studio.tasks.classification import ClassificationTask
+
+    spec = _cli_env(monkeypatch)
+    src = save_project(Project(spec=spec), tmp_path / "p.json")
+    out = tmp_path / "p.darkproj"
+    assert cli.main(["train", str(src), "--epochs", "1", "--out", str(out)]) == 0
+    before = out.read_bytes()
+    real = ClassificationTask.train_step
+    calls = {"n": 0}
+
+    def broken(self, *a):
+        calls["n"] += 1
+        if calls["n"] == 9:  # in the second epoch: the first one's checkpoint exists
+            raise RuntimeError("synthetic failure")
+        return real(self, *a)
+
+    monkeypatch.setattr(ClassificationTask, "train_step", broken)
+    capsys.readouterr()
+    assert cli.main(["train", str(out), "--epochs", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "RuntimeError: synthetic failure" in err and f"{out} was not written" in err
+    assert out.read_bytes() == before  # the user's trained file is untouched
+    ck = tmp_path / "p.checkpoint.darkproj"
+    assert str(ck) in err and load_project(ck).position["epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--size", "5"], "--size 5: input should be greater than or equal to 10"),
+        (["--batch-size", "0"], "--batch-size 0: input should be greater than or equal to 1"),
+        (["--epochs", "0"], "--epochs 0: input should be greater than or equal to 1"),
+        (["--max-steps", "0"], "--max-steps 0: must be at least 1"),
+    ],
+)
+def test_cli_bad_option_is_one_line(tmp_path, capsys, monkeypatch, option, message):
+    from studio import cli
+
+    spec = _cli_env(monkeypatch)
+    src = save_project(Project(spec=spec), tmp_path / "p.json")
+    out = tmp_path / "o.darkproj"
+    assert cli.main(["train", str(src), *option, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {message}"
+    assert not out.exists()
+
+
+def test_cli_missing_folder_is_one_line_and_writes_nothing(tmp_path, capsys):
+    pytest.importorskip("darklib.nn")
+    from studio import cli
+
+    d = json.loads(json.dumps(MLP))
+    d["dataset"] = {"source": "folder", "path": str(tmp_path / "nowhere")}
+    src = save_project(Project(spec=spec_from_dict(d)), tmp_path / "p.json")
+    out = tmp_path / "o.darkproj"
+    assert cli.main(["train", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "nowhere" in err and "does not exist" in err
+    assert not out.exists() and not (tmp_path / "o.checkpoint.darkproj").exists()
+
+
+def test_sample_projects_are_the_json_files_only(tmp_path):
+    from studio.project import sample_projects
+
+    spec = spec_from_dict(MLP)
+    save_project(Project(spec=spec), tmp_path / "a.json")
+    trained = Project(spec=spec, model_state={"x": np.zeros(1, np.float32)})
+    save_project(trained, tmp_path / "a.trained.darkproj")
+    save_project(trained, tmp_path / "a.trained.checkpoint.darkproj")
+    assert [p.name for p, _, _ in sample_projects(tmp_path)] == ["a.json"]
+
+
+def test_with_outputs_resizes_the_linear_head_only():
+    from studio.modelspec import infer, with_outputs
+    from studio.project import ModelSpec
+
+    spec = spec_from_dict(MLP).model
+    new, name, old = with_outputs(spec, 2)
+    assert (name, old) == ("head", 3) and infer(new).output_shape == (2,)
+    assert spec.layers[-1].args["out_features"] == 3  # a copy: the original is unchanged
+    assert with_outputs(spec, 3) is None  # already fits
+    soft = ModelSpec.model_validate(
+        {
+            "input_shape": [1, 6, 6],
+            "layers": [
+                *spec.model_dump()["layers"],
+                {"name": "sm", "type": "Softmax", "args": {"dim": 1}},
+            ],
+        }
+    )
+    assert with_outputs(soft, 4)[1] == "head"  # through a trailing activation
+    conv = ModelSpec.model_validate(
+        {
+            "input_shape": [1, 6, 6],
+            "layers": [
+                {"name": "c", "type": "Conv2d", "args": {"out_channels": 2, "kernel_size": 1}}
+            ],
+        }
+    )
+    assert with_outputs(conv, 4) is None  # not a Linear head: left to the user

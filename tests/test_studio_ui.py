@@ -128,7 +128,7 @@ def test_train_pause_resume_stop_save_reopen(win, qtbot, tmp_path):
     # Start continues from the same step with the optimizer state
     qtbot.mouseClick(tp.start_btn, Qt.LeftButton)
     _wait_state(qtbot, win, "idle", timeout=30000)
-    assert win.c.session.position == {"epoch": 2, "batch": 0, "step": 24}
+    assert win.c.session.position == {"epoch": 2, "batch": 0, "step": 24, "samples": 0}
     assert tp.s_loss.n == 24 and tp.s_vacc.n == 2
     assert "finished (completed)" in tp.log.toPlainText()
     # outputs: confusion matrix and grid, a cell click filters
@@ -236,6 +236,9 @@ def test_exception_in_training_is_logged_and_run_stops(win, qtbot):
     assert "finished (error)" in log
     assert s.position["step"] == 2 and len(win.c.history) == 2
     assert win.training_panel.start_btn.isEnabled()
+    # the line under the progress bar says how the run ended, not "idle"
+    status = win.training_panel.status.text()
+    assert status.startswith("ended with an error") and "synthetic failure" in status
 
 
 def test_nan_loss_pauses_with_a_message(win, qtbot):
@@ -354,3 +357,100 @@ def test_plots_keep_their_ranges_between_redraws(win, qtbot):
     (x0, x1), (y0, y1) = tp.loss_plot.getViewBox().viewRange()
     assert x0 < 0 < 2 < x1 < 2.2 and y0 < 0 and y1 >= max(tp.s_loss.y[: tp.s_loss.n])
     assert tp.s_loss_s.n == tp.s_loss.n == 24
+
+
+def _image_folder(root, classes, n=5):
+    import cv2
+
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            img = np.full((20, 24, 3), 40 * k + i, np.uint8)
+            cv2.imwrite(str(root / name / f"{i}.png"), img)
+    return root
+
+
+def test_train_more_epochs_with_one_cycle(win, qtbot):
+    _open_small(win, SAMPLES[0], steps=4, epochs=1)
+    assert win.c.spec.schedule.type == "OneCycleLR"
+    tp = win.training_panel
+    tp.start()
+    qtbot.waitUntil(lambda: "finished (completed)" in tp.log.toPlainText(), timeout=20000)
+    _wait_state(qtbot, win, "idle")
+    tp.epochs.setValue(2)
+    tp.start()
+    qtbot.waitUntil(lambda: tp.log.toPlainText().count("finished (") == 2, timeout=20000)
+    _wait_state(qtbot, win, "idle")
+    log = tp.log.toPlainText()
+    assert "ERROR" not in log and log.count("finished (completed)") == 2
+    assert win.c.session.position["epoch"] == 2 and win.c.session.position["step"] == 8
+    assert tp.status.text() == "idle"
+
+
+def test_dropped_folder_sets_the_class_count_of_an_untrained_model(win, qtbot, tmp_path):
+    _open_small(win, SAMPLES[1])
+    assert not win.c.has_trained_weights
+    win.handle_drop(str(_image_folder(tmp_path / "imgs", ["cats", "dogs"])))
+    head = win.c.spec.model.layers[-1]
+    assert head.name == "head" and head.args["out_features"] == 2
+    assert "now gives 2 class scores (was 10)" in win.training_panel.log.toPlainText()
+    qtbot.waitUntil(lambda: win.c.data_now() is not None, timeout=5000)
+    win.model_panel.refresh()
+    assert win.model_panel.t_status.value.text() == "✓ valid"
+
+
+def test_class_mismatch_of_a_trained_model_is_shown_before_start(win, qtbot, tmp_path):
+    _open_small(win, SAMPLES[1], steps=1)
+    s = win.c.spec
+    win.c.project.model_state = {"trained": np.zeros(1)}  # stands for trained weights
+    win.handle_drop(str(_image_folder(tmp_path / "imgs", ["a", "b", "c"])))
+    assert s.model.layers[-1].args["out_features"] == 10  # trained weights are not dropped
+    qtbot.waitUntil(lambda: win.c.data_now() is not None, timeout=5000)
+    mp = win.model_panel
+    qtbot.waitUntil(lambda: mp.t_status.value.text() == "✗ classes", timeout=5000)
+    assert "'head' gives 10 class scores" in mp.error.text()
+    assert "has 3 classes" in mp.error.text()
+    tp = win.training_panel
+    tp.start()
+    assert win.c.state == "idle" and not win.c.is_training
+    assert "cannot start: the model's output layer 'head' gives 10" in tp.log.toPlainText()
+
+
+def test_rate_boxes_keep_the_project_values(win, tmp_path):
+    d = json.loads(open(SAMPLES[1]).read())
+    d["optimizer"] = {"type": "SGD", "lr": 2e-6, "args": {"momentum": 0.9, "weight_decay": 5e-6}}
+    path = tmp_path / "lowlr.json"
+    path.write_text(json.dumps(d))
+    assert win.open_path(str(path)), win.errors
+    tp = win.training_panel
+    assert tp.lr.text() == "2e-06" and tp.wd.text() == "5e-06"
+    tp.epochs.setValue(7)  # another box: the rates stay as they are
+    tp.momentum.setValue(0.8)
+    o = win.c.spec.optimizer
+    assert o.lr == 2e-6 and o.args == {"momentum": 0.8, "weight_decay": 5e-6}
+    tp.lr.lineEdit().setText("2.5e-5")  # typed in scientific notation: kept exactly
+    tp.lr.interpretText()
+    tp.wd.setValue(0.0)
+    assert o.lr == 2.5e-5 and o.args["weight_decay"] == 0.0
+    win._save_to(tmp_path / "saved.darkproj")
+    back = load_project(tmp_path / "saved.darkproj").spec.optimizer
+    assert back.lr == 2.5e-5 and back.args == {"momentum": 0.8, "weight_decay": 0.0}
+
+
+def test_without_a_project_edit_controls_are_off(win, qtbot):
+    assert win.c.project is None
+    mp, dp, tp = win.model_panel, win.dataset_panel, win.training_panel
+    assert not any(b.isEnabled() for b in mp.buttons)
+    assert not any(b.isEnabled() for b in dp.t_buttons)
+    assert not tp.start_btn.isEnabled()
+    mp.add_layer("ReLU")  # shortcuts reach the slots: they do nothing and raise nothing
+    mp.move_layer(1)
+    dp._t_add()
+    dp._t_move(1)
+    win.start_act.trigger()
+    assert win.c.project is None and not win.c.is_training
+    assert "cannot start: no project is open" in tp.log.toPlainText()
+    assert "AssertionError" not in tp.log.toPlainText()
+    assert win.open_path(SAMPLES[0]), win.errors
+    assert all(b.isEnabled() for b in mp.buttons) and tp.start_btn.isEnabled()
+    assert all(b.isEnabled() for b in dp.t_buttons)

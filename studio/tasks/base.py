@@ -38,6 +38,11 @@ class Task:
             raise ValueError(f"darklib.nn has no loss {loss_type!r}")
         return cls(**args)
 
+    def check_fit(self, output_shape: Any, num_classes: int, output_name: str = "") -> str | None:
+        """Why a model with this output shape (batch excluded) cannot train on a dataset of
+        ``num_classes`` classes, or None when it can. Checked before a run starts."""
+        return None
+
     def train_step(self, model: Any, batch: Any, loss_fn: Any, device: Any) -> tuple[Any, dict]:
         """Forward one batch: the loss Tensor (not yet backpropagated) and batch stats."""
         raise NotImplementedError

@@ -41,6 +41,24 @@ class ClassificationTask(Task):
             )
         return logits, y, loss_fn(logits, y)
 
+    def check_fit(self, output_shape: Any, num_classes: int, output_name: str = "") -> str | None:
+        if output_shape is None:
+            return None  # a shape error: the Model panel names it
+        shape = tuple(output_shape)
+        if len(shape) != 1:
+            return (
+                f"the model's output is {shape} per image, classification needs one score "
+                f"per class ({num_classes}): end the model with Flatten and Linear"
+            )
+        if shape[0] != num_classes:
+            layer = f"output layer '{output_name}'" if output_name else "output"
+            return (
+                f"the model's {layer} gives {shape[0]} class scores but the dataset has "
+                f"{num_classes} classes: set its out_features to {num_classes} in the Model "
+                f"panel, or use data with {shape[0]} classes"
+            )
+        return None
+
     def train_step(self, model: Any, batch: Any, loss_fn: Any, device: Any) -> tuple[Any, dict]:
         logits, y, loss = self._forward(model, batch, loss_fn, device)
         pred = to_numpy(logits).argmax(axis=1)

@@ -21,13 +21,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, QTimer, Signal
 
-from studio.data import ImageData, build_transform, load_data
+from studio.data import DataError, ImageData, build_transform, load_data
 from studio.imaging import project_thumbnail
+from studio.modelspec import with_outputs
 from studio.project import SUFFIX, Project, ProjectSpec, load_project, save_project
-from studio.trainer import Event, History, Session, Trainer
+from studio.trainer import Event, History, Session, Trainer, fit_problem
 
 DRAIN_MS = 50  # 20 Hz
 MAX_RECENT = 8
+NO_PROJECT = "no project is open: open one, or pick a sample on the Start page"
 
 
 class Controller(QObject):
@@ -92,8 +94,53 @@ class Controller(QObject):
 
     @property
     def spec(self) -> ProjectSpec:
-        assert self.project is not None
+        if self.project is None:  # callers check ``has_project`` first; say what is wrong
+            raise RuntimeError(NO_PROJECT)
         return self.project.spec
+
+    @property
+    def has_project(self) -> bool:
+        return self.project is not None
+
+    @property
+    def has_trained_weights(self) -> bool:
+        """Weights that training produced (stored in the project or in the live session)."""
+        if self.project is None:
+            return False
+        return self.project.trained or (
+            self.session is not None and self.session.position.get("step", 0) > 0
+        )
+
+    def fit_problem(self) -> str | None:
+        """Why the model cannot train on the loaded data (output size and class count), or
+        None; None too while the data is not loaded."""
+        d = self.data_now() if self.project is not None else None
+        return None if d is None else fit_problem(self.spec, d.num_classes)
+
+    def fit_output_to(self, num_classes: int) -> str | None:
+        """After choosing a data folder: make the model's output layer give ``num_classes``
+        scores, so that dropping a folder is enough to train on it. Done only while the
+        model is untrained (a resized layer means fresh weights for the whole model, and
+        trained weights are the user's work): otherwise the mismatch is reported and left to
+        the user. Returns the message shown, or None when the model already fits."""
+        if self.project is None or self.is_training:
+            return None
+        problem = fit_problem(self.spec, num_classes)
+        if not problem:
+            return None
+        resized = None if self.has_trained_weights else with_outputs(self.spec.model, num_classes)
+        if resized is None:
+            self.message.emit(problem)
+            return problem
+        model, name, old = resized
+        self.spec.model = model
+        self.mark_changed("model")
+        msg = (
+            f"output layer '{name}' now gives {num_classes} class scores (was {old}), one per "
+            "class of the new data"
+        )
+        self.message.emit(msg)
+        return msg
 
     def _set_dirty(self, dirty: bool) -> None:
         if dirty != self.dirty:
@@ -209,7 +256,8 @@ class Controller(QObject):
         """The training session; its data may still be loading (the trainer thread waits
         for it, the GUI does not)."""
         if self.session is None:
-            assert self.project is not None
+            if self.project is None:
+                raise RuntimeError(NO_PROJECT)
             self.session = Session(self.project, data=self.data_now() or self._data_future())
             self.session.history = self.history
         if self.session._data is None:
@@ -233,6 +281,11 @@ class Controller(QObject):
     ) -> None:
         if self.is_training:
             return
+        if self.project is None:
+            raise RuntimeError(NO_PROJECT)
+        problem = self.fit_problem()  # known now when the data is loaded; else the trainer checks
+        if problem:
+            raise DataError(problem)
         session = self.ensure_session()
         self.queue = queue.Queue()
         self.trainer = Trainer(
@@ -305,7 +358,8 @@ class Controller(QObject):
 
     def snapshot(self) -> Project:
         """A consistent copy of the project, weights included (safe while training)."""
-        assert self.project is not None
+        if self.project is None:
+            raise RuntimeError(NO_PROJECT)
         if self.session is not None:
             snap = self.session.snapshot()
             snap.spec = self.project.spec.model_copy(deep=True)
@@ -334,7 +388,8 @@ class Controller(QObject):
 
     def save(self, path: str | Path | None = None) -> Path:
         """Save (atomically) to ``path`` or the project's own ``.darkproj``."""
-        assert self.project is not None
+        if self.project is None:
+            raise RuntimeError(NO_PROJECT)
         if path is None:
             path = self.project.path
             if path is None or Path(path).suffix != SUFFIX:

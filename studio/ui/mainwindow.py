@@ -265,16 +265,17 @@ class MainWindow(QMainWindow):
             )
         if self.c.project is None or self.c.is_training:
             return
+        n = None
         try:
             kind = detect_source(path)
             what = kind
             if kind == "folder":
-                classes = open_reader(DatasetSpec(source=kind, path=path), [3, 1, 1]).classes
-                what = f"{len(classes)} classes"
+                n = len(open_reader(DatasetSpec(source=kind, path=path), [3, 1, 1]).classes)
+                what = f"{n} classes"
         except DataError as e:
             self.error("Not a dataset folder", str(e))
             return
-        self.dataset_panel.set_folder(path, kind)
+        self.dataset_panel.set_folder(path, kind, n)
         self.statusBar().showMessage(f"dataset: {path} ({what})", 6000)
         self.show_panel("Dataset")
 

@@ -1,15 +1,17 @@
 """Small shared widgets: numpy -> pixmap, a lazily painted paged image grid, metric tiles,
-growing plot series."""
+growing plot series, a spin box for rates."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QValidator
 from PySide6.QtWidgets import (
+    QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -313,3 +315,53 @@ def pen(name: str, width: float = 1.6) -> QPen:
     p.setWidthF(width)
     p.setCosmetic(True)
     return p
+
+
+class RateSpinBox(QDoubleSpinBox):
+    """A spin box for learning rates and weight decay: shows a value as written (``2e-06``,
+    ``0.0005``, up to 6 significant digits), accepts scientific notation, and keeps a value
+    set from code exactly (a plain QDoubleSpinBox rounds it to its decimals and clamps it to
+    its minimum, so 2e-6 would come back as 1e-05). The arrows step one unit of the leading
+    digit: 0.001 -> 0.002 up, 0.001 -> 0.0009 down."""
+
+    def __init__(self, minimum: float, maximum: float):
+        super().__init__()
+        self.setDecimals(20)  # no rounding that matters: 1e-20 is far below any rate used
+        self.setRange(minimum, maximum)
+        self.setKeyboardTracking(False)  # one valueChanged per finished edit, not per key
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:
+        if text.strip() == self.textFromValue(self.value()):
+            return self.value()  # the shown text of a longer value: keep every digit
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        t = text.strip().lower()
+        if t in ("", "+", "-", ".") or t.endswith(("e", "e-", "e+")):
+            return QValidator.Intermediate, text, pos
+        try:
+            v = float(t)
+        except ValueError:
+            return QValidator.Invalid, text, pos
+        if not math.isfinite(v):
+            return QValidator.Invalid, text, pos
+        ok = self.minimum() <= v <= self.maximum()
+        return (QValidator.Acceptable if ok else QValidator.Intermediate), text, pos
+
+    def stepBy(self, steps: int) -> None:
+        v = self.value()
+        for _ in range(abs(steps)):
+            if v <= 0:
+                v = self.singleStep() if steps > 0 else 0.0
+                continue
+            unit = 10 ** math.floor(math.log10(v) + 1e-9)
+            if steps < 0 and v <= unit * (1 + 1e-9):
+                unit /= 10  # 0.001 down is 0.0009, not 0
+            v = float(f"{v + (unit if steps > 0 else -unit):.6g}")
+        self.setValue(min(max(v, self.minimum()), self.maximum()))

@@ -25,7 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.data import PROCEDURAL, DataError, build_transform, detect_source, transform_names
+from studio.data import (
+    PROCEDURAL,
+    DataError,
+    build_transform,
+    class_count,
+    detect_source,
+    transform_names,
+)
 from studio.project import TransformSpec
 from studio.ui.theme import color, style_plot
 from studio.ui.widgets import Card, ImageGrid, Pager, pixmap, section, title
@@ -204,6 +211,7 @@ class DatasetPanel(QWidget):
         self.t_type = QComboBox()
         self.t_type.addItems(transform_names())
         th.addWidget(self.t_type)
+        self.t_buttons = [self.reroll]
         for text, tip, fn in [
             ("Add", "Append a transform", self._t_add),
             ("Remove", "Remove the selected transform", self._t_remove),
@@ -216,6 +224,7 @@ class DatasetPanel(QWidget):
             if len(text) == 1:
                 b.setFixedWidth(34)
             th.addWidget(b)
+            self.t_buttons.append(b)
         sl.addLayout(th)
         self.tfm = QTableWidget(0, 2)
         self.tfm.setHorizontalHeaderLabels(["transform", "arguments"])
@@ -234,12 +243,24 @@ class DatasetPanel(QWidget):
         split.setSizes([640, 520])
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        self._enable()
 
         self._shown: Any = None  # the ImageData on screen
+        controller.projectChanged.connect(self._enable)
         controller.projectChanged.connect(self.reload)
         controller.specChanged.connect(lambda part: part == "dataset" and self.reload())
         controller.dataReady.connect(self._data_ready)
         controller.dataFailed.connect(self._data_failed)
+
+    def _enable(self, *_: Any) -> None:
+        """Editing needs an open project."""
+        has = self.c.project is not None
+        for w in (self.source, self.size, self.t_type, *self.t_buttons):
+            w.setEnabled(has)
+        if has:
+            self.size.setEnabled(self.c.spec.dataset.source == "procedural")
+        else:
+            self.head.sub_label.setText("Open a project or pick a sample on the Start page.")
 
     # ------------------------------------------------------------------ loading
 
@@ -358,6 +379,8 @@ class DatasetPanel(QWidget):
     # ------------------------------------------------------------------ source
 
     def _source_chosen(self, i: int) -> None:
+        if self.c.project is None:
+            return
         kind, name = self.source.itemData(i)
         ds = self.c.spec.dataset
         if kind == "folder":
@@ -370,9 +393,13 @@ class DatasetPanel(QWidget):
         ds.source, ds.name, ds.path = "procedural", name, None
         self.c.mark_changed("dataset")
 
-    def set_folder(self, path: str, source: str | None = None) -> None:
+    def set_folder(self, path: str, source: str | None = None, classes: int | None = None) -> None:
         """Use a folder as the data (also from drag-and-drop): an image folder, MNIST /
-        FashionMNIST IDX files or CIFAR-10 batches, recognised unless ``source`` says."""
+        FashionMNIST IDX files or CIFAR-10 batches, recognised unless ``source`` says. An
+        untrained model's output layer follows the folder's class count (``classes`` when the
+        caller has counted them)."""
+        if self.c.project is None:
+            return
         try:
             kind = source or detect_source(path)
         except DataError as e:
@@ -382,8 +409,13 @@ class DatasetPanel(QWidget):
         ds.path = str(path)
         ds.source = kind
         self.c.mark_changed("dataset")
+        n = classes if classes is not None else class_count(path, kind)
+        if n:
+            self.c.fit_output_to(n)
 
     def _size_changed(self) -> None:
+        if self.c.project is None:
+            return
         ds = self.c.spec.dataset
         if not self._loading and ds.source == "procedural" and self.size.value() != ds.size:
             ds.size = self.size.value()
@@ -396,6 +428,8 @@ class DatasetPanel(QWidget):
         self._draw_aug()
 
     def _reroll(self) -> None:
+        if self.c.project is None:
+            return
         self.aug_seed += N_AUG
         self._draw_aug()
 
@@ -443,6 +477,8 @@ class DatasetPanel(QWidget):
         self._draw_aug()
 
     def _t_add(self) -> None:
+        if self.c.project is None:
+            return
         name = self.t_type.currentText()
         defaults = {
             "RandomCrop": {"size": self.c.spec.model.input_shape[-1], "padding": 2},
@@ -462,6 +498,8 @@ class DatasetPanel(QWidget):
         self._apply_transforms(new)
 
     def _t_remove(self) -> None:
+        if self.c.project is None:
+            return
         r = self.tfm.currentRow()
         if r < 0:
             return
@@ -470,6 +508,8 @@ class DatasetPanel(QWidget):
         self._apply_transforms(new)
 
     def _t_move(self, step: int) -> None:
+        if self.c.project is None:
+            return
         r = self.tfm.currentRow()
         new = list(self.c.spec.dataset.transforms)
         if r < 0 or not 0 <= r + step < len(new):

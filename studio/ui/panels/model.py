@@ -118,7 +118,12 @@ class ModelPanel(QWidget):
         self.error.setWordWrap(True)
         lay.addWidget(self.error)
         controller.projectChanged.connect(self.refresh)
+        controller.projectChanged.connect(lambda: self._state(self.c.state))
         controller.stateChanged.connect(self._state)
+        # the output size is checked against the data's class count once it is loaded
+        controller.dataReady.connect(self.refresh)
+        controller.specChanged.connect(lambda part: part in ("model", "dataset") and self.refresh())
+        self._state(controller.state)
 
     # ------------------------------------------------------------------ display
 
@@ -174,12 +179,15 @@ class ModelPanel(QWidget):
         self.t_in.set("×".join(map(str, rep.input_shape)))  # noqa: RUF001
         self.t_out.set("×".join(map(str, rep.output_shape)) if rep.ok and rep.output_shape else "?")  # noqa: RUF001
         err = rep.first_error()
-        self.t_status.set("✓ valid" if rep.ok else "✗ invalid")
-        self.t_status.value.setStyleSheet(f"color: {color('RIGHT') if rep.ok else color('WRONG')};")
-        self.error.setText(err or "")
+        misfit = self.c.fit_problem() if rep.ok else None  # output size vs the data's classes
+        ok = rep.ok and not misfit
+        self.t_status.set("✓ valid" if ok else "✗ invalid" if not rep.ok else "✗ classes")
+        self.t_status.setToolTip(misfit or "")
+        self.t_status.value.setStyleSheet(f"color: {color('RIGHT') if ok else color('WRONG')};")
+        self.error.setText(err or misfit or "")
 
     def _state(self, state: str) -> None:
-        editable = state == "idle"
+        editable = state == "idle" and self.c.project is not None
         self.table.setEditTriggers(
             QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed
             if editable
@@ -188,6 +196,7 @@ class ModelPanel(QWidget):
         for b in self.buttons:
             b.setEnabled(editable)
         self.input_shape.setEnabled(editable)
+        self.new_type.setEnabled(editable)
 
     # ------------------------------------------------------------------ editing
 
@@ -260,6 +269,8 @@ class ModelPanel(QWidget):
         self._commit(layers)
 
     def _input_edited(self) -> None:
+        if self.c.project is None or self.c.state != "idle":
+            return
         try:
             text = self.input_shape.text().replace("\u00d7", ",")
             shape = [int(s) for s in text.split(",") if s.strip()]
@@ -279,6 +290,8 @@ class ModelPanel(QWidget):
         return f"{base}{k}"
 
     def add_layer(self, type_name: str | None = None) -> None:
+        if self.c.project is None or self.c.state != "idle":
+            return
         t = type_name or self.new_type.currentText()
         r = self.table.currentRow()
         pos = r + 1 if r >= 0 else len(self.spec.layers)
@@ -294,6 +307,8 @@ class ModelPanel(QWidget):
             self.table.selectRow(pos)
 
     def remove_layer(self) -> None:
+        if self.c.project is None or self.c.state != "idle":
+            return
         r = self.table.currentRow()
         if r < 0:
             return
@@ -303,6 +318,8 @@ class ModelPanel(QWidget):
             self.table.selectRow(min(r, len(layers) - 1))
 
     def move_layer(self, step: int) -> None:
+        if self.c.project is None or self.c.state != "idle":
+            return
         r = self.table.currentRow()
         layers = list(self.spec.layers)
         if r < 0 or not 0 <= r + step < len(layers):

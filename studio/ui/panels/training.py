@@ -26,9 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from studio.cli import _fmt_time
+from studio.data import DataError
 from studio.trainer import available_devices
 from studio.ui.theme import color, style_plot
-from studio.ui.widgets import MetricTile, Series, pen, section, title
+from studio.ui.widgets import MetricTile, RateSpinBox, Series, pen, section, title
 
 OPTIMIZERS = ["Adam", "AdamW", "SGD", "RMSprop"]
 PLOT_MS = 200  # curves and tiles are redrawn at most this often (5 Hz): a repaint is the cost
@@ -44,6 +45,10 @@ def _nice_top(v: float) -> float:
         if v <= m * e:
             return m * e
     return 10 * e
+
+
+def _short(text: str, n: int = 90) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 class Smoother:
@@ -114,6 +119,8 @@ class TrainingPanel(QWidget):
         self._checkpoint = ""  # the last checkpoint path logged
         self._started_at = 0.0
         self._plotted_at = 0.0
+        self._idle_text = "idle"  # the status line while idle: how the last run ended
+        self._error = ""  # the last error event's message, until its run's end
         self._plot_timer = QTimer(self)
         self._plot_timer.setSingleShot(True)
         self._plot_timer.timeout.connect(self.draw_curves)
@@ -136,14 +143,11 @@ class TrainingPanel(QWidget):
         self.batch.setRange(1, 65536)
         self.optim = QComboBox()
         self.optim.addItems(OPTIMIZERS)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(5)
-        self.lr.setRange(1e-5, 10.0)
+        # rates keep the project's value exactly (2e-6 stays 2e-6) and take 1e-4 notation
+        self.lr = RateSpinBox(1e-12, 10.0)
         self.lr.setSingleStep(1e-4)
-        self.wd = QDoubleSpinBox()
-        self.wd.setDecimals(5)
-        self.wd.setRange(0.0, 1.0)
-        self.wd.setSingleStep(1e-4)
+        self.wd = RateSpinBox(0.0, 1.0)
+        self.wd.setSingleStep(1e-5)
         self.momentum = QDoubleSpinBox()
         self.momentum.setDecimals(3)
         self.momentum.setRange(0.0, 0.999)
@@ -167,12 +171,18 @@ class TrainingPanel(QWidget):
         ]:
             w.setToolTip(tip)
             form.addRow(label, w)
-        for w in (self.epochs, self.batch, self.workers):
-            w.valueChanged.connect(self._settings_changed)
-        for w in (self.lr, self.wd, self.momentum):
-            w.valueChanged.connect(self._settings_changed)
-        for w in (self.optim, self.sched, self.device):
-            w.currentIndexChanged.connect(self._settings_changed)
+        # each box writes only its own field: the others keep the project's values as they are
+        for key, w in (
+            ("epochs", self.epochs),
+            ("batch", self.batch),
+            ("workers", self.workers),
+            ("lr", self.lr),
+            ("weight_decay", self.wd),
+            ("momentum", self.momentum),
+        ):
+            w.valueChanged.connect(lambda _v, key=key: self._settings_changed(key))
+        for key, w in (("optim", self.optim), ("sched", self.sched), ("device", self.device)):
+            w.currentIndexChanged.connect(lambda _i, key=key: self._settings_changed(key))
         left.addWidget(box)
 
         btns = QHBoxLayout()
@@ -263,6 +273,8 @@ class TrainingPanel(QWidget):
     def load_project(self) -> None:
         if self.c.project is None:
             return
+        self._idle_text = "idle"
+        self.on_state(self.c.state)
         s = self.c.spec
         self._filling = True
         self.epochs.setValue(s.training.epochs)
@@ -280,48 +292,74 @@ class TrainingPanel(QWidget):
         self.redraw_history()
         self._update_tiles_from_history()
 
-    def _settings_changed(self) -> None:
+    def _settings_changed(self, key: str) -> None:
+        """The box ``key`` was edited: store its value (only its own: a value a box cannot
+        show exactly is never written back) and apply what can apply to a live session."""
         if self._filling or self.c.project is None:
             return
         s = self.c.spec
-        opt_before = (s.optimizer.type, s.schedule.type)
-        s.training.epochs = self.epochs.value()
-        s.training.batch_size = self.batch.value()
-        s.training.num_workers = self.workers.value()
-        s.training.device = self.device.currentText()
-        s.optimizer.type = self.optim.currentText()
-        s.optimizer.lr = self.lr.value()
-        args = dict(s.optimizer.args)
-        for key, w in (("weight_decay", self.wd), ("momentum", self.momentum)):
-            if w.value() or key in args:
-                args[key] = w.value()
-        if s.optimizer.type in ("Adam", "AdamW"):
-            args.pop("momentum", None)
-        s.optimizer.args = args
-        s.schedule.type = self.sched.currentText()
-        if (s.optimizer.type, s.schedule.type) != opt_before:
+        t, o = s.training, s.optimizer
+        if key == "epochs":
+            t.epochs = self.epochs.value()
+        elif key == "batch":
+            t.batch_size = self.batch.value()
+        elif key == "workers":
+            t.num_workers = self.workers.value()
+        elif key == "device":
+            t.device = self.device.currentText()
+        elif key in ("optim", "sched"):
+            if key == "sched":
+                s.schedule.type = self.sched.currentText()
+            else:
+                o.type = self.optim.currentText()
+                args = dict(o.args)
+                if o.type in ("Adam", "AdamW"):
+                    args.pop("momentum", None)
+                elif self.momentum.value():
+                    args["momentum"] = self.momentum.value()
+                o.args = args
             self.c.mark_changed("optimizer")
-        else:
-            self.c.mark_changed("training")
-            if self.c.session is not None:  # new lr etc. apply to the live optimizer
-                for g in self.c.session.optimizer.param_groups:
-                    g["lr"] = s.optimizer.lr
-                    for k, v in args.items():
-                        if k in g:
-                            g[k] = v
+            return
+        elif key == "lr":
+            o.lr = self.lr.value()
+            self._apply_live("lr", o.lr)
+        else:  # weight_decay, momentum: optimizer arguments
+            w = self.wd if key == "weight_decay" else self.momentum
+            if key == "momentum" and o.type in ("Adam", "AdamW"):
+                return  # Adam has betas, not momentum: nothing to store
+            o.args = {**o.args, key: w.value()}
+            self._apply_live(key, w.value())
+        self.c.mark_changed("training")
+
+    def _apply_live(self, key: str, value: float) -> None:
+        """A new lr or optimizer argument applies to the live optimizer at once."""
+        if self.c.session is None:
+            return
+        for g in self.c.session.optimizer.param_groups:
+            if key == "lr" or key in g:
+                g[key] = value
 
     # ------------------------------------------------------------------ controls
 
     def start(self) -> None:
         if self.c.state != "idle":
             return
+        if self.c.project is None:
+            self.append_log("cannot start: no project is open (open one, or pick a sample)")
+            self.status.setText("open a project first")
+            return
         self._user_range = False
         try:
             self.c.start()
+        except (DataError, RuntimeError, ValueError) as e:  # bad settings or data: say what
+            self.append_log(f"cannot start: {e}")
+            self.status.setText(f"cannot start: {e}")
+            return
         except Exception as e:
             self.append_log(f"cannot start: {type(e).__name__}: {e}")
             self.status.setText(f"cannot start: {e}")
             return
+        self._idle_text = "idle"
         self._started_at = time.monotonic()
         self.append_log(
             f"training on {self.c.session.device} · epochs "
@@ -336,7 +374,7 @@ class TrainingPanel(QWidget):
             self.c.pause()
 
     def on_state(self, state: str) -> None:
-        self.start_btn.setEnabled(state == "idle")
+        self.start_btn.setEnabled(state == "idle" and self.c.project is not None)
         self.pause_btn.setEnabled(state in ("running", "paused"))
         self.stop_btn.setEnabled(state in ("running", "paused"))
         self.pause_btn.setText("▶  Resume" if state == "paused" else "❚❚  Pause")
@@ -344,7 +382,7 @@ class TrainingPanel(QWidget):
             w.setEnabled(state == "idle")
         self.status.setText(
             {
-                "idle": "idle",
+                "idle": self._idle_text,  # "idle", or how the last run ended
                 "running": "training…",
                 "paused": "paused",
                 "stopping": "stopping after this batch…",
@@ -396,10 +434,18 @@ class TrainingPanel(QWidget):
                 self._checkpoint = d["path"]
                 self.append_log(f"checkpoint saved to {d['path']}" if first else "checkpoint saved")
             elif e.kind == "error":
-                self.append_log(f"ERROR {d['message']}\n{d['traceback']}")
+                tb = d.get("traceback") or ""  # none for bad input: the message says it all
+                self.append_log(f"ERROR {d['message']}" + (f"\n{tb}" if tb else ""))
+                self._error = d["message"].splitlines()[0] if d["message"] else "error"
                 self.status.setText(f"stopped by an error: {d['message']}")
             elif e.kind == "finished":
                 self.append_log(f"finished ({d['reason']})")
+                self._idle_text = (
+                    f"ended with an error: {_short(self._error)}"
+                    if d["reason"] == "error"
+                    else "idle"
+                )
+                self._error = ""
         wait_ms = PLOT_MS - 1000 * (time.monotonic() - self._plotted_at)
         if wait_ms <= 0 or any(e.kind in ("epoch", "finished") for e in events):
             self.draw_curves()
