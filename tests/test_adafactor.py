@@ -86,3 +86,21 @@ def test_bad_arguments_raise_like_torch(kw):
     for lib in (dl, torch):
         with pytest.raises(ValueError):
             lib.optim.Adafactor([lib.nn.Parameter(lib.zeros(2))], **kw)
+
+
+@pytest.mark.parametrize("wd", [0.0, 0.2])
+def test_tensor_lr_moves_the_parameters_like_torch(wd):
+    # a Tensor lr used to rebind a local copy of the parameter: nothing moved
+    out = []
+    for lib in (dl, torch):
+        ps = [lib.ones(2, 3, requires_grad=True), lib.ones(4, requires_grad=True)]
+        opt = lib.optim.Adafactor(ps, lr=lib.tensor(0.01), weight_decay=wd)
+        for t in range(3):
+            for i, p in enumerate(ps):
+                g = np.random.default_rng(10 * t + i).standard_normal(tuple(p.shape))
+                p.grad = lib.tensor(g.astype(np.float32))
+            opt.step()
+        out.append([p.detach().numpy().copy() for p in ps])
+    for d, t in zip(*out):
+        assert not np.allclose(d, 1.0)
+        np.testing.assert_allclose(d, t, rtol=1e-6)

@@ -235,12 +235,19 @@ def test_workers_run_in_threads_with_worker_info():
     assert get_worker_info() is None
 
 
-def test_iterable_dataset_workers_equal_no_workers():
+def test_iterable_dataset_workers_each_read_a_copy():
+    # as torch: every worker iterates its own copy (a dataset that does not shard itself by
+    # get_worker_info() comes once per worker), batches taken from the workers in turn;
+    # worker 0 reads the streams of num_workers=0
     ref = _as_list(DataLoader(Stream(11), batch_size=3, seed=2))
     got = _as_list(DataLoader(Stream(11), batch_size=3, seed=2, num_workers=2))
     assert len(ref) == 4 and [r[1].tolist() for r in ref][-1] == [9, 10]
-    for g, r in zip(got, ref):
-        np.testing.assert_array_equal(g[0], r[0])
+    assert len(got) == 8
+    for k, r in enumerate(ref):
+        np.testing.assert_array_equal(got[2 * k][0], r[0])
+        np.testing.assert_array_equal(got[2 * k][1], r[1])
+        np.testing.assert_array_equal(got[2 * k + 1][1], r[1])
+        assert not np.array_equal(got[2 * k + 1][0], r[0])
     assert len(_as_list(DataLoader(Stream(11), batch_size=3, drop_last=True))) == 3
     assert len(DataLoader(Stream(11), batch_size=3)) == 4
     chained = [
@@ -264,7 +271,8 @@ def test_errors_name_the_sample(workers):
     it = iter(loader)
     got = [next(it) for _ in range(3)]
     assert got[2][1].tolist() == [8, 9, 10, 11]
-    with pytest.raises(ValueError, match=r"sample 13 of Broken.*cannot decode"):
+    # the dataset's own exception object, with a note naming the sample
+    with pytest.raises(ValueError, match=r"^cannot decode\nDataLoader: .*sample 13 of Broken"):
         next(it)
 
 
@@ -274,7 +282,7 @@ def test_iterable_errors_reach_caller():
             yield np.zeros(2)
             raise OSError("disk gone")
 
-    with pytest.raises(OSError, match=r"sample 1 of Bad.*disk gone"):
+    with pytest.raises(OSError, match=r"disk gone\n.*sample 1 of Bad"):
         list(DataLoader(Bad(), batch_size=1, num_workers=2))
 
 
@@ -387,3 +395,195 @@ def _no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         yield
+
+
+# ------------------------------------------------------------------ torch parity (review)
+def _torch_data():
+    return pytest.importorskip("torch.utils.data")
+
+
+class _Batched:
+    """A map-style dataset with __getitems__, recording how it is read."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __len__(self):
+        return 5
+
+    def __getitem__(self, i):
+        self.calls.append(("item", i))
+        return i
+
+    def __getitems__(self, idx):
+        self.calls.append(("items", list(idx)))
+        return [i * 100 for i in idx]
+
+
+def test_loader_reads_a_batch_with_getitems_like_torch():
+    T = _torch_data()
+    got = []
+    for L in (T, dl.utils.data):
+        ds = _Batched()
+        batches = [b.tolist() for b in L.DataLoader(ds, batch_size=2)]
+        sub = [b.tolist() for b in L.DataLoader(L.Subset(ds, [4, 3, 2]), batch_size=2)]
+        got.append((batches, ds.calls, sub))
+    assert got[0] == got[1]
+    assert got[1][0] == [[0, 100], [200, 300], [400]]
+    assert got[1][1][:3] == [("items", [0, 1]), ("items", [2, 3]), ("items", [4])]
+
+
+def test_subset_forwards_lists_of_indices_like_torch():
+    T = _torch_data()
+    out = []
+    torch = pytest.importorskip("torch")
+    for lib, L in ((torch, T), (dl, dl.utils.data)):
+        sub = L.Subset(L.TensorDataset(lib.arange(10) * 10), [5, 2, 7])
+        listed = sub[[0, 1]]
+        items = sub.__getitems__([2, 0])
+        assert isinstance(listed, tuple) and len(listed) == 1
+        assert isinstance(items, list) and len(items) == 2
+        out.append((listed[0].tolist(), [x[0].item() for x in items]))
+        ds = _Batched()
+        assert L.Subset(ds, [4, 3, 2]).__getitems__([0, 2]) == [400, 200]
+        assert ds.calls == [("items", [4, 2])]
+    assert out[0] == out[1] == ([50, 20], [70, 50])
+
+
+class _CodeError(Exception):
+    def __init__(self, code, msg):
+        super().__init__(msg)
+        self.code = code
+
+
+class _Failing(Dataset):
+    def __init__(self, kind):
+        self.kind = kind
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        if i == 2:
+            if self.kind == "code":
+                raise _CodeError(42, "bad sample")
+            open("/nonexistent-dir-darklib/x.png")  # FileNotFoundError
+        return i
+
+
+@pytest.mark.parametrize("kind", ["code", "file"])
+def test_dataset_exceptions_keep_type_and_attributes_like_torch(kind):
+    T = _torch_data()
+    caught = []
+    for L in (T, dl.utils.data):
+        with pytest.raises(Exception) as info:
+            list(L.DataLoader(_Failing(kind), batch_size=1))
+        e = info.value
+        caught.append((type(e), str(e), getattr(e, "code", None), getattr(e, "errno", None)))
+    assert caught[0] == caught[1]
+    # with worker threads: the same object type, attributes kept, a note naming the worker
+    with pytest.raises((_CodeError, FileNotFoundError)) as info:
+        list(DataLoader(_Failing(kind), batch_size=1, num_workers=2))
+    assert (type(info.value), str(info.value)) == caught[1][:2]
+    if kind == "code":
+        assert info.value.code == 42
+    else:
+        assert info.value.filename == "/nonexistent-dir-darklib/x.png"
+    assert any("worker thread 0" in n for n in info.value.__notes__)
+
+
+def test_worker_info_seeds_and_round_robin_like_torch():
+    seen = {}
+    lock = threading.Lock()
+
+    class Who(Dataset):
+        def __len__(self):
+            return 12
+
+        def __getitem__(self, i):
+            w = get_worker_info()
+            with lock:
+                seen[i] = (w.id, w.seed, w.num_workers, w.dataset is self)
+            return i
+
+    loader = DataLoader(Who(), batch_size=2, num_workers=3, seed=0)
+    seeds = []
+    for _ in range(2):
+        seen.clear()
+        batches = [b.tolist() for b in loader]
+        assert batches == [[2 * k, 2 * k + 1] for k in range(6)]
+        # as torch: batch k is loaded by worker k % num_workers, every worker gets some
+        assert [seen[2 * k][0] for k in range(6)] == [0, 1, 2, 0, 1, 2]
+        assert {v[2] for v in seen.values()} == {3} and all(v[3] for v in seen.values())
+        by_worker = {v[0]: v[1] for v in seen.values()}
+        base = by_worker[0]
+        assert by_worker == {0: base, 1: base + 1, 2: base + 2}  # base_seed + worker id
+        seeds.append(base)
+    assert seeds[0] != seeds[1]  # a new base seed every epoch
+    # persistent workers keep the seeds they started with
+    loader = DataLoader(Who(), batch_size=2, num_workers=2, persistent_workers=True)
+    firsts = []
+    for _ in range(2):
+        seen.clear()
+        list(loader)
+        firsts.append({v[0]: v[1] for v in seen.values()})
+    assert firsts[0] == firsts[1] and firsts[0][1] == firsts[0][0] + 1
+
+
+def test_iterable_dataset_is_copied_per_worker_like_torch():
+    class Four(IterableDataset):
+        def __iter__(self):
+            return iter(range(4))
+
+    # torch 2.13: sorted [0, 0, 1, 1, 2, 2, 3, 3]; batches come from the workers in turn
+    got = [b.tolist() for b in DataLoader(Four(), batch_size=2, num_workers=2)]
+    assert got == [[0, 1], [0, 1], [2, 3], [2, 3]]
+
+    class Sharded(IterableDataset):
+        """The torch docs' pattern: each worker reads its share of its own copy."""
+
+        def __init__(self):
+            self.start, self.end = 0, 10
+
+        def __iter__(self):
+            w = get_worker_info()
+            if w is None:
+                return iter(range(self.start, self.end))
+            assert w.dataset is not ds  # the worker's copy
+            return iter(range(self.start + w.id, self.end, w.num_workers))
+
+    ds = Sharded()
+    got = [b.tolist() for b in DataLoader(ds, batch_size=2, num_workers=3)]
+    assert got == [[0, 3], [1, 4], [2, 5], [6, 9], [7], [8]]
+    assert sorted(x for b in got for x in b) == list(range(10))
+
+    def init(wid):  # worker_init_fn edits the worker's own copy
+        info = get_worker_info()
+        info.dataset.start = 100 * (wid + 1)
+        info.dataset.end = info.dataset.start + 2
+
+    got = [b for b in DataLoader(Sharded(), batch_size=None, num_workers=2, worker_init_fn=init)]
+    assert sorted(int(x) for x in got) == [100, 201]
+
+
+def test_collate_keeps_torch_containers_and_dtypes():
+    T = _torch_data()
+    samples = [(0, "a", [1, 2]), (1, "b", [3, 4])]
+    tb = T.default_collate(samples)
+    db = default_collate(samples)
+    assert type(db) is type(tb) is list
+    assert type(db[1]) is type(tb[1]) is tuple and db[1] == tb[1] == ("a", "b")
+    assert type(db[2]) is type(tb[2]) is list
+    assert next(iter(DataLoader([(0, "a"), (1, "b")], batch_size=2)))[1] == ("a", "b")
+    assert default_collate(["x", "y"]) == T.default_collate(["x", "y"]) == ["x", "y"]
+    # an ndarray leading numbers in a list: each entry made a tensor, then stacked
+    mixed = [np.ones(2), [1, 2]]
+    t, d = T.default_collate(mixed), default_collate(mixed)
+    assert str(d.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] == "float64"
+    np.testing.assert_array_equal(d.numpy(), t.numpy())
+    # uint16/uint32 (torch tensors of those dtypes; darklib has none: widened, values kept)
+    for dt, wide in ((np.uint16, np.int32), (np.uint32, np.int64)):
+        batch = [np.array([1, 65535], dt), np.array([2, 3], dt)]
+        d = default_collate(batch)
+        assert d.numpy().dtype == wide
+        np.testing.assert_array_equal(d.numpy(), T.default_collate(batch).numpy())

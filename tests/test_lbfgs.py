@@ -267,3 +267,31 @@ def test_lbfgs_errors():
 
         with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
             o.step(closure)
+
+
+def test_strong_wolfe_zoom_ignores_the_group_tolerance_change_like_torch():
+    # torch's LBFGS calls its line search with the search's default tolerance_change (1e-9),
+    # not the group's: a huge group tolerance must not stop the zoom early
+    out = []
+    for lib in (dl, torch):
+        p = lib.tensor([5.0], requires_grad=True)
+        opt = lib.optim.LBFGS(
+            [p],
+            lr=12,
+            line_search_fn="strong_wolfe",
+            tolerance_change=20.0,
+            max_iter=1,
+            max_eval=20,
+        )
+
+        def closure(p=p, opt=opt):
+            opt.zero_grad()
+            loss = (p**4).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        out.append((p.detach().numpy().copy(), opt.state[p]["func_evals"]))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-6)
+    assert out[0][1] == out[1][1] == 3
+    assert abs(out[0][0][0] + 0.9743081) < 1e-5

@@ -424,3 +424,149 @@ def test_clip_grad_norm_of_an_infinite_gradient_like_torch():
         grads.append((float(total), p.grad.numpy()))
     assert grads[0][0] == grads[1][0] == np.inf
     np.testing.assert_array_equal(grads[0][1], grads[1][1])
+
+
+_TENSOR_LR = [
+    ("SGD", {"momentum": 0.9}),
+    ("Adam", {}),
+    ("Adam", {"amsgrad": True}),
+    ("AdamW", {}),
+    ("Adamax", {}),
+    ("NAdam", {}),
+    ("RAdam", {}),
+    ("Adagrad", {}),
+    ("Adadelta", {}),
+    ("RMSprop", {"momentum": 0.5, "centered": True}),
+    ("ASGD", {}),
+    ("Rprop", {}),
+    ("Adafactor", {}),
+]
+
+
+def _tensor_hyper_run(lib, name, kw, dtype, betas=False):
+    rs = np.random.default_rng(0)
+    ps = [lib.tensor(rs.standard_normal(s).astype(dtype), requires_grad=True) for s in [(3, 4), ()]]
+    extra = {"betas": (lib.tensor(0.8), lib.tensor(0.95))} if betas else {}
+    opt = getattr(lib.optim, name)(ps, lr=lib.tensor(0.01), **extra, **kw)
+    for t in range(4):
+        for i, p in enumerate(ps):
+            g = np.random.default_rng(100 * t + i).standard_normal(p.shape).astype(dtype)
+            p.grad = lib.tensor(g)
+        opt.step()
+    return ps, opt
+
+
+@pytest.mark.parametrize("name,kw", _TENSOR_LR)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tensor_lr_updates_in_place_like_torch(name, kw, dtype):
+    # a 0-d Tensor lr (torch's default single-tensor path) works as its float32 value: the
+    # parameters stay arrays (the update used to rebind them to Tensors) and follow torch
+    dps, dopt = _tensor_hyper_run(dl, name, kw, dtype)
+    tps, _ = _tensor_hyper_run(torch, name, kw, dtype)
+    for d, t in zip(dps, tps):
+        assert isinstance(d.array, np.ndarray) and d.array.dtype == dtype
+        np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), rtol=2e-6, atol=1e-7)
+    assert isinstance(dopt.param_groups[0]["lr"], Tensor)  # the group keeps its Tensor
+    dps[0].grad = dl.ones(3, 4, dtype=dps[0].dtype)  # and the parameter still takes grads
+    assert dps[0].grad.shape == (3, 4)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "NAdam", "RAdam", "Adamax"])
+def test_tensor_betas_like_torch(name):
+    dps, _ = _tensor_hyper_run(dl, name, {"weight_decay": 0.1}, np.float64, betas=True)
+    tps, _ = _tensor_hyper_run(torch, name, {"weight_decay": 0.1}, np.float64, betas=True)
+    for d, t in zip(dps, tps):
+        assert isinstance(d.array, np.ndarray)
+        # torch computes the bias corrections of float32 betas with float32 kernels
+        np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n, _ in _TENSOR_LR] + ["LBFGS"])
+def test_tensor_lr_must_have_one_element(name):
+    for lib in (dl, torch):
+        p = lib.zeros(2, requires_grad=True)
+        with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
+            getattr(lib.optim, name)([p], lr=lib.tensor([0.01, 0.02]))
+        getattr(lib.optim, name)([p], lr=lib.tensor([0.01]))  # one element is fine
+
+
+def test_tensor_lr_and_fused_foreach_checks_like_torch():
+    for lib in (dl, torch):
+        p = lib.zeros(2, requires_grad=True)
+        for name in ("Adam", "AdamW"):
+            cls = getattr(lib.optim, name)
+            with pytest.raises(ValueError, match="lr as a Tensor is not supported for capturable"):
+                cls([p], lr=lib.tensor(0.01), foreach=True)
+            with pytest.raises(ValueError, match=r"betas\[0\] as a Tensor is not supported"):
+                cls([p], betas=(lib.tensor(0.9), lib.tensor(0.99)), foreach=True)
+            with pytest.raises(ValueError, match="both floats or both Tensors"):
+                cls([p], betas=(0.9, lib.tensor(0.99)))
+        for name in ("SGD", "Adam", "AdamW", "Adagrad"):
+            with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True`"):
+                getattr(lib.optim, name)([p], lr=0.1, fused=True, foreach=True)
+        for name in ("SGD", "Adagrad", "RMSprop", "NAdam"):  # these take it with foreach
+            getattr(lib.optim, name)([p], lr=lib.tensor(0.01), foreach=True)
+
+
+def test_adagrad_sums_start_at_the_constructor_value_like_torch():
+    # torch's quirk: a group's own initial_accumulator_value (in the constructor's groups or
+    # in add_param_group) is ignored; the sums start at the constructor's value
+    out = []
+    for lib in (dl, torch):
+        p, q, r = (lib.ones(2, requires_grad=True) for _ in range(3))
+        opt = lib.optim.Adagrad(
+            [{"params": [p], "initial_accumulator_value": 1.0}, {"params": [q]}],
+            lr=0.1,
+            initial_accumulator_value=0.5,
+        )
+        opt.add_param_group({"params": [r], "initial_accumulator_value": 2.0})
+        for _ in range(3):
+            for x in (p, q, r):
+                x.grad = lib.ones(2)
+            opt.step()
+        out.append([np.asarray(opt.state[x]["sum"].numpy()) for x in (p, q, r)])
+        out.append([x.detach().numpy() for x in (p, q, r)])
+    for a, b in zip(out[0] + out[1], out[2] + out[3]):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_array_equal(out[0][0], [3.5, 3.5])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s, o: s.StepLR(o, 1, 0.5),
+        lambda s, o: s.CosineAnnealingLR(o, T_max=5),
+        lambda s, o: s.OneCycleLR(o, max_lr=1.0, total_steps=10),
+    ],
+)
+def test_scheduler_fills_a_tensor_lr_in_place_like_torch(make):
+    out = []
+    for lib in (dl, torch):
+        p = lib.zeros(2, requires_grad=True)
+        opt = lib.optim.SGD([p], lr=lib.tensor(0.1), momentum=0.9)
+        lr0 = opt.param_groups[0]["lr"]
+        sched = make(lib.optim.lr_scheduler, opt)
+        for _ in range(3):
+            p.grad = lib.ones(2)
+            opt.step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] is lr0  # the same tensor, filled
+        assert opt.param_groups[0]["initial_lr"] is not lr0  # a copy, not an alias
+        last = sched.get_last_lr()[0]
+        assert last is not lr0
+        out.append((float(lr0), float(last), p.detach().numpy()))
+    assert out[0][:2] == out[1][:2]
+    np.testing.assert_allclose(out[0][2], out[1][2], rtol=1e-6)
+
+
+def test_plateau_scheduler_fills_a_tensor_lr_in_place_like_torch():
+    lrs = []
+    for lib in (dl, torch):
+        opt = lib.optim.Adam([lib.zeros(2, requires_grad=True)], lr=lib.tensor(0.1))
+        lr0 = opt.param_groups[0]["lr"]
+        sched = lib.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0)
+        sched.step(1.0)
+        sched.step(2.0)
+        assert opt.param_groups[0]["lr"] is lr0
+        lrs.append(float(lr0))
+    assert lrs[0] == lrs[1]

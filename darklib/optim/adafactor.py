@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from darklib.backend import get_xp
-from darklib.optim.optimizer import Optimizer, _advance, _check_grad, _step_counter
+from darklib.optim.optimizer import Optimizer, _advance, _check_grad, _check_lr, _step_counter
 from darklib.tensor import Tensor
 
 
@@ -52,6 +52,7 @@ class Adafactor(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
     ) -> None:
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Learning rate should be >= 0 but is: {lr}")
         if not 0.0 >= beta2_decay:

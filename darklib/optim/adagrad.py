@@ -9,6 +9,8 @@ from darklib.backend import get_xp
 from darklib.optim.optimizer import (
     Optimizer,
     _advance,
+    _check_fused_foreach,
+    _check_lr,
     _new_state,
     _step_counter,
 )
@@ -53,6 +55,7 @@ class Adagrad(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         _check_non_negative(
@@ -76,11 +79,16 @@ class Adagrad(Optimizer):
             "fused": fused,
         }
         super().__init__(params, defaults)
+        _check_fused_foreach(fused, foreach)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group["initial_accumulator_value"])
+                self._init_state(p)
 
-    def _init_state(self, p: Tensor, init: float) -> None:
+    def _init_state(self, p: Tensor) -> None:
+        # torch's quirk, kept: the sums always start at the constructor's (the defaults')
+        # initial_accumulator_value, even where a group (given to the constructor or to
+        # add_param_group) sets its own; a group's value is read by nothing.
+        init = self.defaults["initial_accumulator_value"]
         state = self.state[p]
         state["step"] = _step_counter()
         state["sum"] = Tensor._wrap(get_xp(p.array).full_like(p.array, init))
@@ -89,7 +97,7 @@ class Adagrad(Optimizer):
         for p, g in self._grads(group):
             state = self.state[p]
             if not state:  # a group added later
-                self._init_state(p, group["initial_accumulator_value"])
+                self._init_state(p)
             clr = group["lr"] / (1 + (_advance(state) - 1) * group["lr_decay"])
             xp = get_xp(g)
             acc = state["sum"].array
@@ -131,6 +139,7 @@ class Adadelta(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= rho <= 1.0:

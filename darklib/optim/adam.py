@@ -9,13 +9,17 @@ from darklib.backend import get_xp
 from darklib.optim.optimizer import (
     Optimizer,
     _advance,
+    _check_fused_foreach,
+    _check_lr,
     _moments,
     _new_state,
     _zeros_state,
 )
+from darklib.tensor import Tensor
 
 
 def _check_adam_args(lr: float, betas: Any, eps: float, weight_decay: float) -> None:
+    _check_lr(lr)
     if not 0.0 <= lr:
         raise ValueError(f"Invalid learning rate: {lr}")
     if not 0.0 <= eps:
@@ -39,6 +43,24 @@ def _adam_defaults(
     if rest["differentiable"]:
         raise ValueError(f"{who}: differentiable=True is not supported by darklib")
     return {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, **rest}
+
+
+def _tensor_betas(betas: Any, tensor_foreach: bool) -> Any:
+    """torch Adam's checks of Tensor betas (both or neither, one element each, not with
+    ``foreach`` unless ``capturable``); 1-element Tensors become 0-d."""
+    is_tensor = [isinstance(b, Tensor) for b in betas]
+    if len(betas) != 2 or not any(is_tensor):
+        return betas
+    if not all(is_tensor):
+        raise ValueError("betas must be either both floats or both Tensors")
+    for i, b in enumerate(betas):
+        if tensor_foreach:
+            raise ValueError(
+                f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True"
+            )
+        if b.numel() != 1:
+            raise ValueError(f"Tensor betas[{i}] must be 1-element")
+    return tuple(b.reshape(()) if b.ndim else b for b in betas)
 
 
 class Adam(Optimizer):
@@ -81,6 +103,9 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
+        tensor_foreach = bool(foreach) and not capturable
+        _check_lr(lr, tensor_foreach)
+        betas = _tensor_betas(betas, tensor_foreach)
         defaults = _adam_defaults(
             type(self).__name__,
             lr,
@@ -96,6 +121,7 @@ class Adam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
+        _check_fused_foreach(fused, foreach)
 
     def _step_group(self, group: dict[str, Any]) -> None:
         beta1, beta2 = group["betas"]

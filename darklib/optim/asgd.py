@@ -9,7 +9,7 @@ import numpy as np
 
 from darklib.backend import get_xp
 from darklib.dtypes import get_default_dtype
-from darklib.optim.optimizer import Optimizer, _advance, _new_state, scalar_dtype
+from darklib.optim.optimizer import Optimizer, _advance, _check_lr, _new_state, scalar_dtype
 from darklib.tensor import Tensor
 
 
@@ -49,6 +49,7 @@ class ASGD(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= weight_decay:

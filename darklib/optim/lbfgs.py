@@ -197,8 +197,10 @@ class LBFGS(Optimizer):
                         p._version += 1
                     return f, grad
 
+                # torch's LBFGS leaves the search's own tolerance_change (1e-9), not the
+                # group's, to stop the zoom
                 loss, g, t, used = _strong_wolfe(
-                    probe, t, d, loss, g, gtd, tol_change, max_eval - evals
+                    probe, t, d, loss, g, gtd, _WOLFE_TOL_CHANGE, max_eval - evals
                 )
                 self._move(t, d)
                 optimal = xp.abs(g).max() <= tol_grad
@@ -264,6 +266,9 @@ def _cubic_min(a: tuple, b: tuple, lo: Any = None, hi: Any = None) -> Any:
     d2 = get_xp(disc).sqrt(disc)
     t = tb - (tb - ta) * ((gb + d2 - d1) / (gb - ga + 2 * d2))
     return min(max(t, lo), hi)
+
+
+_WOLFE_TOL_CHANGE = 1e-9
 
 
 def _strong_wolfe(

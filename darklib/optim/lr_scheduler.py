@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from darklib.optim.optimizer import Optimizer
+from darklib.tensor import Tensor
 
 __all__ = [
     "ChainedScheduler",
@@ -62,6 +63,26 @@ def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
     return [value] * n
 
 
+def _copy_lr(lr: Any) -> Any:
+    """``lr``, or a copy of it when it is a Tensor (a saved value must not follow it)."""
+    return lr.clone() if isinstance(lr, Tensor) else lr
+
+
+def _lrs(optimizer: Optimizer, key: str = "lr") -> list[Any]:
+    """Each group's ``key``; Tensors copied, so that later in-place updates don't alias."""
+    return [_copy_lr(group[key]) for group in optimizer.param_groups]
+
+
+def _set_lr(group: dict[str, Any], lr: Any) -> None:
+    """Write ``group["lr"]``: a Tensor lr is filled in place (it stays the same object, as
+    torch's schedulers keep it), a number is replaced."""
+    current = group["lr"]
+    if isinstance(current, Tensor):
+        current.fill_(lr.item() if isinstance(lr, Tensor) else lr)
+    else:
+        group["lr"] = lr
+
+
 class LRScheduler:
     """Base class of the learning-rate schedulers.
 
@@ -82,7 +103,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy_lr(group["lr"]))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -91,7 +112,7 @@ class LRScheduler:
                         "resuming a scheduler with last_epoch >= 0: load the optimizer's "
                         "state dict first, or start with last_epoch=-1"
                     )
-        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.base_lrs: list[float] = _lrs(optimizer, "initial_lr")
         self.last_epoch = last_epoch
         self._initial_step()
 
@@ -161,11 +182,11 @@ class LRScheduler:
         finally:
             self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+            _set_lr(group, lr)
+        self._last_lr = self._current_lrs()
 
     def _current_lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+        return _lrs(self.optimizer)
 
 
 # PyTorch keeps the old underscored name importable.
@@ -632,7 +653,7 @@ class ReduceLROnPlateau(LRScheduler):
             old = float(group["lr"])
             new = max(old * self.factor, floor)
             if old - new > self.eps:
-                group["lr"] = new
+                _set_lr(group, new)
 
     @property
     def in_cooldown(self) -> bool:
@@ -890,7 +911,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         finally:
             self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = self._current_lrs()
 
 
@@ -936,7 +957,7 @@ class CyclicLR(LRScheduler):
         base_lrs = _per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                _set_lr(group, lr)
         self.max_lrs = _per_group("max_lr", optimizer, max_lr)
         up = float(step_size_up)
         down = float(step_size_down) if step_size_down is not None else up
@@ -1105,7 +1126,7 @@ class SequentialLR(_CompositeScheduler):
         self.optimizer = optimizer
         # every child stepped once when built: start again from the initial lrs
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_lr(group, group["initial_lr"])
         self.recursive_undo()
         idx = bisect_right(self._milestones, 0)
         self._schedulers[idx]._initial_step()
@@ -1152,10 +1173,10 @@ class ChainedScheduler(_CompositeScheduler):
         _check_children(type(self).__name__, optimizer, schedulers)
         self._schedulers = schedulers
         self.optimizer = optimizer
-        self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
+        self._last_lr = _lrs(self._schedulers[-1].optimizer)
 
     def step(self) -> None:  # type: ignore[override]
         """Step every scheduler, in order."""
         for sched in self._schedulers:
             sched.step()
-        self._last_lr = [g["lr"] for g in self._schedulers[-1].optimizer.param_groups]
+        self._last_lr = _lrs(self._schedulers[-1].optimizer)

@@ -241,11 +241,12 @@ class Optimizer:
         loss = self._eval_closure(closure)
         with autograd.no_grad(), np.errstate(all="ignore"):  # inf/NaN silent, as torch
             for group in self.param_groups:
-                self._step_group(group)
+                self._step_group(_hyper_as_numbers(group))
         return loss
 
     def _step_group(self, group: dict[str, Any]) -> None:
-        """Update one parameter group in place (called by :meth:`step` under ``no_grad``)."""
+        """Update one parameter group in place (called by :meth:`step` under ``no_grad``, with
+        Tensor hyper-parameters already read as numbers)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement step")
 
     def _grads(self, group: dict[str, Any]) -> Iterator[tuple[Tensor, Any]]:
@@ -376,6 +377,51 @@ class Optimizer:
                     lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _as_number(v: Any) -> Any:
+    """A 1-element Tensor hyper-parameter as a NumPy scalar of its dtype (arithmetic with
+    Python floats stays in that dtype, as torch's on a 0-d tensor); tuples and lists of them
+    (betas, eps, etas) element-wise."""
+    if isinstance(v, Tensor):
+        return to_numpy(v.array).reshape(())[()]
+    if isinstance(v, tuple | list) and any(isinstance(x, Tensor) for x in v):
+        return type(v)(_as_number(x) for x in v)
+    return v
+
+
+def _hyper_as_numbers(group: dict[str, Any]) -> dict[str, Any]:
+    """``group`` as the updates read it: hyper-parameters given as Tensors (a tensor ``lr``,
+    tensor ``betas``) become NumPy scalars, so that every update stays on raw arrays (an
+    array op with a Tensor operand returns a Tensor, and ``p.array += ...`` then rebound the
+    parameter's array to it).
+
+    Returns ``group`` itself when nothing is a Tensor, else a shallow copy (the group keeps
+    its Tensors, which schedulers update in place)."""
+    out = {k: v if k in _NOT_HYPER else _as_number(v) for k, v in group.items()}
+    if all(out[k] is v for k, v in group.items()):
+        return group
+    return out
+
+
+_NOT_HYPER = frozenset(("params", "param_names"))
+
+
+def _check_lr(lr: Any, tensor_foreach: bool = False) -> None:
+    """torch's checks of a Tensor ``lr``: one element, and (Adam, AdamW) not with
+    ``foreach=True`` unless ``capturable`` (``tensor_foreach`` says the caller's case)."""
+    if isinstance(lr, Tensor):
+        if tensor_foreach:
+            raise ValueError(
+                "lr as a Tensor is not supported for capturable=False and foreach=True"
+            )
+        if lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+
+
+def _check_fused_foreach(fused: Any, foreach: Any) -> None:
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
 
 def _hooked_step(step: Callable[..., Any]) -> Callable[..., Any]:

@@ -9,6 +9,7 @@ from darklib.backend import get_xp
 from darklib.optim.optimizer import (
     Optimizer,
     _advance,
+    _check_lr,
     _new_state,
     _zeros_state,
 )
@@ -50,6 +51,7 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= eps:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from darklib.backend import get_xp
-from darklib.optim.optimizer import Optimizer, _advance, _new_state
+from darklib.optim.optimizer import Optimizer, _advance, _check_lr, _new_state
 from darklib.tensor import Tensor
 
 
@@ -42,6 +42,7 @@ class Rprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < etas[0] < 1.0 < etas[1]:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from darklib.backend import get_xp
-from darklib.optim.optimizer import Optimizer
+from darklib.optim.optimizer import Optimizer, _check_fused_foreach, _check_lr
 from darklib.tensor import Tensor
 
 
@@ -49,6 +49,7 @@ class SGD(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
+        _check_lr(lr)
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -71,6 +72,7 @@ class SGD(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
+        _check_fused_foreach(fused, foreach)
 
     def _step_group(self, group: dict[str, Any]) -> None:
         lr, momentum = group["lr"], group["momentum"]

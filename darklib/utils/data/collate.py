@@ -4,13 +4,14 @@ Numbers become 1-D tensors (ints int64, floats float64, bools bool, a mix as tor
 types it, as in PyTorch), numpy arrays and Tensors are stacked along a new first dimension
 (mixed dtypes promoted as torch.stack promotes them), and tuples, lists and dicts are
 collated field by field, keeping their structure (tuples come back as lists, as in PyTorch).
-Strings are kept as lists.
+A batch of strings (or bytes) is returned as it is given: the list of samples at the top, a
+tuple of one field of the samples inside a tuple or list, as PyTorch's.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,33 @@ def _stack(arrays: list, path: str) -> Tensor:
                 f"default_collate: arrays of dtype {a.dtype} cannot become tensors{_where(path)}"
             )
     xp = get_xp(first)
-    dtype = _common_dtype([a.dtype for a in arrays])  # torch's promotion, not NumPy's
+    dtype = _widen(_common_dtype([a.dtype for a in arrays]))  # torch's promotion, not NumPy's
     return Tensor._wrap(xp.stack([a.astype(dtype, copy=False) for a in arrays]))
+
+
+# torch has uint16 and uint32 tensors, darklib has not: they become the smallest signed
+# dtype that holds every value
+_WIDER = {np.dtype(np.uint16): np.dtype(np.int32), np.dtype(np.uint32): np.dtype(np.int64)}
+
+
+def _widen(dtype: np.dtype) -> np.dtype:
+    return _WIDER.get(np.dtype(dtype), dtype)
+
+
+def _as_array(x: Any, i: int, path: str) -> Any:
+    """One entry of a batch led by an ndarray as an array, as torch.as_tensor makes it: a
+    list or a number as torch.tensor types it (Python floats float32); a Tensor is refused."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, Tensor):
+        raise TypeError(
+            f"default_collate: expected numpy.ndarray as element {i}, but got a Tensor"
+            f"{_where(path)}"
+        )
+    a = np.asarray(x)
+    if a.dtype == np.float64 and not isinstance(x, np.generic):
+        a = a.astype(np.float32)
+    return a
 
 
 def _common_dtype(dtypes: list) -> np.dtype:
@@ -68,9 +94,15 @@ def _python_numbers(batch: list) -> np.ndarray:
 def _collate(batch: list, path: str) -> Any:
     elem = batch[0]
     if isinstance(elem, Tensor):
+        for i, b in enumerate(batch):
+            if not isinstance(b, Tensor):
+                raise TypeError(
+                    f"default_collate: expected Tensor as element {i}, but got "
+                    f"{type(b).__module__}.{type(b).__name__}{_where(path)}"
+                )
         return _stack([b.array for b in batch], path)
     if isinstance(elem, np.ndarray):
-        return _stack(batch, path)
+        return _stack([_as_array(b, i, path) for i, b in enumerate(batch)], path)
     if isinstance(elem, np.generic) and elem.dtype.kind in _NUMERIC_KINDS:
         # numpy scalars keep their dtype (np.int32 -> int32), promoted together as
         # torch.as_tensor does: np.int32 with np.float64 is float64, and a Python float
@@ -78,13 +110,13 @@ def _collate(batch: list, path: str) -> Any:
         dtypes = [
             b.dtype if isinstance(b, np.generic) else _python_numbers([b]).dtype for b in batch
         ]
-        return Tensor._wrap(np.asarray(batch, dtype=_common_dtype(dtypes)))
+        return Tensor._wrap(np.asarray(batch, dtype=_widen(_common_dtype(dtypes))))
     if isinstance(elem, int):  # (bools too)
         return Tensor._wrap(_python_numbers(batch))
     if isinstance(elem, float):
         return Tensor._wrap(np.asarray(batch, dtype=np.float64))
     if isinstance(elem, str | bytes):
-        return list(batch)
+        return batch  # the container given (a list, or a tuple of one field), as torch
     if isinstance(elem, Mapping):
         try:
             fields = {k: _collate([d[k] for d in batch], f"{path}[{k!r}]") for k in elem}
@@ -94,9 +126,7 @@ def _collate(batch: list, path: str) -> Any:
             ) from None
         return _same_mapping(elem, fields)
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(
-            *(_collate(list(s), f"{path}.{f}") for f, s in zip(elem._fields, zip(*batch)))
-        )
+        return type(elem)(*(_collate(s, f"{path}.{f}") for f, s in zip(elem._fields, zip(*batch))))
     if isinstance(elem, Sequence):
         n = len(elem)
         for i, s in enumerate(batch):
@@ -105,7 +135,18 @@ def _collate(batch: list, path: str) -> Any:
                     f"default_collate: each element in list of batch should be of equal size, "
                     f"got lengths {n} at entry 0 and {len(s)} at entry {i}{_where(path)}"
                 )
-        return [_collate(list(s), f"{path}[{j}]") for j, s in enumerate(zip(*batch))]
+        fields = [_collate(s, f"{path}[{j}]") for j, s in enumerate(zip(*batch))]
+        if isinstance(elem, tuple):
+            return fields  # tuples come back as lists, as torch's
+        try:  # a list (or list-like) comes back in its own type
+            if isinstance(elem, MutableSequence):
+                out = copy.copy(elem)
+                for j, f in enumerate(fields):
+                    out[j] = f
+                return out
+            return type(elem)(fields)
+        except TypeError:
+            return fields
     raise TypeError(
         f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
         f"found {type(elem).__name__}{_where(path)}"
@@ -137,13 +178,13 @@ def default_collate(batch: Sequence[Any]) -> Any:
     """
     if len(batch) == 0:
         raise ValueError("default_collate: the batch is empty")
-    return _collate(list(batch), "")
+    return _collate(batch if isinstance(batch, list | tuple) else list(batch), "")
 
 
 def default_convert(data: Any) -> Any:
     """Convert numpy arrays inside a sample to Tensors without batching (batch_size=None)."""
     if isinstance(data, np.ndarray | np.generic) and data.dtype.kind in _NUMERIC_KINDS:
-        return Tensor._wrap(np.asarray(data))
+        return Tensor._wrap(np.asarray(data).astype(_widen(data.dtype), copy=False))
     if isinstance(data, Mapping):
         return _same_mapping(data, {k: default_convert(v) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):

@@ -1,14 +1,23 @@
 """DataLoader: batches from a dataset, in the main thread or in background threads.
 
 Workers are threads, not processes: image decoding (OpenCV, Pillow) and numpy release the
-GIL, nothing has to be pickled, and starting them costs microseconds. Every sample is read
-with its own random stream (see :func:`darklib.utils.data.sample_rng`), so for the same seed
+GIL, nothing has to be pickled, and starting them costs microseconds. As PyTorch's, worker
+``w`` of ``n`` loads batches ``w, w + n, ...`` of a map-style dataset, and iterates its own
+(shallow) copy of an IterableDataset, whose batches are taken from the workers in turn; in
+a worker, :func:`get_worker_info` gives its id, the count, the seed (the epoch's base seed
+plus the id) and the dataset it reads. Every sample of a map-style dataset is read with its
+own random stream (see :func:`darklib.utils.data.sample_rng`), so for the same seed
 ``num_workers=2`` yields exactly the batches of ``num_workers=0``.
+
+An exception a dataset (or the collate function) raises reaches the caller as the same
+object, type and attributes kept, with a note naming the sample (and the worker).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -18,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from darklib.utils.data._worker import WorkerInfo, _set_worker_info, sample_seed
+from darklib.utils.data._worker import WorkerInfo, _set_worker_info, get_worker_info, sample_seed
 from darklib.utils.data.collate import default_collate, default_convert
-from darklib.utils.data.dataset import Dataset, IterableDataset
+from darklib.utils.data.dataset import Dataset, IterableDataset, StackDataset, Subset
 from darklib.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -31,16 +40,35 @@ from darklib.utils.data.sampler import (
 )
 
 
-def _reraise(exc: BaseException, what: str) -> None:
-    """Raise ``exc`` again, of the same type where possible, with ``what`` in its message."""
-    msg = f"{what}: {type(exc).__name__}: {exc}"
-    try:
-        new = type(exc)(msg)
-    except Exception:
-        new = RuntimeError(msg)
-    if str(new) != msg and not isinstance(new, KeyError):
-        new = RuntimeError(msg)
-    raise new from exc
+def _note(exc: BaseException, what: str) -> None:
+    """Say where ``exc`` happened in a note (PEP 678), which keeps its type, attributes and
+    message: the caller re-raises the object itself, as torch does without workers."""
+    info = get_worker_info()
+    where = "" if info is None else f" (in DataLoader worker thread {info.id})"
+    if hasattr(exc, "add_note"):
+        exc.add_note(what + where)
+
+
+def _batch_reader(ds: Any) -> Any:
+    """The dataset's ``__getitems__`` where the DataLoader calls it (as torch's fetcher does
+    when a dataset has one), or None to read sample by sample.
+
+    A Subset or StackDataset, as defined here, over datasets without one reads sample by
+    sample in its ``__getitems__`` anyway: the loader does it itself so that each sample
+    keeps its own random stream."""
+    getitems = getattr(ds, "__getitems__", None)
+    if not getitems:
+        return None
+    kind = type(ds)
+    if kind.__getitem__ is Subset.__getitem__ and kind.__getitems__ is Subset.__getitems__:
+        return getitems if _batch_reader(ds.dataset) is not None else None
+    if (
+        kind.__getitem__ is StackDataset.__getitem__
+        and kind.__getitems__ is StackDataset.__getitems__
+    ):
+        parts = ds.datasets.values() if isinstance(ds.datasets, dict) else ds.datasets
+        return getitems if any(_batch_reader(d) is not None for d in parts) else None
+    return getitems
 
 
 def _sample_key(base_seed: int, index: Any, position: int) -> tuple[int, int]:
@@ -171,7 +199,8 @@ class DataLoader:
         if collate_fn is None:
             collate_fn = default_convert if self._auto_collation is False else default_collate
         self.collate_fn = collate_fn
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: list[ThreadPoolExecutor] | None = None
+        self._iter_workers: list[list] | None = None  # persistent IterableDataset workers
 
     @property
     def _auto_collation(self) -> bool:
@@ -194,55 +223,82 @@ class DataLoader:
         return _MapIter(self, base_seed)
 
     # ---------------------------------------------------------------- worker threads
-    def _make_pool(self) -> ThreadPoolExecutor:
-        ids = itertools.count()
-        lock = threading.Lock()
+    def _worker_infos(self, base_seed: int) -> list[WorkerInfo]:
+        """One WorkerInfo per worker: seed ``base_seed + id``, as torch's; an IterableDataset
+        is copied (shallowly) for each worker, which iterates its own copy."""
+        n = self.num_workers
+        ds = self.dataset
+        return [
+            WorkerInfo(w, n, base_seed + w, copy.copy(ds) if self._iterable else ds)
+            for w in range(n)
+        ]
 
-        def init() -> None:
-            with lock:
-                wid = next(ids)
-            _set_worker_info(WorkerInfo(wid, self.num_workers, 0, self.dataset))
+    def _make_pool(self, base_seed: int) -> list[ThreadPoolExecutor]:
+        """The worker threads of a map-style dataset: one single-thread executor each, so
+        that batch ``k`` goes to worker ``k % num_workers`` (torch's round robin)."""
+
+        def init(info: WorkerInfo) -> None:
+            _set_worker_info(info)
             if self.worker_init_fn is not None:
-                self.worker_init_fn(wid)
+                self.worker_init_fn(info.id)
 
-        return ThreadPoolExecutor(
-            self.num_workers, thread_name_prefix="darklib-data", initializer=init
-        )
+        return [
+            ThreadPoolExecutor(
+                1,
+                thread_name_prefix=f"darklib-data-{info.id}",
+                initializer=init,
+                initargs=(info,),
+            )
+            for info in self._worker_infos(base_seed)
+        ]
 
-    def _get_pool(self) -> ThreadPoolExecutor:
+    def _get_pool(self, base_seed: int) -> list[ThreadPoolExecutor]:
+        # persistent workers keep the info (and seed) of the epoch that started them, as torch
         if not self.persistent_workers:
-            return self._make_pool()
+            return self._make_pool(base_seed)
         if self._pool is None:
-            self._pool = self._make_pool()
+            self._pool = self._make_pool(base_seed)
         return self._pool
 
     def __del__(self) -> None:
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
+        for pool in getattr(self, "_pool", None) or ():
             pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _fetch_map(loader: DataLoader, base_seed: int, indices: Any, position: int) -> Any:
     """Load and collate one batch (or one sample without auto-collation)."""
     ds = loader.dataset
+    name = type(ds).__name__
     if not loader._auto_collation:
         with sample_seed(*_sample_key(base_seed, indices, position)):
             try:
                 sample = ds[indices]
             except Exception as e:
-                _reraise(e, f"DataLoader: error loading sample {indices!r} of {type(ds).__name__}")
+                _note(e, f"DataLoader: error loading sample {indices!r} of {name}")
+                raise
         return loader.collate_fn(sample)
-    samples = []
-    for k, i in enumerate(indices):
-        with sample_seed(*_sample_key(base_seed, i, position + k)):
+    getitems = _batch_reader(ds)
+    if getitems is not None:  # the whole batch at once: one stream for the batch
+        with sample_seed(*_sample_key(base_seed, None, position)):
             try:
-                samples.append(ds[i])
+                samples = getitems(indices)
             except Exception as e:
-                _reraise(e, f"DataLoader: error loading sample {i!r} of {type(ds).__name__}")
+                _note(e, f"DataLoader: error loading the samples {list(indices)!r} of {name}")
+                raise
+    else:
+        samples = []
+        for k, i in enumerate(indices):
+            with sample_seed(*_sample_key(base_seed, i, position + k)):
+                try:
+                    samples.append(ds[i])
+                except Exception as e:
+                    _note(e, f"DataLoader: error loading sample {i!r} of {name}")
+                    raise
     try:
         return loader.collate_fn(samples)
     except Exception as e:
-        _reraise(e, f"DataLoader: error collating the batch of samples {list(indices)!r}")
+        _note(e, f"DataLoader: error collating the batch of samples {list(indices)!r}")
+        raise
 
 
 class _MapIter:
@@ -252,7 +308,8 @@ class _MapIter:
         index_sampler = loader.batch_sampler if loader._auto_collation else loader.sampler
         self.indices = iter(index_sampler)
         self.position = 0
-        self.pool = loader._get_pool() if loader.num_workers > 0 else None
+        self.pool = loader._get_pool(base_seed) if loader.num_workers > 0 else None
+        self.sent = 0  # batches handed to the workers, in turn
         self.pending: deque = deque()
         self.exhausted = False
 
@@ -280,8 +337,10 @@ class _MapIter:
             nxt = self._next_indices()
             if nxt is None:
                 return
+            worker = self.pool[self.sent % len(self.pool)]
+            self.sent += 1
             self.pending.append(
-                self.pool.submit(_fetch_map, self.loader, self.base_seed, nxt[0], nxt[1])
+                worker.submit(_fetch_map, self.loader, self.base_seed, nxt[0], nxt[1])
             )
 
     def __next__(self) -> Any:
@@ -313,100 +372,144 @@ class _MapIter:
         self.pending.clear()
         self.exhausted = True
         if self.pool is not None and not self.loader.persistent_workers:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            for worker in self.pool:
+                worker.shutdown(wait=False, cancel_futures=True)
         self.pool = None
 
     def __del__(self) -> None:
         pool = getattr(self, "pool", None)
         if pool is not None and not self.loader.persistent_workers:
-            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in pool:
+                worker.shutdown(wait=False, cancel_futures=True)
 
 
 _DONE = object()
 
 
-class _IterableIter:
-    """Reads an IterableDataset; with workers, one background thread runs ahead."""
+def _iterable_batches(loader: DataLoader, ds: Any, base_seed: int, wid: int) -> Iterator[Any]:
+    """The batches (samples without auto-collation) of one pass over ``ds``; sample ``pos``
+    of worker ``wid`` reads the stream ``(base_seed, wid * 2**48 + pos)``."""
 
-    def __init__(self, loader: DataLoader, base_seed: int):
-        self.loader = loader
-        self.base_seed = base_seed
-        self.gen = self._batches()
-        self.thread: threading.Thread | None = None
-        if loader.num_workers > 0:
-            import queue
-
-            self.queue: Any = queue.Queue(maxsize=loader.num_workers * loader.prefetch_factor)
-            self.stop = threading.Event()
-            self.thread = threading.Thread(
-                target=self._produce, name="darklib-data-iter", daemon=True
-            )
-            self.thread.start()
-
-    def _samples(self) -> Iterator[Any]:
-        it = iter(self.loader.dataset)
+    def samples() -> Iterator[Any]:
+        it = iter(ds)
         for pos in itertools.count():
-            with sample_seed(self.base_seed, pos):
+            with sample_seed(base_seed, (wid << 48) + pos):
                 try:
                     sample = next(it)
                 except StopIteration:
                     return
                 except Exception as e:
-                    _reraise(
-                        e,
-                        f"DataLoader: error loading sample {pos} of "
-                        f"{type(self.loader.dataset).__name__}",
-                    )
+                    _note(e, f"DataLoader: error loading sample {pos} of {type(ds).__name__}")
+                    raise
             yield sample
 
-    def _batches(self) -> Iterator[Any]:
-        loader = self.loader
-        samples = self._samples()
-        if loader.batch_size is None:
-            for s in samples:
-                yield loader.collate_fn(s)
-            return
-        while True:
-            batch = list(itertools.islice(samples, loader.batch_size))
-            if not batch or (loader.drop_last and len(batch) < loader.batch_size):
-                return
-            yield loader.collate_fn(batch)
-
-    def _produce(self) -> None:
+    def collate(batch: Any) -> Any:
         try:
-            for item in self.gen:
-                while not self.stop.is_set():
-                    try:
-                        self.queue.put((True, item), timeout=0.1)
-                        break
-                    except Exception:
-                        continue
-                if self.stop.is_set():
+            return loader.collate_fn(batch)
+        except Exception as e:
+            _note(e, "DataLoader: error collating a batch")
+            raise
+
+    stream = samples()
+    if loader.batch_size is None:
+        for s in stream:
+            yield collate(s)
+        return
+    while True:
+        batch = list(itertools.islice(stream, loader.batch_size))
+        if not batch or (loader.drop_last and len(batch) < loader.batch_size):
+            return
+        yield collate(batch)
+
+
+class _IterableIter:
+    """Reads an IterableDataset: in the caller's thread, or with one thread per worker, each
+    iterating its own copy of the dataset (a dataset that does not split itself by
+    :func:`get_worker_info` is read once per worker, as in torch); batches are taken from
+    the workers in turn, skipping those that are done."""
+
+    def __init__(self, loader: DataLoader, base_seed: int):
+        self.loader = loader
+        self.threads: list[threading.Thread] = []
+        if loader.num_workers == 0:
+            self.gen = _iterable_batches(loader, loader.dataset, base_seed, 0)
+            return
+        workers = loader._iter_workers if loader.persistent_workers else None
+        if workers is None:  # [info, worker_init_fn called yet]
+            workers = [[info, False] for info in loader._worker_infos(base_seed)]
+            if loader.persistent_workers:
+                loader._iter_workers = workers
+        self.stop = threading.Event()
+        self.queues: list[queue.Queue] = [
+            queue.Queue(maxsize=loader.prefetch_factor) for _ in workers
+        ]
+        self.active = [True] * len(workers)
+        self.turn = 0
+        for w, q in zip(workers, self.queues):
+            t = threading.Thread(
+                target=self._produce,
+                args=(w, q, base_seed),
+                name=f"darklib-data-iter-{w[0].id}",
+                daemon=True,
+            )
+            self.threads.append(t)
+            t.start()
+
+    def _put(self, q: queue.Queue, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, worker: list, q: queue.Queue, base_seed: int) -> None:
+        info = worker[0]
+        _set_worker_info(info)
+        try:
+            if not worker[1]:
+                worker[1] = True
+                if self.loader.worker_init_fn is not None:
+                    self.loader.worker_init_fn(info.id)
+            for item in _iterable_batches(self.loader, info.dataset, base_seed, info.id):
+                if not self._put(q, (True, item)):
                     return
-            self.queue.put((True, _DONE))
-        except BaseException as e:  # handed to the consumer
-            self.queue.put((False, e))
+            self._put(q, (True, _DONE))
+        except BaseException as e:  # handed to the consumer, the object itself
+            self._put(q, (False, e))
 
     def __iter__(self) -> _IterableIter:
         return self
 
     def __next__(self) -> Any:
-        if self.thread is None:
+        if not self.threads:
             return next(self.gen)
-        import queue
+        n = len(self.queues)
+        while any(self.active):
+            w = self.turn
+            self.turn = (self.turn + 1) % n
+            if not self.active[w]:
+                continue
+            try:
+                ok, item = self.queues[w].get(timeout=self.loader.timeout or None)
+            except queue.Empty:
+                self.close()
+                raise RuntimeError(
+                    f"DataLoader timed out after {self.loader.timeout} seconds waiting for a batch"
+                ) from None
+            if not ok:
+                self.close()
+                raise item
+            if item is _DONE:
+                self.active[w] = False
+                continue
+            return item
+        raise StopIteration
 
-        try:
-            ok, item = self.queue.get(timeout=self.loader.timeout or None)
-        except queue.Empty:
-            raise RuntimeError(
-                f"DataLoader timed out after {self.loader.timeout} seconds waiting for a batch"
-            ) from None
-        if not ok:
-            raise item
-        if item is _DONE:
-            self.queue.put((True, _DONE))
-            raise StopIteration
-        return item
+    def close(self) -> None:
+        self.active = [False] * len(self.active)
+        self.stop.set()
 
     def __del__(self) -> None:
         stop = getattr(self, "stop", None)

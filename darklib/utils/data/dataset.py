@@ -90,9 +90,18 @@ class Subset(Dataset[T_co]):
         self.indices = indices
 
     def __getitem__(self, idx: int | list[int]) -> Any:
-        if isinstance(idx, list):
-            return [self.dataset[self.indices[i]] for i in idx]
+        if isinstance(idx, list):  # the list of mapped indices goes to the dataset, as torch
+            return self.dataset[[self.indices[i] for i in idx]]
         return self.dataset[self.indices[idx]]
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """A batch of samples: the dataset's own ``__getitems__`` when it has one (given the
+        mapped indices), else one sample at a time."""
+        mapped = [self.indices[i] for i in indices]
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems(mapped)
+        return [self.dataset[i] for i in mapped]
 
     def __len__(self) -> int:
         return len(self.indices)
