@@ -520,3 +520,33 @@ def test_losses_without_a_weight_gradient_refuse_a_weight_that_requires_grad():
     detached = L.cross_entropy(x, t, weight=w.detach())
     detached.backward()
     assert w.grad is None and x.grad is not None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "p, y, bad",
+    [
+        ([0.5, 0.5], [1.5, 0.0], "target"),
+        ([0.5, 0.5], [0.0, -0.25], "target"),
+        ([1.5, 0.5], [1.5, 0.0], "input"),  # both bad: the input is named, as torch
+        ([0.0, 1.0], [-0.0, 1.0], None),  # the bounds themselves are fine
+    ],
+)
+def test_bce_target_outside_unit_interval_raises_like_torch(device, p, y, bad):
+    """torch refuses targets outside [0, 1] (darklib returned negative losses)."""
+    pt, yt = torch.tensor(p), torch.tensor(y)
+    if bad is None:
+        want = F.binary_cross_entropy(pt, yt).item()
+        for got in (
+            L.binary_cross_entropy(dl.tensor(p, device=device), dl.tensor(y, device=device)),
+            dl.nn.BCELoss()(dl.tensor(p, device=device), dl.tensor(y, device=device)),
+        ):
+            assert got.item() == pytest.approx(want, abs=1e-6)
+        return
+    msg = f"all elements of {bad} should be between 0 and 1"
+    with pytest.raises(RuntimeError, match=msg):
+        F.binary_cross_entropy(pt, yt)
+    with pytest.raises(RuntimeError, match=msg):
+        L.binary_cross_entropy(dl.tensor(p, device=device), dl.tensor(y, device=device))
+    with pytest.raises(RuntimeError, match=msg):
+        dl.nn.BCELoss(reduction="none")(dl.tensor(p, device=device), dl.tensor(y, device=device))

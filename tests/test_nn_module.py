@@ -616,3 +616,502 @@ def test_backward_hook_refuses_in_place_modules_and_is_removable():
     r(nn.Linear(2, 2)(dl.ones(1, 2))).sum().backward()  # fine without the hook
     with pytest.warns(FutureWarning, match="deprecated"):
         nn.Linear(1, 1).register_backward_hook(lambda m, gi, go: None)
+
+
+# ------------------------------------------------------------------ full backward hooks (torch's
+# firing rules: gradients that do not arrive)
+
+
+def _plain(v):
+    """Hook arguments and gradients as nested lists (None kept), for comparing libraries."""
+    if v is None or isinstance(v, str | int | float):
+        return v
+    if isinstance(v, tuple | list):
+        return [_plain(x) for x in v]
+    return v.detach().numpy().tolist()
+
+
+def _two_outputs(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x, y):
+            return x * 2, y * 3
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    m.register_full_backward_pre_hook(lambda mod, go: rec.append(("pre", go)))
+    x, y = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+    a, _ = m(x, y)
+    a.sum().backward()  # the second output gets no gradient
+    return x, y
+
+
+def _ignored_input(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x, y):
+            return x * 2
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x, y = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+    m(x, y).sum().backward()
+    return x, y
+
+
+def _first_of_two(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x):
+            return x * 2, x * 3
+
+    m = M()
+    m.register_full_backward_pre_hook(lambda mod, go: rec.append(("pre", go)))
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x = lib.ones(2, requires_grad=True)
+    m(x)[0].sum().backward()
+    return (x,)
+
+
+def _non_tensors(lib, rec):
+    class M(lib.nn.Module):  # an int argument, a string output, a tensor without grad
+        def forward(self, x, k, z):
+            return x * k, "s", z * 1.0
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    m.register_full_backward_pre_hook(lambda mod, go: rec.append(("pre", go)))
+    x, z = lib.ones(2, requires_grad=True), lib.ones(2)
+    out = m(x, 3, z)
+    rec.append(("out", out[1], out[2].requires_grad))
+    out[0].sum().backward()
+    return (x,)
+
+
+def _output_without_grad(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x):
+            return x.detach() * 2, x * 3
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x = lib.ones(2, requires_grad=True)
+    m(x)[1].sum().backward()
+    return (x,)
+
+
+def _input_without_grad(lib, rec):
+    class M(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = lib.nn.Parameter(lib.ones(2) * 3)
+
+        def forward(self, x, y):
+            return x * self.w + y
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x, y = lib.ones(2), lib.ones(2, requires_grad=True)
+    m(x, y).sum().backward()
+    return (y,)
+
+
+def _called_twice(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x = lib.ones(2, requires_grad=True)
+    m(m(x)).sum().backward()
+    return (x,)
+
+
+def _retain_graph(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x = lib.ones(2, requires_grad=True)
+    out = m(x)
+    (out.sum() * 3).backward(retain_graph=True)
+    out.sum().backward()
+    return (x,)
+
+
+def _hooks_return_gradients(lib, rec):
+    class M(lib.nn.Module):
+        def forward(self, x, y):
+            return x * 2, y * 3
+
+    m = M()
+
+    # a gradient for the unused output flows on; the ignored input's zeros are replaced
+    def pre(mod, go):
+        rec.append(("pre", go))
+        return go[0] * 10, lib.ones(2)
+
+    def hook(mod, gi, go):
+        rec.append(("hook", gi, go))
+        return gi[0] + 1, gi[1] - 1
+
+    m.register_full_backward_pre_hook(pre)
+    m.register_full_backward_hook(hook)
+    x, y = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+    m(x, y)[0].sum().backward()
+    return x, y
+
+
+def _named_tuple_output(lib, rec):
+    from collections import namedtuple
+
+    pair = namedtuple("pair", "a b")
+
+    class M(lib.nn.Module):
+        def forward(self, x):
+            return pair(x * 2, x * 3)
+
+    m = M()
+    m.register_full_backward_hook(lambda mod, gi, go: rec.append(("hook", gi, go)))
+    x = lib.ones(2, requires_grad=True)
+    out = m(x)
+    rec.append(("type", type(out).__name__))
+    out.b.sum().backward()
+    return (x,)
+
+
+def _hooks_taken_at_forward(lib, rec):
+    lin = lib.nn.ReLU()
+    h = lin.register_full_backward_hook(lambda mod, gi, go: rec.append("registered before"))
+    x = lib.ones(1, 2, requires_grad=True)
+    out = lin(x)
+    h.remove()
+    lin.register_full_backward_hook(lambda mod, gi, go: rec.append("registered after"))
+    out.sum().backward()
+    return (x,)
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        _two_outputs,
+        _ignored_input,
+        _first_of_two,
+        _non_tensors,
+        _output_without_grad,
+        _input_without_grad,
+        _called_twice,
+        _retain_graph,
+        _hooks_return_gradients,
+        _named_tuple_output,
+        _hooks_taken_at_forward,
+    ],
+)
+def test_full_backward_hooks_fire_as_torch_when_gradients_are_missing(scenario):
+    """torch fires a module's hooks once per backward through its outputs, with None for
+    outputs that got no gradient and zeros for tensor inputs that got none; darklib waited
+    for every output and input and never fired."""
+    runs = {}
+    for lib in (torch, dl):
+        rec: list = []
+        leaves = scenario(lib, rec)
+        runs[lib.__name__] = (_plain(rec), [_plain(t.grad) for t in leaves])
+    assert runs["torch"][0], "the scenario must record something"
+    assert runs["darklib"] == runs["torch"]
+
+
+def test_full_backward_hook_without_input_grad_warns_and_list_output_never_fires():
+    for lib in (torch, dl):
+        rec = []
+        lin = lib.nn.Linear(2, 2)
+        lin.register_full_backward_hook(lambda mod, gi, go, rec=rec: rec.append(_plain(gi)))
+        with pytest.warns(UserWarning, match="no inputs require gradients"):
+            lin(lib.ones(1, 2)).sum().backward()
+        assert rec == [[None]], lib.__name__
+
+        class Listing(lib.nn.Module):
+            def forward(self, x):
+                return [x * 2]
+
+        m = Listing()
+        m.register_full_backward_hook(lambda mod, gi, go, rec=rec: rec.append("list"))
+        with pytest.warns(UserWarning, match="module output should be a Tensor or a tuple"):
+            out = m(lib.ones(2, requires_grad=True))
+        out[0].sum().backward()
+        assert rec == [[None]], lib.__name__
+
+
+def test_full_backward_hooks_under_autograd_grad_and_errors():
+    rec = []
+    lin = nn.Linear(2, 2)
+    lin.register_full_backward_hook(lambda mod, gi, go: rec.append(len(gi)))
+    x = dl.ones(1, 2, requires_grad=True)
+    (g,) = dl.autograd.grad(lin(x).sum(), x)
+    assert rec == [1] and g.shape == (1, 2)
+    lin.register_full_backward_hook(lambda mod, gi, go: (gi[0], gi[0]))
+    with pytest.raises(RuntimeError, match="invalid number of grad_input, got 2, but expected 1"):
+        lin(x).sum().backward()
+
+
+# ------------------------------------------------------------------ always_call forward hooks
+
+
+def _always_call_log(lib, where):
+    class M(lib.nn.Module):
+        def forward(self, x):
+            if where == "forward":
+                raise ValueError("forward fails")
+            return x + 1
+
+    def fail(*a):
+        raise ValueError(f"{where} fails")
+
+    m, log = M(), []
+    if where == "pre":
+        m.register_forward_pre_hook(fail)
+    m.register_forward_hook(lambda mod, a, o: log.append(("always1", _plain(o))), always_call=True)
+    if where == "hook":
+        m.register_forward_hook(fail)
+    m.register_forward_hook(lambda mod, a, o: log.append(("plain", _plain(o))))
+    m.register_forward_hook(
+        lambda mod, a, k, o: log.append(("always2", _plain(o), k)),
+        always_call=True,
+        with_kwargs=True,
+    )
+
+    def broken(mod, a, o):
+        log.append("broken")
+        raise KeyError("always_call hook fails too")
+
+    m.register_forward_hook(broken, always_call=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=f"{where} fails"):
+            m(lib.ones(1))
+    return log, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("where", ["pre", "forward", "hook"])
+def test_always_call_forward_hooks_run_when_hooks_raise_like_torch(where):
+    log, warned = _always_call_log(dl, where)
+    assert (log, warned) == _always_call_log(torch, where)
+    assert "broken" in log and any("always_call hook fails too" in w for w in warned)
+
+
+def test_always_call_hooks_do_not_swallow_base_exceptions():
+    for lib in (torch, dl):
+
+        class M(lib.nn.Module):
+            def forward(self, x):
+                raise KeyboardInterrupt
+
+        m, log = M(), []
+        m.register_forward_hook(lambda *a, log=log: log.append("always"), always_call=True)
+        with pytest.raises(KeyboardInterrupt):
+            m(lib.ones(1))
+        assert log == [], lib.__name__  # torch catches Exception only
+
+
+# ------------------------------------------------------------------ extra state, metadata
+
+
+def _extra_net(lib):
+    class WithExtra(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lib.nn.Linear(1, 1)
+            self.extra = {"steps": 1}
+
+        def get_extra_state(self):
+            return dict(self.extra)
+
+        def set_extra_state(self, state):
+            self.extra = state
+
+    class GetOnly(lib.nn.Module):
+        def get_extra_state(self):
+            return 5
+
+    return lib.nn.Sequential(WithExtra(), GetOnly())
+
+
+def _extra_state_outcomes(lib):
+    out = {"keys": list(_extra_net(lib).state_dict())}
+    net = _extra_net(lib)
+    sd = net.state_dict()
+    sd["0._extra_state"] = {"steps": 7}
+    for strict in (True, False):
+        try:
+            res = net.load_state_dict(sd, strict=strict)
+            out[strict] = (res.missing_keys, res.unexpected_keys)
+        except RuntimeError as e:
+            out[strict] = str(e)
+    out["loaded"] = net[0].extra
+    del sd["0._extra_state"]
+    res = net.load_state_dict(sd, strict=False)
+    out["missing"] = (res.missing_keys, res.unexpected_keys)
+    return out
+
+
+def test_extra_state_saved_and_loaded_like_torch():
+    got, want = _extra_state_outcomes(dl), _extra_state_outcomes(torch)
+    assert got == want
+    assert got["keys"] == ["0._extra_state", "0.lin.weight", "0.lin.bias", "1._extra_state"]
+    assert got["loaded"] == {"steps": 7}
+    assert got["missing"] == (["0._extra_state"], ["1._extra_state"])  # (no setter)
+
+
+def test_extra_state_through_save_and_load(tmp_path):
+    net = _extra_net(dl)
+    net[0].extra = {"steps": 3, "names": ["a", "b"]}
+    dl.save(net.state_dict(), tmp_path / "m.safetensors")
+    other = _extra_net(dl)
+    loaded = dl.load(tmp_path / "m.safetensors")
+    assert loaded["1._extra_state"] == 5
+    other.load_state_dict(loaded, strict=False)  # (module 1 has no set_extra_state)
+    assert other[0].extra == {"steps": 3, "names": ["a", "b"]}
+
+    class Opaque:
+        pass
+
+    net[0].extra = {"obj": Opaque()}  # not storable without pickle: a clear error
+    with pytest.raises(TypeError, match=r"cannot save an object of type Opaque at key path "):
+        dl.save(net.state_dict(), tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_state_dict_metadata_matches_torch():
+    def build(lib):
+        return lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.BatchNorm1d(2))
+
+    got, want = build(dl).state_dict(), build(torch).state_dict()
+    assert dict(got._metadata) == dict(want._metadata)
+    assert got._metadata["1"] == {"version": 2}
+
+
+# ------------------------------------------------------------------ load_state_dict inputs
+
+
+def _renaming_linear(lib, seen):
+    class Renaming(lib.nn.Linear):
+        """A torch-style override with the 7 positional arguments, renaming a key."""
+
+        def _load_from_state_dict(self, sd, prefix, local_metadata, strict, miss, unexp, errs):
+            seen.append(dict(local_metadata))
+            if prefix + "w" in sd:
+                sd[prefix + "weight"] = sd.pop(prefix + "w")
+            super()._load_from_state_dict(sd, prefix, local_metadata, strict, miss, unexp, errs)
+
+    return Renaming(1, 1)
+
+
+def test_load_state_dict_leaves_the_callers_dict_alone_and_takes_torch_overrides():
+    for lib in (torch, dl):
+        seen = []
+        m = lib.nn.Sequential(_renaming_linear(lib, seen))
+        user = {"0.w": lib.full((1, 1), 4.0), "0.bias": lib.zeros(1)}
+        before = dict(user)
+        res = m.load_state_dict(user)
+        assert (res.missing_keys, res.unexpected_keys) == ([], []), lib.__name__
+        assert user == before and list(user) == ["0.w", "0.bias"], lib.__name__
+        assert m[0].weight.item() == 4.0
+        m.load_state_dict(m.state_dict(), assign=True)  # with metadata, and assign
+        assert seen == [{}, {"version": 1, "assign_to_params_buffers": True}], lib.__name__
+
+
+def test_load_one_element_vector_into_0d_entries_like_torch():
+    for lib in (torch, dl):
+        bn = lib.nn.BatchNorm1d(2)
+        sd = dict(bn.state_dict())
+        sd["num_batches_tracked"] = lib.tensor([5])
+        bn.load_state_dict(sd)
+        assert bn.num_batches_tracked.shape == () and bn.num_batches_tracked.item() == 5
+        sd["num_batches_tracked"] = lib.tensor([5, 6])  # only one element is allowed
+        with pytest.raises(RuntimeError, match="size mismatch for num_batches_tracked"):
+            bn.load_state_dict(sd)
+        sd["num_batches_tracked"] = lib.tensor([7])
+        bn.load_state_dict(sd, assign=True)
+        assert bn.num_batches_tracked.shape == () and bn.num_batches_tracked.item() == 7
+        lin = lib.nn.Linear(1, 1)  # the converse (0-d into a 1-element vector) is refused
+        with pytest.raises(RuntimeError, match="size mismatch for bias"):
+            lin.load_state_dict({"weight": lib.ones(1, 1), "bias": lib.tensor(3.0)})
+
+
+def test_missing_num_batches_tracked_follows_torchs_version_rule():
+    for lib in (torch, dl):
+        sd = lib.nn.BatchNorm1d(2).state_dict()
+        del sd["num_batches_tracked"]  # metadata says version 2: the key is missing
+        with pytest.raises(RuntimeError, match=r'Missing key.*"num_batches_tracked"'):
+            lib.nn.BatchNorm1d(2).load_state_dict(sd)
+        assert lib.nn.BatchNorm1d(2).load_state_dict(dict(sd)).missing_keys == []  # no metadata
+
+
+def test_state_dict_positional_destination_like_torch():
+    for lib in (torch, dl):
+        lin, d = lib.nn.Linear(2, 2), {}
+        with pytest.warns(FutureWarning, match="Positional args are being deprecated"):
+            res = lin.state_dict(d, "fc.", True)
+        assert res is d and list(d) == ["fc.weight", "fc.bias"], lib.__name__
+        assert d["fc.weight"] is lin.weight  # keep_vars
+        assert not hasattr(d, "_metadata")
+
+
+# ------------------------------------------------------------------ state dict hooks
+
+
+def _state_dict_hook_log(lib):
+    log = []
+    net = lib.nn.Sequential(lib.nn.Linear(1, 1), lib.nn.Sequential(lib.nn.Linear(1, 1)))
+    for name, mod in net.named_modules():
+        mod.register_state_dict_pre_hook(
+            lambda m, prefix, keep_vars, name=name: log.append(("pre", name, prefix, keep_vars))
+        )
+
+        def post(m, sd, prefix, meta, name=name):
+            log.append(("post", name, prefix, meta, sorted(sd)))
+            sd[prefix + "seen"] = 1
+
+        mod.register_state_dict_post_hook(post)
+    sd = net.state_dict(keep_vars=True)
+    log.append(list(sd))
+
+    def load_pre(m, sd, prefix, meta, strict, missing, unexpected, errors):
+        log.append(("load_pre", type(m).__name__, prefix, meta, strict, sorted(sd)))
+        for k in [k for k in sd if k.endswith("seen")]:
+            del sd[k]  # load_state_dict's own copy
+
+    def load_post(m, keys):
+        log.append(("load_post", type(m).__name__, list(keys.missing_keys)))
+        keys.missing_keys.clear()  # in place: strict loading then passes
+
+    for mod in net.modules():
+        mod.register_load_state_dict_pre_hook(load_pre)
+    net[1].register_load_state_dict_post_hook(load_post)
+    del sd["1.0.bias"]
+    res = net.load_state_dict(sd)
+    log.append((res.missing_keys, res.unexpected_keys, "1.seen" in sd))
+    h = net.register_state_dict_post_hook(lambda *a: {})
+    with pytest.raises(RuntimeError, match="state_dict post-hook must return None"):
+        net.state_dict()
+    h.remove()
+    net.register_load_state_dict_post_hook(lambda m, keys: keys)
+    with pytest.raises(AssertionError, match="not expected to return new values"):
+        net.load_state_dict(sd)
+    return log
+
+
+def test_state_dict_and_load_state_dict_hooks_like_torch():
+    got, want = _state_dict_hook_log(dl), _state_dict_hook_log(torch)
+    assert got == want
+    assert got[0] == ("pre", "", "", True) and ([], [], True) in got
+
+
+def test_private_state_dict_hook_may_replace_the_result():
+    for lib in (torch, dl):
+        lin = lib.nn.Linear(1, 1)
+        lin._register_state_dict_hook(lambda m, sd, prefix, meta: {"replaced": 1})
+        assert lin.state_dict() == {"replaced": 1}, lib.__name__
+        seen = []
+        lin._register_load_state_dict_pre_hook(lambda *a, seen=seen: seen.append(len(a)))
+        lin.load_state_dict({"weight": lib.ones(1, 1), "bias": lib.ones(1)})
+        assert seen == [7], lib.__name__  # without the module

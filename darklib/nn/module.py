@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
@@ -16,8 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib.autograd import Function
-from darklib.backend import as_device, device, is_cuda_array, to_device
+from darklib.autograd import Function, _OutputOf, _sync
+from darklib.backend import as_device, device, get_xp, is_cuda_array, to_device
 from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
 from darklib.tensor import Tensor
@@ -36,6 +37,32 @@ class _IncompatibleKeys(NamedTuple):
             f"_IncompatibleKeys(missing_keys={self.missing_keys}, "
             f"unexpected_keys={self.unexpected_keys})"
         )
+
+
+_EXTRA_STATE = "_extra_state"  # the state_dict key suffix of get_extra_state's value
+_HOOK_DICTS = (
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)
+
+
+class _WrappedHook:
+    """A load_state_dict pre-hook, given its module first when registered with one (held
+    weakly, as torch does, so the hook keeps no module alive)."""
+
+    def __init__(self, hook: Callable[..., Any], module: Module | None = None) -> None:
+        self.hook = hook
+        self.module = None if module is None else weakref.ref(module)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.module is None:
+            return self.hook(*args, **kwargs)
+        module = self.module()
+        if module is None:
+            raise RuntimeError("You are trying to call the hook of a dead Module!")
+        return self.hook(module, *args, **kwargs)
 
 
 class RemovableHandle:
@@ -135,6 +162,10 @@ class Module:
         d["_forward_pre_hooks_with_kwargs"] = set()
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
+        d["_state_dict_hooks"] = OrderedDict()
+        d["_state_dict_pre_hooks"] = OrderedDict()
+        d["_load_state_dict_pre_hooks"] = OrderedDict()
+        d["_load_state_dict_post_hooks"] = OrderedDict()
 
     # subclasses implement this; declared here so that the error names the module
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -516,47 +547,71 @@ class Module:
             or self._backward_pre_hooks
         ):
             return self.forward(*args, **kwargs)
-        for hid, hook in list(self._forward_pre_hooks.items()):
-            if hid in self._forward_pre_hooks_with_kwargs:
-                res = hook(self, args, kwargs)
-                if res is not None:
-                    if not (isinstance(res, tuple) and len(res) == 2):
-                        raise RuntimeError(
-                            "forward pre-hook must return None or a tuple of (new_args, "
-                            f"new_kwargs), but got {res}."
-                        )
-                    args, kwargs = res
-            else:
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
-        state = None
-        if (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled():
-            state = _BackwardHookState(self)
-            args = state.wrap_inputs(args)
+        # as torch: the hooks run inside the same try as forward, so that an exception in a
+        # forward pre-hook, forward or a forward hook still runs the always_call hooks that
+        # have not run yet, and then propagates
+        result = None
+        called: set[int] = set()
         try:
-            out = self.forward(*args, **kwargs)
-        except BaseException:
+            for hid, hook in list(self._forward_pre_hooks.items()):
+                if hid in self._forward_pre_hooks_with_kwargs:
+                    res = hook(self, args, kwargs)
+                    if res is not None:
+                        if not (isinstance(res, tuple) and len(res) == 2):
+                            raise RuntimeError(
+                                "forward pre-hook must return None or a tuple of (new_args, "
+                                f"new_kwargs), but got {res}."
+                            )
+                        args, kwargs = res
+                else:
+                    res = hook(self, args)
+                    if res is not None:
+                        args = res if isinstance(res, tuple) else (res,)
+            bw_hook = None
+            if self._backward_hooks or self._backward_pre_hooks:
+                bw_hook = _BackwardHook(
+                    self,
+                    list(self._backward_hooks.values()),
+                    list(self._backward_pre_hooks.values()),
+                )
+                args = bw_hook.setup_input_hook(args)
+            result = self.forward(*args, **kwargs)
             for hid, hook in list(self._forward_hooks.items()):
                 if hid in self._forward_hooks_always_called:
-                    try:
-                        if hid in self._forward_hooks_with_kwargs:
-                            hook(self, args, kwargs, None)
-                        else:
-                            hook(self, args, None)
-                    except Exception:
-                        pass
+                    called.add(hid)
+                if hid in self._forward_hooks_with_kwargs:
+                    res = hook(self, args, kwargs, result)
+                else:
+                    res = hook(self, args, result)
+                if res is not None:
+                    result = res
+            if bw_hook is not None:
+                if not isinstance(result, Tensor | tuple):
+                    warnings.warn(
+                        "For backward hooks to be called, module output should be a Tensor or "
+                        f"a tuple of Tensors but received {type(result)}",
+                        stacklevel=2,
+                    )
+                result = bw_hook.setup_output_hook(result)
+            return result
+        except Exception:
+            for hid, hook in list(self._forward_hooks.items()):
+                if hid not in self._forward_hooks_always_called or hid in called:
+                    continue
+                try:
+                    if hid in self._forward_hooks_with_kwargs:
+                        res = hook(self, args, kwargs, result)
+                    else:
+                        res = hook(self, args, result)
+                    if res is not None:
+                        result = res
+                except Exception as e:
+                    warnings.warn(
+                        "module forward hook with ``always_call=True`` raised an exception "
+                        f"that was silenced as another error was raised in forward: {e}",
+                        stacklevel=2,
+                    )
             raise
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_with_kwargs:
-                res = hook(self, args, kwargs, out)
-            else:
-                res = hook(self, args, out)
-            if res is not None:
-                out = res
-        if state is not None:
-            out = state.wrap_outputs(out)
-        return out
 
     __call__ = _call_impl
 
@@ -566,10 +621,15 @@ class Module:
         """Call ``hook(module, grad_input, grad_output)`` when the gradients of the module's
         inputs have been computed; it may return a new ``grad_input`` tuple.
 
-        ``grad_input`` and ``grad_output`` are tuples with one Tensor (or None) per tensor
-        input and output. As in PyTorch, the module must not change its inputs or outputs
-        in place while such a hook is registered. With several tensor inputs, a returned
-        ``grad_input`` replaces only the gradient computed last (darklib's one difference).
+        As in PyTorch, ``grad_input`` has one entry per positional argument of forward: the
+        gradient of a tensor argument (zeros where it got none in this backward pass), None
+        for other arguments; ``grad_output`` has one entry per output (a tuple's items), None
+        where an output got no gradient, is not a tensor or does not require grad. The hook
+        runs once per backward pass through the module's outputs; with no input requiring
+        grad it runs when the outputs' gradients are known, with ``grad_input`` all None
+        (and a warning, as torch). The hooks registered when forward runs are the ones
+        called. The module must not change its inputs in place while such a hook is
+        registered, and must return a tensor or a tuple for the hooks to run.
         """
         handle = RemovableHandle(self._backward_hooks)
         self._backward_hooks[handle.id] = hook
@@ -581,7 +641,8 @@ class Module:
         self, hook: Callable[..., Any], prepend: bool = False
     ) -> RemovableHandle:
         """Call ``hook(module, grad_output)`` when the gradients of the module's outputs have
-        been computed; it may return a new ``grad_output`` tuple."""
+        been computed (None for an output without one); it may return a new ``grad_output``
+        tuple."""
         handle = RemovableHandle(self._backward_pre_hooks)
         self._backward_pre_hooks[handle.id] = hook
         if prepend:
@@ -624,7 +685,10 @@ class Module:
     ) -> RemovableHandle:
         """Call ``hook(module, args, output)`` after every forward; it may return a new output.
 
-        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``.
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``. With
+        ``always_call=True`` it also runs (with ``output`` None if forward did not return)
+        when a forward pre-hook, forward or an earlier forward hook raises an ``Exception``;
+        an exception of its own is then turned into a warning and the first one propagates.
         """
         handle = RemovableHandle(self._forward_hooks)
         self._forward_hooks[handle.id] = hook
@@ -637,58 +701,197 @@ class Module:
         return handle
 
     # ----------------------------------------------------------------- state dict
+    _version: int = 1  # saved in state_dict()'s metadata; layers bump it when keys change
+
+    def get_extra_state(self) -> Any:
+        """Override (with :meth:`set_extra_state`) to store extra state under the key
+        ``prefix + "_extra_state"`` of :meth:`state_dict`. ``darklib.save`` writes it if it
+        is made of numbers, strings, bools, None, tensors, lists, tuples and dicts."""
+        raise RuntimeError(
+            "Module.get_extra_state() is only called for modules that override it (with "
+            "set_extra_state)"
+        )
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override to restore what :meth:`get_extra_state` returned, from
+        :meth:`load_state_dict`."""
+        raise RuntimeError(
+            "Module.set_extra_state() is only called for modules that override it (with "
+            "get_extra_state)"
+        )
+
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        """Put this module's own entries (not its children's) into ``destination``."""
         for name, p in self._parameters.items():
             if p is not None:
                 destination[prefix + name] = p if keep_vars else p.detach()
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars else b.detach()
+        if getattr(type(self), "get_extra_state", Module.get_extra_state) is not (
+            Module.get_extra_state
+        ):
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
 
     def state_dict(
-        self, *, destination: Any = None, prefix: str = "", keep_vars: bool = False
-    ) -> OrderedDict[str, Tensor]:
-        """Every parameter and persistent buffer by dotted name, as detached tensors.
+        self, *args: Any, destination: Any = None, prefix: str = "", keep_vars: bool = False
+    ) -> Any:
+        """Every parameter and persistent buffer by dotted name, as detached tensors (and
+        ``"<prefix>_extra_state"`` for modules overriding :meth:`get_extra_state`).
 
         The tensors share memory with the module (copy them to snapshot). Keys match
         PyTorch's for the same architecture (``"0.weight"``, ``"bn.running_mean"``...).
+        As torch, a new state dict is an ``OrderedDict`` whose ``_metadata`` attribute
+        holds each module's ``{"version": ...}``; ``destination`` (deprecated as
+        positional arguments ``destination, prefix, keep_vars``, as in torch) is filled
+        and returned instead.
         """
+        if args:
+            warnings.warn(
+                "Positional args are being deprecated, use kwargs instead. Refer to "
+                "https://pytorch.org/docs/main/generated/torch.nn.Module.html"
+                "#torch.nn.Module.state_dict for details.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if len(args) > 3:
+                raise TypeError(
+                    f"state_dict() takes at most 3 positional arguments ({len(args)} given)"
+                )
+            if destination is None:
+                destination = args[0]
+            if len(args) > 1 and prefix == "":
+                prefix = args[1]
+            if len(args) > 2 and keep_vars is False:
+                keep_vars = args[2]
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, mod in self._modules.items():
             if mod is not None:
                 mod.state_dict(
                     destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
                 )
+        for hook in list(self._state_dict_hooks.values()):
+            res = hook(self, destination, prefix, local_metadata)
+            if not getattr(hook, "_public_post_hook", False):
+                if res is not None:  # the private hooks' old contract: a new state dict
+                    destination = res
+            elif res is not None:
+                raise RuntimeError("state_dict post-hook must return None")
         return destination
+
+    def register_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, prefix, keep_vars)`` before :meth:`state_dict` saves this
+        module's entries."""
+        handle = RemovableHandle(self._state_dict_pre_hooks)
+        self._state_dict_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, state_dict, prefix, local_metadata)`` after :meth:`state_dict`
+        has saved this module and its children; it may change ``state_dict`` in place and
+        must return None."""
+        hook._public_post_hook = True  # type: ignore[attr-defined]
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = hook
+        return handle
+
+    def _register_state_dict_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """torch's older private post-hook: like :meth:`register_state_dict_post_hook`, but
+        a state dict it returns replaces the result (of the module it is registered on)."""
+        if getattr(hook, "_public_post_hook", False):
+            raise RuntimeError(
+                "Cannot register the same function as the state dict post hook that was "
+                "previously registered via register_state_dict_post_hook"
+            )
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = hook
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before this module loads its entries in
+        :meth:`load_state_dict` (``state_dict`` is load_state_dict's own copy)."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(
+        self, hook: Callable[..., Any], with_module: bool = False
+    ) -> RemovableHandle:
+        """As :meth:`register_load_state_dict_pre_hook`; without ``with_module`` the hook
+        does not get the module as its first argument."""
+        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        self._load_state_dict_pre_hooks[handle.id] = _WrappedHook(
+            hook, self if with_module else None
+        )
+        return handle
+
+    def register_load_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, incompatible_keys)`` after :meth:`load_state_dict` has loaded
+        this module and its children. ``incompatible_keys`` holds the running
+        ``missing_keys`` and ``unexpected_keys`` lists; changing them in place changes what
+        strict loading reports. The hook must return None."""
+        handle = RemovableHandle(self._load_state_dict_post_hooks)
+        self._load_state_dict_post_hooks[handle.id] = hook
+        return handle
 
     def _load_from_state_dict(
         self,
-        state_dict: Mapping[str, Any],
+        state_dict: dict[str, Any],
         prefix: str,
+        local_metadata: dict,
         strict: bool,
         missing_keys: list[str],
         unexpected_keys: list[str],
         error_msgs: list[str],
-        assign: bool = False,
     ) -> None:
-        """Copy this module's own entries (not its children's) from ``state_dict``."""
+        """Copy this module's own entries (not its children's) from ``state_dict``, torch's
+        signature and contract: ``state_dict`` is :meth:`load_state_dict`'s copy (an
+        override may rename or add keys), ``local_metadata`` this module's metadata
+        (``"version"``, ``"assign_to_params_buffers"``); keys missing or unexpected here
+        go to the lists when ``strict``, other problems to ``error_msgs``."""
+        for hook in list(self._load_state_dict_pre_hooks.values()):
+            hook(
+                state_dict,
+                prefix,
+                local_metadata,
+                strict,
+                missing_keys,
+                unexpected_keys,
+                error_msgs,
+            )
         persistent = {
             k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set
         }
-        local = {**self._parameters, **persistent}
+        local = {k: v for k, v in {**self._parameters, **persistent}.items() if v is not None}
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
         for name, target in local.items():
             key = prefix + name
-            if target is None:
-                continue
             if key not in state_dict:
-                missing_keys.append(key)
+                if strict:
+                    missing_keys.append(key)
                 continue
             value = state_dict[key]
             arr = value.array if isinstance(value, Tensor) else value
-            if not hasattr(arr, "shape"):
+            if not hasattr(arr, "shape") or not hasattr(arr, "dtype"):
                 arr = np.asarray(arr)
+            if arr.dtype == object:
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected a Tensor (or an '
+                    f"array) from checkpoint but received {type(value).__name__}"
+                )
+                continue
+            reshaped = False
+            if target.array.ndim == 0 and arr.shape == (1,):
+                # torch's backward compatibility: 1-element 1-D values (checkpoints of
+                # torch < 0.4, e.g. num_batches_tracked) load into 0-d entries
+                arr, reshaped = arr.reshape(()), True
             if _shape(arr) != _shape(target.array):
                 error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape {_shape(arr)} from "
@@ -697,10 +900,15 @@ class Module:
                 continue
             try:
                 if assign and name in self._parameters:
-                    new = Parameter(Tensor._wrap(arr), requires_grad=target.requires_grad)
+                    if isinstance(value, Parameter) and not reshaped:
+                        value.requires_grad_(target.requires_grad)
+                        new = value
+                    else:
+                        new = Parameter(Tensor._wrap(arr), requires_grad=target.requires_grad)
                     self._parameters[name] = new
                 elif assign:
-                    self._buffers[name] = Tensor._wrap(arr)
+                    keep = isinstance(value, Tensor) and not reshaped
+                    self._buffers[name] = value if keep else Tensor._wrap(arr)
                 else:
                     _copy_into(target, arr)
             except Exception as e:  # e.g. a value that cannot be cast
@@ -709,6 +917,23 @@ class Module:
                     f"are {_shape(target.array)} and whose dimensions in the checkpoint are "
                     f"{_shape(arr)}, an exception occurred : {e}."
                 )
+        extra_key = prefix + _EXTRA_STATE
+        if getattr(type(self), "set_extra_state", Module.set_extra_state) is not (
+            Module.set_extra_state
+        ):
+            if extra_key in state_dict:
+                self.set_extra_state(state_dict[extra_key])
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra_key:
+                    head, dot, _ = key[len(prefix) :].partition(".")
+                    # a dotted key names a child's entry; any other must be one of ours
+                    if (head not in self._modules) if dot else (head not in local):
+                        unexpected_keys.append(key)
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
@@ -717,6 +942,7 @@ class Module:
 
         Args:
             state_dict: name -> Tensor (or ndarray) mapping, e.g. from :meth:`state_dict`.
+                It is not changed: as torch, the modules load from a shallow copy.
             strict: if True, missing or unexpected keys are an error.
             assign: if True, take the given tensors instead of copying into the existing
                 ones (the parameters then share memory with ``state_dict``).
@@ -735,30 +961,35 @@ class Module:
         missing: list[str] = []
         unexpected: list[str] = []
         errors: list[str] = []
-        for prefix, mod in self.named_modules(remove_duplicate=False):
-            p = prefix + "." if prefix else ""
-            mod._load_from_state_dict(state_dict, p, True, missing, unexpected, errors, assign)
-        # a key is unexpected only if no module in the tree claims it
-        claimed = set()
-        for prefix, mod in self.named_modules(remove_duplicate=False):
-            p = prefix + "." if prefix else ""
-            # a key naming an absent parameter or buffer (e.g. bias=None) is unexpected
-            claimed.update(p + k for k, v in mod._parameters.items() if v is not None)
-            claimed.update(
-                p + k
-                for k, v in mod._buffers.items()
-                if v is not None and k not in mod._non_persistent_buffers_set
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)  # overrides may change it: never the caller's
+        if metadata is not None:
+            state_dict._metadata = metadata
+
+        def load(module: Module, local_state: dict, prefix: str = "") -> None:
+            local_metadata = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+            if assign:
+                local_metadata["assign_to_params_buffers"] = assign
+            module._load_from_state_dict(
+                local_state, prefix, local_metadata, True, missing, unexpected, errors
             )
-        # torch's order: module by module, each listing the keys under its prefix that name
-        # neither one of its children nor a claimed entry
-        for prefix, mod in self.named_modules(remove_duplicate=False):
-            p = prefix + "." if prefix else ""
-            for k in state_dict:
-                if k.startswith(p) and k not in claimed:
-                    if k[len(p) :].split(".", 1)[0] not in mod._modules:
-                        unexpected.append(k)
-        unexpected = list(dict.fromkeys(unexpected))
-        missing = list(dict.fromkeys(missing))
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    child_state = {
+                        k: v for k, v in local_state.items() if k.startswith(child_prefix)
+                    }
+                    load(child, child_state, child_prefix)
+            keys = _IncompatibleKeys(missing, unexpected)  # hooks may change them in place
+            for hook in list(module._load_state_dict_post_hooks.values()):
+                if hook(module, keys) is not None:
+                    raise AssertionError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not "
+                        "expected to return new values, if incompatible_keys need to be "
+                        "modified, it should be done inplace."
+                    )
+
+        load(self, state_dict)
         if strict:
             if unexpected:
                 errors.insert(
@@ -803,101 +1034,161 @@ class Module:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        for name in _HOOK_DICTS:  # modules saved before these existed
+            self.__dict__.setdefault(name, OrderedDict())
 
 
-class _BackwardHookState:
-    """One forward call's bookkeeping for the module's backward hooks.
+_NO_INPUT_GRAD_WARNING = (
+    "Full backward hook is firing when gradients are computed with respect to module outputs "
+    "since no inputs require gradients. See "
+    "https://docs.pytorch.org/docs/main/generated/torch.nn.Module.html"
+    "#torch.nn.Module.register_full_backward_hook for more details."
+)
 
-    Tensor inputs and outputs that require grad pass through identity Functions: the outputs'
-    backward collects ``grad_output`` (running the pre-hooks), the inputs' backward collects
-    ``grad_input`` and, once the last one has arrived, runs the hooks.
+
+class _BackwardHook:
+    """One forward call's bookkeeping for the module's full backward hooks and pre-hooks,
+    with torch's semantics.
+
+    The tensor inputs pass through one identity node, and so do the tensor outputs (each
+    node has one slot per tensor; see :class:`BackwardHookFunction`). The engine runs a
+    node once every gradient flowing into it in this backward pass has arrived, with None
+    in the slots that received none. The outputs' node builds ``grad_output`` (None for an
+    output that got no gradient, a non-tensor or one that does not require grad) and runs
+    the pre-hooks; the inputs' node then runs the hooks with ``grad_input``: zeros for a
+    tensor input that got no gradient, None for a non-tensor argument. Each backward pass
+    through the outputs fires the hooks once (``retain_graph`` passes included); gradients
+    that reach the inputs without passing through the outputs fire nothing.
     """
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module, hooks: list, pre_hooks: list) -> None:
         self.module = module
-        self.inputs: list[Tensor | None] = []
-        self.versions: list[int] = []
-        self.grad_inputs: list[Any] = []
-        self.grad_outputs: list[Any] = []
-        self.pending_in = 0
-        self.pending_out = 0
-        self.fired = False
+        self.hooks = hooks  # as registered when forward ran (torch takes them then)
+        self.pre_hooks = pre_hooks
+        self.grad_outputs: tuple | None = None  # set by the outputs' node, until fired
+        self.n_inputs = -1
+        self.input_index: list[int] | None = None  # positions of the tensor arguments
+        self.n_outputs = -1
+        self.output_index: list[int] | None = None
+        self.wrapped: list[tuple[Tensor, int]] = []  # inputs as passed to forward, versions
 
-    def wrap_inputs(self, args: tuple) -> tuple:
-        out = []
-        for a in args:
-            if isinstance(a, Tensor):
-                self.grad_inputs.append(None)
-                if a.requires_grad:
-                    w = _InputHook.apply(a, self, len(self.grad_inputs) - 1)
-                    self.inputs.append(w)
-                    self.versions.append(w._version)
-                    self.pending_in += 1
-                    out.append(w)
-                    continue
-            out.append(a)
-        return tuple(out)
+    def setup_input_hook(self, args: tuple) -> tuple:
+        res, index = self._apply(args, True)
+        self.n_inputs, self.input_index = len(args), index
+        return res
 
-    def wrap_outputs(self, out: Any) -> Any:
-        for w, v in zip(self.inputs, self.versions):
+    def setup_output_hook(self, result: Any) -> Any:
+        for w, v in self.wrapped:
             if w._version != v:
                 raise RuntimeError(
                     f"{self.module._get_name()}: an input was modified in place during forward "
                     "while a backward hook is registered; PyTorch forbids this too (use "
                     "inplace=False, or remove the hook)"
                 )
-        if isinstance(out, Tensor):
-            return self._wrap_output(out)
-        if isinstance(out, tuple | list):
-            return type(out)(self._wrap_output(o) if isinstance(o, Tensor) else o for o in out)
-        return out
+        self.wrapped = []
+        is_tuple = isinstance(result, tuple)
+        outs = result if is_tuple else (result,)
+        res, index = self._apply(outs, False)
+        self.n_outputs, self.output_index = len(outs), index
+        return res if is_tuple else res[0]
 
-    def _wrap_output(self, t: Tensor) -> Tensor:
-        self.grad_outputs.append(None)
-        if not t.requires_grad:
-            return t
-        self.pending_out += 1
-        return _OutputHook.apply(t, self, len(self.grad_outputs) - 1)
+    def _apply(self, args: tuple, is_input: bool) -> tuple[tuple, list[int] | None]:
+        """``args`` with each tensor replaced by its slot of a new identity node (when one
+        of them requires grad and grad mode is on), and the positions of the tensors."""
+        index = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        tensors = [args[i] for i in index]
+        if not (any(t.requires_grad for t in tensors) and is_grad_enabled()):
+            return args, None
+        _sync(tensors)  # views whose base changed in place since they were taken
+        fn = BackwardHookFunction
+        node = fn._node(fn, (), tuple(t.requires_grad for t in tensors))
+        node.parents = tuple((t.grad_fn or t) if t.requires_grad else None for t in tensors)
+        node._outputs_meta = [_zeros_meta(t.array) for t in tensors]
+        node._hook = (self, is_input)
+        new = list(args)
+        for k, (i, t) in enumerate(zip(index, tensors)):
+            if not t.requires_grad:
+                continue
+            w = Tensor._wrap(t.array, requires_grad=True)
+            proxy = _OutputOf._node(_OutputOf, (), (True,))
+            proxy.parents, proxy.slot = (node,), k
+            proxy._out_shape, proxy._out_dtype = t.array.shape, t.array.dtype
+            w.grad_fn = proxy
+            new[i] = w
+            if is_input:
+                self.wrapped.append((w, w._version))
+        if type(args) is tuple:
+            return tuple(new), index
+        return type(args)(*new), index  # a named tuple
 
-    def output_grad(self, j: int, g: Any) -> Any:
-        self.grad_outputs[j] = g
-        self.pending_out -= 1
-        if self.pending_out > 0:
-            return g
-        if self.module._backward_pre_hooks:
-            grads = tuple(_as_tensor(x) for x in self.grad_outputs)
-            for hook in list(self.module._backward_pre_hooks.values()):
-                res = hook(self.module, grads)
-                if res is not None:
-                    grads = _check_hook_grads(res, len(grads), "backward pre-hook")
-            self.grad_outputs = [_as_array(x) for x in grads]
-            g = self.grad_outputs[j]
-        if self.pending_in == 0:  # no input needs a gradient: torch calls with (None, ...)
-            self._fire()
-        return g
+    def _pack(self, index: list[int], values: Any, size: int) -> tuple:
+        res: list = [None] * size
+        for i, v in zip(index, values):
+            res[i] = v
+        return tuple(res)
 
-    def input_grad(self, i: int, g: Any) -> Any:
-        self.grad_inputs[i] = g
-        self.pending_in -= 1
-        if self.pending_in == 0:
-            res = self._fire()
-            if res is not None:
-                g = res[i]
-        return g
+    def output_node(self, slots: list) -> tuple:
+        """The outputs' node: run the pre-hooks, and (no input requiring grad) the hooks."""
+        self.grad_outputs = self._pack(
+            self.output_index, [_as_tensor(g) for g in slots], self.n_outputs
+        )
+        for hook in self.pre_hooks:
+            res = hook(self.module, self.grad_outputs)
+            if res is None:
+                continue
+            res = res if isinstance(res, tuple | list) else (res,)
+            if len(res) != len(self.grad_outputs):
+                raise RuntimeError(
+                    "Backward pre hook returned an invalid number of grad_output, got "
+                    f"{len(res)}, but expected {len(self.grad_outputs)}"
+                )
+            self.grad_outputs = res
+        local = self.grad_outputs
+        if self.input_index is None:  # no input requires grad: the hooks fire now
+            warnings.warn(_NO_INPUT_GRAD_WARNING, UserWarning, stacklevel=2)
+            grad_inputs = (None,) * self.n_inputs
+            for hook in self.hooks:
+                res = hook(self.module, grad_inputs, self.grad_outputs)
+                if res is not None and not (isinstance(res, tuple) and all(r is None for r in res)):
+                    raise RuntimeError(
+                        "Backward hook for Modules where no input requires gradient should "
+                        "always return None or None for all gradients."
+                    )
+            self.grad_outputs = None
+        return tuple(_as_array(local[i]) for i in self.output_index)
 
-    def _fire(self) -> list | None:
-        if self.fired or not self.module._backward_hooks:
-            return None
-        self.fired = True
-        grads_in = tuple(_as_tensor(x) for x in self.grad_inputs)
-        grads_out = tuple(_as_tensor(x) for x in self.grad_outputs)
-        changed = None
-        for hook in list(self.module._backward_hooks.values()):
-            res = hook(self.module, grads_in, grads_out)
-            if res is not None:
-                grads_in = _check_hook_grads(res, len(grads_in), "backward hook")
-                changed = [_as_array(x) for x in grads_in]
-        return changed
+    def input_node(self, slots: list, meta: list) -> tuple:
+        """The inputs' node: run the hooks, if the gradients came through the outputs."""
+        grads = [_zeros(m) if g is None else g for g, m in zip(slots, meta)]
+        if self.grad_outputs is None:  # not through the outputs (or already fired)
+            return tuple(grads)
+        res = self._pack(self.input_index, [Tensor._wrap(g) for g in grads], self.n_inputs)
+        for hook in self.hooks:
+            out = hook(self.module, res, self.grad_outputs)
+            if out is None:
+                continue
+            out = out if isinstance(out, tuple | list) else (out,)
+            if len(out) != len(res):
+                raise RuntimeError(
+                    "Backward hook returned an invalid number of grad_input, got "
+                    f"{len(out)}, but expected {len(res)}"
+                )
+            res = out
+        self.grad_outputs = None
+        return tuple(_as_array(res[i]) for i in self.input_index)
+
+
+def _zeros_meta(arr: Any) -> tuple:
+    """What it takes to make zeros like ``arr`` (a gradient that did not arrive)."""
+    return get_xp(arr), arr.shape, arr.dtype, (arr.device if is_cuda_array(arr) else None)
+
+
+def _zeros(meta: tuple) -> Any:
+    xp, shape, dtype, dev = meta
+    if dev is None:
+        return xp.zeros(shape, dtype)
+    with dev:
+        return xp.zeros(shape, dtype)
 
 
 def _as_tensor(a: Any) -> Tensor | None:
@@ -908,38 +1199,25 @@ def _as_array(t: Any) -> Any:
     return t.array if isinstance(t, Tensor) else t
 
 
-def _check_hook_grads(res: Any, n: int, what: str) -> tuple:
-    if not isinstance(res, tuple | list):
-        res = (res,)
-    if len(res) != n:
-        raise RuntimeError(f"{what} returned {len(res)} gradients, expected {n}")
-    return tuple(res)
+class BackwardHookFunction(Function):
+    """The identity node that a module's inputs (or outputs) pass through while it has full
+    backward hooks: one slot per tensor, run once per backward pass (torch's
+    ``BackwardHookFunction``). Built by :class:`_BackwardHook`, never applied directly."""
 
-
-class _InputHook(Function):
     about = "a module's full backward hook"
 
     @staticmethod
-    def forward(ctx: Any, x: Any, state: _BackwardHookState, i: int) -> Any:
-        ctx.state, ctx.i = state, i
-        return x
-
-    @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        return ctx.state.input_grad(ctx.i, g), None, None
+        state, is_input = ctx._hook
+        slots = g if type(g) is list else [g]
+        if is_input:
+            return state.input_node(slots, ctx._outputs_meta)
+        return state.output_node(slots)
 
 
-class _OutputHook(Function):
-    about = "a module's full backward hook"
-
-    @staticmethod
-    def forward(ctx: Any, y: Any, state: _BackwardHookState, j: int) -> Any:
-        ctx.state, ctx.j = state, j
-        return y
-
-    @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        return ctx.state.output_grad(ctx.j, g), None, None
+# torch's name for the node (``out.grad_fn.name()`` of the hooked tensors' owner)
+BackwardHookFunction._node.__name__ = "BackwardHookFunctionBackward"
+BackwardHookFunction._node.__qualname__ = "BackwardHookFunctionBackward"
 
 
 def _copy_into(target: Tensor, arr: Any) -> None:

@@ -56,6 +56,8 @@ class _NormBase(Module):
     ``track_running_stats``, the buffers running_mean, running_var and num_batches_tracked
     (torch's state_dict layout)."""
 
+    _version = 2  # as torch's: version 2 added num_batches_tracked
+
     def __init__(
         self,
         num_features: int,
@@ -105,19 +107,21 @@ class _NormBase(Module):
         self,
         state_dict: Any,
         prefix: str,
+        local_metadata: dict,
         strict: bool,
         missing_keys: list[str],
         unexpected_keys: list[str],
         error_msgs: list[str],
-        assign: bool = False,
     ) -> None:
-        # checkpoints written before num_batches_tracked existed (or stripped of integer
-        # tensors) lack the key: keep the current count instead of failing, as torch
+        # checkpoints written before num_batches_tracked existed (version < 2, or no
+        # metadata: a plain dict) may lack the key: keep the current count, as torch
+        version = local_metadata.get("version")
         key = prefix + "num_batches_tracked"
-        if self.track_running_stats and key not in state_dict:
-            state_dict = {**state_dict, key: self.num_batches_tracked}
+        if (version is None or version < 2) and self.track_running_stats:
+            if key not in state_dict:
+                state_dict[key] = self.num_batches_tracked
         super()._load_from_state_dict(
-            state_dict, prefix, strict, missing_keys, unexpected_keys, error_msgs, assign
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
 
     def extra_repr(self) -> str:

@@ -870,13 +870,24 @@ def binary_cross_entropy(
     reduction = _reduction(op, size_average, reduce, reduction)
     x, t = _bce_target(op, input, target)
     w = _elementwise_weight(op, x, weight)
-    arr = x.array
-    if arr.size and bool(((arr < 0) | (arr > 1)).any()):
-        raise RuntimeError(
-            f"{op}: all elements of input should be between 0 and 1 (got min "
-            f"{float(arr.min()):.4g}, max {float(arr.max()):.4g}); apply sigmoid first, or use "
-            "binary_cross_entropy_with_logits on the raw scores"
-        )
+    arr, tarr = x.array, t.array
+    if arr.size:
+        # both checks read back in one transfer on the GPU (NaN passes them: unlike torch,
+        # which refuses it, darklib lets it propagate silently as through every other op)
+        xp = get_xp(arr)
+        bad = xp.stack([((arr < 0) | (arr > 1)).any(), ((tarr < 0) | (tarr > 1)).any()]).tolist()
+        if bad[0]:
+            raise RuntimeError(
+                f"{op}: all elements of input should be between 0 and 1 (got min "
+                f"{float(arr.min()):.4g}, max {float(arr.max()):.4g}); apply sigmoid first, or "
+                "use binary_cross_entropy_with_logits on the raw scores"
+            )
+        if bad[1]:
+            raise RuntimeError(
+                f"{op}: all elements of target should be between 0 and 1 (got min "
+                f"{float(tarr.min()):.4g}, max {float(tarr.max()):.4g}); targets are labels "
+                "or probabilities"
+            )
     return BinaryCrossEntropy.apply(x, t, w, reduction)
 
 
