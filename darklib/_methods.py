@@ -239,10 +239,6 @@ for _name in (
 _bind(
     heaviside=E.heaviside,
     ldexp=E.ldexp,
-    bitwise_not_=lambda self: self._inplace("bitwise_not_", E.bitwise_not),
-    logical_not_=lambda self: self._inplace("logical_not_", E.logical_not),
-    sgn_=lambda self: self._inplace("sgn_", E.sgn),
-    erfinv_=lambda self: self._inplace("erfinv_", E.erfinv),
     logit_=lambda self, eps=None: self._inplace("logit_", E.logit, eps),
     # `x in t` and reversed(t), as torch: any element equal; t flipped along dim 0
     __contains__=lambda self, element: bool(E.eq(self, element).array.any()),
@@ -256,7 +252,8 @@ def _inplace_unary(name: str, fn: Any) -> Any:
 
 for _name in (
     "abs exp log sqrt rsqrt sin cos tan tanh sigmoid neg floor ceil trunc frac sign "
-    "reciprocal square log1p expm1 log2 log10 exp2 erf asin acos atan sinh cosh"
+    "reciprocal square log1p expm1 log2 log10 exp2 erf asin acos atan sinh cosh "
+    "bitwise_not logical_not sgn erfinv"
 ).split():
     setattr(Tensor, _name + "_", _inplace_unary(_name, getattr(E, _name)))
 _bind(

@@ -579,12 +579,7 @@ class Module:
             for hid, hook in list(self._forward_hooks.items()):
                 if hid in self._forward_hooks_always_called:
                     called.add(hid)
-                if hid in self._forward_hooks_with_kwargs:
-                    res = hook(self, args, kwargs, result)
-                else:
-                    res = hook(self, args, result)
-                if res is not None:
-                    result = res
+                result = self._run_forward_hook(hid, hook, args, kwargs, result)
             if bw_hook is not None:
                 if not isinstance(result, Tensor | tuple):
                     warnings.warn(
@@ -599,12 +594,7 @@ class Module:
                 if hid not in self._forward_hooks_always_called or hid in called:
                     continue
                 try:
-                    if hid in self._forward_hooks_with_kwargs:
-                        res = hook(self, args, kwargs, result)
-                    else:
-                        res = hook(self, args, result)
-                    if res is not None:
-                        result = res
+                    result = self._run_forward_hook(hid, hook, args, kwargs, result)
                 except Exception as e:
                     warnings.warn(
                         "module forward hook with ``always_call=True`` raised an exception "
@@ -614,6 +604,16 @@ class Module:
             raise
 
     __call__ = _call_impl
+
+    def _run_forward_hook(
+        self, hid: int, hook: Callable[..., Any], args: tuple, kwargs: dict, result: Any
+    ) -> Any:
+        """Call one forward hook; its return value, if not None, replaces ``result``."""
+        if hid in self._forward_hooks_with_kwargs:
+            res = hook(self, args, kwargs, result)
+        else:
+            res = hook(self, args, result)
+        return result if res is None else res
 
     def register_full_backward_hook(
         self, hook: Callable[..., Any], prepend: bool = False
