@@ -431,3 +431,26 @@ def test_writes_through_expand_that_repeats_nothing_and_into_empty_tensors(devic
         assert y.tolist() == [[0.0, 0.0], [0.0, 0.0]]
     with pytest.raises(RuntimeError, match="single memory location"):
         dl.zeros(3, 1, device=device).expand(3, 4).add_(1)  # a real broadcast: refused
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_unfold_is_a_view_with_torch_strides_writes_and_gradients(device):
+    for L, dev in ((torch, "cpu"), (dl, device)):
+        b = L.arange(8.0, device=dev).reshape(2, 4)
+        u = b.unfold(1, 2, 1)
+        assert tuple(u.shape) == (2, 3, 2) and u.stride() == (4, 1, 1)
+        b.unfold(1, 2, 2).mul_(0)  # windows that do not overlap: writes reach the base
+        assert b.tolist() == [[0.0] * 4] * 2
+    x = np.random.default_rng(0).standard_normal((3, 7))
+    results = []
+    for L, dev in ((torch, "cpu"), (dl, device)):
+        t = L.tensor(x, device=dev, requires_grad=True)
+        w = L.tensor(np.arange(1.0, 4.0), device=dev)
+        ((t.unfold(1, 3, 2) * w) ** 2).sum().backward()  # overlapping windows
+        z = t * 1
+        z.unfold(0, 2, 1)[0].mul_(3)  # in place through a view, under autograd
+        (z * z).sum().backward()
+        results.append((t.grad.cpu().numpy() if L is dl else t.grad.numpy(), z.tolist()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-12)
+    gradcheck(lambda a: a.unfold(1, 3, 2) * a.unfold(1, 3, 2), x)

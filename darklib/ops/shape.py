@@ -1261,12 +1261,47 @@ def diff(
     return x
 
 
+def _windows(x: Any, d: int, size: int, step: int) -> Any:
+    """The windows of ``x`` along axis ``d`` as a strided view (writable where ``x`` is)."""
+    n = x.shape[d]
+    count = (n - size) // step + 1
+    shape = (*x.shape[:d], count, *x.shape[d + 1 :], size)
+    strides = (*x.strides[:d], x.strides[d] * step, *x.strides[d + 1 :], x.strides[d])
+    return get_xp(x).lib.stride_tricks.as_strided(x, shape, strides)
+
+
+class Unfold(Function):
+    """Sliding windows along one dim as a new last dim: a view, as torch's Tensor.unfold;
+    the gradient sums each window back onto the elements it covers (windows may overlap)."""
+
+    @staticmethod
+    def view(x, d, size, step):
+        return _windows(x, d, size, step)
+
+    @staticmethod
+    def forward(ctx, x, d, size, step):
+        ctx.in_shape, ctx.args = x.shape, (d, size, step)
+        return _windows(x, d, size, step)
+
+    @staticmethod
+    def backward(ctx, g):
+        d, size, step = ctx.args
+        gx = get_xp(g).zeros(ctx.in_shape, g.dtype)
+        count = g.shape[d]
+        for k in range(size):  # offset k of every window: one strided add along d
+            key = (slice(None),) * d + (slice(k, k + step * (count - 1) + 1, step),)
+            gx[key] += g[..., k]
+        return gx, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return higher_order.linear_op(ctx, g, *ctx.args)
+
+
 def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last
-    dim: ``arange(6).unfold(0, 2, 2)`` is ``[[0, 1], [2, 3], [4, 5]]`` (torch's Tensor.unfold;
-    a gather here, not a view)."""
-    from darklib.ops.indexing import Take
-
+    dim: ``arange(6).unfold(0, 2, 2)`` is ``[[0, 1], [2, 3], [4, 5]]``; a view of the
+    input, as torch's Tensor.unfold."""
     x = _check_tensor(input, "unfold")
     if x.ndim == 0:  # torch: the window alone, (size,)
         return reshape(unfold(reshape(x, 1), 0, size, step), -1)
@@ -1277,9 +1312,4 @@ def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
             f"unfold(): size {size} must be in [0, {n}] (the size of dim {d}) and step "
             f"{step} positive, for input of shape {tuple(x.shape)}"
         )
-    count = (n - size) // step + 1
-    xp = get_xp(x.array)
-    idx = (xp.arange(count)[:, None] * step + xp.arange(size)).reshape(-1)
-    taken = Take.apply(x, idx, d)  # (..., count * size, ...)
-    shape = (*x.shape[:d], count, size, *x.shape[d + 1 :])
-    return movedim(reshape(taken, shape), d + 1, -1)
+    return Unfold.apply(x, d, int(size), int(step))
