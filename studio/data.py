@@ -82,8 +82,68 @@ def build_transform(specs: Sequence[TransformSpec]) -> Any:
         try:
             out.append(T.from_config({"type": t.type, **t.args}))
         except Exception as e:
-            raise DataError(f"transform {i} ({t.type}): {e}") from None
+            raise DataError(f"transform {i + 1} ({t.type}): {e}") from None
     return T.Compose(out)
+
+
+def transform_problem(specs: Sequence[TransformSpec], input_shape: Sequence[int]) -> str | None:
+    """Why the training transforms cannot work on the model's images, or None: a bad
+    argument (a probability outside [0, 1]), a transform that fails on an image of the
+    model's input size (a crop larger than the image), or one whose output has another
+    size than the model takes (a Resize to 64 for a 32x32 model). Checked on a blank image
+    of the input size, with a few random draws, so that a run cannot die on its first
+    batch."""
+    for i, t in enumerate(specs):
+        for k in ("p",):
+            v = t.args.get(k)
+            if k in t.args and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1
+            ):
+                return (
+                    f"transform {i + 1} ({t.type}): {k} is a probability and must lie in "
+                    f"[0, 1], got {v!r}"
+                )
+    try:
+        tf = build_transform(specs)
+    except DataError as e:
+        return str(e)
+    if tf is None:
+        return None
+    h, w, c = _hwc(input_shape)
+    blank = np.zeros((h, w, c), np.uint8)
+    for seed in range(4):
+        out = blank
+        for i, (t, spec) in enumerate(zip(tf.transforms, specs)):
+            try:
+                out = np.asarray(t(out, generator=seed) if _takes_generator(t) else t(out))
+            except Exception as e:
+                return (
+                    f"transform {i + 1} ({spec.type}) cannot work on the {w}x{h} images of "
+                    f"this model: {e}"
+                )
+        got = out.shape[:2]
+        chans = out.shape[2] if out.ndim == 3 else 1
+        if chans != c and got == (h, w):
+            return (
+                f"the transforms give {chans}-channel images but the model takes {c} "
+                f"channels (input shape {', '.join(map(str, input_shape))})"
+            )
+        if got != (h, w):
+            return (
+                f"the transforms give {got[1]}x{got[0]} images but the model takes "
+                f"{w}x{h} (input shape {', '.join(map(str, input_shape))}): remove or fix the "
+                "transform that changes the size, or change the model's input shape"
+            )
+    return None
+
+
+def _takes_generator(t: Any) -> bool:
+    import inspect
+
+    try:
+        return "generator" in inspect.signature(t.__call__).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def transform_names() -> list[str]:
@@ -376,4 +436,5 @@ __all__ = [
     "open_reader",
     "procedural_arrays",
     "transform_names",
+    "transform_problem",
 ]

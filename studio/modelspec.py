@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from studio.project import LayerSpec, ModelSpec
 
 Shape = tuple[int, ...]  # without the batch dimension
+#: models whose float32 parameters would take more than this are refused before building
+MAX_PARAM_BYTES = 2_000_000_000
 _REQ = object()  # marks a required argument
 
 
@@ -35,22 +37,110 @@ class SpecError(ValueError):
         self.layer = layer
 
 
-def _pair(v: Any, what: str) -> tuple[int, int]:
-    if isinstance(v, bool):
-        raise SpecError(f"{what} must be an int or a pair of ints, not {v!r}")
-    if isinstance(v, int):
-        return v, v
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(n, int) for n in v):
-        return int(v[0]), int(v[1])
-    raise SpecError(f"{what} must be an int or a pair of ints, not {v!r}")
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _pair(v: Any, what: str, lo: int | None = None) -> tuple[int, int]:
+    """An int or a pair of ints, each at least ``lo`` when given."""
+    if _is_int(v):
+        out = (v, v)
+    elif isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(n) for n in v):
+        out = (int(v[0]), int(v[1]))
+    else:
+        raise SpecError(f"{what} must be an integer or a pair of integers, not {v!r}")
+    if lo is not None and min(out) < lo:
+        kind = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+        raise SpecError(f"{what} must be {kind} (or a pair of them), got {v!r}")
+    return out
 
 
 def _int(v: Any, what: str, lo: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise SpecError(f"{what} must be an int, not {v!r}")
+    if not _is_int(v):
+        raise SpecError(f"{what} must be an integer, not {v!r}")
     if lo is not None and v < lo:
-        raise SpecError(f"{what} must be >= {lo}, got {v}")
+        kind = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+        raise SpecError(f"{what} must be {kind}, got {v}")
     return v
+
+
+# argument checks shared by every layer type that has the argument (after filling in)
+_POSITIVE = (
+    "in_features",
+    "out_features",
+    "in_channels",
+    "out_channels",
+    "num_features",
+    "num_channels",
+    "num_groups",
+    "groups",
+    "num_parameters",
+)
+_POSITIVE_PAIR = ("kernel_size", "dilation")
+_BOOL = (
+    "bias",
+    "affine",
+    "track_running_stats",
+    "elementwise_affine",
+    "inplace",
+    "ceil_mode",
+    "count_include_pad",
+)
+
+
+def _number(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise SpecError(f"{what} must be a number, not {v!r}")
+    return float(v)
+
+
+def check_args(type_name: str, a: dict[str, Any]) -> None:
+    """Types and ranges of the (filled-in) arguments: sizes are positive integers, flags
+    are true/false, probabilities lie in [0, 1]. Raises :class:`SpecError` naming the
+    argument."""
+    for k in _POSITIVE:
+        if k in a:
+            _int(a[k], k, 1)
+    for k in _POSITIVE_PAIR:
+        if k in a:
+            _pair(a[k], k, 1)
+    if a.get("stride") is not None:
+        _pair(a["stride"], "stride", 1)
+    if "padding" in a and not (type_name == "Conv2d" and a["padding"] in ("same", "valid")):
+        _pair(a["padding"], "padding", 0)
+    if "output_padding" in a:
+        _pair(a["output_padding"], "output_padding", 0)
+    for k in _BOOL:
+        if k in a and not isinstance(a[k], bool):
+            raise SpecError(f"{k} must be true or false, not {a[k]!r}")
+    if "p" in a and not 0.0 <= _number(a["p"], "p") <= 1.0:
+        raise SpecError(f"p is a probability: it must lie in [0, 1], got {a['p']!r}")
+    if "eps" in a and _number(a["eps"], "eps") <= 0:
+        raise SpecError(f"eps must be positive, got {a['eps']!r}")
+    if a.get("momentum") is not None and not 0.0 <= _number(a["momentum"], "momentum") <= 1.0:
+        raise SpecError(f"momentum must lie in [0, 1], got {a['momentum']!r}")
+    if type_name == "Upsample":
+        if a.get("size") is not None:
+            _pair(a["size"], "size", 1)
+        sf = a.get("scale_factor")
+        if sf is not None and not all(
+            _number(f, "scale_factor") > 0 for f in (sf if isinstance(sf, (list, tuple)) else [sf])
+        ):
+            raise SpecError(f"scale_factor must be positive, got {sf!r}")
+    if "normalized_shape" in a:
+        ns = a["normalized_shape"]
+        for n in ns if isinstance(ns, (list, tuple)) else [ns]:
+            _int(n, "normalized_shape", 1)
+    if type_name == "Conv2d" and a.get("padding_mode") not in (
+        "zeros",
+        "reflect",
+        "replicate",
+        "circular",
+    ):
+        raise SpecError(
+            "padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', not "
+            f"{a.get('padding_mode')!r}"
+        )
 
 
 def _need_dims(shape: Shape, dims: Sequence[int], what: str) -> None:
@@ -541,11 +631,12 @@ class ModelReport:
         return self.layers[-1].out_shape if self.layers else None
 
     def first_error(self) -> str | None:
+        """The first bad row, numbered as the model table shows it (from 1)."""
         if not self.layers:
             return "the model has no layers"
         for i, li in enumerate(self.layers):
             if li.error:
-                return f"layer {i} '{li.name}' ({li.type}): {li.error}"
+                return f"row {i + 1} '{li.name}' ({li.type}): {li.error}"
         return None
 
 
@@ -573,6 +664,7 @@ def infer(spec: ModelSpec) -> ModelReport:
     shapes: dict[str, Shape | None] = {"input": input_shape}
     rows: list[LayerInfo] = []
     prev = "input"
+    total = 0
     for layer in spec.layers:
         info = LayerInfo(layer.name, layer.type, dict(layer.args))
         rows.append(info)
@@ -602,20 +694,34 @@ def infer(spec: ModelSpec) -> ModelReport:
         try:
             args = _resolve_args(layer, rule)
             args = rule.fill(args, in_shapes)  # type: ignore[arg-type]
+            check_args(layer.type, args)
             out = tuple(int(n) for n in rule.shape(args, in_shapes))  # type: ignore[arg-type]
             state = rule.state(args, in_shapes)  # type: ignore[arg-type]
         except SpecError as e:
             info.error = str(e)
             continue
-        except (TypeError, ValueError, KeyError, ZeroDivisionError) as e:
-            info.error = f"bad arguments: {e}"
+        except (TypeError, ValueError, KeyError, ZeroDivisionError, OverflowError) as e:
+            info.error = f"arguments that do not fit together ({type(e).__name__}: {e})"
+            continue
+        params = sum(math.prod(s) for s, is_param in state.values() if is_param)
+        total += params
+        if total * 4 > MAX_PARAM_BYTES:
+            info.error = (
+                f"the model's parameters would reach {total:,} ({gb(total * 4)} as float32, "
+                f"more with gradients and optimizer state), over the "
+                f"{gb(MAX_PARAM_BYTES)} limit: make this layer smaller"
+            )
             continue
         info.resolved = args
         info.out_shape = out
         info.state = state
-        info.params = sum(math.prod(s) for s, is_param in state.values() if is_param)
+        info.params = params
         shapes[layer.name] = out
     return ModelReport(input_shape, rows)
+
+
+def gb(nbytes: float) -> str:
+    return f"{nbytes / 1e9:,.1f} GB"
 
 
 def expected_state_shapes(spec: ModelSpec) -> dict[str, Shape]:

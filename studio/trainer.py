@@ -15,7 +15,8 @@ Events are :class:`Event` objects (``kind`` and a ``data`` dict):
 ``error``       message, traceback ("" for bad input), user (True for bad input: data
                 that cannot be read or does not fit the model); the run stops, model and
                 history are kept
-``finished``    reason: "completed", "stopped" or "error"
+``evaluated``   epoch, loss, acc: an evaluation run's validation metrics
+``finished``    reason: "completed", "stopped", "error" or "evaluated"
 ==============  =====================================================================
 
 Pause and stop are thread-safe flags checked before every batch. A non-finite loss pauses
@@ -44,7 +45,7 @@ import darklib as dl
 from darklib import optim
 from darklib.optim import lr_scheduler
 from darklib.utils.data import DataLoader
-from studio.data import DataError, load_data
+from studio.data import DataError, load_data, transform_problem
 from studio.modelspec import infer, output_layer
 from studio.network import build_model
 from studio.project import Project, ProjectError, ProjectSpec, save_project
@@ -427,6 +428,9 @@ class Trainer:
         epochs: total epochs to reach (default: the project's ``training.epochs``).
         checkpoint: path of the ``.darkproj`` written after every epoch (None: none).
         max_steps_per_epoch / max_val_batches: cap an epoch (tests, previews).
+        evaluate_only: no training: one pass over the validation split with the current
+            weights (``previews`` and an ``evaluated`` event with its metrics), finishing
+            with the reason ``"evaluated"``.
     """
 
     def __init__(
@@ -437,8 +441,10 @@ class Trainer:
         checkpoint: str | Path | None = None,
         max_steps_per_epoch: int | None = None,
         max_val_batches: int | None = None,
+        evaluate_only: bool = False,
     ):
         self.session = session
+        self.evaluate_only = evaluate_only
         self.events: queue.Queue = events if events is not None else queue.Queue()
         t = session.spec.training
         self.epochs = int(epochs if epochs is not None else t.epochs)
@@ -519,7 +525,7 @@ class Trainer:
         """The loop; emits events, never raises (errors become ``error`` events)."""
         reason = "completed"
         try:
-            reason = self._run()
+            reason = self._evaluate() if self.evaluate_only else self._run()
         except BaseException as e:  # keep the model and history, report, stop cleanly
             reason = "error"
             user = isinstance(e, (DataError, ProjectError))  # bad input, not a bug
@@ -532,11 +538,24 @@ class Trainer:
         self.finished_reason = reason
         self._emit("finished", reason=reason)
 
+    def _evaluate(self) -> str:
+        s = self.session
+        problem = fit_problem(s.spec, s.data.num_classes)
+        if problem:
+            raise DataError(problem)
+        val = self._validate(s.data.val_dataset(), epoch=int(s.position["epoch"]))
+        if self._stop.is_set():
+            return "stopped"
+        self._emit("evaluated", epoch=int(s.position["epoch"]), **val)
+        return "evaluated"
+
     def _run(self) -> str:
         s = self.session
         t = s.spec.training
         data = s.data
-        problem = fit_problem(s.spec, data.num_classes)
+        problem = fit_problem(s.spec, data.num_classes) or transform_problem(
+            s.spec.dataset.transforms, s.spec.model.input_shape
+        )
         if problem:
             raise DataError(problem)
         train_ds, val_ds = data.train_dataset(), data.val_dataset()
@@ -560,7 +579,11 @@ class Trainer:
             "started", epoch=pos["epoch"], step=pos["step"], total_steps=total, done_steps=done
         )
         if pos["epoch"] >= self.epochs:
-            self._emit("log", text=f"already trained for {pos['epoch']} epochs")
+            self._emit(
+                "log",
+                text=f"already trained for {pos['epoch']} epochs: raise Epochs to train more "
+                "(the Outputs panel shows the model's predictions)",
+            )
             return "completed"
         rate_t0, rate_n = time.perf_counter(), 0
         ips = 0.0
@@ -680,7 +703,9 @@ class Trainer:
                 self._emit("checkpoint", path=str(self.checkpoint))
         return "completed"
 
-    def _validate(self, val_ds: Any) -> dict[str, float]:
+    def _validate(self, val_ds: Any, epoch: int | None = None) -> dict[str, float]:
+        """Metrics over the validation split; emits the previews (of ``epoch``, by default
+        the epoch being trained)."""
         s = self.session
         t = s.spec.training
         loader = DataLoader(
@@ -709,5 +734,6 @@ class Trainer:
         cat["index"] = np.asarray(s.data.val_indices[: len(next(iter(cat.values())))])
         s.previews = s.task.previews(cat, s.data.num_classes)
         s.previews["index"] = cat["index"]
-        self._emit("previews", epoch=s.position["epoch"] + 1, **s.previews)
+        shown = s.position["epoch"] + 1 if epoch is None else epoch
+        self._emit("previews", epoch=shown, **s.previews)
         return s.task.metrics(stats)

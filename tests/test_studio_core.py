@@ -518,3 +518,36 @@ def test_with_outputs_resizes_the_linear_head_only():
         }
     )
     assert with_outputs(conv, 4) is None  # not a Linear head: left to the user
+
+
+def test_transform_size_mismatch_is_an_error_before_training():
+    from studio.trainer import Trainer
+
+    d = json.loads(json.dumps(MLP))
+    d["dataset"]["transforms"] = [{"type": "Resize", "args": {"size": 12}}]
+    s = _session(d)
+    events = _run(Trainer(s, epochs=1))
+    err = [e for e in events if e.kind == "error"]
+    assert err and err[0].data["user"] and err[0].data["traceback"] == ""
+    assert "give 12x12 images but the model takes 6x6" in err[0].data["message"]
+    assert s.position["step"] == 0
+
+
+def test_evaluate_only_predicts_without_training():
+    from studio.trainer import Trainer
+
+    s = _session()
+    _run(Trainer(s, epochs=1))
+    before = {k: np.array(v.array) for k, v in s.model.state_dict().items()}
+    pos, n = dict(s.position), len(s.history)
+    events = _run(Trainer(s, evaluate_only=True))
+    kinds = [e.kind for e in events]
+    assert "step" not in kinds and "previews" in kinds
+    ev = next(e for e in events if e.kind == "evaluated")
+    assert ev.data["epoch"] == 1 and 0.0 <= ev.data["acc"] <= 1.0
+    assert events[-1].data["reason"] == "evaluated"
+    prev = next(e for e in events if e.kind == "previews").data
+    assert len(prev["pred"]) == len(s.data.val_indices) and prev["epoch"] == 1
+    assert s.position == pos and len(s.history) == n
+    for k, v in s.model.state_dict().items():
+        np.testing.assert_array_equal(np.array(v.array), before[k])

@@ -136,3 +136,20 @@ def test_in_memory_images_are_split_deterministically():
     np.testing.assert_array_equal(a.val_indices, b.val_indices)
     assert len(a.val_indices) == 10
     assert not set(a.val_indices) & set(a.train_indices)
+
+
+def test_transforms_that_cannot_work_are_named_before_training():
+    from studio.data import transform_problem
+    from studio.project import TransformSpec
+
+    def tp(kind, shape=(3, 32, 32), **args):
+        return transform_problem([TransformSpec(type=kind, args=args)], list(shape))
+
+    assert "larger than the (padded) input image" in tp("RandomCrop", size=64)
+    assert tp("RandomCrop", size=32, padding=4) is None
+    assert "give 64x64 images but the model takes 32x32" in tp("Resize", size=64)
+    assert tp("Resize", size=32) is None
+    assert "p is a probability and must lie in [0, 1], got 5" in tp("RandomHorizontalFlip", p=5)
+    assert tp("RandomHorizontalFlip", p=0.5) is None
+    assert "1-channel images but the model takes 3" in tp("Grayscale")
+    assert tp("RandomResizedCrop", shape=(1, 28, 28), size=28) is None

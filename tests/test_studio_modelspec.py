@@ -164,3 +164,45 @@ def test_samples_build_with_darklib(path):
     sd = model.state_dict()
     exp = expected_state_shapes(spec.model)
     assert {k: tuple(v.shape) for k, v in sd.items()} == {k: tuple(v) for k, v in exp.items()}
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        ({"out_channels": -4, "kernel_size": 3}, "out_channels must be a positive integer, got -4"),
+        ({"out_channels": 0, "kernel_size": 3}, "out_channels must be a positive integer, got 0"),
+        ({"out_channels": 4, "kernel_size": 3, "bias": "maybe"}, "bias must be true or false"),
+        ({"out_channels": 4, "kernel_size": 3, "stride": 0}, "stride must be a positive integer"),
+        ({"out_channels": 4, "kernel_size": 0}, "kernel_size must be a positive integer"),
+        ({"out_channels": 4, "kernel_size": 3, "padding": -1}, "padding must be an integer >= 0"),
+        ({"out_channels": True, "kernel_size": 3}, "out_channels must be an integer, not True"),
+    ],
+)
+def test_impossible_arguments_are_errors_of_their_row(args, needle):
+    spec = _spec(
+        [3, 8, 8],
+        [
+            {"name": "r", "type": "ReLU"},
+            {"name": "c", "type": "Conv2d", "args": args},
+        ],
+    )
+    rep = infer(spec)
+    assert not rep.ok and needle in rep.layers[1].error
+    assert rep.first_error().startswith("row 2 'c' (Conv2d): ")  # numbered as the table
+
+
+def test_dropout_probability_and_model_size_are_checked():
+    spec = _spec([4], [{"name": "d", "type": "Dropout", "args": {"p": 5}}])
+    assert "must lie in [0, 1], got 5" in infer(spec).layers[0].error
+    huge = _spec(
+        [3, 32, 32],
+        [
+            {"name": "f", "type": "Flatten"},
+            {"name": "l", "type": "Linear", "args": {"out_features": 10_000_000_000}},
+        ],
+    )
+    rep = infer(huge)
+    assert not rep.ok and "GB as float32" in rep.layers[1].error
+    assert "over the 2.0 GB limit" in rep.layers[1].error
+    with pytest.raises(ValueError, match="GB"):
+        build_model(huge)  # refused before anything is allocated

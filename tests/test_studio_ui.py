@@ -454,3 +454,183 @@ def test_without_a_project_edit_controls_are_off(win, qtbot):
     assert win.open_path(SAMPLES[0]), win.errors
     assert all(b.isEnabled() for b in mp.buttons) and tp.start_btn.isEnabled()
     assert all(b.isEnabled() for b in dp.t_buttons)
+
+
+def _trained(win, qtbot, steps=3):
+    _open_small(win, SAMPLES[0], steps=steps)
+    win.training_panel.start()
+    _wait_state(qtbot, win, "idle")
+    assert win.c.session.position["step"] == steps
+    return {k: np.array(v.array) for k, v in win.c.session.model.state_dict().items()}
+
+
+def test_model_edits_that_keep_the_shapes_keep_the_weights(win, qtbot):
+    weights = _trained(win, qtbot)
+    mp, tp = win.model_panel, win.training_panel
+    win.show_panel("Model")
+    mp.table.selectRow(2)  # relu1: down then up again, and the network is as it was
+    mp.move_layer(1)
+    mp.move_layer(-1)
+    row = [ls.name for ls in win.c.spec.model.layers].index("fc1")
+    mp.table.item(row, 0).setText("dense")  # a rename
+    mp.table.item(row + 2, 2).setText("p=0.3")  # dropout's p holds no tensor
+    win.ask = False  # any question would be answered No: none may be asked
+    assert [ls.name for ls in win.c.spec.model.layers][row] == "dense"
+    assert win.c.spec.model.layers[row + 2].args == {"p": 0.3}
+    p = win.c.project
+    assert p.position["step"] == 3 and len(win.c.history) == 3 and p.optim_meta is not None
+    np.testing.assert_array_equal(p.model_state["dense.weight"], weights["fc1.weight"])
+    assert "fc1.weight" not in p.model_state
+    assert tp.s_loss.n == 3 and "3" in tp.tiles["step"].value.text()
+    s = win.c.ensure_session()  # the renamed weights load into the edited model
+    np.testing.assert_array_equal(np.array(s.model.dense.weight.array), weights["fc1.weight"])
+
+
+def test_model_edit_that_drops_weights_asks_and_can_be_undone(win, qtbot):
+    weights = _trained(win, qtbot)
+    mp, tp, op = win.model_panel, win.training_panel, win.outputs_panel
+    win.show_panel("Outputs")
+    assert op.prev  # the run's predictions are shown
+    win.show_panel("Model")
+    head = len(win.c.spec.model.layers) - 1
+    win.ask = False  # "Drop the trained weights?" -> No: nothing changes
+    mp.table.item(head, 2).setText("out_features=12")
+    assert win.c.spec.model.layers[head].args == {"out_features": 10}
+    assert mp.table.item(head, 2).text() == "out_features=10"
+    assert win.c.has_trained_weights and len(win.c.history) == 3
+    win.ask = True  # Yes: the weights, optimizer state and history go, the views reset
+    mp.table.item(head, 2).setText("out_features=12")
+    p = win.c.project
+    assert win.c.spec.model.layers[head].args == {"out_features": 12}
+    assert not p.model_state and p.position["step"] == 0 and len(win.c.history) == 0
+    assert tp.s_loss.n == 0 and tp.s_vacc.n == 0 and tp.progress.value() == 0
+    assert tp.tiles["val acc"].value.text() == "--" and tp.tiles["step"].value.text() == "0"
+    assert not op.prev and op.grid.model().rowCount() == 0
+    assert "Ctrl+Z" in tp.log.toPlainText()
+    assert mp.undo_btn.isEnabled() and win.undo_act.isEnabled()
+    win.undo_act.trigger()  # Edit > Undo (Ctrl+Z): the model, its weights and history
+    p = win.c.project
+    assert win.c.spec.model.layers[head].args == {"out_features": 10}
+    assert p.position["step"] == 3 and len(win.c.history) == 3 and p.optim_meta is not None
+    for k, v in weights.items():
+        np.testing.assert_array_equal(p.model_state[k], v)
+    assert tp.s_loss.n == 3 and op.prev
+    assert not mp.undo_btn.isEnabled()
+    # a fresh run after a confirmed drop starts its curves from scratch
+    fc2 = [ls.name for ls in win.c.spec.model.layers].index("fc2")
+    mp.table.item(fc2, 2).setText("out_features=64")
+    assert not win.c.has_trained_weights
+    tp.start()
+    _wait_state(qtbot, win, "idle")
+    xs = tp.s_loss.x[: tp.s_loss.n]
+    assert tp.s_loss.n == 3 and np.all(np.diff(xs) > 0)
+
+
+def test_trained_project_reopens_with_its_progress_and_predictions(win, qtbot, tmp_path):
+    _trained(win, qtbot)
+    assert win._save_to(tmp_path / "t.darkproj")
+    win.c.dirty = False
+    assert win.open_path(str(tmp_path / "t.darkproj"))
+    tp, op = win.training_panel, win.outputs_panel
+    assert tp.progress.value() == tp.progress.maximum()  # 1 of 1 epochs: 100%
+    assert not op.prev
+    win.show_panel("Outputs")  # computed in the background when first looked at
+    qtbot.waitUntil(lambda: bool(op.prev) and win.c.state == "idle", timeout=20000)
+    assert op.grid.model().rowCount() == 32 and op.cm.rowCount() == 10
+    assert op.t_epoch.value.text() == "1"
+    assert win.c.session.position["step"] == 3  # nothing was trained
+    assert "evaluated the weights of epoch 1" in tp.log.toPlainText()
+    assert op.eval_btn.isEnabled()
+
+
+def test_model_panel_messages_are_short_and_numbered_as_the_table(win):
+    _open_small(win, SAMPLES[1])
+    mp = win.model_panel
+    names = [ls.name for ls in win.c.spec.model.layers]
+    last = len(names) - 1
+    mp.table.item(last, 0).setText(names[1])
+    msg = mp.error.text()
+    assert msg == (
+        f"row {last + 1}: the name '{names[1]}' is already used by row 2; layer names must "
+        "be unique"
+    )
+    mp.table.item(last, 0).setText("my head")
+    assert mp.error.text().startswith(f"row {last + 1} ({names[last]}): layer name 'my head'")
+    for text in (mp.error.text(), msg):
+        assert "pydantic" not in text and "type=" not in text and "Value error" not in text
+    mp.input_shape.setText("0, 28, 28")
+    mp._input_edited()
+    assert "give one to three positive sizes" in mp.error.text()
+    assert win.c.spec.model.input_shape == [3, 32, 32]
+    mp.table.item(0, 2).setText("out_channels=16, kernel_size=3, stride=0")
+    assert mp.error.text() == (
+        "row 1 'conv1' (Conv2d): stride must be a positive integer (or a pair of them), got 0"
+    )
+    win.training_panel.start()
+    assert not win.c.is_training
+    assert "cannot start: the model is invalid: row 1 'conv1'" in win.training_panel.status.text()
+
+
+def test_impossible_transforms_are_refused(win, qtbot):
+    _open_small(win, SAMPLES[1])
+    win.show_panel("Dataset")
+    dp = win.dataset_panel
+    qtbot.waitUntil(lambda: dp.grid.model().rowCount() > 0, timeout=5000)
+    before = [t.model_dump() for t in win.c.spec.dataset.transforms]
+    dp.tfm.item(1, 1).setText("size=64")  # RandomCrop larger than the 32x32 images
+    assert "cannot work on the 32x32 images" in dp.t_error.text()
+    dp.t_type.setCurrentText("RandomHorizontalFlip")
+    dp._t_add()
+    dp.tfm.item(2, 1).setText("p=5")
+    assert "must lie in [0, 1], got 5" in dp.t_error.text()
+    dp.t_type.setCurrentText("Resize")
+    dp._t_add()
+    dp.tfm.item(3, 1).setText("size=64")
+    assert "give 64x64 images but the model takes 32x32" in dp.t_error.text()
+    now = [t.model_dump() for t in win.c.spec.dataset.transforms]
+    assert now[:2] == before and [t["args"] for t in now[2:]] == [{}, {"size": 32}]
+    # one that slipped in (a project file) stops Start with the same message
+    win.c.spec.dataset.transforms[-1].args = {"size": 64}
+    win.training_panel.start()
+    assert not win.c.is_training
+    assert "give 64x64 images" in win.training_panel.status.text()
+
+
+def test_window_fits_a_1280x720_screen(win):
+    assert win.open_path(SAMPLES[1]), win.errors
+    m = win.minimumSizeHint()
+    assert m.width() <= 1200 and m.height() <= 650, m
+    win.resize(1280, 720)
+    for name in ("Dataset", "Model", "Training", "Outputs"):
+        win.show_panel(name)
+        panel = win.stack.currentWidget()
+        assert panel.width() <= 1280 - win.nav.width() and panel.height() < 720
+
+
+def test_lr_box_is_off_while_one_cycle_sets_the_rate(win, qtbot):
+    _open_small(win, SAMPLES[0], size=600, steps=12)
+    tp = win.training_panel
+    assert win.c.spec.schedule.type == "OneCycleLR" and tp.lr.isEnabled()
+    s = win.c.ensure_session()
+    real = s.task.train_step
+
+    def slow(*a):
+        time.sleep(0.03)
+        return real(*a)
+
+    s.task.train_step = slow
+    tp.start()
+    _wait_state(qtbot, win, "running")
+    assert not tp.lr.isEnabled() and "OneCycleLR sets the learning rate" in tp.lr.toolTip()
+    win.c.stop(wait=10)
+    _wait_state(qtbot, win, "idle")
+    assert tp.lr.isEnabled()
+    g = win.c.session.optimizer.param_groups[0]
+    peak, lr = g["max_lr"], g["lr"]
+    tp.lr.setValue(peak / 2)  # stopped: the new value is the cycle's new peak
+    assert g["max_lr"] == pytest.approx(peak / 2) and g["lr"] == pytest.approx(lr / 2)
+    tp.sched.setCurrentText("StepLR")
+    tp.start()
+    _wait_state(qtbot, win, "running")
+    assert tp.lr.isEnabled()  # a per-epoch schedule scales the rate the box sets
+    win.c.stop(wait=10)

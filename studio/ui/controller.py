@@ -21,14 +21,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, QTimer, Signal
 
-from studio.data import DataError, ImageData, build_transform, load_data
+from studio.data import DataError, ImageData, build_transform, load_data, transform_problem
 from studio.imaging import project_thumbnail
-from studio.modelspec import with_outputs
-from studio.project import SUFFIX, Project, ProjectSpec, load_project, save_project
+from studio.modelspec import infer, with_outputs
+from studio.project import SUFFIX, ModelSpec, Project, ProjectSpec, load_project, save_project
 from studio.trainer import Event, History, Session, Trainer, fit_problem
 
 DRAIN_MS = 50  # 20 Hz
 MAX_RECENT = 8
+MAX_UNDO = 20
 NO_PROJECT = "no project is open: open one, or pick a sample on the Start page"
 
 
@@ -44,6 +45,10 @@ class Controller(QObject):
     stateChanged = Signal(str)  # idle, running, paused, stopping
     dirtyChanged = Signal(bool)
     message = Signal(str)
+    # the weights, optimizer state, position and history were replaced (dropped by a model
+    # edit, or brought back by Undo): views of the history redraw from scratch
+    trainingReset = Signal()
+    undoChanged = Signal(bool)  # whether a model edit can be undone
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -65,6 +70,7 @@ class Controller(QObject):
         self.timer.setInterval(DRAIN_MS)
         self.timer.timeout.connect(self.drain)
         self.settings = QSettings("DarkStudio", "DarkStudio")
+        self._undo: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ project
 
@@ -89,6 +95,7 @@ class Controller(QObject):
         self._forget_data()
         self.history = History.from_json(proj.history or {})
         self.previews = {}
+        self._clear_undo()
         self._set_dirty(False)
         self.projectChanged.emit()
 
@@ -147,20 +154,136 @@ class Controller(QObject):
             self.dirty = dirty
             self.dirtyChanged.emit(dirty)
 
+    @property
+    def has_training_work(self) -> bool:
+        """Weights, or a history of metrics, that training produced: the user's work."""
+        return self.has_trained_weights or len(self.history) > 0
+
+    def weights_survive(self, model: ModelSpec) -> bool:
+        """Whether the trained weights stay valid for ``model``: the same layers with
+        parameters or buffers (type and every tensor's name and shape), in the same order.
+        Renaming, moving or adding parameter-free layers, or changing arguments that hold no
+        tensor (an activation, dropout's p, a stride that keeps the shapes) keeps them."""
+        old = state_layout(self.spec.model)
+        return old is not None and old == state_layout(model)
+
+    def set_model(self, model: ModelSpec, confirm: Any = None) -> bool:
+        """Make ``model`` the project's model. Trained weights are kept when they stay valid
+        (:meth:`weights_survive`, renamed to the new layer names); otherwise ``confirm(text)``
+        is asked first (False: nothing changes) and they are dropped with the optimizer
+        state, position and history. Either way :meth:`undo_model` brings back the model and
+        everything training had produced. Returns whether the model changed."""
+        if self.project is None or self.is_training:
+            return False
+        old = self.spec.model
+        if model.model_dump() == old.model_dump():
+            return True
+        work = self.has_training_work
+        keep = work and self.weights_survive(model)
+        if work and not keep and confirm is not None:
+            trained = self.project.position.get("step", 0)
+            if self.session is not None:
+                trained = self.session.position.get("step", 0)
+            text = (
+                "This change alters the shapes of the network's parameters, so the trained "
+                f"weights ({trained:,} steps), the optimizer state and the training history "
+                "no longer fit it and would be dropped.\n\nApply it? (Edit > Undo, Ctrl+Z, "
+                "brings them back.)"
+            )
+            if not confirm(text):
+                self.message.emit("model edit cancelled: the trained weights are kept")
+                return False
+        self._save_session_to_project()  # the live weights become the stored ones
+        self._push_undo()
+        p = self.project
+        if keep:
+            p.model_state = _rename_state(p.model_state, old, model)
+            self.message.emit("model changed; the trained weights still fit it and are kept")
+        self.spec.model = model
+        if work and not keep:
+            self._drop_training()
+        self.session = None
+        self._set_dirty(True)
+        self.specChanged.emit("model")
+        return True
+
+    def _drop_training(self) -> None:
+        p = self.project
+        p.model_state, p.optim_tensors, p.optim_meta = {}, {}, None
+        p.position = {"epoch": 0, "batch": 0, "step": 0}
+        p.history = {}
+        self.history = History()
+        self.previews = {}
+        self.message.emit(
+            "model changed: the trained weights, optimizer state and history were dropped "
+            "(Ctrl+Z brings them back)"
+        )
+        self.trainingReset.emit()
+
+    def _push_undo(self) -> None:
+        p = self.project
+        self._undo.append(
+            {
+                "model": p.spec.model.model_copy(deep=True),
+                "model_state": p.model_state,  # replaced, never changed in place: no copy
+                "optim_tensors": p.optim_tensors,
+                "optim_meta": p.optim_meta,
+                "position": dict(p.position),
+                "history": self.history.to_json()
+                | {k: v for k, v in (p.history or {}).items() if k.startswith("_")},
+                "previews": self.previews,
+            }
+        )
+        del self._undo[:-MAX_UNDO]
+        self.undoChanged.emit(True)
+
+    def _clear_undo(self) -> None:
+        if self._undo:
+            self._undo.clear()
+            self.undoChanged.emit(False)
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo) and self.project is not None and not self.is_training
+
+    def undo_model(self) -> bool:
+        """Undo the last model edit: the model as it was, with its weights, optimizer state,
+        position and history."""
+        if not self.can_undo:
+            return False
+        e = self._undo.pop()
+        p = self.project
+        had = self.has_training_work
+        self.session = None
+        self.spec.model = e["model"]
+        p.model_state, p.optim_tensors, p.optim_meta = (
+            e["model_state"],
+            e["optim_tensors"],
+            e["optim_meta"],
+        )
+        p.position = e["position"]
+        p.history = e["history"]
+        self.history = History.from_json(e["history"])
+        self.previews = e["previews"]
+        self._set_dirty(True)
+        self.message.emit(
+            "undid the model edit" + (": the trained weights are back" if p.trained else "")
+        )
+        self.specChanged.emit("model")
+        if had or self.has_training_work:
+            self.trainingReset.emit()
+        self.undoChanged.emit(bool(self._undo))
+        return True
+
     def mark_changed(self, part: str) -> None:
-        """A panel changed the spec. Model changes drop the trained weights, dataset changes
-        the loaded data; training settings apply at the next Start."""
+        """A panel changed the spec. ``"model"``: the model was replaced in place (prefer
+        :meth:`set_model`, which keeps weights that still fit and can be undone); it drops
+        the trained weights. Dataset changes drop the loaded data; training settings apply
+        at the next Start."""
         if part == "model":
-            if self.session is not None or (self.project and self.project.model_state):
-                self.message.emit("model changed: weights will be initialised afresh")
             self.session = None
-            if self.project is not None:
-                self.project.model_state = {}
-                self.project.optim_tensors = {}
-                self.project.optim_meta = None
-                self.project.position = {"epoch": 0, "batch": 0, "step": 0}
-                self.project.history = {}
-            self.history = History()
+            if self.project is not None and self.has_training_work:
+                self._drop_training()
         elif part == "dataset":
             self._forget_data()
             if self.session is not None:
@@ -283,10 +406,11 @@ class Controller(QObject):
             return
         if self.project is None:
             raise RuntimeError(NO_PROJECT)
-        problem = self.fit_problem()  # known now when the data is loaded; else the trainer checks
+        problem = self.start_problem()
         if problem:
             raise DataError(problem)
         session = self.ensure_session()
+        self._clear_undo()  # new training work: undoing an old edit would lose it
         self.queue = queue.Queue()
         self.trainer = Trainer(
             session,
@@ -300,6 +424,37 @@ class Controller(QObject):
         self._set_state("running")
         self._set_dirty(True)
         self.timer.start()
+
+    def start_problem(self) -> str | None:
+        """Why training cannot start, known before any thread runs: a model that does not
+        check out, a transform that cannot work on the images or gives another size than
+        the model takes, an output size that does not match the classes (these last ones
+        once the data is loaded; the trainer checks them again)."""
+        err = infer(self.spec.model).first_error()
+        if err:
+            return f"the model is invalid: {err}"
+        problem = transform_problem(self.spec.dataset.transforms, self.spec.model.input_shape)
+        if problem:
+            return problem
+        return self.fit_problem()
+
+    def evaluate(self, max_val_batches: int | None = None) -> bool:
+        """Run the stored weights over the validation split in the background (no training):
+        previews and validation metrics follow as events. False when there is nothing to
+        evaluate (no trained weights) or a run is going on."""
+        if self.project is None or self.is_training or not self.has_trained_weights:
+            return False
+        if infer(self.spec.model).first_error() or self.fit_problem():
+            return False
+        session = self.ensure_session()
+        self.queue = queue.Queue()
+        self.trainer = Trainer(
+            session, self.queue, max_val_batches=max_val_batches, evaluate_only=True
+        )
+        self.trainer.start()
+        self._set_state("evaluating")
+        self.timer.start()
+        return True
 
     def pause(self) -> None:
         if self.is_training and not self.trainer.is_paused:
@@ -421,3 +576,30 @@ class Controller(QObject):
 
     def clear_recent(self) -> None:
         self.settings.setValue("recent", [])
+
+
+def state_layout(model: ModelSpec) -> list[tuple] | None:
+    """The tensors a model holds, layer by layer in order, without the layer names:
+    ``[(type, ((tensor name, shape, is parameter), ...)), ...]`` for the layers that hold
+    any; None for a model that does not check out."""
+    rep = infer(model)
+    if rep.first_error():
+        return None
+    return [
+        (li.type, tuple((k, tuple(sh), par) for k, (sh, par) in li.state.items()))
+        for li in rep.layers
+        if li.state
+    ]
+
+
+def _rename_state(state: dict, old: ModelSpec, new: ModelSpec) -> dict:
+    """``state`` keyed by ``new``'s layer names (the layers holding tensors pair up in
+    order: see :func:`state_layout`)."""
+    a = [li.name for li in infer(old).layers if li.state]
+    b = [li.name for li in infer(new).layers if li.state]
+    names = dict(zip(a, b))
+    out = {}
+    for k, v in state.items():
+        layer, dot, rest = k.partition(".")
+        out[names.get(layer, layer) + dot + rest if dot else k] = v
+    return out

@@ -137,6 +137,16 @@ class MainWindow(QMainWindow):
         )
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
+        e = mb.addMenu("&Edit")
+        self.undo_act = self._action(
+            e,
+            "&Undo model edit",
+            self.undo,
+            QKeySequence.Undo,
+            "Undo the last model edit, with the weights and history it dropped",
+        )
+        self.undo_act.setEnabled(False)
+        self.c.undoChanged.connect(lambda _: self._state_changed(self.c.state))
         t = mb.addMenu("&Train")
         self.start_act = self._action(t, "&Start", self.training_panel.start, "F5")
         self.pause_act = self._action(t, "&Pause / Resume", self.training_panel.toggle_pause, "F6")
@@ -146,6 +156,10 @@ class MainWindow(QMainWindow):
             self._action(v, name, lambda _=False, k=k: self.nav.setCurrentRow(k), f"Ctrl+{k + 1}")
         h = mb.addMenu("&Help")
         self._action(h, "&About Dark Studio", self._about)
+
+    def undo(self) -> None:
+        if self.c.state == "idle" and self.c.undo_model():
+            self.model_panel.refresh()
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -324,11 +338,14 @@ class MainWindow(QMainWindow):
                 "running": "● training",
                 "paused": "❚❚ paused",
                 "stopping": "stopping…",
+                "evaluating": "● evaluating",
             }[state]
         )
         self.start_act.setEnabled(state == "idle")
         self.pause_act.setEnabled(state in ("running", "paused"))
-        self.stop_act.setEnabled(state in ("running", "paused"))
+        self.stop_act.setEnabled(state in ("running", "paused", "evaluating"))
+        if hasattr(self, "undo_act"):
+            self.undo_act.setEnabled(state == "idle" and self.c.can_undo)
         if self.c.session is not None:
             self.status_device.setText(f"device {self.c.session.device}")
 

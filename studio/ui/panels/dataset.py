@@ -32,6 +32,7 @@ from studio.data import (
     class_count,
     detect_source,
     transform_names,
+    transform_problem,
 )
 from studio.project import TransformSpec
 from studio.ui.theme import color, style_plot
@@ -78,6 +79,10 @@ def parse_args(text: str) -> dict[str, Any]:
         try:
             out[k] = json.loads(low)
         except json.JSONDecodeError:
+            if "=" in v:
+                raise ValueError(
+                    f"{k}={v}: separate the arguments with commas, like size=32, padding=2"
+                ) from None
             out[k] = v.strip("'\"")
     return out
 
@@ -443,6 +448,8 @@ class DatasetPanel(QWidget):
                 img = d.augment(self.aug_index, self.aug_seed + k)
             except Exception as e:
                 self.t_error.setText(f"Transform failed: {e}")
+                for lab in self.aug_labels[1:]:  # no stale pictures beside the message
+                    lab.clear()
                 return
             self.aug_labels[k + 1].setPixmap(pixmap(img, 56))
 
@@ -461,10 +468,11 @@ class DatasetPanel(QWidget):
         self.tfm.blockSignals(False)
 
     def _apply_transforms(self, new: list[TransformSpec]) -> None:
-        try:
-            build_transform(new)
-        except DataError as e:
-            self.t_error.setText(str(e))
+        """Store a new transform list if it can work on the model's images (arguments,
+        crops that fit, the output size the model takes); else say why and keep the old."""
+        problem = transform_problem(new, self.c.spec.model.input_shape)
+        if problem:
+            self.t_error.setText(f"Not applied: {problem}")
             self._fill_transforms()
             return
         self.t_error.setText("")
@@ -525,7 +533,7 @@ class DatasetPanel(QWidget):
         try:
             args = parse_args(item.text())
         except (ValueError, json.JSONDecodeError) as e:
-            self.t_error.setText(f"transform {r}: {e}")
+            self.t_error.setText(f"transform {r + 1}: {e}")
             self._fill_transforms()
             return
         new = [t.model_copy() for t in self.c.spec.dataset.transforms]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -27,6 +29,39 @@ from studio.project import LayerSpec, ModelSpec
 from studio.ui.panels.dataset import format_args, parse_args
 from studio.ui.theme import color
 from studio.ui.widgets import MetricTile, section, title
+
+
+def human_error(e: ValidationError) -> str:
+    """pydantic's messages without its decoration (``Value error,``, ``[type=...]``, the
+    input value and the documentation link): what is wrong, in a sentence each."""
+    out = []
+    for err in e.errors():
+        msg = str(err.get("msg", "invalid value"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            msg = msg.removeprefix(prefix)
+        out.append(msg)
+    return "; ".join(out) or "invalid value"
+
+
+def spec_problem(layers: list[LayerSpec], input_shape: list[int]) -> str | None:
+    """What the schema would refuse in a layer list, said with the table's row numbers
+    (from 1): a duplicate name, an unknown type, a bad input shape."""
+    if not input_shape or any(not isinstance(n, int) or n <= 0 for n in input_shape):
+        shape = ", ".join(map(str, input_shape))
+        return f"input shape ({shape}): every size must be a positive integer, like 3, 32, 32"
+    seen: dict[str, int] = {}
+    known = known_layer_types()
+    for i, ls in enumerate(layers):
+        if ls.name in seen:
+            return (
+                f"row {i + 1}: the name '{ls.name}' is already used by row {seen[ls.name]}; "
+                "layer names must be unique"
+            )
+        if ls.type not in known:
+            return f"row {i + 1} ('{ls.name}'): unknown layer type {ls.type!r}"
+        seen[ls.name] = i + 1
+    return None
+
 
 COLS = ["name", "type", "arguments", "inputs", "output shape", "parameters"]
 C_NAME, C_TYPE, C_ARGS, C_INPUTS, C_OUT, C_PARAMS = range(6)
@@ -90,6 +125,13 @@ class ModelPanel(QWidget):
                 b.setFixedWidth(34)
             bar.addWidget(b)
             self.buttons.append(b)
+        self.undo_btn = QPushButton("Undo")
+        self.undo_btn.setToolTip(
+            "Undo the last model edit, bringing back the weights and history it dropped (Ctrl+Z)"
+        )
+        self.undo_btn.clicked.connect(self.undo)
+        bar.addWidget(self.undo_btn)
+        controller.undoChanged.connect(lambda _: self._state(self.c.state))
         self.buttons[0].setShortcut("Ctrl+Shift+A")
         self.buttons[2].setShortcut("Ctrl+Up")
         self.buttons[3].setShortcut("Ctrl+Down")
@@ -123,6 +165,7 @@ class ModelPanel(QWidget):
         # the output size is checked against the data's class count once it is loaded
         controller.dataReady.connect(self.refresh)
         controller.specChanged.connect(lambda part: part in ("model", "dataset") and self.refresh())
+        controller.specChanged.connect(lambda part: self._state(self.c.state))
         self._state(controller.state)
 
     # ------------------------------------------------------------------ display
@@ -197,34 +240,48 @@ class ModelPanel(QWidget):
             b.setEnabled(editable)
         self.input_shape.setEnabled(editable)
         self.new_type.setEnabled(editable)
+        self.undo_btn.setEnabled(editable and self.c.can_undo)
 
     # ------------------------------------------------------------------ editing
+
+    def _confirm(self, text: str) -> bool:
+        """Ask before an edit drops trained weights: the main window's ``confirm`` (which
+        tests answer through ``MainWindow.ask``), or a plain question box."""
+        w = self.window()
+        if w is not self and hasattr(w, "confirm"):
+            return bool(w.confirm("Drop the trained weights?", text))
+        return QMessageBox.question(self, "Drop the trained weights?", text) == QMessageBox.Yes
 
     def _commit(
         self, layers: list[LayerSpec] | None = None, input_shape: list[int] | None = None
     ) -> bool:
         """Validate and store a new layer list; a schema error (duplicate name, unknown
-        type) is shown and the table reverts. Shape errors are stored and shown per row."""
-        try:
-            new = ModelSpec.model_validate(
-                {
-                    "input_shape": input_shape
-                    if input_shape is not None
-                    else self.spec.input_shape,
-                    "layers": [
-                        ls.model_dump()
-                        for ls in (layers if layers is not None else self.spec.layers)
-                    ],
-                }
-            )
-        except Exception as e:
-            self.error.setText(str(e).split("\n", 1)[-1].strip())
+        type) is shown and the table reverts. Shape errors are stored and shown per row.
+        An edit that no longer fits the trained weights asks first (the controller's
+        ``set_model``); a refused one reverts the table."""
+        layers = layers if layers is not None else self.spec.layers
+        shape = input_shape if input_shape is not None else self.spec.input_shape
+        problem = spec_problem(layers, shape)
+        if problem is None:
+            try:
+                new = ModelSpec.model_validate(
+                    {"input_shape": shape, "layers": [ls.model_dump() for ls in layers]}
+                )
+            except ValidationError as e:
+                problem = human_error(e)
+        if problem is not None:
+            self.error.setText(problem)
             self.refresh_keep_error()
             return False
-        self.c.spec.model = new
-        self.c.mark_changed("model")
+        if not self.c.set_model(new, confirm=self._confirm):
+            self.refresh()
+            return False
         self.refresh()
         return True
+
+    def undo(self) -> None:
+        if self.c.state == "idle" and self.c.undo_model():
+            self.refresh()
 
     def refresh_keep_error(self) -> None:
         msg = self.error.text()
@@ -262,8 +319,12 @@ class ModelPanel(QWidget):
             elif col == C_INPUTS:
                 names = [n.strip() for n in text.split(",") if n.strip()]
                 layers[r] = LayerSpec(name=ls.name, type=ls.type, args=ls.args, inputs=names)
+        except ValidationError as e:
+            self.error.setText(f"row {r + 1} ({ls.name}): {human_error(e)}")
+            self.refresh_keep_error()
+            return
         except (ValueError, json.JSONDecodeError) as e:
-            self.error.setText(f"row {r} ({ls.name}): {e}")
+            self.error.setText(f"row {r + 1} ({ls.name}): {e}")
             self.refresh_keep_error()
             return
         self._commit(layers)
@@ -272,13 +333,18 @@ class ModelPanel(QWidget):
         if self.c.project is None or self.c.state != "idle":
             return
         try:
-            text = self.input_shape.text().replace("\u00d7", ",")
+            text = self.input_shape.text().replace("\u00d7", ",").replace("x", ",")
             shape = [int(s) for s in text.split(",") if s.strip()]
         except ValueError:
-            self.error.setText("input shape: give sizes like 3, 32, 32")
+            shape = []
+        if not shape or any(n <= 0 for n in shape) or len(shape) > 3:
+            self.error.setText(
+                f"input shape {self.input_shape.text().strip()!r}: give one to three positive "
+                "sizes, channels first, like 3, 32, 32"
+            )
+            self.input_shape.setText(", ".join(map(str, self.spec.input_shape)))
             return
-        if shape != list(self.spec.input_shape):
-            self._commit(input_shape=shape)
+        if shape != list(self.spec.input_shape) and self._commit(input_shape=shape):
             self.c.mark_changed("dataset")
 
     def _unique(self, base: str) -> str:

@@ -43,6 +43,7 @@ class OutputsPanel(QWidget):
         self.c = controller
         self.prev: dict[str, Any] = {}
         self._stale = False  # previews arrived while hidden: drawn when shown
+        self._auto_evaluated = False  # the opened project's predictions were asked for
         self._cm_names: list[str] = []
         self._d: Any = None  # the data the previews index
         self.order = np.zeros(0, np.int64)  # positions into the preview arrays
@@ -75,8 +76,17 @@ class OutputsPanel(QWidget):
         self.sort = QComboBox()
         self.sort.addItems(SORTS)
         self.sort.setToolTip("Order of the prediction grid")
+        self.sort.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.sort.setMinimumContentsLength(14)
         self.sort.currentIndexChanged.connect(self._reorder)
         bar.addWidget(self.sort)
+        self.eval_btn = QPushButton("Evaluate")
+        self.eval_btn.setToolTip(
+            "Run the trained weights over the validation split (no training) and show "
+            "their predictions"
+        )
+        self.eval_btn.clicked.connect(self.evaluate)
+        bar.addWidget(self.eval_btn)
         self.pager = Pager(240)
         self.pager.changed.connect(lambda _: self._show_page())
         bar.addWidget(self.pager)
@@ -102,7 +112,13 @@ class OutputsPanel(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(8, 0, 0, 0)
-        rl.addWidget(section("Confusion matrix · rows: true class · columns: predicted"))
+        cm_head = QHBoxLayout()
+        cm_head.addWidget(section("Confusion matrix"))
+        axes = QLabel("rows: true class · columns: predicted")
+        axes.setObjectName("subtitle")
+        axes.setMinimumWidth(10)  # elided by the layout rather than widening the window
+        cm_head.addWidget(axes, 1)
+        rl.addLayout(cm_head)
         self.cm = QTableWidget(0, 0)
         self.cm.setObjectName("confusion")  # tight cells: three-digit counts fit
         self.cm.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -114,14 +130,43 @@ class OutputsPanel(QWidget):
         rl.addWidget(self.cm, 1)
         self.empty = QLabel("Train the model to see its predictions here.")
         self.empty.setObjectName("subtitle")
+        self.empty.setWordWrap(True)
         rl.addWidget(self.empty)
         split.addWidget(right)
         split.setSizes([640, 520])
 
         controller.events.connect(self._on_events)
         controller.projectChanged.connect(self._reset)
+        controller.trainingReset.connect(self._weights_replaced)
+        controller.stateChanged.connect(lambda _: self._enable())
+        self._enable()
+
+    def _enable(self) -> None:
+        self.eval_btn.setEnabled(self.c.state == "idle" and self.c.has_trained_weights)
+        if not self.prev:
+            self.empty.setText(
+                "Computing the trained model's predictions…"
+                if self.c.state == "evaluating"
+                else "Press Evaluate to see the trained model's predictions."
+                if self.c.has_trained_weights
+                else "Train the model to see its predictions here."
+            )
+
+    def evaluate(self) -> bool:
+        """Predict the validation split with the trained weights, in the background."""
+        ok = self.c.evaluate()
+        self._enable()
+        return ok
+
+    def _weights_replaced(self) -> None:
+        """A model edit dropped the weights (or Undo brought them back): the predictions
+        shown belong to other weights."""
+        self._reset()
+        if self.c.previews.get("pred") is not None:
+            self.show_previews(self.c.previews)
 
     def _reset(self) -> None:
+        self._auto_evaluated = False
         self.prev = {}
         self._stale = False
         self.cell_filter = None
@@ -132,6 +177,7 @@ class OutputsPanel(QWidget):
         self.empty.show()
         for t in (self.t_acc, self.t_right, self.t_wrong, self.t_epoch):
             t.set("--")
+        self._enable()
 
     def _on_events(self, events: list) -> None:
         for e in reversed(events):
@@ -153,6 +199,16 @@ class OutputsPanel(QWidget):
         super().showEvent(e)
         if self._stale:
             self._render()
+        elif (
+            not self.prev
+            and not self._auto_evaluated
+            and self.c.state == "idle"
+            and self.c.has_trained_weights
+        ):
+            # an opened trained project: its predictions, computed once in the background
+            # (once: a failure is reported in the log, not retried at every visit)
+            self._auto_evaluated = True
+            self.evaluate()
 
     def _render(self) -> None:
         self._stale = False

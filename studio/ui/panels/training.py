@@ -14,12 +14,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -136,7 +138,7 @@ class TrainingPanel(QWidget):
         form = QFormLayout(box)
         form.setLabelAlignment(Qt.AlignRight)
         form.setHorizontalSpacing(12)
-        form.setVerticalSpacing(8)
+        form.setVerticalSpacing(4)
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 100000)
         self.batch = QSpinBox()
@@ -219,10 +221,21 @@ class TrainingPanel(QWidget):
         self.log.setLineWrapMode(QPlainTextEdit.WidgetWidth)
         self.log.setPlaceholderText("Training messages appear here.")
         left.addWidget(self.log, 1)
+        self.log.setMinimumHeight(90)
         lw = QWidget()
         lw.setLayout(left)
-        lw.setFixedWidth(360)
-        outer.addWidget(lw)
+        left.setContentsMargins(0, 0, 8, 0)  # room for the scroll bar
+        # on a short screen (1280x720) the settings column scrolls instead of forcing the
+        # window taller than the screen; with room to spare the log takes the rest
+        scroll = QScrollArea()
+        scroll.setWidget(lw)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setFixedWidth(368)
+        scroll.setMinimumHeight(240)
+        self.settings_scroll = scroll
+        outer.addWidget(scroll)
 
         # ---- right: tiles and curves
         right = QVBoxLayout()
@@ -266,6 +279,7 @@ class TrainingPanel(QWidget):
         controller.events.connect(self.on_events)
         controller.stateChanged.connect(self.on_state)
         controller.message.connect(self.append_log)
+        controller.trainingReset.connect(self._training_reset)
         self.on_state("idle")
 
     # ------------------------------------------------------------------ settings
@@ -292,6 +306,14 @@ class TrainingPanel(QWidget):
         self.redraw_history()
         self._update_tiles_from_history()
 
+    def _training_reset(self) -> None:
+        """The weights and history were dropped (or brought back by Undo): the curves, the
+        tiles and the progress show what the project holds now."""
+        self._idle_text = "idle"
+        self.on_state(self.c.state)
+        self.redraw_history()
+        self._update_tiles_from_history()
+
     def _settings_changed(self, key: str) -> None:
         """The box ``key`` was edited: store its value (only its own: a value a box cannot
         show exactly is never written back) and apply what can apply to a live session."""
@@ -301,6 +323,8 @@ class TrainingPanel(QWidget):
         t, o = s.training, s.optimizer
         if key == "epochs":
             t.epochs = self.epochs.value()
+            if self.c.state == "idle":
+                self._progress_from_history()
         elif key == "batch":
             t.batch_size = self.batch.value()
         elif key == "workers":
@@ -336,7 +360,15 @@ class TrainingPanel(QWidget):
         if self.c.session is None:
             return
         for g in self.c.session.optimizer.param_groups:
-            if key == "lr" or key in g:
+            if key == "lr" and g.get("max_lr"):
+                # OneCycleLR (stopped: the box is off while it runs) computes the rate from
+                # the group's peak at every step: the new value is the new peak, and the
+                # cycle's start, end and current rates scale with it
+                ratio = value / g["max_lr"]
+                for k in ("initial_lr", "max_lr", "min_lr", "lr"):
+                    if k in g:
+                        g[k] *= ratio
+            elif key == "lr" or key in g:
                 g[key] = value
 
     # ------------------------------------------------------------------ controls
@@ -376,17 +408,36 @@ class TrainingPanel(QWidget):
     def on_state(self, state: str) -> None:
         self.start_btn.setEnabled(state == "idle" and self.c.project is not None)
         self.pause_btn.setEnabled(state in ("running", "paused"))
-        self.stop_btn.setEnabled(state in ("running", "paused"))
+        self.stop_btn.setEnabled(state in ("running", "paused", "evaluating"))
         self.pause_btn.setText("▶  Resume" if state == "paused" else "❚❚  Pause")
         for w in (self.epochs, self.batch, self.optim, self.sched, self.device, self.workers):
             w.setEnabled(state == "idle")
+        self._lr_lock(state)
         self.status.setText(
             {
                 "idle": self._idle_text,  # "idle", or how the last run ended
                 "running": "training…",
                 "paused": "paused",
                 "stopping": "stopping after this batch…",
+                "evaluating": "evaluating the trained model on the validation split…",
             }[state]
+        )
+
+    def _lr_lock(self, state: str) -> None:
+        """OneCycleLR sets the learning rate at every step from the peak it was built
+        with, so a rate typed in during its run would show as applied and be overwritten at
+        the next step: the box is off while such a run is going on, and says why. (Other
+        schedules scale the current rate, so a new one takes effect there.)"""
+        one_cycle = self.c.project is not None and self.c.spec.schedule.type == "OneCycleLR"
+        locked = one_cycle and state in ("running", "paused", "stopping")
+        self.lr.setEnabled(not locked)
+        self.lr.setToolTip(
+            "OneCycleLR sets the learning rate at every step during a run: stop the run to "
+            "change its peak rate (the next Start plans the cycle with it)"
+            if locked
+            else "Initial learning rate (OneCycleLR's peak)"
+            if one_cycle
+            else "Initial learning rate"
         )
 
     # ------------------------------------------------------------------ events
@@ -438,6 +489,15 @@ class TrainingPanel(QWidget):
                 self.append_log(f"ERROR {d['message']}" + (f"\n{tb}" if tb else ""))
                 self._error = d["message"].splitlines()[0] if d["message"] else "error"
                 self.status.setText(f"stopped by an error: {d['message']}")
+            elif e.kind == "evaluated":
+                self.append_log(
+                    f"evaluated the weights of epoch {d['epoch']} on the validation split: "
+                    f"loss {d.get('loss', math.nan):.4f} · acc {d.get('acc', math.nan):.3f}"
+                )
+                if "acc" in d:
+                    self.tiles["val acc"].set(f"{d['acc']:.3f}")
+            elif e.kind == "finished" and d["reason"] == "evaluated":
+                pass
             elif e.kind == "finished":
                 self.append_log(f"finished ({d['reason']})")
                 self._idle_text = (
@@ -525,4 +585,18 @@ class TrainingPanel(QWidget):
         self.tiles["val acc"].set("--" if math.isnan(va) else f"{va:.3f}")
         self.tiles["images/s"].set("--")
         self.tiles["ETA"].set("--")
-        self.progress.setValue(0)
+        self._progress_from_history()
+
+    def _progress_from_history(self) -> None:
+        """The progress bar at where the stored run stands, in epochs (a step count per
+        epoch would need the data); runs set it in steps."""
+        if self.c.project is None:
+            return
+        pos = self.c.session.position if self.c.session is not None else self.c.project.position
+        h = self.c.history
+        epochs = max(1, self.c.spec.training.epochs)
+        done = float(pos.get("epoch", 0))
+        if h.steps["epoch"]:
+            done = max(done, h.steps["epoch"][-1])
+        self.progress.setMaximum(1000)
+        self.progress.setValue(round(1000 * min(1.0, done / epochs)))
