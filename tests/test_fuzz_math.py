@@ -1157,9 +1157,6 @@ NAN_GRAD = {
 }
 
 
-_M19 = pytest.mark.xfail(strict=True, reason="M19: gradient at a NaN input differs from torch's")
-
-
 @pytest.mark.parametrize("name", list(NAN_GRAD))
 def test_activation_gradient_at_nan(name):
     fd, ft = NAN_GRAD[name]
