@@ -1057,7 +1057,7 @@ def _scaled(op: str, alpha: Any, input: Any, other: Any) -> Any:
 
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     """``input + alpha * other``, with broadcasting and PyTorch's type promotion."""
-    if (alpha is not True and alpha != 1) or isinstance(alpha, bool):
+    if alpha != 1 or type(alpha) is bool:
         other = _scaled("add", alpha, input, other)
     return _binary(Add, input, other)
 
@@ -1069,7 +1069,7 @@ def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
             "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
             "to invert a mask use the `~` or `logical_not()` operator instead"
         )
-    if alpha != 1 or isinstance(alpha, bool):
+    if alpha != 1 or type(alpha) is bool:
         other = _scaled("sub", alpha, input, other)
     return _binary(Sub, input, other)
 
