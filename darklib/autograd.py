@@ -14,12 +14,13 @@ import functools
 import inspect
 import sys
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from darklib.backend import FP_SILENT, fp_errors, get_xp, is_cuda_array
+from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import _state as _grad_state
 
 # re-exported, so that dl.autograd.no_grad works as torch.autograd.no_grad does
@@ -69,7 +70,7 @@ class Node:
         if not self.fn._arrays:  # a user Function: tensors (or None), as torch
             for a in arrays:
                 if a is not None and not isinstance(a, Tensor):
-                    raise TypeError(
+                    raise InvalidType(
                         f"save_for_backward can only save tensors (or None), got "
                         f"{type(a).__name__}; keep other values as attributes of ctx"
                     )
@@ -307,7 +308,7 @@ class Function:
         except ValueError as e:
             if "broadcast" not in str(e):
                 raise
-            raise RuntimeError(_broadcast_message(cls, arrays)) from None
+            raise RuntimeError(broadcast_message(cls.__name__.lower(), arrays)) from None
         finally:
             fp_errors.reset(quiet)
         result = Tensor._wrap(out)
@@ -347,7 +348,7 @@ def _bind(cls: type[Function], args: tuple, kwargs: dict) -> tuple:
     try:
         bound = sig.bind(*((None,) if ctx_style else ()), *args, **kwargs)
     except TypeError as e:
-        raise TypeError(f"{cls.__name__}.apply: {e}") from None
+        raise InvalidType(f"{cls.__name__}.apply: {e}") from None
     bound.apply_defaults()
     out: list = []
     for name, param in sig.parameters.items():
@@ -356,7 +357,7 @@ def _bind(cls: type[Function], args: tuple, kwargs: dict) -> tuple:
             out.extend(value or ())
         elif param.kind is param.VAR_KEYWORD:
             if value:
-                raise TypeError(
+                raise InvalidType(
                     f"{cls.__name__}.apply: forward's **{name} cannot take tensors to "
                     "differentiate; give them names in forward's signature"
                 )
@@ -489,7 +490,7 @@ def check_user_grads(ctx: Node, res: Any) -> tuple:
         if r is None:
             continue
         if not isinstance(r, Tensor):
-            raise TypeError(
+            raise InvalidType(
                 f"function {ctx.name()} returned a {type(r).__name__} as gradient {i}; "
                 "return a tensor or None for each input of forward"
             )
@@ -509,12 +510,10 @@ def _shares_memory(out: Any, x: Any) -> bool:
     return bool(get_xp(out).may_share_memory(out, x))
 
 
-def _broadcast_message(fn: type[Function], arrays: list) -> str:
-    """PyTorch's message for operands whose shapes do not broadcast."""
+def broadcast_message(name: str, arrays: Sequence) -> str:
+    """PyTorch's message for operands of op ``name`` whose shapes do not broadcast."""
     shapes = [a.shape for a in arrays if hasattr(a, "shape") and hasattr(a, "dtype")]
-    msg = (
-        f"{fn.__name__.lower()}: shapes {', '.join(str(tuple(x)) for x in shapes)} do not broadcast"
-    )
+    msg = f"{name}: shapes {', '.join(str(tuple(x)) for x in shapes)} do not broadcast"
     for i, a in enumerate(shapes):
         for b in shapes[i + 1 :]:
             for d in range(1, min(len(a), len(b)) + 1):
@@ -524,6 +523,18 @@ def _broadcast_message(fn: type[Function], arrays: list) -> str:
                         f"({b[-d]}) at non-singleton dimension {max(len(a), len(b)) - d}"
                     )
     return msg
+
+
+@contextlib.contextmanager
+def broadcasting(name: str, *arrays: Any) -> Iterator[None]:
+    """For ops outside ``Function`` (comparisons, logical and bitwise ops): NumPy's error for
+    operands that do not broadcast becomes :func:`broadcast_message`'s."""
+    try:
+        yield
+    except ValueError as e:
+        if "broadcast" not in str(e):
+            raise
+        raise RuntimeError(broadcast_message(name, arrays)) from None
 
 
 def _gpu_of(fn: type[Function], args: Sequence, arrays: list) -> Any:
@@ -560,7 +571,7 @@ def unbroadcast(grad: Any, shape: tuple) -> Any:
         summed = grad.sum(axis=axes, keepdims=True) if axes else grad
         if summed.shape[extra:] == shape:
             return summed.reshape(shape)
-    raise ValueError(f"got {list(grad.shape)} but expected shape compatible with {list(shape)}")
+    raise InvalidValue(f"got {list(grad.shape)} but expected shape compatible with {list(shape)}")
 
 
 def _array_fit(node: Node, parent: Any, g: Any, shape: tuple, dtype: Any) -> Any:
@@ -906,7 +917,7 @@ def grad(
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
-        raise ValueError("autograd.grad: materialize_grads=True needs allow_unused=True or None")
+        raise InvalidValue("autograd.grad: materialize_grads=True needs allow_unused=True or None")
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     _sync(outs + ins)

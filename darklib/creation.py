@@ -11,6 +11,7 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib import random as _random
 from darklib.backend import CPU, as_device, device_of, get_xp, to_device, xp_for
+from darklib.errors import InvalidType, InvalidValue
 from darklib.tensor import Tensor
 
 
@@ -71,13 +72,13 @@ def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
         return _dt.default_float()
     if kind in "iu":  # (darklib has no unsigned types above uint8: int64 holds them)
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise TypeError(
+            raise InvalidType(
                 f"uint64 values up to {arr.max()} do not fit int64 (darklib has no uint64)"
             )
         return np.dtype(np.int64)
     if kind == "b":
         return np.dtype(np.bool_)
-    raise TypeError(
+    raise InvalidType(
         f"cannot make a tensor from data of NumPy dtype {arr.dtype}: expected numbers or bools"
     )
 
@@ -110,7 +111,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (its dtype must be one darklib supports)."""
     if not isinstance(arr, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
+        raise InvalidType(f"from_numpy: expected a numpy.ndarray, got {type(arr).__name__}")
     _dt.from_numpy_dtype(arr.dtype)
     return Tensor._wrap(arr)
 
@@ -283,7 +284,7 @@ def arange(
             lo, hi, st = (int(v) for v in (start, end, step))
             if d == np.int64:
                 if st == 0:
-                    raise ValueError(f"arange: step {step!r} is zero once cast to int64")
+                    raise InvalidValue(f"arange: step {step!r} is zero once cast to int64")
                 n = (hi - lo + st - (1 if st > 0 else -1)) // st
             else:
                 n = math.ceil((end - start) / step)
@@ -436,7 +437,7 @@ def normal(
         z = randn(*shape, generator=generator, dtype=ref.dtype, device=ref.device).array
         return Tensor._wrap(_dt.silent(lambda: (z * s + m).astype(ref.array.dtype, copy=False)))
     if size is None:
-        raise TypeError("normal(): pass size=... when mean and std are numbers")
+        raise InvalidType("normal(): pass size=... when mean and std are numbers")
     z = randn(*tuple(size), generator=generator, dtype=dtype, device=device).array
     return Tensor._wrap(_dt.silent(lambda: (z * std + mean).astype(z.dtype, copy=False)))
 

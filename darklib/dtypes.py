@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from darklib.backend import FP_SILENT, fp_errors
+from darklib.errors import InvalidType
 
 _py_float, _py_int, _py_bool = _builtins.float, _builtins.int, _builtins.bool
 
@@ -54,7 +55,7 @@ def from_numpy_dtype(np_dtype: Any) -> dtype:
     try:
         return _BY_NP[d]
     except KeyError:
-        raise TypeError(
+        raise InvalidType(
             f"unsupported dtype {d}: darklib supports " + ", ".join(x.name for x in _ALL)
         ) from None
 
@@ -74,7 +75,7 @@ def to_numpy_dtype(d: Any) -> np.dtype:
     try:
         npd = np.dtype(d)
     except TypeError:
-        raise TypeError(f"unsupported dtype {d!r}") from None
+        raise InvalidType(f"unsupported dtype {d!r}") from None
     return from_numpy_dtype(npd).np
 
 
@@ -95,7 +96,7 @@ def set_default_dtype(d: Any) -> None:
     global _default_float
     npd = to_numpy_dtype(d)
     if npd.kind != "f":
-        raise TypeError(
+        raise InvalidType(
             f"set_default_dtype: only floating-point types can be the default, got {d!r}"
         )
     _default_float = from_numpy_dtype(npd)
@@ -114,7 +115,7 @@ class finfo:
     def __init__(self, type: Any = None) -> None:
         npd = to_numpy_dtype(_default_float if type is None else type)
         if npd.kind != "f":
-            raise TypeError(f"finfo: expected a floating-point dtype, got {npd.name}")
+            raise InvalidType(f"finfo: expected a floating-point dtype, got {npd.name}")
         info = np.finfo(npd)
         self.bits = _py_int(info.bits)
         self.eps, self.max, self.min = (_py_float(v) for v in (info.eps, info.max, info.min))
@@ -191,7 +192,7 @@ def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         value = value.item()
     if not isinstance(value, _py_bool | _py_int | _py_float):
-        raise TypeError(f"{op}: expected a real number, got {type(value).__name__} {value!r:.40}")
+        raise InvalidType(f"{op}: expected a real number, got {type(value).__name__} {value!r:.40}")
     npd = np.dtype(np_dtype)
     if npd.kind in "iu" and not isinstance(value, _py_bool):
         if isinstance(value, _py_float):

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from darklib.errors import InvalidValue
+
 
 class Generator:
     """A seedable source of random numbers (``dl.Generator().manual_seed(0)``)."""
@@ -84,7 +86,7 @@ class Generator:
                 return out.astype(dtype, copy=False)
             if kind == "bernoulli":
                 return (rng.random(shape, dtype=np.float32) < kw["p"]).astype(dtype, copy=False)
-        raise ValueError(f"unknown random kind {kind!r}")
+        raise InvalidValue(f"unknown random kind {kind!r}")
 
 
 default_generator = Generator()

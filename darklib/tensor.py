@@ -16,6 +16,7 @@ import numpy as np
 from darklib import autograd
 from darklib import dtypes as _dt
 from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device, to_numpy
+from darklib.errors import InvalidType, InvalidValue
 
 device_cls = device
 
@@ -261,12 +262,12 @@ class Tensor:
                 "numpy(): cannot convert a tensor that requires grad; use .detach().numpy()"
             )
         if is_cuda_array(self.array):
-            raise TypeError("numpy(): the tensor is on cuda; use .cpu().numpy()")
+            raise InvalidType("numpy(): the tensor is on cuda; use .cpu().numpy()")
         return self.array
 
     def item(self) -> Any:
-        if self.array.size != 1:
-            raise RuntimeError(
+        if self.array.size != 1:  # (torch: RuntimeError from item(), ValueError from int())
+            raise InvalidValue(
                 f"item(): only a one-element tensor converts to a Python number, "
                 f"this one has shape {tuple(self.shape)}"
             )
@@ -277,7 +278,7 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if is_cuda_array(self.array):  # as torch: no silent copy to the host
-            raise TypeError("can't convert a cuda tensor to a NumPy array; use .cpu() first")
+            raise InvalidType("can't convert a cuda tensor to a NumPy array; use .cpu() first")
         arr = self.array
         return arr if dtype is None else arr.astype(dtype)
 
@@ -412,7 +413,7 @@ class Tensor:
     def grad(self, value: Tensor | None) -> None:
         if value is not None:  # as torch: a gradient must fit its tensor
             if not isinstance(value, Tensor):
-                raise TypeError(
+                raise InvalidType(
                     f"assigned grad expected to be a Tensor or None, got {type(value).__name__}"
                 )
             if value.array.shape != self.array.shape:
@@ -688,12 +689,12 @@ class Tensor:
     # ----------------------------------------------------------------- python protocol
     def __len__(self) -> int:
         if self.array.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise InvalidType("len() of a 0-d tensor")
         return self.array.shape[0]
 
     def __iter__(self) -> Iterator[Tensor]:
         if self.array.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise InvalidType("iteration over a 0-d tensor")
         return (self[i] for i in range(self.array.shape[0]))
 
     def __bool__(self) -> bool:
@@ -712,7 +713,7 @@ class Tensor:
 
     def __index__(self) -> int:
         if self.array.dtype.kind not in "iub" or self.array.size != 1:
-            raise TypeError("only integer tensors of a single element can be used as an index")
+            raise InvalidType("only integer tensors of a single element can be used as an index")
         return int(self.item())
 
     __hash__ = object.__hash__

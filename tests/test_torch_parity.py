@@ -751,3 +751,45 @@ def test_deepcopy_gives_independent_leaves():
     assert xc.requires_grad and xc.grad.tolist() == x.grad.tolist() and xc.grad is not x.grad
     with pytest.raises(RuntimeError, match="leaves"):
         copy.deepcopy(x * 2)
+
+
+def test_argument_errors_are_also_the_exceptions_torch_raises():
+    # torch raises RuntimeError for most bad arguments: darklib's ValueError, TypeError and
+    # IndexError are RuntimeErrors too (darklib/errors.py), and elsewhere torch's types
+    cases = [
+        lambda L, F: F.conv2d(L.randn(1, 3, 4, 4), L.randn(2, 3, 1, 1), stride=0),
+        lambda L, F: F.one_hot(L.tensor([3]), 3),
+        lambda L, F: F.mse_loss(L.rand(3, 4), L.rand(2, 4)),
+        lambda L, F: F.nll_loss(L.randn(2, 3), L.tensor([0.0, 1.0])),
+        lambda L, F: L.randn(2, 3).gather(1, L.tensor([[3], [0]])),
+        lambda L, F: L.randn(0).argmax(),  # IndexError
+        lambda L, F: L.randn(0).kthvalue(1),  # IndexError
+        lambda L, F: int(L.randn(2)),  # ValueError
+        lambda L, F: L.cat([]),  # ValueError
+        lambda L, F: L.softmax(L.tensor([1, 2]), 0),  # NotImplementedError
+        lambda L, F: L.ones(3) == L.ones(4),
+        lambda L, F: L.logical_and(L.ones(3), L.ones(4)),
+        lambda L, F: L.lerp(L.ones(3), L.ones(2), 0.5),
+    ]
+    for case in cases:
+        with pytest.raises(Exception) as want:
+            case(torch, torch.nn.functional)
+        with pytest.raises(Exception) as got:
+            case(dl, dl.nn.functional)
+        assert isinstance(got.value, type(want.value)), (type(got.value), type(want.value))
+
+
+def test_broadcast_errors_name_the_op_called_and_both_shapes():
+    F = dl.nn.functional
+    cases = {
+        "eq": lambda: dl.ones(3) == dl.ones(4),
+        "bitwise_and": lambda: dl.ones(3, dtype=dl.int64) & dl.ones(4, dtype=dl.int64),
+        "isclose": lambda: dl.isclose(dl.ones(3), dl.ones(4)),
+        "cosine_similarity": lambda: F.cosine_similarity(dl.randn(3, 4), dl.randn(2, 4)),
+        "dist": lambda: dl.dist(dl.randn(3), dl.randn(2)),
+        "addcmul": lambda: dl.addcmul(dl.randn(3), dl.randn(2), dl.randn(3)),
+        "clamp": lambda: dl.randn(3).clamp(min=dl.randn(2)),
+    }
+    for name, case in cases.items():
+        with pytest.raises(RuntimeError, match=rf"^{name}: shapes \(.* do not broadcast: the"):
+            case()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from darklib.creation import empty
+from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.parameter import Parameter
 from darklib.tensor import Tensor
 
@@ -16,11 +17,11 @@ def _ntuple(value: Any, n: int, name: str, owner: str) -> tuple[int, ...]:
     try:
         out = tuple(value)
     except TypeError:
-        raise ValueError(
+        raise InvalidValue(
             f"{owner}: {name} must be an int or a tuple of {n} ints, got {value!r}"
         ) from None
     if len(out) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in out):
-        raise ValueError(f"{owner}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        raise InvalidValue(f"{owner}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     return out
 
 
@@ -35,7 +36,7 @@ def new_param(shape: tuple[int, ...], device: Any, dtype: Any) -> Parameter:
 
 def check_tensor(layer: Any, x: Any) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{layer!r}: expected a Tensor input, got {type(x).__name__}")
+        raise InvalidType(f"{layer!r}: expected a Tensor input, got {type(x).__name__}")
     return x
 
 
@@ -46,13 +47,13 @@ def shape_str(x: Tensor) -> str:
 def positive_int(value: Any, name: str, owner: str, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
         kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"{owner}: {name} must be {kind} int, got {value!r}")
+        raise InvalidValue(f"{owner}: {name} must be {kind} int, got {value!r}")
     return value
 
 
 def check_reduction(reduction: str, owner: str) -> str:
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(
+        raise InvalidValue(
             f"{owner}: {reduction!r} is not a valid value for reduction; use 'mean', 'sum' or "
             "'none'"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from darklib.errors import InvalidValue
 from darklib.nn import functional as F
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int, shape_str
@@ -123,7 +124,7 @@ class CELU(Module):
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         if alpha == 0:
-            raise ValueError("CELU: alpha must not be 0")
+            raise InvalidValue("CELU: alpha must not be 0")
         self.alpha = alpha
         self.inplace = inplace
 
@@ -151,7 +152,7 @@ class GELU(Module):
     def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+            raise InvalidValue(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, input: Tensor) -> Tensor:
@@ -246,7 +247,7 @@ class Hardtanh(Module):
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
         if not max_val > min_val:
-            raise ValueError(
+            raise InvalidValue(
                 f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})"
             )
         self.min_val = min_val
@@ -451,7 +452,7 @@ class Softmax2d(Module):
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
         if x.ndim not in (3, 4):
-            raise ValueError(
+            raise InvalidValue(
                 f"Softmax2d: expected input of 3 or 4 dimensions (C, H, W) or (N, C, H, W), got "
                 f"{shape_str(x)}"
             )

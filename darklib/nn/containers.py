@@ -7,6 +7,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.nn.module import Module, _addindent
 from darklib.nn.parameter import Parameter
 from darklib.tensor import Tensor
@@ -18,7 +19,7 @@ def _index(idx: Any, n: int, who: str) -> int:
     """Normalise an integer index (negative allowed) into ``range(n)``."""
     idx = operator.index(idx)
     if not -n <= idx < n:
-        raise IndexError(f"{who}: index {idx} is out of range for length {n}")
+        raise OutOfRange(f"{who}: index {idx} is out of range for length {n}")
     return idx + n if idx < 0 else idx
 
 
@@ -47,7 +48,7 @@ class Sequential(Module):
         else:
             for i, module in enumerate(args):
                 if not isinstance(module, Module):
-                    raise TypeError(
+                    raise InvalidType(
                         f"Sequential: argument {i} is a {type(module).__name__}, not a Module"
                     )
                 self.add_module(str(i), module)
@@ -83,7 +84,7 @@ class Sequential(Module):
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise TypeError(f"add operator supports only Sequential, got {type(other).__name__}")
+            raise InvalidType(f"add operator supports only Sequential, got {type(other).__name__}")
         out = Sequential()
         for m in list(self) + list(other):
             out.append(m)
@@ -91,13 +92,13 @@ class Sequential(Module):
 
     def __iadd__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
-            raise TypeError(f"add operator supports only Sequential, got {type(other).__name__}")
+            raise InvalidType(f"add operator supports only Sequential, got {type(other).__name__}")
         return self.extend(list(other))
 
     def __mul__(self, times: int) -> Sequential:
         """The modules ``times`` over (the same module objects, as torch)."""
         if not isinstance(times, int) or isinstance(times, bool) or times <= 0:
-            raise ValueError(f"Sequential * {times!r}: expected a positive int")
+            raise InvalidValue(f"Sequential * {times!r}: expected a positive int")
         out = Sequential()
         for _ in range(times):
             out.extend(list(self))
@@ -107,7 +108,7 @@ class Sequential(Module):
 
     def __imul__(self, times: int) -> Sequential:
         if not isinstance(times, int) or isinstance(times, bool) or times <= 0:
-            raise ValueError(f"Sequential *= {times!r}: expected a positive int")
+            raise InvalidValue(f"Sequential *= {times!r}: expected a positive int")
         self.extend(list(self) * (times - 1))
         return self
 
@@ -119,10 +120,10 @@ class Sequential(Module):
     def insert(self, index: int, module: Module) -> Sequential:
         """Insert ``module`` before position ``index``."""
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential.insert: expected a Module, got {type(module).__name__}")
+            raise InvalidType(f"Sequential.insert: expected a Module, got {type(module).__name__}")
         n = len(self._modules)
         if not -n <= index <= n:
-            raise IndexError(f"Sequential.insert: index {index} is out of range for length {n}")
+            raise OutOfRange(f"Sequential.insert: index {index} is out of range for length {n}")
         if index < 0:
             index += n
         items = list(self._modules.values())
@@ -197,7 +198,7 @@ class ModuleList(Module):
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         if isinstance(modules, Module) and not isinstance(modules, ModuleList | Sequential):
-            raise TypeError(
+            raise InvalidType(
                 "ModuleList.extend should be called with an iterable of modules, "
                 f"but got {type(modules).__name__}"
             )
@@ -287,7 +288,9 @@ class ModuleDict(Module):
         items = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
         for j, kv in enumerate(items):
             if not isinstance(kv, tuple | list) or len(kv) != 2:
-                raise ValueError(f"ModuleDict.update: element #{j} should be a (key, module) pair")
+                raise InvalidValue(
+                    f"ModuleDict.update: element #{j} should be a (key, module) pair"
+                )
             self[kv[0]] = kv[1]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from darklib.errors import InvalidValue
 from darklib.nn import init
 from darklib.nn._utils import _ntuple, check_tensor, new_param, positive_int, shape_str
 from darklib.nn.module import Module
@@ -46,15 +47,15 @@ class _ConvNd(Module):
         positive_int(out_channels, "out_channels", name)
         positive_int(groups, "groups", name)
         if in_channels % groups:
-            raise ValueError(
+            raise InvalidValue(
                 f"{name}: in_channels={in_channels} must be divisible by groups={groups}"
             )
         if out_channels % groups:
-            raise ValueError(
+            raise InvalidValue(
                 f"{name}: out_channels={out_channels} must be divisible by groups={groups}"
             )
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(
+            raise InvalidValue(
                 f"{name}: padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}"
             )
         nd = self._nd
@@ -63,21 +64,21 @@ class _ConvNd(Module):
         dilation = _ntuple(dilation, nd, "dilation", name)
         for what, v in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
             if min(v) < 1:
-                raise ValueError(f"{name}: {what} must be positive, got {v}")
+                raise InvalidValue(f"{name}: {what} must be positive, got {v}")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(
+                raise InvalidValue(
                     f"{name}: invalid padding string {padding!r}, should be one of 'valid', 'same'"
                 )
             if padding == "same" and any(s != 1 for s in stride):
-                raise ValueError(
+                raise InvalidValue(
                     f"{name}: padding='same' is not supported for strided "
                     f"convolutions (stride={stride})"
                 )
         else:
             padding = _ntuple(padding, nd, "padding", name)
             if min(padding) < 0:
-                raise ValueError(f"{name}: padding must be non-negative, got {padding}")
+                raise InvalidValue(f"{name}: padding must be non-negative, got {padding}")
         output_padding = _ntuple(output_padding, nd, "output_padding", name)
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -282,12 +283,12 @@ class _ConvTranspose(_ConvNd):
         dtype: Any = None,
     ) -> None:
         if padding_mode != "zeros":
-            raise ValueError(
+            raise InvalidValue(
                 f'Only "zeros" padding mode is supported for {type(self).__name__}, got '
                 f"{padding_mode!r}"
             )
         if isinstance(padding, str):
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__}: padding must be an int or a tuple, not a string"
             )
         super().__init__(
@@ -307,7 +308,7 @@ class _ConvTranspose(_ConvNd):
         )
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
             if op >= s and op >= d:
-                raise ValueError(
+                raise InvalidValue(
                     f"{type(self).__name__}: output_padding {self.output_padding} must be "
                     f"smaller than either stride {self.stride} or dilation {self.dilation}"
                 )
@@ -322,7 +323,7 @@ class _ConvTranspose(_ConvNd):
         if len(size) == x.ndim:
             size = size[2:]
         if len(size) != nd:
-            raise ValueError(
+            raise InvalidValue(
                 f"{self!r}: output_size must have {nd} or {nd + 2} elements, got "
                 f"{tuple(output_size)}"
             )
@@ -336,7 +337,7 @@ class _ConvTranspose(_ConvNd):
             )
             hi = lo + self.stride[i] - 1
             if not lo <= size[i] <= hi:
-                raise ValueError(
+                raise InvalidValue(
                     f"{self!r}: requested an output size of {size}, but valid sizes range from "
                     f"({lo}) to ({hi}) in dimension {i} (for an input of {shape_str(x)})"
                 )
@@ -440,7 +441,7 @@ def _transposed_forward(layer: Any, conv_t: Any, input: Tensor, output_size: Any
         if output_size is not None:  # torch: (C_out, *spatial) or the spatial sizes
             size, nd = tuple(output_size), layer._nd
             if len(size) not in (nd, nd + 1):
-                raise ValueError(
+                raise InvalidValue(
                     f"{layer!r}: for an unbatched {x.ndim}-D input, output_size must have "
                     f"{nd} or {nd + 1} elements, got {size}"
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from darklib.errors import InvalidValue
 from darklib.nn import functional as F
 from darklib.nn.module import Module
 from darklib.tensor import Tensor
@@ -13,7 +14,7 @@ class _DropoutNd(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}"
             )
         self.p = p

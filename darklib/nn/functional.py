@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from darklib.creation import rand_like
+from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.sparse import embedding
 from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
@@ -31,6 +32,7 @@ from darklib.ops.elementwise import (
     abs as _abs,
 )
 from darklib.ops.elementwise import (
+    check_broadcast,
     clamp,
     elu,
     float_only,
@@ -175,7 +177,7 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def _tensor(x: Any, op: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected a Tensor input, got {type(x).__name__}")
+        raise InvalidType(f"{op}: expected a Tensor input, got {type(x).__name__}")
     return x
 
 
@@ -209,7 +211,7 @@ def hardtanh(
     if x.array.dtype == bool:
         raise RuntimeError("hardtanh: bool inputs are not supported (torch neither)")
     if max_val < min_val:
-        raise ValueError(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
+        raise InvalidValue(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
     if x.array.dtype.kind in "iu":  # integers stay integers, as torch: a plain clamp
         return _inplace_or_not(clamp, x, inplace, "hardtanh", int(min_val), int(max_val))
     return _inplace_or_not(_hardtanh, x, inplace, "hardtanh", min_val, max_val)
@@ -258,7 +260,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
     x = float_only(input, "celu")
     if alpha == 0:
-        raise ValueError("celu: alpha must not be 0")
+        raise InvalidValue("celu: alpha must not be 0")
 
     def celu_of(t: Tensor) -> Tensor:  # half precision in float32: t / alpha may overflow
         wide = t.float() if t.array.dtype.itemsize < 4 else t
@@ -340,7 +342,7 @@ def normalize(
     """``x / max(||x||_p, eps)`` along ``dim``."""
     x = _tensor(input, "normalize")
     if out is not None:
-        raise ValueError("normalize: out= is not supported")
+        raise InvalidValue("normalize: out= is not supported")
     return x / clamp(norm(x, p, dim, keepdim=True), min=eps)
 
 
@@ -362,20 +364,20 @@ def instance_norm(
     of ``InstanceNorm2d(track_running_stats=True)``)."""
     x = _tensor(input, "instance_norm")
     if (running_mean is None) != (running_var is None):
-        raise ValueError(
+        raise InvalidValue(
             "instance_norm: running_mean and running_var must both be given or both be None"
         )
     if x.ndim < 3:
-        raise ValueError(f"instance_norm: expected input (N, C, *spatial), got {tuple(x.shape)}")
+        raise InvalidValue(f"instance_norm: expected input (N, C, *spatial), got {tuple(x.shape)}")
     if not use_input_stats:
         if running_mean is None:
-            raise ValueError(
+            raise InvalidValue(
                 "instance_norm: use_input_stats=False normalises with running_mean and "
                 "running_var, which were not given"
             )
         return batch_norm(x, running_mean, running_var, weight, bias, False, 0.0, eps)
     if math.prod(x.shape[2:]) <= 1:
-        raise ValueError(
+        raise InvalidValue(
             f"instance_norm: expected more than 1 spatial element when training, got input "
             f"{tuple(x.shape)}"
         )
@@ -431,7 +433,9 @@ def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """Rearrange ``(*, C r^2, H, W)`` into ``(*, C, H r, W r)`` (sub-pixel convolution)."""
     x = _tensor(input, "pixel_shuffle")
     r = int(upscale_factor)
-    if x.ndim < 3 or r < 1 or x.shape[-3] % (r * r):
+    if r < 1:
+        raise RuntimeError(f"pixel_shuffle: upscale_factor must be positive, got {r}")
+    if x.ndim < 3 or x.shape[-3] % (r * r):
         raise RuntimeError(
             f"pixel_shuffle: expected input (*, C * {r}^2, H, W) with channels divisible by "
             f"{r * r}, got {tuple(x.shape)}"
@@ -447,7 +451,9 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
     """Rearrange ``(*, C, H r, W r)`` into ``(*, C r^2, H, W)`` (the inverse of pixel_shuffle)."""
     x = _tensor(input, "pixel_unshuffle")
     r = int(downscale_factor)
-    if x.ndim < 3 or r < 1 or x.shape[-2] % r or x.shape[-1] % r:
+    if r < 1:
+        raise RuntimeError(f"pixel_unshuffle: downscale_factor must be positive, got {r}")
+    if x.ndim < 3 or x.shape[-2] % r or x.shape[-1] % r:
         raise RuntimeError(
             f"pixel_unshuffle: expected input (*, C, H, W) with H and W divisible by {r}, got "
             f"{tuple(x.shape)}"
@@ -462,6 +468,7 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``x1 . x2 / (max(||x1||, eps) * max(||x2||, eps))`` along ``dim`` (broadcasting)."""
     a, b = _tensor(x1, "cosine_similarity"), _tensor(x2, "cosine_similarity")
+    check_broadcast("cosine_similarity", a, b)
     a, b = broadcast_tensors(a, b)  # before the norms: a size-1 dim is repeated along dim
     na = clamp(norm(a, 2, dim, keepdim=True), min=eps)
     nb = clamp(norm(b, 2, dim, keepdim=True), min=eps)
@@ -473,6 +480,7 @@ def pairwise_distance(
 ) -> Tensor:
     """``||x1 - x2 + eps||_p`` along the last dimension."""
     a, b = _tensor(x1, "pairwise_distance"), _tensor(x2, "pairwise_distance")
+    check_broadcast("pairwise_distance", a, b)
     return norm(a - b + eps, p, -1, keepdim=keepdim)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib import random as _random
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue
 from darklib.ops.elementwise import normal_quantile
 from darklib.tensor import Tensor
 
@@ -66,20 +67,20 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         if param is None:
             slope = 0.01
         elif isinstance(param, bool) or not isinstance(param, int | float):
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise InvalidValue(f"negative_slope {param} not a valid number")
         else:
             slope = float(param)
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise InvalidValue(f"Unsupported nonlinearity {nonlinearity}")
 
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """``(fan_in, fan_out)`` of a weight laid out as (out, in, *kernel)."""
     shape = tuple(tensor.shape)
     if len(shape) < 2:
-        raise ValueError(
+        raise InvalidValue(
             "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
             f"(got shape {shape})"
         )
@@ -90,7 +91,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+        raise InvalidValue(f"Mode {mode} not supported, please use one of fan_in, fan_out")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -98,7 +99,7 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 def _random_target(tensor: Any, op: str) -> None:
     """Random fills need a floating-point tensor (torch: not implemented for integers)."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(tensor).__name__}")
+        raise InvalidType(f"{op}: expected a Tensor, got {type(tensor).__name__}")
     if tensor.array.dtype.kind != "f":
         raise NotImplementedError(f"{op}: not implemented for dtype {tensor.dtype}")
 
@@ -143,9 +144,9 @@ def trunc_normal_(
     without bias."""
     _random_target(tensor, "trunc_normal_")
     if not a < b:
-        raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
+        raise InvalidValue(f"trunc_normal_: expected a < b, got a={a}, b={b}")
     if not std > 0:
-        raise ValueError(f"trunc_normal_: expected std > 0, got {std}")
+        raise InvalidValue(f"trunc_normal_: expected std > 0, got {std}")
     gen = _random.default_generator if generator is None else generator
     arr = tensor.array
     xp = get_xp(arr)
@@ -180,7 +181,7 @@ def ones_(tensor: Tensor) -> Tensor:
 def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix."""
     if tensor.ndim != 2:
-        raise ValueError(f"eye_: only tensors with 2 dimensions are supported, got {tensor.ndim}")
+        raise InvalidValue(f"eye_: only tensors with 2 dimensions are supported, got {tensor.ndim}")
     xp = get_xp(tensor.array)
     tensor.array[...] = xp.eye(*tensor.shape, dtype=tensor.array.dtype)
     tensor._version += 1
@@ -190,10 +191,10 @@ def eye_(tensor: Tensor) -> Tensor:
 def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """Fill a 3/4/5-D conv weight with the Dirac delta (identity convolution)."""
     if tensor.ndim not in (3, 4, 5):
-        raise ValueError("dirac_: only tensors with 3, 4, or 5 dimensions are supported")
+        raise InvalidValue("dirac_: only tensors with 3, 4, or 5 dimensions are supported")
     out_ch = tensor.shape[0]
     if out_ch % groups != 0:
-        raise ValueError("dirac_: dim 0 must be divisible by groups")
+        raise InvalidValue("dirac_: dim 0 must be divisible by groups")
     per = out_ch // groups
     n = min(per, tensor.shape[1])
     arr = tensor.array
@@ -260,7 +261,7 @@ def kaiming_normal_(
 def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Tensor:
     """Fill with a (semi-)orthogonal matrix (trailing dimensions are flattened)."""
     if tensor.ndim < 2:
-        raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported")
+        raise InvalidValue("orthogonal_: only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
     gen = _random.default_generator if generator is None else generator
@@ -290,7 +291,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
             global generator).
     """
     if tensor.ndim != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+        raise InvalidValue("Only tensors with 2 dimensions are supported")
     _random_target(tensor, "sparse_")
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from darklib.errors import InvalidType, InvalidValue
 from darklib.nn import functional as F
 from darklib.nn._utils import check_reduction
 from darklib.nn.module import Module
@@ -56,7 +57,7 @@ class _WeightedLoss(_Loss):
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         if weight is not None and not isinstance(weight, Tensor):
-            raise TypeError(
+            raise InvalidType(
                 f"{type(self).__name__}: weight must be a Tensor or None, got "
                 f"{type(weight).__name__}"
             )
@@ -105,7 +106,7 @@ class SmoothL1Loss(_Loss):
     ) -> None:
         super().__init__(size_average, reduce, reduction)
         if beta < 0:
-            raise ValueError(f"SmoothL1Loss: beta must be non-negative, got {beta}")
+            raise InvalidValue(f"SmoothL1Loss: beta must be non-negative, got {beta}")
         self.beta = beta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -123,7 +124,7 @@ class HuberLoss(_Loss):
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction=reduction)
         if not delta > 0:
-            raise ValueError(f"HuberLoss: delta must be positive, got {delta}")
+            raise InvalidValue(f"HuberLoss: delta must be positive, got {delta}")
         self.delta = delta
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -157,7 +158,7 @@ class CrossEntropyLoss(_WeightedLoss):
     ) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(
+            raise InvalidValue(
                 f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing}"
             )
         self.ignore_index = ignore_index
@@ -246,7 +247,7 @@ class BCEWithLogitsLoss(_Loss):
         super().__init__(size_average, reduce, reduction)
         for name, t in (("weight", weight), ("pos_weight", pos_weight)):
             if t is not None and not isinstance(t, Tensor):
-                raise TypeError(
+                raise InvalidType(
                     f"BCEWithLogitsLoss: {name} must be a Tensor or None, got {type(t).__name__}"
                 )
         self.register_buffer("weight", weight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from darklib.errors import InvalidValue
 from darklib.nn import functional as F
 from darklib.nn._utils import check_tensor, shape_str
 from darklib.nn.module import Module
@@ -62,11 +63,11 @@ class Unflatten(Module):
     def __init__(self, dim: int | str, unflattened_size: Sequence[int]) -> None:
         super().__init__()
         if isinstance(dim, str):
-            raise ValueError("Unflatten: named dimensions are not supported; pass an int dim")
+            raise InvalidValue("Unflatten: named dimensions are not supported; pass an int dim")
         if isinstance(unflattened_size, int) or not all(
             isinstance(s, int) for s in unflattened_size
         ):
-            raise ValueError(
+            raise InvalidValue(
                 f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}"
             )
         self.dim = dim
@@ -105,7 +106,7 @@ class Upsample(Module):
     ) -> None:
         super().__init__()
         if (size is None) == (scale_factor is None):
-            raise ValueError("Upsample: exactly one of size and scale_factor must be given")
+            raise InvalidValue("Upsample: exactly one of size and scale_factor must be given")
         self.name = type(self).__name__
         self.size = size
         if isinstance(scale_factor, tuple | list):
@@ -156,7 +157,7 @@ def _pad4(padding: Any, owner: str) -> tuple[int, int, int, int]:
         return (padding,) * 4
     padding = tuple(padding)
     if len(padding) != 4 or not all(isinstance(p, int) for p in padding):
-        raise ValueError(
+        raise InvalidValue(
             f"{owner}: padding must be an int or 4 ints (left, right, top, bottom), got {padding!r}"
         )
     return padding  # type: ignore[return-value]

@@ -19,6 +19,7 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib.autograd import Function, _OutputOf, _sync
 from darklib.backend import as_device, device, get_xp, is_cuda_array, to_device
+from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
 from darklib.tensor import Tensor
@@ -104,7 +105,7 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[device | None, Any]:
     kwargs.pop("non_blocking", None)
     kwargs.pop("copy", None)
     if kwargs:
-        raise TypeError(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
+        raise InvalidType(f"Module.to() got unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
         if isinstance(a, Tensor):
             dev, dtype = a.device, a.dtype
@@ -117,7 +118,7 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[device | None, Any]:
     if dtype is not None:
         npd = _dt.to_numpy_dtype(dtype)
         if npd.kind != "f":
-            raise TypeError(
+            raise InvalidType(
                 f"Module.to only accepts floating point dtypes, but got desired dtype={dtype}"
             )
         dtype = npd
@@ -145,7 +146,7 @@ class Module:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
-            raise TypeError(
+            raise InvalidType(
                 f"{type(self).__name__}.__init__() got unexpected arguments: Module.__init__ "
                 "takes none"
             )
@@ -184,7 +185,7 @@ class Module:
     @staticmethod
     def _check_name(name: Any, what: str) -> None:
         if not isinstance(name, str):
-            raise TypeError(f"{what} name should be a string, got {type(name).__name__}")
+            raise InvalidType(f"{what} name should be a string, got {type(name).__name__}")
         if name == "":
             raise KeyError(f'{what} name can\'t be empty string ""')
         if "." in name:
@@ -204,7 +205,7 @@ class Module:
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(
+            raise InvalidType(
                 f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                 "(Tensor or None required)"
             )
@@ -225,12 +226,12 @@ class Module:
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
+            raise InvalidType(
                 f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
                 "(nn.Parameter or None required)"
             )
         if param is not None and param.grad_fn is not None:
-            raise ValueError(
+            raise InvalidValue(
                 f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must "
                 "be created explicitly; to express '{name}' as a function of another tensor, "
                 "compute the value in the forward() method."
@@ -240,7 +241,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         """Add a child module, reachable as an attribute ``name``."""
         if not isinstance(module, Module) and module is not None:
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise InvalidType(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
@@ -263,7 +264,7 @@ class Module:
             return
         if params is not None and name in params:
             if value is not None:
-                raise TypeError(
+                raise InvalidType(
                     f"cannot assign '{type(value).__name__}' as parameter '{name}' "
                     "(nn.Parameter or None expected)"
                 )
@@ -280,7 +281,7 @@ class Module:
         modules = d.get("_modules")
         if modules is not None and name in modules:
             if value is not None:
-                raise TypeError(
+                raise InvalidType(
                     f"cannot assign '{type(value).__name__}' as child module '{name}' "
                     "(nn.Module or None expected)"
                 )
@@ -294,7 +295,7 @@ class Module:
         buffers = d.get("_buffers")
         if buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(
+                raise InvalidType(
                     f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                     "(Tensor or None expected)"
                 )
@@ -345,9 +346,9 @@ class Module:
     def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
         """Replace (or, unless ``strict``, add) the submodule at dotted path ``target``."""
         if target == "":
-            raise ValueError("set_submodule: cannot set the module itself (target is empty)")
+            raise InvalidValue("set_submodule: cannot set the module itself (target is empty)")
         if not isinstance(module, Module):
-            raise TypeError(f"set_submodule: {type(module).__name__} is not a Module subclass")
+            raise InvalidType(f"set_submodule: {type(module).__name__} is not a Module subclass")
         parent_path, _, name = target.rpartition(".")
         parent = self.get_submodule(parent_path)
         if strict and name not in parent._modules:
@@ -447,7 +448,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode (dropout active, batch norm uses batch statistics) recursively."""
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
+            raise InvalidValue("training mode is expected to be boolean")
         self.training = mode
         for m in self.children():
             m.train(mode)
@@ -755,7 +756,7 @@ class Module:
                 stacklevel=2,
             )
             if len(args) > 3:
-                raise TypeError(
+                raise InvalidType(
                     f"state_dict() takes at most 3 positional arguments ({len(args)} given)"
                 )
             if destination is None:
@@ -955,7 +956,7 @@ class Module:
                 on missing or unexpected keys when ``strict``.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(
+            raise InvalidType(
                 f"Expected state_dict to be dict-like, got {type(state_dict).__name__}."
             )
         missing: list[str] = []

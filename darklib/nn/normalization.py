@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from darklib.creation import ones, tensor, zeros
+from darklib.errors import InvalidValue
 from darklib.nn import functional as F
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int, shape_str
@@ -24,7 +25,7 @@ def _normalized_shape(who: str, normalized_shape: int | Sequence[int]) -> tuple[
         normalized_shape = (normalized_shape,)
     shape = tuple(normalized_shape)
     if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
-        raise ValueError(f"{who}: normalized_shape must be positive ints, got {shape}")
+        raise InvalidValue(f"{who}: normalized_shape must be positive ints, got {shape}")
     return shape
 
 
@@ -74,9 +75,9 @@ class _NormBase(Module):
         name = type(self).__name__
         positive_int(num_features, "num_features", name)
         if not eps > 0:
-            raise ValueError(f"{name}: eps must be positive, got {eps}")
+            raise InvalidValue(f"{name}: eps must be positive, got {eps}")
         if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum}")
+            raise InvalidValue(f"{name}: momentum must be in [0, 1] or None, got {momentum}")
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum
@@ -140,9 +141,9 @@ class _BatchNorm(_NormBase):
 
     def _check_input_dim(self, x: Tensor) -> None:
         if x.ndim not in self._ranks:
-            raise ValueError(f"{self!r}: expected {self._layout} input, got {shape_str(x)}")
+            raise InvalidValue(f"{self!r}: expected {self._layout} input, got {shape_str(x)}")
         if x.shape[1] != self.num_features:
-            raise ValueError(
+            raise InvalidValue(
                 f"{self!r}: expected input with {self.num_features} channels (dim 1), got "
                 f"{shape_str(x)}"
             )
@@ -251,7 +252,7 @@ class InstanceNorm2d(_NormBase):
         if x.ndim == 3 and x.shape[0] == self.num_features:  # unbatched (C, H, W), as torch
             return self(x.unsqueeze(0)).squeeze(0)
         if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ValueError(
+            raise InvalidValue(
                 f"{self!r}: expected 4-D input (N, {self.num_features}, H, W) or 3-D "
                 f"({self.num_features}, H, W), got {shape_str(x)}"
             )
@@ -347,7 +348,7 @@ class GroupNorm(Module):
         positive_int(num_groups, "num_groups", "GroupNorm")
         positive_int(num_channels, "num_channels", "GroupNorm")
         if num_channels % num_groups:
-            raise ValueError(
+            raise InvalidValue(
                 f"GroupNorm: num_channels={num_channels} must be divisible by "
                 f"num_groups={num_groups}"
             )

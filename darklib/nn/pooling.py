@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from darklib.errors import InvalidValue
 from darklib.nn._utils import check_tensor, shape_str
 from darklib.nn.module import Module
 from darklib.ops.pool import (
@@ -52,7 +53,7 @@ def _check_size(value: Any, name: str, owner: str, minimum: int) -> None:
         or len(vals) > 2
         or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in vals)
     ):
-        raise ValueError(
+        raise InvalidValue(
             f"{owner}: {name} must be an int >= {minimum} or a pair of them, got {value!r}"
         )
 
@@ -153,7 +154,7 @@ class AvgPool2d(Module):
         if divisor_override is not None and (
             not isinstance(divisor_override, int) or divisor_override <= 0
         ):
-            raise ValueError(
+            raise InvalidValue(
                 f"AvgPool2d: divisor_override must be a positive int, got {divisor_override!r}"
             )
         self.kernel_size = kernel_size
@@ -184,7 +185,7 @@ def _check_output_size(value: Any, owner: str) -> None:
     if len(vals) not in (1, 2) or any(
         v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in vals
     ):
-        raise ValueError(
+        raise InvalidValue(
             f"{owner}: output_size must be a positive int or a pair of positive ints "
             f"(or None), got {value!r}"
         )
@@ -252,7 +253,7 @@ def _single(value: Any, name: str, owner: str, minimum: int) -> Any:
         or not isinstance(vals[0], int)
         or vals[0] < minimum
     ):
-        raise ValueError(
+        raise InvalidValue(
             f"{owner}: {name} must be an int >= {minimum} or a 1-tuple of one, got {value!r}"
         )
     return value

@@ -10,6 +10,7 @@ import numpy as np
 from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int
 from darklib.nn.module import Module
@@ -115,7 +116,7 @@ def embedding(
     """
     if not isinstance(input, Tensor) or input.array.dtype.kind not in "iu":
         what = input.dtype if isinstance(input, Tensor) else type(input).__name__
-        raise TypeError(f"embedding: expected an integer index tensor, got {what}")
+        raise InvalidType(f"embedding: expected an integer index tensor, got {what}")
     if weight.ndim != 2:
         raise RuntimeError(f"embedding: weight must be 2-D, got {tuple(weight.shape)}")
     n = weight.shape[0]
@@ -123,7 +124,7 @@ def embedding(
     if idx.size:
         lo, hi = index_range(idx)
         if lo < 0 or hi >= n:
-            raise IndexError(
+            raise OutOfRange(
                 f"embedding: index {lo if lo < 0 else hi} is out of range for {n} embeddings"
             )
     if sparse:
@@ -172,10 +173,10 @@ class Embedding(Module):
         positive_int(num_embeddings, "num_embeddings", "Embedding")
         positive_int(embedding_dim, "embedding_dim", "Embedding")
         if sparse:
-            raise ValueError("Embedding: sparse=True is not supported by darklib")
+            raise InvalidValue("Embedding: sparse=True is not supported by darklib")
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(
+                raise InvalidValue(
                     f"Embedding: padding_idx must be within num_embeddings, got {padding_idx}"
                 )
             if padding_idx < 0:
@@ -192,7 +193,7 @@ class Embedding(Module):
             self.reset_parameters()
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ValueError(
+                raise InvalidValue(
                     "Embedding: _weight must have shape (num_embeddings, embedding_dim)"
                 )
             self.weight = Parameter(_weight, requires_grad=not _freeze)
@@ -230,6 +231,6 @@ class Embedding(Module):
     ) -> Embedding:
         """An Embedding holding ``embeddings`` (2-D); frozen unless ``freeze=False``."""
         if embeddings.ndim != 2:
-            raise ValueError("Embedding.from_pretrained: embeddings must be 2-D")
+            raise InvalidValue("Embedding.from_pretrained: embeddings must be 2-D")
         rows, cols = embeddings.shape
         return cls(rows, cols, padding_idx, _weight=embeddings, _freeze=freeze, **kwargs)

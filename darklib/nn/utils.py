@@ -10,6 +10,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib.backend import get_xp, to_device
+from darklib.errors import InvalidType, InvalidValue
 from darklib.ops.shape import cat, reshape
 from darklib.tensor import Tensor
 
@@ -122,11 +123,11 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """All ``parameters`` flattened and concatenated into one 1-D tensor (differentiable)."""
     params = _as_list(parameters)
     if not params:
-        raise ValueError("parameters_to_vector: no parameters given")
+        raise InvalidValue("parameters_to_vector: no parameters given")
     dev = params[0].device
     for p in params:
         if p.device != dev:
-            raise TypeError(
+            raise InvalidType(
                 f"parameters_to_vector: parameters are on different devices ({dev} and {p.device})"
             )
     return cat([reshape(p, -1) for p in params])
@@ -135,15 +136,15 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Copy the consecutive slices of the 1-D ``vec`` into ``parameters`` (in place)."""
     if not isinstance(vec, Tensor):
-        raise TypeError(
+        raise InvalidType(
             f"vector_to_parameters: expected vec to be a Tensor, got {type(vec).__name__}"
         )
     if vec.ndim != 1:
-        raise ValueError(f"vector_to_parameters: vec must be 1-D, got {tuple(vec.shape)}")
+        raise InvalidValue(f"vector_to_parameters: vec must be 1-D, got {tuple(vec.shape)}")
     params = _as_list(parameters)
     need = sum(p.numel() for p in params)
     if vec.numel() != need:
-        raise ValueError(
+        raise InvalidValue(
             f"vector_to_parameters: vec has {vec.numel()} elements but the parameters hold {need}"
         )
     src = vec.array

@@ -16,6 +16,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib.backend import get_xp
+from darklib.errors import InvalidType
 from darklib.tensor import Tensor
 
 _I64 = np.dtype(np.int64)
@@ -99,7 +100,7 @@ def _lift(x: Any, other: Any) -> Any:
         except (TypeError, ValueError):
             arr = None
     if arr is None or arr.dtype.kind not in "biuf":
-        raise TypeError(
+        raise InvalidType(
             f"unsupported operand of type {type(x).__name__} ({x!r:.40}): expected a tensor, "
             "a real number, or an array of real numbers"
         )

@@ -30,6 +30,7 @@ import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import im2col as cpu
 from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
@@ -432,10 +433,10 @@ def _pair(v: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
         or len(v) != 2
         or not all(isinstance(e, int | np.integer) and not isinstance(e, bool) for e in v)
     ):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        raise InvalidType(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     v = (int(v[0]), int(v[1]))
     if min(v) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+        raise InvalidValue(f"{op}: {name} must be >= {minimum}, got {v}")
     return v
 
 
@@ -451,7 +452,7 @@ def _check_operands(
 ) -> None:
     """Types, ranks (``dims`` spatial dims), dtypes and groups of a convolution's operands."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError(
+        raise InvalidType(
             f"{op}: input and weight must be tensors, got {type(input).__name__} "
             f"and {type(weight).__name__}"
         )
@@ -467,9 +468,9 @@ def _check_operands(
         if t.array.dtype.kind != "f":
             raise RuntimeError(f"{op}: expected a floating-point {name}, got {t.dtype}")
     if not isinstance(groups, int | np.integer) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+        raise InvalidValue(f"{op}: groups must be a positive int, got {groups!r}")
     if bias is not None and not isinstance(bias, Tensor):
-        raise TypeError(f"{op}: bias must be a tensor or None, got {type(bias).__name__}")
+        raise InvalidType(f"{op}: bias must be a tensor or None, got {type(bias).__name__}")
     same_dtype(op, "input weight bias", input, weight, bias)
 
 
@@ -526,7 +527,7 @@ def conv2d(
             pt = pb = pl = pr = 0
         elif padding == "same":
             if (sh, sw) != (1, 1):
-                raise ValueError(
+                raise InvalidValue(
                     f"{op}: padding='same' is not supported for strided "
                     f"convolutions (stride={(sh, sw)})"
                 )
@@ -534,7 +535,7 @@ def conv2d(
             pt, pl = th // 2, tw // 2
             pb, pr = th - pt, tw - pl
         else:
-            raise ValueError(
+            raise InvalidValue(
                 f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
             )
     else:
@@ -611,7 +612,7 @@ def conv_transpose2d(
             f"channels (weight {_shape(weight)}, groups={groups})"
         )
     if (oph >= sh and oph >= dh) or (opw >= sw and opw >= dw):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: output_padding {(oph, opw)} must be smaller than either "
             f"stride {(sh, sw)} or dilation {(dh, dw)}"
         )
@@ -642,7 +643,7 @@ def _single(v: Any, name: str, op: str, minimum: int) -> int:
             f"match the convolution dimensions, but got {name}={v!r}"
         )
     if v < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {int(v)}")
+        raise InvalidValue(f"{op}: {name} must be >= {minimum}, got {int(v)}")
     return int(v)
 
 
@@ -758,14 +759,14 @@ def conv_transpose1d(
     """
     op = "conv_transpose1d"
     if isinstance(padding, str):
-        raise TypeError(f"{op}: padding must be an int or a 1-tuple, not a string ({padding!r})")
+        raise InvalidType(f"{op}: padding must be an int or a 1-tuple, not a string ({padding!r})")
     _check_1d(op, input, weight, bias, groups, transposed=True)
     s = _single(stride, "stride", op, 1)
     d = _single(dilation, "dilation", op, 1)
     p = _single(padding, "padding", op, 0)
     op_ = _single(output_padding, "output_padding", op, 0)
     if op_ >= s and op_ >= d:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: output_padding {op_} must be smaller than either stride {s} or dilation {d}"
         )
     k, n = _shape(weight)[-1], _shape(input)[-1]

@@ -12,6 +12,7 @@ from typing import Any
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue
 from darklib.random import default_generator
 from darklib.tensor import Tensor
 
@@ -43,11 +44,11 @@ class MaskMul(Function):
 
 def _check(input: Any, p: float, op: str) -> Tensor:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: expected input to be a Tensor, got {type(input).__name__}")
+        raise InvalidType(f"{op}: expected input to be a Tensor, got {type(input).__name__}")
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+        raise InvalidValue(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
     if input.array.dtype.kind != "f":
-        raise TypeError(
+        raise InvalidType(
             f"{op}: expected a floating-point input, got {input.dtype}; convert it with .float()"
         )
     return input

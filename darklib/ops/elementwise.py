@@ -14,8 +14,9 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import higher_order
-from darklib.autograd import Function
+from darklib.autograd import Function, broadcasting
 from darklib.backend import get_xp, gpu_special
+from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import parallel as par
 from darklib.ops._promote import _cast, promote, result_dtype
 from darklib.tensor import Tensor
@@ -1019,7 +1020,7 @@ def _binary(fn: type[Function], a: Any, b: Any, floating: bool = False) -> Tenso
 
 def _tensor(x: Any, name: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+        raise InvalidType(f"{name}: expected a Tensor, got {type(x).__name__}")
     return x
 
 
@@ -1084,7 +1085,7 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode is None:
         return _binary(Div, input, other, floating=True)
     if rounding_mode not in ("floor", "trunc"):
-        raise ValueError(
+        raise InvalidValue(
             f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
         )
     a, b = promote(input, other)
@@ -1347,6 +1348,8 @@ def heaviside(input: Tensor, values: Tensor) -> Tensor:
         )
     a, b = x.array, v.array
     xp = get_xp(a)
+    with broadcasting("heaviside", a, b):
+        np.broadcast_shapes(a.shape, b.shape)
     return Tensor._wrap(xp.where(a == 0, b, (a > 0).astype(a.dtype)).astype(a.dtype))
 
 
@@ -1444,7 +1447,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise InvalidValue(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU.apply(float_only(input, "gelu"), approximate)
 
 
@@ -1482,6 +1485,7 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        check_broadcast("clamp", input, min, max)
         dt = result_dtype(input, *(b for b in (min, max) if b is not None))
         xp = get_xp(input.array)
 
@@ -1536,8 +1540,18 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
     return Where.apply(cond, a, b)
 
 
+def check_broadcast(name: str, *operands: Any) -> None:
+    """Raise, naming ``name`` (the op the user called) and the shapes, when the tensors
+    among ``operands`` do not broadcast; composite ops check first so that the error does
+    not name the inner op that would have failed."""
+    arrays = [x.array for x in operands if isinstance(x, Tensor)]
+    with broadcasting(name, *arrays):
+        np.broadcast_shapes(*(a.shape for a in arrays))
+
+
 def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
     """``input + weight * (end - input)``."""
+    check_broadcast("lerp", input, end, weight)
     return add(input, mul(weight, sub(end, input)))
 
 
@@ -1549,6 +1563,7 @@ def _value_for(rdt: np.dtype, value: Any) -> Any:
 
 def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1) -> Tensor:
     """``input + value * tensor1 * tensor2``, computed in the result's dtype."""
+    check_broadcast("addcmul", input, tensor1, tensor2)
     rdt = result_dtype(input, tensor1, tensor2)
     if rdt.kind == "b":
         raise NotImplementedError("addcmul: not implemented for bool tensors")
@@ -1564,6 +1579,7 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1
             "addcdiv: integer division is not supported: tensor1 and tensor2 are both "
             "integer tensors (write input + value * (tensor1 / tensor2) for a true division)"
         )
+    check_broadcast("addcdiv", input, tensor1, tensor2)
     rdt = result_dtype(input, tensor1, tensor2)
     t1, t2 = _cast(tensor1, rdt), _cast(tensor2, rdt)
     return add(input, div(mul(t1, _value_for(rdt, value)), t2))
@@ -1602,7 +1618,8 @@ def _compare(op: str, a: Any, b: Any) -> Tensor:
         raise RuntimeError(
             f"comparison: expected both tensors on the same device, got {a.device} and {b.device}"
         )
-    return Tensor._wrap(_dt.silent(_CMP[op], a.array, bb))  # x == 1e300: no overflow warning
+    with broadcasting(op, a.array, bb):  # x == 1e300: no overflow warning
+        return Tensor._wrap(_dt.silent(_CMP[op], a.array, bb))
 
 
 _CMP = {
@@ -1653,6 +1670,8 @@ def isclose(
     a, b = promote(_tensor(input, "isclose"), other)
     bb = b.array if isinstance(b, Tensor) else b
     xp = get_xp(a.array)
+    with broadcasting("isclose", a.array, bb):
+        np.broadcast_shapes(a.array.shape, np.shape(bb))
     if not (math.isinf(atol) or math.isinf(rtol)):
         return Tensor._wrap(xp.isclose(a.array, bb, rtol=rtol, atol=atol, equal_nan=equal_nan))
     # an infinite tolerance: every finite pair is close (NumPy would also match inf to 0)
@@ -1765,7 +1784,8 @@ def _logical(name: str):
     def op(input: Tensor, other: Any) -> Tensor:
         a = _tensor(input, name).array
         b = other.array if isinstance(other, Tensor) else other
-        return Tensor._wrap(getattr(get_xp(a), name)(a, b))
+        with broadcasting(name, a, b):
+            return Tensor._wrap(getattr(get_xp(a), name)(a, b))
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise {name.replace('_', ' ')} of the truth values (a bool tensor)."
@@ -1787,7 +1807,8 @@ def _bitwise(name: str, ufunc: str | None = None, kinds: str = "iub"):
             raise RuntimeError(f'{name}: "{name}" is not implemented for {ref.dtype}')
         av = a.array if isinstance(a, Tensor) else a
         bv = b.array if isinstance(b, Tensor) else b
-        return Tensor._wrap(getattr(get_xp(ref.array), ufunc or name)(av, bv))
+        with broadcasting(name, av, bv):
+            return Tensor._wrap(getattr(get_xp(ref.array), ufunc or name)(av, bv))
 
     op.__name__ = op.__qualname__ = name
     return op

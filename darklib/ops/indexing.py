@@ -20,6 +20,7 @@ from darklib import autograd, higher_order
 from darklib import dtypes as _dt
 from darklib.autograd import Function, Node
 from darklib.backend import device_of, get_xp, to_device
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops.elementwise import Where
 from darklib.ops.shape import Slice, _check_tensor, expand, movedim, norm_dim, reshape
 from darklib.tensor import Tensor
@@ -115,7 +116,7 @@ def _index_array(k: Any, arr: Any) -> Any:
         if a.dtype == np.uint8:  # a uint8 tensor is a mask, as in torch
             a = a.astype(np.bool_)
         elif a.dtype.kind in "iu" and a.dtype.itemsize < 4:  # int8/int16: torch refuses
-            raise IndexError(
+            raise OutOfRange(
                 f"index: tensors used as indices must be long, int, byte or bool tensors, "
                 f"got {k.dtype}; convert it with .long()"
             )
@@ -128,12 +129,12 @@ def _index_array(k: Any, arr: Any) -> Any:
         if a.size == 0:
             a = a.astype(_I64)
     else:
-        raise IndexError(
+        raise OutOfRange(
             f"index: only integers, slices (`:`), ellipsis (`...`), None and integer or "
             f"boolean tensors/arrays are valid indices, got {type(k).__name__}"
         )
     if a.dtype.kind not in "biu":
-        raise IndexError(
+        raise OutOfRange(
             f"index: tensors used as indices must be long, int or bool tensors, got {a.dtype}"
         )
     return _to_backend(a, arr)
@@ -179,11 +180,11 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
             continue
         consumed += k.ndim if _is_bool_array(k) else 1
     if consumed > ndim:
-        raise IndexError(
+        raise OutOfRange(
             f"index: too many indices for tensor of dimension {ndim} (shape {list(shape)})"
         )
     if builtins.sum(k is Ellipsis for k in items) > 1:
-        raise IndexError("index: an index can only have a single ellipsis ('...')")
+        raise OutOfRange("index: an index can only have a single ellipsis ('...')")
     dim = 0
     arrays = []
     for k in items:
@@ -194,14 +195,14 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
         elif isinstance(k, int):
             n = shape[dim]
             if k < -n or k >= n:
-                raise IndexError(f"index {k} is out of bounds for dimension {dim} with size {n}")
+                raise OutOfRange(f"index {k} is out of bounds for dimension {dim} with size {n}")
             dim += 1
         elif isinstance(k, slice):
             _check_step(k)
             dim += 1
         elif _is_bool_array(k):
             if tuple(k.shape) != tuple(shape[dim : dim + k.ndim]):
-                raise IndexError(
+                raise OutOfRange(
                     f"The shape of the mask {list(k.shape)} at index {dim} does not match the "
                     f"shape of the indexed tensor {list(shape)} at index {dim}"
                 )
@@ -242,14 +243,14 @@ def _is_bool_array(k: Any) -> bool:
 def _as_int(v: Any) -> int:
     if isinstance(v, Tensor):
         if v.array.size != 1 or v.array.dtype.kind not in "iu":
-            raise IndexError(
+            raise OutOfRange(
                 "index: only integer tensors of a single element can be converted to an index"
             )
         return int(v.item())
     try:
         return operator.index(v)
     except TypeError:
-        raise IndexError(f"index: slice bounds must be integers, got {type(v).__name__}") from None
+        raise OutOfRange(f"index: slice bounds must be integers, got {type(v).__name__}") from None
 
 
 def index_range(idx: Any) -> tuple[int, int]:
@@ -269,7 +270,7 @@ def _check_bounds(idx: Any, n: int, dim: int, op: str, allow_negative: bool) -> 
     low = -n if allow_negative else 0
     if lo < low or hi >= n:
         bad = lo if lo < low else hi
-        raise IndexError(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
+        raise OutOfRange(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
 
 
 # ------------------------------------------------------------------ Functions
@@ -566,7 +567,7 @@ def getitem(input: Tensor, key: Any) -> Tensor:
     if type(key) is int and arr.ndim:
         n = arr.shape[0]
         if key < -n or key >= n:
-            raise IndexError(f"index {key} is out of bounds for dimension 0 with size {n}")
+            raise OutOfRange(f"index {key} is out of bounds for dimension 0 with size {n}")
         return Slice.apply(input, (key, Ellipsis))
     if type(key) is slice and arr.ndim:
         _check_step(key)
@@ -578,7 +579,7 @@ def getitem(input: Tensor, key: Any) -> Tensor:
             try:  # NumPy's take checks the bounds (negative indices count from the end)
                 return Take.apply(input, ka, 0)
             except IndexError as e:
-                raise IndexError(f"index: {e} (tensor of shape {list(arr.shape)})") from None
+                raise OutOfRange(f"index: {e} (tensor of shape {list(arr.shape)})") from None
     k, kind, take = _prepare_key(key, arr)
     if kind == "basic":
         return Slice.apply(input, k)
@@ -639,7 +640,7 @@ def _check_step(k: slice) -> None:
     step = 1 if k.step is None else _as_int(k.step)
     if step <= 0:
         hint = " (to reverse, use flip())" if step < 0 else ""
-        raise ValueError(f"index: slice step must be greater than zero, got {step}{hint}")
+        raise InvalidValue(f"index: slice step must be greater than zero, got {step}{hint}")
 
 
 def _plain_bounds(s: slice) -> bool:
@@ -751,7 +752,7 @@ def _index_tensor(index: Any, op: str, like: Any) -> Any:
     elif isinstance(index, np.ndarray | list | tuple):
         a = np.asarray(index)
     else:
-        raise TypeError(f"{op}(): index must be an integer tensor, got {type(index).__name__}")
+        raise InvalidType(f"{op}(): index must be an integer tensor, got {type(index).__name__}")
     if a.dtype.kind not in "iu" and not (a.size == 0 and a.dtype.kind == "f"):
         raise RuntimeError(f"{op}(): expected an integer (int64) index tensor, got {a.dtype}")
     return _to_backend(a.astype(_I64, copy=False), like)
@@ -765,7 +766,7 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     x = _check_tensor(input, "index_select")
     idx = _index_tensor(index, "index_select", x.array)
     if idx.ndim > 1:
-        raise IndexError(
+        raise OutOfRange(
             f"index_select(): index is supposed to be a vector, got shape {list(idx.shape)}"
         )
     if x.ndim == 0:  # as torch: one index (0), and a 0-d result
@@ -870,12 +871,12 @@ def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add:
         _same_dtype_as(op, x, src, "src")
         _check_gather_shapes(x, idx, d, op, src)
     elif add:
-        raise TypeError(f"{op}(): src must be a tensor")
+        raise InvalidType(f"{op}(): src must be a tensor")
     else:
         _check_gather_shapes(x, idx, d, op)
         src = src.item() if isinstance(src, np.generic) else src
         if not isinstance(src, builtins.bool | int | float):
-            raise TypeError(f"{op}(): value must be a number, got {type(src).__name__}")
+            raise InvalidType(f"{op}(): value must be a number, got {type(src).__name__}")
     _check_bounds(idx, x.shape[d], d, f"{op}()", allow_negative=False)
     return Scatter.apply(x, src, idx, d, add)
 
@@ -896,7 +897,7 @@ def scatter(
     """
     if src is None:
         if value is None:
-            raise TypeError("scatter(): pass src (a tensor) or value (a number)")
+            raise InvalidType("scatter(): pass src (a tensor) or value (a number)")
         src = value
     if reduce is not None:
         if reduce != "add":
@@ -926,7 +927,7 @@ def scatter_reduce(
     op = "scatter_reduce"
     x = _check_tensor(input, op)
     if not isinstance(src, Tensor):
-        raise TypeError(f"{op}(): src must be a tensor, got {type(src).__name__}")
+        raise InvalidType(f"{op}(): src must be a tensor, got {type(src).__name__}")
     if x.ndim == 0:
         res = scatter_reduce(
             reshape(x, 1),
@@ -966,7 +967,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     """
     x = _check_tensor(input, "masked_fill")
     if not isinstance(mask, Tensor):
-        raise TypeError(f"masked_fill(): mask must be a bool tensor, got {type(mask).__name__}")
+        raise InvalidType(f"masked_fill(): mask must be a bool tensor, got {type(mask).__name__}")
     if mask.array.dtype.kind != "b":
         raise RuntimeError(
             f"masked_fill(): only supports boolean masks, but got mask with dtype {mask.dtype}"
@@ -1177,7 +1178,7 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     ``weights``); not differentiable."""
     x = _check_tensor(input, "bincount")
     if x.ndim != 1 or x.array.dtype.kind not in "iu" or (x.array.size and int(x.array.min()) < 0):
-        raise RuntimeError("bincount(): expected a 1-D tensor of non-negative integers")
+        raise NotImplementedError("bincount(): expected a 1-D tensor of non-negative integers")
     xp = get_xp(x.array)
     w = None if weights is None else weights.array
     out = xp.bincount(x.array, weights=w, minlength=minlength)

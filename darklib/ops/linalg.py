@@ -9,6 +9,7 @@ import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType
 from darklib.kernels import parallel as par
 from darklib.ops._promote import same_dtype
 from darklib.tensor import Tensor
@@ -98,7 +99,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         >>> dl.randn(8, 3, 4) @ dl.randn(4, 5)   # shape (8, 3, 5)
     """
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        raise TypeError("matmul: both operands must be tensors")
+        raise InvalidType("matmul: both operands must be tensors")
     same_dtype("matmul", "input other", input, other)
     if input.array.dtype == bool and input.array.size and other.array.size:
         raise RuntimeError("matmul: not implemented for bool tensors; convert them with .int()")
@@ -258,7 +259,7 @@ def inner(input: Tensor, other: Tensor) -> Tensor:
     from darklib.ops.shape import reshape
 
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        raise TypeError("inner: both operands must be tensors")
+        raise InvalidType("inner: both operands must be tensors")
     if input.ndim == 0 or other.ndim == 0:
         return mul(input, other)
     k = input.shape[-1]
@@ -461,7 +462,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     ops = list(operands)
     for i, o in enumerate(ops):
         if not isinstance(o, Tensor):
-            raise TypeError(f"einsum(): operand {i} is a {type(o).__name__}, not a Tensor")
+            raise InvalidType(f"einsum(): operand {i} is a {type(o).__name__}, not a Tensor")
     same_dtype("einsum", " ".join(f"operand{i}" for i in range(len(ops))), *ops)
     spec = _parse_einsum(equation, [o.ndim for o in ops])
     try:
@@ -473,8 +474,9 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
 
 def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     """The ``p``-norm of ``input - other``."""
-    from darklib.ops.elementwise import sub
+    from darklib.ops.elementwise import check_broadcast, sub
 
+    check_broadcast("dist", input, other)
     return sub(input, other).norm(p)
 
 

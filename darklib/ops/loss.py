@@ -18,6 +18,7 @@ import numpy as np
 from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.grad_mode import is_grad_enabled
 from darklib.ops import elementwise as _E
 from darklib.ops._promote import promote
@@ -31,7 +32,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 def _tensor(x: Any, op: str, name: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected {name} to be a Tensor, got {type(x).__name__}")
+        raise InvalidType(f"{op}: expected {name} to be a Tensor, got {type(x).__name__}")
     return x
 
 
@@ -48,7 +49,7 @@ def _reduction(
             stacklevel=3,
         )
     if reduction not in allowed:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: reduction must be one of {', '.join(repr(r) for r in allowed)}, "
             f"got {reduction!r}"
         )
@@ -88,7 +89,7 @@ def _same_device(op: str, x: Tensor, other: Tensor | None, name: str) -> None:
 
 def _check_same_shape(op: str, x: Tensor, t: Tensor) -> None:
     if tuple(x.shape) != tuple(t.shape):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: input {tuple(x.shape)} and target {tuple(t.shape)} have different shapes; "
             "make them equal (e.g. target.reshape(input.shape) or input.squeeze(-1)): "
             "broadcasting them would compute the wrong loss"
@@ -101,7 +102,7 @@ def _float_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
     _same_device(op, x, t, "target")
     x, t = promote(x, t)
     if x.array.dtype.kind != "f":
-        raise TypeError(
+        raise InvalidType(
             f"{op}: expected floating-point input and target, got {input.dtype} and "
             f"{target.dtype}; convert them with .float()"
         )
@@ -114,14 +115,14 @@ def _float_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
 def _class_target(op: str, x: Tensor, target: Tensor, ignore_index: int) -> Any:
     """Validate integer class targets for input (N, C, *) or (C,); returns them as int64."""
     if target.array.dtype.kind not in "iu":
-        raise TypeError(
+        raise InvalidType(
             f"{op}: expected target of class indices with an integer dtype, got {target.dtype}"
             f" of shape {tuple(target.shape)}; convert it with .long()"
         )
     xs, ts = tuple(x.shape), tuple(target.shape)
     expected = () if len(xs) == 1 else (xs[0], *xs[2:])
     if ts != expected:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: expected target of shape {expected} for input {xs}, got target {ts}"
         )
     t = target.array.astype(np.int64, copy=False)
@@ -131,7 +132,7 @@ def _class_target(op: str, x: Tensor, target: Tensor, ignore_index: int) -> Any:
         bad = valid & ((t < 0) | (t >= c))
         if bool(bad.any()):
             first = int(t[bad].reshape(-1)[0])
-            raise IndexError(
+            raise OutOfRange(
                 f"{op}: target has class {first} but input has {c} classes (valid targets are "
                 f"0..{c - 1}, or ignore_index={ignore_index})"
             )
@@ -143,7 +144,7 @@ def _class_weight(op: str, x: Tensor, weight: Any, c: int) -> Any:
         return None
     w = _tensor(weight, op, "weight")
     if tuple(w.shape) != (c,):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: expected weight of shape ({c},) for input {tuple(x.shape)} with {c} "
             f"classes, got weight of shape {tuple(w.shape)}"
         )
@@ -191,9 +192,9 @@ def _class_inputs(
     x = _tensor(input, op)
     t = _tensor(target, op, "target")
     if x.array.dtype.kind != "f":
-        raise TypeError(f"{op}: expected floating-point {what}, got {x.dtype}{hint}")
+        raise InvalidType(f"{op}: expected floating-point {what}, got {x.dtype}{hint}")
     if x.ndim == 0:
-        raise ValueError(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
+        raise InvalidValue(f"{op}: expected input of shape (N, C, ...) or (C,), got a scalar")
     _same_device(op, x, t, "target")
     unbatched = x.ndim == 1
     w = _class_weight(op, x, weight, x.shape[0] if unbatched else x.shape[1])
@@ -428,11 +429,11 @@ def cross_entropy(
     op = "cross_entropy"
     reduction = _reduction(op, size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise InvalidValue(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     x, t, w, unbatched = _class_inputs(op, input, target, weight, "logits", "; use .float()")
     if t.array.dtype.kind == "f" and tuple(t.shape) == tuple(x.shape):
         if ignore_index >= 0:
-            raise ValueError(f"{op}: ignore_index is not supported for probability targets")
+            raise InvalidValue(f"{op}: ignore_index is not supported for probability targets")
         x, t = _common_float(x, t)  # (float32 logits with float64 targets: float64)
         if w is not None:  # differentiable here, as in torch: the tensor, cast by an op
             w = _tensor(weight, op, "weight")
@@ -440,7 +441,7 @@ def cross_entropy(
         return CrossEntropyProb.apply(x, t, w, reduction, float(label_smoothing), unbatched)
     _constant(op, "weight", weight)
     if t.array.dtype.kind == "f":
-        raise TypeError(
+        raise InvalidType(
             f"{op}: target {tuple(t.shape)} of dtype {t.dtype} is neither class indices "
             f"(an integer tensor of shape {(x.shape[0], *x.shape[2:])}) nor class "
             f"probabilities (a float tensor of the input's shape {tuple(x.shape)})"
@@ -646,14 +647,14 @@ def _elementwise_weight(
     ws, xs = tuple(w.shape), tuple(x.shape)
     if exact:
         if ws != xs:
-            raise ValueError(f"{op}: {name} {ws} and input {xs} must have the same shape")
+            raise InvalidValue(f"{op}: {name} {ws} and input {xs} must have the same shape")
     else:
         try:
             shape = np.broadcast_shapes(ws, xs)
         except ValueError:
             shape = None
         if shape != xs:
-            raise ValueError(f"{op}: {name} {ws} does not broadcast to input {xs}")
+            raise InvalidValue(f"{op}: {name} {ws} does not broadcast to input {xs}")
     _same_device(op, x, w, name)
     return w if w.array.dtype == x.array.dtype else w.to(x.dtype)
 
@@ -736,7 +737,7 @@ def smooth_l1_loss(
     op = "smooth_l1_loss"
     reduction = _reduction(op, size_average, reduce, reduction)
     if beta < 0:
-        raise ValueError(f"{op}: beta must be non-negative, got {beta}")
+        raise InvalidValue(f"{op}: beta must be non-negative, got {beta}")
     return _pointwise(op, "smooth_l1", input, target, reduction, beta, None, False)
 
 
@@ -759,7 +760,7 @@ def huber_loss(
     op = "huber_loss"
     reduction = _reduction(op, None, None, reduction)
     if delta <= 0:
-        raise ValueError(f"{op}: delta must be positive, got {delta}")
+        raise InvalidValue(f"{op}: delta must be positive, got {delta}")
     if (
         isinstance(input, Tensor)
         and isinstance(target, Tensor)
@@ -785,9 +786,9 @@ def _bce_target(op: str, input: Any, target: Any, promote: bool = False) -> tupl
     x = _tensor(input, op)
     t = _tensor(target, op, "target")
     if x.array.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got {x.dtype}")
+        raise InvalidType(f"{op}: expected a floating-point input, got {x.dtype}")
     if t.array.dtype.kind != "f":
-        raise TypeError(
+        raise InvalidType(
             f"{op}: target must be a floating-point tensor of 0/1 labels (or probabilities), "
             f"got {t.dtype}; convert it with target.float()"
         )
@@ -1080,21 +1081,21 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     op = "one_hot"
     t = _tensor(tensor, op, "tensor")
     if t.array.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected an integer tensor of class values, got {t.dtype}")
+        raise InvalidType(f"{op}: expected an integer tensor of class values, got {t.dtype}")
     arr = t.array
     xp = get_xp(arr)
     if num_classes in (-1, 0) and arr.size == 0:  # (torch reads 0 as "infer" there too)
-        raise ValueError(f"{op}: cannot infer num_classes from an empty tensor; pass it")
+        raise InvalidValue(f"{op}: cannot infer num_classes from an empty tensor; pass it")
     if num_classes == -1:
         num_classes = int(arr.max()) + 1
     elif num_classes < 1:
-        raise ValueError(f"{op}: num_classes must be positive or -1, got {num_classes}")
+        raise InvalidValue(f"{op}: num_classes must be positive or -1, got {num_classes}")
     if arr.size:
         lo, hi = int(arr.min()), int(arr.max())
         if lo < 0:
-            raise ValueError(f"{op}: class values must be non-negative, got {lo}")
+            raise InvalidValue(f"{op}: class values must be non-negative, got {lo}")
         if hi >= num_classes:
-            raise ValueError(
+            raise InvalidValue(
                 f"{op}: class values must be smaller than num_classes={num_classes}, got {hi}"
             )
     out = (arr[..., None] == xp.arange(num_classes)).astype(np.int64)

@@ -18,6 +18,7 @@ import numpy as np
 from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import parallel as par
 from darklib.tensor import Tensor
 
@@ -95,13 +96,13 @@ def _params_like(ctx: Any, weight: Any, shape: tuple, like: Any) -> tuple:
 
 def _check_tensor(x: Any, op: str, what: str = "input") -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: expected {what} to be a Tensor, got {type(x).__name__}")
+        raise InvalidType(f"{op}: expected {what} to be a Tensor, got {type(x).__name__}")
     return x
 
 
 def _check_float(x: Tensor, op: str) -> None:
     if x.array.dtype.kind != "f":
-        raise TypeError(
+        raise InvalidType(
             f"{op}: expected a floating-point input, got {x.dtype}; convert it with .float()"
         )
 
@@ -117,7 +118,7 @@ def _check_param(p: Any, name: str, op: str, x: Tensor, size: tuple, what: str) 
             f"got {name} of shape {tuple(p.shape)}"
         )
     if p.array.dtype != x.array.dtype:
-        raise TypeError(
+        raise InvalidType(
             f"{op}: {name} is {p.dtype} but input is {x.dtype}; all tensors must share one "
             f"dtype (convert with .to({x.dtype}))"
         )
@@ -306,7 +307,7 @@ def batch_norm(
     x = _check_tensor(input, op)
     _check_float(x, op)
     if x.ndim < 2:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: expected an input of at least 2 dimensions (N, C, ...), got {tuple(x.shape)}"
         )
     c = x.shape[1]
@@ -316,14 +317,14 @@ def batch_norm(
     rm = _check_param(running_mean, "running_mean", op, x, (c,), what)
     rv = _check_param(running_var, "running_var", op, x, (c,), what)
     if (rm is None) != (rv is None):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: running_mean and running_var must either both be None or neither be None"
         )
     for name, buf in (("running_mean", rm), ("running_var", rv)):
         if buf is not None and buf.requires_grad:
             raise RuntimeError(f"{op}: {name} is a buffer and must not require grad")
     if not training and (rm is None or rv is None):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: running_mean and running_var must be given in evaluation mode "
             "(training=False); pass training=True to normalise with batch statistics"
         )
@@ -336,14 +337,14 @@ def batch_norm(
     if training:
         m = x.array.size // c if c else 0
         if m <= 1:
-            raise ValueError(
+            raise InvalidValue(
                 f"{op}: expected more than 1 value per channel when training, got input "
                 f"{tuple(x.shape)}"
             )
         if momentum is None:
             if rm is not None or rv is not None:
                 if num_batches_tracked is None:
-                    raise ValueError(
+                    raise InvalidValue(
                         f"{op}: momentum=None (cumulative moving average) needs "
                         "num_batches_tracked=<tensor>, the count of batches seen including "
                         "this one"
@@ -532,13 +533,13 @@ def group_norm(
     x = _check_tensor(input, op)
     _check_float(x, op)
     if x.ndim < 2:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: expected an input of at least 2 dimensions (N, C, ...), got {tuple(x.shape)}"
         )
     c = x.shape[1]
     g = int(num_groups)
     if g <= 0 or c % g:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: num_groups={num_groups} must be positive and divide the {c} channels of "
             f"input {tuple(x.shape)}"
         )

@@ -19,6 +19,7 @@ import numpy as np
 from darklib import higher_order
 from darklib.autograd import Function, Node
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
 from darklib.kernels.im2col import Geometry, workspace
@@ -539,16 +540,16 @@ def _pair(v: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
         or len(v) != 2
         or not all(isinstance(e, int | np.integer) and not isinstance(e, bool) for e in v)
     ):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        raise InvalidType(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     v = (int(v[0]), int(v[1]))
     if min(v) < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {v}")
+        raise InvalidValue(f"{op}: {name} must be >= {minimum}, got {v}")
     return v
 
 
 def _check_input(op: str, input: Any) -> None:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a tensor, got {type(input).__name__}")
+        raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
     if input.ndim not in (3, 4):
         raise RuntimeError(
             f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got "
@@ -669,7 +670,9 @@ def avg_pool2d(
         or isinstance(divisor_override, bool)
         or divisor_override == 0
     ):
-        raise ValueError(f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}")
+        raise InvalidValue(
+            f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}"
+        )
     return AvgPool2d.apply(input, geom, bool(count_include_pad), divisor_override)
 
 
@@ -677,7 +680,7 @@ def _adaptive_size(op: str, input: Tensor, output_size: Any) -> tuple[int, int]:
     if isinstance(output_size, int | np.integer) or output_size is None:
         output_size = (output_size, output_size)
     if not isinstance(output_size, tuple | list) or len(output_size) != 2:
-        raise TypeError(
+        raise InvalidType(
             f"{op}: output_size must be an int or a pair (None keeps the input "
             f"size), got {output_size!r}"
         )
@@ -687,7 +690,7 @@ def _adaptive_size(op: str, input: Tensor, output_size: Any) -> tuple[int, int]:
         w if output_size[1] is None else int(output_size[1]),
     )
     if oh < 0 or ow < 0:
-        raise ValueError(f"{op}: output_size must be >= 0, got {tuple(output_size)}")
+        raise InvalidValue(f"{op}: output_size must be >= 0, got {tuple(output_size)}")
     if h < 1 or w < 1:
         raise RuntimeError(f"{op}: input of shape {tuple(input.shape)} has an empty plane")
     return oh, ow
@@ -761,13 +764,13 @@ def _single(v: Any, name: str, op: str, minimum: int) -> int:
             f"{op}: {name} must be an int, list of ints or tuple of ints of size 1, got {v!r}"
         )
     if v < minimum:
-        raise ValueError(f"{op}: {name} must be >= {minimum}, got {int(v)}")
+        raise InvalidValue(f"{op}: {name} must be >= {minimum}, got {int(v)}")
     return int(v)
 
 
 def _check_input_1d(op: str, input: Any) -> None:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a tensor, got {type(input).__name__}")
+        raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
     if input.ndim not in (2, 3):
         raise RuntimeError(
             f"{op}: expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {tuple(input.shape)}"
@@ -862,7 +865,7 @@ def _adaptive_length(op: str, output_size: Any) -> int:
             raise RuntimeError(f"{op}: output_size should contain one int (got {len(output_size)})")
         output_size = output_size[0]
     if not isinstance(output_size, int | np.integer) or isinstance(output_size, bool):
-        raise TypeError(f"{op}: output_size must be an int, got {output_size!r}")
+        raise InvalidType(f"{op}: output_size must be an int, got {output_size!r}")
     return int(output_size)
 
 

@@ -21,6 +21,7 @@ from darklib import dtypes as _dt
 from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_scatter, is_cuda_array
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops import elementwise as _E
 from darklib.ops.shape import _check_tensor, norm_dim, norm_dims
 from darklib.ops.shape import reshape as _reshape
@@ -639,7 +640,7 @@ def _extreme(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     if x.ndim == 0:
         return _extreme(_reshape(x, 1), 0, False, is_max)
     if x.shape[d] == 0:
-        raise IndexError(
+        raise OutOfRange(
             f"{op}(): expected reduction dim {d} to have non-zero size, got shape {list(x.shape)}"
         )
     xp = get_xp(x.array)
@@ -670,7 +671,7 @@ def _amaxmin(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     reduced = range(x.ndim) if axes is None else axes
     for a in reduced:
         if x.shape[a] == 0:
-            raise IndexError(
+            raise OutOfRange(
                 f"{op}(): expected reduction dim {a} to have non-zero size, got "
                 f"shape {list(x.shape)}"
             )
@@ -696,7 +697,7 @@ def _argext(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     fn = xp.argmax if is_max else xp.argmin
     if dim is None:
         if x.array.size == 0:
-            raise RuntimeError(
+            raise OutOfRange(
                 f"{op}(): expected reduction dim to be specified for an empty "
                 f"input of shape {list(x.shape)}"
             )
@@ -708,7 +709,7 @@ def _argext(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
     if x.ndim == 0:
         return Tensor._wrap(xp.zeros((), _I64))
     if x.shape[d] == 0:
-        raise IndexError(
+        raise OutOfRange(
             f"{op}(): expected reduction dim {d} to have non-zero size, got shape {list(x.shape)}"
         )
     return Tensor._wrap(fn(x.array, axis=d, keepdims=bool(keepdim)).astype(_I64, copy=False))
@@ -747,7 +748,7 @@ def _softmax_dim(x: Tensor, dim: Any, op: str) -> int:
 def _softmax_like(fn: type[Function], input: Tensor, dim: Any, dtype: Any, op: str) -> Tensor:
     x = _cast_dtype(_check_tensor(input, op), dtype)
     if x.array.dtype.kind != "f":
-        raise RuntimeError(
+        raise NotImplementedError(
             f"{op}(): expected a floating-point input, got {x.dtype}; pass "
             "dtype=dl.float32 or call .float() first"
         )
@@ -1096,7 +1097,7 @@ def _nonempty_dim(x: Any, dim: Any, op: str) -> tuple:
     x, d = _sort_prep(x, dim, op)
     n = x.shape[d]
     if n == 0:
-        raise IndexError(f"{op}(): expected dim {d} of shape {list(x.shape)} to be non-empty")
+        raise OutOfRange(f"{op}(): expected dim {d} of shape {list(x.shape)} to be non-empty")
     return x, d, n
 
 
@@ -1388,7 +1389,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
     x, d = _sort_prep(input, dim, "kthvalue")
     n = x.shape[d]
     if not 1 <= k <= n:
-        raise RuntimeError(f"kthvalue(): k={k} is out of range for dimension {d} of size {n}")
+        raise OutOfRange(f"kthvalue(): k={k} is out of range for dimension {d} of size {n}")
     order = _sort_indices(x.array, d, False, True)
     pick = order[(slice(None),) * d + (slice(k - 1, k),)].astype(_I64, copy=False)
     values = TakeAlong.apply(x, pick, d)
@@ -1474,7 +1475,7 @@ def quantile(
     ``interpolation`` 'linear', 'lower', 'higher', 'midpoint' or 'nearest' (ties to
     even, as torch); a tensor ``q`` adds a leading dim."""
     if interpolation not in _QUANTILE_WEIGHTS:
-        raise ValueError(
+        raise InvalidValue(
             f"quantile(): interpolation must be one of {', '.join(map(repr, _QUANTILE_WEIGHTS))}, "
             f"got {interpolation!r}"
         )
@@ -1529,7 +1530,7 @@ def _numpy_names(fn: Callable) -> Callable:
         for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
             if alias in kw:
                 if name in kw:
-                    raise TypeError(f"{fn.__name__}(): got both {name}= and {alias}=")
+                    raise InvalidType(f"{fn.__name__}(): got both {name}= and {alias}=")
                 kw[name] = kw.pop(alias)
         return fn(*args, **kw)
 

@@ -23,6 +23,7 @@ import numpy as np
 from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels.tables import cached
 from darklib.tensor import Tensor
 
@@ -394,7 +395,7 @@ _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "area")
 def _spatial(op: str, value: Any, dims: int, name: str, cast: type) -> tuple:
     values = tuple(value) if isinstance(value, tuple | list) else (value,) * dims
     if len(values) != dims:
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: {name} {values} must have {dims} element(s), one "
             f"per spatial dimension of the input"
         )
@@ -405,7 +406,7 @@ def _spatial(op: str, value: Any, dims: int, name: str, cast: type) -> tuple:
         if isinstance(v, bool) or not isinstance(
             v, int | np.integer | (float | np.floating if cast is float else int)
         ):
-            raise TypeError(f"{op}: {name} must be {cast.__name__}s, got {value!r}")
+            raise InvalidType(f"{op}: {name} must be {cast.__name__}s, got {value!r}")
         out.append(cast(v))
     return tuple(out)
 
@@ -443,7 +444,7 @@ def interpolate(
     """
     op = "interpolate"
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a tensor, got {type(input).__name__}")
+        raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
     if mode not in _MODES:
         raise NotImplementedError(
             f"{op}: mode {mode!r} is not supported; use one of "
@@ -466,18 +467,18 @@ def interpolate(
     if input.array.dtype.kind != "f":
         raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
     if antialias and mode not in ("bilinear", "bicubic"):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: anti-alias option is restricted to bilinear and bicubic modes and "
             f"requires a 4-D tensor as input (got mode={mode!r})"
         )
     linear = mode in ("linear", "bilinear")
     if align_corners is not None and not (linear or mode == "bicubic"):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: align_corners option can only be set with the "
             f"interpolating modes: linear | bilinear | bicubic (got mode={mode!r})"
         )
     if (size is None) == (scale_factor is None):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: exactly one of size and scale_factor must be given "
             f"(got size={size!r}, scale_factor={scale_factor!r})"
         )
@@ -485,7 +486,7 @@ def interpolate(
     in_sizes = tuple(input.shape[2:])
     if size is not None:
         if recompute_scale_factor:
-            raise ValueError(
+            raise InvalidValue(
                 f"{op}: recompute_scale_factor is not meaningful with an explicit size"
             )
         out_sizes = _spatial(op, size, dims, "size", int)
@@ -493,13 +494,13 @@ def interpolate(
     else:
         sf = _spatial(op, scale_factor, dims, "scale_factor", float)
         if any(not math.isfinite(s) or s <= 0 for s in sf):
-            raise ValueError(
+            raise InvalidValue(
                 f"{op}: scale_factor must be positive and finite, got {scale_factor!r}"
             )
         out_sizes = tuple(math.floor(n * s) for n, s in zip(in_sizes, sf))
         scales = (None,) * dims if recompute_scale_factor else sf
     if any(o < 1 for o in out_sizes) or any(n < 1 for n in in_sizes):
-        raise ValueError(
+        raise InvalidValue(
             f"{op}: input {tuple(input.shape)} and output size {out_sizes} must be non-empty"
         )
     if dims == 1:  # 1-D signals run as images of height 1

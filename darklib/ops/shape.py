@@ -21,6 +21,7 @@ from darklib import dtypes as _dt
 from darklib import higher_order
 from darklib.autograd import Function, Node
 from darklib.backend import get_xp
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops._promote import result_dtype
 from darklib.tensor import Tensor
 
@@ -29,17 +30,17 @@ from darklib.tensor import Tensor
 
 def _check_tensor(x: Any, op: str) -> Tensor:
     if not isinstance(x, Tensor):
-        raise TypeError(f"{op}(): expected a Tensor as input, got {type(x).__name__}")
+        raise InvalidType(f"{op}(): expected a Tensor as input, got {type(x).__name__}")
     return x
 
 
 def _int(v: Any, op: str, what: str = "dim") -> int:
     if isinstance(v, builtins.bool):
-        raise TypeError(f"{op}(): {what} must be an integer, got bool {v}")
+        raise InvalidType(f"{op}(): {what} must be an integer, got bool {v}")
     try:
         return operator.index(v)
     except TypeError:
-        raise TypeError(f"{op}(): {what} must be an integer, got {type(v).__name__}") from None
+        raise InvalidType(f"{op}(): {what} must be an integer, got {type(v).__name__}") from None
 
 
 def norm_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
@@ -50,7 +51,7 @@ def norm_dim(dim: Any, ndim: int, op: str, extra: int = 0) -> int:
     d = _int(dim, op)
     n = builtins.max(ndim + extra, 1)
     if d < -n or d >= n:
-        raise IndexError(
+        raise OutOfRange(
             f"{op}(): Dimension out of range (expected to be in range of [{-n}, {n - 1}], "
             f"but got {d}) for a {ndim}-D tensor"
         )
@@ -528,7 +529,7 @@ def _dims_keyword(dims: tuple, kw: dict, op: str, name: str = "dims") -> tuple:
     if not kw:
         return dims
     if set(kw) != {name} or dims:
-        raise TypeError(f"{op}(): takes the {name} positionally or as {name}=, got {sorted(kw)}")
+        raise InvalidType(f"{op}(): takes the {name} positionally or as {name}=, got {sorted(kw)}")
     return (kw[name],)
 
 
@@ -700,12 +701,12 @@ def tile(input: Tensor, dims: Sequence[int]) -> Tensor:
 
 def _promote_all(tensors: Sequence[Tensor], op: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, Sequence):
-        raise TypeError(f"{op}(): expected a sequence of tensors, got {type(tensors).__name__}")
+        raise InvalidType(f"{op}(): expected a sequence of tensors, got {type(tensors).__name__}")
     if len(tensors) == 0:
-        raise RuntimeError(f"{op}(): expected a non-empty list of tensors")
+        raise InvalidValue(f"{op}(): expected a non-empty list of tensors")
     for i, t_ in enumerate(tensors):
         if not isinstance(t_, Tensor):
-            raise TypeError(f"{op}(): expected Tensors, got {type(t_).__name__} at position {i}")
+            raise InvalidType(f"{op}(): expected Tensors, got {type(t_).__name__} at position {i}")
     dt = result_dtype(*tensors)
     return [t_ if t_.array.dtype == dt else t_.to(dt) for t_ in tensors]
 
@@ -775,7 +776,7 @@ def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
     n = x.shape[d]
     start, length = _int(start, "narrow", "start"), _int(length, "narrow", "length")
     if start < -n or start > n:
-        raise IndexError(
+        raise OutOfRange(
             f"narrow(): start out of range (expected to be in range of [{-n}, {n}], "
             f"but got {start}) for dimension {d} of size {n}"
         )
@@ -795,12 +796,12 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
     """The slice at ``index`` along ``dim``, with that dim removed (a view)."""
     x = _check_tensor(input, "select")
     if x.ndim == 0:
-        raise IndexError("select(): cannot be applied to a 0-dim tensor")
+        raise OutOfRange("select(): cannot be applied to a 0-dim tensor")
     d = norm_dim(dim, x.ndim, "select")
     n = x.shape[d]
     i = _int(index, "select", "index")
     if i < -n or i >= n:
-        raise IndexError(
+        raise OutOfRange(
             f"select(): index {i} out of range for tensor of size {list(x.shape)} at dimension {d}"
         )
     return Slice.apply(x, (*_axis_key(d, i % n), Ellipsis))
@@ -894,7 +895,7 @@ def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
         flat = Reshape.apply(x, (-1,))
         return Reshape.apply(Roll.apply(flat, shifts_t, (0,)), x.shape)
     if x.ndim == 0:  # (other ops read dim 0 of a 0-d tensor as the tensor; roll does not)
-        raise IndexError("roll(): dimension specified as 0 but tensor has no dimensions")
+        raise OutOfRange("roll(): dimension specified as 0 but tensor has no dimensions")
     axes = (
         norm_dims(dims, x.ndim, "roll")
         if not isinstance(dims, Sequence)
@@ -1116,7 +1117,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     if len(tensors) == 1 and isinstance(tensors[0], list | tuple):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise InvalidValue(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
     ts = [reshape(_check_tensor(t_, "meshgrid"), -1) for t_ in tensors]
     n = len(ts)
     if indexing == "xy" and n >= 2:
