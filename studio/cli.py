@@ -191,7 +191,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if h.get("epoch"):
         print(
             f"trained {proj.position['epoch']} epochs, {proj.position['step']} steps; last "
-            f"val acc {h['val_acc'][-1]}"
+            f"val acc {h['val_acc'][-1]:.4f}"
         )
     return 0
 

@@ -258,11 +258,11 @@ def pack_weights(
     model_state: dict[str, np.ndarray], optim_tensors: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> bytes:
     """One safetensors blob: ``model.<key>`` and ``optim.<key>`` tensors, JSON metadata."""
-    tensors = {}
+    tensors = {}  # (np.asarray, not ascontiguousarray: that makes 0-d arrays (1,))
     for k, v in model_state.items():
-        tensors["model." + k] = np.ascontiguousarray(v)
+        tensors["model." + k] = np.asarray(v, order="C")
     for k, v in optim_tensors.items():
-        tensors["optim." + k] = np.ascontiguousarray(v)
+        tensors["optim." + k] = np.asarray(v, order="C")
     return st_save(tensors, metadata={"studio": json.dumps(meta)})
 
 
@@ -401,6 +401,10 @@ def check_state_matches(spec: ProjectSpec, state: dict[str, np.ndarray], where: 
             f"{missing[:5]}, unexpected {extra[:5]}"
         )
     for k, shape in expected.items():
+        if shape == () and state[k].shape == (1,):
+            # files written before 2026-11-23 stored 0-d tensors (BatchNorm's
+            # num_batches_tracked) with shape (1,)
+            state[k] = state[k].reshape(())
         if shape is not None and tuple(state[k].shape) != tuple(shape):
             raise ProjectError(
                 f"{where}: weight '{k}' has shape {tuple(state[k].shape)}, the "

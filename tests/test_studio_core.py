@@ -91,6 +91,32 @@ def test_bare_json_and_archive_round_trip(tmp_path):
     assert [f.name for f in tmp_path.iterdir() if f.name.endswith(".tmp")] == []
 
 
+def test_a_trained_batchnorm_model_saves_and_reopens_with_its_0d_buffers(tmp_path):
+    # BatchNorm's num_batches_tracked is 0-d: np.ascontiguousarray made it (1,) on save,
+    # and the file then failed its own shape check on open ("has shape (1,), the model
+    # needs ()"); files written that way still open
+    import darklib as dl
+    from studio.network import build_model
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    spec = spec_from_dict(json.loads((root / "projects" / "objects_cnn.json").read_text()))
+    model = build_model(spec.model)
+    model.train()
+    model(dl.randn(2, *spec.model.input_shape))
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    assert state["bn1.num_batches_tracked"].shape == ()
+    step = np.array(3.0, np.float32)  # an optimizer's 0-d step counter
+    proj = Project(spec=spec, model_state=state, optim_tensors={"0.step": step})
+    back = load_project(save_project(proj, tmp_path / "cnn.darkproj"))
+    for k, v in state.items():
+        assert back.model_state[k].shape == v.shape, k
+        np.testing.assert_array_equal(back.model_state[k], v)
+    assert back.optim_tensors["0.step"].shape == ()
+    old = {**state, "bn1.num_batches_tracked": state["bn1.num_batches_tracked"].reshape(1)}
+    back = load_project(save_project(Project(spec=spec, model_state=old), tmp_path / "o.darkproj"))
+    assert back.model_state["bn1.num_batches_tracked"].shape == ()
+
+
 @pytest.mark.parametrize("kind", ["zip", "json", "schema", "layer", "weights", "big"])
 def test_bad_project_files_name_the_problem(tmp_path, kind):
     p = tmp_path / "bad.darkproj"
