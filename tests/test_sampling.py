@@ -3,6 +3,7 @@ plus finite differences and argument errors."""
 
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as F
 
 import darklib as dl
@@ -154,3 +155,15 @@ def test_integer_upsample_is_a_copy_not_a_view():
 def test_interpolate_errors(call, match):
     with pytest.raises((RuntimeError, ValueError, NotImplementedError), match=match):
         call()
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+def test_nearest_1d_picks_torchs_source_at_exact_boundaries_in_float64(mode):
+    # torch's 1-D kernel takes float64 scales and products for float64 input (size 82 from
+    # 2: output 41 reads input 1, where a float32 scale gives 0)
+    for n_in in range(1, 24):
+        x = np.arange(n_in, dtype=np.float64).reshape(1, 1, n_in)
+        for n_out in range(1, 90):
+            want = F.interpolate(torch.tensor(x), size=n_out, mode=mode)
+            got = dl.nn.functional.interpolate(dl.tensor(x), size=n_out, mode=mode)
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{n_in}->{n_out}")

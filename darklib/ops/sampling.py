@@ -32,18 +32,28 @@ from darklib.tensor import Tensor
 
 @functools.lru_cache(maxsize=512)
 def _nearest_table(
-    n_in: int, n_out: int, scale: float | None, exact: bool, shortcuts: bool = True
+    n_in: int,
+    n_out: int,
+    scale: float | None,
+    exact: bool,
+    shortcuts: bool = True,
+    double: bool = False,
 ) -> tuple:
     """Source index per output index, as PyTorch computes it, plus fast-path facts:
     ``(idx, up, down)`` where ``up``/``down`` is an integer factor when the table is a
     plain repeat (``o // up``) or subsample (``o * down``), else 0. ``shortcuts``: torch's
     2-D kernel copies when the size stays and halves indices when it doubles, whatever
-    the scale factor; its 1-D kernel always scales."""
+    the scale factor; its 1-D kernel always scales, and for float64 input it takes the scale
+    and the product in double (``double``), rounded to float before the floor."""
     dst = np.arange(n_out, dtype=np.int64)
     if shortcuts and not exact and n_out == n_in:
         idx = dst
     elif shortcuts and not exact and n_out == 2 * n_in:
         idx = dst >> 1
+    elif double:
+        s = 1.0 / scale if scale is not None and scale > 0 else n_in / n_out
+        src = ((dst + (0.5 if exact else 0.0)) * s).astype(np.float32)
+        idx = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
     else:
         s = (
             np.float32(1.0 / scale)
@@ -120,9 +130,9 @@ def _band(targets: np.ndarray, weights: np.ndarray, n_in: int, n_out: int) -> tu
 
 @functools.lru_cache(maxsize=512)
 def _nearest_band(
-    n_in: int, n_out: int, scale: float | None, exact: bool, shortcuts: bool
+    n_in: int, n_out: int, scale: float | None, exact: bool, shortcuts: bool, double: bool
 ) -> tuple:
-    idx = _nearest_table(n_in, n_out, scale, exact, shortcuts)[0]
+    idx = _nearest_table(n_in, n_out, scale, exact, shortcuts, double)[0]
     return _band(idx, np.ones(n_out, np.float32), n_in, n_out)
 
 
@@ -533,6 +543,9 @@ def interpolate(
         return UpsampleBilinear.apply(input, th, tw, keys)
     exact = mode == "nearest-exact"
     short = dims != 1
-    keys = tuple(("nearest", n, o, s, exact, short) for n, o, s in zip(in_sizes, out_sizes, scales))
+    double = dims == 1 and input.array.dtype == np.float64
+    keys = tuple(
+        ("nearest", n, o, s, exact, short, double) for n, o, s in zip(in_sizes, out_sizes, scales)
+    )
     th, tw = (_nearest_table(*k[1:]) for k in keys)
     return UpsampleNearest.apply(input, th, tw, keys)
