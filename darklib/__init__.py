@@ -325,12 +325,22 @@ def is_tensor(obj: object) -> bool:
     return isinstance(obj, Tensor)
 
 
+def _input(input: object, op: str) -> Tensor:
+    if not isinstance(input, Tensor):
+        from darklib.errors import InvalidType
+
+        raise InvalidType(
+            f"{op}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
+        )
+    return input
+
+
 def is_floating_point(input: Tensor) -> bool:
-    return input.is_floating_point()
+    return _input(input, "is_floating_point").is_floating_point()
 
 
 def numel(input: Tensor) -> int:
-    return input.numel()
+    return _input(input, "numel").numel()
 
 
 def result_type(tensor1: object, tensor2: object) -> dtype:

@@ -12,9 +12,25 @@ from darklib.ops import elementwise as E
 from darklib.ops import linalg as L
 from darklib.tensor import Tensor
 
+_SEQUENCES = (list, tuple)
+
+
+def _operator(fn):
+    """An operator's method: a list or tuple operand gives NotImplemented, so that Python
+    raises its TypeError (``unsupported operand type(s) for +: 'Tensor' and 'list'``, and
+    ``==`` falls back to identity), as torch does; the functional forms refuse them too."""
+
+    def method(self, other):
+        if isinstance(other, _SEQUENCES):
+            return NotImplemented
+        return fn(self, other)
+
+    method.__name__ = getattr(fn, "__name__", "operator")
+    return method
+
 
 def _reflect(fn):
-    return lambda self, other: fn(other, self)
+    return _operator(lambda self, other: fn(other, self))
 
 
 def _bind(**methods: Any) -> None:
@@ -24,39 +40,40 @@ def _bind(**methods: Any) -> None:
 
 # ------------------------------------------------------------------ elementwise
 _bind(
-    __add__=E.add,
+    __add__=_operator(E.add),
     __radd__=_reflect(E.add),
-    __sub__=E.sub,
+    __sub__=_operator(E.sub),
     __rsub__=_reflect(E.sub),
-    __mul__=E.mul,
+    __mul__=_operator(E.mul),
     __rmul__=_reflect(E.mul),
-    __truediv__=E.div,
+    __truediv__=_operator(E.div),
     __rtruediv__=_reflect(E.div),
-    __pow__=E.pow,
+    __pow__=_operator(E.pow),
     __rpow__=_reflect(E.pow),
     __neg__=E.neg,
     __abs__=E.abs,
-    __floordiv__=E.floor_divide,
+    __floordiv__=_operator(E.floor_divide),
     __rfloordiv__=_reflect(E.floor_divide),
-    __mod__=E.remainder,
+    __mod__=_operator(E.remainder),
     __rmod__=_reflect(E.remainder),
     __pos__=lambda self: self,
-    __eq__=lambda a, b: False if b is None else E.eq(a, b),  # as torch: x == None is False
-    __ne__=lambda a, b: True if b is None else E.ne(a, b),
-    __lt__=E.lt,
-    __le__=E.le,
-    __gt__=E.gt,
-    __ge__=E.ge,
+    # as torch: x == None is False; a list or tuple compares by identity
+    __eq__=_operator(lambda a, b: False if b is None else E.eq(a, b)),
+    __ne__=_operator(lambda a, b: True if b is None else E.ne(a, b)),
+    __lt__=_operator(E.lt),
+    __le__=_operator(E.le),
+    __gt__=_operator(E.gt),
+    __ge__=_operator(E.ge),
     __invert__=E.bitwise_not,
-    __and__=E.bitwise_and,
+    __and__=_operator(E.bitwise_and),
     __rand__=_reflect(E.bitwise_and),
-    __or__=E.bitwise_or,
+    __or__=_operator(E.bitwise_or),
     __ror__=_reflect(E.bitwise_or),
-    __xor__=E.bitwise_xor,
+    __xor__=_operator(E.bitwise_xor),
     __rxor__=_reflect(E.bitwise_xor),
-    __lshift__=E.bitwise_left_shift,
+    __lshift__=_operator(E.bitwise_left_shift),
     __rlshift__=_reflect(E.bitwise_left_shift),
-    __rshift__=E.bitwise_right_shift,
+    __rshift__=_operator(E.bitwise_right_shift),
     __rrshift__=_reflect(E.bitwise_right_shift),
     add=E.add,
     sub=E.sub,
@@ -263,7 +280,7 @@ _bind(
 
 # ------------------------------------------------------------------ linalg
 _bind(
-    __matmul__=L.matmul,
+    __matmul__=_operator(L.matmul),
     __rmatmul__=_reflect(L.matmul),
     matmul=L.matmul,
     mm=L.mm,

@@ -14,7 +14,7 @@ import functools
 import inspect
 import sys
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -799,6 +799,23 @@ def _post_accumulate(t: Tensor) -> None:
             hook(t)
 
 
+def _tensor_list(x: Any, op: str, name: str) -> list:
+    """A tensor or a sequence of tensors as a list, refusing anything else."""
+    if isinstance(x, Tensor):
+        return [x]
+    if not isinstance(x, Iterable) or isinstance(x, str):
+        raise InvalidType(
+            f"{op}: {name} must be a Tensor or a sequence of Tensors, got {type(x).__name__}"
+        )
+    out = list(x)
+    for i, t in enumerate(out):
+        if not isinstance(t, Tensor):
+            raise InvalidType(
+                f"{op}: all {name} have to be Tensors, but got {type(t).__name__} at position {i}"
+            )
+    return out
+
+
 def backward(
     tensors: Tensor | Sequence[Tensor],
     grad_tensors: Any = None,
@@ -810,7 +827,7 @@ def backward(
     several, whose gradients add up), as ``torch.autograd.backward``; ``Tensor.backward``
     runs it with one tensor."""
     retain_graph = create_graph if retain_graph is None else bool(retain_graph)
-    outs = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    outs = _tensor_list(tensors, "backward", "tensors")
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(outs) if grad_tensors is None else [grad_tensors]
     if len(grad_tensors) != len(outs):
@@ -818,7 +835,7 @@ def backward(
     _sync(outs)
     roots = [_root_grad(t, g, "backward") for t, g in zip(outs, grad_tensors)]
     if inputs is not None:
-        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        inputs = _tensor_list(inputs, "backward", "inputs")
         if not inputs:
             raise RuntimeError("backward: inputs=[] holds no tensor; pass None for all leaves")
         grads = grad(
@@ -918,8 +935,8 @@ def grad(
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
         raise InvalidValue("autograd.grad: materialize_grads=True needs allow_unused=True or None")
-    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outs = _tensor_list(outputs, "autograd.grad", "outputs")
+    ins = _tensor_list(inputs, "autograd.grad", "inputs")
     _sync(outs + ins)
     if grad_outputs is None:
         grad_outputs = [None] * len(outs)

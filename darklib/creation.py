@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib import random as _random
 from darklib.backend import CPU, as_device, device_of, get_xp, to_device, xp_for
-from darklib.errors import InvalidType, InvalidValue
+from darklib.errors import InvalidType, InvalidValue, OutOfMemory
 from darklib.tensor import Tensor
 
 
@@ -26,7 +27,7 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
     if not hasattr(arr, "__array_interface__") and not hasattr(arr, "__cuda_array_interface__"):
         if isinstance(arr, Sequence) and _contains_tensors(arr):
             arr = [_to_array(a, dtype, "cpu") for a in arr]
-        arr = np.array(arr)
+        arr = _nested_array(arr, npd)
         if npd is None:
             npd = _default_dtype_for(arr, float_default)
         elif npd.kind in "iu" and arr.dtype.kind in "iuf" and arr.size:
@@ -42,6 +43,84 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
     if dev is not None and dev != device_of(arr):
         arr = to_device(arr, dev)
     return arr
+
+
+_NUMBER = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def _is_seq(x: Any) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.ndim > 0
+    return isinstance(x, Sequence) and not isinstance(x, str | bytes)
+
+
+def _nested_array(data: Any, npd: np.dtype | None) -> np.ndarray:
+    """``data`` (nested sequences of numbers) as an array, with torch's errors for ragged
+    data, for values that are not numbers and for integers beyond int64."""
+    try:
+        arr = np.array(data)
+    except (ValueError, TypeError, OverflowError) as e:
+        arr, err = None, e
+    if arr is not None and arr.dtype != object:
+        return arr
+    leaves = _scan_nested(data)  # raises on ragged data and on values that are not numbers
+    floats = any(isinstance(v, float | np.floating) for v in leaves)
+    if floats or (npd is not None and npd.kind == "f"):
+        return np.array(data, dtype=np.float64)
+    for v in leaves:  # (darklib's widest integer type is int64)
+        if not -(2**63) <= int(v) < 2**63:
+            raise InvalidValue(
+                f"tensor(): Overflow: the integer {v} does not fit int64 (whose range is "
+                "[-2**63, 2**63 - 1]); pass floats or dtype=dl.float64 for larger values"
+            )
+    try:
+        return np.array(data, dtype=np.int64)
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidValue(
+            f"tensor(): cannot make a tensor from data of type {type(data).__name__}: "
+            f"{err if arr is None else 'values that are not numbers'}"
+        ) from None
+
+
+def _scan_nested(data: Any) -> list:
+    """The numbers of nested sequences whose lengths agree (the first element of each level
+    gives the shape, as torch's); a ragged level or a value that is no number is refused."""
+    shape = []
+    d = data
+    while _is_seq(d):
+        shape.append(len(d))
+        if not len(d):
+            break
+        d = d[0]
+    leaves: list = []
+    stack = [(data, 0, ())]
+    while stack:
+        x, k, index = stack.pop()
+        where = f" at index {list(index)}" if index else ""
+        if k == len(shape):
+            if _is_seq(x):
+                raise InvalidType(
+                    f"tensor(): expected a number{where}, got a {type(x).__name__} (the data's "
+                    f"first elements give it the shape {shape})"
+                )
+            if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+                x = x.item()
+            if not isinstance(x, _NUMBER):
+                raise InvalidType(f"tensor(): Could not infer dtype of {type(x).__name__}{where}")
+            leaves.append(x)
+            continue
+        if not _is_seq(x):
+            raise InvalidType(
+                f"tensor(): expected a sequence of length {shape[k]} at dim {k}{where}, got "
+                f"{type(x).__name__} (the data's first elements give it the shape {shape})"
+            )
+        if len(x) != shape[k]:
+            raise InvalidValue(
+                f"tensor(): expected sequence of length {shape[k]} at dim {k} (got {len(x)})"
+                f"{where}: the data is ragged"
+            )
+        stack.extend((e, k + 1, (*index, i)) for i, e in reversed(list(enumerate(x))))
+    return leaves
 
 
 def _check_fits(arr: np.ndarray, npd: np.dtype) -> None:
@@ -116,33 +195,121 @@ def from_numpy(arr: np.ndarray) -> Tensor:
     return Tensor._wrap(arr)
 
 
-def _shape(size: tuple) -> tuple[int, ...]:
-    if len(size) == 1 and isinstance(size[0], Sequence):
+def _describe(v: Any) -> str:
+    text = repr(v)
+    return type(v).__name__ if len(text) > 40 else f"{type(v).__name__} ({text})"
+
+
+def _size_int(v: Any) -> int | None:
+    """``v`` as an int when it is one (a Python or NumPy integer, a 0-d integer tensor or
+    array), else None; bools are not sizes."""
+    if isinstance(v, bool | np.bool_):
+        return None
+    if isinstance(v, int | np.integer):
+        return int(v)
+    arr = v.array if isinstance(v, Tensor) else v
+    if isinstance(arr, np.ndarray) or hasattr(arr, "__cuda_array_interface__"):
+        if arr.ndim == 0 and arr.dtype.kind in "iu":
+            return int(arr.item())
+    return None
+
+
+def _int_arg(v: Any, op: str, name: str, minimum: int | None = 0) -> int:
+    """An int argument (a count such as eye's ``n``): integers only, at least ``minimum``."""
+    n = _size_int(v)
+    if n is None:
+        raise InvalidType(f"{op}(): argument '{name}' must be int, not {_describe(v)}")
+    if minimum is not None and n < minimum:
+        raise InvalidValue(f"{op}(): {name} must be greater or equal to {minimum}, got {n}")
+    return n
+
+
+def _shape(size: tuple, op: str = "tensor") -> tuple[int, ...]:
+    """The sizes of a creation call: ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or
+    ``f(dl.Size(...))``; each an integer (a Python or NumPy int, a 0-d integer tensor),
+    none negative, as torch's."""
+    if len(size) == 1 and isinstance(size[0], Sequence) and not isinstance(size[0], str):
         size = tuple(size[0])
+    elif len(size) == 1 and _size_int(size[0]) is None:
+        raise InvalidType(
+            f"{op}(): argument 'size' must be a tuple of ints, not {_describe(size[0])}"
+        )
     out = []
-    for s in size:
-        n = int(s)
-        if n < 0:
-            raise RuntimeError(f"negative dimension {n} in size {tuple(size)}")
+    for i, s in enumerate(size):
+        n = _size_int(s)
+        if n is None:
+            raise InvalidType(
+                f"{op}(): argument 'size' must be a tuple of ints, but got {_describe(s)} at "
+                f"position {i}"
+            )
         out.append(n)
-    return tuple(out)
+    shape = tuple(out)
+    bad = [n for n in shape if n < 0]
+    if bad:
+        raise InvalidValue(
+            f"{op}(): Dimension size must be non-negative, got negative dimension {bad[0]} in "
+            f"size {shape}"
+        )
+    return shape
+
+
+def _memory_limit(xp: Any) -> int | None:
+    """The bytes of memory of the device of ``xp`` (None where unknown)."""
+    try:
+        if xp is np:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return int(xp.cuda.Device().mem_info[1])
+    except Exception:  # (no sysconf on Windows; a CUDA query that fails): no limit known
+        return None
+
+
+def check_alloc(shape: tuple, dtype: np.dtype, op: str, xp: Any = np) -> None:
+    """Refuse, before allocating, a tensor larger than the device's memory (NumPy would
+    fail with a message about its own intermediate arrays, or overflow)."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes < 2**30:
+        return
+    limit = _memory_limit(xp)
+    if nbytes >= 2**63 or (limit is not None and nbytes > limit):
+        where = "" if limit is None else f", more than the {limit} bytes of memory of the device"
+        raise OutOfMemory(
+            f"{op}(): a tensor of size {list(shape)} and dtype {np.dtype(dtype).name} would "
+            f"take {nbytes} bytes{where}; the size is too large"
+        )
 
 
 def _make(
-    fill: Any, size: tuple, dtype: Any, device: Any, requires_grad: bool, default: Any = None
+    fill: Any,
+    size: tuple | None,
+    dtype: Any,
+    device: Any,
+    requires_grad: bool,
+    default: Any = None,
+    op: str = "tensor",
 ) -> Tensor:
+    """A tensor of ``size`` (a creation call's sizes, parsed by :func:`_shape`; ``None`` for
+    the ops whose ``fill`` makes its own shape and checks it with :func:`check_alloc`)."""
     dev = CPU if device is None else as_device(device)
     xp = xp_for(dev)
     if dtype is not None:
         npd = _dt.to_numpy_dtype(dtype)
     else:
         npd = _dt.default_float() if default is None else np.dtype(default)
-    shape = _shape(size)
-    if dev.type == "cuda":
-        with xp.cuda.Device(dev.index):
-            arr = fill(xp, shape, npd)
-    else:  # (values beyond the dtype's range become inf without NumPy's warning, as torch)
-        arr = _dt.silent(fill, xp, shape, npd)
+    shape = (0,) if size is None else _shape(size, op)
+    check_alloc(shape, npd, op, xp)
+    try:
+        if dev.type == "cuda":
+            with xp.cuda.Device(dev.index):
+                arr = fill(xp, shape, npd)
+        else:  # (values beyond the dtype's range become inf without NumPy's warning, as torch)
+            arr = _dt.silent(fill, xp, shape, npd)
+    except MemoryError as e:
+        if isinstance(e, OutOfMemory):
+            raise
+        raise OutOfMemory(
+            f"{op}(): not enough memory on {dev} for a tensor of dtype {npd.name}"
+            + ("" if size is None else f" and size {list(shape)}")
+        ) from None
     t = Tensor._wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
@@ -150,15 +317,15 @@ def _make(
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad)
+    return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad, op="zeros")
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad)
+    return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad, op="ones")
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad, op="empty")
 
 
 def full(
@@ -179,6 +346,8 @@ def full(
         fill_value = fill_value.item()
     if isinstance(fill_value, np.generic):
         fill_value = fill_value.item()
+    if not isinstance(size, Sequence) or isinstance(size, str):
+        raise InvalidType(f"full(): argument 'size' must be a tuple of ints, not {_describe(size)}")
     default = {bool: np.bool_, int: np.int64}.get(type(fill_value))
     return _make(
         lambda xp, s, d: xp.full(s, _dt.fill_value(fill_value, d, "full"), d),
@@ -187,10 +356,19 @@ def full(
         device,
         requires_grad,
         default,
+        op="full",
     )
 
 
+def _check_input(t: Any, op: str) -> None:
+    if not isinstance(t, Tensor):
+        raise InvalidType(
+            f"{op}(): argument 'input' (position 1) must be Tensor, not {type(t).__name__}"
+        )
+
+
 def _like(fn: Any, t: Tensor, dtype: Any, device: Any, requires_grad: bool, *args: Any) -> Tensor:
+    _check_input(t, f"{fn.__name__}_like")
     return fn(
         *args,
         t.shape,
@@ -226,6 +404,7 @@ def full_like(
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    _check_input(t, "full_like")
     return full(
         t.shape,
         fill_value,
@@ -270,6 +449,11 @@ def arange(
     start, end, step = (
         v.item() if isinstance(v, Tensor | np.generic) else v for v in (start, end, step)
     )
+    for name, v in (("start", start), ("end", end), ("step", step)):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise InvalidType(f"arange(): argument '{name}' must be a number, not {_describe(v)}")
+        if not math.isfinite(v):
+            raise InvalidValue(f"arange(): unsupported range: {start} -> {end} (step {step})")
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     is_float = any(isinstance(v, float) for v in (start, end, step))
@@ -288,21 +472,16 @@ def arange(
                 n = (hi - lo + st - (1 if st > 0 else -1)) // st
             else:
                 n = math.ceil((end - start) / step)
+            check_alloc((max(n, 0),), d, "arange", xp)
             return (lo + st * xp.arange(max(n, 0), dtype=np.int64)).astype(d)
         n = max(0, math.ceil((end - start) / step))
+        check_alloc((n,), d, "arange", xp)
         # start + i * step rounded once, as torch's fused multiply-add (in x86's 80-bit long
         # double where NumPy has it, else float64)
         wide = np.longdouble if xp is np else np.float64
         return (wide(start) + wide(step) * xp.arange(n, dtype=wide)).astype(d)
 
-    return _make(
-        fill,
-        (0,),
-        dtype,
-        device,
-        requires_grad,
-        default,
-    )
+    return _make(fill, None, dtype, device, requires_grad, default, op="arange")
 
 
 def linspace(
@@ -317,11 +496,10 @@ def linspace(
     """``steps`` evenly spaced values from ``start`` to ``end``, as torch computes them:
     the first half counted up from ``start``, the second half down from ``end`` (so both
     ends are exact, and an infinite end gives NaN, as torch's)."""
-    steps = int(steps)
-    if steps < 0:
-        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    steps = _int_arg(steps, "linspace", "steps")
 
     def fill(xp: Any, s: Any, d: np.dtype) -> Any:
+        check_alloc((steps,), d, "linspace", xp)
         if d.kind == "f":  # ends beyond the dtype are refused, as torch
             _dt.fill_value(float(start), d, "linspace")
             _dt.fill_value(float(end), d, "linspace")
@@ -332,7 +510,7 @@ def linspace(
             return up.astype(d)
         return xp.where(i < steps // 2, up, down).astype(d)
 
-    return _make(fill, (0,), dtype, device, requires_grad)
+    return _make(fill, None, dtype, device, requires_grad, op="linspace")
 
 
 def eye(
@@ -343,12 +521,10 @@ def eye(
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    n = _int_arg(n, "eye", "n")
+    m = n if m is None else _int_arg(m, "eye", "m")
     return _make(
-        lambda xp, s, d: xp.eye(n, n if m is None else m, dtype=d),
-        (0,),
-        dtype,
-        device,
-        requires_grad,
+        lambda xp, s, d: xp.eye(n, m, dtype=d), (n, m), dtype, device, requires_grad, op="eye"
     )
 
 
@@ -360,7 +536,7 @@ def manual_seed(seed: int) -> _random.Generator:
 def _random_tensor(
     kind: str, size: tuple, dtype: Any, device: Any, requires_grad: bool, generator: Any, **kw: Any
 ) -> Tensor:
-    gen = _random.default_generator if generator is None else generator
+    gen = _random.resolve(generator, kind)
 
     def fill(xp, s, d):
         if kind in ("rand", "randn") and d.kind != "f":  # torch has no such fill either
@@ -368,7 +544,7 @@ def _random_tensor(
         return gen.sample(kind, xp, s, d, **kw)
 
     default = np.int64 if kind in ("randint", "randperm") else None
-    return _make(fill, size, dtype, device, requires_grad, default)
+    return _make(fill, size, dtype, device, requires_grad, default, op=kind)
 
 
 def rand(
@@ -394,19 +570,35 @@ def randn(
 
 
 def randint(
-    low: int,
+    low: int | None = None,
     high: int | None = None,
-    size: Sequence[int] = (),
+    size: Sequence[int] | None = None,
     *,
     generator: Any = None,
     dtype: Any = None,
     device: Any = None,
 ) -> Tensor:
-    """Integers in [low, high) (``randint(high, size)`` starts at 0)."""
-    if isinstance(high, tuple | list):  # randint(high, size)
-        low, high, size = 0, low, high
+    """Integers in [low, high): ``randint(low, high, size)`` or ``randint(high, size)``
+    (from 0); ``size`` is required, as in torch."""
+    if isinstance(high, Sequence) and size is None:  # randint(high, size)
+        high, size = None, high
     if high is None:
         low, high = 0, low
+    elif low is None:  # randint(high=..., size=...)
+        low = 0
+    if high is None:
+        raise InvalidType("randint(): missing the upper bound 'high'")
+    if size is None:
+        raise InvalidType(
+            "randint(): missing the 'size' argument (call randint(high, size) or "
+            "randint(low, high, size))"
+        )
+    if not isinstance(size, Sequence) or isinstance(size, str):
+        raise InvalidType(
+            f"randint(): argument 'size' must be a tuple of ints, not {_describe(size)}"
+        )
+    low = _int_arg(low, "randint", "low", minimum=None)
+    high = _int_arg(high, "randint", "high", minimum=None)
     if high <= low:
         raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
     return _random_tensor(
@@ -415,7 +607,8 @@ def randint(
 
 
 def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
-    return _random_tensor("randperm", ((int(n),),), dtype, device, False, generator)
+    n = _int_arg(n, "randperm", "n")
+    return _random_tensor("randperm", ((n,),), dtype, device, False, generator)
 
 
 def normal(
@@ -454,6 +647,12 @@ def multinomial(
 ) -> Tensor:
     """Indices drawn from the categorical distribution(s) of the rows of ``input``
     (non-negative weights, 1-D or 2-D), with or without replacement (int64)."""
+    _check_input(input, "multinomial")
+    num_samples = _int_arg(num_samples, "multinomial", "num_samples", minimum=None)
+    if num_samples <= 0:
+        raise InvalidValue(
+            f"multinomial(): cannot sample n_sample <= 0 samples (got {num_samples})"
+        )
     xp = get_xp(input.array)
     w = input.array.astype(np.float64)
     rows = w.reshape(1, -1) if w.ndim == 1 else w
@@ -477,7 +676,7 @@ def multinomial(
         )
     if empty:
         raise RuntimeError("multinomial(): every row needs a positive total weight")
-    gen = _random.default_generator if generator is None else generator
+    gen = _random.resolve(generator, "multinomial")
     p = rows / total
     if replacement:  # inverse CDF, on the tensor's device
         u = gen.sample("rand", xp, (p.shape[0], num_samples), np.dtype(np.float64))
@@ -502,18 +701,24 @@ def logspace(
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
+    steps = _int_arg(steps, "logspace", "steps")
     return _make(
-        lambda xp, s, d: xp.logspace(start, end, int(steps), base=base).astype(d),
-        (0,),
+        lambda xp, s, d: xp.logspace(start, end, steps, base=base).astype(d),
+        (steps,),
         dtype,
         device,
         requires_grad,
+        op="logspace",
     )
 
 
 def _tri_indices(row: int, col: int, offset: int, dtype: Any, device: Any, upper: bool) -> Tensor:
+    op = "triu_indices" if upper else "tril_indices"
+    row, col = _int_arg(row, op, "row"), _int_arg(col, op, "col")
+    offset = _int_arg(offset, op, "offset", minimum=None)
+    check_alloc((2, row * col), np.int64, op)
     fn = np.triu_indices if upper else np.tril_indices
-    idx = np.stack(fn(int(row), int(offset), int(col))).astype(np.int64).reshape(2, -1)
+    idx = np.stack(fn(row, offset, col)).astype(np.int64).reshape(2, -1)
     return tensor(idx, dtype=dtype or _dt.int64, device=device)
 
 

@@ -21,3 +21,7 @@ class InvalidType(TypeError, RuntimeError):
 
 class OutOfRange(IndexError, RuntimeError):
     """An index or dim is out of range (an IndexError and a RuntimeError)."""
+
+
+class OutOfMemory(MemoryError, RuntimeError):
+    """A tensor too large for the device's memory (a MemoryError and a RuntimeError)."""

@@ -11,7 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from darklib.errors import InvalidValue
+from darklib.errors import InvalidType, InvalidValue
+
+
+def _check_seed(seed: Any) -> int:
+    """A seed as a non-negative int below 2**64: a Python or NumPy integer, nothing else."""
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        raise InvalidType(f"manual_seed expected a long, but got {type(seed).__name__}")
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise InvalidValue(
+            f"manual_seed: seed {seed} overflows a 64-bit integer (expected -2**63 <= seed < 2**64)"
+        )
+    return seed % 2**64
 
 
 class Generator:
@@ -24,7 +36,9 @@ class Generator:
         self._gpu: dict[Any, Any] = {}
 
     def manual_seed(self, seed: int) -> Generator:
-        seed = int(seed)
+        """Seed the generator with an integer in [-2**63, 2**64) (negative seeds wrap to
+        their unsigned 64-bit value, as torch's)."""
+        seed = _check_seed(seed)
         with self._lock:
             self._seed = seed
             self._cpu = np.random.default_rng(seed)
@@ -102,3 +116,15 @@ def seed() -> int:
 
 def initial_seed() -> int:
     return default_generator.initial_seed()
+
+
+def resolve(generator: Any, op: str) -> Generator:
+    """``generator`` (the default generator for None), refusing anything else."""
+    if generator is None:
+        return default_generator
+    if not isinstance(generator, Generator):
+        raise InvalidType(
+            f"{op}(): argument 'generator' must be a darklib Generator, not "
+            f"{type(generator).__name__}"
+        )
+    return generator

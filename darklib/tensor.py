@@ -16,7 +16,7 @@ import numpy as np
 from darklib import autograd
 from darklib import dtypes as _dt
 from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device, to_numpy
-from darklib.errors import InvalidType, InvalidValue
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 
 device_cls = device
 
@@ -82,6 +82,12 @@ _TYPE_NAMES = {
     "uint8": "ByteTensor",
     "bool": "BoolTensor",
 }
+
+
+def check_bool(value: Any, op: str, name: str) -> None:
+    """Refuse a flag that is not a bool (torch takes no 0/1, string or None there)."""
+    if not isinstance(value, bool | np.bool_):
+        raise InvalidType(f"{op}(): argument '{name}' must be bool, not {type(value).__name__}")
 
 
 class Tensor:
@@ -193,7 +199,22 @@ class Tensor:
         return Size(self.array.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        return Size(self.array.shape) if dim is None else self.array.shape[dim]
+        shape = self.array.shape
+        if dim is None:
+            return Size(shape)
+        return shape[self._dim(dim, "size")]
+
+    def _dim(self, dim: Any, op: str) -> int:
+        """``dim`` wrapped into [0, ndim), with torch's errors (a 0-d tensor has no dim)."""
+        n = self.array.ndim
+        if type(dim) is int and -n <= dim < n:  # the common case first
+            return dim % n
+        from darklib.ops.shape import norm_dim
+
+        if n == 0:
+            norm_dim(dim, 0, op)  # (refuses a dim that is no integer)
+            raise OutOfRange(f"{op}(): Dimension specified as {dim} but tensor has no dimensions")
+        return norm_dim(dim, n, op)
 
     @property
     def ndim(self) -> int:
@@ -212,7 +233,7 @@ class Tensor:
     def stride(self, dim: int | None = None) -> Any:
         """Steps in elements (not bytes) between neighbours along each dim."""
         st = tuple(s // self.array.itemsize for s in self.array.strides)
-        return st if dim is None else st[dim]
+        return st if dim is None else st[self._dim(dim, "stride")]
 
     def is_signed(self) -> bool:
         return self.array.dtype.kind in "if"
@@ -367,6 +388,11 @@ class Tensor:
         return self.to(dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
+        if not isinstance(other, Tensor):
+            raise InvalidType(
+                f"type_as(): argument 'other' (position 1) must be Tensor, not "
+                f"{type(other).__name__}"
+            )
         return self.to(other.dtype)
 
     def detach(self) -> Tensor:
@@ -441,6 +467,8 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if not isinstance(value, bool | np.bool_):
+            raise InvalidType(f"requires_grad must be a bool, not {type(value).__name__}")
         if self.grad_fn is not None:
             raise RuntimeError(
                 "requires_grad: only leaf tensors can change it, and this one is the output "
@@ -449,6 +477,7 @@ class Tensor:
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        check_bool(requires_grad, "requires_grad_", "requires_grad")
         if self.grad_fn is not None and not requires_grad:
             raise RuntimeError(
                 "requires_grad = False: only leaf tensors can stop requiring grad, and this "

@@ -587,3 +587,80 @@ def test_collate_keeps_torch_containers_and_dtypes():
         d = default_collate(batch)
         assert d.numpy().dtype == wide
         np.testing.assert_array_equal(d.numpy(), T.default_collate(batch).numpy())
+
+
+def _in_thread(fn, timeout=10.0):
+    """``fn()`` in a daemon thread, joined with a timeout (a hang fails, not blocks): its
+    result or exception."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # handed back to the test
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), f"hung for more than {timeout} s"
+    return out
+
+
+class _Stream(IterableDataset):
+    def __iter__(self):
+        return iter(range(4))
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+@pytest.mark.parametrize("kind", ["map", "iterable"])
+def test_failing_worker_init_fn_raises_its_own_exception(kind, persistent, capsys):
+    """torch re-raises the exception of a failing worker_init_fn (not BrokenThreadPool),
+    and darklib prints nothing of it on its own."""
+
+    def init(wid):
+        raise ValueError("bad seed setup")
+
+    ds = list(range(4)) if kind == "map" else _Stream()
+    loader = DataLoader(
+        ds, batch_size=2, num_workers=2, worker_init_fn=init, persistent_workers=persistent
+    )
+    for _ in range(2):  # a second epoch (persistent workers: the same failed workers)
+        out = _in_thread(lambda: list(loader))
+        err = out.get("error")
+        assert type(err) is ValueError and str(err) == "bad seed setup", err
+        assert any("worker_init_fn failed" in n and "worker thread 0" in n for n in err.__notes__)
+    captured = capsys.readouterr()
+    assert "bad seed setup" not in captured.err + captured.out
+
+
+def test_worker_init_fn_runs_once_per_worker_before_its_batches():
+    seen = []
+    lock = threading.Lock()
+
+    def init(wid):
+        with lock:
+            seen.append((wid, dl.utils.data.get_worker_info().id))
+
+    out = _in_thread(
+        lambda: list(DataLoader(list(range(8)), batch_size=2, num_workers=2, worker_init_fn=init))
+    )
+    assert [b.tolist() for b in out["value"]] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert sorted(seen) == [(0, 0), (1, 1)]
+
+
+def test_collating_numbers_with_other_values_names_the_types():
+    import torch
+    from torch.utils.data import default_collate as torch_collate
+
+    for batch in ([1, "a"], [1.0, None], [np.float32(1), "a"], [1, [2]]):
+        with pytest.raises(TypeError):
+            torch_collate(batch)
+        with pytest.raises(TypeError, match=r"invalid data type '\w+' at entry 1 of a batch of "):
+            default_collate(batch)
+    out = _in_thread(lambda: list(DataLoader([1, "a"], batch_size=2)))
+    assert isinstance(out["error"], TypeError) and "'str'" in str(out["error"])
+    for batch in ([1, 2.5], [True, 2], [1.5, 2]):
+        assert default_collate(batch).tolist() == torch_collate(batch).tolist()
+        assert str(default_collate(batch).dtype)[8:] == str(torch_collate(batch).dtype)[6:]
+    assert torch.is_tensor(torch_collate([1, 2]))

@@ -1115,3 +1115,16 @@ def test_private_state_dict_hook_may_replace_the_result():
         lin._register_load_state_dict_pre_hook(lambda *a, seen=seen: seen.append(len(a)))
         lin.load_state_dict({"weight": lib.ones(1, 1), "bias": lib.ones(1)})
         assert seen == [7], lib.__name__  # without the module
+
+
+def test_module_requires_grad_takes_a_bool_only():
+    for v in ("no", 1, None):
+        with pytest.raises(TypeError) as want:
+            torch.nn.Linear(2, 2).requires_grad_(v)
+        m = nn.Linear(2, 2)
+        with pytest.raises(type(want.value), match=r"argument 'requires_grad' must be bool"):
+            m.requires_grad_(v)
+        assert all(p.requires_grad for p in m.parameters())  # nothing changed
+    m = nn.Linear(2, 2).requires_grad_(False)
+    assert not any(p.requires_grad for p in m.parameters())
+    assert all(p.requires_grad for p in m.requires_grad_().parameters())

@@ -227,3 +227,172 @@ def test_all_any_over_no_dims_give_truth_values():
     x = dl.tensor([2, 0, 4], dtype=dl.uint8)
     assert dl.all(x, dim=()).tolist() == [1, 0, 1] == dl.any(x, dim=()).tolist()
     assert dl.all(dl.tensor([0.5, 0.0]), dim=()).tolist() == [True, False]
+
+
+# ------------------------------------------------------------------ argument errors (review)
+def _same_error(call, exc=None, match=None):
+    """``call(lib)`` raises for torch and for darklib; darklib's error is of torch's type
+    (or ``exc``) and its message matches ``match``."""
+    with pytest.raises(Exception) as want:
+        call(torch)
+    with pytest.raises(exc or want.type, match=match) as got:
+        call(dl)
+    assert isinstance(got.value, want.type), (got.value, want.value)
+    return got.value
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda L: L.zeros(2.5), r"zeros\(\): argument 'size' must be a tuple of ints, not float"),
+        (lambda L: L.randn(3.9), r"randn\(\): argument 'size'.*not float"),
+        (lambda L: L.ones(3.7), r"ones\(\): argument 'size'.*not float"),
+        (lambda L: L.zeros("a"), r"not str"),
+        (lambda L: L.ones(None), r"not NoneType"),
+        (lambda L: L.zeros(True), r"not bool"),
+        (lambda L: L.zeros([2, 3.0]), r"float \(3.0\) at position 1"),
+        (lambda L: L.zeros(L.tensor(3.0)), r"not Tensor"),
+        (lambda L: L.zeros(np.array([2, 3])), r"not ndarray"),
+        (lambda L: L.full(-1, 2.0), r"full\(\): argument 'size' must be a tuple of ints, not int"),
+        (lambda L: L.randint(5), r"randint\(\): missing the 'size'"),
+        (lambda L: L.randint(0, 5, 3), r"argument 'size'.*not int"),
+        (lambda L: L.randperm(2.5), r"randperm\(\): argument 'n' must be int, not float"),
+        (lambda L: L.eye(2.5), r"eye\(\): argument 'n' must be int, not float"),
+        (lambda L: L.linspace(0, 1, 2.5), r"linspace\(\): argument 'steps' must be int"),
+        (lambda L: L.arange("a"), r"arange\(\): argument 'end' must be a number, not str"),
+        (lambda L: L.triu_indices(3, 3, 1.5), r"argument 'offset' must be int, not float"),
+    ],
+)
+def test_creation_sizes_must_be_ints_as_in_torch(call, match):
+    _same_error(call, TypeError, match)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda L: L.zeros(-1), r"non-negative.*-1"),
+        (lambda L: L.zeros(2, -3), r"non-negative.*-3 in size \(2, -3\)"),
+        (lambda L: L.full((-1,), 2.0), r"non-negative"),
+        (lambda L: L.eye(-1), r"n must be greater or equal to 0, got -1"),
+        (lambda L: L.eye(2, -1), r"m must be greater or equal to 0, got -1"),
+        (lambda L: L.randperm(-1), r"n must be greater or equal to 0"),
+        (lambda L: L.linspace(0, 1, -1), r"steps must be greater or equal to 0"),
+        (lambda L: L.logspace(0, 1, -1), r"steps must be greater or equal to 0"),
+        (lambda L: L.tril_indices(-1, 3), r"row must be greater or equal to 0, got -1"),
+        (lambda L: L.triu_indices(3, -1), r"col must be greater or equal to 0, got -1"),
+        (lambda L: L.arange(0, float("inf")), r"unsupported range"),
+        (lambda L: L.multinomial(L.ones(3), 0), r"cannot sample n_sample <= 0"),
+    ],
+)
+def test_creation_negative_sizes_are_refused_as_in_torch(call, match):
+    _same_error(call, RuntimeError, match)
+
+
+def test_creation_sizes_accept_integer_scalars_of_every_kind():
+    for size in (3, np.int64(3), np.int32(3), dl.tensor(3), (3,), [3], dl.Size([3])):
+        assert dl.zeros(size).shape == (3,) == tuple(torch.zeros(3).shape)
+    assert dl.ones(2, np.int16(3)).shape == (2, 3)
+    assert dl.zeros(()).shape == () and dl.zeros(0).shape == (0,)
+    assert dl.randint(5, size=(3,)).shape == (3,)
+    want = tuple(torch.randint(high=5, size=(2,)).shape)
+    assert dl.randint(high=5, size=(2,)).shape == (2,) == want
+    assert dl.eye(2, 3).shape == (2, 3) and dl.eye(np.int64(2)).shape == (2, 2)
+
+
+def test_creation_refuses_sizes_beyond_memory_before_allocating():
+    # torch: RuntimeError (allocation failure / storage size overflow); darklib says so first
+    for call in (lambda L: L.arange(0, 1, 1e-12), lambda L: L.zeros(2**40, 2**40)):
+        err = _same_error(call, RuntimeError, r"too large")
+        assert isinstance(err, MemoryError) and "float128" not in str(err)
+    with pytest.raises(MemoryError, match=r"empty\(\): a tensor of size \[1099511627776, 1024\]"):
+        dl.empty(2**40, 1024)
+
+
+def test_like_functions_and_tensor_helpers_refuse_non_tensors():
+    for name in ("zeros_like", "ones_like", "empty_like", "rand_like", "randn_like"):
+        _same_error(
+            lambda L, n=name: getattr(L, n)([1, 2]),
+            TypeError,
+            rf"{name}\(\): argument 'input' \(position 1\) must be Tensor, not list",
+        )
+    _same_error(lambda L: L.full_like([1, 2], 1.0), TypeError, r"full_like.*not list")
+    _same_error(lambda L: L.is_floating_point(5), TypeError, r"is_floating_point.*not int")
+    _same_error(lambda L: L.numel([1, 2]), TypeError, r"numel.*not list")
+    _same_error(lambda L: L.randn(3).type_as(5), TypeError, r"type_as.*'other'.*not int")
+    with pytest.raises(TypeError, match=r"randn\(\): argument 'generator' must be a darklib"):
+        dl.randn(2, generator=5)
+    with pytest.raises(TypeError, match=r"multinomial\(\): argument 'generator'"):
+        dl.multinomial(dl.ones(3), 1, generator="g")
+
+
+def test_size_and_stride_out_of_range_dims_as_torch():
+    for m in ("size", "stride"):
+        for d in (2, -3):
+            err = _same_error(
+                lambda L, m=m, d=d: getattr(L.randn(2, 3), m)(d),
+                IndexError,
+                rf"Dimension out of range \(expected to be in range of \[-2, 1\], but got {d}\)",
+            )
+            assert isinstance(err, RuntimeError)
+        _same_error(lambda L, m=m: getattr(L.tensor(1.0), m)(0), IndexError, r"no dimensions")
+        _same_error(lambda L, m=m: getattr(L.randn(2), m)(1.5), TypeError, r"must be an integer")
+    t = dl.randn(2, 3, 4).transpose(0, 2)
+    tt = torch.randn(2, 3, 4).transpose(0, 2)
+    assert [t.size(d) for d in range(-3, 3)] == [tt.size(d) for d in range(-3, 3)]
+    assert [t.stride(d) for d in range(-3, 3)] == [tt.stride(d) for d in range(-3, 3)]
+
+
+@pytest.mark.parametrize(
+    "data, exc, match",
+    [
+        ([[1, 2], [3]], ValueError, r"expected sequence of length 2 at dim 1 \(got 1\)"),
+        ([[[1], [2]], [[3], [4, 5]]], ValueError, r"length 1 at dim 2 \(got 2\) at index \[1, 1\]"),
+        ([[1, 2], 3], TypeError, r"expected a sequence of length 2 at dim 1 at index \[1\]"),
+        ([1, [2]], TypeError, r"expected a number at index \[1\], got a list"),
+        (None, RuntimeError, r"Could not infer dtype of NoneType"),
+        ([1, None], RuntimeError, r"Could not infer dtype of NoneType at index \[1\]"),
+        ({1: 2}, RuntimeError, r"Could not infer dtype of dict"),
+        ([2**70], ValueError, r"Overflow: the integer 1180591620717411303424 does not fit int64"),
+        ([-(2**63) - 1, 1], ValueError, r"Overflow"),
+    ],
+)
+def test_tensor_constructor_errors_as_torch(data, exc, match):
+    err = _same_error(lambda L: L.tensor(data), exc, match)
+    assert "inhomogeneous" not in str(err) and "setting an array element" not in str(err)
+
+
+def test_tensor_constructor_still_takes_big_numbers_as_floats():
+    for data in ([1.5, 2**70], [[2**70]]):
+        kw = {} if isinstance(data[0], float) else {"dtype": torch.float32}
+        want = torch.tensor(data, **kw)
+        got = dl.tensor(data, **({} if not kw else {"dtype": dl.float32}))
+        assert got.dtype == dl.float32 == getattr(dl, str(want.dtype).split(".")[1])
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert dl.tensor([[1, 2], (3, 4)]).tolist() == torch.tensor([[1, 2], (3, 4)]).tolist()
+
+
+def test_generator_manual_seed_takes_64_bit_integers_only():
+    _same_error(lambda L: L.Generator().manual_seed("x"), RuntimeError, r"expected a long.*str")
+    _same_error(lambda L: L.Generator().manual_seed(1.5), RuntimeError, r"expected a long.*float")
+    _same_error(lambda L: L.Generator().manual_seed(True), RuntimeError, r"expected a long.*bool")
+    _same_error(lambda L: L.Generator().manual_seed(2**64), ValueError, r"overflows")
+    for s in (-1, 2**63, np.int64(5)):
+        g, gt = dl.Generator().manual_seed(s), torch.Generator().manual_seed(int(s))
+        assert g.initial_seed() == gt.initial_seed()
+    a = dl.randn(3, generator=dl.Generator().manual_seed(-1))
+    b = dl.randn(3, generator=dl.Generator().manual_seed(2**64 - 1))
+    assert a.tolist() == b.tolist()
+
+
+def test_requires_grad_flag_must_be_a_bool():
+    for v in ("no", 1, None):
+        _same_error(
+            lambda L, v=v: L.randn(2).requires_grad_(v),
+            TypeError,
+            rf"requires_grad_\(\): argument 'requires_grad' must be bool, not {type(v).__name__}",
+        )
+        t = dl.randn(2)
+        with pytest.raises(RuntimeError, match="requires_grad must be a bool"):
+            t.requires_grad = v
+        assert t.requires_grad is False
+    assert dl.randn(2).requires_grad_().requires_grad is True

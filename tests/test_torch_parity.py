@@ -793,3 +793,226 @@ def test_broadcast_errors_name_the_op_called_and_both_shapes():
     for name, case in cases.items():
         with pytest.raises(RuntimeError, match=rf"^{name}: shapes \(.* do not broadcast: the"):
             case()
+
+
+# ------------------------------------------------------------------ argument errors (review)
+def _raises_like_torch(call, exc=None, match=None):
+    """``call(lib, F)`` raises for torch and darklib alike (darklib's error an instance of
+    torch's type, and of ``exc``; its message matching ``match``)."""
+    with pytest.raises(Exception) as want:
+        call(torch, torch.nn.functional)
+    with pytest.raises(exc or want.type, match=match) as got:
+        call(dl, dl.nn.functional)
+    assert isinstance(got.value, want.type), (got.value, want.value)
+    return got.value
+
+
+_OPERATORS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+    "%": lambda a, b: a % b,
+    "**": lambda a, b: a**b,
+    "&": lambda a, b: a & b,
+    "|": lambda a, b: a | b,
+    "^": lambda a, b: a ^ b,
+    "<<": lambda a, b: a << b,
+    ">>": lambda a, b: a >> b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "@": lambda a, b: a @ b,
+}
+
+
+@pytest.mark.parametrize("op", list(_OPERATORS))
+@pytest.mark.parametrize("seq", [[1, 2], (1, 2)], ids=["list", "tuple"])
+def test_operators_with_a_list_or_tuple_operand_raise_type_error_as_torch(op, seq):
+    f = _OPERATORS[op]
+    for lib in (torch, dl):
+        x = lib.ones(2, dtype=lib.int64 if op in "&|^<<>>" else lib.float32)
+        for a, b in ((x, seq), (seq, x)):
+            with pytest.raises(TypeError) as e:
+                f(a, b)
+            if lib is dl and op not in "+*":  # (Python's sequence concat and repeat speak)
+                kind = type(seq).__name__
+                assert f"'{kind}'" in str(e.value) and "Tensor" in str(e.value), str(e.value)
+
+
+def test_equality_with_a_list_is_identity_as_torch():
+    for lib in (torch, dl):
+        x = lib.ones(2)
+        assert (x == [1.0, 1.0]) is False and (x != [1.0, 1.0]) is True
+        assert ([1.0, 1.0] == x) is False and ((1.0, 1.0) != x) is True
+
+
+def test_functional_ops_refuse_a_list_operand_as_torch():
+    calls = [
+        lambda L, F: L.add(L.ones(2), [1.0, 2.0]),
+        lambda L, F: L.ones(2).mul([1.0, 2.0]),
+        lambda L, F: L.maximum(L.ones(2), [1.0, 2.0]),
+        lambda L, F: L.eq(L.ones(2), [1.0, 2.0]),
+        lambda L, F: L.pow(L.ones(2), (1.0, 2.0)),
+        lambda L, F: L.where(L.ones(2) > 0, L.ones(2), [1.0, 2.0]),
+    ]
+    for call in calls:
+        _raises_like_torch(call, TypeError, r"unsupported operand of type (list|tuple)")
+    # in-place forms too (torch: the out-of-place fallback's TypeError)
+    x = dl.ones(2)
+    with pytest.raises(TypeError):
+        x += [1.0, 2.0]
+    assert x.tolist() == [1.0, 1.0]
+    # NumPy arrays and scalars still work as torch's operators take them
+    assert (dl.ones(2) + np.array([1.0, 2.0])).tolist() == [2.0, 3.0]
+    assert (dl.ones(2) + np.float32(1)).dtype == dl.float32
+
+
+def test_nan_to_num_values_must_be_numbers():
+    for kw in ({"nan": "x"}, {"posinf": "x"}, {"neginf": [1.0]}):
+        name = next(iter(kw))
+        for data in ([1.0, float("nan")], [1.0, 2.0], [1, 2]):
+            _raises_like_torch(
+                lambda L, F, d=data, kw=kw: L.nan_to_num(L.tensor(d), **kw),
+                TypeError,
+                rf"nan_to_num\(\): argument '{name}' must be float",
+            )
+    x = [float("nan"), float("inf"), -float("inf"), 1.0]
+    for kw in ({"nan": None}, {"nan": dl.tensor(3.0)}, {"nan": True, "posinf": np.float32(2)}):
+        tkw = {k: (torch.tensor(3.0) if isinstance(v, dl.Tensor) else v) for k, v in kw.items()}
+        assert dl.nan_to_num(dl.tensor(x), **kw).tolist() == (
+            torch.nan_to_num(torch.tensor(x), **tkw).tolist()
+        )
+
+
+def test_meshgrid_refuses_tensors_of_two_or_more_dims_as_torch():
+    _raises_like_torch(
+        lambda L, F: L.meshgrid(L.ones(2, 2), L.ones(3), indexing="ij"),
+        RuntimeError,
+        r"meshgrid\(\): expected 0-D or 1-D tensors, but tensor 0 has shape \[2, 2\]",
+    )
+    _raises_like_torch(
+        lambda L, F: L.meshgrid(L.ones(2), L.ones(3, dtype=L.int64), indexing="ij"),
+        RuntimeError,
+        r"same dtype",
+    )
+    _raises_like_torch(lambda L, F: L.meshgrid(indexing="ij"), RuntimeError, r"non-empty")
+    got = dl.meshgrid(dl.tensor(1.0), dl.arange(3.0), indexing="xy")
+    want = torch.meshgrid(torch.tensor(1.0), torch.arange(3.0), indexing="xy")
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]
+
+
+def test_backward_and_grad_refuse_inputs_that_are_not_tensors():
+    for call in (
+        lambda L, F: (L.ones(2, requires_grad=True) * 2).sum().backward(inputs=[5]),
+        lambda L, F: L.autograd.grad((L.ones(2, requires_grad=True) * 2).sum(), [5]),
+    ):
+        _raises_like_torch(call, RuntimeError, r"all inputs have to be Tensors, but got int")
+    with pytest.raises(TypeError, match=r"inputs must be a Tensor or a sequence of Tensors"):
+        (dl.ones(2, requires_grad=True) * 2).sum().backward(inputs=5)
+    with pytest.raises(TypeError, match=r"all outputs have to be Tensors, but got str"):
+        dl.autograd.grad(["x"], [dl.ones(2, requires_grad=True)])
+    x = dl.ones(2, requires_grad=True)
+    (x * 3).sum().backward(inputs=(t for t in [x]))  # any iterable of tensors
+    assert x.grad.tolist() == [3.0, 3.0]
+
+
+def test_glu_out_of_range_dim_as_torch():
+    for d in (2, -3):
+        _raises_like_torch(
+            lambda L, F, d=d: F.glu(L.randn(2, 4), dim=d),
+            IndexError,
+            rf"Dimension out of range \(expected to be in range of \[-2, 1\], but got {d}\)",
+        )
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    for d in (0, -1):
+        np.testing.assert_allclose(
+            dl.nn.functional.glu(dl.tensor(x), d).numpy(),
+            torch.nn.functional.glu(torch.tensor(x), d).numpy(),
+            rtol=1e-6,
+        )
+
+
+def test_clamp_topk_kthvalue_argument_types_as_torch():
+    _raises_like_torch(lambda L, F: L.randn(3).clamp(min="a"), TypeError, r"'min' must be a")
+    _raises_like_torch(lambda L, F: L.randn(3).clamp(max=[1]), TypeError, r"'max' must be a")
+    _raises_like_torch(lambda L, F: L.randn(3).topk(1.5), TypeError, r"k must be an integer")
+    _raises_like_torch(lambda L, F: L.randn(3).topk(True), TypeError, r"k must be an integer")
+    _raises_like_torch(lambda L, F: L.randn(3).kthvalue(1.5), TypeError, r"k must be an integer")
+    x = [3.0, 1.0, 2.0]
+    assert dl.tensor(x).topk(dl.tensor(2)).values.tolist() == [3.0, 2.0]
+    assert dl.tensor(x).clamp(min=np.float32(1.5), max=True).tolist() == (
+        torch.tensor(x).clamp(min=np.float32(1.5), max=True).tolist()
+    )
+
+
+def test_lenient_arguments_torch_refuses_are_refused():
+    _raises_like_torch(
+        lambda L, F: L.where(L.tensor([0.0, 2.0]), L.ones(2), L.zeros(2)),
+        RuntimeError,
+        r"where\(\): expected condition to be a boolean tensor.*float32",
+    )
+    _raises_like_torch(
+        lambda L, F: L.ones(2).where(L.tensor([0, 1]), L.zeros(2)),
+        RuntimeError,
+        r"boolean tensor.*int64",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch: uint8 conditions are deprecated)
+        m = [0, 2]
+        assert dl.where(dl.tensor(m, dtype=dl.uint8), 1.0, 0.0).tolist() == (
+            torch.where(torch.tensor(m, dtype=torch.uint8), 1.0, 0.0).tolist()
+        )
+    _raises_like_torch(
+        lambda L, F: F.cross_entropy(
+            L.randn(3, 5), L.tensor([0, 1, 2]), weight=L.ones(5, dtype=L.int64)
+        ),
+        RuntimeError,
+        r"cross_entropy: expected a floating-point weight",
+    )
+    _raises_like_torch(
+        lambda L, F: F.nll_loss(L.randn(3, 5), L.tensor([0, 1, 2]), weight=L.ones(5, dtype=L.bool)),
+        RuntimeError,
+        r"floating-point weight",
+    )
+    _raises_like_torch(
+        lambda L, F: F.conv2d(L.randn(1, 1, 3, 3), L.randn(0, 1, 1, 1)),
+        RuntimeError,
+        r"expected weight to be at least 1 at dimension 0",
+    )
+    _raises_like_torch(
+        lambda L, F: F.conv1d(L.randn(1, 1, 3), L.randn(0, 1, 1)),
+        RuntimeError,
+        r"at least 1 at dimension 0",
+    )
+    _raises_like_torch(
+        lambda L, F: F.conv2d(L.randn(1, 1, 3, 3), L.randn(1, 1, 0, 1)),
+        RuntimeError,
+        r"kernel size should be greater than zero",
+    )
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_non_constant_modes_take_torchs_input_ranks(mode):
+    """torch: pad length 2 for 2-D/3-D input, 4 for 3-D/4-D, 6 for 4-D/5-D; else
+    NotImplementedError (RuntimeError where the pad is longer than the input's dims)."""
+    checked = 0
+    for plen in (0, 2, 4, 6, 8):
+        for nd in range(1, 7):
+            shape = (3,) * nd
+            try:
+                want = torch.nn.functional.pad(torch.randn(*shape), (1,) * plen, mode=mode)
+            except NotImplementedError:
+                with pytest.raises(NotImplementedError, match=f"padding size {plen} is not"):
+                    dl.nn.functional.pad(dl.randn(*shape), (1,) * plen, mode=mode)
+                checked += 1
+                continue
+            except RuntimeError:
+                with pytest.raises(RuntimeError):
+                    dl.nn.functional.pad(dl.randn(*shape), (1,) * plen, mode=mode)
+                continue
+            got = dl.nn.functional.pad(dl.randn(*shape), (1,) * plen, mode=mode)
+            assert tuple(got.shape) == tuple(want.shape)
+    assert checked >= 10

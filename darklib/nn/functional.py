@@ -86,6 +86,7 @@ from darklib.ops.shape import (
     broadcast_tensors,
     chunk,
     flatten,
+    norm_dim,
     pad,
     permute,
     reshape,
@@ -328,7 +329,10 @@ def softmin(
 def glu(input: Tensor, dim: int = -1) -> Tensor:
     """Gated linear unit: halves ``a, b`` of ``dim`` give ``a * sigmoid(b)``."""
     x = _tensor(input, "glu")
-    if x.ndim == 0 or x.shape[dim] % 2:
+    if x.ndim == 0:
+        raise RuntimeError("glu: does not support scalars (0-d tensors): nothing to halve")
+    dim = norm_dim(dim, x.ndim, "glu")
+    if x.shape[dim] % 2:
         raise RuntimeError(
             f"glu: halving dimension {dim} must have an even size, got {tuple(x.shape)}"
         )

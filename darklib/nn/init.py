@@ -106,7 +106,7 @@ def _random_target(tensor: Any, op: str) -> None:
 
 def _fill(tensor: Tensor, kind: str, generator: Any, **kw: Any) -> Tensor:
     _random_target(tensor, f"init.{kind}_")
-    gen = _random.default_generator if generator is None else generator
+    gen = _random.resolve(generator, f"init.{kind}_")
     arr = tensor.array
     if arr.size:  # (a huge std gives inf samples without NumPy's warning, as torch)
         arr[...] = _dt.silent(gen.sample, kind, get_xp(arr), arr.shape, arr.dtype, **kw)
@@ -147,7 +147,7 @@ def trunc_normal_(
         raise InvalidValue(f"trunc_normal_: expected a < b, got a={a}, b={b}")
     if not std > 0:
         raise InvalidValue(f"trunc_normal_: expected std > 0, got {std}")
-    gen = _random.default_generator if generator is None else generator
+    gen = _random.resolve(generator, "trunc_normal_")
     arr = tensor.array
     xp = get_xp(arr)
     za, zb = (a - mean) / std, (b - mean) / std
@@ -264,7 +264,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Any = None) -> Ten
         raise InvalidValue("orthogonal_: only tensors with 2 or more dimensions are supported")
     if tensor.numel() == 0:
         return tensor
-    gen = _random.default_generator if generator is None else generator
+    gen = _random.resolve(generator, "orthogonal_")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     xp = get_xp(tensor.array)
@@ -297,7 +297,7 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
     num_zeros = math.ceil(sparsity * rows)
     normal_(tensor, 0.0, std, generator)
     if rows and cols:
-        gen = _random.default_generator if generator is None else generator
+        gen = _random.resolve(generator, "sparse_")
         xp = get_xp(tensor.array)
         # one random permutation of the rows per column: the order of uniform keys
         keys = gen.sample("rand", xp, (rows, cols), np.dtype(np.float64))

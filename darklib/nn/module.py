@@ -22,7 +22,7 @@ from darklib.backend import as_device, device, get_xp, is_cuda_array, to_device
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
-from darklib.tensor import Tensor
+from darklib.tensor import Tensor, check_bool
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -459,6 +459,7 @@ class Module:
         return self.train(False)
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
+        check_bool(requires_grad, "requires_grad_", "requires_grad")
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self

@@ -86,12 +86,17 @@ def promote(a: Any, b: Any, *, floating: bool = False) -> tuple[Any, Any]:
 
 def _lift(x: Any, other: Any) -> Any:
     """Numbers stay Python scalars (NumPy scalars too: they promote like Python's, as in
-    torch); arrays and sequences of numbers become tensors on the other operand's device;
-    anything else (None, strings, complex numbers) is refused."""
+    torch); arrays become tensors on the other operand's device; anything else (lists and
+    tuples, as torch refuses them; None, strings, complex numbers) is refused."""
     if isinstance(x, np.generic) and x.dtype.kind in "biuf":
         return x.item()
     if isinstance(x, bool | int | float) and not isinstance(x, np.generic):
         return x
+    if isinstance(x, list | tuple):
+        raise InvalidType(
+            f"unsupported operand of type {type(x).__name__} ({x!r:.40}): expected a tensor or "
+            f"a real number (make a tensor of the {type(x).__name__} with dl.tensor(...))"
+        )
     arr = None
     if not isinstance(x, str | bytes | complex | np.generic) and x is not None:
         xp = get_xp(other.array) if isinstance(other, Tensor) else np

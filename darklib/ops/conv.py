@@ -464,6 +464,16 @@ def _check_operands(
         )
     if weight.ndim != dims + 2:
         raise RuntimeError(f"{op}: expected a {dims + 2}-D weight, got shape {_shape(weight)}")
+    ws = _shape(weight)
+    if ws[0] == 0:
+        raise InvalidValue(
+            f"{op}: expected weight to be at least 1 at dimension 0, but got weight of size "
+            f"{list(ws)}"
+        )
+    if 0 in ws[2:]:
+        raise InvalidValue(
+            f"{op}: kernel size should be greater than zero, but got weight of size {list(ws)}"
+        )
     for name, t in (("input", input), ("weight", weight)):
         if t.array.dtype.kind != "f":
             raise RuntimeError(f"{op}: expected a floating-point {name}, got {t.dtype}")

@@ -1477,6 +1477,10 @@ def _activation(fn: type[Function], input: Tensor, inplace: bool, name: str, *ar
     return input._inplace(name + "_", lambda t: fn.apply(t, *args))
 
 
+def _is_real(v: Any) -> bool:
+    return isinstance(v, bool | int | float | np.bool_ | np.integer | np.floating)
+
+
 def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     """Limit values to ``[min, max]`` (numbers or broadcastable tensors). NaN stays NaN;
     where ``min > max`` the result is ``max``, as in PyTorch. The gradient passes where
@@ -1484,6 +1488,11 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     input = _tensor(input, "clamp")
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
+    for name, v in (("min", min), ("max", max)):
+        if not (v is None or isinstance(v, Tensor) or _is_real(v)):
+            raise InvalidType(
+                f"clamp(): argument '{name}' must be a number or a Tensor, not {type(v).__name__}"
+            )
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         check_broadcast("clamp", input, min, max)
         dt = result_dtype(input, *(b for b in (min, max) if b is not None))
@@ -1525,6 +1534,11 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
 
         return nonzero(cond, as_tuple=True)
     if cond.array.dtype.kind != "b":
+        if cond.array.dtype != np.uint8:  # (uint8 masks: accepted, as torch still does)
+            raise InvalidType(
+                f"where(): expected condition to be a boolean tensor, but got a tensor with "
+                f"dtype {cond.dtype} (compare it, e.g. condition != 0, or use .bool())"
+            )
         cond = Tensor._wrap(cond.array != 0)
     a, b = promote(input, other)
     xp = get_xp(cond.array)
@@ -1585,12 +1599,26 @@ def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: float = 1
     return add(input, div(mul(t1, _value_for(rdt, value)), t2))
 
 
+def _float_arg(v: Any, op: str, name: str) -> Any:
+    """A float argument: a real number, a 0-d tensor, or None (passed on as None)."""
+    if isinstance(v, Tensor) and v.ndim == 0:
+        v = v.item()
+    if v is None or isinstance(v, bool | int | float | np.bool_ | np.integer | np.floating):
+        return v
+    raise InvalidType(f"{op}(): argument '{name}' must be float, not {type(v).__name__}")
+
+
 def nan_to_num(
     input: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
 ) -> Tensor:
     """Replace NaN by ``nan`` and infinities by ``posinf``/``neginf`` (default: the dtype's
     largest and lowest finite values). The gradient passes where the input was finite."""
     x = _tensor(input, "nan_to_num")
+    nan = 0.0 if nan is None else nan
+    nan, posinf, neginf = (
+        _float_arg(v, "nan_to_num", name)
+        for v, name in ((nan, "nan"), (posinf, "posinf"), (neginf, "neginf"))
+    )
     if x.array.dtype.kind != "f":
         return x.clone()
     info = np.finfo(x.array.dtype)

@@ -148,6 +148,11 @@ def _class_weight(op: str, x: Tensor, weight: Any, c: int) -> Any:
             f"{op}: expected weight of shape ({c},) for input {tuple(x.shape)} with {c} "
             f"classes, got weight of shape {tuple(w.shape)}"
         )
+    if w.array.dtype.kind != "f":
+        raise InvalidType(
+            f"{op}: expected a floating-point weight (of the input's dtype {x.dtype}), got "
+            f"{w.dtype}; use weight.to({x.dtype})"
+        )
     _same_device(op, x, w, "weight")
     return w.array.astype(x.array.dtype, copy=False)
 

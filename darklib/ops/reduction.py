@@ -23,7 +23,7 @@ from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_scatter, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops import elementwise as _E
-from darklib.ops.shape import _check_tensor, norm_dim, norm_dims
+from darklib.ops.shape import _check_tensor, _int, norm_dim, norm_dims
 from darklib.ops.shape import reshape as _reshape
 from darklib.tensor import Tensor
 
@@ -1063,6 +1063,7 @@ def topk(
     in sorted order."""
     x, d = _sort_prep(input, dim, "topk")
     _no_bool(x, "topk")
+    k = _int(k, "topk", "k")
     n = x.shape[d]
     if not 0 <= k <= n:
         raise RuntimeError(
@@ -1387,6 +1388,7 @@ cummin_result = namedtuple("cummin", ["values", "indices"])
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     """The ``k``-th smallest element along ``dim`` as ``(values, indices)``."""
     x, d = _sort_prep(input, dim, "kthvalue")
+    k = _int(k, "kthvalue", "k")
     n = x.shape[d]
     if not 1 <= k <= n:
         raise OutOfRange(f"kthvalue(): k={k} is out of range for dimension {d} of size {n}")

@@ -942,6 +942,13 @@ def pad(
         )
     if mode != "constant" and value is not None and value != 0:
         raise RuntimeError(f"pad(): padding mode {mode!r} doesn't take in value argument")
+    if mode != "constant" and (not 1 <= k <= 3 or x.ndim not in (k + 1, k + 2)):
+        # as torch: the non-constant modes pad 1, 2 or 3 trailing dims of a batch or one sample
+        raise NotImplementedError(
+            f"pad(): padding size {len(pads)} is not supported for {x.ndim}-D input in mode "
+            f"{mode!r}; supported: padding size 2 with 2-D or 3-D input, 4 with 3-D or 4-D "
+            "input, 6 with 4-D or 5-D input"
+        )
     return _padded(x, pads, mode, value)
 
 
@@ -1118,7 +1125,20 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
         raise InvalidValue(f"meshgrid(): indexing must be 'ij' or 'xy', got {indexing!r}")
-    ts = [reshape(_check_tensor(t_, "meshgrid"), -1) for t_ in tensors]
+    if not tensors:
+        raise InvalidValue("meshgrid(): expects a non-empty list of tensors")
+    for i, t_ in enumerate(tensors):
+        if _check_tensor(t_, "meshgrid").ndim > 1:
+            raise InvalidValue(
+                f"meshgrid(): expected 0-D or 1-D tensors, but tensor {i} has shape "
+                f"{list(t_.shape)}"
+            )
+        if t_.dtype != tensors[0].dtype:
+            raise InvalidType(
+                f"meshgrid(): expects all tensors to have the same dtype, but tensor 0 is "
+                f"{tensors[0].dtype} and tensor {i} is {t_.dtype}"
+            )
+    ts = [reshape(t_, -1) for t_ in tensors]
     n = len(ts)
     if indexing == "xy" and n >= 2:
         ts[0], ts[1] = ts[1], ts[0]

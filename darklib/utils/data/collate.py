@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from darklib.backend import get_xp
+from darklib.errors import InvalidType
 from darklib.tensor import Tensor
 
 _NUMERIC_KINDS = "biuf"
@@ -91,6 +92,19 @@ def _python_numbers(batch: list) -> np.ndarray:
     return np.asarray(batch, dtype=np.bool_)
 
 
+def _check_numbers(batch: list, path: str) -> None:
+    """A batch led by a number must hold numbers only (torch: "invalid data type")."""
+    for i, b in enumerate(batch):
+        if not (
+            isinstance(b, int | float)
+            or (isinstance(b, np.generic) and b.dtype.kind in _NUMERIC_KINDS)
+        ):
+            raise InvalidType(
+                f"default_collate: invalid data type {type(b).__name__!r} at entry {i} of a "
+                f"batch of numbers (entry 0 is {type(batch[0]).__name__}){_where(path)}"
+            )
+
+
 def _collate(batch: list, path: str) -> Any:
     elem = batch[0]
     if isinstance(elem, Tensor):
@@ -103,6 +117,10 @@ def _collate(batch: list, path: str) -> Any:
         return _stack([b.array for b in batch], path)
     if isinstance(elem, np.ndarray):
         return _stack([_as_array(b, i, path) for i, b in enumerate(batch)], path)
+    if isinstance(elem, int | float) or (
+        isinstance(elem, np.generic) and elem.dtype.kind in _NUMERIC_KINDS
+    ):
+        _check_numbers(batch, path)
     if isinstance(elem, np.generic) and elem.dtype.kind in _NUMERIC_KINDS:
         # numpy scalars keep their dtype (np.int32 -> int32), promoted together as
         # torch.as_tensor does: np.int32 with np.float64 is float64, and a Python float

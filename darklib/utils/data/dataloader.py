@@ -199,7 +199,7 @@ class DataLoader:
         if collate_fn is None:
             collate_fn = default_convert if self._auto_collation is False else default_collate
         self.collate_fn = collate_fn
-        self._pool: list[ThreadPoolExecutor] | None = None
+        self._pool: list[_Worker] | None = None
         self._iter_workers: list[list] | None = None  # persistent IterableDataset workers
 
     @property
@@ -233,26 +233,12 @@ class DataLoader:
             for w in range(n)
         ]
 
-    def _make_pool(self, base_seed: int) -> list[ThreadPoolExecutor]:
+    def _make_pool(self, base_seed: int) -> list[_Worker]:
         """The worker threads of a map-style dataset: one single-thread executor each, so
         that batch ``k`` goes to worker ``k % num_workers`` (torch's round robin)."""
+        return [_Worker(info, self.worker_init_fn) for info in self._worker_infos(base_seed)]
 
-        def init(info: WorkerInfo) -> None:
-            _set_worker_info(info)
-            if self.worker_init_fn is not None:
-                self.worker_init_fn(info.id)
-
-        return [
-            ThreadPoolExecutor(
-                1,
-                thread_name_prefix=f"darklib-data-{info.id}",
-                initializer=init,
-                initargs=(info,),
-            )
-            for info in self._worker_infos(base_seed)
-        ]
-
-    def _get_pool(self, base_seed: int) -> list[ThreadPoolExecutor]:
+    def _get_pool(self, base_seed: int) -> list[_Worker]:
         # persistent workers keep the info (and seed) of the epoch that started them, as torch
         if not self.persistent_workers:
             return self._make_pool(base_seed)
@@ -263,6 +249,41 @@ class DataLoader:
     def __del__(self) -> None:
         for pool in getattr(self, "_pool", None) or ():
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Worker:
+    """One worker thread of a map-style dataset (a single-thread executor). Its first task
+    sets the thread's worker info and runs ``worker_init_fn``; an exception there is raised,
+    the object itself with a note naming the worker, by that task and by every later one
+    (an executor's ``initializer`` would print it and raise ``BrokenThreadPool`` instead)."""
+
+    def __init__(self, info: WorkerInfo, init_fn: Callable[[int], None] | None):
+        self.info = info
+        self.init_fn = init_fn
+        self.started = False
+        self.init_error: BaseException | None = None
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"darklib-data-{info.id}")
+
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        return self.executor.submit(self._run, fn, *args)
+
+    def _run(self, fn: Callable, *args: Any) -> Any:
+        # (tasks run one at a time on the worker's only thread: no lock needed)
+        if not self.started:
+            self.started = True
+            _set_worker_info(self.info)
+            if self.init_fn is not None:
+                try:
+                    self.init_fn(self.info.id)
+                except BaseException as e:
+                    _note(e, "DataLoader: worker_init_fn failed")
+                    self.init_error = e
+        if self.init_error is not None:
+            raise self.init_error
+        return fn(*args)
+
+    def shutdown(self, wait: bool = False, cancel_futures: bool = True) -> None:
+        self.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def _fetch_map(loader: DataLoader, base_seed: int, indices: Any, position: int) -> Any:
@@ -435,8 +456,8 @@ class _IterableIter:
             self.gen = _iterable_batches(loader, loader.dataset, base_seed, 0)
             return
         workers = loader._iter_workers if loader.persistent_workers else None
-        if workers is None:  # [info, worker_init_fn called yet]
-            workers = [[info, False] for info in loader._worker_infos(base_seed)]
+        if workers is None:  # [info, worker_init_fn called yet, its exception]
+            workers = [[info, False, None] for info in loader._worker_infos(base_seed)]
             if loader.persistent_workers:
                 loader._iter_workers = workers
         self.stop = threading.Event()
@@ -471,7 +492,13 @@ class _IterableIter:
             if not worker[1]:
                 worker[1] = True
                 if self.loader.worker_init_fn is not None:
-                    self.loader.worker_init_fn(info.id)
+                    try:
+                        self.loader.worker_init_fn(info.id)
+                    except BaseException as e:
+                        _note(e, "DataLoader: worker_init_fn failed")
+                        worker[2] = e  # (persistent workers: every later epoch fails too)
+            if worker[2] is not None:
+                raise worker[2]
             for item in _iterable_batches(self.loader, info.dataset, base_seed, info.id):
                 if not self._put(q, (True, item)):
                     return
