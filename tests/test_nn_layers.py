@@ -711,3 +711,28 @@ def test_rrelu_follows_torch_in_eval_and_draws_slopes_in_training():
         dl.nn.functional.rrelu(dl.randn(3), 0.5, 0.1, training=True)
     with pytest.raises(NotImplementedError, match="rrelu"):
         dl.nn.functional.rrelu(dl.tensor([1, 2]), training=True)
+
+
+def test_celu_with_a_negative_alpha_prelu_of_0d_and_empty_strided_convs_follow_torch():
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 2.0, np.nan])
+    for a in (-1.0, -0.3, 0.7):
+        t, d = torch.tensor(x, requires_grad=True), dl.tensor(x, requires_grad=True)
+        yt, yd = torch.nn.functional.celu(t, alpha=a), F.celu(d, alpha=a)
+        yt.sum().backward()
+        yd.sum().backward()
+        np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-6)  # (torch: a
+        # float32 1/alpha inside its float64 celu gradient)
+    assert F.prelu(dl.tensor(-2.0), dl.tensor([0.25])).shape == ()
+    assert F.prelu(dl.tensor(-2.0), dl.tensor([0.25])).item() == -0.5
+    for shape, fn, tfn, w in (
+        ((0, 2, 6), F.conv1d, torch.nn.functional.conv1d, (3, 2, 2)),
+        ((0, 2, 6, 6), F.conv2d, torch.nn.functional.conv2d, (3, 2, 2, 2)),
+        ((0, 2, 6), F.conv_transpose1d, torch.nn.functional.conv_transpose1d, (2, 3, 2)),
+        ((0, 2, 6, 6), F.conv_transpose2d, torch.nn.functional.conv_transpose2d, (2, 3, 2, 2)),
+    ):
+        xd = dl.zeros(shape, requires_grad=True)
+        y = fn(xd, dl.ones(w), stride=2)
+        y.sum().backward()
+        assert tuple(y.shape) == tuple(tfn(torch.zeros(shape), torch.ones(w), stride=2).shape)
+        assert tuple(xd.grad.shape) == shape

@@ -35,6 +35,7 @@ from darklib.ops.elementwise import (
     check_broadcast,
     clamp,
     elu,
+    expm1,
     float_only,
     ge,
     gelu,
@@ -265,7 +266,13 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
     def celu_of(t: Tensor) -> Tensor:  # half precision in float32: t / alpha may overflow
         wide = t.float() if t.array.dtype.itemsize < 4 else t
-        return (elu(wide / alpha) * alpha).to(t.dtype)
+        if alpha > 0:
+            return (elu(wide / alpha) * alpha).to(t.dtype)
+        # elu branches on the sign of t / alpha, the wrong side for a negative alpha (NaN
+        # takes the identity side, as torch's)
+        neg = le(wide, 0)
+        safe = where(neg, wide, 0.0)  # the branch not taken sees 0, not NaN: no 0 * NaN
+        return where(neg, expm1(safe / alpha) * alpha, wide).to(t.dtype)
 
     return _inplace_or_not(celu_of, x, inplace, "celu")
 
@@ -309,7 +316,9 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has 1 or C (dim 1) entries."""
     x = _tensor(input, "prelu")
     n = weight.numel()
-    if n != 1:
+    if n == 1 and x.ndim == 0:  # a 0-d input stays 0-d (its one slope applies)
+        weight = reshape(weight, ())
+    elif n != 1:
         if x.ndim < 2 or x.shape[1] != n:
             raise RuntimeError(
                 f"prelu: weight of {n} elements needs an input with {n} channels "

@@ -226,6 +226,8 @@ def _conv_input_grad(gy: Any, w: Any, g: Geometry, groups: int, c: int) -> Any:
     """Gradient of :func:`_conv` with respect to x (N, c, h, w), given gy (N, O, oh, ow)."""
     xp = get_xp(gy)
     n, o = gy.shape[:2]
+    if n == 0:  # an empty batch (the column layouts below cannot be shaped for it)
+        return xp.zeros((0, c, g.h, g.w), xp.result_type(gy, w))
     og, cg = o // groups, c // groups
     # The full convolution unfolds gy (O*kh*kw values per pixel); col2im writes and then
     # scatters C*kh*kw values per pixel, about twice the cost per value. For O up to 2C
