@@ -266,6 +266,7 @@ from darklib.ops.reduction import (
     var_mean,
 )
 from darklib.ops.shape import (
+    as_strided,
     atleast_1d,
     atleast_2d,
     atleast_3d,

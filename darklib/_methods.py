@@ -345,6 +345,7 @@ _bind(
     reshape=S.reshape,
     view=S.view,
     view_as=S.view_as,
+    as_strided=S.as_strided,
     reshape_as=S.reshape_as,
     flatten=S.flatten,
     ravel=S.ravel,

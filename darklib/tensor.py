@@ -235,6 +235,19 @@ class Tensor:
         st = tuple(s // self.array.itemsize for s in self.array.strides)
         return st if dim is None else st[self._dim(dim, "stride")]
 
+    def data_ptr(self) -> int:
+        """The address of the first element (0 for an empty tensor), as torch's: tensors
+        that view one memory from the same element have the same data_ptr."""
+        from darklib.ops.shape import _address
+
+        return 0 if self.array.size == 0 else _address(self.array)
+
+    def storage_offset(self) -> int:
+        """Elements from the start of the memory this tensor views to its first element."""
+        from darklib.ops.shape import storage_offset
+
+        return storage_offset(self.array)
+
     def is_signed(self) -> bool:
         return self.array.dtype.kind in "if"
 

@@ -454,3 +454,33 @@ def test_unfold_is_a_view_with_torch_strides_writes_and_gradients(device):
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-12)
     gradcheck(lambda a: a.unfold(1, 3, 2) * a.unfold(1, 3, 2), x)
+
+
+def test_storage_offset_data_ptr_and_as_strided_follow_torch():
+    def run(L):
+        out = []
+        b = L.arange(12.0, dtype=L.float64).reshape(3, 4)
+        out += [b[1:].storage_offset(), b[:, 1].storage_offset(), b.t().storage_offset()]
+        out.append((b[1:].data_ptr() - b.data_ptr()) // 8)
+        out.append(b.reshape(12).data_ptr() == b.data_ptr())
+        s = b.as_strided((2, 3), (1, 2), 1)
+        out += [s.tolist(), s.stride(), s.storage_offset()]
+        out.append(b[1].as_strided((2,), (4,)).tolist())  # from the tensor's own offset
+        x = L.arange(6.0, dtype=L.float64).requires_grad_()
+        y = x * 1
+        # overlapping windows: the gradient sums onto the storage positions read
+        (
+            y.as_strided((3, 3), (1, 1)) * L.arange(9.0, dtype=L.float64).reshape(3, 3)
+        ).sum().backward()
+        out.append(x.grad.tolist())
+        z = L.arange(6.0, dtype=L.float64).requires_grad_()
+        w = z * 1
+        w.as_strided((2,), (2,)).mul_(3)  # writes through the view, under autograd
+        (w * w).sum().backward()
+        out += [w.tolist(), z.grad.tolist()]
+        return out
+
+    assert run(dl) == run(torch)
+    with pytest.raises(RuntimeError, match="as_strided"):
+        dl.arange(12.0).as_strided((3, 5), (4, 1))
+    gradcheck(lambda a: a.as_strided((2, 4), (3, 1), 1) ** 2, _x((12,), seed=1))

@@ -1319,6 +1319,101 @@ class Unfold(Function):
         return higher_order.linear_op(ctx, g, *ctx.args)
 
 
+def storage_of(a: Any) -> Any:
+    """The array owning the memory ``a`` views (its storage), following ``.base`` (and
+    through the stand-in object NumPy's as_strided puts between a view and its base)."""
+    while (b := getattr(a, "base", None)) is not None:
+        if not hasattr(b, "dtype"):
+            b = getattr(b, "base", None) if hasattr(b, "__array_interface__") else None
+            if b is None or not hasattr(b, "dtype"):
+                break
+        a = b
+    return a
+
+
+def _address(a: Any) -> int:
+    return int(a.__array_interface__["data"][0]) if type(a) is np.ndarray else int(a.data.ptr)
+
+
+def storage_offset(a: Any) -> int:
+    """Elements between the start of ``a``'s storage and ``a``'s first element."""
+    return (_address(a) - _address(storage_of(a))) // a.itemsize
+
+
+def _strided_positions(xp: Any, shape: tuple, strides: tuple, offset: int) -> Any:
+    """Each element's position in the storage, for a layout in elements."""
+    pos = xp.full(shape, offset, np.int64)
+    for d, (n, s) in enumerate(zip(shape, strides)):
+        pos += (xp.arange(n, dtype=np.int64) * s).reshape((n,) + (1,) * (len(shape) - d - 1))
+    return pos
+
+
+def _as_strided(x: Any, size: tuple, stride: tuple, offset: int) -> Any:
+    root = storage_of(x)
+    if root.dtype.itemsize != x.itemsize or not root.flags.c_contiguous:
+        raise InvalidValue(
+            "as_strided: the tensor's storage is not a plain contiguous array of its dtype"
+        )
+    flat = root.reshape(-1)
+    return get_xp(x).lib.stride_tricks.as_strided(
+        flat[offset:], size, tuple(s * x.itemsize for s in stride)
+    )
+
+
+class AsStrided(Function):
+    """A view of the input's storage with the given sizes, strides and offset (in
+    elements), as torch's as_strided; the gradient sums onto the storage positions the
+    view reads and gives each input element its position's sum."""
+
+    @staticmethod
+    def view(x, size, stride, offset):
+        return _as_strided(x, size, stride, offset)
+
+    @staticmethod
+    def forward(ctx, x, size, stride, offset):
+        ctx.layout = (size, stride, offset)
+        ctx.in_layout = (x.shape, tuple(s // x.itemsize for s in x.strides), storage_offset(x))
+        ctx.storage_size = storage_of(x).size
+        return _as_strided(x, size, stride, offset)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        out_pos = _strided_positions(xp, *ctx.layout).reshape(-1)
+        # (positions the view reads more than once sum their gradients)
+        total = xp.bincount(out_pos, g.reshape(-1), minlength=ctx.storage_size).astype(g.dtype)
+        return total[_strided_positions(xp, *ctx.in_layout)], None, None, None
+
+
+def as_strided(input: Tensor, size: Any, stride: Any, storage_offset: int | None = None) -> Tensor:
+    """A view of ``input``'s storage with ``size``, ``stride`` (in elements) and
+    ``storage_offset`` (default: the input's own), as torch's as_strided."""
+    x = _check_tensor(input, "as_strided")
+    size = tuple(_int(n, "as_strided", "size") for n in size)
+    stride = tuple(_int(s, "as_strided", "stride") for s in stride)
+    if len(size) != len(stride):
+        raise InvalidValue(
+            f"as_strided: size {list(size)} and stride {list(stride)} have different lengths"
+        )
+    if any(n < 0 for n in size) or any(s < 0 for s in stride):
+        raise InvalidValue(
+            f"as_strided: sizes and strides must be non-negative, got {list(size)}, {list(stride)}"
+        )
+    root = storage_of(x.array)
+    off = (
+        x.storage_offset()
+        if storage_offset is None
+        else _int(storage_offset, "as_strided", "storage_offset")
+    )
+    end = off + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else off - 1
+    if off < 0 or end >= root.size:
+        raise InvalidValue(
+            f"as_strided: size {list(size)}, stride {list(stride)} and storage offset {off} "
+            f"reach element {end} of a storage of {root.size} elements"
+        )
+    return AsStrided.apply(x, size, stride, off)
+
+
 def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """Every window of ``size`` elements along ``dimension``, ``step`` apart, as a new last
     dim: ``arange(6).unfold(0, 2, 2)`` is ``[[0, 1], [2, 3], [4, 5]]``; a view of the
