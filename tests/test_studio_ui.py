@@ -125,6 +125,10 @@ def test_train_pause_resume_stop_save_reopen(win, qtbot, tmp_path):
     _wait_state(qtbot, win, "idle")
     stopped_at = win.c.session.position["step"]
     assert stopped_at < 24
+    qtbot.waitUntil(lambda: "finished (stopped)" in tp.log.toPlainText(), timeout=5000)
+    # a stopped run shows no stale speed or time left
+    assert not any(ch.isdigit() for ch in tp.tiles["ETA"].value.text())
+    assert tp.tiles["images/s"].value.text() == "--"
     # Start continues from the same step with the optimizer state
     qtbot.mouseClick(tp.start_btn, Qt.LeftButton)
     _wait_state(qtbot, win, "idle", timeout=30000)

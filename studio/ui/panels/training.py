@@ -108,7 +108,7 @@ def _plot(ylabel: str, legend_bottom: bool = False) -> pg.PlotWidget:
     w.getPlotItem().setClipToView(True)
     w.getPlotItem().setDownsampling(auto=True, mode="peak")
     leg = w.addLegend(offset=(-10, -36 if legend_bottom else 10), labelTextColor=color("TEXT_DIM"))
-    leg.setBrush(pg.mkBrush(color("PANEL") + "d0"))
+    leg.setBrush(pg.mkBrush(color("PANEL") + "f2"))  # (grid lines hidden behind its text)
     return w
 
 
@@ -500,6 +500,10 @@ class TrainingPanel(QWidget):
                 pass
             elif e.kind == "finished":
                 self.append_log(f"finished ({d['reason']})")
+                if d["reason"] != "completed" and self._last_step:
+                    # a stopped run's speed and time left are stale (drawn by the next frame)
+                    self._last_step = {**self._last_step, "images_per_s": None, "eta_s": None}
+                    self._last_step["ended"] = True
                 self._idle_text = (
                     f"ended with an error: {_short(self._error)}"
                     if d["reason"] == "error"
@@ -527,8 +531,11 @@ class TrainingPanel(QWidget):
             self.tiles["epoch"].set(f"{d['epoch'] + 1} / {self.c.spec.training.epochs}")
             self.tiles["step"].set(f"{d['step']:,}")
             self.tiles["loss"].set(f"{d['loss']:.4f}")
-            self.tiles["images/s"].set(f"{d['images_per_s']:,.0f}" if d["images_per_s"] else "…")
-            self.tiles["ETA"].set(_fmt_time(d["eta_s"]))
+            speed = d["images_per_s"]
+            self.tiles["images/s"].set(
+                f"{speed:,.0f}" if speed else ("--" if d.get("ended") else "…")
+            )
+            self.tiles["ETA"].set("--" if d.get("ended") else _fmt_time(d["eta_s"]))
 
     def _ranged_by_hand(self, *_: object) -> None:
         self._user_range = True
