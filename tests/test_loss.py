@@ -550,3 +550,370 @@ def test_bce_target_outside_unit_interval_raises_like_torch(device, p, y, bad):
         L.binary_cross_entropy(dl.tensor(p, device=device), dl.tensor(y, device=device))
     with pytest.raises(RuntimeError, match=msg):
         dl.nn.BCELoss(reduction="none")(dl.tensor(p, device=device), dl.tensor(y, device=device))
+
+
+# ------------------------------------------------------------------ margin / embedding / NLL losses
+# (compositions: values and float64 gradients of every differentiable input against torch)
+
+_F64 = {"atol": 1e-10, "rtol": 1e-8}
+
+
+def _pm1(shape, seed):
+    return rng(seed).choice([-1.0, 1.0], shape)
+
+
+def _legacy(reduction):
+    return {
+        "none": {"reduce": False},
+        "sum": {"size_average": False},
+        "mean": {"size_average": True},
+    }[reduction]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("margin", [0.0, 0.7])
+@pytest.mark.parametrize("shapes", [((5,), (5,), (5,)), ((3, 4), (1, 4), (3, 1)), ((), (), ())])
+def test_margin_ranking_loss(device, reduction, margin, shapes):
+    a, b = _logits(shapes[0], 1, 1.0, np.float64), _logits(shapes[1], 2, 1.0, np.float64)
+    y = _pm1(shapes[2], 3)
+    kw = {"margin": margin, "reduction": reduction}
+    compare(
+        lambda *t: dl.nn.functional.margin_ranking_loss(*t, **kw),
+        lambda *t: F.margin_ranking_loss(*t, **kw),
+        a, b, y, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("margin", [1.0, 0.3])
+@pytest.mark.parametrize("shape", [(7,), (3, 4), (2, 3, 2)])
+def test_hinge_embedding_loss(device, reduction, margin, shape):
+    x = _logits(shape, 4, 1.0, np.float64)
+    y = _pm1(shape, 5)
+    y.reshape(-1)[:1] = 0.5  # neither 1 nor -1: torch adds both terms
+    kw = {"margin": margin, "reduction": reduction}
+    compare(
+        lambda *t: dl.nn.functional.hinge_embedding_loss(*t, **kw),
+        lambda *t: F.hinge_embedding_loss(*t, **kw),
+        x, y, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(7,), (3, 4), (2, 3, 2)])
+def test_soft_margin_loss(device, reduction, shape):
+    x = _logits(shape, 6, 30.0, np.float64)  # large values: the softplus must stay finite
+    y = _pm1(shape, 7)
+    compare(
+        lambda *t: dl.nn.functional.soft_margin_loss(*t, reduction=reduction),
+        lambda *t: F.soft_margin_loss(*t, reduction=reduction),
+        x, y, grad=[True, False], device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 4)])
+def test_multilabel_soft_margin_loss(device, reduction, weighted, shape):
+    x = _logits(shape, 8, 3.0, np.float64)
+    y = rng(9).integers(0, 2, shape).astype(np.float64)
+    y.reshape(-1)[0] = 0.3  # soft targets get a gradient too
+    w = rng(10).random(shape[-1]) + 0.5
+    kw = {"reduction": reduction}
+    arrays = (x, y, w) if weighted else (x, y)
+    compare(
+        lambda *t: dl.nn.functional.multilabel_soft_margin_loss(*t, **kw),
+        lambda *t: F.multilabel_soft_margin_loss(*t, **kw),
+        *arrays, device=device, **_F64,
+    )  # fmt: skip
+
+
+def _multilabel_targets(n, c, seed):
+    r = rng(seed)
+    t = np.full((n, c), -1, dtype=np.int64)
+    for i in range(n):
+        k = r.integers(0, c + 1)
+        t[i, :k] = r.choice(c, k, replace=False)
+        if k < c:  # values after the first -1 are ignored
+            t[i, k + 1 :] = r.integers(-1, c, c - k - 1)
+    return t
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(6,), (5, 4), (4, 1)])
+def test_multilabel_margin_loss(device, reduction, shape):
+    n, c = (1, shape[0]) if len(shape) == 1 else shape
+    x = _logits(shape, 11, 1.0, np.float64)
+    t = _multilabel_targets(n, c, 12).reshape(shape)
+    if len(shape) == 2 and c > 2:
+        t[2, :2] = [1, 1]  # a repeated class counts twice, as in torch
+    compare(
+        lambda *a: dl.nn.functional.multilabel_margin_loss(*a, reduction=reduction),
+        lambda *a: F.multilabel_margin_loss(*a, reduction=reduction),
+        x, t, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("margin", [1.0, 0.4])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(5,), (6, 4)])
+def test_multi_margin_loss(device, reduction, p, margin, weighted, shape):
+    x = _logits(shape, 13, 1.0, np.float64)
+    t = rng(14).integers(0, shape[-1], shape[:-1])
+    w = rng(15).random(shape[-1]) + 0.5
+    kw = {"p": p, "margin": margin, "reduction": reduction}
+    arrays = (x, t, w) if weighted else (x, t)
+    compare(
+        lambda a, b, *c: dl.nn.functional.multi_margin_loss(a, b, weight=c[0] if c else None, **kw),
+        lambda a, b, *c: F.multi_margin_loss(a, b, weight=c[0] if c else None, **kw),
+        *arrays, grad=[True, False, False], device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("margin", [0.0, 0.3, -0.5])
+@pytest.mark.parametrize("shape", [(6, 5), (4,)])
+def test_cosine_embedding_loss(device, reduction, margin, shape):
+    a, b = _logits(shape, 16, 1.0, np.float64), _logits(shape, 17, 1.0, np.float64)
+    y = _pm1(shape[:-1], 18)
+    kw = {"margin": margin, "reduction": reduction}
+    compare(
+        lambda *t: dl.nn.functional.cosine_embedding_loss(*t, **kw),
+        lambda *t: F.cosine_embedding_loss(*t, **kw),
+        a, b, y, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("shape", [(6, 5), (4,)])
+def test_triplet_margin_loss(device, reduction, p, swap, shape):
+    arrays = [_logits(shape, s, 1.0, np.float64) for s in (19, 20, 21)]
+    kw = {"margin": 1.5, "p": p, "eps": 1e-4, "swap": swap, "reduction": reduction}
+    compare(
+        lambda *t: dl.nn.functional.triplet_margin_loss(*t, **kw),
+        lambda *t: F.triplet_margin_loss(*t, **kw),
+        *arrays, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("custom", [False, True])
+def test_triplet_margin_with_distance_loss(device, reduction, swap, custom):
+    arrays = [_logits((6, 5), s, 1.0, np.float64) for s in (22, 23, 24)]
+
+    def cos_dist(lib):
+        return lambda u, v: 1.0 - lib.nn.functional.cosine_similarity(u, v)
+
+    kw = {"margin": 0.8, "swap": swap, "reduction": reduction}
+    compare(
+        lambda *t: dl.nn.functional.triplet_margin_with_distance_loss(
+            *t, distance_function=cos_dist(dl) if custom else None, **kw
+        ),
+        lambda *t: F.triplet_margin_with_distance_loss(
+            *t, distance_function=cos_dist(torch) if custom else None, **kw
+        ),
+        *arrays, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("log_input", [True, False])
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize("shape", [(7,), (3, 4)])
+def test_poisson_nll_loss(device, reduction, log_input, full, shape):
+    x = _logits(shape, 25, 1.0, np.float64)
+    if not log_input:
+        x = np.abs(x) + 0.1
+    t = rng(26).random(shape) * 4 + 0.05  # both sides of the Stirling threshold 1
+    kw = {"log_input": log_input, "full": full, "eps": 1e-3, "reduction": reduction}
+    compare(
+        lambda *a: dl.nn.functional.poisson_nll_loss(*a, **kw),
+        lambda *a: F.poisson_nll_loss(*a, **kw),
+        x, t, device=device, **_F64,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("full", [False, True])
+@pytest.mark.parametrize(
+    "shapes",
+    [((4, 3), (4, 3)), ((4, 3), (4,)), ((4, 3), (4, 1)), ((2, 3, 4), (2, 1, 4)), ((5,), (5,))],
+)
+def test_gaussian_nll_loss(device, reduction, full, shapes):
+    x, t = _logits(shapes[0], 27, 1.0, np.float64), _logits(shapes[0], 28, 1.0, np.float64)
+    v = rng(29).random(shapes[1]) + 0.05
+    v.reshape(-1)[0] = 1e-3  # below eps: clamped, but its gradient still passes (torch)
+    kw = {"full": full, "eps": 1e-2, "reduction": reduction}
+    compare(
+        lambda *a: dl.nn.functional.gaussian_nll_loss(*a, **kw),
+        lambda *a: F.gaussian_nll_loss(*a, **kw),
+        x, t, v, device=device, **_F64,
+    )  # fmt: skip
+
+
+def test_gaussian_nll_loss_float_var_and_errors():
+    x, t = _logits((4, 3), 30, 1.0, np.float64), _logits((4, 3), 31, 1.0, np.float64)
+    compare(
+        lambda a, b: dl.nn.functional.gaussian_nll_loss(a, b, 0.5),
+        lambda a, b: F.gaussian_nll_loss(a, b, 0.5),
+        x, t, **_F64,
+    )  # fmt: skip
+    fn = dl.nn.functional.gaussian_nll_loss
+    with pytest.raises(ValueError, match=r"var \(2, 3\) is of incorrect size for input \(4, 3\)"):
+        fn(dl.tensor(x), dl.tensor(t), dl.ones(2, 3))
+    with pytest.raises(ValueError, match="negative"):
+        fn(dl.tensor(x), dl.tensor(t), -dl.ones(4, 3))
+    with pytest.raises(ValueError, match="negative"):
+        fn(dl.tensor(x), dl.tensor(t), -1.0)
+    with pytest.raises(ValueError, match="reduction"):
+        fn(dl.tensor(x), dl.tensor(t), dl.ones(4, 3), reduction="avg")
+
+
+def test_margin_losses_gradcheck_finite_differences():
+    Fd = dl.nn.functional
+    x, t = (
+        _logits((3, 4), 32, 1.0, np.float64),
+        np.array([[2, 0, -1, 1], [3, -1, 0, 0], [1, 2, 3, 0]]),
+    )
+    gradcheck(lambda a: Fd.multilabel_margin_loss(a, dl.tensor(t)), x)
+    gradcheck(lambda a, w: Fd.multi_margin_loss(a, dl.tensor(np.abs(t[:, 0])), p=2, weight=w), x,
+              rng(33).random(4) + 0.5)  # fmt: skip
+    y = _pm1((3,), 34)
+    gradcheck(lambda a, b: Fd.cosine_embedding_loss(a, b, dl.tensor(y), 0.1), x, x[::-1].copy())
+    pos, neg = _logits((3, 4), 35, 1.0, np.float64), _logits((3, 4), 36, 1.0, np.float64)
+    gradcheck(lambda a, b, c: Fd.triplet_margin_loss(a, b, c, swap=True, p=3.0), x, pos, neg)
+    v = rng(37).random((3,)) + 0.1
+    gradcheck(lambda a, b, c: Fd.gaussian_nll_loss(a, b, c, full=True), x, x * 0.5, v)
+    gradcheck(lambda a, b: Fd.poisson_nll_loss(a, b, full=True), x, np.abs(x) + 1.5)
+
+
+def test_margin_losses_float32_keep_dtype():
+    x, t = _logits((4, 5), 38, 1.0), rng(39).integers(0, 5, 4)
+    out = dl.nn.functional.multi_margin_loss(dl.tensor(x), dl.tensor(t))
+    assert out.dtype == dl.float32
+    assert_close(out, F.multi_margin_loss(torch.tensor(x), torch.tensor(t)))
+
+
+def test_margin_loss_errors():
+    Fd = dl.nn.functional
+    x = dl.randn(3, 4)
+    with pytest.raises(ValueError, match=r"margin_ranking_loss: input1 \(3,\), input2 \(3, 1\)"):
+        Fd.margin_ranking_loss(dl.randn(3), dl.randn(3, 1), dl.randn(3))
+    with pytest.raises(ValueError, match=r"multilabel_margin_loss: target \(3, 3\)"):
+        Fd.multilabel_margin_loss(x, dl.zeros(3, 3, dtype=dl.int64))
+    with pytest.raises(IndexError, match=r"target values must be in \[-1, 4\)"):
+        Fd.multilabel_margin_loss(x, dl.full((3, 4), 4, dtype=dl.int64))
+    with pytest.raises(ValueError, match=r"shape \(C\) or \(N, C\), got \(2, 3, 4\)"):
+        Fd.multilabel_margin_loss(dl.randn(2, 3, 4), dl.zeros(2, 3, 4, dtype=dl.int64))
+    with pytest.raises(TypeError, match="integer class targets"):
+        Fd.multi_margin_loss(x, dl.zeros(3))
+    with pytest.raises(ValueError, match=r"multi_margin_loss: target \(2,\)"):
+        Fd.multi_margin_loss(x, dl.zeros(2, dtype=dl.int64))
+    with pytest.raises(IndexError, match=r"target values must be in \[0, 4\)"):
+        Fd.multi_margin_loss(x, dl.full((3,), 4, dtype=dl.int64))
+    with pytest.raises(ValueError, match=r"weight \(3,\) must have shape \(4,\)"):
+        Fd.multi_margin_loss(x, dl.zeros(3, dtype=dl.int64), weight=dl.ones(3))
+    with pytest.raises(ValueError, match="only p == 1 and p == 2"):
+        Fd.multi_margin_loss(x, dl.zeros(3, dtype=dl.int64), p=3)
+    with pytest.raises(ValueError, match="0-D or 1-D target"):
+        Fd.cosine_embedding_loss(x, x, dl.ones(3, 1))
+    with pytest.raises(ValueError, match=r"1-D target expects 2-D inputs, got input1 \(4,\)"):
+        Fd.cosine_embedding_loss(dl.randn(4), dl.randn(4), dl.ones(3))
+    with pytest.raises(ValueError, match="same number of dimensions"):
+        Fd.triplet_margin_loss(x, x, dl.randn(4))
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        Fd.triplet_margin_with_distance_loss(x, x, x, margin=0.0)
+    with pytest.raises(RuntimeError, match=r"soft_margin_loss: shapes \(3, 4\), \(3,\)"):
+        Fd.soft_margin_loss(x, dl.randn(3))
+    with pytest.raises(ValueError, match="reduction"):
+        Fd.hinge_embedding_loss(x, x, reduction="avg")
+    # every one of them is also catchable as torch's RuntimeError
+    with pytest.raises(RuntimeError):
+        Fd.multi_margin_loss(x, dl.zeros(2, dtype=dl.int64))
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_margin_losses_legacy_size_average_reduce(reduction):
+    x, y = _logits((4, 3), 40, 1.0, np.float64), _pm1((4, 3), 41)
+    with pytest.warns(UserWarning, match=f"reduction='{reduction}'"):
+        out = dl.nn.functional.soft_margin_loss(dl.tensor(x), dl.tensor(y), **_legacy(reduction))
+    assert_close(out, F.soft_margin_loss(torch.tensor(x), torch.tensor(y), reduction=reduction))
+    with pytest.warns(UserWarning, match=f"reduction='{reduction}'"):
+        m = dl.nn.HingeEmbeddingLoss(0.5, **_legacy(reduction))
+    assert m.reduction == reduction
+    assert_close(m(dl.tensor(x), dl.tensor(y)),
+                 torch.nn.HingeEmbeddingLoss(0.5, reduction=reduction)(torch.tensor(x),
+                                                                      torch.tensor(y)))  # fmt: skip
+
+
+def _module_pairs():
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+    return [
+        ("MarginRankingLoss", {"margin": 0.3}, 3),
+        ("HingeEmbeddingLoss", {"margin": 0.5}, 2),
+        ("SoftMarginLoss", {}, 2),
+        ("MultiLabelSoftMarginLoss", {"weight": w}, 2),
+        ("MultiLabelMarginLoss", {}, 2),
+        ("MultiMarginLoss", {"p": 2, "margin": 0.5, "weight": w}, 2),
+        ("CosineEmbeddingLoss", {"margin": 0.2}, 3),
+        ("TripletMarginLoss", {"margin": 0.5, "p": 1.0, "swap": True}, 3),
+        ("TripletMarginWithDistanceLoss", {"margin": 0.5, "swap": True}, 3),
+        ("PoissonNLLLoss", {"log_input": False, "full": True}, 2),
+        ("GaussianNLLLoss", {"full": True, "eps": 1e-3}, 3),
+    ]
+
+
+@pytest.mark.parametrize("name,kw,n_in", _module_pairs(), ids=lambda v: str(v)[:20])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_new_loss_modules_match_torch(name, kw, n_in, reduction):
+    dkw = {k: dl.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    dm, tm = (
+        getattr(dl.nn, name)(reduction=reduction, **dkw),
+        getattr(torch.nn, name)(reduction=reduction, **tkw),
+    )
+    assert repr(dm) == repr(tm)
+    assert dm.reduction == reduction
+    x = _logits((5, 4), 42, 1.0, np.float64)
+    others = {
+        "MultiLabelMarginLoss": [_multilabel_targets(5, 4, 43)],
+        "MultiMarginLoss": [rng(44).integers(0, 4, 5)],
+        "PoissonNLLLoss": [rng(45).random((5, 4)) * 3],
+        "GaussianNLLLoss": [_logits((5, 4), 46, 1.0, np.float64), rng(47).random(5) + 0.1],
+        "CosineEmbeddingLoss": [_logits((5, 4), 48, 1.0, np.float64), _pm1(5, 49)],
+        "MarginRankingLoss": [_logits((5, 4), 50, 1.0, np.float64), _pm1((5, 4), 51)],
+        "HingeEmbeddingLoss": [_pm1((5, 4), 52)],
+        "SoftMarginLoss": [_pm1((5, 4), 53)],
+        "MultiLabelSoftMarginLoss": [rng(54).integers(0, 2, (5, 4)).astype(np.float64)],
+    }.get(name, [_logits((5, 4), s, 1.0, np.float64) for s in (55, 56)])
+    if name == "PoissonNLLLoss":
+        x = np.abs(x) + 0.1
+    assert len(others) + 1 == n_in
+    grad = [True, name != "SoftMarginLoss", True]  # (torch has no target gradient there)
+    compare(dm, tm, x, *others, grad=grad[:n_in], **_F64)
+
+
+def test_triplet_with_distance_module_keeps_custom_distance():
+    m = dl.nn.TripletMarginWithDistanceLoss(distance_function=dl.nn.PairwiseDistance(p=1.0))
+    t = torch.nn.TripletMarginWithDistanceLoss(distance_function=torch.nn.PairwiseDistance(p=1.0))
+    assert repr(m) == repr(t)
+    arrays = [_logits((3, 4), s, 1.0, np.float64) for s in (57, 58, 59)]
+    compare(m, t, *arrays, **_F64)
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        dl.nn.TripletMarginWithDistanceLoss(margin=-1.0)

@@ -19,6 +19,7 @@ import numpy as np
 from darklib.creation import rand_like
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.sparse import embedding
+from darklib.ops.attention import scaled_dot_product_attention
 from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
     alpha_dropout,
@@ -61,14 +62,25 @@ from darklib.ops.linalg import bilinear, linear
 from darklib.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
     cross_entropy,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
     huber_loss,
     kl_div,
     l1_loss,
+    margin_ranking_loss,
     mse_loss,
+    multi_margin_loss,
+    multilabel_margin_loss,
+    multilabel_soft_margin_loss,
     nll_loss,
     one_hot,
+    poisson_nll_loss,
     smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from darklib.ops.norm import batch_norm, group_norm, layer_norm
 from darklib.ops.pool import (
@@ -78,8 +90,10 @@ from darklib.ops.pool import (
     adaptive_max_pool2d,
     avg_pool1d,
     avg_pool2d,
+    fold,
     max_pool1d,
     max_pool2d,
+    unfold,
 )
 from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
 from darklib.ops.sampling import interpolate
@@ -113,6 +127,7 @@ __all__ = [
     "conv2d",
     "conv_transpose1d",
     "conv_transpose2d",
+    "cosine_embedding_loss",
     "cosine_similarity",
     "cross_entropy",
     "dropout",
@@ -123,6 +138,8 @@ __all__ = [
     "embedding",
     "feature_alpha_dropout",
     "flatten",
+    "fold",
+    "gaussian_nll_loss",
     "gelu",
     "glu",
     "group_norm",
@@ -130,6 +147,7 @@ __all__ = [
     "hardsigmoid",
     "hardswish",
     "hardtanh",
+    "hinge_embedding_loss",
     "huber_loss",
     "instance_norm",
     "interpolate",
@@ -141,26 +159,34 @@ __all__ = [
     "log_softmax",
     "logsigmoid",
     "logsumexp",
+    "margin_ranking_loss",
     "max_pool1d",
     "max_pool2d",
     "mish",
     "mse_loss",
+    "multi_margin_loss",
+    "multilabel_margin_loss",
+    "multilabel_soft_margin_loss",
     "nll_loss",
     "normalize",
     "one_hot",
     "pad",
     "pairwise_distance",
+    "pdist",
     "pixel_shuffle",
     "pixel_unshuffle",
+    "poisson_nll_loss",
     "prelu",
-    "rrelu",
     "relu",
     "relu6",
     "rms_norm",
+    "rrelu",
+    "scaled_dot_product_attention",
     "selu",
     "sigmoid",
     "silu",
     "smooth_l1_loss",
+    "soft_margin_loss",
     "softmax",
     "softmin",
     "softplus",
@@ -169,7 +195,10 @@ __all__ = [
     "tanh",
     "tanhshrink",
     "threshold",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     "unflatten",
+    "unfold",
     "upsample",
 ]
 
@@ -519,3 +548,17 @@ def rms_norm(
     dims = tuple(range(x.ndim - k, x.ndim))
     y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
     return y if weight is None else y * weight
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """p-norm distances between the rows of an (N, M) input, for every pair ``i < j`` in
+    row-major order: shape (N * (N - 1) / 2,)."""
+    x = _tensor(input, "pdist")
+    if x.ndim != 2:
+        raise InvalidValue(f"pdist: expected a 2-D (N, M) input, got {tuple(x.shape)}")
+    if x.array.dtype.kind != "f":
+        raise InvalidType(f"pdist: expected a floating-point input, got {x.dtype}")
+    if p < 0:
+        raise InvalidValue(f"pdist: p must be non-negative, got {p}")
+    i, j = np.triu_indices(x.shape[0], 1)
+    return norm(x[i] - x[j], p, -1)

@@ -1105,3 +1105,361 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             )
     out = (arr[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor._wrap(out)
+
+
+# ------------------------------------------------------------------ margin and embedding losses
+# Compositions of differentiable ops (gradients, double-backward and the GPU come with them).
+
+
+def _finish(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _const(x: Tensor, arr: Any) -> Tensor:
+    """A non-differentiable array (a mask, a weight) as a tensor on ``x``'s device."""
+    return Tensor._wrap(get_xp(x.array).asarray(arr))
+
+
+def margin_ranking_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, -target * (input1 - input2) + margin)``; the three tensors broadcast but
+    must have the same number of dimensions."""
+    op = "margin_ranking_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    a, b = _tensor(input1, op, "input1"), _tensor(input2, op, "input2")
+    y = _tensor(target, op, "target")
+    if not a.ndim == b.ndim == y.ndim:
+        raise InvalidValue(
+            f"{op}: input1 {tuple(a.shape)}, input2 {tuple(b.shape)} and target "
+            f"{tuple(y.shape)} must have the same number of dimensions"
+        )
+    _E.check_broadcast(op, a, b)
+    _E.check_broadcast(op, a, y)
+    return _finish(_E.clamp(-y * (a - b) + margin, min=0), reduction)
+
+
+def hinge_embedding_loss(
+    input: Tensor,
+    target: Tensor,
+    margin: float = 1.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``input`` where target is 1, ``max(0, margin - input)`` where it is -1 (both terms
+    where it is neither, as torch)."""
+    op = "hinge_embedding_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x, y = _tensor(input, op), _tensor(target, op, "target")
+    _E.check_broadcast(op, x, y)
+    hinge = _E.where(_E.ne(y, 1), _E.clamp(margin - x, min=0), 0.0)
+    return _finish(hinge + _E.where(_E.ne(y, -1), x, 0.0), reduction)
+
+
+def soft_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``log(1 + exp(-target * input))`` (a stable softplus), elementwise."""
+    op = "soft_margin_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x, y = _tensor(input, op), _tensor(target, op, "target")
+    _E.check_broadcast(op, x, y)
+    return _finish(_E.softplus(-y * x), reduction)
+
+
+def multilabel_soft_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Per-class logistic loss averaged over the last (class) dimension, optionally weighted
+    per class: ``-(y log sigmoid(x) + (1 - y) log sigmoid(-x))``."""
+    op = "multilabel_soft_margin_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x, y = _tensor(input, op), _tensor(target, op, "target")
+    if x.ndim == 0:
+        raise InvalidValue(f"{op}: expected input of shape (C) or (N, C), got a scalar")
+    _E.check_broadcast(op, x, y)
+    # -log sigmoid(x) = softplus(-x); 1 - y times softplus(x)
+    loss = y * _E.softplus(-x) + (1 - y) * _E.softplus(x)
+    if weight is not None:
+        w = _tensor(weight, op, "weight")
+        _E.check_broadcast(op, loss, w)
+        loss = loss * w
+    c = x.shape[-1]
+    return _finish(loss.sum(-1) / c, reduction)
+
+
+def _margin_classes(op: str, x: Tensor, target: Any, multilabel: bool) -> tuple[Tensor, Any]:
+    """Validate (C,)/(N, C) input and its integer targets; returns them as (N, C), int64."""
+    t = _tensor(target, op, "target")
+    _same_device(op, x, t, "target")
+    if x.ndim not in (1, 2) or (x.numel() == 0 and x.ndim == 1):
+        raise InvalidValue(
+            f"{op}: expected a non-empty input of shape (C) or (N, C), got {tuple(x.shape)}"
+        )
+    if x.array.dtype.kind != "f":
+        raise InvalidType(f"{op}: expected a floating-point input, got {x.dtype}")
+    if t.array.dtype.kind not in "iu":
+        raise InvalidType(f"{op}: expected integer class targets, got {t.dtype}; use .long()")
+    c = x.shape[-1]
+    expected = tuple(x.shape) if multilabel else tuple(x.shape[:-1])
+    if tuple(t.shape) != expected:
+        raise InvalidValue(
+            f"{op}: target {tuple(t.shape)} does not fit input {tuple(x.shape)}; expected "
+            f"target of shape {expected}"
+        )
+    arr = t.array.astype(np.int64)
+    arr = arr.reshape(-1, c) if multilabel else arr.reshape(-1)
+    lo = -1 if multilabel else 0
+    if arr.size and (int(arr.min()) < lo or int(arr.max()) >= c):
+        raise OutOfRange(
+            f"{op}: target values must be in [{lo}, {c}) for input {tuple(x.shape)}, got "
+            f"values in [{int(arr.min())}, {int(arr.max())}]"
+        )
+    return x.reshape(-1, c), arr
+
+
+def multilabel_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``sum_{j in targets} sum_{i not in targets} max(0, 1 - (x[j] - x[i])) / C``.
+
+    ``target`` holds class indices of the input's shape, read up to the first -1.
+    """
+    op = "multilabel_margin_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x = _tensor(input, op)
+    x2, t = _margin_classes(op, x, target, True)
+    xp = get_xp(t)
+    n, c = t.shape
+    valid = xp.cumprod(t >= 0, axis=1).astype(bool)  # the slots before the first -1
+    idx = xp.where(valid, t, 0)
+    is_target = xp.zeros((n, c), dtype=bool)
+    rows = xp.broadcast_to(xp.arange(n)[:, None], (n, c))
+    is_target[rows[valid], idx[valid]] = True
+    xt = x2.gather(1, _const(x2, idx))  # (N, slots)
+    mask = valid[:, :, None] & ~is_target[:, None, :]  # (N, slots, C)
+    hinge = _E.clamp(1 - xt.unsqueeze(2) + x2.unsqueeze(1), min=0)
+    loss = (hinge * _const(x2, mask.astype(x2.array.dtype))).sum((1, 2)) / c
+    return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
+
+
+def multi_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``sum_{i != y} w[y] * max(0, margin - x[y] + x[i]) ** p / C`` (p is 1 or 2)."""
+    op = "multi_margin_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise InvalidValue(f"{op}: only p == 1 and p == 2 are supported, got p={p}")
+    x = _tensor(input, op)
+    x2, t = _margin_classes(op, x, target, False)
+    c = x2.shape[1]
+    ti = _const(x2, t[:, None])
+    z = _E.clamp(margin - x2.gather(1, ti) + x2, min=0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        w = _tensor(weight, op, "weight")
+        _same_device(op, x, w, "weight")
+        if tuple(w.shape) != (c,):
+            raise InvalidValue(
+                f"{op}: weight {tuple(w.shape)} must have shape ({c},) for input {tuple(x.shape)}"
+            )
+        z = z * w.gather(0, _const(x2, t)).unsqueeze(1)
+    not_y = get_xp(t).arange(c)[None, :] != t[:, None]
+    loss = (z * _const(x2, not_y.astype(x2.array.dtype))).sum(1) / c
+    return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
+
+
+def cosine_embedding_loss(
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``1 - cos(x1, x2)`` where target is 1, ``max(0, cos(x1, x2) - margin)`` where -1;
+    inputs (N, D) with target (N), or (D) with a scalar target."""
+    op = "cosine_embedding_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    a, b = _tensor(input1, op, "input1"), _tensor(input2, op, "input2")
+    y = _tensor(target, op, "target")
+    if y.ndim not in (0, 1):
+        raise InvalidValue(f"{op}: expected a 0-D or 1-D target, got {tuple(y.shape)}")
+    want = y.ndim + 1
+    if a.ndim != want or b.ndim != want:
+        raise InvalidValue(
+            f"{op}: a {y.ndim}-D target expects {want}-D inputs, got input1 "
+            f"{tuple(a.shape)} and input2 {tuple(b.shape)}"
+        )
+    _E.check_broadcast(op, a, b)
+    eps = 1e-12
+    dot = (a * b).sum(-1)
+    cos = dot / ((((a * a).sum(-1) + eps) * ((b * b).sum(-1) + eps)) ** 0.5)
+    pos = _E.where(_E.eq(y, 1), 1 - cos, 0.0)
+    neg = _E.where(_E.eq(y, -1), _E.clamp(cos - margin, min=0), 0.0)
+    return _finish(pos + neg, reduction)
+
+
+def _triplet(
+    op: str, anchor: Any, positive: Any, negative: Any, dist: Any, margin: float, swap: bool
+) -> Tensor:
+    a, p = _tensor(anchor, op, "anchor"), _tensor(positive, op, "positive")
+    n = _tensor(negative, op, "negative")
+    if not a.ndim == p.ndim == n.ndim:
+        raise InvalidValue(
+            f"{op}: anchor, positive and negative must have the same number of dimensions, "
+            f"got anchor {tuple(a.shape)}, positive {tuple(p.shape)} and negative "
+            f"{tuple(n.shape)}"
+        )
+    d_pos, d_neg = dist(a, p), dist(a, n)
+    if swap:
+        d_neg = _E.minimum(d_neg, dist(p, n))
+    return _E.clamp(margin + d_pos - d_neg, min=0)
+
+
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """``max(0, margin + d(a, p) - d(a, n))`` with ``d`` the p-norm pairwise distance;
+    ``swap`` uses ``min(d(a, n), d(p, n))`` as the negative distance."""
+    from darklib.nn.functional import pairwise_distance
+
+    op = "triplet_margin_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    if margin <= 0:
+        raise InvalidValue(f"{op}: margin must be greater than 0, got {margin}")
+
+    def dist(u: Tensor, v: Tensor) -> Tensor:
+        return pairwise_distance(u, v, p, eps)
+
+    return _finish(_triplet(op, anchor, positive, negative, dist, margin, swap), reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
+    """triplet_margin_loss with any ``distance_function(x1, x2)`` (default: pairwise
+    Euclidean distance)."""
+    from darklib.nn.functional import pairwise_distance
+
+    op = "triplet_margin_with_distance_loss"
+    reduction = _reduction(op, None, None, reduction)
+    if margin <= 0:
+        raise InvalidValue(f"{op}: margin must be greater than 0, got {margin}")
+    dist = pairwise_distance if distance_function is None else distance_function
+    return _finish(_triplet(op, anchor, positive, negative, dist, margin, swap), reduction)
+
+
+def poisson_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    log_input: bool = True,
+    full: bool = False,
+    size_average: bool | None = None,
+    eps: float = 1e-8,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    """Poisson negative log-likelihood: ``exp(input) - target * input`` (``log_input``) or
+    ``input - target * log(input + eps)``; ``full`` adds Stirling's term where target > 1."""
+    op = "poisson_nll_loss"
+    reduction = _reduction(op, size_average, reduce, reduction)
+    x, t = _tensor(input, op), _tensor(target, op, "target")
+    _E.check_broadcast(op, x, t)
+    loss = x.exp() - t * x if log_input else x - t * (x + eps).log()
+    if full:
+        stirling = t * t.log() - t + 0.5 * (2 * np.pi * t).log()
+        loss = loss + _E.where(_E.le(t, 1), 0.0, stirling)
+    return _finish(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input: Tensor,
+    target: Tensor,
+    var: Tensor | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> Tensor:
+    """``0.5 * (log(max(var, eps)) + (input - target)**2 / max(var, eps))`` (+ 0.5 log 2 pi
+    with ``full``).
+
+    ``var`` is a float, a tensor of the input's shape, the input's shape without its last
+    dimension, or the input's shape with one dimension of size 1. The clamp at ``eps`` does
+    not stop var's gradient (as torch).
+    """
+    op = "gaussian_nll_loss"
+    x, t = _tensor(input, op), _tensor(target, op, "target")
+    if isinstance(var, float | int) and not isinstance(var, bool):
+        if var < 0:
+            raise InvalidValue(f"{op}: var has negative entry/entries ({var})")
+        v = _const(x, get_xp(x.array).full(x.shape, float(var), dtype=x.array.dtype))
+    else:
+        v = _tensor(var, op, "var")
+        if v.numel() and bool((v.array < 0).any()):
+            raise InvalidValue(f"{op}: var has negative entry/entries")
+    xs, vs = tuple(x.shape), tuple(v.shape)
+    if vs != xs:
+        if xs[:-1] == vs:
+            v = v.unsqueeze(-1)
+        elif not (len(xs) == len(vs) and sum(b for a, b in zip(xs, vs) if a != b) == 1):
+            raise InvalidValue(
+                f"{op}: var {vs} is of incorrect size for input {xs}: expected {xs}, {xs[:-1]}"
+                " or the input's shape with one dimension of size 1"
+            )
+    if reduction not in _REDUCTIONS:
+        raise InvalidValue(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    _E.check_broadcast(op, x, t)
+    v = v + (_E.clamp(v.detach(), min=eps) - v.detach())  # clamp, gradient passing through
+    loss = 0.5 * (v.log() + (x - t) ** 2 / v)
+    if full:
+        loss = loss + 0.5 * float(np.log(2 * np.pi))
+    return _finish(loss, reduction)

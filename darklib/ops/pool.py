@@ -896,3 +896,138 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
     _check_input_1d(op, input)
     size = _adaptive_length(op, output_size)
     return _unplane(adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices))
+
+
+# ------------------------------------------------------------------ unfold / fold (im2col)
+
+
+def _im2col(x: Any, g: Geometry) -> Any:
+    """(N, C, H, W) -> fresh columns (N, C*kh*kw, oh*ow)."""
+    if get_xp(x) is np:
+        from darklib.kernels import im2col as cpu
+
+        return cpu.im2col(np.ascontiguousarray(x), g, "nkp").copy()  # (a scratch buffer)
+    return _cuda().im2col(x, g, "nkp")
+
+
+def _col2im(cols: Any, c: int, g: Geometry) -> Any:
+    """Adjoint of :func:`_im2col`: (N, C*kh*kw, oh*ow) -> fresh (N, C, H, W)."""
+    n = cols.shape[0]
+    if get_xp(cols) is np:
+        from darklib.kernels import im2col as cpu
+
+        return cpu.col2im(np.ascontiguousarray(cols), n, c, g)
+    return _cuda().col2im(cols, n, c, g)
+
+
+class Unfold(Function):
+    """im2col; its backward (and adjoint) is :class:`Fold`."""
+
+    @staticmethod
+    def forward(ctx, x, g):
+        ctx.g, ctx.c = g, x.shape[1]
+        return _im2col(x, g)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _col2im(g, ctx.c, ctx.g), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Fold.apply(g, ctx.c, ctx.g), None
+
+
+class Fold(Function):
+    """col2im (a sum over overlapping blocks); its backward is :class:`Unfold`."""
+
+    @staticmethod
+    def forward(ctx, cols, c, g):
+        ctx.g = g
+        return _col2im(cols, c, g)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _im2col(g, ctx.g), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Unfold.apply(g, ctx.g), None, None
+
+
+def _fold_geometry(
+    op: str, h: int, w: int, kernel_size: Any, dilation: Any, padding: Any, stride: Any
+) -> Geometry:
+    kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    dh, dw = _pair(dilation, "dilation", op, 1)
+    ph_, pw = _pair(padding, "padding", op, 0)
+    sh, sw = _pair(stride, "stride", op, 1)
+    oh = (h + 2 * ph_ - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise InvalidValue(
+            f"{op}: spatial size ({h}, {w}) with kernel_size=({kh}, {kw}), dilation=({dh}, "
+            f"{dw}), padding=({ph_}, {pw}) gives ({oh}, {ow}) sliding blocks; each must be "
+            "at least one"
+        )
+    return Geometry(kh, kw, sh, sw, dh, dw, ph_, pw, h, w, oh, ow)
+
+
+def unfold(
+    input: Tensor, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1
+) -> Tensor:
+    """Sliding local blocks (im2col): (N, C, H, W) -> (N, C*kh*kw, L), or unbatched
+    (C, H, W) -> (C*kh*kw, L), L being the number of blocks. Each column lists a block's
+    values channel by channel, row by row; padding is zeros."""
+    op = "unfold"
+    if not isinstance(input, Tensor):
+        raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
+    if input.ndim not in (3, 4):
+        raise InvalidValue(
+            f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got {tuple(input.shape)}"
+        )
+    if input.array.dtype.kind != "f":
+        raise InvalidType(f"{op}: expected a floating-point input, got {input.dtype}")
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    g = _fold_geometry(op, x.shape[2], x.shape[3], kernel_size, dilation, padding, stride)
+    out = Unfold.apply(x, g)
+    return out if input.ndim == 4 else out.squeeze(0)
+
+
+def fold(
+    input: Tensor,
+    output_size: Any,
+    kernel_size: Any,
+    dilation: Any = 1,
+    padding: Any = 0,
+    stride: Any = 1,
+) -> Tensor:
+    """Sum sliding local blocks back into an image (col2im), the adjoint of :func:`unfold`:
+    (N, C*kh*kw, L) -> (N, C, H, W) with (H, W) = ``output_size``, or unbatched
+    (C*kh*kw, L) -> (C, H, W)."""
+    op = "fold"
+    if not isinstance(input, Tensor):
+        raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
+    if input.ndim not in (2, 3):
+        raise InvalidValue(
+            f"{op}: expected a 2-D (C*kh*kw, L) or 3-D (N, C*kh*kw, L) input, got "
+            f"{tuple(input.shape)}"
+        )
+    if input.array.dtype.kind != "f":
+        raise InvalidType(f"{op}: expected a floating-point input, got {input.dtype}")
+    h, w = _pair(output_size, "output_size", op, 1)
+    x = input if input.ndim == 3 else input.unsqueeze(0)
+    g = _fold_geometry(op, h, w, kernel_size, dilation, padding, stride)
+    k = g.kh * g.kw
+    if x.shape[1] % k:
+        raise InvalidValue(
+            f"{op}: input {tuple(input.shape)}: its channel dimension must be divisible by "
+            f"the product of kernel_size ({g.kh}, {g.kw}) = {k}"
+        )
+    if x.shape[2] != g.oh * g.ow:
+        raise InvalidValue(
+            f"{op}: input {tuple(input.shape)} has {x.shape[2]} blocks but output_size=({h}, "
+            f"{w}), kernel_size=({g.kh}, {g.kw}), dilation=({g.dh}, {g.dw}), padding=("
+            f"{g.pt}, {g.pl}), stride=({g.sh}, {g.sw}) give {g.oh} * {g.ow} = {g.oh * g.ow}"
+        )
+    out = Fold.apply(x, x.shape[1] // k, g)
+    return out if input.ndim == 3 else out.squeeze(0)
