@@ -6,8 +6,13 @@ import it without a cycle. One section per ops module.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
+
+from darklib.backend import get_xp
+from darklib.errors import InvalidValue
 from darklib.ops import elementwise as E
 from darklib.ops import linalg as L
 from darklib.tensor import Tensor
@@ -505,7 +510,69 @@ def _bernoulli(t: Tensor, gen: Any, p: Any = 0.5) -> Tensor:
     return Tensor._wrap((u < prob).astype(t.array.dtype))
 
 
+def _from_uniform(t: Tensor, gen: Any, f: Any) -> Tensor:
+    """``f(xp, u)`` of uniform samples ``u`` in [0, 1) (float64), in ``t``'s dtype."""
+    u = C.rand(*t.shape, generator=gen, dtype=_dt.float64, device=t.device).array
+    return Tensor._wrap(f(get_xp(u), u).astype(t.array.dtype))
+
+
+def _positive(name: str, what: str, v: float) -> float:
+    if not v > 0:
+        raise InvalidValue(f"{name}: {what} must be positive, got {v}")
+    return float(v)
+
+
+def _exponential(t: Tensor, gen: Any, lambd: float = 1.0) -> Tensor:
+    lam = _positive("exponential_", "lambd", lambd)
+    return _from_uniform(t, gen, lambda xp, u: -xp.log1p(-u) / lam)
+
+
+def _geometric(t: Tensor, gen: Any, p: float) -> Tensor:
+    if not 0 < p <= 1:
+        raise InvalidValue(f"geometric_: p must be in (0, 1], got {p}")
+    # trials up to the first success: 1, 2, ...
+    return _from_uniform(
+        t,
+        gen,
+        lambda xp, u: (
+            xp.maximum(1.0, xp.ceil(xp.log1p(-u) / math.log1p(-p))) if p < 1 else xp.ones_like(u)
+        ),
+    )
+
+
+def _cauchy(t: Tensor, gen: Any, median: float = 0.0, sigma: float = 1.0) -> Tensor:
+    s = _positive("cauchy_", "sigma", sigma)
+    return _from_uniform(t, gen, lambda xp, u: median + s * xp.tan(math.pi * (u - 0.5)))
+
+
+def _log_normal(t: Tensor, gen: Any, mean: float = 1.0, std: float = 2.0) -> Tensor:
+    s = _positive("log_normal_", "std", std)
+    z = C.randn(*t.shape, generator=gen, dtype=_dt.float64, device=t.device).array
+    return Tensor._wrap(get_xp(z).exp(mean + s * z).astype(t.array.dtype))
+
+
+def _random(t: Tensor, gen: Any, from_: int = 0, to: int | None = None) -> Tensor:
+    """Integers in [from_, to) (random_(to): [0, to)); without bounds, [0, 2**digits] for
+    floats (2**24 for float32) and [0, max] for integer dtypes, as torch."""
+    if to is None and from_ != 0:
+        from_, to = 0, from_
+    dt = t.array.dtype
+    if to is None:
+        to = (2 ** (np.finfo(dt).nmant + 1) + 1) if dt.kind == "f" else int(np.iinfo(dt).max) + 1
+        if dt.kind == "b":
+            to = 2
+    if not from_ < to:
+        raise InvalidValue(f"random_: expects from < to, got from={from_} to={to}")
+    r = C.randint(int(from_), int(to), tuple(t.shape), generator=gen, device=t.device)
+    return Tensor._wrap(r.array.astype(dt))
+
+
 _bind(
+    exponential_=_fill_random("exponential_", _exponential),
+    geometric_=_fill_random("geometric_", _geometric),
+    cauchy_=_fill_random("cauchy_", _cauchy),
+    log_normal_=_fill_random("log_normal_", _log_normal),
+    random_=_fill_random("random_", _random),
     uniform_=_fill_random("uniform_", _uniform),
     normal_=_fill_random("normal_", _normal),
     bernoulli_=_fill_random("bernoulli_", _bernoulli),

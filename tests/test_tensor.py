@@ -396,3 +396,35 @@ def test_requires_grad_flag_must_be_a_bool():
             t.requires_grad = v
         assert t.requires_grad is False
     assert dl.randn(2).requires_grad_().requires_grad is True
+
+
+def test_random_fills_draw_torchs_distributions():
+    dl.manual_seed(0)
+    n = 100_000
+    cases = [  # (method, args, mean, lower bound, upper bound)
+        ("exponential_", (2.0,), 0.5, 0.0, np.inf),
+        ("geometric_", (0.3,), 1 / 0.3, 1.0, np.inf),
+        ("log_normal_", (0.5, 0.25), np.exp(0.5 + 0.25**2 / 2), 0.0, np.inf),
+        ("random_", (3, 10), 6.0, 3.0, 9.0),
+        ("random_", (5,), 2.0, 0.0, 4.0),
+    ]
+    for name, args, mean, lo, hi in cases:
+        x = getattr(dl.empty(n, dtype=dl.float64), name)(*args).numpy()
+        t = getattr(torch.empty(5, dtype=torch.float64), name)(*args)  # same signature
+        assert t.shape == (5,)
+        assert abs(x.mean() - mean) < 0.02 * mean, name
+        assert x.min() >= lo and x.max() <= hi, name
+        if name in ("geometric_", "random_"):
+            assert np.array_equal(x, np.round(x)), name
+    c = dl.empty(n, dtype=dl.float64).cauchy_(1.0, 2.0).numpy()
+    assert abs(np.median(c) - 1.0) < 0.05 and abs(np.percentile(c, 75) - 3.0) < 0.1
+    g = dl.Generator().manual_seed(3)
+    a = dl.empty(4).exponential_(generator=g).tolist()
+    g.manual_seed(3)
+    assert dl.empty(4).exponential_(generator=g).tolist() == a
+    i = dl.empty(1000, dtype=dl.int32).random_()
+    assert i.dtype == dl.int32 and i.numpy().min() >= 0
+    with pytest.raises(RuntimeError, match="lambd"):
+        dl.empty(3).exponential_(0.0)
+    with pytest.raises(RuntimeError, match="from < to"):
+        dl.empty(3).random_(5, 2)
