@@ -513,7 +513,8 @@ def _bernoulli(t: Tensor, gen: Any, p: Any = 0.5) -> Tensor:
 def _from_uniform(t: Tensor, gen: Any, f: Any) -> Tensor:
     """``f(xp, u)`` of uniform samples ``u`` in [0, 1) (float64), in ``t``'s dtype."""
     u = C.rand(*t.shape, generator=gen, dtype=_dt.float64, device=t.device).array
-    return Tensor._wrap(f(get_xp(u), u).astype(t.array.dtype))
+    with np.errstate(all="ignore"):  # values beyond the dtype become inf, as torch's
+        return Tensor._wrap(f(get_xp(u), u).astype(t.array.dtype))
 
 
 def _positive(name: str, what: str, v: float) -> float:
@@ -548,7 +549,8 @@ def _cauchy(t: Tensor, gen: Any, median: float = 0.0, sigma: float = 1.0) -> Ten
 def _log_normal(t: Tensor, gen: Any, mean: float = 1.0, std: float = 2.0) -> Tensor:
     s = _positive("log_normal_", "std", std)
     z = C.randn(*t.shape, generator=gen, dtype=_dt.float64, device=t.device).array
-    return Tensor._wrap(get_xp(z).exp(mean + s * z).astype(t.array.dtype))
+    with np.errstate(all="ignore"):  # values beyond the dtype become inf, as torch's
+        return Tensor._wrap(get_xp(z).exp(mean + s * z).astype(t.array.dtype))
 
 
 def _random(t: Tensor, gen: Any, from_: int = 0, to: int | None = None) -> Tensor:
