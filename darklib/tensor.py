@@ -423,12 +423,14 @@ class Tensor:
         return self
 
     def clone(self) -> Tensor:
-        return _Clone.apply(self)
+        """A copy in the graph, laid out as this tensor (a transposed tensor's clone is
+        transposed too: torch's default preserve_format)."""
+        return _Clone.apply(self, "K")
 
     def contiguous(self) -> Tensor:
         if self.array.flags.c_contiguous:
             return self
-        return _Clone.apply(self)
+        return _Clone.apply(self, "C")
 
     def is_contiguous(self) -> bool:
         return bool(self.array.flags.c_contiguous)
@@ -850,16 +852,16 @@ class _Cast(autograd.Function):
 
 class _Clone(autograd.Function):
     @staticmethod
-    def forward(ctx, x):
-        return x.copy(order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+    def forward(ctx, x, order):
+        return x.copy(order=order)  # (ascontiguousarray would make a 0-d array 1-d)
 
     @staticmethod
     def backward(ctx, g):
-        return g
+        return g, None
 
     @staticmethod
     def backward_graph(ctx, g):
-        return g
+        return g, None
 
 
 class _CopySlices(autograd.Function):

@@ -428,3 +428,14 @@ def test_random_fills_draw_torchs_distributions():
         dl.empty(3).exponential_(0.0)
     with pytest.raises(RuntimeError, match="from < to"):
         dl.empty(3).random_(5, 2)
+
+
+def test_clone_keeps_the_layout_and_contiguous_makes_it_row_major():
+    for L in (torch, dl):
+        x = L.arange(6.0).reshape(2, 3).requires_grad_()
+        c = x.t().clone()
+        assert c.stride() == (1, 3) and not c.is_contiguous()
+        assert x.t().contiguous().stride() == (2, 1)
+        assert x[:, ::2].clone().stride() == (2, 1)
+        (c * L.arange(6.0).reshape(3, 2)).sum().backward()
+        assert x.grad.tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
