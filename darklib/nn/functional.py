@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from darklib.creation import rand_like
+from darklib.creation import rand_like, zeros_like
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.sparse import embedding
 from darklib.ops.attention import scaled_dot_product_attention
@@ -82,7 +82,7 @@ from darklib.ops.loss import (
     triplet_margin_loss,
     triplet_margin_with_distance_loss,
 )
-from darklib.ops.norm import batch_norm, group_norm, layer_norm
+from darklib.ops.norm import batch_norm, group_norm, layer_norm, local_response_norm
 from darklib.ops.pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -91,12 +91,16 @@ from darklib.ops.pool import (
     avg_pool1d,
     avg_pool2d,
     fold,
+    lp_pool1d,
+    lp_pool2d,
     max_pool1d,
     max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
     unfold,
 )
 from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
-from darklib.ops.sampling import interpolate
+from darklib.ops.sampling import affine_grid, grid_sample, interpolate
 from darklib.ops.shape import (
     broadcast_tensors,
     chunk,
@@ -114,6 +118,7 @@ __all__ = [
     "adaptive_avg_pool2d",
     "adaptive_max_pool1d",
     "adaptive_max_pool2d",
+    "affine_grid",
     "alpha_dropout",
     "avg_pool1d",
     "avg_pool2d",
@@ -142,7 +147,9 @@ __all__ = [
     "gaussian_nll_loss",
     "gelu",
     "glu",
+    "grid_sample",
     "group_norm",
+    "gumbel_softmax",
     "hardshrink",
     "hardsigmoid",
     "hardswish",
@@ -156,12 +163,17 @@ __all__ = [
     "layer_norm",
     "leaky_relu",
     "linear",
+    "local_response_norm",
     "log_softmax",
     "logsigmoid",
     "logsumexp",
+    "lp_pool1d",
+    "lp_pool2d",
     "margin_ranking_loss",
     "max_pool1d",
     "max_pool2d",
+    "max_unpool1d",
+    "max_unpool2d",
     "mish",
     "mse_loss",
     "multi_margin_loss",
@@ -562,3 +574,24 @@ def pdist(input: Tensor, p: float = 2.0) -> Tensor:
         raise InvalidValue(f"pdist: p must be non-negative, got {p}")
     i, j = np.triu_indices(x.shape[0], 1)
     return norm(x[i] - x[j], p, -1)
+
+
+def gumbel_softmax(
+    logits: Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-10, dim: int = -1
+) -> Tensor:
+    """A sample from the Gumbel-softmax (concrete) distribution over ``dim``:
+    ``softmax((logits + g) / tau)`` with ``g = -log(E)``, ``E ~ Exponential(1)`` drawn from
+    darklib's generator. ``hard=True`` returns the one-hot of its argmax with the soft
+    sample's gradient (straight-through: ``y_hard - y_soft.detach() + y_soft``).
+    ``eps`` is unused, as in torch (kept for the signature)."""
+    x = _tensor(logits, "gumbel_softmax")
+    if x.array.dtype.kind != "f":
+        raise InvalidType(f"gumbel_softmax: expected floating-point logits, got {x.dtype}")
+    u = rand_like(x)  # [0, 1): E = -log(1 - u) in [0, inf), clamped off 0
+    e = (-(-u).log1p()).clamp(min=float(np.finfo(x.array.dtype).tiny))
+    y_soft = softmax((x - e.log()) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = zeros_like(y_soft).scatter(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft

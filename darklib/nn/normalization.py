@@ -1,4 +1,5 @@
-"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d."""
+"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d,
+LocalResponseNorm."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from darklib.nn import functional as F
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int, shape_str
 from darklib.nn.module import Module
-from darklib.ops.norm import batch_norm, group_norm, layer_norm
+from darklib.ops.norm import batch_norm, group_norm, layer_norm, local_response_norm
 from darklib.tensor import Tensor
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm2d", "LayerNorm", "RMSNorm"]
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "GroupNorm",
+    "InstanceNorm2d",
+    "LayerNorm",
+    "LocalResponseNorm",
+    "RMSNorm",
+]
 
 
 def _normalized_shape(who: str, normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -421,3 +430,32 @@ class RMSNorm(Module):
         return (
             f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
         )
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation over neighbouring channels (see
+    :func:`darklib.nn.functional.local_response_norm`).
+
+    Args:
+        size: the number of neighbouring channels in each window.
+        alpha: the scale of the mean of squares. Default: 1e-4.
+        beta: the exponent. Default: 0.75.
+        k: the additive constant. Default: 1.
+
+    Shape:
+        - Input: (N, C, *), at least 3-D
+        - Output: the input's shape
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input: Tensor) -> Tensor:
+        return local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

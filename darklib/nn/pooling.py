@@ -1,11 +1,12 @@
-"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d."""
+"""Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d,
+MaxUnpool1d/2d, LPPool1d/2d."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from darklib.errors import InvalidValue
-from darklib.nn._utils import check_tensor, shape_str
+from darklib.nn._utils import _ntuple, check_tensor, shape_str
 from darklib.nn.module import Module
 from darklib.ops.pool import (
     adaptive_avg_pool1d,
@@ -14,8 +15,12 @@ from darklib.ops.pool import (
     adaptive_max_pool2d,
     avg_pool1d,
     avg_pool2d,
+    lp_pool1d,
+    lp_pool2d,
     max_pool1d,
     max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
 )
 from darklib.tensor import Tensor
 
@@ -26,8 +31,12 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
+    "LPPool1d",
+    "LPPool2d",
     "MaxPool1d",
     "MaxPool2d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
 ]
 
 
@@ -380,3 +389,125 @@ class AdaptiveMaxPool1d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+# ------------------------------------------------------------------ unpooling, power pooling
+
+
+class _MaxUnpoolNd(Module):
+    """The max-unpooling layers: sizes kept as tuples of the layer's rank (torch's repr)."""
+
+    _dims = 2
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        self.kernel_size = _ntuple(kernel_size, n, "kernel_size", name)
+        self.stride = _ntuple(kernel_size if stride is None else stride, n, "stride", name)
+        self.padding = _ntuple(padding, n, "padding", name)
+        for what, v, low in (("kernel_size", self.kernel_size, 1), ("stride", self.stride, 1)):
+            if min(v) < low:
+                raise InvalidValue(f"{name}: {what} must be >= {low}, got {v}")
+        if min(self.padding) < 0:
+            raise InvalidValue(f"{name}: padding must be >= 0, got {self.padding}")
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        unpool = max_unpool2d if self._dims == 2 else max_unpool1d
+        return unpool(
+            _check_input(self, input, self._dims),
+            indices,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            output_size,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool2d: each value goes back to its argmax position, all
+    others are zero.
+
+    Args:
+        kernel_size: the pooling's window size (int or pair).
+        stride: the pooling's step. Default: ``kernel_size``.
+        padding: the pooling's padding. Default: 0.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W), with the int64 indices of the same shape
+        - Output: (N, C, H_out, W_out), ``H_out = (H - 1) * stride - 2 * padding + kernel``
+          or ``output_size`` given to ``forward``
+    """
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool1d (see :class:`MaxUnpool2d`).
+
+    Shape:
+        - Input: (N, C, L) or (C, L), with the int64 indices of the same shape
+        - Output: (N, C, L_out), ``L_out = (L - 1) * stride - 2 * padding + kernel``
+    """
+
+    _dims = 1
+
+
+class _LPPoolNd(Module):
+    _dims = 2
+
+    def __init__(
+        self, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        check = _check_size if self._dims == 2 else _single
+        check(kernel_size, "kernel_size", name, 1)
+        if stride is not None:
+            check(stride, "stride", name, 1)
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input: Tensor) -> Tensor:
+        pool = lp_pool2d if self._dims == 2 else lp_pool1d
+        return pool(
+            _check_input(self, input, self._dims),
+            float(self.norm_type),
+            self.kernel_size,
+            self.stride,
+            self.ceil_mode,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class LPPool2d(_LPPoolNd):
+    """Power-average pooling: each window's ``(sum x ** p) ** (1 / p)``.
+
+    Args:
+        norm_type: the power p (1 is sum pooling, large p approaches max pooling).
+        kernel_size: window size (int or pair).
+        stride: window step. Default: ``kernel_size``.
+        ceil_mode: round the output size up instead of down.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W)
+        - Output: (N, C, H_out, W_out), ``H_out = (H - kH) // sH + 1``
+    """
+
+
+class LPPool1d(_LPPoolNd):
+    """1-D power-average pooling (see :class:`LPPool2d`).
+
+    Shape:
+        - Input: (N, C, L) or (C, L)
+        - Output: (N, C, L_out), ``L_out = (L - k) // s + 1``
+    """
+
+    _dims = 1

@@ -547,3 +547,45 @@ def group_norm(
     weight = _check_param(weight, "weight", op, x, (c,), what)
     bias = _check_param(bias, "bias", op, x, (c,), what)
     return GroupNorm.apply(x, weight, bias, g, float(eps))
+
+
+# ------------------------------------------------------------------ local response norm
+
+
+def local_response_norm(
+    input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0
+) -> Tensor:
+    """Local response normalisation over channels, as
+    ``torch.nn.functional.local_response_norm``:
+    ``x / (k + alpha * mean_{c' in window(c)} x[c'] ** 2) ** beta``, the window being the
+    ``size`` channels from ``c - size // 2`` to ``c + (size - 1) // 2``, zero outside the
+    input (the mean always divides by ``size``).
+
+    Args:
+        input: (N, C, *), at least 3-D.
+        size: the number of neighbouring channels in each window.
+        alpha, beta, k: the scale, exponent and additive constant.
+
+    Built from differentiable ops (a zero-padded ``avg_pool2d`` over the channel axis of
+    the squares), so its gradients, higher-order ones included, follow.
+    """
+    from darklib.ops.pool import avg_pool2d
+    from darklib.ops.shape import pad
+
+    op = "local_response_norm"
+    x = _check_tensor(input, op)
+    if x.ndim < 3:
+        raise InvalidValue(
+            f"{op}: expected a 3-D or higher (N, C, *) input, got {x.ndim} dimensions "
+            f"{tuple(x.shape)}"
+        )
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise InvalidValue(f"{op}: size must be a positive int, got {size!r}")
+    _check_float(x, op)
+    if x.numel() == 0:
+        return x
+    n, c = int(x.shape[0]), int(x.shape[1])
+    sq = (x * x).reshape(n, 1, c, -1)
+    sq = pad(sq, (0, 0, size // 2, (size - 1) // 2))
+    mean = avg_pool2d(sq, (int(size), 1), 1).reshape(tuple(x.shape))
+    return x / (mean * alpha + k) ** beta

@@ -19,7 +19,7 @@ import numpy as np
 from darklib import higher_order
 from darklib.autograd import Function, Node
 from darklib.backend import get_xp
-from darklib.errors import InvalidType, InvalidValue
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.kernels import parallel as par
 from darklib.kernels import phases as ph
 from darklib.kernels.im2col import Geometry, workspace
@@ -1031,3 +1031,189 @@ def fold(
         )
     out = Fold.apply(x, x.shape[1] // k, g)
     return out if input.ndim == 3 else out.squeeze(0)
+
+
+# ------------------------------------------------------------------ max_unpool
+
+
+def _unpool_size(
+    op: str, input: Tensor, kernel: tuple, stride: tuple, padding: tuple, output_size: Any
+) -> tuple:
+    """The spatial output size: the inverse of max pooling's, or ``output_size`` checked
+    against it (within one stride either way, as torch)."""
+    n = len(kernel)
+    spatial = tuple(int(s) for s in input.shape[-n:])
+    default = tuple((spatial[i] - 1) * stride[i] + kernel[i] - 2 * padding[i] for i in range(n))
+    if output_size is None:
+        return default
+    size = tuple(int(v) for v in output_size)
+    if len(size) == n + 2:
+        size = size[2:]
+    if len(size) != n:
+        raise InvalidValue(
+            f"{op}: output_size should be a sequence containing {n} or {n + 2} elements, "
+            f"but it has a length of {len(size)}"
+        )
+    for d in range(n):
+        lo, hi = default[d] - stride[d], default[d] + stride[d]
+        if not lo < size[d] < hi:
+            raise InvalidValue(
+                f"{op}: invalid output_size {size} for input {tuple(input.shape)} "
+                f"(dim {d} must be strictly between {lo} and {hi})"
+            )
+    return size
+
+
+def _max_unpool(op: str, input: Any, indices: Any, size: tuple) -> Tensor:
+    """Scatter each plane of ``input`` to the flat positions ``indices`` of a zero plane of
+    ``size``; the gradient (scatter's) gathers at the same positions."""
+    from darklib.ops.indexing import scatter
+
+    if not isinstance(indices, Tensor):
+        raise InvalidType(f"{op}: indices must be a tensor, got {type(indices).__name__}")
+    if indices.dtype.name != "int64":
+        raise InvalidType(f"{op}: expected indices of dtype int64, got {indices.dtype.name}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise InvalidValue(
+            f"{op}: input {tuple(input.shape)} and indices {tuple(indices.shape)} must have "
+            "the same shape"
+        )
+    if min(size) <= 0:
+        raise InvalidValue(f"{op}: the output size {size} must be positive")
+    lead = tuple(int(s) for s in input.shape[: input.ndim - len(size)])
+    plane = int(np.prod(size))
+    flat_idx = indices.reshape(*lead, -1)
+    if flat_idx.numel() and (int(flat_idx.array.min()) < 0 or int(flat_idx.array.max()) >= plane):
+        raise OutOfRange(
+            f"{op}: found an invalid max index (indices must lie in [0, {plane}) for an "
+            f"output of size {size}), got indices in [{int(flat_idx.array.min())}, "
+            f"{int(flat_idx.array.max())}]"
+        )
+    xp = get_xp(input.array)
+    zeros = Tensor._wrap(xp.zeros((*lead, plane), dtype=input.array.dtype))
+    out = scatter(zeros, -1, flat_idx, input.reshape(*lead, -1))
+    return out.reshape(*lead, *size)
+
+
+def max_unpool2d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The partial inverse of ``max_pool2d``, as ``torch.nn.functional.max_unpool2d``.
+
+    Args:
+        input: (N, C, H, W) or (C, H, W), max_pool2d's values.
+        indices: max_pool2d's ``return_indices`` output (int64, flat within each plane).
+        kernel_size, stride, padding: the pooling's (stride defaults to ``kernel_size``).
+        output_size: the (H_out, W_out) (or (N, C, H_out, W_out)) to produce; default
+            ``(H - 1) * stride - 2 * padding + kernel_size``.
+
+    Every non-maximal position is zero; the gradient is ``grad[indices]``.
+    """
+    op = "max_unpool2d"
+    _check_input(op, input)
+    k = _pair(kernel_size, "kernel_size", op, 1)
+    s = k if stride is None else _pair(stride, "stride", op, 1)
+    p = _pair(padding, "padding", op, 0)
+    size = _unpool_size(op, input, k, s, p, output_size)
+    return _max_unpool(op, input, indices, size)
+
+
+def max_unpool1d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The partial inverse of ``max_pool1d``, as ``torch.nn.functional.max_unpool1d``.
+
+    Args:
+        input: (N, C, L) or (C, L), max_pool1d's values.
+        indices: max_pool1d's ``return_indices`` output (int64 positions along L).
+        kernel_size, stride, padding: the pooling's (stride defaults to ``kernel_size``).
+        output_size: L_out (as a 1- or 3-sequence); default ``(L - 1) * stride - 2 *
+            padding + kernel_size``.
+    """
+    op = "max_unpool1d"
+    _check_input_1d(op, input)
+    if input.array.dtype.kind != "f":
+        raise InvalidType(f"{op}: expected a floating-point input, got {input.dtype}")
+    k = _single(kernel_size, "kernel_size", op, 1)
+    s = k if stride is None else _single(stride, "stride", op, 1)
+    p = _single(padding, "padding", op, 0)
+    size = _unpool_size(op, input, (k,), (s,), (p,), output_size)
+    return _max_unpool(op, input, indices, size)
+
+
+# ------------------------------------------------------------------ lp_pool
+
+
+def _lp_from_avg(avg: Tensor, norm_type: float, window: int) -> Tensor:
+    """torch's ``(sign(a) * relu(|a|) * window) ** (1 / p)`` of the window averages ``a``
+    of ``x ** p``: the p-norm of each window (NaN where an odd power sums negative)."""
+    from darklib.ops.elementwise import relu
+
+    return (avg.sign() * relu(avg.abs()) * window) ** (1.0 / norm_type)
+
+
+def _norm_type(op: str, norm_type: Any) -> float:
+    if isinstance(norm_type, bool) or not isinstance(norm_type, int | float | np.number):
+        raise InvalidType(f"{op}: norm_type must be a number, got {norm_type!r}")
+    return float(norm_type)
+
+
+def lp_pool2d(
+    input: Tensor,
+    norm_type: float,
+    kernel_size: Any,
+    stride: Any = None,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """2-D power-average pooling, as ``torch.nn.functional.lp_pool2d``: each window's
+    ``(sum x ** p) ** (1 / p)``, computed as ``avg_pool2d(x ** p) * kH * kW``.
+
+    Args:
+        input: (N, C, H, W) or (C, H, W).
+        norm_type: the power p.
+        kernel_size: window size, int or (kH, kW).
+        stride: window step; defaults to ``kernel_size``.
+        ceil_mode: round the output size up instead of down (a partial last window sums
+            only the elements it covers).
+    """
+    op = "lp_pool2d"
+    _check_input(op, input)
+    p = _norm_type(op, norm_type)
+    kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    avg = avg_pool2d(input**p, (kh, kw), stride, 0, ceil_mode)
+    return _lp_from_avg(avg, p, kh * kw)
+
+
+def lp_pool1d(
+    input: Tensor,
+    norm_type: float,
+    kernel_size: Any,
+    stride: Any = None,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """1-D power-average pooling, as ``torch.nn.functional.lp_pool1d``: each window's
+    ``(sum x ** p) ** (1 / p)``, computed as ``avg_pool1d(x ** p) * k``.
+
+    Args:
+        input: (N, C, L) or (C, L).
+        norm_type: the power p.
+        kernel_size: window length, int or 1-tuple.
+        stride: window step; defaults to ``kernel_size``.
+        ceil_mode: round the output length up instead of down.
+    """
+    op = "lp_pool1d"
+    _check_input_1d(op, input)
+    p = _norm_type(op, norm_type)
+    k = _single(kernel_size, "kernel_size", op, 1)
+    avg = avg_pool1d(input**p, k, stride, 0, ceil_mode)
+    return _lp_from_avg(avg, p, k)

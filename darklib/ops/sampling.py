@@ -549,3 +549,208 @@ def interpolate(
     )
     th, tw = (_nearest_table(*k[1:]) for k in keys)
     return UpsampleNearest.apply(input, th, tw, keys)
+
+
+# ------------------------------------------------------------------ affine_grid / grid_sample
+
+
+def _base_coords(n: int, align_corners: bool) -> np.ndarray:
+    """The normalised [-1, 1] coordinates of ``n`` pixel centres (or corners)."""
+    if n <= 1:
+        return np.zeros(n)
+    c = np.linspace(-1.0, 1.0, n)
+    return c if align_corners else c * ((n - 1) / n)
+
+
+def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> Tensor:
+    """The sampling grid of a batch of affine maps, as ``torch.nn.functional.affine_grid``.
+
+    Args:
+        theta: (N, 2, 3) for a 4-D ``size`` (N, C, H, W), or (N, 3, 4) for a 5-D one.
+        size: the target output size.
+        align_corners: whether -1 and 1 are the centres of the corner pixels (True) or
+            their outer edges (False, the default).
+
+    Returns:
+        (N, H, W, 2) (or (N, D, H, W, 3)): ``theta @ [x, y, 1]`` at every output pixel,
+        ``x`` running along W. Differentiable in ``theta`` (a batched matmul).
+    """
+    from darklib.ops.linalg import matmul
+
+    op = "affine_grid"
+    if not isinstance(theta, Tensor):
+        raise InvalidType(f"{op}: theta must be a tensor, got {type(theta).__name__}")
+    if theta.array.dtype.kind != "f":
+        raise InvalidValue(
+            f"{op}: expected theta to have a floating-point dtype, got {theta.dtype}"
+        )
+    size = tuple(int(s) for s in size)
+    if len(size) not in (4, 5):
+        raise NotImplementedError(
+            f"{op}: only 4-D and 5-D sizes are supported (2-D and 3-D affine maps), got {size}"
+        )
+    k = len(size) - 2
+    if theta.ndim != 3 or tuple(theta.shape[1:]) != (k, k + 1):
+        raise InvalidValue(
+            f"{op}: expected a batch of {k}-D affine matrices of shape (N, {k}, {k + 1}) for "
+            f"size {size}, got theta {tuple(theta.shape)}"
+        )
+    if min(size) <= 0:
+        raise InvalidValue(f"{op}: expected a non-zero, positive output size, got {size}")
+    if int(theta.shape[0]) != size[0]:
+        raise InvalidValue(
+            f"{op}: theta {tuple(theta.shape)} has {int(theta.shape[0])} matrices for a batch "
+            f"of {size[0]} in size {size}"
+        )
+    align = bool(align_corners)
+    spatial = size[2:]
+    axes = [_base_coords(n, align) for n in spatial[::-1]]  # x (W) first
+    mesh = np.meshgrid(*axes[::-1], indexing="ij")[::-1]  # each of shape spatial
+    base = np.stack([*mesh, np.ones(spatial)], axis=-1).reshape(1, -1, k + 1)
+    xp = get_xp(theta.array)
+    base_t = Tensor._wrap(xp.asarray(base.astype(theta.array.dtype)))
+    grid = matmul(base_t, theta.transpose(1, 2))
+    return grid.reshape(size[0], *spatial, k)
+
+
+class _ZeroGradFor(Function):
+    """``out`` unchanged, with a zero gradient for ``other`` (torch's nearest-mode grid
+    gradient, which is zeros rather than none)."""
+
+    @staticmethod
+    def forward(ctx, out, other):
+        ctx.other_shape, ctx.other_dtype = other.shape, other.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        other = xp.zeros(ctx.other_shape, ctx.other_dtype) if ctx.needs_input_grad[1] else None
+        return g, other
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from darklib.creation import zeros
+
+        return g, zeros(*ctx.other_shape, dtype=g.dtype, device=g.device)
+
+
+def _reflect(c: Tensor, twice_low: int, twice_high: int) -> Tensor:
+    """``c`` folded back and forth into [low, high] (mirror images at each bound)."""
+    if twice_low == twice_high:
+        return c * 0.0
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    a = (c - low).abs()
+    xp = get_xp(a.array)
+    flips = xp.floor(a.array / span)
+    odd = (flips % 2) == 1
+    dt = a.array.dtype
+    extra = a - Tensor._wrap((flips * span).astype(dt))
+    sign = Tensor._wrap(xp.where(odd, -1.0, 1.0).astype(dt))
+    offset = Tensor._wrap(xp.where(odd, span + low, low).astype(dt))
+    return extra * sign + offset
+
+
+def _source_coord(g: Tensor, n: int, padding_mode: str, align_corners: bool) -> Tensor:
+    """Grid values in [-1, 1] to pixel coordinates along an axis of ``n`` pixels."""
+    c = (g + 1) * ((n - 1) / 2) if align_corners else ((g + 1) * n - 1) / 2
+    if padding_mode == "border":
+        c = c.clamp(0, n - 1)
+    elif padding_mode == "reflection":
+        c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
+        c = c.clamp(0, n - 1)
+    return c
+
+
+def grid_sample(
+    input: Tensor,
+    grid: Tensor,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Sample ``input`` at the normalised positions of ``grid``, as
+    ``torch.nn.functional.grid_sample`` (4-D inputs).
+
+    Args:
+        input: (N, C, H, W).
+        grid: (N, H_out, W_out, 2), (x, y) in [-1, 1] (x along W); outside that range
+            ``padding_mode`` decides.
+        mode: ``'bilinear'`` or ``'nearest'`` (round half to even).
+        padding_mode: ``'zeros'`` (outside pixels read 0), ``'border'`` (clamped to the
+            edge) or ``'reflection'`` (mirrored at the borders).
+        align_corners: whether -1 and 1 are the centres of the corner pixels (True) or
+            their outer edges (False, the default).
+
+    Returns:
+        (N, C, H_out, W_out). Built from differentiable ops: the four corner values are
+        gathers at computed flat indices (their gradient, gather's, a scatter-add into the
+        input), weighted by the bilinear weights (which carry the grid's gradient). The
+        nearest mode's grid gradient is zero, as torch's.
+    """
+    from darklib.ops.indexing import gather
+
+    op = "grid_sample"
+    if mode not in ("bilinear", "nearest", "bicubic"):
+        raise InvalidValue(
+            f"{op}: expected mode to be 'bilinear', 'nearest' or 'bicubic', got {mode!r}"
+        )
+    if mode == "bicubic":
+        raise NotImplementedError(f"{op}: mode='bicubic' is not supported; use 'bilinear'")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise InvalidValue(
+            f"{op}: expected padding_mode to be 'zeros', 'border' or 'reflection', "
+            f"got {padding_mode!r}"
+        )
+    for name, t in (("input", input), ("grid", grid)):
+        if not isinstance(t, Tensor):
+            raise InvalidType(f"{op}: {name} must be a tensor, got {type(t).__name__}")
+    shapes = f"input {tuple(input.shape)} and grid {tuple(grid.shape)}"
+    if input.ndim == 5 or grid.ndim == 5:
+        raise NotImplementedError(f"{op}: 5-D (volumetric) inputs are not supported ({shapes})")
+    if input.ndim != 4 or grid.ndim != 4:
+        raise InvalidValue(f"{op}: expected a 4-D input and a 4-D grid, got {shapes}")
+    if int(input.shape[0]) != int(grid.shape[0]):
+        raise InvalidValue(f"{op}: expected the same batch size in {shapes}")
+    if int(grid.shape[-1]) != 2:
+        raise InvalidValue(f"{op}: expected the grid's last dimension to be 2, got {shapes}")
+    if input.array.dtype.kind != "f":
+        raise InvalidType(f"{op}: expected a floating-point input, got {input.dtype}")
+    if input.dtype != grid.dtype:
+        raise InvalidType(
+            f"{op}: input ({input.dtype.name}) and grid ({grid.dtype.name}) must have the "
+            "same dtype"
+        )
+    n, c, h, w = (int(s) for s in input.shape)
+    if h == 0 or w == 0:
+        raise InvalidValue(f"{op}: expected an input with non-empty spatial dimensions, {shapes}")
+    ho, wo = int(grid.shape[1]), int(grid.shape[2])
+    align = bool(align_corners)
+    ix = _source_coord(grid[..., 0], w, padding_mode, align)
+    iy = _source_coord(grid[..., 1], h, padding_mode, align)
+    xp = get_xp(input.array)
+    dt = input.array.dtype
+    flat = input.reshape(n, c, h * w)
+
+    def corner(cx: Any, cy: Any, weight: Tensor | None) -> Tensor:
+        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+        lin = xp.clip(cy, 0, h - 1).astype(np.int64) * w + xp.clip(cx, 0, w - 1).astype(np.int64)
+        idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, -1), (n, c, ho * wo)))
+        vals = gather(flat, 2, Tensor._wrap(idx)).reshape(n, c, ho, wo)
+        mask = Tensor._wrap(inside.astype(dt))
+        weight = mask if weight is None else weight * mask
+        return vals * weight.unsqueeze(1)
+
+    if mode == "nearest":
+        out = corner(xp.rint(ix.array), xp.rint(iy.array), None)
+        return _ZeroGradFor.apply(out, grid) if grid.requires_grad else out
+    x0, y0 = xp.floor(ix.array), xp.floor(iy.array)
+    tx = ix - Tensor._wrap(x0)
+    ty = iy - Tensor._wrap(y0)
+    sx, sy = 1 - tx, 1 - ty
+    return (
+        corner(x0, y0, sx * sy)
+        + corner(x0 + 1, y0, tx * sy)
+        + corner(x0, y0 + 1, sx * ty)
+        + corner(x0 + 1, y0 + 1, tx * ty)
+    )
