@@ -98,6 +98,29 @@ CASES = {
         lambda m, a: F[m.__name__].mish(a) ** 2 + F[m.__name__].hardswish(a * 3) * a,
         K34,
     ),
+    "attention_lp_pool_lrn": (
+        lambda m, a: (
+            (F[m.__name__].scaled_dot_product_attention(a[None], a[None] * 0.5, a[None]) ** 2).sum()
+            + F[m.__name__].lp_pool1d(a[None] * a[None] + 1, 2.0, 2).sum()
+            + (F[m.__name__].local_response_norm(a[None, :, :, None], 2) ** 2).sum()
+        ),
+        A34,
+    ),
+    "grid_sample_unfold": (
+        lambda m, a, b: (
+            (
+                F[m.__name__].grid_sample(
+                    a.reshape(1, 1, 3, 4),
+                    (b.reshape(1, 2, 2, 3)[..., :2] * 0.4),
+                    align_corners=True,
+                )
+                ** 2
+            ).sum()
+            + (F[m.__name__].unfold(a.reshape(1, 1, 3, 4), 2) ** 3).sum()
+        ),
+        A34,
+        B34,
+    ),
     "sum_mean_dims": (
         lambda m, a: (a * a).sum(1, keepdim=True) * a.mean(0) + (a**3).sum() + a.mean(),
         A34,
