@@ -26,6 +26,13 @@ def _fmt_time(s: float) -> str:
     )
 
 
+def _num(v: object, digits: int = 4) -> str:
+    """A metric for printing: missing (None, NaN, not a number) as "--"."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "--"
+    return f"{v:.{digits}f}"
+
+
 def progress_line(ev: dict, width: int) -> str:
     """One terminal line for a ``step`` event: a bar, epoch, step, loss, acc, speed, ETA."""
     done, total = ev.get("done_steps", 0), max(ev.get("total_steps", 1), 1)
@@ -46,6 +53,23 @@ def default_out(path: Path) -> Path:
     if path.suffix == SUFFIX:
         return path
     return path.with_name(path.stem + ".trained" + SUFFIX)
+
+
+def out_problem(out: Path) -> str | None:
+    """Why ``--out`` cannot hold the trained project, as one line, or None: only a
+    ``.darkproj`` holds the weights (a ``.json`` is the settings alone), and a directory or a
+    path under a missing one cannot be written."""
+    if out.suffix != SUFFIX:
+        return (
+            f"--out {out}: the trained project is written as a {SUFFIX} file (weights, "
+            f"optimizer state and history); a {out.suffix or 'name without suffix'} would "
+            f"lose the weights. Use e.g. --out {out.with_suffix(SUFFIX).name}"
+        )
+    if out.is_dir():
+        return f"--out {out}: is a directory; give a file name ending in {SUFFIX}"
+    if not out.parent.is_dir():
+        return f"--out {out}: the folder {out.parent} does not exist"
+    return None
 
 
 def _override(spec, args: argparse.Namespace) -> str | None:
@@ -75,6 +99,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from studio.trainer import Session, Trainer, fit_problem  # darklib: not for --help, info
 
     path = Path(args.project)
+    out = Path(args.out) if args.out else default_out(path)
+    bad = out_problem(out)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     try:
         proj = load_project(path)
     except ProjectError as e:
@@ -85,7 +114,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else default_out(path)
     try:
         session = Session(proj)
         data = session.data  # read it now: a missing folder is an error before any training
@@ -189,9 +217,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"total parameters: {rep.total_params:,}")
     h = proj.history.get("epochs", {}) if proj.history else {}
     if h.get("epoch"):
+        accs = h.get("val_acc") or []
         print(
-            f"trained {proj.position['epoch']} epochs, {proj.position['step']} steps; last "
-            f"val acc {h['val_acc'][-1]:.4f}"
+            f"trained {proj.position.get('epoch', 0)} epochs, {proj.position.get('step', 0)} "
+            f"steps; last val acc {_num(accs[-1] if accs else None)}"
         )
     return 0
 
@@ -220,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["cpu", "cuda"], help="default: the project's")
     t.add_argument(
         "--out",
-        help="output .darkproj (default: <project>.trained.darkproj, or the .darkproj itself)",
+        help="output file, which must end in .darkproj (anything else is refused before "
+        "training: only a .darkproj holds the weights); default: <project>.trained.darkproj, "
+        "or the .darkproj itself",
     )
     t.add_argument("--batch-size", type=int, help="override the batch size")
     t.add_argument("--size", type=int, help="override the dataset size (procedural sources)")

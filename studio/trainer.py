@@ -27,6 +27,7 @@ with the same batch order.
 
 from __future__ import annotations
 
+import inspect
 import math
 import queue
 import threading
@@ -167,11 +168,34 @@ def _unflatten_state(obj: Any, tensors: dict[str, np.ndarray], wrap: Callable) -
 # --------------------------------------------------------------------------- session
 
 
+def optimizer_arguments(name: str) -> set[str] | None:
+    """The keyword arguments darklib's optimizer ``name`` takes (besides params), or None
+    when it is unknown or takes ``**kwargs``."""
+    cls = getattr(optim, name, None)
+    if cls is None:
+        return None
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return {n for n in sig.parameters if n not in ("self", "params")}
+
+
 def make_optimizer(spec: ProjectSpec, params: Any) -> Any:
     o = spec.optimizer
     cls = getattr(optim, o.type, None)
     if cls is None:
         raise ValueError(f"darklib.optim has no optimizer {o.type!r}")
+    takes = optimizer_arguments(o.type)
+    if takes is not None:
+        extra = sorted(k for k in o.args if k not in takes)
+        if extra:
+            raise DataError(
+                f"optimizer {o.type} does not take {', '.join(extra)}: remove "
+                f"{'it' if len(extra) == 1 else 'them'} from the optimizer's arguments"
+            )
     return cls(params, lr=o.lr, **o.args)
 
 
@@ -272,8 +296,12 @@ class Session:
             self._load_model_state(project.model_state)
         self.model.to(self.device)
         self.optimizer = make_optimizer(self.spec, self.model.parameters())
+        # what the stored state could not keep ("optimizer changed: ..."): the trainer logs
+        # these lines when the run starts
+        self.notes: list[str] = []
+        self._stale_schedule = False  # the stored schedule state no longer fits the settings
         if project.optim_meta is not None:
-            self._load_optim_state(project.optim_meta, project.optim_tensors)
+            self._restore_optimizer(project.optim_meta, project.optim_tensors)
         self.scheduler = None
         self._scheduler_plan: tuple | None = None  # what the live scheduler was built for
         self.loss_fn = self.task.make_loss(self.spec.loss.type, self.spec.loss.args)
@@ -299,6 +327,74 @@ class Session:
         sd = _unflatten_state(meta, tensors, lambda a: dl.from_numpy(np.array(a)))
         self.optimizer.load_state_dict(sd)
 
+    def _restore_optimizer(self, meta: dict, tensors: dict[str, np.ndarray]) -> None:
+        """Load the stored optimizer state, with the settings the user changed since it was
+        saved winning over it: another optimizer type starts afresh; a new learning rate,
+        weight decay, momentum... is put into the loaded parameter groups (and makes a
+        stored learning-rate schedule start again from the new rate)."""
+        fresh = [dict(g) for g in self.optimizer.param_groups]
+        kind = type(self.optimizer).__name__
+        stored_kind = meta.get("optimizer_type") if isinstance(meta, dict) else None
+        sd = _unflatten_state(meta, tensors, lambda a: dl.from_numpy(np.array(a)))
+        groups = sd.get("param_groups") if isinstance(sd, dict) else None
+        # files without the type: the groups' setting names tell the optimizers apart
+        names = {k for g in fresh for k in g if k in self.optimizer.defaults}
+        stored_names = {k for g in groups or [] for k in g if k != "params"}
+        if (stored_kind and stored_kind != kind) or (not stored_kind and not names <= stored_names):
+            was = f"from {stored_kind} " if stored_kind else ""
+            self.notes.append(
+                f"optimizer changed {was}to {kind}: its state starts afresh (the weights are kept)"
+            )
+            self._stale_schedule = True
+            return
+        try:
+            self.optimizer.load_state_dict(sd)
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            self.notes.append(f"the stored optimizer state does not fit ({e}): it starts afresh")
+            self.optimizer = make_optimizer(self.spec, self.model.parameters())
+            self._stale_schedule = True
+            return
+        sched = self.spec.schedule
+        one_cycle = sched.type == "OneCycleLR"
+        cycles_momentum = one_cycle and sched.args.get("cycle_momentum", True)
+        changed: set[str] = set()
+        for g, f in zip(self.optimizer.param_groups, fresh):
+            for k, v in f.items():
+                if k in ("params", "lr") or k not in g:
+                    continue
+                if cycles_momentum and k in ("momentum", "betas"):
+                    continue  # the cycle sets these at every step
+                if _differs(g[k], v):
+                    g[k] = v
+                    changed.add(k)
+            want = float(sched.args.get("max_lr", self.spec.optimizer.lr)) if one_cycle else None
+            if sched.type == "none":
+                base = g["lr"]
+            elif one_cycle:
+                base = g.get("max_lr", g["lr"])
+            else:
+                base = g.get("initial_lr", g["lr"])
+            target = self.spec.optimizer.lr if want is None else want
+            if sched.type == "none":
+                for k in ("initial_lr", "max_lr", "min_lr"):
+                    g.pop(k, None)  # a past schedule's bookkeeping
+                if _differs(g["lr"], target):
+                    g["lr"] = target
+                    changed.add("lr")
+            elif _differs(base, target):
+                # the schedule starts again from the new rate (rebuilt at the current step)
+                for k in ("initial_lr", "max_lr", "min_lr"):
+                    g.pop(k, None)
+                g["lr"] = self.spec.optimizer.lr
+                changed.add("lr")
+                self._stale_schedule = True
+        if changed:
+            self.notes.append(
+                "training settings changed since the optimizer state was saved: "
+                + ", ".join(sorted(changed))
+                + " now as set"
+            )
+
     def ensure_scheduler(self, steps_per_epoch: int, epochs: int, done: int, epoch: int) -> None:
         """Build (or keep) the scheduler for a run of ``epochs`` epochs of ``steps_per_epoch``
         steps, ``done`` steps (``epoch`` epochs) of which are behind us.
@@ -322,8 +418,15 @@ class Session:
             return  # the live scheduler is this plan's: keep it as it is
         if self.scheduler is not None:
             saved = _json_safe(self.scheduler.state_dict())
-        elif self._scheduler_plan is None:
+        elif self._scheduler_plan is None and not self._stale_schedule:
             saved = (self.project.history or {}).get("_scheduler")
+            kind = (self.project.history or {}).get("_schedule_type")
+            if saved and kind and kind != self.spec.schedule.type:
+                self.notes.append(
+                    f"schedule changed from {kind} to {self.spec.schedule.type}: it starts "
+                    "afresh at the current step"
+                )
+                saved = None
         else:
             saved = None
         self._scheduler_plan = plan
@@ -378,9 +481,16 @@ class Session:
             }
             tensors: dict[str, np.ndarray] = {}
             meta = _flatten_state(self.optimizer.state_dict(), "opt", tensors)
+            meta["optimizer_type"] = type(self.optimizer).__name__
             history = self.history.to_json()
             if self.scheduler is not None:
                 history["_scheduler"] = _json_safe(self.scheduler.state_dict())
+                history["_schedule_type"] = type(self.scheduler).__name__
+            elif (self.project.history or {}).get("_scheduler") and self._scheduler_plan is None:
+                # not run since it was opened: the stored schedule is still the newest
+                for k in ("_scheduler", "_schedule_type"):
+                    if k in self.project.history:
+                        history[k] = self.project.history[k]
             return Project(
                 spec=self.spec.model_copy(deep=True),
                 model_state=model_state,
@@ -402,6 +512,15 @@ class Session:
             finally:
                 self.model.train(was)
             return to_numpy(out)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    """Whether two optimizer settings differ (tuples and lists alike; floats closely)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) != len(b) or any(_differs(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return not math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return a != b
 
 
 def _json_safe(obj: Any) -> Any:
@@ -571,13 +690,17 @@ class Trainer:
             # fewer or more batches of the new size
             pos["batch"] = min(seen // t.batch_size, per_epoch)
         pos["samples"] = seen
-        if pos["batch"] >= per_epoch or seen >= n_train:  # an epoch ended, not its bookkeeping
-            pos["epoch"], pos["batch"], pos["samples"] = pos["epoch"] + 1, 0, 0
+        # an epoch whose batches are all behind us but which was not recorded (stopped during
+        # its validation) trains no more batches: the loop below validates and records it
+        pos["batch"] = min(pos["batch"], per_epoch)
         done = min(pos["epoch"] * per_epoch + pos["batch"], total)
         s.ensure_scheduler(per_epoch, self.epochs, done, pos["epoch"])
         self._emit(
             "started", epoch=pos["epoch"], step=pos["step"], total_steps=total, done_steps=done
         )
+        for note in s.notes:
+            self._emit("log", text=note)
+        s.notes.clear()
         if pos["epoch"] >= self.epochs:
             self._emit(
                 "log",
@@ -623,6 +746,7 @@ class Trainer:
                         if math.isfinite(lv):
                             s.optimizer.zero_grad()
                             loss.backward()
+                            lr = s.current_lr()  # the rate this step uses (before scheduling)
                             s.optimizer.step()
                             if s.scheduler is not None and s.spec.schedule.type == "OneCycleLR":
                                 s.scheduler.step()
@@ -635,7 +759,6 @@ class Trainer:
                             loss_sum += lv * n
                             acc = bstats["correct"] / n if "correct" in bstats and n else math.nan
                             frac = epoch + pos["batch"] / per_epoch
-                            lr = s.current_lr()
                             s.history.add_step(
                                 step=pos["step"], epoch=frac, loss=lv, acc=acc, lr=lr
                             )
@@ -683,14 +806,18 @@ class Trainer:
                     close()
             # ---- end of epoch: validation, schedule, checkpoint
             val = self._validate(val_ds)
+            if self._stop.is_set():
+                # stopped during validation: the epoch is not finished; the position stays at
+                # its end, so the next Start validates and records it
+                return "stopped"
             with s.lock:
                 if s.scheduler is not None and s.spec.schedule.type != "OneCycleLR":
                     s.scheduler.step()
-                n = max(stats.get("count", 0.0), 1.0)
+                n = stats.get("count", 0.0)
                 rec = {
                     "epoch": epoch + 1,
-                    "train_loss": loss_sum / n,
-                    "train_acc": stats.get("correct", math.nan) / n,
+                    "train_loss": loss_sum / n if n else math.nan,
+                    "train_acc": stats.get("correct", math.nan) / n if n else math.nan,
                     "val_loss": val.get("loss", math.nan),
                     "val_acc": val.get("acc", math.nan),
                     "seconds": time.perf_counter() - t_epoch,
@@ -734,6 +861,7 @@ class Trainer:
         cat["index"] = np.asarray(s.data.val_indices[: len(next(iter(cat.values())))])
         s.previews = s.task.previews(cat, s.data.num_classes)
         s.previews["index"] = cat["index"]
+        s.previews["classes"] = [str(c) for c in s.data.classes]
         shown = s.position["epoch"] + 1 if epoch is None else epoch
         self._emit("previews", epoch=shown, **s.previews)
         return s.task.metrics(stats)

@@ -577,3 +577,114 @@ def test_evaluate_only_predicts_without_training():
     assert s.position == pos and len(s.history) == n
     for k, v in s.model.state_dict().items():
         np.testing.assert_array_equal(np.array(v.array), before[k])
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+@pytest.mark.parametrize("name", ["x.json", "x", "dir"])
+def test_cli_out_must_be_a_darkproj_file_checked_before_training(tmp_path, capsys, name):
+    from studio import cli
+
+    src = save_project(Project(spec=spec_from_dict(MLP)), tmp_path / "p.json")
+    before = src.read_bytes()
+    (tmp_path / "dir").mkdir()
+    assert cli.main(["train", str(src), "--epochs", "3", "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --out") and "\n" not in err and "Traceback" not in err
+    assert src.read_bytes() == before  # nothing trained, nothing overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "p.json"]
+
+
+def test_stored_optimizer_state_yields_to_changed_settings():
+    from studio.trainer import Trainer
+
+    s = _session(MLP)
+    s.spec.training.epochs = 1
+    _run(Trainer(s, max_steps_per_epoch=2))
+    snap = s.snapshot()
+    # a new learning rate and weight decay win over the stored param groups
+    snap.spec.optimizer.lr = 0.001
+    snap.spec.optimizer.args = {"weight_decay": 0.05}
+    s2 = _session(project=snap)
+    g = s2.optimizer.param_groups[0]
+    assert g["lr"] == 0.001 and g["weight_decay"] == 0.05
+    assert len(s2.optimizer.state) > 0  # the moments themselves are kept
+    # another optimizer type: its state starts afresh, and the run says so
+    snap.spec.optimizer.type = "SGD"
+    snap.spec.optimizer.args = {"momentum": 0.9}
+    s3 = _session(project=snap)
+    assert len(s3.optimizer.state) == 0
+    s3.spec.training.epochs = 2
+    evs = _run(Trainer(s3, max_steps_per_epoch=2))
+    assert evs[-1].data["reason"] == "completed"
+    assert any("optimizer changed from Adam to SGD" in e.data.get("text", "") for e in evs)
+
+
+def test_one_cycle_state_does_not_override_schedule_none():
+    from studio.trainer import Trainer
+
+    s = _session(ONE_CYCLE)
+    s.spec.training.epochs = 1
+    _run(Trainer(s, max_steps_per_epoch=3))
+    snap = s.snapshot()
+    snap.spec.schedule.type = "none"
+    snap.spec.training.epochs = 2
+    s2 = _session(project=snap)
+    _run(Trainer(s2, max_steps_per_epoch=3))
+    assert s2.history.steps["lr"][3:] == [0.01, 0.01, 0.01]
+
+
+def test_lr_history_logs_the_rate_each_step_used():
+    from studio.trainer import Trainer
+
+    s = _session(ONE_CYCLE)
+    s.spec.training.epochs = 1
+    _run(Trainer(s, max_steps_per_epoch=4))
+    lrs = s.history.steps["lr"]
+    assert lrs[0] == pytest.approx(0.01 / 25)  # OneCycleLR's first rate: max_lr / div_factor
+    assert len(lrs) == 4 and max(lrs) > 0.005  # near the peak, the curve is not shifted
+    assert lrs[-1] == pytest.approx(0.01 / 25 / 1e4)  # the cycle's last rate, not past it
+
+
+def test_optimizer_arguments_it_does_not_take_are_a_clear_error():
+    pytest.importorskip("darklib.optim")
+    from studio.data import DataError
+    from studio.trainer import optimizer_arguments
+
+    assert "nesterov" in optimizer_arguments("SGD")
+    assert "nesterov" not in optimizer_arguments("Adam")
+    spec = json.loads(json.dumps(MLP))
+    spec["optimizer"]["args"] = {"nesterov": True}
+    with pytest.raises(DataError, match="does not take nesterov"):
+        _session(spec)
+
+
+def test_stop_during_validation_leaves_the_epoch_unfinished(tmp_path, capsys):
+    from studio import cli
+    from studio.trainer import Trainer
+
+    s = _session(MLP)
+    s.spec.training.epochs = 1
+    t = Trainer(s, max_steps_per_epoch=2)
+    real = t._validate
+
+    def stop_then_validate(*a, **k):
+        t.stop()  # the user presses Stop while validation runs
+        return real(*a, **k)
+
+    t._validate = stop_then_validate
+    evs = _run(t)
+    assert evs[-1].data["reason"] == "stopped"
+    assert s.history.epochs["epoch"] == [] and s.position["epoch"] == 0
+    assert s.position["batch"] == 2
+    # the next Start validates and records that epoch, training no more batches
+    evs = _run(Trainer(s, max_steps_per_epoch=2))
+    assert evs[-1].data["reason"] == "completed" and len(s.history) == 2
+    assert s.history.epochs["epoch"] == [1.0] and math.isfinite(s.history.epochs["val_loss"][0])
+    # info prints a history with missing values
+    snap = s.snapshot()
+    snap.history["epochs"]["val_acc"] = [None]
+    save_project(snap, tmp_path / "p.darkproj")
+    assert cli.main(["info", str(tmp_path / "p.darkproj")]) == 0
+    assert "last val acc --" in capsys.readouterr().out

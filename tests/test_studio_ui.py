@@ -638,3 +638,74 @@ def test_lr_box_is_off_while_one_cycle_sets_the_rate(win, qtbot):
     _wait_state(qtbot, win, "running")
     assert tp.lr.isEnabled()  # a per-epoch schedule scales the rate the box sets
     win.c.stop(wait=10)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_outputs_after_the_data_changed_drops_old_predictions(win, qtbot):
+    _open_small(win, SAMPLES[0], size=200, steps=2)
+    win.show_panel("Training")
+    win.c.start()
+    _wait_state(qtbot, win, "idle")
+    qtbot.waitUntil(lambda: not win.c.is_training, timeout=20000)
+    win.c.drain()
+    assert win.c.previews.get("pred") is not None and not win.outputs_panel.isVisible()
+    win.c.spec.dataset.size = 120  # other data: the predictions index other images
+    win.c.mark_changed("dataset")
+    assert win.c.previews == {}
+    assert win.outputs_panel.prev == {}  # dropped while hidden
+    win.show_panel("Outputs")  # shown: the stored weights are evaluated on the new data
+    qtbot.waitUntil(lambda: win.c.state == "idle" and not win.c.is_training, timeout=20000)
+    win.c.drain()
+    prev = win.outputs_panel.prev
+    assert not prev or int(prev["index"].max()) < len(win.c.data_now())
+
+
+def test_guarded_event_handler_reports_instead_of_raising(win):
+    from studio.ui.widgets import guarded
+
+    @guarded
+    def boom():
+        raise IndexError("list index out of range")
+
+    assert boom() is None
+    assert "internal error" in win.statusBar().currentMessage()
+
+
+def test_switching_to_adam_drops_sgd_only_arguments(win, qtbot):
+    _open_small(win, SAMPLES[0])
+    tp = win.training_panel
+    tp.optim.setCurrentText("SGD")
+    win.c.spec.optimizer.args = {**win.c.spec.optimizer.args, "nesterov": True, "momentum": 0.9}
+    tp.optim.setCurrentText("Adam")
+    assert win.c.spec.optimizer.type == "Adam"
+    assert "nesterov" not in win.c.spec.optimizer.args
+    assert "nesterov" in tp.log.toPlainText()
+
+
+def test_swapped_layers_take_their_weights_along(win, qtbot):
+    from studio.project import ModelSpec
+
+    _open_small(win, SAMPLES[0], steps=2)
+    lin = {"type": "Linear", "args": {"out_features": 16}}
+    names = ["flat", "fc1", "r1", "fcA", "r2", "fcB", "r3", "head"]
+    types = [{"type": "Flatten"}, lin, {"type": "ReLU"}, lin, {"type": "ReLU"}, lin]
+    types += [{"type": "ReLU"}, {"type": "Linear", "args": {"out_features": 10}}]
+    layers = [{"name": n, **t} for n, t in zip(names, types)]
+    shape = win.c.spec.model.input_shape
+    assert win.c.set_model(ModelSpec.model_validate({"input_shape": shape, "layers": layers}))
+    win.c.start()
+    _wait_state(qtbot, win, "idle")
+    a = win.c.session.model.state_dict()["fcA.weight"].numpy().copy()
+    layers[3], layers[5] = layers[5], layers[3]
+    asked = []
+    m2 = ModelSpec.model_validate({"input_shape": shape, "layers": layers})
+    assert win.c.set_model(m2, confirm=lambda t: asked.append(t) or True)
+    assert not asked  # the weights still fit: nothing to confirm
+    assert np.array_equal(win.c.project.model_state["fcA.weight"], a)
+    assert not np.array_equal(win.c.project.model_state["fcB.weight"], a)
+    # a layer renamed in place keeps its weights under the new name
+    layers[5] = {**layers[5], "name": "fcA2"}
+    assert win.c.set_model(ModelSpec.model_validate({"input_shape": shape, "layers": layers}))
+    assert np.array_equal(win.c.project.model_state["fcA2.weight"], a)

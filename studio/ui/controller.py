@@ -49,6 +49,8 @@ class Controller(QObject):
     # edit, or brought back by Undo): views of the history redraw from scratch
     trainingReset = Signal()
     undoChanged = Signal(bool)  # whether a model edit can be undone
+    # the predictions kept were computed on other data (the dataset changed): views drop them
+    previewsDropped = Signal()
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -64,6 +66,8 @@ class Controller(QObject):
         self._loaded.connect(self._on_loaded, Qt.QueuedConnection)
         self.history = History()
         self.previews: dict[str, Any] = {}
+        self._previews_key: str | None = None  # the data (``_key``) the previews were made on
+        self._run_key: str | None = None  # the data of the run going on
         self.state = "idle"
         self.dirty = False
         self.timer = QTimer(self)
@@ -95,6 +99,7 @@ class Controller(QObject):
         self._forget_data()
         self.history = History.from_json(proj.history or {})
         self.previews = {}
+        self._previews_key = None
         self._clear_undo()
         self._set_dirty(False)
         self.projectChanged.emit()
@@ -161,11 +166,12 @@ class Controller(QObject):
 
     def weights_survive(self, model: ModelSpec) -> bool:
         """Whether the trained weights stay valid for ``model``: the same layers with
-        parameters or buffers (type and every tensor's name and shape), in the same order.
-        Renaming, moving or adding parameter-free layers, or changing arguments that hold no
-        tensor (an activation, dropout's p, a stride that keeps the shapes) keeps them."""
-        old = state_layout(self.spec.model)
-        return old is not None and old == state_layout(model)
+        parameters or buffers (type and every tensor's name and shape), matched by name (a
+        layer renamed in place pairs with its old self). Moving layers (they take their
+        weights along), renaming, adding parameter-free layers, or changing arguments that
+        hold no tensor (an activation, dropout's p, a stride that keeps the shapes) keeps
+        them."""
+        return state_mapping(self.spec.model, model) is not None
 
     def set_model(self, model: ModelSpec, confirm: Any = None) -> bool:
         """Make ``model`` the project's model. Trained weights are kept when they stay valid
@@ -197,7 +203,7 @@ class Controller(QObject):
         self._push_undo()
         p = self.project
         if keep:
-            p.model_state = _rename_state(p.model_state, old, model)
+            p.model_state = _rename_state(p.model_state, state_mapping(old, model) or {})
             self.message.emit("model changed; the trained weights still fit it and are kept")
         self.spec.model = model
         if work and not keep:
@@ -232,6 +238,7 @@ class Controller(QObject):
                 "history": self.history.to_json()
                 | {k: v for k, v in (p.history or {}).items() if k.startswith("_")},
                 "previews": self.previews,
+                "previews_key": self._previews_key,
             }
         )
         del self._undo[:-MAX_UNDO]
@@ -265,6 +272,8 @@ class Controller(QObject):
         p.history = e["history"]
         self.history = History.from_json(e["history"])
         self.previews = e["previews"]
+        self._previews_key = e.get("previews_key")
+        self._drop_stale_previews()
         self._set_dirty(True)
         self.message.emit(
             "undid the model edit" + (": the trained weights are back" if p.trained else "")
@@ -288,11 +297,26 @@ class Controller(QObject):
             self._forget_data()
             if self.session is not None:
                 self.session._data = None
+            self._drop_stale_previews()
         elif part == "optimizer" and self.session is not None:
             self.message.emit("optimizer changed: its state starts afresh")
             self._save_session_to_project(drop_optimizer=True)
         self._set_dirty(True)
         self.specChanged.emit(part)
+
+    def _drop_stale_previews(self) -> None:
+        """Forget predictions made on other data than the current spec's (their indices and
+        class numbers mean nothing for the new images)."""
+        if self.project is None or self._previews_key == self._key():
+            return
+        self._previews_key = None
+        if self.session is not None:
+            self.session.previews = {}
+        had = bool(self.previews)
+        self.previews = {}
+        if had:
+            self.message.emit("the data changed: the predictions shown were dropped")
+        self.previewsDropped.emit()
 
     def _save_session_to_project(self, drop_optimizer: bool = False) -> None:
         if self.session is None or self.project is None:
@@ -410,6 +434,7 @@ class Controller(QObject):
         if problem:
             raise DataError(problem)
         session = self.ensure_session()
+        self._run_key = self._key()
         self._clear_undo()  # new training work: undoing an old edit would lose it
         self.queue = queue.Queue()
         self.trainer = Trainer(
@@ -447,6 +472,7 @@ class Controller(QObject):
         if infer(self.spec.model).first_error() or self.fit_problem():
             return False
         session = self.ensure_session()
+        self._run_key = self._key()
         self.queue = queue.Queue()
         self.trainer = Trainer(
             session, self.queue, max_val_batches=max_val_batches, evaluate_only=True
@@ -505,6 +531,7 @@ class Controller(QObject):
                 self._set_state("running")
             elif ev.kind == "previews":
                 self.previews = dict(ev.data)
+                self._previews_key = self._run_key
         self.events.emit(batch)
         if any(ev.kind == "finished" for ev in batch):
             self._set_state("idle")
@@ -592,12 +619,39 @@ def state_layout(model: ModelSpec) -> list[tuple] | None:
     ]
 
 
-def _rename_state(state: dict, old: ModelSpec, new: ModelSpec) -> dict:
-    """``state`` keyed by ``new``'s layer names (the layers holding tensors pair up in
-    order: see :func:`state_layout`)."""
-    a = [li.name for li in infer(old).layers if li.state]
-    b = [li.name for li in infer(new).layers if li.state]
-    names = dict(zip(a, b))
+def state_mapping(old: ModelSpec, new: ModelSpec) -> dict[str, str] | None:
+    """Which old layer's tensors each of ``new``'s layers holding tensors takes, as
+    ``{old name: new name}``, or None when the weights do not carry over. Layers pair up by
+    name first (so a moved layer keeps its own weights); the layers left on both sides (a
+    layer renamed in place) pair up in order. Every pair must hold the same tensors (type,
+    names and shapes: :func:`state_layout`)."""
+
+    def layers(model: ModelSpec) -> list[tuple[str, tuple]] | None:
+        rep = infer(model)
+        if rep.first_error():
+            return None
+        return [
+            (li.name, (li.type, tuple((k, tuple(sh), p) for k, (sh, p) in li.state.items())))
+            for li in rep.layers
+            if li.state
+        ]
+
+    a, b = layers(old), layers(new)
+    if a is None or b is None or len(a) != len(b):
+        return None
+    a_names, b_names = {n for n, _ in a}, {n for n, _ in b}
+    left_a = [(n, lay) for n, lay in a if n not in b_names]
+    left_b = [(n, lay) for n, lay in b if n not in a_names]
+    pairs = [(n, n) for n, _ in a if n in b_names]
+    pairs += [(x, y) for (x, _), (y, _) in zip(left_a, left_b)]
+    la, lb = dict(a), dict(b)
+    if any(la[x] != lb[y] for x, y in pairs):
+        return None
+    return dict(pairs)
+
+
+def _rename_state(state: dict, names: dict[str, str]) -> dict:
+    """``state`` with its layer names mapped by ``names`` (:func:`state_mapping`)."""
     out = {}
     for k, v in state.items():
         layer, dot, rest = k.partition(".")

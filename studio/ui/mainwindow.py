@@ -21,12 +21,14 @@ from PySide6.QtWidgets import (
 
 from studio.data import DataError, detect_source, open_reader
 from studio.project import SUFFIX, DatasetSpec, ProjectError
+from studio.ui import widgets
 from studio.ui.controller import Controller
 from studio.ui.panels.dataset import DatasetPanel
 from studio.ui.panels.model import ModelPanel
 from studio.ui.panels.outputs import OutputsPanel
 from studio.ui.panels.start import StartPanel
 from studio.ui.panels.training import TrainingPanel
+from studio.ui.widgets import guarded
 
 PANELS = ["Start", "Dataset", "Model", "Training", "Outputs"]
 ICONS = ["⌂", "▦", "◈", "◔", "◎"]
@@ -94,6 +96,7 @@ class MainWindow(QMainWindow):
         self.c.dirtyChanged.connect(lambda _: self._update_title())
         self.c.stateChanged.connect(self._state_changed)
         self.c.message.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        widgets.error_reporter = lambda m: self.statusBar().showMessage(m, 10000)
         self.c.events.connect(self._events)
         self._update_title()
         self._state_changed("idle")
@@ -295,10 +298,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ drag and drop
 
+    @guarded
     def dragEnterEvent(self, e: Any) -> None:
         if e.mimeData().hasUrls():
             e.acceptProposedAction()
 
+    @guarded
     def dropEvent(self, e: Any) -> None:
         urls = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if urls:
@@ -354,6 +359,7 @@ class MainWindow(QMainWindow):
             if e.kind == "error":
                 self.statusBar().showMessage(f"training stopped: {e.data['message']}", 10000)
 
+    @guarded
     def closeEvent(self, e: Any) -> None:
         if self.c.is_training:
             if not self.confirm("Training is running", "Stop training and close the window?"):

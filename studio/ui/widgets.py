@@ -3,7 +3,10 @@ growing plot series, a spin box for rates."""
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +27,30 @@ from PySide6.QtWidgets import (
 
 from studio.imaging import to_rgb
 from studio.ui.theme import color
+
+# where a guarded handler's error is shown (the main window sets it: its status bar)
+error_reporter: Callable[[str], None] | None = None
+
+
+def guarded(method: Callable) -> Callable:
+    """Wrap a Qt virtual override (showEvent, paintEvent, a model's ``data``...): an
+    exception raised in it would reach Qt's C++ code and can end the process, so it is
+    printed, reported to the user in one line, and the handler returns None instead."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as e:
+            traceback.print_exc(file=sys.stderr)
+            if error_reporter is not None:
+                try:
+                    error_reporter(f"internal error in {method.__qualname__}: {e}")
+                except Exception:
+                    pass
+            return None
+
+    return wrapper
 
 
 def qimage(rgb: np.ndarray) -> QImage:
@@ -85,6 +112,7 @@ class Card(QFrame):
         self.setObjectName(name)
         self.setCursor(Qt.PointingHandCursor if name == "card" else Qt.ArrowCursor)
 
+    @guarded
     def mouseReleaseEvent(self, e: Any) -> None:
         if e.button() == Qt.LeftButton:
             self.clicked.emit()
@@ -143,6 +171,7 @@ class ImageGridModel(QAbstractListModel):
             self._cache[key] = hit
         return hit
 
+    @guarded
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.items):
             return None

@@ -36,7 +36,7 @@ from studio.data import (
 )
 from studio.project import TransformSpec
 from studio.ui.theme import color, style_plot
-from studio.ui.widgets import Card, ImageGrid, Pager, pixmap, section, title
+from studio.ui.widgets import Card, ImageGrid, Pager, guarded, pixmap, section, title
 
 PAGE = 240
 N_AUG = 8
@@ -271,6 +271,10 @@ class DatasetPanel(QWidget):
 
     def showEvent(self, e: Any) -> None:
         super().showEvent(e)
+        self._shown_now()
+
+    @guarded
+    def _shown_now(self) -> None:
         if self.c.project is not None and (
             self._shown is None or self._shown is not self.c.data_now()
         ):

@@ -28,7 +28,7 @@ from studio.modelspec import MERGE_TYPES, default_args, format_shape, infer, kno
 from studio.project import LayerSpec, ModelSpec
 from studio.ui.panels.dataset import format_args, parse_args
 from studio.ui.theme import color
-from studio.ui.widgets import MetricTile, section, title
+from studio.ui.widgets import MetricTile, guarded, section, title
 
 
 def human_error(e: ValidationError) -> str:
@@ -394,6 +394,7 @@ class ModelPanel(QWidget):
         if self._commit(layers):
             self.table.selectRow(r + step)
 
+    @guarded
     def keyPressEvent(self, e: Any) -> None:
         if e.key() == Qt.Key_Delete and self.table.hasFocus() and self.c.state == "idle":
             self.remove_layer()

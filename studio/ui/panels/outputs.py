@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui.theme import color
-from studio.ui.widgets import ImageGrid, MetricTile, Pager, section, title
+from studio.ui.widgets import ImageGrid, MetricTile, Pager, guarded, section, title
 
 SORTS = ["confidence: high first", "confidence: low first", "wrong first", "validation order"]
 
@@ -138,6 +138,7 @@ class OutputsPanel(QWidget):
         controller.events.connect(self._on_events)
         controller.projectChanged.connect(self._reset)
         controller.trainingReset.connect(self._weights_replaced)
+        controller.previewsDropped.connect(self._reset)
         controller.stateChanged.connect(lambda _: self._enable())
         self._enable()
 
@@ -197,6 +198,10 @@ class OutputsPanel(QWidget):
 
     def showEvent(self, e: Any) -> None:
         super().showEvent(e)
+        self._shown()
+
+    @guarded
+    def _shown(self) -> None:
         if self._stale:
             self._render()
         elif (
@@ -210,6 +215,7 @@ class OutputsPanel(QWidget):
             self._auto_evaluated = True
             self.evaluate()
 
+    @guarded
     def _render(self) -> None:
         self._stale = False
         prev = self.prev
@@ -228,8 +234,7 @@ class OutputsPanel(QWidget):
         """Counts per (true, predicted) cell: the diagonal in the accent and bold, mistakes in
         red, both shaded by their share of the true class. Items are reused between epochs."""
         cm = self.prev["confusion"]
-        d = self._d
-        names = d.classes if d is not None else [str(i) for i in range(len(cm))]
+        names = self._names(len(cm))
         k = len(cm)
         if self.cm.rowCount() != k or self._cm_names != names:
             self._cm_names = list(names)
@@ -260,15 +265,25 @@ class OutputsPanel(QWidget):
                     f"true {names[i]}, predicted {names[j]}: {c} ({100 * t:.1f}% of {names[i]})"
                 )
 
+    def _names(self, k: int) -> list[str]:
+        """The class names of the previews' ``k`` classes: their own, else the data's when
+        they are as many, else numbers."""
+        own = self.prev.get("classes")
+        if own is not None and len(own) == k:
+            return [str(n) for n in own]
+        d = self._d
+        if d is not None and len(d.classes) == k:
+            return [str(n) for n in d.classes]
+        return [str(i) for i in range(k)]
+
     def filter_cell(self, i: int, j: int) -> None:
         """Show only validation images of true class i predicted as j."""
         if not self.prev:
             return
         self.cell_filter = (i, j)
-        d = self._d
-        names = d.classes if d is not None else None
-        a = names[i] if names else i
-        b = names[j] if names else j
+        names = self._names(len(self.prev["confusion"]))
+        a = names[i] if i < len(names) else i
+        b = names[j] if j < len(names) else j
         self.filter_label.setText(f"Showing true {a} predicted as {b}")
         self.filter_row.show()
         self._reorder()
@@ -308,9 +323,12 @@ class OutputsPanel(QWidget):
         d = self._d
         idx = int(p["index"][k])
         pr, tr = int(p["pred"][k]), int(p["true"][k])
-        names = d.classes if d is not None else [str(i) for i in range(pr + tr + 1)]
+        names = self._names(len(p["confusion"]))
+        if max(pr, tr) >= len(names):
+            names = names + [str(i) for i in range(len(names), max(pr, tr) + 1)]
         ok = pr == tr
-        img = d.image(idx) if d is not None else np.zeros((8, 8, 3), np.uint8)
+        fits = d is not None and 0 <= idx < len(d)
+        img = d.image(idx) if fits else np.zeros((8, 8, 3), np.uint8)
         conf = float(p["confidence"][k])
         caption = f"✓ {names[pr]}\n{conf:.2f}" if ok else f"✗ {names[pr]}\ntrue {names[tr]}"
         tip = (

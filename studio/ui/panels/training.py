@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from studio.cli import _fmt_time
 from studio.data import DataError
-from studio.trainer import available_devices
+from studio.trainer import available_devices, optimizer_arguments
 from studio.ui.theme import color, style_plot
 from studio.ui.widgets import MetricTile, RateSpinBox, Series, pen, section, title
 
@@ -341,6 +341,16 @@ class TrainingPanel(QWidget):
                     args.pop("momentum", None)
                 elif self.momentum.value():
                     args["momentum"] = self.momentum.value()
+                takes = optimizer_arguments(o.type)
+                if takes is not None:
+                    dropped = sorted(k for k in args if k not in takes)
+                    for k in dropped:
+                        del args[k]
+                    if dropped:
+                        self.c.message.emit(
+                            f"{o.type} does not take {', '.join(dropped)}: removed from the "
+                            "optimizer's arguments"
+                        )
                 o.args = args
             self.c.mark_changed("optimizer")
             return
