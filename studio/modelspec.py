@@ -88,6 +88,10 @@ _BOOL = (
 )
 
 
+#: arguments that are plain real numbers (activations' slopes, scales, thresholds)
+_FLOAT = ("negative_slope", "alpha", "beta", "threshold", "init")
+
+
 def _number(v: Any, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise SpecError(f"{what} must be a number, not {v!r}")
@@ -131,6 +135,9 @@ def check_args(type_name: str, a: dict[str, Any]) -> None:
         ns = a["normalized_shape"]
         for n in ns if isinstance(ns, (list, tuple)) else [ns]:
             _int(n, "normalized_shape", 1)
+    for k in _FLOAT:
+        if a.get(k) is not None:
+            _number(a[k], k)
     if type_name == "Conv2d" and a.get("padding_mode") not in (
         "zeros",
         "reflect",
@@ -226,6 +233,36 @@ def _conv_padding(a: dict, k: tuple[int, int], d: tuple[int, int]) -> tuple[int,
     return _pair(p, "padding")
 
 
+def _check_padding_mode(
+    a: dict,
+    size: tuple[int, int],
+    k: tuple[int, int],
+    d: tuple[int, int],
+    p: tuple[int, int],
+) -> None:
+    """torch's limits on padding that copies the input: 'reflect' pads less than the input
+    size, 'circular' at most the input size (it wraps around once); 'replicate' and 'zeros'
+    have no limit."""
+    mode = a.get("padding_mode", "zeros")
+    if mode not in ("reflect", "circular"):
+        return
+    for axis, n in enumerate(size):
+        most = p[axis]
+        if a["padding"] == "same":  # the larger side of torch's split of d * (k - 1)
+            total = d[axis] * (k[axis] - 1)
+            most = total - total // 2
+        if mode == "reflect" and most >= n:
+            raise SpecError(
+                f"padding_mode='reflect' needs padding smaller than the input size: padding "
+                f"{most} on an input of size {n} (reduce the padding or use 'zeros')"
+            )
+        if mode == "circular" and most > n:
+            raise SpecError(
+                f"padding_mode='circular' needs padding at most the input size: padding "
+                f"{most} on an input of size {n} (reduce the padding or use 'zeros')"
+            )
+
+
 def _conv_shape(a: dict, s: list[Shape]) -> Shape:
     _need_dims(s[0], (3,), "Conv2d")
     c, h, w = s[0]
@@ -241,6 +278,7 @@ def _conv_shape(a: dict, s: list[Shape]) -> Shape:
     st = _pair(a["stride"], "stride")
     d = _pair(a["dilation"], "dilation")
     p = _conv_padding(a, k, d)
+    _check_padding_mode(a, (h, w), k, d, p)
     if p != (0, 0) and a["padding"] == "same":
         return (a["out_channels"], h, w)
     return (
@@ -268,6 +306,11 @@ def _convt_shape(a: dict, s: list[Shape]) -> Shape:
     p = _pair(a["padding"], "padding")
     op = _pair(a["output_padding"], "output_padding")
     d = _pair(a["dilation"], "dilation")
+    for o, sv, dv in zip(op, st, d):
+        if o >= sv and o >= dv:
+            raise SpecError(
+                f"output_padding {o} must be smaller than the stride ({sv}) or the dilation ({dv})"
+            )
     ho = (h - 1) * st[0] - 2 * p[0] + d[0] * (k[0] - 1) + op[0] + 1
     wo = (w - 1) * st[1] - 2 * p[1] + d[1] * (k[1] - 1) + op[1] + 1
     if ho < 1 or wo < 1:
@@ -418,7 +461,7 @@ def _upsample_shape(a: dict, s: list[Shape]) -> Shape:
     return (c, math.floor(h * fh), math.floor(w * fw))
 
 
-def _same(a: dict, s: list[Shape]) -> Shape:
+def _same(a: dict, s: list[Shape]) -> Shape:  # keeps_shape: set below
     return s[0]
 
 
@@ -562,8 +605,27 @@ REGISTRY: dict[str, LayerRule] = {
     "add": LayerRule({}, _add_shape, merge=True, doc="sum of the inputs"),
     "concat": LayerRule({"dim": 1}, _concat_shape, merge=True, doc="concatenate the inputs"),
 }
+
+
+def _softmax_shape(name: str) -> Callable[[dict, list[Shape]], Shape]:
+    def shape(a: dict, s: list[Shape]) -> Shape:
+        if a.get("dim") is not None:
+            rank = len(s[0]) + 1  # torch counts the batch dimension
+            dim = _int(a["dim"], "dim")
+            if not -rank <= dim < rank:
+                raise SpecError(
+                    f"dim {dim} is out of range for its {rank}-D input (batch "
+                    f"included): use a dim from {-rank} to {rank - 1}, e.g. dim=1 for classes"
+                )
+        return s[0]
+
+    shape.keeps_shape = True  # type: ignore[attr-defined]
+    return shape
+
+
+_same.keeps_shape = True  # type: ignore[attr-defined]
 for _name, _args in _ACT.items():
-    REGISTRY[_name] = LayerRule(dict(_args), _same)
+    REGISTRY[_name] = LayerRule(dict(_args), _softmax_shape(_name) if "dim" in _args else _same)
 
 MERGE_TYPES = ("add", "concat")
 
@@ -751,7 +813,7 @@ def output_layer(spec: ModelSpec) -> LayerSpec | None:
         rule = REGISTRY.get(layer.type)
         if layer.type == "Linear":
             return layer
-        if rule is None or rule.shape is not _same or layer.inputs:
+        if rule is None or not getattr(rule.shape, "keeps_shape", False) or layer.inputs:
             return None
     return None
 

@@ -250,13 +250,18 @@ def _jump(scheduler: Any, to: int, closed_form: bool = False) -> None:
 def fit_problem(spec: ProjectSpec, num_classes: int) -> str | None:
     """Why the spec's model cannot train on data with ``num_classes`` classes (its output
     size does not match, for classification), or None. Checked before a run starts, so that
-    a mismatch is a message instead of an IndexError in the middle of the first epoch."""
+    a mismatch is a message instead of an IndexError in the middle of the first epoch. Data
+    the task cannot use at all (one class for classification) is a problem too."""
+    task = get_task(spec.task)
+    problem = task.data_problem(num_classes)
+    if problem:
+        return problem
     rep = infer(spec.model)
     if not rep.ok:
         return None  # shape errors are reported as such
     head = output_layer(spec.model)
     name = head.name if head is not None else rep.layers[-1].name
-    return get_task(spec.task).check_fit(rep.output_shape, num_classes, name)
+    return task.check_fit(rep.output_shape, num_classes, name)
 
 
 def available_devices() -> list[str]:

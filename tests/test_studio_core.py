@@ -688,3 +688,22 @@ def test_stop_during_validation_leaves_the_epoch_unfinished(tmp_path, capsys):
     save_project(snap, tmp_path / "p.darkproj")
     assert cli.main(["info", str(tmp_path / "p.darkproj")]) == 0
     assert "last val acc --" in capsys.readouterr().out
+
+
+def test_one_class_data_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("darklib.nn")
+    from studio import cli, trainer
+    from studio.data import ImageData
+
+    spec = spec_from_dict(MLP)
+    assert "needs at least 2" in trainer.fit_problem(spec, 1)
+    assert trainer.fit_problem(spec, 0).startswith("the dataset has 0 classes")
+    images = np.zeros((20, 6, 6, 1), np.uint8)
+    one = ImageData(np.zeros(20, np.int64), ["only"], [1, 6, 6], spec.dataset, images=images)
+    monkeypatch.setattr(trainer, "load_data", lambda ds, shape: one)
+    src = save_project(Project(spec=spec), tmp_path / "p.json")
+    out = tmp_path / "out.darkproj"
+    assert cli.main(["train", str(src), "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the dataset has 1 class: classification needs at least 2" in err
+    assert "Traceback" not in err and not out.exists()

@@ -206,3 +206,88 @@ def test_dropout_probability_and_model_size_are_checked():
     assert "over the 2.0 GB limit" in rep.layers[1].error
     with pytest.raises(ValueError, match="GB"):
         build_model(huge)  # refused before anything is allocated
+
+
+@pytest.mark.parametrize(
+    "row, needle",
+    [
+        ({"type": "LeakyReLU", "args": {"negative_slope": "x"}}, "negative_slope must be a number"),
+        ({"type": "ELU", "args": {"alpha": "x"}}, "alpha must be a number, not 'x'"),
+        ({"type": "PReLU", "args": {"init": [1]}}, "init must be a number"),
+        ({"type": "Softmax", "args": {"dim": 5}}, "dim 5 is out of range for its 4-D input"),
+        ({"type": "LogSoftmax", "args": {"dim": -9}}, "use a dim from -4 to 3"),
+        (
+            {
+                "type": "Conv2d",
+                "args": {
+                    "out_channels": 2,
+                    "kernel_size": 3,
+                    "padding": 40,
+                    "padding_mode": "reflect",
+                },
+            },
+            "padding_mode='reflect' needs padding smaller than the input size: padding 40",
+        ),
+        (
+            {
+                "type": "Conv2d",
+                "args": {
+                    "out_channels": 2,
+                    "kernel_size": 3,
+                    "padding": 9,
+                    "padding_mode": "circular",
+                },
+            },
+            "padding_mode='circular' needs padding at most the input size",
+        ),
+        (
+            {
+                "type": "ConvTranspose2d",
+                "args": {"out_channels": 2, "kernel_size": 3, "output_padding": 5},
+            },
+            "output_padding 5 must be smaller than the stride (1) or the dilation (1)",
+        ),
+    ],
+)
+def test_layer_arguments_that_would_fail_in_the_run_are_row_errors(row, needle):
+    spec = _spec([3, 8, 8], [{"name": "x", **row}])
+    rep = infer(spec)
+    assert not rep.ok and needle in rep.layers[0].error, rep.layers[0].error
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"type": "LeakyReLU", "args": {"negative_slope": 0}},
+        {"type": "Softmax", "args": {"dim": -4}},
+        {"type": "LogSoftmax", "args": {"dim": 3}},
+        {
+            "type": "Conv2d",
+            "args": {"out_channels": 2, "kernel_size": 3, "padding": 7, "padding_mode": "reflect"},
+        },
+        {
+            "type": "Conv2d",
+            "args": {"out_channels": 2, "kernel_size": 3, "padding": 8, "padding_mode": "circular"},
+        },
+        {
+            "type": "Conv2d",
+            "args": {
+                "out_channels": 2,
+                "kernel_size": 3,
+                "padding": 20,
+                "padding_mode": "replicate",
+            },
+        },
+        {
+            "type": "ConvTranspose2d",
+            "args": {"out_channels": 2, "kernel_size": 3, "stride": 2, "output_padding": 1},
+        },
+    ],
+)
+def test_layer_arguments_at_torchs_limits_are_valid_and_build(row):
+    spec = _spec([3, 8, 8], [{"name": "x", **row}])
+    rep = infer(spec)
+    assert rep.ok, rep.first_error()
+    dl = pytest.importorskip("darklib")
+    model = build_model(spec)
+    assert tuple(model(dl.zeros(1, 3, 8, 8)).shape[1:]) == rep.output_shape

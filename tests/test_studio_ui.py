@@ -709,3 +709,50 @@ def test_swapped_layers_take_their_weights_along(win, qtbot):
     layers[5] = {**layers[5], "name": "fcA2"}
     assert win.c.set_model(ModelSpec.model_validate({"input_shape": shape, "layers": layers}))
     assert np.array_equal(win.c.project.model_state["fcA2.weight"], a)
+
+
+def test_data_edits_are_off_while_a_run_is_active(win, qtbot, tmp_path):
+    _open_small(win, SAMPLES[0], steps=200)
+    dp, ds = win.dataset_panel, win.c.spec.dataset
+    win.c.start()
+    win.c.pause()
+    _wait_state(qtbot, win, "paused")
+    assert not dp.size.isEnabled() and not dp.source.isEnabled()
+    assert not any(b.isEnabled() for b in dp.t_buttons[1:])
+    assert "stop it first" in dp.size.toolTip()
+    dp.size.setValue(1000)  # a slot reached anyway changes nothing
+    dp._size_changed()
+    dp._t_add()
+    assert ds.size == 240 and ds.transforms == win.c.project.spec.dataset.transforms
+    assert dp.size.value() == 240 and "during training: stop it first" in dp.t_error.text()
+    win.handle_drop(str(_image_folder(tmp_path / "imgs", ["a", "b"])))
+    assert ds.source == "procedural" and "during training: stop it first" in win.errors[-1]
+    win.c.stop(wait=10)
+    _wait_state(qtbot, win, "idle")
+    assert dp.size.isEnabled() and dp.source.isEnabled() and dp.t_buttons[1].isEnabled()
+
+
+def test_evaluate_says_why_the_model_does_not_fit_the_data(win, qtbot, tmp_path):
+    _trained(win, qtbot)
+    op = win.outputs_panel
+    win.handle_drop(str(_image_folder(tmp_path / "imgs", ["a", "b", "c"])))
+    qtbot.waitUntil(lambda: win.c.data_now() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: not op.eval_btn.isEnabled(), timeout=5000)
+    assert "'head' gives 10 class scores but the dataset has 3" in op.eval_btn.toolTip()
+    op.prev = {"pred": np.zeros(1)}  # predictions left on screen from before
+    assert op.evaluate() is False and op.prev == {} and win.c.state == "idle"
+    assert "cannot evaluate: the model's output layer" in win.statusBar().currentMessage()
+    assert "cannot evaluate:" in win.training_panel.log.toPlainText()
+    assert op.empty.text().startswith("Cannot evaluate: ")
+
+
+def test_one_class_folder_is_refused(win, qtbot, tmp_path):
+    _open_small(win, SAMPLES[1])
+    folder = str(_image_folder(tmp_path / "one", ["only"]))
+    win.handle_drop(folder)
+    assert "classification needs at least 2" in win.errors[-1]
+    assert win.c.spec.dataset.source == "procedural"
+    assert win.c.spec.model.layers[-1].args["out_features"] == 10
+    win.dataset_panel.set_folder(folder)  # chosen in the Dataset panel: the same refusal
+    assert win.c.spec.dataset.source == "procedural"
+    assert "the dataset has 1 class" in win.dataset_panel.error.text()

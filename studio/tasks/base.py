@@ -38,6 +38,10 @@ class Task:
             raise ValueError(f"darklib.nn has no loss {loss_type!r}")
         return cls(**args)
 
+    def data_problem(self, num_classes: int) -> str | None:
+        """Why data with ``num_classes`` classes cannot be used for this task, or None."""
+        return None
+
     def check_fit(self, output_shape: Any, num_classes: int, output_name: str = "") -> str | None:
         """Why a model with this output shape (batch excluded) cannot train on a dataset of
         ``num_classes`` classes, or None when it can. Checked before a run starts."""

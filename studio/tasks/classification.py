@@ -41,7 +41,18 @@ class ClassificationTask(Task):
             )
         return logits, y, loss_fn(logits, y)
 
+    def data_problem(self, num_classes: int) -> str | None:
+        if num_classes < 2:
+            return (
+                f"the dataset has {num_classes} class{'' if num_classes == 1 else 'es'}: "
+                "classification needs at least 2 (one sub-folder of images per class)"
+            )
+        return None
+
     def check_fit(self, output_shape: Any, num_classes: int, output_name: str = "") -> str | None:
+        problem = self.data_problem(num_classes)
+        if problem:
+            return problem
         if output_shape is None:
             return None  # a shape error: the Model panel names it
         shape = tuple(output_shape)

@@ -25,6 +25,7 @@ from studio.data import DataError, ImageData, build_transform, load_data, transf
 from studio.imaging import project_thumbnail
 from studio.modelspec import infer, with_outputs
 from studio.project import SUFFIX, ModelSpec, Project, ProjectSpec, load_project, save_project
+from studio.tasks import get_task
 from studio.trainer import Event, History, Session, Trainer, fit_problem
 
 DRAIN_MS = 50  # 20 Hz
@@ -129,6 +130,22 @@ class Controller(QObject):
         d = self.data_now() if self.project is not None else None
         return None if d is None else fit_problem(self.spec, d.num_classes)
 
+    def class_problem(self, num_classes: int) -> str | None:
+        """Why data of ``num_classes`` classes cannot serve the project's task (fewer than 2
+        for classification), or None."""
+        if self.project is None:
+            return None
+        return get_task(self.spec.task).data_problem(num_classes)
+
+    @property
+    def data_locked(self) -> str | None:
+        """Why the data cannot change now (a run or an evaluation is going on: it reads the
+        images it was started with), or None."""
+        if self.state == "idle":
+            return None
+        what = "evaluation" if self.state == "evaluating" else "training"
+        return f"the data cannot change during {what}: stop it first"
+
     def fit_output_to(self, num_classes: int) -> str | None:
         """After choosing a data folder: make the model's output layer give ``num_classes``
         scores, so that dropping a folder is enough to train on it. Done only while the
@@ -137,6 +154,10 @@ class Controller(QObject):
         the user. Returns the message shown, or None when the model already fits."""
         if self.project is None or self.is_training:
             return None
+        bad_data = self.class_problem(num_classes)
+        if bad_data:  # no output layer of 1 score: say it, leave the model alone
+            self.message.emit(bad_data)
+            return bad_data
         problem = fit_problem(self.spec, num_classes)
         if not problem:
             return None
@@ -467,9 +488,10 @@ class Controller(QObject):
         """Run the stored weights over the validation split in the background (no training):
         previews and validation metrics follow as events. False when there is nothing to
         evaluate (no trained weights) or a run is going on."""
-        if self.project is None or self.is_training or not self.has_trained_weights:
-            return False
-        if infer(self.spec.model).first_error() or self.fit_problem():
+        problem = self.evaluate_problem()
+        if problem:
+            if self.project is not None and not self.is_training:
+                self.message.emit(f"cannot evaluate: {problem}")
             return False
         session = self.ensure_session()
         self._run_key = self._key()
@@ -481,6 +503,21 @@ class Controller(QObject):
         self._set_state("evaluating")
         self.timer.start()
         return True
+
+    def evaluate_problem(self) -> str | None:
+        """Why :meth:`evaluate` cannot run now, or None: no project or trained weights, a run
+        going on, a model that does not check out or does not fit the loaded data's classes
+        (known once the data is loaded)."""
+        if self.project is None:
+            return NO_PROJECT
+        if self.is_training:
+            return "a run is going on"
+        if not self.has_trained_weights:
+            return "there are no trained weights yet: train the model first"
+        err = infer(self.spec.model).first_error()
+        if err:
+            return f"the model is invalid: {err}"
+        return self.fit_problem()
 
     def pause(self) -> None:
         if self.is_training and not self.trainer.is_paused:

@@ -280,7 +280,11 @@ class MainWindow(QMainWindow):
             self.open_path(
                 str(Path(__file__).resolve().parents[2] / "projects" / "objects_cnn.json")
             )
-        if self.c.project is None or self.c.is_training:
+        if self.c.project is None:
+            return
+        locked = self.c.data_locked
+        if locked:
+            self.error("Data in use", f"{path} was not used: {locked}.")
             return
         n = None
         try:
@@ -291,6 +295,10 @@ class MainWindow(QMainWindow):
                 what = f"{n} classes"
         except DataError as e:
             self.error("Not a dataset folder", str(e))
+            return
+        problem = self.c.class_problem(n) if n is not None else None
+        if problem:
+            self.error("Not enough classes", f"{path} was not used: {problem}.")
             return
         self.dataset_panel.set_folder(path, kind, n)
         self.statusBar().showMessage(f"dataset: {path} ({what})", 6000)

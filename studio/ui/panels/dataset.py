@@ -252,20 +252,39 @@ class DatasetPanel(QWidget):
 
         self._shown: Any = None  # the ImageData on screen
         controller.projectChanged.connect(self._enable)
+        controller.stateChanged.connect(self._enable)
         controller.projectChanged.connect(self.reload)
         controller.specChanged.connect(lambda part: part == "dataset" and self.reload())
         controller.dataReady.connect(self._data_ready)
         controller.dataFailed.connect(self._data_failed)
 
     def _enable(self, *_: Any) -> None:
-        """Editing needs an open project."""
+        """Editing needs an open project, and no run or evaluation going on (it reads the
+        images it started with: its predictions would be paired with other images)."""
         has = self.c.project is not None
-        for w in (self.source, self.size, self.t_type, *self.t_buttons):
-            w.setEnabled(has)
+        locked = self.c.data_locked
+        editable = has and not locked
+        for w in (self.source, self.size, self.t_type, *self.t_buttons[1:]):
+            w.setEnabled(editable)
+            w.setToolTip(w.toolTip().split("\n\n")[0] + (f"\n\n{locked}" if locked else ""))
+        self.reroll.setEnabled(has)  # only draws the preview again
+        self.tfm.setEditTriggers(
+            QAbstractItemView.DoubleClicked | QAbstractItemView.EditKeyPressed
+            if editable
+            else QAbstractItemView.NoEditTriggers
+        )
         if has:
-            self.size.setEnabled(self.c.spec.dataset.source == "procedural")
+            self.size.setEnabled(editable and self.c.spec.dataset.source == "procedural")
         else:
             self.head.sub_label.setText("Open a project or pick a sample on the Start page.")
+
+    def _refuse_edit(self) -> bool:
+        """Whether a data edit must be refused now (said in the panel and the status bar)."""
+        locked = self.c.data_locked
+        if locked:
+            self.t_error.setText(f"Not applied: {locked}")
+            self.c.message.emit(locked)
+        return bool(locked)
 
     # ------------------------------------------------------------------ loading
 
@@ -299,7 +318,7 @@ class DatasetPanel(QWidget):
             if d == key or (ds.source != "procedural" and d[0] == "folder"):
                 self.source.setCurrentIndex(i)
         self.size.setValue(ds.size)
-        self.size.setEnabled(ds.source == "procedural")
+        self.size.setEnabled(ds.source == "procedural" and not self.c.data_locked)
         self._fill_transforms()
         self._loading = False
         self._shown = None
@@ -390,6 +409,9 @@ class DatasetPanel(QWidget):
     def _source_chosen(self, i: int) -> None:
         if self.c.project is None:
             return
+        if self._refuse_edit():
+            self.reload()
+            return
         kind, name = self.source.itemData(i)
         ds = self.c.spec.dataset
         if kind == "folder":
@@ -409,16 +431,26 @@ class DatasetPanel(QWidget):
         caller has counted them)."""
         if self.c.project is None:
             return
+        if self._refuse_edit():
+            self.reload()
+            return
         try:
             kind = source or detect_source(path)
         except DataError as e:
             self._show_error(str(e))
             return
+        n = classes if classes is not None else class_count(path, kind)
+        problem = self.c.class_problem(n) if n is not None else None
+        if problem:  # the current data stays
+            self.reload()
+            self.error.setText(f"{path} was not used: {problem}")
+            self.error.show()
+            self.c.message.emit(f"{path} was not used: {problem}")
+            return
         ds = self.c.spec.dataset
         ds.path = str(path)
         ds.source = kind
         self.c.mark_changed("dataset")
-        n = classes if classes is not None else class_count(path, kind)
         if n:
             self.c.fit_output_to(n)
 
@@ -427,6 +459,9 @@ class DatasetPanel(QWidget):
             return
         ds = self.c.spec.dataset
         if not self._loading and ds.source == "procedural" and self.size.value() != ds.size:
+            if self._refuse_edit():
+                self.size.setValue(ds.size)
+                return
             ds.size = self.size.value()
             self.c.mark_changed("dataset")
 
@@ -474,6 +509,9 @@ class DatasetPanel(QWidget):
     def _apply_transforms(self, new: list[TransformSpec]) -> None:
         """Store a new transform list if it can work on the model's images (arguments,
         crops that fit, the output size the model takes); else say why and keep the old."""
+        if self._refuse_edit():
+            self._fill_transforms()
+            return
         problem = transform_problem(new, self.c.spec.model.input_shape)
         if problem:
             self.t_error.setText(f"Not applied: {problem}")

@@ -37,6 +37,11 @@ def _mix(a: str, b: str, t: float) -> QColor:
     )
 
 
+EVAL_TIP = (
+    "Run the trained weights over the validation split (no training) and show their predictions"
+)
+
+
 class OutputsPanel(QWidget):
     def __init__(self, controller):
         super().__init__()
@@ -81,10 +86,7 @@ class OutputsPanel(QWidget):
         self.sort.currentIndexChanged.connect(self._reorder)
         bar.addWidget(self.sort)
         self.eval_btn = QPushButton("Evaluate")
-        self.eval_btn.setToolTip(
-            "Run the trained weights over the validation split (no training) and show "
-            "their predictions"
-        )
+        self.eval_btn.setToolTip(EVAL_TIP)
         self.eval_btn.clicked.connect(self.evaluate)
         bar.addWidget(self.eval_btn)
         self.pager = Pager(240)
@@ -140,13 +142,29 @@ class OutputsPanel(QWidget):
         controller.trainingReset.connect(self._weights_replaced)
         controller.previewsDropped.connect(self._reset)
         controller.stateChanged.connect(lambda _: self._enable())
+        # whether the model fits the data is known once the data is loaded
+        controller.dataReady.connect(self._enable)
+        controller.specChanged.connect(lambda _: self._enable())
         self._enable()
 
+    def _misfit(self) -> str | None:
+        """Why the trained model cannot be evaluated on the data: an invalid model or an
+        output size that does not match the data's classes (None while idle-able)."""
+        if self.c.project is None or self.c.state != "idle" or not self.c.has_trained_weights:
+            return None
+        return self.c.evaluate_problem()
+
     def _enable(self) -> None:
-        self.eval_btn.setEnabled(self.c.state == "idle" and self.c.has_trained_weights)
+        misfit = self._misfit()
+        self.eval_btn.setEnabled(
+            self.c.state == "idle" and self.c.has_trained_weights and not misfit
+        )
+        self.eval_btn.setToolTip(f"Cannot evaluate: {misfit}" if misfit else EVAL_TIP)
         if not self.prev:
             self.empty.setText(
-                "Computing the trained model's predictions…"
+                f"Cannot evaluate: {misfit}"
+                if misfit
+                else "Computing the trained model's predictions…"
                 if self.c.state == "evaluating"
                 else "Press Evaluate to see the trained model's predictions."
                 if self.c.has_trained_weights
@@ -154,8 +172,14 @@ class OutputsPanel(QWidget):
             )
 
     def evaluate(self) -> bool:
-        """Predict the validation split with the trained weights, in the background."""
+        """Predict the validation split with the trained weights, in the background. When
+        it cannot run, the reason is shown (status bar, log, this panel) and the predictions
+        on screen, which would not be this model's on this data, are cleared."""
         ok = self.c.evaluate()
+        if not ok and self.c.project is not None and not self.c.is_training:
+            problem = self.c.evaluate_problem()
+            if problem and self.prev:
+                self._reset()  # keeps the reason on screen (via _enable)
         self._enable()
         return ok
 
