@@ -673,6 +673,25 @@ def test_guarded_event_handler_reports_instead_of_raising(win):
     assert "internal error" in win.statusBar().currentMessage()
 
 
+def test_a_failing_close_handler_keeps_a_window_with_unsaved_work_open(win, monkeypatch):
+    from PySide6.QtGui import QCloseEvent
+
+    _open_small(win, SAMPLES[0])
+    win.c.dirty = True
+
+    def fail(e):
+        raise RuntimeError("close handler bug")
+
+    monkeypatch.setattr(win, "_close", fail)
+    e = QCloseEvent()
+    win.closeEvent(e)
+    assert not e.isAccepted() and "close handler bug" in win.statusBar().currentMessage()
+    win.c.dirty = False
+    e = QCloseEvent()
+    win.closeEvent(e)
+    assert e.isAccepted()
+
+
 def test_switching_to_adam_drops_sgd_only_arguments(win, qtbot):
     _open_small(win, SAMPLES[0])
     tp = win.training_panel
@@ -705,10 +724,24 @@ def test_swapped_layers_take_their_weights_along(win, qtbot):
     assert not asked  # the weights still fit: nothing to confirm
     assert np.array_equal(win.c.project.model_state["fcA.weight"], a)
     assert not np.array_equal(win.c.project.model_state["fcB.weight"], a)
+    # the optimizer's state is stored by parameter position: after a move it starts afresh
+    assert win.c.project.optim_meta is None and not win.c.project.optim_tensors
     # a layer renamed in place keeps its weights under the new name
     layers[5] = {**layers[5], "name": "fcA2"}
     assert win.c.set_model(ModelSpec.model_validate({"input_shape": shape, "layers": layers}))
     assert np.array_equal(win.c.project.model_state["fcA2.weight"], a)
+    # moving layers of different shapes (a Linear past a BatchNorm1d) keeps their weights
+    # and the next run trains (Adam's moments of one landed on the other and crashed)
+    layers.insert(4, {"name": "bn", "type": "BatchNorm1d"})
+    assert win.c.set_model(ModelSpec.model_validate({"input_shape": shape, "layers": layers}))
+    win.c.start()
+    _wait_state(qtbot, win, "idle")
+    layers[3], layers[4] = layers[4], layers[3]
+    assert win.c.set_model(ModelSpec.model_validate({"input_shape": shape, "layers": layers}))
+    win.c.spec.training.epochs += 1
+    win.c.start()
+    _wait_state(qtbot, win, "idle")
+    assert win.c.trainer.finished_reason == "completed"
 
 
 def test_data_edits_are_off_while_a_run_is_active(win, qtbot, tmp_path):

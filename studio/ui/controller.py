@@ -206,7 +206,8 @@ class Controller(QObject):
         if model.model_dump() == old.model_dump():
             return True
         work = self.has_training_work
-        keep = work and self.weights_survive(model)
+        mapping = state_mapping(old, model) if work else None
+        keep = mapping is not None
         if work and not keep and confirm is not None:
             trained = self.project.position.get("step", 0)
             if self.session is not None:
@@ -224,8 +225,16 @@ class Controller(QObject):
         self._push_undo()
         p = self.project
         if keep:
-            p.model_state = _rename_state(p.model_state, state_mapping(old, model) or {})
-            self.message.emit("model changed; the trained weights still fit it and are kept")
+            p.model_state = _rename_state(p.model_state, mapping)
+            note = "model changed; the trained weights still fit it and are kept"
+            moved = [mapping[n] for n in _holders(old)] != _holders(model)
+            if moved and p.optim_meta is not None:
+                # layers moved: the optimizer's state is stored by parameter position and
+                # would land on other layers (Adam's moments of a (16,) bias on a (16, 16)
+                # weight crashed the next step): it starts afresh
+                p.optim_tensors, p.optim_meta = {}, None
+                note += " (layers moved: the optimizer's state starts afresh)"
+            self.message.emit(note)
         self.spec.model = model
         if work and not keep:
             self._drop_training()
@@ -642,26 +651,12 @@ class Controller(QObject):
         self.settings.setValue("recent", [])
 
 
-def state_layout(model: ModelSpec) -> list[tuple] | None:
-    """The tensors a model holds, layer by layer in order, without the layer names:
-    ``[(type, ((tensor name, shape, is parameter), ...)), ...]`` for the layers that hold
-    any; None for a model that does not check out."""
-    rep = infer(model)
-    if rep.first_error():
-        return None
-    return [
-        (li.type, tuple((k, tuple(sh), par) for k, (sh, par) in li.state.items()))
-        for li in rep.layers
-        if li.state
-    ]
-
-
 def state_mapping(old: ModelSpec, new: ModelSpec) -> dict[str, str] | None:
     """Which old layer's tensors each of ``new``'s layers holding tensors takes, as
     ``{old name: new name}``, or None when the weights do not carry over. Layers pair up by
     name first (so a moved layer keeps its own weights); the layers left on both sides (a
     layer renamed in place) pair up in order. Every pair must hold the same tensors (type,
-    names and shapes: :func:`state_layout`)."""
+    names and shapes)."""
 
     def layers(model: ModelSpec) -> list[tuple[str, tuple]] | None:
         rep = infer(model)
@@ -685,6 +680,11 @@ def state_mapping(old: ModelSpec, new: ModelSpec) -> dict[str, str] | None:
     if any(la[x] != lb[y] for x, y in pairs):
         return None
     return dict(pairs)
+
+
+def _holders(model: ModelSpec) -> list[str]:
+    """The names of a (valid) model's layers that hold tensors, in order."""
+    return [li.name for li in infer(model).layers if li.state]
 
 
 def _rename_state(state: dict, names: dict[str, str]) -> dict:

@@ -28,7 +28,7 @@ from studio.ui.panels.model import ModelPanel
 from studio.ui.panels.outputs import OutputsPanel
 from studio.ui.panels.start import StartPanel
 from studio.ui.panels.training import TrainingPanel
-from studio.ui.widgets import guarded
+from studio.ui.widgets import guarded, report_error
 
 PANELS = ["Start", "Dataset", "Model", "Training", "Outputs"]
 ICONS = ["⌂", "▦", "◈", "◔", "◎"]
@@ -367,8 +367,17 @@ class MainWindow(QMainWindow):
             if e.kind == "error":
                 self.statusBar().showMessage(f"training stopped: {e.data['message']}", 10000)
 
-    @guarded
     def closeEvent(self, e: Any) -> None:
+        try:
+            self._close(e)
+        except Exception as exc:  # (never into Qt) keep a window with unsaved work open
+            report_error("closeEvent", exc)
+            if self.c.dirty:
+                e.ignore()
+            else:
+                e.accept()
+
+    def _close(self, e: Any) -> None:
         if self.c.is_training:
             if not self.confirm("Training is running", "Stop training and close the window?"):
                 e.ignore()

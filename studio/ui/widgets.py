@@ -42,15 +42,20 @@ def guarded(method: Callable) -> Callable:
         try:
             return method(*args, **kwargs)
         except Exception as e:
-            traceback.print_exc(file=sys.stderr)
-            if error_reporter is not None:
-                try:
-                    error_reporter(f"internal error in {method.__qualname__}: {e}")
-                except Exception:
-                    pass
+            report_error(method.__qualname__, e)
             return None
 
     return wrapper
+
+
+def report_error(where: str, e: Exception) -> None:
+    """Print the traceback of ``e`` (being handled) and show one line to the user."""
+    traceback.print_exc(file=sys.stderr)
+    if error_reporter is not None:
+        try:
+            error_reporter(f"internal error in {where}: {e}")
+        except Exception:  # (the reporter itself failing must not raise into Qt either)
+            pass
 
 
 def qimage(rgb: np.ndarray) -> QImage:
