@@ -553,18 +553,32 @@ def _log_normal(t: Tensor, gen: Any, mean: float = 1.0, std: float = 2.0) -> Ten
         return Tensor._wrap(get_xp(z).exp(mean + s * z).astype(t.array.dtype))
 
 
-def _random(t: Tensor, gen: Any, from_: int = 0, to: int | None = None) -> Tensor:
-    """Integers in [from_, to) (random_(to): [0, to)); without bounds, [0, 2**digits] for
-    floats (2**24 for float32) and [0, max] for integer dtypes, as torch."""
-    if to is None and from_ != 0:
-        from_, to = 0, from_
+_ONE_BOUND = object()  # random_(to) as opposed to random_(from, None)
+
+
+def _random(t: Tensor, gen: Any, from_: int = 0, to: Any = _ONE_BOUND) -> Tensor:
+    """Integers in [from_, to): random_(to) draws from [0, to); without ``to`` (or with
+    to=None), up to 2**digits for floats (2**24 for float32) and the largest value of an
+    integer dtype, as torch; bounds beyond the dtype are refused, as torch."""
+    if to is _ONE_BOUND:
+        from_, to = (0, from_) if from_ != 0 else (0, None)
     dt = t.array.dtype
+    if dt.kind == "b":
+        top = 1
+    elif dt.kind == "f":
+        top = 2 ** (np.finfo(dt).nmant + 1)
+    else:
+        top = int(np.iinfo(dt).max)
+    low = int(np.iinfo(dt).min) if dt.kind in "iu" else (0 if dt.kind == "b" else -top)
     if to is None:
-        to = (2 ** (np.finfo(dt).nmant + 1) + 1) if dt.kind == "f" else int(np.iinfo(dt).max) + 1
-        if dt.kind == "b":
-            to = 2
+        to = top + 1
     if not from_ < to:
         raise InvalidValue(f"random_: expects from < to, got from={from_} to={to}")
+    if from_ < low or to - 1 > top:
+        raise InvalidValue(
+            f"random_: [from, to - 1] = [{from_}, {to - 1}] is out of bounds for {t.dtype} "
+            f"([{low}, {top}])"
+        )
     r = C.randint(int(from_), int(to), tuple(t.shape), generator=gen, device=t.device)
     return Tensor._wrap(r.array.astype(dt))
 

@@ -296,12 +296,13 @@ def _make(
     else:
         npd = _dt.default_float() if default is None else np.dtype(default)
     shape = (0,) if size is None else _shape(size, op)
-    check_alloc(shape, npd, op, xp)
     try:
         if dev.type == "cuda":
-            with xp.cuda.Device(dev.index):
+            with xp.cuda.Device(dev.index):  # (the memory checked is this GPU's)
+                check_alloc(shape, npd, op, xp)
                 arr = fill(xp, shape, npd)
         else:  # (values beyond the dtype's range become inf without NumPy's warning, as torch)
+            check_alloc(shape, npd, op, xp)
             arr = _dt.silent(fill, xp, shape, npd)
     except MemoryError as e:
         if isinstance(e, OutOfMemory):

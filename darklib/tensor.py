@@ -710,14 +710,15 @@ class Tensor:
         """Copy ``arr`` into this tensor's memory (seen by every view of it)."""
         a = self.array
         try:
-            if a.size and any(st == 0 and n > 1 for n, st in zip(a.shape, a.strides)):
-                raise ValueError  # an expanded view (CuPy's are not marked read-only)
+            if a.size and _self_overlapping(a):
+                raise ValueError  # an expanded or overlapping view (CuPy's are writable)
             _dt.silent(a.__setitem__, Ellipsis, arr)  # a wider result overflowing: inf
         except ValueError:
             raise RuntimeError(
                 f"{name}: unsupported operation: more than one element of the written-to "
                 f"tensor of shape {tuple(self.array.shape)} refers to a single memory "
-                "location (an expanded view); clone it before changing it in place"
+                "location (an expanded view, or overlapping windows of unfold or as_strided); "
+                "clone it before changing it in place"
             ) from None
         self._version += 1
 
@@ -848,6 +849,17 @@ class _Cast(autograd.Function):
     @staticmethod
     def backward_graph(ctx, g):
         return (g.to(ctx.src) if ctx.src.kind == "f" else None), None
+
+
+def _self_overlapping(a: Any) -> bool:
+    """Whether two elements of ``a`` may share memory: going through the dims by stride,
+    each step must pass everything the smaller ones span (a zero stride never does)."""
+    span = a.itemsize - 1  # the last byte reached so far
+    for st, n in sorted((abs(st), n) for n, st in zip(a.shape, a.strides) if n > 1):
+        if st <= span:
+            return True
+        span += st * (n - 1)
+    return False
 
 
 class _Clone(autograd.Function):

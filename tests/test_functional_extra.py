@@ -537,3 +537,33 @@ def test_affine_grid_grid_sample_errors():
         F.grid_sample(x[0], g)
     with pytest.raises(ValueError, match="non-empty spatial dimensions"):
         F.grid_sample(x[:, :, :0], g)
+
+
+def test_review_fixes_grid_sample_nonfinite_grid_lp_pool_inf_ldexp_dtype():
+    # a NaN or inf grid position: no crash, torch's values (NaN rows, edges, zeros)
+    for pm in ("zeros", "border", "reflection"):
+        for mode in ("bilinear", "nearest"):
+            for v in (math.nan, math.inf, -math.inf):
+                g = [[[[v, 0.2], [0.3, v]]]]
+                t = torch.nn.functional.grid_sample(
+                    torch.arange(4.0).reshape(1, 1, 2, 2), torch.tensor(g), mode, pm, False
+                )
+                d = dl.nn.functional.grid_sample(
+                    dl.arange(4.0).reshape(1, 1, 2, 2), dl.tensor(g), mode, pm, False
+                )
+                np.testing.assert_array_equal(d.numpy(), t.numpy(), err_msg=f"{pm} {mode} {v}")
+    # lp_pool with p = inf is the largest magnitude of each window, with its gradient
+    x = np.array([[[1.0, -5.0, 3.0, 2.0, -0.5, 0.25]]])
+    for lib, F_ in ((torch, torch.nn.functional), (dl, dl.nn.functional)):
+        xt = lib.tensor(x, requires_grad=True)
+        y = F_.lp_pool1d(xt, float("inf"), 2)
+        y.sum().backward()
+        if lib is torch:
+            want = (y.detach().numpy(), xt.grad.numpy())
+        else:
+            np.testing.assert_array_equal(y.detach().numpy(), want[0])
+            np.testing.assert_array_equal(xt.grad.numpy(), want[1])
+    # ldexp computes 2 ** other in the input's dtype
+    got = dl.ldexp(dl.ones(1, dtype=dl.float64), dl.tensor([200]))
+    assert got.item() == torch.ldexp(torch.ones(1, dtype=torch.float64), torch.tensor([200])).item()
+    assert dl.ldexp(dl.ones(2, dtype=dl.float16), dl.tensor([1, 2])).dtype == dl.float16

@@ -484,3 +484,21 @@ def test_storage_offset_data_ptr_and_as_strided_follow_torch():
     with pytest.raises(RuntimeError, match="as_strided"):
         dl.arange(12.0).as_strided((3, 5), (4, 1))
     gradcheck(lambda a: a.as_strided((2, 4), (3, 1), 1) ** 2, _x((12,), seed=1))
+
+
+def test_as_strided_twice_differentiable_and_overlapping_views_refuse_in_place():
+    for L in (torch, dl):
+        x = L.arange(10.0, dtype=L.float64).requires_grad_()
+        y = (x.as_strided((3, 3), (2, 1), 1) ** 2).sum()
+        (g,) = L.autograd.grad(y, x, create_graph=True)
+        (h,) = L.autograd.grad((g * g).sum(), x)
+        if L is torch:
+            want = (g.tolist(), h.tolist())
+    assert (g.tolist(), h.tolist()) == want
+    # windows that overlap share memory: a write through them is refused (their gradient
+    # could not be consistent); windows that do not overlap stay writable
+    b = dl.tensor([1.0, 2.0, 3.0], requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match="overlapping"):
+        b.unfold(0, 2, 1).mul_(2)
+    b.unfold(0, 1, 2).mul_(2)
+    assert b.tolist() == [2.0, 2.0, 6.0]

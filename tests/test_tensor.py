@@ -439,3 +439,19 @@ def test_clone_keeps_the_layout_and_contiguous_makes_it_row_major():
         assert x[:, ::2].clone().stride() == (2, 1)
         (c * L.arange(6.0).reshape(3, 2)).sum().backward()
         assert x.grad.tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
+
+
+def test_random_bounds_are_checked_against_the_dtype_as_torch():
+    cases = [
+        lambda L: L.zeros(3, dtype=L.uint8).random_(0, 1000),
+        lambda L: L.zeros(3, dtype=L.uint8).random_(-5, 3),
+        lambda L: L.zeros(3, dtype=L.float16).random_(0, 100000),
+        lambda L: L.zeros(3, dtype=L.bool).random_(0, 3),
+    ]
+    for case in cases:
+        with pytest.raises(RuntimeError):
+            case(torch)
+        with pytest.raises(RuntimeError, match="out of bounds"):
+            case(dl)
+    assert dl.zeros(1000).random_(5, None).min().item() >= 5  # [5, max], not [0, 5)
+    assert dl.zeros(1000).random_(5).max().item() <= 4

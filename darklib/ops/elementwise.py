@@ -14,7 +14,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import higher_order
-from darklib.autograd import Function, broadcasting
+from darklib.autograd import Function, broadcast_error
 from darklib.backend import get_xp, gpu_special
 from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import parallel as par
@@ -1348,8 +1348,10 @@ def heaviside(input: Tensor, values: Tensor) -> Tensor:
         )
     a, b = x.array, v.array
     xp = get_xp(a)
-    with broadcasting("heaviside", a, b):
+    try:
         np.broadcast_shapes(a.shape, b.shape)
+    except ValueError as e:
+        raise broadcast_error("heaviside", e, a, b) from None
     return Tensor._wrap(xp.where(a == 0, b, (a > 0).astype(a.dtype)).astype(a.dtype))
 
 
@@ -1358,7 +1360,8 @@ def ldexp(input: Tensor, other: Tensor) -> Tensor:
     x = _tensor(input, "ldexp")
     if x.array.dtype.kind != "f":
         x = x.to(result_dtype(x, 1.0))
-    return mul(x, pow(2.0, other))
+    two = Tensor._wrap(_dt.scalar_array(get_xp(x.array), 2.0, x.array.dtype))
+    return mul(x, pow(two, _tensor(other, "ldexp")))  # 2 ** other in x's dtype
 
 
 def float_power(input: Any, exponent: Any) -> Tensor:
@@ -1559,8 +1562,10 @@ def check_broadcast(name: str, *operands: Any) -> None:
     among ``operands`` do not broadcast; composite ops check first so that the error does
     not name the inner op that would have failed."""
     arrays = [x.array for x in operands if isinstance(x, Tensor)]
-    with broadcasting(name, *arrays):
+    try:
         np.broadcast_shapes(*(a.shape for a in arrays))
+    except ValueError as e:
+        raise broadcast_error(name, e, *arrays) from None
 
 
 def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
@@ -1646,8 +1651,10 @@ def _compare(op: str, a: Any, b: Any) -> Tensor:
         raise RuntimeError(
             f"comparison: expected both tensors on the same device, got {a.device} and {b.device}"
         )
-    with broadcasting(op, a.array, bb):  # x == 1e300: no overflow warning
+    try:  # (x == 1e300: no overflow warning)
         return Tensor._wrap(_dt.silent(_CMP[op], a.array, bb))
+    except ValueError as e:
+        raise broadcast_error(op, e, a.array, bb) from None
 
 
 _CMP = {
@@ -1698,8 +1705,10 @@ def isclose(
     a, b = promote(_tensor(input, "isclose"), other)
     bb = b.array if isinstance(b, Tensor) else b
     xp = get_xp(a.array)
-    with broadcasting("isclose", a.array, bb):
+    try:
         np.broadcast_shapes(a.array.shape, np.shape(bb))
+    except ValueError as e:
+        raise broadcast_error("isclose", e, a.array, bb) from None
     if not (math.isinf(atol) or math.isinf(rtol)):
         return Tensor._wrap(xp.isclose(a.array, bb, rtol=rtol, atol=atol, equal_nan=equal_nan))
     # an infinite tolerance: every finite pair is close (NumPy would also match inf to 0)
@@ -1812,8 +1821,10 @@ def _logical(name: str):
     def op(input: Tensor, other: Any) -> Tensor:
         a = _tensor(input, name).array
         b = other.array if isinstance(other, Tensor) else other
-        with broadcasting(name, a, b):
+        try:
             return Tensor._wrap(getattr(get_xp(a), name)(a, b))
+        except ValueError as e:
+            raise broadcast_error(name, e, a, b) from None
 
     op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise {name.replace('_', ' ')} of the truth values (a bool tensor)."
@@ -1835,8 +1846,10 @@ def _bitwise(name: str, ufunc: str | None = None, kinds: str = "iub"):
             raise RuntimeError(f'{name}: "{name}" is not implemented for {ref.dtype}')
         av = a.array if isinstance(a, Tensor) else a
         bv = b.array if isinstance(b, Tensor) else b
-        with broadcasting(name, av, bv):
+        try:
             return Tensor._wrap(getattr(get_xp(ref.array), ufunc or name)(av, bv))
+        except ValueError as e:
+            raise broadcast_error(name, e, av, bv) from None
 
     op.__name__ = op.__qualname__ = name
     return op

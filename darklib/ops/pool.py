@@ -12,6 +12,7 @@ copies them out once. On the GPU the same arithmetic runs in the kernels of
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -169,7 +170,7 @@ def _max_pool_backward_cpu(
     m = n * c * p.size
     # gradient * (offset won): one pass, but an inf or NaN gradient would leave NaN (0 * inf)
     # where its offset lost; then a select, so that losers get exact zeros as in PyTorch
-    finite = bool(np.isfinite(gy).all())
+    finite = bool(np.isfinite(gy.sum()))  # (a sum is inf/NaN whenever an entry is: no mask)
 
     def pick(src: np.ndarray, won: np.ndarray, out: np.ndarray) -> np.ndarray:
         if finite:
@@ -1190,6 +1191,8 @@ def lp_pool2d(
     _check_input(op, input)
     p = _norm_type(op, norm_type)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    if p == math.inf:  # the limit, as torch: the largest magnitude of each window
+        return max_pool2d(input.abs(), (kh, kw), stride, 0, ceil_mode=ceil_mode)
     avg = avg_pool2d(input**p, (kh, kw), stride, 0, ceil_mode)
     return _lp_from_avg(avg, p, kh * kw)
 
@@ -1215,5 +1218,7 @@ def lp_pool1d(
     _check_input_1d(op, input)
     p = _norm_type(op, norm_type)
     k = _single(kernel_size, "kernel_size", op, 1)
+    if p == math.inf:  # the limit, as torch: the largest magnitude of each window
+        return max_pool1d(input.abs(), k, stride, 0, ceil_mode=ceil_mode)
     avg = avg_pool1d(input**p, k, stride, 0, ceil_mode)
     return _lp_from_avg(avg, p, k)

@@ -642,8 +642,9 @@ def _reflect(c: Tensor, twice_low: int, twice_high: int) -> Tensor:
     low, span = twice_low / 2, (twice_high - twice_low) / 2
     a = (c - low).abs()
     xp = get_xp(a.array)
-    flips = xp.floor(a.array / span)
-    odd = (flips % 2) == 1
+    with np.errstate(invalid="ignore"):  # (a NaN or inf coordinate stays NaN, silently)
+        flips = xp.floor(a.array / span)
+        odd = (flips % 2) == 1
     dt = a.array.dtype
     extra = a - Tensor._wrap((flips * span).astype(dt))
     sign = Tensor._wrap(xp.where(odd, -1.0, 1.0).astype(dt))
@@ -659,6 +660,10 @@ def _source_coord(g: Tensor, n: int, padding_mode: str, align_corners: bool) -> 
     elif padding_mode == "reflection":
         c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
         c = c.clamp(0, n - 1)
+    if padding_mode != "zeros":  # torch's clip takes a NaN coordinate to the first pixel
+        from darklib.ops.elementwise import where
+
+        c = where(Tensor._wrap(get_xp(c.array).isnan(c.array)), 0.0, c)
     return c
 
 
@@ -733,7 +738,8 @@ def grid_sample(
     flat = input.reshape(n, c, h * w)
 
     def corner(cx: Any, cy: Any, weight: Tensor | None) -> Tensor:
-        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)  # (False for NaN)
+        cx, cy = xp.where(inside, cx, 0), xp.where(inside, cy, 0)  # NaN and inf cannot index
         lin = xp.clip(cy, 0, h - 1).astype(np.int64) * w + xp.clip(cx, 0, w - 1).astype(np.int64)
         idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, -1), (n, c, ho * wo)))
         vals = gather(flat, 2, Tensor._wrap(idx)).reshape(n, c, ho, wo)

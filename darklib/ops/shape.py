@@ -1332,7 +1332,7 @@ def storage_of(a: Any) -> Any:
 
 
 def _address(a: Any) -> int:
-    return int(a.__array_interface__["data"][0]) if type(a) is np.ndarray else int(a.data.ptr)
+    return int(a.__array_interface__["data"][0]) if isinstance(a, np.ndarray) else int(a.data.ptr)
 
 
 def storage_offset(a: Any) -> int:
@@ -1383,6 +1383,18 @@ class AsStrided(Function):
         # (positions the view reads more than once sum their gradients)
         total = xp.bincount(out_pos, g.reshape(-1), minlength=ctx.storage_size).astype(g.dtype)
         return total[_strided_positions(xp, *ctx.in_layout)], None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        layout, in_layout, size = ctx.layout, ctx.in_layout, ctx.storage_size
+
+        def forward_map(v):  # the view as a linear map of the input's values
+            xp = get_xp(v)
+            storage = xp.zeros(size, v.dtype)
+            storage[_strided_positions(xp, *in_layout)] = v
+            return storage[_strided_positions(xp, *layout)]
+
+        return higher_order.linear_adjoint(ctx, g, forward_map), None, None, None
 
 
 def as_strided(input: Tensor, size: Any, stride: Any, storage_offset: int | None = None) -> Tensor:
