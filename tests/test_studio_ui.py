@@ -779,6 +779,14 @@ def test_evaluate_says_why_the_model_does_not_fit_the_data(win, qtbot, tmp_path)
     assert op.empty.text().startswith("Cannot evaluate: ")
 
 
+def test_evaluate_with_settings_that_cannot_build_says_so(win, qtbot):
+    _trained(win, qtbot)
+    win.c.session = None
+    win.c.spec.optimizer.args = {"betas": "not a pair"}  # as a hand-edited file might hold
+    assert win.outputs_panel.evaluate() is False and win.c.state == "idle"
+    assert "cannot evaluate:" in win.statusBar().currentMessage()
+
+
 def test_one_class_folder_is_refused(win, qtbot, tmp_path):
     _open_small(win, SAMPLES[1])
     folder = str(_image_folder(tmp_path / "one", ["only"]))

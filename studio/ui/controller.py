@@ -502,7 +502,11 @@ class Controller(QObject):
             if self.project is not None and not self.is_training:
                 self.message.emit(f"cannot evaluate: {problem}")
             return False
-        session = self.ensure_session()
+        try:
+            session = self.ensure_session()
+        except Exception as e:  # bad optimizer or loss settings in the file: say what
+            self.message.emit(f"cannot evaluate: {e}")
+            return False
         self._run_key = self._key()
         self.queue = queue.Queue()
         self.trainer = Trainer(
