@@ -917,3 +917,17 @@ def test_triplet_with_distance_module_keeps_custom_distance():
     compare(m, t, *arrays, **_F64)
     with pytest.raises(ValueError, match="margin must be greater than 0"):
         dl.nn.TripletMarginWithDistanceLoss(margin=-1.0)
+
+
+def test_multi_margin_loss_of_one_sample_takes_a_1_element_target_as_torch():
+    x = [0.1, 0.5, -0.3]
+    for target in ([1], 1):
+        for reduction in ("none", "mean"):
+            want = torch.nn.functional.multi_margin_loss(
+                torch.tensor(x), torch.tensor(target), reduction=reduction
+            )
+            got = dl.nn.functional.multi_margin_loss(
+                dl.tensor(x), dl.tensor(target), reduction=reduction
+            )
+            assert tuple(got.shape) == tuple(want.shape)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)

@@ -1220,7 +1220,8 @@ def _margin_classes(op: str, x: Tensor, target: Any, multilabel: bool) -> tuple[
         raise InvalidType(f"{op}: expected integer class targets, got {t.dtype}; use .long()")
     c = x.shape[-1]
     expected = tuple(x.shape) if multilabel else tuple(x.shape[:-1])
-    if tuple(t.shape) != expected:
+    one = not multilabel and x.ndim == 1 and tuple(t.shape) == (1,)  # torch takes it too
+    if tuple(t.shape) != expected and not one:
         raise InvalidValue(
             f"{op}: target {tuple(t.shape)} does not fit input {tuple(x.shape)}; expected "
             f"target of shape {expected}"
@@ -1297,7 +1298,8 @@ def multi_margin_loss(
         z = z * w.gather(0, _const(x2, t)).unsqueeze(1)
     not_y = get_xp(t).arange(c)[None, :] != t[:, None]
     loss = (z * _const(x2, not_y.astype(x2.array.dtype))).sum(1) / c
-    return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
+    shape = tuple(x.shape[:-1]) if x.ndim == 2 else tuple(_tensor(target, op, "target").shape)
+    return _finish(loss.reshape(shape), reduction)
 
 
 def cosine_embedding_loss(
