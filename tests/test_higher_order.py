@@ -481,7 +481,7 @@ NORM_CASES = {
         x, None, None, w, b, training=True
     ),
     "batch_norm_eval": lambda m, x, w, b: F[m.__name__].batch_norm(
-        x, m.tensor(RM), m.tensor(RV), w, b, training=False
+        x, m.tensor(RM, device=x.device), m.tensor(RV, device=x.device), w, b, training=False
     ),
     "layer_norm": lambda m, x, w, b: F[m.__name__].layer_norm(
         x, (3, 4), w.reshape(3, 1).expand(3, 4), b.reshape(3, 1).expand(3, 4)

@@ -114,7 +114,9 @@ class Adafactor(Optimizer):
                 var = state["variance"].array
                 _lerp(var, sq, new)
                 v = var.copy()
-            u = g / xp.sqrt(xp.maximum(v, floor * floor))
+            # sqrt(max(v, floor^2)) as max(sqrt(v), floor): floor^2 (1e-40 for eps1=1e-20)
+            # is a float32 subnormal, which GPU kernels flush to zero (0 / 0 = NaN where g = 0)
+            u = g / xp.maximum(xp.sqrt(v), floor)
             x -= (scale / max(1.0, _rms(u) / d)) * u
             p._version += 1
 
