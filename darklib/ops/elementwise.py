@@ -537,7 +537,7 @@ class GELU(Function):
             inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
             y = 0.5 * x * (1 + xp.tanh(inner))
         else:
-            y = 0.5 * x * (1 + _erf(xp, x * _INV_SQRT2))
+            y = 0.5 * x * _erfc(xp, x * -_INV_SQRT2)  # 1 + erf(x/sqrt2), exact where x << 0
         return y.astype(a.dtype, copy=False)
 
     @staticmethod
@@ -551,7 +551,7 @@ class GELU(Function):
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             d = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner
         else:
-            cdf = 0.5 * (1 + _erf(xp, x * _INV_SQRT2))
+            cdf = 0.5 * _erfc(xp, x * -_INV_SQRT2)
             d = cdf + x * xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
         return (g * d).astype(g.dtype, copy=False), None
 
@@ -564,7 +564,7 @@ class GELU(Function):
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             d = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner
         else:
-            d = 0.5 * (1 + erf(x * _INV_SQRT2)) + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
+            d = 0.5 * erfc(x * -_INV_SQRT2) + x * exp(-0.5 * x * x) * _INV_SQRT_2PI
         return g * d, None
 
 
