@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import backend as _backend
 from darklib.backend import FP_SILENT, fp_errors, get_xp, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import _state as _grad_state
@@ -300,7 +301,7 @@ class Function:
         ctx = cls._node(cls, args if any_needs else (), tuple(needs))
         quiet = fp_errors.set(FP_SILENT)  # inf and NaN are values, not warnings, as in torch
         try:
-            if kind is None or kind is np.ndarray:
+            if kind is None or kind is np.ndarray or _backend.one_gpu:
                 out = cls.forward(ctx, *arrays, **kwargs)
             else:  # on the GPU that holds the inputs, whichever one is current
                 with _gpu_of(cls, args, arrays):
@@ -648,7 +649,7 @@ def _run_backward(
             continue
         if node_grads is not None:
             in_grads = node_grads(node, g)
-        elif type(g) is np.ndarray or not is_cuda_array(g):
+        elif type(g) is np.ndarray or _backend.one_gpu or not is_cuda_array(g):
             in_grads = node.fn.backward(node, g)
         else:
             with g.device:  # the GPU of this node's output (see _gpu_of)

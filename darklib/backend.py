@@ -14,14 +14,22 @@ from typing import Any
 
 import numpy as np
 
+# True once CuPy has been found with exactly one GPU: every CuPy array is then on the current
+# device, and ops skip entering their arrays' device around each kernel (``with a.device``,
+# a microsecond an op).
+one_gpu = False
+
 
 @functools.cache
 def _cupy() -> ModuleType | None:
     """CuPy if it is installed and sees a device, else None (probed once, lazily)."""
+    global one_gpu
     try:
         import cupy
 
-        if cupy.cuda.runtime.getDeviceCount() > 0:
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count > 0:
+            one_gpu = count == 1
             return cupy
     except Exception:
         pass
