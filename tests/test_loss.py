@@ -102,18 +102,36 @@ def test_cross_entropy_probabilities(device, reduction, weighted, smoothing, sha
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-def test_cross_entropy_unbatched_and_float64(device, reduction):
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_unbatched_and_float64(device, reduction, smoothing):
     x = _logits((7,), dtype=np.float64)
     t = np.array(4)
     compare(
-        lambda a, b: L.cross_entropy(a, b, reduction=reduction, label_smoothing=0.1),
-        lambda a, b: F.cross_entropy(a, b, reduction=reduction, label_smoothing=0.1),
+        lambda a, b: L.cross_entropy(a, b, reduction=reduction, label_smoothing=smoothing),
+        lambda a, b: F.cross_entropy(a, b, reduction=reduction, label_smoothing=smoothing),
         x,
         t,
         device=device,
         atol=1e-10,
         rtol=1e-8,
     )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_all_ignored_and_nan_logits(device, reduction):
+    # every target ignored: a NaN mean (0 / 0) and zero gradients, as torch; a NaN logit
+    # poisons its own sample only
+    x = _logits((3, 4, 2))
+    x[1, 2, 0] = np.nan
+    for t in (np.full((3, 2), -100), _targets((3, 2), 4)):
+        compare(
+            lambda a, b: L.cross_entropy(a, b, reduction=reduction),
+            lambda a, b: F.cross_entropy(a, b, reduction=reduction),
+            x,
+            t,
+            device=device,
+        )
 
 
 @pytest.mark.parametrize("device", DEVICES)

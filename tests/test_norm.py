@@ -128,20 +128,22 @@ def test_batch_norm_gradcheck(training):
     )
 
 
-def test_batch_norm_large_mean_is_stable():
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", [(64, 3), (16, 3, 2, 2)])
+def test_batch_norm_large_mean_is_stable(device, shape):
     """Centring before squaring: a large common offset does not destroy the variance."""
     # against torch in float64: torch's own float32 result is 1e-3 off here (and varies
     # with its thread count), darklib's float32 one within 1e-5
-    x = (rng(1).standard_normal((64, 3)) + 1e4).astype(np.float32)
-    g = rng(2).standard_normal((64, 3))
-    a = dl.tensor(x, requires_grad=True)
+    x = (rng(1).standard_normal(shape) + 1e4).astype(np.float32)
+    g = rng(2).standard_normal(shape)
+    a = dl.tensor(x, device=device, requires_grad=True)
     y = batch_norm(a, None, None, training=True)
-    y.backward(dl.tensor(g.astype(np.float32)))
+    y.backward(dl.tensor(g.astype(np.float32), device=device))
     t = torch.tensor(x.astype(np.float64), requires_grad=True)
     ty = F.batch_norm(t, None, None, training=True)
     ty.backward(torch.tensor(g))
-    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), atol=1e-5)
-    np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), atol=1e-3)
+    np.testing.assert_allclose(y.detach().cpu().numpy(), ty.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(a.grad.cpu().numpy(), t.grad.numpy(), atol=1e-3)
 
 
 def test_batch_norm_errors():
@@ -162,13 +164,14 @@ def test_batch_norm_errors():
         batch_norm(dl.ones(4, 3, dtype=dl.int64), None, None, training=True)
 
 
-def test_batch_norm_does_not_hold_output():
+@pytest.mark.parametrize("device", DEVICES)
+def test_batch_norm_does_not_hold_output(device):
     """In-place ops on the output (ReLU(inplace=True) after BN) keep backward valid."""
-    x = dl.tensor(_bn_data((4, 3, 2, 2), np.float32)[0], requires_grad=True)
+    x = dl.tensor(_bn_data((4, 3, 2, 2), np.float32)[0], device=device, requires_grad=True)
     out = batch_norm(x, None, None, training=True)
     out.relu_()
-    out.backward(dl.ones(4, 3, 2, 2))
-    tx = torch.tensor(x.detach().numpy(), requires_grad=True)
+    out.backward(dl.ones(4, 3, 2, 2, device=device))
+    tx = torch.tensor(x.detach().cpu().numpy(), requires_grad=True)
     tout = F.batch_norm(tx, None, None, training=True)
     tout.relu_()
     tout.backward(torch.ones(4, 3, 2, 2))

@@ -17,6 +17,7 @@ from darklib import higher_order
 from darklib.autograd import Function, broadcast_error
 from darklib.backend import get_xp, gpu_special
 from darklib.errors import InvalidType, InvalidValue
+from darklib.kernels import fused
 from darklib.kernels import parallel as par
 from darklib.ops._promote import _cast, promote, result_dtype
 from darklib.tensor import Tensor
@@ -369,6 +370,8 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        if fused.applies(g, out):
+            return fused.kernel("tanh_grad")(g, out)
         return g * (1 - out * out)
 
     @staticmethod
@@ -383,6 +386,8 @@ def _sigmoid(xp: Any, a: Any) -> Any:
     inf gives the 0 torch gives below -88.7 in float32); half precision in float32."""
     if a.dtype.itemsize < 4:
         return _sigmoid(xp, a.astype(xp.float32)).astype(a.dtype)
+    if fused.applies(a):
+        return fused.kernel("sigmoid")(a)
     e = xp.negative(a, out=xp.empty_like(a))  # an array even for 0-d input
     xp.exp(e, out=e)
     e += 1
@@ -399,6 +404,8 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        if fused.applies(g, out):
+            return fused.kernel("sigmoid_grad")(g, out)
         return g * out * (1 - out)
 
     @staticmethod
@@ -426,6 +433,8 @@ class ReLU(Function):
         (out,) = ctx.saved_tensors
         xp = get_xp(g)
         if xp is not np:  # one fused kernel, and no host sync for a NaN check
+            if fused.applies(g, out):
+                return fused.kernel("relu_grad")(g, out)
             return xp.where(out <= 0, xp.zeros((), g.dtype), g)
         res = np.empty(g.shape, g.dtype)
         par.elementwise(_relu_grad, res, g, out)
@@ -458,6 +467,8 @@ class LeakyReLU(Function):
         ctx.save_for_backward(a)
         ctx.slope = slope
         xp = get_xp(a)
+        if fused.applies(a) and math.isfinite(slope):
+            return fused.kernel("leaky_relu")(a, slope)
         if xp is not np or slope == 0 or not math.isfinite(slope):  # inf * 0 needs where
             return _where(xp, a > 0, a, a * slope)
         out = np.empty(a.shape, np.result_type(a, slope))
@@ -470,6 +481,8 @@ class LeakyReLU(Function):
         s = ctx.slope
         xp = get_xp(a)
         if xp is not np:
+            if fused.applies(g, a) and math.isfinite(s):
+                return fused.kernel("leaky_relu_grad")(g, a, s), None
             return _where(xp, a > 0, g, g * s), None
         res = np.empty(g.shape, g.dtype)
 

@@ -20,6 +20,7 @@ from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.grad_mode import is_grad_enabled
+from darklib.kernels import fused
 from darklib.ops import elementwise as _E
 from darklib.ops._promote import promote
 from darklib.ops.reduction import softmax_grad
@@ -206,6 +207,33 @@ def _class_inputs(
     return x, t, w, unbatched
 
 
+def _cross_entropy(ctx, xp, x, t, weight, ignore_index, smoothing) -> tuple:
+    """Class-index cross-entropy's arrays (see :func:`fused.cross_entropy_forward`),
+    label smoothing included (its total class weight goes to ``ctx.wsum``)."""
+    c = x.shape[1]
+    valid = t != ignore_index
+    ts = xp.where(valid, t, 0)
+    z = x - x.max(axis=1, keepdims=True)
+    zt = _gather(xp, z, ts)
+    zsum = None
+    if smoothing:
+        zsum = xp.einsum("nc...,c->n...", z, weight) if weight is not None else z.sum(axis=1)
+    p = xp.exp(z, out=z)
+    s = p.sum(axis=1)
+    lse = xp.log(s)
+    wt = weight[ts] * valid if weight is not None else valid.astype(x.dtype)
+    loss = xp.where(valid, (lse - zt) * wt, 0)  # 0 for ignored targets, NaN logits or not
+    if smoothing:
+        wsum = weight.sum() if weight is not None else float(c)
+        loss *= 1.0 - smoothing
+        # -sum_c w_c log p_c = wsum * lse - sum_c w_c z_c
+        smooth = xp.where(valid, lse * wsum - zsum, 0)
+        loss += smooth * (smoothing / c)
+        ctx.wsum = wsum
+    p /= s[:, None]
+    return loss, p, wt, ts, valid
+
+
 class CrossEntropy(Function):
     """log_softmax + weighted NLL + label smoothing over axis 1, for class-index targets."""
 
@@ -215,28 +243,13 @@ class CrossEntropy(Function):
         if unbatched:
             x, t = x[None], t[None]
         c = x.shape[1]
-        valid = t != ignore_index
-        ts = xp.where(valid, t, 0)
-        z = x - x.max(axis=1, keepdims=True)
-        zt = _gather(xp, z, ts)
-        zsum = None
-        if smoothing:
-            zsum = xp.einsum("nc...,c->n...", z, weight) if weight is not None else z.sum(axis=1)
-        p = xp.exp(z, out=z)
-        s = p.sum(axis=1)
-        lse = xp.log(s)
-        wt = weight[ts] * valid if weight is not None else valid.astype(x.dtype)
-        loss = (lse - zt) * wt
-        if smoothing:
-            wsum = weight.sum() if weight is not None else float(c)
-            loss *= 1.0 - smoothing
-            # -sum_c w_c log p_c = wsum * lse - sum_c w_c z_c
-            smooth = lse * wsum - zsum
-            smooth *= valid
-            loss += smooth * (smoothing / c)
-            ctx.wsum = wsum
+        weights = () if weight is None else (weight,)
+        ctx.fused = not smoothing and c > 0 and fused.applies(x, *weights)
+        if ctx.fused:  # one kernel for the softmax, the loss and the weights
+            loss, p, wt, ts, valid = fused.cross_entropy_forward(x, t, weight, ignore_index)
+        else:
+            loss, p, wt, ts, valid = _cross_entropy(ctx, xp, x, t, weight, ignore_index, smoothing)
         denom = wt.sum() if reduction == "mean" else None
-        p /= s[:, None]
         ctx.save_for_backward(p, ts, valid, wt, weight)
         ctx.denom, ctx.reduction, ctx.smoothing, ctx.unbatched = (
             denom,
@@ -255,6 +268,9 @@ class CrossEntropy(Function):
         xp = get_xp(p)
         if ctx.unbatched and ctx.reduction == "none":
             g = g[None]
+        if ctx.fused:
+            grad = fused.cross_entropy_backward(p, ts, wt, g, ctx.reduction, ctx.denom)
+            return (grad[0] if ctx.unbatched else grad), None, None, None, None, None, None
         gn = _grad_scale(g, ctx.reduction, 0, ctx.denom)
         eps = ctx.smoothing
         c = p.shape[1]

@@ -19,6 +19,7 @@ from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
+from darklib.kernels import fused
 from darklib.kernels import parallel as par
 from darklib.tensor import Tensor
 
@@ -148,6 +149,13 @@ class BatchNorm(Function):
         m = x3.shape[0] * x3.shape[2]
         ctx.bshape, ctx.training, ctx.m, ctx.eps = bshape, training, m, eps
         ctx.has_weight = weight is not None
+        params = (weight, bias, running_mean, running_var)
+        if training and fused.applies(x3, *(a for a in params if a is not None)):
+            out3, mean, invstd, scale, ctx.mean64 = fused.batch_norm_forward(
+                x3, weight, bias, running_mean, running_var, momentum, eps
+            )
+            ctx.save_for_backward(x, mean, invstd, scale)
+            return out3.reshape(x.shape)
         if training:
             n = x3.shape[0]
             out = xp.empty(x.shape, x.dtype)  # C order: out3 below must be a view
@@ -221,8 +229,13 @@ class BatchNorm(Function):
             return gx, gw, sum_g if nb else None, None, None, None, None, None
         if not (nx or nw):
             return gx, gw, _chan_sum(g3) if nb else None, None, None, None, None, None
-        n, c = g3.shape[:2]
         x3 = _as3(x)
+        mean64 = getattr(ctx, "mean64", None)  # (set by the fused forward)
+        if mean64 is not None and fused.applies(g3, x3):
+            gx, gw, gb = fused.batch_norm_backward(g3, x3, mean64, invstd, scale, nx)
+            gx = None if gx is None else gx.reshape(g.shape)
+            return gx, gw if nw else None, gb if nb else None, None, None, None, None, None
+        n, c = g3.shape[:2]
         xc = xp.empty(g3.shape, g.dtype)
         mean3 = mean.reshape(1, c, 1)
 

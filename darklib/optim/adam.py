@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from darklib.backend import get_xp
+from darklib.kernels import fused
 from darklib.optim.optimizer import (
     Optimizer,
     _advance,
@@ -13,6 +14,7 @@ from darklib.optim.optimizer import (
     _check_lr,
     _moments,
     _new_state,
+    _plain,
     _zeros_state,
 )
 from darklib.tensor import Tensor
@@ -135,6 +137,13 @@ class Adam(Optimizer):
             step = _advance(state)
             xp = get_xp(g)
             v = state["exp_avg_sq"].array
+            m = state["exp_avg"].array
+            if not amsgrad and fused.applies(g, p.array, m, v) and _plain(lr, beta1, beta2, eps):
+                fused.kernel("adam")(
+                    g, 1 - beta1, beta2, 1 - beta2, (1 - beta2**step) ** 0.5, eps,
+                    -(lr / (1 - beta1**step)), p.array, m, v,
+                )  # fmt: skip
+                continue
             tmp = _moments(g, state["exp_avg"].array, v, beta1, beta2)
             bias_correction1 = 1 - beta1**step
             bias_correction2_sqrt = (1 - beta2**step) ** 0.5

@@ -517,6 +517,12 @@ def _advance(state: dict[str, Any]) -> float:
     return float(step)
 
 
+def _plain(*values: Any) -> bool:
+    """True where every value is a Python number (not a tensor lr or beta): the fused GPU
+    updates (:mod:`darklib.kernels.fused`) take them as kernel scalars."""
+    return all(type(v) is float or type(v) is int for v in values)
+
+
 def _moments(g: Any, m: Any, v: Any, beta1: float, beta2: float) -> Any:
     """``m = lerp(m, g, 1 - beta1)``, ``v = beta2 v + (1 - beta2) g^2``; returns a scratch.
 

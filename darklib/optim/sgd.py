@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from darklib.backend import get_xp
-from darklib.optim.optimizer import Optimizer, _check_fused_foreach, _check_lr
+from darklib.kernels import fused
+from darklib.optim.optimizer import Optimizer, _check_fused_foreach, _check_lr, _plain
 from darklib.tensor import Tensor
 
 
@@ -88,6 +91,11 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = Tensor._wrap(b)
                 else:
                     b = buf.array
+                    if fused.applies(upd, b, p.array) and _plain(lr, momentum, dampening):
+                        fused.kernel("sgd_momentum")(
+                            upd, momentum, 1 - dampening, -lr, np.int32(nesterov), p.array, b
+                        )
+                        continue
                     b *= momentum
                     if dampening != 0:
                         b += upd * (1 - dampening)
