@@ -21,7 +21,10 @@ suffer most from a busy core, so the last columns repeat the torch runs with ONE
 (darklib's pooling is single-threaded NumPy; its convolutions use BLAS threads: run with
 ``OPENBLAS_NUM_THREADS=1`` to compare those at one thread each too). With
 ``--device cuda`` darklib runs on the GPU; torch does too where it has CUDA, otherwise its
-column is empty.
+column is empty. There a timed run calls its step 10 times back to back and waits for the
+GPU once (the figure is per call): a single call after the 50 ms pause between runs
+measured the GPU's wake-up more than the op. The backward chain of (a), whose graph is
+built untimed before each run, is the exception.
 """
 
 from __future__ import annotations
@@ -61,6 +64,13 @@ def _torch_sync(device: str) -> Callable[[], None]:
     return lambda: None
 
 
+def _untimed_none() -> None:
+    """The set-up of a step that needs none (such steps can repeat back to back)."""
+
+
+GPU_CALLS = 10  # back-to-back calls per timed run on the GPU (see the module docstring)
+
+
 def measure(dl_step: Step, torch_step: Step | None, repeats: int, device: str) -> tuple:
     """Seconds per step, alternating darklib and torch in every repeat:
     ``((dl median, dl best), (torch median, torch best) or None,
@@ -81,11 +91,13 @@ def measure(dl_step: Step, torch_step: Step | None, repeats: int, device: str) -
             # BLAS and OpenMP worker threads spin for a while after their last job; let the
             # previous library's go idle so that they do not steal cores from this run
             time.sleep(0.05)
+            calls = GPU_CALLS if device == "cuda" and setup is _untimed_none else 1
             t = time.perf_counter()
-            run(state)
+            for _ in range(calls):
+                run(state)
             sync()
             if rep:
-                times[k].append(time.perf_counter() - t)
+                times[k].append((time.perf_counter() - t) / calls)
     if torch is not None:
         torch.set_num_threads(default_threads)
     stats = [(float(np.median(t)), float(np.min(t))) for t in times]
@@ -108,12 +120,12 @@ def overhead_rows(device: str, repeats: int, torch_ok: bool) -> list:
     a = r.standard_normal((16, 16)).astype(np.float32)
     rows = []
     dx = dl.tensor(a, device=device, requires_grad=True)
-    fwd_dl = (lambda: None, lambda _: _chain(dx, dl.tanh))
+    fwd_dl = (_untimed_none, lambda _: _chain(dx, dl.tanh))
     bwd_dl = (lambda: _chain(dx, dl.tanh).sum(), lambda y: y.backward())
     fwd_t = bwd_t = None
     if torch_ok:
         tx = torch.tensor(a, device=device, requires_grad=True)
-        fwd_t = (lambda: None, lambda _: _chain(tx, torch.tanh))
+        fwd_t = (_untimed_none, lambda _: _chain(tx, torch.tanh))
         bwd_t = (lambda: _chain(tx, torch.tanh).sum(), lambda y: y.backward())
     rows.append(("1,000 small ops, forward", *measure(fwd_dl, fwd_t, repeats, device), 2.0))
     rows.append(("1,000 small ops, backward", *measure(bwd_dl, bwd_t, repeats, device), 2.0))
@@ -160,11 +172,11 @@ def _conv_case(device: str, repeats: int, torch_ok: bool, n: int, c: int, hw: in
             tx.grad = tw.grad = tb.grad = None
             TF.conv2d(tx, tw, tb, padding=1).backward(tg)
 
-        t_fwd, t_fb = (lambda: None, t_fwd_run), (lambda: None, t_fb_run)
+        t_fwd, t_fb = (_untimed_none, t_fwd_run), (_untimed_none, t_fb_run)
     name = f"conv2d {c}->{c} @{hw}x{hw} b{n}"
     return [
-        (f"{name}, forward", *measure((lambda: None, dl_fwd), t_fwd, repeats, device), 1.5),
-        (f"{name}, fwd+bwd", *measure((lambda: None, dl_fb), t_fb, repeats, device), 1.5),
+        (f"{name}, forward", *measure((_untimed_none, dl_fwd), t_fwd, repeats, device), 1.5),
+        (f"{name}, fwd+bwd", *measure((_untimed_none, dl_fb), t_fb, repeats, device), 1.5),
     ]
 
 
@@ -206,9 +218,9 @@ def unary_rows(device: str, repeats: int, torch_ok: bool, cases: list, target) -
                 y = fn(TF, tx)
                 y.backward(torch.ones_like(y))
 
-            t_fb = (lambda: None, t_run)
+            t_fb = (_untimed_none, t_run)
         rows.append(
-            (f"{name}, fwd+bwd", *measure((lambda: None, dl_run), t_fb, repeats, device), target)
+            (f"{name}, fwd+bwd", *measure((_untimed_none, dl_run), t_fb, repeats, device), target)
         )
     return rows
 
@@ -245,9 +257,9 @@ def dcgan_rows(device: str, repeats: int, torch_ok: bool) -> list:
                 tx.grad = tw.grad = tb.grad = None
                 tfn(tx, tw, tb, 2, 1).backward(tg)
 
-            t_fb = (lambda: None, t_run)
+            t_fb = (_untimed_none, t_run)
         label = f"{name} 4x4 s2 {c_in}->{c_out} @{hw}x{hw} b32, fwd+bwd"
-        rows.append((label, *measure((lambda: None, dl_run), t_fb, repeats, device), 1.5))
+        rows.append((label, *measure((_untimed_none, dl_run), t_fb, repeats, device), 1.5))
     return rows
 
 
@@ -265,6 +277,9 @@ def main() -> None:
     if device == "cuda" and not dl.cuda.is_available():
         sys.exit("bench/ops.py: --device cuda needs CuPy and a GPU")
     torch_ok = torch is not None and (device == "cpu" or torch.cuda.is_available())
+    if torch_ok and device == "cuda":
+        # like for like: cuDNN convolves in TF32 by default, darklib's GEMMs in float32
+        torch.backends.cudnn.allow_tf32 = False
     repeats = 3 if args.quick else args.repeats
     shapes = [(32, 64, 32), (32, 128, 16)]
 
@@ -273,6 +288,7 @@ def main() -> None:
         + (f"; torch threads {torch.get_num_threads()}" if torch is not None else "")
         + f"; darklib's OpenBLAS kernels {blas_kernels()}"
         + (f"; load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "")
+        + ("; torch's cuDNN in float32 (TF32 off)" if torch_ok and device == "cuda" else "")
     )
     groups = {
         "a": lambda: overhead_rows(device, repeats, torch_ok),

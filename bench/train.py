@@ -12,7 +12,8 @@ Models (issue targets in brackets):
 A step is forward, cross-entropy, backward and SGD(momentum=0.9) (the critic: its WGAN
 loss plus 10 x the penalty, and Adam). Each framework runs in
 its own subprocess, so peak memory (resident-set high-water mark above the level after
-set-up) is measured per framework [<= 1.5x torch]. The MLP also runs --growth-steps steps
+set-up; on cuda the GPU memory its caching allocator reserved above that level) is measured
+per framework [<= 1.5x torch]. The MLP also runs --growth-steps steps
 to show that memory does not grow.
 """
 
@@ -78,6 +79,8 @@ def worker(framework: str, model: str, steps: int, device: str, growth: int) -> 
     if framework == "torch":
         import torch as lib
         from torch import nn
+
+        lib.backends.cudnn.allow_tf32 = False  # float32 convolutions, as darklib's
     else:
         sys.path.insert(0, ROOT)
         import darklib as lib
@@ -115,7 +118,13 @@ def worker(framework: str, model: str, steps: int, device: str, growth: int) -> 
             return loss
 
     sync = (lambda: lib.cuda.synchronize()) if device == "cuda" else (lambda: None)
-    base = _rss_mb()  # model and data are built; what the steps add is the training memory
+    current, peak = _rss_mb, _peak_mb
+    if device == "cuda":  # GPU memory held by each caching allocator (CuPy's never shrinks)
+        current = lambda: lib.cuda.memory_reserved() / 2**20
+        peak = current
+        if framework == "torch":
+            peak = lambda: lib.cuda.max_memory_reserved() / 2**20
+    base = current()  # model and data are built; what the steps add is the training memory
     for _ in range(3):
         step()
     sync()
@@ -125,13 +134,13 @@ def worker(framework: str, model: str, steps: int, device: str, growth: int) -> 
         step()
         sync()
         times.append(time.perf_counter() - t)
-    out = {"ms": 1000 * float(np.median(times)), "peak_mb": max(_peak_mb() - base, 0.0)}
+    out = {"ms": 1000 * float(np.median(times)), "peak_mb": max(peak() - base, 0.0)}
     if growth:
         for i in range(growth):
             step()
             if i == growth // 10:
-                early = _rss_mb()
-        out["growth_mb"] = _rss_mb() - early
+                early = current()
+        out["growth_mb"] = current() - early
     return out
 
 
@@ -173,7 +182,8 @@ def main() -> None:
     targets = {"mlp": 1.2, "cnn": 1.5, "gp": None}
     print(
         f"training step on {args.device}, median of {args.steps} steps "
-        "(ratio = darklib / torch; lower is better)"
+        "(ratio = darklib / torch; lower is better"
+        + ("; torch's cuDNN in float32, TF32 off)" if args.device == "cuda" else ")")
     )
     print(
         f"{'model':6} {'darklib ms':>11} {'torch ms':>9} {'ratio':>6} {'target':>7}   "

@@ -19,6 +19,27 @@ def synchronize() -> None:
         backend.xp_for(backend.device("cuda")).cuda.Device().synchronize()
 
 
+def _pool():
+    return backend.xp_for(backend.device("cuda")).get_default_memory_pool()
+
+
+def memory_allocated() -> int:
+    """Bytes of GPU memory held by live arrays (0 without CUDA)."""
+    return int(_pool().used_bytes()) if backend.cuda_available() else 0
+
+
+def memory_reserved() -> int:
+    """Bytes of GPU memory held by CuPy's caching allocator: live arrays plus freed blocks
+    kept for reuse, as torch.cuda.memory_reserved (0 without CUDA)."""
+    return int(_pool().total_bytes()) if backend.cuda_available() else 0
+
+
+def empty_cache() -> None:
+    """Give the allocator's unused cached blocks back to the driver."""
+    if backend.cuda_available():
+        _pool().free_all_blocks()
+
+
 def manual_seed(seed: int) -> None:
     from darklib.random import manual_seed as _seed
 
