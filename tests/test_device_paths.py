@@ -174,3 +174,62 @@ def test_multinomial_draws_on_the_device_as_torch(device):
     assert sorted(third[:2].tolist()) == [1, 2] and third[2] == 0
     with pytest.raises(RuntimeError, match="non-negative"):
         dl.multinomial(dl.tensor([1.0, -1.0], device=device), 1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name, kw",
+    [
+        ("relu", {}),
+        ("leaky_relu", {"negative_slope": 0.2}),
+        ("leaky_relu", {"negative_slope": 0.0}),
+        ("leaky_relu", {"negative_slope": -1.5}),
+        ("sigmoid", {}),
+        ("tanh", {}),
+    ],
+)
+def test_activation_values_and_gradients_at_the_edges(device, dtype, name, kw):
+    # the GPU's fused kernels (one launch per forward and backward) against torch: signed
+    # zeros, tiny and huge inputs, infinities and NaN, whose gradients pass or stop as torch's
+    a = np.array([-np.inf, -100, -3, -1e-30, -0.0, 0.0, 1e-30, 2, 100, np.inf, np.nan], dtype)
+    g = np.linspace(-2, 2, a.size).astype(dtype)
+    x = dl.tensor(a, device=device, requires_grad=True)
+    t = torch.tensor(a, requires_grad=True)
+    y = getattr(F, name)(x, **kw)
+    ty = getattr(torch.nn.functional, name)(t, **kw)
+    y.backward(dl.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    tol = 1e-5 if dtype == np.float32 else 1e-12  # 1 - tanh^2 near 1: a few ulps of float32
+    np.testing.assert_allclose(y.detach().cpu().numpy(), ty.detach().numpy(), rtol=tol)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), t.grad.numpy(), rtol=tol)
+
+
+def test_cuda_memory_counters():
+    if not dl.cuda.is_available():  # as torch without CUDA: nothing held, nothing to free
+        assert dl.cuda.memory_allocated() == dl.cuda.memory_reserved() == 0
+        dl.cuda.empty_cache()
+        return
+    dl.cuda.empty_cache()
+    before = dl.cuda.memory_allocated()
+    x = dl.zeros(1 << 20, device="cuda")  # 4 MiB
+    held = dl.cuda.memory_allocated()
+    assert held >= before + (4 << 20) and dl.cuda.memory_reserved() >= held
+    del x
+    assert dl.cuda.memory_allocated() <= held - (4 << 20)
+    reserved = dl.cuda.memory_reserved()
+    dl.cuda.empty_cache()
+    assert dl.cuda.memory_reserved() <= reserved - (4 << 20)
+
+
+def test_gpu_index_division_by_multiplier_is_exact():
+    # the GPU kernels divide 32-bit flat indices by (umulhi(a, m) + a) >> s: exact for every
+    # a < 2**31 (checked here in Python integers at the edges and at random)
+    from darklib.kernels.cuda import divider
+
+    r = np.random.default_rng(0)
+    for d in [*range(1, 600), 1024, 4095, 4096, 4097, 2**30, 2**31 - 1, *r.integers(1, 2**31, 300)]:
+        m, s = int(divider(int(d))[0]), int(divider(int(d))[1])
+        a = np.concatenate([[0, 1, d - 1, d, d + 1, 2**31 - 1], r.integers(0, 2**31, 200)])
+        for v in a[(a >= 0) & (a < 2**31)].tolist():
+            assert (((v * m) >> 32) + v) >> s == v // d, (v, d)

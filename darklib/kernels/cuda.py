@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
+
 from darklib.backend import device, xp_for
 from darklib.kernels.im2col import Geometry
 
@@ -27,17 +29,17 @@ def _cp() -> Any:
 
 # Shared prologue: unravel the flat index ``i`` of an (NC, OH, OW) output.
 _UNRAVEL_OUT = """
-    long long r = i;
+    IDX r = i;
     const int ow = (int)(r % OW); r /= OW;
     const int oh = (int)(r % OH);
-    const long long nc = r / OH;
+    const IDX nc = r / OH;
 """
 # ... and of an (NC, H, W) input.
 _UNRAVEL_IN = """
-    long long r = i;
+    IDX r = i;
     const int iw = (int)(r % W); r /= W;
     const int ih = (int)(r % H);
-    const long long nc = r / H;
+    const IDX nc = r / H;
 """
 _GEOM = (
     "int32 KH, int32 KW, int32 SH, int32 SW, int32 DH, int32 DW, int32 PT, int32 PL, "
@@ -50,28 +52,70 @@ def _geom_args(g: Geometry) -> tuple[int, ...]:
 
 
 @functools.cache
-def _kernel(name: str) -> Any:
+def _compiled(name: str, wide: bool) -> Any:
     cp = _cp()
     src = _SOURCES[name]
-    return cp.ElementwiseKernel(src[0], src[1], src[2], f"darklib_{name}")
+    # IDX, the type of the unravelled flat index, and DIV(a, d): a / d, by the multiplier
+    # of d (arguments m_d, s_d) in 32 bits; a hardware division took ~20 instructions, and
+    # im2col's six per element held it to a sixth of the memory bandwidth
+    body = src[2].replace("IDX", "long long" if wide else "unsigned int")
+    div = "((a) / (d))" if wide else "_darklib_udiv((a), m_##d, s_##d)"
+    preamble = _UDIV + f"#define DIV(a, d) {div}\n"
+    return cp.ElementwiseKernel(
+        src[0], src[1], body, f"darklib_{name}{'' if wide else '_32'}", preamble=preamble
+    )
+
+
+_UDIV = """
+__device__ __forceinline__ unsigned int _darklib_udiv(unsigned int a, unsigned int m,
+                                                      unsigned int s) {
+    return (__umulhi(a, m) + a) >> s;  // a / d for a < 2^31, with (m, s) of divider(d)
+}
+"""
+
+
+@functools.cache
+def divider(d: int) -> tuple[np.uint32, np.uint32]:
+    """``(m, s)`` with ``a // d == (umulhi(a, m) + a) >> s`` for every 0 <= a < 2**31
+    (Granlund and Montgomery's division by invariant integers, as DIV uses them)."""
+    if d <= 1:  # (0: a dimension of an empty array, which no thread divides by)
+        return np.uint32(0), np.uint32(0)
+    s = (d - 1).bit_length()  # ceil(log2 d)
+    return np.uint32((2**32 * (2**s - d)) // d + 1), np.uint32(s)
+
+
+def _kernel(name: str, *arrays: Any) -> Any:
+    """Kernel ``name`` for ``arrays`` (every array it reads or writes): with 32-bit index
+    arithmetic where all of them have fewer than 2**31 elements."""
+    return _compiled(name, any(a.size >= 2**31 for a in arrays))
+
+
+def _dividers(*ds: int) -> tuple:
+    """The DIV arguments (m_d, s_d) of the divisors ``ds``, in order."""
+    return tuple(v for d in ds for v in divider(int(d)))
 
 
 _SOURCES: dict[str, tuple[str, str, str]] = {
     # cols in layout nkp (N, C, KH, KW, OH, OW) or knp (C, KH, KW, N, OH, OW)
+    # (B is C for nkp, N for knp: the divisor of the innermost of the three row axes)
     "im2col": (
-        f"raw T x, int32 N, int32 C, {_GEOM}, int32 nkp",
+        f"raw T x, int32 N, int32 C, {_GEOM}, int32 nkp, int32 B, "
+        "uint32 m_OW, uint32 s_OW, uint32 m_OH, uint32 s_OH, uint32 m_KW, uint32 s_KW, "
+        "uint32 m_KH, uint32 s_KH, uint32 m_B, uint32 s_B",
         "T col",
         """
-        long long r = i;
-        const int ow = (int)(r % OW); r /= OW;
-        const int oh = (int)(r % OH); r /= OH;
+        IDX r = i, q;
+        q = DIV(r, OW); const int ow = (int)(r - q * OW); r = q;
+        q = DIV(r, OH); const int oh = (int)(r - q * OH); r = q;
         int n, c, kh, kw;
         if (nkp) {
-            kw = (int)(r % KW); r /= KW; kh = (int)(r % KH); r /= KH;
-            c = (int)(r % C); n = (int)(r / C);
+            q = DIV(r, KW); kw = (int)(r - q * KW); r = q;
+            q = DIV(r, KH); kh = (int)(r - q * KH); r = q;
+            q = DIV(r, B); c = (int)(r - q * B); n = (int)q;
         } else {
-            n = (int)(r % N); r /= N; kw = (int)(r % KW); r /= KW;
-            kh = (int)(r % KH); c = (int)(r / KH);
+            q = DIV(r, B); n = (int)(r - q * B); r = q;
+            q = DIV(r, KW); kw = (int)(r - q * KW); r = q;
+            q = DIV(r, KH); kh = (int)(r - q * KH); c = (int)q;
         }
         const int ih = oh * SH - PT + kh * DH;
         const int iw = ow * SW - PL + kw * DW;
@@ -79,16 +123,29 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
             ? x[(((long long)n * C + c) * H + ih) * W + iw] : (T)0;
         """,
     ),
+    # a GEMM's (O, N, P) output as (N, O, P), plus the bias b (O,) where has_b
+    "batch_first": (
+        "raw T src, raw T b, int32 O, int32 M, int32 P, int32 has_b",
+        "T y",
+        """
+        IDX r = i;
+        const int q = (int)(r % P); r /= P;
+        const int o = (int)(r % O);
+        const IDX n = r / O;
+        y = src[((IDX)o * M + n) * P + q] + (has_b ? b[o] : (T)0);
+        """,
+    ),
     # gather form of col2im: every input pixel sums the columns that read it
     "col2im": (
-        f"raw T col, int32 N, int32 C, {_GEOM}, int32 nkp",
+        f"raw T col, int32 N, int32 C, {_GEOM}, int32 nkp, "
+        "uint32 m_W, uint32 s_W, uint32 m_H, uint32 s_H, uint32 m_C, uint32 s_C",
         "T x",
         """
-        long long r = i;
-        const int iw = (int)(r % W); r /= W;
-        const int ih = (int)(r % H); r /= H;
-        const int c = (int)(r % C);
-        const int n = (int)(r / C);
+        IDX r = i, q;
+        q = DIV(r, W); const int iw = (int)(r - q * W); r = q;
+        q = DIV(r, H); const int ih = (int)(r - q * H); r = q;
+        q = DIV(r, C); const int c = (int)(r - q * C);
+        const int n = (int)q;
         const long long P = (long long)OH * OW;
         typedef decltype(T() + 0.0f) A;  // float for half and float, double for double
         A acc = 0;
@@ -268,8 +325,19 @@ def im2col(x: Any, g: Geometry, layout: str) -> Any:
     k, p = c * g.kh * g.kw, g.oh * g.ow
     nkp = layout == "nkp"
     cols = cp.empty((n, k, p) if nkp else (k, n * p), x.dtype)
-    _kernel("im2col")(x, n, c, *_geom_args(g), int(nkp), cols)
+    b = c if nkp else n
+    divs = _dividers(g.ow, g.oh, g.kw, g.kh, b)
+    _kernel("im2col", x, cols)(x, n, c, *_geom_args(g), int(nkp), b, *divs, cols)
     return cols
+
+
+def batch_first(yk: Any, b: Any, out: Any) -> None:
+    """``out`` (N, O, P) = ``yk`` (O, N, P) transposed, plus the bias ``b`` (O,) or None."""
+    cp = _cp()
+    o, n, p = yk.shape
+    yk = cp.ascontiguousarray(yk)
+    bias = yk if b is None else cp.ascontiguousarray(b)
+    _kernel("batch_first", yk, out)(yk, bias, o, n, p, int(b is not None), out)
 
 
 def col2im(cols: Any, n: int, c: int, g: Geometry, out: Any = None) -> Any:
@@ -279,7 +347,8 @@ def col2im(cols: Any, n: int, c: int, g: Geometry, out: Any = None) -> Any:
     cols = cp.ascontiguousarray(cols)
     if out is None:
         out = cp.empty((n, c, g.h, g.w), cols.dtype)
-    _kernel("col2im")(cols, n, c, *_geom_args(g), int(cols.ndim == 3), out)
+    divs = _dividers(g.w, g.h, c)
+    _kernel("col2im", cols, out)(cols, n, c, *_geom_args(g), int(cols.ndim == 3), *divs, out)
     return out
 
 
@@ -292,7 +361,7 @@ def max_pool2d(x: Any, g: Geometry) -> tuple[Any, Any]:
     n, c = x.shape[:2]
     y = cp.empty((n, c, g.oh, g.ow), x.dtype)
     idx = cp.empty((n, c, g.oh, g.ow), cp.int64)
-    _kernel("max_pool")(x, *_geom_args(g), y, idx)
+    _kernel("max_pool", x, y)(x, *_geom_args(g), y, idx)
     return y, idx
 
 
@@ -301,7 +370,7 @@ def max_pool2d_backward(gy: Any, idx: Any, g: Geometry) -> Any:
     gy = cp.ascontiguousarray(gy)
     n, c = gy.shape[:2]
     gx = cp.empty((n, c, g.h, g.w), gy.dtype)
-    _kernel("max_pool_backward")(gy, cp.ascontiguousarray(idx), *_geom_args(g), gx)
+    _kernel("max_pool_backward", gy, gx)(gy, cp.ascontiguousarray(idx), *_geom_args(g), gx)
     return gx
 
 
@@ -310,7 +379,7 @@ def avg_pool2d(x: Any, g: Geometry, count_include_pad: bool, divisor: int) -> An
     x = cp.ascontiguousarray(x)
     n, c = x.shape[:2]
     y = cp.empty((n, c, g.oh, g.ow), x.dtype)
-    _kernel("avg_pool")(x, *_geom_args(g), int(count_include_pad), int(divisor), y)
+    _kernel("avg_pool", x, y)(x, *_geom_args(g), int(count_include_pad), int(divisor), y)
     return y
 
 
@@ -319,7 +388,9 @@ def avg_pool2d_backward(gy: Any, g: Geometry, count_include_pad: bool, divisor: 
     gy = cp.ascontiguousarray(gy)
     n, c = gy.shape[:2]
     gx = cp.empty((n, c, g.h, g.w), gy.dtype)
-    _kernel("avg_pool_backward")(gy, *_geom_args(g), int(count_include_pad), int(divisor), gx)
+    _kernel("avg_pool_backward", gy, gx)(
+        gy, *_geom_args(g), int(count_include_pad), int(divisor), gx
+    )
     return gx
 
 
@@ -328,7 +399,7 @@ def index_add(size: int, idx: Any, values: Any) -> Any:
     CuPy's bincount would read the largest index back to the host first."""
     cp = _cp()
     out = cp.zeros(size, values.dtype)
-    _kernel("index_add")(cp.ascontiguousarray(values), cp.ascontiguousarray(idx), out)
+    _kernel("index_add", out, values)(cp.ascontiguousarray(values), cp.ascontiguousarray(idx), out)
     return out
 
 
@@ -341,7 +412,7 @@ def upsample_nearest(x: Any, hi: Any, wi: Any) -> Any:
     x = cp.ascontiguousarray(x)
     n, c, h, w = x.shape
     y = cp.empty((n, c, hi.size, wi.size), x.dtype)
-    _kernel("nearest")(x, hi, wi, h, w, hi.size, wi.size, y)
+    _kernel("nearest", x, y)(x, hi, wi, h, w, hi.size, wi.size, y)
     return y
 
 
@@ -350,7 +421,7 @@ def upsample_nearest_backward(gy: Any, hi: Any, wi: Any, h: int, w: int) -> Any:
     gy = cp.ascontiguousarray(gy)
     n, c = gy.shape[:2]
     gx = cp.zeros((n, c, h, w), gy.dtype)
-    _kernel("nearest_backward")(gy, hi, wi, h, w, hi.size, wi.size, gx)
+    _kernel("nearest_backward", gy, gx)(gy, hi, wi, h, w, hi.size, wi.size, gx)
     return gx
 
 
@@ -361,7 +432,7 @@ def upsample_bilinear(x: Any, th: tuple, tw: tuple) -> Any:
     n, c, h, w = x.shape
     oh, ow = th[0].size, tw[0].size
     y = cp.empty((n, c, oh, ow), x.dtype)
-    _kernel("bilinear")(x, *th, *tw, h, w, oh, ow, y)
+    _kernel("bilinear", x, y)(x, *th, *tw, h, w, oh, ow, y)
     return y
 
 
@@ -370,5 +441,5 @@ def upsample_bilinear_backward(gy: Any, th: tuple, tw: tuple, h: int, w: int) ->
     gy = cp.ascontiguousarray(gy)
     n, c, oh, ow = gy.shape
     gx = cp.zeros((n, c, h, w), gy.dtype)
-    _kernel("bilinear_backward")(gy, *th, *tw, h, w, oh, ow, gx)
+    _kernel("bilinear_backward", gy, gx)(gy, *th, *tw, h, w, oh, ow, gx)
     return gx

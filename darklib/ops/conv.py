@@ -203,8 +203,13 @@ def _conv(x: Any, w: Any, g: Geometry, groups: int, b: Any = None) -> Any:
             yk = par.matmul(cpu.im2col_nhwc(x[s:e], g), wk)
             y[s:e] = yk.reshape(m, p, o).transpose(0, 2, 1)
         else:  # (O, K) @ (K, m*P)
-            yk = _gmm(wk, _columns(x[s:e], g, groups))
-            y[s:e] = yk.reshape(o, m, p).transpose(1, 0, 2)
+            yk = _gmm(wk, _columns(x[s:e], g, groups)).reshape(o, m, p)
+            if xp is not np:  # the transpose to (m, O, P) and the bias in one kernel
+                from darklib.kernels import cuda
+
+                cuda.batch_first(yk, b, y[s:e])
+                return
+            y[s:e] = yk.transpose(1, 0, 2)
         if b is not None:  # while the chunk is still in cache
             y[s:e] += b.reshape(o, 1)
 
@@ -297,13 +302,17 @@ def _conv_weight_grad(x: Any, gy: Any, g: Geometry, groups: int, w_shape: tuple)
         if nhwc:  # (K, m*P) @ (m*P, O) with channels-last K = (kh, kw, C)
             g2 = gy[s:e].reshape(m, og, p).transpose(0, 2, 1).reshape(m * p, og)
             return par.matmul(cpu.im2col_nhwc(x[s:e], g).T, g2)[None]
-        # (K, m*P) @ (m*P, O)
-        return _gmm(_columns(x[s:e], g, groups), _channels_first(gy[s:e], groups).swapaxes(1, 2))
+        cols, g2 = _columns(x[s:e], g, groups), _channels_first(gy[s:e], groups)
+        if xp is not np:  # (O, m*P) @ (m*P, K): the weight's own layout, no transposed copy
+            return _gmm(g2, cols.swapaxes(1, 2))
+        return _gmm(cols, g2.swapaxes(1, 2))  # (K, m*P) @ (m*P, O)
 
     parts = _pieces(xp, n, groups * kg * p * x.itemsize, x.itemsize)(body)
-    gwt = parts[0]  # (groups, kg, og): fresh arrays, safe to accumulate into
+    gwt = parts[0]  # (groups, kg, og) (GPU: og, kg): fresh arrays, safe to accumulate into
     for part in parts[1:]:
         gwt += part
+    if xp is not np:  # (groups, og, kg)
+        return gwt.reshape(w_shape)
     if nhwc:  # (kh, kw, C, O) -> (O, C, kh, kw)
         return np.ascontiguousarray(
             gwt[0].reshape(g.kh, g.kw, w_shape[1], og).transpose(3, 2, 0, 1)
