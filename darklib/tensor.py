@@ -608,6 +608,10 @@ class Tensor:
         self._check_inplace_result(name, res)
         if res.array.dtype != self.array.dtype:
             res = res.to(self.dtype)
+        if before._requires_grad and not res._requires_grad:  # (lt_, logical_and_, ...)
+            from darklib.ops.elementwise import ZeroGradient
+
+            res = ZeroGradient.apply(before, res)
         if not shared:
             self.array = res.array
             self._retain_on(res.grad_fn)

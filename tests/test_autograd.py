@@ -279,3 +279,38 @@ def test_setting_requires_grad_checks_like_torch():
     np.testing.assert_array_equal(z.grad.numpy(), [2, 2])
     z.requires_grad = False
     assert not (z * 2).requires_grad
+
+
+@pytest.mark.parametrize("op", ["lt_", "ge_", "eq_", "logical_and_", "logical_not_"])
+def test_in_place_comparison_keeps_the_tensor_in_the_graph_with_zero_gradient(op):
+    # as torch's LtBackward0...: the result still requires grad and no gradient flows back
+    # through it; a view changed that way keeps its base's graph. (torch's logical_*_ keep
+    # the tensor's old grad_fn instead, passing the old value's gradient through the new
+    # one: darklib gives them the comparisons' zero gradient, checked against the same
+    # expression with the changed values as constants)
+    a = np.array([-1.0, 0.0, 2.0, np.nan], np.float32)
+    other = np.array([1.0, 0.0, 1.0, 0.0], np.float32)
+    args = () if op == "logical_not_" else (other,)
+    x = dl.tensor(a, requires_grad=True)
+    y = x * 2
+    getattr(y, op)(*(dl.tensor(v) for v in args))
+    assert y.requires_grad and y.grad_fn is not None
+    z = x * 3
+    getattr(z[1:], op)(*(dl.tensor(v[1:]) for v in args))
+    ((y + z) * x).sum().backward()
+    t = torch.tensor(a, requires_grad=True)
+    ty = getattr(t.detach() * 2, op)(*(torch.tensor(v) for v in args))
+    tz = t.detach() * 3
+    getattr(tz[1:], op)(*(torch.tensor(v[1:]) for v in args))
+    tz = torch.cat([t[:1] * 3, tz[1:]])
+    ((ty + tz) * t).sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), ty.numpy())
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), equal_nan=True)
+    if not op.startswith("logical"):  # the same graph as torch's
+        t2 = torch.tensor(a, requires_grad=True)
+        ty2 = t2 * 2
+        getattr(ty2, op)(*(torch.tensor(v) for v in args))
+        tz2 = t2 * 3
+        getattr(tz2[1:], op)(*(torch.tensor(v[1:]) for v in args))
+        ((ty2 + tz2) * t2).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), t2.grad.numpy(), equal_nan=True)

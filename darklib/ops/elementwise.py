@@ -1655,6 +1655,24 @@ def nan_to_num(
 # comparisons and other non-differentiable elementwise ops
 
 
+class ZeroGradient(Function):
+    """``value`` in the graph of ``like`` with a zero gradient: what an in-place comparison
+    or logical op (lt_, eq_, logical_and_, ...) makes of a tensor that requires grad, as
+    torch's ``LtBackward0`` (the tensor keeps requiring grad; nothing flows back)."""
+
+    @staticmethod
+    def forward(ctx, like, value):
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).zeros_like(g), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g * 0.0, None
+
+
 def _compare(op: str, a: Any, b: Any) -> Tensor:
     a, b = promote(a, b)
     if not isinstance(a, Tensor):
