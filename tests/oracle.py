@@ -114,7 +114,11 @@ def gradcheck(
     The output is projected onto a fixed random direction, so one backward pass checks
     the full Jacobian-vector product for every input element.
     """
-    arrays = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays]
+    # C-ordered copies: the perturbations below go through reshape(-1) views, which a
+    # transposed array would not give (its differences would silently be zero)
+    arrays = [
+        np.array(a, np.float64 if a.dtype.kind == "f" else a.dtype, order="C") for a in arrays
+    ]
     flags = [grad] * len(arrays) if isinstance(grad, bool) else list(grad)
     flags = [f and a.dtype.kind == "f" for f, a in zip(flags, arrays)]
     r = np.random.default_rng(seed)
