@@ -597,3 +597,40 @@ _bind(
         self, num_samples, replacement, generator=generator
     ),
 )
+
+# ------------------------------------------------------------------ products, histograms, scatters
+from darklib.ops import products as P  # noqa: E402
+
+_bind(
+    kron=P.kron,
+    renorm=P.renorm,
+    renorm_=lambda self, p, dim, maxnorm: self._inplace("renorm_", P.renorm, p, dim, maxnorm),
+    diag_embed=P.diag_embed,
+    diagflat=P.diagflat,
+    histc=P.histc,
+    histogram=P.histogram,
+    cov=P.cov,
+    corrcoef=P.corrcoef,
+    addmv=P.addmv,
+    addmv_=lambda self, mat, vec, *, beta=1, alpha=1: self._inplace(
+        "addmv_", P.addmv, mat, vec, beta=beta, alpha=alpha
+    ),
+    addr=P.addr,
+    addr_=lambda self, vec1, vec2, *, beta=1, alpha=1: self._inplace(
+        "addr_", P.addr, vec1, vec2, beta=beta, alpha=alpha
+    ),
+    addbmm=P.addbmm,
+    addbmm_=lambda self, batch1, batch2, *, beta=1, alpha=1: self._inplace(
+        "addbmm_", P.addbmm, batch1, batch2, beta=beta, alpha=alpha
+    ),
+    addmm_=lambda self, mat1, mat2, *, beta=1, alpha=1: self._inplace(
+        "addmm_", L.addmm, mat1, mat2, beta=beta, alpha=alpha
+    ),
+    baddbmm_=lambda self, batch1, batch2, *, beta=1, alpha=1: self._inplace(
+        "baddbmm_", L.baddbmm, batch1, batch2, beta=beta, alpha=alpha
+    ),
+    narrow_copy=P.narrow_copy,
+    select_scatter=P.select_scatter,
+    slice_scatter=P.slice_scatter,
+    diagonal_scatter=P.diagonal_scatter,
+)

@@ -9,7 +9,7 @@ import numpy as np
 
 from darklib.autograd import Function
 from darklib.backend import get_xp
-from darklib.errors import InvalidType
+from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import parallel as par
 from darklib.ops._promote import same_dtype
 from darklib.tensor import Tensor
@@ -299,30 +299,55 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 ger = outer
 
 
+def scaled_sum(op: str, input: Tensor, prod: Tensor, beta: Any, alpha: Any) -> Tensor:
+    """``beta * input + alpha * prod`` as torch's add* ops (addmm, addmv, addr, addbmm,
+    baddbmm): ``input`` must expand to ``prod``'s shape; ``beta=0`` ignores its values (NaN
+    and inf included) but keeps it in the graph with a zero gradient; integer tensors take
+    integer factors (truncated, as torch casts them); bool tensors combine with or/and."""
+    from darklib.ops import elementwise as E
+
+    shape = tuple(prod.shape)
+    try:
+        fits = np.broadcast_shapes(tuple(input.shape), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise InvalidValue(
+            f"{op}(): input of shape {list(input.shape)} cannot be expanded to the shape "
+            f"{list(shape)} of the product"
+        )
+    xp = get_xp(prod.array)
+    kind = prod.array.dtype.kind
+    if kind == "b":
+        res = prod if alpha else Tensor._wrap(xp.zeros(shape, bool))
+        return E.logical_or(res, input) if beta else res
+    if kind in "iu":
+        beta, alpha = int(beta), int(alpha)
+    if alpha != 1:
+        prod = E.mul(prod, alpha)
+    if beta == 0:
+        term = E.where(Tensor._wrap(xp.zeros(tuple(input.shape), bool)), input, 0)
+    else:
+        term = input if beta == 1 else E.mul(input, beta)
+    return E.add(prod, term)
+
+
 def addmm(
     input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
 ) -> Tensor:
-    """``beta * input + alpha * (mat1 @ mat2)``."""
-    from darklib.ops.elementwise import add, mul
-
+    """``beta * input + alpha * (mat1 @ mat2)``; ``input`` expands to the product's shape,
+    and ``beta=0`` ignores its values (NaN and inf included), as torch."""
     same_dtype("addmm", "input mat1 mat2", input, mat1, mat2)
-    prod = mm(mat1, mat2)
-    if alpha != 1:
-        prod = mul(prod, alpha)
-    return add(prod, input if beta == 1 else mul(input, beta))
+    return scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
 
 
 def baddbmm(
     input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
 ) -> Tensor:
-    """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices."""
-    from darklib.ops.elementwise import add, mul
-
+    """``beta * input + alpha * (batch1 @ batch2)`` for batches of matrices (``input`` and
+    ``beta`` as in :func:`addmm`)."""
     same_dtype("baddbmm", "input batch1 batch2", input, batch1, batch2)
-    prod = bmm(batch1, batch2)
-    if alpha != 1:
-        prod = mul(prod, alpha)
-    return add(prod, input if beta == 1 else mul(input, beta))
+    return scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
 
 
 # ------------------------------------------------------------------ einsum
