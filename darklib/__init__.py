@@ -11,6 +11,7 @@ from darklib import (
     _methods,
     autograd,
     cuda,
+    linalg,
     nn,
     optim,
     utils,
@@ -78,6 +79,20 @@ from darklib.grad_mode import (
     set_grad_enabled,
 )
 from darklib.kernels.parallel import get_num_threads, set_num_threads
+from darklib.ops.decomp import (
+    cholesky,
+    cholesky_inverse,
+    cholesky_solve,
+    cross,
+    det,
+    inverse,
+    logdet,
+    matrix_power,
+    pinverse,
+    qr,
+    slogdet,
+    svd,
+)
 from darklib.ops.elementwise import (
     abs,
     absolute,

@@ -634,3 +634,22 @@ _bind(
     slice_scatter=P.slice_scatter,
     diagonal_scatter=P.diagonal_scatter,
 )
+
+
+# ------------------------------------------------------------------ linear algebra (decomp)
+from darklib.ops import decomp as D  # noqa: E402
+
+_bind(
+    det=D.det,
+    logdet=D.logdet,
+    slogdet=D.slogdet,
+    inverse=D.inverse,
+    cholesky=D.cholesky,
+    cholesky_solve=D.cholesky_solve,
+    cholesky_inverse=D.cholesky_inverse,
+    qr=D.qr,
+    svd=D.svd,
+    pinverse=D.pinverse,
+    matrix_power=D.matrix_power,
+    cross=D.cross,
+)
