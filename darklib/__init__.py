@@ -14,6 +14,7 @@ from darklib import (
     linalg,
     nn,
     optim,
+    special,
     utils,
 )
 from darklib.backend import device
@@ -355,6 +356,16 @@ from darklib.ops.shape import (
     unfold,
     unsqueeze,
     vstack,
+)
+from darklib.ops.special import (
+    digamma,
+    i0,
+    igamma,
+    igammac,
+    lgamma,
+    mvlgamma,
+    polygamma,
+    sinc,
 )
 from darklib.random import Generator, initial_seed, seed
 from darklib.serialization import SerializationError, load, save

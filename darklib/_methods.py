@@ -653,3 +653,25 @@ _bind(
     matrix_power=D.matrix_power,
     cross=D.cross,
 )
+
+# ------------------------------------------------------------------ special functions
+from darklib.ops import special as SP  # noqa: E402
+
+_bind(
+    lgamma=SP.lgamma,
+    digamma=SP.digamma,
+    polygamma=lambda self, n: SP.polygamma(n, self),
+    mvlgamma=lambda self, p: SP.mvlgamma(self, p),
+    i0=SP.i0,
+    sinc=SP.sinc,
+    igamma=SP.igamma,
+    igammac=SP.igammac,
+    lgamma_=lambda self: self._inplace("lgamma_", SP.lgamma),
+    digamma_=lambda self: self._inplace("digamma_", SP.digamma),
+    polygamma_=lambda self, n: self._inplace("polygamma_", lambda t: SP.polygamma(n, t)),
+    mvlgamma_=lambda self, p: self._inplace("mvlgamma_", SP.mvlgamma, p),
+    i0_=lambda self: self._inplace("i0_", SP.i0),
+    sinc_=lambda self: self._inplace("sinc_", SP.sinc),
+    igamma_=lambda self, other: self._inplace("igamma_", SP.igamma, other),
+    igammac_=lambda self, other: self._inplace("igammac_", SP.igammac, other),
+)

@@ -1,0 +1,1559 @@
+"""Special functions (``torch.special`` and torch's top-level ``lgamma``, ``digamma``,
+``polygamma``, ``mvlgamma``, ``i0``, ``sinc``, ``igamma``, ``igammac``).
+
+CPU: written from scratch on NumPy, without SciPy. Every value is computed in float64
+(float32 and half precision inputs too, rounded once at the end) from series, continued
+fractions, recurrences, reflection formulas and asymptotic expansions whose coefficients
+come from the Bernoulli numbers and zeta values computed here: float64 results lie within
+a few units in the last place of the exact value away from zeros of the function.
+GPU: CuPy's one-kernel ufuncs (``cupyx.scipy.special``, through ``backend.gpu_special``)
+where CuPy has the function, the same NumPy-style code through ``xp`` elsewhere; the
+values at infinities and poles are then set as on the CPU.
+
+Each differentiable op is a Function with ``backward`` on arrays and ``backward_graph``
+on tensors (its derivative is itself an op here: lgamma' = digamma, digamma' =
+polygamma(1), polygamma(n)' = polygamma(n + 1), i0' = i1, ...), so that gradients of
+any order exist. As in torch, the Bessel functions J0, J1 and the spherical j0 have no
+gradient, the Hurwitz zeta none with respect to its first argument and the incomplete
+gamma functions none with respect to ``a`` (both raise when asked for it).
+
+Where torch's value is a numerical accident darklib gives the mathematical one: i0 and
+i1 are finite up to their own overflow (torch's overflow with e^x, from 709.78; 88.7 in
+float32) and +-inf at +-inf (torch: NaN), J0 and J1 are 0 at +-inf (torch: NaN),
+polygamma(1, x) is inf at the negative integers (torch: about 6.6e32) and polygamma(n, inf)
+and zeta(s, inf) are 0 (torch: NaN for n >= 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from darklib import dtypes as _dt
+from darklib.autograd import Function
+from darklib.backend import get_xp, gpu_special
+from darklib.errors import InvalidType
+from darklib.ops import elementwise as E
+from darklib.ops._promote import promote, result_dtype
+from darklib.tensor import Tensor
+
+_EULER = 0.57721566490153286060651209008240243  # Euler-Mascheroni constant
+_LOG_2PI_HALF = 0.5 * math.log(2 * math.pi)
+_SQRT_PI = math.sqrt(math.pi)
+_TWO_OVER_SQRT_PI = 2 / _SQRT_PI
+_SQRT_2PI = math.sqrt(2 * math.pi)
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+_LOG_PI = math.log(math.pi)
+
+# ------------------------------------------------------------------ constants, computed once
+
+
+@functools.cache
+def _bernoulli(n: int) -> tuple[Fraction, ...]:
+    """B_0 .. B_n exactly (B_1 = -1/2), from sum_{k<=m} C(m+1, k) B_k = 0."""
+    b: list[Fraction] = []
+    for m in range(n + 1):
+        if m == 0:
+            b.append(Fraction(1))
+            continue
+        b.append(-sum(math.comb(m + 1, k) * b[k] for k in range(m)) / (m + 1))
+    return tuple(b)
+
+
+def _b2k(k: int) -> float:
+    """The Bernoulli number B_{2k} as a float."""
+    return float(_bernoulli(2 * k)[2 * k])
+
+
+@functools.cache
+def _zeta_tails(kmax: int) -> tuple[float, ...]:
+    """c_k = zeta(k) - 1 - 2^-k = sum_{n >= 3} n^-k for k = 0 .. kmax (c_0 = c_1 = 0): a
+    direct sum to 19 and the Euler-Maclaurin remainder from 20, in Python floats."""
+    out = [0.0, 0.0]
+    m = 20
+    for k in range(2, kmax + 1):
+        head = math.fsum(n ** (-k) for n in range(3, m))
+        tail = [m ** (1 - k) / (k - 1), 0.5 * m ** (-k)]
+        rising = float(k)  # k (k+1) ... (k+2j-2)
+        for j in range(1, 12):
+            tail.append(_b2k(j) / math.factorial(2 * j) * rising * m ** (-k - 2 * j + 1))
+            rising *= (k + 2 * j - 1) * (k + 2 * j)
+        out.append(head + math.fsum(tail))
+    return tuple(out)
+
+
+_SERIES_TERMS = 24  # |z| <= 1/2 around 1: terms fall as (z/3)^k
+
+
+@functools.cache
+def _lgamma1p_coeffs() -> tuple[float, ...]:
+    """Horner coefficients (highest power first, down to z^2) of
+    sum_{k>=2} (-1)^k c_k z^k / k, the smooth part of lgamma(1 + z)."""
+    c = _zeta_tails(_SERIES_TERMS)
+    return tuple((-1) ** k * c[k] / k for k in range(_SERIES_TERMS, 1, -1))
+
+
+@functools.cache
+def _digamma1p_coeffs() -> tuple[float, ...]:
+    """Horner coefficients (highest power first, down to z^1) of
+    sum_{k>=2} (-1)^k c_k z^(k-1), the smooth part of digamma(1 + z)."""
+    c = _zeta_tails(_SERIES_TERMS)
+    return tuple((-1) ** k * c[k] for k in range(_SERIES_TERMS, 1, -1))
+
+
+def _horner(coeffs: tuple[float, ...], z: Any) -> Any:
+    acc = coeffs[0] + 0 * z
+    for c in coeffs[1:]:
+        acc = acc * z + c
+    return acc
+
+
+# ------------------------------------------------------------------ evaluation helpers
+
+
+def _fill(out: Any, mask: Any, fn: Callable[..., Any], *args: Any) -> None:
+    """``out[mask] = fn(*(a[mask] for a in args))``, where anything is selected (each
+    branch of a piecewise function runs only on its own elements)."""
+    if mask.any():
+        out[mask] = fn(*(a[mask] for a in args))
+
+
+def _sinpi(xp: Any, x: Any) -> Any:
+    """sin(pi x) with the argument reduced exactly (0 at every integer)."""
+    r = x - 2 * xp.round(x / 2)  # in [-1, 1], exact
+    a = xp.abs(r)
+    a = xp.where(a > 0.5, 1 - a, a)  # sin(pi (1 - a)) = sin(pi a); 1 - a exact here
+    return xp.copysign(xp.sin(math.pi * a), r)
+
+
+def _cospi(xp: Any, x: Any) -> Any:
+    """cos(pi x) with the argument reduced exactly (0 at every half-integer)."""
+    a = xp.abs(x - 2 * xp.round(x / 2))  # cos is even: |r| in [0, 1]
+    flip = a > 0.5
+    b = xp.where(flip, 1 - a, a)  # in [0, 1/2]
+    c = xp.sin(math.pi * (0.5 - b))
+    return xp.where(flip, -c, c)
+
+
+def _is_int(xp: Any, x: Any) -> Any:
+    return x == xp.floor(x)
+
+
+def _exact_square(xp: Any, x: Any) -> tuple[Any, Any]:
+    """x^2 as hi + lo exactly (Dekker's product: x split in two 26-bit halves); lo is 0
+    where x^2 is beyond exp's range anyway (there it could be large, and exp(lo) 0 or inf)."""
+    c = 134217729.0 * x  # 2^27 + 1
+    hi = c - (c - x)
+    hi = xp.where(xp.isfinite(hi), hi, x)
+    lo = x - hi
+    sq = x * x
+    err = ((hi * hi - sq) + 2 * hi * lo) + lo * lo
+    return sq, xp.where(xp.isfinite(err) & (sq < 1500.0), err, 0.0)
+
+
+def _square_exp(xp: Any, x: Any, scale: float = 1.0) -> Any:
+    """exp(-scale x^2) from the exact square of x, so that the rounding of x^2 (relative
+    1e-16, absolute 7e-14 at x = 26) does not reach the result."""
+    sq, err = _exact_square(xp, x)
+    return xp.exp(-scale * sq) * xp.exp(-scale * err)
+
+
+def _square_exp_pos(xp: Any, x: Any) -> Any:
+    """exp(+x^2) from the exact square of x."""
+    sq, err = _exact_square(xp, x)
+    return xp.exp(sq) * xp.exp(err)
+
+
+# ------------------------------------------------------------------ log-gamma and digamma
+
+
+def _lgamma1p_series(xp: Any, z: Any) -> Any:
+    """lgamma(1 + z) for |z| <= 1/2 (A&S 6.1.33 with the first two zeta terms summed in
+    closed form): -gamma z + (z - log1p z) + (z/2 - log1p(z/2)) + sum (-1)^k c_k z^k / k."""
+    poly = _horner(_lgamma1p_coeffs(), z) * z * z
+    return -_EULER * z + (z - xp.log1p(z)) + (0.5 * z - xp.log1p(0.5 * z)) + poly
+
+
+def _digamma1p_series(xp: Any, z: Any) -> Any:
+    """digamma(1 + z) for |z| <= 1/2: -gamma + z/(1+z) + z/(2(2+z)) + sum (-1)^k c_k z^(k-1)."""
+    poly = _horner(_digamma1p_coeffs(), z) * z
+    return -_EULER + z / (1 + z) + z / (2 * (2 + z)) + poly
+
+
+_STIRLING_TERMS = 9
+
+
+@functools.cache
+def _stirling_lgamma() -> tuple[float, ...]:
+    """B_2k / (2k (2k-1)), highest k first: lgamma's asymptotic series in 1/x^2."""
+    return tuple(_b2k(k) / (2 * k * (2 * k - 1)) for k in range(_STIRLING_TERMS, 0, -1))
+
+
+@functools.cache
+def _stirling_digamma() -> tuple[float, ...]:
+    """B_2k / (2k), highest k first: digamma's asymptotic series in 1/x^2."""
+    return tuple(_b2k(k) / (2 * k) for k in range(_STIRLING_TERMS, 0, -1))
+
+
+def _shift_down(xp: Any, x: Any) -> tuple[Any, Any]:
+    """For x in [2.5, 13): m = floor(x - 3/2) and x - m in [1.5, 2.5) (exact)."""
+    m = xp.floor(x - 1.5)
+    return m, x - m
+
+
+def _lgamma_pos(xp: Any, x: Any) -> Any:
+    """lgamma for finite x >= 1/2."""
+    out = xp.empty_like(x)
+    _fill(out, x < 1.5, lambda v: _lgamma1p_series(xp, v - 1), x)
+    _fill(out, (x >= 1.5) & (x < 2.5), lambda v: xp.log1p(v - 2) + _lgamma1p_series(xp, v - 2), x)
+
+    def shifted(v: Any) -> Any:  # lgamma(x) = log((x-1)...(x-m)) + lgamma(x - m)
+        m, y = _shift_down(xp, v)
+        prod = xp.ones_like(v)
+        for j in range(1, 12):
+            prod = xp.where(j <= m, prod * (v - j), prod)
+        return xp.log(prod) + (xp.log1p(y - 2) + _lgamma1p_series(xp, y - 2))
+
+    _fill(out, (x >= 2.5) & (x < 13), shifted, x)
+
+    def stirling(v: Any) -> Any:
+        r = 1 / v
+        corr = _horner(_stirling_lgamma(), r * r) * r
+        return (v - 0.5) * xp.log(v) - v + _LOG_2PI_HALF + corr
+
+    _fill(out, x >= 13, stirling, x)
+    return out
+
+
+def _lgamma_core(xp: Any, x: Any) -> Any:
+    """log|Gamma(x)| for float64 x: inf at the poles (0, negative integers) and at +-inf."""
+    out = xp.full(x.shape, xp.nan)
+    finite = xp.isfinite(x)
+    _fill(out, finite & (x >= 0.5), lambda v: _lgamma_pos(xp, v), x)
+    # |x| < 1/2: Gamma(x) = Gamma(1 + x) / x
+    _fill(out, xp.abs(x) < 0.5, lambda v: _lgamma1p_series(xp, v) - xp.log(xp.abs(v)), x)
+
+    def reflected(v: Any) -> Any:  # Gamma(x) Gamma(1 - x) = pi / sin(pi x)
+        return xp.log(math.pi / xp.abs(_sinpi(xp, v))) - _lgamma_pos(xp, 1 - v)
+
+    _fill(out, finite & (x <= -0.5), reflected, x)
+    return xp.where(xp.isinf(x), xp.inf, out)
+
+
+def _lgamma_edges(xp: Any, x: Any, out: Any) -> Any:
+    return xp.where(xp.isinf(x) | ((x <= 0) & _is_int(xp, x)), xp.inf, out)
+
+
+def _digamma_pos(xp: Any, x: Any) -> Any:
+    """digamma for x >= 1/2 (+inf included)."""
+    out = xp.empty_like(x)
+    _fill(out, x < 1.5, lambda v: _digamma1p_series(xp, v - 1), x)
+
+    def near2(v: Any) -> Any:
+        return _digamma1p_series(xp, v - 2) + 1 / (v - 1)
+
+    _fill(out, (x >= 1.5) & (x < 2.5), near2, x)
+
+    def shifted(v: Any) -> Any:  # digamma(x) = digamma(x - m) + sum_j 1 / (x - j)
+        m, y = _shift_down(xp, v)
+        acc = near2(y)
+        for j in range(1, 12):
+            acc = acc + xp.where(j <= m, 1 / (v - j), 0.0)
+        return acc
+
+    _fill(out, (x >= 2.5) & (x < 13), shifted, x)
+
+    def asymptotic(v: Any) -> Any:
+        r2 = 1 / (v * v)
+        return xp.log(v) - 0.5 / v - _horner(_stirling_digamma(), r2) * r2
+
+    _fill(out, x >= 13, asymptotic, x)
+    return out
+
+
+def _digamma_core(xp: Any, x: Any) -> Any:
+    """digamma for float64 x: -inf at +0 and +inf at -0 (as torch), NaN at the negative
+    integers and -inf, +inf at +inf."""
+    out = xp.full(x.shape, xp.nan)
+    _fill(out, x >= 0.5, lambda v: _digamma_pos(xp, v), x)
+    # |x| < 1/2: digamma(x) = digamma(1 + x) - 1/x (+-inf at +-0)
+    _fill(out, xp.abs(x) < 0.5, lambda v: _digamma1p_series(xp, v) - 1 / v, x)
+
+    def reflected(v: Any) -> Any:  # digamma(1 - x) - digamma(x) = pi cot(pi x)
+        return _digamma_pos(xp, 1 - v) - math.pi * _cospi(xp, v) / _sinpi(xp, v)
+
+    _fill(out, xp.isfinite(x) & (x <= -0.5) & ~_is_int(xp, x), reflected, x)
+    return out
+
+
+def _digamma_edges(xp: Any, x: Any, out: Any) -> Any:
+    out = xp.where(x == 0, xp.copysign(xp.inf, -x), out)
+    out = xp.where((x < 0) & _is_int(xp, x), xp.nan, out)
+    return xp.where(x == xp.inf, xp.inf, out)
+
+
+# ------------------------------------------------------------------ Hurwitz zeta, polygamma
+
+_EM_TERMS = 12
+
+
+@functools.cache
+def _em_coeffs() -> tuple[float, ...]:
+    """B_2j / (2j)! for j = 1 .. 12: the Euler-Maclaurin remainder's coefficients."""
+    return tuple(_b2k(j) / math.factorial(2 * j) for j in range(1, _EM_TERMS + 1))
+
+
+def _inv_power(xp: Any, v: Any, s: Any, whole: int | None) -> Any:
+    """v^-s; by repeated squaring where s is one whole number for all (``whole``, from
+    polygamma: a few multiplications instead of a pow per element)."""
+    if whole is None:
+        return v**-s
+    acc, base, m = None, v, whole
+    while m:
+        if m & 1:
+            acc = base if acc is None else acc * base
+        m >>= 1
+        if m:
+            base = base * base
+    return 1 / acc
+
+
+def _zeta_regular(xp: Any, s: Any, q: Any, whole: int | None = None) -> Any:
+    """sum_{k>=0} (q + k)^-s for finite s > 1 and finite q (q > 0, or s an integer and q
+    not a pole): the first terms directly, until q + k reaches 10 + s/2 (more for larger
+    s, so that the remainder's series converges fast), then Euler-Maclaurin. Every element
+    takes at least the number of direct terms the others need (up to 32: whole arrays, no
+    masks); elements far below 0 go on alone."""
+    width = 10 + 0.5 * xp.minimum(s, 100.0)
+    need = xp.maximum(xp.ceil(width - q), 0.0)
+    common = float(min(need.max(), 32.0)) if need.size else 0.0
+    n = xp.maximum(need, common)
+    total = xp.zeros_like(q)
+    for k in range(int(common)):
+        total += _inv_power(xp, q + k, s, whole)
+    idx = xp.nonzero(n > common)[0]
+    k = int(common)
+    while idx.size:
+        total[idx] += _inv_power(xp, q[idx] + k, s[idx], whole)
+        k += 1
+        idx = idx[n[idx] > k]
+    w = q + n
+    b = _inv_power(xp, w, s, whole)
+    coeffs = _em_coeffs()
+    rising = s / w  # s (s+1) ... (s+2j-2) / w^(2j-1)
+    corr = xp.zeros_like(w)
+    for j, c in enumerate(coeffs, start=1):
+        corr = corr + c * rising
+        rising = rising * (s + 2 * j - 1) * (s + 2 * j) / (w * w)
+    return total + b * (w / (s - 1) + 0.5 + corr)
+
+
+def _zeta_core(xp: Any, s: Any, q: Any, whole: int | None = None) -> Any:
+    """The Hurwitz zeta function sum_{k>=0} (q + k)^-s, with torch's conventions: inf at
+    s = 1 and at q a non-positive integer, NaN for s < 1 and for q < 0 with s not an
+    integer; sums over negative q (integer s) as the series itself defines them.
+    ``whole``: s is this whole number everywhere (polygamma)."""
+    s, q = xp.broadcast_arrays(s, q)
+    s, q = s.copy(), q.copy()  # (writable, contiguous)
+    out = xp.full(s.shape, xp.nan)
+    regular = (
+        (s > 1)
+        & xp.isfinite(s)
+        & xp.isfinite(q)
+        & ((q > 0) | ((q < 0) & _is_int(xp, s) & ~_is_int(xp, q)))
+    )
+    _fill(out, regular, lambda a, b: _zeta_regular(xp, a, b, whole), s, q)
+    return _zeta_edges(xp, s, q, out)
+
+
+def _zeta_edges(xp: Any, s: Any, q: Any, out: Any) -> Any:
+    big = s > 1
+    out = xp.where(big & (q == xp.inf), 0.0, out)  # (torch: NaN; the limit is 0)
+    out = xp.where((s == xp.inf) & (q > 0), q**-s, out)  # 1 at q = 1, 0 above, inf below
+    out = xp.where((s == xp.inf) & (q < 0), xp.nan, out)
+    out = xp.where(big & (q <= 0) & _is_int(xp, q), xp.inf, out)
+    out = xp.where(s < 1, xp.nan, out)
+    out = xp.where(s == 1, xp.inf, out)
+    return xp.where(xp.isnan(s) | xp.isnan(q), xp.nan, out)
+
+
+def _factorial(n: int) -> float:
+    return float(math.factorial(n)) if n <= 170 else math.inf
+
+
+def _polygamma_core(xp: Any, n: int, x: Any) -> Any:
+    if n == 0:
+        return _digamma_edges(xp, x, _digamma_core(xp, x))
+    sign = 1.0 if n % 2 else -1.0
+    return sign * _factorial(n) * _zeta_core(xp, xp.full(x.shape, n + 1.0), x, n + 1)
+
+
+def _polygamma_gpu(xp: Any, n: int, x: Any) -> Any:
+    if n == 0:
+        return _digamma_edges(xp, x, gpu_special("digamma")(x))
+    sign = 1.0 if n % 2 else -1.0
+    s = xp.full(x.shape, n + 1.0, x.dtype)
+    z = _zeta_edges(xp, s, x, gpu_special("zeta")(s, x))
+    return (sign * _factorial(n) * z).astype(x.dtype, copy=False)
+
+
+# ------------------------------------------------------------------ modified Bessel I0, I1
+
+_I_SERIES_TERMS = 64
+_I_ASYMPTOTIC_TERMS = 40
+_I_SWITCH = 25.0
+
+
+def _bessel_i_series(xp: Any, x: Any, nu: int) -> Any:
+    """I_nu(x) = (x/2)^nu sum_k (x^2/4)^k / (k! (k+nu)!) for nu = 0, 1: positive terms, no
+    cancellation; 64 terms reach 1e-17 of the sum for |x| <= 25."""
+    q = 0.25 * x * x
+    term = xp.ones_like(x)
+    acc = xp.ones_like(x)
+    for k in range(1, _I_SERIES_TERMS):
+        term = term * q / (k * (k + nu))
+        acc = acc + term
+    return acc if nu == 0 else 0.5 * x * acc
+
+
+def _bessel_i_asymptotic(xp: Any, x: Any, nu: int) -> Any:
+    """sqrt(2 pi x) e^-x I_nu(x) for x >= 25: 1 - (mu-1)/(8x) + (mu-1)(mu-9)/(2! (8x)^2) - ...
+    with mu = 4 nu^2 (the smallest term, near k = 2x, is below 1e-21)."""
+    mu = 4.0 * nu * nu
+    term = xp.ones_like(x)
+    acc = xp.ones_like(x)
+    for k in range(1, _I_ASYMPTOTIC_TERMS):
+        term = term * -(mu - (2 * k - 1) ** 2) / (k * 8 * x)
+        acc = acc + term
+    return acc
+
+
+def _bessel_i_core(xp: Any, x: Any, nu: int, scaled: bool) -> Any:
+    """I_nu(x), or e^-|x| I_nu(x) when ``scaled``, for nu = 0, 1 (I_1 odd, I_0 even)."""
+    ax = xp.abs(x)
+    out = xp.full(x.shape, xp.nan)
+
+    def small(v: Any) -> Any:
+        r = _bessel_i_series(xp, v, nu)
+        return r * xp.exp(-v) if scaled else r
+
+    def large(v: Any) -> Any:
+        r = _bessel_i_asymptotic(xp, v, nu) / xp.sqrt(2 * math.pi * v)
+        if scaled:
+            return r
+        h = xp.exp(0.5 * v)  # e^v as two halves: finite up to where I_nu itself overflows
+        return h * (h * r)
+
+    _fill(out, ax < _I_SWITCH, small, ax)
+    _fill(out, (ax >= _I_SWITCH) & (ax < xp.inf), large, ax)
+    out = _bessel_i_edges(xp, x, out, nu, scaled)
+    return xp.where(x < 0, -out, out) if nu == 1 else out
+
+
+def _bessel_i_edges(xp: Any, x: Any, out: Any, nu: int, scaled: bool) -> Any:
+    """Values at +-inf on |x| (the sign of I_1 is applied after): I_nu -> inf, the scaled
+    functions -> 0 (torch gives NaN for i0(inf) and i1(inf))."""
+    return xp.where(xp.isinf(x), 0.0 if scaled else xp.inf, out)
+
+
+def _bessel_i_gpu(xp: Any, x: Any, nu: int, scaled: bool) -> Any:
+    # the scaled ufunc and e^|x| in two halves: the same overflow point as the CPU's
+    e = gpu_special("i0e" if nu == 0 else "i1e")(x)
+    if not scaled:
+        h = xp.exp(0.5 * xp.abs(x))
+        e = h * (h * e)
+    out = xp.where(xp.isinf(x), 0.0 if scaled else xp.inf, e)
+    if nu == 1:
+        out = xp.where(xp.isinf(x), xp.copysign(out, x), out)
+    return out.astype(x.dtype, copy=False)
+
+
+# ------------------------------------------------------------------ erfcx, normal distribution
+
+_CF_TERMS = 60  # Laplace's continued fraction at x >= 2: within 2e-16
+
+
+@functools.cache
+def _erfcx_taylor() -> tuple[Any, ...]:
+    """Taylor coefficients of erfcx around c = 0.625, 0.875, ..., 1.875 (|x - c| <= 1/8):
+    erfcx(c) from Laplace's continued fraction with 4000 terms (it converges slowly there,
+    but surely), the rest from erfcx' = 2x erfcx - 2/sqrt(pi), which gives
+    a_(n+1) = (2c a_n + 2 a_(n-1)) / (n + 1)."""
+    centers = [0.625 + 0.25 * j for j in range(6)]
+    table = []
+    for c in centers:
+        f = c
+        for k in range(4000, 0, -1):
+            f = c + (k / 2) / f
+        a = [1 / (_SQRT_PI * f)]
+        a.append(2 * c * a[0] - _TWO_OVER_SQRT_PI)
+        for n in range(1, 24):
+            a.append((2 * c * a[n] + 2 * a[n - 1]) / (n + 1))
+        table.append(a[::-1])  # highest power first
+    return np.array(centers), np.array(table)
+
+
+def _erf_small(xp: Any, x: Any) -> Any:
+    """erf(x) for |x| <= 1/2: 2/sqrt(pi) sum (-1)^n x^(2n+1) / (n! (2n+1))."""
+    x2 = x * x
+    term = x
+    acc = x
+    for n in range(1, 14):
+        term = term * -x2 / n
+        acc = acc + term / (2 * n + 1)
+    return _TWO_OVER_SQRT_PI * acc
+
+
+def _erfcx_pos(xp: Any, x: Any) -> Any:
+    """erfcx(x) = e^(x^2) erfc(x) for x >= 0 (+inf included), to a few ulps."""
+    out = xp.empty_like(x)
+    _fill(out, x < 0.5, lambda v: _square_exp_pos(xp, v) * (1 - _erf_small(xp, v)), x)
+
+    def taylor(v: Any) -> Any:
+        centers, table = _erfcx_taylor()
+        if xp is not np:
+            centers, table = xp.asarray(centers), xp.asarray(table)
+        j = xp.clip(xp.floor((v - 0.5) * 4).astype(xp.int64), 0, len(centers) - 1)
+        h = v - centers[j]
+        acc = table[j, 0]
+        for i in range(1, table.shape[1]):
+            acc = acc * h + table[j, i]
+        return acc
+
+    _fill(out, (x >= 0.5) & (x < 2), taylor, x)
+
+    def fraction(v: Any) -> Any:  # 1 / (sqrt(pi) (x + (1/2) / (x + 1 / (x + (3/2) / ...))))
+        f = v
+        for k in range(_CF_TERMS, 0, -1):
+            f = v + (k / 2) / f
+        return 1 / (_SQRT_PI * f)
+
+    _fill(out, x >= 2, fraction, x)
+    return out
+
+
+def _erfcx_core(xp: Any, x: Any) -> Any:
+    """erfcx for all x: erfcx(-x) = 2 e^(x^2) - erfcx(x) (inf below -26.6)."""
+    out = xp.full(x.shape, xp.nan)
+    _fill(out, x >= 0, lambda v: _erfcx_pos(xp, v), x)
+    _fill(out, x < 0, lambda v: 2 * _square_exp_pos(xp, -v) - _erfcx_pos(xp, -v), x)
+    return out
+
+
+def _erfcx_edges(xp: Any, x: Any, out: Any) -> Any:
+    return xp.where(x == xp.inf, 0.0, xp.where(x == -xp.inf, xp.inf, out))
+
+
+def _erfcx_slope(xp: Any, x: Any, y: Any) -> Any:
+    """erfcx'(x) = 2x erfcx(x) - 2/sqrt(pi), which cancels for large x: there (x >= 10)
+    2/sqrt(pi) (x sqrt(pi) erfcx(x) - 1) from the asymptotic series
+    x sqrt(pi) erfcx(x) = 1 + sum_{n>=1} (-1)^n (2n-1)!! / (2x^2)^n."""
+    big = x >= 10
+    v = xp.where(big, x, 10.0)
+    u = 1 / (2 * v * v)
+    term = xp.ones_like(v)
+    acc = xp.zeros_like(v)
+    for n in range(1, 16):
+        term = term * -(2 * n - 1) * u
+        acc = acc + term
+    return xp.where(big, _TWO_OVER_SQRT_PI * acc, 2 * x * y - _TWO_OVER_SQRT_PI)
+
+
+def _ndtr_core(xp: Any, x: Any) -> Any:
+    """Phi(x) = 1/2 e^(-x^2/2) erfcx(|x|/sqrt 2) for x < 0, 1 minus that above (e^(-x^2/2)
+    from the exact square of x: no loss in the far tail)."""
+    t = 0.5 * _square_exp(xp, x, 0.5) * _erfcx_pos(xp, xp.abs(x) * _SQRT_HALF)
+    out = xp.where(x < 0, t, 1 - t)
+    return xp.where(xp.isnan(x), xp.nan, out)
+
+
+def _ndtr_edges(xp: Any, x: Any, out: Any) -> Any:
+    return xp.where(x == xp.inf, 1.0, xp.where(x == -xp.inf, 0.0, out))
+
+
+def _log_ndtr_core(xp: Any, x: Any) -> Any:
+    """log Phi(x): log(erfcx(-x/sqrt 2) / 2) - x^2/2 for x < 0 (no log(0) in the left tail),
+    log1p(-Phi(-x)) for x >= 0."""
+    out = xp.full(x.shape, xp.nan)
+
+    def left(v: Any) -> Any:
+        return xp.log(0.5 * _erfcx_pos(xp, -v * _SQRT_HALF)) - 0.5 * v * v
+
+    _fill(out, x < 0, left, x)
+    _fill(out, x >= 0, lambda v: xp.log1p(-_ndtr_core(xp, -v)), x)
+    return out
+
+
+def _log_ndtr_edges(xp: Any, x: Any, out: Any) -> Any:
+    return xp.where(x == xp.inf, -0.0, xp.where(x == -xp.inf, -xp.inf, out))
+
+
+def _ndtri_guess(xp: Any, r: Any) -> Any:
+    """A first x <= 0 with Phi(x) = r for 0 < r <= 1/2 (A&S 26.2.23, within 4.5e-4)."""
+    t = xp.sqrt(-2 * xp.log(r))
+    num = 2.515517 + t * (0.802853 + t * 0.010328)
+    den = 1 + t * (1.432788 + t * (0.189269 + t * 0.001308))
+    return num / den - t
+
+
+def _ndtri_core(xp: Any, p: Any) -> Any:
+    """The normal quantile: Newton's method from A&S's guess on the lower half (the upper
+    half by symmetry, 1 - p being exact there): on Phi(x) - p = erf(x/sqrt 2)/2 - (p - 1/2)
+    in the middle, on log Phi(x) - log p in the tails (steps scaled by the Mills ratio
+    Phi/phi = sqrt(pi/2) erfcx(-x/sqrt 2): no underflow down to p = 5e-324)."""
+    out = xp.full(p.shape, xp.nan)
+    ok = (p > 0) & (p < 1)
+    r = xp.where(p > 0.5, 1 - p, p)
+
+    def middle(v: Any) -> Any:
+        q = v - 0.5  # exact
+        x = _ndtri_guess(xp, v)
+        for _ in range(4):
+            x = x - (0.5 * E._erf(xp, x * _SQRT_HALF) - q) * _SQRT_2PI * _square_exp(xp, x, -0.5)
+        return xp.where(q == 0, 0.0, x)
+
+    def tail(v: Any) -> Any:
+        x = _ndtri_guess(xp, v)
+        target = xp.log(v)
+        for _ in range(5):
+            ex = _erfcx_pos(xp, -x * _SQRT_HALF)
+            x = x - (xp.log(0.5 * ex) - 0.5 * x * x - target) * (_SQRT_PI * _SQRT_HALF * ex)
+        return x
+
+    _fill(out, ok & (r >= 0.075), middle, r)
+    _fill(out, ok & (r < 0.075), tail, r)
+    out = xp.where(p > 0.5, -out, out)
+    return _ndtri_edges(xp, p, out)
+
+
+def _ndtri_edges(xp: Any, p: Any, out: Any) -> Any:
+    out = xp.where(p == 0, -xp.inf, xp.where(p == 1, xp.inf, out))
+    return xp.where((p < 0) | (p > 1), xp.nan, out)
+
+
+# ------------------------------------------------------------------ incomplete gamma
+
+_IGAM_EPS = 1e-17
+_IGAM_MAX_ITER = 200_000
+
+
+def _log1pmx(xp: Any, x: Any, a: Any) -> Any:
+    """log(x/a) - (x - a)/a, i.e. log1p(t) - t at t = (x - a)/a, without cancellation for
+    small t: with u = t / (2 + t), log(1 + t) = 2 atanh(u), so that
+    log1p(t) - t = -t u + 2 (u^3/3 + u^5/5 + ...); log(x/a) - t directly elsewhere (t is
+    exact near 0 and x/a carries no error into the log where x << a)."""
+    t = (x - a) / a
+    small = xp.abs(t) <= 0.5
+    ts = xp.where(small, t, 0.0)
+    u = ts / (2 + ts)
+    u2 = u * u
+    acc = xp.zeros_like(u)
+    for k in range(20, 0, -1):
+        acc = acc * u2 + 2.0 / (2 * k + 1)
+    near = -ts * u + acc * u2 * u
+    return xp.where(small, near, xp.log(x / a) - t)
+
+
+def _igam_factor(xp: Any, a: Any, x: Any) -> Any:
+    """x^a e^-x / Gamma(a) for a > 0, x > 0: directly for a < 10, else as
+    sqrt(a / 2 pi) exp(a log1pmx((x - a)/a) - mu(a)) with mu Stirling's correction
+    (lgamma(a) minus its leading terms), which keeps the large cancelling terms out."""
+    out = xp.empty_like(a)
+
+    def direct(aa: Any, xx: Any) -> Any:
+        return xp.exp(aa * xp.log(xx) - xx - _lgamma_core(xp, aa))
+
+    def uniform(aa: Any, xx: Any) -> Any:
+        r = 1 / aa
+        mu = _horner(_stirling_lgamma(), r * r) * r
+        return xp.sqrt(aa / (2 * math.pi)) * xp.exp(aa * _log1pmx(xp, xx, aa) - mu)
+
+    _fill(out, a < 10, direct, a, x)
+    _fill(out, a >= 10, uniform, a, x)
+    return out
+
+
+def _igam_series(xp: Any, a: Any, x: Any) -> Any:
+    """P(a, x) = x^a e^-x / Gamma(a + 1) sum_n x^n / ((a+1) ... (a+n)), for x < a: its
+    terms fall from the first, all positive."""
+    term = xp.ones_like(a)
+    total = xp.ones_like(a)
+    idx = xp.arange(a.size)
+    n = 0
+    while idx.size and n < _IGAM_MAX_ITER:
+        n += 1
+        t = term[idx] * x[idx] / (a[idx] + n)
+        term[idx] = t
+        total[idx] += t
+        idx = idx[t > _IGAM_EPS * total[idx]]
+    return _igam_factor(xp, a, x) / a * total
+
+
+def _igamc_fraction(xp: Any, a: Any, x: Any) -> Any:
+    """Q(a, x) = x^a e^-x / Gamma(a) / (x + 1 - a - 1 (1 - a) / (x + 3 - a - 2 (2 - a) / ...)),
+    Legendre's continued fraction by the modified Lentz method, for x >= a, x > 1.1."""
+    tiny = 1e-300
+    b = x + 1 - a
+    c = xp.full(a.shape, 1 / tiny)
+    d = 1 / b
+    h = d.copy()
+    idx = xp.arange(a.size)
+    i = 0
+    while idx.size and i < _IGAM_MAX_ITER:
+        i += 1
+        an = -i * (i - a[idx])
+        bi = b[idx] + 2
+        b[idx] = bi
+        di = an * d[idx] + bi
+        di = xp.where(xp.abs(di) < tiny, tiny, di)
+        ci = bi + an / c[idx]
+        ci = xp.where(xp.abs(ci) < tiny, tiny, ci)
+        di = 1 / di
+        step = di * ci
+        d[idx], c[idx] = di, ci
+        h[idx] *= step
+        idx = idx[xp.abs(step - 1) > _IGAM_EPS]
+    return _igam_factor(xp, a, x) * h
+
+
+def _igam_small_x(xp: Any, a: Any, x: Any) -> tuple[Any, Any]:
+    """(P, Q) for x <= 1.1: with e = x^a / Gamma(a + 1) and S = sum_{n>=1} (-x)^n / (n! (a+n)),
+    P = e (1 + a S) and Q = -expm1(log e) - e a S, each free of cancellation (Q stays
+    accurate where it is tiny, for small a)."""
+    lg = xp.where(a <= 0.5, _lgamma1p_series(xp, xp.minimum(a, 0.5)), _lgamma_core(xp, a + 1))
+    le = a * xp.log(x) - lg
+    e = xp.exp(le)
+    term = xp.ones_like(x)
+    s = xp.zeros_like(x)
+    for n in range(1, 30):
+        term = term * -x / n
+        s = s + term / (a + n)
+    return e * (1 + a * s), -xp.expm1(le) - e * a * s
+
+
+def _igam_core(xp: Any, a: Any, x: Any, upper: bool) -> Any:
+    """P(a, x) (``upper`` False) or Q(a, x) = 1 - P(a, x), torch's conventions at the edges."""
+    a, x = xp.broadcast_arrays(a, x)
+    a, x = a.copy(), x.copy()
+    out = xp.full(a.shape, xp.nan)
+    regular = (a > 0) & (x > 0) & xp.isfinite(a) & xp.isfinite(x)
+    small = regular & (x <= 1.1)
+    _fill(out, small, lambda aa, xx: _igam_small_x(xp, aa, xx)[1 if upper else 0], a, x)
+    below = regular & (x > 1.1) & (x < a)
+
+    def series(aa: Any, xx: Any) -> Any:
+        p = _igam_series(xp, aa, xx)
+        return 1 - p if upper else p
+
+    def fraction(aa: Any, xx: Any) -> Any:
+        q = _igamc_fraction(xp, aa, xx)
+        return q if upper else 1 - q
+
+    _fill(out, below, series, a, x)
+    _fill(out, regular & (x > 1.1) & (x >= a), fraction, a, x)
+    return _igam_edges(xp, a, x, out, upper)
+
+
+def _igam_edges(xp: Any, a: Any, x: Any, out: Any, upper: bool) -> Any:
+    one, zero = (0.0, 1.0) if upper else (1.0, 0.0)  # (P's value, and Q's for it)
+    out = xp.where(x == xp.inf, one, out)
+    out = xp.where((a == xp.inf) & (x < xp.inf), zero, out)
+    out = xp.where((x == 0) & (a > 0), zero, out)
+    out = xp.where((a == 0) & (x > 0), one, out)
+    bad = (x < 0) | (a < 0) | ((a == 0) & (x == 0)) | ((a == xp.inf) & (x == xp.inf))
+    return xp.where(bad | xp.isnan(a) | xp.isnan(x), xp.nan, out)
+
+
+def _igam_slope(xp: Any, a: Any, x: Any) -> Any:
+    """dP/dx = x^(a-1) e^-x / Gamma(a): torch's exp((a-1) log x - x - lgamma(a)), with the
+    accurate factor of :func:`_igam_factor` where a >= 10 (the large terms cancel there)."""
+    a, x = xp.broadcast_arrays(a, x)
+    direct = xp.exp((a - 1) * xp.log(x) - x - _lgamma_core(xp, a))
+    good = (a >= 10) & xp.isfinite(a) & (x > 0) & xp.isfinite(x)
+    out = direct.copy()
+    _fill(out, good, lambda aa, xx: _igam_factor(xp, aa, xx) / xx, a, x)
+    return out
+
+
+# ------------------------------------------------------------------ Bessel J0, J1
+
+_J_SWITCH = 25.0
+_J_MILLER_START = 80  # J_80(25) ~ 1e-31: the recurrence's error is below 1e-17
+_J_ASYMPTOTIC_TERMS = 24
+
+
+def _bessel_j_small(xp: Any, x: Any) -> tuple[Any, Any]:
+    """(J0, J1) for |x| < 1/2: their power series."""
+    q = -0.25 * x * x
+    t0 = xp.ones_like(x)
+    t1 = xp.ones_like(x)
+    j0 = xp.ones_like(x)
+    j1 = xp.ones_like(x)
+    for k in range(1, 12):
+        t0 = t0 * q / (k * k)
+        t1 = t1 * q / (k * (k + 1))
+        j0 = j0 + t0
+        j1 = j1 + t1
+    return j0, 0.5 * x * j1
+
+
+def _bessel_j_miller(xp: Any, x: Any) -> tuple[Any, Any]:
+    """(J0, J1) for 1/2 <= x < 25 by Miller's backward recurrence
+    J_(n-1) = (2n/x) J_n - J_(n+1) from n = 80, normalised by J0 + 2 (J2 + J4 + ...) = 1
+    (rescaled on the way: the values grow by up to 1e300)."""
+    inv = 2 / x
+    nxt = xp.zeros_like(x)
+    cur = xp.full(x.shape, 1e-300)
+    norm = xp.zeros_like(x)
+    j1 = xp.zeros_like(x)
+    for n in range(_J_MILLER_START, 0, -1):
+        prev = (n * inv) * cur - nxt
+        if n == 1:
+            j1 = cur
+        nxt, cur = cur, prev
+        if (n - 1) % 2 == 0 and n - 1 > 0:
+            norm = norm + 2 * cur
+        if n % 8 == 0:  # (8 steps grow the values by at most (160/0.5)^8 = 1e20)
+            scale = xp.where(xp.abs(cur) > 1e200, 1e-200, 1.0)
+            cur, nxt, norm = cur * scale, nxt * scale, norm * scale
+    norm = norm + cur
+    return cur / norm, j1 / norm
+
+
+@functools.cache
+def _hankel_coeffs(nu: int) -> tuple[float, ...]:
+    """a_k(nu) = (4nu^2 - 1)(4nu^2 - 9)...(4nu^2 - (2k-1)^2) / (k! 8^k), k = 0, 1, ..."""
+    mu = 4 * nu * nu
+    out = [1.0]
+    for k in range(1, 2 * _J_ASYMPTOTIC_TERMS):
+        out.append(out[-1] * (mu - (2 * k - 1) ** 2) / (k * 8))
+    return tuple(out)
+
+
+def _bessel_j_asymptotic(xp: Any, x: Any, nu: int) -> Any:
+    """J_nu(x) for x >= 25 from Hankel's expansion sqrt(2/(pi x)) (P cos chi - Q sin chi),
+    chi = x - (nu/2 + 1/4) pi, with cos chi and sin chi from cos x and sin x (no rounding
+    of x - pi/4 for large x)."""
+    a = _hankel_coeffs(nu)
+    r = 1 / x
+    p = xp.zeros_like(x)
+    q = xp.zeros_like(x)
+    for k in range(_J_ASYMPTOTIC_TERMS - 1, -1, -1):
+        p = p * (-r * r) + a[2 * k]
+        q = q * (-r * r) + a[2 * k + 1]
+    q = q * r
+    c, s = xp.cos(x), xp.sin(x)
+    if nu == 0:  # chi = x - pi/4
+        cc, sc = (c + s) * _SQRT_HALF, (s - c) * _SQRT_HALF
+    else:  # chi = x - 3 pi/4
+        cc, sc = (s - c) * _SQRT_HALF, -(s + c) * _SQRT_HALF
+    return xp.sqrt(2 / (math.pi * x)) * (p * cc - q * sc)
+
+
+def _bessel_j_core(xp: Any, x: Any, nu: int) -> Any:
+    """J0 (even) or J1 (odd); 0 at +-inf (torch: NaN)."""
+    ax = xp.abs(x)
+    out = xp.full(x.shape, xp.nan)
+    _fill(out, ax < 0.5, lambda v: _bessel_j_small(xp, v)[nu], ax)
+    _fill(out, (ax >= 0.5) & (ax < _J_SWITCH), lambda v: _bessel_j_miller(xp, v)[nu], ax)
+    _fill(out, (ax >= _J_SWITCH) & (ax < xp.inf), lambda v: _bessel_j_asymptotic(xp, v, nu), ax)
+    out = xp.where(xp.isinf(x), 0.0, out)
+    return xp.where(x < 0, -out, out) if nu == 1 else out
+
+
+def _bessel_j_gpu(xp: Any, x: Any, nu: int) -> Any:
+    out = gpu_special("j0" if nu == 0 else "j1")(x)
+    return xp.where(xp.isinf(x), 0.0, out).astype(x.dtype, copy=False)
+
+
+def _spherical_j0_core(xp: Any, x: Any) -> Any:
+    """sin(x)/x: its series below |x| = 1/2, 0 at +-inf (as torch)."""
+    small = xp.abs(x) < 0.5
+    xs = xp.where(small, x, 0.0)
+    x2 = xs * xs
+    acc = xp.zeros_like(x)
+    for k in range(9, 0, -1):  # 1 - x^2/(2*3) (1 - x^2/(4*5) (1 - ...)): sum (-x^2)^k / (2k+1)!
+        acc = x2 / ((2 * k) * (2 * k + 1)) * (1.0 - acc)
+    acc = 1.0 - acc
+    xl = xp.where(small, 1.0, x)
+    out = xp.where(small, acc, xp.sin(xl) / xl)
+    return xp.where(xp.isinf(x), 0.0, out)
+
+
+# ------------------------------------------------------------------ sinc, entr, xlog1py
+
+
+def _sinc_core(xp: Any, x: Any) -> Any:
+    """sin(pi x) / (pi x), 1 at 0, with sin(pi x) reduced exactly (0 at the integers)."""
+    safe = xp.where(x == 0, 1.0, x)
+    out = _sinpi(xp, safe) / (math.pi * safe)
+    return xp.where(x == 0, 1.0, out)
+
+
+def _sinc_slope(xp: Any, x: Any) -> Any:
+    """d/dx sinc = (cos(pi x) - sinc(x)) / x; its Taylor series where |pi x| < 1/2 (the
+    difference cancels there): sum_{k>=1} (-1)^k 2k pi^(2k) x^(2k-1) / (2k+1)!."""
+    small = xp.abs(math.pi * x) < 0.5
+    xs = xp.where(small, x, 0.0)
+    y = math.pi * xs
+    y2 = y * y
+    acc = xp.zeros_like(xs)
+    for k in range(12, 0, -1):
+        acc = acc * y2 + (-1) ** k * 2 * k / math.factorial(2 * k + 1)
+    near = acc * math.pi * y  # sum_k c_k y^(2k-1) * pi (the y2 factor: one fewer power)
+    safe = xp.where(small, 1.0, x)
+    far = (_cospi(xp, safe) - _sinc_core(xp, safe)) / safe
+    return xp.where(small, near, far)
+
+
+def _entr_core(xp: Any, x: Any) -> Any:
+    """-x log x for x > 0, 0 at 0, -inf below (NaN stays NaN)."""
+    pos = xp.where(x > 0, x, 1.0)
+    out = xp.where(x > 0, -pos * xp.log(pos), xp.where(x == 0, 0.0, -xp.inf))
+    return xp.where(xp.isnan(x), xp.nan, out)
+
+
+# ------------------------------------------------------------------ evaluation by device
+
+
+def _values(
+    x: Any,
+    cpu: Callable[[Any, Any], Any],
+    gpu: Callable[[Any, Any], Any] | None = None,
+) -> Any:
+    """``cpu(xp, x)`` on x in float64 (NumPy, or CuPy where ``gpu`` is None), else
+    ``gpu(xp, x)`` on x in its own precision (half in float32); the result in x's dtype."""
+    xp = get_xp(x)
+    if xp is np or gpu is None:
+        out = cpu(xp, x.astype(xp.float64))
+    else:
+        out = gpu(xp, x if x.dtype.itemsize >= 4 else x.astype(xp.float32))
+    return out.astype(x.dtype, copy=False)
+
+
+def _values2(
+    a: Any,
+    b: Any,
+    cpu: Callable[[Any, Any, Any], Any],
+    gpu: Callable[[Any, Any, Any], Any] | None = None,
+) -> Any:
+    """:func:`_values` for two operands of one dtype (broadcast together)."""
+    xp = get_xp(a)
+    dt = a.dtype
+    if xp is np or gpu is None:
+        out = cpu(xp, a.astype(xp.float64), b.astype(xp.float64))
+    else:
+        wide = xp.float32 if dt.itemsize < 4 else dt
+        out = gpu(xp, a.astype(wide, copy=False), b.astype(wide, copy=False))
+    return out.astype(dt, copy=False)
+
+
+def _gpu_unary(name: str, edges: Callable[[Any, Any, Any], Any] | None = None) -> Callable:
+    def run(xp: Any, x: Any) -> Any:
+        out = gpu_special(name)(x)
+        return out if edges is None else edges(xp, x, out)
+
+    return run
+
+
+def lgamma_values(x: Any) -> Any:
+    return _values(x, lambda xp, v: _lgamma_core(xp, v), _gpu_unary("gammaln", _lgamma_edges))
+
+
+def digamma_values(x: Any) -> Any:
+    return _values(
+        x,
+        lambda xp, v: _digamma_edges(xp, v, _digamma_core(xp, v)),
+        _gpu_unary("digamma", _digamma_edges),
+    )
+
+
+def polygamma_values(n: int, x: Any) -> Any:
+    return _values(
+        x,
+        lambda xp, v: _polygamma_core(xp, n, v),
+        lambda xp, v: _polygamma_gpu(xp, n, v),
+    )
+
+
+def bessel_i_values(x: Any, nu: int, scaled: bool) -> Any:
+    return _values(
+        x,
+        lambda xp, v: _bessel_i_core(xp, v, nu, scaled),
+        lambda xp, v: _bessel_i_gpu(xp, v, nu, scaled),
+    )
+
+
+def erfcx_values(x: Any) -> Any:
+    return _values(
+        x,
+        lambda xp, v: _erfcx_edges(xp, v, _erfcx_core(xp, v)),
+        _gpu_unary("erfcx", _erfcx_edges),
+    )
+
+
+def ndtr_values(x: Any) -> Any:
+    return _values(
+        x,
+        lambda xp, v: _ndtr_edges(xp, v, _ndtr_core(xp, v)),
+        _gpu_unary("ndtr", _ndtr_edges),
+    )
+
+
+def log_ndtr_values(x: Any) -> Any:
+    return _values(
+        x,
+        lambda xp, v: _log_ndtr_edges(xp, v, _log_ndtr_core(xp, v)),
+        _gpu_unary("log_ndtr", _log_ndtr_edges),
+    )
+
+
+def ndtri_values(p: Any) -> Any:
+    return _values(p, lambda xp, v: _ndtri_core(xp, v), _gpu_unary("ndtri", _ndtri_edges))
+
+
+def zeta_values(s: Any, q: Any) -> Any:
+    def gpu(xp: Any, a: Any, b: Any) -> Any:
+        a, b = xp.broadcast_arrays(a, b)
+        return _zeta_edges(xp, a, b, gpu_special("zeta")(a, b))
+
+    return _values2(s, q, lambda xp, a, b: _zeta_core(xp, a, b), gpu)
+
+
+def igamma_values(a: Any, x: Any, upper: bool) -> Any:
+    def gpu(xp: Any, aa: Any, xx: Any) -> Any:
+        aa, xx = xp.broadcast_arrays(aa, xx)
+        out = gpu_special("gammaincc" if upper else "gammainc")(aa, xx)
+        return _igam_edges(xp, aa, xx, out, upper)
+
+    return _values2(a, x, lambda xp, aa, xx: _igam_core(xp, aa, xx, upper), gpu)
+
+
+# ------------------------------------------------------------------ Functions
+
+
+class _Arrays:
+    """The ops a derivative formula uses, on arrays (NumPy or CuPy by the operand)."""
+
+    mask = staticmethod(lambda m: m)
+    exp = staticmethod(lambda a: get_xp(a).exp(a))
+    log = staticmethod(lambda a: get_xp(a).log(a))
+    abs = staticmethod(lambda a: get_xp(a).abs(a))
+    sign = staticmethod(lambda a: get_xp(a).sign(a))
+
+    @staticmethod
+    def where(c: Any, a: Any, b: Any) -> Any:
+        out = get_xp(c).where(c, a, b)
+        dt = np.result_type(*(v.dtype for v in (a, b) if hasattr(v, "dtype")))
+        return out.astype(dt, copy=False)
+
+    digamma = staticmethod(digamma_values)
+    i0 = staticmethod(lambda a: bessel_i_values(a, 0, False))
+    i1 = staticmethod(lambda a: bessel_i_values(a, 1, False))
+    i0e = staticmethod(lambda a: bessel_i_values(a, 0, True))
+    i1e = staticmethod(lambda a: bessel_i_values(a, 1, True))
+    erfcx = staticmethod(erfcx_values)
+
+    @staticmethod
+    def polygamma(n: int, a: Any) -> Any:
+        return polygamma_values(n, a)
+
+
+class _Tensors:
+    """The same ops on tensors, recorded (for ``create_graph``)."""
+
+    mask = staticmethod(Tensor._wrap)
+    exp = staticmethod(E.exp)
+    log = staticmethod(E.log)
+    abs = staticmethod(E.abs)
+    sign = staticmethod(E.sign)
+    where = staticmethod(E.where)
+    digamma = staticmethod(lambda t: digamma(t))
+    i0 = staticmethod(lambda t: i0(t))
+    i1 = staticmethod(lambda t: i1(t))
+    i0e = staticmethod(lambda t: i0e(t))
+    i1e = staticmethod(lambda t: i1e(t))
+    erfcx = staticmethod(lambda t: erfcx(t))
+    polygamma = staticmethod(lambda n, t: polygamma(n, t))
+
+
+def _unary_function(
+    name: str,
+    values: Callable[[Any], Any],
+    slope: Callable[[Any, Any, Any, Any], Any],
+    array_slope: Callable[[Any, Any], Any] | None = None,
+) -> type[Function]:
+    """A Function for ``values(x)`` whose derivative is ``slope(ops, x, y, raw)``, with
+    ``ops`` :class:`_Arrays` (backward) or :class:`_Tensors` (backward_graph), ``x`` and
+    ``y`` the input and output as arrays or tensors, ``raw`` the input array (for masks).
+    ``array_slope(x, y)``, where given, is a more accurate derivative on arrays."""
+
+    def forward(ctx, a):
+        out = values(a)
+        ctx.save_for_backward(a, out)
+        return out
+
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        d = array_slope(a, out) if array_slope else slope(_Arrays, a, out, a)
+        return g * d
+
+    def backward_graph(ctx, g):
+        a, out = ctx.saved_tensors
+        return g * slope(_Tensors, ctx.lift(a, 0), ctx.lift_output(out), a)
+
+    return type(
+        name,
+        (Function,),
+        {
+            "forward": staticmethod(forward),
+            "backward": staticmethod(backward),
+            "backward_graph": staticmethod(backward_graph),
+        },
+    )
+
+
+def _wide_slope(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """An array derivative computed in float64 (on NumPy) and rounded to x's dtype."""
+
+    def slope(a: Any, out: Any) -> Any:
+        xp = get_xp(a)
+        wide = a.astype(xp.float64) if xp is np else a.astype(xp.promote_types(a.dtype, "f4"))
+        with np.errstate(all="ignore"):
+            return fn(xp, wide, out.astype(wide.dtype)).astype(a.dtype, copy=False)
+
+    return slope
+
+
+Lgamma = _unary_function("Lgamma", lgamma_values, lambda o, x, y, r: o.digamma(x))
+Digamma = _unary_function("Digamma", digamma_values, lambda o, x, y, r: o.polygamma(1, x))
+I0 = _unary_function("I0", lambda a: bessel_i_values(a, 0, False), lambda o, x, y, r: o.i1(x))
+I0e = _unary_function(
+    "I0e",
+    lambda a: bessel_i_values(a, 0, True),
+    lambda o, x, y, r: o.i1e(x) - o.mask(get_xp(r).sign(r).astype(r.dtype)) * y,
+)
+
+
+def _i1_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
+    """I1' = I0 - I1/x (1/2 at 0), as e^|x| (i0e - i1e/x): no inf - inf for large x."""
+    xp = get_xp(r)
+    zero = o.mask(r == 0)
+    safe = o.where(zero, 1.0, x) if o is _Tensors else xp.where(r == 0, 1.0, x).astype(r.dtype)
+    d = o.exp(o.abs(x)) * (o.i0e(x) - o.i1e(x) / safe)
+    return o.where(zero, 0.5, d)
+
+
+def _i1e_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
+    """i1e' = i0e - i1e (sign(x) + 1/x) (1/2 at 0)."""
+    xp = get_xp(r)
+    zero = o.mask(r == 0)
+    safe = o.where(zero, 1.0, x) if o is _Tensors else xp.where(r == 0, 1.0, x).astype(r.dtype)
+    sgn = o.mask(xp.sign(r).astype(r.dtype))
+    return o.where(zero, 0.5, o.i0e(x) - y * (sgn + 1 / safe))
+
+
+I1 = _unary_function("I1", lambda a: bessel_i_values(a, 1, False), _i1_slope)
+I1e = _unary_function("I1e", lambda a: bessel_i_values(a, 1, True), _i1e_slope)
+Erfcx = _unary_function(
+    "Erfcx",
+    erfcx_values,
+    lambda o, x, y, r: 2 * x * y - _TWO_OVER_SQRT_PI,
+    _wide_slope(_erfcx_slope),
+)
+Ndtr = _unary_function(
+    "Ndtr",
+    ndtr_values,
+    lambda o, x, y, r: o.exp(-0.5 * x * x) * (1 / _SQRT_2PI),
+    _wide_slope(lambda xp, x, y: _square_exp(xp, x, 0.5) / _SQRT_2PI),
+)
+Ndtri = _unary_function("Ndtri", ndtri_values, lambda o, x, y, r: _SQRT_2PI * o.exp(0.5 * y * y))
+LogNdtr = _unary_function(
+    "LogNdtr",
+    log_ndtr_values,  # phi / Phi = sqrt(2/pi) / erfcx(-x / sqrt 2): no 0/0 in the tails
+    lambda o, x, y, r: _SQRT_2_OVER_PI / o.erfcx(x * -_SQRT_HALF),
+)
+Entr = _unary_function(
+    "Entr",
+    lambda a: _values(a, lambda xp, v: _entr_core(xp, v)),
+    lambda o, x, y, r: -(1 + o.log(x)),
+)
+
+
+def _sinc_graph_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
+    if o is _Arrays:
+        return _values(r, lambda xp, v: _sinc_slope(xp, v))
+    zero = o.mask(r == 0)
+    safe = o.where(zero, 1.0, x)
+    return o.where(zero, 0.0, (E.cos(math.pi * safe) - sinc(safe)) / safe)
+
+
+Sinc = _unary_function(
+    "Sinc", lambda a: _values(a, lambda xp, v: _sinc_core(xp, v)), _sinc_graph_slope
+)
+
+
+class Polygamma(Function):
+    @staticmethod
+    def forward(ctx, x, n):
+        ctx.n = n
+        ctx.save_for_backward(x)
+        return polygamma_values(n, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * polygamma_values(ctx.n + 1, x), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g * polygamma(ctx.n + 1, ctx.lift(ctx.saved_tensors[0], 0)), None
+
+
+class Zeta(Function):
+    """Hurwitz zeta: differentiable in ``q`` only (d/dq zeta(s, q) = -s zeta(s + 1, q)), as
+    torch, which raises for the gradient with respect to ``s``."""
+
+    @staticmethod
+    def forward(ctx, s, q):
+        ctx.save_for_backward(s, q)
+        return zeta_values(s, q)
+
+    @staticmethod
+    def backward(ctx, g):
+        s, q = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+        return None, g * -s * zeta_values(s + 1, q)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        s, q = ctx.saved_tensors
+        if ctx.needs_input_grad[0]:
+            raise NotImplementedError("the derivative for 'zeta' is not implemented.")
+        st = Tensor._wrap(s)
+        return None, g * -st * zeta(st + 1, ctx.lift(q, 1))
+
+
+class Igamma(Function):
+    """Regularised incomplete gamma P(a, x) (``upper``: Q = 1 - P), differentiable in x only
+    (torch raises for the gradient with respect to ``a``)."""
+
+    @staticmethod
+    def forward(ctx, a, x, upper):
+        ctx.upper = upper
+        ctx.save_for_backward(a, x)
+        return igamma_values(a, x, upper)
+
+    @staticmethod
+    def _refuse(ctx):
+        if ctx.needs_input_grad[0]:
+            name = "igammac" if ctx.upper else "igamma"
+            raise NotImplementedError(f"the derivative for '{name}: input' is not implemented.")
+
+    @staticmethod
+    def backward(ctx, g):
+        Igamma._refuse(ctx)
+        a, x = ctx.saved_tensors
+        d = _values2(a, x, lambda xp, aa, xx: _igam_slope(xp, aa, xx))
+        return None, (-g * d if ctx.upper else g * d), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        Igamma._refuse(ctx)
+        a, x = ctx.saved_tensors
+        at = Tensor._wrap(a)
+        xt = ctx.lift(x, 1)
+        d = E.exp((at - 1) * E.log(xt) - xt - lgamma(at))
+        return None, (-g * d if ctx.upper else g * d), None
+
+
+class XLog1py(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        xp = get_xp(a)
+        ctx.save_for_backward(a, b)
+        out = xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log1p(b))
+        return out.astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        xp = get_xp(g)
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if na:  # torch: xlog1py(g, b) zeroed where a == 0 and b <= -1
+            ga = xp.where((g == 0) & ~xp.isnan(b), 0, g * xp.log1p(b))
+            ga = xp.where((a == 0) & (b <= -1), 0, ga).astype(g.dtype, copy=False)
+        if nb:
+            gb = g * a / (b + 1)
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        at, bt = ctx.lift(a, 0), ctx.lift(b, 1)
+        ga = E.where(Tensor._wrap((a == 0) & (b <= -1)), 0.0, g * E.log1p(bt)) if na else None
+        gb = g * at / (bt + 1) if nb else None
+        return ga, gb
+
+
+# ------------------------------------------------------------------ functional API
+
+
+def _tensor(x: Any, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise InvalidType(
+            f"{name}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}"
+        )
+    return x
+
+
+def _no_half(x: Tensor, name: str) -> None:
+    """torch has no half-precision kernel for some of these ops: refuse it as torch does."""
+    if x.array.dtype == np.float16:
+        raise NotImplementedError(f"\"{name}_cpu\" not implemented for 'Half'")
+
+
+def _floating(x: Any, name: str, half: bool = True) -> Tensor:
+    """A float tensor: integer and bool inputs in the default float dtype (as torch)."""
+    x = _tensor(x, name)
+    if x.array.dtype.kind != "f":
+        x = x.to(_dt.get_default_dtype())
+    elif not half:
+        _no_half(x, name)
+    return x
+
+
+def _nondiff(x: Tensor, fn: Callable[[Any], Any]) -> Tensor:
+    """A value without a graph (ops torch does not differentiate)."""
+    return Tensor._wrap(_dt.silent(fn, x.array))
+
+
+def _pair(input: Any, other: Any, name: str) -> tuple[Tensor, Tensor]:
+    """Two operands (tensors or numbers, at least one tensor) promoted to one float dtype
+    (integers to the default float dtype), as 0-d tensors for numbers."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise InvalidType(f"{name}(): expected at least one Tensor, got two numbers")
+    a, b = promote(input, other, floating=True)
+    ref = a if isinstance(a, Tensor) else b
+    xp = get_xp(ref.array)
+    dt = ref.array.dtype
+    a, b = (
+        v if isinstance(v, Tensor) else Tensor._wrap(_dt.scalar_array(xp, v, dt)) for v in (a, b)
+    )
+    E.check_broadcast(name, a, b)
+    return a, b
+
+
+def lgamma(input: Tensor) -> Tensor:
+    """log|Gamma(x)| elementwise (inf at 0 and the negative integers); gradient digamma(x)."""
+    return Lgamma.apply(_floating(input, "lgamma"))
+
+
+gammaln = lgamma
+
+
+def digamma(input: Tensor) -> Tensor:
+    """d/dx log Gamma(x) (-inf at 0, NaN at the negative integers, as torch); gradient
+    polygamma(1, x)."""
+    return Digamma.apply(_floating(input, "digamma"))
+
+
+psi = digamma
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The n-th derivative of digamma: (-1)^(n+1) n! zeta(n + 1, x) for n >= 1."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer):
+        raise InvalidType(f"polygamma(): argument 'n' must be int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError("polygamma(n, x) does not support negative n.")
+    return Polygamma.apply(_floating(input, "polygamma"), int(n))
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:
+    """The multivariate log-gamma function of dimension ``p``:
+    sum_{i<p} lgamma(x - i/2) + p (p - 1)/4 log(pi)."""
+    if isinstance(p, bool) or not isinstance(p, int | np.integer):
+        raise InvalidType(f"mvlgamma(): argument 'p' must be int, not {type(p).__name__}")
+    if p < 1:
+        raise RuntimeError("p has to be greater than or equal to 1")
+    x = _floating(input, "mvlgamma")
+    xp = get_xp(x.array)
+    offsets = Tensor._wrap(xp.asarray([-0.5 * i for i in range(int(p))], dtype=x.array.dtype))
+    terms = lgamma(x.unsqueeze(-1) + offsets)
+    return terms.sum(-1) + p * (p - 1) / 4 * _LOG_PI
+
+
+multigammaln = mvlgamma
+
+
+def i0(input: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind of order 0; gradient i1(x)."""
+    return I0.apply(_floating(input, "i0"))
+
+
+def i0e(input: Tensor) -> Tensor:
+    """e^-|x| i0(x), finite for every x."""
+    return I0e.apply(_floating(input, "i0e"))
+
+
+def i1(input: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind of order 1."""
+    return I1.apply(_floating(input, "i1"))
+
+
+def i1e(input: Tensor) -> Tensor:
+    """e^-|x| i1(x)."""
+    return I1e.apply(_floating(input, "i1e"))
+
+
+def sinc(input: Tensor) -> Tensor:
+    """The normalised sinc: sin(pi x) / (pi x), 1 at 0."""
+    return Sinc.apply(_floating(input, "sinc"))
+
+
+def entr(input: Tensor) -> Tensor:
+    """Elementwise entropy -x log x (0 at 0, -inf for negative x)."""
+    return Entr.apply(_floating(input, "entr"))
+
+
+def erfcx(input: Tensor) -> Tensor:
+    """The scaled complementary error function e^(x^2) erfc(x)."""
+    return Erfcx.apply(_floating(input, "erfcx", half=False))
+
+
+def ndtr(input: Tensor) -> Tensor:
+    """The standard normal CDF Phi(x)."""
+    return Ndtr.apply(_floating(input, "ndtr"))
+
+
+def ndtri(input: Tensor) -> Tensor:
+    """The standard normal quantile: Phi(ndtri(p)) = p (-inf at 0, inf at 1, NaN outside)."""
+    return Ndtri.apply(_floating(input, "ndtri", half=False))
+
+
+def log_ndtr(input: Tensor) -> Tensor:
+    """log Phi(x), accurate far in the left tail."""
+    return LogNdtr.apply(_floating(input, "log_ndtr", half=False))
+
+
+def xlog1py(input: Any, other: Any) -> Tensor:
+    """``input * log1p(other)``, and 0 where ``input`` is 0 (unless ``other`` is NaN)."""
+    return XLog1py.apply(*_pair(input, other, "xlog1py"))
+
+
+def zeta(input: Any, other: Any) -> Tensor:
+    """The Hurwitz zeta function sum_{k>=0} (other + k)^-input (Riemann's at other = 1)."""
+    s, q = _pair(input, other, "zeta")
+    _no_half(s, "zeta")
+    return Zeta.apply(s, q)
+
+
+def _igamma(input: Tensor, other: Tensor, upper: bool, name: str) -> Tensor:
+    for v, pos, arg in ((input, 1, "input"), (other, 2, "other")):
+        if not isinstance(v, Tensor):
+            raise InvalidType(
+                f"{name}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                f"{type(v).__name__}"
+            )
+    dt = result_dtype(input, other)
+    if dt.kind != "f":
+        kind = {"b": "Bool", "u": "Byte"}.get(dt.kind, "Long" if dt.itemsize == 8 else "Int")
+        raise NotImplementedError(f"\"igamma_cpu\" not implemented for '{kind}'")
+    a, x = promote(input, other)
+    E.check_broadcast(name, a, x)
+    return Igamma.apply(a, x, upper)
+
+
+def igamma(input: Tensor, other: Tensor) -> Tensor:
+    """The regularised lower incomplete gamma function P(input, other); differentiable in
+    ``other`` only (as torch)."""
+    return _igamma(input, other, False, "igamma")
+
+
+def igammac(input: Tensor, other: Tensor) -> Tensor:
+    """The regularised upper incomplete gamma function Q(input, other) = 1 - P."""
+    return _igamma(input, other, True, "igammac")
+
+
+gammainc, gammaincc = igamma, igammac
+
+
+def bessel_j0(input: Tensor) -> Tensor:
+    """The Bessel function of the first kind of order 0 (no gradient, as torch)."""
+    x = _floating(input, "bessel_j0", half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _bessel_j_core(xp, v, 0), _bessel_j0_gpu))
+
+
+def bessel_j1(input: Tensor) -> Tensor:
+    """The Bessel function of the first kind of order 1 (no gradient, as torch)."""
+    x = _floating(input, "bessel_j1", half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _bessel_j_core(xp, v, 1), _bessel_j1_gpu))
+
+
+def _bessel_j0_gpu(xp: Any, x: Any) -> Any:
+    return _bessel_j_gpu(xp, x, 0)
+
+
+def _bessel_j1_gpu(xp: Any, x: Any) -> Any:
+    return _bessel_j_gpu(xp, x, 1)
+
+
+def spherical_bessel_j0(input: Tensor) -> Tensor:
+    """The spherical Bessel function j0(x) = sin(x)/x (no gradient, as torch)."""
+    x = _floating(input, "spherical_bessel_j0", half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _spherical_j0_core(xp, v)))
+
+
+__all__ = [
+    "bessel_j0",
+    "bessel_j1",
+    "digamma",
+    "entr",
+    "erfcx",
+    "gammainc",
+    "gammaincc",
+    "gammaln",
+    "i0",
+    "i0e",
+    "i1",
+    "i1e",
+    "igamma",
+    "igammac",
+    "lgamma",
+    "log_ndtr",
+    "multigammaln",
+    "mvlgamma",
+    "ndtr",
+    "ndtri",
+    "polygamma",
+    "psi",
+    "sinc",
+    "spherical_bessel_j0",
+    "xlog1py",
+    "zeta",
+]
+
+
+def modified_bessel_i0(input: Tensor) -> Tensor:
+    """I0(x), as :func:`i0` but without a gradient (as torch.special.modified_bessel_i0)."""
+    x = _floating(input, "modified_bessel_i0", half=False)
+    return _nondiff(x, lambda a: bessel_i_values(a, 0, False))
+
+
+def modified_bessel_i1(input: Tensor) -> Tensor:
+    """I1(x), as :func:`i1` but without a gradient (as torch.special.modified_bessel_i1)."""
+    x = _floating(input, "modified_bessel_i1", half=False)
+    return _nondiff(x, lambda a: bessel_i_values(a, 1, False))
+
+
+__all__ += ["modified_bessel_i0", "modified_bessel_i1"]

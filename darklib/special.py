@@ -1,0 +1,119 @@
+"""``dl.special``: torch.special's functions under torch's names and signatures.
+
+The gamma family, Bessel functions, the normal distribution, zeta and the incomplete gamma
+functions live in :mod:`darklib.ops.special`; the names torch.special shares with other
+ops (erf, logit, softmax, ...) are darklib's own ops under torch.special's signatures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from darklib.ops import elementwise as _E
+from darklib.ops import reduction as _R
+from darklib.ops.special import (
+    bessel_j0,
+    bessel_j1,
+    digamma,
+    entr,
+    erfcx,
+    gammainc,
+    gammaincc,
+    gammaln,
+    i0,
+    i0e,
+    i1,
+    i1e,
+    log_ndtr,
+    modified_bessel_i0,
+    modified_bessel_i1,
+    multigammaln,
+    ndtr,
+    ndtri,
+    polygamma,
+    psi,
+    sinc,
+    spherical_bessel_j0,
+    xlog1py,
+    zeta,
+)
+from darklib.tensor import Tensor
+
+erf = _E.erf
+erfc = _E.erfc
+erfinv = _E.erfinv
+exp2 = _E.exp2
+expm1 = _E.expm1
+log1p = _E.log1p
+xlogy = _E.xlogy
+
+
+def expit(input: Tensor) -> Tensor:
+    """The logistic sigmoid 1 / (1 + e^-x)."""
+    return _E.sigmoid(input)
+
+
+def logit(input: Tensor, eps: float | None = None) -> Tensor:
+    """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when ``eps`` is given."""
+    return _E.logit(input, eps)
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
+    """Round half to even, to ``decimals`` places."""
+    return _E.round(input, decimals=decimals)
+
+
+def logsumexp(input: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(input), dim)), computed stably."""
+    return _R.logsumexp(input, dim, keepdim)
+
+
+def softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x), dim), after casting to ``dtype`` when given."""
+    return _R.softmax(input, dim, dtype=dtype)
+
+
+def log_softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """x - logsumexp(x, dim), after casting to ``dtype`` when given."""
+    return _R.log_softmax(input, dim, dtype=dtype)
+
+
+__all__ = [
+    "bessel_j0",
+    "bessel_j1",
+    "digamma",
+    "entr",
+    "erf",
+    "erfc",
+    "erfcx",
+    "erfinv",
+    "exp2",
+    "expit",
+    "expm1",
+    "gammainc",
+    "gammaincc",
+    "gammaln",
+    "i0",
+    "i0e",
+    "i1",
+    "i1e",
+    "log1p",
+    "log_ndtr",
+    "log_softmax",
+    "logit",
+    "logsumexp",
+    "modified_bessel_i0",
+    "modified_bessel_i1",
+    "multigammaln",
+    "ndtr",
+    "ndtri",
+    "polygamma",
+    "psi",
+    "round",
+    "sinc",
+    "softmax",
+    "spherical_bessel_j0",
+    "xlog1py",
+    "xlogy",
+    "zeta",
+]
