@@ -297,14 +297,14 @@ CASES = [
         lambda m, x: m.linalg.vander(x),
         lambda: [np.array([[1.5, -2.0, 0.0], [0.5, 1.0, 3.0]])],
         {},
-    ),  # noqa: E501
+    ),
     ("vander_n", lambda m, x: m.linalg.vander(x, N=5), lambda: [randn(4)], {}),
     (
         "tensorinv",
         lambda m, a: m.linalg.tensorinv(a, ind=1),
         lambda: [square(n=6).reshape(6, 2, 3)],
         {},
-    ),  # noqa: E501
+    ),
     (
         "tensorsolve",
         lambda m, a, b: m.linalg.tensorsolve(a, b, dims=(0,)),
