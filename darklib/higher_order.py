@@ -16,7 +16,7 @@ differentiated: the normalisations, losses), :func:`linear_adjoint` / :func:`lin
 (ops linear in an input: pooling, padding, indexing, resampling; their gradient is a
 :class:`_LinearMap` whose own gradient is the op again, to any order) and
 :func:`piecewise_linear` (clamp, maximum, rounding). A Function without
-``backward_graph`` (scatter_reduce, the nuclear norm, modules' full backward hooks)
+``backward_graph`` (scatter_reduce, modules' full backward hooks)
 stops this pass with an error naming it: never a silently constant gradient. Custom
 Functions written with torch's interface already compute their backward with tensor
 ops, which this pass records.

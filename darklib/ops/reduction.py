@@ -841,22 +841,6 @@ def norm(
     return NormP.apply(x, p, axes, keepdim)
 
 
-class NuclearNorm(Function):
-    """The sum of the singular values of each matrix (the last two dims); its gradient
-    is ``U V^T`` of the reduced SVD, as torch's."""
-
-    @staticmethod
-    def forward(ctx, x):
-        u, sv, vh = get_xp(x).linalg.svd(x, full_matrices=False)
-        ctx.save_for_backward(u, vh)
-        return sv.sum(axis=-1)
-
-    @staticmethod
-    def backward(ctx, g):
-        u, vh = ctx.saved_tensors
-        return g[..., None, None] * (u @ vh)
-
-
 def _nuclear_norm(x: Tensor, dim: Any, keepdim: bool) -> Tensor:
     """norm(p='nuc'): over the two dims ``dim`` (a 2-D input's by default)."""
     if dim is None:
@@ -868,12 +852,9 @@ def _nuclear_norm(x: Tensor, dim: Any, keepdim: bool) -> Tensor:
     dims = norm_dims(dim, x.ndim, "norm")
     if len(dims) != 2:
         raise RuntimeError(f"norm(): p='nuc' needs two dims, got {dim}")
-    rest = [d for d in range(x.ndim) if d not in dims]
-    out = NuclearNorm.apply(x.permute(*rest, *dims))
-    if keepdim:
-        for d in sorted(dims):
-            out = out.unsqueeze(d)
-    return out
+    from darklib.linalg import matrix_norm  # (its gradient has gradients too)
+
+    return matrix_norm(x, "nuc", dim=dims, keepdim=keepdim)
 
 
 def _cumulative(fn: type[Function], input: Tensor, dim: int, dtype: Any, op: str) -> Tensor:
