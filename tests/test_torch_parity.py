@@ -1016,3 +1016,24 @@ def test_pad_non_constant_modes_take_torchs_input_ranks(mode):
             got = dl.nn.functional.pad(dl.randn(*shape), (1,) * plen, mode=mode)
             assert tuple(got.shape) == tuple(want.shape)
     assert checked >= 10
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_einsum_sublist_form_matches_torch(device):
+    a, b, c = (
+        rng(0).standard_normal((3, 4)),
+        rng(1).standard_normal((4, 5)),
+        rng(2).standard_normal((2, 3, 4)),
+    )
+    for fn in (
+        lambda m, x, y, z: m.einsum(x, [0, 1], y, [1, 2], [0, 2]),
+        lambda m, x, y, z: m.einsum(x, [0, 1], y, [1, 2]),  # implicit output: sorted free
+        lambda m, x, y, z: m.einsum(z, [..., 0, 1], x, [0, 1], [...]),
+        lambda m, x, y, z: m.einsum(x, [25, 51], [51, 25]),
+    ):
+        compare(lambda *t, f=fn: f(dl, *t), lambda *t, f=fn: f(torch, *t), a, b, c, device=device)
+    x = dl.tensor(a, device=device)
+    with pytest.raises(ValueError, match=r"subscript 52 .* not an int in \[0, 52\)"):
+        dl.einsum(x, [0, 52])
+    with pytest.raises(TypeError, match="must be a list of ints or Ellipsis"):
+        dl.einsum(x, 5)

@@ -477,11 +477,49 @@ class Einsum(Function):
         return tuple(grads)
 
 
-def einsum(equation: str, *operands: Tensor) -> Tensor:
-    """Einstein summation, as ``torch.einsum('ij,jk->ik', a, b)`` (ellipses allowed).
+def _sublist_equation(args: tuple) -> tuple[str, tuple]:
+    """torch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as an equation and its
+    operands: subscripts are ints in [0, 52) (letters a-z, A-Z) or Ellipsis."""
+
+    def letters(sub: Any, what: str) -> str:
+        if not isinstance(sub, list | tuple):
+            raise InvalidType(
+                f"einsum(): {what} must be a list of ints or Ellipsis, got {type(sub).__name__}"
+            )
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, int) and not isinstance(s, bool) and 0 <= s < len(_LETTERS):
+                out.append(_LETTERS[s])
+            else:
+                raise InvalidValue(
+                    f"einsum(): subscript {s!r} in {what} is not an int in [0, 52) or Ellipsis"
+                )
+        return "".join(out)
+
+    pairs = len(args) // 2
+    ops = args[0 : 2 * pairs : 2]
+    subs = [letters(args[2 * i + 1], f"the sublist of operand {i}") for i in range(pairs)]
+    equation = ",".join(subs)
+    if len(args) % 2:
+        equation += "->" + letters(args[-1], "the output sublist")
+    return equation, tuple(ops)
+
+
+def einsum(equation: Any, *operands: Any) -> Tensor:
+    """Einstein summation, as ``torch.einsum('ij,jk->ik', a, b)`` (ellipses allowed), or in
+    torch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``.
 
     Differentiable in every operand (a repeated letter, as in ``'ii->i'``, is a diagonal).
     """
+    if isinstance(equation, Tensor):
+        equation, operands = _sublist_equation((equation, *operands))
+    elif not isinstance(equation, str):
+        raise InvalidType(
+            f"einsum(): expected an equation string or a tensor (sublist form), got "
+            f"{type(equation).__name__}"
+        )
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
     ops = list(operands)
