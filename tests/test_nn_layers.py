@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from oracle import DEVICES, assert_close
+from oracle import DEVICES, assert_close, compare, rng
 
 import darklib as dl
 from darklib import nn
@@ -736,3 +736,60 @@ def test_celu_with_a_negative_alpha_prelu_of_0d_and_empty_strided_convs_follow_t
         y.sum().backward()
         assert tuple(y.shape) == tuple(tfn(torch.zeros(shape), torch.ones(w), stride=2).shape)
         assert tuple(xd.grad.shape) == shape
+
+
+BAG_IDS = np.array([1, 2, 4, 5, 4, 3, 2, 9, 0, 0])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 4, -1])
+@pytest.mark.parametrize(
+    "offsets, last", [([0, 2, 2, 5], False), ([0, 3, 7, 10], True), ([0, 0, 10], True)]
+)
+def test_embedding_bag_matches_torch(device, mode, padding_idx, offsets, last):
+    # empty bags and bags of padding ids only give zeros; padding ids are not counted
+    weight = rng(0).standard_normal((10, 4))
+    off = np.array(offsets)
+    kw = dict(mode=mode, padding_idx=padding_idx, include_last_offset=last)
+    compare(
+        lambda w: dl.nn.functional.embedding_bag(
+            dl.tensor(BAG_IDS, device=device), w, dl.tensor(off, device=device), **kw
+        ),
+        lambda w: torch.nn.functional.embedding_bag(
+            torch.tensor(BAG_IDS), w, torch.tensor(off), **kw
+        ),
+        weight,
+        device=device,
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_embedding_bag_2d_per_sample_weights_module_and_errors(device):
+    ids = rng(1).integers(0, 10, (3, 5))
+    weight, psw = rng(2).standard_normal((10, 4)), rng(3).standard_normal((3, 5))
+    compare(
+        lambda w, p: dl.nn.functional.embedding_bag(
+            dl.tensor(ids, device=device), w, mode="sum", per_sample_weights=p
+        ),
+        lambda w, p: torch.nn.functional.embedding_bag(
+            torch.tensor(ids), w, mode="sum", per_sample_weights=p
+        ),
+        weight,
+        psw,
+        device=device,
+    )
+    bag = dl.nn.EmbeddingBag.from_pretrained(dl.tensor(weight, device=device), mode="max")
+    tbag = torch.nn.EmbeddingBag.from_pretrained(torch.tensor(weight), mode="max")
+    assert_close(bag(dl.tensor(ids, device=device)), tbag(torch.tensor(ids)))
+    assert not bag.weight.requires_grad and list(bag.state_dict()) == ["weight"]
+    e = dl.nn.functional.embedding_bag
+    w = dl.tensor(weight, device=device)
+    with pytest.raises(ValueError, match="offsets are required"):
+        e(dl.tensor([1, 2], device=device), w)
+    with pytest.raises(ValueError, match=r"offsets\[0\] has to be 0"):
+        e(dl.tensor([1, 2], device=device), w, dl.tensor([1], device=device))
+    with pytest.raises(NotImplementedError, match="only supported for mode='sum'"):
+        e(dl.tensor(ids, device=device), w, per_sample_weights=dl.tensor(psw, device=device))
+    with pytest.raises(ValueError, match="mode has to be one of"):
+        e(dl.tensor(ids, device=device), w, mode="min")

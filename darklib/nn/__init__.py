@@ -104,7 +104,7 @@ from darklib.nn.pooling import (
     MaxUnpool1d,
     MaxUnpool2d,
 )
-from darklib.nn.sparse import Embedding
+from darklib.nn.sparse import Embedding, EmbeddingBag
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -134,6 +134,7 @@ __all__ = [
     "Dropout2d",
     "ELU",
     "Embedding",
+    "EmbeddingBag",
     "Flatten",
     "Fold",
     "GELU",

@@ -18,7 +18,7 @@ import numpy as np
 
 from darklib.creation import rand_like, zeros_like
 from darklib.errors import InvalidType, InvalidValue
-from darklib.nn.sparse import embedding
+from darklib.nn.sparse import embedding, embedding_bag
 from darklib.ops.attention import scaled_dot_product_attention
 from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
@@ -141,6 +141,7 @@ __all__ = [
     "dropout3d",
     "elu",
     "embedding",
+    "embedding_bag",
     "feature_alpha_dropout",
     "flatten",
     "fold",
