@@ -949,3 +949,39 @@ def test_gradient_errors(device):
     assert_close(g, np.zeros((3, 3)), 0, 0)
     with pytest.raises(LinAlgError, match="singular"):
         dl.autograd.grad(dl.linalg.det(z), z, create_graph=True)[0].sum().backward()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("upper", [False, True])
+def test_solve_triangular_is_accurate_on_ill_conditioned_triangles(device, upper):
+    # substitution, not an LU solve: a random triangle with small diagonal entries is
+    # ill-conditioned (LU lost every digit at n = 100), but substitution solves it to the
+    # precision torch reaches
+    r = rng(0)
+    n = 100
+    t = np.tril(r.standard_normal((n, n)))
+    np.fill_diagonal(t, 10 ** r.uniform(-1, 0, n))
+    if upper:
+        t = t.T.copy()
+    b = r.standard_normal((n, 2))
+    got = dl.linalg.solve_triangular(
+        dl.tensor(t, device=device), dl.tensor(b, device=device), upper=upper
+    )
+    want = torch.linalg.solve_triangular(torch.tensor(t), torch.tensor(b), upper=upper)
+    np.testing.assert_allclose(got.cpu().numpy(), want.numpy(), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_cond_of_a_singular_matrix_is_inf_and_solve_needs_a_vector_b(device):
+    a = np.array([[[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [0.0, 2.0]]])
+    for p in ("fro", "nuc", 1, -1, float("inf"), float("-inf")):
+        got = dl.linalg.cond(dl.tensor(a, device=device), p).cpu().numpy()
+        want = torch.linalg.cond(torch.tensor(a), p).numpy()
+        # the singular one: inf (torch's LU rounds to 2.5e16 for some p, inf for others)
+        assert got[0] == np.inf and want[0] > 1e15
+        np.testing.assert_allclose(got[1], want[1])
+    with pytest.raises(ValueError, match="B must have at least 1 dimension"):
+        dl.linalg.solve(
+            dl.eye(2, dtype=dl.float64, device=device),
+            dl.tensor(1.0, dtype=dl.float64, device=device),
+        )

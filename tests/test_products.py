@@ -890,3 +890,20 @@ def test_addmm_and_baddbmm_with_beta_zero_ignore_the_input_and_check_its_shape(d
     big = dl.zeros((5, *batch, 2, 3), dtype=dl.float64, device=device)
     with pytest.raises(ValueError, match=r"input of shape \[5, .*cannot be expanded"):
         getattr(dl, name)(big, dl.tensor(a, device=device), dl.tensor(b, device=device))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_renorm_to_inf_histogram_default_bins_and_addr_float_factors(device):
+    compare(
+        lambda a: dl.renorm(a, 2, 0, float("inf")),
+        lambda a: torch.renorm(a, 2, 0, float("inf")),
+        np.array([[1.0, 2.0], [3.0, 4.0]]),
+        device=device,
+    )  # (the gradient was NaN: maxnorm / norm = inf in the branch where left unused)
+    x = rng(4).standard_normal(50)
+    hist = dl.histogram(dl.tensor(x, device=device)).hist
+    assert_close(hist, torch.histogram(torch.tensor(x)).hist)
+    assert tuple(hist.shape) == (100,)
+    ints = dl.ones(2, 2, dtype=dl.int64, device=device)
+    with pytest.raises(TypeError, match="argument beta must not be a floating point"):
+        dl.addr(ints, dl.arange(2, device=device), dl.arange(2, device=device), beta=0.5)

@@ -360,23 +360,32 @@ def _triangle(a: Any, upper: bool, unit: bool) -> Any:
     return xp.triu(a) if upper else xp.tril(a)
 
 
+_TRI_BLOCK = 32  # rows substituted one by one; the rest of the system updated by a GEMM
+
+
 def _tri_solve(t: Any, b: Any, upper: bool) -> Any:
-    """X with t X = b for triangular t (*, n, n), b (*, n, k), one batch shape: LU solve
-    where the diagonal has no zero; substitution otherwise, which gives inf/NaN as torch's
-    triangular solve does (no error)."""
+    """X with t X = b for triangular t (*, n, n), b (*, n, k), one batch shape, by blocked
+    substitution (as LAPACK's trsm). An LU solve of the triangle, pivoting across it, lost
+    every digit on ill-conditioned triangles that substitution solves to machine precision.
+    A zero on the diagonal gives inf/NaN, as torch's triangular solve (no error)."""
     xp = get_xp(t)
     n = t.shape[-1]
-    diag = xp.diagonal(t, axis1=-2, axis2=-1)
-    if n == 0 or bool((diag != 0).all()):
-        try:
-            return xp.linalg.solve(t, b)
-        except np.linalg.LinAlgError:
-            pass
-    x = xp.zeros(b.shape, xp.result_type(t.dtype, b.dtype))
-    for i in range(n - 1, -1, -1) if upper else range(n):
-        lo, hi = (i + 1, n) if upper else (0, i)
-        acc = b[..., i, :] - xp.matmul(t[..., i : i + 1, lo:hi], x[..., lo:hi, :])[..., 0, :]
-        x[..., i, :] = acc / t[..., i, i, None]
+    x = xp.empty(b.shape, xp.result_type(t.dtype, b.dtype))
+    starts = range(0, n, _TRI_BLOCK)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for s in reversed(starts) if upper else starts:
+            e = min(s + _TRI_BLOCK, n)
+            rhs = b[..., s:e, :]
+            if upper and e < n:
+                rhs = rhs - xp.matmul(t[..., s:e, e:], x[..., e:, :])
+            elif not upper and s > 0:
+                rhs = rhs - xp.matmul(t[..., s:e, :s], x[..., :s, :])
+            for i in range(e - 1, s - 1, -1) if upper else range(s, e):
+                lo, hi = (i + 1, e) if upper else (s, i)
+                acc = rhs[..., i - s, :]
+                if hi > lo:
+                    acc = acc - xp.matmul(t[..., i : i + 1, lo:hi], x[..., lo:hi, :])[..., 0, :]
+                x[..., i, :] = acc / t[..., i, i, None]
     return x
 
 
@@ -905,6 +914,11 @@ def _solve_operands(A: Tensor, B: Tensor, op: str, left: bool = True) -> tuple:
     A = _square_float(A, op)
     B = _floating(B, op, "B")
     _same_dtype(op, A, B)
+    if B.ndim == 0:
+        raise InvalidValue(
+            f"{op}: The input tensor B must have at least 1 dimension (a vector) or 2 (matrices),"
+            f" got a 0-d tensor; A has shape {list(A.shape)}"
+        )
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     Bm = B.unsqueeze(-1) if vector else B
     n = A.shape[-1]
@@ -1514,7 +1528,21 @@ def cond(A: Tensor, p: Any = None) -> Tensor:
         sv = svdvals(A)
         hi, lo = R.amax(sv, -1), R.amin(sv, -1)
         return hi / lo if p != -2 else lo / hi
-    return matrix_norm(A, p) * matrix_norm(inv(_square(A, op)), p)
+    A = _square(A, op)
+    try:
+        return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    except LinAlgError:
+        pass
+    # some matrix is singular: inf for it, as torch (and NumPy), the others' numbers
+    n = A.shape[-1]
+    flat = A.reshape(-1, n, n)
+    parts = []
+    for k in range(flat.shape[0]):
+        try:
+            parts.append(matrix_norm(flat[k], p) * matrix_norm(inv(flat[k]), p))
+        except LinAlgError:
+            parts.append(_const(A, get_xp(A.array).asarray(np.inf)))
+    return S.stack(parts).reshape(A.shape[:-2])
 
 
 def vander(x: Tensor, N: int | None = None) -> Tensor:

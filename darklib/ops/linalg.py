@@ -321,6 +321,13 @@ def scaled_sum(op: str, input: Tensor, prod: Tensor, beta: Any, alpha: Any) -> T
     if kind == "b":
         res = prod if alpha else Tensor._wrap(xp.zeros(shape, bool))
         return E.logical_or(res, input) if beta else res
+    if kind in "iub" and op == "addr":  # (torch's addmm/addmv/addbmm truncate instead)
+        for name, v in (("beta", beta), ("alpha", alpha)):
+            if isinstance(v, float):
+                raise InvalidType(
+                    f"{op}(): For integral input tensors, argument {name} must not be a "
+                    f"floating point number (got {v})"
+                )
     if kind in "iu":
         beta, alpha = int(beta), int(alpha)
     if alpha != 1:

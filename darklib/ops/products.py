@@ -443,7 +443,7 @@ def _edges(lo: float, hi: float, bins: int, dt: np.dtype) -> np.ndarray:
 
 def histogram(
     input: Tensor,
-    bins: Any,
+    bins: Any = 100,
     *,
     range: Sequence[float] | None = None,
     weight: Tensor | None = None,
@@ -554,6 +554,8 @@ def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     acc = x.to(_dt.float32) if x.array.dtype == np.float16 else x
     others = tuple(i for i in range(x.ndim) if i != d)
     norms = R.norm(acc, p, dim=others, keepdim=True)
+    if maxnorm == math.inf:  # nothing to scale (maxnorm / norm would be inf where unused)
+        return E.mul(x, 1.0)
     factor = E.where(norms > maxnorm, E.div(maxnorm, E.add(norms, 1e-7)), 1.0)
     return _cast(E.mul(acc, factor), x.array.dtype)
 
