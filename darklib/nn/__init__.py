@@ -105,8 +105,38 @@ from darklib.nn.pooling import (
     MaxUnpool2d,
 )
 from darklib.nn.sparse import Embedding, EmbeddingBag
+from darklib.nn.volumetric import (
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool3d,
+    AvgPool3d,
+    BatchNorm3d,
+    CircularPad3d,
+    ConstantPad3d,
+    Conv3d,
+    ConvTranspose3d,
+    Dropout3d,
+    InstanceNorm3d,
+    MaxPool3d,
+    ReflectionPad3d,
+    ReplicationPad3d,
+    ZeroPad3d,
+)
 
 __all__ = [
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+    "AvgPool3d",
+    "BatchNorm3d",
+    "CircularPad3d",
+    "ConstantPad3d",
+    "Conv3d",
+    "ConvTranspose3d",
+    "Dropout3d",
+    "InstanceNorm3d",
+    "MaxPool3d",
+    "ReflectionPad3d",
+    "ReplicationPad3d",
+    "ZeroPad3d",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d",

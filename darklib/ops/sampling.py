@@ -433,7 +433,9 @@ def interpolate(
     """Resize a batch of signals or images, as ``torch.nn.functional.interpolate``.
 
     Args:
-        input: (N, C, L) for 1-D modes or (N, C, H, W) for 2-D modes.
+        input: (N, C, L) for 1-D modes, (N, C, H, W) for 2-D modes or (N, C, D, H, W)
+            for 'nearest', 'nearest-exact', 'trilinear' and 'area' (see
+            :func:`darklib.ops.volumetric.interpolate3d`).
         size: output spatial size, int or tuple (one of ``size`` / ``scale_factor``).
         scale_factor: multiplier for the spatial size, float or tuple; the output size is
             ``floor(in * scale_factor)``.
@@ -455,6 +457,17 @@ def interpolate(
     op = "interpolate"
     if not isinstance(input, Tensor):
         raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
+    if input.ndim == 5:  # volumes: nearest, nearest-exact, trilinear, area
+        from darklib.ops.volumetric import interpolate3d
+
+        return interpolate3d(
+            input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias
+        )
+    if mode == "trilinear":
+        raise NotImplementedError(
+            f"{op}: mode 'trilinear' needs a 5-D input (N, C, D, H, W), got shape "
+            f"{tuple(input.shape)}"
+        )
     if mode not in _MODES:
         raise NotImplementedError(
             f"{op}: mode {mode!r} is not supported; use one of "
