@@ -258,6 +258,14 @@ for _name in (
     "logical_or logical_xor eq ne lt le gt ge atan2 hypot xlogy copysign heaviside ldexp"
 ).split():
     setattr(Tensor, _name + "_", _inplace_binary(_name, getattr(E, _name)))
+for _alias, _name in (  # torch's long names of the in-place comparisons
+    ("greater", "gt"),
+    ("greater_equal", "ge"),
+    ("less", "lt"),
+    ("less_equal", "le"),
+    ("not_equal", "ne"),
+):
+    setattr(Tensor, _alias + "_", _inplace_binary(_alias, getattr(E, _name)))
 _bind(
     heaviside=E.heaviside,
     ldexp=E.ldexp,

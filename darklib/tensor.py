@@ -608,10 +608,11 @@ class Tensor:
         self._check_inplace_result(name, res)
         if res.array.dtype != self.array.dtype:
             res = res.to(self.dtype)
-        if before._requires_grad and not res._requires_grad:  # (lt_, logical_and_, ...)
+        if not res._requires_grad:  # (lt_, logical_and_, ...): zero gradients, as torch
             from darklib.ops.elementwise import ZeroGradient
 
-            res = ZeroGradient.apply(before, res)
+            others = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+            res = ZeroGradient.apply(before, res, *others)
         if not shared:
             self.array = res.array
             self._retain_on(res.grad_fn)

@@ -314,3 +314,22 @@ def test_in_place_comparison_keeps_the_tensor_in_the_graph_with_zero_gradient(op
         getattr(tz2[1:], op)(*(torch.tensor(v[1:]) for v in args))
         ((ty2 + tz2) * t2).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), t2.grad.numpy(), equal_nan=True)
+
+
+def test_in_place_comparison_with_an_operand_that_requires_grad_and_long_names():
+    # the operand joins the graph too (zero gradient), as torch; torch's long names exist
+    grads = []
+    for lib in (dl, torch):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([1.5, 1.5], requires_grad=True)
+        y = x * 1
+        y.lt_(w)
+        z = lib.tensor([1.0, 2.0])
+        z.greater_equal_(w)
+        assert z.requires_grad
+        grads.append([g.numpy() for g in lib.autograd.grad((y + z).sum(), [x, w])])
+        assert lib.tensor([1.0, 3.0]).less_(2.0).tolist() == [1.0, 0.0]
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="expected a tensor operand, got float and float"):
+        dl.add(2.0, 3.0)

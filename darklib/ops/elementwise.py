@@ -1011,13 +1011,22 @@ def normal_quantile(xp: Any, p: Any) -> Any:
 
 def _erfinv(xp: Any, y: Any) -> Any:
     """The inverse of erf on (-1, 1) (+-inf at +-1, NaN outside): the normal quantile of
-    (1 + y) / 2 scaled, then two Newton steps on erf, to the precision of y's dtype."""
+    (1 + y) / 2 scaled, then two Newton steps on erf (on erfc from the tail 1 - |y| where
+    |y| >= 1/2), to the precision of y's dtype."""
     if y.dtype.itemsize < 4:
         return _erfinv(xp, y.astype(xp.float32)).astype(y.dtype)
     yw = y.astype(xp.float64)
+    a = xp.abs(yw)
+    # |y| >= 1/2 from its tail q = 1 - |y| (exact there): erf(x) - y has no digits left
+    # near 1, erfc(x) - q keeps them all (erfinv(1 - 2^-53) was 0.3% off)
+    q = xp.where(a >= 0.5, 1 - a, 0.5)
+    far = -normal_quantile(xp, q / 2) / math.sqrt(2)
     x = normal_quantile(xp, (1 + yw) / 2) / math.sqrt(2)
-    for _ in range(2):
-        x = x - (_erf(xp, x) - yw) / (_TWO_OVER_SQRT_PI * xp.exp(-x * x))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(2):
+            x = x - (_erf(xp, x) - yw) / (_TWO_OVER_SQRT_PI * xp.exp(-x * x))
+            far = far + (_erfc(xp, far) - q) / (_TWO_OVER_SQRT_PI * xp.exp(-far * far))
+    x = xp.where(a >= 0.5, xp.copysign(far, yw), x)
     x = xp.where(xp.abs(yw) == 1, xp.copysign(xp.inf, yw), x)
     x = xp.where(xp.abs(yw) > 1, xp.nan, x)
     return x.astype(y.dtype)
@@ -1026,6 +1035,11 @@ def _erfinv(xp: Any, y: Any) -> Any:
 def _binary(fn: type[Function], a: Any, b: Any, floating: bool = False) -> Tensor:
     a, b = promote(a, b, floating=floating)
     if not isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            raise InvalidType(
+                f"{fn.__name__.lower()}: expected a tensor operand, got "
+                f"{type(a).__name__} and {type(b).__name__}"
+            )
         # scalar <op> tensor: the scalar becomes a 0-d array of the tensor's dtype
         return fn.apply(Tensor._wrap(_dt.scalar_array(get_xp(b.array), a, b.array.dtype)), b)
     return fn.apply(a, b)
@@ -1656,21 +1670,27 @@ def nan_to_num(
 
 
 class ZeroGradient(Function):
-    """``value`` in the graph of ``like`` with a zero gradient: what an in-place comparison
-    or logical op (lt_, eq_, logical_and_, ...) makes of a tensor that requires grad, as
-    torch's ``LtBackward0`` (the tensor keeps requiring grad; nothing flows back)."""
+    """``value`` in the graph of ``like`` (and of the ``others``) with a zero gradient: what
+    an in-place comparison or logical op (lt_, eq_, logical_and_, ...) makes of a tensor
+    when it or an operand requires grad, as torch's ``LtBackward0`` (the tensor keeps
+    requiring grad; zeros flow back)."""
 
     @staticmethod
-    def forward(ctx, like, value):
+    def forward(ctx, like, value, *others):
+        ctx.shapes = [(a.shape, a.dtype) for a in (like, *others)]
         return value
 
     @staticmethod
     def backward(ctx, g):
-        return get_xp(g).zeros_like(g), None
+        xp = get_xp(g)
+        zeros = [xp.zeros(shape, dt) for shape, dt in ctx.shapes]
+        return zeros[0], None, *zeros[1:]
 
     @staticmethod
     def backward_graph(ctx, g):
-        return g * 0.0, None
+        xp = get_xp(g.array)
+        zeros = [Tensor._wrap(xp.zeros(shape, dt)) for shape, dt in ctx.shapes]
+        return zeros[0], None, *zeros[1:]
 
 
 def _compare(op: str, a: Any, b: Any) -> Tensor:
