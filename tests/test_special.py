@@ -769,3 +769,56 @@ def test_device_gradients_and_broadcasting(device):
     np.testing.assert_allclose(out.detach().cpu().numpy(), ref.detach().numpy(), rtol=1e-5)
     np.testing.assert_allclose(x.grad.cpu().numpy(), xt.grad.numpy(), rtol=1e-5)
     np.testing.assert_allclose(y.grad.cpu().numpy(), yt.grad.numpy(), rtol=1e-5)
+
+
+def test_erfinv_near_one_and_polygamma_of_huge_x_match_torch():
+    # erfinv from the tail 1 - |y| (Newton on erf lost the digits near 1: 0.3% off at
+    # 1 - 2^-53); polygamma's terms as powers of 1/x (x^(n+1) overflowed to a 0 result)
+    y = np.array([1 - 2.0**-53, 1 - 1e-12, -(1 - 1e-15), 0.5, 0.9, -0.99999, 1e-300])
+    got = dl.erfinv(dl.tensor(y, requires_grad=True))
+    want = torch.erfinv(torch.tensor(y, requires_grad=True))
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-14)
+    got.sum().backward()
+    want.sum().backward()
+    for n, x in ((1, 1e200), (1, 1e160), (2, 1e104), (3, 0.25)):
+        d = dl.polygamma(n, dl.tensor([x], dtype=dl.float64)).item()
+        t = torch.polygamma(n, torch.tensor([x], dtype=torch.float64)).item()
+        assert d == pytest.approx(t, rel=1e-10), (n, x)
+    x = dl.tensor([1e200], dtype=dl.float64, requires_grad=True)
+    dl.digamma(x).sum().backward()
+    assert x.grad.item() == pytest.approx(1e-200, rel=1e-12)
+
+
+def test_sinc_derivatives_near_zero_with_create_graph():
+    # the graph's slope uses the same series near 0 as backward (the quotient cancelled:
+    # sinc'' at 1e-9 came out -pi^2 instead of -pi^2/3)
+    for v in (1e-9, 1e-7, 1e-4, 0.0):
+        x = dl.tensor([v], dtype=dl.float64, requires_grad=True)
+        (g,) = dl.autograd.grad(dl.sinc(x).sum(), x, create_graph=True)
+        (g2,) = dl.autograd.grad(g.sum(), x)
+        # the Taylor series' first two terms: the rest is below 1e-14 relative here
+        want1 = -(math.pi**2) * v / 3 + math.pi**4 * v**3 / 30
+        want2 = -(math.pi**2) / 3 + math.pi**4 * v**2 / 10
+        assert g.item() == pytest.approx(want1, rel=1e-6, abs=1e-300)
+        assert g2.item() == pytest.approx(want2, rel=1e-6)
+
+
+def test_bessel_i1_gradients_near_zero_and_log_ndtr_far_right_second_derivative():
+    # 1/x overflowed near the subnormals (-inf gradients); erfcx overflowed in log_ndtr's
+    # graph slope past x = 37.7 (a NaN second derivative)
+    for name in ("i1", "i1e"):
+        x = dl.tensor([1e-310, 5e-324, 0.0, 1e-5], dtype=dl.float64, requires_grad=True)
+        t = torch.tensor(x.detach().numpy(), requires_grad=True)
+        (g,) = dl.autograd.grad(getattr(dl.special, name)(x).sum(), x, create_graph=True)
+        (tg,) = torch.autograd.grad(getattr(torch.special, name)(t).sum(), t, create_graph=True)
+        np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-12)
+        assert np.isfinite(dl.autograd.grad(g.sum(), x)[0].numpy()).all()
+    v = np.array([-40.0, -5.0, 0.0, 5.0, 30.0, 40.0])
+    x = dl.tensor(v, requires_grad=True)
+    t = torch.tensor(v, requires_grad=True)
+    (g,) = dl.autograd.grad(dl.special.log_ndtr(x).sum(), x, create_graph=True)
+    (tg,) = torch.autograd.grad(torch.special.log_ndtr(t).sum(), t, create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), rtol=1e-9)
+    (g2,) = dl.autograd.grad(g.sum(), x)
+    (tg2,) = torch.autograd.grad(tg.sum(), t)
+    np.testing.assert_allclose(g2.numpy(), tg2.numpy(), rtol=1e-8)

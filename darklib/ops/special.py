@@ -314,14 +314,16 @@ def _inv_power(xp: Any, v: Any, s: Any, whole: int | None) -> Any:
     polygamma: a few multiplications instead of a pow per element)."""
     if whole is None:
         return v**-s
-    acc, base, m = None, v, whole
+    # powers of 1/v: v^whole overflowed to inf (and 1/inf to 0) where v^-whole is a
+    # representable small number (polygamma(1, 1e160) = 1e-160 came out 0)
+    acc, base, m = None, 1 / v, whole
     while m:
         if m & 1:
             acc = base if acc is None else acc * base
         m >>= 1
         if m:
             base = base * base
-    return 1 / acc
+    return acc
 
 
 def _zeta_regular(xp: Any, s: Any, q: Any, whole: int | None = None) -> Any:
@@ -351,7 +353,9 @@ def _zeta_regular(xp: Any, s: Any, q: Any, whole: int | None = None) -> Any:
     for j, c in enumerate(coeffs, start=1):
         corr = corr + c * rising
         rising = rising * (s + 2 * j - 1) * (s + 2 * j) / (w * w)
-    return total + b * (w / (s - 1) + 0.5 + corr)
+    # the integral term w^(1-s) / (s-1) on its own: b * w underflows first for huge w
+    lead = _inv_power(xp, w, s - 1, None if whole is None else whole - 1) / (s - 1)
+    return total + lead + b * (0.5 + corr)
 
 
 def _zeta_core(xp: Any, s: Any, q: Any, whole: int | None = None) -> Any:
@@ -1054,6 +1058,7 @@ class _Arrays:
         return out.astype(dt, copy=False)
 
     digamma = staticmethod(digamma_values)
+    erfc = staticmethod(lambda a: E._erfc(get_xp(a), a))
     i0 = staticmethod(lambda a: bessel_i_values(a, 0, False))
     i1 = staticmethod(lambda a: bessel_i_values(a, 1, False))
     i0e = staticmethod(lambda a: bessel_i_values(a, 0, True))
@@ -1075,6 +1080,7 @@ class _Tensors:
     sign = staticmethod(E.sign)
     where = staticmethod(E.where)
     digamma = staticmethod(lambda t: digamma(t))
+    erfc = staticmethod(E.erfc)
     i0 = staticmethod(lambda t: i0(t))
     i1 = staticmethod(lambda t: i1(t))
     i0e = staticmethod(lambda t: i0e(t))
@@ -1141,20 +1147,26 @@ I0e = _unary_function(
 )
 
 
+def _tiny(r: Any) -> Any:
+    """Where |x| is below sqrt(tiny): I1(x)/x and i1e(x)/x are 1/2 to the dtype's precision
+    there, and 1/x overflows near the subnormals (the gradient was -inf at 1e-310)."""
+    return get_xp(r).abs(r) < np.sqrt(np.finfo(r.dtype).tiny)
+
+
 def _i1_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
-    """I1' = I0 - I1/x (1/2 at 0), as e^|x| (i0e - i1e/x): no inf - inf for large x."""
+    """I1' = I0 - I1/x (1/2 near 0), as e^|x| (i0e - i1e/x): no inf - inf for large x."""
     xp = get_xp(r)
-    zero = o.mask(r == 0)
-    safe = o.where(zero, 1.0, x) if o is _Tensors else xp.where(r == 0, 1.0, x).astype(r.dtype)
+    zero = o.mask(_tiny(r))
+    safe = o.where(zero, 1.0, x) if o is _Tensors else xp.where(_tiny(r), 1.0, x).astype(r.dtype)
     d = o.exp(o.abs(x)) * (o.i0e(x) - o.i1e(x) / safe)
     return o.where(zero, 0.5, d)
 
 
 def _i1e_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
-    """i1e' = i0e - i1e (sign(x) + 1/x) (1/2 at 0)."""
+    """i1e' = i0e - i1e (sign(x) + 1/x) (1/2 near 0)."""
     xp = get_xp(r)
-    zero = o.mask(r == 0)
-    safe = o.where(zero, 1.0, x) if o is _Tensors else xp.where(r == 0, 1.0, x).astype(r.dtype)
+    zero = o.mask(_tiny(r))
+    safe = o.where(zero, 1.0, x) if o is _Tensors else xp.where(_tiny(r), 1.0, x).astype(r.dtype)
     sgn = o.mask(xp.sign(r).astype(r.dtype))
     return o.where(zero, 0.5, o.i0e(x) - y * (sgn + 1 / safe))
 
@@ -1174,11 +1186,19 @@ Ndtr = _unary_function(
     _wide_slope(lambda xp, x, y: _square_exp(xp, x, 0.5) / _SQRT_2PI),
 )
 Ndtri = _unary_function("Ndtri", ndtri_values, lambda o, x, y, r: _SQRT_2PI * o.exp(0.5 * y * y))
-LogNdtr = _unary_function(
-    "LogNdtr",
-    log_ndtr_values,  # phi / Phi = sqrt(2/pi) / erfcx(-x / sqrt 2): no 0/0 in the tails
-    lambda o, x, y, r: _SQRT_2_OVER_PI / o.erfcx(x * -_SQRT_HALF),
-)
+
+
+def _log_ndtr_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
+    """phi / Phi: sqrt(2/pi) / erfcx(-x / sqrt 2) for x < 0 (no 0/0 in the left tail),
+    sqrt(2/pi) e^(-x^2/2) / erfc(-x / sqrt 2) for x >= 0, where erfcx overflows (x > 37.7
+    in float64) and its derivative gave inf / inf."""
+    right = o.mask(r >= 0)
+    xr, xl = o.where(right, x, 0.0), o.where(right, 0.0, x)
+    far_right = _SQRT_2_OVER_PI * o.exp(-0.5 * xr * xr) / o.erfc(xr * -_SQRT_HALF)
+    return o.where(right, far_right, _SQRT_2_OVER_PI / o.erfcx(xl * -_SQRT_HALF))
+
+
+LogNdtr = _unary_function("LogNdtr", log_ndtr_values, _log_ndtr_slope)
 Entr = _unary_function(
     "Entr",
     lambda a: _values(a, lambda xp, v: _entr_core(xp, v)),
@@ -1189,9 +1209,16 @@ Entr = _unary_function(
 def _sinc_graph_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
     if o is _Arrays:
         return _values(r, lambda xp, v: _sinc_slope(xp, v))
-    zero = o.mask(r == 0)
-    safe = o.where(zero, 1.0, x)
-    return o.where(zero, 0.0, (E.cos(math.pi * safe) - sinc(safe)) / safe)
+    # as _sinc_slope, in differentiable ops: the series near 0, where the quotient cancels
+    # (its derivatives there came out -pi^2 instead of -pi^2/3)
+    small = o.mask(get_xp(r).abs(math.pi * r) < 0.5)
+    y = math.pi * o.where(small, x, 0.0)
+    y2 = y * y
+    acc = 0.0
+    for k in range(12, 0, -1):
+        acc = acc * y2 + (-1) ** k * 2 * k / math.factorial(2 * k + 1)
+    safe = o.where(small, 1.0, x)
+    return o.where(small, acc * math.pi * y, (E.cos(math.pi * safe) - sinc(safe)) / safe)
 
 
 Sinc = _unary_function(
