@@ -822,3 +822,20 @@ def test_bessel_i1_gradients_near_zero_and_log_ndtr_far_right_second_derivative(
     (g2,) = dl.autograd.grad(g.sum(), x)
     (tg2,) = torch.autograd.grad(tg.sum(), t)
     np.testing.assert_allclose(g2.numpy(), tg2.numpy(), rtol=1e-8)
+
+
+def test_gammainc_for_huge_a_near_the_transition():
+    # Temme's uniform expansion where x ~ a is large: the series stopped short (0.1573 for
+    # 0.158655 at a = 1e10) and took a second an element; references from 100-digit
+    # evaluations (the 1e12 one: torch returns 1.5e-25 there)
+    cases = [
+        (1e10, 1e10 - 1e5, 0.158655253926),
+        (1e6, 1e6 * 0.99, 5.44664469301e-24),
+        (1e7, 1e7 * 0.998, 1.23640706372e-10),
+        (1e12, 1e12 * (1 - 1e-5), 7.6173142106e-24),
+    ]
+    for a, x, want in cases:
+        args = dl.tensor([a], dtype=dl.float64), dl.tensor([x], dtype=dl.float64)
+        p, q = dl.special.gammainc(*args).item(), dl.special.gammaincc(*args).item()
+        assert p == pytest.approx(want, rel=1e-10), (a, x)
+        assert p + q == pytest.approx(1.0, abs=1e-15)

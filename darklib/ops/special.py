@@ -759,9 +759,37 @@ def _igam_core(xp: Any, a: Any, x: Any, upper: bool) -> Any:
         q = _igamc_fraction(xp, aa, xx)
         return q if upper else 1 - q
 
-    _fill(out, below, series, a, x)
-    _fill(out, regular & (x > 1.1) & (x >= a), fraction, a, x)
+    # large a with x near a: the series and the fraction need ~sqrt(a) terms there (and
+    # stopped short, wrong, past a ~ 1e7): Temme's uniform expansion instead
+    near = regular & (a > _TEMME_MIN_A) & (xp.abs(x - a) <= 0.3 * a)
+    _fill(out, below & ~near, series, a, x)
+    _fill(out, regular & (x > 1.1) & (x >= a) & ~near, fraction, a, x)
+    _fill(out, near, lambda aa, xx: _igam_temme(xp, aa, xx, upper), a, x)
     return _igam_edges(xp, a, x, out, upper)
+
+
+_TEMME_MIN_A = 2e4  # (its two terms are within ~1e-13 there, 1e-15 from a = 1e5)
+
+
+def _igam_temme(xp: Any, a: Any, x: Any, upper: bool) -> Any:
+    """P(a, x) or Q(a, x) by Temme's uniform asymptotic expansion (DLMF 8.12.3-8.12.10):
+    Q = erfc(eta sqrt(a/2)) / 2 + R, P = erfc(-eta sqrt(a/2)) / 2 - R, with
+    eta^2 / 2 = lambda - 1 - log(lambda), lambda = x / a, eta of the sign of lambda - 1, and
+    R = e^(-a eta^2 / 2) / sqrt(2 pi a) (c0(eta) + c1(eta) / a); c0 and c1 from their
+    closed forms, or their Taylor series where |eta| < 1e-3 (the closed forms cancel)."""
+    t = (x - a) / a  # lambda - 1
+    d = _log1pmx(xp, x, a)  # log(lambda) - (lambda - 1) <= 0
+    eta = xp.sign(t) * xp.sqrt(-2 * d)
+    small = xp.abs(eta) < 1e-3
+    es = xp.where(small, eta, 0.0)
+    c0_near = _horner((1 / 25515, -139 / 777600, 1 / 2835, 1 / 864, -2 / 135, 1 / 12, -1 / 3), es)
+    c1_near = _horner((1 / 378, -1 / 288, -1 / 540), es)
+    e, tt = xp.where(small, 1.0, eta), xp.where(small, 1.0, t)
+    c0 = xp.where(small, c0_near, 1 / tt - 1 / e)
+    c1 = xp.where(small, c1_near, 1 / e**3 - 1 / tt**3 - 1 / tt**2 - 1 / (12 * tt))
+    r = xp.exp(a * d) / xp.sqrt(2 * math.pi * a) * (c0 + c1 / a)
+    z = eta * xp.sqrt(a / 2)
+    return 0.5 * E._erfc(xp, z) + r if upper else 0.5 * E._erfc(xp, -z) - r
 
 
 def _igam_edges(xp: Any, a: Any, x: Any, out: Any, upper: bool) -> Any:
