@@ -839,3 +839,19 @@ def test_gammainc_for_huge_a_near_the_transition():
         p, q = dl.special.gammainc(*args).item(), dl.special.gammaincc(*args).item()
         assert p == pytest.approx(want, rel=1e-10), (a, x)
         assert p + q == pytest.approx(1.0, abs=1e-15)
+
+
+def test_polygamma_far_below_zero_by_reflection():
+    # the zeta sum ran term by term up to 0 (6 s at -1e6) and cancelled for even n (torch:
+    # -4.95e-14 for -6.0e-20); references from 50-digit evaluations
+    cases = [
+        (1, -1e6 - 0.5, 9.869603401090359),
+        (2, -100000.5, -9.99980000274997e-11),
+        (4, -100000.5, -5.99976000549991e-20),
+        (4, -30.5, -6.491247849842152e-06),
+        (2, -1234.75, -124.02510737657478),
+    ]
+    for n, x, want in cases:
+        got = dl.polygamma(n, dl.tensor([x], dtype=dl.float64)).item()
+        assert got == pytest.approx(want, rel=1e-12), (n, x)
+    assert dl.polygamma(3, dl.tensor([-31.0], dtype=dl.float64)).item() == math.inf

@@ -394,8 +394,44 @@ def _factorial(n: int) -> float:
 def _polygamma_core(xp: Any, n: int, x: Any) -> Any:
     if n == 0:
         return _digamma_edges(xp, x, _digamma_core(xp, x))
+    # far below 0 the zeta sum runs term by term up to 0 (6 s at -1e6) and cancels for
+    # even n: the reflection formula from 1 - x there
+    far = (x < _REFLECT_BELOW) & ~_is_int(xp, x) & xp.isfinite(x)
+    out = xp.empty(x.shape, xp.float64)
+    _fill(out, ~far, lambda v: _polygamma_direct(xp, n, v), x)
+    _fill(out, far, lambda v: _polygamma_reflected(xp, n, v), x)
+    return out
+
+
+def _polygamma_direct(xp: Any, n: int, x: Any) -> Any:
     sign = 1.0 if n % 2 else -1.0
     return sign * _factorial(n) * _zeta_core(xp, xp.full(x.shape, n + 1.0), x, n + 1)
+
+
+_REFLECT_BELOW = -30.0
+
+
+@functools.cache
+def _cot_derivative(n: int) -> tuple[float, ...]:
+    """Coefficients (highest power first) of P_n with d^n/dt^n cot(t) = P_n(cot t):
+    P_0(u) = u, P_(k+1)(u) = -(1 + u^2) P_k'(u)."""
+    p = [0, 1]  # ascending powers, exact integers
+    for _ in range(n):
+        d = [k * c for k, c in enumerate(p)][1:]
+        nxt = [0] * (len(d) + 2)
+        for k, c in enumerate(d):
+            nxt[k] -= c
+            nxt[k + 2] -= c
+        p = nxt
+    return tuple(float(c) for c in reversed(p))
+
+
+def _polygamma_reflected(xp: Any, n: int, x: Any) -> Any:
+    """psi^(n)(x) = (-1)^n psi^(n)(1 - x) - pi^(n+1) P_n(cot(pi x)) for non-integer x
+    (DLMF 5.15.6 differentiated n times)."""
+    right = _polygamma_direct(xp, n, 1 - x)
+    cot = _cospi(xp, x) / _sinpi(xp, x)
+    return (-1.0) ** n * right - math.pi ** (n + 1) * _horner(_cot_derivative(n), cot)
 
 
 def _polygamma_gpu(xp: Any, n: int, x: Any) -> Any:
