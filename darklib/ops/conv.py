@@ -495,6 +495,27 @@ def _check_operands(
     same_dtype(op, "input weight bias", input, weight, bias)
 
 
+def check_channels(op: str, weight: Tensor, bias: Any, ishape: tuple, c: int, groups: int) -> None:
+    """A convolution's channel counts: weight (O, C/groups, *k) against an input of ``c``
+    channels (shape ``ishape``) and ``groups``, and the bias (O,)."""
+    o, cg = _shape(weight)[:2]
+    if o % groups:
+        raise RuntimeError(
+            f"{op}: weight {_shape(weight)} has {o} output channels, which is "
+            f"not divisible by groups={groups}"
+        )
+    if c != cg * groups:
+        raise RuntimeError(
+            f"{op}: expected input with {cg * groups} channels (weight "
+            f"{_shape(weight)}, groups={groups}), got {ishape}"
+        )
+    if bias is not None and _shape(bias) != (o,):
+        raise RuntimeError(
+            f"{op}: bias of shape {_shape(bias)} does not match {o} output "
+            f"channels (weight {_shape(weight)})"
+        )
+
+
 def conv2d(
     input: Tensor,
     weight: Tensor,
@@ -525,24 +546,10 @@ def conv2d(
     groups = int(groups)
     sh, sw = _pair(stride, "stride", op, 1)
     dh, dw = _pair(dilation, "dilation", op, 1)
-    o, cg, kh, kw = _shape(weight)
+    kh, kw = _shape(weight)[2:]
     ishape = _shape(input)
     c, h, w = ishape[-3:]
-    if o % groups:
-        raise RuntimeError(
-            f"{op}: weight {_shape(weight)} has {o} output channels, which is "
-            f"not divisible by groups={groups}"
-        )
-    if c != cg * groups:
-        raise RuntimeError(
-            f"{op}: expected input with {cg * groups} channels (weight "
-            f"{_shape(weight)}, groups={groups}), got {ishape}"
-        )
-    if bias is not None and _shape(bias) != (o,):
-        raise RuntimeError(
-            f"{op}: bias of shape {_shape(bias)} does not match {o} output "
-            f"channels (weight {_shape(weight)})"
-        )
+    check_channels(op, weight, bias, ishape, c, groups)
     if isinstance(padding, str):
         if padding == "valid":
             pt = pb = pl = pr = 0

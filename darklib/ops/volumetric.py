@@ -40,8 +40,9 @@ from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels.im2col import offset_range
 from darklib.ops._promote import same_dtype
-from darklib.ops.conv import conv2d, conv_transpose2d
+from darklib.ops.conv import check_channels, conv2d, conv_transpose2d
 from darklib.ops.pool import (
+    _pool_out,
     adaptive_avg_pool2d,
     adaptive_max_pool2d,
     avg_pool2d,
@@ -232,21 +233,7 @@ def conv3d(
     o, cg, kd, kh, kw = _shape(weight)
     ishape = _shape(input)
     c, d = ishape[-4], ishape[-3]
-    if o % groups:
-        raise RuntimeError(
-            f"{op}: weight {_shape(weight)} has {o} output channels, which is not divisible "
-            f"by groups={groups}"
-        )
-    if c != cg * groups:
-        raise RuntimeError(
-            f"{op}: expected input with {cg * groups} channels (weight {_shape(weight)}, "
-            f"groups={groups}), got {ishape}"
-        )
-    if bias is not None and _shape(bias) != (o,):
-        raise RuntimeError(
-            f"{op}: bias of shape {_shape(bias)} does not match {o} output channels "
-            f"(weight {_shape(weight)})"
-        )
+    check_channels(op, weight, bias, ishape, c, groups)
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
             raise InvalidValue(
@@ -394,13 +381,6 @@ def _check_pool_input(op: str, input: Any) -> None:
         raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
     if 0 in _shape(input)[-3:]:
         raise RuntimeError(f"{op}: expected non-empty D, H and W, got input {_shape(input)}")
-
-
-def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1  # the last window must start inside the input or the left padding
-    return out
 
 
 def _pool_window(
