@@ -88,11 +88,16 @@ from darklib.ops.decomp import (
     det,
     inverse,
     logdet,
+    lu,
+    lu_solve,
+    lu_unpack,
+    matrix_exp,
     matrix_power,
     pinverse,
     qr,
     slogdet,
     svd,
+    triangular_solve,
 )
 from darklib.ops.elementwise import (
     abs,

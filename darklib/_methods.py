@@ -660,6 +660,10 @@ _bind(
     pinverse=D.pinverse,
     matrix_power=D.matrix_power,
     cross=D.cross,
+    matrix_exp=D.matrix_exp,
+    lu=D.lu,
+    lu_solve=D.lu_solve,
+    triangular_solve=D.triangular_solve,
 )
 
 # ------------------------------------------------------------------ special functions

@@ -1729,3 +1729,651 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None) -> Tensor:
             raise InvalidValue(f"no dimension of size 3 in input (shape {list(x.shape)})")
         dim = found[0]
     return linalg_cross(input, other, dim=dim)
+
+
+# ------------------------------------------------------------------ LU, matrix_exp, *_ex
+
+linalg_lu_factor_result = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+linalg_lu_factor_ex_result = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+linalg_lu_result = namedtuple("linalg_lu", ["P", "L", "U"])
+lu_unpack_result = namedtuple("lu_unpack", ["P", "L", "U"])
+linalg_solve_ex_result = namedtuple("linalg_solve_ex", ["result", "info"])
+linalg_inv_ex_result = namedtuple("linalg_inv_ex", ["inverse", "info"])
+linalg_cholesky_ex_result = namedtuple("linalg_cholesky_ex", ["L", "info"])
+triangular_solve_result = namedtuple("triangular_solve", ["solution", "cloned_coefficient"])
+
+_LU_BLOCK = 32  # columns factored one by one (a panel); the trailing matrix updated by a GEMM
+
+
+def _lu_panel(a: Any, piv: Any, s: int, e: int, pivot: bool) -> None:
+    """Unblocked LU with partial pivoting of columns s:e of ``a`` (B, m, n) in place, rows
+    s: of the panel; rows are swapped across all n columns. ``piv`` (B, k): 0-based."""
+    xp = get_xp(a)
+    bidx = xp.arange(a.shape[0])
+    m = a.shape[-2]
+    for j in range(s, e):
+        if pivot:
+            p = j + xp.argmax(xp.abs(a[:, j:, j]), axis=-1)
+            piv[:, j] = p
+            row_j = a[:, j, :].copy()
+            a[:, j, :] = a[bidx, p, :]
+            a[bidx, p, :] = row_j
+        else:
+            piv[:, j] = j
+        if j + 1 >= m:
+            continue
+        d = a[:, j, j]
+        # a zero pivot (its column below is zero too, with pivoting) is left unscaled, as
+        # LAPACK's getf2, which reports it in info
+        scale = xp.where(d == 0, 1, d)
+        a[:, j + 1 :, j] /= scale[:, None]
+        if j + 1 < e:
+            a[:, j + 1 :, j + 1 : e] -= a[:, j + 1 :, j : j + 1] * a[:, j : j + 1, j + 1 : e]
+
+
+def _lu_factor(a: Any, pivot: bool = True) -> tuple[Any, Any, Any]:
+    """Blocked right-looking LU with partial pivoting (as LAPACK's getrf) of ``a``
+    (*, m, n), over the whole batch at once: (LU (*, m, n), 1-based int32 pivots (*, k),
+    int32 info (*,): the 1-based index of the first zero on U's diagonal, or 0)."""
+    xp = get_xp(a)
+    batch, (m, n) = tuple(a.shape[:-2]), a.shape[-2:]
+    k = builtins.min(m, n)
+    lu = xp.array(a.reshape((math.prod(batch), m, n)), copy=True)
+    piv = xp.zeros((lu.shape[0], k), np.int64)
+    with np.errstate(all="ignore"):
+        for s in range(0, k, _LU_BLOCK):
+            e = builtins.min(s + _LU_BLOCK, k)
+            _lu_panel(lu, piv, s, e, pivot)
+            if e < n:
+                # U12 = L11^-1 A12, then A22 -= L21 U12
+                l11 = xp.tril(lu[:, s:e, s:e], -1) + _eye_like(lu, e - s)
+                u12 = _tri_solve(l11, lu[:, s:e, e:], False)
+                lu[:, s:e, e:] = u12
+                if e < m:
+                    lu[:, e:, e:] -= xp.matmul(lu[:, e:, s:e], u12)
+    diag = xp.diagonal(lu, axis1=-2, axis2=-1)[..., :k]
+    zero = diag == 0
+    first = xp.argmax(zero, axis=-1) + 1 if k else xp.zeros(lu.shape[0], np.int64)
+    info = xp.where(zero.any(axis=-1), first, 0) if k else first
+    return (
+        lu.reshape(a.shape),
+        (piv + 1).astype(np.int32).reshape((*batch, k)),
+        info.astype(np.int32).reshape(batch),
+    )
+
+
+def _permutation(piv: Any, m: int, dtype: Any) -> Any:
+    """P (*, m, m) with A = P L U from 1-based LAPACK pivots (*, k): the row swaps
+    j <-> piv[j] - 1 applied in turn to 0..m-1 give perm, and P[perm[i], i] = 1."""
+    xp = get_xp(piv)
+    batch, k = tuple(piv.shape[:-1]), piv.shape[-1]
+    p = piv.reshape((math.prod(batch), k)).astype(np.int64) - 1
+    nb = p.shape[0]
+    perm = xp.broadcast_to(xp.arange(m), (nb, m)).copy()
+    bidx = xp.arange(nb)
+    for j in range(k):
+        pj = p[:, j]
+        tmp = perm[:, j].copy()
+        perm[:, j] = perm[bidx, pj]
+        perm[bidx, pj] = tmp
+    out = xp.zeros((nb, m, m), dtype)
+    out[bidx[:, None], perm, xp.arange(m)[None, :]] = 1
+    return out.reshape((*batch, m, m))
+
+
+def _unpack_lu(LU: Tensor) -> tuple[Tensor, Tensor]:
+    """L (unit lower, (*, m, k)) and U (upper, (*, k, n)) from packed LU, differentiable."""
+    m, n = LU.shape[-2:]
+    k = builtins.min(m, n)
+    xp = get_xp(LU.array)
+    eye = _const(LU, xp.eye(m, k))
+    L = S.tril(S.narrow(LU, -1, 0, k), -1) + eye
+    U = S.triu(S.narrow(LU, -2, 0, k))
+    return L, U
+
+
+def _lu_grad(
+    P: Tensor, L: Tensor, U: Tensor, gl: Tensor | None, gu: Tensor | None
+) -> Tensor | None:
+    """Gradient of A = P L U (full rank) from those of L and U, in differentiable ops.
+    Square: P L^-T (tril(L^T gL, -1) + triu(gU U^T)) U^-T. Wide (m < n, A = P L [U1 U2]):
+    gL - L^-T gU2 U2^T into the square formula for U1, and P L^-T gU2 for A2. Tall (m > n,
+    L = [L1; L2]): gU - L2^T gL2 U^-T into the square formula for L1, gL2 U^-T for A2."""
+    if gl is None and gu is None:
+        return None
+    m, n = L.shape[-2], U.shape[-1]
+    k = builtins.min(m, n)
+    xp = get_xp(L.array)
+
+    def zeros(shape: tuple) -> Tensor:
+        return _const(L, xp.zeros(shape))
+
+    if gl is None:
+        gl = zeros(tuple(L.shape))
+    if gu is None:
+        gu = zeros(tuple(U.shape))
+
+    def square(l1: Tensor, u1: Tensor, g1: Tensor, g2: Tensor) -> Tensor:
+        # L^-T M U^-T, M = tril(L^T gL, -1) + triu(gU U^T)
+        mm = S.tril(l1.mT @ g1, -1) + S.triu(g2 @ u1.mT)
+        x = LinalgSolveTriangular.apply(l1.mT, mm, True, True)  # L^-T M
+        return LinalgSolveTriangular.apply(u1, x.mT, True, False).mT  # (.) U^-T
+
+    if m == n:
+        return P @ square(L, U, gl, gu)
+    if m < n:
+        u1, u2 = S.narrow(U, -1, 0, k), S.narrow(U, -1, k, n - k)
+        gu1, gu2 = S.narrow(gu, -1, 0, k), S.narrow(gu, -1, k, n - k)
+        y = LinalgSolveTriangular.apply(L.mT, gu2, True, True)  # L^-T gU2
+        g1 = square(L, u1, gl - y @ u2.mT, gu1)
+        return P @ S.cat([g1, y], -1)
+    l1, l2 = S.narrow(L, -2, 0, k), S.narrow(L, -2, k, m - k)
+    gl1, gl2 = S.narrow(gl, -2, 0, k), S.narrow(gl, -2, k, m - k)
+    z = LinalgSolveTriangular.apply(U, gl2.mT, True, False).mT  # gL2 U^-T
+    g1 = square(l1, U, gl1, gu - l2.mT @ z)
+    return P @ S.cat([g1, z], -2)
+
+
+@_torch_node_name
+class LinalgLuFactorEx(Function):
+    """(LU, pivots, info) of A (*, m, n) by :func:`_lu_factor`. Gradient (full-rank A), of
+    LU as L - I + U: see :func:`_lu_grad`. Tensor interface (see the module)."""
+
+    _arrays = False
+
+    @staticmethod
+    def forward(ctx, A, pivot):
+        lu, piv, info = _lu_factor(A.array, pivot)
+        LU, Piv, Info = Tensor._wrap(lu), Tensor._wrap(piv), Tensor._wrap(info)
+        ctx.save_for_backward(LU, Piv)
+        ctx.mark_non_differentiable(Piv, Info)
+        ctx.set_materialize_grads(False)
+        return LU, Piv, Info
+
+    @staticmethod
+    def backward(ctx, g_lu, g_piv, g_info):
+        if g_lu is None:
+            return None, None
+        LU, Piv = ctx.saved_tensors
+        L, U = _unpack_lu(LU)
+        m, n = LU.shape[-2:]
+        k = builtins.min(m, n)
+        P = _const(LU, _permutation(Piv.array, m, LU.array.dtype))
+        gl = S.tril(S.narrow(g_lu, -1, 0, k), -1)
+        gu = S.triu(S.narrow(g_lu, -2, 0, k))
+        return _lu_grad(P, L, U, gl, gu), None
+
+
+@_torch_node_name
+class LinalgLu(Function):
+    """(P, L, U) with A = P L U, L (*, m, k) unit lower, U (*, k, n) upper, k = min(m, n)
+    (P empty for ``pivot=False``). Gradient (full-rank A): :func:`_lu_grad`."""
+
+    _arrays = False
+
+    @staticmethod
+    def forward(ctx, A, pivot):
+        lu, piv, _ = _lu_factor(A.array, pivot)
+        xp = get_xp(lu)
+        m, n = lu.shape[-2:]
+        k = builtins.min(m, n)
+        lower = xp.tril(lu[..., :, :k], -1) + xp.eye(m, k, dtype=lu.dtype)
+        upper = xp.triu(lu[..., :k, :])
+        perm = _permutation(piv, m, lu.dtype)
+        P = Tensor._wrap(perm if pivot else xp.zeros((0,), lu.dtype))
+        L, U = Tensor._wrap(lower), Tensor._wrap(upper)
+        ctx.perm = perm
+        ctx.save_for_backward(L, U)
+        ctx.mark_non_differentiable(P)
+        ctx.set_materialize_grads(False)
+        return P, L, U
+
+    @staticmethod
+    def backward(ctx, g_p, g_l, g_u):
+        L, U = ctx.saved_tensors
+        return _lu_grad(_const(L, ctx.perm), L, U, g_l, g_u), None
+
+
+def _lu_input(A: Any, op: str) -> Tensor:
+    A = _tensor(A, op)
+    if A.ndim < 2:
+        raise InvalidValue(
+            f"{op}: Expected tensor with 2 or more dimensions. Got size: {list(A.shape)} instead"
+        )
+    return _floating(A, op)
+
+
+def _lu_zero_pivot(info: Any, op: str) -> None:
+    """torch's error for a zero on U's diagonal (lu_factor, lu_factor_ex's check_errors)."""
+    host = to_numpy(info).reshape(-1)
+    bad = np.flatnonzero(host)
+    if bad.size == 0:
+        return
+    i = int(bad[0])
+    k = int(host[i])
+    where = _prefix(i, tuple(info.shape))
+    raise LinAlgError(
+        f"{op}: {where}U[{k},{k}] is zero and using it on lu_solve would result in a division "
+        "by zero. If you still want to perform the factorization, consider calling "
+        "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)"
+    )
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False) -> Any:
+    """``(LU, pivots, info)``: the LU factorization with partial pivoting of ``A`` (*, m, n)
+    packed as LAPACK's getrf (L's unit diagonal implicit), pivots (*, min(m, n)) 1-based
+    int32 (row i was swapped with row pivots[i] - 1 in turn), info (*,) int32: the 1-based
+    index of the first zero on U's diagonal, or 0. A singular matrix is no error unless
+    ``check_errors``. ``pivot=False`` factors without pivoting (torch does so on CUDA
+    only). Differentiable in A for full-rank matrices."""
+    op = "torch.linalg.lu_factor_ex"
+    A = _lu_input(A, op)
+    LU, piv, info = LinalgLuFactorEx.apply(A, bool(pivot))
+    if check_errors:
+        _lu_zero_pivot(info.array, op)
+    return linalg_lu_factor_ex_result(LU, piv, info)
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True) -> Any:
+    """``(LU, pivots)`` as :func:`lu_factor_ex`; a zero on U's diagonal raises
+    :class:`LinAlgError` naming it (as torch: use lu_factor_ex or lu for singular ones)."""
+    op = "torch.linalg.lu_factor"
+    A = _lu_input(A, op)
+    LU, piv, info = LinalgLuFactorEx.apply(A, bool(pivot))
+    _lu_zero_pivot(info.array, op)
+    return linalg_lu_factor_result(LU, piv)
+
+
+def linalg_lu(A: Tensor, *, pivot: bool = True) -> Any:
+    """torch.linalg.lu: ``(P, L, U)`` with ``A = P L U``: P (*, m, m) a permutation, L
+    (*, m, k) unit lower triangular, U (*, k, n) upper, k = min(m, n); singular matrices
+    are factored too. ``pivot=False``: no pivoting, P empty. Differentiable in A where it
+    has full rank."""
+    op = "linalg.lu"
+    A = _lu_input(A, op)
+    return linalg_lu_result(*LinalgLu.apply(A, bool(pivot)))
+
+
+def _pivots_arg(LU: Tensor, pivots: Any, op: str) -> Tensor:
+    pivots = _tensor(pivots, op, "pivots")
+    if pivots.array.dtype != np.int32:
+        raise InvalidType(
+            f"{op}: pivots should be a Tensor of scalar type torch.int32, got {_tname(pivots)}"
+        )
+    return pivots
+
+
+def lu_unpack(
+    LU_data: Tensor, LU_pivots: Tensor, unpack_data: bool = True, unpack_pivots: bool = True
+) -> Any:
+    """``(P, L, U)`` from :func:`lu_factor`'s output (``P @ L @ U`` is A); with
+    ``unpack_data=False`` L and U, with ``unpack_pivots=False`` P, are empty tensors.
+    Differentiable in LU_data."""
+    op = "torch.lu_unpack"
+    LU = _matrices(_floating(LU_data, op, "LU_data"), op, "LU_data")
+    piv = _tensor(LU_pivots, op, "LU_pivots")
+    if piv.array.dtype != np.int32:
+        raise InvalidType(
+            f"{op}: LU_pivots is expected to be a contiguous tensor of torch.int32 dtype, got "
+            f"{_tname(piv)}"
+        )
+    m, n = LU.shape[-2:]
+    k = builtins.min(m, n)
+    if tuple(piv.shape) != (*LU.shape[:-2], k):
+        raise InvalidValue(
+            f"{op}: Expected LU_pivots of shape {[*LU.shape[:-2], k]} for LU_data of shape "
+            f"{list(LU.shape)}, got {list(piv.shape)}"
+        )
+    xp = get_xp(LU.array)
+    empty = Tensor._wrap(xp.zeros((0,), LU.array.dtype))
+    L, U = _unpack_lu(LU) if unpack_data else (empty, empty)
+    P = Tensor._wrap(_permutation(piv.array, m, LU.array.dtype)) if unpack_pivots else empty
+    return lu_unpack_result(P, L, U)
+
+
+def linalg_lu_solve(
+    LU: Tensor, pivots: Tensor, B: Tensor, *, left: bool = True, adjoint: bool = False
+) -> Tensor:
+    """X with ``A X = B`` from A's :func:`lu_factor` (``adjoint``: ``A^T X = B``;
+    ``left=False``: ``X A = B`` / ``X A^T = B``). LU (*, n, n) with pivots (*, n) of its
+    batch shape; B (*, n, k) ((*, k, n) for left=False), batch dims broadcast with LU's.
+    Two triangular solves and a permutation, so differentiable in LU and B (second
+    derivatives too)."""
+    op = "linalg.lu_solve"
+    LU = _floating(LU, op, "LU")
+    _square(LU, "torch." + op, "A")
+    piv = _pivots_arg(LU, pivots, op)
+    B = _floating(B, op, "B")
+    _same_dtype(op, LU, B, "LU", "B")
+    n = LU.shape[-1]
+    if tuple(piv.shape) != tuple(LU.shape[:-1]):
+        if piv.ndim >= 1 and piv.shape[-1] != n:
+            raise InvalidValue(
+                f"{op}: Number of pivots per batch should be same as the dimension of the matrix"
+            )
+        raise InvalidValue(
+            f"{op}: Expected LU.shape[:-1] and pivots.shape to be the same, but got pivots "
+            f"with shape {list(piv.shape)} instead"
+        )
+    if B.ndim < 2:
+        raise InvalidValue(f"{op}: The input tensor B must have at least 2 dimensions.")
+    rows = B.shape[-2] if left else B.shape[-1]
+    if rows != n:
+        eq = "AX = B" if left else "XA = B"
+        raise InvalidValue(
+            f"{op}: Incompatible shapes of A and B for the equation {eq} ({n}x{n} and "
+            f"{B.shape[-2]}x{B.shape[-1]})"
+        )
+    _batch(op, LU, B, "LU", "B")
+    P = _const(LU, _permutation(piv.array, n, LU.array.dtype))
+    # X A = B <=> A^T X^T = B^T: the other of (adjoint or not) on B^T
+    rhs, trans = (B, bool(adjoint)) if left else (B.mT, not adjoint)
+    if not trans:  # A = P L U: X = U^-1 L^-1 P^T B
+        y = LinalgSolveTriangular.apply(LU, P.mT @ rhs, False, True)
+        x = LinalgSolveTriangular.apply(LU, y, True, False)
+    else:  # A^T = U^T L^T P^T: X = P L^-T U^-T B
+        y = LinalgSolveTriangular.apply(LU.mT, rhs, False, False)
+        x = P @ LinalgSolveTriangular.apply(LU.mT, y, True, True)
+    return x if left else x.mT
+
+
+# matrix exponential: Higham (2005), "The scaling and squaring method for the matrix
+# exponential revisited": the [13/13] Pade approximant on A / 2^s, squared s times, with s
+# the least for which ||A / 2^s||_1 <= theta_13
+_THETA13 = 5.371920351148152
+
+
+def _pade13() -> list[float]:
+    """The coefficients c_j = (26 - j)! 13! / (26! j! (13 - j)!) of the [13/13] Pade
+    approximant's numerator p(x) = sum c_j x^j (its denominator is p(-x))."""
+    f = math.factorial
+    return [f(26 - j) * f(13) / (f(26) * f(j) * f(13 - j)) for j in range(14)]
+
+
+_PADE13 = _pade13()
+
+
+def _expm(a: Any) -> Any:
+    """exp of each square matrix of ``a`` (*, n, n), batched; each matrix gets its own
+    number of squarings (the others wait, masked)."""
+    xp = get_xp(a)
+    n = a.shape[-1]
+    if a.size == 0:
+        return a.copy()
+    batch = a.shape[:-2]
+    x = a.reshape((math.prod(batch), n, n))
+    with np.errstate(all="ignore"):
+        norm = xp.abs(x).sum(axis=-2).max(axis=-1)  # the 1-norm
+        ratio = norm / _THETA13
+        s = xp.where(
+            xp.isfinite(ratio) & (ratio > 1), xp.ceil(xp.log2(xp.where(ratio > 1, ratio, 1))), 0
+        ).astype(np.int64)
+        x = x * xp.exp2(-s.astype(x.dtype))[:, None, None]
+        c = [x.dtype.type(v) for v in _PADE13]
+        eye = _eye_like(x, n)
+        x2 = xp.matmul(x, x)
+        x4 = xp.matmul(x2, x2)
+        x6 = xp.matmul(x4, x2)
+        u = xp.matmul(x6, c[13] * x6 + c[11] * x4 + c[9] * x2)
+        u = xp.matmul(x, u + c[7] * x6 + c[5] * x4 + c[3] * x2 + c[1] * eye)
+        v = xp.matmul(x6, c[12] * x6 + c[10] * x4 + c[8] * x2)
+        v = v + c[6] * x6 + c[4] * x4 + c[2] * x2 + c[0] * eye
+        if not bool(xp.isfinite(x).all()):
+            r = xp.full_like(x, np.nan)
+            ok = xp.isfinite(x).all(axis=(-2, -1))
+            if bool(ok.any()):
+                r[ok] = xp.linalg.solve(v[ok] - u[ok], v[ok] + u[ok])
+        else:
+            r = xp.linalg.solve(v - u, v + u)
+        top = int(s.max()) if s.size else 0
+        for t in range(top):
+            sq = xp.matmul(r, r)
+            r = xp.where((s > t)[:, None, None], sq, r)
+    return r.reshape((*batch, n, n)).astype(a.dtype, copy=False)
+
+
+def _expm_block(at: Any, g: Any) -> Any:
+    """The gradient of exp at A along g: the top-right block of exp([[A^T, g], [0, A^T]])
+    (Mathias 1996) for arrays."""
+    xp = get_xp(at)
+    n = at.shape[-1]
+    zero = xp.zeros_like(at)
+    big = xp.concatenate(
+        [xp.concatenate([at, g], axis=-1), xp.concatenate([zero, at], axis=-1)], axis=-2
+    )
+    return _expm(big)[..., :n, n:]
+
+
+class LinalgMatrixExp(Function):
+    """exp(A) by scaling and squaring with the [13/13] Pade approximant (Higham 2005).
+    Gradient: the top-right block of exp([[A^T, g], [0, A^T]]); under create_graph the
+    same block from this op on a matrix built of differentiable ops, so that derivatives
+    of any order follow."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _expm(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return _expm_block(_swap(a), g)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        at = ctx.lift(a, 0).mT
+        n = a.shape[-1]
+        zero = _const(g, get_xp(a).zeros(a.shape))
+        big = S.cat([S.cat([at, g], -1), S.cat([zero, at], -1)], -2)
+        return S.narrow(S.narrow(LinalgMatrixExp.apply(big), -2, 0, n), -1, n, n)
+
+
+def matrix_exp(A: Tensor) -> Tensor:
+    """The matrix exponential of each square matrix of ``A`` (*, n, n), float32 or
+    float64: scaling and squaring with the [13/13] Pade approximant (Higham 2005).
+    Differentiable (to any order)."""
+    op = "linalg.matrix_exp"
+    A = _tensor(A, op)
+    if A.array.dtype.kind != "f":
+        raise InvalidType(
+            f"{op}: Expected a floating point or complex tensor as input. Got {_tname(A)}"
+        )
+    A = _square_float(A, op)
+    return LinalgMatrixExp.apply(A)
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:
+    """The first n columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T, v_i the i-th column
+    of ``A`` (*, m, n) below the diagonal with a 1 on it (LAPACK's orgqr; ``A`` as geqrf
+    leaves it). tau (*, k), k <= n <= m. Applied one reflector at a time (right to left)
+    in differentiable ops, so gradients of any order follow."""
+    op = "torch.linalg.householder_product"
+    A = _matrices(_floating(A, op, "input"), op, "input")
+    tau = _tensor(tau, op, "tau")
+    if tau.array.dtype != A.array.dtype:
+        raise InvalidType(f"{op}: tau dtype {_tname(tau)} does not match input dtype {_tname(A)}")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise InvalidValue(
+            f"{op}: input.shape[-2] must be greater than or equal to input.shape[-1]"
+        )
+    if tau.ndim < 1 or tau.shape[-1] > n:
+        raise InvalidValue(f"{op}: input.shape[-1] must be greater than or equal to tau.shape[-1]")
+    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise InvalidValue(
+            f"{op}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
+            f"{list(tau.shape[:-1])}"
+        )
+    k = tau.shape[-1]
+    xp = get_xp(A.array)
+    V = S.tril(A, -1) + _const(A, xp.eye(m, n))
+    X = _const(A, xp.broadcast_to(xp.eye(m, n), A.shape).copy())
+    for i in range(k - 1, -1, -1):
+        v = S.narrow(V, -1, i, 1)  # (*, m, 1)
+        t = S.narrow(tau, -1, i, 1).unsqueeze(-1)  # (*, 1, 1)
+        X = X - (t * v) @ (v.mT @ X)
+    return X
+
+
+# ------------------------------------------------------------------ *_ex and deprecated names
+
+
+def _info_of(a: Any) -> Any:
+    return _lu_factor(a)[2]
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False) -> Any:
+    """``(result, info)``: :func:`solve` with LAPACK's info (int32, A's broadcast batch
+    shape; > 0 for a singular matrix, whose result is then inf/NaN) instead of an error,
+    unless ``check_errors``."""
+    op = "torch.linalg.solve_ex"
+    A, Bm, vector = _solve_operands(A, B, op, left)
+    batch = _batch(op, A, Bm)
+    info = _info_of(_expand(A.array, batch))
+    if bool((info == 0).all()):
+        X = solve(A, B, left=left)
+    elif check_errors:
+        raise _singular(A.array, op, True)
+    else:  # (singular ones: the LU solve's inf / NaN, as torch's)
+        LU, piv, _ = LinalgLuFactorEx.apply(A.expand(*batch, *A.shape[-2:]), True)
+        if vector:  # (x^T A = b^T for left=False: A^T x = b)
+            X = linalg_lu_solve(LU, piv, Bm, adjoint=not left).squeeze(-1)
+        else:
+            X = linalg_lu_solve(LU, piv, Bm, left=left)
+    return linalg_solve_ex_result(X, Tensor._wrap(info))
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False) -> Any:
+    """``(inverse, info)``: :func:`inv` with LAPACK's info (int32 of the batch shape; > 0
+    for a singular matrix, whose inverse is then inf/NaN) instead of an error, unless
+    ``check_errors``."""
+    op = "linalg.inv_ex"
+    A = _square_float(A, op)
+    info = _info_of(A.array)
+    if bool((info == 0).all()):
+        X = inv(A)
+    elif check_errors:
+        raise _singular(A.array, op, False)
+    else:
+        LU, piv, _ = LinalgLuFactorEx.apply(A, True)
+        X = linalg_lu_solve(LU, piv, _eye(A, A.shape[-1]))
+    return linalg_inv_ex_result(X, Tensor._wrap(info))
+
+
+def _cholesky_info(a: Any) -> tuple[Any, Any]:
+    """Cholesky of the lower triangle of each matrix of ``a``, column by column over the
+    batch, stopping at each matrix's first non-positive pivot as LAPACK's potf2: (the
+    lower triangle as potf2 leaves it, int32 info: that pivot's 1-based order, or 0)."""
+    xp = get_xp(a)
+    n = a.shape[-1]
+    batch = a.shape[:-2]
+    low = xp.tril(a.reshape((math.prod(batch), n, n)))
+    info = xp.zeros(low.shape[0], np.int64)
+    with np.errstate(all="ignore"):
+        for j in range(n):
+            live = info == 0
+            d = low[:, j, j] - (low[:, j, :j] * low[:, j, :j]).sum(axis=-1)
+            bad = live & ~(d > 0)
+            info = xp.where(bad, j + 1, info)
+            live = info == 0
+            r = xp.sqrt(xp.where(live, d, 1))
+            col = low[:, j + 1 :, j] - xp.matmul(low[:, j + 1 :, :j], low[:, j, :j, None])[..., 0]
+            col = col / r[:, None]
+            low[:, j, j] = xp.where(live, r, xp.where(bad, d, low[:, j, j]))
+            low[:, j + 1 :, j] = xp.where(live[:, None], col, low[:, j + 1 :, j])
+    return low.reshape(a.shape), info.astype(np.int32).reshape(batch)
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -> Any:
+    """``(L, info)``: :func:`linalg_cholesky` with LAPACK's info (int32 of the batch
+    shape: the order of the first leading minor that is not positive-definite, or 0)
+    instead of an error, unless ``check_errors``. Where some matrix fails, L is the
+    partial factor potf2 leaves (values only: no gradient then)."""
+    op = "linalg.cholesky_ex"
+    A = _square_float(A, op)
+    low, info = _cholesky_info(A.array)
+    if bool((info == 0).all()):
+        L = linalg_cholesky(A, upper=bool(upper), _op=op)
+    elif check_errors:
+        _cholesky(A.array, op)  # raises, naming the matrix and the minor
+        L = None
+    else:
+        L = Tensor._wrap(_swap(low).copy() if upper else low)
+    return linalg_cholesky_ex_result(L, Tensor._wrap(info))
+
+
+def triangular_solve(
+    input: Tensor,
+    A: Tensor,
+    upper: bool = True,
+    transpose: bool = False,
+    unitriangular: bool = False,
+) -> Any:
+    """torch.triangular_solve (deprecated in torch, which warns once): ``(solution,
+    cloned_coefficient)`` with ``T X = b`` (``T^T X = b`` for ``transpose``), T the upper
+    or lower triangle of ``A``; cloned_coefficient is A (broadcast to the batch shape)."""
+    _warn_once(
+        "triangular_solve",
+        "torch.triangular_solve is deprecated in favor of torch.linalg.solve_triangular"
+        "and will be removed in a future PyTorch release.\ntorch.linalg.solve_triangular "
+        "has its arguments reversed and does not return a copy of one of the inputs.\nX = "
+        "torch.triangular_solve(B, A).solution\nshould be replaced with\nX = "
+        "torch.linalg.solve_triangular(A, B).",
+    )
+    op = "triangular_solve"
+    b = _floating(input, op, "b")
+    A = _square_float(A, op)
+    _same_dtype(op, b, A, "b", "A")
+    if b.ndim < 2:
+        raise InvalidValue(
+            f"{op}: b should have at least 2 dimensions, but has {b.ndim} dimensions instead"
+        )
+    n = A.shape[-1]
+    if b.shape[-2] != n:
+        raise InvalidValue(
+            f"{op}: Incompatible matrix sizes for triangular_solve: each A matrix is {n} by "
+            f"{n} but each b matrix is {b.shape[-2]} by {b.shape[-1]}"
+        )
+    batch = _batch(op, A, b, "A", "b")
+    if transpose:  # T^T is the other triangle of A^T
+        X = LinalgSolveTriangular.apply(A.mT, b, not upper, bool(unitriangular))
+    else:
+        X = LinalgSolveTriangular.apply(A, b, bool(upper), bool(unitriangular))
+    X = X.expand(*batch, *X.shape[-2:]) if tuple(X.shape[:-2]) != batch else X
+    return triangular_solve_result(X, A.expand(*batch, n, n).clone())
+
+
+def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> Any:
+    """torch.lu (deprecated in torch, which warns once): ``(LU, pivots)``, with ``info``
+    for ``get_infos`` (else a zero pivot raises), as a plain tuple."""
+    _warn_once(
+        "lu",
+        "torch.lu is deprecated in favor of torch.linalg.lu_factor / torch.linalg.lu_factor_ex "
+        "and will be removed in a future PyTorch release.\nLU, pivots = torch.lu(A, "
+        "compute_pivots)\nshould be replaced with\nLU, pivots = torch.linalg.lu_factor(A, "
+        "compute_pivots)\nand\nLU, pivots, info = torch.lu(A, compute_pivots, "
+        "get_infos=True)\nshould be replaced with\nLU, pivots, info = "
+        "torch.linalg.lu_factor_ex(A, compute_pivots)",
+    )
+    op = "torch.lu"
+    A = _lu_input(A, op)
+    LU, piv, info = LinalgLuFactorEx.apply(A, bool(pivot))
+    if get_infos:
+        return LU, piv, info
+    _lu_zero_pivot(info.array, op)
+    return LU, piv
+
+
+def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:
+    """torch.lu_solve (deprecated in torch, which warns once): :func:`lu_solve` with its
+    arguments reversed."""
+    _warn_once(
+        "lu_solve",
+        "torch.lu_solve is deprecated in favor of torch.linalg.lu_solveand will be removed in "
+        "a future PyTorch release.\nNote that torch.linalg.lu_solve has its arguments "
+        "reversed.\nX = torch.lu_solve(B, LU, pivots)\nshould be replaced with\nX = "
+        "torch.linalg.lu_solve(LU, pivots, B)",
+    )
+    return linalg_lu_solve(LU_data, LU_pivots, b)
