@@ -665,19 +665,74 @@ def _reflect(c: Tensor, twice_low: int, twice_high: int) -> Tensor:
     return extra * sign + offset
 
 
-def _source_coord(g: Tensor, n: int, padding_mode: str, align_corners: bool) -> Tensor:
-    """Grid values in [-1, 1] to pixel coordinates along an axis of ``n`` pixels."""
-    c = (g + 1) * ((n - 1) / 2) if align_corners else ((g + 1) * n - 1) / 2
-    if padding_mode == "border":
-        c = c.clamp(0, n - 1)
-    elif padding_mode == "reflection":
-        c = _reflect(c, 0, 2 * (n - 1)) if align_corners else _reflect(c, -1, 2 * n - 1)
-        c = c.clamp(0, n - 1)
-    if padding_mode != "zeros":  # torch's clip takes a NaN coordinate to the first pixel
-        from darklib.ops.elementwise import where
+def _reflect_wide(c: Tensor, twice_low: int, twice_high: int) -> Tensor:
+    """``_reflect`` as torch's 3-D kernel computes it: the remainder by ``fmod`` and the
+    parity of the fold count from a C int, which makes a count too large for one even."""
+    if twice_low == twice_high:
+        return c * 0.0
+    low, span = twice_low / 2, (twice_high - twice_low) / 2
+    a = (c - low).abs()
+    xp = get_xp(a.array)
+    dt = a.array.dtype
+    with np.errstate(invalid="ignore"):
+        folds = xp.floor(a.array / dt.type(span))
+        odd = (folds < 2.0**31) & (folds % 2 == 1)
+        rem = xp.fmod(a.array, dt.type(span))
+    extra = Tensor._wrap(rem) + (a - Tensor._wrap(a.array))  # rem's value, a's gradient
+    sign = Tensor._wrap(xp.where(odd, -1.0, 1.0).astype(dt))
+    offset = Tensor._wrap(xp.where(odd, span + low, low).astype(dt))
+    return extra * sign + offset
 
-        c = where(Tensor._wrap(get_xp(c.array).isnan(c.array)), 0.0, c)
+
+def _unnormalize(g: Tensor, n: int, align_corners: bool) -> Tensor:
+    """Grid values in [-1, 1] to pixel coordinates along an axis of ``n`` pixels."""
+    return (g + 1) * ((n - 1) / 2) if align_corners else ((g + 1) * n - 1) / 2
+
+
+def _pad_coord(
+    c: Tensor, n: int, padding_mode: str, align_corners: bool, volumetric: bool
+) -> Tensor:
+    """Pixel coordinates with ``padding_mode`` applied (border clamping or reflection).
+
+    Non-finite coordinates go where torch's kernels send them: its 2-D kernel clamps a NaN
+    to the first pixel; its 3-D kernel clamps it to the last and, with zero padding, moves a
+    coordinate that is not finite or does not fit an int to -100 (outside, weight finite).
+    """
+    from darklib.ops.elementwise import where
+
+    xp = get_xp(c.array)
+    if padding_mode == "reflection":
+        bounds = (0, 2 * (n - 1)) if align_corners else (-1, 2 * n - 1)
+        c = _reflect_wide(c, *bounds) if volumetric else _reflect(c, *bounds)
+    if padding_mode != "zeros":  # a clamp whose gradient is 0 on the borders too, as torch's
+        with np.errstate(invalid="ignore"):
+            strict = (c.array > 0) & (c.array < n - 1)
+        c = where(Tensor._wrap(strict), c, Tensor._wrap(xp.clip(c.array, 0, n - 1)))
+        c = where(Tensor._wrap(xp.isnan(c.array)), float(n - 1) if volumetric else 0.0, c)
+    elif volumetric:
+        with np.errstate(invalid="ignore"):
+            a = c.array
+            bad = ~xp.isfinite(a) | (a > 2147483646.0) | (a < -2147483648.0)
+        c = where(Tensor._wrap(bad), -100.0, c)
     return c
+
+
+_CUBIC_A = -0.75
+
+
+def _tap_weights(t: Tensor) -> list[Tensor]:
+    """The four cubic-convolution weights (A = -0.75) of taps at offsets -1, 0, 1, 2 from
+    ``floor(x)``, for the fraction ``t = x - floor(x)``."""
+    a = _CUBIC_A
+
+    def near(d: Tensor) -> Tensor:  # |d| <= 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+
+    def far(d: Tensor) -> Tensor:  # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+
+    s = 1 - t
+    return [far(t + 1), near(t), near(s), far(s + 1)]
 
 
 def grid_sample(
@@ -688,23 +743,27 @@ def grid_sample(
     align_corners: bool | None = None,
 ) -> Tensor:
     """Sample ``input`` at the normalised positions of ``grid``, as
-    ``torch.nn.functional.grid_sample`` (4-D inputs).
+    ``torch.nn.functional.grid_sample`` (4-D and 5-D inputs).
 
     Args:
-        input: (N, C, H, W).
-        grid: (N, H_out, W_out, 2), (x, y) in [-1, 1] (x along W); outside that range
+        input: (N, C, H, W), or (N, C, D, H, W).
+        grid: (N, H_out, W_out, 2), (x, y) in [-1, 1] (x along W), or
+            (N, D_out, H_out, W_out, 3), (x, y, z) (z along D); outside that range
             ``padding_mode`` decides.
-        mode: ``'bilinear'`` or ``'nearest'`` (round half to even).
+        mode: ``'bilinear'`` (trilinear for 5-D), ``'nearest'`` (round half to even) or
+            ``'bicubic'`` (4-D only: cubic convolution with A = -0.75 on a 4x4
+            neighbourhood, the padding applied to each tap's coordinates).
         padding_mode: ``'zeros'`` (outside pixels read 0), ``'border'`` (clamped to the
             edge) or ``'reflection'`` (mirrored at the borders).
         align_corners: whether -1 and 1 are the centres of the corner pixels (True) or
             their outer edges (False, the default).
 
     Returns:
-        (N, C, H_out, W_out). Built from differentiable ops: the four corner values are
-        gathers at computed flat indices (their gradient, gather's, a scatter-add into the
-        input), weighted by the bilinear weights (which carry the grid's gradient). The
-        nearest mode's grid gradient is zero, as torch's.
+        (N, C, H_out, W_out) (or (N, C, D_out, H_out, W_out)). Built from differentiable
+        ops: each tap's values are a gather at computed flat indices (their gradient,
+        gather's, a scatter-add into the input), weighted by the interpolation weights
+        (which carry the grid's gradient). The nearest mode's grid gradient is zero, as
+        torch's.
     """
     from darklib.ops.indexing import gather
 
@@ -713,8 +772,6 @@ def grid_sample(
         raise InvalidValue(
             f"{op}: expected mode to be 'bilinear', 'nearest' or 'bicubic', got {mode!r}"
         )
-    if mode == "bicubic":
-        raise NotImplementedError(f"{op}: mode='bicubic' is not supported; use 'bilinear'")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise InvalidValue(
             f"{op}: expected padding_mode to be 'zeros', 'border' or 'reflection', "
@@ -724,14 +781,18 @@ def grid_sample(
         if not isinstance(t, Tensor):
             raise InvalidType(f"{op}: {name} must be a tensor, got {type(t).__name__}")
     shapes = f"input {tuple(input.shape)} and grid {tuple(grid.shape)}"
-    if input.ndim == 5 or grid.ndim == 5:
-        raise NotImplementedError(f"{op}: 5-D (volumetric) inputs are not supported ({shapes})")
-    if input.ndim != 4 or grid.ndim != 4:
-        raise InvalidValue(f"{op}: expected a 4-D input and a 4-D grid, got {shapes}")
+    if input.ndim not in (4, 5) or grid.ndim != input.ndim:
+        raise InvalidValue(
+            f"{op}: expected a 4-D input and a 4-D grid, or a 5-D input and a 5-D grid, "
+            f"got {shapes}"
+        )
+    k = input.ndim - 2  # spatial dimensions
     if int(input.shape[0]) != int(grid.shape[0]):
         raise InvalidValue(f"{op}: expected the same batch size in {shapes}")
-    if int(grid.shape[-1]) != 2:
-        raise InvalidValue(f"{op}: expected the grid's last dimension to be 2, got {shapes}")
+    if int(grid.shape[-1]) != k:
+        raise InvalidValue(f"{op}: expected the grid's last dimension to be {k}, got {shapes}")
+    if mode == "bicubic" and k != 2:
+        raise InvalidValue(f"{op}: mode='bicubic' only supports 4-D inputs, got {shapes}")
     if input.array.dtype.kind != "f":
         raise InvalidType(f"{op}: expected a floating-point input, got {input.dtype}")
     if input.dtype != grid.dtype:
@@ -739,37 +800,71 @@ def grid_sample(
             f"{op}: input ({input.dtype.name}) and grid ({grid.dtype.name}) must have the "
             "same dtype"
         )
-    n, c, h, w = (int(s) for s in input.shape)
-    if h == 0 or w == 0:
+    n, c = int(input.shape[0]), int(input.shape[1])
+    sizes = tuple(int(s) for s in input.shape[2:])  # (D,) H, W
+    if 0 in sizes:
         raise InvalidValue(f"{op}: expected an input with non-empty spatial dimensions, {shapes}")
-    ho, wo = int(grid.shape[1]), int(grid.shape[2])
+    out_sp = tuple(int(s) for s in grid.shape[1:-1])
+    npts = math.prod(out_sp)
     align = bool(align_corners)
-    ix = _source_coord(grid[..., 0], w, padding_mode, align)
-    iy = _source_coord(grid[..., 1], h, padding_mode, align)
+    volumetric = k == 3
     xp = get_xp(input.array)
     dt = input.array.dtype
-    flat = input.reshape(n, c, h * w)
+    flat = input.reshape(n, c, math.prod(sizes))
+    strides = [math.prod(sizes[a + 1 :]) for a in range(k)]
+    # grid component k - 1 - a runs along spatial axis a (x along the last)
+    raw = [_unnormalize(grid[..., k - 1 - a], sizes[a], align) for a in range(k)]
 
-    def corner(cx: Any, cy: Any, weight: Tensor | None) -> Tensor:
-        inside = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)  # (False for NaN)
-        cx, cy = xp.where(inside, cx, 0), xp.where(inside, cy, 0)  # NaN and inf cannot index
-        lin = xp.clip(cy, 0, h - 1).astype(np.int64) * w + xp.clip(cx, 0, w - 1).astype(np.int64)
-        idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, -1), (n, c, ho * wo)))
-        vals = gather(flat, 2, Tensor._wrap(idx)).reshape(n, c, ho, wo)
+    def tap(pos: list, weight: Tensor | None) -> Tensor:
+        """Input values at integer positions ``pos`` (one array per axis), 0 outside,
+        times ``weight``."""
+        inside = None
+        for p, size in zip(pos, sizes):
+            ok = (p >= 0) & (p < size)  # (False for NaN)
+            inside = ok if inside is None else inside & ok
+        lin = 0
+        for p, size, stride in zip(pos, sizes, strides):
+            p = xp.where(inside, p, 0)  # NaN and inf cannot index
+            lin = lin + xp.clip(p, 0, size - 1).astype(np.int64) * stride
+        idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, -1), (n, c, npts)))
+        vals = gather(flat, 2, Tensor._wrap(idx)).reshape(n, c, *out_sp)
         mask = Tensor._wrap(inside.astype(dt))
         weight = mask if weight is None else weight * mask
         return vals * weight.unsqueeze(1)
 
+    if mode == "bicubic":
+        # torch pads each tap's (integer) coordinates, then truncates them to an index
+        base = [xp.floor(r.array) for r in raw]
+        ws = [_tap_weights(r - Tensor._wrap(b)) for r, b in zip(raw, base)]
+        taps = [
+            [
+                xp.trunc(
+                    _pad_coord(Tensor._wrap(b + (o - 1)), size, padding_mode, align, False).array
+                )
+                for o in range(4)
+            ]
+            for b, size in zip(base, sizes)
+        ]
+        out = None
+        for i in range(4):  # along H
+            for j in range(4):  # along W
+                term = tap([taps[0][i], taps[1][j]], ws[0][i] * ws[1][j])
+                out = term if out is None else out + term
+        return out
+    coords = [_pad_coord(r, size, padding_mode, align, volumetric) for r, size in zip(raw, sizes)]
     if mode == "nearest":
-        out = corner(xp.rint(ix.array), xp.rint(iy.array), None)
+        out = tap([xp.rint(co.array) for co in coords], None)
         return _ZeroGradFor.apply(out, grid) if grid.requires_grad else out
-    x0, y0 = xp.floor(ix.array), xp.floor(iy.array)
-    tx = ix - Tensor._wrap(x0)
-    ty = iy - Tensor._wrap(y0)
-    sx, sy = 1 - tx, 1 - ty
-    return (
-        corner(x0, y0, sx * sy)
-        + corner(x0 + 1, y0, tx * sy)
-        + corner(x0, y0 + 1, sx * ty)
-        + corner(x0 + 1, y0 + 1, tx * ty)
-    )
+    lows = [xp.floor(co.array) for co in coords]
+    fracs = [co - Tensor._wrap(lo) for co, lo in zip(coords, lows)]
+    out = None
+    for corner in range(2**k):  # bit a of corner: the upper neighbour along axis a
+        pos, weight = [], None
+        for a in range(k):
+            up = (corner >> (k - 1 - a)) & 1
+            pos.append(lows[a] + 1 if up else lows[a])
+            w = fracs[a] if up else 1 - fracs[a]
+            weight = w if weight is None else weight * w
+        term = tap(pos, weight)
+        out = term if out is None else out + term
+    return out
