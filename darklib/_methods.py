@@ -13,8 +13,11 @@ import numpy as np
 
 from darklib.backend import get_xp
 from darklib.errors import InvalidValue
+from darklib.ops import decomp as D
 from darklib.ops import elementwise as E
 from darklib.ops import linalg as L
+from darklib.ops import products as P
+from darklib.ops import special as SP
 from darklib.tensor import Tensor
 
 _SEQUENCES = (list, tuple)
@@ -607,7 +610,6 @@ _bind(
 )
 
 # ------------------------------------------------------------------ products, histograms, scatters
-from darklib.ops import products as P  # noqa: E402
 
 _bind(
     kron=P.kron,
@@ -645,7 +647,6 @@ _bind(
 
 
 # ------------------------------------------------------------------ linear algebra (decomp)
-from darklib.ops import decomp as D  # noqa: E402
 
 _bind(
     det=D.det,
@@ -667,7 +668,6 @@ _bind(
 )
 
 # ------------------------------------------------------------------ special functions
-from darklib.ops import special as SP  # noqa: E402
 
 _bind(
     lgamma=SP.lgamma,
