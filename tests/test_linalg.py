@@ -983,3 +983,24 @@ def test_cond_of_a_singular_matrix_is_inf_and_solve_needs_a_vector_b(device):
             dl.eye(2, dtype=dl.float64, device=device),
             dl.tensor(1.0, dtype=dl.float64, device=device),
         )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_half_precision_norms_as_torch(device):
+    # the norms that need no decomposition take float16, as torch; the SVD ones refuse it
+    a = rng(5).standard_normal((3, 4)).astype(np.float16)
+    x, t = dl.tensor(a, device=device), torch.tensor(a)
+    for fn in (
+        lambda m, v: m.linalg.vector_norm(v),
+        lambda m, v: m.linalg.vector_norm(v, 3, dim=1),
+        lambda m, v: m.linalg.norm(v),
+        lambda m, v: m.linalg.matrix_norm(v, 1),
+        lambda m, v: m.linalg.matrix_norm(v, float("inf")),
+    ):
+        got, want = fn(dl, x), fn(torch, t)
+        assert got.dtype == dl.float16
+        np.testing.assert_allclose(
+            got.cpu().numpy().astype(float), want.numpy().astype(float), rtol=2e-3
+        )
+    with pytest.raises(TypeError, match="Low precision dtypes not supported"):
+        dl.linalg.matrix_norm(x, "nuc")

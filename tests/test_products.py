@@ -907,3 +907,10 @@ def test_renorm_to_inf_histogram_default_bins_and_addr_float_factors(device):
     ints = dl.ones(2, 2, dtype=dl.int64, device=device)
     with pytest.raises(TypeError, match="argument beta must not be a floating point"):
         dl.addr(ints, dl.arange(2, device=device), dl.arange(2, device=device), beta=0.5)
+
+
+def test_cov_with_no_degrees_of_freedom_left_is_plus_inf_as_torch():
+    x = np.array([[1.0, 2.0, 4.0], [0.0, 1.0, 3.0]])
+    with pytest.warns(UserWarning, match="degrees of freedom is <= 0"):
+        got = dl.cov(dl.tensor(x), correction=4, aweights=dl.tensor(np.ones(3)))
+    assert (got.numpy() == np.inf).all()

@@ -97,8 +97,9 @@ def _tensor(x: Any, op: str, what: str = "A") -> Tensor:
     return x
 
 
-def _floating(x: Any, op: str, what: str = "A") -> Tensor:
-    """``x``, a tensor of float32 or float64 (the dtypes LAPACK and cuSOLVER work in)."""
+def _floating(x: Any, op: str, what: str = "A", half: bool = False) -> Tensor:
+    """``x``, a tensor of float32 or float64 (the dtypes LAPACK and cuSOLVER work in), or
+    float16 too where ``half`` (the norms that need no decomposition)."""
     x = _tensor(x, op, what)
     dt = x.array.dtype
     if dt.kind != "f":
@@ -106,7 +107,7 @@ def _floating(x: Any, op: str, what: str = "A") -> Tensor:
             f"{op}: Expected a floating point tensor as input. Got {_tname(x)} ({what} of "
             f"shape {list(x.shape)}); convert it with .float() or .double()"
         )
-    if dt.itemsize < 4:
+    if dt.itemsize < 4 and not half:
         raise InvalidType(
             f"{op}: Low precision dtypes not supported. Got {_tname(x)} ({what} of shape "
             f"{list(x.shape)}); convert it with .float()"
@@ -1215,7 +1216,7 @@ def _two_dims(dim: Any, ndim: int, op: str) -> tuple[int, int]:
 def _norm_input(x: Any, dtype: Any, op: str) -> Tensor:
     """``x`` checked as floating, then cast to ``dtype`` where one is given (a wider float
     only, as torch)."""
-    x = _floating(x, op)
+    x = _floating(x, op, half=True)
     if dtype is None:
         return x
     npd = _dt.to_numpy_dtype(dtype)
@@ -1300,7 +1301,7 @@ def matrix_norm(
         if ord == "fro":
             return R.norm(A, 2, (d1, d2), keepdim)
         if ord == "nuc":
-            return _sv_reduce(A, d1, d2, keepdim, "sum")
+            return _sv_reduce(_floating(A, op), d1, d2, keepdim, "sum")
         raise InvalidValue(f"{op}: Order {ord} not supported.")
     if (
         isinstance(ord, bool)
@@ -1317,7 +1318,7 @@ def matrix_norm(
     ):
         raise InvalidValue(f"{op}: Order {ord} not supported.")
     if abs(ord) == 2:
-        return _sv_reduce(A, d1, d2, keepdim, "max" if ord > 0 else "min")
+        return _sv_reduce(_floating(A, op), d1, d2, keepdim, "max" if ord > 0 else "min")
     summed, picked = (d1, d2) if abs(ord) == 1 else (d2, d1)
     sums = R.sum(E.abs(A), summed, keepdim=True)
     out = (R.amax if ord > 0 else R.amin)(sums, picked, keepdim=True)

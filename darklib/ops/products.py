@@ -732,7 +732,8 @@ def cov(
             UserWarning,
             stacklevel=2,
         )
-        norm = 0 if not isinstance(norm, Tensor) else E.mul(norm, 0)
+        # +0, as torch clamps it (norm * 0 of a negative norm was -0: -inf covariances)
+        norm = 0 if not isinstance(norm, Tensor) else E.mul(E.abs(norm), 0)
     xm = E.sub(x, S.unsqueeze(avg, 1))
     right = xm if w is None else E.mul(xm, w)
     c = E.div(matmul(xm, right.mT), norm)
