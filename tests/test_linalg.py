@@ -1004,3 +1004,12 @@ def test_half_precision_norms_as_torch(device):
         )
     with pytest.raises(TypeError, match="Low precision dtypes not supported"):
         dl.linalg.matrix_norm(x, "nuc")
+
+
+def test_lstsq_residuals_of_a_vector_b_keep_torchs_trailing_dim():
+    a, b = rng(0).standard_normal((2, 5, 3)), rng(1).standard_normal((2, 5))
+    for args in ((a, b), (a[0], b[0])):
+        got = dl.linalg.lstsq(*(dl.tensor(v) for v in args), driver="gelsd")
+        want = torch.linalg.lstsq(*(torch.tensor(v) for v in args), driver="gelsd")
+        assert tuple(got.residuals.shape) == tuple(want.residuals.shape)
+        assert_close(got.residuals, want.residuals, atol=1e-10, rtol=1e-10)

@@ -1158,9 +1158,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
         full = matrix_rank(A.detach(), atol=0.0, rtol=rcond) if driver == "gels" else rank
         if bool((full.array == n).all()):
             diff = matmul(A, X) - Bm
-            residuals = R.sum(diff * diff, -2)
-            if vector:
-                residuals = residuals.squeeze(-1)
+            residuals = R.sum(diff * diff, -2)  # (*, k): (*, 1) for a vector B, as torch
     sv = empty
     if driver in ("gelsd", "gelss"):
         sv = svdvals(A.detach())
