@@ -226,3 +226,14 @@ def test_grid_sample_extra_errors():
         F.grid_sample(x5, g5[0])
     with pytest.raises(ValueError, match="non-empty spatial dimensions"):
         F.grid_sample(x5[:, :, :0], g5)
+
+
+@pytest.mark.parametrize("mode, dims", [("bilinear", 2), ("nearest", 3), ("bicubic", 2)])
+def test_grid_sample_of_an_empty_batch(mode, dims):
+    spatial = (3,) * dims
+    x = dl.zeros(0, 2, *spatial, requires_grad=True)
+    g = dl.zeros(0, *(2,) * dims, dims, requires_grad=True)
+    y = dl.nn.functional.grid_sample(x, g, mode=mode, align_corners=False)
+    assert tuple(y.shape) == (0, 2, *(2,) * dims)
+    y.sum().backward()
+    assert tuple(x.grad.shape) == tuple(x.shape) and tuple(g.grad.shape) == tuple(g.shape)

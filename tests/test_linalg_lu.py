@@ -2,6 +2,8 @@
 the *_ex functions and the deprecated torch.lu / lu_solve / triangular_solve, against
 torch: values, gradients, float64 finite differences, second derivatives, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -430,3 +432,22 @@ def test_errors(i, device):
     fn, exc, match = ERRORS[i]
     with pytest.raises(exc, match=match):
         fn(lambda a: dl.tensor(a, device=device))
+
+
+def test_review_fixes_cholesky_upper_reads_the_upper_triangle_lu_unpack_pivots_and_lu():
+    # a non-symmetric A: upper=True factors its upper triangle, as torch
+    a = np.array([[4.0, 1.0, 1.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    for fn in (
+        lambda m, x: m.linalg.cholesky(x, upper=True),
+        lambda m, x: m.linalg.cholesky_ex(x, upper=True).L,
+    ):
+        assert_close(fn(dl, dl.tensor(a)), fn(torch, torch.tensor(a)), atol=1e-12)
+    lu_ = dl.linalg.lu_factor(dl.tensor(a)).LU
+    with pytest.raises(IndexError, match=r"between 1 and LU\.size"):
+        dl.lu_unpack(lu_, dl.tensor(np.array([0, 2, 3], np.int32)))
+    with pytest.raises(IndexError, match=r"between 1 and LU\.size"):
+        dl.lu_unpack(lu_, dl.tensor(np.array([1, 2, 4], np.int32)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, pivots = dl.lu(dl.zeros(3, 3, dtype=dl.float64))  # singular: no error (torch)
+    assert pivots.tolist() == [1, 2, 3]

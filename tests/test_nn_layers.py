@@ -745,7 +745,8 @@ BAG_IDS = np.array([1, 2, 4, 5, 4, 3, 2, 9, 0, 0])
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
 @pytest.mark.parametrize("padding_idx", [None, 4, -1])
 @pytest.mark.parametrize(
-    "offsets, last", [([0, 2, 2, 5], False), ([0, 3, 7, 10], True), ([0, 0, 10], True)]
+    "offsets, last",
+    [([0, 2, 2, 5], False), ([0, 3, 7, 10], True), ([0, 0, 10], True), ([0, 2, 4], True)],
 )
 def test_embedding_bag_matches_torch(device, mode, padding_idx, offsets, last):
     # empty bags and bags of padding ids only give zeros; padding ids are not counted

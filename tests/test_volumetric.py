@@ -553,3 +553,12 @@ def test_upsample_5d(device):
         dict(scale_factor=(1.5, 2, 0.5), mode="nearest"),
     ):
         _compare_module(nn.Upsample(**kw), torch.nn.Upsample(**kw), x, device=device)
+
+
+def test_max_pool3d_indices_of_a_window_in_the_padding_only():
+    # no IndexError: -inf and torch's (out-of-range) index
+    x = np.ones((1, 1, 1, 1, 1), np.float32)
+    kw = dict(stride=5, padding=1, dilation=3, ceil_mode=True, return_indices=True)
+    y, i = dl.nn.functional.max_pool3d(dl.tensor(x), 2, **kw)
+    ty, ti = torch.nn.functional.max_pool3d(torch.tensor(x), 2, **kw)
+    assert y.numpy().tolist() == ty.numpy().tolist() and i.numpy().tolist() == ti.numpy().tolist()

@@ -271,11 +271,17 @@ def _bag_positions(op: str, input: Tensor, offsets: Tensor | None, include_last:
             f"{op}: offsets[0] has to be 0, i.e., the first sequence in the "
             f"mini-batch has to start from position 0; got {starts[0]}"
         )
-    ends = np.append(starts[1:], n)
     if include_last:
         if starts.size == 0:
             raise InvalidValue(f"{op}: include_last_offset=True needs at least one offset")
-        starts, ends = starts[:-1], starts[1:]
+        if starts[-1] > n:
+            raise InvalidValue(
+                f"{op}: offsets[-1] can not be greater than input's length {n} but got "
+                f"offsets[-1] of {starts[-1]}"
+            )
+        # as torch: the last offset is only checked, the last bag runs to the end
+        starts = starts[:-1]
+    ends = np.append(starts[1:], n)
     if np.any(ends < starts) or (ends.size and (ends.max() > n or starts.min() < 0)):
         raise InvalidValue(
             f"{op}: offsets {starts.tolist()} must be non-decreasing and within the input's {n} ids"

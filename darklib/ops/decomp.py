@@ -40,7 +40,7 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib.autograd import Function
 from darklib.backend import get_xp, to_numpy
-from darklib.errors import InvalidType, InvalidValue
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.grad_mode import is_grad_enabled
 from darklib.ops import elementwise as E
 from darklib.ops import reduction as R
@@ -954,10 +954,13 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
 
 def linalg_cholesky(A: Tensor, *, upper: bool = False, _op: str = "linalg.cholesky") -> Tensor:
     """L (lower triangular) with ``A = L L^T`` for symmetric positive-definite ``A`` (its
-    lower triangle is read); ``upper=True`` gives ``L^T``. A matrix that is not
-    positive-definite raises :class:`LinAlgError` naming the leading minor's order."""
-    L = LinalgCholeskyEx.apply(_square_float(A, _op), _op)
-    return L.mT if upper else L
+    lower triangle is read); ``upper=True`` gives U = L^T with A = U^T U, reading the upper
+    triangle, as torch. A matrix that is not positive-definite raises
+    :class:`LinAlgError` naming the leading minor's order."""
+    A = _square_float(A, _op)
+    if upper:  # the upper triangle of A is the lower one of A^T
+        return LinalgCholeskyEx.apply(A.mT, _op).mT
+    return LinalgCholeskyEx.apply(A, _op)
 
 
 def linalg_qr(A: Tensor, mode: str = "reduced") -> Any:
@@ -2024,6 +2027,11 @@ def lu_unpack(
             f"{list(LU.shape)}, got {list(piv.shape)}"
         )
     xp = get_xp(LU.array)
+    if unpack_pivots and piv.array.size and bool(((piv.array < 1) | (piv.array > m)).any()):
+        raise OutOfRange(
+            f"{op}: pivots passed to lu_unpack must be between 1 and LU.size(-2) = {m} "
+            f"inclusive (LAPACK's 1-based rows), got {to_numpy(piv.array).reshape(-1).tolist()}"
+        )
     empty = Tensor._wrap(xp.zeros((0,), LU.array.dtype))
     L, U = _unpack_lu(LU) if unpack_data else (empty, empty)
     P = Tensor._wrap(_permutation(piv.array, m, LU.array.dtype)) if unpack_pivots else empty
@@ -2292,7 +2300,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -
     partial factor potf2 leaves (values only: no gradient then)."""
     op = "linalg.cholesky_ex"
     A = _square_float(A, op)
-    low, info = _cholesky_info(A.array)
+    low, info = _cholesky_info(_swap(A.array) if upper else A.array)
     if bool((info == 0).all()):
         L = linalg_cholesky(A, upper=bool(upper), _op=op)
     elif check_errors:
@@ -2346,7 +2354,7 @@ def triangular_solve(
 
 def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> Any:
     """torch.lu (deprecated in torch, which warns once): ``(LU, pivots)``, with ``info``
-    for ``get_infos`` (else a zero pivot raises), as a plain tuple."""
+    for ``get_infos``, as a plain tuple; a singular matrix does not raise (torch 2.13)."""
     _warn_once(
         "lu",
         "torch.lu is deprecated in favor of torch.linalg.lu_factor / torch.linalg.lu_factor_ex "
@@ -2359,10 +2367,7 @@ def lu(A: Tensor, pivot: bool = True, get_infos: bool = False) -> Any:
     op = "torch.lu"
     A = _lu_input(A, op)
     LU, piv, info = LinalgLuFactorEx.apply(A, bool(pivot))
-    if get_infos:
-        return LU, piv, info
-    _lu_zero_pivot(info.array, op)
-    return LU, piv
+    return (LU, piv, info) if get_infos else (LU, piv)
 
 
 def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor) -> Tensor:

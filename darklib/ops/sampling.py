@@ -826,7 +826,7 @@ def grid_sample(
         for p, size, stride in zip(pos, sizes, strides):
             p = xp.where(inside, p, 0)  # NaN and inf cannot index
             lin = lin + xp.clip(p, 0, size - 1).astype(np.int64) * stride
-        idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, -1), (n, c, npts)))
+        idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, npts), (n, c, npts)))
         vals = gather(flat, 2, Tensor._wrap(idx)).reshape(n, c, *out_sp)
         mask = Tensor._wrap(inside.astype(dt))
         weight = mask if weight is None else weight * mask

@@ -422,7 +422,10 @@ def _depth_indices(idx_hw: Any, idx_d: Any, hw: int) -> Any:
     xp = get_xp(idx_hw)
     p = idx_hw.shape[-1]
     depth = idx_d // p
-    return depth * hw + xp.take_along_axis(idx_hw, depth, axis=2)
+    # (a window wholly in the padding picks a slice past the input, as torch's index does:
+    # its value is -inf; the plane index is read from the last slice, not past the array)
+    inside = xp.minimum(depth, idx_hw.shape[2] - 1)
+    return depth * hw + xp.take_along_axis(idx_hw, inside, axis=2)
 
 
 def _separable_max(
