@@ -562,3 +562,21 @@ def test_max_pool3d_indices_of_a_window_in_the_padding_only():
     y, i = dl.nn.functional.max_pool3d(dl.tensor(x), 2, **kw)
     ty, ti = torch.nn.functional.max_pool3d(torch.tensor(x), 2, **kw)
     assert y.numpy().tolist() == ty.numpy().tolist() and i.numpy().tolist() == ti.numpy().tolist()
+
+
+def test_adaptive_pools_and_area_interpolation_to_a_zero_size_give_empty_outputs():
+    x = rng(0).standard_normal((1, 2, 4, 4, 4))
+    for fn in (
+        lambda m, t: m.nn.functional.adaptive_avg_pool3d(t, 0),
+        lambda m, t: m.nn.functional.interpolate(t, scale_factor=0.2, mode="area"),
+        lambda m, t: m.nn.functional.adaptive_max_pool3d(t, (2, 0, 2)),
+        lambda m, t: m.nn.functional.adaptive_max_pool3d(t, (2, 0, 2), return_indices=True)[1],
+        lambda m, t: m.nn.functional.adaptive_avg_pool3d(t[0], (1, 0, 3)),
+    ):
+        got = fn(dl, dl.tensor(x, requires_grad=True))
+        want = fn(torch, torch.tensor(x, requires_grad=True))
+        assert tuple(got.shape) == tuple(want.shape) and got.numel() == 0
+        assert got.dtype.name == str(want.dtype).replace("torch.", "")
+    t = dl.tensor(x, requires_grad=True)
+    dl.nn.functional.adaptive_avg_pool3d(t, 0).sum().backward()  # (torch's backward refuses)
+    assert (t.grad.numpy() == 0).all()

@@ -575,6 +575,12 @@ def _check_adaptive_input(op: str, input: Any) -> None:
     _check_pool_input(op, input)
 
 
+def _empty_pool(x: Tensor, sizes: tuple) -> Tensor:
+    """The empty (N, C, *sizes) output of an adaptive pool to a size with a 0, in x's graph."""
+    n, c = _shape(x)[:2]
+    return x[:, :, :0].reshape(n, c, *sizes)
+
+
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed output size, as ``torch.nn.functional.adaptive_avg_pool3d``.
 
@@ -589,6 +595,8 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     _check_adaptive_input(op, input)
     od, oh, ow = _adaptive_sizes(op, input, output_size)
     x, unbatched = _batched(input)
+    if 0 in (od, oh, ow):  # an empty output, as torch's
+        return _unbatch(_empty_pool(x, (od, oh, ow)), unbatched)
     n, c, d, h, w = _shape(x)
     a = adaptive_avg_pool2d(x.reshape(n, c * d, h, w), (oh, ow))
     b = adaptive_avg_pool2d(a.reshape(n, c, d, oh * ow), (od, oh * ow))
@@ -606,9 +614,13 @@ def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = 
     op = "adaptive_max_pool3d"
     _check_adaptive_input(op, input)
     od, oh, ow = _adaptive_sizes(op, input, output_size)
-    if 0 in (od, oh, ow):
-        raise RuntimeError(f"{op}: output_size must be positive, got {(od, oh, ow)}")
     x, unbatched = _batched(input)
+    if 0 in (od, oh, ow):  # an empty output, as torch's
+        y = _empty_pool(x, (od, oh, ow))
+        if not return_indices:
+            return _unbatch(y, unbatched)
+        idx = Tensor._wrap(get_xp(x.array).zeros(tuple(y.shape), np.int64))
+        return _unbatch((y, idx), unbatched)
     out = _separable_max(
         x,
         lambda t, ri: adaptive_max_pool2d(t, (oh, ow), ri),
@@ -685,12 +697,12 @@ def interpolate3d(
             )
         out_sizes = tuple(math.floor(n * s) for n, s in zip(in_sizes, sf))
         scales = (None,) * 3 if recompute_scale_factor else sf
+    if mode == "area" and min(in_sizes) >= 1:  # (an output size of 0: empty, as torch)
+        return adaptive_avg_pool3d(input, out_sizes)
     if min(out_sizes) < 1 or min(in_sizes) < 1:
         raise InvalidValue(
             f"{op}: input {_shape(input)} and output size {out_sizes} must be non-empty"
         )
-    if mode == "area":
-        return adaptive_avg_pool3d(input, out_sizes)
     n, c, d, h, w = _shape(input)
     od, oh, ow = out_sizes
     if linear:
