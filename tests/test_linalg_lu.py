@@ -451,3 +451,13 @@ def test_review_fixes_cholesky_upper_reads_the_upper_triangle_lu_unpack_pivots_a
         warnings.simplefilter("ignore")
         _, pivots = dl.lu(dl.zeros(3, 3, dtype=dl.float64))  # singular: no error (torch)
     assert pivots.tolist() == [1, 2, 3]
+
+
+def test_householder_product_without_reflectors_is_the_identity_in_the_graph():
+    # (torch's output requires grad too; how it treats the unused A varies with the shape)
+    A = dl.tensor(rng(0).standard_normal((4, 3)), requires_grad=True)
+    tau = dl.tensor(np.zeros(0), requires_grad=True)
+    y = dl.linalg.householder_product(A, tau)
+    ga, gt = dl.autograd.grad(y.sum(), [A, tau])
+    assert np.array_equal(y.detach().numpy(), np.eye(4, 3))
+    assert (ga.numpy() == 0).all() and tuple(gt.shape) == (0,)

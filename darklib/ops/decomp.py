@@ -2217,6 +2217,8 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:
     xp = get_xp(A.array)
     V = S.tril(A, -1) + _const(A, xp.eye(m, n))
     X = _const(A, xp.broadcast_to(xp.eye(m, n), A.shape).copy())
+    if k == 0:  # no reflector: the identity, in the inputs' graph with zero gradients
+        return E.ZeroGradient.apply(A, X, tau)
     for i in range(k - 1, -1, -1):
         v = S.narrow(V, -1, i, 1)  # (*, m, 1)
         t = S.narrow(tau, -1, i, 1).unsqueeze(-1)  # (*, 1, 1)
