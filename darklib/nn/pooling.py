@@ -22,6 +22,7 @@ from darklib.ops.pool import (
     max_unpool1d,
     max_unpool2d,
 )
+from darklib.ops.volumetric import max_pool3d
 from darklib.tensor import Tensor
 
 __all__ = [
@@ -40,7 +41,11 @@ __all__ = [
 ]
 
 
-_LAYOUTS = {1: ("(C, L)", "(N, C, L)"), 2: ("(C, H, W)", "(N, C, H, W)")}
+_LAYOUTS = {
+    1: ("(C, L)", "(N, C, L)"),
+    2: ("(C, H, W)", "(N, C, H, W)"),
+    3: ("(C, D, H, W)", "(N, C, D, H, W)"),
+}
 
 
 def _check_input(layer: Module, x: Any, dims: int) -> Tensor:
@@ -95,7 +100,7 @@ class _MaxPoolNd(Module):
         return value
 
     def forward(self, input: Tensor) -> Any:
-        pool = max_pool2d if self._dims == 2 else max_pool1d
+        pool = {1: max_pool1d, 2: max_pool2d, 3: max_pool3d}[self._dims]
         return pool(
             _check_input(self, input, self._dims),
             self.kernel_size,

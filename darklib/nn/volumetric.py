@@ -14,13 +14,13 @@ from darklib.nn.conv import _checked, _Conv, _conv_forward, _ConvTranspose, _tra
 from darklib.nn.dropout import _DropoutNd
 from darklib.nn.module import Module
 from darklib.nn.normalization import InstanceNorm2d, _BatchNorm
+from darklib.nn.pooling import _MaxPoolNd
 from darklib.ops.volumetric import (
     adaptive_avg_pool3d,
     adaptive_max_pool3d,
     avg_pool3d,
     conv3d,
     conv_transpose3d,
-    max_pool3d,
 )
 from darklib.tensor import Tensor
 
@@ -160,7 +160,7 @@ class ConvTranspose3d(_ConvTranspose):
 # ------------------------------------------------------------------ pooling
 
 
-class MaxPool3d(Module):
+class MaxPool3d(_MaxPoolNd):
     """Max over sliding ``kernel_size`` windows of an (N, C, D, H, W) input.
 
     Args:
@@ -176,40 +176,10 @@ class MaxPool3d(Module):
         - Output: (N, C, D_out, H_out, W_out), ``D_out = floor((D + 2p - d(k-1) - 1)/s + 1)``
     """
 
-    def __init__(
-        self,
-        kernel_size: Any,
-        stride: Any = None,
-        padding: Any = 0,
-        dilation: Any = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__()
-        name = type(self).__name__
-        self.kernel_size = _sizes(kernel_size, "kernel_size", name, 1)
-        self.stride = self.kernel_size if stride is None else _sizes(stride, "stride", name, 1)
-        self.padding = _sizes(padding, "padding", name, 0)
-        self.dilation = _sizes(dilation, "dilation", name, 1)
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
+    _dims = 3
 
-    def forward(self, input: Tensor) -> Any:
-        return max_pool3d(
-            _check_5d(self, input),
-            self.kernel_size,
-            self.stride,
-            self.padding,
-            self.dilation,
-            ceil_mode=self.ceil_mode,
-            return_indices=self.return_indices,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
+    def _arg(self, value: Any, name: str, minimum: int) -> Any:
+        return _sizes(value, name, type(self).__name__, minimum)
 
 
 class AvgPool3d(Module):
