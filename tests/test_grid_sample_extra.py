@@ -237,3 +237,31 @@ def test_grid_sample_of_an_empty_batch(mode, dims):
     assert tuple(y.shape) == (0, 2, *(2,) * dims)
     y.sum().backward()
     assert tuple(x.grad.shape) == tuple(x.shape) and tuple(g.grad.shape) == tuple(g.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grid_sample_taps_batched_forms_match_the_cpu_loops(dtype):
+    """The GPU runs the fused taps of grid_sample as one call over the batch (a
+    take_along_axis and an add.at); the CPU loops over images (take, bincount). Both forms
+    on NumPy, with positions read by several taps and several points."""
+    from darklib.ops import sampling as S
+
+    r = rng(5)
+    m, c, size, t, p = 3, 4, 7, 4, 11
+    x = r.standard_normal((m, c, size)).astype(dtype)
+    idx = r.integers(0, size, (t, m, p))
+    idx[:, 0, :3] = 2  # repeated positions within a tap and across taps
+    w = r.standard_normal((t, m, p)).astype(dtype)
+    g = r.standard_normal((m, c, p)).astype(dtype)
+    want_v = np.stack([x[i][:, idx[:, i]] for i in range(m)])  # (m, c, t, p)
+    want_gx = np.zeros((m, c, size))
+    for i in range(m):
+        for k in range(t):
+            np.add.at(want_gx[i].T, idx[k, i], (g[i] * w[k, i]).T)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for values in (S._tap_values, S._tap_values_batched):
+        np.testing.assert_array_equal(values(x, idx), want_v)
+    for scatter in (S._scatter_taps, S._scatter_taps_batched):
+        gx = scatter(g, idx, w, size)
+        assert gx.dtype == dtype
+        np.testing.assert_allclose(gx, want_gx, rtol=tol, atol=tol)

@@ -24,6 +24,7 @@ from darklib import higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
+from darklib.kernels import parallel as par
 from darklib.kernels.tables import cached
 from darklib.tensor import Tensor
 
@@ -735,6 +736,133 @@ def _tap_weights(t: Tensor) -> list[Tensor]:
     return [far(t + 1), near(t), near(s), far(s + 1)]
 
 
+# Batch chunks of about this many tap values per step on the CPU (a chunk's values stay
+# in cache between the gather and the weighted sum).
+_TAP_CHUNK_VALUES = 1 << 18
+
+
+def _tap_values(x: Any, idx: Any) -> Any:
+    """x (N, C, S) read at flat positions idx (T, N, P): (N, C, T, P)."""
+    if get_xp(x) is not np:
+        return _tap_values_batched(x, idx)
+    m, c = x.shape[:2]
+    t, _, p = idx.shape
+    out = np.empty((m, c, t, p), x.dtype)
+    for i in range(m):  # per image: a take along rows, 3x faster than take_along_axis
+        np.take(x[i], idx[:, i].reshape(-1), axis=1, out=out[i].reshape(c, t * p))
+    return out
+
+
+def _tap_values_batched(x: Any, idx: Any) -> Any:
+    """:func:`_tap_values` in one call over the batch (the GPU's form)."""
+    m, c = x.shape[:2]
+    t, _, p = idx.shape
+    where = idx.transpose(1, 0, 2).reshape(m, 1, t * p)
+    return get_xp(x).take_along_axis(x, where, 2).reshape(m, c, t, p)
+
+
+def _scatter_taps(g: Any, idx: Any, w: Any, size: int) -> Any:
+    """Adjoint of the taps in x: zeros (N, C, size) plus g (N, C, P) times each tap's
+    weight w (T, N, P) summed at idx (T, N, P), repeated positions adding up."""
+    if get_xp(g) is not np:
+        return _scatter_taps_batched(g, idx, w, size)
+    m, c, _ = g.shape
+    out = np.empty((m, c, size), g.dtype)
+    rows = np.arange(c, dtype=np.int64).reshape(c, 1) * size
+    for i in range(m):  # per image: one bincount over channels and taps (np.add.at: 5x slower)
+        lin = rows + idx[:, i].reshape(1, -1)
+        vals = g[i][:, None, :] * w[:, i]  # (C, T, P)
+        sums = np.bincount(lin.reshape(-1), vals.reshape(-1), minlength=c * size)
+        out[i] = sums.reshape(c, size)
+    return out
+
+
+def _scatter_taps_batched(g: Any, idx: Any, w: Any, size: int) -> Any:
+    """:func:`_scatter_taps` in one call over the batch (the GPU's form)."""
+    from darklib.ops.indexing import _add_at
+
+    xp = get_xp(g)
+    m, c, _ = g.shape
+    out = xp.zeros((m, c, size), g.dtype)
+    vals = g[:, :, None, :] * w.transpose(1, 0, 2)[:, None]  # (N, C, T, P)
+    rows = xp.arange(m * c, dtype=np.int64).reshape(m, c, 1, 1) * size
+    lin = rows + idx.transpose(1, 0, 2)[:, None]
+    _add_at(out.reshape(-1), lin.reshape(-1), vals.reshape(-1))
+    return out
+
+
+class _Taps(Function):
+    """grid_sample's weighted taps: ``out[n, c, p] = sum_t w_t[n, p] * x[n, c, idx[t, n, p]]``
+    for x (N, C, S) flat, idx (T, N, P) in-range flat positions (points outside read any
+    position with a zero weight) and weights w_t (N, P). One op instead of a gather,
+    multiply and add per tap, each of which had materialised an (N, C, P) index. Gradients:
+    a scatter-add of the weighted gradient into x, and for each weight the channel sum of
+    the gradient times the tap's values (re-read in backward)."""
+
+    @staticmethod
+    def forward(ctx, x, idx, *weights):
+        xp = get_xp(x)
+        w = xp.stack(weights)
+        ctx.save_for_backward(x, w)
+        ctx.idx = idx
+        m, c = x.shape[:2]
+        out = xp.empty((m, c, idx.shape[2]), x.dtype)
+
+        def body(s: int, e: int) -> None:
+            v = _tap_values(x[s:e], idx[:, s:e])
+            out[s:e] = xp.einsum("mctp,tmp->mcp", v, w[:, s:e])
+
+        _over_batch(body, xp, idx, c)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        idx, needs = ctx.idx, ctx.needs_input_grad
+        xp = get_xp(g)
+        gx = _scatter_taps(g, idx, w, x.shape[2]) if needs[0] else None
+        if not any(needs[2:]):
+            return (gx, None, *([None] * w.shape[0]))
+        gw = xp.empty(w.shape, g.dtype)
+
+        def body(s: int, e: int) -> None:
+            v = _tap_values(x[s:e], idx[:, s:e])
+            gw[:, s:e] = xp.einsum("mctp,mcp->tmp", v, g[s:e])
+
+        _over_batch(body, xp, idx, x.shape[1])
+        return (gx, None, *(gw[t] if need else None for t, need in enumerate(needs[2:])))
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from darklib.ops.indexing import gather
+
+        x, w = ctx.saved_tensors
+        idx = ctx.idx
+        xp = get_xp(x)
+
+        def forward(x, _, *weights):  # a gather, multiply and add per tap
+            out = None
+            for lin, weight in zip(idx, weights):
+                where = xp.ascontiguousarray(
+                    xp.broadcast_to(lin[:, None], x.shape[:2] + lin.shape[1:])
+                )
+                term = gather(x, 2, Tensor._wrap(where)) * weight.unsqueeze(1)
+                out = term if out is None else out + term
+            return out
+
+        return higher_order.recompute(ctx, g, forward, (x, None, *w))
+
+
+def _over_batch(body: Any, xp: Any, idx: Any, channels: int) -> None:
+    """``body(s, e)`` over chunks of the batch, split over darklib's threads on the CPU."""
+    t, m, p = idx.shape
+    if xp is not np:
+        body(0, m)
+        return
+    values = t * p * channels  # per image
+    par.map_reduce(body, m, m * values, max(1, _TAP_CHUNK_VALUES // max(1, values)))
+
+
 def grid_sample(
     input: Tensor,
     grid: Tensor,
@@ -759,13 +887,12 @@ def grid_sample(
             their outer edges (False, the default).
 
     Returns:
-        (N, C, H_out, W_out) (or (N, C, D_out, H_out, W_out)). Built from differentiable
-        ops: each tap's values are a gather at computed flat indices (their gradient,
-        gather's, a scatter-add into the input), weighted by the interpolation weights
-        (which carry the grid's gradient). The nearest mode's grid gradient is zero, as
-        torch's.
+        (N, C, H_out, W_out) (or (N, C, D_out, H_out, W_out)). The interpolation
+        weights of each tap (2, 4, 8 or 16 neighbours) are computed from the grid with
+        differentiable ops on (N, P) arrays, which carry the grid's gradient; one fused op
+        (:class:`_Taps`) reads the taps of every channel and sums them. The nearest mode's
+        grid gradient is zero, as torch's.
     """
-    from darklib.ops.indexing import gather
 
     op = "grid_sample"
     if mode not in ("bilinear", "nearest", "bicubic"):
@@ -815,9 +942,11 @@ def grid_sample(
     # grid component k - 1 - a runs along spatial axis a (x along the last)
     raw = [_unnormalize(grid[..., k - 1 - a], sizes[a], align) for a in range(k)]
 
-    def tap(pos: list, weight: Tensor | None) -> Tensor:
-        """Input values at integer positions ``pos`` (one array per axis), 0 outside,
-        times ``weight``."""
+    taps: list = []  # (flat positions (N, P), weight (N, P)) per tap
+
+    def tap(pos: list, weight: Tensor | None) -> None:
+        """Add the tap reading the input at integer positions ``pos`` (one array per
+        axis), 0 outside, times ``weight``."""
         inside = None
         for p, size in zip(pos, sizes):
             ok = (p >= 0) & (p < size)  # (False for NaN)
@@ -826,17 +955,20 @@ def grid_sample(
         for p, size, stride in zip(pos, sizes, strides):
             p = xp.where(inside, p, 0)  # NaN and inf cannot index
             lin = lin + xp.clip(p, 0, size - 1).astype(np.int64) * stride
-        idx = xp.ascontiguousarray(xp.broadcast_to(lin.reshape(n, 1, npts), (n, c, npts)))
-        vals = gather(flat, 2, Tensor._wrap(idx)).reshape(n, c, *out_sp)
         mask = Tensor._wrap(inside.astype(dt))
         weight = mask if weight is None else weight * mask
-        return vals * weight.unsqueeze(1)
+        taps.append((lin.reshape(n, npts), weight.reshape(n, npts)))
+
+    def sampled() -> Tensor:
+        idx = xp.stack([lin for lin, _ in taps])
+        out = _Taps.apply(flat, idx, *[w for _, w in taps])
+        return out.reshape(n, c, *out_sp)
 
     if mode == "bicubic":
         # torch pads each tap's (integer) coordinates, then truncates them to an index
         base = [xp.floor(r.array) for r in raw]
         ws = [_tap_weights(r - Tensor._wrap(b)) for r, b in zip(raw, base)]
-        taps = [
+        rows, cols = (
             [
                 xp.trunc(
                     _pad_coord(Tensor._wrap(b + (o - 1)), size, padding_mode, align, False).array
@@ -844,20 +976,18 @@ def grid_sample(
                 for o in range(4)
             ]
             for b, size in zip(base, sizes)
-        ]
-        out = None
+        )
         for i in range(4):  # along H
             for j in range(4):  # along W
-                term = tap([taps[0][i], taps[1][j]], ws[0][i] * ws[1][j])
-                out = term if out is None else out + term
-        return out
+                tap([rows[i], cols[j]], ws[0][i] * ws[1][j])
+        return sampled()
     coords = [_pad_coord(r, size, padding_mode, align, volumetric) for r, size in zip(raw, sizes)]
     if mode == "nearest":
-        out = tap([xp.rint(co.array) for co in coords], None)
+        tap([xp.rint(co.array) for co in coords], None)
+        out = sampled()
         return _ZeroGradFor.apply(out, grid) if grid.requires_grad else out
     lows = [xp.floor(co.array) for co in coords]
     fracs = [co - Tensor._wrap(lo) for co, lo in zip(coords, lows)]
-    out = None
     for corner in range(2**k):  # bit a of corner: the upper neighbour along axis a
         pos, weight = [], None
         for a in range(k):
@@ -865,6 +995,5 @@ def grid_sample(
             pos.append(lows[a] + 1 if up else lows[a])
             w = fracs[a] if up else 1 - fracs[a]
             weight = w if weight is None else weight * w
-        term = tap(pos, weight)
-        out = term if out is None else out + term
-    return out
+        tap(pos, weight)
+    return sampled()
