@@ -30,8 +30,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from darklib.autograd import Function, check_user_grads
-from darklib.backend import is_cuda_array
+from darklib.autograd import Function, Node, check_user_grads
+from darklib.backend import get_xp, is_cuda_array
 
 _HOW = (
     "create_graph=True: darklib cannot differentiate the backward of {name} yet (every "
@@ -201,6 +201,53 @@ def _kept(node: Any) -> Any:
 
 def _pick(grads: Any, i: int) -> Any:
     return grads[i] if isinstance(grads, tuple) else grads
+
+
+class ZeroGradFor(Function):
+    """``value`` unchanged, tied to ``like``'s graph with a zero gradient (the nearest-mode
+    grid gradient of grid_sample; the input link of :func:`linked`)."""
+
+    @staticmethod
+    def forward(ctx, value, like):
+        ctx.like_shape, ctx.like_dtype = like.shape, like.dtype
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        like = xp.zeros(ctx.like_shape, ctx.like_dtype) if ctx.needs_input_grad[1] else None
+        return g, like
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from darklib.tensor import Tensor
+
+        xp = get_xp(g.array)
+        return g, Tensor._wrap(xp.zeros(ctx.like_shape, ctx.like_dtype))
+
+
+def linked(ctx: Any, grads: Any, *inputs: int) -> Any:
+    """(create_graph) ``grads`` (a tensor, or one entry per argument of forward) with the
+    gradient of each input in ``inputs`` tied to that input with a zero derivative.
+
+    torch's backward formulas of relu, abs, pooling and the edge-reading pads read the op's
+    input or output, so the gradient they return is on the input's graph: differentiating
+    it again with respect to that input gives zeros (the derivative of a piecewise-linear
+    map's pattern) instead of "input not used". A backward_graph that computes the same
+    gradient from a constant pattern returns it through here."""
+    single = not isinstance(grads, tuple)
+    out = [grads] if single else list(grads)
+    for i in inputs:
+        if out[i] is None or not ctx.needs_input_grad[i]:
+            continue
+        p = ctx.parents[i]
+        if isinstance(p, Node):  # a stand-in of the input's shape: only its graph is used
+            xp = get_xp(out[i].array)
+            like = ctx.lift(xp.broadcast_to(xp.zeros((), p._out_dtype), p._out_shape), i)
+        else:  # a leaf
+            like = ctx.lift(p.array, i)
+        out[i] = ZeroGradFor.apply(out[i], like)
+    return out[0] if single else tuple(out)
 
 
 class _LinearMap(Function):

@@ -849,3 +849,53 @@ def test_a_leaf_changed_in_place_after_forward_is_differentiated_as_forward_saw_
     (plain,) = dl.autograd.grad(y, x)
     np.testing.assert_allclose(g.detach().numpy(), plain.numpy())
     np.testing.assert_allclose(plain.numpy(), 2 * (np.array([1, 2, 4, 3]) - 2.5) / 3)
+
+
+_PIECEWISE_LINEAR = {
+    "relu": lambda m, F, x: F.relu(x),
+    "leaky_relu": lambda m, F, x: F.leaky_relu(x, 0.1),
+    "abs": lambda m, F, x: m.abs(x),
+    "l1_loss": lambda m, F, x: F.l1_loss(x, m.zeros_like(x)),
+    "max_pool2d": lambda m, F, x: F.max_pool2d(x.reshape(1, 2, 4, 4), 2),
+    "avg_pool2d": lambda m, F, x: F.avg_pool2d(x.reshape(1, 2, 4, 4), 2),
+    "max_pool1d": lambda m, F, x: F.max_pool1d(x.reshape(2, 2, 8), 2),
+    "adaptive_avg_pool2d": lambda m, F, x: F.adaptive_avg_pool2d(x.reshape(1, 2, 4, 4), 3),
+    "adaptive_max_pool2d": lambda m, F, x: F.adaptive_max_pool2d(x.reshape(1, 2, 4, 4), 3),
+    "max_pool3d": lambda m, F, x: F.max_pool3d(x.reshape(1, 1, 2, 4, 4), 2),
+    "pad_reflect": lambda m, F, x: F.pad(x.reshape(1, 2, 4, 4), (1, 1, 1, 1), mode="reflect"),
+    "pad_replicate": lambda m, F, x: F.pad(x.reshape(1, 2, 4, 4), (2, 0, 1, 1), "replicate"),
+    "nll_loss": lambda m, F, x: F.nll_loss(x.reshape(4, 8), m.tensor([0, 1, 2, 7])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PIECEWISE_LINEAR))
+def test_second_derivative_of_a_piecewise_linear_op_is_zeros_not_unused(name):
+    """torch's backward of relu, abs, pooling, the edge pads and nll_loss reads the op's
+    input or output, so the first gradient is on the input's graph and its derivative with
+    respect to the input is zeros (an input Hessian of a ReLU network): not an error that
+    the input was unused."""
+    fn = _PIECEWISE_LINEAR[name]
+    v = rng(3).standard_normal(32)
+    xt = torch.tensor(v, requires_grad=True)
+    (gt,) = torch.autograd.grad(fn(torch, F["torch"], xt).sum(), xt, create_graph=True)
+    x = dl.tensor(v, requires_grad=True)
+    (g,) = dl.autograd.grad(fn(dl, F["darklib"], x).sum(), x, create_graph=True)
+    assert g.requires_grad == gt.requires_grad
+    np.testing.assert_allclose(g.detach().numpy(), gt.detach().numpy())
+    (gg,) = dl.autograd.grad((g * g).sum(), x)
+    np.testing.assert_array_equal(gg.numpy(), np.zeros(32))
+
+
+def test_input_hessian_of_a_relu_network_as_torch():
+    """The gradient-penalty pattern: the input gradient of a ReLU network, differentiated
+    again with respect to both the input (zeros) and the weights."""
+    r = rng(4)
+    xv, wv = r.standard_normal((5, 3)), r.standard_normal((3, 4))
+    res = []
+    for m in (torch, dl):
+        x, w = m.tensor(xv, requires_grad=True), m.tensor(wv, requires_grad=True)
+        (gx,) = m.autograd.grad(m.relu(x @ w).sum(), x, create_graph=True)
+        res.append([t.detach().numpy() for t in m.autograd.grad((gx**2).sum(), [x, w])])
+    for d, t in zip(res[1], res[0]):
+        np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(res[1][0], np.zeros((5, 3)))

@@ -268,7 +268,9 @@ class Abs(Function):
     @staticmethod
     def backward_graph(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * Tensor._wrap(Abs.backward(ctx, get_xp(a).ones_like(a)))
+        return higher_order.linked(
+            ctx, g * Tensor._wrap(Abs.backward(ctx, get_xp(a).ones_like(a))), 0
+        )
 
 
 class Exp(Function):
@@ -441,9 +443,9 @@ class ReLU(Function):
         return res
 
     @staticmethod
-    def backward_graph(ctx, g):  # the mask is piecewise constant: no gradient of its own
+    def backward_graph(ctx, g):  # the mask is piecewise constant: a zero derivative
         (out,) = ctx.saved_tensors
-        return where(Tensor._wrap(out <= 0), 0.0, g)
+        return higher_order.linked(ctx, where(Tensor._wrap(out <= 0), 0.0, g), 0)
 
 
 def _relu_grad(g: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> None:
@@ -499,7 +501,7 @@ class LeakyReLU(Function):
     @staticmethod
     def backward_graph(ctx, g):
         (a,) = ctx.saved_tensors
-        return where(Tensor._wrap(a > 0), g, g * ctx.slope), None
+        return higher_order.linked(ctx, (where(Tensor._wrap(a > 0), g, g * ctx.slope), None), 0)
 
 
 def _leaky(a: np.ndarray, slope: float, out: np.ndarray) -> None:

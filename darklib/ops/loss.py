@@ -516,7 +516,8 @@ class NLLLoss(Function):
             out = _reduce(xp, _gather(xp, vb, ts) * -wt, reduction, denom)
             return out[0] if unbatched and reduction == "none" else out
 
-        return higher_order.linear_adjoints(ctx, g, {0: nll})
+        # (torch's nll_loss backward reads the input: a zero derivative, not "unused")
+        return higher_order.linked(ctx, higher_order.linear_adjoints(ctx, g, {0: nll}), 0)
 
 
 def nll_loss(

@@ -257,7 +257,9 @@ class MaxPool2d(Function):
             flat = _flat_indices(kidx, g, (n, c, g.oh, g.ow)) if cpu else kidx
             return _taken(vb, flat, ctx.unbatched)
 
-        return higher_order.linear_adjoint(ctx, gy, winners), None, None, None
+        return higher_order.linked(
+            ctx, (higher_order.linear_adjoint(ctx, gy, winners), None, None, None), 0
+        )
 
 
 def _avg_divisor(g: Geometry, count_include_pad: bool, divisor_override: Any) -> Any:
@@ -367,7 +369,9 @@ class AvgPool2d(Function):
         def pool(v):  # the pool itself: it is linear
             return AvgPool2d.forward(Node(AvgPool2d, ()), v, ctx.geom, *ctx.opts)
 
-        return higher_order.linear_adjoint(ctx, gy, pool), None, None, None
+        return higher_order.linked(
+            ctx, (higher_order.linear_adjoint(ctx, gy, pool), None, None, None), 0
+        )
 
 
 # ------------------------------------------------------------------ adaptive pooling
@@ -418,7 +422,7 @@ class AdaptiveAvgPool2d(Function):
             y = _windows(_as_batched(v), *mats)
             return y[0] if unbatched else y
 
-        return higher_order.linear_adjoint(ctx, gy, pool), None, None
+        return higher_order.linked(ctx, (higher_order.linear_adjoint(ctx, gy, pool), None, None), 0)
 
 
 def _windows(x: Any, ph: Any, pw: Any) -> Any:
@@ -516,7 +520,9 @@ class AdaptiveMaxPool2d(Function):
         def winners(v):  # each window's winner, now of v
             return _taken(_as_batched(v), idx, ctx.unbatched)
 
-        return higher_order.linear_adjoint(ctx, gy, winners), None, None, None
+        return higher_order.linked(
+            ctx, (higher_order.linear_adjoint(ctx, gy, winners), None, None, None), 0
+        )
 
 
 def _taken(vb: Any, flat: Any, unbatched: bool) -> Any:

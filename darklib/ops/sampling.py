@@ -627,28 +627,6 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
     return grid.reshape(size[0], *spatial, k)
 
 
-class _ZeroGradFor(Function):
-    """``out`` unchanged, with a zero gradient for ``other`` (torch's nearest-mode grid
-    gradient, which is zeros rather than none)."""
-
-    @staticmethod
-    def forward(ctx, out, other):
-        ctx.other_shape, ctx.other_dtype = other.shape, other.dtype
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        xp = get_xp(g)
-        other = xp.zeros(ctx.other_shape, ctx.other_dtype) if ctx.needs_input_grad[1] else None
-        return g, other
-
-    @staticmethod
-    def backward_graph(ctx, g):
-        from darklib.creation import zeros
-
-        return g, zeros(*ctx.other_shape, dtype=g.dtype, device=g.device)
-
-
 def _reflect(c: Tensor, twice_low: int, twice_high: int) -> Tensor:
     """``c`` folded back and forth into [low, high] (mirror images at each bound)."""
     if twice_low == twice_high:
@@ -985,7 +963,7 @@ def grid_sample(
     if mode == "nearest":
         tap([xp.rint(co.array) for co in coords], None)
         out = sampled()
-        return _ZeroGradFor.apply(out, grid) if grid.requires_grad else out
+        return higher_order.ZeroGradFor.apply(out, grid) if grid.requires_grad else out
     lows = [xp.floor(co.array) for co in coords]
     fracs = [co - Tensor._wrap(lo) for co, lo in zip(coords, lows)]
     for corner in range(2**k):  # bit a of corner: the upper neighbour along axis a

@@ -361,7 +361,9 @@ class Pad(Function):
         def pad(v):  # the pad itself, without its constant: the op's linear part
             return Pad.forward(Node(Pad, ()), v, ctx.crop, ctx.widths, ctx.mode, 0)
 
-        return higher_order.linear_adjoint(ctx, g, pad), None, None, None, None
+        grads = higher_order.linear_adjoint(ctx, g, pad), None, None, None, None
+        # (torch's reflect and replicate backward read the input: a zero derivative)
+        return grads if ctx.mode == "constant" else higher_order.linked(ctx, grads, 0)
 
 
 def _pad_adjoint(xp, g, axis, lo, hi, n, mode):
