@@ -1186,7 +1186,27 @@ def test_collate_structures_match_torch():
 
 
 @pytest.mark.parametrize(
-    "batch", [[1, 2.5], [True, 2], [0, 1.5, 2]], ids=["int-float", "bool-int", "int-float-float"]
+    "batch",
+    [
+        [1, 2.5],
+        [True, 2],
+        [0, 1.5, 2],
+        [1, np.float32(2.5)],
+        [1, np.float64(2.5)],
+        [True, np.int32(3)],
+        [1, np.float16(2)],
+        [True, np.uint8(3), np.int8(-1)],
+    ],
+    ids=[
+        "int-float",
+        "bool-int",
+        "int-float-float",
+        "int-np-float32",
+        "int-np-float64",
+        "bool-np-int32",
+        "int-np-float16",
+        "bool-uint8-int8",
+    ],
 )
 def test_collate_of_mixed_python_numbers_like_torch(batch):
     from torch.utils.data import default_collate as tc

@@ -83,13 +83,18 @@ def _common_dtype(dtypes: list) -> np.dtype:
 
 
 def _python_numbers(batch: list) -> np.ndarray:
-    """A batch of Python numbers led by an int or bool, typed as torch.tensor(batch) types
-    it: any float makes it float32, else any int int64, else bool."""
-    if any(isinstance(b, float) for b in batch):
-        return np.asarray(batch, dtype=np.float32)
-    if any(not isinstance(b, bool) for b in batch):
-        return np.asarray(batch, dtype=np.int64)
-    return np.asarray(batch, dtype=np.bool_)
+    """A batch of numbers led by a Python int or bool, typed as torch.tensor(batch) types
+    it: Python floats count as float32, ints as int64, NumPy scalars as their own dtype,
+    and the highest kind wins (so [1, np.float32(2.5)] is float32, not int64)."""
+
+    def own(b: Any) -> np.dtype:
+        if isinstance(b, np.generic):
+            return b.dtype
+        if isinstance(b, bool):
+            return np.dtype(np.bool_)
+        return np.dtype(np.int64 if isinstance(b, int) else np.float32)
+
+    return np.asarray(batch, dtype=_common_dtype([own(b) for b in batch]))
 
 
 def _check_numbers(batch: list, path: str) -> None:
