@@ -107,7 +107,8 @@ class Pow(Function):
             out = xp.where(b < 0, xp.where(xp.abs(a) == 1, a**bb, 0), a ** xp.where(b < 0, 0, b))
             return out.astype(a.dtype, copy=False)
         out = a**b
-        ctx.save_for_backward(a, b, out)
+        # the output only for the exponent's gradient (as torch): x ** 2 then y += 1 is fine
+        ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
@@ -800,24 +801,29 @@ class Step(Function):
 
 
 def _unary(name: str, f: Callable, df: Callable, save_out: bool = False) -> type[Function]:
-    """A Function for ``f(xp, a)`` whose derivative is ``df(xp, a, out)``."""
+    """A Function for ``f(xp, a)`` whose derivative is ``df(xp, a, out)``: of the input
+    alone (``out`` is None), or with ``save_out`` of the output alone (``a`` is None). Only
+    that one is saved, as torch does, so that an in-place change of the other before
+    backward is allowed (``y = x.log1p(); y += 1``)."""
 
     def forward(ctx, a):
         xp = get_xp(a)
         out = f(xp, a)
-        ctx.save_for_backward(a, out)
+        ctx.save_for_backward(None if save_out else a, out if save_out else None)
         return out
 
     def backward(ctx, g):
         a, out = ctx.saved_tensors
-        xp = get_xp(a)
+        xp = get_xp(g)
         return g * df(xp, a, out)
 
     def backward_graph(ctx, g):  # df with darklib as its array module: recorded ops
         import darklib
 
         a, out = ctx.saved_tensors
-        return g * df(darklib, ctx.lift(a, 0), ctx.lift_output(out))
+        if save_out:
+            return g * df(darklib, None, ctx.lift_output(out))
+        return g * df(darklib, ctx.lift(a, 0), None)
 
     return type(
         name,
@@ -832,11 +838,11 @@ def _unary(name: str, f: Callable, df: Callable, save_out: bool = False) -> type
 
 _LN2, _LN10 = math.log(2), math.log(10)
 Log1p = _unary("Log1p", lambda xp, a: xp.log1p(a), lambda xp, a, o: 1 / (1 + a))
-Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, o: o + 1)
+Expm1 = _unary("Expm1", lambda xp, a: xp.expm1(a), lambda xp, a, o: o + 1, save_out=True)
 Log2 = _unary("Log2", lambda xp, a: xp.log2(a), lambda xp, a, o: 1 / (a * _LN2))
 Log10 = _unary("Log10", lambda xp, a: xp.log10(a), lambda xp, a, o: 1 / (a * _LN10))
-Exp2 = _unary("Exp2", lambda xp, a: xp.exp2(a), lambda xp, a, o: o * _LN2)
-Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, o: 1 + o * o)
+Exp2 = _unary("Exp2", lambda xp, a: xp.exp2(a), lambda xp, a, o: o * _LN2, save_out=True)
+Tan = _unary("Tan", lambda xp, a: xp.tan(a), lambda xp, a, o: 1 + o * o, save_out=True)
 Asin = _unary("Asin", lambda xp, a: xp.arcsin(a), lambda xp, a, o: 1 / xp.sqrt(1 - a * a))
 Acos = _unary("Acos", lambda xp, a: xp.arccos(a), lambda xp, a, o: -1 / xp.sqrt(1 - a * a))
 Atan = _unary("Atan", lambda xp, a: xp.arctan(a), lambda xp, a, o: 1 / (1 + a * a))
@@ -848,11 +854,16 @@ Atanh = _unary("Atanh", lambda xp, a: xp.arctanh(a), lambda xp, a, o: 1 / (1 - a
 Erfc = _unary(
     "Erfc", lambda xp, a: _erfc(xp, a), lambda xp, a, o: -_TWO_OVER_SQRT_PI * xp.exp(-a * a)
 )
+def _erfinv_again(xp: Any, a: Any) -> Any:
+    """erfinv of the saved input, recomputed by its derivative (as torch: the input, not
+    the output, is saved); ``xp`` is darklib itself under create_graph."""
+    return xp.erfinv(a) if hasattr(xp, "Tensor") else _erfinv(xp, a)
+
+
 Erfinv = _unary(
     "Erfinv",
     lambda xp, a: _erfinv(xp, a),
-    lambda xp, a, o: (0.5 * _SQRT_PI) * xp.exp(o * o),
-    save_out=True,
+    lambda xp, a, o: (0.5 * _SQRT_PI) * xp.exp(_erfinv_again(xp, a) ** 2),
 )
 Erf = _unary("Erf", lambda xp, a: _erf(xp, a), lambda xp, a, o: _TWO_OVER_SQRT_PI * xp.exp(-a * a))
 Frac = _unary("Frac", lambda xp, a: a - xp.trunc(a), lambda xp, a, o: 1)

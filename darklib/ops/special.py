@@ -1158,15 +1158,19 @@ def _unary_function(
     values: Callable[[Any], Any],
     slope: Callable[[Any, Any, Any, Any], Any],
     array_slope: Callable[[Any, Any], Any] | None = None,
+    saves: str = "input",
 ) -> type[Function]:
     """A Function for ``values(x)`` whose derivative is ``slope(ops, x, y, raw)``, with
     ``ops`` :class:`_Arrays` (backward) or :class:`_Tensors` (backward_graph), ``x`` and
     ``y`` the input and output as arrays or tensors, ``raw`` the input array (for masks).
-    ``array_slope(x, y)``, where given, is a more accurate derivative on arrays."""
+    ``array_slope(x, y)``, where given, is a more accurate derivative on arrays. Forward
+    saves what the derivative reads, as torch: ``saves`` is ``"input"`` (``y`` is None),
+    ``"output"`` (``x`` and ``raw`` are None) or ``"both"``."""
+    keep_in, keep_out = saves != "output", saves != "input"
 
     def forward(ctx, a):
         out = values(a)
-        ctx.save_for_backward(a, out)
+        ctx.save_for_backward(a if keep_in else None, out if keep_out else None)
         return out
 
     def backward(ctx, g):
@@ -1176,7 +1180,9 @@ def _unary_function(
 
     def backward_graph(ctx, g):
         a, out = ctx.saved_tensors
-        return g * slope(_Tensors, ctx.lift(a, 0), ctx.lift_output(out), a)
+        x = ctx.lift(a, 0) if keep_in else None
+        y = ctx.lift_output(out) if keep_out else None
+        return g * slope(_Tensors, x, y, a)
 
     return type(
         name,
@@ -1196,7 +1202,8 @@ def _wide_slope(fn: Callable[..., Any]) -> Callable[[Any, Any], Any]:
         xp = get_xp(a)
         wide = a.astype(xp.float64) if xp is np else a.astype(xp.promote_types(a.dtype, "f4"))
         with np.errstate(all="ignore"):
-            return fn(xp, wide, out.astype(wide.dtype)).astype(a.dtype, copy=False)
+            y = None if out is None else out.astype(wide.dtype)
+            return fn(xp, wide, y).astype(a.dtype, copy=False)
 
     return slope
 
@@ -1208,6 +1215,7 @@ I0e = _unary_function(
     "I0e",
     lambda a: bessel_i_values(a, 0, True),
     lambda o, x, y, r: o.i1e(x) - o.mask(get_xp(r).sign(r).astype(r.dtype)) * y,
+    saves="both",
 )
 
 
@@ -1236,12 +1244,13 @@ def _i1e_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
 
 
 I1 = _unary_function("I1", lambda a: bessel_i_values(a, 1, False), _i1_slope)
-I1e = _unary_function("I1e", lambda a: bessel_i_values(a, 1, True), _i1e_slope)
+I1e = _unary_function("I1e", lambda a: bessel_i_values(a, 1, True), _i1e_slope, saves="both")
 Erfcx = _unary_function(
     "Erfcx",
     erfcx_values,
     lambda o, x, y, r: 2 * x * y - _TWO_OVER_SQRT_PI,
     _wide_slope(_erfcx_slope),
+    saves="both",
 )
 Ndtr = _unary_function(
     "Ndtr",
@@ -1249,7 +1258,9 @@ Ndtr = _unary_function(
     lambda o, x, y, r: o.exp(-0.5 * x * x) * (1 / _SQRT_2PI),
     _wide_slope(lambda xp, x, y: _square_exp(xp, x, 0.5) / _SQRT_2PI),
 )
-Ndtri = _unary_function("Ndtri", ndtri_values, lambda o, x, y, r: _SQRT_2PI * o.exp(0.5 * y * y))
+Ndtri = _unary_function(
+    "Ndtri", ndtri_values, lambda o, x, y, r: _SQRT_2PI * o.exp(0.5 * y * y), saves="output"
+)
 
 
 def _log_ndtr_slope(o: Any, x: Any, y: Any, r: Any) -> Any:
