@@ -37,6 +37,12 @@ _FREED = (
 )
 
 
+def _root(a: Any) -> Any:
+    """The array that owns ``a``'s memory (NumPy and CuPy views point straight to it)."""
+    base = getattr(a, "base", None)
+    return a if base is None else base
+
+
 class Node:
     """A recorded op: the ``ctx`` its Function sees, and the ``grad_fn`` of its output."""
 
@@ -81,8 +87,10 @@ class Node:
             for t in self._inputs:
                 if isinstance(t, Tensor):
                     ta = t.array
+                    root = _root(ta)
                     for a in arrays:
-                        if a is ta or a is t:
+                        # the input's array, or a view of its memory (a[None, :], a.T)
+                        if a is ta or a is t or getattr(a, "base", None) is root:
                             v = t._view
                             found.append((t, t._ver if v is None else v[0]._ver))
                             break
@@ -330,8 +338,9 @@ class Function:
             ctx._inputs = ()
             saved = ctx._saved
             if saved:
+                root = _root(out)
                 for a in saved:
-                    if a is out:
+                    if a is out or a is root:  # (or the array the output is a view of)
                         ctx._versions = [*ctx._versions, (result, 0)]
                         break
         return result

@@ -376,3 +376,40 @@ def test_in_place_change_of_an_output_before_backward_as_torch(name):
     xt = torch.tensor(v, requires_grad=True)
     _unary_of(torch, name)(xt * 1.0).sum().backward()
     np.testing.assert_allclose(res["darklib"], xt.grad.numpy(), rtol=1e-6)
+
+
+_VIEW_SAVERS = {
+    "prod": lambda m, x, w: x.prod(1),
+    "norm": lambda m, x, w: x.norm(dim=1),
+    "amax": lambda m, x, w: x.amax(1),
+    "amin": lambda m, x, w: x.amin(1),
+    "max": lambda m, x, w: x.max(),
+    "logsumexp": lambda m, x, w: x.logsumexp(1),
+    "vector_norm": lambda m, x, w: m.linalg.vector_norm(x, dim=1),
+    "dist": lambda m, x, w: m.dist(x[0], x[1]),
+    "cdist": lambda m, x, w: m.cdist(x, x * 0.5),
+    "dot": lambda m, x, w: m.dot(x[0], w),
+    "mv": lambda m, x, w: m.mv(x, w),
+    "matmul_vec": lambda m, x, w: x @ w,
+    "linear_3d": lambda m, x, w: m.nn.functional.linear(x[None], w[None]).reshape(-1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_VIEW_SAVERS))
+def test_saved_views_of_inputs_and_outputs_are_guarded(name):
+    """Ops that save a view of an input (a vector as a one-row matrix) or the array their
+    output is a view of (a keepdim result): changing it in place before backward raises,
+    as torch, instead of a silently wrong gradient."""
+    xv, wv = np.array([[0.5, 1.5, 2.0], [3.0, 1.0, 2.0]]), np.array([1.0, 2.0, 3.0])
+    for m in (torch, dl):
+        x = m.tensor(xv, requires_grad=True)
+        w = m.tensor(wv, requires_grad=True)
+        xi, wi = x * 1.0, w * 1.0  # (non-leaves: they may change in place)
+        y = _VIEW_SAVERS[name](m, xi, wi)
+        with pytest.raises(RuntimeError, match="in-place|inplace"):
+            if name in ("dot", "mv", "matmul_vec", "linear_3d"):
+                xi.mul_(10)
+                wi.mul_(10)
+            else:
+                y.view(-1).mul_(2)
+            y.sum().backward()
