@@ -105,6 +105,14 @@ from darklib.nn.pooling import (
     MaxUnpool2d,
 )
 from darklib.nn.sparse import Embedding, EmbeddingBag
+from darklib.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from darklib.nn.volumetric import (
     AdaptiveAvgPool3d,
     AdaptiveMaxPool3d,
@@ -201,6 +209,7 @@ __all__ = [
     "ModuleList",
     "MultiLabelMarginLoss",
     "MultiLabelSoftMarginLoss",
+    "MultiheadAttention",
     "MultiMarginLoss",
     "NLLLoss",
     "PReLU",
@@ -232,6 +241,11 @@ __all__ = [
     "Tanh",
     "Tanhshrink",
     "Threshold",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
     "Unflatten",

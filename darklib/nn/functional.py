@@ -19,7 +19,7 @@ import numpy as np
 from darklib.creation import rand_like, zeros_like
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.sparse import embedding, embedding_bag
-from darklib.ops.attention import scaled_dot_product_attention
+from darklib.ops.attention import multi_head_attention_forward, scaled_dot_product_attention
 from darklib.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from darklib.ops.dropout import (
     alpha_dropout,
@@ -191,6 +191,7 @@ __all__ = [
     "max_unpool2d",
     "mish",
     "mse_loss",
+    "multi_head_attention_forward",
     "multi_margin_loss",
     "multilabel_margin_loss",
     "multilabel_soft_margin_loss",

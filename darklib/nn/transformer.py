@@ -1,0 +1,695 @@
+"""Attention and transformer layers: MultiheadAttention, TransformerEncoderLayer,
+TransformerEncoder, TransformerDecoderLayer, TransformerDecoder and Transformer.
+
+Parameter names, shapes, initialisation and submodule names are torch's, so a torch
+state_dict loads as is. Everything is composed of darklib's differentiable ops (the
+attention itself is :func:`darklib.ops.attention.multi_head_attention_forward`), so the
+gradients and the GPU path come with them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from typing import Any
+
+from darklib.creation import full
+from darklib.errors import InvalidType, InvalidValue
+from darklib.nn import functional as F
+from darklib.nn import init
+from darklib.nn._utils import check_tensor, new_param, positive_int
+from darklib.nn.containers import ModuleList
+from darklib.nn.dropout import Dropout
+from darklib.nn.linear import Linear
+from darklib.nn.module import Module
+from darklib.nn.normalization import LayerNorm
+from darklib.ops.attention import multi_head_attention_forward
+from darklib.ops.shape import triu
+from darklib.tensor import Tensor
+
+__all__ = [
+    "MultiheadAttention",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+]
+
+
+def _probability(p: Any, owner: str) -> float:
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+        raise InvalidValue(f"{owner}: dropout probability has to be between 0 and 1, got {p!r}")
+    return float(p)
+
+
+class MultiheadAttention(Module):
+    """Attention of a query sequence over key/value sequences with ``num_heads`` heads:
+    ``out_proj(concat_h(softmax(Q_h K_h^T / sqrt(d) + mask) V_h))``.
+
+    Args:
+        embed_dim: E, the model dimension (split over the heads).
+        num_heads: number of heads; must divide ``embed_dim``.
+        dropout: dropout on the attention weights in training mode. Default: 0.0.
+        bias: learn the input and output projection biases. Default: ``True``.
+        add_bias_kv: learn a bias key and value (``bias_k``, ``bias_v``) appended to the
+            keys and values. Default: ``False``.
+        add_zero_attn: append a zero key and value. Default: ``False``.
+        kdim, vdim: feature sizes of key and value (default ``embed_dim``); when either
+            differs, the projections are separate (``q/k/v_proj_weight``) instead of the
+            packed ``in_proj_weight``.
+        batch_first: inputs and output are (N, L, E) instead of (L, N, E).
+
+    Shape:
+        - query: (L, N, E), (N, L, E) with ``batch_first``, or unbatched (L, E)
+        - key: (S, N, kdim) / (N, S, kdim) / (S, kdim); value likewise with vdim
+        - key_padding_mask: (N, S) or (S,): bool (True: ignore that key) or float (added)
+        - attn_mask: (L, S) or (N * num_heads, L, S): bool (True: not allowed) or float
+        - attn_output: like query; attn_weights: (N, L, S) averaged over the heads, or
+          (N, num_heads, L, S) with ``average_attn_weights=False`` (no N if unbatched)
+
+    Attributes:
+        in_proj_weight: (3E, E), Xavier-uniform (or q_proj_weight (E, E), k_proj_weight
+            (E, kdim), v_proj_weight (E, vdim)); in_proj_bias: (3E,), zeros;
+        out_proj: Linear(E, E) with a zero bias; bias_k, bias_v: (1, 1, E), Xavier-normal.
+
+    Example::
+
+        >>> mha = nn.MultiheadAttention(64, 8, batch_first=True)
+        >>> x = dl.randn(2, 10, 64)
+        >>> out, w = mha(x, x, x)
+        >>> out.shape, w.shape
+        ((2, 10, 64), (2, 10, 10))
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        who = "MultiheadAttention"
+        positive_int(embed_dim, "embed_dim", who)
+        positive_int(num_heads, "num_heads", who)
+        if embed_dim % num_heads:
+            raise InvalidValue(
+                f"{who}: embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})"
+            )
+        self.embed_dim = embed_dim
+        self.kdim = embed_dim if kdim is None else positive_int(kdim, "kdim", who)
+        self.vdim = embed_dim if vdim is None else positive_int(vdim, "vdim", who)
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads = num_heads
+        self.dropout = _probability(dropout, who)
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        e = embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = new_param((3 * e, e), device, dtype)
+            self.register_parameter("q_proj_weight", None)
+            self.register_parameter("k_proj_weight", None)
+            self.register_parameter("v_proj_weight", None)
+        else:
+            self.q_proj_weight = new_param((e, e), device, dtype)
+            self.k_proj_weight = new_param((e, self.kdim), device, dtype)
+            self.v_proj_weight = new_param((e, self.vdim), device, dtype)
+            self.register_parameter("in_proj_weight", None)
+        if bias:
+            self.in_proj_bias = new_param((3 * e,), device, dtype)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(e, e, bias=bias, device=device, dtype=dtype)
+        if add_bias_kv:
+            self.bias_k = new_param((1, 1, e), device, dtype)
+            self.bias_v = new_param((1, 1, e), device, dtype)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.constant_(self.in_proj_bias, 0.0)
+            init.constant_(self.out_proj.bias, 0.0)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+        if self.bias_v is not None:
+            init.xavier_normal_(self.bias_v)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend ``query`` over ``key``/``value``; returns ``(attn_output, attn_weights)``
+        (weights None unless ``need_weights``). ``is_causal`` is a hint that ``attn_mask``
+        is the causal mask, which must be given too (as torch)."""
+        for t in (query, key, value):
+            check_tensor(self, t)
+        batched = query.ndim == 3
+        if batched and self.batch_first and key.ndim == 3 and value.ndim == 3:
+            if not query.shape[0] == key.shape[0] == value.shape[0] or (
+                key.shape[1] != value.shape[1]
+            ):
+                raise InvalidValue(
+                    f"{self._get_name()}: query {tuple(query.shape)}, key {tuple(key.shape)} "
+                    f"and value {tuple(value.shape)} must have the same batch size (dim 0 "
+                    "with batch_first=True), and key and value the same length (dim 1)"
+                )
+            # keep the identities (self-attention projects q, k, v in one GEMM)
+            same_qk, same_kv = query is key, key is value
+            query = query.transpose(0, 1)
+            key = query if same_qk else key.transpose(0, 1)
+            value = key if same_kv else value.transpose(0, 1)
+        out, weights = multi_head_attention_forward(
+            query,
+            key,
+            value,
+            self.embed_dim,
+            self.num_heads,
+            self.in_proj_weight,
+            self.in_proj_bias,
+            self.bias_k,
+            self.bias_v,
+            self.add_zero_attn,
+            self.dropout,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            training=self.training,
+            key_padding_mask=key_padding_mask,
+            need_weights=need_weights,
+            attn_mask=attn_mask,
+            use_separate_proj_weight=not self._qkv_same_embed_dim,
+            q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight,
+            average_attn_weights=average_attn_weights,
+            is_causal=is_causal,
+        )
+        if batched and self.batch_first:
+            out = out.transpose(0, 1)
+        return out, weights
+
+    def extra_repr(self) -> str:
+        s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if not self._qkv_same_embed_dim:
+            s += f", kdim={self.kdim}, vdim={self.vdim}"
+        if self.batch_first:
+            s += ", batch_first=True"
+        return s
+
+
+def _activation(activation: Any, owner: str) -> Callable[[Tensor], Tensor]:
+    """'relu' / 'gelu' as the functional; a callable (function or module) as given."""
+    if isinstance(activation, str):
+        if activation == "relu":
+            return F.relu
+        if activation == "gelu":
+            return F.gelu
+        raise InvalidValue(f"{owner}: activation should be 'relu' or 'gelu', not {activation!r}")
+    if not callable(activation):
+        raise InvalidType(
+            f"{owner}: activation must be 'relu', 'gelu' or a callable, got "
+            f"{type(activation).__name__}"
+        )
+    return activation
+
+
+def _clones(layer: Module, n: int, owner: str) -> ModuleList:
+    positive_int(n, "num_layers", owner, allow_zero=True)
+    return ModuleList([copy.deepcopy(layer) for _ in range(n)])
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with a residual connection and a
+    layer norm (after the residual sum, or before the block with ``norm_first``).
+
+    Args:
+        d_model: feature size E of the input.
+        nhead: number of attention heads.
+        dim_feedforward: hidden size of the feed-forward block. Default: 2048.
+        dropout: dropout on the attention weights and after each block. Default: 0.1.
+        activation: 'relu', 'gelu' or a callable. Default: relu.
+        layer_norm_eps: the layer norms' eps. Default: 1e-5.
+        batch_first: (N, L, E) instead of (L, N, E). Default: ``False``.
+        norm_first: pre-norm (norm, block, residual) instead of post-norm. Default: ``False``.
+        bias: biases in the linear layers and layer norms. Default: ``True``.
+
+    Shape:
+        - src: (L, N, E), (N, L, E) with ``batch_first``, or unbatched (L, E); output alike.
+        - src_mask: (L, L) or (N * nhead, L, L); src_key_padding_mask: (N, L) or (L,).
+
+    Example::
+
+        >>> layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, batch_first=True)
+        >>> layer(dl.randn(2, 10, 32)).shape
+        (2, 10, 32)
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = F.relu,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        who = type(self).__name__
+        dropout = _probability(dropout, who)
+        kw = {"device": device, "dtype": dtype}
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.activation = _activation(activation, who)
+
+    def forward(
+        self,
+        src: Tensor,
+        src_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        """Encode ``src``; ``is_causal`` is a hint that ``src_mask`` is the causal mask."""
+        x = check_tensor(self, src)
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._ff_block(self.norm2(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+            x = self.norm2(x + self._ff_block(x))
+        return x
+
+    def _sa_block(
+        self, x: Tensor, mask: Tensor | None, padding: Tensor | None, is_causal: bool
+    ) -> Tensor:
+        x = self.self_attn(
+            x,
+            x,
+            x,
+            attn_mask=mask,
+            key_padding_mask=padding,
+            need_weights=False,
+            is_causal=is_causal,
+        )[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout2(x)
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention, attention over the encoder's output (``memory``) and a feed-forward
+    block, each with a residual connection and a layer norm (post- or pre-norm).
+
+    Args: as :class:`TransformerEncoderLayer`.
+
+    Shape:
+        - tgt: (T, N, E), (N, T, E) with ``batch_first``, or (T, E); output alike.
+        - memory: (S, N, E), (N, S, E) or (S, E).
+        - tgt_mask: (T, T) or (N * nhead, T, T); memory_mask: (T, S) or (N * nhead, T, S);
+          tgt_key_padding_mask: (N, T); memory_key_padding_mask: (N, S).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = F.relu,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        who = type(self).__name__
+        dropout = _probability(dropout, who)
+        kw = {"device": device, "dtype": dtype}
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
+        self.multihead_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self.activation = _activation(activation, who)
+
+    def forward(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        tgt_is_causal: bool = False,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        """Decode ``tgt`` attending over ``memory``; the ``*_is_causal`` flags are hints
+        that the matching mask is the causal mask."""
+        x = check_tensor(self, tgt)
+        check_tensor(self, memory)
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha_block(
+                self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal
+            )
+            x = x + self._ff_block(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+            x = self.norm2(
+                x
+                + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+            )
+            x = self.norm3(x + self._ff_block(x))
+        return x
+
+    def _sa_block(
+        self, x: Tensor, mask: Tensor | None, padding: Tensor | None, is_causal: bool
+    ) -> Tensor:
+        x = self.self_attn(
+            x,
+            x,
+            x,
+            attn_mask=mask,
+            key_padding_mask=padding,
+            need_weights=False,
+            is_causal=is_causal,
+        )[0]
+        return self.dropout1(x)
+
+    def _mha_block(
+        self,
+        x: Tensor,
+        mem: Tensor,
+        mask: Tensor | None,
+        padding: Tensor | None,
+        is_causal: bool,
+    ) -> Tensor:
+        x = self.multihead_attn(
+            x,
+            mem,
+            mem,
+            attn_mask=mask,
+            key_padding_mask=padding,
+            need_weights=False,
+            is_causal=is_causal,
+        )[0]
+        return self.dropout2(x)
+
+    def _ff_block(self, x: Tensor) -> Tensor:
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return self.dropout3(x)
+
+
+class TransformerEncoder(Module):
+    """A stack of ``num_layers`` copies of ``encoder_layer`` (``layers.0`` ...), then
+    ``norm`` if given.
+
+    Args:
+        encoder_layer: a :class:`TransformerEncoderLayer` (deep-copied per layer).
+        num_layers: number of layers.
+        norm: an optional final layer (e.g. LayerNorm).
+        enable_nested_tensor, mask_check: accepted for torch compatibility and ignored:
+            darklib has no nested tensors, so padded positions are computed (masked out
+            of the attention) rather than skipped, and their outputs are not zeroed as in
+            torch's inference fast path.
+    """
+
+    def __init__(
+        self,
+        encoder_layer: Module,
+        num_layers: int,
+        norm: Module | None = None,
+        enable_nested_tensor: bool = True,
+        mask_check: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(encoder_layer, Module):
+            raise InvalidType(
+                f"TransformerEncoder: encoder_layer must be a Module, got "
+                f"{type(encoder_layer).__name__}"
+            )
+        self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder")
+        self.num_layers = num_layers
+        self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = False  # never: darklib has no nested tensors
+        self.mask_check = mask_check
+
+    def forward(
+        self,
+        src: Tensor,
+        mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        is_causal: bool | None = None,
+    ) -> Tensor:
+        """Run ``src`` through every layer with the same masks. ``is_causal=True`` is a
+        hint that ``mask`` is the causal mask; None or False use ``mask`` as given (the
+        same result when it is causal, without torch's check of its values)."""
+        out = check_tensor(self, src)
+        for layer in self.layers:
+            out = layer(
+                out,
+                src_mask=mask,
+                is_causal=bool(is_causal),
+                src_key_padding_mask=src_key_padding_mask,
+            )
+        if self.norm is not None:
+            out = self.norm(out)
+        return out
+
+
+class TransformerDecoder(Module):
+    """A stack of ``num_layers`` copies of ``decoder_layer`` (``layers.0`` ...), then
+    ``norm`` if given.
+
+    Args:
+        decoder_layer: a :class:`TransformerDecoderLayer` (deep-copied per layer).
+        num_layers: number of layers.
+        norm: an optional final layer (e.g. LayerNorm).
+    """
+
+    def __init__(self, decoder_layer: Module, num_layers: int, norm: Module | None = None) -> None:
+        super().__init__()
+        if not isinstance(decoder_layer, Module):
+            raise InvalidType(
+                f"TransformerDecoder: decoder_layer must be a Module, got "
+                f"{type(decoder_layer).__name__}"
+            )
+        self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder")
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        """Run ``tgt`` through every layer, each attending over ``memory``."""
+        out = check_tensor(self, tgt)
+        for layer in self.layers:
+            out = layer(
+                out,
+                memory,
+                tgt_mask=tgt_mask,
+                memory_mask=memory_mask,
+                tgt_key_padding_mask=tgt_key_padding_mask,
+                memory_key_padding_mask=memory_key_padding_mask,
+                tgt_is_causal=bool(tgt_is_causal),
+                memory_is_causal=memory_is_causal,
+            )
+        if self.norm is not None:
+            out = self.norm(out)
+        return out
+
+
+class Transformer(Module):
+    """The encoder-decoder transformer of "Attention Is All You Need": an encoder of
+    ``num_encoder_layers`` layers and a decoder of ``num_decoder_layers``, each followed
+    by a LayerNorm; every weight matrix Xavier-uniform initialised.
+
+    Args:
+        d_model: feature size E. Default: 512.
+        nhead: attention heads. Default: 8.
+        num_encoder_layers, num_decoder_layers: Default: 6 each.
+        dim_feedforward, dropout, activation, layer_norm_eps, batch_first, norm_first,
+        bias: as :class:`TransformerEncoderLayer`.
+        custom_encoder, custom_decoder: modules used instead of the default stacks.
+
+    Shape:
+        - src: (S, N, E) (or (N, S, E) with ``batch_first``, or (S, E)); tgt: (T, N, E).
+        - output: (T, N, E) (or (N, T, E), or (T, E)).
+        - masks as :class:`TransformerEncoder` (src) and :class:`TransformerDecoder`.
+
+    Example::
+
+        >>> model = nn.Transformer(d_model=32, nhead=4, num_encoder_layers=2,
+        ...                        num_decoder_layers=2, dim_feedforward=64)
+        >>> src, tgt = dl.randn(10, 2, 32), dl.randn(7, 2, 32)
+        >>> mask = nn.Transformer.generate_square_subsequent_mask(7)
+        >>> model(src, tgt, tgt_mask=mask).shape
+        (7, 2, 32)
+    """
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str | Callable[[Tensor], Tensor] = F.relu,
+        custom_encoder: Module | None = None,
+        custom_decoder: Module | None = None,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        layer_args = (d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps)
+        layer_kw = {"batch_first": batch_first, "norm_first": norm_first, "bias": bias, **kw}
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(
+                TransformerEncoderLayer(*layer_args, **layer_kw),
+                num_encoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw),
+            )
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(
+                TransformerDecoderLayer(*layer_args, **layer_kw),
+                num_decoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw),
+            )
+        self._reset_parameters()
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = batch_first
+
+    def _reset_parameters(self) -> None:
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        src_is_causal: bool | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        """Encode ``src`` into a memory, then decode ``tgt`` over it."""
+        check_tensor(self, src)
+        check_tensor(self, tgt)
+        if src.ndim == 3 and tgt.ndim == 3:
+            b = 0 if self.batch_first else 1
+            if src.shape[b] != tgt.shape[b]:
+                raise InvalidValue(
+                    f"Transformer: the batch number of src {tuple(src.shape)} and tgt "
+                    f"{tuple(tgt.shape)} must be equal (dim {b} with batch_first="
+                    f"{self.batch_first})"
+                )
+        elif src.ndim != tgt.ndim:
+            raise InvalidValue(
+                f"Transformer: src {tuple(src.shape)} and tgt {tuple(tgt.shape)} must both be "
+                "batched (3-D) or both unbatched (2-D)"
+            )
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise InvalidValue(
+                f"Transformer: the feature number (last dimension) of src {tuple(src.shape)} "
+                f"and tgt {tuple(tgt.shape)} must be equal to d_model={self.d_model}"
+            )
+        memory = self.encoder(
+            src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal
+        )
+        return self.decoder(
+            tgt,
+            memory,
+            tgt_mask=tgt_mask,
+            memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=tgt_is_causal,
+            memory_is_causal=memory_is_causal,
+        )
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
+        """The (sz, sz) causal float mask: -inf above the diagonal (a query may not attend
+        to later positions), 0 on and below it."""
+        positive_int(sz, "sz", "generate_square_subsequent_mask", allow_zero=True)
+        return triu(full((sz, sz), -math.inf, dtype=dtype, device=device), diagonal=1)
