@@ -479,8 +479,11 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         macs = math.prod(batch) * m * n * kk
     if macs < BLAS_OWN_MACS or getattr(_local, "busy", False) or get_num_threads() == 1:
         split = False
-    elif _quiet():
-        return np.matmul(a, b, out=out)  # BLAS's own threads: no region to spin beside
+    elif _quiet() and math.prod(batch) <= 1:
+        # one product on BLAS's own threads: no region to spin beside (a batch of them
+        # would hand each small product to those threads in turn: 10x slower than the pool
+        # for attention's (128, 256, 32) @ (128, 32, 256), worse on a busy machine)
+        return np.matmul(a, b, out=out)
     else:
         split = macs >= SPLIT_MACS and (not batch or batch[0] > 1)
     if not split:
