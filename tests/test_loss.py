@@ -949,3 +949,26 @@ def test_multi_margin_loss_of_one_sample_takes_a_1_element_target_as_torch():
             )
             assert tuple(got.shape) == tuple(want.shape)
             np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div"],
+)
+def test_float16_mean_losses_over_more_elements_than_float16_counts(name):
+    """float16 losses reduce in float32, as torch: 70,000 elements is an inf count in
+    float16 (the mean was NaN or 0, and the gradient 0)."""
+    r = np.random.default_rng(0)
+    x = r.uniform(0.05, 0.95, 70_000).astype(np.float16)
+    y = r.uniform(0.05, 0.95, 70_000).astype(np.float16)
+    kw = {"reduction": "batchmean"} if name == "kl_div" else {}
+    res = []
+    for m, F_ in ((torch, torch.nn.functional), (dl, dl.nn.functional)):
+        xt = m.tensor(x, requires_grad=True)
+        loss = getattr(F_, name)(xt, m.tensor(y), **kw)
+        loss.backward()
+        res.append((float(loss), xt.grad.numpy().astype(np.float64)))
+    (tl, tg), (dl_, dg) = res
+    assert abs(dl_ - tl) <= 2e-3 * max(1.0, abs(tl)), (dl_, tl)
+    np.testing.assert_allclose(dg, tg, rtol=2e-3, atol=1e-7)
+    assert np.abs(dg).max() > 0

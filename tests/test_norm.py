@@ -267,3 +267,28 @@ def test_group_norm_gradcheck():
 def test_group_norm_errors():
     with pytest.raises(ValueError, match="divide the 6 channels"):
         group_norm(dl.randn(2, 6, 3), 4)
+
+
+@pytest.mark.parametrize("name", ["batch_norm", "group_norm", "layer_norm", "instance_norm"])
+def test_float16_normalisation_over_more_elements_than_float16_counts(name):
+    """float16 normalisations compute in float32, as torch's accumulation: a channel of
+    73,728 values had an inf count in float16 (NaN outputs and running statistics)."""
+    r = np.random.default_rng(0)
+    x = (r.standard_normal((16, 2, 64, 72)) + 0.5).astype(np.float16)
+    g = r.standard_normal(x.shape).astype(np.float16)
+    res = []
+    for m in (torch, dl):
+        F_ = m.nn.functional
+        xt = m.tensor(x, requires_grad=True)
+        stats = [m.zeros(2, dtype=m.float16), m.ones(2, dtype=m.float16)]
+        y = {
+            "batch_norm": lambda: F_.batch_norm(xt, *stats, training=True),
+            "group_norm": lambda: F_.group_norm(xt, 1),
+            "layer_norm": lambda: F_.layer_norm(xt, (2, 64, 72)),
+            "instance_norm": lambda: F_.instance_norm(xt),
+        }[name]()
+        y.backward(m.tensor(g))
+        res.append([a.detach().numpy().astype(np.float64) for a in (y, xt.grad, *stats)])
+    for t, d in zip(*res):
+        assert np.isfinite(d).all()
+        np.testing.assert_allclose(d, t, rtol=1e-2, atol=8e-3)

@@ -61,17 +61,23 @@ def _reduce(xp: Any, loss: Any, reduction: str, denom: Any = None) -> Any:
     """Reduce an elementwise loss; ``denom`` replaces the element count for 'mean'."""
     if reduction == "none":
         return loss
-    total = loss.sum()
+    # float16 sums and counts in float32, as torch's accumulation (70,000 elements is an
+    # inf count in float16: the mean was NaN or 0)
+    wide = loss.dtype == np.float16
+    total = loss.sum(dtype=np.float32) if wide else loss.sum()
     if reduction == "sum":
-        return xp.asarray(total)
+        return xp.asarray(total).astype(loss.dtype, copy=False)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return xp.asarray(total / (loss.size if denom is None else denom))
+        mean = total / (loss.size if denom is None else denom)
+    return xp.asarray(mean).astype(loss.dtype, copy=False)
 
 
 def _grad_scale(g: Any, reduction: str, size: int, denom: Any = None) -> Any:
     """Upstream gradient per element of the unreduced loss (broadcastable to it)."""
     if reduction != "mean":
         return g
+    if g.dtype == np.float16:  # in float32: a float16 count above 65,504 is inf
+        return _grad_scale(g.astype(np.float32), reduction, size, denom).astype(g.dtype)
     if denom is None:
         with np.errstate(divide="ignore", invalid="ignore"):
             return g / size

@@ -366,21 +366,26 @@ def batch_norm(
                 factor = 1.0 / count if count > 0 else 1.0
         else:
             factor = float(momentum)
-    out = BatchNorm.apply(
-        x,
-        weight,
-        bias,
-        None if rm is None else rm.array,
-        None if rv is None else rv.array,
-        bool(training),
-        factor,
-        float(eps),
-    )
+    half = x.array.dtype == np.float16
+    stats = [None if b is None else b.array for b in (rm, rv)]
+    if half:  # float16 statistics overflow: in float32 (see _in_float32)
+        x, weight, bias = _in_float32(x, weight, bias)
+        stats = [None if a is None else a.astype(np.float32) for a in stats]
+    out = BatchNorm.apply(x, weight, bias, *stats, bool(training), factor, float(eps))
     if training:
-        for buf in (rm, rv):
+        for buf, a in zip((rm, rv), stats):
             if buf is not None:
+                if half:
+                    buf.array[...] = a
                 buf._version += 1
-    return out
+    return out.half() if half else out
+
+
+def _in_float32(*tensors: Tensor | None) -> list:
+    """Float16 tensors as float32 ones (differentiable casts) for a normalisation: its sums
+    and element counts overflow float16 (a count of 73,728 is inf), so, as torch's kernels
+    accumulate in float, darklib normalises in float32 and rounds the result to float16."""
+    return [None if t is None else t.float() for t in tensors]
 
 
 # ------------------------------------------------------------------ layer norm
@@ -466,6 +471,8 @@ def layer_norm(
     what = f"normalized_shape {ns}"
     weight = _check_param(weight, "weight", op, x, ns, what)
     bias = _check_param(bias, "bias", op, x, ns, what)
+    if x.array.dtype == np.float16:
+        return LayerNorm.apply(*_in_float32(x, weight, bias), k, float(eps)).half()
     return LayerNorm.apply(x, weight, bias, k, float(eps))
 
 
@@ -559,6 +566,8 @@ def group_norm(
     what = f"{c} channels"
     weight = _check_param(weight, "weight", op, x, (c,), what)
     bias = _check_param(bias, "bias", op, x, (c,), what)
+    if x.array.dtype == np.float16:
+        return GroupNorm.apply(*_in_float32(x, weight, bias), g, float(eps)).half()
     return GroupNorm.apply(x, weight, bias, g, float(eps))
 
 
