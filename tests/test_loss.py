@@ -972,3 +972,19 @@ def test_float16_mean_losses_over_more_elements_than_float16_counts(name):
     assert abs(dl_ - tl) <= 2e-3 * max(1.0, abs(tl)), (dl_, tl)
     np.testing.assert_allclose(dg, tg, rtol=2e-3, atol=1e-7)
     assert np.abs(dg).max() > 0
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_margin_losses_pass_no_gradient_at_a_zero_hinge(p):
+    """torch's multi-margin kernels count a hinge only where it is > 0: x[i] - x[y] equal
+    to -margin contributes nothing (a clamp passed its gradient there)."""
+    xv = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 2.0]])
+    grads = []
+    for m in (torch, dl):
+        x = m.tensor(xv, requires_grad=True)
+        m.nn.functional.multi_margin_loss(x, m.tensor([0, 1]), p=p).backward()
+        x2 = m.tensor(xv[:1], requires_grad=True)
+        m.nn.functional.multilabel_margin_loss(x2, m.tensor([[0, -1, 1]])).backward()
+        grads.append((x.grad.numpy(), x2.grad.numpy()))
+    for t, d in zip(*grads):
+        np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)

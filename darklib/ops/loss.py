@@ -1284,7 +1284,7 @@ def multilabel_margin_loss(
     is_target[rows[valid], idx[valid]] = True
     xt = x2.gather(1, _const(x2, idx))  # (N, slots)
     mask = valid[:, :, None] & ~is_target[:, None, :]  # (N, slots, C)
-    hinge = _E.clamp(1 - xt.unsqueeze(2) + x2.unsqueeze(1), min=0)
+    hinge = _E.relu(1 - xt.unsqueeze(2) + x2.unsqueeze(1))  # (no gradient at a 0 hinge)
     loss = (hinge * _const(x2, mask.astype(x2.array.dtype))).sum((1, 2)) / c
     return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
 
@@ -1308,7 +1308,7 @@ def multi_margin_loss(
     x2, t = _margin_classes(op, x, target, False)
     c = x2.shape[1]
     ti = _const(x2, t[:, None])
-    z = _E.clamp(margin - x2.gather(1, ti) + x2, min=0)
+    z = _E.relu(margin - x2.gather(1, ti) + x2)  # (no gradient at a 0 hinge, as torch)
     if p == 2:
         z = z * z
     if weight is not None:
