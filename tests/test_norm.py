@@ -292,3 +292,12 @@ def test_float16_normalisation_over_more_elements_than_float16_counts(name):
     for t, d in zip(*res):
         assert np.isfinite(d).all()
         np.testing.assert_allclose(d, t, rtol=1e-2, atol=8e-3)
+
+
+def test_group_norm_of_one_value_per_group_is_refused_as_torch():
+    for shape in [(1, 2), (1, 2, 1)]:
+        with pytest.raises(ValueError):
+            F.group_norm(torch.zeros(*shape), 2)
+        with pytest.raises(ValueError, match="more than 1 value per group"):
+            group_norm(dl.zeros(*shape), 2)
+    assert tuple(group_norm(dl.zeros(2, 2), 2).shape) == (2, 2)

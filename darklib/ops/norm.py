@@ -563,6 +563,11 @@ def group_norm(
             f"{op}: num_groups={num_groups} must be positive and divide the {c} channels of "
             f"input {tuple(x.shape)}"
         )
+    if x.shape[0] * (c // g) * math.prod(x.shape[2:]) == 1:  # (torch's check)
+        raise InvalidValue(
+            f"{op}: expected more than 1 value per group, got input {tuple(x.shape)} with "
+            f"num_groups={g}"
+        )
     what = f"{c} channels"
     weight = _check_param(weight, "weight", op, x, (c,), what)
     bias = _check_param(bias, "bias", op, x, (c,), what)
