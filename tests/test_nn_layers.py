@@ -794,3 +794,22 @@ def test_embedding_bag_2d_per_sample_weights_module_and_errors(device):
         e(dl.tensor(ids, device=device), w, per_sample_weights=dl.tensor(psw, device=device))
     with pytest.raises(ValueError, match="mode has to be one of"):
         e(dl.tensor(ids, device=device), w, mode="min")
+
+
+def test_embedding_freeze_and_parameter_dict_repr_as_torch():
+    assert not dl.nn.Embedding(3, 2, _freeze=True).weight.requires_grad
+    assert dl.nn.Embedding(3, 2).weight.requires_grad
+    d = dl.nn.ParameterDict(
+        {"a": dl.nn.Parameter(dl.zeros(1)), "b": dl.nn.Parameter(dl.zeros(2, 3))}
+    )
+    t = torch.nn.ParameterDict(
+        {"a": torch.nn.Parameter(torch.zeros(1)), "b": torch.nn.Parameter(torch.zeros(2, 3))}
+    )
+
+    # the same lines, up to the dtype's name (torch.FloatTensor there) and indentation
+    def lines(r):
+        return [ln.strip() for ln in r.splitlines()]
+
+    assert lines(repr(d).replace("darklib.float32", "T")) == lines(
+        repr(t).replace("torch.FloatTensor", "T")
+    )

@@ -339,16 +339,17 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        lines = []
-        for i, p in enumerate(self):
-            if isinstance(p, Tensor):
-                size = "x".join(str(s) for s in p.shape)
-                dev = "" if p.device.type == "cpu" else f" ({p.device})"
-                kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-                lines.append(f"({i}): {kind} containing: [{p.dtype} of size {size}{dev}]")
-            else:
-                lines.append(f"({i}): Object of type: {type(p).__name__}")
-        return "\n".join(lines)
+        return "\n".join(_entry_line(i, p) for i, p in enumerate(self))
+
+
+def _entry_line(key: Any, p: Any) -> str:
+    """A ParameterList / ParameterDict entry as torch prints it."""
+    if not isinstance(p, Tensor):
+        return f"({key}): Object of type: {type(p).__name__}"
+    size = "x".join(str(s) for s in p.shape)
+    dev = "" if p.device.type == "cpu" else f" ({p.device})"
+    kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+    return f"({key}): {kind} containing: [{p.dtype} of size {size}{dev}]"
 
 
 class ParameterDict(Module):
@@ -421,6 +422,9 @@ class ParameterDict(Module):
     def clear(self) -> None:
         for key in list(self._keys):
             del self[key]
+
+    def extra_repr(self) -> str:
+        return "\n".join(_entry_line(k, p) for k, p in self.items())
 
     def copy(self) -> ParameterDict:
         """A new ParameterDict holding the same parameters."""

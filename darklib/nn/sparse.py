@@ -192,6 +192,7 @@ class Embedding(Module):
         if _weight is None:
             self.weight = new_param((num_embeddings, embedding_dim), device, dtype)
             self.reset_parameters()
+            self.weight.requires_grad_(not _freeze)
         else:
             if tuple(_weight.shape) != (num_embeddings, embedding_dim):
                 raise InvalidValue(
