@@ -167,3 +167,38 @@ def test_nearest_1d_picks_torchs_source_at_exact_boundaries_in_float64(mode):
             want = F.interpolate(torch.tensor(x), size=n_out, mode=mode)
             got = dl.nn.functional.interpolate(dl.tensor(x), size=n_out, mode=mode)
             np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=f"{n_in}->{n_out}")
+
+
+@pytest.mark.parametrize(
+    "mode, antialias, kw",
+    [
+        ("nearest", False, {"size": (9, 4)}),
+        ("nearest-exact", False, {"scale_factor": 2.3}),
+        ("bilinear", False, {"size": (21, 5)}),
+        ("bilinear", False, {"size": (21, 5), "align_corners": True}),
+        ("bilinear", True, {"size": (5, 6)}),
+        ("bilinear", False, {"scale_factor": (1.05, 0.6)}),
+        ("bicubic", False, {"size": (17, 29)}),
+        ("bicubic", True, {"size": (4, 7)}),
+        ("bicubic", False, {"scale_factor": 1.05}),
+    ],
+)
+def test_interpolate_uint8_images_as_torch(mode, antialias, kw):
+    """uint8 images resize as torch's byte kernels: nearest exactly; (bi)linear and bicubic
+    along W then H, rounded to bytes after each pass (its fixed-point weights round a few
+    pixels the other way: at most 1 apart, on under 3% of them)."""
+    x = rng(8).integers(0, 256, (2, 3, 11, 13)).astype(np.uint8)
+    want = F.interpolate(torch.tensor(x), mode=mode, antialias=antialias, **kw).numpy()
+    got = interpolate(dl.tensor(x), mode=mode, antialias=antialias, **kw)
+    assert got.dtype == dl.uint8 and tuple(got.shape) == want.shape
+    diff = np.abs(got.numpy().astype(int) - want.astype(int))
+    assert diff.max() <= (0 if mode.startswith("nearest") else 1)
+    assert (diff > 0).mean() < 0.03
+
+
+def test_interpolate_refuses_integer_inputs_torch_refuses():
+    x = dl.zeros(1, 1, 4, 4, dtype=dl.uint8)
+    with pytest.raises(RuntimeError, match="floating-point input"):
+        interpolate(x, size=2, mode="area")
+    with pytest.raises(RuntimeError, match="floating-point input"):
+        interpolate(dl.zeros(1, 1, 4, 4, dtype=dl.int64), size=2)

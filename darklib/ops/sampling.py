@@ -488,8 +488,12 @@ def interpolate(
         raise NotImplementedError(
             f"{op}: mode {mode!r} needs a 4-D input (N, C, H, W), got shape {tuple(input.shape)}"
         )
-    if input.array.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    dtype = input.array.dtype
+    if dtype.kind != "f" and not (dtype == np.uint8 and mode not in ("area", "linear")):
+        raise RuntimeError(
+            f"{op}: expected a floating-point input (or uint8 for the nearest, bilinear and "
+            f"bicubic modes), got {input.dtype} with mode {mode!r}"
+        )
     if antialias and mode not in ("bilinear", "bicubic"):
         raise InvalidValue(
             f"{op}: anti-alias option is restricted to bilinear and bicubic modes and "
@@ -527,6 +531,8 @@ def interpolate(
         raise InvalidValue(
             f"{op}: input {tuple(input.shape)} and output size {out_sizes} must be non-empty"
         )
+    if dtype == np.uint8 and mode in ("bilinear", "bicubic"):
+        return _byte_images(input, out_sizes, scales, mode, align_corners, antialias)
     if dims == 1:  # 1-D signals run as images of height 1
         in_sizes, out_sizes, scales = (1, *in_sizes), (1, *out_sizes), (None, *scales)
     if mode == "area":  # adaptive average pooling, 1-d signals as planes of height 1
@@ -563,6 +569,30 @@ def interpolate(
     )
     th, tw = (_nearest_table(*k[1:]) for k in keys)
     return UpsampleNearest.apply(input, th, tw, keys)
+
+
+def _byte_images(
+    x: Tensor, out_sizes: tuple, scales: tuple, mode: str, align: Any, antialias: bool
+) -> Tensor:
+    """uint8 images resized as torch does: along W, then along H, each pass in float32
+    rounded (half up) and clamped back to bytes. (torch's fixed-point weights still round
+    about 1% of the pixels the other way, by 1.)"""
+    y = x.float()
+    kw = {"mode": mode, "align_corners": align, "antialias": antialias}
+    for axis in (1, 0):  # W first
+        n, o, s = y.shape[2 + axis], out_sizes[axis], scales[axis]
+        if o == n:  # (torch's byte kernels copy an axis of unchanged size, whatever the scale)
+            continue
+        if s is None:
+            size = [int(y.shape[2]), int(y.shape[3])]
+            size[axis] = o
+            y = interpolate(y, size=tuple(size), **kw)
+        else:
+            sf = [1.0, 1.0]
+            sf[axis] = s
+            y = interpolate(y, scale_factor=tuple(sf), **kw)
+        y = (y + 0.5).floor().clamp(0, 255)
+    return y.to(x.dtype)
 
 
 # ------------------------------------------------------------------ affine_grid / grid_sample
