@@ -13,6 +13,7 @@ renamed over the target, so a crash or an error mid-write leaves the old file in
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -85,6 +86,9 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes]) -> None:
     }
     data = _stnp.save(enc.arrays, metadata=metadata)
     if hasattr(f, "write") and not isinstance(f, str | bytes | os.PathLike):
+        if isinstance(f, io.TextIOBase):
+            name = str(getattr(f, "name", "<file object>"))
+            raise TypeError(f"darklib.save: {name} must be opened in binary mode ('wb')")
         _write_bytes(f, data)
         return
     try:
@@ -286,6 +290,8 @@ def load(
     place = _placement(map_location)
     if hasattr(f, "read") and not isinstance(f, str | bytes | os.PathLike):
         name = str(getattr(f, "name", "<file object>"))
+        if isinstance(f, io.TextIOBase):  # (its read() would fail decoding the bytes)
+            raise TypeError(f"darklib.load: {name} must be opened in binary mode ('rb')")
         data = f.read()
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"darklib.load: {name} must be opened in binary mode ('rb')")

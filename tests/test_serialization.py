@@ -421,3 +421,12 @@ def test_a_safetensors_header_starting_like_a_pickle_still_loads():
             assert list(load(buf)) == ["k" * n]
             return
     raise AssertionError("no header length with low byte 0x80 in the range")
+
+
+def test_text_mode_files_are_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "t.safetensors"
+    dl.save(dl.ones(2), path)
+    with open(path) as f, pytest.raises(TypeError, match=r"binary mode \('rb'\)"):
+        dl.load(f)
+    with open(tmp_path / "u.safetensors", "w") as f, pytest.raises(TypeError, match="'wb'"):
+        dl.save(dl.ones(2), f)
