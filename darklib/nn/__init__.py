@@ -104,6 +104,7 @@ from darklib.nn.pooling import (
     MaxUnpool1d,
     MaxUnpool2d,
 )
+from darklib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from darklib.nn.sparse import Embedding, EmbeddingBag
 from darklib.nn.transformer import (
     MultiheadAttention,
@@ -220,6 +221,14 @@ __all__ = [
     "PixelShuffle",
     "PixelUnshuffle",
     "PoissonNLLLoss",
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "RNN",
+    "RNNBase",
+    "RNNCell",
+    "RNNCellBase",
     "RMSNorm",
     "RReLU",
     "ReLU",

@@ -1,4 +1,5 @@
-"""``nn.utils``: gradient clipping and flattening parameters to one vector."""
+"""``nn.utils``: gradient clipping and flattening parameters to one vector; ``nn.utils.rnn``
+holds the packed and padded sequences of the recurrent layers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib.backend import get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue
+from darklib.nn.utils import rnn as rnn
 from darklib.ops.shape import cat, reshape
 from darklib.tensor import Tensor
 
