@@ -570,3 +570,14 @@ def test_plateau_scheduler_fills_a_tensor_lr_in_place_like_torch():
         assert opt.param_groups[0]["lr"] is lr0
         lrs.append(float(lr0))
     assert lrs[0] == lrs[1]
+
+
+def test_stateless_step_of_a_0d_parameter_keeps_no_state_entry():
+    """As torch: plain SGD keeps no state, so a saved checkpoint holds none (a 0-d
+    parameter's update left an empty entry)."""
+    p = dl.zeros((), requires_grad=True)
+    opt = dl.optim.SGD([p], lr=0.1)
+    p.grad = dl.ones(())
+    opt.step()
+    assert opt.state_dict()["state"] == {}
+    assert float(p) == pytest.approx(-0.1)

@@ -265,13 +265,13 @@ class Optimizer:
                 continue
             _check_grad(p, who)
             scalar = p.array.ndim == 0
-            if scalar:
-                swapped = _as_vectors(p, self.state[p])
+            if scalar:  # (state.get: a stateless optimizer keeps no entry, as torch)
+                swapped = _as_vectors(p, self.state.get(p, {}))
             if decoupled:
                 p.array *= 1 - group["lr"] * wd
             yield p, _effective_grad(p, group["maximize"], 0 if decoupled else wd)
             if scalar:
-                _as_scalars(swapped, self.state[p])
+                _as_scalars(swapped, self.state.get(p, {}))
             p._version += 1
 
     def _eval_closure(self, closure: Callable[[], Any] | None) -> Any:
