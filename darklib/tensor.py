@@ -119,15 +119,39 @@ class Tensor:
 
     def __init__(
         self,
-        data: Any = None,
-        *,
+        *args: Any,
         dtype: Any = None,
         device: Any = None,
         requires_grad: bool = False,
     ):
-        from darklib.creation import _to_array
+        """As ``torch.Tensor``: ``Tensor(data)`` holds ``data`` in the default float dtype,
+        ``Tensor(*sizes)`` (ints, or one Size) is a tensor of that shape (zeros here),
+        ``Tensor()`` an empty one. ``dl.tensor`` is the usual way to make one from data."""
+        from darklib.creation import _to_array, zeros
 
-        arr = _to_array([] if data is None else data, dtype, device, float_default=True)
+        if len(args) == 1 and not isinstance(args[0], Size):
+            data = args[0]
+            if data is None:
+                data = []
+            elif isinstance(data, int | np.integer) and not isinstance(data, bool | np.bool_):
+                args, data = (int(data),), None  # a size
+            elif isinstance(data, bool | float | complex | np.generic):
+                raise TypeError(
+                    f"Tensor(): data must be a sequence, got {type(data).__name__} (as torch; "
+                    "use dl.tensor(value) for a 0-d tensor)"
+                )
+        else:
+            data = [] if not args else None
+        if data is None:  # Tensor(*sizes)
+            sizes = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
+            if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in sizes):
+                raise TypeError(
+                    f"Tensor(*sizes): sizes must be ints, got {tuple(args)}; for data, pass "
+                    "one sequence: Tensor([1.0, 2.0])"
+                )
+            arr = zeros(*(int(n) for n in sizes), dtype=dtype, device=device).array
+        else:
+            arr = _to_array(data, dtype, device, float_default=True)
         self.array = arr
         self._requires_grad = False
         self.grad: Tensor | None = None

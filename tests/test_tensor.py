@@ -455,3 +455,31 @@ def test_random_bounds_are_checked_against_the_dtype_as_torch():
             case(dl)
     assert dl.zeros(1000).random_(5, None).min().item() >= 5  # [5, max], not [0, 5)
     assert dl.zeros(1000).random_(5).max().item() <= 4
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(), (3,), (2, 3), ([1, 2],), ((2, 3),), (0,), "size", "int64", "array"],
+    ids=str,
+)
+def test_tensor_constructor_as_torch(args):
+    """dl.Tensor is torch.Tensor: data in the default float dtype, or sizes."""
+    if args == "size":
+        d, t = dl.Tensor(dl.Size([2, 3])), torch.Tensor(torch.Size([2, 3]))
+    elif args == "int64":
+        d, t = dl.Tensor(np.int64(3)), torch.Tensor(np.int64(3))
+    elif args == "array":
+        d, t = dl.Tensor(np.array([1, 2])), torch.Tensor(np.array([1, 2]))
+    else:
+        d, t = dl.Tensor(*args), torch.Tensor(*args)
+    assert tuple(d.shape) == tuple(t.shape) and d.dtype == dl.float32
+    if args in (([1, 2],), "array"):
+        np.testing.assert_array_equal(d.numpy(), t.numpy())
+
+
+@pytest.mark.parametrize("args", [(3.5,), (True,), (np.float64(2.5),), (2, 3.0)], ids=str)
+def test_tensor_constructor_refuses_what_torch_refuses(args):
+    with pytest.raises(TypeError):
+        torch.Tensor(*args)
+    with pytest.raises(TypeError, match="Tensor"):
+        dl.Tensor(*args)
