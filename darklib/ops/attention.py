@@ -14,7 +14,7 @@ from darklib.errors import InvalidType, InvalidValue
 from darklib.ops import elementwise as _E
 from darklib.ops.dropout import dropout
 from darklib.ops.linalg import linear, matmul
-from darklib.ops.reduction import amax, softmax
+from darklib.ops.reduction import softmax
 from darklib.ops.shape import cat, pad, repeat_interleave, transpose
 from darklib.tensor import Tensor
 
@@ -94,9 +94,14 @@ def scaled_dot_product_attention(
     factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = matmul(q, transpose(k, -2, -1)) * factor
     xp = get_xp(q.array)
+    dt = q.array.dtype
+    # masks are added as 0 / -inf (one pass; a masked score's gradient is 0 either way,
+    # its weight being 0)
+    masked = attn_mask is not None
     if is_causal:
-        scores = _E.where(_const(q, xp.tril(xp.ones((lq, s), dtype=bool))), scores, -math.inf)
-    elif attn_mask is not None:
+        causal = xp.where(xp.tril(xp.ones((lq, s), dtype=bool)), 0.0, -math.inf).astype(dt)
+        scores = scores + _const(q, causal)  # (every query sees key 0: no row is empty)
+    elif masked:
         m = attn_mask
         if not isinstance(m, Tensor):
             raise InvalidType(f"{op}: attn_mask must be a Tensor, got {type(m).__name__}")
@@ -104,18 +109,24 @@ def scaled_dot_product_attention(
             raise RuntimeError(f"{op}: attn_mask is on {m.device} but query is on {q.device}")
         _E.check_broadcast(op, scores, m)
         if m.array.dtype == bool:
-            scores = _E.where(m, scores, -math.inf)
-        elif m.array.dtype == q.array.dtype or m.array.dtype == np.float32:
+            scores = scores + _const(q, xp.where(m.array, 0.0, -math.inf).astype(dt))
+        elif m.array.dtype == dt or m.array.dtype == np.float32:
             scores = scores + m
         else:
             raise InvalidType(
                 f"{op}: attn_mask must be bool, float32 or the query's dtype {q.dtype}, "
                 f"got {m.dtype}"
             )
-    # rows with every key masked out: zero weights (softmax alone would give NaN)
-    empty = _E.eq(amax(scores.detach(), -1, keepdim=True), -math.inf)
-    attn = softmax(_E.where(empty, 0.0, scores), -1)
-    attn = _E.where(empty, 0.0, attn)
+    if not masked:
+        attn = softmax(scores, -1)
+    else:
+        # rows with every key masked out get zero weights (softmax alone gives NaN): their
+        # scores are raised to 0 before it (a maximum with -inf elsewhere changes nothing)
+        # and their weights multiplied by 0 after
+        empty = xp.amax(scores.array, -1, keepdims=True) == -math.inf
+        floor = _const(q, xp.where(empty, 0.0, -math.inf).astype(scores.array.dtype))
+        keep = _const(q, (~empty).astype(scores.array.dtype))
+        attn = softmax(_E.maximum(scores, floor), -1) * keep
     if dropout_p > 0:
         attn = dropout(attn, dropout_p, training=True)
     return matmul(attn, v)
