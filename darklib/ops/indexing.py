@@ -3,8 +3,9 @@ masked_fill, nonzero, take_along_dim, masked_select, unique.
 
 Keys follow NumPy's rules, which are PyTorch's for ints, slices, None, Ellipsis, integer
 arrays and boolean masks. Basic keys give views and a zeros-plus-assign backward; integer
-keys go backward through a scatter-add that sums repeated indices (sorted segment sums on
-the CPU, ``add.at`` atomics on the GPU).
+keys go backward through a scatter-add that sums repeated indices in index order (on the
+CPU rounds of fancy-index additions in which no index repeats, or NumPy's fast 1-D
+``add.at``; ``add.at`` atomics on the GPU).
 """
 
 from __future__ import annotations
@@ -53,30 +54,115 @@ def _add_at(out: Any, key: Any, vals: Any) -> None:
     out[...] = (out.astype(_I64) + sums).astype(out.dtype)
 
 
-def _index_add(shape: tuple, axis: int, idx: Any, src: Any) -> Any:
-    """zeros(shape) with ``src`` summed into positions ``idx`` (1-D, >= 0) along ``axis``.
+def _index_add(shape: tuple, axis: int, idx: Any, src: Any, out: Any = None) -> Any:
+    """``out`` (zeros(shape) when None) with ``src`` summed into positions ``idx`` (1-D,
+    >= 0) along ``axis``; returns it. ``out`` must be C-contiguous.
 
-    ``src`` has ``shape`` except ``idx.size`` along ``axis``. Repeated indices add up.
+    ``src`` has ``shape`` except ``idx.size`` along ``axis``. Repeated indices add up, in
+    index order (as torch's CPU loop and ``np.add.at``) where none repeats very often.
     """
     xp = get_xp(src)
-    n, k = shape[axis], idx.size
-    moved = xp.moveaxis(src, axis, 0)
-    rest_shape = moved.shape[1:]
-    rest = int(np.prod(rest_shape))
-    moved = moved.reshape(k, rest)
-    out = xp.zeros((n, rest), src.dtype)
-    if xp is np and rest >= 8 and k > 1:
-        # segment sums over the sorted indices: several times faster than np.add.at on rows
-        order = np.argsort(idx, kind="stable")
-        s = idx[order]
-        starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-        out[s[starts]] = np.add.reduceat(moved[order], starts, axis=0)
-    elif xp is np:
-        np.add.at(out, idx, moved)
-    else:
-        lin = (idx.reshape(-1, 1) * rest + xp.arange(rest)).reshape(-1)
-        _add_at(out.reshape(-1), lin, moved.reshape(-1))
-    return xp.moveaxis(out.reshape((n, *rest_shape)), 0, axis)
+    if out is None:
+        out = xp.zeros(shape, src.dtype)
+    k = idx.size
+    if k == 0 or out.size == 0:
+        return out
+    pre, n = int(np.prod(shape[:axis])), shape[axis]
+    post = int(np.prod(shape[axis + 1 :]))
+    if xp is not np:
+        # (k, rest) rows of flat positions and one add.at: atomics on the GPU
+        lin = (idx.reshape(-1, 1) * post + xp.arange(post)).reshape(1, k, post)
+        lin = lin + (xp.arange(pre) * (n * post)).reshape(pre, 1, 1)
+        _add_at(out.reshape(-1), lin.reshape(-1), src.reshape(-1))
+        return out
+    _scatter_add3(out.reshape(pre, n, post), idx, np.ascontiguousarray(src).reshape(pre, k, post))
+    return out
+
+
+# rows at least this long (elements) scatter a row at a time, shorter ones element-wise
+_ROW_MIN = 16
+# the rounds of :func:`_dup_rounds` stop when fewer indices than this still repeat
+_TAIL_RUNS = 32
+# flat positions built at once by the element-wise scatter (bounds its scratch memory)
+_CHUNK = 1 << 20
+
+
+def _scatter_add3(out3: np.ndarray, idx: np.ndarray, src3: np.ndarray) -> None:
+    """NumPy: ``out3[:, idx[j]] += src3[:, j]`` for each j, in order. out3 (pre, n, post)
+    and src3 (pre, k, post) are C-contiguous, idx (k,) is in [0, n).
+
+    Short rows (post < _ROW_MIN) go through one 1-D ``np.add.at`` over flat positions,
+    which NumPy runs in a fast sequential loop (its N-d form is 20x slower). Long rows go in
+    rounds without repeats (:func:`_dup_rounds`), each one fancy-index ``+=`` of whole
+    rows; ``np.add.reduceat`` along a leading axis walks it column by column and is slower
+    still."""
+    pre, n, post = out3.shape
+    k = idx.size
+    if post < _ROW_MIN:
+        flat, vals = out3.reshape(-1), src3.reshape(-1)
+        if pre == 1 and post == 1:
+            np.add.at(flat, idx, vals)
+            return
+        step = builtins.max(1, _CHUNK // (k * post))  # rows of ``pre`` per chunk
+        lin = (np.arange(builtins.min(step, pre), dtype=_I64) * n)[:, None] + idx
+        if post > 1:
+            lin = lin[:, :, None] * post + np.arange(post, dtype=_I64)
+        lin = lin.reshape(-1)
+        for i in range(0, pre, step):
+            m = builtins.min(step, pre - i)
+            np.add.at(
+                flat[i * n * post : (i + m) * n * post],
+                lin[: m * k * post],
+                vals[i * k * post : (i + m) * k * post],
+            )
+        return
+    rounds, tails = _dup_rounds(idx, n)
+    rows_out, rows_src = out3.reshape(pre * n, post), src3.reshape(pre * k, post)
+    if pre > 1:
+        on = (np.arange(pre, dtype=_I64) * n)[:, None]
+        ok = (np.arange(pre, dtype=_I64) * k)[:, None]
+    for p in rounds:  # no index repeats within a round: a plain fancy-index add is exact
+        at = idx[p] if pre == 1 else (on + idx[p]).reshape(-1)
+        part = np.take(rows_src, p if pre == 1 else (ok + p).reshape(-1), axis=0)
+        part += np.take(rows_out, at, axis=0)  # (np.take gathers faster than x[at])
+        rows_out[at] = part
+    for p in tails:  # the rest of one often repeated index, in one sum (in order, as
+        # NumPy adds along an axis that is not the innermost: row after row)
+        at = out3[:, idx[p[0]]]
+        terms = np.concatenate((at[:, None], src3[:, p]), axis=1)
+        np.add.reduce(terms, axis=1, dtype=src3.dtype, out=at)
+
+
+def _dup_rounds(idx: np.ndarray, n: int) -> tuple[list, list]:
+    """Positions of ``idx`` (1-D, in [0, n)) in rounds in which no index repeats: round r
+    holds every index's r-th occurrence, so that adding the rounds one after the other sums
+    each index's entries in index order. Once fewer than ``_TAIL_RUNS`` indices are left
+    that repeat more often, their remaining occurrences come back as ``tails``, one array
+    per index, to be summed at once (a few calls instead of one round per repeat).
+    Returns (rounds, tails); within a round the indices ascend."""
+    k = idx.size
+    # a stable sort groups the repeats in index order; 16-bit keys sort by radix, in O(k)
+    order = np.argsort(idx.astype(np.uint16) if n <= 1 << 16 else idx, kind="stable")
+    s = idx[order]
+    new = np.empty(k, np.bool_)
+    new[0] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    if starts.size == k:  # no repeats: one round
+        return [order], []
+    lengths = np.diff(np.append(starts, k))
+    # longer[r]: how many indices occur more than r times (the size of round r)
+    longer = starts.size - np.cumsum(np.bincount(lengths))
+    few = np.flatnonzero(longer[1:] < _TAIL_RUNS)
+    c = int(few[0]) + 1  # rounds kept (longer[-1] is 0: there is one)
+    rank = np.arange(k) - np.repeat(starts, lengths)  # occurrence number, in sorted order
+    key = np.minimum(rank, c)
+    by_rank = np.argsort(key.astype(np.uint16) if c < 1 << 16 else key, kind="stable")
+    ends = np.cumsum(longer[:c])
+    pos = order[by_rank]
+    rounds = [pos[a:b] for a, b in zip(np.append(0, ends[:-1]), ends, strict=True)]
+    tails = [order[starts[j] + c : starts[j] + lengths[j]] for j in np.flatnonzero(lengths > c)]
+    return rounds, tails
 
 
 def _flat_index(shape: tuple, axis: int, idx: Any) -> Any:
@@ -99,6 +185,41 @@ def _scatter_add_flat(size: int, lin: Any, vals: Any) -> Any:
     out = xp.zeros(size, vals.dtype)
     xp.add.at(out, lin.reshape(-1), vals.reshape(-1))
     return out
+
+
+def _sum_repeats(g: Any, shape: tuple, axis: int, r: int) -> Any:
+    """Adjoint of repeating each entry along ``axis`` ``r`` times (``shape``: the input's):
+    the r copies of each entry summed, one after the other (torch's index_add order)."""
+    n = shape[axis]
+    if r == 0 or n == 0:
+        return get_xp(g).zeros(shape, g.dtype)
+    v = g.reshape((*shape[:axis], n, r, *shape[axis + 1 :]))
+    if r > 16:
+        return v.sum(axis=axis + 1, dtype=g.dtype)
+    pick = (_FULL,) * (axis + 1)
+    out = v[(*pick, 0)].copy()
+    for j in range(1, r):
+        out += v[(*pick, j)]
+    return out
+
+
+def _one_axis(key: tuple, ndim: int) -> tuple[int, Any] | None:
+    """``(axis, index array)`` when ``key`` (from :func:`_prepare_key`) is one integer array
+    among full slices and Ellipses, so that ``x[key]`` indexes one axis; else None."""
+    arrays = [k for k in key if hasattr(k, "dtype")]
+    if len(arrays) != 1 or arrays[0].dtype.kind not in "iu":
+        return None
+    if not builtins.all(
+        k is Ellipsis or (isinstance(k, slice) and k == _FULL) or hasattr(k, "dtype") for k in key
+    ):
+        return None
+    rest = ndim - (len(key) - builtins.sum(k is Ellipsis for k in key))  # Ellipsis' dims
+    d = 0
+    for k in key:
+        if hasattr(k, "dtype"):
+            return d, k
+        d += rest if k is Ellipsis else 1
+    return None
 
 
 # ------------------------------------------------------------------ key handling
@@ -277,21 +398,29 @@ def _check_bounds(idx: Any, n: int, dim: int, op: str, allow_negative: bool) -> 
 
 
 class Take(Function):
-    """``x[..., idx, ...]`` along one axis (also index_select)."""
+    """``x[..., idx, ...]`` along one axis (also index_select). ``repeats=r`` says that
+    ``idx`` is ``arange(n)`` with each entry r times (repeat_interleave): the gradient is
+    then a reshape and a sum."""
 
     @staticmethod
-    def forward(ctx, x, idx, axis):
-        ctx.shape, ctx.axis = x.shape, axis
+    def forward(ctx, x, idx, axis, repeats=None):
+        ctx.shape, ctx.axis, ctx.repeats = x.shape, axis, repeats
         ctx.save_for_backward(idx)
-        return get_xp(x).take(x, idx, axis=axis)
+        xp = get_xp(x)
+        if repeats is not None and xp is np:
+            return np.repeat(x, repeats, axis=axis)  # (the same values, several times faster)
+        return xp.take(x, idx, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
         (idx,) = ctx.saved_tensors
         xp = get_xp(g)
         n, axis = ctx.shape[ctx.axis], ctx.axis
+        if ctx.repeats is not None:
+            return _sum_repeats(g, ctx.shape, axis, ctx.repeats), None, None
         flat = idx.reshape(-1).astype(_I64, copy=False)
-        flat = xp.where(flat < 0, flat + n, flat)
+        if xp is not np or (flat.size and flat.min() < 0):
+            flat = xp.where(flat < 0, flat + n, flat)
         src = g.reshape((*ctx.shape[:axis], flat.size, *ctx.shape[axis + 1 :]))
         return _index_add(ctx.shape, axis, flat, src), None, None
 
@@ -336,7 +465,20 @@ class IndexPut(Function):
         out = x.copy()
         if accumulate:
             xp = get_xp(x)
-            _add_at(out, key, xp.broadcast_to(xp.asarray(v, dtype=x.dtype), out[key].shape))
+            along = _one_axis(key, x.ndim) if xp is np else None
+            if along is None:
+                vals = xp.broadcast_to(xp.asarray(v, dtype=x.dtype), out[key].shape)
+                _add_at(out, key, vals)
+            else:  # x[..., idx, ...] += v along one axis: index_add's row scatter
+                d, idx = along
+                n = x.shape[d]
+                sel = (*x.shape[:d], *idx.shape, *x.shape[d + 1 :])
+                vals = np.broadcast_to(np.asarray(v, dtype=x.dtype), sel)
+                flat = idx.reshape(-1).astype(_I64, copy=False)
+                if flat.size and flat.min() < 0:
+                    flat = np.where(flat < 0, flat + n, flat)
+                vals = vals.reshape((*x.shape[:d], flat.size, *x.shape[d + 1 :]))
+                _index_add(x.shape, d, flat, vals, out=out)
         else:
             out[key] = v
         ctx.key, ctx.accumulate = key, accumulate
@@ -1092,7 +1234,10 @@ class IndexAdd(Function):
     def forward(ctx, x, src, idx, axis, alpha):
         ctx.save_for_backward(idx)
         ctx.axis, ctx.alpha = axis, alpha
-        return x + _index_add(x.shape, axis, idx, src * alpha if alpha != 1 else src)
+        src = src * alpha if alpha != 1 else src
+        if get_xp(x) is np:  # into a copy of x: x[i] + s1 + s2 ..., torch's order
+            return _index_add(x.shape, axis, idx, src, out=x.copy())
+        return x + _index_add(x.shape, axis, idx, src)
 
     @staticmethod
     def backward(ctx, g):

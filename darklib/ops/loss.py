@@ -1126,7 +1126,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             raise InvalidValue(
                 f"{op}: class values must be smaller than num_classes={num_classes}, got {hi}"
             )
-    out = (arr[..., None] == xp.arange(num_classes)).astype(np.int64)
+    # zeros and one write per value (comparing against every class reads C times more)
+    out = xp.zeros((*arr.shape, num_classes), np.int64)
+    if arr.size:
+        out.reshape(arr.size, num_classes)[xp.arange(arr.size), arr.reshape(-1)] = 1
     return Tensor._wrap(out)
 
 
