@@ -550,8 +550,79 @@ def dist(input: Tensor, other: Tensor, p: float = 2) -> Tensor:
     return sub(input, other).norm(p)
 
 
-def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
-    """Pairwise ``p``-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M).
+_CDIST_MODES = {
+    "use_mm_for_euclid_dist_if_necessary": 0,
+    "use_mm_for_euclid_dist": 1,
+    "donot_use_mm_for_euclid_dist": 2,
+}
+
+
+def _sq_norms(x):
+    xp = get_xp(x)
+    return xp.einsum("...i,...i->...", x, x)[..., None]
+
+
+class EuclidDistMM(Function):
+    """p=2 distances as torch's ``_euclidean_dist``: one GEMM of ``[-2 x1, |x1|^2, 1]`` by
+    ``[x2, 1, |x2|^2]``, clamped at 0, square-rooted (so with the GEMM's rounding, as
+    torch). Its gradient is torch's too: two GEMMs, and 0 where a distance is 0."""
+
+    @staticmethod
+    def forward(ctx, x1, x2):
+        xp = get_xp(x1)
+        one1 = xp.ones((*x1.shape[:-1], 1), x1.dtype)
+        one2 = xp.ones((*x2.shape[:-1], 1), x2.dtype)
+        a = xp.concatenate([-2 * x1, _sq_norms(x1), one1], axis=-1)
+        b = xp.concatenate([x2, one2, _sq_norms(x2)], axis=-1)
+        out = _matmul(a, _swap(b))
+        xp.maximum(out, 0, out=out)
+        xp.sqrt(out, out=out)
+        ctx.save_for_backward(x1, x2, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x1, x2, out = ctx.saved_tensors
+        xp = get_xp(g)
+        zero = out == 0
+        ratio = g / xp.where(zero, 1, out).astype(out.dtype, copy=False)
+        ratio[zero] = 0
+        g1 = g2 = None
+        if ctx.needs_input_grad[0]:
+            g1 = x1 * ratio.sum(-1, keepdims=True) - _matmul(ratio, x2)
+        if ctx.needs_input_grad[1]:
+            g2 = x2 * ratio.sum(-2)[..., None] - _matmul(_swap(ratio), x1)
+        return g1, g2
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from darklib.ops.elementwise import where
+
+        x1, x2, out = ctx.saved_tensors
+        zero = Tensor._wrap(out == 0)
+        ratio = where(zero, 0.0, g / where(zero, 1.0, ctx.lift_output(out)))
+        a, b = ctx.lift(x1, 0), ctx.lift(x2, 1)
+        g1 = g2 = None
+        if ctx.needs_input_grad[0]:
+            g1 = a * ratio.sum(-1, keepdim=True) - ratio @ b
+        if ctx.needs_input_grad[1]:
+            g2 = b * ratio.sum(-2).unsqueeze(-1) - ratio.transpose(-1, -2) @ a
+        return g1, g2
+
+
+def cdist(
+    x1: Tensor,
+    x2: Tensor,
+    p: float = 2.0,
+    compute_mode: str = "use_mm_for_euclid_dist_if_necessary",
+) -> Tensor:
+    """Pairwise ``p``-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M),
+    batch dims broadcast.
+
+    For ``p=2`` torch's ``compute_mode`` picks the form: 'use_mm_for_euclid_dist' (and
+    the default 'use_mm_for_euclid_dist_if_necessary' when P > 25 or R > 25) computes
+    ``sqrt(|x1|^2 + |x2|^2 - 2 x1 x2^T)`` with one matrix product, fast but less exact for
+    nearly equal rows; 'donot_use_mm_for_euclid_dist' takes the differences.
 
     Shape: (..., P, R).
     """
@@ -560,6 +631,99 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
             f"cdist: expected (..., P, M) and (..., R, M) with equal M, got "
             f"{tuple(x1.shape)} and {tuple(x2.shape)}"
         )
+    mode = _CDIST_MODES.get(compute_mode) if isinstance(compute_mode, str) else None
+    if mode is None:
+        raise InvalidValue(f"{compute_mode} is not a valid value for compute_mode")
     from darklib.ops.elementwise import sub
 
+    r1, r2 = x1.shape[-2], x2.shape[-2]
+    mm = p == 2 and (mode == 1 or (mode == 0 and (r1 > 25 or r2 > 25)))
+    a1, a2 = x1.array, x2.array
+    if mm and a1.dtype == a2.dtype and a1.dtype.kind == "f" and a1.size and a2.size:
+        return EuclidDistMM.apply(x1, x2)
     return sub(x1.unsqueeze(-2), x2.unsqueeze(-3)).norm(p, dim=-1)
+
+
+# pdist: pairs whose squared distance is below 1/32 of |x_i|^2 + |x_j|^2 lose digits in
+# the GEMM form; they are taken again from their differences, as torch computes them all
+_PDIST_NEAR = 1 / 32
+_PDIST_CHUNK = 1 << 20  # elements of (pairs, M) differences at once
+
+
+def _chunks(idx: Any, m: int) -> Any:
+    """``idx`` in pieces of at most ``_PDIST_CHUNK // m`` entries."""
+    step = max(1, _PDIST_CHUNK // max(m, 1))
+    return (idx[s : s + step] for s in range(0, idx.size, step))
+
+
+class Pdist2(Function):
+    """Euclidean distances of the pairs ``i < j`` of rows of an (N, M) array (NumPy),
+    torch's values and gradient (0 at a zero distance): a GEMM for the pairs far apart
+    relative to their norms, differences for the others, which a GEMM would round badly.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        n = x.shape[0]
+        i, j = np.triu_indices(n, 1)
+        sq = _sq_norms(x)
+        upper = np.triu(np.ones((n, n), bool), 1)  # (a mask gathers faster than i, j)
+        both = (sq + sq.T)[upper]
+        d2 = both - 2 * _matmul(x, x.T)[upper]
+        near = np.flatnonzero(d2 < both * _PDIST_NEAR)
+        for k in _chunks(near, x.shape[1]):
+            diff = x[i[k]] - x[j[k]]
+            d2[k] = np.einsum("ij,ij->i", diff, diff)
+        out = np.sqrt(np.maximum(d2, 0, out=d2), out=d2).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, out)
+        ctx.near = near
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        n, m = x.shape
+        i, j = np.triu_indices(n, 1)
+        ratio = np.zeros_like(out)
+        np.divide(g, out, out=ratio, where=out != 0)
+        near = ctx.near
+        far = ratio.copy()
+        far[near] = 0
+        r = np.zeros((n, n), x.dtype)
+        r[i, j] = far
+        r += r.T
+        gx = x * r.sum(1, keepdims=True) - _matmul(r, x)
+        for k in _chunks(near, m):
+            part = ratio[k, None] * (x[i[k]] - x[j[k]])
+            np.add.at(gx, i[k], part)
+            np.subtract.at(gx, j[k], part)
+        return gx
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from darklib.higher_order import recompute
+        from darklib.ops.reduction import norm
+
+        x, _ = ctx.saved_tensors
+        i, j = np.triu_indices(x.shape[0], 1)
+        return recompute(ctx, g, lambda t: norm(t[i] - t[j], 2, -1), (x,))
+
+
+def pdist(input: Tensor, p: float = 2.0) -> Tensor:
+    """p-norm distances between the rows of an (N, M) input, for every pair ``i < j`` in
+    row-major order: shape (N * (N - 1) / 2,)."""
+    from darklib.ops.reduction import norm
+
+    if not isinstance(input, Tensor):
+        raise InvalidType(f"pdist: expected a Tensor input, got {type(input).__name__}")
+    x = input
+    if x.ndim != 2:
+        raise InvalidValue(f"pdist: expected a 2-D (N, M) input, got {tuple(x.shape)}")
+    if x.array.dtype.kind != "f":
+        raise InvalidType(f"pdist: expected a floating-point input, got {x.dtype}")
+    if p < 0:
+        raise InvalidValue(f"pdist: p must be non-negative, got {p}")
+    if p == 2 and x.shape[0] > 1 and get_xp(x.array) is np and x.array.dtype.itemsize >= 4:
+        return Pdist2.apply(x)
+    i, j = np.triu_indices(x.shape[0], 1)
+    return norm(x[i] - x[j], p, -1)

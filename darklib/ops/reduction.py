@@ -952,6 +952,114 @@ def _sort_indices(arr: Any, axis: int, descending: bool, stable: bool) -> Any:
     return (n - 1) - xp.flip(rev, axis=axis)
 
 
+def _rows(arr: Any, axis: int) -> Any:
+    """``arr`` with ``axis`` moved last, as (rows, n)."""
+    return np.moveaxis(arr, axis, -1).reshape(-1, arr.shape[axis])
+
+
+def _unrows(idx: Any, shape: tuple, axis: int) -> Any:
+    """(rows, m) indices from :func:`_rows` back in ``shape``'s layout, m along ``axis``."""
+    lead = shape[:axis] + shape[axis + 1 :]
+    return np.moveaxis(idx.reshape(*lead, idx.shape[-1]), -1, axis)
+
+
+def _equal(a: Any, v: Any) -> Any:
+    """``a == v`` with NaN equal to NaN (the sort's view: NaN is one value, the largest)."""
+    eq = a == v
+    if a.dtype.kind in "fc" and np.isnan(v).any():
+        eq |= np.isnan(a) & np.isnan(v)
+    return eq
+
+
+def _before(a: Any, v: Any, descending: bool) -> Any:
+    """Where ``a`` sorts strictly before ``v`` (ascending or descending; NaN largest)."""
+    if a.dtype.kind not in "fc":
+        return a > v if descending else a < v
+    if descending:
+        return (a > v) | (np.isnan(a) & ~np.isnan(v))
+    return (a < v) | (~np.isnan(a) & np.isnan(v))
+
+
+def _first_ties(a: Any, v: Any, before: Any, count: Any) -> Any:
+    """The stable sort's choice among ties: where ``a`` sorts before ``v`` plus the first
+    ``count`` (per row) elements equal to ``v`` in index order; (rows, n) booleans."""
+    eq = _equal(a, v)
+    return before | (eq & (np.cumsum(eq, axis=1) <= count[:, None]))
+
+
+def _topk_rows(a: Any, k: int, largest: bool) -> Any:
+    """The first ``k`` of the stable sort of each row of (rows, n) ``a`` (descending if
+    ``largest``; NaN largest), by partition: the k candidates' ties at the cut are settled
+    as the stable sort settles them (lowest indices first), and only they are sorted."""
+    n = a.shape[1]
+    cut = n - k if largest else k - 1
+    part = np.argpartition(a, cut, axis=1)
+    part = part[:, cut:] if largest else part[:, :k]
+    vals = np.take_along_axis(a, part, axis=1)
+    v = vals[:, :1] if largest else vals[:, k - 1 :]  # the cut's value: the worst kept
+    # rows where some element equal to the cut's value was left out: pick as the sort does
+    short = _equal(a, v).sum(axis=1) > _equal(vals, v).sum(axis=1)
+    if short.any():
+        sub, vs = a[short], v[short]
+        before = _before(sub, vs, largest)
+        take = _first_ties(sub, vs, before, k - before.sum(axis=1))
+        part[short] = np.nonzero(take)[1].reshape(-1, k)
+    part.sort(axis=1)  # index order, so that the stable sort below keeps ties in it
+    vals = np.take_along_axis(a, part, axis=1)
+    return np.take_along_axis(part, _sort_indices(vals, 1, largest, True), axis=1)
+
+
+def _topk_blocks(a: Any, k: int, largest: bool, size: int) -> Any:
+    """:func:`_topk_rows` for k small beside the rows: only the k blocks of ``size``
+    elements with the best extremes (and the tail past the last whole block) can hold the
+    top k, when every other block's extreme is strictly worse; rows with a tie there take
+    the whole row."""
+    rows, n = a.shape
+    nb = n // size
+    blocks = a[:, : nb * size].reshape(rows, nb, size)
+    # NaN is the largest value: it wins a block's max, and loses its min (fmin skips it)
+    best = blocks.max(axis=2) if largest else np.fmin.reduce(blocks, axis=2)
+    pick = _topk_rows(best, k, largest)  # best first
+    worst = np.take_along_axis(best, pick[:, -1:], axis=1)
+    tied = _equal(best, worst).sum(axis=1) > 1  # another block as good as the k-th
+    pick.sort(axis=1)  # the candidates in index order
+    cand = np.take_along_axis(blocks, pick[:, :, None], axis=1).reshape(rows, k * size)
+    where = (pick[:, :, None] * size + np.arange(size)).reshape(rows, k * size)
+    if nb * size < n:
+        cand = np.concatenate([cand, a[:, nb * size :]], axis=1)
+        tail = np.broadcast_to(np.arange(nb * size, n), (rows, n - nb * size))
+        where = np.concatenate([where, tail], axis=1)
+    out = np.take_along_axis(where, _topk_rows(cand, k, largest), axis=1)
+    if tied.any():
+        out[tied] = _topk_rows(a[tied], k, largest)
+    return out
+
+
+def _topk_indices(arr: Any, axis: int, k: int, largest: bool) -> Any:
+    """``_sort_indices(arr, axis, largest, True)`` cut to its first ``k`` along ``axis``,
+    without sorting whole rows (NumPy)."""
+    a = _rows(arr, axis)
+    size = builtins.min(64, a.shape[1] // (4 * k))
+    out = _topk_blocks(a, k, largest, size) if size >= 8 else _topk_rows(a, k, largest)
+    return _unrows(out, arr.shape, axis)
+
+
+def _kth_index(arr: Any, axis: int, q: int) -> Any:
+    """``_sort_indices(arr, axis, False, True)[q]`` along ``axis`` (kept as a dim of 1),
+    from a partition (NumPy): ties with the q-th value are settled as the stable sort
+    settles them."""
+    a = _rows(arr, axis)
+    pick = np.argpartition(a, q, axis=1)[:, q : q + 1]
+    v = np.take_along_axis(a, pick, axis=1)
+    tied = _equal(a, v).sum(axis=1) > 1
+    if tied.any():
+        sub, vs = a[tied], v[tied]
+        # the (q + 1)-th in sorted order: after those before it, the j-th equal one
+        j = q + 1 - _before(sub, vs, False).sum(axis=1)
+        pick[tied] = np.argmax(np.cumsum(_equal(sub, vs), axis=1) == j[:, None], axis=1)[:, None]
+    return _unrows(pick, arr.shape, axis)
+
+
 def _sort_prep(input: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
     x = _check_tensor(input, op)
     d = norm_dim(dim, x.ndim, op)
@@ -1051,8 +1159,11 @@ def topk(
             f"topk(): selected index k={k} out of range for dimension {d} of size {n} "
             f"(input shape {list(input.shape)})"
         )
-    idx = _sort_indices(x.array, d, bool(largest), True)
-    idx = idx[(slice(None),) * d + (slice(0, k),)].astype(_I64, copy=False)
+    if get_xp(x.array) is np and 0 < k and 2 * k <= n:
+        idx = _topk_indices(x.array, d, k, bool(largest)).astype(_I64, copy=False)
+    else:
+        idx = _sort_indices(x.array, d, bool(largest), True)
+        idx = idx[(slice(None),) * d + (slice(0, k),)].astype(_I64, copy=False)
     values = TakeAlong.apply(x, idx, d)
     if input.ndim == 0:
         return topk_result(_reshape(values, ()), Tensor._wrap(idx.reshape(())))
@@ -1096,9 +1207,11 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Any:
     _no_bool(x, "median")
     x, d, n = _nonempty_dim(x, dim, "median")
     xp = get_xp(x.array)
-    order = _sort_indices(x.array, d, False, True)
     k = (n - 1) // 2
-    pick = order[(slice(None),) * d + (slice(k, k + 1),)]
+    if xp is np:
+        pick = _kth_index(x.array, d, k)
+    else:
+        pick = _sort_indices(x.array, d, False, True)[(slice(None),) * d + (slice(k, k + 1),)]
     if x.array.dtype.kind == "f":  # a NaN anywhere along dim is the median
         isn = xp.isnan(x.array)
         first_nan = xp.argmax(isn, axis=d, keepdims=True)
@@ -1373,8 +1486,11 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> Any
     n = x.shape[d]
     if not 1 <= k <= n:
         raise OutOfRange(f"kthvalue(): k={k} is out of range for dimension {d} of size {n}")
-    order = _sort_indices(x.array, d, False, True)
-    pick = order[(slice(None),) * d + (slice(k - 1, k),)].astype(_I64, copy=False)
+    if get_xp(x.array) is np:
+        pick = _kth_index(x.array, d, k - 1).astype(_I64, copy=False)
+    else:
+        order = _sort_indices(x.array, d, False, True)
+        pick = order[(slice(None),) * d + (slice(k - 1, k),)].astype(_I64, copy=False)
     values = TakeAlong.apply(x, pick, d)
     if input.ndim == 0 or not keepdim:
         shape = () if input.ndim == 0 else pick.shape[:d] + pick.shape[d + 1 :]
@@ -1402,6 +1518,29 @@ def _log_scan(fn: Any, a: Any, axis: int) -> Any:
     return xp.moveaxis(out, -1, axis)
 
 
+class CumExtreme(Function):
+    """cummax/cummin's values: ``Gather`` along ``axis`` at ``idx``, handed its result
+    (NumPy's running extreme, which is already ``x[idx]``); Gather's gradients."""
+
+    @staticmethod
+    def forward(ctx, x, idx, axis, values):
+        ctx.shape, ctx.axis = x.shape, axis
+        ctx.save_for_backward(idx)
+        return values
+
+    @staticmethod
+    def backward(ctx, g):
+        from darklib.ops.indexing import Gather
+
+        return (*Gather.backward(ctx, g), None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from darklib.ops.indexing import Gather
+
+        return Gather.backward_graph(ctx, g)
+
+
 def _cum_extreme(input: Tensor, dim: int, is_max: bool) -> Any:
     from darklib.ops.indexing import Gather
 
@@ -1416,11 +1555,15 @@ def _cum_extreme(input: Tensor, dim: int, is_max: bool) -> Any:
     # the latest position holding the running extreme (PyTorch's choice among ties)
     shape = [1] * x.ndim
     shape[d] = -1
-    pos = xp.arange(x.shape[d]).reshape(shape)
+    small = x.shape[d] < 2**31  # (int32 positions: half the memory to scan)
+    pos = xp.arange(x.shape[d], dtype=np.int32 if small else _I64).reshape(shape)
     # a NaN takes over, as in torch: from there on the index is the latest NaN's
     hit = (x.array == acc) | xp.isnan(x.array) if x.array.dtype.kind == "f" else x.array == acc
     idx = _accumulate(xp.maximum, xp.where(hit, pos, 0), d).astype(_I64)
-    values = Gather.apply(x, idx, d)
+    if xp is np:  # NumPy's running extreme is already x[idx] (of equals, the later one)
+        values = CumExtreme.apply(x, idx, d, acc)
+    else:
+        values = Gather.apply(x, idx, d)
     result = cummax_result if is_max else cummin_result
     return result(values, Tensor._wrap(idx))
 
