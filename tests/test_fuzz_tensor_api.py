@@ -1566,3 +1566,45 @@ def test_set_default_dtype_governs_new_float_tensors_like_torch(name):
     assert dl.get_default_dtype() == dl.float32 and dl.zeros(1).dtype == dl.float32
     with pytest.raises(TypeError, match="only floating-point"):
         dl.set_default_dtype(dl.int64)
+
+
+_INF, _NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    "values, q, how",
+    [
+        ([1.0, _NAN, 3.0, 0.0], 0.3, "linear"),  # NaN anywhere: a NaN quantile
+        ([-1.0, 1.0, _INF, _INF], 0.4, "nearest"),  # picks do no arithmetic with inf
+        ([-1.0, 1.0, _INF, _INF], 0.4, "higher"),
+        ([-1.0, 1.0, _INF, _INF], 0.5, "lower"),
+        ([-_INF, 0.0, 1.0], 0.45, "linear"),  # lerp from the nearer end: not inf - inf
+        ([-_INF, 0.0, 1.0], 0.45, "midpoint"),
+        ([_INF, _INF], 0.5, "linear"),
+        ([-_INF, -_INF, 2.0], 0.25, "linear"),
+        ([1.0, 2.0, 3.0, 4.0], [0.1, 0.5, 0.9], "linear"),
+    ],
+)
+def test_quantile_with_infinities_and_nan_as_torch(values, q, how):
+    res = []
+    for m in (torch, dl):
+        x = m.tensor(values, dtype=m.float64, requires_grad=True)
+        qq = m.tensor(q, dtype=m.float64) if isinstance(q, list) else q
+        y = m.quantile(x, qq, interpolation=how)
+        y.sum().backward()
+        res.append((np.array(y.tolist()), x.grad.numpy()))
+    for d, t in zip(res[1], res[0]):
+        np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
+
+
+def test_quantile_of_slices_with_nan_along_a_dim():
+    x = np.random.default_rng(0).standard_normal((3, 5))
+    x[1, 2] = _NAN
+    res = []
+    for m in (torch, dl):
+        xt = m.tensor(x, requires_grad=True)
+        y = m.quantile(xt, m.tensor([0.2, 0.7], dtype=xt.dtype), dim=1, keepdim=True)
+        y.sum().backward()
+        res.append((np.array(y.tolist()), xt.grad.numpy()))
+    for d, t in zip(res[1], res[0]):
+        np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)

@@ -1625,13 +1625,26 @@ def quantile(
     lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
     from darklib.ops.indexing import index_select
 
-    a = index_select(vals, d, Tensor._wrap(lo))
-    b = index_select(vals, d, Tensor._wrap(hi))
+    xp = get_xp(x.array)
     shape = [1] * vals.ndim
     shape[d] = -1
     weight = _QUANTILE_WEIGHTS[interpolation](pos, lo)
-    frac = Tensor._wrap(get_xp(x.array).asarray(weight.reshape(shape), x.array.dtype))
-    out = _E.add(a, _E.mul(_E.sub(b, a), frac))
+    if interpolation in ("lower", "higher", "nearest"):  # a pick, no arithmetic (inf stays)
+        out = index_select(vals, d, Tensor._wrap(np.where(weight > 0, hi, lo)))
+    else:  # torch's lerp: from the nearer end, so that infinities are not inf - inf
+        a = index_select(vals, d, Tensor._wrap(lo))
+        b = index_select(vals, d, Tensor._wrap(hi))
+        diff = _E.sub(b, a)
+        w = weight.reshape(shape)
+        near = Tensor._wrap(xp.asarray(w < 0.5))
+        up = _E.add(a, _E.mul(diff, Tensor._wrap(xp.asarray(w, x.array.dtype))))
+        down = _E.sub(b, _E.mul(diff, Tensor._wrap(xp.asarray(1 - w, x.array.dtype))))
+        out = _E.where(near, up, down)
+    # a slice holding NaN has a NaN quantile (sorted last: that element, as torch)
+    from darklib.ops.shape import narrow
+
+    last = narrow(vals, d, n - 1, 1)
+    out = _E.where(Tensor._wrap(xp.isnan(last.array)), last, out)
     from darklib.ops.shape import movedim
 
     out = movedim(out, d, 0)  # the q dim leads, as in PyTorch
