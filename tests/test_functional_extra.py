@@ -567,3 +567,25 @@ def test_review_fixes_grid_sample_nonfinite_grid_lp_pool_inf_ldexp_dtype():
     got = dl.ldexp(dl.ones(1, dtype=dl.float64), dl.tensor([200]))
     assert got.item() == torch.ldexp(torch.ones(1, dtype=torch.float64), torch.tensor([200])).item()
     assert dl.ldexp(dl.ones(2, dtype=dl.float16), dl.tensor([1, 2])).dtype == dl.float16
+
+
+@pytest.mark.parametrize(
+    "w_shape, b_shape",
+    [((4,), None), ((2, 4), (1,)), ((2, 4), (3, 2)), ((2, 4), ()), ((2, 4), (1, 2))],
+)
+def test_linear_with_a_vector_weight_or_a_broadcast_bias(w_shape, b_shape):
+    """As torch: a 1-D weight without bias is a matrix-vector product, and the bias may be
+    anything that broadcasts to the output."""
+    r = rng(6)
+    arrays = [r.standard_normal((3, 4)), r.standard_normal(w_shape)]
+    if b_shape is not None:
+        arrays.append(r.standard_normal(b_shape))
+    compare(F.linear, TF.linear, *arrays, atol=1e-12, rtol=1e-10)
+
+
+def test_linear_refuses_a_bias_that_does_not_broadcast_to_its_output():
+    x, w = dl.ones(3, 4), dl.ones(2, 4)
+    with pytest.raises(RuntimeError, match=r"bias of shape \(3,\)"):
+        F.linear(x, w, dl.ones(3))
+    with pytest.raises(RuntimeError, match="without bias"):
+        F.linear(x, dl.ones(4), dl.ones(()))

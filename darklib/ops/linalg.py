@@ -176,24 +176,35 @@ class Linear(Function):
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``input @ weight.T + bias``. Shape: input (*, in), weight (out, in), bias (out,)."""
-    if input.ndim == 0 or weight.ndim != 2:
+    """``input @ weight.T + bias``. Shape: input (*, in), weight (out, in), bias (out,) or
+    any shape that broadcasts to the output's, as torch; a 1-D weight (in,) without bias
+    gives (*,)."""
+    if input.ndim == 0 or weight.ndim not in (1, 2) or (weight.ndim == 1 and bias is not None):
         raise RuntimeError(
-            f"linear: expected input (*, in_features) and weight (out, in), got "
-            f"{tuple(input.shape)} and {tuple(weight.shape)}"
+            f"linear: expected input (*, in_features) and weight (out, in) (or (in,) without "
+            f"bias), got {tuple(input.shape)} and {tuple(weight.shape)}"
         )
-    if input.shape[-1] != weight.shape[1]:
+    if input.shape[-1] != weight.shape[-1]:
         raise RuntimeError(
             f"linear: input {tuple(input.shape)} has {input.shape[-1]} features but weight "
-            f"{tuple(weight.shape)} expects {weight.shape[1]}"
-        )
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise RuntimeError(
-            f"linear: bias of shape {tuple(bias.shape)} does not match "
-            f"{weight.shape[0]} output features"
+            f"{tuple(weight.shape)} expects {weight.shape[-1]}"
         )
     same_dtype("linear", "input weight bias", input, weight, bias)
-    return Linear.apply(input, weight, bias)
+    if weight.ndim == 1:
+        return matmul(input, weight)
+    if bias is None or tuple(bias.shape) == (weight.shape[0],):
+        return Linear.apply(input, weight, bias)
+    out_shape = (*input.shape[:-1], weight.shape[0])
+    try:
+        fits = np.broadcast_shapes(out_shape, tuple(bias.shape)) == out_shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise RuntimeError(
+            f"linear: bias of shape {tuple(bias.shape)} does not broadcast to the output "
+            f"{out_shape} ({weight.shape[0]} output features)"
+        )
+    return Linear.apply(input, weight, None) + bias
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
