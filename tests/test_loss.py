@@ -988,3 +988,23 @@ def test_margin_losses_pass_no_gradient_at_a_zero_hinge(p):
         grads.append((x.grad.numpy(), x2.grad.numpy()))
     for t, d in zip(*grads):
         np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
+
+
+def test_cross_entropy_with_no_target_weight_is_nan_as_torch():
+    """Zero total weight (class weights 0 for every target): NaN, label smoothing too (it
+    gave inf)."""
+    x = np.array([[1.0, 2, 3, 4], [4.0, 3, 2, 1]])
+    for smoothing in (0.0, 0.2):
+        got = dl.nn.functional.cross_entropy(
+            dl.tensor(x),
+            dl.tensor([0, 1]),
+            weight=dl.tensor([0.0, 0, 1, 1], dtype=dl.float64),
+            label_smoothing=smoothing,
+        )
+        want = F.cross_entropy(
+            torch.tensor(x),
+            torch.tensor([0, 1]),
+            weight=torch.tensor([0.0, 0, 1, 1], dtype=torch.float64),
+            label_smoothing=smoothing,
+        )
+        assert np.isnan(float(want)) and np.isnan(float(got))
