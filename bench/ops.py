@@ -13,6 +13,8 @@ Rows (targets in brackets, as time ratios darklib / torch):
 (d) DCGAN-style 4x4/stride 2/padding 1 convolutions, batch 32: conv2d 64->128 @ 32x32
     and conv_transpose2d 128->64 @ 16x16, forward + backward            [<= 1.5x torch]
 (e) resampling (interpolate) at (32, 64, 32, 32), forward + backward     [no target]
+(f) scaled_dot_product_attention, q = k = v of (32, 8, 128, 64), plain and causal,
+    forward + backward                                                  [no target]
 
 darklib and torch runs alternate inside each repeat, so both see the same machine load;
 the figures are medians, and "(best)" compares the fastest repeats, which other processes
@@ -196,6 +198,17 @@ RESAMPLE_CASES = [
     ),
 ]
 
+# (32, 64, 32, 32) as (batch 32, 8 heads, 128 positions, 64 features)
+ATTENTION_CASES = [
+    (
+        f"attention (32,8,128,64){' causal' if causal else ''}",
+        lambda F, t, causal=causal: F.scaled_dot_product_attention(
+            *(t.reshape(32, 8, 128, 64),) * 3, is_causal=causal
+        ),
+    )
+    for causal in (False, True)
+]
+
 
 def unary_rows(device: str, repeats: int, torch_ok: bool, cases: list, target) -> list:
     r = np.random.default_rng(2)
@@ -271,7 +284,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9, help="timed repeats per row (median)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, skip extras")
-    ap.add_argument("--rows", default="abcde", help="row groups to run, e.g. 'cd' (default: all)")
+    ap.add_argument("--rows", default="abcdef", help="row groups to run, e.g. 'cd' (default: all)")
     args = ap.parse_args()
     device = args.device
     if device == "cuda" and not dl.cuda.is_available():
@@ -296,10 +309,11 @@ def main() -> None:
         "c": lambda: unary_rows(device, repeats, torch_ok, POOL_CASES, 1.5),
         "d": lambda: dcgan_rows(device, repeats, torch_ok),
         "e": lambda: unary_rows(device, repeats, torch_ok, RESAMPLE_CASES, None),
+        "f": lambda: unary_rows(device, repeats, torch_ok, ATTENTION_CASES, None),
     }
     rows = []
     for key in args.rows:
-        if key == "e" and args.quick:
+        if key in "ef" and args.quick:
             continue
         rows += groups[key]()
 
