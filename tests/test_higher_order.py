@@ -865,6 +865,15 @@ _PIECEWISE_LINEAR = {
     "pad_reflect": lambda m, F, x: F.pad(x.reshape(1, 2, 4, 4), (1, 1, 1, 1), mode="reflect"),
     "pad_replicate": lambda m, F, x: F.pad(x.reshape(1, 2, 4, 4), (2, 0, 1, 1), "replicate"),
     "nll_loss": lambda m, F, x: F.nll_loss(x.reshape(4, 8), m.tensor([0, 1, 2, 7])),
+    "hardtanh": lambda m, F, x: F.hardtanh(x, -0.5, 0.7),
+    "relu6": lambda m, F, x: F.relu6(x * 4),
+    "hardsigmoid": lambda m, F, x: F.hardsigmoid(x * 4),
+    "threshold": lambda m, F, x: F.threshold(x, 0.1, 2.0),
+    "hardshrink": lambda m, F, x: F.hardshrink(x),
+    "softshrink": lambda m, F, x: F.softshrink(x, 0.3),
+    "prelu": lambda m, F, x: F.prelu(
+        x.reshape(2, 4, 4), m.tensor([0.25, -0.5, 1.5, 0.0], dtype=m.float64)
+    ),
 }
 
 

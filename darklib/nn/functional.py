@@ -30,33 +30,34 @@ from darklib.ops.dropout import (
     feature_alpha_dropout,
 )
 from darklib.ops.elementwise import (
-    abs as _abs,
-)
-from darklib.ops.elementwise import (
+    ELU,
+    GLU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardtanh,
+    PReLU,
+    Softshrink,
+    Threshold,
     check_broadcast,
     clamp,
     elu,
-    expm1,
     float_only,
-    ge,
     gelu,
-    gt,
     hardswish,
     le,
     leaky_relu,
-    logical_and,
-    logical_not,
-    logical_or,
-    lt,
+    logsigmoid,
     mish,
     mul,
     relu,
     sigmoid,
-    sign,
     silu,
     softplus,
     tanh,
     where,
+)
+from darklib.ops.elementwise import (
+    abs as _abs,
 )
 from darklib.ops.linalg import bilinear, linear
 from darklib.ops.loss import (
@@ -103,7 +104,6 @@ from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
 from darklib.ops.sampling import affine_grid, grid_sample, interpolate
 from darklib.ops.shape import (
     broadcast_tensors,
-    chunk,
     flatten,
     norm_dim,
     pad,
@@ -252,20 +252,11 @@ def _inplace_or_not(fn: Any, input: Tensor, inplace: bool, name: str, *args: Any
     return input._inplace(name + "_", lambda t: fn(t, *args))
 
 
-def _hardtanh(x: Tensor, min_val: float, max_val: float, nan_slope: bool = True) -> Tensor:
-    """clamp whose gradient passes strictly inside the bounds; at NaN it passes when
-    ``nan_slope`` (torch's hardtanh) and not otherwise (torch's hardsigmoid)."""
-    if nan_slope:
-        outside = logical_or(le(x, min_val), ge(x, max_val))
-    else:
-        outside = logical_not(logical_and(gt(x, min_val), lt(x, max_val)))
-    return where(outside, clamp(x.detach(), min_val, max_val), x)
-
-
 def hardtanh(
     input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
 ) -> Tensor:
-    """``clamp(x, min_val, max_val)``; the gradient is 1 strictly inside the bounds, else 0."""
+    """``clamp(x, min_val, max_val)``; the gradient is 1 strictly inside the bounds (and at
+    NaN), else 0."""
     x = _tensor(input, "hardtanh")
     if x.array.dtype == bool:
         raise RuntimeError("hardtanh: bool inputs are not supported (torch neither)")
@@ -273,7 +264,8 @@ def hardtanh(
         raise InvalidValue(f"hardtanh: max_val ({max_val}) cannot be less than min_val ({min_val})")
     if x.array.dtype.kind in "iu":  # integers stay integers, as torch: a plain clamp
         return _inplace_or_not(clamp, x, inplace, "hardtanh", int(min_val), int(max_val))
-    return _inplace_or_not(_hardtanh, x, inplace, "hardtanh", min_val, max_val)
+    lo, hi = float(min_val), float(max_val)
+    return _inplace_or_not(Hardtanh.apply, x, inplace, "hardtanh", lo, hi)
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -281,20 +273,10 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     return hardtanh(input, 0.0, 6.0, inplace)
 
 
-def _hardsigmoid(x: Tensor) -> Tensor:
-    return _hardtanh(x + 3.0, 0.0, 6.0, nan_slope=False) / 6.0
-
-
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """``relu6(x + 3) / 6``."""
     x = float_only(input, "hardsigmoid")
-    return _inplace_or_not(_hardsigmoid, x, inplace, "hardsigmoid")
-
-
-def logsigmoid(input: Tensor) -> Tensor:
-    """``log(sigmoid(x)) = -softplus(-x)``, stable for large ``|x|``."""
-    x = float_only(input, "logsigmoid")
-    return -softplus(-x)
+    return _inplace_or_not(Hardsigmoid.apply, x, inplace, "hardsigmoid")
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -312,26 +294,17 @@ def tanhshrink(input: Tensor) -> Tensor:
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """``scale * elu(x, alpha)`` with the self-normalising constants."""
     x = float_only(input, "selu")
-    return _inplace_or_not(lambda t: elu(t, _SELU_ALPHA) * _SELU_SCALE, x, inplace, "selu")
+    return _inplace_or_not(ELU.apply, x, inplace, "selu", _SELU_ALPHA, _SELU_SCALE)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` (torch's elu kernel with input
+    scale ``1 / alpha``: the branch is taken on the sign of x, also for a negative alpha)."""
     x = float_only(input, "celu")
     if alpha == 0:
         raise InvalidValue("celu: alpha must not be 0")
-
-    def celu_of(t: Tensor) -> Tensor:  # half precision in float32: t / alpha may overflow
-        wide = t.float() if t.array.dtype.itemsize < 4 else t
-        if alpha > 0:
-            return (elu(wide / alpha) * alpha).to(t.dtype)
-        # elu branches on the sign of t / alpha, the wrong side for a negative alpha (NaN
-        # takes the identity side, as torch's)
-        neg = le(wide, 0)
-        safe = where(neg, wide, 0.0)  # the branch not taken sees 0, not NaN: no 0 * NaN
-        return where(neg, expm1(safe / alpha) * alpha, wide).to(t.dtype)
-
-    return _inplace_or_not(celu_of, x, inplace, "celu")
+    alpha = float(alpha)
+    return _inplace_or_not(ELU.apply, x, inplace, "celu", alpha, 1.0, 1.0 / alpha)
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
@@ -341,7 +314,7 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
         raise NotImplementedError("threshold: not implemented for bool input")
     if x.array.dtype.kind in "iu":  # the value takes the integer dtype, as torch
         value = int(value)
-    return _inplace_or_not(lambda t: where(le(t, threshold), value, t), x, inplace, "threshold")
+    return _inplace_or_not(Threshold.apply, x, inplace, "threshold", threshold, value)
 
 
 def rrelu(
@@ -382,7 +355,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
                 f"(dim 1), got {tuple(x.shape)}"
             )
         weight = reshape(weight, (n,) + (1,) * (x.ndim - 2))
-    return where(gt(x, 0), x, mul(weight, x))
+    return PReLU.apply(x, weight)
 
 
 def softmin(
@@ -402,8 +375,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
         raise RuntimeError(
             f"glu: halving dimension {dim} must have an even size, got {tuple(x.shape)}"
         )
-    a, b = chunk(x, 2, dim)
-    return a * sigmoid(b)
+    return GLU.apply(x, dim)
 
 
 def normalize(
@@ -487,7 +459,7 @@ def upsample(
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     """``x`` where ``|x| > lambd``, else 0."""
     x = float_only(input, "hardshrink")
-    return where(le(_abs(x), lambd), 0.0, x)  # (NaN is kept, with slope 1, as torch)
+    return Hardshrink.apply(x, float(lambd))  # (NaN is kept, with slope 1, as torch)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
@@ -496,7 +468,7 @@ def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
     if lambd < 0:
         raise RuntimeError(f"softshrink: lambda must be greater or equal to 0, but found {lambd}")
     # x - lambd * sign(x) outside [-lambd, lambd] and for NaN (slope 1), +0 inside
-    return where(le(_abs(x), lambd), 0.0, x - sign(x.detach()) * lambd)
+    return Softshrink.apply(x, float(lambd))
 
 
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
