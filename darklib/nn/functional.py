@@ -59,7 +59,7 @@ from darklib.ops.elementwise import (
 from darklib.ops.elementwise import (
     abs as _abs,
 )
-from darklib.ops.linalg import bilinear, linear
+from darklib.ops.linalg import bilinear, linear, pdist
 from darklib.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -548,20 +548,6 @@ def rms_norm(
     dims = tuple(range(x.ndim - k, x.ndim))
     y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
     return y if weight is None else y * weight
-
-
-def pdist(input: Tensor, p: float = 2.0) -> Tensor:
-    """p-norm distances between the rows of an (N, M) input, for every pair ``i < j`` in
-    row-major order: shape (N * (N - 1) / 2,)."""
-    x = _tensor(input, "pdist")
-    if x.ndim != 2:
-        raise InvalidValue(f"pdist: expected a 2-D (N, M) input, got {tuple(x.shape)}")
-    if x.array.dtype.kind != "f":
-        raise InvalidType(f"pdist: expected a floating-point input, got {x.dtype}")
-    if p < 0:
-        raise InvalidValue(f"pdist: p must be non-negative, got {p}")
-    i, j = np.triu_indices(x.shape[0], 1)
-    return norm(x[i] - x[j], p, -1)
 
 
 def gumbel_softmax(
