@@ -406,7 +406,7 @@ def test_saved_views_of_inputs_and_outputs_are_guarded(name):
         w = m.tensor(wv, requires_grad=True)
         xi, wi = x * 1.0, w * 1.0  # (non-leaves: they may change in place)
         y = _VIEW_SAVERS[name](m, xi, wi)
-        with pytest.raises(RuntimeError, match="in-place|inplace"):
+        with pytest.raises(RuntimeError, match=r"in-place|inplace"):
             if name in ("dot", "mv", "matmul_vec", "linear_3d"):
                 xi.mul_(10)
                 wi.mul_(10)
