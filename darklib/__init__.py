@@ -39,6 +39,7 @@ from darklib.creation import (
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     randperm,
@@ -50,6 +51,7 @@ from darklib.creation import (
 )
 from darklib.dtypes import (
     bool,
+    can_cast,
     double,
     dtype,
     finfo,
@@ -70,6 +72,9 @@ from darklib.dtypes import (
     set_default_dtype,
     short,
     uint8,
+    uint16,
+    uint32,
+    uint64,
 )
 from darklib.grad_mode import (
     enable_grad,
@@ -216,15 +221,19 @@ from darklib.ops.indexing import (
     bincount,
     gather,
     index_add,
+    index_copy,
     index_fill,
     index_put,
     index_select,
     masked_fill,
+    masked_scatter,
     masked_select,
     nonzero,
+    put,
     scatter,
     scatter_add,
     scatter_reduce,
+    searchsorted,
     take,
     take_along_dim,
     unique,
@@ -301,7 +310,6 @@ from darklib.ops.reduction import (
     norm,
     prod,
     quantile,
-    searchsorted,
     softmax,
     sort,
     std,
@@ -327,15 +335,18 @@ from darklib.ops.shape import (
     diag,
     diagonal,
     diff,
+    dsplit,
     dstack,
     flatten,
     flip,
     fliplr,
     flipud,
+    hsplit,
     hstack,
     meshgrid,
     moveaxis,
     movedim,
+    msort,
     narrow,
     permute,
     ravel,
@@ -360,6 +371,7 @@ from darklib.ops.shape import (
     unflatten,
     unfold,
     unsqueeze,
+    vsplit,
     vstack,
 )
 from darklib.ops.special import (
@@ -374,7 +386,15 @@ from darklib.ops.special import (
 )
 from darklib.random import Generator, initial_seed, seed
 from darklib.serialization import SerializationError, load, save
-from darklib.tensor import Size, Tensor
+from darklib.tensor import (
+    Size,
+    Tensor,
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 
 
 def is_tensor(obj: object) -> bool:
@@ -394,6 +414,25 @@ def _input(input: object, op: str) -> Tensor:
 
 def is_floating_point(input: Tensor) -> bool:
     return _input(input, "is_floating_point").is_floating_point()
+
+
+def is_nonzero(input: Tensor) -> bool:
+    return _input(input, "is_nonzero").is_nonzero()
+
+
+def get_device(input: Tensor) -> int:
+    """The CUDA device index of ``input``, -1 on the CPU."""
+    return _input(input, "get_device").get_device()
+
+
+def real(input: Tensor) -> Tensor:
+    """The real part: a real tensor itself."""
+    return _input(input, "real").real
+
+
+def imag(input: Tensor) -> Tensor:
+    """Refused for real tensors, as torch (darklib has no complex dtypes)."""
+    return _input(input, "imag").imag
 
 
 def numel(input: Tensor) -> int:

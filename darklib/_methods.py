@@ -405,7 +405,14 @@ _bind(
     tensor_split=S.tensor_split,
     rot90=S.rot90,
     diff=S.diff,
+    hsplit=S.hsplit,
+    vsplit=S.vsplit,
+    dsplit=S.dsplit,
+    sum_to_size=S.sum_to_size,
+    msort=S.msort,
 )
+# (torch.broadcast_to takes a sequence; the method also takes varargs, as expand)
+_bind(broadcast_to=S._broadcast_to_method)
 
 # in-place shape changes: the tensor becomes the view (see Tensor._inplace_view)
 _bind(
@@ -460,6 +467,21 @@ _bind(
     ),
     index_put_=lambda self, indices, values, accumulate=False: self._inplace(
         "index_put_", I.index_put, indices, values, accumulate
+    ),
+    scatter_reduce_=lambda self, dim, index, src, reduce, *, include_self=True: self._inplace(
+        "scatter_reduce_", I.scatter_reduce, dim, index, src, reduce, include_self=include_self
+    ),
+    index_copy=I.index_copy,
+    index_copy_=lambda self, dim, index, source: self._inplace(
+        "index_copy_", I.index_copy, dim, index, source
+    ),
+    masked_scatter=I.masked_scatter,
+    masked_scatter_=lambda self, mask, source: self._inplace(
+        "masked_scatter_", I.masked_scatter_inplace, mask, source
+    ),
+    put=I.put,
+    put_=lambda self, index, source, accumulate=False: self._inplace(
+        "put_", I.put, index, source, accumulate
     ),
 )
 

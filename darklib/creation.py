@@ -28,10 +28,17 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
         if isinstance(arr, Sequence) and _contains_tensors(arr):
             arr = [_to_array(a, dtype, "cpu") for a in arr]
         arr = _nested_array(arr, npd)
+        if arr.dtype == np.uint64 and npd is None and arr.size:
+            big = arr.max()  # (NumPy makes uint64 of Python ints beyond int64)
+            if big > np.iinfo(np.int64).max and not _all_numpy_uint64(data):
+                raise InvalidValue(
+                    f"tensor(): Overflow: the integer {big} does not fit int64 (whose range "
+                    "is [-2**63, 2**63 - 1]); pass dtype=dl.uint64 or floats for larger values"
+                )
         if npd is None:
             npd = _default_dtype_for(arr, float_default)
         elif npd.kind in "iu" and arr.dtype.kind in "iuf" and arr.size:
-            _check_fits(arr, npd)
+            arr = _check_fits(arr, npd, data)
     else:
         xp = get_xp(arr)
         arr = xp.array(arr, copy=True)
@@ -67,14 +74,25 @@ def _nested_array(data: Any, npd: np.dtype | None) -> np.ndarray:
     floats = any(isinstance(v, float | np.floating) for v in leaves)
     if floats or (npd is not None and npd.kind == "f"):
         return np.array(data, dtype=np.float64)
-    for v in leaves:  # (darklib's widest integer type is int64)
-        if not -(2**63) <= int(v) < 2**63:
+    wide = npd is not None and npd == np.uint64  # (else int64 is the widest type)
+    for v in leaves:
+        if not -(2**63) <= int(v) < (2**64 if wide else 2**63):
             raise InvalidValue(
-                f"tensor(): Overflow: the integer {v} does not fit int64 (whose range is "
-                "[-2**63, 2**63 - 1]); pass floats or dtype=dl.float64 for larger values"
+                f"tensor(): Overflow: the integer {v} does not fit "
+                + (
+                    "uint64 (whose range is [0, 2**64 - 1])"
+                    if wide
+                    else "int64 (whose range is "
+                    "[-2**63, 2**63 - 1]); pass floats or dtype=dl.float64 for larger values"
+                )
             )
     try:
-        return np.array(data, dtype=np.int64)
+        if wide and any(int(v) < 0 for v in leaves):  # negative ints wrap, as torch's fill
+            data = [int(v) % 2**64 for v in leaves]
+            return np.array(data, dtype=np.uint64).reshape(
+                np.shape(arr) if arr is not None else (len(leaves),)
+            )
+        return np.array(data, dtype=np.uint64 if wide else np.int64)
     except (ValueError, TypeError, OverflowError):
         raise InvalidValue(
             f"tensor(): cannot make a tensor from data of type {type(data).__name__}: "
@@ -123,18 +141,41 @@ def _scan_nested(data: Any) -> list:
     return leaves
 
 
-def _check_fits(arr: np.ndarray, npd: np.dtype) -> None:
-    """Python numbers going into an integer dtype must fit it (torch refuses to wrap)."""
+def _all_numpy_uint64(data: Any) -> bool:
+    """Whether nested data holds NumPy uint64 scalars (which keep their dtype, as torch)."""
+    try:
+        return all(isinstance(v, np.uint64) for v in _scan_nested(data))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_fits(arr: np.ndarray, npd: np.dtype, data: Any = None) -> np.ndarray:
+    """Python numbers going into an integer dtype must fit it (torch refuses to wrap):
+    negative ints wrap into unsigned types (-1 -> 255), negative floats do not (torch's
+    c10 overflow rule). Returns the array to convert (ints wrapped where needed)."""
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise RuntimeError(f"tensor: cannot convert NaN or infinity to integer type {npd.name}")
     info = np.iinfo(npd)
     lo, hi = arr.min(), arr.max()
-    low = -info.max if npd.kind == "u" else info.min  # negative ints wrap into unsigned types
+    low = -int(info.max) if npd.kind == "u" else int(info.min)
+    if arr.dtype.kind == "f" and npd.kind == "u" and lo < 0 and data is not None:
+        # mixed data ([-1, 2.5]): only the Python ints among the negatives may wrap
+        for v in _scan_nested(data):
+            if isinstance(v, float | np.floating) and v < 0:
+                raise RuntimeError(
+                    f"tensor: value cannot be converted to type {npd.name} without overflow: {v}"
+                )
+        arr = np.where(arr < 0, arr + (float(info.max) + 1), arr)
+        lo = arr.min()
     if lo < low or hi > info.max:
         bad = lo if lo < low else hi
         raise RuntimeError(
             f"tensor: value cannot be converted to type {npd.name} without overflow: {bad}"
         )
+    if arr.dtype.kind in "iu" and npd.kind == "u" and lo < 0:  # wrap explicitly (NumPy 2
+        # refuses out-of-range Python ints, and casts of negative ints are well defined)
+        arr = arr.astype(np.int64).astype(npd)
+    return arr
 
 
 def _contains_tensors(seq: Sequence) -> bool:
@@ -149,11 +190,9 @@ def _default_dtype_for(arr: np.ndarray, float_default: bool) -> np.dtype:
     kind = arr.dtype.kind
     if kind == "f" or (float_default and kind in "iub"):
         return _dt.default_float()
-    if kind in "iu":  # (darklib has no unsigned types above uint8: int64 holds them)
-        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise InvalidType(
-                f"uint64 values up to {arr.max()} do not fit int64 (darklib has no uint64)"
-            )
+    if kind in "iu":  # (arrays of a supported integer dtype keep it, above)
+        if arr.dtype in _dt._BY_NP:
+            return arr.dtype
         return np.dtype(np.int64)
     if kind == "b":
         return np.dtype(np.bool_)
@@ -325,8 +364,21 @@ def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
     return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad, op="ones")
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad, op="empty")
+def empty(
+    *size: Any,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
+    out = _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad, op="empty")
+    if memory_format is None:
+        return out
+    from darklib.tensor import check_memory_format, preserve_format
+
+    if check_memory_format(memory_format, "empty", out.ndim) is preserve_format:
+        raise RuntimeError("empty(): preserve_format is not a layout a new tensor can take")
+    return _lay_out(out, out, memory_format, "empty")
 
 
 def full(
@@ -368,33 +420,107 @@ def _check_input(t: Any, op: str) -> None:
         )
 
 
-def _like(fn: Any, t: Tensor, dtype: Any, device: Any, requires_grad: bool, *args: Any) -> Tensor:
-    _check_input(t, f"{fn.__name__}_like")
-    return fn(
+def _dense_order(arr: Any) -> tuple[int, ...] | None:
+    """The dims of ``arr`` from outermost to innermost stride when its elements fill a
+    block of memory without gaps or overlaps (torch's non-overlapping and dense), else
+    None."""
+    steps = [s // arr.itemsize for s in arr.strides]
+    order = sorted(range(arr.ndim), key=lambda d: (-abs(steps[d]), -d))
+    expected = 1
+    for d in reversed(order):
+        if arr.shape[d] != 1 and steps[d] != expected:
+            return None
+        expected *= arr.shape[d]
+    return tuple(order)
+
+
+def _lay_out(t: Tensor, out: Tensor, memory_format: Any, op: str) -> Tensor:
+    """``out`` (C-contiguous, ``t``'s shape) laid out by ``memory_format`` as torch's
+    ``*_like`` functions: preserve_format (the default) keeps ``t``'s strides when ``t``
+    is dense and non-overlapping (a transposed tensor gives a transposed result), else
+    row-major; contiguous_format row-major; channels_last NHWC."""
+    from darklib.tensor import (
+        channels_last,
+        channels_last_3d,
+        check_memory_format,
+        contiguous_format,
+        laid_out,
+    )
+
+    fmt = check_memory_format(memory_format, op, t.ndim)
+    arr = out.array
+    if fmt is contiguous_format or arr.ndim < 2 or arr.size == 0:
+        return out
+    if fmt is channels_last or fmt is channels_last_3d:
+        new = laid_out(arr, fmt)
+    else:
+        order = _dense_order(t.array)
+        if order is None or order == tuple(range(arr.ndim)):
+            return out
+        inv = tuple(int(i) for i in np.argsort(order))
+        new = get_xp(arr).ascontiguousarray(arr.transpose(order)).transpose(inv)
+    res = Tensor._wrap(new)
+    if out.requires_grad:
+        res.requires_grad_(True)
+    return res
+
+
+def _like(
+    fn: Any,
+    t: Tensor,
+    dtype: Any,
+    device: Any,
+    requires_grad: bool,
+    *args: Any,
+    memory_format: Any = None,
+    **kw: Any,
+) -> Tensor:
+    op = f"{fn.__name__}_like"
+    _check_input(t, op)
+    out = fn(
         *args,
         t.shape,
         dtype=t.dtype if dtype is None else dtype,
         device=t.device if device is None else device,
         requires_grad=requires_grad,
+        **kw,
     )
+    return _lay_out(t, out, memory_format, op)
 
 
 def zeros_like(
-    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    t: Tensor,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    return _like(zeros, t, dtype, device, requires_grad)
+    return _like(zeros, t, dtype, device, requires_grad, memory_format=memory_format)
 
 
 def ones_like(
-    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    t: Tensor,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    return _like(ones, t, dtype, device, requires_grad)
+    return _like(ones, t, dtype, device, requires_grad, memory_format=memory_format)
 
 
 def empty_like(
-    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    t: Tensor,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    return _like(empty, t, dtype, device, requires_grad)
+    """An uninitialised tensor like ``t`` (zeros here), laid out by ``memory_format``
+    (default preserve_format: ``t``'s strides when ``t`` is dense; see :func:`_lay_out`)."""
+    return _like(empty, t, dtype, device, requires_grad, memory_format=memory_format)
 
 
 def full_like(
@@ -404,27 +530,119 @@ def full_like(
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
     _check_input(t, "full_like")
-    return full(
+    out = full(
         t.shape,
         fill_value,
         dtype=t.dtype if dtype is None else dtype,
         device=t.device if device is None else device,
         requires_grad=requires_grad,
     )
+    return _lay_out(t, out, memory_format, "full_like")
 
 
 def rand_like(
-    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    t: Tensor,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    return _like(rand, t, dtype, device, requires_grad)
+    return _like(rand, t, dtype, device, requires_grad, memory_format=memory_format)
 
 
 def randn_like(
-    t: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+    t: Tensor,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    return _like(randn, t, dtype, device, requires_grad)
+    return _like(randn, t, dtype, device, requires_grad, memory_format=memory_format)
+
+
+def randint_like(
+    input: Tensor,
+    low: Any = None,
+    high: Any = None,
+    *,
+    generator: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
+    """Integers in [low, high) (``randint_like(t, high)`` draws from [0, high)) in a tensor
+    of ``t``'s shape, dtype (float ones too) and device, as torch's: the bounds must fit
+    the dtype (torch's random_ checks)."""
+    _check_input(input, "randint_like")
+    if high is None:
+        if low is None:
+            raise InvalidType("randint_like(): missing the upper bound 'high'")
+        low, high = 0, low
+    elif low is None:
+        low = 0
+    low = _int_arg(low, "randint_like", "low", minimum=None)
+    high = _int_arg(high, "randint_like", "high", minimum=None)
+    d = input.dtype if dtype is None else dtype
+    _check_random_bounds(low, high, _dt.to_numpy_dtype(d))
+    gen = _random.resolve(generator, "randint_like")
+    dev = input.device if device is None else device
+    out = _make(
+        lambda xp, s, npd: gen.sample("randint", xp, s, npd, low=low, high=high),
+        (tuple(input.shape),),
+        d,
+        dev,
+        requires_grad,
+        op="randint_like",
+    )
+    return _lay_out(input, out, memory_format, "randint_like")
+
+
+_TORCH_C_NAMES = {
+    "uint8": "unsigned char",
+    "int8": "signed char",
+    "int16": "short",
+    "int32": "int",
+    "int64": "long",
+    "uint16": "unsigned short",
+    "uint32": "unsigned int",
+    "uint64": "unsigned long",
+    "bool": "bool",
+    "float16": "c10::Half",
+    "float32": "float",
+    "float64": "double",
+}
+
+
+def _check_random_bounds(low: int, high: int, npd: np.dtype) -> None:
+    """torch's checks of an integer draw from [low, high) into ``npd`` (random_'s):
+    low < high, and low and high - 1 within the dtype (for floats, within its finite
+    range; float32 and float64 beyond 2**digits only warn in torch and pass here)."""
+    if not low < high:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+    if npd.kind == "b":
+        lo, hi = 0, 1
+    elif npd.kind in "iu":
+        info = np.iinfo(npd)
+        lo, hi = int(info.min), int(info.max)
+    else:
+        top = float(np.finfo(npd).max)
+        lo, hi = -top, top
+    name = _TORCH_C_NAMES.get(npd.name, npd.name)
+    if not lo <= low <= hi:
+        raise RuntimeError(f"from is out of bounds for {name} (from={low}, dtype {npd.name})")
+    if not lo <= high - 1 <= hi:
+        raise RuntimeError(
+            f"to - 1 is out of bounds for {name} (to={high}, dtype {npd.name} holds "
+            f"[{lo:g}, {hi:g}])"
+        )
 
 
 def _check_direction(start: Any, end: Any, step: Any) -> None:
@@ -602,6 +820,8 @@ def randint(
     high = _int_arg(high, "randint", "high", minimum=None)
     if high <= low:
         raise RuntimeError(f"randint: expected low < high, got low={low}, high={high}")
+    if dtype is not None:  # torch's random_ checks: the bounds must fit the dtype
+        _check_random_bounds(low, high, _dt.to_numpy_dtype(dtype))
     return _random_tensor(
         "randint", (tuple(size),), dtype, device, False, generator, low=low, high=high
     )

@@ -12,15 +12,22 @@ from darklib.backend import FP_SILENT, fp_errors
 from darklib.errors import InvalidType
 
 _py_float, _py_int, _py_bool = _builtins.float, _builtins.int, _builtins.bool
+builtins_min = _builtins.min
 
 
 class dtype:
-    __slots__ = ("is_floating_point", "itemsize", "name", "np")
+    """A tensor element type (``dl.float32``...): ``is_floating_point``, ``is_signed``
+    (False for bool and the unsigned types, as torch's), ``is_complex`` (always False:
+    darklib has no complex types) and ``itemsize`` (bytes)."""
+
+    __slots__ = ("is_complex", "is_floating_point", "is_signed", "itemsize", "name", "np")
 
     def __init__(self, name: str, np_dtype: Any):
         self.name = name
         self.np = np.dtype(np_dtype)
         self.is_floating_point = self.np.kind == "f"
+        self.is_signed = self.np.kind in "fi"
+        self.is_complex = False
         self.itemsize = self.np.itemsize
 
     def __repr__(self) -> str:
@@ -44,8 +51,29 @@ int16 = short = dtype("int16", np.int16)
 int32 = int = dtype("int32", np.int32)
 int64 = long = dtype("int64", np.int64)
 bool = dtype("bool", np.bool_)
+# torch's "limited support" unsigned types: creation, conversion, copies, indexing, ==/!=;
+# they promote with no other integer type (see promote_types)
+uint16 = dtype("uint16", np.uint16)
+uint32 = dtype("uint32", np.uint32)
+uint64 = dtype("uint64", np.uint64)
 
-_ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool)
+_ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool, uint16, uint32, uint64)
+_LIMITED = frozenset(np.dtype(t) for t in ("uint16", "uint32", "uint64"))
+# torch's scalar type names, which its promotion and index_put messages use
+TORCH_NAMES = {
+    "float16": "Half",
+    "float32": "Float",
+    "float64": "Double",
+    "int8": "Char",
+    "uint8": "Byte",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "bool": "Bool",
+    "uint16": "UInt16",
+    "uint32": "UInt32",
+    "uint64": "UInt64",
+}
 _BY_NP = {d.np: d for d in _ALL}
 _BY_NAME = {d.name: d for d in _ALL}
 
@@ -142,13 +170,41 @@ def iinfo(type: Any) -> np.iinfo:
     return np.iinfo(to_numpy_dtype(type))
 
 
+def check_limited_promotion(a: np.dtype, b: np.dtype) -> None:
+    """torch promotes uint16/uint32/uint64 only with themselves and with float types."""
+    if a != b and (a in _LIMITED or b in _LIMITED) and a.kind != "f" and b.kind != "f":
+        raise InvalidType(
+            "Promotion for uint16, uint32, uint64 types is not supported, attempted to "
+            f"promote {TORCH_NAMES[a.name]} and {TORCH_NAMES[b.name]}"
+        )
+
+
 def promote_types(type1: Any, type2: Any) -> dtype:
     """The smallest dtype both promote to (PyTorch's rules for two tensors' dtypes)."""
     a, b = to_numpy_dtype(type1), to_numpy_dtype(type2)
+    check_limited_promotion(a, b)
     cat = {"b": 0, "u": 1, "i": 1, "f": 2}
     if cat[a.kind] != cat[b.kind]:
         return from_numpy_dtype(a if cat[a.kind] > cat[b.kind] else b)
     return from_numpy_dtype(np.promote_types(a, b))
+
+
+def can_cast(from_: Any, to: Any) -> _py_bool:
+    """Whether torch's casting rules allow a ``from_`` value into ``to`` in an op (as
+    ``torch.can_cast``): no float into an integer or bool type, no integer into bool."""
+    for name, d in (("from_", from_), ("to", to)):
+        if not isinstance(d, dtype) and d not in (_py_float, _py_int, _py_bool):
+            pos = 1 if name == "from_" else 2
+            raise InvalidType(
+                f"can_cast(): argument '{name}' (position {pos}) must be darklib.dtype, not "
+                f"{type(d).__name__}"
+            )
+    a, b = to_numpy_dtype(from_), to_numpy_dtype(to)
+    if a.kind == "f":
+        return b.kind == "f"
+    if a.kind in "iu":
+        return b.kind != "b"
+    return True
 
 
 def silent(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -195,13 +251,19 @@ def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
         raise InvalidType(f"{op}: expected a real number, got {type(value).__name__} {value!r:.40}")
     npd = np.dtype(np_dtype)
     if npd.kind in "iu" and not isinstance(value, _py_bool):
+        info = np.iinfo(npd)
         if isinstance(value, _py_float):
             if not math.isfinite(value):
                 raise RuntimeError(f"{op}: cannot convert {value} to integer type {npd.name}")
-            value = _py_int(value)
-        info = np.iinfo(npd)
-        if npd.kind == "u" and -info.max <= value < 0:  # torch wraps -255..-1 into uint8
-            value += info.max + 1
+            # torch (c10's overflows()): the float itself must lie within the type's range,
+            # before truncation: -0.5 or 255.5 do not fit uint8, -1.0 does not wrap
+            if not _py_float(info.min) <= value <= _py_float(info.max):
+                raise RuntimeError(
+                    f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
+                )
+            value = builtins_min(_py_int(value), _py_int(info.max))
+        elif npd.kind == "u" and -info.max <= value < 0:  # torch wraps -255..-1 into uint8
+            value += _py_int(info.max) + 1
         if not info.min <= value <= info.max:
             raise RuntimeError(
                 f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"

@@ -87,7 +87,9 @@ class Generator:
                 gen_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
                 return rng.standard_normal(shape, dtype=gen_dtype).astype(dtype, copy=False)
             if kind == "randint":
-                return rng.integers(kw["low"], kw["high"], size=shape).astype(dtype, copy=False)
+                wide = np.uint64 if kw["high"] > 2**63 else np.int64  # (uint64's range)
+                out = rng.integers(kw["low"], kw["high"], size=shape, dtype=wide)
+                return out.astype(dtype, copy=False)
             if kind == "randperm":
                 if xp is np:
                     return rng.permutation(shape[0]).astype(dtype, copy=False)

@@ -81,7 +81,75 @@ _TYPE_NAMES = {
     "int8": "CharTensor",
     "uint8": "ByteTensor",
     "bool": "BoolTensor",
+    "uint16": "UInt16Tensor",
+    "uint32": "UInt32Tensor",
+    "uint64": "UInt64Tensor",
 }
+
+
+class memory_format:
+    """A memory layout, as ``torch.memory_format``: ``contiguous_format`` (row-major),
+    ``preserve_format`` (the source's layout: the default of clone and the ``*_like``
+    functions), ``channels_last`` (NCHW tensors stored as NHWC, rank 4) and
+    ``channels_last_3d`` (NCDHW stored as NDHWC, rank 5). ``stride()`` shows the layout."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"darklib.{self._name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+# the dims of a channels-last layout, innermost first (torch's order), and its permutation
+_CL_ORDER = {4: (1, 3, 2, 0), 5: (1, 4, 3, 2, 0)}
+_CL_PERM = {4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}
+
+
+def check_memory_format(fmt: Any, op: str, ndim: int | None = None) -> Any:
+    """``fmt`` (None for the default) checked: a memory_format, of a rank ``ndim`` fits."""
+    if fmt is None:
+        return fmt
+    if not isinstance(fmt, memory_format):
+        raise InvalidType(
+            f"{op}(): argument 'memory_format' must be darklib.memory_format, not "
+            f"{type(fmt).__name__}"
+        )
+    need = {channels_last: 4, channels_last_3d: 5}.get(fmt)
+    if need is not None and ndim is not None and ndim != need:
+        raise RuntimeError(
+            f"{op}(): required rank {need} tensor to use {fmt._name} format, got a tensor of "
+            f"rank {ndim}"
+        )
+    return fmt
+
+
+def is_channels_last(shape: tuple, strides: tuple) -> bool:
+    """torch's channels-last contiguity (strides in elements; size-1 dims ignored)."""
+    order = _CL_ORDER.get(len(shape))
+    if order is None:
+        return False
+    expected = 1
+    for d in order:
+        if shape[d] != 1:
+            if strides[d] != expected:
+                return False
+            expected *= shape[d]
+    return True
+
+
+def laid_out(arr: Any, fmt: Any) -> Any:
+    """A copy of ``arr`` in the layout ``fmt`` (a memory_format; None: preserve)."""
+    if fmt is channels_last or fmt is channels_last_3d:
+        perm = _CL_PERM[arr.ndim]
+        inv = tuple(int(i) for i in np.argsort(perm))
+        return get_xp(arr).ascontiguousarray(arr.transpose(perm)).transpose(inv)
+    return arr.copy(order="C" if fmt is contiguous_format else "K")
 
 
 def check_bool(value: Any, op: str, name: str) -> None:
@@ -275,6 +343,42 @@ class Tensor:
     def is_signed(self) -> bool:
         return self.array.dtype.kind in "if"
 
+    def is_nonzero(self) -> bool:
+        """The one element as a bool, as torch: a tensor of any other size is refused."""
+        n = self.array.size
+        if n != 1:
+            raise RuntimeError(
+                "is_nonzero(): Boolean value of Tensor with "
+                + ("no values" if n == 0 else "more than one value")
+                + f" is ambiguous (shape {list(self.shape)})"
+            )
+        return bool(self.item())
+
+    def get_device(self) -> int:
+        """The CUDA device index, -1 for a CPU tensor (as torch)."""
+        dev = self.device
+        return -1 if dev.type == "cpu" else (dev.index or 0)
+
+    @property
+    def real(self) -> Tensor:
+        """The real part: a real tensor itself (as torch, for non-complex dtypes)."""
+        return self
+
+    @real.setter
+    def real(self, value: Any) -> None:
+        self.copy_(value)
+
+    @property
+    def imag(self) -> Tensor:
+        raise RuntimeError(
+            f"imag is not implemented for tensors with non-complex dtypes (this one is "
+            f"{self.dtype}; darklib has no complex tensors)"
+        )
+
+    @imag.setter
+    def imag(self, value: Any) -> None:
+        self.imag  # noqa: B018 (refuses, as torch)
+
     def is_complex(self) -> bool:
         return False
 
@@ -347,8 +451,10 @@ class Tensor:
         device: Any = None,
         copy: bool = False,
         non_blocking: bool = False,
+        memory_format: Any = None,
     ) -> Tensor:
-        """``to('cuda')``, ``to(dl.float64)``, ``to('cpu', dl.float32)`` or ``to(other)``."""
+        """``to('cuda')``, ``to(dl.float64)``, ``to('cpu', dl.float32)`` or ``to(other)``;
+        ``memory_format`` lays the result out as :meth:`contiguous` does."""
         from darklib.backend import as_device
 
         for a in args:
@@ -369,6 +475,9 @@ class Tensor:
             npd = _dt.to_numpy_dtype(dtype)
             if npd != out.array.dtype:
                 out = _Cast.apply(out, npd)
+        fmt = check_memory_format(memory_format, "to", self.array.ndim)
+        if fmt is not None and fmt is not preserve_format and not out.is_contiguous(fmt):
+            out = out.clone(memory_format=fmt)
         if copy and out is self:
             out = self.clone()
         return out
@@ -446,18 +555,92 @@ class Tensor:
         self._requires_grad = False
         return self
 
-    def clone(self) -> Tensor:
+    def clone(self, *, memory_format: Any = None) -> Tensor:
         """A copy in the graph, laid out as this tensor (a transposed tensor's clone is
-        transposed too: torch's default preserve_format)."""
-        return _Clone.apply(self, "K")
+        transposed too: torch's default preserve_format), or in ``memory_format``."""
+        fmt = check_memory_format(memory_format, "clone", self.array.ndim)
+        return _Clone.apply(self, None if fmt is preserve_format else fmt)
 
-    def contiguous(self) -> Tensor:
-        if self.array.flags.c_contiguous:
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """This tensor if it is laid out in ``memory_format`` (row-major by default), else
+        a copy that is."""
+        fmt = check_memory_format(memory_format, "contiguous", self.array.ndim)
+        if self.is_contiguous(memory_format=fmt):
             return self
-        return _Clone.apply(self, "C")
+        if fmt is preserve_format:
+            raise RuntimeError(
+                "contiguous(): preserve memory format is unsupported by the contiguous operator"
+            )
+        return _Clone.apply(self, contiguous_format if fmt is None else fmt)
 
-    def is_contiguous(self) -> bool:
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        fmt = check_memory_format(memory_format, "is_contiguous")
+        if fmt is channels_last or fmt is channels_last_3d:
+            return is_channels_last(self.array.shape, self.stride())
         return bool(self.array.flags.c_contiguous)
+
+    def resize_(self, *sizes: Any, memory_format: Any = None) -> Tensor:
+        """Give this tensor the shape ``sizes`` in place, as torch: the first elements of
+        its storage (from its offset), row-major (or ``channels_last``); a larger size
+        reallocates, keeping the old elements first (the new ones are zeros here,
+        uninitialised in torch). Only for tensors that do not require grad. Views of the
+        old storage do not see a reallocated one (in torch they share it)."""
+        from darklib.creation import _shape
+        from darklib.ops.shape import storage_of, storage_offset
+
+        if self._requires_grad:
+            raise RuntimeError(
+                "resize_(): cannot resize variables that require grad; resize a .detach()ed "
+                "copy, or build a new tensor"
+            )
+        if not sizes:
+            raise InvalidType('resize_() missing 1 required positional arguments: "size"')
+        fmt = check_memory_format(memory_format, "resize_")
+        if fmt is preserve_format:
+            raise RuntimeError("resize_(): Unsupported memory format preserve_format")
+        shape = _shape(sizes, "resize_")
+        arr = self.array
+        if shape == tuple(arr.shape) and fmt is None:
+            return self
+        check_memory_format(fmt, "resize_", len(shape))
+        n = math.prod(shape)
+        xp = get_xp(arr)
+        root = storage_of(arr)
+        plain = (
+            type(root) is type(arr)
+            and root.dtype == arr.dtype
+            and root.flags.c_contiguous
+            and root.size > 0
+        )
+        off = storage_offset(arr) if plain else 0
+        if plain and off + n <= root.size:
+            flat, moved = root.reshape(-1)[off : off + n], False
+        else:  # a new storage, the old elements first
+            old = root.reshape(-1)[off:] if plain else arr.reshape(-1)
+            flat, moved = xp.zeros(n, arr.dtype), True
+            k = min(n, old.size)
+            flat[:k] = old[:k]
+        if fmt is channels_last or fmt is channels_last_3d:
+            perm = _CL_PERM[len(shape)]
+            inv = tuple(int(i) for i in np.argsort(perm))
+            new = flat.reshape(tuple(shape[p] for p in perm)).transpose(inv)
+        else:
+            new = flat.reshape(shape)
+        version = self._version
+        if moved:
+            self._view = None
+        elif self._view is not None:  # still in the base's memory, now outside autograd
+            base = self._view[0]
+            self._view = (base, None, base._ver)
+        self.array = new
+        if self._view is None:
+            self._ver = version
+        if shape != tuple(arr.shape) or fmt is not None:
+            self._version += 1
+        return self
+
+    def resize_as_(self, other: Tensor, *, memory_format: Any = None) -> Tensor:
+        return self.resize_(tuple(other.shape), memory_format=memory_format)
 
     # ----------------------------------------------------------------- autograd
     @property
@@ -893,8 +1076,8 @@ def _self_overlapping(a: Any) -> bool:
 
 class _Clone(autograd.Function):
     @staticmethod
-    def forward(ctx, x, order):
-        return x.copy(order=order)  # (ascontiguousarray would make a 0-d array 1-d)
+    def forward(ctx, x, fmt):
+        return laid_out(x, fmt)  # (ascontiguousarray would make a 0-d array 1-d)
 
     @staticmethod
     def backward(ctx, g):

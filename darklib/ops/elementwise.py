@@ -1802,8 +1802,20 @@ def pow(input: Any, exponent: Any) -> Tensor:
     return _binary(Pow, input, exponent)
 
 
+def _no_number(op: str, input: Any, other: Any) -> None:
+    """maximum/minimum take tensors only, as torch's (whose TypeError this is): a number
+    operand such as -1 would wrap into a uint8 tensor's dtype and win."""
+    for pos, name, v in ((1, "input", input), (2, "other", other)):
+        if isinstance(v, bool | int | float | np.generic):
+            raise InvalidType(
+                f"{op}(): argument '{name}' (position {pos}) must be Tensor, not "
+                f"{type(v).__name__} (use {op}(x, dl.tensor(v)), or clamp for a number bound)"
+            )
+
+
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum; NaN propagates; ties split the gradient evenly."""
+    _no_number("maximum", input, other)
     return _binary(Maximum, input, other)
 
 
@@ -1818,6 +1830,7 @@ def logaddexp(input: Any, other: Any) -> Tensor:
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum; NaN propagates; ties split the gradient evenly."""
+    _no_number("minimum", input, other)
     return _binary(Minimum, input, other)
 
 

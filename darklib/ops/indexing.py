@@ -608,6 +608,8 @@ class ScatterReduce(Function):
     @staticmethod
     def forward(ctx, x, src, idx, axis, reduce, include_self):
         xp = get_xp(x)
+        ctx.legacy = reduce if reduce in _LEGACY_REDUCE else None
+        reduce = _LEGACY_REDUCE.get(reduce, reduce)  # torch's forward takes 'max'/'min'
         lin = _flat_index(x.shape, axis, idx).reshape(-1)
         sub = tuple(slice(0, n) for n in idx.shape)
         vals = src[sub].reshape(-1)
@@ -646,6 +648,11 @@ class ScatterReduce(Function):
 
     @staticmethod
     def backward(ctx, g):
+        if ctx.legacy is not None:  # (as torch: forward only)
+            raise RuntimeError(
+                f"scatter_reduce backward: Expected 'reduce' to be one of 'sum', 'prod', "
+                f"'mean', 'amax', 'amin' but got {ctx.legacy}."
+            )
         x, src, idx, out = ctx.saved_tensors
         xp = get_xp(g)
         lin = _flat_index(x.shape, ctx.axis, idx).reshape(-1)
@@ -687,6 +694,10 @@ class ScatterReduce(Function):
             gs = xp.zeros(src.shape, g.dtype)
             gs[ctx.sub] = gv.reshape(idx.shape)
         return gx.reshape(x.shape).astype(g.dtype, copy=False), gs, None, None, None, None
+
+
+_LEGACY_REDUCE = {"max": "amax", "min": "amin"}
+_REDUCE_NAMES = ("sum", "prod", "mean", "amax", "amin")
 
 
 def _extreme_at(out: Any, lin: Any, vals: Any, reduce: str) -> None:
@@ -853,9 +864,41 @@ def _in_numpy_order(t: Tensor, k: tuple, kind: str, value: Any) -> Any:
     return movedim(value, tuple(range(tpos, tpos + b)), tuple(range(npos, npos + b)))
 
 
+def _check_put_value(t: Tensor, key: tuple, value: Tensor, accumulate: bool = False) -> None:
+    """torch's index_put_ rule for a tensor value: its dtype must be the tensor's, except
+    for a one-element value on the CPU with one boolean mask as the only index tensor,
+    which torch runs as ``masked_fill_(mask, value.item())``: any dtype, but the number
+    must fit the tensor's dtype ("value cannot be converted ... without overflow")."""
+    if value.array.dtype == t.array.dtype:
+        return
+    arrays = [k for k in key if hasattr(k, "dtype")]
+    masked = (
+        not accumulate
+        and value.array.size == 1
+        and not value.is_cuda
+        and len(arrays) == 1
+        and arrays[0].dtype.kind == "b"
+        and not builtins.any(isinstance(k, builtins.bool) for k in key)
+    )
+    if masked:
+        _dt.fill_value(value.item(), t.array.dtype, "index_put")
+        return
+    names = _dt.TORCH_NAMES
+    raise RuntimeError(
+        "index_put: Index put requires the source and destination dtypes match, got "
+        f"{names[t.array.dtype.name]} for the destination and {names[value.array.dtype.name]} "
+        f"for the source (tensor {t.array.dtype.name}, value {value.array.dtype.name} of shape "
+        f"{list(value.shape)}); convert the value with .to({t.array.dtype.name})"
+    )
+
+
 def setitem(self: Tensor, key: Any, value: Any) -> None:
-    """``self[key] = value``: in place; differentiable for non-leaf tensors and for value."""
+    """``self[key] = value``: in place; differentiable for non-leaf tensors and for value.
+    With index tensors in ``key``, a tensor value must have the tensor's dtype (see
+    :func:`_check_put_value`); basic keys copy any dtype in, as torch's ``copy_``."""
     k, kind, _ = _prepare_key(key, self.array)
+    if kind != "basic" and isinstance(value, Tensor):
+        _check_put_value(self, k, value)
     value = _in_numpy_order(self, k, kind, value)
     track = autograd.is_grad_enabled() and (
         self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
@@ -879,9 +922,9 @@ def index_put(
 ) -> Tensor:
     """Out-of-place ``input[indices] = values`` (``accumulate=True`` sums repeats)."""
     x = _check_tensor(input, "index_put")
-    if isinstance(values, Tensor):  # (item assignment, x[key] = v, casts instead, as torch)
-        _same_dtype_as("index_put", x, values, "values")
     k = _prepare_key(tuple(indices), x.array)[0]
+    if isinstance(values, Tensor):
+        _check_put_value(x, k, values, bool(accumulate))
     return _index_put_key(x, k, values, bool(accumulate))
 
 
@@ -1000,7 +1043,8 @@ def _same_dtype_as(op: str, x: Tensor, other: Tensor, name: str) -> None:
         )
 
 
-def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add: bool) -> Tensor:
+def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add: Any) -> Tensor:
+    """``add``: False (write), True or "add" (sum), "multiply" (product)."""
     x = _check_tensor(input, op)
     idx = _index_tensor(index, op, x.array)
     if x.ndim == 0:
@@ -1020,7 +1064,9 @@ def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add:
         if not isinstance(src, builtins.bool | int | float):
             raise InvalidType(f"{op}(): value must be a number, got {type(src).__name__}")
     _check_bounds(idx, x.shape[d], d, f"{op}()", allow_negative=False)
-    return Scatter.apply(x, src, idx, d, add)
+    if add == "multiply":  # torch's legacy scatter(reduce='multiply'): a product onto self
+        return ScatterReduce.apply(x, src, idx, d, "prod", True)
+    return Scatter.apply(x, src, idx, d, builtins.bool(add))
 
 
 def scatter(
@@ -1042,15 +1088,20 @@ def scatter(
             raise InvalidType("scatter(): pass src (a tensor) or value (a number)")
         src = value
     if reduce is not None:
-        if reduce != "add":
-            raise NotImplementedError(
-                f"scatter(): reduce={reduce!r} is not supported; use reduce='add'"
+        if reduce not in ("add", "multiply"):
+            raise RuntimeError(
+                f"scatter(): reduce argument must be either add or multiply, got {reduce!r}"
             )
         if not isinstance(src, Tensor):
             x = _check_tensor(input, "scatter")
             shp = _index_tensor(index, "scatter", x.array).shape
+            if isinstance(src, np.generic):
+                src = src.item()
+            if isinstance(src, builtins.bool | int | float):
+                src = _dt.fill_value(src, x.array.dtype, "scatter")
             src = Tensor._wrap(get_xp(x.array).full(shp, src, dtype=x.array.dtype))
-        return _scatter_common(input, dim, index, src, "scatter", True)
+        mode = "add" if reduce == "add" else "multiply"
+        return _scatter_common(input, dim, index, src, "scatter", mode)
     return _scatter_common(input, dim, index, src, "scatter", False)
 
 
@@ -1068,6 +1119,11 @@ def scatter_reduce(
     ``include_self=False`` leaves the input's own values out where ``index`` points."""
     op = "scatter_reduce"
     x = _check_tensor(input, op)
+    if reduce not in _REDUCE_NAMES and reduce not in _LEGACY_REDUCE:
+        raise RuntimeError(
+            f"scatter_reduce(): reduce argument must be either sum, prod, mean, amax or amin, "
+            f"got {reduce}"
+        )
     if not isinstance(src, Tensor):
         raise InvalidType(f"{op}(): src must be a tensor, got {type(src).__name__}")
     if x.ndim == 0:
@@ -1132,6 +1188,8 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
                 f"masked_fill(): only supports a 0-dimensional value tensor, but "
                 f"got tensor with {value.ndim} dimension(s)"
             )
+        if value.array.dtype != x.array.dtype:  # torch fills value.item(): it must fit
+            _dt.fill_value(value.item(), x.array.dtype, "masked_fill")
         v = _value_for(x, value)
     else:
         value = _dt.fill_value(value, x.array.dtype, "masked_fill")
@@ -1330,3 +1388,336 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     if w is None:
         return Tensor._wrap(out.astype(_I64, copy=False))
     return Tensor._wrap(out.astype(w.dtype if w.dtype.kind == "f" else np.float64, copy=False))
+
+
+# ------------------------------------------------------------------ index_copy, masked_scatter, put
+
+
+def _long_index(index: Any, op: str) -> Tensor:
+    """An index argument that torch takes only as an int64 tensor."""
+    if not isinstance(index, Tensor):
+        raise InvalidType(f"{op}: index must be a Tensor, not {type(index).__name__}")
+    if index.array.dtype != _I64:
+        raise RuntimeError(f"{op}: Expected a long tensor for index, but got {index.dtype}")
+    return index
+
+
+class IndexCopy(Function):
+    """``x`` with the slices ``idx`` along ``axis`` replaced by ``src``'s (a repeated index:
+    the last one written wins, as torch's CPU loop)."""
+
+    @staticmethod
+    def forward(ctx, x, src, idx, axis):
+        out = x.copy()
+        out[(_FULL,) * axis + (idx,)] = src
+        ctx.save_for_backward(idx)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        key = (_FULL,) * ctx.axis + (idx,)
+        gx = gs = None
+        if ctx.needs_input_grad[0]:
+            gx = g.copy()
+            gx[key] = 0
+        if ctx.needs_input_grad[1]:  # (every copy of a repeated index, as torch's)
+            gs = get_xp(g).take(g, idx, axis=ctx.axis)
+        return gx, gs, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (idx,) = ctx.saved_tensors
+        axis, shape = ctx.axis, tuple(g.shape)
+
+        def copied(x, w):
+            return IndexCopy.forward(Node(IndexCopy, ()), x, w, idx, axis)
+
+        return higher_order.linear_adjoints(
+            ctx,
+            g,
+            {
+                0: lambda u: copied(u, 0),
+                1: lambda w: copied(get_xp(w).zeros(shape, w.dtype), w),
+            },
+        )
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """Out-of-place ``input[..., index[i], ...] = source[..., i, ...]`` along ``dim``
+    (``index``: a 0-d or 1-D int64 tensor; ``source``: ``input``'s shape with
+    ``len(index)`` along ``dim``); gradients to both, as torch's."""
+    op = "index_copy_()"
+    x = _check_tensor(input, "index_copy")
+    src = _check_tensor(source, "index_copy")
+    idx_t = _long_index(index, op)
+    if idx_t.ndim > 1:
+        raise OutOfRange(f"{op}: Index should have dimension 1 or 0 (got {idx_t.ndim})")
+    idx = _to_backend(idx_t.array, x.array).reshape(-1)
+    d = norm_dim(dim, x.ndim, "index_copy")
+    if src.array.dtype != x.array.dtype:
+        raise RuntimeError(
+            f"{op}: self and source expected to have the same dtype, but got (self) "
+            f"{x.dtype} and (source) {src.dtype}"
+        )
+    if x.ndim and src.ndim and src.ndim != x.ndim:
+        raise OutOfRange(
+            f"{op}: When source and destination are not scalars, their dimensionality must "
+            f"match. Source dimensionality ({src.ndim}), destination dimensionality ({x.ndim})"
+        )
+    n_src = src.shape[d] if src.ndim else 1
+    if idx.size != n_src:
+        raise OutOfRange(
+            f"{op}: Number of indices ({idx.size}) should be equal to source.size(dim) "
+            f"({n_src}) (source of shape {list(src.shape)}, dim {d})"
+        )
+    if x.ndim == 0 or src.ndim == 0:
+        if x.numel() != 1 or src.numel() != 1:
+            raise OutOfRange(
+                f"{op}: a 0-d tensor takes a one-element source and index, got input "
+                f"{list(x.shape)} and source {list(src.shape)}"
+            )
+        _check_bounds(idx, 1, 0, op, allow_negative=False)
+        out = IndexCopy.apply(reshape(x, 1), reshape(src, 1), idx, 0)
+        return reshape(out, tuple(x.shape))
+    for i in range(x.ndim):
+        if i != d and src.shape[i] != x.shape[i]:
+            raise RuntimeError(
+                f"{op}: Source/destination tensor must have same slice shapes: destination "
+                f"{list(x.shape)} and source {list(src.shape)} differ at dimension {i} "
+                f"(dim {d} aside)"
+            )
+    _check_bounds(idx, x.shape[d], d, op, allow_negative=False)
+    return IndexCopy.apply(x, src, idx, d)
+
+
+class MaskedScatter(Function):
+    """``x`` with its positions where ``mask`` (same shape) is True filled, in row-major
+    order, by the first elements of ``src``."""
+
+    @staticmethod
+    def forward(ctx, x, src, mask, k):
+        out = x.copy()
+        out[mask] = src.reshape(-1)[:k]
+        ctx.mask, ctx.k, ctx.src_shape = mask, k, src.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_xp(g)
+        gx = gs = None
+        if ctx.needs_input_grad[0]:
+            gx = xp.where(ctx.mask, xp.zeros((), g.dtype), g)
+        if ctx.needs_input_grad[1]:  # the first k elements of source were used
+            flat = xp.zeros(int(np.prod(ctx.src_shape)), g.dtype)
+            flat[: ctx.k] = g[ctx.mask]
+            gs = flat.reshape(ctx.src_shape)
+        return gx, gs, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        mask, k, shape = ctx.mask, ctx.k, tuple(g.shape)
+
+        def scattered(x, w):
+            return MaskedScatter.forward(Node(MaskedScatter, ()), x, w, mask, k)
+
+        return higher_order.linear_adjoints(
+            ctx,
+            g,
+            {
+                0: lambda u: scattered(u, get_xp(u).zeros(ctx.src_shape, u.dtype)),
+                1: lambda w: scattered(get_xp(w).zeros(shape, w.dtype), w),
+            },
+        )
+
+
+def _masked_scatter_args(op: str, x: Tensor, mask: Any, source: Any) -> tuple:
+    src = _check_tensor(source, op)
+    if not isinstance(mask, Tensor):
+        raise InvalidType(f"{op}(): mask must be a bool tensor, got {type(mask).__name__}")
+    if mask.array.dtype.kind != "b":
+        raise RuntimeError(
+            f"{op}_ only supports boolean masks, but got mask with dtype {mask.dtype}"
+        )
+    if src.array.dtype != x.array.dtype:
+        raise RuntimeError(
+            f"{op}: expected self and source to have same dtypes but got {x.dtype} and {src.dtype}"
+        )
+    return src, _to_backend(mask.array, x.array)
+
+
+def _masked_scatter_apply(op: str, x: Tensor, m: Any, src: Tensor) -> Tensor:
+    xp = get_xp(x.array)
+    m = xp.broadcast_to(m, tuple(x.shape))
+    k = int(m.sum())
+    if src.numel() < k:
+        raise RuntimeError(
+            f"{op}: Number of elements of source ({src.numel()}, shape {list(src.shape)}) < "
+            f"number of ones in mask ({k})"
+        )
+    return MaskedScatter.apply(x, src, m, k)
+
+
+def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """Out-of-place: ``input`` and ``mask`` broadcast together, and the positions where
+    ``mask`` is True filled in row-major order by the first elements of ``source``
+    (which needs at least that many); gradients to ``input`` and ``source``."""
+    x = _check_tensor(input, "masked_scatter")
+    src, m = _masked_scatter_args("masked_scatter", x, mask, source)
+    try:
+        shape = tuple(np.broadcast_shapes(tuple(x.shape), tuple(m.shape)))
+    except ValueError:
+        raise RuntimeError(
+            f"masked_scatter(): mask of shape {list(m.shape)} and input of shape "
+            f"{list(x.shape)} do not broadcast"
+        ) from None
+    if tuple(x.shape) != shape:
+        x = expand(x, shape)
+    return _masked_scatter_apply("masked_scatter", x, m, src)
+
+
+def masked_scatter_inplace(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """The out-of-place step of ``masked_scatter_``: the mask must broadcast to the
+    tensor's own shape."""
+    x = input
+    src, m = _masked_scatter_args("masked_scatter", x, mask, source)
+    try:
+        ok = tuple(np.broadcast_shapes(tuple(x.shape), tuple(m.shape))) == tuple(x.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise RuntimeError(
+            f"masked_scatter_(): mask of shape {list(m.shape)} cannot be broadcast to the "
+            f"tensor's shape {list(x.shape)}"
+        )
+    return _masked_scatter_apply("masked_scatter_", x, m, src)
+
+
+class Put(Function):
+    """``x`` read as 1-D with ``src`` written (or, with ``accumulate``, added) at the flat
+    positions ``lin`` (non-negative)."""
+
+    @staticmethod
+    def forward(ctx, x, src, lin, accumulate):
+        out = x.copy()
+        flat = out.reshape(-1)
+        vals = src.reshape(-1)
+        if accumulate:
+            _add_at(flat, lin, vals)
+        else:
+            flat[lin] = vals
+        ctx.save_for_backward(lin)
+        ctx.accumulate, ctx.src_shape = accumulate, src.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (lin,) = ctx.saved_tensors
+        gx = gs = None
+        if ctx.needs_input_grad[0]:
+            if ctx.accumulate:
+                gx = g
+            else:
+                gx = g.copy()
+                gx.reshape(-1)[lin] = 0
+        if ctx.needs_input_grad[1]:
+            gs = g.reshape(-1)[lin].reshape(ctx.src_shape)
+        return gx, gs, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (lin,) = ctx.saved_tensors
+        acc, shape, src_shape = ctx.accumulate, tuple(g.shape), ctx.src_shape
+
+        def put(x, w):
+            return Put.forward(Node(Put, ()), x, w, lin, acc)
+
+        return higher_order.linear_adjoints(
+            ctx,
+            g,
+            {
+                0: lambda u: put(u, get_xp(u).zeros(src_shape, u.dtype)),
+                1: lambda w: put(get_xp(w).zeros(shape, w.dtype), w),
+            },
+        )
+
+
+def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+    """Out-of-place ``put_``: ``input`` read as 1-D, ``source``'s elements written at the
+    flat positions ``index`` (int64, any shape, negative ones from the end), or added with
+    ``accumulate=True`` (repeats sum)."""
+    op = "put_()"
+    x = _check_tensor(input, "put")
+    src = _check_tensor(source, "put")
+    idx_t = _long_index(index, op)
+    if src.array.dtype != x.array.dtype:
+        raise RuntimeError(
+            f"{op}: self and source expected to have the same dtype, but got self.dtype = "
+            f"{x.dtype} and source.dtype = {src.dtype}"
+        )
+    if src.numel() != idx_t.numel():
+        raise OutOfRange(
+            f"{op}: Expected source and index to have the same number of elements, but got "
+            f"source.numel() = {src.numel()}, index.numel() = {idx_t.numel()}"
+        )
+    n = x.numel()
+    lin = _to_backend(idx_t.array, x.array).reshape(-1)
+    if lin.size and n == 0:
+        raise OutOfRange(f"{op}: Tried to put elements into an empty tensor")
+    if lin.size:
+        lo, hi = index_range(lin)
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
+            raise OutOfRange(
+                f"{op}: out of range: tried to access index {bad} on a tensor of {n} elements "
+                f"(shape {list(x.shape)})"
+            )
+        if lo < 0:
+            lin = get_xp(lin).where(lin < 0, lin + n, lin)
+    return Put.apply(x, src, lin, builtins.bool(accumulate))
+
+
+def searchsorted(
+    sorted_sequence: Tensor,
+    input: Any,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side: str | None = None,
+    sorter: Tensor | None = None,
+) -> Tensor:
+    """Insertion positions of ``input`` in ``sorted_sequence`` (see
+    :func:`darklib.ops.reduction.searchsorted`); with ``sorter`` (int64 indices that sort
+    ``sorted_sequence`` along its last dim, as ``argsort`` gives), an unsorted sequence."""
+    from darklib.ops import reduction as R
+
+    if sorter is not None:
+        seq = _check_tensor(sorted_sequence, "searchsorted")
+        if not isinstance(sorter, Tensor):
+            raise InvalidType(
+                f"searchsorted(): argument 'sorter' must be Tensor, not {type(sorter).__name__}"
+            )
+        if sorter.array.dtype != _I64:
+            raise RuntimeError(
+                f"searchsorted(): sorter must be a tensor of long dtype but got dtype "
+                f"{sorter.dtype}"
+            )
+        if tuple(sorter.shape) != tuple(seq.shape):
+            raise RuntimeError(
+                f"searchsorted(): boundary and sorter must have the same size, but got "
+                f"boundary tensor {list(seq.shape)} and sorter tensor {list(sorter.shape)}"
+            )
+        s = _to_backend(sorter.array, seq.array)
+        n = seq.shape[-1] if seq.ndim else 1
+        if s.size:
+            lo, hi = index_range(s)
+            if lo < 0 or hi >= n:
+                raise RuntimeError(
+                    f"searchsorted(): sorter index out of range (an index {lo if lo < 0 else hi}"
+                    f" for a last dim of size {n})"
+                )
+        arr = seq.array
+        ordered = get_xp(arr).take_along_axis(arr, s, axis=-1) if arr.ndim else arr
+        sorted_sequence = Tensor._wrap(ordered)
+    return R.searchsorted(sorted_sequence, input, out_int32=out_int32, right=right, side=side)

@@ -211,6 +211,12 @@ class Var(Function):
         if ctx.sqrt:  # d std = d var / (2 std), and 0 where std is 0 (as PyTorch)
             o = out.reshape(shape)
             g = xp.where(o == 0, xp.zeros((), g.dtype), g / (2 * o))
+        if ctx.axes is None and ctx.dof <= 0:
+            # torch's var_backward over all dims with no degrees of freedom left: the
+            # gradient is g * (NaN where x equals the mean, else +inf), whatever the sign
+            # of x - mean (with an explicit dim it stays 2 / dof * (x - mean), below)
+            inf = xp.where(diff == 0, xp.asarray(math.nan, diff.dtype), math.inf)
+            return (inf * g.astype(diff.dtype, copy=False)), None, None, None, None
         scale = g * (2.0 / ctx.dof if ctx.dof else math.inf)
         return diff * scale.astype(diff.dtype, copy=False), None, None, None, None
 

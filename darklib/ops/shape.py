@@ -673,8 +673,56 @@ def expand_as(input: Tensor, other: Tensor) -> Tensor:
     return expand(input, tuple(other.shape))
 
 
-def broadcast_to(input: Tensor, shape: Sequence[int]) -> Tensor:
-    return expand(input, tuple(shape))
+def broadcast_to(input: Tensor, size: Any = None, *, shape: Any = None) -> Tensor:
+    """``input`` expanded to ``size`` (a sequence of ints; -1 keeps a dim), as
+    ``torch.broadcast_to``, which takes no varargs (``Tensor.broadcast_to`` does)."""
+    size = shape if size is None else size
+    if not isinstance(size, Sequence | np.ndarray | Tensor) or isinstance(size, str):
+        raise InvalidType(
+            f"broadcast_to(): argument 'size' (position 2) must be tuple of ints, not "
+            f"{type(size).__name__}"
+        )
+    return expand(input, tuple(size.tolist() if hasattr(size, "tolist") else size))
+
+
+def _broadcast_to_method(self: Tensor, *sizes: Any, **kw: Any) -> Tensor:
+    """``x.broadcast_to(2, 3)`` or ``x.broadcast_to((2, 3))``, as torch's method."""
+    if "size" in kw or "shape" in kw:
+        return broadcast_to(self, kw.pop("size", None), shape=kw.pop("shape", None))
+    return expand(self, *sizes)
+
+
+def sum_to_size(input: Tensor, *size: Any) -> Tensor:
+    """``input`` summed down to ``size`` (a shape it broadcasts from: the leading dims are
+    summed away, dims of size 1 summed with keepdim), as torch's ``sum_to_size``; the
+    tensor itself when it has that shape already. Integer sums are int64, as ``sum``."""
+    x = _check_tensor(input, "sum_to_size")
+    if not size:
+        raise InvalidType('sum_to_size() missing 1 required positional arguments: "size"')
+    shape = _sizes(size, "sum_to_size")
+    full = tuple(x.shape)
+    lead = len(full) - len(shape)
+    if lead < 0 or builtins.any(n != full[lead + i] and n != 1 for i, n in enumerate(shape)):
+        raise RuntimeError(
+            f"sum_to_size(): size {list(shape)} is not expandable to size {list(full)} (the "
+            "tensor's shape)"
+        )
+    if shape == full:
+        return x
+    from darklib.ops.reduction import sum as _sum
+
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and full[lead + i] != 1
+    )
+    return reshape(_sum(x, dims, keepdim=True), shape)
+
+
+def msort(input: Tensor) -> Tensor:
+    """``input`` sorted along dim 0 (the values of ``sort(input, dim=0)``)."""
+    from darklib.ops.reduction import sort
+
+    x = _check_tensor(input, "msort")
+    return sort(x, 0)[0]
 
 
 def repeat(input: Tensor, *sizes: Any) -> Tensor:
@@ -1182,12 +1230,25 @@ def column_stack(tensors: Sequence[Tensor]) -> Tensor:
     return cat([reshape(t_, -1, 1) if t_.ndim < 2 else t_ for t_ in ts], 1)
 
 
-def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None) -> Tensor:
+def repeat_interleave(
+    input: Tensor, repeats: Any = None, dim: int | None = None, *, output_size: Any = None
+) -> Tensor:
     """Repeat each element ``repeats`` times (an int or a 1-D tensor of counts) along
     ``dim`` (the flattened tensor when ``dim`` is None). With a tensor of counts alone,
-    ``repeat_interleave(counts)`` repeats its positions: ``[1, 0, 2] -> [0, 2, 2]``."""
+    ``repeat_interleave(counts)`` repeats its positions: ``[1, 0, 2] -> [0, 2, 2]``.
+    ``output_size``, when given, must be the result's length along ``dim`` (torch uses it
+    to skip a device sync; here it is checked)."""
     from darklib.ops.indexing import Take, index_select
 
+    if output_size is not None:
+        if isinstance(output_size, Tensor) and output_size.ndim == 0:
+            output_size = output_size.item()
+        if isinstance(output_size, builtins.bool) or not isinstance(output_size, int | np.integer):
+            raise InvalidType(
+                f"repeat_interleave(): argument 'output_size' must be int, not "
+                f"{type(output_size).__name__}"
+            )
+        output_size = int(output_size)
     if repeats is None:
         counts = _check_tensor(input, "repeat_interleave")
         if counts.ndim != 1 or counts.array.dtype.kind not in "iu":
@@ -1196,7 +1257,7 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
                 f"{counts.dtype} of shape {tuple(counts.shape)}"
             )
         positions = Tensor._wrap(get_xp(counts.array).arange(counts.shape[0], dtype=np.int64))
-        return repeat_interleave(positions, counts)
+        return repeat_interleave(positions, counts, output_size=output_size)
     x = _check_tensor(input, "repeat_interleave")
     if dim is None:
         x, d = reshape(x, -1), 0
@@ -1212,6 +1273,16 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
             f"repeat_interleave(): repeats must be a non-negative int or have shape ({n},), "
             f"got {list(reps.shape)}"
         )
+    if output_size is not None and output_size != int(reps.sum()):
+        total = int(reps.sum())
+        if isinstance(repeats, Tensor):  # (torch's two messages, by the kind of repeats)
+            raise RuntimeError(
+                f"repeat_interleave: allocated size does not match required size: "
+                f"output_size={output_size}, but the repeats sum to {total}"
+            )
+        raise RuntimeError(
+            f"repeat_interleave: Invalid output_size, expected {total} but got {output_size}"
+        )
     idx = np.repeat(np.arange(n), reps)
     if x.ndim and reps.size and (reps == reps[0]).all():
         # one count for all: the gradient is a reshape and a sum (no scatter)
@@ -1220,27 +1291,103 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
     return index_select(x, d, Tensor._wrap(idx))
 
 
-def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+def tensor_split(
+    input: Tensor,
+    indices_or_sections: Any = None,
+    dim: int = 0,
+    *,
+    sections: Any = None,
+    indices: Any = None,
+) -> tuple[Tensor, ...]:
     """Split into ``n`` nearly equal pieces (the first ``size % n`` one longer), or at the
-    listed indices."""
+    listed indices (Python's slice rules: negative ones count from the end, pieces between
+    decreasing ones are empty). ``indices_or_sections`` may be an int, a sequence of ints,
+    a 0-d int64 tensor (sections) or a 1-D int64 tensor (indices), as torch."""
     x = _check_tensor(input, "tensor_split")
+    ios = indices_or_sections
+    if ios is None:
+        ios = sections if sections is not None else indices
+    if ios is None:
+        raise InvalidType("tensor_split(): missing 'indices_or_sections' (or sections=/indices=)")
+    if x.ndim == 0:
+        raise RuntimeError(
+            "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims"
+        )
+    if isinstance(ios, Tensor):
+        if ios.array.dtype != np.int64:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to have dtype of long, but "
+                f"got {ios.dtype}"
+            )
+        if ios.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
+                f"one-dimensional tensor, but got a tensor with {ios.ndim} dims"
+            )
+        ios = ios.item() if ios.ndim == 0 else ios.tolist()
+    elif isinstance(ios, builtins.bool) or not isinstance(
+        ios, int | np.integer | Sequence | np.ndarray
+    ):
+        raise InvalidType(
+            f"tensor_split(): indices_or_sections must be an int, a sequence of ints or an "
+            f"int64 tensor, not {type(ios).__name__}"
+        )
     d = _split_dim(x, dim, "tensor_split")
     n = x.shape[d]
-    if isinstance(indices_or_sections, int):
-        k = indices_or_sections
+    if isinstance(ios, int | np.integer):
+        k = int(ios)
         if k <= 0:
-            raise RuntimeError(f"tensor_split(): number of sections must be positive, got {k}")
+            raise RuntimeError(f"tensor_split(): number of sections must be larger than 0, got {k}")
         q, r = divmod(n, k)
-        bounds = [0]
+        bounds: list = [0]
         for i in range(k):
             bounds.append(bounds[-1] + q + (1 if i < r else 0))
     else:
-        idx = [int(i) for i in indices_or_sections]
-        bounds = [0, *[builtins.min(builtins.max(i, 0), n) for i in idx], n]
-    return tuple(
-        Slice.apply(x, _axis_key(d, slice(a, builtins.max(a, b))))
-        for a, b in itertools.pairwise(bounds)
-    )
+        bounds = [0, *[_int(i, "tensor_split", "index") for i in ios], None]
+    return tuple(Slice.apply(x, _axis_key(d, slice(a, b))) for a, b in itertools.pairwise(bounds))
+
+
+def _directional_split(op: str, need: int, x: Any, args: tuple) -> tuple[Tensor, ...]:
+    """hsplit/vsplit/dsplit: tensor_split along dim 1 (0 for 1-D hsplit), 0 or 2, where an
+    int must divide that dim evenly."""
+    x = _check_tensor(x, op)
+    if x.ndim < need:
+        raise RuntimeError(
+            f"{op}(): requires a tensor with at least {need} dimension(s), but got a tensor "
+            f"with {x.ndim} dimensions"
+        )
+    d = {"hsplit": 1 if x.ndim > 1 else 0, "vsplit": 0, "dsplit": 2}[op]
+    ios = args[0] if len(args) == 1 else args  # (the method takes the indices as varargs)
+    if isinstance(ios, Tensor) and ios.ndim == 0 and ios.array.dtype.kind in "iu":
+        ios = ios.item()
+    if isinstance(ios, builtins.bool) or not isinstance(ios, int | np.integer | Sequence):
+        raise InvalidType(
+            f"{op}(): expected an int (sections) or a sequence of ints (indices), got "
+            f"{type(ios).__name__}"
+        )
+    if isinstance(ios, int | np.integer):
+        k, size = int(ios), x.shape[d]
+        if k == 0 or size % builtins.abs(k) != 0:  # (C's %: -2 passes for 6, as torch)
+            raise RuntimeError(
+                f"{op}(): attempted to split along dimension {d}, but the size of the "
+                f"dimension {size} is not divisible by the split_size {k}"
+            )
+    return tensor_split(x, ios, d)
+
+
+def hsplit(input: Tensor, *indices_or_sections: Any) -> tuple[Tensor, ...]:
+    """Split along dim 1 (dim 0 of a 1-D tensor) into equal sections or at indices."""
+    return _directional_split("hsplit", 1, input, indices_or_sections)
+
+
+def vsplit(input: Tensor, *indices_or_sections: Any) -> tuple[Tensor, ...]:
+    """Split along dim 0 (of a tensor of at least 2 dims)."""
+    return _directional_split("vsplit", 2, input, indices_or_sections)
+
+
+def dsplit(input: Tensor, *indices_or_sections: Any) -> tuple[Tensor, ...]:
+    """Split along dim 2 (of a tensor of at least 3 dims)."""
+    return _directional_split("dsplit", 3, input, indices_or_sections)
 
 
 def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
