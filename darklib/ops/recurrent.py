@@ -171,7 +171,12 @@ class _Scan(Function):
                     else:
                         xp.maximum(h, 0, out=h)
                 carry[:bs] = out[rows]
-        ctx.save_for_backward(xproj, h0, c0, w_hh, b_hh, w_hr, out, hprev, act, cprev, tanh_c, hpre)
+        # the output itself only where backward reads it (the plain RNNs' activation
+        # gradient), so that an LSTM's or GRU's output may change in place, as in torch
+        kept = out if mode in ("rnn_tanh", "rnn_relu") else None
+        ctx.save_for_backward(
+            xproj, h0, c0, w_hh, b_hh, w_hr, kept, hprev, act, cprev, tanh_c, hpre
+        )
         ctx.mode, ctx.batch_sizes, ctx.reverse = mode, tuple(batch_sizes), reverse
         return out
 
@@ -181,7 +186,7 @@ class _Scan(Function):
         needs = ctx.needs_input_grad
         mode = ctx.mode
         xp = get_xp(g)
-        dt = out.dtype
+        dt = g.dtype
         n = xproj.shape[0]
         p = h0.shape[1]
         hid = w_hh.shape[0] // GATES[mode]
