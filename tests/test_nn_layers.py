@@ -541,7 +541,7 @@ def test_shape_errors_name_the_layer():
         lambda: nn.ConvTranspose2d(3, 4, 3, stride=2, output_padding=2),
         lambda: nn.MaxPool2d(0),
         lambda: nn.AvgPool2d(2, padding=-1),
-        lambda: nn.AdaptiveAvgPool2d(0),
+        lambda: nn.AdaptiveAvgPool2d(-1),  # (0 is valid, as torch: an empty output)
         lambda: nn.BatchNorm2d(0),
         lambda: nn.BatchNorm2d(3, momentum=2.0),
         lambda: nn.GroupNorm(4, 6),

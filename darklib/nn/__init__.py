@@ -65,18 +65,25 @@ from darklib.nn.loss import (
     TripletMarginWithDistanceLoss,
 )
 from darklib.nn.misc import (
+    ChannelShuffle,
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
     ConstantPad2d,
     Flatten,
     Fold,
     PixelShuffle,
     PixelUnshuffle,
+    ReflectionPad1d,
     ReflectionPad2d,
+    ReplicationPad1d,
     ReplicationPad2d,
     Unflatten,
     Unfold,
     Upsample,
     UpsamplingBilinear2d,
     UpsamplingNearest2d,
+    ZeroPad1d,
     ZeroPad2d,
 )
 from darklib.nn.module import Module
@@ -84,6 +91,7 @@ from darklib.nn.normalization import (
     BatchNorm1d,
     BatchNorm2d,
     GroupNorm,
+    InstanceNorm1d,
     InstanceNorm2d,
     LayerNorm,
     LocalResponseNorm,
@@ -99,10 +107,12 @@ from darklib.nn.pooling import (
     AvgPool2d,
     LPPool1d,
     LPPool2d,
+    LPPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxUnpool1d,
     MaxUnpool2d,
+    MaxUnpool3d,
 )
 from darklib.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from darklib.nn.sparse import Embedding, EmbeddingBag
@@ -132,6 +142,16 @@ from darklib.nn.volumetric import (
 )
 
 __all__ = [
+    "ChannelShuffle",
+    "CircularPad1d",
+    "CircularPad2d",
+    "ConstantPad1d",
+    "InstanceNorm1d",
+    "LPPool3d",
+    "MaxUnpool3d",
+    "ReflectionPad1d",
+    "ReplicationPad1d",
+    "ZeroPad1d",
     "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d",
     "AvgPool3d",

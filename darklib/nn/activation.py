@@ -358,7 +358,7 @@ class PReLU(Module):
         self, num_parameters: int = 1, init: float = 0.25, device: Any = None, dtype: Any = None
     ) -> None:
         super().__init__()
-        positive_int(num_parameters, "num_parameters", "PReLU")
+        positive_int(num_parameters, "num_parameters", "PReLU", allow_zero=True)  # 0 as torch
         self.num_parameters = num_parameters
         self.init = init
         self.weight = new_param((num_parameters,), device, dtype)

@@ -94,10 +94,15 @@ from darklib.ops.pool import (
     fold,
     lp_pool1d,
     lp_pool2d,
+    lp_pool3d,
     max_pool1d,
+    max_pool1d_with_indices,
     max_pool2d,
+    max_pool2d_with_indices,
+    max_pool3d_with_indices,
     max_unpool1d,
     max_unpool2d,
+    max_unpool3d,
     unfold,
 )
 from darklib.ops.reduction import log_softmax, logsumexp, norm, softmax
@@ -122,6 +127,21 @@ from darklib.ops.volumetric import (
 from darklib.tensor import Tensor
 
 __all__ = [
+    "celu_",
+    "channel_shuffle",
+    "elu_",
+    "hardtanh_",
+    "leaky_relu_",
+    "lp_pool3d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "max_unpool3d",
+    "native_channel_shuffle",
+    "relu_",
+    "rrelu_",
+    "selu_",
+    "threshold_",
     "adaptive_avg_pool3d",
     "adaptive_max_pool3d",
     "avg_pool3d",
@@ -424,6 +444,12 @@ def instance_norm(
             f"{tuple(x.shape)}"
         )
     if running_mean is not None:
+        if running_mean.numel() != x.shape[1] or running_var.numel() != x.shape[1]:
+            raise InvalidValue(
+                f"instance_norm: running_mean and running_var must have {x.shape[1]} elements "
+                f"(the channels of input {tuple(x.shape)}), got {tuple(running_mean.shape)} "
+                f"and {tuple(running_var.shape)}"
+            )
         _track_instance_stats(x, running_mean, running_var, float(momentum))
     return group_norm(x, x.shape[1], weight, bias, eps)
 
@@ -569,3 +595,74 @@ def gumbel_softmax(
     index = y_soft.argmax(dim, keepdim=True)
     y_hard = zeros_like(y_soft).scatter(dim, index, 1.0)
     return y_hard - y_soft.detach() + y_soft
+
+
+# ------------------------------------------------------------------ channel shuffle, in-place forms
+
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """Split the C channels of ``(N, C, *)`` into ``groups`` groups and interleave them:
+    ``(N, g, C / g, *)`` transposed to ``(N, C / g, g, *)`` (ShuffleNet)."""
+    x = _tensor(input, "channel_shuffle")
+    groups = int(groups)
+    if x.ndim <= 2:
+        raise RuntimeError(
+            f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(x.shape)}"
+        )
+    if groups <= 0:
+        raise RuntimeError(
+            f"Number of groups to divide channels in must be positive. Value of groups:{groups}"
+        )
+    n, c, *rest = (int(d) for d in x.shape)
+    if c % groups:
+        raise RuntimeError(
+            f"Number of channels must be divisible by groups. Got {c} channels and {groups} "
+            f"groups (input {tuple(x.shape)})."
+        )
+    y = reshape(x, (n, groups, c // groups, *rest)).transpose(1, 2)
+    return reshape(y, (n, c, *rest))
+
+
+native_channel_shuffle = channel_shuffle
+
+
+def relu_(input: Tensor) -> Tensor:
+    """In-place :func:`relu`."""
+    return relu(input, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`elu`."""
+    return elu(input, alpha, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place :func:`leaky_relu`."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place :func:`hardtanh`."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place :func:`threshold`."""
+    return globals()["threshold"](input, threshold, value, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`celu`."""
+    return celu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """In-place :func:`selu`."""
+    return selu(input, inplace=True)
+
+
+def rrelu_(
+    input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False
+) -> Tensor:
+    """In-place :func:`rrelu`."""
+    return rrelu(input, lower, upper, training, inplace=True)

@@ -1,4 +1,5 @@
-"""Shape and resampling layers: Flatten, Unflatten, Upsample and the padding layers."""
+"""Shape and resampling layers: Flatten, Unflatten, Upsample, ChannelShuffle and the 1-D
+and 2-D padding layers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from darklib.nn.module import Module
 from darklib.tensor import Tensor
 
 __all__ = [
+    "ChannelShuffle",
+    "CircularPad1d",
+    "CircularPad2d",
+    "ConstantPad1d",
+    "ReflectionPad1d",
+    "ReplicationPad1d",
+    "ZeroPad1d",
     "ConstantPad2d",
     "Flatten",
     "Fold",
@@ -212,6 +220,131 @@ class ReplicationPad2d(_Pad2d):
     """Pad the last two dimensions by repeating the border values."""
 
     _mode = "replicate"
+
+
+class CircularPad2d(_Pad2d):
+    """Pad the last two dimensions by wrapping the input around (each padding at most the
+    size of its dimension).
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W); Output: (N, C, H + top + bottom, W + left + right).
+    """
+
+    _mode = "circular"
+
+
+def _pad2(padding: Any, owner: str) -> tuple[int, int]:
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        return (padding, padding)
+    padding = tuple(padding)
+    if len(padding) != 2 or not all(
+        isinstance(p, int) and not isinstance(p, bool) for p in padding
+    ):
+        raise InvalidValue(
+            f"{owner}: padding must be an int or 2 ints (left, right), got {padding!r}"
+        )
+    return padding  # type: ignore[return-value]
+
+
+class _Pad1d(Module):
+    """The 1-D padding layers: ``padding`` an int or (left, right); negative crops."""
+
+    _mode = "constant"
+
+    def __init__(self, padding: Any, value: float = 0.0) -> None:
+        super().__init__()
+        self.padding = _pad2(padding, type(self).__name__)
+        self.value = value
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = check_tensor(self, input)
+        if self._mode == "constant":  # any rank, as torch's ConstantPadNd
+            return F.pad(x, self.padding, mode="constant", value=self.value)
+        if x.ndim not in (2, 3):
+            raise InvalidValue(
+                f"{self!r}: expected 2D or 3D input (got {x.ndim}D input of shape {shape_str(x)})"
+            )
+        return F.pad(x, self.padding, mode=self._mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ConstantPad1d(_Pad1d):
+    """Pad the last dimension with ``value``: ``padding`` is an int or (left, right).
+
+    Shape:
+        - Input: (*, L); Output: (*, L + left + right).
+    """
+
+    def __init__(self, padding: Any, value: float) -> None:
+        super().__init__(padding, value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad1d(ConstantPad1d):
+    """Pad the last dimension with zeros: ``padding`` is an int or (left, right)."""
+
+    def __init__(self, padding: Any) -> None:
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ReflectionPad1d(_Pad1d):
+    """Pad the last dimension by reflecting the input at its border (each padding less than
+    the length).
+
+    Shape:
+        - Input: (N, C, L) or (C, L); Output: (N, C, L + left + right).
+    """
+
+    _mode = "reflect"
+
+
+class ReplicationPad1d(_Pad1d):
+    """Pad the last dimension by repeating the border values.
+
+    Shape:
+        - Input: (N, C, L) or (C, L); Output: (N, C, L + left + right).
+    """
+
+    _mode = "replicate"
+
+
+class CircularPad1d(_Pad1d):
+    """Pad the last dimension by wrapping the input around (each padding at most the length).
+
+    Shape:
+        - Input: (N, C, L) or (C, L); Output: (N, C, L + left + right).
+    """
+
+    _mode = "circular"
+
+
+class ChannelShuffle(Module):
+    """Interleave the channels of ``groups`` groups (ShuffleNet): ``(N, g * k, *)`` viewed
+    as ``(N, g, k, *)`` and transposed to ``(N, k, g, *)``.
+
+    Args:
+        groups: the number of groups the channels are divided into.
+
+    Shape:
+        - Input: (N, C, *), C divisible by ``groups``; Output: the same shape.
+    """
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.channel_shuffle(check_tensor(self, input), self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
 
 
 class PixelShuffle(Module):

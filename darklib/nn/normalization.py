@@ -1,8 +1,9 @@
-"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d,
+"""Normalisation layers: BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm1d/2d,
 LocalResponseNorm."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "GroupNorm",
+    "InstanceNorm1d",
     "InstanceNorm2d",
     "LayerNorm",
     "LocalResponseNorm",
@@ -221,22 +223,14 @@ class BatchNorm2d(_BatchNorm):
     _layout = "4-D (N, C, H, W)"
 
 
-class InstanceNorm2d(_NormBase):
-    """Instance normalisation: each (sample, channel) plane normalised on its own.
+class _InstanceNorm(_NormBase):
+    """Instance normalisation, as torch's ``_InstanceNorm``: an input with
+    ``_no_batch_dim`` dimensions is one unbatched sample. A channel count other than
+    ``num_features`` is an error with ``affine=True`` and a warning otherwise (the count is
+    then unused, as in torch; with running statistics their size must still match)."""
 
-    Args:
-        num_features: C.
-        eps: added to the variance. Default: 1e-5.
-        momentum: how far each training batch moves the running statistics (None: 0, as
-            torch). Default: 0.1.
-        affine: learn a per-channel scale and shift. Default: ``False``.
-        track_running_stats: keep running averages of the instances' means and variances
-            in training mode and normalise with them in eval mode. Default: ``False``.
-
-    Shape:
-        - Input: (N, C, H, W)
-        - Output: same as input
-    """
+    _no_batch_dim = 3
+    _layout = "(N, C, H, W)"
 
     def __init__(
         self,
@@ -258,13 +252,36 @@ class InstanceNorm2d(_NormBase):
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
-        if x.ndim == 3 and x.shape[0] == self.num_features:  # unbatched (C, H, W), as torch
-            return self(x.unsqueeze(0)).squeeze(0)
-        if x.ndim != 4 or x.shape[1] != self.num_features:
+        nd = self._no_batch_dim
+        if x.ndim not in (nd, nd + 1):
             raise InvalidValue(
-                f"{self!r}: expected 4-D input (N, {self.num_features}, H, W) or 3-D "
-                f"({self.num_features}, H, W), got {shape_str(x)}"
+                f"{self!r}: expected {nd}D or {nd + 1}D input {self._layout} or without N "
+                f"(got {x.ndim}D input of shape {shape_str(x)})"
             )
+        feature_dim = x.ndim - nd
+        if x.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise InvalidValue(
+                    f"expected input's size at dim={feature_dim} to match num_features "
+                    f"({self.num_features}), but got: {x.shape[feature_dim]} (input of shape "
+                    f"{shape_str(x)})."
+                )
+            warnings.warn(
+                f"input's size at dim={feature_dim} does not match num_features. You can "
+                "silence this warning by not passing in num_features, which is not used "
+                "because affine=False",
+                stacklevel=3,
+            )
+            if self.running_mean is not None:
+                raise InvalidValue(
+                    f"{self!r}: the running statistics hold {self.num_features} channels but "
+                    f"the input {shape_str(x)} has {x.shape[feature_dim]} at dim={feature_dim}"
+                )
+        if x.ndim == nd:  # unbatched: one sample, checked above
+            return self._apply_instance_norm(x.unsqueeze(0)).squeeze(0)
+        return self._apply_instance_norm(x)
+
+    def _apply_instance_norm(self, x: Tensor) -> Tensor:
         return F.instance_norm(
             x,
             self.running_mean,
@@ -275,6 +292,46 @@ class InstanceNorm2d(_NormBase):
             0.0 if self.momentum is None else self.momentum,
             self.eps,
         )
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of an (N, C, L) input: each (sample, channel) sequence
+    normalised on its own.
+
+    Args:
+        num_features: C.
+        eps: added to the variance. Default: 1e-5.
+        momentum: how far each training batch moves the running statistics (None: 0, as
+            torch). Default: 0.1.
+        affine: learn a per-channel scale and shift. Default: ``False``.
+        track_running_stats: keep running averages of the instances' means and variances
+            in training mode and normalise with them in eval mode. Default: ``False``.
+
+    Shape:
+        - Input: (N, C, L) or (C, L)
+        - Output: same as input
+    """
+
+    _no_batch_dim = 2
+    _layout = "(N, C, L)"
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation: each (sample, channel) plane normalised on its own.
+
+    Args:
+        num_features: C.
+        eps: added to the variance. Default: 1e-5.
+        momentum: how far each training batch moves the running statistics (None: 0, as
+            torch). Default: 0.1.
+        affine: learn a per-channel scale and shift. Default: ``False``.
+        track_running_stats: keep running averages of the instances' means and variances
+            in training mode and normalise with them in eval mode. Default: ``False``.
+
+    Shape:
+        - Input: (N, C, H, W) or (C, H, W)
+        - Output: same as input
+    """
 
 
 class LayerNorm(Module):

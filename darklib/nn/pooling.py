@@ -1,5 +1,5 @@
 """Pooling layers: MaxPool1d/2d, AvgPool1d/2d, AdaptiveAvgPool1d/2d, AdaptiveMaxPool1d/2d,
-MaxUnpool1d/2d, LPPool1d/2d."""
+MaxUnpool1d/2d/3d, LPPool1d/2d/3d."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from darklib.ops.pool import (
     avg_pool2d,
     lp_pool1d,
     lp_pool2d,
+    lp_pool3d,
     max_pool1d,
     max_pool2d,
     max_unpool1d,
     max_unpool2d,
+    max_unpool3d,
 )
 from darklib.ops.volumetric import max_pool3d
 from darklib.tensor import Tensor
@@ -34,10 +36,12 @@ __all__ = [
     "AvgPool2d",
     "LPPool1d",
     "LPPool2d",
+    "LPPool3d",
     "MaxPool1d",
     "MaxPool2d",
     "MaxUnpool1d",
     "MaxUnpool2d",
+    "MaxUnpool3d",
 ]
 
 
@@ -197,11 +201,11 @@ class AvgPool2d(Module):
 def _check_output_size(value: Any, owner: str) -> None:
     vals = (value,) if isinstance(value, int) or value is None else tuple(value)
     if len(vals) not in (1, 2) or any(
-        v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1) for v in vals
-    ):
+        v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0) for v in vals
+    ):  # 0 is allowed, as torch: an empty output
         raise InvalidValue(
-            f"{owner}: output_size must be a positive int or a pair of positive ints "
-            f"(or None), got {value!r}"
+            f"{owner}: output_size must be a non-negative int or a pair of them (or None), "
+            f"got {value!r}"
         )
 
 
@@ -361,7 +365,7 @@ class AdaptiveAvgPool1d(Module):
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        self.output_size = _single(output_size, "output_size", "AdaptiveAvgPool1d", 1)
+        self.output_size = _single(output_size, "output_size", "AdaptiveAvgPool1d", 0)
 
     def forward(self, input: Tensor) -> Tensor:
         return adaptive_avg_pool1d(_check_input(self, input, 1), self.output_size)
@@ -384,7 +388,7 @@ class AdaptiveMaxPool1d(Module):
 
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__()
-        self.output_size = _single(output_size, "output_size", "AdaptiveMaxPool1d", 1)
+        self.output_size = _single(output_size, "output_size", "AdaptiveMaxPool1d", 0)
         self.return_indices = return_indices
 
     def forward(self, input: Tensor) -> Any:
@@ -417,7 +421,7 @@ class _MaxUnpoolNd(Module):
             raise InvalidValue(f"{name}: padding must be >= 0, got {self.padding}")
 
     def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
-        unpool = max_unpool2d if self._dims == 2 else max_unpool1d
+        unpool = {1: max_unpool1d, 2: max_unpool2d, 3: max_unpool3d}[self._dims]
         return unpool(
             _check_input(self, input, self._dims),
             indices,
@@ -466,17 +470,22 @@ class _LPPoolNd(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        check = _check_size if self._dims == 2 else _single
-        check(kernel_size, "kernel_size", name, 1)
-        if stride is not None:
-            check(stride, "stride", name, 1)
+        if self._dims == 3:
+            _ntuple(kernel_size, 3, "kernel_size", name)
+            if stride is not None:
+                _ntuple(stride, 3, "stride", name)
+        else:
+            check = _check_size if self._dims == 2 else _single
+            check(kernel_size, "kernel_size", name, 1)
+            if stride is not None:
+                check(stride, "stride", name, 1)
         self.norm_type = norm_type
         self.kernel_size = kernel_size
         self.stride = stride
         self.ceil_mode = ceil_mode
 
     def forward(self, input: Tensor) -> Tensor:
-        pool = lp_pool2d if self._dims == 2 else lp_pool1d
+        pool = {1: lp_pool1d, 2: lp_pool2d, 3: lp_pool3d}[self._dims]
         return pool(
             _check_input(self, input, self._dims),
             float(self.norm_type),
@@ -516,3 +525,27 @@ class LPPool1d(_LPPoolNd):
     """
 
     _dims = 1
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """The partial inverse of MaxPool3d (see :class:`MaxUnpool2d`).
+
+    Shape:
+        - Input: (N, C, D, H, W) or (C, D, H, W), with the int64 indices of the same shape
+        - Output: (N, C, D_out, H_out, W_out), ``D_out = (D - 1) * stride - 2 * padding +
+          kernel`` (likewise H, W) or ``output_size`` given to ``forward``
+    """
+
+    _dims = 3
+
+
+class LPPool3d(_LPPoolNd):
+    """3-D power-average pooling (see :class:`LPPool2d`): each window's
+    ``(sum x ** p) ** (1 / p)``.
+
+    Shape:
+        - Input: (N, C, D, H, W) or (C, D, H, W)
+        - Output: (N, C, D_out, H_out, W_out), ``D_out = (D - kD) // sD + 1`` (likewise H, W)
+    """
+
+    _dims = 3

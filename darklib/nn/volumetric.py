@@ -13,7 +13,7 @@ from darklib.nn._utils import check_tensor, shape_str
 from darklib.nn.conv import _checked, _Conv, _conv_forward, _ConvTranspose, _transposed_forward
 from darklib.nn.dropout import _DropoutNd
 from darklib.nn.module import Module
-from darklib.nn.normalization import InstanceNorm2d, _BatchNorm
+from darklib.nn.normalization import _BatchNorm, _InstanceNorm
 from darklib.nn.pooling import _MaxPoolNd
 from darklib.ops.volumetric import (
     adaptive_avg_pool3d,
@@ -249,7 +249,7 @@ class AdaptiveAvgPool3d(Module):
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
-        self.output_size = _sizes(output_size, "output_size", type(self).__name__, 1, True)
+        self.output_size = _sizes(output_size, "output_size", type(self).__name__, 0, True)
 
     def forward(self, input: Tensor) -> Tensor:
         return adaptive_avg_pool3d(_check_5d(self, input), self.output_size)
@@ -264,7 +264,7 @@ class AdaptiveMaxPool3d(Module):
 
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__()
-        self.output_size = _sizes(output_size, "output_size", type(self).__name__, 1, True)
+        self.output_size = _sizes(output_size, "output_size", type(self).__name__, 0, True)
         self.return_indices = return_indices
 
     def forward(self, input: Tensor) -> Any:
@@ -296,7 +296,7 @@ class BatchNorm3d(_BatchNorm):
     _layout = "5-D (N, C, D, H, W)"
 
 
-class InstanceNorm3d(InstanceNorm2d):
+class InstanceNorm3d(_InstanceNorm):
     """Instance normalisation of an (N, C, D, H, W) input: each (sample, channel) volume
     normalised on its own.
 
@@ -313,25 +313,8 @@ class InstanceNorm3d(InstanceNorm2d):
         - Output: same as input
     """
 
-    def forward(self, input: Tensor) -> Tensor:
-        x = check_tensor(self, input)
-        if x.ndim == 4 and x.shape[0] == self.num_features:  # unbatched (C, D, H, W)
-            return self(x.unsqueeze(0)).squeeze(0)
-        if x.ndim != 5 or x.shape[1] != self.num_features:
-            raise InvalidValue(
-                f"{self!r}: expected 5-D input (N, {self.num_features}, D, H, W) or 4-D "
-                f"({self.num_features}, D, H, W), got {shape_str(x)}"
-            )
-        return F.instance_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            self.weight,
-            self.bias,
-            self.training or not self.track_running_stats,
-            0.0 if self.momentum is None else self.momentum,
-            self.eps,
-        )
+    _no_batch_dim = 4
+    _layout = "(N, C, D, H, W)"
 
 
 class Dropout3d(_DropoutNd):

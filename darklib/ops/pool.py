@@ -1228,3 +1228,110 @@ def lp_pool1d(
         return max_pool1d(input.abs(), k, stride, 0, ceil_mode=ceil_mode)
     avg = avg_pool1d(input**p, k, stride, 0, ceil_mode)
     return _lp_from_avg(avg, p, k)
+
+
+# ------------------------------------------------------------------ 3-D unpool, lp_pool3d
+
+
+def _triple(v: Any, name: str, op: str, minimum: int) -> tuple[int, int, int]:
+    from darklib.ops.volumetric import _triple as triple
+
+    return triple(v, name, op, minimum)
+
+
+def max_unpool3d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The partial inverse of ``max_pool3d``, as ``torch.nn.functional.max_unpool3d``.
+
+    Args:
+        input: (N, C, D, H, W) or (C, D, H, W), max_pool3d's values.
+        indices: max_pool3d's ``return_indices`` output (int64, flat within each volume).
+        kernel_size, stride, padding: the pooling's (stride defaults to ``kernel_size``).
+        output_size: the (D_out, H_out, W_out) (or with N, C) to produce; default
+            ``(D - 1) * stride - 2 * padding + kernel_size`` per dimension.
+    """
+    from darklib.ops.volumetric import _check_pool_input
+
+    op = "max_unpool3d"
+    _check_pool_input(op, input)
+    k = _triple(kernel_size, "kernel_size", op, 1)
+    s = k if stride is None else _triple(stride, "stride", op, 1)
+    p = _triple(padding, "padding", op, 0)
+    size = _unpool_size(op, input, k, s, p, output_size)
+    return _max_unpool(op, input, indices, size)
+
+
+def lp_pool3d(
+    input: Tensor,
+    norm_type: float,
+    kernel_size: Any,
+    stride: Any = None,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """3-D power-average pooling, as ``torch.nn.functional.lp_pool3d``: each window's
+    ``(sum x ** p) ** (1 / p)``, computed as ``avg_pool3d(x ** p) * kD * kH * kW``.
+
+    Args:
+        input: (N, C, D, H, W) or (C, D, H, W).
+        norm_type: the power p (``inf``: the largest magnitude of each window).
+        kernel_size: window size, int or (kD, kH, kW).
+        stride: window step; defaults to ``kernel_size``.
+        ceil_mode: round the output size up instead of down.
+    """
+    from darklib.ops.volumetric import _check_pool_input, avg_pool3d, max_pool3d
+
+    op = "lp_pool3d"
+    _check_pool_input(op, input)
+    p = _norm_type(op, norm_type)
+    k = _triple(kernel_size, "kernel_size", op, 1)
+    if p == math.inf:
+        return max_pool3d(input.abs(), k, stride, 0, ceil_mode=ceil_mode)
+    avg = avg_pool3d(input**p, k, stride, 0, ceil_mode)
+    return _lp_from_avg(avg, p, k[0] * k[1] * k[2])
+
+
+def max_pool1d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``max_pool1d`` returning ``(output, indices)`` whatever ``return_indices`` says."""
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``max_pool2d`` returning ``(output, indices)`` whatever ``return_indices`` says."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool3d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``max_pool3d`` returning ``(output, indices)`` whatever ``return_indices`` says."""
+    from darklib.ops.volumetric import max_pool3d
+
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)

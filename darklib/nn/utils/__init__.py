@@ -1,5 +1,8 @@
 """``nn.utils``: gradient clipping and flattening parameters to one vector; ``nn.utils.rnn``
-holds the packed and padded sequences of the recurrent layers."""
+holds the packed and padded sequences of the recurrent layers, ``parametrize`` and
+``parametrizations`` the parametrizations (weight_norm, spectral_norm, orthogonal),
+``fusion`` the conv/linear + batch norm folding; the legacy hook-based weight_norm and
+spectral_norm are here too, as in torch."""
 
 from __future__ import annotations
 
@@ -12,11 +15,36 @@ import numpy as np
 from darklib import dtypes as _dt
 from darklib.backend import get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue
+from darklib.nn.utils import parametrizations as parametrizations
+from darklib.nn.utils import parametrize as parametrize
 from darklib.nn.utils import rnn as rnn
+from darklib.nn.utils.fusion import (
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
+from darklib.nn.utils.legacy_norms import (
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
 from darklib.ops.shape import cat, reshape
 from darklib.tensor import Tensor
 
 __all__ = [
+    "fuse_conv_bn_eval",
+    "fuse_conv_bn_weights",
+    "fuse_linear_bn_eval",
+    "fuse_linear_bn_weights",
+    "parametrizations",
+    "parametrize",
+    "remove_spectral_norm",
+    "remove_weight_norm",
+    "rnn",
+    "spectral_norm",
+    "weight_norm",
     "clip_grad_norm_",
     "clip_grad_value_",
     "get_total_norm",
@@ -136,7 +164,8 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 
 
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
-    """Copy the consecutive slices of the 1-D ``vec`` into ``parameters`` (in place)."""
+    """Copy the consecutive slices of the 1-D ``vec`` into ``parameters`` (in place); as
+    torch, ``vec`` may be longer than the parameters (the rest is ignored)."""
     if not isinstance(vec, Tensor):
         raise InvalidType(
             f"vector_to_parameters: expected vec to be a Tensor, got {type(vec).__name__}"
@@ -145,7 +174,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         raise InvalidValue(f"vector_to_parameters: vec must be 1-D, got {tuple(vec.shape)}")
     params = _as_list(parameters)
     need = sum(p.numel() for p in params)
-    if vec.numel() != need:
+    if vec.numel() < need:  # a longer vec is fine: its tail is unused, as in torch
         raise InvalidValue(
             f"vector_to_parameters: vec has {vec.numel()} elements but the parameters hold {need}"
         )
