@@ -14,6 +14,7 @@ from darklib.tensor import Tensor
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CTCLoss",
     "CosineEmbeddingLoss",
     "CrossEntropyLoss",
     "GaussianNLLLoss",
@@ -586,4 +587,49 @@ class GaussianNLLLoss(_Loss):
     def forward(self, input: Tensor, target: Tensor, var: Tensor | float) -> Tensor:
         return F.gaussian_nll_loss(
             input, target, var, full=self.full, eps=self.eps, reduction=self.reduction
+        )
+
+
+class CTCLoss(_Loss):
+    """Connectionist Temporal Classification loss: the negative log-likelihood of a target
+    sequence summed over all its alignments with the input frames (see
+    :func:`darklib.nn.functional.ctc_loss`).
+
+    Args:
+        blank: the blank label's index. Default: 0.
+        reduction: ``'mean'`` (each loss divided by its target length, then averaged over
+            the batch) | ``'sum'`` | ``'none'``. Default: ``'mean'``.
+        zero_infinity: replace infinite losses (inputs too short for their targets) and
+            their gradients by zero. Default: False.
+
+    Shape:
+        - Log_probs: (T, N, C) or (T, C) log-probabilities, e.g. ``log_softmax(2)`` outputs.
+        - Targets: (N, S) padded or (sum(target_lengths),) concatenated class indices.
+        - Input_lengths: (N) ints, each at most T. Target_lengths: (N) ints.
+        - Output: scalar, or (N) (or () unbatched) with ``'none'``.
+
+    Example:
+        >>> ctc = nn.CTCLoss()
+        >>> lp = dl.randn(50, 16, 20).log_softmax(2).requires_grad_()
+        >>> targets = dl.randint(1, 20, (16, 30))
+        >>> loss = ctc(lp, targets, (50,) * 16, dl.randint(10, 30, (16,)))
+        >>> loss.backward()
+    """
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(
+        self, log_probs: Tensor, targets: Tensor, input_lengths: Any, target_lengths: Any
+    ) -> Tensor:
+        return F.ctc_loss(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
         )

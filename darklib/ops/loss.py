@@ -1493,3 +1493,442 @@ def gaussian_nll_loss(
     if full:
         loss = loss + 0.5 * float(np.log(2 * np.pi))
     return _finish(loss, reduction)
+
+
+# ------------------------------------------------------------------ CTC
+
+
+def _ctc_lengths(op: str, name: str, v: Any, n: int, shape: tuple) -> np.ndarray:
+    """``input_lengths`` / ``target_lengths`` (an integer tensor, or a tuple or list of
+    ints) as a host int64 array of ``n`` entries (torch flattens a tensor of any shape)."""
+    from darklib.backend import to_numpy
+
+    if isinstance(v, Tensor):
+        if v.array.dtype.kind not in "iu":
+            raise InvalidType(
+                f"{op}: {name} must be integral, got a tensor of dtype {v.dtype}; convert it "
+                "with .long()"
+            )
+        arr = to_numpy(v.array).astype(np.int64).reshape(-1)
+    elif isinstance(v, tuple | list):
+        for e in v:
+            if isinstance(e, bool) or not isinstance(e, int | np.integer):
+                raise InvalidType(
+                    f"{op}: {name} must be an integer tensor or a tuple/list of ints, got an "
+                    f"element {e!r} of type {type(e).__name__}"
+                )
+        arr = np.asarray(v, dtype=np.int64).reshape(-1)
+    else:
+        raise InvalidType(
+            f"{op}: {name} must be an integer tensor or a tuple/list of ints (one per batch "
+            f"element), got {type(v).__name__}"
+        )
+    if arr.size != n:
+        raise InvalidValue(
+            f"{op}: {name} must have one entry per batch element: got {arr.size} for batch "
+            f"size {n} (log_probs {shape})"
+        )
+    if arr.size and arr.min() < 0:
+        raise InvalidValue(
+            f"{op}: expected {name} to have values at least 0, but got value {int(arr.min())}"
+        )
+    return arr
+
+
+def _ctc_extended(
+    op: str, targets: Tensor, tl: np.ndarray, n: int, c: int, blank: int, shape: tuple
+) -> np.ndarray:
+    """The extended label sequences (N, 2 max(target_lengths) + 1) on the host: blanks at
+    the even positions, each target's labels at the odd ones (blank past its length)."""
+    from darklib.backend import to_numpy
+
+    if targets.array.dtype.kind not in "iu":
+        raise InvalidType(
+            f"{op}: expected targets of class indices with an integer dtype, got "
+            f"{targets.dtype} of shape {tuple(targets.shape)}; convert them with .long()"
+        )
+    ts = tuple(targets.shape)
+    smax = int(tl.max()) if n else 0
+    tg = to_numpy(targets.array).astype(np.int64, copy=False)
+    if targets.ndim == 1:  # concatenated: sum(target_lengths) labels
+        total = int(tl.sum())
+        if ts[0] != total:
+            raise InvalidValue(
+                f"{op}: concatenated targets {ts} must hold sum(target_lengths) = {total} "
+                f"labels (target_lengths {tl.tolist()})"
+            )
+        start = np.cumsum(tl) - tl
+        pos = start[:, None] + np.arange(smax)
+        labels = tg[np.minimum(pos, max(total - 1, 0))] if total else np.zeros(pos.shape, np.int64)
+    elif targets.ndim == 2:  # padded: (N, S) with S >= max(target_lengths)
+        if ts[0] != n:
+            raise InvalidValue(
+                f"{op}: padded targets {ts} must have the batch size {n} of log_probs "
+                f"{shape} as their first dimension"
+            )
+        if ts[1] < smax:
+            raise InvalidValue(
+                f"{op}: target_lengths holds {smax} but the padded targets {ts} have only "
+                f"{ts[1]} columns: expected targets with at least {smax}"
+            )
+        labels = tg[:, :smax]
+    else:
+        raise InvalidValue(
+            f"{op}: expected targets of shape (N, S) or (sum(target_lengths),), got {ts}"
+        )
+    used = np.arange(smax) < tl[:, None]
+    labels = np.where(used, labels, blank)
+    bad = (labels < 0) | (labels >= c)
+    if bad.any():
+        raise OutOfRange(
+            f"{op}: targets hold class {int(labels[bad][0])} but log_probs {shape} has {c} "
+            f"classes (valid labels are 0..{c - 1})"
+        )
+    # torch documents a blank label as invalid: its loss is defined but its gradient is
+    # not the loss's (at the last frame), a silently wrong answer
+    hit = np.argwhere(used & (labels == blank))
+    if hit.size:
+        i, j = (int(v) for v in hit[0])
+        raise InvalidValue(
+            f"{op}: targets hold the blank (class {blank}) at sample {i}, label {j}; the "
+            "blank cannot be a target label (pass blank= the index your labels never use)"
+        )
+    ext = np.full((n, 2 * smax + 1), blank, dtype=np.int64)
+    ext[:, 1::2] = labels
+    return ext
+
+
+def _ctc_skips(xp: Any, ext: Any) -> Any:
+    """Where the alpha recursion may come from two positions back (s - 2): at a label
+    that differs from the label before it, so that a repeated label needs a blank."""
+    skip = xp.zeros(ext.shape, dtype=bool)
+    skip[:, 2:] = ext[:, 2:] != ext[:, :-2]
+    return skip
+
+
+class _CtcStep:
+    """One step of the alpha or beta recursion, ``out = lse(a, b, c + mask) + emit`` with
+    ``mask`` 0 where the two-position move is allowed and -inf elsewhere, over (N, L).
+
+    On the CPU torch's own formula (the max-shifted sum of three exponentials, the max
+    raised to the lowest float so that an all -inf triple gives -inf, never NaN) in
+    preallocated buffers: 3x faster than two ``numpy.logaddexp`` calls, which are not
+    vectorised. On the GPU two ``logaddexp`` launches instead of a dozen."""
+
+    def __init__(self, xp: Any, skip: Any, dtype: Any) -> None:
+        self.xp, self.mask = xp, xp.where(skip, 0.0, -np.inf).astype(dtype)
+        self.low = np.finfo(dtype).min
+        if xp is np:
+            self.m, self.e, self.c = (np.empty(skip.shape, dtype) for _ in range(3))
+
+    def __call__(self, a: Any, b: Any, c: Any, emit: Any, out: Any) -> None:
+        xp = self.xp
+        if xp is not np:
+            xp.logaddexp(a, b, out=out)
+            xp.logaddexp(out, c + self.mask, out=out)
+            out += emit
+            return
+        m, e, c = self.m, self.e, np.add(c, self.mask, out=self.c)
+        np.maximum(a, b, out=m)
+        np.maximum(m, c, out=m)
+        np.maximum(m, self.low, out=m)
+        np.exp(np.subtract(c, m, out=c), out=c)
+        np.exp(np.subtract(a, m, out=e), out=e)
+        e += c
+        np.exp(np.subtract(b, m, out=c), out=c)
+        e += c
+        np.log(e, out=out)
+        out += m
+        out += emit
+
+
+class CtcLoss(Function):
+    """Connectionist temporal classification: the negative log-likelihood of each target
+    under all its alignments with the input, by the alpha (forward) recursion in log space
+    over the extended labels (a Python loop over time, vectorised over the batch and the
+    label positions), its gradient by the beta recursion, in PyTorch's formula."""
+
+    @staticmethod
+    def forward(ctx, lp0, ext, il, tl, blank, reduction, zero_infinity, unbatched):
+        xp = get_xp(lp0)
+        lp = lp0[:, None] if unbatched else lp0
+        _, n, _ = lp.shape
+        dt, ninf = lp.dtype, -np.inf
+        ext = xp.asarray(ext)
+        ll_ = ext.shape[1]
+        tm = int(il.max())  # the recursions stop at the longest input
+        ilx, tlx = xp.asarray(il), xp.asarray(tl)
+        rows = xp.arange(n)
+        lpe = lp[:tm, rows[:, None], ext]  # (tm, N, L): emission of each extended label
+        skip = _ctc_skips(xp, ext)
+        # alpha with two -inf columns in front: the s - 1 and s - 2 shifts are views
+        alpha = xp.full((tm, n, ll_ + 2), ninf, dtype=dt)
+        if tm:
+            alpha[0, :, 2] = lpe[0, :, 0]
+            if ll_ > 1:
+                alpha[0, :, 3] = xp.where(tlx > 0, lpe[0, :, 1], ninf)
+        step = _CtcStep(xp, skip, dt)
+        for t in range(1, tm):
+            prev = alpha[t - 1]
+            step(prev[:, 2:], prev[:, 1:-1], prev[:, :-2], lpe[t], alpha[t, :, 2:])
+        if tm:  # log p: the last blank or the last label at each input's last frame
+            last = xp.maximum(ilx - 1, 0)
+            end = xp.logaddexp(alpha[last, rows, 2 * tlx + 2], alpha[last, rows, 2 * tlx + 1])
+        else:
+            end = xp.zeros(n, dtype=dt)
+        empty = xp.where(tlx > 0, ninf, 0.0).astype(dt)  # no frame: only the empty target
+        nll = -xp.where(ilx > 0, end, empty)
+        loss = xp.where(nll == np.inf, 0.0, nll).astype(dt) if zero_infinity else nll
+        tlc = None
+        if reduction == "mean":  # each loss over its target length, then the batch mean
+            tlc = xp.asarray(np.maximum(tl, 1)).astype(dt)
+            loss = loss / tlc
+        ctx.save_for_backward(lp0, ext, alpha, lpe, nll, skip)
+        ctx.il, ctx.tl, ctx.tlc, ctx.tm = il, tl, tlc, tm
+        ctx.reduction, ctx.zero_infinity, ctx.unbatched = reduction, zero_infinity, unbatched
+        out = _reduce(xp, loss, reduction)
+        return out[0] if unbatched and reduction == "none" else out
+
+    @staticmethod
+    def _per_sample(ctx, g: Any, n: int) -> Any:
+        """The upstream gradient of each sample's loss (N,)."""
+        xp = get_xp(g)
+        if ctx.reduction == "none":
+            return g.reshape(n)
+        gr = xp.broadcast_to(g, (n,))
+        return gr / (ctx.tlc * n) if ctx.reduction == "mean" else gr
+
+    @staticmethod
+    def backward(ctx, g):
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 8
+        lp0, ext, alpha, lpe, nll, skip = ctx.saved_tensors
+        xp = get_xp(lp0)
+        lp = lp0[:, None] if ctx.unbatched else lp0
+        _, n, c = lp.shape
+        il, tl, tm = ctx.il, ctx.tl, ctx.tm
+        ll_, ninf, dt = ext.shape[1], -np.inf, lp.dtype
+        grad = xp.zeros(lp.shape, dtype=dt)
+        if tm:
+            # beta with two -inf columns behind: the s + 1 and s + 2 shifts are views
+            beta = xp.full((tm, n, ll_ + 2), ninf, dtype=dt)
+            skip2 = xp.zeros_like(skip)
+            skip2[:, :-2] = skip[:, 2:]  # from s + 2 where s + 2 may skip back to s
+            tlx = xp.asarray(tl)
+            pos = xp.arange(ll_)
+            ends = (pos == 2 * tlx[:, None]) | ((pos == 2 * tlx[:, None] - 1) & (tlx[:, None] > 0))
+            starts = {}  # frame -> the samples whose last frame it is
+            for i, last in enumerate(il.tolist()):
+                if last:
+                    starts.setdefault(last - 1, []).append(i)
+            step = _CtcStep(xp, skip2, dt)
+            for t in range(tm - 1, -1, -1):
+                if t < tm - 1:
+                    nxt = beta[t + 1]
+                    step(nxt[:, :-2], nxt[:, 1:-1], nxt[:, 2:], lpe[t], beta[t, :, :ll_])
+                if t in starts:
+                    idx = xp.asarray(starts[t])
+                    beta[t, idx, :ll_] = xp.where(ends[idx], lpe[t, idx], ninf)
+            # torch's formula: exp(lp) - exp(log(sum alpha beta over the label's positions)
+            # + nll - lp); beta includes the emission at t as alpha does, hence the - lp
+            ab = alpha[:, :, 2:] + beta[:, :, :ll_]
+            ab -= lpe
+            ab += nll[:, None]
+            q = xp.exp(ab, out=ab)
+            flat = (xp.arange(tm)[:, None, None] * n + xp.arange(n)[:, None]) * c + ext
+            post = xp.bincount(flat.reshape(-1), weights=q.reshape(-1), minlength=tm * n * c)
+            lpt = lp[:tm]
+            res = xp.exp(lpt)
+            res -= post.reshape(tm, n, c).astype(dt, copy=False)
+            # torch's exp(-inf + nll - lp) of the labels outside the target: 0, or NaN where
+            # nll is inf (an impossible alignment) or lp is -inf
+            res -= xp.exp((nll[:, None] - lpt) - np.inf)
+            gr = CtcLoss._per_sample(ctx, g, n).astype(dt, copy=False)
+            res *= gr[:, None]
+            keep = xp.arange(tm)[:, None] < xp.asarray(il)  # (tm, N)
+            if ctx.zero_infinity:
+                keep &= nll != np.inf
+            grad[:tm] = xp.where(keep[:, :, None], res, 0.0)
+        return (grad[:, 0] if ctx.unbatched else grad), None, None, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        """(create_graph) the alpha recursion rebuilt from differentiable ops (its gradient
+        is the true one), plus torch's ``exp(lp)`` term on tensors, so that the gradient
+        equals ``backward``'s and differentiates again."""
+        if not ctx.needs_input_grad[0]:
+            return (None,) * 8
+        lp0, ext, _, _, nll, skip = ctx.saved_tensors
+        xp = get_xp(lp0)
+        il, tl, unbatched, reduction = ctx.il, ctx.tl, ctx.unbatched, ctx.reduction
+        inf_nll = nll == np.inf
+        zero_inf = inf_nll if ctx.zero_infinity else None
+
+        def forward(x, *_):
+            loss = _ctc_composite(x, ext, skip, il, tl, unbatched, zero_inf)
+            if reduction == "mean":
+                loss = loss / Tensor._wrap(ctx.tlc)
+            if reduction == "none":
+                return loss[0] if unbatched else loss
+            return loss.sum() if reduction == "sum" else loss.mean()
+
+        values = (lp0,) + (None,) * 7
+        grads = list(higher_order.recompute(ctx, g, forward, values))
+        lp = lp0[:, None] if unbatched else lp0
+        t_, n, _ = lp.shape
+        gt = g.reshape((1,)) if unbatched and reduction == "none" else g
+        if reduction == "mean":
+            gr = gt / Tensor._wrap(ctx.tlc * n)
+        elif reduction == "sum":
+            gr = gt * Tensor._wrap(xp.ones(n, dtype=lp.dtype))
+        else:
+            gr = gt
+        frames = xp.arange(t_)[:, None] < xp.asarray(il)  # (T, N): each sample's frames
+        keep = frames & ~inf_nll if ctx.zero_infinity else frames
+        x = ctx.lift(lp0, 0)
+        xb = x.unsqueeze(1) if unbatched else x
+        extra = xb.exp() * (gr.reshape((1, n, 1)) * Tensor._wrap(keep[:, :, None].astype(lp.dtype)))
+        if not ctx.zero_infinity:  # torch's NaN gradient of an impossible alignment
+            nan = frames & inf_nll
+            extra = extra + Tensor._wrap(xp.where(nan[:, :, None], np.nan, 0.0).astype(lp.dtype))
+        extra = extra[:, 0] if unbatched else extra
+        grads[0] = extra if grads[0] is None else grads[0] + extra
+        return tuple(grads)
+
+
+def _ctc_lse(parts: list, ninf: float) -> Tensor:
+    """log(sum(exp(parts))) on tensors, -inf (with zero gradients, not NaN) where every
+    part is -inf: the differentiable twin of :class:`_CtcStep`."""
+    from darklib.ops.shape import stack
+
+    s = stack(parts, 0)
+    xp = get_xp(s.array)
+    m = s.array.max(axis=0)
+    m = xp.where(m == ninf, 0.0, m).astype(s.array.dtype)
+    total = (s - Tensor._wrap(m)).exp().sum(0)
+    some = Tensor._wrap(total.array > 0)
+    safe = _E.where(some, total, 1.0)
+    return _E.where(some, safe.log() + Tensor._wrap(m), ninf)
+
+
+def _ctc_composite(
+    x: Tensor, ext: Any, skip: Any, il: np.ndarray, tl: np.ndarray, unbatched: bool, zero_inf: Any
+) -> Tensor:
+    """Each sample's CTC loss (N,) from differentiable ops: the alpha recursion of
+    :class:`CtcLoss` on tensors (for double backward)."""
+    from darklib.ops.shape import cat
+
+    xp = get_xp(x.array)
+    ninf = -np.inf
+    xb = x.unsqueeze(1) if unbatched else x
+    n, ll_ = ext.shape
+    tm = int(il.max())
+    dt = xb.array.dtype
+    tlx, ilx = xp.asarray(tl), xp.asarray(il)
+    pad = Tensor._wrap(xp.full((n, 2), ninf, dtype=dt))
+    skipt = Tensor._wrap(skip)
+    pos = xp.arange(ll_)
+    first = (pos == 0) | ((pos == 1) & (tlx[:, None] > 0))
+    end_a = Tensor._wrap(xp.minimum(2 * tlx, ll_ - 1)[:, None])
+    end_b = Tensor._wrap(xp.maximum(2 * tlx - 1, 0)[:, None])
+    has_b = Tensor._wrap((tlx > 0)[:, None])
+    final = Tensor._wrap(xp.where(tlx > 0, ninf, 0.0).astype(dt)).reshape((n, 1))
+    lasts = set((il - 1).tolist())
+    if tm:
+        index = Tensor._wrap(xp.broadcast_to(ext[None], (tm, n, ll_)).copy())
+        lpe = xb[:tm].gather(2, index)
+    for t in range(tm):
+        if t == 0:
+            alpha = _E.where(Tensor._wrap(first), lpe[0], ninf)
+        else:
+            shifted = cat([pad, alpha], 1)
+            a3 = _E.where(skipt, shifted[:, :ll_], ninf)
+            alpha = _ctc_lse([alpha, shifted[:, 1 : ll_ + 1], a3], ninf) + lpe[t]
+        if t in lasts:
+            la = alpha.gather(1, end_a)
+            lb = _E.where(has_b, alpha.gather(1, end_b), ninf)
+            final = _E.where(Tensor._wrap((ilx - 1 == t)[:, None]), _ctc_lse([la, lb], ninf), final)
+    nll = -final.reshape((n,))
+    if zero_inf is not None:
+        nll = _E.where(Tensor._wrap(zero_inf), 0.0, nll)
+    return nll
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor | tuple | list,
+    target_lengths: Tensor | tuple | list,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """Connectionist Temporal Classification loss, as ``torch.nn.functional.ctc_loss``.
+
+    The negative log-likelihood of each target sequence summed over all its alignments
+    with the input frames (blanks between and around the labels, a blank needed between
+    repeated labels). A target longer than its input can be aligned gives an infinite loss
+    (``zero_infinity`` turns such losses and their gradients into zeros).
+
+    The gradient is PyTorch's: ``exp(log_probs) - posterior`` per frame, which is the
+    gradient with respect to the logits of a ``log_softmax``, and equals the gradient with
+    respect to ``log_probs`` only up to a term that ``log_softmax``'s backward removes
+    (so it differs from the true derivative for inputs that are not normalised).
+
+    Args:
+        log_probs: (T, N, C) or unbatched (T, C) log-probabilities (e.g. ``log_softmax``
+            outputs), float32 or float64.
+        targets: padded (N, S) or concatenated (sum(target_lengths),) class indices, an
+            integer tensor (never the blank in a well-formed target).
+        input_lengths: (N,) frames per sample, each at most T: a tensor or ints.
+        target_lengths: (N,) labels per sample: a tensor or ints.
+        blank: the blank's class index, in [0, C).
+        reduction: 'none' (N,) | 'mean' (each loss divided by its target length, at least
+            1, then averaged over the batch) | 'sum'.
+        zero_infinity: replace infinite losses (impossible alignments) and their
+            gradients by zero.
+
+    Example:
+        >>> lp = dl.randn(50, 4, 20).log_softmax(2).requires_grad_()
+        >>> tg = dl.randint(1, 20, (4, 10))
+        >>> F.ctc_loss(lp, tg, (50,) * 4, (10, 8, 9, 10)).backward()
+    """
+    op = "ctc_loss"
+    reduction = _reduction(op, None, None, reduction)
+    x = _tensor(log_probs, op, "log_probs")
+    t = _tensor(targets, op, "targets")
+    if x.array.dtype not in (np.float32, np.float64):
+        raise InvalidType(
+            f"{op}: expected log_probs of dtype float32 or float64, got {x.dtype}; "
+            "convert it with .float()"
+        )
+    if x.ndim not in (2, 3):
+        raise InvalidValue(
+            f"{op}: expected log_probs of shape (T, N, C) or unbatched (T, C), got {tuple(x.shape)}"
+        )
+    shape = tuple(x.shape)
+    if x.numel() == 0:
+        raise InvalidValue(f"{op}: log_probs tensor must not be empty, got shape {shape}")
+    _same_device(op, x, t, "targets")
+    unbatched = x.ndim == 2
+    n, c = (1, shape[1]) if unbatched else shape[1:]
+    if isinstance(blank, bool) or not isinstance(blank, int | np.integer):
+        raise InvalidType(f"{op}: blank must be an int, got {type(blank).__name__}")
+    if not 0 <= blank < c:
+        raise OutOfRange(
+            f"{op}: blank must be in label range [0, {c}) for log_probs {shape}, got blank={blank}"
+        )
+    il = _ctc_lengths(op, "input_lengths", input_lengths, n, shape)
+    tl = _ctc_lengths(op, "target_lengths", target_lengths, n, shape)
+    if il.max() > shape[0]:
+        raise InvalidValue(
+            f"{op}: expected input_lengths to have values at most T = {shape[0]} (log_probs "
+            f"{shape}), but got value {int(il.max())}"
+        )
+    if unbatched and t.ndim == 2 and t.shape[0] != 1:
+        raise InvalidValue(
+            f"{op}: unbatched log_probs {shape} takes targets (S,) or (1, S), got {tuple(t.shape)}"
+        )
+    ext = _ctc_extended(op, t, tl, n, c, int(blank), shape)
+    ext = get_xp(x.array).asarray(ext)
+    return CtcLoss.apply(x, ext, il, tl, int(blank), reduction, bool(zero_infinity), unbatched)
