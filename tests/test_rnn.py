@@ -443,3 +443,23 @@ def test_rnn_utils_errors():
         rnn_utils.pad_packed_sequence(p, total_length=4)
     with pytest.raises(ValueError, match=r"sequence 1 is \(2, 3\)"):
         rnn_utils.pad_sequence([dl.zeros(2, 2), dl.zeros(2, 3)])
+
+
+def test_lstm_and_gru_outputs_may_change_in_place_and_lengths_may_be_floats():
+    """As torch: backward does not read an LSTM's or GRU's returned output; packing takes
+    float lengths; a layer (not a cell) refuses input_size 0."""
+    for module in (nn.GRU(3, 4, 2), nn.LSTM(3, 4, bidirectional=True), nn.GRUCell(3, 4)):
+        x = (
+            dl.randn(5, 2, 3, requires_grad=True)
+            if module.__class__.__name__ != "GRUCell"
+            else dl.randn(2, 3, requires_grad=True)
+        )
+        out = module(x)
+        out = out[0] if isinstance(out, tuple) else out
+        out.mul_(0.5)
+        out.sum().backward()
+        assert x.grad is not None and tuple(x.grad.shape) == tuple(x.shape)
+    packed = rnn_utils.pack_padded_sequence(dl.randn(3, 2, 4), [3.0, 2.0])
+    assert packed.batch_sizes.tolist() == [2, 2, 1]
+    with pytest.raises(ValueError, match="input_size"):
+        nn.LSTM(0, 3)

@@ -503,3 +503,31 @@ def test_mha_double_backward_matches_torch():
     (gg,) = dl.autograd.grad((g**2).sum(), x)
     (tgg,) = torch.autograd.grad((tg**2).sum(), tx)
     assert_close(gg, tgg, **TOL)
+
+
+def test_sdpa_edge_cases_found_by_review():
+    """A float32 mask on a float16 query keeps float16; a mask that would enlarge the
+    output is refused (torch: 'doesn't match the broadcast shape'); an empty embedding
+    averages the values; a static_k whose length differs from the values is refused."""
+    q = dl.randn(1, 3, 4).to(dl.float16)
+    assert F.scaled_dot_product_attention(q, q, q, attn_mask=dl.zeros(3, 3)).dtype == dl.float16
+    x = dl.randn(2, 3, 4)
+    with pytest.raises(InvalidValue, match=r"attn_mask \(5, 2, 3, 3\) does not broadcast"):
+        F.scaled_dot_product_attention(x, x, x, attn_mask=dl.zeros(5, 2, 3, 3))
+    v = rng(3).standard_normal((1, 3, 3))
+    want = torch.nn.functional.scaled_dot_product_attention(
+        torch.zeros(1, 2, 0, dtype=torch.float64),
+        torch.zeros(1, 3, 0, dtype=torch.float64),
+        torch.tensor(v),
+    )
+    got = F.scaled_dot_product_attention(
+        dl.zeros(1, 2, 0, dtype=dl.float64), dl.zeros(1, 3, 0, dtype=dl.float64), dl.tensor(v)
+    )
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+    e, h = 4, 2
+    q, k = dl.randn(1, 1, e), dl.randn(2, 1, e)
+    w, b, ow, ob = dl.randn(3 * e, e), dl.zeros(3 * e), dl.randn(e, e), dl.zeros(e)
+    with pytest.raises(InvalidValue, match="1 keys but 2 values"):
+        F.multi_head_attention_forward(
+            q, k, k, e, h, w, b, None, None, False, 0.0, ow, ob, static_k=dl.randn(2, 1, 2)
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from darklib.creation import empty
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.parameter import Parameter
@@ -45,10 +47,12 @@ def shape_str(x: Tensor) -> str:
 
 
 def positive_int(value: Any, name: str, owner: str, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+    """``value`` as a Python int (NumPy integers too), refused unless positive (or 0)."""
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+    if not ok or value < (0 if allow_zero else 1):
         kind = "a non-negative" if allow_zero else "a positive"
         raise InvalidValue(f"{owner}: {name} must be {kind} int, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_reduction(reduction: str, owner: str) -> str:

@@ -69,7 +69,7 @@ class RNNBase(Module):
         name = {"RNN_TANH": "RNN", "RNN_RELU": "RNN"}.get(mode, mode)
         if mode.lower() not in GATES:
             raise InvalidValue(f"{name}: unknown mode {mode!r}")
-        positive_int(input_size, "input_size", name, allow_zero=True)
+        positive_int(input_size, "input_size", name)  # (torch's cells allow 0, its layers not)
         positive_int(hidden_size, "hidden_size", name)
         positive_int(num_layers, "num_layers", name)
         if isinstance(dropout, bool) or not isinstance(dropout, int | float):

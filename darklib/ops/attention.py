@@ -91,7 +91,8 @@ def scaled_dot_product_attention(
         if hv != hq:
             v = repeat_interleave(v, hq // hv, dim=-3)
     lq, s = q.shape[-2], k.shape[-2]
-    factor = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    e = q.shape[-1]  # (an empty embedding: zero scores, whatever the scale)
+    factor = (1.0 / math.sqrt(e) if e else 1.0) if scale is None else float(scale)
     scores = matmul(q, transpose(k, -2, -1)) * factor
     xp = get_xp(q.array)
     dt = q.array.dtype
@@ -108,10 +109,19 @@ def scaled_dot_product_attention(
         if type(m.array) is not type(q.array):
             raise RuntimeError(f"{op}: attn_mask is on {m.device} but query is on {q.device}")
         _E.check_broadcast(op, scores, m)
+        try:
+            fits = np.broadcast_shapes(tuple(scores.shape), tuple(m.shape)) == tuple(scores.shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise InvalidValue(
+                f"{op}: attn_mask {tuple(m.shape)} does not broadcast to the attention "
+                f"scores {tuple(scores.shape)} of query {tuple(q.shape)} and key {tuple(k.shape)}"
+            )
         if m.array.dtype == bool:
             scores = scores + _const(q, xp.where(m.array, 0.0, -math.inf).astype(dt))
         elif m.array.dtype == dt or m.array.dtype == np.float32:
-            scores = scores + m
+            scores = scores + (m if m.array.dtype == dt else m.to(q.dtype))
         else:
             raise InvalidType(
                 f"{op}: attn_mask must be bool, float32 or the query's dtype {q.dtype}, "
@@ -409,6 +419,15 @@ def multi_head_attention_forward(
     q = q.reshape(tgt_len, bsz, heads, head_dim).permute(1, 2, 0, 3)
     k = _mha_heads(op, "static_k", k, static_k, bsz, heads, head_dim)
     v = _mha_heads(op, "static_v", v, static_v, bsz, heads, head_dim)
+    if k.shape[2] != v.shape[2]:
+        raise InvalidValue(
+            f"{op}: {k.shape[2]} keys but {v.shape[2]} values (static_k/static_v, key "
+            f"{tuple(key.shape)}, value {tuple(value.shape)}): each key needs a value"
+        )
+    if attn_mask is not None and attn_mask.ndim and attn_mask.shape[-1] not in (1, k.shape[2]):
+        raise InvalidValue(
+            f"{op}: attn_mask {tuple(attn_mask.shape)} does not match the {k.shape[2]} keys"
+        )
     if add_zero_attn:
         xp = get_xp(q.array)
         zero = _const(q, xp.zeros((bsz, heads, 1, head_dim), dtype=q.array.dtype))

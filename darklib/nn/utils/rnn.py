@@ -127,10 +127,10 @@ def _lengths_array(lengths: Any, batch: int, op: str) -> np.ndarray:
         arr = to_numpy(lengths.array)
     else:
         arr = np.asarray(lengths)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):
         raise InvalidValue(
             f"{op}: lengths must be a 1-D sequence of ints, got shape {arr.shape} of {arr.dtype}"
-        )
+        )  # (floats are truncated to ints, as torch)
     arr = arr.astype(np.int64)
     if arr.size != batch:
         raise InvalidValue(
