@@ -5,6 +5,7 @@ The ``threaded`` fixture drops the size thresholds to zero, so that the small te
 take the same split paths as a real training step does."""
 
 import contextlib
+import math
 import os
 import platform
 import select
@@ -37,6 +38,8 @@ pytestmark = pytest.mark.skipif(
 def threaded(monkeypatch):
     monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
     monkeypatch.setattr(par, "SPLIT_MACS", 0)
+    monkeypatch.setattr(par, "BLAS_OWN_MACS", 0)
+    monkeypatch.setattr(par, "QUIET_SECONDS", math.inf)  # never hand products to BLAS
     before = par.get_num_threads()
     par.set_num_threads(3)  # an odd count: uneven pieces
     yield
@@ -297,10 +300,14 @@ def test_batch_norm_of_a_permuted_view_follows_torch(request, with_threads):
     )
 
 
-def test_products_never_run_on_blas_own_threads(monkeypatch):
-    """darklib's products run on one BLAS thread or split over the pool, never on BLAS's
-    own (spin-waiting) threads, which collapse next to any other busy thread."""
+def test_products_go_to_blas_threads_only_while_no_region_runs(monkeypatch):
+    """An MLP's products run on BLAS's own (spinning, quick to start) threads; once darklib
+    runs parallel regions, products stay on one BLAS thread or are split by the pool. A
+    batch of products never goes to BLAS's threads (one hand-off per matrix)."""
     monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(par, "BLAS_OWN_MACS", 1000)
+    monkeypatch.setattr(par, "_last_region", -math.inf)
+    monkeypatch.setattr(par, "_blas_slow_until", -math.inf)
     monkeypatch.setattr(par, "_num_threads", 2)  # as on a 2-core machine, whatever this one has
     single = []
 
@@ -310,11 +317,42 @@ def test_products_never_run_on_blas_own_threads(monkeypatch):
         yield
 
     monkeypatch.setattr(par, "_single_blas", recording)
-    for shape in [(5, 5), (20, 20), (300, 300), (4, 64, 64)]:
-        single.clear()
-        a = np.ones(shape, np.float32)
-        np.testing.assert_array_equal(par.matmul(a, a), np.matmul(a, a))
-        assert single, f"a {shape} product ran without darklib's single-thread BLAS"
+    big, small = np.ones((20, 20), np.float32), np.ones((5, 5), np.float32)
+    par.matmul(big, big)  # 8,000 MACs, darklib quiet: BLAS's threads
+    assert single == []
+    par.matmul(small, small)  # 125 MACs: one BLAS thread, no wake-up
+    assert single == [True]
+    single.clear()
+    batch = np.ones((3, 20, 20), np.float32)
+    np.testing.assert_array_equal(par.matmul(batch, batch), np.matmul(batch, batch))
+    assert single, "a batch of products ran on BLAS's own threads"
+    par.parallel_for(lambda s, e: None, 4, 4)  # a region: no longer quiet
+    single.clear()
+    par.matmul(big, big)
+    assert single == [True]
+
+
+def test_a_slow_product_on_blas_threads_sends_products_to_the_pool(monkeypatch):
+    """BLAS's spinning threads collapse next to other busy threads: one product that runs
+    far below a core's speed there keeps darklib's products off them for a while."""
+    monkeypatch.setattr(par, "BLAS_OWN_MACS", 1000)
+    monkeypatch.setattr(par, "_last_region", -math.inf)
+    monkeypatch.setattr(par, "_blas_slow_until", -math.inf)
+    monkeypatch.setattr(par, "_num_threads", 2)
+    monkeypatch.setattr(par, "SLOW_MACS_PER_S", 1e30)  # every product counts as slow
+    single = []
+
+    @contextlib.contextmanager
+    def recording():
+        single.append(True)
+        yield
+
+    monkeypatch.setattr(par, "_single_blas", recording)
+    big = np.ones((20, 20), np.float32)
+    par.matmul(big, big)  # on BLAS's threads, and found slow
+    assert single == [] and not par._quiet()
+    par.matmul(big, big)
+    assert single == [True]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")

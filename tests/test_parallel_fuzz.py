@@ -45,6 +45,8 @@ def _tol(dt):
 def threaded(monkeypatch):
     monkeypatch.setattr(par, "MIN_ELEMENTS", 0)
     monkeypatch.setattr(par, "SPLIT_MACS", 0)
+    monkeypatch.setattr(par, "BLAS_OWN_MACS", 0)
+    monkeypatch.setattr(par, "QUIET_SECONDS", math.inf)
     before = par.get_num_threads()
     par.set_num_threads(3)
     yield

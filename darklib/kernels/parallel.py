@@ -11,11 +11,14 @@ BLAS's own threads must keep out of the way meanwhile: OpenBLAS's workers spin f
 the core (measured here: a ReLU split over 2 threads right after a GEMM ran slower than on
 one). While darklib runs a GEMM or a parallel region it therefore sets OpenBLAS to one
 thread, and large GEMMs are split by the pool instead; the count is restored when the last
-such region ends. darklib's products never run on BLAS's own threads: next to any other
-busy thread (the studio's GUI, another process) their spin-waits collapse, and a
-(32, 256) @ (256, 1024) product took 24 ms instead of 0.25 ms on a loaded 2-core machine,
-where the pool's blocking hand-offs only cost a wake-up (on an idle machine BLAS's threads
-had run a small MLP's step about 25% faster). OpenBLAS's count is process-wide
+such region ends. Products that come while no region has run for a while (a network of
+small tensors, like an MLP, never starts one) keep BLAS's own threads instead, whose
+spinning workers start a small product faster than the pool's wake-up (about 60 us; an MLP
+step ran 2x faster). Next to another busy thread (another program, a busy GUI) those
+spin-waits collapse, though: a (32, 256) @ (256, 1024) product took 24 ms instead of
+0.25 ms on a loaded 2-core machine. A product on BLAS's threads that runs that slowly
+sends darklib's products to the pool, whose blocking hand-offs degrade gracefully, for a
+while (see ``matmul``). OpenBLAS's count is process-wide
 (``openblas_set_num_threads_local`` of the pthreads builds NumPy ships sets the global
 count), so NumPy products that other threads run at that moment use one thread too.
 Where that control is missing (another BLAS) the pool stays off and every op runs as
@@ -47,6 +50,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -368,6 +372,8 @@ def parallel_for(fn: Callable[[int, int], Any], n: int, elements: int) -> None:
     if k <= 1:
         fn(0, n)  # not marked busy: a GEMM inside may still split itself
         return
+    global _last_region
+    _last_region = time.monotonic()
     pieces = ranges(n, k)
     done: queue.SimpleQueue = queue.SimpleQueue()
     error = None
@@ -445,6 +451,35 @@ def elementwise(fn: Callable[..., Any], out: np.ndarray, *arrays: np.ndarray) ->
 # A product of at least this many multiply-adds (M*N*K) is split over the threads; smaller
 # ones run on one BLAS thread (a hand-off costs about as much as a 4M one takes).
 SPLIT_MACS = 1 << 24
+# While no parallel region has run for QUIET_SECONDS (a network of small tensors, like an
+# MLP, never starts one), products of at least BLAS_OWN_MACS run on OpenBLAS's own threads
+# instead: its spinning workers take up small products without a thread wake-up, which
+# made the benchmark MLP's step twice as fast. Next to darklib's regions those spinning
+# workers would take the second core, hence the quiet period (they spin for ~0.1 s).
+BLAS_OWN_MACS = 1 << 20
+QUIET_SECONDS = 1.0
+# A product on BLAS's threads slower than this (a single core does ~50e9) means their
+# spin-waits are fighting other busy threads: the pool takes the products for a while.
+SLOW_MACS_PER_S = 2e9
+BLAS_COOLDOWN_SECONDS = 30.0
+_last_region = -math.inf  # time.monotonic() of the last region that used several threads
+_blas_slow_until = -math.inf  # BLAS's own threads are off until then
+
+
+def _quiet() -> bool:
+    now = time.monotonic()
+    return now - _last_region > QUIET_SECONDS and now > _blas_slow_until
+
+
+def _on_blas_threads(a: np.ndarray, b: np.ndarray, out: Any, macs: int) -> np.ndarray:
+    """``np.matmul`` on OpenBLAS's own threads, watched: if it ran below SLOW_MACS_PER_S
+    (another busy thread beside BLAS's spinning ones), they stay off for a while."""
+    global _blas_slow_until
+    t = time.perf_counter()
+    res = np.matmul(a, b, out=out)
+    if time.perf_counter() - t > macs / SLOW_MACS_PER_S:
+        _blas_slow_until = time.monotonic() + BLAS_COOLDOWN_SECONDS
+    return res
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -454,7 +489,10 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     thread: along the longest of M and N, or along K (partial products then summed) when K
     dominates, as in weight gradients, where cutting M or N leaves each thread streaming the
     whole of the other operand; batched products along their first batch axis. Smaller ones
-    run on one BLAS thread (never on BLAS's own threads: see the module docstring).
+    run on one BLAS thread, and while darklib is quiet (:func:`_quiet`) BLAS's own threads
+    take every single product of at least :data:`BLAS_OWN_MACS` (never a batch: NumPy would
+    hand each of its matrices to those threads in turn, 10x slower than the pool for
+    attention's (128, 256, 32) @ (128, 32, 256)).
     """
     if not owns_blas:
         return np.matmul(a, b, out=out)
@@ -463,8 +501,10 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         m, kk, n = a.shape[-2], a.shape[-1], b.shape[-1]
         macs = math.prod(batch) * m * n * kk
-    if getattr(_local, "busy", False) or get_num_threads() == 1:
+    if macs < BLAS_OWN_MACS or getattr(_local, "busy", False) or get_num_threads() == 1:
         split = False
+    elif _quiet() and math.prod(batch) <= 1:
+        return _on_blas_threads(a, b, out, macs)
     else:
         split = macs >= SPLIT_MACS and (not batch or batch[0] > 1)
     if not split:
