@@ -13,6 +13,7 @@ copies them out once. On the GPU the same arithmetic runs in the kernels of
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -1296,42 +1297,32 @@ def lp_pool3d(
     return _lp_from_avg(avg, p, k[0] * k[1] * k[2])
 
 
-def max_pool1d_with_indices(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """``max_pool1d`` returning ``(output, indices)`` whatever ``return_indices`` says."""
-    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+def _with_indices(name: str, pool: Callable[[], Callable]) -> Callable:
+    """torch's ``max_poolNd_with_indices``: the pool (from ``pool()``) returning ``(output,
+    indices)`` whatever ``return_indices`` says."""
+
+    def with_indices(
+        input: Tensor,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+        return_indices: bool = False,
+    ) -> tuple[Tensor, Tensor]:
+        return pool()(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+    with_indices.__name__ = with_indices.__qualname__ = f"{name}_with_indices"
+    with_indices.__doc__ = f"``{name}`` returning ``(output, indices)``."
+    return with_indices
 
 
-def max_pool2d_with_indices(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """``max_pool2d`` returning ``(output, indices)`` whatever ``return_indices`` says."""
-    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
-
-
-def max_pool3d_with_indices(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-    return_indices: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """``max_pool3d`` returning ``(output, indices)`` whatever ``return_indices`` says."""
+def _max_pool3d() -> Callable:
     from darklib.ops.volumetric import max_pool3d
 
-    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+    return max_pool3d
+
+
+max_pool1d_with_indices = _with_indices("max_pool1d", lambda: max_pool1d)
+max_pool2d_with_indices = _with_indices("max_pool2d", lambda: max_pool2d)
+max_pool3d_with_indices = _with_indices("max_pool3d", _max_pool3d)
