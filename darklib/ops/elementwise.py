@@ -943,9 +943,9 @@ def _shrunk(a: Any, lambd: float) -> Any:
     return xp.abs(a) <= lambd
 
 
-class Softshrink(Function):
+class Softshrink(Hardshrink):
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else +0; NaN stays
-    NaN with slope 1."""
+    NaN with slope 1. (Its gradient is hardshrink's.)"""
 
     @staticmethod
     def forward(ctx, a, lambd):
@@ -955,17 +955,6 @@ class Softshrink(Function):
         out = xp.copysign(xp.asarray(lambd, a.dtype), a, out=xp.empty(a.shape, a.dtype))
         xp.subtract(a, out, out=out)
         return _zero_where(out, _shrunk(a, lambd))
-
-    @staticmethod
-    def backward(ctx, g):
-        (a,) = ctx.saved_tensors
-        return _zero_where(g, _shrunk(a, ctx.lambd)), None
-
-    @staticmethod
-    def backward_graph(ctx, g):
-        (a,) = ctx.saved_tensors
-        drop = Tensor._wrap(_shrunk(a, ctx.lambd))
-        return higher_order.linked(ctx, (where(drop, 0.0, g), None), 0)
 
 
 class PReLU(Function):
