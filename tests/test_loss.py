@@ -1008,3 +1008,14 @@ def test_cross_entropy_with_no_target_weight_is_nan_as_torch():
             label_smoothing=smoothing,
         )
         assert np.isnan(float(want)) and np.isnan(float(got))
+
+
+def test_kl_div_target_gradient_at_a_zero_target_is_nan_as_torch():
+    grads = []
+    for m in (torch, dl):
+        x = m.tensor([[1.0, 2.0, 3.0]], dtype=m.float64, requires_grad=True)
+        y = m.tensor([[0.0, 0.5, 0.5]], dtype=m.float64, requires_grad=True)
+        m.nn.functional.kl_div(x.log_softmax(-1), y, reduction="batchmean").backward()
+        grads.append((x.grad.numpy(), y.grad.numpy()))
+    for d, t in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(d, t, rtol=1e-12, equal_nan=True)

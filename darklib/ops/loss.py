@@ -1054,7 +1054,9 @@ class KLDiv(Function):
             if ctx.log_target:
                 gt = et * (t - x + 1) * gn
             else:
-                gt = (xp.log(t) + 1 - x) * gn
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    gt = (xp.log(t) + 1 - x) * gn
+                gt = xp.where(t == 0, np.nan, gt)  # (torch's xlogy derivative at 0: NaN)
         return gx, gt, None, None
 
     @staticmethod
