@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import queue
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,6 +61,8 @@ def out_problem(out: Path) -> str | None:
     """Why ``--out`` cannot hold the trained project, as one line, or None: only a
     ``.darkproj`` holds the weights (a ``.json`` is the settings alone), and a directory or a
     path under a missing one cannot be written."""
+    if out.name in ("", ".", ".."):
+        return f"--out {out}: give a file name ending in {SUFFIX}"
     if out.suffix != SUFFIX:
         return (
             f"--out {out}: the trained project is written as a {SUFFIX} file (weights, "
@@ -69,6 +73,8 @@ def out_problem(out: Path) -> str | None:
         return f"--out {out}: is a directory; give a file name ending in {SUFFIX}"
     if not out.parent.is_dir():
         return f"--out {out}: the folder {out.parent} does not exist"
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        return f"--out {out}: cannot be written here (permissions)"
     return None
 
 
@@ -101,6 +107,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     path = Path(args.project)
     out = Path(args.out) if args.out else default_out(path)
     bad = out_problem(out)
+    if not bad and not args.out and out != path and out.exists():
+        # a .json project's earlier result: training the settings again would replace it
+        bad = (
+            f"{out} holds an earlier run of this project: continue it with "
+            f"'python main.py train {out}', or start afresh with --out NEW{SUFFIX}"
+        )
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2
@@ -192,7 +204,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         kept = f"; the last epoch's checkpoint is {ckpt}" if wrote_ckpt else ""
         print(f"error in {secs:.1f} s; {out} was not written{kept}", file=sys.stderr)
         return status or 1
-    save_project(session.snapshot(), out)
+    try:
+        save_project(session.snapshot(), out)
+    except OSError as e:  # (a full disk, a folder made read-only meanwhile): keep the work
+        spare = Path(tempfile.gettempdir()) / out.name
+        save_project(session.snapshot(), spare)
+        print(
+            f"error: could not write {out} ({e}); the trained project is in {spare}",
+            file=sys.stderr,
+        )
+        return 1
     if wrote_ckpt and ckpt is not None:
         ckpt.unlink(missing_ok=True)  # the output holds this state or a newer one
     print(f"{reason or 'stopped'} in {secs:.1f} s; wrote {out}")

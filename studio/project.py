@@ -23,6 +23,7 @@ import re
 import struct
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -382,7 +383,7 @@ def _load_zip(path: Path, where: str) -> Project:
                 if "samples" in pos:  # samples of the current epoch behind (newer files)
                     proj.position["samples"] = int(pos["samples"])
             proj.thumbnail = _read_member(zf, "thumbnail.png", MAX_THUMBNAIL_BYTES, where)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
             raise ProjectError(f"{where}: damaged archive ({e})") from None
     return proj
 
@@ -435,9 +436,18 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename,
     so that a crash leaves either the old file or the new one, never half of one."""
     path = Path(path)
+    if path.is_symlink():  # write through the link (replacing it would cut the link)
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600): keep the replaced file's permissions, or
+        # give a new one what open() would (0666 less the umask)
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except OSError:
+            mode = 0o666 & ~_umask()
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -449,6 +459,12 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # (reading it means setting it: put it straight back)
+    os.umask(mask)
+    return mask
 
 
 def save_project(proj: Project, path: str | os.PathLike) -> Path:

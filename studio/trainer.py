@@ -296,6 +296,8 @@ class Session:
         self.history = History.from_json(project.history or {})
         self.position = dict(project.position)
         self._data = data
+        if not project.model_state:  # a fresh model: its initial weights follow the seed
+            dl.manual_seed(self.spec.training.seed)
         self.model = build_model(self.spec.model)
         if project.model_state:
             self._load_model_state(project.model_state)

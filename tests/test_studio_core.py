@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import queue
 import zipfile
 
@@ -707,3 +708,76 @@ def test_one_class_data_is_refused_before_training(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "the dataset has 1 class: classification needs at least 2" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_cli_keeps_an_earlier_result_and_refuses_outputs_it_cannot_write(
+    tmp_path, capsys, monkeypatch
+):
+    """Training a .json project again would replace its earlier .trained.darkproj: refused
+    with the way to continue it. '--out .' and an unwritable folder are one-line errors."""
+    from studio import cli
+
+    spec = _cli_env(monkeypatch)
+    src = save_project(Project(spec=spec), tmp_path / "p.json")
+    assert cli.main(["train", str(src), "--epochs", "1"]) == 0
+    result = tmp_path / "p.trained.darkproj"
+    before = result.read_bytes()
+    capsys.readouterr()
+    assert cli.main(["train", str(src), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds an earlier run" in err and f"train {result}" in err
+    assert result.read_bytes() == before
+    for out in (".", str(tmp_path) + "/"):
+        assert cli.main(["train", str(src), "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "--out" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # (root writes anywhere)
+            assert cli.main(["train", str(src), "--out", str(locked / "x.darkproj")]) == 2
+            assert "cannot be written" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_saves_keep_file_permissions_and_links(tmp_path):
+    spec = spec_from_dict(MLP)
+    path = tmp_path / "p.darkproj"
+    save_project(Project(spec=spec), path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() would make it
+    path.chmod(0o640)
+    save_project(Project(spec=spec), path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    link = tmp_path / "link.darkproj"
+    link.symlink_to(path)
+    save_project(Project(spec=spec), link)
+    assert link.is_symlink() and load_project(link).spec.name == spec.name
+
+
+def test_a_damaged_archive_is_a_project_error(tmp_path):
+    spec = spec_from_dict(MLP)
+    path = save_project(Project(spec=spec, model_state={}), tmp_path / "p.darkproj")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:  # corrupt the compressed bytes of the first member
+        info = zf.infolist()[0]
+    start = info.header_offset + 30 + len(info.filename)
+    data[start : start + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    with pytest.raises(ProjectError):
+        load_project(path)
+
+
+def test_fresh_sessions_start_from_the_seed(monkeypatch):
+    pytest.importorskip("darklib.nn")
+    from studio.trainer import Session
+
+    spec = spec_from_dict(MLP)
+    a = Session(Project(spec=spec), data=_data(spec))
+    b = Session(Project(spec=spec), data=_data(spec))
+    for (na, pa), (nb, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
+        assert na == nb
+        np.testing.assert_array_equal(pa.detach().numpy(), pb.detach().numpy())
