@@ -729,7 +729,9 @@ class Trainer:
                 train_ds,
                 batch_sampler=batches,
                 num_workers=t.num_workers,
-                seed=t.seed * 100_003 + epoch * 7919 + pos["batch"],
+                # one seed per epoch: a sample's augmentation follows (seed, index), so a
+                # resumed epoch gives its remaining samples the crops of an unbroken run
+                seed=t.seed * 100_003 + epoch * 7919,
             )
             stats: dict[str, float] = {}
             loss_sum = 0.0

@@ -781,3 +781,37 @@ def test_fresh_sessions_start_from_the_seed(monkeypatch):
     for (na, pa), (nb, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
         assert na == nb
         np.testing.assert_array_equal(pa.detach().numpy(), pb.detach().numpy())
+
+
+def test_a_resumed_run_with_augmentations_trains_as_an_unbroken_one():
+    """Random crops and flips follow (epoch seed, sample): stopping after three steps and
+    starting again gives the weights of a run that never stopped."""
+    from studio.trainer import Trainer
+
+    d = json.loads(json.dumps(MLP))
+    d["dataset"]["transforms"] = [
+        {"type": "RandomHorizontalFlip", "args": {}},
+        {"type": "RandomCrop", "args": {"size": 6, "padding": 1}},
+    ]
+    unbroken = _session(d)
+    _run(Trainer(unbroken, epochs=1))
+    s = _session(d)
+    tr = Trainer(s, epochs=1)
+    real, calls = s.task.train_step, {"n": 0}
+
+    def stop_after_three(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            tr.stop()
+        return real(*a)
+
+    s.task.train_step = stop_after_three
+    _run(tr)
+    assert s.position["step"] == 3
+    s.task.train_step = real
+    _run(Trainer(s, epochs=1))
+    assert s.position["step"] == unbroken.position["step"]
+    for k, v in unbroken.model.state_dict().items():
+        np.testing.assert_allclose(
+            s.model.state_dict()[k].numpy(), v.numpy(), rtol=1e-6, atol=1e-7, err_msg=k
+        )
