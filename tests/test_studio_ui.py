@@ -797,3 +797,20 @@ def test_one_class_folder_is_refused(win, qtbot, tmp_path):
     win.dataset_panel.set_folder(folder)  # chosen in the Dataset panel: the same refusal
     assert win.c.spec.dataset.source == "procedural"
     assert "the dataset has 1 class" in win.dataset_panel.error.text()
+
+
+def test_changing_the_schedule_keeps_the_optimizer_state(win, qtbot):
+    """Only the schedule changed: the optimizer's moments carry on (they were dropped with
+    'optimizer changed: its state starts afresh')."""
+    _trained(win, qtbot)
+    tp = win.training_panel
+    other = next(
+        tp.sched.itemText(i)
+        for i in range(tp.sched.count())
+        if tp.sched.itemText(i) != tp.sched.currentText()
+    )
+    tp.sched.setCurrentText(other)
+    assert win.c.spec.schedule.type == other
+    assert "starts afresh" not in tp.log.toPlainText()
+    state = win.c.session.optimizer.state_dict()["state"]
+    assert state, "the optimizer state was dropped"

@@ -331,27 +331,26 @@ class TrainingPanel(QWidget):
             t.num_workers = self.workers.value()
         elif key == "device":
             t.device = self.device.currentText()
-        elif key in ("optim", "sched"):
-            if key == "sched":
-                s.schedule.type = self.sched.currentText()
-            else:
-                o.type = self.optim.currentText()
-                args = dict(o.args)
-                if o.type in ("Adam", "AdamW"):
-                    args.pop("momentum", None)
-                elif self.momentum.value():
-                    args["momentum"] = self.momentum.value()
-                takes = optimizer_arguments(o.type)
-                if takes is not None:
-                    dropped = sorted(k for k in args if k not in takes)
-                    for k in dropped:
-                        del args[k]
-                    if dropped:
-                        self.c.message.emit(
-                            f"{o.type} does not take {', '.join(dropped)}: removed from the "
-                            "optimizer's arguments"
-                        )
-                o.args = args
+        elif key == "sched":  # the optimizer's state stays: the schedule is rebuilt at Start
+            s.schedule.type = self.sched.currentText()
+        elif key == "optim":
+            o.type = self.optim.currentText()
+            args = dict(o.args)
+            if o.type in ("Adam", "AdamW"):
+                args.pop("momentum", None)
+            elif self.momentum.value():
+                args["momentum"] = self.momentum.value()
+            takes = optimizer_arguments(o.type)
+            if takes is not None:
+                dropped = sorted(k for k in args if k not in takes)
+                for k in dropped:
+                    del args[k]
+                if dropped:
+                    self.c.message.emit(
+                        f"{o.type} does not take {', '.join(dropped)}: removed from the "
+                        "optimizer's arguments"
+                    )
+            o.args = args
             self.c.mark_changed("optimizer")
             return
         elif key == "lr":
