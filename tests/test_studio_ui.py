@@ -814,3 +814,20 @@ def test_changing_the_schedule_keeps_the_optimizer_state(win, qtbot):
     assert "starts afresh" not in tp.log.toPlainText()
     state = win.c.session.optimizer.state_dict()["state"]
     assert state, "the optimizer state was dropped"
+
+
+def test_a_project_set_to_a_missing_device_trains_on_this_one(win, qtbot):
+    """A project saved on a GPU machine opens on a CPU-only one: the Device box's fallback
+    is what the project trains on (Start failed with the saved 'cuda')."""
+    import darklib as dl
+
+    if dl.cuda.is_available():
+        pytest.skip("this machine has the device")
+    _open_small(win, SAMPLES[0], steps=2)
+    win.c.spec.training.device = "cuda"
+    win.training_panel.load_project()
+    assert win.c.spec.training.device == win.training_panel.device.currentText() == "cpu"
+    assert "'cuda' is not available here" in win.training_panel.log.toPlainText()
+    win.training_panel.start()
+    _wait_state(qtbot, win, "idle")
+    assert win.c.session.position["step"] == 2

@@ -303,6 +303,11 @@ class TrainingPanel(QWidget):
         self.workers.setValue(s.training.num_workers)
         self._filling = False
         self.log.clear()
+        if idx < 0:  # saved on a machine with a device this one lacks: train on what is here
+            wanted, s.training.device = s.training.device, self.device.currentText()
+            self.append_log(
+                f"device {wanted!r} is not available here: training on {s.training.device}"
+            )
         self.redraw_history()
         self._update_tiles_from_history()
 
