@@ -685,6 +685,11 @@ class Trainer:
         if problem:
             raise DataError(problem)
         train_ds, val_ds = data.train_dataset(), data.val_dataset()
+        if len(train_ds) == 0:  # (an epoch of no batches would "complete" with NaN metrics)
+            raise DataError(
+                f"no training images: the dataset's {len(train_ds) + len(val_ds)} images all "
+                "went to the validation split; add images or lower the validation fraction"
+            )
         per_epoch = self.batches_per_epoch()
         total = per_epoch * self.epochs
         pos = s.position

@@ -489,3 +489,16 @@ def test_mtfl_landmarks_all_faces():
         assert batch["image"].shape[1:] == (80, 80, 3)
         n += batch["image"].shape[0]
     assert n == 12995
+
+
+def test_image_folder_refuses_an_empty_class_folder_as_torchvision(tmp_path):
+    """An empty class folder would still be a class the model must predict: refused,
+    naming it, unless allow_empty (torchvision's argument)."""
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        cv2.imwrite(str(tmp_path / c / "0.png"), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "c").mkdir()
+    with pytest.raises(FileNotFoundError, match="for the classes c in"):
+        ImageFolder(tmp_path)
+    ds = ImageFolder(tmp_path, allow_empty=True)
+    assert ds.classes == ["a", "b", "c"] and len(ds) == 2

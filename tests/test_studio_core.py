@@ -815,3 +815,15 @@ def test_a_resumed_run_with_augmentations_trains_as_an_unbroken_one():
         np.testing.assert_allclose(
             s.model.state_dict()[k].numpy(), v.numpy(), rtol=1e-6, atol=1e-7, err_msg=k
         )
+
+
+def test_no_training_images_is_an_error_before_training():
+    from studio.trainer import Trainer
+
+    s = _session()
+    s._data = _data(s.spec, n=1)
+    if len(s.data.train_dataset()):
+        pytest.skip("this split keeps the single image for training")
+    events = _run(Trainer(s, epochs=1))
+    err = [e for e in events if e.kind == "error"]
+    assert err and err[0].data["user"] and "no training images" in err[0].data["message"]

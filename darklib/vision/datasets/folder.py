@@ -37,6 +37,8 @@ class ImageFolder(VisionDataset):
         mode: ``"RGB"``, ``"L"`` (grey) or ``"unchanged"``.
         on_error: ``"raise"`` (default) or ``"skip"``: with ``"skip"``, every image is
             decoded once here and unreadable ones are left out and listed in ``skipped``.
+        allow_empty: keep class folders that hold no image (torchvision's argument;
+            default: such a folder is an error naming it).
 
     Attributes:
         classes, class_to_idx, samples (path, index), targets, imgs.
@@ -52,6 +54,7 @@ class ImageFolder(VisionDataset):
         extensions: Sequence[str] = IMG_EXTENSIONS,
         mode: str = "RGB",
         on_error: str = "raise",
+        allow_empty: bool = False,
     ):
         super().__init__(transform, target_transform, on_error)
         self.root = check_dir(root, "image folder", "ImageFolder")
@@ -78,9 +81,12 @@ class ImageFolder(VisionDataset):
                     )
                     if ok and os.path.isfile(path):
                         samples.append((path, self.class_to_idx[c]))
-        if not samples:
+        # a class folder without images is refused, as torchvision's (unless allow_empty):
+        # it would still count as a class the model must predict
+        empty = sorted(set(self.classes) - {self.classes[t] for _, t in samples})
+        if empty and (not allow_empty or not samples):
             raise FileNotFoundError(
-                f"ImageFolder: found no valid file for the classes {', '.join(self.classes)} "
+                f"ImageFolder: found no valid file for the classes {', '.join(empty)} "
                 f"in {self.root}; supported extensions are {', '.join(exts)}"
             )
         if on_error == "skip":
