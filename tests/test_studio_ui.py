@@ -831,3 +831,27 @@ def test_a_project_set_to_a_missing_device_trains_on_this_one(win, qtbot):
     win.training_panel.start()
     _wait_state(qtbot, win, "idle")
     assert win.c.session.position["step"] == 2
+
+
+def test_an_unreadable_image_is_a_grey_cell_not_a_stream_of_errors(qtbot):
+    from PySide6.QtCore import Qt
+
+    from darklib.vision.datasets._common import DatasetFormatError
+    from studio.ui.widgets import ImageGridModel
+
+    calls = []
+
+    def item(i):
+        calls.append(i)
+        if i == 1:
+            raise DatasetFormatError("cannot decode image", "b/fake.jpg")
+        return np.zeros((8, 8, 3), np.uint8), f"img {i}", None, ""
+
+    model = ImageGridModel(item)
+    model.set_items([0, 1])
+    bad = model.index(1, 0)
+    for role in (Qt.DisplayRole, Qt.DecorationRole, Qt.ToolTipRole, Qt.DisplayRole):
+        model.data(bad, role)
+    assert model.data(bad, Qt.DisplayRole) == "unreadable"
+    assert "fake.jpg" in model.data(bad, Qt.ToolTipRole)
+    assert calls == [1]  # read once, then cached

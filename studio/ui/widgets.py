@@ -170,7 +170,11 @@ class ImageGridModel(QAbstractListModel):
         key = self.items[row]
         hit = self._cache.get(key)
         if hit is None:
-            rgb, caption, border, tip = self.item_fn(key)
+            try:
+                rgb, caption, border, tip = self.item_fn(key)
+            except (OSError, ValueError) as e:  # an unreadable image: a grey cell says why
+                rgb, caption, border = np.full((4, 4, 3), 64, np.uint8), "unreadable", None
+                tip = str(e)
             pm = framed(pixmap(rgb, self.cell - (6 if border else 0)), border)
             hit = (pm, caption, tip)
             self._cache[key] = hit
