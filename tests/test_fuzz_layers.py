@@ -765,10 +765,7 @@ def test_embedding_max_norm():
     compare(d, t, [np.array([[0, 2, 4], [4, 1, 0]])])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="L6: KLDivLoss target grad at target == 0 is -inf, torch nan"
-)
-def test_kldiv_target_grad_at_zero():
+def test_kldiv_target_grad_at_zero():  # (L6, fixed: NaN as torch, it was -inf)
     compare(
         dnn.KLDivLoss(reduction="sum"),
         tnn.KLDivLoss(reduction="sum"),
@@ -776,14 +773,12 @@ def test_kldiv_target_grad_at_zero():
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="L7: BCELoss target grad at input 0 or 1 is finite, torch inf"
-)
-def test_bce_target_grad_at_saturated_input():
-    compare(
+def test_bce_target_grad_at_saturated_input():  # (L7, fixed: inf as torch, it was finite)
+    compare(  # (the input gradients, 1e10 at the clamped denominator, round 4e-9 apart)
         dnn.BCELoss(reduction="sum"),
         tnn.BCELoss(reduction="sum"),
         [np.array([0.0, 1.0, 0.5]), np.array([0.3, 0.6, 1.0])],
+        rtol64=1e-8,
     )
 
 

@@ -841,13 +841,13 @@ class BinaryCrossEntropy(Function):
         log1mx = xp.maximum(xp.log1p(-x), -100.0)
         raw = -(log1mx + y * (logx - log1mx))
         loss = raw if weight is None else raw * weight
-        ctx.save_for_backward(x, y, weight, logx, log1mx, raw if ctx.needs_input_grad[2] else None)
+        ctx.save_for_backward(x, y, weight, raw if ctx.needs_input_grad[2] else None)
         ctx.reduction = reduction
         return _reduce(xp, loss, reduction)
 
     @staticmethod
     def backward(ctx, g):
-        x, y, weight, logx, log1mx, raw = ctx.saved_tensors
+        x, y, weight, raw = ctx.saved_tensors
         xp = get_xp(x)
         nx, ny, nw = ctx.needs_input_grad[:3]
         gn = _grad_scale(g, ctx.reduction, x.size)
@@ -857,15 +857,16 @@ class BinaryCrossEntropy(Function):
         if nx:
             gx = (x - y) / xp.maximum(x * (1 - x), 1e-12)
             gx *= gn
-        if ny:
-            gy = (log1mx - logx) * gn
+        if ny:  # the logs unclamped here, as torch's (inf at 0 and 1; 115 at 1e-50)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = (xp.log1p(-x) - xp.log(x)) * gn
         if nw:
             gw = raw * _grad_scale(g, ctx.reduction, x.size)
         return gx, gy, gw, None
 
     @staticmethod
     def backward_graph(ctx, g):
-        x, y, weight, _, _, _ = ctx.saved_tensors
+        x, y, weight, _ = ctx.saved_tensors
         nx, ny, nw = ctx.needs_input_grad[:3]
         xt, yt = ctx.lift(x, 0), ctx.lift(y, 1)
         wt = ctx.lift(weight, 2) if weight is not None else None
@@ -874,7 +875,7 @@ class BinaryCrossEntropy(Function):
         logx = xt.log().clamp(min=-100.0)
         log1mx = (1 - xt).log().clamp(min=-100.0)
         gx = (xt - yt) / (xt * (1 - xt)).clamp(min=1e-12) * gn if nx else None
-        gy = (log1mx - logx) * gn if ny else None
+        gy = ((1 - xt).log() - xt.log()) * gn if ny else None  # (unclamped, as backward)
         gw = -(log1mx + yt * (logx - log1mx)) * g0 if nw else None
         return gx, gy, gw, None
 
