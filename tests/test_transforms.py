@@ -416,3 +416,17 @@ def test_affine_is_clockwise_and_rotation_counter_clockwise_like_torchvision():
     assert rot[2, 0] == 255  # counter-clockwise: top goes left
     kp = {"image": img, "keypoints": np.array([[2.5, 0.5]], np.float32)}
     np.testing.assert_allclose(T.RandomAffine(degrees=(90, 90))(kp)["keypoints"], [[4.5, 2.5]])
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: T.RandomResizedCrop(8, ratio=(0, 0)), "ratio > 0"),
+        (lambda: T.RandomResizedCrop(8, scale=(-1, 0.5)), "scale must be >= 0"),
+        (lambda: T.RandomRotation((30, 10)), r"degrees should be \(min, max\)"),
+    ],
+)
+def test_impossible_transform_ranges_are_named(make, words):
+    """(They failed later with 'math domain error' or 'high - low < 0'.)"""
+    with pytest.raises(ValueError, match=words):
+        make()

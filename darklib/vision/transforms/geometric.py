@@ -51,7 +51,10 @@ def _range(
             raise ValueError(f"{where}: if {name} is a single number, it must be positive, got {v}")
         return center - float(v), center + float(v)
     if isinstance(v, Sequence) and len(v) == 2:
-        return float(v[0]), float(v[1])
+        lo, hi = float(v[0]), float(v[1])
+        if lo > hi:
+            raise ValueError(f"{where}: {name} should be (min, max), got {tuple(v)}")
+        return lo, hi
     raise ValueError(f"{where}: {name} should be a number or a pair, got {v!r}")
 
 
@@ -211,6 +214,11 @@ class RandomResizedCrop(Transform):
             raise ValueError(
                 f"RandomResizedCrop: scale and ratio should be (min, max), got "
                 f"scale={scale}, ratio={ratio}"
+            )
+        if scale[0] < 0 or ratio[0] <= 0:
+            raise ValueError(
+                f"RandomResizedCrop: scale must be >= 0 and ratio > 0 (an area fraction and a "
+                f"width / height), got scale={scale}, ratio={ratio}"
             )
         F.interp_flag(interpolation, "RandomResizedCrop")
         self.scale = (float(scale[0]), float(scale[1]))
