@@ -82,6 +82,11 @@ def _override(spec, args: argparse.Namespace) -> str | None:
     """Apply the command line's overrides to the spec; the first bad one as one line."""
     from pydantic import ValidationError
 
+    if args.size is not None and spec.dataset.source != "procedural":
+        return (
+            f"--size: the dataset is the folder {spec.dataset.path}, whose images are all "
+            "used; --size sets the size of procedural datasets"
+        )
     for option, obj, name, value in (
         ("--epochs", spec.training, "epochs", args.epochs),
         ("--batch-size", spec.training, "batch_size", args.batch_size),
@@ -228,8 +233,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 2
     s = proj.spec
     print(f"{s.name} ({s.task}): {s.description}")
-    src = s.dataset.name if s.dataset.source == "procedural" else s.dataset.path
-    print(f"data: {s.dataset.source} {src}, {s.dataset.size} images")
+    if s.dataset.source == "procedural":
+        print(f"data: procedural {s.dataset.name}, {s.dataset.size} images")
+    else:  # (the folder's own count: its size setting does not apply)
+        print(f"data: {s.dataset.source} {s.dataset.path}")
     rep = infer(s.model)
     print(f"{'layer':<14}{'type':<18}{'output':<22}{'params':>10}")
     for li in rep.layers:

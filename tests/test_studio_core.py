@@ -827,3 +827,20 @@ def test_no_training_images_is_an_error_before_training():
     events = _run(Trainer(s, epochs=1))
     err = [e for e in events if e.kind == "error"]
     assert err and err[0].data["user"] and "no training images" in err[0].data["message"]
+
+
+def test_cli_folder_projects_have_no_size(tmp_path, capsys):
+    """A folder dataset uses its images: info does not print the procedural size, and
+    train refuses --size instead of ignoring it."""
+    from studio import cli
+
+    d = json.loads(json.dumps(MLP))
+    d["dataset"] = {"source": "folder", "path": str(tmp_path)}
+    src = save_project(Project(spec=spec_from_dict(d)), tmp_path / "p.json")
+    assert cli.main(["info", str(src)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"data: folder {tmp_path}" in out and "images" not in out.split("data:")[1].split("\n")[0]
+    )
+    assert cli.main(["train", str(src), "--size", "50"]) == 2
+    assert "--size sets the size of procedural datasets" in capsys.readouterr().err

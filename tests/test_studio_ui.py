@@ -855,3 +855,20 @@ def test_an_unreadable_image_is_a_grey_cell_not_a_stream_of_errors(qtbot):
     assert model.data(bad, Qt.DisplayRole) == "unreadable"
     assert "fake.jpg" in model.data(bad, Qt.ToolTipRole)
     assert calls == [1]  # read once, then cached
+
+
+def test_two_json_copies_of_a_sample_get_their_own_checkpoints(win, tmp_path):
+    """GUI checkpoints of .json projects are keyed by the file, not only the name: two
+    copies of one sample overwrote each other's."""
+    import shutil
+
+    paths = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        paths.append(shutil.copy(SAMPLES[0], tmp_path / folder / "p.json"))
+    found = []
+    for p in paths:
+        assert win.open_path(p), win.errors
+        found.append(win.c.checkpoint_path())
+    assert found[0] != found[1]
+    assert all(f.name.endswith(".checkpoint.darkproj") for f in found)

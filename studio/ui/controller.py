@@ -13,6 +13,7 @@ otherwise starts loading it, and ``dataReady`` / ``dataFailed`` follow on the GU
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -448,6 +449,8 @@ class Controller(QObject):
         base = Path(QStandardPaths.writableLocation(QStandardPaths.GenericDataLocation))
         base = base / "DarkStudio"
         name = "".join(c if c.isalnum() else "_" for c in self.spec.name) or "project"
+        if p is not None:  # a .json project: its file tells two copies of one sample apart
+            name += "-" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:8]
         return base / "checkpoints" / (name + ".checkpoint" + SUFFIX)
 
     def start(
