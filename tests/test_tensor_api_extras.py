@@ -893,3 +893,12 @@ def test_copy_from_a_tensor_that_requires_grad_into_a_leaf():
         assert d._version == v + 1
     assert out[dl] == out[torch] == (False, True, [1, 1, 1], [1, 1, 1], [2, 2, 2])
     raises(lambda L: L.zeros(3, requires_grad=True).copy_(L.ones(3)), match="leaf")
+
+
+@pytest.mark.parametrize("a, b", [("uint16", "int64"), ("uint64", "int64"), ("uint32", "bool")])
+def test_limited_unsigned_types_refuse_mixed_integer_arithmetic_as_torch(a, b):
+    with pytest.raises(RuntimeError):
+        torch.zeros(2, dtype=getattr(torch, a)) + torch.ones(2, dtype=getattr(torch, b))
+    with pytest.raises(RuntimeError, match="Promotion for uint16, uint32, uint64"):
+        dl.zeros(2, dtype=getattr(dl, a)) + dl.ones(2, dtype=getattr(dl, b))
+    assert (dl.zeros(2, dtype=getattr(dl, a)) + dl.ones(2)).dtype == dl.float32

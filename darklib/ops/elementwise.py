@@ -1627,6 +1627,8 @@ def _erfinv(xp: Any, y: Any) -> Any:
 
 
 def _binary(fn: type[Function], a: Any, b: Any, floating: bool = False) -> Tensor:
+    if isinstance(a, Tensor) and isinstance(b, Tensor):  # (comparisons do mix them)
+        _dt.check_limited_promotion(a.array.dtype, b.array.dtype)
     a, b = promote(a, b, floating=floating)
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
