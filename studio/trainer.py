@@ -313,6 +313,8 @@ class Session:
         self._scheduler_plan: tuple | None = None  # what the live scheduler was built for
         self.loss_fn = self.task.make_loss(self.spec.loss.type, self.spec.loss.args)
         self.previews: dict[str, Any] = {}
+        # (epoch, metric sums, loss sum) of the batches of the epoch being trained
+        self.epoch_sums: tuple[int, dict[str, float], float] = (-1, {}, 0.0)
 
     @property
     def data(self) -> Any:
@@ -738,8 +740,11 @@ class Trainer:
                 # resumed epoch gives its remaining samples the crops of an unbroken run
                 seed=t.seed * 100_003 + epoch * 7919,
             )
-            stats: dict[str, float] = {}
-            loss_sum = 0.0
+            # the epoch's sums so far: kept on the session, so that an epoch stopped and
+            # started again (same session) reports all its batches, not only the last ones
+            kept = s.epoch_sums if s.epoch_sums[0] == epoch and pos["batch"] else None
+            stats: dict[str, float] = dict(kept[1]) if kept else {}
+            loss_sum = kept[2] if kept else 0.0
             s.model.train()
             it = iter(loader)
             try:
@@ -771,6 +776,7 @@ class Trainer:
                             for k, v in bstats.items():
                                 stats[k] = stats.get(k, 0.0) + v
                             loss_sum += lv * n
+                            s.epoch_sums = (epoch, stats, loss_sum)
                             acc = bstats["correct"] / n if "correct" in bstats and n else math.nan
                             frac = epoch + pos["batch"] / per_epoch
                             s.history.add_step(

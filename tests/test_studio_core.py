@@ -844,3 +844,26 @@ def test_cli_folder_projects_have_no_size(tmp_path, capsys):
     )
     assert cli.main(["train", str(src), "--size", "50"]) == 2
     assert "--size sets the size of procedural datasets" in capsys.readouterr().err
+
+
+def test_an_epoch_stopped_and_started_again_reports_all_its_batches():
+    from studio.trainer import Trainer
+
+    unbroken = _session()
+    done = [e for e in _run(Trainer(unbroken, epochs=1)) if e.kind == "epoch"]
+    s = _session()
+    tr = Trainer(s, epochs=1)
+    real, calls = s.task.train_step, {"n": 0}
+
+    def stop_after_three(*a):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            tr.stop()
+        return real(*a)
+
+    s.task.train_step = stop_after_three
+    _run(tr)
+    s.task.train_step = real
+    resumed = [e for e in _run(Trainer(s, epochs=1)) if e.kind == "epoch"]
+    for key in ("train_loss", "train_acc"):
+        assert resumed[0].data[key] == pytest.approx(done[0].data[key], rel=1e-6), key
