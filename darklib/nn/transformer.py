@@ -244,6 +244,34 @@ def _clones(layer: Module, n: int, owner: str) -> ModuleList:
     return ModuleList([copy.deepcopy(layer) for _ in range(n)])
 
 
+def _attend(
+    attn: Module,
+    drop: Module,
+    x: Tensor,
+    kv: Tensor,
+    mask: Tensor | None,
+    padding: Tensor | None,
+    is_causal: bool,
+) -> Tensor:
+    """A transformer layer's attention block: ``x`` attending over ``kv``, then dropout."""
+    out = attn(
+        x,
+        kv,
+        kv,
+        attn_mask=mask,
+        key_padding_mask=padding,
+        need_weights=False,
+        is_causal=is_causal,
+    )[0]
+    return drop(out)
+
+
+def _feed_forward(layer: Module, drop: Module, x: Tensor) -> Tensor:
+    """A transformer layer's feed-forward block (its linear1, activation, dropout and
+    linear2), then ``drop``."""
+    return drop(layer.linear2(layer.dropout(layer.activation(layer.linear1(x)))))
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual connection and a
     layer norm (after the residual sum, or before the block with ``norm_first``).
@@ -321,20 +349,10 @@ class TransformerEncoderLayer(Module):
     def _sa_block(
         self, x: Tensor, mask: Tensor | None, padding: Tensor | None, is_causal: bool
     ) -> Tensor:
-        x = self.self_attn(
-            x,
-            x,
-            x,
-            attn_mask=mask,
-            key_padding_mask=padding,
-            need_weights=False,
-            is_causal=is_causal,
-        )[0]
-        return self.dropout1(x)
+        return _attend(self.self_attn, self.dropout1, x, x, mask, padding, is_causal)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout2(x)
+        return _feed_forward(self, self.dropout2, x)
 
 
 class TransformerDecoderLayer(Module):
@@ -419,16 +437,7 @@ class TransformerDecoderLayer(Module):
     def _sa_block(
         self, x: Tensor, mask: Tensor | None, padding: Tensor | None, is_causal: bool
     ) -> Tensor:
-        x = self.self_attn(
-            x,
-            x,
-            x,
-            attn_mask=mask,
-            key_padding_mask=padding,
-            need_weights=False,
-            is_causal=is_causal,
-        )[0]
-        return self.dropout1(x)
+        return _attend(self.self_attn, self.dropout1, x, x, mask, padding, is_causal)
 
     def _mha_block(
         self,
@@ -438,20 +447,10 @@ class TransformerDecoderLayer(Module):
         padding: Tensor | None,
         is_causal: bool,
     ) -> Tensor:
-        x = self.multihead_attn(
-            x,
-            mem,
-            mem,
-            attn_mask=mask,
-            key_padding_mask=padding,
-            need_weights=False,
-            is_causal=is_causal,
-        )[0]
-        return self.dropout2(x)
+        return _attend(self.multihead_attn, self.dropout2, x, mem, mask, padding, is_causal)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
-        return self.dropout3(x)
+        return _feed_forward(self, self.dropout3, x)
 
 
 class TransformerEncoder(Module):
