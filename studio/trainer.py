@@ -92,12 +92,6 @@ class History:
         for k in self.EPOCH_KEYS:
             self.epochs[k].append(float(kw.get(k, math.nan)))
 
-    def truncate(self, step: int) -> None:
-        """Forget steps after ``step`` (after restoring an older checkpoint)."""
-        keep = sum(1 for s in self.steps["step"] if s <= step)
-        for v in self.steps.values():
-            del v[keep:]
-
     def __len__(self) -> int:
         return len(self.steps["step"])
 
@@ -788,7 +782,8 @@ class Trainer:
                             bad = (
                                 f"loss is {lv} at step {pos['step'] + 1} (epoch {epoch + 1}); "
                                 "paused before the update. Lower the learning rate, or "
-                                "resume to skip this batch."
+                                "resume to skip this batch; if every batch diverges now, "
+                                "stop and roll back to the last epoch's checkpoint."
                             )
                         del loss
                     if bad is not None:

@@ -13,6 +13,7 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 
+import darklib as dl
 from studio import data as sdata
 from studio.project import load_project
 
@@ -39,8 +40,10 @@ def procedural(monkeypatch):
 
 
 @pytest.fixture
-def win(qtbot, tmp_path, procedural):
+def win(qtbot, tmp_path, procedural, monkeypatch):
     pytest.importorskip("darklib.nn")
+    # checkpoints of .json projects go to the data folder: the test's own, not the user's
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     from studio.ui import theme
     from studio.ui.mainwindow import MainWindow
 
@@ -528,6 +531,66 @@ def test_model_edit_that_drops_weights_asks_and_can_be_undone(win, qtbot):
     _wait_state(qtbot, win, "idle")
     xs = tp.s_loss.x[: tp.s_loss.n]
     assert tp.s_loss.n == 3 and np.all(np.diff(xs) > 0)
+
+
+def test_diverged_run_rolls_back_to_the_last_checkpoint_and_undo_returns(win, qtbot, tmp_path):
+    tp = win.training_panel
+    win.show_panel("Training")
+    _open_small(win, SAMPLES[0], steps=3, epochs=2)
+    assert win.c.checkpoint_path().is_relative_to(tmp_path)  # not the user's data folder
+    win.rollback_act.trigger()  # nothing to roll back to yet: said, nothing changes
+    assert "cannot roll back: there is no checkpoint yet" in tp.log.toPlainText()
+    win.c.spec.training.epochs = 1
+    tp.start()  # epoch 1 ends with a checkpoint
+    _wait_state(qtbot, win, "idle")
+    good = {k: np.array(v.array) for k, v in win.c.session.model.state_dict().items()}
+    assert win.c.checkpoint_path().is_file()
+    # epoch 2 diverges: its weights blow up (finite), then every loss is NaN
+    win.c.spec.training.epochs = 2
+    s = win.c.session
+    real = s.task.train_step
+    calls = []
+
+    def diverge(model, *a):
+        calls.append(1)
+        if len(calls) == 2:
+            with dl.no_grad():
+                for p in model.parameters():
+                    p.mul_(1e30)
+        loss, st = real(model, *a)
+        return (loss * float("nan"), st) if len(calls) >= 2 else (loss, st)
+
+    s.task.train_step = diverge
+    tp.start()
+    _wait_state(qtbot, win, "paused")
+    assert "roll back" in tp.log.toPlainText()
+    win.c.stop(wait=10)
+    _wait_state(qtbot, win, "idle")
+    bad_step = win.c.session.position["step"]
+    assert bad_step == 4 and len(win.c.history) == 4
+    win.rollback_act.trigger()
+    p = win.c.project
+    assert p.position["epoch"] == 1 and p.position["step"] == 3 and len(win.c.history) == 3
+    for k, v in good.items():
+        np.testing.assert_array_equal(p.model_state[k], v)
+    assert tp.s_loss.n == 3 and "rolled back to the checkpoint after epoch 1" in (
+        tp.log.toPlainText()
+    )
+    assert win.c.dirty and win.undo_act.isEnabled()
+    fresh = win.c.ensure_session()  # the restored weights train on
+    np.testing.assert_array_equal(np.array(fresh.model.fc1.weight.array), good["fc1.weight"])
+    win.undo_act.trigger()  # Ctrl+Z: back to the diverged state
+    assert win.c.project.position["step"] == bad_step and len(win.c.history) == 4
+    assert not np.array_equal(win.c.project.model_state["fc1.weight"], good["fc1.weight"])
+    assert "undid the rollback" in tp.log.toPlainText()
+    # after a model edit the checkpoint holds another model: refused
+    head = len(win.c.spec.model.layers) - 1
+    win.ask = True
+    win.show_panel("Model")
+    win.model_panel.table.item(head, 2).setText("out_features=12")
+    win.rollback_act.trigger()
+    assert "the checkpoint holds another model" in tp.log.toPlainText()
+    assert win.c.spec.model.layers[head].args == {"out_features": 12}
 
 
 def test_trained_project_reopens_with_its_progress_and_predictions(win, qtbot, tmp_path):

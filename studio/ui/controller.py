@@ -25,7 +25,15 @@ from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, QTimer, Signa
 from studio.data import DataError, ImageData, build_transform, load_data, transform_problem
 from studio.imaging import project_thumbnail
 from studio.modelspec import infer, with_outputs
-from studio.project import SUFFIX, ModelSpec, Project, ProjectSpec, load_project, save_project
+from studio.project import (
+    SUFFIX,
+    ModelSpec,
+    Project,
+    ProjectError,
+    ProjectSpec,
+    load_project,
+    save_project,
+)
 from studio.tasks import get_task
 from studio.trainer import Event, History, Session, Trainer, fit_problem
 
@@ -257,10 +265,11 @@ class Controller(QObject):
         )
         self.trainingReset.emit()
 
-    def _push_undo(self) -> None:
+    def _push_undo(self, what: str = "model edit") -> None:
         p = self.project
         self._undo.append(
             {
+                "what": what,
                 "model": p.spec.model.model_copy(deep=True),
                 "model_state": p.model_state,  # replaced, never changed in place: no copy
                 "optim_tensors": p.optim_tensors,
@@ -285,8 +294,8 @@ class Controller(QObject):
         return bool(self._undo) and self.project is not None and not self.is_training
 
     def undo_model(self) -> bool:
-        """Undo the last model edit: the model as it was, with its weights, optimizer state,
-        position and history."""
+        """Undo the last model edit (or rollback): the model as it was, with its weights,
+        optimizer state, position and history."""
         if not self.can_undo:
             return False
         e = self._undo.pop()
@@ -307,12 +316,61 @@ class Controller(QObject):
         self._drop_stale_previews()
         self._set_dirty(True)
         self.message.emit(
-            "undid the model edit" + (": the trained weights are back" if p.trained else "")
+            f"undid the {e['what']}" + (": the trained weights are back" if p.trained else "")
         )
         self.specChanged.emit("model")
         if had or self.has_training_work:
             self.trainingReset.emit()
         self.undoChanged.emit(bool(self._undo))
+        return True
+
+    def rollback_problem(self) -> str | None:
+        """Why :meth:`rollback` cannot run now, or None."""
+        if self.project is None:
+            return NO_PROJECT
+        if self.is_training:
+            return "stop the run first"
+        if not self.checkpoint_path().is_file():
+            return "there is no checkpoint yet: one is written at the end of every epoch"
+        return None
+
+    def rollback(self) -> bool:
+        """Bring back the weights, optimizer state, position and history of the checkpoint
+        written after the last finished epoch: the way out of a run that diverged (its
+        weights blew up, so every later batch hits the NaN guard). Undo (Ctrl+Z) returns to
+        the state before. False, with a message saying why, when it cannot."""
+        problem = self.rollback_problem()
+        ckpt = None
+        if problem is None:
+            try:
+                ckpt = load_project(self.checkpoint_path())
+            except ProjectError as e:
+                problem = f"the checkpoint cannot be read: {e}"
+            else:
+                if ckpt.spec.model != self.spec.model or not ckpt.trained:
+                    problem = "the checkpoint holds another model (the model was edited since)"
+        if problem:
+            self.message.emit(f"cannot roll back: {problem}")
+            return False
+        self._save_session_to_project()
+        self._push_undo("rollback")
+        p = self.project
+        p.model_state, p.optim_tensors, p.optim_meta = (
+            ckpt.model_state,
+            ckpt.optim_tensors,
+            ckpt.optim_meta,
+        )
+        p.position = dict(ckpt.position)
+        p.history = ckpt.history
+        self.history = History.from_json(ckpt.history or {})
+        self.session = None
+        self.previews = {}
+        self._set_dirty(True)
+        self.message.emit(
+            f"rolled back to the checkpoint after epoch {p.position.get('epoch', 0)} "
+            f"(step {p.position.get('step', 0)}); Ctrl+Z undoes it"
+        )
+        self.trainingReset.emit()
         return True
 
     def mark_changed(self, part: str) -> None:

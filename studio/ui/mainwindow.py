@@ -143,10 +143,10 @@ class MainWindow(QMainWindow):
         e = mb.addMenu("&Edit")
         self.undo_act = self._action(
             e,
-            "&Undo model edit",
+            "&Undo",
             self.undo,
             QKeySequence.Undo,
-            "Undo the last model edit, with the weights and history it dropped",
+            "Undo the last model edit or rollback, with the weights and history it dropped",
         )
         self.undo_act.setEnabled(False)
         self.c.undoChanged.connect(lambda _: self._state_changed(self.c.state))
@@ -154,11 +154,26 @@ class MainWindow(QMainWindow):
         self.start_act = self._action(t, "&Start", self.training_panel.start, "F5")
         self.pause_act = self._action(t, "&Pause / Resume", self.training_panel.toggle_pause, "F6")
         self.stop_act = self._action(t, "S&top", lambda: self.c.stop(), "Shift+F5")
+        t.addSeparator()
+        self.rollback_act = self._action(
+            t,
+            "&Roll back to last checkpoint",
+            self.rollback,
+            None,
+            "Bring back the weights and history saved after the last finished epoch "
+            "(after a run diverged); Ctrl+Z undoes it",
+        )
         v = mb.addMenu("&View")
         for k, name in enumerate(PANELS):
             self._action(v, name, lambda _=False, k=k: self.nav.setCurrentRow(k), f"Ctrl+{k + 1}")
         h = mb.addMenu("&Help")
         self._action(h, "&About Dark Studio", self._about)
+
+    def rollback(self) -> None:
+        if self.c.state == "idle":
+            self.c.rollback()
+        else:
+            self.c.message.emit("cannot roll back: stop the run first")
 
     def undo(self) -> None:
         if self.c.state == "idle" and self.c.undo_model():
@@ -359,6 +374,7 @@ class MainWindow(QMainWindow):
         self.stop_act.setEnabled(state in ("running", "paused", "evaluating"))
         if hasattr(self, "undo_act"):
             self.undo_act.setEnabled(state == "idle" and self.c.can_undo)
+            self.rollback_act.setEnabled(state == "idle")  # says why when it cannot
         if self.c.session is not None:
             self.status_device.setText(f"device {self.c.session.device}")
 
