@@ -307,8 +307,11 @@ class Session:
         self._scheduler_plan: tuple | None = None  # what the live scheduler was built for
         self.loss_fn = self.task.make_loss(self.spec.loss.type, self.spec.loss.args)
         self.previews: dict[str, Any] = {}
-        # (epoch, metric sums, loss sum) of the batches of the epoch being trained
-        self.epoch_sums: tuple[int, dict[str, float], float] = (-1, {}, 0.0)
+        # (epoch, metric sums, loss sum) of the batches of the epoch being trained; saved
+        # with the project, so that an epoch resumed from a file reports all its batches
+        self.epoch_sums: tuple[int, dict[str, float], float] = _stored_epoch_sums(
+            project.history, self.position
+        )
 
     @property
     def data(self) -> Any:
@@ -486,6 +489,9 @@ class Session:
             meta = _flatten_state(self.optimizer.state_dict(), "opt", tensors)
             meta["optimizer_type"] = type(self.optimizer).__name__
             history = self.history.to_json()
+            epoch, stats, loss_sum = self.epoch_sums
+            if epoch == self.position.get("epoch") and self.position.get("batch", 0) > 0:
+                history["_epoch_sums"] = {"epoch": epoch, "stats": stats, "loss_sum": loss_sum}
             if self.scheduler is not None:
                 history["_scheduler"] = _json_safe(self.scheduler.state_dict())
                 history["_schedule_type"] = type(self.scheduler).__name__
@@ -524,6 +530,28 @@ def _differs(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return not math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
     return a != b
+
+
+def _stored_epoch_sums(history: dict | None, position: dict) -> tuple:
+    """The epoch sums a project file kept for its unfinished epoch (see Session.snapshot),
+    or none: only for the epoch the position is in, and only plain numbers are taken."""
+    none = (-1, {}, 0.0)
+    kept = (history or {}).get("_epoch_sums")
+    if not isinstance(kept, dict) or not position.get("batch"):
+        return none
+    epoch, stats, loss_sum = kept.get("epoch"), kept.get("stats"), kept.get("loss_sum")
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    if (
+        epoch != position.get("epoch")
+        or not number(loss_sum)
+        or not isinstance(stats, dict)
+        or not all(isinstance(k, str) and number(v) for k, v in stats.items())
+    ):
+        return none
+    return (epoch, {k: float(v) for k, v in stats.items()}, float(loss_sum))
 
 
 def _json_safe(obj: Any) -> Any:

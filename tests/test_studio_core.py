@@ -846,7 +846,7 @@ def test_cli_folder_projects_have_no_size(tmp_path, capsys):
     assert "--size sets the size of procedural datasets" in capsys.readouterr().err
 
 
-def test_an_epoch_stopped_and_started_again_reports_all_its_batches():
+def test_an_epoch_stopped_and_started_again_reports_all_its_batches(tmp_path):
     from studio.trainer import Trainer
 
     unbroken = _session()
@@ -864,6 +864,17 @@ def test_an_epoch_stopped_and_started_again_reports_all_its_batches():
     s.task.train_step = stop_after_three
     _run(tr)
     s.task.train_step = real
-    resumed = [e for e in _run(Trainer(s, epochs=1)) if e.kind == "epoch"]
-    for key in ("train_loss", "train_acc"):
-        assert resumed[0].data[key] == pytest.approx(done[0].data[key], rel=1e-6), key
+    # the same session, and a session reopened from the saved project, report the epoch
+    # over all its batches (the sums are saved with the project)
+    path = save_project(s.snapshot(), tmp_path / "half.darkproj")
+    reopened = _session(project=load_project(path))
+    assert reopened.epoch_sums[0] == 0 and reopened.epoch_sums[1]["count"] > 0
+    for again in (s, reopened):
+        resumed = [e for e in _run(Trainer(again, epochs=1)) if e.kind == "epoch"]
+        for key in ("train_loss", "train_acc"):
+            assert resumed[0].data[key] == pytest.approx(done[0].data[key], rel=1e-6), key
+    # a file's sums for another epoch, or that are not plain numbers, are not taken
+    proj = load_project(path)
+    for bad in ({"epoch": 1}, {"stats": {"count": "3"}}, {"loss_sum": float("nan")}):
+        proj.history["_epoch_sums"] = {**load_project(path).history["_epoch_sums"], **bad}
+        assert _session(project=proj).epoch_sums == (-1, {}, 0.0), bad
