@@ -46,6 +46,7 @@ MAX_HISTORY_BYTES = 256 << 20
 MAX_THUMBNAIL_BYTES = 4 << 20
 MAX_WEIGHTS_BYTES = 4 << 30
 MAX_RATIO = 200  # uncompressed / compressed, above which a member is refused
+MAX_PROCEDURAL_IMAGES = 200_000
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -82,7 +83,9 @@ class DatasetSpec(_Strict):
     source: Literal["procedural", "folder", "mnist", "fashion_mnist", "cifar10"] = "procedural"
     name: str = "glyphs28"
     path: str | None = None
-    size: int = Field(12000, ge=10, le=10_000_000)
+    # procedural images are generated and held in memory: 200,000 of objects32 take about
+    # 600 MB and a minute and a half (ten times that could exhaust a machine's memory)
+    size: int = Field(12000, ge=10, le=MAX_PROCEDURAL_IMAGES)
     val_fraction: float = Field(0.15, gt=0.0, lt=1.0)
     seed: int = 0
     image_size: list[int] | None = None  # [H, W] to resize folder images to

@@ -34,7 +34,7 @@ from studio.data import (
     transform_names,
     transform_problem,
 )
-from studio.project import TransformSpec
+from studio.project import MAX_PROCEDURAL_IMAGES, TransformSpec
 from studio.ui.theme import color, style_plot
 from studio.ui.widgets import Card, ImageGrid, Pager, guarded, pixmap, section, title
 
@@ -138,9 +138,12 @@ class DatasetPanel(QWidget):
         bar.addWidget(self.source)
         bar.addWidget(QLabel("Images"))
         self.size = QSpinBox()
-        self.size.setRange(10, 1_000_000)
+        self.size.setRange(10, MAX_PROCEDURAL_IMAGES)
         self.size.setSingleStep(1000)
-        self.size.setToolTip("How many procedural images to generate")
+        self.size.setToolTip(
+            f"How many procedural images to generate (up to {MAX_PROCEDURAL_IMAGES:,}; they "
+            "are held in memory)"
+        )
         self.size.editingFinished.connect(self._size_changed)
         bar.addWidget(self.size)
         bar.addSpacing(16)
