@@ -23,6 +23,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracle import DEVICES
 
 import darklib as dl
 
@@ -1509,9 +1510,10 @@ def test_review_regressions_follow_torch(call):
     same(call)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
 @pytest.mark.parametrize("include_self", [True, False])
-def test_scatter_reduce_values_and_gradients_like_torch(reduce, include_self):
+def test_scatter_reduce_values_and_gradients_like_torch(reduce, include_self, device):
     # small integer values: ties for amax/amin and zeros for prod on purpose
     r = np.random.default_rng(7)
     for _ in range(12):
@@ -1525,12 +1527,40 @@ def test_scatter_reduce_values_and_gradients_like_torch(reduce, include_self):
         g = r.standard_normal(shape)
         outs = []
         for lib in (dl, torch):
-            a, b = lib.tensor(x, requires_grad=True), lib.tensor(s, requires_grad=True)
-            out = lib.scatter_reduce(a, dim, lib.tensor(idx), b, reduce, include_self=include_self)
-            out.backward(lib.tensor(g))
+            dev = {"device": device} if lib is dl else {}
+            a = lib.tensor(x, requires_grad=True, **dev)
+            b = lib.tensor(s, requires_grad=True, **dev)
+            out = lib.scatter_reduce(
+                a, dim, lib.tensor(idx, **dev), b, reduce, include_self=include_self
+            )
+            out.backward(lib.tensor(g, **dev))
             outs.append([np.asarray(t.tolist()) for t in (out.detach(), a.grad, b.grad)])
         for mine, theirs in zip(*outs):
             np.testing.assert_allclose(mine, theirs, atol=1e-12)
+
+
+def test_segment_products_match_multiply_at():
+    """The GPU's scatter product (sorted runs multiplied in log2 rounds), run on NumPy:
+    long runs, zeros, NaN and integers give np.multiply.at's results."""
+    from darklib.ops.indexing import _segment_products
+
+    r = np.random.default_rng(3)
+    for dtype, n, size in [("float64", 200, 7), ("float64", 1000, 1), ("int64", 300, 20)]:
+        lin = r.integers(0, size, n)
+        vals = r.uniform(0.5, 1.5, n) * r.choice([-1, 1], n)
+        if dtype == "int64":
+            vals = r.integers(-2, 3, n)
+        else:
+            vals[r.integers(0, n, 3)] = 0.0
+            vals[5] = np.nan
+        out = r.uniform(1, 2, size + 3).astype(dtype)
+        want = out.copy()
+        np.multiply.at(want, lin, vals.astype(dtype))
+        _segment_products(np, out, lin, vals.astype(dtype))
+        np.testing.assert_allclose(out, want, rtol=1e-12)
+    empty = np.ones(3)
+    _segment_products(np, empty, np.zeros(0, np.int64), np.zeros(0))
+    assert empty.tolist() == [1.0, 1.0, 1.0]
 
 
 def _made_under_default(L):

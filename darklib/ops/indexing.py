@@ -634,9 +634,7 @@ class ScatterReduce(Function):
             _extreme_at(out, lin, vals, reduce)
         elif reduce == "prod":
             out = xp.where(keep, flat, 1).astype(x.dtype)
-            if xp is not np:
-                raise NotImplementedError("scatter_reduce: reduce='prod' runs on the CPU only")
-            np.multiply.at(out, lin, vals)
+            _multiply_at(out, lin, vals)
         else:
             raise RuntimeError(
                 f"scatter_reduce(): reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin', "
@@ -677,9 +675,9 @@ class ScatterReduce(Function):
             gv = xp.where(won_v, share[lin], 0)
         else:  # prod: the product of the others, exactly also when some are 0
             zeros = (self_in & (flat == 0)).astype(np.int64)
-            np.add.at(zeros, lin, (vals == 0).astype(np.int64))
+            _add_at(zeros, lin, (vals == 0).astype(np.int64))
             nonzero = xp.where(self_in & (flat != 0), flat, 1).astype(g.dtype)
-            np.multiply.at(nonzero, lin, xp.where(vals == 0, 1, vals))
+            _multiply_at(nonzero, lin, xp.where(vals == 0, 1, vals).astype(g.dtype))
 
             def others(v: Any, at: Any) -> Any:
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -698,6 +696,39 @@ class ScatterReduce(Function):
 
 _LEGACY_REDUCE = {"max": "amax", "min": "amin"}
 _REDUCE_NAMES = ("sum", "prod", "mean", "amax", "amin")
+
+
+def _multiply_at(out: Any, lin: Any, vals: Any) -> None:
+    """``out[lin] *= vals`` (1-D) with repeated positions multiplied, as
+    ``np.multiply.at``; on the GPU by :func:`_segment_products` (CuPy has no multiply.at)."""
+    xp = get_xp(out)
+    if xp is np:
+        np.multiply.at(out, lin, vals)
+    else:
+        _segment_products(xp, out, lin, vals)
+
+
+def _segment_products(xp: Any, out: Any, lin: Any, vals: Any) -> None:
+    """``out[lin] *= vals`` with repeats, in whole-array steps: the values sorted by
+    position, each one multiplied by the one ``d`` places on within its run of equal
+    positions for d = 1, 2, 4, ..., so that after log2(longest run) rounds a run's first
+    value holds the product of the run; those multiply into ``out`` at distinct positions.
+    No atomics, and as exact as a product in any other order."""
+    if lin.size == 0:
+        return
+    order = xp.argsort(lin)
+    key, v = lin[order], vals[order].astype(out.dtype)
+    d = 1
+    while d < key.size:
+        same = key[:-d] == key[d:]
+        if not bool(same.any()):
+            break
+        v[:-d] = xp.where(same, v[:-d] * v[d:], v[:-d])
+        d *= 2
+    first = xp.ones(key.size, np.bool_)
+    first[1:] = key[1:] != key[:-1]
+    at = key[first]
+    out[at] = out[at] * v[first]
 
 
 def _extreme_at(out: Any, lin: Any, vals: Any, reduce: str) -> None:

@@ -70,7 +70,7 @@ def _reduce(xp: Any, loss: Any, reduction: str, denom: Any = None) -> Any:
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = total / (loss.size if denom is None else denom)
         if denom is not None:  # no weight at all: NaN, as torch (label smoothing gave inf)
-            mean = xp.where(denom == 0, np.nan, mean)
+            mean = xp.where(xp.asarray(denom) == 0, np.nan, mean)  # (CuPy: no bare bool)
     return xp.asarray(mean).astype(loss.dtype, copy=False)
 
 

@@ -92,8 +92,8 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 def _normalize_(dest: Tensor, x: Tensor, eps: float) -> None:
     """``F.normalize(x, dim=0, eps=eps, out=dest)`` on arrays (no graph)."""
     a = x.array
-    n = get_xp(a).linalg.norm(a)
-    dest.array[...] = a / max(float(n), eps)
+    xp = get_xp(a)
+    dest.array[...] = a / xp.maximum(xp.linalg.norm(a), eps)  # (no host sync on the GPU)
     dest._version += 1
 
 
