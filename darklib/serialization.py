@@ -42,6 +42,9 @@ _CHUNK = 1 << 26  # bytes per write call
 _ST_TO_NP = {
     "BOOL": np.dtype(np.bool_),
     "U8": np.dtype(np.uint8),
+    "U16": np.dtype(np.uint16),
+    "U32": np.dtype(np.uint32),
+    "U64": np.dtype(np.uint64),
     "I8": np.dtype(np.int8),
     "I16": np.dtype(np.int16),
     "I32": np.dtype(np.int32),
@@ -53,7 +56,7 @@ _ST_TO_NP = {
 _NP_TO_ST = {v: k for k, v in _ST_TO_NP.items()}
 _ST_ITEMSIZE = {
     **{k: v.itemsize for k, v in _ST_TO_NP.items()},
-    "U16": 2, "U32": 4, "U64": 8, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "C128": 16,
+    "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "C128": 16,
 }  # fmt: skip
 
 
@@ -111,6 +114,8 @@ def _atomic_write(path: str | bytes, data: bytes) -> None:
     path = os.fsdecode(path)
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    if not os.path.isdir(folder):  # (the error would name the temporary file)
+        raise FileNotFoundError(f"darklib.save: the folder {folder!r} of {path!r} does not exist")
     # os.open with 0o666 lets the umask decide the final permissions, as for a plain open().
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:

@@ -100,11 +100,27 @@ def test_nested_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "dtype", ["float16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64", "bool"]
+    "dtype",
+    [
+        "float16",
+        "float32",
+        "float64",
+        "int8",
+        "uint8",
+        "int16",
+        "int32",
+        "int64",
+        "bool",
+        "uint16",
+        "uint32",
+        "uint64",
+    ],
 )
 def test_dtypes_and_shapes_are_preserved(dtype, tmp_path):
     rng = np.random.default_rng(1)
     base = rng.standard_normal((2, 3, 4)) * 10
+    if dtype.startswith("uint"):  # the full range: values beyond the signed type's
+        base = np.abs(base) * np.iinfo(dtype).max / 40
     arr = (base > 0) if dtype == "bool" else base.astype(dtype)
     obj = {
         "full": dl.tensor(arr),
@@ -162,6 +178,22 @@ def test_foreign_safetensors_file_with_many_dtypes(tmp_path):
     for k, t in tensors.items():
         assert str(back[k].dtype).replace("darklib", "torch") == str(t.dtype)
         np.testing.assert_array_equal(_np(back[k]), t.numpy())
+
+
+def test_unsigned_tensors_written_by_safetensors_torch_load(tmp_path):
+    path = tmp_path / "u.safetensors"
+    big = torch.tensor([1, 40000, 65535], dtype=torch.uint16)
+    sttorch.save_file({"u16": big, "u32": torch.tensor([2**32 - 1], dtype=torch.uint32)}, path)
+    back = load(path)
+    assert back["u16"].dtype == dl.uint16 and back["u16"].tolist() == [1, 40000, 65535]
+    assert back["u32"].dtype == dl.uint32 and back["u32"].tolist() == [2**32 - 1]
+
+
+def test_saving_into_a_missing_folder_names_that_folder(tmp_path):
+    target = tmp_path / "missing" / "x.safetensors"
+    with pytest.raises(FileNotFoundError, match="missing") as e:
+        save(dl.ones(1), target)
+    assert ".tmp" not in str(e.value) and not (tmp_path / "missing").exists()
 
 
 def test_unsupported_dtype_in_a_foreign_file_is_named(tmp_path):
