@@ -142,6 +142,11 @@ class Node:
     def saved_tensors(self) -> tuple:
         if self._saved is None:
             raise RuntimeError(_FREED)
+        self._check_versions()
+        return self._saved
+
+    def _check_versions(self) -> None:
+        """Raise if a tensor whose array this node kept was changed in place since."""
         for t, v in self._versions:
             if t._version != v:
                 raise RuntimeError(
@@ -150,7 +155,6 @@ class Node:
                     f"{t._version}; expected version {v} (needed by {self.name()}). Clone it "
                     "before changing it in place, or change it after backward."
                 )
-        return self._saved
 
     def name(self) -> str:
         """torch's name for the node: ``MulBackward0`` for darklib's ops (each Function has
@@ -344,6 +348,22 @@ class Function:
                         ctx._versions = [*ctx._versions, (result, 0)]
                         break
         return result
+
+
+def watch(out: Any, *tensors: Any) -> Any:
+    """``out``, whose op read ``tensors`` (index tensors, masks) without differentiating
+    them and kept their arrays for backward: changing one of them in place before backward
+    then raises there, as a saved input's change does (the gradient would otherwise follow
+    the new indices). Non-tensors among ``tensors`` are skipped; so is an ``out`` without
+    a graph."""
+    node = getattr(out, "grad_fn", None)
+    if node is not None:
+        if node.fn is _OutputOf:  # one output of several: the node that saved the arrays
+            node = node.parents[0]
+        extra = [(t, t._version) for t in tensors if isinstance(t, Tensor)]
+        if extra:
+            node._versions = [*node._versions, *extra]
+    return out
 
 
 # ------------------------------------------------------------------ user Functions
@@ -656,6 +676,8 @@ def _run_backward(
             prev = slots[node.slot]
             slots[node.slot] = g if prev is None else prev + g
             continue
+        if node._versions:  # (also for arrays kept as attributes, e.g. index arrays)
+            node._check_versions()
         if node_grads is not None:
             in_grads = node_grads(node, g)
         elif type(g) is np.ndarray or _backend.one_gpu or not is_cuda_array(g):

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from darklib import higher_order
+from darklib import autograd, higher_order
 from darklib.autograd import Function
 from darklib.backend import get_xp, to_numpy
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -134,7 +134,8 @@ def embedding(
         padding_idx += n
     if max_norm is not None:
         _renorm_rows(weight, idx, max_norm, norm_type)
-    return _Embedding.apply(weight, idx, padding_idx, bool(scale_grad_by_freq))
+    out = _Embedding.apply(weight, idx, padding_idx, bool(scale_grad_by_freq))
+    return autograd.watch(out, input)
 
 
 class Embedding(Module):

@@ -761,15 +761,16 @@ def getitem(input: Tensor, key: Any) -> Tensor:
         ka = key.array
         if type(ka) is np.ndarray and ka.dtype.kind in "iu" and ka.dtype.itemsize >= 4:
             try:  # NumPy's take checks the bounds (negative indices count from the end)
-                return Take.apply(input, ka, 0)
+                return autograd.watch(Take.apply(input, ka, 0), key)
             except IndexError as e:
                 raise OutOfRange(f"index: {e} (tensor of shape {list(arr.shape)})") from None
     k, kind, take = _prepare_key(key, arr)
     if kind == "basic":
         return Slice.apply(input, k)
+    keys = key if isinstance(key, tuple | list) else (key,)
     if take is not None:
-        return Take.apply(input, take[1], take[0])
-    out = AdvancedIndex.apply(input, k, kind == "int")
+        return autograd.watch(Take.apply(input, take[1], take[0]), *keys)
+    out = autograd.watch(AdvancedIndex.apply(input, k, kind == "int"), *keys)
     block = _advanced_block(k, arr.ndim)
     if block is not None:  # NumPy's placement of the indexed dims -> torch's
         npos, tpos, basic = block
@@ -945,6 +946,8 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
             ) from None
         self._version += 1
         return
+    if kind != "basic":  # backward reads the index arrays: the caller's may change before
+        k = tuple(i.copy() if hasattr(i, "ndim") and i.ndim else i for i in k)
     self._inplace("index_put_", _index_put_key, k, value)
 
 
@@ -993,10 +996,10 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
                 f"{idx.size}"
             )
         _check_bounds(idx, 1, 0, "index_select()", allow_negative=False)
-        return reshape(Take.apply(reshape(x, 1), idx.reshape(-1), 0), ())
+        return reshape(autograd.watch(Take.apply(reshape(x, 1), idx.reshape(-1), 0), index), ())
     d = norm_dim(dim, x.ndim, "index_select")
     _check_bounds(idx, x.shape[d], d, "index_select()", allow_negative=False)
-    return Take.apply(x, idx.reshape(-1), d)
+    return autograd.watch(Take.apply(x, idx.reshape(-1), d), index)
 
 
 def _check_gather_shapes(x: Tensor, idx: Any, d: int, op: str, other: Any = None) -> None:
@@ -1033,7 +1036,7 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
     d = norm_dim(dim, x.ndim, "gather")
     _check_gather_shapes(x, idx, d, "gather")
     _check_bounds(idx, x.shape[d], d, "gather()", allow_negative=False)
-    return Gather.apply(x, idx, d)
+    return autograd.watch(Gather.apply(x, idx, d), index)
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
@@ -1096,8 +1099,8 @@ def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add:
             raise InvalidType(f"{op}(): value must be a number, got {type(src).__name__}")
     _check_bounds(idx, x.shape[d], d, f"{op}()", allow_negative=False)
     if add == "multiply":  # torch's legacy scatter(reduce='multiply'): a product onto self
-        return ScatterReduce.apply(x, src, idx, d, "prod", True)
-    return Scatter.apply(x, src, idx, d, builtins.bool(add))
+        return autograd.watch(ScatterReduce.apply(x, src, idx, d, "prod", True), index)
+    return autograd.watch(Scatter.apply(x, src, idx, d, builtins.bool(add)), index)
 
 
 def scatter(
@@ -1173,7 +1176,7 @@ def scatter_reduce(
         src = src.to(x.dtype)
     _check_gather_shapes(x, idx, d, op, src)
     _check_bounds(idx, x.shape[d], d, f"{op}()", allow_negative=False)
-    return ScatterReduce.apply(x, src, idx, d, reduce, bool(include_self))
+    return autograd.watch(ScatterReduce.apply(x, src, idx, d, reduce, bool(include_self)), index)
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -1186,7 +1189,8 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     x = _check_tensor(input, "take")
     idx = _index_tensor(index, "take", x.array)
     _check_bounds(idx, x.numel(), 0, "take()", allow_negative=True)
-    return reshape(Take.apply(reshape(x, -1), idx.reshape(-1), 0), tuple(idx.shape))
+    out = autograd.watch(Take.apply(reshape(x, -1), idx.reshape(-1), 0), index)
+    return reshape(out, tuple(idx.shape))
 
 
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
@@ -1236,7 +1240,7 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     shape = np.broadcast_shapes(tuple(mask.shape), tuple(x.shape))
     xb = x if tuple(x.shape) == shape else expand(x, shape)
     mb = get_xp(x.array).broadcast_to(_to_backend(mask.array, x.array), shape)
-    return AdvancedIndex.apply(xb, (mb,), False)
+    return autograd.watch(AdvancedIndex.apply(xb, (mb,), False), mask)
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False) -> Any:
@@ -1370,7 +1374,7 @@ def index_add(
             f"(the input's {list(x.shape)} with {idx.size} along dim {d})"
         )
     _same_dtype_as("index_add", x, src, "source")
-    return IndexAdd.apply(x, reshape(src, want), idx, d, alpha)
+    return autograd.watch(IndexAdd.apply(x, reshape(src, want), idx, d, alpha), index)
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value: Any) -> Tensor:
@@ -1510,7 +1514,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
                 f"{list(x.shape)} and source {list(src.shape)}"
             )
         _check_bounds(idx, 1, 0, op, allow_negative=False)
-        out = IndexCopy.apply(reshape(x, 1), reshape(src, 1), idx, 0)
+        out = autograd.watch(IndexCopy.apply(reshape(x, 1), reshape(src, 1), idx, 0), index)
         return reshape(out, tuple(x.shape))
     for i in range(x.ndim):
         if i != d and src.shape[i] != x.shape[i]:
@@ -1520,7 +1524,7 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
                 f"(dim {d} aside)"
             )
     _check_bounds(idx, x.shape[d], d, op, allow_negative=False)
-    return IndexCopy.apply(x, src, idx, d)
+    return autograd.watch(IndexCopy.apply(x, src, idx, d), index)
 
 
 class MaskedScatter(Function):
@@ -1580,7 +1584,8 @@ def _masked_scatter_args(op: str, x: Tensor, mask: Any, source: Any) -> tuple:
 
 def _masked_scatter_apply(op: str, x: Tensor, m: Any, src: Tensor) -> Tensor:
     xp = get_xp(x.array)
-    m = xp.broadcast_to(m, tuple(x.shape))
+    # a copy: backward reads the mask, which the caller may change in place before it
+    m = xp.array(xp.broadcast_to(m, tuple(x.shape)))
     k = int(m.sum())
     if src.numel() < k:
         raise RuntimeError(
@@ -1706,7 +1711,7 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
             )
         if lo < 0:
             lin = get_xp(lin).where(lin < 0, lin + n, lin)
-    return Put.apply(x, src, lin, builtins.bool(accumulate))
+    return autograd.watch(Put.apply(x, src, lin, builtins.bool(accumulate)), index)
 
 
 def searchsorted(
