@@ -56,3 +56,131 @@ def test_an_unchanged_or_copied_index_still_works():
     i[0] = 1
     b.sum().backward()
     assert x.grad[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+# ------------------------------------------------------------------ nn and functional
+
+
+def _pair(values, dtype=np.float64, grad=True):
+    a = np.asarray(values, dtype)
+    return dl.tensor(a, requires_grad=grad), torch.tensor(a, requires_grad=grad)
+
+
+def _same(mine, theirs, atol=1e-6):
+    np.testing.assert_allclose(
+        np.asarray(mine.detach().cpu().numpy(), np.float64),
+        theirs.detach().double().numpy(),
+        atol=atol,
+        rtol=1e-5,
+    )
+    assert str(mine.dtype).split(".")[-1] == str(theirs.dtype).split(".")[-1]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_ignores_non_finite_rows_of_ignored_targets(reduction):
+    # a fully masked position: its log-probabilities are -inf or NaN, its target ignored
+    rows = [[-1.0, -2.0, -3.0], [-np.inf, -1.0, -1.0], [np.nan, np.nan, np.nan]]
+    a, b = _pair(rows)
+    t = [0, -100, -100]
+    la = DF.nll_loss(a, dl.tensor(t), reduction=reduction)
+    lb = torch.nn.functional.nll_loss(b, torch.tensor(t), reduction=reduction)
+    _same(la, lb)
+    la.sum().backward()
+    lb.sum().backward()
+    _same(a.grad, b.grad)
+
+
+def test_rms_norm_in_float16_is_computed_in_float32_like_torch():
+    for values in ([[300.0, 400.0, -500.0]], [[1e-3, 2e-3, -1e-3]]):
+        a, b = _pair(values, np.float16)
+        ya, yb = DF.rms_norm(a, (3,)), torch.nn.functional.rms_norm(b, (3,))
+        _same(ya, yb, atol=1e-3)
+        ya.sum().backward()
+        yb.sum().backward()
+        _same(a.grad, b.grad, atol=1e-2)
+    assert dl.nn.RMSNorm(3)(dl.ones(2, 3, dtype=dl.float16)).dtype == dl.float16
+    assert DF.rms_norm(dl.ones(2, 3), (3,), dl.ones(3, dtype=dl.float64)).dtype == dl.float32
+
+
+def test_float16_attention_with_large_values_stays_finite():
+    q = np.full((1, 2, 4), 150, np.float16)
+    out = DF.scaled_dot_product_attention(*(dl.tensor(q),) * 3)
+    want = torch.nn.functional.scaled_dot_product_attention(*(torch.tensor(q),) * 3)
+    _same(out, want)
+
+
+def test_constant_pads_take_any_rank_like_torch():
+    for L in (dl, torch):
+        assert tuple(L.nn.ZeroPad2d(1)(L.ones(2, 3)).shape) == (4, 5)
+        assert tuple(L.nn.ConstantPad2d((1, 0, 2, 0), 1.0)(L.ones(1, 1, 1, 2, 3)).shape) == (
+            1,
+            1,
+            1,
+            4,
+            4,
+        )
+        assert tuple(L.nn.ConstantPad3d(1, 2.0)(L.ones(2, 3, 4)).shape) == (4, 5, 6)
+    with pytest.raises(RuntimeError, match="3-D or 4-D"):
+        dl.nn.ReflectionPad2d(1)(dl.ones(2, 3))
+
+
+def test_kl_div_broadcasts_its_target_like_torch():
+    r = np.random.default_rng(0)
+    x = np.log(r.dirichlet([1, 1, 1], 4))
+    prior = np.array([0.2, 0.3, 0.5])
+    for reduction in ("sum", "batchmean", "mean", "none"):
+        for xs, ts in ((x, prior), (x[0], np.tile(prior, (4, 1)))):
+            a, b = _pair(xs)
+            ta, tb = _pair(ts)
+            la = DF.kl_div(a, ta, reduction=reduction)
+            lb = torch.nn.functional.kl_div(b, tb, reduction=reduction)
+            _same(la, lb)
+            (la * la).sum().backward()
+            (lb * lb).sum().backward()
+            _same(a.grad, b.grad)
+            _same(ta.grad, tb.grad)
+    with pytest.raises(dl.errors.InvalidValue, match="does not broadcast"):
+        DF.kl_div(dl.zeros(4, 3), dl.zeros(2))
+
+
+def test_bad_arguments_of_linear_bilinear_and_prelu_are_named():
+    with pytest.raises(dl.errors.InvalidType, match="argument 'weight' must be a Tensor"):
+        DF.linear(dl.ones(2, 3), np.ones((4, 3), np.float32))
+    with pytest.raises(dl.errors.InvalidType, match="argument 'weight' must be a Tensor"):
+        DF.bilinear(dl.ones(2, 3), dl.ones(2, 3), [1.0])
+    for x, w in ((dl.randn(2, 3), dl.ones(1, dtype=dl.float64)), (dl.randn(2, 3).double(), None)):
+        with pytest.raises(RuntimeError, match="prelu: Type promoting not supported"):
+            DF.prelu(x, w) if w is not None else dl.nn.PReLU()(x)
+
+
+# ------------------------------------------------------------------ tensor ops
+
+
+def test_lerp_is_exact_at_the_end_like_torch():
+    inf = float("inf")
+    for L in (dl, torch):
+        assert L.lerp(L.tensor([1e20, 3.0]), L.tensor([1.0, 1e-8]), 1.0).tolist() == [
+            1.0,
+            pytest.approx(1e-8, rel=1e-6),
+        ]
+        assert L.lerp(L.tensor([inf]), L.zeros(1), 0.5).tolist() == [inf]
+    r = np.random.default_rng(0)
+    a, b, w = (r.standard_normal((3, 4)) for _ in range(3))
+    w[0] = [0.5, -0.5, 1.0, 0.49]
+    for weight in (w, 0.7, 0.2):
+        got = []
+        for L in (dl, torch):
+            A, B = L.tensor(a, requires_grad=True), L.tensor(b, requires_grad=True)
+            W = L.tensor(weight, requires_grad=True) if isinstance(weight, np.ndarray) else weight
+            y = L.lerp(A, B, W)
+            y.sum().backward()
+            got.append([y, A.grad, B.grad] + ([W.grad] if W is not weight else []))
+        for mine, theirs in zip(*got):
+            _same(mine, theirs, atol=1e-12)
+
+
+def test_top_level_softmax_takes_its_dtype_positionally_like_torch():
+    for L in (dl, torch):
+        assert str(L.softmax(L.ones(2, 3), 1, L.float64).dtype).endswith("float64")
+        assert str(L.log_softmax(L.ones(2, 3), 1, L.float64).dtype).endswith("float64")
+    assert DF.softmax(dl.ones(2, 3), 1, 3, dl.float64).dtype == dl.float64

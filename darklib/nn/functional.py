@@ -367,7 +367,13 @@ def rrelu(
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has 1 or C (dim 1) entries."""
     x = _tensor(input, "prelu")
-    n = weight.numel()
+    w = _tensor(weight, "prelu")
+    if w.array.dtype != x.array.dtype:
+        raise RuntimeError(
+            f"prelu: Type promoting not supported: input is {x.dtype} and weight {w.dtype} "
+            "(convert one of them with .to())"
+        )
+    n = w.numel()
     if n == 1 and x.ndim == 0:  # a 0-d input stays 0-d (its one slope applies)
         weight = reshape(weight, ())
     elif n != 1:
@@ -561,7 +567,9 @@ def rms_norm(
     eps: float | None = None,
 ) -> Tensor:
     """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing ``normalized_shape``
-    dimensions (``eps`` defaults to the machine epsilon of the input's dtype)."""
+    dimensions, in the input's dtype. As torch, float16 is computed in float32 (its
+    squares overflow above 256) and ``eps`` defaults to the machine epsilon of the dtype
+    computed in."""
     import numpy as np
 
     x = _tensor(input, "rms_norm")
@@ -571,11 +579,15 @@ def rms_norm(
         raise RuntimeError(
             f"rms_norm: expected input with trailing shape {shape}, got {tuple(x.shape)}"
         )
+    dtype = x.array.dtype
+    xc = x.float() if dtype == np.float16 else x
     if eps is None:
-        eps = float(np.finfo(x.array.dtype).eps) if x.array.dtype.kind == "f" else 1.1920929e-07
+        eps = float(np.finfo(xc.array.dtype).eps) if dtype.kind == "f" else 1.1920929e-07
     dims = tuple(range(x.ndim - k, x.ndim))
-    y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
-    return y if weight is None else y * weight
+    y = xc * ((xc * xc).mean(dims, keepdim=True) + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    return y if y.array.dtype == dtype else y.to(x.dtype)
 
 
 def gumbel_softmax(

@@ -183,10 +183,10 @@ class _Pad2d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
+        if self._mode == "constant":  # any rank, as torch's ConstantPadNd
+            return F.pad(x, self.padding, mode="constant", value=self.value)
         if x.ndim not in (3, 4):
             raise RuntimeError(f"{self!r}: expected 3-D or 4-D input, got {shape_str(x)}")
-        if self._mode == "constant":
-            return F.pad(x, self.padding, mode="constant", value=self.value)
         return F.pad(x, self.padding, mode=self._mode)
 
     def extra_repr(self) -> str:

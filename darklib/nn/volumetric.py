@@ -359,10 +359,10 @@ class _Pad3d(Module):
         self.value = value
 
     def forward(self, input: Tensor) -> Tensor:
-        x = _check_5d(self, input)
-        if self._mode == "constant":
+        if self._mode == "constant":  # any rank, as torch's ConstantPadNd
+            x = check_tensor(self, input)
             return F.pad(x, self.padding, mode="constant", value=self.value)
-        return F.pad(x, self.padding, mode=self._mode)
+        return F.pad(_check_5d(self, input), self.padding, mode=self._mode)
 
     def extra_repr(self) -> str:
         return f"{self.padding}"

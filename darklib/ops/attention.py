@@ -93,7 +93,13 @@ def scaled_dot_product_attention(
     lq, s = q.shape[-2], k.shape[-2]
     e = q.shape[-1]  # (an empty embedding: zero scores, whatever the scale)
     factor = (1.0 / math.sqrt(e) if e else 1.0) if scale is None else float(scale)
-    scores = matmul(q, transpose(k, -2, -1)) * factor
+    if q.array.dtype == np.float16 and factor > 0:
+        # scaled before the product (by sqrt(scale) each, as torch): q @ k^T of float16
+        # values in the hundreds overflows to inf, and the softmax then gives NaN
+        root = math.sqrt(factor)
+        scores = matmul(q * root, transpose(k * root, -2, -1))
+    else:
+        scores = matmul(q, transpose(k, -2, -1)) * factor
     xp = get_xp(q.array)
     dt = q.array.dtype
     # masks are added as 0 / -inf (one pass; a masked score's gradient is 0 either way,

@@ -2210,9 +2210,17 @@ def check_broadcast(name: str, *operands: Any) -> None:
 
 
 def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
-    """``input + weight * (end - input)``."""
+    """``input + weight * (end - input)``, as torch computes it: from ``end`` where
+    ``|weight| >= 0.5`` (``end - (end - input) * (1 - weight)``), so that weight 1 gives
+    ``end`` exactly (``1e20 + (1 - 1e20)`` is 0) and an infinite input stays infinite."""
     check_broadcast("lerp", input, end, weight)
-    return add(input, mul(weight, sub(end, input)))
+    diff = sub(end, input)
+    if not isinstance(weight, Tensor):
+        if -0.5 < weight < 0.5:
+            return add(input, mul(weight, diff))
+        return sub(end, mul(diff, 1 - weight))
+    near_end = ge(abs(weight), 0.5)
+    return where(near_end, sub(end, mul(diff, sub(1, weight))), add(input, mul(weight, diff)))
 
 
 def _value_for(rdt: np.dtype, value: Any) -> Any:

@@ -175,10 +175,18 @@ class Linear(Function):
         return gx, gw, gb
 
 
+def _tensor_args(op: str, **args: Any) -> None:
+    """Refuse, by name, an argument that is not a Tensor (None passes: optional ones)."""
+    for name, v in args.items():
+        if v is not None and not isinstance(v, Tensor):
+            raise InvalidType(f"{op}(): argument '{name}' must be a Tensor, got {type(v).__name__}")
+
+
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``. Shape: input (*, in), weight (out, in), bias (out,) or
     any shape that broadcasts to the output's, as torch; a 1-D weight (in,) without bias
     gives (*,)."""
+    _tensor_args("linear", input=input, weight=weight, bias=bias)
     if input.ndim == 0 or weight.ndim not in (1, 2) or (weight.ndim == 1 and bias is not None):
         raise RuntimeError(
             f"linear: expected input (*, in_features) and weight (out, in) (or (in,) without "
@@ -215,6 +223,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     with the weight laid out (out * in2, in1), then a product with ``input2`` summed over
     in2, so gradients come from those ops.
     """
+    _tensor_args("bilinear", input1=input1, input2=input2, weight=weight, bias=bias)
     if input1.ndim != input2.ndim:
         raise RuntimeError(
             f"bilinear(): input dimensions do not match: got {input1.ndim} and {input2.ndim}"

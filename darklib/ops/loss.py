@@ -10,6 +10,7 @@ against (N,) targets.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -492,9 +493,10 @@ class NLLLoss(Function):
         valid = t != ignore_index
         ts = xp.where(valid, t, 0)
         wt = weight[ts] * valid if weight is not None else valid.astype(x.dtype)
-        loss = _gather(xp, x, ts) * -wt
+        # an ignored row (a masked position) may hold -inf or NaN: it gives 0, not 0 * inf
+        loss = xp.where(valid, _gather(xp, x, ts) * -wt, 0).astype(x.dtype, copy=False)
         denom = wt.sum() if reduction == "mean" else None
-        ctx.save_for_backward(ts, wt)
+        ctx.save_for_backward(ts, wt, valid)
         ctx.denom, ctx.reduction, ctx.unbatched, ctx.shape = denom, reduction, unbatched, x.shape
         ctx.dtype = x.dtype
         out = _reduce(xp, loss, reduction, denom)
@@ -504,7 +506,7 @@ class NLLLoss(Function):
     def backward(ctx, g):
         if not ctx.needs_input_grad[0]:
             return (None,) * 6
-        ts, wt = ctx.saved_tensors
+        ts, wt, _ = ctx.saved_tensors
         xp = get_xp(wt)
         if ctx.unbatched and ctx.reduction == "none":
             g = g[None]
@@ -515,13 +517,14 @@ class NLLLoss(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        ts, wt = ctx.saved_tensors
+        ts, wt, valid = ctx.saved_tensors
         reduction, denom, unbatched = ctx.reduction, ctx.denom, ctx.unbatched
 
         def nll(v):  # the loss is linear in the log-probabilities
             xp = get_xp(v)
             vb = v[None] if unbatched else v
-            out = _reduce(xp, _gather(xp, vb, ts) * -wt, reduction, denom)
+            picked = xp.where(valid, _gather(xp, vb, ts) * -wt, 0).astype(v.dtype, copy=False)
+            out = _reduce(xp, picked, reduction, denom)
             return out[0] if unbatched and reduction == "none" else out
 
         # (torch's nll_loss backward reads the input: a zero derivative, not "unused")
@@ -1036,7 +1039,7 @@ class KLDiv(Function):
             tlogt = t * xp.log(t + (t == 0))  # 0 log 0 = 0; a negative target gives nan
             loss = tlogt - t * x
             ctx.save_for_backward(x, t, None)
-        ctx.reduction, ctx.log_target = reduction, log_target
+        ctx.reduction, ctx.log_target, ctx.shape = reduction, log_target, loss.shape
         ctx.denom = (x.shape[0] if x.ndim else 1) if reduction == "batchmean" else None
         red = "mean" if reduction == "batchmean" else reduction
         return _reduce(xp, loss, red, ctx.denom)
@@ -1046,11 +1049,11 @@ class KLDiv(Function):
         x, t, et = ctx.saved_tensors
         xp = get_xp(x)
         red = "mean" if ctx.reduction == "batchmean" else ctx.reduction
-        gn = _grad_scale(g, red, x.size, ctx.denom)
+        gn = _grad_scale(g, red, math.prod(ctx.shape), ctx.denom)
         nx, nt = ctx.needs_input_grad[:2]
         gx = gt = None
-        if nx:
-            gx = -(et if ctx.log_target else t) * gn
+        if nx:  # (of the loss's shape: a broadcast target's gradients are summed back)
+            gx = xp.broadcast_to(-(et if ctx.log_target else t) * gn, ctx.shape)
         if nt:
             if ctx.log_target:
                 gt = et * (t - x + 1) * gn
@@ -1064,7 +1067,7 @@ class KLDiv(Function):
     def backward_graph(ctx, g):
         x, t, _ = ctx.saved_tensors
         red = "mean" if ctx.reduction == "batchmean" else ctx.reduction
-        gn = _grad_scale(g, red, x.size, ctx.denom)
+        gn = _grad_scale(g, red, math.prod(ctx.shape), ctx.denom)
         nx, nt = ctx.needs_input_grad[:2]
         xt, tt = ctx.lift(x, 0), ctx.lift(t, 1)
         et = tt.exp() if ctx.log_target else None
@@ -1097,7 +1100,12 @@ def kl_div(
         op, size_average, reduce, reduction, ("none", "batchmean", "sum", "mean")
     )
     x, t = _float_pair(op, input, target)
-    _check_same_shape(op, x, t)
+    try:  # (torch broadcasts the target here without a warning: a fixed prior, say)
+        np.broadcast_shapes(tuple(x.shape), tuple(t.shape))
+    except ValueError:
+        raise InvalidValue(
+            f"{op}: target {tuple(t.shape)} does not broadcast against input {tuple(x.shape)}"
+        ) from None
     return KLDiv.apply(x, t, reduction, bool(log_target))
 
 

@@ -774,14 +774,21 @@ def softmax(
         dim: dim along which the values sum to 1.
         dtype: cast the input to this dtype first.
     """
-    return _softmax_like(Softmax, input, dim, dtype, "softmax")
+    return _softmax_like(Softmax, input, dim, _positional_dtype(_stacklevel, dtype), "softmax")
 
 
 def log_softmax(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
     """``x - logsumexp(x, dim)``, stable, as one fused op."""
+    dtype = _positional_dtype(_stacklevel, dtype)
     return _softmax_like(LogSoftmax, input, dim, dtype, "log_softmax")
+
+
+def _positional_dtype(third: Any, dtype: Any) -> Any:
+    """The dtype of ``softmax(x, dim, dtype)``: torch.softmax's third parameter is the
+    dtype, F.softmax's a legacy ``_stacklevel`` (these functions serve as both)."""
+    return third if dtype is None and isinstance(third, _dt.dtype) else dtype
 
 
 def prod(
