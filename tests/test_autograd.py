@@ -6,6 +6,7 @@ import torch
 
 import darklib as dl
 from darklib.autograd import Function
+from tests.oracle import DEVICES
 
 
 def test_gradients_accumulate_across_backward_calls():
@@ -352,19 +353,21 @@ def _unary_of(m, name):
     return getattr(m, name.split(".")[-1])
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", _SAVED_OUTPUT_OPS)
-def test_in_place_change_of_an_output_before_backward_as_torch(name):
+def test_in_place_change_of_an_output_before_backward_as_torch(name, device):
     """An op saves what its derivative reads, as torch: ``y = x ** 2; y += 1`` then
     backward is fine (the gradient reads x), ``y = x.exp(); y += 1`` raises (it reads y)."""
     v = np.array([0.2, 0.5, 0.7])
     res = {}
     for m in (torch, dl):
-        x = m.tensor(v, requires_grad=True)
+        kw = {"device": device} if m is dl else {}
+        x = m.tensor(v, requires_grad=True, **kw)
         y = _unary_of(m, name)(x * 1.0)
         y += 1
         try:
             y.sum().backward()
-            res[m.__name__] = x.grad.numpy()
+            res[m.__name__] = x.grad.cpu().numpy()
         except RuntimeError as e:
             assert m is torch or "modified by an in-place operation" in str(e)
             res[m.__name__] = "raises"
@@ -395,15 +398,17 @@ _VIEW_SAVERS = {
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(_VIEW_SAVERS))
-def test_saved_views_of_inputs_and_outputs_are_guarded(name):
+def test_saved_views_of_inputs_and_outputs_are_guarded(name, device):
     """Ops that save a view of an input (a vector as a one-row matrix) or the array their
     output is a view of (a keepdim result): changing it in place before backward raises,
     as torch, instead of a silently wrong gradient."""
     xv, wv = np.array([[0.5, 1.5, 2.0], [3.0, 1.0, 2.0]]), np.array([1.0, 2.0, 3.0])
     for m in (torch, dl):
-        x = m.tensor(xv, requires_grad=True)
-        w = m.tensor(wv, requires_grad=True)
+        kw = {"device": device} if m is dl else {}
+        x = m.tensor(xv, requires_grad=True, **kw)
+        w = m.tensor(wv, requires_grad=True, **kw)
         xi, wi = x * 1.0, w * 1.0  # (non-leaves: they may change in place)
         y = _VIEW_SAVERS[name](m, xi, wi)
         with pytest.raises(RuntimeError, match=r"in-place|inplace"):

@@ -13,7 +13,7 @@ import torch.nn.functional as TF
 import darklib as dl
 import darklib.nn as nn
 import darklib.nn.functional as F
-from tests.oracle import DEVICES, gradcheck, rng
+from tests.oracle import DEVICES, compare, gradcheck, rng
 
 REDUCTIONS = ["none", "mean", "sum"]
 TOL = {np.float64: (1e-10, 1e-9), np.float32: (2e-5, 2e-4)}
@@ -199,22 +199,38 @@ def test_ctc_loss_larger_float32_batch(device):
 # ------------------------------------------------------------------ gradients
 
 
-def test_ctc_loss_gradcheck_through_log_softmax():
+@pytest.mark.parametrize("device", DEVICES)
+def test_ctc_loss_gradcheck_through_log_softmax(device):
     """Finite differences of the loss of log_softmax(z): there torch's formula is the true
     gradient (log_softmax's backward removes the exp(log_probs) term)."""
     _, targets, _, _ = _case(9, 5, 2, 4, 2)
     z = rng(9).standard_normal((5, 2, 4))
     targets = np.array([[1, 1], [3, 2]])
     for red in REDUCTIONS:
-        gradcheck(
+        if device == "cpu":  # finite differences on the CPU; on cuda torch's gradient
+            gradcheck(
+                lambda a, red=red: F.ctc_loss(
+                    a.log_softmax(2), dl.tensor(targets), (5, 4), (2, 1), reduction=red
+                ),
+                z,
+            )
+            continue
+        compare(
             lambda a, red=red: F.ctc_loss(
-                a.log_softmax(2), dl.tensor(targets), (5, 4), (2, 1), reduction=red
+                a.log_softmax(2), dl.tensor(targets, device=device), (5, 4), (2, 1), reduction=red
+            ),
+            lambda a, red=red: TF.ctc_loss(
+                a.log_softmax(2), torch.tensor(targets), (5, 4), (2, 1), reduction=red
             ),
             z,
+            device=device,
+            atol=1e-10,
+            rtol=1e-9,
         )
 
 
-def test_ctc_loss_double_backward():
+@pytest.mark.parametrize("device", DEVICES)
+def test_ctc_loss_double_backward(device):
     """create_graph: the first derivative equals the plain backward's (torch's formula) and
     differentiates again (torch raises there): Hessian-vector products against finite
     differences of the first derivative."""
@@ -228,33 +244,40 @@ def test_ctc_loss_double_backward():
         v[:, 2] = 0  # (the NaN gradient of the impossible sample)
 
         def first(a, cg=False, red=red, zi=zi, w=w):
-            x = dl.tensor(a, requires_grad=True)
-            loss = F.ctc_loss(x, dl.tensor(targets), il, tl, reduction=red, zero_infinity=zi)
+            x = dl.tensor(a, device=device, requires_grad=True)
+            t = dl.tensor(targets, device=device)
+            loss = F.ctc_loss(x, t, il, tl, reduction=red, zero_infinity=zi)
             if w is not None:
-                loss = (loss * dl.tensor(w)).sum()
+                loss = (loss * dl.tensor(w, device=device)).sum()
             return x, dl.autograd.grad(loss, x, create_graph=cg)[0]
 
         x, g = first(x0, True)
-        plain = first(x0)[1].numpy()
-        _close(g.detach().numpy(), plain, np.float64, "create_graph gradient")
-        (h,) = dl.autograd.grad((g * dl.tensor(v)).sum(), x)
+        plain = first(x0)[1].cpu().numpy()
+        _close(g.detach().cpu().numpy(), plain, np.float64, "create_graph gradient")
+        (h,) = dl.autograd.grad((g * dl.tensor(v, device=device)).sum(), x)
         eps, num = 1e-6, np.zeros_like(x0)
         for i in range(x0.size):
             up, down = x0.copy(), x0.copy()
             up.reshape(-1)[i] += eps
             down.reshape(-1)[i] -= eps
-            fu, fd = (np.nansum(first(a)[1].numpy() * v) for a in (up, down))
+            fu, fd = (np.nansum(first(a)[1].cpu().numpy() * v) for a in (up, down))
             num.reshape(-1)[i] = (fu - fd) / (2 * eps)
-        np.testing.assert_allclose(h.numpy(), num, atol=1e-7, err_msg=f"{red} {zi}")
+        np.testing.assert_allclose(h.cpu().numpy(), num, atol=1e-7, err_msg=f"{red} {zi}")
 
 
-def test_ctc_loss_no_gradient_needed():
+@pytest.mark.parametrize("device", DEVICES)
+def test_ctc_loss_no_gradient_needed(device):
     x, targets, il, tl = _case(11, 6, 2, 4, 2)
     with dl.no_grad():
-        loss = F.ctc_loss(dl.tensor(x, requires_grad=True), dl.tensor(targets), list(il), list(tl))
+        loss = F.ctc_loss(
+            dl.tensor(x, device=device, requires_grad=True),
+            dl.tensor(targets, device=device),
+            list(il),
+            list(tl),
+        )
     assert loss.grad_fn is None
     lt = TF.ctc_loss(torch.tensor(x), torch.tensor(targets), torch.tensor(il), torch.tensor(tl))
-    _close(loss.numpy(), lt.numpy(), np.float64, "loss")
+    _close(loss.cpu().numpy(), lt.numpy(), np.float64, "loss")
 
 
 # ------------------------------------------------------------------ module
@@ -324,23 +347,27 @@ def test_ctc_loss_errors():
             F.ctc_loss(*args, **kw)
 
 
-def test_ctc_loss_target_longer_than_input_is_inf_not_error():
+@pytest.mark.parametrize("device", DEVICES)
+def test_ctc_loss_target_longer_than_input_is_inf_not_error(device):
     x, targets, _, _ = _case(14, 4, 2, 5, 3)
-    loss = F.ctc_loss(dl.tensor(x), dl.tensor(targets), (2, 4), (3, 3), reduction="none")
-    assert np.isinf(loss.numpy()[0])
+    x, targets = dl.tensor(x, device=device), dl.tensor(targets, device=device)
+    loss = F.ctc_loss(x, targets, (2, 4), (3, 3), reduction="none")
+    assert np.isinf(loss.cpu().numpy()[0])
 
 
-def test_ctc_loss_padding_beyond_lengths_is_ignored():
+@pytest.mark.parametrize("device", DEVICES)
+def test_ctc_loss_padding_beyond_lengths_is_ignored(device):
     """Values past each target's length (-1 padding, even out of range) are never read."""
     x, targets, il, tl = _case(15, 7, 3, 5, 4)
     tl = np.array([2, 4, 0])
     padded = targets.copy()
     padded[0, 2:] = -1
     padded[2, :] = 99
-    il, tl = dl.tensor(il), dl.tensor(tl)
-    a = F.ctc_loss(dl.tensor(x), dl.tensor(padded), il, tl, reduction="none")
-    b = F.ctc_loss(dl.tensor(x), dl.tensor(targets), il, tl, reduction="none")
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    il, tl = dl.tensor(il, device=device), dl.tensor(tl, device=device)
+    x = dl.tensor(x, device=device)
+    a = F.ctc_loss(x, dl.tensor(padded, device=device), il, tl, reduction="none")
+    b = F.ctc_loss(x, dl.tensor(targets, device=device), il, tl, reduction="none")
+    np.testing.assert_array_equal(a.cpu().numpy(), b.cpu().numpy())
 
 
 @pytest.mark.parametrize("device", DEVICES)

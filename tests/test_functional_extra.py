@@ -573,19 +573,21 @@ def test_review_fixes_grid_sample_nonfinite_grid_lp_pool_inf_ldexp_dtype():
     "w_shape, b_shape",
     [((4,), None), ((2, 4), (1,)), ((2, 4), (3, 2)), ((2, 4), ()), ((2, 4), (1, 2))],
 )
-def test_linear_with_a_vector_weight_or_a_broadcast_bias(w_shape, b_shape):
+@pytest.mark.parametrize("device", DEVICES)
+def test_linear_with_a_vector_weight_or_a_broadcast_bias(w_shape, b_shape, device):
     """As torch: a 1-D weight without bias is a matrix-vector product, and the bias may be
     anything that broadcasts to the output."""
     r = rng(6)
     arrays = [r.standard_normal((3, 4)), r.standard_normal(w_shape)]
     if b_shape is not None:
         arrays.append(r.standard_normal(b_shape))
-    compare(F.linear, TF.linear, *arrays, atol=1e-12, rtol=1e-10)
+    compare(F.linear, TF.linear, *arrays, device=device, atol=1e-12, rtol=1e-10)
 
 
-def test_linear_refuses_a_bias_that_does_not_broadcast_to_its_output():
-    x, w = dl.ones(3, 4), dl.ones(2, 4)
+@pytest.mark.parametrize("device", DEVICES)
+def test_linear_refuses_a_bias_that_does_not_broadcast_to_its_output(device):
+    x, w = dl.ones(3, 4, device=device), dl.ones(2, 4, device=device)
     with pytest.raises(RuntimeError, match=r"bias of shape \(3,\)"):
-        F.linear(x, w, dl.ones(3))
+        F.linear(x, w, dl.ones(3, device=device))
     with pytest.raises(RuntimeError, match="without bias"):
-        F.linear(x, dl.ones(4), dl.ones(()))
+        F.linear(x, dl.ones(4, device=device), dl.ones((), device=device))

@@ -1620,26 +1620,31 @@ _INF, _NAN = float("inf"), float("nan")
         ([1.0, 2.0, 3.0, 4.0], [0.1, 0.5, 0.9], "linear"),
     ],
 )
-def test_quantile_with_infinities_and_nan_as_torch(values, q, how):
+@pytest.mark.parametrize("device", DEVICES)
+def test_quantile_with_infinities_and_nan_as_torch(values, q, how, device):
     res = []
     for m in (torch, dl):
-        x = m.tensor(values, dtype=m.float64, requires_grad=True)
-        qq = m.tensor(q, dtype=m.float64) if isinstance(q, list) else q
+        dev = {"device": device} if m is dl else {}
+        x = m.tensor(values, dtype=m.float64, requires_grad=True, **dev)
+        qq = m.tensor(q, dtype=m.float64, **dev) if isinstance(q, list) else q
         y = m.quantile(x, qq, interpolation=how)
         y.sum().backward()
-        res.append((np.array(y.tolist()), x.grad.numpy()))
+        res.append((np.array(y.tolist()), np.array(x.grad.tolist())))
     for d, t in zip(res[1], res[0]):
         np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
 
 
-def test_quantile_of_slices_with_nan_along_a_dim():
+@pytest.mark.parametrize("device", DEVICES)
+def test_quantile_of_slices_with_nan_along_a_dim(device):
     x = np.random.default_rng(0).standard_normal((3, 5))
     x[1, 2] = _NAN
     res = []
     for m in (torch, dl):
-        xt = m.tensor(x, requires_grad=True)
-        y = m.quantile(xt, m.tensor([0.2, 0.7], dtype=xt.dtype), dim=1, keepdim=True)
+        dev = {"device": device} if m is dl else {}
+        xt = m.tensor(x, requires_grad=True, **dev)
+        q = m.tensor([0.2, 0.7], dtype=xt.dtype, **dev)
+        y = m.quantile(xt, q, dim=1, keepdim=True)
         y.sum().backward()
-        res.append((np.array(y.tolist()), xt.grad.numpy()))
+        res.append((np.array(y.tolist()), np.array(xt.grad.tolist())))
     for d, t in zip(res[1], res[0]):
         np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)

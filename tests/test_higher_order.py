@@ -55,6 +55,11 @@ def check_gradgrad(fn, *arrays, device="cpu", atol=1e-9, rtol=1e-7, fd=True, wit
         gradcheck(first, *arrays, atol=1e-5, rtol=1e-4)
 
 
+def _on(m, like, data):
+    """``m.tensor(data)`` on ``like``'s device (index and constant tensors of a case)."""
+    return m.tensor(data, device=like.device)
+
+
 r = rng(0)
 A34, B34, B4, P34 = (
     r.standard_normal((3, 4)),
@@ -178,27 +183,27 @@ CASES = {
     ),
     "advanced_indexing": (
         lambda m, a, b: (
-            a[m.tensor([2, 0, 2]), 1:] ** 2 * b[m.tensor([0, 1, 1])][:, :3]
+            a[_on(m, a, [2, 0, 2]), 1:] ** 2 * b[_on(m, a, [0, 1, 1])][:, :3]
             + (a[a > 0.3] ** 3).sum()
-            + a.index_select(1, m.tensor([3, 3, 0])).sum(1, keepdim=True) * b[:, :3]
+            + a.index_select(1, _on(m, a, [3, 3, 0])).sum(1, keepdim=True) * b[:, :3]
         ),
         A34,
         B34,
     ),
     "gather_scatter": (
         lambda m, a, b: (
-            a.gather(1, m.tensor([[0, 2], [1, 1], [3, 0]])) ** 2
-            * b.scatter_add(1, m.tensor([[0, 2], [1, 1], [3, 0]]), a[:, :2] ** 2)[:, :2]
-            + b.scatter(0, m.tensor([[2, 0, 1, 0]]), a[:1] ** 3)[:, 1:3]
-            + a.index_add(0, m.tensor([2, 2]), b[:2] ** 2)[:, :2]
+            a.gather(1, _on(m, a, [[0, 2], [1, 1], [3, 0]])) ** 2
+            * b.scatter_add(1, _on(m, a, [[0, 2], [1, 1], [3, 0]]), a[:, :2] ** 2)[:, :2]
+            + b.scatter(0, _on(m, a, [[2, 0, 1, 0]]), a[:1] ** 3)[:, 1:3]
+            + a.index_add(0, _on(m, a, [2, 2]), b[:2] ** 2)[:, :2]
         ),
         A34,
         B34,
     ),
     "index_put": (
         lambda m, a, b: (
-            a.index_put((m.tensor([0, 2, 0]),), b[1] ** 2, accumulate=True) ** 2
-            + a.index_put((m.tensor([1]), m.tensor([2])), b[0, 0] ** 3)
+            a.index_put((_on(m, a, [0, 2, 0]),), b[1] ** 2, accumulate=True) ** 2
+            + a.index_put((_on(m, a, [1]), _on(m, a, [2])), b[0, 0] ** 3)
         ),
         A34,
         B34,
@@ -302,10 +307,11 @@ def _setitem(m, x, row):
     return x
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(CASES))
-def test_gradient_of_gradient_follows_torch_and_central_differences(case):
+def test_gradient_of_gradient_follows_torch_and_central_differences(case, device):
     fn, *arrays = CASES[case]
-    check_gradgrad(fn, *arrays)
+    check_gradgrad(fn, *arrays, device=device)  # (central differences on the CPU only)
 
 
 CONV_CASES = {
@@ -340,26 +346,29 @@ def test_interpolate_gradient_of_gradient(case, device):
     check_gradgrad(fn, x, device=device)
 
 
-def test_embedding_gradient_of_gradient():
+@pytest.mark.parametrize("device", DEVICES)
+def test_embedding_gradient_of_gradient(device):
     idx = np.array([[0, 3, 3], [1, 0, 2]])
     for kw in ({}, dict(padding_idx=3), dict(padding_idx=1, scale_grad_by_freq=True)):
 
         def fn(m, w, kw=kw):
-            return F[m.__name__].embedding(m.tensor(idx), w * w, **kw) ** 2
+            return F[m.__name__].embedding(_on(m, w, idx), w * w, **kw) ** 2
 
-        check_gradgrad(fn, rng(1).standard_normal((4, 3)))
+        check_gradgrad(fn, rng(1).standard_normal((4, 3)), device=device)
 
 
-def test_third_order_through_conv_cross_entropy_and_pooling():
+@pytest.mark.parametrize("device", DEVICES)
+def test_third_order_through_conv_cross_entropy_and_pooling(device):
     x = rng(1).standard_normal((2, 2, 5, 5))
     w = rng(2).standard_normal((3, 2, 3, 3)) * 0.5
     t = np.array([1, 0])
     res = {}
     for m in (torch, dl):
-        xt, wt = m.tensor(x, requires_grad=True), m.tensor(w, requires_grad=True)
+        kw = {"device": device} if m is dl else {}
+        xt, wt = m.tensor(x, requires_grad=True, **kw), m.tensor(w, requires_grad=True, **kw)
         y = F[m.__name__].conv2d(xt, wt, padding=1)
         logits = F[m.__name__].avg_pool2d(y, 5).flatten(1) ** 2
-        loss = F[m.__name__].cross_entropy(logits, m.tensor(t))
+        loss = F[m.__name__].cross_entropy(logits, m.tensor(t, **kw))
         (g1,) = m.autograd.grad(loss, wt, create_graph=True)
         (g2,) = m.autograd.grad((g1 * g1).sum(), wt, create_graph=True)
         res[m.__name__] = m.autograd.grad((g2 * g2).sum(), [xt, wt])
@@ -367,11 +376,13 @@ def test_third_order_through_conv_cross_entropy_and_pooling():
         assert_close(d, t_, 1e-8, 1e-6, "third-order gradient")
 
 
-def test_casts_gradient_of_gradient():
+@pytest.mark.parametrize("device", DEVICES)
+def test_casts_gradient_of_gradient(device):
     # (float32 rounding inside: against torch only, at float32's tolerance)
     check_gradgrad(
         lambda m, a: m.tanh(a.float() * 2).double() * a.to(m.float32).double(),
         A34,
+        device=device,
         atol=1e-6,
         rtol=1e-5,
         fd=False,
@@ -450,6 +461,7 @@ def test_hessian_vector_product_of_an_mlp_follows_torch():
         assert_close(d, t_, 1e-9, 1e-7, "Hessian-vector product")
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
     "kw",
     [
@@ -459,7 +471,7 @@ def test_hessian_vector_product_of_an_mlp_follows_torch():
         dict(reduction="none", spatial=True),
     ],
 )
-def test_cross_entropy_gradient_of_gradient(kw):
+def test_cross_entropy_gradient_of_gradient(kw, device):
     kw = dict(kw)
     spatial = kw.pop("spatial", False)
     shape = (4, 3, 2, 2) if spatial else (5, 3)
@@ -470,10 +482,10 @@ def test_cross_entropy_gradient_of_gradient(kw):
     def fn(m, x):
         extra = dict(kw)
         if extra.pop("weight", False):
-            extra["weight"] = m.tensor(w)
-        return F[m.__name__].cross_entropy(x * x, m.tensor(t), **extra)
+            extra["weight"] = _on(m, x, w)
+        return F[m.__name__].cross_entropy(x * x, _on(m, x, t), **extra)
 
-    check_gradgrad(fn, x)
+    check_gradgrad(fn, x, device=device)
 
 
 NORM_CASES = {
@@ -535,38 +547,39 @@ def test_pooling_gradient_of_gradient(case, device):
     check_gradgrad(fn, x, device=device)
 
 
-def test_dropout_gradient_of_gradient_uses_the_same_mask():
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_gradient_of_gradient_uses_the_same_mask(device):
     dl.manual_seed(0)
-    x = dl.tensor(rng(1).standard_normal(200), requires_grad=True)
+    x = dl.tensor(rng(1).standard_normal(200), device=device, requires_grad=True)
     y = dl.nn.functional.dropout(x, 0.5)
     (g,) = dl.autograd.grad((y**3).sum(), x, create_graph=True)
     (gg,) = dl.autograd.grad(g.sum(), x)
-    kept = (y.detach().numpy() != 0) * 2.0  # the mask times 1 / (1 - p)
-    xs = x.detach().numpy()
-    np.testing.assert_allclose(g.detach().numpy(), 3 * (kept * xs) ** 2 * kept)
-    np.testing.assert_allclose(gg.numpy(), 6 * kept**3 * xs)
+    kept = (y.detach().cpu().numpy() != 0) * 2.0  # the mask times 1 / (1 - p)
+    xs = x.detach().cpu().numpy()
+    np.testing.assert_allclose(g.detach().cpu().numpy(), 3 * (kept * xs) ** 2 * kept)
+    np.testing.assert_allclose(gg.cpu().numpy(), 6 * kept**3 * xs)
     assert 50 < (kept > 0).sum() < 150
 
 
 W = rng(3).uniform(0.05, 0.95, (5, 4))  # probabilities, weights and class draws
 T = (W * 3).astype(np.int64)[:, 0]
-# (loss of input x and target y; m.tensor(W) and T are constants, as torch requires of
+# (loss of input x and target y; the tensors of W and T are constants, as torch requires of
 # class weights and indices)
 LOSS_CASES = {
     "mse_sum": lambda F, m, x, y: F.mse_loss(x, y, reduction="sum"),
     "l1": lambda F, m, x, y: F.l1_loss(x * x, y),
     "smooth_l1": lambda F, m, x, y: F.smooth_l1_loss(x, y, beta=0.8),
     "huber_none": lambda F, m, x, y: F.huber_loss(x, y, delta=0.7, reduction="none") ** 2,
-    "nll": lambda F, m, x, y: F.nll_loss(F.log_softmax(x * y, 1), m.tensor(T)),
+    "nll": lambda F, m, x, y: F.nll_loss(F.log_softmax(x * y, 1), _on(m, x, T)),
     "nll_weighted_none": lambda F, m, x, y: (
-        F.nll_loss(x * y, m.tensor(T), weight=m.tensor(W[0] + 1), reduction="none") ** 2
+        F.nll_loss(x * y, _on(m, x, T), weight=_on(m, x, W[0] + 1), reduction="none") ** 2
     ),
-    "bce": lambda F, m, x, y: F.binary_cross_entropy(x.sigmoid(), y.sigmoid(), weight=m.tensor(W)),
+    "bce": lambda F, m, x, y: F.binary_cross_entropy(x.sigmoid(), y.sigmoid(), weight=_on(m, x, W)),
     "bce_with_logits": lambda F, m, x, y: F.binary_cross_entropy_with_logits(
-        x, y.sigmoid(), weight=m.tensor(W), pos_weight=m.tensor(W[0] + 0.5)
+        x, y.sigmoid(), weight=_on(m, x, W), pos_weight=_on(m, x, W[0] + 0.5)
     ),
     "cross_entropy_probs": lambda F, m, x, y: F.cross_entropy(
-        x * 2, F.softmax(y, 1), weight=m.tensor(W[0] + 0.5), label_smoothing=0.1
+        x * 2, F.softmax(y, 1), weight=_on(m, x, W[0] + 0.5), label_smoothing=0.1
     ),
     "cross_entropy_probs_none": lambda F, m, x, y: (
         F.cross_entropy(x, F.softmax(y, 1), reduction="none") ** 2
@@ -580,15 +593,16 @@ LOSS_CASES = {
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(LOSS_CASES))
-def test_loss_gradient_of_gradient(case):
+def test_loss_gradient_of_gradient(case, device):
     x = rng(1).standard_normal((5, 4))
     y = rng(2).standard_normal((5, 4))
 
     def fn(m, x, y):
         return LOSS_CASES[case](F[m.__name__], m, x, y) * (1 + (x * y).sum())
 
-    check_gradgrad(fn, x, y)
+    check_gradgrad(fn, x, y, device=device)
 
 
 def _scatter_max(x):
@@ -652,13 +666,13 @@ def test_custom_functions_are_differentiated_twice_unless_once_differentiable():
 # ======================================================= whole programs, against torch
 
 
-def _pinn_program(m):
+def _pinn_program(m, **dev):
     """A physics-informed MLP: the residual of u'' + u = 0 at collocation points needs
     d2u/dx2 (two create_graph gradients), then trains the weights through it."""
     gen = np.random.default_rng(5)
     ws = [gen.standard_normal(s) * 0.5 for s in ((16, 1), (16,), (16, 16), (16,), (1, 16))]
-    params = [m.tensor(w, requires_grad=True) for w in ws]
-    xs = m.tensor(np.linspace(-1, 1, 12).reshape(12, 1), requires_grad=True)
+    params = [m.tensor(w, requires_grad=True, **dev) for w in ws]
+    xs = m.tensor(np.linspace(-1, 1, 12).reshape(12, 1), requires_grad=True, **dev)
     opt = m.optim.Adam(params, lr=1e-2)
     losses = []
     for _ in range(3):
@@ -671,26 +685,26 @@ def _pinn_program(m):
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    return losses, [p.detach().numpy() for p in params]
+    return losses, [p.detach().cpu().numpy() for p in params]
 
 
-def _maml_program(m):
+def _maml_program(m, **dev):
     """One MAML meta-step: an inner SGD step taken with create_graph, the outer loss
     differentiated through it into the initial weights."""
     gen = np.random.default_rng(6)
-    w = m.tensor(gen.standard_normal((4, 3)) * 0.5, requires_grad=True)
-    b = m.tensor(np.zeros(4), requires_grad=True)
-    xs, ys = m.tensor(gen.standard_normal((8, 3))), m.tensor(gen.integers(0, 4, 8))
-    xq, yq = m.tensor(gen.standard_normal((8, 3))), m.tensor(gen.integers(0, 4, 8))
+    w = m.tensor(gen.standard_normal((4, 3)) * 0.5, requires_grad=True, **dev)
+    b = m.tensor(np.zeros(4), requires_grad=True, **dev)
+    xs, ys = m.tensor(gen.standard_normal((8, 3)), **dev), m.tensor(gen.integers(0, 4, 8), **dev)
+    xq, yq = m.tensor(gen.standard_normal((8, 3)), **dev), m.tensor(gen.integers(0, 4, 8), **dev)
     inner = F[m.__name__].cross_entropy(F[m.__name__].linear(xs, w, b), ys)
     gw, gb = m.autograd.grad(inner, (w, b), create_graph=True)
     w2, b2 = w - 0.4 * gw, b - 0.4 * gb
     outer = F[m.__name__].cross_entropy(F[m.__name__].linear(xq, w2, b2), yq)
     outer.backward()
-    return [outer.item()], [w.grad.numpy(), b.grad.numpy()]
+    return [outer.item()], [w.grad.cpu().numpy(), b.grad.cpu().numpy()]
 
 
-def _unet_critic_program(m):
+def _unet_critic_program(m, **dev):
     """A gradient penalty on a small U-shaped critic: downsampling conv, max-pool,
     bilinear upsampling, concatenation, instance norm, conv_transpose and a linear head."""
     gen = np.random.default_rng(7)
@@ -702,10 +716,11 @@ def _unet_critic_program(m):
     head = nn.Linear(3 * 8 * 8, 1)
     mods = [down, up, norm, head]
     for mod in mods:  # the same weights in both libraries
+        mod.to(**dev)
         for p in mod.parameters():
             with m.no_grad():
-                p.copy_(m.tensor(gen.standard_normal(tuple(p.shape)) * 0.3, dtype=p.dtype))
-    x = m.tensor(gen.standard_normal((2, 2, 8, 8)), requires_grad=True)
+                p.copy_(m.tensor(gen.standard_normal(tuple(p.shape)) * 0.3, dtype=p.dtype, **dev))
+    x = m.tensor(gen.standard_normal((2, 2, 8, 8)), requires_grad=True, **dev)
     params = [p for mod in mods for p in mod.parameters()]
     for p in params:
         p.grad = None
@@ -718,16 +733,17 @@ def _unet_critic_program(m):
     (g,) = m.autograd.grad(score, x, create_graph=True)
     penalty = ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
     (penalty + score).backward()
-    return [penalty.item()], [p.grad.numpy() for p in params]
+    return [penalty.item()], [p.grad.cpu().numpy() for p in params]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("program", [_pinn_program, _maml_program, _unet_critic_program])
-def test_higher_order_programs_follow_torch(program):
+def test_higher_order_programs_follow_torch(program, device):
     torch.set_default_dtype(torch.float64)
     dl.set_default_dtype(dl.float64)
     try:
         t_losses, t_arrays = program(torch)
-        d_losses, d_arrays = program(dl)
+        d_losses, d_arrays = program(dl, device=device)
     finally:
         torch.set_default_dtype(torch.float32)
         dl.set_default_dtype(dl.float32)
@@ -768,8 +784,9 @@ _BINARY = [
 ]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("seed", range(40))
-def test_random_compositions_gradient_of_gradient_follows_torch(seed):
+def test_random_compositions_gradient_of_gradient_follows_torch(seed, device):
     pick = np.random.default_rng(seed)
     steps = [
         (int(pick.integers(len(_BINARY))), True)
@@ -788,12 +805,13 @@ def test_random_compositions_gradient_of_gradient_follows_torch(seed):
 
     a = rng(100 + seed).standard_normal((3, 4))
     b = rng(200 + seed).standard_normal((3, 4))
-    check_gradgrad(fn, a, b, atol=1e-8, rtol=1e-6, fd=False)
+    check_gradgrad(fn, a, b, device=device, atol=1e-8, rtol=1e-6, fd=False)
 
 
 # ================================================== found in review (session 5), pinned
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
     "case",
     [
@@ -804,12 +822,12 @@ def test_random_compositions_gradient_of_gradient_follows_torch(seed):
         "selu_large_positive",
     ],
 )
-def test_float32_and_large_value_cases_follow_torch(case):
+def test_float32_and_large_value_cases_follow_torch(case, device):
     fns = {
         "var_float32_nonleaf": (lambda m, x: ((x * 1).var()) ** 2, [1.0, 2.0, 4.0]),
         "std_float32": (lambda m, x: ((x * 1).std(0)) ** 3, [1.0, 2.0, 4.0, -1.0]),
         "logcumsumexp_large": (
-            lambda m, x: (m.logcumsumexp(x.reshape(1, 3), 1) * m.tensor([[1.0, 2, 3]])).sum(),
+            lambda m, x: (m.logcumsumexp(x.reshape(1, 3), 1) * _on(m, x, [[1.0, 2, 3]])).sum(),
             [100.0, 101.0, 99.0],
         ),
         "elu_large_positive": (lambda m, x: F[m.__name__].elu(x).sum(), [100.0, -1.0, 0.5]),
@@ -821,34 +839,37 @@ def test_float32_and_large_value_cases_follow_torch(case):
     fn, values = fns[case]
     out = []
     for m in (torch, dl):
-        x = m.tensor(np.array(values, np.float32), requires_grad=True)
+        kw = {"device": device} if m is dl else {}
+        x = m.tensor(np.array(values, np.float32), requires_grad=True, **kw)
         (g,) = m.autograd.grad(fn(m, x), x, create_graph=True)
         (gg,) = m.autograd.grad((g * g).sum(), x)
-        out.append((g.detach().numpy(), gg.numpy()))
+        out.append((g.detach().cpu().numpy(), gg.cpu().numpy()))
     for d, t in zip(out[1], out[0]):
         assert np.isfinite(d).all()
         np.testing.assert_allclose(d, t, rtol=1e-4, atol=1e-4)
 
 
-def test_grad_outputs_of_another_dtype_keep_their_graph():
-    x = dl.tensor([1.0, 2.0, 4.0], requires_grad=True)
-    v = dl.tensor([1.0, 2.0, 3.0], dtype=dl.float64, requires_grad=True)
+@pytest.mark.parametrize("device", DEVICES)
+def test_grad_outputs_of_another_dtype_keep_their_graph(device):
+    x = dl.tensor([1.0, 2.0, 4.0], device=device, requires_grad=True)
+    v = dl.tensor([1.0, 2.0, 3.0], dtype=dl.float64, device=device, requires_grad=True)
     (g,) = dl.autograd.grad(x * x, x, v, create_graph=True)
     (gv,) = dl.autograd.grad(g.sum(), v)
     assert gv.tolist() == [2.0, 4.0, 8.0] and gv.dtype == dl.float64
 
 
-def test_a_leaf_changed_in_place_after_forward_is_differentiated_as_forward_saw_it():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_leaf_changed_in_place_after_forward_is_differentiated_as_forward_saw_it(device):
     """var keeps the centred input, not the leaf: create_graph must use that saved value,
     as the plain backward does, not the leaf's new one."""
-    x = dl.tensor([1.0, 2.0, 4.0, 3.0], dtype=dl.float64, requires_grad=True)
+    x = dl.tensor([1.0, 2.0, 4.0, 3.0], dtype=dl.float64, device=device, requires_grad=True)
     y = x.reshape(1, 4).var(1).sum()
     with dl.no_grad():
         x.mul_(3)
     (g,) = dl.autograd.grad(y, x, create_graph=True, retain_graph=True)
     (plain,) = dl.autograd.grad(y, x)
-    np.testing.assert_allclose(g.detach().numpy(), plain.numpy())
-    np.testing.assert_allclose(plain.numpy(), 2 * (np.array([1, 2, 4, 3]) - 2.5) / 3)
+    np.testing.assert_allclose(g.detach().cpu().numpy(), plain.cpu().numpy())
+    np.testing.assert_allclose(plain.cpu().numpy(), 2 * (np.array([1, 2, 4, 3]) - 2.5) / 3)
 
 
 _PIECEWISE_LINEAR = {
@@ -864,7 +885,7 @@ _PIECEWISE_LINEAR = {
     "max_pool3d": lambda m, F, x: F.max_pool3d(x.reshape(1, 1, 2, 4, 4), 2),
     "pad_reflect": lambda m, F, x: F.pad(x.reshape(1, 2, 4, 4), (1, 1, 1, 1), mode="reflect"),
     "pad_replicate": lambda m, F, x: F.pad(x.reshape(1, 2, 4, 4), (2, 0, 1, 1), "replicate"),
-    "nll_loss": lambda m, F, x: F.nll_loss(x.reshape(4, 8), m.tensor([0, 1, 2, 7])),
+    "nll_loss": lambda m, F, x: F.nll_loss(x.reshape(4, 8), _on(m, x, [0, 1, 2, 7])),
     "hardtanh": lambda m, F, x: F.hardtanh(x, -0.5, 0.7),
     "relu6": lambda m, F, x: F.relu6(x * 4),
     "hardsigmoid": lambda m, F, x: F.hardsigmoid(x * 4),
@@ -872,13 +893,14 @@ _PIECEWISE_LINEAR = {
     "hardshrink": lambda m, F, x: F.hardshrink(x),
     "softshrink": lambda m, F, x: F.softshrink(x, 0.3),
     "prelu": lambda m, F, x: F.prelu(
-        x.reshape(2, 4, 4), m.tensor([0.25, -0.5, 1.5, 0.0], dtype=m.float64)
+        x.reshape(2, 4, 4), m.tensor([0.25, -0.5, 1.5, 0.0], dtype=m.float64, device=x.device)
     ),
 }
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(_PIECEWISE_LINEAR))
-def test_second_derivative_of_a_piecewise_linear_op_is_zeros_not_unused(name):
+def test_second_derivative_of_a_piecewise_linear_op_is_zeros_not_unused(name, device):
     """torch's backward of relu, abs, pooling, the edge pads and nll_loss reads the op's
     input or output, so the first gradient is on the input's graph and its derivative with
     respect to the input is zeros (an input Hessian of a ReLU network): not an error that
@@ -887,24 +909,27 @@ def test_second_derivative_of_a_piecewise_linear_op_is_zeros_not_unused(name):
     v = rng(3).standard_normal(32)
     xt = torch.tensor(v, requires_grad=True)
     (gt,) = torch.autograd.grad(fn(torch, F["torch"], xt).sum(), xt, create_graph=True)
-    x = dl.tensor(v, requires_grad=True)
+    x = dl.tensor(v, device=device, requires_grad=True)
     (g,) = dl.autograd.grad(fn(dl, F["darklib"], x).sum(), x, create_graph=True)
     assert g.requires_grad == gt.requires_grad
-    np.testing.assert_allclose(g.detach().numpy(), gt.detach().numpy())
+    np.testing.assert_allclose(g.detach().cpu().numpy(), gt.detach().numpy())
     (gg,) = dl.autograd.grad((g * g).sum(), x)
-    np.testing.assert_array_equal(gg.numpy(), np.zeros(32))
+    np.testing.assert_array_equal(gg.cpu().numpy(), np.zeros(32))
 
 
-def test_input_hessian_of_a_relu_network_as_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_input_hessian_of_a_relu_network_as_torch(device):
     """The gradient-penalty pattern: the input gradient of a ReLU network, differentiated
     again with respect to both the input (zeros) and the weights."""
     r = rng(4)
     xv, wv = r.standard_normal((5, 3)), r.standard_normal((3, 4))
     res = []
     for m in (torch, dl):
-        x, w = m.tensor(xv, requires_grad=True), m.tensor(wv, requires_grad=True)
+        kw = {"device": device} if m is dl else {}
+        x, w = m.tensor(xv, requires_grad=True, **kw), m.tensor(wv, requires_grad=True, **kw)
         (gx,) = m.autograd.grad(m.relu(x @ w).sum(), x, create_graph=True)
-        res.append([t.detach().numpy() for t in m.autograd.grad((gx**2).sum(), [x, w])])
+        grads = m.autograd.grad((gx**2).sum(), [x, w])
+        res.append([t.detach().cpu().numpy() for t in grads])
     for d, t in zip(res[1], res[0]):
         np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(res[1][0], np.zeros((5, 3)))

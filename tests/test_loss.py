@@ -458,7 +458,8 @@ def test_kl_div(device, reduction, log_target):
         )
 
 
-def test_kl_div_zero_target():
+@pytest.mark.parametrize("device", DEVICES)
+def test_kl_div_zero_target(device):
     x = np.log(np.array([[0.2, 0.3, 0.5]]))
     t = np.array([[0.0, 0.4, 0.6]])
     compare(
@@ -467,6 +468,7 @@ def test_kl_div_zero_target():
         x,
         t,
         grad=[True, False],
+        device=device,
     )
 
 
@@ -955,7 +957,8 @@ def test_multi_margin_loss_of_one_sample_takes_a_1_element_target_as_torch():
     "name",
     ["l1_loss", "mse_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div"],
 )
-def test_float16_mean_losses_over_more_elements_than_float16_counts(name):
+@pytest.mark.parametrize("device", DEVICES)
+def test_float16_mean_losses_over_more_elements_than_float16_counts(name, device):
     """float16 losses reduce in float32, as torch: 70,000 elements is an inf count in
     float16 (the mean was NaN or 0, and the gradient 0)."""
     r = np.random.default_rng(0)
@@ -964,41 +967,45 @@ def test_float16_mean_losses_over_more_elements_than_float16_counts(name):
     kw = {"reduction": "batchmean"} if name == "kl_div" else {}
     res = []
     for m, F_ in ((torch, torch.nn.functional), (dl, dl.nn.functional)):
-        xt = m.tensor(x, requires_grad=True)
-        loss = getattr(F_, name)(xt, m.tensor(y), **kw)
+        dev = {"device": device} if m is dl else {}
+        xt = m.tensor(x, requires_grad=True, **dev)
+        loss = getattr(F_, name)(xt, m.tensor(y, **dev), **kw)
         loss.backward()
-        res.append((float(loss), xt.grad.numpy().astype(np.float64)))
+        res.append((float(loss), xt.grad.cpu().numpy().astype(np.float64)))
     (tl, tg), (dl_, dg) = res
     assert abs(dl_ - tl) <= 2e-3 * max(1.0, abs(tl)), (dl_, tl)
     np.testing.assert_allclose(dg, tg, rtol=2e-3, atol=1e-7)
     assert np.abs(dg).max() > 0
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("p", [1, 2])
-def test_margin_losses_pass_no_gradient_at_a_zero_hinge(p):
+def test_margin_losses_pass_no_gradient_at_a_zero_hinge(p, device):
     """torch's multi-margin kernels count a hinge only where it is > 0: x[i] - x[y] equal
     to -margin contributes nothing (a clamp passed its gradient there)."""
     xv = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 2.0]])
     grads = []
     for m in (torch, dl):
-        x = m.tensor(xv, requires_grad=True)
-        m.nn.functional.multi_margin_loss(x, m.tensor([0, 1]), p=p).backward()
-        x2 = m.tensor(xv[:1], requires_grad=True)
-        m.nn.functional.multilabel_margin_loss(x2, m.tensor([[0, -1, 1]])).backward()
-        grads.append((x.grad.numpy(), x2.grad.numpy()))
+        dev = {"device": device} if m is dl else {}
+        x = m.tensor(xv, requires_grad=True, **dev)
+        m.nn.functional.multi_margin_loss(x, m.tensor([0, 1], **dev), p=p).backward()
+        x2 = m.tensor(xv[:1], requires_grad=True, **dev)
+        m.nn.functional.multilabel_margin_loss(x2, m.tensor([[0, -1, 1]], **dev)).backward()
+        grads.append((x.grad.cpu().numpy(), x2.grad.cpu().numpy()))
     for t, d in zip(*grads):
         np.testing.assert_allclose(d, t, rtol=1e-12, atol=1e-12)
 
 
-def test_cross_entropy_with_no_target_weight_is_nan_as_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_cross_entropy_with_no_target_weight_is_nan_as_torch(device):
     """Zero total weight (class weights 0 for every target): NaN, label smoothing too (it
     gave inf)."""
     x = np.array([[1.0, 2, 3, 4], [4.0, 3, 2, 1]])
     for smoothing in (0.0, 0.2):
         got = dl.nn.functional.cross_entropy(
-            dl.tensor(x),
-            dl.tensor([0, 1]),
-            weight=dl.tensor([0.0, 0, 1, 1], dtype=dl.float64),
+            dl.tensor(x, device=device),
+            dl.tensor([0, 1], device=device),
+            weight=dl.tensor([0.0, 0, 1, 1], dtype=dl.float64, device=device),
             label_smoothing=smoothing,
         )
         want = F.cross_entropy(
@@ -1010,12 +1017,14 @@ def test_cross_entropy_with_no_target_weight_is_nan_as_torch():
         assert np.isnan(float(want)) and np.isnan(float(got))
 
 
-def test_kl_div_target_gradient_at_a_zero_target_is_nan_as_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_kl_div_target_gradient_at_a_zero_target_is_nan_as_torch(device):
     grads = []
     for m in (torch, dl):
-        x = m.tensor([[1.0, 2.0, 3.0]], dtype=m.float64, requires_grad=True)
-        y = m.tensor([[0.0, 0.5, 0.5]], dtype=m.float64, requires_grad=True)
+        dev = {"device": device} if m is dl else {}
+        x = m.tensor([[1.0, 2.0, 3.0]], dtype=m.float64, requires_grad=True, **dev)
+        y = m.tensor([[0.0, 0.5, 0.5]], dtype=m.float64, requires_grad=True, **dev)
         m.nn.functional.kl_div(x.log_softmax(-1), y, reduction="batchmean").backward()
-        grads.append((x.grad.numpy(), y.grad.numpy()))
+        grads.append((x.grad.cpu().numpy(), y.grad.cpu().numpy()))
     for d, t in zip(grads[1], grads[0]):
         np.testing.assert_allclose(d, t, rtol=1e-12, equal_nan=True)

@@ -25,7 +25,7 @@ TP = torch.nn.utils.parametrize
 
 
 def _np(t):
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t.detach().numpy()
+    return t.detach().cpu().numpy()
 
 
 def _load_from_torch(d: nn.Module, t: torch.nn.Module) -> None:
@@ -226,9 +226,10 @@ def test_weight_norm_parametrization_loads_legacy_checkpoint():
     assert_close(d(dl.tensor(x)), t(torch.tensor(x)))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dim", [0, 1, None])
-def test_legacy_weight_norm_matches_torch(dim):
-    t, d = _pair(torch.nn.Linear, nn.Linear, 3, 4)
+def test_legacy_weight_norm_matches_torch(dim, device):
+    t, d = _pair(torch.nn.Linear, nn.Linear, 3, 4, device=device)
     with pytest.warns(FutureWarning, match="deprecated"):
         torch.nn.utils.weight_norm(t, dim=dim)
     with pytest.warns(FutureWarning, match="deprecated"):
@@ -236,7 +237,7 @@ def test_legacy_weight_norm_matches_torch(dim):
     assert list(d.state_dict()) == list(t.state_dict()) == ["bias", "weight_g", "weight_v"]
     assert tuple(d.weight_g.shape) == tuple(t.weight_g.shape)
     x = np.random.default_rng(5).standard_normal((2, 3)).astype(np.float32)
-    yt, yd = t(torch.tensor(x)), d(dl.tensor(x))
+    yt, yd = t(torch.tensor(x)), d(dl.tensor(x, device=device))
     assert_close(yd, yt)
     (yt**2).sum().backward()
     (yd**2).sum().backward()
@@ -286,8 +287,9 @@ class _Split(nn.Module):
         return W / 2, W / 2
 
 
-def test_register_parametrization_layout_and_grads():
-    t, d = _pair(torch.nn.Linear, nn.Linear, 3, 3)
+@pytest.mark.parametrize("device", DEVICES)
+def test_register_parametrization_layout_and_grads(device):
+    t, d = _pair(torch.nn.Linear, nn.Linear, 3, 3, device=device)
     TP.register_parametrization(t, "weight", _TSymmetric())
     P.register_parametrization(d, "weight", _Symmetric())
     assert P.is_parametrized(d) and P.is_parametrized(d, "weight")
@@ -300,13 +302,13 @@ def test_register_parametrization_layout_and_grads():
     w = _np(d.weight)
     np.testing.assert_allclose(w, w.T)
     x = np.random.default_rng(6).standard_normal((2, 3)).astype(np.float32)
-    yt, yd = t(torch.tensor(x)), d(dl.tensor(x))
+    yt, yd = t(torch.tensor(x)), d(dl.tensor(x, device=device))
     assert_close(yd, yt)
     yt.sum().backward()
     yd.sum().backward()
     _check_grads(d, t)
     # a state_dict round trip into a fresh parametrized module
-    d2 = P.register_parametrization(nn.Linear(3, 3), "weight", _Symmetric())
+    d2 = P.register_parametrization(nn.Linear(3, 3).to(device), "weight", _Symmetric())
     d2.load_state_dict(d.state_dict())
     assert_close(d2.weight, d.weight)
     # deepcopy keeps the parametrization, independent of the original
@@ -316,8 +318,9 @@ def test_register_parametrization_layout_and_grads():
     assert d3.parametrizations.weight.original is not d.parametrizations.weight.original
 
 
-def test_parametrization_right_inverse_assign_stack_and_remove():
-    d = nn.Linear(2, 2)
+@pytest.mark.parametrize("device", DEVICES)
+def test_parametrization_right_inverse_assign_stack_and_remove(device):
+    d = nn.Linear(2, 2).to(device)
     w0 = _np(d.weight).copy()
     original = d.weight
     P.register_parametrization(d, "weight", _Scale())
@@ -325,7 +328,7 @@ def test_parametrization_right_inverse_assign_stack_and_remove():
     np.testing.assert_allclose(_np(d.parametrizations.weight.original), w0 / 2)
     np.testing.assert_allclose(_np(d.weight), w0, rtol=1e-6)
     assert d.parametrizations.weight.original is original  # the same Parameter object
-    d.weight = dl.ones(2, 2)
+    d.weight = dl.ones(2, 2, device=device)
     np.testing.assert_allclose(_np(d.parametrizations.weight.original), 0.5)
     # a second parametrization is applied after the first
     P.register_parametrization(d, "weight", _Scale())
@@ -339,8 +342,9 @@ def test_parametrization_right_inverse_assign_stack_and_remove():
         P.remove_parametrizations(d, "weight")
 
 
-def test_parametrization_with_several_originals():
-    d = nn.Linear(2, 3)
+@pytest.mark.parametrize("device", DEVICES)
+def test_parametrization_with_several_originals(device):
+    d = nn.Linear(2, 3).to(device)
     w0 = _np(d.weight).copy()
     P.register_parametrization(d, "weight", _Split())
     assert list(d.state_dict()) == [
@@ -349,7 +353,7 @@ def test_parametrization_with_several_originals():
         "parametrizations.weight.original1",
     ]
     np.testing.assert_allclose(_np(d.weight), w0, rtol=1e-6)
-    d(dl.ones(1, 2)).sum().backward()
+    d(dl.ones(1, 2, device=device)).sum().backward()
     assert d.parametrizations.weight.original0.grad is not None
     with pytest.raises(ValueError, match="sequence of tensors"):
         P.remove_parametrizations(d, "weight", leave_parametrized=False)
@@ -358,32 +362,34 @@ def test_parametrization_with_several_originals():
     np.testing.assert_allclose(_np(d.weight), w0, rtol=1e-6)
 
 
-def test_parametrization_errors_and_buffers():
+@pytest.mark.parametrize("device", DEVICES)
+def test_parametrization_errors_and_buffers(device):
     class Bad(nn.Module):
         def forward(self, X):
             return X[0]
 
     with pytest.raises(ValueError, match=r"may not change the shape.*\n.*\(2, 3\)"):
-        P.register_parametrization(nn.Linear(3, 2), "weight", Bad())
-    P.register_parametrization(nn.Linear(3, 2), "weight", Bad(), unsafe=True)
+        P.register_parametrization(nn.Linear(3, 2).to(device), "weight", Bad())
+    P.register_parametrization(nn.Linear(3, 2).to(device), "weight", Bad(), unsafe=True)
     with pytest.raises(ValueError, match="does not have a parameter, a buffer"):
-        P.register_parametrization(nn.Linear(3, 2), "nope", _Symmetric())
+        P.register_parametrization(nn.Linear(3, 2).to(device), "nope", _Symmetric())
     with pytest.raises(KeyError, match="already exists"):
-        m = P.register_parametrization(nn.Linear(3, 3), "weight", _Symmetric())
-        m.weight = nn.Parameter(dl.zeros(3, 3))
+        m = P.register_parametrization(nn.Linear(3, 3).to(device), "weight", _Symmetric())
+        m.weight = nn.Parameter(dl.zeros(3, 3, device=device))
     # a buffer stays a buffer
-    bn = nn.BatchNorm1d(3)
+    bn = nn.BatchNorm1d(3).to(device)
     P.register_parametrization(bn, "running_var", _Scale())
     assert "parametrizations.running_var.original" in bn.state_dict()
     assert "parametrizations.running_var.original" in dict(bn.named_buffers())
     # no right_inverse: assignment is an error
-    m = P.register_parametrization(nn.Linear(3, 3), "weight", _Symmetric())
+    m = P.register_parametrization(nn.Linear(3, 3).to(device), "weight", _Symmetric())
     with pytest.raises(RuntimeError, match="does not implement right_inverse"):
-        m.weight = dl.zeros(3, 3)
+        m.weight = dl.zeros(3, 3, device=device)
 
 
-def test_parametrize_cached():
-    d = nn.Linear(2, 2)
+@pytest.mark.parametrize("device", DEVICES)
+def test_parametrize_cached(device):
+    d = nn.Linear(2, 2).to(device)
     scale = _Scale()
     P.register_parametrization(d, "weight", scale)
     scale.calls = 0
@@ -400,11 +406,12 @@ def test_parametrize_cached():
     assert scale.calls == 4
 
 
-def test_parametrized_module_trains_with_optimizer():
-    d = nn.Linear(3, 3)
+@pytest.mark.parametrize("device", DEVICES)
+def test_parametrized_module_trains_with_optimizer(device):
+    d = nn.Linear(3, 3).to(device)
     P.register_parametrization(d, "weight", _Symmetric())
     opt = dl.optim.SGD(d.parameters(), lr=0.1)
-    x = dl.randn(4, 3)
+    x = dl.randn(4, 3, device=device)
     losses = []
     for _ in range(5):
         opt.zero_grad()
@@ -430,10 +437,11 @@ ORTH_CASES = [
 ]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape,orth_map", ORTH_CASES)
-def test_orthogonal_matches_torch(shape, orth_map):
+def test_orthogonal_matches_torch(shape, orth_map, device):
     out_f, in_f = shape
-    t, d = _pair(torch.nn.Linear, nn.Linear, in_f, out_f)
+    t, d = _pair(torch.nn.Linear, nn.Linear, in_f, out_f, device=device)
     torch.nn.utils.parametrizations.orthogonal(t, orthogonal_map=orth_map)
     nn.utils.parametrizations.orthogonal(d, orthogonal_map=orth_map)
     assert list(d.state_dict()) == list(t.state_dict())
@@ -450,15 +458,16 @@ def test_orthogonal_matches_torch(shape, orth_map):
     _load_from_torch(d, t)
     assert_close(d.weight, t.weight, 1e-5, 1e-4, "weight")
     x = np.random.default_rng(7).standard_normal((2, in_f)).astype(np.float32)
-    yt, yd = t(torch.tensor(x)), d(dl.tensor(x))
+    yt, yd = t(torch.tensor(x)), d(dl.tensor(x, device=device))
     assert_close(yd, yt, 1e-5, 1e-4)
     (yt**2).sum().backward()
     (yd**2).sum().backward()
     _check_grads(d, t, 1e-4, 1e-3)
 
 
-def test_orthogonal_without_trivialization_and_errors():
-    t, d = _pair(torch.nn.Linear, nn.Linear, 3, 5)
+@pytest.mark.parametrize("device", DEVICES)
+def test_orthogonal_without_trivialization_and_errors(device):
+    t, d = _pair(torch.nn.Linear, nn.Linear, 3, 5, device=device)
     torch.nn.utils.parametrizations.orthogonal(t, use_trivialization=False)
     nn.utils.parametrizations.orthogonal(d, use_trivialization=False)
     assert (
@@ -474,28 +483,29 @@ def test_orthogonal_without_trivialization_and_errors():
     with pytest.raises(ValueError, match="no parameter or buffer with name 'x'"):
         nn.utils.parametrizations.orthogonal(nn.Module(), "x")
     m = nn.Module()
-    m.w = nn.Parameter(dl.zeros(3))
+    m.w = nn.Parameter(dl.zeros(3, device=device))
     with pytest.raises(ValueError, match="Got a tensor of 1 dimensions"):
         nn.utils.parametrizations.orthogonal(m, "w")
     with pytest.raises(ValueError, match="orthogonal_map has to be one of"):
-        nn.utils.parametrizations.orthogonal(nn.Linear(2, 2), orthogonal_map="qr")
+        nn.utils.parametrizations.orthogonal(nn.Linear(2, 2).to(device), orthogonal_map="qr")
     with pytest.raises(NotImplementedError, match="use_trivialization=False"):
         nn.utils.parametrizations.orthogonal(
-            nn.Linear(2, 2), orthogonal_map="cayley", use_trivialization=False
-        ).weight = dl.eye(2)
+            nn.Linear(2, 2).to(device), orthogonal_map="cayley", use_trivialization=False
+        ).weight = dl.eye(2, device=device)
 
 
 # ------------------------------------------------------------------ fusion
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("conv_bias", [True, False])
 @pytest.mark.parametrize("transpose", [False, True])
-def test_fuse_conv_bn_eval_matches_torch(conv_bias, transpose):
+def test_fuse_conv_bn_eval_matches_torch(conv_bias, transpose, device):
     tcls, dcls = (
         (torch.nn.ConvTranspose2d, nn.ConvTranspose2d)
         if transpose
         else (torch.nn.Conv2d, nn.Conv2d)
     )
-    tc, dc = _pair(tcls, dcls, 3, 4, 3, bias=conv_bias)
-    tb, db = _pair(torch.nn.BatchNorm2d, nn.BatchNorm2d, 4)
+    tc, dc = _pair(tcls, dcls, 3, 4, 3, bias=conv_bias, device=device)
+    tb, db = _pair(torch.nn.BatchNorm2d, nn.BatchNorm2d, 4, device=device)
     with torch.no_grad():
         tb.running_mean.uniform_(-1, 1)
         tb.running_var.uniform_(0.5, 2)
@@ -511,14 +521,16 @@ def test_fuse_conv_bn_eval_matches_torch(conv_bias, transpose):
     assert_close(fd.bias, ft.bias)
     assert fd.bias.requires_grad == ft.bias.requires_grad == conv_bias  # torch's quirk
     x = np.random.default_rng(8).standard_normal((2, 3, 5, 5)).astype(np.float32)
-    assert_close(fd(dl.tensor(x)), db(dc(dl.tensor(x))), 1e-5, 1e-4)
+    xd = dl.tensor(x, device=device)
+    assert_close(fd(xd), db(dc(xd)), 1e-5, 1e-4)
     with pytest.raises(AssertionError, match="Fusion only for eval"):
         nn.utils.fuse_conv_bn_eval(dc.train(), db)
 
 
-def test_fuse_linear_bn_eval_matches_torch():
-    tl, dlin = _pair(torch.nn.Linear, nn.Linear, 3, 4)
-    tb, db = _pair(torch.nn.BatchNorm1d, nn.BatchNorm1d, 4)
+@pytest.mark.parametrize("device", DEVICES)
+def test_fuse_linear_bn_eval_matches_torch(device):
+    tl, dlin = _pair(torch.nn.Linear, nn.Linear, 3, 4, device=device)
+    tb, db = _pair(torch.nn.BatchNorm1d, nn.BatchNorm1d, 4, device=device)
     with torch.no_grad():
         tb.running_mean.uniform_(-1, 1)
         tb.running_var.uniform_(0.5, 2)
@@ -530,9 +542,9 @@ def test_fuse_linear_bn_eval_matches_torch():
     assert_close(fd.weight, ft.weight)
     assert_close(fd.bias, ft.bias)
     with pytest.raises(AssertionError, match=r"linear\.out_features == bn\.num_features"):
-        nn.utils.fuse_linear_bn_eval(nn.Linear(3, 5).eval(), db)
+        nn.utils.fuse_linear_bn_eval(nn.Linear(3, 5).to(device).eval(), db)
     w, b = nn.utils.fuse_conv_bn_weights(
-        dl.ones(4, 3, 1, 1), None, db.running_mean, db.running_var, 1e-5, None, None
+        dl.ones(4, 3, 1, 1, device=device), None, db.running_mean, db.running_var, 1e-5, None, None
     )
     assert isinstance(w, nn.Parameter) and not b.requires_grad
 

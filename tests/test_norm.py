@@ -269,8 +269,9 @@ def test_group_norm_errors():
         group_norm(dl.randn(2, 6, 3), 4)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["batch_norm", "group_norm", "layer_norm", "instance_norm"])
-def test_float16_normalisation_over_more_elements_than_float16_counts(name):
+def test_float16_normalisation_over_more_elements_than_float16_counts(name, device):
     """float16 normalisations compute in float32, as torch's accumulation: a channel of
     73,728 values had an inf count in float16 (NaN outputs and running statistics)."""
     r = np.random.default_rng(0)
@@ -279,16 +280,17 @@ def test_float16_normalisation_over_more_elements_than_float16_counts(name):
     res = []
     for m in (torch, dl):
         F_ = m.nn.functional
-        xt = m.tensor(x, requires_grad=True)
-        stats = [m.zeros(2, dtype=m.float16), m.ones(2, dtype=m.float16)]
+        dev = {"device": device} if m is dl else {}
+        xt = m.tensor(x, requires_grad=True, **dev)
+        stats = [m.zeros(2, dtype=m.float16, **dev), m.ones(2, dtype=m.float16, **dev)]
         if name == "batch_norm":
             y = F_.batch_norm(xt, *stats, training=True)
         elif name == "layer_norm":
             y = F_.layer_norm(xt, (2, 64, 72))
         else:
             y = getattr(F_, name)(xt, *((1,) if name == "group_norm" else ()))
-        y.backward(m.tensor(g))
-        res.append([a.detach().numpy().astype(np.float64) for a in (y, xt.grad, *stats)])
+        y.backward(m.tensor(g, **dev))
+        res.append([a.detach().cpu().numpy().astype(np.float64) for a in (y, xt.grad, *stats)])
     for t, d in zip(*res):
         assert np.isfinite(d).all()
         np.testing.assert_allclose(d, t, rtol=1e-2, atol=8e-3)

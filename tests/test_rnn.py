@@ -170,11 +170,12 @@ def test_packed_unsorted_matches_torch(kind, kw, device):
     check_all(d_mod, t_mod, [d_o.data, d_pad, d_h], [t_o.data, t_pad, t_h], d_in, t_in)
 
 
-def test_packed_matches_padded_per_sequence():
+@pytest.mark.parametrize("device", DEVICES)
+def test_packed_matches_padded_per_sequence(device):
     """Each packed sequence gives what running it alone gives (no padding leaks in)."""
-    m = nn.LSTM(3, 4, bidirectional=True).double()
+    m = nn.LSTM(3, 4, bidirectional=True).double().to(device)
     r = rng(4)
-    seqs = [dl.tensor(r.standard_normal((n, 3))) for n in (5, 2, 4)]
+    seqs = [dl.tensor(r.standard_normal((n, 3)), device=device) for n in (5, 2, 4)]
     out, (h, c) = m(rnn_utils.pack_sequence(seqs, enforce_sorted=False))
     for i, s in enumerate(rnn_utils.unpack_sequence(out)):
         alone, (h1, c1) = m(seqs[i])
@@ -246,23 +247,25 @@ def test_float32_default_and_repr():
     assert repr(nn.GRUCell(3, 4, bias=False)) == repr(torch.nn.GRUCell(3, 4, bias=False))
 
 
-def test_dropout_between_layers():
+@pytest.mark.parametrize("device", DEVICES)
+def test_dropout_between_layers(device):
     d_mod, t_mod = build("GRU", 4, 5, num_layers=3, dropout=1.0)
+    d_mod.to(device)
     x = rng(6).standard_normal((5, 2, 4))
     # p = 1 drops every input of layers 2 and 3: deterministic, so torch agrees in training
     d_mod.train()
     t_mod.train()
-    d_out, t_out = d_mod(dl.tensor(x)), t_mod(torch.tensor(x))
+    d_out, t_out = d_mod(dl.tensor(x, device=device)), t_mod(torch.tensor(x))
     for d, t in zip(flat(d_out), flat(t_out)):
         assert_close(d, t, **TOL)
     d_mod.eval()
     t_mod.eval()
-    d_eval, t_eval = d_mod(dl.tensor(x)), t_mod(torch.tensor(x))
+    d_eval, t_eval = d_mod(dl.tensor(x, device=device)), t_mod(torch.tensor(x))
     for d, t in zip(flat(d_eval), flat(t_eval)):
         assert_close(d, t, **TOL)
     assert not np.allclose(_np(d_out[0]), _np(d_eval[0]))
-    m = nn.LSTM(4, 5, num_layers=2, dropout=0.5)
-    xt = dl.tensor(x.astype(np.float32))
+    m = nn.LSTM(4, 5, num_layers=2, dropout=0.5).to(device)
+    xt = dl.tensor(x.astype(np.float32), device=device)
     m.eval()
     a, b = m(xt)[0], m(xt)[0]
     assert np.array_equal(_np(a), _np(b))
@@ -272,13 +275,16 @@ def test_dropout_between_layers():
         nn.RNN(3, 4, dropout=0.3)
 
 
-def test_double_backward_matches_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_double_backward_matches_torch(device):
     """create_graph through the fused scans (composite rebuild), against torch."""
     r = rng(7)
     for kind, kw in [("LSTM", {"proj_size": 2}), ("GRU", {"bidirectional": True}), ("RNN", {})]:
         d_mod, t_mod = build(kind, 3, 4, **kw)
+        d_mod.to(device)
         x = r.standard_normal((3, 2, 3))
-        dx, tx = dl.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        dx = dl.tensor(x, device=device, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
         res = []
         for m, xx, lib in ((d_mod, dx, dl), (t_mod, tx, torch)):
             out = m(xx)[0]
@@ -298,15 +304,18 @@ def test_double_backward_matches_torch():
         ("RNN", {"nonlinearity": "relu"}),
     ],
 )
-def test_double_backward_packed_with_states(kind, kw):
+@pytest.mark.parametrize("device", DEVICES)
+def test_double_backward_packed_with_states(kind, kw, device):
     """Second derivatives through packed, reversed scans and the initial states."""
     d_mod, t_mod = build(kind, 3, 4, **kw)
+    d_mod.to(device)
     r = rng(10)
     x = r.standard_normal((4, 3, 3))
     states = _states(kind, kw, 3, r, hidden=4)
     res = []
     for m, lib, utils in ((d_mod, dl, rnn_utils), (t_mod, torch, torch.nn.utils.rnn)):
-        ins = [lib.tensor(a, requires_grad=True) for a in [x, *states]]
+        dev = {"device": device} if lib is dl else {}
+        ins = [lib.tensor(a, requires_grad=True, **dev) for a in [x, *states]]
         packed = utils.pack_padded_sequence(ins[0], [2, 4, 1], enforce_sorted=False)
         out, hn = m(packed, tuple(ins[1:]) if kind == "LSTM" else ins[1])
         hn = hn[0] + hn[1].sum() if kind == "LSTM" else hn
@@ -445,21 +454,23 @@ def test_rnn_utils_errors():
         rnn_utils.pad_sequence([dl.zeros(2, 2), dl.zeros(2, 3)])
 
 
-def test_lstm_and_gru_outputs_may_change_in_place_and_lengths_may_be_floats():
+@pytest.mark.parametrize("device", DEVICES)
+def test_lstm_and_gru_outputs_may_change_in_place_and_lengths_may_be_floats(device):
     """As torch: backward does not read an LSTM's or GRU's returned output; packing takes
     float lengths; a layer (not a cell) refuses input_size 0."""
     for module in (nn.GRU(3, 4, 2), nn.LSTM(3, 4, bidirectional=True), nn.GRUCell(3, 4)):
+        module.to(device)
         x = (
-            dl.randn(5, 2, 3, requires_grad=True)
+            dl.randn(5, 2, 3, device=device, requires_grad=True)
             if module.__class__.__name__ != "GRUCell"
-            else dl.randn(2, 3, requires_grad=True)
+            else dl.randn(2, 3, device=device, requires_grad=True)
         )
         out = module(x)
         out = out[0] if isinstance(out, tuple) else out
         out.mul_(0.5)
         out.sum().backward()
         assert x.grad is not None and tuple(x.grad.shape) == tuple(x.shape)
-    packed = rnn_utils.pack_padded_sequence(dl.randn(3, 2, 4), [3.0, 2.0])
+    packed = rnn_utils.pack_padded_sequence(dl.randn(3, 2, 4, device=device), [3.0, 2.0])
     assert packed.batch_sizes.tolist() == [2, 2, 1]
     with pytest.raises(ValueError, match="input_size"):
         nn.LSTM(0, 3)

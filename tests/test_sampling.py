@@ -183,15 +183,16 @@ def test_nearest_1d_picks_torchs_source_at_exact_boundaries_in_float64(mode):
         ("bicubic", False, {"scale_factor": 1.05}),
     ],
 )
-def test_interpolate_uint8_images_as_torch(mode, antialias, kw):
+@pytest.mark.parametrize("device", DEVICES)
+def test_interpolate_uint8_images_as_torch(mode, antialias, kw, device):
     """uint8 images resize as torch's byte kernels: nearest exactly; (bi)linear and bicubic
     along W then H, rounded to bytes after each pass (its fixed-point weights round a few
     pixels the other way: at most 1 apart, on under 3% of them)."""
     x = rng(8).integers(0, 256, (2, 3, 11, 13)).astype(np.uint8)
     want = F.interpolate(torch.tensor(x), mode=mode, antialias=antialias, **kw).numpy()
-    got = interpolate(dl.tensor(x), mode=mode, antialias=antialias, **kw)
+    got = interpolate(dl.tensor(x, device=device), mode=mode, antialias=antialias, **kw)
     assert got.dtype == dl.uint8 and tuple(got.shape) == want.shape
-    diff = np.abs(got.numpy().astype(int) - want.astype(int))
+    diff = np.abs(got.cpu().numpy().astype(int) - want.astype(int))
     assert diff.max() <= (0 if mode.startswith("nearest") else 1)
     assert (diff > 0).mean() < 0.03
 

@@ -136,12 +136,13 @@ def test_cummax_cummin_ties_zeros_nan_like_torch(device, name):
             a,
             device=device,
         )
-    got = getattr(dl.tensor(a[0, :4]), name)(0).values.numpy()
+    got = getattr(dl.tensor(a[0, :4], device=device), name)(0).values.cpu().numpy()
     want = getattr(torch.tensor(a[0, :4]), name)(0).values.numpy()
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
 
 
-def test_cummax_double_backward_matches_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_cummax_double_backward_matches_torch(device):
     x0 = rng(9).standard_normal((3, 6))
 
     def hvp(lib, x):
@@ -150,9 +151,9 @@ def test_cummax_double_backward_matches_torch():
         (h,) = lib.autograd.grad((g * g).sum(), x)
         return h
 
-    d = hvp(dl, dl.tensor(x0, requires_grad=True))
+    d = hvp(dl, dl.tensor(x0, device=device, requires_grad=True))
     t = hvp(torch, torch.tensor(x0, requires_grad=True))
-    np.testing.assert_allclose(d.numpy(), t.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(d.cpu().numpy(), t.numpy(), rtol=1e-10)
 
 
 # ------------------------------------------------------------------------ cdist
@@ -190,70 +191,89 @@ def test_cdist_compute_modes_like_torch(device, mode, s1, s2):
     )
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", _MODES)
-def test_cdist_zero_distances_have_zero_gradient_like_torch(mode):
+def test_cdist_zero_distances_have_zero_gradient_like_torch(mode, device):
     # small integers: the GEMM form is exact too, so equal rows give exactly 0, where
     # torch's gradient (either form) is 0, not NaN
     a = rng(12).integers(-3, 4, (30, 4)).astype(np.float64)
     b = np.concatenate([a[:10], rng(13).integers(-3, 4, (25, 4))]).astype(np.float64)
-    dx, dy = dl.tensor(a, requires_grad=True), dl.tensor(b, requires_grad=True)
+    dx = dl.tensor(a, device=device, requires_grad=True)
+    dy = dl.tensor(b, device=device, requires_grad=True)
     tx, ty = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
     d, t = dl.cdist(dx, dy, compute_mode=mode), torch.cdist(tx, ty, compute_mode=mode)
-    assert (d.detach().numpy() == 0).sum() >= 10
-    np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), rtol=1e-12)
+    assert (d.detach().cpu().numpy() == 0).sum() >= 10
+    np.testing.assert_allclose(d.detach().cpu().numpy(), t.detach().numpy(), rtol=1e-12)
     d.sum().backward()
     t.sum().backward()
-    assert np.isfinite(dx.grad.numpy()).all()
-    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(dy.grad.numpy(), ty.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert np.isfinite(dx.grad.cpu().numpy()).all()
+    np.testing.assert_allclose(dx.grad.cpu().numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dy.grad.cpu().numpy(), ty.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_cdist_gemm_form_gradcheck_double_backward_and_errors():
+@pytest.mark.parametrize("device", DEVICES)
+def test_cdist_gemm_form_gradcheck_double_backward_and_errors(device):
     a, b = rng(14).standard_normal((27, 3)), rng(15).standard_normal((4, 3))
-    gradcheck(lambda x, y: dl.cdist(x, y), a, b)
-    gradcheck(lambda x, y: dl.cdist(x, y, compute_mode="use_mm_for_euclid_dist"), a[:3], b)
+    if device == "cpu":  # finite differences; on cuda the first gradients are compared to
+        # torch's in test_cdist_compute_modes_like_torch, the second ones below
+        gradcheck(lambda x, y: dl.cdist(x, y), a, b)
+        gradcheck(lambda x, y: dl.cdist(x, y, compute_mode="use_mm_for_euclid_dist"), a[:3], b)
 
     def hvp(lib, x, y):
         out = lib.cdist(x, y, compute_mode="use_mm_for_euclid_dist")
         gx, gy = lib.autograd.grad((out**3).sum(), (x, y), create_graph=True)
         return lib.autograd.grad((gx * gx).sum() + (gy**3).sum(), (x, y))
 
-    d = hvp(dl, dl.tensor(a, requires_grad=True), dl.tensor(b, requires_grad=True))
+    d = hvp(
+        dl,
+        dl.tensor(a, device=device, requires_grad=True),
+        dl.tensor(b, device=device, requires_grad=True),
+    )
     t = hvp(torch, torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True))
     for u, v in zip(d, t):
-        np.testing.assert_allclose(u.numpy(), v.numpy(), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(u.cpu().numpy(), v.numpy(), rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="bad is not a valid value for compute_mode"):
-        dl.cdist(dl.randn(3, 2), dl.randn(3, 2), compute_mode="bad")
-    empty = dl.cdist(dl.randn(0, 3), dl.randn(30, 3))
+        dl.cdist(dl.randn(3, 2, device=device), dl.randn(3, 2, device=device), compute_mode="bad")
+    empty = dl.cdist(dl.randn(0, 3, device=device), dl.randn(30, 3, device=device))
     assert tuple(empty.shape) == (0, 30)
 
 
 # ------------------------------------------------------------------------ pdist
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", [(1, 3), (2, 3), (50, 7), (40, 0)])
-def test_pdist_like_torch(shape):
+def test_pdist_like_torch(shape, device):
     x = rng(16).standard_normal(shape)
-    compare(pdist, torch.nn.functional.pdist, x, **_F64)
-    compare(pdist, torch.nn.functional.pdist, x.astype(np.float32), atol=1e-4)
-    compare(lambda t: pdist(t, 1.0), lambda t: torch.nn.functional.pdist(t, 1.0), x, **_F64)
+    compare(pdist, torch.nn.functional.pdist, x, device=device, **_F64)
+    compare(pdist, torch.nn.functional.pdist, x.astype(np.float32), device=device, atol=1e-4)
+    compare(
+        lambda t: pdist(t, 1.0),
+        lambda t: torch.nn.functional.pdist(t, 1.0),
+        x,
+        device=device,
+        **_F64,
+    )
 
 
-def test_pdist_near_and_equal_rows_keep_torch_precision_and_zero_gradient():
+@pytest.mark.parametrize("device", DEVICES)
+def test_pdist_near_and_equal_rows_keep_torch_precision_and_zero_gradient(device):
     # far from the origin, a GEMM would lose the small distances: they come from differences
     x = rng(17).standard_normal((40, 6)).astype(np.float32) + 1000.0
     x[5] = x[2]
     x[6] = x[2] + np.float32(1e-3)
-    compare(pdist, torch.nn.functional.pdist, x, atol=1e-5, rtol=1e-5)
-    d = pdist(dl.tensor(x))
+    compare(pdist, torch.nn.functional.pdist, x, device=device, atol=1e-5, rtol=1e-5)
+    d = pdist(dl.tensor(x, device=device))
     t = torch.nn.functional.pdist(torch.tensor(x))
-    assert d.numpy()[np.flatnonzero(t.numpy() == 0)].tolist() == [0.0]
+    assert d.cpu().numpy()[np.flatnonzero(t.numpy() == 0)].tolist() == [0.0]
 
 
-def test_pdist_gradcheck_and_double_backward():
+@pytest.mark.parametrize("device", DEVICES)
+def test_pdist_gradcheck_and_double_backward(device):
     x0 = rng(18).standard_normal((6, 3))
     x0[4] = x0[1]  # a zero distance
-    gradcheck(lambda t: pdist(t) * (pdist(t) > 0), x0)
+    if device == "cpu":  # finite differences; on cuda the compares above check gradients
+        gradcheck(lambda t: pdist(t) * (pdist(t) > 0), x0)
 
     def hvp(lib, f, x):
         (g,) = lib.autograd.grad((f(x) ** 3).sum(), x, create_graph=True)
@@ -263,6 +283,6 @@ def test_pdist_gradcheck_and_double_backward():
     # zero distances, where torch's norm gives NaN and darklib's 0)
     x1 = rng(19).standard_normal((6, 3))
     i, j = np.triu_indices(6, 1)
-    d = hvp(dl, pdist, dl.tensor(x1, requires_grad=True))
+    d = hvp(dl, pdist, dl.tensor(x1, device=device, requires_grad=True))
     t = hvp(torch, lambda x: (x[i] - x[j]).norm(dim=-1), torch.tensor(x1, requires_grad=True))
-    np.testing.assert_allclose(d.numpy(), t.numpy(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(d.cpu().numpy(), t.numpy(), rtol=1e-8, atol=1e-10)

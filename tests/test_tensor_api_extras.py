@@ -5,6 +5,7 @@ degrees of freedom, and copy_ into a leaf."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -14,13 +15,34 @@ import torch
 import darklib as dl
 from tests.oracle import DEVICES, assert_close, compare, gradcheck, rng
 
+_MAKERS = frozenset(
+    "tensor as_tensor zeros ones empty full arange linspace eye rand randn randint".split()
+)
 
-def both(fn):
+
+class _OnDevice:
+    """darklib whose creation functions default to ``device``: one ``fn(L)`` body builds
+    torch's tensors on the CPU and darklib's on the device under test."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __getattr__(self, name):
+        attr = getattr(dl, name)
+        return functools.partial(attr, device=self.device) if name in _MAKERS else attr
+
+
+def lib_on(lib, device="cpu"):
+    """``lib`` itself, or for darklib off the CPU a view of it that creates on ``device``."""
+    return lib if lib is torch or device == "cpu" else _OnDevice(device)
+
+
+def both(fn, device="cpu"):
     """``fn(dl)`` and ``fn(torch)``: the same result, or the same kind of error."""
     out = {}
     for lib in (dl, torch):
         try:
-            out[lib] = ("ok", fn(lib))
+            out[lib] = ("ok", fn(lib_on(lib, device)))
         except Exception as e:
             out[lib] = ("err", e)
     (dk, dv), (tk, tv) = out[dl], out[torch]
@@ -31,8 +53,8 @@ def both(fn):
     return dv, tv
 
 
-def same(fn, exact=True):
-    d, t = both(fn)
+def same(fn, exact=True, device="cpu"):
+    d, t = both(fn, device)
     if isinstance(t, torch.Tensor):
         assert d.dtype.name == str(t.dtype).replace("torch.", ""), (d.dtype, t.dtype)
         assert tuple(d.shape) == tuple(t.shape)
@@ -50,12 +72,12 @@ def same(fn, exact=True):
         assert d == t, (d, t)
 
 
-def raises(fn, exc=RuntimeError, match=None):
+def raises(fn, exc=RuntimeError, match=None, device="cpu"):
     """torch raises ``exc``, and darklib does too (with ``match`` in its message)."""
     with pytest.raises(exc):
         fn(torch)
     with pytest.raises(exc, match=match):
-        fn(dl)
+        fn(lib_on(dl, device))
 
 
 # ------------------------------------------------------------------ index_copy
@@ -93,20 +115,24 @@ def test_index_copy_repeated_index_and_scalars():
     )
 
 
-def test_index_copy_inplace_bumps_version_and_refuses_bad_input():
-    x = dl.zeros(3, 2)
+@pytest.mark.parametrize("device", DEVICES)
+def test_index_copy_inplace_bumps_version_and_refuses_bad_input(device):
+    x = dl.zeros(3, 2, device=device)
     v = x._version
-    assert x.index_copy_(0, dl.tensor([2]), dl.ones(1, 2)) is x
+    assert x.index_copy_(0, dl.tensor([2], device=device), dl.ones(1, 2, device=device)) is x
     assert x._version == v + 1 and x.tolist() == [[0, 0], [0, 0], [1, 1]]
     src = lambda L: L.arange(8.0).reshape(2, 4)
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0]), L.ones(2, 3)))
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0]), src(L).double()), match="dtype")
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0], dtype=L.int32), src(L)))
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([3, 0]), src(L)), IndexError)
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([-1, 0]), src(L)), IndexError)
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([[2, 0]]), src(L)), IndexError)
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0, 1]), src(L)), IndexError)
-    raises(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([1]), L.ones(4)), IndexError)
+    raises_on = functools.partial(raises, device=device)
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0]), L.ones(2, 3)))
+    raises_on(
+        lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0]), src(L).double()), match="dtype"
+    )
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0], dtype=L.int32), src(L)))
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([3, 0]), src(L)), IndexError)
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([-1, 0]), src(L)), IndexError)
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([[2, 0]]), src(L)), IndexError)
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([2, 0, 1]), src(L)), IndexError)
+    raises_on(lambda L: L.zeros(3, 4).index_copy(0, L.tensor([1]), L.ones(4)), IndexError)
 
 
 # ------------------------------------------------------------------ masked_scatter
@@ -142,21 +168,23 @@ def test_masked_scatter_values_and_gradients(device):
     gradcheck(lambda a, s: a.masked_scatter(dl.tensor(m), s), x, src)
 
 
-def test_masked_scatter_inplace_and_errors():
+@pytest.mark.parametrize("device", DEVICES)
+def test_masked_scatter_inplace_and_errors(device):
     m = [[True, False, True], [False, True, False]]
-    x = dl.zeros(2, 3)
+    x = dl.zeros(2, 3, device=device)
     v = x._version
-    assert x.masked_scatter_(dl.tensor(m), dl.arange(6.0)) is x
+    assert x.masked_scatter_(dl.tensor(m, device=device), dl.arange(6.0, device=device)) is x
     assert x._version == v + 1 and x.tolist() == [[0, 0, 1], [0, 2, 0]]
-    raises(lambda L: L.zeros(2, 3).masked_scatter(L.tensor(m), L.arange(2.0)), match="source")
-    raises(lambda L: L.zeros(2, 3).masked_scatter(L.tensor(m), L.arange(6)), match="dtype")
+    raises_on = functools.partial(raises, device=device)
+    raises_on(lambda L: L.zeros(2, 3).masked_scatter(L.tensor(m), L.arange(2.0)), match="source")
+    raises_on(lambda L: L.zeros(2, 3).masked_scatter(L.tensor(m), L.arange(6)), match="dtype")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raises(lambda L: L.zeros(2, 3).masked_scatter(L.tensor(m).to(L.uint8), L.arange(6.0)))
-    raises(lambda L: L.zeros(3).masked_scatter_(L.tensor(m), L.arange(6.0)))
+        raises_on(lambda L: L.zeros(2, 3).masked_scatter(L.tensor(m).to(L.uint8), L.arange(6.0)))
+    raises_on(lambda L: L.zeros(3).masked_scatter_(L.tensor(m), L.arange(6.0)))
     # a leaf that requires grad can be the source of the in-place form
-    s = dl.arange(6.0, requires_grad=True)
-    y = dl.zeros(2, 3).masked_scatter_(dl.tensor(m), s)
+    s = dl.arange(6.0, device=device, requires_grad=True)
+    y = dl.zeros(2, 3, device=device).masked_scatter_(dl.tensor(m, device=device), s)
     y.sum().backward()
     assert s.grad.tolist() == [1, 1, 1, 0, 0, 0]
 
@@ -180,25 +208,31 @@ def test_put_values_and_gradients(device, accumulate):
     gradcheck(lambda a, s: dl.put(a, dl.tensor(idx), s, accumulate), x, src)
 
 
-def test_put_repeats_integers_inplace_and_errors():
-    same(lambda L: L.zeros(2, 3).put(L.tensor([0, 0, -1]), L.tensor([1.0, 2, 3]), accumulate=True))
-    same(
+@pytest.mark.parametrize("device", DEVICES)
+def test_put_repeats_integers_inplace_and_errors(device):
+    same_on = functools.partial(same, device=device)
+    same_on(
+        lambda L: L.zeros(2, 3).put(L.tensor([0, 0, -1]), L.tensor([1.0, 2, 3]), accumulate=True)
+    )
+    same_on(
         lambda L: L.zeros(3, dtype=L.uint8).put(
             L.tensor([0, 0]), L.tensor([200, 100], dtype=L.uint8), accumulate=True
         )
     )
-    same(lambda L: L.put(L.zeros(2, 3), L.tensor([[0, 1]]), L.tensor([1.0, 2.0])))
-    same(lambda L: L.zeros(0).put(L.tensor([], dtype=L.int64), L.tensor([])))
-    x = dl.zeros(4)
+    same_on(lambda L: L.put(L.zeros(2, 3), L.tensor([[0, 1]]), L.tensor([1.0, 2.0])))
+    same_on(lambda L: L.zeros(0).put(L.tensor([], dtype=L.int64), L.tensor([])))
+    x = dl.zeros(4, device=device)
     v = x._version
-    assert x.put_(dl.tensor([3]), dl.tensor([7.0])) is x and x._version == v + 1
+    assert x.put_(dl.tensor([3], device=device), dl.tensor([7.0], device=device)) is x
+    assert x._version == v + 1
     assert x.tolist() == [0, 0, 0, 7]
-    raises(lambda L: L.zeros(2, 3).put(L.tensor([0, 1]), L.tensor([1.0, 2, 3])), IndexError)
-    raises(lambda L: L.zeros(2, 3).put(L.tensor([0, 1]), L.tensor([1, 2])), match="dtype")
-    raises(lambda L: L.zeros(2, 3).put(L.tensor([0, 1], dtype=L.int32), L.tensor([1.0, 2])))
-    raises(lambda L: L.zeros(2, 3).put(L.tensor([6]), L.tensor([1.0])), IndexError)
-    raises(lambda L: L.zeros(2, 3).put(L.tensor([-7]), L.tensor([1.0])), IndexError)
-    raises(lambda L: L.zeros(0).put(L.tensor([0]), L.tensor([1.0])), IndexError)
+    raises_on = functools.partial(raises, device=device)
+    raises_on(lambda L: L.zeros(2, 3).put(L.tensor([0, 1]), L.tensor([1.0, 2, 3])), IndexError)
+    raises_on(lambda L: L.zeros(2, 3).put(L.tensor([0, 1]), L.tensor([1, 2])), match="dtype")
+    raises_on(lambda L: L.zeros(2, 3).put(L.tensor([0, 1], dtype=L.int32), L.tensor([1.0, 2])))
+    raises_on(lambda L: L.zeros(2, 3).put(L.tensor([6]), L.tensor([1.0])), IndexError)
+    raises_on(lambda L: L.zeros(2, 3).put(L.tensor([-7]), L.tensor([1.0])), IndexError)
+    raises_on(lambda L: L.zeros(0).put(L.tensor([0]), L.tensor([1.0])), IndexError)
 
 
 # ------------------------------------------------------------------ resize_, sum_to_size
@@ -217,12 +251,14 @@ def _bumps(L, size):
     return x._version - v
 
 
-def test_resize_shrinks_and_grows_within_the_storage_as_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_resize_shrinks_and_grows_within_the_storage_as_torch(device):
+    D = lib_on(dl, device)
     for size in [(2, 2), (6,), (3, 2), (0,), ((),)]:
-        same(lambda L, size=size: _resized(L, size))
-        d, t = _resized(dl, size), _resized(torch, size)
-        assert d.stride() == t.stride() and _bumps(dl, size) == _bumps(torch, size)
-    for L in (dl, torch):  # back to the old size: the storage kept the elements
+        same(lambda L, size=size: _resized(L, size), device=device)
+        d, t = _resized(D, size), _resized(torch, size)
+        assert d.stride() == t.stride() and _bumps(D, size) == _bumps(torch, size)
+    for L in (D, torch):  # back to the old size: the storage kept the elements
         x = L.arange(6.0)
         x.resize_(2)
         x.resize_(6)
@@ -239,8 +275,9 @@ def test_resize_shrinks_and_grows_within_the_storage_as_torch():
         assert z.tolist() == [0, 1, 2, 3, 4, 5] and z.stride() == (1,)
 
 
-def test_resize_version_formats_and_refusals():
-    for L in (dl, torch):
+@pytest.mark.parametrize("device", DEVICES)
+def test_resize_version_formats_and_refusals(device):
+    for L in (lib_on(dl, device), torch):
         x = L.zeros(2)
         x.resize_(2)
         assert x._version == 0  # the same shape changes nothing
@@ -254,12 +291,13 @@ def test_resize_version_formats_and_refusals():
             2,
         )
         assert L.zeros(3).resize_as_(L.zeros(2, 2)).shape == (2, 2)
-    raises(lambda L: L.ones(3, requires_grad=True).resize_(2), match="require grad")
-    raises(lambda L: (L.ones(3, requires_grad=True) * 2).resize_(3), match="require grad")
-    raises(lambda L: L.zeros(24).resize_(24, memory_format=L.preserve_format))
-    raises(lambda L: L.zeros(3).resize_(), TypeError)
-    raises(lambda L: L.zeros(3).resize_(2.0), TypeError)
-    same(lambda L: L.zeros(3).resize_(L.tensor(2), 1).shape)
+    raises_on = functools.partial(raises, device=device)
+    raises_on(lambda L: L.ones(3, requires_grad=True).resize_(2), match="require grad")
+    raises_on(lambda L: (L.ones(3, requires_grad=True) * 2).resize_(3), match="require grad")
+    raises_on(lambda L: L.zeros(24).resize_(24, memory_format=L.preserve_format))
+    raises_on(lambda L: L.zeros(3).resize_(), TypeError)
+    raises_on(lambda L: L.zeros(3).resize_(2.0), TypeError)
+    same(lambda L: L.zeros(3).resize_(L.tensor(2), 1).shape, device=device)
 
 
 def test_sum_to_size_as_torch():
@@ -362,16 +400,17 @@ def test_directional_split_errors(call):
 # ------------------------------------------------------------------ randint_like, randint
 
 
-def test_randint_like_dtype_range_and_bounds():
-    x = dl.zeros(2, 3)
+@pytest.mark.parametrize("device", DEVICES)
+def test_randint_like_dtype_range_and_bounds(device):
+    x = dl.zeros(2, 3, device=device)
     for args, kw in [((5,), {}), ((3, 5), {}), ((), {"low": 1, "high": 5}), ((), {"high": 5})]:
         d, t = dl.randint_like(x, *args, **kw), torch.randint_like(torch.zeros(2, 3), *args, **kw)
         assert d.dtype.name == str(t.dtype)[6:] and tuple(d.shape) == tuple(t.shape)
         lo, hi = args if len(args) == 2 else (kw.get("low", 0), (args or (kw["high"],))[-1])
         assert lo <= float(d.min()) and float(d.max()) < hi
-    assert dl.randint_like(dl.zeros(2, dtype=dl.int32), 5).dtype == dl.int32
+    assert dl.randint_like(dl.zeros(2, dtype=dl.int32, device=device), 5).dtype == dl.int32
     assert dl.randint_like(x, 5, dtype=dl.int64).dtype == dl.int64
-    assert dl.randint_like(x, dl.tensor(5)).dtype == dl.float32
+    assert dl.randint_like(x, dl.tensor(5, device=device)).dtype == dl.float32
     assert dl.randint_like(x, 5, requires_grad=True).requires_grad
     g = dl.Generator().manual_seed(3)
     a = dl.randint_like(x, 100, generator=g)
@@ -384,18 +423,20 @@ def test_randint_like_dtype_range_and_bounds():
         lambda L: L.randint_like(L.zeros(2, dtype=L.bool), 3),
         lambda L: L.randint_like(L.zeros(2, dtype=L.float16), 100000),
     ]:
-        raises(call, match="from|to")
-    raises(lambda L: L.randint_like(L.zeros(2), 5.5), TypeError)
-    assert dl.randint_like(dl.zeros(50, dtype=dl.uint8), 256).dtype == dl.uint8
+        raises(call, match="from|to", device=device)
+    raises(lambda L: L.randint_like(L.zeros(2), 5.5), TypeError, device=device)
+    assert dl.randint_like(dl.zeros(50, dtype=dl.uint8, device=device), 256).dtype == dl.uint8
 
 
-def test_randint_bounds_must_fit_the_dtype():
-    raises(lambda L: L.randint(0, 300, (3,), dtype=L.uint8), match="to - 1 is out of bounds")
-    raises(lambda L: L.randint(-1, 5, (3,), dtype=L.uint8), match="from is out of bounds")
-    raises(lambda L: L.randint(0, 200, (3,), dtype=L.int8), match="out of bounds")
-    raises(lambda L: L.randint(0, 3, (3,), dtype=L.bool), match="out of bounds")
-    raises(lambda L: L.randint(0, 100000, (3,), dtype=L.float16), match="out of bounds")
-    for L in (dl, torch):
+@pytest.mark.parametrize("device", DEVICES)
+def test_randint_bounds_must_fit_the_dtype(device):
+    raises_on = functools.partial(raises, device=device)
+    raises_on(lambda L: L.randint(0, 300, (3,), dtype=L.uint8), match="to - 1 is out of bounds")
+    raises_on(lambda L: L.randint(-1, 5, (3,), dtype=L.uint8), match="from is out of bounds")
+    raises_on(lambda L: L.randint(0, 200, (3,), dtype=L.int8), match="out of bounds")
+    raises_on(lambda L: L.randint(0, 3, (3,), dtype=L.bool), match="out of bounds")
+    raises_on(lambda L: L.randint(0, 100000, (3,), dtype=L.float16), match="out of bounds")
+    for L in (lib_on(dl, device), torch):
         warnings.filterwarnings("ignore", "to - 1 is out of bounds")  # (torch, float16)
         assert L.randint(0, 256, (50,), dtype=L.uint8).dtype == L.uint8
         assert L.randint(0, 2, (3,), dtype=L.bool).dtype == L.bool
@@ -430,7 +471,8 @@ def test_dtype_flags():
 # ------------------------------------------------------------------ memory formats
 
 
-def test_memory_formats_are_observable_through_stride():
+@pytest.mark.parametrize("device", DEVICES)
+def test_memory_formats_are_observable_through_stride(device):
     x = lambda L: L.arange(24.0).reshape(1, 2, 3, 4)
     for call in [
         lambda L: x(L).contiguous(memory_format=L.channels_last).stride(),
@@ -471,67 +513,86 @@ def test_memory_formats_are_observable_through_stride():
             .stride()
         ),
     ]:
-        same(call)
-    assert dl.equal(x(dl).contiguous(memory_format=dl.channels_last), x(dl))
+        same(call, device=device)
+    D = lib_on(dl, device)
+    assert dl.equal(x(D).contiguous(memory_format=dl.channels_last), x(D))
     assert repr(dl.channels_last) == "darklib.channels_last"
 
 
-def test_memory_format_errors_and_gradients():
-    raises(lambda L: L.zeros(2, 3, 4).contiguous(memory_format=L.channels_last), match="rank 4")
-    raises(lambda L: L.zeros(2, 3, 4).clone(memory_format=L.channels_last), match="rank 4")
-    raises(lambda L: L.zeros(1, 2, 3, 4).contiguous(memory_format=L.channels_last_3d))
-    raises(lambda L: L.empty_like(L.zeros(2, 3), memory_format=L.channels_last))
-    raises(lambda L: L.zeros(2, 3).t().contiguous(memory_format=L.preserve_format))
-    raises(lambda L: L.zeros(2).clone(memory_format="channels_last"), TypeError)
+@pytest.mark.parametrize("device", DEVICES)
+def test_memory_format_errors_and_gradients(device):
+    raises_on = functools.partial(raises, device=device)
+    raises_on(lambda L: L.zeros(2, 3, 4).contiguous(memory_format=L.channels_last), match="rank 4")
+    raises_on(lambda L: L.zeros(2, 3, 4).clone(memory_format=L.channels_last), match="rank 4")
+    raises_on(lambda L: L.zeros(1, 2, 3, 4).contiguous(memory_format=L.channels_last_3d))
+    raises_on(lambda L: L.empty_like(L.zeros(2, 3), memory_format=L.channels_last))
+    raises_on(lambda L: L.zeros(2, 3).t().contiguous(memory_format=L.preserve_format))
+    raises_on(lambda L: L.zeros(2).clone(memory_format="channels_last"), TypeError)
     compare(
         lambda t: t.contiguous(memory_format=dl.channels_last) * 2,
         lambda t: t.contiguous(memory_format=torch.channels_last) * 2,
         rng(8).standard_normal((2, 3, 4, 5)).astype(np.float32),
+        device=device,
     )
 
 
 # ------------------------------------------------------------------ legacy reduce arguments
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("reduce", ["add", "multiply"])
-def test_scatter_legacy_reduce(reduce):
+def test_scatter_legacy_reduce(reduce, device):
     idx = [[0, 1, 0], [1, 0, 1]]
+    same_on = functools.partial(same, device=device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        same(
+        same_on(
             lambda L: L.ones(2, 3).scatter(
                 0, L.tensor(idx), L.arange(2.0, 8.0).reshape(2, 3), reduce=reduce
             )
         )
-        same(lambda L: L.ones(2, 3).scatter(0, L.tensor(idx), 3.0, reduce=reduce))
-        same(lambda L: L.ones(2, 3).scatter(0, L.tensor(idx), value=3.0, reduce=reduce))
-        same(
+        same_on(lambda L: L.ones(2, 3).scatter(0, L.tensor(idx), 3.0, reduce=reduce))
+        same_on(lambda L: L.ones(2, 3).scatter(0, L.tensor(idx), value=3.0, reduce=reduce))
+        same_on(
             lambda L: L.ones(2, 3, dtype=L.int64).scatter(
                 0, L.tensor(idx), L.arange(2, 8).reshape(2, 3), reduce=reduce
             )
         )
-        same(lambda L: L.ones(3).scatter(0, L.tensor([0, 0]), L.tensor([2.0, 3.0]), reduce=reduce))
-        x = dl.ones(2, 3)
+        same_on(
+            lambda L: L.ones(3).scatter(0, L.tensor([0, 0]), L.tensor([2.0, 3.0]), reduce=reduce)
+        )
+        D = lib_on(dl, device)
+        x = D.ones(2, 3)
         v = x._version
-        x.scatter_(0, dl.tensor(idx), dl.arange(2.0, 8.0).reshape(2, 3), reduce=reduce)
+        x.scatter_(0, D.tensor(idx), D.arange(2.0, 8.0).reshape(2, 3), reduce=reduce)
         t = torch.ones(2, 3).scatter_(
             0, torch.tensor(idx), torch.arange(2.0, 8.0).reshape(2, 3), reduce=reduce
         )
         assert x.tolist() == t.tolist() and x._version == v + 1
-        raises(lambda L: L.ones(3, dtype=L.uint8).scatter(0, L.tensor([0]), 300, reduce=reduce))
-    raises(lambda L: L.ones(2, 3).scatter(0, L.tensor(idx), 2.0, reduce="sum"), match="add or")
+        raises(
+            lambda L: L.ones(3, dtype=L.uint8).scatter(0, L.tensor([0]), 300, reduce=reduce),
+            device=device,
+        )
+    raises(
+        lambda L: L.ones(2, 3).scatter(0, L.tensor(idx), 2.0, reduce="sum"),
+        match="add or",
+        device=device,
+    )
 
 
-def test_scatter_reduce_legacy_max_min_names():
+@pytest.mark.parametrize("device", DEVICES)
+def test_scatter_reduce_legacy_max_min_names(device):
     idx = [[0, 1, 0], [1, 0, 1]]
+    same_on = functools.partial(same, device=device)
+    raises_on = functools.partial(raises, device=device)
     for r in ("max", "min"):
         for include_self in (True, False):
-            same(
+            same_on(
                 lambda L, r=r, i=include_self: L.ones(2, 3).scatter_reduce(
                     0, L.tensor(idx), L.arange(2.0, 8.0).reshape(2, 3), r, include_self=i
                 )
             )
-        same(
+        same_on(
             lambda L, r=r: L.ones(2, 3).scatter_reduce_(
                 0, L.tensor(idx), L.arange(2.0, 8.0).reshape(2, 3), r
             )
@@ -541,9 +602,9 @@ def test_scatter_reduce_legacy_max_min_names():
             a = L.ones(2, 3, requires_grad=True)
             a.scatter_reduce(0, L.tensor(idx), L.arange(2.0, 8.0).reshape(2, 3), r).sum().backward()
 
-        raises(backward, match="Expected 'reduce'")
+        raises_on(backward, match="Expected 'reduce'")
     for r in ("add", "multiply", "foo"):
-        raises(
+        raises_on(
             lambda L, r=r: L.ones(2, 3).scatter_reduce(0, L.tensor(idx), L.ones(2, 3), r),
             match="reduce argument",
         )
@@ -638,8 +699,9 @@ def test_broadcast_to_varargs_on_the_method_only():
 # ------------------------------------------------------------------ uint16 / uint32 / uint64
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["uint16", "uint32", "uint64"])
-def test_limited_unsigned_types(name):
+def test_limited_unsigned_types(name, device):
     npd = np.dtype(name)
     for call in [
         lambda L: L.tensor([1, 2, 3], dtype=getattr(L, name)),
@@ -683,30 +745,40 @@ def test_limited_unsigned_types(name):
         lambda L: L.promote_types(getattr(L, name), L.float32),
         lambda L: L.promote_types(getattr(L, name), getattr(L, name)),
     ]:
-        same(call)
+        same(call, device=device)
     for other in ("bool", "uint8", "int8", "int64", "uint16" if name != "uint16" else "uint32"):
         raises(
             lambda L, other=other: L.promote_types(getattr(L, name), getattr(L, other)),
             match="Promotion for uint16, uint32, uint64",
         )
-    x = dl.tensor([5, 6], dtype=getattr(dl, name))
-    assert x.tolist() == [5, 6] and x[0].item() == 5 and x.numpy().dtype == npd
-    assert x.type() == torch.tensor([1], dtype=getattr(torch, name)).type().replace(
+    x = dl.tensor([5, 6], dtype=getattr(dl, name), device=device)
+    assert x.tolist() == [5, 6] and x[0].item() == 5 and x.cpu().numpy().dtype == npd
+    # type() and repr() name the device: torch's CPU strings are the reference
+    assert x.cpu().type() == torch.tensor([1], dtype=getattr(torch, name)).type().replace(
         "torch", "darklib"
     )
-    assert repr(x) == f"tensor([5, 6], dtype=darklib.{name})"
-    raises(lambda L: L.tensor([1, 2], dtype=getattr(L, name)).requires_grad_(), match="float")
+    assert repr(x.cpu()) == f"tensor([5, 6], dtype=darklib.{name})"
+    raises(
+        lambda L: L.tensor([1, 2], dtype=getattr(L, name)).requires_grad_(),
+        match="float",
+        device=device,
+    )
     with pytest.raises(RuntimeError, match=r"(?i)overflow"):
-        dl.tensor([2**64 if name == "uint64" else int(np.iinfo(npd).max) + 1], dtype=x.dtype)
+        dl.tensor(
+            [2**64 if name == "uint64" else int(np.iinfo(npd).max) + 1],
+            dtype=x.dtype,
+            device=device,
+        )
 
 
-def test_uint64_beyond_int64():
-    same(lambda L: L.tensor([2**64 - 1], dtype=L.uint64))
-    same(lambda L: L.full((2,), 2**64 - 1, dtype=L.uint64))
-    same(lambda L: L.tensor(np.array([2**64 - 1], dtype=np.uint64)))
-    assert dl.randint(0, 2**64 - 1, (4,), dtype=dl.uint64).dtype == dl.uint64
+@pytest.mark.parametrize("device", DEVICES)
+def test_uint64_beyond_int64(device):
+    same(lambda L: L.tensor([2**64 - 1], dtype=L.uint64), device=device)
+    same(lambda L: L.full((2,), 2**64 - 1, dtype=L.uint64), device=device)
+    same(lambda L: L.tensor(np.array([2**64 - 1], dtype=np.uint64)), device=device)
+    assert dl.randint(0, 2**64 - 1, (4,), dtype=dl.uint64, device=device).dtype == dl.uint64
     with pytest.raises(RuntimeError):  # (no silent uint64 from Python ints, as torch)
-        dl.tensor([2**63])
+        dl.tensor([2**63], device=device)
 
 
 # ------------------------------------------------------------------ overflow checks
@@ -843,34 +915,38 @@ def test_maximum_minimum_take_tensors_only():
 # ------------------------------------------------------------------ var / std past their dof
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fn", ["var", "std"])
 @pytest.mark.parametrize("correction", [2, 3, 4, 5, 2.5])
 @pytest.mark.parametrize("dim", [None, 1, (0, 1)])
-def test_var_std_gradients_with_correction_beyond_n(fn, correction, dim):
+def test_var_std_gradients_with_correction_beyond_n(fn, correction, dim, device):
     data = [[1.0, 2.0, 4.0], [1.0, 1.0, 1.0]]
     res = {}
     for L in (dl, torch):
-        x = L.tensor(data, requires_grad=True)
+        dev = {"device": device} if L is dl else {}
+        x = L.tensor(data, requires_grad=True, **dev)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             kw = {} if dim is None else {"dim": dim}
             y = getattr(x, fn)(correction=correction, **kw)
-            (y * L.tensor(-1.0)).sum().backward()
-        res[L] = (y.detach().numpy(), x.grad.numpy())
+            (y * L.tensor(-1.0, **dev)).sum().backward()
+        res[L] = (y.detach().cpu().numpy(), x.grad.cpu().numpy())
     np.testing.assert_array_equal(res[dl][0], res[torch][0])
     np.testing.assert_allclose(res[dl][1], res[torch][1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("fn", ["var_mean", "std_mean"])
-def test_var_mean_gradients_with_correction_beyond_n(fn):
+def test_var_mean_gradients_with_correction_beyond_n(fn, device):
     res = {}
     for L in (dl, torch):
-        x = L.tensor([5.0, 6.0], requires_grad=True)
+        dev = {"device": device} if L is dl else {}
+        x = L.tensor([5.0, 6.0], requires_grad=True, **dev)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             v, m = getattr(L, fn)(x, correction=3)
         (v + m).backward()
-        res[L] = x.grad.numpy()
+        res[L] = x.grad.cpu().numpy()
     np.testing.assert_array_equal(res[dl], res[torch])
 
 
@@ -895,10 +971,12 @@ def test_copy_from_a_tensor_that_requires_grad_into_a_leaf():
     raises(lambda L: L.zeros(3, requires_grad=True).copy_(L.ones(3)), match="leaf")
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("a, b", [("uint16", "int64"), ("uint64", "int64"), ("uint32", "bool")])
-def test_limited_unsigned_types_refuse_mixed_integer_arithmetic_as_torch(a, b):
+def test_limited_unsigned_types_refuse_mixed_integer_arithmetic_as_torch(a, b, device):
+    D = lib_on(dl, device)
     with pytest.raises(RuntimeError):
         torch.zeros(2, dtype=getattr(torch, a)) + torch.ones(2, dtype=getattr(torch, b))
     with pytest.raises(RuntimeError, match="Promotion for uint16, uint32, uint64"):
-        dl.zeros(2, dtype=getattr(dl, a)) + dl.ones(2, dtype=getattr(dl, b))
-    assert (dl.zeros(2, dtype=getattr(dl, a)) + dl.ones(2)).dtype == dl.float32
+        D.zeros(2, dtype=getattr(dl, a)) + D.ones(2, dtype=getattr(dl, b))
+    assert (D.zeros(2, dtype=getattr(dl, a)) + D.ones(2)).dtype == dl.float32

@@ -245,14 +245,15 @@ def test_mha_parameters_and_init():
     assert d2.bias_k is None and d2.bias_v is None
 
 
-def test_functional_static_kv_matches_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_functional_static_kv_matches_torch(device):
     r = rng(6)
     q = r.standard_normal((L, N, E))
     sk, sv = r.standard_normal((N * H, S, E // H)), r.standard_normal((N * H, S, E // H))
     w_in, b_in = r.standard_normal((3 * E, E)), r.standard_normal(3 * E)
     w_out, b_out = r.standard_normal((E, E)), r.standard_normal(E)
     arrays = [q, sk, sv, w_in, b_in, w_out, b_out]
-    d_x = [dl.tensor(a, requires_grad=True) for a in arrays]
+    d_x = [dl.tensor(a, device=device, requires_grad=True) for a in arrays]
     t_x = [torch.tensor(a, requires_grad=True) for a in arrays]
 
     def run(f, x, tensor):
@@ -275,7 +276,7 @@ def test_functional_static_kv_matches_torch():
             static_v=x[2],
         )
 
-    d_out, d_w = run(F.multi_head_attention_forward, d_x, dl.tensor)
+    d_out, d_w = run(F.multi_head_attention_forward, d_x, lambda a: dl.tensor(a, device=device))
     t_out, t_w = run(torch.nn.functional.multi_head_attention_forward, t_x, torch.tensor)
     assert_close(d_out, t_out, **TOL)
     assert_close(d_w, t_w, **TOL)
@@ -490,13 +491,14 @@ def test_bad_input_errors():
         model(dl.randn(S, N, 4), dl.randn(L, N, 4))
 
 
-def test_mha_double_backward_matches_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_mha_double_backward_matches_torch(device):
     """Second-order gradients through the weights path (torch's SDPA path has none)."""
-    d, t = _pair(nn.MultiheadAttention(4, 2), torch.nn.MultiheadAttention(4, 2), "cpu")
+    d, t = _pair(nn.MultiheadAttention(4, 2), torch.nn.MultiheadAttention(4, 2), device)
     a = rng(13).standard_normal((3, 2, 4))
     causal = np.triu(np.ones((3, 3), bool), 1)
-    x, tx = dl.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
-    y = d(x, x, x, attn_mask=dl.tensor(causal))[0]
+    x, tx = dl.tensor(a, device=device, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y = d(x, x, x, attn_mask=dl.tensor(causal, device=device))[0]
     ty = t(tx, tx, tx, attn_mask=torch.tensor(causal))[0]
     (g,) = dl.autograd.grad((y**2).sum(), x, create_graph=True)
     (tg,) = torch.autograd.grad((ty**2).sum(), tx, create_graph=True)
@@ -505,15 +507,17 @@ def test_mha_double_backward_matches_torch():
     assert_close(gg, tgg, **TOL)
 
 
-def test_sdpa_edge_cases_found_by_review():
+@pytest.mark.parametrize("device", DEVICES)
+def test_sdpa_edge_cases_found_by_review(device):
     """A float32 mask on a float16 query keeps float16; a mask that would enlarge the
     output is refused (torch: 'doesn't match the broadcast shape'); an empty embedding
     averages the values; a static_k whose length differs from the values is refused."""
-    q = dl.randn(1, 3, 4).to(dl.float16)
-    assert F.scaled_dot_product_attention(q, q, q, attn_mask=dl.zeros(3, 3)).dtype == dl.float16
-    x = dl.randn(2, 3, 4)
+    q = dl.randn(1, 3, 4, device=device).to(dl.float16)
+    mask = dl.zeros(3, 3, device=device)
+    assert F.scaled_dot_product_attention(q, q, q, attn_mask=mask).dtype == dl.float16
+    x = dl.randn(2, 3, 4, device=device)
     with pytest.raises(InvalidValue, match=r"attn_mask \(5, 2, 3, 3\) does not broadcast"):
-        F.scaled_dot_product_attention(x, x, x, attn_mask=dl.zeros(5, 2, 3, 3))
+        F.scaled_dot_product_attention(x, x, x, attn_mask=dl.zeros(5, 2, 3, 3, device=device))
     v = rng(3).standard_normal((1, 3, 3))
     want = torch.nn.functional.scaled_dot_product_attention(
         torch.zeros(1, 2, 0, dtype=torch.float64),
@@ -521,13 +525,29 @@ def test_sdpa_edge_cases_found_by_review():
         torch.tensor(v),
     )
     got = F.scaled_dot_product_attention(
-        dl.zeros(1, 2, 0, dtype=dl.float64), dl.zeros(1, 3, 0, dtype=dl.float64), dl.tensor(v)
+        dl.zeros(1, 2, 0, dtype=dl.float64, device=device),
+        dl.zeros(1, 3, 0, dtype=dl.float64, device=device),
+        dl.tensor(v, device=device),
     )
-    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got.cpu().numpy(), want.numpy(), rtol=1e-12)
     e, h = 4, 2
-    q, k = dl.randn(1, 1, e), dl.randn(2, 1, e)
-    w, b, ow, ob = dl.randn(3 * e, e), dl.zeros(3 * e), dl.randn(e, e), dl.zeros(e)
+    q, k = dl.randn(1, 1, e, device=device), dl.randn(2, 1, e, device=device)
+    w, b = dl.randn(3 * e, e, device=device), dl.zeros(3 * e, device=device)
+    ow, ob = dl.randn(e, e, device=device), dl.zeros(e, device=device)
     with pytest.raises(InvalidValue, match="1 keys but 2 values"):
         F.multi_head_attention_forward(
-            q, k, k, e, h, w, b, None, None, False, 0.0, ow, ob, static_k=dl.randn(2, 1, 2)
+            q,
+            k,
+            k,
+            e,
+            h,
+            w,
+            b,
+            None,
+            None,
+            False,
+            0.0,
+            ow,
+            ob,
+            static_k=dl.randn(2, 1, 2, device=device),
         )
