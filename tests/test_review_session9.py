@@ -184,3 +184,32 @@ def test_top_level_softmax_takes_its_dtype_positionally_like_torch():
         assert str(L.softmax(L.ones(2, 3), 1, L.float64).dtype).endswith("float64")
         assert str(L.log_softmax(L.ones(2, 3), 1, L.float64).dtype).endswith("float64")
     assert DF.softmax(dl.ones(2, 3), 1, 3, dl.float64).dtype == dl.float64
+
+
+def test_deprecated_upsample_functions_and_adaptive_pools_with_indices():
+    r = np.random.default_rng(2)
+    x = r.random((1, 2, 3, 4)).astype(np.float32)
+    tf = torch.nn.functional
+    with pytest.warns(UserWarning):  # (torch's deprecation warnings)
+        want = [tf.upsample_bilinear(torch.tensor(x), scale_factor=2)]
+        want.append(tf.upsample_nearest(torch.tensor(x), size=(5, 7)))
+    _same(DF.upsample_bilinear(dl.tensor(x), scale_factor=2), want[0])
+    _same(DF.upsample_nearest(dl.tensor(x), size=(5, 7)), want[1])
+    for n in (1, 2, 3):
+        xs = r.random([2, 3] + [5] * n).astype(np.float32)
+        name = f"adaptive_max_pool{n}d_with_indices"
+        mine = getattr(DF, name)(dl.tensor(xs), 3)
+        theirs = getattr(tf, name)(torch.tensor(xs), 3)
+        _same(mine[0], theirs[0])
+        assert mine[1].tolist() == theirs[1].tolist()
+
+
+def test_feature_alpha_dropout_module():
+    m = dl.nn.FeatureAlphaDropout(0.5)
+    assert repr(m) == repr(torch.nn.FeatureAlphaDropout(0.5))
+    y = m(dl.ones(64, 8, 3, 3)).numpy()
+    per_channel = y.reshape(64 * 8, 9)
+    assert (per_channel == per_channel[:, :1]).all()  # whole channels dropped or kept
+    assert len(np.unique(per_channel[:, 0])) == 2
+    m.eval()
+    assert m(dl.ones(2, 3)).tolist() == [[1.0] * 3] * 2

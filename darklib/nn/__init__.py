@@ -40,7 +40,7 @@ from darklib.nn.activation import (
 from darklib.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from darklib.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from darklib.nn.distance import CosineSimilarity, PairwiseDistance
-from darklib.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d
+from darklib.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, FeatureAlphaDropout
 from darklib.nn.linear import Bilinear, Identity, Linear
 from darklib.nn.loss import (
     BCELoss,
@@ -172,6 +172,7 @@ __all__ = [
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
     "AlphaDropout",
+    "FeatureAlphaDropout",
     "AvgPool1d",
     "AvgPool2d",
     "BCELoss",

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -152,7 +153,12 @@ __all__ = [
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
     "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices",
     "adaptive_max_pool2d",
+    "adaptive_max_pool2d_with_indices",
+    "adaptive_max_pool3d_with_indices",
+    "upsample_bilinear",
+    "upsample_nearest",
     "affine_grid",
     "alpha_dropout",
     "avg_pool1d",
@@ -488,6 +494,36 @@ def upsample(
 ) -> Tensor:
     """Deprecated alias of :func:`interpolate`."""
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """Deprecated: ``interpolate(input, size, scale_factor, mode='nearest')``."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size: Any = None, scale_factor: Any = None) -> Tensor:
+    """Deprecated: ``interpolate(..., mode='bilinear', align_corners=True)``, as torch's."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def _adaptive_with_indices(pool: Callable) -> Callable:
+    """torch's ``adaptive_max_poolNd_with_indices``: the pool returning ``(output,
+    indices)`` whatever ``return_indices`` says."""
+
+    def with_indices(
+        input: Tensor, output_size: Any, return_indices: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        return pool(input, output_size, True)
+
+    name = f"{pool.__name__}_with_indices"
+    with_indices.__name__ = with_indices.__qualname__ = name
+    with_indices.__doc__ = f"``{pool.__name__}`` returning ``(output, indices)``."
+    return with_indices
+
+
+adaptive_max_pool1d_with_indices = _adaptive_with_indices(adaptive_max_pool1d)
+adaptive_max_pool2d_with_indices = _adaptive_with_indices(adaptive_max_pool2d)
+adaptive_max_pool3d_with_indices = _adaptive_with_indices(adaptive_max_pool3d)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
