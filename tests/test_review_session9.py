@@ -213,3 +213,16 @@ def test_feature_alpha_dropout_module():
     assert len(np.unique(per_channel[:, 0])) == 2
     m.eval()
     assert m(dl.ones(2, 3)).tolist() == [[1.0] * 3] * 2
+
+
+@pytest.mark.parametrize("name", ["multi_margin_loss", "multilabel_margin_loss"])
+@pytest.mark.parametrize("first", [np.inf, -np.inf, 0.2])
+def test_margin_losses_with_an_infinite_target_score_like_torch(name, first):
+    a, b = _pair([[first, 0.5, 1.0]])
+    t = [0] if name == "multi_margin_loss" else [[0, -1, 0]]
+    la = getattr(DF, name)(a, dl.tensor(t))
+    lb = getattr(torch.nn.functional, name)(b, torch.tensor(t))
+    _same(la, lb)
+    la.backward()
+    lb.backward()
+    _same(a.grad, b.grad)

@@ -1301,7 +1301,7 @@ def multilabel_margin_loss(
     xt = x2.gather(1, _const(x2, idx))  # (N, slots)
     mask = valid[:, :, None] & ~is_target[:, None, :]  # (N, slots, C)
     hinge = _E.relu(1 - xt.unsqueeze(2) + x2.unsqueeze(1))  # (no gradient at a 0 hinge)
-    loss = (hinge * _const(x2, mask.astype(x2.array.dtype))).sum((1, 2)) / c
+    loss = _E.where(_const(x2, mask), hinge, 0.0).sum((1, 2)) / c  # (not 0 * inf)
     return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
 
 
@@ -1325,6 +1325,9 @@ def multi_margin_loss(
     c = x2.shape[1]
     ti = _const(x2, t[:, None])
     z = _E.relu(margin - x2.gather(1, ti) + x2)  # (no gradient at a 0 hinge, as torch)
+    # the target's own term selected away, not multiplied by 0 (inf - inf there is NaN)
+    not_y = _const(x2, get_xp(t).arange(c)[None, :] != t[:, None])
+    z = _E.where(not_y, z, 0.0)
     if p == 2:
         z = z * z
     if weight is not None:
@@ -1335,8 +1338,7 @@ def multi_margin_loss(
                 f"{op}: weight {tuple(w.shape)} must have shape ({c},) for input {tuple(x.shape)}"
             )
         z = z * w.gather(0, _const(x2, t)).unsqueeze(1)
-    not_y = get_xp(t).arange(c)[None, :] != t[:, None]
-    loss = (z * _const(x2, not_y.astype(x2.array.dtype))).sum(1) / c
+    loss = z.sum(1) / c
     shape = tuple(x.shape[:-1]) if x.ndim == 2 else tuple(_tensor(target, op, "target").shape)
     return _finish(loss.reshape(shape), reduction)
 
