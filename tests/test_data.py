@@ -581,12 +581,12 @@ def test_collate_keeps_torch_containers_and_dtypes():
     t, d = T.default_collate(mixed), default_collate(mixed)
     assert str(d.dtype).split(".")[-1] == str(t.dtype).split(".")[-1] == "float64"
     np.testing.assert_array_equal(d.numpy(), t.numpy())
-    # uint16/uint32 (torch tensors of those dtypes; darklib has none: widened, values kept)
-    for dt, wide in ((np.uint16, np.int32), (np.uint32, np.int64)):
+    # uint16/uint32/uint64: kept, as torch's (darklib has these dtypes)
+    for dt in (np.uint16, np.uint32, np.uint64):
         batch = [np.array([1, 65535], dt), np.array([2, 3], dt)]
-        d = default_collate(batch)
-        assert d.numpy().dtype == wide
-        np.testing.assert_array_equal(d.numpy(), T.default_collate(batch).numpy())
+        d, t = default_collate(batch), T.default_collate(batch)
+        assert d.numpy().dtype == dt and str(t.dtype) == f"torch.{np.dtype(dt).name}"
+        np.testing.assert_array_equal(d.numpy(), t.numpy())
 
 
 def _in_thread(fn, timeout=10.0):

@@ -2,8 +2,11 @@
 
 Numbers become 1-D tensors (ints int64, floats float64, bools bool, a mix as torch.tensor
 types it, as in PyTorch), numpy arrays and Tensors are stacked along a new first dimension
-(mixed dtypes promoted as torch.stack promotes them), and tuples, lists and dicts are
-collated field by field, keeping their structure (tuples come back as lists, as in PyTorch).
+(mixed dtypes promoted as torch.stack promotes them; every dtype kept, uint16, uint32 and
+uint64 included; Tensors that require grad stacked with the differentiable
+:func:`darklib.stack`, so that the batch keeps their graph, as torch's), and tuples, lists
+and dicts are collated field by field, keeping their structure (tuples come back as lists,
+as in PyTorch).
 A batch of strings (or bytes) is returned as it is given: the list of samples at the top, a
 tuple of one field of the samples inside a tuple or list, as PyTorch's.
 """
@@ -28,6 +31,13 @@ def _where(path: str) -> str:
 
 
 def _stack(arrays: list, path: str) -> Tensor:
+    _check_stackable(arrays, path)
+    xp = get_xp(arrays[0])
+    dtype = _common_dtype([a.dtype for a in arrays])  # torch's promotion, not NumPy's
+    return Tensor._wrap(xp.stack([a.astype(dtype, copy=False) for a in arrays]))
+
+
+def _check_stackable(arrays: list, path: str) -> None:
     first = arrays[0]
     for i, a in enumerate(arrays):
         if a.shape != first.shape:
@@ -41,18 +51,21 @@ def _stack(arrays: list, path: str) -> Tensor:
             raise TypeError(
                 f"default_collate: arrays of dtype {a.dtype} cannot become tensors{_where(path)}"
             )
-    xp = get_xp(first)
-    dtype = _widen(_common_dtype([a.dtype for a in arrays]))  # torch's promotion, not NumPy's
-    return Tensor._wrap(xp.stack([a.astype(dtype, copy=False) for a in arrays]))
 
 
-# torch has uint16 and uint32 tensors, darklib has not: they become the smallest signed
-# dtype that holds every value
-_WIDER = {np.dtype(np.uint16): np.dtype(np.int32), np.dtype(np.uint32): np.dtype(np.int64)}
+def _stack_tensors(batch: list, path: str) -> Tensor:
+    """Tensors stacked as torch's default_collate stacks them (``torch.stack``): with the
+    differentiable stack when one of them requires grad (and grad mode is on), so that the
+    batch stays in their graph; as a plain copy of the arrays otherwise."""
+    from darklib import stack
+    from darklib.grad_mode import is_grad_enabled
 
-
-def _widen(dtype: np.dtype) -> np.dtype:
-    return _WIDER.get(np.dtype(dtype), dtype)
+    arrays = [b.array for b in batch]
+    if not (is_grad_enabled() and any(b.requires_grad for b in batch)):
+        return _stack(arrays, path)
+    _check_stackable(arrays, path)
+    dtype = _common_dtype([a.dtype for a in arrays])
+    return stack([b if b.array.dtype == dtype else b.to(dtype) for b in batch], 0)
 
 
 def _as_array(x: Any, i: int, path: str) -> Any:
@@ -119,7 +132,7 @@ def _collate(batch: list, path: str) -> Any:
                     f"default_collate: expected Tensor as element {i}, but got "
                     f"{type(b).__module__}.{type(b).__name__}{_where(path)}"
                 )
-        return _stack([b.array for b in batch], path)
+        return _stack_tensors(batch, path)
     if isinstance(elem, np.ndarray):
         return _stack([_as_array(b, i, path) for i, b in enumerate(batch)], path)
     if isinstance(elem, int | float) or (
@@ -133,7 +146,7 @@ def _collate(batch: list, path: str) -> Any:
         dtypes = [
             b.dtype if isinstance(b, np.generic) else _python_numbers([b]).dtype for b in batch
         ]
-        return Tensor._wrap(np.asarray(batch, dtype=_widen(_common_dtype(dtypes))))
+        return Tensor._wrap(np.asarray(batch, dtype=_common_dtype(dtypes)))
     if isinstance(elem, int):  # (bools too)
         return Tensor._wrap(_python_numbers(batch))
     if isinstance(elem, float):
@@ -207,7 +220,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
 def default_convert(data: Any) -> Any:
     """Convert numpy arrays inside a sample to Tensors without batching (batch_size=None)."""
     if isinstance(data, np.ndarray | np.generic) and data.dtype.kind in _NUMERIC_KINDS:
-        return Tensor._wrap(np.asarray(data).astype(_widen(data.dtype), copy=False))
+        return Tensor._wrap(np.asarray(data))
     if isinstance(data, Mapping):
         return _same_mapping(data, {k: default_convert(v) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):

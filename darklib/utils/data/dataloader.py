@@ -443,11 +443,57 @@ def _iterable_batches(loader: DataLoader, ds: Any, base_seed: int, wid: int) -> 
         yield collate(batch)
 
 
+def _put(stop: threading.Event, q: queue.Queue, item: Any) -> bool:
+    """Hand ``item`` to the consumer, waiting while the queue is full; False once the
+    consumer has gone (``stop`` set)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _produce(
+    loader: DataLoader, worker: list, q: queue.Queue, base_seed: int, stop: threading.Event
+) -> None:
+    """The body of one IterableDataset worker thread: its batches into ``q``, then _DONE or
+    the exception raised. It holds no reference to the iterator that started it, so that a
+    dropped iterator is collected, and its ``__del__`` sets ``stop``, which ends the thread
+    (within 0.1 s, or after the batch it is loading)."""
+    info = worker[0]
+    _set_worker_info(info)
+    try:
+        if not worker[1]:
+            worker[1] = True
+            if loader.worker_init_fn is not None:
+                try:
+                    loader.worker_init_fn(info.id)
+                except BaseException as e:
+                    _note(e, "DataLoader: worker_init_fn failed")
+                    worker[2] = e  # (persistent workers: every later epoch fails too)
+        if worker[2] is not None:
+            raise worker[2]
+        for item in _iterable_batches(loader, info.dataset, base_seed, info.id):
+            if not _put(stop, q, (True, item)) or stop.is_set():
+                return
+        _put(stop, q, (True, _DONE))
+    except BaseException as e:  # handed to the consumer, the object itself
+        _put(stop, q, (False, e))
+    finally:
+        _set_worker_info(None)
+
+
 class _IterableIter:
     """Reads an IterableDataset: in the caller's thread, or with one thread per worker, each
     iterating its own copy of the dataset (a dataset that does not split itself by
     :func:`get_worker_info` is read once per worker, as in torch); batches are taken from
-    the workers in turn, skipping those that are done."""
+    the workers in turn, skipping those that are done.
+
+    The threads share only a stop event and their queues with this iterator: when a loop
+    breaks early and the iterator is dropped, ``__del__`` stops them and drops the batches
+    they had loaded ahead, so no thread outlives its epoch."""
 
     def __init__(self, loader: DataLoader, base_seed: int):
         self.loader = loader
@@ -468,43 +514,13 @@ class _IterableIter:
         self.turn = 0
         for w, q in zip(workers, self.queues):
             t = threading.Thread(
-                target=self._produce,
-                args=(w, q, base_seed),
+                target=_produce,
+                args=(loader, w, q, base_seed, self.stop),
                 name=f"darklib-data-iter-{w[0].id}",
                 daemon=True,
             )
             self.threads.append(t)
             t.start()
-
-    def _put(self, q: queue.Queue, item: Any) -> bool:
-        while not self.stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self, worker: list, q: queue.Queue, base_seed: int) -> None:
-        info = worker[0]
-        _set_worker_info(info)
-        try:
-            if not worker[1]:
-                worker[1] = True
-                if self.loader.worker_init_fn is not None:
-                    try:
-                        self.loader.worker_init_fn(info.id)
-                    except BaseException as e:
-                        _note(e, "DataLoader: worker_init_fn failed")
-                        worker[2] = e  # (persistent workers: every later epoch fails too)
-            if worker[2] is not None:
-                raise worker[2]
-            for item in _iterable_batches(self.loader, info.dataset, base_seed, info.id):
-                if not self._put(q, (True, item)):
-                    return
-            self._put(q, (True, _DONE))
-        except BaseException as e:  # handed to the consumer, the object itself
-            self._put(q, (False, e))
 
     def __iter__(self) -> _IterableIter:
         return self
@@ -521,7 +537,7 @@ class _IterableIter:
             try:
                 ok, item = self.queues[w].get(timeout=self.loader.timeout or None)
             except queue.Empty:
-                self.close()
+                self.close(join=False)  # (a stuck worker ends when its sample comes)
                 raise RuntimeError(
                     f"DataLoader timed out after {self.loader.timeout} seconds waiting for a batch"
                 ) from None
@@ -532,13 +548,33 @@ class _IterableIter:
                 self.active[w] = False
                 continue
             return item
+        self.close()
         raise StopIteration
 
-    def close(self) -> None:
+    def close(self, join: bool = True) -> None:
+        """Stop the worker threads, drop the batches they loaded ahead and (``join``) wait
+        for them (a thread busy loading a sample ends when that sample is loaded)."""
+        stop = getattr(self, "stop", None)
+        if stop is None:
+            return
         self.active = [False] * len(self.active)
-        self.stop.set()
+        stop.set()
+        for q in self.queues:
+            _drain(q)
+        if join:
+            me = threading.current_thread()
+            for t in self.threads:
+                if t is not me:
+                    t.join(timeout=1.0)
 
     def __del__(self) -> None:
-        stop = getattr(self, "stop", None)
-        if stop is not None:
-            stop.set()
+        # (no join: __del__ may run in any thread, at any time)
+        self.close(join=False)
+
+
+def _drain(q: queue.Queue) -> None:
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return

@@ -7,6 +7,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from darklib.errors import InvalidValue
+
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -28,6 +30,17 @@ def _numpy_rng(generator: Any) -> np.random.Generator:
         f"generator must be None, a darklib.Generator, a numpy.random.Generator or an int "
         f"seed, got {type(generator).__name__}"
     )
+
+
+def _as_numbers(weights: Any) -> Any:
+    """A Tensor's values (on the host), anything else as it is."""
+    from darklib.tensor import Tensor
+
+    if isinstance(weights, Tensor):
+        from darklib.backend import to_numpy
+
+        return to_numpy(weights.array)
+    return weights
 
 
 def _stateful(generator: Any) -> Any:
@@ -82,16 +95,17 @@ class RandomSampler(Sampler[int]):
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = _stateful(generator)
+        # torch's checks, types and messages
         if not isinstance(replacement, bool):
-            raise TypeError(f"RandomSampler: replacement should be a bool, got {replacement!r}")
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
-            raise ValueError(
-                f"RandomSampler: num_samples should be a positive integer, got {num_samples!r}"
+            raise TypeError(
+                f"RandomSampler: replacement should be a boolean value, but got "
+                f"replacement={replacement}"
             )
-        if self.num_samples <= 0:  # an empty dataset, as torch refuses it
+        if not isinstance(self.num_samples, int) or self.num_samples <= 0:
+            empty = " (is the dataset empty?)" if num_samples is None else ""
             raise ValueError(
                 f"RandomSampler: num_samples should be a positive integer value, but got "
-                f"num_samples={self.num_samples} (is the dataset empty?)"
+                f"num_samples={self.num_samples}{empty}"
             )
 
     @property
@@ -137,21 +151,34 @@ class WeightedRandomSampler(Sampler[int]):
         replacement: bool = True,
         generator: Any = None,
     ):
-        w = np.asarray(weights, dtype=np.float64)
-        if w.ndim != 1 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+        # torch's checks first, in its order, types and messages
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
             raise ValueError(
+                f"WeightedRandomSampler: num_samples should be a positive integer value, but "
+                f"got num_samples={num_samples}"
+            )
+        if not isinstance(replacement, bool):
+            raise ValueError(
+                f"WeightedRandomSampler: replacement should be a boolean value, but got "
+                f"replacement={replacement}"
+            )
+        w = np.asarray(_as_numbers(weights), dtype=np.float64)
+        if w.ndim != 1:
+            raise ValueError(
+                f"WeightedRandomSampler: weights should be a 1d sequence but given weights "
+                f"have shape {tuple(w.shape)}"
+            )
+        # what torch.multinomial refuses when iterating (a RuntimeError there), said here,
+        # when the sampler is made (InvalidValue: both a ValueError and a RuntimeError)
+        if len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+            raise InvalidValue(
                 "WeightedRandomSampler: weights must be a 1D sequence of "
                 "non-negative finite numbers with a positive sum"
             )
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-            raise ValueError(
-                "WeightedRandomSampler: num_samples should be a positive integer, "
-                f"got {num_samples!r}"
-            )
         if not replacement and num_samples > int((w > 0).sum()):
-            raise ValueError(
-                "WeightedRandomSampler: num_samples exceeds the number of "
-                "non-zero weights while replacement=False"
+            raise InvalidValue(
+                f"WeightedRandomSampler: cannot draw num_samples={num_samples} without "
+                f"replacement from {int((w > 0).sum())} non-zero weights"
             )
         self.weights = w
         self.num_samples = int(num_samples)
@@ -179,10 +206,13 @@ class BatchSampler(Sampler[list[int]]):
     def __init__(self, sampler: Sampler[int] | Iterable[int], batch_size: int, drop_last: bool):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(
-                f"BatchSampler: batch_size should be a positive integer, got {batch_size!r}"
+                f"BatchSampler: batch_size should be a positive integer value, but got "
+                f"batch_size={batch_size}"
             )
         if not isinstance(drop_last, bool):
-            raise ValueError(f"BatchSampler: drop_last should be a bool, got {drop_last!r}")
+            raise ValueError(
+                f"BatchSampler: drop_last should be a boolean value, but got drop_last={drop_last}"
+            )
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last

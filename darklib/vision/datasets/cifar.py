@@ -93,7 +93,8 @@ class CIFAR10(VisionDataset):
         return len(self.data)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self._apply(self.data[index], int(self.targets[index]))
+        # a copy: an in-place transform must not write into the dataset
+        return self._apply(self.data[index].copy(), int(self.targets[index]))
 
 
 def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -128,5 +128,5 @@ class LandmarkList(VisionDataset):
             "keypoints": self.keypoints[index].copy(),
         }
         if self.attributes is not None:
-            sample["attributes"] = self.attributes[index]
+            sample["attributes"] = self.attributes[index].copy()
         return self._apply_dict(sample)

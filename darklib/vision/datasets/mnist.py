@@ -150,7 +150,8 @@ class MNIST(VisionDataset):
         return len(self.data)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self._apply(self.data[index][:, :, None], int(self.targets[index]))
+        # a copy: an in-place transform must not write into the dataset
+        return self._apply(self.data[index][:, :, None].copy(), int(self.targets[index]))
 
 
 class FashionMNIST(MNIST):

@@ -153,7 +153,8 @@ class SyntheticGlyphs(_Procedural):
         return self.arrays["labels"]
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self._apply(self.arrays["images"][index], int(self.arrays["labels"][index]))
+        # copies, here and below: an in-place transform must not write into the dataset
+        return self._apply(self.arrays["images"][index].copy(), int(self.arrays["labels"][index]))
 
 
 # ----------------------------------------------------------------------------- objects
@@ -534,7 +535,7 @@ class SyntheticFaces(_Procedural):
         a, b = int(self._offsets[index]), int(self._offsets[index + 1])
         kp = self.arrays["keypoints"][a:b]
         sample = {
-            "image": self.arrays["images"][index],
+            "image": self.arrays["images"][index].copy(),
             "keypoints": kp[0].copy() if self.mode == "landmarks" else kp.reshape(-1, 2).copy(),
             "boxes": self.arrays["boxes"][a:b].copy(),
             "label": np.zeros(b - a, np.int64),
@@ -601,7 +602,7 @@ class SyntheticShapes(_Procedural):
     def __getitem__(self, index: int) -> Any:
         return self._apply_dict(
             {
-                "image": self.arrays["images"][index],
+                "image": self.arrays["images"][index].copy(),
                 "mask": self.arrays["masks"][index].astype(np.int64),
             }
         )
@@ -649,7 +650,7 @@ class _ArrayPairs(VisionDataset):
         return len(self.x)
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self._apply(self.x[index], self.y[index])
+        return self._apply(self.x[index].copy(), self.y[index].copy())
 
 
 class PointClouds(_ArrayPairs):

@@ -4,16 +4,22 @@ The sample convention
 ---------------------
 A transform takes one sample and returns one of the same structure:
 
-* an **image** alone: a numpy array ``HWC`` (or ``HW``), uint8 or float; a darklib Tensor
-  ``CHW``; or a PIL image (converted to numpy);
+* an **image** alone: a numpy array ``HWC`` (or ``HW``) of any numeric dtype; a darklib
+  Tensor ``CHW``; or a PIL image (read as a numpy array holding what it stores: palette
+  indices for ``P``, int32 for ``I``, uint16 for ``I;16``, float32 for ``F``, 2 channels
+  for ``LA``, 4 for ``CMYK``..., as torchvision's ``to_tensor`` reads it);
 * a tuple **(image, target)**: a plain target (a class index, a vector) passes through; a
   dict target has its ``mask``/``keypoints``/``boxes`` moved with the image;
 * a **dict** ``{"image", "mask", "keypoints", "boxes", "label", ...}``: ``mask`` is ``HW``
   integer, ``keypoints`` ``(K, 2)`` float32 pixel (x, y), ``boxes`` ``(M, 4)`` float32 pixel
   (x1, y1, x2, y2); other keys pass through.
 
-Samples stay numpy until :class:`ToTensor`, which makes the image a ``CHW`` float32 Tensor
-in [0, 1] and the mask an int64 Tensor (then :class:`Normalize`, :class:`RandomErasing`).
+Samples stay numpy until :class:`ToTensor`, which makes the image a ``CHW`` Tensor (uint8
+becomes float32 in [0, 1], other dtypes are kept unscaled, as torchvision's) and the mask an
+int64 Tensor (then :class:`Normalize`, :class:`RandomErasing`). :class:`Resize` follows
+torchvision's tensor path, ``torch.nn.functional.interpolate``'s arithmetic. :class:`Lambda`
+and :class:`Compose` take any object: what is not an image sample (a label, a path) goes to
+their callables as it is.
 Pixel (row i, column j) covers ``[j, j+1) x [i, i+1)`` of the plane keypoints and boxes live
 in, so a horizontal flip maps x to ``width - x``.
 

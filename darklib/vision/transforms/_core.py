@@ -35,15 +35,48 @@ def _resolve_rng(generator: Any) -> np.random.Generator:
     )
 
 
+def _is_pil(x: Any) -> bool:
+    return type(x).__module__.startswith("PIL.")
+
+
 def _pil_to_numpy(img: Any) -> Any:
-    mod = type(img).__module__
-    if mod.startswith("PIL."):
-        return np.asarray(img.convert("RGB") if img.mode not in ("L", "RGB", "RGBA") else img)
-    return img
+    """A PIL image as a (writable) numpy array holding what the image stores, as
+    torchvision's ``to_tensor`` reads it: one channel (``HW``) for the single-band modes,
+    ``HWC`` for the others, without any conversion to RGB.
+
+    ``L`` and ``P`` give uint8 (``P``: the palette *indices*, e.g. the class ids of a VOC
+    mask), ``1`` gives uint8 0/255 (torchvision's ``255 * bool``), ``I`` int32, ``I;16``
+    (and its byte orders) uint16, ``F`` float32; ``LA``, ``RGB``, ``RGBA``, ``CMYK``,
+    ``YCbCr``... give their bands as uint8 channels, as stored. Anything else is returned
+    as it is.
+    """
+    if not _is_pil(img):
+        return img
+    if img.mode == "1":
+        return np.array(img, np.uint8) * np.uint8(255)
+    arr = np.array(img)  # a copy: transforms may write into it
+    if arr.dtype.byteorder not in "=|":  # "I;16B": big-endian on the file, native here
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def _mask_to_numpy(mask: Any) -> Any:
+    """A PIL mask as its stored values (palette indices for ``P``)."""
+    return np.array(mask) if _is_pil(mask) else mask
 
 
 def _is_image(x: Any) -> bool:
-    return isinstance(x, np.ndarray | Tensor) or type(x).__module__.startswith("PIL.")
+    return isinstance(x, np.ndarray | Tensor) or _is_pil(x)
+
+
+def _is_sample(x: Any) -> bool:
+    """Whether ``x`` is one of the sample forms the image transforms take (see
+    :class:`Transform`); anything else passes through Lambda and Compose untouched."""
+    if isinstance(x, dict):
+        return "image" in x
+    if isinstance(x, tuple | list):
+        return len(x) == 2 and _is_image(x[0])
+    return _is_image(x)
 
 
 def _unpack(sample: Any) -> tuple[dict, Callable[[dict], Any]]:
@@ -52,12 +85,16 @@ def _unpack(sample: Any) -> tuple[dict, Callable[[dict], Any]]:
         s = dict(sample)
         if "image" in s:
             s["image"] = _pil_to_numpy(s["image"])
+        if "mask" in s:
+            s["mask"] = _mask_to_numpy(s["mask"])
         return s, lambda d: d
     if isinstance(sample, tuple | list) and len(sample) == 2 and _is_image(sample[0]):
         image, target = sample
         if isinstance(target, dict):
             s = dict(target)
             s["image"] = _pil_to_numpy(image)
+            if "mask" in s:
+                s["mask"] = _mask_to_numpy(s["mask"])
 
             def rebuild(d: dict) -> tuple:
                 d = dict(d)
@@ -95,8 +132,8 @@ class Transform:
 
     A sample is one of
 
-    * an image: numpy ``HWC`` (or ``HW``) uint8 or float, a darklib Tensor ``CHW``, or a PIL
-      image;
+    * an image: numpy ``HWC`` (or ``HW``) of any numeric dtype, a darklib Tensor ``CHW``, or
+      a PIL image (read as stored, see :func:`_pil_to_numpy`);
     * a tuple ``(image, target)``: the target is passed through unchanged unless it is a dict,
       whose ``mask``/``keypoints``/``boxes`` move with the image;
     * a dict with ``"image"`` and optionally ``"mask"`` (``HW`` ints), ``"keypoints"``
@@ -131,7 +168,13 @@ class Transform:
 
         cls.__init__ = recorded_init  # type: ignore[method-assign]
 
+    #: containers and Lambda take any object: what is not a sample is handed to their
+    #: callables as it is (``call_object``), as torchvision's Compose and Lambda do
+    _takes_any_object = False
+
     def __call__(self, sample: Any, generator: Any = None) -> Any:
+        if self._takes_any_object and not _is_sample(sample):
+            return self.call_object(sample, _resolve_rng(generator))
         s, rebuild = _unpack(sample)
         self.apply(s, _resolve_rng(generator))
         return rebuild(s)
@@ -139,6 +182,13 @@ class Transform:
     def apply(self, s: dict, rng: np.random.Generator) -> None:
         """Transform the fields of sample dict ``s`` in place (subclasses implement this)."""
         raise NotImplementedError
+
+    def call_object(self, x: Any, rng: np.random.Generator) -> Any:
+        """Transform ``x``, which is not an image sample (a label, a string...): image
+        transforms refuse it; Lambda and the containers pass it to their callables."""
+        s, rebuild = _unpack(x)  # (raises the "expected an image" TypeError)
+        self.apply(s, rng)
+        return rebuild(s)
 
     def config(self) -> dict:
         """A JSON-able description: ``{"type": name, **arguments}`` (see :func:`from_config`)."""
@@ -181,6 +231,8 @@ class Compose(Transform):
         transforms: the transforms (callables taking a sample also work).
     """
 
+    _takes_any_object = True
+
     def __init__(self, transforms: Sequence[Callable]):
         self.transforms = list(transforms)
 
@@ -196,6 +248,13 @@ class Compose(Transform):
             else:
                 _apply_callable(t, s)
 
+    def call_object(self, x: Any, rng: np.random.Generator) -> Any:
+        # one transform after the other on the object itself: once a callable has made it
+        # an image sample, the image transforms that follow take it as usual
+        for t in self.transforms:
+            x = t(x, rng) if isinstance(t, Transform) else t(x)
+        return x
+
     def __repr__(self) -> str:
         lines = [f"    {t!r}" for t in self.transforms]
         return "Compose(\n" + "\n".join(lines) + "\n)" if lines else "Compose()"
@@ -209,6 +268,8 @@ def _apply_callable(fn: Callable, s: dict) -> None:
 class RandomApply(Transform):
     """Apply ``transforms`` (in order) with probability ``p``."""
 
+    _takes_any_object = True
+
     def __init__(self, transforms: Sequence[Callable], p: float = 0.5):
         self.transforms = Compose(transforms)
         self.p = float(p)
@@ -217,9 +278,14 @@ class RandomApply(Transform):
         if rng.random() < self.p:
             self.transforms.apply(s, rng)
 
+    def call_object(self, x: Any, rng: np.random.Generator) -> Any:
+        return self.transforms.call_object(x, rng) if rng.random() < self.p else x
+
 
 class RandomChoice(Transform):
     """Apply one of ``transforms``, picked at random (with probabilities ``p``)."""
+
+    _takes_any_object = True
 
     def __init__(self, transforms: Sequence[Callable], p: Sequence[float] | None = None):
         self.transforms = list(transforms)
@@ -231,17 +297,35 @@ class RandomChoice(Transform):
         t = self.transforms[int(rng.choice(len(self.transforms), p=self.p))]
         Compose([t]).apply(s, rng)
 
+    def call_object(self, x: Any, rng: np.random.Generator) -> Any:
+        t = self.transforms[int(rng.choice(len(self.transforms), p=self.p))]
+        return Compose([t]).call_object(x, rng)
+
 
 class Lambda(Transform):
-    """Apply a function to the image (not describable in a config)."""
+    """Apply a function to the image, or to whatever it is given when that is not an
+    image sample (a label, a string...), as torchvision's Lambda: e.g. a one-hot target
+    ``Lambda(lambda y: dl.zeros(10).scatter_(0, dl.tensor(y), value=1))``. Not describable
+    in a config.
+    """
+
+    _takes_any_object = True
 
     def __init__(self, lambd: Callable[[Any], Any]):
         if not callable(lambd):
             raise TypeError(f"Lambda: argument should be callable, got {type(lambd).__name__}")
         self.lambd = lambd
 
+    def __call__(self, sample: Any, generator: Any = None) -> Any:
+        if not _is_sample(sample):  # (no random stream needed)
+            return self.lambd(sample)
+        return super().__call__(sample, generator)
+
     def apply(self, s: dict, rng: np.random.Generator) -> None:
         s["image"] = self.lambd(s["image"])
+
+    def call_object(self, x: Any, rng: np.random.Generator) -> Any:
+        return self.lambd(x)
 
     def config(self) -> dict:
         raise TypeError("Lambda transforms cannot be described in a config")

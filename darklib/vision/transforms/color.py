@@ -66,9 +66,12 @@ class ColorJitter(Transform):
         if all(f is None for f in factors):
             return
         img, back = F.image_np(s["image"], "ColorJitter")
-        is_u8 = img.dtype == np.uint8
-        top = 255.0 if is_u8 else 1.0
-        x = img.astype(np.float32)
+        F.check_numeric(img, "ColorJitter")
+        if img.dtype == np.bool_:
+            raise TypeError("ColorJitter: images of dtype bool have no colours to change")
+        # as torchvision: integer images range over [0, dtype max], float images over [0, 1]
+        top = float(np.iinfo(img.dtype).max) if img.dtype.kind in "iu" else 1.0
+        x = img.astype(F.work_dtype(img.dtype))
         color = x.ndim == 3 and x.shape[2] == 3
         for i in order:
             f = factors[i]
@@ -84,13 +87,9 @@ class ColorJitter(Transform):
             elif i == 3 and color:
                 hsv = cv2.cvtColor(np.clip(x / top, 0, 1).astype(np.float32), cv2.COLOR_RGB2HSV)
                 hsv[..., 0] = (hsv[..., 0] + f * 360.0) % 360.0
-                x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB) * top
+                x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(x.dtype) * x.dtype.type(top)
             np.clip(x, 0.0, top, out=x)
-        if is_u8:
-            x = np.rint(x).astype(np.uint8)
-        else:
-            x = x.astype(img.dtype, copy=False)
-        s["image"] = back(x)
+        s["image"] = back(F.from_float(x, img.dtype))
 
 
 class GaussianBlur(Transform):
@@ -123,18 +122,23 @@ class GaussianBlur(Transform):
     def apply(self, s: dict, rng: np.random.Generator) -> None:
         sigma = float(rng.uniform(*self.sigma))
         img, back = F.image_np(s["image"], "GaussianBlur")
-        out = cv2.GaussianBlur(
-            np.ascontiguousarray(img),
-            self.kernel_size,
-            sigmaX=sigma,
-            sigmaY=sigma,
-            borderType=cv2.BORDER_REFLECT_101,
+        out = F.cv_image(
+            lambda a: cv2.GaussianBlur(
+                a, self.kernel_size, sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101
+            ),
+            img,
+            "GaussianBlur",
         )
-        s["image"] = back(F.keep_channels(out, img))
+        s["image"] = back(out)
 
 
 class Grayscale(Transform):
-    """Convert an RGB image to grey, with 1 or 3 output channels."""
+    """Convert an RGB image to grey (ITU-R 601 luma), with 1 or 3 output channels.
+
+    A one-channel image stays as it is; an RGBA image loses its alpha (as PIL's
+    ``convert("L")``); other channel counts are refused. Integer images are rounded back
+    to their dtype.
+    """
 
     def __init__(self, num_output_channels: int = 1):
         if num_output_channels not in (1, 3):
@@ -143,11 +147,16 @@ class Grayscale(Transform):
 
     def apply(self, s: dict, rng: np.random.Generator) -> None:
         img, back = F.image_np(s["image"], "Grayscale")
+        F.check_numeric(img, "Grayscale")
         if img.ndim == 2 or img.shape[2] == 1:
             g = img if img.ndim == 3 else img[..., None]
+        elif img.shape[2] in (3, 4):
+            g = F.from_float(_gray(img[..., :3].astype(F.work_dtype(img.dtype))), img.dtype)
         else:
-            g = _gray(img.astype(np.float32))
-            g = np.rint(g).astype(np.uint8) if img.dtype == np.uint8 else g.astype(img.dtype)
+            raise TypeError(
+                f"Grayscale: expected an image with 1, 3 (RGB) or 4 (RGBA) channels, got "
+                f"{img.shape[2]} (shape {img.shape})"
+            )
         if self.num_output_channels == 3:
             g = np.repeat(g, 3, axis=2)
         s["image"] = back(g)

@@ -61,12 +61,19 @@ def _range(
 class Resize(Transform):
     """Resize to ``size``: (h, w), or an int matching the smaller edge (keeping the aspect).
 
+    Images are resized as torchvision resizes tensor images, with
+    ``torch.nn.functional.interpolate``'s arithmetic (numpy ``HWC`` images too): uint8
+    rounded as torch's byte kernels round (within one level of torch), floats kept in their
+    precision, other integer dtypes rounded back.
+
     Args:
         size: output size.
-        interpolation: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``, ``"area"``.
-            Masks always use nearest.
+        interpolation: ``"bilinear"`` (default), ``"bicubic"``, ``"nearest"`` (torch's
+            ``floor(o * in / out)``), ``"nearest-exact"`` (pixel centres), or OpenCV's
+            ``"area"`` and ``"lanczos"``. Masks always use ``"nearest"``.
         max_size: cap on the longer edge when ``size`` is an int.
-        antialias: use area averaging when shrinking with bilinear interpolation.
+        antialias: when shrinking with bilinear or bicubic, widen the filter to the whole
+            footprint of each output pixel (torch's ``antialias=True``).
     """
 
     def __init__(
@@ -80,9 +87,14 @@ class Resize(Transform):
             isinstance(size, Sequence) and len(size) == 1
         )
         self.size = _pair(size, "Resize")
-        F.interp_flag(interpolation, "Resize")
+        F.resize_mode(interpolation, "Resize")
         if max_size is not None and not self.single:
             raise ValueError("Resize: max_size is only supported for an int size")
+        if max_size is not None and max_size <= self.size[0]:
+            raise ValueError(
+                f"Resize: max_size = {max_size} must be strictly greater than the requested "
+                f"size for the smaller edge size = {size}"
+            )
         self.interpolation = interpolation
         self.max_size = max_size
         self.antialias = antialias
@@ -197,8 +209,8 @@ class RandomResizedCrop(Transform):
         size: output (h, w) or an int for a square.
         scale: range of the crop's area as a fraction of the image's.
         ratio: range of the crop's aspect ratio (width / height).
-        interpolation: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``, ``"area"``.
-        antialias: use area averaging when shrinking.
+        interpolation: as :class:`Resize`'s.
+        antialias: as :class:`Resize`'s.
     """
 
     def __init__(
@@ -220,7 +232,7 @@ class RandomResizedCrop(Transform):
                 f"RandomResizedCrop: scale must be >= 0 and ratio > 0 (an area fraction and a "
                 f"width / height), got scale={scale}, ratio={ratio}"
             )
-        F.interp_flag(interpolation, "RandomResizedCrop")
+        F.resize_mode(interpolation, "RandomResizedCrop")
         self.scale = (float(scale[0]), float(scale[1]))
         self.ratio = (float(ratio[0]), float(ratio[1]))
         self.interpolation, self.antialias = interpolation, antialias
@@ -335,6 +347,18 @@ class RandomVerticalFlip(_Flip):
         super().__init__(p, flip_pairs)
 
 
+def _rotate_scale_shear(angle: float, shear: Sequence[float]) -> tuple[float, ...]:
+    """(a, b, c, d): torchvision's rotation-shear matrix ``R(angle) @ SHy @ SHx`` (before
+    the scale), as ``_get_inverse_affine_matrix`` computes it, in double precision."""
+    rot = math.radians(angle)
+    sx, sy = math.radians(shear[0]), math.radians(shear[1])
+    a = math.cos(rot - sy) / math.cos(sy)
+    b = -(a * math.tan(sx) + math.sin(rot))
+    c = math.sin(rot - sy) / math.cos(sy)
+    d = math.cos(rot) - c * math.tan(sx)
+    return a, b, c, d
+
+
 def affine_matrix(
     angle: float, translate: Sequence[float], scale: float, shear: Sequence[float]
 ) -> np.ndarray:
@@ -342,25 +366,43 @@ def affine_matrix(
     ``angle`` degrees clockwise as displayed, then scale, with shear angles (degrees) along x
     and y: ``scale * R(angle) @ SHy(shear[1]) @ SHx(shear[0])`` as ``torchvision.transforms.
     functional.affine`` builds it (``rotate`` passes ``-angle``: counter-clockwise)."""
-    rot = math.radians(angle)
-    sx, sy = math.radians(shear[0]), math.radians(shear[1])
-    a = math.cos(rot - sy) / math.cos(sy)
-    b = -(a * math.tan(sx) + math.sin(rot))
-    c = math.sin(rot - sy) / math.cos(sy)
-    d = math.cos(rot) - c * math.tan(sx)
+    a, b, c, d = _rotate_scale_shear(angle, shear)
     return scale * np.array([[a, b], [c, d]])
 
 
-def _expanded_size(A: np.ndarray, center: np.ndarray, H: int, W: int) -> tuple[int, int]:
-    """torchvision's output size for ``expand=True``: the box of the inverse-mapped corners,
-    measured from the image centre, truncated to 1e-4 and rounded outwards."""
-    half = np.array([W / 2.0, H / 2.0])
-    cf = center - half
-    corners = np.array([[-1, -1], [-1, 1], [1, 1], [1, -1]], np.float64) * half
-    moved = (corners - cf) @ np.linalg.inv(A).T + cf + half
-    lo = np.floor(np.trunc(moved.min(0) * 1e4) / 1e4)
-    hi = np.ceil(np.trunc(moved.max(0) * 1e4) / 1e4)
-    w, h = (int(v) for v in hi - lo)
+def _expanded_size(
+    angle: float,
+    translate: Sequence[float],
+    scale: float,
+    shear: Sequence[float],
+    center: Sequence[float],
+    H: int,
+    W: int,
+) -> tuple[int, int]:
+    """(height, width) of the canvas for ``expand=True``, as torchvision's
+    ``_compute_affine_output_size``: the inverse affine matrix about the centre (offset
+    from the image's middle) built in double precision, then everything in float32: the
+    corners mapped, shifted by half the size, truncated to 1e-4 and rounded outwards. (In
+    float64 the noise of a 90-degree turn, ``cos(pi / 2) = 6e-17``, survived the
+    truncation and added a row or a column.)"""
+    a, b, c, d = _rotate_scale_shear(angle, shear)
+    cx, cy = center[0] - W * 0.5, center[1] - H * 0.5
+    tx, ty = translate
+    m = [d / scale, -b / scale, 0.0, -c / scale, a / scale, 0.0]
+    m[2] += cx - m[0] * (cx + tx) - m[1] * (cy + ty)
+    m[5] += cy - m[3] * (cx + tx) - m[4] * (cy + ty)
+    theta = np.array(m, np.float32).reshape(2, 3)
+    hw, hh = np.float32(0.5 * W), np.float32(0.5 * H)
+    xs = np.array([-hw, -hw, hw, hw], np.float32)
+    ys = np.array([-hh, hh, hh, -hh], np.float32)
+    px = theta[0, 0] * xs + theta[0, 1] * ys + theta[0, 2]
+    py = theta[1, 0] * xs + theta[1, 1] * ys + theta[1, 2]
+    lo = np.array([px.min(), py.min()], np.float32) + np.array([hw, hh], np.float32)
+    hi = np.array([px.max(), py.max()], np.float32) + np.array([hw, hh], np.float32)
+    tol, inv_tol = np.float32(1e-4), np.float32(1e4)
+    cmax = np.ceil(np.trunc(hi * inv_tol) * tol)
+    cmin = np.floor(np.trunc(lo * inv_tol) * tol)
+    w, h = (int(v) for v in cmax - cmin)
     return h, w
 
 
@@ -452,7 +494,7 @@ class RandomAffine(Transform):
         b = c + np.asarray(translate, np.float64) - A @ c
         out_h, out_w = H, W
         if expand:  # as torchvision: the image centre goes to the centre of the larger canvas
-            out_h, out_w = _expanded_size(A, c, H, W)
+            out_h, out_w = _expanded_size(angle, translate, scale, shear, c, H, W)
             b = b + np.array([(out_w - W) / 2.0, (out_h - H) / 2.0])
         F.warp_affine(s, A, b, out_h, out_w, self.interpolation, self.fill, self.mask_fill, where)
 

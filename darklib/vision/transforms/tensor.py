@@ -11,32 +11,42 @@ import numpy as np
 from darklib.backend import get_xp
 from darklib.tensor import Tensor
 from darklib.vision.transforms import _functional as F
-from darklib.vision.transforms._core import Transform
+from darklib.vision.transforms._core import Transform, _pil_to_numpy
 
 
 def to_tensor(img: Any) -> Tensor:
-    """An HWC (or HW) numpy image becomes a CHW float32 Tensor; uint8 is scaled to [0, 1]."""
+    """An ``HWC`` (or ``HW``) image as a ``CHW`` Tensor, as torchvision's ``to_tensor``:
+    uint8 becomes float32 divided by 255; every other dtype is kept, values unscaled (a PIL
+    image's ``I`` int32, ``I;16`` uint16, ``F`` float32; a float64 array stays float64). A
+    PIL image is read as stored (see the ``P``, ``1``... modes in :class:`Transform`); a
+    Tensor is returned as it is. The result never shares memory with the input.
+    """
     if isinstance(img, Tensor):
         return img
-    img = np.asarray(img)
+    img = _pil_to_numpy(img)
+    if not isinstance(img, np.ndarray):
+        raise TypeError(
+            f"ToTensor: expected a numpy array or a PIL image, got {type(img).__name__}"
+        )
     if img.ndim == 2:
         img = img[:, :, None]
     if img.ndim != 3:
         raise ValueError(f"ToTensor: expected an HWC or HW image, got shape {img.shape}")
-    out = np.empty((img.shape[2], img.shape[0], img.shape[1]), np.float32)
+    chw = img.transpose(2, 0, 1)
     if img.dtype == np.uint8:
-        np.multiply(img.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=out)
+        out = np.empty(chw.shape, np.float32)
+        np.multiply(chw, np.float32(1.0 / 255.0), out=out)
     elif img.dtype.kind in "fiub":
-        out[...] = img.transpose(2, 0, 1)
+        out = np.array(chw, dtype=img.dtype.newbyteorder("="), order="C")  # a copy
     else:
         raise TypeError(f"ToTensor: unsupported image dtype {img.dtype}")
     return Tensor._wrap(out)
 
 
 class ToTensor(Transform):
-    """Image to a CHW float32 Tensor in [0, 1] (uint8 is divided by 255); mask to an int64
-    Tensor. Keypoints and boxes stay float32 numpy arrays (the DataLoader's collation makes
-    them Tensors)."""
+    """Image to a ``CHW`` Tensor (see :func:`to_tensor`: uint8 becomes float32 in [0, 1],
+    other dtypes are kept unscaled, as torchvision's); mask to an int64 Tensor. Keypoints and
+    boxes stay float32 numpy arrays (the DataLoader's collation makes them Tensors)."""
 
     def __init__(self) -> None:
         pass
@@ -85,7 +95,8 @@ class Normalize(Transform):
             )
         if arr.dtype.kind != "f":
             raise TypeError(
-                f"Normalize: expected a float image (apply ToTensor first), got dtype {arr.dtype}"
+                f"Normalize: expected a float image (apply ToTensor first; it scales uint8 "
+                f"images only and keeps other dtypes), got dtype {arr.dtype}"
             )
         c = (
             (arr.shape[-3] if arr.ndim >= 3 else 1)
