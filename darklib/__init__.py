@@ -17,10 +17,12 @@ from darklib import (
     special,
     utils,
 )
+from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from darklib.backend import device
 from darklib.creation import (
     arange,
     as_tensor,
+    asarray,
     bernoulli,
     clone,
     empty,
@@ -216,6 +218,21 @@ from darklib.ops.elementwise import (
     where,
     xlogy,
 )
+from darklib.ops.extras import (
+    deg2rad,
+    frexp,
+    gcd,
+    gradient,
+    isneginf,
+    isposinf,
+    lcm,
+    nanquantile,
+    nextafter,
+    positive,
+    rad2deg,
+    rsub,
+    unravel_index,
+)
 from darklib.ops.indexing import (
     argwhere,
     bincount,
@@ -224,6 +241,7 @@ from darklib.ops.indexing import (
     index_copy,
     index_fill,
     index_put,
+    index_reduce,
     index_select,
     masked_fill,
     masked_scatter,
@@ -253,6 +271,8 @@ from darklib.ops.linalg import (
     mm,
     mv,
     outer,
+    pdist,
+    vdot,
 )
 from darklib.ops.products import (
     addbmm,
@@ -354,8 +374,10 @@ from darklib.ops.shape import (
     reshape,
     roll,
     rot90,
+    row_stack,
     select,
     split,
+    split_with_sizes,
     squeeze,
     stack,
     swapaxes,
@@ -439,6 +461,15 @@ def numel(input: Tensor) -> int:
     return _input(input, "numel").numel()
 
 
+def is_same_size(input: Tensor, other: Tensor) -> bool:
+    return _input(input, "is_same_size").is_same_size(other)
+
+
+def is_inference(input: Tensor) -> bool:
+    """False: darklib has no inference tensors (see :meth:`Tensor.is_inference`)."""
+    return _input(input, "is_inference").is_inference()
+
+
 def result_type(tensor1: object, tensor2: object) -> dtype:
     """The dtype an elementwise op over these operands (tensors or numbers) gives."""
     from darklib.dtypes import from_numpy_dtype
@@ -446,5 +477,29 @@ def result_type(tensor1: object, tensor2: object) -> dtype:
 
     return from_numpy_dtype(result_dtype(tensor1, tensor2))
 
+
+def _extend_autograd() -> None:
+    """``dl.autograd.functional`` (a module, importable as ``darklib.autograd.functional``),
+    ``gradcheck``/``gradgradcheck`` and the anomaly mode, as torch.autograd has them; they
+    live in their own modules, which need the ops, so they join autograd here."""
+    import sys
+
+    from darklib import anomaly_mode, autograd_functional
+    from darklib import gradcheck as _gradcheck
+
+    autograd.functional = autograd_functional
+    # (importable by torch's paths too: darklib.autograd.gradcheck.gradcheck, ...)
+    sys.modules[autograd.__name__ + ".functional"] = autograd_functional
+    sys.modules[autograd.__name__ + ".gradcheck"] = _gradcheck
+    sys.modules[autograd.__name__ + ".anomaly_mode"] = anomaly_mode
+    autograd.gradcheck = _gradcheck.gradcheck
+    autograd.gradgradcheck = _gradcheck.gradgradcheck
+    autograd.GradcheckError = _gradcheck.GradcheckError
+    autograd.detect_anomaly = anomaly_mode.detect_anomaly
+    autograd.set_detect_anomaly = anomaly_mode.set_detect_anomaly
+    autograd.anomaly_mode = anomaly_mode
+
+
+_extend_autograd()
 
 __version__ = "0.1.0"

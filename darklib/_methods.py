@@ -709,3 +709,52 @@ _bind(
     igamma_=lambda self, other: self._inplace("igamma_", SP.igamma, other),
     igammac_=lambda self, other: self._inplace("igammac_", SP.igammac, other),
 )
+
+# ------------------------------------------------------------------ extras (session 9)
+from darklib.ops import extras as X  # noqa: E402
+
+
+def _cumulative_(name: str, fn: Any) -> Any:
+    """``cumsum_`` / ``cumprod_``: computed in the tensor's own dtype (as torch; a
+    ``dtype`` other than it is a bad in-place call)."""
+
+    def method(self: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+        if dtype is not None and _dt.to_numpy_dtype(dtype) != self.array.dtype:
+            raise RuntimeError(
+                f"{name}: Bad in-place call: input tensor dtype {self.dtype} and output "
+                f"tensor dtype {dtype} should match"
+            )
+        if self.array.dtype.kind == "b":
+            raise NotImplementedError(f"{name}: not implemented for bool tensors")
+        return self._inplace(name, lambda t: fn(t, dim, dtype=self.dtype))
+
+    method.__name__ = name
+    return method
+
+
+_bind(
+    gcd=X.gcd,
+    lcm=X.lcm,
+    gcd_=lambda self, other: self._inplace("gcd_", X.gcd, other),
+    lcm_=lambda self, other: self._inplace("lcm_", X.lcm, other),
+    nextafter=X.nextafter,
+    nextafter_=lambda self, other: self._inplace("nextafter_", X.nextafter, other),
+    isposinf=X.isposinf,
+    isneginf=X.isneginf,
+    deg2rad=X.deg2rad,
+    rad2deg=X.rad2deg,
+    deg2rad_=lambda self: self._inplace("deg2rad_", X.deg2rad),
+    rad2deg_=lambda self: self._inplace("rad2deg_", X.rad2deg),
+    frexp=X.frexp,
+    positive=X.positive,
+    negative_=lambda self: self._inplace("negative_", E.neg),
+    nanquantile=X.nanquantile,
+    vdot=L.vdot,
+    cumsum_=_cumulative_("cumsum_", R.cumsum),
+    cumprod_=_cumulative_("cumprod_", R.cumprod),
+    split_with_sizes=S.split_with_sizes,
+    index_reduce=I.index_reduce,
+    index_reduce_=lambda self, dim, index, source, reduce, *, include_self=True: self._inplace(
+        "index_reduce_", I.index_reduce, dim, index, source, reduce, include_self=include_self
+    ),
+)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import anomaly_mode as _anomaly
 from darklib import backend as _backend
 from darklib.backend import FP_SILENT, fp_errors, get_xp, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue
@@ -334,6 +335,8 @@ class Function:
         if any_needs and result.array.dtype.kind in "fc":  # integer results: no gradient
             result._requires_grad = True
             result.grad_fn = ctx
+            if _anomaly.state.enabled:  # where this op ran, for backward's anomaly report
+                ctx._anomaly_trace = _anomaly.forward_trace()
             ctx._out_shape = result.array.shape
             ctx._out_dtype = result.array.dtype
             # linked to the inputs' nodes as they are now: an in-place op that later gives
@@ -442,6 +445,8 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
         for o in outs
     ]
     if record:
+        if _anomaly.state.enabled:
+            ctx._anomaly_trace = _anomaly.forward_trace()
         non_diff = getattr(ctx, "_non_differentiable", ())
         diff = [
             i
@@ -632,6 +637,7 @@ def _run_backward(
         node_grads, fit, deliver, call_hook = None, _array_fit, _deliver, _call_hook
     captured: list | None = [None] * len(capture) if capture is not None else None
     grads: dict[Node, Any] = {}
+    anomaly = _anomaly.state.enabled
     # leaves with hooks (gradient or post-accumulate) get their gradient once, summed over
     # all their uses, as in torch
     hooked: dict[int, list] = {}
@@ -676,17 +682,24 @@ def _run_backward(
             prev = slots[node.slot]
             slots[node.slot] = g if prev is None else prev + g
             continue
-        if node._versions:  # (also for arrays kept as attributes, e.g. index arrays)
-            node._check_versions()
-        if node_grads is not None:
-            in_grads = node_grads(node, g)
-        elif type(g) is np.ndarray or _backend.one_gpu or not is_cuda_array(g):
-            in_grads = node.fn.backward(node, g)
-        else:
-            with g.device:  # the GPU of this node's output (see _gpu_of)
+        try:
+            if node._versions:  # (also for arrays kept as attributes, e.g. index arrays)
+                node._check_versions()
+            if node_grads is not None:
+                in_grads = node_grads(node, g)
+            elif type(g) is np.ndarray or _backend.one_gpu or not is_cuda_array(g):
                 in_grads = node.fn.backward(node, g)
+            else:
+                with g.device:  # the GPU of this node's output (see _gpu_of)
+                    in_grads = node.fn.backward(node, g)
+        except Exception:
+            if anomaly:  # torch's report: where the failing op ran in forward
+                _anomaly.warn_trace(node)
+            raise
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
+        if anomaly and _anomaly.state.check_nan:
+            _anomaly.check_grads(node, in_grads)
         n = len(node.parents)
         if len(in_grads) != n and (len(in_grads) < n or any(x is not None for x in in_grads[n:])):
             raise RuntimeError(
@@ -950,7 +963,9 @@ def grad(
     grad_outputs: Any = None,
     retain_graph: bool | None = None,
     create_graph: bool = False,
+    only_inputs: bool = True,
     allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
     materialize_grads: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
@@ -959,12 +974,34 @@ def grad(
 
     With ``create_graph=True`` the gradients are computed by recorded ops and can be
     differentiated again (:mod:`darklib.higher_order`); ``retain_graph`` then defaults to
-    True, as in torch.
+    True, as in torch. ``is_grads_batched=True``: each grad_output has an extra leading
+    batch dim, and each input's gradient gets it too (one backward per batch entry here,
+    where torch vectorises them).
     """
+    if not only_inputs:
+        import warnings
+
+        warnings.warn(
+            "only_inputs argument is deprecated and is ignored now (defaults to True). To "
+            "accumulate gradient for other parts of the graph, please use "
+            "darklib.autograd.backward.",
+            FutureWarning,
+            stacklevel=2,
+        )
     if allow_unused is None:
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
         raise InvalidValue("autograd.grad: materialize_grads=True needs allow_unused=True or None")
+    if is_grads_batched:
+        return _batched_grad(
+            outputs,
+            inputs,
+            grad_outputs,
+            retain_graph,
+            create_graph,
+            allow_unused,
+            materialize_grads,
+        )
     outs = _tensor_list(outputs, "autograd.grad", "outputs")
     ins = _tensor_list(inputs, "autograd.grad", "inputs")
     _sync(outs + ins)
@@ -1011,6 +1048,61 @@ def grad(
             g = get_xp(t.array).zeros_like(t.array)
         result.append(g if g is None or isinstance(g, Tensor) else Tensor._wrap(g))
     return tuple(result)
+
+
+def _batched_grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any,
+    retain_graph: bool | None,
+    create_graph: bool,
+    allow_unused: bool | None,
+    materialize_grads: bool,
+) -> tuple[Tensor | None, ...]:
+    """:func:`grad` with ``is_grads_batched=True``: a backward per entry of the grad_outputs'
+    leading dim, the gradients stacked along a new leading dim."""
+    from darklib.ops.shape import stack
+
+    outs = _tensor_list(outputs, "autograd.grad", "outputs")
+    gos = (
+        _tensor_list(grad_outputs, "autograd.grad", "grad_outputs")
+        if grad_outputs is not None
+        else []
+    )
+    if len(gos) != len(outs):
+        raise RuntimeError(
+            "autograd.grad: is_grads_batched=True needs one batched gradient tensor per output: "
+            f"got {len(outs)} outputs and {len(gos)} gradients"
+        )
+    sizes = {g.shape[0] if g.ndim else None for g in gos}
+    if len(sizes) != 1 or None in sizes:
+        raise RuntimeError(
+            "autograd.grad: with is_grads_batched=True every grad_output must have the same "
+            f"leading (batch) dim, got shapes {[tuple(g.shape) for g in gos]}"
+        )
+    (n,) = sizes
+    if n == 0:
+        raise RuntimeError("autograd.grad: is_grads_batched=True with an empty batch dim")
+    keep = create_graph if retain_graph is None else bool(retain_graph)
+    rows = [
+        grad(
+            outs,
+            inputs,
+            [g[b] for g in gos],
+            retain_graph=True if b < n - 1 else keep,
+            create_graph=create_graph,
+            allow_unused=True if materialize_grads else allow_unused,
+        )
+        for b in range(n)
+    ]
+    ins = _tensor_list(inputs, "autograd.grad", "inputs")
+    # (as torch: an unused input's materialized gradient is zeros of its own shape)
+    return tuple(
+        stack(list(col), 0)
+        if col[0] is not None
+        else (Tensor._wrap(get_xp(t.array).zeros_like(t.array)) if materialize_grads else None)
+        for col, t in zip(zip(*rows), ins)
+    )
 
 
 def _sync(tensors: Sequence[Tensor]) -> None:

@@ -226,6 +226,63 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
+def asarray(
+    obj: Any,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    copy: bool | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``obj`` as a tensor, as ``torch.asarray``: a tensor is returned itself, and a NumPy or
+    CuPy array (anything with the array interface) is shared, when the dtype and device
+    fit and ``copy`` is not True; otherwise a converted copy (a tensor's keeps its graph).
+    ``copy=True`` always copies, ``copy=False`` refuses (ValueError) where sharing is
+    impossible; sequences and numbers are always new tensors (dtypes as :func:`tensor`).
+    ``requires_grad=True`` sets the flag on the result (a tensor returned itself included,
+    as torch)."""
+    npd = None if dtype is None else _dt.to_numpy_dtype(dtype)
+    dev = None if device is None else as_device(device)
+    if isinstance(obj, Tensor):
+        out = obj
+        arr = obj.array
+    elif (
+        hasattr(obj, "__array_interface__")
+        or hasattr(obj, "__cuda_array_interface__")
+        or hasattr(obj, "__array__")
+    ) and not isinstance(obj, str | bytes):
+        arr = obj if hasattr(obj, "__cuda_array_interface__") else np.asarray(obj)
+        if arr.dtype not in _dt._BY_NP:
+            raise InvalidType(
+                f"asarray(): can't convert an array of dtype {arr.dtype}; the supported "
+                f"dtypes are {', '.join(str(d) for d in _dt._BY_NP)}"
+            )
+        out = Tensor._wrap(arr)
+    else:
+        if copy is False:
+            raise InvalidValue(
+                "asarray(): can't alias arbitrary sequence into a tensor (copy=False)"
+            )
+        out = tensor(obj, dtype=dtype, device=device)
+        if requires_grad:
+            out.requires_grad_(True)
+        return out
+    convert = (npd is not None and npd != arr.dtype) or (dev is not None and dev != out.device)
+    if convert:
+        if copy is False:
+            raise InvalidValue(
+                f"asarray(): can't alias a {out.dtype} array on {out.device} into "
+                f"{_dt.from_numpy_dtype(npd) if npd is not None else out.dtype} on "
+                f"{dev or out.device} (copy=False)"
+            )
+        out = out.to(device=dev, dtype=dtype)
+    elif copy:
+        out = out.clone() if isinstance(obj, Tensor) else Tensor._wrap(arr.copy())
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
 def from_numpy(arr: np.ndarray) -> Tensor:
     """A tensor sharing memory with a NumPy array (its dtype must be one darklib supports)."""
     if not isinstance(arr, np.ndarray):

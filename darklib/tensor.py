@@ -398,6 +398,31 @@ class Tensor:
         return is_cuda_array(self.array)
 
     @property
+    def is_cpu(self) -> bool:
+        return not is_cuda_array(self.array)
+
+    def is_inference(self) -> bool:
+        """False: darklib has no inference tensors (``inference_mode`` only disables
+        recording), so no tensor is one."""
+        return False
+
+    def is_same_size(self, other: Tensor) -> bool:
+        if not isinstance(other, Tensor):
+            raise InvalidType(
+                f"is_same_size(): argument 'other' (position 1) must be Tensor, not "
+                f"{type(other).__name__}"
+            )
+        return self.array.shape == other.array.shape
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose memory this view shares (the first base of a view of a view),
+        as torch's ``_base``; None for a tensor that is no view (and for a detached alias,
+        which is outside autograd)."""
+        v = self._view
+        return None if v is None or v[1] is None else v[0]
+
+    @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
 
@@ -453,10 +478,28 @@ class Tensor:
         non_blocking: bool = False,
         memory_format: Any = None,
     ) -> Tensor:
-        """``to('cuda')``, ``to(dl.float64)``, ``to('cpu', dl.float32)`` or ``to(other)``;
-        ``memory_format`` lays the result out as :meth:`contiguous` does."""
+        """``to('cuda')``, ``to(dl.float64)``, ``to('cpu', dl.float32)`` or ``to(other)``,
+        each optionally followed by torch's positional ``non_blocking`` and ``copy`` flags
+        (``to('cpu', dl.float64, True)``); ``memory_format`` lays the result out as
+        :meth:`contiguous` does."""
         from darklib.backend import as_device
 
+        flags = [a for a in args if isinstance(a, bool | np.bool_)]
+        if flags:
+            if (
+                len(flags) > 2
+                or len(flags) == len(args)
+                or not all(isinstance(a, bool | np.bool_) for a in args[len(args) - len(flags) :])
+            ):
+                raise InvalidType(
+                    f"to() received an invalid combination of arguments: {args!r}; expected "
+                    "(device, dtype, non_blocking, copy), (dtype, non_blocking, copy) or "
+                    "(tensor, non_blocking, copy)"
+                )
+            # (flags[0] is non_blocking: transfers are synchronous here)
+            args = args[: len(args) - len(flags)]
+            if len(flags) == 2:
+                copy = copy or bool(flags[1])
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype

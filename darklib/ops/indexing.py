@@ -243,7 +243,7 @@ def _index_array(k: Any, arr: Any) -> Any:
             )
     elif isinstance(k, np.ndarray) or hasattr(k, "__cuda_array_interface__"):
         a = k
-    elif isinstance(k, list | tuple):
+    elif isinstance(k, list | tuple | range):
         if any(isinstance(v, Tensor) for v in k):
             k = [v.item() if isinstance(v, Tensor) else v for v in k]
         a = np.asarray(k)
@@ -267,6 +267,8 @@ def _prepare_key(key: Any, arr: Any) -> tuple[tuple, str, Any]:
     Returns (key, kind, take) where kind is 'basic', 'bool' or 'int', and ``take`` is
     (axis, index array) when the key is one integer array among full slices.
     """
+    if isinstance(key, range):  # a range indexes as the list of its values (torch's)
+        key = list(key)
     if isinstance(key, list) and len(key) < 32 and builtins.any(_tuple_like(k) for k in key):
         key = tuple(key)  # torch reads x[[[0, 1], [1, 2]]] as x[[0, 1], [1, 2]]
     elif not isinstance(key, tuple):
@@ -1182,6 +1184,90 @@ def scatter_reduce(
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """Out-of-place ``self[i][index[i][j]] += src[i][j]`` (for ``dim == 1``); repeats add."""
     return _scatter_common(input, dim, index, src, "scatter_add", True)
+
+
+_INDEX_REDUCE = ("prod", "mean", "amax", "amin")
+
+
+def index_reduce(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    source: Tensor,
+    reduce: str,
+    *,
+    include_self: bool = True,
+) -> Tensor:
+    """Out-of-place ``index_reduce_``: the slices ``index[i]`` of ``input`` along ``dim``
+    reduced with ``source``'s slice ``i`` ('prod', 'mean', 'amax' or 'amin'; with or
+    without the input's own values, ``include_self``). ``index``: a 0-d or 1-D int32/int64
+    tensor with one entry per slice of ``source``, whose other dims are the input's. The
+    scatter_reduce of the index spread over ``source``'s shape: its gradients, as torch's
+    (ties of amax/amin share evenly)."""
+    op = "index_reduce_()"
+    x = _check_tensor(input, "index_reduce")
+    src = _check_tensor(source, "index_reduce")
+    if reduce not in _INDEX_REDUCE:
+        raise RuntimeError(
+            f"index_reduce(): Expected reduce to be one of prod, mean, amax or amin but got "
+            f"{reduce}."
+        )
+    if not isinstance(index, Tensor):
+        raise InvalidType(f"{op}: index must be a Tensor, not {type(index).__name__}")
+    if index.array.dtype not in (np.dtype(np.int32), _I64):
+        raise RuntimeError(f"{op}: Expected dtype int32/int64 for index but got: {index.dtype}")
+    if index.ndim > 1:
+        raise OutOfRange(
+            f"{op}: Index is supposed to be a vector, but got dim: {index.ndim} with size: "
+            f"{list(index.shape)}"
+        )
+    if x.array.dtype.kind == "b":
+        raise NotImplementedError(f"{op}: not implemented for bool tensors")
+    if src.array.dtype != x.array.dtype:
+        raise RuntimeError(
+            f"{op}: self ({x.dtype}) and source ({src.dtype}) must have the same scalar type"
+        )
+    if x.ndim == 0 or src.ndim == 0:
+        if x.numel() != 1 or src.numel() != 1 or index.numel() != 1:
+            raise RuntimeError(
+                "index_reduce(): source tensor shape must match self tensor shape, excluding "
+                f"the specified dimension. Got self.shape = {list(x.shape)} source.shape = "
+                f"{list(src.shape)}"
+            )
+        norm_dim(dim, x.ndim, "index_reduce")
+        res = index_reduce(
+            reshape(x, 1), 0, reshape(index, 1), reshape(src, 1), reduce, include_self=include_self
+        )
+        return reshape(res, tuple(x.shape))
+    d = norm_dim(dim, x.ndim, "index_reduce")
+    n = index.numel()
+    if src.ndim == x.ndim and n != src.shape[d]:
+        raise RuntimeError(
+            f"{op}: Number of indices ({n}) should be equal to source.size(dim): "
+            f"({src.shape[d]}), for dim: {d}"
+        )
+    if src.ndim != x.ndim or builtins.any(
+        a != b for i, (a, b) in enumerate(zip(x.shape, src.shape)) if i != d
+    ):
+        raise RuntimeError(
+            "index_reduce(): source tensor shape must match self tensor shape, excluding the "
+            f"specified dimension. Got self.shape = {list(x.shape)} source.shape = "
+            f"{list(src.shape)}"
+        )
+    xp = get_xp(x.array)
+    idx = _to_backend(index.array, x.array).astype(_I64, copy=False).reshape(-1)
+    if idx.size:
+        lo, hi = index_range(idx)
+        if lo < 0 or hi >= x.shape[d]:
+            raise OutOfRange(
+                f"index_reduce(): index {lo if lo < 0 else hi} is out of range for dimension "
+                f"{d} with size {x.shape[d]} (index out of range in self)"
+            )
+    along = [1] * x.ndim
+    along[d] = -1
+    full = xp.ascontiguousarray(xp.broadcast_to(idx.reshape(along), src.shape))
+    out = ScatterReduce.apply(x, src, full, d, reduce, builtins.bool(include_self))
+    return autograd.watch(out, index)
 
 
 def take(input: Tensor, index: Tensor) -> Tensor:

@@ -269,7 +269,10 @@ def dot(input: Tensor, other: Tensor) -> Tensor:
     return matmul(input, other)
 
 
-vdot = dot
+def vdot(input: Tensor, other: Tensor) -> Tensor:
+    """The dot product of two 1-D tensors of one dtype, conjugating the first (darklib's
+    tensors are real, so this is :func:`dot`), as ``torch.vdot``."""
+    return dot(input, other)
 
 
 def inner(input: Tensor, other: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ import builtins
 import itertools
 import operator
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -725,9 +725,20 @@ def msort(input: Tensor) -> Tensor:
     return sort(x, 0)[0]
 
 
-def repeat(input: Tensor, *sizes: Any) -> Tensor:
-    """Tile the tensor ``sizes[i]`` times along each dim (copies, unlike expand)."""
+def repeat(input: Tensor, *sizes: Any, repeats: Any = None) -> Tensor:
+    """Tile the tensor ``sizes[i]`` times along each dim (copies, unlike expand); the
+    sizes as varargs, one sequence, or torch's keyword ``repeats=`` (a sequence)."""
     x = _check_tensor(input, "repeat")
+    if repeats is not None:
+        if sizes:
+            raise InvalidType("repeat() got multiple values for argument 'repeats'")
+        if not isinstance(repeats, Sequence | Tensor | np.ndarray) or isinstance(repeats, str):
+            raise InvalidType(
+                f"repeat(): argument 'repeats' must be tuple of ints, not {type(repeats).__name__}"
+            )
+        sizes = (repeats,)
+    elif not sizes:
+        raise InvalidType('repeat() missing 1 required positional arguments: "repeats"')
     reps = _sizes(sizes, "repeat")
     if len(reps) < x.ndim:
         raise RuntimeError(
@@ -819,6 +830,9 @@ def vstack(tensors: Sequence[Tensor]) -> Tensor:
     return cat(ts, 0)
 
 
+row_stack = vstack  # (torch's alias)
+
+
 def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
     """The view ``input[..., start:start + length, ...]`` along ``dim``."""
     x = _check_tensor(input, "narrow")
@@ -892,6 +906,17 @@ def split(
         out.append(Slice.apply(x, _axis_key(d, slice(start, start + s))))
         start += s
     return tuple(out)
+
+
+def split_with_sizes(input: Tensor, split_sizes: Sequence[int], dim: int = 0) -> tuple:
+    """Views of ``input`` of the listed sizes along ``dim`` (which must sum to its size),
+    as ``torch.split_with_sizes``: ``split`` with a list only."""
+    if not isinstance(split_sizes, Sequence) or isinstance(split_sizes, str):
+        raise InvalidType(
+            "split_with_sizes(): argument 'split_sizes' (position 1) must be tuple of ints, "
+            f"not {type(split_sizes).__name__}"
+        )
+    return split(input, list(split_sizes), dim)
 
 
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
@@ -1202,17 +1227,17 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     return tuple(out)
 
 
-def atleast_1d(input: Tensor) -> Tensor:
+def _atleast_1d(input: Tensor) -> Tensor:
     x = _check_tensor(input, "atleast_1d")
     return reshape(x, 1) if x.ndim == 0 else x
 
 
-def atleast_2d(input: Tensor) -> Tensor:
+def _atleast_2d(input: Tensor) -> Tensor:
     x = _check_tensor(input, "atleast_2d")
     return reshape(x, 1, -1) if x.ndim < 2 else x
 
 
-def atleast_3d(input: Tensor) -> Tensor:
+def _atleast_3d(input: Tensor) -> Tensor:
     x = _check_tensor(input, "atleast_3d")
     if x.ndim == 0:
         return reshape(x, 1, 1, 1)
@@ -1221,8 +1246,34 @@ def atleast_3d(input: Tensor) -> Tensor:
     return unsqueeze(x, -1) if x.ndim == 2 else x
 
 
+def _atleast(fn: Callable[[Tensor], Tensor], tensors: tuple) -> Any:
+    """torch's forms: one tensor gives a tensor; several tensors, or one list or tuple of
+    them, give a tuple."""
+    if len(tensors) == 1:
+        if isinstance(tensors[0], list | tuple):
+            return tuple(fn(t_) for t_ in tensors[0])
+        return fn(tensors[0])
+    return tuple(fn(t_) for t_ in tensors)
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """Each tensor with at least 1 dim (0-d ones become 1-D)."""
+    return _atleast(_atleast_1d, tensors)
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """Each tensor with at least 2 dims (new dims in front)."""
+    return _atleast(_atleast_2d, tensors)
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """Each tensor with at least 3 dims (as torch: a 1-D ``(n,)`` becomes ``(1, n, 1)``,
+    a 2-D one gets a trailing dim)."""
+    return _atleast(_atleast_3d, tensors)
+
+
 def dstack(tensors: Sequence[Tensor]) -> Tensor:
-    return cat([atleast_3d(t_) for t_ in _promote_all(tensors, "dstack")], 2)
+    return cat([_atleast_3d(t_) for t_ in _promote_all(tensors, "dstack")], 2)
 
 
 def column_stack(tensors: Sequence[Tensor]) -> Tensor:
