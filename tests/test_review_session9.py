@@ -226,3 +226,23 @@ def test_margin_losses_with_an_infinite_target_score_like_torch(name, first):
     la.backward()
     lb.backward()
     _same(a.grad, b.grad)
+
+
+def test_a_zero_dim_index_counts_as_one_dim_in_gather_and_scatter_like_torch():
+    got = []
+    for L in (dl, torch):
+        x = L.arange(4.0, requires_grad=True)
+        y = L.gather(x, 0, L.tensor(2))
+        y.backward()
+        got.append(
+            [
+                y.tolist(),
+                tuple(y.shape),
+                x.grad.tolist(),
+                L.zeros(4).scatter(0, L.tensor(2), L.tensor(5.0)).tolist(),
+                L.zeros(4).scatter_add(0, L.tensor(2), L.tensor([5.0, 6])).tolist(),
+                L.zeros(4).scatter_reduce(0, L.tensor(2), L.tensor([5.0]), "sum").tolist(),
+                L.zeros(10).scatter_(0, L.tensor(3), value=1).tolist(),
+            ]
+        )
+    assert got[0] == got[1]

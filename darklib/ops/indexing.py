@@ -1035,6 +1035,9 @@ def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False)
         norm_dim(dim, 0, "gather")
         _check_bounds(idx, 1, 0, "gather()", allow_negative=False)
         return reshape(gather(reshape(x, 1), 0, Tensor._wrap(idx.reshape(-1))), idx.shape)
+    if x.ndim == 1 and idx.ndim == 0:  # torch takes a 0-d index as one of shape (1,)
+        out = gather(x, dim, Tensor._wrap(idx.reshape(1)))
+        return autograd.watch(reshape(out, ()), index)
     d = norm_dim(dim, x.ndim, "gather")
     _check_gather_shapes(x, idx, d, "gather")
     _check_bounds(idx, x.shape[d], d, "gather()", allow_negative=False)
@@ -1088,6 +1091,9 @@ def _scatter_common(input: Tensor, dim: int, index: Any, src: Any, op: str, add:
         s1 = reshape(src, -1) if isinstance(src, Tensor) else src
         res = _scatter_common(reshape(x, 1), 0, Tensor._wrap(idx.reshape(-1)), s1, op, add)
         return reshape(res, ())
+    if x.ndim == 1 and idx.ndim == 0:  # torch takes a 0-d index (and src) as 1-D
+        idx = idx.reshape(1)
+        src = reshape(src, -1) if isinstance(src, Tensor) else src
     d = norm_dim(dim, x.ndim, op)
     if isinstance(src, Tensor):
         _same_dtype_as(op, x, src, "src")
@@ -1173,6 +1179,8 @@ def scatter_reduce(
         )
         return reshape(res, ())
     idx = _index_tensor(index, op, x.array)
+    if x.ndim == 1 and idx.ndim == 0:  # torch takes a 0-d index (and src) as 1-D
+        idx, src = idx.reshape(1), reshape(src, -1)
     d = norm_dim(dim, x.ndim, op)
     if src.array.dtype != x.array.dtype:
         src = src.to(x.dtype)
