@@ -246,3 +246,16 @@ def test_a_zero_dim_index_counts_as_one_dim_in_gather_and_scatter_like_torch():
             ]
         )
     assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_leaves_a_non_finite_padding_row_out(mode):
+    w = [[1.0, 2.0], [np.nan, np.nan], [3.0, 4.0]]
+    a, b = _pair(w)
+    ids = [[0, 1], [1, 2]]
+    ya = DF.embedding_bag(dl.tensor(ids), a, padding_idx=1, mode=mode)
+    yb = torch.nn.functional.embedding_bag(torch.tensor(ids), b, padding_idx=1, mode=mode)
+    _same(ya, yb)
+    ya.sum().backward()
+    yb.sum().backward()
+    _same(a.grad, b.grad)

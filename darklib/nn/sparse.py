@@ -371,6 +371,8 @@ def embedding_bag(
         neg = Tensor._wrap(xp.asarray(-np.inf, weight.array.dtype))
         best = bags.where(Tensor._wrap(keep[..., None]), neg).max(dim=1).values
         return best.where(Tensor._wrap(keep.any(axis=1)[:, None]), 0.0)
+    # left-out rows selected away, not multiplied by 0 (a NaN padding row gave NaN bags)
+    bags = bags.where(Tensor._wrap(keep[..., None]), 0.0)
     w = Tensor._wrap(keep.astype(weight.array.dtype))
     if per_sample_weights is not None:
         psw = per_sample_weights.reshape(-1)[Tensor._wrap(pos)]
