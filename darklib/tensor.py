@@ -170,6 +170,7 @@ class Tensor:
         "_grad",
         "_hooks",
         "_requires_grad",
+        "_reshaped",
         "_ver",
         "_view",
         "_viewed",
@@ -183,6 +184,7 @@ class Tensor:
         t = object.__new__(cls)
         t._view = None
         t._viewed = False
+        t._reshaped = None
         return t
 
     def __init__(
@@ -242,6 +244,7 @@ class Tensor:
         t._ver = 0
         t._view = None
         t._viewed = False
+        t._reshaped = None
         t._hooks = None
         return t
 
@@ -250,6 +253,10 @@ class Tensor:
     # synced), ``steps`` the (Function, params) that rebuild it from the base, or None for an
     # alias outside autograd (detach). Base and views share one version counter, kept on
     # the base, and in-place changes to either are seen by both, values and gradients.
+    # A viewed base reshaped in place (t_, unsqueeze_, ...) keeps ``_reshaped``: its first
+    # shape and the steps from there to its current shape and back. Its views' steps start
+    # from that first shape (later views get the forward steps in front), so that the way
+    # back (:meth:`_steps_from_base`) rebuilds every view from the current base.
     @property
     def _version(self) -> int:
         v = self._view
@@ -267,7 +274,12 @@ class Tensor:
         """Record that this tensor's array is a view of ``src``'s (made by ``step``)."""
         v = src._view
         if v is None:
-            base, steps = src, (None if step is None else (step,))
+            base = src
+            if step is None:
+                steps = None
+            else:
+                r = base._reshaped
+                steps = (step,) if r is None else (*r[1], step)
         else:
             base = v[0]
             steps = None if step is None or v[1] is None else v[1] + (step,)
@@ -275,13 +287,21 @@ class Tensor:
         self._view = (base, steps, base._ver)
         return self
 
+    @staticmethod
+    def _steps_from_base(base: Tensor, steps: tuple) -> tuple:
+        """A view's ``steps`` as they apply to its base's current shape."""
+        r = base._reshaped
+        return steps if r is None else r[2] + steps
+
     def _sync_view(self) -> None:
-        """Rebuild a view's grad_fn after its base changed in place (PyTorch does it lazily)."""
+        """Rebuild a view's grad_fn after its base changed in place (PyTorch does it lazily);
+        a retain_grad() moves to the new node, so .grad is the current value's gradient."""
         base, steps, _ = self._view
         if steps is not None and base.grad_fn is not None and autograd.is_grad_enabled():
             t = base
-            for fn, params in steps:
+            for fn, params in self._steps_from_base(base, steps):
                 t = fn.apply(t, *params)
+            self._retain_on(t.grad_fn)
             self.grad_fn, self._requires_grad = t.grad_fn, t._requires_grad
         self._view = (base, steps, base._ver)
 
@@ -837,7 +857,7 @@ class Tensor:
             with autograd.no_grad():
                 res = fn(Tensor._wrap(self.array), *args, **kwargs)
             self._check_inplace_result(name, res)
-            self._write(name, res.array)
+            self._write(name, res.array, name == "fill_")
             return self
         if self.grad_fn is None and self.requires_grad:
             raise RuntimeError(
@@ -864,7 +884,12 @@ class Tensor:
             others = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
             res = ZeroGradient.apply(before, res, *others)
         if not shared:
-            self.array = res.array
+            arr, a = res.array, self.array
+            if arr.strides != a.strides and not (a.flags.c_contiguous and arr.flags.c_contiguous):
+                # as torch, which writes into the tensor's memory: the value keeps its
+                # layout (into a new array, as the op may have saved the old one)
+                arr = _laid_out_as(arr, a)
+            self.array = arr
             self._retain_on(res.grad_fn)
             self.grad_fn, self._requires_grad = res.grad_fn, res._requires_grad
             self._version += 1
@@ -874,7 +899,10 @@ class Tensor:
                     for t, v in self.grad_fn._versions
                 ]
             return self
-        self._write(name, res.array)
+        # (not a fill with a value that requires grad: its gradient would count shared
+        # elements twice, and torch refuses it)
+        fill = name == "fill_" and not (isinstance(args[0], Tensor) and args[0].requires_grad)
+        self._write(name, res.array, fill)
         if view is None or view[1] is None:
             self._retain_on(res.grad_fn)
             self.grad_fn, self._requires_grad = res.grad_fn, res._requires_grad
@@ -882,7 +910,7 @@ class Tensor:
         base, steps = view[0], view[1]
         old = Tensor._wrap(base.array, base.requires_grad)
         old.grad_fn = base.grad_fn
-        new = _CopySlices.apply(old, res, steps)
+        new = _CopySlices.apply(old, res, self._steps_from_base(base, steps))
         base._retain_on(new.grad_fn)
         base.grad_fn, base._requires_grad = new.grad_fn, True
         self._sync_view()
@@ -894,10 +922,10 @@ class Tensor:
         The values and memory stay; the array becomes the view, the tensor takes the view
         op's graph node (so gradients reach the old shape), a view keeps its base with one
         more step, and the version counter moves on, as in PyTorch (nodes that saved this
-        tensor refuse to run backward). Refused where the graph could not follow: a leaf
-        that requires grad (with grad mode on), a tensor in a graph under no_grad (its
-        grad_fn expects the old shape), and a tensor in a graph that other tensors view
-        (their gradients are rebuilt from its shape).
+        tensor refuse to run backward). A base keeps the way back to its old shape for the
+        views taken of it (``_reshaped``), which are rebuilt from it. Refused where the
+        graph could not follow: a leaf that requires grad (with grad mode on), and a tensor
+        in a graph under no_grad (its grad_fn expects the old shape).
         """
         view = self._view
         if view is not None and view[2] != view[0]._ver:
@@ -918,14 +946,12 @@ class Tensor:
                 f"{name}: this tensor is the output of an op that expects its current shape; "
                 f"under no_grad use the out-of-place {name[:-1]}() or .detach() it first"
             )
-        if self._viewed and self.grad_fn is not None:
-            raise RuntimeError(
-                f"{name}: other tensors are views of this one, and their gradients are "
-                f"rebuilt from its current shape; use the out-of-place {name[:-1]}() instead"
-            )
         viewed = self._viewed
+        old_shape = self.array.shape
         res = fn(self, *args)
         self._viewed = viewed  # res viewed this tensor, which now takes res's place
+        if view is None and viewed:  # views of this base follow it back to the old shape
+            self._reshaped = _reshape_record(self, res, old_shape, name)
         self.array = res.array
         if res.grad_fn is not None:  # else a leaf, which stays one (requires_grad kept)
             # (a retain_grad() stays on the old node: .grad keeps the old shape, as torch's)
@@ -961,19 +987,27 @@ class Tensor:
                 f"{self.dtype} in place"
             )
 
-    def _write(self, name: str, arr: Any) -> None:
-        """Copy ``arr`` into this tensor's memory (seen by every view of it)."""
+    def _write(self, name: str, arr: Any, fill: bool = False) -> None:
+        """Copy ``arr`` into this tensor's memory (seen by every view of it). As torch, a
+        tensor whose elements share memory (an expanded view, overlapping windows) takes
+        only a ``fill`` (one value everywhere), and its slices that do not overlap take
+        any write (NumPy's broadcast views are made writable for them: ``_expanded``)."""
         a = self.array
-        try:
-            if a.size and _self_overlapping(a):
-                raise ValueError  # an expanded or overlapping view (CuPy's are writable)
-            _dt.silent(a.__setitem__, Ellipsis, arr)  # a wider result overflowing: inf
-        except ValueError:
+        if not fill and a.size and _self_overlapping(a):
             raise RuntimeError(
                 f"{name}: unsupported operation: more than one element of the written-to "
-                f"tensor of shape {tuple(self.array.shape)} refers to a single memory "
-                "location (an expanded view, or overlapping windows of unfold or as_strided); "
-                "clone it before changing it in place"
+                "tensor refers to a single memory location. Please clone() the tensor before "
+                f"performing the operation (shape {tuple(a.shape)}, strides {self.stride()}: "
+                "an expanded view, or overlapping windows of unfold or as_strided)"
+            )
+        try:
+            _dt.silent(a.__setitem__, Ellipsis, arr)  # a wider result overflowing: inf
+        except ValueError:
+            if getattr(a.flags, "writeable", True):
+                raise
+            raise RuntimeError(
+                f"{name}: the tensor's memory is read-only (a NumPy array marked "
+                "non-writeable, shared with the tensor); clone it before changing it in place"
             ) from None
         self._version += 1
 
@@ -1033,7 +1067,9 @@ class Tensor:
         memo[id(self)] = new
         for cls in type(self).__mro__:
             for name in getattr(cls, "__slots__", ()):
-                if name in ("__weakref__", "_view", "_viewed") or not hasattr(self, name):
+                if name in ("__weakref__", "_view", "_viewed", "_reshaped") or not hasattr(
+                    self, name
+                ):
                     continue
                 value = getattr(self, name)
                 if name == "array":
@@ -1106,6 +1142,68 @@ class _Cast(autograd.Function):
         return (g.to(ctx.src) if ctx.src.kind == "f" else None), None
 
 
+def _dense_like(xp: Any, shape: tuple, dtype: Any, strides: tuple) -> Any:
+    """An uninitialised array of ``shape`` whose dims lie in memory in the order of
+    ``strides`` (an array's: the largest outermost)."""
+    order = sorted(range(len(shape)), key=lambda d: -abs(strides[d]))
+    if order == list(range(len(shape))):
+        return xp.empty(shape, dtype)
+    out = xp.empty(tuple(shape[d] for d in order), dtype)
+    return out.transpose(tuple(int(i) for i in np.argsort(order)))
+
+
+def _laid_out_as(arr: Any, like: Any) -> Any:
+    """A copy of ``arr`` in the layout (dim order) of ``like``, an array of its shape."""
+    out = get_xp(like).empty_like(like, dtype=arr.dtype)
+    out[...] = arr
+    return out
+
+
+def _reshape_record(base: Tensor, res: Tensor, old_shape: tuple, name: str) -> tuple | None:
+    """``base._reshaped`` after ``base`` (a viewed base) takes the shape of its view
+    ``res``: (its first shape, the steps from there to the new shape, the steps back), or
+    None once it is back in its first shape. Steps in a row of one kind fold into one, so
+    that a base reshaped back and forth keeps a short record."""
+    from darklib.ops.shape import Permute, Reshape
+
+    first, fwd = (old_shape, ()) if base._reshaped is None else base._reshaped[:2]
+    v = res._view
+    if v is None or v[0] is not base or v[1] is None:
+        raise RuntimeError(
+            f"{name}: other tensors are views of this one and could not follow its new shape; "
+            f"use the out-of-place {name[:-1]}() instead"
+        )
+    steps: list = []  # (Function, params, the shape it starts from)
+    shape = tuple(first)
+    for fn, params in (*fwd, *v[1][len(fwd) :]):
+        if fn is Reshape:
+            target = tuple(params[0])
+            if steps and steps[-1][0] is Reshape:
+                shape = steps.pop()[2]
+            if target != shape:
+                steps.append((Reshape, (target,), shape))
+            shape = target
+        elif fn is Permute:
+            perm = tuple(int(p) for p in params[0])
+            if steps and steps[-1][0] is Permute:
+                _, (outer,), shape = steps.pop()
+                perm = tuple(outer[p] for p in perm)
+            if perm != tuple(range(len(perm))):
+                steps.append((Permute, (perm,), shape))
+            shape = tuple(shape[p] for p in perm)
+        else:  # (the in-place view ops are reshapes and permutations)
+            raise RuntimeError(f"{name}: no way back from the view step {fn.__name__}")
+    if not steps:
+        return None
+    back = tuple(
+        (Reshape, (start,))
+        if fn is Reshape
+        else (Permute, (tuple(int(i) for i in np.argsort(params[0])),))
+        for fn, params, start in reversed(steps)
+    )
+    return first, tuple((fn, params) for fn, params, _ in steps), back
+
+
 def _self_overlapping(a: Any) -> bool:
     """Whether two elements of ``a`` may share memory: going through the dims by stride,
     each step must pass everything the smaller ones span (a zero stride never does)."""
@@ -1137,23 +1235,27 @@ class _CopySlices(autograd.Function):
 
     @staticmethod
     def forward(ctx, base, src, steps):
-        ctx.steps = steps
+        ctx.steps, ctx.strides = steps, base.strides
         return base  # already updated in place; this node only redirects gradients
 
     @staticmethod
     def backward(ctx, g):
-        g = get_xp(g).array(g, copy=True)  # writable and laid out like the base
-        region = g
+        # a writable copy laid out as the base, so that the view steps (reshapes among
+        # them) are views of it as they were of the base
+        out = _dense_like(get_xp(g), g.shape, g.dtype, ctx.strides)
+        out[...] = g
+        region = out
         for fn, params in ctx.steps:
             region = fn.view(region, *params)
         g_src = region.copy() if ctx.needs_input_grad[1] else None
         region[...] = 0
-        return g, g_src, None
+        return out, g_src, None
 
     @staticmethod
     def backward_graph(ctx, g):
         # the written region of g (the same view ops, recorded) to src, the rest to the base
-        keep = get_xp(g.array).ones(g.shape, g.array.dtype)
+        keep = _dense_like(get_xp(g.array), g.shape, g.array.dtype, ctx.strides)
+        keep[...] = 1
         kept = keep
         for fn, params in ctx.steps:
             kept = fn.view(kept, *params)
@@ -1176,11 +1278,14 @@ class _CopyFrom(autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
-        return None, g
+        # the overwritten value gets a zero gradient (torch's), not none: its leaves are
+        # still reached, and their .grad is zeros
+        return (get_xp(g).zeros_like(g) if ctx.needs_input_grad[0] else None), g
 
     @staticmethod
     def backward_graph(ctx, g):
-        return None, g
+        zero = Tensor._wrap(get_xp(g.array).zeros_like(g.array))
+        return (zero if ctx.needs_input_grad[0] else None), g
 
 
 def _fill_like(t: Tensor, value: Any) -> Tensor:

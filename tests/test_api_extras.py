@@ -52,9 +52,10 @@ def test_mode_special_inputs():
     assert s.values.shape == () and s.indices.item() == 0
     e = dl.mode(dl.zeros(0, 3), 1)
     assert e.values.shape == (0,) and e.indices.dtype == dl.int64
-    # NaNs count as one value, the largest (torch's CPU answer depends on its sort)
+    # each NaN counts once and loses ties to numbers (torch's CPU answer in ties depends on
+    # its sort's order; tests/test_views_session9.py compares with torch)
     n = dl.mode(dl.tensor([NAN, 2.0, NAN, 1.0]))
-    assert np.isnan(n.values.item()) and n.indices.item() == 2
+    assert n.values.item() == 1.0 and n.indices.item() == 3
     n = dl.mode(dl.tensor([2.0, NAN, 2.0, NAN, 1.0]))
     assert n.values.item() == 2.0 and n.indices.item() == 2
 
@@ -217,15 +218,12 @@ def test_inplace_shape_errors():
         b.squeeze_()
         with pytest.raises(RuntimeError, match="modified by an in"):
             c.sum().backward()
-    # where darklib's graph could not follow the new shape it refuses (torch allows these)
+    # where darklib's graph could not follow the new shape it refuses (torch allows it)
     y = dl.ones(2, 1, requires_grad=True) * 2
     with dl.no_grad(), pytest.raises(RuntimeError, match="no_grad"):
         y.squeeze_()
-    z = dl.ones(2, 3, requires_grad=True) * 2
-    _ = z[0]
-    with pytest.raises(RuntimeError, match="views of this one"):
-        z.t_()
-    assert z.shape == (2, 3)
+    # (a tensor that others view is reshaped in place as in torch: its views follow it,
+    # see tests/test_views_session9.py)
 
 
 @pytest.mark.parametrize("device", DEVICES)

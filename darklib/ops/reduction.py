@@ -1319,15 +1319,16 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
     return nanmedian_result(values, Tensor._wrap(pick))
 
 
-@_on_input_device
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The most frequent value along ``dim`` and its index, as ``(values, indices)``.
 
     Among equally frequent values the smallest wins, and the index is its last occurrence
     (PyTorch's choice on the CPU for rows of up to 16 elements; for longer rows PyTorch's
-    index is any occurrence, as its sort there is not stable). NaNs count as one value,
-    larger than all others (PyTorch's answer with NaNs depends on its sort). The gradient
-    goes to the returned index.
+    index is any occurrence, as its sort there is not stable). Each NaN counts as a value
+    of its own, as in PyTorch (``[3, nan, 3, nan, nan]`` gives 3), and loses ties to the
+    numbers, so NaN is the mode only of a row of NaNs (where NaNs tie with numbers,
+    PyTorch's pick follows its sort's order among the NaNs: either may come out there).
+    The gradient goes to the returned index.
 
     Example::
 
@@ -1341,8 +1342,6 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     order = xp.argsort(rows, axis=-1, kind="stable")  # equal values keep their order
     srt = xp.take_along_axis(rows, order, axis=-1)
     new = srt[:, 1:] != srt[:, :-1]  # where a run of equal values starts
-    if srt.dtype.kind == "f":
-        new &= ~(xp.isnan(srt[:, 1:]) & xp.isnan(srt[:, :-1]))
     starts = xp.concatenate([xp.ones((rows.shape[0], 1), bool), new], axis=1)
     run = xp.cumsum(starts, axis=1) - 1  # run number of each sorted position
     flat = run + xp.arange(rows.shape[0]).reshape(-1, 1) * n
@@ -1355,6 +1354,7 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     count_at = xp.take_along_axis(counts, run, axis=1)
     first = xp.argmax(count_at, axis=1)  # first position of the longest (smallest) run
     last = first + xp.take_along_axis(count_at, first[:, None], axis=1)[:, 0] - 1
+    # (NaNs sort last and each starts a run of its own: NaN != NaN)
     pick = xp.take_along_axis(order, last[:, None], axis=1).astype(_I64, copy=False)
     pick = xp.moveaxis(pick.reshape((*a.shape[:-1], 1)), -1, d)
     values = TakeAlong.apply(x, pick, d)

@@ -137,13 +137,17 @@ class Permute(Function):
 
 
 def _expanded(x: Any, shape: tuple) -> Any:
-    """``x`` broadcast to ``shape``. Where nothing repeats (only leading size-1 dims are
-    added) a plain, writable view, so that in-place writes go through, as torch's;
-    NumPy's broadcast views are read-only."""
+    """``x`` broadcast to ``shape``, a writable view where ``x`` is writable: torch writes
+    through an expanded tensor where no element is written twice (a slice of it that does
+    not repeat, a fill), and ``Tensor._write`` refuses the other writes as torch does.
+    (NumPy's broadcast views are read-only, CuPy's writable.)"""
     lead = len(shape) - x.ndim
     if lead >= 0 and tuple(shape[lead:]) == x.shape and all(n == 1 for n in shape[:lead]):
         return x[(None,) * lead]
-    return get_xp(x).broadcast_to(x, shape)
+    out = get_xp(x).broadcast_to(x, shape)
+    if type(out) is np.ndarray and x.flags.writeable:
+        out.flags.writeable = True
+    return out
 
 
 class Expand(Function):
