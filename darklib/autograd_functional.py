@@ -230,14 +230,7 @@ def jvp(
     the output's shape), by the double backward trick as torch. ``v`` (one tensor per
     input) may be left out for a single one-element input."""
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
-        inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-        if v is not None:
-            _, v = _as_tuple(v, "v", "jvp")
-            v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        else:
-            _single_element_v(inputs)
+        _, inputs, v = _inputs_and_v(inputs, v, create_graph, "jvp")
         outputs = func(*inputs)
         is_outputs_tuple, outputs = _as_tuple(
             outputs, "outputs of the user-provided function", "jvp"
@@ -439,11 +432,9 @@ def _scalar_output(outputs: tuple, is_outputs_tuple: bool, name: str) -> None:
         )
 
 
-def _scalar_gradient(
-    func: Callable, inputs: Any, v: Any, create_graph: bool, strict: bool, name: str
-) -> tuple:
-    """What vhp and hvp share: ``(is_inputs_tuple, inputs, v, outputs, is_outputs_tuple,
-    jac)``, ``jac`` being the gradient of ``func``'s scalar output, kept in the graph."""
+def _inputs_and_v(inputs: Any, v: Any, create_graph: bool, name: str) -> tuple:
+    """``(is_inputs_tuple, inputs, v)`` checked and prepared for jvp/vhp/hvp, whose ``v``
+    has one tensor per input (or is left out for a single one-element input)."""
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", name)
     inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
     if v is not None:
@@ -452,6 +443,15 @@ def _scalar_gradient(
         _validate_v(v, inputs, is_inputs_tuple)
     else:
         _single_element_v(inputs)
+    return is_inputs_tuple, inputs, v
+
+
+def _scalar_gradient(
+    func: Callable, inputs: Any, v: Any, create_graph: bool, strict: bool, name: str
+) -> tuple:
+    """What vhp and hvp share: ``(is_inputs_tuple, inputs, v, outputs, is_outputs_tuple,
+    jac)``, ``jac`` being the gradient of ``func``'s scalar output, kept in the graph."""
+    is_inputs_tuple, inputs, v = _inputs_and_v(inputs, v, create_graph, name)
     outputs = func(*inputs)
     is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function", name)
     _check_requires_grad(outputs, "outputs", strict=strict)

@@ -83,16 +83,19 @@ def test_float64_erf_family_within_a_few_ulps(name):
     np.testing.assert_allclose(got[~keep], exact[~keep], rtol=0, atol=1e-310)
 
 
+TORCH_ERF_FAMILY = {
+    "erf": torch.erf,
+    "erfc": torch.erfc,
+    "erfcx": torch.special.erfcx,
+    "ndtr": torch.special.ndtr,
+    "log_ndtr": torch.special.log_ndtr,
+}
+
+
 @pytest.mark.parametrize("name", sorted(CASES64))
 def test_erf_family_special_values_and_float32_follow_torch(name):
     fn, _, _ = CASES64[name]
-    t_fn = {
-        "erf": torch.erf,
-        "erfc": torch.erfc,
-        "erfcx": torch.special.erfcx,
-        "ndtr": torch.special.ndtr,
-        "log_ndtr": torch.special.log_ndtr,
-    }[name]
+    t_fn = TORCH_ERF_FAMILY[name]
     special = np.array([NAN, INF, -INF, 0.0, -0.0, 1e300, -1e300, 30.0, -30.0])
     for dt in (np.float32, np.float64):
         with np.errstate(over="ignore"):
@@ -111,13 +114,7 @@ def test_erf_family_special_values_and_float32_follow_torch(name):
 @pytest.mark.parametrize("name", ["erf", "erfc", "erfcx", "ndtr", "log_ndtr"])
 def test_erf_family_gradients_follow_torch(name):
     fn, _, _ = CASES64[name]
-    t_fn = {
-        "erf": torch.erf,
-        "erfc": torch.erfc,
-        "erfcx": torch.special.erfcx,
-        "ndtr": torch.special.ndtr,
-        "log_ndtr": torch.special.log_ndtr,
-    }[name]
+    t_fn = TORCH_ERF_FAMILY[name]
     x = np.concatenate([rng(2).standard_normal(50) * 3, [0.5, -0.5, 2.0, -2.0, 27.5, -8.0]])
     compare(fn, t_fn, x, atol=1e-12, rtol=1e-10)
     gradcheck(fn, rng(3).uniform(-1.5, 3, 6))

@@ -71,6 +71,26 @@ def _run(trainer, timeout=30):
     return _drain(trainer.events)
 
 
+def _stopped_after(session, steps):
+    """Train ``session`` for one epoch, stopped by the user after ``steps`` steps."""
+    from studio.trainer import Trainer
+
+    tr = Trainer(session, epochs=1)
+    real, calls = session.task.train_step, {"n": 0}
+
+    def stop_after(*a):
+        calls["n"] += 1
+        if calls["n"] == steps:
+            tr.stop()
+        return real(*a)
+
+    session.task.train_step = stop_after
+    try:
+        return _run(tr)
+    finally:
+        session.task.train_step = real
+
+
 # --------------------------------------------------------------------------- project files
 
 
@@ -796,19 +816,8 @@ def test_a_resumed_run_with_augmentations_trains_as_an_unbroken_one():
     unbroken = _session(d)
     _run(Trainer(unbroken, epochs=1))
     s = _session(d)
-    tr = Trainer(s, epochs=1)
-    real, calls = s.task.train_step, {"n": 0}
-
-    def stop_after_three(*a):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            tr.stop()
-        return real(*a)
-
-    s.task.train_step = stop_after_three
-    _run(tr)
+    _stopped_after(s, 3)
     assert s.position["step"] == 3
-    s.task.train_step = real
     _run(Trainer(s, epochs=1))
     assert s.position["step"] == unbroken.position["step"]
     for k, v in unbroken.model.state_dict().items():
@@ -852,18 +861,7 @@ def test_an_epoch_stopped_and_started_again_reports_all_its_batches(tmp_path):
     unbroken = _session()
     done = [e for e in _run(Trainer(unbroken, epochs=1)) if e.kind == "epoch"]
     s = _session()
-    tr = Trainer(s, epochs=1)
-    real, calls = s.task.train_step, {"n": 0}
-
-    def stop_after_three(*a):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            tr.stop()
-        return real(*a)
-
-    s.task.train_step = stop_after_three
-    _run(tr)
-    s.task.train_step = real
+    _stopped_after(s, 3)
     # the same session, and a session reopened from the saved project, report the epoch
     # over all its batches (the sums are saved with the project)
     path = save_project(s.snapshot(), tmp_path / "half.darkproj")
