@@ -669,7 +669,7 @@ def _run_backward(
             for hook in node._out_hooks:
                 g = call_hook(hook, g)
         if node._retained is not None:
-            out = node._retained()
+            out = node._retained() if capture is None else _captured_at(node)
             if out is not None:
                 deliver(out, g, capture, captured, from_node=True)
             if run is not None and node not in run:
@@ -738,10 +738,17 @@ def _fit(node: Node, parent: Any, g: Any, shape: tuple) -> Any:
         ) from None
 
 
+def _captured_at(node: Node) -> Tensor | None:
+    """The tensor whose gradient :func:`grad` reads at ``node``: the one it retains, if
+    ``node`` is still that tensor's own (an in-place op may have given it a newer one)."""
+    t = node._retained() if node._retained is not None else None
+    return t if t is not None and t.grad_fn is node else None
+
+
 def _leading_to(order: list[Node], capture: dict[int, int]) -> tuple[set[Node], set[Node]]:
     """For :func:`grad`: the nodes of ``order`` (a topological order) whose backward must
     run to reach a captured leaf or a captured non-leaf's node, and those captured nodes."""
-    targets = {n for n in order if n._retained is not None and id(n._retained()) in capture}
+    targets = {n for n in order if id(_captured_at(n)) in capture}
     run: set[Node] = set()
     for node in reversed(order):  # inputs first: every parent is decided before its child
         for p in node.parents:
@@ -1028,14 +1035,15 @@ def grad(
     # Non-leaf inputs are read off their node when it is reached.
     retained = []
     for t in unique:
-        if t.grad_fn is not None and t.grad_fn._retained is None:
-            t.grad_fn._retained = _strong(t)
-            retained.append(t.grad_fn)
+        node = t.grad_fn
+        if node is not None and (node._retained is None or node._retained() is None):
+            retained.append((node, node._retained))
+            node._retained = _strong(t)
     try:
         captured = _walk(outs, root_grads, retain_graph, capture, create_graph)
     finally:
-        for node in retained:
-            node._retained = None
+        for node, before in retained:
+            node._retained = before
     result = []
     for t in ins:
         g = captured[capture[id(t)]]

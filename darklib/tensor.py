@@ -33,6 +33,12 @@ class _LeafHooks(list):
         self.post: list = []
 
 
+def _retained_on_older_node() -> None:
+    """The ``_retained`` of the node a shape-changing in-place op gave a tensor whose
+    retain_grad() stays on its older node: it delivers nothing, but counts as retained."""
+    return None
+
+
 class RemovableHandle:
     """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again."""
 
@@ -787,7 +793,7 @@ class Tensor:
                 "retain_grad: this tensor does not require grad (it has requires_grad=False), "
                 "so backward gives it no gradient to retain"
             )
-        if self.grad_fn is None:
+        if self.grad_fn is None or self.grad_fn._retained is not None:
             return
         import weakref
 
@@ -954,7 +960,11 @@ class Tensor:
             self._reshaped = _reshape_record(self, res, old_shape, name)
         self.array = res.array
         if res.grad_fn is not None:  # else a leaf, which stays one (requires_grad kept)
-            # (a retain_grad() stays on the old node: .grad keeps the old shape, as torch's)
+            # (a retain_grad() stays on the old node: .grad keeps the old shape, as torch's;
+            # the new node only says so, and a second retain_grad() changes nothing)
+            old = self.grad_fn
+            if old is not None and old._retained is not None and old._retained() is self:
+                res.grad_fn._retained = _retained_on_older_node
             self.grad_fn, self._requires_grad = res.grad_fn, True
         if view is not None:  # the same base, reached by one more step
             self._view = res._view

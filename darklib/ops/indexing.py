@@ -24,7 +24,7 @@ from darklib.backend import device_of, get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops.elementwise import Where
 from darklib.ops.shape import Slice, _check_tensor, expand, movedim, norm_dim, reshape
-from darklib.tensor import Tensor
+from darklib.tensor import Tensor, _self_overlapping
 
 _I64 = np.dtype(np.int64)
 _FULL = slice(None)
@@ -939,6 +939,10 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
     )
     if not track:
         v = _value_for(self, value)
+        if kind == "basic" and _self_overlapping(self.array):  # an expanded tensor
+            Tensor._wrap(self.array[k])._write("setitem", v.array if isinstance(v, Tensor) else v)
+            self._version += 1
+            return
         try:
             self.array[k] = v.array if isinstance(v, Tensor) else v
         except ValueError as e:

@@ -371,6 +371,28 @@ class UpsampleBilinear(Function):
         return higher_order.linear_op(ctx, gy, *ctx.tables, ctx.keys)
 
 
+def _taps_along_last(x, m):
+    """``x @ m.T`` summing only the nonzero weights of each row of ``m``: a NaN or inf in
+    ``x`` reaches the outputs whose filter covers it, not (as 0 * inf) the whole row."""
+    xp = get_xp(x)
+    nonzero = m != 0
+    width = max(int(nonzero.sum(1).max()), 1)
+    cols = xp.argsort(~nonzero, axis=1, kind="stable")[:, :width]  # (out, taps)
+    w = xp.take_along_axis(m, cols, 1)
+    terms = x[..., cols] * w
+    return xp.where(w != 0, terms, 0).sum(-1).astype(x.dtype, copy=False)
+
+
+def _resample(a, mh, mw):
+    """``mh @ a @ mw^T`` over the last two axes of ``a``: dense GEMMs for finite ``a``, the
+    filter taps alone where ``a`` holds a NaN or inf."""
+    xp = get_xp(a)
+    if bool(xp.isfinite(a).all()):
+        return xp.ascontiguousarray(xp.matmul(mh, xp.matmul(a, mw.T)))
+    rows = _taps_along_last(a, mw)
+    return xp.ascontiguousarray(_taps_along_last(rows.swapaxes(-1, -2), mh).swapaxes(-1, -2))
+
+
 class ResampleMatrix(Function):
     """Separable resampling of (N, C, H, W) by dense per-axis weights: ``mh @ x @ mw^T``."""
 
@@ -379,23 +401,17 @@ class ResampleMatrix(Function):
         xp = get_xp(x)
         mh, mw = cached(keys[0], xp, make_h), cached(keys[1], xp, make_w)
         ctx.mats = (mh, mw)
-        return xp.ascontiguousarray(xp.matmul(mh, xp.matmul(x, mw.T)))
+        return _resample(x, mh, mw)
 
     @staticmethod
     def backward(ctx, gy):
         mh, mw = ctx.mats
-        xp = get_xp(gy)
-        return xp.ascontiguousarray(xp.matmul(xp.matmul(mh.T, gy), mw)), None, None, None
+        return _resample(gy, mh.T, mw.T), None, None, None
 
     @staticmethod
     def backward_graph(ctx, gy):
         mh, mw = ctx.mats
-
-        def resample(v):  # the op itself: it is linear
-            xp = get_xp(v)
-            return xp.ascontiguousarray(xp.matmul(mh, xp.matmul(v, mw.T)))
-
-        return higher_order.linear_adjoints(ctx, gy, {0: resample})
+        return higher_order.linear_adjoints(ctx, gy, {0: lambda v: _resample(v, mh, mw)})
 
 
 # ------------------------------------------------------------------ functional API
