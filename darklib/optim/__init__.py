@@ -4,7 +4,7 @@
 >>> sched = dl.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
 """
 
-from darklib.optim import lr_scheduler
+from darklib.optim import lr_scheduler, swa_utils
 from darklib.optim.adafactor import Adafactor
 from darklib.optim.adagrad import Adadelta, Adagrad
 from darklib.optim.adam import Adam, AdamW
