@@ -21,13 +21,16 @@ import numpy as np
 
 from darklib import anomaly_mode as _anomaly
 from darklib import backend as _backend
+from darklib import grad_mode as grad_mode  # (re-exported, as torch.autograd.grad_mode)
 from darklib.backend import FP_SILENT, fp_errors, get_xp, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import _state as _grad_state
 
 # re-exported, so that dl.autograd.no_grad works as torch.autograd.no_grad does
 from darklib.grad_mode import enable_grad as enable_grad
+from darklib.grad_mode import inference_mode as inference_mode
 from darklib.grad_mode import is_grad_enabled as is_grad_enabled
+from darklib.grad_mode import is_inference_mode_enabled as is_inference_mode_enabled
 from darklib.grad_mode import no_grad as no_grad
 from darklib.grad_mode import set_grad_enabled as set_grad_enabled
 
@@ -36,6 +39,19 @@ _FREED = (
     "were freed). Saved intermediate values of the graph are freed when you call .backward() "
     "or autograd.grad(); pass retain_graph=True to backward through it a second time."
 )
+
+
+_NO_BACKWARD = (
+    "You must implement either the backward or vjp method for your custom autograd.Function "
+    "to use it with backward mode AD."
+)
+
+
+def _both_backward_and_vjp(ctx: Any, *grads: Any) -> Any:
+    raise RuntimeError(
+        "Implementing both 'backward' and 'vjp' for a custom Function is not allowed. You "
+        "should only implement one of them."
+    )
 
 
 def _root(a: Any) -> Any:
@@ -266,6 +282,12 @@ class Function:
         cls._node = type(
             f"{cls.__name__}Backward{'0' if cls._arrays else ''}", (Node,), {"__slots__": ()}
         )
+        if not cls._arrays and "vjp" in cls.__dict__:  # torch's other name for backward
+            cls.backward = (
+                staticmethod(_both_backward_and_vjp)
+                if "backward" in cls.__dict__
+                else cls.__dict__["vjp"]
+            )
         if not cls._arrays and "backward" in cls.__dict__:
             own = cls.__dict__["backward"]
             cls._user_backward = staticmethod(
@@ -279,7 +301,9 @@ class Function:
 
     @staticmethod
     def backward(ctx: Node, grad: Any) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(_NO_BACKWARD)
+
+    _user_backward = backward  # (create_graph's path, see higher_order._user_grads)
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
@@ -638,41 +662,41 @@ def _run_backward(
     captured: list | None = [None] * len(capture) if capture is not None else None
     grads: dict[Node, Any] = {}
     anomaly = _anomaly.state.enabled
-    # leaves with hooks (gradient or post-accumulate) get their gradient once, summed over
-    # all their uses, as in torch
-    hooked: dict[int, list] = {}
-
-    def arrive(leaf: Tensor, g: Any) -> None:
-        if leaf._hooks is None:
-            deliver(leaf, g, capture, captured)
-        elif id(leaf) in hooked:
-            hooked[id(leaf)][1] = hooked[id(leaf)][1] + g
-        else:
-            hooked[id(leaf)] = [leaf, g]
-
+    order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])
+    # leaves with hooks (gradient or post-accumulate): see _HookedLeaves; built on the first
+    # one's gradient, so that a backward without leaf hooks never pays for it
+    waiting: _HookedLeaves | None = None
     for t, g in zip(roots, root_grads):
         if t.grad_fn is None:
-            arrive(t, g)
+            if t._hooks is None:
+                deliver(t, g, capture, captured)
+            else:
+                if waiting is None:
+                    waiting = _HookedLeaves(order, 0, roots, capture, captured, deliver)
+                waiting.arrive(t, g)
         else:
             prev = grads.get(t.grad_fn)
             grads[t.grad_fn] = g if prev is None else prev + g
 
-    order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])
     # with capture, only the nodes on a path to a captured tensor run (as in torch: no
     # other backward, hook or freeing happens)
     run, targets = (None, None) if capture is None else _leading_to(order, capture)
     for node in order:
         g = grads.pop(node, None)
         if g is None or (run is not None and node not in run and node not in targets):
+            if waiting is not None:  # (its edges into hooked leaves are done)
+                waiting.node_done(node)
             continue
         if node._out_hooks:
-            for hook in node._out_hooks:
+            for hook in tuple(node._out_hooks):  # (a hook may remove another: all run)
                 g = call_hook(hook, g)
         if node._retained is not None:
             out = node._retained() if capture is None else _captured_at(node)
             if out is not None:
                 deliver(out, g, capture, captured, from_node=True)
             if run is not None and node not in run:
+                if waiting is not None:
+                    waiting.node_done(node)
                 continue
         if node.fn is _OutputOf:  # one output of a multi-output Function: fill its slot
             (owner,) = node.parents
@@ -707,7 +731,15 @@ def _run_backward(
                 f"{n}, one per input of forward, got {len(in_grads)})"
             )
         for p, ig in zip(node.parents, in_grads):
-            if p is None or ig is None:
+            if p is None:
+                continue
+            if ig is None:
+                if waiting is not None or (not isinstance(p, Node) and p._hooks is not None):
+                    if waiting is None:
+                        waiting = _HookedLeaves(
+                            order, order.index(node), (), capture, captured, deliver
+                        )
+                    waiting.edge_done(p)
                 continue
             if isinstance(p, Node):
                 if ig.shape != p._out_shape or ig.dtype != p._out_dtype:
@@ -718,12 +750,106 @@ def _run_backward(
                 arr = p.array
                 if ig.shape != arr.shape or ig.dtype != arr.dtype:
                     ig = fit(node, p, ig, arr.shape, arr.dtype)
-                arrive(p, ig)
+                if p._hooks is None:
+                    deliver(p, ig, capture, captured)
+                else:
+                    if waiting is None:
+                        waiting = _HookedLeaves(
+                            order, order.index(node), (), capture, captured, deliver
+                        )
+                    waiting.arrive(p, ig)
         if not retain_graph:
             node.free()
-    for leaf, g in hooked.values():
-        deliver(leaf, g, capture, captured)
+    if waiting is not None:
+        waiting.finish()
     return captured
+
+
+class _HookedLeaves:
+    """The leaves with hooks (gradient or post-accumulate) in one backward: each gets its
+    gradient once, summed over all its uses, as soon as the last node that feeds it has
+    run, as in torch (an optimizer step in a post-accumulate hook on the last layer's bias
+    runs while the earlier layers' ``.grad`` are still None).
+
+    Built when the first hooked leaf's gradient (or a None gradient for it) arrives while
+    node ``order[start]`` runs: it counts the edges into hooked leaves from that node on
+    (and from the root leaves, when built before the loop), and hands each leaf's sum on
+    when its count reaches zero. Under :func:`grad` the leaves that were not asked for are
+    left alone, hooks included (torch does not call them)."""
+
+    __slots__ = ("capture", "captured", "deliver", "pending")
+
+    def __init__(
+        self,
+        order: list,
+        start: int,
+        roots: Sequence,
+        capture: dict | None,
+        captured: list | None,
+        deliver: Callable,
+    ) -> None:
+        self.capture, self.captured, self.deliver = capture, captured, deliver
+        pending: dict[int, list] = {}  # id(leaf) -> [leaf, edges still to come, summed grad]
+
+        def count(p: Any) -> None:
+            if (
+                p is not None
+                and not isinstance(p, Node)
+                and p._hooks is not None
+                and (capture is None or id(p) in capture)
+            ):
+                entry = pending.get(id(p))
+                if entry is None:
+                    pending[id(p)] = [p, 1, None]
+                else:
+                    entry[1] += 1
+
+        for t in roots:
+            if t.grad_fn is None:
+                count(t)
+        for i in range(start, len(order)):
+            node = order[i]
+            if node.fn is not _OutputOf:
+                for p in node.parents:
+                    count(p)
+        self.pending = pending
+
+    def arrive(self, leaf: Tensor, g: Any) -> None:
+        entry = self.pending.get(id(leaf))
+        if entry is None:  # not asked for (grad), or hooked during this backward
+            if self.capture is None or id(leaf) in self.capture:
+                self.deliver(leaf, g, self.capture, self.captured)
+            return
+        entry[2] = g if entry[2] is None else entry[2] + g
+        self._done(entry)
+
+    def edge_done(self, leaf: Any) -> None:
+        """An edge into ``leaf`` that brought no gradient."""
+        if not isinstance(leaf, Node):
+            entry = self.pending.get(id(leaf))
+            if entry is not None:
+                self._done(entry)
+
+    def node_done(self, node: Node) -> None:
+        """``node`` was skipped: none of its edges will bring a gradient."""
+        if node.fn is not _OutputOf:
+            for p in node.parents:
+                if p is not None:
+                    self.edge_done(p)
+
+    def _done(self, entry: list) -> None:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self.pending[id(entry[0])]
+            if entry[2] is not None:
+                self.deliver(entry[0], entry[2], self.capture, self.captured)
+
+    def finish(self) -> None:
+        """(Safety) hand on what is left once every node has run."""
+        for leaf, _, g in list(self.pending.values()):
+            if g is not None:
+                self.deliver(leaf, g, self.capture, self.captured)
+        self.pending.clear()
 
 
 def _fit(node: Node, parent: Any, g: Any, shape: tuple) -> Any:
@@ -812,20 +938,26 @@ def _deliver(
     """Hand a finished gradient to tensor ``t``: into ``.grad``, or into ``captured``.
     ``graph``: ``g`` is a tensor with a graph (create_graph), kept in ``.grad``, which then
     accumulates out of place as in torch."""
+    slot = None
+    if capture is not None:
+        slot = capture.get(id(t))
+        if slot is None and not from_node:  # a leaf not asked for: untouched, hooks unrun
+            return
     if not from_node and t._hooks:
         call = _call_hook
         if graph:
             from darklib.higher_order import call_hook as call
-        for hook in t._hooks:
+        for hook in tuple(t._hooks):  # (a hook may remove another: all run this time)
             g = call(hook, g)
-    if capture is not None:
-        slot = capture.get(id(t))
-        if slot is not None:
-            captured[slot] = g if captured[slot] is None else captured[slot] + g
-            return
-        if not from_node:  # a leaf that was not asked for: untouched
-            return
-        # a retain_grad() tensor on the path autograd.grad ran: torch fills its .grad too
+    if slot is not None:
+        captured[slot] = g if captured[slot] is None else captured[slot] + g
+        return
+    # (a retain_grad() tensor on the path autograd.grad ran: torch fills its .grad too)
+    if not from_node and not t._requires_grad:
+        # a leaf whose requires_grad was switched off (requires_grad_(False), detach_())
+        # after the forward: as torch, its hooks run but its .grad is left alone
+        _post_accumulate(t)
+        return
     if graph:
         t._grad = g if t._grad is None else t._grad + g
     elif t._grad is None:
@@ -866,20 +998,52 @@ def _tensor_list(x: Any, op: str, name: str) -> list:
     return out
 
 
+def _grad_list(given: Any, n: int) -> list:
+    """The gradients given for ``n`` outputs (None, one tensor, or a sequence) as a list,
+    each a Tensor or None, as torch checks them: a Python number or a NumPy array raises
+    TypeError (torch reads a sequence's entries, so an array's elements are named)."""
+    if given is None:
+        return [None] * n
+    if isinstance(given, Tensor):
+        return [given]
+    out = list(given)  # (a number: TypeError, "'float' object is not iterable", as torch)
+    for g in out:
+        if g is not None and not isinstance(g, Tensor):
+            raise InvalidType(
+                f"gradients can be either Tensors or None, but got {type(g).__name__}"
+            )
+    return out
+
+
 def backward(
     tensors: Tensor | Sequence[Tensor],
     grad_tensors: Any = None,
     retain_graph: bool | None = None,
-    inputs: Any = None,
     create_graph: bool = False,
+    grad_variables: Any = None,
+    inputs: Any = None,
 ) -> None:
     """Accumulate into the leaves' ``.grad`` the gradients of ``tensors`` (one tensor or
-    several, whose gradients add up), as ``torch.autograd.backward``; ``Tensor.backward``
-    runs it with one tensor."""
+    several, whose gradients add up), as ``torch.autograd.backward`` (same positional
+    order; ``grad_variables`` is the deprecated name of ``grad_tensors``);
+    ``Tensor.backward`` runs it with one tensor."""
+    if grad_variables is not None:
+        import warnings
+
+        warnings.warn(
+            "`grad_variables` is deprecated. Use `grad_tensors` instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        if grad_tensors is not None:
+            raise RuntimeError(
+                "`grad_tensors` and `grad_variables` (deprecated) arguments both passed to "
+                "`backward()`. Please only use `grad_tensors`."
+            )
+        grad_tensors = grad_variables
     retain_graph = create_graph if retain_graph is None else bool(retain_graph)
     outs = _tensor_list(tensors, "backward", "tensors")
-    if grad_tensors is None or isinstance(grad_tensors, Tensor):
-        grad_tensors = [grad_tensors] * len(outs) if grad_tensors is None else [grad_tensors]
+    grad_tensors = _grad_list(grad_tensors, len(outs))
     if len(grad_tensors) != len(outs):
         raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(outs)} tensors")
     _sync(outs)
@@ -1011,11 +1175,10 @@ def grad(
         )
     outs = _tensor_list(outputs, "autograd.grad", "outputs")
     ins = _tensor_list(inputs, "autograd.grad", "inputs")
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     _sync(outs + ins)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outs)
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
+    grad_outputs = _grad_list(grad_outputs, len(outs))
     if len(grad_outputs) != len(outs):
         raise RuntimeError(
             f"autograd.grad: grad_outputs must hold one gradient (or None) per output: got "
@@ -1147,3 +1310,5 @@ sys.modules[function.__name__] = function
 
 
 from darklib.tensor import Tensor  # noqa: E402  (the tensor module imports this one)
+
+Variable = Tensor  # torch.autograd.Variable: today simply the tensor type

@@ -48,6 +48,11 @@ class _GradMode:
         mode = self.mode
         return _in_mode(fn, lambda: set_grad_enabled(mode))
 
+    def clone(self) -> _GradMode:
+        """A fresh context manager of the same kind and mode (as torch's, for code that
+        re-enters a copy of one)."""
+        return type(self)()
+
 
 def _in_mode(fn: Callable, context: Callable[[], Any]) -> Callable:
     """``fn`` running inside a fresh ``context()`` at each call (for a generator function:
@@ -112,7 +117,17 @@ class set_grad_enabled(_GradMode):
     ``with`` block or a decorated function."""
 
     def __init__(self, mode: bool):
-        self.mode = bool(mode)
+        if not isinstance(mode, bool):  # (as torch: not even 0/1 or numpy.bool)
+            kind = type(mode)
+            name = (
+                kind.__name__
+                if kind.__module__ == "builtins"
+                else (f"{kind.__module__}.{kind.__qualname__}")
+            )
+            raise TypeError(
+                f"set_grad_enabled(): argument 'enabled' (position 1) must be bool, not {name}"
+            )
+        self.mode = mode
         self.prev = is_grad_enabled()
         _set(self.mode)
 
@@ -122,6 +137,9 @@ class set_grad_enabled(_GradMode):
     def __call__(self, fn: Callable) -> Callable:
         _set(self.prev)  # used as a decorator: undo the switch made by __init__
         return super().__call__(fn)
+
+    def clone(self) -> set_grad_enabled:
+        return set_grad_enabled(self.mode)  # (which switches at once, as torch's clone)
 
 
 class inference_mode(_GradMode):
@@ -151,6 +169,9 @@ class inference_mode(_GradMode):
     def __call__(self, fn: Callable) -> Callable:
         inference = self.inference
         return _in_mode(fn, lambda: inference_mode(inference))
+
+    def clone(self) -> inference_mode:
+        return inference_mode(self.inference)
 
 
 def is_inference_mode_enabled() -> bool:

@@ -88,8 +88,12 @@ def _user_grads(node: Any, g: Any) -> tuple:
     with contextlib.nullcontext() if node._device is None else node._device:
         res = backward(node, *slots)
     res = check_user_grads(node, res)
-    if getattr(backward, "once_differentiable", False):  # computed under no_grad
+    if getattr(backward, "once_differentiable", False) and any(
+        gi is not None and gi.requires_grad for gi in slots
+    ):  # computed under no_grad
         # linked to the Function's inputs, so that differentiating them reaches the error
+        # (as torch, only where the incoming gradients require grad: otherwise the result
+        # is a plain tensor, which requires no grad)
         i = next(i for i, p in enumerate(node.parents) if p is not None)
         anchor = node.lift(node._xp.empty(()), i)  # (its value is never read)
         res = tuple(

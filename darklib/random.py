@@ -6,7 +6,9 @@ themselves differ from PyTorch's: only the semantics match).
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,7 @@ class Generator:
         self._seed = int(np.random.SeedSequence().entropy % (2**63))
         self._cpu = np.random.default_rng(self._seed)
         self._gpu: dict[Any, Any] = {}
+        self._gpu_seed: int | None = None  # (None: the GPU streams derive from _seed)
 
     def manual_seed(self, seed: int) -> Generator:
         """Seed the generator with an integer in [-2**63, 2**64) (negative seeds wrap to
@@ -42,7 +45,7 @@ class Generator:
         with self._lock:
             self._seed = seed
             self._cpu = np.random.default_rng(seed)
-            self._gpu = {}
+            self._gpu, self._gpu_seed = {}, None
         return self
 
     def seed(self) -> int:
@@ -62,7 +65,37 @@ class Generator:
             self._seed = int(state["seed"])
             self._cpu = np.random.default_rng(self._seed)
             self._cpu.bit_generator.state = state["cpu"]
-            self._gpu = {}
+            self._gpu, self._gpu_seed = {}, None
+
+    def fork(self, xp: Any = None) -> dict:
+        """A point in the streams to come back to with :meth:`replay` (activation
+        checkpointing draws the same dropout masks again): the CPU stream's state and, for
+        ``xp`` CuPy, a fresh seed drawn from the GPU stream, from which the GPU streams
+        restart now and at each replay (CuPy's generators expose no state to save)."""
+        with self._lock:
+            point: dict[str, Any] = {"cpu": self._cpu.bit_generator.state}
+            if xp is not None and xp is not np:
+                seed = int(self._rng_for(xp).integers(0, 2**62, size=()))
+                self._gpu, self._gpu_seed = {}, seed
+                point["gpu_seed"] = seed
+        return point
+
+    @contextlib.contextmanager
+    def replay(self, point: dict) -> Iterator[None]:
+        """Inside the block, draw again the numbers drawn after :meth:`fork` returned
+        ``point``; after it, the streams go on from where they were before the block."""
+        with self._lock:
+            kept = (self._cpu, self._gpu, self._gpu_seed)
+            cpu = np.random.Generator(type(self._cpu.bit_generator)())
+            cpu.bit_generator.state = point["cpu"]
+            self._cpu = cpu
+            if "gpu_seed" in point:
+                self._gpu, self._gpu_seed = {}, point["gpu_seed"]
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._cpu, self._gpu, self._gpu_seed = kept
 
     def numpy_rng(self) -> np.random.Generator:
         """The CPU stream, for code that samples numpy arrays directly (data pipelines)."""
@@ -74,7 +107,8 @@ class Generator:
         dev = xp.cuda.Device().id
         rng = self._gpu.get(dev)
         if rng is None:
-            rng = self._gpu[dev] = xp.random.default_rng(self._seed + 7919 * (dev + 1))
+            base = self._seed if self._gpu_seed is None else self._gpu_seed
+            rng = self._gpu[dev] = xp.random.default_rng(base + 7919 * (dev + 1))
         return rng
 
     def sample(self, kind: str, xp: Any, shape: tuple, dtype: np.dtype, **kw: Any) -> Any:

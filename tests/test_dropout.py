@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import darklib as dl
+import darklib.nn.functional as F
 from darklib.ops import dropout as D
 from tests.oracle import DEVICES
 
@@ -141,3 +142,21 @@ def test_alpha_dropout_keeps_mean_and_variance(device):
     np.testing.assert_allclose(g[kept], a, rtol=1e-5)
     fo = _np(D.feature_alpha_dropout(dl.randn(8, 30, 4, device=device), 0.5, training=True))
     assert fo.shape == (8, 30, 4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_generator_replay_draws_the_forked_numbers_again_then_goes_on(device):
+    """(activation checkpointing's recomputation relies on it, on both backends)"""
+    dl.manual_seed(3)
+    x = dl.ones(64, device=device)
+    xp = dl.backend.get_xp(x.array)
+    point = dl.random.default_generator.fork(xp if device == "cuda" else None)
+    first = F.dropout(x, 0.5).numpy()
+    after = F.dropout(x, 0.5).numpy()
+    with dl.random.default_generator.replay(point):
+        again = F.dropout(x, 0.5).numpy()
+    np.testing.assert_array_equal(again, first)
+    assert not np.array_equal(first, after)
+    # after the block the streams go on where they were, not from the forked point
+    following = F.dropout(x, 0.5).numpy()
+    assert not np.array_equal(following, first) and not np.array_equal(following, after)

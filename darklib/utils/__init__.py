@@ -1,5 +1,5 @@
 """darklib.utils: data loading (``darklib.utils.data``) and other helpers."""
 
-from darklib.utils import data
+from darklib.utils import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
