@@ -289,6 +289,12 @@ for _name in (
     "bitwise_not logical_not sgn erfinv"
 ).split():
     setattr(Tensor, _name + "_", _inplace_unary(_name, getattr(E, _name)))
+Tensor.erfc_ = _inplace_unary("erfc", E.erfc)
+_bind(  # torch's aliases of in-place methods
+    absolute_=Tensor.abs_,
+    arctan2_=Tensor.atan2_,
+    fix_=Tensor.trunc_,
+)
 _bind(
     round_=lambda self, *, decimals=0: self._inplace("round_", E.round, decimals=decimals),
     relu_=lambda self: self._inplace("relu_", E.relu),
@@ -527,6 +533,11 @@ def _fill_random(name: str, make: Any) -> Any:
 
 
 def _uniform(t: Tensor, gen: Any, from_: float = 0.0, to: float = 1.0) -> Tensor:
+    from_, to = _dt.number(from_), _dt.number(to)
+    if not from_ <= to:
+        raise InvalidValue(
+            f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}"
+        )
     if t.array.dtype.kind == "f":
         _dt.check_uniform_bounds("uniform_", float(from_), float(to), t.array.dtype)
     u = C.rand(*t.shape, generator=gen, dtype=t.dtype, device=t.device)
@@ -538,6 +549,7 @@ def _normal(t: Tensor, gen: Any, mean: float = 0.0, std: float = 1.0) -> Tensor:
 
 
 def _bernoulli(t: Tensor, gen: Any, p: Any = 0.5) -> Tensor:
+    C.check_probability("bernoulli_", p)
     prob = p.array if isinstance(p, Tensor) else p
     u = C.rand(*t.shape, generator=gen, device=t.device).array
     return Tensor._wrap((u < prob).astype(t.array.dtype))
@@ -562,15 +574,13 @@ def _exponential(t: Tensor, gen: Any, lambd: float = 1.0) -> Tensor:
 
 
 def _geometric(t: Tensor, gen: Any, p: float) -> Tensor:
-    if not 0 < p <= 1:
-        raise InvalidValue(f"geometric_: p must be in (0, 1], got {p}")
+    if not 0 < p < 1:  # (torch refuses p = 1 too)
+        raise InvalidValue(f"geometric_ expects p to be in (0, 1), got p={p}")
     # trials up to the first success: 1, 2, ...
     return _from_uniform(
         t,
         gen,
-        lambda xp, u: (
-            xp.maximum(1.0, xp.ceil(xp.log1p(-u) / math.log1p(-p))) if p < 1 else xp.ones_like(u)
-        ),
+        lambda xp, u: xp.maximum(1.0, xp.ceil(xp.log1p(-u) / math.log1p(-p))),
     )
 
 

@@ -25,6 +25,7 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
     npd = None if dtype is None else _dt.to_numpy_dtype(dtype)
     dev = None if device is None else as_device(device)
     if not hasattr(arr, "__array_interface__") and not hasattr(arr, "__cuda_array_interface__"):
+        elements = None if npd is not None else _element_dtype(arr)
         if isinstance(arr, Sequence) and _contains_tensors(arr):
             arr = [_to_array(a, dtype, "cpu") for a in arr]
         arr = _nested_array(arr, npd)
@@ -35,7 +36,9 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
                     f"tensor(): Overflow: the integer {big} does not fit int64 (whose range "
                     "is [-2**63, 2**63 - 1]); pass dtype=dl.uint64 or floats for larger values"
                 )
-        if npd is None:
+        if elements is not None and not (float_default and elements.kind != "f"):
+            npd = elements
+        elif npd is None:
             npd = _default_dtype_for(arr, float_default)
         elif npd.kind in "iu" and arr.dtype.kind in "iuf" and arr.size:
             arr = _check_fits(arr, npd, data)
@@ -176,6 +179,44 @@ def _check_fits(arr: np.ndarray, npd: np.dtype, data: Any = None) -> np.ndarray:
         # refuses out-of-range Python ints, and casts of negative ints are well defined)
         arr = arr.astype(np.int64).astype(npd)
     return arr
+
+
+_PY_NUMBERS = {bool: np.dtype(np.bool_), int: np.dtype(np.int64), float: None}
+
+
+def _element_dtype(data: Any) -> np.dtype | None:
+    """torch's dtype for a sequence whose numbers include NumPy scalars or arrays or tensors
+    (``tensor([np.float64(0.1), 2])`` is float64): the promotion (torch's, for two tensors) of
+    the elements' dtypes, a Python float counting as the default float dtype, an int as
+    int64. None when every element is a Python number (the usual case, decided from each
+    innermost list's set of types, so that long lists of floats stay fast)."""
+    if not isinstance(data, list | tuple):
+        return None
+    py: set = set()
+    special: list = []
+    stack = [data]
+    while stack:
+        seq = stack.pop()
+        types = set(map(type, seq))
+        py |= types & _PY_NUMBERS.keys()
+        if types <= _PY_NUMBERS.keys():
+            continue
+        for v in seq:
+            if isinstance(v, Tensor):
+                special.append(v.array.dtype)
+            elif isinstance(v, np.generic | np.ndarray):
+                special.append(v.dtype)
+            elif isinstance(v, list | tuple):
+                stack.append(v)
+            elif type(v) not in _PY_NUMBERS:
+                return None  # something else: left to the general conversion and its errors
+    if not special or any(d.kind not in "biuf" for d in special):
+        return None
+    dts = special + [_PY_NUMBERS[t] or _dt.default_float() for t in py]
+    out = dts[0]
+    for d in dts[1:]:
+        out = _dt.promote_types(out, d).np
+    return out
 
 
 def _contains_tensors(seq: Sequence) -> bool:
@@ -413,21 +454,47 @@ def _make(
     return t
 
 
-def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def _sizes(args: tuple, size: Any, op: str) -> tuple:
+    """A creation call's sizes, given as positional arguments (``zeros(2, 3)``,
+    ``zeros((2, 3))``) or, as torch also takes them, by keyword (``zeros(size=(2, 3))``)."""
+    if size is None:
+        return args
+    if args:
+        raise InvalidType(f"{op}() got multiple values for argument 'size'")
+    return (size,)
+
+
+def zeros(
+    *sizes: Any,
+    size: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    size = _sizes(sizes, size, "zeros")
     return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad, op="zeros")
 
 
-def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(
+    *sizes: Any,
+    size: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    size = _sizes(sizes, size, "ones")
     return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad, op="ones")
 
 
 def empty(
-    *size: Any,
+    *sizes: Any,
+    size: Any = None,
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
     memory_format: Any = None,
 ) -> Tensor:
+    size = _sizes(sizes, size, "empty")
     out = _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad, op="empty")
     if memory_format is None:
         return out
@@ -711,7 +778,7 @@ def _check_direction(start: Any, end: Any, step: Any) -> None:
 
 
 def arange(
-    start: Any,
+    start: Any = None,
     end: Any = None,
     step: Any = 1,
     *,
@@ -719,9 +786,14 @@ def arange(
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """Values from start (inclusive) to end (exclusive); int64 unless any bound is a float."""
+    """Values from start (inclusive) to end (exclusive); int64 unless any bound is a float.
+    ``arange(end)``, ``arange(start, end, step)``, or by keyword (``arange(end=3)``)."""
     if end is None:
+        if start is None:
+            raise InvalidType("arange() missing the required argument 'end'")
         start, end = 0, start
+    elif start is None:
+        start = 0
     start, end, step = (
         v.item() if isinstance(v, Tensor | np.generic) else v for v in (start, end, step)
     )
@@ -776,17 +848,30 @@ def linspace(
 
     def fill(xp: Any, s: Any, d: np.dtype) -> Any:
         check_alloc((steps,), d, "linspace", xp)
-        if d.kind == "f":  # ends beyond the dtype are refused, as torch
-            _dt.fill_value(float(start), d, "linspace")
-            _dt.fill_value(float(end), d, "linspace")
+        lo, hi = _range_ends((start, end), d, "linspace")
         i = xp.arange(steps, dtype=np.float64)
-        step = (end - start) / (steps - 1) if steps > 1 else 0.0
-        up, down = start + step * i, end - step * (steps - 1 - i)
+        step = (hi - lo) / (steps - 1) if steps > 1 else 0.0
+        up, down = lo + step * i, hi - step * (steps - 1 - i)
         if steps == 1:  # torch's single value is start
             return up.astype(d)
         return xp.where(i < steps // 2, up, down).astype(d)
 
     return _make(fill, None, dtype, device, requires_grad, op="linspace")
+
+
+def _range_ends(ends: tuple, d: np.dtype, op: str) -> tuple:
+    """linspace/logspace's ``start`` and ``end`` for a result of dtype ``d``, as torch
+    takes them: converted to an integer dtype first (truncated: linspace(0.5, 3.7, 5,
+    dtype=int64) spans 0..3), ends beyond a float dtype refused."""
+    out = []
+    for v in ends:
+        v = _dt.number(v.item() if isinstance(v, Tensor) else v)
+        if d.kind in "iu":
+            v = int(_dt.fill_value(v, d, op))
+        elif d.kind == "f":
+            _dt.fill_value(float(v), d, op)
+        out.append(v)
+    return tuple(out)
 
 
 def eye(
@@ -824,24 +909,28 @@ def _random_tensor(
 
 
 def rand(
-    *size: Any,
+    *sizes: Any,
+    size: Any = None,
     generator: Any = None,
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Uniform samples in [0, 1)."""
+    size = _sizes(sizes, size, "rand")
     return _random_tensor("rand", size, dtype, device, requires_grad, generator)
 
 
 def randn(
-    *size: Any,
+    *sizes: Any,
+    size: Any = None,
     generator: Any = None,
     dtype: Any = None,
     device: Any = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Standard normal samples."""
+    size = _sizes(sizes, size, "randn")
     return _random_tensor("randn", size, dtype, device, requires_grad, generator)
 
 
@@ -886,6 +975,19 @@ def randint(
 
 def randperm(n: int, *, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
     n = _int_arg(n, "randperm", "n")
+    if dtype is not None:  # every value 0..n-1 must be exact in the dtype, as torch checks
+        npd = _dt.to_numpy_dtype(dtype)
+        if npd.kind == "b":
+            raise NotImplementedError('"randperm" not implemented for bool')
+        if npd.kind in "iu" and n - 1 > int(np.iinfo(npd).max):
+            raise RuntimeError(
+                f"randperm: value cannot be converted to type {npd.name} without overflow (n={n})"
+            )
+        if npd.kind == "f" and n > 2 ** (np.finfo(npd).nmant + 1) + 1:
+            raise RuntimeError(
+                f"randperm: n cannot be greater than {2 ** (np.finfo(npd).nmant + 1) + 1} "
+                f"for {npd.name} type (got n={n})"
+            )
     return _random_tensor("randperm", ((n,),), dtype, device, False, generator)
 
 
@@ -900,6 +1002,12 @@ def normal(
 ) -> Tensor:
     """Samples of N(mean, std**2): ``normal(0., 1., size=(2, 3))``, or elementwise with
     tensor ``mean`` and/or ``std`` (no gradient)."""
+    mean, std = _dt.number(mean), _dt.number(std)
+    if isinstance(std, Tensor):
+        if not bool((std.array >= 0).all()):  # (one sync, as torch's check)
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif not std >= 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         ref = mean if isinstance(mean, Tensor) else std
         m = mean.array if isinstance(mean, Tensor) else mean
@@ -915,9 +1023,21 @@ def normal(
 
 def bernoulli(input: Tensor, p: float | None = None, *, generator: Any = None) -> Tensor:
     """0/1 samples, 1 with probability ``input`` (elementwise), or ``p`` where given."""
+    check_probability("bernoulli", input if p is None else p)
     u = rand(*input.shape, generator=generator, dtype=input.dtype, device=input.device).array
     prob = input.array if p is None else p
     return Tensor._wrap((u < prob).astype(input.array.dtype))
+
+
+def check_probability(op: str, p: Any) -> None:
+    """Refuse a probability (a number or a tensor of them) outside [0, 1], or NaN, as torch."""
+    p = _dt.number(p)
+    if isinstance(p, Tensor):
+        a = p.array
+        if a.dtype.kind == "f" and not bool(((a >= 0) & (a <= 1)).all()):  # NaN fails too
+            raise RuntimeError(f"{op}: expected all probabilities in [0, 1] (no NaN)")
+    elif not 0 <= p <= 1:
+        raise RuntimeError(f"{op} expects p to be in [0, 1], but got p={p}")
 
 
 def multinomial(
@@ -980,8 +1100,14 @@ def logspace(
     requires_grad: bool = False,
 ) -> Tensor:
     steps = _int_arg(steps, "logspace", "steps")
+    base = _dt.number(base)
+
+    def fill(xp: Any, s: Any, d: np.dtype) -> Any:
+        lo, hi = _range_ends((start, end), d, "logspace")
+        return _dt.silent(lambda: xp.logspace(lo, hi, steps, base=base).astype(d))
+
     return _make(
-        lambda xp, s, d: xp.logspace(start, end, steps, base=base).astype(d),
+        fill,
         (steps,),
         dtype,
         device,
@@ -1017,3 +1143,192 @@ def triu_indices(
 def clone(input: Tensor) -> Tensor:
     """A copy of ``input`` that stays in the graph (``input.clone()``)."""
     return input.clone()
+
+
+def scalar_tensor(
+    s: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """A 0-d tensor holding the number ``s``, in the default float dtype unless ``dtype``
+    is given (``scalar_tensor(3)`` is ``tensor(3.)``, as torch's)."""
+    s = _dt.number(s.item() if isinstance(s, Tensor) else s)
+    if not isinstance(s, bool | int | float):
+        raise InvalidType(f"scalar_tensor(): argument 's' must be a number, not {_describe(s)}")
+    npd = _dt.default_float() if dtype is None else _dt.to_numpy_dtype(dtype)
+    value = _dt.fill_value(s, npd, "scalar_tensor")
+    return _make(lambda xp, _s, d: xp.asarray(value, d), (), npd, device, requires_grad)
+
+
+# ------------------------------------------------------------------ window functions
+
+
+def _window(
+    op: str, n: int, periodic: bool, dtype: Any, device: Any, requires_grad: bool, f: Any
+) -> Tensor:
+    """A window of ``n`` values ``f(x)`` over x = 0..N-1 in float64 (N = n + 1 when
+    ``periodic``: the symmetric window one longer, its last value dropped, as torch), in
+    ``dtype`` (a float dtype; the default float dtype unless given)."""
+    n = _int_arg(n, op, "window_length", minimum=None)
+    if n < 0:
+        raise RuntimeError(f"{op} requires non-negative window_length, got window_length={n}")
+    npd = _dt.default_float() if dtype is None else _dt.to_numpy_dtype(dtype)
+    if npd.kind != "f":
+        raise RuntimeError(f"{op} expects floating point dtypes, got {npd.name}")
+
+    def fill(xp: Any, s: Any, d: np.dtype) -> Any:
+        if n <= 1:
+            return xp.ones(n, d)
+        size = n + 1 if periodic else n
+        x = np.arange(size, dtype=np.float64)
+        return xp.asarray(f(x, size)[:n].astype(d))
+
+    return _make(fill, (n,), npd, device, requires_grad, op=op)
+
+
+def _cosine_sum(*coefs: float) -> Any:
+    """``sum_k (-1)**k a_k cos(2 pi k x / (N - 1))``: the Hann, Hamming, Blackman family."""
+
+    def f(x: Any, size: int) -> Any:
+        phase = 2 * math.pi * x / (size - 1)
+        return sum((-1) ** k * a * np.cos(k * phase) for k, a in enumerate(coefs))
+
+    return f
+
+
+def hann_window(
+    window_length: int,
+    periodic: bool = True,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Hann window ``0.5 - 0.5 cos(2 pi n / (N - 1))`` (periodic by default, for
+    spectral analysis; ``periodic=False`` for the symmetric one, as torch)."""
+    f = _cosine_sum(0.5, 0.5)
+    return _window("hann_window", window_length, periodic, dtype, device, requires_grad, f)
+
+
+def hamming_window(
+    window_length: int,
+    periodic: bool = True,
+    alpha: float = 0.54,
+    beta: float = 0.46,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Hamming window ``alpha - beta cos(2 pi n / (N - 1))``."""
+    f = _cosine_sum(float(alpha), float(beta))
+    return _window("hamming_window", window_length, periodic, dtype, device, requires_grad, f)
+
+
+def blackman_window(
+    window_length: int,
+    periodic: bool = True,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Blackman window ``0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1))``."""
+    f = _cosine_sum(0.42, 0.5, 0.08)
+    return _window("blackman_window", window_length, periodic, dtype, device, requires_grad, f)
+
+
+def bartlett_window(
+    window_length: int,
+    periodic: bool = True,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Bartlett (triangular) window ``1 - |2 n / (N - 1) - 1|``."""
+
+    def f(x: Any, size: int) -> Any:
+        return 1 - np.abs(2 * x / (size - 1) - 1)
+
+    return _window("bartlett_window", window_length, periodic, dtype, device, requires_grad, f)
+
+
+def kaiser_window(
+    window_length: int,
+    periodic: bool = True,
+    beta: float = 12.0,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The Kaiser window ``I0(beta sqrt(1 - ((n - a) / a)**2)) / I0(beta)``, a = (N - 1) / 2
+    (I0 the modified Bessel function of order 0)."""
+    beta = float(beta)
+
+    def f(x: Any, size: int) -> Any:
+        a = (size - 1) / 2
+        return np.i0(beta * np.sqrt(np.maximum(0.0, 1 - ((x - a) / a) ** 2))) / np.i0(beta)
+
+    return _window("kaiser_window", window_length, periodic, dtype, device, requires_grad, f)
+
+
+# ------------------------------------------------------------------ legacy typed constructors
+
+
+class _LegacyTensorType(type):
+    """The type of torch's legacy constructors (``dl.FloatTensor``, ``dl.LongTensor``, ...):
+    calling one makes a tensor of its dtype (``FloatTensor(2, 3)`` of that shape,
+    ``FloatTensor([1, 2])`` from data, ``FloatTensor(t)`` an alias of a tensor ``t`` of that
+    dtype), and ``isinstance(t, dl.FloatTensor)`` tells whether ``t`` is a CPU float32
+    tensor. The tensors made are plain :class:`Tensor` objects, as torch's."""
+
+    dtype: Any
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.array.dtype == cls.dtype.np and not obj.is_cuda
+
+    def __call__(cls, *args: Any, device: Any = None) -> Tensor:  # type: ignore[override]
+        name, npd = cls.__name__, cls.dtype.np
+        if len(args) == 1 and isinstance(args[0], Tensor):
+            t = args[0]
+            if t.array.dtype != npd:
+                raise InvalidType(
+                    f"{name}(): expected a tensor of dtype {cls.dtype}, got {t.dtype} (convert "
+                    f"it with .to({cls.dtype}))"
+                )
+            return t.view_as(t)
+        if len(args) == 1 and not isinstance(args[0], Sequence | np.ndarray):
+            if isinstance(args[0], bool | float | np.bool_ | np.floating):
+                raise InvalidType(
+                    f"{name}(): data must be a sequence (got {type(args[0]).__name__}); use "
+                    f"dl.tensor(value, dtype={cls.dtype}) for a 0-d tensor"
+                )
+        if not args:  # FloatTensor(): empty, as torch's
+            return zeros(0, dtype=cls.dtype, device=device)
+        data = args[0] if len(args) == 1 else None
+        if data is not None and (
+            isinstance(data, np.ndarray) or (isinstance(data, Sequence) and not _is_size(data))
+        ):
+            return tensor(data, dtype=cls.dtype, device=device)
+        return zeros(*args, dtype=cls.dtype, device=device)
+
+
+def _is_size(x: Any) -> bool:
+    from darklib.tensor import Size
+
+    return isinstance(x, Size)
+
+
+def _legacy(name: str, d: Any) -> Any:
+    return _LegacyTensorType(name, (), {"dtype": d, "__module__": "darklib"})
+
+
+FloatTensor = _legacy("FloatTensor", _dt.float32)
+DoubleTensor = _legacy("DoubleTensor", _dt.float64)
+HalfTensor = _legacy("HalfTensor", _dt.float16)
+LongTensor = _legacy("LongTensor", _dt.int64)
+IntTensor = _legacy("IntTensor", _dt.int32)
+ShortTensor = _legacy("ShortTensor", _dt.int16)
+CharTensor = _legacy("CharTensor", _dt.int8)
+ByteTensor = _legacy("ByteTensor", _dt.uint8)
+BoolTensor = _legacy("BoolTensor", _dt.bool)

@@ -233,6 +233,17 @@ def check_uniform_bounds(op: str, low: float, high: float, np_dtype: Any) -> Non
         )
 
 
+def number(value: Any) -> Any:
+    """A NumPy scalar (np.float32(1.5), np.int64(2), np.bool_(True)) as the Python number of
+    its kind; anything else unchanged. torch takes NumPy scalars as "wrapped numbers": they
+    promote as Python scalars do (a float32 tensor times np.float64(2) stays float32) and
+    pass the same float/int/bool checks, which ``isinstance(v, float)`` alone would miss
+    for np.float32 and NumPy's arithmetic (its scalars keep their dtype) would get wrong."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    return value
+
+
 def scalar_array(xp: Any, value: Any, np_dtype: Any) -> Any:
     """A number as a 0-d array of ``np_dtype`` on ``xp``'s device (an op's operand)."""
     return silent(xp.asarray, value, dtype=np_dtype)
@@ -242,9 +253,9 @@ def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
     """A number (Python or NumPy scalar) as a scalar of ``np_dtype`` for filling, by
     torch's rules: floats into integers truncate; negative ints into unsigned types wrap;
     NaN, infinity or out-of-range values into integers, finite values beyond a float type's
-    range (unless ``to_inf``: they are rounded, to +-inf beyond it, as torch's item
-    assignment does), and
-    non-numbers, are refused."""
+    range (unless ``to_inf`` and a half-precision type: they are rounded, to +-inf beyond
+    it, as torch's item assignment and ``where`` do; a float32 target still refuses 1e40),
+    and non-numbers, are refused."""
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         value = value.item()
     if not isinstance(value, _py_bool | _py_int | _py_float):
@@ -269,7 +280,7 @@ def fill_value(value: Any, np_dtype: Any, op: str, to_inf: bool = False) -> Any:
                 f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
             )
     elif npd.kind == "f" and math.isfinite(value) and abs(value) > _py_float(np.finfo(npd).max):
-        if not to_inf:
+        if not to_inf or npd.itemsize >= 4:  # (torch: a float32 target refuses 1e40 even so)
             raise RuntimeError(
                 f"{op}: value cannot be converted to type {npd.name} without overflow: {value}"
             )

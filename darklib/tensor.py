@@ -186,6 +186,8 @@ class Tensor:
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected ops
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
+        if cls is Tensor and len(args) == 1 and not kwargs and isinstance(args[0], Tensor):
+            return args[0].view_as(args[0])  # Tensor(t): an alias of t, as torch's (its dtype)
         # view bookkeeping defaults, also for subclasses (Parameter) that set the other fields
         t = object.__new__(cls)
         t._view = None
@@ -202,7 +204,10 @@ class Tensor:
     ):
         """As ``torch.Tensor``: ``Tensor(data)`` holds ``data`` in the default float dtype,
         ``Tensor(*sizes)`` (ints, or one Size) is a tensor of that shape (zeros here),
-        ``Tensor()`` an empty one. ``dl.tensor`` is the usual way to make one from data."""
+        ``Tensor()`` an empty one, ``Tensor(t)`` of a tensor an alias of ``t`` (its dtype, its
+        memory, in its graph). ``dl.tensor`` is the usual way to make one from data."""
+        if hasattr(self, "array"):  # Tensor(t): __new__ returned the alias, already made
+            return
         from darklib.creation import _to_array, zeros
 
         if len(args) == 1 and not isinstance(args[0], Size):
@@ -597,6 +602,8 @@ class Tensor:
         if dtype is None:
             prefix = "darklib.cuda." if self.is_cuda else "darklib."
             return prefix + _TYPE_NAMES[self.dtype.name]
+        if isinstance(dtype, type) and isinstance(getattr(dtype, "dtype", None), _dt.dtype):
+            dtype = dtype.dtype  # a legacy constructor: x.type(dl.FloatTensor)
         if isinstance(dtype, str) and dtype.rsplit(".", 1)[-1] in _TYPE_NAMES.values():
             name = dtype.rsplit(".", 1)[-1]
             dtype = _dt._BY_NAME[next(k for k, v in _TYPE_NAMES.items() if v == name)]

@@ -908,7 +908,8 @@ CASES_SILENT = {
     "copy_ f64 into f16": lambda d, T: dl.zeros(16, dtype=dl.float16).copy_(
         T(16, rg=False).double()
     ),
-    "setitem 1e300": lambda d, T: T(16, rg=False).__setitem__(0, 1e300),
+    # (a float32 target refuses 1e300, as torch: "cannot be converted ... without overflow")
+    "setitem 1e300": lambda d, T: T(16, rg=False).__setitem__(0, 3e38 if d == "float32" else 1e300),
     "div_ 0": lambda d, T: T(16, rg=False).div_(0),
     "pow_ -2": lambda d, T: T(16, rg=False).pow_(-2),
     "mul_ 1e300": lambda d, T: T(16, rg=False).mul_(1e300),
@@ -918,7 +919,9 @@ CASES_SILENT = {
     "int to f16 70000": lambda d, T: dl.tensor([70000]).half(),
     "tensor from 1e39 list": lambda d, T: dl.tensor([1e39, -1e39, 1e-50], dtype=getattr(dl, d)),
     "as_tensor 1e300": lambda d, T: dl.as_tensor([1e300], dtype=getattr(dl, d)),
-    "normal tensor args": lambda d, T: dl.normal(T(16, rg=False), T(16, rg=False).abs()),
+    "normal tensor args": lambda d, T: dl.normal(  # (a NaN std is refused, as torch)
+        T(16, rg=False), dl.nan_to_num(T(16, rg=False).abs(), nan=1.0, posinf=float("inf"))
+    ),
     "alpha_dropout": lambda d, T: DF.alpha_dropout(T(16), 0.5, training=True),
     "softplus tiny beta": lambda d, T: DF.softplus(T(16), beta=1e-30, threshold=1e30),
     "elu huge alpha": lambda d, T: DF.elu(T(16), alpha=1e38),

@@ -1665,6 +1665,7 @@ def _no_bool(name: str, *xs: Any) -> None:
 def _scaled(op: str, alpha: Any, input: Any, other: Any) -> Any:
     """``alpha * other`` for add/sub, computed in the dtype of the result (as torch: an
     int8 ``other`` is not multiplied in int8, and alpha does not promote)."""
+    alpha = _dt.number(alpha)  # (np.float32(1.5) is a float alpha, as torch's)
     rdt = result_dtype(input, other)
     if isinstance(alpha, bool) and rdt.kind != "b":
         raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results")
@@ -1673,6 +1674,8 @@ def _scaled(op: str, alpha: Any, input: Any, other: Any) -> Any:
             f"{op}: for integral input tensors, argument alpha must not be a floating point "
             f"number (got {alpha})"
         )
+    if alpha == 1 and not isinstance(alpha, bool):  # (a float 1.0 alpha: checked, no product)
+        return other
     if not isinstance(other, Tensor):
         return bool(other and alpha) if rdt.kind == "b" else other * alpha
     other = _cast(other, rdt)
@@ -1683,7 +1686,7 @@ def _scaled(op: str, alpha: Any, input: Any, other: Any) -> Any:
 
 def add(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
     """``input + alpha * other``, with broadcasting and PyTorch's type promotion."""
-    if alpha != 1 or type(alpha) is bool:
+    if type(alpha) is not int or alpha != 1:  # (1.0, True, np.float32(1) are checked)
         other = _scaled("add", alpha, input, other)
     return _binary(Add, input, other)
 
@@ -1695,7 +1698,7 @@ def sub(input: Any, other: Any, *, alpha: float = 1) -> Tensor:
             "sub: subtraction, the `-` operator, with a bool tensor is not supported; "
             "to invert a mask use the `~` or `logical_not()` operator instead"
         )
-    if alpha != 1 or type(alpha) is bool:
+    if type(alpha) is not int or alpha != 1:
         other = _scaled("sub", alpha, input, other)
     return _binary(Sub, input, other)
 
@@ -1774,6 +1777,10 @@ def _remainder(input: Any, other: Any, floor: bool, name: str) -> Tensor:
 
 def pow(input: Any, exponent: Any) -> Tensor:
     """``input ** exponent``; integer tensors to negative integer scalar powers are refused."""
+    if isinstance(exponent, np.generic):  # NumPy scalars as Python numbers (torch's rule)
+        exponent = _dt.number(exponent)
+    if isinstance(input, np.generic):
+        input = _dt.number(input)
     if isinstance(input, Tensor) and isinstance(exponent, bool) and _is_bool(input):
         return Tensor._wrap(input.array | (not exponent))  # x ** True = x, x ** False = True
     if (
@@ -2132,6 +2139,8 @@ def clamp(input: Tensor, min: Any = None, max: Any = None) -> Tensor:
     where ``min > max`` the result is ``max``, as in PyTorch. The gradient passes where
     ``min <= input <= max``."""
     input = _tensor(input, "clamp")
+    if isinstance(min, np.generic) or isinstance(max, np.generic):
+        min, max = _dt.number(min), _dt.number(max)  # NumPy scalars as Python numbers
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of min and max must be given")
     for name, v in (("min", min), ("max", max)):
@@ -2186,11 +2195,13 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
                 f"dtype {cond.dtype} (compare it, e.g. condition != 0, or use .bool())"
             )
         cond = Tensor._wrap(cond.array != 0)
+    input, other = _dt.number(input), _dt.number(other)
+    for v in (input, other):  # a number must fit the result's dtype (300 into uint8 raises)
+        if isinstance(v, bool | int | float):
+            _dt.fill_value(v, result_dtype(input, other), "where", to_inf=True)
     a, b = promote(input, other)
     xp = get_xp(cond.array)
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        from darklib.ops._promote import result_dtype
-
         dt = result_dtype(a, b)
         a, b = (Tensor._wrap(_dt.scalar_array(xp, v, dt)) for v in (a, b))
     if not isinstance(a, Tensor):
@@ -2216,6 +2227,7 @@ def lerp(input: Tensor, end: Tensor, weight: Any) -> Tensor:
     ``|weight| >= 0.5`` (``end - (end - input) * (1 - weight)``), so that weight 1 gives
     ``end`` exactly (``1e20 + (1 - 1e20)`` is 0) and an infinite input stays infinite."""
     check_broadcast("lerp", input, end, weight)
+    weight = _dt.number(weight)
     diff = sub(end, input)
     if not isinstance(weight, Tensor):
         if -0.5 < weight < 0.5:
@@ -2377,7 +2389,13 @@ def isclose(
     close only to themselves, whatever the tolerances (as torch)."""
     if rtol < 0 or atol < 0:
         raise RuntimeError(f"isclose: rtol ({rtol}) and atol ({atol}) must be non-negative")
-    a, b = promote(_tensor(input, "isclose"), other)
+    _tensor(input, "isclose")
+    if isinstance(other, Tensor) and other.array.dtype != input.array.dtype:
+        raise RuntimeError(  # as torch: no promotion, int64 vs float32 is a mistake
+            f"isclose: input is {input.array.dtype.name} but other is "
+            f"{other.array.dtype.name}; they must have the same dtype"
+        )
+    a, b = promote(input, other)
     bb = b.array if isinstance(b, Tensor) else b
     xp = get_xp(a.array)
     try:

@@ -1360,6 +1360,16 @@ def argwhere(input: Tensor) -> Tensor:
     return nonzero(input)
 
 
+def _no_empty_other_dim(shape: tuple, d: int, op: str) -> None:
+    """torch refuses unique over ``dim`` when another dimension has size 0: the slices
+    along ``dim`` are then all empty, equal or not is moot (NumPy would keep one)."""
+    if any(n == 0 for i, n in enumerate(shape) if i != d):
+        raise RuntimeError(
+            f"{op}: there are 0 sized dimensions in shape {list(shape)}, and they aren't "
+            f"selected (dim={d}), so unique cannot be applied"
+        )
+
+
 def unique(
     input: Tensor,
     sorted: bool = True,
@@ -1377,6 +1387,7 @@ def unique(
         res = xp.unique(arr.reshape(-1), **kw)
     else:
         d = norm_dim(dim, x.ndim, "unique")
+        _no_empty_other_dim(arr.shape, d, "unique")
         res = xp.unique(arr, axis=d, **kw)
     if not (return_inverse or return_counts):
         return Tensor._wrap(res)
@@ -1404,6 +1415,7 @@ def unique_consecutive(
         rows, d = arr.reshape(-1, 1), None
     else:
         d = norm_dim(dim, x.ndim, "unique_consecutive")
+        _no_empty_other_dim(arr.shape, d, "unique_consecutive")
         rows = xp.moveaxis(arr, d, 0).reshape(arr.shape[d], arr.size // max(arr.shape[d], 1))
     n = rows.shape[0]
     starts = xp.ones(n, np.bool_)
@@ -1520,7 +1532,8 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
     out = xp.bincount(x.array, weights=w, minlength=minlength)
     if w is None:
         return Tensor._wrap(out.astype(_I64, copy=False))
-    return Tensor._wrap(out.astype(w.dtype if w.dtype.kind == "f" else np.float64, copy=False))
+    # torch: float32 weights keep float32; any other dtype (float16 included) gives float64
+    return Tensor._wrap(out.astype(w.dtype if w.dtype == np.float32 else np.float64, copy=False))
 
 
 # ------------------------------------------------------------------ index_copy, masked_scatter, put

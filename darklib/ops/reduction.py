@@ -588,7 +588,7 @@ def mean(input: Tensor, dim: Any = None, keepdim: bool = False, *, dtype: Any = 
 
 
 def _var_args(op: str, dim: Any, unbiased: Any, keepdim: bool, correction: Any):
-    if isinstance(dim, builtins.bool):  # legacy var(input, unbiased)
+    if isinstance(dim, builtins.bool | np.bool_):  # legacy var(input, unbiased)
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
         raise RuntimeError(f"{op}(): pass either unbiased or correction, not both")
@@ -657,18 +657,31 @@ def _extreme(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Any:
     return result(values, Tensor._wrap(idx.astype(_I64, copy=False)))
 
 
-def max(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+def max(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
     """``max(x)``: the largest element (0-d). ``max(x, dim, keepdim=False)``: a named tuple
-    ``(values, indices)`` along ``dim``. ``max(x, other)``: elementwise maximum.
+    ``(values, indices)`` along ``dim``. ``max(x, other)`` (or ``other=``): elementwise
+    maximum.
 
     Gradient: to the selected index along ``dim``; shared evenly among ties for ``max(x)``.
     """
-    return _extreme(input, dim, keepdim, True)
+    return _extreme(input, _dim_or_other("max", dim, other), keepdim, True)
 
 
-def min(input: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
-    """``min(x)``, ``min(x, dim, keepdim=False)`` -> ``(values, indices)``, or ``min(a, b)``."""
-    return _extreme(input, dim, keepdim, False)
+def min(input: Tensor, dim: Any = None, keepdim: bool = False, *, other: Any = None) -> Any:
+    """``min(x)``, ``min(x, dim, keepdim=False)`` -> ``(values, indices)``, or ``min(a, b)``
+    (or ``min(a, other=b)``)."""
+    return _extreme(input, _dim_or_other("min", dim, other), keepdim, False)
+
+
+def _dim_or_other(op: str, dim: Any, other: Any) -> Any:
+    """max/min's second argument: torch names it ``other`` in the elementwise form."""
+    if other is None:
+        return dim
+    if dim is not None:
+        raise InvalidType(f"{op}(): pass either dim or other, not both")
+    if not isinstance(other, Tensor):
+        raise InvalidType(f"{op}(): argument 'other' must be Tensor, not {type(other).__name__}")
+    return other
 
 
 def _amaxmin(input: Tensor, dim: Any, keepdim: bool, is_max: bool) -> Tensor:
@@ -1124,14 +1137,16 @@ def searchsorted(
     xp = get_xp(seq.array)
     vals = input.array if isinstance(input, Tensor) else xp.asarray(input)
     how = "right" if right else "left"
-    if seq.ndim <= 1:
+    if seq.ndim > 1 and tuple(vals.shape[:-1]) != tuple(seq.shape[:-1]):
+        raise RuntimeError(
+            f"searchsorted(): boundaries {tuple(seq.shape)} and input {tuple(vals.shape)} "
+            "must have the same leading dims"
+        )
+    if seq.array.dtype.kind == "f" and bool(xp.isnan(seq.array).any()):
+        out = _bisect(xp, seq.array.reshape(-1) if seq.ndim <= 1 else seq.array, vals, right)
+    elif seq.ndim <= 1:
         out = xp.searchsorted(seq.array.reshape(-1), vals, side=how)
     else:
-        if tuple(vals.shape[:-1]) != tuple(seq.shape[:-1]):
-            raise RuntimeError(
-                f"searchsorted(): boundaries {tuple(seq.shape)} and input {tuple(vals.shape)} "
-                "must have the same leading dims"
-            )
         # row by row at once: how many boundaries lie below each value (NaN past them all)
         below = seq.array[..., None, :] <= vals[..., None] if right else None
         if below is None:
@@ -1139,6 +1154,27 @@ def searchsorted(
         out = below.sum(axis=-1)
         out = xp.where(xp.isnan(vals), seq.shape[-1], out) if vals.dtype.kind == "f" else out
     return Tensor._wrap(_arr(xp, out).astype(np.int32 if out_int32 else _I64))
+
+
+def _bisect(xp: Any, seq: Any, vals: Any, right: bool) -> Any:
+    """torch's binary search step by step, for boundaries that hold NaN, where the answer
+    depends on the steps: a comparison with NaN is false, so the search moves right past
+    a NaN boundary (``searchsorted([1, 5, nan], 6)`` is 3, not NumPy's 2). ``seq`` is 1-D,
+    or (..., n) with ``vals`` (..., m) of the same leading dims; all values at once."""
+    n = seq.shape[-1]
+    lo = xp.zeros(vals.shape, np.int64)
+    hi = xp.full(vals.shape, n, np.int64)
+    while True:
+        active = lo < hi
+        if not bool(active.any()):
+            return lo
+        mid = (lo + hi) >> 1
+        safe = xp.minimum(mid, n - 1)
+        mv = seq[safe] if seq.ndim == 1 else xp.take_along_axis(seq, safe, axis=-1)
+        with np.errstate(invalid="ignore"):
+            up = ~(mv > vals) if right else ~(mv >= vals)
+        lo = xp.where(active & up, mid + 1, lo)
+        hi = xp.where(active & ~up, mid, hi)
 
 
 def bucketize(
@@ -1399,7 +1435,7 @@ def _with_mean(
 ) -> tuple[Tensor, Tensor]:
     """``(stat, mean)``; a bool in ``dim``'s place is the legacy ``unbiased`` (all dims)."""
     first = stat(input, dim, unbiased, keepdim, correction=correction)
-    if isinstance(dim, builtins.bool):
+    if isinstance(dim, builtins.bool | np.bool_):
         dim = None
     return first, mean(input, dim, keepdim)
 
@@ -1691,7 +1727,7 @@ def quantile(
             f"got {interpolation!r}"
         )
     x = _as_float(_check_tensor(input, "quantile"), "quantile")
-    scalar_q = not isinstance(q, Tensor)
+    scalar_q = not isinstance(q, Tensor) or q.ndim == 0  # a 0-d q adds no dim, as torch
     qs = np.atleast_1d(np.asarray(q.tolist() if isinstance(q, Tensor) else q, np.float64))
     if qs.ndim > 1 or (qs < 0).any() or (qs > 1).any():
         raise RuntimeError("quantile(): q must be a number or a 1-D tensor of values in [0, 1]")

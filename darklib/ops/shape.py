@@ -1473,6 +1473,8 @@ def diff(
 ) -> Tensor:
     """``n``-th forward difference along ``dim`` (after joining ``prepend``/``append``)."""
     x = _check_tensor(input, "diff")
+    if n < 0:
+        raise RuntimeError(f"diff: order must be non-negative but got {n}")
     d = norm_dim(dim, x.ndim, "diff")
     parts = [t_ for t_ in (prepend, x, append) if t_ is not None]
     if len(parts) > 1:

@@ -897,7 +897,9 @@ def _blocked(cpu: Callable[..., Any], dtype: Any, *arrays: Any) -> Any:
     block of 64 Ki it stays in the caches (the Bessel I0 and polygamma series ran 1.6-2x
     faster on one thread; 16 Ki blocks were no faster, 4 Ki ones slower from the Python
     overhead of the many small calls)."""
-    arrays = tuple(np.ascontiguousarray(a) for a in arrays)  # (writable: no broadcast views)
+    # contiguous and writable (no broadcast views); a 0-d array copied, as
+    # np.ascontiguousarray would make it 1-d
+    arrays = tuple(np.ascontiguousarray(a) if a.ndim else a.copy() for a in arrays)
     shape, n = arrays[0].shape, arrays[0].size
     if n <= _BLOCK:
         return cpu(np, *arrays).astype(dtype, copy=False)
