@@ -15,6 +15,7 @@ from darklib import (
     nn,
     optim,
     special,
+    testing,
     utils,
 )
 from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled

@@ -1,0 +1,107 @@
+"""dl.testing.assert_close against torch.testing.assert_close: the same pairs pass or fail
+alike, with the same message (torch's names swapped for darklib's)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import darklib as dl
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _cases(L):
+    t = L.tensor
+    return {
+        "close": lambda: ((t([1.0, 2.0, 3.0]), t([1.0, 2.5, 3.0])), {}),
+        "within_tolerance": lambda: ((t([1.0, 2.0]), t([1.0, 2.0 + 1e-6])), {}),
+        "shape": lambda: ((L.ones(2), L.ones(3)), {}),
+        "dtype": lambda: ((L.ones(2), L.ones(2, dtype=L.float64)), {}),
+        "dtype_unchecked": lambda: (
+            (L.ones(2), L.ones(2, dtype=L.float64)),
+            {"check_dtype": False},
+        ),
+        "ints": lambda: ((t([1, 2]), t([1, 3])), {}),
+        "bools": lambda: ((t([True]), t([False])), {}),
+        "two_dims": lambda: ((L.zeros(2, 3), t([[0.0, 0, 0], [0, 1e-3, 2e-3]])), {}),
+        "nan": lambda: ((t([NAN, 1.0]), t([NAN, 1.0])), {}),
+        "nan_equal": lambda: ((t([NAN, 1.0]), t([NAN, 1.0])), {"equal_nan": True}),
+        "inf": lambda: ((t([INF, -INF]), t([INF, -INF])), {}),
+        "inf_sign": lambda: ((t([INF]), t([-INF])), {}),
+        "zero_d": lambda: ((t(1.0), t(2.0)), {}),
+        "float16": lambda: ((t([1.0], dtype=L.float16), t([1.001], dtype=L.float16)), {}),
+        "tolerances": lambda: ((t([1.0]), t([1.5])), {"rtol": 0.0, "atol": 0.6}),
+        "empty": lambda: ((L.ones(0), L.ones(0)), {}),
+        "requires_grad": lambda: ((L.ones(2, requires_grad=True), L.ones(2)), {}),
+        "stride": lambda: ((L.ones(2, 3).t(), L.ones(3, 2)), {"check_stride": True}),
+        "sequence": lambda: (([L.ones(2), L.zeros(1)], [L.ones(2), L.ones(1)]), {}),
+        "sequence_length": lambda: (([L.ones(2)], [L.ones(2), L.ones(1)]), {}),
+        "mapping": lambda: (({"a": L.ones(2)}, {"a": L.zeros(2)}), {}),
+        "mapping_keys": lambda: (({"a": L.ones(2)}, {"b": L.zeros(2)}), {}),
+        "nested": lambda: (
+            ({"a": [L.ones(1), (L.ones(1),)]}, {"a": [L.ones(1), (L.zeros(1),)]}),
+            {},
+        ),
+        "message": lambda: ((L.ones(1), L.zeros(1)), {"msg": "custom"}),
+        "message_callable": lambda: ((L.ones(1), L.zeros(1)), {"msg": lambda m: "<" + m + ">"}),
+        "py_floats": lambda: ((1.0, 1.1), {}),
+        "py_ints": lambda: ((1, 2), {}),
+        "py_int_float": lambda: ((1, 1.0), {}),
+        "py_int_float_unchecked": lambda: ((1, 1.0), {"check_dtype": False}),
+        "numpy": lambda: ((np.ones(2), np.ones(2) * 1.1), {}),
+        "none": lambda: ((None, None), {}),
+        "tensor_and_float": lambda: ((t(1.0), 1.0), {}),
+        "tensor_and_numpy": lambda: ((L.ones(2), np.ones(2, np.float32)), {}),
+        "strings": lambda: (("a", "b"), {}),
+        "rtol_alone": lambda: ((L.ones(1), L.ones(1)), {"rtol": 1.0}),
+    }
+
+
+def _outcome(lib, name):
+    (actual, expected), kw = _cases(lib)[name]()
+    check = dl.testing.assert_close if lib is dl else torch.testing.assert_close
+    try:
+        check(actual, expected, **kw)
+    except (AssertionError, TypeError, ValueError) as e:
+        text = str(e).replace("darklib.tensor.Tensor", "torch.Tensor")
+        return type(e).__name__, text.replace("torch.", "darklib.")
+    return "passes", ""
+
+
+@pytest.mark.parametrize("name", list(_cases(torch)))
+def test_assert_close_passes_and_fails_as_torch_does_with_its_message(name):
+    assert _outcome(dl, name) == _outcome(torch, name)
+
+
+def test_assert_close_names_the_device():
+    if not dl.cuda.is_available():
+        pytest.skip("no GPU")
+    with pytest.raises(AssertionError, match="attribute 'device'"):
+        dl.testing.assert_close(dl.ones(2), dl.ones(2, device="cuda"))
+    dl.testing.assert_close(dl.ones(2), dl.ones(2, device="cuda"), check_device=False)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_assert_close_agrees_with_torch_on_random_perturbations(seed):
+    g = np.random.default_rng(seed)
+    dtype = [np.float32, np.float64, np.float16, np.int64, np.int32][seed % 5]
+    shape = tuple(g.integers(1, 5, size=g.integers(1, 4)))
+    a = (g.standard_normal(shape) * 10).astype(dtype)
+    b = a.copy()
+    flat = b.reshape(-1)
+    for i in g.choice(flat.size, size=g.integers(0, flat.size + 1), replace=False):
+        if dtype in (np.int64, np.int32):
+            flat[i] += g.integers(-2, 3)
+        else:
+            step = g.choice([1e-8, 1e-6, 1e-4, 1e-2, 1.0, np.inf, np.nan])
+            flat[i] = flat[i] + step if np.isfinite(step) else step
+    outcomes = []
+    for lib, check in ((dl, dl.testing.assert_close), (torch, torch.testing.assert_close)):
+        try:
+            check(lib.from_numpy(a.copy()), lib.from_numpy(b.copy()), equal_nan=bool(seed % 2))
+            outcomes.append("passes")
+        except AssertionError as e:
+            outcomes.append(str(e).replace("torch.", "darklib."))
+    assert outcomes[0] == outcomes[1]
