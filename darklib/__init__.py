@@ -18,6 +18,7 @@ from darklib import (
     testing,
     utils,
 )
+from darklib._namespace import *  # noqa: F403  (torch's top-level functional forms, ...)
 from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from darklib.backend import device
 from darklib.creation import (
@@ -422,7 +423,7 @@ from darklib.ops.special import (
     polygamma,
     sinc,
 )
-from darklib.random import Generator, initial_seed, seed
+from darklib.random import Generator, get_rng_state, initial_seed, seed, set_rng_state
 from darklib.serialization import SerializationError, load, save
 from darklib.tensor import (
     Size,
@@ -432,6 +433,7 @@ from darklib.tensor import (
     contiguous_format,
     memory_format,
     preserve_format,
+    set_printoptions,
 )
 
 

@@ -286,14 +286,19 @@ def _inplace_unary(name: str, fn: Any) -> Any:
 for _name in (
     "abs exp log sqrt rsqrt sin cos tan tanh sigmoid neg floor ceil trunc frac sign "
     "reciprocal square log1p expm1 log2 log10 exp2 erf asin acos atan sinh cosh "
-    "bitwise_not logical_not sgn erfinv"
+    "bitwise_not logical_not sgn erfinv asinh acosh atanh erfc"
 ).split():
     setattr(Tensor, _name + "_", _inplace_unary(_name, getattr(E, _name)))
-Tensor.erfc_ = _inplace_unary("erfc", E.erfc)
 _bind(  # torch's aliases of in-place methods
     absolute_=Tensor.abs_,
     arctan2_=Tensor.atan2_,
     fix_=Tensor.trunc_,
+    arcsin_=Tensor.asin_,
+    arccos_=Tensor.acos_,
+    arctan_=Tensor.atan_,
+    arcsinh_=Tensor.asinh_,
+    arccosh_=Tensor.acosh_,
+    arctanh_=Tensor.atanh_,
 )
 _bind(
     round_=lambda self, *, decimals=0: self._inplace("round_", E.round, decimals=decimals),

@@ -7,6 +7,7 @@ themselves differ from PyTorch's: only the semantics match).
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -55,14 +56,23 @@ class Generator:
     def initial_seed(self) -> int:
         return self._seed
 
-    def get_state(self) -> dict:
-        """The seed and the CPU stream's state. The GPU streams are not captured: after
-        :meth:`set_state` each restarts from the seed (CuPy's generators expose no state)."""
-        return {"seed": self._seed, "cpu": self._cpu.bit_generator.state}
+    def get_state(self) -> Any:
+        """The generator's state as a uint8 tensor (torch's form, to hand back to
+        :meth:`set_state` or save): the seed and the CPU stream's state. The GPU streams are
+        not captured: after :meth:`set_state` each restarts from the seed (CuPy's
+        generators expose no state)."""
+        from darklib.tensor import Tensor
 
-    def set_state(self, state: dict) -> None:
         with self._lock:
-            self._seed = int(state["seed"])
+            state = {"seed": self._seed, "cpu": self._cpu.bit_generator.state}
+        payload = json.dumps(state).encode()
+        return Tensor._wrap(np.frombuffer(payload, np.uint8).copy())
+
+    def set_state(self, new_state: Any) -> None:
+        """Restore a state that :meth:`get_state` (or ``dl.get_rng_state()``) returned."""
+        state = _decode_state(new_state)
+        with self._lock:
+            self._seed = state["seed"]
             self._cpu = np.random.default_rng(self._seed)
             self._cpu.bit_generator.state = state["cpu"]
             self._gpu, self._gpu_seed = {}, None
@@ -139,6 +149,28 @@ class Generator:
         raise InvalidValue(f"unknown random kind {kind!r}")
 
 
+def _decode_state(new_state: Any) -> dict:
+    """A state tensor from :meth:`Generator.get_state` as ``{"seed", "cpu"}``, checked."""
+    from darklib.tensor import Tensor
+
+    if not isinstance(new_state, Tensor) or new_state.array.dtype != np.uint8:
+        kind = new_state.dtype if isinstance(new_state, Tensor) else type(new_state).__name__
+        raise InvalidType(
+            f"set_state: expected a uint8 tensor from get_state() (a ByteTensor), got {kind}"
+        )
+    try:
+        state = json.loads(bytes(np.asarray(new_state.cpu().numpy()).tobytes()).decode())
+        seed, cpu = int(state["seed"]), state["cpu"]
+        if cpu["bit_generator"] != "PCG64":
+            raise ValueError(cpu["bit_generator"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise InvalidValue(
+            f"set_state: this tensor of {new_state.numel()} bytes is not a darklib generator "
+            f"state (as get_state() returns): {e}"
+        ) from None
+    return {"seed": seed, "cpu": cpu}
+
+
 default_generator = Generator()
 
 
@@ -152,6 +184,15 @@ def seed() -> int:
 
 def initial_seed() -> int:
     return default_generator.initial_seed()
+
+
+def get_rng_state() -> Any:
+    """The default generator's state, a uint8 tensor (``dl.set_rng_state`` restores it)."""
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Any) -> None:
+    default_generator.set_state(new_state)
 
 
 def resolve(generator: Any, op: str) -> Generator:

@@ -6,6 +6,7 @@ what a tensor *is*: its array, dtype, device, conversions, in-place updates and 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -1100,7 +1101,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         arr = self.array
-        if arr.size > _THRESHOLD:  # the edges only: a CUDA tensor copies just those
+        if arr.size > _PRINT.threshold:  # the edges only: a CUDA tensor copies just those
             arr = _summarized(arr)
         arr = to_numpy(arr)
         suffixes = []
@@ -1331,7 +1332,71 @@ def _copy_from(t: Tensor, src: Any) -> Tensor:
 
 
 # ------------------------------------------------------------------ repr, as PyTorch prints
-_EDGE, _THRESHOLD, _LINEWIDTH, _PRECISION = 3, 1000, 80, 4
+class _PrintOptions:
+    """How tensors print (``dl.set_printoptions``), torch's options and defaults."""
+
+    precision: int = 4
+    threshold: float = 1000
+    edgeitems: int = 3
+    linewidth: int = 80
+    sci_mode: bool | None = None
+
+
+_PRINT = _PrintOptions()
+_PROFILES = {
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
+}
+
+
+def set_printoptions(
+    precision: int | None = None,
+    threshold: float | None = None,
+    edgeitems: int | None = None,
+    linewidth: int | None = None,
+    profile: str | None = None,
+    sci_mode: bool | None = None,
+) -> None:
+    """Set how tensors print, as ``torch.set_printoptions``: ``precision`` digits after
+    the point (4), summarise beyond ``threshold`` elements (1000) showing ``edgeitems``
+    per end of each dim (3), ``linewidth`` characters per line (80); ``profile``
+    ('default', 'short', 'full') sets those first; ``sci_mode`` True or False forces or
+    forbids scientific notation (None, the default each call restores: chosen from the
+    values)."""
+    if profile is not None:
+        if profile not in _PROFILES:
+            raise InvalidValue(
+                f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}"
+            )
+        for name, value in _PROFILES[profile].items():
+            setattr(_PRINT, name, value)
+    for name, value in (
+        ("precision", precision),
+        ("threshold", threshold),
+        ("edgeitems", edgeitems),
+        ("linewidth", linewidth),
+    ):
+        if value is not None:
+            setattr(_PRINT, name, value)
+    _PRINT.sci_mode = sci_mode
+
+
+def get_printoptions() -> dict:
+    """The print options, as keyword arguments for :func:`set_printoptions`."""
+    names = ("precision", "threshold", "edgeitems", "linewidth", "sci_mode")
+    return {name: getattr(_PRINT, name) for name in names}
+
+
+@contextlib.contextmanager
+def printoptions(**options: Any) -> Any:
+    """Print options changed inside a ``with`` block only."""
+    old = get_printoptions()
+    set_printoptions(**options)
+    try:
+        yield
+    finally:
+        set_printoptions(**old)
 
 
 def _summarized(arr: Any) -> Any:
@@ -1340,8 +1405,9 @@ def _summarized(arr: Any) -> Any:
     xp = get_xp(arr)
     if arr.ndim == 0:
         return arr
-    if arr.shape[0] > 2 * _EDGE:
-        arr = xp.concatenate((arr[:_EDGE], arr[-_EDGE:]))
+    edge = _PRINT.edgeitems
+    if arr.shape[0] > 2 * edge:
+        arr = xp.concatenate((arr[:edge], arr[-edge:]))
     if arr.ndim == 1:
         return arr
     return xp.stack([_summarized(a) for a in arr])
@@ -1365,29 +1431,30 @@ class _Formatter:
         absv = np.abs(vals)
         lo, hi = float(absv.min()), float(absv.max())  # Python floats: 1e308 / 1e-310 is inf
         self.int_mode = bool((np.ceil(vals) == vals).all())
-        if self.int_mode:
-            self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8
-        else:
-            self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+        self.sci_mode = (
+            hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4
+            if _PRINT.sci_mode is None
+            else bool(_PRINT.sci_mode)
+        )
         for v in vals.tolist():
             if self.sci_mode:
-                n = len(f"{v:.{_PRECISION}e}")
+                n = len(f"{v:.{_PRINT.precision}e}")
             elif self.int_mode:
                 n = len(f"{v:.0f}") + 1
             else:
-                n = len(f"{v:.{_PRECISION}f}")
+                n = len(f"{v:.{_PRINT.precision}f}")
             self.width = max(self.width, n)
 
     def format(self, v: Any) -> str:
         if self.floating:
             if self.sci_mode:
-                out = f"{v:{self.width}.{_PRECISION}e}"
+                out = f"{v:{self.width}.{_PRINT.precision}e}"
             elif self.int_mode:
                 out = f"{v:.0f}"
                 if not (np.isinf(v) or np.isnan(v)):
                     out += "."
             else:
-                out = f"{v:.{_PRECISION}f}"
+                out = f"{v:.{_PRINT.precision}f}"
         else:
             out = str(v)
         return " " * (self.width - len(out)) + out
@@ -1398,22 +1465,23 @@ def _format_nested(
 ) -> str:
     """``arr`` as torch prints it; ``shape`` is the tensor's, of which ``arr`` may hold only
     the summarized edges."""
-    cut = summarize and shape[0] > 2 * _EDGE
+    edge = _PRINT.edgeitems
+    cut = summarize and shape[0] > 2 * edge
     if arr.ndim == 0:
         return fmt.format(arr.item())
     if arr.ndim == 1:
-        per_line = max(1, (_LINEWIDTH - indent) // (fmt.width + 2))
+        per_line = max(1, (_PRINT.linewidth - indent) // (fmt.width + 2))
         if cut:
-            data = [fmt.format(v) for v in arr[:_EDGE].tolist()] + [" ..."]
-            data += [fmt.format(v) for v in arr[-_EDGE:].tolist()]
+            data = [fmt.format(v) for v in arr[:edge].tolist()] + [" ..."]
+            data += [fmt.format(v) for v in arr[-edge:].tolist()]
         else:
             data = [fmt.format(v) for v in arr.tolist()]
         lines = [", ".join(data[i : i + per_line]) for i in range(0, len(data), per_line)]
         return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
     inner = shape[1:]
     if cut:
-        rows = [_format_nested(a, indent + 1, True, fmt, inner) for a in arr[:_EDGE]] + ["..."]
-        rows += [_format_nested(a, indent + 1, True, fmt, inner) for a in arr[-_EDGE:]]
+        rows = [_format_nested(a, indent + 1, True, fmt, inner) for a in arr[:edge]] + ["..."]
+        rows += [_format_nested(a, indent + 1, True, fmt, inner) for a in arr[-edge:]]
     else:
         rows = [_format_nested(a, indent + 1, summarize, fmt, inner) for a in arr]
     return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(rows) + "]"
@@ -1425,13 +1493,13 @@ def _repr_like_torch(arr: np.ndarray, suffixes: list[str], shape: tuple) -> str:
     if arr.size == 0:
         body = "[]"
     else:
-        summarize = math.prod(shape) > _THRESHOLD
+        summarize = math.prod(shape) > _PRINT.threshold
         fmt = _Formatter(_summarized(arr) if summarize else arr)
         body = _format_nested(arr, indent, summarize, fmt, shape)
     out = [prefix + body]
     last = len(out[0]) - out[0].rfind("\n") + 1
     for s in suffixes:
-        if last + len(s) + 2 > _LINEWIDTH:
+        if last + len(s) + 2 > _PRINT.linewidth:
             out.append(",\n" + " " * indent + s)
             last = indent + len(s)
         else:

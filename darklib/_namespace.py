@@ -1,0 +1,402 @@
+"""The rest of torch's top-level namespace that scripts reach for: the ``torch.conv2d``,
+``torch.dropout``, ``torch.layer_norm`` forms of the functional ops (with torch's
+top-level signatures, which for some differ from ``nn.functional``'s: ``dropout(input, p,
+train)``, ``embedding(weight, indices)``), the in-place functions (``torch.relu_(x)`` is
+``x.relu_()``), and small queries and switches (``is_signed``, ``typename``,
+``use_deterministic_algorithms``, ``set_float32_matmul_precision``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from darklib.errors import InvalidType, InvalidValue
+from darklib.nn import functional as F
+from darklib.tensor import Tensor
+
+# ------------------------------------------------------------------ functional forms
+# (the same signature as nn.functional's)
+conv1d = F.conv1d
+conv2d = F.conv2d
+conv3d = F.conv3d
+conv_transpose1d = F.conv_transpose1d
+conv_transpose2d = F.conv_transpose2d
+conv_transpose3d = F.conv_transpose3d
+avg_pool1d = F.avg_pool1d
+adaptive_avg_pool1d = F.adaptive_avg_pool1d
+pixel_shuffle = F.pixel_shuffle
+pixel_unshuffle = F.pixel_unshuffle
+channel_shuffle = F.channel_shuffle
+native_channel_shuffle = F.channel_shuffle
+prelu = F.prelu
+hardshrink = F.hardshrink
+cosine_similarity = F.cosine_similarity
+pairwise_distance = F.pairwise_distance
+bilinear = F.bilinear
+rms_norm = F.rms_norm
+selu = F.selu
+celu = F.celu
+rrelu = F.rrelu
+
+
+def _stride(stride: Any) -> Any:
+    """torch's top-level pools take ``stride=[]`` (empty) for the kernel size."""
+    return None if isinstance(stride, list | tuple) and len(stride) == 0 else stride
+
+
+def max_pool1d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
+    """``torch.max_pool1d``: :func:`nn.functional.max_pool1d` without ``return_indices``
+    (:func:`max_pool1d_with_indices` gives them)."""
+    return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool2d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
+    return F.max_pool2d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool3d(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> Tensor:
+    return F.max_pool3d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+
+def max_pool1d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``(values, indices)`` of a 1-D max pooling."""
+    return F.max_pool1d(
+        input, kernel_size, _stride(stride), padding, dilation, ceil_mode, return_indices=True
+    )
+
+
+def adaptive_max_pool1d(input: Tensor, output_size: Any) -> tuple[Tensor, Tensor]:
+    """``torch.adaptive_max_pool1d``: ``(values, indices)``, always (as torch's)."""
+    return F.adaptive_max_pool1d(input, output_size, return_indices=True)
+
+
+def dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """``torch.dropout(input, p, train)``: ``train`` is required, as in torch."""
+    return F.dropout(input, p, train)
+
+
+def alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    return F.alpha_dropout(input, p, train)
+
+
+def feature_alpha_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    return F.feature_alpha_dropout(input, p, train)
+
+
+def feature_dropout(input: Tensor, p: float, train: bool) -> Tensor:
+    """Dropout of whole channels (dims from 2 on share one draw), as ``dropout2d``."""
+    if input.ndim < 2:
+        raise InvalidValue(
+            f"feature_dropout: expected an input with at least 2 dims (N, C, ...), got shape "
+            f"{tuple(input.shape)}"
+        )
+    if not 0 <= p <= 1:
+        raise InvalidValue(f"feature_dropout: probability has to be between 0 and 1, got {p}")
+    if not train or p == 0:
+        return input
+    if p == 1:
+        return input * 0
+    from darklib.creation import bernoulli, full
+
+    mask_shape = (*input.shape[:2], *(1,) * (input.ndim - 2))
+    keep = bernoulli(full(mask_shape, 1 - p, dtype=input.dtype, device=input.device))
+    return input * keep / (1 - p)
+
+
+def dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    return F.dropout(input, p, train, inplace=True)
+
+
+def alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    return F.alpha_dropout(input, p, train, inplace=True)
+
+
+def feature_alpha_dropout_(input: Tensor, p: float, train: bool) -> Tensor:
+    return F.feature_alpha_dropout(input, p, train, inplace=True)
+
+
+def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
+    return F.threshold(input, threshold, value)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    return F.threshold(input, threshold, value, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    return F.selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    return F.celu(input, alpha, inplace=True)
+
+
+def rrelu_(
+    input: Tensor, lower: float = 1 / 8, upper: float = 1 / 3, training: bool = False
+) -> Tensor:
+    return F.rrelu(input, lower, upper, training, inplace=True)
+
+
+def layer_norm(
+    input: Tensor,
+    normalized_shape: Any,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    cudnn_enable: bool = True,
+) -> Tensor:
+    """``torch.layer_norm`` (``cudnn_enable`` is torch's backend switch: no effect here)."""
+    return F.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    cudnn_enabled: bool = True,
+) -> Tensor:
+    return F.group_norm(input, num_groups, weight, bias, eps)
+
+
+def batch_norm(
+    input: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Tensor:
+    """``torch.batch_norm``: the parameters come before the running statistics, and every
+    argument is required (as torch's)."""
+    return F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(
+    input: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    use_input_stats: bool,
+    momentum: float,
+    eps: float,
+    cudnn_enabled: bool,
+) -> Tensor:
+    return F.instance_norm(
+        input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps
+    )
+
+
+def embedding(
+    weight: Tensor,
+    indices: Tensor,
+    padding_idx: int = -1,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
+    """``torch.embedding(weight, indices)``: the table first, and ``padding_idx=-1`` for
+    none (``nn.functional.embedding`` takes the indices first and None)."""
+    return F.embedding(
+        indices,
+        weight,
+        None if padding_idx == -1 else padding_idx,
+        scale_grad_by_freq=scale_grad_by_freq,
+        sparse=sparse,
+    )
+
+
+def constant_pad_nd(input: Tensor, pad: Any, value: float = 0.0) -> Tensor:
+    return F.pad(input, pad, "constant", value)
+
+
+# ------------------------------------------------------------------ in-place functions
+
+_INPLACE = (
+    "abs_ acos_ acosh_ arccos_ arccosh_ arcsin_ arcsinh_ arctan_ arctanh_ asin_ asinh_ "
+    "atan_ atanh_ ceil_ clamp_ clamp_max_ clamp_min_ clip_ cos_ cosh_ deg2rad_ detach_ "
+    "erf_ erfc_ exp2_ exp_ expm1_ fill_ fix_ floor_ frac_ gcd_ i0_ index_put_ lcm_ "
+    "ldexp_ log10_ log1p_ log2_ log_ logit_ nan_to_num_ neg_ negative_ rad2deg_ "
+    "reciprocal_ relu_ resize_as_ round_ rsqrt_ sigmoid_ sin_ sinc_ sinh_ sqrt_ square_ "
+    "tan_ tanh_ trunc_ xlogy_ zero_ addmv_"
+).split()
+
+
+def _inplace_function(name: str) -> Any:
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise InvalidType(
+                f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                f"{type(input).__name__}"
+            )
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``torch.{name}(input, ...)``: ``input.{name}(...)``."
+    return fn
+
+
+for _name in _INPLACE:
+    globals()[_name] = _inplace_function(_name)
+
+
+def fill(input: Tensor, value: Any) -> Tensor:
+    """A tensor like ``input`` filled with ``value`` (out of place, differentiable in a
+    tensor ``value``, as torch's)."""
+    return input.clone().fill_(value)
+
+
+# ------------------------------------------------------------------ queries and switches
+
+
+def is_signed(input: Tensor) -> bool:
+    """Whether the dtype holds negative numbers (False for bool and uint8)."""
+    if not isinstance(input, Tensor):
+        raise InvalidType(f"is_signed(): argument 'input' must be Tensor, not {type(input)}")
+    return input.array.dtype.kind in "fi"
+
+
+def is_complex(input: Tensor) -> bool:
+    """False: darklib has no complex dtypes."""
+    if not isinstance(input, Tensor):
+        raise InvalidType(f"is_complex(): argument 'input' must be Tensor, not {type(input)}")
+    return False
+
+
+def typename(obj: Any) -> str:
+    """``'darklib.FloatTensor'`` for a tensor (its ``type()``), else the object's qualified
+    type name (``'int'``, ``'darklib.nn.modules...Linear'``), as ``torch.typename``."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    kind = type(obj)
+    module = kind.__module__
+    return kind.__qualname__ if module in (None, "builtins") else f"{module}.{kind.__qualname__}"
+
+
+_settings = {"deterministic": False, "warn_only": False, "matmul_precision": "highest"}
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """Record the switch, as torch. darklib's ops are deterministic whatever it says: the
+    CPU splits sums in fixed chunks and reduces them in order, and no op uses atomic
+    accumulation whose order varies between runs."""
+    if not isinstance(mode, bool):
+        raise InvalidType(
+            f"use_deterministic_algorithms expects a bool, but got {type(mode).__name__}"
+        )
+    _settings["deterministic"], _settings["warn_only"] = mode, bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _settings["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _settings["warn_only"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """torch's switch between full float32 products (``'highest'``) and faster,
+    less precise ones (``'high'``, ``'medium'``: TF32 or bfloat16 on recent GPUs). Recorded
+    and reported by :func:`get_float32_matmul_precision`; darklib's products always run in
+    full float32."""
+    if precision not in ("highest", "high", "medium"):
+        raise InvalidValue(
+            f"set_float32_matmul_precision: expected 'highest', 'high' or 'medium', got "
+            f"{precision!r}"
+        )
+    _settings["matmul_precision"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _settings["matmul_precision"]
+
+
+__all__ = [
+    *_INPLACE,
+    "adaptive_avg_pool1d",
+    "adaptive_max_pool1d",
+    "alpha_dropout",
+    "alpha_dropout_",
+    "are_deterministic_algorithms_enabled",
+    "avg_pool1d",
+    "batch_norm",
+    "bilinear",
+    "celu",
+    "celu_",
+    "channel_shuffle",
+    "constant_pad_nd",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "cosine_similarity",
+    "dropout",
+    "dropout_",
+    "embedding",
+    "feature_alpha_dropout",
+    "feature_alpha_dropout_",
+    "feature_dropout",
+    "fill",
+    "get_float32_matmul_precision",
+    "group_norm",
+    "hardshrink",
+    "instance_norm",
+    "is_complex",
+    "is_deterministic_algorithms_warn_only_enabled",
+    "is_signed",
+    "layer_norm",
+    "max_pool1d",
+    "max_pool1d_with_indices",
+    "max_pool2d",
+    "max_pool3d",
+    "native_channel_shuffle",
+    "pairwise_distance",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "prelu",
+    "rms_norm",
+    "rrelu",
+    "rrelu_",
+    "selu",
+    "selu_",
+    "set_float32_matmul_precision",
+    "threshold",
+    "threshold_",
+    "typename",
+    "use_deterministic_algorithms",
+]
