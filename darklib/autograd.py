@@ -998,6 +998,27 @@ def _tensor_list(x: Any, op: str, name: str) -> list:
     return out
 
 
+def graph_leaves(outs: Sequence[Tensor], own: set) -> list[Tensor]:
+    """The leaves that require grad in the graphs of ``outs``, other than the stand-ins
+    ``own``, in the order first met."""
+    found: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    stack = [o.grad_fn for o in outs if o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for p in node.parents:
+            if isinstance(p, Node):
+                stack.append(p)
+            elif p is not None and id(p) not in own and p.requires_grad:
+                found.setdefault(id(p), p)
+        if node.fn is _OutputOf:
+            stack.append(node.parents[0])
+    return list(found.values())
+
+
 def _grad_list(given: Any, n: int) -> list:
     """The gradients given for ``n`` outputs (None, one tensor, or a sequence) as a list,
     each a Tensor or None, as torch checks them: a Python number or a NumPy array raises

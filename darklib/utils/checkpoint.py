@@ -33,12 +33,13 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from darklib.autograd import Function, Node, _OutputOf, grad
+from darklib.autograd import Function, grad, graph_leaves
 from darklib.backend import get_xp, is_cuda_array
 from darklib.grad_mode import enable_grad, is_grad_enabled
 from darklib.higher_order import _Alias
 from darklib.random import default_generator
 from darklib.tensor import Tensor
+from darklib.utils._pytree import tree_flatten
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
 
@@ -196,10 +197,10 @@ class _Run:
 
     def forward(self) -> Any:
         out, stand_ins = self.call(self.tensors())
-        flat, rebuild = _flatten(out)
+        flat, rebuild = tree_flatten(out)
         outs = [o for o in flat if isinstance(o, Tensor)]
         own = {id(s) for s in stand_ins}
-        self.leaves = _leaves_read(outs, own)
+        self.leaves = graph_leaves(outs, own)
         self.differentiable = [o.requires_grad for o in outs]
         inputs = self.tensors() + self.leaves
         if not any(self.differentiable) or not any(t.requires_grad for t in inputs):
@@ -217,7 +218,7 @@ class _Run:
         create_graph = is_grad_enabled()  # (the engine's create_graph mode)
         with default_generator.replay(self.rng) if self.rng else contextlib.nullcontext():
             out, stand_ins = self.call(list(saved), connect=create_graph)
-        outs = [o for o in _flatten(out)[0] if isinstance(o, Tensor)]
+        outs = [o for o in tree_flatten(out)[0] if isinstance(o, Tensor)]
         roots, root_grads = [], []
         for o, g, diff in zip(outs, grads, self.differentiable):
             if diff and g is not None and o.requires_grad:
@@ -260,55 +261,3 @@ class _Checkpoint(Function):
     @staticmethod
     def backward(ctx, *grads):
         return (None, *ctx.run.backward(grads, ctx.saved_tensors))
-
-
-def _leaves_read(outs: list, own: set) -> list[Tensor]:
-    """The leaves that require grad in the graphs of ``outs``, other than the stand-ins
-    ``own``, in the order first met."""
-    found: dict[int, Tensor] = {}
-    seen: set[int] = set()
-    stack = [o.grad_fn for o in outs if o.grad_fn is not None]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for p in node.parents:
-            if isinstance(p, Node):
-                stack.append(p)
-            elif p is not None and id(p) not in own and p.requires_grad:
-                found.setdefault(id(p), p)
-        if node.fn is _OutputOf:
-            stack.append(node.parents[0])
-    return list(found.values())
-
-
-def _flatten(value: Any) -> tuple[list, Callable[[list], Any]]:
-    """``value`` (a tensor, or tuples, lists and dicts of values) as a flat list, and the
-    function that builds the same structure from such a list."""
-    if isinstance(value, tuple | list) and not isinstance(value, Tensor):
-        parts = [_flatten(v) for v in value]
-        flat = [x for p, _ in parts for x in p]
-        kind = type(value)
-
-        def rebuild(items: list) -> Any:
-            it = iter(items)
-            built = [b([next(it) for _ in range(len(p))]) for p, b in parts]
-            if kind is tuple or kind is list:
-                return kind(built)
-            return kind(*built)  # a namedtuple
-
-        return flat, rebuild
-    if isinstance(value, dict):
-        keys = list(value)
-        parts = [_flatten(value[k]) for k in keys]
-        flat = [x for p, _ in parts for x in p]
-
-        def rebuild_dict(items: list) -> Any:
-            it = iter(items)
-            return type(value)(
-                (k, b([next(it) for _ in range(len(p))])) for k, (p, b) in zip(keys, parts)
-            )
-
-        return flat, rebuild_dict
-    return [value], lambda items: items[0]
