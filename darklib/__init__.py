@@ -9,6 +9,7 @@ tensor([2., 4., 6.])
 
 from darklib import (
     _methods,
+    amp,
     autograd,
     cuda,
     linalg,
