@@ -21,7 +21,7 @@ from darklib import (
 )
 from darklib._namespace import *  # noqa: F403  (torch's top-level functional forms, ...)
 from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
-from darklib.backend import device
+from darklib.backend import device, get_default_device, set_default_device
 from darklib.creation import (
     BoolTensor,
     ByteTensor,

@@ -93,6 +93,19 @@ class device:
 
 
 CPU = device("cpu")
+_default_device = [CPU]  # (a list: set_default_device rebinds its one item)
+
+
+def set_default_device(spec: Any) -> None:
+    """The device that creation functions use when not given one (``dl.zeros(2)``,
+    ``dl.tensor([1.0])``, a module's parameters), as ``torch.set_default_device``; None
+    (or 'cpu') sets it back to the CPU. Tensors made from tensors or arrays keep their
+    own device, and ``*_like`` functions their input's."""
+    _default_device[0] = CPU if spec is None else as_device(spec)
+
+
+def get_default_device() -> device:
+    return _default_device[0]
 
 
 def as_device(spec: Any) -> device:

@@ -11,7 +11,15 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import random as _random
-from darklib.backend import CPU, as_device, device_of, get_xp, to_device, xp_for
+from darklib.backend import (
+    CPU,
+    as_device,
+    device_of,
+    get_default_device,
+    get_xp,
+    to_device,
+    xp_for,
+)
 from darklib.errors import InvalidType, InvalidValue, OutOfMemory
 from darklib.tensor import Tensor
 
@@ -24,6 +32,8 @@ def _to_array(data: Any, dtype: Any, device: Any, float_default: bool = False) -
         arr = data
     npd = None if dtype is None else _dt.to_numpy_dtype(dtype)
     dev = None if device is None else as_device(device)
+    if dev is None and not isinstance(data, Tensor) and get_default_device() != CPU:
+        dev = get_default_device()  # (data, not a tensor: made on the default device)
     if not hasattr(arr, "__array_interface__") and not hasattr(arr, "__cuda_array_interface__"):
         elements = None if npd is not None else _element_dtype(arr)
         if isinstance(arr, Sequence) and _contains_tensors(arr):
@@ -263,7 +273,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         return data.to(device=device, dtype=dtype)
     if isinstance(data, np.ndarray) and data.dtype in _dt._BY_NP:
         t = Tensor._wrap(data)
-        return t.to(device=device, dtype=dtype)
+        return t.to(device=get_default_device() if device is None else device, dtype=dtype)
     return tensor(data, dtype=dtype, device=device)
 
 
@@ -426,7 +436,7 @@ def _make(
 ) -> Tensor:
     """A tensor of ``size`` (a creation call's sizes, parsed by :func:`_shape`; ``None`` for
     the ops whose ``fill`` makes its own shape and checks it with :func:`check_alloc`)."""
-    dev = CPU if device is None else as_device(device)
+    dev = get_default_device() if device is None else as_device(device)
     xp = xp_for(dev)
     if dtype is not None:
         npd = _dt.to_numpy_dtype(dtype)

@@ -10,7 +10,7 @@ import torch
 
 import darklib as dl
 from darklib._namespace import _INPLACE
-from tests.oracle import rng
+from tests.oracle import DEVICES, rng
 
 
 def _pair(*shape, positive=False, seed=0):
@@ -277,3 +277,41 @@ def test_queries_and_switches_as_torch():
         dl.set_float32_matmul_precision("highest")
     with pytest.raises(ValueError, match="'highest', 'high' or 'medium'"):
         dl.set_float32_matmul_precision("low")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_default_device_is_used_by_creation_but_not_by_tensors_and_arrays(device):
+    cpu_tensor = dl.ones(2)
+    try:
+        dl.set_default_device(device)
+        assert dl.get_default_device() == dl.device(device)
+        made = [
+            dl.zeros(2),
+            dl.tensor([1.0, 2.0]),
+            dl.arange(3),
+            dl.randn(2),
+            dl.full((2,), 3.0),
+            dl.as_tensor(np.ones(2)),
+            dl.nn.Linear(2, 3).weight,
+        ]
+        assert all(t.device.type == device for t in made)
+        # a tensor's or array's own device wins, and *_like follows its input
+        assert dl.tensor(cpu_tensor).device.type == "cpu"
+        assert dl.from_numpy(np.ones(2)).device.type == "cpu"
+        assert dl.zeros_like(cpu_tensor).device.type == "cpu"
+    finally:
+        dl.set_default_device(None)
+    assert dl.zeros(1).device.type == "cpu"
+
+
+def test_default_cuda_device_without_a_gpu_fails_at_creation_with_the_cuda_message():
+    if dl.cuda.is_available():
+        pytest.skip("a GPU is present")
+    try:
+        dl.set_default_device("cuda")
+        with pytest.raises(RuntimeError, match="CUDA was asked for but is not available"):
+            dl.zeros(2)
+        with pytest.raises(RuntimeError, match="CUDA was asked for but is not available"):
+            dl.tensor([1.0])
+    finally:
+        dl.set_default_device(None)
