@@ -44,39 +44,28 @@ def _stride(stride: Any) -> Any:
     return None if isinstance(stride, list | tuple) and len(stride) == 0 else stride
 
 
-def max_pool1d(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-) -> Tensor:
-    """``torch.max_pool1d``: :func:`nn.functional.max_pool1d` without ``return_indices``
-    (:func:`max_pool1d_with_indices` gives them)."""
-    return F.max_pool1d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+def _max_pool(pool: Any) -> Any:
+    """torch's top-level form of ``pool``: no ``return_indices`` (the ``_with_indices``
+    functions give them), and ``stride=[]`` for the kernel size."""
+
+    def top_level(
+        input: Tensor,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        ceil_mode: bool = False,
+    ) -> Tensor:
+        return pool(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+
+    top_level.__name__ = top_level.__qualname__ = pool.__name__
+    top_level.__doc__ = f"``torch.{pool.__name__}``: see ``nn.functional.{pool.__name__}``."
+    return top_level
 
 
-def max_pool2d(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-) -> Tensor:
-    return F.max_pool2d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
-
-
-def max_pool3d(
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any = None,
-    padding: Any = 0,
-    dilation: Any = 1,
-    ceil_mode: bool = False,
-) -> Tensor:
-    return F.max_pool3d(input, kernel_size, _stride(stride), padding, dilation, ceil_mode)
+max_pool1d = _max_pool(F.max_pool1d)
+max_pool2d = _max_pool(F.max_pool2d)
+max_pool3d = _max_pool(F.max_pool3d)
 
 
 def max_pool1d_with_indices(
