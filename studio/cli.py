@@ -106,8 +106,9 @@ def _override(spec, args: argparse.Namespace) -> str | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # darklib: not for --help, info
     from studio.data import DataError
-    from studio.trainer import Session, Trainer, fit_problem  # darklib: not for --help, info
+    from studio.trainer import Session, Trainer, fit_problem, loss_problem
 
     path = Path(args.project)
     out = Path(args.out) if args.out else default_out(path)
@@ -126,10 +127,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ProjectError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for note in proj.notes:
+        print(f"note: {note}")
     spec = proj.spec
     bad = _override(spec, args)
     if bad:
         print(f"error: {bad}", file=sys.stderr)
+        return 2
+    problem = loss_problem(spec)
+    if problem:
+        print(f"error: {path}: {problem}", file=sys.stderr)
         return 2
     try:
         session = Session(proj)
@@ -184,6 +191,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 )
             elif ev.kind == "checkpoint":
                 wrote_ckpt = True
+            elif ev.kind == "skipped":
+                print(
+                    ("\n" if tty else "")
+                    + f"left out an unreadable image ({d['total']} so far): {d['reason']}",
+                    flush=True,
+                )
             elif ev.kind in ("log", "paused"):
                 print(("\n" if tty else "") + d.get("text", d.get("reason", "")), flush=True)
                 if ev.kind == "paused" and d.get("reason") != "user":
@@ -232,6 +245,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     s = proj.spec
+    for note in proj.notes:
+        print(f"note: {note}")
     print(f"{s.name} ({s.task}): {s.description}")
     if s.dataset.source == "procedural":
         print(f"data: procedural {s.dataset.name}, {s.dataset.size} images")

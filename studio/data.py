@@ -6,7 +6,10 @@ the images to the model's input shape and splits them:
 * ``procedural``: the generated datasets (nothing is downloaded; made once from the seed and
   cached by darklib), kept in memory as one uint8 array.
 * ``folder``: an ImageFolder tree (``root/<class>/<image>``), decoded lazily, so a folder of
-  50,000 images opens at once and thumbnails are decoded page by page.
+  50,000 images opens at once and thumbnails are decoded page by page. A folder split the
+  way datasets are often downloaded, ``root/train/<class>/...`` beside ``root/test/<class>/...``
+  (or ``val/``), is recognised: the classes are the ones inside, ``train`` is trained on and
+  the held-out folder is the validation split (``val`` before ``test``).
 * ``mnist`` / ``fashion_mnist``: the IDX files, ``cifar10``: the binary batches; both read
   whole into memory (the training files; the validation split is cut from them).
 
@@ -14,7 +17,10 @@ Images are ``HWC`` uint8. They are brought to the model's input shape (channels 
 then the training split goes through the project's augmentations (darklib.vision.transforms,
 built by name from the spec), and both splits are scaled to [0, 1] and, with ``normalize``,
 to [-1, 1]. Reader errors (a missing file, a corrupt image, a malformed IDX header) keep
-darklib's message, which names the file, and become :class:`DataError`.
+darklib's message, which names the file, and become :class:`DataError`. With the spec's
+``on_error="skip"`` an image that cannot be decoded is left out where it is met (its place
+in a batch goes to the next readable image of the split) and listed in ``skipped``: a
+corrupt file among 50,000 costs no upfront decoding of them all, and never stops a run.
 """
 
 from __future__ import annotations
@@ -187,23 +193,48 @@ def fit_image(img: np.ndarray, input_shape: Sequence[int]) -> np.ndarray:
 # --------------------------------------------------------------------------- the data
 
 
-class _Split(Dataset):
-    """Part of an :class:`ImageData` as a darklib map-style dataset of ``(CHW float, label)``."""
+SKIP_HINT = (
+    "tick 'Skip unreadable images' in the Dataset panel (the dataset's \"on_error\": "
+    '"skip") to leave such files out'
+)
 
-    def __init__(self, data: ImageData, indices: np.ndarray, transform: Any):
+
+class _Split(Dataset):
+    """Part of an :class:`ImageData` as a darklib map-style dataset of ``(CHW float, label)``.
+
+    An image that cannot be read raises :class:`DataError` naming the file, or, when the
+    data skips unreadable images, is left out: the item is the next readable one."""
+
+    def __init__(self, data: ImageData, indices: np.ndarray, transform: Any, name: str = ""):
         self.data = data
         self.indices = indices
         self.transform = transform
+        self.name = name
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        j = int(self.indices[i])
-        img = self.data.image(j)
-        if self.transform is not None:
-            img = self.transform(img)
-        return self.data.to_input(img), int(self.data.labels[j])
+        d = self.data
+        n = len(self.indices)
+        for k in range(n):
+            j = int(self.indices[(i + k) % n])
+            if j in d.bad:
+                continue
+            try:
+                img = d.image(j)
+            except DataError as e:
+                if d.on_error != "skip":
+                    raise DataError(f"{e}\n({SKIP_HINT})") from e
+                d.leave_out(j, str(e))
+                continue
+            if self.transform is not None:
+                img = self.transform(img)
+            return d.to_input(img), int(d.labels[j])
+        raise DataError(
+            f"none of the {n} images of the {self.name or 'data'} split can be read "
+            f"({len(d.skipped)} unreadable, the first: {d.skipped[0][1] if d.skipped else '?'})"
+        )
 
 
 class ImageData:
@@ -229,6 +260,8 @@ class ImageData:
         spec: DatasetSpec,
         images: np.ndarray | None = None,
         reader: Any = None,
+        split: tuple[np.ndarray, np.ndarray] | None = None,
+        split_note: str = "",
     ):
         if (images is None) == (reader is None):
             raise ValueError("ImageData: give exactly one of images and reader")
@@ -237,16 +270,24 @@ class ImageData:
         self.input_shape = tuple(int(n) for n in input_shape)
         self.spec = spec
         self.source = reader
-        self.skipped: list[tuple[str, str]] = []  # (file, reason) left out by the reader
+        self.on_error = spec.on_error
+        self.skipped: list[tuple[str, str]] = []  # (file, reason) of the images left out
+        self.bad: set[int] = set()  # their indices
         self._images = images
         self._fits = images is not None and images.shape[1:] == _hwc(self.input_shape)
         self._cache: dict[int, np.ndarray] = {}
         self._cache_lock = threading.Lock()
         n = len(self.labels)
-        order = np.random.default_rng([spec.seed, 17]).permutation(n)
-        n_val = max(1, round(n * spec.val_fraction))
-        self.val_indices = np.sort(order[:n_val])
-        self.train_indices = np.sort(order[n_val:])
+        #: how the split was made, for the user ("train/ for training, test/ for validation")
+        self.split_note = split_note
+        if split is not None:  # the data's own split (train/ and test/ folders)
+            self.train_indices = np.asarray(split[0], dtype=np.int64)
+            self.val_indices = np.asarray(split[1], dtype=np.int64)
+        else:
+            order = np.random.default_rng([spec.seed, 17]).permutation(n)
+            n_val = max(1, round(n * spec.val_fraction))
+            self.val_indices = np.sort(order[:n_val])
+            self.train_indices = np.sort(order[n_val:])
         self.transform = build_transform(spec.transforms)
 
     def __len__(self) -> int:
@@ -258,6 +299,36 @@ class ImageData:
 
     def class_counts(self) -> np.ndarray:
         return np.bincount(self.labels, minlength=self.num_classes)
+
+    def file(self, i: int) -> str:
+        """Where image ``i`` comes from (its file for a folder)."""
+        samples = getattr(self.source, "samples", None)
+        return str(samples[i][0]) if samples is not None else f"image {i}"
+
+    def leave_out(self, i: int, reason: str) -> None:
+        """Record image ``i`` as unreadable: training and validation pass over it."""
+        with self._cache_lock:
+            if i not in self.bad:
+                self.bad.add(i)
+                self.skipped.append((self.file(i), reason))
+
+    def val_positions(self, n: int) -> np.ndarray:
+        """``n`` positions into the validation split for a partial validation: a fixed
+        (seeded) sample with the classes taken in turn, so that a validation cut short
+        still sees every class, not the first class of a split sorted by class."""
+        m = len(self.val_indices)
+        if n >= m:
+            return np.arange(m)
+        rng = np.random.default_rng([self.spec.seed, 29])
+        labels = self.labels[self.val_indices]
+        per_class = [rng.permutation(np.flatnonzero(labels == k)) for k in np.unique(labels)]
+        # round-robin over the classes (each in its own shuffled order)
+        width = max(len(p) for p in per_class)
+        table = np.full((len(per_class), width), -1, np.int64)
+        for r, p in enumerate(per_class):
+            table[r, : len(p)] = p
+        order = table.T.reshape(-1)
+        return np.sort(order[order >= 0][:n])
 
     def raw_image(self, i: int) -> np.ndarray:
         """Image ``i`` as stored (HWC uint8)."""
@@ -306,10 +377,10 @@ class ImageData:
         return np.stack([self.to_input(self.image(int(i))) for i in indices])
 
     def train_dataset(self) -> Dataset:
-        return _Split(self, self.train_indices, self.transform)
+        return _Split(self, self.train_indices, self.transform, "training")
 
     def val_dataset(self) -> Dataset:
-        return _Split(self, self.val_indices, None)
+        return _Split(self, self.val_indices, None, "validation")
 
     def subset(self, n_train: int, n_val: int) -> ImageData:
         """The same data with the splits cut short (tests, quick previews)."""
@@ -358,6 +429,75 @@ def detect_source(path: str | os.PathLike) -> str:
     return "folder"
 
 
+#: sub-folder names of a split folder: the training part, and the held-out parts in the
+#: order they are preferred as the validation split
+TRAIN_DIRS = ("train", "training")
+HELD_OUT_DIRS = ("val", "valid", "validation", "test", "testing")
+
+
+def split_folders(path: str | os.PathLike) -> tuple[Path, Path | None] | None:
+    """The parts of a folder laid out as ``train/<class>/...`` beside ``test/<class>/...``
+    (or ``val/``): ``(train folder, held-out folder or None)``, or None for a plain image
+    folder. It is a split folder when each of its sub-folders is named as a split (train,
+    val, valid, validation, test, testing; any case) and the training one holds folders
+    (its classes) rather than images: two classes that happen to be called "train" and
+    "test" hold images."""
+    root = Path(path)
+    try:
+        subs = {
+            e.name.lower(): Path(e.path)
+            for e in os.scandir(root)
+            if e.is_dir() and not e.name.startswith((".", "__"))  # .git, __MACOSX
+        }
+    except OSError:
+        return None
+    if not subs or any(n not in TRAIN_DIRS + HELD_OUT_DIRS for n in subs):
+        return None
+    train = next((subs[n] for n in TRAIN_DIRS if n in subs), None)
+    if train is None:
+        return None
+    try:
+        inner = list(os.scandir(train))
+    except OSError:
+        return None
+    if not any(e.is_dir() for e in inner) or any(
+        e.is_file() and e.name.lower().endswith(D.IMG_EXTENSIONS) for e in inner
+    ):
+        return None
+    held = next((subs[n] for n in HELD_OUT_DIRS if n in subs), None)
+    return train, held
+
+
+class _SplitFolder:
+    """A split folder's training and held-out ImageFolders as one reader: items
+    ``0 .. n_train - 1`` are the training images, the rest the held-out ones, whose class
+    indices follow the training folder's class names."""
+
+    def __init__(self, train: Any, held: Any):
+        self.train, self.held = train, held
+        self.classes = list(train.classes)
+        self.n_train = len(train)
+        index = {c: k for k, c in enumerate(self.classes)}
+        unknown = [c for c in held.classes if c not in index]
+        if unknown:
+            raise DataError(
+                f"{held.root}: the classes {', '.join(unknown)} are not in the training "
+                f"folder {train.root} (whose classes are {', '.join(self.classes)})"
+            )
+        remap = [index[c] for c in held.classes]
+        self.samples = list(train.samples) + [(p, remap[t]) for p, t in held.samples]
+        self.targets = [t for _, t in self.samples]
+        self.skipped = list(train.skipped) + list(held.skipped)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        if i < self.n_train:
+            return self.train[i]
+        return self.held[i - self.n_train][0], self.samples[i][1]
+
+
 def class_count(path: str | os.PathLike, source: str) -> int | None:
     """How many classes an on-disk source holds, cheaply (the folder listing; 10 for the
     MNIST, FashionMNIST and CIFAR-10 files), or None when it cannot be told."""
@@ -382,7 +522,15 @@ def open_reader(spec: DatasetSpec, input_shape: Sequence[int]) -> Any:
     try:
         if spec.source == "folder":
             mode = "L" if _hwc(input_shape)[2] == 1 else "RGB"
-            return D.ImageFolder(path, mode=mode, on_error=spec.on_error)
+            # unreadable images are skipped where they are met (see ImageData), not by
+            # decoding every image of the folder here
+            parts = split_folders(path)
+            if parts is None:
+                return D.ImageFolder(path, mode=mode)
+            train, held = parts
+            if held is None:  # train/<class>/... alone: the validation split is cut from it
+                return D.ImageFolder(train, mode=mode)
+            return _SplitFolder(D.ImageFolder(train, mode=mode), D.ImageFolder(held, mode=mode))
         if spec.source == "mnist":
             return D.MNIST(path, train=True)
         if spec.source == "fashion_mnist":
@@ -408,9 +556,24 @@ def load_data(spec: DatasetSpec, input_shape: Sequence[int]) -> ImageData:
     data = getattr(ds, "data", None)
     if isinstance(data, np.ndarray):  # IDX / CIFAR: read whole
         out = ImageData(ds.targets, ds.classes, input_shape, spec, images=_nhwc(data, input_shape))
+    elif isinstance(ds, _SplitFolder):
+        n = len(ds)
+        train, held = Path(ds.train.root).name, Path(ds.held.root).name
+        note = f"{train}/ for training, {held}/ for validation"
+        out = ImageData(
+            np.asarray(ds.targets, dtype=np.int64),
+            ds.classes,
+            input_shape,
+            spec,
+            reader=ds,
+            split=(np.arange(ds.n_train), np.arange(ds.n_train, n)),
+            split_note=note,
+        )
     else:
         out = ImageData(np.asarray(ds.targets), ds.classes, input_shape, spec, reader=ds)
-    out.skipped = list(getattr(ds, "skipped", []))  # left out with on_error="skip"
+        root = getattr(ds, "root", None)
+        if spec.source == "folder" and Path(root).resolve() != Path(spec.path or "").resolve():
+            out.split_note = f"{Path(root).name}/ only: the validation split is cut from it"
     return out
 
 
@@ -435,6 +598,7 @@ __all__ = [
     "load_data",
     "open_reader",
     "procedural_arrays",
+    "split_folders",
     "transform_names",
     "transform_problem",
 ]

@@ -75,9 +75,12 @@ class DatasetSpec(_Strict):
     ``source`` is ``"procedural"`` (``name`` picks the generator, nothing is downloaded), or
     a folder ``path`` read by darklib.vision: ``"folder"`` (an ImageFolder tree: one
     sub-folder of images per class), ``"mnist"`` / ``"fashion_mnist"`` (IDX files) or
-    ``"cifar10"`` (the binary batches). The validation split is cut from the training files.
-    ``on_error="skip"`` leaves unreadable images of a folder out (each is decoded once when
-    the folder is opened) instead of stopping at the first one.
+    ``"cifar10"`` (the binary batches). The validation split is cut from the training files
+    (``val_fraction``), except for a folder split as ``train/<class>/...`` beside
+    ``test/<class>/...`` (or ``val/``), whose held-out folder is the validation split.
+    ``on_error="skip"`` leaves unreadable images of a folder out where they are met (each is
+    reported by name) instead of stopping at the first one; the studio's window sets it for
+    the folders chosen there.
     """
 
     source: Literal["procedural", "folder", "mnist", "fashion_mnist", "cifar10"] = "procedural"
@@ -201,6 +204,36 @@ class ProjectSpec(_Strict):
         return v
 
 
+class HistorySpec(BaseModel):
+    """What ``history.json`` holds (written by :class:`studio.trainer.History` and
+    ``Session.snapshot``): per-step and per-epoch metric series (a list of numbers, null for
+    a missing value, per metric name) and the trainer's bookkeeping (the unfinished epoch's
+    sums, the learning-rate schedule's state). Other keys are kept as they are (files of
+    newer studios); the known ones must have these types."""
+
+    model_config = ConfigDict(extra="allow")
+
+    steps: dict[str, list[float | None]] = Field(default_factory=dict)
+    epochs: dict[str, list[float | None]] = Field(default_factory=dict)
+    epoch_sums: dict[str, Any] | None = Field(None, alias="_epoch_sums")
+    scheduler: dict[str, Any] | None = Field(None, alias="_scheduler")
+    schedule_type: str | None = Field(None, alias="_schedule_type")
+
+
+def history_from_dict(data: Any, where: str = "history.json") -> dict[str, Any]:
+    """Validate a decoded ``history.json`` (raises :class:`ProjectError` naming ``where`` and
+    the field); returns it with the metric series as floats (or None)."""
+    if not isinstance(data, dict):
+        raise ProjectError(
+            f"{where}: the top level must be a JSON object, not {type(data).__name__}"
+        )
+    try:
+        h = HistorySpec.model_validate(data)
+    except ValidationError as e:
+        raise ProjectError(f"{where}: invalid history\n{format_validation_error(e)}") from None
+    return h.model_dump(by_alias=True, exclude_unset=True)
+
+
 def format_validation_error(err: ValidationError) -> str:
     """One line per problem: ``model.layers.3.args: ...``."""
     lines = []
@@ -249,6 +282,8 @@ class Project:
     history: dict[str, Any] = field(default_factory=dict)
     thumbnail: bytes | None = None
     path: Path | None = None
+    # what opening the file changed or could not keep, one line each (shown to the user)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def trained(self) -> bool:
@@ -283,6 +318,8 @@ def unpack_weights(blob: bytes, where: str) -> tuple[dict, dict, dict]:
         tensors = st_load(blob)
     except Exception as e:
         raise ProjectError(f"{where}: weights.safetensors cannot be read ({e})") from None
+    if not isinstance(meta, dict):
+        raise ProjectError(f"{where}: weights.safetensors: its studio metadata must be an object")
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     optim = {k[6:]: v for k, v in tensors.items() if k.startswith("optim.")}
     return model_state, optim, meta
@@ -372,23 +409,54 @@ def _load_zip(path: Path, where: str) -> Project:
             proj = Project(spec=spec)
             hist = _read_member(zf, "history.json", MAX_HISTORY_BYTES, where)
             if hist is not None:
-                h = _decode_json(hist, where + ":history.json")
-                if not isinstance(h, dict):
-                    raise ProjectError(f"{where}:history.json must be a JSON object")
-                proj.history = h
+                hw = where + ":history.json"
+                proj.history = history_from_dict(_decode_json(hist, hw), hw)
             blob = _read_member(zf, "weights.safetensors", MAX_WEIGHTS_BYTES, where)
             if blob is not None:
                 ms, ot, meta = unpack_weights(blob, where)
                 proj.model_state, proj.optim_tensors = ms, ot
                 proj.optim_meta = meta.get("optimizer")
-                pos = meta.get("position") or {}
-                proj.position = {k: int(pos.get(k, 0)) for k in ("epoch", "batch", "step")}
-                if "samples" in pos:  # samples of the current epoch behind (newer files)
-                    proj.position["samples"] = int(pos["samples"])
+                proj.position = _position(meta.get("position"), where)
+            elif _has_metrics(proj.history):
+                # the metrics of a run whose weights are gone: kept, they would be taken for
+                # this (untrained) model's and a new run's curves would continue them
+                n = len(proj.history.get("steps", {}).get("step") or [])
+                proj.history = {}
+                proj.notes.append(
+                    f"{where}: weights.safetensors is missing, so the project opened "
+                    f"untrained and its training history ({n:,} steps) was cleared"
+                )
             proj.thumbnail = _read_member(zf, "thumbnail.png", MAX_THUMBNAIL_BYTES, where)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
             raise ProjectError(f"{where}: damaged archive ({e})") from None
     return proj
+
+
+def _has_metrics(history: dict[str, Any]) -> bool:
+    return any(
+        any(v for v in (history.get(part) or {}).values()) for part in ("steps", "epochs")
+    ) or bool(history.get("_epoch_sums") or history.get("_scheduler"))
+
+
+def _position(pos: Any, where: str) -> dict[str, int]:
+    """The trainer's position from the weights' metadata (counts >= 0)."""
+    pos = {} if pos is None else pos
+    if not isinstance(pos, dict):
+        raise ProjectError(f"{where}: weights.safetensors: position must be an object")
+    out = {}
+    for k in ("epoch", "batch", "step", "samples"):
+        if k not in pos and k == "samples":
+            continue  # samples of the current epoch behind (newer files)
+        v = pos.get(k, 0)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ProjectError(
+                f"{where}: weights.safetensors: position.{k} must be a count (an integer "
+                f">= 0), got {v!r}"
+            )
+        out[k] = v
+    return out
 
 
 def check_state_matches(spec: ProjectSpec, state: dict[str, np.ndarray], where: str) -> None:

@@ -12,8 +12,10 @@ Events are :class:`Event` objects (``kind`` and a ``data`` dict):
 ``paused``      reason ("user", or the NaN guard's message)
 ``resumed``     (nothing)
 ``log``         text
+``skipped``     file, reason, total: an unreadable image left out (``on_error="skip"``)
 ``error``       message, traceback ("" for bad input), user (True for bad input: data
-                that cannot be read or does not fit the model); the run stops, model and
+                that cannot be read or does not fit the model), phase ("training",
+                "validation" or "evaluation": what was running); the run stops, model and
                 history are kept
 ``evaluated``   epoch, loss, acc: an evaluation run's validation metrics
 ``finished``    reason: "completed", "stopped", "error" or "evaluated"
@@ -45,7 +47,7 @@ import numpy as np
 import darklib as dl
 from darklib import optim
 from darklib.optim import lr_scheduler
-from darklib.utils.data import DataLoader
+from darklib.utils.data import DataLoader, Subset
 from studio.data import DataError, load_data, transform_problem
 from studio.modelspec import infer, output_layer
 from studio.network import build_model
@@ -256,6 +258,12 @@ def fit_problem(spec: ProjectSpec, num_classes: int) -> str | None:
     head = output_layer(spec.model)
     name = head.name if head is not None else rep.layers[-1].name
     return task.check_fit(rep.output_shape, num_classes, name)
+
+
+def loss_problem(spec: ProjectSpec) -> str | None:
+    """Why the project's loss cannot train its task (a regression loss such as MSELoss for
+    classification, an unknown loss, bad arguments), or None."""
+    return get_task(spec.task).loss_problem(spec.loss.type, spec.loss.args)
 
 
 def available_devices() -> list[str]:
@@ -606,6 +614,9 @@ class Trainer:
         self._running.set()
         self._thread: threading.Thread | None = None
         self.finished_reason: str | None = None
+        # what the worker is doing: "training", "validation" (an epoch's end) or "evaluation"
+        self.phase = "evaluation" if evaluate_only else "training"
+        self._skips_told = 0  # unreadable images already reported
 
     # -- control (any thread) --------------------------------------------------------------
 
@@ -649,6 +660,28 @@ class Trainer:
     def _emit(self, kind: str, **data: Any) -> None:
         self.events.put(Event(kind, data))
 
+    def _report_skips(self) -> None:
+        """Report the images left out as unreadable since the last call (a few by name, the
+        rest counted): a corrupt file does not stop the run, but the user learns of it."""
+        skipped = getattr(self.session.data, "skipped", None) or []
+        new = skipped[self._skips_told :]
+        if not new:
+            return
+        self._skips_told = len(skipped)
+        for k, (file, reason) in enumerate(new[:5]):
+            self._emit(
+                "skipped",
+                file=file,
+                reason=reason,
+                total=len(skipped) - len(new) + k + 1,
+            )
+        if len(new) > 5:
+            self._emit(
+                "log",
+                text=f"... and {len(new) - 5} more unreadable images left out "
+                f"({len(skipped)} in all)",
+            )
+
     def _wait_if_paused(self, reason: str = "user") -> None:
         if self._running.is_set():
             return
@@ -684,13 +717,14 @@ class Trainer:
                 message=str(e) if user else f"{type(e).__name__}: {e}",
                 traceback="" if user else traceback.format_exc(),
                 user=user,
+                phase=self.phase,
             )
         self.finished_reason = reason
         self._emit("finished", reason=reason)
 
     def _evaluate(self) -> str:
         s = self.session
-        problem = fit_problem(s.spec, s.data.num_classes)
+        problem = loss_problem(s.spec) or fit_problem(s.spec, s.data.num_classes)
         if problem:
             raise DataError(problem)
         val = self._validate(s.data.val_dataset(), epoch=int(s.position["epoch"]))
@@ -703,8 +737,10 @@ class Trainer:
         s = self.session
         t = s.spec.training
         data = s.data
-        problem = fit_problem(s.spec, data.num_classes) or transform_problem(
-            s.spec.dataset.transforms, s.spec.model.input_shape
+        problem = (
+            loss_problem(s.spec)
+            or fit_problem(s.spec, data.num_classes)
+            or transform_problem(s.spec.dataset.transforms, s.spec.model.input_shape)
         )
         if problem:
             raise DataError(problem)
@@ -825,6 +861,7 @@ class Trainer:
                         ips = rate_n / (now - rate_t0)
                         per_step_s = (now - rate_t0) / max(1, rate_n / max(n, 1))
                         rate_t0, rate_n = now, 0
+                    self._report_skips()
                     done = epoch * per_epoch + pos["batch"]
                     eta = (total - done) * per_step_s if per_step_s else math.nan
                     self._emit(
@@ -848,7 +885,9 @@ class Trainer:
                 if close is not None:
                     close()
             # ---- end of epoch: validation, schedule, checkpoint
+            self.phase = "validation"
             val = self._validate(val_ds)
+            self.phase = "training"
             if self._stop.is_set():
                 # stopped during validation: the epoch is not finished; the position stays at
                 # its end, so the next Start validates and records it
@@ -878,6 +917,12 @@ class Trainer:
         the epoch being trained)."""
         s = self.session
         t = s.spec.training
+        positions = np.arange(len(val_ds))
+        if self.max_val and len(val_ds) > self.max_val * t.batch_size:
+            # a partial validation: a fixed sample that mixes the classes (the first batches
+            # of a split sorted by class would hold one class only)
+            positions = s.data.val_positions(self.max_val * t.batch_size)
+            val_ds = Subset(val_ds, positions.tolist())
         loader = DataLoader(
             val_ds, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers
         )
@@ -886,9 +931,7 @@ class Trainer:
         with s.lock, dl.no_grad():
             s.model.eval()
             try:
-                for i, batch in enumerate(loader):
-                    if self.max_val and i >= self.max_val:
-                        break
+                for batch in loader:
                     if self._stop.is_set():
                         break
                     bstats, bout = s.task.eval_step(s.model, batch, s.loss_fn, s.device)
@@ -898,10 +941,11 @@ class Trainer:
                         outs.setdefault(k, []).append(v)
             finally:
                 s.model.train()
+        self._report_skips()
         if not stats:
             return {}
         cat = {k: np.concatenate(v) for k, v in outs.items()}
-        cat["index"] = np.asarray(s.data.val_indices[: len(next(iter(cat.values())))])
+        cat["index"] = np.asarray(s.data.val_indices[positions[: len(next(iter(cat.values())))]])
         s.previews = s.task.previews(cat, s.data.num_classes)
         s.previews["index"] = cat["index"]
         s.previews["classes"] = [str(c) for c in s.data.classes]

@@ -59,9 +59,21 @@ def test_corrupt_image_names_the_file_or_is_skipped(tmp_path):
     k = [p for p, _ in d.source.samples].index(str(bad))
     with pytest.raises(DataError, match=r"broken\.png: cannot decode"):
         d.image(k)
+    # in a split, without skipping, the message names the file and the way to skip it
+    pos = int(np.flatnonzero(np.r_[d.train_indices, d.val_indices] == k)[0])
+    split = d.train_dataset() if pos < len(d.train_indices) else d.val_dataset()
+    pos = pos if pos < len(d.train_indices) else pos - len(d.train_indices)
+    with pytest.raises(DataError, match=r"(?s)broken\.png: cannot decode.*Skip unreadable"):
+        split[pos]
+    # skipping: the folder opens without decoding every image; an unreadable one is left
+    # out where it is met (its item is the next readable image) and listed
     spec = DatasetSpec(source="folder", path=str(tmp_path / "imgs"), on_error="skip")
     d = load_data(spec, [3, 16, 16])
-    assert len(d) == 8 and [p for p, _ in d.skipped] == [str(bad)]
+    assert len(d) == 9 and d.skipped == []
+    split = d.train_dataset() if split.name == "training" else d.val_dataset()
+    x, _ = split[pos]
+    assert x.shape == (3, 16, 16) and [p for p, _ in d.skipped] == [str(bad)]
+    assert "cannot decode" in d.skipped[0][1] and d.bad == {k}
 
 
 @pytest.mark.parametrize("where", ["missing", "empty"])

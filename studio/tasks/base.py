@@ -38,6 +38,27 @@ class Task:
             raise ValueError(f"darklib.nn has no loss {loss_type!r}")
         return cls(**args)
 
+    #: the darklib.nn losses that fit the task's model outputs and targets (None: any)
+    losses: tuple[str, ...] | None = None
+
+    def loss_problem(self, loss_type: str, args: dict) -> str | None:
+        """Why the loss named in the project cannot train this task, or None: an unknown
+        loss, one that does not fit the task's outputs and targets, or arguments it does not
+        take. Checked before a run starts, so that a misfit is a message, not an error in
+        the middle of the first epoch."""
+        if not loss_type.endswith("Loss") or not isinstance(getattr(nn, loss_type, None), type):
+            return f"loss {loss_type!r} is not a darklib.nn loss"
+        if self.losses is not None and loss_type not in self.losses:
+            return (
+                f"loss {loss_type} does not fit the {self.kind} task: use "
+                f'{" or ".join(self.losses)} (set "loss" in the project file)'
+            )
+        try:
+            self.make_loss(loss_type, args)
+        except Exception as e:
+            return f"loss {loss_type}: bad arguments {args}: {e}"
+        return None
+
     def data_problem(self, num_classes: int) -> str | None:
         """Why data with ``num_classes`` classes cannot be used for this task, or None."""
         return None

@@ -27,6 +27,9 @@ class ClassificationTask(Task):
 
     kind = "classification"
     metric_names = ("loss", "acc")
+    # those taking (N, classes) scores and (N,) class indices; NLLLoss wants log-probabilities
+    # (a model ending in LogSoftmax)
+    losses = ("CrossEntropyLoss", "NLLLoss", "MultiMarginLoss")
 
     def _forward(self, model: Any, batch: Any, loss_fn: Any, device: Any) -> tuple:
         x, y = batch[0], batch[1]

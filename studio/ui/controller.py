@@ -35,7 +35,7 @@ from studio.project import (
     save_project,
 )
 from studio.tasks import get_task
-from studio.trainer import Event, History, Session, Trainer, fit_problem
+from studio.trainer import Event, History, Session, Trainer, fit_problem, loss_problem
 
 DRAIN_MS = 50  # 20 Hz
 MAX_RECENT = 8
@@ -95,6 +95,10 @@ class Controller(QObject):
         proj = load_project(path)
         self._set_project(proj)
         self.add_recent(str(path))
+        if proj.notes:  # what opening changed (a history without weights was cleared)
+            self._set_dirty(True)  # the project differs from its file now
+            for note in proj.notes:
+                self.message.emit(note)
         return proj
 
     def new_from(self, proj: Project) -> None:
@@ -543,12 +547,16 @@ class Controller(QObject):
 
     def start_problem(self) -> str | None:
         """Why training cannot start, known before any thread runs: a model that does not
-        check out, a transform that cannot work on the images or gives another size than
-        the model takes, an output size that does not match the classes (these last ones
-        once the data is loaded; the trainer checks them again)."""
+        check out, a loss that does not fit the task, a transform that cannot work on the
+        images or gives another size than the model takes, an output size that does not
+        match the classes (these last ones once the data is loaded; the trainer checks them
+        again)."""
         err = infer(self.spec.model).first_error()
         if err:
             return f"the model is invalid: {err}"
+        problem = loss_problem(self.spec)
+        if problem:
+            return problem
         problem = transform_problem(self.spec.dataset.transforms, self.spec.model.input_shape)
         if problem:
             return problem
@@ -591,7 +599,7 @@ class Controller(QObject):
         err = infer(self.spec.model).first_error()
         if err:
             return f"the model is invalid: {err}"
-        return self.fit_problem()
+        return loss_problem(self.spec) or self.fit_problem()
 
     def pause(self) -> None:
         if self.is_training and not self.trainer.is_paused:

@@ -27,7 +27,7 @@ from studio.ui.panels.dataset import DatasetPanel
 from studio.ui.panels.model import ModelPanel
 from studio.ui.panels.outputs import OutputsPanel
 from studio.ui.panels.start import StartPanel
-from studio.ui.panels.training import TrainingPanel
+from studio.ui.panels.training import TrainingPanel, skipped_text
 from studio.ui.widgets import guarded, report_error
 
 PANELS = ["Start", "Dataset", "Model", "Training", "Outputs"]
@@ -36,13 +36,17 @@ FILTER = f"Dark Studio projects (*{SUFFIX} *.json);;All files (*)"
 
 
 class MainWindow(QMainWindow):
-    """The studio window. ``ask`` answers confirmation dialogs in tests (None: ask a person);
-    ``errors`` collects error-dialog texts (also shown as dialogs unless ``quiet``)."""
+    """The studio window. ``ask`` answers confirmation dialogs in tests (None: ask a person)
+    and ``save_answer`` the unsaved-changes question; ``errors`` collects error-dialog texts
+    (also shown as dialogs unless ``quiet``)."""
 
     def __init__(self, quiet: bool = False):
         super().__init__()
         self.quiet = quiet
         self.ask: bool | None = None
+        # tests: the answer to "Save / Discard / Cancel" ("save", "discard", "cancel")
+        self.save_answer: str | None = None
+        self.questions: list[str] = []  # the unsaved-changes questions asked (tests)
         self.errors: list[str] = []
         self.c = Controller(self)
         self.setWindowTitle("Dark Studio")
@@ -380,8 +384,15 @@ class MainWindow(QMainWindow):
 
     def _events(self, events: list) -> None:
         for e in events:
-            if e.kind == "error":
-                self.statusBar().showMessage(f"training stopped: {e.data['message']}", 10000)
+            if e.kind == "skipped":
+                self.statusBar().showMessage(skipped_text(e.data), 10000)
+            elif e.kind == "error":
+                phase = e.data.get("phase", "training")
+                what = {
+                    "evaluation": "evaluation failed",
+                    "validation": "training stopped by an error in validation",
+                }.get(phase, "training stopped")
+                self.statusBar().showMessage(f"{what}: {e.data['message']}", 10000)
 
     def closeEvent(self, e: Any) -> None:
         try:
@@ -394,23 +405,61 @@ class MainWindow(QMainWindow):
                 e.accept()
 
     def _close(self, e: Any) -> None:
-        if self.c.is_training:
-            if not self.confirm("Training is running", "Stop training and close the window?"):
-                e.ignore()
-                return
-            self.c.stop(wait=30.0)
-        elif self.c.dirty and self.c.project is not None and self.ask is None and not self.quiet:
-            r = QMessageBox.question(
-                self,
-                "Unsaved changes",
-                "Save the project before closing?",
-                QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+        """Close the window without losing work: unsaved changes (a run going on always
+        makes some) are offered for saving first. A run is stopped, and its thread waited
+        for, only once the user chose Save or Discard: Cancel leaves it running."""
+        if self.c.state == "evaluating":
+            self.c.stop(wait=30.0)  # an evaluation changes nothing worth keeping
+        training = self.c.is_training
+        if not training and not (self.c.dirty and self.c.project is not None):
+            self.c.timer.stop()
+            e.accept()
+            return
+        if training:
+            text = (
+                "Training is running. Stop it and save the project (weights, optimizer "
+                "state and history) before closing?"
             )
-            if r == QMessageBox.Cancel or (r == QMessageBox.Save and not self.save()):
-                e.ignore()
-                return
+        else:
+            text = "Save the project before closing?"
+        choice = self.unsaved_choice(text, training)
+        if choice == "cancel":
+            e.ignore()
+            return
+        if training and not self.c.stop(wait=30.0):
+            # the batch is still running: closing now would kill the thread mid-step
+            self.statusBar().showMessage(
+                "training did not stop within 30 s: the window stays open (close it again "
+                "once the run has stopped)",
+                10000,
+            )
+            e.ignore()
+            return
+        if choice == "save" and not self.save():
+            e.ignore()  # the save failed or was cancelled: the run stays stopped, not lost
+            return
         self.c.timer.stop()
         e.accept()
+
+    def unsaved_choice(self, text: str, training: bool = False) -> str:
+        """Ask "Save / Discard / Cancel" about unsaved changes: ``"save"``, ``"discard"`` or
+        ``"cancel"``. Tests answer with ``save_answer`` (each question is kept in
+        ``questions``); a quiet window, or one whose yes/no questions are answered by
+        ``ask``, is not asked: it discards (during a run ``ask`` False cancels instead)."""
+        if self.save_answer is not None:
+            self.questions.append(text)
+            return self.save_answer
+        if self.quiet or self.ask is not None:
+            return "cancel" if training and self.ask is False else "discard"
+        r = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            text,
+            QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel,
+        )
+        if r == QMessageBox.Save:
+            return "save"
+        return "discard" if r == QMessageBox.Discard else "cancel"
 
 
 def open_later(window: MainWindow, path: str | None) -> None:

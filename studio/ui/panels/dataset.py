@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -178,7 +179,18 @@ class DatasetPanel(QWidget):
         sl = QVBoxLayout(side)
         sl.setContentsMargins(8, 0, 0, 0)
         sl.setSpacing(8)
-        sl.addWidget(section("Class counts"))
+        counts_head = QHBoxLayout()
+        counts_head.addWidget(section("Class counts"))
+        counts_head.addStretch(1)
+        # (here, not in the source bar: the window must fit a 1280-pixel-wide screen)
+        self.skip = QCheckBox("Skip unreadable images")
+        self.skip.setToolTip(
+            "Leave out images of the folder that cannot be decoded (each is named in the "
+            "training log and the status bar) instead of stopping the run at the first one"
+        )
+        self.skip.toggled.connect(self._skip_changed)
+        counts_head.addWidget(self.skip)
+        sl.addLayout(counts_head)
         self.counts = pg.PlotWidget()
         self.counts.setMinimumHeight(150)
         self.counts.setMenuEnabled(False)
@@ -278,7 +290,9 @@ class DatasetPanel(QWidget):
         )
         if has:
             self.size.setEnabled(editable and self.c.spec.dataset.source == "procedural")
+            self.skip.setEnabled(editable and self.c.spec.dataset.source == "folder")
         else:
+            self.skip.setEnabled(False)
             self.head.sub_label.setText("Open a project or pick a sample on the Start page.")
 
     def _refuse_edit(self) -> bool:
@@ -322,6 +336,8 @@ class DatasetPanel(QWidget):
                 self.source.setCurrentIndex(i)
         self.size.setValue(ds.size)
         self.size.setEnabled(ds.source == "procedural" and not self.c.data_locked)
+        self.skip.setChecked(ds.on_error == "skip")
+        self.skip.setEnabled(ds.source == "folder" and not self.c.data_locked)
         self._fill_transforms()
         self._loading = False
         self._shown = None
@@ -340,10 +356,17 @@ class DatasetPanel(QWidget):
             return
         self._shown = d
         self.error.hide()
-        skipped = f" · {len(d.skipped)} unreadable left out" if d.skipped else ""
+        skipped = (
+            f" · {len(d.skipped)} unreadable left out ({d.skipped[0][0]}"
+            + (", ..." if len(d.skipped) > 1 else "")
+            + ")"
+            if d.skipped
+            else ""
+        )
+        split = f" ({d.split_note})" if d.split_note else ""
         self.head.sub_label.setText(
             f"{len(d):,} images from {_source_text(ds)} · {d.num_classes} classes · "
-            f"{len(d.train_indices):,} train / {len(d.val_indices):,} validation · "
+            f"{len(d.train_indices):,} train / {len(d.val_indices):,} validation{split} · "
             f"input {'×'.join(map(str, self.c.spec.model.input_shape))}" + skipped  # noqa: RUF001
         )
         self.klass.blockSignals(True)
@@ -453,9 +476,26 @@ class DatasetPanel(QWidget):
         ds = self.c.spec.dataset
         ds.path = str(path)
         ds.source = kind
+        if kind == "folder":
+            # a folder of the user's files: one corrupt image should not stop a run (it is
+            # named when met; the "Skip unreadable" box turns this off)
+            ds.on_error = "skip"
         self.c.mark_changed("dataset")
         if n:
             self.c.fit_output_to(n)
+
+    def _skip_changed(self, on: bool) -> None:
+        if self._loading or self.c.project is None:
+            return
+        ds = self.c.spec.dataset
+        want = "skip" if on else "raise"
+        if ds.on_error == want:
+            return
+        if self._refuse_edit():
+            self.reload()
+            return
+        ds.on_error = want
+        self.c.mark_changed("dataset")
 
     def _size_changed(self) -> None:
         if self.c.project is None:

@@ -49,6 +49,7 @@ class OutputsPanel(QWidget):
         self.prev: dict[str, Any] = {}
         self._stale = False  # previews arrived while hidden: drawn when shown
         self._auto_evaluated = False  # the opened project's predictions were asked for
+        self._failed = ""  # the last evaluation's failure, in one line
         self._cm_names: list[str] = []
         self._d: Any = None  # the data the previews index
         self.order = np.zeros(0, np.int64)  # positions into the preview arrays
@@ -69,6 +70,13 @@ class OutputsPanel(QWidget):
         for t in (self.t_acc, self.t_right, self.t_wrong, self.t_epoch):
             tiles.addWidget(t)
         lay.addLayout(tiles)
+        # why the last evaluation (or an epoch's validation) failed, until the next run
+        self.error = QLabel()
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.error.hide()
+        lay.addWidget(self.error)
 
         split = QSplitter(Qt.Horizontal)
         lay.addWidget(split, 1)
@@ -142,6 +150,8 @@ class OutputsPanel(QWidget):
         controller.trainingReset.connect(self._weights_replaced)
         controller.previewsDropped.connect(self._reset)
         controller.stateChanged.connect(lambda _: self._enable())
+        controller.stateChanged.connect(self._state_changed)
+        controller.projectChanged.connect(self._clear_error)
         # whether the model fits the data is known once the data is loaded
         controller.dataReady.connect(self._enable)
         controller.specChanged.connect(lambda _: self._enable())
@@ -164,6 +174,8 @@ class OutputsPanel(QWidget):
             self.empty.setText(
                 f"Cannot evaluate: {misfit}"
                 if misfit
+                else self._failed
+                if self._failed and self.c.state == "idle"
                 else "Computing the trained model's predictions…"
                 if self.c.state == "evaluating"
                 else "Press Evaluate to see the trained model's predictions."
@@ -204,7 +216,34 @@ class OutputsPanel(QWidget):
             t.set("--")
         self._enable()
 
+    def _state_changed(self, state: str) -> None:
+        if state in ("running", "evaluating"):
+            self._clear_error()  # a new run: the last one's failure is history
+
+    def _clear_error(self) -> None:
+        self._failed = ""
+        self.error.clear()
+        self.error.hide()
+
+    def show_error(self, phase: str, message: str) -> None:
+        """Say why the predictions could not be computed (an evaluation, or the validation
+        at an epoch's end, failed): the message, first line first, and the way on."""
+        what = "Evaluation" if phase == "evaluation" else "Validation at the end of the epoch"
+        first, _, rest = (message or "error").partition("\n")
+        self.error.setText(
+            f"{what} failed: {first}"
+            + (f"\n{rest}" if rest else "")
+            + "\n(the Training panel's log has the details)"
+        )
+        self.error.show()
+        self._failed = f"{what} failed: {first}"
+        if not self.prev:
+            self.empty.setText(self._failed)
+
     def _on_events(self, events: list) -> None:
+        for e in events:
+            if e.kind == "error" and e.data.get("phase") in ("evaluation", "validation"):
+                self.show_error(e.data["phase"], e.data.get("message", ""))
         for e in reversed(events):
             if e.kind == "previews":
                 self.show_previews(e.data)

@@ -49,6 +49,15 @@ def _nice_top(v: float) -> float:
     return 10 * e
 
 
+def skipped_text(d: dict) -> str:
+    """One line for a ``skipped`` event: which file, why, how many so far."""
+    reason = d.get("reason", "")
+    file = d.get("file", "")
+    why = reason if file and file in reason else f"{file}: {reason}"
+    total = int(d.get("total", 1))
+    return f"left out an unreadable image ({total} so far; the run goes on): {why}"
+
+
 def _short(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -494,6 +503,8 @@ class TrainingPanel(QWidget):
                 self.append_log("resumed")
             elif e.kind == "log":
                 self.append_log(d["text"])
+            elif e.kind == "skipped":
+                self.append_log(skipped_text(d))
             elif e.kind == "checkpoint":  # the full path once, then a short line per epoch
                 first = d["path"] != self._checkpoint
                 self._checkpoint = d["path"]
