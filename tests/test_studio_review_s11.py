@@ -531,3 +531,24 @@ def test_val_positions_take_the_classes_in_turn():
     assert len(pos) == 8 and np.bincount(vl[pos], minlength=4).tolist() == [2, 2, 2, 2]
     np.testing.assert_array_equal(pos, d.val_positions(8))
     assert d.val_positions(1000).tolist() == list(range(len(d.val_indices)))
+
+
+def test_cli_info_piped_into_a_reader_that_stops_early_exits_quietly():
+    """`python main.py info P | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "main.py"), "info", str(root / SAMPLES[0])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=root,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away after one line
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert first.strip()
+    assert "Traceback" not in err and "BrokenPipe" not in err
