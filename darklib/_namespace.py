@@ -298,9 +298,11 @@ _settings = {"deterministic": False, "warn_only": False, "matmul_precision": "hi
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
-    """Record the switch, as torch. darklib's ops are deterministic whatever it says: the
-    CPU splits sums in fixed chunks and reduces them in order, and no op uses atomic
-    accumulation whose order varies between runs."""
+    """Record the switch, as torch (it selects no other algorithms here). darklib's ops
+    on the CPU are deterministic whatever it says: sums are split in fixed chunks and
+    reduced in order. On the GPU, scatter-add style gradients (indexing, index_add,
+    embedding) add with atomics, whose order, and so the last bits of float sums, can vary
+    between runs."""
     if not isinstance(mode, bool):
         raise InvalidType(
             f"use_deterministic_algorithms expects a bool, but got {type(mode).__name__}"

@@ -1088,8 +1088,14 @@ def multinomial(
     p = rows / total
     if replacement:  # inverse CDF, on the tensor's device
         u = gen.sample("rand", xp, (p.shape[0], num_samples), np.dtype(np.float64))
-        out = (u[:, :, None] > xp.cumsum(p, axis=1)[:, None, :]).sum(axis=2)
-        out = xp.minimum(out, n - 1)
+        # the first category whose CDF reaches u, for all rows in one search: row r's CDF
+        # (ending at exactly 1) and draws shifted by r keep the rows apart in one sorted array
+        cdf = xp.cumsum(p, axis=1)
+        cdf /= cdf[:, -1:]
+        shift = xp.arange(p.shape[0], dtype=np.float64)[:, None]
+        at = xp.searchsorted((cdf + shift).reshape(-1), (u + shift).reshape(-1), side="left")
+        out = at.reshape(u.shape) - xp.arange(p.shape[0])[:, None] * n
+        out = xp.clip(out, 0, n - 1)
     else:  # Gumbel top-k: the k largest of log(p) + Gumbel noise, a draw without replacement
         u = gen.sample("rand", xp, p.shape, np.dtype(np.float64))
         with np.errstate(divide="ignore"):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.backend import _loaded_cupy
 from darklib.errors import InvalidType, InvalidValue
 
 
@@ -29,6 +30,22 @@ def _check_seed(seed: Any) -> int:
     return seed % 2**64
 
 
+_draws = threading.local()  # .refused: the message a draw raises in this thread, or None
+
+
+@contextlib.contextmanager
+def draws_refused(reason: str | None) -> Iterator[None]:
+    """Inside the block, every draw from any generator in this thread raises
+    ``RuntimeError(reason)`` (``vmap``'s randomness='error'); None allows them again
+    (an inner block that permits draws)."""
+    previous = getattr(_draws, "refused", None)
+    _draws.refused = reason
+    try:
+        yield
+    finally:
+        _draws.refused = previous
+
+
 class Generator:
     """A seedable source of random numbers (``dl.Generator().manual_seed(0)``)."""
 
@@ -38,6 +55,7 @@ class Generator:
         self._cpu = np.random.default_rng(self._seed)
         self._gpu: dict[Any, Any] = {}
         self._gpu_seed: int | None = None  # (None: the GPU streams derive from _seed)
+        self._forks = 0  # forks since the seed was set (each gives the GPU a new seed)
 
     def manual_seed(self, seed: int) -> Generator:
         """Seed the generator with an integer in [-2**63, 2**64) (negative seeds wrap to
@@ -46,7 +64,7 @@ class Generator:
         with self._lock:
             self._seed = seed
             self._cpu = np.random.default_rng(seed)
-            self._gpu, self._gpu_seed = {}, None
+            self._gpu, self._gpu_seed, self._forks = {}, None, 0
         return self
 
     def seed(self) -> int:
@@ -58,9 +76,9 @@ class Generator:
 
     def get_state(self) -> Any:
         """The generator's state as a uint8 tensor (torch's form, to hand back to
-        :meth:`set_state` or save): the seed and the CPU stream's state. The GPU streams are
-        not captured: after :meth:`set_state` each restarts from the seed (CuPy's
-        generators expose no state)."""
+        :meth:`set_state` or save): the seed and the CPU stream's state. As torch's
+        ``get_rng_state``, it holds the CPU stream only: :meth:`set_state` leaves the GPU
+        streams going on where they are (CuPy's generators expose no state)."""
         from darklib.tensor import Tensor
 
         with self._lock:
@@ -75,17 +93,21 @@ class Generator:
             self._seed = state["seed"]
             self._cpu = np.random.default_rng(self._seed)
             self._cpu.bit_generator.state = state["cpu"]
-            self._gpu, self._gpu_seed = {}, None
 
-    def fork(self, xp: Any = None) -> dict:
+    def fork(self) -> dict:
         """A point in the streams to come back to with :meth:`replay` (activation
-        checkpointing draws the same dropout masks again): the CPU stream's state and, for
-        ``xp`` CuPy, a fresh seed drawn from the GPU stream, from which the GPU streams
-        restart now and at each replay (CuPy's generators expose no state to save)."""
+        checkpointing draws the same dropout masks again, ``vmap(randomness='same')`` the
+        same numbers for every entry): the CPU stream's state and, once CuPy is in use, a
+        new seed from which the GPU streams restart now and at each replay (CuPy's
+        generators expose no state to save). The seed is derived on the host from the
+        generator's seed and a fork count: reproducible under ``manual_seed``, no device
+        round trip."""
         with self._lock:
             point: dict[str, Any] = {"cpu": self._cpu.bit_generator.state}
-            if xp is not None and xp is not np:
-                seed = int(self._rng_for(xp).integers(0, 2**62, size=()))
+            if _loaded_cupy() is not None:
+                self._forks += 1
+                seq = np.random.SeedSequence([self._seed, self._forks])
+                seed = int(seq.generate_state(1, np.uint64)[0] >> 2)
                 self._gpu, self._gpu_seed = {}, seed
                 point["gpu_seed"] = seed
         return point
@@ -118,10 +140,21 @@ class Generator:
         rng = self._gpu.get(dev)
         if rng is None:
             base = self._seed if self._gpu_seed is None else self._gpu_seed
-            rng = self._gpu[dev] = xp.random.default_rng(base + 7919 * (dev + 1))
+            seed = base + 7919 * (dev + 1)
+            # Philox: a counter-based stream whose set-up is cheap (XORWOW, CuPy's default,
+            # initialises ~270k states per generator; forks and replays make new ones)
+            philox = getattr(xp.random, "Philox4x3210", None)
+            rng = self._gpu[dev] = (
+                xp.random.Generator(philox(seed))
+                if philox is not None
+                else xp.random.default_rng(seed)
+            )
         return rng
 
     def sample(self, kind: str, xp: Any, shape: tuple, dtype: np.dtype, **kw: Any) -> Any:
+        refused = getattr(_draws, "refused", None)
+        if refused is not None:
+            raise RuntimeError(refused)
         with self._lock:
             rng = self._rng_for(xp)
             if kind == "rand":

@@ -1539,27 +1539,37 @@ def test_scatter_reduce_values_and_gradients_like_torch(reduce, include_self, de
             np.testing.assert_allclose(mine, theirs, atol=1e-12)
 
 
-def test_segment_products_match_multiply_at():
-    """The GPU's scatter product (sorted runs multiplied in log2 rounds), run on NumPy:
-    long runs, zeros, NaN and integers give np.multiply.at's results."""
-    from darklib.ops.indexing import _segment_products
+@pytest.mark.parametrize("op", ["multiply", "maximum", "minimum"])
+def test_segment_reduce_matches_ufunc_at(op):
+    """The GPU's scatter product, max and min (sorted runs combined in log2 rounds), run on
+    NumPy: long runs, zeros, NaN (which wins max and min, as torch), integers, float16 and
+    bool give np.<op>.at's results."""
+    from darklib.ops.indexing import _segment_reduce
 
+    ufunc = getattr(np, op)
     r = np.random.default_rng(3)
-    for dtype, n, size in [("float64", 200, 7), ("float64", 1000, 1), ("int64", 300, 20)]:
+    cases = [("float64", 200, 7), ("float64", 1000, 1), ("int64", 300, 20), ("float16", 64, 5)]
+    if op != "multiply":
+        cases.append(("bool", 50, 4))
+    for dtype, n, size in cases:
         lin = r.integers(0, size, n)
         vals = r.uniform(0.5, 1.5, n) * r.choice([-1, 1], n)
-        if dtype == "int64":
+        if dtype in ("int64", "bool"):
             vals = r.integers(-2, 3, n)
         else:
             vals[r.integers(0, n, 3)] = 0.0
             vals[5] = np.nan
         out = r.uniform(1, 2, size + 3).astype(dtype)
         want = out.copy()
-        np.multiply.at(want, lin, vals.astype(dtype))
-        _segment_products(np, out, lin, vals.astype(dtype))
-        np.testing.assert_allclose(out, want, rtol=1e-12)
+        ufunc.at(want, lin, vals.astype(dtype))
+        _segment_reduce(np, out, lin, vals.astype(dtype), ufunc)
+        np.testing.assert_allclose(
+            out.astype(np.float64),
+            want.astype(np.float64),
+            rtol=1e-3 if dtype == "float16" else 1e-12,
+        )
     empty = np.ones(3)
-    _segment_products(np, empty, np.zeros(0, np.int64), np.zeros(0))
+    _segment_reduce(np, empty, np.zeros(0, np.int64), np.zeros(0), ufunc)
     assert empty.tolist() == [1.0, 1.0, 1.0]
 
 

@@ -315,3 +315,15 @@ def test_default_cuda_device_without_a_gpu_fails_at_creation_with_the_cuda_messa
             dl.tensor([1.0])
     finally:
         dl.set_default_device(None)
+
+
+@pytest.mark.skipif(not dl.cuda.is_available(), reason="no GPU")
+def test_set_rng_state_restores_the_cpu_stream_and_leaves_the_gpu_streams_going():
+    """As torch's: the state is the CPU stream's; resuming does not replay GPU masks."""
+    dl.manual_seed(0)
+    state = dl.get_rng_state()
+    first_gpu = dl.rand(64, device="cuda").cpu().numpy()
+    first_cpu = dl.rand(4).numpy()
+    dl.set_rng_state(state)
+    assert not np.array_equal(dl.rand(64, device="cuda").cpu().numpy(), first_gpu)
+    np.testing.assert_array_equal(dl.rand(4).numpy(), first_cpu)

@@ -430,3 +430,20 @@ def test_impossible_transform_ranges_are_named(make, words):
     """(They failed later with 'math domain error' or 'high - low < 0'.)"""
     with pytest.raises(ValueError, match=words):
         make()
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param("cuda", marks=pytest.mark.skipif(not dl.cuda.is_available(), reason="no GPU")),
+    ],
+)
+@pytest.mark.parametrize(
+    "transform",
+    [T.Resize((5, 7)), T.RandomHorizontalFlip(1.0), T.CenterCrop(4), T.RandomRotation(10)],
+)
+def test_tensor_images_stay_on_their_device(device, transform):
+    img = dl.rand(3, 8, 8, device=device)
+    out = transform(img)
+    assert isinstance(out, Tensor) and out.device.type == device

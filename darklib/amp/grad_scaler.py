@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from darklib.backend import as_device
+from darklib.backend import as_device, get_xp
 from darklib.dtypes import float16
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import no_grad
@@ -102,7 +102,7 @@ class GradScaler:
         if state["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv = 1.0 / self._scale
-        found = False
+        flags: dict[str, Any] = {}  # per device: any non-finite gradient, kept there
         seen = 0
         with no_grad():
             for group in optimizer.param_groups:
@@ -114,9 +114,11 @@ class GradScaler:
                         raise InvalidValue("Attempting to unscale FP16 gradients.")
                     seen += 1
                     g.mul_(inv)
-                    if not bool(g.isfinite().all()):
-                        found = True
-        state["found_inf"] = found
+                    xp = get_xp(g.array)
+                    bad = ~xp.isfinite(g.array).all()  # (0-d, on the gradient's device)
+                    key = str(g.device)
+                    flags[key] = bad if key not in flags else flags[key] | bad
+        state["found_inf"] = any(bool(f) for f in flags.values())  # one sync per device
         state["checked"] = seen > 0
         state["stage"] = _UNSCALED
 

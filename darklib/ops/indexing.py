@@ -702,46 +702,45 @@ _REDUCE_NAMES = ("sum", "prod", "mean", "amax", "amin")
 
 def _multiply_at(out: Any, lin: Any, vals: Any) -> None:
     """``out[lin] *= vals`` (1-D) with repeated positions multiplied, as
-    ``np.multiply.at``; on the GPU by :func:`_segment_products` (CuPy has no multiply.at)."""
+    ``np.multiply.at``; on the GPU by :func:`_segment_reduce` (CuPy has no multiply.at)."""
     xp = get_xp(out)
     if xp is np:
         np.multiply.at(out, lin, vals)
     else:
-        _segment_products(xp, out, lin, vals)
+        _segment_reduce(xp, out, lin, vals, xp.multiply)
 
 
-def _segment_products(xp: Any, out: Any, lin: Any, vals: Any) -> None:
-    """``out[lin] *= vals`` with repeats, in whole-array steps: the values sorted by
-    position, each one multiplied by the one ``d`` places on within its run of equal
-    positions for d = 1, 2, 4, ..., so that after log2(longest run) rounds a run's first
-    value holds the product of the run; those multiply into ``out`` at distinct positions.
-    No atomics, and as exact as a product in any other order."""
+def _segment_reduce(xp: Any, out: Any, lin: Any, vals: Any, op: Any) -> None:
+    """``out[lin] = op(out[lin], vals)`` with repeated positions combined, as ``op.at``, in
+    whole-array steps: the values sorted by position, each one combined with the one ``d``
+    places on within its run of equal positions for d = 1, 2, 4, ..., so that after
+    log2(n) rounds a run's first value holds the whole run's result; those combine into
+    ``out`` at distinct positions. No atomics (CuPy has no multiply.at, and its atomic
+    max/min drop NaN and round float64 through float32), a fixed number of rounds (no host
+    sync), every dtype; for products as exact as any other order."""
     if lin.size == 0:
         return
     order = xp.argsort(lin)
     key, v = lin[order], vals[order].astype(out.dtype)
     d = 1
-    while d < key.size:
+    for _ in range(int(key.size - 1).bit_length()):
         same = key[:-d] == key[d:]
-        if not bool(same.any()):
-            break
-        v[:-d] = xp.where(same, v[:-d] * v[d:], v[:-d])
+        v[:-d] = xp.where(same, op(v[:-d], v[d:]), v[:-d])
         d *= 2
     first = xp.ones(key.size, np.bool_)
     first[1:] = key[1:] != key[:-1]
     at = key[first]
-    out[at] = out[at] * v[first]
+    out[at] = op(out[at], v[first])
 
 
 def _extreme_at(out: Any, lin: Any, vals: Any, reduce: str) -> None:
     """out[lin] = max/min(out[lin], vals) with repeats, NaN winning (as torch)."""
     xp = get_xp(out)
+    op = xp.maximum if reduce == "amax" else xp.minimum
     if xp is np:
-        (np.maximum if reduce == "amax" else np.minimum).at(out, lin, vals)
+        op.at(out, lin, vals)
     else:
-        from darklib.backend import gpu_scatter
-
-        gpu_scatter("scatter_max" if reduce == "amax" else "scatter_min")(out, lin, vals)
+        _segment_reduce(xp, out, lin, vals, op)
 
 
 # ------------------------------------------------------------------ x[key], x[key] = v

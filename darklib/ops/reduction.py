@@ -1164,10 +1164,8 @@ def _bisect(xp: Any, seq: Any, vals: Any, right: bool) -> Any:
     n = seq.shape[-1]
     lo = xp.zeros(vals.shape, np.int64)
     hi = xp.full(vals.shape, n, np.int64)
-    while True:
+    for _ in range(int(n).bit_length() + 1):  # (the interval halves: no host check needed)
         active = lo < hi
-        if not bool(active.any()):
-            return lo
         mid = (lo + hi) >> 1
         safe = xp.minimum(mid, n - 1)
         mv = seq[safe] if seq.ndim == 1 else xp.take_along_axis(seq, safe, axis=-1)
@@ -1175,6 +1173,7 @@ def _bisect(xp: Any, seq: Any, vals: Any, right: bool) -> Any:
             up = ~(mv > vals) if right else ~(mv >= vals)
         lo = xp.where(active & up, mid + 1, lo)
         hi = xp.where(active & ~up, mid, hi)
+    return lo
 
 
 def bucketize(
@@ -1355,6 +1354,7 @@ def nanmedian(input: Tensor, dim: int | None = None, keepdim: bool = False) -> A
     return nanmedian_result(values, Tensor._wrap(pick))
 
 
+@_on_input_device
 def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     """The most frequent value along ``dim`` and its index, as ``(values, indices)``.
 
@@ -1383,8 +1383,9 @@ def mode(input: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     flat = run + xp.arange(rows.shape[0]).reshape(-1, 1) * n
     if xp is np:
         counts = np.bincount(flat.reshape(-1), minlength=rows.size)
-    else:  # (CuPy's bincount syncs twice and fails on empty input: scatter-add instead)
-        counts = xp.zeros(rows.size, _I64)
+    else:  # (CuPy's bincount syncs twice and fails on empty input: scatter-add instead,
+        # into int32, as cupyx.scatter_add refuses int64; counts stay below n < 2**31)
+        counts = xp.zeros(rows.size, np.int32)
         gpu_scatter("scatter_add")(counts, flat.reshape(-1), 1)
     counts = counts.reshape(-1, n)
     count_at = xp.take_along_axis(counts, run, axis=1)

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Any
 
 from darklib.autograd import Function, grad, graph_leaves
-from darklib.backend import get_xp, is_cuda_array
 from darklib.grad_mode import enable_grad, is_grad_enabled
 from darklib.higher_order import _Alias
 from darklib.random import default_generator
@@ -163,8 +162,7 @@ class _Run:
         self.slots = [("a", i) for i, a in enumerate(args) if isinstance(a, Tensor)]
         self.slots += [("k", k) for k, v in kwargs.items() if isinstance(v, Tensor)]
         # where the random streams stood, to draw the same numbers when recomputing
-        cuda = [t.array for t in self.tensors() if is_cuda_array(t.array)]
-        self.rng = default_generator.fork(get_xp(cuda[0]) if cuda else None) if preserve else None
+        self.rng = default_generator.fork() if preserve else None
         self.leaves: list[Tensor] = []
 
     def tensors(self) -> list[Tensor]:

@@ -9,7 +9,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from darklib.backend import to_numpy
+from darklib.backend import to_device, to_numpy
 from darklib.tensor import Tensor
 
 
@@ -77,10 +77,11 @@ def image_np(img: Any, where: str) -> tuple[np.ndarray, Callable[[np.ndarray], A
         return img, _same
     if isinstance(img, Tensor):
         arr = to_numpy(img.array)
+        dev = img.device  # (the result goes back there: a CUDA image stays on the GPU)
         if arr.ndim == 3:
-            return arr.transpose(1, 2, 0), _to_chw_tensor
+            return arr.transpose(1, 2, 0), lambda a: _on(a.transpose(2, 0, 1), dev)
         if arr.ndim == 2:
-            return arr, lambda a: Tensor._wrap(np.ascontiguousarray(a))
+            return arr, lambda a: _on(a, dev)
         raise ValueError(f"{where}: expected a CHW or HW tensor image, got shape {arr.shape}")
     raise TypeError(
         f"{where}: expected the image as a numpy array or a Tensor, got {type(img).__name__}"
@@ -91,8 +92,9 @@ def _same(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _to_chw_tensor(a: np.ndarray) -> Tensor:
-    return Tensor._wrap(np.ascontiguousarray(a.transpose(2, 0, 1)))
+def _on(a: np.ndarray, dev: Any) -> Tensor:
+    """A host array as a tensor on device ``dev``."""
+    return Tensor._wrap(to_device(np.ascontiguousarray(a), dev))
 
 
 def image_size(s: dict, where: str) -> tuple[int, int]:
@@ -559,7 +561,7 @@ def resize(
         H, W = arr.shape[axes[0]], arr.shape[axes[1]]
         if (out_h, out_w) != (H, W):
             out = resize_array(arr, out_h, out_w, mode, antialias, where, axes)
-            s["image"] = Tensor._wrap(np.ascontiguousarray(out))
+            s["image"] = _on(out, img.device)
     else:
         arr, back = image_np(img, where)
         H, W = arr.shape[:2]
