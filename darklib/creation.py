@@ -17,6 +17,7 @@ from darklib.backend import (
     device_of,
     get_default_device,
     get_xp,
+    is_cuda_array,
     to_device,
     xp_for,
 )
@@ -302,7 +303,12 @@ def asarray(
         or hasattr(obj, "__cuda_array_interface__")
         or hasattr(obj, "__array__")
     ) and not isinstance(obj, str | bytes):
-        arr = obj if hasattr(obj, "__cuda_array_interface__") else np.asarray(obj)
+        if is_cuda_array(obj):
+            arr = obj
+        elif hasattr(obj, "__cuda_array_interface__"):  # another library's GPU array
+            arr = xp_for(as_device("cuda")).asarray(obj)  # (CuPy shares its memory)
+        else:
+            arr = np.asarray(obj)
         if arr.dtype not in _dt._BY_NP:
             raise InvalidType(
                 f"asarray(): can't convert an array of dtype {arr.dtype}; the supported "
