@@ -12,6 +12,7 @@ from darklib import (
     amp,
     autograd,
     cuda,
+    distributions,
     linalg,
     nn,
     optim,

@@ -179,6 +179,10 @@ class Generator:
                 return out.astype(dtype, copy=False)
             if kind == "bernoulli":
                 return (rng.random(shape, dtype=np.float32) < kw["p"]).astype(dtype, copy=False)
+            if kind in ("standard_gamma", "poisson", "binomial"):
+                # elementwise parameters (arrays of ``shape`` on the stream's device)
+                out = getattr(rng, kind)(*kw["params"], size=shape)
+                return xp.asarray(out).astype(dtype, copy=False)
         raise InvalidValue(f"unknown random kind {kind!r}")
 
 

@@ -1,0 +1,113 @@
+"""``dl.distributions``: probability distributions with torch.distributions' names and
+semantics (``dl.distributions.Normal(loc, scale).log_prob(x)``), sampling through darklib's
+seeded generators, every formula a darklib op so that gradients flow on CPU and GPU."""
+
+from darklib.distributions import constraint_registry, constraints, transforms
+from darklib.distributions.bernoulli import Bernoulli
+from darklib.distributions.categorical import (
+    Categorical,
+    OneHotCategorical,
+    OneHotCategoricalStraightThrough,
+)
+from darklib.distributions.cauchy import Cauchy, StudentT
+from darklib.distributions.constraint_registry import biject_to, transform_to
+from darklib.distributions.dirichlet import Beta, Dirichlet
+from darklib.distributions.distribution import Distribution
+from darklib.distributions.exponential import Exponential
+from darklib.distributions.extreme import Gumbel, Pareto, Weibull
+from darklib.distributions.gamma import Chi2, Gamma
+from darklib.distributions.independent import Independent
+from darklib.distributions.kl import kl_divergence, register_kl
+from darklib.distributions.laplace import Laplace
+from darklib.distributions.mixture_same_family import MixtureSameFamily
+from darklib.distributions.multinomial import Multinomial
+from darklib.distributions.multivariate_normal import MultivariateNormal
+from darklib.distributions.normal import Normal
+from darklib.distributions.poisson import Binomial, Geometric, NegativeBinomial, Poisson
+from darklib.distributions.relaxed import (
+    ExpRelaxedCategorical,
+    LogitRelaxedBernoulli,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+)
+from darklib.distributions.transformed_distribution import (
+    HalfCauchy,
+    HalfNormal,
+    InverseGamma,
+    LogNormal,
+    TransformedDistribution,
+)
+from darklib.distributions.transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PowerTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+    identity_transform,
+)
+from darklib.distributions.uniform import Uniform
+
+__all__ = [
+    "AbsTransform",
+    "AffineTransform",
+    "Bernoulli",
+    "Beta",
+    "biject_to",
+    "Binomial",
+    "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ComposeTransform",
+    "constraint_registry",
+    "constraints",
+    "Dirichlet",
+    "Distribution",
+    "Exponential",
+    "ExpRelaxedCategorical",
+    "ExpTransform",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfCauchy",
+    "HalfNormal",
+    "identity_transform",
+    "Independent",
+    "IndependentTransform",
+    "InverseGamma",
+    "kl_divergence",
+    "Laplace",
+    "LogitRelaxedBernoulli",
+    "LogNormal",
+    "LowerCholeskyTransform",
+    "MixtureSameFamily",
+    "Multinomial",
+    "MultivariateNormal",
+    "NegativeBinomial",
+    "Normal",
+    "OneHotCategorical",
+    "OneHotCategoricalStraightThrough",
+    "Pareto",
+    "Poisson",
+    "PowerTransform",
+    "register_kl",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "StickBreakingTransform",
+    "StudentT",
+    "TanhTransform",
+    "Transform",
+    "transform_to",
+    "TransformedDistribution",
+    "transforms",
+    "Uniform",
+    "Weibull",
+]
