@@ -77,6 +77,21 @@ class Size(tuple):
     def __repr__(self) -> str:
         return f"darklib.Size({list(self)})"
 
+    # a Size joined with or repeated from a tuple is a Size, as torch's
+    def __add__(self, other: Any) -> Any:
+        out = tuple.__add__(self, other)
+        return Size(out) if isinstance(other, tuple) else out
+
+    def __radd__(self, other: Any) -> Any:
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple(other) + tuple(self))
+
+    def __mul__(self, n: Any) -> Any:
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
 
 _TYPE_NAMES = {
     "float32": "FloatTensor",

@@ -327,3 +327,14 @@ def test_set_rng_state_restores_the_cpu_stream_and_leaves_the_gpu_streams_going(
     dl.set_rng_state(state)
     assert not np.array_equal(dl.rand(64, device="cuda").cpu().numpy(), first_gpu)
     np.testing.assert_array_equal(dl.rand(4).numpy(), first_cpu)
+
+
+def test_size_arithmetic_stays_a_size_as_torch():
+    for L in (dl, torch):
+        s = L.Size([2, 3])
+        for out in (s + (4,), (4,) + s, s * 2, 2 * s, s + s, s[1:]):  # noqa: RUF005
+            assert isinstance(out, L.Size), (L.__name__, out)
+        with pytest.raises(TypeError):
+            s + [1]  # noqa: RUF005
+        with pytest.raises(TypeError):
+            [1] + s  # noqa: RUF005
