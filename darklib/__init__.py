@@ -238,6 +238,7 @@ from darklib.ops.elementwise import (
     xlogy,
 )
 from darklib.ops.extras import (
+    angle,
     deg2rad,
     frexp,
     gcd,

@@ -773,3 +773,77 @@ _bind(
         "index_reduce_", I.index_reduce, dim, index, source, reduce, include_self=include_self
     ),
 )
+
+
+# ------------------------------------------------------------------ torch's remaining queries
+def _apply_(self: Tensor, fn: Any) -> Tensor:
+    """``fn`` (a Python function of one number) applied to every element, in place; CPU
+    tensors that do not require grad only, as torch."""
+    _python_map_allowed(self, "apply_")
+    arr = self.array
+    flat = [fn(v) for v in arr.reshape(-1).tolist()]
+    _write_values(self, np.asarray(flat).reshape(arr.shape))
+    return self
+
+
+def _map_(self: Tensor, other: Tensor, fn: Any) -> Tensor:
+    """``self[i] = fn(self[i], other[i])`` for every element (``other`` broadcast to this
+    tensor's shape), in place; CPU tensors that do not require grad only, as torch."""
+    _python_map_allowed(self, "map_")
+    if not isinstance(other, Tensor):
+        raise TypeError(f"map_(): argument 'tensor' must be Tensor, not {type(other).__name__}")
+    arr = self.array
+    others = np.broadcast_to(other.cpu().numpy(), arr.shape).reshape(-1).tolist()
+    flat = [fn(a, b) for a, b in zip(arr.reshape(-1).tolist(), others)]
+    _write_values(self, np.asarray(flat).reshape(arr.shape))
+    return self
+
+
+def _python_map_allowed(t: Tensor, name: str) -> None:
+    if t.requires_grad:
+        raise RuntimeError(
+            f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() "
+            "instead."
+        )
+    if t.is_cuda:
+        raise TypeError(f"{name} is only implemented on CPU tensors")
+
+
+def _write_values(t: Tensor, values: np.ndarray) -> None:
+    """Write ``values`` into ``t``'s memory (in its dtype, as an in-place op casts)."""
+    with _no_grad():
+        t.copy_(Tensor._wrap(values.astype(t.array.dtype, copy=False)))
+
+
+from darklib.grad_mode import no_grad as _no_grad  # noqa: E402
+
+
+def _functional(name: str) -> Any:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        from darklib.nn import functional as F
+
+        return getattr(F, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+_bind(
+    angle=X.angle,
+    hardshrink=_functional("hardshrink"),
+    prelu=_functional("prelu"),
+    isreal=lambda self: C.ones(self.shape, dtype=_dt.bool, device=self.device),
+    # darklib has no complex dtypes: conjugation is the identity, never pending
+    conj=lambda self: self,
+    conj_physical=lambda self: self,
+    resolve_conj=lambda self: self,
+    resolve_neg=lambda self: self,
+    is_conj=lambda self: False,
+    is_neg=lambda self: False,
+    apply_=_apply_,
+    map_=_map_,
+)
+for _name in (
+    "is_meta is_sparse is_sparse_csr is_quantized is_mkldnn is_nested is_mps is_xpu".split()
+):  # (darklib's tensors are dense, strided, on the CPU or CUDA: torch's other kinds never)
+    setattr(Tensor, _name, property(lambda self: False))

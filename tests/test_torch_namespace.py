@@ -338,3 +338,29 @@ def test_size_arithmetic_stays_a_size_as_torch():
             s + [1]  # noqa: RUF005
         with pytest.raises(TypeError):
             [1] + s  # noqa: RUF005
+
+
+def test_angle_apply_map_and_the_real_only_queries_as_torch():
+    res = {}
+    for L in (dl, torch):
+        x = L.tensor([-1.0, 0.0, 2.0, float("nan"), float("-inf")], requires_grad=True)
+        a = x.angle()
+        a.sum().backward()
+        y = L.tensor([1.0, 2.0])
+        y.apply_(lambda v: v * 10)
+        z = L.tensor([1, 2])
+        z.map_(L.tensor([3, 4]), lambda p, q: p * q + 0.7)
+        res[L.__name__] = (
+            a.tolist(),
+            x.grad.tolist(),
+            L.angle(L.tensor([1, -2])).tolist(),
+            y.tolist(),
+            z.tolist(),
+            y.hardshrink(15.0).tolist(),
+            y.prelu(L.tensor([0.5])).tolist(),
+            y.isreal().tolist(),
+            (y.is_meta, y.is_sparse, y.is_quantized, y.is_conj(), y.is_neg(), y.conj() is y),
+        )
+        with pytest.raises(RuntimeError, match="requires grad"):
+            L.tensor([1.0], requires_grad=True).apply_(lambda v: v)
+    np.testing.assert_equal(res["darklib"], res["torch"])

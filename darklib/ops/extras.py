@@ -144,6 +144,31 @@ def isneginf(input: Tensor) -> Tensor:
     return Tensor._wrap(xp.asarray(arr == -np.inf))
 
 
+class Angle(Function):
+    """The argument of a real number: pi for negatives, 0 otherwise, NaN kept; torch's
+    gradient for real inputs: zero."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = get_xp(x)
+        out = xp.where(x < 0, np.pi, 0.0).astype(x.dtype)
+        return xp.where(xp.isnan(x), x, out)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_xp(g).zeros_like(g)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g * 0
+
+
+def angle(input: Tensor) -> Tensor:
+    """The angle (argument) of each element: pi where negative, else 0 (darklib has no
+    complex dtypes); integers and bools give the default float dtype, as torch."""
+    return Angle.apply(_as_float(_check_tensor(input, "angle")))
+
+
 def _as_float(x: Tensor) -> Tensor:
     return x if x.array.dtype.kind == "f" else x.to(_dt.default_float())
 
