@@ -1379,19 +1379,31 @@ def set_printoptions(
     ('default', 'short', 'full') sets those first; ``sci_mode`` True or False forces or
     forbids scientific notation (None, the default each call restores: chosen from the
     values)."""
-    if profile is not None:
-        if profile not in _PROFILES:
-            raise InvalidValue(
-                f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}"
-            )
-        for name, value in _PROFILES[profile].items():
-            setattr(_PRINT, name, value)
-    for name, value in (
+    if profile is not None and profile not in _PROFILES:
+        raise InvalidValue(
+            f"set_printoptions: profile must be one of {sorted(_PROFILES)}, got {profile!r}"
+        )
+    given = (
         ("precision", precision),
         ("threshold", threshold),
         ("edgeitems", edgeitems),
         ("linewidth", linewidth),
-    ):
+    )
+    for name, value in given:  # checked first: a bad call changes nothing
+        if value is None:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or value < 0 or (name != "threshold" and not isinstance(value, int)):
+            kind = "a non-negative number" if name == "threshold" else "a non-negative int"
+            raise InvalidValue(f"set_printoptions: {name} must be {kind}, got {value!r}")
+    if sci_mode is not None and not isinstance(sci_mode, bool):
+        raise InvalidValue(
+            f"set_printoptions: sci_mode must be None, True or False, got {sci_mode!r}"
+        )
+    if profile is not None:
+        for name, value in _PROFILES[profile].items():
+            setattr(_PRINT, name, value)
+    for name, value in given:
         if value is not None:
             setattr(_PRINT, name, value)
     _PRINT.sci_mode = sci_mode

@@ -219,6 +219,10 @@ def test_printoptions_context_restores_and_bad_profile_is_refused():
     assert repr(dl.tensor([1.26])) == "tensor([1.2600])"
     with pytest.raises(ValueError, match="profile"):
         dl.set_printoptions(profile="long")
+    for bad in ({"threshold": [0]}, {"precision": 2.5}, {"linewidth": -1}, {"sci_mode": 1}):
+        with pytest.raises(ValueError, match="set_printoptions"):
+            dl.set_printoptions(**bad)
+    assert repr(dl.tensor([1.26])) == "tensor([1.2600])"  # (a refused call changed nothing)
 
 
 def test_rng_state_round_trips_for_the_default_and_other_generators(tmp_path):
