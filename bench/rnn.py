@@ -38,7 +38,9 @@ def _pair(kind: str, device: str, torch_ok: bool) -> tuple:
     if not torch_ok:
         return d_mod, dx, None, None
     t_mod = getattr(torch.nn, kind)(INPUT, HIDDEN, LAYERS).to(device)
-    d_mod.load_state_dict({k: v.detach().cpu().numpy() for k, v in t_mod.state_dict().items()})
+    d_mod.load_state_dict(
+        {k: dl.tensor(v.detach().cpu().numpy()) for k, v in t_mod.state_dict().items()}
+    )
     return d_mod, dx, t_mod, torch.tensor(x, device=device, requires_grad=True)
 
 

@@ -29,7 +29,7 @@ def _np(t):
 
 
 def _load_from_torch(d: nn.Module, t: torch.nn.Module) -> None:
-    d.load_state_dict({k: _np(v).copy() for k, v in t.state_dict().items()})
+    d.load_state_dict({k: dl.tensor(_np(v)) for k, v in t.state_dict().items()})
 
 
 def _pair(tcls, dcls, *args, device="cpu", **kw):
@@ -178,7 +178,7 @@ def test_legacy_spectral_norm_loads_torch_checkpoint_roundtrip():
     t(torch.randn(2, 4))
     d = nn.utils.spectral_norm(nn.Linear(4, 3))
     sd = t.state_dict()
-    d.load_state_dict({k: _np(v) for k, v in sd.items()})
+    d.load_state_dict({k: dl.tensor(_np(v)) for k, v in sd.items()})
     d.eval()
     t.eval()
     x = np.ones((1, 4), np.float32)
@@ -221,7 +221,7 @@ def test_weight_norm_parametrization_loads_legacy_checkpoint():
         warnings.simplefilter("ignore", FutureWarning)
         torch.nn.utils.weight_norm(t)
     d = nn.utils.parametrizations.weight_norm(nn.Linear(3, 4))
-    d.load_state_dict({k: _np(v) for k, v in t.state_dict().items()})  # weight_g, weight_v
+    d.load_state_dict({k: dl.tensor(_np(v)) for k, v in t.state_dict().items()})  # g, v
     x = np.ones((2, 3), np.float32)
     assert_close(d(dl.tensor(x)), t(torch.tensor(x)))
 

@@ -27,7 +27,7 @@ def _torch_one_thread():
 
 
 def copy_weights(d: nn.Module, t: torch.nn.Module) -> None:
-    d.load_state_dict({k: v.detach().numpy().copy() for k, v in t.state_dict().items()})
+    d.load_state_dict({k: dl.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
 
 
 def check_layer(
@@ -806,10 +806,5 @@ def test_embedding_freeze_and_parameter_dict_repr_as_torch():
         {"a": torch.nn.Parameter(torch.zeros(1)), "b": torch.nn.Parameter(torch.zeros(2, 3))}
     )
 
-    # the same lines, up to the dtype's name (torch.FloatTensor there) and indentation
-    def lines(r):
-        return [ln.strip() for ln in r.splitlines()]
-
-    assert lines(repr(d).replace("darklib.float32", "T")) == lines(
-        repr(t).replace("torch.FloatTensor", "T")
-    )
+    # the same text, up to the library's name (darklib.FloatTensor for torch.FloatTensor)
+    assert repr(d).replace("darklib.", "torch.") == repr(t)

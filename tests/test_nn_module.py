@@ -366,9 +366,9 @@ def test_load_state_dict_roundtrip_from_torch():
     d, t = small_cnn(dl), small_cnn(torch)
     t.train()
     t(torch.randn(4, 3, 8, 8))  # move the running stats away from their defaults
-    sd = {k: v.numpy() for k, v in t.state_dict().items()}  # plain ndarrays are accepted
+    sd = {k: v.numpy() for k, v in t.state_dict().items()}
     params = list(d.parameters())
-    res = d.load_state_dict(sd)
+    res = d.load_state_dict({k: dl.tensor(v) for k, v in sd.items()})  # (arrays: refused)
     assert res.missing_keys == [] and res.unexpected_keys == []
     assert [id(p) for p in d.parameters()] == [id(p) for p in params]  # copied in place
     for k, v in d.state_dict().items():
@@ -422,7 +422,7 @@ def test_load_state_dict_compat_with_torch_errors():
         t.load_state_dict(sd)
     d = small_cnn(dl)
     with pytest.raises(RuntimeError, match="Missing key"):
-        d.load_state_dict({k: v.numpy() for k, v in sd.items()})
+        d.load_state_dict({k: dl.tensor(v.numpy()) for k, v in sd.items()})
 
 
 def test_load_state_dict_missing_num_batches_tracked_is_tolerated():
@@ -435,7 +435,7 @@ def test_load_state_dict_missing_num_batches_tracked_is_tolerated():
 def test_load_state_dict_casts_dtype_and_assign():
     lin = nn.Linear(2, 2)
     w = np.arange(4, dtype=np.float64).reshape(2, 2)
-    lin.load_state_dict({"weight": w, "bias": np.zeros(2)})
+    lin.load_state_dict({"weight": dl.tensor(w), "bias": dl.zeros(2, dtype=dl.float64)})
     assert lin.weight.dtype == dl.float32
     np.testing.assert_array_equal(lin.weight.detach().numpy(), w)
     new = dl.ones(2, 2)
@@ -573,7 +573,7 @@ def _hooked_net(lib):
 
 def test_full_backward_hooks_match_torch():
     tm, dm = _hooked_net(torch), _hooked_net(dl)
-    dm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    dm.load_state_dict({k: dl.tensor(v.numpy()) for k, v in tm.state_dict().items()})
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
     logs: dict = {}
 

@@ -27,7 +27,7 @@ def _torch_one_thread():
 
 
 def copy_weights(d: nn.Module, t: torch.nn.Module) -> None:
-    d.load_state_dict({k: v.detach().numpy().copy() for k, v in t.state_dict().items()})
+    d.load_state_dict({k: dl.tensor(v.detach().numpy()) for k, v in t.state_dict().items()})
 
 
 def train_both(build, xs, ys, loss_name, lr, steps=STEPS):

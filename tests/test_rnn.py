@@ -29,7 +29,7 @@ def build(kind, *args, **kwargs):
     """The same layer in both libraries, float64, with torch's weights copied over."""
     t_mod = getattr(torch.nn, kind)(*args, **kwargs).double()
     d_mod = getattr(nn, kind)(*args, **kwargs).double()
-    d_mod.load_state_dict({k: _np(v).copy() for k, v in t_mod.state_dict().items()})
+    d_mod.load_state_dict({k: dl.tensor(_np(v)) for k, v in t_mod.state_dict().items()})
     return d_mod, t_mod
 
 

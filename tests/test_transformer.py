@@ -34,7 +34,7 @@ def _pair(d_mod: nn.Module, t_mod: torch.nn.Module, device: str) -> tuple:
     """float64 twins with torch's weights copied into darklib."""
     t_mod = t_mod.double()
     d_mod = d_mod.double()
-    d_mod.load_state_dict({k: v.detach().numpy().copy() for k, v in t_mod.state_dict().items()})
+    d_mod.load_state_dict({k: dl.tensor(v.detach().numpy()) for k, v in t_mod.state_dict().items()})
     return d_mod.to(device), t_mod
 
 

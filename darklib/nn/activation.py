@@ -242,10 +242,33 @@ class Hardtanh(Module):
         min_val: Default: -1.0.
         max_val: Default: 1.0.
         inplace: overwrite the input. Default: ``False``.
+        min_value, max_value: deprecated names of ``min_val`` and ``max_val`` (a
+            FutureWarning, as torch's); they win over those when given.
     """
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+    def __init__(
+        self,
+        min_val: float = -1.0,
+        max_val: float = 1.0,
+        inplace: bool = False,
+        min_value: float | None = None,
+        max_value: float | None = None,
+    ) -> None:
         super().__init__()
+        if min_value is not None:
+            warnings.warn(
+                "keyword argument `min_value` is deprecated and renamed to `min_val`",
+                FutureWarning,
+                stacklevel=2,
+            )
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn(
+                "keyword argument `max_value` is deprecated and renamed to `max_val`",
+                FutureWarning,
+                stacklevel=2,
+            )
+            max_val = max_value
         if not max_val > min_val:
             raise InvalidValue(
                 f"Hardtanh: max_val ({max_val}) must be greater than min_val ({min_val})"

@@ -286,12 +286,32 @@ class ModuleDict(Module):
 
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
         items = modules.items() if isinstance(modules, Mapping | ModuleDict) else modules
-        for j, kv in enumerate(items):
-            if not isinstance(kv, tuple | list) or len(kv) != 2:
-                raise InvalidValue(
-                    f"ModuleDict.update: element #{j} should be a (key, module) pair"
-                )
-            self[kv[0]] = kv[1]
+        for k, v in _pairs("ModuleDict", items):
+            self[k] = v
+
+
+def _pairs(who: str, items: Any) -> list[tuple[Any, Any]]:
+    """The (key, value) pairs of a ModuleDict's or ParameterDict's update, refused as
+    torch's: a TypeError for a non-iterable argument or element, a ValueError for an
+    element that is not a pair."""
+    if not isinstance(items, Iterable):
+        raise InvalidType(
+            f"{who}.update should be called with an iterable of key/value pairs, but got "
+            f"{type(items).__name__}"
+        )
+    out = []
+    for j, kv in enumerate(items):
+        if not isinstance(kv, Iterable):
+            raise InvalidType(
+                f"{who} update sequence element #{j} should be Iterable; is {type(kv).__name__}"
+            )
+        kv = tuple(kv)
+        if len(kv) != 2:
+            raise InvalidValue(
+                f"{who} update sequence element #{j} has length {len(kv)}; 2 is required"
+            )
+        out.append(kv)
+    return out
 
 
 def _as_parameter(value: Any) -> Any:
@@ -339,17 +359,22 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(_entry_line(i, p) for i, p in enumerate(self))
+        return "\n".join(
+            _entry_line(i, p, str(p.dtype) if isinstance(p, Tensor) else "")
+            for i, p in enumerate(self)
+        )
 
 
-def _entry_line(key: Any, p: Any) -> str:
-    """A ParameterList / ParameterDict entry as torch prints it."""
+def _entry_line(key: Any, p: Any, kind_name: str) -> str:
+    """A ParameterList / ParameterDict entry as torch prints it: indented by two spaces
+    (the repr's own two make four), the tensor named by ``kind_name`` (the list prints
+    its dtype, the dict its legacy type name, as torch's)."""
     if not isinstance(p, Tensor):
-        return f"({key}): Object of type: {type(p).__name__}"
+        return f"  ({key}): Object of type: {type(p).__name__}"
     size = "x".join(str(s) for s in p.shape)
     dev = "" if p.device.type == "cpu" else f" ({p.device})"
     kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-    return f"({key}): {kind} containing: [{p.dtype} of size {size}{dev}]"
+    return f"  ({key}): {kind} containing: [{kind_name} of size {size}{dev}]"
 
 
 class ParameterDict(Module):
@@ -362,6 +387,11 @@ class ParameterDict(Module):
             self.update(parameters)
 
     def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str):
+            raise InvalidType(
+                "Index given to ParameterDict cannot be used as a key as it is not a string "
+                f"(type is '{type(key).__name__}'); ParameterDict keys are strings"
+            )
         return getattr(self, key)
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -378,8 +408,27 @@ class ParameterDict(Module):
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
 
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(list(self._keys))
+
     def __contains__(self, key: str) -> bool:
         return key in self._keys
+
+    def __or__(self, other: Any) -> ParameterDict:
+        """A copy updated with ``other`` (a plain dict's entries go in sorted by key)."""
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: Any) -> Any:
+        """``other`` (copied, e.g. a dict) updated with this dict's entries."""
+        out = other.copy()
+        out.update(self)
+        return out
+
+    def __ior__(self, other: Any) -> ParameterDict:
+        self.update(other)
+        return self
 
     def keys(self) -> Iterable[str]:
         return self._keys.keys()
@@ -398,7 +447,7 @@ class ParameterDict(Module):
         elif isinstance(parameters, Mapping):
             items = sorted(parameters.items())
         else:
-            items = list(parameters)
+            items = _pairs("ParameterDict", parameters)
         for k, v in items:
             self[k] = v
 
@@ -411,6 +460,8 @@ class ParameterDict(Module):
         return value
 
     def popitem(self) -> tuple[str, Any]:
+        if not self._keys:
+            raise KeyError("popitem(): dictionary is empty")
         key = next(reversed(self._keys))
         return key, self.pop(key)
 
@@ -424,7 +475,9 @@ class ParameterDict(Module):
             del self[key]
 
     def extra_repr(self) -> str:
-        return "\n".join(_entry_line(k, p) for k, p in self.items())
+        return "\n".join(
+            _entry_line(k, p, p.type() if isinstance(p, Tensor) else "") for k, p in self.items()
+        )
 
     def copy(self) -> ParameterDict:
         """A new ParameterDict holding the same parameters."""

@@ -43,8 +43,10 @@ class _ConvNd(Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        positive_int(in_channels, "in_channels", name)
-        positive_int(out_channels, "out_channels", name)
+        # zero channels are allowed, as torch's (an empty weight; a call with out_channels=0
+        # is refused by the op)
+        positive_int(in_channels, "in_channels", name, allow_zero=True)
+        positive_int(out_channels, "out_channels", name, allow_zero=True)
         positive_int(groups, "groups", name)
         if in_channels % groups:
             raise InvalidValue(

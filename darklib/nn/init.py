@@ -7,7 +7,10 @@ and returns the tensor. Random ones draw from ``darklib.random.default_generator
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,16 +52,18 @@ _LINEAR_LIKE = (
 )
 
 
-def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float | int:
     """The recommended gain for a nonlinearity (PyTorch's table).
 
     Args:
         nonlinearity: ``'linear'``, ``'conv2d'``, ``'sigmoid'``, ``'tanh'``, ``'relu'``,
             ``'leaky_relu'`` or ``'selu'`` (and the other conv variants).
         param: negative slope for ``'leaky_relu'`` (default 0.01).
+
+    The linear-like gains are the int ``1``, as torch's; the others are floats.
     """
     if nonlinearity in _LINEAR_LIKE:
-        return 1.0
+        return 1
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
@@ -236,6 +241,7 @@ def kaiming_uniform_(
         nonlinearity: name passed to :func:`calculate_gain`.
     """
     if 0 in tuple(tensor.shape):
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     gain = calculate_gain(nonlinearity, a)
@@ -252,6 +258,7 @@ def kaiming_normal_(
 ) -> Tensor:
     """He normal: N(0, std**2) with ``std = gain / sqrt(fan)``."""
     if 0 in tuple(tensor.shape):
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=2)
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
@@ -305,3 +312,39 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any =
         tensor.array[zeroed, xp.arange(cols)] = 0
     tensor._version += 1
     return tensor
+
+
+# ------------------------------------------------------------------ deprecated names
+
+
+def _deprecated(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """torch's old name of an init function (``uniform`` for ``uniform_``): the same
+    function, with a FutureWarning naming its replacement."""
+    new = fn.__name__
+    old = new[:-1]
+
+    @functools.wraps(fn)
+    def alias(*args: Any, **kwargs: Any) -> Tensor:
+        warnings.warn(
+            f"`nn.init.{old}` is now deprecated in favor of `nn.init.{new}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return fn(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = old
+    alias.__doc__ = f"Deprecated: use :func:`{new}`."
+    return alias
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

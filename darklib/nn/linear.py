@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from darklib.errors import InvalidValue
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int, shape_str
 from darklib.nn.module import Module
@@ -90,6 +91,11 @@ class Linear(Module):
         )
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A :class:`Linear` under the name torch gives MultiheadAttention's ``out_proj`` (a
+    marker for its quantisation tools), so that the two print alike."""
+
+
 class Bilinear(Module):
     """Bilinear map ``y[..., o] = x1 W[o] x2^T + b[o]`` of two inputs.
 
@@ -126,6 +132,10 @@ class Bilinear(Module):
     ) -> None:
         super().__init__()
         positive_int(in1_features, "in1_features", "Bilinear", allow_zero=True)
+        if in1_features == 0:  # (torch's check: the init divides by it)
+            raise InvalidValue(
+                f"Bilinear: in1_features must be > 0, but got (in1_features={in1_features})"
+            )
         positive_int(in2_features, "in2_features", "Bilinear", allow_zero=True)
         positive_int(out_features, "out_features", "Bilinear", allow_zero=True)
         self.in1_features = in1_features

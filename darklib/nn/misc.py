@@ -174,12 +174,13 @@ def _pad4(padding: Any, owner: str) -> tuple[int, int, int, int]:
 
 
 class _Pad2d(Module):
+    """The 2-D padding layers (only the constant ones take a ``value``, as torch's)."""
+
     _mode = "constant"
 
-    def __init__(self, padding: Any, value: float = 0.0) -> None:
+    def __init__(self, padding: Any) -> None:
         super().__init__()
         self.padding = _pad4(padding, type(self).__name__)
-        self.value = value
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
@@ -193,21 +194,25 @@ class _Pad2d(Module):
         return f"{self.padding}"
 
 
-class ZeroPad2d(_Pad2d):
+class ConstantPad2d(_Pad2d):
+    """Pad the last two dimensions with ``value``."""
+
+    def __init__(self, padding: Any, value: float) -> None:
+        super().__init__(padding)
+        self.value = value
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad2d(ConstantPad2d):
     """Pad the last two dimensions with zeros: ``padding`` = int or (left, right, top, bottom)."""
 
     def __init__(self, padding: Any) -> None:
         super().__init__(padding, 0.0)
 
-
-class ConstantPad2d(_Pad2d):
-    """Pad the last two dimensions with ``value``."""
-
-    def __init__(self, padding: Any, value: float) -> None:
-        super().__init__(padding, value)
-
     def extra_repr(self) -> str:
-        return f"padding={self.padding}, value={self.value}"
+        return f"{self.padding}"
 
 
 class ReflectionPad2d(_Pad2d):
@@ -251,10 +256,9 @@ class _Pad1d(Module):
 
     _mode = "constant"
 
-    def __init__(self, padding: Any, value: float = 0.0) -> None:
+    def __init__(self, padding: Any) -> None:
         super().__init__()
         self.padding = _pad2(padding, type(self).__name__)
-        self.value = value
 
     def forward(self, input: Tensor) -> Tensor:
         x = check_tensor(self, input)
@@ -278,7 +282,8 @@ class ConstantPad1d(_Pad1d):
     """
 
     def __init__(self, padding: Any, value: float) -> None:
-        super().__init__(padding, value)
+        super().__init__(padding)
+        self.value = value
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}, value={self.value}"

@@ -18,7 +18,15 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib.autograd import Function, _OutputOf, _sync
-from darklib.backend import as_device, device, get_xp, is_cuda_array, to_device
+from darklib.backend import (
+    as_device,
+    device,
+    device_of,
+    get_xp,
+    is_cuda_array,
+    to_device,
+    xp_for,
+)
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
@@ -163,6 +171,7 @@ class Module:
         d["_forward_pre_hooks_with_kwargs"] = set()
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
+        d["_is_full_backward_hook"] = None  # which kind of backward hook: never both
         d["_state_dict_hooks"] = OrderedDict()
         d["_state_dict_pre_hooks"] = OrderedDict()
         d["_load_state_dict_pre_hooks"] = OrderedDict()
@@ -484,13 +493,16 @@ class Module:
         return self
 
     # ----------------------------------------------------------------- devices and dtypes
-    def _apply_arrays(self, fn: Callable[[Any], Any], floating_only: bool = False) -> Module:
-        """Replace every parameter's and buffer's array by ``fn(array)``, in place.
+    def _apply_arrays(
+        self, fn: Callable[[Any], Any], floating_only: bool = False, recurse: bool = True
+    ) -> Module:
+        """Replace every parameter's and buffer's array by ``fn(array)``, in place (this
+        module's own only, without ``recurse``).
 
         The Parameter objects stay the same, so optimizers built before the move keep
         pointing at them (PyTorch swaps ``.data`` likewise).
         """
-        for mod in self.modules():
+        for mod in self.modules() if recurse else (self,):
             for p in mod._parameters.values():
                 if p is None or (floating_only and p.array.dtype.kind != "f"):
                     continue
@@ -520,6 +532,28 @@ class Module:
             return arr
 
         return self._apply_arrays(convert)
+
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
+        """Give every parameter and buffer (and gradient) a new, uninitialised array of
+        the same shape and dtype on ``device`` (``None``: where each is), as torch's; the
+        values are garbage until set (e.g. by ``reset_parameters`` or
+        :meth:`load_state_dict`).
+
+        Args:
+            device: where the new arrays live (keyword only, as torch's).
+            recurse: also the submodules' parameters and buffers. Default: ``True``.
+        """
+        dev = None if device is None else as_device(device)
+
+        def empty(arr: Any) -> Any:
+            where = device_of(arr) if dev is None else dev
+            xp = xp_for(where)
+            if xp is np:
+                return np.empty(arr.shape, arr.dtype)
+            with xp.cuda.Device(where.index):
+                return xp.empty(arr.shape, arr.dtype)
+
+        return self._apply_arrays(empty, recurse=recurse)
 
     def cuda(self, device: Any = None) -> Module:
         return self.to("cuda" if device is None else as_device(device))
@@ -632,7 +666,11 @@ class Module:
         (and a warning, as torch). The hooks registered when forward runs are the ones
         called. The module must not change its inputs in place while such a hook is
         registered, and must return a tensor or a tuple for the hooks to run.
+
+        A module that was given a hook with :meth:`register_backward_hook` refuses this one
+        (and the reverse), as torch's, even once that hook is removed.
         """
+        self._backward_hook_kind(True)
         handle = RemovableHandle(self._backward_hooks)
         self._backward_hooks[handle.id] = hook
         if prepend:
@@ -652,14 +690,28 @@ class Module:
         return handle
 
     def register_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
-        """Deprecated in PyTorch; darklib runs ``hook`` as :meth:`register_full_backward_hook`."""
+        """Deprecated in PyTorch; darklib runs ``hook`` as :meth:`register_full_backward_hook`
+        (a module takes hooks of one of the two kinds only, as torch's)."""
+        self._backward_hook_kind(False)
         warnings.warn(
             "register_backward_hook is deprecated (as in PyTorch); darklib runs the hook as "
             "register_full_backward_hook, which gives the gradients of the module's inputs",
             FutureWarning,
             stacklevel=2,
         )
-        return self.register_full_backward_hook(hook)
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
+
+    def _backward_hook_kind(self, full: bool) -> None:
+        """Record which kind of backward hook the module has (torch's
+        ``_is_full_backward_hook``), refusing the other kind."""
+        if self.__dict__.get("_is_full_backward_hook") is (not full):
+            raise RuntimeError(
+                "Cannot use both regular backward hooks and full backward hooks on a single "
+                f"Module ({type(self).__name__}). Please use only one of them."
+            )
+        self.__dict__["_is_full_backward_hook"] = full
 
     def register_forward_pre_hook(
         self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
@@ -880,15 +932,14 @@ class Module:
                     missing_keys.append(key)
                 continue
             value = state_dict[key]
-            arr = value.array if isinstance(value, Tensor) else value
-            if not hasattr(arr, "shape") or not hasattr(arr, "dtype"):
-                arr = np.asarray(arr)
-            if arr.dtype == object:
+            if not isinstance(value, Tensor):  # (torch's check: arrays and lists too)
                 error_msgs.append(
-                    f'While copying the parameter named "{key}", expected a Tensor (or an '
-                    f"array) from checkpoint but received {type(value).__name__}"
+                    f'While copying the parameter named "{key}", expected darklib.Tensor or '
+                    f"Tensor-like object from checkpoint but received {type(value)} (wrap "
+                    "arrays with darklib.tensor or darklib.from_numpy)"
                 )
                 continue
+            arr = value.array
             reshaped = False
             if target.array.ndim == 0 and arr.shape == (1,):
                 # torch's backward compatibility: 1-element 1-D values (checkpoints of
@@ -943,7 +994,8 @@ class Module:
         """Copy parameters and buffers from ``state_dict`` into this module and its children.
 
         Args:
-            state_dict: name -> Tensor (or ndarray) mapping, e.g. from :meth:`state_dict`.
+            state_dict: name -> Tensor mapping, e.g. from :meth:`state_dict` (other values,
+                NumPy arrays and lists included, are refused, as torch's).
                 It is not changed: as torch, the modules load from a shallow copy.
             strict: if True, missing or unexpected keys are an error.
             assign: if True, take the given tensors instead of copying into the existing

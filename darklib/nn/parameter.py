@@ -7,14 +7,31 @@ from typing import Any
 import numpy as np
 
 from darklib.dtypes import get_default_dtype
+from darklib.errors import InvalidType
 from darklib.tensor import Tensor
+
+
+class NotATensor(InvalidType, AttributeError):
+    """Data that is not a Tensor for a Parameter or a Buffer: torch's AttributeError (its
+    constructor calls ``data.detach()``), and a TypeError (and RuntimeError), as darklib's
+    type errors."""
+
+
+def _tensor_data(data: Any, what: str) -> Any:
+    if not isinstance(data, Tensor):
+        raise NotATensor(
+            f"{what}: expected a Tensor as data, got {type(data).__name__} (as torch, lists "
+            "and arrays are refused: wrap them with darklib.tensor)"
+        )
+    return data.array
 
 
 class Parameter(Tensor):
     """A tensor that is a module parameter: assigning one to a Module attribute registers it.
 
     Args:
-        data: the initial value. A Tensor's array is shared, not copied (as in PyTorch).
+        data: the initial value, a Tensor whose array is shared, not copied (as in
+            PyTorch; other values, lists and arrays included, are refused).
         requires_grad: whether the parameter requires gradient. Default: ``True``.
 
     Example::
@@ -29,12 +46,8 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True):
         if data is None:
             arr = np.empty((0,), dtype=get_default_dtype().np)
-        elif isinstance(data, Tensor):
-            arr = data.array
         else:
-            from darklib.creation import _to_array
-
-            arr = _to_array(data, None, None, float_default=True)
+            arr = _tensor_data(data, "Parameter")
         self.array = arr
         self._requires_grad = False
         self.grad = None
@@ -67,8 +80,7 @@ class Buffer(Tensor):
     __slots__ = ("persistent",)
 
     def __init__(self, data: Any, *, persistent: bool = True):
-        arr = data.array if isinstance(data, Tensor) else Tensor(data).array
-        self.array = arr
+        self.array = _tensor_data(data, "Buffer")
         self._requires_grad = False
         self.grad = None
         self.grad_fn = None

@@ -373,10 +373,6 @@ class RNN(RNNBase):
             dtype,
         )
 
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s if self.nonlinearity == "tanh" else f"{s}, nonlinearity='relu'"
-
 
 class LSTM(RNNBase):
     """A multi-layer long short-term memory network.
@@ -558,7 +554,7 @@ class RNNCellBase(Module):
         if not self.bias:
             s += ", bias=False"
         nl = getattr(self, "nonlinearity", "tanh")
-        return s if nl == "tanh" else f"{s}, nonlinearity={nl!r}"
+        return s if nl == "tanh" else f"{s}, nonlinearity={nl}"  # (unquoted, as torch's)
 
 
 class RNNCell(RNNCellBase):

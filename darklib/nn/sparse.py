@@ -90,6 +90,18 @@ def _renorm_rows(weight: Tensor, idx: Any, max_norm: float, norm_type: float) ->
     weight._version += 1
 
 
+def _check_indices(op: str, input: Any) -> None:
+    """Indices must be an int64 or int32 tensor, as torch's (which refuses uint8, int16,
+    int8 and bool indices)."""
+    if not isinstance(input, Tensor):
+        raise InvalidType(f"{op}: expected indices to be a Tensor, got {type(input).__name__}")
+    if input.array.dtype not in (np.int64, np.int32):
+        raise InvalidType(
+            f"{op}: expected indices of dtype int64 or int32, got {input.dtype}; convert "
+            "them with .long()"
+        )
+
+
 def embedding(
     input: Tensor,
     weight: Tensor,
@@ -115,9 +127,7 @@ def embedding(
     Shape:
         - Output: (*input.shape, embedding_dim)
     """
-    if not isinstance(input, Tensor) or input.array.dtype.kind not in "iu":
-        what = input.dtype if isinstance(input, Tensor) else type(input).__name__
-        raise InvalidType(f"embedding: expected an integer index tensor, got {what}")
+    _check_indices("embedding", input)
     if weight.ndim != 2:
         raise RuntimeError(f"embedding: weight must be 2-D, got {tuple(weight.shape)}")
     n = weight.shape[0]
@@ -331,9 +341,7 @@ def embedding_bag(
     op = "embedding_bag"
     if mode not in _BAG_MODES:
         raise InvalidValue(f"{op}: mode has to be one of sum, mean or max, got {mode!r}")
-    if not isinstance(input, Tensor) or input.array.dtype.kind not in "iu":
-        what = input.dtype if isinstance(input, Tensor) else type(input).__name__
-        raise InvalidType(f"{op}: expected an integer index tensor, got {what}")
+    _check_indices(op, input)
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise InvalidValue(f"{op}: weight must be a 2-D tensor (num_embeddings, dim)")
     if per_sample_weights is not None:
@@ -463,11 +471,17 @@ class EmbeddingBag(Module):
         )
 
     def extra_repr(self) -> str:
-        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
-        if self.padding_idx is not None:
-            s += f", padding_idx={self.padding_idx}"
+        # torch's order (not Embedding's): the norm settings, then the mode and padding
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.max_norm is not None:
             s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        s += f", mode={self.mode!r}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
         return s
 
     @classmethod

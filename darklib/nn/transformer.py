@@ -21,7 +21,7 @@ from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int
 from darklib.nn.containers import ModuleList
 from darklib.nn.dropout import Dropout
-from darklib.nn.linear import Linear
+from darklib.nn.linear import Linear, NonDynamicallyQuantizableLinear
 from darklib.nn.module import Module
 from darklib.nn.normalization import LayerNorm
 from darklib.ops.attention import multi_head_attention_forward
@@ -128,7 +128,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = new_param((3 * e,), device, dtype)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(e, e, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(e, e, bias=bias, device=device, dtype=dtype)
         if add_bias_kv:
             self.bias_k = new_param((1, 1, e), device, dtype)
             self.bias_v = new_param((1, 1, e), device, dtype)
@@ -211,16 +211,6 @@ class MultiheadAttention(Module):
         if batched and self.batch_first:
             out = out.transpose(0, 1)
         return out, weights
-
-    def extra_repr(self) -> str:
-        s = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
-        if self.dropout:
-            s += f", dropout={self.dropout}"
-        if not self._qkv_same_embed_dim:
-            s += f", kdim={self.kdim}, vdim={self.vdim}"
-        if self.batch_first:
-            s += ", batch_first=True"
-        return s
 
 
 def _activation(activation: Any, owner: str) -> Callable[[Tensor], Tensor]:

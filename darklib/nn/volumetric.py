@@ -351,12 +351,13 @@ def _pad6(padding: Any, owner: str) -> tuple[int, ...]:
 
 
 class _Pad3d(Module):
+    """The 3-D padding layers (only the constant ones take a ``value``, as torch's)."""
+
     _mode = "constant"
 
-    def __init__(self, padding: Any, value: float = 0.0) -> None:
+    def __init__(self, padding: Any) -> None:
         super().__init__()
         self.padding = _pad6(padding, type(self).__name__)
-        self.value = value
 
     def forward(self, input: Tensor) -> Tensor:
         if self._mode == "constant":  # any rank, as torch's ConstantPadNd
@@ -368,22 +369,26 @@ class _Pad3d(Module):
         return f"{self.padding}"
 
 
-class ZeroPad3d(_Pad3d):
+class ConstantPad3d(_Pad3d):
+    """Pad the last three dimensions with ``value``."""
+
+    def __init__(self, padding: Any, value: float) -> None:
+        super().__init__(padding)
+        self.value = value
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ZeroPad3d(ConstantPad3d):
     """Pad the last three dimensions with zeros: ``padding`` is an int or (left, right,
     top, bottom, front, back)."""
 
     def __init__(self, padding: Any) -> None:
         super().__init__(padding, 0.0)
 
-
-class ConstantPad3d(_Pad3d):
-    """Pad the last three dimensions with ``value``."""
-
-    def __init__(self, padding: Any, value: float) -> None:
-        super().__init__(padding, value)
-
     def extra_repr(self) -> str:
-        return f"padding={self.padding}, value={self.value}"
+        return f"{self.padding}"
 
 
 class ReflectionPad3d(_Pad3d):

@@ -1215,6 +1215,7 @@ def soft_margin_loss(
     op = "soft_margin_loss"
     reduction = _reduction(op, size_average, reduce, reduction)
     x, y = _tensor(input, op), _tensor(target, op, "target")
+    _constant(op, "target", y)  # (torch has no derivative for the target)
     _E.check_broadcast(op, x, y)
     return _finish(_E.softplus(-y * x), reduction)
 

@@ -118,16 +118,34 @@ def _check_param(p: Any, name: str, op: str, x: Tensor, size: tuple, what: str) 
             f"{op}: expected {name} of shape {size} for input {tuple(x.shape)} with {what}, "
             f"got {name} of shape {tuple(p.shape)}"
         )
-    if p.array.dtype != x.array.dtype:
-        raise InvalidType(
-            f"{op}: {name} is {p.dtype} but input is {x.dtype}; all tensors must share one "
-            f"dtype (convert with .to({x.dtype}))"
-        )
     if type(p.array) is not type(x.array):
         raise RuntimeError(
             f"{op}: {name} is on {p.device} but input is on {x.device}; move it with .to()"
         )
     return p
+
+
+def _check_dtypes(op: str, x: Tensor, **params: Tensor | None) -> bool:
+    """Check the dtypes of a normalisation's parameters (and statistics) against its input.
+
+    They must share the input's dtype, except that a float16 input may take float32 ones
+    (all of them), as torch's mixed-precision norms: the op then computes in float32 and
+    returns float16. Returns whether the input is float16 with float32 parameters."""
+    given = {k: p for k, p in params.items() if p is not None}
+    if not given:
+        return False
+    half = x.array.dtype == np.float16
+    if half and all(p.array.dtype == np.float32 for p in given.values()):
+        return True
+    for name, p in given.items():
+        if p.array.dtype != x.array.dtype:
+            also = " (or float32 for all of them, a float16 input's mixed precision)"
+            raise InvalidType(
+                f"{op}: {name} is {p.dtype} but input is {x.dtype}; parameters and "
+                f"statistics must have the input's dtype{also if half else ''}: convert "
+                f"them with .to({x.dtype})"
+            )
+    return False
 
 
 # ------------------------------------------------------------------ batch norm
@@ -333,6 +351,7 @@ def batch_norm(
         raise InvalidValue(
             f"{op}: running_mean and running_var must either both be None or neither be None"
         )
+    mixed = _check_dtypes(op, x, weight=weight, bias=bias, running_mean=rm, running_var=rv)
     for name, buf in (("running_mean", rm), ("running_var", rv)):
         if buf is not None and buf.requires_grad:
             raise RuntimeError(f"{op}: {name} is a buffer and must not require grad")
@@ -345,8 +364,11 @@ def batch_norm(
     if training and x.array.size == 0:
         # an empty batch, as torch: an empty result, zero gradients, the statistics unchanged
         # zeros of shape (C,) from the (empty) input itself: on its device, in its dtype
+        if mixed:
+            x, weight, bias = _in_float32(x, weight, bias)
         zero = x.array.sum(axis=tuple(i for i in range(x.ndim) if i != 1))
-        return BatchNorm.apply(x, weight, bias, zero, zero + 1, False, 0.0, float(eps))
+        out = BatchNorm.apply(x, weight, bias, zero, zero + 1, False, 0.0, float(eps))
+        return out.half() if mixed else out
     if training:
         m = x.array.size // c if c else 0
         if m <= 1:
@@ -370,12 +392,13 @@ def batch_norm(
     stats = [None if b is None else b.array for b in (rm, rv)]
     if half:  # float16 statistics overflow: in float32 (see _in_float32)
         x, weight, bias = _in_float32(x, weight, bias)
-        stats = [None if a is None else a.astype(np.float32) for a in stats]
+        if not mixed:  # (float32 statistics, torch's mixed precision, update in place)
+            stats = [None if a is None else a.astype(np.float32) for a in stats]
     out = BatchNorm.apply(x, weight, bias, *stats, bool(training), factor, float(eps))
     if training:
         for buf, a in zip((rm, rv), stats):
             if buf is not None:
-                if half:
+                if half and not mixed:
                     buf.array[...] = a
                 buf._version += 1
     return out.half() if half else out
@@ -471,6 +494,7 @@ def layer_norm(
     what = f"normalized_shape {ns}"
     weight = _check_param(weight, "weight", op, x, ns, what)
     bias = _check_param(bias, "bias", op, x, ns, what)
+    _check_dtypes(op, x, weight=weight, bias=bias)
     if x.array.dtype == np.float16:
         return LayerNorm.apply(*_in_float32(x, weight, bias), k, float(eps)).half()
     return LayerNorm.apply(x, weight, bias, k, float(eps))
@@ -571,6 +595,7 @@ def group_norm(
     what = f"{c} channels"
     weight = _check_param(weight, "weight", op, x, (c,), what)
     bias = _check_param(bias, "bias", op, x, (c,), what)
+    _check_dtypes(op, x, weight=weight, bias=bias)
     if x.array.dtype == np.float16:
         return GroupNorm.apply(*_in_float32(x, weight, bias), g, float(eps)).half()
     return GroupNorm.apply(x, weight, bias, g, float(eps))

@@ -555,7 +555,21 @@ def _pair(v: Any, name: str, op: str, minimum: int) -> tuple[int, int]:
     return v
 
 
-def _check_input(op: str, input: Any) -> None:
+def _check_dtype(op: str, input: Tensor, int64: bool = False, ints: bool = False) -> None:
+    """Floating-point inputs only (and int64 ones where ``int64``: torch's average pools
+    take them on the CPU; any integers where ``ints``: its max pools), refused as torch
+    does, with NotImplementedError."""
+    kind = input.array.dtype
+    if kind.kind == "f" or (int64 and kind == np.int64) or (ints and kind.kind in "iu"):
+        return
+    also = " and integer" if ints else " and int64" if int64 else ""
+    raise NotImplementedError(
+        f"{op}: not implemented for {input.dtype.name} input (floating-point{also} inputs "
+        "only); convert it with .float() first"
+    )
+
+
+def _check_input(op: str, input: Any, int64: bool = False, dtype: bool = True) -> None:
     if not isinstance(input, Tensor):
         raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
     if input.ndim not in (3, 4):
@@ -563,8 +577,90 @@ def _check_input(op: str, input: Any) -> None:
             f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got "
             f"shape {tuple(input.shape)}"
         )
-    if input.array.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    if dtype:
+        _check_dtype(op, input, int64)
+
+
+def avg_pool_int(
+    x: Any, k: tuple, s: tuple, p: tuple, ceil_mode: bool, count_include_pad: bool, divisor: Any
+) -> Any:
+    """Average pooling of an int64 array over its last ``len(k)`` axes, as torch's: each
+    window's exact integer sum divided by its divisor, the quotient truncated toward zero
+    (C's integer division). Arguments are checked; the array may be a NumPy or CuPy one."""
+    xp = get_xp(x)
+    nd = len(k)
+    lead, sizes = x.shape[: x.ndim - nd], x.shape[x.ndim - nd :]
+    outs = [_pool_out(n, k_, s_, p_, 1, ceil_mode) for n, k_, s_, p_ in zip(sizes, k, s, p)]
+    # zeros around: the left padding, and on the right whatever the last window reaches
+    right = [max(0, (o - 1) * s_ + k_ - n - p_) for o, n, k_, s_, p_ in zip(outs, sizes, k, s, p)]
+    xpad = xp.pad(x, [(0, 0)] * len(lead) + [(p_, r) for p_, r in zip(p, right)])
+    acc = xp.zeros((*lead, *outs), np.int64)
+    for offsets in np.ndindex(*k):
+        window = tuple(slice(i, i + (o - 1) * s_ + 1, s_) for i, o, s_ in zip(offsets, outs, s))
+        acc += xpad[(Ellipsis, *window)]
+    if divisor:
+        div: Any = int(divisor)
+    else:  # the window's size, clipped to the padded input (or to the input without pads)
+        div = np.ones((), np.int64)
+        for n, k_, s_, p_, o in zip(sizes, k, s, p, outs):
+            start = np.arange(o, dtype=np.int64) * s_ - p_
+            end = np.minimum(start + k_, n + p_)
+            if not count_include_pad:
+                start, end = np.maximum(start, 0), np.minimum(end, n)
+            div = np.multiply.outer(div, np.maximum(end - start, 1))
+        div = xp.asarray(div)
+    q = acc // div  # floor; truncation differs where the remainder is non-zero and the
+    # signs differ
+    q += ((acc - q * div) != 0) & ((acc < 0) != (xp.asarray(div) < 0))
+    return q
+
+
+def max_pool_int(
+    x: Any, k: tuple, s: tuple, p: tuple, d: tuple, outs: tuple, want_indices: bool
+) -> tuple[Any, Any]:
+    """Max pooling of an integer array over its last ``len(k)`` axes to the output sizes
+    ``outs`` (checked), as torch's: the first largest value of each window in scan order,
+    and (with ``want_indices``) its flat index into the input's trailing axes. A window
+    whose values all equal the dtype's lowest one reports its first position inside the
+    input, as torch's. Returns ``(values, indices or None)``; NumPy or CuPy arrays."""
+    xp = get_xp(x)
+    nd = len(k)
+    lead, sizes = x.shape[: x.ndim - nd], x.shape[x.ndim - nd :]
+    lowest = np.iinfo(x.dtype).min
+    right = [
+        max(0, (o - 1) * s_ + d_ * (k_ - 1) + 1 - n - p_)
+        for o, n, k_, s_, p_, d_ in zip(outs, sizes, k, s, p, d)
+    ]
+    # the padding holds the lowest value: never strictly larger than the running best
+    pads = [(0, 0)] * len(lead) + [(p_, r) for p_, r in zip(p, right)]
+    xpad = xp.pad(x, pads, constant_values=lowest)
+    best = xp.full((*lead, *outs), lowest, x.dtype)
+    starts = [np.arange(o, dtype=np.int64) * s_ - p_ for o, s_, p_ in zip(outs, s, p)]
+    strides = [math.prod(sizes[a + 1 :]) for a in range(nd)]
+
+    def flat(coords: list) -> Any:  # the flat index of per-axis coordinates, (outs)
+        total = np.zeros((), np.int64)
+        for c, st in zip(coords, strides):
+            total = np.add.outer(total, c * st)
+        return xp.asarray(total)
+
+    idx = None
+    if want_indices:  # each window's first tap inside the input, until a larger value
+        # (the start moved up by whole dilations to 0 or past it)
+        first = [st + np.maximum(-(st // d_), 0) * d_ for st, d_ in zip(starts, d)]
+        idx = xp.broadcast_to(flat(first), best.shape).copy()
+    for offsets in np.ndindex(*k):
+        window = tuple(
+            slice(i * d_, i * d_ + (o - 1) * s_ + 1, s_)
+            for i, o, s_, d_ in zip(offsets, outs, s, d)
+        )
+        v = xpad[(Ellipsis, *window)]
+        larger = v > best
+        best = xp.where(larger, v, best)
+        if want_indices:
+            taps = [st + i * d_ for st, i, d_ in zip(starts, offsets, d)]
+            idx = xp.where(larger, flat(taps), idx)
+    return best, idx
 
 
 def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -621,7 +717,7 @@ def max_pool2d(
     """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
 
     Args:
-        input: (N, C, H, W) or (C, H, W).
+        input: (N, C, H, W) or (C, H, W); floating-point or integer (not bool).
         kernel_size: window size, int or (kH, kW).
         stride: window step; defaults to ``kernel_size``.
         padding: implicit -inf padding on both sides, at most half the window.
@@ -634,11 +730,39 @@ def max_pool2d(
         Output (N, C, H_out, W_out) with
         ``H_out = (H + 2 * pH - dH * (kH - 1) - 1) // sH + 1`` (``ceil`` with ceil_mode).
     """
-    op = "max_pool2d"
-    _check_input(op, input)
+    return _max_pool2d(
+        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+    )
+
+
+def _max_pool2d(
+    op: str,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Any:
+    """max_pool2d, its errors naming ``op`` (the op the user called)."""
+    _check_input(op, input, dtype=False)
+    _check_dtype(op, input, ints=True)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
     max_pad = (kh // 2, kw // 2)  # half the window, dilation or not (torch's rule)
     geom = _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode, max_pad)
+    if input.array.dtype.kind in "iu":  # integers, as torch's (no gradient to keep)
+        g = geom
+        out, idx = max_pool_int(
+            input.array,
+            (g.kh, g.kw),
+            (g.sh, g.sw),
+            (g.pt, g.pl),
+            (g.dh, g.dw),
+            (g.oh, g.ow),
+            bool(return_indices),
+        )
+        return (Tensor._wrap(out), Tensor._wrap(idx)) if return_indices else Tensor._wrap(out)
     holder: list = []
     out = MaxPool2d.apply(input, geom, bool(return_indices), holder)
     if return_indices:
@@ -658,7 +782,8 @@ def avg_pool2d(
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
 
     Args:
-        input: (N, C, H, W) or (C, H, W).
+        input: (N, C, H, W) or (C, H, W); floating-point or int64 (each average of
+            an int64 input truncated toward zero, as torch's).
         kernel_size: window size, int or (kH, kW).
         stride: window step; defaults to ``kernel_size``.
         padding: implicit zero padding on both sides, at most half the window.
@@ -669,8 +794,30 @@ def avg_pool2d(
     Shape:
         Output (N, C, H_out, W_out) with ``H_out = (H + 2 * pH - kH) // sH + 1``.
     """
-    op = "avg_pool2d"
-    _check_input(op, input)
+    return _avg_pool2d(
+        "avg_pool2d",
+        input,
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
+
+
+def _avg_pool2d(
+    op: str,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Tensor:
+    """avg_pool2d, its errors naming ``op`` (the op the user called)."""
+    _check_input(op, input, int64=True)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
     geom = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode, (kh // 2, kw // 2))
     if divisor_override is not None and (
@@ -681,6 +828,18 @@ def avg_pool2d(
         raise InvalidValue(
             f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}"
         )
+    if input.array.dtype == np.int64:  # (no gradient: integer tensors need none)
+        g = geom
+        out = avg_pool_int(
+            input.array,
+            (g.kh, g.kw),
+            (g.sh, g.sw),
+            (g.pt, g.pl),
+            ceil_mode,
+            bool(count_include_pad),
+            divisor_override,
+        )
+        return Tensor._wrap(out)
     return AvgPool2d.apply(input, geom, bool(count_include_pad), divisor_override)
 
 
@@ -718,7 +877,11 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
         input: (N, C, H, W) or (C, H, W).
         output_size: int or (H_out, W_out); ``None`` keeps that input size.
     """
-    op = "adaptive_avg_pool2d"
+    return _adaptive_avg_pool2d("adaptive_avg_pool2d", input, output_size)
+
+
+def _adaptive_avg_pool2d(op: str, input: Tensor, output_size: Any) -> Tensor:
+    """adaptive_avg_pool2d, its errors naming ``op`` (the op the user called)."""
     _check_input(op, input)
     oh, ow = _adaptive_size(op, input, output_size)
     h, w = input.shape[-2:]
@@ -739,7 +902,11 @@ def adaptive_max_pool2d(input: Tensor, output_size: Any, return_indices: bool = 
         output_size: int or (H_out, W_out); ``None`` keeps that input size.
         return_indices: also return flat argmax indices into each input plane.
     """
-    op = "adaptive_max_pool2d"
+    return _adaptive_max_pool2d("adaptive_max_pool2d", input, output_size, return_indices)
+
+
+def _adaptive_max_pool2d(op: str, input: Tensor, output_size: Any, return_indices: bool) -> Any:
+    """adaptive_max_pool2d, its errors naming ``op`` (the op the user called)."""
     _check_input(op, input)
     oh, ow = _adaptive_size(op, input, output_size)
     h, w = input.shape[-2:]
@@ -799,6 +966,20 @@ def _window_1d(op: str, kernel_size: Any, stride: Any, padding: Any, max_pad: An
     return k, s, p
 
 
+def _check_length_1d(
+    op: str, input: Tensor, k: int, s: int, p: int, d: int, ceil_mode: bool
+) -> None:
+    """The 1-D output length must be positive (checked here, so that the error shows the
+    1-D shapes rather than those of the 2-D op underneath)."""
+    n = int(input.shape[-1])
+    out = _pool_out(n, k, s, p, d, ceil_mode)
+    if n < 1 or out < 1:
+        raise RuntimeError(
+            f"{op}: input of shape {tuple(input.shape)} is too small for kernel_size={k}, "
+            f"stride={s}, padding={p}, dilation={d}: calculated output length {out}"
+        )
+
+
 def _unplane(out: Any) -> Any:
     """Drop the unit height of a 2-D pooling result (and of its indices)."""
     if isinstance(out, tuple):
@@ -818,7 +999,8 @@ def max_pool1d(
     """1-D max pooling, as ``torch.nn.functional.max_pool1d``.
 
     Args:
-        input: (N, C, L) or (C, L).
+        input: (N, C, L) or (C, L); floating-point (integer too with return_indices,
+            as torch's).
         kernel_size: window length, int or 1-tuple.
         stride: window step; defaults to ``kernel_size``.
         padding: implicit -inf padding at both ends, at most half the window.
@@ -831,11 +1013,32 @@ def max_pool1d(
         Output (N, C, L_out) with ``L_out = (L + 2 * p - d * (k - 1) - 1) // s + 1``
         (``ceil`` with ceil_mode).
     """
-    op = "max_pool1d"
+    return _max_pool1d(
+        "max_pool1d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+    )
+
+
+def _max_pool1d(
+    op: str,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Any:
+    """max_pool1d, its errors naming ``op`` (the op the user called)."""
     _check_input_1d(op, input)
+    # integers only with the indices: torch's max_pool1d refuses them, while its
+    # max_pool1d_with_indices (max_pool2d underneath) takes them
+    _check_dtype(op, input, ints=bool(return_indices))
     d = _single(dilation, "dilation", op, 1)
     k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: k // 2)
-    out = max_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices)
+    _check_length_1d(op, input, k, s, p, d, ceil_mode)
+    out = _max_pool2d(
+        op, input.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices
+    )
     return _unplane(out)
 
 
@@ -850,7 +1053,7 @@ def avg_pool1d(
     """1-D average pooling, as ``torch.nn.functional.avg_pool1d``.
 
     Args:
-        input: (N, C, L) or (C, L).
+        input: (N, C, L) or (C, L); floating-point or int64 (truncated averages).
         kernel_size: window length, int or 1-tuple.
         stride: window step; defaults to ``kernel_size``.
         padding: implicit zero padding at both ends, at most half the window.
@@ -860,10 +1063,28 @@ def avg_pool1d(
     Shape:
         Output (N, C, L_out) with ``L_out = (L + 2 * p - k) // s + 1``.
     """
-    op = "avg_pool1d"
+    return _avg_pool1d(
+        "avg_pool1d", input, kernel_size, stride, padding, ceil_mode, count_include_pad
+    )
+
+
+def _avg_pool1d(
+    op: str,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> Tensor:
+    """avg_pool1d, its errors naming ``op`` (the op the user called)."""
     _check_input_1d(op, input)
+    _check_dtype(op, input, int64=True)
     k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: k // 2)
-    out = avg_pool2d(input.unsqueeze(-2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
+    _check_length_1d(op, input, k, s, p, 1, ceil_mode)
+    out = _avg_pool2d(
+        op, input.unsqueeze(-2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad, None
+    )
     return out.squeeze(-2)
 
 
@@ -874,7 +1095,17 @@ def _adaptive_length(op: str, output_size: Any) -> int:
         output_size = output_size[0]
     if not isinstance(output_size, int | np.integer) or isinstance(output_size, bool):
         raise InvalidType(f"{op}: output_size must be an int, got {output_size!r}")
+    if output_size < 0:
+        raise InvalidValue(f"{op}: output_size must be >= 0, got {int(output_size)}")
     return int(output_size)
+
+
+def _check_nonempty_1d(op: str, input: Tensor) -> None:
+    if input.shape[-1] == 0:
+        raise RuntimeError(
+            f"{op}: expected input to have a non-empty length (last dimension), got shape "
+            f"{tuple(input.shape)}"
+        )
 
 
 def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
@@ -888,8 +1119,10 @@ def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
     """
     op = "adaptive_avg_pool1d"
     _check_input_1d(op, input)
+    _check_dtype(op, input)
     size = _adaptive_length(op, output_size)
-    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+    _check_nonempty_1d(op, input)
+    return _adaptive_avg_pool2d(op, input.unsqueeze(-2), (1, size)).squeeze(-2)
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
@@ -902,8 +1135,11 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
     """
     op = "adaptive_max_pool1d"
     _check_input_1d(op, input)
+    _check_dtype(op, input)
     size = _adaptive_length(op, output_size)
-    return _unplane(adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices))
+    _check_nonempty_1d(op, input)
+    out = _adaptive_max_pool2d(op, input.unsqueeze(-2), (1, size), bool(return_indices))
+    return _unplane(out)
 
 
 # ------------------------------------------------------------------ unfold / fold (im2col)
@@ -1176,6 +1412,12 @@ def _norm_type(op: str, norm_type: Any) -> float:
     return float(norm_type)
 
 
+def _power(norm_type: Any, p: float) -> Any:
+    """The exponent of ``x ** p`` as torch's: an int stays one, so that an integer input's
+    powers, and their average, stay integers (truncated, as torch's)."""
+    return int(norm_type) if isinstance(norm_type, int | np.integer) else p
+
+
 def lp_pool2d(
     input: Tensor,
     norm_type: float,
@@ -1195,12 +1437,12 @@ def lp_pool2d(
             only the elements it covers).
     """
     op = "lp_pool2d"
-    _check_input(op, input)
+    _check_input(op, input, dtype=False)  # (the power's dtype is checked)
     p = _norm_type(op, norm_type)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
     if p == math.inf:  # the limit, as torch: the largest magnitude of each window
-        return max_pool2d(input.abs(), (kh, kw), stride, 0, ceil_mode=ceil_mode)
-    avg = avg_pool2d(input**p, (kh, kw), stride, 0, ceil_mode)
+        return _max_pool2d(op, input.abs(), (kh, kw), stride, 0, 1, ceil_mode, False)
+    avg = _avg_pool2d(op, input ** _power(norm_type, p), (kh, kw), stride, 0, ceil_mode, True, None)
     return _lp_from_avg(avg, p, kh * kw)
 
 
@@ -1226,8 +1468,8 @@ def lp_pool1d(
     p = _norm_type(op, norm_type)
     k = _single(kernel_size, "kernel_size", op, 1)
     if p == math.inf:  # the limit, as torch: the largest magnitude of each window
-        return max_pool1d(input.abs(), k, stride, 0, ceil_mode=ceil_mode)
-    avg = avg_pool1d(input**p, k, stride, 0, ceil_mode)
+        return _max_pool1d(op, input.abs(), k, stride, 0, 1, ceil_mode, False)
+    avg = _avg_pool1d(op, input ** _power(norm_type, p), k, stride, 0, ceil_mode, True)
     return _lp_from_avg(avg, p, k)
 
 
@@ -1285,15 +1527,15 @@ def lp_pool3d(
         stride: window step; defaults to ``kernel_size``.
         ceil_mode: round the output size up instead of down.
     """
-    from darklib.ops.volumetric import _check_pool_input, avg_pool3d, max_pool3d
+    from darklib.ops.volumetric import _avg_pool3d, _check_pool_input, _max_pool3d
 
     op = "lp_pool3d"
-    _check_pool_input(op, input)
+    _check_pool_input(op, input, dtype=False)  # (the power's dtype is checked)
     p = _norm_type(op, norm_type)
     k = _triple(kernel_size, "kernel_size", op, 1)
     if p == math.inf:
-        return max_pool3d(input.abs(), k, stride, 0, ceil_mode=ceil_mode)
-    avg = avg_pool3d(input**p, k, stride, 0, ceil_mode)
+        return _max_pool3d(op, input.abs(), k, stride, 0, 1, ceil_mode, False)
+    avg = _avg_pool3d(op, input ** _power(norm_type, p), k, stride, 0, ceil_mode, True, None)
     return _lp_from_avg(avg, p, k[0] * k[1] * k[2])
 
 

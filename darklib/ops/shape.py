@@ -459,7 +459,9 @@ def reshape_as(input: Tensor, other: Tensor) -> Tensor:
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one. A 0-d tensor becomes shape (1,)."""
     x = _check_tensor(input, "flatten")
-    if x.ndim == 0:
+    if x.ndim == 0:  # the dims are still checked, as torch: [-1, 0] only
+        norm_dim(start_dim, 0, "flatten")
+        norm_dim(end_dim, 0, "flatten")
         return Reshape.apply(x, (1,))
     s, e = norm_dim(start_dim, x.ndim, "flatten"), norm_dim(end_dim, x.ndim, "flatten")
     if s > e:

@@ -42,11 +42,14 @@ from darklib.kernels.im2col import offset_range
 from darklib.ops._promote import same_dtype
 from darklib.ops.conv import check_channels, conv2d, conv_transpose2d
 from darklib.ops.pool import (
+    _adaptive_avg_pool2d,
+    _adaptive_max_pool2d,
+    _avg_pool2d,
+    _check_dtype,
+    _max_pool2d,
     _pool_out,
-    adaptive_avg_pool2d,
-    adaptive_max_pool2d,
-    avg_pool2d,
-    max_pool2d,
+    avg_pool_int,
+    max_pool_int,
 )
 from darklib.tensor import Tensor
 
@@ -369,7 +372,7 @@ def conv_transpose3d(
 # ------------------------------------------------------------------ pooling
 
 
-def _check_pool_input(op: str, input: Any) -> None:
+def _check_pool_input(op: str, input: Any, int64: bool = False, dtype: bool = True) -> None:
     if not isinstance(input, Tensor):
         raise InvalidType(f"{op}: input must be a tensor, got {type(input).__name__}")
     if input.ndim not in (4, 5):
@@ -377,8 +380,8 @@ def _check_pool_input(op: str, input: Any) -> None:
             f"{op}: expected a 4-D (C, D, H, W) or 5-D (N, C, D, H, W) input, got shape "
             f"{_shape(input)}"
         )
-    if input.array.dtype.kind != "f":
-        raise RuntimeError(f"{op}: expected a floating-point input, got {input.dtype}")
+    if dtype:
+        _check_dtype(op, input, int64)
     if 0 in _shape(input)[-3:]:
         raise RuntimeError(f"{op}: expected non-empty D, H and W, got input {_shape(input)}")
 
@@ -470,7 +473,7 @@ def max_pool3d(
     """3-D max pooling, as ``torch.nn.functional.max_pool3d``.
 
     Args:
-        input: (N, C, D, H, W) or (C, D, H, W).
+        input: (N, C, D, H, W) or (C, D, H, W); floating-point or integer (not bool).
         kernel_size: window size, int or (kD, kH, kW).
         stride: window step; defaults to ``kernel_size``.
         padding: implicit -inf padding on both sides, at most half the window.
@@ -483,14 +486,39 @@ def max_pool3d(
         Output (N, C, D_out, H_out, W_out) with
         ``D_out = (D + 2 * pD - dD * (kD - 1) - 1) // sD + 1`` (``ceil`` with ceil_mode).
     """
-    op = "max_pool3d"
-    _check_pool_input(op, input)
+    return _max_pool3d(
+        "max_pool3d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
+    )
+
+
+def _max_pool3d(
+    op: str,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: bool,
+    return_indices: bool,
+) -> Any:
+    """max_pool3d, its errors naming ``op`` (the op the user called)."""
+    _check_pool_input(op, input, dtype=False)
+    _check_dtype(op, input, ints=True)
     k, s, p, dl_ = _pool_window(op, input, kernel_size, stride, padding, dilation, ceil_mode)
+    if input.array.dtype.kind in "iu":  # integers, as torch's (no gradient to keep)
+        outs = tuple(
+            _pool_out(n, k_, s_, p_, d_, ceil_mode)
+            for n, k_, s_, p_, d_ in zip(_shape(input)[-3:], k, s, p, dl_)
+        )
+        out, idx = max_pool_int(input.array, k, s, p, dl_, outs, bool(return_indices))
+        return (Tensor._wrap(out), Tensor._wrap(idx)) if return_indices else Tensor._wrap(out)
     x, unbatched = _batched(input)
     out = _separable_max(
         x,
-        lambda t, ri: max_pool2d(t, k[1:], s[1:], p[1:], dl_[1:], ceil_mode, ri),
-        lambda t, ri: max_pool2d(t, (k[0], 1), (s[0], 1), (p[0], 0), (dl_[0], 1), ceil_mode, ri),
+        lambda t, ri: _max_pool2d(op, t, k[1:], s[1:], p[1:], dl_[1:], ceil_mode, ri),
+        lambda t, ri: _max_pool2d(
+            op, t, (k[0], 1), (s[0], 1), (p[0], 0), (dl_[0], 1), ceil_mode, ri
+        ),
         bool(return_indices),
     )
     return _unbatch(out, unbatched)
@@ -508,7 +536,8 @@ def avg_pool3d(
     """3-D average pooling, as ``torch.nn.functional.avg_pool3d``.
 
     Args:
-        input: (N, C, D, H, W) or (C, D, H, W).
+        input: (N, C, D, H, W) or (C, D, H, W); floating-point or int64 (truncated
+            averages); each window must fit in the unpadded input, as torch's.
         kernel_size: window size, int or (kD, kH, kW).
         stride: window step; defaults to ``kernel_size``.
         padding: implicit zero padding on both sides, at most half the window.
@@ -519,18 +548,49 @@ def avg_pool3d(
     Shape:
         Output (N, C, D_out, H_out, W_out) with ``D_out = (D + 2 * pD - kD) // sD + 1``.
     """
-    op = "avg_pool3d"
-    _check_pool_input(op, input)
+    return _avg_pool3d(
+        "avg_pool3d",
+        input,
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+        divisor_override,
+    )
+
+
+def _avg_pool3d(
+    op: str,
+    input: Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> Tensor:
+    """avg_pool3d, its errors naming ``op`` (the op the user called)."""
+    _check_pool_input(op, input, int64=True)
     k, s, p, _ = _pool_window(op, input, kernel_size, stride, padding, 1, ceil_mode)
+    if any(n < k_ for n, k_ in zip(_shape(input)[-3:], k)):  # (torch's check, padding aside)
+        raise RuntimeError(
+            f"{op}: input of shape {_shape(input)} is smaller than kernel_size={k} in "
+            "(D, H, W): the window must fit in the unpadded input"
+        )
     if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
         raise InvalidValue(
             f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}"
         )
+    cip = bool(count_include_pad)
+    if input.array.dtype == np.int64:  # exact sums, one truncating division (no gradient)
+        out = avg_pool_int(input.array, k, s, p, bool(ceil_mode), cip, divisor_override)
+        return Tensor._wrap(out)
     x, unbatched = _batched(input)
     n, c, d, h, w = _shape(x)
-    cip = bool(count_include_pad)
     # with an override the planes are summed (divisor 1) and the depth stage divides
-    a = avg_pool2d(
+    a = _avg_pool2d(
+        op,
         x.reshape(n, c * d, h, w),
         k[1:],
         s[1:],
@@ -540,7 +600,8 @@ def avg_pool3d(
         None if divisor_override is None else 1,
     )
     oh, ow = a.shape[-2:]
-    b = avg_pool2d(
+    b = _avg_pool2d(
+        op,
         a.reshape(n, c, d, oh * ow),
         (k[0], 1),
         (s[0], 1),
@@ -598,8 +659,8 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     if 0 in (od, oh, ow):  # an empty output, as torch's
         return _unbatch(_empty_pool(x, (od, oh, ow)), unbatched)
     n, c, d, h, w = _shape(x)
-    a = adaptive_avg_pool2d(x.reshape(n, c * d, h, w), (oh, ow))
-    b = adaptive_avg_pool2d(a.reshape(n, c, d, oh * ow), (od, oh * ow))
+    a = _adaptive_avg_pool2d(op, x.reshape(n, c * d, h, w), (oh, ow))
+    b = _adaptive_avg_pool2d(op, a.reshape(n, c, d, oh * ow), (od, oh * ow))
     return _unbatch(b.reshape(n, c, od, oh, ow), unbatched)
 
 
@@ -623,8 +684,8 @@ def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = 
         return _unbatch((y, idx), unbatched)
     out = _separable_max(
         x,
-        lambda t, ri: adaptive_max_pool2d(t, (oh, ow), ri),
-        lambda t, ri: adaptive_max_pool2d(t, (od, t.shape[-1]), ri),
+        lambda t, ri: _adaptive_max_pool2d(op, t, (oh, ow), ri),
+        lambda t, ri: _adaptive_max_pool2d(op, t, (od, t.shape[-1]), ri),
         bool(return_indices),
     )
     return _unbatch(out, unbatched)

@@ -18,6 +18,7 @@ from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.utils import parametrizations as parametrizations
 from darklib.nn.utils import parametrize as parametrize
 from darklib.nn.utils import rnn as rnn
+from darklib.nn.utils import stateless as stateless
 from darklib.nn.utils.fusion import (
     fuse_conv_bn_eval,
     fuse_conv_bn_weights,
@@ -44,9 +45,11 @@ __all__ = [
     "remove_weight_norm",
     "rnn",
     "spectral_norm",
+    "stateless",
     "weight_norm",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "clip_grads_with_norm_",
     "get_total_norm",
     "parameters_to_vector",
     "vector_to_parameters",
@@ -80,9 +83,19 @@ def _norm_of(arr: Any, norm_type: float) -> Any:
 
 
 def get_total_norm(
-    tensors: Tensor | Iterable[Tensor], norm_type: float = 2.0, error_if_nonfinite: bool = False
+    tensors: Tensor | Iterable[Tensor],
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
 ) -> Tensor:
-    """The norm of the norms of ``tensors``: the norm of all their values concatenated."""
+    """The norm of the norms of ``tensors``: the norm of all their values concatenated.
+
+    Args:
+        tensors: the tensors (or one tensor); None entries are skipped.
+        norm_type: the p of the p-norm; ``float('inf')`` for the max norm. Default: 2.0.
+        error_if_nonfinite: raise if the total norm is nan or inf.
+        foreach: accepted for torch's signature (darklib has one implementation).
+    """
     tensors = [t for t in _as_list(tensors) if t is not None]
     norm_type = float(norm_type)
     if not tensors:
@@ -127,14 +140,36 @@ def clip_grad_norm_(
     params = _as_list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
-    if not grads:
-        return total
-    xp = get_xp(total.array)
-    with np.errstate(all="ignore"):  # a NaN or inf norm spreads silently, as in torch
-        coef = xp.minimum(float(max_norm) / (total.array + 1e-6), 1.0)
-        for g in grads:
-            g.array *= to_device(coef, g.device).astype(g.array.dtype)
+    clip_grads_with_norm_(params, max_norm, total)
     return total
+
+
+def clip_grads_with_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    total_norm: Tensor,
+    foreach: bool | None = None,
+) -> None:
+    """Scale the gradients of ``parameters`` by ``min(1, max_norm / (total_norm + 1e-6))``
+    in place, given their total norm (from :func:`get_total_norm`), as torch's: with
+    :func:`get_total_norm` it splits :func:`clip_grad_norm_` in two.
+
+    Args:
+        parameters: tensors (or one tensor) whose ``.grad`` is scaled.
+        max_norm: the largest allowed total norm.
+        total_norm: the total norm of the gradients (a tensor or a number).
+        foreach: accepted for torch's signature (darklib has one implementation).
+    """
+    grads = [p.grad for p in _as_list(parameters) if p.grad is not None]
+    if not grads:
+        return
+    total = total_norm.array if isinstance(total_norm, Tensor) else float(total_norm)
+    xp = get_xp(total)
+    with np.errstate(all="ignore"):  # a NaN or inf norm spreads silently, as in torch
+        coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
+        for g in grads:
+            g.array *= to_device(xp.asarray(coef), g.device).astype(g.array.dtype)
+            g._version += 1
 
 
 def clip_grad_value_(

@@ -270,7 +270,8 @@ def pad_sequence(
     """Stack variable-length sequences (each (L_i, *)) into one padded tensor.
 
     Args:
-        sequences: tensors sharing their trailing shape, dtype and device.
+        sequences: tensors sharing their trailing shape and device; the result has the
+            first one's dtype (the others are cast to it, as torch's).
         batch_first: return (B, T, *) instead of (T, B, *), T the longest length.
         padding_value: the value of the padding.
         padding_side: ``'right'`` (default) or ``'left'``: where the padding goes.
@@ -291,9 +292,12 @@ def pad_sequence(
                 f"{op}: sequences must be (L_i, *) with one trailing shape; sequence 0 is "
                 f"{tuple(seqs[0].shape)}, sequence {i} is {tuple(s.shape)}"
             )
+    first = seqs[0]
+    # the result has the first sequence's dtype, the others cast to it (as torch's, which
+    # copies them into a tensor of that dtype: no promotion)
+    seqs = [s if s.dtype == first.dtype else s.to(first.dtype) for s in seqs]
     lens = np.array([int(s.shape[0]) for s in seqs], np.int64)
     steps, batch = int(lens.max()), len(seqs)
-    first = seqs[0]
     n = int(lens.sum())
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     src = np.full((steps, batch), n, np.int64)
