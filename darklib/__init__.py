@@ -13,6 +13,7 @@ from darklib import (
     autograd,
     cuda,
     distributions,
+    func,
     linalg,
     nn,
     optim,

@@ -1,0 +1,513 @@
+"""``darklib.func``: torch.func's function transforms, on darklib's reverse-mode autograd.
+
+``grad(f)`` is a function that returns the gradient of ``f`` (a scalar function) with
+respect to its ``argnums``; ``vjp``, ``jvp``, ``jacrev``, ``jacfwd`` and ``hessian`` give
+the other products and matrices; ``vmap(f)`` maps ``f`` over a batch dimension;
+``functional_call`` runs a module with other parameters. They compose (``vmap(grad(f))``
+for per-sample gradients, ``jacrev(jacrev(f))``) and mix with ordinary autograd: a result
+stays differentiable with respect to tensors from outside the transform that require
+grad (an outer transform's inputs, a module's parameters).
+
+How: each transform differentiates with respect to stand-ins of its inputs (new leaves,
+or aliases on the inputs' graphs when these require grad), and builds the graph of its
+own backward (``create_graph``) only when the function's graph reaches a tensor from
+outside that requires grad. ``jacfwd`` and ``jvp`` compute by reverse mode (the same
+values as torch's forward mode). ``vmap`` runs ``f`` once per batch entry and stacks the
+results (the same values as torch's batching rules, one call per entry): with
+``randomness='error'`` (the default) a random op inside raises, as torch; ``'same'``
+draws the same numbers for every entry, ``'different'`` fresh ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from darklib import random as _random
+from darklib.autograd import grad as _autograd_grad
+from darklib.autograd import graph_leaves
+from darklib.backend import get_xp
+from darklib.creation import ones_like, zeros_like
+from darklib.errors import InvalidType, InvalidValue
+from darklib.grad_mode import enable_grad, is_grad_enabled
+from darklib.higher_order import _Alias
+from darklib.ops.shape import stack
+from darklib.tensor import Tensor
+from darklib.utils._pytree import tree_flatten
+
+__all__ = [
+    "functional_call",
+    "grad",
+    "grad_and_value",
+    "hessian",
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "vjp",
+    "vmap",
+]
+
+
+# ------------------------------------------------------------------ the differentiation core
+
+
+def _stand_in(x: Any, op: str) -> Tensor:
+    """What a transform differentiates with respect to in place of input ``x``."""
+    if not isinstance(x, Tensor):
+        raise InvalidType(
+            f"{op}: the inputs it differentiates with respect to must be Tensors, got "
+            f"{type(x).__name__}"
+        )
+    if x.array.dtype.kind != "f":
+        raise InvalidType(
+            f"{op}: only floating-point inputs can be differentiated, got one of dtype {x.dtype}"
+        )
+    if x.requires_grad and is_grad_enabled():
+        with enable_grad():
+            return _Alias.apply(x)  # on the outer graph: results stay differentiable
+    return x.detach().requires_grad_(True)
+
+
+class _Linearised:
+    """``func`` evaluated at stand-ins of the primals (a pytree of tensors), ready for
+    vector-Jacobian products. ``outer``: whether its graph reaches tensors from outside
+    that require grad, so that the products must be differentiable (create_graph)."""
+
+    def __init__(self, func: Callable, primals: Any, has_aux: bool, op: str, args=None):
+        flat, self.rebuild_in = tree_flatten(primals)
+        self.inputs = [_stand_in(p, op) for p in flat]
+        with enable_grad():
+            out = func(*self.rebuild_in(self.inputs)) if args is None else args(self.inputs)
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise InvalidValue(
+                    f"{op}(f, ..., has_aux=True): f must return a (output, aux) tuple, got "
+                    f"{type(out).__name__}"
+                    + (f" of {len(out)} items" if isinstance(out, tuple) else "")
+                )
+            out, self.aux = out
+        else:
+            self.aux = None
+        self.out_flat, self.rebuild_out = tree_flatten(out)
+        for o in self.out_flat:
+            if not isinstance(o, Tensor):
+                raise InvalidType(
+                    f"{op}: f must return Tensors (or tuples, lists and dicts of them), got "
+                    f"{type(o).__name__}"
+                )
+        own = {id(t) for t in self.inputs if t.grad_fn is None}
+        self.outer = is_grad_enabled() and (
+            any(t.grad_fn is not None for t in self.inputs)
+            or bool(graph_leaves(self.out_flat, own))
+        )
+
+    def pullback(self, cotangents: list) -> list[Tensor]:
+        """The gradients with respect to every input (zeros where unused)."""
+        pairs = [
+            (o, c) for o, c in zip(self.out_flat, cotangents) if o.requires_grad and c is not None
+        ]
+        if not pairs:
+            return [zeros_like(x) for x in self.inputs]
+        with enable_grad() if self.outer else contextlib.nullcontext():
+            found = _autograd_grad(
+                [o for o, _ in pairs],
+                self.inputs,
+                [c for _, c in pairs],
+                retain_graph=True,
+                create_graph=self.outer,
+                allow_unused=True,
+            )
+        return [zeros_like(x) if g is None else g for g, x in zip(found, self.inputs)]
+
+    def result(self, value: Any) -> Any:
+        """A value computed here, as the caller gets it: detached unless differentiable
+        from outside."""
+        if self.outer:
+            return value
+        return _map(value, lambda t: t.detach())
+
+
+def _map(value: Any, fn: Callable[[Tensor], Any]) -> Any:
+    flat, rebuild = tree_flatten(value)
+    return rebuild([fn(v) if isinstance(v, Tensor) else v for v in flat])
+
+
+def _argnums(argnums: Any, n: int, op: str) -> tuple[int, ...]:
+    one = isinstance(argnums, int) and not isinstance(argnums, bool)
+    nums = (argnums,) if one else tuple(argnums)
+    if not nums:
+        raise InvalidValue(f"{op}: argnums must be non-empty")
+    out = []
+    for a in nums:
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise InvalidType(f"{op}: argnums must be int or Tuple[int, ...], got {argnums!r}")
+        if not -n <= a < n:
+            raise InvalidValue(f"{op}: Got argnums={a}, but only {n} positional inputs were given")
+        out.append(a % n)
+    if len(set(out)) != len(out):
+        raise InvalidValue(f"{op}: argnums must be unique, got {argnums!r}")
+    return tuple(out)
+
+
+def _with_args(func: Callable, args: tuple, kwargs: dict, nums: tuple) -> Callable:
+    """``func`` as a function of the differentiated arguments (each a pytree)."""
+
+    def call(*chosen: Any) -> Any:
+        full = list(args)
+        for i, v in zip(nums, chosen):
+            full[i] = v
+        return func(*full, **kwargs)
+
+    return call
+
+
+# ------------------------------------------------------------------ grad, vjp, jvp
+
+
+def grad_and_value(func: Callable, argnums: Any = 0, has_aux: bool = False) -> Callable:
+    """A function returning ``(gradient, value)`` of ``func`` (which must return a 0-d
+    tensor, or ``(tensor, aux)`` with ``has_aux``: then ``(gradient, (value, aux))``).
+    The gradient has the structure of ``args[argnums]`` (a tuple for a tuple of argnums)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums(argnums, len(args), "grad_and_value")
+        chosen = tuple(args[i] for i in nums)
+        lin = _Linearised(_with_args(func, args, kwargs, nums), chosen, has_aux, "grad")
+        if len(lin.out_flat) != 1 or lin.out_flat[0].ndim != 0:
+            got = (
+                f"tensor with {lin.out_flat[0].ndim} dims"
+                if len(lin.out_flat) == 1
+                else f"{len(lin.out_flat)} outputs"
+            )
+            raise RuntimeError(
+                f"grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got "
+                f"{got}. Maybe you wanted to use the vjp or jacrev APIs instead?"
+            )
+        (out,) = lin.out_flat
+        grads = lin.rebuild_in(lin.pullback([ones_like(out)]))
+        grads = grads[0] if isinstance(argnums, int) else grads
+        value = lin.result(out)
+        if has_aux:
+            return lin.result(grads), (value, lin.result(lin.aux))
+        return lin.result(grads), value
+
+    return wrapper
+
+
+def grad(func: Callable, argnums: Any = 0, has_aux: bool = False) -> Callable:
+    """A function returning the gradient of ``func`` (a scalar function) with respect to
+    its ``argnums`` (``(gradient, aux)`` with ``has_aux``), as ``torch.func.grad``."""
+    both = grad_and_value(func, argnums, has_aux)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g, value = both(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return wrapper
+
+
+def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """``(func(*primals), vjp_fn)`` (and ``aux`` with ``has_aux``): ``vjp_fn(cotangents)``,
+    cotangents of the output's structure, returns one gradient per primal (a tuple)."""
+    lin = _Linearised(func, primals, has_aux, "vjp")
+
+    def vjp_fn(*cotangents: Any) -> tuple:
+        given = cotangents[0] if len(cotangents) == 1 else cotangents
+        flat, _ = tree_flatten(given)
+        if len(flat) != len(lin.out_flat):
+            raise InvalidValue(
+                f"vjp_fn: expected cotangents of the output's structure ({len(lin.out_flat)} "
+                f"tensors), got {len(flat)}"
+            )
+        for c, o in zip(flat, lin.out_flat):
+            if not isinstance(c, Tensor) or tuple(c.shape) != tuple(o.shape):
+                raise InvalidValue(
+                    f"vjp_fn: Mismatch in shape: a cotangent of shape "
+                    f"{tuple(getattr(c, 'shape', ()))} for an output of shape {tuple(o.shape)}"
+                )
+        return tuple(lin.result(lin.rebuild_in(lin.pullback(flat))))
+
+    out = lin.result(lin.rebuild_out(lin.out_flat))
+    if has_aux:
+        return out, vjp_fn, lin.result(lin.aux)
+    return out, vjp_fn
+
+
+def jvp(
+    func: Callable, primals: Any, tangents: Any, *, strict: bool = False, has_aux: bool = False
+) -> tuple:
+    """``(func(*primals), J @ tangents)`` (and ``aux``), ``primals`` and ``tangents`` tuples
+    of the same structure; computed by the double-vjp trick."""
+    if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
+        raise InvalidType("jvp(f, primals, tangents): Expected primals and tangents to be tuples")
+    p_flat, _ = tree_flatten(primals)
+    t_flat, _ = tree_flatten(tangents)
+    if len(p_flat) != len(t_flat):
+        raise InvalidValue(
+            f"jvp(f, primals, tangents): Expected primals and tangents to have the same "
+            f"structure, got {len(p_flat)} and {len(t_flat)} tensors"
+        )
+    for p, t in zip(p_flat, t_flat):
+        if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
+            raise InvalidValue(
+                f"jvp(f, primals, tangents): Expected tangents to have the same shape as the "
+                f"primals, got {tuple(getattr(t, 'shape', ()))} for {tuple(p.shape)}"
+            )
+    lin = _Linearised(func, primals, has_aux, "jvp")
+    outer = lin.outer
+    # the vjp as a function of its (dummy) cotangents u, differentiated again along u
+    u = [zeros_like(o).requires_grad_(True) for o in lin.out_flat]
+    with enable_grad():
+        found = _autograd_grad(
+            [o for o in lin.out_flat],
+            lin.inputs,
+            u,
+            retain_graph=True,
+            create_graph=True,
+            allow_unused=True,
+        )
+        used = [(g, t) for g, t in zip(found, t_flat) if g is not None and g.requires_grad]
+        if used:
+            tangents_out = _autograd_grad(
+                [g for g, _ in used],
+                u,
+                [t for _, t in used],
+                create_graph=outer,
+                allow_unused=True,
+            )
+        else:
+            tangents_out = [None] * len(u)
+    tangents_out = [zeros_like(o) if t is None else t for t, o in zip(tangents_out, lin.out_flat)]
+    out = lin.result(lin.rebuild_out(lin.out_flat))
+    jv = lin.result(lin.rebuild_out(tangents_out))
+    return (out, jv, lin.result(lin.aux)) if has_aux else (out, jv)
+
+
+# ------------------------------------------------------------------ Jacobians
+
+
+def jacrev(
+    func: Callable, argnums: Any = 0, *, has_aux: bool = False, chunk_size: Any = None
+) -> Callable:
+    """A function returning the Jacobian of ``func`` with respect to ``args[argnums]``:
+    for each output tensor of shape ``o``, a tensor of shape ``o + input.shape`` (a tuple
+    of them for a tuple of argnums), in the output's structure (``(jacobian, aux)`` with
+    ``has_aux``). One backward pass per output element, all at once
+    (``is_grads_batched``); ``chunk_size`` is accepted for torch's signature."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nums = _argnums(argnums, len(args), "jacrev")
+        chosen = tuple(args[i] for i in nums)
+        lin = _Linearised(_with_args(func, args, kwargs, nums), chosen, has_aux, "jacrev")
+        per_output = []
+        for k, o in enumerate(lin.out_flat):
+            rows = _jacobian_rows(lin, k, o)
+            per_in = lin.rebuild_in(rows)
+            per_output.append(per_in[0] if isinstance(argnums, int) else per_in)
+        jac = lin.result(lin.rebuild_out(per_output))
+        return (jac, lin.result(lin.aux)) if has_aux else jac
+
+    return wrapper
+
+
+def _jacobian_rows(lin: _Linearised, k: int, o: Tensor) -> list[Tensor]:
+    """d out_k / d input for every input, each of shape ``o.shape + input.shape``: one
+    batched backward whose cotangents are the rows of the identity."""
+    n = o.numel()
+    if n == 0 or not o.requires_grad:
+        return [o.new_zeros((*o.shape, *x.shape)) for x in lin.inputs]
+    basis = Tensor._wrap(get_xp(o.array).eye(n, dtype=o.array.dtype)).reshape(n, *o.shape)
+    with enable_grad() if lin.outer else contextlib.nullcontext():
+        found = _autograd_grad(
+            [o],
+            lin.inputs,
+            [basis],
+            retain_graph=True,
+            create_graph=lin.outer,
+            allow_unused=True,
+            is_grads_batched=True,
+        )
+    return [
+        x.new_zeros((*o.shape, *x.shape)) if g is None else g.reshape(*o.shape, *x.shape)
+        for g, x in zip(found, lin.inputs)
+    ]
+
+
+def jacfwd(
+    func: Callable, argnums: Any = 0, has_aux: bool = False, *, randomness: str = "error"
+) -> Callable:
+    """As :func:`jacrev` (torch computes it in forward mode; the values are the same)."""
+    return jacrev(func, argnums, has_aux=has_aux)
+
+
+def hessian(func: Callable, argnums: Any = 0) -> Callable:
+    """A function returning the Hessian of the scalar ``func`` with respect to
+    ``args[argnums]`` (shape ``input.shape + input.shape``), as ``jacfwd(jacrev(func))``."""
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
+# ------------------------------------------------------------------ vmap
+
+_RANDOM_IN_VMAP = (
+    "vmap: called random operation while in randomness error mode. Please either use the "
+    "'same' or 'different' randomness flags on vmap or perform the randomness operation "
+    "out of vmap"
+)
+
+
+def vmap(
+    func: Callable,
+    in_dims: Any = 0,
+    out_dims: Any = 0,
+    randomness: str = "error",
+    *,
+    chunk_size: Any = None,
+) -> Callable:
+    """``func`` mapped over a batch dimension: ``in_dims`` says which dimension of each
+    positional argument is the batch (an int for all, or one entry per argument, None for
+    an argument that is not mapped, nested as the argument is); ``out_dims`` where the
+    batch goes in each output. Keyword arguments are not mapped. ``randomness``: 'error'
+    (random ops raise), 'same' (one draw shared by the batch) or 'different'."""
+    if randomness not in ("error", "same", "different"):
+        raise InvalidValue(
+            f"Only allowed values for randomness are 'error', 'different', or 'same'. Got "
+            f"{randomness}"
+        )
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        leaves, dims, rebuild = _mapped_leaves(args, in_dims)
+        size = _batch_size(leaves, dims)
+        point = _random.default_generator.fork() if randomness == "same" else None
+        outs = []
+        with _random.draws_refused(_RANDOM_IN_VMAP if randomness == "error" else None):
+            for i in range(size):
+                entry = [v.select(d, i) if d is not None else v for v, d in zip(leaves, dims)]
+                with (
+                    _random.default_generator.replay(point)
+                    if point is not None
+                    else contextlib.nullcontext()
+                ):
+                    outs.append(func(*rebuild(entry), **kwargs))
+        return _stack_outputs(outs, out_dims)
+
+    return wrapper
+
+
+def _mapped_leaves(args: tuple, in_dims: Any) -> tuple[list, list, Callable]:
+    """The arguments' leaves, the batch dim of each (None: not mapped), and the function
+    that rebuilds the arguments from leaves."""
+    flat, rebuild = tree_flatten(args)
+    if isinstance(in_dims, int) or in_dims is None:
+        dims = [in_dims if isinstance(v, Tensor) else None for v in flat]
+    else:
+        if not isinstance(in_dims, tuple | list) or len(in_dims) != len(args):
+            raise InvalidValue(
+                f"vmap(f, in_dims={in_dims!r}, ...)(<inputs>): in_dims is not compatible "
+                f"with the structure of `inputs`: expected an int, None, or a tuple of "
+                f"{len(args)} entries (one per positional argument)"
+            )
+        dims = []
+        for arg, d in zip(args, in_dims):
+            arg_flat, _ = tree_flatten(arg)
+            if isinstance(d, int) or d is None:
+                dims += [d if isinstance(v, Tensor) else None for v in arg_flat]
+            else:
+                d_flat, _ = tree_flatten(d)
+                if len(d_flat) != len(arg_flat):
+                    raise InvalidValue(
+                        f"vmap: in_dims {d!r} is not compatible with the structure of its argument"
+                    )
+                dims += list(d_flat)
+    for v, d in zip(flat, dims):
+        if d is None:
+            continue
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise InvalidType(f"vmap: in_dims must be ints or None, got {d!r}")
+        if not isinstance(v, Tensor):
+            raise InvalidValue(
+                f"vmap: Got in_dim={d} for an input but the input is of type "
+                f"{type(v).__name__}. We cannot vmap over non-Tensor arguments"
+            )
+        if not -v.ndim <= d < v.ndim or v.ndim == 0:
+            raise InvalidValue(
+                f"vmap: Got in_dim={d} for some input, but that input is a Tensor of "
+                f"dimensionality {v.ndim} so expected in_dim to satisfy "
+                f"-{v.ndim} <= in_dim < {v.ndim}."
+            )
+    dims = [None if d is None else d % v.ndim for v, d in zip(flat, dims)]
+    return flat, dims, rebuild
+
+
+def _batch_size(leaves: list, dims: list) -> int:
+    sizes = [v.shape[d] for v, d in zip(leaves, dims) if d is not None]
+    if not sizes:
+        raise InvalidValue(
+            "vmap: at least one input must be a Tensor with a mapped dimension (in_dims "
+            "is None for every input)"
+        )
+    if len(set(sizes)) > 1:
+        raise InvalidValue(
+            f"vmap: Expected all tensors to have the same size in the mapped dimension, "
+            f"got sizes {sizes} for the mapped dimension"
+        )
+    if sizes[0] == 0:
+        raise InvalidValue("vmap: the mapped dimension has size 0: nothing to map over")
+    return sizes[0]
+
+
+def _stack_outputs(outs: list, out_dims: Any) -> Any:
+    flats = [tree_flatten(o) for o in outs]
+    first, rebuild = flats[0]
+    if isinstance(out_dims, int) or out_dims is None:
+        dims = [out_dims] * len(first)
+    else:
+        d_flat, _ = tree_flatten(out_dims)
+        if len(d_flat) != len(first):
+            raise InvalidValue(
+                f"vmap: out_dims={out_dims!r} is not compatible with the structure of the "
+                f"outputs ({len(first)} of them)"
+            )
+        dims = d_flat
+    stacked = []
+    for k, d in enumerate(dims):
+        items = [f[k] for f, _ in flats]
+        if d is None:
+            stacked.append(items[0])
+            continue
+        if not isinstance(items[0], Tensor):
+            raise InvalidType(
+                f"vmap: func must only return Tensors, got type {type(items[0])}. Did you "
+                "mean to set out_dims= to None for output?"
+            )
+        nd = items[0].ndim + 1
+        if not -nd <= d < nd:
+            raise InvalidValue(f"vmap: out_dims={d} is out of range for an output of {nd - 1} dims")
+        stacked.append(stack(items, d % nd))
+    return rebuild(stacked)
+
+
+# ------------------------------------------------------------------ modules
+
+
+def functional_call(
+    module: Any,
+    parameter_and_buffer_dicts: Any,
+    args: Any = None,
+    kwargs: dict | None = None,
+    *,
+    tie_weights: bool = True,
+    strict: bool = False,
+) -> Any:
+    """``module(*args, **kwargs)`` with the given tensors in place of its parameters and
+    buffers (by state-dict name; several dicts are merged), the module left as it was."""
+    from darklib.nn.utils.stateless import functional_call as call
+
+    return call(
+        module,
+        parameter_and_buffer_dicts,
+        args,
+        kwargs,
+        tie_weights=tie_weights,
+        strict=strict,
+    )
