@@ -167,8 +167,12 @@ def clip_grads_with_norm_(
     xp = get_xp(total)
     with np.errstate(all="ignore"):  # a NaN or inf norm spreads silently, as in torch
         coef = xp.minimum(float(max_norm) / (total + 1e-6), 1.0)
+        on: dict = {}  # the factor once per (device, dtype), not copied per gradient
         for g in grads:
-            g.array *= to_device(xp.asarray(coef), g.device).astype(g.array.dtype)
+            key = (str(g.device), g.array.dtype)
+            if key not in on:
+                on[key] = to_device(xp.asarray(coef), g.device).astype(g.array.dtype)
+            g.array *= on[key]
             g._version += 1
 
 

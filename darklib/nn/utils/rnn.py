@@ -81,7 +81,7 @@ class PackedSequence(_Fields):
                 "pack_padded_sequence or pack_sequence"
             )
         if not isinstance(batch_sizes, Tensor):
-            batch_sizes = tensor(np.asarray(batch_sizes, np.int64))
+            batch_sizes = tensor(np.asarray(batch_sizes, np.int64), device="cpu")
         if unsorted_indices is None:
             unsorted_indices = invert_permutation(sorted_indices)
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
@@ -200,7 +200,7 @@ def pack_padded_sequence(
     flat = input.reshape(steps * batch, *input.shape[2:])
     rows = np.concatenate(idx) if idx else np.zeros(0, np.int64)
     data = index_select(flat, 0, tensor(rows, device=input.device))
-    return PackedSequence(data, tensor(sizes), sorted_indices, None)
+    return PackedSequence(data, tensor(sizes, device="cpu"), sorted_indices, None)
 
 
 def pad_packed_sequence(
@@ -258,7 +258,7 @@ def pad_packed_sequence(
     rows = tensor(np.ascontiguousarray(src).reshape(-1), device=data.device)
     padded = index_select(cat([data, pad]), 0, rows).reshape(*src.shape, *data.shape[1:])
     lens_sorted = (sizes[None, :] > np.arange(batch)[:, None]).sum(axis=1).astype(np.int64)
-    return padded, tensor(lens_sorted[unsorted])
+    return padded, tensor(lens_sorted[unsorted], device="cpu")  # (on the CPU, as torch's)
 
 
 def pad_sequence(
