@@ -41,6 +41,23 @@ from darklib.nn.containers import ModuleDict, ModuleList, ParameterDict, Paramet
 from darklib.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from darklib.nn.distance import CosineSimilarity, PairwiseDistance
 from darklib.nn.dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, FeatureAlphaDropout
+from darklib.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyBatchNorm3d,
+    LazyConv1d,
+    LazyConv2d,
+    LazyConv3d,
+    LazyConvTranspose1d,
+    LazyConvTranspose2d,
+    LazyConvTranspose3d,
+    LazyInstanceNorm1d,
+    LazyInstanceNorm2d,
+    LazyInstanceNorm3d,
+    LazyLinear,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from darklib.nn.linear import Bilinear, Identity, Linear
 from darklib.nn.loss import (
     BCELoss,
