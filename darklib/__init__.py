@@ -22,6 +22,7 @@ from darklib import (
     utils,
 )
 from darklib._namespace import *  # noqa: F403  (torch's top-level functional forms, ...)
+from darklib.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from darklib.backend import device, get_default_device, set_default_device
 from darklib.creation import (

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.creation import rand_like, zeros_like
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.sparse import embedding, embedding_bag
@@ -370,6 +371,7 @@ def rrelu(
     return _inplace_or_not(rrelu_of, x, inplace, "rrelu")
 
 
+@autocasts("prelu")
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has 1 or C (dim 1) entries."""
     x = _tensor(input, "prelu")

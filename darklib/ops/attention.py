@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
 from darklib.ops import elementwise as _E
@@ -25,6 +26,7 @@ def _const(like: Tensor, arr: Any) -> Tensor:
     return Tensor._wrap(get_xp(like.array).asarray(arr))
 
 
+@autocasts("scaled_dot_product_attention")
 def scaled_dot_product_attention(
     query: Tensor,
     key: Tensor,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
@@ -516,6 +517,7 @@ def check_channels(op: str, weight: Tensor, bias: Any, ishape: tuple, c: int, gr
         )
 
 
+@autocasts("conv2d")
 def conv2d(
     input: Tensor,
     weight: Tensor,
@@ -582,6 +584,7 @@ def conv2d(
     return _apply_batched(Conv2d, input, weight, bias, geom, groups)
 
 
+@autocasts("conv_transpose2d")
 def conv_transpose2d(
     input: Tensor,
     weight: Tensor,
@@ -701,6 +704,7 @@ def _check_1d(
         )
 
 
+@autocasts("conv1d")
 def conv1d(
     input: Tensor,
     weight: Tensor,
@@ -756,6 +760,7 @@ def conv1d(
     return y.squeeze(-2)
 
 
+@autocasts("conv_transpose1d")
 def conv_transpose1d(
     input: Tensor,
     weight: Tensor,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
@@ -91,6 +92,7 @@ def _rows(a: Any) -> Any:
     return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
 
 
+@autocasts("matmul")
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with PyTorch's rules: 1-D operands are vectors, leading dims broadcast.
 
@@ -123,6 +125,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     return MatMul.apply(a, b)
 
 
+@autocasts("mm")
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     if input.ndim != 2 or mat2.ndim != 2:
         raise RuntimeError(
@@ -131,6 +134,7 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     return matmul(input, mat2)
 
 
+@autocasts("bmm")
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
         raise RuntimeError(
@@ -182,6 +186,7 @@ def _tensor_args(op: str, **args: Any) -> None:
             raise InvalidType(f"{op}(): argument '{name}' must be a Tensor, got {type(v).__name__}")
 
 
+@autocasts("linear")
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``. Shape: input (*, in), weight (out, in), bias (out,) or
     any shape that broadcasts to the output's, as torch; a 1-D weight (in,) without bias
@@ -298,6 +303,7 @@ def inner(input: Tensor, other: Tensor) -> Tensor:
     return reshape(rows, (*input.shape[:-1], *other.shape[:-1]))
 
 
+@autocasts("mv")
 def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix (n, m) times vector (m,)."""
     if input.ndim != 2 or vec.ndim != 1:
@@ -362,6 +368,7 @@ def scaled_sum(op: str, input: Tensor, prod: Tensor, beta: Any, alpha: Any) -> T
     return E.add(prod, term)
 
 
+@autocasts("addmm")
 def addmm(
     input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
 ) -> Tensor:
@@ -371,6 +378,7 @@ def addmm(
     return scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
 
 
+@autocasts("baddbmm")
 def baddbmm(
     input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
 ) -> Tensor:
@@ -633,6 +641,7 @@ class EuclidDistMM(Function):
         return g1, g2
 
 
+@autocasts("cdist")
 def cdist(
     x1: Tensor,
     x2: Tensor,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -426,6 +427,7 @@ def _class_axis(weight: Any, ndim: int, cax: int) -> Any:
     return weight.reshape((weight.shape[0],) + (1,) * (ndim - cax - 1))
 
 
+@autocasts("cross_entropy")
 def cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -531,6 +533,7 @@ class NLLLoss(Function):
         return higher_order.linked(ctx, higher_order.linear_adjoints(ctx, g, {0: nll}), 0)
 
 
+@autocasts("nll_loss")
 def nll_loss(
     input: Tensor,
     target: Tensor,
@@ -708,6 +711,7 @@ def _pointwise(
     return PointwiseLoss.apply(x, t, weight, kind, reduction, float(param), weighted_mean)
 
 
+@autocasts("mse_loss")
 def mse_loss(
     input: Tensor,
     target: Tensor,
@@ -731,6 +735,7 @@ def mse_loss(
     return _pointwise(op, "mse", input, target, reduction, 0.0, weight, True)
 
 
+@autocasts("l1_loss")
 def l1_loss(
     input: Tensor,
     target: Tensor,
@@ -752,6 +757,7 @@ def l1_loss(
     return _pointwise(op, "l1", input, target, reduction, 0.0, weight, True)
 
 
+@autocasts("smooth_l1_loss")
 def smooth_l1_loss(
     input: Tensor,
     target: Tensor,
@@ -774,6 +780,7 @@ def smooth_l1_loss(
     return _pointwise(op, "smooth_l1", input, target, reduction, beta, None, False)
 
 
+@autocasts("huber_loss")
 def huber_loss(
     input: Tensor,
     target: Tensor,
@@ -883,6 +890,7 @@ class BinaryCrossEntropy(Function):
         return gx, gy, gw, None
 
 
+@autocasts("binary_cross_entropy")
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,
@@ -997,6 +1005,7 @@ class BCEWithLogits(Function):
         return gx, gy, gw, gpw, None
 
 
+@autocasts("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -1078,6 +1087,7 @@ class KLDiv(Function):
         return gx, gt, None, None
 
 
+@autocasts("kl_div")
 def kl_div(
     input: Tensor,
     target: Tensor,

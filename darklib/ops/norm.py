@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
@@ -459,6 +460,7 @@ class LayerNorm(Function):
         return higher_order.recompute(ctx, g, forward, (xc, *params))
 
 
+@autocasts("layer_norm")
 def layer_norm(
     input: Tensor,
     normalized_shape: int | Sequence[int],
@@ -555,6 +557,7 @@ class GroupNorm(Function):
         return higher_order.recompute(ctx, g, forward, (xc, *params))
 
 
+@autocasts("group_norm")
 def group_norm(
     input: Tensor,
     num_groups: int,

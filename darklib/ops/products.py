@@ -25,6 +25,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function, Node
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -295,6 +296,7 @@ def _same_dtype(op: str, *tensors: Tensor) -> None:
         raise InvalidType(f"{op}(): input tensors must have the same dtype, but got {names}")
 
 
+@autocasts("addmv")
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * input + alpha * (mat @ vec)``. Shape: mat (n, m), vec (m,), input
     expandable to (n,); output (n,). With ``beta=0`` the input's values are ignored."""
@@ -315,6 +317,7 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any 
     return scaled_sum(op, input, matmul(mat, vec), beta, alpha)
 
 
+@autocasts("addr")
 def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
     """``beta * input + alpha * outer(vec1, vec2)``. Shape: vec1 (n,), vec2 (m,), input
     expandable to (n, m). Dtypes promote, as torch's addr; bool tensors give
@@ -332,6 +335,7 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any
     return scaled_sum(op, input, outer(vec1, vec2), beta, alpha)
 
 
+@autocasts("addbmm")
 def addbmm(
     input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: Any = 1, alpha: Any = 1
 ) -> Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp, gpu_scatter, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -777,6 +778,7 @@ def _softmax_like(fn: type[Function], input: Tensor, dim: Any, dtype: Any, op: s
     return fn.apply(x, d)
 
 
+@autocasts("softmax")
 def softmax(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:
@@ -790,6 +792,7 @@ def softmax(
     return _softmax_like(Softmax, input, dim, _positional_dtype(_stacklevel, dtype), "softmax")
 
 
+@autocasts("log_softmax")
 def log_softmax(
     input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None
 ) -> Tensor:

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
@@ -197,6 +198,7 @@ def _batched(x: Tensor) -> tuple[Tensor, bool]:
 # ------------------------------------------------------------------ convolutions
 
 
+@autocasts("conv3d")
 def conv3d(
     input: Tensor,
     weight: Tensor,
@@ -275,6 +277,7 @@ def conv3d(
     return y.squeeze(0) if unbatched else y
 
 
+@autocasts("conv_transpose3d")
 def conv_transpose3d(
     input: Tensor,
     weight: Tensor,
