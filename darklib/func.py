@@ -74,11 +74,11 @@ class _Linearised:
     vector-Jacobian products. ``outer``: whether its graph reaches tensors from outside
     that require grad, so that the products must be differentiable (create_graph)."""
 
-    def __init__(self, func: Callable, primals: Any, has_aux: bool, op: str, args=None):
+    def __init__(self, func: Callable, primals: Any, has_aux: bool, op: str):
         flat, self.rebuild_in = tree_flatten(primals)
         self.inputs = [_stand_in(p, op) for p in flat]
         with enable_grad():
-            out = func(*self.rebuild_in(self.inputs)) if args is None else args(self.inputs)
+            out = func(*self.rebuild_in(self.inputs))
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise InvalidValue(
@@ -258,26 +258,27 @@ def jvp(
     outer = lin.outer
     # the vjp as a function of its (dummy) cotangents u, differentiated again along u
     u = [zeros_like(o).requires_grad_(True) for o in lin.out_flat]
+    live = [(o, v) for o, v in zip(lin.out_flat, u) if o.requires_grad]
+    tangents_out: Any = [None] * len(u)
     with enable_grad():
-        found = _autograd_grad(
-            [o for o in lin.out_flat],
-            lin.inputs,
-            u,
-            retain_graph=True,
-            create_graph=True,
-            allow_unused=True,
-        )
-        used = [(g, t) for g, t in zip(found, t_flat) if g is not None and g.requires_grad]
-        if used:
-            tangents_out = _autograd_grad(
-                [g for g, _ in used],
-                u,
-                [t for _, t in used],
-                create_graph=outer,
+        if live:
+            found = _autograd_grad(
+                [o for o, _ in live],
+                lin.inputs,
+                [v for _, v in live],
+                retain_graph=True,
+                create_graph=True,
                 allow_unused=True,
             )
-        else:
-            tangents_out = [None] * len(u)
+            used = [(g, t) for g, t in zip(found, t_flat) if g is not None and g.requires_grad]
+            if used:
+                tangents_out = _autograd_grad(
+                    [g for g, _ in used],
+                    u,
+                    [t for _, t in used],
+                    create_graph=outer,
+                    allow_unused=True,
+                )
     tangents_out = [zeros_like(o) if t is None else t for t, o in zip(tangents_out, lin.out_flat)]
     out = lin.result(lin.rebuild_out(lin.out_flat))
     jv = lin.result(lin.rebuild_out(tangents_out))

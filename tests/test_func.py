@@ -192,3 +192,14 @@ def test_vmap_errors_name_the_problem():
         df.vmap(lambda a: a, None)(dl.ones(3))
     with pytest.raises(ValueError, match="randomness"):
         df.vmap(lambda a: a, randomness="sometimes")
+
+
+def test_jvp_and_jacrev_of_an_output_that_does_not_depend_on_the_input():
+    res = {}
+    for L, F in ((dl, df), (torch, tf)):
+        x, t = L.tensor([1.0, 2.0]), L.tensor([0.5, 1.0])
+        res[L.__name__] = (
+            F.jvp(lambda a, L=L: (a * 2, L.ones(2)), (x,), (t,)),
+            F.jacrev(lambda a, L=L: (a**2, L.ones(3)))(x),
+        )
+    _close(res["darklib"], res["torch"])
