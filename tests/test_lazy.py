@@ -20,6 +20,8 @@ CASES = [
     ("LazyConv1d", (6, 3), (2, 4, 9)),
     ("LazyConv2d", (8, 3), (1, 5, 6, 6)),
     ("LazyConv2d", (8, 3), (5, 6, 6)),  # unbatched
+    ("LazyConv2d", (8, 3, 2, 1, 1, 2, False), (1, 4, 6, 6)),  # positional, as torch's
+    ("LazyConvTranspose2d", (4, 3, 2, 1, 1, 2, True, 1), (1, 6, 5, 5)),
     ("LazyConv3d", (2, 2), (1, 3, 4, 4, 4)),
     ("LazyConvTranspose1d", (4, 3), (2, 6, 5)),
     ("LazyConvTranspose2d", (8, 3), (1, 4, 6, 6)),

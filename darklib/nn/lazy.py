@@ -11,6 +11,7 @@ parameters with the saved shapes instead.
 
 from __future__ import annotations
 
+import inspect
 from itertools import chain
 from typing import Any
 
@@ -232,73 +233,19 @@ class _LazyConvMixin(LazyModuleMixin):
         self.in_channels = int(w[0] if self.transposed else w[1] * self.groups)
 
 
-def _lazy_conv_class(eager: type, transposed: bool) -> type:
-    """The lazy form of one convolution layer, with its constructor's signature minus
-    ``in_channels``."""
+def _lazy_conv_class(eager: type) -> type:
+    """The lazy form of one convolution layer: the eager constructor's signature without
+    ``in_channels`` (the arguments are bound to it, so positional ones work as there)."""
+    signature = inspect.signature(eager.__init__)
 
-    if transposed:
-
-        def __init__(
-            self,
-            out_channels: int,
-            kernel_size: Any,
-            stride: Any = 1,
-            padding: Any = 0,
-            output_padding: Any = 0,
-            groups: int = 1,
-            bias: bool = True,
-            dilation: Any = 1,
-            padding_mode: str = "zeros",
-            device: Any = None,
-            dtype: Any = None,
-        ) -> None:
-            eager.__init__(
-                self,
-                0,
-                0,
-                kernel_size,
-                stride,
-                padding,
-                output_padding,
-                groups,
-                False,
-                dilation,
-                padding_mode,
-                device,
-                dtype,
-            )
-            self._lazy_conv(out_channels, bias, device, dtype)
-
-    else:
-
-        def __init__(
-            self,
-            out_channels: int,
-            kernel_size: Any,
-            stride: Any = 1,
-            padding: Any = 0,
-            dilation: Any = 1,
-            groups: int = 1,
-            bias: bool = True,
-            padding_mode: str = "zeros",
-            device: Any = None,
-            dtype: Any = None,
-        ) -> None:
-            eager.__init__(
-                self,
-                0,
-                0,
-                kernel_size,
-                stride,
-                padding,
-                dilation,
-                groups,
-                False,
-                padding_mode,
-                device,
-                dtype,
-            )
-            self._lazy_conv(out_channels, bias, device, dtype)
+    def __init__(self, out_channels: int, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, 0, out_channels, *args, **kwargs)
+        bound.apply_defaults()
+        given = dict(bound.arguments)
+        bias = given["bias"]
+        given.update(out_channels=0, bias=False)  # (the eager layer with empty weights)
+        eager.__init__(**given)
+        self._lazy_conv(out_channels, bias, given["device"], given["dtype"])
 
     name = "Lazy" + eager.__name__
     doc = f"``{eager.__name__}`` whose ``in_channels`` is the first input's channel count."
@@ -309,12 +256,12 @@ def _lazy_conv_class(eager: type, transposed: bool) -> type:
     )
 
 
-LazyConv1d = _lazy_conv_class(Conv1d, False)
-LazyConv2d = _lazy_conv_class(Conv2d, False)
-LazyConv3d = _lazy_conv_class(Conv3d, False)
-LazyConvTranspose1d = _lazy_conv_class(ConvTranspose1d, True)
-LazyConvTranspose2d = _lazy_conv_class(ConvTranspose2d, True)
-LazyConvTranspose3d = _lazy_conv_class(ConvTranspose3d, True)
+LazyConv1d = _lazy_conv_class(Conv1d)
+LazyConv2d = _lazy_conv_class(Conv2d)
+LazyConv3d = _lazy_conv_class(Conv3d)
+LazyConvTranspose1d = _lazy_conv_class(ConvTranspose1d)
+LazyConvTranspose2d = _lazy_conv_class(ConvTranspose2d)
+LazyConvTranspose3d = _lazy_conv_class(ConvTranspose3d)
 
 
 # ------------------------------------------------------------------ normalization
