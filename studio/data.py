@@ -26,6 +26,7 @@ corrupt file among 50,000 costs no upfront decoding of them all, and never stops
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from collections.abc import Sequence
@@ -100,15 +101,9 @@ def transform_problem(specs: Sequence[TransformSpec], input_shape: Sequence[int]
     of the input size, with a few random draws, so that a run cannot die on its first
     batch."""
     for i, t in enumerate(specs):
-        for k in ("p",):
-            v = t.args.get(k)
-            if k in t.args and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1
-            ):
-                return (
-                    f"transform {i + 1} ({t.type}): {k} is a probability and must lie in "
-                    f"[0, 1], got {v!r}"
-                )
+        problem = _argument_problem(t, input_shape)
+        if problem:
+            return f"transform {i + 1} ({t.type}): {problem}"
     try:
         tf = build_transform(specs)
     except DataError as e:
@@ -140,6 +135,87 @@ def transform_problem(specs: Sequence[TransformSpec], input_shape: Sequence[int]
                 f"{w}x{h} (input shape {', '.join(map(str, input_shape))}): remove or fix the "
                 "transform that changes the size, or change the model's input shape"
             )
+    return None
+
+
+#: arguments that hold numbers (one, or a list): a string or a NaN there is refused by name
+_NUMERIC_ARGS = {
+    "p",
+    "size",
+    "max_size",
+    "padding",
+    "kernel_size",
+    "sigma",
+    "degrees",
+    "translate",
+    "scale",
+    "ratio",
+    "shear",
+    "brightness",
+    "contrast",
+    "saturation",
+    "hue",
+    "num_output_channels",
+}
+#: arguments given as a (min, max) range (shear may hold two ranges: x then y)
+_RANGE_ARGS = {"scale", "ratio", "degrees", "sigma", "shear", "brightness", "contrast"}
+_RANGE_ARGS |= {"saturation", "hue"}
+#: arguments that are image sizes in pixels: bounded, so that a typo (5000 for 50) cannot
+#: make each preview and each training image millions of pixels (checking Resize 5000 froze
+#: the window for 1.7 s)
+_PIXEL_ARGS = ("size", "max_size", "padding", "kernel_size")
+#: the largest blur kernel: its cost grows with its size times the image's pixels (31 on a
+#: 1024-pixel image is about 0.1 s per image; 1023 took 4 s)
+MAX_KERNEL = 31
+
+
+def max_transform_side(input_shape: Sequence[int]) -> int:
+    """The largest size in pixels a transform may produce or use for ``input_shape``: four
+    times the model's input side, at least 256 and at most 1024."""
+    h, w, _ = _hwc(input_shape)
+    return min(1024, max(256, 4 * max(h, w)))
+
+
+def _numbers(v: Any) -> list | None:
+    """The numbers of an argument (one number or a flat list of them), or None."""
+    items = v if isinstance(v, (list, tuple)) else [v]
+    if not items or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in items):
+        return None
+    return list(items)
+
+
+def _argument_problem(t: TransformSpec, input_shape: Sequence[int]) -> str | None:
+    """What is wrong with one transform's arguments, said with the argument's name and
+    value (darklib would say it in its own words, or numpy in none: "high - low range
+    exceeds valid bounds" for a NaN angle), or None."""
+    limit = max_transform_side(input_shape)
+    for k, v in t.args.items():
+        if k not in _NUMERIC_ARGS or v is None:
+            continue
+        nums = _numbers(v)
+        if nums is None:
+            return f"{k} must be a number or a list of numbers, got {v!r}"
+        if not all(math.isfinite(x) for x in nums):
+            return f"{k} must be finite (no NaN or infinity), got {v!r}"
+        if k == "p" and (len(nums) != 1 or not 0 <= nums[0] <= 1):
+            return f"p is a probability and must lie in [0, 1], got {v!r}"
+        if k in _PIXEL_ARGS:
+            if any(x < 0 for x in nums):
+                return f"{k} must not be negative, got {v!r}"
+            if k == "kernel_size" and any(x > MAX_KERNEL for x in nums):
+                return f"kernel_size={v!r} is too large: kernels up to {MAX_KERNEL} are accepted"
+            if any(x > limit for x in nums):
+                return (
+                    f"{k}={v!r} is too large: sizes up to {limit} pixels are accepted (the "
+                    f"model takes {' x '.join(map(str, input_shape))})"
+                )
+        if k in _RANGE_ARGS and isinstance(v, (list, tuple)) and len(nums) in (2, 4):
+            for lo, hi in zip(nums[::2], nums[1::2]):
+                if lo > hi:
+                    return (
+                        f"{k} is a (min, max) range, but {lo:g} > {hi:g}: put the smaller "
+                        f"value first ({k}=[{hi:g}, {lo:g}])"
+                    )
     return None
 
 

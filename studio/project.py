@@ -373,6 +373,12 @@ def load_project(path: str | os.PathLike, check_weights: bool = True) -> Project
     """
     path = Path(path)
     where = str(path)
+    if path.is_dir():
+        raise ProjectError(
+            f"{where}: this is a folder, not a project file: open a {SUFFIX} file or a "
+            "project .json (an image folder becomes a project's dataset when it is dropped on "
+            "the window or chosen as the Dataset panel's folder source)"
+        )
     if not path.is_file():
         raise ProjectError(f"{where}: no such file")
     head = path.read_bytes()[:4] if path.stat().st_size >= 4 else b""

@@ -585,6 +585,8 @@ class Trainer:
         events: where events go (``queue.Queue``); a new one when omitted.
         epochs: total epochs to reach (default: the project's ``training.epochs``).
         checkpoint: path of the ``.darkproj`` written after every epoch (None: none).
+        run_id: a tag stored in each checkpoint's history (``_run_id``), so that the one who
+            started the run can tell its own checkpoint from one another run wrote there.
         max_steps_per_epoch / max_val_batches: cap an epoch (tests, previews).
         evaluate_only: no training: one pass over the validation split with the current
             weights (``previews`` and an ``evaluated`` event with its metrics), finishing
@@ -600,8 +602,10 @@ class Trainer:
         max_steps_per_epoch: int | None = None,
         max_val_batches: int | None = None,
         evaluate_only: bool = False,
+        run_id: str | None = None,
     ):
         self.session = session
+        self.run_id = run_id
         self.evaluate_only = evaluate_only
         self.events: queue.Queue = events if events is not None else queue.Queue()
         t = session.spec.training
@@ -844,8 +848,9 @@ class Trainer:
                             pos["batch"] += 1  # resuming skips the bad batch
                             pos["samples"] += next(sizes)
                             bad = (
-                                f"loss is {lv} at step {pos['step'] + 1} (epoch {epoch + 1}); "
-                                "paused before the update. Lower the learning rate, or "
+                                f"loss is {lv} in the batch after step {pos['step']} (epoch "
+                                f"{epoch + 1}); paused before its update, so the weights are "
+                                f"those of step {pos['step']}. Lower the learning rate, or "
                                 "resume to skip this batch; if every batch diverges now, "
                                 "stop and roll back to the last epoch's checkpoint."
                             )
@@ -908,7 +913,10 @@ class Trainer:
                 pos["epoch"], pos["batch"], pos["samples"] = epoch + 1, 0, 0
             self._emit("epoch", **rec)
             if self.checkpoint is not None:
-                save_project(s.snapshot(), self.checkpoint)
+                snap = s.snapshot()
+                if self.run_id:
+                    snap.history["_run_id"] = self.run_id
+                save_project(snap, self.checkpoint)
                 self._emit("checkpoint", path=str(self.checkpoint))
         return "completed"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,11 @@ class Controller(QObject):
         self.previews: dict[str, Any] = {}
         self._previews_key: str | None = None  # the data (``_key``) the previews were made on
         self._run_key: str | None = None  # the data of the run going on
+        # this window's runs of the open project tag their checkpoints with ``_run_id`` and
+        # ``_checkpoint`` is the file the last of them wrote: a roll back restores only that
+        # (another window, or an earlier session, of the same sample writes the same file)
+        self._run_id = uuid.uuid4().hex
+        self._checkpoint: Path | None = None
         self.state = "idle"
         self.dirty = False
         self.timer = QTimer(self)
@@ -110,6 +116,8 @@ class Controller(QObject):
         self.project = proj
         self.session = None
         self.trainer = None
+        self._run_id = uuid.uuid4().hex  # checkpoints found on disk are not this window's
+        self._checkpoint = None
         self._forget_data()
         self.history = History.from_json(proj.history or {})
         self.previews = {}
@@ -334,8 +342,14 @@ class Controller(QObject):
             return NO_PROJECT
         if self.is_training:
             return "stop the run first"
-        if not self.checkpoint_path().is_file():
-            return "there is no checkpoint yet: one is written at the end of every epoch"
+        if self._checkpoint is None:
+            return (
+                "there is no checkpoint yet: one is written at the end of every epoch of a "
+                "run started in this window (checkpoints left by other windows or earlier "
+                "sessions are never used)"
+            )
+        if not self._checkpoint.is_file():
+            return f"the checkpoint of this window's run is gone ({self._checkpoint})"
         return None
 
     def rollback(self) -> bool:
@@ -347,11 +361,16 @@ class Controller(QObject):
         ckpt = None
         if problem is None:
             try:
-                ckpt = load_project(self.checkpoint_path())
-            except ProjectError as e:
+                ckpt = load_project(self._checkpoint)
+            except (ProjectError, OSError) as e:
                 problem = f"the checkpoint cannot be read: {e}"
             else:
-                if ckpt.spec.model != self.spec.model or not ckpt.trained:
+                if (ckpt.history or {}).get("_run_id") != self._run_id:
+                    problem = (
+                        f"the checkpoint {self._checkpoint} was overwritten by another "
+                        "window's run of this project; it is not this run's and is not used"
+                    )
+                elif ckpt.spec.model != self.spec.model or not ckpt.trained:
                     problem = "the checkpoint holds another model (the model was edited since)"
         if problem:
             self.message.emit(f"cannot roll back: {problem}")
@@ -365,8 +384,8 @@ class Controller(QObject):
             ckpt.optim_meta,
         )
         p.position = dict(ckpt.position)
-        p.history = ckpt.history
-        self.history = History.from_json(ckpt.history or {})
+        p.history = {k: v for k, v in (ckpt.history or {}).items() if k != "_run_id"}
+        self.history = History.from_json(p.history)
         self.session = None
         self.previews = {}
         self._set_dirty(True)
@@ -539,6 +558,7 @@ class Controller(QObject):
             checkpoint=self.checkpoint_path() if checkpoint else None,
             max_steps_per_epoch=max_steps_per_epoch,
             max_val_batches=max_val_batches,
+            run_id=self._run_id,
         )
         self.trainer.start()
         self._set_state("running")
@@ -651,6 +671,8 @@ class Controller(QObject):
             elif ev.kind == "previews":
                 self.previews = dict(ev.data)
                 self._previews_key = self._run_key
+            elif ev.kind == "checkpoint":  # where this run wrote it (Save As moves the project)
+                self._checkpoint = Path(ev.data["path"])
         self.events.emit(batch)
         if any(ev.kind == "finished" for ev in batch):
             self._set_state("idle")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.data import DataError, detect_source, open_reader
-from studio.project import SUFFIX, DatasetSpec, ProjectError
+from studio.project import SUFFIX, DatasetSpec, ProjectError, load_project
 from studio.ui import widgets
 from studio.ui.controller import Controller
 from studio.ui.panels.dataset import DatasetPanel
@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []
         self.c = Controller(self)
         self.setWindowTitle("Dark Studio")
-        self.resize(1360, 860)
+        self.resize(1360, 860)  # (fitted to the screen once the panels are in: _fit_screen)
         self.setAcceptDrops(True)
 
         central = QWidget()
@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
         lay.setSpacing(0)
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
-        self.nav.setFixedWidth(176)
+        self.nav.setFixedWidth(156)
         self.nav.setIconSize(QSize(18, 18))
         for k, (name, icon) in enumerate(zip(PANELS, ICONS)):
             it = QListWidgetItem(f"{icon}   {name}")
@@ -104,6 +104,20 @@ class MainWindow(QMainWindow):
         self.c.events.connect(self._events)
         self._update_title()
         self._state_changed("idle")
+        self._fit_screen()
+
+    def _fit_screen(self) -> None:
+        """Open no larger than the screen's free area (a 1024x600 netbook, a 1280x720
+        laptop): 1360x860 where there is room."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        room = screen.availableGeometry()
+        frame = 40  # title bar and borders, which the geometry excludes
+        self.resize(
+            max(self.minimumSizeHint().width(), min(1360, room.width())),
+            max(self.minimumSizeHint().height(), min(860, room.height() - frame)),
+        )
 
     # ------------------------------------------------------------------ menus
 
@@ -234,7 +248,12 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str) -> bool:
-        """Open a project (errors go to a dialog; the open project stays as it was)."""
+        """Open a project (errors go to a dialog; the open project stays as it was). A
+        dataset folder (image classes, MNIST or CIFAR-10 files) is used as a drop uses it:
+        as the project's data (True when it was); another folder is refused, saying what
+        Open takes."""
+        if Path(path).is_dir():
+            return self._open_folder(path)
         if self.c.is_training:
             self.error("Training is running", "Stop training before opening another project.")
             return False
@@ -292,6 +311,21 @@ class MainWindow(QMainWindow):
         if path:
             self.use_folder(path)
 
+    def _open_folder(self, path: str) -> bool:
+        """File > Open (or a recent entry, or the command line) given a folder: a dataset
+        folder becomes the data, as when dropped; anything else is refused with what Open
+        takes."""
+        try:
+            dataset_folder(path)
+        except DataError as e:
+            try:
+                load_project(path)  # (raises: its message says what Open takes)
+            except ProjectError as pe:
+                self.error("Cannot open project", f"{pe}\n\nIt is no dataset folder either: {e}")
+            return False
+        self.use_folder(path)
+        return self.c.project is not None and self.c.spec.dataset.path == str(path)
+
     def use_folder(self, path: str) -> None:
         """Make a folder the dataset: an image folder (checked here: listing is quick), or
         MNIST / FashionMNIST / CIFAR-10 files (read in the background by the dataset panel)."""
@@ -305,16 +339,12 @@ class MainWindow(QMainWindow):
         if locked:
             self.error("Data in use", f"{path} was not used: {locked}.")
             return
-        n = None
         try:
-            kind = detect_source(path)
-            what = kind
-            if kind == "folder":
-                n = len(open_reader(DatasetSpec(source=kind, path=path), [3, 1, 1]).classes)
-                what = f"{n} classes"
+            kind, n = dataset_folder(path)
         except DataError as e:
             self.error("Not a dataset folder", str(e))
             return
+        what = kind if n is None else f"{n} classes"
         problem = self.c.class_problem(n) if n is not None else None
         if problem:
             self.error("Not enough classes", f"{path} was not used: {problem}.")
@@ -460,6 +490,15 @@ class MainWindow(QMainWindow):
         if r == QMessageBox.Save:
             return "save"
         return "discard" if r == QMessageBox.Discard else "cancel"
+
+
+def dataset_folder(path: str) -> tuple[str, int | None]:
+    """The source kind of a dataset folder and, for an image folder, its class count
+    (listing is quick); raises DataError when the folder holds no dataset."""
+    kind = detect_source(path)
+    if kind != "folder":
+        return kind, None
+    return kind, len(open_reader(DatasetSpec(source=kind, path=path), [3, 1, 1]).classes)
 
 
 def open_later(window: MainWindow, path: str | None) -> None:

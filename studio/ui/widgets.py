@@ -11,15 +11,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QValidator
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListView,
     QPushButton,
+    QSizePolicy,
     QStyledItemDelegate,
     QVBoxLayout,
     QWidget,
@@ -124,8 +126,28 @@ class Card(QFrame):
         super().mouseReleaseEvent(e)
 
 
+def fmt_metric(v: Any, decimals: int = 4) -> str:
+    """A metric in a few characters whatever its size: ``decimals`` places for ordinary
+    values (``0.6931``), three significant digits in scientific notation for huge or tiny
+    ones (``1.23e+30``: a diverged loss must not print 31 digits), ``nan``, ``inf``."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "--"
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x != 0 and not 10.0 ** -(decimals - 1) <= abs(x) < 1e4:
+        return f"{x:.2e}"
+    return f"{x:.{decimals}f}"
+
+
 class MetricTile(QFrame):
-    def __init__(self, name: str, value: str = "--"):
+    """A name over a value. The value never widens the tile (a long text is cut, the whole
+    of it in the tooltip): the window must keep its size whatever a run reports."""
+
+    def __init__(self, name: str, value: str = "--", sample: str = ""):
         super().__init__()
         self.setObjectName("panel")
         lay = QVBoxLayout(self)
@@ -135,11 +157,79 @@ class MetricTile(QFrame):
         self.name.setObjectName("metricName")
         self.value = QLabel(value)
         self.value.setObjectName("metric")
+        self.value.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        # room for a typical value (``sample``, in the value's own larger font) or the name
+        self.value.ensurePolished()
+        room = self.value.fontMetrics().horizontalAdvance(sample) if sample else 0
+        self.value.setMinimumWidth(max(room, self.name.sizeHint().width()))
         lay.addWidget(self.name)
         lay.addWidget(self.value)
 
     def set(self, text: str) -> None:
         self.value.setText(text)
+        self.value.setToolTip(text)
+
+
+class TypedKeysFilter(QObject):
+    """Keeps single-key shortcuts (R: re-roll) away from widgets that take typed letters,
+    as text fields already do: a list box jumps to the entry typed (R: RandomCrop). Install
+    on such widgets with :func:`keep_typed_keys`."""
+
+    def eventFilter(self, obj: QObject, e: QEvent) -> bool:
+        if e.type() == QEvent.ShortcutOverride:
+            mods = e.modifiers() & (Qt.ControlModifier | Qt.AltModifier | Qt.MetaModifier)
+            if not mods and e.text() and e.text().isprintable():
+                e.accept()  # the widget takes the key: no shortcut fires
+                return True
+        return False
+
+
+def keep_typed_keys(*widgets: QWidget) -> None:
+    for w in widgets:
+        f = TypedKeysFilter(w)
+        w.installEventFilter(f)
+
+
+class TileRow(QWidget):
+    """Metric tiles side by side, or in rows of ``min_columns`` when the window is too
+    narrow for one row (a 1024-pixel screen): values are never cut to fit."""
+
+    def __init__(self, tiles: Sequence[QWidget], min_columns: int = 3, spacing: int = 12):
+        super().__init__()
+        self.tiles = list(tiles)
+        self.min_columns = min_columns
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(spacing)
+        self.columns = 0
+        self._arrange(len(self.tiles))
+
+    def _width(self, columns: int) -> int:
+        """The width ``columns`` columns need: each as wide as its widest tile."""
+        need = [0] * columns
+        for k, t in enumerate(self.tiles):
+            need[k % columns] = max(need[k % columns], t.minimumSizeHint().width())
+        return sum(need) + (columns - 1) * self.grid.spacing()
+
+    def _arrange(self, columns: int) -> None:
+        if columns == self.columns:
+            return
+        for t in self.tiles:
+            self.grid.removeWidget(t)
+        for k, t in enumerate(self.tiles):
+            self.grid.addWidget(t, k // columns, k % columns)
+        for c in range(len(self.tiles)):
+            self.grid.setColumnStretch(c, 1 if c < columns else 0)
+        self.columns = columns
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self._width(self.min_columns), self.grid.minimumSize().height())
+
+    @guarded
+    def resizeEvent(self, e: Any) -> None:
+        one_row = e.size().width() >= self._width(len(self.tiles))
+        self._arrange(len(self.tiles) if one_row else self.min_columns)
+        super().resizeEvent(e)
 
 
 # --------------------------------------------------------------------------- image grid

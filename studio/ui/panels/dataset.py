@@ -9,15 +9,18 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -37,10 +40,20 @@ from studio.data import (
 )
 from studio.project import MAX_PROCEDURAL_IMAGES, TransformSpec
 from studio.ui.theme import color, style_plot
-from studio.ui.widgets import Card, ImageGrid, Pager, guarded, pixmap, section, title
+from studio.ui.widgets import (
+    Card,
+    ImageGrid,
+    Pager,
+    guarded,
+    keep_typed_keys,
+    pixmap,
+    section,
+    title,
+)
 
 PAGE = 240
 N_AUG = 8
+AUG_CELL = 50  # the augmentation previews' size: nine side by side fit a 1024-pixel screen
 
 
 def parse_args(text: str) -> dict[str, Any]:
@@ -95,6 +108,15 @@ def format_args(args: dict[str, Any]) -> str:
 _FORMATS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR-10"}
 
 
+def _chw(input_shape: Any) -> tuple[int, int, int]:
+    """Channels, height and width of a model's input shape ([C, H, W] or [H, W])."""
+    if len(input_shape) >= 3:
+        return int(input_shape[-3]), int(input_shape[-2]), int(input_shape[-1])
+    if len(input_shape) == 2:
+        return 1, int(input_shape[0]), int(input_shape[1])
+    return 1, 1, int(input_shape[-1])
+
+
 def _source_text(ds: Any) -> str:
     if ds.source == "procedural":
         return f"procedural '{ds.name}'"
@@ -146,8 +168,14 @@ class DatasetPanel(QWidget):
             "are held in memory)"
         )
         self.size.editingFinished.connect(self._size_changed)
+        # room for the largest count and the arrows (the style's padding is not counted)
+        self.size.setMinimumWidth(self.size.fontMetrics().horizontalAdvance("200000") + 44)
         bar.addWidget(self.size)
-        bar.addSpacing(16)
+        bar.addStretch(1)
+        lay.addLayout(bar)
+        # the grid's filters and pages on a row of their own: the window fits 1024 pixels
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
         bar.addWidget(QLabel("Split"))
         self.split = QComboBox()
         self.split.addItems(["all", "train", "validation"])
@@ -155,6 +183,11 @@ class DatasetPanel(QWidget):
         bar.addWidget(self.split)
         bar.addWidget(QLabel("Class"))
         self.klass = QComboBox()
+        # 16 characters in the box (a long folder name must not widen the window); the list
+        # that drops down shows whole names, and the tooltip the chosen one
+        self.klass.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.klass.setMinimumContentsLength(16)
+        self.klass.currentTextChanged.connect(self.klass.setToolTip)
         self.klass.currentIndexChanged.connect(self._refilter)
         bar.addWidget(self.klass)
         bar.addStretch(1)
@@ -215,7 +248,7 @@ class DatasetPanel(QWidget):
         self.aug_labels = []
         for k in range(N_AUG + 1):
             lab = QLabel()
-            lab.setFixedSize(60, 60)
+            lab.setFixedSize(AUG_CELL, AUG_CELL)
             lab.setAlignment(Qt.AlignCenter)
             if k == 0:
                 lab.setToolTip("the original image")
@@ -225,16 +258,15 @@ class DatasetPanel(QWidget):
         al.addStretch(1)
         sl.addWidget(self.aug_card)
 
-        th = QHBoxLayout()
-        th.addWidget(section("Training transforms"))
-        th.addStretch(1)
+        sl.addWidget(section("Training transforms"))
+        th = QHBoxLayout()  # (below the title: one row of both is wider than 1024 allows)
         self.t_type = QComboBox()
         self.t_type.addItems(transform_names())
         th.addWidget(self.t_type)
         self.t_buttons = [self.reroll]
         for text, tip, fn in [
-            ("Add", "Append a transform", self._t_add),
-            ("Remove", "Remove the selected transform", self._t_remove),
+            ("Add", "Insert the chosen transform after the selected one", self._t_add),
+            ("Remove", "Remove the selected transform (Delete)", self._t_remove),
             ("↑", "Move up", lambda: self._t_move(-1)),
             ("↓", "Move down", lambda: self._t_move(1)),
         ]:
@@ -245,7 +277,9 @@ class DatasetPanel(QWidget):
                 b.setFixedWidth(34)
             th.addWidget(b)
             self.t_buttons.append(b)
+        th.addStretch(1)
         sl.addLayout(th)
+        keep_typed_keys(self.source, self.split, self.klass, self.t_type)  # R types there
         self.tfm = QTableWidget(0, 2)
         self.tfm.setHorizontalHeaderLabels(["transform", "arguments"])
         self.tfm.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
@@ -254,12 +288,25 @@ class DatasetPanel(QWidget):
         self.tfm.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.tfm.setToolTip("Double-click the arguments to edit them, e.g. size=32, padding=2")
         self.tfm.itemChanged.connect(self._t_edited)
+        remove = QShortcut(QKeySequence.Delete, self.tfm, self._t_remove)
+        remove.setContext(Qt.WidgetShortcut)  # only while the table has the focus
         sl.addWidget(self.tfm, 1)
         self.t_error = QLabel()
         self.t_error.setObjectName("error")
         self.t_error.setWordWrap(True)
         sl.addWidget(self.t_error)
-        split.addWidget(side)
+        # the side column scrolls on a short screen instead of making the window taller
+        side_scroll = QScrollArea()
+        side_scroll.setWidget(side)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QFrame.NoFrame)
+        side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        side_scroll.setMinimumWidth(
+            side.minimumSizeHint().width() + side_scroll.verticalScrollBar().sizeHint().width()
+        )
+        self.side_scroll = side_scroll
+        split.addWidget(side_scroll)
+        split.setChildrenCollapsible(False)
         split.setSizes([640, 520])
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
@@ -374,6 +421,10 @@ class DatasetPanel(QWidget):
         self.klass.addItem("all classes", -1)
         for k, name in enumerate(d.classes):
             self.klass.addItem(name, k)
+        fm = self.klass.view().fontMetrics()
+        widest = max(fm.horizontalAdvance(t) for t in ["all classes", *map(str, d.classes)])
+        self.klass.view().setMinimumWidth(min(widest + 40, 600))
+        self.klass.setToolTip(self.klass.currentText())
         self.klass.blockSignals(False)
         self._draw_counts(d)
         self._refilter()
@@ -524,7 +575,7 @@ class DatasetPanel(QWidget):
         d = self._shown
         if d is None or not len(d):
             return
-        self.aug_labels[0].setPixmap(pixmap(d.image(self.aug_index), 56))
+        self.aug_labels[0].setPixmap(pixmap(d.image(self.aug_index), AUG_CELL - 4))
         for k in range(N_AUG):
             try:
                 img = d.augment(self.aug_index, self.aug_seed + k)
@@ -533,7 +584,7 @@ class DatasetPanel(QWidget):
                 for lab in self.aug_labels[1:]:  # no stale pictures beside the message
                     lab.clear()
                 return
-            self.aug_labels[k + 1].setPixmap(pixmap(img, 56))
+            self.aug_labels[k + 1].setPixmap(pixmap(img, AUG_CELL - 4))
 
     # ------------------------------------------------------------------ transforms editor
 
@@ -549,17 +600,18 @@ class DatasetPanel(QWidget):
             self.tfm.setItem(r, 1, QTableWidgetItem(format_args(t.args)))
         self.tfm.blockSignals(False)
 
-    def _apply_transforms(self, new: list[TransformSpec]) -> None:
+    def _apply_transforms(self, new: list[TransformSpec]) -> bool:
         """Store a new transform list if it can work on the model's images (arguments,
-        crops that fit, the output size the model takes); else say why and keep the old."""
+        crops that fit, the output size the model takes); else say why and keep the old.
+        Returns whether it was stored."""
         if self._refuse_edit():
             self._fill_transforms()
-            return
+            return False
         problem = transform_problem(new, self.c.spec.model.input_shape)
         if problem:
             self.t_error.setText(f"Not applied: {problem}")
             self._fill_transforms()
-            return
+            return False
         self.t_error.setText("")
         self.c.spec.dataset.transforms = new
         d = self.c.data_now()
@@ -568,48 +620,78 @@ class DatasetPanel(QWidget):
         self.c.mark_changed("transforms")
         self._fill_transforms()
         self._draw_aug()
+        return True
 
-    def _t_add(self) -> None:
-        if self.c.project is None:
-            return
-        name = self.t_type.currentText()
-        defaults = {
-            "RandomCrop": {"size": self.c.spec.model.input_shape[-1], "padding": 2},
-            "RandomResizedCrop": {"size": self.c.spec.model.input_shape[-1], "scale": [0.6, 1.0]},
+    def _defaults(self, name: str) -> list[TransformSpec]:
+        """What Add puts in for ``name``: arguments that work on the model's images, and,
+        for Pad (which makes every image larger), a RandomCrop back to the model's size
+        after it, unless a later transform does that (padding then cropping at random
+        shifts the picture: the usual pairing)."""
+        c, h, w = _chw(self.c.spec.model.input_shape)
+        side = h if h == w else [h, w]
+        args = {
+            "RandomCrop": {"size": side, "padding": 2},
+            "RandomResizedCrop": {"size": side, "scale": [0.6, 1.0]},
             "RandomRotation": {"degrees": 15},
             "RandomAffine": {"degrees": 10, "translate": [0.1, 0.1]},
             "ColorJitter": {"brightness": 0.3, "contrast": 0.3},
             "GaussianBlur": {"kernel_size": 3},
+            "Grayscale": {"num_output_channels": c if c in (1, 3) else 1},
             "Pad": {"padding": 2},
-            "CenterCrop": {"size": self.c.spec.model.input_shape[-1]},
-            "Resize": {"size": self.c.spec.model.input_shape[-1]},
-        }
-        new = [
-            *self.c.spec.dataset.transforms,
-            TransformSpec(type=name, args=defaults.get(name, {})),
-        ]
-        self._apply_transforms(new)
+            "CenterCrop": {"size": side},
+            "Resize": {"size": side},
+        }.get(name, {})
+        out = [TransformSpec(type=name, args=args)]
+        if name == "Pad":
+            out.append(TransformSpec(type="RandomCrop", args={"size": side}))
+        return out
+
+    def _t_add(self) -> None:
+        """Insert the chosen transform after the selected one (at the end when none is
+        selected)."""
+        if self.c.project is None:
+            return
+        name = self.t_type.currentText()
+        added = self._defaults(name)
+        old = list(self.c.spec.dataset.transforms)
+        r = self.tfm.currentRow()
+        at = r + 1 if 0 <= r < len(old) else len(old)
+        shape = self.c.spec.model.input_shape
+        if len(added) > 1 and not transform_problem([*old[:at], added[0], *old[at:]], shape):
+            added = added[:1]  # a transform after it brings the size back already
+        new = [*old[:at], *added, *old[at:]]
+        if self._apply_transforms(new):
+            self.tfm.selectRow(at)
+            if len(added) > 1:
+                self.t_error.setText(
+                    f"{name} makes the images larger: a RandomCrop back to the model's size "
+                    "follows it"
+                )
 
     def _t_remove(self) -> None:
         if self.c.project is None:
             return
         r = self.tfm.currentRow()
-        if r < 0:
-            return
         new = list(self.c.spec.dataset.transforms)
+        if not 0 <= r < len(new):
+            self.t_error.setText("Select the transform to remove first")
+            return
         del new[r]
-        self._apply_transforms(new)
+        if self._apply_transforms(new) and new:
+            self.tfm.selectRow(min(r, len(new) - 1))
 
     def _t_move(self, step: int) -> None:
         if self.c.project is None:
             return
         r = self.tfm.currentRow()
         new = list(self.c.spec.dataset.transforms)
-        if r < 0 or not 0 <= r + step < len(new):
+        if not 0 <= r < len(new):
+            self.t_error.setText("Select the transform to move first")
+            return
+        if not 0 <= r + step < len(new):
             return
         new[r], new[r + step] = new[r + step], new[r]
-        self._apply_transforms(new)
-        self.tfm.selectRow(r + step)
+        self.tfm.selectRow(r + step if self._apply_transforms(new) else r)
 
     def _t_edited(self, item: QTableWidgetItem) -> None:
         if item.column() != 1:

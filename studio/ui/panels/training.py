@@ -31,9 +31,21 @@ from studio.cli import _fmt_time
 from studio.data import DataError
 from studio.trainer import available_devices, optimizer_arguments
 from studio.ui.theme import color, style_plot
-from studio.ui.widgets import MetricTile, RateSpinBox, Series, pen, section, title
+from studio.ui.widgets import (
+    MetricTile,
+    RateSpinBox,
+    Series,
+    TileRow,
+    fmt_metric,
+    pen,
+    section,
+    title,
+)
 
 OPTIMIZERS = ["Adam", "AdamW", "SGD", "RMSprop"]
+# the plots' margin around their ranges, a fraction of the range: the last epoch's marker
+# and an accuracy of 1 are drawn whole, not cut in half by the edge
+PAD = 0.05
 PLOT_MS = 200  # curves and tiles are redrawn at most this often (5 Hz): a repaint is the cost
 SCHEDULES = ["none", "StepLR", "CosineAnnealingLR", "ExponentialLR", "OneCycleLR"]
 
@@ -103,11 +115,42 @@ def _curves(w: pg.PlotWidget) -> tuple[Series, Series, Series, Series]:
     )
 
 
-def _plot(ylabel: str, legend_bottom: bool = False) -> pg.PlotWidget:
-    """A metric plot; the legend sits in the corner the curves move away from (top right
-    for a falling loss, bottom right for a rising accuracy)."""
+def _faded(hex_colour: str, alpha: float = 0.4) -> str:
+    """``#rrggbb`` as a CSS ``rgba()`` (Qt's rich text reads ``#rrggbbaa`` as ``#aarrggbb``)."""
+    r, g, b = (int(hex_colour[k : k + 2], 16) for k in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def _legend() -> QLabel:
+    """One legend for both plots, in a line above them: inside a plot it hid the curves
+    it sits on (a falling loss's start, an accuracy near 1)."""
+    train, valid, dim = color("TRAIN"), color("VALID"), color("TEXT_DIM")
+
+    def key(mark: str, colour: str, text: str) -> str:
+        return f'<span style="color:{colour}">{mark}</span>&nbsp;{text}'
+
+    lab = QLabel(
+        f'<span style="color:{dim}">'
+        + " &nbsp;&nbsp; ".join(
+            [
+                key("━", _faded(train), "train (step)"),
+                key("━", train, "train (smoothed)"),
+                key("●", train, "train (epoch mean)"),
+                key("━■", valid, "validation"),
+            ]
+        )
+        + "</span>"
+    )
+    lab.setObjectName("legend")
+    lab.setWordWrap(True)
+    lab.setTextFormat(Qt.RichText)
+    return lab
+
+
+def _plot(ylabel: str) -> pg.PlotWidget:
+    """A metric plot (its legend is the panel's, above the plots)."""
     w = pg.PlotWidget()
-    w.setMinimumWidth(240)  # the legend must not widen the window
+    w.setMinimumWidth(190)  # two of them beside the settings fit a 1024-pixel screen
     w.enableAutoRange(False)  # ranges are set by the panel: a moving range re-lays the axes
     w.setMenuEnabled(False)
     w.hideButtons()
@@ -116,8 +159,6 @@ def _plot(ylabel: str, legend_bottom: bool = False) -> pg.PlotWidget:
     w.setLabel("left", ylabel)
     w.getPlotItem().setClipToView(True)
     w.getPlotItem().setDownsampling(auto=True, mode="peak")
-    leg = w.addLegend(offset=(-10, -36 if legend_bottom else 10), labelTextColor=color("TEXT_DIM"))
-    leg.setBrush(pg.mkBrush(color("PANEL") + "f2"))  # (grid lines hidden behind its text)
     return w
 
 
@@ -241,7 +282,7 @@ class TrainingPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(368)
+        scroll.setFixedWidth(344)
         scroll.setMinimumHeight(240)
         self.settings_scroll = scroll
         outer.addWidget(scroll)
@@ -249,20 +290,25 @@ class TrainingPanel(QWidget):
         # ---- right: tiles and curves
         right = QVBoxLayout()
         right.setSpacing(12)
-        tiles = QHBoxLayout()
-        tiles.setSpacing(12)
-        self.tiles = {
-            k: MetricTile(k) for k in ("epoch", "step", "loss", "val acc", "images/s", "ETA")
+        samples = {  # what each tile must show whole
+            "epoch": "10 / 100",
+            "step": "12,345",
+            "loss": "1.23e+30",
+            "val acc": "0.123",
+            "images/s": "12,345",
+            "ETA": "12:34",
         }
-        for t in self.tiles.values():
-            tiles.addWidget(t)
-        right.addLayout(tiles)
+        self.tiles = {k: MetricTile(k, sample=v) for k, v in samples.items()}
+        self.tile_row = TileRow(list(self.tiles.values()))
+        right.addWidget(self.tile_row)
+        self.legend = _legend()
+        right.addWidget(self.legend)
         plots = QHBoxLayout()
         plots.setSpacing(12)
         self.loss_plot = _plot("loss")
-        self.acc_plot = _plot("accuracy", legend_bottom=True)
-        self.acc_plot.setYRange(0, 1, padding=0.02)
-        self.loss_plot.setYRange(0, 1, padding=0.02)
+        self.acc_plot = _plot("accuracy")
+        self.acc_plot.setYRange(0, 1, padding=PAD)
+        self.loss_plot.setYRange(0, 1, padding=PAD)
         self._ranges: tuple[float, float] = (0.0, 0.0)  # (x end, loss top) on screen
         self._user_range = False  # a pan or zoom by hand: leave the ranges alone
         for w in (self.loss_plot, self.acc_plot):
@@ -487,11 +533,12 @@ class TrainingPanel(QWidget):
                 self.s_vloss.extend(x, [d["val_loss"]])
                 self.s_vacc.extend(x, [d["val_acc"]])
                 self.append_log(
-                    f"epoch {int(d['epoch'])}: train loss {d['train_loss']:.4f} "
-                    f"acc {d['train_acc']:.3f} · val loss {d['val_loss']:.4f} acc "
-                    f"{d['val_acc']:.3f} · {d['seconds']:.1f} s"
+                    f"epoch {int(d['epoch'])}: train loss {fmt_metric(d['train_loss'])} "
+                    f"acc {fmt_metric(d['train_acc'], 3)} · val loss "
+                    f"{fmt_metric(d['val_loss'])} acc {fmt_metric(d['val_acc'], 3)} · "
+                    f"{d['seconds']:.1f} s"
                 )
-                self.tiles["val acc"].set(f"{d['val_acc']:.3f}")
+                self.tiles["val acc"].set(fmt_metric(d["val_acc"], 3))
             elif e.kind == "started":
                 self.progress.setMaximum(max(1, d["total_steps"]))
                 self.append_log(f"started at epoch {d['epoch'] + 1}, step {d['step']}")
@@ -517,10 +564,11 @@ class TrainingPanel(QWidget):
             elif e.kind == "evaluated":
                 self.append_log(
                     f"evaluated the weights of epoch {d['epoch']} on the validation split: "
-                    f"loss {d.get('loss', math.nan):.4f} · acc {d.get('acc', math.nan):.3f}"
+                    f"loss {fmt_metric(d.get('loss', math.nan))} · acc "
+                    f"{fmt_metric(d.get('acc', math.nan), 3)}"
                 )
                 if "acc" in d:
-                    self.tiles["val acc"].set(f"{d['acc']:.3f}")
+                    self.tiles["val acc"].set(fmt_metric(d["acc"], 3))
             elif e.kind == "finished" and d["reason"] == "evaluated":
                 pass
             elif e.kind == "finished":
@@ -555,11 +603,10 @@ class TrainingPanel(QWidget):
             self.progress.setValue(int(d["done_steps"]))
             self.tiles["epoch"].set(f"{d['epoch'] + 1} / {self.c.spec.training.epochs}")
             self.tiles["step"].set(f"{d['step']:,}")
-            self.tiles["loss"].set(f"{d['loss']:.4f}")
+            self.tiles["loss"].set(fmt_metric(d["loss"]))
             speed = d["images_per_s"]
-            self.tiles["images/s"].set(
-                f"{speed:,.0f}" if speed else ("--" if d.get("ended") else "…")
-            )
+            # "--" until the first half second is measured, and once a run ended
+            self.tiles["images/s"].set(f"{speed:,.0f}" if speed else "--")
             self.tiles["ETA"].set("--" if d.get("ended") else _fmt_time(d["eta_s"]))
 
     def _ranged_by_hand(self, *_: object) -> None:
@@ -581,8 +628,8 @@ class TrainingPanel(QWidget):
             return
         self._ranges = (x_end, top)
         for w in (self.loss_plot, self.acc_plot):
-            w.setXRange(0, x_end, padding=0.02)
-        self.loss_plot.setYRange(0, top, padding=0.02)
+            w.setXRange(0, x_end, padding=PAD)
+        self.loss_plot.setYRange(0, top, padding=PAD)
 
     def redraw_history(self) -> None:
         """Draw the whole stored history (after opening a project)."""
@@ -612,9 +659,9 @@ class TrainingPanel(QWidget):
         self.tiles["epoch"].set(f"{pos.get('epoch', 0)} / {self.c.spec.training.epochs}")
         self.tiles["step"].set(f"{pos.get('step', 0):,}")
         loss = h.steps["loss"][-1] if h.steps["loss"] else math.nan
-        self.tiles["loss"].set("--" if math.isnan(loss) else f"{loss:.4f}")
+        self.tiles["loss"].set("--" if math.isnan(loss) else fmt_metric(loss))
         va = h.epochs["val_acc"][-1] if h.epochs["val_acc"] else math.nan
-        self.tiles["val acc"].set("--" if math.isnan(va) else f"{va:.3f}")
+        self.tiles["val acc"].set("--" if math.isnan(va) else fmt_metric(va, 3))
         self.tiles["images/s"].set("--")
         self.tiles["ETA"].set("--")
         self._progress_from_history()
