@@ -95,9 +95,7 @@ def get_autocast_dtype(device_type: str) -> Any:
 
 def _device_type(device_type: Any) -> str:
     if device_type not in ("cpu", "cuda"):
-        raise RuntimeError(
-            f"User specified an unsupported autocast device_type '{device_type}'"
-        )
+        raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
     return device_type
 
 
@@ -122,9 +120,7 @@ class autocast:
         cache_enabled: bool | None = None,
     ) -> None:
         if not isinstance(device_type, str):
-            raise ValueError(
-                f"Expected `device_type` of type `str`, got: `{type(device_type)}`"
-            )
+            raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
         self.device_type = _device_type(device_type)
         self.fast_dtype = None
         if dtype is not None:
@@ -147,8 +143,7 @@ class autocast:
 
             if not cuda.is_available():
                 warnings.warn(
-                    "User provided device_type of 'cuda', but CUDA is not available. "
-                    "Disabling",
+                    "User provided device_type of 'cuda', but CUDA is not available. Disabling",
                     UserWarning,
                     stacklevel=2,
                 )
