@@ -7,27 +7,14 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import (
-    as_float,
-    broadcast_all,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
-    scalar_shape,
-)
+from darklib.distributions.utils import ProbsOrLogitsParam, as_float, broadcast_all, one_parameter
 from darklib.nn import functional as F
-from darklib.tensor import Size, Tensor
+from darklib.tensor import Tensor
 
 __all__ = ["Bernoulli", "one_parameter"]
 
 
-def one_parameter(probs: Any, logits: Any) -> None:
-    """Refuse both or neither of ``probs`` and ``logits`` (every two-way family does)."""
-    if (probs is None) == (logits is None):
-        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-
-
-class Bernoulli(Distribution):
+class Bernoulli(ProbsOrLogitsParam, Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0; exactly one of the two."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -35,34 +22,11 @@ class Bernoulli(Distribution):
     has_enumerate_support = True
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None):
-        one_parameter(probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            self._param = self.probs
-        else:
-            (self.logits,) = broadcast_all(logits)
-            self._param = self.logits
-        given = probs if probs is not None else logits
-        batch_shape = Size() if scalar_shape(given) else self._param.shape
+        batch_shape = self._set_probs_or_logits(probs, logits)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Bernoulli:
-        name = "probs" if "probs" in self.__dict__ else "logits"
-        new = self._expanded(batch_shape, _instance, Bernoulli, **{name: self.__dict__[name]})
-        new._param = new.__dict__[name]
-        return new
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.shape
+        return self._expand_probs_or_logits(batch_shape, _instance, Bernoulli)
 
     @property
     def mean(self) -> Tensor:

@@ -6,9 +6,8 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.bernoulli import one_parameter
 from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import lazy_property, logits_to_probs, probs_to_logits
+from darklib.distributions.utils import ProbsOrLogitsParam, alias, one_parameter
 from darklib.nn import functional as F
 from darklib.tensor import Size, Tensor
 
@@ -23,13 +22,14 @@ def _event_param(value: Any, name: str) -> Tensor:
     return value
 
 
-class Categorical(Distribution):
+class Categorical(ProbsOrLogitsParam, Distribution):
     """K categories with probabilities ``probs`` (normalised over the last dimension) or
     unnormalised log-probabilities ``logits``; exactly one of the two. The last dimension
     of the parameter indexes the categories, the others make up the batch."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     has_enumerate_support = True
+    _binary = False
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None):
         one_parameter(probs, logits)
@@ -46,27 +46,13 @@ class Categorical(Distribution):
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Categorical:
-        name = "probs" if "probs" in self.__dict__ else "logits"
-        new = self._expanded(batch_shape, _instance, Categorical, **{name: self.__dict__[name]})
-        new._param = new.__dict__[name]
+        new = self._expand_probs_or_logits(batch_shape, _instance, Categorical)
         new._num_events = self._num_events
         return new
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> constraints.Constraint:
         return constraints.integer_interval(0, self._num_events - 1)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.shape
 
     @property
     def mean(self) -> Tensor:
@@ -129,25 +115,12 @@ class OneHotCategorical(Distribution):
     def expand(self, batch_shape: Any, _instance: Any = None) -> OneHotCategorical:
         new = self._get_checked_instance(OneHotCategorical, _instance)
         new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._init_expanded(new, batch_shape)
 
-    @property
-    def _param(self) -> Tensor:
-        return self._categorical._param
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def param_shape(self) -> Size:
-        return self._categorical.param_shape
+    _param = alias("_categorical._param")
+    probs = alias("_categorical.probs")
+    logits = alias("_categorical.logits")
+    param_shape = alias("_categorical.param_shape")
 
     @property
     def mean(self) -> Tensor:

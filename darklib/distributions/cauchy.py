@@ -7,12 +7,11 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.distribution import Distribution
+from darklib.distributions.distribution import Distribution, LocScale
 from darklib.distributions.gamma import Chi2
 from darklib.distributions.utils import (
     as_float,
     broadcast_all,
-    scalar_shape,
     standard_normal,
     standard_uniform,
 )
@@ -21,18 +20,9 @@ from darklib.tensor import Tensor
 __all__ = ["Cauchy", "StudentT"]
 
 
-class Cauchy(Distribution):
+class Cauchy(LocScale):
     """Cauchy distribution with median ``loc`` and half width ``scale`` (> 0): no mean or
     variance (NaN and inf, as torch's)."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = () if scalar_shape(loc, scale) else self.loc.shape
-        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Cauchy:
         return self._expanded(batch_shape, _instance, Cauchy, loc=self.loc, scale=self.scale)
@@ -42,10 +32,6 @@ class Cauchy(Distribution):
         return dl.full(
             self._extended_shape(), float("nan"), dtype=self.loc.dtype, device=self.loc.device
         )
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

@@ -12,7 +12,13 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.utils import extended, lazy_property
+from darklib.distributions.utils import (
+    alias,
+    broadcast_all,
+    extended,
+    lazy_property,
+    scalar_shape,
+)
 from darklib.tensor import Size, Tensor
 
 __all__ = ["Distribution"]
@@ -112,9 +118,22 @@ class Distribution:
         for name, value in params.items():
             event = tuple(value.shape[len(self._batch_shape) :])
             new.__dict__[name] = value.expand(tuple(batch_shape) + event)
+        return self._init_expanded(new, batch_shape)
+
+    def _init_expanded(self, new: Any, batch_shape: Any) -> Any:
+        """The end of ``expand``: ``new`` initialised with ``batch_shape`` and this event
+        shape, unvalidated, keeping this distribution's validation setting."""
         Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    def _set_params(self, **params: Any) -> Size:
+        """Keep the named parameters (tensors or numbers) as attributes, broadcast together;
+        returns their batch shape (empty when every one is a Python number)."""
+        tensors = broadcast_all(*params.values())
+        for name, value in zip(params, tensors):
+            setattr(self, name, value)
+        return Size() if scalar_shape(*params.values()) else tensors[0].shape
 
     # ------------------------------------------------------------------ interface
 
@@ -225,3 +244,20 @@ class Distribution:
             for p in names
         )
         return f"{type(self).__name__}({args})"
+
+
+class LocScale(Distribution):
+    """The base of the families with a real location ``loc`` and a positive ``scale``,
+    broadcast together, symmetric about ``loc`` (its mode, and its mean where there is one);
+    each family adds its own ``expand``."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+    loc: Tensor
+    scale: Tensor
+
+    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None):
+        super().__init__(self._set_params(loc=loc, scale=scale), validate_args=validate_args)
+
+    mean = mode = alias("loc")

@@ -7,8 +7,8 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import as_float, broadcast_all, scalar_shape, standard_uniform
-from darklib.tensor import Size, Tensor
+from darklib.distributions.utils import as_float, standard_uniform
+from darklib.tensor import Tensor
 
 __all__ = ["Exponential"]
 
@@ -21,9 +21,7 @@ class Exponential(Distribution):
     has_rsample = True
 
     def __init__(self, rate: Any, validate_args: bool | None = None):
-        (self.rate,) = broadcast_all(rate)
-        batch_shape = Size() if scalar_shape(rate) else self.rate.shape
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(self._set_params(rate=rate), validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Exponential:
         return self._expanded(batch_shape, _instance, Exponential, rate=self.rate)

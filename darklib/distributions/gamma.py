@@ -9,8 +9,8 @@ from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import as_float, broadcast_all, draw, scalar_shape
-from darklib.tensor import Size, Tensor
+from darklib.distributions.utils import as_float, broadcast_all, draw
+from darklib.tensor import Tensor
 
 __all__ = ["Chi2", "Gamma", "standard_gamma"]
 
@@ -85,8 +85,7 @@ class Gamma(Distribution):
     has_rsample = True
 
     def __init__(self, concentration: Any, rate: Any, validate_args: bool | None = None):
-        self.concentration, self.rate = broadcast_all(concentration, rate)
-        batch_shape = Size() if scalar_shape(concentration, rate) else self.rate.shape
+        batch_shape = self._set_params(concentration=concentration, rate=rate)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Gamma:

@@ -6,36 +6,18 @@ import math
 from typing import Any
 
 import darklib as dl
-from darklib.distributions import constraints
-from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import as_float, broadcast_all, scalar_shape, standard_uniform
-from darklib.tensor import Size, Tensor
+from darklib.distributions.distribution import LocScale
+from darklib.distributions.utils import as_float, standard_uniform
+from darklib.tensor import Tensor
 
 __all__ = ["Laplace"]
 
 
-class Laplace(Distribution):
+class Laplace(LocScale):
     """Laplace distribution with location ``loc`` and scale ``scale`` (> 0)."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = Size() if scalar_shape(loc, scale) else self.loc.shape
-        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Laplace:
         return self._expanded(batch_shape, _instance, Laplace, loc=self.loc, scale=self.scale)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def variance(self) -> Tensor:

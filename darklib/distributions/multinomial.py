@@ -9,8 +9,8 @@ from darklib.distributions import constraints
 from darklib.distributions.categorical import Categorical
 from darklib.distributions.distribution import Distribution
 from darklib.distributions.poisson import Binomial
-from darklib.distributions.utils import as_float, broadcast_all
-from darklib.tensor import Size, Tensor
+from darklib.distributions.utils import alias, as_float, broadcast_all
+from darklib.tensor import Tensor
 
 __all__ = ["Multinomial"]
 
@@ -46,25 +46,15 @@ class Multinomial(Distribution):
         new._binomial = Binomial(
             self.total_count, probs=new._categorical.probs, validate_args=False
         )
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._init_expanded(new, batch_shape)
 
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self) -> constraints.Constraint:
         return constraints.multinomial(self.total_count)
 
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def param_shape(self) -> Size:
-        return self._categorical.param_shape
+    probs = alias("_categorical.probs")
+    logits = alias("_categorical.logits")
+    param_shape = alias("_categorical.param_shape")
 
     @property
     def mean(self) -> Tensor:

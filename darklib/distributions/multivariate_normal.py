@@ -8,7 +8,7 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import as_float, lazy_property, standard_normal
+from darklib.distributions.utils import alias, as_float, lazy_property, standard_normal
 from darklib.tensor import Size, Tensor
 
 __all__ = ["MultivariateNormal"]
@@ -125,9 +125,7 @@ class MultivariateNormal(Distribution):
         for name in ("covariance_matrix", "scale_tril", "precision_matrix"):
             if name in self.__dict__:
                 new.__dict__[name] = self.__dict__[name].expand(cov_shape)
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._init_expanded(new, batch_shape)
 
     def _matrix_shape(self) -> tuple:
         return tuple(self._batch_shape) + tuple(self._event_shape) * 2
@@ -145,13 +143,7 @@ class MultivariateNormal(Distribution):
     def precision_matrix(self) -> Tensor:
         return dl.cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
 
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
+    mean = mode = alias("loc")
 
     @property
     def variance(self) -> Tensor:

@@ -6,17 +6,16 @@ import math
 from typing import Any
 
 import darklib as dl
-from darklib.distributions import constraints
-from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import as_float, broadcast_all, scalar_shape, standard_normal
-from darklib.tensor import Size, Tensor
+from darklib.distributions.distribution import LocScale
+from darklib.distributions.utils import as_float, standard_normal
+from darklib.tensor import Tensor
 
 __all__ = ["Normal"]
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
-class Normal(Distribution):
+class Normal(LocScale):
     """Normal distribution with mean ``loc`` and standard deviation ``scale`` (> 0).
 
     Example::
@@ -25,25 +24,8 @@ class Normal(Distribution):
         >>> m.sample()  # a draw from N(0, 1)
     """
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        batch_shape = Size() if scalar_shape(loc, scale) else self.loc.shape
-        super().__init__(batch_shape, validate_args=validate_args)
-
     def expand(self, batch_shape: Any, _instance: Any = None) -> Normal:
         return self._expanded(batch_shape, _instance, Normal, loc=self.loc, scale=self.scale)
-
-    @property
-    def mean(self) -> Tensor:
-        return self.loc
-
-    @property
-    def mode(self) -> Tensor:
-        return self.loc
 
     @property
     def stddev(self) -> Tensor:

@@ -6,20 +6,17 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.bernoulli import one_parameter
 from darklib.distributions.distribution import Distribution
 from darklib.distributions.utils import (
+    ProbsOrLogits,
+    ProbsOrLogitsParam,
     as_float,
     broadcast_all,
     draw,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
-    scalar_shape,
     standard_uniform,
 )
 from darklib.nn import functional as F
-from darklib.tensor import Size, Tensor
+from darklib.tensor import Tensor
 
 __all__ = ["Binomial", "Geometric", "NegativeBinomial", "Poisson"]
 
@@ -31,9 +28,7 @@ class Poisson(Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, rate: Any, validate_args: bool | None = None):
-        (self.rate,) = broadcast_all(rate)
-        batch_shape = Size() if scalar_shape(rate) else self.rate.shape
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(self._set_params(rate=rate), validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Poisson:
         return self._expanded(batch_shape, _instance, Poisson, rate=self.rate)
@@ -67,7 +62,7 @@ def _clamp_by_zero(x: Tensor) -> Tensor:
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Binomial(Distribution):
+class Binomial(ProbsOrLogitsParam, Distribution):
     """Number of successes in ``total_count`` independent trials of probability ``probs``
     (or ``sigmoid(logits)``); exactly one of the two. ``total_count`` broadcasts."""
 
@@ -85,44 +80,17 @@ class Binomial(Distribution):
         logits: Any = None,
         validate_args: bool | None = None,
     ):
-        one_parameter(probs, logits)
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-            self._param = self.probs
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-            self._param = self.logits
-        super().__init__(self._param.shape, validate_args=validate_args)
+        batch_shape = self._set_probs_or_logits(probs, logits, total_count)
+        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Binomial:
-        name = "probs" if "probs" in self.__dict__ else "logits"
-        new = self._expanded(
-            batch_shape,
-            _instance,
-            Binomial,
-            total_count=self.total_count,
-            **{name: self.__dict__[name]},
+        return self._expand_probs_or_logits(
+            batch_shape, _instance, Binomial, total_count=self.total_count
         )
-        new._param = new.__dict__[name]
-        return new
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self) -> constraints.Constraint:
         return constraints.integer_interval(0, self.total_count)
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.shape
 
     @property
     def mean(self) -> Tensor:
@@ -170,7 +138,7 @@ class Binomial(Distribution):
         return values.expand((-1, *tuple(self._batch_shape))) if expand else values
 
 
-class Geometric(Distribution):
+class Geometric(ProbsOrLogits, Distribution):
     """Number of failures before the first success in trials of probability ``probs`` (in
     (0, 1]) or ``sigmoid(logits)``: P(k) = (1 - p)^k p."""
 
@@ -178,15 +146,7 @@ class Geometric(Distribution):
     support = constraints.nonnegative_integer
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None):
-        one_parameter(probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            given = probs
-        else:
-            (self.logits,) = broadcast_all(logits)
-            given = logits
-        param = self.probs if probs is not None else self.logits
-        batch_shape = Size() if scalar_shape(given) else param.shape
+        batch_shape = self._set_probs_or_logits(probs, logits)
         super().__init__(batch_shape, validate_args=validate_args)
         if self._validate_args and probs is not None:
             value = self.probs  # (0 is in the unit interval but not a valid probs here)
@@ -198,16 +158,7 @@ class Geometric(Distribution):
                 )
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Geometric:
-        name = "probs" if "probs" in self.__dict__ else "logits"
-        return self._expanded(batch_shape, _instance, Geometric, **{name: self.__dict__[name]})
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
+        return self._expand_probs_or_logits(batch_shape, _instance, Geometric)
 
     @property
     def mean(self) -> Tensor:
@@ -240,7 +191,7 @@ class Geometric(Distribution):
         return (F.softplus(self.logits) - self.probs * self.logits) / self.probs
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(ProbsOrLogitsParam, Distribution):
     """Number of successes before ``total_count`` failures in trials of success probability
     ``probs`` (or ``sigmoid(logits)``); exactly one of the two. ``total_count`` may be any
     nonnegative real (a gamma-Poisson mixture)."""
@@ -259,40 +210,13 @@ class NegativeBinomial(Distribution):
         logits: Any = None,
         validate_args: bool | None = None,
     ):
-        one_parameter(probs, logits)
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.to(self.probs.dtype)
-            self._param = self.probs
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.to(self.logits.dtype)
-            self._param = self.logits
-        super().__init__(self._param.shape, validate_args=validate_args)
+        batch_shape = self._set_probs_or_logits(probs, logits, total_count)
+        super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> NegativeBinomial:
-        name = "probs" if "probs" in self.__dict__ else "logits"
-        new = self._expanded(
-            batch_shape,
-            _instance,
-            NegativeBinomial,
-            total_count=self.total_count,
-            **{name: self.__dict__[name]},
+        return self._expand_probs_or_logits(
+            batch_shape, _instance, NegativeBinomial, total_count=self.total_count
         )
-        new._param = new.__dict__[name]
-        return new
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.shape
 
     @property
     def mean(self) -> Tensor:

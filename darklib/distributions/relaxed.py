@@ -3,26 +3,24 @@ continuous, reparameterisable stand-ins for the discrete ones at a ``temperature
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.bernoulli import one_parameter
 from darklib.distributions.categorical import Categorical
 from darklib.distributions.distribution import Distribution
 from darklib.distributions.transformed_distribution import TransformedDistribution
-from darklib.distributions.transforms import ExpTransform, SigmoidTransform
+from darklib.distributions.transforms import ExpTransform, SigmoidTransform, Transform
 from darklib.distributions.utils import (
+    ProbsOrLogitsParam,
+    alias,
     as_float,
     broadcast_all,
     clamp_probs,
-    lazy_property,
-    logits_to_probs,
-    probs_to_logits,
-    scalar_shape,
     standard_uniform,
 )
-from darklib.tensor import Size, Tensor
+from darklib.tensor import Tensor
 
 __all__ = [
     "ExpRelaxedCategorical",
@@ -32,7 +30,7 @@ __all__ = [
 ]
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(ProbsOrLogitsParam, Distribution):
     """The logit of a :class:`RelaxedBernoulli` draw: (logit(U) + logits) / temperature."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
@@ -47,37 +45,13 @@ class LogitRelaxedBernoulli(Distribution):
         validate_args: bool | None = None,
     ):
         self.temperature = temperature
-        one_parameter(probs, logits)
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            given = probs
-        else:
-            (self.logits,) = broadcast_all(logits)
-            given = logits
-        self._param = self.probs if probs is not None else self.logits
-        batch_shape = Size() if scalar_shape(given) else self._param.shape
+        batch_shape = self._set_probs_or_logits(probs, logits)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> LogitRelaxedBernoulli:
-        name = "probs" if "probs" in self.__dict__ else "logits"
-        new = self._expanded(
-            batch_shape, _instance, LogitRelaxedBernoulli, **{name: self.__dict__[name]}
-        )
+        new = self._expand_probs_or_logits(batch_shape, _instance, LogitRelaxedBernoulli)
         new.temperature = self.temperature
-        new._param = new.__dict__[name]
         return new
-
-    @lazy_property
-    def logits(self) -> Tensor:
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self) -> Tensor:
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self) -> Size:
-        return self._param.shape
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
@@ -94,13 +68,15 @@ class LogitRelaxedBernoulli(Distribution):
         return dl.log(as_float(self.temperature, logits)) + diff - 2 * dl.log1p(dl.exp(diff))
 
 
-class RelaxedBernoulli(TransformedDistribution):
-    """A sample in (0, 1) that tends to a Bernoulli draw as ``temperature`` goes to 0:
-    sigmoid of a :class:`LogitRelaxedBernoulli` draw."""
+class _Relaxed(TransformedDistribution):
+    """A relaxed family: ``_transform_cls()`` of a ``_base_cls(temperature, probs, logits)``
+    draw, showing the base's parameters. ``_base_validation``: the base validates as this
+    distribution is told (else by default, as torch's RelaxedBernoulli)."""
 
-    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.unit_interval
     has_rsample = True
+    _base_cls: Callable[..., Distribution]
+    _transform_cls: Callable[[], Transform]
+    _base_validation: bool
 
     def __init__(
         self,
@@ -109,24 +85,26 @@ class RelaxedBernoulli(TransformedDistribution):
         logits: Any = None,
         validate_args: bool | None = None,
     ):
-        base = LogitRelaxedBernoulli(temperature, probs, logits)
-        super().__init__(base, SigmoidTransform(), validate_args=validate_args)
+        base_validate_args = validate_args if self._base_validation else None
+        base = self._base_cls(temperature, probs, logits, validate_args=base_validate_args)
+        super().__init__(base, self._transform_cls(), validate_args=validate_args)
+
+    temperature = alias("base_dist.temperature")
+    logits = alias("base_dist.logits")
+    probs = alias("base_dist.probs")
+
+
+class RelaxedBernoulli(_Relaxed):
+    """A sample in (0, 1) that tends to a Bernoulli draw as ``temperature`` goes to 0:
+    sigmoid of a :class:`LogitRelaxedBernoulli` draw."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    _base_cls, _transform_cls, _base_validation = LogitRelaxedBernoulli, SigmoidTransform, False
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> RelaxedBernoulli:
         new = self._get_checked_instance(RelaxedBernoulli, _instance)
         return super().expand(batch_shape, _instance=new)
-
-    @property
-    def temperature(self) -> Any:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs
 
 
 class ExpRelaxedCategorical(Distribution):
@@ -154,21 +132,11 @@ class ExpRelaxedCategorical(Distribution):
         new = self._get_checked_instance(ExpRelaxedCategorical, _instance)
         new.temperature = self.temperature
         new._categorical = self._categorical.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._init_expanded(new, batch_shape)
 
-    @property
-    def param_shape(self) -> Size:
-        return self._categorical.param_shape
-
-    @property
-    def logits(self) -> Tensor:
-        return self._categorical.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self._categorical.probs
+    param_shape = alias("_categorical.param_shape")
+    logits = alias("_categorical.logits")
+    probs = alias("_categorical.probs")
 
     def rsample(self, sample_shape: Any = ()) -> Tensor:
         shape = self._extended_shape(sample_shape)
@@ -189,36 +157,14 @@ class ExpRelaxedCategorical(Distribution):
         return score + log_scale
 
 
-class RelaxedOneHotCategorical(TransformedDistribution):
+class RelaxedOneHotCategorical(_Relaxed):
     """The Gumbel-softmax (concrete) distribution: points of the simplex that tend to
     one-hot draws as ``temperature`` goes to 0, differentiable in the logits."""
 
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
     support = constraints.simplex
-    has_rsample = True
-
-    def __init__(
-        self,
-        temperature: Any,
-        probs: Any = None,
-        logits: Any = None,
-        validate_args: bool | None = None,
-    ):
-        base = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
-        super().__init__(base, ExpTransform(), validate_args=validate_args)
+    _base_cls, _transform_cls, _base_validation = ExpRelaxedCategorical, ExpTransform, True
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> RelaxedOneHotCategorical:
         new = self._get_checked_instance(RelaxedOneHotCategorical, _instance)
         return super().expand(batch_shape, _instance=new)
-
-    @property
-    def temperature(self) -> Any:
-        return self.base_dist.temperature
-
-    @property
-    def logits(self) -> Tensor:
-        return self.base_dist.logits
-
-    @property
-    def probs(self) -> Tensor:
-        return self.base_dist.probs

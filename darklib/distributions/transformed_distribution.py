@@ -21,7 +21,7 @@ from darklib.distributions.transforms import (
     PowerTransform,
     Transform,
 )
-from darklib.distributions.utils import as_float, sum_rightmost
+from darklib.distributions.utils import alias, as_float, sum_rightmost
 from darklib.tensor import Tensor
 
 __all__ = ["HalfCauchy", "HalfNormal", "InverseGamma", "LogNormal", "TransformedDistribution"]
@@ -79,9 +79,7 @@ class TransformedDistribution(Distribution):
         base_batch = shape[: len(shape) - len(self.base_dist.event_shape)]
         new.base_dist = self.base_dist.expand(base_batch)
         new.transforms = self.transforms
-        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._init_expanded(new, batch_shape)
 
     @property
     def has_rsample(self) -> bool:  # type: ignore[override]
@@ -189,7 +187,22 @@ class LogNormal(TransformedDistribution):
 
 
 class _Folded(TransformedDistribution):
-    """|X| of a distribution symmetric about 0 (``base_dist``): the density doubled on x >= 0."""
+    """|X| for X ~ ``_base_cls(0, scale)``, symmetric about 0: the density doubled on x >= 0."""
+
+    arg_constraints = {"scale": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = True
+    _base_cls: type[Normal] | type[Cauchy]
+
+    def __init__(self, scale: Any, validate_args: bool | None = None):
+        base = self._base_cls(0, scale, validate_args=False)
+        super().__init__(base, AbsTransform(), validate_args=validate_args)
+
+    scale = alias("base_dist.scale")
+
+    @property
+    def mode(self) -> Tensor:
+        return dl.zeros_like(self.scale)
 
     def log_prob(self, value: Any) -> Tensor:
         if self._validate_args:
@@ -213,29 +226,15 @@ class _Folded(TransformedDistribution):
 class HalfNormal(_Folded):
     """|X| for X ~ Normal(0, scale)."""
 
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
-    def __init__(self, scale: Any, validate_args: bool | None = None):
-        base = Normal(0, scale, validate_args=False)
-        super().__init__(base, AbsTransform(), validate_args=validate_args)
+    _base_cls = Normal
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> HalfNormal:
         new = self._get_checked_instance(HalfNormal, _instance)
         return super().expand(batch_shape, _instance=new)
 
     @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale
-
-    @property
     def mean(self) -> Tensor:
         return self.scale * math.sqrt(2 / math.pi)
-
-    @property
-    def mode(self) -> Tensor:
-        return dl.zeros_like(self.scale)
 
     @property
     def variance(self) -> Tensor:
@@ -245,31 +244,17 @@ class HalfNormal(_Folded):
 class HalfCauchy(_Folded):
     """|X| for X ~ Cauchy(0, scale)."""
 
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
-    def __init__(self, scale: Any, validate_args: bool | None = None):
-        base = Cauchy(0, scale, validate_args=False)
-        super().__init__(base, AbsTransform(), validate_args=validate_args)
+    _base_cls = Cauchy
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> HalfCauchy:
         new = self._get_checked_instance(HalfCauchy, _instance)
         return super().expand(batch_shape, _instance=new)
 
     @property
-    def scale(self) -> Tensor:
-        return self.base_dist.scale
-
-    @property
     def mean(self) -> Tensor:
         return dl.full(
             self._extended_shape(), float("inf"), dtype=self.scale.dtype, device=self.scale.device
         )
-
-    @property
-    def mode(self) -> Tensor:
-        return dl.zeros_like(self.scale)
 
     @property
     def variance(self) -> Tensor:

@@ -7,8 +7,8 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
-from darklib.distributions.utils import as_float, broadcast_all, scalar_shape, standard_uniform
-from darklib.tensor import Size, Tensor
+from darklib.distributions.utils import as_float, standard_uniform
+from darklib.tensor import Tensor
 
 __all__ = ["Uniform"]
 
@@ -26,9 +26,7 @@ class Uniform(Distribution):
         }
 
     def __init__(self, low: Any, high: Any, validate_args: bool | None = None):
-        self.low, self.high = broadcast_all(low, high)
-        batch_shape = Size() if scalar_shape(low, high) else self.low.shape
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(self._set_params(low=low, high=high), validate_args=validate_args)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Uniform:
         return self._expanded(batch_shape, _instance, Uniform, low=self.low, high=self.high)

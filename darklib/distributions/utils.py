@@ -1,10 +1,12 @@
-"""Helpers shared by the distributions: parameter broadcasting, probs <-> logits, lazy
-properties, and draws from the generator's raw streams (gamma, Poisson, binomial)."""
+"""Helpers shared by the distributions: parameter broadcasting, probs <-> logits (and the
+mixin of the families given one of the two), lazy and alias properties, and draws from the
+generator's raw streams (gamma, Poisson, binomial)."""
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import darklib as dl
@@ -65,6 +67,18 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
     return dl.log(p) - dl.log1p(-p) if is_binary else dl.log(p)
 
 
+def one_parameter(probs: Any, logits: Any) -> None:
+    """Refuse both or neither of ``probs`` and ``logits`` (every two-way family does)."""
+    if (probs is None) == (logits is None):
+        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+
+
+def alias(path: str) -> property:
+    """A read-only property returning the attribute at ``path``, dotted for a member's
+    (``probs = alias("base_dist.probs")``)."""
+    return property(attrgetter(path))
+
+
 class lazy_property:
     """A property computed on first access and then kept in the instance's ``__dict__``
     (so that a distribution's repr shows the parameters it was built from, as torch's)."""
@@ -81,6 +95,62 @@ class lazy_property:
             value = self.fn(instance)
         instance.__dict__[self.fn.__name__] = value
         return value
+
+
+_NO_COUNT: Any = object()
+
+
+class ProbsOrLogits:
+    """Mixin of the families given exactly one of ``probs`` and ``logits``: the one given is
+    kept (and as ``_param``), the other is computed on first use. ``_binary``: one success
+    probability per draw (sigmoid, log-odds); else the last dimension holds K categories
+    (softmax, log-probabilities)."""
+
+    _binary = True
+    _param: Tensor
+    _expanded: Callable[..., Any]
+
+    @lazy_property
+    def logits(self) -> Tensor:
+        return probs_to_logits(self.probs, is_binary=self._binary)
+
+    @lazy_property
+    def probs(self) -> Tensor:
+        return logits_to_probs(self.logits, is_binary=self._binary)
+
+    def _set_probs_or_logits(self, probs: Any, logits: Any, total_count: Any = _NO_COUNT) -> Size:
+        """Keep whichever of ``probs`` and ``logits`` is given, broadcast with
+        ``total_count`` when the family has one (the count takes the parameter's dtype);
+        returns the batch shape (empty when only numbers were given)."""
+        one_parameter(probs, logits)
+        name, given = ("probs", probs) if probs is not None else ("logits", logits)
+        if total_count is _NO_COUNT:
+            (param,) = broadcast_all(given)
+            batch_shape = Size() if scalar_shape(given) else param.shape
+        else:
+            count, param = broadcast_all(total_count, given)
+            self.total_count = count.to(param.dtype)
+            batch_shape = param.shape
+        setattr(self, name, param)
+        self._param = param
+        return batch_shape
+
+    def _expand_probs_or_logits(
+        self, batch_shape: Any, _instance: Any, cls: type, **params: Tensor
+    ) -> Any:
+        """The body of ``expand``: ``params`` and the parameter given, broadcast."""
+        name = "probs" if "probs" in self.__dict__ else "logits"
+        new = self._expanded(batch_shape, _instance, cls, **params, **{name: self.__dict__[name]})
+        new._param = new.__dict__[name]
+        return new
+
+
+class ProbsOrLogitsParam(ProbsOrLogits):
+    """:class:`ProbsOrLogits` with torch's ``param_shape``: the shape of the parameter given."""
+
+    @property
+    def param_shape(self) -> Size:
+        return self._param.shape
 
 
 def extended(sample_shape: Any, *shapes: Any) -> Size:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -663,6 +663,39 @@ def max_pool_int(
     return best, idx
 
 
+class _Window(NamedTuple):
+    """A pool's window arguments as the user gave them (each pool checks and expands them):
+    one argument of the private pools that take the name of the op the user called
+    (``_max_pool2d(op, input, window, return_indices)`` and the like)."""
+
+    kernel_size: Any
+    stride: Any
+    padding: Any
+    dilation: Any
+    ceil_mode: bool
+
+
+def _max_pool_ints(
+    input: Tensor, k: tuple, s: tuple, p: tuple, d: tuple, out: tuple, return_indices: bool
+) -> Any:
+    """Max pooling (2-D or 3-D) of an integer tensor, as torch's (no gradient to keep): the
+    output of size ``out``, and with ``return_indices`` the flat indices of the winners."""
+    values, idx = max_pool_int(input.array, k, s, p, d, out, bool(return_indices))
+    return (Tensor._wrap(values), Tensor._wrap(idx)) if return_indices else Tensor._wrap(values)
+
+
+def _check_divisor(op: str, divisor_override: Any) -> None:
+    """An average pool's ``divisor_override``: None or a non-zero int (not a bool)."""
+    if divisor_override is not None and (
+        not isinstance(divisor_override, int | np.integer)
+        or isinstance(divisor_override, bool)
+        or divisor_override == 0
+    ):
+        raise InvalidValue(
+            f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}"
+        )
+
+
 def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
     out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
     if ceil_mode and (out - 1) * s >= size + p:
@@ -730,22 +763,13 @@ def max_pool2d(
         Output (N, C, H_out, W_out) with
         ``H_out = (H + 2 * pH - dH * (kH - 1) - 1) // sH + 1`` (``ceil`` with ceil_mode).
     """
-    return _max_pool2d(
-        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
-    )
+    w = _Window(kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool2d("max_pool2d", input, w, return_indices)
 
 
-def _max_pool2d(
-    op: str,
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    ceil_mode: bool,
-    return_indices: bool,
-) -> Any:
+def _max_pool2d(op: str, input: Tensor, w: _Window, return_indices: bool) -> Any:
     """max_pool2d, its errors naming ``op`` (the op the user called)."""
+    kernel_size, stride, padding, dilation, ceil_mode = w
     _check_input(op, input, dtype=False)
     _check_dtype(op, input, ints=True)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
@@ -753,16 +777,8 @@ def _max_pool2d(
     geom = _pool_geometry(op, input, kernel_size, stride, padding, dilation, ceil_mode, max_pad)
     if input.array.dtype.kind in "iu":  # integers, as torch's (no gradient to keep)
         g = geom
-        out, idx = max_pool_int(
-            input.array,
-            (g.kh, g.kw),
-            (g.sh, g.sw),
-            (g.pt, g.pl),
-            (g.dh, g.dw),
-            (g.oh, g.ow),
-            bool(return_indices),
-        )
-        return (Tensor._wrap(out), Tensor._wrap(idx)) if return_indices else Tensor._wrap(out)
+        k, s, p, d = (g.kh, g.kw), (g.sh, g.sw), (g.pt, g.pl), (g.dh, g.dw)
+        return _max_pool_ints(input, k, s, p, d, (g.oh, g.ow), return_indices)
     holder: list = []
     out = MaxPool2d.apply(input, geom, bool(return_indices), holder)
     if return_indices:
@@ -794,40 +810,19 @@ def avg_pool2d(
     Shape:
         Output (N, C, H_out, W_out) with ``H_out = (H + 2 * pH - kH) // sH + 1``.
     """
-    return _avg_pool2d(
-        "avg_pool2d",
-        input,
-        kernel_size,
-        stride,
-        padding,
-        ceil_mode,
-        count_include_pad,
-        divisor_override,
-    )
+    w = _Window(kernel_size, stride, padding, 1, ceil_mode)
+    return _avg_pool2d("avg_pool2d", input, w, count_include_pad, divisor_override)
 
 
 def _avg_pool2d(
-    op: str,
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: int | None,
+    op: str, input: Tensor, w: _Window, count_include_pad: bool, divisor_override: int | None
 ) -> Tensor:
-    """avg_pool2d, its errors naming ``op`` (the op the user called)."""
+    """avg_pool2d, its errors naming ``op`` (the op the user called); ``w.dilation`` is 1."""
+    kernel_size, stride, padding, _, ceil_mode = w
     _check_input(op, input, int64=True)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
     geom = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode, (kh // 2, kw // 2))
-    if divisor_override is not None and (
-        not isinstance(divisor_override, int | np.integer)
-        or isinstance(divisor_override, bool)
-        or divisor_override == 0
-    ):
-        raise InvalidValue(
-            f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}"
-        )
+    _check_divisor(op, divisor_override)
     if input.array.dtype == np.int64:  # (no gradient: integer tensors need none)
         g = geom
         out = avg_pool_int(
@@ -1013,22 +1008,13 @@ def max_pool1d(
         Output (N, C, L_out) with ``L_out = (L + 2 * p - d * (k - 1) - 1) // s + 1``
         (``ceil`` with ceil_mode).
     """
-    return _max_pool1d(
-        "max_pool1d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
-    )
+    w = _Window(kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool1d("max_pool1d", input, w, return_indices)
 
 
-def _max_pool1d(
-    op: str,
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    ceil_mode: bool,
-    return_indices: bool,
-) -> Any:
+def _max_pool1d(op: str, input: Tensor, w: _Window, return_indices: bool) -> Any:
     """max_pool1d, its errors naming ``op`` (the op the user called)."""
+    kernel_size, stride, padding, dilation, ceil_mode = w
     _check_input_1d(op, input)
     # integers only with the indices: torch's max_pool1d refuses them, while its
     # max_pool1d_with_indices (max_pool2d underneath) takes them
@@ -1036,10 +1022,8 @@ def _max_pool1d(
     d = _single(dilation, "dilation", op, 1)
     k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: k // 2)
     _check_length_1d(op, input, k, s, p, d, ceil_mode)
-    out = _max_pool2d(
-        op, input.unsqueeze(-2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices
-    )
-    return _unplane(out)
+    plane = _Window((1, k), (1, s), (0, p), (1, d), ceil_mode)
+    return _unplane(_max_pool2d(op, input.unsqueeze(-2), plane, return_indices))
 
 
 def avg_pool1d(
@@ -1063,29 +1047,19 @@ def avg_pool1d(
     Shape:
         Output (N, C, L_out) with ``L_out = (L + 2 * p - k) // s + 1``.
     """
-    return _avg_pool1d(
-        "avg_pool1d", input, kernel_size, stride, padding, ceil_mode, count_include_pad
-    )
+    w = _Window(kernel_size, stride, padding, 1, ceil_mode)
+    return _avg_pool1d("avg_pool1d", input, w, count_include_pad)
 
 
-def _avg_pool1d(
-    op: str,
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    ceil_mode: bool,
-    count_include_pad: bool,
-) -> Tensor:
-    """avg_pool1d, its errors naming ``op`` (the op the user called)."""
+def _avg_pool1d(op: str, input: Tensor, w: _Window, count_include_pad: bool) -> Tensor:
+    """avg_pool1d, its errors naming ``op`` (the op the user called); ``w.dilation`` is 1."""
+    kernel_size, stride, padding, _, ceil_mode = w
     _check_input_1d(op, input)
     _check_dtype(op, input, int64=True)
     k, s, p = _window_1d(op, kernel_size, stride, padding, lambda k: k // 2)
     _check_length_1d(op, input, k, s, p, 1, ceil_mode)
-    out = _avg_pool2d(
-        op, input.unsqueeze(-2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad, None
-    )
-    return out.squeeze(-2)
+    plane = _Window((1, k), (1, s), (0, p), 1, ceil_mode)
+    return _avg_pool2d(op, input.unsqueeze(-2), plane, count_include_pad, None).squeeze(-2)
 
 
 def _adaptive_length(op: str, output_size: Any) -> int:
@@ -1440,9 +1414,10 @@ def lp_pool2d(
     _check_input(op, input, dtype=False)  # (the power's dtype is checked)
     p = _norm_type(op, norm_type)
     kh, kw = _pair(kernel_size, "kernel_size", op, 1)
+    w = _Window((kh, kw), stride, 0, 1, ceil_mode)
     if p == math.inf:  # the limit, as torch: the largest magnitude of each window
-        return _max_pool2d(op, input.abs(), (kh, kw), stride, 0, 1, ceil_mode, False)
-    avg = _avg_pool2d(op, input ** _power(norm_type, p), (kh, kw), stride, 0, ceil_mode, True, None)
+        return _max_pool2d(op, input.abs(), w, False)
+    avg = _avg_pool2d(op, input ** _power(norm_type, p), w, True, None)
     return _lp_from_avg(avg, p, kh * kw)
 
 
@@ -1467,9 +1442,10 @@ def lp_pool1d(
     _check_input_1d(op, input)
     p = _norm_type(op, norm_type)
     k = _single(kernel_size, "kernel_size", op, 1)
+    w = _Window(k, stride, 0, 1, ceil_mode)
     if p == math.inf:  # the limit, as torch: the largest magnitude of each window
-        return _max_pool1d(op, input.abs(), k, stride, 0, 1, ceil_mode, False)
-    avg = _avg_pool1d(op, input ** _power(norm_type, p), k, stride, 0, ceil_mode, True)
+        return _max_pool1d(op, input.abs(), w, False)
+    avg = _avg_pool1d(op, input ** _power(norm_type, p), w, True)
     return _lp_from_avg(avg, p, k)
 
 
@@ -1533,9 +1509,10 @@ def lp_pool3d(
     _check_pool_input(op, input, dtype=False)  # (the power's dtype is checked)
     p = _norm_type(op, norm_type)
     k = _triple(kernel_size, "kernel_size", op, 1)
+    w = _Window(k, stride, 0, 1, ceil_mode)
     if p == math.inf:
-        return _max_pool3d(op, input.abs(), k, stride, 0, 1, ceil_mode, False)
-    avg = _avg_pool3d(op, input ** _power(norm_type, p), k, stride, 0, ceil_mode, True, None)
+        return _max_pool3d(op, input.abs(), w, False)
+    avg = _avg_pool3d(op, input ** _power(norm_type, p), w, True, None)
     return _lp_from_avg(avg, p, k[0] * k[1] * k[2])
 
 

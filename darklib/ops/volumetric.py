@@ -46,11 +46,13 @@ from darklib.ops.pool import (
     _adaptive_avg_pool2d,
     _adaptive_max_pool2d,
     _avg_pool2d,
+    _check_divisor,
     _check_dtype,
     _max_pool2d,
+    _max_pool_ints,
     _pool_out,
+    _Window,
     avg_pool_int,
-    max_pool_int,
 )
 from darklib.tensor import Tensor
 
@@ -489,22 +491,13 @@ def max_pool3d(
         Output (N, C, D_out, H_out, W_out) with
         ``D_out = (D + 2 * pD - dD * (kD - 1) - 1) // sD + 1`` (``ceil`` with ceil_mode).
     """
-    return _max_pool3d(
-        "max_pool3d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
-    )
+    w = _Window(kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_pool3d("max_pool3d", input, w, return_indices)
 
 
-def _max_pool3d(
-    op: str,
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    dilation: Any,
-    ceil_mode: bool,
-    return_indices: bool,
-) -> Any:
+def _max_pool3d(op: str, input: Tensor, w: _Window, return_indices: bool) -> Any:
     """max_pool3d, its errors naming ``op`` (the op the user called)."""
+    kernel_size, stride, padding, dilation, ceil_mode = w
     _check_pool_input(op, input, dtype=False)
     _check_dtype(op, input, ints=True)
     k, s, p, dl_ = _pool_window(op, input, kernel_size, stride, padding, dilation, ceil_mode)
@@ -513,14 +506,13 @@ def _max_pool3d(
             _pool_out(n, k_, s_, p_, d_, ceil_mode)
             for n, k_, s_, p_, d_ in zip(_shape(input)[-3:], k, s, p, dl_)
         )
-        out, idx = max_pool_int(input.array, k, s, p, dl_, outs, bool(return_indices))
-        return (Tensor._wrap(out), Tensor._wrap(idx)) if return_indices else Tensor._wrap(out)
+        return _max_pool_ints(input, k, s, p, dl_, outs, return_indices)
     x, unbatched = _batched(input)
     out = _separable_max(
         x,
-        lambda t, ri: _max_pool2d(op, t, k[1:], s[1:], p[1:], dl_[1:], ceil_mode, ri),
+        lambda t, ri: _max_pool2d(op, t, _Window(k[1:], s[1:], p[1:], dl_[1:], ceil_mode), ri),
         lambda t, ri: _max_pool2d(
-            op, t, (k[0], 1), (s[0], 1), (p[0], 0), (dl_[0], 1), ceil_mode, ri
+            op, t, _Window((k[0], 1), (s[0], 1), (p[0], 0), (dl_[0], 1), ceil_mode), ri
         ),
         bool(return_indices),
     )
@@ -551,29 +543,15 @@ def avg_pool3d(
     Shape:
         Output (N, C, D_out, H_out, W_out) with ``D_out = (D + 2 * pD - kD) // sD + 1``.
     """
-    return _avg_pool3d(
-        "avg_pool3d",
-        input,
-        kernel_size,
-        stride,
-        padding,
-        ceil_mode,
-        count_include_pad,
-        divisor_override,
-    )
+    w = _Window(kernel_size, stride, padding, 1, ceil_mode)
+    return _avg_pool3d("avg_pool3d", input, w, count_include_pad, divisor_override)
 
 
 def _avg_pool3d(
-    op: str,
-    input: Tensor,
-    kernel_size: Any,
-    stride: Any,
-    padding: Any,
-    ceil_mode: bool,
-    count_include_pad: bool,
-    divisor_override: int | None,
+    op: str, input: Tensor, w: _Window, count_include_pad: bool, divisor_override: int | None
 ) -> Tensor:
-    """avg_pool3d, its errors naming ``op`` (the op the user called)."""
+    """avg_pool3d, its errors naming ``op`` (the op the user called); ``w.dilation`` is 1."""
+    kernel_size, stride, padding, _, ceil_mode = w
     _check_pool_input(op, input, int64=True)
     k, s, p, _ = _pool_window(op, input, kernel_size, stride, padding, 1, ceil_mode)
     if any(n < k_ for n, k_ in zip(_shape(input)[-3:], k)):  # (torch's check, padding aside)
@@ -581,10 +559,7 @@ def _avg_pool3d(
             f"{op}: input of shape {_shape(input)} is smaller than kernel_size={k} in "
             "(D, H, W): the window must fit in the unpadded input"
         )
-    if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
-        raise InvalidValue(
-            f"{op}: divisor_override must be a non-zero int, got {divisor_override!r}"
-        )
+    _check_divisor(op, divisor_override)
     cip = bool(count_include_pad)
     if input.array.dtype == np.int64:  # exact sums, one truncating division (no gradient)
         out = avg_pool_int(input.array, k, s, p, bool(ceil_mode), cip, divisor_override)
@@ -592,27 +567,13 @@ def _avg_pool3d(
     x, unbatched = _batched(input)
     n, c, d, h, w = _shape(x)
     # with an override the planes are summed (divisor 1) and the depth stage divides
+    plane = _Window(k[1:], s[1:], p[1:], 1, ceil_mode)
     a = _avg_pool2d(
-        op,
-        x.reshape(n, c * d, h, w),
-        k[1:],
-        s[1:],
-        p[1:],
-        ceil_mode,
-        cip,
-        None if divisor_override is None else 1,
+        op, x.reshape(n, c * d, h, w), plane, cip, None if divisor_override is None else 1
     )
     oh, ow = a.shape[-2:]
-    b = _avg_pool2d(
-        op,
-        a.reshape(n, c, d, oh * ow),
-        (k[0], 1),
-        (s[0], 1),
-        (p[0], 0),
-        ceil_mode,
-        cip,
-        divisor_override,
-    )
+    depth = _Window((k[0], 1), (s[0], 1), (p[0], 0), 1, ceil_mode)
+    b = _avg_pool2d(op, a.reshape(n, c, d, oh * ow), depth, cip, divisor_override)
     y = b.reshape(n, c, b.shape[2], oh, ow)
     return _unbatch(y, unbatched)
 
