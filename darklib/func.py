@@ -24,6 +24,8 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from darklib import random as _random
 from darklib.autograd import grad as _autograd_grad
 from darklib.autograd import graph_leaves
@@ -257,8 +259,9 @@ def jvp(
     lin = _Linearised(func, primals, has_aux, "jvp")
     outer = lin.outer
     # the vjp as a function of its (dummy) cotangents u, differentiated again along u
-    u = [zeros_like(o).requires_grad_(True) for o in lin.out_flat]
-    live = [(o, v) for o, v in zip(lin.out_flat, u) if o.requires_grad]
+    # (the vjp's dummy cotangents: float outputs only; an integer output's tangent is 0)
+    u = [zeros_like(o).requires_grad_(o.array.dtype.kind == "f") for o in lin.out_flat]
+    live = [(o, v) for o, v in zip(lin.out_flat, u) if o.requires_grad and v.requires_grad]
     tangents_out: Any = [None] * len(u)
     with enable_grad():
         if live:
@@ -272,13 +275,17 @@ def jvp(
             )
             used = [(g, t) for g, t in zip(found, t_flat) if g is not None and g.requires_grad]
             if used:
-                tangents_out = _autograd_grad(
-                    [g for g, _ in used],
-                    u,
-                    [t for _, t in used],
-                    create_graph=outer,
-                    allow_unused=True,
+                along = [v for v in u if v.requires_grad]
+                got = iter(
+                    _autograd_grad(
+                        [g for g, _ in used],
+                        along,
+                        [t for _, t in used],
+                        create_graph=outer,
+                        allow_unused=True,
+                    )
                 )
+                tangents_out = [next(got) if v.requires_grad else None for v in u]
     tangents_out = [zeros_like(o) if t is None else t for t, o in zip(tangents_out, lin.out_flat)]
     out = lin.result(lin.rebuild_out(lin.out_flat))
     jv = lin.result(lin.rebuild_out(tangents_out))
@@ -379,17 +386,29 @@ def vmap(
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         leaves, dims, rebuild = _mapped_leaves(args, in_dims)
         size = _batch_size(leaves, dims)
-        point = _random.default_generator.fork() if randomness == "same" else None
+        # 'same': every entry draws what the first drew (from every generator), and the
+        # streams then go on from there, as after one call
+        points = _random.fork_all() if randomness == "same" else None
+        unmapped = [
+            (v, v._version) for v, d in zip(leaves, dims) if d is None and isinstance(v, Tensor)
+        ]
         outs = []
         with _random.draws_refused(_RANDOM_IN_VMAP if randomness == "error" else None):
             for i in range(size):
                 entry = [v.select(d, i) if d is not None else v for v, d in zip(leaves, dims)]
                 with (
-                    _random.default_generator.replay(point)
-                    if point is not None
+                    _random.replay_all(points)
+                    if points is not None and i > 0
                     else contextlib.nullcontext()
                 ):
                     outs.append(func(*rebuild(entry), **kwargs))
+                for v, version in unmapped:
+                    if v._version != version:  # (it would be changed once per entry)
+                        raise RuntimeError(
+                            "vmap: an argument that is not mapped (in_dims None) was modified "
+                            "in place inside the function: it would be changed once per batch "
+                            "entry. Map it, or modify a copy (as torch, which refuses this too)"
+                        )
         return _stack_outputs(outs, out_dims)
 
     return wrapper
@@ -473,7 +492,12 @@ def _stack_outputs(outs: list, out_dims: Any) -> Any:
     stacked = []
     for k, d in enumerate(dims):
         items = [f[k] for f, _ in flats]
-        if d is None:
+        if d is None:  # an output that must not vary over the batch, as torch checks
+            if isinstance(items[0], Tensor) and any(not _same(items[0], o) for o in items[1:]):
+                raise RuntimeError(
+                    "vmap: out_dims is None for an output that differs between batch "
+                    "entries (it depends on a mapped input): give it an out_dim"
+                )
             stacked.append(items[0])
             continue
         if not isinstance(items[0], Tensor):
@@ -486,6 +510,13 @@ def _stack_outputs(outs: list, out_dims: Any) -> Any:
             raise InvalidValue(f"vmap: out_dims={d} is out of range for an output of {nd - 1} dims")
         stacked.append(stack(items, d % nd))
     return rebuild(stacked)
+
+
+def _same(a: Tensor, b: Any) -> bool:
+    if not isinstance(b, Tensor) or tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
+        return False
+    x, y = a.detach().cpu().numpy(), b.detach().cpu().numpy()
+    return bool(np.array_equal(x, y, equal_nan=x.dtype.kind == "f"))
 
 
 # ------------------------------------------------------------------ modules
@@ -504,11 +535,21 @@ def functional_call(
     buffers (by state-dict name; several dicts are merged), the module left as it was."""
     from darklib.nn.utils.stateless import functional_call as call
 
-    return call(
-        module,
-        parameter_and_buffer_dicts,
-        args,
-        kwargs,
-        tie_weights=tie_weights,
-        strict=strict,
-    )
+    given = parameter_and_buffer_dicts
+    if isinstance(given, tuple | list):  # several dicts (params, buffers): one, no clashes
+        merged: dict = {}
+        for d in given:
+            if not isinstance(d, dict):
+                raise InvalidType(
+                    f"functional_call: expected a dict or a tuple of dicts of name -> "
+                    f"tensor, got a {type(d).__name__} in the tuple"
+                )
+            clash = sorted(set(merged) & set(d))
+            if clash:
+                raise InvalidValue(
+                    f"{clash} appeared in multiple dictionaries; behavior of functional "
+                    "call is ambiguous"
+                )
+            merged.update(d)
+        given = merged
+    return call(module, given, args, kwargs, tie_weights=tie_weights, strict=strict)

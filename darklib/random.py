@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,10 +47,14 @@ def draws_refused(reason: str | None) -> Iterator[None]:
         _draws.refused = previous
 
 
+_generators: weakref.WeakSet = weakref.WeakSet()  # every Generator alive (fork_all)
+
+
 class Generator:
     """A seedable source of random numbers (``dl.Generator().manual_seed(0)``)."""
 
     def __init__(self, device: Any = "cpu"):
+        _generators.add(self)
         self._lock = threading.Lock()
         self._seed = int(np.random.SeedSequence().entropy % (2**63))
         self._cpu = np.random.default_rng(self._seed)
@@ -83,7 +88,9 @@ class Generator:
 
         with self._lock:
             state = {"seed": self._seed, "cpu": self._cpu.bit_generator.state}
-        payload = json.dumps(state).encode()
+        # padded to a fixed length (JSON ignores the trailing spaces), so that states
+        # compare and stack as torch's fixed-size ones do
+        payload = json.dumps(state).encode().ljust(_STATE_BYTES)
         return Tensor._wrap(np.frombuffer(payload, np.uint8).copy())
 
     def set_state(self, new_state: Any) -> None:
@@ -184,6 +191,36 @@ class Generator:
                 out = getattr(rng, kind)(*kw["params"], size=shape)
                 return xp.asarray(out).astype(dtype, copy=False)
         raise InvalidValue(f"unknown random kind {kind!r}")
+
+
+_STATE_BYTES = 512  # (a PCG64 state and seed take under 200)
+
+
+def fork_all() -> list[tuple[Generator, dict]]:
+    """:meth:`Generator.fork` of every generator alive (``vmap(randomness='same')``)."""
+    return [(g, g.fork()) for g in list(_generators)]
+
+
+@contextlib.contextmanager
+def replay_all(points: list[tuple[Generator, dict]]) -> Iterator[None]:
+    """:meth:`Generator.replay` of each ``(generator, point)`` at once."""
+    with contextlib.ExitStack() as stack:
+        for g, point in points:
+            stack.enter_context(g.replay(point))
+        yield
+
+
+@contextlib.contextmanager
+def fork_rng(devices: Any = None, enabled: bool = True, **kwargs: Any) -> Iterator[None]:
+    """As ``torch.random.fork_rng``: inside the block, draws go on from the default
+    generator's current state; after it, the state is as it was before the block (the
+    CPU stream exactly; the GPU streams restart from a seed derived at entry)."""
+    if not enabled:
+        yield
+        return
+    gen = default_generator
+    with gen.replay(gen.fork()):
+        yield
 
 
 def _decode_state(new_state: Any) -> dict:

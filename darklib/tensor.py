@@ -1520,7 +1520,7 @@ def _repr_like_torch(arr: np.ndarray, suffixes: list[str], shape: tuple) -> str:
     if arr.size == 0:
         body = "[]"
     else:
-        summarize = math.prod(shape) > _PRINT.threshold
+        summarize = len(shape) > 0 and math.prod(shape) > _PRINT.threshold
         fmt = _Formatter(_summarized(arr) if summarize else arr)
         body = _format_nested(arr, indent, summarize, fmt, shape)
     out = [prefix + body]

@@ -90,8 +90,13 @@ def assert_close(
 
 def _compare(actual: Any, expected: Any, path: tuple, options: dict) -> tuple | None:
     """None when the pair is close, otherwise (message, path of the failing item)."""
-    if actual is None and expected is None:
-        return None
+    if actual is None or expected is None:
+        if actual is None and expected is None:
+            return None
+        return f"None mismatch: {actual!r} is not {expected!r}", path
+    # NumPy scalars count as the Python numbers they hold, as in torch
+    actual = actual.item() if isinstance(actual, np.generic) else actual
+    expected = expected.item() if isinstance(expected, np.generic) else expected
     if isinstance(actual, Tensor) and isinstance(expected, Tensor):
         return _compare_arrays(*_tensor_pair(actual, expected, options), path, options)
     if isinstance(actual, np.ndarray) and isinstance(expected, np.ndarray):
@@ -170,7 +175,7 @@ def _compare_arrays(
     rtol, atol = _tolerances(actual.dtype, expected.dtype, options)
     common = np.result_type(actual.dtype, expected.dtype)
     a, e = actual.astype(common, copy=False), expected.astype(common, copy=False)
-    exact = common.kind in "biu"
+    exact = rtol == 0 and atol == 0  # ("not equal" rather than "not close", as torch)
     matches, abs_diff, rel_diff = _closeness(a, e, rtol, atol, options["equal_nan"])
     if bool(matches.all()):
         return None
@@ -201,14 +206,16 @@ def _tolerances(a: np.dtype, b: np.dtype, options: dict) -> tuple:
 
 
 def _closeness(a: np.ndarray, e: np.ndarray, rtol: float, atol: float, equal_nan: bool) -> tuple:
-    """Which elements match, and the absolute and relative differences (0 where they
-    match; NaN where a NaN does not). Integers and bools: exact, their relative
-    difference in float32."""
+    """Which elements match (within ``atol + rtol * |expected|``; an infinity only to
+    itself), and the absolute and relative differences (0 where they match; NaN where a
+    NaN does not). Integers and bools: their differences exact, the relative ones in
+    float32, as torch prints them."""
     with np.errstate(all="ignore"):
         if a.dtype.kind in "biu":
-            matches = a == e
             abs_diff = np.abs(a.astype(np.int64) - e.astype(np.int64))
             rel_diff = abs_diff.astype(np.float32) / np.abs(e.astype(np.float32))
+            bound = atol + rtol * np.abs(e.astype(np.float64))
+            matches = (a == e) | (abs_diff <= bound)
         else:
             abs_diff = np.abs(a - e)
             rel_diff = abs_diff / np.abs(e)
@@ -225,6 +232,25 @@ def _compare_numbers(actual: Any, expected: Any, path: tuple, options: dict) -> 
     if options["check_dtype"] and type(actual) is not type(expected):
         return (
             f"The (d)types do not match: {type(actual)} != {type(expected)}.",
+            path,
+        )
+    if type(actual) is int and type(expected) is int and max(abs(actual), abs(expected)) >= 2**63:
+        # beyond int64: compared as Python ints (exact unless tolerances are given)
+        rtol, atol = _tolerances(np.dtype(np.int64), np.dtype(np.int64), options)
+        diff = abs(actual - expected)
+        if diff <= atol + rtol * abs(expected):
+            return None
+        rel = diff / abs(expected) if expected else float("inf")
+        return (
+            _scalar_message(
+                actual,
+                expected,
+                np.asarray(diff, object),
+                np.asarray(rel),
+                rtol,
+                atol,
+                rtol == atol == 0,
+            ),
             path,
         )
     kind = np.result_type(type(actual), type(expected))

@@ -203,3 +203,40 @@ def test_jvp_and_jacrev_of_an_output_that_does_not_depend_on_the_input():
             F.jacrev(lambda a, L=L: (a**2, L.ones(3)))(x),
         )
     _close(res["darklib"], res["torch"])
+
+
+def test_vmap_same_randomness_moves_the_streams_on_and_covers_every_generator():
+    a = df.vmap(lambda x: dl.nn.functional.dropout(x, 0.5), randomness="same")(dl.ones(3, 64))
+    b = df.vmap(lambda x: dl.nn.functional.dropout(x, 0.5), randomness="same")(dl.ones(3, 64))
+    assert all(np.array_equal(a[0].numpy(), a[i].numpy()) for i in range(3))
+    assert not np.array_equal(a.numpy(), b.numpy())  # a second call draws anew
+    g = dl.Generator().manual_seed(1)
+    r = df.vmap(lambda x: x + dl.rand(3, generator=g), randomness="same")(dl.zeros(2, 3))
+    np.testing.assert_array_equal(r[0].numpy(), r[1].numpy())
+
+
+def test_vmap_refuses_what_torch_refuses():
+    with pytest.raises(RuntimeError, match="modified in place"):
+        df.vmap(lambda x, y: y.add_(x), in_dims=(0, None))(dl.ones(4, 3), dl.zeros(3))
+    with pytest.raises(RuntimeError, match="out_dims is None"):
+        df.vmap(lambda x: x * 2, out_dims=None)(dl.arange(6.0).reshape(2, 3))
+    same = df.vmap(lambda x: dl.ones(2), out_dims=None)(dl.ones(3, 1))
+    assert tuple(same.shape) == (2,)
+
+
+def test_jvp_with_an_integer_output_and_functional_call_with_params_and_buffers():
+    res = {}
+    for L, F in ((dl, df), (torch, tf)):
+        jv = F.jvp(lambda a, L=L: (a * 2, a.argmax()), (L.ones(3),), (L.ones(3),))[1]
+        L.manual_seed(0)
+        m = L.nn.Sequential(L.nn.Linear(4, 3), L.nn.BatchNorm1d(3)).double()
+        with L.no_grad():
+            for k, p in enumerate(m.parameters()):
+                p.copy_(L.tensor(rng(k).standard_normal(tuple(p.shape))))
+        p = dict(m.named_parameters())
+        b = {k: v.clone() for k, v in m.named_buffers()}
+        x = L.tensor(rng(9).standard_normal((5, 4)))
+        res[L.__name__] = (jv, F.functional_call(m, (p, b), (x,)))
+        with pytest.raises(ValueError, match="multiple dictionaries"):
+            F.functional_call(m, (p, p), (x,))
+    _close(res["darklib"], res["torch"])

@@ -56,6 +56,14 @@ def _cases(L):
         "tensor_and_numpy": lambda: ((L.ones(2), np.ones(2, np.float32)), {}),
         "strings": lambda: (("a", "b"), {}),
         "rtol_alone": lambda: ((L.ones(1), L.ones(1)), {"rtol": 1.0}),
+        "ints_within_atol": lambda: ((t([1, 2]), t([1, 3])), {"atol": 1, "rtol": 0}),
+        "ints_beyond_atol": lambda: ((t([1, 2]), t([1, 4])), {"atol": 1, "rtol": 0}),
+        "floats_exact": lambda: ((t([1.0]), t([1.5])), {"atol": 0, "rtol": 0}),
+        "numpy_scalars": lambda: ((np.float32(1.0), np.float32(1.1)), {}),
+        "numpy_and_float": lambda: ((np.float64(1.0), 1.0), {}),
+        "numpy_ints": lambda: ((np.int64(3), np.int64(4)), {}),
+        "huge_ints": lambda: ((2**70, 2**70 + 1), {}),
+        "none_and_tensor": lambda: ((None, L.ones(1)), {}),
     }
 
 

@@ -368,3 +368,22 @@ def test_angle_apply_map_and_the_real_only_queries_as_torch():
         with pytest.raises(RuntimeError, match="requires grad"):
             L.tensor([1.0], requires_grad=True).apply_(lambda v: v)
     np.testing.assert_equal(res["darklib"], res["torch"])
+
+
+def test_summarising_print_options_and_fixed_size_rng_states():
+    try:
+        for L in (dl, torch):
+            L.set_printoptions(threshold=0)
+        for v in (3.5, 7, True):
+            assert repr(dl.tensor(v)) == repr(torch.tensor(v))
+        assert repr(dl.arange(10)) == repr(torch.arange(10))
+    finally:
+        for L in (dl, torch):
+            L.set_printoptions(profile="default")
+    before = dl.get_rng_state()
+    dl.rand(100)
+    after = dl.get_rng_state()
+    assert before.shape == after.shape and bool((before != after).any())
+    with dl.random.fork_rng():
+        inside = dl.rand(3)
+    np.testing.assert_array_equal(dl.rand(3).numpy(), inside.numpy())
