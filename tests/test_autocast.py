@@ -38,7 +38,33 @@ def _ops(L):
         "exp": lambda x, w: (x @ w.t()).exp(),
         "add_f32": lambda x, w: (x @ w.t()) + L.ones(4, 2),
         "relu": lambda x, w: L.relu(x @ w.t()),
+        "mv": lambda x, w: L.mv(x, w[0]),
+        "dot": lambda x, w: L.dot(x[0], w[0]),
+        "einsum": lambda x, w: L.einsum("ij,kj->ik", x, w),
+        "soft_margin": lambda x, w: F.soft_margin_loss((x @ w.t()).half(), L.ones(4, 2).half()),
+        "poisson_nll": lambda x, w: F.poisson_nll_loss((x @ w.t()).half(), L.ones(4, 2).half()),
+        "gru_cell": lambda x, w: _cell(L, L.nn.GRUCell, x, w),
+        "lstm_cell": lambda x, w: _cell(L, L.nn.LSTMCell, x, w)[0],
+        "gru": lambda x, w: _gru(L, x, w),
     }
+
+
+def _cell(L, kind, x, w):
+    L.manual_seed(0)
+    cell = kind(3, 2)
+    with L.no_grad():
+        for k, p in enumerate(cell.parameters()):
+            p.copy_(L.tensor(rng(20 + k).standard_normal(tuple(p.shape)), dtype=L.float32))
+    return cell(x * w.sum())
+
+
+def _gru(L, x, w):
+    L.manual_seed(0)
+    gru = L.nn.GRU(3, 2)
+    with L.no_grad():
+        for k, p in enumerate(gru.parameters()):
+            p.copy_(L.tensor(rng(30 + k).standard_normal(tuple(p.shape)), dtype=L.float32))
+    return gru((x * w.sum())[:, None])[0]
 
 
 @pytest.mark.parametrize("name", list(_ops(torch)))

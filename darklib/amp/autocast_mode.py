@@ -30,29 +30,31 @@ from darklib.tensor import Tensor
 
 # torch's policies: ops whose float32 inputs are lowered to the autocast dtype ("lower"),
 # ops whose float16 inputs are raised to float32 ("fp32"), and ops refused under autocast
+_LOSSES = {
+    "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+    "binary_cross_entropy_with_logits", "kl_div", "soft_margin_loss", "hinge_embedding_loss",
+    "poisson_nll_loss", "cosine_embedding_loss", "triplet_margin_loss", "multi_margin_loss",
+    "margin_ranking_loss", "multilabel_margin_loss",
+}  # fmt: skip
 _LOWER = {
     "cuda": {
         "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "addmv", "addr", "mv",
         "linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-        "conv_transpose3d", "prelu", "scaled_dot_product_attention",
+        "conv_transpose3d", "prelu", "scaled_dot_product_attention", "einsum",
     },
     "cpu": {
         "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "linear", "conv1d", "conv2d",
         "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "prelu",
-        "scaled_dot_product_attention",
+        "scaled_dot_product_attention", "einsum",
     },
 }  # fmt: skip
+# (ops named here that are in neither list run as given, and the ops inside them too: a
+# CPU autocast leaves dot, mv and the recurrent layers in float32, as torch's; on CUDA torch
+# lowers the recurrent layers, weights included, which darklib does not: they stay float32)
 _FP32 = {
-    "cuda": {
-        "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
-        "smooth_l1_loss", "huber_loss", "binary_cross_entropy_with_logits", "kl_div",
-        "layer_norm", "group_norm", "cdist",
-    },
-    "cpu": {
-        "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-        "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "cdist",
-    },
-}  # fmt: skip
+    "cuda": _LOSSES | {"softmax", "log_softmax", "layer_norm", "group_norm", "cdist"},
+    "cpu": _LOSSES | {"binary_cross_entropy", "cdist"},
+}
 # (torch's float32 list on CUDA also holds elementwise ops and reductions: exp, log, pow,
 # sum, cumsum...; darklib leaves those to type promotion, so that its per-op overhead on
 # small tensors stays as it is: an autocast'ed float16 activation summed stays float16)
@@ -187,11 +189,18 @@ def autocasts(op: str) -> Callable[[Callable], Callable]:
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
-            if _active:
-                args = autocast_args(op, *args)
-                if kwargs:
-                    kwargs = dict(zip(kwargs, autocast_args(op, *kwargs.values(), like=args)))
-            return fn(*args, **kwargs)
+            if not _active or getattr(_local, "inside", False):
+                return fn(*args, **kwargs)
+            # the op the user called decides; the ops it calls in turn (mv's matmul, a GRU's
+            # linear layers) are not cast again, as torch casts at its dispatcher's top op
+            args = autocast_args(op, *args)
+            if kwargs:
+                kwargs = dict(zip(kwargs, autocast_args(op, *kwargs.values(), like=args)))
+            _local.inside = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _local.inside = False
 
         return run
 

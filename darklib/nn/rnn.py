@@ -14,6 +14,7 @@ import math
 import warnings
 from typing import Any
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.backend import to_numpy
 from darklib.creation import zeros
 from darklib.errors import InvalidType, InvalidValue
@@ -180,6 +181,7 @@ class RNNBase(Module):
 
     # ---------------------------------------------------------------- forward
 
+    @autocasts("rnn")
     def forward(self, input: Any, hx: Any = None) -> tuple[Any, Any]:
         name = self._get_name()
         lstm = self.mode == "LSTM"
@@ -585,6 +587,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
         self._mode = "rnn_" + nonlinearity
 
+    @autocasts("rnn_cell")
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, batched = self._input(input)
         h = self._hidden(hx, "hx", x, batched)
@@ -611,6 +614,7 @@ class LSTMCell(RNNCellBase):
     ) -> None:
         super().__init__(input_size, hidden_size, bias, 4, device, dtype)
 
+    @autocasts("rnn_cell")
     def forward(self, input: Tensor, hx: Any = None) -> tuple[Tensor, Tensor]:
         x, batched = self._input(input)
         if hx is not None and (not isinstance(hx, tuple | list) or len(hx) != 2):
@@ -644,6 +648,7 @@ class GRUCell(RNNCellBase):
     ) -> None:
         super().__init__(input_size, hidden_size, bias, 3, device, dtype)
 
+    @autocasts("rnn_cell")
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, batched = self._input(input)
         h = self._hidden(hx, "hx", x, batched)

@@ -264,6 +264,7 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None
     return y if bias is None else y + bias
 
 
+@autocasts("dot")
 def dot(input: Tensor, other: Tensor) -> Tensor:
     """Inner product of two 1-D tensors."""
     if input.ndim != 1 or other.ndim != 1 or input.shape != other.shape:
@@ -545,6 +546,7 @@ def _sublist_equation(args: tuple) -> tuple[str, tuple]:
     return equation, tuple(ops)
 
 
+@autocasts("einsum")
 def einsum(equation: Any, *operands: Any) -> Tensor:
     """Einstein summation, as ``torch.einsum('ij,jk->ik', a, b)`` (ellipses allowed), or in
     torch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])``.

@@ -1171,6 +1171,7 @@ def _const(x: Tensor, arr: Any) -> Tensor:
     return Tensor._wrap(get_xp(x.array).asarray(arr))
 
 
+@autocasts("margin_ranking_loss")
 def margin_ranking_loss(
     input1: Tensor,
     input2: Tensor,
@@ -1196,6 +1197,7 @@ def margin_ranking_loss(
     return _finish(_E.clamp(-y * (a - b) + margin, min=0), reduction)
 
 
+@autocasts("hinge_embedding_loss")
 def hinge_embedding_loss(
     input: Tensor,
     target: Tensor,
@@ -1214,6 +1216,7 @@ def hinge_embedding_loss(
     return _finish(hinge + _E.where(_E.ne(y, -1), x, 0.0), reduction)
 
 
+@autocasts("soft_margin_loss")
 def soft_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -1287,6 +1290,7 @@ def _margin_classes(op: str, x: Tensor, target: Any, multilabel: bool) -> tuple[
     return x.reshape(-1, c), arr
 
 
+@autocasts("multilabel_margin_loss")
 def multilabel_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -1316,6 +1320,7 @@ def multilabel_margin_loss(
     return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
 
 
+@autocasts("multi_margin_loss")
 def multi_margin_loss(
     input: Tensor,
     target: Tensor,
@@ -1354,6 +1359,7 @@ def multi_margin_loss(
     return _finish(loss.reshape(shape), reduction)
 
 
+@autocasts("cosine_embedding_loss")
 def cosine_embedding_loss(
     input1: Tensor,
     input2: Tensor,
@@ -1403,6 +1409,7 @@ def _triplet(
     return _E.clamp(margin + d_pos - d_neg, min=0)
 
 
+@autocasts("triplet_margin_loss")
 def triplet_margin_loss(
     anchor: Tensor,
     positive: Tensor,
@@ -1452,6 +1459,7 @@ def triplet_margin_with_distance_loss(
     return _finish(_triplet(op, anchor, positive, negative, dist, margin, swap), reduction)
 
 
+@autocasts("poisson_nll_loss")
 def poisson_nll_loss(
     input: Tensor,
     target: Tensor,
