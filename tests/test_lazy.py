@@ -114,3 +114,17 @@ def test_lazy_instance_norm_reads_the_channels_of_an_unbatched_input():
     m = dl.nn.LazyInstanceNorm2d(affine=True)
     y = m(dl.randn(3, 4, 4))
     assert m.num_features == 3 and tuple(m.weight.shape) == (3,) and tuple(y.shape) == (3, 4, 4)
+
+
+def test_lazy_edge_cases_as_torch():
+    res = {}
+    for L in (dl, torch):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bn = L.nn.LazyBatchNorm1d(affine=False, track_running_stats=False)
+            y = bn(L.randn(4, 3))
+            m = L.nn.LazyLinear(3)
+            m.load_state_dict(L.nn.LazyLinear(3).state_dict())  # (a lazy one's: stays lazy)
+            kw = L.nn.LazyLinear(3)(input=L.ones(1, 2))
+        res[L.__name__] = (tuple(y.shape), bn.num_features, type(m).__name__, tuple(kw.shape))
+    assert res["darklib"] == res["torch"]

@@ -97,7 +97,7 @@ class LazyModuleMixin:
     cls_to_become: type | None = None
 
     def _lazy_start(self) -> None:
-        self._initialize_hook = self.register_forward_pre_hook(_infer_parameters)
+        self._initialize_hook = self.register_forward_pre_hook(_infer_parameters, with_kwargs=True)
 
     def has_uninitialized_params(self) -> bool:
         return any(
@@ -122,11 +122,13 @@ class LazyModuleMixin:
         unexpected_keys: list,
         error_msgs: list,
     ) -> None:
-        # a saved tensor gives a placeholder its shape, as torch's lazy modules
+        # a saved tensor gives a placeholder its shape, as torch's lazy modules; a saved
+        # placeholder (a lazy module's own state dict) leaves it as it is
         for name, value in chain(self._parameters.items(), self._buffers.items()):
             saved = state_dict.get(prefix + name)
-            if _uninitialized(value) and isinstance(saved, Tensor) and not _uninitialized(saved):
-                value.materialize(saved.array.shape)
+            if _uninitialized(value) and isinstance(saved, Tensor):
+                if not (_uninitialized(saved) or saved.array.shape == (0,)):
+                    value.materialize(saved.array.shape)
         if not self.has_uninitialized_params():
             self._sizes_from_parameters()
         super()._load_from_state_dict(
@@ -140,10 +142,10 @@ class LazyModuleMixin:
         )
 
 
-def _infer_parameters(module: Any, args: tuple) -> None:
-    """The forward pre-hook of a lazy module: create its parameters from ``args``, then
-    become the eager class for good."""
-    module.initialize_parameters(*args)
+def _infer_parameters(module: Any, args: tuple, kwargs: dict) -> None:
+    """The forward pre-hook of a lazy module: create its parameters from the call's
+    arguments (positional or keyword), then become the eager class for good."""
+    module.initialize_parameters(*args, **kwargs)
     if module.has_uninitialized_params():
         raise RuntimeError(f"module {type(module).__name__} has not been fully initialized")
     module._initialize_hook.remove()
@@ -285,7 +287,9 @@ class _LazyNormMixin(LazyModuleMixin):
             super().reset_parameters()
 
     def initialize_parameters(self, input: Tensor, *args: Any) -> None:
-        if not self.has_uninitialized_params():
+        # (without affine parameters and running stats there is nothing to create, but the
+        # layer still learns its num_features from the first input)
+        if not self.has_uninitialized_params() and self.num_features != 0:
             return
         channels_dim = 0 if input.ndim in getattr(self, "_unbatched_ranks", ()) else 1
         with no_grad():
