@@ -1718,3 +1718,11 @@ def test_one_hot_straight_through(device):
     wn = np.array([1.0, 2.0, 3.0])
     expect = 5 * (wn - (wn * p).sum())
     np.testing.assert_allclose(probs.grad.cpu().numpy()[0], expect, rtol=1e-12)
+
+
+def test_bernoulli_log_prob_is_exact_at_infinite_logits():
+    """(torch gives NaN for three of these four; the limits are -inf, 0, 0, -inf)"""
+    inf = float("inf")
+    d = dl.distributions.Bernoulli(logits=dl.tensor([-inf, -inf, inf, inf]))
+    got = d.log_prob(dl.tensor([1.0, 0.0, 1.0, 0.0])).numpy()
+    np.testing.assert_array_equal(got, [-inf, 0.0, 0.0, -inf])

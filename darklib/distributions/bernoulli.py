@@ -50,7 +50,13 @@ class Bernoulli(ProbsOrLogitsParam, Distribution):
         if self._validate_args:
             self._validate_sample(value)
         logits, value = broadcast_all(self.logits, as_float(value, self.logits))
-        return value.to(logits.dtype) * logits - F.softplus(logits)
+        value = value.to(logits.dtype)
+        # for values 0 and 1 the log-sigmoid forms, exact at infinite logits (where
+        # value * logits - softplus(logits) is inf - inf); between them the general one
+        general = value * logits - F.softplus(logits)
+        return dl.where(
+            value == 1, -F.softplus(-logits), dl.where(value == 0, -F.softplus(logits), general)
+        )
 
     def entropy(self) -> Tensor:
         return F.softplus(self.logits) - self.probs * self.logits
