@@ -428,7 +428,14 @@ from darklib.ops.special import (
     polygamma,
     sinc,
 )
-from darklib.random import Generator, get_rng_state, initial_seed, seed, set_rng_state
+from darklib.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    seed,
+    set_rng_state,
+)
 from darklib.serialization import SerializationError, load, save
 from darklib.tensor import (
     Size,

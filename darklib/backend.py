@@ -91,9 +91,19 @@ class device:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
 
+    def __enter__(self) -> device:
+        """``with dl.device("cuda"):``: the default device inside the block, as torch's."""
+        _outer_devices.append(_default_device[0])
+        _default_device[0] = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _default_device[0] = _outer_devices.pop()
+
 
 CPU = device("cpu")
 _default_device = [CPU]  # (a list: set_default_device rebinds its one item)
+_outer_devices: list[device] = []  # the defaults that ``with device(...)`` blocks replaced
 
 
 def set_default_device(spec: Any) -> None:

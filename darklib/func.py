@@ -40,6 +40,7 @@ from darklib.utils._pytree import tree_flatten
 
 __all__ = [
     "functional_call",
+    "stack_module_state",
     "grad",
     "grad_and_value",
     "hessian",
@@ -520,6 +521,32 @@ def _same(a: Tensor, b: Any) -> bool:
 
 
 # ------------------------------------------------------------------ modules
+
+
+def stack_module_state(models: Any) -> tuple[dict, dict]:
+    """The parameters and buffers of models of one architecture, each stacked along a new
+    first dim (for :func:`vmap` over an ensemble with :func:`functional_call`): new leaves,
+    the parameters requiring grad as the originals do."""
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if any(m.training != models[0].training for m in models):
+        raise RuntimeError(
+            "stack_module_state: Expected all models to have the same training mode."
+        )
+
+    def stacked(named: Callable[[Any], Any], grads: bool) -> dict:
+        out = {}
+        for name, first in named(models[0]):
+            parts = [dict(named(m))[name].detach() for m in models]
+            t = stack(parts).detach()
+            out[name] = t.requires_grad_(first.requires_grad) if grads else t
+        return out
+
+    return (
+        stacked(lambda m: m.named_parameters(), True),
+        stacked(lambda m: m.named_buffers(), False),
+    )
 
 
 def functional_call(

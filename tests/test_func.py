@@ -240,3 +240,30 @@ def test_jvp_with_an_integer_output_and_functional_call_with_params_and_buffers(
         with pytest.raises(ValueError, match="multiple dictionaries"):
             F.functional_call(m, (p, p), (x,))
     _close(res["darklib"], res["torch"])
+
+
+def test_an_ensemble_through_stack_module_state_vmap_and_functional_call():
+    res = {}
+    for L, F in ((dl, df), (torch, tf)):
+        models = []
+        for k in range(3):
+            m = L.nn.Linear(2, 3).double()
+            with L.no_grad():
+                m.weight.copy_(L.tensor(rng(k).standard_normal((3, 2))))
+                m.bias.copy_(L.tensor(rng(10 + k).standard_normal(3)))
+            models.append(m)
+        params, buffers = F.stack_module_state(models)
+        assert all(p.is_leaf and p.requires_grad for p in params.values())
+        x = L.tensor(rng(5).standard_normal((4, 2)))
+
+        def run(p, b, x, m=models[0], F=F):
+            return F.functional_call(m, (p, b), (x,))
+
+        out = F.vmap(run, in_dims=(0, 0, None))(params, buffers, x)
+        out.sum().backward()
+        res[L.__name__] = (out, params["weight"].grad)
+    _close(res["darklib"], res["torch"])
+    with pytest.raises(RuntimeError, match="at least one model"):
+        df.stack_module_state([])
+    with dl.device("cpu"):
+        assert dl.zeros(1).device.type == "cpu"
