@@ -186,7 +186,15 @@ class Generator:
                 return out.astype(dtype, copy=False)
             if kind == "bernoulli":
                 return (rng.random(shape, dtype=np.float32) < kw["p"]).astype(dtype, copy=False)
-            if kind in ("standard_gamma", "poisson", "binomial"):
+            if kind == "poisson":  # (NumPy refuses rates beyond ~9e18: a normal there)
+                rate = kw["params"][0]
+                big = rate > 1e15
+                out = rng.poisson(xp.where(big, 0.0, rate), size=shape).astype(np.float64)
+                if bool(big.any()):
+                    z = rng.standard_normal(shape, dtype=np.float64)
+                    out = xp.where(big, xp.floor(rate + xp.sqrt(rate) * z + 0.5), out)
+                return out.astype(dtype, copy=False)
+            if kind in ("standard_gamma", "binomial"):
                 # elementwise parameters (arrays of ``shape`` on the stream's device)
                 out = getattr(rng, kind)(*kw["params"], size=shape)
                 return xp.asarray(out).astype(dtype, copy=False)

@@ -1726,3 +1726,12 @@ def test_bernoulli_log_prob_is_exact_at_infinite_logits():
     d = dl.distributions.Bernoulli(logits=dl.tensor([-inf, -inf, inf, inf]))
     got = d.log_prob(dl.tensor([1.0, 0.0, 1.0, 0.0])).numpy()
     np.testing.assert_array_equal(got, [-inf, 0.0, 0.0, -inf])
+
+
+def test_poisson_samples_rates_beyond_numpys_limit():
+    """(NumPy's Poisson refuses rates above ~9e18; a normal approximation takes them)"""
+    rate = dl.tensor([1e19, 4e18, 2.5])
+    x = dl.distributions.Poisson(rate).sample((200,)).numpy()
+    assert np.isfinite(x).all() and (x >= 0).all()
+    np.testing.assert_allclose(x[:, :2].mean(0), [1e19, 4e18], rtol=1e-8)
+    assert abs(x[:, 2].mean() - 2.5) < 0.5
