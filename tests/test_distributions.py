@@ -1733,5 +1733,5 @@ def test_poisson_samples_rates_beyond_numpys_limit():
     rate = dl.tensor([1e19, 4e18, 2.5])
     x = dl.distributions.Poisson(rate).sample((200,)).numpy()
     assert np.isfinite(x).all() and (x >= 0).all()
-    np.testing.assert_allclose(x[:, :2].mean(0), [1e19, 4e18], rtol=1e-8)
+    np.testing.assert_allclose(x[:, :2].mean(0), [1e19, 4e18], rtol=1e-5)  # (float32)
     assert abs(x[:, 2].mean() - 2.5) < 0.5
