@@ -1735,3 +1735,22 @@ def test_poisson_samples_rates_beyond_numpys_limit():
     assert np.isfinite(x).all() and (x >= 0).all()
     np.testing.assert_allclose(x[:, :2].mean(0), [1e19, 4e18], rtol=1e-5)  # (float32)
     assert abs(x[:, 2].mean() - 2.5) < 0.5
+
+
+def test_multivariate_normals_of_two_float_dtypes_promote():
+    """(a float32 and a float64 MVN: KL and log_prob in float64, as torch computes them)"""
+    D = dl.distributions
+    cov = [[2.0, 0.3], [0.3, 1.0]]
+    p = D.MultivariateNormal(dl.zeros(2), dl.tensor(cov))
+    q = D.MultivariateNormal(dl.ones(2, dtype=dl.float64), dl.tensor(cov, dtype=dl.float64))
+    Tp = torch.distributions.MultivariateNormal(torch.zeros(2), torch.tensor(cov))
+    Tq = torch.distributions.MultivariateNormal(
+        torch.ones(2, dtype=torch.float64), torch.tensor(cov, dtype=torch.float64)
+    )
+    kl = D.kl_divergence(p, q)
+    assert kl.dtype == dl.float64
+    np.testing.assert_allclose(
+        kl.numpy(), torch.distributions.kl_divergence(Tp, Tq).numpy(), rtol=1e-6
+    )
+    lp = D.MultivariateNormal(dl.zeros(2, dtype=dl.float64), dl.tensor(cov)).log_prob(dl.ones(2))
+    np.testing.assert_allclose(lp.numpy(), Tp.log_prob(torch.ones(2)).numpy(), rtol=1e-6)

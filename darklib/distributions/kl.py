@@ -22,6 +22,7 @@ from darklib.distributions.multivariate_normal import (
     MultivariateNormal,
     batch_mahalanobis,
     half_log_det,
+    solve_lower,
 )
 from darklib.distributions.normal import Normal
 from darklib.distributions.poisson import Binomial, Geometric, Poisson
@@ -165,9 +166,7 @@ def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
     n = p.event_shape[0]
     batch = tuple(dl.broadcast_shapes(Lq.shape[:-2], Lp.shape[:-2]))
     # tr(Sq^-1 Sp) = ||Lq^-1 Lp||_F^2
-    term2 = dl.linalg.solve_triangular(
-        Lq.expand((*batch, n, n)), Lp.expand((*batch, n, n)), upper=False
-    )
+    term2 = solve_lower(Lq.expand((*batch, n, n)), Lp.expand((*batch, n, n)))
     term2 = term2.pow(2).sum((-2, -1))
     term3 = batch_mahalanobis(Lq, q.loc - p.loc)
     return half_log_det(Lq) - half_log_det(Lp) + 0.5 * (term2 + term3 - n)

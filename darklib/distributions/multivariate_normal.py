@@ -19,9 +19,16 @@ def batch_mv(L: Tensor, x: Tensor) -> Tensor:
     return dl.matmul(L, x.unsqueeze(-1)).squeeze(-1)
 
 
+def solve_lower(L: Tensor, b: Tensor) -> Tensor:
+    """``L^-1 b`` for a lower triangular ``L``, in the two operands' common dtype (a
+    float32 covariance with a float64 location promotes, as torch's distributions do)."""
+    dt = dl.promote_types(L.dtype, b.dtype)
+    return dl.linalg.solve_triangular(L.to(dt), b.to(dt), upper=False)
+
+
 def batch_mahalanobis(L: Tensor, x: Tensor) -> Tensor:
     """``x^T (L L^T)^-1 x`` for a lower Cholesky factor ``L`` (batch dims broadcast)."""
-    y = dl.linalg.solve_triangular(L, x.unsqueeze(-1), upper=False).squeeze(-1)
+    y = solve_lower(L, x.unsqueeze(-1)).squeeze(-1)
     return y.pow(2).sum(-1)
 
 
