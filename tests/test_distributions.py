@@ -1754,3 +1754,8 @@ def test_multivariate_normals_of_two_float_dtypes_promote():
     )
     lp = D.MultivariateNormal(dl.zeros(2, dtype=dl.float64), dl.tensor(cov)).log_prob(dl.ones(2))
     np.testing.assert_allclose(lp.numpy(), Tp.log_prob(torch.ones(2)).numpy(), rtol=1e-6)
+
+
+def test_multinomial_takes_an_int_sample_shape_as_the_other_families():
+    m = dl.distributions.Multinomial(5, dl.tensor([0.2, 0.8]))
+    assert tuple(m.sample(3).shape) == (3, 2) and (m.sample(3).sum(-1).numpy() == 5).all()

@@ -7,7 +7,7 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.categorical import Categorical
-from darklib.distributions.distribution import Distribution
+from darklib.distributions.distribution import Distribution, _size
 from darklib.distributions.poisson import Binomial
 from darklib.distributions.utils import alias, as_float, broadcast_all
 from darklib.tensor import Tensor
@@ -65,7 +65,7 @@ class Multinomial(Distribution):
         return self.total_count * self.probs * (1 - self.probs)
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
-        sample_shape = tuple(sample_shape)
+        sample_shape = tuple(_size(sample_shape, "sample_shape"))
         with dl.no_grad():
             # total_count category draws per sample, counted per category
             draws = self._categorical.sample((self.total_count, *sample_shape))
