@@ -532,4 +532,15 @@ def _extend_autograd() -> None:
 
 _extend_autograd()
 
+
+def _legacy_amp() -> None:
+    """``dl.cuda.amp`` and ``dl.cpu.amp``, torch's older homes of autocast and GradScaler."""
+    from darklib.amp import legacy
+
+    cuda.amp = legacy.cuda_amp
+    globals()["cpu"] = legacy.cpu
+
+
+_legacy_amp()
+
 __version__ = "0.1.0"

@@ -139,3 +139,18 @@ def test_cuda_autocast_lowers_products_and_raises_losses():
             dl.nn.functional.binary_cross_entropy(dl.sigmoid(y), dl.ones(8, 4).cuda())
     loss.backward()
     assert lin.weight.grad.dtype == dl.float32
+
+
+def test_the_older_homes_of_autocast_and_grad_scaler_warn_as_torch_and_work():
+    from darklib.cpu.amp import autocast as cpu_autocast
+    from darklib.cuda.amp import GradScaler
+
+    x, w = _t(dl, (4, 3), 0), _t(dl, (2, 3), 1)
+    with pytest.warns(FutureWarning, match="deprecated"):
+        block = cpu_autocast(dtype=dl.float16)
+    with block:
+        assert dl.nn.functional.linear(x, w).dtype == dl.float16
+    with pytest.warns(FutureWarning, match="deprecated"):
+        scaler = GradScaler(enabled=False)
+    assert scaler.get_scale() == 1.0
+    assert dl.cuda.amp.autocast is not None and dl.cpu.amp.autocast is cpu_autocast

@@ -1,0 +1,62 @@
+"""``darklib.cuda.amp`` and ``darklib.cpu.amp``: torch's older homes of ``autocast`` and
+``GradScaler`` (deprecated in torch, still in many training scripts: ``from
+torch.cuda.amp import autocast, GradScaler``), with torch's deprecation warnings."""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+from typing import Any
+
+from darklib import dtypes as _dt
+from darklib.amp.autocast_mode import autocast as _autocast
+from darklib.amp.grad_scaler import GradScaler as _GradScaler
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"`{old}(args...)` is deprecated. Please use `{new}` instead.", FutureWarning, 3)
+
+
+class _CudaAutocast(_autocast):
+    def __init__(self, enabled: bool = True, dtype: Any = _dt.float16, cache_enabled: bool = True):
+        _deprecated("darklib.cuda.amp.autocast", "darklib.amp.autocast('cuda', args...)")
+        super().__init__("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+
+class _CpuAutocast(_autocast):
+    def __init__(self, enabled: bool = True, dtype: Any = None, cache_enabled: bool = True):
+        _deprecated("darklib.cpu.amp.autocast", "darklib.amp.autocast('cpu', args...)")
+        super().__init__("cpu", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+
+class _CudaGradScaler(_GradScaler):
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        _deprecated("darklib.cuda.amp.GradScaler", "darklib.amp.GradScaler('cuda', args...)")
+        super().__init__(
+            "cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled
+        )
+
+
+def _module(name: str, **members: Any) -> types.ModuleType:
+    """A module importable by its dotted name (``from darklib.cuda.amp import autocast``)."""
+    mod = types.ModuleType(name, __doc__)
+    for key, value in members.items():
+        setattr(mod, key, value)
+    sys.modules[name] = mod
+    return mod
+
+
+_CudaAutocast.__qualname__ = _CudaAutocast.__name__ = "autocast"
+_CpuAutocast.__qualname__ = _CpuAutocast.__name__ = "autocast"
+_CudaGradScaler.__qualname__ = _CudaGradScaler.__name__ = "GradScaler"
+cuda_amp = _module("darklib.cuda.amp", autocast=_CudaAutocast, GradScaler=_CudaGradScaler)
+cpu_amp = _module("darklib.cpu.amp", autocast=_CpuAutocast)
+cpu = _module("darklib.cpu", amp=cpu_amp)
