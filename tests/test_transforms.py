@@ -447,3 +447,20 @@ def test_tensor_images_stay_on_their_device(device, transform):
     img = dl.rand(3, 8, 8, device=device)
     out = transform(img)
     assert isinstance(out, Tensor) and out.device.type == device
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: T.RandomRotation(float("nan")), "degrees must be finite"),
+        (lambda: T.RandomAffine(float("inf")), "degrees must be finite"),
+        (lambda: T.RandomAffine(10, shear=(0, float("nan"))), "shear must be finite"),
+        (lambda: T.RandomAffine(10, shear=(1, 2, 3, float("inf"))), "shear must be finite"),
+        (lambda: T.RandomAffine(10, scale=(0.5, float("nan"))), "scale should be two positive"),
+        (lambda: T.RandomAffine(10, shear=(5, -5)), r"shear should be \(min, max\)"),
+    ],
+)
+def test_non_finite_or_reversed_angles_are_refused_by_name(make, match):
+    """(NumPy's 'high - low range exceeds valid bounds' came out of the first draw before)"""
+    with pytest.raises(ValueError, match=match):
+        make()

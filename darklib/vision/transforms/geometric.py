@@ -47,11 +47,15 @@ def _range(
     v: float | Sequence[float], where: str, name: str, center: float = 0.0
 ) -> tuple[float, float]:
     if isinstance(v, int | float | np.number):
+        if not math.isfinite(v):
+            raise ValueError(f"{where}: {name} must be finite, got {v}")
         if v < 0:
             raise ValueError(f"{where}: if {name} is a single number, it must be positive, got {v}")
         return center - float(v), center + float(v)
     if isinstance(v, Sequence) and len(v) == 2:
         lo, hi = float(v[0]), float(v[1])
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{where}: {name} must be finite, got {tuple(v)}")
         if lo > hi:
             raise ValueError(f"{where}: {name} should be (min, max), got {tuple(v)}")
         return lo, hi
@@ -443,7 +447,9 @@ class RandomAffine(Transform):
             raise ValueError(
                 f"{where}: translate should be two fractions in [0, 1], got {translate!r}"
             )
-        if scale is not None and (len(scale) != 2 or min(scale) <= 0):
+        if scale is not None and (
+            len(scale) != 2 or not all(math.isfinite(v) and v > 0 for v in scale)
+        ):
             raise ValueError(f"{where}: scale should be two positive numbers, got {scale!r}")
         self.translate, self.scale_range = translate, scale
         self.shear: tuple[float, ...] | None
@@ -452,9 +458,9 @@ class RandomAffine(Transform):
         elif isinstance(shear, int | float):
             self.shear = (*_range(shear, where, "shear"), 0.0, 0.0)
         elif len(shear) == 2:
-            self.shear = (float(shear[0]), float(shear[1]), 0.0, 0.0)
+            self.shear = (*_range(shear, where, "shear"), 0.0, 0.0)
         elif len(shear) == 4:
-            self.shear = tuple(float(x) for x in shear)
+            self.shear = (*_range(shear[:2], where, "shear"), *_range(shear[2:], where, "shear"))
         else:
             raise ValueError(f"{where}: shear should be a number or 2 or 4 numbers, got {shear!r}")
         F.interp_flag(interpolation, where)
