@@ -458,6 +458,12 @@ def test_tensor_images_stay_on_their_device(device, transform):
         (lambda: T.RandomAffine(10, shear=(1, 2, 3, float("inf"))), "shear must be finite"),
         (lambda: T.RandomAffine(10, scale=(0.5, float("nan"))), "scale should be two positive"),
         (lambda: T.RandomAffine(10, shear=(5, -5)), r"shear should be \(min, max\)"),
+        (lambda: T.GaussianBlur(3, sigma=float("nan")), "sigma must be positive"),
+        (lambda: T.RandomResizedCrop(16, scale=(float("nan"), 1.0)), "scale should be"),
+        (lambda: T.RandomResizedCrop(16, ratio=(0.5, float("inf"))), "ratio should be"),
+        (lambda: T.RandomErasing(scale=(float("nan"), 0.3)), "scale should be"),
+        (lambda: T.RandomHorizontalFlip(p=float("nan")), "p should be a probability"),
+        (lambda: T.RandomApply([T.RandomVerticalFlip()], p=2), "p should be a probability"),
     ],
 )
 def test_non_finite_or_reversed_angles_are_refused_by_name(make, match):

@@ -18,6 +18,28 @@ _REGISTRY: dict[str, type[Transform]] = {}
 SPATIAL_KEYS = ("image", "mask", "keypoints", "boxes")
 
 
+def probability(p: Any, where: str) -> float:
+    """``p`` as a probability in [0, 1] (NaN refused), or a ValueError naming ``where``."""
+    p = float(p)
+    if not 0 <= p <= 1:
+        raise ValueError(f"{where}: p should be a probability in [0, 1], got {p}")
+    return p
+
+
+def min_max(v: Sequence[float], where: str, name: str, low: float, high: float) -> tuple:
+    """A (min, max) pair within [low, high] (finite bounds unless ``high`` is inf; NaN
+    refused), or a ValueError naming ``where`` and ``name``."""
+    if len(v) != 2:
+        raise ValueError(f"{where}: {name} should be a (min, max) pair, got {v!r}")
+    lo, hi = float(v[0]), float(v[1])
+    if not (low <= lo <= hi <= high and hi < float("inf")):
+        raise ValueError(
+            f"{where}: {name} should be (min, max) with {low} <= min <= max <= {high}, got "
+            f"({lo}, {hi})"
+        )
+    return lo, hi
+
+
 def _resolve_rng(generator: Any) -> np.random.Generator:
     if generator is None:
         return sample_rng()
@@ -272,7 +294,7 @@ class RandomApply(Transform):
 
     def __init__(self, transforms: Sequence[Callable], p: float = 0.5):
         self.transforms = Compose(transforms)
-        self.p = float(p)
+        self.p = probability(p, "RandomApply")
 
     def apply(self, s: dict, rng: np.random.Generator) -> None:
         if rng.random() < self.p:

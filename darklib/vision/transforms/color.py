@@ -108,10 +108,10 @@ class GaussianBlur(Transform):
             )
         self.kernel_size = (int(ks[0]), int(ks[1]))
         if isinstance(sigma, int | float):
-            if sigma <= 0:
+            if not 0 < sigma < float("inf"):
                 raise ValueError(f"GaussianBlur: sigma must be positive, got {sigma}")
             self.sigma = (float(sigma), float(sigma))
-        elif len(sigma) == 2 and 0 < sigma[0] <= sigma[1]:
+        elif len(sigma) == 2 and 0 < sigma[0] <= sigma[1] < float("inf"):
             self.sigma = (float(sigma[0]), float(sigma[1]))
         else:
             raise ValueError(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from darklib.vision.transforms import _functional as F
-from darklib.vision.transforms._core import Transform
+from darklib.vision.transforms._core import Transform, min_max, probability
 
 
 def _pair(size: int | Sequence[int], where: str) -> tuple[int, int]:
@@ -226,11 +226,8 @@ class RandomResizedCrop(Transform):
         antialias: bool = True,
     ):
         self.size = _pair(size, "RandomResizedCrop")
-        if scale[0] > scale[1] or ratio[0] > ratio[1]:
-            raise ValueError(
-                f"RandomResizedCrop: scale and ratio should be (min, max), got "
-                f"scale={scale}, ratio={ratio}"
-            )
+        scale = min_max(scale, "RandomResizedCrop", "scale", -float("inf"), float("inf"))
+        ratio = min_max(ratio, "RandomResizedCrop", "ratio", -float("inf"), float("inf"))
         if scale[0] < 0 or ratio[0] <= 0:
             raise ValueError(
                 f"RandomResizedCrop: scale must be >= 0 and ratio > 0 (an area fraction and a "
@@ -291,7 +288,7 @@ class _Flip(Transform):
     axis = 1
 
     def __init__(self, p: float = 0.5, flip_pairs: Sequence[Sequence[int]] | None = None):
-        self.p = float(p)
+        self.p = probability(p, type(self).__name__)
         self.flip_pairs = _check_pairs(flip_pairs, type(self).__name__)
 
     def apply(self, s: dict, rng: np.random.Generator) -> None:

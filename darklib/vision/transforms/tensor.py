@@ -11,7 +11,7 @@ import numpy as np
 from darklib.backend import get_xp
 from darklib.tensor import Tensor
 from darklib.vision.transforms import _functional as F
-from darklib.vision.transforms._core import Transform, _pil_to_numpy
+from darklib.vision.transforms._core import Transform, _pil_to_numpy, min_max
 
 
 def to_tensor(img: Any) -> Tensor:
@@ -147,8 +147,8 @@ class RandomErasing(Transform):
     ):
         if not 0 <= p <= 1:
             raise ValueError(f"RandomErasing: p should be in [0, 1], got {p}")
-        if scale[0] > scale[1] or ratio[0] > ratio[1] or scale[0] < 0 or scale[1] > 1:
-            raise ValueError(f"RandomErasing: bad scale {scale} or ratio {ratio}")
+        scale = min_max(scale, "RandomErasing", "scale", 0.0, 1.0)
+        ratio = min_max(ratio, "RandomErasing", "ratio", 0.0, float("inf"))
         if isinstance(value, str) and value != "random":
             raise ValueError(
                 f"RandomErasing: value should be a number, a sequence or 'random', got {value!r}"
