@@ -193,6 +193,22 @@ def to_numpy(arr: Any) -> np.ndarray:
     return arr.get() if is_cuda_array(arr) else np.asarray(arr)
 
 
+def pinned_empty(shape: tuple, dtype: Any) -> np.ndarray:
+    """A NumPy array in page-locked host memory (copies to the GPU from it are faster and
+    can overlap computation), from CuPy's pinned allocator."""
+    import cupyx
+
+    return cupyx.empty_pinned(shape, dtype)
+
+
+def is_pinned_array(arr: Any) -> bool:
+    """Whether a NumPy array lies in page-locked memory from CuPy's pinned allocator."""
+    base = arr
+    while getattr(base, "base", None) is not None:
+        base = base.base
+    return type(base).__name__ == "PinnedMemoryPointer"
+
+
 def gpu_special(name: str) -> Any:
     """A one-kernel special-function ufunc of CuPy's (``cupyx.scipy.special.erf``, ``erfc``:
     float32 and float64 loops; SciPy not needed)."""

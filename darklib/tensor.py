@@ -17,6 +17,7 @@ import numpy as np
 from darklib import autograd
 from darklib import dtypes as _dt
 from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device, to_numpy
+from darklib.backend import is_pinned_array as _backend_is_pinned
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 
 device_cls = device
@@ -380,6 +381,22 @@ class Tensor:
         from darklib.ops.shape import _address
 
         return 0 if self.array.size == 0 else _address(self.array)
+
+    def pin_memory(self, device: Any = None) -> Tensor:
+        """A copy of this CPU tensor in page-locked host memory, for faster (and
+        non-blocking) copies to the GPU, as torch's; refused where no GPU is available, as
+        torch refuses it without an accelerator. Gradients pass through."""
+        from darklib import cuda
+
+        if not cuda.is_available():
+            raise RuntimeError("Cannot access accelerator device when none is available.")
+        if self.is_cuda:
+            raise RuntimeError(f"cannot pin '{self.type()}' only dense CPU tensors can be pinned")
+        return _ToPinned.apply(self)
+
+    def is_pinned(self, device: Any = None) -> bool:
+        """Whether this tensor lies in page-locked host memory (:meth:`pin_memory`)."""
+        return not self.is_cuda and _backend_is_pinned(self.array)
 
     def storage_offset(self) -> int:
         """Elements from the start of the memory this tensor views to its first element."""
@@ -1143,6 +1160,26 @@ class Tensor:
 
 
 # ------------------------------------------------------------------ ops used above
+class _ToPinned(autograd.Function):
+    """A copy in page-locked host memory; the gradient passes through."""
+
+    @staticmethod
+    def forward(ctx, x):
+        from darklib.backend import pinned_empty
+
+        out = pinned_empty(x.shape, x.dtype)
+        out[...] = x
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g
+
+
 class _ToDevice(autograd.Function):
     @staticmethod
     def forward(ctx, x, dev):

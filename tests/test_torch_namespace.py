@@ -387,3 +387,21 @@ def test_summarising_print_options_and_fixed_size_rng_states():
     with dl.random.fork_rng():
         inside = dl.rand(3)
     np.testing.assert_array_equal(dl.rand(3).numpy(), inside.numpy())
+
+
+def test_pin_memory_as_torch():
+    x = dl.arange(6.0, requires_grad=True)
+    assert not x.is_pinned()
+    if not dl.cuda.is_available():
+        for L in (dl, torch):
+            with pytest.raises(RuntimeError, match="Cannot access accelerator device"):
+                L.ones(3).pin_memory()
+        return
+    p = x.pin_memory()
+    assert p.is_pinned() and not x.is_pinned()
+    np.testing.assert_array_equal(p.detach().numpy(), x.detach().numpy())
+    (p * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(6, 2.0))
+    assert p.cuda().device.type == "cuda"
+    with pytest.raises(RuntimeError, match="only dense CPU tensors"):
+        dl.ones(2, device="cuda").pin_memory()
