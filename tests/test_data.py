@@ -664,3 +664,17 @@ def test_collating_numbers_with_other_values_names_the_types():
         assert default_collate(batch).tolist() == torch_collate(batch).tolist()
         assert str(default_collate(batch).dtype)[8:] == str(torch_collate(batch).dtype)[6:]
     assert torch.is_tensor(torch_collate([1, 2]))
+
+
+def test_pin_memory_loader_warns_without_a_gpu_and_pins_with_one():
+    ds = dl.utils.data.TensorDataset(dl.arange(8.0).reshape(4, 2), dl.arange(4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loader = dl.utils.data.DataLoader(ds, batch_size=2, pin_memory=True)
+    batches = list(loader)
+    assert [tuple(x.shape) for x, _ in batches] == [(2, 2), (2, 2)]
+    if dl.cuda.is_available():
+        assert all(x.is_pinned() and y.is_pinned() for x, y in batches)
+    else:
+        assert any("no accelerator is found" in str(w.message) for w in caught)
+        assert not any(x.is_pinned() for x, _ in batches)

@@ -19,6 +19,7 @@ import copy
 import itertools
 import queue
 import threading
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.tensor import Tensor
 from darklib.utils.data._worker import WorkerInfo, _set_worker_info, get_worker_info, sample_seed
 from darklib.utils.data.collate import default_collate, default_convert
 from darklib.utils.data.dataset import Dataset, IterableDataset, StackDataset, Subset
@@ -89,7 +91,8 @@ class DataLoader:
             drop_last).
         num_workers: background threads loading batches (0: load in the caller's thread).
         collate_fn: merges a list of samples into a batch (default :func:`default_collate`).
-        pin_memory: accepted for PyTorch compatibility; has no effect.
+        pin_memory: put the batches' CPU tensors in page-locked memory (faster copies to
+            the GPU); without a GPU a warning, as torch's, and no effect.
         drop_last: drop the last batch when it is smaller than ``batch_size``.
         timeout: seconds to wait for a worker's batch (0: forever).
         worker_init_fn: called with the worker id at the start of each worker thread.
@@ -148,6 +151,14 @@ class DataLoader:
         self.num_workers = num_workers
         self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
         self.pin_memory = pin_memory
+        self._pin = bool(pin_memory) and _accelerator_available()
+        if pin_memory and not self._pin:
+            warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then "
+                "device pinned memory won't be used.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.persistent_workers = persistent_workers
@@ -286,6 +297,12 @@ class _Worker:
         self.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+def _accelerator_available() -> bool:
+    from darklib import cuda
+
+    return cuda.is_available()
+
+
 def _fetch_map(loader: DataLoader, base_seed: int, indices: Any, position: int) -> Any:
     """Load and collate one batch (or one sample without auto-collation)."""
     ds = loader.dataset
@@ -297,7 +314,7 @@ def _fetch_map(loader: DataLoader, base_seed: int, indices: Any, position: int) 
             except Exception as e:
                 _note(e, f"DataLoader: error loading sample {indices!r} of {name}")
                 raise
-        return loader.collate_fn(sample)
+        return _pinned(loader, loader.collate_fn(sample))
     getitems = _batch_reader(ds)
     if getitems is not None:  # the whole batch at once: one stream for the batch
         with sample_seed(*_sample_key(base_seed, None, position)):
@@ -316,10 +333,21 @@ def _fetch_map(loader: DataLoader, base_seed: int, indices: Any, position: int) 
                     _note(e, f"DataLoader: error loading sample {i!r} of {name}")
                     raise
     try:
-        return loader.collate_fn(samples)
+        batch = loader.collate_fn(samples)
     except Exception as e:
         _note(e, f"DataLoader: error collating the batch of samples {list(indices)!r}")
         raise
+    return _pinned(loader, batch)
+
+
+def _pinned(loader: DataLoader, batch: Any) -> Any:
+    """The batch with its CPU tensors in page-locked memory, when the loader pins."""
+    if not loader._pin:
+        return batch
+    from darklib.utils._pytree import tree_flatten
+
+    flat, rebuild = tree_flatten(batch)
+    return rebuild([t.pin_memory() if isinstance(t, Tensor) and not t.is_cuda else t for t in flat])
 
 
 class _MapIter:
@@ -426,10 +454,11 @@ def _iterable_batches(loader: DataLoader, ds: Any, base_seed: int, wid: int) -> 
 
     def collate(batch: Any) -> Any:
         try:
-            return loader.collate_fn(batch)
+            out = loader.collate_fn(batch)
         except Exception as e:
             _note(e, "DataLoader: error collating a batch")
             raise
+        return _pinned(loader, out)
 
     stream = samples()
     if loader.batch_size is None:
