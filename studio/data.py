@@ -517,7 +517,8 @@ def split_folders(path: str | os.PathLike) -> tuple[Path, Path | None] | None:
     folder. It is a split folder when each of its sub-folders is named as a split (train,
     val, valid, validation, test, testing; any case) and the training one holds folders
     (its classes) rather than images: two classes that happen to be called "train" and
-    "test" hold images."""
+    "test" hold images. A lone held-out folder (``test/<class>/...``, a download cut
+    short) is the data, its validation split cut from it."""
     root = Path(path)
     try:
         subs = {
@@ -530,18 +531,23 @@ def split_folders(path: str | os.PathLike) -> tuple[Path, Path | None] | None:
     if not subs or any(n not in TRAIN_DIRS + HELD_OUT_DIRS for n in subs):
         return None
     train = next((subs[n] for n in TRAIN_DIRS if n in subs), None)
-    if train is None:
-        return None
-    try:
-        inner = list(os.scandir(train))
-    except OSError:
-        return None
-    if not any(e.is_dir() for e in inner) or any(
-        e.is_file() and e.name.lower().endswith(D.IMG_EXTENSIONS) for e in inner
-    ):
-        return None
     held = next((subs[n] for n in HELD_OUT_DIRS if n in subs), None)
+    if train is None:  # test/<class>/... alone (a download cut short): it is the data
+        train, held = (held, None) if len(subs) == 1 else (None, None)
+    if train is None or not _holds_classes(train):
+        return None
     return train, held
+
+
+def _holds_classes(folder: Path) -> bool:
+    """Whether ``folder`` holds class folders rather than images."""
+    try:
+        inner = list(os.scandir(folder))
+    except OSError:
+        return False
+    return any(e.is_dir() for e in inner) and not any(
+        e.is_file() and e.name.lower().endswith(D.IMG_EXTENSIONS) for e in inner
+    )
 
 
 class _SplitFolder:

@@ -552,3 +552,17 @@ def test_cli_info_piped_into_a_reader_that_stops_early_exits_quietly():
     proc.wait(timeout=60)
     assert first.strip()
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_a_folder_holding_only_a_held_out_split_uses_its_classes(tmp_path):
+    """(root/test/<class>/... alone, as a download cut short leaves it: the classes are
+    inside test/, not one class called "test")"""
+    from studio.data import load_data, split_folders
+    from studio.project import DatasetSpec
+
+    root = tmp_path / "data"
+    _image_tree(root / "test", ["a", "b", "c"], 4)
+    assert split_folders(root) == (root / "test", None)
+    d = load_data(DatasetSpec(source="folder", path=str(root), val_fraction=0.25), [3, 12, 12])
+    assert d.classes == ["a", "b", "c"] and len(d) == 12 and len(d.val_indices) == 3
+    assert d.split_note.startswith("test/ only")
