@@ -17,6 +17,7 @@ import test_studio_ui as ui
 from PySide6.QtCore import Qt
 from test_studio_ui import SAMPLES, _open_small, _wait_state
 
+from darklib.vision.datasets import CIFAR10
 from studio.project import ProjectError, load_project
 
 # the studio window tests' fixtures: a window on a small procedural project
@@ -304,18 +305,7 @@ def test_a_validation_failure_during_training_is_shown_in_the_outputs_panel(win,
 
 # --------------------------------------------------------------------------- 5. train/test folders
 
-CIFAR_CLASSES = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-]
+CIFAR_CLASSES = CIFAR10.classes
 
 
 def _image_tree(root, classes, n, size=(12, 12), grey=False):
