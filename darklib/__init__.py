@@ -11,6 +11,7 @@ from darklib import (
     _methods,
     amp,
     autograd,
+    backends,
     cuda,
     distributions,
     func,
@@ -436,6 +437,7 @@ from darklib.random import (
     seed,
     set_rng_state,
 )
+from darklib.errors import OutOfMemory as OutOfMemoryError
 from darklib.serialization import SerializationError, load, save
 from darklib.tensor import (
     Size,

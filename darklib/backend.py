@@ -69,7 +69,7 @@ class device:
         if kind == "cpu":
             index = None
         elif index is None:
-            index = 0
+            index = current_cuda[0]
         self.type, self.index = kind, index
 
     def __eq__(self, other: object) -> bool:
@@ -101,6 +101,8 @@ class device:
         _default_device[0] = _outer_devices.pop()
 
 
+# The CUDA device that 'cuda' without an index means: dl.cuda.set_device changes it.
+current_cuda = [0]
 CPU = device("cpu")
 _default_device = [CPU]  # (a list: set_default_device rebinds its one item)
 _outer_devices: list[device] = []  # the defaults that ``with device(...)`` blocks replaced
