@@ -22,6 +22,7 @@ import numpy as np
 from darklib import anomaly_mode as _anomaly
 from darklib import backend as _backend
 from darklib import grad_mode as grad_mode  # (re-exported, as torch.autograd.grad_mode)
+from darklib import saved_hooks as _saved_hooks
 from darklib.backend import FP_SILENT, fp_errors, get_xp, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import _state as _grad_state
@@ -157,10 +158,13 @@ class Node:
 
     @property
     def saved_tensors(self) -> tuple:
-        if self._saved is None:
+        saved = self._saved
+        if saved is None:
             raise RuntimeError(_FREED)
         self._check_versions()
-        return self._saved
+        if type(saved) is _saved_hooks.Packed:  # kept by a pack hook: its unpack hook's
+            return saved.unpack(self.name())
+        return saved
 
     def _check_versions(self) -> None:
         """Raise if a tensor whose array this node kept was changed in place since."""
@@ -374,7 +378,19 @@ class Function:
                     if a is out or a is root:  # (or the array the output is a view of)
                         ctx._versions = [*ctx._versions, (result, 0)]
                         break
+                if _saved_hooks.active:
+                    _pack_saved(ctx, (*args, result))
         return result
+
+
+def _pack_saved(ctx: Node, tensors: tuple) -> None:
+    """Hand what ``ctx`` saved to this thread's saved-tensor pack hook, if it has one
+    (:mod:`darklib.saved_hooks`); ``tensors``: the op's arguments and output, which stand
+    for their arrays."""
+    hooks = _saved_hooks.current()
+    if hooks is not None:
+        found = tuple(t for t in tensors if isinstance(t, Tensor))
+        ctx._saved = _saved_hooks.pack(ctx._saved, hooks, found)
 
 
 def watch(out: Any, *tensors: Any) -> Any:
@@ -498,6 +514,8 @@ def _apply_tensors(cls: type[Function], args: tuple, kwargs: dict) -> Any:
                 *ctx._versions,
                 *((r, r._version) for r in results if any(r is a for a in ctx._saved)),
             ]
+            if _saved_hooks.active:
+                _pack_saved(ctx, ())
     return results[0] if single else tuple(results)
 
 
@@ -1327,7 +1345,17 @@ def once_differentiable(fn: Callable) -> Callable:
 function = types.ModuleType(__name__ + ".function", "torch.autograd.function's names.")
 function.Function = Function  # type: ignore[attr-defined]
 function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
+function.FunctionCtx = Node  # type: ignore[attr-defined]  (the ``ctx`` forward and backward get)
 sys.modules[function.__name__] = function
+
+# ``darklib.autograd.graph``, as ``torch.autograd.graph``: the graph's node type and the
+# hooks on saved tensors
+graph = types.ModuleType(__name__ + ".graph", "torch.autograd.graph's names.")
+graph.Node = Node  # type: ignore[attr-defined]
+graph.saved_tensors_hooks = _saved_hooks.saved_tensors_hooks  # type: ignore[attr-defined]
+graph.save_on_cpu = _saved_hooks.save_on_cpu  # type: ignore[attr-defined]
+graph.disable_saved_tensors_hooks = _saved_hooks.disable_saved_tensors_hooks  # type: ignore[attr-defined]
+sys.modules[graph.__name__] = graph
 
 
 from darklib.tensor import Tensor  # noqa: E402  (the tensor module imports this one)
