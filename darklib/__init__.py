@@ -100,6 +100,8 @@ from darklib.dtypes import (
     uint32,
     uint64,
 )
+from darklib.errors import OutOfMemory as OutOfMemoryError
+from darklib.func import vmap
 from darklib.grad_mode import (
     enable_grad,
     inference_mode,
@@ -437,7 +439,6 @@ from darklib.random import (
     seed,
     set_rng_state,
 )
-from darklib.errors import OutOfMemory as OutOfMemoryError
 from darklib.serialization import SerializationError, load, save
 from darklib.tensor import (
     Size,

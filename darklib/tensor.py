@@ -7,6 +7,7 @@ what a tensor *is*: its array, dtype, device, conversions, in-place updates and 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -42,15 +43,22 @@ def _retained_on_older_node() -> None:
 
 
 class RemovableHandle:
-    """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again."""
+    """What the ``register_*hook`` methods of tensors, modules and optimizers return
+    (torch's ``utils.hooks.RemovableHandle``): ``handle.remove()`` takes the hook off again,
+    and ``with handle:`` at the end of the block. ``hooks`` is where the hook was put: a
+    list holding ``hook``, or a dict holding it under ``handle.id``."""
 
-    __slots__ = ("_hook", "_hooks")
+    __slots__ = ("_hook", "_hooks", "id")
+    _next_id = itertools.count()
 
-    def __init__(self, hooks: list, hook: Callable) -> None:
+    def __init__(self, hooks: list | dict, hook: Callable | None = None) -> None:
         self._hooks, self._hook = hooks, hook
+        self.id = next(RemovableHandle._next_id)
 
     def remove(self) -> None:
-        if self._hook in self._hooks:
+        if isinstance(self._hooks, dict):
+            self._hooks.pop(self.id, None)
+        elif self._hook in self._hooks:
             self._hooks.remove(self._hook)
 
     __call__ = remove  # (the earlier API returned a function that removed the hook)

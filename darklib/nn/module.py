@@ -7,7 +7,6 @@ printing. Semantics follow ``torch.nn.Module``.
 
 from __future__ import annotations
 
-import itertools
 import warnings
 import weakref
 from collections import OrderedDict
@@ -30,7 +29,7 @@ from darklib.backend import (
 from darklib.errors import InvalidType, InvalidValue
 from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
-from darklib.tensor import Tensor, check_bool
+from darklib.tensor import RemovableHandle, Tensor, check_bool
 
 __all__ = ["Module", "RemovableHandle"]
 
@@ -72,25 +71,6 @@ class _WrappedHook:
         if module is None:
             raise RuntimeError("You are trying to call the hook of a dead Module!")
         return self.hook(module, *args, **kwargs)
-
-
-class RemovableHandle:
-    """Returned by the ``register_*_hook`` methods; ``handle.remove()`` unregisters the hook."""
-
-    _next_id = itertools.count()
-
-    def __init__(self, hooks: dict):
-        self._hooks = hooks
-        self.id = next(RemovableHandle._next_id)
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.remove()
 
 
 def _addindent(text: str, spaces: int) -> str:
