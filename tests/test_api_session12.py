@@ -2,6 +2,8 @@
 for tensor, module and optimizer hooks)."""
 
 import numpy as np
+import pytest
+import torch
 
 import darklib as dl
 from darklib.utils.hooks import RemovableHandle
@@ -35,3 +37,90 @@ def test_one_removable_handle_type_for_every_hook():
         (t * 2).sum().backward()
     (t * 2).sum().backward()
     assert calls == ["inside"]
+
+
+def _hook_log(lib):
+    """What the global module hooks of ``lib`` see on a small Sequential's forward and
+    backward, in order."""
+    import darklib.nn.modules.module as dmm
+    import torch.nn.modules.module as tmm
+
+    mm = tmm if lib is torch else dmm
+    log = []
+    net = lib.nn.Sequential(lib.nn.Linear(3, 2), lib.nn.ReLU())
+    net[0].register_forward_hook(lambda m, a, out: log.append(("own", type(m).__name__)))
+    handles = [
+        mm.register_module_forward_pre_hook(
+            lambda m, a: log.append(("pre", type(m).__name__, tuple(a[0].shape)))
+        ),
+        mm.register_module_forward_hook(
+            lambda m, a, kw, out: log.append(("fwd", type(m).__name__, sorted(kw))),
+            with_kwargs=True,
+        ),
+        mm.register_module_full_backward_pre_hook(
+            lambda m, go: log.append(("bpre", type(m).__name__))
+        ),
+        mm.register_module_full_backward_hook(
+            lambda m, gi, go: log.append(("bwd", type(m).__name__, len(gi)))
+        ),
+    ]
+    try:
+        x = lib.ones(4, 3, requires_grad=True)
+        net(x).sum().backward()
+        for h in handles:
+            h.remove()
+        net(x).sum().backward()
+    finally:
+        for h in handles:
+            h.remove()
+    return log
+
+
+def test_global_module_hooks_run_as_torchs():
+    assert _hook_log(dl) == _hook_log(torch)
+
+
+def test_global_forward_hook_may_replace_the_output_and_always_call_runs_on_errors():
+    from darklib.nn.modules import module as mm
+
+    h = mm.register_module_forward_hook(lambda m, a, out: out * 0 if out is not None else None)
+    try:
+        assert dl.nn.Linear(2, 2)(dl.ones(1, 2)).abs().sum().item() == 0
+    finally:
+        h.remove()
+    seen = []
+    h = mm.register_module_forward_hook(lambda m, a, out: seen.append(out), always_call=True)
+    try:
+        with pytest.raises(RuntimeError, match="last dimension 2"):
+            dl.nn.Linear(2, 2)(dl.ones(1, 3))
+    finally:
+        h.remove()
+    assert seen == [None]
+
+
+def test_registration_hooks_see_and_may_replace_what_modules_register():
+    from darklib.nn.modules import module as mm
+
+    log = []
+    handles = [
+        mm.register_module_parameter_registration_hook(
+            lambda m, name, p: log.append(("param", name))
+        ),
+        mm.register_module_buffer_registration_hook(
+            lambda m, name, b: log.append(("buffer", name)) or dl.zeros(1)
+        ),
+        mm.register_module_module_registration_hook(
+            lambda m, name, sub: log.append(("module", name))
+        ),
+    ]
+    try:
+        net = dl.nn.Sequential(dl.nn.BatchNorm1d(2))
+        net.extra = dl.nn.ReLU()
+    finally:
+        for h in handles:
+            h.remove()
+    assert ("param", "weight") in log and ("param", "bias") in log
+    assert ("buffer", "running_mean") in log and ("module", "0") in log
+    assert ("module", "extra") in log
+    assert net[0].running_mean.shape == (1,)  # the hook's replacement was registered
+    assert dl.nn.BatchNorm1d(2).running_mean.shape == (2,)  # and removed again

@@ -6,7 +6,10 @@ Example::
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 """
 
-from darklib.nn import functional, init, utils
+import sys
+import types
+
+from darklib.nn import functional, init, module, utils
 from darklib.nn.activation import (
     CELU,
     ELU,
@@ -305,5 +308,13 @@ __all__ = [
     "ZeroPad2d",
     "functional",
     "init",
+    "modules",
     "utils",
 ]
+
+# ``darklib.nn.modules.module``, as ``torch.nn.modules.module``: where torch code finds the
+# hooks on every module (``register_module_forward_hook`` ...)
+modules = types.ModuleType(__name__ + ".modules", "torch.nn.modules' home of Module.")
+modules.module = module  # type: ignore[attr-defined]
+sys.modules[modules.__name__] = modules
+sys.modules[modules.__name__ + ".module"] = module

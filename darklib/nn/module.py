@@ -31,7 +31,18 @@ from darklib.grad_mode import is_grad_enabled
 from darklib.nn.parameter import Buffer, Parameter
 from darklib.tensor import RemovableHandle, Tensor, check_bool
 
-__all__ = ["Module", "RemovableHandle"]
+__all__ = [
+    "Module",
+    "RemovableHandle",
+    "register_module_backward_hook",
+    "register_module_buffer_registration_hook",
+    "register_module_forward_hook",
+    "register_module_forward_pre_hook",
+    "register_module_full_backward_hook",
+    "register_module_full_backward_pre_hook",
+    "register_module_module_registration_hook",
+    "register_module_parameter_registration_hook",
+]
 
 
 class _IncompatibleKeys(NamedTuple):
@@ -54,6 +65,97 @@ _HOOK_DICTS = (
     "_load_state_dict_pre_hooks",
     "_load_state_dict_post_hooks",
 )
+
+
+# Hooks on every module (torch.nn.modules.module.register_module_*_hook): they run before
+# each module's own hooks of the same kind.
+_global_forward_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_forward_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_forward_hooks_with_kwargs: set[int] = set()
+_global_forward_hooks_always_called: set[int] = set()
+_global_backward_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_backward_pre_hooks: OrderedDict[int, Callable[..., Any]] = OrderedDict()
+_global_registration_hooks: dict[str, OrderedDict[int, Callable[..., Any]]] = {
+    "parameter": OrderedDict(),
+    "buffer": OrderedDict(),
+    "module": OrderedDict(),
+}
+
+
+def _add_global(hooks: OrderedDict, hook: Callable[..., Any]) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, args)`` before the forward of every module (see
+    :meth:`Module.register_forward_pre_hook`); it runs before the module's own pre-hooks."""
+    return _add_global(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(
+    hook: Callable[..., Any], *, with_kwargs: bool = False, always_call: bool = False
+) -> RemovableHandle:
+    """``hook(module, args, output)`` after the forward of every module (see
+    :meth:`Module.register_forward_hook`); it runs before the module's own forward hooks."""
+    handle = _add_global(_global_forward_hooks, hook)
+    if with_kwargs:
+        _global_forward_hooks_with_kwargs.add(handle.id)
+    if always_call:
+        _global_forward_hooks_always_called.add(handle.id)
+    return handle
+
+
+def register_module_full_backward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, grad_output)`` for every module (see
+    :meth:`Module.register_full_backward_pre_hook`)."""
+    return _add_global(_global_backward_pre_hooks, hook)
+
+
+def register_module_full_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, grad_input, grad_output)`` for every module (see
+    :meth:`Module.register_full_backward_hook`)."""
+    return _add_global(_global_backward_hooks, hook)
+
+
+def register_module_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Deprecated in PyTorch; darklib runs ``hook`` as
+    :func:`register_module_full_backward_hook`."""
+    warnings.warn(
+        "register_module_backward_hook is deprecated (as in PyTorch); darklib runs the hook "
+        "as register_module_full_backward_hook",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return register_module_full_backward_hook(hook)
+
+
+def register_module_parameter_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, name, param)`` whenever a module registers a parameter; a value it
+    returns is registered instead."""
+    return _add_global(_global_registration_hooks["parameter"], hook)
+
+
+def register_module_buffer_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, name, buffer)`` whenever a module registers a buffer; a value it
+    returns is registered instead."""
+    return _add_global(_global_registration_hooks["buffer"], hook)
+
+
+def register_module_module_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """``hook(module, name, submodule)`` whenever a module registers a child module; a value
+    it returns is registered instead."""
+    return _add_global(_global_registration_hooks["module"], hook)
+
+
+def _registered(kind: str, module: Module, name: str, value: Any) -> Any:
+    """``value`` after the global registration hooks of ``kind`` have seen it."""
+    for hook in list(_global_registration_hooks[kind].values()):
+        out = hook(module, name, value)
+        if out is not None:
+            value = out
+    return value
 
 
 class _WrappedHook:
@@ -201,6 +303,8 @@ class Module:
         if isinstance(tensor, Buffer):
             persistent = tensor.persistent
             tensor = Tensor._wrap(tensor.array)
+        if _global_registration_hooks["buffer"]:
+            tensor = _registered("buffer", self, name, tensor)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -225,6 +329,8 @@ class Module:
                 "be created explicitly; to express '{name}' as a function of another tensor, "
                 "compute the value in the forward() method."
             )
+        if _global_registration_hooks["parameter"]:
+            param = _registered("parameter", self, name, param)
         self._parameters[name] = param
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -234,6 +340,8 @@ class Module:
         self._check_name(name, "module")
         if hasattr(self, name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
+        if _global_registration_hooks["module"]:
+            module = _registered("module", self, name, module)
         self._modules[name] = module
 
     def register_module(self, name: str, module: Module | None) -> None:
@@ -265,6 +373,8 @@ class Module:
             params.pop(name, None)
             d["_buffers"].pop(name, None)
             d["_non_persistent_buffers_set"].discard(name)
+            if _global_registration_hooks["module"]:
+                value = _registered("module", self, name, value)
             d["_modules"][name] = value
             return
         modules = d.get("_modules")
@@ -288,6 +398,8 @@ class Module:
                     f"cannot assign '{type(value).__name__}' as buffer '{name}' "
                     "(Tensor or None expected)"
                 )
+            if _global_registration_hooks["buffer"]:
+                value = _registered("buffer", self, name, value)
             buffers[name] = value
             return
         object.__setattr__(self, name, value)
@@ -561,6 +673,10 @@ class Module:
             or self._forward_pre_hooks
             or self._backward_hooks
             or self._backward_pre_hooks
+            or _global_forward_pre_hooks
+            or _global_forward_hooks
+            or _global_backward_hooks
+            or _global_backward_pre_hooks
         ):
             return self.forward(*args, **kwargs)
         # as torch: the hooks run inside the same try as forward, so that an exception in a
@@ -568,8 +684,10 @@ class Module:
         # have not run yet, and then propagates
         result = None
         called: set[int] = set()
+        forward_hooks = [*_global_forward_hooks.items(), *self._forward_hooks.items()]
+        always = self._forward_hooks_always_called | _global_forward_hooks_always_called
         try:
-            for hid, hook in list(self._forward_pre_hooks.items()):
+            for hid, hook in [*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()]:
                 if hid in self._forward_pre_hooks_with_kwargs:
                     res = hook(self, args, kwargs)
                     if res is not None:
@@ -584,16 +702,17 @@ class Module:
                     if res is not None:
                         args = res if isinstance(res, tuple) else (res,)
             bw_hook = None
-            if self._backward_hooks or self._backward_pre_hooks:
-                bw_hook = _BackwardHook(
-                    self,
-                    list(self._backward_hooks.values()),
-                    list(self._backward_pre_hooks.values()),
-                )
+            backward_hooks = [*_global_backward_hooks.values(), *self._backward_hooks.values()]
+            backward_pre_hooks = [
+                *_global_backward_pre_hooks.values(),
+                *self._backward_pre_hooks.values(),
+            ]
+            if backward_hooks or backward_pre_hooks:
+                bw_hook = _BackwardHook(self, backward_hooks, backward_pre_hooks)
                 args = bw_hook.setup_input_hook(args)
             result = self.forward(*args, **kwargs)
-            for hid, hook in list(self._forward_hooks.items()):
-                if hid in self._forward_hooks_always_called:
+            for hid, hook in forward_hooks:
+                if hid in always:
                     called.add(hid)
                 result = self._run_forward_hook(hid, hook, args, kwargs, result)
             if bw_hook is not None:
@@ -606,8 +725,8 @@ class Module:
                 result = bw_hook.setup_output_hook(result)
             return result
         except Exception:
-            for hid, hook in list(self._forward_hooks.items()):
-                if hid not in self._forward_hooks_always_called or hid in called:
+            for hid, hook in forward_hooks:
+                if hid not in always or hid in called:
                     continue
                 try:
                     result = self._run_forward_hook(hid, hook, args, kwargs, result)
@@ -625,7 +744,7 @@ class Module:
         self, hid: int, hook: Callable[..., Any], args: tuple, kwargs: dict, result: Any
     ) -> Any:
         """Call one forward hook; its return value, if not None, replaces ``result``."""
-        if hid in self._forward_hooks_with_kwargs:
+        if hid in self._forward_hooks_with_kwargs or hid in _global_forward_hooks_with_kwargs:
             res = hook(self, args, kwargs, result)
         else:
             res = hook(self, args, result)
