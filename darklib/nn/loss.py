@@ -287,7 +287,8 @@ class KLDivLoss(_Loss):
         reduction: str = "mean",
         log_target: bool = False,
     ) -> None:
-        batchmean = reduction == "batchmean"
+        # (the deprecated size_average/reduce replace reduction, 'batchmean' too, as torch)
+        batchmean = reduction == "batchmean" and size_average is None and reduce is None
         super().__init__(size_average, reduce, "mean" if batchmean else reduction)
         if batchmean:
             self.reduction = "batchmean"

@@ -14,11 +14,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from darklib.amp.autocast_mode import is_autocast_enabled
 from darklib.creation import full
 from darklib.errors import InvalidType, InvalidValue
+from darklib.grad_mode import is_grad_enabled
 from darklib.nn import functional as F
 from darklib.nn import init
 from darklib.nn._utils import check_tensor, new_param, positive_int
+from darklib.nn.activation import GELU, ReLU
 from darklib.nn.containers import ModuleList
 from darklib.nn.dropout import Dropout
 from darklib.nn.linear import Linear, NonDynamicallyQuantizableLinear
@@ -168,6 +171,71 @@ class MultiheadAttention(Module):
         is the causal mask, which must be given too (as torch)."""
         for t in (query, key, value):
             check_tensor(self, t)
+        if not need_weights and self._torch_fast_path(
+            query, key, value, attn_mask, key_padding_mask
+        ):
+            # torch's inference fast path (native attention) gives a query whose keys are
+            # all masked out NaN outputs where its SDPA path gives zeros: computing the
+            # weights, which are NaN there, gives the same
+            return self._forward(
+                query,
+                key,
+                value,
+                key_padding_mask,
+                True,
+                attn_mask,
+                average_attn_weights,
+                is_causal,
+            )[0], None
+        return self._forward(
+            query,
+            key,
+            value,
+            key_padding_mask,
+            need_weights,
+            attn_mask,
+            average_attn_weights,
+            is_causal,
+        )
+
+    def _torch_fast_path(
+        self, query: Tensor, key: Tensor, value: Tensor, attn_mask: Any, key_padding_mask: Any
+    ) -> bool:
+        """Whether torch would run this call through its native inference fast path:
+        batched self-attention in eval mode with batch_first, an even head count, packed
+        projections with biases, no bias_k/bias_v or zero attention, bool masks only, no
+        autocast, and no gradient to record."""
+        masks = [m for m in (attn_mask, key_padding_mask) if isinstance(m, Tensor)]
+        if (
+            self.training
+            or query.ndim != 3
+            or not (query is key and key is value)
+            or not self.batch_first
+            or self.num_heads % 2
+            or self.in_proj_weight is None
+            or self.in_proj_bias is None
+            or self.bias_k is not None
+            or self.add_zero_attn
+            or query.dtype != self.in_proj_weight.dtype
+            or any(m.array.dtype.kind == "f" for m in masks)
+            or is_autocast_enabled()
+        ):
+            return False
+        params = (self.in_proj_weight, self.in_proj_bias, self.out_proj.weight, self.out_proj.bias)
+        tensors = (query, *params)
+        return not (is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors))
+
+    def _forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None,
+        need_weights: bool,
+        attn_mask: Tensor | None,
+        average_attn_weights: bool,
+        is_causal: bool,
+    ) -> tuple[Tensor, Tensor | None]:
         batched = query.ndim == 3
         if batched and self.batch_first and key.ndim == 3 and value.ndim == 3:
             if not query.shape[0] == key.shape[0] == value.shape[0] or (
@@ -242,15 +310,18 @@ def _attend(
     mask: Tensor | None,
     padding: Tensor | None,
     is_causal: bool,
+    nan_rows: bool = False,
 ) -> Tensor:
-    """A transformer layer's attention block: ``x`` attending over ``kv``, then dropout."""
+    """A transformer layer's attention block: ``x`` attending over ``kv``, then dropout.
+    ``nan_rows``: a query whose keys are all masked out gives NaN (the weights' path), as
+    in torch's native inference path, instead of zeros."""
     out = attn(
         x,
         kv,
         kv,
         attn_mask=mask,
         key_padding_mask=padding,
-        need_weights=False,
+        need_weights=nan_rows,
         is_causal=is_causal,
     )[0]
     return drop(out)
@@ -328,18 +399,49 @@ class TransformerEncoderLayer(Module):
     ) -> Tensor:
         """Encode ``src``; ``is_causal`` is a hint that ``src_mask`` is the causal mask."""
         x = check_tensor(self, src)
+        native = self._torch_fast_path(x)
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            x = x + self._sa_block(
+                self.norm1(x), src_mask, src_key_padding_mask, is_causal, nan_rows=native
+            )
             x = x + self._ff_block(self.norm2(x))
         else:
-            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+            x = self.norm1(
+                x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal, nan_rows=native)
+            )
             x = self.norm2(x + self._ff_block(x))
         return x
 
+    def _torch_fast_path(self, src: Tensor) -> bool:
+        """Whether torch would run this layer as its one native inference kernel, where a
+        query whose keys are all masked out gives NaN (its attention path gives zeros):
+        eval mode, batched batch-first input, projection biases, a ReLU or GELU
+        activation, equal layer-norm eps, an even head count, no hooks, no autocast and
+        no gradient to record."""
+        attn = self.self_attn
+        if (
+            self.training
+            or src.ndim != 3
+            or not _native_layer(self)
+            or is_autocast_enabled()
+            or any(m._forward_hooks or m._forward_pre_hooks for m in self.modules())
+        ):
+            return False
+        params = [attn.in_proj_weight, attn.in_proj_bias, *attn.out_proj.parameters()]
+        for m in (self.norm1, self.norm2, self.linear1, self.linear2):
+            params += m.parameters()
+        return not (is_grad_enabled() and any(t.requires_grad for t in (src, *params)))
+
     def _sa_block(
-        self, x: Tensor, mask: Tensor | None, padding: Tensor | None, is_causal: bool
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        padding: Tensor | None,
+        is_causal: bool,
+        *,
+        nan_rows: bool = False,
     ) -> Tensor:
-        return _attend(self.self_attn, self.dropout1, x, x, mask, padding, is_causal)
+        return _attend(self.self_attn, self.dropout1, x, x, mask, padding, is_causal, nan_rows)
 
     def _ff_block(self, x: Tensor) -> Tensor:
         return _feed_forward(self, self.dropout2, x)
@@ -451,10 +553,11 @@ class TransformerEncoder(Module):
         encoder_layer: a :class:`TransformerEncoderLayer` (deep-copied per layer).
         num_layers: number of layers.
         norm: an optional final layer (e.g. LayerNorm).
-        enable_nested_tensor, mask_check: accepted for torch compatibility and ignored:
-            darklib has no nested tensors, so padded positions are computed (masked out
-            of the attention) rather than skipped, and their outputs are not zeroed as in
-            torch's inference fast path.
+        enable_nested_tensor, mask_check: torch's sparsity fast path. darklib has no
+            nested tensors: padded positions are computed (masked out of the attention)
+            rather than skipped, but where torch would take that path (inference, a
+            right-padded ``src_key_padding_mask``, a qualifying layer) their outputs are
+            zeroed as torch's are (``use_nested_tensor`` says whether the layer qualifies).
     """
 
     def __init__(
@@ -475,7 +578,7 @@ class TransformerEncoder(Module):
         self.num_layers = num_layers
         self.norm = norm
         self.enable_nested_tensor = enable_nested_tensor
-        self.use_nested_tensor = False  # never: darklib has no nested tensors
+        self.use_nested_tensor = enable_nested_tensor and _sparsity_layer(encoder_layer)
         self.mask_check = mask_check
 
     def forward(
@@ -489,6 +592,7 @@ class TransformerEncoder(Module):
         hint that ``mask`` is the causal mask; None or False use ``mask`` as given (the
         same result when it is causal, without torch's check of its values)."""
         out = check_tensor(self, src)
+        padded = self._nested_padding(out, mask, src_key_padding_mask)
         for layer in self.layers:
             out = layer(
                 out,
@@ -498,7 +602,61 @@ class TransformerEncoder(Module):
             )
         if self.norm is not None:
             out = self.norm(out)
+        if padded is not None:  # torch's nested tensor padded back with zeros
+            out = out.masked_fill(Tensor._wrap(padded[..., None]), 0.0)
         return out
+
+    def _nested_padding(self, src: Tensor, mask: Any, padding: Any) -> Any:
+        """The (N, S) array of padded positions whose outputs torch's sparsity fast path
+        (nested tensors) gives as zeros, or None where torch would not take it: inference
+        of batched input without grad, a key padding mask that pads on the right and no
+        attention mask, and no autocast."""
+        if (
+            not self.use_nested_tensor
+            or not self.layers
+            or self.layers[0].training
+            or src.ndim != 3
+            or not isinstance(padding, Tensor)
+            or mask is not None
+            or is_autocast_enabled()
+        ):
+            return None
+        first = self.layers[0]
+        params = [
+            p
+            for m in (first.self_attn, first.norm1, first.norm2, first.linear1, first.linear2)
+            for p in m.parameters(recurse=False)
+        ]
+        params += first.self_attn.out_proj.parameters()
+        if is_grad_enabled() and any(t.requires_grad for t in (src, *params)):
+            return None
+        padded = padding.array != 0  # (a float mask: its nonzero entries, as torch reads it)
+        if self.mask_check and bool((padded[:, :-1] & ~padded[:, 1:]).any()):
+            return None  # (not left-aligned: torch keeps the padded path)
+        return padded
+
+
+def _sparsity_layer(layer: Any) -> bool:
+    """Whether torch's TransformerEncoder would use nested tensors with copies of
+    ``layer``: a post-norm TransformerEncoderLayer with a native inference kernel."""
+    return (
+        isinstance(layer, TransformerEncoderLayer) and not layer.norm_first and _native_layer(layer)
+    )
+
+
+def _native_layer(layer: TransformerEncoderLayer) -> bool:
+    """Whether torch has a native inference kernel for ``layer``: batch-first, with packed
+    projections and biases, a ReLU or GELU activation, equal layer-norm eps and an even
+    number of heads."""
+    attn, act = layer.self_attn, layer.activation
+    return (
+        attn.batch_first
+        and attn._qkv_same_embed_dim
+        and attn.in_proj_bias is not None
+        and (act is F.relu or act is F.gelu or isinstance(act, ReLU | GELU))
+        and layer.norm1.eps == layer.norm2.eps
+        and attn.num_heads % 2 == 0
+    )
 
 
 class TransformerDecoder(Module):

@@ -58,7 +58,9 @@ def scaled_dot_product_attention(
         if not isinstance(t, Tensor):
             raise InvalidType(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
         if t.ndim < 2:
-            raise InvalidValue(f"{op}: {name} must have at least 2 dimensions, got {t.shape}")
+            raise InvalidValue(
+                f"{op}: {name} must have at least 2 dimensions, got {name} {tuple(t.shape)}"
+            )
         if t.array.dtype.kind != "f":
             raise InvalidType(f"{op}: expected floating-point {name}, got {t.dtype}")
     q, k, v = query, key, value

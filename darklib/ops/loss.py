@@ -132,11 +132,11 @@ def _class_target(op: str, x: Tensor, target: Tensor, ignore_index: int) -> Any:
         )
     xs, ts = tuple(x.shape), tuple(target.shape)
     expected = () if len(xs) == 1 else (xs[0], *xs[2:])
-    if ts != expected:
+    if ts != expected and not (len(xs) == 1 and ts == (1,)):  # (torch takes (1,) there too)
         raise InvalidValue(
             f"{op}: expected target of shape {expected} for input {xs}, got target {ts}"
         )
-    t = target.array.astype(np.int64, copy=False)
+    t = target.array.astype(np.int64, copy=False).reshape(expected)
     c = xs[0] if len(xs) == 1 else xs[1]
     if t.size:
         valid = t != ignore_index
@@ -1106,9 +1106,17 @@ def kl_div(
         log_target: target is given in log space.
     """
     op = "kl_div"
+    legacy = size_average is not None or reduce is not None
     reduction = _reduction(
         op, size_average, reduce, reduction, ("none", "batchmean", "sum", "mean")
     )
+    if reduction == "mean" and not legacy:  # (torch warns too)
+        warnings.warn(
+            f"{op}: reduction='mean' divides the summed loss by the number of elements (the "
+            "batch size times the support size); reduction='batchmean' divides by the batch "
+            "size only, which is the KL divergence",
+            stacklevel=2,
+        )
     x, t = _float_pair(op, input, target)
     try:  # (torch broadcasts the target here without a warning: a fixed prior, say)
         np.broadcast_shapes(tuple(x.shape), tuple(t.shape))
@@ -1263,7 +1271,7 @@ def _margin_classes(op: str, x: Tensor, target: Any, multilabel: bool) -> tuple[
     """Validate (C,)/(N, C) input and its integer targets; returns them as (N, C), int64."""
     t = _tensor(target, op, "target")
     _same_device(op, x, t, "target")
-    if x.ndim not in (1, 2) or (x.numel() == 0 and x.ndim == 1):
+    if x.ndim > 2 or (x.ndim and x.shape[-1] == 0):
         raise InvalidValue(
             f"{op}: expected a non-empty input of shape (C) or (N, C), got {tuple(x.shape)}"
         )
@@ -1271,13 +1279,18 @@ def _margin_classes(op: str, x: Tensor, target: Any, multilabel: bool) -> tuple[
         raise InvalidType(f"{op}: expected a floating-point input, got {x.dtype}")
     if t.array.dtype.kind not in "iu":
         raise InvalidType(f"{op}: expected integer class targets, got {t.dtype}; use .long()")
-    c = x.shape[-1]
-    expected = tuple(x.shape) if multilabel else tuple(x.shape[:-1])
-    one = not multilabel and x.ndim == 1 and tuple(t.shape) == (1,)  # torch takes it too
-    if tuple(t.shape) != expected and not one:
+    c = x.shape[-1] if x.ndim else 1
+    ts = tuple(t.shape)
+    if multilabel:  # (C) or a scalar: a vector of C labels; (N, C): the input's shape
+        expected = tuple(x.shape) if x.ndim == 2 else (c,)
+        fits = ts == expected if x.ndim == 2 else t.ndim <= 1 and t.numel() == c
+    else:  # one label per sample, as a vector (or a scalar for one sample), as torch
+        expected = (x.shape[0],) if x.ndim == 2 else ()
+        fits = t.ndim <= 1 and t.numel() == (x.shape[0] if x.ndim == 2 else 1)
+    if not fits:
         raise InvalidValue(
-            f"{op}: target {tuple(t.shape)} does not fit input {tuple(x.shape)}; expected "
-            f"target of shape {expected}"
+            f"{op}: target {ts} does not fit input {tuple(x.shape)}; expected target of "
+            f"shape {expected}"
         )
     arr = t.array.astype(np.int64)
     arr = arr.reshape(-1, c) if multilabel else arr.reshape(-1)
@@ -1317,7 +1330,7 @@ def multilabel_margin_loss(
     mask = valid[:, :, None] & ~is_target[:, None, :]  # (N, slots, C)
     hinge = _E.relu(1 - xt.unsqueeze(2) + x2.unsqueeze(1))  # (no gradient at a 0 hinge)
     loss = _E.where(_const(x2, mask), hinge, 0.0).sum((1, 2)) / c  # (not 0 * inf)
-    return _finish(loss.reshape(tuple(x.shape[:-1])), reduction)
+    return _finish(loss.reshape(tuple(x.shape[:-1]) if x.ndim == 2 else ()), reduction)
 
 
 @autocasts("multi_margin_loss")
@@ -1355,8 +1368,7 @@ def multi_margin_loss(
             )
         z = z * w.gather(0, _const(x2, t)).unsqueeze(1)
     loss = z.sum(1) / c
-    shape = tuple(x.shape[:-1]) if x.ndim == 2 else tuple(_tensor(target, op, "target").shape)
-    return _finish(loss.reshape(shape), reduction)
+    return _finish(loss.reshape(tuple(_tensor(target, op, "target").shape)), reduction)
 
 
 @autocasts("cosine_embedding_loss")
@@ -1384,6 +1396,13 @@ def cosine_embedding_loss(
             f"{tuple(a.shape)} and input2 {tuple(b.shape)}"
         )
     _E.check_broadcast(op, a, b)
+    try:
+        np.broadcast_shapes(tuple(a.shape[:-1]), tuple(b.shape[:-1]), tuple(y.shape))
+    except ValueError:
+        raise InvalidValue(
+            f"{op}: target {tuple(y.shape)} does not match the batch of input1 "
+            f"{tuple(a.shape)} and input2 {tuple(b.shape)}: expected one target per row"
+        ) from None
     eps = 1e-12
     dot = (a * b).sum(-1)
     cos = dot / ((((a * a).sum(-1) + eps) * ((b * b).sum(-1) + eps)) ** 0.5)
