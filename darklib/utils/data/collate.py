@@ -24,6 +24,13 @@ from darklib.errors import InvalidType
 from darklib.tensor import Tensor
 
 _NUMERIC_KINDS = "biuf"
+_UNSUPPORTED = (
+    "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found "
+)
+
+
+class _EmptyBatch(ValueError, IndexError):
+    """An empty batch: a ValueError, and the IndexError torch's collate raises."""
 
 
 def _where(path: str) -> str:
@@ -42,15 +49,13 @@ def _check_stackable(arrays: list, path: str) -> None:
     for i, a in enumerate(arrays):
         if a.shape != first.shape:
             raise RuntimeError(
-                f"default_collate: stack expects each sample to have the same shape, but got "
+                f"default_collate: stack expects each tensor to be equal size, but got "
                 f"{list(first.shape)} at entry 0 and {list(a.shape)} at entry {i}"
-                f"{_where(path)}; pass a collate_fn for ragged data (e.g. "
-                f"darklib.vision.datasets.detection_collate for boxes)"
+                f"{_where(path)}; samples must have the same shape: pass a collate_fn for "
+                f"ragged data (e.g. darklib.vision.datasets.detection_collate for boxes)"
             )
-        if a.dtype.kind not in _NUMERIC_KINDS:
-            raise TypeError(
-                f"default_collate: arrays of dtype {a.dtype} cannot become tensors{_where(path)}"
-            )
+        if a.dtype.kind not in _NUMERIC_KINDS:  # (torch's message: strings, objects, ...)
+            raise TypeError(f"{_UNSUPPORTED}{a.dtype}{_where(path)}")
 
 
 def _stack_tensors(batch: list, path: str) -> Tensor:
@@ -68,16 +73,15 @@ def _stack_tensors(batch: list, path: str) -> Tensor:
     return stack([b if b.array.dtype == dtype else b.to(dtype) for b in batch], 0)
 
 
-def _as_array(x: Any, i: int, path: str) -> Any:
+def _as_array(x: Any) -> Any:
     """One entry of a batch led by an ndarray as an array, as torch.as_tensor makes it: a
-    list or a number as torch.tensor types it (Python floats float32); a Tensor is refused."""
+    Tensor's own array, a list or a number as torch.tensor types it (Python floats float32)."""
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, Tensor):
-        raise TypeError(
-            f"default_collate: expected numpy.ndarray as element {i}, but got a Tensor"
-            f"{_where(path)}"
-        )
+        from darklib.backend import to_numpy
+
+        return to_numpy(x.array)  # (stacked with the numpy arrays, on the host)
     a = np.asarray(x)
     if a.dtype == np.float64 and not isinstance(x, np.generic):
         a = a.astype(np.float32)
@@ -134,7 +138,7 @@ def _collate(batch: list, path: str) -> Any:
                 )
         return _stack_tensors(batch, path)
     if isinstance(elem, np.ndarray):
-        return _stack([_as_array(b, i, path) for i, b in enumerate(batch)], path)
+        return _stack([_as_array(b) for b in batch], path)
     if isinstance(elem, int | float) or (
         isinstance(elem, np.generic) and elem.dtype.kind in _NUMERIC_KINDS
     ):
@@ -183,10 +187,7 @@ def _collate(batch: list, path: str) -> Any:
             return type(elem)(fields)
         except TypeError:
             return fields
-    raise TypeError(
-        f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
-        f"found {type(elem).__name__}{_where(path)}"
-    )
+    raise TypeError(f"{_UNSUPPORTED}{type(elem).__name__}{_where(path)}")
 
 
 def _same_mapping(like: Mapping, fields: dict) -> Mapping:
@@ -213,12 +214,16 @@ def default_collate(batch: Sequence[Any]) -> Any:
         [tensor of shape (2, 3, 2, 2), tensor([1, 0])]
     """
     if len(batch) == 0:
-        raise ValueError("default_collate: the batch is empty")
+        raise _EmptyBatch("default_collate: the batch is empty")
     return _collate(batch if isinstance(batch, list | tuple) else list(batch), "")
 
 
 def default_convert(data: Any) -> Any:
-    """Convert numpy arrays inside a sample to Tensors without batching (batch_size=None)."""
+    """Convert numpy arrays inside a sample to Tensors without batching (batch_size=None).
+
+    Containers keep their structure as in :func:`default_collate`: tuples become lists, other
+    sequences (but strings and bytes) keep their type where they can, else become lists.
+    """
     if isinstance(data, np.ndarray | np.generic) and data.dtype.kind in _NUMERIC_KINDS:
         return Tensor._wrap(np.asarray(data))
     if isinstance(data, Mapping):
@@ -227,6 +232,15 @@ def default_convert(data: Any) -> Any:
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
-    if isinstance(data, list):
-        return [default_convert(d) for d in data]
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        items = [default_convert(d) for d in data]
+        if isinstance(data, MutableSequence):
+            out = copy.copy(data)
+            for j, item in enumerate(items):
+                out[j] = item
+            return out
+        try:  # a sequence of another type (a range, ...) as torch: its own type, else a list
+            return type(data)(items)
+        except TypeError:
+            return items
     return data

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import multiprocessing
 import queue
 import threading
 import warnings
@@ -37,6 +38,7 @@ from darklib.utils.data.sampler import (
     RandomSampler,
     Sampler,
     SequentialSampler,
+    _InfiniteConstantSampler,
     _numpy_rng,
     _stateful,
 )
@@ -100,6 +102,9 @@ class DataLoader:
             shuffling and the per-sample augmentation seeds (default: darklib's default one).
         prefetch_factor: batches loaded ahead per worker (default 2).
         persistent_workers: keep the worker threads between epochs.
+        pin_memory_device: kept for torch's API (deprecated there, with the same warning).
+        in_order: kept for torch's API; batches always come in order (which ``False`` allows).
+        multiprocessing_context: checked as torch checks it and kept; unused (threads).
         seed: shorthand for ``generator=seed`` (a darklib extension).
 
     Example::
@@ -127,31 +132,44 @@ class DataLoader:
         prefetch_factor: int | None = None,
         persistent_workers: bool = False,
         pin_memory_device: str = "",
+        in_order: bool = True,
         seed: int | None = None,
     ):
-        if not isinstance(num_workers, int) or num_workers < 0:
+        if not isinstance(num_workers, int):
+            raise TypeError(f"num_workers should be an integer, got {num_workers!r}")
+        if num_workers < 0:
             raise ValueError(
-                f"DataLoader: num_workers option should be a non-negative integer, "
-                f"got {num_workers!r}"
+                "num_workers option should be non-negative; use num_workers=0 to disable "
+                "multiprocessing."
             )
         if timeout < 0:
-            raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout}")
+            raise ValueError("timeout option should be non-negative")
         if num_workers == 0 and prefetch_factor is not None:
             raise ValueError(
-                "DataLoader: prefetch_factor option could only be specified in "
-                "multiprocessing. let num_workers > 0 to enable multiprocessing"
+                "prefetch_factor option could only be specified in multiprocessing.let "
+                "num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to "
+                "None."
             )
-        if prefetch_factor is not None and prefetch_factor < 1:
-            raise ValueError(f"DataLoader: prefetch_factor should be >= 1, got {prefetch_factor}")
+        if prefetch_factor is not None and prefetch_factor < 0:
+            raise ValueError("prefetch_factor option should be non-negative")
+        if prefetch_factor == 0:  # (torch fails when iterating: a worker would get no batch)
+            raise ValueError("prefetch_factor must be greater than 0 with num_workers > 0")
         if persistent_workers and num_workers == 0:
-            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+            raise ValueError("persistent_workers option needs num_workers > 0")
         if seed is not None and generator is not None:
             raise ValueError("DataLoader: give either generator or seed, not both")
         self.dataset = dataset
         self.num_workers = num_workers
-        self.prefetch_factor = 2 if prefetch_factor is None else prefetch_factor
+        self.prefetch_factor = 2 if num_workers > 0 and prefetch_factor is None else prefetch_factor
         self.pin_memory = pin_memory
+        self.pin_memory_device = pin_memory_device
         self._pin = bool(pin_memory) and _accelerator_available()
+        if pin_memory and pin_memory_device:
+            warnings.warn(
+                "pin_memory_device is deprecated, the current accelerator will be used as the "
+                f"device,ignore pin_memory_device='{pin_memory_device}'.",
+                stacklevel=2,
+            )
         if pin_memory and not self._pin:
             warnings.warn(
                 "'pin_memory' argument is set as true but no accelerator is found, then "
@@ -161,73 +179,128 @@ class DataLoader:
             )
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.in_order = in_order
         self.persistent_workers = persistent_workers
         self.generator = _stateful(seed if seed is not None else generator)
         self._iterable = isinstance(dataset, IterableDataset)
 
+        # torch's checks, in its order, with its messages
         if self._iterable:
-            if shuffle:
+            if shuffle not in (False, None):
                 raise ValueError(
                     "DataLoader with IterableDataset: expected unspecified shuffle "
                     f"option, but got shuffle={shuffle}"
                 )
-            if sampler is not None or batch_sampler is not None:
+            if sampler is not None:
                 raise ValueError(
-                    "DataLoader with IterableDataset: expected unspecified "
-                    "sampler and batch_sampler options"
+                    "DataLoader with IterableDataset: expected unspecified sampler option, "
+                    f"but got sampler={sampler}"
+                )
+            if batch_sampler is not None:
+                raise ValueError(
+                    "DataLoader with IterableDataset: expected unspecified batch_sampler "
+                    f"option, but got batch_sampler={batch_sampler}"
                 )
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
                 raise ValueError(
-                    "DataLoader: batch_sampler option is mutually exclusive with "
-                    "batch_size, shuffle, sampler, and drop_last"
+                    "batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                    "sampler, and drop_last"
                 )
             batch_size = None
             drop_last = False
         elif batch_size is None and drop_last:
             raise ValueError(
-                "DataLoader: batch_size=None option disables auto-batching and is "
-                "mutually exclusive with drop_last"
+                "batch_size=None option disables auto-batching and is mutually exclusive "
+                "with drop_last"
             )
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-            raise ValueError(
-                f"DataLoader: batch_size should be a positive integer or None, got {batch_size!r}"
-            )
-        if sampler is None and not self._iterable:
-            sampler = (
-                RandomSampler(dataset, generator=self.generator)
-                if shuffle
-                else SequentialSampler(dataset)
-            )
-        if batch_size is not None and batch_sampler is None and not self._iterable:
-            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+        if sampler is None:
+            if self._iterable:  # (the stream gives the samples: None for each, as torch's)
+                sampler = _InfiniteConstantSampler()
+            elif shuffle:
+                sampler = RandomSampler(dataset, generator=self.generator)
+            else:
+                sampler = SequentialSampler(dataset)
+        if batch_size is not None and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, batch_size, drop_last)  # (checks batch_size)
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         if collate_fn is None:
-            collate_fn = default_convert if self._auto_collation is False else default_collate
+            collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
+        self._IterableDataset_len_called: int | None = None
         self._pool: list[_Worker] | None = None
         self._iter_workers: list[list] | None = None  # persistent IterableDataset workers
+        self._initialized = True
+
+    # what torch refuses to change once the loader is made (the samplers are built from them)
+    _FIXED = frozenset(
+        ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset", "persistent_workers")
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._FIXED and getattr(self, "_initialized", False):
+            raise ValueError(
+                f"{name} attribute should not be set after {type(self).__name__} is initialized"
+            )
+        super().__setattr__(name, value)
+
+    @property
+    def multiprocessing_context(self) -> Any:
+        """Checked as torch checks it and kept, but unused: the workers are threads."""
+        return self._multiprocessing_context
+
+    @multiprocessing_context.setter
+    def multiprocessing_context(self, context: Any) -> None:
+        if context is not None:
+            if self.num_workers == 0:
+                raise ValueError(
+                    "multiprocessing_context can only be used with multi-process loading "
+                    f"(num_workers > 0), but got num_workers={self.num_workers}"
+                )
+            if isinstance(context, str):
+                methods = multiprocessing.get_all_start_methods()
+                if context not in methods:
+                    raise ValueError(
+                        "multiprocessing_context option should specify a valid start method "
+                        f"in {methods!r}, but got multiprocessing_context={context!r}"
+                    )
+                context = multiprocessing.get_context(context)
+            if not isinstance(context, multiprocessing.context.BaseContext):
+                raise TypeError(
+                    "multiprocessing_context option should be a valid context object or a "
+                    "string specifying the start method, but got "
+                    f"multiprocessing_context={context}"
+                )
+        self._multiprocessing_context = context
 
     @property
     def _auto_collation(self) -> bool:
-        return self.batch_sampler is not None or (self._iterable and self.batch_size is not None)
+        return self.batch_sampler is not None
+
+    @property
+    def _index_sampler(self) -> Any:
+        return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self) -> int:
         if self._iterable:
-            n = len(self.dataset)  # type: ignore[arg-type]
+            # kept, as torch does, to warn when the stream yields more than it said
+            n = self._IterableDataset_len_called = len(self.dataset)  # type: ignore[arg-type]
             if self.batch_size is None:
                 return n
             return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
-        return len(self.sampler)
+        return len(self._index_sampler)
 
     def __iter__(self) -> Iterator[Any]:
+        return self._get_iterator()
+
+    def _get_iterator(self) -> Iterator[Any]:
+        """A new iterator over one epoch (torch's name, which subclasses override)."""
         base_seed = int(_numpy_rng(self.generator).integers(0, 2**62))
         if self._iterable:
             return _IterableIter(self, base_seed)
@@ -297,6 +370,12 @@ class _Worker:
         self.executor.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
+def _prefetch(loader: DataLoader) -> int:
+    """Batches loaded ahead per worker: 2 when ``prefetch_factor`` is None (a loader made
+    without workers and given some later)."""
+    return loader.prefetch_factor or 2
+
+
 def _accelerator_available() -> bool:
     from darklib import cuda
 
@@ -354,8 +433,7 @@ class _MapIter:
     def __init__(self, loader: DataLoader, base_seed: int):
         self.loader = loader
         self.base_seed = base_seed
-        index_sampler = loader.batch_sampler if loader._auto_collation else loader.sampler
-        self.indices = iter(index_sampler)
+        self.indices = iter(loader._index_sampler)
         self.position = 0
         self.pool = loader._get_pool(base_seed) if loader.num_workers > 0 else None
         self.sent = 0  # batches handed to the workers, in turn
@@ -381,7 +459,7 @@ class _MapIter:
         return idx, pos
 
     def _fill(self) -> None:
-        limit = self.loader.num_workers * self.loader.prefetch_factor
+        limit = self.loader.num_workers * _prefetch(self.loader)
         while len(self.pending) < limit:
             nxt = self._next_indices()
             if nxt is None:
@@ -527,6 +605,8 @@ class _IterableIter:
     def __init__(self, loader: DataLoader, base_seed: int):
         self.loader = loader
         self.threads: list[threading.Thread] = []
+        self.len_called = loader._IterableDataset_len_called
+        self.yielded = 0
         if loader.num_workers == 0:
             self.gen = _iterable_batches(loader, loader.dataset, base_seed, 0)
             return
@@ -536,9 +616,7 @@ class _IterableIter:
             if loader.persistent_workers:
                 loader._iter_workers = workers
         self.stop = threading.Event()
-        self.queues: list[queue.Queue] = [
-            queue.Queue(maxsize=loader.prefetch_factor) for _ in workers
-        ]
+        self.queues: list[queue.Queue] = [queue.Queue(maxsize=_prefetch(loader)) for _ in workers]
         self.active = [True] * len(workers)
         self.turn = 0
         for w, q in zip(workers, self.queues):
@@ -555,6 +633,27 @@ class _IterableIter:
         return self
 
     def __next__(self) -> Any:
+        item = self._next()
+        self.yielded += 1
+        if self.len_called is not None and self.yielded > self.len_called:
+            # torch's warning (which compares the items yielded with len(dataset))
+            workers = self.loader.num_workers
+            warnings.warn(
+                f"Length of IterableDataset {self.loader.dataset} was reported to be "
+                f"{self.len_called}(when accessing len(dataloader)), but {self.yielded} "
+                "samples have been fetched. "
+                + (
+                    "For multiprocessing data-loading, this could be caused by not properly "
+                    "configuring the IterableDataset replica at each worker (see "
+                    "darklib.utils.data.get_worker_info)."
+                    if workers > 0
+                    else ""
+                ),
+                stacklevel=2,
+            )
+        return item
+
+    def _next(self) -> Any:
         if not self.threads:
             return next(self.gen)
         n = len(self.queues)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
-
-import numpy as np
 
 from darklib.tensor import Tensor
 
@@ -31,9 +30,9 @@ class Dataset(Generic[T_co]):
 class IterableDataset(Dataset[T_co]):
     """A dataset that is a stream: subclasses implement ``__iter__``.
 
-    With ``num_workers > 0`` the DataLoader reads the stream in one background thread, so the
-    batches are the ones ``num_workers=0`` gives (no sharding is needed, and
-    :func:`get_worker_info` returns ``None`` inside ``__iter__``).
+    With ``num_workers > 0`` each worker thread iterates its own copy of the dataset, as each
+    of torch's worker processes does: a dataset that does not split the stream by
+    :func:`get_worker_info` (``info.id`` of ``info.num_workers``) is read once per worker.
     """
 
     def __iter__(self) -> Iterator[T_co]:
@@ -41,6 +40,16 @@ class IterableDataset(Dataset[T_co]):
 
     def __add__(self, other: Dataset) -> ChainDataset:
         return ChainDataset([self, other])
+
+
+class _Refused(ValueError, AssertionError):
+    """An argument refused where torch asserts: a ValueError that torch code catching
+    AssertionError sees too."""
+
+
+class _RefusedType(TypeError, AssertionError):
+    """A dataset of the wrong kind, refused where torch asserts: a TypeError and an
+    AssertionError."""
 
 
 def _length(t: Any) -> int:
@@ -60,7 +69,7 @@ class TensorDataset(Dataset):
         sizes = [_length(t) for t in tensors]
         if any(s != sizes[0] for s in sizes):
             shapes = [tuple(getattr(t, "shape", (len(t),))) for t in tensors]
-            raise ValueError(
+            raise _Refused(
                 f"TensorDataset: size mismatch between tensors: first dimensions differ, "
                 f"shapes {shapes}"
             )
@@ -179,14 +188,29 @@ class ConcatDataset(Dataset[T_co]):
     def __init__(self, datasets: Sequence[Dataset]):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+            raise _Refused("datasets should not be an empty iterable")
         for i, d in enumerate(self.datasets):
             if isinstance(d, IterableDataset):
-                raise TypeError(
-                    f"ConcatDataset: dataset {i} is an IterableDataset; use "
+                raise _RefusedType(
+                    f"ConcatDataset does not support IterableDataset (dataset {i}); use "
                     "ChainDataset for streams"
                 )
-        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+        self.cumulative_sizes = self.cumsum(self.datasets)
+
+    @staticmethod
+    def cumsum(sequence: Sequence[Any]) -> list[int]:
+        """The running totals of the lengths of ``sequence``'s items."""
+        return list(itertools.accumulate(len(d) for d in sequence))
+
+    @property
+    def cummulative_sizes(self) -> list[int]:
+        """The old (misspelled) name of :attr:`cumulative_sizes`, deprecated as in torch."""
+        warnings.warn(
+            "`cummulative_sizes` attribute is renamed to `cumulative_sizes`",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.cumulative_sizes
 
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
@@ -197,8 +221,8 @@ class ConcatDataset(Dataset[T_co]):
             if -idx > n:
                 # PyTorch raises ValueError here; this error is also an IndexError
                 raise _IndexOutOfRange(
-                    f"ConcatDataset: absolute value of index {idx} should not exceed the "
-                    f"dataset length {n}"
+                    f"absolute value of index should not exceed dataset length (index {idx}, "
+                    f"length {n})"
                 )
             idx += n
         if idx >= n:
@@ -209,39 +233,55 @@ class ConcatDataset(Dataset[T_co]):
 
 
 class ChainDataset(IterableDataset):
-    """Several iterable datasets read one after the other."""
+    """Several iterable datasets read one after the other.
+
+    Each must be an :class:`IterableDataset` (checked as it is reached, as torch does): a
+    map-style dataset is not a stream (iterating one through ``__getitem__`` may not end).
+    """
 
     def __init__(self, datasets: Sequence[IterableDataset]):
         self.datasets = list(datasets)
 
     def __iter__(self) -> Iterator:
         for d in self.datasets:
+            _check_iterable(d)
             yield from d
 
     def __len__(self) -> int:
-        return sum(len(d) for d in self.datasets)
+        total = 0
+        for d in self.datasets:
+            _check_iterable(d)
+            total += len(d)
+        return total
+
+
+def _check_iterable(d: Any) -> None:
+    if not isinstance(d, IterableDataset):
+        raise _RefusedType(f"ChainDataset only supports IterableDataset, got {type(d).__name__}")
 
 
 def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
     lengths = list(lengths)
-    if not lengths:
-        raise ValueError("random_split: lengths is empty")
     # PyTorch's rule: lengths summing to 1 (within rounding, and not above) are fractions
-    is_frac = math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1.0
-    if is_frac:
-        if any(not 0.0 <= f <= 1.0 for f in lengths):
-            raise ValueError(f"random_split: fractions must be in [0, 1], got {lengths}")
+    if lengths and math.isclose(sum(lengths), 1.0) and sum(lengths) <= 1.0:
+        for i, f in enumerate(lengths):
+            if not 0.0 <= f <= 1.0:
+                raise ValueError(f"Fraction at index {i} is not between 0 and 1")
         out = [math.floor(n * f) for f in lengths]
         for i in range(n - sum(out)):  # hand out the remainder round-robin, as PyTorch does
             out[i % len(out)] += 1
         for i, size in enumerate(out):
             if size == 0:
                 warnings.warn(
-                    f"random_split: length of split at index {i} is 0; this might result in "
-                    "an empty dataset.",
+                    f"Length of split at index {i} is 0. This might result in an empty dataset.",
                     stacklevel=3,
                 )
         return out
+    if sum(lengths) != n:
+        raise ValueError(
+            f"Sum of input lengths does not equal the length of the input dataset! "
+            f"(lengths {lengths} for {n} samples)"
+        )
     out = []
     for x in lengths:
         if int(x) != x or x < 0:
@@ -250,11 +290,6 @@ def _split_lengths(n: int, lengths: Sequence[float]) -> list[int]:
                 f"to 1, got {lengths}"
             )
         out.append(int(x))
-    if sum(out) != n:
-        raise ValueError(
-            f"random_split: sum of input lengths ({sum(out)}) does not equal the length of "
-            f"the input dataset ({n})"
-        )
     return out
 
 

@@ -168,30 +168,48 @@ class WeightedRandomSampler(Sampler[int]):
                 f"WeightedRandomSampler: weights should be a 1d sequence but given weights "
                 f"have shape {tuple(w.shape)}"
             )
-        # what torch.multinomial refuses when iterating (a RuntimeError there), said here,
-        # when the sampler is made (InvalidValue: both a ValueError and a RuntimeError)
-        if len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise InvalidValue(
-                "WeightedRandomSampler: weights must be a 1D sequence of "
-                "non-negative finite numbers with a positive sum"
-            )
-        if not replacement and num_samples > int((w > 0).sum()):
-            raise InvalidValue(
-                f"WeightedRandomSampler: cannot draw num_samples={num_samples} without "
-                f"replacement from {int((w > 0).sum())} non-zero weights"
-            )
-        self.weights = w
+        _check_weights(w, num_samples, replacement)
+        from darklib.tensor import Tensor
+
+        self.weights = Tensor._wrap(w)  # a float64 tensor, as torch's
         self.num_samples = int(num_samples)
         self.replacement = replacement
         self.generator = _stateful(generator)
 
     def __iter__(self) -> Iterator[int]:
+        w = np.asarray(_as_numbers(self.weights), dtype=np.float64)
+        _check_weights(w, self.num_samples, self.replacement)
         rng = _numpy_rng(self.generator)
-        p = self.weights / self.weights.sum()
+        p = w / w.sum()
         yield from rng.choice(len(p), size=self.num_samples, replace=self.replacement, p=p).tolist()
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+def _check_weights(w: np.ndarray, num_samples: int, replacement: bool) -> None:
+    """What torch.multinomial refuses when a WeightedRandomSampler iterates (a RuntimeError),
+    said as soon as the sampler is made (InvalidValue: a ValueError and a RuntimeError)."""
+    if len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+        raise InvalidValue(
+            "WeightedRandomSampler: invalid multinomial distribution: weights must be a 1D "
+            "sequence of non-negative finite numbers with a positive sum"
+        )
+    # (torch.multinomial draws the indices of weight 0 then, after all the others; darklib
+    # refuses)
+    if not replacement and num_samples > int((w > 0).sum()):
+        raise InvalidValue(
+            f"WeightedRandomSampler: cannot draw num_samples={num_samples} without "
+            f"replacement from {int((w > 0).sum())} non-zero weights"
+        )
+
+
+class _InfiniteConstantSampler(Sampler):
+    """``None`` forever: the sampler of a DataLoader over an IterableDataset, as torch's."""
+
+    def __iter__(self) -> Iterator[None]:
+        while True:
+            yield None
 
 
 class BatchSampler(Sampler[list[int]]):
