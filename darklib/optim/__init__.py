@@ -1,4 +1,4 @@
-"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adafactor, Rprop...) and lr schedulers.
+"""darklib.optim: optimizers (SGD, Adam, AdamW, RMSprop, Adafactor, Muon...) and lr schedulers.
 
 >>> opt = dl.optim.Adam(model.parameters(), lr=1e-3)
 >>> sched = dl.optim.lr_scheduler.StepLR(opt, step_size=10, gamma=0.5)
@@ -11,6 +11,7 @@ from darklib.optim.adam import Adam, AdamW
 from darklib.optim.adam_variants import Adamax, NAdam, RAdam
 from darklib.optim.asgd import ASGD
 from darklib.optim.lbfgs import LBFGS
+from darklib.optim.muon import Muon
 from darklib.optim.optimizer import Optimizer
 from darklib.optim.rmsprop import RMSprop
 from darklib.optim.rprop import Rprop
@@ -26,6 +27,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Muon",
     "NAdam",
     "Optimizer",
     "RAdam",

@@ -109,8 +109,10 @@ class LRScheduler:
                 if "initial_lr" not in group:
                     raise KeyError(
                         f"param 'initial_lr' is not specified in param_groups[{i}] when "
-                        "resuming a scheduler with last_epoch >= 0: load the optimizer's "
-                        "state dict first, or start with last_epoch=-1"
+                        "resuming scheduler with last_epoch >= 0.\nThis typically happens "
+                        "when:\n1. You're trying to resume training from a checkpoint but "
+                        "haven't properly loaded the optimizer state\n2. You're using "
+                        "last_epoch >= 0 for a fresh training run (not recommended)"
                     )
         self.base_lrs: list[float] = _lrs(optimizer, "initial_lr")
         self.last_epoch = last_epoch
@@ -155,14 +157,8 @@ class LRScheduler:
         Args:
             epoch: deprecated; jumps to this epoch using the closed form where there is one.
         """
-        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", True):
-            warnings.warn(
-                "Detected call of `lr_scheduler.step()` before `optimizer.step()`. Call "
-                "`optimizer.step()` first: otherwise the first value of the learning rate "
-                "schedule is skipped.",
-                UserWarning,
-                stacklevel=2,
-            )
+        if self._step_count == 1:
+            _warn_step_order(self.optimizer)
         self._step_count += 1
         if epoch is not None:
             warnings.warn(_EPOCH_DEPRECATED, UserWarning, stacklevel=2)
@@ -181,12 +177,33 @@ class LRScheduler:
                 values = closed() if closed is not None else self.get_lr()
         finally:
             self._get_lr_called_within_step = False
-        for group, lr in zip(self.optimizer.param_groups, values):
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             _set_lr(group, lr)
         self._last_lr = self._current_lrs()
 
     def _current_lrs(self) -> list[float]:
         return _lrs(self.optimizer)
+
+
+def _warn_step_order(optimizer: Optimizer) -> None:
+    """torch's warnings at a scheduler's first step: the optimizer's ``step`` was replaced
+    (so its calls are not seen), or it has not been called yet."""
+    if not getattr(optimizer.step, "_marks_called", False):
+        warnings.warn(
+            "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+            "initialization. Please, make sure to call `optimizer.step()` before "
+            "`lr_scheduler.step()`.",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif not getattr(optimizer, "_opt_called", False):
+        warnings.warn(
+            "Detected call of `lr_scheduler.step()` before `optimizer.step()`. Call them in "
+            "the opposite order, `optimizer.step()` before `lr_scheduler.step()`: otherwise "
+            "the first value of the learning rate schedule is skipped.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 # PyTorch keeps the old underscored name importable.
@@ -645,8 +662,8 @@ class ReduceLROnPlateau(LRScheduler):
                 raise RuntimeError(
                     f"The number of param groups in the `optimizer` ({len(groups)}) differs "
                     f"from when `ReduceLROnPlateau` was initialized ({len(self.min_lrs)}), "
-                    "usually due to a new param group being added to the optimizer. Set the "
-                    "`min_lrs` field to one value per param group."
+                    "usually due to a new param group being added to the optimizer. Please modify "
+                    "the `min_lrs` field to match the length of the `optimizer` param groups."
                 )
             self.min_lrs = [self.default_min_lr] * len(groups)
         for group, floor in zip(groups, self.min_lrs):
@@ -910,7 +927,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             values = self.get_lr()
         finally:
             self._get_lr_called_within_step = False
-        for group, lr in zip(self.optimizer.param_groups, values):
+        for group, lr in zip(self.optimizer.param_groups, values, strict=True):
             _set_lr(group, lr)
         self._last_lr = self._current_lrs()
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from darklib import autograd
+from darklib._namespace import typename
 from darklib.backend import device_of, get_xp, to_device, to_numpy
 from darklib.dtypes import float64, get_default_dtype
 from darklib.nn.module import RemovableHandle
@@ -45,8 +46,22 @@ def register_optimizer_step_post_hook(hook: Callable[..., Any]) -> RemovableHand
     return handle
 
 
-def _typename(x: Any) -> str:
-    return type(x).__module__ + "." + type(x).__qualname__
+class _MissingEntry(KeyError, ValueError):
+    """A state dict without ``"state"`` or ``"param_groups"``: torch's KeyError, and the
+    ValueError darklib raised before."""
+
+    def __str__(self) -> str:  # the message, unquoted (KeyError quotes it)
+        return str(self.args[0])
+
+
+class _RequiredParameter:
+    """The default of a hyper-parameter that every param group must give (torch's ``required``)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
 
 
 class Optimizer:
@@ -66,7 +81,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
-                f"dicts, but got {_typename(params)}"
+                f"dicts, but got {typename(params)}"
             )
         self.defaults = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
@@ -151,12 +166,13 @@ class Optimizer:
         """Add a group of parameters (a dict with ``"params"``) with its own hyper-parameters.
 
         Missing hyper-parameters take the optimizer's defaults. A parameter may belong to one
-        group only.
+        group only. As in torch, the dict itself becomes the group (filled in place), so that
+        changing it later changes the optimizer's group.
         """
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {_typename(param_group)}")
-        if "params" not in param_group:
-            raise ValueError("param_group must have a 'params' entry (the tensors to optimize)")
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        if "params" not in param_group:  # (torch's KeyError, with a message)
+            raise KeyError("param_group must have a 'params' entry (the tensors to optimize)")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
@@ -169,40 +185,46 @@ class Optimizer:
             params = list(params)
         names = [p[0] for p in params if isinstance(p, tuple)]
         tensors = [p[1] if isinstance(p, tuple) else p for p in params]
-        if names and len(names) != len(tensors):
-            raise ValueError(
-                "all optimizer params should be with/without names. Some param names are missing"
-            )
+        param_group["params"] = tensors
+        if names:
+            if len(names) != len(tensors):
+                raise ValueError(
+                    "all optimizer params should be with/without names. Some param names are "
+                    "missing"
+                )
+            param_group["param_names"] = names
         for p in tensors:
             if not isinstance(p, Tensor):
                 raise TypeError(
-                    f"optimizer can only optimize Tensors, but one of the params is {_typename(p)}"
+                    f"optimizer can only optimize Tensors, but one of the params is {typename(p)}"
                 )
-            if p.grad_fn is not None:
+            if not (p.is_leaf or p.retains_grad):
                 raise ValueError("can't optimize a non-leaf Tensor")
-        group = dict(param_group)
-        group["params"] = tensors
-        if names:
-            group["param_names"] = names
         for name, default in self.defaults.items():
-            group.setdefault(name, default)
-        seen: set[int] = set()
-        for g in self.param_groups:
-            seen.update(id(p) for p in g["params"])
-            if ("param_names" in g) != ("param_names" in group):
+            if default is required and name not in param_group:
                 raise ValueError(
-                    "all optimizer param groups should be with/without names. cannot add param "
-                    f"group {'with' if names else 'without'} names to the optimizer"
+                    "parameter group didn't specify a value of required optimization parameter "
+                    f"{name}"
                 )
-        if any(id(p) in seen for p in tensors):
-            raise ValueError("some parameters appear in more than one parameter group")
+            param_group.setdefault(name, default)
         if len({id(p) for p in tensors}) != len(tensors):
             warnings.warn(
                 "optimizer contains a parameter group with duplicate parameters; they will be "
                 "updated more than once per step",
                 stacklevel=3,
             )
-        self.param_groups.append(group)
+        seen: set[int] = set()
+        for g in self.param_groups:
+            seen.update(id(p) for p in g["params"])
+            if ("param_names" in g) != ("param_names" in param_group):
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. cannot add param "
+                    f"group {'with' if 'param_names' in param_group else 'without'} names to the "
+                    "optimizer"
+                )
+        if any(id(p) in seen for p in tensors):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
 
     # ------------------------------------------------------------------ stepping
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -241,6 +263,8 @@ class Optimizer:
         loss = self._eval_closure(closure)
         with autograd.no_grad(), np.errstate(all="ignore"):  # inf/NaN silent, as torch
             for group in self.param_groups:
+                if group.get("capturable", False):
+                    _check_capturable(group)
                 self._step_group(_hyper_as_numbers(group))
         return loss
 
@@ -322,11 +346,12 @@ class Optimizer:
             result = pre_hook(self, state_dict)
             if result is not None:
                 state_dict = result
-        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
-            raise ValueError(
-                f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
-                "'param_groups' (as returned by state_dict())"
-            )
+        for key in ("param_groups", "state"):
+            if not isinstance(state_dict, dict) or key not in state_dict:
+                raise _MissingEntry(
+                    f"{type(self).__name__}.load_state_dict: expected a dict with 'state' and "
+                    f"'param_groups' (as returned by state_dict()), but {key!r} is missing"
+                )
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
@@ -347,7 +372,7 @@ class Optimizer:
         new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         for k, s in state_dict["state"].items():
             key = int(k) if isinstance(k, str) and k.isdigit() else k
-            if key not in id_map:
+            if key not in id_map:  # (torch keeps it, unused: here it is refused as a mismatch)
                 raise ValueError(
                     f"loaded state dict has state for parameter {k!r}, which is in none of the "
                     "parameter groups"
@@ -417,6 +442,15 @@ def _check_lr(lr: Any, tensor_foreach: bool = False) -> None:
             )
         if lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
+
+
+def _check_capturable(group: dict[str, Any]) -> None:
+    """torch's check at each step of a ``capturable=True`` group: an update meant for CUDA
+    graph capture refuses parameters on the CPU."""
+    if any(p.grad is not None and p.device.type != "cuda" for p in group["params"]):
+        raise AssertionError(
+            "If capturable=True, params and state_steps must be on supported devices: ['cuda']."
+        )
 
 
 def _check_fused_foreach(fused: Any, foreach: Any) -> None:

@@ -239,25 +239,34 @@ class SWALR(LRScheduler):
             group["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(
-                f"anneal_strategy must by one of 'cos' or 'linear', instead got {anneal_strategy}"
+                f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}"
             )
-        self.anneal_func = _cosine if anneal_strategy == "cos" else _linear
+        self._set_anneal_func(anneal_strategy)
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
 
+    def _set_anneal_func(self, anneal_strategy: str) -> None:
+        self._anneal_strategy = anneal_strategy
+        self.anneal_func = _cosine if anneal_strategy == "cos" else _linear
+
     def state_dict(self) -> dict[str, Any]:
-        # the annealing function is chosen again from its name's alias on load
+        """The state, as torch's: the annealing function is saved by its name
+        (``_anneal_strategy``), not as a function."""
         state = super().state_dict()
-        state["anneal_func"] = "cos" if self.anneal_func is _cosine else "linear"
+        del state["anneal_func"]
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load torch's form, where the annealing function is saved by its name
+        (``_anneal_strategy``), or darklib's earlier one (the name as ``anneal_func``)."""
         state = dict(state_dict)
-        if isinstance(state.get("anneal_func"), str):
-            state["anneal_func"] = _cosine if state["anneal_func"] == "cos" else _linear
+        legacy = state.pop("anneal_func", None)  # darklib's earlier format: the name itself
         super().load_state_dict(state)
+        if "_anneal_strategy" not in state and isinstance(legacy, str):
+            self._anneal_strategy = legacy
+        self._set_anneal_func(self._anneal_strategy)
 
     def _fraction(self, step: int) -> float:
         return self.anneal_func(max(0.0, min(1.0, step / max(1, self.anneal_epochs))))
