@@ -1,6 +1,7 @@
-"""darklib.vision: joint transforms, dataset readers, procedural datasets and previews."""
+"""darklib.vision: joint transforms, dataset readers, procedural datasets, previews and the
+detection ops (``vision.ops``)."""
 
-from darklib.vision import datasets, transforms
+from darklib.vision import datasets, ops, transforms
 from darklib.vision.preview import make_grid, render_batch
 
-__all__ = ["datasets", "make_grid", "render_batch", "transforms"]
+__all__ = ["datasets", "make_grid", "ops", "render_batch", "transforms"]
