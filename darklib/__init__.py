@@ -13,6 +13,7 @@ from darklib import (
     autograd,
     backends,
     cuda,
+    distributed,
     distributions,
     func,
     linalg,

@@ -124,3 +124,36 @@ def test_registration_hooks_see_and_may_replace_what_modules_register():
     assert ("module", "extra") in log
     assert net[0].running_mean.shape == (1,)  # the hook's replacement was registered
     assert dl.nn.BatchNorm1d(2).running_mean.shape == (2,)  # and removed again
+
+
+@pytest.mark.parametrize(
+    ("n", "replicas", "drop_last"),
+    [(10, 3, False), (10, 3, True), (2, 4, False), (0, 2, False), (7, 7, True), (5, 2, True)],
+)
+def test_distributed_sampler_gives_torchs_shares(n, replicas, drop_last):
+    from torch.utils.data.distributed import DistributedSampler as TorchSampler
+
+    from darklib.utils.data import DistributedSampler
+
+    for rank in range(replicas):
+        ours = DistributedSampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        ref = TorchSampler(range(n), replicas, rank, shuffle=False, drop_last=drop_last)
+        assert list(ours) == list(ref) and len(ours) == len(ref)
+
+
+def test_distributed_sampler_shuffles_alike_on_every_rank_and_per_epoch():
+    from darklib.utils.data import DistributedSampler
+
+    samplers = [DistributedSampler(range(23), 4, r, seed=7) for r in range(4)]
+    shares = [list(s) for s in samplers]
+    union = sorted(i for share in shares for i in share)
+    assert len(union) == 24 and set(union) == set(range(23))  # one index repeated as padding
+    assert shares[0] == list(DistributedSampler(range(23), 4, 0, seed=7))
+    for s in samplers:
+        s.set_epoch(1)
+    assert [list(s) for s in samplers] != shares
+    with pytest.raises(RuntimeError, match="num_replicas"):
+        DistributedSampler(range(4))
+    with pytest.raises(ValueError, match=r"Invalid rank 4, rank should be in .*\[0, 3\]"):
+        DistributedSampler(range(4), num_replicas=4, rank=4)
+    assert dl.distributed.is_available() is False and dl.distributed.is_initialized() is False

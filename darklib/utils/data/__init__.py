@@ -5,6 +5,7 @@ Samples are whatever a dataset returns: a tuple ``(image, target)``, a dict such
 collation stacks numpy arrays and Tensors into darklib Tensors and keeps the structure.
 """
 
+from darklib.utils.data import distributed
 from darklib.utils.data._worker import WorkerInfo, get_worker_info, sample_rng, sample_seed
 from darklib.utils.data.collate import default_collate, default_convert
 from darklib.utils.data.dataloader import DataLoader
@@ -18,6 +19,7 @@ from darklib.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from darklib.utils.data.distributed import DistributedSampler
 from darklib.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -33,6 +35,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IterableDataset",
     "RandomSampler",
     "Sampler",
@@ -45,6 +48,7 @@ __all__ = [
     "WorkerInfo",
     "default_collate",
     "default_convert",
+    "distributed",
     "get_worker_info",
     "random_split",
     "sample_rng",
