@@ -47,6 +47,7 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "linearize",
     "vjp",
     "vmap",
 ]
@@ -237,6 +238,73 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     return out, vjp_fn
 
 
+class _Pushforward:
+    """``func`` at ``primals`` with its vjp built once as a differentiable function of
+    dummy cotangents ``u``: differentiating that vjp again along ``u`` pushes tangents
+    forward (the double-vjp trick), as often as asked."""
+
+    def __init__(self, func: Callable, primals: Any, has_aux: bool, op: str):
+        self.lin = lin = _Linearised(func, primals, has_aux, op)
+        # the vjp's dummy cotangents: float outputs only (an integer output's tangent is 0)
+        self.u = [zeros_like(o).requires_grad_(o.array.dtype.kind == "f") for o in lin.out_flat]
+        live = [(o, v) for o, v in zip(lin.out_flat, self.u) if o.requires_grad and v.requires_grad]
+        self.vjp: list = []
+        if live:
+            with enable_grad():
+                self.vjp = _autograd_grad(
+                    [o for o, _ in live],
+                    lin.inputs,
+                    [v for _, v in live],
+                    retain_graph=True,
+                    create_graph=True,
+                    allow_unused=True,
+                )
+
+    def push(self, t_flat: list, keep: bool) -> Any:
+        """J @ tangents, shaped as func's output; ``keep``: the graph serves again."""
+        lin, u = self.lin, self.u
+        tangents_out: Any = [None] * len(u)
+        used = [(g, t) for g, t in zip(self.vjp, t_flat) if g is not None and g.requires_grad]
+        if used:
+            along = [v for v in u if v.requires_grad]
+            with enable_grad():
+                got = iter(
+                    _autograd_grad(
+                        [g for g, _ in used],
+                        along,
+                        [t for _, t in used],
+                        retain_graph=keep or None,
+                        create_graph=lin.outer,
+                        allow_unused=True,
+                    )
+                )
+            tangents_out = [next(got) if v.requires_grad else None for v in u]
+        outs = lin.out_flat
+        tangents_out = [zeros_like(o) if t is None else t for t, o in zip(tangents_out, outs)]
+        return lin.result(lin.rebuild_out(tangents_out))
+
+    def output(self) -> Any:
+        return self.lin.result(self.lin.rebuild_out(self.lin.out_flat))
+
+
+def _tangents(op: str, primals: Any, tangents: Any) -> list:
+    """The tangents flattened, checked against the primals' structure and shapes."""
+    p_flat, _ = tree_flatten(primals)
+    t_flat, _ = tree_flatten(tangents)
+    if len(p_flat) != len(t_flat):
+        raise InvalidValue(
+            f"{op}: Expected primals and tangents to have the same structure, got "
+            f"{len(p_flat)} and {len(t_flat)} tensors"
+        )
+    for p, t in zip(p_flat, t_flat):
+        if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
+            raise InvalidValue(
+                f"{op}: Expected tangents to have the same shape as the primals, got "
+                f"{tuple(getattr(t, 'shape', ()))} for {tuple(p.shape)}"
+            )
+    return t_flat
+
+
 def jvp(
     func: Callable, primals: Any, tangents: Any, *, strict: bool = False, has_aux: bool = False
 ) -> tuple:
@@ -244,53 +312,23 @@ def jvp(
     of the same structure; computed by the double-vjp trick."""
     if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
         raise InvalidType("jvp(f, primals, tangents): Expected primals and tangents to be tuples")
-    p_flat, _ = tree_flatten(primals)
-    t_flat, _ = tree_flatten(tangents)
-    if len(p_flat) != len(t_flat):
-        raise InvalidValue(
-            f"jvp(f, primals, tangents): Expected primals and tangents to have the same "
-            f"structure, got {len(p_flat)} and {len(t_flat)} tensors"
-        )
-    for p, t in zip(p_flat, t_flat):
-        if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
-            raise InvalidValue(
-                f"jvp(f, primals, tangents): Expected tangents to have the same shape as the "
-                f"primals, got {tuple(getattr(t, 'shape', ()))} for {tuple(p.shape)}"
-            )
-    lin = _Linearised(func, primals, has_aux, "jvp")
-    outer = lin.outer
-    # the vjp as a function of its (dummy) cotangents u, differentiated again along u
-    # (the vjp's dummy cotangents: float outputs only; an integer output's tangent is 0)
-    u = [zeros_like(o).requires_grad_(o.array.dtype.kind == "f") for o in lin.out_flat]
-    live = [(o, v) for o, v in zip(lin.out_flat, u) if o.requires_grad and v.requires_grad]
-    tangents_out: Any = [None] * len(u)
-    with enable_grad():
-        if live:
-            found = _autograd_grad(
-                [o for o, _ in live],
-                lin.inputs,
-                [v for _, v in live],
-                retain_graph=True,
-                create_graph=True,
-                allow_unused=True,
-            )
-            used = [(g, t) for g, t in zip(found, t_flat) if g is not None and g.requires_grad]
-            if used:
-                along = [v for v in u if v.requires_grad]
-                got = iter(
-                    _autograd_grad(
-                        [g for g, _ in used],
-                        along,
-                        [t for _, t in used],
-                        create_graph=outer,
-                        allow_unused=True,
-                    )
-                )
-                tangents_out = [next(got) if v.requires_grad else None for v in u]
-    tangents_out = [zeros_like(o) if t is None else t for t, o in zip(tangents_out, lin.out_flat)]
-    out = lin.result(lin.rebuild_out(lin.out_flat))
-    jv = lin.result(lin.rebuild_out(tangents_out))
-    return (out, jv, lin.result(lin.aux)) if has_aux else (out, jv)
+    t_flat = _tangents("jvp(f, primals, tangents)", primals, tangents)
+    forward = _Pushforward(func, primals, has_aux, "jvp")
+    jv = forward.push(t_flat, keep=False)
+    out = forward.output()
+    return (out, jv, forward.lin.result(forward.lin.aux)) if has_aux else (out, jv)
+
+
+def linearize(func: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """``(func(*primals), jvp_fn)``: ``jvp_fn(*tangents)`` is the Jacobian-vector product
+    at ``primals``, from a graph built once here and reused by every call (each costs one
+    backward pass), as ``torch.func.linearize``."""
+    forward = _Pushforward(func, primals, False, "linearize")
+
+    def jvp_fn(*tangents: Any) -> Any:
+        return forward.push(_tangents("linearize: jvp_fn", primals, tangents), keep=True)
+
+    return forward.output(), jvp_fn
 
 
 # ------------------------------------------------------------------ Jacobians

@@ -157,3 +157,20 @@ def test_distributed_sampler_shuffles_alike_on_every_rank_and_per_epoch():
     with pytest.raises(ValueError, match=r"Invalid rank 4, rank should be in .*\[0, 3\]"):
         DistributedSampler(range(4), num_replicas=4, rank=4)
     assert dl.distributed.is_available() is False and dl.distributed.is_initialized() is False
+
+
+def test_linearize_matches_torch_and_reuses_its_graph():
+    x = np.array([0.3, -1.2, 2.0])
+    results = {}
+    for lib in (torch, dl):
+        out, jvp_fn = lib.func.linearize(lambda t, lib=lib: (t.sin() * t).sum() * t, lib.tensor(x))
+        pushes = [
+            jvp_fn(lib.tensor(v, dtype=lib.float64)).numpy() for v in ([1.0, 0, 0], [0, 1.0, 1])
+        ]
+        results[lib] = (out.detach().numpy(), pushes)
+    np.testing.assert_allclose(results[dl][0], results[torch][0])
+    for a, b in zip(results[dl][1], results[torch][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    _, jvp_fn = dl.func.linearize(lambda t: t * 2, dl.ones(3))
+    with pytest.raises(ValueError, match=r"same shape as the primals, got \(2,\) for \(3,\)"):
+        jvp_fn(dl.ones(2))
