@@ -19,7 +19,7 @@ import numpy as np
 
 from darklib.tensor import Tensor
 
-__all__ = ["assert_close"]
+__all__ = ["assert_close", "make_tensor"]
 
 # (rtol, atol) by dtype, as torch's defaults; exact for integers and bools
 _TOLERANCES = {
@@ -273,3 +273,66 @@ def _scalar_message(
         f"Absolute difference: {abs_diff.item()} (up to {atol} allowed)\n"
         f"Relative difference: {rel_diff.item()} (up to {rtol} allowed)"
     )
+
+
+# make_tensor's default value ranges, as torch's: small numbers around 0 for signed types
+_DEFAULT_LOW, _DEFAULT_HIGH = -9, 10
+_DEFAULT_FLOAT_HIGH = 9
+
+
+def make_tensor(
+    *shape: Any,
+    dtype: Any,
+    device: Any,
+    low: float | None = None,
+    high: float | None = None,
+    requires_grad: bool = False,
+    noncontiguous: bool = False,
+    exclude_zero: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
+    """A tensor of ``shape`` filled with random values, for tests, as
+    ``torch.testing.make_tensor``: floats uniform in [low, high) (default [-9, 9]),
+    integers in [low, high) (default [-9, 10), [0, 10) for unsigned ones), bools either
+    value; ``low`` and ``high`` are clamped to the dtype's range. ``noncontiguous`` gives a
+    strided view holding the same kind of values, ``exclude_zero`` replaces zeros (by 1,
+    or the smallest normal float)."""
+    import math
+
+    import darklib as dl
+    from darklib import dtypes
+
+    if len(shape) == 1 and isinstance(shape[0], Sequence):
+        shape = tuple(shape[0])
+    np_dt = dtypes.to_numpy_dtype(dtype)
+    dt = dtypes.from_numpy_dtype(np_dt)
+    floating = np_dt.kind == "f"
+    if requires_grad and not floating:
+        raise ValueError(
+            "`requires_grad=True` is not supported for boolean and integral dtypes, but got "
+            f"dtype={dt}"
+        )
+    if np_dt.kind == "b":
+        values = dl.randint(0, 2, shape, device=device).bool()
+    else:
+        info = np.finfo(np_dt) if floating else np.iinfo(np_dt)
+        lo = max(_DEFAULT_LOW if np_dt.kind != "u" else 0, info.min) if low is None else low
+        hi_default = _DEFAULT_FLOAT_HIGH if floating else _DEFAULT_HIGH
+        hi = min(hi_default, info.max) if high is None else high
+        for name, v in (("low", lo), ("high", hi)):
+            if math.isnan(v):
+                raise ValueError(f"`{name}` cannot be NaN, but got {name}={v}")
+        lo, hi = max(lo, info.min), min(hi, info.max)
+        if lo > hi or (lo == hi and not floating):
+            raise ValueError(f"`low` must be less than `high`, but got {lo} >= {hi}")
+        if floating:
+            values = dl.rand(shape, dtype=dt, device=device) * (hi - lo) + lo
+        else:
+            values = dl.randint(math.ceil(lo), math.ceil(hi), shape, dtype=dt, device=device)
+    if exclude_zero:
+        values = dl.where(values == 0, np.finfo(np_dt).tiny if floating else 1, values).to(dt)
+    if noncontiguous and values.numel() > 1:
+        values = values.repeat_interleave(2, dim=-1)[..., ::2]
+    elif memory_format is not None:
+        values = values.contiguous(memory_format=memory_format)
+    return values.requires_grad_(requires_grad)

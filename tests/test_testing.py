@@ -113,3 +113,43 @@ def test_assert_close_agrees_with_torch_on_random_perturbations(seed):
         except AssertionError as e:
             outcomes.append(str(e).replace("torch.", "darklib."))
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "lo", "hi"),
+    [
+        ("float32", -9, 9),
+        ("float64", -9, 9),
+        ("int64", -9, 9),
+        ("int8", -9, 9),
+        ("uint8", 0, 9),
+        ("bool", 0, 1),
+    ],
+)
+def test_make_tensor_default_ranges_as_torch(dtype, lo, hi):
+    from darklib.testing import make_tensor
+
+    dl.manual_seed(0)
+    t = make_tensor(64, 64, dtype=getattr(dl, dtype), device="cpu")
+    ref = torch.testing.make_tensor(64, 64, dtype=getattr(torch, dtype), device="cpu")
+    assert t.shape == (64, 64) and str(t.dtype).split(".")[1] == str(ref.dtype).split(".")[1]
+    v = t.numpy().astype(np.float64)
+    assert lo <= v.min() and v.max() <= hi and len(np.unique(v)) > 1
+
+
+def test_make_tensor_options():
+    from darklib.testing import make_tensor
+
+    t = make_tensor((3, 4), dtype=dl.float32, device="cpu", low=2.0, high=3.0, requires_grad=True)
+    assert t.requires_grad and t.is_leaf and 2.0 <= t.min().item() and t.max().item() < 3.0
+    nc = make_tensor(3, 4, dtype=dl.int64, device="cpu", noncontiguous=True)
+    assert nc.shape == (3, 4) and not nc.is_contiguous()
+    assert (
+        make_tensor(50, dtype=dl.int64, device="cpu", low=0, high=2, exclude_zero=True) != 0
+    ).all()
+    clamped = make_tensor(100, dtype=dl.int8, device="cpu", low=-1000, high=1000)
+    assert clamped.min().item() >= -128 and clamped.max().item() <= 127
+    with pytest.raises(ValueError, match="`low` must be less than `high`, but got 3 >= 1"):
+        make_tensor(2, dtype=dl.float32, device="cpu", low=3, high=1)
+    with pytest.raises(ValueError, match="requires_grad=True"):
+        make_tensor(2, dtype=dl.int64, device="cpu", requires_grad=True)
