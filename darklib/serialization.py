@@ -27,6 +27,8 @@ import safetensors.numpy as _stnp
 from safetensors import SafetensorError, safe_open
 
 from darklib.backend import as_device, device, device_of, to_device, to_numpy
+from darklib.dtypes import dtype
+from darklib.dtypes import from_numpy_dtype as _from_numpy_dtype
 from darklib.tensor import Tensor
 
 __all__ = ["SerializationError", "load", "save"]
@@ -71,8 +73,8 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes]) -> None:
 
     Args:
         obj: a Tensor, a numpy array, or dicts (str/int keys), lists and tuples nesting them
-            with numbers, strings, bools and None: a model's or optimizer's state dict, or a
-            checkpoint dict holding both.
+            with numbers, strings, bools, None, dtypes and devices: a model's or optimizer's
+            state dict, or a checkpoint dict holding both.
         f: a path (written atomically) or a binary file object opened for writing.
 
     Example::
@@ -100,6 +102,8 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes]) -> None:
         raise TypeError(
             f"darklib.save: expected a path or a binary file object, got {type(f).__name__}"
         ) from None
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"darklib.save: {path} is a folder; give a file path")
     _atomic_write(path, data)
 
 
@@ -154,7 +158,8 @@ class _Encoder:
     device when not the CPU, ``"g"`` when it requires grad, ``"p"`` for a Parameter),
     ``{"a": name}`` a numpy array, ``{"l": [...]}`` a list, ``{"u": [...]}`` a tuple,
     ``{"m": [[key, value], ...]}`` a dict (keys keep their type and order; ``"o"`` marks an
-    OrderedDict), ``{"f": "nan"}`` a non-finite float. A tensor met again is written as the
+    OrderedDict), ``{"f": "nan"}`` a non-finite float, ``{"dt": "float32"}`` a dtype,
+    ``{"dv": "cuda:0"}`` a device. A tensor met again is written as the
     same node, so that it loads as one shared tensor, as torch.load gives.
     """
 
@@ -187,6 +192,10 @@ class _Encoder:
             return node
         if isinstance(obj, np.ndarray):
             return {"a": self._add(path, obj)}
+        if isinstance(obj, dtype):
+            return {"dt": obj.name}
+        if isinstance(obj, device):
+            return {"dv": str(obj)}
         if isinstance(obj, list | tuple | Mapping):
             if id(obj) in self._active:
                 raise ValueError(f"darklib.save: circular reference at {_where(path)}")
@@ -215,8 +224,8 @@ class _Encoder:
             )
         raise TypeError(
             f"darklib.save: cannot save an object of type {type(obj).__name__} at {_where(path)}; "
-            "save tensors, numpy arrays, numbers, strings, bools, None, and dicts, lists and "
-            f"tuples of them.{hint}"
+            "save tensors, numpy arrays, numbers, strings, bools, None, dtypes, devices, and "
+            f"dicts, lists and tuples of them.{hint}"
         )
 
     def _add(self, path: list[str], arr: np.ndarray) -> str:
@@ -431,32 +440,55 @@ def _refuse_torch_pickle(prefix: bytes, name: str) -> None:
 
 
 def _placement(map_location: Any) -> Any:
-    """A function from a saved device name ('cpu', 'cuda:0') to the target device."""
+    """``place(array, saved)``: a loaded host array on its target device, given the name of
+    the device it was saved from ('cpu', 'cuda:0')."""
     if map_location is None:
-        return lambda saved: device(saved)
+        return lambda arr, saved: _move(arr, device(saved), saved)
     if isinstance(map_location, Mapping):
         table = {str(device(k)): as_device(v) for k, v in map_location.items()}
-        return lambda saved: table.get(str(device(saved)), device(saved))
+        return lambda arr, saved: _move(arr, table.get(str(device(saved)), device(saved)), saved)
     if callable(map_location) and not isinstance(map_location, device):
-        raise TypeError(
-            "darklib.load: map_location as a function is not supported; pass 'cpu', 'cuda', "
-            "a darklib.device or a dict such as {'cuda:0': 'cpu'}"
-        )
+        # torch's ``map_location(storage, location)``: here the tensor as loaded on the CPU
+        # and its saved device's name; it returns the tensor to use (None: the default)
+        def place(arr: np.ndarray, saved: str) -> Any:
+            arr = arr if arr.flags.writeable else arr.copy()
+            out = map_location(Tensor._wrap(arr), saved)
+            if out is None:
+                return _move(arr, device(saved), saved)
+            if not isinstance(out, Tensor):
+                raise _MapLocationError(
+                    "darklib.load: map_location(tensor, location) must return a Tensor (or "
+                    f"None), got {type(out).__name__}"
+                )
+            return out.array
+
+        return place
     target = as_device(map_location)
-    return lambda saved: target
+    return lambda arr, saved: _move(arr, target, saved)
+
+
+class _MapLocationError(TypeError):
+    """A map_location function that returned something other than a tensor (the user's
+    mistake, not the file's: :func:`_decode` lets it through as it is)."""
+
+
+def _move(arr: np.ndarray, target: device, saved: str) -> Any:
+    if target.type == "cpu":
+        return arr
+    try:
+        return to_device(arr, target)
+    except RuntimeError as e:
+        raise RuntimeError(f"{e} (saved on {saved}; pass map_location='cpu')") from None
 
 
 def _to_tensor(arr: np.ndarray, saved: str | None, grad: bool, place: Any, name: str) -> Tensor:
-    target = place(saved or "cpu")
-    if target.type != "cpu":
-        try:
-            arr = to_device(arr, target)
-        except RuntimeError as e:
-            hint = "" if saved is None else f" (saved on {saved}; pass map_location='cpu')"
-            raise RuntimeError(f"darklib.load: {name}: {e}{hint}") from None
-    elif not arr.flags.writeable:
-        arr = arr.copy()
-    t = Tensor._wrap(arr)
+    try:
+        placed = place(arr, saved or "cpu")
+    except RuntimeError as e:
+        raise RuntimeError(f"darklib.load: {name}: {e}") from None
+    if placed is arr and not arr.flags.writeable:  # (a view of the file's read-only buffer)
+        placed = arr.copy()
+    t = Tensor._wrap(placed)
     if grad and arr.dtype.kind == "f":
         t._requires_grad = True
     return t
@@ -497,8 +529,14 @@ def _decode(node: Any, arrays: dict[str, np.ndarray], place: Any, name: str, ten
                 )
             if "f" in node and node["f"] in ("nan", "inf", "-inf"):
                 return float(node["f"])
+            if "dt" in node:
+                return _from_numpy_dtype(node["dt"])
+            if "dv" in node:
+                return device(node["dv"])
         except KeyError as e:
             raise _corrupt(name, f"the structure names a missing tensor {e}") from None
+        except _MapLocationError:
+            raise
         except (TypeError, ValueError) as e:
             raise _corrupt(name, f"malformed structure metadata: {e}") from None
     raise _corrupt(name, f"malformed structure metadata near {str(node)[:80]!r}")

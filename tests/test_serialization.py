@@ -409,9 +409,18 @@ def test_map_location():
         back = load(io.BytesIO(data), map_location=loc)
         assert back["w"].device == dl.device("cpu")
         np.testing.assert_array_equal(_np(back["w"]), [0, 1, 2])
-    with pytest.raises(TypeError, match="map_location"):
-        load(io.BytesIO(data), map_location=lambda storage, loc: storage)
+    # torch's map_location(storage, location): the tensor as loaded on the CPU, the saved
+    # device's name; what it returns is used (None: the saved device)
+    seen = []
+    back = load(io.BytesIO(data), map_location=lambda t, loc: seen.append(loc) or t)
+    assert seen == ["cuda:0"] and back["w"].device == dl.device("cpu")
+    doubled = load(io.BytesIO(data), map_location=lambda t, loc: t * 2)
+    np.testing.assert_array_equal(_np(doubled["w"]), [0, 2, 4])
+    with pytest.raises(TypeError, match=r"map_location\(tensor, location\) must return a Tensor"):
+        load(io.BytesIO(data), map_location=lambda t, loc: "cpu")
     if not dl.cuda.is_available():
+        with pytest.raises(RuntimeError, match="map_location='cpu'"):
+            load(io.BytesIO(data), map_location=lambda t, loc: None)
         with pytest.raises(RuntimeError, match="map_location='cpu'"):
             load(io.BytesIO(data))
         with pytest.raises(RuntimeError, match="CUDA"):
@@ -462,3 +471,13 @@ def test_text_mode_files_are_refused_with_a_clear_error(tmp_path):
         dl.load(f)
     with open(tmp_path / "u.safetensors", "w") as f, pytest.raises(TypeError, match="'wb'"):
         dl.save(dl.ones(2), f)
+
+
+def test_dtypes_and_devices_round_trip_and_folders_are_refused(tmp_path):
+    ckpt = {"dtype": dl.float16, "device": dl.device("cpu"), "w": dl.ones(2, dtype=dl.float16)}
+    save(ckpt, tmp_path / "c.dl")
+    back = load(tmp_path / "c.dl")
+    assert back["dtype"] is dl.float16 and back["device"] == dl.device("cpu")
+    assert back["w"].dtype == back["dtype"]
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        save(ckpt, tmp_path)
