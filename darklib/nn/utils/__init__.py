@@ -17,6 +17,7 @@ from darklib.backend import get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.utils import parametrizations as parametrizations
 from darklib.nn.utils import parametrize as parametrize
+from darklib.nn.utils import prune as prune
 from darklib.nn.utils import rnn as rnn
 from darklib.nn.utils import stateless as stateless
 from darklib.nn.utils.fusion import (
