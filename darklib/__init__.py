@@ -23,6 +23,7 @@ from darklib import (
     testing,
     utils,
 )
+from darklib._methods import layout, nonzero_static, strided
 from darklib._namespace import *  # noqa: F403  (torch's top-level functional forms, ...)
 from darklib.amp import autocast, get_autocast_dtype, is_autocast_enabled
 from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
@@ -422,6 +423,8 @@ from darklib.ops.shape import (
     vsplit,
     vstack,
 )
+from darklib.ops.shape import chunk as unsafe_chunk
+from darklib.ops.shape import split as unsafe_split
 from darklib.ops.special import (
     digamma,
     i0,

@@ -847,3 +847,61 @@ for _name in (
     "is_meta is_sparse is_sparse_csr is_quantized is_mkldnn is_nested is_mps is_xpu".split()
 ):  # (darklib's tensors are dense, strided, on the CPU or CUDA: torch's other kinds never)
     setattr(Tensor, _name, property(lambda self: False))
+
+
+# ------------------------------------------------------------------ legacy and storage forms
+
+
+class layout:
+    """A tensor's memory layout (``torch.layout``): darklib's tensors are all strided."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"darklib.{self.name}"
+
+
+strided = layout("strided")
+
+
+def _legacy_new(self: Tensor, *args: Any) -> Tensor:
+    """``x.new(...)``, torch's legacy constructor in ``x``'s dtype and device: no argument
+    gives an empty tensor, sizes an uninitialised one, a sequence a tensor of that data."""
+    if not args:
+        return C.empty(0, dtype=self.dtype, device=self.device)
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+        len(args) == 1 and isinstance(args[0], tuple) and all(isinstance(a, int) for a in args[0])
+    ):
+        return C.empty(*args, dtype=self.dtype, device=self.device)
+    if len(args) == 1:
+        if isinstance(args[0], Tensor) and args[0].dtype != self.dtype:
+            raise TypeError(f"new(): expected a tensor of dtype {self.dtype}, got {args[0].dtype}")
+        return C.tensor(args[0], dtype=self.dtype, device=self.device)
+    raise TypeError(f"new(): expected sizes or one sequence of data, got {args}")
+
+
+def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:
+    """The first ``size`` rows of ``nonzero(input)``, padded with ``fill_value`` rows to
+    exactly ``size`` (a fixed output shape, whatever the data)."""
+    if not isinstance(size, int) or size < 0:
+        raise InvalidValue(f"nonzero_static: size must be a non-negative int, got {size!r}")
+    hits = I.nonzero(input)[:size]
+    if hits.shape[0] == size:
+        return hits
+    pad = C.full((size - hits.shape[0], hits.shape[1]), fill_value, dtype=_dt.int64)
+    return S.cat([hits, pad.to(hits.device)])
+
+
+_bind(
+    layout=property(lambda self: strided),
+    new=_legacy_new,
+    nonzero_static=lambda self, *, size, fill_value=-1: nonzero_static(
+        self, size=size, fill_value=fill_value
+    ),
+    unsafe_chunk=S.chunk,
+    unsafe_split=S.split,
+    unsafe_split_with_sizes=S.split_with_sizes,
+)

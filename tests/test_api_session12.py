@@ -174,3 +174,65 @@ def test_linearize_matches_torch_and_reuses_its_graph():
     _, jvp_fn = dl.func.linearize(lambda t: t * 2, dl.ones(3))
     with pytest.raises(ValueError, match=r"same shape as the primals, got \(2,\) for \(3,\)"):
         jvp_fn(dl.ones(2))
+
+
+def test_sync_batchnorm_is_batchnorm_in_one_process_as_torchs():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 5, 2, 2)).astype(np.float32)
+    t_bn, d_bn = torch.nn.SyncBatchNorm(3), dl.nn.SyncBatchNorm(3)
+    for _ in range(2):
+        yt, yd = t_bn(torch.tensor(x)), d_bn(dl.tensor(x))
+        np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(d_bn.running_var.numpy(), t_bn.running_var.numpy(), rtol=1e-5)
+    assert repr(d_bn) == repr(t_bn)
+    with pytest.raises(ValueError, match="expected at least 2D input"):
+        d_bn(dl.ones(3))
+
+    def net(lib):
+        return lib.nn.Sequential(
+            lib.nn.Conv2d(3, 4, 3), lib.nn.BatchNorm2d(4), lib.nn.Sequential(lib.nn.BatchNorm1d(4))
+        )
+
+    model = net(dl).eval()
+    weight = model[1].weight
+    converted = dl.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert repr(converted) == repr(torch.nn.SyncBatchNorm.convert_sync_batchnorm(net(torch)))
+    assert converted[1].weight is weight and not converted[1].training
+    assert isinstance(converted[2][0], dl.nn.SyncBatchNorm)
+
+
+def test_data_parallel_wraps_one_module_with_torchs_state_dict_keys():
+    inner = dl.nn.Linear(2, 3)
+    dp = dl.nn.DataParallel(inner, device_ids=[0])
+    assert list(dp.state_dict()) == list(torch.nn.DataParallel(torch.nn.Linear(2, 3)).state_dict())
+    x = dl.ones(4, 2)
+    assert np.array_equal(dp(x).detach().numpy(), inner(x).detach().numpy())
+    assert repr(dp) == repr(torch.nn.DataParallel(torch.nn.Linear(2, 3)))
+
+
+def test_nll_loss_2d_is_the_deprecated_name_of_nll_loss():
+    with pytest.warns(FutureWarning, match="NLLLoss2d"):
+        loss = dl.nn.NLLLoss2d(ignore_index=1)
+    x = dl.randn(2, 3, 4, 4).log_softmax(1)
+    t = dl.randint(0, 3, (2, 4, 4))
+    assert loss(x, t).item() == dl.nn.NLLLoss(ignore_index=1)(x, t).item()
+
+
+def test_legacy_tensor_forms_as_torch():
+    for lib in (torch, dl):
+        x = lib.arange(6.0).reshape(2, 3)
+        assert tuple(x.new(2, 4).shape) == (2, 4) and x.new([1, 2]).dtype == x.dtype
+        assert tuple(x.new().shape) == (0,)
+        assert x.layout == lib.strided
+        y = lib.arange(6.0)
+        y.resize_(2, 2)
+        assert y.tolist() == [[0, 1], [2, 3]]
+        z = lib.arange(3.0)
+        z.resize_as_(lib.ones(2, 2))
+        assert tuple(z.shape) == (2, 2) and z.reshape(-1)[:3].tolist() == [0, 1, 2]
+        hits = lib.nonzero_static(lib.tensor([[0, 1], [2, 0], [3, 4]]), size=4, fill_value=-7)
+        assert hits.tolist() == [[0, 1], [1, 0], [2, 0], [2, 1]]
+        assert lib.tensor([0, 5]).nonzero_static(size=3).tolist() == [[1], [-1], [-1]]
+        assert [tuple(c.shape) for c in x.unsafe_chunk(2, dim=1)] == [(2, 2), (2, 1)]
+        with pytest.raises(RuntimeError, match="cannot resize variables that require grad"):
+            lib.ones(2, requires_grad=True).resize_(3)

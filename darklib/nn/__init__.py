@@ -9,7 +9,7 @@ Example::
 import sys
 import types
 
-from darklib.nn import functional, init, module, utils
+from darklib.nn import functional, init, module, parallel, utils
 from darklib.nn.activation import (
     CELU,
     ELU,
@@ -79,6 +79,7 @@ from darklib.nn.loss import (
     MultiLabelSoftMarginLoss,
     MultiMarginLoss,
     NLLLoss,
+    NLLLoss2d,
     PoissonNLLLoss,
     SmoothL1Loss,
     SoftMarginLoss,
@@ -117,7 +118,9 @@ from darklib.nn.normalization import (
     LayerNorm,
     LocalResponseNorm,
     RMSNorm,
+    SyncBatchNorm,
 )
+from darklib.nn.parallel import DataParallel
 from darklib.nn.parameter import Buffer, Parameter
 from darklib.nn.pooling import (
     AdaptiveAvgPool1d,
@@ -210,6 +213,7 @@ __all__ = [
     "CosineEmbeddingLoss",
     "CosineSimilarity",
     "CrossEntropyLoss",
+    "DataParallel",
     "CTCLoss",
     "Dropout",
     "Dropout1d",
@@ -256,6 +260,7 @@ __all__ = [
     "MultiheadAttention",
     "MultiMarginLoss",
     "NLLLoss",
+    "NLLLoss2d",
     "PReLU",
     "PairwiseDistance",
     "Parameter",
@@ -273,6 +278,7 @@ __all__ = [
     "RNNCell",
     "RNNCellBase",
     "RMSNorm",
+    "SyncBatchNorm",
     "RReLU",
     "ReLU",
     "ReLU6",
@@ -309,6 +315,7 @@ __all__ = [
     "functional",
     "init",
     "modules",
+    "parallel",
     "utils",
 ]
 

@@ -153,6 +153,9 @@ class _BatchNorm(_NormBase):
     def _check_input_dim(self, x: Tensor) -> None:
         if x.ndim not in self._ranks:
             raise InvalidValue(f"{self!r}: expected {self._layout} input, got {shape_str(x)}")
+        self._check_channels(x)
+
+    def _check_channels(self, x: Tensor) -> None:
         if x.shape[1] != self.num_features:
             raise InvalidValue(
                 f"{self!r}: expected input with {self.num_features} channels (dim 1), got "
@@ -221,6 +224,63 @@ class BatchNorm2d(_BatchNorm):
 
     _ranks = (4,)
     _layout = "4-D (N, C, H, W)"
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation over any (N, C, ...) input, whose statistics torch gathers
+    across the processes of a distributed job. darklib trains in one process, where they
+    are the batch's own: this is BatchNorm for inputs of any rank, kept for models built
+    with it and for :meth:`convert_sync_batchnorm`. ``process_group`` is accepted and
+    unused."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
+        self.process_group = process_group
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.ndim < 2:
+            raise InvalidValue(f"{self!r}: expected at least 2D input (got {x.ndim}D input)")
+        self._check_channels(x)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """``module`` with every BatchNorm layer in it (itself included) replaced by a
+        SyncBatchNorm holding the same parameters, buffers and mode."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            new = cls(
+                module.num_features,
+                module.eps,
+                module.momentum,
+                module.affine,
+                module.track_running_stats,
+                process_group,
+                bias=module.bias is not None if module.affine else True,
+            )
+            if module.affine:
+                new.weight, new.bias = module.weight, module.bias
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                new._buffers[name] = module._buffers.get(name)
+            new.training = module.training
+            return new
+        for name, child in module.named_children():
+            converted = cls.convert_sync_batchnorm(child, process_group)
+            if converted is not child:
+                module.add_module(name, converted)
+        return module
 
 
 class _InstanceNorm(_NormBase):
