@@ -236,3 +236,52 @@ def test_legacy_tensor_forms_as_torch():
         assert [tuple(c.shape) for c in x.unsafe_chunk(2, dim=1)] == [(2, 2), (2, 1)]
         with pytest.raises(RuntimeError, match="cannot resize variables that require grad"):
             lib.ones(2, requires_grad=True).resize_(3)
+
+
+def _adaptive_pair(head_bias=True):
+    t = torch.nn.AdaptiveLogSoftmaxWithLoss(16, 50, [5, 20, 35], div_value=2.0, head_bias=head_bias)
+    d = dl.nn.AdaptiveLogSoftmaxWithLoss(16, 50, [5, 20, 35], div_value=2.0, head_bias=head_bias)
+    assert [(k, tuple(v.shape)) for k, v in d.state_dict().items()] == [
+        (k, tuple(v.shape)) for k, v in t.state_dict().items()
+    ]
+    d.load_state_dict({k: dl.tensor(v.numpy()) for k, v in t.state_dict().items()})
+    return t, d
+
+
+def test_adaptive_log_softmax_matches_torch():
+    t, d = _adaptive_pair()
+    assert repr(d) == repr(t)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((12, 16)).astype(np.float32)
+    y = np.array([0, 4, 5, 19, 20, 34, 35, 49, 2, 7, 40, 21])  # every cluster, both edges
+    tx, dx = torch.tensor(x, requires_grad=True), dl.tensor(x, requires_grad=True)
+    ot, od = t(tx, torch.tensor(y)), d(dx, dl.tensor(y))
+    np.testing.assert_allclose(od.output.detach().numpy(), ot.output.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(od.loss.item(), ot.loss.item(), rtol=1e-5)
+    ot.loss.backward()
+    od.loss.backward()
+    np.testing.assert_allclose(dx.grad.numpy(), tx.grad.numpy(), atol=1e-6)
+    for name, p in t.named_parameters():
+        np.testing.assert_allclose(
+            dict(d.named_parameters())[name].grad.numpy(), p.grad.numpy(), atol=1e-6
+        )
+    lp = d.log_prob(dx)
+    np.testing.assert_allclose(lp.detach().numpy(), t.log_prob(tx).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.exp(lp.detach().numpy()).sum(1), 1.0, rtol=1e-5)
+    with torch.no_grad():
+        t.head.bias[5:] += 5.0  # the head now prefers the tail clusters for most rows
+    d.head.bias.data = dl.tensor(t.head.bias.detach().numpy())
+    assert d.predict(dx).tolist() == t.predict(tx).tolist()
+    assert (t.predict(tx) >= 5).any()
+    one_t, one_d = t(tx[3], torch.tensor(y[3])), d(dx[3], dl.tensor(y[3]))
+    assert one_d.output.shape == () and abs(one_d.output.item() - one_t.output.item()) < 1e-5
+
+
+def test_adaptive_log_softmax_errors():
+    with pytest.raises(ValueError, match="cutoffs should be a sequence of unique"):
+        dl.nn.AdaptiveLogSoftmaxWithLoss(16, 50, [20, 5])
+    _, d = _adaptive_pair()
+    with pytest.raises(RuntimeError, match=r"Target values should be in \[0, 49\]"):
+        d(dl.ones(2, 16), dl.tensor([1, 60]))
+    with pytest.raises(RuntimeError, match="same size in the batch dimension"):
+        d(dl.ones(3, 16), dl.tensor([1, 2]))

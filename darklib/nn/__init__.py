@@ -40,6 +40,7 @@ from darklib.nn.activation import (
     Tanhshrink,
     Threshold,
 )
+from darklib.nn.adaptive import AdaptiveLogSoftmaxWithLoss
 from darklib.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from darklib.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from darklib.nn.distance import CosineSimilarity, PairwiseDistance
@@ -191,6 +192,7 @@ __all__ = [
     "ReplicationPad3d",
     "ZeroPad3d",
     "AdaptiveAvgPool1d",
+    "AdaptiveLogSoftmaxWithLoss",
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
