@@ -61,6 +61,7 @@ from darklib.ops.elementwise import (
 from darklib.ops.elementwise import (
     abs as _abs,
 )
+from darklib.ops.fractional import fractional_max_pool2d, fractional_max_pool3d
 from darklib.ops.linalg import bilinear, linear, pdist
 from darklib.ops.loss import (
     binary_cross_entropy,
@@ -138,6 +139,10 @@ __all__ = [
     "lp_pool3d",
     "max_pool1d_with_indices",
     "max_pool2d_with_indices",
+    "fractional_max_pool2d",
+    "fractional_max_pool2d_with_indices",
+    "fractional_max_pool3d",
+    "fractional_max_pool3d_with_indices",
     "max_pool3d_with_indices",
     "max_unpool3d",
     "native_channel_shuffle",
@@ -526,6 +531,34 @@ def _adaptive_with_indices(pool: Callable) -> Callable:
 adaptive_max_pool1d_with_indices = _adaptive_with_indices(adaptive_max_pool1d)
 adaptive_max_pool2d_with_indices = _adaptive_with_indices(adaptive_max_pool2d)
 adaptive_max_pool3d_with_indices = _adaptive_with_indices(adaptive_max_pool3d)
+
+
+def fractional_max_pool2d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = False,
+    _random_samples: Any = None,
+) -> tuple[Tensor, Tensor]:
+    """``fractional_max_pool2d`` returning ``(output, indices)``."""
+    return fractional_max_pool2d(
+        input, kernel_size, output_size, output_ratio, True, _random_samples
+    )
+
+
+def fractional_max_pool3d_with_indices(
+    input: Tensor,
+    kernel_size: Any,
+    output_size: Any = None,
+    output_ratio: Any = None,
+    return_indices: bool = False,
+    _random_samples: Any = None,
+) -> tuple[Tensor, Tensor]:
+    """``fractional_max_pool3d`` returning ``(output, indices)``."""
+    return fractional_max_pool3d(
+        input, kernel_size, output_size, output_ratio, True, _random_samples
+    )
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:

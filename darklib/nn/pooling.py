@@ -8,6 +8,7 @@ from typing import Any
 from darklib.errors import InvalidValue
 from darklib.nn._utils import _ntuple, check_tensor, shape_str
 from darklib.nn.module import Module
+from darklib.ops.fractional import fractional_max_pool2d, fractional_max_pool3d
 from darklib.ops.pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -547,5 +548,69 @@ class LPPool3d(_LPPoolNd):
         - Input: (N, C, D, H, W) or (C, D, H, W)
         - Output: (N, C, D_out, H_out, W_out), ``D_out = (D - kD) // sD + 1`` (likewise H, W)
     """
+
+    _dims = 3
+
+
+class _FractionalMaxPoolNd(Module):
+    """Fractional max pooling (see :func:`darklib.nn.functional.fractional_max_pool2d`):
+    ``kernel_size`` windows at pseudo-random starts, ``output_size`` of them per axis or
+    ``output_ratio`` of the input. ``_random_samples`` (a buffer, None by default: fresh
+    samples each call) fixes their placement."""
+
+    _dims = 2
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        name, dims = type(self).__name__, self._dims
+        if output_size is None and output_ratio is None:
+            raise InvalidValue(
+                f"{name} requires specifying either an output size, or a pooling ratio"
+            )
+        if output_size is not None and output_ratio is not None:
+            raise InvalidValue("only one of output_size and output_ratio may be specified")
+        self.kernel_size = _ntuple(kernel_size, dims, "kernel_size", name)
+        self.output_size = None
+        if output_size is not None:
+            self.output_size = _ntuple(output_size, dims, "output_size", name)
+        self.output_ratio = None
+        if output_ratio is not None:
+            ratio = output_ratio if isinstance(output_ratio, tuple | list) else [output_ratio]
+            self.output_ratio = tuple(float(r) for r in ratio) * (dims if len(ratio) == 1 else 1)
+            if len(self.output_ratio) != dims or not all(0 < r < 1 for r in self.output_ratio):
+                raise InvalidValue(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+
+    def forward(self, input: Tensor) -> Any:
+        pool = fractional_max_pool2d if self._dims == 2 else fractional_max_pool3d
+        return pool(
+            check_tensor(self, input),
+            self.kernel_size,
+            self.output_size,
+            self.output_ratio,
+            self.return_indices,
+            _random_samples=self._random_samples,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"  # (torch's repr shows no arguments)
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    """Fractional max pooling over (N, C, H, W) or (C, H, W) inputs."""
+
+    _dims = 2
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    """Fractional max pooling over (N, C, D, H, W) or (C, D, H, W) inputs."""
 
     _dims = 3
