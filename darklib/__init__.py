@@ -43,6 +43,7 @@ from darklib.creation import (
     asarray,
     bartlett_window,
     bernoulli,
+    binomial,
     blackman_window,
     clone,
     empty,
@@ -61,6 +62,7 @@ from darklib.creation import (
     normal,
     ones,
     ones_like,
+    poisson,
     rand,
     rand_like,
     randint,
@@ -454,6 +456,7 @@ from darklib.tensor import (
     preserve_format,
     set_printoptions,
 )
+from darklib.utils.dlpack import from_dlpack, to_dlpack
 
 
 def is_tensor(obj: object) -> bool:

@@ -335,6 +335,82 @@ def get_float32_matmul_precision() -> str:
     return _settings["matmul_precision"]
 
 
+# ------------------------------------------------------------------ aliases and old forms
+
+
+def detach(input: Tensor) -> Tensor:
+    return input.detach()
+
+
+def conj(input: Tensor) -> Tensor:
+    """The complex conjugate: darklib's tensors are real, so ``input`` itself, as torch's."""
+    return input.conj()
+
+
+def isreal(input: Tensor) -> Tensor:
+    return input.isreal()
+
+
+def chain_matmul(*matrices: Tensor) -> Tensor:
+    """The product of the matrices, left to right (torch's deprecated form of
+    ``linalg.multi_dot``, which it warns about)."""
+    import warnings
+
+    from darklib.linalg import multi_dot
+
+    warnings.warn(
+        "torch.chain_matmul is deprecated (as in torch); use linalg.multi_dot, which takes "
+        "a list of matrices",
+        UserWarning,
+        stacklevel=2,
+    )
+    return multi_dot(list(matrices))
+
+
+def range(  # (torch's name; nothing in this module uses the builtin after it)
+    start: float,
+    end: float,
+    step: float = 1,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """torch's deprecated ``range``: like :func:`arange` but including ``end``, in the
+    default float dtype unless given (it warns, as torch does)."""
+    import math
+    import warnings
+
+    import numpy as np
+
+    from darklib.creation import tensor
+    from darklib.dtypes import get_default_dtype
+
+    warnings.warn(
+        "torch.range is deprecated (as in torch) in favour of arange, which excludes end",
+        UserWarning,
+        stacklevel=2,
+    )
+    count = math.floor((end - start) / step) + 1
+    values = start + step * np.arange(max(count, 0), dtype=np.float64)
+    return tensor(
+        values,
+        dtype=get_default_dtype() if dtype is None else dtype,
+        device=device,
+        requires_grad=requires_grad,
+    )
+
+
+def cond(pred: Any, true_fn: Any, false_fn: Any, operands: tuple = ()) -> Any:
+    """``true_fn(*operands)`` if ``pred`` (a bool or a one-element tensor) holds, else
+    ``false_fn(*operands)``: torch's control-flow operator, run eagerly."""
+    if isinstance(pred, Tensor):
+        if pred.numel() != 1:
+            raise InvalidValue(f"cond: pred must have one element, got shape {tuple(pred.shape)}")
+        pred = bool(pred.item())
+    return (true_fn if pred else false_fn)(*operands)
+
+
 __all__ = [
     *_INPLACE,
     "adaptive_avg_pool1d",
@@ -390,4 +466,10 @@ __all__ = [
     "threshold_",
     "typename",
     "use_deterministic_algorithms",
+    "chain_matmul",
+    "cond",
+    "conj",
+    "detach",
+    "isreal",
+    "range",
 ]

@@ -1354,3 +1354,42 @@ ShortTensor = _legacy("ShortTensor", _dt.int16)
 CharTensor = _legacy("CharTensor", _dt.int8)
 ByteTensor = _legacy("ByteTensor", _dt.uint8)
 BoolTensor = _legacy("BoolTensor", _dt.bool)
+
+
+def poisson(input: Tensor, generator: Any = None) -> Tensor:
+    """Poisson draws with the rates of ``input`` (floating point, non-negative), in its
+    dtype, as ``torch.poisson``."""
+    _check_input(input, "poisson")
+    arr = input.array
+    if arr.dtype.kind != "f":
+        raise InvalidType(f"poisson(): expected floating-point rates, got {input.dtype}")
+    xp = get_xp(arr)
+    rates = arr.astype(np.float64)
+    if not bool((rates >= 0).all()):  # (NaN too)
+        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+    gen = _random.resolve(generator, "poisson")
+    return Tensor._wrap(gen.sample("poisson", xp, arr.shape, arr.dtype, params=[rates]))
+
+
+def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
+    """Binomial draws: successes in ``count`` trials of probability ``prob`` (floating-point
+    tensors, broadcast together), as ``torch.binomial``. As torch, counts below 0 draw 0,
+    fractional counts round down and probabilities are clipped to [0, 1]; NaN gives NaN."""
+    for name, t in (("count", count), ("prob", prob)):
+        _check_input(t, "binomial")
+        if t.array.dtype.kind != "f":
+            raise InvalidValue(
+                f"binomial only supports floating-point dtypes for {name}, got: "
+                f"{_dt.from_numpy_dtype(t.array.dtype)}"
+            )
+    xp = get_xp(count.array)
+    shape = np.broadcast_shapes(count.array.shape, prob.array.shape)
+    n = xp.broadcast_to(count.array.astype(np.float64), shape)
+    p = xp.broadcast_to(prob.array.astype(np.float64), shape)
+    bad = xp.isnan(n) | xp.isnan(p)
+    trials = xp.floor(xp.where(bad, 0.0, xp.maximum(n, 0.0))).astype(np.int64)
+    chance = xp.clip(xp.where(bad, 0.0, p), 0.0, 1.0)
+    gen = _random.resolve(generator, "binomial")
+    dtype = np.result_type(count.array.dtype, prob.array.dtype)
+    out = gen.sample("binomial", xp, shape, np.float64, params=[trials, chance])
+    return Tensor._wrap(xp.where(bad, np.nan, out).astype(dtype, copy=False))

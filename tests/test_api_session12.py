@@ -285,3 +285,54 @@ def test_adaptive_log_softmax_errors():
         d(dl.ones(2, 16), dl.tensor([1, 60]))
     with pytest.raises(RuntimeError, match="same size in the batch dimension"):
         d(dl.ones(3, 16), dl.tensor([1, 2]))
+
+
+def test_dlpack_shares_memory_with_torch_and_numpy_both_ways():
+    t = torch.arange(6.0).reshape(2, 3)
+    d = dl.from_dlpack(t)
+    d[0, 0] = 100.0
+    assert t[0, 0].item() == 100.0 and d.dtype == dl.float32 and d.shape == (2, 3)
+    x = dl.arange(4.0)
+    back = torch.from_dlpack(x)
+    back[1] = 50.0
+    assert x.tolist() == [0.0, 50.0, 2.0, 3.0] and np.from_dlpack(x).tolist() == x.tolist()
+    assert torch.from_dlpack(dl.to_dlpack(x)).tolist() == x.tolist()
+    assert dl.from_dlpack(torch.arange(3)).dtype == dl.int64
+    with pytest.raises(RuntimeError, match="require gradient"):
+        torch.from_dlpack(dl.ones(2, requires_grad=True))
+    with pytest.raises(TypeError, match="__dlpack__"):
+        dl.from_dlpack([1, 2])
+
+
+def test_poisson_and_binomial_draws():
+    dl.manual_seed(0)
+    rates = dl.tensor([0.0, 1.0, 5.0, 50.0]).expand(20000, 4).contiguous()
+    draws = dl.poisson(rates)
+    assert draws.dtype == dl.float32 and (draws.numpy()[:, 0] == 0).all()
+    np.testing.assert_allclose(draws.numpy().mean(0)[1:], [1, 5, 50], rtol=0.03)
+    dl.manual_seed(1)
+    again = dl.poisson(rates)
+    dl.manual_seed(1)
+    assert np.array_equal(dl.poisson(rates).numpy(), again.numpy())
+    with pytest.raises(RuntimeError, match="invalid Poisson rate"):
+        dl.poisson(dl.tensor([-1.0]))
+    counts = dl.tensor([10.0, 5.0, -3.0, 3.0]).expand(20000, 4).contiguous()
+    probs = dl.tensor([0.3, 1.5, 0.5, float("nan")])
+    b = dl.binomial(counts, probs).numpy()  # clipped probability and count, NaN kept
+    np.testing.assert_allclose(b[:, 0].mean(), 3.0, rtol=0.03)
+    assert (b[:, 1] == 5).all() and (b[:, 2] == 0).all() and np.isnan(b[:, 3]).all()
+    with pytest.raises(ValueError, match="floating-point dtypes for count"):
+        dl.binomial(dl.tensor([3, 2]), dl.tensor([0.5, 0.5]))
+
+
+def test_old_top_level_forms():
+    with pytest.warns(UserWarning, match="range is deprecated"):
+        r = dl.range(1, 2, 0.25, requires_grad=True)
+    with pytest.warns(UserWarning):
+        ref = torch.range(1, 2, 0.25)
+    assert r.tolist() == ref.tolist() and r.is_leaf and r.dtype == dl.float32
+    with pytest.warns(UserWarning, match="chain_matmul is deprecated"):
+        assert dl.chain_matmul(dl.ones(2, 3), dl.ones(3, 4)).tolist() == [[3.0] * 4] * 2
+    assert not dl.detach(dl.ones(2, requires_grad=True)).requires_grad
+    assert dl.cond(dl.tensor(False), lambda x: x + 1, lambda x: x - 1, (dl.ones(1),)).item() == 0
+    assert dl.isreal(dl.ones(2)).tolist() == [True, True]

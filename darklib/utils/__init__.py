@@ -1,5 +1,5 @@
 """darklib.utils: data loading (``darklib.utils.data``) and other helpers."""
 
-from darklib.utils import checkpoint, data, hooks
+from darklib.utils import checkpoint, data, dlpack, hooks
 
-__all__ = ["checkpoint", "data", "hooks"]
+__all__ = ["checkpoint", "data", "dlpack", "hooks"]
