@@ -1,7 +1,7 @@
-"""darklib.vision: joint transforms, dataset readers, procedural datasets, previews and the
-detection ops (``vision.ops``)."""
+"""darklib.vision: joint transforms, dataset readers, procedural datasets, previews, model
+families (``vision.models``) and the detection ops (``vision.ops``)."""
 
-from darklib.vision import datasets, ops, transforms
+from darklib.vision import datasets, models, ops, transforms
 from darklib.vision.preview import make_grid, render_batch
 
-__all__ = ["datasets", "make_grid", "ops", "render_batch", "transforms"]
+__all__ = ["datasets", "make_grid", "models", "ops", "render_batch", "transforms"]
