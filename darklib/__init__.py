@@ -553,4 +553,14 @@ def _legacy_amp() -> None:
 
 _legacy_amp()
 
+
+def _out_keywords() -> None:
+    """torch's ``out=`` on the top-level functions that take it (see :mod:`darklib._out`)."""
+    from darklib._out import add_out
+
+    add_out(globals())
+
+
+_out_keywords()
+
 __version__ = "0.1.0"

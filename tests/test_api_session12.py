@@ -336,3 +336,44 @@ def test_old_top_level_forms():
     assert not dl.detach(dl.ones(2, requires_grad=True)).requires_grad
     assert dl.cond(dl.tensor(False), lambda x: x + 1, lambda x: x - 1, (dl.ones(1),)).item() == 0
     assert dl.isreal(dl.ones(2)).tolist() == [True, True]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L, o: L.matmul(L.ones(2, 3), L.arange(12.0).reshape(3, 4), out=o),
+        lambda L, o: L.add(L.arange(4.0), 2.5, alpha=2, out=o),
+        lambda L, o: L.sum(L.arange(6.0).reshape(2, 3), dim=1, out=o),
+        lambda L, o: L.cat([L.ones(2), L.zeros(3)], out=o),
+        lambda L, o: L.exp(L.arange(3.0), out=o),
+        lambda L, o: L.arange(5, out=o),
+        lambda L, o: L.where(L.tensor([True, False]), L.ones(2), L.zeros(2), out=o),
+        lambda L, o: L.clamp(L.arange(5.0), 1, 3, out=o),
+    ],
+)
+def test_out_keyword_writes_the_result_into_the_given_tensor_as_torch(call):
+    for lib in (torch, dl):
+        expect = call(lib, lib.empty(0))
+        o = lib.empty(0, dtype=expect.dtype)
+        got = call(lib, o)
+        assert got is o and o.tolist() == expect.tolist()
+
+
+def test_out_keyword_rules():
+    v, i = dl.empty(0), dl.empty(0, dtype=dl.int64)
+    res = dl.max(dl.tensor([[1.0, 5.0], [3.0, 2.0]]), 1, out=(v, i))
+    assert res.values is v and res.indices is i and v.tolist() == [5, 3] and i.tolist() == [1, 0]
+    with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+        dl.add(dl.ones(2), dl.ones(2), out=dl.empty(2, dtype=dl.int64))
+    with pytest.raises(RuntimeError, match="don't support automatic differentiation"):
+        dl.mul(dl.ones(2, requires_grad=True), 2, out=dl.empty(2))
+    with dl.no_grad():
+        dl.mul(dl.ones(2, requires_grad=True), 2, out=dl.empty(2))  # fine outside autograd
+    full = dl.ones(5)
+    with pytest.warns(UserWarning, match="was resized"):
+        dl.exp(dl.zeros(2), out=full)
+    assert full.tolist() == [1.0, 1.0]
+    same_shape = dl.full((2,), 7.0)
+    before = same_shape._version
+    dl.add(dl.ones(2), 1, out=same_shape)
+    assert same_shape.tolist() == [2.0, 2.0] and same_shape._version > before

@@ -1366,10 +1366,8 @@ def test_missing_torch_api(call):
         lambda L: L.ones(1, 3).expand(size=(4, 3)),
         lambda L: L.arange(3).flip(dims=(0,)),
         lambda L: L.ones(4).split(split_size=2),
-        pytest.param(
-            lambda L: L.add(L.ones(2), 1, out=L.empty(2)),
-            marks=pytest.mark.xfail(strict=True, reason="API-25: out= is not supported"),
-        ),
+        lambda L: L.add(L.ones(2), 1, out=L.empty(2)),
+        lambda L: L.matmul(L.ones(2, 3), L.ones(3), out=L.empty(0)),
     ],
 )
 def test_torch_keyword_spellings(call):
