@@ -19,6 +19,7 @@ from darklib import (
     linalg,
     nn,
     optim,
+    profiler,
     special,
     testing,
     utils,
@@ -538,6 +539,8 @@ def _extend_autograd() -> None:
     autograd.detect_anomaly = anomaly_mode.detect_anomaly
     autograd.set_detect_anomaly = anomaly_mode.set_detect_anomaly
     autograd.anomaly_mode = anomaly_mode
+    autograd.profiler = profiler  # (torch.autograd.profiler's profile and record_function)
+    sys.modules[autograd.__name__ + ".profiler"] = profiler
 
 
 _extend_autograd()

@@ -656,6 +656,10 @@ def _array_fit(node: Node, parent: Any, g: Any, shape: tuple, dtype: Any) -> Any
     return g if g.dtype == dtype else g.astype(dtype)
 
 
+# darklib.profiler while a profile records (it times each backward node), else None
+_profiler: Any = None
+
+
 def _run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[Any],
@@ -724,6 +728,7 @@ def _run_backward(
             prev = slots[node.slot]
             slots[node.slot] = g if prev is None else prev + g
             continue
+        timed = None if _profiler is None else _profiler._begin(node.name(), [])
         try:
             if node._versions:  # (also for arrays kept as attributes, e.g. index arrays)
                 node._check_versions()
@@ -738,6 +743,9 @@ def _run_backward(
             if anomaly:  # torch's report: where the failing op ran in forward
                 _anomaly.warn_trace(node)
             raise
+        finally:
+            if timed is not None:
+                _profiler._end(timed)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         if anomaly and _anomaly.state.check_nan:
