@@ -15,10 +15,11 @@ from darklib.distributions.dirichlet import Beta, Dirichlet
 from darklib.distributions.distribution import Distribution
 from darklib.distributions.exponential import Exponential
 from darklib.distributions.extreme import Gumbel, Pareto, Weibull
-from darklib.distributions.gamma import Chi2, Gamma
+from darklib.distributions.gamma import Chi2, FisherSnedecor, Gamma
 from darklib.distributions.independent import Independent
 from darklib.distributions.kl import kl_divergence, register_kl
 from darklib.distributions.laplace import Laplace
+from darklib.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from darklib.distributions.mixture_same_family import MixtureSameFamily
 from darklib.distributions.multinomial import Multinomial
 from darklib.distributions.multivariate_normal import MultivariateNormal
@@ -34,25 +35,35 @@ from darklib.distributions.transformed_distribution import (
     HalfCauchy,
     HalfNormal,
     InverseGamma,
+    Kumaraswamy,
+    LogisticNormal,
     LogNormal,
     TransformedDistribution,
 )
 from darklib.distributions.transforms import (
     AbsTransform,
     AffineTransform,
+    CatTransform,
     ComposeTransform,
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
     ExpTransform,
     IndependentTransform,
     LowerCholeskyTransform,
+    PositiveDefiniteTransform,
     PowerTransform,
+    ReshapeTransform,
     SigmoidTransform,
     SoftmaxTransform,
+    SoftplusTransform,
+    StackTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
     identity_transform,
 )
 from darklib.distributions.uniform import Uniform
+from darklib.distributions.von_mises import VonMises
 
 __all__ = [
     "AbsTransform",
@@ -62,16 +73,20 @@ __all__ = [
     "biject_to",
     "Binomial",
     "Categorical",
+    "CatTransform",
     "Cauchy",
     "Chi2",
     "ComposeTransform",
     "constraint_registry",
     "constraints",
+    "CorrCholeskyTransform",
+    "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
     "Exponential",
     "ExpRelaxedCategorical",
     "ExpTransform",
+    "FisherSnedecor",
     "Gamma",
     "Geometric",
     "Gumbel",
@@ -82,10 +97,13 @@ __all__ = [
     "IndependentTransform",
     "InverseGamma",
     "kl_divergence",
+    "Kumaraswamy",
     "Laplace",
+    "LogisticNormal",
     "LogitRelaxedBernoulli",
     "LogNormal",
     "LowerCholeskyTransform",
+    "LowRankMultivariateNormal",
     "MixtureSameFamily",
     "Multinomial",
     "MultivariateNormal",
@@ -95,12 +113,16 @@ __all__ = [
     "OneHotCategoricalStraightThrough",
     "Pareto",
     "Poisson",
+    "PositiveDefiniteTransform",
     "PowerTransform",
     "register_kl",
     "RelaxedBernoulli",
     "RelaxedOneHotCategorical",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
@@ -109,5 +131,6 @@ __all__ = [
     "TransformedDistribution",
     "transforms",
     "Uniform",
+    "VonMises",
     "Weibull",
 ]

@@ -12,7 +12,7 @@ from darklib.distributions.distribution import Distribution
 from darklib.distributions.utils import as_float, broadcast_all, draw
 from darklib.tensor import Tensor
 
-__all__ = ["Chi2", "Gamma", "standard_gamma"]
+__all__ = ["Chi2", "FisherSnedecor", "Gamma", "standard_gamma"]
 
 _SERIES_TERMS = 30  # x^n / (a (a+1) ... (a+n)) below 1e-32 for x < 1 by then
 
@@ -144,3 +144,63 @@ class Chi2(Gamma):
     @property
     def df(self) -> Tensor:
         return self.concentration * 2
+
+
+class FisherSnedecor(Distribution):
+    """The F distribution with ``df1`` and ``df2`` degrees of freedom: the ratio of two
+    independent chi-square variables, each divided by its degrees of freedom."""
+
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+    df1: Tensor
+    df2: Tensor
+
+    def __init__(self, df1: Any, df2: Any, validate_args: bool | None = None):
+        batch_shape = self._set_params(df1=df1, df2=df2)
+        self._gamma1 = Gamma(0.5 * self.df1, 0.5 * self.df1, validate_args=False)
+        self._gamma2 = Gamma(0.5 * self.df2, 0.5 * self.df2, validate_args=False)
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> FisherSnedecor:
+        new = self._expanded(batch_shape, _instance, FisherSnedecor, df1=self.df1, df2=self.df2)
+        new._gamma1 = self._gamma1.expand(batch_shape)
+        new._gamma2 = self._gamma2.expand(batch_shape)
+        return new
+
+    @property
+    def mean(self) -> Tensor:
+        df2 = self.df2
+        return dl.where(df2 > 2, df2 / (df2 - 2), float("nan"))
+
+    @property
+    def mode(self) -> Tensor:
+        df1, df2 = self.df1, self.df2
+        return dl.where(df1 > 2, (df1 - 2) / df1 * df2 / (df2 + 2), float("nan"))
+
+    @property
+    def variance(self) -> Tensor:
+        df1, df2 = self.df1, self.df2
+        finite = 2 * df2.pow(2) * (df1 + df2 - 2) / (df1 * (df2 - 2).pow(2) * (df2 - 4))
+        return dl.where(df2 > 4, finite, float("nan"))
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        # (chi2(df1) / df1) / (chi2(df2) / df2), each a Gamma(df / 2, df / 2) draw
+        x1 = self._gamma1.rsample(sample_shape)
+        x2 = self._gamma2.rsample(sample_shape)
+        tiny = dl.finfo(x2.dtype).tiny
+        return (x1 / x2.clamp(min=tiny)).clamp(min=tiny)
+
+    def log_prob(self, value: Any) -> Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        value = as_float(value, self.df1)
+        h1, h2 = 0.5 * self.df1, 0.5 * self.df2
+        ratio = self.df1 / self.df2
+        norm = dl.lgamma(h1 + h2) - dl.lgamma(h1) - dl.lgamma(h2)
+        return (
+            norm
+            + h1 * dl.log(ratio)
+            + (h1 - 1) * dl.log(value)
+            - (h1 + h2) * dl.log1p(ratio * value)
+        )

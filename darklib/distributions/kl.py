@@ -18,6 +18,7 @@ from darklib.distributions.extreme import Gumbel, Pareto
 from darklib.distributions.gamma import Gamma
 from darklib.distributions.independent import Independent
 from darklib.distributions.laplace import Laplace
+from darklib.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from darklib.distributions.multivariate_normal import (
     MultivariateNormal,
     batch_mahalanobis,
@@ -155,14 +156,25 @@ def _kl_laplace_laplace(p: Laplace, q: Laplace) -> Tensor:
     return t1 + t2 + t3 - 1
 
 
+def _gaussian_scale_tril(d: MultivariateNormal | LowRankMultivariateNormal) -> Tensor:
+    """The (unbroadcast) lower Cholesky factor of a Gaussian's covariance."""
+    if isinstance(d, MultivariateNormal):
+        return d._unbroadcasted_scale_tril
+    W, D = d._unbroadcasted_cov_factor, d._unbroadcasted_cov_diag
+    return dl.linalg.cholesky(dl.matmul(W, W.mT) + dl.diag_embed(D))
+
+
 @register_kl(MultivariateNormal, MultivariateNormal)
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
 def _kl_mvn_mvn(p: MultivariateNormal, q: MultivariateNormal) -> Tensor:
     if p.event_shape != q.event_shape:
         raise ValueError(
             "KL-divergence between two Multivariate Normals with different event shapes "
             f"cannot be computed ({p.event_shape} vs {q.event_shape})"
         )
-    Lp, Lq = p._unbroadcasted_scale_tril, q._unbroadcasted_scale_tril
+    Lp, Lq = _gaussian_scale_tril(p), _gaussian_scale_tril(q)
     n = p.event_shape[0]
     batch = tuple(dl.broadcast_shapes(Lq.shape[:-2], Lp.shape[:-2]))
     # tr(Sq^-1 Sp) = ||Lq^-1 Lp||_F^2

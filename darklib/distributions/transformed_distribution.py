@@ -1,6 +1,7 @@
 """``TransformedDistribution`` (a base distribution pushed through transforms) and the
 families defined by one: ``LogNormal`` (exp of a normal), ``HalfNormal`` and ``HalfCauchy``
-(|x| of a centred normal or Cauchy), ``InverseGamma`` (1 / x of a gamma)."""
+(|x| of a centred normal or Cauchy), ``InverseGamma`` (1 / x of a gamma), ``Kumaraswamy``
+(powers of a uniform), ``LogisticNormal`` (stick-breaking of a normal)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,28 @@ from darklib.distributions.independent import Independent
 from darklib.distributions.normal import Normal
 from darklib.distributions.transforms import (
     AbsTransform,
+    AffineTransform,
     ComposeTransform,
     ExpTransform,
     PowerTransform,
+    StickBreakingTransform,
     Transform,
 )
-from darklib.distributions.utils import alias, as_float, sum_rightmost
+from darklib.distributions.uniform import Uniform
+from darklib.distributions.utils import alias, as_float, broadcast_all, sum_rightmost
 from darklib.tensor import Tensor
 
-__all__ = ["HalfCauchy", "HalfNormal", "InverseGamma", "LogNormal", "TransformedDistribution"]
+__all__ = [
+    "HalfCauchy",
+    "HalfNormal",
+    "InverseGamma",
+    "Kumaraswamy",
+    "LogNormal",
+    "LogisticNormal",
+    "TransformedDistribution",
+]
+
+_EULER_GAMMA = 0.57721566490153286061
 
 
 class TransformedDistribution(Distribution):
@@ -303,3 +317,90 @@ class InverseGamma(TransformedDistribution):
     def entropy(self) -> Tensor:
         c = self.concentration
         return c + dl.log(self.rate) + dl.lgamma(c) - (1 + c) * dl.digamma(c)
+
+
+def _kumaraswamy_moment(a: Tensor, b: Tensor, n: int) -> Tensor:
+    """E[X^n] = b B(1 + n / a, b) for X ~ Kumaraswamy(a, b)."""
+    t = 1 + n / a
+    return dl.exp(dl.log(b) + dl.lgamma(t) + dl.lgamma(b) - dl.lgamma(t + b))
+
+
+class Kumaraswamy(TransformedDistribution):
+    """Kumaraswamy distribution on (0, 1), density a b x^(a-1) (1 - x^a)^(b-1) for
+    ``concentration1`` a and ``concentration0`` b: (1 - U^(1/b))^(1/a) for U uniform."""
+
+    arg_constraints = {
+        "concentration1": constraints.positive,
+        "concentration0": constraints.positive,
+    }
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1: Any, concentration0: Any, validate_args: bool | None = None):
+        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
+        zero = dl.zeros_like(self.concentration0)
+        base = Uniform(zero, zero + 1, validate_args=validate_args)
+        transforms = [
+            PowerTransform(self.concentration0.reciprocal()),
+            AffineTransform(1.0, -1.0),
+            PowerTransform(self.concentration1.reciprocal()),
+        ]
+        super().__init__(base, transforms, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> Kumaraswamy:
+        new = self._get_checked_instance(Kumaraswamy, _instance)
+        new.concentration1 = self.concentration1.expand(tuple(batch_shape))
+        new.concentration0 = self.concentration0.expand(tuple(batch_shape))
+        return super().expand(batch_shape, _instance=new)
+
+    @property
+    def mean(self) -> Tensor:
+        return _kumaraswamy_moment(self.concentration1, self.concentration0, 1)
+
+    @property
+    def mode(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        # ((a - 1) / (a b - 1))^(1/a), in logs; defined for a, b >= 1 (elsewhere NaN, the
+        # formula evaluated at a safe point so that no NaN reaches the gradient). torch
+        # 2.13's formula takes log1p(-b) there, NaN for every b > 1.
+        undefined = (a < 1) | (b < 1)
+        a, b = dl.where(undefined, 2.0, a), dl.where(undefined, 2.0, b)
+        log_mode = (dl.log(a - 1) - dl.log(a * b - 1)) / a
+        return dl.where(undefined, float("nan"), dl.exp(log_mode))
+
+    @property
+    def variance(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        return _kumaraswamy_moment(a, b, 2) - _kumaraswamy_moment(a, b, 1).pow(2)
+
+    def entropy(self) -> Tensor:
+        a, b = self.concentration1, self.concentration0
+        harmonic_b = dl.digamma(b + 1) + _EULER_GAMMA
+        return (1 - 1 / b) + (1 - 1 / a) * harmonic_b - dl.log(a) - dl.log(b)
+
+
+class LogisticNormal(TransformedDistribution):
+    """Distribution on the simplex: the stick-breaking image of Normal(loc, scale) over
+    vectors of length K - 1 (a draw has K entries)."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None):
+        base = Normal(loc, scale, validate_args=validate_args)
+        if not base.batch_shape:
+            base = base.expand((1,))
+        super().__init__(base, StickBreakingTransform(), validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> LogisticNormal:
+        new = self._get_checked_instance(LogisticNormal, _instance)
+        return super().expand(batch_shape, _instance=new)
+
+    @property
+    def loc(self) -> Tensor:
+        return self.base_dist.base_dist.loc
+
+    @property
+    def scale(self) -> Tensor:
+        return self.base_dist.base_dist.scale

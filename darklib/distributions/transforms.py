@@ -1,28 +1,38 @@
 """Invertible transforms with log |det J| (torch.distributions.transforms), for
 :class:`TransformedDistribution` and :mod:`constraint_registry`: exp, affine, power, sigmoid,
-tanh, abs, softmax, stick-breaking, lower-Cholesky, their inverses and compositions."""
+tanh, softplus, abs, softmax, stick-breaking, lower-Cholesky, positive-definite,
+correlation-Cholesky, reshape, cdf, their inverses, compositions, concatenations and
+stacks."""
 
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.utils import sum_rightmost
+from darklib.distributions.utils import broadcast_all, sum_rightmost
 from darklib.nn import functional as F
-from darklib.tensor import Tensor
+from darklib.tensor import Size, Tensor
 
 __all__ = [
     "AbsTransform",
     "AffineTransform",
+    "CatTransform",
     "ComposeTransform",
+    "CorrCholeskyTransform",
+    "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
     "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
     "PowerTransform",
+    "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
+    "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
@@ -51,8 +61,18 @@ class Transform:
             return self.domain.event_dim
         raise ValueError("Please use either .domain.event_dim or .codomain.event_dim")
 
+    _inv_ref: Any = None  # (a weak reference to the inverse given out last)
+
     @property
     def inv(self) -> Transform:
+        """The inverse transform: the same object while it lives, and ``t.inv.inv is t``."""
+        inverse = self._inv_ref() if self._inv_ref is not None else None
+        if inverse is None:
+            inverse = self._make_inverse()
+            self._inv_ref = weakref.ref(inverse)
+        return inverse
+
+    def _make_inverse(self) -> Transform:
         return _InverseTransform(self)
 
     @property
@@ -213,9 +233,10 @@ class ComposeTransform(Transform):
             sign = sign * p.sign
         return sign
 
-    @property
-    def inv(self) -> Transform:
-        return ComposeTransform([p.inv for p in reversed(self.parts)])
+    def _make_inverse(self) -> Transform:
+        inverse = ComposeTransform([p.inv for p in reversed(self.parts)])
+        inverse._inv_ref = weakref.ref(self)
+        return inverse
 
     def __call__(self, x: Tensor) -> Tensor:
         for part in self.parts:
@@ -306,7 +327,7 @@ class PowerTransform(Transform):
 
     def __init__(self, exponent: Any, cache_size: int = 0):
         super().__init__(cache_size=cache_size)
-        self.exponent = exponent
+        (self.exponent,) = broadcast_all(exponent)  # (a number becomes a tensor, as torch's)
 
     def with_cache(self, cache_size: int = 1) -> Transform:
         if self._cache_size == cache_size:
@@ -606,3 +627,338 @@ class LowerCholeskyTransform(Transform):
 
     def _inverse(self, y: Tensor) -> Tensor:
         return y.tril(-1) + dl.diag_embed(dl.log(y.diagonal(dim1=-2, dim2=-1)))
+
+
+class SoftplusTransform(Transform):
+    """y = log(1 + exp(x)), onto the positive reals."""
+
+    domain = constraints.real
+    codomain = constraints.positive
+    bijective = True
+    sign = 1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftplusTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        return F.softplus(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return y + dl.log(-dl.expm1(-y))  # log(exp(y) - 1), without overflow
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return -F.softplus(-x)  # log sigmoid(x)
+
+
+def _shape_tail(shape: Any, tail: tuple, what: str) -> tuple:
+    """``shape`` without its ``tail`` (refused when ``shape`` does not end with it)."""
+    shape = tuple(shape)
+    if len(shape) < len(tail):
+        raise ValueError("Too few dimensions on input")
+    cut = len(shape) - len(tail)
+    if shape[cut:] != tail:
+        raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {tail} ({what})")
+    return shape[:cut]
+
+
+class ReshapeTransform(Transform):
+    """Reshape the rightmost ``in_shape`` dimensions to ``out_shape`` (unit Jacobian)."""
+
+    bijective = True
+
+    def __init__(self, in_shape: Any, out_shape: Any, cache_size: int = 0):
+        self.in_shape, self.out_shape = Size(tuple(in_shape)), Size(tuple(out_shape))
+        if math.prod(self.in_shape) != math.prod(self.out_shape):
+            raise ValueError("in_shape, out_shape have different numbers of elements")
+        super().__init__(cache_size=cache_size)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(constraints.real, len(self.in_shape))
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(constraints.real, len(self.out_shape))
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return ReshapeTransform(self.in_shape, self.out_shape, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        batch = tuple(x.shape[: x.dim() - len(self.in_shape)])
+        return x.reshape(batch + tuple(self.out_shape))
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        batch = tuple(y.shape[: y.dim() - len(self.out_shape)])
+        return y.reshape(batch + tuple(self.in_shape))
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        batch = tuple(x.shape[: x.dim() - len(self.in_shape)])
+        return dl.zeros(batch, dtype=x.dtype, device=x.device)
+
+    def forward_shape(self, shape: Any) -> tuple:
+        return _shape_tail(shape, tuple(self.in_shape), "in_shape") + tuple(self.out_shape)
+
+    def inverse_shape(self, shape: Any) -> tuple:
+        return _shape_tail(shape, tuple(self.out_shape), "out_shape") + tuple(self.in_shape)
+
+
+class CumulativeDistributionTransform(Transform):
+    """y = ``distribution.cdf(x)``, onto [0, 1] (e.g. for copulas); the inverse is its icdf
+    and log |det J| its log density."""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = 1
+
+    def __init__(self, distribution: Any, cache_size: int = 0):
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return self.distribution.support
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        return self.distribution.log_prob(x)
+
+
+class PositiveDefiniteTransform(Transform):
+    """Square matrices to positive-definite ones: L L^T of their lower-Cholesky image."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PositiveDefiniteTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        low = LowerCholeskyTransform()(x)
+        return low @ low.mT
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return LowerCholeskyTransform().inv(dl.linalg.cholesky(y))
+
+
+def _check_slices(t: Tensor, dim: int, length: int, what: str) -> None:
+    if not -t.dim() <= dim < t.dim():
+        raise ValueError(f"dim {dim} out of range for {what} with {t.dim()} dimensions")
+    if t.shape[dim] != length:
+        raise ValueError(f"{what}.size({dim}) = {t.shape[dim]} must equal length {length}")
+
+
+class CatTransform(Transform):
+    """``tseq[i]`` applied to the i-th consecutive slice (of ``lengths[i]``) along ``dim``,
+    compatible with :func:`darklib.cat`."""
+
+    def __init__(self, tseq: list, dim: int = 0, lengths: list | None = None, cache_size: int = 0):
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise TypeError("CatTransform: every element of tseq must be a Transform")
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.lengths = list(lengths) if lengths is not None else [1] * len(self.transforms)
+        if len(self.lengths) != len(self.transforms):
+            raise ValueError(
+                f"lengths ({len(self.lengths)}) must match transforms ({len(self.transforms)})"
+            )
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        return sum(self.lengths)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _slices(self, t: Tensor, what: str) -> list[Tensor]:
+        _check_slices(t, self.dim, self.length, what)
+        starts = [sum(self.lengths[:i]) for i in range(len(self.lengths))]
+        return [t.narrow(self.dim, s, n) for s, n in zip(starts, self.lengths)]
+
+    def _call(self, x: Tensor) -> Tensor:
+        parts = self._slices(x, "x")
+        return dl.cat([t(p) for t, p in zip(self.transforms, parts)], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        parts = self._slices(y, "y")
+        return dl.cat([t.inv(p) for t, p in zip(self.transforms, parts)], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        terms = []
+        for t, a, b in zip(self.transforms, self._slices(x, "x"), self._slices(y, "y")):
+            terms.append(sum_rightmost(t.log_abs_det_jacobian(a, b), self.event_dim - t.event_dim))
+        # dim among the batch dimensions: the slices' terms side by side; else summed
+        dim = (self.dim - x.dim() if self.dim >= 0 else self.dim) + self.event_dim
+        if dim < 0:
+            return dl.cat(terms, dim)
+        return _sum_terms(terms)
+
+
+class StackTransform(Transform):
+    """``tseq[i]`` applied to the i-th slice along ``dim``, compatible with
+    :func:`darklib.stack`."""
+
+    def __init__(self, tseq: list, dim: int = 0, cache_size: int = 0):
+        if not all(isinstance(t, Transform) for t in tseq):
+            raise TypeError("StackTransform: every element of tseq must be a Transform")
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slices(self, t: Tensor, what: str) -> list[Tensor]:
+        _check_slices(t, self.dim, len(self.transforms), what)
+        return [t.select(self.dim, i) for i in range(len(self.transforms))]
+
+    def _call(self, x: Tensor) -> Tensor:
+        parts = self._slices(x, "x")
+        return dl.stack([t(p) for t, p in zip(self.transforms, parts)], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        parts = self._slices(y, "y")
+        return dl.stack([t.inv(p) for t, p in zip(self.transforms, parts)], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        pairs = zip(self.transforms, self._slices(x, "x"), self._slices(y, "y"))
+        return dl.stack([t.log_abs_det_jacobian(a, b) for t, a, b in pairs], self.dim)
+
+
+def _sum_terms(terms: list[Tensor]) -> Tensor:
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def _tril_index(n: int, diag: int) -> tuple[Any, Any]:
+    """Row and column indices (row-major) of the entries of an n x n matrix on or below
+    diagonal ``diag`` (-1: strictly below the main diagonal)."""
+    rows, cols = dl.tril_indices(n, n, diag).array.tolist()
+    return rows, cols
+
+
+def _tril_to_vec(mat: Tensor, diag: int) -> Tensor:
+    rows, cols = _tril_index(mat.shape[-1], diag)
+    return mat[..., rows, cols]
+
+
+def _vec_to_tril(vec: Tensor, n: int, diag: int) -> Tensor:
+    """The n x n matrix with ``vec`` filling its entries below diagonal ``diag`` row by row,
+    zeros elsewhere (by one gather from ``vec`` padded with a zero)."""
+    rows, cols = _tril_index(n, diag)
+    where = [len(rows)] * (n * n)
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        where[i * n + j] = k
+    padded = F.pad(vec, (0, 1))
+    return padded[..., where].reshape((*tuple(vec.shape[:-1]), n, n))
+
+
+class CorrCholeskyTransform(Transform):
+    """Vectors of length D(D-1)/2 to Cholesky factors of D x D correlation matrices
+    (lower triangular, positive diagonal, rows of unit norm): each entry tanh-squashed to
+    (-1, 1), then every row's entries a stick-breaking share of its remaining norm."""
+
+    domain = constraints.real_vector
+    codomain = constraints.corr_cholesky
+    bijective = True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CorrCholeskyTransform)
+
+    __hash__ = object.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        eps = dl.finfo(x.dtype).eps
+        r = dl.tanh(x).clamp(min=-1 + eps, max=1 - eps)
+        n = self.forward_shape(x.shape)[-1]
+        r = _vec_to_tril(r, n, -1)
+        # the norm left in each row before each entry: prod sqrt(1 - r^2) of the earlier ones
+        left = dl.sqrt(1 - r.square()).cumprod(-1)
+        eye = dl.eye(n, dtype=x.dtype, device=x.device)
+        return (r + eye) * F.pad(left[..., :-1], (1, 0), value=1.0)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        left = 1 - (y * y).cumsum(-1)
+        left = F.pad(left[..., :-1], (1, 0), value=1.0)
+        t = _tril_to_vec(y, -1) / dl.sqrt(_tril_to_vec(left, -1))
+        eps = dl.finfo(y.dtype).eps
+        return dl.atanh(t.clamp(min=-1 + eps, max=1 - eps))
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        left = 1 - (y * y).cumsum(-1)
+        stick = 0.5 * dl.log(_tril_to_vec(left, -2)).sum(-1)
+        tanh = -2.0 * (x + F.softplus(-2.0 * x) - math.log(2.0)).sum(-1)
+        return stick + tanh
+
+    def forward_shape(self, shape: Any) -> tuple:
+        shape = tuple(shape)
+        if len(shape) < 1:
+            raise ValueError("Too few dimensions on input")
+        m = shape[-1]
+        n = round((0.25 + 2 * m) ** 0.5 + 0.5)
+        if n * (n - 1) // 2 != m:
+            raise ValueError("Input is not a flattened lower-diagonal number")
+        return (*shape[:-1], n, n)
+
+    def inverse_shape(self, shape: Any) -> tuple:
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError("Too few dimensions on input")
+        if shape[-2] != shape[-1]:
+            raise ValueError("Input is not square")
+        n = shape[-1]
+        return (*shape[:-2], n * (n - 1) // 2)

@@ -33,7 +33,9 @@ def broadcast_all(*values: Any) -> tuple[Tensor, ...]:
         v if isinstance(v, Tensor) else dl.tensor(float(v), dtype=dtype, device=device)
         for v in values
     ]
-    return tuple(dl.broadcast_tensors(*tensors))
+    shape = dl.broadcast_shapes(*(t.shape for t in tensors))
+    # a tensor already of the broadcast shape is kept itself (``Normal(loc, s).loc is loc``)
+    return tuple(t if t.shape == shape else t.expand(shape) for t in tensors)
 
 
 def as_float(value: Any, like: Tensor | None = None) -> Tensor:
