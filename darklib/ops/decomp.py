@@ -732,7 +732,11 @@ class LinalgSlogdet(Function):
         if g_logabs is None:
             return None
         (A,) = ctx.saved_tensors
-        return g_logabs.unsqueeze(-1).unsqueeze(-1) * inv(A).mT
+        try:
+            it = inv(A).mT
+        except LinAlgError:  # a singular A: the LU solve's inf / NaN, as torch, no error
+            it = inv_ex(A).inverse.mT
+        return g_logabs.unsqueeze(-1).unsqueeze(-1) * it
 
 
 @_torch_node_name
@@ -1264,12 +1268,21 @@ def vector_norm(
     return out
 
 
+def _empty_min_norm(A: Tensor, ord: Any) -> OutOfRange:
+    return OutOfRange(
+        f"linalg.matrix_norm: the {ord} norm (a minimum) of empty matrices is not defined, "
+        f"got A of shape {list(A.shape)}"
+    )
+
+
 def _sv_reduce(A: Tensor, d1: int, d2: int, keepdim: bool, how: str) -> Tensor:
     """sum / max / min of the singular values of the matrices across dims d1, d2."""
     sv = svdvals(S.movedim(A, (d1, d2), (-2, -1)))
     if how == "sum":
         out = R.sum(sv, -1)
     elif sv.shape[-1] == 0:
+        if how == "min":
+            raise _empty_min_norm(A, -2)
         out = R.sum(sv, -1)  # (empty matrices: 0, as torch)
     else:
         out = (R.amax if how == "max" else R.amin)(sv, -1)
@@ -1322,7 +1335,12 @@ def matrix_norm(
         return _sv_reduce(_floating(A, op), d1, d2, keepdim, "max" if ord > 0 else "min")
     summed, picked = (d1, d2) if abs(ord) == 1 else (d2, d1)
     sums = R.sum(E.abs(A), summed, keepdim=True)
-    out = (R.amax if ord > 0 else R.amin)(sums, picked, keepdim=True)
+    if A.shape[picked] == 0:  # no columns / rows: 0 for the max, as torch; no min
+        if ord < 0:
+            raise _empty_min_norm(A, ord)
+        out = R.sum(sums, picked, keepdim=True)
+    else:
+        out = (R.amax if ord > 0 else R.amin)(sums, picked, keepdim=True)
     if keepdim:
         return out
     return out.reshape(tuple(s for i, s in enumerate(A.shape) if i not in (d1, d2)))
@@ -1526,6 +1544,10 @@ def cond(A: Tensor, p: Any = None) -> Tensor:
     ``matrix_norm(A, p) * matrix_norm(inv(A), p)`` (square invertible matrices)."""
     op = "linalg.cond"
     A = _matrices(_floating(A, op), op)
+    if isinstance(p, str):
+        _square(A, op)
+    if A.shape[-1] == 0 or A.shape[-2] == 0:  # empty matrices: 0, for every p, as torch
+        return _const(A, get_xp(A.array).zeros(A.shape[:-2], A.array.dtype))
     if p is None or p == 2 or p == -2:
         sv = svdvals(A)
         hi, lo = R.amax(sv, -1), R.amin(sv, -1)

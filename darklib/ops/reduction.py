@@ -1731,10 +1731,9 @@ def quantile(
             f"got {interpolation!r}"
         )
     x = _as_float(_check_tensor(input, "quantile"), "quantile")
-    scalar_q = not isinstance(q, Tensor) or q.ndim == 0  # a 0-d q adds no dim, as torch
-    qs = np.atleast_1d(np.asarray(q.tolist() if isinstance(q, Tensor) else q, np.float64))
-    if qs.ndim > 1 or (qs < 0).any() or (qs > 1).any():
-        raise RuntimeError("quantile(): q must be a number or a 1-D tensor of values in [0, 1]")
+    from darklib.ops.extras import _quantile_q  # (q's shape, dtype and range, as torch)
+
+    qs, scalar_q = _quantile_q(q, x, "quantile")
     if x.array.size == 0:
         raise RuntimeError(f"quantile(): input tensor must be non-empty, got shape {list(x.shape)}")
     if x.ndim == 0:  # a 0-d tensor is its own quantile, along dim 0 or -1 too

@@ -17,13 +17,14 @@ on tensors (its derivative is itself an op here: lgamma' = digamma, digamma' =
 polygamma(1), polygamma(n)' = polygamma(n + 1), i0' = i1, ...), so that gradients of
 any order exist. As in torch, the Bessel functions J0, J1 and the spherical j0 have no
 gradient, the Hurwitz zeta none with respect to its first argument and the incomplete
-gamma functions none with respect to ``a`` (both raise when asked for it).
+gamma functions none with respect to ``a`` (both raise when asked for it); Y0, Y1, K0,
+K1 and the scaled K0, K1 have none either.
 
 Where torch's value is a numerical accident darklib gives the mathematical one: i0 and
 i1 are finite up to their own overflow (torch's overflow with e^x, from 709.78; 88.7 in
 float32) and +-inf at +-inf (torch: NaN), J0 and J1 are 0 at +-inf (torch: NaN),
 polygamma(1, x) is inf at the negative integers (torch: about 6.6e32) and polygamma(n, inf)
-and zeta(s, inf) are 0 (torch: NaN for n >= 2).
+and zeta(s, inf) are 0 (torch: NaN for n >= 2), Y0 and Y1 are 0 at inf (torch: NaN).
 """
 
 from __future__ import annotations
@@ -753,7 +754,8 @@ _J_ASYMPTOTIC_TERMS = 24
 
 
 def _bessel_j_small(xp: Any, x: Any) -> tuple[Any, Any]:
-    """(J0, J1) for |x| < 1/2: their power series."""
+    """(J0, J1) from their power series: for |x| < 1/2 here, for Y0, Y1 up to 2 (the 12th
+    term is below 5e-18 there)."""
     q = -0.25 * x * x
     t0 = xp.ones_like(x)
     t1 = xp.ones_like(x)
@@ -800,10 +802,11 @@ def _hankel_coeffs(nu: int) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _bessel_j_asymptotic(xp: Any, x: Any, nu: int) -> Any:
+def _bessel_j_asymptotic(xp: Any, x: Any, nu: int, second: bool = False) -> Any:
     """J_nu(x) for x >= 25 from Hankel's expansion sqrt(2/(pi x)) (P cos chi - Q sin chi),
     chi = x - (nu/2 + 1/4) pi, with cos chi and sin chi from cos x and sin x (no rounding
-    of x - pi/4 for large x)."""
+    of x - pi/4 for large x); Y_nu(x) = sqrt(2/(pi x)) (P sin chi + Q cos chi) for
+    ``second``."""
     a = _hankel_coeffs(nu)
     r = 1 / x
     p = xp.zeros_like(x)
@@ -817,6 +820,8 @@ def _bessel_j_asymptotic(xp: Any, x: Any, nu: int) -> Any:
         cc, sc = (c + s) * _SQRT_HALF, (s - c) * _SQRT_HALF
     else:  # chi = x - 3 pi/4
         cc, sc = (s - c) * _SQRT_HALF, -(s + c) * _SQRT_HALF
+    if second:
+        return xp.sqrt(2 / (math.pi * x)) * (p * sc + q * cc)
     return xp.sqrt(2 / (math.pi * x)) * (p * cc - q * sc)
 
 
@@ -829,6 +834,159 @@ def _bessel_j_core(xp: Any, x: Any, nu: int) -> Any:
     _fill(out, (ax >= _J_SWITCH) & (ax < xp.inf), lambda v: _bessel_j_asymptotic(xp, v, nu), ax)
     out = xp.where(xp.isinf(x), 0.0, out)
     return xp.where(x < 0, -out, out) if nu == 1 else out
+
+
+# ------------------------------------------------------------------ Bessel Y0, Y1 and K0, K1
+
+_Y_SERIES_BELOW = 2.0
+_Y_SERIES_TERMS = 30  # (x^2/4)^k / k!^2 at x = 2, k = 30: 4e-65
+_Y_MILLER_START = 90
+
+
+def _log_half_euler(xp: Any, x: Any) -> Any:
+    return xp.log(0.5 * x) + _EULER
+
+
+def _y_small(xp: Any, x: Any, nu: int) -> Any:
+    """Y0 or Y1 for 0 < x < 2 from their power series (DLMF 10.8.2):
+    Y0 = 2/pi ((log(x/2) + gamma) J0 + sum_{k>=1} (-1)^(k+1) H_k (x^2/4)^k / k!^2),
+    Y1 = -2/(pi x) + 2/pi log(x/2) J1
+         - x/(2 pi) sum_{k>=0} (psi(k+1) + psi(k+2)) (-x^2/4)^k / (k! (k+1)!)."""
+    q = -0.25 * x * x
+    j0, j1 = _bessel_j_small(xp, x)
+    term = xp.ones_like(x)
+    acc = xp.zeros_like(x)
+    harmonic = 0.0
+    if nu == 0:
+        for k in range(1, _Y_SERIES_TERMS):
+            term = term * q / (k * k)
+            harmonic += 1.0 / k
+            acc = acc - harmonic * term
+        return (2 / math.pi) * (_log_half_euler(xp, x) * j0 + acc)
+    acc = xp.full(x.shape, 1.0 - 2 * _EULER)  # (k = 0: psi(1) + psi(2))
+    for k in range(1, _Y_SERIES_TERMS):
+        term = term * q / (k * (k + 1))
+        harmonic += 1.0 / k
+        acc = acc + (2 * harmonic + 1.0 / (k + 1) - 2 * _EULER) * term
+    return -2 / (math.pi * x) + (2 / math.pi) * xp.log(0.5 * x) * j1 - x / (2 * math.pi) * acc
+
+
+def _y_miller(xp: Any, x: Any, nu: int) -> Any:
+    """Y0 or Y1 for 2 <= x < 25 from Neumann's series over J_n (Miller's backward
+    recurrence, normalised by J0 + 2 (J2 + J4 + ...) = 1):
+    Y0 = 2/pi ((log(x/2) + gamma) J0 - 2 sum_{k>=1} (-1)^k J_2k / k), and Y1 = -Y0':
+    Y1 = 2/pi ((log(x/2) + gamma) J1 - J0 / x + sum_{k>=1} (-1)^k (J_(2k-1) - J_(2k+1)) / k)."""
+    inv = 2 / x
+    nxt = xp.zeros_like(x)
+    cur = xp.full(x.shape, 1e-300)  # J_n for n = _Y_MILLER_START, unnormalised
+    norm = xp.zeros_like(x)
+    s0 = xp.zeros_like(x)  # sum (-1)^k J_2k / k
+    s1 = xp.zeros_like(x)  # sum (-1)^k (J_(2k-1) - J_(2k+1)) / k
+    for n in range(_Y_MILLER_START, 0, -1):
+        prev = (n * inv) * cur - nxt  # J_(n-1)
+        m = n - 1
+        if m > 0 and m % 2 == 0:
+            k = m // 2
+            norm = norm + 2 * prev
+            s0 = s0 + (-1) ** k * prev / k
+        if m % 2 == 1:  # J_m with m = 2k - 1 (k = (m + 1) / 2) and m = 2k + 1 (k = (m - 1) / 2)
+            s1 = s1 + (-1) ** ((m + 1) // 2) * prev / ((m + 1) // 2)
+            if m > 1:
+                s1 = s1 - (-1) ** ((m - 1) // 2) * prev / ((m - 1) // 2)
+        nxt, cur = cur, prev
+        if n % 8 == 0:  # (keep the values finite: they grow by up to 1e20 per 8 steps)
+            scale = xp.where(xp.abs(cur) > 1e200, 1e-200, 1.0)
+            cur, nxt, norm, s0, s1 = cur * scale, nxt * scale, norm * scale, s0 * scale, s1 * scale
+    norm = norm + cur
+    j0, j1 = cur / norm, nxt / norm
+    lead = _log_half_euler(xp, x)
+    if nu == 0:
+        return (2 / math.pi) * (lead * j0 - 2 * s0 / norm)
+    return (2 / math.pi) * (lead * j1 - j0 / x + s1 / norm)
+
+
+def _bessel_y_core(xp: Any, x: Any, nu: int) -> Any:
+    """Y0 or Y1: -inf at 0, NaN below, 0 at inf (torch: NaN)."""
+    out = xp.full(x.shape, xp.nan)
+    _fill(out, (x > 0) & (x < _Y_SERIES_BELOW), lambda v: _y_small(xp, v, nu), x)
+    _fill(out, (x >= _Y_SERIES_BELOW) & (x < _J_SWITCH), lambda v: _y_miller(xp, v, nu), x)
+    big = (x >= _J_SWITCH) & (x < xp.inf)
+    _fill(out, big, lambda v: _bessel_j_asymptotic(xp, v, nu, second=True), x)
+    out = xp.where(x == 0, -xp.inf, out)
+    return xp.where(x == xp.inf, 0.0, out)
+
+
+_K_SERIES_BELOW = 1.0
+_K_ASYMPTOTIC_FROM = 25.0
+_K_STEP = 1 / 32  # trapezoidal steps in t over [0, 4.5]: e^(x (1 - cosh 4.5)) < 1e-18 for x >= 1
+_K_NODES = 145
+
+
+def _k_small(xp: Any, x: Any, nu: int) -> Any:
+    """K0 or K1 for 0 < x < 1 from their series (DLMF 10.31.2, positive sums):
+    K0 = -(log(x/2) + gamma) I0 + sum_{k>=1} H_k (x^2/4)^k / k!^2,
+    K1 = 1/x + log(x/2) I1 - x/4 sum_{k>=0} (psi(k+1) + psi(k+2)) (x^2/4)^k / (k! (k+1)!)."""
+    q = 0.25 * x * x
+    term = xp.ones_like(x)
+    harmonic = 0.0
+    if nu == 0:
+        acc = xp.zeros_like(x)
+        for k in range(1, _Y_SERIES_TERMS):
+            term = term * q / (k * k)
+            harmonic += 1.0 / k
+            acc = acc + harmonic * term
+        return acc - _log_half_euler(xp, x) * _bessel_i_series(xp, x, 0)
+    acc = xp.full(x.shape, 1.0 - 2 * _EULER)
+    for k in range(1, _Y_SERIES_TERMS):
+        term = term * q / (k * (k + 1))
+        harmonic += 1.0 / k
+        acc = acc + (2 * harmonic + 1.0 / (k + 1) - 2 * _EULER) * term
+    return 1 / x + xp.log(0.5 * x) * _bessel_i_series(xp, x, 1) - 0.25 * x * acc
+
+
+def _k_integral(xp: Any, x: Any, nu: int) -> Any:
+    """e^x K_nu(x) for 1 <= x < 25 as int_0^inf e^(-x (cosh t - 1)) cosh(nu t) dt by the
+    trapezoidal rule (exponentially accurate for this analytic, fast decaying integrand)."""
+    acc = xp.zeros_like(x)
+    for k in range(_K_NODES - 1, -1, -1):
+        t = k * _K_STEP
+        w = 0.5 if k == 0 else 1.0
+        acc = acc + (w * math.cosh(nu * t)) * xp.exp(-x * (math.cosh(t) - 1.0))
+    return _K_STEP * acc
+
+
+def _k_asymptotic(xp: Any, x: Any, nu: int) -> Any:
+    """e^x K_nu(x) for x >= 25: sqrt(pi/(2x)) (1 + (mu-1)/(8x) + (mu-1)(mu-9)/(2! (8x)^2)
+    + ...), mu = 4 nu^2 (DLMF 10.40.2)."""
+    mu = 4.0 * nu * nu
+    term = xp.ones_like(x)
+    acc = xp.ones_like(x)
+    for k in range(1, _I_ASYMPTOTIC_TERMS):
+        term = term * (mu - (2 * k - 1) ** 2) / (k * 8 * x)
+        acc = acc + term
+    return xp.sqrt(math.pi / (2 * x)) * acc
+
+
+def _bessel_k_core(xp: Any, x: Any, nu: int, scaled: bool) -> Any:
+    """K_nu(x), or e^x K_nu(x) when ``scaled``: inf at 0, NaN below 0, 0 at inf."""
+    out = xp.full(x.shape, xp.nan)
+
+    def small(v: Any) -> Any:
+        r = _k_small(xp, v, nu)
+        return r * xp.exp(v) if scaled else r
+
+    def rest(v: Any) -> Any:
+        r = xp.where(
+            v < _K_ASYMPTOTIC_FROM,
+            _k_integral(xp, xp.minimum(v, _K_ASYMPTOTIC_FROM), nu),
+            _k_asymptotic(xp, xp.maximum(v, _K_ASYMPTOTIC_FROM), nu),
+        )
+        return r if scaled else r * xp.exp(-v)
+
+    _fill(out, (x > 0) & (x < _K_SERIES_BELOW), small, x)
+    _fill(out, (x >= _K_SERIES_BELOW) & (x < xp.inf), rest, x)
+    out = xp.where(x == 0, xp.inf, out)
+    return xp.where(x == xp.inf, 0.0, out)
 
 
 def _bessel_j_gpu(xp: Any, x: Any, nu: int) -> Any:
@@ -1569,6 +1727,45 @@ def _bessel_j1_gpu(xp: Any, x: Any) -> Any:
     return _bessel_j_gpu(xp, x, 1)
 
 
+def bessel_y0(input: Tensor) -> Tensor:
+    """The Bessel function of the second kind of order 0 (no gradient, as torch): -inf
+    at 0, NaN for negative x, 0 at inf (torch: NaN)."""
+    x = _floating(input, "bessel_y0", half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _bessel_y_core(xp, v, 0)))
+
+
+def bessel_y1(input: Tensor) -> Tensor:
+    """The Bessel function of the second kind of order 1 (no gradient, as torch): -inf
+    at 0, NaN for negative x, 0 at inf (torch: NaN)."""
+    x = _floating(input, "bessel_y1", half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _bessel_y_core(xp, v, 1)))
+
+
+def _bessel_k(input: Tensor, nu: int, scaled: bool, name: str) -> Tensor:
+    x = _floating(input, name, half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _bessel_k_core(xp, v, nu, scaled)))
+
+
+def modified_bessel_k0(input: Tensor) -> Tensor:
+    """The modified Bessel function of the second kind K0 (no gradient, as torch)."""
+    return _bessel_k(input, 0, False, "modified_bessel_k0")
+
+
+def modified_bessel_k1(input: Tensor) -> Tensor:
+    """The modified Bessel function of the second kind K1 (no gradient, as torch)."""
+    return _bessel_k(input, 1, False, "modified_bessel_k1")
+
+
+def scaled_modified_bessel_k0(input: Tensor) -> Tensor:
+    """e^x K0(x) (no gradient, as torch)."""
+    return _bessel_k(input, 0, True, "scaled_modified_bessel_k0")
+
+
+def scaled_modified_bessel_k1(input: Tensor) -> Tensor:
+    """e^x K1(x) (no gradient, as torch)."""
+    return _bessel_k(input, 1, True, "scaled_modified_bessel_k1")
+
+
 def spherical_bessel_j0(input: Tensor) -> Tensor:
     """The spherical Bessel function j0(x) = sin(x)/x (no gradient, as torch)."""
     x = _floating(input, "spherical_bessel_j0", half=False)
@@ -1617,4 +1814,13 @@ def modified_bessel_i1(input: Tensor) -> Tensor:
     return _nondiff(x, lambda a: bessel_i_values(a, 1, False))
 
 
-__all__ += ["modified_bessel_i0", "modified_bessel_i1"]
+__all__ += [
+    "bessel_y0",
+    "bessel_y1",
+    "modified_bessel_i0",
+    "modified_bessel_i1",
+    "modified_bessel_k0",
+    "modified_bessel_k1",
+    "scaled_modified_bessel_k0",
+    "scaled_modified_bessel_k1",
+]
