@@ -377,3 +377,9 @@ def test_out_keyword_rules():
     before = same_shape._version
     dl.add(dl.ones(2), 1, out=same_shape)
     assert same_shape.tolist() == [2.0, 2.0] and same_shape._version > before
+
+
+def test_searchsorted_refuses_zero_dim_boundaries_as_torch():
+    for lib in (torch, dl):
+        with pytest.raises(RuntimeError, match="boundaries tensor should have positive dimension"):
+            lib.searchsorted(lib.tensor(1.0), lib.tensor([1.0]))

@@ -1838,6 +1838,11 @@ def searchsorted(
     ``sorted_sequence`` along its last dim, as ``argsort`` gives), an unsorted sequence."""
     from darklib.ops import reduction as R
 
+    if isinstance(sorted_sequence, Tensor) and sorted_sequence.ndim == 0:
+        raise RuntimeError(
+            "searchsorted(): boundaries tensor should have positive dimension, but got 0 "
+            "dimension"
+        )
     if sorter is not None:
         seq = _check_tensor(sorted_sequence, "searchsorted")
         if not isinstance(sorter, Tensor):
