@@ -15,6 +15,9 @@ Rows (targets in brackets, as time ratios darklib / torch):
 (e) resampling (interpolate) at (32, 64, 32, 32), forward + backward     [no target]
 (f) scaled_dot_product_attention, q = k = v of (32, 8, 128, 64), plain and causal,
     forward + backward                                                  [no target]
+(g) normalisation of the same 2M values: layer_norm over rows of 1024, batch_norm
+    (training) and group_norm (8 groups) of (32, 64, 32, 32), forward + backward
+                                                                        [no target]
 
 darklib and torch runs alternate inside each repeat, so both see the same machine load;
 the figures are medians, and "(best)" compares the fastest repeats, which other processes
@@ -209,6 +212,12 @@ ATTENTION_CASES = [
     for causal in (False, True)
 ]
 
+NORM_CASES = [
+    ("layer_norm (2048, 1024)", lambda F, t: F.layer_norm(t.reshape(2048, 1024), (1024,))),
+    ("batch_norm training (32,64,32,32)", lambda F, t: F.batch_norm(t, None, None, training=True)),
+    ("group_norm 8 groups (32,64,32,32)", lambda F, t: F.group_norm(t, 8)),
+]
+
 
 def unary_rows(device: str, repeats: int, torch_ok: bool, cases: list, target) -> list:
     r = np.random.default_rng(2)
@@ -284,7 +293,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9, help="timed repeats per row (median)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true", help="fewer repeats, skip extras")
-    ap.add_argument("--rows", default="abcdef", help="row groups to run, e.g. 'cd' (default: all)")
+    ap.add_argument("--rows", default="abcdefg", help="row groups to run, e.g. 'cd' (default: all)")
     args = ap.parse_args()
     device = args.device
     if device == "cuda" and not dl.cuda.is_available():
@@ -310,10 +319,11 @@ def main() -> None:
         "d": lambda: dcgan_rows(device, repeats, torch_ok),
         "e": lambda: unary_rows(device, repeats, torch_ok, RESAMPLE_CASES, None),
         "f": lambda: unary_rows(device, repeats, torch_ok, ATTENTION_CASES, None),
+        "g": lambda: unary_rows(device, repeats, torch_ok, NORM_CASES, None),
     }
     rows = []
     for key in args.rows:
-        if key in "ef" and args.quick:
+        if key in "efg" and args.quick:
             continue
         rows += groups[key]()
 
