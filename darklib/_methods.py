@@ -18,7 +18,7 @@ from darklib.ops import elementwise as E
 from darklib.ops import linalg as L
 from darklib.ops import products as P
 from darklib.ops import special as SP
-from darklib.tensor import Tensor
+from darklib.tensor import NamedConstant, Tensor
 
 _SEQUENCES = (list, tuple)
 
@@ -852,16 +852,10 @@ for _name in (
 # ------------------------------------------------------------------ legacy and storage forms
 
 
-class layout:
+class layout(NamedConstant):
     """A tensor's memory layout (``torch.layout``): darklib's tensors are all strided."""
 
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"darklib.{self.name}"
+    __slots__ = ()
 
 
 strided = layout("strided")

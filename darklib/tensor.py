@@ -118,11 +118,9 @@ _TYPE_NAMES = {
 }
 
 
-class memory_format:
-    """A memory layout, as ``torch.memory_format``: ``contiguous_format`` (row-major),
-    ``preserve_format`` (the source's layout: the default of clone and the ``*_like``
-    functions), ``channels_last`` (NCHW tensors stored as NHWC, rank 4) and
-    ``channels_last_3d`` (NCDHW stored as NDHWC, rank 5). ``stride()`` shows the layout."""
+class NamedConstant:
+    """A named singleton that prints as ``darklib.<name>`` (torch's memory formats and
+    layouts)."""
 
     __slots__ = ("_name",)
 
@@ -131,6 +129,15 @@ class memory_format:
 
     def __repr__(self) -> str:
         return f"darklib.{self._name}"
+
+
+class memory_format(NamedConstant):
+    """A memory layout, as ``torch.memory_format``: ``contiguous_format`` (row-major),
+    ``preserve_format`` (the source's layout: the default of clone and the ``*_like``
+    functions), ``channels_last`` (NCHW tensors stored as NHWC, rank 4) and
+    ``channels_last_3d`` (NCDHW stored as NDHWC, rank 5). ``stride()`` shows the layout."""
+
+    __slots__ = ()
 
 
 contiguous_format = memory_format("contiguous_format")

@@ -533,32 +533,28 @@ adaptive_max_pool2d_with_indices = _adaptive_with_indices(adaptive_max_pool2d)
 adaptive_max_pool3d_with_indices = _adaptive_with_indices(adaptive_max_pool3d)
 
 
-def fractional_max_pool2d_with_indices(
-    input: Tensor,
-    kernel_size: Any,
-    output_size: Any = None,
-    output_ratio: Any = None,
-    return_indices: bool = False,
-    _random_samples: Any = None,
-) -> tuple[Tensor, Tensor]:
-    """``fractional_max_pool2d`` returning ``(output, indices)``."""
-    return fractional_max_pool2d(
-        input, kernel_size, output_size, output_ratio, True, _random_samples
-    )
+def _fractional_with_indices(pool: Any) -> Any:
+    """``pool`` (a fractional max pool) returning ``(output, indices)``, as torch's
+    ``*_with_indices`` forms."""
+
+    def with_indices(
+        input: Tensor,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Any = None,
+    ) -> tuple[Tensor, Tensor]:
+        return pool(input, kernel_size, output_size, output_ratio, True, _random_samples)
+
+    name = f"{pool.__name__}_with_indices"
+    with_indices.__name__ = with_indices.__qualname__ = name
+    with_indices.__doc__ = f"``{pool.__name__}`` returning ``(output, indices)``."
+    return with_indices
 
 
-def fractional_max_pool3d_with_indices(
-    input: Tensor,
-    kernel_size: Any,
-    output_size: Any = None,
-    output_ratio: Any = None,
-    return_indices: bool = False,
-    _random_samples: Any = None,
-) -> tuple[Tensor, Tensor]:
-    """``fractional_max_pool3d`` returning ``(output, indices)``."""
-    return fractional_max_pool3d(
-        input, kernel_size, output_size, output_ratio, True, _random_samples
-    )
+fractional_max_pool2d_with_indices = _fractional_with_indices(fractional_max_pool2d)
+fractional_max_pool3d_with_indices = _fractional_with_indices(fractional_max_pool3d)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:

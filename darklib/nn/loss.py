@@ -224,21 +224,14 @@ class NLLLoss2d(NLLLoss):
     """torch's deprecated name for :class:`NLLLoss` on (N, C, H, W) inputs (NLLLoss takes
     them itself); warns as torch does."""
 
-    def __init__(
-        self,
-        weight: Tensor | None = None,
-        size_average: bool | None = None,
-        ignore_index: int = -100,
-        reduce: bool | None = None,
-        reduction: str = "mean",
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         warnings.warn(
             "`NLLLoss2d` has been deprecated (as in torch); use `NLLLoss`, which takes "
             "(N, C, H, W) inputs, as a drop-in replacement",
             FutureWarning,
             stacklevel=2,
         )
-        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+        super().__init__(*args, **kwargs)
 
 
 class BCELoss(_WeightedLoss):
