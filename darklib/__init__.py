@@ -23,6 +23,7 @@ from darklib import (
     special,
     testing,
     utils,
+    version,
 )
 from darklib._methods import layout, nonzero_static, strided
 from darklib._namespace import *  # noqa: F403  (torch's top-level functional forms, ...)
@@ -566,4 +567,4 @@ def _out_keywords() -> None:
 
 _out_keywords()
 
-__version__ = "0.1.0"
+from darklib.version import __version__  # noqa: E402

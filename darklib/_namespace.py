@@ -401,6 +401,28 @@ def range(  # (torch's name; nothing in this module uses the builtin after it)
     )
 
 
+def compile(  # (torch's name)
+    model: Any = None,
+    *,
+    fullgraph: bool = False,
+    dynamic: bool | None = None,
+    backend: Any = None,
+    mode: str | None = None,
+    options: dict | None = None,
+    disable: bool = False,
+    **_: Any,
+) -> Any:
+    """``torch.compile``'s place: darklib has no graph compiler, so the model or function
+    comes back as it is and runs eagerly (what torch's ``backend="eager"`` does; results
+    are the same, the speed is darklib's). Scripts that compile their model run unchanged;
+    as a decorator, with or without arguments, too."""
+    if model is None:
+        return lambda fn: fn
+    if not callable(model):
+        raise InvalidType(f"compile: expected a module or a function, got {type(model).__name__}")
+    return model
+
+
 def cond(pred: Any, true_fn: Any, false_fn: Any, operands: tuple = ()) -> Any:
     """``true_fn(*operands)`` if ``pred`` (a bool or a one-element tensor) holds, else
     ``false_fn(*operands)``: torch's control-flow operator, run eagerly."""
@@ -472,4 +494,5 @@ __all__ = [
     "detach",
     "isreal",
     "range",
+    "compile",
 ]

@@ -383,3 +383,22 @@ def test_searchsorted_refuses_zero_dim_boundaries_as_torch():
     for lib in (torch, dl):
         with pytest.raises(RuntimeError, match="boundaries tensor should have positive dimension"):
             lib.searchsorted(lib.tensor(1.0), lib.tensor([1.0]))
+
+
+def test_compile_runs_eagerly_and_version_names():
+    model = dl.nn.Linear(2, 2)
+    assert dl.compile(model) is model and model.compile() is None
+
+    @dl.compile
+    def double(x):
+        return x * 2
+
+    @dl.compile(mode="max-autotune", fullgraph=True)
+    def inc(x):
+        return x + 1
+
+    assert double(dl.ones(1)).item() == 2.0 and inc(dl.ones(1)).item() == 2.0
+    with pytest.raises(TypeError, match="module or a function"):
+        dl.compile(3)
+    assert dl.version.__version__ == dl.__version__
+    assert dl.version.cuda is None or isinstance(dl.version.cuda, str)

@@ -666,6 +666,10 @@ class Module:
     def half(self) -> Module:
         return self._apply_arrays(lambda a: a.astype(np.float16), floating_only=True)
 
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``torch.nn.Module.compile``'s place: darklib has no graph compiler, so the module
+        keeps running eagerly (see :func:`darklib.compile`)."""
+
     # ----------------------------------------------------------------- calling
     def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
         if not (
