@@ -10,6 +10,7 @@ result must cast to ``out``'s dtype without changing kind (no float into an int 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Callable
@@ -68,10 +69,23 @@ def _write(op: str, result: Any, out: Any) -> Any:
                 UserWarning,
                 stacklevel=3,
             )
-        out.resize_(tuple(result.shape))
-    with no_grad():
-        out.copy_(result)
+    # resize_ allocates, and the copy launches, on the current GPU: on out's GPU here
+    with _device_of(out):
+        if tuple(out.shape) != tuple(result.shape):
+            out.resize_(tuple(result.shape))
+        with no_grad():
+            out.copy_(result)
     return out
+
+
+def _device_of(t: Tensor) -> Any:
+    """The CuPy device of a CUDA tensor as a context manager (a no-op on the CPU and with
+    one GPU)."""
+    from darklib import backend
+
+    if backend.one_gpu or not backend.is_cuda_array(t.array):
+        return contextlib.nullcontext()
+    return t.array.device
 
 
 def with_out(fn: Callable, op: str) -> Callable:

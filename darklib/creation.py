@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -1364,11 +1365,19 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
     if arr.dtype.kind != "f":
         raise InvalidType(f"poisson(): expected floating-point rates, got {input.dtype}")
     xp = get_xp(arr)
-    rates = arr.astype(np.float64)
-    if not bool((rates >= 0).all()):  # (NaN too)
-        raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
     gen = _random.resolve(generator, "poisson")
-    return Tensor._wrap(gen.sample("poisson", xp, arr.shape, arr.dtype, params=[rates]))
+    with _on_gpu_of(arr):  # (the generator and kernels of the input's GPU, not the current)
+        rates = arr.astype(np.float64)
+        if not bool((rates >= 0).all()):  # (NaN too)
+            raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
+        return Tensor._wrap(gen.sample("poisson", xp, arr.shape, arr.dtype, params=[rates]))
+
+
+def _on_gpu_of(arr: Any) -> Any:
+    """``arr``'s CuPy device as a context manager (nothing on the CPU): CuPy allocates,
+    launches and picks darklib's generator stream on the current GPU, which need not be
+    the one holding ``arr``."""
+    return arr.device if is_cuda_array(arr) else contextlib.nullcontext()
 
 
 def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
@@ -1382,14 +1391,20 @@ def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
                 f"binomial only supports floating-point dtypes for {name}, got: "
                 f"{_dt.from_numpy_dtype(t.array.dtype)}"
             )
+    if count.device != prob.device:
+        raise RuntimeError(
+            "binomial(): expected all tensors to be on the same device, but found count on "
+            f"{count.device} and prob on {prob.device}"
+        )
     xp = get_xp(count.array)
     shape = np.broadcast_shapes(count.array.shape, prob.array.shape)
-    n = xp.broadcast_to(count.array.astype(np.float64), shape)
-    p = xp.broadcast_to(prob.array.astype(np.float64), shape)
-    bad = xp.isnan(n) | xp.isnan(p)
-    trials = xp.floor(xp.where(bad, 0.0, xp.maximum(n, 0.0))).astype(np.int64)
-    chance = xp.clip(xp.where(bad, 0.0, p), 0.0, 1.0)
     gen = _random.resolve(generator, "binomial")
     dtype = np.result_type(count.array.dtype, prob.array.dtype)
-    out = gen.sample("binomial", xp, shape, np.float64, params=[trials, chance])
-    return Tensor._wrap(xp.where(bad, np.nan, out).astype(dtype, copy=False))
+    with _on_gpu_of(count.array):
+        n = xp.broadcast_to(count.array.astype(np.float64), shape)
+        p = xp.broadcast_to(prob.array.astype(np.float64), shape)
+        bad = xp.isnan(n) | xp.isnan(p)
+        trials = xp.floor(xp.where(bad, 0.0, xp.maximum(n, 0.0))).astype(np.int64)
+        chance = xp.clip(xp.where(bad, 0.0, p), 0.0, 1.0)
+        out = gen.sample("binomial", xp, shape, np.float64, params=[trials, chance])
+        return Tensor._wrap(xp.where(bad, np.nan, out).astype(dtype, copy=False))

@@ -124,14 +124,18 @@ def get_device_capability(dev: Any = None) -> tuple[int, int]:
 
 def mem_get_info(dev: Any = None) -> tuple[int, int]:
     """(free, total) bytes of the GPU, as the driver reports them."""
-    free, total = _gpu(dev).mem_info
+    gpu = _gpu(dev)
+    with gpu:  # (cudaMemGetInfo reports the current device's memory)
+        free, total = gpu.mem_info
     return int(free), int(total)
 
 
 def synchronize(dev: Any = None) -> None:
     """Wait for all kernels on the GPU (the current one by default; a no-op without CUDA)."""
     if backend.cuda_available():
-        _gpu(dev).synchronize()
+        gpu = _gpu(dev)
+        with gpu:
+            gpu.synchronize()
 
 
 def _pool():
@@ -189,7 +193,8 @@ def initial_seed() -> int:
 
 class Stream:
     """A CUDA stream: darklib's ops inside ``with dl.cuda.stream(s):`` queue their kernels
-    on ``s``. ``priority``: lower numbers run first (0, the default, or -1)."""
+    on ``s``, and the block runs on ``s``'s GPU (the current device there, as in torch).
+    ``priority``: lower numbers run first (0, the default, or -1)."""
 
     def __init__(self, device: Any = None, priority: int = 0):
         if not backend.cuda_available():
@@ -198,11 +203,12 @@ class Stream:
         with _gpu(device):
             self._s = _cupy().cuda.Stream(non_blocking=True, **options)
         self.device = backend.device("cuda", _index(device))
+        self._entered: list = []  # the device contexts of nested ``with`` blocks
 
     @classmethod
     def _of(cls, s: Any, index: int) -> Stream:
         out = cls.__new__(cls)
-        out._s, out.device = s, backend.device("cuda", index)
+        out._s, out.device, out._entered = s, backend.device("cuda", index), []
         return out
 
     def synchronize(self) -> None:
@@ -213,7 +219,8 @@ class Stream:
         return bool(self._s.done)
 
     def wait_event(self, event: Event) -> None:
-        self._s.wait_event(event._e)
+        if event._e is not None:  # (an event never recorded: nothing to wait for, as torch)
+            self._s.wait_event(event._e)
 
     def wait_stream(self, stream: Stream) -> None:
         self.wait_event(stream.record_event())
@@ -224,11 +231,23 @@ class Stream:
         return event
 
     def __enter__(self) -> Stream:
-        self._s.__enter__()
+        # CuPy refuses to make a stream current on another GPU than the current one: the
+        # block runs on the stream's GPU (torch's stream context switches device too)
+        gpu = device(self.device)
+        gpu.__enter__()
+        try:
+            self._s.__enter__()
+        except BaseException:
+            gpu.__exit__(None, None, None)
+            raise
+        self._entered.append(gpu)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._s.__exit__(*exc)
+        try:
+            self._s.__exit__(*exc)
+        finally:
+            self._entered.pop().__exit__(*exc)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Stream) and self._s.ptr == other._s.ptr
@@ -247,8 +266,8 @@ def current_stream(device: Any = None) -> Stream:
 
 
 def default_stream(device: Any = None) -> Stream:
-    _cupy()
-    return Stream._of(_cupy().cuda.Stream.null, _index(device))
+    index = int(_gpu(device).id)  # (checked against the GPUs that exist)
+    return Stream._of(_cupy().cuda.Stream.null, index)
 
 
 def stream(s: Stream | None) -> Any:
@@ -266,32 +285,55 @@ class Event:
     start, end = dl.cuda.Event(enable_timing=True), dl.cuda.Event(enable_timing=True)
     start.record(); y = model(x); end.record(); end.synchronize()
     ms = start.elapsed_time(end)
+
+    As torch's, the event is created on the GPU of the first stream it is recorded on
+    (CUDA refuses to record an event on another GPU's stream); until then it counts as
+    done and waiting for it does nothing.
     """
 
     def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess=False):
         if not backend.cuda_available():
             raise RuntimeError("dl.cuda.Event needs a GPU, and CUDA is not available")
+        if interprocess and enable_timing:
+            raise ValueError("Timing must be disabled for interprocess events")
         self._timing = bool(enable_timing)
-        self._e = _cupy().cuda.Event(
-            block=bool(blocking), disable_timing=not enable_timing, interprocess=interprocess
-        )
+        self._flags = {
+            "block": bool(blocking),
+            "disable_timing": not enable_timing,
+            "interprocess": bool(interprocess),
+        }
+        self._e: Any = None
+        self.device: backend.device | None = None
 
     def record(self, stream: Stream | None = None) -> None:
         """Mark the point reached by ``stream`` (the current one by default)."""
-        self._e.record(None if stream is None else stream._s)
+        stream = current_stream() if stream is None else stream
+        if self._e is not None and self.device != stream.device:
+            raise RuntimeError(
+                f"Event device {self.device} does not match recording stream's device "
+                f"{stream.device}"
+            )
+        with _gpu(stream.device):  # (as torch, on the stream's GPU)
+            if self._e is None:
+                self._e = _cupy().cuda.Event(**self._flags)
+                self.device = stream.device
+            self._e.record(stream._s)
 
     def wait(self, stream: Stream | None = None) -> None:
         """Make ``stream`` (the current one by default) wait until this event has happened."""
         (current_stream() if stream is None else stream).wait_event(self)
 
     def query(self) -> bool:
-        return bool(self._e.done)
+        return True if self._e is None else bool(self._e.done)
 
     def synchronize(self) -> None:
-        self._e.synchronize()
+        if self._e is not None:
+            self._e.synchronize()
 
     def elapsed_time(self, end: Event) -> float:
         """Milliseconds between this event and ``end`` (both recorded, with timing on)."""
         if not (self._timing and end._timing):
             raise RuntimeError("elapsed_time: both events must be created with enable_timing=True")
+        if self._e is None or end._e is None:
+            raise RuntimeError("elapsed_time: both events must be recorded before timing them")
         return float(_cupy().cuda.get_elapsed_time(self._e, end._e))

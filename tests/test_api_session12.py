@@ -7,6 +7,7 @@ import torch
 
 import darklib as dl
 from darklib.utils.hooks import RemovableHandle
+from tests.oracle import DEVICES
 
 
 def test_top_level_vmap_is_func_vmap():
@@ -323,6 +324,36 @@ def test_poisson_and_binomial_draws():
     assert (b[:, 1] == 5).all() and (b[:, 2] == 0).all() and np.isnan(b[:, 3]).all()
     with pytest.raises(ValueError, match="floating-point dtypes for count"):
         dl.binomial(dl.tensor([3, 2]), dl.tensor([0.5, 0.5]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_poisson_binomial_out_and_dlpack_on_each_device(device):
+    dl.manual_seed(0)
+    rates = dl.tensor([0.0, 2.0, 1e16], device=device).expand(4000, 3).contiguous()
+    draws = dl.poisson(rates)
+    assert draws.device == rates.device and draws.dtype == dl.float32
+    host = draws.cpu().numpy()
+    assert (host[:, 0] == 0).all()
+    np.testing.assert_allclose(host[:, 1].mean(), 2.0, rtol=0.1)
+    np.testing.assert_allclose(host[:, 2].mean(), 1e16, rtol=1e-6)  # (a normal there)
+    counts = dl.tensor([10.0, -3.0, 4.0], device=device).expand(4000, 3).contiguous()
+    probs = dl.tensor([0.3, 0.5, float("nan")], device=device)
+    b = dl.binomial(counts, probs)
+    assert b.device == counts.device and b.dtype == dl.float32
+    bh = b.cpu().numpy()
+    np.testing.assert_allclose(bh[:, 0].mean(), 3.0, rtol=0.1)
+    assert (bh[:, 1] == 0).all() and np.isnan(bh[:, 2]).all()
+    if device != "cpu":
+        with pytest.raises(RuntimeError, match="same device"):
+            dl.binomial(counts, probs.cpu())
+    o = dl.empty(0, device=device)
+    assert dl.add(dl.arange(3.0, device=device), 1, out=o) is o
+    assert o.device == dl.device(device) and o.tolist() == [1.0, 2.0, 3.0]
+    x = dl.arange(4.0, device=device)
+    y = dl.from_dlpack(x)  # (a CuPy array's memory on the GPU)
+    assert y.device == x.device
+    y[1] = 50.0
+    assert x.tolist() == [0.0, 50.0, 2.0, 3.0]
 
 
 def test_old_top_level_forms():

@@ -155,3 +155,25 @@ def test_streams_wait_for_each_other():
     b.synchronize()
     assert total.item() == 2 * (1 << 20)
     assert dl.cuda.default_stream() != a
+
+
+@gpu
+def test_a_streams_block_runs_on_its_gpu_and_events_follow_their_stream():
+    last = dl.cuda.device_count() - 1
+    s = dl.cuda.Stream(device=last)
+    e = dl.cuda.Event()
+    assert e.query()  # never recorded: done, and waiting for it does nothing (as torch)
+    e.wait()
+    e.synchronize()
+    with dl.cuda.stream(s):  # (CuPy alone refuses a stream of another GPU than the current)
+        assert dl.cuda.current_device() == last and dl.cuda.current_stream() == s
+        x = dl.ones(4, device="cuda") * 3
+        e.record()
+    assert x.device == dl.device("cuda", last) and dl.cuda.current_device() == 0
+    e.synchronize()
+    assert e.query() and x.sum().item() == 12.0
+    with pytest.raises(RuntimeError, match="recorded"):
+        dl.cuda.Event(enable_timing=True).elapsed_time(dl.cuda.Event(enable_timing=True))
+    free, total = dl.cuda.mem_get_info(last)
+    assert 0 < free <= total
+    dl.cuda.synchronize(last)

@@ -61,17 +61,24 @@ def test_fractional_max_pool3d_matches_torch_given_its_samples(seed):
     np.testing.assert_array_equal(dx.grad.numpy(), tx.grad.numpy())
 
 
-def test_nan_windows_pick_the_last_nan_as_torch():
+@pytest.mark.parametrize("device", DEVICES)
+def test_nan_windows_pick_the_last_nan_as_torch(device):
     x = np.arange(25.0, dtype=np.float32).reshape(1, 1, 5, 5)
     x[0, 0, 1, 1] = x[0, 0, 0, 1] = np.nan
     u = np.array([[[0.3, 0.7]]], np.float32)
-    _, it = TF.fractional_max_pool2d(
+    yt, it = TF.fractional_max_pool2d(
         torch.tensor(x), 2, output_size=3, return_indices=True, _random_samples=torch.tensor(u)
     )
-    _, idx = DF.fractional_max_pool2d(
-        dl.tensor(x), 2, output_size=3, return_indices=True, _random_samples=dl.tensor(u)
+    y, idx = DF.fractional_max_pool2d(
+        dl.tensor(x, device=device),
+        2,
+        output_size=3,
+        return_indices=True,
+        _random_samples=dl.tensor(u, device=device),
     )
-    assert idx.numpy().tolist() == it.numpy().tolist()
+    assert idx.device == y.device == dl.device(device)
+    assert idx.cpu().numpy().tolist() == it.numpy().tolist()
+    np.testing.assert_array_equal(y.cpu().numpy(), yt.numpy())
 
 
 def test_layers_ratios_fresh_samples_and_errors():

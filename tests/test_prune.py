@@ -8,6 +8,7 @@ import torch.nn.utils.prune as TP
 
 import darklib as dl
 import darklib.nn.utils.prune as DP
+from tests.oracle import DEVICES
 
 
 def _pair(kind="linear", seed=0):
@@ -146,3 +147,22 @@ def test_bad_amounts_raise_torchs_errors(amount, error, message):
         DP.l1_unstructured(d, "weight", amount=amount)
     # a failed pruning leaves the module as it was
     assert sorted(d.state_dict()) == ["bias", "weight"] and not DP.is_pruned(d)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_method_builds_its_mask_on_the_parameters_device(device):
+    dl.manual_seed(0)
+    layer = dl.nn.Conv2d(3, 6, 3).to(device)
+    DP.random_structured(layer, "weight", amount=2, dim=0)
+    DP.ln_structured(layer, "weight", amount=1, n=2, dim=1)
+    DP.l1_unstructured(layer, "weight", amount=0.2)
+    DP.random_unstructured(layer, "bias", amount=2)
+    for name in ("weight", "bias"):
+        mask = getattr(layer, name + "_mask")
+        assert mask.device == getattr(layer, name).device == dl.device(device)
+    kept = layer.weight_mask.cpu().numpy()
+    assert (kept.reshape(6, -1).any(axis=1).sum() == 4) and (kept.any(axis=(0, 2, 3)).sum() == 2)
+    assert int((layer.bias_mask == 0).sum()) == 2
+    layer(dl.randn(1, 3, 5, 5, device=device)).sum().backward()
+    grad = layer.weight_orig.grad.cpu().numpy()
+    assert (grad[kept == 0] == 0).all()

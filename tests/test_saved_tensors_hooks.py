@@ -119,6 +119,16 @@ def test_save_on_cpu_gives_the_same_gradients(device):
         offloaded = grads(dl.autograd.graph.save_on_cpu(pin_memory=pin))
         for a, b in zip(plain, offloaded, strict=True):
             np.testing.assert_array_equal(a, b)
+        # what waits for backward: a host copy (page-locked if asked), back on the device
+        hooks = dl.autograd.graph.save_on_cpu(pin_memory=pin)
+        t = dl.tensor(xn, device=device)[:, ::2]  # (a strided view)
+        packed = hooks.pack_hook(t)
+        host = packed[1]
+        assert host.device == dl.device("cpu") and host.is_pinned() == pin
+        np.testing.assert_array_equal(host.numpy(), xn[:, ::2])
+        back = hooks.unpack_hook(packed)
+        assert back.device == t.device and back.dtype == t.dtype
+        np.testing.assert_array_equal(back.cpu().numpy(), xn[:, ::2])
 
 
 def test_unpack_must_give_back_a_tensor_like_the_saved_one():

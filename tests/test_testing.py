@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import darklib as dl
+from tests.oracle import DEVICES
 
 NAN, INF = float("nan"), float("inf")
 
@@ -153,3 +154,15 @@ def test_make_tensor_options():
         make_tensor(2, dtype=dl.float32, device="cpu", low=3, high=1)
     with pytest.raises(ValueError, match="requires_grad=True"):
         make_tensor(2, dtype=dl.int64, device="cpu", requires_grad=True)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", ["float16", "float32", "int64", "uint8", "bool"])
+def test_make_tensor_on_each_device(device, dtype):
+    from darklib.testing import make_tensor
+
+    t = make_tensor(4, 6, dtype=getattr(dl, dtype), device=device, noncontiguous=True)
+    assert t.device == dl.device(device) and t.dtype == getattr(dl, dtype)
+    assert t.shape == (4, 6) and not t.is_contiguous()
+    z = make_tensor(200, dtype=getattr(dl, dtype), device=device, exclude_zero=True)
+    assert z.device == dl.device(device) and bool((z != 0).all())

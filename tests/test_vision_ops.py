@@ -450,6 +450,37 @@ def test_roi_pool_matches_the_bin_by_bin_algorithm(scale, device):
     assert repr(ops.RoIPool(7, 0.25)) == "RoIPool(output_size=7, spatial_scale=0.25)"
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_nms_and_masks_to_boxes_keep_the_device(device):
+    boxes = dl.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], device=device)
+    keep = ops.nms(boxes, dl.tensor([0.9, 0.8, 0.7], device=device), 0.5)
+    assert keep.device == boxes.device and keep.dtype == dl.int64 and keep.tolist() == [0, 2]
+    masks = dl.zeros(2, 4, 5, device=device)
+    masks[1, 1:3, 2:4] = 1
+    got = ops.masks_to_boxes(masks)
+    assert got.device == boxes.device and got.tolist() == [[0, 0, 0, 0], [2, 1, 3, 2]]
+    empty = ops.masks_to_boxes(dl.zeros(2, 0, 5, device=device))  # (an axis of size 0)
+    assert empty.device == boxes.device and empty.tolist() == [[0.0] * 4] * 2
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_roi_pool_half_and_many_boxes_in_chunks(device, monkeypatch):
+    """Boxes scanned in several chunks (a tiny chunk size), float32 and float16."""
+    from darklib.vision.ops import roi as roi_module
+
+    monkeypatch.setattr(roi_module, "_POOL_CHUNK", 16)
+    rng = np.random.default_rng(6)
+    x = _feature(rng)
+    expect, _ = _roi_pool_loop(x, ROIS, (3, 2), 0.5)
+    for dtype, np_dtype in ((dl.float32, np.float32), (dl.float16, np.float16)):
+        dx = dl.tensor(x, dtype=dtype, device=device, requires_grad=True)
+        got = ops.roi_pool(dx, dl.tensor(ROIS, device=device), (3, 2), 0.5)
+        assert got.dtype == dtype and got.device == dx.device
+        np.testing.assert_array_equal(got.detach().cpu().numpy(), expect.astype(np_dtype))
+        got.sum().backward()
+        assert dx.grad.dtype == dtype and float(dx.grad.sum()) == float((expect != 0).sum())
+
+
 def test_roi_ops_name_bad_arguments():
     x = dl.zeros(2, 3, 8, 8)
     with pytest.raises(ValueError, match=r"\(K, 5\).*\(4, 4\)"):

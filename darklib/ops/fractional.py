@@ -66,7 +66,9 @@ class _FractionalMaxPool(Function):
         win = math.prod(kernel)
         pick = vals.argmax(axis=-1)  # the first maximum (and the first NaN)
         nan = xp.isnan(vals)
-        if bool(nan.any()):  # torch's scan keeps the last NaN it meets
+        # torch's scan keeps the last NaN it meets (on the GPU always taken, rather than a
+        # host sync to learn whether any window holds a NaN)
+        if xp is not np or bool(nan.any()):
             last = win - 1 - nan[..., ::-1].argmax(axis=-1)
             pick = xp.where(nan.any(axis=-1), last, pick)
         y = xp.take_along_axis(vals, pick[..., None], -1)[..., 0]

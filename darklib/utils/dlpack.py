@@ -13,7 +13,7 @@ import numpy as np
 from darklib.errors import InvalidType
 from darklib.tensor import Tensor
 
-_CPU, _CUDA = 1, 2  # DLPack device types
+_CPU, _CUDA, _CUDA_MANAGED = 1, 2, 13  # DLPack device types (managed: CuPy's unified memory)
 
 
 def from_dlpack(ext_tensor: Any) -> Tensor:
@@ -27,7 +27,7 @@ def from_dlpack(ext_tensor: Any) -> Tensor:
     kind = ext_tensor.__dlpack_device__()[0]
     if kind == _CPU:
         return Tensor._wrap(np.from_dlpack(ext_tensor))
-    if kind == _CUDA:
+    if kind in (_CUDA, _CUDA_MANAGED):
         from darklib import backend
 
         cp = backend.xp_for(backend.device("cuda"))

@@ -325,8 +325,8 @@ class RandomStructured(BasePruningMethod):
         k = _how_many(self.amount, n)
         if k == 0:
             return default_mask
-        score = creation.rand(n)
-        keep = creation.ones(n, dtype=bool)
+        score = creation.rand(n, device=t.device)  # (on the parameter's device, as its mask)
+        keep = creation.ones(n, dtype=bool, device=t.device)
         keep[score.topk(k, largest=False).indices] = False
         return _channel_mask(t, self.dim, keep, default_mask)
 
@@ -356,7 +356,7 @@ class LnStructured(BasePruningMethod):
             return default_mask
         others = [d for d in range(t.ndim) if d != dim]
         norms = _norm(t, p=self.n, dim=others) if others else t.abs()
-        keep = creation.zeros(size, dtype=bool)
+        keep = creation.zeros(size, dtype=bool, device=t.device)
         keep[norms.topk(size - k, largest=True).indices] = True
         return _channel_mask(t, dim, keep, default_mask)
 

@@ -191,9 +191,10 @@ def masks_to_boxes(masks: Tensor) -> Tensor:
 
     def first_last(hit: Tensor, n: int) -> tuple[Tensor, Tensor]:
         ramp = dl.arange(n, device=masks.device).expand_as(hit)
-        first = dl.where(hit, ramp, n).amin(dim=1) if n else dl.zeros(len(hit), dtype=dl.int64)
-        last = dl.where(hit, ramp, -1).amax(dim=1) if n else dl.zeros(len(hit), dtype=dl.int64)
-        found = hit.any(dim=1) if n else dl.zeros(len(hit), dtype=dl.bool)
+        none = dl.zeros(len(hit), dtype=dl.int64, device=masks.device)  # (an empty axis)
+        first = dl.where(hit, ramp, n).amin(dim=1) if n else none
+        last = dl.where(hit, ramp, -1).amax(dim=1) if n else none
+        found = hit.any(dim=1) if n else none.bool()
         return dl.where(found, first, 0), dl.where(found, last, 0)
 
     y1, y2 = first_last(rows, h)

@@ -259,8 +259,10 @@ class _RoIPool(Function):
                 at = xp.asarray(sel)
                 best = out[at]
                 arg = where[at] if track else None
-                for cell in np.moveaxis(cells, 3, 0):  # one cell of each bin
-                    cell = xp.asarray(cell)
+                cells = np.moveaxis(cells, 3, 0)  # (L, m, PH, PW): one cell of each bin
+                if xp is not np:  # (one copy to the GPU, not one per cell)
+                    cells = xp.asarray(np.ascontiguousarray(cells))
+                for cell in cells:
                     cur = rows[cell]  # (m, PH, PW, C)
                     if not track:
                         xp.fmax(best, cur, out=best)  # (NaN loses to a number, as in torch)
@@ -284,11 +286,13 @@ class _RoIPool(Function):
         gt = g.transpose(0, 2, 3, 1)  # (K, PH, PW, C), as ctx.where
         hit = ctx.where >= 0
         lin = ctx.where.astype(np.int64) * c + xp.arange(c)  # (row, channel), flat
+        size = n * h * w * c
         if xp is np:
-            flat = np.bincount(lin[hit], gt[hit], minlength=n * h * w * c).astype(g.dtype)
-        else:
-            flat = xp.zeros(n * h * w * c, g.dtype)
-            _add_at(flat, lin[hit], gt[hit])
+            flat = np.bincount(lin[hit], gt[hit], minlength=size).astype(g.dtype)
+        else:  # (a boolean mask would sync to count its hits: misses add into a spare slot)
+            flat = xp.zeros(size + 1, g.dtype)
+            _add_at(flat, xp.where(hit, lin, size).reshape(-1), gt.reshape(-1))
+            flat = flat[:size]
         return xp.ascontiguousarray(flat.reshape(n, h, w, c).transpose(0, 3, 1, 2)), None
 
 
