@@ -1380,10 +1380,14 @@ def _on_gpu_of(arr: Any) -> Any:
     return arr.device if is_cuda_array(arr) else contextlib.nullcontext()
 
 
+_BINOMIAL_EXACT = 2.0**53  # counts above this use the normal approximation
+
+
 def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
     """Binomial draws: successes in ``count`` trials of probability ``prob`` (floating-point
     tensors, broadcast together), as ``torch.binomial``. As torch, counts below 0 draw 0,
-    fractional counts round down and probabilities are clipped to [0, 1]; NaN gives NaN."""
+    fractional counts round down and probabilities are clipped to [0, 1]; NaN (or an
+    infinite count) gives NaN."""
     for name, t in (("count", count), ("prob", prob)):
         _check_input(t, "binomial")
         if t.array.dtype.kind != "f":
@@ -1403,8 +1407,17 @@ def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
     with _on_gpu_of(count.array):
         n = xp.broadcast_to(count.array.astype(np.float64), shape)
         p = xp.broadcast_to(prob.array.astype(np.float64), shape)
-        bad = xp.isnan(n) | xp.isnan(p)
-        trials = xp.floor(xp.where(bad, 0.0, xp.maximum(n, 0.0))).astype(np.int64)
+        bad = xp.isnan(n) | xp.isnan(p) | (n == np.inf)  # (NaN there, as torch)
+        n = xp.floor(xp.where(bad, 0.0, xp.maximum(n, 0.0)))
         chance = xp.clip(xp.where(bad, 0.0, p), 0.0, 1.0)
+        # counts past exact integers draw from the normal approximation (whose relative
+        # error there is below float64's resolution); the rest from the exact sampler
+        huge = n > _BINOMIAL_EXACT
+        trials = xp.where(huge, 0.0, n).astype(np.int64)
         out = gen.sample("binomial", xp, shape, np.float64, params=[trials, chance])
+        if bool(huge.any()):
+            z = gen.sample("randn", xp, shape, np.float64)
+            mean = n * chance
+            approx = xp.clip(xp.floor(mean + xp.sqrt(mean * (1 - chance)) * z + 0.5), 0, n)
+            out = xp.where(huge, approx, out)
         return Tensor._wrap(xp.where(bad, np.nan, out).astype(dtype, copy=False))
