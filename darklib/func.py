@@ -13,7 +13,8 @@ or aliases on the inputs' graphs when these require grad), and builds the graph 
 own backward (``create_graph``) only when the function's graph reaches a tensor from
 outside that requires grad. ``jacfwd`` and ``jvp`` compute by reverse mode (the same
 values as torch's forward mode). ``vmap`` runs ``f`` once per batch entry and stacks the
-results (the same values as torch's batching rules, one call per entry): with
+results (the same values as torch's batching rules, one call per entry; an empty batch
+runs ``f`` once on zeros, for the outputs' shapes): with
 ``randomness='error'`` (the default) a random op inside raises, as torch; ``'same'``
 draws the same numbers for every entry, ``'different'`` fresh ones.
 """
@@ -31,7 +32,7 @@ from darklib.autograd import grad as _autograd_grad
 from darklib.autograd import graph_leaves
 from darklib.backend import get_xp
 from darklib.creation import ones_like, zeros_like
-from darklib.errors import InvalidType, InvalidValue
+from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.grad_mode import enable_grad, is_grad_enabled
 from darklib.higher_order import _Alias
 from darklib.ops.shape import stack
@@ -59,18 +60,22 @@ __all__ = [
 def _stand_in(x: Any, op: str) -> Tensor:
     """What a transform differentiates with respect to in place of input ``x``."""
     if not isinstance(x, Tensor):
-        raise InvalidType(
-            f"{op}: the inputs it differentiates with respect to must be Tensors, got "
-            f"{type(x).__name__}"
-        )
+        raise InvalidValue(f"Thing passed to transform API must be Tensor, got {type(x)}")
     if x.array.dtype.kind != "f":
         raise InvalidType(
-            f"{op}: only floating-point inputs can be differentiated, got one of dtype {x.dtype}"
+            f"{op}: only Tensors of floating point dtype can require gradients, got an "
+            f"input of dtype {x.dtype} (not floating-point)"
         )
     if x.requires_grad and is_grad_enabled():
         with enable_grad():
             return _Alias.apply(x)  # on the outer graph: results stay differentiable
     return x.detach().requires_grad_(True)
+
+
+# where torch's messages say a transform's check failed
+_AUX_WHERE = {"grad": "grad_and_value(f)(*args)", "vjp": "vjp(f, *primals)"}
+_AUX_WHERE.update(jacrev="vjp(f, *primals)", jacfwd="jvp(f, primals, tangents)")
+_AUX_WHERE.update(jvp="jvp(f, primals, tangents)", linearize="linearize(f, *primals)")
 
 
 class _Linearised:
@@ -85,20 +90,36 @@ class _Linearised:
             out = func(*self.rebuild_in(self.inputs))
         if has_aux:
             if not (isinstance(out, tuple) and len(out) == 2):
-                raise InvalidValue(
-                    f"{op}(f, ..., has_aux=True): f must return a (output, aux) tuple, got "
-                    f"{type(out).__name__}"
-                    + (f" of {len(out)} items" if isinstance(out, tuple) else "")
+                where = _AUX_WHERE.get(op, f"{op}(f, *primals)")
+                raise RuntimeError(
+                    f"{where}: output of function f should be a tuple: (output, aux) if "
+                    f"has_aux is True (got {type(out).__name__}"
+                    + (f" of {len(out)} items)" if isinstance(out, tuple) else ")")
                 )
             out, self.aux = out
+            for a in tree_flatten(self.aux)[0]:
+                if not isinstance(a, Tensor):  # (torch's transforms take tensors only)
+                    raise RuntimeError(f"Expected tensors, got unsupported type {type(a)}")
         else:
             self.aux = None
+        if op == "grad" and not isinstance(out, Tensor):
+            raise RuntimeError(
+                f"grad_and_value(f)(*args): Expected f(*args) to return a Tensor, got {type(out)}"
+            )
+        self.spec = _spec(out)
+        if op in ("vjp", "jacrev"):  # (reverse mode needs float outputs, as torch's)
+            for o in tree_flatten(out)[0]:
+                if isinstance(o, Tensor) and o.array.dtype.kind not in "fc":
+                    raise RuntimeError(
+                        f"vjp(f, ...): All outputs of f must be floating-point or complex "
+                        f"Tensors, got Tensor with dtype {o.dtype}"
+                    )
         self.out_flat, self.rebuild_out = tree_flatten(out)
         for o in self.out_flat:
             if not isinstance(o, Tensor):
                 raise InvalidType(
-                    f"{op}: f must return Tensors (or tuples, lists and dicts of them), got "
-                    f"{type(o).__name__}"
+                    f"{_AUX_WHERE.get(op, f'{op}(f, *primals)')}: expected f(*primals) to "
+                    f"return only tensors, got unsupported type {type(o)}"
                 )
         own = {id(t) for t in self.inputs if t.grad_fn is None}
         self.outer = is_grad_enabled() and (
@@ -132,25 +153,49 @@ class _Linearised:
         return _map(value, lambda t: t.detach())
 
 
+def _spec(value: Any) -> str:
+    """The nesting of ``value`` (tuples, lists, dicts with their keys in order; ``*`` for a
+    leaf) as torch's pytree prints it: two values fit each other when these are equal."""
+    if isinstance(value, tuple | list):
+        inner = ", ".join(_spec(v) for v in value)
+        if isinstance(value, list):
+            return f"[{inner}]"
+        if hasattr(value, "_fields"):  # a namedtuple
+            fields = ", ".join(f"{k}={_spec(v)}" for k, v in zip(value._fields, value))
+            return f"{type(value).__name__}({fields})"
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_spec(v)}" for k, v in value.items()) + "}"
+    return "*"
+
+
 def _map(value: Any, fn: Callable[[Tensor], Any]) -> Any:
     flat, rebuild = tree_flatten(value)
     return rebuild([fn(v) if isinstance(v, Tensor) else v for v in flat])
 
 
 def _argnums(argnums: Any, n: int, op: str) -> tuple[int, ...]:
+    """``argnums`` (an int or a tuple of ints, as torch: not a list) as non-negative ints."""
     one = isinstance(argnums, int) and not isinstance(argnums, bool)
-    nums = (argnums,) if one else tuple(argnums)
+    if not one and not isinstance(argnums, tuple):
+        raise InvalidType(f"{op}: argnums must be int or Tuple[int, ...], got: {type(argnums)}")
+    nums = (argnums,) if one else argnums
     if not nums:
         raise InvalidValue(f"{op}: argnums must be non-empty")
     out = []
     for a in nums:
         if not isinstance(a, int) or isinstance(a, bool):
-            raise InvalidType(f"{op}: argnums must be int or Tuple[int, ...], got {argnums!r}")
+            raise InvalidType(
+                f"{op}: argnums must be int or Tuple[int, ...], got: {argnums!r} (an element "
+                f"of type {type(a)})"
+            )
         if not -n <= a < n:
-            raise InvalidValue(f"{op}: Got argnums={a}, but only {n} positional inputs were given")
+            raise InvalidValue(
+                f"{op}: Got argnum={a}, but only {n} positional inputs (argnums={argnums!r})"
+            )
         out.append(a % n)
     if len(set(out)) != len(out):
-        raise InvalidValue(f"{op}: argnums must be unique, got {argnums!r}")
+        raise InvalidValue(f"{op}: argnums elements must be unique, got {argnums!r}")
     return tuple(out)
 
 
@@ -178,15 +223,11 @@ def grad_and_value(func: Callable, argnums: Any = 0, has_aux: bool = False) -> C
         nums = _argnums(argnums, len(args), "grad_and_value")
         chosen = tuple(args[i] for i in nums)
         lin = _Linearised(_with_args(func, args, kwargs, nums), chosen, has_aux, "grad")
-        if len(lin.out_flat) != 1 or lin.out_flat[0].ndim != 0:
-            got = (
-                f"tensor with {lin.out_flat[0].ndim} dims"
-                if len(lin.out_flat) == 1
-                else f"{len(lin.out_flat)} outputs"
-            )
+        if lin.out_flat[0].ndim != 0:
             raise RuntimeError(
                 f"grad_and_value(f)(*args): Expected f(*args) to return a scalar Tensor, got "
-                f"{got}. Maybe you wanted to use the vjp or jacrev APIs instead?"
+                f"tensor with {lin.out_flat[0].ndim} dims. Maybe you wanted to use the vjp or "
+                "jacrev APIs instead?"
             )
         (out,) = lin.out_flat
         grads = lin.rebuild_in(lin.pullback([ones_like(out)]))
@@ -216,19 +257,25 @@ def vjp(func: Callable, *primals: Any, has_aux: bool = False) -> tuple:
     cotangents of the output's structure, returns one gradient per primal (a tuple)."""
     lin = _Linearised(func, primals, has_aux, "vjp")
 
-    def vjp_fn(*cotangents: Any) -> tuple:
-        given = cotangents[0] if len(cotangents) == 1 else cotangents
-        flat, _ = tree_flatten(given)
-        if len(flat) != len(lin.out_flat):
-            raise InvalidValue(
-                f"vjp_fn: expected cotangents of the output's structure ({len(lin.out_flat)} "
-                f"tensors), got {len(flat)}"
+    def vjp_fn(cotangents: Any, retain_graph: bool = True, create_graph: Any = None) -> tuple:
+        # (torch's keywords: the graph is kept whatever retain_graph says, and the result is
+        # differentiable exactly where the function reaches tensors from outside, as torch's)
+        spec = _spec(cotangents)
+        if spec != lin.spec:
+            raise RuntimeError(
+                "Expected pytree structure of cotangents to be the same as pytree structure "
+                f"of outputs to the function. cotangents: {spec}, primal output: {lin.spec}"
             )
-        for c, o in zip(flat, lin.out_flat):
-            if not isinstance(c, Tensor) or tuple(c.shape) != tuple(o.shape):
+        flat, _ = tree_flatten(cotangents)
+        for i, (c, o) in enumerate(zip(flat, lin.out_flat)):
+            if not isinstance(c, Tensor):
+                raise InvalidType(
+                    f"vjp_fn: gradients can be either Tensors or None, but got {type(c).__name__}"
+                )
+            if tuple(c.shape) != tuple(o.shape):
                 raise InvalidValue(
-                    f"vjp_fn: Mismatch in shape: a cotangent of shape "
-                    f"{tuple(getattr(c, 'shape', ()))} for an output of shape {tuple(o.shape)}"
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(c.shape)} and "
+                    f"output[{i}] has a shape of {tuple(o.shape)}."
                 )
         return tuple(lin.result(lin.rebuild_in(lin.pullback(flat))))
 
@@ -291,16 +338,20 @@ def _tangents(op: str, primals: Any, tangents: Any) -> list:
     """The tangents flattened, checked against the primals' structure and shapes."""
     p_flat, _ = tree_flatten(primals)
     t_flat, _ = tree_flatten(tangents)
-    if len(p_flat) != len(t_flat):
+    if _spec(primals) != _spec(tangents):
         raise InvalidValue(
-            f"{op}: Expected primals and tangents to have the same structure, got "
-            f"{len(p_flat)} and {len(t_flat)} tensors"
+            f"{op}: Expected primals and tangents to have the same python structure. For "
+            "example, if primals is a tuple of 3 tensors, tangents also must be. Got primals "
+            f"with structure {_spec(primals)} and tangents with structure {_spec(tangents)}"
         )
-    for p, t in zip(p_flat, t_flat):
-        if not isinstance(t, Tensor) or tuple(t.shape) != tuple(p.shape):
+    for i, (p, t) in enumerate(zip(p_flat, t_flat)):
+        if not isinstance(t, Tensor):
+            raise InvalidType(f"{op}: Expected tangents to be Tensors, got {type(t)}")
+        if tuple(t.shape) != tuple(p.shape):
             raise InvalidValue(
-                f"{op}: Expected tangents to have the same shape as the primals, got "
-                f"{tuple(getattr(t, 'shape', ()))} for {tuple(p.shape)}"
+                f"{op}: tangent:{i} with shape {tuple(t.shape)} in flattened pytree doesn't "
+                f"match the shape {tuple(p.shape)} of the corresponding primal (tangents must "
+                f"have the same shape as the primals, got {tuple(t.shape)} for {tuple(p.shape)})"
             )
     return t_flat
 
@@ -310,8 +361,12 @@ def jvp(
 ) -> tuple:
     """``(func(*primals), J @ tangents)`` (and ``aux``), ``primals`` and ``tangents`` tuples
     of the same structure; computed by the double-vjp trick."""
-    if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
-        raise InvalidType("jvp(f, primals, tangents): Expected primals and tangents to be tuples")
+    for name, given in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(given, tuple):
+            raise InvalidType(
+                f"jvp(f, primals, tangents): Expected {name} to be a tuple. E.g. it should be "
+                "valid to call f(*primals)."
+            )
     t_flat = _tangents("jvp(f, primals, tangents)", primals, tangents)
     forward = _Pushforward(func, primals, has_aux, "jvp")
     jv = forward.push(t_flat, keep=False)
@@ -341,12 +396,37 @@ def jacrev(
     for each output tensor of shape ``o``, a tensor of shape ``o + input.shape`` (a tuple
     of them for a tuple of argnums), in the output's structure (``(jacobian, aux)`` with
     ``has_aux``). One backward pass per output element, all at once
-    (``is_grads_batched``); ``chunk_size`` is accepted for torch's signature."""
+    (``is_grads_batched``); ``chunk_size`` (None, or a positive int) is checked as torch
+    checks it and changes nothing else."""
+    _check_chunk_size(chunk_size, "jacrev: `chunk_size` should be greater than 0.")
+    return _jacobian(func, argnums, has_aux, "jacrev", None)
+
+
+def _check_chunk_size(chunk_size: Any, message: str) -> None:
+    if chunk_size is None:
+        return
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
+        raise InvalidType(f"{message} Got a {type(chunk_size).__name__}: {chunk_size!r}")
+    if chunk_size <= 0:
+        raise InvalidValue(message)
+
+
+def _check_randomness(randomness: Any) -> None:
+    if randomness not in ("error", "same", "different"):
+        raise InvalidValue(
+            f"Only allowed values for randomness are 'error', 'different', or 'same'. Got "
+            f"{randomness}"
+        )
+
+
+def _jacobian(func: Callable, argnums: Any, has_aux: bool, op: str, refuse: Any) -> Callable:
+    """jacrev's and jacfwd's work; ``refuse``: the message random draws raise, or None."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nums = _argnums(argnums, len(args), "jacrev")
+        nums = _argnums(argnums, len(args), op)
         chosen = tuple(args[i] for i in nums)
-        lin = _Linearised(_with_args(func, args, kwargs, nums), chosen, has_aux, "jacrev")
+        with _random.draws_refused(refuse) if refuse else contextlib.nullcontext():
+            lin = _Linearised(_with_args(func, args, kwargs, nums), chosen, has_aux, op)
         per_output = []
         for k, o in enumerate(lin.out_flat):
             rows = _jacobian_rows(lin, k, o)
@@ -384,8 +464,13 @@ def _jacobian_rows(lin: _Linearised, k: int, o: Tensor) -> list[Tensor]:
 def jacfwd(
     func: Callable, argnums: Any = 0, has_aux: bool = False, *, randomness: str = "error"
 ) -> Callable:
-    """As :func:`jacrev` (torch computes it in forward mode; the values are the same)."""
-    return jacrev(func, argnums, has_aux=has_aux)
+    """As :func:`jacrev` (torch computes it in forward mode; the values are the same).
+    ``randomness``: as :func:`vmap`'s (torch maps over the tangents): 'error' makes a random
+    op inside raise; with 'same' or 'different' one draw serves every column."""
+    _check_randomness(randomness)
+    return _jacobian(
+        func, argnums, has_aux, "jacfwd", _RANDOM_IN_VMAP if randomness == "error" else None
+    )
 
 
 def hessian(func: Callable, argnums: Any = 0) -> Callable:
@@ -416,15 +501,22 @@ def vmap(
     an argument that is not mapped, nested as the argument is); ``out_dims`` where the
     batch goes in each output. Keyword arguments are not mapped. ``randomness``: 'error'
     (random ops raise), 'same' (one draw shared by the batch) or 'different'."""
-    if randomness not in ("error", "same", "different"):
-        raise InvalidValue(
-            f"Only allowed values for randomness are 'error', 'different', or 'same'. Got "
-            f"{randomness}"
-        )
+    _check_randomness(randomness)
+    _check_chunk_size(
+        chunk_size, f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})"
+    )
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        leaves, dims, rebuild = _mapped_leaves(args, in_dims)
-        size = _batch_size(leaves, dims)
+        name = _fname(func)
+        where = f"vmap({name}, in_dims={in_dims!r}, ...)(<inputs>)"
+        if not args:
+            raise InvalidValue(
+                f"vmap({name})(<inputs>): got no inputs. Maybe you forgot to add inputs, or "
+                "you are trying to vmap over a function with no inputs. The latter is "
+                "unsupported."
+            )
+        leaves, dims, rebuild = _mapped_leaves(args, in_dims, where)
+        size = _batch_size(leaves, dims, where)
         # 'same': every entry draws what the first drew (from every generator), and the
         # streams then go on from there, as after one call
         points = _random.fork_all() if randomness == "same" else None
@@ -433,8 +525,9 @@ def vmap(
         ]
         outs = []
         with _random.draws_refused(_RANDOM_IN_VMAP if randomness == "error" else None):
-            for i in range(size):
-                entry = [v.select(d, i) if d is not None else v for v, d in zip(leaves, dims)]
+            # an empty batch: one call on zeros of an entry's shape gives the outputs' shapes
+            for i in range(max(size, 1)):
+                entry = [_entry(v, d, i, size) for v, d in zip(leaves, dims)]
                 with (
                     _random.replay_all(points)
                     if points is not None and i > 0
@@ -448,23 +541,42 @@ def vmap(
                             "in place inside the function: it would be changed once per batch "
                             "entry. Map it, or modify a copy (as torch, which refuses this too)"
                         )
-        return _stack_outputs(outs, out_dims)
+        return _stack_outputs(outs, out_dims, name, size)
 
     return wrapper
 
 
-def _mapped_leaves(args: tuple, in_dims: Any) -> tuple[list, list, Callable]:
+def _fname(func: Any) -> str:
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) else repr(func)
+
+
+def _entry(v: Any, d: Any, i: int, size: int) -> Any:
+    """Entry ``i`` of leaf ``v`` mapped over dim ``d`` (zeros of its shape for an empty
+    batch)."""
+    if d is None:
+        return v
+    if size == 0:
+        return v.new_zeros(tuple(n for k, n in enumerate(v.shape) if k != d))
+    return v.select(d, i)
+
+
+def _mapped_leaves(args: tuple, in_dims: Any, where: str) -> tuple[list, list, Callable]:
     """The arguments' leaves, the batch dim of each (None: not mapped), and the function
     that rebuilds the arguments from leaves."""
     flat, rebuild = tree_flatten(args)
-    if isinstance(in_dims, int) or in_dims is None:
+    if in_dims is None or (isinstance(in_dims, int) and not isinstance(in_dims, bool)):
         dims = [in_dims if isinstance(v, Tensor) else None for v in flat]
+    elif not isinstance(in_dims, tuple | list):
+        raise InvalidValue(
+            f"{where}: expected `in_dims` to be int or a (potentially nested) tuple matching "
+            f"the structure of inputs, got: {type(in_dims)}."
+        )
     else:
-        if not isinstance(in_dims, tuple | list) or len(in_dims) != len(args):
+        if len(in_dims) != len(args):
             raise InvalidValue(
-                f"vmap(f, in_dims={in_dims!r}, ...)(<inputs>): in_dims is not compatible "
-                f"with the structure of `inputs`: expected an int, None, or a tuple of "
-                f"{len(args)} entries (one per positional argument)"
+                f"{where}: in_dims is not compatible with the structure of `inputs`. in_dims "
+                f"has structure {_spec(tuple(in_dims))} but inputs has structure {_spec(args)}."
             )
         dims = []
         for arg, d in zip(args, in_dims):
@@ -473,24 +585,29 @@ def _mapped_leaves(args: tuple, in_dims: Any) -> tuple[list, list, Callable]:
                 dims += [d if isinstance(v, Tensor) else None for v in arg_flat]
             else:
                 d_flat, _ = tree_flatten(d)
-                if len(d_flat) != len(arg_flat):
+                if len(d_flat) != len(arg_flat) or _fits(d, arg) is False:
                     raise InvalidValue(
-                        f"vmap: in_dims {d!r} is not compatible with the structure of its argument"
+                        f"{where}: in_dims is not compatible with the structure of `inputs`. "
+                        f"in_dims has structure {_spec(tuple(in_dims))} but inputs has "
+                        f"structure {_spec(args)}."
                     )
                 dims += list(d_flat)
     for v, d in zip(flat, dims):
         if d is None:
             continue
         if not isinstance(d, int) or isinstance(d, bool):
-            raise InvalidType(f"vmap: in_dims must be ints or None, got {d!r}")
+            raise InvalidValue(
+                f"{where}: in_dims must be int or None, got {d!r} (of type {type(d)})"
+            )
         if not isinstance(v, Tensor):
             raise InvalidValue(
-                f"vmap: Got in_dim={d} for an input but the input is of type "
-                f"{type(v).__name__}. We cannot vmap over non-Tensor arguments"
+                f"{where}: Got in_dim={d} for an input but the input is of type {type(v)}. "
+                "We cannot vmap over non-Tensor arguments, please use None as the respective "
+                "in_dim"
             )
         if not -v.ndim <= d < v.ndim or v.ndim == 0:
             raise InvalidValue(
-                f"vmap: Got in_dim={d} for some input, but that input is a Tensor of "
+                f"{where}: Got in_dim={d} for some input, but that input is a Tensor of "
                 f"dimensionality {v.ndim} so expected in_dim to satisfy "
                 f"-{v.ndim} <= in_dim < {v.ndim}."
             )
@@ -498,11 +615,31 @@ def _mapped_leaves(args: tuple, in_dims: Any) -> tuple[list, list, Callable]:
     return flat, dims, rebuild
 
 
-def _batch_size(leaves: list, dims: list) -> int:
+def _fits(dims: Any, arg: Any) -> bool:
+    """Whether a nested in_dims has the structure of its argument (an int or None entry
+    stands for a whole sub-structure; a dict's entries are matched in order, as torch's)."""
+    if dims is None or isinstance(dims, int):
+        return True
+    if isinstance(dims, dict):
+        return (
+            isinstance(arg, dict)
+            and set(dims) == set(arg)
+            and all(_fits(a, b) for a, b in zip(dims.values(), arg.values()))
+        )
+    if isinstance(dims, tuple | list):
+        return (
+            isinstance(arg, tuple | list)
+            and len(dims) == len(arg)
+            and all(_fits(a, b) for a, b in zip(dims, arg))
+        )
+    return False
+
+
+def _batch_size(leaves: list, dims: list, where: str) -> int:
     sizes = [v.shape[d] for v, d in zip(leaves, dims) if d is not None]
     if not sizes:
         raise InvalidValue(
-            "vmap: at least one input must be a Tensor with a mapped dimension (in_dims "
+            f"{where}: at least one input must be a Tensor with a mapped dimension (in_dims "
             "is None for every input)"
         )
     if len(set(sizes)) > 1:
@@ -510,12 +647,10 @@ def _batch_size(leaves: list, dims: list) -> int:
             f"vmap: Expected all tensors to have the same size in the mapped dimension, "
             f"got sizes {sizes} for the mapped dimension"
         )
-    if sizes[0] == 0:
-        raise InvalidValue("vmap: the mapped dimension has size 0: nothing to map over")
     return sizes[0]
 
 
-def _stack_outputs(outs: list, out_dims: Any) -> Any:
+def _stack_outputs(outs: list, out_dims: Any, name: str, size: int) -> Any:
     flats = [tree_flatten(o) for o in outs]
     first, rebuild = flats[0]
     if isinstance(out_dims, int) or out_dims is None:
@@ -524,8 +659,9 @@ def _stack_outputs(outs: list, out_dims: Any) -> Any:
         d_flat, _ = tree_flatten(out_dims)
         if len(d_flat) != len(first):
             raise InvalidValue(
-                f"vmap: out_dims={out_dims!r} is not compatible with the structure of the "
-                f"outputs ({len(first)} of them)"
+                f"vmap({name}, ..., out_dims={out_dims!r})(<inputs>): out_dims is not "
+                f"compatible with the structure of `outputs`. out_dims has structure "
+                f"{_spec(out_dims)} but outputs has structure {_spec(outs[0])}."
             )
         dims = d_flat
     stacked = []
@@ -533,22 +669,35 @@ def _stack_outputs(outs: list, out_dims: Any) -> Any:
         items = [f[k] for f, _ in flats]
         if d is None:  # an output that must not vary over the batch, as torch checks
             if isinstance(items[0], Tensor) and any(not _same(items[0], o) for o in items[1:]):
-                raise RuntimeError(
-                    "vmap: out_dims is None for an output that differs between batch "
-                    "entries (it depends on a mapped input): give it an out_dim"
+                raise InvalidValue(
+                    f"vmap({name}, ...): `{name}` can not return a BatchedTensor when out_dim "
+                    "is None (out_dims is None for an output that differs between batch "
+                    "entries: give it an out_dim)"
                 )
             stacked.append(items[0])
             continue
         if not isinstance(items[0], Tensor):
-            raise InvalidType(
-                f"vmap: func must only return Tensors, got type {type(items[0])}. Did you "
-                "mean to set out_dims= to None for output?"
+            raise _NotATensor(
+                f"vmap({name}, ...): func must only return Tensors, got type "
+                f"{type(items[0])}. Did you mean to set out_dims= to None for output?"
             )
         nd = items[0].ndim + 1
         if not -nd <= d < nd:
-            raise InvalidValue(f"vmap: out_dims={d} is out of range for an output of {nd - 1} dims")
+            raise OutOfRange(
+                f"Dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but "
+                f"got {d})"
+            )
+        if size == 0:
+            shape = list(items[0].shape)
+            shape.insert(d % nd, 0)
+            stacked.append(items[0].new_zeros(tuple(shape)))
+            continue
         stacked.append(stack(items, d % nd))
     return rebuild(stacked)
+
+
+class _NotATensor(InvalidType, ValueError):
+    """vmap's output that is not a tensor: torch's ValueError (and a TypeError)."""
 
 
 def _same(a: Tensor, b: Any) -> bool:
@@ -570,13 +719,20 @@ def stack_module_state(models: Any) -> tuple[dict, dict]:
         raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
     if any(m.training != models[0].training for m in models):
         raise RuntimeError(
-            "stack_module_state: Expected all models to have the same training mode."
+            "stack_module_state: Expected all models to have the same training/eval mode."
         )
+    if any(type(m) is not type(models[0]) for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
 
     def stacked(named: Callable[[Any], Any], grads: bool) -> dict:
         out = {}
         for name, first in named(models[0]):
-            parts = [dict(named(m))[name].detach() for m in models]
+            parts = [dict(named(m))[name] for m in models]
+            if grads and any(p.requires_grad != first.requires_grad for p in parts):
+                raise RuntimeError(
+                    f"Expected {name} from each model to have the same .requires_grad"
+                )
+            parts = [p.detach() for p in parts]
             t = stack(parts).detach()
             out[name] = t.requires_grad_(first.requires_grad) if grads else t
         return out
@@ -602,19 +758,29 @@ def functional_call(
 
     given = parameter_and_buffer_dicts
     if isinstance(given, tuple | list):  # several dicts (params, buffers): one, no clashes
-        merged: dict = {}
         for d in given:
             if not isinstance(d, dict):
-                raise InvalidType(
-                    f"functional_call: expected a dict or a tuple of dicts of name -> "
-                    f"tensor, got a {type(d).__name__} in the tuple"
-                )
-            clash = sorted(set(merged) & set(d))
-            if clash:
                 raise InvalidValue(
-                    f"{clash} appeared in multiple dictionaries; behavior of functional "
-                    "call is ambiguous"
+                    "Expected all elements of parameter_and_buffer_dicts to be dictionaries, "
+                    f"but got {type(d)}"
                 )
+        seen: dict = {}  # every name, in order of first appearance: how many dicts hold it
+        for d in given:
+            for k in d:
+                seen[k] = seen.get(k, 0) + 1
+        clash = [k for k, n in seen.items() if n > 1]
+        if clash:
+            raise InvalidValue(
+                f"{clash} appeared in multiple dictionaries; behavior of functional call is "
+                "ambiguous"
+            )
+        merged: dict = {}
+        for d in given:
             merged.update(d)
         given = merged
+    elif not isinstance(given, dict):
+        raise InvalidValue(
+            "Expected parameter_and_buffer_dicts to be a dict, or a list/tuple of dicts, but "
+            f"got {type(given)}"
+        )
     return call(module, given, args, kwargs, tie_weights=tie_weights, strict=strict)

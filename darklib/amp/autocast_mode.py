@@ -45,7 +45,7 @@ _LOWER = {
     "cpu": {
         "matmul", "mm", "bmm", "addmm", "baddbmm", "addbmm", "linear", "conv1d", "conv2d",
         "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "prelu",
-        "scaled_dot_product_attention", "einsum",
+        "scaled_dot_product_attention", "einsum", "linalg_vecdot",
     },
 }  # fmt: skip
 # (ops named here that are in neither list run as given, and the ops inside them too: a
@@ -53,8 +53,22 @@ _LOWER = {
 # lowers the recurrent layers, weights included, which darklib does not: they stay float32)
 _FP32 = {
     "cuda": _LOSSES | {"softmax", "log_softmax", "layer_norm", "group_norm", "cdist"},
-    "cpu": _LOSSES | {"binary_cross_entropy", "cdist"},
-}
+    # torch's CPU float32 list: the losses, and ops that lack (or are unsafe in) float16 on
+    # the CPU: these names are ready for the ops that opt in with @autocasts(name)
+    "cpu": _LOSSES | {
+        "binary_cross_entropy", "cdist", "ctc_loss", "nll_loss2d",
+        "prod", "trace", "quantile", "nanquantile", "polar", "view_as_complex", "stft",
+        "avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
+        "max_unpool2d", "max_unpool3d", "fractional_max_pool2d", "fractional_max_pool3d",
+        "reflection_pad1d", "reflection_pad2d", "replication_pad1d", "replication_pad2d",
+        "replication_pad3d", "grid_sampler", "cholesky", "cholesky_inverse", "cholesky_solve",
+        "inverse", "lu_solve", "orgqr", "ormqr", "pinverse", "geqrf", "qr", "svd",
+        "triangular_solve", "linalg_cond", "linalg_matrix_rank", "linalg_solve",
+        "linalg_cholesky", "linalg_svdvals", "linalg_eigvals", "linalg_eigvalsh", "linalg_inv",
+        "linalg_householder_product", "linalg_tensorinv", "linalg_tensorsolve", "linalg_qr",
+        "linalg_svd", "linalg_eig", "linalg_eigh", "linalg_lstsq", "fft",
+    },
+}  # fmt: skip
 # (torch's float32 list on CUDA also holds elementwise ops and reductions: exp, log, pow,
 # sum, cumsum...; darklib leaves those to type promotion, so that its per-op overhead on
 # small tensors stays as it is: an autocast'ed float16 activation summed stays float16)
@@ -74,6 +88,9 @@ _REFUSED = {
 _local = threading.local()  # .modes: {device type: autocast dtype (np) or None}
 _active = 0  # blocks enabled anywhere (a cheap test for the ops' entry)
 _lock = threading.Lock()
+# the dtype get_autocast_dtype gives outside any block (torch's CPU default, bfloat16, does
+# not exist in darklib: float16 stands in)
+_DEFAULT_DTYPE = {"cpu": np.dtype(np.float16), "cuda": np.dtype(np.float16)}
 
 
 def _modes() -> dict:
@@ -83,22 +100,91 @@ def _modes() -> dict:
     return modes
 
 
-def is_autocast_enabled(device_type: str | None = None) -> bool:
-    """Whether an autocast block is on for ``device_type`` (CUDA's when not given, as
-    torch) in this thread."""
-    return _modes()[_device_type(device_type or "cuda")] is not None
-
-
-def get_autocast_dtype(device_type: str) -> Any:
-    """The dtype ``autocast(device_type)`` lowers to (float16: darklib has no bfloat16)."""
-    _device_type(device_type)
-    return _dt.float16
+def _dtypes() -> dict:
+    """Per thread: the dtype each device's autocast is set to (on or off, as torch)."""
+    dtypes = getattr(_local, "dtypes", None)
+    if dtypes is None:
+        dtypes = _local.dtypes = dict(_DEFAULT_DTYPE)
+    return dtypes
 
 
 def _device_type(device_type: Any) -> str:
     if device_type not in ("cpu", "cuda"):
         raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
     return device_type
+
+
+def _adjust_active(delta: int) -> None:
+    global _active
+    with _lock:
+        _active += delta
+
+
+def is_autocast_enabled(device_type: str | None = None) -> bool:
+    """Whether an autocast block is on for ``device_type`` (CUDA's when not given, as
+    torch) in this thread."""
+    return _modes()[_device_type(device_type or "cuda")] is not None
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """Whether ``autocast(device_type)`` is supported: 'cpu' and 'cuda' in darklib."""
+    return device_type in ("cpu", "cuda")
+
+
+def get_autocast_dtype(device_type: str) -> Any:
+    """The dtype ``autocast(device_type)`` is set to in this thread: the innermost block's
+    ``dtype`` (enabled or not, as torch), else the default (float16: darklib has no
+    bfloat16, torch's CPU default)."""
+    return _dt.from_numpy_dtype(_dtypes()[_device_type(device_type)])
+
+
+def set_autocast_enabled(device_type: str, enabled: bool) -> None:
+    """Turn ``device_type``'s autocast on or off in this thread, outside any block (as
+    ``torch.set_autocast_enabled(device_type, enabled)``; a block's exit restores its
+    entry state)."""
+    kind = _device_type(device_type)
+    modes, manual = _modes(), getattr(_local, "manual", None)
+    if manual is None:
+        manual = _local.manual = {"cpu": False, "cuda": False}
+    if enabled:
+        modes[kind] = _dtypes()[kind]
+        if not manual[kind]:
+            manual[kind] = True
+            _adjust_active(1)
+    else:
+        modes[kind] = None
+        if manual[kind]:
+            manual[kind] = False
+            _adjust_active(-1)
+
+
+def set_autocast_dtype(device_type: str, dtype: Any) -> None:
+    """Set the dtype ``device_type``'s autocast lowers to in this thread (float16 only:
+    darklib has no bfloat16)."""
+    kind = _device_type(device_type)
+    want = _dt.to_numpy_dtype(dtype)
+    if want != np.float16:
+        raise RuntimeError(
+            f"Currently, AutocastCPU/CUDA only support darklib.float16 as the autocast dtype "
+            f"in darklib (no bfloat16), got {dtype}"
+        )
+    _dtypes()[kind] = want
+    if _modes()[kind] is not None:
+        _modes()[kind] = want
+
+
+def is_autocast_cache_enabled() -> bool:
+    """torch's cast cache switch (darklib casts once per op call and keeps no cache: the
+    switch is kept, per thread, for scripts that read it)."""
+    return getattr(_local, "cache", True)
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    _local.cache = bool(enabled)
+
+
+def clear_autocast_cache() -> None:
+    """Nothing to clear: darklib keeps no cache of casts."""
 
 
 class autocast:
@@ -111,7 +197,8 @@ class autocast:
             with torch's warning for an unsupported dtype).
         enabled: False turns autocast off inside the block (e.g. for a float32 region
             within an autocast one).
-        cache_enabled: accepted for torch's signature (casts are not cached).
+        cache_enabled: torch's cast cache switch, seen by ``is_autocast_cache_enabled``
+            inside the block (darklib keeps no cache of casts).
     """
 
     def __init__(
@@ -130,6 +217,7 @@ class autocast:
         elif device_type == "cuda":
             self.fast_dtype = np.dtype(np.float16)
         self._enabled = bool(enabled)
+        self._cache_enabled = None if cache_enabled is None else bool(cache_enabled)
         if self._enabled and (self.fast_dtype is None or self.fast_dtype != np.float16):
             name = "CPU" if device_type == "cpu" else "CUDA"
             warnings.warn(
@@ -152,19 +240,25 @@ class autocast:
                 self._enabled = False
 
     def __enter__(self) -> autocast:
-        global _active
-        modes = _modes()
-        self._prev = modes[self.device_type]
-        modes[self.device_type] = self.fast_dtype if self._enabled else None
-        with _lock:
-            _active += 1
+        modes, dtypes = _modes(), _dtypes()
+        self._prev = (
+            modes[self.device_type],
+            dtypes[self.device_type],
+            is_autocast_cache_enabled(),
+        )
+        if self.fast_dtype is not None:
+            dtypes[self.device_type] = self.fast_dtype
+        modes[self.device_type] = dtypes[self.device_type] if self._enabled else None
+        if self._cache_enabled is not None:
+            set_autocast_cache_enabled(self._cache_enabled)
+        _adjust_active(1)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        global _active
-        _modes()[self.device_type] = self._prev
-        with _lock:
-            _active -= 1
+        kind = self.device_type
+        _modes()[kind], _dtypes()[kind], cache = self._prev
+        set_autocast_cache_enabled(cache)
+        _adjust_active(-1)
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -178,7 +272,7 @@ class autocast:
         """The same block again (a decorated function's call enters one of its own)."""
         again = object.__new__(autocast)
         again.device_type, again.fast_dtype = self.device_type, self.fast_dtype
-        again._enabled = self._enabled
+        again._enabled, again._cache_enabled = self._enabled, self._cache_enabled
         return again
 
 
@@ -237,3 +331,73 @@ def autocast_args(op: str, *args: Any, like: tuple = ()) -> tuple:
         else a
         for a in args
     )
+
+
+# ------------------------------------------------------------------ custom autograd Functions
+
+
+def _cast_floats(value: Any, kind: str, dtype: Any) -> Any:
+    """``value`` with its floating tensors on ``kind`` (float64 ones excepted) cast to
+    ``dtype``, through tuples, lists and dicts; anything else as it is."""
+    if isinstance(value, Tensor):
+        eligible = (
+            value.array.dtype.kind == "f"
+            and value.array.dtype != np.float64
+            and value.is_cuda == (kind == "cuda")
+        )
+        return value.to(dtype) if eligible else value
+    if isinstance(value, dict):
+        return {k: _cast_floats(v, kind, dtype) for k, v in value.items()}
+    if isinstance(value, tuple | list) and not hasattr(value, "_fields"):
+        return type(value)(_cast_floats(v, kind, dtype) for v in value)
+    return value
+
+
+def _check_device_type(device_type: Any) -> None:
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+
+
+def custom_fwd(
+    fwd: Callable | None = None, *, device_type: str, cast_inputs: Any = None
+) -> Callable:
+    """Decorate a custom autograd ``Function``'s ``forward`` for autocast, as
+    ``torch.amp.custom_fwd``: with ``cast_inputs`` (a dtype), inside an enabled autocast of
+    ``device_type`` the floating tensor arguments are cast to it and ``forward`` runs with
+    autocast off; without, ``forward`` runs in the surrounding state. Either way the ctx
+    records that state for :func:`custom_bwd`. Usable bare or with arguments."""
+    _check_device_type(device_type)
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        on = is_autocast_enabled(device_type)
+        ctx._dtype = get_autocast_dtype(device_type)
+        if cast_inputs is None:
+            ctx._fwd_used_autocast = on
+            return fwd(ctx, *args, **kwargs)
+        ctx._fwd_used_autocast = False  # (the casts replace autocast for this forward)
+        if not on:
+            return fwd(ctx, *args, **kwargs)
+        args = _cast_floats(args, device_type, cast_inputs)
+        kwargs = _cast_floats(kwargs, device_type, cast_inputs)
+        with autocast(device_type, enabled=False):
+            return fwd(ctx, *args, **kwargs)
+
+    return forward
+
+
+def custom_bwd(bwd: Callable | None = None, *, device_type: str) -> Callable:
+    """Decorate the matching ``backward``: it runs in the autocast state its ``forward``
+    (decorated with :func:`custom_fwd`) ran in, as ``torch.amp.custom_bwd``."""
+    _check_device_type(device_type)
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+
+    @functools.wraps(bwd)
+    def backward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        with autocast(device_type, dtype=ctx._dtype, enabled=ctx._fwd_used_autocast):
+            return bwd(ctx, *args, **kwargs)
+
+    return backward

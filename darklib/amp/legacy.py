@@ -11,6 +11,8 @@ from typing import Any
 
 from darklib import dtypes as _dt
 from darklib.amp.autocast_mode import autocast as _autocast
+from darklib.amp.autocast_mode import custom_bwd as _custom_bwd
+from darklib.amp.autocast_mode import custom_fwd as _custom_fwd
 from darklib.amp.grad_scaler import GradScaler as _GradScaler
 
 
@@ -45,6 +47,35 @@ class _CudaGradScaler(_GradScaler):
         )
 
 
+class _CpuGradScaler(_GradScaler):
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        _deprecated("darklib.cpu.amp.GradScaler", "darklib.amp.GradScaler('cpu', args...)")
+        super().__init__("cpu", init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+
+
+def custom_fwd(fwd: Any = None, *, cast_inputs: Any = None) -> Any:
+    """``darklib.cuda.amp.custom_fwd``: :func:`darklib.amp.custom_fwd` for 'cuda'."""
+    _deprecated(
+        "darklib.cuda.amp.custom_fwd", "darklib.amp.custom_fwd(args..., device_type='cuda')"
+    )
+    return _custom_fwd(fwd, device_type="cuda", cast_inputs=cast_inputs)
+
+
+def custom_bwd(bwd: Any = None) -> Any:
+    """``darklib.cuda.amp.custom_bwd``: :func:`darklib.amp.custom_bwd` for 'cuda'."""
+    _deprecated(
+        "darklib.cuda.amp.custom_bwd", "darklib.amp.custom_bwd(args..., device_type='cuda')"
+    )
+    return _custom_bwd(bwd, device_type="cuda")
+
+
 def _module(name: str, **members: Any) -> types.ModuleType:
     """A module importable by its dotted name (``from darklib.cuda.amp import autocast``)."""
     mod = types.ModuleType(name, __doc__)
@@ -57,6 +88,13 @@ def _module(name: str, **members: Any) -> types.ModuleType:
 _CudaAutocast.__qualname__ = _CudaAutocast.__name__ = "autocast"
 _CpuAutocast.__qualname__ = _CpuAutocast.__name__ = "autocast"
 _CudaGradScaler.__qualname__ = _CudaGradScaler.__name__ = "GradScaler"
-cuda_amp = _module("darklib.cuda.amp", autocast=_CudaAutocast, GradScaler=_CudaGradScaler)
-cpu_amp = _module("darklib.cpu.amp", autocast=_CpuAutocast)
+_CpuGradScaler.__qualname__ = _CpuGradScaler.__name__ = "GradScaler"
+cuda_amp = _module(
+    "darklib.cuda.amp",
+    autocast=_CudaAutocast,
+    GradScaler=_CudaGradScaler,
+    custom_fwd=custom_fwd,
+    custom_bwd=custom_bwd,
+)
+cpu_amp = _module("darklib.cpu.amp", autocast=_CpuAutocast, GradScaler=_CpuGradScaler)
 cpu = _module("darklib.cpu", amp=cpu_amp)
