@@ -28,6 +28,13 @@ from darklib import (
 from darklib._methods import layout, nonzero_static, strided
 from darklib._namespace import *  # noqa: F403  (torch's top-level functional forms, ...)
 from darklib.amp import autocast, get_autocast_dtype, is_autocast_enabled
+from darklib.amp.autocast_mode import (
+    clear_autocast_cache,
+    is_autocast_cache_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
 from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from darklib.backend import device, get_default_device, set_default_device
 from darklib.creation import (
