@@ -433,3 +433,34 @@ def test_compile_runs_eagerly_and_version_names():
         dl.compile(3)
     assert dl.version.__version__ == dl.__version__
     assert dl.version.cuda is None or isinstance(dl.version.cuda, str)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda L, F, x: L.prod(x),
+        lambda L, F, x: L.trace(x[0, 0, 0]),
+        lambda L, F, x: L.quantile(x.flatten()[:10].float(), 0.5),
+        lambda L, F, x: F.max_pool3d(x, 2),
+        lambda L, F, x: F.avg_pool3d(x, 2),
+        lambda L, F, x: F.adaptive_max_pool3d(x, 2),
+        lambda L, F, x: F.grid_sample(x[:, :, 0], L.zeros(2, 4, 4, 2), align_corners=False),
+        lambda L, F, x: L.linalg.lstsq(x[0, 0, 0].float(), x[0, 0, 1].float()).solution,
+        lambda L, F, x: L.linalg.solve(x[0, 0, 0] + 4 * L.eye(4), x[0, 0, 1]),
+        lambda L, F, x: L.linalg.qr(x[0, 0, 0])[0],
+        lambda L, F, x: L.linalg.vecdot(x.float(), x.float()),
+    ],
+)
+def test_autocast_dtypes_of_float32_and_composite_ops_as_torch(call):
+    """Under CPU float16 autocast these ops run in float32 (vecdot in float16), and a
+    composite op's inner products are not lowered (lstsq stays float32)."""
+    import torch.nn.functional as TF
+
+    import darklib.nn.functional as DF
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 4, 4)).astype(np.float16)
+    dtypes = []
+    for lib, F in ((torch, TF), (dl, DF)):
+        with lib.autocast("cpu", dtype=lib.float16):
+            dtypes.append(str(call(lib, F, lib.tensor(x)).dtype).split(".")[1])
+    assert dtypes[0] == dtypes[1]

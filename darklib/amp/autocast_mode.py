@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib import autograd as _autograd  # noqa: F401  (loads darklib.tensor in the order it needs)
 from darklib import dtypes as _dt
 from darklib.tensor import Tensor
 

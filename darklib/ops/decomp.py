@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp, to_numpy
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -907,6 +908,7 @@ def linalg_slogdet(A: Tensor) -> Any:
     return linalg_slogdet_result(sign, logabs)
 
 
+@autocasts("linalg_inv")
 def inv(A: Tensor) -> Tensor:
     """The inverse of each square matrix of ``A``; a singular one raises
     :class:`LinAlgError` naming its batch element."""
@@ -939,6 +941,7 @@ def _solve_operands(A: Tensor, B: Tensor, op: str, left: bool = True) -> tuple:
     return A, Bm, vector
 
 
+@autocasts("linalg_solve")
 def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     """X with ``A X = B`` (``X A = B`` for ``left=False``).
 
@@ -956,6 +959,7 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
     return X.squeeze(-1) if vector else X
 
 
+@autocasts("linalg_cholesky")
 def linalg_cholesky(A: Tensor, *, upper: bool = False, _op: str = "linalg.cholesky") -> Tensor:
     """L (lower triangular) with ``A = L L^T`` for symmetric positive-definite ``A`` (its
     lower triangle is read); ``upper=True`` gives U = L^T with A = U^T U, reading the upper
@@ -967,6 +971,7 @@ def linalg_cholesky(A: Tensor, *, upper: bool = False, _op: str = "linalg.choles
     return LinalgCholeskyEx.apply(A, _op)
 
 
+@autocasts("linalg_qr")
 def linalg_qr(A: Tensor, mode: str = "reduced") -> Any:
     """``(Q, R)`` with ``A = Q R``, Q with orthonormal columns, R upper triangular.
 
@@ -985,6 +990,7 @@ def linalg_qr(A: Tensor, mode: str = "reduced") -> Any:
     return linalg_qr_result(Q, Rm)
 
 
+@autocasts("linalg_svd")
 def linalg_svd(A: Tensor, full_matrices: bool = True, *, driver: str | None = None) -> Any:
     """``(U, S, Vh)`` with ``A = U diag(S) Vh``, S descending.
 
@@ -1003,6 +1009,7 @@ def _needs_grad(A: Tensor) -> bool:
     return A.requires_grad and is_grad_enabled()
 
 
+@autocasts("linalg_svdvals")
 def svdvals(A: Tensor, *, driver: str | None = None) -> Tensor:
     """The singular values of ``A`` (*, m, n), descending: (*, min(m, n)). Their gradient
     U diag(g) Vh is defined for repeated ones too."""
@@ -1020,6 +1027,7 @@ def _uplo(UPLO: Any) -> str:
     return u
 
 
+@autocasts("linalg_eigh")
 def eigh(A: Tensor, UPLO: str = "L") -> Any:
     """``(eigenvalues, eigenvectors)`` of symmetric matrices: eigenvalues ascending, the
     eigenvectors in the columns. Only the lower (``UPLO='L'``) or upper triangle is read.
@@ -1031,6 +1039,7 @@ def eigh(A: Tensor, UPLO: str = "L") -> Any:
     return linalg_eigh_result(w, v)
 
 
+@autocasts("linalg_eigvalsh")
 def eigvalsh(A: Tensor, UPLO: str = "L") -> Tensor:
     """The eigenvalues of symmetric matrices, ascending."""
     op = "linalg.eigvalsh"
@@ -1054,6 +1063,7 @@ def _tol_value(t: Any, op: str, what: str) -> Any:
     return float(t)
 
 
+@autocasts("linalg_pinv")
 def pinv(
     A: Tensor,
     rcond: Any = None,
@@ -1081,6 +1091,7 @@ def pinv(
     )
 
 
+@autocasts("linalg_matrix_rank")
 def matrix_rank(
     A: Tensor,
     tol: Any = None,
@@ -1114,6 +1125,7 @@ def matrix_rank(
     return Tensor._wrap((s > cut).sum(axis=-1).astype(np.int64))
 
 
+@autocasts("linalg_lstsq")
 def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | None = None) -> Any:
     """Least-squares solution of ``A X = B`` as ``(solution, residuals, rank,
     singular_values)``, torch's named tuple.
@@ -1172,6 +1184,7 @@ def lstsq(A: Tensor, B: Tensor, rcond: float | None = None, *, driver: str | Non
     return linalg_lstsq_result(X.squeeze(-1) if vector else X, residuals, rank, sv)
 
 
+@autocasts("linalg_solve_triangular")
 def solve_triangular(
     A: Tensor,
     B: Tensor,
@@ -1512,10 +1525,11 @@ def linalg_cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     return S.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
 
 
+@autocasts("linalg_vecdot")
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """The dot product of ``x`` and ``y`` along ``dim`` (other dims broadcast)."""
     op = "linalg.vecdot"
-    x, y = _floating(x, op, "x"), _floating(y, op, "y")
+    x, y = _floating(x, op, "x", half=True), _floating(y, op, "y", half=True)
     _same_dtype(op, x, y, "x", "y")
     try:
         shape = np.broadcast_shapes(tuple(x.shape), tuple(y.shape))
@@ -1538,6 +1552,7 @@ def linalg_matmul(input: Tensor, other: Tensor) -> Tensor:
     return matmul(input, other)
 
 
+@autocasts("linalg_cond")
 def cond(A: Tensor, p: Any = None) -> Tensor:
     """The condition number of each matrix in the norm ``p``: the ratio of the largest
     to the smallest singular value for None / 2 (-2: the inverse ratio), else
@@ -1586,6 +1601,7 @@ def vander(x: Tensor, N: int | None = None) -> Tensor:
     return S.cat([ones, powers], -1)
 
 
+@autocasts("linalg_tensorinv")
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
     """The inverse of ``A`` for :func:`tensordot` over ``ind`` dims: ``A`` read as a
     square matrix (prod(shape[:ind]), prod(shape[ind:])), inverted, and shaped
@@ -1606,6 +1622,7 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:
     return out.reshape(*A.shape[ind:], *A.shape[:ind])
 
 
+@autocasts("linalg_tensorsolve")
 def tensorsolve(A: Tensor, B: Tensor, dims: Any = None) -> Tensor:
     """X with ``tensordot(A, X, X.ndim) = B``: ``A``'s first ``B.ndim`` dims (after moving
     ``dims`` of A to the end) against the rest, solved as one square system."""
@@ -1656,6 +1673,7 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, UserWarning, stacklevel=3)
 
 
+@autocasts("cholesky")
 def cholesky(input: Tensor, upper: bool = False) -> Tensor:
     """torch.cholesky (deprecated in torch, which warns once): L with A = L L^T, or U = L^T
     with A = U^T U for ``upper=True``."""
@@ -1669,6 +1687,7 @@ def cholesky(input: Tensor, upper: bool = False) -> Tensor:
     return linalg_cholesky(input, upper=bool(upper), _op="cholesky")
 
 
+@autocasts("qr")
 def qr(input: Tensor, some: bool = True) -> Any:
     """torch.qr (deprecated in torch, which warns once): ``(Q, R)``, reduced
     (``some=True``) or complete."""
@@ -1683,6 +1702,7 @@ def qr(input: Tensor, some: bool = True) -> Any:
     return qr_result(Q, Rm)
 
 
+@autocasts("svd")
 def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> Any:
     """torch.svd: ``(U, S, V)`` with ``A = U diag(S) V^T`` (V, not Vh); ``some=False``
     gives full U and V. With ``compute_uv=False`` U and V are zero matrices (m, m) and
@@ -1700,11 +1720,13 @@ def svd(input: Tensor, some: bool = True, compute_uv: bool = True) -> Any:
     return svd_result(U, Sv, Vh.mT)
 
 
+@autocasts("pinverse")
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
     """torch.pinverse: :func:`pinv` with singular values below ``rcond * s_max`` cut."""
     return pinv(input, atol=0.0, rtol=rcond)
 
 
+@autocasts("cholesky_solve")
 def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor:
     """X with ``A X = B`` given B (``input``, (*, n, k)) and the Cholesky factor of A
     (``input2``: L with A = L L^T, or U with A = U^T U for ``upper=True``; only its
@@ -1729,6 +1751,7 @@ def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor
     return CholeskySolve.apply(B, L, bool(upper))
 
 
+@autocasts("cholesky_inverse")
 def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:
     """The inverse of A = L L^T (or U^T U for ``upper=True``) from its Cholesky factor:
     :func:`cholesky_solve` of the identity."""
@@ -2238,6 +2261,7 @@ def matrix_exp(A: Tensor) -> Tensor:
     return LinalgMatrixExp.apply(A)
 
 
+@autocasts("linalg_householder_product")
 def householder_product(A: Tensor, tau: Tensor) -> Tensor:
     """The first n columns of H_1 ... H_k, H_i = I - tau_i v_i v_i^T, v_i the i-th column
     of ``A`` (*, m, n) below the diagonal with a 1 on it (LAPACK's orgqr; ``A`` as geqrf
@@ -2360,6 +2384,7 @@ def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False) -
     return linalg_cholesky_ex_result(L, Tensor._wrap(info))
 
 
+@autocasts("triangular_solve")
 def triangular_solve(
     input: Tensor,
     A: Tensor,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function, broadcast_error
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
@@ -251,6 +252,7 @@ def _quantile_q(q: Any, x: Tensor, op: str) -> tuple[np.ndarray, bool]:
     return qs, scalar
 
 
+@autocasts("nanquantile")
 def nanquantile(
     input: Tensor,
     q: Any,

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp, to_numpy
 from darklib.errors import InvalidType, InvalidValue
@@ -156,6 +157,7 @@ def _fractional(
     return (y, where) if return_indices else y
 
 
+@autocasts("fractional_max_pool2d")
 def fractional_max_pool2d(
     input: Tensor,
     kernel_size: Any,
@@ -179,6 +181,7 @@ def fractional_max_pool2d(
     )
 
 
+@autocasts("fractional_max_pool3d")
 def fractional_max_pool3d(
     input: Tensor,
     kernel_size: Any,

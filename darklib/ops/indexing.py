@@ -1840,8 +1840,7 @@ def searchsorted(
 
     if isinstance(sorted_sequence, Tensor) and sorted_sequence.ndim == 0:
         raise RuntimeError(
-            "searchsorted(): boundaries tensor should have positive dimension, but got 0 "
-            "dimension"
+            "searchsorted(): boundaries tensor should have positive dimension, but got 0 dimension"
         )
     if sorter is not None:
         seq = _check_tensor(sorted_sequence, "searchsorted")

@@ -1905,6 +1905,7 @@ def _ctc_composite(
     return nll
 
 
+@autocasts("ctc_loss")
 def ctc_loss(
     log_probs: Tensor,
     targets: Tensor,

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function, Node
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -1313,6 +1314,7 @@ def _max_unpool(op: str, input: Any, indices: Any, size: tuple) -> Tensor:
     return out.reshape(*lead, *size)
 
 
+@autocasts("max_unpool2d")
 def max_unpool2d(
     input: Tensor,
     indices: Tensor,
@@ -1458,6 +1460,7 @@ def _triple(v: Any, name: str, op: str, minimum: int) -> tuple[int, int, int]:
     return triple(v, name, op, minimum)
 
 
+@autocasts("max_unpool3d")
 def max_unpool3d(
     input: Tensor,
     indices: Tensor,

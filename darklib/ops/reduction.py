@@ -807,6 +807,7 @@ def _positional_dtype(third: Any, dtype: Any) -> Any:
     return third if dtype is None and isinstance(third, _dt.dtype) else dtype
 
 
+@autocasts("prod")
 def prod(
     input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: Any = None
 ) -> Tensor:
@@ -1713,6 +1714,7 @@ _QUANTILE_WEIGHTS = {
 }
 
 
+@autocasts("quantile")
 def quantile(
     input: Tensor,
     q: Any,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
@@ -887,6 +888,7 @@ def _over_batch(body: Any, xp: Any, idx: Any, channels: int) -> None:
     par.map_reduce(body, m, m * values, max(1, _TAP_CHUNK_VALUES // max(1, values)))
 
 
+@autocasts("grid_sampler")
 def grid_sample(
     input: Tensor,
     grid: Tensor,

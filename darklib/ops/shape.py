@@ -19,6 +19,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import higher_order
+from darklib.amp.autocast_mode import autocasts
 from darklib.autograd import Function, Node
 from darklib.backend import device_of, get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -1171,6 +1172,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
     return index_put(base, (Tensor._wrap(rows), Tensor._wrap(cols)), x)
 
 
+@autocasts("trace")
 def trace(input: Tensor) -> Tensor:
     """Sum of the main diagonal of a 2-D tensor."""
     x = _check_tensor(input, "trace")

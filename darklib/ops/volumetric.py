@@ -466,6 +466,7 @@ def _unbatch(out: Any, unbatched: bool) -> Any:
     return out.squeeze(0)
 
 
+@autocasts("max_pool3d")
 def max_pool3d(
     input: Tensor,
     kernel_size: Any,
@@ -519,6 +520,7 @@ def _max_pool3d(op: str, input: Tensor, w: _Window, return_indices: bool) -> Any
     return _unbatch(out, unbatched)
 
 
+@autocasts("avg_pool3d")
 def avg_pool3d(
     input: Tensor,
     kernel_size: Any,
@@ -606,6 +608,7 @@ def _empty_pool(x: Tensor, sizes: tuple) -> Tensor:
     return x[:, :, :0].reshape(n, c, *sizes)
 
 
+@autocasts("adaptive_avg_pool3d")
 def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     """Average pooling to a fixed output size, as ``torch.nn.functional.adaptive_avg_pool3d``.
 
@@ -628,6 +631,7 @@ def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
     return _unbatch(b.reshape(n, c, od, oh, ow), unbatched)
 
 
+@autocasts("adaptive_max_pool3d")
 def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = False) -> Any:
     """Max pooling to a fixed output size, as ``torch.nn.functional.adaptive_max_pool3d``.
 
