@@ -59,19 +59,19 @@ def _write(op: str, result: Any, out: Any) -> Any:
         )
     if out.device != result.device:
         raise RuntimeError(f"{op}(): expected the out tensor on {result.device}, got {out.device}")
-    if tuple(out.shape) != tuple(result.shape):
-        if out.numel():
-            warnings.warn(
-                f"{op}(): an output with one or more elements was resized since it had "
-                f"shape {list(out.shape)}, which does not match the required output shape "
-                f"{list(result.shape)} (as torch, deprecated: pass an empty tensor or one "
-                "of the right shape)",
-                UserWarning,
-                stacklevel=3,
-            )
+    resize = tuple(out.shape) != tuple(result.shape)
+    if resize and out.numel():
+        warnings.warn(
+            f"{op}(): an output with one or more elements was resized since it had "
+            f"shape {list(out.shape)}, which does not match the required output shape "
+            f"{list(result.shape)} (as torch, deprecated: pass an empty tensor or one "
+            "of the right shape)",
+            UserWarning,
+            stacklevel=3,
+        )
     # resize_ allocates, and the copy launches, on the current GPU: on out's GPU here
     with _device_of(out):
-        if tuple(out.shape) != tuple(result.shape):
+        if resize:
             out.resize_(tuple(result.shape))
         with no_grad():
             out.copy_(result)
