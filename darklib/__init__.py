@@ -20,6 +20,7 @@ from darklib import (
     nn,
     optim,
     profiler,
+    return_types,
     special,
     testing,
     utils,

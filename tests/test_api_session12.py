@@ -464,3 +464,12 @@ def test_autocast_dtypes_of_float32_and_composite_ops_as_torch(call):
         with lib.autocast("cpu", dtype=lib.float16):
             dtypes.append(str(call(lib, F, lib.tensor(x)).dtype).split(".")[1])
     assert dtypes[0] == dtypes[1]
+
+
+def test_return_types_name_the_named_tuples_ops_return():
+    assert isinstance(dl.max(dl.ones(2, 3), 0), dl.return_types.max)
+    assert isinstance(dl.sort(dl.ones(3)), dl.return_types.sort)
+    assert isinstance(dl.linalg.qr(dl.eye(2)), dl.return_types.linalg_qr)
+    for name in dl.return_types.__all__:
+        fields = getattr(dl.return_types, name)._fields
+        assert fields == getattr(torch.return_types, name).__match_args__, name
