@@ -473,3 +473,20 @@ def test_return_types_name_the_named_tuples_ops_return():
     for name in dl.return_types.__all__:
         fields = getattr(dl.return_types, name)._fields
         assert fields == getattr(torch.return_types, name).__match_args__, name
+
+
+@pytest.mark.parametrize("mod", ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"])
+def test_recurrent_layers_take_half_inputs_under_autocast(mod):
+    """torch runs its recurrent layers on float16 inputs under CPU autocast; darklib runs
+    them in float32 (its float32 weights), giving the float32 result of the rounded input."""
+    layer = getattr(dl.nn, mod)(4, 3)
+    x = dl.randn(5, 2, 4) if not mod.endswith("Cell") else dl.randn(2, 4)
+    with dl.autocast("cpu", dtype=dl.float16):
+        out = layer(x.half())
+    out = out[0] if isinstance(out, tuple) else out
+    ref = layer(x.half().float())
+    ref = ref[0] if isinstance(ref, tuple) else ref
+    assert out.dtype == dl.float32
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-6, atol=1e-7)
+    with pytest.raises(TypeError, match="float16"):
+        layer(x.half())  # outside autocast the mixed dtypes are refused, as torch

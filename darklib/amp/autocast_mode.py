@@ -50,13 +50,16 @@ _LOWER = {
     },
 }  # fmt: skip
 # (ops named here that are in neither list run as given, and the ops inside them too: a
-# CPU autocast leaves dot, mv and the recurrent layers in float32, as torch's; on CUDA torch
-# lowers the recurrent layers, weights included, which darklib does not: they stay float32)
+# CPU autocast leaves dot and mv in float32, as torch's. The recurrent layers ("rnn",
+# "rnn_cell") run in float32 under autocast, float16 inputs and states raised to match
+# their float32 weights: torch lowers some of them (weights included), which darklib does
+# not, but runs them all on such inputs, where darklib refused the mixed dtypes)
+_RECURRENT = {"rnn", "rnn_cell"}
 _FP32 = {
-    "cuda": _LOSSES | {"softmax", "log_softmax", "layer_norm", "group_norm", "cdist"},
+    "cuda": _LOSSES | _RECURRENT | {"softmax", "log_softmax", "layer_norm", "group_norm", "cdist"},
     # torch's CPU float32 list: the losses, and ops that lack (or are unsafe in) float16 on
     # the CPU: these names are ready for the ops that opt in with @autocasts(name)
-    "cpu": _LOSSES | {
+    "cpu": _LOSSES | _RECURRENT | {
         "binary_cross_entropy", "cdist", "ctc_loss", "nll_loss2d",
         "prod", "trace", "quantile", "nanquantile", "polar", "view_as_complex", "stft",
         "avg_pool3d", "max_pool3d", "adaptive_avg_pool3d", "adaptive_max_pool3d",
