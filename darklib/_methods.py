@@ -899,3 +899,63 @@ _bind(
     unsafe_split=S.split,
     unsafe_split_with_sizes=S.split_with_sizes,
 )
+
+
+class UntypedStorage:
+    """The memory a tensor and its views share, as torch's ``untyped_storage()``: its
+    address (``data_ptr``, the same for every view of one memory), size in bytes
+    (``nbytes``, ``size()``, ``len``) and device. A view of the memory, not a copy."""
+
+    def __init__(self, root: Any, device: Any) -> None:
+        self._root, self.device = root, device
+
+    def data_ptr(self) -> int:
+        return 0 if self._root.size == 0 else S._address(self._root)
+
+    def nbytes(self) -> int:
+        return int(self._root.nbytes)
+
+    size = nbytes
+
+    def __len__(self) -> int:
+        return self.nbytes()
+
+    def element_size(self) -> int:
+        return 1
+
+    def __repr__(self) -> str:
+        return f"<UntypedStorage of {self.nbytes()} bytes on {self.device}>"
+
+
+class TypedStorage(UntypedStorage):
+    """torch's deprecated ``storage()``: the same memory counted in elements of ``dtype``."""
+
+    def __init__(self, root: Any, device: Any, dtype: Any) -> None:
+        super().__init__(root, device)
+        self.dtype = dtype
+
+    def size(self) -> int:  # type: ignore[override]
+        return self.nbytes() // self._root.itemsize
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def element_size(self) -> int:
+        return int(self._root.itemsize)
+
+
+def _storage(self: Tensor) -> TypedStorage:
+    import warnings
+
+    warnings.warn(
+        "TypedStorage is deprecated (as in torch); use tensor.untyped_storage()",
+        UserWarning,
+        stacklevel=2,
+    )
+    return TypedStorage(S.storage_of(self.array), self.device, self.dtype)
+
+
+_bind(
+    untyped_storage=lambda self: UntypedStorage(S.storage_of(self.array), self.device),
+    storage=_storage,
+)

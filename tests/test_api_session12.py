@@ -490,3 +490,16 @@ def test_recurrent_layers_take_half_inputs_under_autocast(mod):
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-6, atol=1e-7)
     with pytest.raises(TypeError, match="float16"):
         layer(x.half())  # outside autocast the mixed dtypes are refused, as torch
+
+
+def test_storages_tell_views_from_copies_as_torch():
+    for lib in (torch, dl):
+        t = lib.arange(6.0)
+        views = (t[2:], t.reshape(2, 3).t(), t.view(3, 2)[1])
+        assert all(v.untyped_storage().data_ptr() == t.data_ptr() for v in views)
+        assert t.clone().untyped_storage().data_ptr() != t.data_ptr()
+        s = t[2:].untyped_storage()
+        assert s.nbytes() == len(s) == 24 and str(s.device) == "cpu"
+        with pytest.warns(UserWarning, match="TypedStorage is deprecated"):
+            typed = t.storage()
+        assert typed.size() == 6 and str(typed.dtype).split(".")[1] == "float32"
