@@ -564,16 +564,26 @@ def layer_norm(
 class GroupNorm(Function):
     """Normalisation over groups of channels (and all positions) per sample."""
 
+    # (on the CPU both directions walk the batch in blocks of samples over darklib's
+    # threads, as LayerNorm walks its rows: each block's passes stay in cache)
+
     @staticmethod
     def forward(ctx, x, weight, bias, groups, eps):
         xp = get_xp(x)
         n, c = x.shape[0], x.shape[1]
         bshape = (1, c) + (1,) * (x.ndim - 2)
-        xg = x.reshape(n, groups, math.prod(x.shape[1:]) // groups)
-        xhat, invstd = _normalize_last(xp, xg, eps)
-        xhat = xhat.reshape(x.shape)
-        out = _affine(xhat, weight, bias, bshape)
-        ctx.save_for_backward(xhat, invstd, weight)
+        per = math.prod(x.shape[1:])
+        xg = x.reshape(n, groups, per // groups)
+        xhat = xp.empty(xg.shape, x.dtype)
+        invstd = xp.empty((n, groups, 1), x.dtype)
+        out = xp.empty(x.shape, xp.result_type(x, *(p for p in (weight, bias) if p is not None)))
+
+        def body(s: int, e: int) -> None:
+            xh, invstd[s:e] = _normalize_last(xp, xg[s:e], eps, out=xhat[s:e])
+            out[s:e] = _affine(xh.reshape((e - s, *x.shape[1:])), weight, bias, bshape)
+
+        _row_blocks(xp, n, per, body)
+        ctx.save_for_backward(xhat.reshape(x.shape), invstd, weight)
         ctx.groups, ctx.bshape, ctx.eps = groups, bshape, eps
         return out
 
@@ -582,19 +592,26 @@ class GroupNorm(Function):
         nx, nw, nb = ctx.needs_input_grad[:3]
         xp = get_xp(g)
         xhat, invstd, weight = ctx.saved_tensors
-        g3 = _as3(g)
-        gx = gw = gb = None
-        if nw:
-            gw = _chan_dot(xp, g3, _as3(xhat))
-        if nb:
-            gb = _chan_sum(g3)
-        if nx:
-            n = xhat.shape[0]
-            gshape = (n, ctx.groups, math.prod(xhat.shape[1:]) // ctx.groups)
-            dxhat = g * weight.reshape(ctx.bshape) if weight is not None else g.copy()
-            gx = _normalize_last_backward(
-                xp, dxhat.reshape(gshape), xhat.reshape(gshape), invstd
-            ).reshape(xhat.shape)
+        n = xhat.shape[0]
+        per = math.prod(xhat.shape[1:])
+        gx = xp.empty(xhat.shape, xp.result_type(g, xhat)) if nx else None
+
+        def body(s: int, e: int) -> tuple:
+            gs, xs = g[s:e], xhat[s:e]
+            g3 = _as3(gs)
+            gw_part = _chan_dot(xp, g3, _as3(xs)) if nw else None
+            gb_part = _chan_sum(g3) if nb else None
+            if nx:
+                gshape = (e - s, ctx.groups, per // ctx.groups)
+                dxhat = gs * weight.reshape(ctx.bshape) if weight is not None else gs.copy()
+                gx[s:e] = _normalize_last_backward(
+                    xp, dxhat.reshape(gshape), xs.reshape(gshape), invstd[s:e]
+                ).reshape(xs.shape)
+            return gw_part, gb_part
+
+        parts = _row_blocks(xp, n, per, body)
+        gw = sum(p[0] for p in parts[1:]) + parts[0][0] if nw else None
+        gb = sum(p[1] for p in parts[1:]) + parts[0][1] if nb else None
         return gx, gw, gb, None, None
 
     @staticmethod
