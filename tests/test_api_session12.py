@@ -503,3 +503,23 @@ def test_storages_tell_views_from_copies_as_torch():
         with pytest.warns(UserWarning, match="TypedStorage is deprecated"):
             typed = t.storage()
         assert typed.size() == 6 and str(typed.dtype).split(".")[1] == "float32"
+
+
+def test_sdpa_kernel_allows_and_refuses_as_torch_on_the_cpu():
+    from torch.nn.attention import SDPBackend as TB
+    from torch.nn.attention import sdpa_kernel as t_kernel
+
+    from darklib.nn.attention import SDPBackend, sdpa_kernel
+
+    assert [b.name for b in SDPBackend] == [b.name for b in TB]
+    for lib, kernel, backends in ((torch, t_kernel, TB), (dl, sdpa_kernel, SDPBackend)):
+        q = lib.ones(1, 1, 2, 4)
+        attend = lib.nn.functional.scaled_dot_product_attention
+        with kernel(backends.MATH):
+            assert tuple(attend(q, q, q).shape) == (1, 1, 2, 4)
+        with kernel([backends.FLASH_ATTENTION]):
+            attend(q, q, q)
+        with pytest.raises(RuntimeError, match="No viable backend"):
+            with kernel([backends.CUDNN_ATTENTION]):
+                attend(q, q, q)
+        attend(q, q, q)  # all allowed again after the block

@@ -9,7 +9,7 @@ Example::
 import sys
 import types
 
-from darklib.nn import functional, init, module, parallel, utils
+from darklib.nn import attention, functional, init, module, parallel, utils
 from darklib.nn.activation import (
     CELU,
     ELU,
@@ -318,6 +318,7 @@ __all__ = [
     "UpsamplingBilinear2d",
     "UpsamplingNearest2d",
     "ZeroPad2d",
+    "attention",
     "functional",
     "init",
     "modules",

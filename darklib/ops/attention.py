@@ -4,7 +4,11 @@ gradients, double-backward and GPU path come with them."""
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import math
+import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,6 +28,66 @@ __all__ = ["multi_head_attention_forward", "scaled_dot_product_attention"]
 
 def _const(like: Tensor, arr: Any) -> Tensor:
     return Tensor._wrap(get_xp(like.array).asarray(arr))
+
+
+# ------------------------------------------------------------------ kernel choice
+# torch's sdpa_kernel picks among attention kernels; darklib has one, the math of torch's
+# MATH kernel, standing in for the kernels torch has on the same device (MATH and
+# FLASH_ATTENTION on the CPU; also EFFICIENT_ATTENTION and CUDNN_ATTENTION on CUDA). Inside
+# ``with sdpa_kernel(backends):`` attention runs if one of those is allowed, and otherwise
+# raises torch's "No viable backend" error, so code that pins a backend behaves as on torch.
+
+
+class SDPBackend(enum.IntEnum):
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+
+_AVAILABLE = {
+    "cpu": {SDPBackend.MATH, SDPBackend.FLASH_ATTENTION},
+    "cuda": {
+        SDPBackend.MATH,
+        SDPBackend.FLASH_ATTENTION,
+        SDPBackend.EFFICIENT_ATTENTION,
+        SDPBackend.CUDNN_ATTENTION,
+    },
+}
+_kernels = threading.local()  # .allowed: the innermost block's backends, or None (all)
+
+
+@contextlib.contextmanager
+def sdpa_kernel(
+    backends: SDPBackend | Iterable[SDPBackend], set_priority: bool = False
+) -> Iterator[None]:
+    """Allow only ``backends`` for scaled_dot_product_attention inside the block."""
+    chosen = [backends] if isinstance(backends, SDPBackend) else list(backends)
+    if not all(isinstance(b, SDPBackend) for b in chosen):
+        raise InvalidType(
+            "sdpa_kernel: backends must be an instance of SDPBackend or a list of them, got "
+            f"{backends!r}"
+        )
+    outer = getattr(_kernels, "allowed", None)
+    _kernels.allowed = set(chosen)
+    try:
+        yield
+    finally:
+        _kernels.allowed = outer
+
+
+def check_backend(device_type: str) -> None:
+    """Raise torch's error where the innermost ``sdpa_kernel`` block allows no kernel that
+    runs on ``device_type``."""
+    allowed: Any = getattr(_kernels, "allowed", None)
+    if allowed is not None and not allowed & _AVAILABLE[device_type]:
+        raise RuntimeError(
+            "No viable backend for scaled_dot_product_attention was found. This is likely due "
+            "to turning off both the math kernel and the fused kernels (sdpa_kernel allows "
+            f"{sorted(b.name for b in allowed)} only)."
+        )
 
 
 @autocasts("scaled_dot_product_attention")
@@ -54,6 +118,8 @@ def scaled_dot_product_attention(
     torch 2.13 on the CPU.
     """
     op = "scaled_dot_product_attention"
+    if getattr(_kernels, "allowed", None) is not None and isinstance(query, Tensor):
+        check_backend(query.device.type)
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
             raise InvalidType(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
