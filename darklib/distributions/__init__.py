@@ -11,14 +11,18 @@ from darklib.distributions.categorical import (
 )
 from darklib.distributions.cauchy import Cauchy, StudentT
 from darklib.distributions.constraint_registry import biject_to, transform_to
+from darklib.distributions.continuous_bernoulli import ContinuousBernoulli
 from darklib.distributions.dirichlet import Beta, Dirichlet
 from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.exponential import Exponential
 from darklib.distributions.extreme import Gumbel, Pareto, Weibull
 from darklib.distributions.gamma import Chi2, FisherSnedecor, Gamma
+from darklib.distributions.generalized_pareto import GeneralizedPareto
 from darklib.distributions.independent import Independent
 from darklib.distributions.kl import kl_divergence, register_kl
 from darklib.distributions.laplace import Laplace
+from darklib.distributions.lkj_cholesky import LKJCholesky
 from darklib.distributions.lowrank_multivariate_normal import LowRankMultivariateNormal
 from darklib.distributions.mixture_same_family import MixtureSameFamily
 from darklib.distributions.multinomial import Multinomial
@@ -64,6 +68,7 @@ from darklib.distributions.transforms import (
 )
 from darklib.distributions.uniform import Uniform
 from darklib.distributions.von_mises import VonMises
+from darklib.distributions.wishart import Wishart
 
 __all__ = [
     "AbsTransform",
@@ -79,15 +84,18 @@ __all__ = [
     "ComposeTransform",
     "constraint_registry",
     "constraints",
+    "ContinuousBernoulli",
     "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
     "Exponential",
+    "ExponentialFamily",
     "ExpRelaxedCategorical",
     "ExpTransform",
     "FisherSnedecor",
     "Gamma",
+    "GeneralizedPareto",
     "Geometric",
     "Gumbel",
     "HalfCauchy",
@@ -98,6 +106,7 @@ __all__ = [
     "InverseGamma",
     "kl_divergence",
     "Kumaraswamy",
+    "LKJCholesky",
     "Laplace",
     "LogisticNormal",
     "LogitRelaxedBernoulli",
@@ -133,4 +142,5 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
 ]

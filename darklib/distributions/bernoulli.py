@@ -6,7 +6,7 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.utils import ProbsOrLogitsParam, as_float, broadcast_all, one_parameter
 from darklib.nn import functional as F
 from darklib.tensor import Tensor
@@ -14,12 +14,13 @@ from darklib.tensor import Tensor
 __all__ = ["Bernoulli", "one_parameter"]
 
 
-class Bernoulli(ProbsOrLogitsParam, Distribution):
+class Bernoulli(ProbsOrLogitsParam, ExponentialFamily):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0; exactly one of the two."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
     has_enumerate_support = True
+    _mean_carrier_measure = 0
 
     def __init__(self, probs: Any = None, logits: Any = None, validate_args: bool | None = None):
         batch_shape = self._set_probs_or_logits(probs, logits)
@@ -65,3 +66,10 @@ class Bernoulli(ProbsOrLogitsParam, Distribution):
         values = dl.arange(2, dtype=self._param.dtype, device=self._param.device)
         values = values.reshape((-1,) + (1,) * len(self._batch_shape))
         return values.expand((-1, *tuple(self._batch_shape))) if expand else values
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.logits,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return F.softplus(x)

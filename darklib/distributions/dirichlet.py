@@ -9,6 +9,7 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.gamma import standard_gamma
 from darklib.distributions.utils import as_float, broadcast_all
 from darklib.nn import functional as F
@@ -17,7 +18,7 @@ from darklib.tensor import Tensor
 __all__ = ["Beta", "Dirichlet"]
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """Dirichlet distribution over probability vectors of length K, with positive
     ``concentration`` (..., K): density prod_i x_i^(c_i - 1) / B(c)."""
 
@@ -82,8 +83,15 @@ class Dirichlet(Distribution):
             - ((c - 1.0) * dl.digamma(c)).sum(-1)
         )
 
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (self.concentration,)
 
-class Beta(Distribution):
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return dl.lgamma(x).sum(-1) - dl.lgamma(x.sum(-1))
+
+
+class Beta(ExponentialFamily):
     """Beta distribution on [0, 1] with positive ``concentration1`` (alpha) and
     ``concentration0`` (beta): density x^(alpha-1) (1-x)^(beta-1) / B(alpha, beta)."""
 
@@ -144,3 +152,10 @@ class Beta(Distribution):
 
     def entropy(self) -> Tensor:
         return self._dirichlet.entropy()
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return self.concentration1, self.concentration0
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return dl.lgamma(x) + dl.lgamma(y) - dl.lgamma(x + y)

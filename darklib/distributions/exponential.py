@@ -6,19 +6,20 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions import constraints
-from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.utils import as_float, standard_uniform
 from darklib.tensor import Tensor
 
 __all__ = ["Exponential"]
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """Exponential distribution with density ``rate * exp(-rate * x)`` on x >= 0."""
 
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, rate: Any, validate_args: bool | None = None):
         super().__init__(self._set_params(rate=rate), validate_args=validate_args)
@@ -64,3 +65,10 @@ class Exponential(Distribution):
 
     def entropy(self) -> Tensor:
         return 1.0 - dl.log(self.rate)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return -dl.log(-x)

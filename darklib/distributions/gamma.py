@@ -9,6 +9,7 @@ from darklib.autograd import Function
 from darklib.backend import get_xp
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.utils import as_float, broadcast_all, draw
 from darklib.tensor import Tensor
 
@@ -76,13 +77,14 @@ def standard_gamma(alpha: Tensor) -> Tensor:
     return _StandardGamma.apply(alpha)
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """Gamma distribution with shape ``concentration`` and inverse scale ``rate`` (both > 0):
     density rate^c x^(c-1) e^(-rate x) / Gamma(c) on x > 0."""
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
+    _mean_carrier_measure = 0
 
     def __init__(self, concentration: Any, rate: Any, validate_args: bool | None = None):
         batch_shape = self._set_params(concentration=concentration, rate=rate)
@@ -126,6 +128,13 @@ class Gamma(Distribution):
     def entropy(self) -> Tensor:
         c = self.concentration
         return c - dl.log(self.rate) + dl.lgamma(c) + (1.0 - c) * dl.digamma(c)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        return self.concentration - 1, -self.rate
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return dl.lgamma(x + 1) + (x + 1) * dl.log(-y.reciprocal())
 
 
 class Chi2(Gamma):

@@ -11,8 +11,10 @@ import darklib as dl
 from darklib.distributions.bernoulli import Bernoulli
 from darklib.distributions.categorical import Categorical, OneHotCategorical
 from darklib.distributions.cauchy import Cauchy
+from darklib.distributions.continuous_bernoulli import ContinuousBernoulli
 from darklib.distributions.dirichlet import Beta, Dirichlet
 from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.exponential import Exponential
 from darklib.distributions.extreme import Gumbel, Pareto
 from darklib.distributions.gamma import Gamma
@@ -103,6 +105,25 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
 
 def _infinite_where(mask: Tensor, value: Tensor) -> Tensor:
     return dl.where(mask, float("inf"), value)
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tensor:
+    """The Bregman divergence of the log normaliser F between the natural parameters:
+    F(theta_q) - F(theta_p) - <theta_q - theta_p, grad F(theta_p)> (one family only)."""
+    if type(p) is not type(q):
+        raise NotImplementedError(
+            "The cross KL-divergence between different exponential families cannot be "
+            "computed using Bregman divergences (no KL(p || q) is implemented for p type "
+            f"{type(p).__name__} and q type {type(q).__name__})"
+        )
+    p_params, p_log_norm, grads = p._log_normalizer_and_grads()
+    result = q._log_normalizer(*q._natural_params) - p_log_norm
+    for theta_p, theta_q, g in zip(p_params, q._natural_params, grads):
+        term = (theta_q - theta_p) * g
+        # (each parameter's own dimensions beyond the batch: a vector's or a matrix's)
+        result = result - sum_rightmost(term, max(term.dim() - result.dim(), 0))
+    return result
 
 
 @register_kl(Normal, Normal)
@@ -290,6 +311,14 @@ def _kl_pareto_pareto(p: Pareto, q: Pareto) -> Tensor:
     return _infinite_where(p.support.lower_bound < q.support.lower_bound, result)
 
 
+@register_kl(ContinuousBernoulli, ContinuousBernoulli)
+def _kl_cb_cb(p: ContinuousBernoulli, q: ContinuousBernoulli) -> Tensor:
+    t1 = p.mean * (p.logits - q.logits)
+    t2 = p._cont_bern_log_norm() + dl.log1p(-p.probs)
+    t3 = -q._cont_bern_log_norm() - dl.log1p(-q.probs)
+    return t1 + t2 + t3
+
+
 # ------------------------------------------------------------------ between families
 # (closed forms as E_p[log p] - E_p[log q]; infinite where p's support is not inside q's)
 
@@ -315,6 +344,55 @@ _register_infinite(Normal, "loc", Uniform, Pareto, Gamma, Exponential, Beta)
 _register_infinite(Pareto, "scale", Uniform, Beta)
 _register_infinite(Poisson, "rate", Binomial, Bernoulli)
 register_kl(Beta, Pareto)(lambda p, q: _infinite_like(p.concentration1))
+_register_infinite(ContinuousBernoulli, "probs", Pareto)
+for _type_p, _param in (
+    (Exponential, "rate"),
+    (Gamma, "concentration"),
+    (Gumbel, "loc"),
+    (Laplace, "loc"),
+    (Normal, "loc"),
+    (Pareto, "scale"),
+):
+    _register_infinite(_type_p, _param, ContinuousBernoulli)
+
+
+def _cross_entropy_cb(mean: Tensor, q: ContinuousBernoulli) -> Tensor:
+    """-E_p[log q(x)] for a p on [0, 1] of mean ``mean``: log q is linear in x."""
+    return -mean * q.logits - dl.log1p(-q.probs) - q._cont_bern_log_norm()
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_cb(p: Beta, q: ContinuousBernoulli) -> Tensor:
+    return -p.entropy() + _cross_entropy_cb(p.mean, q)
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_cb(p: Uniform, q: ContinuousBernoulli) -> Tensor:
+    # (infinite where p's support leaves [0, 1]; torch's is also infinite where it only
+    # touches 0 or 1, where the divergence is finite)
+    result = -p.entropy() + _cross_entropy_cb(p.mean, q)
+    return _infinite_where((p.high > 1) | (p.low < 0), result)
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_cb_exponential(p: ContinuousBernoulli, q: Exponential) -> Tensor:
+    return -p.entropy() - dl.log(q.rate) + q.rate * p.mean
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_cb_normal(p: ContinuousBernoulli, q: Normal) -> Tensor:
+    # E_p[(x - mu)^2] = var_p + mean_p^2 - 2 mu mean_p + mu^2
+    t2 = 0.5 * (math.log(2.0 * math.pi) + (q.loc / q.scale).pow(2)) + dl.log(q.scale)
+    t3 = (p.variance + p.mean.pow(2) - 2.0 * q.loc * p.mean) / (2.0 * q.scale.pow(2))
+    return -p.entropy() + t2 + t3
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_cb_uniform(p: ContinuousBernoulli, q: Uniform) -> Tensor:
+    # (infinite where q's support does not hold [0, 1]; torch's is also infinite where
+    # q.low = 0 or q.high = 1, where the divergence is finite)
+    result = -p.entropy() + dl.log(q.high - q.low)
+    return _infinite_where((q.low > 0) | (q.high < 1), result)
 
 
 @register_kl(Bernoulli, Poisson)

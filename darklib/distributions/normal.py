@@ -7,6 +7,7 @@ from typing import Any
 
 import darklib as dl
 from darklib.distributions.distribution import LocScale
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.utils import as_float, standard_normal
 from darklib.tensor import Tensor
 
@@ -15,7 +16,7 @@ __all__ = ["Normal"]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
-class Normal(LocScale):
+class Normal(LocScale, ExponentialFamily):
     """Normal distribution with mean ``loc`` and standard deviation ``scale`` (> 0).
 
     Example::
@@ -23,6 +24,8 @@ class Normal(LocScale):
         >>> m = dl.distributions.Normal(dl.tensor([0.0]), dl.tensor([1.0]))
         >>> m.sample()  # a draw from N(0, 1)
     """
+
+    _mean_carrier_measure = 0
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Normal:
         return self._expanded(batch_shape, _instance, Normal, loc=self.loc, scale=self.scale)
@@ -57,3 +60,11 @@ class Normal(LocScale):
 
     def entropy(self) -> Tensor:
         return 0.5 + _LOG_SQRT_2PI + dl.log(self.scale)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, Tensor]:
+        precision = self.scale.pow(2).reciprocal()
+        return self.loc * precision, -0.5 * precision
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return -0.25 * x.pow(2) / y + 0.5 * dl.log(-math.pi / y)

@@ -7,6 +7,7 @@ from typing import Any
 import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.distribution import Distribution
+from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.utils import (
     ProbsOrLogits,
     ProbsOrLogitsParam,
@@ -21,7 +22,7 @@ from darklib.tensor import Tensor
 __all__ = ["Binomial", "Geometric", "NegativeBinomial", "Poisson"]
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """Poisson distribution with ``rate`` (>= 0): P(k) = rate^k e^-rate / k!."""
 
     arg_constraints = {"rate": constraints.nonnegative}
@@ -32,6 +33,13 @@ class Poisson(Distribution):
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> Poisson:
         return self._expanded(batch_shape, _instance, Poisson, rate=self.rate)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor]:
+        return (dl.log(self.rate),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return dl.exp(x)
 
     @property
     def mean(self) -> Tensor:
