@@ -1,8 +1,9 @@
 """``dl.special``: torch.special's functions under torch's names and signatures.
 
-The gamma family, Bessel functions, the normal distribution, zeta and the incomplete gamma
-functions live in :mod:`darklib.ops.special`; the names torch.special shares with other
-ops (erf, logit, softmax, ...) are darklib's own ops under torch.special's signatures.
+The gamma family, Bessel and Airy functions, the normal distribution, zeta, the incomplete
+gamma functions and the orthogonal polynomials (Chebyshev, Hermite, Laguerre, Legendre)
+live in :mod:`darklib.ops.special`; the names torch.special shares with other ops (erf,
+logit, softmax, ...) are darklib's own ops under torch.special's signatures.
 """
 
 from __future__ import annotations
@@ -12,20 +13,29 @@ from typing import Any
 from darklib.ops import elementwise as _E
 from darklib.ops import reduction as _R
 from darklib.ops.special import (
+    airy_ai,
     bessel_j0,
     bessel_j1,
     bessel_y0,
     bessel_y1,
+    chebyshev_polynomial_t,
+    chebyshev_polynomial_u,
+    chebyshev_polynomial_v,
+    chebyshev_polynomial_w,
     digamma,
     entr,
     erfcx,
     gammainc,
     gammaincc,
     gammaln,
+    hermite_polynomial_h,
+    hermite_polynomial_he,
     i0,
     i0e,
     i1,
     i1e,
+    laguerre_polynomial_l,
+    legendre_polynomial_p,
     log_ndtr,
     modified_bessel_i0,
     modified_bessel_i1,
@@ -38,6 +48,10 @@ from darklib.ops.special import (
     psi,
     scaled_modified_bessel_k0,
     scaled_modified_bessel_k1,
+    shifted_chebyshev_polynomial_t,
+    shifted_chebyshev_polynomial_u,
+    shifted_chebyshev_polynomial_v,
+    shifted_chebyshev_polynomial_w,
     sinc,
     spherical_bessel_j0,
     xlog1py,
@@ -85,6 +99,19 @@ def log_softmax(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
 
 
 __all__ = [
+    "airy_ai",
+    "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v",
+    "chebyshev_polynomial_w",
+    "hermite_polynomial_h",
+    "hermite_polynomial_he",
+    "laguerre_polynomial_l",
+    "legendre_polynomial_p",
+    "shifted_chebyshev_polynomial_t",
+    "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v",
+    "shifted_chebyshev_polynomial_w",
     "bessel_j0",
     "bessel_j1",
     "bessel_y0",

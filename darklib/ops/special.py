@@ -25,6 +25,19 @@ i1 are finite up to their own overflow (torch's overflow with e^x, from 709.78; 
 float32) and +-inf at +-inf (torch: NaN), J0 and J1 are 0 at +-inf (torch: NaN),
 polygamma(1, x) is inf at the negative integers (torch: about 6.6e32) and polygamma(n, inf)
 and zeta(s, inf) are 0 (torch: NaN for n >= 2), Y0 and Y1 are 0 at inf (torch: NaN).
+
+The orthogonal polynomials (Chebyshev T/U/V/W and shifted, Hermite H/He, Laguerre L,
+Legendre P; no gradient, as torch) follow torch's rules: n cast to an integer toward 0
+(NaN, inf and |n| >= 2^63 as negative), 0 for negative n, the end-point values, the
+trigonometric forms above torch's degrees for |y| < 1 and its three-term recurrences
+elsewhere, run in float64 for every element at once (an element leaves the loop at its
+degree), and NaN for Hermite degrees above 128 (float32) or 512 (float64). Where they
+differ: a value that overflows past the last zero (or at +-inf) is the signed inf of the
+leading term (torch: NaN from inf - inf), float32 is the float64 value rounded once (torch
+rounds each step), NaN x gives NaN for n >= 1 (torch: sometimes an uninitialised value at
+n = 2), shifted W near x = 1 is about 2n + 1 (torch: +-1), Chebyshev degrees above 4096
+with |y| > 1 use the cosh/sinh forms, and Legendre/Laguerre refuse degrees that would take
+more than 2^17 recurrence steps. Airy Ai is 0 at +-inf (torch: NaN).
 """
 
 from __future__ import annotations
@@ -1041,6 +1054,359 @@ def _entr_core(xp: Any, x: Any) -> Any:
     return xp.where(xp.isnan(x), xp.nan, out)
 
 
+# ------------------------------------------------------------------ Airy Ai
+
+_AIRY_H = 0.25  # spacing of the table of (Ai, Ai') below
+_AIRY_TABLE_TO = 10  # the table covers [-10, 10]; the asymptotic expansions lie beyond
+_AIRY_START = 12  # the table's upper side is stepped down from the expansion at x = 12
+_AIRY_LOCAL_TERMS = 18  # |dx| <= 1/8, |x| <= 10: the Taylor terms fall below 1e-20
+_AIRY_ASYMPTOTIC_TERMS = 24  # zeta >= 21 beyond |x| = 10: the last term is below 4e-18
+_AIRY_ZERO_FROM = 103.892  # torch's Ai is 0 from here (the value is subnormal or 0)
+_AIRY_AI0 = "0.35502805388781723926006318600418317640"  # Ai(0) = 3^(-2/3) / Gamma(2/3)
+_AIRY_AIP0 = "-0.25881940379280679840518356018920396348"  # Ai'(0) = -3^(-1/3) / Gamma(1/3)
+
+
+@functools.cache
+def _airy_u(count: int) -> tuple[float, ...]:
+    """The coefficients u_k of the asymptotic expansions of Ai (DLMF 9.7.i):
+    u_k = u_(k-1) (6k-5)(6k-3)(6k-1) / (216 k (2k-1)), u_0 = 1."""
+    u = [1.0]
+    for k in range(1, count):
+        u.append(u[-1] * (6 * k - 5) * (6 * k - 3) * (6 * k - 1) / (216 * k * (2 * k - 1)))
+    return tuple(u)
+
+
+def _airy_step(x0: Any, y: Any, dy: Any, d: Any, terms: int = 60) -> tuple[Any, Any]:
+    """(y, y') at x0 + d from (y, y') at x0 for y'' = x y, by its Taylor series at x0
+    (c_(k+2) = (x0 c_k + c_(k-1)) / ((k+2)(k+1))); in whatever number type it is given."""
+    c = [y, dy, x0 * y / 2]
+    for k in range(1, terms):
+        c.append((x0 * c[k] + c[k - 1]) / ((k + 2) * (k + 1)))
+    value = sum(ck * d**k for k, ck in enumerate(c))
+    slope = sum(k * ck * d ** (k - 1) for k, ck in enumerate(c) if k)
+    return value, slope
+
+
+@functools.cache
+def _airy_table() -> tuple[np.ndarray, np.ndarray]:
+    """Ai and Ai' at x = j/4 for |x| <= 10, to 40 digits in :mod:`decimal` (rounded once).
+
+    Below 0 stepped from Ai(0), Ai'(0) (both solutions oscillate there: the steps are
+    stable); above 0 stepped down from the asymptotic expansion at x = 12 (error e^-55),
+    the direction in which Ai is the growing solution (stepping up from 0 would amplify
+    the initial values' error by e^(2 zeta)). The two sides meet at 0 within 1e-24."""
+    import decimal
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 40
+        dec = decimal.Decimal
+        h = dec(_AIRY_H)
+        pi = dec("3.141592653589793238462643383279502884197")
+        x = dec(_AIRY_START)
+        zeta = 2 * x * x.sqrt() / 3
+        terms = 30
+        u = [dec(1)]
+        for k in range(1, terms):
+            u.append(u[-1] * (6 * k - 5) * (6 * k - 3) * (6 * k - 1) / (216 * k * (2 * k - 1)))
+        v = [dec(1)] + [-dec(6 * k + 1) / (6 * k - 1) * u[k] for k in range(1, terms)]
+        su = sum((-1) ** k * u[k] / zeta**k for k in range(terms))
+        sv = sum((-1) ** k * v[k] / zeta**k for k in range(terms))
+        scale = (-zeta).exp() / (2 * pi.sqrt())
+        quarter = x.sqrt().sqrt()
+        y, dy = scale / quarter * su, -quarter * scale * sv
+        top = int(_AIRY_START / _AIRY_H)
+        last = int(_AIRY_TABLE_TO / _AIRY_H)
+        values = {}
+        for j in range(top, 0, -1):
+            y, dy = _airy_step(j * h, y, dy, -h)
+            if j - 1 <= last:
+                values[j - 1] = (y, dy)
+        y, dy = dec(_AIRY_AI0), dec(_AIRY_AIP0)
+        values[0] = (y, dy)
+        for j in range(0, -last, -1):
+            y, dy = _airy_step(j * h, y, dy, -h)
+            values[j - 1] = (y, dy)
+        ai = np.array([float(values[j][0]) for j in range(-last, last + 1)])
+        aip = np.array([float(values[j][1]) for j in range(-last, last + 1)])
+    return ai, aip
+
+
+def _airy_local(xp: Any, x: Any) -> Any:
+    """Ai(x) for |x| <= 10: the Taylor series of y'' = x y around the nearest node of
+    :func:`_airy_table` (|dx| <= 1/8)."""
+    ai, aip = _airy_table()
+    last = int(_AIRY_TABLE_TO / _AIRY_H)
+    j = xp.rint(x / _AIRY_H)
+    x0 = j * _AIRY_H
+    d = x - x0
+    pos = (j + last).astype(xp.int64)
+    c_prev = xp.asarray(ai)[pos]  # c_0
+    c_cur = xp.asarray(aip)[pos]  # c_1
+    out = c_prev + c_cur * d
+    c_next = x0 * c_prev / 2  # c_2
+    power = d * d
+    out += c_next * power
+    older, c_prev, c_cur = c_prev, c_cur, c_next  # c_(k-1), c_k with k = 2 next
+    for k in range(2, _AIRY_LOCAL_TERMS):
+        # c_(k+1) = (x0 c_(k-1) + c_(k-2)) / ((k+1) k)
+        c_next = (x0 * c_prev + older) / ((k + 1) * k)
+        power = power * d
+        out += c_next * power
+        older, c_prev, c_cur = c_prev, c_cur, c_next
+    return out
+
+
+def _airy_right(xp: Any, x: Any) -> Any:
+    """Ai(x) for x > 10: e^-zeta / (2 sqrt(pi) x^(1/4)) sum (-1)^k u_k zeta^-k."""
+    zeta = 2.0 / 3.0 * x * xp.sqrt(x)
+    r = 1.0 / zeta
+    u = _airy_u(_AIRY_ASYMPTOTIC_TERMS)
+    acc = xp.zeros_like(x)
+    for k in range(len(u) - 1, -1, -1):
+        acc = acc * r + (-1) ** k * u[k]
+    return xp.exp(-zeta) / (2 * _SQRT_PI * xp.sqrt(xp.sqrt(x))) * acc
+
+
+def _airy_left(xp: Any, x: Any) -> Any:
+    """Ai(x) for x < -10 (t = -x): t^(-1/4) / sqrt(pi) (cos(zeta - pi/4) P + sin(zeta -
+    pi/4) Q), P = sum (-1)^k u_2k zeta^-2k, Q = sum (-1)^k u_(2k+1) zeta^-(2k+1)."""
+    t = -x
+    zeta = 2.0 / 3.0 * t * xp.sqrt(t)
+    r2 = 1.0 / (zeta * zeta)
+    u = _airy_u(2 * _AIRY_ASYMPTOTIC_TERMS)
+    big_p = xp.zeros_like(x)
+    big_q = xp.zeros_like(x)
+    for k in range(_AIRY_ASYMPTOTIC_TERMS - 1, -1, -1):
+        big_p = big_p * r2 + (-1) ** k * u[2 * k]
+        big_q = big_q * r2 + (-1) ** k * u[2 * k + 1]
+    big_q = big_q / zeta
+    c, s = xp.cos(zeta), xp.sin(zeta)
+    # cos(zeta - pi/4) = (c + s)/sqrt 2, sin(zeta - pi/4) = (s - c)/sqrt 2
+    return ((c + s) * big_p + (s - c) * big_q) * (_SQRT_HALF / _SQRT_PI) / xp.sqrt(xp.sqrt(t))
+
+
+def _airy_ai_core(xp: Any, x: Any) -> Any:
+    """Ai(x): the table and local Taylor series on [-10, 10], the asymptotic expansions
+    beyond; 0 from x = 103.892 (as torch) and at +-inf (torch: NaN), NaN at NaN."""
+    out = xp.zeros_like(x)
+    mid = xp.abs(x) <= _AIRY_TABLE_TO
+    _fill(out, mid, lambda v: _airy_local(xp, v), x)
+    _fill(out, (x > _AIRY_TABLE_TO) & (x < _AIRY_ZERO_FROM), lambda v: _airy_right(xp, v), x)
+    _fill(out, (x < -_AIRY_TABLE_TO) & xp.isfinite(x), lambda v: _airy_left(xp, v), x)
+    return xp.where(xp.isnan(x), xp.nan, out)
+
+
+# ------------------------------------------------------------------ orthogonal polynomials
+
+# The families: torch's name -> (the recurrence's kind, shifted to [0, 1]). torch.special
+# has Chebyshev T, U, V, W (and shifted), Hermite H (physicists') and He (probabilists'),
+# Laguerre L and Legendre P.
+_CHEBYSHEV_FIRST = {"t": (1.0, 0.0), "u": (2.0, 0.0), "v": (2.0, -1.0), "w": (2.0, 1.0)}
+# torch's trigonometric form for |y| < 1 takes over above these degrees (the values are
+# the same to rounding: kept so that the rounding is torch's too)
+_TRIG_ABOVE = {
+    ("t", False): 6,
+    ("u", False): 8,
+    ("v", False): 8,
+    ("w", False): 8,
+    ("t", True): 6,
+    ("u", True): 6,
+    ("v", True): 6,
+    ("w", True): 4,
+}
+_HYPERBOLIC_ABOVE = 4096  # Chebyshev with |y| > 1: cosh/sinh forms (no n-step loop)
+_MAX_STEPS = 1 << 17  # Legendre, Laguerre: the recurrence's length that darklib accepts
+_INT64_LIMIT = 2.0**63
+
+
+def _odd(xp: Any, n: Any) -> Any:
+    return xp.fmod(n, 2.0) != 0
+
+
+def _parity_sign(xp: Any, n: Any) -> Any:
+    """(-1)^n for integral float n."""
+    return xp.where(_odd(xp, n), -1.0, 1.0)
+
+
+def _recurrence(
+    xp: Any,
+    y: Any,
+    n: Any,
+    first: Any,
+    step: Callable[[int, Any, Any, Any], Any],
+    beyond: Any,
+    name: str,
+) -> Any:
+    """p_n(y) for n >= 2 (1-d arrays) from p_0 = 1, p_1 = ``first`` and p_k = step(k, y,
+    p_(k-1), p_(k-2)), all entries in lockstep up to the largest n: an entry leaves the
+    arrays once its degree is reached, once its value is NaN, or once it is infinite
+    where ``beyond`` (past the largest zero, where the value keeps its sign and grows)."""
+    out = xp.empty_like(y)
+    idx = xp.arange(y.size)
+    p, q = xp.ones_like(y), first
+    k = 1
+    while idx.size:
+        k += 1
+        if k > _MAX_STEPS:
+            raise NotImplementedError(
+                f"{name}(): degrees n above {_MAX_STEPS} are not supported (the three-term "
+                f"recurrence would take n steps); got n = {int(n.max())}"
+            )
+        p, q = q, step(k, y, q, p)
+        done = (n == k) | xp.isnan(q) | (xp.isinf(q) & beyond)
+        if bool(done.any()):
+            out[idx[done]] = q[done]
+            keep = ~done
+            idx, y, n, p, q, beyond = idx[keep], y[keep], n[keep], p[keep], q[keep], beyond[keep]
+    return out
+
+
+def _chebyshev_trig(xp: Any, kind: str, y: Any, n: Any) -> Any:
+    """T, U, V, W at y = cos(theta), |y| < 1: cos(n theta), sin((n+1) theta) / sin theta,
+    cos((n+1/2) theta) / cos(theta/2), sin((n+1/2) theta) / sin(theta/2); at the ends
+    where the denominators round to nothing, their limits (as torch, except shifted W)."""
+    theta = xp.arccos(y)
+    if kind == "t":
+        return xp.cos(n * theta)
+    if kind == "u":
+        s = xp.sin(theta)
+        ok = s != 0
+        ss = xp.where(ok, s, 1.0)
+        return xp.where(ok, xp.sin((n + 1) * theta) / ss, (n + 1) * xp.cos((n + 1) * theta) / y)
+    half = theta / 2
+    if kind == "v":
+        end = xp.sin(half) == 1.0  # y rounds to -1: V_n(-1) = (-1)^n (2n + 1)
+        den = xp.where(end, 1.0, xp.cos(half))
+        return xp.where(end, _parity_sign(xp, n) * (2 * n + 1), xp.cos((n + 0.5) * theta) / den)
+    end = xp.cos(half) == 1.0  # y rounds to 1: W_n(1) = 2n + 1
+    den = xp.where(end, 1.0, xp.sin(half))
+    return xp.where(end, 2 * n + 1, xp.sin((n + 0.5) * theta) / den)
+
+
+def _chebyshev_hyperbolic(xp: Any, kind: str, y: Any, n: Any) -> Any:
+    """T, U, V, W at |y| > 1 for large n: with |y| = cosh(t), cosh(n t), sinh((n+1) t) /
+    sinh t, cosh((n+1/2) t) / cosh(t/2), sinh((n+1/2) t) / sinh(t/2) at y > 1; below -1
+    by T_n(-y) = (-1)^n T_n(y), U likewise, V_n(-y) = (-1)^n W_n(y), W_n(-y) = (-1)^n V_n(y)."""
+    t = xp.arccosh(xp.abs(y))
+    neg = y < 0
+    if kind == "t":
+        val = xp.cosh(n * t)
+    elif kind == "u":
+        val = xp.sinh((n + 1) * t) / xp.sinh(t)
+    else:
+        as_v = (kind == "v") != neg
+        val = xp.where(
+            as_v,
+            xp.cosh((n + 0.5) * t) / xp.cosh(t / 2),
+            xp.sinh((n + 0.5) * t) / xp.sinh(t / 2),
+        )
+    return xp.where(neg & _odd(xp, n), -val, val)
+
+
+def _poly_core(xp: Any, x: Any, n: Any, family: str, shifted: bool, limit: int, name: str) -> Any:
+    """One of torch.special's orthogonal polynomials at (x, n), elementwise over
+    same-shaped float64 arrays; n is truncated toward 0 as torch's cast to int64 (which
+    makes NaN, +-inf and |n| >= 2^63 negative: 0)."""
+    shape = x.shape
+    x, n = x.reshape(-1), n.reshape(-1)
+    n = xp.where(xp.isfinite(n) & (xp.abs(n) < _INT64_LIMIT), xp.trunc(n), -1.0)
+    y = 2 * x - 1 if shifted else x
+    out = xp.full(x.shape, xp.nan)
+    todo = xp.ones(x.shape, dtype=bool)
+
+    def settle(mask: Any, value: Any) -> None:
+        nonlocal todo
+        mask = mask & todo
+        out[mask] = xp.broadcast_to(xp.asarray(value, dtype=xp.float64), x.shape)[mask]
+        todo = todo & ~mask
+
+    settle(n < 0, 0.0)
+    sign_n = _parity_sign(xp, n)
+    capped = xp.zeros(x.shape, dtype=bool)
+    if family in _CHEBYSHEV_FIRST:
+        a, b = _CHEBYSHEV_FIRST[family]
+        ends = {"t": (1.0, sign_n), "u": (n + 1, sign_n * (n + 1))}
+        ends["v"] = (1.0, sign_n * (2 * n + 1))
+        ends["w"] = (2 * n + 1, sign_n)
+        at_one, at_minus_one = ends[family]
+        settle(y == 1, at_one)
+        settle(y == -1, at_minus_one)
+        inside = (xp.abs(y) < 1) & (n > _TRIG_ABOVE[(family, shifted)]) & todo
+        if bool(inside.any()):
+            out[inside] = _chebyshev_trig(xp, family, y[inside], n[inside])
+            todo = todo & ~inside
+        settle(n == 0, 1.0)
+        settle(n == 1, a * y + b)
+        far = (n > _HYPERBOLIC_ABOVE) & xp.isfinite(y) & todo  # |y| > 1 here
+        if bool(far.any()):
+            out[far] = _chebyshev_hyperbolic(xp, family, y[far], n[far])
+            todo = todo & ~far
+
+        def step(k: int, v: Any, q: Any, p: Any) -> Any:
+            return (v + v) * q - p
+
+        first = a * y + b
+        bound = 1.0
+        lead = 1.0
+    elif family == "p":
+        settle(xp.abs(y) == 1, xp.where(y > 0, 1.0, sign_n))
+        settle(n == 0, 1.0)
+        settle(n == 1, y)
+
+        def step(k: int, v: Any, q: Any, p: Any) -> Any:
+            j = k - 1
+            return ((2 * j + 1) * v * q - j * p) / k
+
+        first, bound, lead = y, 1.0, 1.0
+    elif family == "l":
+        settle(y == 0, 1.0)
+        settle(n == 0, 1.0)
+        settle(n == 1, 1.0 - y)
+
+        def step(k: int, v: Any, q: Any, p: Any) -> Any:
+            j = k - 1
+            return ((2 * j + (1.0 - v)) * q - j * p) / k
+
+        first = 1.0 - y
+        bound = 4 * n + 2  # the zeros of L_n lie in (0, 4n + 2)
+        lead = sign_n
+    else:  # Hermite H (physicists') and He (probabilists')
+        settle(n == 0, 1.0)
+        settle(n == 1, y + y if family == "h" else y)
+        capped = n > limit  # torch's cap on the degree (128 in float32, 512 in float64)
+        settle(capped, xp.nan)
+        if family == "h":
+
+            def step(k: int, v: Any, q: Any, p: Any) -> Any:
+                return (v + v) * q - (2 * (k - 1)) * p
+
+            first = y + y
+            bound = xp.sqrt(2 * n + 1)  # the zeros of H_n lie in (-sqrt(2n+1), sqrt(2n+1))
+        else:
+
+            def step(k: int, v: Any, q: Any, p: Any) -> Any:
+                return v * q - (k - 1) * p
+
+            first = y
+            bound = xp.sqrt(4 * n + 2)
+        lead = 1.0
+    settle(xp.isnan(y), xp.nan)
+    # beyond every zero (and at +-inf) the value has the sign of its leading term
+    if family == "l":
+        beyond = (y < 0) | (y > bound)
+        sign_far = xp.where(y < 0, 1.0, lead)
+    else:
+        beyond = xp.abs(y) > bound
+        sign_far = xp.where(y < 0, sign_n, 1.0)
+    if bool(todo.any()):
+        first = xp.broadcast_to(first, x.shape)
+        bnd = xp.broadcast_to(beyond, x.shape)
+        out[todo] = _recurrence(xp, y[todo], n[todo], first[todo], step, bnd[todo], name)
+    # overflow: torch's recurrence turns inf into NaN (inf - inf); the limit is +-inf
+    blown = ~xp.isfinite(out) & ~xp.isnan(y) & beyond & (n > 0) & ~capped
+    return xp.where(blown, sign_far * xp.inf, out).reshape(shape)
+
+
 # ------------------------------------------------------------------ evaluation by device
 
 
@@ -1772,21 +2138,113 @@ def spherical_bessel_j0(input: Tensor) -> Tensor:
     return _nondiff(x, lambda a: _values(a, lambda xp, v: _spherical_j0_core(xp, v)))
 
 
+def airy_ai(input: Tensor) -> Tensor:
+    """The Airy function Ai(x), the solution of y'' = x y that decays as x -> inf (no
+    gradient, as torch): 0 from x = 103.892 (as torch) and at +-inf (torch: NaN)."""
+    x = _floating(input, "airy_ai", half=False)
+    return _nondiff(x, lambda a: _values(a, lambda xp, v: _airy_ai_core(xp, v)))
+
+
+def _polynomial(input: Any, n: Any, family: str, shifted: bool, name: str) -> Tensor:
+    """torch.special's ``name(input, n)``: x and n tensors or numbers (one a tensor at
+    least), promoted together to one float dtype (integers to the default float dtype),
+    broadcast; n truncated toward 0. No gradient (as torch)."""
+    x, deg = _pair(input, n, name)
+    _no_half(x, name)
+    limit = 128 if x.array.dtype == np.float32 else 512  # torch's Hermite cap
+
+    def cpu(xp: Any, a: Any, b: Any) -> Any:
+        return _poly_core(xp, a, b, family, shifted, limit, name)
+
+    return Tensor._wrap(_dt.silent(_values2, x.array, deg.array, cpu))
+
+
+def chebyshev_polynomial_t(input: Any, n: Any) -> Tensor:
+    """The Chebyshev polynomial of the first kind T_n(x) (cos(n theta) at x = cos theta)."""
+    return _polynomial(input, n, "t", False, "chebyshev_polynomial_t")
+
+
+def chebyshev_polynomial_u(input: Any, n: Any) -> Tensor:
+    """The Chebyshev polynomial of the second kind U_n(x)."""
+    return _polynomial(input, n, "u", False, "chebyshev_polynomial_u")
+
+
+def chebyshev_polynomial_v(input: Any, n: Any) -> Tensor:
+    """The Chebyshev polynomial of the third kind V_n(x)."""
+    return _polynomial(input, n, "v", False, "chebyshev_polynomial_v")
+
+
+def chebyshev_polynomial_w(input: Any, n: Any) -> Tensor:
+    """The Chebyshev polynomial of the fourth kind W_n(x)."""
+    return _polynomial(input, n, "w", False, "chebyshev_polynomial_w")
+
+
+def shifted_chebyshev_polynomial_t(input: Any, n: Any) -> Tensor:
+    """T_n(2x - 1), the Chebyshev polynomial of the first kind on [0, 1]."""
+    return _polynomial(input, n, "t", True, "shifted_chebyshev_polynomial_t")
+
+
+def shifted_chebyshev_polynomial_u(input: Any, n: Any) -> Tensor:
+    """U_n(2x - 1), the Chebyshev polynomial of the second kind on [0, 1]."""
+    return _polynomial(input, n, "u", True, "shifted_chebyshev_polynomial_u")
+
+
+def shifted_chebyshev_polynomial_v(input: Any, n: Any) -> Tensor:
+    """V_n(2x - 1), the Chebyshev polynomial of the third kind on [0, 1]."""
+    return _polynomial(input, n, "v", True, "shifted_chebyshev_polynomial_v")
+
+
+def shifted_chebyshev_polynomial_w(input: Any, n: Any) -> Tensor:
+    """W_n(2x - 1), the Chebyshev polynomial of the fourth kind on [0, 1]."""
+    return _polynomial(input, n, "w", True, "shifted_chebyshev_polynomial_w")
+
+
+def hermite_polynomial_h(input: Any, n: Any) -> Tensor:
+    """The physicists' Hermite polynomial H_n(x) (NaN above n = 128 in float32 and 512 in
+    float64, as torch)."""
+    return _polynomial(input, n, "h", False, "hermite_polynomial_h")
+
+
+def hermite_polynomial_he(input: Any, n: Any) -> Tensor:
+    """The probabilists' Hermite polynomial He_n(x) (NaN above n = 128 in float32 and 512
+    in float64, as torch)."""
+    return _polynomial(input, n, "he", False, "hermite_polynomial_he")
+
+
+def laguerre_polynomial_l(input: Any, n: Any) -> Tensor:
+    """The Laguerre polynomial L_n(x)."""
+    return _polynomial(input, n, "l", False, "laguerre_polynomial_l")
+
+
+def legendre_polynomial_p(input: Any, n: Any) -> Tensor:
+    """The Legendre polynomial P_n(x)."""
+    return _polynomial(input, n, "p", False, "legendre_polynomial_p")
+
+
 __all__ = [
+    "airy_ai",
     "bessel_j0",
     "bessel_j1",
+    "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v",
+    "chebyshev_polynomial_w",
     "digamma",
     "entr",
     "erfcx",
     "gammainc",
     "gammaincc",
     "gammaln",
+    "hermite_polynomial_h",
+    "hermite_polynomial_he",
     "i0",
     "i0e",
     "i1",
     "i1e",
     "igamma",
     "igammac",
+    "laguerre_polynomial_l",
+    "legendre_polynomial_p",
     "lgamma",
     "log_ndtr",
     "multigammaln",
@@ -1795,6 +2253,10 @@ __all__ = [
     "ndtri",
     "polygamma",
     "psi",
+    "shifted_chebyshev_polynomial_t",
+    "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v",
+    "shifted_chebyshev_polynomial_w",
     "sinc",
     "spherical_bessel_j0",
     "xlog1py",
