@@ -550,6 +550,10 @@ def _extend_autograd() -> None:
     autograd.anomaly_mode = anomaly_mode
     autograd.profiler = profiler  # (torch.autograd.profiler's profile and record_function)
     sys.modules[autograd.__name__ + ".profiler"] = profiler
+    from darklib import forward_ad
+
+    autograd.forward_ad = forward_ad
+    sys.modules[autograd.__name__ + ".forward_ad"] = forward_ad
 
 
 _extend_autograd()

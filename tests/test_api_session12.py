@@ -523,3 +523,28 @@ def test_sdpa_kernel_allows_and_refuses_as_torch_on_the_cpu():
             with kernel([backends.CUDNN_ATTENTION]):
                 attend(q, q, q)
         attend(q, q, q)  # all allowed again after the block
+
+
+def test_forward_ad_tangents_match_torch():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    tx, tw = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    results = []
+    for lib in (torch, dl):
+        fw = lib.autograd.forward_ad
+        with fw.dual_level():
+            dx = fw.make_dual(lib.tensor(x), lib.tensor(tx))
+            dw = fw.make_dual(lib.tensor(w), lib.tensor(tw))
+            h = lib.tanh(dx @ dw)
+            y = (h * h).sum(dim=1)
+            tangents = [fw.unpack_dual(v).tangent for v in (h, y, dx)]
+            assert fw.unpack_dual(lib.tensor(x)).tangent is None
+        assert fw.unpack_dual(y).tangent is None  # the level is closed
+        results.append([t.detach().numpy() for t in tangents])
+    for ours, ref in zip(results[1], results[0], strict=True):
+        np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-14)
+    with pytest.raises(RuntimeError, match="no level exists"):
+        dl.autograd.forward_ad.make_dual(dl.ones(2), dl.ones(2))
+    with dl.autograd.forward_ad.dual_level():
+        with pytest.raises(ValueError, match="different size"):
+            dl.autograd.forward_ad.make_dual(dl.ones(2), dl.ones(3))
