@@ -335,6 +335,31 @@ def get_float32_matmul_precision() -> str:
     return _settings["matmul_precision"]
 
 
+def set_num_interop_threads(n: int) -> None:
+    """torch's pool for running independent ops concurrently; darklib runs ops one after
+    another (each splitting its own work over ``dl.set_num_threads``'s pool), so the number
+    is recorded and reported by :func:`get_num_interop_threads` only."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InvalidValue(f"set_num_interop_threads: expected a positive int, got {n!r}")
+    _settings["interop_threads"] = n
+
+
+def get_num_interop_threads() -> int:
+    from darklib.kernels.parallel import get_num_threads
+
+    return _settings.get("interop_threads") or get_num_threads()
+
+
+def set_warn_always(b: bool) -> None:
+    """torch's switch for warnings it gives once per process (recorded: darklib's warn
+    through Python's warnings, whose filters decide)."""
+    _settings["warn_always"] = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _settings.get("warn_always", False)
+
+
 # ------------------------------------------------------------------ aliases and old forms
 
 
@@ -495,4 +520,8 @@ __all__ = [
     "isreal",
     "range",
     "compile",
+    "get_num_interop_threads",
+    "is_warn_always_enabled",
+    "set_num_interop_threads",
+    "set_warn_always",
 ]

@@ -548,3 +548,15 @@ def test_forward_ad_tangents_match_torch():
     with dl.autograd.forward_ad.dual_level():
         with pytest.raises(ValueError, match="different size"):
             dl.autograd.forward_ad.make_dual(dl.ones(2), dl.ones(3))
+
+
+def test_interop_and_warn_always_switches_are_recorded():
+    assert dl.get_num_interop_threads() >= 1
+    dl.set_num_interop_threads(3)
+    dl.set_warn_always(True)
+    try:
+        assert dl.get_num_interop_threads() == 3 and dl.is_warn_always_enabled()
+        with pytest.raises(ValueError, match="positive int"):
+            dl.set_num_interop_threads(0)
+    finally:
+        dl.set_warn_always(False)
