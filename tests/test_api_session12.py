@@ -449,6 +449,11 @@ def test_compile_runs_eagerly_and_version_names():
         lambda L, F, x: L.linalg.solve(x[0, 0, 0] + 4 * L.eye(4), x[0, 0, 1]),
         lambda L, F, x: L.linalg.qr(x[0, 0, 0])[0],
         lambda L, F, x: L.linalg.vecdot(x.float(), x.float()),
+        lambda L, F, x: F.pad(x[0], (1, 1, 1, 1), mode="reflect"),
+        lambda L, F, x: F.pad(x, (1, 1, 1, 1, 1, 1), mode="reflect"),
+        lambda L, F, x: F.pad(x, (1, 1, 1, 1, 1, 1), mode="replicate"),
+        lambda L, F, x: F.pad(x[0, 0], (1, 1), mode="circular"),
+        lambda L, F, x: F.pad(x, (1, 1)),
     ],
 )
 def test_autocast_dtypes_of_float32_and_composite_ops_as_torch(call):

@@ -19,7 +19,7 @@ import numpy as np
 
 from darklib import dtypes as _dt
 from darklib import higher_order
-from darklib.amp.autocast_mode import autocasts
+from darklib.amp.autocast_mode import autocast_args, autocasts
 from darklib.autograd import Function, Node
 from darklib.backend import device_of, get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -1031,6 +1031,8 @@ def pad(
             f"{mode!r}; supported: padding size 2 with 2-D or 3-D input, 4 with 3-D or 4-D "
             "input, 6 with 4-D or 5-D input"
         )
+    if mode in ("reflect", "replicate"):  # (torch's autocast runs these in float32)
+        (x,) = autocast_args(f"{'reflection' if mode == 'reflect' else 'replication'}_pad{k}d", x)
     return _padded(x, pads, mode, value)
 
 
