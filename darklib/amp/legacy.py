@@ -32,32 +32,31 @@ class _CpuAutocast(_autocast):
         super().__init__("cpu", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
 
-class _CudaGradScaler(_GradScaler):
-    def __init__(
-        self,
-        init_scale: float = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-    ) -> None:
-        _deprecated("darklib.cuda.amp.GradScaler", "darklib.amp.GradScaler('cuda', args...)")
-        super().__init__(
-            "cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled
-        )
+def _legacy_scaler(device: str) -> type:
+    """``darklib.<device>.amp.GradScaler``: the GradScaler of ``device``, with torch's
+    deprecation warning."""
+
+    class GradScaler(_GradScaler):
+        def __init__(
+            self,
+            init_scale: float = 2.0**16,
+            growth_factor: float = 2.0,
+            backoff_factor: float = 0.5,
+            growth_interval: int = 2000,
+            enabled: bool = True,
+        ) -> None:
+            _deprecated(
+                f"darklib.{device}.amp.GradScaler", f"darklib.amp.GradScaler('{device}', args...)"
+            )
+            super().__init__(
+                device, init_scale, growth_factor, backoff_factor, growth_interval, enabled
+            )
+
+    return GradScaler
 
 
-class _CpuGradScaler(_GradScaler):
-    def __init__(
-        self,
-        init_scale: float = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-    ) -> None:
-        _deprecated("darklib.cpu.amp.GradScaler", "darklib.amp.GradScaler('cpu', args...)")
-        super().__init__("cpu", init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+_CudaGradScaler = _legacy_scaler("cuda")
+_CpuGradScaler = _legacy_scaler("cpu")
 
 
 def custom_fwd(fwd: Any = None, *, cast_inputs: Any = None) -> Any:
@@ -87,8 +86,6 @@ def _module(name: str, **members: Any) -> types.ModuleType:
 
 _CudaAutocast.__qualname__ = _CudaAutocast.__name__ = "autocast"
 _CpuAutocast.__qualname__ = _CpuAutocast.__name__ = "autocast"
-_CudaGradScaler.__qualname__ = _CudaGradScaler.__name__ = "GradScaler"
-_CpuGradScaler.__qualname__ = _CpuGradScaler.__name__ = "GradScaler"
 cuda_amp = _module(
     "darklib.cuda.amp",
     autocast=_CudaAutocast,

@@ -57,7 +57,31 @@ def _matrix(value: Any, name: str) -> Tensor:
     return value
 
 
-class MultivariateNormal(Distribution):
+class TrilParametrised:
+    """``scale_tril``, ``covariance_matrix`` and ``precision_matrix`` of a distribution kept
+    as the Cholesky factor ``_unbroadcasted_scale_tril``, each expanded to
+    ``_matrix_shape()`` (MultivariateNormal, Wishart)."""
+
+    _unbroadcasted_scale_tril: Tensor
+
+    def _matrix_shape(self) -> tuple:
+        raise NotImplementedError
+
+    @lazy_property
+    def scale_tril(self) -> Tensor:
+        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
+
+    @lazy_property
+    def covariance_matrix(self) -> Tensor:
+        L = self._unbroadcasted_scale_tril
+        return dl.matmul(L, L.mT).expand(self._matrix_shape())
+
+    @lazy_property
+    def precision_matrix(self) -> Tensor:
+        return dl.cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
+
+
+class MultivariateNormal(TrilParametrised, Distribution):
     """Gaussian over vectors of length n with mean ``loc`` (..., n) and exactly one of
     ``covariance_matrix``, ``precision_matrix`` (positive definite) or ``scale_tril`` (lower
     triangular with a positive diagonal), each (..., n, n); batch dimensions broadcast."""
@@ -136,19 +160,6 @@ class MultivariateNormal(Distribution):
 
     def _matrix_shape(self) -> tuple:
         return tuple(self._batch_shape) + tuple(self._event_shape) * 2
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return dl.matmul(L, L.mT).expand(self._matrix_shape())
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        return dl.cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
 
     mean = mode = alias("loc")
 

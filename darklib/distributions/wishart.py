@@ -12,8 +12,8 @@ import darklib as dl
 from darklib.distributions import constraints
 from darklib.distributions.exp_family import ExponentialFamily
 from darklib.distributions.gamma import Chi2
-from darklib.distributions.multivariate_normal import _precision_to_scale_tril
-from darklib.distributions.utils import lazy_property, standard_normal
+from darklib.distributions.multivariate_normal import TrilParametrised, _precision_to_scale_tril
+from darklib.distributions.utils import standard_normal
 from darklib.tensor import Size, Tensor
 
 __all__ = ["Wishart"]
@@ -27,7 +27,7 @@ def _mvdigamma(x: Tensor, p: int) -> Tensor:
     return dl.digamma(x.unsqueeze(-1) - offsets).sum(-1)
 
 
-class Wishart(ExponentialFamily):
+class Wishart(TrilParametrised, ExponentialFamily):
     """Wishart distribution with ``df`` degrees of freedom (> p - 1; a number or a tensor of
     the batch shape) and exactly one of ``covariance_matrix``, ``precision_matrix`` (positive
     definite) or ``scale_tril`` (lower triangular, positive diagonal), each (..., p, p).
@@ -128,19 +128,6 @@ class Wishart(ExponentialFamily):
 
     def _matrix_shape(self) -> tuple:
         return (*tuple(self._batch_shape), *tuple(self._event_shape))
-
-    @lazy_property
-    def scale_tril(self) -> Tensor:
-        return self._unbroadcasted_scale_tril.expand(self._matrix_shape())
-
-    @lazy_property
-    def covariance_matrix(self) -> Tensor:
-        L = self._unbroadcasted_scale_tril
-        return dl.matmul(L, L.mT).expand(self._matrix_shape())
-
-    @lazy_property
-    def precision_matrix(self) -> Tensor:
-        return dl.cholesky_inverse(self._unbroadcasted_scale_tril).expand(self._matrix_shape())
 
     # ------------------------------------------------------------------ moments
 
