@@ -41,6 +41,18 @@ def cuda_available() -> bool:
     return _cupy() is not None
 
 
+def cuda_runtime_version() -> str | None:
+    """The CUDA runtime CuPy uses, as ``'major.minor'`` (None without a usable CuPy);
+    imports CuPy, so asked for only when wanted (``dl.version.cuda``)."""
+    try:
+        import cupy
+
+        v = int(cupy.cuda.runtime.runtimeGetVersion())
+    except Exception:  # no CuPy, or one without a usable CUDA runtime
+        return None
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
 def cuda_device_count() -> int:
     cp = _cupy()
     return 0 if cp is None else int(cp.cuda.runtime.getDeviceCount())

@@ -1,23 +1,17 @@
-"""``dl.version``, as ``torch.version``: darklib's version, and the CUDA runtime CuPy was
-built for (None where CuPy is not installed)."""
+"""``dl.version``, as ``torch.version``: darklib's version, and (``cuda``) the CUDA runtime
+CuPy uses, None where CuPy is not installed. ``cuda`` is looked up when read, so that
+importing darklib does not import CuPy."""
 
 from __future__ import annotations
 
-import importlib.util
+from typing import Any
 
 __version__ = "0.1.0"
 
 
-def _cuda() -> str | None:
-    if importlib.util.find_spec("cupy") is None:
-        return None
-    try:
-        import cupy
+def __getattr__(name: str) -> Any:
+    if name == "cuda":
+        from darklib import backend
 
-        v = int(cupy.cuda.runtime.runtimeGetVersion())
-    except Exception:  # CuPy without a usable CUDA runtime
-        return None
-    return f"{v // 1000}.{v % 1000 // 10}"
-
-
-cuda = _cuda()
+        return backend.cuda_runtime_version()
+    raise AttributeError(f"module 'darklib.version' has no attribute {name!r}")
