@@ -10,12 +10,12 @@ result must cast to ``out``'s dtype without changing kind (no float into an int 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+from darklib.backend import on_device_of
 from darklib.dtypes import can_cast
 from darklib.grad_mode import is_grad_enabled, no_grad
 from darklib.tensor import Tensor
@@ -70,22 +70,12 @@ def _write(op: str, result: Any, out: Any) -> Any:
             stacklevel=3,
         )
     # resize_ allocates, and the copy launches, on the current GPU: on out's GPU here
-    with _device_of(out):
+    with on_device_of(out.array):
         if resize:
             out.resize_(tuple(result.shape))
         with no_grad():
             out.copy_(result)
     return out
-
-
-def _device_of(t: Tensor) -> Any:
-    """The CuPy device of a CUDA tensor as a context manager (a no-op on the CPU and with
-    one GPU)."""
-    from darklib import backend
-
-    if backend.one_gpu or not backend.is_cuda_array(t.array):
-        return contextlib.nullcontext()
-    return t.array.device
 
 
 def with_out(fn: Callable, op: str) -> Callable:

@@ -7,6 +7,7 @@ device is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from types import ModuleType
@@ -186,6 +187,15 @@ def xp_for(dev: device) -> ModuleType:
             f"{cp.cuda.runtime.getDeviceCount()} device(s) exist"
         )
     return cp
+
+
+def on_device_of(arr: Any) -> Any:
+    """``arr``'s GPU as a context manager (nothing on the CPU, or with one GPU): CuPy
+    allocates, launches kernels and picks darklib's generator stream on the *current* GPU,
+    which need not be the one holding ``arr``."""
+    if one_gpu or not is_cuda_array(arr):
+        return contextlib.nullcontext()
+    return arr.device
 
 
 def to_device(arr: Any, dev: device) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from darklib.backend import (
     get_default_device,
     get_xp,
     is_cuda_array,
+    on_device_of,
     to_device,
     xp_for,
 )
@@ -1366,18 +1366,11 @@ def poisson(input: Tensor, generator: Any = None) -> Tensor:
         raise InvalidType(f"poisson(): expected floating-point rates, got {input.dtype}")
     xp = get_xp(arr)
     gen = _random.resolve(generator, "poisson")
-    with _on_gpu_of(arr):  # (the generator and kernels of the input's GPU, not the current)
+    with on_device_of(arr):  # (the generator and kernels of the input's GPU, not the current)
         rates = arr.astype(np.float64)
         if not bool((rates >= 0).all()):  # (NaN too)
             raise RuntimeError("invalid Poisson rate, expected rate to be non-negative")
         return Tensor._wrap(gen.sample("poisson", xp, arr.shape, arr.dtype, params=[rates]))
-
-
-def _on_gpu_of(arr: Any) -> Any:
-    """``arr``'s CuPy device as a context manager (nothing on the CPU): CuPy allocates,
-    launches and picks darklib's generator stream on the current GPU, which need not be
-    the one holding ``arr``."""
-    return arr.device if is_cuda_array(arr) else contextlib.nullcontext()
 
 
 _BINOMIAL_EXACT = 2.0**53  # counts above this use the normal approximation
@@ -1404,7 +1397,7 @@ def binomial(count: Tensor, prob: Tensor, generator: Any = None) -> Tensor:
     shape = np.broadcast_shapes(count.array.shape, prob.array.shape)
     gen = _random.resolve(generator, "binomial")
     dtype = np.result_type(count.array.dtype, prob.array.dtype)
-    with _on_gpu_of(count.array):
+    with on_device_of(count.array):
         n = xp.broadcast_to(count.array.astype(np.float64), shape)
         p = xp.broadcast_to(prob.array.astype(np.float64), shape)
         bad = xp.isnan(n) | xp.isnan(p) | (n == np.inf)  # (NaN there, as torch)
