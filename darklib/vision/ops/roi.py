@@ -20,14 +20,8 @@ from darklib.autograd import Function
 from darklib.backend import get_xp, to_numpy
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.module import Module
+from darklib.ops.conv import _pair
 from darklib.tensor import Tensor
-
-
-def _pair(v: Any, op: str) -> tuple[int, int]:
-    h, w = (v, v) if isinstance(v, int) else tuple(v)
-    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
-        raise InvalidValue(f"{op}: output_size must be positive ints, got {v!r}")
-    return h, w
 
 
 def _rois(op: str, x: Tensor, boxes: Any) -> np.ndarray:
@@ -192,7 +186,7 @@ def roi_align(
     """
     op = "roi_align"
     rois = _rois(op, input, boxes)
-    out = _pair(output_size, op)
+    out = _pair(output_size, "output_size", op, 1)
     plan = _align_plan(
         rois, tuple(input.shape), out, float(spatial_scale), int(sampling_ratio), bool(aligned)
     )
@@ -307,7 +301,7 @@ def roi_pool(
     bin) -> (K, C, PH, PW). ``boxes`` as in :func:`roi_align`."""
     op = "roi_pool"
     rois = _rois(op, input, boxes)
-    ph, pw = _pair(output_size, op)
+    ph, pw = _pair(output_size, "output_size", op, 1)
     h, w = input.shape[2:]
     x1, y1, x2, y2 = (_round_half_away(rois[:, i] * float(spatial_scale)) for i in range(1, 5))
     rw, rh = np.maximum(x2 - x1 + 1, 1), np.maximum(y2 - y1 + 1, 1)
