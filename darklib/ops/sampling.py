@@ -615,12 +615,45 @@ def _byte_images(
 # ------------------------------------------------------------------ affine_grid / grid_sample
 
 
-def _base_coords(n: int, align_corners: bool) -> np.ndarray:
-    """The normalised [-1, 1] coordinates of ``n`` pixel centres (or corners)."""
+def _fma(a: np.ndarray, b: np.ndarray, c: float, dt: np.dtype) -> np.ndarray:
+    """``a * b + c`` rounded once to ``dt``, as the fused multiply-add of torch's compiled
+    linspace: float32 through float64 (the product is exact there), float64 through an
+    exact two-product (Dekker's split) and a two-sum."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if dt != np.float64:  # float32 and narrower: a float64 product is exact
+        return (a * b + c).astype(dt)
+    p = a * b
+    split = 134217729.0  # 2**27 + 1
+
+    def halves(x: np.ndarray) -> tuple:
+        t = split * x
+        hi = t - (t - x)
+        return hi, x - hi
+
+    ah, al = halves(a)
+    bh, bl = halves(b)
+    err = ((ah * bh - p) + ah * bl + al * bh) + al * bl  # p + err == a * b exactly
+    s = p + c
+    bb = s - p
+    tail = (p - (s - bb)) + (c - bb)  # s + tail == p + c exactly
+    return (s + (tail + err)).astype(dt)
+
+
+def _base_coords(n: int, align_corners: bool, dt: np.dtype) -> np.ndarray:
+    """The normalised [-1, 1] coordinates of ``n`` pixel centres (or corners), to the last
+    bit as torch makes them: ``linspace(-1, 1, n)`` in ``dt`` (first half up from -1, second
+    half down from 1, each a fused multiply-add), times ``n - 1``, divided by ``n``. The
+    bits matter: the tutorial's spatial transformer starts at the identity, where every
+    sampling point lies on a pixel and one ulp decides which side the bilinear gradient
+    w.r.t. theta is taken from (np.linspace's values gave another first gradient)."""
+    dt = np.dtype(dt)
     if n <= 1:
-        return np.zeros(n)
-    c = np.linspace(-1.0, 1.0, n)
-    return c if align_corners else c * ((n - 1) / n)
+        return np.zeros(n, dt)
+    one = dt.type(1)
+    step = dt.type((one + one) / dt.type(n - 1))
+    i = np.arange(n)
+    c = np.where(i < n // 2, _fma(step, i, -1.0, dt), _fma(-step, n - 1 - i, 1.0, dt)).astype(dt)
+    return c if align_corners else (c * dt.type(n - 1)) / dt.type(n)
 
 
 def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> Tensor:
@@ -665,11 +698,12 @@ def affine_grid(theta: Tensor, size: Any, align_corners: bool | None = None) -> 
         )
     align = bool(align_corners)
     spatial = size[2:]
-    axes = [_base_coords(n, align) for n in spatial[::-1]]  # x (W) first
+    dt = theta.array.dtype
+    axes = [_base_coords(n, align, dt) for n in spatial[::-1]]  # x (W) first
     mesh = np.meshgrid(*axes[::-1], indexing="ij")[::-1]  # each of shape spatial
-    base = np.stack([*mesh, np.ones(spatial)], axis=-1).reshape(1, -1, k + 1)
+    base = np.stack([*mesh, np.ones(spatial, dt)], axis=-1).reshape(1, -1, k + 1)
     xp = get_xp(theta.array)
-    base_t = Tensor._wrap(xp.asarray(base.astype(theta.array.dtype)))
+    base_t = Tensor._wrap(xp.asarray(base))
     grid = matmul(base_t, theta.transpose(1, 2))
     return grid.reshape(size[0], *spatial, k)
 
