@@ -9,6 +9,7 @@ tensor([2., 4., 6.])
 
 from darklib import (
     _methods,
+    _torch_paths,
     amp,
     autograd,
     backends,
@@ -578,5 +579,7 @@ def _out_keywords() -> None:
 
 
 _out_keywords()
+
+_torch_paths.install()  # torch's module paths (torch.nn.modules.conv, torch.optim.adamw, ...)
 
 from darklib.version import __version__  # noqa: E402

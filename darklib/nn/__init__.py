@@ -6,9 +6,6 @@ Example::
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 """
 
-import sys
-import types
-
 from darklib.nn import attention, functional, init, module, parallel, utils
 from darklib.nn.activation import (
     CELU,
@@ -325,10 +322,3 @@ __all__ = [
     "parallel",
     "utils",
 ]
-
-# ``darklib.nn.modules.module``, as ``torch.nn.modules.module``: where torch code finds the
-# hooks on every module (``register_module_forward_hook`` ...)
-modules = types.ModuleType(__name__ + ".modules", "torch.nn.modules' home of Module.")
-modules.module = module  # type: ignore[attr-defined]
-sys.modules[modules.__name__] = modules
-sys.modules[modules.__name__ + ".module"] = module
