@@ -121,6 +121,10 @@ def _pieces(xp: Any, n: int, image_bytes: int, itemsize: int) -> Callable:
     if xp is not np:
         return lambda body: [body(0, n)]
     step = max(1, _CHUNK_BYTES // max(1, image_bytes))
+    # as many chunks, of equal sizes: 64 images in chunks of 20 gave 20, 20, 20 and 4, and
+    # one of two threads ran two chunks of 20 while the other waited. (Chunks never depend
+    # on the thread count: the weight gradient's sum over them rounds alike everywhere.)
+    step = -(-n // -(-n // step)) if n else 1
     return lambda body: par.map_reduce(body, n, n * image_bytes // itemsize, step)
 
 
