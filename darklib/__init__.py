@@ -37,7 +37,7 @@ from darklib.amp.autocast_mode import (
     set_autocast_dtype,
     set_autocast_enabled,
 )
-from darklib.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
+from darklib.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from darklib.backend import device, get_default_device, set_default_device
 from darklib.creation import (
     BoolTensor,
@@ -529,35 +529,7 @@ def result_type(tensor1: object, tensor2: object) -> dtype:
     return from_numpy_dtype(result_dtype(tensor1, tensor2))
 
 
-def _extend_autograd() -> None:
-    """``dl.autograd.functional`` (a module, importable as ``darklib.autograd.functional``),
-    ``gradcheck``/``gradgradcheck`` and the anomaly mode, as torch.autograd has them; they
-    live in their own modules, which need the ops, so they join autograd here."""
-    import sys
-
-    from darklib import anomaly_mode, autograd_functional
-    from darklib import gradcheck as _gradcheck
-
-    autograd.functional = autograd_functional
-    # (importable by torch's paths too: darklib.autograd.gradcheck.gradcheck, ...)
-    sys.modules[autograd.__name__ + ".functional"] = autograd_functional
-    sys.modules[autograd.__name__ + ".gradcheck"] = _gradcheck
-    sys.modules[autograd.__name__ + ".anomaly_mode"] = anomaly_mode
-    autograd.gradcheck = _gradcheck.gradcheck
-    autograd.gradgradcheck = _gradcheck.gradgradcheck
-    autograd.GradcheckError = _gradcheck.GradcheckError
-    autograd.detect_anomaly = anomaly_mode.detect_anomaly
-    autograd.set_detect_anomaly = anomaly_mode.set_detect_anomaly
-    autograd.anomaly_mode = anomaly_mode
-    autograd.profiler = profiler  # (torch.autograd.profiler's profile and record_function)
-    sys.modules[autograd.__name__ + ".profiler"] = profiler
-    from darklib import forward_ad
-
-    autograd.forward_ad = forward_ad
-    sys.modules[autograd.__name__ + ".forward_ad"] = forward_ad
-
-
-_extend_autograd()
+autograd._load_tools()  # (they need the ops, loaded by now)
 
 
 def _legacy_amp() -> None:

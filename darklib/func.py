@@ -29,12 +29,12 @@ import numpy as np
 
 from darklib import random as _random
 from darklib.autograd import grad as _autograd_grad
-from darklib.autograd import graph_leaves
+from darklib.autograd.engine import graph_leaves
+from darklib.autograd.higher_order import _Alias
 from darklib.backend import get_xp
 from darklib.creation import ones_like, zeros_like
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.grad_mode import enable_grad, is_grad_enabled
-from darklib.higher_order import _Alias
 from darklib.ops.shape import stack
 from darklib.tensor import Tensor
 from darklib.utils._pytree import tree_flatten

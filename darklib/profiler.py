@@ -214,21 +214,21 @@ _saved_apply: list = []  # Function.apply as it was before the first active prof
 
 
 def _install() -> None:
-    from darklib import autograd
+    from darklib.autograd import Function, engine
 
     if not _saved_apply:
-        original = autograd.Function.__dict__["apply"]
+        original = Function.__dict__["apply"]
         _saved_apply.append(original)
-        autograd.Function.apply = _timed_apply(original.__func__)
-        autograd._profiler = sys.modules[__name__]
+        Function.apply = _timed_apply(original.__func__)
+        engine._profiler = sys.modules[__name__]
 
 
 def _uninstall() -> None:
-    from darklib import autograd
+    from darklib.autograd import Function, engine
 
     if _saved_apply and not _active:
-        autograd.Function.apply = _saved_apply.pop()
-        autograd._profiler = None
+        Function.apply = _saved_apply.pop()
+        engine._profiler = None
 
 
 # ------------------------------------------------------------------ the public API

@@ -17,6 +17,7 @@ import numpy as np
 
 from darklib import autograd
 from darklib import dtypes as _dt
+from darklib.autograd.function import Function  # (its package is still loading here)
 from darklib.backend import device, device_of, get_xp, is_cuda_array, to_device, to_numpy
 from darklib.backend import is_pinned_array as _backend_is_pinned
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
@@ -1175,7 +1176,7 @@ class Tensor:
 
 
 # ------------------------------------------------------------------ ops used above
-class _ToPinned(autograd.Function):
+class _ToPinned(Function):
     """A copy in page-locked host memory; the gradient passes through."""
 
     @staticmethod
@@ -1195,7 +1196,7 @@ class _ToPinned(autograd.Function):
         return g
 
 
-class _ToDevice(autograd.Function):
+class _ToDevice(Function):
     @staticmethod
     def forward(ctx, x, dev):
         ctx.src = device_of(x)
@@ -1210,7 +1211,7 @@ class _ToDevice(autograd.Function):
         return g.to(ctx.src), None
 
 
-class _Cast(autograd.Function):
+class _Cast(Function):
     @staticmethod
     def forward(ctx, x, npd):
         ctx.src = x.dtype
@@ -1300,7 +1301,7 @@ def _self_overlapping(a: Any) -> bool:
     return False
 
 
-class _Clone(autograd.Function):
+class _Clone(Function):
     @staticmethod
     def forward(ctx, x, fmt):
         return laid_out(x, fmt)  # (ascontiguousarray would make a 0-d array 1-d)
@@ -1314,7 +1315,7 @@ class _Clone(autograd.Function):
         return g, None
 
 
-class _CopySlices(autograd.Function):
+class _CopySlices(Function):
     """A base after one of its views was changed in place: the gradient of the written
     region goes to the op's result, the rest to the base's previous value."""
 
@@ -1353,7 +1354,7 @@ class _CopySlices(autograd.Function):
         return g * Tensor._wrap(keep), g_src, None
 
 
-class _CopyFrom(autograd.Function):
+class _CopyFrom(Function):
     """``dst.copy_(src)``: the value (and gradient) come from src, broadcast to dst's shape."""
 
     @staticmethod

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import darklib as dl
-from darklib import saved_hooks
+from darklib.autograd import saved_hooks
 from tests.oracle import DEVICES
 
 

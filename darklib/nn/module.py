@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib.autograd import Function, _OutputOf, _sync
+from darklib.autograd.function import Function, _OutputOf, _sync
 from darklib.backend import (
     as_device,
     device,

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from darklib import autograd, higher_order
-from darklib.autograd import Function
+from darklib import autograd
+from darklib.autograd import Function, higher_order
 from darklib.backend import get_xp, to_numpy
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.nn import init

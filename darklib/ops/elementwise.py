@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib import higher_order
-from darklib.autograd import Function, broadcast_error
+from darklib.autograd import Function, broadcast_error, higher_order
 from darklib.backend import get_xp, gpu_special
 from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import fused, normal

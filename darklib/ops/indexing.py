@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from darklib import autograd, higher_order
+from darklib import autograd
 from darklib import dtypes as _dt
-from darklib.autograd import Function, Node
+from darklib.autograd import Function, Node, higher_order
 from darklib.backend import device_of, get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops.elementwise import Where

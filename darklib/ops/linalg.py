@@ -735,7 +735,7 @@ class Pdist2(Function):
 
     @staticmethod
     def backward_graph(ctx, g):
-        from darklib.higher_order import recompute
+        from darklib.autograd.higher_order import recompute
         from darklib.ops.reduction import norm
 
         x, _ = ctx.saved_tensors

@@ -18,9 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from darklib import higher_order
 from darklib.amp.autocast_mode import autocasts
-from darklib.autograd import Function, Node
+from darklib.autograd import Function, Node, higher_order
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.kernels import parallel as par

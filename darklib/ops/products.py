@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib import higher_order
 from darklib.amp.autocast_mode import autocasts
-from darklib.autograd import Function, Node
+from darklib.autograd import Function, Node, higher_order
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops import elementwise as E

@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from darklib import higher_order
-from darklib.autograd import Function
+from darklib.autograd import Function, higher_order
 from darklib.backend import get_xp
 from darklib.kernels import parallel as par
 from darklib.tensor import Tensor

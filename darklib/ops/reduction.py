@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib import higher_order
 from darklib.amp.autocast_mode import autocasts
-from darklib.autograd import Function
+from darklib.autograd import Function, higher_order
 from darklib.backend import get_xp, gpu_scatter, is_cuda_array
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops import elementwise as _E

@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from darklib import higher_order
 from darklib.amp.autocast_mode import autocasts
-from darklib.autograd import Function
+from darklib.autograd import Function, higher_order
 from darklib.backend import get_xp
 from darklib.errors import InvalidType, InvalidValue
 from darklib.kernels import parallel as par

@@ -18,9 +18,8 @@ from typing import Any
 import numpy as np
 
 from darklib import dtypes as _dt
-from darklib import higher_order
 from darklib.amp.autocast_mode import autocast_args, autocasts
-from darklib.autograd import Function, Node
+from darklib.autograd import Function, Node, higher_order
 from darklib.backend import device_of, get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops._promote import result_dtype

@@ -33,9 +33,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from darklib.autograd import Function, grad, graph_leaves
+from darklib.autograd import Function, grad
+from darklib.autograd.engine import graph_leaves
+from darklib.autograd.higher_order import _Alias
 from darklib.grad_mode import enable_grad, is_grad_enabled
-from darklib.higher_order import _Alias
 from darklib.random import default_generator
 from darklib.tensor import Tensor
 from darklib.utils._pytree import tree_flatten

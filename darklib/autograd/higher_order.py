@@ -1,6 +1,6 @@
 """Higher-order gradients: the backward pass of ``create_graph=True``.
 
-A normal backward (:func:`darklib.autograd._run_backward`) runs each Function's
+A normal backward (:func:`darklib.autograd.engine._run_backward`) runs each Function's
 ``backward`` on raw arrays, outside any graph. With ``create_graph=True`` the gradients
 must themselves be differentiable, as in torch (a WGAN-GP gradient penalty, a
 Hessian-vector product): this pass carries them as tensors and computes each node's input
@@ -30,7 +30,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from darklib.autograd import Function, Node, check_user_grads
+from darklib.autograd.function import Function, Node, check_user_grads
 from darklib.backend import get_xp, is_cuda_array
 
 _HOW = (

@@ -107,7 +107,7 @@ def forward_trace() -> str:
     frames = [
         f
         for f in traceback.extract_stack()[:-1]
-        if not f.filename.replace("\\", "/").endswith(("darklib/autograd.py", "anomaly_mode.py"))
+        if not f.filename.replace("\\", "/").endswith(("autograd/function.py", "anomaly_mode.py"))
     ]
     return "".join(traceback.format_list(frames))
 
