@@ -53,6 +53,7 @@ PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("clip_grad", "convert_parameters", "spectral_norm", "weight_norm"),
     ),
     "darklib.optim": ("darklib.optim", ("adadelta", "adamax", "adamw", "nadam", "radam")),
+    "darklib.autograd": ("darklib.autograd", ("variable",)),
     "darklib.distributions": (
         "darklib.distributions",
         (
@@ -84,6 +85,7 @@ PATHS: dict[str, tuple[str, tuple[str, ...]]] = {
 MODULES = {
     "darklib.nn.modules.module": "darklib.nn.module",
     "darklib.nn.modules.utils": "darklib.nn.module_utils",
+    "darklib.autograd.grad_mode": "darklib.grad_mode",
 }
 
 

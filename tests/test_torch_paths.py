@@ -49,6 +49,13 @@ def test_every_name_torch_defines_there_that_darklib_has_imports_from_the_same_p
     assert found or all(n.startswith("_") for n in defined), (path, defined)
 
 
+# torch's switches for its multithreaded engine and gradient strides: darklib's backward
+# runs on the calling thread and accumulates contiguous gradients, so it has neither
+ABSENT = {
+    "darklib.autograd.grad_mode": ["set_multithreading_enabled", "enforce_grad_layout_policy"]
+}
+
+
 @pytest.mark.parametrize("path", list(_torch_paths.MODULES))
 def test_paths_that_are_one_darklib_module_have_all_of_torchs_public_names(path):
     tmod = importlib.import_module(_torch_name(path))
@@ -61,7 +68,7 @@ def test_paths_that_are_one_darklib_module_have_all_of_torchs_public_names(path)
         and v.__module__ == tmod.__name__
         and not n.startswith("_")
     ]
-    assert public and [n for n in public if not hasattr(dmod, n)] == []
+    assert public and [n for n in public if not hasattr(dmod, n)] == ABSENT.get(path, [])
 
 
 @pytest.mark.parametrize(
