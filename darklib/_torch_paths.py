@@ -136,5 +136,9 @@ def install() -> None:
 
 def _register(full: str, module: types.ModuleType) -> None:
     sys.modules[full] = module
-    parent, _, name = full.rpartition(".")
-    setattr(sys.modules[parent], name, module)
+    head, _, name = full.rpartition(".")
+    parent = sys.modules[head]
+    # as in torch, a function of the same name keeps the attribute (nn.utils.spectral_norm
+    # is the function; ``import torch.nn.utils.spectral_norm`` still finds the module)
+    if name not in vars(parent):
+        setattr(parent, name, module)

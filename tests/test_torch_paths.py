@@ -106,6 +106,16 @@ def test_torch_style_imports_of_layers_optimizers_and_distributions():
     assert dl.nn.modules.conv.Conv2d is dl.nn.Conv2d  # attribute access without an import
 
 
+def test_a_function_named_like_its_torch_module_keeps_the_attribute():
+    # as in torch: nn.utils.spectral_norm is the function, the module imports by its path
+    sn_module = importlib.import_module("darklib.nn.utils.spectral_norm")
+    torch_module = importlib.import_module("torch.nn.utils.spectral_norm")
+    assert callable(dl.nn.utils.spectral_norm) and callable(dl.nn.utils.weight_norm)
+    assert sn_module.spectral_norm is dl.nn.utils.spectral_norm
+    assert callable(torch_module.spectral_norm)
+    assert importlib.import_module("torch.nn.utils").spectral_norm is torch_module.spectral_norm
+
+
 def test_a_name_darklib_lacks_is_a_clear_import_error():
     with pytest.raises(ImportError, match="SparseAdam"):
         from darklib.optim.adamw import SparseAdam  # noqa: F401
