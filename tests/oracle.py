@@ -25,12 +25,12 @@ def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _to_np(x: Any) -> Any:
+def to_np(x: Any) -> Any:
     if isinstance(x, dl.Tensor):
         return np.asarray(x.detach().cpu().numpy())
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
-    return x
+    return np.asarray(x)
 
 
 def _flat(out: Any) -> list:
@@ -42,7 +42,7 @@ def _flat(out: Any) -> list:
 def assert_close(
     actual: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4, what: str = "value"
 ) -> None:
-    a, e = _to_np(actual), _to_np(expected)
+    a, e = to_np(actual), to_np(expected)
     assert np.shape(a) == np.shape(e), f"{what}: shape {np.shape(a)} != torch's {np.shape(e)}"
     np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=what)
 
@@ -82,7 +82,7 @@ def compare(
     d_sum, t_sum = 0, 0
     for d, t in zip(d_out, t_out):
         if isinstance(t, torch.Tensor) and t.requires_grad:
-            g = r.standard_normal(t.shape).astype(_to_np(t).dtype)
+            g = r.standard_normal(t.shape).astype(to_np(t).dtype)
             d_sum = d_sum + (d * dl.tensor(g, device=device)).sum()
             t_sum = t_sum + (t * torch.tensor(g)).sum()
     if isinstance(t_sum, int):
@@ -93,7 +93,7 @@ def compare(
         if not f:
             continue
         if t.grad is None:
-            assert d.grad is None or not np.any(_to_np(d.grad)), f"input {i}: torch has no grad"
+            assert d.grad is None or not np.any(to_np(d.grad)), f"input {i}: torch has no grad"
             continue
         assert d.grad is not None, f"input {i}: darklib computed no gradient"
         assert d.grad.dtype == d.dtype, f"input {i}: grad dtype {d.grad.dtype} != {d.dtype}"
@@ -157,3 +157,27 @@ def gradcheck(
         np.testing.assert_allclose(
             ana, num, atol=atol, rtol=rtol, err_msg=f"finite-difference gradient of input {i}"
         )
+
+
+# ------------------------------------------------------------------ whole programs
+# (tests/test_fuzz_programs.py, tests/test_tutorials_*.py: the same program written once
+# over a library argument ``m``, run with torch and with darklib)
+
+
+def copy_weights(d_model: Any, t_model: Any) -> None:
+    """torch's state_dict -> numpy -> darklib tensors, the way a user ports a checkpoint."""
+    d_model.load_state_dict(
+        {k: dl.tensor(v.detach().numpy().copy()) for k, v in t_model.state_dict().items()}
+    )
+
+
+def build_pair(make: Callable, dtype: str, *args: Any, **kwargs: Any) -> tuple:
+    """``make(m, ...)``'s model built with each library, darklib's with torch's weights:
+    ``(darklib_model, torch_model)``, in float64 if ``dtype`` says so."""
+    torch.manual_seed(0)
+    t_model = make(torch, *args, **kwargs)
+    d_model = make(dl, *args, **kwargs)
+    if dtype == "float64":
+        t_model, d_model = t_model.double(), d_model.double()
+    copy_weights(d_model, t_model)
+    return d_model, t_model

@@ -24,6 +24,8 @@ import pytest
 import torch
 
 import darklib as dl
+from tests.oracle import build_pair, copy_weights
+from tests.oracle import to_np as _np
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
@@ -43,35 +45,10 @@ def _xfail(reason: str):
 
 
 # ============================================================================ helpers
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().numpy()
-    if isinstance(x, dl.Tensor):
-        return np.asarray(x.detach().numpy())
-    return np.asarray(x)
 
 
 def _dt(m, dtype: str):
     return getattr(m, dtype)
-
-
-def copy_weights(d_model, t_model) -> None:
-    """state_dict -> numpy -> dl.tensor, the way a user ports a checkpoint."""
-    d_model.load_state_dict(
-        {k: dl.tensor(v.detach().numpy().copy()) for k, v in t_model.state_dict().items()}
-    )
-
-
-def build_pair(make, dtype: str, *args, **kwargs):
-    """The same model class built with each library, darklib's with torch's weights."""
-    torch.manual_seed(0)
-    t_model = make(torch, *args, **kwargs)
-    d_model = make(dl, *args, **kwargs)
-    if dtype == "float64":
-        t_model = t_model.double()
-        d_model = d_model.double()
-    copy_weights(d_model, t_model)
-    return d_model, t_model
 
 
 def assert_close(d, t, dtype: str, scale: float = 1.0, what: str = "") -> None:

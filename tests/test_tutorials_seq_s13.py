@@ -32,6 +32,8 @@ import pytest
 import torch
 
 import darklib as dl
+from tests.oracle import copy_weights
+from tests.oracle import to_np as _np
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
@@ -43,10 +45,6 @@ DTYPES = ["float32", "float64"]
 
 
 # ============================================================================ helpers
-def _np(x) -> np.ndarray:
-    if isinstance(x, (torch.Tensor, dl.Tensor)):
-        return np.asarray(x.detach().numpy())
-    return np.asarray(x)
 
 
 def _dt(m, dtype: str):
@@ -58,12 +56,6 @@ def _t(m, array, dtype: str | None = None):
     if dtype is not None:
         array = np.asarray(array, dtype=dtype)
     return m.tensor(np.ascontiguousarray(array))
-
-
-def copy_weights(d_model, t_model) -> None:
-    d_model.load_state_dict(
-        {k: dl.tensor(v.detach().numpy().copy()) for k, v in t_model.state_dict().items()}
-    )
 
 
 def build(m, make, dtype: str, *args, **kwargs):

@@ -32,6 +32,8 @@ import pytest
 import torch
 
 import darklib as dl
+from tests.oracle import build_pair, copy_weights
+from tests.oracle import to_np as _np
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
@@ -43,10 +45,6 @@ DTYPES = ["float32", "float64"]
 
 
 # ============================================================================ helpers
-def _np(x) -> np.ndarray:
-    if isinstance(x, (torch.Tensor, dl.Tensor)):
-        return np.asarray(x.detach().cpu().numpy())
-    return np.asarray(x)
 
 
 def _dt(m, dtype: str):
@@ -56,22 +54,6 @@ def _dt(m, dtype: str):
 def _t(m, a: np.ndarray, dtype: str | None = None, **kw):
     """The same numpy data as a tensor of either library."""
     return m.tensor(np.array(a, copy=True), dtype=None if dtype is None else _dt(m, dtype), **kw)
-
-
-def copy_weights(d_model, t_model) -> None:
-    d_model.load_state_dict(
-        {k: dl.tensor(v.detach().numpy().copy()) for k, v in t_model.state_dict().items()}
-    )
-
-
-def build_pair(make, dtype: str, *args, **kwargs):
-    torch.manual_seed(0)
-    t_model = make(torch, *args, **kwargs)
-    d_model = make(dl, *args, **kwargs)
-    if dtype == "float64":
-        t_model, d_model = t_model.double(), d_model.double()
-    copy_weights(d_model, t_model)
-    return d_model, t_model
 
 
 def assert_close(d, t, dtype: str, scale: float = 1.0, what: str = "") -> None:
