@@ -5,6 +5,8 @@
 - ``resnet9``: the small, fast CIFAR ResNet9.
 - ``unet``: UNet for segmentation, of any depth, transposed-convolution or bilinear up.
 - ``dcgan``: the generator and discriminator of PyTorch's DCGAN tutorial.
+- ``yolo``: a YOLOv3-style detector (two or three scales) with its target assignment,
+  loss and decoding, the tutorial's face detector.
 
 darklib downloads no pretrained weights: the builders' ``weights`` must be None.
 """
@@ -27,6 +29,7 @@ from darklib.vision.models.resnet import (
 )
 from darklib.vision.models.resnet9 import ResNet9, resnet9
 from darklib.vision.models.unet import UNet
+from darklib.vision.models.yolo import YOLOLoss, YOLOv3, decode, default_anchors
 
 __all__ = [
     "BasicBlock",
@@ -36,7 +39,11 @@ __all__ = [
     "ResNet",
     "ResNet9",
     "UNet",
+    "YOLOLoss",
+    "YOLOv3",
     "dcgan_weights_init",
+    "decode",
+    "default_anchors",
     "resnet9",
     "resnet18",
     "resnet34",
