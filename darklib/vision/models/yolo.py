@@ -266,9 +266,14 @@ def build_targets(
     table = _anchor_table(anchors, "build_targets")
     if len(grids) != len(table):
         raise InvalidValue(f"build_targets: {len(table)} anchor scales but {len(grids)} grids")
+    checked = _check_targets(targets, len(targets), num_classes, "build_targets")
+    return _assign(checked, table, grids, num_classes)
+
+
+def _assign(checked: list, table: tuple, grids: Sequence, num_classes: int) -> list[dict]:
+    """:func:`build_targets` of checked (boxes, labels) NumPy pairs."""
     strides = _STRIDES[-len(table) :]
-    n = len(targets)
-    checked = _check_targets(list(targets), n, num_classes, "build_targets")
+    n = len(checked)
     a = len(table[0])
     out = []
     for hh, ww in grids:
@@ -386,16 +391,9 @@ class YOLOLoss(Module):
         """``{'loss', 'box', 'obj', 'cls'}``: the weighted total and its three terms."""
         _check_preds(preds, self.anchors, "YOLOLoss")
         n = preds[0].shape[0]
-        built = build_targets(
-            list(targets) if isinstance(targets, tuple) else targets,
-            self.anchors,
-            [tuple(p.shape[2:4]) for p in preds],
-            self.num_classes,
-        )
-        gts = [
-            dl.tensor(b, dtype=preds[0].dtype, device=preds[0].device)
-            for b, _ in _check_targets(targets, n, self.num_classes, "YOLOLoss")
-        ]
+        checked = _check_targets(targets, n, self.num_classes, "YOLOLoss")
+        built = _assign(checked, self.anchors, [p.shape[2:4] for p in preds], self.num_classes)
+        gts = [dl.tensor(b, dtype=preds[0].dtype, device=preds[0].device) for b, _ in checked]
         box = obj = cls = None
         for p, t, anchors, stride in zip(preds, built, self.anchors, self.strides):
             dev, dt = p.device, p.dtype
