@@ -694,6 +694,7 @@ _bind(
     cholesky_solve=D.cholesky_solve,
     cholesky_inverse=D.cholesky_inverse,
     qr=D.qr,
+    geqrf=D.geqrf,
     svd=D.svd,
     pinverse=D.pinverse,
     matrix_power=D.matrix_power,

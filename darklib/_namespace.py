@@ -12,7 +12,16 @@ from typing import Any
 
 from darklib.errors import InvalidType, InvalidValue
 from darklib.nn import functional as F
+from darklib.ops.decomp import geqrf
 from darklib.tensor import Tensor
+
+# ------------------------------------------------------------------ constants
+# torch's math constants (Python floats, as ``math``'s), so ``torch.nan`` in a script works
+e = 2.718281828459045
+pi = 3.141592653589793
+inf = float("inf")
+nan = float("nan")
+newaxis = None  # ``x[:, dl.newaxis]`` as NumPy's
 
 # ------------------------------------------------------------------ functional forms
 # (the same signature as nn.functional's)
@@ -285,13 +294,18 @@ def is_complex(input: Tensor) -> bool:
 
 
 def typename(obj: Any) -> str:
-    """``'darklib.FloatTensor'`` for a tensor (its ``type()``), else the object's qualified
-    type name (``'int'``, ``'darklib.nn.modules...Linear'``), as ``torch.typename``."""
+    """``'darklib.FloatTensor'`` for a tensor (its ``type()``), a class's or function's own
+    qualified name (``'darklib.nn.parameter.Parameter'``, ``'len'``), else the object's
+    qualified type name (``'int'``, ``'darklib.nn.modules...Linear'``), as ``torch.typename``."""
     if isinstance(obj, Tensor):
         return obj.type()
-    kind = type(obj)
-    module = kind.__module__
-    return kind.__qualname__ if module in (None, "builtins") else f"{module}.{kind.__qualname__}"
+    # torch names what has a __qualname__ (classes, functions) itself, not its type
+    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if isinstance(qualname, str):
+        module = getattr(obj, "__module__", "") or ""
+    else:
+        module, qualname = type(obj).__module__ or "", type(obj).__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
 
 
 _settings = {"deterministic": False, "warn_only": False, "matmul_precision": "highest"}
@@ -524,4 +538,10 @@ __all__ = [
     "is_warn_always_enabled",
     "set_num_interop_threads",
     "set_warn_always",
+    "geqrf",
+    "e",
+    "pi",
+    "inf",
+    "nan",
+    "newaxis",
 ]

@@ -53,6 +53,7 @@ from darklib.tensor import Tensor
 slogdet_result = namedtuple("slogdet", ["sign", "logabsdet"])
 linalg_slogdet_result = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 qr_result = namedtuple("qr", ["Q", "R"])
+geqrf_result = namedtuple("geqrf", ["a", "tau"])
 linalg_qr_result = namedtuple("linalg_qr", ["Q", "R"])
 svd_result = namedtuple("svd", ["U", "S", "V"])
 linalg_svd_result = namedtuple("linalg_svd", ["U", "S", "Vh"])
@@ -1082,6 +1083,8 @@ def pinv(
     """
     op = "linalg.pinv"
     A = _matrices(_floating(A, op), op)
+    if hermitian:  # eigh's square check (NumPy's LinAlgError would not be torch's RuntimeError)
+        _square(A, op)
     if rcond is not None:
         if atol is not None or rtol is not None:
             raise InvalidValue(f"{op}: give rcond, or atol/rtol, not both")
@@ -1105,6 +1108,8 @@ def matrix_rank(
     ``tol`` (torch's older form) is ``atol`` with ``rtol=0``."""
     op = "linalg.matrix_rank"
     A = _matrices(_floating(A, op), op)
+    if hermitian:  # eigh's square check (NumPy's LinAlgError would not be torch's RuntimeError)
+        _square(A, op)
     if tol is not None:
         if atol is not None or rtol is not None:
             raise InvalidValue(f"{op}: give tol, or atol/rtol, not both")
@@ -1700,6 +1705,48 @@ def qr(input: Tensor, some: bool = True) -> Any:
     )
     Q, Rm = linalg_qr(input, "reduced" if some else "complete")
     return qr_result(Q, Rm)
+
+
+@_torch_node_name
+class Geqrf(Function):
+    """LAPACK's geqrf: R on and above the diagonal, the Householder vectors below it, and
+    their scales tau. No derivative, as torch (backward raises its error). Tensor
+    interface (see the module)."""
+
+    _arrays = False
+
+    @staticmethod
+    def forward(ctx, A):
+        a = A.array
+        xp = get_xp(a)
+        m, n = a.shape[-2:]
+        if a.size == 0:  # (LAPACK wants m, n >= 1: nothing to factor)
+            h, tau = a.copy(), xp.zeros((*a.shape[:-2], min(m, n)), a.dtype)
+        elif a.ndim == 2 or xp is np:
+            h, tau = xp.linalg.qr(a, mode="raw")  # h is the factored matrix transposed
+            h = xp.swapaxes(h, -1, -2)
+        else:  # (CuPy's raw mode takes one matrix at a time)
+            flat = a.reshape(-1, m, n)
+            hs, taus = zip(*(xp.linalg.qr(x, mode="raw") for x in flat), strict=True)
+            h = xp.swapaxes(xp.stack(hs), -1, -2).reshape(a.shape)
+            tau = xp.stack(taus).reshape(*a.shape[:-2], -1)
+        h = xp.ascontiguousarray(h).astype(a.dtype, copy=False)
+        return Tensor._wrap(h), Tensor._wrap(tau.astype(a.dtype, copy=False))
+
+    @staticmethod
+    def backward(ctx, ga, gtau):
+        raise NotImplementedError("the derivative for 'geqrf' is not implemented.")
+
+
+@autocasts("geqrf")
+def geqrf(input: Tensor) -> Any:
+    """torch.geqrf: ``(a, tau)``, the QR factorisation in LAPACK's compact form (for
+    :func:`householder_product` and ormqr): R in ``a``'s upper triangle, the reflectors'
+    vectors below its diagonal (their 1 implied), their scales in ``tau`` (*, min(m, n))."""
+    op = "torch.geqrf"
+    A = _matrices(_floating(input, op), op)
+    a, tau = Geqrf.apply(A)
+    return geqrf_result(a, tau)
 
 
 @autocasts("svd")

@@ -23,7 +23,7 @@ from darklib.autograd import Function, Node, higher_order
 from darklib.backend import device_of, get_xp, to_device
 from darklib.errors import InvalidType, InvalidValue, OutOfRange
 from darklib.ops._promote import result_dtype
-from darklib.tensor import Tensor
+from darklib.tensor import Size, Tensor
 
 # ------------------------------------------------------------------ shared helpers
 
@@ -1185,10 +1185,10 @@ def trace(input: Tensor) -> Tensor:
 # ------------------------------------------------------------------ broadcasting helpers
 
 
-def broadcast_shapes(*shapes: Any) -> tuple[int, ...]:
-    """The shape that tensors of ``shapes`` broadcast to."""
+def broadcast_shapes(*shapes: Any) -> Size:
+    """The shape that tensors of ``shapes`` broadcast to, a ``dl.Size`` as torch's."""
     try:
-        return tuple(
+        return Size(
             np.broadcast_shapes(*[(s,) if isinstance(s, int) else tuple(s) for s in shapes])
         )
     except ValueError:
