@@ -29,7 +29,7 @@ import numpy as np
 
 from darklib import random as _random
 from darklib.autograd import grad as _autograd_grad
-from darklib.autograd.engine import graph_leaves
+from darklib.autograd.engine import graph_leaves, graphs_kept
 from darklib.autograd.higher_order import _Alias
 from darklib.backend import get_xp
 from darklib.creation import ones_like, zeros_like
@@ -529,9 +529,15 @@ def vmap(
             for i in range(max(size, 1)):
                 entry = [_entry(v, d, i, size) for v, d in zip(leaves, dims)]
                 with (
-                    _random.replay_all(points)
-                    if points is not None and i > 0
-                    else contextlib.nullcontext()
+                    (
+                        _random.replay_all(points)
+                        if points is not None and i > 0
+                        else contextlib.nullcontext()
+                    ),
+                    (
+                        # a backward inside func frees its graph after the last entry only
+                        graphs_kept() if i < size - 1 else contextlib.nullcontext()
+                    ),
                 ):
                     outs.append(func(*rebuild(entry), **kwargs))
                 for v, version in unmapped:

@@ -267,3 +267,19 @@ def test_an_ensemble_through_stack_module_state_vmap_and_functional_call():
         df.stack_module_state([])
     with dl.device("cpu"):
         assert dl.zeros(1).device.type == "cpu"
+
+
+def test_vmap_over_grad_outputs_of_a_graph_built_outside_frees_it_once_like_torch():
+    # the Jacobian by rows: torch's vmap makes one batched backward through y's graph;
+    # darklib's per-entry calls must keep it until the last entry, then free it
+    x_np = np.array([0.5, -1.0, 2.0])
+    rows = []
+    for m in (torch, dl):
+        x = m.tensor(x_np, requires_grad=True)
+        y = x.sin() * x
+        (jac,) = m.vmap(lambda v, y=y, x=x, m=m: m.autograd.grad(y, x, v))(m.eye(3).double())
+        rows.append(jac.detach().numpy())
+        with pytest.raises(RuntimeError, match="second time"):  # freed after the call
+            y.sum().backward()
+    np.testing.assert_allclose(rows[1], rows[0], rtol=1e-12)
+    np.testing.assert_allclose(np.diag(rows[1]), np.cos(x_np) * x_np + np.sin(x_np))

@@ -7,7 +7,9 @@ hand the gradients back), freeing the graph unless ``retain_graph``. With
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -50,6 +52,21 @@ def _array_fit(node: Node, parent: Any, g: Any, shape: tuple, dtype: Any) -> Any
 
 # darklib.profiler while a profile records (it times each backward node), else None
 _profiler: Any = None
+
+_kept = threading.local()  # .depth > 0: backward keeps the graph whatever retain_graph says
+
+
+@contextlib.contextmanager
+def graphs_kept() -> Any:
+    """Inside the block no backward frees the graph. For vmap, which calls its function
+    once per batch entry where torch makes one batched call: a backward in the function
+    (``autograd.grad`` of a graph built outside) frees that graph after the last entry
+    only, as torch's single call does."""
+    _kept.depth = getattr(_kept, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _kept.depth -= 1
 
 
 def _run_backward(
@@ -176,7 +193,7 @@ def _run_backward(
                             order, order.index(node), (), capture, captured, deliver
                         )
                     waiting.arrive(p, ig)
-        if not retain_graph:
+        if not retain_graph and not getattr(_kept, "depth", 0):
             node.free()
     if waiting is not None:
         waiting.finish()
