@@ -81,8 +81,11 @@ class Unflatten(Module):
                 f"Unflatten: unflattened_size must be a tuple of ints, got {unflattened_size!r}"
             )
         self.dim = dim
+        # kept as given, as torch does (its repr shows a list, tuple or Size as passed)
         self.unflattened_size = (
-            tuple(unflattened_size) if not isinstance(unflattened_size, list) else unflattened_size
+            unflattened_size
+            if isinstance(unflattened_size, (list, tuple))
+            else tuple(unflattened_size)
         )
 
     def forward(self, input: Tensor) -> Tensor:
