@@ -541,7 +541,7 @@ def _is_placeholder(tree: ast.Module) -> bool:
     )
 
 
-def run_example(
+def _run_example(
     tmod: str,
     dmod: str,
     home: str,
@@ -784,6 +784,18 @@ def _options(key: str) -> dict:
     if key.startswith("torch.optim"):
         opts.setdefault("prelude", TRAIN)
     return opts
+
+
+def run_example(*args: Any, **kwargs: Any) -> dict:
+    """:func:`_run_example`, with both libraries' grad mode restored afterwards (torch's
+    own set_grad_enabled example switches it off for good, and later tests would run
+    without gradients)."""
+    modes = torch.is_grad_enabled(), dl.is_grad_enabled()
+    try:
+        return _run_example(*args, **kwargs)
+    finally:
+        torch.set_grad_enabled(modes[0])
+        dl.set_grad_enabled(modes[1])
 
 
 def _params() -> list:
