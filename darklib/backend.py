@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from darklib.errors import InvalidValue
+
 # True once CuPy has been found with exactly one GPU: every CuPy array is then on the current
 # device, and ops skip entering their arrays' device around each kernel (``with a.device``,
 # a microsecond an op).
@@ -72,12 +74,12 @@ class device:
             raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
         kind, _, num = spec.partition(":")
         if kind not in ("cpu", "cuda"):
-            raise ValueError(
+            raise InvalidValue(
                 f"device: unknown device type {kind!r} in {spec!r}; use 'cpu' or 'cuda'"
             )
         if num:
             if not num.isdigit():
-                raise ValueError(f"device: bad device index in {spec!r}")
+                raise InvalidValue(f"device: bad device index in {spec!r}")
             index = int(num)
         if kind == "cpu":
             index = None

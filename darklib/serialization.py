@@ -313,7 +313,12 @@ def load(
         header, meta = _parse_header(data[:8], lambda n: data[8 : 8 + n], len(data), name)
         arrays = _wrap_errors(name, lambda: _stnp.load(data))
     else:
-        path = os.fsdecode(os.fspath(f))
+        try:
+            path = os.fsdecode(os.fspath(f))
+        except TypeError:
+            raise TypeError(
+                f"darklib.load: expected a path or a binary file object, got {type(f).__name__}"
+            ) from None
         name = path
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size

@@ -417,7 +417,9 @@ def _checked(layer: _ConvNd, input: Any) -> Tensor:
     if layer._unbatched(x):
         if x.shape[0] != layer.in_channels:
             raise RuntimeError(
-                f"{layer!r}: expected input with {layer.in_channels} channels, got {shape_str(x)}"
+                f"{layer!r}: expected input with {layer.in_channels} channels, got "
+                f"{shape_str(x)}, read as an unbatched {x.ndim}-D input with {x.shape[0]} "
+                f"channels (dim 0); a batch has {x.ndim + 1} dims"
             )
     else:
         layer._check_input(x)

@@ -1665,6 +1665,8 @@ def _scaled(op: str, alpha: Any, input: Any, other: Any) -> Any:
     """``alpha * other`` for add/sub, computed in the dtype of the result (as torch: an
     int8 ``other`` is not multiplied in int8, and alpha does not promote)."""
     alpha = _dt.number(alpha)  # (np.float32(1.5) is a float alpha, as torch's)
+    if not isinstance(alpha, int | float):  # (bool is an int)
+        raise InvalidType(f"{op}(): argument 'alpha' must be a number, not {type(alpha).__name__}")
     rdt = result_dtype(input, other)
     if isinstance(alpha, bool) and rdt.kind != "b":
         raise RuntimeError(f"{op}: Boolean alpha only supported for Boolean results")

@@ -568,6 +568,20 @@ def einsum(equation: Any, *operands: Any) -> Tensor:
             raise InvalidType(f"einsum(): operand {i} is a {type(o).__name__}, not a Tensor")
     same_dtype("einsum", " ".join(f"operand{i}" for i in range(len(ops))), *ops)
     spec = _parse_einsum(equation, [o.ndim for o in ops])
+    seen: dict[str, tuple[int, int]] = {}  # letter -> (size other than 1, operand)
+    for i, (sub, o) in enumerate(zip(spec[0], ops)):
+        for c, n in zip(sub, o.shape):
+            if n == 1:
+                continue
+            if c in seen and seen[c][0] != n:
+                what = f"subscript {c!r}" if c in equation else "an ellipsis ('...') dimension"
+                raise InvalidValue(
+                    f"einsum(): {equation!r}: {what} has size {n} for operand {i} "
+                    f"(shape {tuple(o.shape)}) which does not broadcast with size "
+                    f"{seen[c][0]} seen for operand {seen[c][1]} "
+                    f"(shapes {[tuple(t.shape) for t in ops]})"
+                )
+            seen[c] = (n, i)
     try:
         return Einsum.apply(spec, *ops)
     except ValueError as e:

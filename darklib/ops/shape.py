@@ -437,7 +437,19 @@ def view(input: Tensor, *shape: Any, **kw: Any) -> Tensor:
     shape = _dims_keyword(shape, kw, "view", "size")
     x = _check_tensor(input, "view")
     if len(shape) == 1 and isinstance(shape[0], _dt.dtype | np.dtype | type | str):
-        return Tensor._wrap(x.array.view(_dt.to_numpy_dtype(shape[0])))._as_view_of(x, None)
+        target = np.dtype(_dt.to_numpy_dtype(shape[0]))
+        try:
+            arr = x.array.view(target)
+        except ValueError as e:  # NumPy's reason names no op, dtype or shape
+            old_size, new_size = x.array.dtype.itemsize, target.itemsize
+            raise InvalidValue(
+                f"view(): cannot view a {x.dtype} tensor of shape {list(x.shape)} as "
+                f"{_dt.from_numpy_dtype(target)}: with different element sizes ({old_size} "
+                f"and {new_size} bytes) the tensor needs at least one dimension, a contiguous "
+                f"last dimension, and that dimension's size in bytes "
+                f"({x.shape[-1] if x.ndim else 0} * {old_size}) divisible by {new_size}"
+            ) from e
+        return Tensor._wrap(arr)._as_view_of(x, None)
     out = Reshape.apply(x, _infer_shape(_sizes(shape, "view"), x, "view"))
     if out._view is None and x.array.size > 1:
         raise RuntimeError(
@@ -657,7 +669,7 @@ def expand(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
         if i < lead:
             if s < 0:
                 raise RuntimeError(
-                    f"expand(): the expanded size -1 is not allowed in a leading, "
+                    f"expand(): the expanded size {s} is not allowed in a leading, "
                     f"non-existing dimension {i}"
                 )
             out.append(s)
@@ -665,6 +677,12 @@ def expand(input: Tensor, *sizes: Any, **kw: Any) -> Tensor:
         cur = x.shape[i - lead]
         if s == -1:
             s = cur
+        elif s < 0:
+            raise InvalidValue(
+                f"expand(): the expanded size {s} at dimension {i} is negative; sizes must be "
+                f">= 0 (or -1 to keep the dimension), got sizes {list(sizes)} for a tensor of "
+                f"shape {list(x.shape)}"
+            )
         if cur != s and cur != 1:
             raise RuntimeError(
                 f"expand(): the expanded size of the tensor ({s}) must match the existing size "
@@ -1329,9 +1347,10 @@ def repeat_interleave(
     if reps.ndim == 0:
         reps = np.full(n, int(reps))
     if reps.shape != (n,) or (reps < 0).any():
+        got = f"shape {list(reps.shape)}" if reps.shape != (n,) else f"{reps.min()} (negative)"
         raise RuntimeError(
             f"repeat_interleave(): repeats must be a non-negative int or have shape ({n},), "
-            f"got {list(reps.shape)}"
+            f"got repeats of {got} for input of shape {list(x.shape)} along dim {d}"
         )
     if output_size is not None and output_size != int(reps.sum()):
         total = int(reps.sum())

@@ -10,7 +10,7 @@ import numpy as np
 
 from darklib import autograd
 from darklib.backend import get_xp, is_cuda_array
-from darklib.optim.optimizer import Optimizer
+from darklib.optim.optimizer import Optimizer, _check_lr
 from darklib.tensor import Tensor
 
 
@@ -64,6 +64,7 @@ class LBFGS(Optimizer):
             if lr.numel() != 1:
                 raise ValueError("Tensor lr must be 1-element")
             lr = lr.item()
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if max_eval is None:

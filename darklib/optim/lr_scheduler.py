@@ -9,6 +9,7 @@ forms below update the current lr of each group exactly as ``torch.optim.lr_sche
 from __future__ import annotations
 
 import math
+import numbers
 import types
 import warnings
 from bisect import bisect_right
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Any
 
+from darklib.errors import InvalidValue
 from darklib.optim.optimizer import Optimizer
 from darklib.tensor import Tensor
 
@@ -287,6 +289,8 @@ class StepLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
+        if not isinstance(step_size, numbers.Integral) or step_size < 1:
+            raise InvalidValue(f"StepLR: step_size must be a positive int, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -378,6 +382,8 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
+        if not isinstance(T_max, numbers.Real) or not T_max > 0:
+            raise InvalidValue(f"CosineAnnealingLR: T_max must be positive, got {T_max!r}")
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)

@@ -10,7 +10,7 @@ import numpy as np
 
 from darklib.backend import get_xp
 from darklib.kernels import parallel
-from darklib.optim.optimizer import Optimizer, _check_grad
+from darklib.optim.optimizer import Optimizer, _check_grad, _check_lr
 from darklib.tensor import Tensor
 
 # Keller Jordan's quintic coefficients, tuned for the steepest slope at zero
@@ -65,6 +65,7 @@ class Muon(Optimizer):
     ) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
+        _check_lr(lr)
         if not 0.0 <= lr:
             raise ValueError(f"Learning rate should be >= 0 but is: {lr}")
         if not 0.0 <= momentum:

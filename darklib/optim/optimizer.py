@@ -7,6 +7,7 @@ array object never changes (views and saved references stay valid).
 from __future__ import annotations
 
 import functools
+import numbers
 import warnings
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,7 @@ from darklib import autograd
 from darklib._namespace import typename
 from darklib.backend import device_of, get_xp, to_device, to_numpy
 from darklib.dtypes import float64, get_default_dtype
+from darklib.errors import InvalidType, InvalidValue
 from darklib.nn.module import RemovableHandle
 from darklib.tensor import Tensor
 
@@ -87,7 +89,15 @@ class Optimizer:
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
         self._opt_called = False
-        groups = list(params)
+        try:
+            it = iter(params)
+        except TypeError:
+            hint = "; pass model.parameters()" if hasattr(params, "parameters") else ""
+            raise InvalidType(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {typename(params)}{hint}"
+            ) from None
+        groups = list(it)
         if len(groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -435,7 +445,15 @@ _NOT_HYPER = frozenset(("params", "param_names"))
 def _check_lr(lr: Any, tensor_foreach: bool = False) -> None:
     """torch's checks of a Tensor ``lr``: one element, and (Adam, AdamW) not with
     ``foreach=True`` unless ``capturable`` (``tensor_foreach`` says the caller's case)."""
-    if isinstance(lr, Tensor):
+    if not isinstance(lr, Tensor):
+        if not isinstance(lr, numbers.Real):
+            raise InvalidType(
+                f"Invalid learning rate: lr must be a number (or a one-element Tensor), got "
+                f"{type(lr).__name__} {lr!r}"
+            )
+        if lr != lr:
+            raise InvalidValue(f"Invalid learning rate: {lr}")
+    else:
         if tensor_foreach:
             raise ValueError(
                 "lr as a Tensor is not supported for capturable=False and foreach=True"

@@ -98,7 +98,13 @@ def get_total_norm(
         foreach: accepted for torch's signature (darklib has one implementation).
     """
     tensors = [t for t in _as_list(tensors) if t is not None]
-    norm_type = float(norm_type)
+    try:
+        norm_type = float(norm_type)
+    except (TypeError, ValueError):
+        raise InvalidValue(
+            f"clip_grad_norm_/get_total_norm: norm_type must be a number (float('inf') for "
+            f"the max norm), got {norm_type!r}"
+        ) from None
     if not tensors:
         return Tensor._wrap(np.zeros((), np.float32))
     dev = tensors[0].device

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
+from darklib.errors import OutOfRange
 from darklib.tensor import Tensor
 
 T_co = TypeVar("T_co", covariant=True)
@@ -78,9 +79,15 @@ class TensorDataset(Dataset):
         self._wrap = [isinstance(t, Tensor) for t in tensors]
 
     def __getitem__(self, index: int) -> tuple:
-        return tuple(
-            Tensor._wrap(a[index]) if w else a[index] for a, w in zip(self._arrays, self._wrap)
-        )
+        try:
+            return tuple(
+                Tensor._wrap(a[index]) if w else a[index] for a, w in zip(self._arrays, self._wrap)
+            )
+        except IndexError as e:  # NumPy's message names no dataset
+            raise OutOfRange(
+                f"TensorDataset: index {index!r} is out of range for a dataset of {len(self)} "
+                f"samples (valid indices are -{len(self)}..{len(self) - 1})"
+            ) from e
 
     def __len__(self) -> int:
         return _length(self.tensors[0])
