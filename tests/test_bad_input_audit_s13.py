@@ -1046,7 +1046,7 @@ OPTIM = [
         "steplr-0",
         lambda m: m.optim.lr_scheduler.StepLR(_sgd(m), step_size=0),
         InvalidValue,
-        r"StepLR: step_size must be a positive int, got 0",
+        r"StepLR: step_size must be positive, got 0",
         torch_raises=False,
     ),
     _case(
@@ -1095,7 +1095,8 @@ def test_scheduler_checks_accept_numpy_and_float_sizes():
     """The S13 checks take NumPy ints and float periods, as torch's schedulers do."""
     s = dl.optim.lr_scheduler.StepLR(_sgd(dl), step_size=np.int64(2))
     c = dl.optim.lr_scheduler.CosineAnnealingLR(_sgd(dl), T_max=10.0)
-    for sched in (s, c):
+    f = dl.optim.lr_scheduler.StepLR(_sgd(dl), step_size=2.0)  # (torch takes it too)
+    for sched in (s, c, f):
         sched.optimizer.step()
         sched.step()
     assert s.get_last_lr() == pytest.approx([0.1])

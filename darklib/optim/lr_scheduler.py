@@ -289,8 +289,9 @@ class StepLR(LRScheduler):
     def __init__(
         self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
-        if not isinstance(step_size, numbers.Integral) or step_size < 1:
-            raise InvalidValue(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        # (a float step_size works in torch too; 0 failed at the first step, a modulo by 0)
+        if not isinstance(step_size, numbers.Real) or not step_size > 0:
+            raise InvalidValue(f"StepLR: step_size must be positive, got {step_size!r}")
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
