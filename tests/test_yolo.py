@@ -228,3 +228,98 @@ def test_forward_loss_and_detect_on_each_device(device):
     dets = model.detect(x, conf_threshold=0.0, max_detections=5)
     assert [len(d["boxes"]) for d in dets] == [5, 5]
     assert str(dets[0]["boxes"].device) == str(x.device)
+
+
+def test_boxes_spilling_over_the_image_are_clipped_to_it():
+    # A box half outside the image (random crops and shifts make them) is assigned as the
+    # part in view, as Darknet's loader clips it: unclipped, its centre lies outside, the
+    # cell offset is above 1 and the BCE on tx has no lower bound. A box wholly outside is
+    # dropped.
+    grids = [(10, 10), (5, 5)]
+    spilling = [{"boxes": dl.tensor([[150.0, 40.0, 200.0, 90.0]]), "labels": dl.tensor([0])}]
+    inside = [{"boxes": dl.tensor([[150.0, 40.0, 160.0, 90.0]]), "labels": dl.tensor([0])}]
+    for got, want in zip(
+        build_targets(spilling, ANCHORS, grids, 1), build_targets(inside, ANCHORS, grids, 1)
+    ):
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    outside = [{"boxes": dl.tensor([[170.0, 0.0, 200.0, 20.0]]), "labels": dl.tensor([0])}]
+    assert sum(t["obj"].sum() for t in build_targets(outside, ANCHORS, grids, 1)) == 0
+    # so the box term stays non-negative however far tx is pushed
+    preds = [dl.zeros(1, 3, 10, 10, 6), dl.zeros(1, 3, 5, 5, 6)]
+    for p in preds:
+        p[..., :2] = 1000.0
+    assert float(YOLOLoss(ANCHORS, 1).parts(preds, spilling)["box"]) >= 0
+
+
+def test_float64_outputs_are_trained_towards_float64_targets():
+    # the targets are kept in float64, so float64 outputs at the exact (hand-computed)
+    # target have a zero box gradient, not one of float32's rounding
+    x1, y1, x2, y2 = 21.0, 30.0, 61.0, 83.0
+    shapes = [wh for scale in ANCHORS for wh in scale]
+    bw, bh = x2 - x1, y2 - y1
+    ious = [
+        min(bw, aw) * min(bh, ah) / (bw * bh + aw * ah - min(bw, aw) * min(bh, ah))
+        for aw, ah in shapes
+    ]
+    k = int(np.argmax(ious))
+    s, a = divmod(k, 3)
+    stride, grid = (16, 32)[s], [(10, 10), (5, 5)][s]
+    gx, gy = (x1 + x2) / 2 / stride, (y1 + y2) / 2 / stride
+    cx, cy = int(gx), int(gy)
+    ox, oy = gx - cx, gy - cy
+    outs = [np.zeros((1, 3, h, w, 6)) for h, w in [(10, 10), (5, 5)]]
+    outs[s][0, a, cy, cx, :4] = (
+        math.log(ox / (1 - ox)),
+        math.log(oy / (1 - oy)),
+        math.log(bw / shapes[k][0]),
+        math.log(bh / shapes[k][1]),
+    )
+    assert outs[s].shape[2:4] == grid
+    outs = [dl.tensor(o, requires_grad=True) for o in outs]
+    targets = [{"boxes": dl.tensor([[x1, y1, x2, y2]], dtype=dl.float64), "labels": dl.tensor([0])}]
+    YOLOLoss(ANCHORS, 1).parts(outs, targets)["box"].backward()
+    assert max(float(o.grad.abs().max()) for o in outs) < 1e-12
+
+
+def test_bad_outputs_and_settings_say_what_is_wrong():
+    preds = YOLOv3(num_classes=2, anchors=ANCHORS, width=4)(dl.randn(1, 3, 64, 64))
+    targets = [{"boxes": dl.tensor([[1.0, 1.0, 5.0, 9.0]]), "labels": dl.tensor([0])}]
+    with pytest.raises(ValueError, match=r"5 \+ 3"):  # the model has 2 classes, the loss 3
+        YOLOLoss(ANCHORS, 3)(preds, targets)
+    with pytest.raises(ValueError, match="num_classes"):
+        YOLOLoss(ANCHORS, 0)
+    with pytest.raises(ValueError, match="finest first"):  # the scales in the wrong order
+        decode(preds[::-1], ANCHORS)
+    with pytest.raises(ValueError, match="finest first"):
+        YOLOLoss(ANCHORS, 2)(preds[::-1], targets)
+    with pytest.raises(ValueError, match="max_detections"):
+        decode(preds, ANCHORS, max_detections=-1)
+    nan = [{"boxes": dl.tensor([[float("nan"), 1.0, 5.0, 9.0]]), "labels": dl.tensor([0])}]
+    with pytest.raises(ValueError, match="finite"):
+        YOLOLoss(ANCHORS, 2)(preds, nan)
+
+
+def test_the_acceptance_average_precision_is_voc_all_point():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "faces_acceptance.py"
+    spec = importlib.util.spec_from_file_location("faces_acceptance", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    truths = [
+        np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32),
+        np.array([[0, 0, 10, 10]], np.float32),
+    ]
+    detections = [
+        {  # a hit, its duplicate (a false positive), a miss
+            "boxes": dl.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10.5], [50, 50, 60, 60]]),
+            "scores": dl.tensor([0.9, 0.8, 0.7]),
+        },
+        {"boxes": dl.tensor([[0.0, 0, 10, 10]]), "scores": dl.tensor([0.4])},
+    ]
+    # by score: hit, dup, miss, hit: recall 1/3 at precision 1, then 2/3 at precision 1/2
+    ap, recall = bench.average_precision(detections, truths)
+    assert ap == pytest.approx(1 / 3 * 1 + 1 / 3 * 0.5)
+    assert recall == pytest.approx(1 / 3)  # the second hit scores under 0.5

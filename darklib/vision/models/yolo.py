@@ -204,7 +204,12 @@ class YOLOv3(Module):
 # ------------------------------------------------------------------ targets
 
 
-def _check_targets(targets: Any, n: int, num_classes: int, who: str) -> list:
+def _check_targets(targets: Any, n: int, num_classes: int, size: tuple, who: str) -> list:
+    """Checked (boxes float64 (M, 4), labels int64 (M,)) NumPy pairs, one per image, the
+    boxes clipped to the (height, width) image ``size``: as Darknet's loader does, a box
+    spilling over the edge (random crops and shifts make them) stands for the part in
+    view, so its centre lies in the image and its cell offset in [0, 1] (outside, the BCE
+    on tx, ty would have no lower bound); a box wholly outside is dropped."""
     if not isinstance(targets, list | tuple) or len(targets) != n:
         raise InvalidValue(
             f"{who}: targets must be a list of {n} dicts (one per image) with 'boxes' (M, 4) "
@@ -227,6 +232,11 @@ def _check_targets(targets: Any, n: int, num_classes: int, who: str) -> list:
                 f"{who}: targets[{i}] needs boxes of shape (M, 4) and labels of shape (M,), got "
                 f"{tuple(boxes.shape)} and {tuple(labels.shape)}"
             )
+        bad = np.flatnonzero(~np.isfinite(boxes).all(1))
+        if bad.size:  # (NaN would pass the x2 > x1 test below)
+            raise InvalidValue(
+                f"{who}: targets[{i}]['boxes'][{bad[0]}] = {boxes[bad[0]].tolist()} is not finite"
+            )
         bad = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
         if bad.size:
             raise InvalidValue(
@@ -238,8 +248,17 @@ def _check_targets(targets: Any, n: int, num_classes: int, who: str) -> list:
                 f"{who}: targets[{i}]['labels'] must lie in [0, {num_classes}), got "
                 f"{labels.min()}..{labels.max()}"
             )
-        out.append((boxes.astype(np.float64), labels.astype(np.int64)))
+        boxes = boxes.astype(np.float64)  # (a copy: the caller's boxes are left alone)
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, size[1])
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, size[0])
+        seen = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        out.append((boxes[seen], labels.astype(np.int64)[seen]))
     return out
+
+
+def _image_size(grids: Sequence, strides: Sequence) -> tuple[int, int]:
+    """The input's (height, width), from the coarsest scale's grid."""
+    return grids[-1][0] * strides[-1], grids[-1][1] * strides[-1]
 
 
 def build_targets(
@@ -248,7 +267,8 @@ def build_targets(
     """YOLOv3's assignment: each ground-truth box goes to the one anchor (over all scales)
     whose shape fits it best (IoU of the two boxes centred together) and to the grid cell
     of that scale holding its centre. A later box assigned the same anchor and cell
-    replaces an earlier one.
+    replaces an earlier one. Boxes are first clipped to the image (whose size the grids
+    give), those wholly outside dropped.
 
     Args:
         targets: one dict per image, ``boxes`` (M, 4) x1, y1, x2, y2 in input pixels and
@@ -258,7 +278,7 @@ def build_targets(
         num_classes: classes of the model.
 
     Returns:
-        per scale, NumPy arrays: ``obj`` (N, A, H, W) 1 at assigned anchors; ``xy``
+        per scale, float64 NumPy arrays: ``obj`` (N, A, H, W) 1 at assigned anchors; ``xy``
         (N, A, H, W, 2) the centre's offset in its cell; ``wh`` (N, A, H, W, 2) the log of
         the box size over the anchor's; ``cls`` (N, A, H, W, num_classes) one-hot;
         ``scale`` (N, A, H, W) YOLOv3's box-loss weight ``2 - w * h / image area``.
@@ -266,7 +286,8 @@ def build_targets(
     table = _anchor_table(anchors, "build_targets")
     if len(grids) != len(table):
         raise InvalidValue(f"build_targets: {len(table)} anchor scales but {len(grids)} grids")
-    checked = _check_targets(targets, len(targets), num_classes, "build_targets")
+    size = _image_size(grids, _STRIDES[-len(table) :])
+    checked = _check_targets(targets, len(targets), num_classes, size, "build_targets")
     return _assign(checked, table, grids, num_classes)
 
 
@@ -277,17 +298,19 @@ def _assign(checked: list, table: tuple, grids: Sequence, num_classes: int) -> l
     a = len(table[0])
     out = []
     for hh, ww in grids:
+        # float64, so that float64 outputs are trained towards the exact targets (the loss
+        # casts them to the outputs' dtype)
         out.append(
             {
-                "obj": np.zeros((n, a, hh, ww), np.float32),
-                "xy": np.zeros((n, a, hh, ww, 2), np.float32),
-                "wh": np.zeros((n, a, hh, ww, 2), np.float32),
-                "cls": np.zeros((n, a, hh, ww, num_classes), np.float32),
-                "scale": np.zeros((n, a, hh, ww), np.float32),
+                "obj": np.zeros((n, a, hh, ww)),
+                "xy": np.zeros((n, a, hh, ww, 2)),
+                "wh": np.zeros((n, a, hh, ww, 2)),
+                "cls": np.zeros((n, a, hh, ww, num_classes)),
+                "scale": np.zeros((n, a, hh, ww)),
             }
         )
     shapes = np.asarray([wh for scale in table for wh in scale])  # (scales * A, 2)
-    image_area = (grids[-1][0] * strides[-1]) * (grids[-1][1] * strides[-1])
+    image_area = math.prod(_image_size(grids, strides))
     for i, (boxes, labels) in enumerate(checked):
         if not len(boxes):
             continue
@@ -327,22 +350,38 @@ def _grid_boxes(p: Tensor, anchors: tuple, stride: int) -> Tensor:
     return dl.stack((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), dim=-1)
 
 
-def _check_preds(preds: Any, table: tuple, who: str) -> None:
+def _check_preds(preds: Any, table: tuple, who: str, num_classes: int | None = None) -> None:
+    """The model's outputs, finest first, for ``num_classes`` classes where given."""
     if not isinstance(preds, list | tuple) or len(preds) != len(table):
         raise InvalidValue(
             f"{who}: expected the model's {len(table)} outputs (one per scale), got "
             f"{len(preds) if isinstance(preds, list | tuple) else type(preds).__name__}"
         )
+    k = "5 + classes" if num_classes is None else f"5 + {num_classes}"
     for s, p in enumerate(preds):
         if (
             not isinstance(p, Tensor)
             or p.ndim != 5
             or p.shape[1] != len(table[s])
             or p.shape[4] < 6
+            or (num_classes is not None and p.shape[4] != 5 + num_classes)
         ):
             raise InvalidValue(
-                f"{who}: output {s} must be (N, {len(table[s])}, H, W, 5 + classes), got "
+                f"{who}: output {s} must be (N, {len(table[s])}, H, W, {k}), got "
                 f"{tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__}"
+            )
+    # Every scale must see the same images at its own stride: outputs in another order
+    # (coarsest first) would otherwise be decoded with the wrong anchors and strides.
+    strides = _STRIDES[-len(table) :]
+    size = _image_size([p.shape[2:4] for p in preds], strides)
+    for p, stride in zip(preds, strides):
+        if p.shape[0] != preds[0].shape[0] or tuple(p.shape[2:4]) != (
+            size[0] // stride,
+            size[1] // stride,
+        ):
+            raise InvalidValue(
+                f"{who}: the outputs must be the model's, finest first (strides {strides}) for "
+                f"one batch; got shapes {[tuple(q.shape) for q in preds]}"
             )
 
 
@@ -357,6 +396,8 @@ class YOLOLoss(Module):
       elsewhere, except where a predicted box already overlaps a ground-truth box by more
       than ``ignore_threshold`` (it is then left alone);
     - class: binary cross-entropy (logits) of each class at assigned anchors.
+
+    Target boxes are clipped to the image first (see :func:`build_targets`).
 
     Args:
         anchors: per scale, (width, height) pairs in input pixels, finest scale first.
@@ -378,6 +419,8 @@ class YOLOLoss(Module):
         cls_weight: float = 1.0,
     ) -> None:
         super().__init__()
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise InvalidValue(f"YOLOLoss: num_classes must be a positive int, got {num_classes!r}")
         self.anchors = _anchor_table(anchors, "YOLOLoss")
         self.strides = _STRIDES[-len(self.anchors) :]
         self.num_classes = num_classes
@@ -389,10 +432,12 @@ class YOLOLoss(Module):
 
     def parts(self, preds: list[Tensor], targets: list) -> dict[str, Tensor]:
         """``{'loss', 'box', 'obj', 'cls'}``: the weighted total and its three terms."""
-        _check_preds(preds, self.anchors, "YOLOLoss")
+        _check_preds(preds, self.anchors, "YOLOLoss", self.num_classes)
         n = preds[0].shape[0]
-        checked = _check_targets(targets, n, self.num_classes, "YOLOLoss")
-        built = _assign(checked, self.anchors, [p.shape[2:4] for p in preds], self.num_classes)
+        grids = [p.shape[2:4] for p in preds]
+        size = _image_size(grids, self.strides)
+        checked = _check_targets(targets, n, self.num_classes, size, "YOLOLoss")
+        built = _assign(checked, self.anchors, grids, self.num_classes)
         gts = [dl.tensor(b, dtype=preds[0].dtype, device=preds[0].device) for b, _ in checked]
         box = obj = cls = None
         for p, t, anchors, stride in zip(preds, built, self.anchors, self.strides):
@@ -445,6 +490,14 @@ def decode(
     """
     table = _anchor_table(anchors, "decode")
     _check_preds(preds, table, "decode")
+    if (
+        isinstance(max_detections, bool)
+        or not isinstance(max_detections, int)
+        or max_detections < 0
+    ):
+        raise InvalidValue(
+            f"decode: max_detections must be a non-negative int, got {max_detections!r}"
+        )
     strides = _STRIDES[-len(table) :]
     with dl.no_grad():
         boxes, scores, labels = [], [], []
