@@ -98,9 +98,16 @@ class TorchPath(types.ModuleType):
         self._home = home
 
     def __getattr__(self, name: str) -> Any:
+        home = sys.modules[self._home]
+        if name == "__all__":  # (``from path import *``: the package's names, no modules)
+            names = getattr(home, "__all__", None) or dir(home)
+            return [
+                n
+                for n in names
+                if not n.startswith("_") and not isinstance(getattr(home, n), types.ModuleType)
+            ]
         if name.startswith("__"):
             raise AttributeError(name)
-        home = sys.modules[self._home]
         if not name.startswith("_") and hasattr(home, name):
             return getattr(home, name)
         if name.lstrip("_")[:1].isupper():  # a class kept out of the package's namespace
@@ -109,7 +116,8 @@ class TorchPath(types.ModuleType):
                 mod = sys.modules[key]
                 if key.startswith(prefix) and not isinstance(mod, TorchPath):
                     value = vars(mod).get(name)
-                    if isinstance(value, type):
+                    # (one of the package's classes: not typing's, nor another package's)
+                    if isinstance(value, type) and value.__module__.startswith(prefix):
                         return value
         raise AttributeError(
             f"module {self.__name__!r} has no attribute {name!r}: darklib has no {name}"

@@ -101,13 +101,18 @@ class set_detect_anomaly:
 # ------------------------------------------------------------------ used by the engine
 
 
+# the files of darklib's engine (Function.apply, and the backward that records ops under
+# create_graph): their frames are left out of the forward tracebacks
+_ENGINE_FILES = ("autograd/function.py", "autograd/engine.py", "anomaly_mode.py")
+
+
 def forward_trace() -> str:
     """The current Python stack (for a node recorded in anomaly mode), without the frames
     inside darklib's engine."""
     frames = [
         f
         for f in traceback.extract_stack()[:-1]
-        if not f.filename.replace("\\", "/").endswith(("autograd/function.py", "anomaly_mode.py"))
+        if not f.filename.replace("\\", "/").endswith(_ENGINE_FILES)
     ]
     return "".join(traceback.format_list(frames))
 

@@ -115,9 +115,9 @@ def _nkp(xp: Any, g: Geometry, groups: int) -> bool:
 
 def _pieces(xp: Any, n: int, image_bytes: int, itemsize: int) -> Callable:
     """How a conv op walks its batch: ``walk(body)`` calls ``body(s, e)`` on chunks of
-    the batch and returns their results in order. On the CPU the batch is first split over
-    the threads (:mod:`darklib.kernels.parallel`), each thread walking its own chunks with
-    its own scratch buffers; the GPU takes the whole batch at once."""
+    the batch and returns their results in order. On the CPU darklib's threads
+    (:mod:`darklib.kernels.parallel`) claim the chunks one at a time, each with its own
+    scratch buffers; the GPU takes the whole batch at once."""
     if xp is not np:
         return lambda body: [body(0, n)]
     step = max(1, _CHUNK_BYTES // max(1, image_bytes))
