@@ -554,4 +554,27 @@ _out_keywords()
 
 _torch_paths.install()  # torch's module paths (torch.nn.modules.conv, torch.optim.adamw, ...)
 
+# torch's names that darklib does not have, and why: the AttributeError says so (hasattr
+# stays False) instead of a bare "no attribute", so a script ported from torch fails with
+# a reason and a way on
+_COMPLEX = "darklib has no complex dtypes (nor torch.fft, which needs them)"
+_ABSENT = {
+    "bfloat16": "NumPy has no bfloat16, so darklib neither: use dl.float16 for mixed "
+    "precision (dl.autocast's default)",
+    **dict.fromkeys(
+        ("complex32", "complex64", "complex128", "cfloat", "cdouble", "chalf"), _COMPLEX
+    ),
+    "fft": _COMPLEX,
+    "sparse": "darklib has no sparse tensors: use dense ones",
+    "jit": "darklib has no TorchScript: models run eagerly (dl.compile returns them as they are)",
+    "quantization": "darklib has no quantization",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _ABSENT:
+        raise AttributeError(f"module 'darklib' has no attribute {name!r}: {_ABSENT[name]}")
+    raise AttributeError(f"module 'darklib' has no attribute {name!r}")
+
+
 from darklib.version import __version__  # noqa: E402

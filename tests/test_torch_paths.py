@@ -173,3 +173,15 @@ def test_consume_prefix_loads_a_data_parallel_checkpoint_into_the_bare_model():
     consume_prefix_in_state_dict_if_present(ours, "module.")
     torch_consume(theirs, "module.")
     assert list(ours) == list(theirs)
+
+
+@pytest.mark.parametrize(
+    "name, why",
+    [("bfloat16", "float16"), ("complex64", "complex"), ("fft", "complex"), ("jit", "eagerly")],
+)
+def test_torch_names_darklib_lacks_say_why(name, why):
+    assert not hasattr(dl, name)
+    with pytest.raises(AttributeError, match=why):
+        getattr(dl, name)
+    with pytest.raises(AttributeError, match=r"has no attribute 'nonexistent'$"):
+        dl.nonexistent
