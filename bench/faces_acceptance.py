@@ -72,6 +72,16 @@ def extract(archive: Path) -> Path:
     return root
 
 
+def mtfl_root() -> Path | None:
+    """The extracted MTFL folder, or None (and a line saying so) where the shared datasets
+    are absent."""
+    archive = SHARED / f"{ARCHIVE}.tar.gz"
+    if not archive.is_file():
+        print(f"{archive} not found: nothing to check (the shared datasets are not here)")
+        return None
+    return extract(archive)
+
+
 def load_crops(root: Path, split: str) -> list[Image.Image]:
     """The face crops listed in ``split``.txt, as RGB images."""
     crops = []
@@ -180,12 +190,10 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.9, help="AP@0.5 to reach")
     ap.add_argument("--test-scenes", type=int, default=300)
     args = ap.parse_args()
-    archive = SHARED / f"{ARCHIVE}.tar.gz"
-    if not archive.is_file():
-        print(f"{archive} not found: nothing to check (the shared datasets are not here)")
-        return
     start = time.perf_counter()
-    root = extract(archive)
+    root = mtfl_root()
+    if root is None:
+        return
     train_crops, test_crops = load_crops(root, "train"), load_crops(root, "test")
     print(
         f"{len(train_crops)} training and {len(test_crops)} test faces "

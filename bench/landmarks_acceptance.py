@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from faces_acceptance import ARCHIVE, SHARED, extract  # noqa: E402  (bench/: MTFL's archive)
+from faces_acceptance import mtfl_root  # noqa: E402  (bench/: MTFL's archive)
 
 import darklib as dl  # noqa: E402
 import darklib.nn as nn  # noqa: E402
@@ -110,12 +110,10 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.20, help="test NME to reach")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    archive = SHARED / f"{ARCHIVE}.tar.gz"
-    if not archive.is_file():
-        print(f"{archive} not found: nothing to check (the shared datasets are not here)")
-        return
     start = time.perf_counter()
-    root = extract(archive)
+    root = mtfl_root()
+    if root is None:
+        return
     tail = [T.ToTensor(), T.Normalize(MEAN, STD)]
     augment = [
         T.Resize(args.size),
