@@ -93,6 +93,7 @@ def _run_backward(
     captured: list | None = [None] * len(capture) if capture is not None else None
     grads: dict[Node, Any] = {}
     anomaly = _anomaly.state.enabled
+    free = not retain_graph and not getattr(_kept, "depth", 0)  # (see graphs_kept)
     order = _topological_order([t.grad_fn for t in roots if t.grad_fn is not None])
     # leaves with hooks (gradient or post-accumulate): see _HookedLeaves; built on the first
     # one's gradient, so that a backward without leaf hooks never pays for it
@@ -193,7 +194,7 @@ def _run_backward(
                             order, order.index(node), (), capture, captured, deliver
                         )
                     waiting.arrive(p, ig)
-        if not retain_graph and not getattr(_kept, "depth", 0):
+        if free:
             node.free()
     if waiting is not None:
         waiting.finish()
